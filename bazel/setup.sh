@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Installs what the build (and, with --test, the tests and benchmarks) need on Debian 12, from
+# Debian packages and the npm registry only. Idempotent: installs only what is missing, and does
+# nothing (no apt-get update, no network) when everything is present.
+#
+#   bazel/setup.sh          build dependencies
+#   bazel/setup.sh --test   build dependencies + test clients and tools
+set -euo pipefail
+
+want_test=0
+for arg in "$@"; do
+    case "$arg" in
+    --test) want_test=1 ;;
+    -h | --help)
+        sed -n '2,8p' "$0"
+        exit 0
+        ;;
+    *)
+        echo "setup.sh: unknown argument '$arg'" >&2
+        exit 2
+        ;;
+    esac
+done
+
+build_packages=(
+    build-essential pkg-config bazel-bootstrap
+    libgrpc-dev grpc-proto libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev protobuf-compiler
+    libh2o-evloop-dev libssl-dev libcurl4-openssl-dev liblmdb-dev libjansson-dev zlib1g-dev libcmocka-dev
+)
+test_packages=(
+    python3 python3-grpcio python3-protobuf python3-botocore curl nghttp2-client wrk lmdb-utils procps
+)
+
+packages=("${build_packages[@]}")
+[ "$want_test" = 1 ] && packages+=("${test_packages[@]}")
+
+missing=()
+for p in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "setup: installing ${missing[*]}" >&2
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Test clients from npm: buf (gRPC reflection client) and grpc-js, in a fixed prefix that the
+# integration tests look in. Node/npm come with the machine (do not apt-get install npm: it
+# conflicts with the preinstalled nodesource build).
+if [ "$want_test" = 1 ]; then
+    tools=/opt/pz-test-tools
+    if [ ! -x "$tools/node_modules/.bin/buf" ] || [ ! -d "$tools/node_modules/@grpc/grpc-js" ]; then
+        if ! command -v npm >/dev/null; then
+            echo "setup: npm is needed for the test clients (buf, @grpc/grpc-js); install Node.js 18+" >&2
+            exit 1
+        fi
+        echo "setup: installing @bufbuild/buf and @grpc/grpc-js into $tools" >&2
+        mkdir -p "$tools"
+        npm install --silent --no-audit --no-fund --prefix "$tools" \
+            @bufbuild/buf@1 @grpc/grpc-js@1 @grpc/proto-loader@0 >/dev/null
+    fi
+fi

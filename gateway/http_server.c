@@ -1,0 +1,500 @@
+#include "gateway/http_server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <h2o.h>
+#include <h2o/http1.h>
+#include <h2o/http2.h>
+
+#include "gateway/routes.h"
+#include "gateway/transcode.h"
+#include "server/core/log.h"
+
+/* Response bodies are bounded: a full 500-item decorated list fits easily. */
+#define MAX_RESPONSE_BYTES (16u << 20)
+
+static const char CORS_ALLOW_HEADERS[] =
+    "Authorization,Content-Type,X-Amz-Date,X-Amz-Security-Token,X-Api-Key,If-None-Match";
+static const char CORS_EXPOSE_HEADERS[] =
+    "ETag,X-Personalization-Config-Version,X-Personalization-Variation,X-Personalization-Experiment";
+static const char CORS_MAX_AGE[] = "500";
+
+typedef struct loop_thread {
+    struct pz_http_server *server;
+    pthread_t tid;
+    int fd;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_ctx;
+    h2o_socket_t *listener;
+    h2o_multithread_queue_t *queue;
+    h2o_multithread_receiver_t receiver;
+} loop_thread;
+
+struct pz_http_server {
+    pz_http_options opts;
+    h2o_globalconf_t config;
+    SSL_CTX *ssl_ctx;
+    atomic_bool stopping;
+    int n_threads;
+    loop_thread *threads;
+};
+
+/* One REST call in flight. Allocated outside the h2o pool because the core may complete it after
+ * h2o disposed of the request (client gone); `guard` is a shared chunk linked to the h2o pool that
+ * tells us when that happened. */
+typedef struct rest_call {
+    h2o_multithread_message_t message; /* completion posted from another thread */
+    loop_thread *thread;
+    h2o_req_t *h2o_req;                /* NULL once h2o disposed of the request */
+    struct rest_call **guard;
+    const pz_route *route;
+    char route_label[96];
+    pz_arena arena;
+    pz_request req;
+} rest_call;
+
+/* ---- response helpers ---- */
+
+static void add_header(h2o_req_t *req, const char *name, const char *value)
+{
+    h2o_iovec_t v = h2o_strdup(&req->pool, value, strlen(value));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, name, strlen(name), 1, NULL, v.base, v.len);
+}
+
+static void add_cors(pz_http_server *s, h2o_req_t *req)
+{
+    add_header(req, "access-control-allow-origin", s->opts.cors_allow_origin ? s->opts.cors_allow_origin : "*");
+    add_header(req, "access-control-expose-headers", CORS_EXPOSE_HEADERS);
+}
+
+/* Sends status + body (copied into the request pool) and ends the response. */
+static void send_response(h2o_req_t *req, int status, const char *content_type, const char *body, size_t len)
+{
+    static h2o_generator_t generator = {NULL, NULL};
+    req->res.status = status;
+    req->res.reason = status == 200 ? "OK" : status == 204 ? "No Content" : status == 304 ? "Not Modified" : "";
+    if (content_type != NULL)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type,
+                       strlen(content_type));
+    req->res.content_length = len;
+    h2o_start_response(req, &generator);
+    h2o_iovec_t buf = h2o_strdup(&req->pool, body != NULL ? body : "", len);
+    h2o_send(req, &buf, 1, H2O_SEND_STATE_FINAL);
+}
+
+static void send_error(pz_http_server *s, h2o_req_t *req, const pz_error *err)
+{
+    pz_buf body;
+    pz_buf_init(&body, 64 * 1024);
+    pz_route_error_json(err, &body);
+    add_cors(s, req);
+    send_response(req, pz_status_http(err->status), "application/json", body.data, body.len);
+    pz_buf_free(&body);
+}
+
+static void log_plain(h2o_req_t *req, int status)
+{
+    pz_info("access rest %.*s %.*s status=%d", (int)req->method.len, req->method.base, (int)req->path.len,
+            req->path.base, status);
+}
+
+/* ---- completion of core calls ---- */
+
+static void on_guard_dispose(void *p)
+{
+    rest_call **guard = p;
+    if (*guard != NULL)
+        (*guard)->h2o_req = NULL;
+}
+
+static void free_call(rest_call *call)
+{
+    if (call->guard != NULL && call->h2o_req != NULL)
+        *call->guard = NULL; /* the pool may still be cleared later: detach */
+    pz_arena_destroy(&call->arena);
+    free(call);
+}
+
+static void write_success(pz_http_server *s, rest_call *call, h2o_req_t *req)
+{
+    const pz_response_hints *h = &call->req.hints;
+    if (h->config_version != NULL)
+        add_header(req, "x-personalization-config-version", h->config_version);
+    /* POST routes never cache; GET inference follows the policy (no policy: no header, §4.1). */
+    const char *cache_control = call->route->cacheable ? h->cache_control : "no-store";
+    if (cache_control != NULL)
+        add_header(req, "cache-control", cache_control);
+    if (call->route->cacheable && h->etag != NULL)
+        add_header(req, "etag", h->etag);
+    if (h->vary != NULL)
+        add_header(req, "vary", h->vary);
+    if (h->variation != NULL)
+        add_header(req, "x-personalization-variation", h->variation);
+    if (h->experiment != NULL)
+        add_header(req, "x-personalization-experiment", h->experiment);
+    add_cors(s, req);
+    if (h->not_modified && call->route->cacheable) {
+        send_response(req, 304, NULL, NULL, 0);
+        return;
+    }
+    if (call->route->empty_success_body) {
+        send_response(req, 200, "text/plain", NULL, 0);
+        return;
+    }
+    pz_buf body;
+    pz_buf_init(&body, MAX_RESPONSE_BYTES);
+    if (pz_message_to_json(call->req.response, &body) != 0) {
+        pz_buf_free(&body);
+        pz_error e = {PZ_INTERNAL, "Unhandled", "ResponseTooLarge", "the response exceeds the server's size limit"};
+        req->res.headers = (h2o_headers_t){NULL, 0, 0};
+        send_error(s, req, &e);
+        return;
+    }
+    send_response(req, 200, "application/json", body.data, body.len);
+    pz_buf_free(&body);
+}
+
+/* Runs on the call's loop thread. */
+static void finish_call(rest_call *call)
+{
+    h2o_req_t *req = call->h2o_req;
+    pz_http_server *s = call->thread->server;
+    int status = call->req.status == PZ_OK ? (call->req.hints.not_modified && call->route->cacheable ? 304 : 200)
+                                           : pz_status_http(call->req.status);
+    pz_request_log_access(&call->req, call->route_label, status);
+    if (req != NULL) {
+        if (call->req.status == PZ_OK)
+            write_success(s, call, req);
+        else
+            send_error(s, req, &call->req.error);
+    }
+    free_call(call);
+}
+
+static void on_core_done(pz_request *preq)
+{
+    rest_call *call = preq->front_data;
+    if (pthread_equal(pthread_self(), call->thread->tid)) {
+        finish_call(call);
+        return;
+    }
+    h2o_multithread_send_message(&call->thread->receiver, &call->message);
+}
+
+static void on_completions(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    (void)receiver;
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_multithread_message_t *m = H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&m->link);
+        finish_call(H2O_STRUCT_FROM_MEMBER(rest_call, message, m));
+    }
+}
+
+/* ---- request handling ---- */
+
+static void peer_address(h2o_req_t *req, char *out, size_t outlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
+    out[0] = '\0';
+    if (sl == 0)
+        return;
+    char host[INET6_ADDRSTRLEN] = "";
+    int port = 0;
+    if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &sin->sin_addr, host, sizeof host);
+        port = ntohs(sin->sin_port);
+        snprintf(out, outlen, "%s:%d", host, port);
+    } else if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+        inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof host);
+        port = ntohs(sin6->sin6_port);
+        snprintf(out, outlen, "[%s]:%d", host, port);
+    }
+}
+
+static void copy_headers(rest_call *call, h2o_req_t *req)
+{
+    pz_header *hs = pz_arena_calloc(&call->arena, req->headers.size ? req->headers.size : 1, sizeof *hs);
+    for (size_t i = 0; i < req->headers.size; i++) {
+        const h2o_header_t *h = &req->headers.entries[i];
+        hs[i].name = pz_arena_strndup(&call->arena, h->name->base, h->name->len);
+        hs[i].name_len = h->name->len;
+        hs[i].value = pz_arena_strndup(&call->arena, h->value.base, h->value.len);
+        hs[i].value_len = h->value.len;
+        if (h->name->len == 13 && memcmp(h->name->base, "if-none-match", 13) == 0)
+            call->req.if_none_match = hs[i].value;
+    }
+    call->req.headers = hs;
+    call->req.n_headers = req->headers.size;
+}
+
+static void handle_preflight(pz_http_server *s, h2o_req_t *req, const char *allow)
+{
+    add_header(req, "access-control-allow-origin", s->opts.cors_allow_origin ? s->opts.cors_allow_origin : "*");
+    add_header(req, "access-control-allow-methods", allow);
+    add_header(req, "access-control-allow-headers", CORS_ALLOW_HEADERS);
+    add_header(req, "access-control-max-age", CORS_MAX_AGE);
+    send_response(req, 204, NULL, NULL, 0);
+    log_plain(req, 204);
+}
+
+static int handle_health(pz_http_server *s, h2o_req_t *req)
+{
+    pz_buf body;
+    pz_buf_init(&body, 64 * 1024);
+    int status = s->opts.health != NULL ? s->opts.health(s->opts.health_ctx, &body) : 200;
+    if (body.len == 0)
+        pz_buf_append_str(&body, "{\"status\":\"SERVING\"}");
+    add_cors(s, req);
+    add_header(req, "cache-control", "no-store");
+    send_response(req, status, "application/json", body.data, body.len);
+    pz_buf_free(&body);
+    log_plain(req, status);
+    return 0;
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    (void)self;
+    loop_thread *thread = H2O_STRUCT_FROM_MEMBER(loop_thread, ctx, req->conn->ctx);
+    pz_http_server *s = thread->server;
+    size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+
+    if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) &&
+        h2o_memis(req->path.base, path_len, H2O_STRLIT("/healthz")))
+        return handle_health(s, req);
+
+    rest_call *call = pz_calloc(1, sizeof *call);
+    call->thread = thread;
+    pz_arena_init(&call->arena);
+    const pz_route *route = NULL;
+    pz_route_params params;
+    char allow[64];
+    pz_route_match_result m = pz_route_match(req->method.base, req->method.len, req->path.base, path_len,
+                                             &call->arena, &route, &params, allow, sizeof allow);
+    if (m == PZ_ROUTE_WRONG_METHOD && h2o_memis(req->method.base, req->method.len, H2O_STRLIT("OPTIONS"))) {
+        handle_preflight(s, req, allow);
+        free_call(call);
+        return 0;
+    }
+    if (m != PZ_ROUTE_MATCHED) {
+        pz_error e = {PZ_NOT_FOUND, "Routing", "RouteNotFound", "Not found"};
+        if (m == PZ_ROUTE_WRONG_METHOD) {
+            e = (pz_error){PZ_INVALID_ARGUMENT, "Routing", "MethodNotAllowed",
+                           pz_arena_printf(&call->arena, "method %.*s is not allowed here; allowed: %s",
+                                           (int)req->method.len, req->method.base, allow)};
+            add_header(req, "allow", allow);
+        } else if (m == PZ_ROUTE_BAD_ENCODING) {
+            e = (pz_error){PZ_INVALID_ARGUMENT, "Validation", "ValidationError",
+                           "a path segment has a malformed percent-encoding"};
+        }
+        pz_buf body;
+        pz_buf_init(&body, 64 * 1024);
+        pz_route_error_json(&e, &body);
+        add_cors(s, req);
+        int status = m == PZ_ROUTE_WRONG_METHOD ? 405 : pz_status_http(e.status);
+        send_response(req, status, "application/json", body.data, body.len);
+        pz_buf_free(&body);
+        log_plain(req, status);
+        free_call(call);
+        return 0;
+    }
+
+    call->route = route;
+    snprintf(call->route_label, sizeof call->route_label, "%s %s", route->method, route->path_template);
+    call->h2o_req = req;
+    call->guard = h2o_mem_alloc_shared(&req->pool, sizeof *call->guard, on_guard_dispose);
+    *call->guard = call;
+    pz_request_init(&call->req, &call->arena);
+    call->req.rpc = route->rpc;
+    call->req.protocol = req->version >= 0x200 ? "rest-h2" : "rest";
+    call->req.on_done = on_core_done;
+    call->req.front_data = call;
+    char peer[INET6_ADDRSTRLEN + 16];
+    peer_address(req, peer, sizeof peer);
+    call->req.client_addr = pz_arena_strdup(&call->arena, peer);
+    copy_headers(call, req);
+
+    const char *query = req->query_at != SIZE_MAX ? req->path.base + req->query_at + 1 : "";
+    size_t query_len = req->query_at != SIZE_MAX ? req->path.len - req->query_at - 1 : 0;
+    ProtobufCMessage *msg = NULL;
+    pz_error err;
+    if (pz_route_build_request(route, &params, query, query_len, req->entity.base, req->entity.len, &call->arena,
+                               &msg, &err) != PZ_OK) {
+        call->req.status = err.status;
+        call->req.error = err;
+        finish_call(call);
+        return 0;
+    }
+    call->req.message = msg;
+    s->opts.handle(s->opts.handle_ctx, &call->req);
+    return 0;
+}
+
+/* ---- listeners and loops ---- */
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    if (err != NULL)
+        return;
+    loop_thread *t = listener->data;
+    h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+    if (sock != NULL)
+        h2o_accept(&t->accept_ctx, sock);
+}
+
+static int open_listener(const char *host, int port, char *err, size_t errlen)
+{
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    int rc = getaddrinfo(host, portstr, &hints, &res);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot resolve listen address '%s': %s", host, gai_strerror(rc));
+        return -1;
+    }
+    int fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, res->ai_protocol);
+    int on = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0 ||
+        bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
+        snprintf(err, errlen, "cannot listen on %s:%d: %s", host, port, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(res);
+        return -1;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+static int bound_port_of(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+        return -1;
+    return ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                    : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+static void *loop_main(void *arg)
+{
+    loop_thread *t = arg;
+    pz_http_server *s = t->server;
+    h2o_context_init(&t->ctx, h2o_evloop_create(), &s->config);
+    t->queue = h2o_multithread_create_queue(t->ctx.loop);
+    h2o_multithread_register_receiver(t->queue, &t->receiver, on_completions);
+    t->accept_ctx.ctx = &t->ctx;
+    t->accept_ctx.hosts = s->config.hosts;
+    t->accept_ctx.ssl_ctx = s->ssl_ctx;
+    t->listener = h2o_evloop_socket_create(t->ctx.loop, t->fd, H2O_SOCKET_FLAG_DONT_READ);
+    t->listener->data = t;
+    h2o_socket_read_start(t->listener, on_accept);
+    while (!atomic_load(&s->stopping))
+        h2o_evloop_run(t->ctx.loop, 100);
+    h2o_socket_read_stop(t->listener);
+    h2o_socket_close(t->listener);
+    h2o_evloop_run(t->ctx.loop, 0);
+    h2o_multithread_unregister_receiver(t->queue, &t->receiver);
+    h2o_multithread_destroy_queue(t->queue);
+    h2o_context_dispose(&t->ctx);
+    h2o_evloop_destroy(t->ctx.loop);
+    return NULL;
+}
+
+static SSL_CTX *create_ssl_ctx(const pz_http_options *o, char *err, size_t errlen)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (ctx == NULL || SSL_CTX_use_certificate_chain_file(ctx, o->tls_cert_file) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, o->tls_key_file, SSL_FILETYPE_PEM) != 1) {
+        char ebuf[256];
+        ERR_error_string_n(ERR_get_error(), ebuf, sizeof ebuf);
+        snprintf(err, errlen, "cannot load TLS certificate '%s' / key '%s': %s", o->tls_cert_file, o->tls_key_file,
+                 ebuf);
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    h2o_ssl_register_alpn_protocols(ctx, h2o_http2_alpn_protocols);
+    return ctx;
+}
+
+int pz_http_server_start(const pz_http_options *opts, pz_http_server **out, int *bound_port, char *err,
+                         size_t errlen)
+{
+    pz_http_server *s = pz_calloc(1, sizeof *s);
+    s->opts = *opts;
+    s->n_threads = opts->threads > 0 ? opts->threads : 1;
+    atomic_init(&s->stopping, false);
+    if (opts->tls_cert_file != NULL && opts->tls_key_file != NULL) {
+        s->ssl_ctx = create_ssl_ctx(opts, err, errlen);
+        if (s->ssl_ctx == NULL) {
+            free(s);
+            return -1;
+        }
+    }
+    h2o_config_init(&s->config);
+    s->config.max_request_entity_size = opts->max_body_bytes ? opts->max_body_bytes : (1u << 20);
+    s->config.server_name = h2o_iovec_init(H2O_STRLIT("personalization-server"));
+    h2o_hostconf_t *host = h2o_config_register_host(&s->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
+    h2o_create_handler(path, sizeof(h2o_handler_t))->on_req = on_req;
+
+    s->threads = pz_calloc((size_t)s->n_threads, sizeof *s->threads);
+    int port = opts->port;
+    for (int i = 0; i < s->n_threads; i++) {
+        s->threads[i].server = s;
+        s->threads[i].fd = open_listener(opts->host, port, err, errlen);
+        if (s->threads[i].fd < 0) {
+            for (int k = 0; k < i; k++)
+                close(s->threads[k].fd);
+            h2o_config_dispose(&s->config);
+            SSL_CTX_free(s->ssl_ctx);
+            free(s->threads);
+            free(s);
+            return -1;
+        }
+        if (i == 0)
+            port = bound_port_of(s->threads[0].fd); /* port 0: the others join the one picked */
+    }
+    for (int i = 0; i < s->n_threads; i++) {
+        if (pthread_create(&s->threads[i].tid, NULL, loop_main, &s->threads[i]) != 0)
+            pz_fatal("cannot start an HTTP loop thread");
+    }
+    *bound_port = port;
+    *out = s;
+    return 0;
+}
+
+void pz_http_server_stop(pz_http_server *s)
+{
+    if (s == NULL)
+        return;
+    atomic_store(&s->stopping, true);
+    for (int i = 0; i < s->n_threads; i++)
+        pthread_join(s->threads[i].tid, NULL);
+    h2o_config_dispose(&s->config);
+    SSL_CTX_free(s->ssl_ctx);
+    free(s->threads);
+    free(s);
+}

@@ -1,0 +1,49 @@
+/* The REST front: h2o (2.2.5, evloop flavour) listeners and event loops serving the upstream REST
+ * API over HTTP/1.1, h2c (prior knowledge and Upgrade) and, when a certificate is configured, TLS
+ * with h2 via ALPN.
+ *
+ * Each of `threads` loops has its own listening socket on the same port (SO_REUSEPORT) and its own
+ * h2o context. A request is matched against the route table (gateway/routes.h), transcoded into a
+ * request message and handed to the core; the core may complete it inline or on another thread,
+ * in which case the completion is posted back to the request's loop through an h2o multithread
+ * queue. A client that disconnects before completion is handled: its response is dropped.
+ *
+ * Every response, errors included, carries the CORS headers (spec §1.5 and defect #15).
+ * GET /healthz answers with the health callback's JSON.
+ */
+#ifndef PZ_HTTP_SERVER_H
+#define PZ_HTTP_SERVER_H
+
+#include <stddef.h>
+
+#include "server/core/buf.h"
+#include "server/core/request.h"
+
+/* Writes the /healthz JSON body to out and returns the HTTP status (200 or 503). Any loop thread. */
+typedef int (*pz_health_fn)(void *ctx, pz_buf *out);
+
+typedef struct pz_http_options {
+    const char *host;             /* listen address, e.g. "127.0.0.1", "0.0.0.0", "::" */
+    int port;                     /* 0 picks a free port */
+    int threads;                  /* event loops, >= 1 */
+    size_t max_body_bytes;        /* larger request bodies get 413; 0 = 1 MiB */
+    const char *tls_cert_file;    /* PEM chain; with tls_key_file turns on TLS (h2 via ALPN) */
+    const char *tls_key_file;
+    const char *cors_allow_origin;/* Access-Control-Allow-Origin; NULL = "*" */
+    pz_handle_fn handle;
+    void *handle_ctx;
+    pz_health_fn health;
+    void *health_ctx;
+} pz_http_options;
+
+typedef struct pz_http_server pz_http_server;
+
+/* Binds and starts the loops. Returns 0 with *out and *bound_port, or -1 with err (nothing left
+ * running). */
+int pz_http_server_start(const pz_http_options *opts, pz_http_server **out, int *bound_port, char *err,
+                         size_t errlen);
+/* Stops accepting, stops the loops, joins their threads and frees everything. Call after the core
+ * completed every request it accepted (pz_service_shutdown). */
+void pz_http_server_stop(pz_http_server *s);
+
+#endif

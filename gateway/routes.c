@@ -1,0 +1,257 @@
+#include "gateway/routes.h"
+
+#include <string.h>
+
+#include "gateway/transcode.h"
+
+/* The upstream REST API (spec §1.1): one row per route, so a new RPC is one more row. */
+const pz_route pz_routes[] = {
+    {"GET", "/recommend-items/{namespace}/{recommender}/{user_id}", PZ_RPC_RECOMMEND_ITEMS, PZ_ROUTE_BODY_NONE, NULL,
+     true, false, NULL},
+    {"GET", "/related-items/{namespace}/{recommender}/{item_id}", PZ_RPC_RELATED_ITEMS, PZ_ROUTE_BODY_NONE, NULL,
+     true, false, NULL},
+    {"GET", "/rerank-items/{namespace}/{recommender}/{user_id}/{item_ids}", PZ_RPC_RERANK_ITEMS, PZ_ROUTE_BODY_NONE,
+     NULL, true, false, NULL},
+    {"POST", "/rerank-items/{namespace}/{recommender}/{user_id}", PZ_RPC_RERANK_ITEMS, PZ_ROUTE_BODY_FIELD,
+     "item_ids", false, false, "InvalidRequestPayload"},
+    {"POST", "/events/{namespace}", PZ_RPC_PUT_EVENTS, PZ_ROUTE_BODY_MESSAGE, NULL, false, true, "ValidationError"},
+};
+const size_t pz_routes_count = sizeof pz_routes / sizeof pz_routes[0];
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+char *pz_percent_decode(const char *s, size_t len, bool plus_is_space, pz_arena *arena)
+{
+    char *out = pz_arena_alloc(arena, len + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c == '%') {
+            if (i + 2 >= len)
+                return NULL;
+            int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+                return NULL;
+            out[o++] = (char)(hi * 16 + lo);
+            i += 2;
+        } else if (c == '+' && plus_is_space) {
+            out[o++] = ' ';
+        } else {
+            out[o++] = c;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* Matches path against one template. Returns 1 on a match (params filled), 0 on no match, -1 on
+ * a bad escape in a segment that would otherwise match. */
+static int match_template(const char *tmpl, const char *path, size_t path_len, pz_arena *arena,
+                          pz_route_params *params)
+{
+    size_t t = 0, p = 0, tlen = strlen(tmpl);
+    params->n = 0;
+    while (t < tlen && p <= path_len) {
+        if (tmpl[t] != '/' || p >= path_len || path[p] != '/')
+            return 0;
+        t++;
+        p++;
+        size_t t_end = t;
+        while (t_end < tlen && tmpl[t_end] != '/')
+            t_end++;
+        size_t p_end = p;
+        while (p_end < path_len && path[p_end] != '/')
+            p_end++;
+        if (tmpl[t] == '{') {
+            if (params->n >= PZ_ROUTE_MAX_PARAMS)
+                return 0;
+            char *value = pz_percent_decode(path + p, p_end - p, false, arena);
+            if (value == NULL)
+                return -1;
+            params->names[params->n] = pz_arena_strndup(arena, tmpl + t + 1, t_end - t - 2);
+            params->values[params->n] = value;
+            params->n++;
+        } else if (t_end - t != p_end - p || memcmp(tmpl + t, path + p, t_end - t) != 0) {
+            return 0;
+        }
+        t = t_end;
+        p = p_end;
+    }
+    return t == tlen && p == path_len ? 1 : 0;
+}
+
+pz_route_match_result pz_route_match(const char *method, size_t method_len, const char *path, size_t path_len,
+                                     pz_arena *arena, const pz_route **route, pz_route_params *params, char *allow,
+                                     size_t allow_len)
+{
+    bool path_matched = false, bad_encoding = false;
+    size_t allow_used = 0;
+    if (allow_len > 0)
+        allow[0] = '\0';
+    *route = NULL;
+    for (size_t i = 0; i < pz_routes_count; i++) {
+        const pz_route *r = &pz_routes[i];
+        pz_route_params tmp;
+        int m = match_template(r->path_template, path, path_len, arena, &tmp);
+        if (m < 0) {
+            bad_encoding = true;
+            continue;
+        }
+        if (m == 0)
+            continue;
+        path_matched = true;
+        size_t mlen = strlen(r->method);
+        if (allow_used + mlen + 1 < allow_len && strstr(allow, r->method) == NULL) {
+            if (allow_used > 0)
+                allow[allow_used++] = ',';
+            memcpy(allow + allow_used, r->method, mlen + 1);
+            allow_used += mlen;
+        }
+        if (*route == NULL && mlen == method_len && memcmp(r->method, method, mlen) == 0) {
+            *route = r;
+            *params = tmp;
+        }
+    }
+    if (path_matched && allow_used + 8 < allow_len) {
+        memcpy(allow + allow_used, ",OPTIONS", 9);
+    }
+    if (*route != NULL)
+        return PZ_ROUTE_MATCHED;
+    if (path_matched)
+        return PZ_ROUTE_WRONG_METHOD;
+    return bad_encoding ? PZ_ROUTE_BAD_ENCODING : PZ_ROUTE_NO_PATH;
+}
+
+static pz_status fail(pz_error *err, const char *code, const char *message)
+{
+    err->status = PZ_INVALID_ARGUMENT;
+    err->type = "Validation";
+    err->code = code;
+    err->message = message;
+    return PZ_INVALID_ARGUMENT;
+}
+
+/* Upstream codes for query parameters that hold JSON (spec §1.4). */
+static const char *param_error_code(const char *name)
+{
+    if (strcmp(name, "context") == 0)
+        return "InvalidContextParameter";
+    if (strcmp(name, "filterValues") == 0 || strcmp(name, "filter_values") == 0)
+        return "InvalidFilterParameter";
+    return "ValidationError";
+}
+
+static bool is_path_param(const pz_route_params *params, const char *name)
+{
+    char json_name[64];
+    for (size_t i = 0; i < params->n; i++) {
+        pz_json_name(params->names[i], json_name, sizeof json_name);
+        if (strcmp(params->names[i], name) == 0 || strcmp(json_name, name) == 0)
+            return true;
+    }
+    return false;
+}
+
+static pz_status apply_query(ProtobufCMessage *msg, const pz_route_params *params, const char *query,
+                             size_t query_len, pz_arena *arena, pz_error *err)
+{
+    size_t i = 0;
+    while (i < query_len) {
+        size_t end = i;
+        while (end < query_len && query[end] != '&')
+            end++;
+        size_t eq = i;
+        while (eq < end && query[eq] != '=')
+            eq++;
+        if (end > i) {
+            char *name = pz_percent_decode(query + i, eq - i, true, arena);
+            char *value = eq < end ? pz_percent_decode(query + eq + 1, end - eq - 1, true, arena)
+                                   : pz_arena_strdup(arena, "");
+            if (name == NULL || value == NULL)
+                return fail(err, "ValidationError",
+                            pz_arena_printf(arena, "malformed percent-encoding in the query string near '%.*s'",
+                                            (int)(end - i > 64 ? 64 : end - i), query + i));
+            if (!is_path_param(params, name)) {
+                pz_transcode_error terr = {0};
+                pz_status s = pz_message_set_field_from_text(msg, name, value, strlen(value), PZ_TEXT_PLAIN, arena,
+                                                             &terr);
+                if (s == PZ_INVALID_ARGUMENT)
+                    return fail(err, param_error_code(name), terr.message);
+                /* PZ_NOT_FOUND: an unknown parameter (cache busters, tracking tags): ignored */
+            }
+        }
+        i = end + 1;
+    }
+    return PZ_OK;
+}
+
+static pz_status apply_path(ProtobufCMessage *msg, const pz_route_params *params, pz_arena *arena, pz_error *err)
+{
+    for (size_t i = 0; i < params->n; i++) {
+        pz_transcode_error terr = {0};
+        pz_status s = pz_message_set_field_from_text(msg, params->names[i], params->values[i],
+                                                     strlen(params->values[i]), PZ_TEXT_SPLIT_COMMAS, arena, &terr);
+        if (s != PZ_OK)
+            return fail(err, "ValidationError",
+                        terr.message ? terr.message
+                                     : pz_arena_printf(arena, "route binds unknown field '%s'", params->names[i]));
+    }
+    return PZ_OK;
+}
+
+pz_status pz_route_build_request(const pz_route *route, const pz_route_params *params, const char *query,
+                                 size_t query_len, const char *body, size_t body_len, pz_arena *arena,
+                                 ProtobufCMessage **out, pz_error *err)
+{
+    const ProtobufCMessageDescriptor *desc = pz_rpc_get(route->rpc)->request;
+    ProtobufCMessage *msg = NULL;
+    pz_transcode_error terr = {0};
+    pz_status s = PZ_OK;
+    switch (route->body) {
+    case PZ_ROUTE_BODY_MESSAGE:
+        s = pz_json_to_message(desc, body, body_len, arena, &msg, &terr);
+        break;
+    case PZ_ROUTE_BODY_FIELD:
+        msg = pz_arena_new_message(arena, desc);
+        s = pz_message_set_field_from_json(msg, route->body_field, body, body_len, arena, &terr);
+        break;
+    case PZ_ROUTE_BODY_NONE:
+        msg = pz_arena_new_message(arena, desc);
+        break;
+    }
+    if (s != PZ_OK)
+        return fail(err, terr.is_syntax ? "InvalidJSONRequestPayload" : route->body_error_code, terr.message);
+    if (route->body != PZ_ROUTE_BODY_MESSAGE) { /* POST rerank keeps its query parameters (spec §2.5) */
+        s = apply_query(msg, params, query, query_len, arena, err);
+        if (s != PZ_OK)
+            return s;
+    }
+    s = apply_path(msg, params, arena, err);
+    if (s != PZ_OK)
+        return s;
+    *out = msg;
+    return PZ_OK;
+}
+
+int pz_route_error_json(const pz_error *err, pz_buf *out)
+{
+    int rc = pz_buf_append_str(out, "{\"type\":");
+    rc |= pz_json_write_string(out, err->type ? err->type : "Unhandled", strlen(err->type ? err->type : "Unhandled"));
+    rc |= pz_buf_append_str(out, ",\"code\":");
+    rc |= pz_json_write_string(out, err->code ? err->code : "InternalError",
+                               strlen(err->code ? err->code : "InternalError"));
+    rc |= pz_buf_append_str(out, ",\"message\":");
+    const char *m = err->message ? err->message : "";
+    rc |= pz_json_write_string(out, m, strlen(m));
+    rc |= pz_buf_append_char(out, '}');
+    return rc != 0 ? -1 : 0;
+}

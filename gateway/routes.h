@@ -1,0 +1,83 @@
+/* The REST route table and the translation of an HTTP request (method, path, query, body) into
+ * a request message, via the descriptor-driven transcoder. No h2o in here, so it is unit-tested
+ * with plain strings.
+ *
+ * Path templates bind single path segments ({name} = a field of the request message, by proto
+ * name). Segments are percent-decoded. A repeated field bound to a segment is split on ','
+ * (the GET rerank `{item_ids}`). Query parameters set the remaining fields by JSON name
+ * (numResults, userId, filter, filterValues, context, decorateItems, syntheticUser, feature);
+ * unknown parameters are ignored, as upstream does, and parameters naming a path-bound field are
+ * ignored too (the path wins).
+ */
+#ifndef PZ_ROUTES_H
+#define PZ_ROUTES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include "server/core/buf.h"
+#include "server/core/mem.h"
+#include "server/core/rpc.h"
+#include "server/core/status.h"
+
+typedef enum pz_route_body {
+    PZ_ROUTE_BODY_NONE = 0,  /* no body read */
+    PZ_ROUTE_BODY_MESSAGE,   /* the body is the request message as JSON (google.api.http body: "*") */
+    PZ_ROUTE_BODY_FIELD,     /* the body is the JSON value of one field (body: "<field>") */
+} pz_route_body;
+
+typedef struct pz_route {
+    const char *method;          /* "GET" or "POST" */
+    const char *path_template;   /* e.g. "/recommend-items/{namespace}/{recommender}/{user_id}" */
+    pz_rpc rpc;
+    pz_route_body body;
+    const char *body_field;      /* PZ_ROUTE_BODY_FIELD: the field name */
+    bool cacheable;              /* GET inference: Cache-Control from the policy; otherwise no-store */
+    bool empty_success_body;     /* upstream compatibility: 200 with an empty text/plain body */
+    const char *body_error_code; /* upstream error code for a body of the wrong shape */
+} pz_route;
+
+/* Maximum number of variables in a template. */
+#define PZ_ROUTE_MAX_PARAMS 8
+
+typedef struct pz_route_params {
+    size_t n;
+    const char *names[PZ_ROUTE_MAX_PARAMS];   /* field names, static */
+    char *values[PZ_ROUTE_MAX_PARAMS];        /* percent-decoded, arena-owned */
+} pz_route_params;
+
+/* Outcome of matching a request against the table. */
+typedef enum pz_route_match_result {
+    PZ_ROUTE_MATCHED,            /* *route and params are set */
+    PZ_ROUTE_NO_PATH,            /* no template matches the path: 404 */
+    PZ_ROUTE_WRONG_METHOD,       /* a template matches but not with this method: 405; allow is set */
+    PZ_ROUTE_BAD_ENCODING,       /* a path segment has a bad %-escape: 400 */
+} pz_route_match_result;
+
+/* Matches method + path (no query string). `allow` receives the comma-separated methods accepted
+ * for the path (for 405 and CORS preflights; always includes OPTIONS when the path matches). */
+pz_route_match_result pz_route_match(const char *method, size_t method_len, const char *path, size_t path_len,
+                                     pz_arena *arena, const pz_route **route, pz_route_params *params, char *allow,
+                                     size_t allow_len);
+
+/* Builds the request message for a matched route from its path params, raw query string (without
+ * '?', may be empty) and body. Returns PZ_OK and *out, or PZ_INVALID_ARGUMENT with *err in the
+ * upstream shape (codes InvalidJSONRequestPayload, InvalidRequestPayload,
+ * InvalidContextParameter, InvalidFilterParameter, ValidationError). */
+pz_status pz_route_build_request(const pz_route *route, const pz_route_params *params, const char *query,
+                                 size_t query_len, const char *body, size_t body_len, pz_arena *arena,
+                                 ProtobufCMessage **out, pz_error *err);
+
+/* Appends the upstream error body {"type":…,"code":…,"message":…} to out. Returns 0 or -1. */
+int pz_route_error_json(const pz_error *err, pz_buf *out);
+
+/* Decodes %XX escapes (and '+' as space when plus_is_space) of s[0..len) into a new arena
+ * string. Returns NULL on a malformed escape or an encoded NUL. */
+char *pz_percent_decode(const char *s, size_t len, bool plus_is_space, pz_arena *arena);
+
+/* The table, for documentation and tests. */
+extern const pz_route pz_routes[];
+extern const size_t pz_routes_count;
+
+#endif

@@ -1,0 +1,100 @@
+/* JSON <-> protobuf transcoding, driven by protobuf-c message descriptors: one implementation for
+ * every message, no per-route code.
+ *
+ * Mapping (proto3 JSON mapping, also applied to our proto2 messages):
+ *   - field names: output uses the lowerCamelCase JSON name (`item_list` -> `itemList`); input
+ *     accepts the JSON name or the original field name;
+ *   - int32/uint32/sint32/fixed32/sfixed32 and enums-as-numbers: JSON numbers; input also accepts
+ *     numeric strings; int64 family: output as strings, input numbers or strings; non-integral or
+ *     out-of-range values are errors;
+ *   - float/double: numbers; "NaN", "Infinity", "-Infinity" strings accepted and produced;
+ *   - bool: true/false; string: JSON string (valid UTF-8); bytes: base64 (standard or URL-safe on
+ *     input, standard on output); enum: name string (input also number);
+ *   - repeated: JSON array; map<K,V>: JSON object (keys as strings); message: object;
+ *   - google.protobuf.Struct/Value/ListValue: native JSON object/value/array;
+ *   - null for a field means "absent" on input;
+ *   - output omits fields that are absent (proto2 optional without has_, NULL message/string
+ *     pointers, empty repeated/map); present optional fields are emitted even when zero.
+ *   - unknown fields on input are an error whose message names the JSON path.
+ *
+ * All memory for decoded messages comes from the given arena. Errors: the functions return
+ * PZ_INVALID_ARGUMENT and fill a pz_transcode_error whose message (arena-allocated) reads like
+ *   "invalid value for field 'numResults': expected an integer" or
+ *   "unknown field 'foo' at $.eventList[0]".
+ * Any thread (no shared state).
+ */
+#ifndef PZ_TRANSCODE_H
+#define PZ_TRANSCODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include "server/core/buf.h"
+#include "server/core/mem.h"
+#include "server/core/status.h"
+
+/* Hard limits on input JSON, so hostile bodies cannot exhaust memory or stack. */
+#define PZ_JSON_MAX_DEPTH 64
+
+typedef struct pz_transcode_error {
+    const char *message;   /* arena-owned, never NULL after a failure */
+    bool is_syntax;        /* the text was not JSON at all (as opposed to JSON of the wrong shape) */
+} pz_transcode_error;
+
+/* Parses `json` (len bytes, need not be NUL-terminated) as a message of type `desc`. On success
+ * returns PZ_OK and *out (arena-owned). On failure returns PZ_INVALID_ARGUMENT and fills *err.
+ * A syntax error message says where: "<reason>: line L column C (char N)". A key given twice in
+ * one object (also a field given under both its names) is an error, never "last one wins". */
+pz_status pz_json_to_message(const ProtobufCMessageDescriptor *desc, const char *json, size_t len, pz_arena *arena,
+                             ProtobufCMessage **out, pz_transcode_error *err);
+
+/* Merges `json` (an object) into an existing message: fields present in json overwrite or extend
+ * (repeated, map) those of msg; a map key already present gets the new value. Same errors as
+ * pz_json_to_message; after a failure msg may hold part of the input. */
+pz_status pz_json_merge_into_message(ProtobufCMessage *msg, const char *json, size_t len, pz_arena *arena,
+                                     pz_transcode_error *err);
+
+/* Sets one field of msg from a JSON text holding that field's value, e.g. a JSON array of strings
+ * for a repeated string field (the POST rerank body). The previous value is replaced (repeated and
+ * map fields included); JSON null clears the field. For a repeated scalar field any wrong shape
+ * fails with "expected a JSON array of strings for 'itemIds'" (is_syntax false). Errors as above;
+ * PZ_NOT_FOUND when msg has no such field. */
+pz_status pz_message_set_field_from_json(ProtobufCMessage *msg, const char *name, const char *json, size_t len,
+                                         pz_arena *arena, pz_transcode_error *err);
+
+/* How pz_message_set_field_from_text interprets text. */
+typedef enum pz_text_mode {
+    PZ_TEXT_PLAIN = 0,      /* scalars parsed from the text; repeated scalar: appends one element */
+    PZ_TEXT_SPLIT_COMMAS,   /* repeated scalar: text is split on ',' (no trimming), one element each */
+} pz_text_mode;
+
+/* Sets the field named `name` (JSON name or proto name) of msg from a text value such as a query
+ * parameter or a path segment:
+ *   - string: the text as is (must be valid UTF-8);
+ *   - integers: strict decimal parse ("12", "-3"), anything else is an error;
+ *   - float/double: strict parse;
+ *   - bool: "1", "yes", "true" (any case) are true, anything else false (upstream semantics);
+ *   - enum: name or number;
+ *   - map and message fields: the text is parsed as JSON (e.g. context={"DEVICE":"Phone"}) and
+ *     merged into the field (map keys added or replaced); a repeated message field takes an array
+ *     or a single object, appended;
+ *   - repeated: see mode; elements are appended.
+ * Returns PZ_OK; PZ_NOT_FOUND when msg has no such field (callers decide whether to ignore);
+ * PZ_INVALID_ARGUMENT with err naming the parameter when the text does not convert. */
+pz_status pz_message_set_field_from_text(ProtobufCMessage *msg, const char *name, const char *text, size_t len,
+                                         pz_text_mode mode, pz_arena *arena, pz_transcode_error *err);
+
+/* Writes msg as compact proto3 JSON to out. Returns 0, or -1 when out's cap is exceeded or msg
+ * nests deeper than PZ_JSON_MAX_DEPTH JSON containers; out is then left as it was. */
+int pz_message_to_json(const ProtobufCMessage *msg, pz_buf *out);
+
+/* Writes a JSON string literal (quotes and escapes included) for s[0..len): control characters
+ * and U+2028/U+2029 escaped, invalid UTF-8 replaced by U+FFFD. Returns 0 or -1 (cap exceeded). */
+int pz_json_write_string(pz_buf *out, const char *s, size_t len);
+
+/* The lowerCamelCase JSON name of a proto field name, e.g. "user_id" -> "userId". Writes at most
+ * outlen bytes including the NUL. */
+void pz_json_name(const char *proto_name, char *out, size_t outlen);
+
+#endif

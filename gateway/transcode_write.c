@@ -1,0 +1,380 @@
+/* protobuf-c messages -> compact proto3 JSON, written straight into a bounded pz_buf (no jansson:
+ * a REST response is built this way on every request).
+ *
+ * Numbers: integers in decimal (64-bit ones as strings); doubles with the shortest of %.15g,
+ * %.16g, %.17g that reads back to the same value (so 1.0 is `1`, 0.1 is `0.1`), floats likewise
+ * with 6 to 9 digits; non-finite values as "NaN", "Infinity", "-Infinity" (as null inside a
+ * google.protobuf.Value, which has no string form for them). Strings: invalid UTF-8 is replaced by
+ * U+FFFD, control characters and U+2028/U+2029 are escaped. */
+#include "gateway/transcode.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/transcode_internal.h"
+#include "google/protobuf/struct.pb-c.h"
+
+#define PUT_LIT(out, lit) pz_buf_append((out), (lit), sizeof(lit) - 1)
+
+static int write_message(pz_buf *out, const ProtobufCMessage *m, int depth);
+
+/* ---- strings ---- */
+
+int pz_json_write_string(pz_buf *out, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
+    if (pz_buf_append_char(out, '"') != 0)
+        return -1;
+    size_t run = 0, i = 0;
+    while (i < len) {
+        unsigned char c = p[i];
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            i++;
+            continue;
+        }
+        uint32_t cp = 0;
+        size_t n = c < 0x80 ? 1 : pz_tc_utf8_next(p + i, len - i, &cp);
+        if (c >= 0x80 && n != 0 && cp != 0x2028 && cp != 0x2029) {
+            i += n; /* valid multibyte character: part of the run */
+            continue;
+        }
+        if (pz_buf_append(out, s + run, i - run) != 0)
+            return -1;
+        char esc[8];
+        const char *e = esc;
+        size_t elen = 2;
+        esc[0] = '\\';
+        if (n == 0) {
+            e = "\xEF\xBF\xBD"; /* U+FFFD for a byte that does not start valid UTF-8 */
+            elen = 3;
+            n = 1;
+        } else if (c >= 0x80) {
+            e = cp == 0x2028 ? "\\u2028" : "\\u2029";
+            elen = 6;
+        } else if (c == '"' || c == '\\') {
+            esc[1] = (char)c;
+        } else if (c == '\n') {
+            esc[1] = 'n';
+        } else if (c == '\r') {
+            esc[1] = 'r';
+        } else if (c == '\t') {
+            esc[1] = 't';
+        } else if (c == '\b') {
+            esc[1] = 'b';
+        } else if (c == '\f') {
+            esc[1] = 'f';
+        } else {
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 0xF];
+            elen = 6;
+        }
+        if (pz_buf_append(out, e, elen) != 0)
+            return -1;
+        i += n;
+        run = i;
+    }
+    if (pz_buf_append(out, s + run, len - run) != 0)
+        return -1;
+    return pz_buf_append_char(out, '"');
+}
+
+static int write_cstring(pz_buf *out, const char *s)
+{
+    return s == NULL ? PUT_LIT(out, "\"\"") : pz_json_write_string(out, s, strlen(s));
+}
+
+/* `"jsonName":` for a proto field name (identifiers only: nothing to escape). */
+static int write_key(pz_buf *out, const char *proto_name)
+{
+    char buf[PZ_TC_NAME_MAX + 3];
+    size_t n = 0;
+    bool upper_next = false;
+    buf[n++] = '"';
+    for (const char *p = proto_name; *p != '\0'; p++) {
+        if (n >= sizeof buf - 1) {
+            if (pz_buf_append(out, buf, n) != 0)
+                return -1;
+            n = 0;
+        }
+        if (*p == '_') {
+            upper_next = true;
+            continue;
+        }
+        buf[n++] = upper_next && *p >= 'a' && *p <= 'z' ? (char)(*p - 'a' + 'A') : *p;
+        upper_next = false;
+    }
+    if (pz_buf_append(out, buf, n) != 0)
+        return -1;
+    return PUT_LIT(out, "\":");
+}
+
+static int write_base64(pz_buf *out, const ProtobufCBinaryData *b)
+{
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char chunk[256];
+    size_t n = 0;
+    chunk[n++] = '"';
+    for (size_t i = 0; i < b->len; i += 3) {
+        if (n > sizeof chunk - 4) {
+            if (pz_buf_append(out, chunk, n) != 0)
+                return -1;
+            n = 0;
+        }
+        size_t left = b->len - i;
+        uint32_t v = (uint32_t)b->data[i] << 16;
+        if (left > 1)
+            v |= (uint32_t)b->data[i + 1] << 8;
+        if (left > 2)
+            v |= b->data[i + 2];
+        chunk[n++] = alphabet[(v >> 18) & 63];
+        chunk[n++] = alphabet[(v >> 12) & 63];
+        chunk[n++] = left > 1 ? alphabet[(v >> 6) & 63] : '=';
+        chunk[n++] = left > 2 ? alphabet[v & 63] : '=';
+    }
+    if (pz_buf_append(out, chunk, n) != 0)
+        return -1;
+    return pz_buf_append_char(out, '"');
+}
+
+/* ---- numbers ---- */
+
+static int write_nonfinite(pz_buf *out, double d)
+{
+    if (isnan(d))
+        return PUT_LIT(out, "\"NaN\"");
+    return d > 0 ? PUT_LIT(out, "\"Infinity\"") : PUT_LIT(out, "\"-Infinity\"");
+}
+
+static int write_double(pz_buf *out, double d)
+{
+    if (!isfinite(d))
+        return write_nonfinite(out, d);
+    char buf[40];
+    int n = 0;
+    for (int precision = 15; precision <= 17; precision++) {
+        n = snprintf(buf, sizeof buf, "%.*g", precision, d);
+        if (strtod(buf, NULL) == d)
+            break;
+    }
+    return pz_buf_append(out, buf, (size_t)n);
+}
+
+static int write_float(pz_buf *out, float f)
+{
+    if (!isfinite(f))
+        return write_nonfinite(out, f);
+    char buf[40];
+    int n = 0;
+    for (int precision = 6; precision <= 9; precision++) {
+        n = snprintf(buf, sizeof buf, "%.*g", precision, (double)f);
+        if ((float)strtod(buf, NULL) == f)
+            break;
+    }
+    return pz_buf_append(out, buf, (size_t)n);
+}
+
+/* ---- values ---- */
+
+static int write_enum(pz_buf *out, const ProtobufCFieldDescriptor *f, int32_t value)
+{
+    const ProtobufCEnumDescriptor *e = f->descriptor;
+    if (strcmp(e->name, "google.protobuf.NullValue") == 0)
+        return PUT_LIT(out, "null");
+    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(e, value);
+    if (v != NULL)
+        return pz_json_write_string(out, v->name, strlen(v->name));
+    char buf[16];
+    int n = snprintf(buf, sizeof buf, "%" PRId32, value);
+    return pz_buf_append(out, buf, (size_t)n);
+}
+
+/* One value of f's type stored at slot. */
+static int write_single(pz_buf *out, const ProtobufCFieldDescriptor *f, const void *slot, int depth)
+{
+    char buf[32];
+    int n;
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+        n = snprintf(buf, sizeof buf, "%" PRId32, *(const int32_t *)slot);
+        break;
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32:
+        n = snprintf(buf, sizeof buf, "%" PRIu32, *(const uint32_t *)slot);
+        break;
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+        n = snprintf(buf, sizeof buf, "\"%" PRId64 "\"", *(const int64_t *)slot);
+        break;
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+        n = snprintf(buf, sizeof buf, "\"%" PRIu64 "\"", *(const uint64_t *)slot);
+        break;
+    case PROTOBUF_C_TYPE_FLOAT:
+        return write_float(out, *(const float *)slot);
+    case PROTOBUF_C_TYPE_DOUBLE:
+        return write_double(out, *(const double *)slot);
+    case PROTOBUF_C_TYPE_BOOL:
+        return *(const protobuf_c_boolean *)slot ? PUT_LIT(out, "true") : PUT_LIT(out, "false");
+    case PROTOBUF_C_TYPE_STRING:
+        return write_cstring(out, *(char *const *)slot);
+    case PROTOBUF_C_TYPE_BYTES:
+        return write_base64(out, slot);
+    case PROTOBUF_C_TYPE_ENUM:
+        return write_enum(out, f, *(const int32_t *)slot);
+    case PROTOBUF_C_TYPE_MESSAGE: {
+        const ProtobufCMessage *m = *(ProtobufCMessage *const *)slot;
+        if (m != NULL)
+            return write_message(out, m, depth);
+        return pz_tc_wkt_of(f->descriptor) == PZ_TC_WKT_VALUE ? PUT_LIT(out, "null") : PUT_LIT(out, "{}");
+    }
+    default:
+        return -1;
+    }
+    return pz_buf_append(out, buf, (size_t)n);
+}
+
+/* Opens a container at `depth` containers deep; refuses to go beyond PZ_JSON_MAX_DEPTH. */
+static int open_container(pz_buf *out, char c, int depth)
+{
+    return depth >= PZ_JSON_MAX_DEPTH ? -1 : pz_buf_append_char(out, c);
+}
+
+static int write_map_key(pz_buf *out, const ProtobufCFieldDescriptor *kf, const void *slot)
+{
+    if (kf->type == PROTOBUF_C_TYPE_STRING)
+        return write_cstring(out, *(char *const *)slot);
+    if (kf->type == PROTOBUF_C_TYPE_BOOL)
+        return *(const protobuf_c_boolean *)slot ? PUT_LIT(out, "\"true\"") : PUT_LIT(out, "\"false\"");
+    char buf[32];
+    int n;
+    switch (kf->type) {
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32:
+        n = snprintf(buf, sizeof buf, "\"%" PRIu32 "\"", *(const uint32_t *)slot);
+        break;
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+        n = snprintf(buf, sizeof buf, "\"%" PRId64 "\"", *(const int64_t *)slot);
+        break;
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+        n = snprintf(buf, sizeof buf, "\"%" PRIu64 "\"", *(const uint64_t *)slot);
+        break;
+    default:
+        n = snprintf(buf, sizeof buf, "\"%" PRId32 "\"", *(const int32_t *)slot);
+        break;
+    }
+    return pz_buf_append(out, buf, (size_t)n);
+}
+
+static int write_map(pz_buf *out, const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, int depth)
+{
+    const ProtobufCMessageDescriptor *entry_desc = f->descriptor;
+    const ProtobufCFieldDescriptor *kf = &entry_desc->fields[0], *vf = &entry_desc->fields[1];
+    size_t n = *(const size_t *)pz_tc_member(m, f->quantifier_offset);
+    ProtobufCMessage *const *entries = *(ProtobufCMessage *const *const *)pz_tc_member(m, f->offset);
+    if (open_container(out, '{', depth) != 0)
+        return -1;
+    bool first = true;
+    for (size_t i = 0; i < n; i++) {
+        const ProtobufCMessage *e = entries[i];
+        if (e == NULL)
+            continue;
+        if ((!first && pz_buf_append_char(out, ',') != 0) || write_map_key(out, kf, pz_tc_member(e, kf->offset)) != 0 ||
+            pz_buf_append_char(out, ':') != 0 || write_single(out, vf, pz_tc_member(e, vf->offset), depth + 1) != 0)
+            return -1;
+        first = false;
+    }
+    return pz_buf_append_char(out, '}');
+}
+
+static int write_array(pz_buf *out, const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, int depth)
+{
+    size_t n = *(const size_t *)pz_tc_member(m, f->quantifier_offset);
+    const char *data = *(const char *const *)pz_tc_member(m, f->offset);
+    size_t es = pz_tc_elem_size(f->type);
+    if (open_container(out, '[', depth) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if ((i != 0 && pz_buf_append_char(out, ',') != 0) || write_single(out, f, data + i * es, depth + 1) != 0)
+            return -1;
+    return pz_buf_append_char(out, ']');
+}
+
+static int write_value(pz_buf *out, const Google__Protobuf__Value *v, int depth)
+{
+    switch (v->kind_case) {
+    case GOOGLE__PROTOBUF__VALUE__KIND_NUMBER_VALUE:
+        return isfinite(v->number_value) ? write_double(out, v->number_value) : PUT_LIT(out, "null");
+    case GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE:
+        return write_cstring(out, v->string_value);
+    case GOOGLE__PROTOBUF__VALUE__KIND_BOOL_VALUE:
+        return v->bool_value ? PUT_LIT(out, "true") : PUT_LIT(out, "false");
+    case GOOGLE__PROTOBUF__VALUE__KIND_STRUCT_VALUE:
+        if (v->struct_value == NULL)
+            return open_container(out, '{', depth) != 0 ? -1 : pz_buf_append_char(out, '}');
+        return write_message(out, &v->struct_value->base, depth);
+    case GOOGLE__PROTOBUF__VALUE__KIND_LIST_VALUE:
+        if (v->list_value == NULL)
+            return open_container(out, '[', depth) != 0 ? -1 : pz_buf_append_char(out, ']');
+        return write_message(out, &v->list_value->base, depth);
+    default:
+        return PUT_LIT(out, "null");
+    }
+}
+
+static int write_message(pz_buf *out, const ProtobufCMessage *m, int depth)
+{
+    const ProtobufCMessageDescriptor *desc = m->descriptor;
+    switch (pz_tc_wkt_of(desc)) {
+    case PZ_TC_WKT_VALUE:
+        return write_value(out, (const Google__Protobuf__Value *)m, depth);
+    case PZ_TC_WKT_STRUCT:
+        return write_map(out, m, &desc->fields[0], depth);
+    case PZ_TC_WKT_LIST:
+        return write_array(out, m, &desc->fields[0], depth);
+    default:
+        break;
+    }
+    if (open_container(out, '{', depth) != 0)
+        return -1;
+    bool first = true;
+    for (unsigned i = 0; i < desc->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &desc->fields[i];
+        if (!pz_tc_field_present(m, f))
+            continue;
+        if ((!first && pz_buf_append_char(out, ',') != 0) || write_key(out, f->name) != 0)
+            return -1;
+        first = false;
+        int rc;
+        if (f->label != PROTOBUF_C_LABEL_REPEATED)
+            rc = write_single(out, f, pz_tc_member(m, f->offset), depth + 1);
+        else if (pz_tc_is_map(desc, f))
+            rc = write_map(out, m, f, depth + 1);
+        else
+            rc = write_array(out, m, f, depth + 1);
+        if (rc != 0)
+            return -1;
+    }
+    return pz_buf_append_char(out, '}');
+}
+
+int pz_message_to_json(const ProtobufCMessage *msg, pz_buf *out)
+{
+    size_t start = out->len;
+    if (write_message(out, msg, 0) == 0)
+        return 0;
+    out->len = start; /* leave out as it was */
+    if (out->data != NULL)
+        out->data[start] = '\0';
+    return -1;
+}

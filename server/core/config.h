@@ -1,0 +1,332 @@
+/* Configuration: the upstream JSON document (spec §3) as a superset, validated, with inheritance
+ * resolved (root -> namespace -> recommender -> variation, spec §3.12) and compiled into an
+ * immutable snapshot.
+ *
+ * A pz_config is immutable once pz_config_parse returns it and is shared between threads by
+ * reference count. Every pointer inside it (strings, arrays, inherited views) is owned by the
+ * snapshot and valid until the last pz_config_unref.
+ *
+ * Inherited views: for each of cacheControl, autoContext, filters and inferenceItemMetadata, a
+ * child whose own key is missing or null takes its parent's value (shallow, whole object). The
+ * `*_view` pointers below are the result: NULL only when no level of the chain sets the key.
+ *
+ * Our additions to the upstream document (all optional):
+ *   - root `title` (OpenAPI title; upstream's generator reads it, §14 #23)
+ *   - variation type `builtin` (the embedded recommender) with `strategy`:
+ *       recommend-items: "personalized" (default) or "popular"; related-items: "co-occurrence"
+ *       (default) or "popular"; rerank-items: "affinity" (default)
+ *     and optional `excludeSeen` (bool, default true for personalized recommend-items)
+ *   - variation type `function` accepted as a synonym of `lambda` (§14 #2)
+ *   - variation `timeoutMs` (upstream call timeout, 1..60000, default 5000) and `fallback` (a variation key
+ *     of the same recommender used when this one fails)
+ *   - experiments `method: "local"` with `weights` {variationKey: number} (§7.4)
+ *   - event target types `builtin` (feeds the embedded recommender), `http` (`url`, optional
+ *     `headers`), `file` (`path`)
+ *   - rule type `season` accepted for `season-of-year`, operator `start-with` for `starts-with`
+ */
+#ifndef PZ_CONFIG_H
+#define PZ_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef enum pz_action {
+    PZ_ACTION_RECOMMEND_ITEMS = 0, /* "recommend-items" */
+    PZ_ACTION_RELATED_ITEMS,       /* "related-items" */
+    PZ_ACTION_RERANK_ITEMS,        /* "rerank-items" */
+    PZ_ACTION__COUNT
+} pz_action;
+
+/* "recommend-items" etc. */
+const char *pz_action_name(pz_action a);
+
+/* A JSON scalar from the config: a string or a number. */
+typedef struct pz_scalar {
+    bool is_number;
+    double number;       /* when is_number */
+    const char *string;  /* when !is_number; never NULL then */
+} pz_scalar;
+
+/* ---- cacheControl (§3.8, §4.1) ---- */
+typedef struct pz_cache_policy {
+    bool present;           /* the class object exists in the config */
+    bool has_max_age;
+    int max_age;            /* seconds, >= 0 */
+    const char *directives; /* NULL when absent */
+} pz_cache_policy;
+
+typedef struct pz_cache_control {
+    bool auto_provision;    /* default true */
+    pz_cache_policy user_specified;
+    pz_cache_policy synthetic_user_specified;
+    pz_cache_policy no_user_specified;
+} pz_cache_control;
+
+/* ---- autoContext (§3.9, §6) ---- */
+typedef enum pz_rule_type {
+    PZ_RULE_HEADER_VALUE,
+    PZ_RULE_HOUR_OF_DAY,
+    PZ_RULE_DAY_OF_WEEK,
+    PZ_RULE_SEASON_OF_YEAR, /* also spelled "season" */
+} pz_rule_type;
+
+typedef enum pz_mapping_op {
+    PZ_OP_EQUALS,
+    PZ_OP_LESS_THAN,
+    PZ_OP_GREATER_THAN,
+    PZ_OP_CONTAINS,
+    PZ_OP_STARTS_WITH, /* also spelled "start-with" */
+    PZ_OP_ENDS_WITH,
+} pz_mapping_op;
+
+typedef struct pz_value_mapping {
+    pz_mapping_op op;
+    pz_scalar value;
+    pz_scalar map_to;
+} pz_value_mapping;
+
+typedef struct pz_context_rule {
+    pz_rule_type type;
+    const char *header;          /* header-value: the header name, lower-cased; else NULL */
+    bool has_value_mappings;
+    const pz_value_mapping *value_mappings;
+    size_t n_value_mappings;
+} pz_context_rule;
+
+typedef enum pz_field_type {
+    PZ_FIELD_STRING,
+    PZ_FIELD_INTEGER,
+    PZ_FIELD_LONG,
+    PZ_FIELD_FLOAT,
+} pz_field_type;
+
+typedef struct pz_context_field {
+    const char *name;            /* e.g. "deviceType" */
+    pz_field_type type;
+    const char *description;     /* NULL when absent */
+    bool evaluate_all;           /* default false */
+    bool has_default;
+    pz_scalar default_value;
+    const pz_context_rule *rules;
+    size_t n_rules;
+} pz_context_field;
+
+/* A set of auto-context (or autoDynamicFilterValues) fields, in document order. */
+typedef struct pz_auto_context {
+    const pz_context_field *fields;
+    size_t n_fields;
+} pz_auto_context;
+
+/* ---- filters (§3.5) ---- */
+typedef struct pz_filter {
+    const char *arn;
+    bool user_required;                               /* condition: "user-required" */
+    const pz_auto_context *auto_dynamic_filter_values; /* NULL when absent */
+} pz_filter;
+
+typedef struct pz_filters {
+    const pz_filter *items;
+    size_t n;
+} pz_filters;
+
+/* ---- inferenceItemMetadata (§3.10) ---- */
+typedef enum pz_item_metadata_type {
+    PZ_ITEM_METADATA_PERSONALIZE,
+    PZ_ITEM_METADATA_LOCALDB,
+    PZ_ITEM_METADATA_DYNAMODB,
+} pz_item_metadata_type;
+
+typedef struct pz_item_metadata {
+    pz_item_metadata_type type;
+    const char *const *item_columns; /* personalize (and optionally localdb): column names */
+    size_t n_item_columns;
+    int sync_interval;               /* localdb: seconds, 5..3600, default 300 */
+    bool auto_provision;             /* dynamodb: default true */
+    const char *billing_mode;        /* dynamodb: "PAY_PER_REQUEST" (default) or "PROVISIONED" */
+    int read_capacity_units;         /* dynamodb PROVISIONED */
+    int write_capacity_units;
+} pz_item_metadata;
+
+/* ---- variations (§3.4) ---- */
+typedef enum pz_variation_type {
+    PZ_VARIATION_BUILTIN,
+    PZ_VARIATION_PERSONALIZE_CAMPAIGN,
+    PZ_VARIATION_PERSONALIZE_RECOMMENDER,
+    PZ_VARIATION_LAMBDA,     /* "lambda" or "function" */
+    PZ_VARIATION_SAGEMAKER,
+    PZ_VARIATION_HTTP,
+} pz_variation_type;
+
+typedef enum pz_builtin_strategy {
+    PZ_STRATEGY_DEFAULT,        /* per action: personalized / co-occurrence / affinity */
+    PZ_STRATEGY_PERSONALIZED,
+    PZ_STRATEGY_POPULAR,
+    PZ_STRATEGY_CO_OCCURRENCE,
+    PZ_STRATEGY_AFFINITY,
+} pz_builtin_strategy;
+
+typedef struct pz_variation {
+    const char *key;
+    pz_variation_type type;      /* personalize-*: taken from the ARN (campaign/ or recommender/), as
+                                    upstream dispatches; a type that disagrees only warns */
+    const char *type_name;       /* as written in the config, e.g. "function" */
+    const char *arn;             /* personalize-*, lambda: NULL when absent */
+    const char *endpoint_name;   /* sagemaker */
+    const char *url;             /* http: the URL template */
+    pz_builtin_strategy strategy;/* builtin: resolved per action, never PZ_STRATEGY_DEFAULT once parsed */
+    bool exclude_seen;           /* builtin */
+    int timeout_ms;              /* default 5000 */
+    const char *fallback;        /* variation key or NULL */
+    /* inherited views (variation -> recommender -> namespace -> root) */
+    const pz_cache_control *cache_control_view;
+    const pz_auto_context *auto_context_view;
+    const pz_filters *filters_view;
+    const pz_item_metadata *item_metadata_view;
+    const char *json;            /* the variation object as compact JSON, with inherited keys */
+} pz_variation;
+
+/* ---- experiments (§3.7, §7) ---- */
+typedef struct pz_metric {
+    const char *name;
+    bool track_exposures;        /* default true */
+    const char *entity_id_key;   /* dotted path */
+    const char *value_key;       /* dotted path */
+} pz_metric;
+
+typedef struct pz_experiment {
+    const char *feature;
+    const char *method;          /* "evidently" or "local" */
+    const char *project;         /* evidently */
+    const char *description;
+    const pz_metric *metrics;
+    size_t n_metrics;
+    const double *weights;       /* local: one per variation, in variation order; NULL otherwise */
+} pz_experiment;
+
+/* ---- responsePostProcessor (§3.6) ---- */
+typedef struct pz_post_processor {
+    const char *type;            /* "lambda" */
+    const char *arn;
+    double look_ahead_multiplier;   /* >= 1, 0 when absent */
+    double look_ahead_maximum_value;/* >= 1, 0 when absent */
+} pz_post_processor;
+
+typedef struct pz_recommender {
+    const char *key;
+    pz_action action;
+    const char *name;            /* NULL when absent */
+    const char *description;
+    const pz_variation *variations; /* document order: the first is the default */
+    size_t n_variations;
+    const pz_experiment *experiments;
+    size_t n_experiments;
+    const pz_post_processor *post_processor; /* NULL when absent */
+    const pz_cache_control *cache_control_view;
+    const pz_auto_context *auto_context_view;
+    const pz_filters *filters_view;
+    const pz_item_metadata *item_metadata_view;
+    const char *json;            /* the recommender object as compact JSON, with inherited keys */
+} pz_recommender;
+
+/* ---- eventTargets (§3.11) ---- */
+typedef enum pz_event_target_type {
+    PZ_TARGET_PERSONALIZE_EVENT_TRACKER,
+    PZ_TARGET_KINESIS_STREAM,
+    PZ_TARGET_KINESIS_FIREHOSE,
+    PZ_TARGET_BUILTIN,
+    PZ_TARGET_HTTP,
+    PZ_TARGET_FILE,
+} pz_event_target_type;
+
+typedef struct pz_event_target {
+    pz_event_target_type type;
+    const char *tracking_id;     /* personalize-event-tracker */
+    const char *stream_name;     /* kinesis-* */
+    const char *url;             /* http */
+    const char *const *header_names;  /* http: extra headers */
+    const char *const *header_values;
+    size_t n_headers;
+    const char *path;            /* file */
+} pz_event_target;
+
+typedef struct pz_namespace {
+    const char *key;
+    const char *name;
+    const char *description;
+    /* recommenders per action, document order; lookups by key use a sorted index */
+    const pz_recommender *recommenders[PZ_ACTION__COUNT];
+    size_t n_recommenders[PZ_ACTION__COUNT];
+    bool has_event_targets;      /* the key is present (even if empty) */
+    const pz_event_target *event_targets;
+    size_t n_event_targets;
+    const pz_cache_control *cache_control_view;
+    const pz_auto_context *auto_context_view;
+    const pz_item_metadata *item_metadata_view;
+} pz_namespace;
+
+typedef struct pz_config pz_config;
+
+/* Read-only accessors; any thread, while holding a reference. */
+const char *pz_config_version(const pz_config *c);        /* NULL when the document has none */
+const char *pz_config_description(const pz_config *c);
+const char *pz_config_title(const pz_config *c);
+size_t pz_config_namespace_count(const pz_config *c);
+const pz_namespace *pz_config_namespace_at(const pz_config *c, size_t i); /* document order */
+/* NULL when unknown. O(log n). */
+const pz_namespace *pz_config_namespace(const pz_config *c, const char *key);
+/* NULL when the namespace has no such recommender under that action. O(log n). */
+const pz_recommender *pz_config_recommender(const pz_namespace *ns, pz_action action, const char *key);
+/* Searches every action; the last action holding the key wins (upstream, §3.3). NULL if none. */
+const pz_recommender *pz_config_recommender_any_action(const pz_namespace *ns, const char *key);
+/* NULL when the recommender has no variation with that key. */
+const pz_variation *pz_config_variation(const pz_recommender *r, const char *key);
+
+/* ---- parsing and validation ---- */
+
+typedef struct pz_config_problem {
+    bool is_warning;             /* warnings (e.g. unknown keys inside recommenders) do not reject */
+    char *path;                  /* JSON path, e.g. "$.namespaces.retail.recommenders.recommend-items.for-you.variations.a.arn" */
+    char *message;
+} pz_config_problem;
+
+typedef struct pz_config_problems {
+    pz_config_problem *items;
+    size_t n;
+    size_t n_errors;
+} pz_config_problems;
+
+void pz_config_problems_init(pz_config_problems *p);
+void pz_config_problems_free(pz_config_problems *p);
+
+/* Parses, validates and compiles a document. Every problem found is appended to `problems`
+ * (which may be NULL): all of them, not just the first. Returns a new snapshot with one
+ * reference, or NULL when there is at least one error. Any thread. */
+pz_config *pz_config_parse(const char *json, size_t len, pz_config_problems *problems);
+/* Reads and parses a file; a read error is reported as a problem at path "$". */
+pz_config *pz_config_load_file(const char *path, pz_config_problems *problems);
+
+/* Reference counting; any thread. unref frees the snapshot when the count reaches zero. */
+pz_config *pz_config_ref(pz_config *c);
+void pz_config_unref(pz_config *c);
+
+/* ---- the live configuration: current snapshot, atomic swap, reload ---- */
+
+typedef struct pz_config_holder pz_config_holder;
+
+/* Takes ownership of the initial snapshot. `path` (may be NULL for an embedded config) is what
+ * reloads read. */
+pz_config_holder *pz_config_holder_create(pz_config *initial, const char *path);
+void pz_config_holder_destroy(pz_config_holder *h);
+/* Returns the current snapshot with a reference the caller must pz_config_unref. Never NULL.
+ * Any thread; never blocks on a reload in progress for longer than a pointer swap. */
+pz_config *pz_config_holder_acquire(pz_config_holder *h);
+/* Re-reads the file. On success swaps the snapshot (in-flight requests keep theirs) and returns 0;
+ * on failure logs every problem, keeps the old snapshot and returns -1. Serialized internally. */
+int pz_config_holder_reload(pz_config_holder *h);
+/* Starts a thread that reloads when the file's mtime, size or inode change (checked every
+ * `interval_ms`). No-op without a path. Stopped by destroy. */
+void pz_config_holder_watch(pz_config_holder *h, int interval_ms);
+/* Counters for health/stats: successful reloads and rejected ones. */
+void pz_config_holder_stats(pz_config_holder *h, unsigned long *reloads, unsigned long *rejected);
+
+#endif

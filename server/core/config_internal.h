@@ -1,0 +1,131 @@
+/* Private to the config module (config.c, config_check.c, config_blocks.c, config_parse.c): the
+ * snapshot layout and the validation context shared by the document walker. Not for other
+ * modules: include server/core/config.h instead.
+ *
+ * The walker validates and builds in one pass: every parse function checks its JSON subtree,
+ * appends problems at precise JSON paths, and fills arena-allocated structures as far as the
+ * input allows. The result is kept only when no error was reported.
+ */
+#ifndef PZ_CONFIG_INTERNAL_H
+#define PZ_CONFIG_INTERNAL_H
+
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "server/core/config.h"
+#include "server/core/mem.h"
+
+/* A namespace plus its lookup indexes; pz_namespace pointers handed out always point into one. */
+typedef struct cfg_namespace {
+    pz_namespace pub;
+    const pz_recommender **sorted[PZ_ACTION__COUNT]; /* by key, for bsearch */
+    pz_action action_order[PZ_ACTION__COUNT];        /* actions in document order */
+    size_t n_action_order;
+} cfg_namespace;
+
+struct pz_config {
+    atomic_size_t refs;
+    pz_arena arena; /* everything below lives in it */
+    const char *version;
+    const char *description;
+    const char *title;
+    cfg_namespace *namespaces; /* document order */
+    size_t n_namespaces;
+    const cfg_namespace **sorted_namespaces;
+};
+
+/* ---- validation context (config_check.c) ---- */
+
+#define CFG_PATH_MAX 1024
+
+typedef struct cfg_ctx {
+    pz_arena *arena;
+    pz_config_problems *problems;
+    char path[CFG_PATH_MAX];
+    size_t path_len;
+} cfg_ctx;
+
+/* Appends ".key" (or ["key"] when the key needs quoting) to the path; returns the previous length
+ * for cfg_pop. Overlong paths are truncated with "...". */
+size_t cfg_push_key(cfg_ctx *c, const char *key);
+size_t cfg_push_index(cfg_ctx *c, size_t index);
+void cfg_pop(cfg_ctx *c, size_t mark);
+
+/* Appends a problem at the current path (or the current path + key). */
+void cfg_error(cfg_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cfg_warn(cfg_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cfg_error_at(cfg_ctx *c, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void cfg_warn_at(cfg_ctx *c, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Appends a problem with an explicit path (used for "$" and I/O errors). */
+void cfg_problem_add(pz_config_problems *p, bool is_warning, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+size_t cfg_error_count(const cfg_ctx *c);
+
+/* "object", "array", "string", "number", "boolean" or "null". */
+const char *cfg_type_name(const json_t *v);
+
+/* Reports every key of `obj` not in the NULL-terminated `allowed` list: as an error when `strict`,
+ * else as a warning that the key is ignored. `what` names the object in the message. */
+void cfg_check_keys(cfg_ctx *c, json_t *obj, const char *const *allowed, bool strict, const char *what);
+
+/* Checks that `v` is an object, reporting at the current path otherwise. */
+bool cfg_expect_object(cfg_ctx *c, json_t *v, const char *what);
+
+/* Typed members. A missing key yields false / NULL without a problem; a wrong type, a range
+ * violation or an empty string where one is not allowed is reported at path.key. */
+const char *cfg_opt_string(cfg_ctx *c, json_t *obj, const char *key);
+const char *cfg_req_string(cfg_ctx *c, json_t *obj, const char *key, const char *expected);
+bool cfg_opt_bool(cfg_ctx *c, json_t *obj, const char *key, bool dflt);
+bool cfg_opt_int(cfg_ctx *c, json_t *obj, const char *key, long min, long max, int *out);
+bool cfg_opt_number(cfg_ctx *c, json_t *obj, const char *key, double min, double *out);
+/* A string or number (autoContext default/value/mapTo); `required` reports a missing key. */
+bool cfg_scalar(cfg_ctx *c, json_t *obj, const char *key, bool required, pz_scalar *out);
+typedef struct cfg_name_value {
+    const char *name;
+    int value;
+} cfg_name_value;
+
+/* Reads obj[key] as one of `table`'s names. Reports a missing (when required), mistyped or unknown
+ * value, listing `expected` in the message. Returns the value, or -1 when absent or invalid. */
+int cfg_enum_member(cfg_ctx *c, json_t *obj, const char *key, const cfg_name_value *table, size_t n,
+                    bool required, const char *expected);
+/* Returns obj[key] unless it is missing or null (the inherited keys, spec §3.12). */
+json_t *cfg_get_nonnull(json_t *obj, const char *key);
+
+/* Patterns, matched against the whole string. */
+bool cfg_is_path_key(const char *s);        /* ^[a-zA-Z0-9_-]+$ (namespace/recommender/variation) */
+bool cfg_is_alnum_key(const char *s);       /* ^[a-zA-Z0-9]+$ (autoContext field) */
+bool cfg_is_feature_key(const char *s);     /* ^[-a-zA-Z0-9._]*$ */
+bool cfg_is_tracking_id(const char *s);     /* ^[a-zA-Z0-9-]+$ */
+bool cfg_is_stream_name(const char *s);     /* ^[a-zA-Z0-9_.-]+$ */
+bool cfg_is_http_token(const char *s);      /* an HTTP header field name (RFC 9110 token) */
+bool cfg_is_http_url(const char *s);        /* http:// or https:// followed by a host */
+
+/* ARNs: arn:{partition}:{service}:{region}:{12-digit account}:{resource}. Returns the resource
+ * part (pointing into s) when the ARN is well formed for `service`, else NULL. */
+const char *cfg_arn_resource(const char *s, const char *service);
+/* Personalize campaign/recommender ARN; sets *is_recommender from the resource prefix. */
+bool cfg_is_personalize_arn(const char *s, bool *is_recommender);
+bool cfg_is_personalize_filter_arn(const char *s);
+bool cfg_is_lambda_arn(const char *s);
+
+/* ---- reusable blocks (config_blocks.c) ----
+ * Each returns an arena-allocated block or NULL when `v` is missing/null or malformed. `strict`
+ * is true at root and namespace level (upstream's schema applies: unknown keys are errors, every
+ * cache class is required), false inside recommenders (unknown keys warn, partial blocks allowed). */
+const pz_cache_control *cfg_parse_cache_control(cfg_ctx *c, json_t *v, bool strict);
+/* key_is_field_name: autoContext fields (^[a-zA-Z0-9]+$) vs filter parameters (^[a-zA-Z0-9_-]+$). */
+const pz_auto_context *cfg_parse_auto_context(cfg_ctx *c, json_t *v, bool strict, bool key_is_field_name);
+const pz_filters *cfg_parse_filters(cfg_ctx *c, json_t *v);
+/* at_namespace: false warns that the sidecar types only take effect at namespace level. */
+const pz_item_metadata *cfg_parse_item_metadata(cfg_ctx *c, json_t *v, bool strict, bool at_namespace);
+
+/* ---- the document (config_parse.c) ---- */
+
+/* Validates and builds the whole document into `cfg` (whose arena is initialized). Problems go to
+ * c->problems; the caller discards cfg when any error was reported. */
+void cfg_parse_document(cfg_ctx *c, json_t *root, pz_config *cfg);
+
+#endif

@@ -1,0 +1,62 @@
+#include "server/core/log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile pz_log_level log_level = PZ_LOG_INFO;
+
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+void pz_log_set_level(pz_log_level level)
+{
+    log_level = level;
+}
+
+pz_log_level pz_log_get_level(void)
+{
+    return log_level;
+}
+
+int pz_log_level_parse(const char *name, pz_log_level *out)
+{
+    for (int i = 0; i < 4; i++) {
+        if (strcasecmp(name, level_names[i]) == 0) {
+            *out = (pz_log_level)i;
+            return 0;
+        }
+    }
+    if (strcasecmp(name, "warning") == 0) {
+        *out = PZ_LOG_WARN;
+        return 0;
+    }
+    return -1;
+}
+
+void pz_log(pz_log_level level, const char *fmt, ...)
+{
+    if (level < log_level)
+        return;
+    char line[4096];
+    struct timeval tv;
+    struct tm tm;
+    gettimeofday(&tv, NULL);
+    gmtime_r(&tv.tv_sec, &tm);
+    int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %-5s ", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000),
+                     level_names[level]);
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+    va_end(ap);
+    size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
+    if (len > sizeof line - 2)
+        len = sizeof line - 2;
+    line[len++] = '\n';
+    ssize_t w = write(STDERR_FILENO, line, len);
+    (void)w;
+}

@@ -1,0 +1,95 @@
+/* The request context: everything a front (REST or gRPC) hands to the core for one call, and
+ * everything the core hands back. The core knows nothing of HTTP or gRPC; a front only translates.
+ *
+ * Life cycle:
+ *   1. The front owns the pz_request and its arena. It fills the inputs (pz_request_init, then the
+ *      fields marked "in") and calls pz_service_handle().
+ *   2. The core completes the request exactly once by setting the outputs and calling
+ *      `on_done(req)`. That may happen inside pz_service_handle() (fast paths such as the builtin
+ *      recommender and validation errors) or later on another thread (event writes, remote
+ *      recommenders). The front must be ready for both.
+ *   3. After on_done the core never touches the request again; the front frees it whenever it
+ *      likes (usually after writing the response).
+ */
+#ifndef PZ_REQUEST_H
+#define PZ_REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include "server/core/mem.h"
+#include "server/core/rpc.h"
+#include "server/core/status.h"
+
+/* A request header (REST) or metadata entry (gRPC). Names are lower-case. Not NUL-terminated. */
+typedef struct pz_header {
+    const char *name;
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+} pz_header;
+
+/* What the core says about a successful response besides its body. Strings live in the request
+ * arena. NULL means "send no such header". */
+typedef struct pz_response_hints {
+    const char *config_version;   /* X-Personalization-Config-Version */
+    const char *cache_control;    /* Cache-Control */
+    const char *etag;             /* ETag, quoted */
+    const char *vary;             /* Vary: headers that auto context consulted */
+    const char *variation;        /* X-Personalization-Variation: the variation key that served */
+    const char *experiment;       /* X-Personalization-Experiment: matched experiment feature */
+    bool not_modified;            /* if-none-match matched: REST 304 / gRPC not_modified flag */
+} pz_response_hints;
+
+typedef struct pz_request pz_request;
+typedef void (*pz_request_done_cb)(pz_request *req);
+
+struct pz_request {
+    /* in */
+    pz_rpc rpc;
+    const ProtobufCMessage *message;  /* the decoded request message (type pz_rpc_get(rpc)->request) */
+    const pz_header *headers;
+    size_t n_headers;
+    const char *protocol;             /* "rest" or "grpc", for logs */
+    const char *client_addr;          /* "ip:port" or NULL */
+    const char *principal;            /* authenticated principal or NULL */
+    const char *if_none_match;        /* raw If-None-Match value or NULL */
+    int64_t deadline_ms;              /* absolute wall-clock deadline (ms since epoch), 0 = none */
+    int64_t received_ms;              /* wall-clock time of receipt (ms since epoch) */
+    pz_arena *arena;                  /* all core allocations for this request come from here */
+    pz_request_done_cb on_done;
+    void *front_data;                 /* the front's own pointer, untouched by the core */
+
+    /* out: valid when on_done runs */
+    pz_status status;                 /* PZ_OK or the error's status */
+    pz_error error;                   /* when status != PZ_OK */
+    ProtobufCMessage *response;       /* when status == PZ_OK: type pz_rpc_get(rpc)->response, arena-owned */
+    pz_response_hints hints;
+};
+
+/* How a front hands one decoded request to the core (pz_service_handle fits); the callee must
+ * complete it exactly once. Keeps the fronts free of any dependency on the service itself. */
+typedef void (*pz_handle_fn)(void *ctx, pz_request *req);
+
+/* Zeroes the request and sets the arena and the receipt time (now). */
+void pz_request_init(pz_request *req, pz_arena *arena);
+/* Value of the first header named `lname` (compared case-insensitively), NUL-terminated in the
+ * arena, or NULL when absent. */
+const char *pz_request_header(pz_request *req, const char *lname);
+
+/* Core side: complete with an error (message is printf-formatted into the arena) / with success.
+ * Each calls on_done; call exactly one of them exactly once. */
+void pz_request_fail(pz_request *req, pz_status status, const char *type, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+void pz_request_succeed(pz_request *req, ProtobufCMessage *response);
+
+/* One access-log line (info level) for a finished request: protocol, what (route or RPC), status
+ * code as sent (HTTP status or gRPC code), duration since receipt, variation, cache outcome. */
+void pz_request_log_access(const pz_request *req, const char *what, int code);
+
+/* Wall-clock milliseconds since the epoch. */
+int64_t pz_now_ms(void);
+
+#endif

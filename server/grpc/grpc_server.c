@@ -1,0 +1,742 @@
+#include "server/grpc/grpc_server.h"
+
+#include <errno.h>
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
+#include <grpc/support/time.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "proto/descriptor_set.h"
+#include "server/core/log.h"
+#include "server/grpc/health.h"
+#include "server/grpc/reflection.h"
+
+#define DEFAULT_MAX_MESSAGE (4u << 20)
+#define DEFAULT_GRACE_MS 2000
+
+/* Every tag on the completion queue is a srv_tag; the worker calls fn with the event's success. */
+typedef struct srv_tag srv_tag;
+struct srv_tag {
+    void (*fn)(srv_tag *tag, bool ok);
+};
+
+typedef enum call_kind { CALL_RPC, CALL_HEALTH, CALL_REFLECTION, CALL_UNKNOWN } call_kind;
+
+/* A method calls are requested for: one per RPC, health Check, both reflection versions, and the
+ * catch-all (path NULL) that answers UNIMPLEMENTED. */
+typedef struct srv_method {
+    call_kind kind;
+    pz_rpc rpc;
+    const char *path;
+    const char *log_name;
+    int preposted; /* requests kept posted (each is one-shot, re-posted as a call arrives) */
+    void *registered;
+} srv_method;
+
+#define N_METHODS (PZ_RPC__COUNT + 4)
+
+struct pz_grpc_server {
+    grpc_server *server;
+    grpc_completion_queue *cq;
+    pz_reflection *reflection;
+    pz_handle_fn handle;
+    void *handle_ctx;
+    int grace_ms;
+    srv_method methods[N_METHODS];
+    pthread_t *threads;
+    int n_threads;
+
+    pthread_mutex_t mu;
+    pthread_cond_t cond;  /* signalled when shutdown_done is set or live drops to 0 */
+    bool stopping;        /* no more requests are posted */
+    bool shutdown_done;   /* the shutdown_and_notify tag arrived */
+    size_t live;          /* srv_call contexts alive (posted, in flight or finishing) */
+    srv_tag shutdown_tag;
+};
+
+typedef enum call_state { ST_REQUESTED, ST_HANDLING, ST_READING, ST_WRITING, ST_FINISHING } call_state;
+
+/* Max metadata this front sends: 5 hints in initial metadata, 2 error trailers. */
+#define MAX_INITIAL_MD 5
+#define MAX_TRAILING_MD 2
+
+/* One call from request to release. Owned by whoever holds its current step: the CQ worker
+ * (requested, reading, writing, finishing) or the core (handling, until on_done). */
+typedef struct srv_call {
+    srv_tag tag;
+    pz_grpc_server *srv;
+    const srv_method *method;
+    call_state state;
+    grpc_call *call;
+    gpr_timespec deadline;
+    grpc_metadata_array md;
+    grpc_call_details details; /* catch-all only */
+    grpc_byte_buffer *payload; /* unary request / last streamed message */
+    grpc_byte_buffer *send;    /* response message of the batch in flight */
+    pz_arena arena;
+    pz_request req;
+    const char *what; /* for the access log */
+    bool sent_initial_md;
+    int code;      /* grpc status sent */
+    int cancelled; /* RECV_CLOSE_ON_SERVER result */
+    grpc_metadata initial[MAX_INITIAL_MD];
+    size_t n_initial;
+    grpc_metadata trailing[MAX_TRAILING_MD];
+    size_t n_trailing;
+    grpc_slice details_slice;
+    bool has_details;
+} srv_call;
+
+static void on_call_event(srv_tag *tag, bool ok);
+
+/* --- context life cycle --- */
+
+static void release_call(srv_call *c)
+{
+    pz_grpc_server *s = c->srv;
+    if (c->call != NULL)
+        grpc_call_unref(c->call);
+    grpc_metadata_array_destroy(&c->md);
+    if (c->method->kind == CALL_UNKNOWN)
+        grpc_call_details_destroy(&c->details);
+    if (c->payload != NULL)
+        grpc_byte_buffer_destroy(c->payload);
+    if (c->send != NULL)
+        grpc_byte_buffer_destroy(c->send);
+    for (size_t i = 0; i < c->n_initial; i++)
+        grpc_slice_unref(c->initial[i].value);
+    for (size_t i = 0; i < c->n_trailing; i++)
+        grpc_slice_unref(c->trailing[i].value);
+    if (c->has_details)
+        grpc_slice_unref(c->details_slice);
+    pz_arena_destroy(&c->arena);
+    free(c);
+
+    pthread_mutex_lock(&s->mu);
+    if (--s->live == 0)
+        pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Posts one request for the next call to m. Does nothing once the server is stopping. */
+static void post_request(pz_grpc_server *s, const srv_method *m)
+{
+    srv_call *c = pz_calloc(1, sizeof *c);
+    c->tag.fn = on_call_event;
+    c->srv = s;
+    c->method = m;
+    c->state = ST_REQUESTED;
+    grpc_metadata_array_init(&c->md);
+    if (m->kind == CALL_UNKNOWN)
+        grpc_call_details_init(&c->details);
+    pz_arena_init(&c->arena);
+
+    pthread_mutex_lock(&s->mu);
+    grpc_call_error e = GRPC_CALL_OK;
+    bool posted = false;
+    if (!s->stopping) {
+        s->live++;
+        if (m->kind == CALL_UNKNOWN)
+            e = grpc_server_request_call(s->server, &c->call, &c->details, &c->md, s->cq, s->cq, &c->tag);
+        else
+            e = grpc_server_request_registered_call(s->server, m->registered, &c->call, &c->deadline, &c->md,
+                                                    m->kind == CALL_REFLECTION ? NULL : &c->payload, s->cq, s->cq,
+                                                    &c->tag);
+        posted = e == GRPC_CALL_OK;
+        if (!posted)
+            s->live--;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (posted)
+        return;
+    if (e != GRPC_CALL_OK)
+        pz_error_log("grpc: cannot request calls for %s (error %d)", m->log_name, (int)e);
+    c->srv = NULL;
+    grpc_metadata_array_destroy(&c->md);
+    if (m->kind == CALL_UNKNOWN)
+        grpc_call_details_destroy(&c->details);
+    free(c);
+}
+
+/* --- translating the incoming call --- */
+
+static int64_t deadline_to_ms(gpr_timespec d)
+{
+    gpr_timespec rt = gpr_convert_clock_type(d, GPR_CLOCK_REALTIME);
+    if (gpr_time_cmp(rt, gpr_inf_future(GPR_CLOCK_REALTIME)) >= 0 || rt.tv_sec > INT64_MAX / 1000 - 1)
+        return 0;
+    if (rt.tv_sec < 0)
+        return 1; /* already expired; 0 would mean "no deadline" */
+    return (int64_t)rt.tv_sec * 1000 + rt.tv_nsec / 1000000;
+}
+
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* "ipv4:127.0.0.1:5000" -> "127.0.0.1:5000", "ipv6:%5B::1%5D:5000" -> "[::1]:5000". */
+static const char *peer_address(srv_call *c)
+{
+    char *peer = grpc_call_get_peer(c->call);
+    if (peer == NULL)
+        return NULL;
+    const char *p = peer;
+    if (strncmp(p, "ipv4:", 5) == 0 || strncmp(p, "ipv6:", 5) == 0)
+        p += 5;
+    char *out = pz_arena_alloc(&c->arena, strlen(p) + 1);
+    size_t n = 0;
+    for (; *p != '\0'; p++) {
+        if (p[0] == '%' && hexval(p[1]) >= 0 && hexval(p[2]) >= 0) {
+            out[n++] = (char)(hexval(p[1]) * 16 + hexval(p[2]));
+            p += 2;
+        } else {
+            out[n++] = *p;
+        }
+    }
+    out[n] = '\0';
+    gpr_free(peer);
+    return out;
+}
+
+/* Copies request metadata into the arena as pz_header entries (lower-case names, binary "-bin"
+ * entries skipped) and picks up if-none-match. */
+static void copy_metadata(srv_call *c)
+{
+    pz_header *h = pz_arena_calloc(&c->arena, c->md.count, sizeof *h);
+    size_t n = 0;
+    for (size_t i = 0; i < c->md.count; i++) {
+        const grpc_metadata *m = &c->md.metadata[i];
+        size_t klen = GRPC_SLICE_LENGTH(m->key);
+        const char *key = (const char *)GRPC_SLICE_START_PTR(m->key);
+        if (klen >= 4 && memcmp(key + klen - 4, "-bin", 4) == 0)
+            continue;
+        char *name = pz_arena_strndup(&c->arena, key, klen);
+        for (size_t k = 0; k < klen; k++) {
+            if (name[k] >= 'A' && name[k] <= 'Z')
+                name[k] = (char)(name[k] - 'A' + 'a');
+        }
+        char *value = pz_arena_strndup(&c->arena, (const char *)GRPC_SLICE_START_PTR(m->value),
+                                       GRPC_SLICE_LENGTH(m->value));
+        h[n++] = (pz_header){name, klen, value, GRPC_SLICE_LENGTH(m->value)};
+        if (c->req.if_none_match == NULL && strcmp(name, "if-none-match") == 0)
+            c->req.if_none_match = value;
+    }
+    c->req.headers = h;
+    c->req.n_headers = n;
+}
+
+static void init_request(srv_call *c)
+{
+    pz_request_init(&c->req, &c->arena);
+    c->req.protocol = "grpc";
+    c->req.client_addr = peer_address(c);
+    c->req.front_data = c;
+    if (c->method->kind != CALL_UNKNOWN)
+        c->req.deadline_ms = deadline_to_ms(c->deadline);
+    copy_metadata(c);
+}
+
+/* Reads a whole received message into the arena. Returns false when it cannot be decompressed. */
+static bool read_message(srv_call *c, grpc_byte_buffer *bb, pz_arena *into, uint8_t **data, size_t *len)
+{
+    grpc_byte_buffer_reader rd;
+    if (!grpc_byte_buffer_reader_init(&rd, bb))
+        return false;
+    grpc_slice all = grpc_byte_buffer_reader_readall(&rd);
+    grpc_byte_buffer_reader_destroy(&rd);
+    *len = GRPC_SLICE_LENGTH(all);
+    *data = pz_arena_alloc(into, *len);
+    memcpy(*data, GRPC_SLICE_START_PTR(all), *len);
+    grpc_slice_unref(all);
+    (void)c;
+    return true;
+}
+
+/* --- sending --- */
+
+/* Metadata values must be printable ASCII; anything else would make grpc reject the batch. */
+static grpc_slice metadata_value(const char *v)
+{
+    size_t n = strlen(v);
+    grpc_slice s = grpc_slice_malloc(n);
+    uint8_t *p = GRPC_SLICE_START_PTR(s);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (v[i] >= 0x20 && v[i] <= 0x7e) ? (uint8_t)v[i] : '?';
+    return s;
+}
+
+static void add_md(grpc_metadata *arr, size_t *n, const char *key, const char *value)
+{
+    if (value == NULL)
+        return;
+    memset(&arr[*n], 0, sizeof arr[*n]);
+    arr[*n].key = grpc_slice_from_static_string(key);
+    arr[*n].value = metadata_value(value);
+    (*n)++;
+}
+
+static void hints_metadata(srv_call *c)
+{
+    const pz_response_hints *h = &c->req.hints;
+    add_md(c->initial, &c->n_initial, "x-personalization-config-version", h->config_version);
+    add_md(c->initial, &c->n_initial, "cache-control", h->cache_control);
+    add_md(c->initial, &c->n_initial, "etag", h->etag);
+    add_md(c->initial, &c->n_initial, "x-personalization-variation", h->variation);
+    add_md(c->initial, &c->n_initial, "x-personalization-experiment", h->experiment);
+}
+
+static void start_batch(srv_call *c, const grpc_op *ops, size_t n)
+{
+    grpc_call_error e = grpc_call_start_batch(c->call, ops, n, &c->tag, NULL);
+    if (e == GRPC_CALL_OK)
+        return;
+    /* Only a bug in this file gets here; don't leave the client waiting. */
+    pz_error_log("grpc: %s: start_batch failed (error %d)", c->what, (int)e);
+    grpc_call_cancel_with_status(c->call, GRPC_STATUS_INTERNAL, "internal error", NULL);
+    c->code = GRPC_STATUS_INTERNAL;
+    if (c->state == ST_FINISHING) {
+        pz_request_log_access(&c->req, c->what, c->code);
+        release_call(c);
+    } else {
+        c->state = ST_FINISHING;
+        grpc_op op = {0};
+        op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+        op.data.recv_close_on_server.cancelled = &c->cancelled;
+        start_batch(c, &op, 1);
+    }
+}
+
+/* The final batch: initial metadata (unless already sent), the message when `body` is given,
+ * the status and RECV_CLOSE_ON_SERVER. Errors carry details and the upstream error trailers.
+ * After this the call belongs to the CQ worker, which releases it; the caller must not touch it. */
+static void send_final(srv_call *c, grpc_slice *body, int code, const char *message)
+{
+    grpc_op ops[4];
+    size_t n = 0;
+    memset(ops, 0, sizeof ops);
+    c->code = code;
+    c->state = ST_FINISHING;
+    if (code == GRPC_STATUS_OK)
+        hints_metadata(c);
+    if (!c->sent_initial_md) {
+        ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
+        ops[n].data.send_initial_metadata.count = c->n_initial;
+        ops[n].data.send_initial_metadata.metadata = c->n_initial ? c->initial : NULL;
+        n++;
+        c->sent_initial_md = true;
+    }
+    if (body != NULL) {
+        c->send = grpc_raw_byte_buffer_create(body, 1);
+        ops[n].op = GRPC_OP_SEND_MESSAGE;
+        ops[n].data.send_message.send_message = c->send;
+        n++;
+    }
+    if (code != GRPC_STATUS_OK) {
+        add_md(c->trailing, &c->n_trailing, "x-personalization-error-code", c->req.error.code);
+        add_md(c->trailing, &c->n_trailing, "x-personalization-error-type", c->req.error.type);
+    }
+    ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+    ops[n].data.send_status_from_server.status = (grpc_status_code)code;
+    ops[n].data.send_status_from_server.trailing_metadata_count = c->n_trailing;
+    ops[n].data.send_status_from_server.trailing_metadata = c->n_trailing ? c->trailing : NULL;
+    if (message != NULL && message[0] != '\0') {
+        c->details_slice = grpc_slice_from_copied_string(message);
+        c->has_details = true;
+        ops[n].data.send_status_from_server.status_details = &c->details_slice;
+    }
+    n++;
+    ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    ops[n].data.recv_close_on_server.cancelled = &c->cancelled;
+    n++;
+    start_batch(c, ops, n);
+}
+
+/* pz_request.on_done: runs once per request, on any thread, possibly inside pz_handle_fn. */
+static void on_request_done(pz_request *req)
+{
+    srv_call *c = req->front_data;
+    if (req->status != PZ_OK) {
+        const char *msg = req->error.message != NULL ? req->error.message : pz_status_str(req->status);
+        send_final(c, NULL, pz_status_grpc(req->status), msg);
+        return;
+    }
+    if (req->response == NULL) {
+        send_final(c, NULL, GRPC_STATUS_INTERNAL, "internal error: no response");
+        return;
+    }
+    size_t len = protobuf_c_message_get_packed_size(req->response);
+    grpc_slice body = grpc_slice_malloc(len);
+    protobuf_c_message_pack(req->response, GRPC_SLICE_START_PTR(body));
+    send_final(c, &body, GRPC_STATUS_OK, NULL);
+    grpc_slice_unref(body); /* the byte buffer holds its own ref; c may already be released */
+}
+
+/* --- per-kind handling of a new call --- */
+
+static void handle_rpc(srv_call *c)
+{
+    const pz_rpc_info *info = pz_rpc_get(c->method->rpc);
+    c->req.rpc = info->rpc;
+    c->req.on_done = on_request_done;
+    uint8_t *data;
+    size_t len;
+    if (c->payload == NULL) {
+        pz_request_fail(&c->req, PZ_INVALID_ARGUMENT, PZ_ERRTYPE_VALIDATION, "ValidationError",
+                        "request message is missing");
+        return;
+    }
+    if (!read_message(c, c->payload, &c->arena, &data, &len)) {
+        pz_request_fail(&c->req, PZ_INVALID_ARGUMENT, PZ_ERRTYPE_VALIDATION, "ValidationError",
+                        "request message cannot be decompressed");
+        return;
+    }
+    c->req.message = protobuf_c_message_unpack(info->request, &c->arena.pb, len, data);
+    if (c->req.message == NULL) {
+        pz_request_fail(&c->req, PZ_INVALID_ARGUMENT, PZ_ERRTYPE_VALIDATION, "ValidationError",
+                        "request is not a valid %s", info->request->name);
+        return;
+    }
+    c->state = ST_HANDLING;
+    c->srv->handle(c->srv->handle_ctx, &c->req); /* c may be released when this returns */
+}
+
+static void handle_health(srv_call *c)
+{
+    uint8_t *data = NULL, *out;
+    size_t len = 0, out_len;
+    const char *message;
+    if (c->payload == NULL || !read_message(c, c->payload, &c->arena, &data, &len)) {
+        send_final(c, NULL, GRPC_STATUS_INVALID_ARGUMENT, "request message is missing or cannot be decompressed");
+        return;
+    }
+    int code = pz_health_check(&c->arena, data, len, &out, &out_len, &message);
+    if (code != GRPC_STATUS_OK) {
+        send_final(c, NULL, code, message);
+        return;
+    }
+    grpc_slice body = grpc_slice_from_copied_buffer((const char *)out, out_len);
+    send_final(c, &body, GRPC_STATUS_OK, NULL);
+    grpc_slice_unref(body);
+}
+
+static void handle_unknown(srv_call *c)
+{
+    char *method = pz_arena_strndup(&c->arena, (const char *)GRPC_SLICE_START_PTR(c->details.method),
+                                    GRPC_SLICE_LENGTH(c->details.method));
+    c->what = method;
+    send_final(c, NULL, GRPC_STATUS_UNIMPLEMENTED, pz_arena_printf(&c->arena, "unknown method %s", method));
+}
+
+/* Reflection is a bidi stream driven one step at a time: read a request, write its answer, read
+ * the next...; a NULL read means the client half-closed, which ends the stream with OK. */
+static void stream_read(srv_call *c)
+{
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_RECV_MESSAGE;
+    op.data.recv_message.recv_message = &c->payload;
+    c->state = ST_READING;
+    start_batch(c, &op, 1);
+}
+
+static void stream_on_read(srv_call *c, bool ok)
+{
+    if (!ok || c->payload == NULL) {
+        send_final(c, NULL, GRPC_STATUS_OK, NULL);
+        return;
+    }
+    pz_arena scratch;
+    pz_arena_init(&scratch);
+    uint8_t *data, *out;
+    size_t len, out_len;
+    bool valid = read_message(c, c->payload, &scratch, &data, &len) &&
+                 pz_reflection_answer(c->srv->reflection, &scratch, data, len, &out, &out_len) == 0;
+    grpc_byte_buffer_destroy(c->payload);
+    c->payload = NULL;
+    if (!valid) {
+        pz_arena_destroy(&scratch);
+        send_final(c, NULL, GRPC_STATUS_INVALID_ARGUMENT, "request is not a valid ServerReflectionRequest");
+        return;
+    }
+    grpc_slice body = grpc_slice_from_copied_buffer((const char *)out, out_len);
+    pz_arena_destroy(&scratch);
+    if (c->send != NULL)
+        grpc_byte_buffer_destroy(c->send);
+    c->send = grpc_raw_byte_buffer_create(&body, 1);
+    grpc_slice_unref(body);
+
+    grpc_op ops[2];
+    size_t n = 0;
+    memset(ops, 0, sizeof ops);
+    if (!c->sent_initial_md) {
+        ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+        c->sent_initial_md = true;
+    }
+    ops[n].op = GRPC_OP_SEND_MESSAGE;
+    ops[n].data.send_message.send_message = c->send;
+    n++;
+    c->state = ST_WRITING;
+    start_batch(c, ops, n);
+}
+
+static void stream_on_written(srv_call *c, bool ok)
+{
+    grpc_byte_buffer_destroy(c->send);
+    c->send = NULL;
+    if (!ok) {
+        send_final(c, NULL, GRPC_STATUS_CANCELLED, "stream broken");
+        return;
+    }
+    stream_read(c);
+}
+
+static void on_call_arrived(srv_call *c)
+{
+    post_request(c->srv, c->method); /* requests are one-shot: keep one posted in its place */
+    init_request(c);
+    c->what = c->method->log_name;
+    switch (c->method->kind) {
+    case CALL_RPC:
+        handle_rpc(c);
+        break;
+    case CALL_HEALTH:
+        handle_health(c);
+        break;
+    case CALL_REFLECTION:
+        stream_read(c);
+        break;
+    case CALL_UNKNOWN:
+        handle_unknown(c);
+        break;
+    }
+}
+
+static void on_call_event(srv_tag *tag, bool ok)
+{
+    srv_call *c = (srv_call *)tag;
+    switch (c->state) {
+    case ST_REQUESTED:
+        if (!ok) { /* the server is shutting down: there is no call */
+            release_call(c);
+            return;
+        }
+        on_call_arrived(c);
+        break;
+    case ST_READING:
+        stream_on_read(c, ok);
+        break;
+    case ST_WRITING:
+        stream_on_written(c, ok);
+        break;
+    case ST_FINISHING:
+        pz_request_log_access(&c->req, c->what, ok && !c->cancelled ? c->code : GRPC_STATUS_CANCELLED);
+        release_call(c);
+        break;
+    case ST_HANDLING:
+        pz_fatal("grpc: completion for a call the core is handling");
+    }
+}
+
+/* --- server life cycle --- */
+
+static void on_shutdown(srv_tag *tag, bool ok)
+{
+    (void)ok;
+    pz_grpc_server *s = (pz_grpc_server *)((char *)tag - offsetof(pz_grpc_server, shutdown_tag));
+    pthread_mutex_lock(&s->mu);
+    s->shutdown_done = true;
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void *cq_worker(void *arg)
+{
+    pz_grpc_server *s = arg;
+    for (;;) {
+        grpc_event ev = grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        if (ev.type == GRPC_QUEUE_SHUTDOWN)
+            break;
+        if (ev.type == GRPC_OP_COMPLETE)
+            ((srv_tag *)ev.tag)->fn(ev.tag, ev.success != 0);
+    }
+    return NULL;
+}
+
+static void setup_methods(pz_grpc_server *s)
+{
+    int m = 0;
+    for (int i = 0; i < PZ_RPC__COUNT; i++) {
+        const pz_rpc_info *info = pz_rpc_get((pz_rpc)i);
+        s->methods[m++] = (srv_method){CALL_RPC, info->rpc, info->grpc_path, info->name, 32, NULL};
+    }
+    s->methods[m++] = (srv_method){CALL_HEALTH, 0, PZ_HEALTH_CHECK_PATH, "grpc.health.v1.Health/Check", 4, NULL};
+    s->methods[m++] = (srv_method){CALL_REFLECTION, 0, PZ_REFLECTION_V1_PATH,
+                                   "grpc.reflection.v1.ServerReflection/ServerReflectionInfo", 2, NULL};
+    s->methods[m++] = (srv_method){CALL_REFLECTION, 0, PZ_REFLECTION_V1ALPHA_PATH,
+                                   "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", 2, NULL};
+    s->methods[m++] = (srv_method){CALL_UNKNOWN, 0, NULL, "unknown", 8, NULL};
+    for (int i = 0; i < N_METHODS; i++) {
+        srv_method *sm = &s->methods[i];
+        if (sm->path == NULL)
+            continue;
+        sm->registered = grpc_server_register_method(
+            s->server, sm->path, NULL,
+            sm->kind == CALL_REFLECTION ? GRPC_SRM_PAYLOAD_NONE : GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+        if (sm->registered == NULL)
+            pz_fatal("grpc: cannot register method %s", sm->path);
+    }
+}
+
+/* Tears down a server that never started (bind failure). */
+static void destroy_unstarted(pz_grpc_server *s)
+{
+    grpc_server_destroy(s->server);
+    grpc_completion_queue_shutdown(s->cq);
+    while (grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type != GRPC_QUEUE_SHUTDOWN) {
+    }
+    grpc_completion_queue_destroy(s->cq);
+    grpc_shutdown();
+    pz_reflection_free(s->reflection);
+    pthread_cond_destroy(&s->cond);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+int pz_grpc_server_start(const pz_grpc_options *opts, pz_grpc_server **out, int *bound_port, char *err,
+                         size_t errlen)
+{
+    *out = NULL;
+    if (opts->handle == NULL || opts->address == NULL || opts->threads < 1) {
+        snprintf(err, errlen, "grpc: address, handler and threads >= 1 are required");
+        return -1;
+    }
+    pz_grpc_server *s = pz_calloc(1, sizeof *s);
+    s->reflection = pz_reflection_new(pz_descriptor_set, pz_descriptor_set_len, err, errlen);
+    if (s->reflection == NULL) {
+        free(s);
+        return -1;
+    }
+    s->handle = opts->handle;
+    s->handle_ctx = opts->handle_ctx;
+    s->grace_ms = opts->stop_grace_ms > 0 ? opts->stop_grace_ms : DEFAULT_GRACE_MS;
+    s->shutdown_tag.fn = on_shutdown;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cond, &ca);
+    pthread_condattr_destroy(&ca);
+
+    grpc_init();
+    size_t max = opts->max_message_bytes ? opts->max_message_bytes : DEFAULT_MAX_MESSAGE;
+    grpc_arg arg;
+    memset(&arg, 0, sizeof arg);
+    arg.type = GRPC_ARG_INTEGER;
+    arg.key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+    arg.value.integer = max > INT_MAX ? INT_MAX : (int)max;
+    grpc_channel_args args = {1, &arg};
+    s->server = grpc_server_create(&args, NULL);
+    setup_methods(s);
+    s->cq = grpc_completion_queue_create_for_next(NULL);
+    grpc_server_register_completion_queue(s->server, s->cq, NULL);
+
+    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+    int port = grpc_server_add_http2_port(s->server, opts->address, creds);
+    grpc_server_credentials_release(creds);
+    if (port == 0) {
+        snprintf(err, errlen, "grpc: cannot listen on %s", opts->address);
+        destroy_unstarted(s);
+        return -1;
+    }
+    grpc_server_start(s->server);
+    for (int i = 0; i < N_METHODS; i++) {
+        for (int k = 0; k < s->methods[i].preposted; k++)
+            post_request(s, &s->methods[i]);
+    }
+    s->n_threads = opts->threads;
+    s->threads = pz_calloc((size_t)s->n_threads, sizeof *s->threads);
+    for (int i = 0; i < s->n_threads; i++) {
+        if (pthread_create(&s->threads[i], NULL, cq_worker, s) != 0)
+            pz_fatal("grpc: cannot start completion-queue thread");
+    }
+    pz_info("grpc: listening on %s (port %d, %d threads, max message %zu bytes)", opts->address, port, s->n_threads,
+            max);
+    *out = s;
+    if (bound_port != NULL)
+        *bound_port = port;
+    return 0;
+}
+
+/* Waits until the shutdown tag arrived and every call context is released, or until deadline
+ * (NULL = forever). Returns true when drained. Called with s->mu held. */
+static bool wait_drained(pz_grpc_server *s, const struct timespec *deadline)
+{
+    while (!(s->shutdown_done && s->live == 0)) {
+        if (deadline == NULL) {
+            pthread_cond_wait(&s->cond, &s->mu);
+        } else if (pthread_cond_timedwait(&s->cond, &s->mu, deadline) == ETIMEDOUT) {
+            return s->shutdown_done && s->live == 0;
+        }
+    }
+    return true;
+}
+
+void pz_grpc_server_stop(pz_grpc_server *s)
+{
+    if (s == NULL)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->stopping = true;
+    pthread_mutex_unlock(&s->mu);
+    grpc_server_shutdown_and_notify(s->server, s->cq, &s->shutdown_tag);
+
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += s->grace_ms / 1000;
+    deadline.tv_nsec += (long)(s->grace_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&s->mu);
+    bool drained = wait_drained(s, &deadline);
+    size_t pending = s->live;
+    pthread_mutex_unlock(&s->mu);
+    if (!drained) {
+        pz_info("grpc: cancelling %zu calls still in flight after %d ms", pending, s->grace_ms);
+        grpc_server_cancel_all_calls(s->server);
+        /* Calls the core is still handling stay referenced until it completes them. */
+        pthread_mutex_lock(&s->mu);
+        wait_drained(s, NULL);
+        pthread_mutex_unlock(&s->mu);
+    }
+
+    grpc_completion_queue_shutdown(s->cq);
+    for (int i = 0; i < s->n_threads; i++)
+        pthread_join(s->threads[i], NULL);
+    grpc_server_destroy(s->server);
+    grpc_completion_queue_destroy(s->cq);
+    grpc_shutdown();
+    pz_reflection_free(s->reflection);
+    pthread_cond_destroy(&s->cond);
+    pthread_mutex_destroy(&s->mu);
+    free(s->threads);
+    free(s);
+    pz_info("grpc: stopped");
+}

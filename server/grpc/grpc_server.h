@@ -1,0 +1,45 @@
+/* The gRPC front: a grpc core (1.51) completion-queue server that serves PersonalizationService
+ * with protobuf-c messages, plus grpc.health.v1.Health/Check and server reflection
+ * (grpc.reflection.v1 and v1alpha), and answers every other method with UNIMPLEMENTED.
+ *
+ * It only translates: request metadata becomes pz_header entries (lower-case names), the call
+ * deadline becomes pz_request.deadline_ms, the `if-none-match` metadata value becomes
+ * pz_request.if_none_match; the core's response hints become initial metadata
+ * (x-personalization-config-version, cache-control, etag, x-personalization-variation,
+ * x-personalization-experiment) and errors become a status with the message (plus
+ * `x-personalization-error-code` / `-type` trailing metadata carrying the upstream code and type).
+ *
+ * Threads: `threads` completion-queue threads; the handler may complete a request inline or on any
+ * other thread (starting a batch is thread-safe in grpc core).
+ */
+#ifndef PZ_GRPC_SERVER_H
+#define PZ_GRPC_SERVER_H
+
+#include <stddef.h>
+
+#include "server/core/request.h"
+
+typedef struct pz_grpc_options {
+    const char *address;          /* e.g. "0.0.0.0:50051"; port 0 picks a free port */
+    int threads;                  /* completion-queue threads, >= 1 */
+    size_t max_message_bytes;     /* max request size; 0 = 4 MiB */
+    pz_handle_fn handle;
+    void *handle_ctx;
+    int stop_grace_ms;            /* how long stop waits for in-flight calls before cancelling
+                                   * them; 0 = 2000 */
+} pz_grpc_options;
+
+typedef struct pz_grpc_server pz_grpc_server;
+
+/* Initializes grpc, binds, starts serving. Returns 0 with *out and *bound_port, or -1 with a
+ * message in err (nothing left running). */
+int pz_grpc_server_start(const pz_grpc_options *opts, pz_grpc_server **out, int *bound_port, char *err,
+                         size_t errlen);
+
+/* Graceful stop: stops accepting, cancels calls still in flight after a short grace period
+ * (stop_grace_ms), joins the threads, frees everything and shuts grpc down. Blocks until the
+ * handler has completed every request it was given (a request completed after its call was
+ * cancelled is fine: its answer is dropped), so stop the front before whatever completes them. */
+void pz_grpc_server_stop(pz_grpc_server *s);
+
+#endif

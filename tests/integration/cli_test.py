@@ -1,0 +1,164 @@
+"""The binary's command line and life cycle: --help, flag errors, --check-config on the upstream
+samples and broken documents, start-up with a config file, hot reload on file change and on
+SIGHUP (a bad new config is rejected while the old one keeps serving), clean shutdown."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import REPO_ROOT, Server, curl_json, run_tests  # noqa: E402
+
+CONFIGS = os.path.join(REPO_ROOT, "tests", "data", "configs")
+BINARY = None
+
+
+def run(*args, timeout=30):
+    return subprocess.run([BINARY] + list(args), capture_output=True, text=True, timeout=timeout)
+
+
+def test_help(s):
+    out = run("--help")
+    assert out.returncode == 0
+    for flag in ("--config", "--data-dir", "--http-port", "--grpc-port", "--demo", "--check-config", "--log-level"):
+        assert flag in out.stdout, flag
+
+
+def test_bad_flags(s):
+    assert run("--http-port", "nope", "--demo").returncode == 2
+    assert run("--bogus").returncode == 2
+    out = run()
+    assert out.returncode == 2 and "--config" in out.stderr
+
+
+def test_check_config_accepts_upstream_samples(s):
+    for name in ("sample-a.json", "sample-b.json"):
+        out = run("--check-config", "--config", os.path.join(CONFIGS, name))
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "is valid" in out.stdout, out.stdout
+    out = run("--check-config", "--demo")
+    assert out.returncode == 0 and "demo-1" in out.stdout, out.stdout
+
+
+def test_check_config_reports_every_problem_with_its_path(s):
+    tmp = tempfile.mkdtemp()
+    try:
+        doc = {"version": 3, "bogus": True, "namespaces": {"n": {"recommenders": {"recommend-items": {
+            "r": {"variations": {"v": {"type": "personalize-campaign", "arn": "not-an-arn"}}}}}}}}
+        path = os.path.join(tmp, "bad.json")
+        with open(path, "w") as f:
+            json.dump(doc, f)
+        out = run("--check-config", "--config", path)
+        assert out.returncode == 1, out.stdout
+        assert "$.version" in out.stdout and "$.bogus" in out.stdout, out.stdout
+        assert "$.namespaces.n.recommenders.recommend-items.r.variations.v.arn" in out.stdout, out.stdout
+        with open(path, "w") as f:
+            f.write("{ not json")
+        out = run("--check-config", "--config", path)
+        assert out.returncode == 1 and "line 1" in out.stdout, out.stdout
+        out = run("--check-config", "--config", os.path.join(tmp, "missing.json"))
+        assert out.returncode == 1, out.stdout
+    finally:
+        shutil.rmtree(tmp)
+
+
+def write_config(path, version, extra_recommender=None):
+    with open(os.path.join(REPO_ROOT, "tests", "data", "demo", "config.json")) as f:
+        doc = json.load(f)
+    doc["version"] = version
+    if extra_recommender:
+        doc["namespaces"]["demo"]["recommenders"]["recommend-items"][extra_recommender] = {
+            "variations": {"pop": {"type": "builtin", "strategy": "popular"}}}
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(doc, f)
+    os.replace(tmp, path)
+
+
+def wait_for(predicate, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_reload_on_change_and_sighup(s):
+    tmp = tempfile.mkdtemp()
+    cfg = os.path.join(tmp, "config.json")
+    write_config(cfg, "v1")
+    srv = Server(BINARY, args=["--config", cfg, "--demo"])
+    try:
+        srv.start()
+
+        def version():
+            return curl_json(srv, "/recommend-items/demo/for-you/user-0001?numResults=1")[1].get(
+                "x-personalization-config-version")
+
+        assert version() == "v1"
+        status, _, _ = curl_json(srv, "/recommend-items/demo/new-one/u1")
+        assert status == 404
+        write_config(cfg, "v2", extra_recommender="new-one")  # picked up by the file watcher
+        assert wait_for(lambda: version() == "v2"), srv.read_log()[-2000:]
+        status, _, doc = curl_json(srv, "/recommend-items/demo/new-one/u1?numResults=2")
+        assert status == 200 and len(doc["itemList"]) == 2, doc
+        with open(cfg, "w") as f:  # a broken document: rejected, v2 keeps serving
+            f.write('{"namespaces": {"demo": {"recommenders": 5}}}')
+        time.sleep(1.0)
+        srv.signal(signal.SIGHUP)
+        time.sleep(0.5)
+        assert version() == "v2"
+        assert "recommenders" in srv.read_log()
+        _, _, health = curl_json(srv, "/healthz")
+        assert health["configRejected"] >= 1, health
+        write_config(cfg, "v3")
+        srv.signal(signal.SIGHUP)
+        assert wait_for(lambda: version() == "v3")
+        assert srv.stop() == 0
+    finally:
+        if srv.proc and srv.proc.poll() is None:
+            srv.proc.kill()
+        srv.cleanup()
+        shutil.rmtree(tmp)
+
+
+def test_state_survives_restart(s):
+    tmp = tempfile.mkdtemp()
+    data = os.path.join(tmp, "data")
+    try:
+        a = Server(BINARY, data_dir=data).start()
+        status, _, _ = curl_json(a, "/events/demo", method="POST", data=json.dumps(
+            {"sessionId": "r", "userId": "restart-user", "eventList": [{"eventType": "purchase", "itemId": "sku-00126"}]}))
+        assert status == 200
+        _, _, before = curl_json(a, "/recommend-items/demo/for-you/restart-user?numResults=5")
+        assert a.stop() == 0
+        b = Server(BINARY, data_dir=data).start()
+        _, _, after = curl_json(b, "/recommend-items/demo/for-you/restart-user?numResults=5")
+        assert [i["itemId"] for i in before["itemList"]] == [i["itemId"] for i in after["itemList"]]
+        assert "seeded" not in b.read_log()  # the demo history is loaded only once
+        assert b.stop() == 0
+    finally:
+        shutil.rmtree(tmp)
+
+
+def test_refuses_to_start_on_bad_config(s):
+    tmp = tempfile.mkdtemp()
+    try:
+        path = os.path.join(tmp, "bad.json")
+        with open(path, "w") as f:
+            f.write('{"namespaces": 1}')
+        out = run("--config", path, "--data-dir", os.path.join(tmp, "d"), "--http-port", "0", "--grpc-port", "0")
+        assert out.returncode == 1 and "$.namespaces" in out.stderr, out.stderr
+    finally:
+        shutil.rmtree(tmp)
+
+
+if __name__ == "__main__":
+    BINARY = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else os.path.join(
+        REPO_ROOT, "bazel-bin", "server", "personalization-server")
+    run_tests(globals())

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every test: installs what is missing, then `bazel test` over the whole tree (cmocka unit
+# tests and the integration tests that drive the real binary with curl, python3-grpcio, grpc-js
+# and buf curl), then the same suite again under ASan+UBSan (`--config=asan`).
+#
+#   tests/run.sh            everything
+#   tests/run.sh --quick    skip the sanitizer pass
+set -euo pipefail
+cd "$(dirname "$0")/.."
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+
+bazel/setup.sh --test
+
+status=0
+bazel test --test_output=all //... || status=$?
+if [ "$quick" = 0 ]; then
+    bazel test --config=asan --test_output=all //... || status=$?
+fi
+exit "$status"

@@ -1,0 +1,729 @@
+/* Tests for server/recommenders/builtin.{c,h} (with builtin_store.c): learning from events and the
+ * four queries, against a real LMDB store in $TEST_TMPDIR. Time is injected; nothing sleeps. */
+#include <math.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "server/core/mem.h"
+#include "server/recommenders/builtin.h"
+
+#define NOW INT64_C(1700000000000)
+#define HOUR INT64_C(3600000)
+
+static char *new_dir(void)
+{
+    const char *tmp = getenv("TEST_TMPDIR");
+    char *dir = pz_malloc(4096);
+    snprintf(dir, 4096, "%s/builtin-XXXXXX", tmp != NULL ? tmp : "/tmp");
+    assert_non_null(mkdtemp(dir));
+    return dir;
+}
+
+static pz_builtin *open_at(const char *dir, const pz_builtin_options *o)
+{
+    pz_builtin *b = NULL;
+    char err[256] = "";
+    int rc = pz_builtin_open(dir, o, &b, err, sizeof(err));
+    if (rc != 0)
+        fail_msg("open: %s", err);
+    assert_non_null(b);
+    return b;
+}
+
+static pz_builtin *open_fresh(const pz_builtin_options *o)
+{
+    char *dir = new_dir();
+    pz_builtin *b = open_at(dir, o);
+    free(dir);
+    return b;
+}
+
+static void ingest(pz_builtin *b, const char *ns, const char *user, const char *session, const char *item,
+                   const char *type, int64_t t)
+{
+    pz_builtin_event e = {.user_id = user, .session_id = session, .item_id = item, .event_type = type,
+                          .sent_at_ms = t};
+    char err[256] = "";
+    if (pz_builtin_ingest(b, ns, &e, 1, err, sizeof(err)) != 0)
+        fail_msg("ingest: %s", err);
+}
+
+static void assert_close(double got, double want)
+{
+    if (!(fabs(got - want) <= 1e-9 * fabs(want) + 1e-12))
+        fail_msg("got %.17g, want %.17g", got, want);
+}
+
+static void assert_sorted(const pz_scored_item *r, int n)
+{
+    for (int i = 1; i < n; i++)
+        if (r[i].has_score && r[i - 1].has_score)
+            assert_true(r[i - 1].score >= r[i].score);
+}
+
+static int index_of(const pz_scored_item *r, int n, const char *id)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(r[i].item_id, id) == 0)
+            return i;
+    return -1;
+}
+
+static int popular(pz_builtin *b, const char *ns, size_t n, int64_t now, pz_arena *a, pz_scored_item **out)
+{
+    char err[256] = "";
+    int count = pz_builtin_popular(b, ns, n, now, a, out, err, sizeof(err));
+    if (count < 0)
+        fail_msg("popular: %s", err);
+    assert_sorted(*out, count);
+    return count;
+}
+
+static int recommend(pz_builtin *b, const char *ns, const char *user, size_t n, bool exclude_seen, pz_arena *a,
+                     pz_scored_item **out)
+{
+    char err[256] = "";
+    int count = pz_builtin_recommend(b, ns, user, n, exclude_seen, NOW, a, out, err, sizeof(err));
+    if (count < 0)
+        fail_msg("recommend: %s", err);
+    assert_sorted(*out, count);
+    return count;
+}
+
+static int related(pz_builtin *b, const char *ns, const char *item, const char *user, size_t n, pz_arena *a,
+                   pz_scored_item **out)
+{
+    char err[256] = "";
+    int count = pz_builtin_related(b, ns, item, user, n, NOW, a, out, err, sizeof(err));
+    if (count < 0)
+        fail_msg("related: %s", err);
+    assert_sorted(*out, count);
+    return count;
+}
+
+static int rerank(pz_builtin *b, const char *ns, const char *user, const char *const *ids, size_t n, pz_arena *a,
+                  pz_scored_item **out)
+{
+    char err[256] = "";
+    int count = pz_builtin_rerank(b, ns, user, ids, n, NOW, a, out, err, sizeof(err));
+    if (count < 0)
+        fail_msg("rerank: %s", err);
+    assert_int_equal(count, (int)n);
+    assert_sorted(*out, count);
+    return count;
+}
+
+static void test_popularity_order_and_weights(void **state)
+{
+    (void)state;
+    pz_builtin *b = open_fresh(NULL);
+    ingest(b, "ns", NULL, NULL, "a", "purchase", NOW);       /* 4 */
+    for (int i = 0; i < 3; i++)
+        ingest(b, "ns", NULL, NULL, "b", "view", NOW);       /* 3 x 0.5 */
+    ingest(b, "ns", NULL, NULL, "c", "add_to_cart", NOW);    /* 3, matched ignoring '_' */
+    ingest(b, "ns", NULL, NULL, "c", "PURCHASE", NOW);       /* 4, matched ignoring case */
+    ingest(b, "ns", NULL, NULL, "d", "something-else", NOW); /* 1 */
+    ingest(b, "ns", NULL, NULL, "e", NULL, NOW);             /* 1 */
+    ingest(b, "ns", NULL, NULL, NULL, "purchase", NOW);      /* ignored: no item */
+
+    pz_arena a;
+    pz_arena_init(&a);
+    pz_scored_item *r;
+    int n = popular(b, "ns", 10, NOW, &a, &r);
+    assert_int_equal(n, 5);
+    const char *want_ids[] = {"c", "a", "b", "d", "e"}; /* d and e tie: id ascending */
+    const double want_scores[] = {7, 4, 1.5, 1, 1};
+    for (int i = 0; i < n; i++) {
+        assert_string_equal(r[i].item_id, want_ids[i]);
+        assert_true(r[i].has_score);
+        assert_close(r[i].score, want_scores[i]);
+    }
+    assert_int_equal(popular(b, "ns", 2, NOW, &a, &r), 2);
+    assert_string_equal(r[1].item_id, "a");
+    pz_arena_destroy(&a);
+    pz_builtin_close(b);
+}
+
+static void test_decay(void **state)
+{
+    (void)state;
+    pz_builtin_options o;
+    pz_builtin_options_default(&o);
+    o.half_life_hours = 1;
+    pz_builtin *b = open_fresh(&o);
+    for (int i = 0; i < 10; i++)
+        ingest(b, "ns", NULL, NULL, "old", "click", NOW - 10 * HOUR);
+    ingest(b, "ns", NULL, NULL, "mid", "click", NOW - 9 * HOUR);
+
+    pz_arena a;
+    pz_arena_init(&a);
+    pz_scored_item *r;
+    /* Shortly after the burst, the burst wins: 10 * 2^-1 > 1. */
+    assert_int_equal(popular(b, "ns", 10, NOW - 9 * HOUR, &a, &r), 2);
+    assert_string_equal(r[0].item_id, "old");
+    assert_close(r[0].score, 5);
+    assert_close(r[1].score, 1);
+    ingest(b, "ns", NULL, NULL, "new", "click", NOW);
+    /* Ten half-lives later, recent activity wins: 10 * 2^-10 < 1. */
+    assert_int_equal(popular(b, "ns", 10, NOW, &a, &r), 3);
+    assert_string_equal(r[0].item_id, "new");
+    assert_close(r[0].score, 1);
+    assert_string_equal(r[1].item_id, "old");
+    assert_close(r[1].score, 10.0 / 1024);
+    assert_string_equal(r[2].item_id, "mid");
+    assert_close(r[2].score, 1.0 / 512);
+    /* One more half-life halves every score. */
+    assert_int_equal(popular(b, "ns", 10, NOW + HOUR, &a, &r), 3);
+    assert_close(r[0].score, 0.5);
+    assert_close(r[1].score, 10.0 / 2048);
+    pz_arena_destroy(&a);
+    pz_builtin_close(b);
+}
+
+/* Five users view a then b; two of them then view c; x is popular on its own. */
+static void feed_catalog(pz_builtin *b, const char *ns)
+{
+    char user[16];
+    for (int i = 0; i < 5; i++) {
+        snprintf(user, sizeof(user), "u%d", i);
+        ingest(b, ns, user, NULL, "a", "view", NOW - 3 * HOUR);
+        ingest(b, ns, user, NULL, "b", "view", NOW - 2 * HOUR);
+        if (i < 2)
+            ingest(b, ns, user, NULL, "c", "view", NOW - HOUR);
+    }
+    for (int i = 0; i < 20; i++)
+        ingest(b, ns, NULL, NULL, "x", "view", NOW - HOUR);
+}
+
+static void test_related(void **state)
+{
+    (void)state;
+    pz_builtin *b = open_fresh(NULL);
+    feed_catalog(b, "ns");
+    pz_arena a;
+    pz_arena_init(&a);
+    pz_scored_item *r;
+    int n = related(b, "ns", "a", NULL, 10, &a, &r);
+    assert_int_equal(n, 3); /* b, c by co-occurrence, then x as popular; a itself excluded */
+    assert_string_equal(r[0].item_id, "b");
+    assert_string_equal(r[1].item_id, "c");
+    assert_string_equal(r[2].item_id, "x");
+    assert_int_equal(index_of(r, n, "a"), -1);
+    assert_true(r[0].score > r[1].score && r[1].score > r[2].score && r[2].score > 0);
+
+    /* Exact value for a single pair: a view (0.5) followed by a view (0.5) adds sqrt(0.25). */
+    pz_builtin *one = open_fresh(NULL);
+    ingest(one, "ns", "u", NULL, "p", "view", NOW);
+    ingest(one, "ns", "u", NULL, "q", "view", NOW);
+    assert_int_equal(related(one, "ns", "p", NULL, 1, &a, &r), 1);
+    assert_string_equal(r[0].item_id, "q");
+    assert_close(r[0].score, 0.5 / (1 + sqrt(0.5)));
+    pz_builtin_close(one);
+
+    /* With a user: the user's items are excluded too. */
+    ingest(b, "ns", "viewer", NULL, "c", "view", NOW);
+    n = related(b, "ns", "a", "viewer", 10, &a, &r);
+    assert_int_equal(index_of(r, n, "c"), -1);
+    assert_string_equal(r[0].item_id, "b");
+    /* Unknown item: popular. */
+    n = related(b, "ns", "nope", NULL, 10, &a, &r);
+    assert_int_equal(n, 4);
+    assert_string_equal(r[0].item_id, "x");
+    pz_arena_destroy(&a);
+    pz_builtin_close(b);
+}
+
+static void test_recommend_personalized(void **state)
+{
+    (void)state;
+    pz_builtin *b = open_fresh(NULL);
+    feed_catalog(b, "ns");
+    ingest(b, "ns", "me", NULL, "a", "click", NOW);
+    pz_arena a;
+    pz_arena_init(&a);
+    pz_scored_item *r;
+    int n = recommend(b, "ns", "me", 10, true, &a, &r);
+    assert_int_equal(n, 3);
+    assert_string_equal(r[0].item_id, "b"); /* co-viewed with a by five users */
+    assert_string_equal(r[1].item_id, "c"); /* by two */
+    assert_string_equal(r[2].item_id, "x"); /* popular filler, below the personalized ones */
+    assert_int_equal(index_of(r, n, "a"), -1);
+    assert_true(r[1].score > r[2].score);
+    /* Without exclusion, the user's own item comes back (as a popular filler). */
+    n = recommend(b, "ns", "me", 10, false, &a, &r);
+    assert_int_equal(n, 4);
+    assert_true(index_of(r, n, "a") > 1);
+    /* Recent items matter: after viewing c, items co-viewed with c rank first. */
+    ingest(b, "ns", "other", NULL, "c", "view", NOW);
+    ingest(b, "ns", "other", NULL, "d", "purchase", NOW);
+    ingest(b, "ns", "me2", NULL, "c", "click", NOW);
+    n = recommend(b, "ns", "me2", 2, true, &a, &r);
+    assert_int_equal(n, 2);
+    assert_string_equal(r[0].item_id, "d");
+    pz_arena_destroy(&a);
+    pz_builtin_close(b);
+}
+
+static void test_unknown_user_gets_popular(void **state)
+{
+    (void)state;
+    pz_builtin *b = open_fresh(NULL);
+    feed_catalog(b, "ns");
+    pz_arena a;
+    pz_arena_init(&a);
+    pz_scored_item *pop, *r;
+    int n_pop = popular(b, "ns", 10, NOW, &a, &pop);
+    const char *users[] = {"stranger", "", NULL};
+    for (size_t u = 0; u < 3; u++) {
+        int n = recommend(b, "ns", users[u], 10, true, &a, &r);
+        assert_int_equal(n, n_pop);
+        for (int i = 0; i < n; i++) {
+            assert_string_equal(r[i].item_id, pop[i].item_id);
+            assert_true(r[i].score == pop[i].score);
+        }
+    }
+    assert_string_equal(pop[0].item_id, "x");
+    pz_arena_destroy(&a);
+    pz_builtin_close(b);
+}
+
+static void test_rerank(void **state)
+{
+    (void)state;
+    pz_builtin *b = open_fresh(NULL);
+    feed_catalog(b, "ns");
+    ingest(b, "ns", "me", NULL, "a", "click", NOW);
+    pz_arena a;
+    pz_arena_init(&a);
+    pz_scored_item *r;
+    const char *ids[] = {"zz-unknown", "x", "b", "aa-unknown", "b", "c", "zz-unknown"};
+    int n = rerank(b, "ns", "me", ids, 7, &a, &r);
+    const char *want[] = {"b", "b", "c", "x", "zz-unknown", "aa-unknown", "zz-unknown"};
+    for (int i = 0; i < n; i++)
+        assert_string_equal(r[i].item_id, want[i]);
+    for (int i = 0; i < 4; i++)
+        assert_true(r[i].has_score);
+    for (int i = 4; i < 7; i++)
+        assert_false(r[i].has_score);
+    assert_true(r[0].score == r[1].score);
+    assert_true(r[2].score > r[3].score && r[3].score > 0);
+    /* The seen item a has no affinity of its own (no self-pairs) but is known: popularity tier. */
+    const char *ids2[] = {"a", "x"};
+    rerank(b, "ns", "me", ids2, 2, &a, &r);
+    assert_string_equal(r[0].item_id, "x");
+    assert_string_equal(r[1].item_id, "a");
+    /* No user: by popularity. Empty input: nothing. */
+    rerank(b, "ns", NULL, ids, 7, &a, &r);
+    assert_string_equal(r[0].item_id, "x");
+    assert_close(r[0].score, 20 * 0.5 * exp2(-1.0 / 168));
+    assert_int_equal(rerank(b, "ns", "me", ids, 0, &a, &r), 0);
+    pz_arena_destroy(&a);
+    pz_builtin_close(b);
+}
+
+static void assert_same(const pz_scored_item *x, int nx, const pz_scored_item *y, int ny)
+{
+    assert_int_equal(nx, ny);
+    for (int i = 0; i < nx; i++) {
+        assert_string_equal(x[i].item_id, y[i].item_id);
+        assert_int_equal(x[i].has_score, y[i].has_score);
+        assert_memory_equal(&x[i].score, &y[i].score, sizeof(double)); /* bit for bit */
+    }
+}
+
+static void feed_mixed(pz_builtin *b)
+{
+    char user[16], item[16];
+    for (int i = 0; i < 300; i++) {
+        snprintf(user, sizeof(user), "u%d", (i * 7) % 13);
+        snprintf(item, sizeof(item), "i%d", (i * i) % 37);
+        ingest(b, "ns", i % 5 == 0 ? NULL : user, "s1", item, i % 3 ? "view" : "purchase", NOW - (300 - i) * INT64_C(60000));
+    }
+}
+
+static void test_determinism(void **state)
+{
+    (void)state;
+    pz_builtin *b1 = open_fresh(NULL), *b2 = open_fresh(NULL);
+    feed_mixed(b1);
+    feed_mixed(b2);
+    pz_arena a;
+    pz_arena_init(&a);
+    pz_scored_item *x, *y;
+    int nx, ny;
+    nx = popular(b1, "ns", 50, NOW, &a, &x);
+    ny = popular(b2, "ns", 50, NOW, &a, &y);
+    assert_same(x, nx, y, ny);
+    for (int u = 0; u < 13; u++) {
+        char user[16];
+        snprintf(user, sizeof(user), "u%d", u);
+        nx = recommend(b1, "ns", user, 20, true, &a, &x);
+        ny = recommend(b2, "ns", user, 20, true, &a, &y);
+        assert_true(nx > 0);
+        assert_same(x, nx, y, ny);
+        nx = related(b1, "ns", "i4", user, 20, &a, &x);
+        ny = related(b2, "ns", "i4", user, 20, &a, &y);
+        assert_same(x, nx, y, ny);
+        const char *ids[] = {"i1", "nope", "i9", "i16", "i0", "i1"};
+        nx = rerank(b1, "ns", user, ids, 6, &a, &x);
+        ny = rerank(b2, "ns", user, ids, 6, &a, &y);
+        assert_same(x, nx, y, ny);
+        /* Asking for fewer gives a prefix of the longer list (top-n selection agrees with a sort). */
+        for (size_t k = 1; k <= 7; k += 3) {
+            ny = recommend(b1, "ns", user, k, true, &a, &y);
+            nx = recommend(b1, "ns", user, 20, true, &a, &x);
+            assert_same(x, nx < (int)k ? nx : (int)k, y, ny);
+            ny = related(b1, "ns", "i4", NULL, k, &a, &y);
+            nx = related(b1, "ns", "i4", NULL, 20, &a, &x);
+            assert_same(x, nx < (int)k ? nx : (int)k, y, ny);
+        }
+        /* The same store twice: same answer. */
+        nx = recommend(b1, "ns", user, 20, true, &a, &x);
+        ny = recommend(b1, "ns", user, 20, true, &a, &y);
+        assert_same(x, nx, y, ny);
+    }
+    pz_arena_destroy(&a);
+    pz_builtin_close(b1);
+    pz_builtin_close(b2);
+}
+
+static void test_persistence_and_has_data(void **state)
+{
+    (void)state;
+    char *dir = new_dir();
+    pz_builtin_options o;
+    pz_builtin_options_default(&o);
+    o.half_life_hours = 1;
+    pz_builtin *b = open_at(dir, &o);
+    assert_false(pz_builtin_has_data(b, "ns"));
+    ingest(b, "ns", "u", NULL, NULL, "view", NOW); /* no item: not data */
+    assert_false(pz_builtin_has_data(b, "ns"));
+    feed_catalog(b, "ns");
+    assert_true(pz_builtin_has_data(b, "ns"));
+    assert_false(pz_builtin_has_data(b, "n"));
+    assert_false(pz_builtin_has_data(b, "ns2"));
+    pz_arena a;
+    pz_arena_init(&a);
+    pz_scored_item *before, *after;
+    int n_before = related(b, "ns", "a", NULL, 10, &a, &before);
+    pz_builtin_close(b);
+
+    o.half_life_hours = 1000; /* ignored: the store keeps the half-life it was created with */
+    b = open_at(dir, &o);
+    assert_true(pz_builtin_has_data(b, "ns"));
+    int n_after = related(b, "ns", "a", NULL, 10, &a, &after);
+    assert_same(before, n_before, after, n_after);
+    /* Learning continues where it stopped (ids keep being assigned without collisions). */
+    ingest(b, "ns", "u0", NULL, "new-item", "purchase", NOW);
+    assert_int_equal(popular(b, "ns", 10, NOW, &a, &after), 5);
+    assert_string_equal(after[0].item_id, "x");
+    assert_close(after[0].score, 5); /* 20 views an hour ago, half-life 1 hour */
+    assert_string_equal(after[1].item_id, "new-item");
+    assert_close(after[1].score, 4);
+    int n = related(b, "ns", "new-item", NULL, 10, &a, &after);
+    assert_int_equal(n, 4); /* paired with u0's a, b, c; x fills */
+    assert_string_equal(after[3].item_id, "x");
+    pz_builtin_close(b);
+    pz_arena_destroy(&a);
+    free(dir);
+}
+
+static void test_oversized_ids_rejected(void **state)
+{
+    (void)state;
+    pz_builtin *b = open_fresh(NULL);
+    char long_id[PZ_BUILTIN_MAX_ID_LEN + 2], max_id[PZ_BUILTIN_MAX_ID_LEN + 1];
+    memset(long_id, 'x', sizeof(long_id) - 1);
+    long_id[sizeof(long_id) - 1] = '\0';
+    memset(max_id, 'y', sizeof(max_id) - 1);
+    max_id[sizeof(max_id) - 1] = '\0';
+    char err[256] = "";
+    pz_builtin_event ev[2] = {{.item_id = "ok", .sent_at_ms = NOW}, {.item_id = long_id, .sent_at_ms = NOW}};
+    assert_int_equal(pz_builtin_ingest(b, "ns", ev, 2, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "item id"));
+    assert_false(pz_builtin_has_data(b, "ns")); /* nothing applied */
+    ev[1] = (pz_builtin_event){.item_id = "ok", .user_id = long_id};
+    assert_int_equal(pz_builtin_ingest(b, "ns", ev, 2, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "user id"));
+    ev[1] = (pz_builtin_event){.item_id = "ok", .session_id = long_id};
+    assert_int_equal(pz_builtin_ingest(b, "ns", ev, 2, err, sizeof(err)), -1);
+    char long_ns[PZ_BUILTIN_MAX_NS_LEN + 2];
+    memset(long_ns, 'n', sizeof(long_ns) - 1);
+    long_ns[sizeof(long_ns) - 1] = '\0';
+    assert_int_equal(pz_builtin_ingest(b, long_ns, ev, 1, err, sizeof(err)), -1);
+    assert_false(pz_builtin_has_data(b, long_ns));
+
+    /* The longest allowed ids work everywhere, including the longest namespace. */
+    long_ns[PZ_BUILTIN_MAX_NS_LEN] = '\0';
+    ingest(b, long_ns, max_id, max_id, max_id, "view", NOW);
+    ingest(b, long_ns, max_id, max_id, "other", "view", NOW);
+    pz_arena a;
+    pz_arena_init(&a);
+    pz_scored_item *r;
+    assert_int_equal(related(b, long_ns, max_id, NULL, 5, &a, &r), 1);
+    assert_string_equal(r[0].item_id, "other");
+    /* Queries treat over-long ids as unknown. */
+    assert_int_equal(recommend(b, long_ns, long_id, 5, true, &a, &r), 2);
+    assert_int_equal(related(b, long_ns, long_id, NULL, 5, &a, &r), 2);
+    const char *ids[] = {long_id, max_id};
+    rerank(b, long_ns, long_id, ids, 2, &a, &r);
+    assert_string_equal(r[0].item_id, max_id);
+    assert_false(r[1].has_score);
+    pz_arena_destroy(&a);
+    pz_builtin_close(b);
+}
+
+static void test_n_results_and_empty_namespace(void **state)
+{
+    (void)state;
+    pz_builtin *b = open_fresh(NULL);
+    feed_catalog(b, "ns");
+    pz_arena a;
+    pz_arena_init(&a);
+    pz_scored_item *r;
+    assert_int_equal(popular(b, "ns", 1000, NOW, &a, &r), 4);
+    assert_int_equal(recommend(b, "ns", "u0", 1000, true, &a, &r), 1); /* only x is unseen */
+    assert_int_equal(related(b, "ns", "a", NULL, 1000, &a, &r), 3);
+    assert_int_equal(popular(b, "ns", 0, NOW, &a, &r), 0);
+    assert_int_equal(recommend(b, "ns", "u0", 0, true, &a, &r), 0);
+
+    assert_int_equal(popular(b, "empty", 10, NOW, &a, &r), 0);
+    assert_int_equal(recommend(b, "empty", "u0", 10, true, &a, &r), 0);
+    assert_int_equal(related(b, "empty", "a", "u0", 10, &a, &r), 0);
+    const char *ids[] = {"b", "a", "b"};
+    rerank(b, "empty", "u0", ids, 3, &a, &r);
+    for (int i = 0; i < 3; i++) {
+        assert_string_equal(r[i].item_id, ids[i]);
+        assert_false(r[i].has_score);
+    }
+    /* The empty string is a namespace like any other. */
+    assert_int_equal(popular(b, "", 10, NOW, &a, &r), 0);
+    ingest(b, "", NULL, NULL, "e", "view", NOW);
+    assert_int_equal(popular(b, "", 10, NOW, &a, &r), 1);
+    assert_true(pz_builtin_has_data(b, ""));
+    pz_arena_destroy(&a);
+    pz_builtin_close(b);
+}
+
+static void test_namespaces_isolated(void **state)
+{
+    (void)state;
+    pz_builtin *b = open_fresh(NULL);
+    ingest(b, "one", "u", NULL, "a", "view", NOW);
+    ingest(b, "one", "u", NULL, "b", "view", NOW);
+    ingest(b, "two", "u", NULL, "a", "purchase", NOW);
+    ingest(b, "two", "u", NULL, "c", "purchase", NOW);
+    ingest(b, "on", "u", NULL, "z", "purchase", NOW); /* a prefix of "one" */
+    pz_arena a;
+    pz_arena_init(&a);
+    pz_scored_item *r;
+    assert_int_equal(popular(b, "one", 10, NOW, &a, &r), 2);
+    assert_close(r[0].score, 0.5);
+    assert_int_equal(related(b, "one", "a", NULL, 10, &a, &r), 1);
+    assert_string_equal(r[0].item_id, "b");
+    assert_int_equal(related(b, "two", "a", NULL, 10, &a, &r), 1);
+    assert_string_equal(r[0].item_id, "c");
+    assert_int_equal(recommend(b, "one", "u", 10, true, &a, &r), 0);
+    assert_int_equal(recommend(b, "two", "u", 10, false, &a, &r), 2);
+    assert_int_equal(popular(b, "on", 10, NOW, &a, &r), 1);
+    assert_string_equal(r[0].item_id, "z");
+    pz_arena_destroy(&a);
+    pz_builtin_close(b);
+}
+
+static void test_sessions_and_recent_cap(void **state)
+{
+    (void)state;
+    pz_builtin_options o;
+    pz_builtin_options_default(&o);
+    o.recent_items_per_user = 2;
+    o.cooccurrence_window = 1;
+    pz_builtin *b = open_fresh(&o);
+    /* Anonymous events pair through their session, only with the most recent item (window 1). */
+    ingest(b, "ns", NULL, "s", "a", "view", NOW);
+    ingest(b, "ns", NULL, "s", "b", "view", NOW + 1);
+    ingest(b, "ns", NULL, "s", "c", "view", NOW + 2);
+    ingest(b, "ns", NULL, NULL, "d", "view", NOW); /* no owner: popularity only */
+    pz_arena a;
+    pz_arena_init(&a);
+    pz_scored_item *r;
+    assert_int_equal(related(b, "ns", "c", NULL, 1, &a, &r), 1);
+    assert_string_equal(r[0].item_id, "b");
+    assert_int_equal(related(b, "ns", "a", NULL, 1, &a, &r), 1);
+    assert_string_equal(r[0].item_id, "b");
+    /* The user keeps only the 2 most recent items: a is no longer "seen". */
+    ingest(b, "ns", "u", NULL, "a", "view", NOW);
+    ingest(b, "ns", "u", NULL, "b", "view", NOW + 1);
+    ingest(b, "ns", "u", NULL, "c", "view", NOW + 2);
+    int n = recommend(b, "ns", "u", 10, true, &a, &r);
+    assert_true(index_of(r, n, "a") >= 0);
+    assert_int_equal(index_of(r, n, "b"), -1);
+    assert_int_equal(index_of(r, n, "c"), -1);
+    /* A repeated item moves to the front instead of taking a second slot. */
+    ingest(b, "ns", "u", NULL, "b", "view", NOW + 3);
+    ingest(b, "ns", "u", NULL, "b", "view", NOW + 4);
+    n = recommend(b, "ns", "u", 10, true, &a, &r);
+    assert_int_equal(index_of(r, n, "c"), -1);
+    pz_arena_destroy(&a);
+    pz_builtin_close(b);
+}
+
+static void test_open_errors_and_map_full(void **state)
+{
+    (void)state;
+    char err[256];
+    pz_builtin *b = NULL;
+    pz_builtin_options o;
+    pz_builtin_options_default(&o);
+    o.half_life_hours = 0;
+    char *dir = new_dir();
+    assert_int_equal(pz_builtin_open(dir, &o, &b, err, sizeof(err)), -1);
+    assert_null(b);
+    assert_non_null(strstr(err, "half_life_hours"));
+    assert_int_equal(pz_builtin_open("/proc/nope/store", NULL, &b, err, sizeof(err)), -1);
+    assert_null(b);
+
+    pz_builtin_options_default(&o);
+    o.map_size_mb = 1;
+    b = open_at(dir, &o);
+    char item[PZ_BUILTIN_MAX_ID_LEN + 1];
+    memset(item, 'i', sizeof(item) - 1);
+    item[sizeof(item) - 1] = '\0';
+    pz_builtin_event ev[100];
+    int rc = 0;
+    for (int batch = 0; batch < 100 && rc == 0; batch++) {
+        for (int i = 0; i < 100; i++) {
+            char *id = pz_strdup(item), prefix[32]; /* unique, full-length ids */
+            int len = snprintf(prefix, sizeof(prefix), "%d-%d-", batch, i);
+            memcpy(id, prefix, (size_t)len);
+            ev[i] = (pz_builtin_event){.item_id = id, .sent_at_ms = NOW};
+        }
+        rc = pz_builtin_ingest(b, "ns", ev, 100, err, sizeof(err));
+        for (int i = 0; i < 100; i++)
+            free((char *)ev[i].item_id);
+    }
+    assert_int_equal(rc, -1);
+    assert_non_null(strstr(err, "map_size_mb"));
+    /* Reads still work; what was committed stays. */
+    assert_true(pz_builtin_has_data(b, "ns"));
+    pz_builtin_close(b);
+    free(dir);
+}
+
+/* ---- concurrency: one writer, several readers, no errors ---- */
+
+typedef struct shared {
+    pz_builtin *b;
+    atomic_bool done;
+    atomic_int errors;
+    atomic_int queries;
+} shared;
+
+static void *writer(void *arg)
+{
+    shared *s = arg;
+    char user[16], err[256];
+    for (int i = 0; i < 200 && atomic_load(&s->errors) == 0; i++) {
+        pz_builtin_event ev[5];
+        char items[5][16];
+        for (int j = 0; j < 5; j++) {
+            snprintf(user, sizeof(user), "u%d", (i + j) % 17);
+            snprintf(items[j], sizeof(items[j]), "i%d", (i * 5 + j) % 61);
+            ev[j] = (pz_builtin_event){.user_id = j == 4 ? NULL : pz_strdup(user), .session_id = "s",
+                                       .item_id = items[j], .event_type = j % 2 ? "view" : "click",
+                                       .sent_at_ms = NOW + i};
+        }
+        if (pz_builtin_ingest(s->b, "ns", ev, 5, err, sizeof(err)) != 0)
+            atomic_fetch_add(&s->errors, 1);
+        for (int j = 0; j < 5; j++)
+            free((char *)ev[j].user_id);
+    }
+    atomic_store(&s->done, true);
+    return NULL;
+}
+
+static bool sorted(const pz_scored_item *r, int n)
+{
+    for (int i = 1; i < n; i++)
+        if (r[i].has_score && r[i - 1].has_score && r[i - 1].score < r[i].score)
+            return false;
+    return true;
+}
+
+static void *reader(void *arg)
+{
+    shared *s = arg;
+    pz_arena a;
+    pz_arena_init(&a);
+    char err[256];
+    const char *ids[] = {"i1", "i2", "none", "i3", "i1"};
+    for (int round = 0; !atomic_load(&s->done) || round < 20; round++) {
+        pz_scored_item *r;
+        char user[16];
+        snprintf(user, sizeof(user), "u%d", round % 17);
+        int n = pz_builtin_popular(s->b, "ns", 10, NOW, &a, &r, err, sizeof(err));
+        bool ok = n >= 0 && sorted(r, n);
+        n = pz_builtin_recommend(s->b, "ns", user, 10, true, NOW, &a, &r, err, sizeof(err));
+        ok = ok && n >= 0 && sorted(r, n);
+        n = pz_builtin_related(s->b, "ns", "i7", user, 10, NOW, &a, &r, err, sizeof(err));
+        ok = ok && n >= 0 && sorted(r, n);
+        n = pz_builtin_rerank(s->b, "ns", user, ids, 5, NOW, &a, &r, err, sizeof(err));
+        ok = ok && n == 5 && sorted(r, n);
+        (void)pz_builtin_has_data(s->b, "ns");
+        if (!ok)
+            atomic_fetch_add(&s->errors, 1);
+        atomic_fetch_add(&s->queries, 1);
+        pz_arena_reset(&a);
+    }
+    pz_arena_destroy(&a);
+    return NULL;
+}
+
+static void test_concurrent_writer_and_readers(void **state)
+{
+    (void)state;
+    shared s = {.b = open_fresh(NULL)};
+    atomic_init(&s.done, false);
+    atomic_init(&s.errors, 0);
+    atomic_init(&s.queries, 0);
+    pthread_t w, r[4];
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&r[i], NULL, reader, &s), 0);
+    assert_int_equal(pthread_create(&w, NULL, writer, &s), 0);
+    pthread_join(w, NULL);
+    for (int i = 0; i < 4; i++)
+        pthread_join(r[i], NULL);
+    assert_int_equal(atomic_load(&s.errors), 0);
+    assert_true(atomic_load(&s.queries) >= 80);
+    assert_true(pz_builtin_has_data(s.b, "ns"));
+    pz_builtin_close(s.b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_popularity_order_and_weights),
+        cmocka_unit_test(test_decay),
+        cmocka_unit_test(test_related),
+        cmocka_unit_test(test_recommend_personalized),
+        cmocka_unit_test(test_unknown_user_gets_popular),
+        cmocka_unit_test(test_rerank),
+        cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_persistence_and_has_data),
+        cmocka_unit_test(test_oversized_ids_rejected),
+        cmocka_unit_test(test_n_results_and_empty_namespace),
+        cmocka_unit_test(test_namespaces_isolated),
+        cmocka_unit_test(test_sessions_and_recent_cap),
+        cmocka_unit_test(test_open_errors_and_map_full),
+        cmocka_unit_test(test_concurrent_writer_and_readers),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
