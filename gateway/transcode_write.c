@@ -3,7 +3,7 @@
  *
  * Numbers: integers in decimal (64-bit ones as strings); doubles with the shortest of %.15g,
  * %.16g, %.17g that reads back to the same value (so 1.0 is `1`, 0.1 is `0.1`), floats likewise
- * with 6 to 9 digits; non-finite values as "NaN", "Infinity", "-Infinity" (as null inside a
+ * with 6 to 9 digits; negative zero as `-0.0` (JSON parsers read `-0` as the integer 0); non-finite values as "NaN", "Infinity", "-Infinity" (as null inside a
  * google.protobuf.Value, which has no string form for them). Strings: invalid UTF-8 is replaced by
  * U+FFFD, control characters and U+2028/U+2029 are escaped. */
 #include "gateway/transcode.h"
@@ -154,6 +154,8 @@ static int write_double(pz_buf *out, double d)
 {
     if (!isfinite(d))
         return write_nonfinite(out, d);
+    if (d == 0 && signbit(d))
+        return PUT_LIT(out, "-0.0"); /* "-0" would read back as the integer 0 */
     char buf[40];
     int n = 0;
     for (int precision = 15; precision <= 17; precision++) {
@@ -166,8 +168,8 @@ static int write_double(pz_buf *out, double d)
 
 static int write_float(pz_buf *out, float f)
 {
-    if (!isfinite(f))
-        return write_nonfinite(out, f);
+    if (!isfinite(f) || f == 0)
+        return write_double(out, f);
     char buf[40];
     int n = 0;
     for (int precision = 6; precision <= 9; precision++) {

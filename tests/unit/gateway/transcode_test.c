@@ -671,7 +671,7 @@ static void test_proto3_presence(void **state)
                "{}");
     round_trip(p3, "{\"i\":1,\"s\":\"a\",\"b\":\"AA==\",\"m\":{},\"r\":[0],\"os\":\"\",\"d\":-0.0,\"flag\":true,"
                    "\"mood\":\"HAPPY\",\"f\":0.5,\"u\":\"1\"}",
-               "{\"i\":1,\"s\":\"a\",\"b\":\"AA==\",\"m\":{},\"r\":[0],\"os\":\"\",\"d\":-0,\"flag\":true,"
+               "{\"i\":1,\"s\":\"a\",\"b\":\"AA==\",\"m\":{},\"r\":[0],\"os\":\"\",\"d\":-0.0,\"flag\":true,"
                "\"mood\":\"HAPPY\",\"f\":0.5,\"u\":\"1\"}");
     round_trip(p3, "{\"oi\":\"0\"}", NULL);
     Pztest3__P3 m = PZTEST3__P3__INIT;
@@ -752,7 +752,9 @@ static void test_number_format(void **state)
     assert_string_equal(double_json(123456789012.0), "123456789012");
     assert_string_equal(double_json(5e-324), "4.94065645841247e-324");
     assert_string_equal(double_json(1.7976931348623157e308), "1.7976931348623157e+308");
-    assert_string_equal(double_json(-0.0), "-0");
+    assert_string_equal(double_json(-0.0), "-0.0");
+    assert_string_equal(float_json(-0.0f), "-0.0");
+    assert_string_equal(float_json(0.0f), "0");
     assert_string_equal(double_json(NAN), "\"NaN\"");
     assert_string_equal(double_json(-INFINITY), "\"-Infinity\"");
     assert_string_equal(float_json(0.1f), "0.1");

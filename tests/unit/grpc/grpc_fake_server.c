@@ -1,5 +1,7 @@
 /* Serves the gRPC front with the fake core (tests/unit/grpc/fake_core.h) until SIGINT/SIGTERM,
- * for checks with real third-party clients such as `buf curl`. Usage: grpc_fake_server [port]. */
+ * for checks with real third-party clients such as `buf curl`.
+ * Usage: grpc_fake_server [port [stop_grace_ms [hold_ms]]]; PutEvents to namespace "hold" is
+ * completed after hold_ms (default 1000), to try stopping with a call in flight. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,8 +23,8 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
 
     fake_core core;
-    fake_core_init(&core, 50, 1000);
-    pz_grpc_options opts = {address, 2, 0, fake_core_handle, &core, 0};
+    fake_core_init(&core, 50, argc > 3 ? atoi(argv[3]) : 1000);
+    pz_grpc_options opts = {address, 2, 0, fake_core_handle, &core, argc > 2 ? atoi(argv[2]) : 0};
     pz_grpc_server *server;
     int port;
     char err[256];

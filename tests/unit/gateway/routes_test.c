@@ -1,0 +1,262 @@
+/* Tests for gateway/routes.c: the route table, path matching with percent-decoding, and the
+ * translation of path + query + body into request messages with upstream error codes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "gateway/routes.h"
+#include "personalization/v1/personalization.pb-c.h"
+
+typedef struct built {
+    pz_arena arena;
+    const pz_route *route;
+    pz_route_params params;
+    char allow[64];
+    pz_route_match_result match;
+    ProtobufCMessage *msg;
+    pz_error err;
+    pz_status status;
+} built;
+
+/* Matches "METHOD /path?query" and builds the message with the given body. */
+static void build(built *b, const char *method, const char *target, const char *body)
+{
+    pz_arena_init(&b->arena);
+    const char *q = strchr(target, '?');
+    size_t path_len = q ? (size_t)(q - target) : strlen(target);
+    b->match = pz_route_match(method, strlen(method), target, path_len, &b->arena, &b->route, &b->params, b->allow,
+                              sizeof b->allow);
+    b->msg = NULL;
+    b->status = PZ_NOT_FOUND;
+    if (b->match == PZ_ROUTE_MATCHED)
+        b->status = pz_route_build_request(b->route, &b->params, q ? q + 1 : "", q ? strlen(q + 1) : 0, body,
+                                           body ? strlen(body) : 0, &b->arena, &b->msg, &b->err);
+}
+
+static void test_recommend_route_with_query(void **state)
+{
+    (void)state;
+    built b;
+    build(&b, "GET",
+          "/recommend-items/demo/for-you/user%201?numResults=7&decorateItems=No&syntheticUser=TRUE"
+          "&context=%7B%22DEVICE%22%3A%22Phone%22%7D&feature=f1&unknown=1&userId=ignored",
+          NULL);
+    assert_int_equal(b.match, PZ_ROUTE_MATCHED);
+    assert_int_equal(b.status, PZ_OK);
+    assert_int_equal(b.route->rpc, PZ_RPC_RECOMMEND_ITEMS);
+    assert_true(b.route->cacheable);
+    Personalization__V1__RecommendItemsRequest *m = (Personalization__V1__RecommendItemsRequest *)b.msg;
+    assert_string_equal(m->namespace_, "demo");
+    assert_string_equal(m->recommender, "for-you");
+    assert_string_equal(m->user_id, "user 1"); /* path segments are percent-decoded; the path wins over ?userId */
+    assert_int_equal(m->num_results, 7);
+    assert_false(m->decorate_items);
+    assert_true(m->synthetic_user);
+    assert_int_equal(m->n_context, 1);
+    assert_string_equal(m->context[0]->key, "DEVICE");
+    assert_string_equal(m->context[0]->value, "Phone");
+    assert_string_equal(m->feature, "f1");
+    pz_arena_destroy(&b.arena);
+}
+
+static void test_defaults_when_no_query(void **state)
+{
+    (void)state;
+    built b;
+    build(&b, "GET", "/related-items/demo/similar/sku-1", NULL);
+    assert_int_equal(b.status, PZ_OK);
+    Personalization__V1__RelatedItemsRequest *m = (Personalization__V1__RelatedItemsRequest *)b.msg;
+    assert_string_equal(m->item_id, "sku-1");
+    assert_null(m->user_id);
+    assert_int_equal(m->num_results, 25);
+    assert_true(m->decorate_items);
+    pz_arena_destroy(&b.arena);
+    build(&b, "GET", "/related-items/demo/similar/sku-1?userId=u%2B1+x", NULL);
+    assert_string_equal(((Personalization__V1__RelatedItemsRequest *)b.msg)->user_id, "u+1 x");
+    pz_arena_destroy(&b.arena);
+}
+
+static void test_rerank_get_splits_commas(void **state)
+{
+    (void)state;
+    built b;
+    build(&b, "GET", "/rerank-items/demo/ranking/u1/a,b,,c%2Cd", NULL);
+    assert_int_equal(b.status, PZ_OK);
+    Personalization__V1__RerankItemsRequest *m = (Personalization__V1__RerankItemsRequest *)b.msg;
+    /* split happens after decoding: an encoded comma also separates (upstream splits the decoded value) */
+    assert_int_equal(m->n_item_ids, 5);
+    assert_string_equal(m->item_ids[0], "a");
+    assert_string_equal(m->item_ids[2], "");
+    assert_string_equal(m->item_ids[4], "d");
+    pz_arena_destroy(&b.arena);
+}
+
+static void test_rerank_post_body(void **state)
+{
+    (void)state;
+    built b;
+    build(&b, "POST", "/rerank-items/demo/ranking/u1?filter=f&decorateItems=0", "[\"x,1\",\"y\"]");
+    assert_int_equal(b.status, PZ_OK);
+    assert_false(b.route->cacheable);
+    Personalization__V1__RerankItemsRequest *m = (Personalization__V1__RerankItemsRequest *)b.msg;
+    assert_int_equal(m->n_item_ids, 2);
+    assert_string_equal(m->item_ids[0], "x,1"); /* ids with commas need POST */
+    assert_string_equal(m->filter, "f");        /* query parameters still apply (spec §2.5) */
+    assert_false(m->decorate_items);
+    pz_arena_destroy(&b.arena);
+
+    build(&b, "POST", "/rerank-items/demo/ranking/u1", "[\"x\",");
+    assert_int_equal(b.status, PZ_INVALID_ARGUMENT);
+    assert_string_equal(b.err.code, "InvalidJSONRequestPayload");
+    assert_non_null(strstr(b.err.message, "line 1"));
+    pz_arena_destroy(&b.arena);
+    build(&b, "POST", "/rerank-items/demo/ranking/u1", "{\"itemIds\":[\"x\"]}");
+    assert_string_equal(b.err.code, "InvalidRequestPayload");
+    pz_arena_destroy(&b.arena);
+    build(&b, "POST", "/rerank-items/demo/ranking/u1", "[1,2]");
+    assert_string_equal(b.err.code, "InvalidRequestPayload");
+    pz_arena_destroy(&b.arena);
+}
+
+static void test_events_body(void **state)
+{
+    (void)state;
+    built b;
+    build(&b, "POST", "/events/demo?ignored=1",
+          "{\"sessionId\":\"s\",\"userId\":\"u\",\"eventList\":[{\"eventType\":\"click\",\"itemId\":\"i\","
+          "\"sentAt\":1712345678,\"impression\":[\"i\",\"j\"],\"properties\":\"{}\"}],"
+          "\"experimentConversions\":[{\"recommender\":\"r\",\"value\":2}]}");
+    assert_int_equal(b.status, PZ_OK);
+    assert_true(b.route->empty_success_body);
+    Personalization__V1__PutEventsRequest *m = (Personalization__V1__PutEventsRequest *)b.msg;
+    assert_string_equal(m->namespace_, "demo");
+    assert_int_equal(m->n_event_list, 1);
+    assert_true(m->event_list[0]->sent_at == 1712345678.0);
+    assert_int_equal(m->event_list[0]->n_impression, 2);
+    assert_int_equal(m->n_experiment_conversions, 1);
+    pz_arena_destroy(&b.arena);
+
+    build(&b, "POST", "/events/demo", "{\"eventList\":[{\"eventType\":\"c\",\"bogus\":1}]}");
+    assert_int_equal(b.status, PZ_INVALID_ARGUMENT);
+    assert_string_equal(b.err.code, "ValidationError");
+    assert_non_null(strstr(b.err.message, "bogus"));
+    pz_arena_destroy(&b.arena);
+    build(&b, "POST", "/events/demo", "");
+    assert_string_equal(b.err.code, "InvalidJSONRequestPayload");
+    pz_arena_destroy(&b.arena);
+}
+
+static void test_query_parameter_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *target, *code, *needle;
+    } cases[] = {
+        {"/recommend-items/n/r/u?numResults=ten", "ValidationError", "numResults"},
+        {"/recommend-items/n/r/u?numResults=99999999999", "ValidationError", "numResults"},
+        {"/recommend-items/n/r/u?context=nope", "InvalidContextParameter", "context"},
+        {"/recommend-items/n/r/u?context=%7B%22a%22%3A1%7D", "InvalidContextParameter", "a"},
+        {"/recommend-items/n/r/u?filterValues=%5B%5D", "InvalidFilterParameter", "filterValues"},
+        {"/recommend-items/n/r/u?numResults=%zz", "ValidationError", "percent"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        built b;
+        build(&b, "GET", cases[i].target, NULL);
+        assert_int_equal(b.status, PZ_INVALID_ARGUMENT);
+        assert_string_equal(b.err.code, cases[i].code);
+        assert_string_equal(b.err.type, "Validation");
+        if (strstr(b.err.message, cases[i].needle) == NULL)
+            fail_msg("%s: message '%s' lacks '%s'", cases[i].target, b.err.message, cases[i].needle);
+        pz_arena_destroy(&b.arena);
+    }
+}
+
+static void test_matching_outcomes(void **state)
+{
+    (void)state;
+    built b;
+    build(&b, "GET", "/nope", NULL);
+    assert_int_equal(b.match, PZ_ROUTE_NO_PATH);
+    pz_arena_destroy(&b.arena);
+    build(&b, "GET", "/recommend-items/demo/for-you", NULL); /* missing segment */
+    assert_int_equal(b.match, PZ_ROUTE_NO_PATH);
+    pz_arena_destroy(&b.arena);
+    build(&b, "GET", "/recommend-items/demo/for-you/u/extra", NULL);
+    assert_int_equal(b.match, PZ_ROUTE_NO_PATH);
+    pz_arena_destroy(&b.arena);
+    build(&b, "DELETE", "/events/demo", NULL);
+    assert_int_equal(b.match, PZ_ROUTE_WRONG_METHOD);
+    assert_string_equal(b.allow, "POST,OPTIONS");
+    pz_arena_destroy(&b.arena);
+    build(&b, "OPTIONS", "/rerank-items/d/r/u", NULL);
+    assert_int_equal(b.match, PZ_ROUTE_WRONG_METHOD);
+    assert_string_equal(b.allow, "POST,OPTIONS");
+    pz_arena_destroy(&b.arena);
+    build(&b, "GET", "/recommend-items/demo/for-you/bad%zz", NULL);
+    assert_int_equal(b.match, PZ_ROUTE_BAD_ENCODING);
+    pz_arena_destroy(&b.arena);
+    build(&b, "GET", "/recommend-items/demo/for-you/nul%00", NULL);
+    assert_int_equal(b.match, PZ_ROUTE_BAD_ENCODING);
+    pz_arena_destroy(&b.arena);
+    build(&b, "GET", "/recommend-items/demo/for-you/", NULL); /* empty user: matched, core says required */
+    assert_int_equal(b.match, PZ_ROUTE_MATCHED);
+    pz_arena_destroy(&b.arena);
+}
+
+static void test_percent_decode(void **state)
+{
+    (void)state;
+    pz_arena a;
+    pz_arena_init(&a);
+    assert_string_equal(pz_percent_decode("a%20b+c", 7, false, &a), "a b+c");
+    assert_string_equal(pz_percent_decode("a%20b+c", 7, true, &a), "a b c");
+    assert_string_equal(pz_percent_decode("%C3%A9", 6, false, &a), "\xc3\xa9");
+    assert_null(pz_percent_decode("%2", 2, false, &a));
+    assert_null(pz_percent_decode("%", 1, false, &a));
+    assert_null(pz_percent_decode("%g0", 3, false, &a));
+    pz_arena_destroy(&a);
+}
+
+static void test_error_json(void **state)
+{
+    (void)state;
+    pz_buf out;
+    pz_buf_init(&out, 1024);
+    pz_error e = {PZ_INVALID_ARGUMENT, "Validation", "ValidationError", "bad \"x\"\n"};
+    assert_int_equal(pz_route_error_json(&e, &out), 0);
+    assert_string_equal(out.data, "{\"type\":\"Validation\",\"code\":\"ValidationError\",\"message\":\"bad \\\"x\\\"\\n\"}");
+    pz_buf_free(&out);
+}
+
+static void test_every_route_builds_its_message(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < pz_routes_count; i++) {
+        const pz_route *r = &pz_routes[i];
+        assert_non_null(pz_rpc_get(r->rpc)->request);
+        if (r->body == PZ_ROUTE_BODY_FIELD)
+            assert_non_null(r->body_field);
+        assert_true(strcmp(r->method, "GET") == 0 || !r->cacheable); /* only GETs are cacheable */
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_recommend_route_with_query),
+        cmocka_unit_test(test_defaults_when_no_query),
+        cmocka_unit_test(test_rerank_get_splits_commas),
+        cmocka_unit_test(test_rerank_post_body),
+        cmocka_unit_test(test_events_body),
+        cmocka_unit_test(test_query_parameter_errors),
+        cmocka_unit_test(test_matching_outcomes),
+        cmocka_unit_test(test_percent_decode),
+        cmocka_unit_test(test_error_json),
+        cmocka_unit_test(test_every_route_builds_its_message),
+    };
+    return cmocka_run_group_tests_name("gateway_routes", tests, NULL, NULL);
+}
