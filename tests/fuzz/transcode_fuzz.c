@@ -1,18 +1,21 @@
 /* libFuzzer target for gateway/transcode*.c: the bytes are fed to every input path the REST front
  * uses (PutEventsRequest body, RecommendationResponse JSON, the rerank array body, query-parameter
- * text, merge), and whatever parses is checked for round trips:
+ * text, merge), and to the test message with every field type (tests/unit/gateway/
+ * transcode_test_types.proto); whatever parses is checked for round trips:
  *   JSON -> message -> JSON1 -> message -> JSON2 must give JSON1 == JSON2, and
  *   message -> protobuf binary -> message -> JSON must give JSON1 too.
  * Errors must come with a non-empty, valid UTF-8 message.
  *
- * Not a Bazel target. Build and run from the workspace root (after
- * `bazel build //proto:personalization_pb_c` has generated bazel-bin/proto):
+ * Not a Bazel target. Build and run from the workspace root (after `bazel build
+ * //proto:personalization_pb_c //tests/unit/gateway:transcode_test_types_pb_c` has generated the
+ * protobuf-c sources under bazel-bin):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE \
- *     -I. -Ibazel-bin/proto -o /tmp/transcode_fuzz tests/fuzz/transcode_fuzz.c \
+ *     -I. -Ibazel-bin -Ibazel-bin/proto -o /tmp/transcode_fuzz tests/fuzz/transcode_fuzz.c \
  *     gateway/transcode.c gateway/transcode_parse.c gateway/transcode_write.c \
  *     server/core/mem.c server/core/buf.c \
  *     bazel-bin/proto/personalization/v1/personalization.pb-c.c \
- *     bazel-bin/proto/google/protobuf/struct.pb-c.c -ljansson -lprotobuf-c -lm
+ *     bazel-bin/proto/google/protobuf/struct.pb-c.c \
+ *     bazel-bin/tests/unit/gateway/transcode_test_types.pb-c.c -ljansson -lprotobuf-c -lm
  *   mkdir -p /tmp/transcode_corpus
  *   /tmp/transcode_fuzz -max_total_time=60 -max_len=4096 /tmp/transcode_corpus tests/fuzz/corpus/transcode
  * New inputs go to /tmp/transcode_corpus; copy a crashing input into tests/fuzz/corpus/transcode
@@ -26,6 +29,7 @@
 #include "gateway/transcode.h"
 #include "gateway/transcode_internal.h"
 #include "personalization/v1/personalization.pb-c.h"
+#include "tests/unit/gateway/transcode_test_types.pb-c.h"
 
 static void check_error(pz_status st, const pz_transcode_error *err)
 {
@@ -99,6 +103,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *bytes, size_t size)
 
     parse_as(&personalization__v1__put_events_request__descriptor, data, size, &arena);
     parse_as(&personalization__v1__recommendation_response__descriptor, data, size, &arena);
+    parse_as(&pztest__all_types__descriptor, data, size, &arena);
 
     Personalization__V1__RerankItemsRequest rerank = PERSONALIZATION__V1__RERANK_ITEMS_REQUEST__INIT;
     st = pz_message_set_field_from_json(&rerank.base, "itemIds", data, size, &arena, &err);
