@@ -246,6 +246,26 @@ static int health(void *ctx, pz_buf *out)
     return 200;
 }
 
+/* Serves signals until SIGINT or SIGTERM: SIGHUP reloads the configuration file. */
+static void wait_for_shutdown(const sigset_t *signals, pz_config_holder *holder, bool has_file)
+{
+    for (;;) {
+        int sig = 0;
+        if (sigwait(signals, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            pz_info("SIGHUP: reloading the configuration");
+            if (has_file)
+                pz_config_holder_reload(holder);
+            else
+                pz_info("the embedded demo configuration cannot change; nothing to reload");
+            continue;
+        }
+        pz_info("%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+        return;
+    }
+}
+
 static void handle_request(void *ctx, pz_request *req)
 {
     pz_service_handle(ctx, req);
@@ -296,41 +316,43 @@ int main(int argc, char **argv)
     if (o.config_path != NULL && o.config_watch_ms > 0)
         pz_config_holder_watch(holder, o.config_watch_ms);
 
+    int exit_code = 1;
     char err[512];
+    pz_builtin *builtin = NULL;
+    pz_service *svc = NULL;
+    pz_grpc_server *grpc = NULL;
+    pz_http_server *http = NULL;
     char builtin_dir[PATH_MAX];
     snprintf(builtin_dir, sizeof builtin_dir, "%s/builtin", o.data_dir);
     if (make_dirs(builtin_dir) != 0) {
         pz_error_log("cannot create the data directory %s: %s", builtin_dir, strerror(errno));
-        return 1;
+        goto out;
     }
-    pz_builtin *builtin = NULL;
     if (pz_builtin_open(builtin_dir, NULL, &builtin, err, sizeof err) != 0) {
         pz_error_log("cannot open the builtin recommender store: %s", err);
-        return 1;
+        goto out;
     }
     if (o.demo) {
         long n = pz_demo_seed(builtin, DEMO_NAMESPACE, pz_now_ms(), err, sizeof err);
         if (n < 0) {
             pz_error_log("cannot seed the demo history: %s", err);
-            return 1;
+            goto out;
         }
         if (n > 0)
             pz_info("demo: seeded %ld events into namespace '%s'", n, DEMO_NAMESPACE);
     }
 
-    pz_service *svc = pz_service_create(&(pz_service_options){.config = holder, .builtin = builtin});
+    svc = pz_service_create(&(pz_service_options){.config = holder, .builtin = builtin});
 
     char addr[300];
     snprintf(addr, sizeof addr, strchr(o.host, ':') ? "[%s]:%d" : "%s:%d", o.host, o.grpc_port);
-    pz_grpc_server *grpc = NULL;
     int grpc_port = 0;
     pz_grpc_options gopts = {.address = addr, .threads = o.grpc_threads, .max_message_bytes = o.max_body_bytes * 4,
                              .handle = handle_request, .handle_ctx = svc};
     if (pz_grpc_server_start(&gopts, &grpc, &grpc_port, err, sizeof err) != 0) {
         pz_error_log("cannot start the gRPC server: %s", err);
-        return 1;
+        goto out;
     }
-    pz_http_server *http = NULL;
     int http_port = 0;
     pz_http_options hopts = {.host = o.host, .port = o.http_port, .threads = o.http_threads,
                              .max_body_bytes = o.max_body_bytes, .tls_cert_file = o.tls_cert,
@@ -338,8 +360,7 @@ int main(int argc, char **argv)
                              .handle = handle_request, .handle_ctx = svc, .health = health, .health_ctx = holder};
     if (pz_http_server_start(&hopts, &http, &http_port, err, sizeof err) != 0) {
         pz_error_log("cannot start the REST server: %s", err);
-        pz_grpc_server_stop(grpc);
-        return 1;
+        goto out;
     }
     const char *scheme = o.tls_cert != NULL ? "https" : "http";
     pz_info("REST  listening on %s://%s:%d (%s, %d loop thread(s))", scheme, o.host, http_port,
@@ -347,29 +368,23 @@ int main(int argc, char **argv)
     pz_info("gRPC  listening on %s:%d (personalization.v1.PersonalizationService, health, reflection; %d thread(s))",
             o.host, grpc_port, o.grpc_threads);
 
-    for (;;) {
-        int sig = 0;
-        if (sigwait(&signals, &sig) != 0)
-            continue;
-        if (sig == SIGHUP) {
-            pz_info("SIGHUP: reloading the configuration");
-            if (o.config_path != NULL)
-                pz_config_holder_reload(holder);
-            else
-                pz_info("the embedded demo configuration cannot change; nothing to reload");
-            continue;
-        }
-        pz_info("%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
-        break;
-    }
-    pz_service_shutdown(svc);
+    wait_for_shutdown(&signals, holder, o.config_path != NULL);
+    exit_code = 0;
+
+out:
+    /* Order: the service drains first (every accepted event written and answered while both fronts
+     * still run), then the fronts stop, then what they used. */
+    if (svc != NULL)
+        pz_service_shutdown(svc);
     pz_http_server_stop(http);
-    pz_grpc_server_stop(grpc);
+    if (grpc != NULL)
+        pz_grpc_server_stop(grpc);
     pz_service_destroy(svc);
-    pz_builtin_close(builtin);
+    if (builtin != NULL)
+        pz_builtin_close(builtin);
     pz_config_holder_destroy(holder);
-    pz_info("stopped");
-    return 0;
+    pz_info(exit_code == 0 ? "stopped" : "stopped after a start-up error");
+    return exit_code;
 }
 
 /* Under LeakSanitizer, libh2o's per-thread recycle pools are reported at exit by design. */

@@ -146,6 +146,34 @@ def test_state_survives_restart(s):
         shutil.rmtree(tmp)
 
 
+def test_tls_with_h2_via_alpn(s):
+    tmp = tempfile.mkdtemp()
+    try:
+        key, cert = os.path.join(tmp, "key.pem"), os.path.join(tmp, "cert.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+                        "-days", "1", "-keyout", key, "-out", cert], check=True, capture_output=True, timeout=60)
+        srv = Server(BINARY, args=["--demo", "--tls-cert", cert, "--tls-key", key]).start()
+        try:
+            assert srv.url("/").startswith("https://")
+            out = subprocess.run(["curl", "-sS", "-k", "--http2", "-o", "/dev/null", "-w", "%{http_version} %{http_code}",
+                                  srv.url("/recommend-items/demo/for-you/user-0001?numResults=2")],
+                                 capture_output=True, text=True, timeout=30)
+            assert out.stdout == "2 200", (out.stdout, out.stderr)
+            out = subprocess.run(["curl", "-sS", "-k", "--http1.1", "-o", "/dev/null", "-w", "%{http_version} %{http_code}",
+                                  srv.url("/healthz")], capture_output=True, text=True, timeout=30)
+            assert out.stdout == "1.1 200", (out.stdout, out.stderr)
+            assert srv.stop() == 0
+        finally:
+            if srv.proc.poll() is None:
+                srv.proc.kill()
+            srv.cleanup()
+        out = run("--demo", "--tls-cert", cert, "--tls-key", os.path.join(tmp, "missing.pem"), "--data-dir",
+                  os.path.join(tmp, "d"), "--http-port", "0", "--grpc-port", "0")
+        assert out.returncode == 1 and "TLS" in out.stderr, out.stderr
+    finally:
+        shutil.rmtree(tmp)
+
+
 def test_refuses_to_start_on_bad_config(s):
     tmp = tempfile.mkdtemp()
     try:

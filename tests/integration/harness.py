@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -47,6 +48,7 @@ class Server:
         self.proc = None
         self.http_port = None
         self.grpc_port = None
+        self.scheme = "http"
 
     def start(self, timeout=60):
         cmd = [self.binary, "--http-port", "0", "--grpc-port", "0", "--data-dir", self.data_dir,
@@ -60,10 +62,11 @@ class Server:
         deadline = time.time() + timeout
         while time.time() < deadline:
             text = self.read_log()
-            m_http = re.search(r"REST  listening on https?://[^ ]*:(\d+)", text)
+            m_http = re.search(r"REST  listening on (https?)://[^ ]*:(\d+)", text)
             m_grpc = re.search(r"gRPC  listening on [^ ]*:(\d+)", text)
             if m_http and m_grpc:
-                self.http_port, self.grpc_port = int(m_http.group(1)), int(m_grpc.group(1))
+                self.scheme = m_http.group(1)
+                self.http_port, self.grpc_port = int(m_http.group(2)), int(m_grpc.group(1))
                 self.wait_healthy(deadline)
                 return self
             if self.proc.poll() is not None:
@@ -74,7 +77,8 @@ class Server:
     def wait_healthy(self, deadline):
         while time.time() < deadline:
             try:
-                with urllib.request.urlopen(self.url("/healthz"), timeout=2) as r:
+                ctx = ssl._create_unverified_context() if self.scheme == "https" else None
+                with urllib.request.urlopen(self.url("/healthz"), timeout=2, context=ctx) as r:
                     if r.status == 200:
                         return
             except OSError:
@@ -86,7 +90,7 @@ class Server:
             return f.read()
 
     def url(self, path):
-        return "http://127.0.0.1:%d%s" % (self.http_port, path)
+        return "%s://127.0.0.1:%d%s" % (self.scheme, self.http_port, path)
 
     @property
     def grpc_target(self):
