@@ -603,13 +603,14 @@ static int message_field_from_text(pz_tc_ctx *ctx, ProtobufCMessage *msg, const 
     if (load(ctx, text, len, &root) != 0)
         return -1;
     int rc;
-    if (f->label == PROTOBUF_C_LABEL_REPEATED && !json_is_array(root) && !pz_tc_is_map(msg->descriptor, f)) {
+    bool is_map = pz_tc_is_map(msg->descriptor, f);
+    if (json_is_null(root) && (!null_is_value(f) || is_map)) {
+        rc = 0; /* null: absent, nothing to set */
+    } else if (f->label == PROTOBUF_C_LABEL_REPEATED && !json_is_array(root) && !is_map) {
         json_t *one = json_array();
         json_array_append(one, root);
         rc = set_field(ctx, msg, f, one);
         json_decref(one);
-    } else if (json_is_null(root) && !null_is_value(f)) {
-        rc = 0; /* null: absent, nothing to set */
     } else {
         rc = set_field(ctx, msg, f, root);
     }

@@ -26,6 +26,8 @@ static int write_message(pz_buf *out, const ProtobufCMessage *m, int depth);
 int pz_json_write_string(pz_buf *out, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
+    if (len == 0)
+        return PUT_LIT(out, "\"\"");
     const unsigned char *p = (const unsigned char *)s;
     if (pz_buf_append_char(out, '"') != 0)
         return -1;

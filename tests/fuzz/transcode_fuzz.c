@@ -17,7 +17,8 @@
  *     bazel-bin/proto/google/protobuf/struct.pb-c.c \
  *     bazel-bin/tests/unit/gateway/transcode_test_types.pb-c.c -ljansson -lprotobuf-c -lm
  *   mkdir -p /tmp/transcode_corpus
- *   /tmp/transcode_fuzz -max_total_time=60 -max_len=4096 /tmp/transcode_corpus tests/fuzz/corpus/transcode
+ *   /tmp/transcode_fuzz -max_total_time=60 -max_len=4096 -dict=tests/fuzz/transcode.dict \
+ *     /tmp/transcode_corpus tests/fuzz/corpus/transcode
  * New inputs go to /tmp/transcode_corpus; copy a crashing input into tests/fuzz/corpus/transcode
  * once it is fixed.
  */
