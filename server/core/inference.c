@@ -8,6 +8,22 @@
 #include "server/core/log.h"
 #include "server/recommenders/recommenders.h"
 
+/* The fields every inference request has, under the same names in the three messages. */
+#define READ_COMMON_FIELDS(inf, m)                                                                                     \
+    do {                                                                                                               \
+        (inf)->namespace_ = (m)->namespace_;                                                                           \
+        (inf)->recommender_key = (m)->recommender;                                                                     \
+        (inf)->user_id = (m)->user_id;                                                                                 \
+        (inf)->filter = (m)->filter;                                                                                   \
+        (inf)->filter_values = (pz_string_entry **)(m)->filter_values;                                                 \
+        (inf)->n_filter_values = (m)->n_filter_values;                                                                 \
+        (inf)->context = (pz_string_entry **)(m)->context;                                                             \
+        (inf)->n_context = (m)->n_context;                                                                             \
+        (inf)->decorate_items = (m)->decorate_items;                                                                   \
+        (inf)->synthetic_user = (m)->synthetic_user;                                                                   \
+        (inf)->feature = (m)->feature;                                                                                 \
+    } while (0)
+
 /* Reads whichever of the three request messages into the shared shape. */
 static void read_request(pz_inference *inf, const pz_request *req)
 {
@@ -15,55 +31,25 @@ static void read_request(pz_inference *inf, const pz_request *req)
     case PZ_RPC_RECOMMEND_ITEMS: {
         const Personalization__V1__RecommendItemsRequest *m = (const void *)req->message;
         inf->action = PZ_ACTION_RECOMMEND_ITEMS;
-        inf->namespace_ = m->namespace_;
-        inf->recommender_key = m->recommender;
-        inf->user_id = m->user_id;
+        READ_COMMON_FIELDS(inf, m);
         inf->num_results = m->num_results;
-        inf->filter = m->filter;
-        inf->filter_values = (pz_string_entry **)m->filter_values;
-        inf->n_filter_values = m->n_filter_values;
-        inf->context = (pz_string_entry **)m->context;
-        inf->n_context = m->n_context;
-        inf->decorate_items = m->decorate_items;
-        inf->synthetic_user = m->synthetic_user;
-        inf->feature = m->feature;
         break;
     }
     case PZ_RPC_RELATED_ITEMS: {
         const Personalization__V1__RelatedItemsRequest *m = (const void *)req->message;
         inf->action = PZ_ACTION_RELATED_ITEMS;
-        inf->namespace_ = m->namespace_;
-        inf->recommender_key = m->recommender;
-        inf->user_id = m->user_id;
+        READ_COMMON_FIELDS(inf, m);
         inf->item_id = m->item_id;
         inf->num_results = m->num_results;
-        inf->filter = m->filter;
-        inf->filter_values = (pz_string_entry **)m->filter_values;
-        inf->n_filter_values = m->n_filter_values;
-        inf->context = (pz_string_entry **)m->context;
-        inf->n_context = m->n_context;
-        inf->decorate_items = m->decorate_items;
-        inf->synthetic_user = m->synthetic_user;
-        inf->feature = m->feature;
         break;
     }
     case PZ_RPC_RERANK_ITEMS: {
         const Personalization__V1__RerankItemsRequest *m = (const void *)req->message;
         inf->action = PZ_ACTION_RERANK_ITEMS;
-        inf->namespace_ = m->namespace_;
-        inf->recommender_key = m->recommender;
-        inf->user_id = m->user_id;
+        READ_COMMON_FIELDS(inf, m);
         inf->item_ids = m->item_ids;
         inf->n_item_ids = m->n_item_ids;
         inf->num_results = (int)m->n_item_ids;
-        inf->filter = m->filter;
-        inf->filter_values = (pz_string_entry **)m->filter_values;
-        inf->n_filter_values = m->n_filter_values;
-        inf->context = (pz_string_entry **)m->context;
-        inf->n_context = m->n_context;
-        inf->decorate_items = m->decorate_items;
-        inf->synthetic_user = m->synthetic_user;
-        inf->feature = m->feature;
         break;
     }
     default:

@@ -336,20 +336,8 @@ static void test_utf8_input(void **state)
     expect_parse_error(PUT_EVENTS, "{\"sessionId\":\"\xC0\xAF\"}", true, "unable to decode byte 0xc0 near '\"': line 1 column 14 (char 14)");
     expect_parse_error(PUT_EVENTS, "{\"sessionId\":\"\\ud800\"}", true,
                        "invalid Unicode '\\uD800' near '\"\\ud800\"': line 1 column 21 (char 21)");
-    /* jansson cuts its "near '...'" excerpt at a byte count, possibly inside a character: the
-     * broken character is replaced */
-    char text[300] = "[\"";
-    for (int i = 0; i < 100; i++)
-        strcat(text, "\xC3\xA9");
-    ProtobufCMessage *out = NULL;
-    pz_transcode_error syntax = {0};
-    assert_int_equal(pz_json_to_message(PUT_EVENTS, text, strlen(text), &arena, &out, &syntax), PZ_INVALID_ARGUMENT);
-    assert_true(syntax.is_syntax);
-    char expected[300] = "premature end of input near '\"";
-    for (int i = 0; i < 64; i++)
-        strcat(expected, "\xC3\xA9");
-    strcat(expected, "?: line 1 column 102 (char 202)");
-    assert_string_equal(syntax.message, expected);
+    /* jansson quotes the bytes near a syntax error; control characters among them are replaced */
+    expect_parse_error(PUT_EVENTS, "[1\x7f]", true, "']' expected near '?': line 1 column 3 (char 3)");
     /* an invalid byte inside an unknown key never reaches the error message */
     ProtobufCMessage *m = NULL;
     pz_transcode_error err = {0};
