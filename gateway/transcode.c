@@ -90,8 +90,8 @@ bool pz_tc_is_map(const ProtobufCMessageDescriptor *parent, const ProtobufCField
     if (f->label != PROTOBUF_C_LABEL_REPEATED || f->type != PROTOBUF_C_TYPE_MESSAGE)
         return false;
     const ProtobufCMessageDescriptor *e = f->descriptor;
-    if (e->n_fields != 2 || e->fields[0].id != 1 || strcmp(e->fields[0].name, "key") != 0 ||
-        e->fields[1].id != 2 || strcmp(e->fields[1].name, "value") != 0)
+    if (e->n_fields != 2 || e->fields[0].id != 1 || strcmp(e->fields[0].name, "key") != 0 || e->fields[1].id != 2 ||
+        strcmp(e->fields[1].name, "value") != 0)
         return false;
     /* protoc names the entry <CamelCaseField>Entry and nests it in the message holding the map. */
     size_t short_len = strlen(e->short_name);
@@ -111,26 +111,18 @@ size_t pz_tc_elem_size(ProtobufCType t)
     case PROTOBUF_C_TYPE_SFIXED32:
     case PROTOBUF_C_TYPE_UINT32:
     case PROTOBUF_C_TYPE_FIXED32:
-    case PROTOBUF_C_TYPE_ENUM:
-        return 4;
-    case PROTOBUF_C_TYPE_FLOAT:
-        return sizeof(float);
+    case PROTOBUF_C_TYPE_ENUM: return 4;
+    case PROTOBUF_C_TYPE_FLOAT: return sizeof(float);
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64:
     case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-        return 8;
-    case PROTOBUF_C_TYPE_DOUBLE:
-        return sizeof(double);
-    case PROTOBUF_C_TYPE_BOOL:
-        return sizeof(protobuf_c_boolean);
-    case PROTOBUF_C_TYPE_STRING:
-        return sizeof(char *);
-    case PROTOBUF_C_TYPE_BYTES:
-        return sizeof(ProtobufCBinaryData);
-    case PROTOBUF_C_TYPE_MESSAGE:
-        return sizeof(ProtobufCMessage *);
+    case PROTOBUF_C_TYPE_FIXED64: return 8;
+    case PROTOBUF_C_TYPE_DOUBLE: return sizeof(double);
+    case PROTOBUF_C_TYPE_BOOL: return sizeof(protobuf_c_boolean);
+    case PROTOBUF_C_TYPE_STRING: return sizeof(char *);
+    case PROTOBUF_C_TYPE_BYTES: return sizeof(ProtobufCBinaryData);
+    case PROTOBUF_C_TYPE_MESSAGE: return sizeof(ProtobufCMessage *);
     }
     return 0;
 }
@@ -163,14 +155,12 @@ bool pz_tc_field_present(const ProtobufCMessage *m, const ProtobufCFieldDescript
         return f->label == PROTOBUF_C_LABEL_REQUIRED || s != (const char *)f->default_value;
     }
     switch (f->label) {
-    case PROTOBUF_C_LABEL_OPTIONAL:
-        return *(const protobuf_c_boolean *)pz_tc_member(m, f->quantifier_offset);
+    case PROTOBUF_C_LABEL_OPTIONAL: return *(const protobuf_c_boolean *)pz_tc_member(m, f->quantifier_offset);
     case PROTOBUF_C_LABEL_NONE:
         if (f->type == PROTOBUF_C_TYPE_BYTES)
             return ((const ProtobufCBinaryData *)member)->len != 0;
         return !all_zero(member, pz_tc_elem_size(f->type));
-    default:
-        return true;
+    default: return true;
     }
 }
 
@@ -250,8 +240,7 @@ static bool is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
-bool pz_tc_parse_decimal(const char *s, size_t len, bool canonical, bool *negative, uint64_t *magnitude,
-                         bool *overflow)
+bool pz_tc_parse_decimal(const char *s, size_t len, bool canonical, bool *negative, uint64_t *magnitude, bool *overflow)
 {
     size_t i = 0;
     *negative = false;
@@ -457,21 +446,14 @@ int pz_tc_fail(pz_tc_ctx *ctx, bool is_syntax, const char *fmt, ...)
 static const char *array_kind(const ProtobufCFieldDescriptor *f)
 {
     switch (f->type) {
-    case PROTOBUF_C_TYPE_STRING:
-        return "strings";
-    case PROTOBUF_C_TYPE_BOOL:
-        return "booleans";
+    case PROTOBUF_C_TYPE_STRING: return "strings";
+    case PROTOBUF_C_TYPE_BOOL: return "booleans";
     case PROTOBUF_C_TYPE_FLOAT:
-    case PROTOBUF_C_TYPE_DOUBLE:
-        return "numbers";
-    case PROTOBUF_C_TYPE_BYTES:
-        return "base64 strings";
-    case PROTOBUF_C_TYPE_ENUM:
-        return "enum names or numbers";
-    case PROTOBUF_C_TYPE_MESSAGE:
-        return "objects";
-    default:
-        return "integers";
+    case PROTOBUF_C_TYPE_DOUBLE: return "numbers";
+    case PROTOBUF_C_TYPE_BYTES: return "base64 strings";
+    case PROTOBUF_C_TYPE_ENUM: return "enum names or numbers";
+    case PROTOBUF_C_TYPE_MESSAGE: return "objects";
+    default: return "integers";
     }
 }
 
@@ -482,7 +464,8 @@ int pz_tc_fail_value(pz_tc_ctx *ctx, const pz_tc_loc *loc, const char *reason)
     char name[PZ_TC_NAME_MAX];
     pz_json_name(loc->field->name, name, sizeof name);
     if (ctx->array_body && loc->field == ctx->top_field) {
-        set_error(ctx, false, pz_arena_printf(ctx->arena, "expected a JSON array of %s for '%s'", array_kind(loc->field), name));
+        set_error(ctx, false,
+                  pz_arena_printf(ctx->arena, "expected a JSON array of %s for '%s'", array_kind(loc->field), name));
         return -1;
     }
     char where[96] = "";
@@ -493,7 +476,8 @@ int pz_tc_fail_value(pz_tc_ctx *ctx, const pz_tc_loc *loc, const char *reason)
         snprintf(where, sizeof where, " for key '%.*s'", (int)key_len, loc->key);
     }
     if (ctx->param != NULL && loc->field == ctx->top_field && ctx->path_len == 1) {
-        set_error(ctx, false, pz_arena_printf(ctx->arena, "invalid value for parameter '%s': %s%s", ctx->param, reason, where));
+        set_error(ctx, false,
+                  pz_arena_printf(ctx->arena, "invalid value for parameter '%s': %s%s", ctx->param, reason, where));
         return -1;
     }
     if (ctx->path_len == 1)
@@ -543,8 +527,9 @@ int pz_tc_store_integer(pz_tc_ctx *ctx, const pz_tc_loc *loc, void *slot, bool n
     case PROTOBUF_C_TYPE_SFIXED64:
         fits = negative ? magnitude <= (uint64_t)INT64_MAX + 1 : magnitude <= INT64_MAX;
         if (fits)
-            *(int64_t *)slot = !negative ? (int64_t)magnitude
-                                         : magnitude == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)magnitude;
+            *(int64_t *)slot = !negative                              ? (int64_t)magnitude
+                               : magnitude == (uint64_t)INT64_MAX + 1 ? INT64_MIN
+                                                                      : -(int64_t)magnitude;
         break;
     case PROTOBUF_C_TYPE_UINT64:
     case PROTOBUF_C_TYPE_FIXED64:
@@ -555,8 +540,7 @@ int pz_tc_store_integer(pz_tc_ctx *ctx, const pz_tc_loc *loc, void *slot, bool n
     case PROTOBUF_C_TYPE_FLOAT:
     case PROTOBUF_C_TYPE_DOUBLE:
         return pz_tc_store_double(ctx, loc, slot, negative ? -(double)magnitude : (double)magnitude);
-    default:
-        return pz_tc_fail_value(ctx, loc, "an integer is not valid here");
+    default: return pz_tc_fail_value(ctx, loc, "an integer is not valid here");
     }
     return fits ? 0 : pz_tc_fail_range(ctx, loc);
 }
@@ -608,9 +592,7 @@ int pz_tc_scalar_from_text(pz_tc_ctx *ctx, const pz_tc_loc *loc, void *slot, con
     uint64_t magnitude;
     double d;
     switch (loc->type->type) {
-    case PROTOBUF_C_TYPE_STRING:
-        *(char **)slot = pz_arena_strndup(ctx->arena, text, len);
-        return 0;
+    case PROTOBUF_C_TYPE_STRING: *(char **)slot = pz_arena_strndup(ctx->arena, text, len); return 0;
     case PROTOBUF_C_TYPE_BYTES:
         if (!pz_tc_base64_decode(ctx->arena, text, len, slot))
             return pz_tc_fail_value(ctx, loc, "expected base64");
@@ -625,10 +607,8 @@ int pz_tc_scalar_from_text(pz_tc_ctx *ctx, const pz_tc_loc *loc, void *slot, con
         if (!pz_tc_parse_double(text, len, &d))
             return pz_tc_fail_value(ctx, loc, "expected a number");
         return pz_tc_store_double(ctx, loc, slot, d);
-    case PROTOBUF_C_TYPE_ENUM:
-        return enum_from_text(ctx, loc, slot, text, len);
-    case PROTOBUF_C_TYPE_MESSAGE:
-        return pz_tc_fail_value(ctx, loc, "expected a JSON object");
+    case PROTOBUF_C_TYPE_ENUM: return enum_from_text(ctx, loc, slot, text, len);
+    case PROTOBUF_C_TYPE_MESSAGE: return pz_tc_fail_value(ctx, loc, "expected a JSON object");
     default:
         if (!pz_tc_parse_decimal(text, len, false, &negative, &magnitude, &overflow))
             return pz_tc_fail_value(ctx, loc, "expected an integer");
@@ -645,9 +625,7 @@ int pz_tc_map_key_from_string(pz_tc_ctx *ctx, const pz_tc_loc *loc, const Protob
     char reason[160];
     int shown = (int)pz_tc_utf8_trim(key, len, 64);
     switch (kf->type) {
-    case PROTOBUF_C_TYPE_STRING:
-        *(char **)slot = pz_arena_strndup(ctx->arena, key, len);
-        return 0;
+    case PROTOBUF_C_TYPE_STRING: *(char **)slot = pz_arena_strndup(ctx->arena, key, len); return 0;
     case PROTOBUF_C_TYPE_BOOL:
         if (len == 4 && memcmp(key, "true", 4) == 0)
             *(protobuf_c_boolean *)slot = 1;

@@ -38,8 +38,8 @@
 #define PZ_JSON_MAX_DEPTH 64
 
 typedef struct pz_transcode_error {
-    const char *message;   /* arena-owned, never NULL after a failure */
-    bool is_syntax;        /* the text was not JSON at all (as opposed to JSON of the wrong shape) */
+    const char *message; /* arena-owned, never NULL after a failure */
+    bool is_syntax;      /* the text was not JSON at all (as opposed to JSON of the wrong shape) */
 } pz_transcode_error;
 
 /* Parses `json` (len bytes, need not be NUL-terminated) as a message of type `desc`. On success
@@ -65,8 +65,8 @@ pz_status pz_message_set_field_from_json(ProtobufCMessage *msg, const char *name
 
 /* How pz_message_set_field_from_text interprets text. */
 typedef enum pz_text_mode {
-    PZ_TEXT_PLAIN = 0,      /* scalars parsed from the text; repeated scalar: appends one element */
-    PZ_TEXT_SPLIT_COMMAS,   /* repeated scalar: text is split on ',' (no trimming), one element each */
+    PZ_TEXT_PLAIN = 0,    /* scalars parsed from the text; repeated scalar: appends one element */
+    PZ_TEXT_SPLIT_COMMAS, /* repeated scalar: text is split on ',' (no trimming), one element each */
 } pz_text_mode;
 
 /* Sets the field named `name` (JSON name or proto name) of msg from a text value such as a query

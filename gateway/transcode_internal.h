@@ -70,11 +70,11 @@ typedef struct pz_tc_loc {
 typedef struct pz_tc_ctx {
     pz_arena *arena;
     pz_transcode_error *err;
-    bool merge;                /* messages merge into existing submessages, maps update keys */
-    const char *param;         /* text mode: the parameter's JSON name */
+    bool merge;                                /* messages merge into existing submessages, maps update keys */
+    const char *param;                         /* text mode: the parameter's JSON name */
     const ProtobufCFieldDescriptor *top_field; /* the field set by the set_field functions */
-    bool array_body;           /* set_field_from_json on a repeated scalar: one message for all */
-    char path[PZ_TC_PATH_MAX]; /* "$", "$.eventList[0]", ... */
+    bool array_body;                           /* set_field_from_json on a repeated scalar: one message for all */
+    char path[PZ_TC_PATH_MAX];                 /* "$", "$.eventList[0]", ... */
     size_t path_len;
 } pz_tc_ctx;
 

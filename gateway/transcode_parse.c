@@ -121,9 +121,8 @@ static int integer_from_json(pz_tc_ctx *ctx, const pz_tc_loc *loc, void *slot, j
         negative = d < 0;
         overflow = fabs(d) >= 18446744073709551616.0;
         magnitude = overflow ? 0 : (uint64_t)fabs(d);
-    } else if (!json_is_string(v) ||
-               !pz_tc_parse_decimal(json_string_value(v), json_string_length(v), false, &negative, &magnitude,
-                                    &overflow)) {
+    } else if (!json_is_string(v) || !pz_tc_parse_decimal(json_string_value(v), json_string_length(v), false, &negative,
+                                                          &magnitude, &overflow)) {
         return pz_tc_fail_value(ctx, loc, "expected an integer");
     }
     if (overflow)
@@ -182,12 +181,9 @@ static int scalar_from_json(pz_tc_ctx *ctx, const pz_tc_loc *loc, void *slot, js
         else if (!json_is_string(v) || !pz_tc_parse_double(json_string_value(v), json_string_length(v), &d))
             return pz_tc_fail_value(ctx, loc, "expected a number");
         return pz_tc_store_double(ctx, loc, slot, d);
-    case PROTOBUF_C_TYPE_ENUM:
-        return enum_from_json(ctx, loc, slot, v);
-    case PROTOBUF_C_TYPE_MESSAGE:
-        return pz_tc_fail_value(ctx, loc, "expected an object");
-    default:
-        return integer_from_json(ctx, loc, slot, v);
+    case PROTOBUF_C_TYPE_ENUM: return enum_from_json(ctx, loc, slot, v);
+    case PROTOBUF_C_TYPE_MESSAGE: return pz_tc_fail_value(ctx, loc, "expected an object");
+    default: return integer_from_json(ctx, loc, slot, v);
     }
 }
 
@@ -215,21 +211,21 @@ static void value_from_json(pz_tc_ctx *ctx, Google__Protobuf__Value *val, json_t
         val->string_value = pz_arena_strndup(ctx->arena, json_string_value(v), json_string_length(v));
         break;
     case JSON_OBJECT: {
-        Google__Protobuf__Struct *s = (Google__Protobuf__Struct *)pz_arena_new_message(
-            ctx->arena, &google__protobuf__struct__descriptor);
+        Google__Protobuf__Struct *s =
+            (Google__Protobuf__Struct *)pz_arena_new_message(ctx->arena, &google__protobuf__struct__descriptor);
         map_from_json(ctx, &s->base, &google__protobuf__struct__descriptor.fields[0], v); /* cannot fail */
         val->kind_case = GOOGLE__PROTOBUF__VALUE__KIND_STRUCT_VALUE;
         val->struct_value = s;
         break;
     }
     case JSON_ARRAY: {
-        Google__Protobuf__ListValue *l = (Google__Protobuf__ListValue *)pz_arena_new_message(
-            ctx->arena, &google__protobuf__list_value__descriptor);
+        Google__Protobuf__ListValue *l =
+            (Google__Protobuf__ListValue *)pz_arena_new_message(ctx->arena, &google__protobuf__list_value__descriptor);
         size_t n = json_array_size(v);
         l->values = pz_arena_alloc(ctx->arena, n * sizeof *l->values);
         for (size_t i = 0; i < n; i++) {
-            l->values[i] = (Google__Protobuf__Value *)pz_arena_new_message(ctx->arena,
-                                                                           &google__protobuf__value__descriptor);
+            l->values[i] =
+                (Google__Protobuf__Value *)pz_arena_new_message(ctx->arena, &google__protobuf__value__descriptor);
             value_from_json(ctx, l->values[i], json_array_get(v, i));
         }
         l->n_values = n;
@@ -249,14 +245,9 @@ static int object_into_message(pz_tc_ctx *ctx, ProtobufCMessage *m, json_t *obj,
 static bool kind_matches(pz_tc_wkt wkt, json_t *v, const char **expected)
 {
     switch (wkt) {
-    case PZ_TC_WKT_VALUE:
-        return true;
-    case PZ_TC_WKT_LIST:
-        *expected = "expected an array";
-        return json_is_array(v);
-    default:
-        *expected = "expected an object";
-        return json_is_object(v);
+    case PZ_TC_WKT_VALUE: return true;
+    case PZ_TC_WKT_LIST: *expected = "expected an array"; return json_is_array(v);
+    default: *expected = "expected an object"; return json_is_object(v);
     }
 }
 
@@ -286,18 +277,10 @@ static int message_value(pz_tc_ctx *ctx, const pz_tc_loc *loc, const ProtobufCMe
     }
     int rc = 0;
     switch (wkt) {
-    case PZ_TC_WKT_VALUE:
-        value_from_json(ctx, (Google__Protobuf__Value *)m, v);
-        break;
-    case PZ_TC_WKT_STRUCT:
-        rc = map_from_json(ctx, m, &desc->fields[0], v);
-        break;
-    case PZ_TC_WKT_LIST:
-        rc = set_repeated(ctx, m, &desc->fields[0], v);
-        break;
-    default:
-        rc = object_into_message(ctx, m, v, fresh);
-        break;
+    case PZ_TC_WKT_VALUE: value_from_json(ctx, (Google__Protobuf__Value *)m, v); break;
+    case PZ_TC_WKT_STRUCT: rc = map_from_json(ctx, m, &desc->fields[0], v); break;
+    case PZ_TC_WKT_LIST: rc = set_repeated(ctx, m, &desc->fields[0], v); break;
+    default: rc = object_into_message(ctx, m, v, fresh); break;
     }
     pz_tc_path_pop(ctx, saved);
     if (rc == 0)
@@ -377,7 +360,8 @@ static int map_from_json(pz_tc_ctx *ctx, ProtobufCMessage *m, const ProtobufCFie
     size_t used = old;
     const char *key;
     json_t *value;
-    json_object_foreach (v, key, value) {
+    json_object_foreach(v, key, value)
+    {
         ProtobufCMessage *entry = pz_arena_new_message(ctx->arena, entry_desc);
         pz_tc_loc vloc = {.field = f, .type = vf, .index = -1, .key = key};
         if (pz_tc_map_key_from_string(ctx, &vloc, kf, pz_tc_member(entry, kf->offset), key, strlen(key)) != 0)
@@ -409,8 +393,8 @@ static int set_singular(pz_tc_ctx *ctx, ProtobufCMessage *m, const ProtobufCFiel
     void *member = pz_tc_member(m, f->offset);
     scalar_slot tmp;
     memset(&tmp, 0, sizeof tmp);
-    bool oneof_other = (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
-                       *(uint32_t *)pz_tc_member(m, f->quantifier_offset) != f->id;
+    bool oneof_other =
+        (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) && *(uint32_t *)pz_tc_member(m, f->quantifier_offset) != f->id;
     if (f->type == PROTOBUF_C_TYPE_MESSAGE && !oneof_other)
         tmp.msg = *(ProtobufCMessage **)member; /* merged into in merge mode */
     if (value_into_slot(ctx, &loc, &tmp, v) != 0)
@@ -458,7 +442,8 @@ static int object_into_message(pz_tc_ctx *ctx, ProtobufCMessage *m, json_t *obj,
     uint64_t *seen = desc->n_fields <= 256 ? seen_small : pz_arena_calloc(ctx->arena, (desc->n_fields + 63) / 64, 8);
     const char *key;
     json_t *v;
-    json_object_foreach (obj, key, v) {
+    json_object_foreach(obj, key, v)
+    {
         const ProtobufCFieldDescriptor *f = pz_tc_find_field(desc, key);
         if (f == NULL)
             return pz_tc_fail(ctx, false, "unknown field '%.*s' at %s", (int)pz_tc_utf8_trim(key, strlen(key), 64), key,

@@ -3,9 +3,9 @@
  *
  * Numbers: integers in decimal (64-bit ones as strings); doubles with the shortest of %.15g,
  * %.16g, %.17g that reads back to the same value (so 1.0 is `1`, 0.1 is `0.1`), floats likewise
- * with 6 to 9 digits; negative zero as `-0.0` (JSON parsers read `-0` as the integer 0); non-finite values as "NaN", "Infinity", "-Infinity" (as null inside a
- * google.protobuf.Value, which has no string form for them). Strings: invalid UTF-8 is replaced by
- * U+FFFD, control characters and U+2028/U+2029 are escaped. */
+ * with 6 to 9 digits; negative zero as `-0.0` (JSON parsers read `-0` as the integer 0); non-finite values as "NaN",
+ * "Infinity", "-Infinity" (as null inside a google.protobuf.Value, which has no string form for them). Strings: invalid
+ * UTF-8 is replaced by U+FFFD, control characters and U+2028/U+2029 are escaped. */
 #include "gateway/transcode.h"
 
 #include <inttypes.h>
@@ -205,42 +205,27 @@ static int write_single(pz_buf *out, const ProtobufCFieldDescriptor *f, const vo
     switch (f->type) {
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_SINT32:
-    case PROTOBUF_C_TYPE_SFIXED32:
-        n = snprintf(buf, sizeof buf, "%" PRId32, *(const int32_t *)slot);
-        break;
+    case PROTOBUF_C_TYPE_SFIXED32: n = snprintf(buf, sizeof buf, "%" PRId32, *(const int32_t *)slot); break;
     case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32:
-        n = snprintf(buf, sizeof buf, "%" PRIu32, *(const uint32_t *)slot);
-        break;
+    case PROTOBUF_C_TYPE_FIXED32: n = snprintf(buf, sizeof buf, "%" PRIu32, *(const uint32_t *)slot); break;
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-        n = snprintf(buf, sizeof buf, "\"%" PRId64 "\"", *(const int64_t *)slot);
-        break;
+    case PROTOBUF_C_TYPE_SFIXED64: n = snprintf(buf, sizeof buf, "\"%" PRId64 "\"", *(const int64_t *)slot); break;
     case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-        n = snprintf(buf, sizeof buf, "\"%" PRIu64 "\"", *(const uint64_t *)slot);
-        break;
-    case PROTOBUF_C_TYPE_FLOAT:
-        return write_float(out, *(const float *)slot);
-    case PROTOBUF_C_TYPE_DOUBLE:
-        return write_double(out, *(const double *)slot);
-    case PROTOBUF_C_TYPE_BOOL:
-        return *(const protobuf_c_boolean *)slot ? PUT_LIT(out, "true") : PUT_LIT(out, "false");
-    case PROTOBUF_C_TYPE_STRING:
-        return write_cstring(out, *(char *const *)slot);
-    case PROTOBUF_C_TYPE_BYTES:
-        return write_base64(out, slot);
-    case PROTOBUF_C_TYPE_ENUM:
-        return write_enum(out, f, *(const int32_t *)slot);
+    case PROTOBUF_C_TYPE_FIXED64: n = snprintf(buf, sizeof buf, "\"%" PRIu64 "\"", *(const uint64_t *)slot); break;
+    case PROTOBUF_C_TYPE_FLOAT: return write_float(out, *(const float *)slot);
+    case PROTOBUF_C_TYPE_DOUBLE: return write_double(out, *(const double *)slot);
+    case PROTOBUF_C_TYPE_BOOL: return *(const protobuf_c_boolean *)slot ? PUT_LIT(out, "true") : PUT_LIT(out, "false");
+    case PROTOBUF_C_TYPE_STRING: return write_cstring(out, *(char *const *)slot);
+    case PROTOBUF_C_TYPE_BYTES: return write_base64(out, slot);
+    case PROTOBUF_C_TYPE_ENUM: return write_enum(out, f, *(const int32_t *)slot);
     case PROTOBUF_C_TYPE_MESSAGE: {
         const ProtobufCMessage *m = *(ProtobufCMessage *const *)slot;
         if (m != NULL)
             return write_message(out, m, depth);
         return pz_tc_wkt_of(f->descriptor) == PZ_TC_WKT_VALUE ? PUT_LIT(out, "null") : PUT_LIT(out, "{}");
     }
-    default:
-        return -1;
+    default: return -1;
     }
     return pz_buf_append(out, buf, (size_t)n);
 }
@@ -261,21 +246,13 @@ static int write_map_key(pz_buf *out, const ProtobufCFieldDescriptor *kf, const 
     int n;
     switch (kf->type) {
     case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32:
-        n = snprintf(buf, sizeof buf, "\"%" PRIu32 "\"", *(const uint32_t *)slot);
-        break;
+    case PROTOBUF_C_TYPE_FIXED32: n = snprintf(buf, sizeof buf, "\"%" PRIu32 "\"", *(const uint32_t *)slot); break;
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-        n = snprintf(buf, sizeof buf, "\"%" PRId64 "\"", *(const int64_t *)slot);
-        break;
+    case PROTOBUF_C_TYPE_SFIXED64: n = snprintf(buf, sizeof buf, "\"%" PRId64 "\"", *(const int64_t *)slot); break;
     case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-        n = snprintf(buf, sizeof buf, "\"%" PRIu64 "\"", *(const uint64_t *)slot);
-        break;
-    default:
-        n = snprintf(buf, sizeof buf, "\"%" PRId32 "\"", *(const int32_t *)slot);
-        break;
+    case PROTOBUF_C_TYPE_FIXED64: n = snprintf(buf, sizeof buf, "\"%" PRIu64 "\"", *(const uint64_t *)slot); break;
+    default: n = snprintf(buf, sizeof buf, "\"%" PRId32 "\"", *(const int32_t *)slot); break;
     }
     return pz_buf_append(out, buf, (size_t)n);
 }
@@ -319,10 +296,8 @@ static int write_value(pz_buf *out, const Google__Protobuf__Value *v, int depth)
     switch (v->kind_case) {
     case GOOGLE__PROTOBUF__VALUE__KIND_NUMBER_VALUE:
         return isfinite(v->number_value) ? write_double(out, v->number_value) : PUT_LIT(out, "null");
-    case GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE:
-        return write_cstring(out, v->string_value);
-    case GOOGLE__PROTOBUF__VALUE__KIND_BOOL_VALUE:
-        return v->bool_value ? PUT_LIT(out, "true") : PUT_LIT(out, "false");
+    case GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE: return write_cstring(out, v->string_value);
+    case GOOGLE__PROTOBUF__VALUE__KIND_BOOL_VALUE: return v->bool_value ? PUT_LIT(out, "true") : PUT_LIT(out, "false");
     case GOOGLE__PROTOBUF__VALUE__KIND_STRUCT_VALUE:
         if (v->struct_value == NULL)
             return open_container(out, '{', depth) != 0 ? -1 : pz_buf_append_char(out, '}');
@@ -331,8 +306,7 @@ static int write_value(pz_buf *out, const Google__Protobuf__Value *v, int depth)
         if (v->list_value == NULL)
             return open_container(out, '[', depth) != 0 ? -1 : pz_buf_append_char(out, ']');
         return write_message(out, &v->list_value->base, depth);
-    default:
-        return PUT_LIT(out, "null");
+    default: return PUT_LIT(out, "null");
     }
 }
 
@@ -340,14 +314,10 @@ static int write_message(pz_buf *out, const ProtobufCMessage *m, int depth)
 {
     const ProtobufCMessageDescriptor *desc = m->descriptor;
     switch (pz_tc_wkt_of(desc)) {
-    case PZ_TC_WKT_VALUE:
-        return write_value(out, (const Google__Protobuf__Value *)m, depth);
-    case PZ_TC_WKT_STRUCT:
-        return write_map(out, m, &desc->fields[0], depth);
-    case PZ_TC_WKT_LIST:
-        return write_array(out, m, &desc->fields[0], depth);
-    default:
-        break;
+    case PZ_TC_WKT_VALUE: return write_value(out, (const Google__Protobuf__Value *)m, depth);
+    case PZ_TC_WKT_STRUCT: return write_map(out, m, &desc->fields[0], depth);
+    case PZ_TC_WKT_LIST: return write_array(out, m, &desc->fields[0], depth);
+    default: break;
     }
     if (open_container(out, '{', depth) != 0)
         return -1;

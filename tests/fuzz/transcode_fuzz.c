@@ -123,8 +123,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *bytes, size_t size)
 
     ProtobufCMessage *events = NULL;
     static const char base[] = "{\"sessionId\":\"s\",\"eventList\":[{\"eventType\":\"click\"}]}";
-    if (pz_json_to_message(&personalization__v1__put_events_request__descriptor, base, sizeof base - 1, &arena,
-                           &events, &err) != PZ_OK)
+    if (pz_json_to_message(&personalization__v1__put_events_request__descriptor, base, sizeof base - 1, &arena, &events,
+                           &err) != PZ_OK)
         abort();
     st = pz_json_merge_into_message(events, data, size, &arena, &err);
     check_error(st, &err);

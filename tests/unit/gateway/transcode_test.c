@@ -77,7 +77,8 @@ static void test_put_events_errors(void **state)
                        "field 'sessionId' given twice at $");
     expect_parse_error(PUT_EVENTS, "{\"sessionId\":\"a\",\"sessionId\":\"b\"}", true,
                        "duplicate object key near '\"sessionId\"': line 1 column 28 (char 28)");
-    expect_parse_error(PUT_EVENTS, "{\"sessionId\":1}", false, "invalid value for field 'sessionId': expected a string");
+    expect_parse_error(PUT_EVENTS, "{\"sessionId\":1}", false,
+                       "invalid value for field 'sessionId': expected a string");
     expect_parse_error(PUT_EVENTS, "{\"eventList\":[{},{\"eventValue\":\"x\"}]}", false,
                        "invalid value for field 'eventValue' at $.eventList[1]: expected a number");
     expect_parse_error(PUT_EVENTS, "{\"eventList\":[{\"impression\":[\"a\",2]}]}", false,
@@ -180,7 +181,8 @@ static void test_query_params(void **state)
     expect_text_error(&r, "context", "notjson", true,
                       "invalid value for parameter 'context': expected JSON (invalid token near 'notjson': line 1 "
                       "column 7 (char 7))");
-    expect_text_error(&r, "context", "{\"a\":1}", false, "invalid value for parameter 'context': expected a string for key 'a'");
+    expect_text_error(&r, "context", "{\"a\":1}", false,
+                      "invalid value for parameter 'context': expected a string for key 'a'");
     expect_text_error(&r, "filterValues", "{\"k\":{}}", false,
                       "invalid value for parameter 'filterValues': expected a string for key 'k'");
     expect_text_error(&r, "context", "[\"a\"]", false, "invalid value for parameter 'context': expected an object");
@@ -281,9 +283,10 @@ static void test_struct(void **state)
     const char *json = "{\"itemList\":[{\"itemId\":\"i\",\"metadata\":{\"n\":null,\"num\":-1.25,\"big\":1e+300,"
                        "\"s\":\"\\u00e9\\n\",\"t\":true,\"f\":false,\"o\":{\"deep\":{\"er\":[1,[2,[]],{}]}},"
                        "\"l\":[null,\"x\",0]}}]}";
-    round_trip(resp, json, "{\"itemList\":[{\"itemId\":\"i\",\"metadata\":{\"n\":null,\"num\":-1.25,\"big\":1e+300,"
-                           "\"s\":\"\xC3\xA9\\n\",\"t\":true,\"f\":false,\"o\":{\"deep\":{\"er\":[1,[2,[]],{}]}},"
-                           "\"l\":[null,\"x\",0]}}]}");
+    round_trip(resp, json,
+               "{\"itemList\":[{\"itemId\":\"i\",\"metadata\":{\"n\":null,\"num\":-1.25,\"big\":1e+300,"
+               "\"s\":\"\xC3\xA9\\n\",\"t\":true,\"f\":false,\"o\":{\"deep\":{\"er\":[1,[2,[]],{}]}},"
+               "\"l\":[null,\"x\",0]}}]}");
     Personalization__V1__RecommendationResponse *r = parse_ok(resp, json);
     Google__Protobuf__Struct *md = r->item_list[0]->metadata;
     assert_int_equal(md->n_fields, 8);
@@ -327,13 +330,15 @@ static void test_defaults_and_presence(void **state)
     (void)state;
     Personalization__V1__RecommendItemsRequest r = PERSONALIZATION__V1__RECOMMEND_ITEMS_REQUEST__INIT;
     assert_string_equal(to_json(&r), "{}"); /* declared defaults are not emitted */
-    Personalization__V1__RecommendItemsRequest *p = parse_ok(&personalization__v1__recommend_items_request__descriptor, "{}");
+    Personalization__V1__RecommendItemsRequest *p =
+        parse_ok(&personalization__v1__recommend_items_request__descriptor, "{}");
     assert_false(p->has_num_results);
     assert_int_equal(p->num_results, 25);
     assert_true(p->decorate_items);
     p = parse_ok(&personalization__v1__recommend_items_request__descriptor,
                  "{\"numResults\":25,\"decorateItems\":true,\"syntheticUser\":false,\"filter\":\"\"}");
-    assert_string_equal(to_json(p), "{\"numResults\":25,\"filter\":\"\",\"decorateItems\":true,\"syntheticUser\":false}");
+    assert_string_equal(to_json(p),
+                        "{\"numResults\":25,\"filter\":\"\",\"decorateItems\":true,\"syntheticUser\":false}");
     Pztest__AllTypes a = PZTEST__ALL_TYPES__INIT;
     assert_string_equal(to_json(&a), "{}");
     assert_string_equal(a.with_default, "hello");
@@ -346,7 +351,8 @@ static void test_merge(void **state)
 {
     (void)state;
     pz_transcode_error err = {0};
-    Personalization__V1__PutEventsRequest *r = parse_ok(PUT_EVENTS, "{\"sessionId\":\"a\",\"eventList\":[{\"eventType\":\"x\"}]}");
+    Personalization__V1__PutEventsRequest *r =
+        parse_ok(PUT_EVENTS, "{\"sessionId\":\"a\",\"eventList\":[{\"eventType\":\"x\"}]}");
     const char *more = "{\"userId\":\"u\",\"sessionId\":\"b\",\"eventList\":[{\"eventType\":\"y\"}]}";
     assert_int_equal(pz_json_merge_into_message(&r->base, more, strlen(more), &arena, &err), PZ_OK);
     assert_string_equal(to_json(r), "{\"sessionId\":\"b\",\"userId\":\"u\",\"eventList\":[{\"eventType\":\"x\"},"
@@ -418,8 +424,9 @@ static void test_arena_budget(void **state)
     (void)state;
     pz_arena a;
     pz_arena_init(&a);
-    const char *body = "{\"sessionId\":\"s\",\"userId\":\"u\",\"eventList\":[{\"eventType\":\"click\",\"itemId\":\"i1\"},"
-                       "{\"eventType\":\"view\",\"itemId\":\"i2\",\"impression\":[\"a\",\"b\",\"c\"]}]}";
+    const char *body =
+        "{\"sessionId\":\"s\",\"userId\":\"u\",\"eventList\":[{\"eventType\":\"click\",\"itemId\":\"i1\"},"
+        "{\"eventType\":\"view\",\"itemId\":\"i2\",\"impression\":[\"a\",\"b\",\"c\"]}]}";
     ProtobufCMessage *m = NULL;
     pz_transcode_error err = {0};
     assert_int_equal(pz_json_to_message(PUT_EVENTS, body, strlen(body), &a, &m, &err), PZ_OK);

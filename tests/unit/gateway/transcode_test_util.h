@@ -60,7 +60,7 @@ static inline void *parse_ok(const ProtobufCMessageDescriptor *desc, const char 
 }
 
 static inline void expect_parse_error(const ProtobufCMessageDescriptor *desc, const char *json, bool is_syntax,
-                               const char *message)
+                                      const char *message)
 {
     ProtobufCMessage *m = NULL;
     pz_transcode_error err = {0};
@@ -81,7 +81,8 @@ static inline pz_status set_json(void *msg, const char *name, const char *json, 
     return pz_message_set_field_from_json(msg, name, json, strlen(json), &arena, err);
 }
 
-static inline pz_status set_text(void *msg, const char *name, const char *text, pz_text_mode mode, pz_transcode_error *err)
+static inline pz_status set_text(void *msg, const char *name, const char *text, pz_text_mode mode,
+                                 pz_transcode_error *err)
 {
     return pz_message_set_field_from_text(msg, name, text, strlen(text), mode, &arena, err);
 }
@@ -96,14 +97,16 @@ static inline void expect_text_error(void *msg, const char *name, const char *te
 
 static inline Google__Protobuf__Value *value_new(Google__Protobuf__Value__KindCase kind)
 {
-    Google__Protobuf__Value *v = (Google__Protobuf__Value *)pz_arena_new_message(&arena, &google__protobuf__value__descriptor);
+    Google__Protobuf__Value *v =
+        (Google__Protobuf__Value *)pz_arena_new_message(&arena, &google__protobuf__value__descriptor);
     v->kind_case = kind;
     return v;
 }
 
 static inline Google__Protobuf__Struct *struct_new(size_t n, const char *const *keys, Google__Protobuf__Value **values)
 {
-    Google__Protobuf__Struct *s = (Google__Protobuf__Struct *)pz_arena_new_message(&arena, &google__protobuf__struct__descriptor);
+    Google__Protobuf__Struct *s =
+        (Google__Protobuf__Struct *)pz_arena_new_message(&arena, &google__protobuf__struct__descriptor);
     s->n_fields = n;
     s->fields = pz_arena_alloc(&arena, n * sizeof *s->fields);
     for (size_t i = 0; i < n; i++) {

@@ -32,11 +32,9 @@ static void test_set_field_from_json_other_shapes(void **state)
     assert_int_equal(m.n_m_int32, 1); /* replaced, not merged */
     assert_int_equal(set_json(&m, "fInt32", "\"x\"", &err), PZ_INVALID_ARGUMENT);
     assert_string_equal(err.message, "invalid value for field 'fInt32': expected an integer");
-    assert_int_equal(set_json(&m, "rInner", "[{}, {\"n\":\"q\"}]", &err),
-                     PZ_INVALID_ARGUMENT);
+    assert_int_equal(set_json(&m, "rInner", "[{}, {\"n\":\"q\"}]", &err), PZ_INVALID_ARGUMENT);
     assert_string_equal(err.message, "invalid value for field 'n' at $.rInner[1]: expected an integer");
-    assert_int_equal(set_json(&m, "rInt32", "[1, 2.5]", &err),
-                     PZ_INVALID_ARGUMENT);
+    assert_int_equal(set_json(&m, "rInt32", "[1, 2.5]", &err), PZ_INVALID_ARGUMENT);
     assert_string_equal(err.message, "expected a JSON array of integers for 'rInt32'");
 }
 
@@ -49,19 +47,22 @@ static void test_text_other_types(void **state)
     assert_true(m.f_int64 == INT64_MIN);
     assert_int_equal(set_text(&m, "fUint64", "18446744073709551615", PZ_TEXT_PLAIN, &err), PZ_OK);
     assert_true(m.f_uint64 == UINT64_MAX);
-    expect_text_error(&m, "fUint32", "-1", false, "invalid value for parameter 'fUint32': integer out of range for uint32");
+    expect_text_error(&m, "fUint32", "-1", false,
+                      "invalid value for parameter 'fUint32': integer out of range for uint32");
     assert_int_equal(set_text(&m, "fEnum", "GREEN", PZ_TEXT_PLAIN, &err), PZ_OK);
     assert_int_equal(m.f_enum, PZTEST__COLOR__GREEN);
     assert_int_equal(set_text(&m, "fEnum", "-1", PZ_TEXT_PLAIN, &err), PZ_OK);
     assert_int_equal(m.f_enum, PZTEST__COLOR__MINUS_ONE);
-    expect_text_error(&m, "fEnum", "PURPLE", false, "invalid value for parameter 'fEnum': unknown value 'PURPLE' for enum pztest.Color");
+    expect_text_error(&m, "fEnum", "PURPLE", false,
+                      "invalid value for parameter 'fEnum': unknown value 'PURPLE' for enum pztest.Color");
     assert_int_equal(set_text(&m, "fDouble", "-1.5e3", PZ_TEXT_PLAIN, &err), PZ_OK);
     assert_true(m.f_double == -1500.0);
     assert_int_equal(set_text(&m, "fFloat", "Infinity", PZ_TEXT_PLAIN, &err), PZ_OK);
     assert_true(isinf(m.f_float));
     expect_text_error(&m, "fDouble", "1e999", false, "invalid value for parameter 'fDouble': expected a number");
     expect_text_error(&m, "fDouble", "0x10", false, "invalid value for parameter 'fDouble': expected a number");
-    expect_text_error(&m, "fFloat", "1e39", false, "invalid value for parameter 'fFloat': number out of range for float");
+    expect_text_error(&m, "fFloat", "1e39", false,
+                      "invalid value for parameter 'fFloat': number out of range for float");
     assert_int_equal(set_text(&m, "fBytes", "aGk", PZ_TEXT_PLAIN, &err), PZ_OK);
     assert_int_equal(m.f_bytes.len, 2);
     assert_memory_equal(m.f_bytes.data, "hi", 2);
@@ -69,14 +70,17 @@ static void test_text_other_types(void **state)
     assert_int_equal(set_text(&m, "rInt32", "1,-2,3", PZ_TEXT_SPLIT_COMMAS, &err), PZ_OK);
     assert_int_equal(m.n_r_int32, 3);
     assert_int_equal(m.r_int32[1], -2);
-    expect_text_error(&m, "rInt32", "4,5,x", false, "invalid value for parameter 'rInt32': expected an integer at index 2");
+    expect_text_error(&m, "rInt32", "4,5,x", false,
+                      "invalid value for parameter 'rInt32': expected an integer at index 2");
     assert_int_equal(m.n_r_int32, 3);
     assert_int_equal(set_text(&m, "fInner", "{\"name\":\"a\"}", PZ_TEXT_PLAIN, &err), PZ_OK);
     assert_int_equal(set_text(&m, "fInner", "{\"n\":2}", PZ_TEXT_PLAIN, &err), PZ_OK);
     assert_string_equal(to_json(m.f_inner), "{\"name\":\"a\",\"n\":2}"); /* merged */
-    expect_text_error(&m, "fInner", "{\"q\":1}", false, "invalid value for parameter 'fInner': unknown field 'q' at $.fInner");
-    expect_text_error(&m, "fInner", "{\"n\":true}", false,
-                      "invalid value for parameter 'fInner': invalid value for field 'n' at $.fInner: expected an integer");
+    expect_text_error(&m, "fInner", "{\"q\":1}", false,
+                      "invalid value for parameter 'fInner': unknown field 'q' at $.fInner");
+    expect_text_error(
+        &m, "fInner", "{\"n\":true}", false,
+        "invalid value for parameter 'fInner': invalid value for field 'n' at $.fInner: expected an integer");
     assert_int_equal(set_text(&m, "rInner", "{\"n\":1}", PZ_TEXT_PLAIN, &err), PZ_OK);
     assert_int_equal(set_text(&m, "rInner", "[{\"n\":2},{\"n\":3}]", PZ_TEXT_PLAIN, &err), PZ_OK);
     assert_int_equal(m.n_r_inner, 3);
@@ -150,9 +154,10 @@ static void test_all_types_input_forms(void **state)
     assert_memory_equal(m->f_bytes.data, "\xfb\xff", 2);
     assert_memory_equal(m->r_bytes[0].data, "\xfb\xff", 2);
     assert_memory_equal(m->r_bytes[1].data, "\xfb\xff", 2);
-    assert_string_equal(to_json(m), "{\"fInt32\":-12,\"fInt64\":\"12\",\"fUint32\":3,\"fUint64\":\"10000000000000000000\","
-                                    "\"fFloat\":3,\"fDouble\":100,\"fBytes\":\"+/8=\",\"fEnum\":\"GREEN\","
-                                    "\"rBytes\":[\"+/8=\",\"+/8=\"],\"cInner\":{}}");
+    assert_string_equal(to_json(m),
+                        "{\"fInt32\":-12,\"fInt64\":\"12\",\"fUint32\":3,\"fUint64\":\"10000000000000000000\","
+                        "\"fFloat\":3,\"fDouble\":100,\"fBytes\":\"+/8=\",\"fEnum\":\"GREEN\","
+                        "\"rBytes\":[\"+/8=\",\"+/8=\"],\"cInner\":{}}");
     m = parse_ok(ALL, "{\"fInt64\":\"9223372036854775807\",\"fSint64\":-9223372036854775808,\"fFloat\":\"-Infinity\"}");
     assert_true(m->f_int64 == INT64_MAX);
     assert_true(m->f_sint64 == INT64_MIN);
@@ -173,7 +178,8 @@ static void test_all_types_errors(void **state)
         {"{\"fInt32\":true}", "invalid value for field 'fInt32': expected an integer"},
         {"{\"fUint32\":-1}", "invalid value for field 'fUint32': integer out of range for uint32"},
         {"{\"fUint64\":\"-1\"}", "invalid value for field 'fUint64': integer out of range for uint64"},
-        {"{\"fUint64\":\"18446744073709551616\"}", "invalid value for field 'fUint64': integer out of range for uint64"},
+        {"{\"fUint64\":\"18446744073709551616\"}",
+         "invalid value for field 'fUint64': integer out of range for uint64"},
         {"{\"fUint64\":2e19}", "invalid value for field 'fUint64': integer out of range for uint64"},
         {"{\"fInt64\":\"9223372036854775808\"}", "invalid value for field 'fInt64': integer out of range for int64"},
         {"{\"fSfixed64\":1e19}", "invalid value for field 'fSfixed64': integer out of range for sfixed64"},
@@ -195,12 +201,17 @@ static void test_all_types_errors(void **state)
         {"{\"fInner\":[]}", "invalid value for field 'fInner': expected an object"},
         {"{\"fInner\":{\"children\":[{},{\"n\":\"x\"}]}}",
          "invalid value for field 'n' at $.fInner.children[1]: expected an integer"},
-        {"{\"rEnum\":[\"RED\",\"X\"]}", "invalid value for field 'rEnum': unknown value 'X' for enum pztest.Color at index 1"},
+        {"{\"rEnum\":[\"RED\",\"X\"]}",
+         "invalid value for field 'rEnum': unknown value 'X' for enum pztest.Color at index 1"},
         {"{\"rFloat\":[1,null]}", "invalid value for field 'rFloat': expected a number at index 1"},
-        {"{\"mInt32\":{\"x\":\"a\"}}", "invalid value for field 'mInt32': map key 'x' is not a canonical decimal integer"},
-        {"{\"mInt32\":{\"-0\":\"a\"}}", "invalid value for field 'mInt32': map key '-0' is not a canonical decimal integer"},
-        {"{\"mInt32\":{\"2147483648\":\"a\"}}", "invalid value for field 'mInt32': integer out of range for int32 for key '2147483648'"},
-        {"{\"mUint32\":{\"-1\":\"a\"}}", "invalid value for field 'mUint32': integer out of range for uint32 for key '-1'"},
+        {"{\"mInt32\":{\"x\":\"a\"}}",
+         "invalid value for field 'mInt32': map key 'x' is not a canonical decimal integer"},
+        {"{\"mInt32\":{\"-0\":\"a\"}}",
+         "invalid value for field 'mInt32': map key '-0' is not a canonical decimal integer"},
+        {"{\"mInt32\":{\"2147483648\":\"a\"}}",
+         "invalid value for field 'mInt32': integer out of range for int32 for key '2147483648'"},
+        {"{\"mUint32\":{\"-1\":\"a\"}}",
+         "invalid value for field 'mUint32': integer out of range for uint32 for key '-1'"},
         {"{\"mInt64\":{\"99999999999999999999\":\"a\"}}",
          "invalid value for field 'mInt64': map key '99999999999999999999' is out of range for int64"},
         {"{\"mBool\":{\"yes\":1}}", "invalid value for field 'mBool': map key 'yes' is not true or false"},
@@ -208,9 +219,11 @@ static void test_all_types_errors(void **state)
         {"{\"mInt32\":[]}", "invalid value for field 'mInt32': expected an object"},
         {"{\"mInner\":{\"k\":{\"z\":1}}}", "unknown field 'z' at $.mInner[\"k\"]"},
         {"{\"mInner\":{\"k\":1}}", "invalid value for field 'mInner': expected an object for key 'k'"},
-        {"{\"mEnum\":{\"k\":\"BLUE\"}}", "invalid value for field 'mEnum': unknown value 'BLUE' for enum pztest.Color for key 'k'"},
+        {"{\"mEnum\":{\"k\":\"BLUE\"}}",
+         "invalid value for field 'mEnum': unknown value 'BLUE' for enum pztest.Color for key 'k'"},
         {"{\"cInt\":1,\"cString\":\"a\"}", "fields 'cInt' and 'cString' at $ are of the same oneof"},
-        {"{\"fInner\":{\"children\":[{\"children\":[{\"bad\":0}]}]}}", "unknown field 'bad' at $.fInner.children[0].children[0]"},
+        {"{\"fInner\":{\"children\":[{\"children\":[{\"bad\":0}]}]}}",
+         "unknown field 'bad' at $.fInner.children[0].children[0]"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         expect_parse_error(ALL, cases[i].json, false, cases[i].message);
@@ -244,10 +257,13 @@ static void test_proto3_presence(void **state)
 {
     (void)state;
     const ProtobufCMessageDescriptor *p3 = &pztest3__p3__descriptor;
-    round_trip(p3, "{\"i\":0,\"s\":\"\",\"b\":\"\",\"r\":[],\"d\":0,\"flag\":false,\"mood\":\"MOOD_UNSPECIFIED\",\"f\":0,\"u\":\"0\"}",
+    round_trip(p3,
+               "{\"i\":0,\"s\":\"\",\"b\":\"\",\"r\":[],\"d\":0,\"flag\":false,\"mood\":\"MOOD_UNSPECIFIED\",\"f\":0,"
+               "\"u\":\"0\"}",
                "{}");
-    round_trip(p3, "{\"i\":1,\"s\":\"a\",\"b\":\"AA==\",\"m\":{},\"r\":[0],\"os\":\"\",\"d\":-0.0,\"flag\":true,"
-                   "\"mood\":\"HAPPY\",\"f\":0.5,\"u\":\"1\"}",
+    round_trip(p3,
+               "{\"i\":1,\"s\":\"a\",\"b\":\"AA==\",\"m\":{},\"r\":[0],\"os\":\"\",\"d\":-0.0,\"flag\":true,"
+               "\"mood\":\"HAPPY\",\"f\":0.5,\"u\":\"1\"}",
                "{\"i\":1,\"s\":\"a\",\"b\":\"AA==\",\"m\":{},\"r\":[0],\"os\":\"\",\"d\":-0.0,\"flag\":true,"
                "\"mood\":\"HAPPY\",\"f\":0.5,\"u\":\"1\"}");
     round_trip(p3, "{\"oi\":\"0\"}", NULL);
@@ -309,13 +325,15 @@ static void test_string_escaping(void **state)
     pz_buf_init(&b, 1024);
     const char in[] = "a\"b\\c\n\r\t\b\f\x01\x1f\x7f/\xC3\xA9\xE2\x80\xA8\xE2\x80\xA9\xF0\x9F\x98\x80";
     assert_int_equal(pz_json_write_string(&b, in, sizeof in - 1), 0);
-    assert_string_equal(b.data, "\"a\\\"b\\\\c\\n\\r\\t\\b\\f\\u0001\\u001f\x7f/\xC3\xA9\\u2028\\u2029\xF0\x9F\x98\x80\"");
+    assert_string_equal(b.data,
+                        "\"a\\\"b\\\\c\\n\\r\\t\\b\\f\\u0001\\u001f\x7f/\xC3\xA9\\u2028\\u2029\xF0\x9F\x98\x80\"");
     pz_buf_clear(&b);
     /* invalid UTF-8 (lone continuation, truncated, overlong, surrogate, > U+10FFFF) -> U+FFFD each byte */
     const char bad[] = "x\x80y\xC3z\xC0\xAF\xED\xA0\x80\xF4\x90\x80\x80";
     assert_int_equal(pz_json_write_string(&b, bad, sizeof bad - 1), 0);
-    assert_string_equal(b.data, "\"x\xEF\xBF\xBDy\xEF\xBF\xBDz\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"
-                                "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"");
+    assert_string_equal(b.data,
+                        "\"x\xEF\xBF\xBDy\xEF\xBF\xBDz\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"
+                        "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"");
     pz_buf_clear(&b);
     assert_int_equal(pz_json_write_string(&b, "", 0), 0);
     assert_string_equal(b.data, "\"\"");
@@ -332,8 +350,10 @@ static void test_utf8_input(void **state)
         parse_ok(PUT_EVENTS, "{\"sessionId\":\"\\ud83d\\ude00 \xE2\x82\xAC \\u2028\"}");
     assert_string_equal(r->session_id, "\xF0\x9F\x98\x80 \xE2\x82\xAC \xE2\x80\xA8");
     assert_string_equal(to_json(r), "{\"sessionId\":\"\xF0\x9F\x98\x80 \xE2\x82\xAC \\u2028\"}");
-    expect_parse_error(PUT_EVENTS, "{\"sessionId\":\"\xFF\"}", true, "unable to decode byte 0xff near '\"': line 1 column 14 (char 14)");
-    expect_parse_error(PUT_EVENTS, "{\"sessionId\":\"\xC0\xAF\"}", true, "unable to decode byte 0xc0 near '\"': line 1 column 14 (char 14)");
+    expect_parse_error(PUT_EVENTS, "{\"sessionId\":\"\xFF\"}", true,
+                       "unable to decode byte 0xff near '\"': line 1 column 14 (char 14)");
+    expect_parse_error(PUT_EVENTS, "{\"sessionId\":\"\xC0\xAF\"}", true,
+                       "unable to decode byte 0xc0 near '\"': line 1 column 14 (char 14)");
     expect_parse_error(PUT_EVENTS, "{\"sessionId\":\"\\ud800\"}", true,
                        "invalid Unicode '\\uD800' near '\"\\ud800\"': line 1 column 21 (char 21)");
     /* jansson quotes the bytes near a syntax error; control characters among them are replaced */
@@ -389,8 +409,8 @@ static void test_depth_limit(void **state)
     /* output refuses to nest deeper than input accepts, and leaves the buffer as it was */
     Google__Protobuf__Value *v = value_new(GOOGLE__PROTOBUF__VALUE__KIND_NUMBER_VALUE);
     for (int i = 0; i < PZ_JSON_MAX_DEPTH; i++) {
-        Google__Protobuf__ListValue *l = (Google__Protobuf__ListValue *)pz_arena_new_message(
-            &arena, &google__protobuf__list_value__descriptor);
+        Google__Protobuf__ListValue *l =
+            (Google__Protobuf__ListValue *)pz_arena_new_message(&arena, &google__protobuf__list_value__descriptor);
         l->n_values = 1;
         l->values = pz_arena_alloc(&arena, sizeof *l->values);
         l->values[0] = v;
@@ -402,8 +422,8 @@ static void test_depth_limit(void **state)
     pz_buf_append_str(&b, "prefix");
     assert_int_equal(pz_message_to_json(&v->base, &b), 0);
     assert_int_equal(b.len, 6 + 2 * PZ_JSON_MAX_DEPTH + 1);
-    Google__Protobuf__ListValue *top = (Google__Protobuf__ListValue *)pz_arena_new_message(
-        &arena, &google__protobuf__list_value__descriptor);
+    Google__Protobuf__ListValue *top =
+        (Google__Protobuf__ListValue *)pz_arena_new_message(&arena, &google__protobuf__list_value__descriptor);
     top->n_values = 1;
     top->values = &v;
     pz_buf_clear(&b);
