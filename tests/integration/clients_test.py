@@ -18,5 +18,17 @@ def test_curl_examples(s):
     assert '"code":"ValidationError"' in text, text
 
 
+def test_c_client(s):
+    binary = os.path.join(REPO_ROOT, "clients", "c", "recommend")
+    out = subprocess.run([binary, s.grpc_target, "user-0001", "4"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("recommendationId RID-"), out.stdout
+    assert sum(1 for l in lines if l.strip().startswith("sku-")) == 4, out.stdout
+    assert "x-personalization-config-version: demo-1" in out.stdout, out.stdout
+    out = subprocess.run([binary, s.grpc_target, "user-0001", "0"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and "status 3" in out.stderr, out.stderr  # INVALID_ARGUMENT
+
+
 if __name__ == "__main__":
     run_tests(globals())
