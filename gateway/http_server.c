@@ -29,7 +29,8 @@
 static const char CORS_ALLOW_HEADERS[] =
     "Authorization,Content-Type,X-Amz-Date,X-Amz-Security-Token,X-Api-Key,If-None-Match";
 static const char CORS_EXPOSE_HEADERS[] =
-    "ETag,X-Personalization-Config-Version,X-Personalization-Variation,X-Personalization-Experiment";
+    "ETag,X-Personalization-Config-Version,X-Personalization-Variation,X-Personalization-Experiment,"
+    "X-Personalization-Fallback";
 static const char CORS_MAX_AGE[] = "500";
 
 typedef struct loop_thread {
@@ -95,6 +96,27 @@ static void send_response(h2o_req_t *req, int status, const char *content_type, 
     h2o_send(req, &buf, 1, H2O_SEND_STATE_FINAL);
 }
 
+static void release_prepared(void *hold)
+{
+    pz_prepared_unref(*(const pz_prepared_response **)hold);
+}
+
+/* Sends a body the core prepared once (response cache) without copying it: the request's pool
+ * holds a reference until h2o disposes of the request, i.e. after the bytes are written. */
+static void send_prepared_json(h2o_req_t *req, const pz_prepared_response *p)
+{
+    static h2o_generator_t generator = {NULL, NULL};
+    const pz_prepared_response **hold = h2o_mem_alloc_shared(&req->pool, sizeof *hold, release_prepared);
+    *hold = pz_prepared_ref(p);
+    req->res.status = 200;
+    req->res.reason = "OK";
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
+    req->res.content_length = p->json_len;
+    h2o_start_response(req, &generator);
+    h2o_iovec_t buf = h2o_iovec_init(p->json, p->json_len);
+    h2o_send(req, &buf, 1, H2O_SEND_STATE_FINAL);
+}
+
 static void send_error(pz_http_server *s, h2o_req_t *req, const pz_error *err)
 {
     pz_buf body;
@@ -145,6 +167,8 @@ static void write_success(pz_http_server *s, rest_call *call, h2o_req_t *req)
         add_header(req, "x-personalization-variation", h->variation);
     if (h->experiment != NULL)
         add_header(req, "x-personalization-experiment", h->experiment);
+    if (h->fallback_from != NULL)
+        add_header(req, "x-personalization-fallback", h->fallback_from);
     add_cors(s, req);
     if (h->not_modified && call->route->cacheable) {
         send_response(req, 304, NULL, NULL, 0);
@@ -154,9 +178,13 @@ static void write_success(pz_http_server *s, rest_call *call, h2o_req_t *req)
         send_response(req, 200, "text/plain", NULL, 0);
         return;
     }
+    if (call->req.prepared != NULL && call->req.prepared->json != NULL) {
+        send_prepared_json(req, call->req.prepared);
+        return;
+    }
     pz_buf body;
     pz_buf_init(&body, MAX_RESPONSE_BYTES);
-    if (pz_message_to_json(call->req.response, &body) != 0) {
+    if (call->req.response == NULL || pz_message_to_json(call->req.response, &body) != 0) {
         pz_buf_free(&body);
         pz_error e = {PZ_INTERNAL, "Unhandled", "ResponseTooLarge", "the response exceeds the server's size limit"};
         req->res.headers = (h2o_headers_t){NULL, 0, 0};
@@ -237,7 +265,8 @@ static void copy_headers(rest_call *call, h2o_req_t *req)
         hs[i].name_len = h->name->len;
         hs[i].value = pz_arena_strndup(&call->arena, h->value.base, h->value.len);
         hs[i].value_len = h->value.len;
-        if (h->name->len == 13 && memcmp(h->name->base, "if-none-match", 13) == 0)
+        /* Validators apply to GET inference only: POST rerank is never answered with 304. */
+        if (call->route->cacheable && h->name->len == 13 && memcmp(h->name->base, "if-none-match", 13) == 0)
             call->req.if_none_match = hs[i].value;
     }
     call->req.headers = hs;
@@ -254,11 +283,12 @@ static void handle_preflight(pz_http_server *s, h2o_req_t *req, const char *allo
     log_plain(req, 204);
 }
 
-static int handle_health(pz_http_server *s, h2o_req_t *req)
+/* GET /healthz and GET /admin/{cache,events}/stats: a callback's JSON, never cached. */
+static int handle_health(pz_http_server *s, h2o_req_t *req, pz_health_fn fn, void *ctx)
 {
     pz_buf body;
     pz_buf_init(&body, 64 * 1024);
-    int status = s->opts.health != NULL ? s->opts.health(s->opts.health_ctx, &body) : 200;
+    int status = fn != NULL ? fn(ctx, &body) : 200;
     if (body.len == 0)
         pz_buf_append_str(&body, "{\"status\":\"SERVING\"}");
     add_cors(s, req);
@@ -278,7 +308,13 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 
     if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) &&
         h2o_memis(req->path.base, path_len, H2O_STRLIT("/healthz")))
-        return handle_health(s, req);
+        return handle_health(s, req, s->opts.health, s->opts.health_ctx);
+    if (s->opts.cache_stats != NULL && h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) &&
+        h2o_memis(req->path.base, path_len, H2O_STRLIT("/admin/cache/stats")))
+        return handle_health(s, req, s->opts.cache_stats, s->opts.cache_stats_ctx);
+    if (s->opts.events_stats != NULL && h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) &&
+        h2o_memis(req->path.base, path_len, H2O_STRLIT("/admin/events/stats")))
+        return handle_health(s, req, s->opts.events_stats, s->opts.events_stats_ctx);
 
     rest_call *call = pz_calloc(1, sizeof *call);
     call->thread = thread;

@@ -9,7 +9,10 @@
  * queue. A client that disconnects before completion is handled: its response is dropped.
  *
  * Every response, errors included, carries the CORS headers (spec §1.5 and defect #15).
- * GET /healthz answers with the health callback's JSON.
+ * GET /healthz answers with the health callback's JSON, GET /admin/cache/stats with the cache_stats
+ * callback's, GET /admin/events/stats with the events_stats callback's. A response the core prepared (pz_request.prepared) is sent as is, without copying.
+ * If-None-Match reaches the core on GET inference routes only; a match is a 304 with ETag,
+ * Cache-Control, the version header and CORS, and no body.
  */
 #ifndef PZ_HTTP_SERVER_H
 #define PZ_HTTP_SERVER_H
@@ -34,6 +37,10 @@ typedef struct pz_http_options {
     void *handle_ctx;
     pz_health_fn health;
     void *health_ctx;
+    pz_health_fn cache_stats;     /* GET /admin/cache/stats (response cache counters); NULL = 404 */
+    void *cache_stats_ctx;
+    pz_health_fn events_stats;    /* GET /admin/events/stats (event delivery per target); NULL = 404 */
+    void *events_stats_ctx;
 } pz_http_options;
 
 typedef struct pz_http_server pz_http_server;

@@ -16,6 +16,7 @@
 
 #include "gateway/transcode_internal.h"
 #include "google/protobuf/struct.pb-c.h"
+#include "server/core/prerendered.h"
 
 #define PUT_LIT(out, lit) pz_buf_append((out), (lit), sizeof(lit) - 1)
 
@@ -310,12 +311,24 @@ static int write_value(pz_buf *out, const Google__Protobuf__Value *v, int depth)
     }
 }
 
+/* A Struct: the walk of its fields, or a copy of its JSON when it is prerendered
+ * (server/core/prerendered.h), under the same depth limit. */
+static int write_struct(pz_buf *out, const ProtobufCMessage *m, int depth)
+{
+    const char *json;
+    size_t len;
+    unsigned json_depth;
+    if (pz_prerendered_json(m, &json, &len, &json_depth))
+        return depth + (int)json_depth > PZ_JSON_MAX_DEPTH ? -1 : pz_buf_append(out, json, len);
+    return write_map(out, m, &m->descriptor->fields[0], depth);
+}
+
 static int write_message(pz_buf *out, const ProtobufCMessage *m, int depth)
 {
     const ProtobufCMessageDescriptor *desc = m->descriptor;
     switch (pz_tc_wkt_of(desc)) {
     case PZ_TC_WKT_VALUE: return write_value(out, (const Google__Protobuf__Value *)m, depth);
-    case PZ_TC_WKT_STRUCT: return write_map(out, m, &desc->fields[0], depth);
+    case PZ_TC_WKT_STRUCT: return write_struct(out, m, depth);
     case PZ_TC_WKT_LIST: return write_array(out, m, &desc->fields[0], depth);
     default: break;
     }

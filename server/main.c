@@ -18,14 +18,22 @@
 #include <unistd.h>
 
 #include "gateway/http_server.h"
+#include "gateway/transcode.h"
+#include "server/core/cache.h"
 #include "server/core/config.h"
 #include "server/core/log.h"
 #include "server/core/service.h"
+#include "server/cli_items.h"
 #include "server/demo.h"
+#include "server/events/cli.h"
+#include "server/events/runtime.h"
+#include "server/items_runtime.h"
 #include "server/grpc/grpc_server.h"
 #include "server/recommenders/builtin.h"
+#include "server/recommenders/upstream.h"
 
 #define DEMO_NAMESPACE "demo"
+#define DEFAULT_CACHE_BYTES ((size_t)64 << 20)
 
 typedef struct options {
     const char *config_path;
@@ -40,8 +48,12 @@ typedef struct options {
     const char *tls_key;
     const char *cors_origin;
     int config_watch_ms;
+    pz_upstream_options upstream; /* remote recommenders' engine limits */
+    size_t cache_bytes;
     bool demo;
     bool check_config;
+    int import_poll_ms;
+    size_t outbox_map_mb;
 } options;
 
 static void usage(FILE *out)
@@ -57,6 +69,8 @@ static void usage(FILE *out)
           "  --check-config       validate the configuration, print every problem with its JSON\n"
           "                       path, and exit (status 1 when there are errors)\n"
           "  --data-dir PATH      where local state lives (default ./pz-data)\n"
+          "  --import-poll-ms N   load item files dropped into DATA-DIR/import/<namespace>/, checking\n"
+          "                       every N ms (default 5000; 0 = off)\n"
           "  --host ADDR          listen address for both fronts (default 127.0.0.1)\n"
           "  --http-port N        REST port (default 8080; 0 picks a free port and logs it)\n"
           "  --grpc-port N        gRPC port (default 50051; 0 picks a free port and logs it)\n"
@@ -67,10 +81,18 @@ static void usage(FILE *out)
           "  --tls-key PATH       PEM private key for --tls-cert\n"
           "  --cors-origin ORIGIN Access-Control-Allow-Origin (default *)\n"
           "  --config-watch-ms N  poll the config file for changes every N ms (default 1000; 0 = off)\n"
+          "  --upstream-max-inflight N  remote recommender calls on the wire at once (default 256)\n"
+          "  --upstream-max-queued N    calls waiting for a slot beyond that; more get 429 (default 1024)\n"
+          "  --cache-bytes N      in-process response cache budget in bytes (default 67108864;\n"
+          "                       0 = off; ETags and 304s work either way)\n"
+          "  --outbox-map-mb N    most the event outbox may hold, in MiB (default 4096); a full outbox\n"
+          "                       refuses new events with 503\n"
           "  --log-level LEVEL    debug, info, warn or error (default info)\n"
           "  --help               this text\n"
           "\n"
-          "Signals: SIGHUP reloads the configuration; SIGINT/SIGTERM shut down gracefully.\n",
+          "Signals: SIGHUP reloads the configuration; SIGINT/SIGTERM shut down gracefully.\n"
+          "Item catalog: personalization-server load-items|upsert-item|delete-item|catalog-info --help\n"
+          "Event outbox: personalization-server events stats|dead-letters|replay --help\n",
           out);
 }
 
@@ -91,7 +113,8 @@ static int parse_int(const char *flag, const char *value, long min, long max, lo
 static int parse_options(int argc, char **argv, options *o)
 {
     enum { OPT_CONFIG = 256, OPT_DEMO, OPT_CHECK, OPT_DATA, OPT_HOST, OPT_HTTP_PORT, OPT_GRPC_PORT, OPT_HTTP_THREADS,
-           OPT_GRPC_THREADS, OPT_MAX_BODY, OPT_TLS_CERT, OPT_TLS_KEY, OPT_CORS, OPT_WATCH, OPT_LOG, OPT_HELP };
+           OPT_GRPC_THREADS, OPT_MAX_BODY, OPT_TLS_CERT, OPT_TLS_KEY, OPT_CORS, OPT_WATCH, OPT_CACHE_BYTES, OPT_LOG,
+           OPT_IMPORT_POLL, OPT_UPSTREAM_INFLIGHT, OPT_UPSTREAM_QUEUED, OPT_OUTBOX_MAP, OPT_HELP };
     static const struct option long_opts[] = {
         {"config", required_argument, NULL, OPT_CONFIG},
         {"demo", no_argument, NULL, OPT_DEMO},
@@ -107,12 +130,20 @@ static int parse_options(int argc, char **argv, options *o)
         {"tls-key", required_argument, NULL, OPT_TLS_KEY},
         {"cors-origin", required_argument, NULL, OPT_CORS},
         {"config-watch-ms", required_argument, NULL, OPT_WATCH},
+        {"cache-bytes", required_argument, NULL, OPT_CACHE_BYTES},
         {"log-level", required_argument, NULL, OPT_LOG},
+        {"import-poll-ms", required_argument, NULL, OPT_IMPORT_POLL},
+        {"upstream-max-inflight", required_argument, NULL, OPT_UPSTREAM_INFLIGHT},
+        {"upstream-max-queued", required_argument, NULL, OPT_UPSTREAM_QUEUED},
+        {"outbox-map-mb", required_argument, NULL, OPT_OUTBOX_MAP},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
-    *o = (options){.data_dir = "pz-data", .host = "127.0.0.1", .http_port = 8080, .grpc_port = 50051,
-                   .http_threads = 2, .grpc_threads = 1, .max_body_bytes = 1u << 20, .config_watch_ms = 1000};
+    *o = (options){.import_poll_ms = PZ_IMPORT_POLL_MS_DEFAULT,
+                   .data_dir = "pz-data", .host = "127.0.0.1", .http_port = 8080, .grpc_port = 50051,
+                   .http_threads = 2, .grpc_threads = 1, .max_body_bytes = 1u << 20, .config_watch_ms = 1000,
+                   .cache_bytes = DEFAULT_CACHE_BYTES};
+    pz_upstream_options_default(&o->upstream);
     long v;
     int c;
     while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
@@ -148,6 +179,26 @@ static int parse_options(int argc, char **argv, options *o)
         case OPT_WATCH:
             if (parse_int("--config-watch-ms", optarg, 0, 3600000, &v) != 0) return -1;
             o->config_watch_ms = (int)v;
+            break;
+        case OPT_CACHE_BYTES:
+            if (parse_int("--cache-bytes", optarg, 0, 1L << 40, &v) != 0) return -1;
+            o->cache_bytes = (size_t)v;
+            break;
+        case OPT_IMPORT_POLL:
+            if (parse_int("--import-poll-ms", optarg, 0, 3600000, &v) != 0) return -1;
+            o->import_poll_ms = (int)v;
+            break;
+        case OPT_UPSTREAM_INFLIGHT:
+            if (parse_int("--upstream-max-inflight", optarg, 1, 65536, &v) != 0) return -1;
+            o->upstream.max_inflight = (size_t)v;
+            break;
+        case OPT_OUTBOX_MAP:
+            if (parse_int("--outbox-map-mb", optarg, 1, 1L << 24, &v) != 0) return -1;
+            o->outbox_map_mb = (size_t)v;
+            break;
+        case OPT_UPSTREAM_QUEUED:
+            if (parse_int("--upstream-max-queued", optarg, 0, 1000000, &v) != 0) return -1;
+            o->upstream.max_queued = (size_t)v;
             break;
         case OPT_LOG: {
             pz_log_level level;
@@ -266,6 +317,11 @@ static void wait_for_shutdown(const sigset_t *signals, pz_config_holder *holder,
     }
 }
 
+static int cache_stats(void *ctx, pz_buf *out)
+{
+    return pz_service_cache_stats(ctx, out) == 0 ? 200 : 500;
+}
+
 static void handle_request(void *ctx, pz_request *req)
 {
     pz_service_handle(ctx, req);
@@ -283,6 +339,10 @@ int main(int argc, char **argv)
 {
     options o;
     enter_user_directory();
+    if (argc > 1 && pz_cli_items_is_command(argv[1]))
+        return pz_cli_items_main(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "events") == 0)
+        return pz_events_cli_main(argc - 1, argv + 1, stdout, stderr);
     int rc = parse_options(argc, argv, &o);
     if (rc != 0)
         return rc > 0 ? 0 : 2;
@@ -322,6 +382,9 @@ int main(int argc, char **argv)
     pz_service *svc = NULL;
     pz_grpc_server *grpc = NULL;
     pz_http_server *http = NULL;
+    pz_items_runtime *items = NULL;
+    pz_cache *cache = NULL;
+    pz_events_runtime *events = NULL;
     char builtin_dir[PATH_MAX];
     snprintf(builtin_dir, sizeof builtin_dir, "%s/builtin", o.data_dir);
     if (make_dirs(builtin_dir) != 0) {
@@ -342,7 +405,24 @@ int main(int argc, char **argv)
             pz_info("demo: seeded %ld events into namespace '%s'", n, DEMO_NAMESPACE);
     }
 
-    svc = pz_service_create(&(pz_service_options){.config = holder, .builtin = builtin});
+    if (pz_events_runtime_start(o.data_dir, o.outbox_map_mb, builtin, holder, &events, err, sizeof err) != 0) {
+        pz_error_log("cannot open the event outbox: %s", err);
+        goto out;
+    }
+
+    if (o.cache_bytes > 0)
+        cache = pz_cache_create(&(pz_cache_options){.capacity_bytes = o.cache_bytes, .purge_settle_ms = -1});
+    pz_items_runtime_options iopts = {.data_dir = o.data_dir, .config = holder,
+                                      .demo_namespace = o.demo ? DEMO_NAMESPACE : NULL,
+                                      .import_poll_ms = o.import_poll_ms, .cache = cache};
+    if (pz_items_runtime_start(&iopts, &items, err, sizeof err) != 0) {
+        pz_error_log("cannot open the item catalog: %s", err);
+        goto out;
+    }
+    svc = pz_service_create(&(pz_service_options){
+        .config = holder, .builtin = builtin, .events = pz_events_runtime_pipeline(events),
+        .catalog = pz_items_runtime_catalog(items), .cache = cache,
+        .render_json = pz_message_to_json, .upstream = &o.upstream});
 
     char addr[300];
     snprintf(addr, sizeof addr, strchr(o.host, ':') ? "[%s]:%d" : "%s:%d", o.host, o.grpc_port);
@@ -357,7 +437,9 @@ int main(int argc, char **argv)
     pz_http_options hopts = {.host = o.host, .port = o.http_port, .threads = o.http_threads,
                              .max_body_bytes = o.max_body_bytes, .tls_cert_file = o.tls_cert,
                              .tls_key_file = o.tls_key, .cors_allow_origin = o.cors_origin,
-                             .handle = handle_request, .handle_ctx = svc, .health = health, .health_ctx = holder};
+                             .handle = handle_request, .handle_ctx = svc, .health = health, .health_ctx = holder,
+                             .cache_stats = cache_stats, .cache_stats_ctx = svc,
+                             .events_stats = pz_events_runtime_stats, .events_stats_ctx = events};
     if (pz_http_server_start(&hopts, &http, &http_port, err, sizeof err) != 0) {
         pz_error_log("cannot start the REST server: %s", err);
         goto out;
@@ -379,7 +461,17 @@ out:
     pz_http_server_stop(http);
     if (grpc != NULL)
         pz_grpc_server_stop(grpc);
+    if (svc != NULL) {
+        pz_buf stats;
+        pz_buf_init(&stats, 4096);
+        if (pz_service_cache_stats(svc, &stats) == 0)
+            pz_info("response cache: %s", stats.data);
+        pz_buf_free(&stats);
+    }
     pz_service_destroy(svc);
+    pz_events_runtime_stop(events); /* delivery stops after the service drained; progress is stored */
+    pz_items_runtime_stop(items);
+    pz_cache_destroy(cache);
     if (builtin != NULL)
         pz_builtin_close(builtin);
     pz_config_holder_destroy(holder);

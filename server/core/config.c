@@ -42,6 +42,11 @@ const char *pz_config_version(const pz_config *c)
     return c->version;
 }
 
+unsigned long long pz_config_generation(const pz_config *c)
+{
+    return c->generation;
+}
+
 const char *pz_config_description(const pz_config *c)
 {
     return c->description;
@@ -161,8 +166,10 @@ pz_config *pz_config_parse(const char *json, size_t len, pz_config_problems *pro
         else
             cfg_problem_add(p, false, "$", "invalid JSON at line %d, column %d: %s", err.line, err.column, err.text);
     } else {
+        static atomic_ullong generations;
         cfg = pz_calloc(1, sizeof *cfg);
         atomic_init(&cfg->refs, 1);
+        cfg->generation = atomic_fetch_add(&generations, 1) + 1;
         pz_arena_init(&cfg->arena);
         cfg_ctx ctx = {.arena = &cfg->arena, .problems = p, .path = "$", .path_len = 1};
         cfg_parse_document(&ctx, root, cfg);

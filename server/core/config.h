@@ -19,10 +19,14 @@
  *   - variation type `function` accepted as a synonym of `lambda` (§14 #2)
  *   - variation `timeoutMs` (upstream call timeout, 1..60000, default 5000) and `fallback` (a variation key
  *     of the same recommender used when this one fails)
+ *   - personalize-*, lambda and sagemaker variations: `endpointUrl` (the service endpoint, overriding
+ *     AWS_ENDPOINT_URL_<SERVICE>) and `region`; personalize-*: `promotions` (passed through to
+ *     GetRecommendations); http: the URL template's placeholders are checked (url_template.h)
  *   - experiments `method: "local"` with `weights` {variationKey: number} (§7.4)
  *   - event target types `builtin` (feeds the embedded recommender), `http` (`url`, optional
- *     `headers`), `file` (`path`)
+ *     `headers`), `file` (`path`); optional `endpointUrl` and `region` on the AWS event targets
  *   - rule type `season` accepted for `season-of-year`, operator `start-with` for `starts-with`
+ *   - cache policies: `staleWhileRevalidate` and `staleIfError` (seconds) next to `maxAge`
  */
 #ifndef PZ_CONFIG_H
 #define PZ_CONFIG_H
@@ -53,6 +57,14 @@ typedef struct pz_cache_policy {
     bool has_max_age;
     int max_age;            /* seconds, >= 0 */
     const char *directives; /* NULL when absent */
+    /* Our additions (optional, seconds >= 0): how long past maxAge the in-process response cache
+     * may serve an entry while one refresh runs / when the refresh fails (RFC 5861). When set they
+     * are also sent as Cache-Control directives; absent, server/core/response_cache.h defaults
+     * apply to the in-process cache only. */
+    bool has_stale_while_revalidate;
+    int stale_while_revalidate;
+    bool has_stale_if_error;
+    int stale_if_error;
 } pz_cache_policy;
 
 typedef struct pz_cache_control {
@@ -177,6 +189,9 @@ typedef struct pz_variation {
     bool exclude_seen;           /* builtin */
     int timeout_ms;              /* default 5000 */
     const char *fallback;        /* variation key or NULL */
+    const char *endpoint_url;    /* personalize-*, lambda, sagemaker: `endpointUrl` or NULL */
+    const char *region;          /* personalize-*, lambda, sagemaker: `region` or NULL */
+    const char *promotions_json; /* personalize-*: `promotions` as compact JSON, or NULL */
     /* inherited views (variation -> recommender -> namespace -> root) */
     const pz_cache_control *cache_control_view;
     const pz_auto_context *auto_context_view;
@@ -247,6 +262,11 @@ typedef struct pz_event_target {
     const char *const *header_values;
     size_t n_headers;
     const char *path;            /* file */
+    /* personalize-event-tracker, kinesis-*: our optional `endpointUrl` (http(s) URL, e.g. a VPC
+     * endpoint; wins over AWS_ENDPOINT_URL_<SERVICE>) and `region` (wins over AWS_REGION); NULL when
+     * absent. */
+    const char *endpoint_url;
+    const char *region;
 } pz_event_target;
 
 typedef struct pz_namespace {
@@ -268,6 +288,9 @@ typedef struct pz_config pz_config;
 
 /* Read-only accessors; any thread, while holding a reference. */
 const char *pz_config_version(const pz_config *c);        /* NULL when the document has none */
+/* A number that identifies this snapshot in the process: every snapshot parsed gets a larger one
+ * than all before it (unlike `version`, which a reload may leave unchanged). */
+unsigned long long pz_config_generation(const pz_config *c);
 const char *pz_config_description(const pz_config *c);
 const char *pz_config_title(const pz_config *c);
 size_t pz_config_namespace_count(const pz_config *c);

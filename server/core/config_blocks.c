@@ -13,7 +13,8 @@
 
 static const char *const CACHE_CONTROL_KEYS[] = {"autoProvision", "userSpecified", "syntheticUserSpecified",
                                                  "noUserSpecified", NULL};
-static const char *const CACHE_POLICY_KEYS[] = {"maxAge", "directives", NULL};
+static const char *const CACHE_POLICY_KEYS[] = {"maxAge", "directives", "staleWhileRevalidate", "staleIfError",
+                                                NULL};
 #define CACHE_POLICY_SHAPE "{\"maxAge\": seconds, \"directives\": \"private|public,...\"}"
 
 static void parse_cache_policy(cfg_ctx *c, json_t *obj, const char *key, bool strict, pz_cache_policy *out)
@@ -28,6 +29,9 @@ static void parse_cache_policy(cfg_ctx *c, json_t *obj, const char *key, bool st
         cfg_check_keys(c, v, CACHE_POLICY_KEYS, strict, "a cache policy");
         out->has_max_age = cfg_opt_int(c, v, "maxAge", 0, INT_MAX, &out->max_age);
         out->directives = cfg_opt_string(c, v, "directives");
+        out->has_stale_while_revalidate =
+            cfg_opt_int(c, v, "staleWhileRevalidate", 0, INT_MAX, &out->stale_while_revalidate);
+        out->has_stale_if_error = cfg_opt_int(c, v, "staleIfError", 0, INT_MAX, &out->stale_if_error);
         if (strict && json_object_get(v, "maxAge") == NULL)
             cfg_error_at(c, "maxAge", "required key is missing; expected an integer number of seconds >= 0");
         if (strict && json_object_get(v, "directives") == NULL)

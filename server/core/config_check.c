@@ -424,6 +424,11 @@ static bool is_region(const char *r)
     return true;
 }
 
+bool cfg_is_region(const char *s)
+{
+    return is_region(s);
+}
+
 const char *cfg_arn_resource(const char *s, const char *service)
 {
     char prefix[8], partition[64], svc[64], region[64], account[64];

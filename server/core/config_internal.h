@@ -27,6 +27,7 @@ typedef struct cfg_namespace {
 
 struct pz_config {
     atomic_size_t refs;
+    unsigned long long generation;
     pz_arena arena; /* everything below lives in it */
     const char *version;
     const char *description;
@@ -102,6 +103,7 @@ bool cfg_is_tracking_id(const char *s);     /* ^[a-zA-Z0-9-]+$ */
 bool cfg_is_stream_name(const char *s);     /* ^[a-zA-Z0-9_.-]+$ */
 bool cfg_is_http_token(const char *s);      /* an HTTP header field name (RFC 9110 token) */
 bool cfg_is_http_url(const char *s);        /* http:// or https:// followed by a host */
+bool cfg_is_region(const char *s);          /* an AWS region code, e.g. us-east-1 */
 
 /* ARNs: arn:{partition}:{service}:{region}:{12-digit account}:{resource}. Returns the resource
  * part (pointing into s) when the ARN is well formed for `service`, else NULL. */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "server/core/config_internal.h"
+#include "server/core/url_template.h"
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -121,11 +122,17 @@ static void variation_allowed_keys(pz_variation_type type, const char **keys)
     switch (type) {
     case PZ_VARIATION_PERSONALIZE_CAMPAIGN:
     case PZ_VARIATION_PERSONALIZE_RECOMMENDER:
+        keys[n++] = "promotions";
+        /* fall through */
     case PZ_VARIATION_LAMBDA:
         keys[n++] = "arn";
+        keys[n++] = "endpointUrl";
+        keys[n++] = "region";
         break;
     case PZ_VARIATION_SAGEMAKER:
         keys[n++] = "endpointName";
+        keys[n++] = "endpointUrl";
+        keys[n++] = "region";
         break;
     case PZ_VARIATION_HTTP:
         keys[n++] = "url";
@@ -162,6 +169,72 @@ static void parse_builtin(cfg_ctx *c, json_t *v, pz_action action, pz_variation 
     out->exclude_seen = cfg_opt_bool(c, v, "excludeSeen", personalized);
 }
 
+/* Our optional service location keys on the AWS-backed variations. */
+static void parse_aws_location(cfg_ctx *c, json_t *v, pz_variation *out)
+{
+    out->endpoint_url = cfg_opt_string(c, v, "endpointUrl");
+    if (out->endpoint_url != NULL && !cfg_is_http_url(out->endpoint_url))
+        cfg_error_at(c, "endpointUrl", "\"%.120s\" is not an http:// or https:// URL with a host", out->endpoint_url);
+    out->region = cfg_opt_string(c, v, "region");
+    if (out->region != NULL && !cfg_is_region(out->region))
+        cfg_error_at(c, "region", "invalid region \"%.60s\"; expected e.g. \"us-east-1\"", out->region);
+}
+
+static const char *const PROMOTION_KEYS[] = {"name", "percentPromotedItems", "filterArn", "filterValues", NULL};
+#define MAX_PROMOTIONS 10
+
+/* GetRecommendations `promotions`, checked and kept as compact JSON to pass through. */
+static void parse_promotions(cfg_ctx *c, json_t *v, pz_variation *out)
+{
+    json_t *list = json_object_get(v, "promotions");
+    if (list == NULL)
+        return;
+    size_t mark = cfg_push_key(c, "promotions");
+    if (!json_is_array(list) || json_array_size(list) == 0 || json_array_size(list) > MAX_PROMOTIONS) {
+        cfg_error(c, "expected an array of 1 to %d promotions {\"name\", \"percentPromotedItems\", \"filterArn\", "
+                     "\"filterValues\"?}", MAX_PROMOTIONS);
+        cfg_pop(c, mark);
+        return;
+    }
+    size_t i;
+    json_t *p;
+    json_array_foreach(list, i, p) {
+        size_t p_mark = cfg_push_index(c, i);
+        if (cfg_expect_object(c, p, "a promotion {\"name\", \"percentPromotedItems\", \"filterArn\", ...}")) {
+            cfg_check_keys(c, p, PROMOTION_KEYS, false, "a promotion");
+            cfg_req_string(c, p, "name", "the promotion's name");
+            int percent = 0;
+            if (json_object_get(p, "percentPromotedItems") == NULL)
+                cfg_error_at(c, "percentPromotedItems", "required key is missing; expected an integer from 1 to 100");
+            else
+                cfg_opt_int(c, p, "percentPromotedItems", 1, 100, &percent);
+            const char *arn = cfg_req_string(c, p, "filterArn", "a Personalize filter ARN");
+            if (arn != NULL && !cfg_is_personalize_filter_arn(arn))
+                cfg_error_at(c, "filterArn", "\"%.120s\" is not a Personalize filter ARN", arn);
+            json_t *values = json_object_get(p, "filterValues");
+            if (values != NULL && !json_is_object(values)) {
+                cfg_error_at(c, "filterValues", "expected an object of strings, got %s", cfg_type_name(values));
+            } else if (values != NULL) {
+                const char *k;
+                json_t *fv;
+                json_object_foreach(values, k, fv) {
+                    if (!json_is_string(fv))
+                        cfg_error_at(c, "filterValues", "value of \"%.50s\" must be a string", k);
+                }
+            }
+        }
+        cfg_pop(c, p_mark);
+    }
+    if (cfg_error_count(c) == 0) {
+        char *text = json_dumps(list, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        if (text == NULL)
+            pz_fatal("out of memory serializing promotions");
+        out->promotions_json = pz_arena_strdup(c->arena, text);
+        free(text);
+    }
+    cfg_pop(c, mark);
+}
+
 static void parse_backend(cfg_ctx *c, json_t *v, pz_action action, pz_variation *out)
 {
     switch (out->type) {
@@ -182,6 +255,8 @@ static void parse_backend(cfg_ctx *c, json_t *v, pz_action action, pz_variation 
                             is_recommender ? "recommender" : "campaign", out->type_name);
             out->type = by_arn;
         }
+        parse_aws_location(c, v, out);
+        parse_promotions(c, v, out);
         break;
     }
     case PZ_VARIATION_LAMBDA:
@@ -189,15 +264,24 @@ static void parse_backend(cfg_ctx *c, json_t *v, pz_action action, pz_variation 
         if (out->arn != NULL && !cfg_is_lambda_arn(out->arn))
             cfg_error_at(c, "arn", "\"%.120s\" is not a Lambda function ARN; expected "
                                    "arn:{partition}:lambda:{region}:{12-digit account}:function:{name}", out->arn);
+        parse_aws_location(c, v, out);
         break;
     case PZ_VARIATION_SAGEMAKER:
         out->endpoint_name = cfg_req_string(c, v, "endpointName", "a SageMaker endpoint name");
+        if (out->endpoint_name != NULL && !cfg_is_path_key(out->endpoint_name))
+            cfg_error_at(c, "endpointName", "invalid endpoint name \"%.80s\"; expected letters, digits and '-'",
+                         out->endpoint_name);
+        parse_aws_location(c, v, out);
         break;
-    case PZ_VARIATION_HTTP:
+    case PZ_VARIATION_HTTP: {
         out->url = cfg_req_string(c, v, "url", "an http:// or https:// URL template");
+        char why[160];
         if (out->url != NULL && !cfg_is_http_url(out->url))
             cfg_error_at(c, "url", "\"%.120s\" is not an http:// or https:// URL with a host", out->url);
+        else if (out->url != NULL && pz_url_template_check(out->url, why, sizeof why) != 0)
+            cfg_error_at(c, "url", "%s", why);
         break;
+    }
     case PZ_VARIATION_BUILTIN:
         parse_builtin(c, v, action, out);
         break;
@@ -535,8 +619,8 @@ static const cfg_name_value TARGET_TYPES[] = {{"personalize-event-tracker", PZ_T
                                               {"builtin", PZ_TARGET_BUILTIN},
                                               {"http", PZ_TARGET_HTTP},
                                               {"file", PZ_TARGET_FILE}};
-static const char *const TRACKER_KEYS[] = {"type", "trackingId", NULL};
-static const char *const KINESIS_KEYS[] = {"type", "streamName", NULL};
+static const char *const TRACKER_KEYS[] = {"type", "trackingId", "endpointUrl", "region", NULL};
+static const char *const KINESIS_KEYS[] = {"type", "streamName", "endpointUrl", "region", NULL};
 static const char *const BUILTIN_TARGET_KEYS[] = {"type", NULL};
 static const char *const HTTP_TARGET_KEYS[] = {"type", "url", "headers", NULL};
 static const char *const FILE_TARGET_KEYS[] = {"type", "path", NULL};
@@ -570,6 +654,18 @@ static void parse_target_headers(cfg_ctx *c, json_t *v, pz_event_target *t)
     cfg_pop(c, mark);
 }
 
+/* Our optional endpoint override and region on the AWS targets. */
+static void parse_aws_target_location(cfg_ctx *c, json_t *v, pz_event_target *t)
+{
+    t->endpoint_url = cfg_opt_string(c, v, "endpointUrl");
+    if (t->endpoint_url != NULL && !cfg_is_http_url(t->endpoint_url))
+        cfg_error_at(c, "endpointUrl", "\"%.120s\" is not an http:// or https:// URL with a host", t->endpoint_url);
+    t->region = cfg_opt_string(c, v, "region");
+    if (t->region != NULL && (t->region[0] == '\0' || strspn(t->region, "abcdefghijklmnopqrstuvwxyz0123456789-") !=
+                                                         strlen(t->region)))
+        cfg_error_at(c, "region", "invalid region \"%.60s\"; expected e.g. \"us-east-1\"", t->region);
+}
+
 static void parse_event_target(cfg_ctx *c, json_t *v, pz_event_target *t)
 {
     if (!cfg_expect_object(c, v, "an event target {\"type\": ..., ...}"))
@@ -585,6 +681,7 @@ static void parse_event_target(cfg_ctx *c, json_t *v, pz_event_target *t)
         t->tracking_id = cfg_req_string(c, v, "trackingId", "a Personalize event tracker tracking ID");
         if (t->tracking_id != NULL && !cfg_is_tracking_id(t->tracking_id))
             cfg_error_at(c, "trackingId", "invalid tracking ID; expected letters, digits and '-' only");
+        parse_aws_target_location(c, v, t);
         break;
     case PZ_TARGET_KINESIS_STREAM:
     case PZ_TARGET_KINESIS_FIREHOSE:
@@ -592,6 +689,7 @@ static void parse_event_target(cfg_ctx *c, json_t *v, pz_event_target *t)
         t->stream_name = cfg_req_string(c, v, "streamName", "a Kinesis stream or Firehose name");
         if (t->stream_name != NULL && !cfg_is_stream_name(t->stream_name))
             cfg_error_at(c, "streamName", "invalid stream name; expected letters, digits, '_', '.' and '-' only");
+        parse_aws_target_location(c, v, t);
         break;
     case PZ_TARGET_BUILTIN:
         cfg_check_keys(c, v, BUILTIN_TARGET_KEYS, true, "a builtin target");

@@ -1,6 +1,7 @@
 #include "server/core/events.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -81,10 +82,10 @@ static pz_status validate_event(const Personalization__V1__Event *ev, size_t i, 
             return invalid(err, arena, code, "eventList[%zu].properties must be a JSON object encoded as a string",
                            i);
     }
-    if (ev->has_sent_at && !(ev->sent_at >= 0))
+    if (ev->has_sent_at && !(ev->sent_at >= 0 && isfinite(ev->sent_at)))
         return invalid(err, arena, code, "eventList[%zu].sentAt must be epoch seconds (>= 0)", i);
-    if (ev->has_event_value && ev->event_value != ev->event_value)
-        return invalid(err, arena, code, "eventList[%zu].eventValue must be a number", i);
+    if (ev->has_event_value && !isfinite(ev->event_value))
+        return invalid(err, arena, code, "eventList[%zu].eventValue must be a finite number", i);
     return PZ_OK;
 }
 

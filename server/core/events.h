@@ -1,5 +1,5 @@
-/* Events: validation of PutEvents requests (pure, time injected) and the event pipeline that
- * makes accepted events take effect before the client hears OK.
+/* Events: validation of PutEvents requests (pure, time injected). Accepted calls are stored and
+ * delivered by the event pipeline (server/events/pipeline.h).
  *
  * Limits (Amazon Personalize PutEvents, spec §8.1; anchors §1.1), each enforced with a 400 /
  * INVALID_ARGUMENT naming the field:
@@ -17,7 +17,6 @@
 #include "server/core/config.h"
 #include "server/core/mem.h"
 #include "server/core/request.h"
-#include "server/recommenders/builtin.h"
 
 #define PZ_EVENTS_MAX_PER_CALL 10
 #define PZ_EVENTS_MAX_ID_LEN 256
@@ -31,24 +30,7 @@
 pz_status pz_events_validate(Personalization__V1__PutEventsRequest *in, const pz_namespace *ns, int64_t now_ms,
                              pz_arena *arena, pz_error *err);
 
-/* The pipeline: one writer thread applies accepted events (today: to the builtin recommender's
- * statistics, one durable LMDB transaction per batch of queued calls) and only then completes
- * the request. Durable fan-out to external targets plugs in here (an outbox written in the same
- * step, dispatched by per-target cursors). */
-typedef struct pz_event_pipeline pz_event_pipeline;
-
-pz_event_pipeline *pz_event_pipeline_create(pz_builtin *builtin);
-/* Queues a validated request for namespace ns_key (which must stay valid until completion: pass an
- * arena copy). `feed_builtin` says whether the namespace has a builtin target. Completes req
- * (PutEventsResponse with the event ids, or PZ_INTERNAL if the write failed) from the writer
- * thread. Any thread; never blocks on disk. After pz_event_pipeline_drain the request fails with
- * PZ_UNAVAILABLE at once. */
-void pz_event_pipeline_submit(pz_event_pipeline *p, pz_request *req, const char *ns_key,
-                              Personalization__V1__PutEventsRequest *events, bool feed_builtin);
-/* Refuses new submissions and waits until every queued request has been completed. */
-void pz_event_pipeline_drain(pz_event_pipeline *p);
-/* Drains, stops the thread and frees. */
-void pz_event_pipeline_destroy(pz_event_pipeline *p);
+/* Accepted calls go to the durable event pipeline: server/events/pipeline.h. */
 
 /* Fills buf (>= 37 bytes) with a random version-4 UUID string. */
 void pz_uuid4(char *buf);

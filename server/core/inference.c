@@ -4,8 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/core/decorate.h"
 #include "server/core/events.h"
 #include "server/core/log.h"
+#include "server/core/response_cache.h"
 #include "server/recommenders/recommenders.h"
 
 /* The fields every inference request has, under the same names in the three messages. */
@@ -215,6 +217,12 @@ static void build_response(pz_inference *inf)
         it->item_id = (char *)inf->items[i].item_id;
         it->has_score = inf->items[i].has_score;
         it->score = inf->items[i].score;
+        if (inf->item_extras != NULL) { /* remote recommenders: Personalize's PredictedItem fields */
+            it->promotion_name = (char *)inf->item_extras[i].promotion_name;
+            it->reason = inf->item_extras[i].reason;
+            it->n_reason = inf->item_extras[i].n_reason;
+            it->metadata = inf->item_extras[i].metadata;
+        }
         list[i] = it;
     }
     char *rid = inf->recommendation_id != NULL ? (char *)inf->recommendation_id : new_recommendation_id(req->arena);
@@ -241,11 +249,24 @@ static void build_response(pz_inference *inf)
 void pz_inference_recommended(pz_inference *inf, const pz_error *err)
 {
     if (err != NULL) {
+        if (pz_response_cache_failed(inf, err)) /* answered with a stale entry (stale-if-error) */
+            return;
         finish_error(inf, err->status, err->type, err->code, err->message);
         return;
     }
     build_response(inf);
-    /* decoration (issue #3) and the response cache store (issue #4) go here */
+    pz_decorate(inf->decorator, inf); /* completes through pz_inference_decorated */
+}
+
+void pz_inference_decorated(pz_inference *inf, const pz_error *err)
+{
+    if (err != NULL) {
+        if (pz_response_cache_failed(inf, err)) /* answered with a stale entry (stale-if-error) */
+            return;
+        finish_error(inf, err->status, err->type, err->code, err->message);
+        return;
+    }
+    pz_response_cache_store(inf); /* prepared bytes, ETag, If-None-Match, cache store */
     finish_ok(inf);
 }
 
@@ -275,17 +296,21 @@ static bool resolve(pz_inference *inf)
     return true;
 }
 
-void pz_inference_start(pz_request *req, pz_config *cfg, struct pz_recommenders *recommenders)
+void pz_inference_start(pz_request *req, pz_config *cfg, struct pz_recommenders *recommenders,
+                        struct pz_decorator *decorator, struct pz_response_cache *response_cache)
 {
     pz_inference *inf = pz_arena_calloc(req->arena, 1, sizeof *inf);
     inf->req = req;
     inf->config = cfg;
     inf->recommenders = recommenders;
+    inf->decorator = decorator;
+    inf->response_cache = response_cache;
     read_request(inf, req);
     if (!resolve(inf)) {
         pz_config_unref(cfg);
         return;
     }
-    /* response cache lookup (issue #4) goes here */
+    if (pz_response_cache_lookup(response_cache, inf)) /* answered from the cache, or waiting on an identical call */
+        return;
     pz_recommenders_invoke(recommenders, inf);
 }

@@ -2,11 +2,11 @@
  * pipeline in server/core/inference.c:
  *
  *   resolve (validate, namespace -> recommender -> variation, hints)
- *     -> [response cache lookup]                       seam: server/core/cache (issue #4)
+ *     -> response cache lookup (hit: answer now)       server/core/response_cache.h
  *     -> recommender call (may complete on any thread)  server/recommenders/recommenders.h
  *     -> build the response message
  *     -> [decoration from the catalog]                 seam: server/core/decorate (issue #3)
- *     -> [response cache store]
+ *     -> response cache store (prepared bytes, ETag, If-None-Match)
  *     -> complete the request
  *
  * The three request messages share their fields; they are read into this one shape. The
@@ -39,12 +39,28 @@ typedef struct pz_string_entry {
     char *value;
 } pz_string_entry;
 
+/* What a remote recommender returns per item besides id and score (Personalize's PredictedItem
+ * fields), kept as given. Arena-owned; every member may be NULL/0 when absent. */
+typedef struct pz_item_extra {
+    const char *promotion_name;
+    char **reason;
+    size_t n_reason;
+    Google__Protobuf__Struct *metadata; /* Personalize metadataColumns, Lambda/SageMaker/http
+                                           `metadata`, or DynamoDB item metadata */
+} pz_item_extra;
+
 typedef struct pz_inference pz_inference;
 struct pz_recommenders;
+struct pz_decorator;
+struct pz_response_cache;
+struct pz_cache_call;
 
 struct pz_inference {
     pz_request *req;
     struct pz_recommenders *recommenders;
+    struct pz_decorator *decorator;    /* item metadata (server/core/decorate.h) */
+    struct pz_response_cache *response_cache; /* server/core/response_cache.h, may be NULL */
+    struct pz_cache_call *cache_call;  /* the response cache stage's state; NULL when uncacheable */
     pz_config *config;                 /* reference held until completion */
     const pz_namespace *ns;
     const pz_recommender *recommender;
@@ -72,6 +88,7 @@ struct pz_inference {
     pz_scored_item *items;
     size_t n_items;
     const char *recommendation_id;     /* from the recommender, or NULL to mint one */
+    const pz_item_extra *item_extras;  /* parallel to items, or NULL (builtin) */
 
     /* the response message being built (RecommendationResponse or RerankResponse) */
     ProtobufCMessage *response;
@@ -81,10 +98,15 @@ struct pz_inference {
 
 /* Starts the pipeline for req (an inference RPC). Takes over the caller's reference on cfg.
  * Completes req exactly once. */
-void pz_inference_start(pz_request *req, pz_config *cfg, struct pz_recommenders *recommenders);
+void pz_inference_start(pz_request *req, pz_config *cfg, struct pz_recommenders *recommenders,
+                        struct pz_decorator *decorator, struct pz_response_cache *response_cache);
 
 /* Recommender completion: err NULL on success (inf->items set), else the error to answer with.
  * Any thread. */
 void pz_inference_recommended(pz_inference *inf, const pz_error *err);
+
+/* Decoration completion (server/core/decorate.h): err NULL when inf->response_items are decorated
+ * (or need no decoration), else the error to answer with. Any thread. */
+void pz_inference_decorated(pz_inference *inf, const pz_error *err);
 
 #endif

@@ -58,6 +58,12 @@ char *pz_strndup(const char *s, size_t len)
 #define ARENA_FIRST_CHUNK 4096
 #define ARENA_ALIGN 16
 
+struct pz_arena_cleanup {
+    pz_arena_cleanup *next;
+    void (*fn)(void *arg);
+    void *arg;
+};
+
 struct pz_arena_chunk {
     pz_arena_chunk *next;
     size_t size;
@@ -78,6 +84,7 @@ static void arena_pb_free(void *data, void *ptr)
 void pz_arena_init(pz_arena *a)
 {
     a->chunks = NULL;
+    a->cleanups = NULL;
     a->used = 0;
     a->total = 0;
     a->pb.alloc = arena_pb_alloc;
@@ -87,6 +94,13 @@ void pz_arena_init(pz_arena *a)
 
 void pz_arena_reset(pz_arena *a)
 {
+    /* A callback may allocate from or defer into the arena: take the list first, repeat. */
+    while (a->cleanups != NULL) {
+        pz_arena_cleanup *list = a->cleanups;
+        a->cleanups = NULL;
+        for (; list != NULL; list = list->next)
+            list->fn(list->arg);
+    }
     pz_arena_chunk *c = a->chunks;
     while (c != NULL) {
         pz_arena_chunk *next = c->next;
@@ -159,6 +173,15 @@ char *pz_arena_printf(pz_arena *a, const char *fmt, ...)
     vsnprintf(p, (size_t)n + 1, fmt, ap2);
     va_end(ap2);
     return p;
+}
+
+void pz_arena_defer(pz_arena *a, void (*fn)(void *arg), void *arg)
+{
+    pz_arena_cleanup *c = pz_arena_alloc(a, sizeof *c);
+    c->fn = fn;
+    c->arg = arg;
+    c->next = a->cleanups;
+    a->cleanups = c;
 }
 
 ProtobufCMessage *pz_arena_new_message(pz_arena *a, const ProtobufCMessageDescriptor *desc)

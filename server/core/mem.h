@@ -22,9 +22,11 @@ char *pz_strndup(const char *s, size_t len);
 void pz_fatal(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 
 typedef struct pz_arena_chunk pz_arena_chunk;
+typedef struct pz_arena_cleanup pz_arena_cleanup;
 
 typedef struct pz_arena {
     pz_arena_chunk *chunks;
+    pz_arena_cleanup *cleanups;  /* pz_arena_defer callbacks, newest first */
     size_t used;              /* bytes used in the newest chunk */
     size_t total;             /* bytes handed out since init/reset, for budgets and tests */
     ProtobufCAllocator pb;    /* protobuf-c allocator backed by this arena (free is a no-op) */
@@ -32,7 +34,8 @@ typedef struct pz_arena {
 
 /* Initializes an empty arena (no allocation until first use). */
 void pz_arena_init(pz_arena *a);
-/* Frees every chunk; the arena is empty and reusable afterwards. */
+/* Runs the deferred callbacks (newest first), then frees every chunk; the arena is empty and
+ * reusable afterwards. */
 void pz_arena_reset(pz_arena *a);
 /* Same as reset; for symmetry with init. */
 void pz_arena_destroy(pz_arena *a);
@@ -43,6 +46,9 @@ void *pz_arena_calloc(pz_arena *a, size_t count, size_t size);
 char *pz_arena_strdup(pz_arena *a, const char *s);
 char *pz_arena_strndup(pz_arena *a, const char *s, size_t len);
 char *pz_arena_printf(pz_arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Registers fn(arg) to run when the arena is reset or destroyed (newest first), e.g. to drop a
+ * reference the arena's owner holds. The record lives in the arena itself. */
+void pz_arena_defer(pz_arena *a, void (*fn)(void *arg), void *arg);
 /* Allocates and initializes an empty protobuf-c message of the given type in the arena. */
 ProtobufCMessage *pz_arena_new_message(pz_arena *a, const ProtobufCMessageDescriptor *desc);
 

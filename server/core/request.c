@@ -59,14 +59,26 @@ void pz_request_succeed(pz_request *req, ProtobufCMessage *response)
     req->on_done(req);
 }
 
+/* "hit", "miss,not-modified", "not-modified" or "-". */
+static const char *cache_outcome(const pz_request *req, char *buf, size_t len)
+{
+    if (req->hints.cache == NULL)
+        return req->hints.not_modified ? "not-modified" : "-";
+    if (!req->hints.not_modified)
+        return req->hints.cache;
+    snprintf(buf, len, "%s,not-modified", req->hints.cache);
+    return buf;
+}
+
 void pz_request_log_access(const pz_request *req, const char *what, int code)
 {
+    char outcome[64];
     int64_t dur_us = 0;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     dur_us = ((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000) - req->received_ms * 1000;
     pz_info("access %s %s status=%d dur_ms=%.3f client=%s variation=%s cache=%s%s%s", req->protocol ? req->protocol : "-",
             what, code, (double)dur_us / 1000.0, req->client_addr ? req->client_addr : "-",
-            req->hints.variation ? req->hints.variation : "-", req->hints.not_modified ? "not-modified" : "-",
+            req->hints.variation ? req->hints.variation : "-", cache_outcome(req, outcome, sizeof outcome),
             req->status != PZ_OK ? " error=" : "", req->status != PZ_OK && req->error.code ? req->error.code : "");
 }

@@ -20,6 +20,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "server/core/mem.h"
+#include "server/core/prepared.h"
 #include "server/core/rpc.h"
 #include "server/core/status.h"
 
@@ -40,7 +41,11 @@ typedef struct pz_response_hints {
     const char *vary;             /* Vary: headers that auto context consulted */
     const char *variation;        /* X-Personalization-Variation: the variation key that served */
     const char *experiment;       /* X-Personalization-Experiment: matched experiment feature */
+    const char *fallback_from;    /* X-Personalization-Fallback: the variation that failed when its
+                                     `fallback` variation served (then `variation` names the latter) */
     bool not_modified;            /* if-none-match matched: REST 304 / gRPC not_modified flag */
+    const char *cache;            /* response cache outcome for the access log ("hit", "miss",
+                                   * "stale", "stale-if-error", "coalesced", "bypass"); NULL = "-" */
 } pz_response_hints;
 
 typedef struct pz_request pz_request;
@@ -65,7 +70,13 @@ struct pz_request {
     /* out: valid when on_done runs */
     pz_status status;                 /* PZ_OK or the error's status */
     pz_error error;                   /* when status != PZ_OK */
-    ProtobufCMessage *response;       /* when status == PZ_OK: type pz_rpc_get(rpc)->response, arena-owned */
+    ProtobufCMessage *response;       /* when status == PZ_OK: type pz_rpc_get(rpc)->response, arena-owned;
+                                       * NULL when the answer came prepared from the response cache */
+    /* When status == PZ_OK and non-NULL: the response already packed (and rendered as JSON), see
+     * server/core/prepared.h. A front sends these bytes as they are instead of encoding
+     * `response`. The arena holds a reference (dropped when the arena is destroyed); a front that
+     * sends without copying takes its own with pz_prepared_ref and drops it once sent. */
+    const pz_prepared_response *prepared;
     pz_response_hints hints;
 };
 

@@ -6,22 +6,25 @@
 #include <string.h>
 
 #include "personalization/v1/personalization.pb-c.h"
+#include "server/core/decorate.h"
 #include "server/core/events.h"
 #include "server/core/inference.h"
 #include "server/core/log.h"
+#include "server/core/response_cache.h"
+#include "server/events/pipeline.h"
 #include "server/recommenders/recommenders.h"
+
+/* How long shutdown lets remote recommender calls in flight finish before failing them (503). */
+#define UPSTREAM_DRAIN_GRACE_MS 5000
 
 struct pz_service {
     pz_config_holder *config;
     pz_recommenders *recommenders;
+    pz_decorator *decorator;
+    pz_response_cache *response_cache;
     pz_event_pipeline *events;
     atomic_bool stopping;
 };
-
-static bool target_served(pz_event_target_type t)
-{
-    return t == PZ_TARGET_BUILTIN;
-}
 
 static void handle_put_events(pz_service *svc, pz_request *req, pz_config *cfg)
 {
@@ -41,32 +44,30 @@ static void handle_put_events(pz_service *svc, pz_request *req, pz_config *cfg)
                         "namespace '%s' has no eventTargets", ns->key);
         return;
     }
-    bool feed_builtin = false;
-    for (size_t i = 0; i < ns->n_event_targets; i++) {
-        if (!target_served(ns->event_targets[i].type)) {
-            pz_request_fail(req, PZ_UNIMPLEMENTED, PZ_ERRTYPE_CONFIGURATION, "EventTargetNotAvailable",
-                            "namespace '%s' sends events to eventTargets[%zu], a target type this server does not "
-                            "deliver to yet; events were not accepted",
-                            ns->key, i);
-            return;
-        }
-        feed_builtin = feed_builtin || ns->event_targets[i].type == PZ_TARGET_BUILTIN;
-    }
     pz_status s = pz_events_validate(in, ns, req->received_ms, req->arena, &req->error);
     if (s != PZ_OK) {
         pz_request_fail(req, s, req->error.type, req->error.code, "%s", req->error.message);
         return;
     }
     req->hints.cache_control = "no-store";
-    pz_event_pipeline_submit(svc->events, req, pz_arena_strdup(req->arena, ns->key), in, feed_builtin);
+    pz_response_cache_purge_user(svc->response_cache, ns->key, in->user_id); /* "just clicked" shows next time */
+    pz_event_pipeline_submit(svc->events, req, ns, in); /* durable before the answer; delivered later */
 }
 
 pz_service *pz_service_create(const pz_service_options *opts)
 {
     pz_service *svc = pz_calloc(1, sizeof *svc);
     svc->config = opts->config;
-    svc->recommenders = pz_recommenders_create(&(pz_recommenders_options){.builtin = opts->builtin});
-    svc->events = pz_event_pipeline_create(opts->builtin);
+    svc->recommenders =
+        pz_recommenders_create(&(pz_recommenders_options){.builtin = opts->builtin, .upstream = opts->upstream});
+    svc->decorator = pz_decorator_create(opts->catalog);
+    pz_decorator_set_backend(svc->decorator, PZ_ITEM_METADATA_DYNAMODB,
+                             &(pz_decorator_backend){pz_recommenders_decorate_dynamodb, svc->recommenders});
+    pz_decorator_set_backend(svc->decorator, PZ_ITEM_METADATA_PERSONALIZE,
+                             &(pz_decorator_backend){pz_recommenders_decorate_personalize, svc->recommenders});
+    svc->response_cache = pz_response_cache_create(&(pz_response_cache_options){
+        .cache = opts->cache, .render_json = opts->render_json, .now_ms = opts->now_ms});
+    svc->events = opts->events;
     atomic_init(&svc->stopping, false);
     return svc;
 }
@@ -90,7 +91,8 @@ void pz_service_handle(pz_service *svc, pz_request *req)
     case PZ_RPC_RECOMMEND_ITEMS:
     case PZ_RPC_RELATED_ITEMS:
     case PZ_RPC_RERANK_ITEMS:
-        pz_inference_start(req, cfg, svc->recommenders); /* takes over the snapshot reference */
+        /* takes over the snapshot reference */
+        pz_inference_start(req, cfg, svc->recommenders, svc->decorator, svc->response_cache);
         return;
     case PZ_RPC_PUT_EVENTS:
         handle_put_events(svc, req, cfg);
@@ -106,6 +108,7 @@ void pz_service_handle(pz_service *svc, pz_request *req)
 void pz_service_shutdown(pz_service *svc)
 {
     atomic_store(&svc->stopping, true);
+    pz_recommenders_drain(svc->recommenders, UPSTREAM_DRAIN_GRACE_MS); /* remote calls in flight */
     pz_event_pipeline_drain(svc->events);
 }
 
@@ -113,9 +116,15 @@ void pz_service_destroy(pz_service *svc)
 {
     if (svc == NULL)
         return;
-    pz_event_pipeline_destroy(svc->events);
+    pz_response_cache_destroy(svc->response_cache); /* waits for background refreshes */
     pz_recommenders_destroy(svc->recommenders);
+    pz_decorator_destroy(svc->decorator);
     free(svc);
+}
+
+int pz_service_cache_stats(pz_service *svc, pz_buf *out)
+{
+    return pz_response_cache_stats_json(svc->response_cache, out);
 }
 
 pz_config *pz_service_config(pz_service *svc)

@@ -65,8 +65,8 @@ struct pz_grpc_server {
 
 typedef enum call_state { ST_REQUESTED, ST_HANDLING, ST_READING, ST_WRITING, ST_FINISHING } call_state;
 
-/* Max metadata this front sends: 5 hints in initial metadata, 2 error trailers. */
-#define MAX_INITIAL_MD 5
+/* Max metadata this front sends: 6 hints in initial metadata, 2 error trailers. */
+#define MAX_INITIAL_MD 6
 #define MAX_TRAILING_MD 2
 
 /* One call from request to release. Owned by whoever holds its current step: the CQ worker
@@ -299,6 +299,7 @@ static void hints_metadata(srv_call *c)
     add_md(c->initial, &c->n_initial, "etag", h->etag);
     add_md(c->initial, &c->n_initial, "x-personalization-variation", h->variation);
     add_md(c->initial, &c->n_initial, "x-personalization-experiment", h->experiment);
+    add_md(c->initial, &c->n_initial, "x-personalization-fallback", h->fallback_from);
 }
 
 static void start_batch(srv_call *c, const grpc_op *ops, size_t n)
@@ -367,6 +368,11 @@ static void send_final(srv_call *c, grpc_slice *body, int code, const char *mess
     start_batch(c, ops, n);
 }
 
+static void release_prepared(void *p)
+{
+    pz_prepared_unref(p);
+}
+
 /* pz_request.on_done: runs once per request, on any thread, possibly inside pz_handle_fn. */
 static void on_request_done(pz_request *req)
 {
@@ -374,6 +380,14 @@ static void on_request_done(pz_request *req)
     if (req->status != PZ_OK) {
         const char *msg = req->error.message != NULL ? req->error.message : pz_status_str(req->status);
         send_final(c, NULL, pz_status_grpc(req->status), msg);
+        return;
+    }
+    if (req->prepared != NULL) { /* packed once by the core (response cache): sent without copying */
+        const pz_prepared_response *p = pz_prepared_ref(req->prepared);
+        grpc_slice body = grpc_slice_new_with_user_data((void *)p->protobuf, p->protobuf_len, release_prepared,
+                                                        (void *)p);
+        send_final(c, &body, GRPC_STATUS_OK, NULL);
+        grpc_slice_unref(body);
         return;
     }
     if (req->response == NULL) {

@@ -456,6 +456,12 @@ static const error_case ERROR_CASES[] = {
      "$.namespaces.ns.cacheControl.userSpecified.maxAge", "expected an integer", 2},
     {DOC_WITH_REC("{'cacheControl':{'userSpecified':{'maxAge':'10'}},'variations':{'v':" PCAMPAIGN("c") "}}"),
      REC_PATH ".cacheControl.userSpecified.maxAge", "expected an integer", 1},
+    {DOC_WITH_REC("{'cacheControl':{'userSpecified':{'maxAge':10,'staleWhileRevalidate':-1}},"
+                  "'variations':{'v':" PCAMPAIGN("c") "}}"),
+     REC_PATH ".cacheControl.userSpecified.staleWhileRevalidate", "out of range", 1},
+    {DOC_WITH_REC("{'cacheControl':{'noUserSpecified':{'maxAge':10,'staleIfError':'1h'}},"
+                  "'variations':{'v':" PCAMPAIGN("c") "}}"),
+     REC_PATH ".cacheControl.noUserSpecified.staleIfError", "expected an integer", 1},
     /* autoContext */
     {"{'autoContext':{'device_type':{'type':'string','rules':[]}},'namespaces':{}}", "$.autoContext.device_type",
      "invalid context field name", 1},
@@ -500,6 +506,31 @@ static const error_case ERROR_CASES[] = {
     {DOC_WITH_VAR("{'type':'sagemaker','endpointName':''}"), VAR_PATH ".endpointName", "must not be empty", 1},
     {DOC_WITH_VAR("{'type':'http','url':'ftp://x/y'}"), VAR_PATH ".url", "http:// or https://", 1},
     {DOC_WITH_VAR("{'type':'http','url':7}"), VAR_PATH ".url", "got number", 1},
+    /* remote variations: our location keys, promotions, URL template placeholders */
+    {DOC_WITH_VAR("{'type':'http','url':'http://x/{userid}'}"), VAR_PATH ".url", "unknown placeholder {userid}", 1},
+    {DOC_WITH_VAR("{'type':'http','url':'http://x/{userId'}"), VAR_PATH ".url", "not closed", 1},
+    {DOC_WITH_VAR("{'type':'sagemaker','endpointName':'a/b'}"), VAR_PATH ".endpointName", "invalid endpoint name", 1},
+    {DOC_WITH_VAR("{'type':'sagemaker','endpointName':'e','endpointUrl':'runtime.local'}"), VAR_PATH ".endpointUrl",
+     "http:// or https://", 1},
+    {DOC_WITH_VAR("{'type':'lambda','arn':'arn:aws:lambda:us-east-1:111122223333:function:f','region':'Mars'}"),
+     VAR_PATH ".region", "invalid region", 1},
+    {DOC_WITH_VAR("{'type':'personalize-campaign','arn':'arn:aws:personalize:us-east-1:111122223333:campaign/c',"
+                  "'promotions':{}}"),
+     VAR_PATH ".promotions", "1 to 10 promotions", 1},
+    {DOC_WITH_VAR("{'type':'personalize-campaign','arn':'arn:aws:personalize:us-east-1:111122223333:campaign/c',"
+                  "'promotions':[{},{},{},{},{},{},{},{},{},{},{}]}"),
+     VAR_PATH ".promotions", "1 to 10 promotions", 1},
+    {DOC_WITH_VAR("{'type':'personalize-campaign','arn':'arn:aws:personalize:us-east-1:111122223333:campaign/c',"
+                  "'promotions':[{'name':'p','percentPromotedItems':101,"
+                  "'filterArn':'arn:aws:personalize:us-east-1:111122223333:filter/f'}]}"),
+     VAR_PATH ".promotions[0].percentPromotedItems", "out of range", 1},
+    {DOC_WITH_VAR("{'type':'personalize-campaign','arn':'arn:aws:personalize:us-east-1:111122223333:campaign/c',"
+                  "'promotions':[{'name':'p','percentPromotedItems':10,'filterArn':'nope'}]}"),
+     VAR_PATH ".promotions[0].filterArn", "not a Personalize filter ARN", 1},
+    {DOC_WITH_VAR("{'type':'personalize-campaign','arn':'arn:aws:personalize:us-east-1:111122223333:campaign/c',"
+                  "'promotions':[{'percentPromotedItems':10,"
+                  "'filterArn':'arn:aws:personalize:us-east-1:111122223333:filter/f','filterValues':{'A':1}}]}"),
+     VAR_PATH ".promotions[0].name", "required", 2},
     {DOC_WITH_VAR("{'type':'builtin','strategy':'co-occurrence'}"), VAR_PATH ".strategy",
      "personalized, popular (for recommend-items)", 1},
     {DOC_WITH_VAR("{'type':'builtin','excludeSeen':'yes'}"), VAR_PATH ".excludeSeen", "boolean", 1},
@@ -580,7 +611,15 @@ static const error_case ERROR_CASES[] = {
      "$.namespaces.ns.eventTargets[0].streamName", "invalid stream name", 1},
     {DOC_WITH_NS("{'eventTargets':[{'type':'kinesis-firehose'}]}"), "$.namespaces.ns.eventTargets[0].streamName",
      "required", 1},
-    {DOC_WITH_NS("{'eventTargets':[{'type':'kinesis-stream','streamName':'s','region':'x'}]}"),
+    {DOC_WITH_NS("{'eventTargets':[{'type':'kinesis-stream','streamName':'s','shardCount':2}]}"),
+     "$.namespaces.ns.eventTargets[0].shardCount", "unknown key", 1},
+    {DOC_WITH_NS("{'eventTargets':[{'type':'kinesis-stream','streamName':'s','region':'US East'}]}"),
+     "$.namespaces.ns.eventTargets[0].region", "invalid region", 1},
+    {DOC_WITH_NS("{'eventTargets':[{'type':'kinesis-firehose','streamName':'s','endpointUrl':'vpce.local'}]}"),
+     "$.namespaces.ns.eventTargets[0].endpointUrl", "http:// or https://", 1},
+    {DOC_WITH_NS("{'eventTargets':[{'type':'personalize-event-tracker','trackingId':'t','endpointUrl':7}]}"),
+     "$.namespaces.ns.eventTargets[0].endpointUrl", "expected a string", 1},
+    {DOC_WITH_NS("{'eventTargets':[{'type':'http','url':'http://x','region':'us-east-1'}]}"),
      "$.namespaces.ns.eventTargets[0].region", "unknown key", 1},
     {DOC_WITH_NS("{'eventTargets':[{'type':'sqs'}]}"), "$.namespaces.ns.eventTargets[0].type", "unknown value", 1},
     {DOC_WITH_NS("{'eventTargets':[{'type':'http','url':'localhost:8080'}]}"), "$.namespaces.ns.eventTargets[0].url",
@@ -758,6 +797,41 @@ static void test_synonyms_and_header_case(void **state)
     pz_config_problems_free(&p);
 }
 
+static void test_remote_variation_keys(void **state)
+{
+    (void)state;
+    pz_config_problems p;
+    pz_config_problems_init(&p);
+    pz_config *c = parse_q(
+        "{'namespaces':{'ns':{'recommenders':{'recommend-items':{'r':{'variations':{"
+        "  'p':{'type':'personalize-campaign','arn':'arn:aws:personalize:eu-west-1:111122223333:campaign/c',"
+        "       'endpointUrl':'https://vpce-1.personalize-runtime.eu-west-1.vpce.amazonaws.com/','region':'eu-west-1',"
+        "       'promotions':[{'name':'deals','percentPromotedItems':20,"
+        "                      'filterArn':'arn:aws:personalize:eu-west-1:111122223333:filter/deals',"
+        "                      'filterValues':{'CATEGORY':'shoes'}}]},"
+        "  'f':{'type':'function','arn':'arn:aws:lambda:eu-west-1:111122223333:function:f:live','region':'eu-west-1'},"
+        "  's':{'type':'sagemaker','endpointName':'two-tower','endpointUrl':'http://127.0.0.1:9000'},"
+        "  'h':{'type':'http','url':'https://r.example/{namespace}/{userId}?n={numResults}&ctx={context}'}}}}}}}}",
+        &p);
+    if (c == NULL)
+        dump_problems(&p);
+    assert_non_null(c);
+    assert_int_equal(p.n, 0);
+    const pz_recommender *r = pz_config_recommender(pz_config_namespace(c, "ns"), PZ_ACTION_RECOMMEND_ITEMS, "r");
+    assert_string_equal(r->variations[0].endpoint_url, "https://vpce-1.personalize-runtime.eu-west-1.vpce.amazonaws.com/");
+    assert_string_equal(r->variations[0].region, "eu-west-1");
+    assert_non_null(strstr(r->variations[0].promotions_json, "\"name\":\"deals\""));
+    assert_non_null(strstr(r->variations[0].promotions_json, "\"percentPromotedItems\":20"));
+    assert_string_equal(r->variations[1].region, "eu-west-1");
+    assert_null(r->variations[1].endpoint_url);
+    assert_null(r->variations[1].promotions_json);
+    assert_string_equal(r->variations[2].endpoint_url, "http://127.0.0.1:9000");
+    assert_null(r->variations[2].region);
+    assert_null(r->variations[3].endpoint_url);
+    pz_config_unref(c);
+    pz_config_problems_free(&p);
+}
+
 static void test_builtin_variations_and_local_experiment(void **state)
 {
     (void)state;
@@ -829,6 +903,28 @@ static void test_event_targets_ours(void **state)
     assert_string_equal(h->header_names[1], "X-Source");
     assert_int_equal(ns->event_targets[2].type, PZ_TARGET_FILE);
     assert_string_equal(ns->event_targets[2].path, "/var/log/pz/events.jsonl");
+    pz_config_unref(c);
+    pz_config_problems_free(&p);
+}
+
+static void test_aws_event_target_endpoint_and_region(void **state)
+{
+    (void)state;
+    pz_config_problems p;
+    pz_config_problems_init(&p);
+    pz_config *c = parse_q(DOC_WITH_NS("{'eventTargets':["
+                                       "{'type':'kinesis-stream','streamName':'s','region':'eu-west-1',"
+                                       " 'endpointUrl':'https://vpce-1.kinesis.eu-west-1.vpce.amazonaws.com'},"
+                                       "{'type':'personalize-event-tracker','trackingId':'t-1'}]}"),
+                           &p);
+    if (c == NULL)
+        dump_problems(&p);
+    assert_non_null(c);
+    const pz_namespace *ns = pz_config_namespace(c, "ns");
+    assert_string_equal(ns->event_targets[0].region, "eu-west-1");
+    assert_string_equal(ns->event_targets[0].endpoint_url, "https://vpce-1.kinesis.eu-west-1.vpce.amazonaws.com");
+    assert_null(ns->event_targets[1].region);
+    assert_null(ns->event_targets[1].endpoint_url);
     pz_config_unref(c);
     pz_config_problems_free(&p);
 }
@@ -1068,6 +1164,46 @@ static void test_holder_destroy_stops_watch_promptly(void **state)
     unlink(path);
 }
 
+/* Our staleness keys (response cache, issue #4) and the snapshot generation behind invalidation. */
+static void test_cache_policy_staleness_and_generation(void **state)
+{
+    (void)state;
+    pz_config_problems p;
+    pz_config_problems_init(&p);
+    pz_config *c = parse_q("{'cacheControl':{'userSpecified':{'maxAge':10,'directives':'private',"
+                           "'staleWhileRevalidate':30,'staleIfError':600},"
+                           "'syntheticUserSpecified':{'maxAge':300,'directives':'public','staleIfError':0},"
+                           "'noUserSpecified':{'maxAge':1200,'directives':'public'}},'namespaces':{}}",
+                           &p);
+    dump_problems(&p);
+    assert_non_null(c);
+    assert_int_equal(p.n, 0); /* allowed even at the strict root level */
+    pz_config *d = parse_q("{'namespaces':{}}", NULL);
+    assert_true(pz_config_generation(d) > pz_config_generation(c));
+    assert_true(pz_config_generation(c) > 0);
+    pz_config_unref(d);
+    pz_config_unref(c);
+    pz_config_problems_free(&p);
+
+    c = parse_q(DOC_WITH_REC("{'cacheControl':{'userSpecified':{'maxAge':10,'staleWhileRevalidate':30,"
+                             "'staleIfError':600},'syntheticUserSpecified':{'maxAge':300,'staleIfError':0}},"
+                             "'variations':{'v':{'type':'builtin'}}}"),
+                NULL);
+    assert_non_null(c);
+    const pz_cache_control *cc = pz_config_recommender(pz_config_namespace(c, "ns"), PZ_ACTION_RECOMMEND_ITEMS, "r")
+                                     ->variations[0]
+                                     .cache_control_view;
+    assert_true(cc->user_specified.has_stale_while_revalidate);
+    assert_int_equal(cc->user_specified.stale_while_revalidate, 30);
+    assert_true(cc->user_specified.has_stale_if_error);
+    assert_int_equal(cc->user_specified.stale_if_error, 600);
+    assert_false(cc->synthetic_user_specified.has_stale_while_revalidate);
+    assert_true(cc->synthetic_user_specified.has_stale_if_error);
+    assert_int_equal(cc->synthetic_user_specified.stale_if_error, 0);
+    assert_false(cc->no_user_specified.present);
+    pz_config_unref(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1084,7 +1220,9 @@ int main(void)
         cmocka_unit_test(test_root_title_and_version),
         cmocka_unit_test(test_synonyms_and_header_case),
         cmocka_unit_test(test_builtin_variations_and_local_experiment),
+        cmocka_unit_test(test_remote_variation_keys),
         cmocka_unit_test(test_event_targets_ours),
+        cmocka_unit_test(test_aws_event_target_endpoint_and_region),
         cmocka_unit_test(test_arns_of_other_partitions_and_regions),
         cmocka_unit_test(test_integral_real_is_an_integer),
         cmocka_unit_test(test_lookups_many_and_any_action),
@@ -1092,6 +1230,7 @@ int main(void)
         cmocka_unit_test(test_holder_reload_good_and_bad),
         cmocka_unit_test(test_holder_watch_picks_up_changes),
         cmocka_unit_test(test_holder_destroy_stops_watch_promptly),
+        cmocka_unit_test(test_cache_policy_staleness_and_generation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

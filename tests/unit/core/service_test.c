@@ -16,6 +16,7 @@
 #include "personalization/v1/personalization.pb-c.h"
 #include "server/core/events.h"
 #include "server/core/service.h"
+#include "server/events/pipeline.h"
 
 static const char CONFIG[] =
     "{\"version\":\"t-1\",\"cacheControl\":{\"userSpecified\":{\"maxAge\":10,\"directives\":\"private\"},"
@@ -37,6 +38,7 @@ static const char CONFIG[] =
 typedef struct fixture {
     pz_builtin *builtin;
     pz_config_holder *holder;
+    pz_event_pipeline *events;
     pz_service *svc;
     char dir[512];
 } fixture;
@@ -78,6 +80,13 @@ static void run(fixture *f, pz_request *req, pz_arena *arena, pz_rpc rpc, Protob
 
 static int setup(void **state)
 {
+    /* No AWS credentials from anywhere (and no instance-metadata probing) for the remote variation. */
+    unsetenv("AWS_ACCESS_KEY_ID");
+    unsetenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    unsetenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+    setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials", 1);
+    setenv("AWS_CONFIG_FILE", "/nonexistent/config", 1);
+    setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
     fixture *f = calloc(1, sizeof *f);
     const char *tmp = getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp";
     static int n;
@@ -92,7 +101,12 @@ static int setup(void **state)
     assert_non_null(cfg);
     pz_config_problems_free(&p);
     f->holder = pz_config_holder_create(cfg, NULL);
-    f->svc = pz_service_create(&(pz_service_options){.config = f->holder, .builtin = f->builtin});
+    char outbox[600];
+    snprintf(outbox, sizeof outbox, "%s/outbox", f->dir);
+    pz_event_pipeline_options eo = {.outbox_dir = outbox, .builtin = f->builtin, .no_dispatch = true};
+    assert_int_equal(pz_event_pipeline_open(&eo, &f->events, err, sizeof err), 0);
+    f->svc = pz_service_create(
+        &(pz_service_options){.config = f->holder, .builtin = f->builtin, .events = f->events});
     *state = f;
     return 0;
 }
@@ -102,6 +116,7 @@ static int teardown(void **state)
     fixture *f = *state;
     pz_service_shutdown(f->svc);
     pz_service_destroy(f->svc);
+    pz_event_pipeline_destroy(f->events);
     pz_builtin_close(f->builtin);
     pz_config_holder_destroy(f->holder);
     free(f);
@@ -223,8 +238,10 @@ static void test_resolution_errors(void **state)
     m = recommend_req(&a, "missing", "u1", 5);
     expect_error(f, PZ_RPC_RECOMMEND_ITEMS, &m->base, &a, PZ_NOT_FOUND, "RecommenderNotConfigured", "missing");
     m = recommend_req(&a, "remote", "u1", 5);
-    expect_error(f, PZ_RPC_RECOMMEND_ITEMS, &m->base, &a, PZ_UNIMPLEMENTED, "VariationTypeNotAvailable",
-                 "personalize-campaign");
+    /* remote types are served (tests/integration/remote); with no AWS credentials at all (setup) the
+     * call fails before the network, naming the variation */
+    expect_error(f, PZ_RPC_RECOMMEND_ITEMS, &m->base, &a, PZ_INTERNAL, "CredentialsNotFound",
+                 "personalize-campaign variation 'c' of recommender 'remote'");
     m = recommend_req(&a, "ab", "u1", 5);
     m->feature = "unknown-feature";
     expect_error(f, PZ_RPC_RECOMMEND_ITEMS, &m->base, &a, PZ_INVALID_ARGUMENT, "InvalidExperimentFeature",
@@ -327,8 +344,6 @@ static void test_put_events_errors_store_nothing(void **state)
     expect_error(f, PZ_RPC_PUT_EVENTS, &m->base, &a, PZ_NOT_FOUND, "NamespaceNotFound", "nope");
     m = events_req(&a, "silent", "u9", 1, items);
     expect_error(f, PZ_RPC_PUT_EVENTS, &m->base, &a, PZ_NOT_FOUND, "NamespaceEventTargetsNotFound", "silent");
-    m = events_req(&a, "tracked", "u9", 1, items);
-    expect_error(f, PZ_RPC_PUT_EVENTS, &m->base, &a, PZ_UNIMPLEMENTED, "EventTargetNotAvailable", "tracked");
     assert_false(pz_builtin_has_data(f->builtin, "shop"));
     pz_arena_destroy(&a);
 }
@@ -389,6 +404,25 @@ static void test_expired_deadline(void **state)
     pz_arena_destroy(&a);
 }
 
+/* Remote event targets are served through the outbox: the call is accepted once stored. */
+static void test_put_events_to_remote_targets_is_accepted(void **state)
+{
+    fixture *f = *state;
+    pz_arena a;
+    pz_arena_init(&a);
+    const char *items[] = {"pan", "pot"};
+    Personalization__V1__PutEventsRequest *m = events_req(&a, "tracked", "u9", 2, items);
+    m->session_id = "s-9";
+    pz_request req;
+    run(f, &req, &a, PZ_RPC_PUT_EVENTS, &m->base);
+    assert_int_equal(req.status, PZ_OK);
+    Personalization__V1__PutEventsResponse *r = (Personalization__V1__PutEventsResponse *)req.response;
+    assert_int_equal(r->n_event_ids, 2);
+    assert_int_equal(strlen(r->event_ids[0]), 36); /* minted */
+    assert_false(pz_builtin_has_data(f->builtin, "tracked")); /* not a builtin target */
+    pz_arena_destroy(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -398,6 +432,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_validation_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_related_and_rerank, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_events_errors_store_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_put_events_to_remote_targets_is_accepted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_validate_defaults_and_tracker_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_refuses_new_work, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expired_deadline, setup, teardown),

@@ -1,0 +1,95 @@
+/* The event pipeline: accepted PutEvents calls become durable outbox records, then reach every
+ * event target of their namespace at least once.
+ *
+ * Accepting (pz_event_pipeline_submit, any thread): the call is rendered into a record (the
+ * upstream envelope, record.h) on the caller's thread and queued. One writer thread takes all
+ * queued calls at once and commits them in ONE LMDB transaction (group commit) together with
+ * the targets' progress; only after the commit returns (fsync'ed) are the calls answered, so a
+ * kill -9 at any point loses no acknowledged event. A `builtin` target is applied right after
+ * the commit and before the answers when it is caught up, so the embedded recommender already
+ * knows the events when the client hears 200; otherwise its worker catches up from the outbox.
+ *
+ * Targets: each (namespace, target) of the configuration that accepted a call is registered in
+ * the outbox on its first record (target_spec.h) and gets a worker thread that reads the outbox
+ * from the target's cursor and delivers (delivery.h, targets.h): batching within the target
+ * API's limits, ordering per partition key, retries with exponential backoff and jitter forever,
+ * per-record retry on partial failure, dead letters for permanent rejections. Workers report
+ * progress to the writer, which stores cursors and dead letters and deletes records every target
+ * has passed. A record reaches exactly the targets its namespace had when it was accepted. A
+ * target removed from the configuration keeps delivering what it was given, then is retired.
+ *
+ * Queued calls are bounded (max_queued_calls): beyond it a call fails at once with
+ * RESOURCE_EXHAUSTED (429). A full outbox fails calls with UNAVAILABLE (503) and stores none.
+ */
+#ifndef PZ_EVENT_PIPELINE_H
+#define PZ_EVENT_PIPELINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "personalization/v1/personalization.pb-c.h"
+#include "server/core/buf.h"
+#include "server/core/config.h"
+#include "server/core/request.h"
+#include "server/events/delivery.h"
+#include "server/recommenders/aws.h"
+#include "server/recommenders/builtin.h"
+
+#define PZ_EVENTS_MAX_QUEUED_CALLS 10000
+
+typedef struct pz_event_pipeline pz_event_pipeline;
+
+typedef struct pz_event_pipeline_options {
+    const char *outbox_dir;    /* required: the outbox's LMDB environment */
+    size_t outbox_map_mb;      /* 0 = PZ_OUTBOX_DEFAULT_MAP_MB */
+    pz_builtin *builtin;       /* for builtin targets; not owned */
+    pz_aws *aws;               /* for AWS targets; not owned; NULL = their calls are retried */
+    pz_config_holder *config;  /* to retire targets removed from the configuration; NULL = never */
+    bool no_dispatch;          /* store only, start no workers (tests, tools) */
+    size_t max_queued_calls;   /* 0 = PZ_EVENTS_MAX_QUEUED_CALLS */
+    pz_backoff_policy backoff; /* zeros = PZ_DELIVERY_BACKOFF_BASE_MS / _CAP_MS */
+    long target_timeout_ms;    /* per target call; 0 = 10 s */
+    /* Queued replays are picked up and removed targets retired this often, first one interval
+     * after open; 0 = 1000 ms. */
+    int64_t housekeeping_ms;
+    /* Jitter source, [0, 1); NULL = drand48_r seeded from the clock. Called on worker threads. */
+    double (*random)(void *ctx);
+    void *random_ctx;
+} pz_event_pipeline_options;
+
+/* Opens the outbox, loads the registered targets (starting their workers) and starts the writer.
+ * Returns 0 and *out, or -1 with err. */
+int pz_event_pipeline_open(const pz_event_pipeline_options *opts, pz_event_pipeline **out, char *err, size_t errlen);
+
+/* Queues a validated call (defaults filled) of namespace `ns` (from the snapshot that validated
+ * it; only read during this call). Completes req from the writer thread with a PutEventsResponse
+ * (the event ids) once the call is durable, or with an error: INVALID_ARGUMENT when the call is
+ * too large to store (record.h), RESOURCE_EXHAUSTED when the queue is full, UNAVAILABLE when
+ * draining or when the outbox cannot store it. Any thread; never blocks on disk. */
+void pz_event_pipeline_submit(pz_event_pipeline *p, pz_request *req, const pz_namespace *ns,
+                              Personalization__V1__PutEventsRequest *events);
+
+/* Refuses new calls and waits until every queued call has been completed. Delivery goes on. */
+void pz_event_pipeline_drain(pz_event_pipeline *p);
+/* Drains, stops the workers (an in-flight call is cancelled and retried at the next start), stores
+ * their progress, stops the writer and closes the outbox. */
+void pz_event_pipeline_destroy(pz_event_pipeline *p);
+
+/* Appends the delivery statistics as JSON:
+ *   {"outbox": {"nextSeq", "oldestSeq", "records", "deadLetters", "replaysQueued", "usedBytes",
+ *               "mapBytes"},
+ *    "accepted": {"calls", "events", "commits"}, "queuedCalls",
+ *    "targets": [{"id", "type", "namespace", "number", "cursor", "lag", "delivered",
+ *                 "deliveredEvents", "retried", "deadLettered", "state", "lastError",
+ *                 "lastErrorAt", "lastDeliveryAt"}]}
+ * commits = durable commits that stored calls (calls / commits is the group-commit factor);
+ * lag = records accepted for the target and not yet delivered or dead-lettered; counters since
+ * start; state "idle", "delivering", "retrying" or "catching-up". Any thread. */
+void pz_event_pipeline_stats_json(pz_event_pipeline *p, pz_buf *out);
+
+/* Waits until every target has no lag (or timeout_ms passes). Returns true when idle. For tests
+ * and benchmarks. */
+bool pz_event_pipeline_wait_delivered(pz_event_pipeline *p, int64_t timeout_ms);
+
+#endif

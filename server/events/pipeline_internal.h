@@ -1,0 +1,144 @@
+/* Private to the event pipeline: the target registry shared by the writer (pipeline.c) and the
+ * workers (worker.c), and the notification plumbing between them. */
+#ifndef PZ_EVENT_PIPELINE_INTERNAL_H
+#define PZ_EVENT_PIPELINE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "server/events/outbox.h"
+#include "server/events/pipeline.h"
+#include "server/events/targets.h"
+
+/* A dead letter waiting for the writer to store it (malloc'ed, with its record). */
+typedef struct dead_item {
+    struct dead_item *next;
+    uint64_t seq;
+    uint32_t attempts;
+    int64_t at_ms;
+    char reason[PZ_DELIVERY_MAX_REASON];
+    uint8_t *record;
+    size_t record_len;
+} dead_item;
+
+typedef struct pz_worker pz_worker;
+
+/* A registered target. Fields marked (writer) are only touched by the writer thread; the rest
+ * are guarded by `lock`. */
+typedef struct slot {
+    uint32_t number;
+    char *id;
+    pz_event_target_type type;
+    char *ns;
+    uint64_t cursor_saved; /* (writer) the cursor in the outbox */
+    pthread_mutex_t lock;
+    char *spec_json;   /* replaced by the writer when the configuration changes it */
+    bool spec_changed; /* the worker must rebuild its adapter */
+    uint64_t cursor;   /* everything below is delivered or dead-lettered */
+    dead_item *dead_head, *dead_tail;
+    bool caught_up;   /* builtin: the writer applies new records itself */
+    bool retiring;    /* the worker must exit */
+    uint64_t pending; /* records accepted for it, not finished */
+    uint64_t delivered, delivered_events, retried, dead_lettered;
+    bool retrying; /* the last call failed */
+    char last_error[PZ_DELIVERY_MAX_REASON];
+    int64_t last_error_ms, last_ok_ms;
+    pz_worker *worker;
+} slot;
+
+struct pz_event_pipeline {
+    pz_event_pipeline_options opts;
+    pz_outbox *ob;
+    pz_target_env env;
+
+    /* the registry: slots by number (writer adds and removes; stats and workers read) */
+    pthread_mutex_t reg_lock;
+    slot **slots;
+    size_t n_slots;
+
+    /* the job queue and the writer */
+    pthread_mutex_t lock;
+    pthread_cond_t wake; /* jobs queued, progress reported, or stopping */
+    pthread_cond_t idle; /* the queue is empty and the writer holds no job */
+    struct event_job *head, *tail;
+    size_t queued;
+    bool busy, draining, stopping;
+    bool progress; /* a worker reported progress */
+    pthread_t writer;
+    bool writer_started;
+
+    /* new records: workers wait for the generation to change */
+    pthread_mutex_t notify_lock;
+    pthread_cond_t notify;
+    uint64_t generation;
+    atomic_uint_fast64_t next_seq; /* after the writer's last commit */
+    atomic_bool workers_stopping;
+
+    atomic_uint_fast64_t calls_accepted, events_accepted, commits;
+};
+
+/* Copies src into dst (capacity cap), cut to fit. */
+static inline void pz_copy_cut(char *dst, size_t cap, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+/* A call waiting for the writer. It lives in its request's arena. */
+typedef struct job_target {
+    const char *id;
+    const char *spec;
+    pz_event_target_type type;
+} job_target;
+
+typedef struct event_job {
+    struct event_job *next;
+    pz_request *req;
+    const char *ns;
+    Personalization__V1__PutEventsRequest *events;
+    uint8_t *record;
+    size_t record_len;
+    job_target *targets;
+    size_t n_targets;
+    slot **slots; /* (writer) resolved targets */
+    uint64_t seq; /* (writer) where the record went */
+} event_job;
+
+/* The registry (registry.c). Lookups: the writer, or holders of reg_lock. Add and remove: the
+ * writer (or open/destroy), under reg_lock. */
+slot *pz_slot_new(uint32_t number, const char *id, const char *spec_json, uint64_t cursor); /* NULL: bad spec */
+void pz_slot_free(slot *s);
+void pz_dead_free(dead_item *d);
+slot *pz_registry_find_id(pz_event_pipeline *p, const char *id);
+slot *pz_registry_find_number(pz_event_pipeline *p, uint32_t number);
+void pz_registry_add(pz_event_pipeline *p, slot *s);
+void pz_registry_remove(pz_event_pipeline *p, slot *s);
+
+/* One round of the writer (round.c): stores `list` (may be NULL) and the workers' progress in one
+ * transaction, with replays and retirements when `housekeeping` (retirements only when
+ * `may_retire`), then answers the calls. Writer thread only. */
+void pz_pipeline_round(pz_event_pipeline *p, event_job *list, bool housekeeping, bool may_retire);
+/* Wakes the workers: new records were committed (or they must stop). */
+void pz_pipeline_notify_workers(pz_event_pipeline *p);
+
+/* Workers (worker.c): one thread per slot. */
+pz_worker *pz_worker_start(pz_event_pipeline *p, slot *s);
+/* Asks the worker to exit and cancels its in-flight call (any thread). */
+void pz_worker_stop(pz_worker *w);
+/* Waits for the thread and frees the worker. */
+void pz_worker_join(pz_worker *w);
+
+/* The writer is told that a worker has progress to store. */
+void pz_pipeline_progress(pz_event_pipeline *p);
+/* Workers sleep until new records are committed (seen_generation UINT64_MAX: not a reason to
+ * wake), `until_ms` (wall clock), or a stop (all workers, or *stop for one; the stopper calls
+ * pz_pipeline_notify_workers). */
+void pz_pipeline_wait_records(pz_event_pipeline *p, uint64_t seen_generation, int64_t until_ms,
+                              const atomic_bool *stop);
+uint64_t pz_pipeline_generation(pz_event_pipeline *p);
+
+#endif

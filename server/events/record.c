@@ -1,0 +1,454 @@
+/* Outbox records: rendering the upstream envelope and the binary header (record.h). */
+#include "server/events/record.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#define HEADER_FIXED 4    /* version, flags, n_targets */
+#define HEADER_LENGTHS 10 /* five u16 after the target list */
+#define RECORD_VERSION 1
+
+static void put_u16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint16_t get_u16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* ---- JSON helpers ---- */
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is not valid. */
+static size_t utf8_len(const unsigned char *s, size_t avail)
+{
+    unsigned char c = s[0];
+    size_t n;
+    uint32_t cp;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+        cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (avail < n)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+        return 0;
+    return n;
+}
+
+int pz_json_string(pz_buf *b, const char *s, size_t len)
+{
+    int rc = pz_buf_append_char(b, '"');
+    const unsigned char *p = (const unsigned char *)s;
+    size_t run = 0; /* bytes copied verbatim, flushed before each escape */
+    for (size_t i = 0; i < len && rc == 0;) {
+        unsigned char c = p[i];
+        const char *esc = NULL;
+        char ubuf[8];
+        size_t n = 1;
+        if (c == '"')
+            esc = "\\\"";
+        else if (c == '\\')
+            esc = "\\\\";
+        else if (c == '\n')
+            esc = "\\n";
+        else if (c == '\r')
+            esc = "\\r";
+        else if (c == '\t')
+            esc = "\\t";
+        else if (c < 0x20) {
+            snprintf(ubuf, sizeof ubuf, "\\u%04x", c);
+            esc = ubuf;
+        } else if (c >= 0x80) {
+            n = utf8_len(p + i, len - i);
+            if (n == 0) {
+                esc = "\\ufffd";
+                n = 1;
+            }
+        }
+        if (esc != NULL) {
+            rc = pz_buf_append(b, s + i - run, run);
+            if (rc == 0)
+                rc = pz_buf_append_str(b, esc);
+            run = 0;
+        } else {
+            run += n;
+        }
+        i += n;
+    }
+    if (rc == 0)
+        rc = pz_buf_append(b, s + len - run, run);
+    return rc == 0 ? pz_buf_append_char(b, '"') : rc;
+}
+
+int pz_json_number(pz_buf *b, double d)
+{
+    if (!isfinite(d))
+        return pz_buf_append_str(b, "null");
+    if (d == floor(d) && fabs(d) < 9007199254740992.0)
+        return pz_buf_printf(b, "%.0f", d);
+    char tmp[40];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*g", prec, d);
+        if (strtod(tmp, NULL) == d)
+            break;
+    }
+    return pz_buf_append_str(b, tmp);
+}
+
+int pz_base64(pz_buf *b, const void *data, size_t n)
+{
+    static const char A[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const unsigned char *p = data;
+    char out[4];
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)p[i + 1] << 8;
+        if (i + 2 < n)
+            v |= p[i + 2];
+        out[0] = A[(v >> 18) & 63];
+        out[1] = A[(v >> 12) & 63];
+        out[2] = i + 1 < n ? A[(v >> 6) & 63] : '=';
+        out[3] = i + 2 < n ? A[v & 63] : '=';
+        if (pz_buf_append(b, out, 4) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- the envelope ---- */
+
+static int key(pz_buf *b, const char *k, bool *first)
+{
+    int rc = *first ? 0 : pz_buf_append_char(b, ',');
+    *first = false;
+    if (rc == 0)
+        rc = pz_json_string(b, k, strlen(k));
+    return rc == 0 ? pz_buf_append_char(b, ':') : rc;
+}
+
+static int opt_string(pz_buf *b, const char *k, const char *v, bool *first)
+{
+    if (v == NULL)
+        return 0;
+    int rc = key(b, k, first);
+    return rc == 0 ? pz_json_string(b, v, strlen(v)) : rc;
+}
+
+static int write_event(pz_buf *b, const Personalization__V1__Event *ev)
+{
+    bool first = true;
+    int rc = pz_buf_append_char(b, '{');
+    rc |= opt_string(b, "eventId", ev->event_id, &first);
+    rc |= opt_string(b, "eventType", ev->event_type, &first);
+    if (ev->has_event_value) {
+        rc |= key(b, "eventValue", &first);
+        rc |= pz_json_number(b, ev->event_value);
+    }
+    rc |= opt_string(b, "itemId", ev->item_id, &first);
+    if (ev->n_impression > 0) {
+        rc |= key(b, "impression", &first);
+        rc |= pz_buf_append_char(b, '[');
+        for (size_t i = 0; i < ev->n_impression; i++) {
+            if (i > 0)
+                rc |= pz_buf_append_char(b, ',');
+            rc |= pz_json_string(b, ev->impression[i], strlen(ev->impression[i]));
+        }
+        rc |= pz_buf_append_char(b, ']');
+    }
+    rc |= opt_string(b, "recommendationId", ev->recommendation_id, &first);
+    rc |= opt_string(b, "properties", ev->properties, &first);
+    if (ev->has_sent_at) {
+        rc |= key(b, "sentAt", &first);
+        rc |= pz_json_number(b, ev->sent_at);
+    }
+    if (ev->metric_attribution != NULL && ev->metric_attribution->event_attribution_source != NULL) {
+        bool inner = true;
+        rc |= key(b, "metricAttribution", &first);
+        rc |= pz_buf_append_char(b, '{');
+        rc |= opt_string(b, "eventAttributionSource", ev->metric_attribution->event_attribution_source, &inner);
+        rc |= pz_buf_append_char(b, '}');
+    }
+    rc |= pz_buf_append_char(b, '}');
+    return rc;
+}
+
+static int write_conversion(pz_buf *b, const Personalization__V1__ExperimentConversion *c)
+{
+    bool first = true;
+    int rc = pz_buf_append_char(b, '{');
+    rc |= opt_string(b, "recommender", c->recommender, &first);
+    rc |= opt_string(b, "feature", c->feature, &first);
+    rc |= opt_string(b, "metric", c->metric, &first);
+    if (c->has_value) {
+        rc |= key(b, "value", &first);
+        rc |= pz_json_number(b, c->value);
+    }
+    rc |= pz_buf_append_char(b, '}');
+    return rc;
+}
+
+static int write_body(pz_buf *b, const Personalization__V1__PutEventsRequest *in)
+{
+    bool first = true;
+    int rc = pz_buf_append_char(b, '{');
+    rc |= opt_string(b, "sessionId", in->session_id, &first);
+    rc |= opt_string(b, "userId", in->user_id, &first);
+    if (in->n_event_list > 0) {
+        rc |= key(b, "eventList", &first);
+        rc |= pz_buf_append_char(b, '[');
+        for (size_t i = 0; i < in->n_event_list; i++) {
+            if (i > 0)
+                rc |= pz_buf_append_char(b, ',');
+            rc |= write_event(b, in->event_list[i]);
+        }
+        rc |= pz_buf_append_char(b, ']');
+    }
+    if (in->n_experiment_conversions > 0) {
+        rc |= key(b, "experimentConversions", &first);
+        rc |= pz_buf_append_char(b, '[');
+        for (size_t i = 0; i < in->n_experiment_conversions; i++) {
+            if (i > 0)
+                rc |= pz_buf_append_char(b, ',');
+            rc |= write_conversion(b, in->experiment_conversions[i]);
+        }
+        rc |= pz_buf_append_char(b, ']');
+    }
+    rc |= pz_buf_append_char(b, '}');
+    return rc;
+}
+
+static bool is_secret_header(const pz_header *h)
+{
+    static const char *const SECRET[] = {"authorization", "proxy-authorization", "x-api-key", "cookie"};
+    for (size_t i = 0; i < sizeof SECRET / sizeof SECRET[0]; i++) {
+        if (h->name_len == strlen(SECRET[i]) && memcmp(h->name, SECRET[i], h->name_len) == 0)
+            return true;
+    }
+    return false;
+}
+
+static bool same_name(const pz_header *a, const pz_header *b)
+{
+    return a->name_len == b->name_len && memcmp(a->name, b->name, a->name_len) == 0;
+}
+
+static int write_headers(pz_buf *b, const pz_header *headers, size_t n)
+{
+    int rc = pz_buf_append_char(b, '{');
+    bool first = true;
+    for (size_t i = 0; i < n; i++) {
+        const pz_header *h = &headers[i];
+        bool later = false; /* the last value of a repeated name wins, as in API Gateway's `headers` */
+        for (size_t j = i + 1; j < n && !later; j++)
+            later = same_name(h, &headers[j]);
+        if (later || h->name_len == 0 || h->name[0] == ':')
+            continue;
+        if (!first)
+            rc |= pz_buf_append_char(b, ',');
+        first = false;
+        rc |= pz_json_string(b, h->name, h->name_len);
+        rc |= pz_buf_append_char(b, ':');
+        if (is_secret_header(h))
+            rc |= pz_json_string(b, PZ_EVREC_REDACTED, strlen(PZ_EVREC_REDACTED));
+        else
+            rc |= pz_json_string(b, h->value, h->value_len);
+    }
+    return rc | pz_buf_append_char(b, '}');
+}
+
+/* Appends the percent-encoded namespace (the path segment as a REST client would send it). */
+static int write_path(pz_buf *b, const char *ns)
+{
+    int rc = pz_buf_append_str(b, "/events/");
+    for (const unsigned char *p = (const unsigned char *)ns; *p != '\0' && rc == 0; p++) {
+        bool plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' ||
+                     *p == '_' || *p == '.' || *p == '~';
+        rc = plain ? pz_buf_append_char(b, (char)*p) : pz_buf_printf(b, "%%%02X", *p);
+    }
+    return rc;
+}
+
+static int write_envelope(pz_buf *b, const Personalization__V1__PutEventsRequest *in, const char *ns,
+                          const pz_header *headers, size_t n_headers)
+{
+    pz_buf path;
+    pz_buf_init(&path, 4096);
+    int rc = write_path(&path, ns);
+    rc |= pz_buf_append_str(b, "{\"namespace\":");
+    rc |= pz_json_string(b, ns, strlen(ns));
+    rc |= pz_buf_append_str(b, ",\"path\":");
+    rc |= pz_json_string(b, path.data ? path.data : "", path.len);
+    rc |= pz_buf_append_str(b, ",\"headers\":");
+    rc |= write_headers(b, headers, n_headers);
+    rc |= pz_buf_append_str(b, ",\"queryStringParameters\":null,\"body\":");
+    rc |= write_body(b, in);
+    rc |= pz_buf_append_char(b, '}');
+    pz_buf_free(&path);
+    return rc;
+}
+
+static size_t clamp16(const char *s)
+{
+    size_t n = s != NULL ? strlen(s) : 0;
+    return n > UINT16_MAX ? UINT16_MAX : n;
+}
+
+int pz_evrec_render(const Personalization__V1__PutEventsRequest *in, const char *ns, const pz_header *headers,
+                    size_t n_headers, size_t n_targets, const char *random_key, pz_arena *arena, uint8_t **out,
+                    size_t *len, char *err, size_t errlen)
+{
+    const char *pk = in->session_id != NULL && in->session_id[0] ? in->session_id
+                     : in->user_id != NULL && in->user_id[0]     ? in->user_id
+                                                                 : random_key;
+    size_t ns_len = clamp16(ns), pk_len = clamp16(pk), s_len = clamp16(in->session_id), u_len = clamp16(in->user_id);
+    size_t head = HEADER_FIXED + 4 * n_targets + HEADER_LENGTHS + ns_len + pk_len + s_len + u_len;
+    if (n_targets > PZ_EVREC_MAX_TARGETS) {
+        snprintf(err, errlen, "the namespace has %zu event targets; at most %d are supported", n_targets,
+                 PZ_EVREC_MAX_TARGETS);
+        return -1;
+    }
+    pz_buf b;
+    pz_buf_init(&b, PZ_EVREC_MAX_BYTES > head ? PZ_EVREC_MAX_BYTES - head : 0);
+    int rc = write_envelope(&b, in, ns, headers, n_headers);
+    if (rc != 0) {
+        pz_buf_free(&b);
+        snprintf(err, errlen,
+                 "the events and request headers are too large to deliver: a stored call is limited to %d bytes "
+                 "(envelope included)",
+                 PZ_EVREC_MAX_BYTES);
+        return -1;
+    }
+    uint8_t *r = pz_arena_alloc(arena, head + b.len);
+    r[0] = RECORD_VERSION;
+    r[1] = in->n_event_list > 0 ? 1 : 0;
+    put_u16(r + 2, (uint16_t)n_targets);
+    memset(r + 4, 0, 4 * n_targets);
+    uint8_t *p = r + 4 + 4 * n_targets;
+    put_u16(p, (uint16_t)ns_len);
+    put_u16(p + 2, (uint16_t)pk_len);
+    put_u16(p + 4, (uint16_t)s_len);
+    put_u16(p + 6, (uint16_t)u_len);
+    put_u16(p + 8, (uint16_t)in->n_event_list);
+    p += HEADER_LENGTHS;
+    memcpy(p, ns, ns_len);
+    p += ns_len;
+    memcpy(p, pk, pk_len);
+    p += pk_len;
+    if (s_len)
+        memcpy(p, in->session_id, s_len);
+    p += s_len;
+    if (u_len)
+        memcpy(p, in->user_id, u_len);
+    p += u_len;
+    memcpy(p, b.data, b.len);
+    *out = r;
+    *len = head + b.len;
+    pz_buf_free(&b);
+    return 0;
+}
+
+int pz_evrec_decode(const void *data, size_t len, pz_evrec_view *v)
+{
+    const uint8_t *r = data;
+    if (len < HEADER_FIXED || r[0] != RECORD_VERSION)
+        return -1;
+    v->n_targets = get_u16(r + 2);
+    size_t off = HEADER_FIXED + 4 * (size_t)v->n_targets;
+    if (len < off + HEADER_LENGTHS)
+        return -1;
+    v->targets = r + HEADER_FIXED;
+    const uint8_t *p = r + off;
+    v->ns_len = get_u16(p);
+    v->partition_key_len = get_u16(p + 2);
+    v->session_len = get_u16(p + 4);
+    v->user_len = get_u16(p + 6);
+    v->n_events = get_u16(p + 8);
+    off += HEADER_LENGTHS;
+    size_t strings = v->ns_len + v->partition_key_len + v->session_len + v->user_len;
+    if (len < off + strings)
+        return -1;
+    v->ns = (const char *)r + off;
+    v->partition_key = v->ns + v->ns_len;
+    v->session = v->partition_key + v->partition_key_len;
+    v->user = v->session + v->session_len;
+    v->json = v->user + v->user_len;
+    v->json_len = len - off - strings;
+    return 0;
+}
+
+uint32_t pz_evrec_target(const pz_evrec_view *v, size_t i)
+{
+    return get_u32(v->targets + 4 * i);
+}
+
+void pz_evrec_set_target(uint8_t *record, size_t i, uint32_t number)
+{
+    put_u32(record + HEADER_FIXED + 4 * i, number);
+}
+
+bool pz_evrec_has_target(const pz_evrec_view *v, uint32_t number)
+{
+    for (size_t i = 0; i < v->n_targets; i++) {
+        if (pz_evrec_target(v, i) == number)
+            return true;
+    }
+    return false;
+}
+
+uint8_t *pz_evrec_retarget(const void *data, size_t len, uint32_t number, size_t *out_len)
+{
+    pz_evrec_view v;
+    if (pz_evrec_decode(data, len, &v) != 0)
+        return NULL;
+    size_t old_list = 4 * (size_t)v.n_targets;
+    size_t rest = len - HEADER_FIXED - old_list;
+    uint8_t *r = pz_malloc(HEADER_FIXED + 4 + rest);
+    memcpy(r, data, HEADER_FIXED);
+    put_u16(r + 2, 1);
+    put_u32(r + HEADER_FIXED, number);
+    memcpy(r + HEADER_FIXED + 4, (const uint8_t *)data + HEADER_FIXED + old_list, rest);
+    *out_len = HEADER_FIXED + 4 + rest;
+    return r;
+}
+
+void pz_evrec_random_key(char buf[33])
+{
+    unsigned char r[16];
+    if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
+        pz_fatal("getrandom failed");
+    for (int i = 0; i < 16; i++)
+        snprintf(buf + 2 * i, 3, "%02x", r[i]);
+}

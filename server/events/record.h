@@ -1,0 +1,94 @@
+/* Outbox records: one accepted PutEvents call, as stored in the outbox and delivered to targets.
+ *
+ * A record is a small binary header followed by the upstream envelope (spec §8.2) as compact
+ * JSON, which Kinesis and Firehose targets send as is and the other targets derive from:
+ *
+ *   {"namespace": ns, "path": "/events/<ns>", "headers": {...}, "queryStringParameters": null,
+ *    "body": {"sessionId", "userId", "eventList": [...], "experimentConversions": [...]}}
+ *
+ * - headers: the request's headers (REST) or metadata (gRPC), lower-case names, the last value
+ *   wins for repeated names; credentials are redacted (PZ_EVREC_REDACTED replaces the values of
+ *   authorization, proxy-authorization, x-api-key and cookie).
+ * - body: the upstream keys in upstream order, with the server's defaults filled (minted eventId,
+ *   sentAt), and experimentConversions when present.
+ * - queryStringParameters is always null: the core does not see the REST query string.
+ *
+ * Header (all integers little-endian; strings not NUL-terminated in the stored bytes):
+ *   u8 version (1), u8 flags, u16 n_targets, u32 targets[n_targets],
+ *   u16 ns_len, u16 partition_key_len, u16 session_len, u16 user_len, u16 n_events,
+ *   ns, partition_key, session, user, then the envelope JSON to the end.
+ * `targets` are the numbers of the targets the record must reach (assigned by the outbox writer).
+ *
+ * Everything here is pure and thread-agnostic.
+ */
+#ifndef PZ_EVREC_H
+#define PZ_EVREC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "personalization/v1/personalization.pb-c.h"
+#include "server/core/buf.h"
+#include "server/core/mem.h"
+#include "server/core/request.h"
+
+/* The largest record (header + envelope). Below Firehose's 1,000 KiB and Kinesis's 1 MiB (data
+ * plus partition key) per-record limits, so every stored record fits every target. */
+#define PZ_EVREC_MAX_BYTES (1000 * 1000)
+/* At most this many targets per record (a namespace's eventTargets, deduplicated). */
+#define PZ_EVREC_MAX_TARGETS 64
+#define PZ_EVREC_REDACTED "[REDACTED]"
+
+/* A decoded view of a stored record: pointers into the record bytes (not NUL-terminated). */
+typedef struct pz_evrec_view {
+    uint16_t n_targets;
+    const uint8_t *targets; /* n_targets little-endian u32 values; use pz_evrec_target() */
+    const char *ns;
+    size_t ns_len;
+    const char *partition_key; /* sessionId, else userId, else a random UUID minted at acceptance */
+    size_t partition_key_len;
+    const char *session; /* "" when absent */
+    size_t session_len;
+    const char *user; /* "" when absent */
+    size_t user_len;
+    uint16_t n_events;
+    const char *json; /* the envelope */
+    size_t json_len;
+} pz_evrec_view;
+
+/* Renders a validated request (defaults filled) of namespace `ns` with `headers` into a record
+ * in `arena`, with n_targets target slots set to 0 (pz_evrec_set_target fills them). The
+ * partition key falls back to `random_key` (e.g. a UUID) when there is no sessionId or userId.
+ * Returns 0 with *out and *len, or -1 when the record would exceed PZ_EVREC_MAX_BYTES (the message in
+ * err names the size). */
+int pz_evrec_render(const Personalization__V1__PutEventsRequest *in, const char *ns, const pz_header *headers,
+                    size_t n_headers, size_t n_targets, const char *random_key, pz_arena *arena, uint8_t **out,
+                    size_t *len, char *err, size_t errlen);
+
+/* Decodes the header of a stored record. Returns 0, or -1 when the bytes are not a record. */
+int pz_evrec_decode(const void *data, size_t len, pz_evrec_view *v);
+
+/* Target number i of a decoded record / of record bytes in place. */
+uint32_t pz_evrec_target(const pz_evrec_view *v, size_t i);
+void pz_evrec_set_target(uint8_t *record, size_t i, uint32_t number);
+/* True when the record must reach target `number`. */
+bool pz_evrec_has_target(const pz_evrec_view *v, uint32_t number);
+
+/* A copy of the record (malloc'ed, caller frees) whose target list is exactly {number}: how a
+ * dead letter is replayed to the one target that rejected it. NULL when `data` is not a record. */
+uint8_t *pz_evrec_retarget(const void *data, size_t len, uint32_t number, size_t *out_len);
+
+/* Fills buf with 32 random hex characters: the partition key of a call with neither sessionId
+ * nor userId (spec §14 #18). */
+void pz_evrec_random_key(char buf[33]);
+
+/* JSON writing helpers shared by the targets: a JSON string literal (quotes included; invalid
+ * UTF-8 bytes become U+FFFD) and a number (shortest round-trip form; integers without a
+ * fraction). Return pz_buf_append's result (-1 when the buffer's cap is reached). */
+int pz_json_string(pz_buf *b, const char *s, size_t len);
+int pz_json_number(pz_buf *b, double d);
+/* Standard base64 (with padding) of n bytes. */
+int pz_base64(pz_buf *b, const void *data, size_t n);
+
+#endif

@@ -1,0 +1,464 @@
+/* One round of the event pipeline's writer (pipeline_internal.h): a single outbox transaction
+ * holding the queued calls, the workers' progress, replays, retirements and reclamation; after
+ * the commit, the builtin targets and the answers. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/core/log.h"
+#include "server/core/status.h"
+#include "server/events/pipeline_internal.h"
+#include "server/events/record.h"
+
+#define REPLAYS_PER_ROUND 1000
+#define RECLAIM_PER_ROUND 20000
+
+/* What one round changes in memory once its transaction commits. */
+typedef struct slot_change {
+    slot *s;
+    bool is_new;
+    uint64_t appended; /* records of this round naming the slot */
+    bool replayed;     /* a replayed record names it (builtin: let the worker apply) */
+    char *new_spec;    /* the configuration changed the spec */
+    uint64_t cursor_to_save;
+    bool save_cursor;
+    dead_item *dead; /* taken from the slot, stored in this round */
+    bool retire;
+} slot_change;
+
+typedef struct round_changes {
+    slot_change *changes;
+    size_t n, cap;
+} round_changes;
+
+static slot_change *change_for(round_changes *r, slot *s)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        if (r->changes[i].s == s)
+            return &r->changes[i];
+    }
+    if (r->n == r->cap) {
+        r->cap = r->cap ? r->cap * 2 : 16;
+        r->changes = pz_realloc(r->changes, r->cap * sizeof *r->changes);
+    }
+    slot_change *c = &r->changes[r->n++];
+    memset(c, 0, sizeof *c);
+    c->s = s;
+    return c;
+}
+
+/* A registered target, or one this round registers. */
+static slot *find_slot(pz_event_pipeline *p, const round_changes *r, const char *id)
+{
+    slot *s = pz_registry_find_id(p, id);
+    for (size_t i = 0; s == NULL && i < r->n; i++) {
+        if (r->changes[i].is_new && strcmp(r->changes[i].s->id, id) == 0)
+            s = r->changes[i].s;
+    }
+    return s;
+}
+
+/* ---- completing calls ---- */
+
+static void complete_ok(event_job *job)
+{
+    pz_request *req = job->req;
+    Personalization__V1__PutEventsResponse *resp = (Personalization__V1__PutEventsResponse *)pz_arena_new_message(
+        req->arena, &personalization__v1__put_events_response__descriptor);
+    resp->n_event_ids = job->events->n_event_list;
+    resp->event_ids = pz_arena_calloc(req->arena, resp->n_event_ids ? resp->n_event_ids : 1, sizeof(char *));
+    for (size_t i = 0; i < resp->n_event_ids; i++)
+        resp->event_ids[i] = job->events->event_list[i]->event_id;
+    pz_request_succeed(req, &resp->base);
+}
+
+static void complete_failed(event_job *job, const char *why)
+{
+    pz_request_fail(job->req, PZ_UNAVAILABLE, PZ_ERRTYPE_UNHANDLED, "EventStoreUnavailable",
+                    "the events could not be stored and were not accepted: %s", why);
+}
+
+typedef struct replay_ctx {
+    pz_event_pipeline *p;
+    pz_outbox_txn *t;
+    round_changes *r;
+    char *err;
+    size_t errlen;
+} replay_ctx;
+
+static int on_replay(void *ctx, const pz_outbox_dead *d)
+{
+    replay_ctx *rc = ctx;
+    slot *s = pz_registry_find_number(rc->p, d->number);
+    if (s == NULL) {
+        /* The target is gone: keep the record as a dead letter, never drop it. */
+        pz_warn("events: cannot replay record %llu to %s: the target is no longer registered; kept as a dead "
+                "letter",
+                (unsigned long long)d->seq, d->target_id);
+        return pz_outbox_put_dead(rc->t, d, rc->err, rc->errlen);
+    }
+    size_t len;
+    uint8_t *rec = pz_evrec_retarget(d->record, d->record_len, s->number, &len);
+    if (rec == NULL)
+        return pz_outbox_put_dead(rc->t, d, rc->err, rc->errlen);
+    uint64_t seq;
+    int ret = pz_outbox_append(rc->t, rec, len, &seq, rc->err, rc->errlen);
+    free(rec);
+    if (ret == 0) {
+        slot_change *c = change_for(rc->r, s);
+        c->appended++;
+        c->replayed = true;
+        pz_info("events: record %llu queued again for %s as %llu", (unsigned long long)d->seq, d->target_id,
+                (unsigned long long)seq);
+    }
+    return ret;
+}
+
+/* Resolves (registering when new) the targets of a job and appends its record. */
+static int append_job(pz_event_pipeline *p, pz_outbox_txn *t, round_changes *r, event_job *job, uint64_t first_seq,
+                      char *err, size_t errlen)
+{
+    job->slots = pz_arena_calloc(job->req->arena, job->n_targets ? job->n_targets : 1, sizeof(slot *));
+    /* A new target's cursor starts at the round's first record: none before it names the target,
+     * and a caught-up builtin target can then take the whole round inline. */
+    uint64_t seq_to_be = pz_outbox_txn_next_seq(t);
+    for (size_t k = 0; k < job->n_targets; k++) {
+        const job_target *jt = &job->targets[k];
+        slot *s = find_slot(p, r, jt->id);
+        if (s == NULL) {
+            uint32_t number;
+            if (pz_outbox_new_target_number(t, &number, err, errlen) != 0)
+                return -1;
+            s = pz_slot_new(number, jt->id, jt->spec, first_seq);
+            if (s == NULL) {
+                snprintf(err, errlen, "invalid target spec for %s", jt->id);
+                return -1;
+            }
+            s->caught_up = s->type == PZ_TARGET_BUILTIN; /* nothing before its first record */
+            pz_outbox_target ot = {s->id, s->number, s->cursor_saved, s->spec_json};
+            if (pz_outbox_put_target(t, &ot, err, errlen) != 0) {
+                pz_slot_free(s);
+                return -1;
+            }
+            change_for(r, s)->is_new = true;
+            pz_info("events: new event target %s (number %u) from record %llu", s->id, s->number,
+                    (unsigned long long)seq_to_be);
+        } else {
+            slot_change *c = change_for(r, s);
+            if (!c->is_new && c->new_spec == NULL && strcmp(s->spec_json, jt->spec) != 0) {
+                c->new_spec = pz_strdup(jt->spec);
+                pz_outbox_target ot = {s->id, s->number, s->cursor_saved, jt->spec};
+                if (pz_outbox_put_target(t, &ot, err, errlen) != 0)
+                    return -1;
+            }
+        }
+        job->slots[k] = s;
+        pz_evrec_set_target(job->record, k, s->number);
+        change_for(r, s)->appended++;
+    }
+    return pz_outbox_append(t, job->record, job->record_len, &job->seq, err, errlen);
+}
+
+/* Takes every slot's unsaved cursor and dead letters into the round and stores them. */
+static int save_progress(pz_event_pipeline *p, pz_outbox_txn *t, round_changes *r, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < p->n_slots; i++) {
+        slot *s = p->slots[i];
+        pthread_mutex_lock(&s->lock);
+        uint64_t cursor = s->cursor;
+        dead_item *dead = s->dead_head;
+        s->dead_head = s->dead_tail = NULL;
+        pthread_mutex_unlock(&s->lock);
+        if (cursor == s->cursor_saved && dead == NULL)
+            continue;
+        slot_change *c = change_for(r, s);
+        c->dead = dead;
+        for (dead_item *d = dead; d != NULL; d = d->next) {
+            pz_outbox_dead od = {s->number, d->seq, s->id, d->attempts, d->at_ms, d->reason, d->record, d->record_len};
+            if (pz_outbox_put_dead(t, &od, err, errlen) != 0)
+                return -1;
+        }
+        if (cursor != s->cursor_saved) {
+            c->cursor_to_save = cursor;
+            c->save_cursor = true;
+            pz_outbox_target ot = {s->id, s->number, cursor, c->new_spec ? c->new_spec : s->spec_json};
+            if (pz_outbox_put_target(t, &ot, err, errlen) != 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* Marks for retirement the targets the configuration no longer lists that have nothing left. */
+static int retire_removed(pz_event_pipeline *p, pz_outbox_txn *t, round_changes *r, char *err, size_t errlen)
+{
+    if (p->opts.config == NULL)
+        return 0;
+    pz_config *cfg = pz_config_holder_acquire(p->opts.config);
+    int rc = 0;
+    for (size_t i = 0; i < p->n_slots && rc == 0; i++) {
+        slot *s = p->slots[i];
+        const pz_namespace *ns = pz_config_namespace(cfg, s->ns);
+        bool listed = false;
+        for (size_t k = 0; ns != NULL && k < ns->n_event_targets && !listed; k++) {
+            char *id, *spec;
+            pz_target_spec_render(ns->key, &ns->event_targets[k], &id, &spec);
+            listed = strcmp(id, s->id) == 0;
+            free(id);
+            free(spec);
+        }
+        slot_change *c = NULL;
+        for (size_t k = 0; k < r->n; k++) {
+            if (r->changes[k].s == s)
+                c = &r->changes[k];
+        }
+        if (listed || (c != NULL && c->appended > 0))
+            continue;
+        pthread_mutex_lock(&s->lock);
+        bool finished = s->pending == 0 && s->dead_head == NULL;
+        pthread_mutex_unlock(&s->lock);
+        if (!finished)
+            continue;
+        rc = pz_outbox_delete_target(t, s->id, err, errlen);
+        change_for(r, s)->retire = true;
+    }
+    pz_config_unref(cfg);
+    return rc;
+}
+
+static int reclaim(pz_event_pipeline *p, pz_outbox_txn *t, round_changes *r, char *err, size_t errlen)
+{
+    uint64_t below = pz_outbox_txn_next_seq(t);
+    for (size_t i = 0; i < p->n_slots; i++) {
+        slot *s = p->slots[i];
+        uint64_t c = s->cursor_saved;
+        for (size_t k = 0; k < r->n; k++) {
+            if (r->changes[k].s == s && r->changes[k].retire)
+                c = UINT64_MAX;
+            else if (r->changes[k].s == s && r->changes[k].save_cursor)
+                c = r->changes[k].cursor_to_save;
+        }
+        if (c < below)
+            below = c;
+    }
+    for (size_t k = 0; k < r->n; k++) {
+        if (r->changes[k].is_new && r->changes[k].s->cursor_saved < below)
+            below = r->changes[k].s->cursor_saved;
+    }
+    return pz_outbox_reclaim(t, below, RECLAIM_PER_ROUND, err, errlen) < 0 ? -1 : 0;
+}
+
+/* After a failed commit: what was taken from the slots goes back; new slots are dropped. */
+static void round_rollback(round_changes *r)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        slot_change *c = &r->changes[i];
+        free(c->new_spec);
+        if (c->is_new) {
+            pz_slot_free(c->s);
+            continue;
+        }
+        if (c->dead != NULL) {
+            dead_item *tail = c->dead;
+            while (tail->next != NULL)
+                tail = tail->next;
+            pthread_mutex_lock(&c->s->lock);
+            tail->next = c->s->dead_head;
+            c->s->dead_head = c->dead;
+            if (c->s->dead_tail == NULL)
+                c->s->dead_tail = tail;
+            pthread_mutex_unlock(&c->s->lock);
+        }
+    }
+    free(r->changes);
+}
+
+/* Applies the events of this round's calls to a caught-up builtin target (pipeline.h). */
+static void apply_builtin_inline(pz_event_pipeline *p, slot *s, slot_change *c, event_job *jobs, size_t n_jobs,
+                                 uint64_t first_seq, uint64_t next_seq)
+{
+    pthread_mutex_lock(&s->lock);
+    if (!s->caught_up || s->cursor != first_seq || c->replayed || p->opts.builtin == NULL) {
+        s->caught_up = false;
+        pthread_mutex_unlock(&s->lock);
+        return;
+    }
+    size_t n = 0, records = 0;
+    for (size_t j = 0; j < n_jobs; j++) {
+        for (size_t k = 0; k < jobs[j].n_targets; k++) {
+            if (jobs[j].slots[k] == s)
+                n += jobs[j].events->n_event_list;
+        }
+    }
+    pz_builtin_event *evs = pz_calloc(n ? n : 1, sizeof *evs);
+    size_t i = 0;
+    for (size_t j = 0; j < n_jobs; j++) {
+        bool mine = false;
+        for (size_t k = 0; k < jobs[j].n_targets; k++)
+            mine = mine || jobs[j].slots[k] == s;
+        if (!mine)
+            continue;
+        records += jobs[j].events->n_event_list > 0;
+        const Personalization__V1__PutEventsRequest *in = jobs[j].events;
+        for (size_t e = 0; e < in->n_event_list; e++) {
+            const Personalization__V1__Event *ev = in->event_list[e];
+            evs[i++] = (pz_builtin_event){.user_id = in->user_id,
+                                          .session_id = in->session_id,
+                                          .item_id = ev->item_id,
+                                          .event_type = ev->event_type,
+                                          .has_event_value = ev->has_event_value,
+                                          .event_value = ev->event_value,
+                                          .sent_at_ms = (int64_t)(ev->sent_at * 1000.0)};
+        }
+    }
+    char err[256] = "";
+    if (n == 0 || pz_builtin_ingest(p->opts.builtin, s->ns, evs, n, err, sizeof err) == 0) {
+        s->cursor = next_seq;
+        s->delivered += records;
+        s->delivered_events += n;
+        /* records without events count as done for the builtin target too */
+        s->pending -= c->appended < s->pending ? c->appended : s->pending;
+        if (records > 0)
+            s->last_ok_ms = pz_now_ms();
+    } else {
+        pz_warn("events: builtin target %s: %s; its worker will retry from the outbox", s->id, err);
+        pz_copy_cut(s->last_error, sizeof s->last_error, err);
+        s->last_error_ms = pz_now_ms();
+        s->caught_up = false;
+    }
+    pthread_mutex_unlock(&s->lock);
+    free(evs);
+}
+
+static bool anything_to_store(pz_event_pipeline *p)
+{
+    for (size_t i = 0; i < p->n_slots; i++) {
+        slot *s = p->slots[i];
+        pthread_mutex_lock(&s->lock);
+        bool dirty = s->cursor != s->cursor_saved || s->dead_head != NULL;
+        pthread_mutex_unlock(&s->lock);
+        if (dirty)
+            return true;
+    }
+    return false;
+}
+
+void pz_pipeline_round(pz_event_pipeline *p, event_job *list, bool housekeeping, bool may_retire)
+{
+    size_t n_jobs = 0;
+    for (event_job *j = list; j != NULL; j = j->next)
+        n_jobs++;
+    if (n_jobs == 0 && !housekeeping && !anything_to_store(p))
+        return;
+    /* The jobs live in their requests' arenas, which a front may free as soon as the request
+     * completes: copy the list before completing anything. */
+    event_job *jobs = pz_calloc(n_jobs ? n_jobs : 1, sizeof *jobs);
+    size_t i = 0;
+    for (event_job *j = list; j != NULL; j = j->next)
+        jobs[i++] = *j;
+
+    char err[512] = "";
+    round_changes r = {0};
+    pz_outbox_txn *t = NULL;
+    int rc = pz_outbox_begin(p->ob, &t, err, sizeof err);
+    uint64_t first_seq = rc == 0 ? pz_outbox_txn_next_seq(t) : 0;
+    if (rc == 0 && housekeeping) {
+        replay_ctx rctx = {p, t, &r, err, sizeof err};
+        rc = pz_outbox_take_replays(t, REPLAYS_PER_ROUND, on_replay, &rctx, err, sizeof err) < 0 ? -1 : 0;
+    }
+    for (size_t j = 0; rc == 0 && j < n_jobs; j++)
+        rc = append_job(p, t, &r, &jobs[j], first_seq, err, sizeof err);
+    if (rc == 0)
+        rc = save_progress(p, t, &r, err, sizeof err);
+    if (rc == 0 && housekeeping && may_retire)
+        rc = retire_removed(p, t, &r, err, sizeof err);
+    if (rc == 0)
+        rc = reclaim(p, t, &r, err, sizeof err);
+    uint64_t next_seq = rc == 0 ? pz_outbox_txn_next_seq(t) : 0;
+    if (rc == 0)
+        rc = pz_outbox_commit(t, err, sizeof err);
+    else if (t != NULL)
+        pz_outbox_abort(t);
+
+    if (rc != 0) {
+        pz_error_log("events: outbox write failed: %s; %zu call(s) not accepted", err, n_jobs);
+        round_rollback(&r);
+        for (size_t j = 0; j < n_jobs; j++)
+            complete_failed(&jobs[j], err);
+        free(jobs);
+        return;
+    }
+    atomic_store(&p->next_seq, next_seq);
+    if (n_jobs > 0)
+        atomic_fetch_add(&p->commits, 1);
+    /* The commit is durable: make the round's changes visible. */
+    for (size_t k = 0; k < r.n; k++) {
+        slot_change *c = &r.changes[k];
+        slot *s = c->s;
+        if (c->is_new) {
+            s->pending = c->appended;
+            pz_registry_add(p, s);
+            if (!p->opts.no_dispatch)
+                s->worker = pz_worker_start(p, s);
+            continue;
+        }
+        pthread_mutex_lock(&s->lock);
+        s->pending += c->appended;
+        if (c->new_spec != NULL) {
+            free(s->spec_json);
+            s->spec_json = c->new_spec;
+            s->spec_changed = true;
+            c->new_spec = NULL;
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (c->save_cursor)
+            s->cursor_saved = c->cursor_to_save;
+        pz_dead_free(c->dead);
+    }
+    bool builtin_progress = false;
+    for (size_t k = 0; k < r.n && next_seq > first_seq; k++) {
+        if (r.changes[k].s->type == PZ_TARGET_BUILTIN && !r.changes[k].retire) {
+            apply_builtin_inline(p, r.changes[k].s, &r.changes[k], jobs, n_jobs, first_seq, next_seq);
+            builtin_progress = true;
+        }
+    }
+    /* A caught-up builtin target not named this round still moves past the round's records. */
+    for (size_t k = 0; k < p->n_slots && next_seq > first_seq; k++) {
+        slot *s = p->slots[k];
+        bool named = false;
+        for (size_t c = 0; c < r.n && !named; c++)
+            named = r.changes[c].s == s;
+        if (s->type != PZ_TARGET_BUILTIN || named)
+            continue;
+        pthread_mutex_lock(&s->lock);
+        if (s->caught_up && s->cursor == first_seq) {
+            s->cursor = next_seq;
+            builtin_progress = true;
+        }
+        pthread_mutex_unlock(&s->lock);
+    }
+    for (size_t j = 0; j < n_jobs; j++) {
+        atomic_fetch_add(&p->calls_accepted, 1);
+        atomic_fetch_add(&p->events_accepted, jobs[j].events->n_event_list);
+        complete_ok(&jobs[j]);
+    }
+    for (size_t k = 0; k < r.n; k++) {
+        if (!r.changes[k].retire)
+            continue;
+        slot *s = r.changes[k].s;
+        pz_info("events: event target %s retired (removed from the configuration, everything delivered)", s->id);
+        pz_registry_remove(p, s);
+        if (s->worker != NULL) {
+            pz_worker_stop(s->worker);
+            pz_pipeline_notify_workers(p);
+            pz_worker_join(s->worker);
+        }
+        pz_slot_free(s);
+    }
+    free(r.changes);
+    free(jobs);
+    if (next_seq > first_seq)
+        pz_pipeline_notify_workers(p);
+    if (builtin_progress)
+        pz_pipeline_progress(p); /* store the builtin cursor soon, so a restart does not re-apply */
+}

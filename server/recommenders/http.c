@@ -1,0 +1,105 @@
+/* Variation type http (spec §3.4.4, §14 #21 fixed): GET of the variation's URL template with
+ * every placeholder filled from the request and URL-encoded (server/core/url_template.h), with
+ * Accept: application/json. The answer must have the Personalize shape: {"itemList": [...]} or
+ * {"personalizedRanking": [...]}, items {"itemId", "score"?, "promotionName"?, "reason"?,
+ * "metadata"?}, and optionally "recommendationId". Retried like any idempotent GET. */
+#include <stdio.h>
+#include <string.h>
+
+#include "server/core/url_template.h"
+#include "server/recommenders/http.h"
+#include "server/recommenders/remote.h"
+
+typedef struct values {
+    const pz_inference *inf;
+    int count;
+    pz_arena *arena;
+} values;
+
+static const char *map_json(pz_string_entry **entries, size_t n, pz_arena *arena)
+{
+    if (n == 0)
+        return NULL;
+    json_t *o = json_object();
+    for (size_t i = 0; i < n; i++)
+        json_object_set_new(o, entries[i]->key, json_string(entries[i]->value ? entries[i]->value : ""));
+    size_t len;
+    return pz_remote_dump(o, arena, &len);
+}
+
+static const char *lookup(void *ctx, const char *name)
+{
+    values *v = ctx;
+    const pz_inference *inf = v->inf;
+    if (strcmp(name, "namespace") == 0)
+        return inf->namespace_;
+    if (strcmp(name, "recommender") == 0)
+        return inf->recommender_key;
+    if (strcmp(name, "user_id") == 0 || strcmp(name, "userId") == 0)
+        return inf->user_id;
+    if (strcmp(name, "item_id") == 0 || strcmp(name, "itemId") == 0)
+        return inf->item_id;
+    if (strcmp(name, "numResults") == 0)
+        return pz_arena_printf(v->arena, "%d", v->count);
+    if (strcmp(name, "filter") == 0)
+        return inf->filter;
+    if (strcmp(name, "feature") == 0)
+        return inf->feature;
+    if (strcmp(name, "decorateItems") == 0)
+        return inf->decorate_items ? "1" : "0";
+    if (strcmp(name, "syntheticUser") == 0)
+        return inf->synthetic_user ? "1" : "0";
+    if (strcmp(name, "filterValues") == 0)
+        return map_json(inf->filter_values, inf->n_filter_values, v->arena);
+    if (strcmp(name, "context") == 0)
+        return map_json(inf->context, inf->n_context, v->arena);
+    if (strcmp(name, "itemIds") == 0) {
+        size_t len = 0;
+        for (size_t i = 0; i < inf->n_item_ids; i++)
+            len += strlen(inf->item_ids[i]) + 1;
+        char *joined = pz_arena_alloc(v->arena, len + 1), *p = joined;
+        for (size_t i = 0; i < inf->n_item_ids; i++)
+            p += sprintf(p, "%s%s", i ? "," : "", inf->item_ids[i]);
+        *p = '\0';
+        return joined;
+    }
+    return NULL;
+}
+
+int pz_http_build_url(const pz_inference *inf, const pz_variation *v, int count, pz_arena *arena, const char **url)
+{
+    values vals = {inf, count, arena};
+    pz_buf out;
+    pz_buf_init(&out, PZ_HTTP_MAX_URL_BYTES);
+    int rc = pz_url_template_expand(v->url, lookup, &vals, &out);
+    if (rc == 0)
+        *url = pz_arena_strndup(arena, out.data, out.len);
+    pz_buf_free(&out);
+    return rc;
+}
+
+static bool parse_answer(pz_remote_call *call, const pz_upstream_response *res, pz_error *err)
+{
+    return pz_remote_parse_items(res->body, res->body_len, call->what, PZ_REMOTE_HTTP.error_type, call->inf, err);
+}
+
+void pz_http_invoke(pz_remote_call *call)
+{
+    pz_arena *arena = call->inf->req->arena;
+    const char *url = NULL;
+    if (pz_http_build_url(call->inf, call->variation, call->count, arena, &url) != 0) {
+        pz_remote_fail(call, PZ_INVALID_ARGUMENT, PZ_ERRTYPE_VALIDATION, "ValidationError",
+                       "%s: the request's values make its URL longer than %d bytes", call->what, PZ_HTTP_MAX_URL_BYTES);
+        return;
+    }
+    const char *headers[1] = {"Accept: application/json"};
+    pz_upstream_request req = {
+        .method = "GET",
+        .url = url,
+        .headers = headers,
+        .n_headers = 1,
+        .deadline_ms = call->deadline_ms,
+        .idempotent = true,
+    };
+    pz_remote_send(call, &PZ_REMOTE_HTTP, &req, parse_answer);
+}

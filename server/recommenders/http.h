@@ -1,0 +1,15 @@
+/* URL building for the http variation type (http.c), exposed for unit tests. Private to
+ * server/recommenders. */
+#ifndef PZ_HTTP_VARIATION_H
+#define PZ_HTTP_VARIATION_H
+
+#include "server/core/inference.h"
+
+/* Longest URL an http variation sends (CloudFront's and API Gateway's limit). */
+#define PZ_HTTP_MAX_URL_BYTES 8192
+
+/* Expands the variation's URL template for inf ({numResults} = count). Returns 0 and *url
+ * (arena-owned), or -1 when the URL would exceed PZ_HTTP_MAX_URL_BYTES. */
+int pz_http_build_url(const pz_inference *inf, const pz_variation *v, int count, pz_arena *arena, const char **url);
+
+#endif

@@ -1,0 +1,51 @@
+/* The recommender's responsePostProcessor (spec §3.6): a Lambda function that receives the
+ * response and returns the one to send. Payload: version "1.0", action, recommender {path,
+ * config}, variation, response (itemList, or personalizedRanking for rerank, with
+ * recommendationId), and userId (recommend, rerank) or itemId (related). The function's answer is
+ * validated like any recommender's (Personalize shape) and replaces the items; the pipeline then
+ * truncates to numResults. It runs after the variation and DynamoDB decoration, before the
+ * catalog (localdb) decoration of the inference pipeline. */
+#include "server/recommenders/postprocess.h"
+
+#include "server/recommenders/lambda.h"
+
+json_t *pz_postprocess_payload(const pz_inference *inf, const pz_variation *v)
+{
+    json_t *doc = json_object();
+    json_object_set_new(doc, "version", json_string("1.0"));
+    json_object_set_new(doc, "action", json_string(pz_action_name(inf->action)));
+    json_t *rec = json_object();
+    json_object_set_new(rec, "path", json_string(inf->recommender_key));
+    json_object_set_new(rec, "config", pz_remote_config_json(inf->recommender->json));
+    json_object_set_new(doc, "recommender", rec);
+    json_object_set_new(doc, "variation", pz_remote_config_json(v->json));
+    json_object_set_new(doc, "response", pz_remote_items_to_json(inf));
+    if (inf->action == PZ_ACTION_RELATED_ITEMS)
+        json_object_set_new(doc, "itemId", json_string(inf->item_id));
+    else
+        json_object_set_new(doc, "userId", json_string(inf->user_id));
+    return doc;
+}
+
+static bool parse_answer(pz_remote_call *call, const pz_upstream_response *res, pz_error *err)
+{
+    return pz_remote_parse_items(res->body, res->body_len, call->what, PZ_REMOTE_LAMBDA.error_type, call->inf, err);
+}
+
+void pz_postprocess_invoke(pz_remote_call *call, const pz_post_processor *pp)
+{
+    pz_lambda_call(call, pp->arn, NULL, NULL, pz_postprocess_payload(call->inf, call->variation), parse_answer);
+}
+
+int pz_postprocess_count(const pz_post_processor *pp, int num_results)
+{
+    if (pp == NULL || pp->look_ahead_multiplier < 1)
+        return num_results;
+    double want = (double)num_results * pp->look_ahead_multiplier;
+    if (pp->look_ahead_maximum_value >= 1 && want > pp->look_ahead_maximum_value)
+        want = pp->look_ahead_maximum_value;
+    int count = (int)(want + 0.5);
+    if (count < num_results)
+        count = num_results;
+    return count > PZ_MAX_NUM_RESULTS ? PZ_MAX_NUM_RESULTS : count;
+}

@@ -1,0 +1,256 @@
+/* JSON shapes of the remote recommenders: Personalize-shaped responses (validated before use,
+ * OWASP API10), the Lambda/SageMaker payload (spec §3.4.2) and items written back as JSON. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/recommenders/json_read.h"
+#include "server/recommenders/remote.h"
+#include "server/recommenders/struct_json.h"
+
+/* Reasons Personalize gives per item are few and short; more is not a Personalize shape. */
+#define MAX_REASONS 32
+
+static bool invalid(pz_error *err, const char *what, const char *type, pz_arena *arena, const char *detail)
+{
+    *err = (pz_error){PZ_UPSTREAM_FAILED, type, "InvalidUpstreamResponse",
+                      pz_arena_printf(arena, "%s returned an invalid response: %s", what, detail)};
+    return false;
+}
+
+static bool read_item(const pz_jvalue *e, const char *list_name, size_t i, pz_arena *arena, pz_scored_item *item,
+                      pz_item_extra *extra, bool *has_extra, char *why, size_t why_len)
+{
+    if (e->type != PZ_JOBJECT) {
+        snprintf(why, why_len, "%s[%zu] is not an object", list_name, i);
+        return false;
+    }
+    const pz_jvalue *id = pz_jvalue_get(e, "itemId");
+    if (id == NULL || id->type != PZ_JSTRING || id->len == 0 || id->len > PZ_MAX_ID_LEN) {
+        snprintf(why, why_len, "%s[%zu].itemId must be a string of 1 to %d characters", list_name, i, PZ_MAX_ID_LEN);
+        return false;
+    }
+    item->item_id = id->str;
+    const pz_jvalue *score = pz_jvalue_get(e, "score");
+    if (score != NULL && score->type != PZ_JNULL) {
+        if (score->type != PZ_JNUMBER) {
+            snprintf(why, why_len, "%s[%zu].score must be a number", list_name, i);
+            return false;
+        }
+        item->has_score = true;
+        item->score = score->number;
+    }
+    const pz_jvalue *promo = pz_jvalue_get(e, "promotionName");
+    if (promo != NULL && promo->type != PZ_JNULL) {
+        if (promo->type != PZ_JSTRING) {
+            snprintf(why, why_len, "%s[%zu].promotionName must be a string", list_name, i);
+            return false;
+        }
+        extra->promotion_name = promo->str;
+        *has_extra = true;
+    }
+    const pz_jvalue *reason = pz_jvalue_get(e, "reason");
+    if (reason != NULL && reason->type != PZ_JNULL) {
+        if (reason->type != PZ_JARRAY || reason->len > MAX_REASONS) {
+            snprintf(why, why_len, "%s[%zu].reason must be an array of at most %d strings", list_name, i, MAX_REASONS);
+            return false;
+        }
+        extra->reason = pz_arena_calloc(arena, reason->len ? reason->len : 1, sizeof *extra->reason);
+        for (const pz_jvalue *r = reason->first; r != NULL; r = r->next) {
+            if (r->type != PZ_JSTRING) {
+                snprintf(why, why_len, "%s[%zu].reason[%zu] must be a string", list_name, i, extra->n_reason);
+                return false;
+            }
+            extra->reason[extra->n_reason++] = (char *)r->str;
+        }
+        *has_extra = true;
+    }
+    const pz_jvalue *meta = pz_jvalue_get(e, "metadata");
+    if (meta != NULL && meta->type != PZ_JNULL) {
+        extra->metadata = pz_struct_from_jvalue(meta, arena);
+        if (extra->metadata == NULL) {
+            snprintf(why, why_len, "%s[%zu].metadata must be an object nested at most %d levels", list_name, i,
+                     PZ_STRUCT_JSON_MAX_DEPTH);
+            return false;
+        }
+        *has_extra = true;
+    }
+    return true;
+}
+
+static bool parse_items_value(const pz_jvalue *root, const char *what, const char *error_type, pz_inference *inf,
+                              pz_error *err)
+{
+    pz_arena *arena = inf->req->arena;
+    if (root->type != PZ_JOBJECT)
+        return invalid(err, what, error_type, arena, "expected a JSON object");
+    const char *list_name = "itemList";
+    const pz_jvalue *list = pz_jvalue_get(root, list_name);
+    if (list == NULL) {
+        list_name = "personalizedRanking";
+        list = pz_jvalue_get(root, list_name);
+    }
+    if (list == NULL)
+        return invalid(err, what, error_type, arena, "it has neither itemList nor personalizedRanking");
+    if (list->type != PZ_JARRAY)
+        return invalid(err, what, error_type, arena, pz_arena_printf(arena, "%s is not an array", list_name));
+    size_t n = list->len;
+    if (n > PZ_MAX_NUM_RESULTS)
+        return invalid(
+            err, what, error_type, arena,
+            pz_arena_printf(arena, "%s holds %zu items; at most %d are accepted", list_name, n, PZ_MAX_NUM_RESULTS));
+    const pz_jvalue *rid = pz_jvalue_get(root, "recommendationId");
+    if (rid != NULL && rid->type != PZ_JNULL && (rid->type != PZ_JSTRING || rid->len > PZ_MAX_ID_LEN))
+        return invalid(
+            err, what, error_type, arena,
+            pz_arena_printf(arena, "recommendationId must be a string of at most %d characters", PZ_MAX_ID_LEN));
+    pz_scored_item *items = pz_arena_calloc(arena, n ? n : 1, sizeof *items);
+    pz_item_extra *extras = pz_arena_calloc(arena, n ? n : 1, sizeof *extras);
+    bool has_extra = false;
+    char why[200];
+    size_t i = 0;
+    for (const pz_jvalue *e = list->first; e != NULL; e = e->next, i++) {
+        if (!read_item(e, list_name, i, arena, &items[i], &extras[i], &has_extra, why, sizeof why))
+            return invalid(err, what, error_type, arena, why);
+    }
+    inf->items = items;
+    inf->n_items = n;
+    inf->item_extras = has_extra ? extras : NULL;
+    if (rid != NULL && rid->type == PZ_JSTRING && rid->len > 0)
+        inf->recommendation_id = rid->str;
+    return true;
+}
+
+bool pz_remote_parse_items(const char *body, size_t len, const char *what, const char *error_type, pz_inference *inf,
+                           pz_error *err)
+{
+    char why[160];
+    /* the list, an item, then its metadata nested up to PZ_STRUCT_JSON_MAX_DEPTH levels */
+    const pz_jvalue *root = pz_json_read(body, len, PZ_STRUCT_JSON_MAX_DEPTH + 3, inf->req->arena, why, sizeof why);
+    if (root == NULL)
+        return invalid(err, what, error_type, inf->req->arena, pz_arena_printf(inf->req->arena, "not JSON (%s)", why));
+    return parse_items_value(root, what, error_type, inf, err);
+}
+
+json_t *pz_remote_items_to_json(const pz_inference *inf)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; i < inf->n_items; i++) {
+        json_t *it = json_object();
+        json_object_set_new(it, "itemId", json_string(inf->items[i].item_id));
+        if (inf->items[i].has_score)
+            json_object_set_new(it, "score", json_real(inf->items[i].score));
+        const pz_item_extra *x = inf->item_extras != NULL ? &inf->item_extras[i] : NULL;
+        if (x != NULL && x->promotion_name != NULL)
+            json_object_set_new(it, "promotionName", json_string(x->promotion_name));
+        if (x != NULL && x->n_reason > 0) {
+            json_t *r = json_array();
+            for (size_t k = 0; k < x->n_reason; k++)
+                json_array_append_new(r, json_string(x->reason[k]));
+            json_object_set_new(it, "reason", r);
+        }
+        if (x != NULL && x->metadata != NULL)
+            json_object_set_new(it, "metadata", pz_struct_to_json(x->metadata));
+        json_array_append_new(list, it);
+    }
+    json_t *doc = json_object();
+    json_object_set_new(doc, inf->action == PZ_ACTION_RERANK_ITEMS ? "personalizedRanking" : "itemList", list);
+    if (inf->recommendation_id != NULL)
+        json_object_set_new(doc, "recommendationId", json_string(inf->recommendation_id));
+    return doc;
+}
+
+static bool utf8_ok(const char *s)
+{
+    return s == NULL || pz_utf8_valid(s, strlen(s));
+}
+
+static bool map_utf8_ok(pz_string_entry **entries, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!utf8_ok(entries[i]->key) || !utf8_ok(entries[i]->value))
+            return false;
+    return true;
+}
+
+const char *pz_remote_invalid_utf8(const pz_inference *inf)
+{
+    if (!utf8_ok(inf->user_id))
+        return "userId";
+    if (!utf8_ok(inf->item_id))
+        return "itemId";
+    for (size_t i = 0; i < inf->n_item_ids; i++)
+        if (!utf8_ok(inf->item_ids[i]))
+            return "itemIds";
+    if (!utf8_ok(inf->filter))
+        return "filter";
+    if (!utf8_ok(inf->feature))
+        return "feature";
+    if (!map_utf8_ok(inf->filter_values, inf->n_filter_values))
+        return "filterValues";
+    if (!map_utf8_ok(inf->context, inf->n_context))
+        return "context";
+    return NULL;
+}
+
+json_t *pz_remote_config_json(const char *text)
+{
+    json_t *v = text != NULL ? json_loads(text, 0, NULL) : NULL;
+    return v != NULL ? v : json_null();
+}
+
+static json_t *string_map(pz_string_entry **entries, size_t n)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < n; i++)
+        json_object_set_new(o, entries[i]->key ? entries[i]->key : "",
+                            json_string(entries[i]->value ? entries[i]->value : ""));
+    return o;
+}
+
+json_t *pz_remote_payload(const pz_inference *inf, const pz_variation *v, int count)
+{
+    json_t *doc = json_object();
+    json_object_set_new(doc, "version", json_string("1.0"));
+    json_object_set_new(doc, "action", json_string(pz_action_name(inf->action)));
+    json_t *rec = json_object();
+    json_object_set_new(rec, "path", json_string(inf->recommender_key));
+    json_object_set_new(rec, "config", pz_remote_config_json(inf->recommender->json));
+    json_object_set_new(doc, "recommender", rec);
+    json_object_set_new(doc, "variation", pz_remote_config_json(v->json));
+    switch (inf->action) {
+    case PZ_ACTION_RECOMMEND_ITEMS:
+        json_object_set_new(doc, "userId", json_string(inf->user_id));
+        json_object_set_new(doc, "numResults", json_integer(count));
+        break;
+    case PZ_ACTION_RELATED_ITEMS:
+        json_object_set_new(doc, "itemId", json_string(inf->item_id));
+        json_object_set_new(doc, "userId", json_string(inf->user_id != NULL ? inf->user_id : ""));
+        json_object_set_new(doc, "numResults", json_integer(count));
+        break;
+    case PZ_ACTION_RERANK_ITEMS: {
+        json_object_set_new(doc, "userId", json_string(inf->user_id));
+        json_t *ids = json_array();
+        for (size_t i = 0; i < inf->n_item_ids; i++)
+            json_array_append_new(ids, json_string(inf->item_ids[i]));
+        json_object_set_new(doc, "itemList", ids);
+        break;
+    }
+    default: break;
+    }
+    if (inf->n_context > 0)
+        json_object_set_new(doc, "context", string_map(inf->context, inf->n_context));
+    return doc;
+}
+
+const char *pz_remote_dump(json_t *doc, pz_arena *arena, size_t *len)
+{
+    char *text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    if (text == NULL)
+        pz_fatal("out of memory serializing a JSON request");
+    *len = strlen(text);
+    const char *owned = pz_arena_strndup(arena, text, *len);
+    free(text);
+    return owned;
+}

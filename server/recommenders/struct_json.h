@@ -1,0 +1,25 @@
+/* google.protobuf.Struct from and to JSON, for item metadata that remote recommenders return
+ * (Personalize metadataColumns, Lambda/SageMaker/http responses: parsed with json_read.h) and send
+ * (post-processor payloads: jansson). Any thread; the arena is the caller's (one thread at a time).
+ */
+#ifndef PZ_STRUCT_JSON_H
+#define PZ_STRUCT_JSON_H
+
+#include <jansson.h>
+
+#include "google/protobuf/struct.pb-c.h"
+#include "server/core/mem.h"
+#include "server/recommenders/json_read.h"
+
+/* Objects and arrays nest at most this deep inside one metadata object (the object is level 1). */
+#define PZ_STRUCT_JSON_MAX_DEPTH 32
+
+/* Builds a Struct in the arena from a parsed upstream object (json_read.h); strings are shared
+ * with the tree (same arena), not copied. Returns NULL when obj is not an object or nests deeper
+ * than PZ_STRUCT_JSON_MAX_DEPTH. */
+Google__Protobuf__Struct *pz_struct_from_jvalue(const pz_jvalue *obj, pz_arena *arena);
+
+/* A new JSON object (caller json_decref's) from a Struct. Never NULL. */
+json_t *pz_struct_to_json(const Google__Protobuf__Struct *s);
+
+#endif

@@ -1,0 +1,344 @@
+"""Response cache benchmark (issue #4). Prints figures and ratios measured in the same run:
+
+  1. REST cache-hit throughput of the personalization server vs h2o's own file handler serving
+     the same JSON bytes (static_server), with wrk (HTTP/1.1, keep-alive).
+  2. gRPC cache-hit throughput vs a bare grpc-core server answering with the same protobuf bytes
+     (grpc_echo_server), with h2load and gRPC framing.
+  3. Latency p50/p99 of a REST cache hit and of a miss (one connection, wrk --latency; client-side
+     on loopback, so it includes the loopback round trip).
+
+Everything listens on 127.0.0.1 only. The load generator shares the machine's cores with the
+server under test; each run is short (RUN_SECONDS) and bounded. Run it through run.sh, which
+builds the optimized binaries first:
+
+  tests/bench/cache/run.sh
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+RUN_SECONDS = int(os.environ.get("PZ_BENCH_SECONDS", "3"))
+LATENCY_SECONDS = 3
+ROUNDS = int(os.environ.get("PZ_BENCH_ROUNDS", "5"))
+HIT_PATH = "/recommend-items/demo/for-you/user-0001?numResults=25"
+GRPC_METHOD = "/personalization.v1.PersonalizationService/RecommendItems"
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+MISS_LUA = """
+-- every request a different key: 400 demo users x 40 list lengths
+counter = 0
+request = function()
+  counter = counter + 1
+  local user = counter % 400 + 1
+  local n = 10 + math.floor(counter / 400) % 40
+  return wrk.format("GET", string.format("/recommend-items/demo/for-you/user-%04d?numResults=%d", user, n))
+end
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, what, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("%s exited with %s" % (what, proc.returncode))
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("%s did not listen on %d" % (what, port))
+
+
+def http_get(port, path, headers=None):
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), headers=headers or {})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return r.status, dict((k.lower(), v) for k, v in r.headers.items()), r.read()
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process (all its threads) so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url, seconds, connections=64, threads=2, latency=False, script=None, pid=None):
+    cmd = ["wrk", "-t%d" % threads, "-c%d" % connections, "-d%ds" % seconds]
+    if latency:
+        cmd.append("--latency")
+    if script:
+        cmd += ["-s", script]
+    cmd.append(url)
+    cpu0 = cpu_seconds(pid) if pid else 0
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30).stdout
+    cpu1 = cpu_seconds(pid) if pid else 0
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if not m or errors:
+        raise RuntimeError("wrk failed:\n" + out)
+    n = int(re.search(r"(\d+) requests in", out).group(1))
+    result = {"rps": float(m.group(1)), "raw": out, "cpu_us": (cpu1 - cpu0) / n * 1e6 if pid else None}
+    if latency:
+        for pct in ("50", "99"):
+            lm = re.search(r"^\s+%s(?:\.000)?%%\s+([\d.]+)(us|ms|s)\s*$" % pct, out, re.M)
+            value = float(lm.group(1))
+            result["p" + pct] = value / 1000.0 if lm.group(2) == "us" else value * (1000.0 if lm.group(2) == "s"
+                                                                                      else 1.0)
+    return result
+
+
+def h2load(url, body_file, seconds, clients=16, streams=32, pid=None):
+    cmd = ["h2load", "-D", str(seconds), "-c", str(clients), "-m", str(streams), "-t", "1", "-d", body_file,
+           "-H", "content-type: application/grpc", "-H", "te: trailers", url]
+    cpu0 = cpu_seconds(pid)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30).stdout
+    cpu1 = cpu_seconds(pid)
+    m = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out)
+    ok = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
+    done = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed", out)
+    if not m or not ok or not done or int(done.group(3)) != 0 or int(ok.group(1)) == 0:
+        raise RuntimeError("h2load failed:\n" + out)
+    return {"rps": float(m.group(1)), "done": int(done.group(1)), "raw": out,
+            "cpu_us": (cpu1 - cpu0) / int(done.group(2)) * 1e6}
+
+
+def start(cmd, log_path):
+    log = open(log_path, "w")
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+
+
+def stop(proc):
+    if proc is not None and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def start_server(binary, tmp, extra):
+    """Starts the server on free loopback ports (given explicitly: --log-level warn hides the lines
+    that would say which ones it picked). Returns (process, REST port, gRPC port)."""
+    http_port, grpc_port = free_port(), free_port()
+    log_path = os.path.join(tmp, "server-%d.log" % len(os.listdir(tmp)))
+    proc = start([binary, "--demo", "--data-dir", os.path.join(tmp, "data"), "--http-port", str(http_port),
+                  "--grpc-port", str(grpc_port)] + extra, log_path)
+    wait_port(http_port, proc, "personalization-server", timeout=60)
+    wait_port(grpc_port, proc, "personalization-server", timeout=60)
+    deadline = time.time() + 60
+    while time.time() < deadline:  # the demo seeds its history before serving
+        try:
+            if http_get(http_port, "/healthz")[0] == 200:
+                return proc, http_port, grpc_port
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("server never became healthy:\n" + open(log_path).read())
+
+
+def grpc_frame(message):
+    return b"\x00" + struct.pack(">I", len(message)) + message
+
+
+def recommend_request_bytes():
+    # RecommendItemsRequest{namespace="demo", recommender="for-you", user_id="user-0001", num_results=25}
+    def field(num, wire, payload):
+        return bytes([num << 3 | wire]) + payload
+
+    def s(num, text):
+        b = text.encode()
+        return field(num, 2, bytes([len(b)]) + b)
+    return s(1, "demo") + s(2, "for-you") + s(3, "user-0001") + field(4, 0, bytes([25]))
+
+
+def fetch_grpc_response(port, request):
+    """The raw protobuf bytes our server sends for request (via curl with gRPC framing)."""
+    out = subprocess.run(["curl", "-sS", "--http2-prior-knowledge", "-H", "content-type: application/grpc",
+                          "-H", "te: trailers", "--data-binary", "@-", "-o", "-",
+                          "http://127.0.0.1:%d%s" % (port, GRPC_METHOD)],
+                         input=grpc_frame(request), capture_output=True, timeout=20, check=True).stdout
+    if len(out) < 5 or out[0] != 0:
+        raise RuntimeError("unexpected gRPC body %r" % out[:40])
+    (n,) = struct.unpack(">I", out[1:5])
+    return out[5:5 + n]
+
+
+def stats(port):
+    return json.loads(http_get(port, "/admin/cache/stats")[2])
+
+
+def best(results):
+    return max(r["rps"] for r in results)
+
+
+def median(values):
+    v = sorted(values)
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+
+
+def paired_ratio(ours, baseline):
+    """Median of the ratios of runs made back to back: robust to load that drifts during the run
+    (other processes on the machine), which best-of figures are not."""
+    return median([a["rps"] / b["rps"] for a, b in zip(ours, baseline)])
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def print_comparison(title, ours_label, ours, base_label, base, extra):
+    print(title)
+    print("  %-23s %9.0f req/s best, %9.0f median   (runs: %s%s)" % (
+        ours_label, best(ours), median([r["rps"] for r in ours]), ", ".join("%.0f" % r["rps"] for r in ours), extra))
+    print("  %-23s %9.0f req/s best, %9.0f median   (runs: %s)" % (
+        base_label, best(base), median([r["rps"] for r in base]), ", ".join("%.0f" % r["rps"] for r in base)))
+    print("  ratio                   %9.2f (median of back-to-back pairs; best/best %.2f; goal >= 0.80)" % (
+        paired_ratio(ours, base), best(ours) / best(base)))
+    ours_cpu = median([r["cpu_us"] for r in ours])
+    base_cpu = median([r["cpu_us"] for r in base])
+    print("  server CPU per request  %6.1f us vs %.1f us: efficiency ratio %.2f (immune to other load on the "
+          "machine)" % (ours_cpu, base_cpu, base_cpu / ours_cpu))
+
+
+def main():
+    binary, static_server, echo_server = (os.path.abspath(p) for p in sys.argv[1:4])
+    tmp = tempfile.mkdtemp(prefix="pz-bench-cache-")
+    procs = []
+    try:
+        ours, http_port, grpc_port = start_server(binary, tmp, ["--log-level", "warn"])
+        procs.append(ours)
+        wait_port(http_port, ours, "server")
+        # the entry both fronts will hit, and its exact bytes for the baselines
+        status, hdrs, body = http_get(http_port, HIT_PATH)
+        assert status == 200 and hdrs.get("etag"), hdrs
+        www = os.path.join(tmp, "www")
+        os.makedirs(www)
+        with open(os.path.join(www, "hit.json"), "wb") as f:
+            f.write(body)
+        request = recommend_request_bytes()
+        response = fetch_grpc_response(grpc_port, request)
+        with open(os.path.join(tmp, "response.pb"), "wb") as f:
+            f.write(response)
+        with open(os.path.join(tmp, "request.bin"), "wb") as f:
+            f.write(grpc_frame(request))
+
+        static_port, echo_port = free_port(), free_port()
+        static = start([static_server, www, str(static_port), "2"], os.path.join(tmp, "static.log"))
+        procs.append(static)
+        echo = start([echo_server, str(echo_port), GRPC_METHOD, os.path.join(tmp, "response.pb"), "1"],
+                     os.path.join(tmp, "echo.log"))
+        procs.append(echo)
+        # the same server sending our four response metadata entries, to tell their cost (grpc 1.51
+        # encodes custom metadata as literals on every response) from the rest of ours
+        echo_md_port = free_port()
+        echo_md = start([echo_server, str(echo_md_port), GRPC_METHOD, os.path.join(tmp, "response.pb"), "1",
+                         "x-personalization-config-version=" + hdrs["x-personalization-config-version"],
+                         "cache-control=" + hdrs["cache-control"], "etag=" + hdrs["etag"],
+                         "x-personalization-variation=" + hdrs["x-personalization-variation"]],
+                        os.path.join(tmp, "echo-md.log"))
+        procs.append(echo_md)
+        wait_port(echo_md_port, echo_md, "grpc_echo_server (metadata)")
+        wait_port(static_port, static, "static_server")
+        wait_port(echo_port, echo, "grpc_echo_server")
+        assert http_get(static_port, "/hit.json")[2] == body
+
+        print("response: %d bytes of JSON, %d bytes of protobuf, ETag %s" % (len(body), len(response),
+                                                                             hdrs["etag"]))
+        print("machine: %d cores shared by server and load generator; %d rounds of %d s runs, alternating; "
+              "load average %s" % (os.cpu_count(), ROUNDS, RUN_SECONDS, loadavg()))
+        print()
+
+        # 1. REST
+        before = stats(http_port)
+        rest_ours, rest_static = [], []
+        for _ in range(ROUNDS):
+            rest_ours.append(wrk("http://127.0.0.1:%d%s" % (http_port, HIT_PATH), RUN_SECONDS, pid=ours.pid))
+            rest_static.append(wrk("http://127.0.0.1:%d/hit.json" % static_port, RUN_SECONDS, pid=static.pid))
+        after = stats(http_port)
+        served = sum(r["rps"] for r in rest_ours) * RUN_SECONDS
+        hits = after["hits"] - before["hits"]
+        print_comparison("REST  cache hit (wrk -t2 -c64, HTTP/1.1)", "personalization-server", rest_ours,
+                         "h2o file handler", rest_static,
+                         "; %d cache hits, %d misses" % (hits, after["misses"] - before["misses"]))
+        if hits < 0.9 * served:
+            print("  WARNING: only %d of ~%.0f requests were cache hits" % (hits, served))
+        print()
+
+        # 2. gRPC
+        url_ours = "http://127.0.0.1:%d%s" % (grpc_port, GRPC_METHOD)
+        url_echo = "http://127.0.0.1:%d%s" % (echo_port, GRPC_METHOD)
+        req_file = os.path.join(tmp, "request.bin")
+        before = stats(http_port)
+        url_echo_md = "http://127.0.0.1:%d%s" % (echo_md_port, GRPC_METHOD)
+        grpc_ours, grpc_echo, grpc_echo_md = [], [], []
+        for _ in range(ROUNDS):
+            grpc_ours.append(h2load(url_ours, req_file, RUN_SECONDS, pid=ours.pid))
+            grpc_echo.append(h2load(url_echo, req_file, RUN_SECONDS, pid=echo.pid))
+            grpc_echo_md.append(h2load(url_echo_md, req_file, RUN_SECONDS, pid=echo_md.pid))
+        after = stats(http_port)
+        print_comparison("gRPC  cache hit (h2load -c16 -m32 -t1, gRPC framing)", "personalization-server",
+                         grpc_ours, "grpc-core bare server", grpc_echo,
+                         "; %d cache hits" % (after["hits"] - before["hits"]))
+        print("  same bare server sending our 4 response metadata entries: %.0f req/s median, %.1f us CPU/request; "
+              "ours vs it: ratio %.2f, efficiency %.2f" % (
+                  median([r["rps"] for r in grpc_echo_md]), median([r["cpu_us"] for r in grpc_echo_md]),
+                  paired_ratio(grpc_ours, grpc_echo_md),
+                  median([r["cpu_us"] for r in grpc_echo_md]) / median([r["cpu_us"] for r in grpc_ours])))
+        print()
+
+        # 3. latency, one connection
+        stop(static)
+        stop(echo)
+        stop(echo_md)
+        hit = wrk("http://127.0.0.1:%d%s" % (http_port, HIT_PATH), LATENCY_SECONDS, connections=1, threads=1,
+                  latency=True)
+        script = os.path.join(tmp, "miss.lua")
+        with open(script, "w") as f:
+            f.write(MISS_LUA)
+        before = stats(http_port)
+        miss = wrk("http://127.0.0.1:%d/" % http_port, LATENCY_SECONDS, connections=1, threads=1, latency=True,
+                   script=script)
+        after = stats(http_port)
+        print("REST  latency, 1 connection (wrk --latency -t1 -c1; client-side, loopback)")
+        print("  hit    p50 %7.3f ms   p99 %7.3f ms   (%.0f req/s)" % (hit["p50"], hit["p99"], hit["rps"]))
+        print("  miss   p50 %7.3f ms   p99 %7.3f ms   (%.0f req/s; %d misses, %d hits: builtin recommender, "
+              "personalized, 10-49 items)" % (miss["p50"], miss["p99"], miss["rps"], after["misses"] - before["misses"],
+                                              after["hits"] - before["hits"]))
+        print("  miss/hit p50 %.1fx" % (miss["p50"] / hit["p50"]))
+
+        # the same hit with the access log on (one line per request at info level)
+        stop(ours)
+        procs.remove(ours)
+        logged, http_port2, _ = start_server(binary, tmp, [])
+        procs.append(logged)
+        http_get(http_port2, HIT_PATH)
+        with_log = wrk("http://127.0.0.1:%d%s" % (http_port2, HIT_PATH), RUN_SECONDS)
+        print()
+        print("REST  cache hit with the access log on (default --log-level info): %.0f req/s (%.2f of the file "
+              "handler's best)" % (with_log["rps"], with_log["rps"] / best(rest_static)))
+        print("load average at the end: %s" % loadavg())
+    finally:
+        for p in procs:
+            stop(p)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,450 @@
+/* Tests for server/core/decorate.c and item_meta.c: the prepared value round trip (as JSON through
+ * the transcoder and as protobuf on the wire), itemColumns, corrupt values, and the decoration
+ * step per inferenceItemMetadata type (localdb, dynamodb and personalize without a backend, a
+ * registered backend, decorateItems=false). pz_inference_decorated is captured here. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "gateway/transcode.h"
+#include "server/core/catalog_load.h"
+#include "server/core/decorate.h"
+#include "server/core/item_meta.h"
+#include "server/core/prerendered.h"
+
+/* ---- the completion decoration reports ---- */
+
+static int decorated_calls;
+static pz_error decorated_err;
+static bool decorated_failed;
+
+void pz_inference_decorated(pz_inference *inf, const pz_error *err)
+{
+    (void)inf;
+    decorated_calls++;
+    decorated_failed = err != NULL;
+    if (err != NULL)
+        decorated_err = *err;
+}
+
+/* ---- prepared values ---- */
+
+static Google__Protobuf__Struct *prepare(const char *json, pz_arena *arena, const char *const *columns, size_t n)
+{
+    json_error_t jerr;
+    json_t *obj = json_loads(json, JSON_DECODE_INT_AS_REAL, &jerr);
+    assert_non_null(obj);
+    pz_buf value;
+    pz_buf_init(&value, 1 << 20);
+    char err[256];
+    assert_int_equal(pz_item_meta_encode(obj, "id", &value, err, sizeof err), 0);
+    json_decref(obj);
+    Google__Protobuf__Struct *s = pz_item_meta_to_struct(value.data, value.len, columns, n, arena);
+    pz_buf_free(&value);
+    return s;
+}
+
+static char *to_json(const ProtobufCMessage *m)
+{
+    pz_buf out;
+    pz_buf_init(&out, 1 << 20);
+    assert_int_equal(pz_message_to_json(m, &out), 0);
+    size_t len;
+    return pz_buf_take(&out, &len);
+}
+
+static uint8_t *packed(const ProtobufCMessage *m, size_t *len)
+{
+    *len = protobuf_c_message_get_packed_size(m);
+    uint8_t *wire = malloc(*len + 1);
+    assert_int_equal(protobuf_c_message_pack(m, wire), *len);
+    return wire;
+}
+
+/* Renders s (prerendered) as JSON and checks both forms against the plain Struct decoded from its
+ * entries: the transcoder's walk writes the very same text, and protobuf-c packs the very same
+ * bytes. */
+static char *checked_json(const Google__Protobuf__Struct *s)
+{
+    const char *json;
+    size_t len;
+    unsigned depth;
+    assert_true(pz_prerendered_json(&s->base, &json, &len, &depth));
+    assert_int_equal(s->n_fields, 0); /* the entries travel as unknown fields */
+    pz_arena arena;
+    pz_arena_init(&arena);
+    Google__Protobuf__Struct *plain = pz_prerendered_expand(s, &arena);
+    assert_non_null(plain);
+    assert_ptr_equal(plain->base.descriptor, &google__protobuf__struct__descriptor);
+    char *fast = to_json(&s->base), *slow = to_json(&plain->base);
+    assert_int_equal(strlen(fast), len);
+    assert_string_equal(fast, slow);
+    size_t n1, n2;
+    uint8_t *w1 = packed(&s->base, &n1), *w2 = packed(&plain->base, &n2);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(w1, w2, n1);
+    free(w1);
+    free(w2);
+    free(slow);
+    pz_arena_destroy(&arena);
+    return fast;
+}
+
+static void test_prepared_value_renders_the_item(void **state)
+{
+    (void)state;
+    pz_arena arena;
+    pz_arena_init(&arena);
+    const char *item = "{\"id\":\"sku-1\",\"name\":\"Trail \\\"Shoe\\\" \xC3\xA9\",\"price\":89.5,\"count\":3,"
+                       "\"in_stock\":true,\"gone\":false,\"note\":null,\"tags\":[\"a\",[],{}],"
+                       "\"dims\":{\"w\":{\"cm\":[1,2.25]}},\"empty\":{}}";
+    Google__Protobuf__Struct *s = prepare(item, &arena, NULL, 0);
+    assert_non_null(s);
+    char *json = checked_json(s);
+    assert_string_equal(json, "{\"name\":\"Trail \\\"Shoe\\\" \xC3\xA9\",\"price\":89.5,\"count\":3,"
+                              "\"in_stock\":true,\"gone\":false,\"note\":null,\"tags\":[\"a\",[],{}],"
+                              "\"dims\":{\"w\":{\"cm\":[1,2.25]}},\"empty\":{}}");
+    free(json);
+
+    /* gRPC: the Struct packs and reads back identically */
+    size_t n = protobuf_c_message_get_packed_size(&s->base);
+    uint8_t *wire = malloc(n);
+    assert_int_equal(protobuf_c_message_pack(&s->base, wire), n);
+    Google__Protobuf__Struct *back =
+        (Google__Protobuf__Struct *)protobuf_c_message_unpack(&google__protobuf__struct__descriptor, NULL, n, wire);
+    assert_non_null(back);
+    char *a = to_json(&s->base), *b = to_json(&back->base);
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+    protobuf_c_message_free_unpacked(&back->base, NULL);
+    free(wire);
+    pz_arena_destroy(&arena);
+}
+
+static void test_item_columns_limit_top_level_fields(void **state)
+{
+    (void)state;
+    pz_arena arena;
+    pz_arena_init(&arena);
+    const char *item = "{\"id\":\"x\",\"name\":\"N\",\"nested\":{\"name\":\"inner\",\"price\":1},\"price\":2,"
+                       "\"tags\":[1,{\"price\":3}]}";
+    const char *cols[] = {"price", "nested", "absent"};
+    char *json = checked_json(prepare(item, &arena, cols, 3));
+    assert_string_equal(json, "{\"nested\":{\"name\":\"inner\",\"price\":1},\"price\":2}"); /* stored order */
+    free(json);
+    const char *none[] = {"zzz"};
+    json = checked_json(prepare(item, &arena, none, 1));
+    assert_string_equal(json, "{}");
+    free(json);
+    pz_arena_destroy(&arena);
+}
+
+/* Numbers and strings the prerendered JSON must spell exactly as the transcoder does. */
+static void test_prerendered_json_matches_the_transcoder(void **state)
+{
+    (void)state;
+    pz_arena arena;
+    pz_arena_init(&arena);
+    static const char *const items[] = {
+        "{\"n\":[0,-0,1,-1,0.1,0.2,0.3,1e21,1e22,1e-7,5e-324,1.7976931348623157e308,2.5,100,1e15,1e16,"
+        "123456789012345678,3.141592653589793,-2.2250738585072014e-308,0.30000000000000004,9007199254740993]}",
+        "{\"s\":\"quote\\\" back\\\\ slash/ \\n\\r\\t\\b\\f \\u0001\\u001f \\u007f\"}",
+        "{\"u\":\"\\u2028 \\u2029 \\u00e9 \\ud83d\\ude00 \xE2\x80\xA8\xE2\x80\xA9 \xE2\x82\xAC end\"}",
+        "{\"k\\u2028\\\"\":1,\"\":\"empty key\",\"\\u00e9\":{\"\":[]}}",
+        "{\"deep\":{\"a\":[{\"b\":[[],{}]},null,true,false],\"c\":{}}}",
+        "{}",
+    };
+    for (size_t i = 0; i < sizeof items / sizeof items[0]; i++) {
+        Google__Protobuf__Struct *s = prepare(items[i], &arena, NULL, 0);
+        assert_non_null(s);
+        free(checked_json(s));
+        const char *cols[] = {"s", "n", "deep", ""};
+        free(checked_json(prepare(items[i], &arena, cols, 4)));
+    }
+    pz_arena_destroy(&arena);
+}
+
+static void test_corrupt_values_are_rejected(void **state)
+{
+    (void)state;
+    pz_arena arena;
+    pz_arena_init(&arena);
+    json_t *obj = json_loads("{\"id\":\"x\",\"a\":\"text\",\"b\":[1,{\"c\":null}],\"d\":{\"e\":true}}", 0, NULL);
+    pz_buf value;
+    pz_buf_init(&value, 1 << 16);
+    char err[256];
+    assert_int_equal(pz_item_meta_encode(obj, "id", &value, err, sizeof err), 0);
+    json_decref(obj);
+    assert_non_null(pz_item_meta_to_struct(value.data, value.len, NULL, 0, &arena));
+    for (size_t cut = 0; cut < value.len; cut++) /* every truncation */
+        assert_null(pz_item_meta_to_struct(value.data, cut, NULL, 0, &arena));
+    unsigned char *copy = malloc(value.len);
+    unsigned seed = 7;
+    for (int round = 0; round < 5000; round++) { /* random byte flips: a NULL or a sane Struct, never a crash */
+        memcpy(copy, value.data, value.len);
+        copy[rand_r(&seed) % value.len] ^= (unsigned char)(1 + rand_r(&seed) % 255);
+        Google__Protobuf__Struct *s = pz_item_meta_to_struct(copy, value.len, NULL, 0, &arena);
+        if (s != NULL) {
+            pz_buf out;
+            pz_buf_init(&out, 1 << 20);
+            pz_message_to_json(&s->base, &out);
+            pz_buf_free(&out);
+        }
+        pz_arena_reset(&arena);
+    }
+    free(copy);
+    pz_buf_free(&value);
+    pz_arena_destroy(&arena);
+}
+
+static void test_encode_rejects_non_objects_and_caps(void **state)
+{
+    (void)state;
+    pz_buf value;
+    pz_buf_init(&value, 64);
+    char err[256];
+    json_t *arr = json_loads("[1]", 0, NULL);
+    assert_int_equal(pz_item_meta_encode(arr, NULL, &value, err, sizeof err), -1);
+    json_decref(arr);
+    pz_buf_clear(&value);
+    json_t *big =
+        json_loads("{\"id\":\"x\",\"s\":\"0123456789012345678901234567890123456789012345678901234\"}", 0, NULL);
+    assert_int_equal(pz_item_meta_encode(big, "id", &value, err, sizeof err), -1); /* over the buffer's cap */
+    assert_non_null(strstr(err, "too large"));
+    json_decref(big);
+    pz_buf_free(&value);
+}
+
+/* ---- decoration ---- */
+
+static const char CONFIG[] =
+    "{\"namespaces\":{"
+    "\"shop\":{\"inferenceItemMetadata\":{\"type\":\"localdb\"},"
+    "\"recommenders\":{\"recommend-items\":{\"r\":{\"variations\":{\"v\":{\"type\":\"builtin\"}}}}}},"
+    "\"cols\":{\"inferenceItemMetadata\":{\"type\":\"localdb\",\"itemColumns\":[\"name\"]},"
+    "\"recommenders\":{\"recommend-items\":{\"r\":{\"variations\":{\"v\":{\"type\":\"builtin\"}}}}}},"
+    "\"dyn\":{\"inferenceItemMetadata\":{\"type\":\"dynamodb\"},"
+    "\"recommenders\":{\"recommend-items\":{\"r\":{\"variations\":{\"v\":{\"type\":\"builtin\"}}}}}},"
+    "\"pers\":{\"recommenders\":{\"recommend-items\":{\"r\":{"
+    "\"inferenceItemMetadata\":{\"type\":\"personalize\",\"itemColumns\":[\"NAME\"]},"
+    "\"variations\":{\"v\":{\"type\":\"builtin\"}}}}}},"
+    "\"plain\":{\"recommenders\":{\"recommend-items\":{\"r\":{\"variations\":{\"v\":{\"type\":\"builtin\"}}}}}}}}";
+
+typedef struct fixture {
+    char dir[512];
+    pz_catalog *catalog;
+    pz_config *config;
+    pz_arena arena;
+    pz_request req;
+} fixture;
+
+static int setup(void **state)
+{
+    static int n;
+    fixture *f = calloc(1, sizeof *f);
+    const char *tmp = getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp";
+    snprintf(f->dir, sizeof f->dir, "%s/decorate_test_%d_%d", tmp, (int)getpid(), n++);
+    char err[256];
+    assert_int_equal(pz_catalog_open(f->dir, NULL, &f->catalog, err, sizeof err), 0);
+    const char *items = "{\"id\":\"a\",\"name\":\"Apple\",\"price\":1}\n{\"id\":\"b\",\"name\":\"Banana\"}\n";
+    pz_catalog_load_result r;
+    assert_int_equal(pz_catalog_load_buffer(f->catalog, "shop", items, strlen(items), NULL, &r, err, sizeof err), 0);
+    assert_int_equal(pz_catalog_load_buffer(f->catalog, "cols", items, strlen(items), NULL, &r, err, sizeof err), 0);
+    pz_config_problems p;
+    pz_config_problems_init(&p);
+    f->config = pz_config_parse(CONFIG, sizeof CONFIG - 1, &p);
+    for (size_t i = 0; i < p.n; i++)
+        fprintf(stderr, "%s: %s\n", p.items[i].path, p.items[i].message);
+    assert_non_null(f->config);
+    pz_config_problems_free(&p);
+    pz_arena_init(&f->arena);
+    pz_request_init(&f->req, &f->arena);
+    decorated_calls = 0;
+    decorated_failed = false;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    pz_config_unref(f->config);
+    pz_catalog_close(f->catalog);
+    pz_arena_destroy(&f->arena);
+    free(f);
+    return 0;
+}
+
+/* An inference of namespace ns whose recommender answered with ids. */
+static pz_inference *inference(fixture *f, const char *ns, const char *const *ids, size_t n)
+{
+    pz_inference *inf = pz_arena_calloc(&f->arena, 1, sizeof *inf);
+    inf->req = &f->req;
+    inf->config = f->config;
+    inf->namespace_ = ns;
+    inf->ns = pz_config_namespace(f->config, ns);
+    assert_non_null(inf->ns);
+    inf->recommender = pz_config_recommender(inf->ns, PZ_ACTION_RECOMMEND_ITEMS, "r");
+    inf->recommender_key = "r";
+    inf->variation = &inf->recommender->variations[0];
+    inf->decorate_items = true;
+    inf->response_items = pz_arena_calloc(&f->arena, n, sizeof *inf->response_items);
+    for (size_t i = 0; i < n; i++) {
+        inf->response_items[i] = (Personalization__V1__PredictedItem *)pz_arena_new_message(
+            &f->arena, &personalization__v1__predicted_item__descriptor);
+        inf->response_items[i]->item_id = (char *)ids[i];
+        inf->response_items[i]->has_score = true;
+        inf->response_items[i]->score = (double)(n - i);
+    }
+    inf->n_response_items = n;
+    return inf;
+}
+
+static char *item_json(const Personalization__V1__PredictedItem *it)
+{
+    return to_json(&it->base);
+}
+
+static void test_localdb_decorates_found_items_in_place(void **state)
+{
+    fixture *f = *state;
+    pz_decorator *d = pz_decorator_create(f->catalog);
+    const char *ids[] = {"b", "missing", "a", "b"};
+    pz_inference *inf = inference(f, "shop", ids, 4);
+    pz_decorate(d, inf);
+    assert_int_equal(decorated_calls, 1);
+    assert_false(decorated_failed);
+    const char *want[] = {"{\"itemId\":\"b\",\"score\":4,\"metadata\":{\"name\":\"Banana\"}}",
+                          "{\"itemId\":\"missing\",\"score\":3}",
+                          "{\"itemId\":\"a\",\"score\":2,\"metadata\":{\"name\":\"Apple\",\"price\":1}}",
+                          "{\"itemId\":\"b\",\"score\":1,\"metadata\":{\"name\":\"Banana\"}}"};
+    for (size_t i = 0; i < 4; i++) {
+        char *json = item_json(inf->response_items[i]);
+        assert_string_equal(json, want[i]);
+        free(json);
+    }
+    pz_decorator_destroy(d);
+}
+
+static void test_item_columns_from_the_namespace_block(void **state)
+{
+    fixture *f = *state;
+    pz_decorator *d = pz_decorator_create(f->catalog);
+    const char *ids[] = {"a"};
+    pz_inference *inf = inference(f, "cols", ids, 1);
+    pz_decorate(d, inf);
+    char *json = item_json(inf->response_items[0]);
+    assert_string_equal(json, "{\"itemId\":\"a\",\"score\":1,\"metadata\":{\"name\":\"Apple\"}}");
+    free(json);
+    pz_decorator_destroy(d);
+}
+
+static void test_decorate_items_false_skips(void **state)
+{
+    fixture *f = *state;
+    pz_decorator *d = pz_decorator_create(f->catalog);
+    const char *ids[] = {"a"};
+    const char *namespaces[] = {"shop", "dyn", "pers"};
+    for (size_t i = 0; i < 3; i++) {
+        pz_inference *inf = inference(f, namespaces[i], ids, 1);
+        inf->decorate_items = false;
+        pz_decorate(d, inf);
+        assert_false(decorated_failed);
+        assert_null(inf->response_items[0]->metadata);
+    }
+    assert_int_equal(decorated_calls, 3);
+    pz_decorator_destroy(d);
+}
+
+static void test_no_metadata_block_or_no_catalog(void **state)
+{
+    fixture *f = *state;
+    pz_decorator *d = pz_decorator_create(f->catalog);
+    const char *ids[] = {"a"};
+    pz_inference *inf = inference(f, "plain", ids, 1); /* no inferenceItemMetadata */
+    pz_decorate(d, inf);
+    assert_false(decorated_failed);
+    assert_null(inf->response_items[0]->metadata);
+    pz_decorator_destroy(d);
+    d = pz_decorator_create(NULL); /* localdb namespace, but no catalog in this process */
+    inf = inference(f, "shop", ids, 1);
+    pz_decorate(d, inf);
+    assert_false(decorated_failed);
+    assert_null(inf->response_items[0]->metadata);
+    assert_int_equal(decorated_calls, 2);
+    pz_decorator_destroy(d);
+}
+
+static void test_remote_types_without_backend_fail_clearly(void **state)
+{
+    fixture *f = *state;
+    pz_decorator *d = pz_decorator_create(f->catalog);
+    const char *ids[] = {"a"};
+    const char *namespaces[] = {"dyn", "pers"};
+    const char *types[] = {"'dynamodb'", "'personalize'"};
+    for (size_t i = 0; i < 2; i++) {
+        decorated_failed = false;
+        pz_inference *inf = inference(f, namespaces[i], ids, 1);
+        pz_decorate(d, inf);
+        assert_true(decorated_failed);
+        assert_int_equal(decorated_err.status, PZ_UNIMPLEMENTED);
+        assert_string_equal(decorated_err.type, "Configuration");
+        assert_string_equal(decorated_err.code, "ItemMetadataNotAvailable");
+        assert_non_null(strstr(decorated_err.message, types[i]));
+        assert_non_null(strstr(decorated_err.message, "use type 'localdb'"));
+        assert_non_null(strstr(decorated_err.message, "decorateItems=false"));
+    }
+    assert_int_equal(decorated_calls, 2);
+    pz_decorator_destroy(d);
+}
+
+static int backend_calls;
+
+static void fake_dynamodb(void *ctx, pz_inference *inf, const pz_item_metadata *im)
+{
+    assert_ptr_equal(ctx, &backend_calls);
+    assert_int_equal(im->type, PZ_ITEM_METADATA_DYNAMODB);
+    backend_calls++;
+    pz_inference_decorated(inf, NULL);
+}
+
+static void test_registered_backend_is_used(void **state)
+{
+    fixture *f = *state;
+    pz_decorator *d = pz_decorator_create(f->catalog);
+    pz_decorator_set_backend(d, PZ_ITEM_METADATA_DYNAMODB,
+                             &(pz_decorator_backend){.decorate = fake_dynamodb, .ctx = &backend_calls});
+    const char *ids[] = {"a"};
+    pz_decorate(d, inference(f, "dyn", ids, 1));
+    assert_int_equal(backend_calls, 1);
+    assert_false(decorated_failed);
+    pz_decorate(d, inference(f, "pers", ids, 1)); /* personalize still has none */
+    assert_true(decorated_failed);
+    pz_decorator_destroy(d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_prepared_value_renders_the_item),
+        cmocka_unit_test(test_item_columns_limit_top_level_fields),
+        cmocka_unit_test(test_prerendered_json_matches_the_transcoder),
+        cmocka_unit_test(test_corrupt_values_are_rejected),
+        cmocka_unit_test(test_encode_rejects_non_objects_and_caps),
+        cmocka_unit_test_setup_teardown(test_localdb_decorates_found_items_in_place, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_item_columns_from_the_namespace_block, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_decorate_items_false_skips, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_metadata_block_or_no_catalog, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remote_types_without_backend_fail_clearly, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registered_backend_is_used, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
