@@ -8,6 +8,8 @@
  * (x-personalization-config-version, cache-control, etag, x-personalization-variation,
  * x-personalization-experiment) and errors become a status with the message (plus
  * `x-personalization-error-code` / `-type` trailing metadata carrying the upstream code and type).
+ * A response the core prepared (pz_request.prepared, the response cache) is sent as its packed
+ * bytes, without re-encoding or copying.
  *
  * Threads: `threads` completion-queue threads; the handler may complete a request inline or on any
  * other thread (starting a batch is thread-safe in grpc core).

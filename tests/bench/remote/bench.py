@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -68,7 +69,7 @@ def main():
     ap.add_argument("--server", default=opt_binary("server/personalization-server"))
     ap.add_argument("--fake", default=opt_binary("tests/bench/remote/fake_upstream"))
     ap.add_argument("--seconds", type=int, default=5, help="per throughput run (at most 10)")
-    ap.add_argument("--rounds", type=int, default=5, help="1 s latency rounds per path")
+    ap.add_argument("--rounds", type=int, default=9, help="1 s latency rounds per path")
     ap.add_argument("--connections", type=int, default=64, help="for the throughput runs")
     args = ap.parse_args()
     seconds = max(1, min(args.seconds, 10))
@@ -133,6 +134,7 @@ def main():
         server.wait(timeout=30)
         fake.kill()
         fake.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
     added50 = lat["remote"]["p50"] - lat["direct"]["p50"]
     added99 = lat["remote"]["p99"] - lat["direct"]["p99"]
     print("remote recommender benchmark (wrk, loopback, server, fake and client on %d cores)" % os.cpu_count())

@@ -1,9 +1,11 @@
 """Remote recommenders end to end: the real binary calling fake Personalize, SageMaker, Lambda,
 DynamoDB and http upstreams (fakes.py, SigV4 checked with botocore), driven over REST with curl and
 over gRPC with python3-grpcio. Slow, failing, throttling and malformed upstreams included."""
+import atexit
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 import threading
@@ -13,7 +15,7 @@ import urllib.parse
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from harness import Server, curl, curl_json, find_generated_python, run_tests  # noqa: E402
+from harness import Server, curl_json, find_generated_python, run_tests  # noqa: E402
 import fakes  # noqa: E402
 
 find_generated_python()
@@ -101,6 +103,7 @@ CONFIG = {
 }
 
 TMP = tempfile.mkdtemp(prefix="pz-remote-")
+atexit.register(shutil.rmtree, TMP, True)
 CONFIG_PATH = os.path.join(TMP, "config.json")
 with open(CONFIG_PATH, "w") as f:
     json.dump(CONFIG, f)
