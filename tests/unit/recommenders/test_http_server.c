@@ -71,7 +71,7 @@ static bool flaky_first(test_http_server *s, const char *key)
         }
     }
     if (s->n_flaky < MAX_FLAKY)
-        snprintf(s->flaky_seen[s->n_flaky++], 64, "%s", key);
+        snprintf(s->flaky_seen[s->n_flaky++], 64, "%.63s", key);
     pthread_mutex_unlock(&s->mu);
     return true;
 }
