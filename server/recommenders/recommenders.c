@@ -239,9 +239,24 @@ void pz_recommenders_decorate_dynamodb(void *ctx, pz_inference *inf, const pz_it
     pz_dynamodb_decorate(new_call(st, inf->variation, what, after_dynamodb));
 }
 
+/* Personalize returns item metadata itself (metadataColumns), already attached to the items; any
+ * other variation type cannot honour `type: personalize`, which is said, not silently skipped. */
 void pz_recommenders_decorate_personalize(void *ctx, pz_inference *inf, const pz_item_metadata *im)
 {
     (void)ctx;
     (void)im;
-    pz_inference_decorated(inf, NULL);
+    pz_variation_type t = inf->variation->type;
+    if (t == PZ_VARIATION_PERSONALIZE_CAMPAIGN || t == PZ_VARIATION_PERSONALIZE_RECOMMENDER) {
+        pz_inference_decorated(inf, NULL);
+        return;
+    }
+    pz_error e = {PZ_UNIMPLEMENTED, PZ_ERRTYPE_CONFIGURATION, "ItemMetadataNotAvailable",
+                  pz_arena_printf(inf->req->arena,
+                                  "variation '%s' of recommender '%s' has type '%s', which cannot return item "
+                                  "metadata for inferenceItemMetadata type 'personalize' (only personalize-campaign "
+                                  "and personalize-recommender variations can); use type 'localdb' in namespace "
+                                  "'%s', or send decorateItems=false",
+                                  inf->variation->key, inf->recommender_key, inf->variation->type_name,
+                                  inf->namespace_)};
+    pz_inference_decorated(inf, &e);
 }

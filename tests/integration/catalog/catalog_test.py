@@ -228,6 +228,10 @@ def test_metadata_types_without_a_sidecar(s):
             raise AssertionError("expected UNIMPLEMENTED")
         except grpc.RpcError as e:
             assert e.code() == grpc.StatusCode.UNIMPLEMENTED and "localdb" in e.details(), e
+    # type personalize on a builtin variation cannot be honoured: said, never silently skipped
+    status, doc = rerank_rest(s, "pers", ["a"])
+    assert status == 501 and doc["code"] == "ItemMetadataNotAvailable", (status, doc)
+    assert "personalize-campaign" in doc["message"] and "localdb" in doc["message"], doc
     for ns in ("dyn", "pers"):  # decorateItems=false never reaches a backend
         status, doc = rerank_rest(s, ns, ["a"], "?decorateItems=false")
         assert status == 200 and "metadata" not in doc["personalizedRanking"][0], (ns, doc)
