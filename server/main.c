@@ -21,6 +21,7 @@
 #include "gateway/transcode.h"
 #include "server/core/cache.h"
 #include "server/core/config.h"
+#include "server/core/fs.h"
 #include "server/core/log.h"
 #include "server/core/service.h"
 #include "server/cli_items.h"
@@ -267,22 +268,6 @@ static pz_config *load_config(const options *o, bool for_check)
     return cfg;
 }
 
-static int make_dirs(const char *path)
-{
-    char buf[PATH_MAX];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
-        return -1;
-    for (char *p = buf + 1; *p != '\0'; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    }
-    return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 static int health(void *ctx, pz_buf *out)
 {
     pz_config_holder *holder = ctx;
@@ -387,7 +372,7 @@ int main(int argc, char **argv)
     pz_events_runtime *events = NULL;
     char builtin_dir[PATH_MAX];
     snprintf(builtin_dir, sizeof builtin_dir, "%s/builtin", o.data_dir);
-    if (make_dirs(builtin_dir) != 0) {
+    if (pz_make_dirs(builtin_dir) != 0) {
         pz_error_log("cannot create the data directory %s: %s", builtin_dir, strerror(errno));
         goto out;
     }

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "server/core/fs.h"
 #include "server/core/mem.h"
 #include "server/core/request.h"
 
@@ -101,26 +102,10 @@ static int check_namespace(const char *ns, char *err, size_t errlen)
                 ns != NULL ? ns : "", PZ_CATALOG_MAX_NS_LEN);
 }
 
-static int make_dirs(const char *path)
-{
-    char buf[PATH_MAX];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
-        return -1;
-    for (char *p = buf + 1; *p != '\0'; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    }
-    return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 int pz_catalog_open(const char *dir, const pz_catalog_options *opts, pz_catalog **out, char *err, size_t errlen)
 {
     *out = NULL;
-    if (make_dirs(dir) != 0)
+    if (pz_make_dirs(dir) != 0)
         return fail(err, errlen, "catalog: cannot create %s: %s", dir, strerror(errno));
     pz_catalog *c = pz_calloc(1, sizeof *c);
     c->map_size_mb = opts != NULL && opts->map_size_mb > 0 ? opts->map_size_mb : PZ_CATALOG_DEFAULT_MAP_MB;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "server/core/fs.h"
 #include "server/core/mem.h"
 
 #define META_NEXT_SEQ "next_seq"
@@ -64,22 +65,6 @@ static int fail(int rc, char *err, size_t errlen, const char *what, const pz_out
     return -1;
 }
 
-static int make_dirs(const char *path)
-{
-    char buf[PATH_MAX];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
-        return -1;
-    for (char *p = buf + 1; *p != '\0'; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    }
-    return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 static uint64_t meta_u64(MDB_txn *txn, MDB_dbi dbi, const char *name)
 {
     MDB_val k = {.mv_size = strlen(name), .mv_data = (void *)name}, v;
@@ -112,7 +97,7 @@ static uint64_t next_seq_in(const pz_outbox *ob, MDB_txn *txn)
 
 int pz_outbox_open(const char *dir, size_t map_size_mb, pz_outbox **out, char *err, size_t errlen)
 {
-    if (make_dirs(dir) != 0) {
+    if (pz_make_dirs(dir) != 0) {
         snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
         return -1;
     }

@@ -11,14 +11,7 @@
 
 json_t *pz_postprocess_payload(const pz_inference *inf, const pz_variation *v)
 {
-    json_t *doc = json_object();
-    json_object_set_new(doc, "version", json_string("1.0"));
-    json_object_set_new(doc, "action", json_string(pz_action_name(inf->action)));
-    json_t *rec = json_object();
-    json_object_set_new(rec, "path", json_string(inf->recommender_key));
-    json_object_set_new(rec, "config", pz_remote_config_json(inf->recommender->json));
-    json_object_set_new(doc, "recommender", rec);
-    json_object_set_new(doc, "variation", pz_remote_config_json(v->json));
+    json_t *doc = pz_remote_payload_base(inf, v);
     json_object_set_new(doc, "response", pz_remote_items_to_json(inf));
     if (inf->action == PZ_ACTION_RELATED_ITEMS)
         json_object_set_new(doc, "itemId", json_string(inf->item_id));

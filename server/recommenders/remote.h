@@ -135,6 +135,9 @@ json_t *pz_remote_items_to_json(const pz_inference *inf);
 /* The Lambda/SageMaker invocation payload (spec §3.4.2): version, action, recommender {path,
  * config}, variation, then userId/itemId/numResults/itemList per action and context when given.
  * New reference. */
+/* The keys every Lambda/SageMaker/post-processor payload starts with (spec §3.4.2, §3.6):
+ * version, action, recommender {path, config}, variation. New reference, caller decrefs. */
+json_t *pz_remote_payload_base(const pz_inference *inf, const pz_variation *v);
 json_t *pz_remote_payload(const pz_inference *inf, const pz_variation *v, int count);
 
 /* The first request field that is not valid UTF-8 (JSON requests to upstreams need it), e.g.

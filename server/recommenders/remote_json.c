@@ -208,7 +208,7 @@ static json_t *string_map(pz_string_entry **entries, size_t n)
     return o;
 }
 
-json_t *pz_remote_payload(const pz_inference *inf, const pz_variation *v, int count)
+json_t *pz_remote_payload_base(const pz_inference *inf, const pz_variation *v)
 {
     json_t *doc = json_object();
     json_object_set_new(doc, "version", json_string("1.0"));
@@ -218,6 +218,12 @@ json_t *pz_remote_payload(const pz_inference *inf, const pz_variation *v, int co
     json_object_set_new(rec, "config", pz_remote_config_json(inf->recommender->json));
     json_object_set_new(doc, "recommender", rec);
     json_object_set_new(doc, "variation", pz_remote_config_json(v->json));
+    return doc;
+}
+
+json_t *pz_remote_payload(const pz_inference *inf, const pz_variation *v, int count)
+{
+    json_t *doc = pz_remote_payload_base(inf, v);
     switch (inf->action) {
     case PZ_ACTION_RECOMMEND_ITEMS:
         json_object_set_new(doc, "userId", json_string(inf->user_id));
