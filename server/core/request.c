@@ -15,11 +15,33 @@ int64_t pz_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t pz_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 void pz_request_init(pz_request *req, pz_arena *arena)
 {
     memset(req, 0, sizeof *req);
     req->arena = arena;
     req->received_ms = pz_now_ms();
+    req->received_mono_us = pz_mono_us();
+}
+
+void pz_request_add_upstream(pz_request *req, int64_t us, int64_t end_us)
+{
+    if (us <= 0)
+        return;
+    pz_response_hints *h = &req->hints;
+    int64_t start = end_us - us;
+    if (start >= h->upstream_until_us)
+        h->upstream_us += us;                          /* after the previous calls */
+    else if (end_us > h->upstream_until_us)
+        h->upstream_us += end_us - h->upstream_until_us; /* overlaps them: only the new part */
+    if (end_us > h->upstream_until_us)
+        h->upstream_until_us = end_us;
 }
 
 const char *pz_request_header(pz_request *req, const char *lname)
@@ -73,12 +95,14 @@ static const char *cache_outcome(const pz_request *req, char *buf, size_t len)
 void pz_request_log_access(const pz_request *req, const char *what, int code)
 {
     char outcome[64];
-    int64_t dur_us = 0;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    dur_us = ((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000) - req->received_ms * 1000;
-    pz_info("access %s %s status=%d dur_ms=%.3f client=%s variation=%s cache=%s%s%s", req->protocol ? req->protocol : "-",
-            what, code, (double)dur_us / 1000.0, req->client_addr ? req->client_addr : "-",
-            req->hints.variation ? req->hints.variation : "-", cache_outcome(req, outcome, sizeof outcome),
-            req->status != PZ_OK ? " error=" : "", req->status != PZ_OK && req->error.code ? req->error.code : "");
+    char upstream[48] = "";
+    /* monotonic and in µs: receipt -> now (completion, before the response is written) */
+    int64_t dur_us = pz_mono_us() - req->received_mono_us;
+    if (req->hints.upstream_us > 0)
+        snprintf(upstream, sizeof upstream, " upstream_ms=%.3f", (double)req->hints.upstream_us / 1000.0);
+    pz_info("access %s %s status=%d dur_ms=%.3f%s client=%s variation=%s cache=%s%s%s",
+            req->protocol ? req->protocol : "-", what, code, (double)dur_us / 1000.0, upstream,
+            req->client_addr ? req->client_addr : "-", req->hints.variation ? req->hints.variation : "-",
+            cache_outcome(req, outcome, sizeof outcome), req->status != PZ_OK ? " error=" : "",
+            req->status != PZ_OK && req->error.code ? req->error.code : "");
 }

@@ -46,6 +46,16 @@ typedef struct pz_response_hints {
     bool not_modified;            /* if-none-match matched: REST 304 / gRPC not_modified flag */
     const char *cache;            /* response cache outcome for the access log ("hit", "miss",
                                    * "stale", "stale-if-error", "coalesced", "bypass"); NULL = "-" */
+    /* The upstreams' own time for this request, in microseconds (0 = no upstream call; the access
+     * log prints it as upstream_ms only when non-zero): for each completed upstream call, its
+     * pz_upstream_response.upstream_us (libcurl's timings: connection set-up plus request sent ->
+     * transfer done, summed over its attempts; signing and retry backoff excluded);
+     * over the calls of one request (DynamoDB chunks, the post-processor) the wall-clock span in
+     * which at least one call was on the wire, so parallel calls are not counted twice. Set by
+     * pz_request_add_upstream (server/recommenders, engine thread). dur_ms - upstream_ms in the
+     * access log is the server's own added time. */
+    int64_t upstream_us;
+    int64_t upstream_until_us;    /* private to pz_request_add_upstream: end of the last span */
 } pz_response_hints;
 
 typedef struct pz_request pz_request;
@@ -63,6 +73,7 @@ struct pz_request {
     const char *if_none_match;        /* raw If-None-Match value or NULL */
     int64_t deadline_ms;              /* absolute wall-clock deadline (ms since epoch), 0 = none */
     int64_t received_ms;              /* wall-clock time of receipt (ms since epoch) */
+    int64_t received_mono_us;         /* monotonic time of receipt (µs, pz_mono_us): access-log duration */
     pz_arena *arena;                  /* all core allocations for this request come from here */
     pz_request_done_cb on_done;
     void *front_data;                 /* the front's own pointer, untouched by the core */
@@ -102,5 +113,14 @@ void pz_request_log_access(const pz_request *req, const char *what, int code);
 
 /* Wall-clock milliseconds since the epoch. */
 int64_t pz_now_ms(void);
+/* CLOCK_MONOTONIC in microseconds. */
+int64_t pz_mono_us(void);
+
+/* Accounts one completed upstream call of the request in hints.upstream_us: it was on the wire for
+ * `us` microseconds (summed over its attempts) and completed at monotonic time end_us
+ * (pz_mono_us). The call's span is taken as [end_us - us, end_us]; spans overlapping earlier ones
+ * count only once (calls must be reported in completion order, which the single engine thread
+ * guarantees). us <= 0 is ignored. */
+void pz_request_add_upstream(pz_request *req, int64_t us, int64_t end_us);
 
 #endif

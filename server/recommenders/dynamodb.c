@@ -265,6 +265,7 @@ static void on_chunk(void *ctx, const pz_upstream_response *res)
     size_t n_retry = 0;
     int64_t not_before = 0;
     pthread_mutex_lock(&s->mu);
+    pz_request_add_upstream(s->call->inf->req, res->upstream_us, res->end_us);
     pz_error err;
     if (pz_remote_map_error(&PZ_REMOTE_DYNAMODB, res, s->call->what, s->call->inf->req->arena, &err)) {
         record_error(s, &err);

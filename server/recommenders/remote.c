@@ -32,6 +32,7 @@ static void on_upstream(void *ctx, const pz_upstream_response *res)
 {
     pz_remote_call *call = ctx;
     pz_error err;
+    pz_request_add_upstream(call->inf->req, res->upstream_us, res->end_us); /* before done: req is alive */
     if (pz_remote_map_error(call->kind, res, call->what, call->inf->req->arena, &err)) {
         call->done(call, &err);
         return;

@@ -134,6 +134,8 @@ static void deliver(up_call *c, pz_upstream_outcome outcome, long status, const 
         .function_error = c->function_error[0] != '\0' ? c->function_error : NULL,
         .detail = detail != NULL ? detail : "",
         .attempts = c->attempts,
+        .upstream_us = c->upstream_us,
+        .end_us = pz_mono_us(),
     };
     c->cb(c->ctx, &res);
     free_call(c);
@@ -273,6 +275,17 @@ static void transfer_done(pz_upstream *u, up_call *c, CURLcode rc, int64_t now)
 {
     long status = 0;
     curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
+    /* The upstream's own time of this attempt: connection set-up (TCP, TLS) plus the wait from
+     * the request on the wire to the transfer's end. libcurl's time from connected to
+     * PRETRANSFER (building the request, SigV4 signing, sending it) is our work, not theirs. */
+    curl_off_t total = 0, pre = 0, conn = 0, tls = 0;
+    curl_easy_getinfo(c->easy, CURLINFO_TOTAL_TIME_T, &total);
+    curl_easy_getinfo(c->easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
+    curl_easy_getinfo(c->easy, CURLINFO_CONNECT_TIME_T, &conn);
+    curl_easy_getinfo(c->easy, CURLINFO_APPCONNECT_TIME_T, &tls);
+    int64_t own = pre > 0 ? (int64_t)(total - pre) + (int64_t)(tls > conn ? tls : conn) : (int64_t)total;
+    if (own > 0)
+        c->upstream_us += own;
     pz_upstream_release_easy(u, c->easy);
     c->easy = NULL;
     unlink_active(u, c);

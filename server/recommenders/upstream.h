@@ -93,6 +93,12 @@ typedef struct pz_upstream_response {
     const char *function_error;  /* X-Amz-Function-Error response header (Lambda), or NULL */
     const char *detail;          /* what went wrong when outcome != RESPONSE ("" otherwise) */
     int attempts;                /* transfers made (0 when rejected before the first) */
+    /* The upstream's own time in µs, summed over the attempts (retry backoff not included; 0 when
+     * no transfer was made): per attempt, from libcurl's timings, connection set-up (CONNECT or
+     * APPCONNECT time) plus TOTAL - PRETRANSFER (request sent -> transfer done). The request
+     * building, SigV4 signing and sending in between are the server's own work and not counted. end_us: pz_mono_us() (server/core/request.h) when the call completed. */
+    int64_t upstream_us;
+    int64_t end_us;
 } pz_upstream_response;
 
 typedef void (*pz_upstream_cb)(void *ctx, const pz_upstream_response *res);

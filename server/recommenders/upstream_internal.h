@@ -56,6 +56,7 @@ typedef struct up_call {
     char function_error[64];
     char errbuf[CURL_ERROR_SIZE];
     int attempts;
+    int64_t upstream_us; /* CURLINFO_TOTAL_TIME_T summed over the attempts so far */
     up_breaker *breaker;
     char data[];
 } up_call;

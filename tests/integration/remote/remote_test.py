@@ -64,6 +64,7 @@ CONFIG = {
                         "primary": campaign("shop-guarded", timeoutMs=300, fallback="backup"),
                         "backup": {"type": "builtin", "strategy": "popular"}}},
                     "down": {"variations": {"d": campaign("shop-down")}},
+                    "local": {"variations": {"local-b": {"type": "builtin", "strategy": "popular"}}},
                     "edge": {"variations": {"e": campaign("shop-edge", endpointUrl=PERSONALIZE_EDGE.url,
                                                           region="us-east-1")}},
                     "sm": {"variations": {"two-tower": {"type": "sagemaker", "endpointName": "ok-endpoint"}}},
@@ -157,6 +158,31 @@ def test_personalize_recommend(s):
     assert req["body"] == {"campaignArn": P_ARN + "campaign/shop-up", "userId": "u1", "numResults": 3,
                            "filterArn": P_ARN + "filter/exclude-purchased"}, req["body"]
     assert req["sig_ok"], req["sig_why"]
+
+
+def access_line(s, variation):
+    """The latest REST access-log line of a request served by `variation`."""
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        lines = [l for l in s.read_log().splitlines() if "access rest GET" in l and " variation=%s " % variation in l]
+        if lines:
+            return lines[-1]
+        time.sleep(0.05)
+    raise AssertionError("no access line for variation %s:\n%s" % (variation, s.read_log()[-2000:]))
+
+
+def test_access_log_upstream_ms_only_for_remote_calls(s):
+    st, _, doc = curl_json(s, "/recommend-items/shop/personalized/u-upstream-ms?numResults=2")
+    assert st == 200, doc
+    line = access_line(s, "up")
+    m = re.search(r"status=200 dur_ms=([\d.]+) upstream_ms=([\d.]+) client=", line)
+    assert m, line
+    dur, upstream = float(m.group(1)), float(m.group(2))
+    assert 0 < upstream <= dur, line  # the upstream's own time is part of the request's
+    st, _, doc = curl_json(s, "/recommend-items/shop/local/u-upstream-ms?numResults=2")
+    assert st == 200, doc
+    line = access_line(s, "local-b")
+    assert re.search(r"status=200 dur_ms=[\d.]+ client=", line) and "upstream_ms=" not in line, line
 
 
 def test_personalize_filter_name_arn_values_and_context(s):
