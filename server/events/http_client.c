@@ -1,4 +1,4 @@
-/* Blocking HTTP POST client with SigV4 (http_client.h). */
+/* Blocking HTTP POST client with SigV4 (http_client.h; signed by server/recommenders/sigv4.h). */
 #include "server/events/http_client.h"
 
 #include <curl/curl.h>
@@ -7,9 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "server/core/mem.h"
 #include "server/events/delivery.h"
+#include "server/recommenders/sigv4.h"
 
 struct pz_httpc {
     CURL *curl;
@@ -71,6 +73,48 @@ static int on_progress(void *ctx, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
     return atomic_load(&c->cancelled) ? 1 : 0;
 }
 
+/* Signs the POST (server/recommenders/sigv4.h) for req->sigv4 ("aws:amz:REGION:SERVICE") and
+ * appends the session token and the signature headers to *hl. Returns 0, or -1 with resp->error. */
+static int sign(const pz_http_post *req, struct curl_slist **hl, pz_http_response *resp)
+{
+    const char *headers[18];
+    size_t n = 0;
+    char region[64], service[64], token_header[2100];
+    for (size_t i = 0; req->headers != NULL && req->headers[i] != NULL; i++) {
+        if (n == 16) {
+            snprintf(resp->error, sizeof resp->error, "%s: too many headers to sign", req->url);
+            return -1;
+        }
+        headers[n++] = req->headers[i];
+    }
+    if (req->creds->session_token[0] != '\0') {
+        snprintf(token_header, sizeof token_header, "X-Amz-Security-Token: %s", req->creds->session_token);
+        headers[n++] = token_header;
+    }
+    pz_sigv4_request r = {.method = "POST",
+                          .url = req->url,
+                          .headers = headers,
+                          .n_headers = n,
+                          .body = req->body,
+                          .body_len = req->body_len,
+                          .region = region,
+                          .service = service,
+                          .access_key_id = req->creds->access_key_id,
+                          .secret_access_key = req->creds->secret_access_key,
+                          .now = time(NULL)};
+    pz_sigv4_headers sig;
+    if (sscanf(req->sigv4, "aws:amz:%63[^:]:%63s", region, service) != 2 || pz_sigv4_sign(&r, &sig) != 0) {
+        snprintf(resp->error, sizeof resp->error, "%s: the request cannot be signed (SigV4)", req->url);
+        return -1;
+    }
+    if (n > 0 && headers[n - 1] == token_header)
+        *hl = curl_slist_append(*hl, token_header);
+    *hl = curl_slist_append(*hl, sig.host);
+    *hl = curl_slist_append(*hl, sig.amz_date);
+    *hl = curl_slist_append(*hl, sig.authorization);
+    return 0;
+}
+
 int pz_httpc_post(pz_httpc *c, const pz_http_post *req, pz_http_response *resp)
 {
     memset(resp, 0, sizeof *resp);
@@ -84,20 +128,11 @@ int pz_httpc_post(pz_httpc *c, const pz_http_post *req, pz_http_response *resp)
     struct curl_slist *hl = NULL;
     for (size_t i = 0; req->headers != NULL && req->headers[i] != NULL; i++)
         hl = curl_slist_append(hl, req->headers[i]);
-    /* No "Expect: 100-continue" round trip before large bodies. Not when signing: curl 7.88 would
-     * sign the disabled header as an empty "expect", which no server sees. */
-    if (req->sigv4 == NULL)
-        hl = curl_slist_append(hl, "Expect:");
-    char token_header[2100];
-    if (req->sigv4 != NULL && req->creds != NULL) {
-        if (req->creds->session_token[0] != '\0') {
-            snprintf(token_header, sizeof token_header, "x-amz-security-token: %s", req->creds->session_token);
-            hl = curl_slist_append(hl, token_header);
-        }
-        char userpwd[300];
-        snprintf(userpwd, sizeof userpwd, "%s:%s", req->creds->access_key_id, req->creds->secret_access_key);
-        curl_easy_setopt(h, CURLOPT_AWS_SIGV4, req->sigv4);
-        curl_easy_setopt(h, CURLOPT_USERPWD, userpwd);
+    /* No "Expect: 100-continue" round trip before large bodies (the empty header is not signed). */
+    hl = curl_slist_append(hl, "Expect:");
+    if (req->sigv4 != NULL && req->creds != NULL && sign(req, &hl, resp) != 0) {
+        curl_slist_free_all(hl);
+        return -1;
     }
     curl_easy_setopt(h, CURLOPT_URL, req->url);
     curl_easy_setopt(h, CURLOPT_POST, 1L);

@@ -1,9 +1,9 @@
 /* A blocking HTTP POST client for event targets (libcurl easy interface, one connection kept
- * alive per client), with optional AWS SigV4 signing through CURLOPT_AWS_SIGV4.
+ * alive per client), with optional AWS SigV4 signing (server/recommenders/sigv4.h).
  *
- * Signing: libcurl signs the method, path, query, the headers given here plus host and
- * x-amz-date, and the payload hash. curl 7.88 does not add x-amz-security-token itself: the
- * client adds it (signed) when the credentials carry a session token.
+ * Signing: the method, path, query, the headers given here plus host and x-amz-date, and the
+ * payload hash; the client adds x-amz-security-token (signed) when the credentials carry a
+ * session token.
  *
  * A client belongs to one thread (a dispatcher worker); it may block for up to the call's
  * timeout, so it must never run on an event loop. pz_httpc_cancel may be called from any thread

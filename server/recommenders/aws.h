@@ -1,6 +1,6 @@
 /* AWS plumbing shared by the remote recommenders (Personalize runtime, SageMaker runtime, Lambda,
  * DynamoDB) and the event targets (Personalize events, Kinesis, Firehose): credentials, region,
- * endpoints, and SigV4 signing through libcurl (CURLOPT_AWS_SIGV4).
+ * endpoints, and the SigV4 scope (signing itself: sigv4.h).
  *
  * Credentials, in the order the AWS SDKs use:
  *   1. environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN;
@@ -64,7 +64,8 @@ void pz_aws_region(pz_aws *aws, const char *configured, char *out, size_t outlen
 void pz_aws_endpoint(pz_aws_service service, const char *region, const char *configured, char *out,
                      size_t outlen);
 
-/* The value for CURLOPT_AWS_SIGV4, e.g. "aws:amz:us-east-1:personalize". */
+/* The SigV4 scope string for pz_upstream_request.aws_sigv4 and pz_http_post.sigv4, e.g.
+ * "aws:amz:us-east-1:personalize". */
 void pz_aws_sigv4_param(pz_aws_service service, const char *region, char *out, size_t outlen);
 
 #endif

@@ -4,10 +4,9 @@
  * X-Amz-Function-Error is a 502 FunctionInvokeError carrying the function's errorMessage.
  *
  * The function is addressed by the name (and qualifier) from its ARN, in the ARN's region (or the
- * variation's `region`): libcurl 7.88's SigV4 signs the path as sent, and a full ARN in the path
- * would need the percent-encoded colons AWS canonicalizes twice. So the function must be in the
- * credentials' account (cross-account ARNs are not supported). Not retried (a function may have
- * side effects). */
+ * variation's `region`), not by a full ARN (its percent-encoded colons in the path). So the
+ * function must be in the credentials' account (cross-account ARNs are not supported). Not
+ * retried (a function may have side effects). */
 #include <stdio.h>
 #include <string.h>
 

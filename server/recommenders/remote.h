@@ -94,7 +94,7 @@ void pz_remote_fail(pz_remote_call *call, pz_status status, const char *type, co
 typedef struct pz_aws_target {
     char region[64];
     char base_url[512];      /* endpoint, no trailing slash */
-    char sigv4[128];         /* CURLOPT_AWS_SIGV4 value */
+    char sigv4[128];         /* SigV4 scope, "aws:amz:REGION:SERVICE" */
     char userpwd[300];       /* "ACCESS_KEY_ID:SECRET" */
     char token_header[2100]; /* "X-Amz-Security-Token: ..." or "" */
 } pz_aws_target;

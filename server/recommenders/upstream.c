@@ -15,6 +15,7 @@
 #include "server/core/log.h"
 #include "server/core/mem.h"
 #include "server/core/request.h"
+#include "server/recommenders/sigv4.h"
 #include "server/recommenders/upstream_internal.h"
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -79,11 +80,18 @@ static size_t opt_len(const char *s)
     return s != NULL ? strlen(s) + 1 : 0;
 }
 
+static void add_header(up_call *c, const char *line)
+{
+    struct curl_slist *l = curl_slist_append(c->headers, line);
+    if (l == NULL)
+        pz_fatal("out of memory (curl_slist_append)");
+    c->headers = l;
+}
+
 static up_call *new_call(const pz_upstream *u, const pz_upstream_request *req, pz_upstream_cb cb, void *ctx)
 {
     size_t body_len = req->body != NULL ? req->body_len : 0;
-    size_t size =
-        opt_len(req->method) + opt_len(req->url) + body_len + 1 + opt_len(req->aws_sigv4) + opt_len(req->aws_userpwd);
+    size_t size = opt_len(req->method) + opt_len(req->url) + body_len + 1;
     up_call *c = pz_calloc(1, sizeof *c + size);
     char *cur = c->data;
     c->method =
@@ -91,20 +99,12 @@ static up_call *new_call(const pz_upstream *u, const pz_upstream_request *req, p
     c->url = copy_into(&cur, req->url != NULL ? req->url : "", req->url != NULL ? strlen(req->url) : 0);
     c->body = copy_into(&cur, req->body, body_len);
     c->body_len = body_len;
-    if (req->aws_sigv4 != NULL)
-        c->aws_sigv4 = copy_into(&cur, req->aws_sigv4, strlen(req->aws_sigv4));
-    if (req->aws_userpwd != NULL)
-        c->aws_userpwd = copy_into(&cur, req->aws_userpwd, strlen(req->aws_userpwd));
     if (req->breaker_key != NULL)
         snprintf(c->breaker_key, sizeof c->breaker_key, "%s", req->breaker_key);
     else
         origin_of(c->url, c->breaker_key, sizeof c->breaker_key);
-    for (size_t i = 0; i < req->n_headers; i++) {
-        struct curl_slist *l = curl_slist_append(c->headers, req->headers[i]);
-        if (l == NULL)
-            pz_fatal("out of memory (curl_slist_append)");
-        c->headers = l;
-    }
+    for (size_t i = 0; i < req->n_headers; i++)
+        add_header(c, req->headers[i]);
     c->deadline_ms = req->deadline_ms > 0 ? req->deadline_ms : pz_now_ms() + DEFAULT_DEADLINE_MS;
     c->not_before_ms = req->not_before_ms;
     c->idempotent = req->idempotent;
@@ -113,6 +113,45 @@ static up_call *new_call(const pz_upstream *u, const pz_upstream_request *req, p
     c->cb = cb;
     c->ctx = ctx;
     return c;
+}
+
+/* Signs a call with SigV4 (server/recommenders/sigv4.h) on the submitting thread, once: a retry
+ * resends the same signature (valid for 15 minutes, far beyond any deadline). The signed headers
+ * go on the call's header list, with "Expect:" so libcurl sends no unsigned 100-continue round
+ * trip before a large body. Returns 0, or -1 when the request cannot be signed. */
+static int sign_call(up_call *c, const pz_upstream_request *req)
+{
+    /* req->aws_sigv4 is "aws:amz:REGION:SERVICE", req->aws_userpwd "ACCESS_KEY_ID:SECRET" */
+    char region[64], service[64], akid[160];
+    const char *userpwd = req->aws_userpwd != NULL ? req->aws_userpwd : "";
+    const char *secret = strchr(userpwd, ':');
+    size_t akid_len = secret != NULL ? (size_t)(secret - userpwd) : 0;
+    if (sscanf(req->aws_sigv4, "aws:amz:%63[^:]:%63s", region, service) != 2 || secret == NULL ||
+        akid_len >= sizeof akid)
+        return -1;
+    memcpy(akid, userpwd, akid_len);
+    akid[akid_len] = '\0';
+    pz_sigv4_request r = {
+        .method = c->method,
+        .url = c->url,
+        .headers = req->headers,
+        .n_headers = req->n_headers,
+        .body = c->body,
+        .body_len = c->body_len,
+        .region = region,
+        .service = service,
+        .access_key_id = akid,
+        .secret_access_key = secret + 1,
+        .now = time(NULL),
+    };
+    pz_sigv4_headers h;
+    if (pz_sigv4_sign(&r, &h) != 0)
+        return -1;
+    add_header(c, h.host);
+    add_header(c, h.amz_date);
+    add_header(c, h.authorization);
+    add_header(c, "Expect:");
+    return 0;
 }
 
 static void free_call(up_call *c)
@@ -162,6 +201,10 @@ static void complete(pz_upstream *u, up_call *c, pz_upstream_outcome outcome, lo
 void pz_upstream_submit(pz_upstream *u, const pz_upstream_request *req, pz_upstream_cb cb, void *ctx)
 {
     up_call *c = new_call(u, req, cb, ctx);
+    if (req->aws_sigv4 != NULL && sign_call(c, req) != 0) {
+        deliver(c, PZ_UPSTREAM_CONNECT_FAILED, 0, "the request cannot be signed (SigV4): a field is too long");
+        return;
+    }
     pthread_mutex_lock(&u->mu);
     pz_upstream_outcome reject = PZ_UPSTREAM_RESPONSE;
     if (!u->accepting) {

@@ -62,9 +62,10 @@ typedef struct pz_upstream_request {
     size_t n_headers;
     const char *body; /* POST body (may be NULL with body_len 0) */
     size_t body_len;
-    /* SigV4 (CURLOPT_AWS_SIGV4): the provider string ("aws:amz:REGION:SERVICE") and the
-     * "ACCESS_KEY_ID:SECRET" pair; NULL for unsigned calls. A session token goes in `headers` as
-     * "X-Amz-Security-Token: ..." (it is signed like every header given here). */
+    /* SigV4: the scope ("aws:amz:REGION:SERVICE") and the "ACCESS_KEY_ID:SECRET" pair; NULL for
+     * unsigned calls. Signed at submit (server/recommenders/sigv4.h): every header given here is
+     * signed, plus Host and X-Amz-Date; a session token goes in `headers` as
+     * "X-Amz-Security-Token: ...". A call that cannot be signed ends with CONNECT_FAILED. */
     const char *aws_sigv4;
     const char *aws_userpwd;
     const char *breaker_key;   /* NULL: the URL's scheme://host:port */

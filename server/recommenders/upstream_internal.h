@@ -38,10 +38,8 @@ typedef struct up_call {
     const char *url;
     const char *body;
     size_t body_len;
-    const char *aws_sigv4;
-    const char *aws_userpwd;
     char breaker_key[BREAKER_KEY_MAX];
-    struct curl_slist *headers;
+    struct curl_slist *headers; /* the request's, plus the SigV4 ones when signed */
     int64_t deadline_ms;
     int64_t not_before_ms;
     bool idempotent;
@@ -99,7 +97,7 @@ up_breaker *pz_upstream_breaker_for(pz_upstream *u, const char *key, int64_t now
 CURL *pz_upstream_take_easy(pz_upstream *u);
 void pz_upstream_release_easy(pz_upstream *u, CURL *e);
 
-/* Sets every option of c's transfer on e: URL, method and body, headers, SigV4, deadline
+/* Sets every option of c's transfer on e: URL, method and body, headers (SigV4 ones included), deadline
  * (`remaining` ms), connect timeout, body and header callbacks, protocols. */
 void pz_upstream_configure(up_call *c, CURL *e, int64_t remaining, int connect_timeout_ms);
 

@@ -133,8 +133,4 @@ void pz_upstream_configure(up_call *c, CURL *e, int64_t remaining, int connect_t
         if (strcmp(c->method, "POST") != 0)
             curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, c->method);
     }
-    if (c->aws_sigv4 != NULL) {
-        curl_easy_setopt(e, CURLOPT_AWS_SIGV4, c->aws_sigv4);
-        curl_easy_setopt(e, CURLOPT_USERPWD, c->aws_userpwd != NULL ? c->aws_userpwd : "");
-    }
 }
