@@ -160,13 +160,8 @@ static int write_double(pz_buf *out, double d)
     if (d == 0 && signbit(d))
         return PUT_LIT(out, "-0.0"); /* "-0" would read back as the integer 0 */
     char buf[40];
-    int n = 0;
-    for (int precision = 15; precision <= 17; precision++) {
-        n = snprintf(buf, sizeof buf, "%.*g", precision, d);
-        if (strtod(buf, NULL) == d)
-            break;
-    }
-    return pz_buf_append(out, buf, (size_t)n);
+    size_t n = pz_format_double_roundtrip(d, buf);
+    return pz_buf_append(out, buf, n);
 }
 
 static int write_float(pz_buf *out, float f)

@@ -93,3 +93,14 @@ char *pz_buf_take(pz_buf *b, size_t *len)
     b->cap = 0;
     return d;
 }
+
+size_t pz_format_double_roundtrip(double d, char *buf)
+{
+    int n = 0;
+    for (int precision = 15; precision <= 17; precision++) {
+        n = snprintf(buf, 40, "%.*g", precision, d);
+        if (strtod(buf, NULL) == d)
+            break;
+    }
+    return n > 0 ? (size_t)n : 0;
+}

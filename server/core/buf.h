@@ -26,4 +26,9 @@ void pz_buf_free(pz_buf *b);
 /* Hands the data (malloc'ed, caller frees) to the caller and resets the buffer. Never NULL. */
 char *pz_buf_take(pz_buf *b, size_t *len);
 
+/* Formats a finite double in the shortest of %.15g, %.16g and %.17g that reads back to the same
+ * value (1.0 -> "1", 0.1 -> "0.1"), as JSON writers need. buf must hold 40 bytes. Returns the
+ * length. Non-finite values and -0 are the caller's business (JSON has no literal for them). */
+size_t pz_format_double_roundtrip(double d, char *buf);
+
 #endif

@@ -86,13 +86,8 @@ static int write_json_number(encoder *e, double d)
     if (d == 0 && signbit(d))
         return json_lit(e, "-0.0");
     char buf[40];
-    int n = 0;
-    for (int precision = 15; precision <= 17; precision++) {
-        n = snprintf(buf, sizeof buf, "%.*g", precision, d);
-        if (strtod(buf, NULL) == d)
-            break;
-    }
-    return put_to(e, &e->json, buf, (size_t)n);
+    size_t n = pz_format_double_roundtrip(d, buf);
+    return put_to(e, &e->json, buf, n);
 }
 
 static int encode_value(encoder *e, const json_t *v, int depth, Google__Protobuf__Value **out);

@@ -94,6 +94,22 @@ static void test_buf_cap_is_an_error_not_an_allocation(void **state)
     pz_buf_free(&b);
 }
 
+static void test_double_roundtrip_format(void **state)
+{
+    (void)state;
+    char buf[40];
+    assert_int_equal(pz_format_double_roundtrip(1.0, buf), 1);
+    assert_string_equal(buf, "1");
+    pz_format_double_roundtrip(0.1, buf);
+    assert_string_equal(buf, "0.1");
+    pz_format_double_roundtrip(4.4510424383328475, buf);
+    assert_true(strtod(buf, NULL) == 4.4510424383328475); /* needs 17 digits */
+    pz_format_double_roundtrip(1e21, buf);
+    assert_string_equal(buf, "1e+21");
+    pz_format_double_roundtrip(-2.5, buf);
+    assert_string_equal(buf, "-2.5");
+}
+
 static void test_status_mappings(void **state)
 {
     (void)state;
@@ -183,6 +199,7 @@ int main(void)
         cmocka_unit_test(test_arena_strings),
         cmocka_unit_test(test_arena_protobuf_allocator),
         cmocka_unit_test(test_buf_cap_is_an_error_not_an_allocation),
+        cmocka_unit_test(test_double_roundtrip_format),
         cmocka_unit_test(test_status_mappings),
         cmocka_unit_test(test_request_headers_and_completion),
         cmocka_unit_test(test_rpc_table),
