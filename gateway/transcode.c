@@ -175,35 +175,6 @@ void pz_tc_mark_present(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
 
 /* ---- UTF-8 ---- */
 
-size_t pz_tc_utf8_next(const unsigned char *s, size_t len, uint32_t *cp)
-{
-    unsigned char c = s[0];
-    size_t n;
-    uint32_t v, min;
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    } else if (c >= 0xC2 && c <= 0xDF) {
-        n = 2, v = c & 0x1F, min = 0x80;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3, v = c & 0x0F, min = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4, v = c & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (len < n)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        v = (v << 6) | (s[i] & 0x3F);
-    }
-    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
-        return 0;
-    *cp = v;
-    return n;
-}
 
 bool pz_tc_utf8_valid(const char *s, size_t len)
 {
@@ -215,7 +186,7 @@ bool pz_tc_utf8_valid(const char *s, size_t len)
             continue;
         }
         uint32_t cp;
-        size_t n = pz_tc_utf8_next(p + i, len - i, &cp);
+        size_t n = pz_utf8_next(p + i, len - i, &cp);
         if (n == 0)
             return false;
         i += n;
@@ -418,7 +389,7 @@ static void set_error(pz_tc_ctx *ctx, bool is_syntax, char *msg)
     while (i < len) {
         unsigned char c = (unsigned char)msg[i];
         uint32_t cp;
-        size_t n = c < 0x80 ? 1 : pz_tc_utf8_next((unsigned char *)msg + i, len - i, &cp);
+        size_t n = c < 0x80 ? 1 : pz_utf8_next((unsigned char *)msg + i, len - i, &cp);
         if (n == 0 || c < 0x20 || c == 0x7F) {
             msg[i] = '?';
             n = 1;

@@ -31,6 +31,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "server/core/buf.h"
+#include "server/core/json_text.h"
 #include "server/core/mem.h"
 #include "server/core/status.h"
 
@@ -89,9 +90,6 @@ pz_status pz_message_set_field_from_text(ProtobufCMessage *msg, const char *name
  * nests deeper than PZ_JSON_MAX_DEPTH JSON containers; out is then left as it was. */
 int pz_message_to_json(const ProtobufCMessage *msg, pz_buf *out);
 
-/* Writes a JSON string literal (quotes and escapes included) for s[0..len): control characters
- * and U+2028/U+2029 escaped, invalid UTF-8 replaced by U+FFFD. Returns 0 or -1 (cap exceeded). */
-int pz_json_write_string(pz_buf *out, const char *s, size_t len);
 
 /* The lowerCamelCase JSON name of a proto field name, e.g. "user_id" -> "userId". Writes at most
  * outlen bytes including the NUL. */

@@ -24,67 +24,6 @@ static int write_message(pz_buf *out, const ProtobufCMessage *m, int depth);
 
 /* ---- strings ---- */
 
-int pz_json_write_string(pz_buf *out, const char *s, size_t len)
-{
-    static const char hex[] = "0123456789abcdef";
-    if (len == 0)
-        return PUT_LIT(out, "\"\"");
-    const unsigned char *p = (const unsigned char *)s;
-    if (pz_buf_append_char(out, '"') != 0)
-        return -1;
-    size_t run = 0, i = 0;
-    while (i < len) {
-        unsigned char c = p[i];
-        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-            i++;
-            continue;
-        }
-        uint32_t cp = 0;
-        size_t n = c < 0x80 ? 1 : pz_tc_utf8_next(p + i, len - i, &cp);
-        if (c >= 0x80 && n != 0 && cp != 0x2028 && cp != 0x2029) {
-            i += n; /* valid multibyte character: part of the run */
-            continue;
-        }
-        if (pz_buf_append(out, s + run, i - run) != 0)
-            return -1;
-        char esc[8];
-        const char *e = esc;
-        size_t elen = 2;
-        esc[0] = '\\';
-        if (n == 0) {
-            e = "\xEF\xBF\xBD"; /* U+FFFD for a byte that does not start valid UTF-8 */
-            elen = 3;
-            n = 1;
-        } else if (c >= 0x80) {
-            e = cp == 0x2028 ? "\\u2028" : "\\u2029";
-            elen = 6;
-        } else if (c == '"' || c == '\\') {
-            esc[1] = (char)c;
-        } else if (c == '\n') {
-            esc[1] = 'n';
-        } else if (c == '\r') {
-            esc[1] = 'r';
-        } else if (c == '\t') {
-            esc[1] = 't';
-        } else if (c == '\b') {
-            esc[1] = 'b';
-        } else if (c == '\f') {
-            esc[1] = 'f';
-        } else {
-            memcpy(esc, "\\u00", 4);
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 0xF];
-            elen = 6;
-        }
-        if (pz_buf_append(out, e, elen) != 0)
-            return -1;
-        i += n;
-        run = i;
-    }
-    if (pz_buf_append(out, s + run, len - run) != 0)
-        return -1;
-    return pz_buf_append_char(out, '"');
-}
 
 static int write_cstring(pz_buf *out, const char *s)
 {

@@ -22,6 +22,7 @@
 #include "server/core/cache.h"
 #include "server/core/config.h"
 #include "server/core/fs.h"
+#include "server/core/json_text.h"
 #include "server/core/log.h"
 #include "server/core/service.h"
 #include "server/cli_items.h"
@@ -275,9 +276,11 @@ static int health(void *ctx, pz_buf *out)
     unsigned long reloads = 0, rejected = 0;
     pz_config_holder_stats(holder, &reloads, &rejected);
     const char *version = pz_config_version(cfg);
-    pz_buf_printf(out, "{\"status\":\"SERVING\",\"configVersion\":\"%s\",\"namespaces\":%zu,"
-                       "\"configReloads\":%lu,\"configRejected\":%lu}",
-                  version != NULL ? version : "", pz_config_namespace_count(cfg), reloads, rejected);
+    /* the version is operator-written text: escaped like every JSON string we emit */
+    pz_buf_append_str(out, "{\"status\":\"SERVING\",\"configVersion\":");
+    pz_json_write_string(out, version != NULL ? version : "", version != NULL ? strlen(version) : 0);
+    pz_buf_printf(out, ",\"namespaces\":%zu,\"configReloads\":%lu,\"configRejected\":%lu}",
+                  pz_config_namespace_count(cfg), reloads, rejected);
     pz_config_unref(cfg);
     return 200;
 }

@@ -40,41 +40,10 @@ static int json_lit(encoder *e, const char *s)
     return put_to(e, &e->json, s, strlen(s));
 }
 
-/* A JSON string literal, escaped as the transcoder escapes (gateway/transcode_write.c): quotes,
- * backslashes, control characters, U+2028 and U+2029. The input is valid UTF-8 (jansson checked). */
+/* A JSON string literal, escaped exactly as the transcoder escapes (server/core/json_text.h). */
 static int write_json_string(encoder *e, const char *s, size_t len)
 {
-    static const char hex[] = "0123456789abcdef";
-    const unsigned char *p = (const unsigned char *)s;
-    if (put_to(e, &e->json, "\"", 1) != 0)
-        return -1;
-    size_t run = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = p[i];
-        char esc[8] = {'\\', 0};
-        size_t elen = 2;
-        if (c == 0xE2 && i + 2 < len && p[i + 1] == 0x80 && (p[i + 2] == 0xA8 || p[i + 2] == 0xA9)) {
-            memcpy(esc, p[i + 2] == 0xA8 ? "\\u2028" : "\\u2029", 6);
-            elen = 6;
-        } else if (c == '"' || c == '\\') {
-            esc[1] = (char)c;
-        } else if (c >= 0x20) {
-            continue;
-        } else if (c == '\n' || c == '\r' || c == '\t' || c == '\b' || c == '\f') {
-            esc[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\t' ? 't' : c == '\b' ? 'b' : 'f';
-        } else {
-            memcpy(esc, "\\u00", 4);
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 0xF];
-            elen = 6;
-        }
-        if (put_to(e, &e->json, s + run, i - run) != 0 || put_to(e, &e->json, esc, elen) != 0)
-            return -1;
-        if (elen == 6 && c == 0xE2)
-            i += 2;
-        run = i + 1;
-    }
-    return put_to(e, &e->json, s + run, len - run) != 0 ? -1 : put_to(e, &e->json, "\"", 1);
+    return pz_json_write_string(&e->json, s, len) == 0 ? 0 : fail(e, "the item's metadata is too large");
 }
 
 /* A number as the transcoder writes a google.protobuf.Value's: the shortest of %.15g, %.16g and

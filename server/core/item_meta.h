@@ -24,6 +24,7 @@
 
 #include "google/protobuf/struct.pb-c.h"
 #include "server/core/buf.h"
+#include "server/core/json_text.h"
 #include "server/core/mem.h"
 
 /* Objects and arrays nest at most this deep in an item (the item's own object is level 1), so a

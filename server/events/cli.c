@@ -176,7 +176,7 @@ static int cmd_stats(pz_outbox *ob, FILE *out, FILE *err)
         unsigned long long dead = 0;
         pz_outbox_dead_letters(ob, targets.items[i].number, count_dead, &dead, errbuf, sizeof errbuf);
         pz_buf_append_str(&b, i ? ",{\"id\":" : "{\"id\":");
-        pz_json_string(&b, targets.items[i].id, strlen(targets.items[i].id));
+        pz_json_write_string(&b, targets.items[i].id, strlen(targets.items[i].id));
         pz_buf_printf(&b, ",\"number\":%u,\"cursor\":%llu,\"lag\":%llu,\"deadLetters\":%llu,\"spec\":%s}",
                       targets.items[i].number, (unsigned long long)targets.items[i].cursor, pending[i], dead,
                       targets.items[i].spec);
@@ -209,10 +209,10 @@ static int print_dead(void *ctx, const pz_outbox_dead *d)
     pz_buf b;
     pz_buf_init(&b, 4u << 20);
     pz_buf_append_str(&b, "{\"target\":");
-    pz_json_string(&b, d->target_id, strlen(d->target_id));
+    pz_json_write_string(&b, d->target_id, strlen(d->target_id));
     pz_buf_printf(&b, ",\"number\":%u,\"seq\":%llu,\"attempts\":%u,\"deadLetteredAt\":%lld,\"reason\":", d->number,
                   (unsigned long long)d->seq, d->attempts, (long long)d->at_ms);
-    pz_json_string(&b, d->reason, strlen(d->reason));
+    pz_json_write_string(&b, d->reason, strlen(d->reason));
     pz_buf_append_str(&b, ",\"record\":");
     if (pz_evrec_decode(d->record, d->record_len, &v) == 0)
         pz_buf_append(&b, v.json, v.json_len);

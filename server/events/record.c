@@ -35,82 +35,7 @@ static uint32_t get_u32(const uint8_t *p)
 
 /* ---- JSON helpers ---- */
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is not valid. */
-static size_t utf8_len(const unsigned char *s, size_t avail)
-{
-    unsigned char c = s[0];
-    size_t n;
-    uint32_t cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-        cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (avail < n)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-        return 0;
-    return n;
-}
 
-int pz_json_string(pz_buf *b, const char *s, size_t len)
-{
-    int rc = pz_buf_append_char(b, '"');
-    const unsigned char *p = (const unsigned char *)s;
-    size_t run = 0; /* bytes copied verbatim, flushed before each escape */
-    for (size_t i = 0; i < len && rc == 0;) {
-        unsigned char c = p[i];
-        const char *esc = NULL;
-        char ubuf[8];
-        size_t n = 1;
-        if (c == '"')
-            esc = "\\\"";
-        else if (c == '\\')
-            esc = "\\\\";
-        else if (c == '\n')
-            esc = "\\n";
-        else if (c == '\r')
-            esc = "\\r";
-        else if (c == '\t')
-            esc = "\\t";
-        else if (c < 0x20) {
-            snprintf(ubuf, sizeof ubuf, "\\u%04x", c);
-            esc = ubuf;
-        } else if (c >= 0x80) {
-            n = utf8_len(p + i, len - i);
-            if (n == 0) {
-                esc = "\\ufffd";
-                n = 1;
-            }
-        }
-        if (esc != NULL) {
-            rc = pz_buf_append(b, s + i - run, run);
-            if (rc == 0)
-                rc = pz_buf_append_str(b, esc);
-            run = 0;
-        } else {
-            run += n;
-        }
-        i += n;
-    }
-    if (rc == 0)
-        rc = pz_buf_append(b, s + len - run, run);
-    return rc == 0 ? pz_buf_append_char(b, '"') : rc;
-}
 
 int pz_json_number(pz_buf *b, double d)
 {
@@ -155,7 +80,7 @@ static int key(pz_buf *b, const char *k, bool *first)
     int rc = *first ? 0 : pz_buf_append_char(b, ',');
     *first = false;
     if (rc == 0)
-        rc = pz_json_string(b, k, strlen(k));
+        rc = pz_json_write_string(b, k, strlen(k));
     return rc == 0 ? pz_buf_append_char(b, ':') : rc;
 }
 
@@ -164,7 +89,7 @@ static int opt_string(pz_buf *b, const char *k, const char *v, bool *first)
     if (v == NULL)
         return 0;
     int rc = key(b, k, first);
-    return rc == 0 ? pz_json_string(b, v, strlen(v)) : rc;
+    return rc == 0 ? pz_json_write_string(b, v, strlen(v)) : rc;
 }
 
 static int write_event(pz_buf *b, const Personalization__V1__Event *ev)
@@ -184,7 +109,7 @@ static int write_event(pz_buf *b, const Personalization__V1__Event *ev)
         for (size_t i = 0; i < ev->n_impression; i++) {
             if (i > 0)
                 rc |= pz_buf_append_char(b, ',');
-            rc |= pz_json_string(b, ev->impression[i], strlen(ev->impression[i]));
+            rc |= pz_json_write_string(b, ev->impression[i], strlen(ev->impression[i]));
         }
         rc |= pz_buf_append_char(b, ']');
     }
@@ -279,12 +204,12 @@ static int write_headers(pz_buf *b, const pz_header *headers, size_t n)
         if (!first)
             rc |= pz_buf_append_char(b, ',');
         first = false;
-        rc |= pz_json_string(b, h->name, h->name_len);
+        rc |= pz_json_write_string(b, h->name, h->name_len);
         rc |= pz_buf_append_char(b, ':');
         if (is_secret_header(h))
-            rc |= pz_json_string(b, PZ_EVREC_REDACTED, strlen(PZ_EVREC_REDACTED));
+            rc |= pz_json_write_string(b, PZ_EVREC_REDACTED, strlen(PZ_EVREC_REDACTED));
         else
-            rc |= pz_json_string(b, h->value, h->value_len);
+            rc |= pz_json_write_string(b, h->value, h->value_len);
     }
     return rc | pz_buf_append_char(b, '}');
 }
@@ -308,9 +233,9 @@ static int write_envelope(pz_buf *b, const Personalization__V1__PutEventsRequest
     pz_buf_init(&path, 4096);
     int rc = write_path(&path, ns);
     rc |= pz_buf_append_str(b, "{\"namespace\":");
-    rc |= pz_json_string(b, ns, strlen(ns));
+    rc |= pz_json_write_string(b, ns, strlen(ns));
     rc |= pz_buf_append_str(b, ",\"path\":");
-    rc |= pz_json_string(b, path.data ? path.data : "", path.len);
+    rc |= pz_json_write_string(b, path.data ? path.data : "", path.len);
     rc |= pz_buf_append_str(b, ",\"headers\":");
     rc |= write_headers(b, headers, n_headers);
     rc |= pz_buf_append_str(b, ",\"queryStringParameters\":null,\"body\":");

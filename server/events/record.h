@@ -30,6 +30,7 @@
 
 #include "personalization/v1/personalization.pb-c.h"
 #include "server/core/buf.h"
+#include "server/core/json_text.h"
 #include "server/core/mem.h"
 #include "server/core/request.h"
 
@@ -83,10 +84,9 @@ uint8_t *pz_evrec_retarget(const void *data, size_t len, uint32_t number, size_t
  * nor userId (spec §14 #18). */
 void pz_evrec_random_key(char buf[33]);
 
-/* JSON writing helpers shared by the targets: a JSON string literal (quotes included; invalid
- * UTF-8 bytes become U+FFFD) and a number (shortest round-trip form; integers without a
- * fraction). Return pz_buf_append's result (-1 when the buffer's cap is reached). */
-int pz_json_string(pz_buf *b, const char *s, size_t len);
+/* A JSON number (shortest round-trip form; integers without a fraction) for the targets; strings
+ * use pz_json_write_string (server/core/json_text.h). Returns pz_buf_append's result (-1 when the
+ * buffer's cap is reached). */
 int pz_json_number(pz_buf *b, double d);
 /* Standard base64 (with padding) of n bytes. */
 int pz_base64(pz_buf *b, const void *data, size_t n);

@@ -12,7 +12,7 @@ static void json_field_str(pz_buf *out, const char *key, const char *value)
     if (value == NULL)
         pz_buf_append_str(out, "null");
     else
-        pz_json_string(out, value, strlen(value));
+        pz_json_write_string(out, value, strlen(value));
 }
 
 static const char *state_of(const slot *s)

@@ -100,7 +100,7 @@ static int data_records(const char *name_key, const char *stream, pz_delivery_en
                         bool with_key, bool newline, pz_buf *out)
 {
     int rc = pz_buf_printf(out, "{\"%s\":", name_key);
-    rc |= pz_json_string(out, stream, strlen(stream));
+    rc |= pz_json_write_string(out, stream, strlen(stream));
     rc |= pz_buf_append_str(out, ",\"Records\":[");
     for (size_t i = 0; i < n && rc == 0; i++) {
         const pz_evrec_view *v = &batch[i]->view;
@@ -118,7 +118,7 @@ static int data_records(const char *name_key, const char *stream, pz_delivery_en
         rc |= pz_buf_append_char(out, '"');
         if (with_key) {
             rc |= pz_buf_append_str(out, ",\"PartitionKey\":");
-            rc |= pz_json_string(out, v->partition_key, v->partition_key_len);
+            rc |= pz_json_write_string(out, v->partition_key, v->partition_key_len);
         }
         rc |= pz_buf_append_char(out, '}');
     }

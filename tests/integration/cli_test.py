@@ -127,6 +127,24 @@ def test_reload_on_change_and_sighup(s):
         shutil.rmtree(tmp)
 
 
+def test_health_escapes_the_config_version(s):
+    tmp = tempfile.mkdtemp()
+    cfg = os.path.join(tmp, "config.json")
+    version = 'release "7" \\ beta'
+    write_config(cfg, version)
+    srv = Server(BINARY, args=["--config", cfg, "--demo"])
+    try:
+        srv.start()
+        status, _, health = curl_json(srv, "/healthz")
+        assert status == 200 and health["configVersion"] == version, health
+        assert srv.stop() == 0
+    finally:
+        if srv.proc and srv.proc.poll() is None:
+            srv.proc.kill()
+        srv.cleanup()
+        shutil.rmtree(tmp)
+
+
 def test_state_survives_restart(s):
     tmp = tempfile.mkdtemp()
     data = os.path.join(tmp, "data")

@@ -1,0 +1,21 @@
+/* JSON text helpers shared by every module that writes JSON into a pz_buf (the transcoder, the
+ * catalog's prepared values, event records, stats and health bodies): one escaper, one UTF-8
+ * decoder, so every JSON string the server emits is escaped the same way. Any thread. */
+#ifndef PZ_JSON_TEXT_H
+#define PZ_JSON_TEXT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server/core/buf.h"
+
+/* Writes a JSON string literal for s[0..len) (quotes included): `"` and `\` escaped, control
+ * characters as \n \r \t \b \f or \u00XX, U+2028/U+2029 as \u2028/\u2029, and each byte that
+ * does not start valid UTF-8 replaced by U+FFFD. Returns 0, or -1 when out's cap is reached. */
+int pz_json_write_string(pz_buf *out, const char *s, size_t len);
+
+/* Decodes one UTF-8 character at s (len > 0 bytes available): returns its length (1..4) and sets
+ * *cp, or returns 0 for an invalid, overlong, surrogate or truncated sequence. */
+size_t pz_utf8_next(const unsigned char *s, size_t len, uint32_t *cp);
+
+#endif
