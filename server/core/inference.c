@@ -246,12 +246,18 @@ static void build_response(pz_inference *inf)
     inf->n_response_items = count;
 }
 
+/* A stage failed: answer with a stale cache entry when stale-if-error allows, else the error. */
+static void stage_failed(pz_inference *inf, const pz_error *err)
+{
+    if (pz_response_cache_failed(inf, err))
+        return;
+    finish_error(inf, err->status, err->type, err->code, err->message);
+}
+
 void pz_inference_recommended(pz_inference *inf, const pz_error *err)
 {
     if (err != NULL) {
-        if (pz_response_cache_failed(inf, err)) /* answered with a stale entry (stale-if-error) */
-            return;
-        finish_error(inf, err->status, err->type, err->code, err->message);
+        stage_failed(inf, err);
         return;
     }
     build_response(inf);
@@ -261,9 +267,7 @@ void pz_inference_recommended(pz_inference *inf, const pz_error *err)
 void pz_inference_decorated(pz_inference *inf, const pz_error *err)
 {
     if (err != NULL) {
-        if (pz_response_cache_failed(inf, err)) /* answered with a stale entry (stale-if-error) */
-            return;
-        finish_error(inf, err->status, err->type, err->code, err->message);
+        stage_failed(inf, err);
         return;
     }
     pz_response_cache_store(inf); /* prepared bytes, ETag, If-None-Match, cache store */
