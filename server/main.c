@@ -25,13 +25,15 @@
 #include "server/core/json_text.h"
 #include "server/core/log.h"
 #include "server/core/service.h"
-#include "server/cli_items.h"
-#include "server/demo.h"
+#include "server/catalog/cli.h"
+#include "server/catalog/runtime.h"
+#include "server/demo/demo.h"
 #include "server/events/cli.h"
 #include "server/events/runtime.h"
-#include "server/items_runtime.h"
 #include "server/grpc/grpc_server.h"
 #include "server/recommenders/builtin.h"
+#include "server/recommenders/builtin_seed.h"
+#include "server/recommenders/recommenders.h"
 #include "server/recommenders/upstream.h"
 
 #define DEMO_NAMESPACE "demo"
@@ -327,8 +329,8 @@ int main(int argc, char **argv)
 {
     options o;
     enter_user_directory();
-    if (argc > 1 && pz_cli_items_is_command(argv[1]))
-        return pz_cli_items_main(argc, argv);
+    if (argc > 1 && pz_catalog_cli_is_command(argv[1]))
+        return pz_catalog_cli_main(argc, argv);
     if (argc > 1 && strcmp(argv[1], "events") == 0)
         return pz_events_cli_main(argc - 1, argv + 1, stdout, stderr);
     int rc = parse_options(argc, argv, &o);
@@ -367,10 +369,11 @@ int main(int argc, char **argv)
     int exit_code = 1;
     char err[512];
     pz_builtin *builtin = NULL;
+    pz_recommenders *recommenders = NULL;
     pz_service *svc = NULL;
     pz_grpc_server *grpc = NULL;
     pz_http_server *http = NULL;
-    pz_items_runtime *items = NULL;
+    pz_catalog_runtime *items = NULL;
     pz_cache *cache = NULL;
     pz_events_runtime *events = NULL;
     char builtin_dir[PATH_MAX];
@@ -384,7 +387,9 @@ int main(int argc, char **argv)
         goto out;
     }
     if (o.demo) {
-        long n = pz_demo_seed(builtin, DEMO_NAMESPACE, pz_now_ms(), err, sizeof err);
+        size_t len;
+        const char *history = pz_demo_events(&len);
+        long n = pz_builtin_seed(builtin, DEMO_NAMESPACE, history, len, pz_now_ms(), err, sizeof err);
         if (n < 0) {
             pz_error_log("cannot seed the demo history: %s", err);
             goto out;
@@ -393,24 +398,37 @@ int main(int argc, char **argv)
             pz_info("demo: seeded %ld events into namespace '%s'", n, DEMO_NAMESPACE);
     }
 
-    if (pz_events_runtime_start(o.data_dir, o.outbox_map_mb, builtin, holder, &events, err, sizeof err) != 0) {
+    if (pz_events_runtime_start(o.data_dir, o.outbox_map_mb, pz_builtin_learner(builtin), holder, &events, err,
+                                sizeof err) != 0) {
         pz_error_log("cannot open the event outbox: %s", err);
         goto out;
     }
 
     if (o.cache_bytes > 0)
         cache = pz_cache_create(&(pz_cache_options){.capacity_bytes = o.cache_bytes, .purge_settle_ms = -1});
-    pz_items_runtime_options iopts = {.data_dir = o.data_dir, .config = holder,
-                                      .demo_namespace = o.demo ? DEMO_NAMESPACE : NULL,
-                                      .import_poll_ms = o.import_poll_ms, .cache = cache};
-    if (pz_items_runtime_start(&iopts, &items, err, sizeof err) != 0) {
+    size_t demo_items_len = 0;
+    const char *demo_items = pz_demo_items(&demo_items_len);
+    pz_catalog_runtime_options iopts = {.data_dir = o.data_dir,
+                                        .config = holder,
+                                        .demo_namespace = o.demo ? DEMO_NAMESPACE : NULL,
+                                        .demo_items = demo_items,
+                                        .demo_items_len = demo_items_len,
+                                        .import_poll_ms = o.import_poll_ms,
+                                        .cache = cache};
+    if (pz_catalog_runtime_start(&iopts, &items, err, sizeof err) != 0) {
         pz_error_log("cannot open the item catalog: %s", err);
         goto out;
     }
-    svc = pz_service_create(&(pz_service_options){
-        .config = holder, .builtin = builtin, .events = pz_events_runtime_pipeline(events),
-        .catalog = pz_items_runtime_catalog(items), .cache = cache,
-        .render_json = pz_message_to_json, .upstream = &o.upstream});
+    recommenders = pz_recommenders_create(&(pz_recommenders_options){.builtin = builtin, .upstream = &o.upstream});
+    pz_service_options sopts = {.config = holder,
+                                .recommender = pz_recommenders_port(recommenders),
+                                .events = pz_events_runtime_sink(events),
+                                .cache = cache,
+                                .render_json = pz_message_to_json};
+    sopts.item_metadata[PZ_ITEM_METADATA_LOCALDB] = pz_catalog_runtime_localdb(items);
+    sopts.item_metadata[PZ_ITEM_METADATA_DYNAMODB] = pz_recommenders_dynamodb_backend(recommenders);
+    sopts.item_metadata[PZ_ITEM_METADATA_PERSONALIZE] = pz_recommenders_personalize_backend(recommenders);
+    svc = pz_service_create(&sopts);
 
     char addr[300];
     snprintf(addr, sizeof addr, strchr(o.host, ':') ? "[%s]:%d" : "%s:%d", o.host, o.grpc_port);
@@ -457,8 +475,9 @@ out:
         pz_buf_free(&stats);
     }
     pz_service_destroy(svc);
+    pz_recommenders_destroy(recommenders); /* drained by the service's shutdown */
     pz_events_runtime_stop(events); /* delivery stops after the service drained; progress is stored */
-    pz_items_runtime_stop(items);
+    pz_catalog_runtime_stop(items);
     pz_cache_destroy(cache);
     if (builtin != NULL)
         pz_builtin_close(builtin);

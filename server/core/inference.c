@@ -1,320 +1,525 @@
 #include "server/core/inference.h"
 
-#include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/core/decorate.h"
-#include "server/core/events.h"
+#include "personalization/v1/personalization.pb-c.h"
+#include "server/core/ids.h"
 #include "server/core/log.h"
-#include "server/core/response_cache.h"
-#include "server/recommenders/recommenders.h"
+#include "server/core/query.h"
 
-/* The fields every inference request has, under the same names in the three messages. */
-#define READ_COMMON_FIELDS(inf, m)                                                                                     \
-    do {                                                                                                               \
-        (inf)->namespace_ = (m)->namespace_;                                                                           \
-        (inf)->recommender_key = (m)->recommender;                                                                     \
-        (inf)->user_id = (m)->user_id;                                                                                 \
-        (inf)->filter = (m)->filter;                                                                                   \
-        (inf)->filter_values = (pz_string_entry **)(m)->filter_values;                                                 \
-        (inf)->n_filter_values = (m)->n_filter_values;                                                                 \
-        (inf)->context = (pz_string_entry **)(m)->context;                                                             \
-        (inf)->n_context = (m)->n_context;                                                                             \
-        (inf)->decorate_items = (m)->decorate_items;                                                                   \
-        (inf)->synthetic_user = (m)->synthetic_user;                                                                   \
-        (inf)->feature = (m)->feature;                                                                                 \
-    } while (0)
+struct pz_inference_pipeline {
+    pz_recommender_port recommender;
+    pz_decorator *decorator;
+    pz_response_cache *rc;
+    pthread_mutex_t lock;
+    pthread_cond_t idle; /* signalled when `refreshing` drops to 0 */
+    size_t refreshing;   /* background refreshes in progress */
+};
 
-/* Reads whichever of the three request messages into the shared shape. */
-static void read_request(pz_inference *inf, const pz_request *req)
+/* A background refresh: a copy of a request whose stale entry was served. It outlives that
+ * request, so it owns its arena and the copies. */
+typedef struct refresh {
+    pz_arena arena;
+    pz_request req;
+    pz_inference_pipeline *p;
+    pz_cache_flight *flight; /* until the refresh's cache stage takes it over */
+} refresh;
+
+typedef struct pz_inference pz_inference;
+
+struct pz_inference {
+    pz_cache_waiter waiter; /* first member: a queued cache lookup completes through it */
+    pz_inference_pipeline *p;
+    pz_request *req;
+    pz_config *config; /* reference held until completion */
+    size_t stage;      /* index into STAGES */
+    pz_error error;    /* why a stage failed */
+    refresh *refresh;  /* set when this inference is a background refresh */
+
+    pz_query query;
+    const pz_variation *variation;       /* chosen by the assign stage */
+    const pz_cache_policy *cache_class;  /* NULL when the configuration sets none */
+    bool cacheable;                      /* validated and (when a cache exists) cached */
+    pz_cache_flight *flight;             /* the flight this call leads, until it is finished */
+
+    pz_recommend_call call;
+    pz_decoration decoration;
+
+    ProtobufCMessage *response; /* RecommendationResponse or RerankResponse */
+    Personalization__V1__PredictedItem **response_items;
+    size_t n_response_items;
+};
+
+typedef enum stage_result {
+    STAGE_NEXT,     /* done: run the next stage */
+    STAGE_PENDING,  /* started asynchronous work that calls resume() exactly once */
+    STAGE_FAILED,   /* inf->error says why: the failure path completes the request */
+    STAGE_FINISHED, /* the request is completed (or waits on another call): touch nothing */
+} stage_result;
+
+static void resume(pz_inference *inf, const pz_error *err);
+static void run_refresh(pz_inference_pipeline *p, refresh *r, pz_config *cfg);
+
+/* ---- completing ---- */
+
+/* The response message of an action: RerankResponse for rerank-items, RecommendationResponse for
+ * the others. */
+static ProtobufCMessage *new_response(pz_action action, pz_arena *arena, Personalization__V1__PredictedItem **items,
+                                      size_t n_items, char *recommendation_id, bool not_modified)
 {
-    switch (req->rpc) {
-    case PZ_RPC_RECOMMEND_ITEMS: {
-        const Personalization__V1__RecommendItemsRequest *m = (const void *)req->message;
-        inf->action = PZ_ACTION_RECOMMEND_ITEMS;
-        READ_COMMON_FIELDS(inf, m);
-        inf->num_results = m->num_results;
-        break;
+    if (action == PZ_ACTION_RERANK_ITEMS) {
+        Personalization__V1__RerankResponse *r = (Personalization__V1__RerankResponse *)pz_arena_new_message(
+            arena, &personalization__v1__rerank_response__descriptor);
+        r->personalized_ranking = items;
+        r->n_personalized_ranking = n_items;
+        r->recommendation_id = recommendation_id;
+        r->has_not_modified = not_modified;
+        r->not_modified = not_modified;
+        return &r->base;
     }
-    case PZ_RPC_RELATED_ITEMS: {
-        const Personalization__V1__RelatedItemsRequest *m = (const void *)req->message;
-        inf->action = PZ_ACTION_RELATED_ITEMS;
-        READ_COMMON_FIELDS(inf, m);
-        inf->item_id = m->item_id;
-        inf->num_results = m->num_results;
-        break;
-    }
-    case PZ_RPC_RERANK_ITEMS: {
-        const Personalization__V1__RerankItemsRequest *m = (const void *)req->message;
-        inf->action = PZ_ACTION_RERANK_ITEMS;
-        READ_COMMON_FIELDS(inf, m);
-        inf->item_ids = m->item_ids;
-        inf->n_item_ids = m->n_item_ids;
-        inf->num_results = (int)m->n_item_ids;
-        break;
-    }
-    default:
-        break;
-    }
+    Personalization__V1__RecommendationResponse *r =
+        (Personalization__V1__RecommendationResponse *)pz_arena_new_message(
+            arena, &personalization__v1__recommendation_response__descriptor);
+    r->item_list = items;
+    r->n_item_list = n_items;
+    r->recommendation_id = recommendation_id;
+    r->has_not_modified = not_modified;
+    r->not_modified = not_modified;
+    return &r->base;
 }
 
-#define FAIL_VALIDATION(req, ...) pz_request_fail(req, PZ_INVALID_ARGUMENT, PZ_ERRTYPE_VALIDATION, "ValidationError", __VA_ARGS__)
-
-static bool check_id(pz_request *req, const char *value, const char *field, bool required)
+/* The snapshot reference is dropped before the request is answered: nothing the front reads
+ * points into it (hints are arena copies). */
+static void release_config(pz_inference *inf)
 {
-    if (value == NULL || value[0] == '\0') {
-        if (!required && value == NULL)
-            return true;
-        FAIL_VALIDATION(req, "%s is required", field);
-        return false;
-    }
-    if (strlen(value) > PZ_MAX_ID_LEN) {
-        FAIL_VALIDATION(req, "%s must be at most %d characters", field, PZ_MAX_ID_LEN);
-        return false;
-    }
-    return true;
+    pz_config_unref(inf->config);
+    inf->config = NULL;
 }
 
-static bool check_map(pz_request *req, pz_string_entry **entries, size_t n, const char *field, size_t max_key,
-                      const char *code)
+static void finish_ok(pz_inference *inf)
 {
-    for (size_t i = 0; i < n; i++) {
-        const char *k = entries[i]->key ? entries[i]->key : "";
-        const char *v = entries[i]->value ? entries[i]->value : "";
-        if (k[0] == '\0' || strlen(k) > max_key) {
-            pz_request_fail(req, PZ_INVALID_ARGUMENT, PZ_ERRTYPE_VALIDATION, code,
-                            "%s keys must be 1 to %zu characters", field, max_key);
-            return false;
+    release_config(inf);
+    pz_request_succeed(inf->req, inf->response);
+}
+
+static void finish_error(pz_inference *inf, const pz_error *err)
+{
+    release_config(inf);
+    pz_request_fail(inf->req, err->status, err->type, err->code, "%s", err->message);
+}
+
+/* Sets the ETag and applies If-None-Match. Returns the not_modified message when it matched (and
+ * then sends no prepared body), else NULL with req->prepared = res. res must outlive the request
+ * (attached to its arena). */
+static ProtobufCMessage *apply_validators(pz_inference *inf, const pz_prepared_response *res)
+{
+    pz_request *req = inf->req;
+    req->hints.etag = pz_arena_strdup(req->arena, res->etag);
+    if (pz_response_cache_not_modified(inf->p->rc, req->if_none_match, res->etag)) {
+        req->hints.not_modified = true;
+        req->prepared = NULL;
+        return new_response(inf->query.action, req->arena, NULL, 0, NULL, true);
+    }
+    req->prepared = res;
+    return NULL;
+}
+
+/* Completes the request with a prepared response from the cache (a reference, handed to the
+ * request's arena). */
+static void answer(pz_inference *inf, const pz_prepared_response *res, const char *outcome)
+{
+    pz_request *req = inf->req;
+    pz_prepared_attach(res, req->arena);
+    req->hints.cache = outcome;
+    ProtobufCMessage *not_modified = apply_validators(inf, res);
+    release_config(inf);
+    pz_request_succeed(req, not_modified);
+}
+
+/* The one failure path: a stale entry within stale-if-error answers when the call led a flight
+ * and one is there; otherwise the error. Waiting calls get the same answer. */
+static void fail(pz_inference *inf, const pz_error *err)
+{
+    if (inf->flight != NULL) {
+        pz_cache_flight *flight = inf->flight;
+        inf->flight = NULL;
+        const pz_prepared_response *stale = pz_response_cache_fail(inf->p->rc, flight, err);
+        if (stale != NULL) {
+            answer(inf, stale, "stale-if-error");
+            return;
         }
-        if (strlen(v) > PZ_MAX_MAP_VALUE_LEN) {
-            pz_request_fail(req, PZ_INVALID_ARGUMENT, PZ_ERRTYPE_VALIDATION, code,
-                            "%s value for '%s' must be at most %d characters", field, k, PZ_MAX_MAP_VALUE_LEN);
-            return false;
-        }
     }
-    return true;
+    finish_error(inf, err);
 }
 
-/* Validates what does not depend on the configuration. Fails the request and returns false on the
- * first problem. */
-static bool validate_query(pz_request *req, const pz_inference *q)
+/* A queued lookup: the call it waited on finished. Runs on that call's thread. */
+static void on_flight_done(pz_cache_waiter *w, const pz_prepared_response *res, bool stale, const pz_error *err)
 {
-    if (!check_id(req, q->namespace_, "namespace", true) || !check_id(req, q->recommender_key, "recommender", true))
-        return false;
-    switch (q->action) {
-    case PZ_ACTION_RECOMMEND_ITEMS:
-        if (!check_id(req, q->user_id, "userId", true))
-            return false;
-        break;
-    case PZ_ACTION_RELATED_ITEMS:
-        if (!check_id(req, q->item_id, "itemId", true) || !check_id(req, q->user_id, "userId", false))
-            return false;
-        break;
-    case PZ_ACTION_RERANK_ITEMS:
-        if (!check_id(req, q->user_id, "userId", true))
-            return false;
-        if (q->n_item_ids == 0 || q->n_item_ids > PZ_MAX_RERANK_ITEMS) {
-            FAIL_VALIDATION(req, "itemIds must hold 1 to %d item ids (got %zu)", PZ_MAX_RERANK_ITEMS, q->n_item_ids);
-            return false;
-        }
-        for (size_t i = 0; i < q->n_item_ids; i++) {
-            if (q->item_ids[i] == NULL || strlen(q->item_ids[i]) > PZ_MAX_ID_LEN) {
-                FAIL_VALIDATION(req, "itemIds[%zu] must be at most %d characters", i, PZ_MAX_ID_LEN);
-                return false;
-            }
-        }
-        break;
-    default:
-        break;
+    pz_inference *inf = (pz_inference *)w;
+    if (res != NULL) {
+        answer(inf, pz_prepared_ref(res), stale ? "stale-if-error" : "coalesced");
+        return;
     }
-    if (q->action != PZ_ACTION_RERANK_ITEMS && (q->num_results < 1 || q->num_results > PZ_MAX_NUM_RESULTS)) {
-        FAIL_VALIDATION(req, "numResults must be between 1 and %d (got %d)", PZ_MAX_NUM_RESULTS, q->num_results);
-        return false;
-    }
-    return check_map(req, q->filter_values, q->n_filter_values, "filterValues", PZ_MAX_FILTER_VALUE_KEY_LEN,
-                     "InvalidFilterParameter") &&
-           check_map(req, q->context, q->n_context, "context", PZ_MAX_CONTEXT_KEY_LEN, "InvalidContextParameter");
+    pz_request *req = inf->req;
+    req->hints.cache = "coalesced";
+    release_config(inf);
+    /* err belongs to the other request: copy what the front reads later. */
+    pz_request_fail(req, err->status, pz_arena_strdup(req->arena, err->type ? err->type : PZ_ERRTYPE_UNHANDLED),
+                    pz_arena_strdup(req->arena, err->code ? err->code : "Unhandled"), "%s",
+                    err->message ? err->message : pz_status_str(err->status));
 }
 
-/* Cache-Control for the selected policy (spec §4.1, with defect #13 fixed: directives that already
- * hold max-age are emitted as given). NULL means no header. */
-static const char *cache_control_header(const pz_cache_control *cc, const pz_inference *q, pz_arena *arena)
+/* Arena clean-up: a flight still open when its request is freed was never finished (a stage
+ * completed the request some other way); its waiters must not wait forever. */
+static void abandon_flight(void *arg)
 {
-    if (cc == NULL)
-        return NULL;
-    const pz_cache_policy *p = q->user_id == NULL ? &cc->no_user_specified
-                               : q->synthetic_user ? &cc->synthetic_user_specified
-                                                   : &cc->user_specified;
-    if (!p->present)
-        return NULL;
-    const char *d = p->directives != NULL && p->directives[0] != '\0' ? p->directives : NULL;
-    if (p->has_max_age && p->max_age > 0) {
-        if (d == NULL)
-            return pz_arena_printf(arena, "max-age=%d", p->max_age);
-        if (strstr(d, "max-age=") != NULL)
-            return d;
-        return pz_arena_printf(arena, "%s,max-age=%d", d, p->max_age);
-    }
-    return d;
+    pz_inference *inf = arg;
+    if (inf->flight == NULL)
+        return;
+    pz_response_cache_abandon(inf->p->rc, inf->flight);
+    inf->flight = NULL;
 }
 
-static char *new_recommendation_id(pz_arena *arena)
+static void lead_flight(pz_inference *inf, pz_cache_flight *flight)
 {
-    char uuid[37];
-    pz_uuid4(uuid);
-    return pz_arena_printf(arena, "RID-%s", uuid);
+    inf->flight = flight;
+    if (flight != NULL) /* whatever happens to this request, its waiters get an answer */
+        pz_arena_defer(inf->req->arena, abandon_flight, inf);
 }
 
-/* Picks the variation: the first, unless experiments apply (spec §7.1). Fails the request and
- * returns NULL on a bad `feature`. */
-static const pz_variation *choose_variation(pz_request *req, const pz_recommender *r, const pz_inference *q)
+/* ---- stages ---- */
+
+/* Reads, validates and resolves the query. */
+static stage_result stage_resolve(pz_inference *inf)
 {
+    pz_request *req = inf->req;
+    pz_query *q = &inf->query;
+    pz_query_read(q, req->rpc, req->message);
+    q->received_ms = req->received_ms;
+    q->deadline_ms = req->deadline_ms;
+    if (pz_query_validate(q, req->arena, &inf->error) != PZ_OK ||
+        pz_query_resolve(q, inf->config, req->arena, &inf->error) != PZ_OK)
+        return STAGE_FAILED;
+    return STAGE_NEXT;
+}
+
+/* Picks the variation: the first (spec §7.1); experiment assignment (issue #14) decides here.
+ * Then the cache class and the hints that follow from the variation. Hints must outlive the
+ * snapshot (a reload may free it before the front writes them): arena copies. */
+static stage_result stage_assign(pz_inference *inf)
+{
+    pz_request *req = inf->req;
+    const pz_query *q = &inf->query;
+    const pz_recommender *r = q->recommender;
     if (r->n_variations == 0) {
-        pz_request_fail(req, PZ_NOT_FOUND, PZ_ERRTYPE_CONFIGURATION, "NoVariationsConfigured",
-                        "recommender '%s' has no variations", r->key);
-        return NULL;
+        pz_error_setf(&inf->error, req->arena, PZ_NOT_FOUND, PZ_ERRTYPE_CONFIGURATION, "NoVariationsConfigured",
+                      "recommender '%s' has no variations", r->key);
+        return STAGE_FAILED;
     }
     if (q->feature != NULL && r->n_experiments > 0) {
         bool known = false;
         for (size_t i = 0; i < r->n_experiments; i++)
             known = known || strcmp(r->experiments[i].feature, q->feature) == 0;
         if (!known) {
-            pz_request_fail(req, PZ_INVALID_ARGUMENT, PZ_ERRTYPE_VALIDATION, "InvalidExperimentFeature",
-                            "feature '%s' is not an experiment of recommender '%s'", q->feature, r->key);
-            return NULL;
+            pz_error_setf(&inf->error, req->arena, PZ_INVALID_ARGUMENT, PZ_ERRTYPE_VALIDATION,
+                          "InvalidExperimentFeature", "feature '%s' is not an experiment of recommender '%s'",
+                          q->feature, r->key);
+            return STAGE_FAILED;
         }
     }
-    return &r->variations[0];
+    inf->variation = &r->variations[0];
+    req->hints.variation = pz_arena_strdup(req->arena, inf->variation->key);
+    inf->cache_class = pz_cache_class(q, inf->variation);
+    inf->cacheable = pz_cache_class_cacheable(inf->cache_class);
+    const char *cache_control = pz_cache_control_value(inf->cache_class, req->arena);
+    req->hints.cache_control = cache_control != NULL ? pz_arena_strdup(req->arena, cache_control) : NULL;
+    return STAGE_NEXT;
 }
 
-/* Completes the inference: the snapshot reference is dropped first (nothing the front reads
- * points into it), then the request is answered. */
-static void finish_error(pz_inference *inf, pz_status status, const char *type, const char *code, const char *message)
+/* Copies what a refresh needs from inf's request: it outlives that request. */
+static refresh *prepare_refresh(pz_inference *inf, pz_cache_flight *flight)
 {
-    pz_config_unref(inf->config);
-    inf->config = NULL;
-    pz_request_fail(inf->req, status, type, code, "%s", message);
+    const pz_request *src = inf->req;
+    refresh *r = pz_calloc(1, sizeof *r);
+    pz_arena_init(&r->arena);
+    pz_request_init(&r->req, &r->arena);
+    r->req.rpc = src->rpc;
+    size_t len = protobuf_c_message_get_packed_size(src->message);
+    uint8_t *packed = pz_arena_alloc(&r->arena, len ? len : 1);
+    protobuf_c_message_pack(src->message, packed);
+    r->req.message = protobuf_c_message_unpack(src->message->descriptor, &r->arena.pb, len, packed);
+    if (r->req.message == NULL)
+        pz_fatal("inference: a request message did not survive pack/unpack");
+    pz_header *headers = pz_arena_calloc(&r->arena, src->n_headers ? src->n_headers : 1, sizeof *headers);
+    for (size_t i = 0; i < src->n_headers; i++) {
+        const pz_header *h = &src->headers[i];
+        headers[i] = (pz_header){pz_arena_strndup(&r->arena, h->name, h->name_len), h->name_len,
+                                 pz_arena_strndup(&r->arena, h->value, h->value_len), h->value_len};
+    }
+    r->req.headers = headers;
+    r->req.n_headers = src->n_headers;
+    r->req.hints.vary = src->hints.vary != NULL ? pz_arena_strdup(&r->arena, src->hints.vary) : NULL;
+    r->req.protocol = "refresh";
+    r->p = inf->p;
+    r->flight = flight;
+    return r;
 }
 
-static void finish_ok(pz_inference *inf)
+/* The response cache: answers hits and stale entries, queues behind an identical call, or lets a
+ * miss go on (leading the flight that stores its answer). */
+static stage_result stage_cache(pz_inference *inf)
 {
-    pz_config_unref(inf->config);
-    inf->config = NULL;
-    pz_request_succeed(inf->req, inf->response);
+    if (!inf->cacheable)
+        return STAGE_NEXT;
+    pz_request *req = inf->req;
+    if (inf->refresh != NULL) { /* a refresh leads the flight its stale lookup was handed */
+        lead_flight(inf, inf->refresh->flight);
+        inf->refresh->flight = NULL;
+        req->hints.cache = "refresh";
+        return STAGE_NEXT;
+    }
+    pz_response_key key = {&inf->query, inf->variation->key, req->hints.vary, req->headers, req->n_headers,
+                           pz_config_generation(inf->config)};
+    const pz_prepared_response *found;
+    pz_cache_flight *flight;
+    const char *outcome;
+    inf->waiter.ready = on_flight_done;
+    switch (pz_response_cache_lookup(inf->p->rc, &key, req->arena, &inf->waiter, &found, &flight, &outcome)) {
+    case PZ_CACHE_HIT: answer(inf, found, outcome); return STAGE_FINISHED;
+    case PZ_CACHE_STALE: {
+        pz_inference_pipeline *p = inf->p;
+        refresh *r = flight != NULL ? prepare_refresh(inf, flight) : NULL;
+        pz_config *cfg = r != NULL ? pz_config_ref(inf->config) : NULL;
+        answer(inf, found, outcome); /* inf is gone after this */
+        if (r != NULL)
+            run_refresh(p, r, cfg);
+        return STAGE_FINISHED;
+    }
+    case PZ_CACHE_MISS:
+        lead_flight(inf, flight);
+        req->hints.cache = outcome;
+        return STAGE_NEXT;
+    case PZ_CACHE_WAIT: return STAGE_FINISHED; /* the request may already be completed */
+    }
+    return STAGE_NEXT;
 }
 
-static void build_response(pz_inference *inf)
+static void recommended(pz_recommend_call *call, const pz_error *err)
+{
+    pz_inference *inf = call->done_ctx;
+    pz_request *req = inf->req;
+    if (call->fallback_from != NULL && req->hints.fallback_from == NULL) {
+        req->hints.fallback_from = pz_arena_strdup(req->arena, call->fallback_from);
+        req->hints.variation = pz_arena_strdup(req->arena, call->served->key);
+    }
+    resume(inf, err);
+}
+
+static stage_result stage_recommend(pz_inference *inf)
 {
     pz_request *req = inf->req;
-    size_t count = inf->n_items;
-    if (inf->action != PZ_ACTION_RERANK_ITEMS && count > (size_t)inf->num_results)
-        count = (size_t)inf->num_results; /* spec §2.1 step 11: truncate; rerank is never truncated */
-    Personalization__V1__PredictedItem **list = pz_arena_calloc(req->arena, count ? count : 1, sizeof *list);
+    inf->call = (pz_recommend_call){.query = &inf->query,
+                                    .variation = inf->variation,
+                                    .deadline_ms = req->deadline_ms,
+                                    .arena = req->arena,
+                                    .timing = &req->hints.upstream,
+                                    .served = inf->variation,
+                                    .done = recommended,
+                                    .done_ctx = inf};
+    inf->p->recommender.invoke(inf->p->recommender.self, &inf->call);
+    return STAGE_PENDING;
+}
+
+/* The response message from the recommender's items: truncated to numResults (spec §2.1 step 11;
+ * a rerank answers every id it was given), with the recommender's recommendation id or a new one. */
+static stage_result stage_build(pz_inference *inf)
+{
+    pz_arena *arena = inf->req->arena;
+    const pz_recommend_call *c = &inf->call;
+    size_t count = c->n_items;
+    if (inf->query.action != PZ_ACTION_RERANK_ITEMS && count > (size_t)inf->query.num_results)
+        count = (size_t)inf->query.num_results;
+    Personalization__V1__PredictedItem **list = pz_arena_calloc(arena, count ? count : 1, sizeof *list);
     for (size_t i = 0; i < count; i++) {
         Personalization__V1__PredictedItem *it = (Personalization__V1__PredictedItem *)pz_arena_new_message(
-            req->arena, &personalization__v1__predicted_item__descriptor);
-        it->item_id = (char *)inf->items[i].item_id;
-        it->has_score = inf->items[i].has_score;
-        it->score = inf->items[i].score;
-        if (inf->item_extras != NULL) { /* remote recommenders: Personalize's PredictedItem fields */
-            it->promotion_name = (char *)inf->item_extras[i].promotion_name;
-            it->reason = inf->item_extras[i].reason;
-            it->n_reason = inf->item_extras[i].n_reason;
-            it->metadata = inf->item_extras[i].metadata;
+            arena, &personalization__v1__predicted_item__descriptor);
+        it->item_id = (char *)c->items[i].item_id;
+        it->has_score = c->items[i].has_score;
+        it->score = c->items[i].score;
+        if (c->extras != NULL) { /* remote recommenders: Personalize's PredictedItem fields */
+            it->promotion_name = (char *)c->extras[i].promotion_name;
+            it->reason = c->extras[i].reason;
+            it->n_reason = c->extras[i].n_reason;
+            it->metadata = c->extras[i].metadata;
         }
         list[i] = it;
     }
-    char *rid = inf->recommendation_id != NULL ? (char *)inf->recommendation_id : new_recommendation_id(req->arena);
-    if (inf->action == PZ_ACTION_RERANK_ITEMS) {
-        Personalization__V1__RerankResponse *r = (Personalization__V1__RerankResponse *)pz_arena_new_message(
-            req->arena, &personalization__v1__rerank_response__descriptor);
-        r->n_personalized_ranking = count;
-        r->personalized_ranking = list;
-        r->recommendation_id = rid;
-        inf->response = &r->base;
-    } else {
-        Personalization__V1__RecommendationResponse *r =
-            (Personalization__V1__RecommendationResponse *)pz_arena_new_message(
-                req->arena, &personalization__v1__recommendation_response__descriptor);
-        r->n_item_list = count;
-        r->item_list = list;
-        r->recommendation_id = rid;
-        inf->response = &r->base;
-    }
+    char *rid = c->recommendation_id != NULL ? (char *)c->recommendation_id : pz_recommendation_id_new(arena);
+    inf->response = new_response(inf->query.action, arena, list, count, rid, false);
     inf->response_items = list;
     inf->n_response_items = count;
+    return STAGE_NEXT;
 }
 
-/* A stage failed: answer with a stale cache entry when stale-if-error allows, else the error. */
-static void stage_failed(pz_inference *inf, const pz_error *err)
+static void decorated(pz_decoration *job, const pz_error *err)
 {
-    if (pz_response_cache_failed(inf, err))
-        return;
-    finish_error(inf, err->status, err->type, err->code, err->message);
+    resume(job->done_ctx, err);
 }
 
-void pz_inference_recommended(pz_inference *inf, const pz_error *err)
+static stage_result stage_decorate(pz_inference *inf)
 {
-    if (err != NULL) {
-        stage_failed(inf, err);
-        return;
+    pz_request *req = inf->req;
+    inf->decoration = (pz_decoration){.query = &inf->query,
+                                      .variation = inf->call.served,
+                                      .items = inf->response_items,
+                                      .n_items = inf->n_response_items,
+                                      .deadline_ms = req->deadline_ms,
+                                      .arena = req->arena,
+                                      .timing = &req->hints.upstream,
+                                      .done = decorated,
+                                      .done_ctx = inf};
+    pz_decorate(inf->p->decorator, &inf->decoration);
+    return STAGE_PENDING;
+}
+
+/* Prepares a cacheable response once (packed protobuf, JSON, ETag), stores it and answers the
+ * calls waiting on it, then applies If-None-Match. A fallback variation's answer is handed to the
+ * waiters but not kept: a degraded answer must not outlive the failure. */
+static stage_result stage_store(pz_inference *inf)
+{
+    if (!inf->cacheable)
+        return STAGE_NEXT;
+    pz_request *req = inf->req;
+    pz_prepared_response *res = pz_response_cache_prepare(inf->p->rc, inf->response);
+    if (inf->flight != NULL) {
+        pz_cache_flight *flight = inf->flight;
+        inf->flight = NULL;
+        pz_cache_ttl ttl = pz_cache_class_ttl(inf->cache_class);
+        pz_response_cache_complete(inf->p->rc, flight, res, &ttl, req->hints.fallback_from == NULL);
     }
-    build_response(inf);
-    pz_decorate(inf->decorator, inf); /* completes through pz_inference_decorated */
+    pz_prepared_attach(res, req->arena);
+    ProtobufCMessage *not_modified = apply_validators(inf, res);
+    if (not_modified != NULL)
+        inf->response = not_modified;
+    return STAGE_NEXT;
 }
 
-void pz_inference_decorated(pz_inference *inf, const pz_error *err)
+/* The pipeline, in order. Named places for the stages still to come:
+ *   authorization (issue #15) before `assign`: whether the caller may act for this user;
+ *   automatic context and dynamic filter values (issue #13) before `assign`: they are part of the
+ *     cache key and of what the recommender receives;
+ *   experiment assignment (issue #14) inside `assign`;
+ *   post-ranking rules (issue #20) between `recommend` and `build`. */
+static const struct {
+    const char *name;
+    stage_result (*run)(pz_inference *inf);
+} STAGES[] = {
+    {"resolve", stage_resolve},     {"assign", stage_assign}, {"cache", stage_cache}, {"recommend", stage_recommend},
+    {"build", stage_build},         {"decorate", stage_decorate}, {"store", stage_store},
+};
+
+#define N_STAGES (sizeof STAGES / sizeof STAGES[0])
+
+/* Runs stages from inf->stage on until one goes asynchronous or the request is completed. */
+static void run(pz_inference *inf)
 {
-    if (err != NULL) {
-        stage_failed(inf, err);
-        return;
+    for (; inf->stage < N_STAGES; inf->stage++) {
+        switch (STAGES[inf->stage].run(inf)) {
+        case STAGE_NEXT: continue;
+        case STAGE_PENDING: return; /* resume() goes on from here */
+        case STAGE_FINISHED: return;
+        case STAGE_FAILED:
+            pz_debug("inference: stage %s failed: %s", STAGES[inf->stage].name, inf->error.message);
+            fail(inf, &inf->error);
+            return;
+        }
     }
-    pz_response_cache_store(inf); /* prepared bytes, ETag, If-None-Match, cache store */
     finish_ok(inf);
 }
 
-/* Validates, resolves and sets the hints. Returns false when it completed the request. */
-static bool resolve(pz_inference *inf)
+/* The continuation of every asynchronous stage: err NULL to go on with the next stage. Any
+ * thread. */
+static void resume(pz_inference *inf, const pz_error *err)
 {
-    pz_request *req = inf->req;
-    if (!validate_query(req, inf))
-        return false;
-    inf->ns = pz_config_namespace(inf->config, inf->namespace_);
-    inf->recommender = inf->ns != NULL ? pz_config_recommender(inf->ns, inf->action, inf->recommender_key) : NULL;
-    if (inf->recommender == NULL) {
-        pz_request_fail(req, PZ_NOT_FOUND, PZ_ERRTYPE_CONFIGURATION, "RecommenderNotConfigured",
-                        inf->ns == NULL ? "namespace '%s' is not configured"
-                                        : "recommender '%s' is not configured under %s in namespace '%s'",
-                        inf->ns == NULL ? inf->namespace_ : inf->recommender_key, pz_action_name(inf->action),
-                        inf->namespace_);
-        return false;
+    if (err != NULL) {
+        fail(inf, err);
+        return;
     }
-    inf->variation = choose_variation(req, inf->recommender, inf);
-    if (inf->variation == NULL)
-        return false;
-    /* Hints must outlive the snapshot (a reload may free it before the front writes them). */
-    req->hints.variation = pz_arena_strdup(req->arena, inf->variation->key);
-    const char *cache_control = cache_control_header(inf->variation->cache_control_view, inf, req->arena);
-    req->hints.cache_control = cache_control != NULL ? pz_arena_strdup(req->arena, cache_control) : NULL;
-    return true;
+    inf->stage++;
+    run(inf);
 }
 
-void pz_inference_start(pz_request *req, pz_config *cfg, struct pz_recommenders *recommenders,
-                        struct pz_decorator *decorator, struct pz_response_cache *response_cache)
+static pz_inference *new_inference(pz_inference_pipeline *p, pz_request *req, pz_config *cfg)
 {
     pz_inference *inf = pz_arena_calloc(req->arena, 1, sizeof *inf);
+    inf->p = p;
     inf->req = req;
     inf->config = cfg;
-    inf->recommenders = recommenders;
-    inf->decorator = decorator;
-    inf->response_cache = response_cache;
-    read_request(inf, req);
-    if (!resolve(inf)) {
-        pz_config_unref(cfg);
-        return;
+    return inf;
+}
+
+void pz_inference_start(pz_inference_pipeline *p, pz_request *req, pz_config *cfg)
+{
+    run(new_inference(p, req, cfg));
+}
+
+/* ---- background refresh ---- */
+
+static void refresh_done(pz_request *req)
+{
+    refresh *r = req->front_data;
+    pz_inference_pipeline *p = r->p;
+    if (req->status != PZ_OK) {
+        pz_response_cache_refresh_failed(p->rc);
+        pz_warn("cache: background refresh failed (%s): %s", req->error.code ? req->error.code : "-",
+                req->error.message ? req->error.message : "");
     }
-    if (pz_response_cache_lookup(response_cache, inf)) /* answered from the cache, or waiting on an identical call */
+    if (r->flight != NULL) /* failed before its cache stage took the flight over */
+        pz_response_cache_abandon(p->rc, r->flight);
+    pz_arena_destroy(&r->arena);
+    free(r);
+    pthread_mutex_lock(&p->lock);
+    if (--p->refreshing == 0)
+        pthread_cond_broadcast(&p->idle);
+    pthread_mutex_unlock(&p->lock);
+}
+
+static void run_refresh(pz_inference_pipeline *p, refresh *r, pz_config *cfg)
+{
+    pthread_mutex_lock(&p->lock);
+    p->refreshing++;
+    pthread_mutex_unlock(&p->lock);
+    r->req.on_done = refresh_done;
+    r->req.front_data = r;
+    pz_inference *inf = new_inference(p, &r->req, cfg);
+    inf->refresh = r;
+    run(inf);
+}
+
+/* ---- life cycle ---- */
+
+pz_inference_pipeline *pz_inference_pipeline_create(const pz_inference_options *opts)
+{
+    pz_inference_pipeline *p = pz_calloc(1, sizeof *p);
+    p->recommender = opts->recommender;
+    p->decorator = opts->decorator;
+    p->rc = opts->response_cache;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->idle, NULL);
+    return p;
+}
+
+void pz_inference_pipeline_destroy(pz_inference_pipeline *p)
+{
+    if (p == NULL)
         return;
-    pz_recommenders_invoke(recommenders, inf);
+    pthread_mutex_lock(&p->lock);
+    while (p->refreshing > 0)
+        pthread_cond_wait(&p->idle, &p->lock);
+    pthread_mutex_unlock(&p->lock);
+    pthread_cond_destroy(&p->idle);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
 }

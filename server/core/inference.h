@@ -1,112 +1,55 @@
-/* One inference call (RecommendItems, RelatedItems, RerankItems) as it moves through the
- * pipeline in server/core/inference.c:
+/* The inference sequencer: the one place that knows the order in which an inference call
+ * (RecommendItems, RelatedItems, RerankItems) is served. Each call is a small state machine that
+ * runs these stages in order (the table STAGES in inference.c):
  *
- *   resolve (validate, namespace -> recommender -> variation, hints)
- *     -> response cache lookup (hit: answer now)       server/core/response_cache.h
- *     -> recommender call (may complete on any thread)  server/recommenders/recommenders.h
- *     -> build the response message
- *     -> [decoration from the catalog]                 seam: server/core/decorate (issue #3)
- *     -> response cache store (prepared bytes, ETag, If-None-Match)
- *     -> complete the request
+ *   resolve    read and validate the query (server/core/query.h), namespace -> recommender
+ *   assign     pick the variation (the first; experiments will decide here) and the cache class,
+ *              Cache-Control and the variation hint
+ *   cache      response cache lookup (server/core/response_cache.h): a hit or stale entry
+ *              answers at once, an identical call in progress is waited for, a miss goes on
+ *   recommend  the recommender port (server/core/recommender.h), asynchronous
+ *   build      the response message from the items
+ *   decorate   item metadata (server/core/decorate.h), asynchronous
+ *   store      prepared bytes, ETag, If-None-Match, the cache entry and the waiting calls
  *
- * The three request messages share their fields; they are read into this one shape. The
- * inference lives in the request's arena and holds a reference on the configuration snapshot
+ * then completes the request. Asynchronous stages hand their completion to one continuation
+ * (resume in inference.c), which runs the next stages on whatever thread completed them. A
+ * failure at any stage goes through one failure path: a stale entry within stale-if-error
+ * answers when there is one, else the error.
+ *
+ * A stale entry served within stale-while-revalidate starts a background refresh here: a copy of
+ * the request, run through the same stages from `recommend` on, that replaces the entry and
+ * answers nobody.
+ *
+ * The inference lives in the request's arena and holds a reference on the configuration snapshot
  * until it completes, so stages may run after a reload swapped the snapshot.
  */
 #ifndef PZ_INFERENCE_H
 #define PZ_INFERENCE_H
 
-#include <stdbool.h>
-#include <stddef.h>
+#include <stdint.h>
 
-#include "personalization/v1/personalization.pb-c.h"
 #include "server/core/config.h"
+#include "server/core/decorate.h"
+#include "server/core/recommender.h"
 #include "server/core/request.h"
-#include "server/recommenders/builtin.h"
+#include "server/core/response_cache.h"
 
-/* Limits of the inference API (spec §2.6, §13), each enforced with a 400 naming the field. */
-#define PZ_MAX_NUM_RESULTS 500
-#define PZ_MAX_RERANK_ITEMS 500
-#define PZ_MAX_ID_LEN 256
-#define PZ_MAX_FILTER_VALUE_KEY_LEN 50
-#define PZ_MAX_CONTEXT_KEY_LEN 150
-#define PZ_MAX_MAP_VALUE_LEN 1000
+typedef struct pz_inference_pipeline pz_inference_pipeline;
 
-/* Entries of every map<string,string> field have this layout in protobuf-c. */
-typedef struct pz_string_entry {
-    ProtobufCMessage base;
-    char *key;
-    char *value;
-} pz_string_entry;
+typedef struct pz_inference_options {
+    pz_recommender_port recommender;   /* required */
+    pz_decorator *decorator;           /* required; not owned */
+    pz_response_cache *response_cache; /* required; not owned */
+} pz_inference_options;
 
-/* What a remote recommender returns per item besides id and score (Personalize's PredictedItem
- * fields), kept as given. Arena-owned; every member may be NULL/0 when absent. */
-typedef struct pz_item_extra {
-    const char *promotion_name;
-    char **reason;
-    size_t n_reason;
-    Google__Protobuf__Struct *metadata; /* Personalize metadataColumns, Lambda/SageMaker/http
-                                           `metadata`, or DynamoDB item metadata */
-} pz_item_extra;
+/* Never NULL. */
+pz_inference_pipeline *pz_inference_pipeline_create(const pz_inference_options *opts);
+/* Waits until the background refreshes in progress have completed, then frees. */
+void pz_inference_pipeline_destroy(pz_inference_pipeline *p);
 
-typedef struct pz_inference pz_inference;
-struct pz_recommenders;
-struct pz_decorator;
-struct pz_response_cache;
-struct pz_cache_call;
-
-struct pz_inference {
-    pz_request *req;
-    struct pz_recommenders *recommenders;
-    struct pz_decorator *decorator;    /* item metadata (server/core/decorate.h) */
-    struct pz_response_cache *response_cache; /* server/core/response_cache.h, may be NULL */
-    struct pz_cache_call *cache_call;  /* the response cache stage's state; NULL when uncacheable */
-    pz_config *config;                 /* reference held until completion */
-    const pz_namespace *ns;
-    const pz_recommender *recommender;
-    const pz_variation *variation;
-
-    /* the request, normalized */
-    pz_action action;
-    const char *namespace_;
-    const char *recommender_key;
-    const char *user_id;               /* NULL on related-items without a user */
-    const char *item_id;               /* related-items */
-    char **item_ids;                   /* rerank-items */
-    size_t n_item_ids;
-    int num_results;                   /* what the client asked for (1..500); not used by rerank */
-    const char *filter;
-    pz_string_entry **filter_values;
-    size_t n_filter_values;
-    pz_string_entry **context;
-    size_t n_context;
-    bool decorate_items;
-    bool synthetic_user;
-    const char *feature;
-
-    /* the recommender's answer (arena-owned), set before its completion callback runs */
-    pz_scored_item *items;
-    size_t n_items;
-    const char *recommendation_id;     /* from the recommender, or NULL to mint one */
-    const pz_item_extra *item_extras;  /* parallel to items, or NULL (builtin) */
-
-    /* the response message being built (RecommendationResponse or RerankResponse) */
-    ProtobufCMessage *response;
-    Personalization__V1__PredictedItem **response_items; /* itemList / personalizedRanking */
-    size_t n_response_items;
-};
-
-/* Starts the pipeline for req (an inference RPC). Takes over the caller's reference on cfg.
- * Completes req exactly once. */
-void pz_inference_start(pz_request *req, pz_config *cfg, struct pz_recommenders *recommenders,
-                        struct pz_decorator *decorator, struct pz_response_cache *response_cache);
-
-/* Recommender completion: err NULL on success (inf->items set), else the error to answer with.
- * Any thread. */
-void pz_inference_recommended(pz_inference *inf, const pz_error *err);
-
-/* Decoration completion (server/core/decorate.h): err NULL when inf->response_items are decorated
- * (or need no decoration), else the error to answer with. Any thread. */
-void pz_inference_decorated(pz_inference *inf, const pz_error *err);
+/* Serves req (an inference RPC) with snapshot cfg, whose reference it takes over. Completes req
+ * exactly once, inline or on another thread. Any thread; never blocks. */
+void pz_inference_start(pz_inference_pipeline *p, pz_request *req, pz_config *cfg);
 
 #endif

@@ -1,5 +1,5 @@
 /* A google.protobuf.Struct prepared ahead of time in both of its output forms (item metadata is
- * prepared once, when the catalog is loaded: server/core/item_meta.h), so that putting it in a
+ * prepared once, when the catalog is loaded: server/catalog/item_meta.h), so that putting it in a
  * response costs a copy, not a walk:
  *
  *   protobuf  its entries travel as protobuf-c unknown fields: number 1 (Struct.fields), length-

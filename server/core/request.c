@@ -4,23 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "server/core/log.h"
-
-int64_t pz_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t pz_mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 void pz_request_init(pz_request *req, pz_arena *arena)
 {
@@ -30,29 +15,33 @@ void pz_request_init(pz_request *req, pz_arena *arena)
     req->received_mono_us = pz_mono_us();
 }
 
-void pz_request_add_upstream(pz_request *req, int64_t us, int64_t end_us)
+void pz_upstream_timing_add(pz_upstream_timing *t, int64_t us, int64_t end_us)
 {
     if (us <= 0)
         return;
-    pz_response_hints *h = &req->hints;
     int64_t start = end_us - us;
-    if (start >= h->upstream_until_us)
-        h->upstream_us += us;                          /* after the previous calls */
-    else if (end_us > h->upstream_until_us)
-        h->upstream_us += end_us - h->upstream_until_us; /* overlaps them: only the new part */
-    if (end_us > h->upstream_until_us)
-        h->upstream_until_us = end_us;
+    if (start >= t->until_us)
+        t->us += us;                    /* after the previous calls */
+    else if (end_us > t->until_us)
+        t->us += end_us - t->until_us; /* overlaps them: only the new part */
+    if (end_us > t->until_us)
+        t->until_us = end_us;
+}
+
+const pz_header *pz_headers_find(const pz_header *headers, size_t n, const char *lname)
+{
+    size_t len = strlen(lname);
+    for (size_t i = 0; i < n; i++) {
+        if (headers[i].name_len == len && strncasecmp(headers[i].name, lname, len) == 0)
+            return &headers[i];
+    }
+    return NULL;
 }
 
 const char *pz_request_header(pz_request *req, const char *lname)
 {
-    size_t n = strlen(lname);
-    for (size_t i = 0; i < req->n_headers; i++) {
-        const pz_header *h = &req->headers[i];
-        if (h->name_len == n && strncasecmp(h->name, lname, n) == 0)
-            return pz_arena_strndup(req->arena, h->value, h->value_len);
-    }
-    return NULL;
+    const pz_header *h = pz_headers_find(req->headers, req->n_headers, lname);
+    return h != NULL ? pz_arena_strndup(req->arena, h->value, h->value_len) : NULL;
 }
 
 void pz_request_fail(pz_request *req, pz_status status, const char *type, const char *code, const char *fmt, ...)
@@ -98,8 +87,8 @@ void pz_request_log_access(const pz_request *req, const char *what, int code)
     char upstream[48] = "";
     /* monotonic and in µs: receipt -> now (completion, before the response is written) */
     int64_t dur_us = pz_mono_us() - req->received_mono_us;
-    if (req->hints.upstream_us > 0)
-        snprintf(upstream, sizeof upstream, " upstream_ms=%.3f", (double)req->hints.upstream_us / 1000.0);
+    if (req->hints.upstream.us > 0)
+        snprintf(upstream, sizeof upstream, " upstream_ms=%.3f", (double)req->hints.upstream.us / 1000.0);
     pz_info("access %s %s status=%d dur_ms=%.3f%s client=%s variation=%s cache=%s%s%s",
             req->protocol ? req->protocol : "-", what, code, (double)dur_us / 1000.0, upstream,
             req->client_addr ? req->client_addr : "-", req->hints.variation ? req->hints.variation : "-",

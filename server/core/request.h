@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <protobuf-c/protobuf-c.h>
 
+#include "server/core/clock.h"
 #include "server/core/mem.h"
 #include "server/core/prepared.h"
 #include "server/core/rpc.h"
@@ -32,30 +33,42 @@ typedef struct pz_header {
     size_t value_len;
 } pz_header;
 
+/* The time upstream calls of one request spent on the wire, in microseconds (0 = no upstream
+ * call): for each completed call its pz_upstream_response.upstream_us (libcurl's timings:
+ * connection set-up plus request sent -> transfer done, summed over its attempts; signing and
+ * retry backoff excluded); over the calls of one request (DynamoDB chunks, the post-processor) the
+ * wall-clock span in which at least one call was on the wire, so parallel calls are not counted
+ * twice. */
+typedef struct pz_upstream_timing {
+    int64_t us;
+    int64_t until_us; /* private to pz_upstream_timing_add: end of the last span */
+} pz_upstream_timing;
+
+/* Accounts one completed upstream call: it was on the wire for `us` microseconds (summed over its
+ * attempts) and completed at monotonic time end_us (pz_mono_us). The call's span is taken as
+ * [end_us - us, end_us]; spans overlapping earlier ones count only once (calls must be reported in
+ * completion order, which the single engine thread guarantees). us <= 0 is ignored. */
+void pz_upstream_timing_add(pz_upstream_timing *t, int64_t us, int64_t end_us);
+
 /* What the core says about a successful response besides its body. Strings live in the request
  * arena. NULL means "send no such header". */
 typedef struct pz_response_hints {
     const char *config_version;   /* X-Personalization-Config-Version */
     const char *cache_control;    /* Cache-Control */
     const char *etag;             /* ETag, quoted */
-    const char *vary;             /* Vary: headers that auto context consulted */
+    const char *vary;             /* Vary: the request headers automatic context consulted; written by
+                                   * the context stage (issue #13), part of the cache key */
     const char *variation;        /* X-Personalization-Variation: the variation key that served */
-    const char *experiment;       /* X-Personalization-Experiment: matched experiment feature */
+    const char *experiment;       /* X-Personalization-Experiment: the matched experiment; written by
+                                   * the experiment stage (issue #14) */
     const char *fallback_from;    /* X-Personalization-Fallback: the variation that failed when its
                                      `fallback` variation served (then `variation` names the latter) */
     bool not_modified;            /* if-none-match matched: REST 304 / gRPC not_modified flag */
     const char *cache;            /* response cache outcome for the access log ("hit", "miss",
                                    * "stale", "stale-if-error", "coalesced", "bypass"); NULL = "-" */
-    /* The upstreams' own time for this request, in microseconds (0 = no upstream call; the access
-     * log prints it as upstream_ms only when non-zero): for each completed upstream call, its
-     * pz_upstream_response.upstream_us (libcurl's timings: connection set-up plus request sent ->
-     * transfer done, summed over its attempts; signing and retry backoff excluded);
-     * over the calls of one request (DynamoDB chunks, the post-processor) the wall-clock span in
-     * which at least one call was on the wire, so parallel calls are not counted twice. Set by
-     * pz_request_add_upstream (server/recommenders, engine thread). dur_ms - upstream_ms in the
-     * access log is the server's own added time. */
-    int64_t upstream_us;
-    int64_t upstream_until_us;    /* private to pz_request_add_upstream: end of the last span */
+    /* The upstreams' own time for this request (pz_upstream_timing above); the access log prints
+     * it as upstream_ms when non-zero, so dur_ms - upstream_ms is the server's own added time. */
+    pz_upstream_timing upstream;
 } pz_response_hints;
 
 typedef struct pz_request pz_request;
@@ -69,7 +82,8 @@ struct pz_request {
     size_t n_headers;
     const char *protocol;             /* "rest" or "grpc", for logs */
     const char *client_addr;          /* "ip:port" or NULL */
-    const char *principal;            /* authenticated principal or NULL */
+    const char *principal;            /* authenticated principal or NULL; set by authentication
+                                       * (issue #15) before the core sees the request */
     const char *if_none_match;        /* raw If-None-Match value or NULL */
     int64_t deadline_ms;              /* absolute wall-clock deadline (ms since epoch), 0 = none */
     int64_t received_ms;              /* wall-clock time of receipt (ms since epoch) */
@@ -95,6 +109,9 @@ struct pz_request {
  * complete it exactly once. Keeps the fronts free of any dependency on the service itself. */
 typedef void (*pz_handle_fn)(void *ctx, pz_request *req);
 
+/* The first of headers[0..n) named `lname` (lower case; compared case-insensitively), or NULL. */
+const pz_header *pz_headers_find(const pz_header *headers, size_t n, const char *lname);
+
 /* Zeroes the request and sets the arena and the receipt time (now). */
 void pz_request_init(pz_request *req, pz_arena *arena);
 /* Value of the first header named `lname` (compared case-insensitively), NUL-terminated in the
@@ -110,17 +127,5 @@ void pz_request_succeed(pz_request *req, ProtobufCMessage *response);
 /* One access-log line (info level) for a finished request: protocol, what (route or RPC), status
  * code as sent (HTTP status or gRPC code), duration since receipt, variation, cache outcome. */
 void pz_request_log_access(const pz_request *req, const char *what, int code);
-
-/* Wall-clock milliseconds since the epoch. */
-int64_t pz_now_ms(void);
-/* CLOCK_MONOTONIC in microseconds. */
-int64_t pz_mono_us(void);
-
-/* Accounts one completed upstream call of the request in hints.upstream_us: it was on the wire for
- * `us` microseconds (summed over its attempts) and completed at monotonic time end_us
- * (pz_mono_us). The call's span is taken as [end_us - us, end_us]; spans overlapping earlier ones
- * count only once (calls must be reported in completion order, which the single engine thread
- * guarantees). us <= 0 is ignored. */
-void pz_request_add_upstream(pz_request *req, int64_t us, int64_t end_us);
 
 #endif

@@ -1,6 +1,5 @@
 #include "server/core/response_cache.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,49 +14,27 @@ struct pz_response_cache {
     atomic_ulong not_modified;   /* 304 / not_modified answers */
     atomic_ulong bypassed;       /* cacheable requests answered without the cache (key too large) */
     atomic_ulong refresh_failed; /* background refreshes whose call failed */
-    pthread_mutex_t lock;
-    pthread_cond_t idle; /* signalled when `refreshing` drops to 0 */
-    size_t refreshing;   /* background refreshes in progress */
 };
-
-/* The cache stage's state for one inference, in the request arena. */
-typedef struct pz_cache_call {
-    pz_cache_waiter waiter; /* first member: a queued lookup is completed through it */
-    pz_response_cache *rc;
-    pz_inference *inf;
-    pz_cache_ttl ttl;
-    pz_cache_flight *flight; /* the flight this call leads, until it is finished */
-} pz_cache_call;
-
-/* A background refresh: a copy of a request whose stale entry was served, run through the
- * pipeline with the flight its lookup handed out. */
-typedef struct refresh {
-    pz_arena arena;
-    pz_request req;
-    pz_response_cache *rc;
-    pz_cache_flight *flight; /* until the refresh call's lookup takes it over */
-    pz_config *config;       /* reference for pz_inference_start */
-    struct pz_recommenders *recommenders;
-    struct pz_decorator *decorator;
-} refresh;
-
-static void refresh_done(pz_request *req);
 
 /* ---- policy ---- */
 
-/* The selected cache class (spec §4.1), or NULL when the configuration has none. */
-static const pz_cache_policy *selected_policy(const pz_inference *inf)
+const pz_cache_policy *pz_cache_class(const pz_query *q, const pz_variation *v)
 {
-    const pz_cache_control *cc = inf->variation->cache_control_view;
+    const pz_cache_control *cc = v != NULL ? v->cache_control_view : NULL;
     if (cc == NULL)
         return NULL;
-    const pz_cache_policy *p = inf->user_id == NULL  ? &cc->no_user_specified
-                               : inf->synthetic_user ? &cc->synthetic_user_specified
-                                                     : &cc->user_specified;
+    const pz_cache_policy *p = q->user_id == NULL  ? &cc->no_user_specified
+                               : q->synthetic_user ? &cc->synthetic_user_specified
+                                                   : &cc->user_specified;
     return p->present ? p : NULL;
 }
 
-static pz_cache_ttl policy_ttl(const pz_cache_policy *p)
+bool pz_cache_class_cacheable(const pz_cache_policy *p)
+{
+    return p != NULL && p->has_max_age && p->max_age > 0;
+}
+
+pz_cache_ttl pz_cache_class_ttl(const pz_cache_policy *p)
 {
     int64_t max_age = p->max_age;
     int64_t swr = p->has_stale_while_revalidate           ? p->stale_while_revalidate
@@ -67,23 +44,45 @@ static pz_cache_ttl policy_ttl(const pz_cache_policy *p)
     return (pz_cache_ttl){max_age * 1000, swr * 1000, sie * 1000};
 }
 
-/* Explicit staleness windows are also advice for shared caches (RFC 5861). */
-static void add_staleness_directives(pz_request *req, const pz_cache_policy *p)
+/* The directives and max-age of the class, without staleness windows. */
+static const char *base_cache_control(const pz_cache_policy *p, pz_arena *arena)
 {
-    const char *cc = req->hints.cache_control;
-    if (cc == NULL)
-        return;
-    if (p->has_stale_while_revalidate && p->stale_while_revalidate > 0 && strstr(cc, "stale-while-revalidate") == NULL)
-        cc = pz_arena_printf(req->arena, "%s,stale-while-revalidate=%d", cc, p->stale_while_revalidate);
-    if (p->has_stale_if_error && p->stale_if_error > 0 && strstr(cc, "stale-if-error") == NULL)
-        cc = pz_arena_printf(req->arena, "%s,stale-if-error=%d", cc, p->stale_if_error);
-    req->hints.cache_control = cc;
+    const char *d = p->directives != NULL && p->directives[0] != '\0' ? p->directives : NULL;
+    if (p->has_max_age && p->max_age > 0) {
+        if (d == NULL)
+            return pz_arena_printf(arena, "max-age=%d", p->max_age);
+        if (strstr(d, "max-age=") != NULL)
+            return d;
+        return pz_arena_printf(arena, "%s,max-age=%d", d, p->max_age);
+    }
+    return d;
 }
 
-/* RFC 5861: stale-if-error covers 500, 502, 503 and 504. */
-static bool stale_if_error_applies(pz_status s)
+const char *pz_cache_control_value(const pz_cache_policy *p, pz_arena *arena)
+{
+    if (p == NULL)
+        return NULL;
+    const char *cc = base_cache_control(p, arena);
+    if (cc == NULL || !pz_cache_class_cacheable(p))
+        return cc;
+    /* Explicit staleness windows are also advice for shared caches (RFC 5861). */
+    if (p->has_stale_while_revalidate && p->stale_while_revalidate > 0 && strstr(cc, "stale-while-revalidate") == NULL)
+        cc = pz_arena_printf(arena, "%s,stale-while-revalidate=%d", cc, p->stale_while_revalidate);
+    if (p->has_stale_if_error && p->stale_if_error > 0 && strstr(cc, "stale-if-error") == NULL)
+        cc = pz_arena_printf(arena, "%s,stale-if-error=%d", cc, p->stale_if_error);
+    return cc;
+}
+
+bool pz_cache_stale_if_error_applies(pz_status s)
 {
     return s == PZ_INTERNAL || s == PZ_UPSTREAM_FAILED || s == PZ_UNAVAILABLE || s == PZ_DEADLINE_EXCEEDED;
+}
+
+/* The value of the first header named `lname` (lower case), in the arena, or NULL. */
+static const char *header_value(const pz_response_key *k, const char *lname, pz_arena *arena)
+{
+    const pz_header *h = pz_headers_find(k->headers, k->n_headers, lname);
+    return h != NULL ? pz_arena_strndup(arena, h->value, h->value_len) : NULL;
 }
 
 /* ---- the key ---- */
@@ -166,20 +165,20 @@ static void put_map(key_builder *b, pz_string_entry **entries, size_t n)
     }
 }
 
-/* The values of the request headers named in hints.vary (automatic context, spec §4.5). */
-static void put_vary(key_builder *b, pz_request *req)
+/* The values of the request headers named in key->vary (automatic context, spec §4.5). */
+static void put_vary(key_builder *b, const pz_response_key *k)
 {
-    const char *v = req->hints.vary;
+    const char *v = k->vary;
     while (v != NULL && *v != '\0') {
         while (*v == ' ' || *v == ',')
             v++;
         size_t n = strcspn(v, ", ");
         if (n > 0) {
-            char *name = pz_arena_strndup(req->arena, v, n);
+            char *name = pz_arena_strndup(b->arena, v, n);
             for (char *p = name; *p != '\0'; p++)
                 *p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
             put_str(b, name);
-            put_str(b, pz_request_header(req, name));
+            put_str(b, header_value(k, name, b->arena));
         }
         v += n;
     }
@@ -189,289 +188,110 @@ static void put_vary(key_builder *b, pz_request *req)
  * subject (user, item, item ids), its shape (numResults, filter and values, context, decoration,
  * synthetic user, experiment feature) and the header values automatic context consulted. The
  * configuration generation travels in pz_cache_key. Returns false when the key is too large. */
-static bool build_key(key_builder *b, pz_inference *inf)
+static bool build_key(key_builder *b, const pz_response_key *k, pz_arena *arena)
 {
-    pz_request *req = inf->req;
-    *b = (key_builder){.arena = req->arena};
+    const pz_query *q = k->query;
+    *b = (key_builder){.arena = arena};
     put(b, "pz1", 3);
-    put_byte(b, (unsigned char)req->rpc);
-    put_str(b, inf->namespace_);
-    put_str(b, inf->recommender_key);
-    put_str(b, inf->variation->key);
-    put_str(b, inf->user_id);
-    put_str(b, inf->item_id);
-    put_u32(b, (uint32_t)inf->n_item_ids);
-    for (size_t i = 0; i < inf->n_item_ids && !b->too_large; i++)
-        put_str(b, inf->item_ids[i]);
-    put_u32(b, (uint32_t)inf->num_results);
-    put_str(b, inf->filter);
-    put_map(b, inf->filter_values, inf->n_filter_values);
-    put_map(b, inf->context, inf->n_context);
-    put_byte(b, inf->decorate_items);
-    put_byte(b, inf->synthetic_user);
-    put_str(b, inf->feature);
-    put_vary(b, req);
+    put_byte(b, (unsigned char)q->rpc);
+    put_str(b, q->namespace_);
+    put_str(b, q->recommender_key);
+    put_str(b, k->variation_key);
+    put_str(b, q->user_id);
+    put_str(b, q->item_id);
+    put_u32(b, (uint32_t)q->n_item_ids);
+    for (size_t i = 0; i < q->n_item_ids && !b->too_large; i++)
+        put_str(b, q->item_ids[i]);
+    put_u32(b, (uint32_t)q->num_results);
+    put_str(b, q->filter);
+    put_map(b, q->filter_values, q->n_filter_values);
+    put_map(b, q->context, q->n_context);
+    put_byte(b, q->decorate_items);
+    put_byte(b, q->synthetic_user);
+    put_str(b, q->feature);
+    put_vary(b, k);
     return !b->too_large;
 }
 
-/* ---- answering ---- */
+/* ---- the store ---- */
 
-static ProtobufCMessage *not_modified_message(const pz_inference *inf)
+int64_t pz_response_cache_now(const pz_response_cache *rc)
 {
-    pz_arena *arena = inf->req->arena;
-    if (inf->action == PZ_ACTION_RERANK_ITEMS) {
-        Personalization__V1__RerankResponse *r = (Personalization__V1__RerankResponse *)pz_arena_new_message(
-            arena, &personalization__v1__rerank_response__descriptor);
-        r->has_not_modified = 1;
-        r->not_modified = 1;
-        return &r->base;
+    return rc->now_ms();
+}
+
+pz_cache_result pz_response_cache_lookup(pz_response_cache *rc, const pz_response_key *key, pz_arena *arena,
+                                         pz_cache_waiter *w, const pz_prepared_response **found,
+                                         pz_cache_flight **flight, const char **outcome)
+{
+    *found = NULL;
+    *flight = NULL;
+    *outcome = NULL;
+    if (rc->cache == NULL || rc->render_json == NULL)
+        return PZ_CACHE_MISS;
+    key_builder key_bytes;
+    if (!build_key(&key_bytes, key, arena)) {
+        atomic_fetch_add_explicit(&rc->bypassed, 1, memory_order_relaxed);
+        *outcome = "bypass";
+        return PZ_CACHE_MISS;
     }
-    Personalization__V1__RecommendationResponse *r =
-        (Personalization__V1__RecommendationResponse *)pz_arena_new_message(
-            arena, &personalization__v1__recommendation_response__descriptor);
-    r->has_not_modified = 1;
-    r->not_modified = 1;
-    return &r->base;
-}
-
-/* Sets the ETag and applies If-None-Match. Returns the not_modified message when it matched (and
- * then sends no prepared body), else NULL with req->prepared = res. res must outlive the request
- * (attached to its arena). */
-static ProtobufCMessage *apply_validators(pz_response_cache *rc, pz_inference *inf, const pz_prepared_response *res)
-{
-    pz_request *req = inf->req;
-    req->hints.etag = pz_arena_strdup(req->arena, res->etag);
-    if (req->if_none_match != NULL && pz_etag_none_match(req->if_none_match, strlen(req->if_none_match), res->etag)) {
-        req->hints.not_modified = true;
-        req->prepared = NULL;
-        atomic_fetch_add_explicit(&rc->not_modified, 1, memory_order_relaxed);
-        return not_modified_message(inf);
+    const pz_query *q = key->query;
+    pz_cache_key ck;
+    pz_cache_key_init(&ck, key_bytes.data, key_bytes.len, q->namespace_, q->user_id, key->generation);
+    pz_cache_result r = pz_cache_lookup(rc->cache, &ck, rc->now_ms(), w, found, flight);
+    switch (r) {
+    case PZ_CACHE_HIT: *outcome = "hit"; break;
+    case PZ_CACHE_STALE: *outcome = "stale"; break;
+    case PZ_CACHE_MISS: *outcome = *flight != NULL ? "miss" : "bypass"; break;
+    case PZ_CACHE_WAIT: break; /* the waiter may already be completed: touch nothing of it */
     }
-    req->prepared = res;
-    return NULL;
-}
-
-/* Completes the request with res (a reference, handed to the request's arena). */
-static void answer(pz_cache_call *call, const pz_prepared_response *res, const char *outcome)
-{
-    pz_inference *inf = call->inf;
-    pz_request *req = inf->req;
-    pz_prepared_attach(res, req->arena);
-    req->hints.cache = outcome;
-    ProtobufCMessage *not_modified = apply_validators(call->rc, inf, res);
-    pz_config_unref(inf->config);
-    inf->config = NULL;
-    pz_request_succeed(req, not_modified);
-}
-
-/* A queued lookup: the call it waited on finished. Runs on that call's thread. */
-static void on_flight_done(pz_cache_waiter *w, const pz_prepared_response *res, bool stale, const pz_error *err)
-{
-    pz_cache_call *call = (pz_cache_call *)w;
-    if (res != NULL) {
-        answer(call, pz_prepared_ref(res), stale ? "stale-if-error" : "coalesced");
-        return;
-    }
-    pz_inference *inf = call->inf;
-    pz_request *req = inf->req;
-    req->hints.cache = "coalesced";
-    pz_config_unref(inf->config);
-    inf->config = NULL;
-    /* err belongs to the other request: copy what the front reads later. */
-    pz_request_fail(req, err->status, pz_arena_strdup(req->arena, err->type ? err->type : PZ_ERRTYPE_UNHANDLED),
-                    pz_arena_strdup(req->arena, err->code ? err->code : "Unhandled"), "%s",
-                    err->message ? err->message : pz_status_str(err->status));
-}
-
-/* Arena clean-up: a flight still open when its request is freed was never finished (a stage
- * completed the request some other way); its waiters must not wait forever. */
-static void abandon_flight(void *p)
-{
-    pz_cache_call *call = p;
-    if (call->flight == NULL)
-        return;
-    pz_error e = {PZ_INTERNAL, PZ_ERRTYPE_UNHANDLED, "CoalescedCallFailed",
-                  "the identical call this request waited for ended without a response"};
-    pz_prepared_unref(pz_cache_fail(call->rc->cache, call->flight, &e, true, call->rc->now_ms()));
-    call->flight = NULL;
-}
-
-/* ---- background refresh ---- */
-
-static const ProtobufCMessage *copy_message(const ProtobufCMessage *m, pz_arena *arena)
-{
-    size_t len = protobuf_c_message_get_packed_size(m);
-    uint8_t *packed = pz_arena_alloc(arena, len ? len : 1);
-    protobuf_c_message_pack(m, packed);
-    const ProtobufCMessage *copy = protobuf_c_message_unpack(m->descriptor, &arena->pb, len, packed);
-    if (copy == NULL)
-        pz_fatal("cache: a request message did not survive pack/unpack");
-    return copy;
-}
-
-/* Copies what the refresh needs from inf's request: it outlives that request. */
-static refresh *prepare_refresh(pz_response_cache *rc, pz_inference *inf, pz_cache_flight *flight)
-{
-    const pz_request *src = inf->req;
-    refresh *r = pz_calloc(1, sizeof *r);
-    pz_arena_init(&r->arena);
-    pz_request_init(&r->req, &r->arena);
-    r->req.rpc = src->rpc;
-    r->req.message = copy_message(src->message, &r->arena);
-    pz_header *headers = pz_arena_calloc(&r->arena, src->n_headers ? src->n_headers : 1, sizeof *headers);
-    for (size_t i = 0; i < src->n_headers; i++) {
-        const pz_header *h = &src->headers[i];
-        headers[i] = (pz_header){pz_arena_strndup(&r->arena, h->name, h->name_len), h->name_len,
-                                 pz_arena_strndup(&r->arena, h->value, h->value_len), h->value_len};
-    }
-    r->req.headers = headers;
-    r->req.n_headers = src->n_headers;
-    r->req.protocol = "refresh";
-    r->req.on_done = refresh_done;
-    r->req.front_data = r;
-    r->rc = rc;
-    r->flight = flight;
-    r->config = pz_config_ref(inf->config);
-    r->recommenders = inf->recommenders;
-    r->decorator = inf->decorator;
     return r;
 }
 
-static void run_refresh(refresh *r)
-{
-    pz_response_cache *rc = r->rc;
-    pthread_mutex_lock(&rc->lock);
-    rc->refreshing++;
-    pthread_mutex_unlock(&rc->lock);
-    pz_inference_start(&r->req, r->config, r->recommenders, r->decorator, rc); /* takes over the config ref */
-}
-
-static void refresh_done(pz_request *req)
-{
-    refresh *r = req->front_data;
-    pz_response_cache *rc = r->rc;
-    if (req->status != PZ_OK) {
-        atomic_fetch_add_explicit(&rc->refresh_failed, 1, memory_order_relaxed);
-        pz_warn("cache: background refresh failed (%s): %s", req->error.code ? req->error.code : "-",
-                req->error.message ? req->error.message : "");
-    }
-    if (r->flight != NULL) /* failed before its lookup took the flight over */
-        pz_prepared_unref(pz_cache_fail(rc->cache, r->flight, &req->error, false, rc->now_ms()));
-    pz_arena_destroy(&r->arena);
-    free(r);
-    pthread_mutex_lock(&rc->lock);
-    if (--rc->refreshing == 0)
-        pthread_cond_broadcast(&rc->idle);
-    pthread_mutex_unlock(&rc->lock);
-}
-
-/* ---- the stage ---- */
-
-bool pz_response_cache_lookup(pz_response_cache *rc, pz_inference *inf)
-{
-    pz_request *req = inf->req;
-    const pz_cache_policy *policy = selected_policy(inf);
-    if (rc == NULL || policy == NULL || !policy->has_max_age || policy->max_age <= 0)
-        return false; /* not cacheable: no ETag either (spec §4.1) */
-    add_staleness_directives(req, policy);
-    pz_cache_call *call = pz_arena_calloc(req->arena, 1, sizeof *call);
-    call->rc = rc;
-    call->inf = inf;
-    call->ttl = policy_ttl(policy);
-    call->waiter.ready = on_flight_done;
-    inf->cache_call = call;
-    if (req->on_done == refresh_done) { /* this is a refresh: lead the flight its lookup got */
-        refresh *r = req->front_data;
-        call->flight = r->flight;
-        r->flight = NULL;
-        pz_arena_defer(req->arena, abandon_flight, call);
-        req->hints.cache = "refresh";
-        return false;
-    }
-    if (rc->cache == NULL || rc->render_json == NULL)
-        return false;
-
-    key_builder key_bytes;
-    if (!build_key(&key_bytes, inf)) {
-        atomic_fetch_add_explicit(&rc->bypassed, 1, memory_order_relaxed);
-        req->hints.cache = "bypass";
-        return false;
-    }
-    pz_cache_key key;
-    pz_cache_key_init(&key, key_bytes.data, key_bytes.len, inf->namespace_, inf->user_id,
-                      pz_config_generation(inf->config));
-    const pz_prepared_response *found = NULL;
-    pz_cache_flight *flight = NULL;
-    switch (pz_cache_lookup(rc->cache, &key, rc->now_ms(), &call->waiter, &found, &flight)) {
-    case PZ_CACHE_HIT: answer(call, found, "hit"); return true;
-    case PZ_CACHE_STALE: {
-        refresh *r = flight != NULL ? prepare_refresh(rc, inf, flight) : NULL;
-        answer(call, found, "stale"); /* inf is gone after this */
-        if (r != NULL)
-            run_refresh(r);
-        return true;
-    }
-    case PZ_CACHE_MISS:
-        call->flight = flight;
-        if (flight != NULL) /* whatever happens to this request, its waiters get an answer */
-            pz_arena_defer(req->arena, abandon_flight, call);
-        req->hints.cache = flight != NULL ? "miss" : "bypass";
-        return false;
-    case PZ_CACHE_WAIT: return true; /* the request may already be completed: touch nothing */
-    }
-    return false;
-}
-
-/* Packs and renders the response once. JSON is left out when it cannot be rendered (too large). */
-static pz_prepared_response *prepare(pz_response_cache *rc, const ProtobufCMessage *msg, pz_arena *arena)
+pz_prepared_response *pz_response_cache_prepare(pz_response_cache *rc, const ProtobufCMessage *msg)
 {
     size_t len = protobuf_c_message_get_packed_size(msg);
-    uint8_t *packed = pz_arena_alloc(arena, len ? len : 1);
+    uint8_t *packed = pz_malloc(len ? len : 1);
     protobuf_c_message_pack(msg, packed);
     pz_buf json;
     pz_buf_init(&json, PZ_RESPONSE_CACHE_MAX_JSON_BYTES);
     bool rendered = rc->render_json != NULL && rc->render_json(msg, &json) == 0;
     pz_prepared_response *p = pz_prepared_create(packed, len, rendered ? json.data : NULL, rendered ? json.len : 0);
     pz_buf_free(&json);
+    free(packed);
     return p;
 }
 
-void pz_response_cache_store(pz_inference *inf)
+void pz_response_cache_complete(pz_response_cache *rc, pz_cache_flight *flight, const pz_prepared_response *res,
+                                const pz_cache_ttl *ttl, bool keep)
 {
-    pz_cache_call *call = inf->cache_call;
-    if (call == NULL || inf->response == NULL)
-        return;
-    pz_response_cache *rc = call->rc;
-    pz_request *req = inf->req;
-    pz_prepared_response *res = prepare(rc, inf->response, req->arena);
-    if (call->flight != NULL) {
-        pz_cache_flight *flight = call->flight;
-        call->flight = NULL;
-        /* Handed to the waiters but not kept: without JSON (a hit could not be served over REST), or
-         * when a fallback variation answered (a degraded answer must not outlive the failure). */
-        bool keep = res->json != NULL && req->hints.fallback_from == NULL;
-        pz_cache_complete(rc->cache, flight, res, keep ? &call->ttl : NULL, rc->now_ms());
-    }
-    pz_prepared_attach(res, req->arena);
-    ProtobufCMessage *not_modified = apply_validators(rc, inf, res);
-    if (not_modified != NULL)
-        inf->response = not_modified;
+    pz_cache_complete(rc->cache, flight, res, keep && res->json != NULL ? ttl : NULL, rc->now_ms());
 }
 
-bool pz_response_cache_failed(pz_inference *inf, const pz_error *err)
+const pz_prepared_response *pz_response_cache_fail(pz_response_cache *rc, pz_cache_flight *flight,
+                                                   const pz_error *err)
 {
-    pz_cache_call *call = inf->cache_call;
-    if (call == NULL || call->flight == NULL)
+    return pz_cache_fail(rc->cache, flight, err, pz_cache_stale_if_error_applies(err->status), rc->now_ms());
+}
+
+void pz_response_cache_abandon(pz_response_cache *rc, pz_cache_flight *flight)
+{
+    pz_error e = {PZ_INTERNAL, PZ_ERRTYPE_UNHANDLED, "CoalescedCallFailed",
+                  "the identical call this request waited for ended without a response"};
+    pz_prepared_unref(pz_cache_fail(rc->cache, flight, &e, true, rc->now_ms()));
+}
+
+bool pz_response_cache_not_modified(pz_response_cache *rc, const char *if_none_match, const char *etag)
+{
+    if (if_none_match == NULL || !pz_etag_none_match(if_none_match, strlen(if_none_match), etag))
         return false;
-    pz_response_cache *rc = call->rc;
-    pz_cache_flight *flight = call->flight;
-    call->flight = NULL;
-    const pz_prepared_response *stale =
-        pz_cache_fail(rc->cache, flight, err, stale_if_error_applies(err->status), rc->now_ms());
-    if (stale == NULL)
-        return false;
-    answer(call, stale, "stale-if-error");
+    atomic_fetch_add_explicit(&rc->not_modified, 1, memory_order_relaxed);
     return true;
+}
+
+void pz_response_cache_refresh_failed(pz_response_cache *rc)
+{
+    atomic_fetch_add_explicit(&rc->refresh_failed, 1, memory_order_relaxed);
 }
 
 void pz_response_cache_purge_user(pz_response_cache *rc, const char *ns, const char *user)
@@ -513,20 +333,10 @@ pz_response_cache *pz_response_cache_create(const pz_response_cache_options *opt
     atomic_init(&rc->not_modified, 0);
     atomic_init(&rc->bypassed, 0);
     atomic_init(&rc->refresh_failed, 0);
-    pthread_mutex_init(&rc->lock, NULL);
-    pthread_cond_init(&rc->idle, NULL);
     return rc;
 }
 
 void pz_response_cache_destroy(pz_response_cache *rc)
 {
-    if (rc == NULL)
-        return;
-    pthread_mutex_lock(&rc->lock);
-    while (rc->refreshing > 0)
-        pthread_cond_wait(&rc->idle, &rc->lock);
-    pthread_mutex_unlock(&rc->lock);
-    pthread_cond_destroy(&rc->idle);
-    pthread_mutex_destroy(&rc->lock);
     free(rc);
 }

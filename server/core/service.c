@@ -1,30 +1,38 @@
 #include "server/core/service.h"
 
 #include <stdatomic.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "personalization/v1/personalization.pb-c.h"
-#include "server/core/decorate.h"
-#include "server/core/events.h"
+#include "server/core/event_validation.h"
 #include "server/core/inference.h"
-#include "server/core/log.h"
-#include "server/core/response_cache.h"
-#include "server/events/pipeline.h"
-#include "server/recommenders/recommenders.h"
-
-/* How long shutdown lets remote recommender calls in flight finish before failing them (503). */
-#define UPSTREAM_DRAIN_GRACE_MS 5000
 
 struct pz_service {
     pz_config_holder *config;
-    pz_recommenders *recommenders;
+    pz_recommender_port recommender;
+    pz_event_sink events;
     pz_decorator *decorator;
     pz_response_cache *response_cache;
-    pz_event_pipeline *events;
+    pz_inference_pipeline *inference;
     atomic_bool stopping;
 };
+
+/* The sink made the call durable (or could not): answer with the event ids, or the error. */
+static void events_stored(pz_event_submission *s, const pz_error *err)
+{
+    pz_request *req = s->done_ctx;
+    if (err != NULL) {
+        pz_request_fail(req, err->status, err->type, err->code, "%s", err->message);
+        return;
+    }
+    Personalization__V1__PutEventsResponse *resp = (Personalization__V1__PutEventsResponse *)pz_arena_new_message(
+        req->arena, &personalization__v1__put_events_response__descriptor);
+    resp->n_event_ids = s->events->n_event_list;
+    resp->event_ids = pz_arena_calloc(req->arena, resp->n_event_ids ? resp->n_event_ids : 1, sizeof(char *));
+    for (size_t i = 0; i < resp->n_event_ids; i++)
+        resp->event_ids[i] = s->events->event_list[i]->event_id;
+    pz_request_succeed(req, &resp->base);
+}
 
 static void handle_put_events(pz_service *svc, pz_request *req, pz_config *cfg)
 {
@@ -51,23 +59,32 @@ static void handle_put_events(pz_service *svc, pz_request *req, pz_config *cfg)
     }
     req->hints.cache_control = "no-store";
     pz_response_cache_purge_user(svc->response_cache, ns->key, in->user_id); /* "just clicked" shows next time */
-    pz_event_pipeline_submit(svc->events, req, ns, in); /* durable before the answer; delivered later */
+    pz_event_submission *sub = pz_arena_calloc(req->arena, 1, sizeof *sub);
+    *sub = (pz_event_submission){.ns = ns,
+                                 .events = in,
+                                 .headers = req->headers,
+                                 .n_headers = req->n_headers,
+                                 .arena = req->arena,
+                                 .done = events_stored,
+                                 .done_ctx = req};
+    svc->events.submit(svc->events.self, sub); /* durable before the answer; delivered later */
 }
 
 pz_service *pz_service_create(const pz_service_options *opts)
 {
     pz_service *svc = pz_calloc(1, sizeof *svc);
     svc->config = opts->config;
-    svc->recommenders =
-        pz_recommenders_create(&(pz_recommenders_options){.builtin = opts->builtin, .upstream = opts->upstream});
-    svc->decorator = pz_decorator_create(opts->catalog);
-    pz_decorator_set_backend(svc->decorator, PZ_ITEM_METADATA_DYNAMODB,
-                             &(pz_decorator_backend){pz_recommenders_decorate_dynamodb, svc->recommenders});
-    pz_decorator_set_backend(svc->decorator, PZ_ITEM_METADATA_PERSONALIZE,
-                             &(pz_decorator_backend){pz_recommenders_decorate_personalize, svc->recommenders});
+    svc->recommender = opts->recommender;
+    svc->events = opts->events;
+    svc->decorator = pz_decorator_create();
+    for (int t = 0; t < PZ_ITEM_METADATA__COUNT; t++) {
+        if (opts->item_metadata[t].decorate != NULL)
+            pz_decorator_set_backend(svc->decorator, (pz_item_metadata_type)t, &opts->item_metadata[t]);
+    }
     svc->response_cache = pz_response_cache_create(&(pz_response_cache_options){
         .cache = opts->cache, .render_json = opts->render_json, .now_ms = opts->now_ms});
-    svc->events = opts->events;
+    svc->inference = pz_inference_pipeline_create(&(pz_inference_options){
+        .recommender = opts->recommender, .decorator = svc->decorator, .response_cache = svc->response_cache});
     atomic_init(&svc->stopping, false);
     return svc;
 }
@@ -91,12 +108,9 @@ void pz_service_handle(pz_service *svc, pz_request *req)
     case PZ_RPC_RECOMMEND_ITEMS:
     case PZ_RPC_RELATED_ITEMS:
     case PZ_RPC_RERANK_ITEMS:
-        /* takes over the snapshot reference */
-        pz_inference_start(req, cfg, svc->recommenders, svc->decorator, svc->response_cache);
+        pz_inference_start(svc->inference, req, cfg); /* takes over the snapshot reference */
         return;
-    case PZ_RPC_PUT_EVENTS:
-        handle_put_events(svc, req, cfg);
-        break;
+    case PZ_RPC_PUT_EVENTS: handle_put_events(svc, req, cfg); break;
     default:
         pz_request_fail(req, PZ_UNIMPLEMENTED, PZ_ERRTYPE_UNHANDLED, "UnknownMethod", "unknown method");
         break;
@@ -108,16 +122,18 @@ void pz_service_handle(pz_service *svc, pz_request *req)
 void pz_service_shutdown(pz_service *svc)
 {
     atomic_store(&svc->stopping, true);
-    pz_recommenders_drain(svc->recommenders, UPSTREAM_DRAIN_GRACE_MS); /* remote calls in flight */
-    pz_event_pipeline_drain(svc->events);
+    if (svc->recommender.drain != NULL)
+        svc->recommender.drain(svc->recommender.self, PZ_SERVICE_DRAIN_GRACE_MS); /* calls in flight */
+    if (svc->events.drain != NULL)
+        svc->events.drain(svc->events.self);
 }
 
 void pz_service_destroy(pz_service *svc)
 {
     if (svc == NULL)
         return;
-    pz_response_cache_destroy(svc->response_cache); /* waits for background refreshes */
-    pz_recommenders_destroy(svc->recommenders);
+    pz_inference_pipeline_destroy(svc->inference); /* waits for background refreshes */
+    pz_response_cache_destroy(svc->response_cache);
     pz_decorator_destroy(svc->decorator);
     free(svc);
 }

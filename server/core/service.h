@@ -1,38 +1,37 @@
 /* The service: the one place that handles every PersonalizationService call, whichever front it
- * came from. It resolves namespace -> recommender -> variation in the current configuration
- * snapshot, validates the request, calls the recommender, and completes the request context
- * (server/core/request.h) with the response and its hints.
- *
- * Seams for later work live here: auth (before resolve), automatic context, filters and
- * experiments (in resolve), the response cache (around the recommender call), decoration (after
- * it) and the event pipeline (PutEvents).
+ * came from. Inference calls go to the sequencer (server/core/inference.h); PutEvents calls are
+ * validated (server/core/event_validation.h), purge the user's cached responses and go to the
+ * event sink. Everything outside the core reaches it through ports that main.c wires: the
+ * recommender port (server/core/recommender.h), the decorator back-ends (server/core/decorate.h),
+ * the event sink (server/core/event_sink.h) and the JSON renderer of the response cache.
  */
 #ifndef PZ_SERVICE_H
 #define PZ_SERVICE_H
 
 #include "server/core/config.h"
+#include "server/core/decorate.h"
+#include "server/core/event_sink.h"
+#include "server/core/recommender.h"
 #include "server/core/request.h"
 #include "server/core/response_cache.h"
-#include "server/recommenders/builtin.h"
+
+/* How long shutdown lets recommender calls in flight finish before failing them (503). */
+#define PZ_SERVICE_DRAIN_GRACE_MS 5000
 
 typedef struct pz_service pz_service;
 
 typedef struct pz_service_options {
-    pz_config_holder *config;   /* required; not owned */
-    pz_builtin *builtin;        /* required; not owned */
-    /* Where accepted events go (server/events/pipeline.h); required; not owned. The service drains
-     * it on shutdown; its owner destroys it after the service. */
-    struct pz_event_pipeline *events;
-    struct pz_catalog *catalog; /* item catalog for localdb decoration; may be NULL; not owned */
+    pz_config_holder *config;        /* required; not owned */
+    pz_recommender_port recommender; /* required */
+    pz_event_sink events;            /* required; drained by pz_service_shutdown */
+    /* Item metadata back-ends by type (server/core/decorate.h); a zeroed slot has none. */
+    pz_decorator_backend item_metadata[PZ_ITEM_METADATA__COUNT];
     /* The in-process response cache (server/core/response_cache.h); may be NULL; not owned.
      * render_json renders a response as the REST body once, when it is prepared; without it
      * nothing is stored (ETags and 304s still work). */
     pz_cache *cache;
     pz_render_json_fn render_json;
-    int64_t (*now_ms)(void);    /* the response cache's clock; NULL = pz_now_ms (tests inject one) */
-    /* Limits of the remote recommenders' upstream engine (server/recommenders/upstream.h); NULL:
-     * the defaults. */
-    const struct pz_upstream_options *upstream;
+    int64_t (*now_ms)(void);         /* the response cache's clock; NULL = pz_now_ms (tests inject one) */
 } pz_service_options;
 
 /* Creates the service. Never NULL. */
@@ -42,9 +41,11 @@ pz_service *pz_service_create(const pz_service_options *opts);
  * disk or network. After pz_service_shutdown, requests fail with PZ_UNAVAILABLE. */
 void pz_service_handle(pz_service *svc, pz_request *req);
 
-/* Stops accepting requests and waits until every accepted event is written and its request
- * completed. Call after the fronts stopped accepting and before destroying them. */
+/* Stops accepting requests, drains the recommender port (PZ_SERVICE_DRAIN_GRACE_MS) and the event
+ * sink: returns once every accepted request is completed. Call after the fronts stopped accepting
+ * and before destroying them. */
 void pz_service_shutdown(pz_service *svc);
+/* Waits for background cache refreshes, then frees. */
 void pz_service_destroy(pz_service *svc);
 
 /* Appends the response cache counters as JSON (GET /admin/cache/stats). Returns 0 or -1 (cap). */

@@ -1,5 +1,10 @@
 #include "server/core/status.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "server/core/mem.h"
+
 /* gRPC status code numbers (grpc/status.h), spelled out so the core needs no grpc header. */
 enum {
     GRPC_OK = 0,
@@ -50,4 +55,20 @@ int pz_status_http(pz_status s)
 int pz_status_grpc(pz_status s)
 {
     return status_valid(s) ? status_table[s].grpc : GRPC_INTERNAL;
+}
+
+pz_status pz_error_setf(pz_error *err, pz_arena *arena, pz_status status, const char *type, const char *code,
+                        const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    size_t size = (size_t)(n < 0 ? 0 : n) + 1;
+    char *msg = pz_arena_alloc(arena, size);
+    va_start(ap, fmt);
+    vsnprintf(msg, size, fmt, ap);
+    va_end(ap);
+    *err = (pz_error){status, type, code, msg};
+    return status;
 }

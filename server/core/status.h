@@ -35,6 +35,12 @@ typedef struct pz_error {
     const char *message; /* human-readable, names the offending field or key */
 } pz_error;
 
+struct pz_arena;
+
+/* Fills *err (message printf-formatted into the arena) and returns status. */
+pz_status pz_error_setf(pz_error *err, struct pz_arena *arena, pz_status status, const char *type, const char *code,
+                        const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
 /* Upstream error categories. */
 #define PZ_ERRTYPE_VALIDATION "Validation"
 #define PZ_ERRTYPE_CONFIGURATION "Configuration"

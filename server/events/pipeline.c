@@ -142,7 +142,7 @@ int pz_event_pipeline_open(const pz_event_pipeline_options *opts, pz_event_pipel
         p->opts.backoff.base_ms = PZ_DELIVERY_BACKOFF_BASE_MS;
     if (p->opts.backoff.cap_ms < p->opts.backoff.base_ms)
         p->opts.backoff.cap_ms = PZ_DELIVERY_BACKOFF_CAP_MS;
-    p->env = (pz_target_env){.aws = opts->aws, .builtin = opts->builtin, .timeout_ms = opts->target_timeout_ms};
+    p->env = (pz_target_env){.aws = opts->aws, .learner = opts->learner, .timeout_ms = opts->target_timeout_ms};
     if (pz_outbox_open(opts->outbox_dir, opts->outbox_map_mb, &p->ob, err, errlen) != 0) {
         free(p);
         return -1;
@@ -177,20 +177,24 @@ int pz_event_pipeline_open(const pz_event_pipeline_options *opts, pz_event_pipel
 
 /* ---- submitting ---- */
 
-static void fail_now(pz_request *req, pz_status status, const char *code, const char *msg)
+static void fail_now(pz_event_submission *s, pz_status status, const char *code, const char *msg)
 {
-    pz_request_fail(req, status, status == PZ_INVALID_ARGUMENT ? PZ_ERRTYPE_VALIDATION : PZ_ERRTYPE_UNHANDLED, code,
-                    "%s", msg);
+    pz_error e;
+    pz_error_setf(&e, s->arena, status, status == PZ_INVALID_ARGUMENT ? PZ_ERRTYPE_VALIDATION : PZ_ERRTYPE_UNHANDLED,
+                  code, "%s", msg);
+    s->done(s, &e);
 }
 
-void pz_event_pipeline_submit(pz_event_pipeline *p, pz_request *req, const pz_namespace *ns,
-                              Personalization__V1__PutEventsRequest *events)
+void pz_event_pipeline_submit(pz_event_pipeline *p, pz_event_submission *s)
 {
-    event_job *job = pz_arena_calloc(req->arena, 1, sizeof *job);
-    job->req = req;
-    job->ns = pz_arena_strdup(req->arena, ns->key);
+    const pz_namespace *ns = s->ns;
+    const Personalization__V1__PutEventsRequest *events = s->events;
+    pz_arena *arena = s->arena;
+    event_job *job = pz_arena_calloc(arena, 1, sizeof *job);
+    job->submission = s;
+    job->ns = pz_arena_strdup(arena, ns->key);
     job->events = events;
-    job->targets = pz_arena_calloc(req->arena, ns->n_event_targets ? ns->n_event_targets : 1, sizeof(job_target));
+    job->targets = pz_arena_calloc(arena, ns->n_event_targets ? ns->n_event_targets : 1, sizeof(job_target));
     for (size_t i = 0; i < ns->n_event_targets; i++) {
         char *id, *spec;
         pz_target_spec_render(ns->key, &ns->event_targets[i], &id, &spec);
@@ -198,29 +202,31 @@ void pz_event_pipeline_submit(pz_event_pipeline *p, pz_request *req, const pz_na
         for (size_t k = 0; k < job->n_targets && !dup; k++)
             dup = strcmp(job->targets[k].id, id) == 0;
         if (!dup)
-            job->targets[job->n_targets++] = (job_target){pz_arena_strdup(req->arena, id),
-                                                          pz_arena_strdup(req->arena, spec), ns->event_targets[i].type};
+            job->targets[job->n_targets++] =
+                (job_target){pz_arena_strdup(arena, id), pz_arena_strdup(arena, spec), ns->event_targets[i].type};
         free(id);
         free(spec);
     }
     char random_key[33], err[256];
     pz_evrec_random_key(random_key);
-    if (pz_evrec_render(events, ns->key, req->headers, req->n_headers, job->n_targets, random_key, req->arena,
-                        &job->record, &job->record_len, err, sizeof err) != 0) {
-        fail_now(req, PZ_INVALID_ARGUMENT, "ValidationError", err);
+    if (pz_evrec_render(events, ns->key, s->headers, s->n_headers, job->n_targets, random_key, arena, &job->record,
+                        &job->record_len, err, sizeof err) != 0) {
+        fail_now(s, PZ_INVALID_ARGUMENT, "ValidationError", err);
         return;
     }
     pthread_mutex_lock(&p->lock);
     if (p->draining) {
         pthread_mutex_unlock(&p->lock);
-        fail_now(req, PZ_UNAVAILABLE, "ShuttingDown", "the server is shutting down; retry on another instance");
+        fail_now(s, PZ_UNAVAILABLE, "ShuttingDown", "the server is shutting down; retry on another instance");
         return;
     }
     if (p->queued >= p->opts.max_queued_calls) {
         size_t max = p->opts.max_queued_calls;
         pthread_mutex_unlock(&p->lock);
-        pz_request_fail(req, PZ_RESOURCE_EXHAUSTED, PZ_ERRTYPE_UNHANDLED, "TooManyRequests",
-                        "%zu event calls are already waiting to be stored; retry later", max);
+        pz_error e;
+        pz_error_setf(&e, arena, PZ_RESOURCE_EXHAUSTED, PZ_ERRTYPE_UNHANDLED, "TooManyRequests",
+                      "%zu event calls are already waiting to be stored; retry later", max);
+        s->done(s, &e);
         return;
     }
     if (p->tail != NULL)
@@ -281,4 +287,19 @@ void pz_event_pipeline_destroy(pz_event_pipeline *p)
     pthread_mutex_destroy(&p->lock);
     pthread_mutex_destroy(&p->reg_lock);
     free(p);
+}
+
+static void sink_submit(void *self, pz_event_submission *s)
+{
+    pz_event_pipeline_submit(self, s);
+}
+
+static void sink_drain(void *self)
+{
+    pz_event_pipeline_drain(self);
+}
+
+pz_event_sink pz_event_pipeline_sink(pz_event_pipeline *p)
+{
+    return (pz_event_sink){.self = p, .submit = sink_submit, .drain = sink_drain};
 }

@@ -31,10 +31,11 @@
 #include "personalization/v1/personalization.pb-c.h"
 #include "server/core/buf.h"
 #include "server/core/config.h"
+#include "server/core/event_sink.h"
 #include "server/core/request.h"
 #include "server/events/delivery.h"
 #include "server/recommenders/aws.h"
-#include "server/recommenders/builtin.h"
+#include "server/core/learner.h"
 
 #define PZ_EVENTS_MAX_QUEUED_CALLS 10000
 
@@ -43,7 +44,7 @@ typedef struct pz_event_pipeline pz_event_pipeline;
 typedef struct pz_event_pipeline_options {
     const char *outbox_dir;    /* required: the outbox's LMDB environment */
     size_t outbox_map_mb;      /* 0 = PZ_OUTBOX_DEFAULT_MAP_MB */
-    pz_builtin *builtin;       /* for builtin targets; not owned */
+    pz_learner learner;        /* where builtin targets apply events; zeroed = none (retried) */
     pz_aws *aws;               /* for AWS targets; not owned; NULL = their calls are retried */
     pz_config_holder *config;  /* to retire targets removed from the configuration; NULL = never */
     bool no_dispatch;          /* store only, start no workers (tests, tools) */
@@ -62,13 +63,14 @@ typedef struct pz_event_pipeline_options {
  * Returns 0 and *out, or -1 with err. */
 int pz_event_pipeline_open(const pz_event_pipeline_options *opts, pz_event_pipeline **out, char *err, size_t errlen);
 
-/* Queues a validated call (defaults filled) of namespace `ns` (from the snapshot that validated
- * it; only read during this call). Completes req from the writer thread with a PutEventsResponse
- * (the event ids) once the call is durable, or with an error: INVALID_ARGUMENT when the call is
+/* Queues a validated call (defaults filled; s->ns is only read during this call). Completes s from
+ * the writer thread once the call is durable, or with an error: INVALID_ARGUMENT when the call is
  * too large to store (record.h), RESOURCE_EXHAUSTED when the queue is full, UNAVAILABLE when
  * draining or when the outbox cannot store it. Any thread; never blocks on disk. */
-void pz_event_pipeline_submit(pz_event_pipeline *p, pz_request *req, const pz_namespace *ns,
-                              Personalization__V1__PutEventsRequest *events);
+void pz_event_pipeline_submit(pz_event_pipeline *p, pz_event_submission *s);
+
+/* The event sink port (server/core/event_sink.h): submit and drain above. */
+pz_event_sink pz_event_pipeline_sink(pz_event_pipeline *p);
 
 /* Refuses new calls and waits until every queued call has been completed. Delivery goes on. */
 void pz_event_pipeline_drain(pz_event_pipeline *p);

@@ -88,7 +88,7 @@ static inline void pz_copy_cut(char *dst, size_t cap, const char *src)
     dst[n] = '\0';
 }
 
-/* A call waiting for the writer. It lives in its request's arena. */
+/* A call waiting for the writer. It lives in its submission's arena. */
 typedef struct job_target {
     const char *id;
     const char *spec;
@@ -97,9 +97,9 @@ typedef struct job_target {
 
 typedef struct event_job {
     struct event_job *next;
-    pz_request *req;
+    pz_event_submission *submission;
     const char *ns;
-    Personalization__V1__PutEventsRequest *events;
+    const Personalization__V1__PutEventsRequest *events;
     uint8_t *record;
     size_t record_len;
     job_target *targets;

@@ -62,20 +62,16 @@ static slot *find_slot(pz_event_pipeline *p, const round_changes *r, const char 
 
 static void complete_ok(event_job *job)
 {
-    pz_request *req = job->req;
-    Personalization__V1__PutEventsResponse *resp = (Personalization__V1__PutEventsResponse *)pz_arena_new_message(
-        req->arena, &personalization__v1__put_events_response__descriptor);
-    resp->n_event_ids = job->events->n_event_list;
-    resp->event_ids = pz_arena_calloc(req->arena, resp->n_event_ids ? resp->n_event_ids : 1, sizeof(char *));
-    for (size_t i = 0; i < resp->n_event_ids; i++)
-        resp->event_ids[i] = job->events->event_list[i]->event_id;
-    pz_request_succeed(req, &resp->base);
+    job->submission->done(job->submission, NULL);
 }
 
 static void complete_failed(event_job *job, const char *why)
 {
-    pz_request_fail(job->req, PZ_UNAVAILABLE, PZ_ERRTYPE_UNHANDLED, "EventStoreUnavailable",
-                    "the events could not be stored and were not accepted: %s", why);
+    pz_event_submission *s = job->submission;
+    pz_error e;
+    pz_error_setf(&e, s->arena, PZ_UNAVAILABLE, PZ_ERRTYPE_UNHANDLED, "EventStoreUnavailable",
+                  "the events could not be stored and were not accepted: %s", why);
+    s->done(s, &e);
 }
 
 typedef struct replay_ctx {
@@ -118,7 +114,7 @@ static int on_replay(void *ctx, const pz_outbox_dead *d)
 static int append_job(pz_event_pipeline *p, pz_outbox_txn *t, round_changes *r, event_job *job, uint64_t first_seq,
                       char *err, size_t errlen)
 {
-    job->slots = pz_arena_calloc(job->req->arena, job->n_targets ? job->n_targets : 1, sizeof(slot *));
+    job->slots = pz_arena_calloc(job->submission->arena, job->n_targets ? job->n_targets : 1, sizeof(slot *));
     /* A new target's cursor starts at the round's first record: none before it names the target,
      * and a caught-up builtin target can then take the whole round inline. */
     uint64_t seq_to_be = pz_outbox_txn_next_seq(t);
@@ -278,7 +274,7 @@ static void apply_builtin_inline(pz_event_pipeline *p, slot *s, slot_change *c, 
                                  uint64_t first_seq, uint64_t next_seq)
 {
     pthread_mutex_lock(&s->lock);
-    if (!s->caught_up || s->cursor != first_seq || c->replayed || p->opts.builtin == NULL) {
+    if (!s->caught_up || s->cursor != first_seq || c->replayed || p->opts.learner.learn == NULL) {
         s->caught_up = false;
         pthread_mutex_unlock(&s->lock);
         return;
@@ -290,7 +286,7 @@ static void apply_builtin_inline(pz_event_pipeline *p, slot *s, slot_change *c, 
                 n += jobs[j].events->n_event_list;
         }
     }
-    pz_builtin_event *evs = pz_calloc(n ? n : 1, sizeof *evs);
+    pz_interaction *evs = pz_calloc(n ? n : 1, sizeof *evs);
     size_t i = 0;
     for (size_t j = 0; j < n_jobs; j++) {
         bool mine = false;
@@ -302,7 +298,7 @@ static void apply_builtin_inline(pz_event_pipeline *p, slot *s, slot_change *c, 
         const Personalization__V1__PutEventsRequest *in = jobs[j].events;
         for (size_t e = 0; e < in->n_event_list; e++) {
             const Personalization__V1__Event *ev = in->event_list[e];
-            evs[i++] = (pz_builtin_event){.user_id = in->user_id,
+            evs[i++] = (pz_interaction){.user_id = in->user_id,
                                           .session_id = in->session_id,
                                           .item_id = ev->item_id,
                                           .event_type = ev->event_type,
@@ -312,7 +308,7 @@ static void apply_builtin_inline(pz_event_pipeline *p, slot *s, slot_change *c, 
         }
     }
     char err[256] = "";
-    if (n == 0 || pz_builtin_ingest(p->opts.builtin, s->ns, evs, n, err, sizeof err) == 0) {
+    if (n == 0 || p->opts.learner.learn(p->opts.learner.self, s->ns, evs, n, err, sizeof err) == 0) {
         s->cursor = next_seq;
         s->delivered += records;
         s->delivered_events += n;

@@ -13,7 +13,7 @@ struct pz_events_runtime {
     pz_event_pipeline *pipeline;
 };
 
-int pz_events_runtime_start(const char *data_dir, size_t outbox_map_mb, pz_builtin *builtin, pz_config_holder *config,
+int pz_events_runtime_start(const char *data_dir, size_t outbox_map_mb, pz_learner learner, pz_config_holder *config,
                             pz_events_runtime **out, char *err, size_t errlen)
 {
     char dir[PATH_MAX];
@@ -24,7 +24,7 @@ int pz_events_runtime_start(const char *data_dir, size_t outbox_map_mb, pz_built
     pz_events_runtime *rt = pz_calloc(1, sizeof *rt);
     rt->aws = pz_aws_create();
     pz_event_pipeline_options opts = {
-        .outbox_dir = dir, .outbox_map_mb = outbox_map_mb, .builtin = builtin, .aws = rt->aws, .config = config};
+        .outbox_dir = dir, .outbox_map_mb = outbox_map_mb, .learner = learner, .aws = rt->aws, .config = config};
     if (pz_event_pipeline_open(&opts, &rt->pipeline, err, errlen) != 0) {
         pz_aws_destroy(rt->aws);
         free(rt);
@@ -34,9 +34,9 @@ int pz_events_runtime_start(const char *data_dir, size_t outbox_map_mb, pz_built
     return 0;
 }
 
-pz_event_pipeline *pz_events_runtime_pipeline(pz_events_runtime *rt)
+pz_event_sink pz_events_runtime_sink(pz_events_runtime *rt)
 {
-    return rt->pipeline;
+    return pz_event_pipeline_sink(rt->pipeline);
 }
 
 int pz_events_runtime_stats(void *rt, pz_buf *out)

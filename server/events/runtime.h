@@ -10,15 +10,17 @@
 #include "server/core/buf.h"
 #include "server/core/config.h"
 #include "server/events/pipeline.h"
-#include "server/recommenders/builtin.h"
+#include "server/core/learner.h"
 
 typedef struct pz_events_runtime pz_events_runtime;
 
-/* Opens the outbox under data_dir and starts delivery. outbox_map_mb 0 = the default. Returns 0
+/* Opens the outbox under data_dir and starts delivery; builtin targets apply events through
+ * learner. outbox_map_mb 0 = the default. Returns 0
  * and *out, or -1 with err. */
-int pz_events_runtime_start(const char *data_dir, size_t outbox_map_mb, pz_builtin *builtin, pz_config_holder *config,
+int pz_events_runtime_start(const char *data_dir, size_t outbox_map_mb, pz_learner learner, pz_config_holder *config,
                             pz_events_runtime **out, char *err, size_t errlen);
-pz_event_pipeline *pz_events_runtime_pipeline(pz_events_runtime *rt);
+/* The event sink port the service submits accepted calls to. */
+pz_event_sink pz_events_runtime_sink(pz_events_runtime *rt);
 /* GET /admin/events/stats (a pz_health_fn): the pipeline's statistics; returns 200. */
 int pz_events_runtime_stats(void *rt, pz_buf *out);
 /* Stops delivery (after the service drained) and frees everything. NULL is fine. */

@@ -221,7 +221,7 @@ static void send_builtin(pz_target *t, pz_delivery_entry *const *batch, size_t n
         bodies[i] = json_loadb(batch[i]->view.json, batch[i]->view.json_len, 0, NULL);
         total += json_array_size(json_object_get(json_object_get(bodies[i], "body"), "eventList"));
     }
-    pz_builtin_event *evs = pz_calloc(total ? total : 1, sizeof *evs);
+    pz_interaction *evs = pz_calloc(total ? total : 1, sizeof *evs);
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         json_t *body = json_object_get(bodies[i], "body");
@@ -229,7 +229,7 @@ static void send_builtin(pz_target *t, pz_delivery_entry *const *batch, size_t n
         for (size_t j = 0; j < json_array_size(list); j++) {
             json_t *ev = json_array_get(list, j);
             json_t *value = json_object_get(ev, "eventValue");
-            evs[k++] = (pz_builtin_event){
+            evs[k++] = (pz_interaction){
                 .user_id = str_of(body, "userId"),
                 .session_id = str_of(body, "sessionId"),
                 .item_id = str_of(ev, "itemId"),
@@ -241,9 +241,9 @@ static void send_builtin(pz_target *t, pz_delivery_entry *const *batch, size_t n
         }
     }
     char err[PZ_DELIVERY_MAX_REASON] = "";
-    if (t->env.builtin == NULL)
+    if (t->env.learner.learn == NULL)
         all(out, n, PZ_OUTCOME_RETRY, "no builtin recommender");
-    else if (k == 0 || pz_builtin_ingest(t->env.builtin, t->spec.ns, evs, k, err, sizeof err) == 0)
+    else if (k == 0 || t->env.learner.learn(t->env.learner.self, t->spec.ns, evs, k, err, sizeof err) == 0)
         all(out, n, PZ_OUTCOME_OK, "");
     else
         all(out, n, PZ_OUTCOME_RETRY, err);

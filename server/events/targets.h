@@ -34,7 +34,7 @@
 #include "server/events/delivery.h"
 #include "server/events/target_spec.h"
 #include "server/recommenders/aws.h"
-#include "server/recommenders/builtin.h"
+#include "server/core/learner.h"
 
 /* Target API limits (per call). */
 #define PZ_PERSONALIZE_MAX_EVENTS 10
@@ -52,7 +52,7 @@ typedef struct pz_target pz_target;
 
 typedef struct pz_target_env {
     pz_aws *aws;         /* AWS targets; NULL fails their calls (retried) */
-    pz_builtin *builtin; /* builtin targets */
+    pz_learner learner;  /* builtin targets; zeroed = none (their records are retried) */
     long timeout_ms;     /* per call; 0 = default */
 } pz_target_env;
 

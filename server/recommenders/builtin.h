@@ -51,7 +51,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "server/core/learner.h"
 #include "server/core/mem.h"
+#include "server/core/recommender.h"
 
 #define PZ_BUILTIN_MAX_NS_LEN 128
 #define PZ_BUILTIN_MAX_ID_LEN 256
@@ -75,32 +77,22 @@ void pz_builtin_options_default(pz_builtin_options *o);
 int pz_builtin_open(const char *dir, const pz_builtin_options *opts, pz_builtin **out, char *err, size_t errlen);
 void pz_builtin_close(pz_builtin *b);
 
-typedef struct pz_builtin_event {
-    const char *user_id;     /* may be NULL: counts towards popularity only */
-    const char *session_id;  /* may be NULL */
-    const char *item_id;     /* NULL: the event is ignored */
-    const char *event_type;  /* weights: purchase 4, add-to-cart/cart 3, like/rating 2, click 1,
-                                view/impression 0.5, anything else (or NULL) 1; matched ignoring
-                                case, '-', '_' and spaces */
-    bool has_event_value;
-    double event_value;      /* unused by the statistics today; kept for future weighting */
-    int64_t sent_at_ms;      /* event time; decay is computed from it */
-} pz_builtin_event;
+/* Events are pz_interaction (server/core/learner.h). Event type weights: purchase 4,
+ * add-to-cart/cart 3, like/rating 2, click 1, view/impression 0.5, anything else (or NULL) 1;
+ * matched ignoring case, '-', '_' and spaces. event_value is unused by the statistics today; decay
+ * is computed from sent_at_ms. */
 
 /* Applies the events to namespace `ns` in one durable write transaction, in array order. Blocking;
  * returns 0, or -1 with err (nothing applied): over-long ids, LMDB errors, a full map (the message
  * names map_size_mb). */
-int pz_builtin_ingest(pz_builtin *b, const char *ns, const pz_builtin_event *events, size_t n, char *err,
+int pz_builtin_ingest(pz_builtin *b, const char *ns, const pz_interaction *events, size_t n, char *err,
                       size_t errlen);
+
+/* The learner port (server/core/learner.h) over pz_builtin_ingest, for `builtin` event targets. */
+pz_learner pz_builtin_learner(pz_builtin *b);
 
 /* True when the namespace has at least one recorded event. */
 bool pz_builtin_has_data(pz_builtin *b, const char *ns);
-
-typedef struct pz_scored_item {
-    const char *item_id;     /* arena-owned */
-    bool has_score;
-    double score;
-} pz_scored_item;
 
 /* Each query writes at most n_results items (exactly n_ids for rerank) into a new arena array at
  * *out (item ids copied into the arena too) and returns the count, or returns -1 with err on a

@@ -511,7 +511,7 @@ static int update_recent(ingest *in, MDB_dbi dbi, const char *owner, size_t cap,
     return put(in, dbi, key, klen, in->list, n * sizeof(pzb_recent), "write recent items");
 }
 
-static int apply_event(ingest *in, const pz_builtin_event *e)
+static int apply_event(ingest *in, const pz_interaction *e)
 {
     pzb_item rec;
     int rc = ensure_item(in, e->item_id, &rec);
@@ -529,12 +529,12 @@ static int apply_event(ingest *in, const pz_builtin_event *e)
     return 0;
 }
 
-static int check_events(const char *ns, const pz_builtin_event *events, size_t n, char *err, size_t errlen)
+static int check_events(const char *ns, const pz_interaction *events, size_t n, char *err, size_t errlen)
 {
     if (ns == NULL || strlen(ns) > PZ_BUILTIN_MAX_NS_LEN)
         return fail_msg(err, errlen, "namespace is missing or longer than 128 bytes");
     for (size_t i = 0; i < n; i++) {
-        const pz_builtin_event *e = &events[i];
+        const pz_interaction *e = &events[i];
         const char *ids[] = {e->item_id, e->user_id, e->session_id};
         for (size_t j = 0; j < 3; j++) {
             if (ids[j] != NULL && strlen(ids[j]) > PZ_BUILTIN_MAX_ID_LEN) {
@@ -548,7 +548,7 @@ static int check_events(const char *ns, const pz_builtin_event *events, size_t n
     return 0;
 }
 
-static int run_ingest(ingest *in, const pz_builtin_event *events, size_t n)
+static int run_ingest(ingest *in, const pz_interaction *events, size_t n)
 {
     MDB_val k = {.mv_size = sizeof(META_NEXT_ID) - 1, .mv_data = (void *)META_NEXT_ID}, v;
     int rc = mdb_get(in->txn, in->b->meta, &k, &v);
@@ -573,7 +573,7 @@ static int run_ingest(ingest *in, const pz_builtin_event *events, size_t n)
     return put(in, in->b->meta, k.mv_data, k.mv_size, &in->next_id, sizeof(in->next_id), "write meta");
 }
 
-int pz_builtin_ingest(pz_builtin *b, const char *ns, const pz_builtin_event *events, size_t n, char *err,
+int pz_builtin_ingest(pz_builtin *b, const char *ns, const pz_interaction *events, size_t n, char *err,
                       size_t errlen)
 {
     if (check_events(ns, events, n, err, errlen) != 0)
@@ -592,4 +592,14 @@ int pz_builtin_ingest(pz_builtin *b, const char *ns, const pz_builtin_event *eve
     }
     rc = mdb_txn_commit(in.txn);
     return rc != 0 ? pzb_fail(b, err, errlen, "commit", rc) : 0;
+}
+
+static int learn(void *self, const char *ns, const pz_interaction *events, size_t n, char *err, size_t errlen)
+{
+    return pz_builtin_ingest(self, ns, events, n, err, errlen);
+}
+
+pz_learner pz_builtin_learner(pz_builtin *b)
+{
+    return (pz_learner){.self = b, .learn = learn};
 }

@@ -186,12 +186,12 @@ static void finish(ddb_state *s)
         call->done(call, &s->err);
         return;
     }
-    pz_inference *inf = call->inf;
-    for (size_t i = 0; i < inf->n_response_items; i++) {
-        const char *id = inf->response_items[i]->item_id;
+    pz_decoration *job = call->decoration;
+    for (size_t i = 0; i < job->n_items; i++) {
+        const char *id = job->items[i]->item_id;
         const char **hit = bsearch(&id, s->ids, s->n_ids, sizeof *s->ids, cmp_str);
         if (hit != NULL && s->found[hit - s->ids] != NULL)
-            inf->response_items[i]->metadata = s->found[hit - s->ids];
+            job->items[i]->metadata = s->found[hit - s->ids];
     }
     call->done(call, NULL);
 }
@@ -213,14 +213,14 @@ static void record_error(ddb_state *s, const pz_error *err)
 static void invalid(ddb_state *s, const char *why)
 {
     pz_error e = {PZ_UPSTREAM_FAILED, PZ_REMOTE_DYNAMODB.error_type, "InvalidUpstreamResponse",
-                  pz_arena_printf(s->call->inf->req->arena, "%s returned an invalid response: %s", s->call->what, why)};
+                  pz_arena_printf(s->call->arena, "%s returned an invalid response: %s", s->call->what, why)};
     record_error(s, &e);
 }
 
 /* Reads a 2xx BatchGetItem answer. Returns the unprocessed keys' ids (arena) in *retry. */
 static void read_answer(ddb_state *s, const pz_upstream_response *res, const char ***retry, size_t *n_retry)
 {
-    pz_arena *arena = s->call->inf->req->arena;
+    pz_arena *arena = s->call->arena;
     json_t *doc = json_loadb(res->body, res->body_len, 0, NULL);
     json_t *responses = json_object_get(doc, "Responses");
     json_t *items = json_object_get(responses, s->table);
@@ -265,9 +265,9 @@ static void on_chunk(void *ctx, const pz_upstream_response *res)
     size_t n_retry = 0;
     int64_t not_before = 0;
     pthread_mutex_lock(&s->mu);
-    pz_request_add_upstream(s->call->inf->req, res->upstream_us, res->end_us);
+    pz_upstream_timing_add(s->call->timing, res->upstream_us, res->end_us);
     pz_error err;
-    if (pz_remote_map_error(&PZ_REMOTE_DYNAMODB, res, s->call->what, s->call->inf->req->arena, &err)) {
+    if (pz_remote_map_error(&PZ_REMOTE_DYNAMODB, res, s->call->what, s->call->arena, &err)) {
         record_error(s, &err);
     } else {
         read_answer(s, res, &retry, &n_retry);
@@ -299,7 +299,7 @@ static void submit_chunk(ddb_chunk *ch, const char *const *ids, size_t n, int64_
     ddb_state *s = ch->s;
     size_t len = 0;
     pthread_mutex_lock(&s->mu);
-    const char *body = pz_remote_dump(pz_dynamodb_batch_request(s->table, ids, n), s->call->inf->req->arena, &len);
+    const char *body = pz_remote_dump(pz_dynamodb_batch_request(s->table, ids, n), s->call->arena, &len);
     pthread_mutex_unlock(&s->mu);
     const char *headers[3] = {"Content-Type: application/x-amz-json-1.0",
                               "X-Amz-Target: DynamoDB_20120810.BatchGetItem", s->token_header};
@@ -323,19 +323,19 @@ static void submit_chunk(ddb_chunk *ch, const char *const *ids, size_t n, int64_
 
 void pz_dynamodb_decorate(pz_remote_call *call)
 {
-    pz_inference *inf = call->inf;
-    pz_arena *arena = inf->req->arena;
-    size_t n = inf->n_response_items;
+    pz_decoration *job = call->decoration;
+    pz_arena *arena = call->arena;
+    size_t n = job->n_items;
     if (n == 0) {
         call->done(call, NULL);
         return;
     }
     ddb_state *s = pz_arena_calloc(arena, 1, sizeof *s);
     s->call = call;
-    s->table = pz_arena_printf(arena, "%s%s", PZ_DYNAMODB_TABLE_PREFIX, inf->namespace_);
+    s->table = pz_arena_printf(arena, "%s%s", PZ_DYNAMODB_TABLE_PREFIX, call->q->namespace_);
     s->ids = pz_arena_calloc(arena, n, sizeof *s->ids);
     for (size_t i = 0; i < n; i++)
-        s->ids[i] = inf->response_items[i]->item_id;
+        s->ids[i] = job->items[i]->item_id;
     qsort(s->ids, n, sizeof *s->ids, cmp_str);
     for (size_t i = 0; i < n; i++)
         if (s->n_ids == 0 || strcmp(s->ids[s->n_ids - 1], s->ids[i]) != 0)

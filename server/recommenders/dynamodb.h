@@ -33,7 +33,7 @@
 #define PZ_DYNAMODB_BACKOFF_MS 250
 #define PZ_DYNAMODB_BACKOFF_CAP_MS 1500
 
-/* Decorates call->inf->response_items from the namespace's table; completes with call->done (err
+/* Decorates call->decoration->items from the namespace's table; completes with call->done (err
  * NULL on success, including when nothing was found). call->what names the table. */
 void pz_dynamodb_decorate(pz_remote_call *call);
 

@@ -11,7 +11,7 @@
 #include "server/recommenders/remote.h"
 
 typedef struct values {
-    const pz_inference *inf;
+    const pz_query *q;
     int count;
     pz_arena *arena;
 } values;
@@ -30,45 +30,45 @@ static const char *map_json(pz_string_entry **entries, size_t n, pz_arena *arena
 static const char *lookup(void *ctx, const char *name)
 {
     values *v = ctx;
-    const pz_inference *inf = v->inf;
+    const pz_query *q = v->q;
     if (strcmp(name, "namespace") == 0)
-        return inf->namespace_;
+        return q->namespace_;
     if (strcmp(name, "recommender") == 0)
-        return inf->recommender_key;
+        return q->recommender_key;
     if (strcmp(name, "user_id") == 0 || strcmp(name, "userId") == 0)
-        return inf->user_id;
+        return q->user_id;
     if (strcmp(name, "item_id") == 0 || strcmp(name, "itemId") == 0)
-        return inf->item_id;
+        return q->item_id;
     if (strcmp(name, "numResults") == 0)
         return pz_arena_printf(v->arena, "%d", v->count);
     if (strcmp(name, "filter") == 0)
-        return inf->filter;
+        return q->filter;
     if (strcmp(name, "feature") == 0)
-        return inf->feature;
+        return q->feature;
     if (strcmp(name, "decorateItems") == 0)
-        return inf->decorate_items ? "1" : "0";
+        return q->decorate_items ? "1" : "0";
     if (strcmp(name, "syntheticUser") == 0)
-        return inf->synthetic_user ? "1" : "0";
+        return q->synthetic_user ? "1" : "0";
     if (strcmp(name, "filterValues") == 0)
-        return map_json(inf->filter_values, inf->n_filter_values, v->arena);
+        return map_json(q->filter_values, q->n_filter_values, v->arena);
     if (strcmp(name, "context") == 0)
-        return map_json(inf->context, inf->n_context, v->arena);
+        return map_json(q->context, q->n_context, v->arena);
     if (strcmp(name, "itemIds") == 0) {
         size_t len = 0;
-        for (size_t i = 0; i < inf->n_item_ids; i++)
-            len += strlen(inf->item_ids[i]) + 1;
+        for (size_t i = 0; i < q->n_item_ids; i++)
+            len += strlen(q->item_ids[i]) + 1;
         char *joined = pz_arena_alloc(v->arena, len + 1), *p = joined;
-        for (size_t i = 0; i < inf->n_item_ids; i++)
-            p += sprintf(p, "%s%s", i ? "," : "", inf->item_ids[i]);
+        for (size_t i = 0; i < q->n_item_ids; i++)
+            p += sprintf(p, "%s%s", i ? "," : "", q->item_ids[i]);
         *p = '\0';
         return joined;
     }
     return NULL;
 }
 
-int pz_http_build_url(const pz_inference *inf, const pz_variation *v, int count, pz_arena *arena, const char **url)
+int pz_http_build_url(const pz_query *q, const pz_variation *v, int count, pz_arena *arena, const char **url)
 {
-    values vals = {inf, count, arena};
+    values vals = {q, count, arena};
     pz_buf out;
     pz_buf_init(&out, PZ_HTTP_MAX_URL_BYTES);
     int rc = pz_url_template_expand(v->url, lookup, &vals, &out);
@@ -80,14 +80,14 @@ int pz_http_build_url(const pz_inference *inf, const pz_variation *v, int count,
 
 static bool parse_answer(pz_remote_call *call, const pz_upstream_response *res, pz_error *err)
 {
-    return pz_remote_parse_items(res->body, res->body_len, call->what, PZ_REMOTE_HTTP.error_type, call->inf, err);
+    return pz_remote_parse_items(res->body, res->body_len, call->what, PZ_REMOTE_HTTP.error_type, call->rec, err);
 }
 
 void pz_http_invoke(pz_remote_call *call)
 {
-    pz_arena *arena = call->inf->req->arena;
+    pz_arena *arena = call->arena;
     const char *url = NULL;
-    if (pz_http_build_url(call->inf, call->variation, call->count, arena, &url) != 0) {
+    if (pz_http_build_url(call->q, call->variation, call->count, arena, &url) != 0) {
         pz_remote_fail(call, PZ_INVALID_ARGUMENT, PZ_ERRTYPE_VALIDATION, "ValidationError",
                        "%s: the request's values make its URL longer than %d bytes", call->what, PZ_HTTP_MAX_URL_BYTES);
         return;

@@ -41,13 +41,13 @@ int pz_lambda_function_path(const char *arn, pz_arena *arena, const char **path)
 
 static bool parse_answer(pz_remote_call *call, const pz_upstream_response *res, pz_error *err)
 {
-    return pz_remote_parse_items(res->body, res->body_len, call->what, PZ_REMOTE_LAMBDA.error_type, call->inf, err);
+    return pz_remote_parse_items(res->body, res->body_len, call->what, PZ_REMOTE_LAMBDA.error_type, call->rec, err);
 }
 
 void pz_lambda_call(pz_remote_call *call, const char *arn, const char *region, const char *endpoint_url,
                     json_t *payload, pz_remote_parse_fn parse)
 {
-    pz_arena *arena = call->inf->req->arena;
+    pz_arena *arena = call->arena;
     const char *path = NULL;
     if (pz_lambda_function_path(arn, arena, &path) != 0) {
         json_decref(payload);
@@ -90,6 +90,6 @@ void pz_lambda_call(pz_remote_call *call, const char *arn, const char *region, c
 void pz_lambda_invoke(pz_remote_call *call)
 {
     const pz_variation *v = call->variation;
-    pz_lambda_call(call, v->arn, v->region, v->endpoint_url, pz_remote_payload(call->inf, v, call->count),
+    pz_lambda_call(call, v->arn, v->region, v->endpoint_url, pz_remote_payload(call->q, v, call->count),
                    parse_answer);
 }

@@ -35,22 +35,22 @@ const char *pz_personalize_filter_arn(const char *variation_arn, const char *fil
     return pz_arena_printf(arena, "%.*sfilter/%s", (int)(p - variation_arn), variation_arn, filter);
 }
 
-const char *pz_personalize_choose_filter(const pz_inference *inf, const pz_variation *v, pz_arena *arena)
+const char *pz_personalize_choose_filter(const pz_query *q, const pz_variation *v, pz_arena *arena)
 {
-    if (inf->filter != NULL && inf->filter[0] != '\0')
-        return pz_personalize_filter_arn(v->arn, inf->filter, arena);
+    if (q->filter != NULL && q->filter[0] != '\0')
+        return pz_personalize_filter_arn(v->arn, q->filter, arena);
     const pz_filters *f = v->filters_view;
     for (size_t i = 0; f != NULL && i < f->n; i++) {
-        if (!f->items[i].user_required || inf->user_id != NULL)
+        if (!f->items[i].user_required || q->user_id != NULL)
             return f->items[i].arn;
     }
     return NULL;
 }
 
-bool pz_personalize_wants_metadata(const pz_inference *inf, const pz_variation *v)
+bool pz_personalize_wants_metadata(const pz_query *q, const pz_variation *v)
 {
     const pz_item_metadata *m = v->item_metadata_view;
-    return inf->decorate_items && m != NULL && m->type == PZ_ITEM_METADATA_PERSONALIZE && m->n_item_columns > 0;
+    return q->decorate_items && m != NULL && m->type == PZ_ITEM_METADATA_PERSONALIZE && m->n_item_columns > 0;
 }
 
 static json_t *string_map(pz_string_entry **entries, size_t n)
@@ -61,42 +61,42 @@ static json_t *string_map(pz_string_entry **entries, size_t n)
     return o;
 }
 
-json_t *pz_personalize_request(const pz_inference *inf, const pz_variation *v, int count, pz_arena *arena,
+json_t *pz_personalize_request(const pz_query *q, const pz_variation *v, int count, pz_arena *arena,
                                const char **problem)
 {
-    bool metadata = pz_personalize_wants_metadata(inf, v);
+    bool metadata = pz_personalize_wants_metadata(q, v);
     int limit = metadata ? PZ_PERSONALIZE_MAX_RESULTS_WITH_METADATA : PZ_MAX_NUM_RESULTS;
     *problem = NULL;
-    if (inf->action == PZ_ACTION_RERANK_ITEMS && metadata && inf->n_item_ids > (size_t)limit) {
+    if (q->action == PZ_ACTION_RERANK_ITEMS && metadata && q->n_item_ids > (size_t)limit) {
         *problem = pz_arena_printf(arena,
                                    "itemIds holds %zu ids, but Personalize ranks at most %d when it returns item "
                                    "metadata; send at most %d ids or decorateItems=false",
-                                   inf->n_item_ids, limit, limit);
+                                   q->n_item_ids, limit, limit);
         return NULL;
     }
     json_t *doc = json_object();
     json_object_set_new(doc, v->type == PZ_VARIATION_PERSONALIZE_RECOMMENDER ? "recommenderArn" : "campaignArn",
                         json_string(v->arn));
-    if (inf->user_id != NULL)
-        json_object_set_new(doc, "userId", json_string(inf->user_id));
-    if (inf->action == PZ_ACTION_RERANK_ITEMS) {
+    if (q->user_id != NULL)
+        json_object_set_new(doc, "userId", json_string(q->user_id));
+    if (q->action == PZ_ACTION_RERANK_ITEMS) {
         json_t *ids = json_array();
-        for (size_t i = 0; i < inf->n_item_ids; i++)
-            json_array_append_new(ids, json_string(inf->item_ids[i]));
+        for (size_t i = 0; i < q->n_item_ids; i++)
+            json_array_append_new(ids, json_string(q->item_ids[i]));
         json_object_set_new(doc, "inputList", ids);
     } else {
-        if (inf->action == PZ_ACTION_RELATED_ITEMS)
-            json_object_set_new(doc, "itemId", json_string(inf->item_id));
+        if (q->action == PZ_ACTION_RELATED_ITEMS)
+            json_object_set_new(doc, "itemId", json_string(q->item_id));
         json_object_set_new(doc, "numResults", json_integer(count < limit ? count : limit));
     }
-    const char *filter_arn = pz_personalize_choose_filter(inf, v, arena);
+    const char *filter_arn = pz_personalize_choose_filter(q, v, arena);
     if (filter_arn != NULL) {
         json_object_set_new(doc, "filterArn", json_string(filter_arn));
-        if (inf->n_filter_values > 0)
-            json_object_set_new(doc, "filterValues", string_map(inf->filter_values, inf->n_filter_values));
+        if (q->n_filter_values > 0)
+            json_object_set_new(doc, "filterValues", string_map(q->filter_values, q->n_filter_values));
     }
-    if (inf->n_context > 0)
-        json_object_set_new(doc, "context", string_map(inf->context, inf->n_context));
+    if (q->n_context > 0)
+        json_object_set_new(doc, "context", string_map(q->context, q->n_context));
     if (metadata) {
         const pz_item_metadata *m = v->item_metadata_view;
         json_t *cols = json_array();
@@ -106,24 +106,24 @@ json_t *pz_personalize_request(const pz_inference *inf, const pz_variation *v, i
         json_object_set_new(mc, "ITEMS", cols);
         json_object_set_new(doc, "metadataColumns", mc);
     }
-    if (v->promotions_json != NULL && inf->action != PZ_ACTION_RERANK_ITEMS)
+    if (v->promotions_json != NULL && q->action != PZ_ACTION_RERANK_ITEMS)
         json_object_set_new(doc, "promotions", pz_remote_config_json(v->promotions_json));
     return doc;
 }
 
 static bool parse_answer(pz_remote_call *call, const pz_upstream_response *res, pz_error *err)
 {
-    return pz_remote_parse_items(res->body, res->body_len, call->what, PZ_REMOTE_PERSONALIZE.error_type, call->inf,
+    return pz_remote_parse_items(res->body, res->body_len, call->what, PZ_REMOTE_PERSONALIZE.error_type, call->rec,
                                  err);
 }
 
 void pz_personalize_invoke(pz_remote_call *call)
 {
-    pz_inference *inf = call->inf;
+    const pz_query *q = call->q;
     const pz_variation *v = call->variation;
-    pz_arena *arena = inf->req->arena;
+    pz_arena *arena = call->arena;
     const char *problem = NULL;
-    json_t *doc = pz_personalize_request(inf, v, call->count, arena, &problem);
+    json_t *doc = pz_personalize_request(q, v, call->count, arena, &problem);
     if (doc == NULL) {
         pz_remote_fail(call, PZ_INVALID_ARGUMENT, PZ_ERRTYPE_VALIDATION, "ValidationError", "%s", problem);
         return;
@@ -144,7 +144,7 @@ void pz_personalize_invoke(pz_remote_call *call)
     pz_upstream_request req = {
         .method = "POST",
         .url = pz_arena_printf(arena, "%s%s", t.base_url,
-                               inf->action == PZ_ACTION_RERANK_ITEMS ? "/personalize-ranking" : "/recommendations"),
+                               q->action == PZ_ACTION_RERANK_ITEMS ? "/personalize-ranking" : "/recommendations"),
         .headers = headers,
         .n_headers = t.token_header[0] != '\0' ? 2 : 1,
         .body = body,

@@ -6,7 +6,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "server/core/inference.h"
+#include "server/core/recommender.h"
 
 /* Personalize returns at most this many items when it also returns item metadata (§2.6). */
 #define PZ_PERSONALIZE_MAX_RESULTS_WITH_METADATA 50
@@ -18,15 +18,15 @@ const char *pz_personalize_filter_arn(const char *variation_arn, const char *fil
 
 /* The filter that applies (spec §3.5): the request's, else the first configured filter without a
  * condition or with `user-required` and a user. NULL when none. */
-const char *pz_personalize_choose_filter(const pz_inference *inf, const pz_variation *v, pz_arena *arena);
+const char *pz_personalize_choose_filter(const pz_query *q, const pz_variation *v, pz_arena *arena);
 
 /* True when Personalize should return item metadata (inferenceItemMetadata.type personalize and
  * decorateItems). */
-bool pz_personalize_wants_metadata(const pz_inference *inf, const pz_variation *v);
+bool pz_personalize_wants_metadata(const pz_query *q, const pz_variation *v);
 
 /* The GetRecommendations / GetPersonalizedRanking body for inf (count = items wanted, look-ahead
  * applied). New reference; NULL with *problem (a 400 message) when the request cannot be served. */
-json_t *pz_personalize_request(const pz_inference *inf, const pz_variation *v, int count, pz_arena *arena,
+json_t *pz_personalize_request(const pz_query *q, const pz_variation *v, int count, pz_arena *arena,
                                const char **problem);
 
 #endif

@@ -9,25 +9,26 @@
 
 #include "server/recommenders/lambda.h"
 
-json_t *pz_postprocess_payload(const pz_inference *inf, const pz_variation *v)
+json_t *pz_postprocess_payload(const pz_recommend_call *rec, const pz_variation *v)
 {
-    json_t *doc = pz_remote_payload_base(inf, v);
-    json_object_set_new(doc, "response", pz_remote_items_to_json(inf));
-    if (inf->action == PZ_ACTION_RELATED_ITEMS)
-        json_object_set_new(doc, "itemId", json_string(inf->item_id));
+    const pz_query *q = rec->query;
+    json_t *doc = pz_remote_payload_base(q, v);
+    json_object_set_new(doc, "response", pz_remote_items_to_json(rec));
+    if (q->action == PZ_ACTION_RELATED_ITEMS)
+        json_object_set_new(doc, "itemId", json_string(q->item_id));
     else
-        json_object_set_new(doc, "userId", json_string(inf->user_id));
+        json_object_set_new(doc, "userId", json_string(q->user_id));
     return doc;
 }
 
 static bool parse_answer(pz_remote_call *call, const pz_upstream_response *res, pz_error *err)
 {
-    return pz_remote_parse_items(res->body, res->body_len, call->what, PZ_REMOTE_LAMBDA.error_type, call->inf, err);
+    return pz_remote_parse_items(res->body, res->body_len, call->what, PZ_REMOTE_LAMBDA.error_type, call->rec, err);
 }
 
 void pz_postprocess_invoke(pz_remote_call *call, const pz_post_processor *pp)
 {
-    pz_lambda_call(call, pp->arn, NULL, NULL, pz_postprocess_payload(call->inf, call->variation), parse_answer);
+    pz_lambda_call(call, pp->arn, NULL, NULL, pz_postprocess_payload(call->rec, call->variation), parse_answer);
 }
 
 int pz_postprocess_count(const pz_post_processor *pp, int num_results)

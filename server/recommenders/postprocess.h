@@ -11,7 +11,7 @@
 void pz_postprocess_invoke(pz_remote_call *call, const pz_post_processor *pp);
 
 /* The invocation payload. New reference. */
-json_t *pz_postprocess_payload(const pz_inference *inf, const pz_variation *v);
+json_t *pz_postprocess_payload(const pz_recommend_call *rec, const pz_variation *v);
 
 /* How many items to ask the variation for (spec §2.1 step 6, §3.6): numResults x
  * lookAheadMultiplier, capped by lookAheadMaximumValue, rounded, never below numResults and

@@ -1,4 +1,5 @@
-/* The recommenders: one entry point that runs the variation an inference resolved to.
+/* The recommenders: the recommender port (server/core/recommender.h) that runs the variation an
+ * inference chose, whatever its type.
  *
  * Variation types:
  *   builtin                                    the embedded recommender, inline (builtin.h)
@@ -14,18 +15,17 @@
  *      it has one (capped by lookAheadMaximumValue and 500; postprocess.h);
  *   2. the variation runs with deadline min(the client's deadline, now + its timeoutMs);
  *   3. when it fails with 429/500/502/503/504 and names a `fallback`, the fallback variation runs
- *      (chains followed; a 400 is never masked). The response then says so: hints.variation is
- *      the variation that served, hints.fallback_from the first that failed
- *      (X-Personalization-Fallback / x-personalization-fallback);
+ *      (chains followed; a 400 is never masked). call->served is the variation that answered,
+ *      call->fallback_from the first that failed (the fronts send X-Personalization-Fallback);
  *   4. the responsePostProcessor (a Lambda) replaces the items when configured;
- *   5. pz_inference_recommended(inf, err) exactly once, from any thread.
- * Decoration then runs in the inference pipeline (server/core/decorate.h); the backends for the
- * `dynamodb` and `personalize` item metadata types are here (pz_recommenders_decorate_*).
+ *   5. call->done(call, err) exactly once, from any thread.
+ * The decoration back-ends of the `dynamodb` and `personalize` item metadata types are here too.
  */
 #ifndef PZ_RECOMMENDERS_H
 #define PZ_RECOMMENDERS_H
 
-#include "server/core/inference.h"
+#include "server/core/decorate.h"
+#include "server/core/recommender.h"
 #include "server/recommenders/aws.h"
 #include "server/recommenders/builtin.h"
 #include "server/recommenders/upstream.h"
@@ -43,19 +43,18 @@ pz_recommenders *pz_recommenders_create(const pz_recommenders_options *opts);
 /* Drains (no grace), stops the engine and frees. NULL is ignored. */
 void pz_recommenders_destroy(pz_recommenders *r);
 
-/* Runs inf->variation for inf; completes with pz_inference_recommended. Any thread. */
-void pz_recommenders_invoke(pz_recommenders *r, pz_inference *inf);
+/* The port the service calls (invoke + drain). */
+pz_recommender_port pz_recommenders_port(pz_recommenders *r);
 
 /* Shutdown: no new upstream calls; waits up to grace_ms for those in flight, then ends the rest
  * with 503 ShuttingDown. Returns when every one completed. Logs the engine's counters. */
 void pz_recommenders_drain(pz_recommenders *r, int grace_ms);
 
-/* Decoration backends (pz_decorator_backend in server/core/decorate.h; ctx is the
- * pz_recommenders). Each completes with pz_inference_decorated(inf, err) exactly once.
+/* Decoration back-ends (server/core/decorate.h):
  *   dynamodb:    BatchGetItem from PersonalizationApiItemMetadata_{namespace} (dynamodb.h);
  *   personalize: nothing left to do: Personalize returned the metadata with the items (the
- *                variation asked for metadataColumns), and other types have none to give. */
-void pz_recommenders_decorate_dynamodb(void *ctx, pz_inference *inf, const pz_item_metadata *im);
-void pz_recommenders_decorate_personalize(void *ctx, pz_inference *inf, const pz_item_metadata *im);
+ *                variation asked for metadataColumns), and other types have none to give (501). */
+pz_decorator_backend pz_recommenders_dynamodb_backend(pz_recommenders *r);
+pz_decorator_backend pz_recommenders_personalize_backend(pz_recommenders *r);
 
 #endif

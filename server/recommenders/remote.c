@@ -24,7 +24,7 @@ void pz_remote_fail(pz_remote_call *call, pz_status status, const char *type, co
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    pz_error e = {status, type, code, pz_arena_strdup(call->inf->req->arena, msg)};
+    pz_error e = {status, type, code, pz_arena_strdup(call->arena, msg)};
     call->done(call, &e);
 }
 
@@ -32,8 +32,8 @@ static void on_upstream(void *ctx, const pz_upstream_response *res)
 {
     pz_remote_call *call = ctx;
     pz_error err;
-    pz_request_add_upstream(call->inf->req, res->upstream_us, res->end_us); /* before done: req is alive */
-    if (pz_remote_map_error(call->kind, res, call->what, call->inf->req->arena, &err)) {
+    pz_upstream_timing_add(call->timing, res->upstream_us, res->end_us); /* before done: the request is alive */
+    if (pz_remote_map_error(call->kind, res, call->what, call->arena, &err)) {
         call->done(call, &err);
         return;
     }

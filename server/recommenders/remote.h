@@ -5,7 +5,7 @@
  * server/recommenders; the public entry point is recommenders.h.
  *
  * Threads: a call is prepared on the thread that invokes it (a front thread) and completes on the
- * engine thread (or inline when rejected at once). The inference's arena is used by one of them at
+ * engine thread (or inline when rejected at once). The request's arena is used by one of them at
  * a time: nothing touches it after pz_remote_send until the completion runs.
  *
  * Error mapping (every message names the variation, e.g. "personalize-campaign variation 'up' of
@@ -31,7 +31,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "server/core/inference.h"
+#include "server/core/decorate.h"
+#include "server/core/recommender.h"
 #include "server/recommenders/aws.h"
 #include "server/recommenders/json_read.h"
 #include "server/recommenders/upstream.h"
@@ -56,12 +57,16 @@ extern const pz_remote_kind PZ_REMOTE_HTTP;
 typedef struct pz_remote_call pz_remote_call;
 /* Completion: err NULL on success. Runs exactly once per invoke, on any thread. */
 typedef void (*pz_remote_done_fn)(pz_remote_call *call, const pz_error *err);
-/* Reads a 2xx answer into the inference. Returns true, or false with *err filled. */
+/* Reads a 2xx answer into the call. Returns true, or false with *err filled. */
 typedef bool (*pz_remote_parse_fn)(pz_remote_call *call, const pz_upstream_response *res, pz_error *err);
 
 struct pz_remote_call {
     const pz_remote_env *env;
-    pz_inference *inf;
+    const pz_query *q;             /* the request */
+    pz_arena *arena;               /* the request's, used by one thread at a time */
+    pz_upstream_timing *timing;    /* where the upstream time is accounted */
+    pz_recommend_call *rec;        /* recommend and post-process: the items (read and written) */
+    pz_decoration *decoration;     /* DynamoDB: the items to decorate */
     const pz_variation *variation; /* the variation being run: names it in messages */
     const char *what;              /* e.g. "personalize-campaign variation 'up' of recommender 'r'" */
     int count;                     /* how many items to ask for (look-ahead applied) */
@@ -73,8 +78,8 @@ struct pz_remote_call {
     pz_remote_parse_fn parse;
 };
 
-/* Variation types. Each builds its request from call->inf and call->variation and completes with
- * call->done (setting inf->items, item_extras, n_items, recommendation_id on success). */
+/* Variation types. Each builds its request from call->q and call->variation and completes with
+ * call->done (setting call->rec's items, extras, n_items, recommendation_id on success). */
 void pz_personalize_invoke(pz_remote_call *call);
 void pz_sagemaker_invoke(pz_remote_call *call);
 void pz_lambda_invoke(pz_remote_call *call);
@@ -121,28 +126,28 @@ bool pz_remote_map_error(const pz_remote_kind *kind, const pz_upstream_response 
 bool pz_remote_is_throttling_code(const char *code);
 
 /* Parses a Personalize-shaped body, {"itemList" or "personalizedRanking": [{"itemId", "score"?,
- * "promotionName"?, "reason"?: [..], "metadata"?: {..}}], "recommendationId"?}, into inf->items,
- * item_extras, n_items and recommendation_id (arena-owned). At most PZ_MAX_NUM_RESULTS items; item
+ * "promotionName"?, "reason"?: [..], "metadata"?: {..}}], "recommendationId"?}, into rec->items,
+ * extras, n_items and recommendation_id (in rec->arena). At most PZ_MAX_NUM_RESULTS items; item
  * ids 1..PZ_MAX_ID_LEN characters. Returns true, or false with *err (502 InvalidUpstreamResponse,
  * naming what was wrong). */
-bool pz_remote_parse_items(const char *body, size_t len, const char *what, const char *error_type, pz_inference *inf,
+bool pz_remote_parse_items(const char *body, size_t len, const char *what, const char *error_type, pz_recommend_call *rec,
                            pz_error *err);
 
 /* The current items as a Personalize-shaped response object (itemList, or personalizedRanking for
  * rerank, plus recommendationId when known). New reference. */
-json_t *pz_remote_items_to_json(const pz_inference *inf);
+json_t *pz_remote_items_to_json(const pz_recommend_call *rec);
 
 /* The Lambda/SageMaker invocation payload (spec §3.4.2): version, action, recommender {path,
  * config}, variation, then userId/itemId/numResults/itemList per action and context when given.
  * New reference. */
 /* The keys every Lambda/SageMaker/post-processor payload starts with (spec §3.4.2, §3.6):
  * version, action, recommender {path, config}, variation. New reference, caller decrefs. */
-json_t *pz_remote_payload_base(const pz_inference *inf, const pz_variation *v);
-json_t *pz_remote_payload(const pz_inference *inf, const pz_variation *v, int count);
+json_t *pz_remote_payload_base(const pz_query *q, const pz_variation *v);
+json_t *pz_remote_payload(const pz_query *q, const pz_variation *v, int count);
 
 /* The first request field that is not valid UTF-8 (JSON requests to upstreams need it), e.g.
  * "userId" or "context", or NULL when all are. */
-const char *pz_remote_invalid_utf8(const pz_inference *inf);
+const char *pz_remote_invalid_utf8(const pz_query *q);
 
 /* A JSON value from compact config JSON kept in the snapshot (NULL -> JSON null). New reference. */
 json_t *pz_remote_config_json(const char *text);

@@ -78,10 +78,10 @@ static bool read_item(const pz_jvalue *e, const char *list_name, size_t i, pz_ar
     return true;
 }
 
-static bool parse_items_value(const pz_jvalue *root, const char *what, const char *error_type, pz_inference *inf,
+static bool parse_items_value(const pz_jvalue *root, const char *what, const char *error_type, pz_recommend_call *rec,
                               pz_error *err)
 {
-    pz_arena *arena = inf->req->arena;
+    pz_arena *arena = rec->arena;
     if (root->type != PZ_JOBJECT)
         return invalid(err, what, error_type, arena, "expected a JSON object");
     const char *list_name = "itemList";
@@ -113,34 +113,34 @@ static bool parse_items_value(const pz_jvalue *root, const char *what, const cha
         if (!read_item(e, list_name, i, arena, &items[i], &extras[i], &has_extra, why, sizeof why))
             return invalid(err, what, error_type, arena, why);
     }
-    inf->items = items;
-    inf->n_items = n;
-    inf->item_extras = has_extra ? extras : NULL;
+    rec->items = items;
+    rec->n_items = n;
+    rec->extras = has_extra ? extras : NULL;
     if (rid != NULL && rid->type == PZ_JSTRING && rid->len > 0)
-        inf->recommendation_id = rid->str;
+        rec->recommendation_id = rid->str;
     return true;
 }
 
-bool pz_remote_parse_items(const char *body, size_t len, const char *what, const char *error_type, pz_inference *inf,
+bool pz_remote_parse_items(const char *body, size_t len, const char *what, const char *error_type, pz_recommend_call *rec,
                            pz_error *err)
 {
     char why[160];
     /* the list, an item, then its metadata nested up to PZ_STRUCT_JSON_MAX_DEPTH levels */
-    const pz_jvalue *root = pz_json_read(body, len, PZ_STRUCT_JSON_MAX_DEPTH + 3, inf->req->arena, why, sizeof why);
+    const pz_jvalue *root = pz_json_read(body, len, PZ_STRUCT_JSON_MAX_DEPTH + 3, rec->arena, why, sizeof why);
     if (root == NULL)
-        return invalid(err, what, error_type, inf->req->arena, pz_arena_printf(inf->req->arena, "not JSON (%s)", why));
-    return parse_items_value(root, what, error_type, inf, err);
+        return invalid(err, what, error_type, rec->arena, pz_arena_printf(rec->arena, "not JSON (%s)", why));
+    return parse_items_value(root, what, error_type, rec, err);
 }
 
-json_t *pz_remote_items_to_json(const pz_inference *inf)
+json_t *pz_remote_items_to_json(const pz_recommend_call *rec)
 {
     json_t *list = json_array();
-    for (size_t i = 0; i < inf->n_items; i++) {
+    for (size_t i = 0; i < rec->n_items; i++) {
         json_t *it = json_object();
-        json_object_set_new(it, "itemId", json_string(inf->items[i].item_id));
-        if (inf->items[i].has_score)
-            json_object_set_new(it, "score", json_real(inf->items[i].score));
-        const pz_item_extra *x = inf->item_extras != NULL ? &inf->item_extras[i] : NULL;
+        json_object_set_new(it, "itemId", json_string(rec->items[i].item_id));
+        if (rec->items[i].has_score)
+            json_object_set_new(it, "score", json_real(rec->items[i].score));
+        const pz_item_extra *x = rec->extras != NULL ? &rec->extras[i] : NULL;
         if (x != NULL && x->promotion_name != NULL)
             json_object_set_new(it, "promotionName", json_string(x->promotion_name));
         if (x != NULL && x->n_reason > 0) {
@@ -154,9 +154,9 @@ json_t *pz_remote_items_to_json(const pz_inference *inf)
         json_array_append_new(list, it);
     }
     json_t *doc = json_object();
-    json_object_set_new(doc, inf->action == PZ_ACTION_RERANK_ITEMS ? "personalizedRanking" : "itemList", list);
-    if (inf->recommendation_id != NULL)
-        json_object_set_new(doc, "recommendationId", json_string(inf->recommendation_id));
+    json_object_set_new(doc, rec->query->action == PZ_ACTION_RERANK_ITEMS ? "personalizedRanking" : "itemList", list);
+    if (rec->recommendation_id != NULL)
+        json_object_set_new(doc, "recommendationId", json_string(rec->recommendation_id));
     return doc;
 }
 
@@ -173,22 +173,22 @@ static bool map_utf8_ok(pz_string_entry **entries, size_t n)
     return true;
 }
 
-const char *pz_remote_invalid_utf8(const pz_inference *inf)
+const char *pz_remote_invalid_utf8(const pz_query *q)
 {
-    if (!utf8_ok(inf->user_id))
+    if (!utf8_ok(q->user_id))
         return "userId";
-    if (!utf8_ok(inf->item_id))
+    if (!utf8_ok(q->item_id))
         return "itemId";
-    for (size_t i = 0; i < inf->n_item_ids; i++)
-        if (!utf8_ok(inf->item_ids[i]))
+    for (size_t i = 0; i < q->n_item_ids; i++)
+        if (!utf8_ok(q->item_ids[i]))
             return "itemIds";
-    if (!utf8_ok(inf->filter))
+    if (!utf8_ok(q->filter))
         return "filter";
-    if (!utf8_ok(inf->feature))
+    if (!utf8_ok(q->feature))
         return "feature";
-    if (!map_utf8_ok(inf->filter_values, inf->n_filter_values))
+    if (!map_utf8_ok(q->filter_values, q->n_filter_values))
         return "filterValues";
-    if (!map_utf8_ok(inf->context, inf->n_context))
+    if (!map_utf8_ok(q->context, q->n_context))
         return "context";
     return NULL;
 }
@@ -208,44 +208,44 @@ static json_t *string_map(pz_string_entry **entries, size_t n)
     return o;
 }
 
-json_t *pz_remote_payload_base(const pz_inference *inf, const pz_variation *v)
+json_t *pz_remote_payload_base(const pz_query *q, const pz_variation *v)
 {
     json_t *doc = json_object();
     json_object_set_new(doc, "version", json_string("1.0"));
-    json_object_set_new(doc, "action", json_string(pz_action_name(inf->action)));
+    json_object_set_new(doc, "action", json_string(pz_action_name(q->action)));
     json_t *rec = json_object();
-    json_object_set_new(rec, "path", json_string(inf->recommender_key));
-    json_object_set_new(rec, "config", pz_remote_config_json(inf->recommender->json));
+    json_object_set_new(rec, "path", json_string(q->recommender_key));
+    json_object_set_new(rec, "config", pz_remote_config_json(q->recommender->json));
     json_object_set_new(doc, "recommender", rec);
     json_object_set_new(doc, "variation", pz_remote_config_json(v->json));
     return doc;
 }
 
-json_t *pz_remote_payload(const pz_inference *inf, const pz_variation *v, int count)
+json_t *pz_remote_payload(const pz_query *q, const pz_variation *v, int count)
 {
-    json_t *doc = pz_remote_payload_base(inf, v);
-    switch (inf->action) {
+    json_t *doc = pz_remote_payload_base(q, v);
+    switch (q->action) {
     case PZ_ACTION_RECOMMEND_ITEMS:
-        json_object_set_new(doc, "userId", json_string(inf->user_id));
+        json_object_set_new(doc, "userId", json_string(q->user_id));
         json_object_set_new(doc, "numResults", json_integer(count));
         break;
     case PZ_ACTION_RELATED_ITEMS:
-        json_object_set_new(doc, "itemId", json_string(inf->item_id));
-        json_object_set_new(doc, "userId", json_string(inf->user_id != NULL ? inf->user_id : ""));
+        json_object_set_new(doc, "itemId", json_string(q->item_id));
+        json_object_set_new(doc, "userId", json_string(q->user_id != NULL ? q->user_id : ""));
         json_object_set_new(doc, "numResults", json_integer(count));
         break;
     case PZ_ACTION_RERANK_ITEMS: {
-        json_object_set_new(doc, "userId", json_string(inf->user_id));
+        json_object_set_new(doc, "userId", json_string(q->user_id));
         json_t *ids = json_array();
-        for (size_t i = 0; i < inf->n_item_ids; i++)
-            json_array_append_new(ids, json_string(inf->item_ids[i]));
+        for (size_t i = 0; i < q->n_item_ids; i++)
+            json_array_append_new(ids, json_string(q->item_ids[i]));
         json_object_set_new(doc, "itemList", ids);
         break;
     }
     default: break;
     }
-    if (inf->n_context > 0)
-        json_object_set_new(doc, "context", string_map(inf->context, inf->n_context));
+    if (q->n_context > 0)
+        json_object_set_new(doc, "context", string_map(q->context, q->n_context));
     return doc;
 }
 

@@ -8,14 +8,13 @@
 
 static bool parse_answer(pz_remote_call *call, const pz_upstream_response *res, pz_error *err)
 {
-    return pz_remote_parse_items(res->body, res->body_len, call->what, PZ_REMOTE_SAGEMAKER.error_type, call->inf, err);
+    return pz_remote_parse_items(res->body, res->body_len, call->what, PZ_REMOTE_SAGEMAKER.error_type, call->rec, err);
 }
 
 void pz_sagemaker_invoke(pz_remote_call *call)
 {
-    pz_inference *inf = call->inf;
     const pz_variation *v = call->variation;
-    pz_arena *arena = inf->req->arena;
+    pz_arena *arena = call->arena;
     pz_aws_target t;
     pz_error err;
     if (pz_remote_aws_target(call->env, PZ_AWS_SAGEMAKER_RUNTIME, v->region, NULL, v->endpoint_url, call->what,
@@ -24,7 +23,7 @@ void pz_sagemaker_invoke(pz_remote_call *call)
         return;
     }
     size_t len = 0;
-    const char *body = pz_remote_dump(pz_remote_payload(inf, v, call->count), arena, &len);
+    const char *body = pz_remote_dump(pz_remote_payload(call->q, v, call->count), arena, &len);
     const char *headers[3] = {"Content-Type: application/json", "Accept: application/json", t.token_header};
     /* endpointName is [A-Za-z0-9_-] (checked by the config): safe in the path as is */
     pz_upstream_request req = {

@@ -14,6 +14,7 @@
 #include "server/core/cache.h"
 #include "server/core/service.h"
 #include "server/events/pipeline.h"
+#include "server/recommenders/recommenders.h"
 
 static const char CONFIG[] =
     "{\"version\":\"bench-1\",\"cacheControl\":{\"userSpecified\":{\"maxAge\":3600,\"directives\":\"private\"},"
@@ -84,12 +85,12 @@ int main(int argc, char **argv)
     }
     /* A small history so that the uncached call does real work: 50 users, 200 items. */
     enum { N_EVENTS = 2000 };
-    static pz_builtin_event evs[N_EVENTS];
+    static pz_interaction evs[N_EVENTS];
     static char users[N_EVENTS][16], items[N_EVENTS][16];
     for (int i = 0; i < N_EVENTS; i++) {
         snprintf(users[i], sizeof users[i], "user-%d", i % 50);
         snprintf(items[i], sizeof items[i], "item-%d", (i * 7 + i / 50) % 200);
-        evs[i] = (pz_builtin_event){.user_id = users[i],
+        evs[i] = (pz_interaction){.user_id = users[i],
                                     .item_id = items[i],
                                     .event_type = "click",
                                     .sent_at_ms = pz_now_ms() - (N_EVENTS - i) * 1000};
@@ -102,16 +103,22 @@ int main(int argc, char **argv)
     pz_config_holder *holder = pz_config_holder_create(cfg, NULL);
     pz_event_pipeline *events;
     snprintf(path, sizeof path, "%s/outbox", argv[1]);
-    pz_event_pipeline_options eo = {.outbox_dir = path, .builtin = builtin, .no_dispatch = true};
+    pz_event_pipeline_options eo = {.outbox_dir = path, .learner = pz_builtin_learner(builtin), .no_dispatch = true};
     if (pz_event_pipeline_open(&eo, &events, err, sizeof err) != 0) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }
     pz_cache *cache = pz_cache_create(&(pz_cache_options){.capacity_bytes = 64 << 20, .purge_settle_ms = -1});
-    pz_service *cached = pz_service_create(&(pz_service_options){
-        .config = holder, .builtin = builtin, .events = events, .cache = cache, .render_json = pz_message_to_json});
-    pz_service *uncached = pz_service_create(&(pz_service_options){
-        .config = holder, .builtin = builtin, .events = events, .render_json = pz_message_to_json});
+    pz_recommenders *recommenders = pz_recommenders_create(&(pz_recommenders_options){.builtin = builtin});
+    pz_service *cached = pz_service_create(&(pz_service_options){.config = holder,
+                                                                 .recommender = pz_recommenders_port(recommenders),
+                                                                 .events = pz_event_pipeline_sink(events),
+                                                                 .cache = cache,
+                                                                 .render_json = pz_message_to_json});
+    pz_service *uncached = pz_service_create(&(pz_service_options){.config = holder,
+                                                                   .recommender = pz_recommenders_port(recommenders),
+                                                                   .events = pz_event_pipeline_sink(events),
+                                                                   .render_json = pz_message_to_json});
 
     size_t hit_bytes = 0, miss_bytes = 0;
     const char *hit_outcome, *miss_outcome;
@@ -127,6 +134,7 @@ int main(int argc, char **argv)
     pz_service_shutdown(uncached);
     pz_service_destroy(cached);
     pz_service_destroy(uncached);
+    pz_recommenders_destroy(recommenders);
     pz_event_pipeline_destroy(events);
     pz_cache_destroy(cache);
     pz_config_holder_destroy(holder);

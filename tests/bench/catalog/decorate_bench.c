@@ -1,6 +1,6 @@
 /* Decoration cost per item against a loaded catalog, in process (no network): builds responses of
  * --per-response ids drawn from --items, then times per item: catalog lookups alone; decoration
- * (pz_decorate_from_catalog: one catalog view per response, lookups, prerendered Structs); the REST
+ * (pz_localdb_decorate: one catalog view per response, lookups, prerendered Structs); the REST
  * body (transcoder JSON) and the gRPC body (protobuf pack), each undecorated (the baseline,
  * measured in the same run) and decorated; and both forms together (what a response cache miss
  * renders). Each figure is the fastest of --repeat interleaved rounds. With --load FILE it first loads FILE as
@@ -21,16 +21,9 @@
 
 #include "gateway/transcode.h"
 #include "personalization/v1/personalization.pb-c.h"
-#include "server/core/catalog.h"
-#include "server/core/catalog_load.h"
-#include "server/core/decorate.h"
-
-/* The bench links decorate.c without the pipeline; nothing here completes an inference. */
-void pz_inference_decorated(pz_inference *inf, const pz_error *err)
-{
-    (void)inf;
-    (void)err;
-}
+#include "server/catalog/catalog.h"
+#include "server/catalog/catalog_load.h"
+#include "server/catalog/localdb.h"
 
 static double now_s(void)
 {
@@ -105,7 +98,7 @@ static double pass_once(const bench *b, int steps, size_t *bytes, long *decorate
         }
         if (steps & DECORATE) {
             pz_error err;
-            if (pz_decorate_from_catalog(b->catalog, b->ns, resp->item_list, resp->n_item_list, NULL, 0, &arena,
+            if (pz_localdb_decorate(b->catalog, b->ns, resp->item_list, resp->n_item_list, NULL, 0, &arena,
                                          &err) != PZ_OK) {
                 fprintf(stderr, "decoration failed: %s\n", err.message);
                 exit(1);

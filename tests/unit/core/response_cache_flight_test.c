@@ -1,6 +1,8 @@
-/* Tests for server/core/response_cache.c stage by stage, with inferences built by hand so that a
- * recommender call can stay in flight: single-flight (many waiting requests, completed on another
- * thread), stale-if-error and a call that ends without finishing its flight. Clock injected. */
+/* Tests for single-flight in the response cache (server/core/response_cache.c) and the inference
+ * sequencer (server/core/inference.c), driven through the service with a fake recommender that
+ * holds its calls in flight until the test finishes them (fake_ports.h): many waiting requests
+ * completed on another thread, stale-if-error, fallback answers, the headers named in Vary, the
+ * JSON cap, no cache at all, and a flight abandoned without an answer. Clock injected. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +17,8 @@
 #include "gateway/transcode.h"
 #include "personalization/v1/personalization.pb-c.h"
 #include "server/core/response_cache.h"
+#include "server/core/service.h"
+#include "tests/unit/core/fake_ports.h"
 
 #define T0 1700000000000LL
 #define SEC 1000
@@ -23,7 +27,8 @@ static const char CONFIG[] = "{\"cacheControl\":{\"userSpecified\":{\"maxAge\":1
                              "\"syntheticUserSpecified\":{\"maxAge\":10,\"directives\":\"public\"},"
                              "\"noUserSpecified\":{\"maxAge\":10,\"directives\":\"public\"}},"
                              "\"namespaces\":{\"shop\":{\"recommenders\":{"
-                             "\"recommend-items\":{\"for-you\":{\"variations\":{\"p\":{\"type\":\"builtin\"}}}}}}}}";
+                             "\"recommend-items\":{\"for-you\":{\"variations\":{\"p\":{\"type\":\"builtin\"},"
+                             "\"fb\":{\"type\":\"builtin\"}}}}}}}}";
 
 static int64_t test_now = T0;
 
@@ -33,19 +38,33 @@ static int64_t clock_now(void)
 }
 
 typedef struct fixture {
-    pz_config *config;
+    pz_config_holder *holder;
     pz_cache *cache;
-    pz_response_cache *rc;
+    fake_recommender recommender;
+    fake_event_sink events;
+    pz_service *svc;
 } fixture;
+
+/* A service over the fixture's config, cache and held recommender, rendering with render. */
+static pz_service *service(fixture *f, pz_cache *cache, pz_render_json_fn render)
+{
+    return pz_service_create(&(pz_service_options){.config = f->holder,
+                                                   .recommender = fake_recommender_port(&f->recommender),
+                                                   .events = fake_event_sink_port(&f->events),
+                                                   .cache = cache,
+                                                   .render_json = render,
+                                                   .now_ms = clock_now});
+}
 
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
-    f->config = pz_config_parse(CONFIG, sizeof CONFIG - 1, NULL);
-    assert_non_null(f->config);
+    pz_config *config = pz_config_parse(CONFIG, sizeof CONFIG - 1, NULL);
+    assert_non_null(config);
+    f->holder = pz_config_holder_create(config, NULL);
     f->cache = pz_cache_create(&(pz_cache_options){.capacity_bytes = 1 << 20, .purge_settle_ms = -1});
-    f->rc = pz_response_cache_create(
-        &(pz_response_cache_options){.cache = f->cache, .render_json = pz_message_to_json, .now_ms = clock_now});
+    f->recommender.hold = true;
+    f->svc = service(f, f->cache, pz_message_to_json);
     test_now = T0;
     *state = f;
     return 0;
@@ -54,18 +73,19 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    pz_response_cache_destroy(f->rc);
+    pz_service_shutdown(f->svc);
+    pz_service_destroy(f->svc);
     pz_cache_destroy(f->cache);
-    pz_config_unref(f->config);
+    pz_config_holder_destroy(f->holder);
     free(f);
     return 0;
 }
 
-/* A request at the cache stage: what resolve would have produced. */
+/* A RecommendItems request and, once it reached the recommender, its call there. */
 typedef struct pending {
     pz_arena arena;
     pz_request req;
-    pz_inference *inf;
+    pz_recommend_call *call;
     int done;
     pthread_t done_thread;
 } pending;
@@ -79,57 +99,50 @@ static void on_done(pz_request *req)
 
 static void pending_init(fixture *f, pending *p, const char *user)
 {
+    (void)f;
     memset(p, 0, sizeof *p);
     pz_arena_init(&p->arena);
     pz_request_init(&p->req, &p->arena);
     p->req.rpc = PZ_RPC_RECOMMEND_ITEMS;
     p->req.on_done = on_done;
     p->req.front_data = p;
-    pz_inference *inf = pz_arena_calloc(&p->arena, 1, sizeof *inf);
-    inf->req = &p->req;
-    inf->config = pz_config_ref(f->config);
-    inf->ns = pz_config_namespace(f->config, "shop");
-    inf->recommender = pz_config_recommender(inf->ns, PZ_ACTION_RECOMMEND_ITEMS, "for-you");
-    inf->variation = &inf->recommender->variations[0];
-    inf->action = PZ_ACTION_RECOMMEND_ITEMS;
-    inf->namespace_ = "shop";
-    inf->recommender_key = "for-you";
-    inf->user_id = user;
-    inf->num_results = 3;
-    inf->decorate_items = true;
-    p->req.hints.cache_control = "private,max-age=10";
-    p->inf = inf;
+    Personalization__V1__RecommendItemsRequest *m = (Personalization__V1__RecommendItemsRequest *)pz_arena_new_message(
+        &p->arena, &personalization__v1__recommend_items_request__descriptor);
+    m->namespace_ = "shop";
+    m->recommender = "for-you";
+    m->user_id = (char *)user;
+    m->num_results = 3;
+    m->decorate_items = true;
+    p->req.message = &m->base;
 }
 
-/* What the pipeline does after a successful recommender call: build, store, complete. */
+/* Hands the request to svc. Returns true when the service took it over without the recommender
+ * (answered from the cache, or queued behind an identical call); false when it went to the
+ * recommender, whose call the test then finishes with finish_leader / fail_leader. */
+static bool lookup_in(fixture *f, pz_service *svc, pending *p)
+{
+    int before = f->recommender.calls;
+    pz_service_handle(svc, &p->req);
+    if (f->recommender.calls == before)
+        return true;
+    p->call = f->recommender.last;
+    return false;
+}
+
+static bool lookup(fixture *f, pending *p)
+{
+    return lookup_in(f, f->svc, p);
+}
+
+/* The recommender answers the leader's call with one item. */
 static void finish_leader(pending *p, const char *item)
 {
-    pz_inference *inf = p->inf;
-    Personalization__V1__RecommendationResponse *r =
-        (Personalization__V1__RecommendationResponse *)pz_arena_new_message(
-            &p->arena, &personalization__v1__recommendation_response__descriptor);
-    Personalization__V1__PredictedItem *it = (Personalization__V1__PredictedItem *)pz_arena_new_message(
-        &p->arena, &personalization__v1__predicted_item__descriptor);
-    it->item_id = (char *)item;
-    r->n_item_list = 1;
-    r->item_list = pz_arena_calloc(&p->arena, 1, sizeof *r->item_list);
-    r->item_list[0] = it;
-    r->recommendation_id = "RID-test";
-    inf->response = &r->base;
-    pz_response_cache_store(inf);
-    pz_config_unref(inf->config);
-    inf->config = NULL;
-    pz_request_succeed(&p->req, inf->response);
+    fake_recommender_answer(p->call, &item, 1);
 }
 
-/* What the pipeline does after a failed recommender call. */
 static void fail_leader(pending *p, const pz_error *err)
 {
-    if (pz_response_cache_failed(p->inf, err))
-        return;
-    pz_config_unref(p->inf->config);
-    p->inf->config = NULL;
-    pz_request_fail(&p->req, err->status, err->type, err->code, "%s", err->message);
+    fake_recommender_fail(p->call, err);
 }
 
 static void *finish_leader_thread(void *arg)
@@ -144,13 +157,13 @@ static void test_waiting_requests_share_one_call_completed_elsewhere(void **stat
     enum { N = 64 };
     pending leader;
     pending_init(f, &leader, "alice");
-    assert_false(pz_response_cache_lookup(f->rc, leader.inf)); /* the leader calls the recommender */
+    assert_false(lookup(f, &leader)); /* the leader calls the recommender */
     assert_string_equal(leader.req.hints.cache, "miss");
     pending *waiters = calloc(N, sizeof *waiters);
     for (int i = 0; i < N; i++) {
         pending_init(f, &waiters[i], "alice");
         waiters[i].req.if_none_match = i == 0 ? "*" : NULL;
-        assert_true(pz_response_cache_lookup(f->rc, waiters[i].inf));
+        assert_true(lookup(f, &waiters[i]));
         assert_int_equal(waiters[i].done, 0);
     }
     pthread_t t;
@@ -165,7 +178,7 @@ static void test_waiting_requests_share_one_call_completed_elsewhere(void **stat
         assert_int_equal(req->status, PZ_OK);
         assert_string_equal(req->hints.cache, "coalesced");
         assert_string_equal(req->hints.etag, leader.req.hints.etag);
-        assert_null(waiters[i].inf->config); /* the snapshot reference was dropped */
+        /* each waiter dropped its snapshot reference: LeakSanitizer checks it at exit */
         if (i == 0) {                        /* If-None-Match is applied per waiting request */
             assert_true(req->hints.not_modified);
             assert_null(req->prepared);
@@ -182,7 +195,7 @@ static void test_waiting_requests_share_one_call_completed_elsewhere(void **stat
     free(waiters);
     pending later;
     pending_init(f, &later, "alice");
-    assert_true(pz_response_cache_lookup(f->rc, later.inf));
+    assert_true(lookup(f, &later));
     assert_string_equal(later.req.hints.cache, "hit");
     pz_arena_destroy(&later.arena);
     pz_cache_stats s;
@@ -197,7 +210,7 @@ static void test_stale_if_error(void **state)
     fixture *f = *state;
     pending a;
     pending_init(f, &a, "bob");
-    assert_false(pz_response_cache_lookup(f->rc, a.inf));
+    assert_false(lookup(f, &a));
     finish_leader(&a, "good");
     char etag[PZ_ETAG_SIZE];
     snprintf(etag, sizeof etag, "%s", a.req.hints.etag);
@@ -208,8 +221,8 @@ static void test_stale_if_error(void **state)
     pending b, w;
     pending_init(f, &b, "bob");
     pending_init(f, &w, "bob");
-    assert_false(pz_response_cache_lookup(f->rc, b.inf));
-    assert_true(pz_response_cache_lookup(f->rc, w.inf));
+    assert_false(lookup(f, &b));
+    assert_true(lookup(f, &w));
     pz_error upstream = {PZ_UPSTREAM_FAILED, PZ_ERRTYPE_SERVICE, "UpstreamFailed", "the recommender is down"};
     fail_leader(&b, &upstream);
     assert_int_equal(b.done, 1);
@@ -227,8 +240,8 @@ static void test_stale_if_error(void **state)
     pending c, w2;
     pending_init(f, &c, "bob");
     pending_init(f, &w2, "bob");
-    assert_false(pz_response_cache_lookup(f->rc, c.inf));
-    assert_true(pz_response_cache_lookup(f->rc, w2.inf));
+    assert_false(lookup(f, &c));
+    assert_true(lookup(f, &w2));
     char *code = strdup("RecommenderSaysNo");
     pz_error not_found = {PZ_NOT_FOUND, PZ_ERRTYPE_CONFIGURATION, code, "no such thing"};
     fail_leader(&c, &not_found);
@@ -247,35 +260,65 @@ static void test_stale_if_error(void **state)
     test_now += 400 * SEC;
     pending d;
     pending_init(f, &d, "bob");
-    assert_false(pz_response_cache_lookup(f->rc, d.inf));
+    assert_false(lookup(f, &d));
     fail_leader(&d, &upstream);
     assert_int_equal(d.req.status, PZ_UPSTREAM_FAILED);
     pz_arena_destroy(&d.arena);
 }
 
+/* A queued lookup at the response cache level (the sequencer's own waiter is its inference). */
+typedef struct waiter {
+    pz_cache_waiter w;
+    int calls;
+    pz_status status;
+    char code[64];
+} waiter;
+
+static void waiter_ready(pz_cache_waiter *w, const pz_prepared_response *res, bool stale, const pz_error *err)
+{
+    (void)stale;
+    waiter *x = (waiter *)w;
+    x->calls++;
+    x->status = res != NULL ? PZ_OK : err->status;
+    snprintf(x->code, sizeof x->code, "%s", res != NULL ? "" : err->code);
+}
+
+static pz_cache_result raw_lookup(pz_response_cache *rc, const pz_query *q, pz_arena *arena, pz_cache_waiter *w,
+                                  pz_cache_flight **flight)
+{
+    pz_response_key key = {.query = q, .variation_key = "p", .generation = 1};
+    const pz_prepared_response *found;
+    const char *outcome;
+    return pz_response_cache_lookup(rc, &key, arena, w, &found, flight, &outcome);
+}
+
+/* The sequencer finishes its flight on every path; when a request is freed with its flight still
+ * open (a bug), the flight is abandoned: its waiters must not wait forever. */
 static void test_a_call_that_never_finishes_its_flight_releases_its_waiters(void **state)
 {
     fixture *f = *state;
-    pending leader, w;
-    pending_init(f, &leader, "carol");
-    pending_init(f, &w, "carol");
-    assert_false(pz_response_cache_lookup(f->rc, leader.inf));
-    assert_true(pz_response_cache_lookup(f->rc, w.inf));
-    /* a later stage answers the leader on its own (say, a bug) and the front frees it */
-    pz_config_unref(leader.inf->config);
-    pz_request_fail(&leader.req, PZ_INTERNAL, PZ_ERRTYPE_UNHANDLED, "Oops", "a stage failed");
-    assert_int_equal(w.done, 0);
-    pz_arena_destroy(&leader.arena);
-    assert_int_equal(w.done, 1);
-    assert_int_equal(w.req.status, PZ_INTERNAL);
-    assert_string_equal(w.req.error.code, "CoalescedCallFailed");
-    pz_arena_destroy(&w.arena);
+    pz_response_cache *rc = pz_response_cache_create(
+        &(pz_response_cache_options){.cache = f->cache, .render_json = pz_message_to_json, .now_ms = clock_now});
+    pz_arena arena;
+    pz_arena_init(&arena);
+    pz_query q = {.rpc = PZ_RPC_RECOMMEND_ITEMS, .namespace_ = "shop", .recommender_key = "for-you",
+                  .user_id = "carol", .num_results = 3};
+    pz_cache_flight *flight = NULL, *none = NULL;
+    assert_int_equal(raw_lookup(rc, &q, &arena, NULL, &flight), PZ_CACHE_MISS);
+    assert_non_null(flight);
+    waiter w = {.w.ready = waiter_ready};
+    assert_int_equal(raw_lookup(rc, &q, &arena, &w.w, &none), PZ_CACHE_WAIT);
+    assert_int_equal(w.calls, 0);
+    pz_response_cache_abandon(rc, flight);
+    assert_int_equal(w.calls, 1);
+    assert_int_equal(w.status, PZ_INTERNAL);
+    assert_string_equal(w.code, "CoalescedCallFailed");
     /* and the key is free again */
-    pending again;
-    pending_init(f, &again, "carol");
-    assert_false(pz_response_cache_lookup(f->rc, again.inf));
-    finish_leader(&again, "ok");
-    pz_arena_destroy(&again.arena);
+    assert_int_equal(raw_lookup(rc, &q, &arena, NULL, &flight), PZ_CACHE_MISS);
+    assert_non_null(flight);
+    pz_response_cache_abandon(rc, flight);
+    pz_arena_destroy(&arena);
+    pz_response_cache_destroy(rc);
 }
 
 static void test_a_fallback_answer_is_served_but_not_kept(void **state)
@@ -284,17 +327,21 @@ static void test_a_fallback_answer_is_served_but_not_kept(void **state)
     pending a, w;
     pending_init(f, &a, "erin");
     pending_init(f, &w, "erin");
-    assert_false(pz_response_cache_lookup(f->rc, a.inf));
-    assert_true(pz_response_cache_lookup(f->rc, w.inf));
-    a.req.hints.fallback_from = "primary"; /* the primary variation failed, its fallback answered */
+    assert_false(lookup(f, &a));
+    assert_true(lookup(f, &w));
+    pz_config *cfg = pz_config_holder_acquire(f->holder); /* the primary variation failed, its fallback answered */
+    a.call->fallback_from = "p";
+    a.call->served = pz_config_variation(a.call->query->recommender, "fb");
+    pz_config_unref(cfg);
     finish_leader(&a, "degraded");
+    assert_string_equal(a.req.hints.fallback_from, "p");
     assert_int_equal(w.done, 1);
     assert_string_equal(w.req.hints.etag, a.req.hints.etag);
     pz_arena_destroy(&a.arena);
     pz_arena_destroy(&w.arena);
     pending b;
     pending_init(f, &b, "erin");
-    assert_false(pz_response_cache_lookup(f->rc, b.inf)); /* a miss: the primary is asked again */
+    assert_false(lookup(f, &b)); /* a miss: the primary is asked again */
     finish_leader(&b, "good");
     pz_arena_destroy(&b.arena);
 }
@@ -310,7 +357,7 @@ static const char *lookup_with_header(fixture *f, const char *country, bool *hit
     p.req.headers = h;
     p.req.n_headers = country[0] != '\0' ? 2 : 1;
     p.req.hints.vary = "Accept-Language, CloudFront-Viewer-Country";
-    *hit = pz_response_cache_lookup(f->rc, p.inf);
+    *hit = lookup(f, &p);
     if (!*hit)
         finish_leader(&p, country);
     snprintf(etag, sizeof etag, "%s", p.req.hints.etag);
@@ -349,13 +396,12 @@ static int render_too_much(const ProtobufCMessage *msg, pz_buf *out)
 static void test_a_response_over_the_json_cap_is_not_kept(void **state)
 {
     fixture *f = *state;
-    pz_response_cache *rc = pz_response_cache_create(
-        &(pz_response_cache_options){.cache = f->cache, .render_json = render_too_much, .now_ms = clock_now});
+    pz_service *svc = service(f, f->cache, render_too_much);
     pending a, w;
     pending_init(f, &a, "frank");
     pending_init(f, &w, "frank");
-    assert_false(pz_response_cache_lookup(rc, a.inf));
-    assert_true(pz_response_cache_lookup(rc, w.inf));
+    assert_false(lookup_in(f, svc, &a));
+    assert_true(lookup_in(f, svc, &w));
     finish_leader(&a, "x");
     assert_null(a.req.prepared->json); /* a REST front answers 500 ResponseTooLarge */
     assert_non_null(a.req.response);   /* ... a gRPC front still has the message */
@@ -366,23 +412,24 @@ static void test_a_response_over_the_json_cap_is_not_kept(void **state)
     pz_arena_destroy(&w.arena);
     pending b;
     pending_init(f, &b, "frank");
-    assert_false(pz_response_cache_lookup(rc, b.inf)); /* nothing was stored */
-    pz_config_unref(b.inf->config);
-    pz_request_fail(&b.req, PZ_INTERNAL, PZ_ERRTYPE_UNHANDLED, "Stop", "end of test");
+    assert_false(lookup_in(f, svc, &b)); /* nothing was stored */
+    pz_error stop = {PZ_INTERNAL, PZ_ERRTYPE_UNHANDLED, "Stop", "end of test"};
+    fail_leader(&b, &stop);
     pz_arena_destroy(&b.arena);
     pz_cache_stats s;
     pz_cache_get_stats(f->cache, &s);
     assert_int_equal(s.stores, 0);
-    pz_response_cache_destroy(rc);
+    pz_service_shutdown(svc);
+    pz_service_destroy(svc);
 }
 
 static void test_without_a_cache_responses_still_get_validators(void **state)
 {
     fixture *f = *state;
-    pz_response_cache *bare = pz_response_cache_create(&(pz_response_cache_options){.now_ms = clock_now});
+    pz_service *bare = service(f, NULL, NULL);
     pending a;
     pending_init(f, &a, "dave");
-    assert_false(pz_response_cache_lookup(bare, a.inf));
+    assert_false(lookup_in(f, bare, &a));
     assert_null(a.req.hints.cache);
     finish_leader(&a, "x");
     assert_non_null(a.req.hints.etag);
@@ -390,7 +437,8 @@ static void test_without_a_cache_responses_still_get_validators(void **state)
     assert_null(a.req.prepared->json); /* no renderer: the front encodes `response` itself */
     assert_non_null(a.req.response);
     pz_arena_destroy(&a.arena);
-    pz_response_cache_destroy(bare);
+    pz_service_shutdown(bare);
+    pz_service_destroy(bare);
 }
 
 int main(void)

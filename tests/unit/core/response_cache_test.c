@@ -1,6 +1,7 @@
-/* Tests for server/core/response_cache.c: the cache stage of the inference pipeline, driven
- * through the real service (config parser, builtin recommender in $TEST_TMPDIR, transcoder) with
- * an injected clock, and stage by stage for single-flight, stale-if-error and abandoned calls. */
+/* Tests for server/core/response_cache.c and the cache stage of the inference sequencer, driven
+ * through the service (real config parser and transcoder, fake recommender and event sink that
+ * answer inline: fake_ports.h) with an injected clock. Single-flight, stale-if-error and abandoned
+ * calls are in response_cache_flight_test.c. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -17,7 +19,7 @@
 #include "personalization/v1/personalization.pb-c.h"
 #include "server/core/response_cache.h"
 #include "server/core/service.h"
-#include "server/events/pipeline.h"
+#include "tests/unit/core/fake_ports.h"
 
 #define T0 1700000000000LL
 #define SEC 1000
@@ -41,9 +43,9 @@ static int64_t clock_now(void)
 }
 
 typedef struct fixture {
-    pz_builtin *builtin;
+    fake_recommender recommender;
+    fake_event_sink events;
     pz_config_holder *holder;
-    pz_event_pipeline *events;
     pz_cache *cache;
     pz_service *svc;
     char dir[512];
@@ -64,21 +66,16 @@ static int setup(void **state)
     const char *tmp = getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp";
     static int n;
     snprintf(f->dir, sizeof f->dir, "%s/response_cache_test_%d_%d", tmp, (int)getpid(), n++);
-    char err[256];
-    assert_int_equal(pz_builtin_open(f->dir, NULL, &f->builtin, err, sizeof err), 0);
+    assert_int_equal(mkdir(f->dir, 0755), 0);
     snprintf(f->config_path, sizeof f->config_path, "%s/config.json", f->dir);
     write_config(f->config_path, "rc-1");
     pz_config *cfg = pz_config_load_file(f->config_path, NULL);
     assert_non_null(cfg);
     f->holder = pz_config_holder_create(cfg, f->config_path);
-    char outbox[700];
-    snprintf(outbox, sizeof outbox, "%s/outbox", f->dir);
-    pz_event_pipeline_options eo = {.outbox_dir = outbox, .builtin = f->builtin, .no_dispatch = true};
-    assert_int_equal(pz_event_pipeline_open(&eo, &f->events, err, sizeof err), 0);
     f->cache = pz_cache_create(&(pz_cache_options){.capacity_bytes = 8 << 20, .purge_settle_ms = 1000});
     f->svc = pz_service_create(&(pz_service_options){.config = f->holder,
-                                                     .builtin = f->builtin,
-                                                     .events = f->events,
+                                                     .recommender = fake_recommender_port(&f->recommender),
+                                                     .events = fake_event_sink_port(&f->events),
                                                      .cache = f->cache,
                                                      .render_json = pz_message_to_json,
                                                      .now_ms = clock_now});
@@ -92,9 +89,7 @@ static int teardown(void **state)
     fixture *f = *state;
     pz_service_shutdown(f->svc);
     pz_service_destroy(f->svc);
-    pz_event_pipeline_destroy(f->events);
     pz_cache_destroy(f->cache);
-    pz_builtin_close(f->builtin);
     pz_config_holder_destroy(f->holder);
     free(f);
     return 0;
@@ -441,7 +436,7 @@ static void test_stale_while_revalidate_refreshes_in_the_background(void **state
     snprintf(first, sizeof first, "%s", recommend_etag(f, "u5", 4, "miss"));
     test_now += 15 * SEC; /* stale: within max-age + stale-while-revalidate (10 + 10 s) */
     assert_string_equal(recommend_etag(f, "u5", 4, "stale"), first);
-    /* the builtin recommender answers inline: the refresh has already replaced the entry */
+    /* the recommender answers inline: the refresh has already replaced the entry */
     const char *second = recommend_etag(f, "u5", 4, "hit");
     assert_string_not_equal(second, first);
     test_now += 21 * SEC; /* past both windows: a plain miss */

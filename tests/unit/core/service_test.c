@@ -1,7 +1,8 @@
-/* Tests for server/core/service.c and events.c: resolution, validation, builtin dispatch, hints,
- * event pipeline; driven with no front at all (DESIGN property 1). Real config parser, real
- * builtin store in $TEST_TMPDIR. */
-#include <pthread.h>
+/* Tests for server/core/service.c, inference.c, query.c and event_validation.c with in-memory fake
+ * ports (fake_ports.h): resolution, validation, the hints, what the recommender port and the
+ * decorators are asked, PutEvents reaching the event sink, shutdown and deadlines. No LMDB, no
+ * threads, no front (DESIGN property 1). The same service wired to the real ports is tested in
+ * tests/unit/wiring/service_test.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,24 +10,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "gateway/transcode.h"
 #include "personalization/v1/personalization.pb-c.h"
-#include "server/core/events.h"
+#include "server/core/event_validation.h"
 #include "server/core/service.h"
-#include "server/events/pipeline.h"
+#include "tests/unit/core/fake_ports.h"
 
 static const char CONFIG[] =
     "{\"version\":\"t-1\",\"cacheControl\":{\"userSpecified\":{\"maxAge\":10,\"directives\":\"private\"},"
     "\"syntheticUserSpecified\":{\"maxAge\":300,\"directives\":\"public\"},"
     "\"noUserSpecified\":{\"maxAge\":0,\"directives\":\"public,max-age=60\"}},"
-    "\"namespaces\":{\"shop\":{\"recommenders\":{"
-    "\"recommend-items\":{\"for-you\":{\"variations\":{\"p\":{\"type\":\"builtin\"}}},"
-    "\"top\":{\"variations\":{\"pop\":{\"type\":\"builtin\",\"strategy\":\"popular\"}}},"
-    "\"remote\":{\"variations\":{\"c\":{\"type\":\"personalize-campaign\","
-    "\"arn\":\"arn:aws:personalize:us-east-1:111122223333:campaign/x\"}}},"
+    "\"namespaces\":{\"shop\":{\"inferenceItemMetadata\":{\"type\":\"localdb\"},\"recommenders\":{"
+    "\"recommend-items\":{\"for-you\":{\"variations\":{\"p\":{\"type\":\"builtin\"},\"q\":{\"type\":\"builtin\"}}},"
     "\"ab\":{\"experiments\":{\"f1\":{\"method\":\"local\",\"weights\":{\"a\":1,\"b\":1}}},"
     "\"variations\":{\"a\":{\"type\":\"builtin\"},\"b\":{\"type\":\"builtin\",\"strategy\":\"popular\"}}}},"
     "\"related-items\":{\"similar\":{\"variations\":{\"co\":{\"type\":\"builtin\"}}}},"
@@ -36,63 +34,35 @@ static const char CONFIG[] =
     "\"silent\":{\"recommenders\":{\"recommend-items\":{\"r\":{\"variations\":{\"v\":{\"type\":\"builtin\"}}}}}}}}";
 
 typedef struct fixture {
-    pz_builtin *builtin;
     pz_config_holder *holder;
-    pz_event_pipeline *events;
+    fake_recommender recommender;
+    fake_event_sink events;
+    fake_decorator localdb;
     pz_service *svc;
-    char dir[512];
 } fixture;
-
-/* Completion capture: the core may complete on another thread (events). */
-typedef struct result {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    int calls;
-} result;
 
 static void on_done(pz_request *req)
 {
-    result *r = req->front_data;
-    pthread_mutex_lock(&r->lock);
-    r->calls++;
-    pthread_cond_signal(&r->cond);
-    pthread_mutex_unlock(&r->lock);
+    (*(int *)req->front_data)++;
 }
 
+/* Handles one request; the fakes complete inline, so it is done on return. */
 static void run(fixture *f, pz_request *req, pz_arena *arena, pz_rpc rpc, ProtobufCMessage *msg)
 {
-    static result r = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    static int calls;
     pz_request_init(req, arena);
     req->rpc = rpc;
     req->message = msg;
     req->on_done = on_done;
-    req->front_data = &r;
-    pthread_mutex_lock(&r.lock);
-    r.calls = 0;
-    pthread_mutex_unlock(&r.lock);
+    req->front_data = &calls;
+    calls = 0;
     pz_service_handle(f->svc, req);
-    pthread_mutex_lock(&r.lock);
-    while (r.calls == 0)
-        pthread_cond_wait(&r.cond, &r.lock);
-    assert_int_equal(r.calls, 1);
-    pthread_mutex_unlock(&r.lock);
+    assert_int_equal(calls, 1);
 }
 
 static int setup(void **state)
 {
-    /* No AWS credentials from anywhere (and no instance-metadata probing) for the remote variation. */
-    unsetenv("AWS_ACCESS_KEY_ID");
-    unsetenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
-    unsetenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
-    setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials", 1);
-    setenv("AWS_CONFIG_FILE", "/nonexistent/config", 1);
-    setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
     fixture *f = calloc(1, sizeof *f);
-    const char *tmp = getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp";
-    static int n;
-    snprintf(f->dir, sizeof f->dir, "%s/service_test_%d_%d", tmp, (int)getpid(), n++);
-    char err[256];
-    assert_int_equal(pz_builtin_open(f->dir, NULL, &f->builtin, err, sizeof err), 0);
     pz_config_problems p;
     pz_config_problems_init(&p);
     pz_config *cfg = pz_config_parse(CONFIG, sizeof CONFIG - 1, &p);
@@ -101,12 +71,13 @@ static int setup(void **state)
     assert_non_null(cfg);
     pz_config_problems_free(&p);
     f->holder = pz_config_holder_create(cfg, NULL);
-    char outbox[600];
-    snprintf(outbox, sizeof outbox, "%s/outbox", f->dir);
-    pz_event_pipeline_options eo = {.outbox_dir = outbox, .builtin = f->builtin, .no_dispatch = true};
-    assert_int_equal(pz_event_pipeline_open(&eo, &f->events, err, sizeof err), 0);
-    f->svc = pz_service_create(
-        &(pz_service_options){.config = f->holder, .builtin = f->builtin, .events = f->events});
+    f->localdb.name = "localdb";
+    pz_service_options o = {.config = f->holder,
+                            .recommender = fake_recommender_port(&f->recommender),
+                            .events = fake_event_sink_port(&f->events),
+                            .render_json = pz_message_to_json};
+    o.item_metadata[PZ_ITEM_METADATA_LOCALDB] = fake_decorator_backend(&f->localdb);
+    f->svc = pz_service_create(&o);
     *state = f;
     return 0;
 }
@@ -116,50 +87,9 @@ static int teardown(void **state)
     fixture *f = *state;
     pz_service_shutdown(f->svc);
     pz_service_destroy(f->svc);
-    pz_event_pipeline_destroy(f->events);
-    pz_builtin_close(f->builtin);
     pz_config_holder_destroy(f->holder);
     free(f);
     return 0;
-}
-
-static Personalization__V1__Event *event(pz_arena *a, const char *type, const char *item)
-{
-    Personalization__V1__Event *e =
-        (Personalization__V1__Event *)pz_arena_new_message(a, &personalization__v1__event__descriptor);
-    e->event_type = (char *)type;
-    e->item_id = (char *)item;
-    return e;
-}
-
-static Personalization__V1__PutEventsRequest *events_req(pz_arena *a, const char *ns, const char *user, size_t n,
-                                                         const char *const *items)
-{
-    Personalization__V1__PutEventsRequest *m = (Personalization__V1__PutEventsRequest *)pz_arena_new_message(
-        a, &personalization__v1__put_events_request__descriptor);
-    m->namespace_ = (char *)ns;
-    m->user_id = (char *)user;
-    m->session_id = "s1";
-    m->n_event_list = n;
-    m->event_list = pz_arena_calloc(a, n ? n : 1, sizeof *m->event_list);
-    for (size_t i = 0; i < n; i++)
-        m->event_list[i] = event(a, "click", items[i % 3]);
-    return m;
-}
-
-static void feed(fixture *f, const char *user, const char *a, const char *b, const char *c)
-{
-    pz_arena arena;
-    pz_arena_init(&arena);
-    const char *items[] = {a, b, c};
-    pz_request req;
-    run(f, &req, &arena, PZ_RPC_PUT_EVENTS, &events_req(&arena, "shop", user, 3, items)->base);
-    assert_int_equal(req.status, PZ_OK);
-    Personalization__V1__PutEventsResponse *resp = (Personalization__V1__PutEventsResponse *)req.response;
-    assert_int_equal(resp->n_event_ids, 3);
-    assert_int_equal(strlen(resp->event_ids[0]), 36); /* minted UUIDs */
-    assert_string_equal(req.hints.cache_control, "no-store");
-    pz_arena_destroy(&arena);
 }
 
 static Personalization__V1__RecommendItemsRequest *recommend_req(pz_arena *a, const char *rec, const char *user,
@@ -171,49 +101,27 @@ static Personalization__V1__RecommendItemsRequest *recommend_req(pz_arena *a, co
     m->recommender = (char *)rec;
     m->user_id = (char *)user;
     m->num_results = n;
+    m->decorate_items = true;
     return m;
 }
 
-static void test_events_teach_the_builtin_recommender(void **state)
+static Personalization__V1__PutEventsRequest *events_req(pz_arena *a, const char *ns, const char *user, size_t n)
 {
-    fixture *f = *state;
-    feed(f, "u1", "pan", "pot", "knife");
-    feed(f, "u2", "pan", "pot", "lid");
-    feed(f, "u3", "tent", "stove", "pan");
-    pz_arena a;
-    pz_arena_init(&a);
-    pz_request req;
-    run(f, &req, &a, PZ_RPC_RECOMMEND_ITEMS, &recommend_req(&a, "for-you", "u1", 5)->base);
-    assert_int_equal(req.status, PZ_OK);
-    Personalization__V1__RecommendationResponse *r = (Personalization__V1__RecommendationResponse *)req.response;
-    assert_true(r->n_item_list > 0 && r->n_item_list <= 5);
-    assert_string_equal(r->item_list[0]->item_id, "lid"); /* co-occurs with u1's pan and pot; u1 saw the rest */
-    for (size_t i = 0; i < r->n_item_list; i++) {
-        assert_true(r->item_list[i]->has_score);
-        assert_string_not_equal(r->item_list[i]->item_id, "pan");
+    Personalization__V1__PutEventsRequest *m = (Personalization__V1__PutEventsRequest *)pz_arena_new_message(
+        a, &personalization__v1__put_events_request__descriptor);
+    m->namespace_ = (char *)ns;
+    m->user_id = (char *)user;
+    m->session_id = "s1";
+    m->n_event_list = n;
+    m->event_list = pz_arena_calloc(a, n ? n : 1, sizeof *m->event_list);
+    for (size_t i = 0; i < n; i++) {
+        Personalization__V1__Event *e =
+            (Personalization__V1__Event *)pz_arena_new_message(a, &personalization__v1__event__descriptor);
+        e->event_type = "click";
+        e->item_id = "pan";
+        m->event_list[i] = e;
     }
-    assert_non_null(r->recommendation_id);
-    assert_int_equal(strncmp(r->recommendation_id, "RID-", 4), 0);
-    assert_string_equal(req.hints.config_version, "t-1");
-    assert_string_equal(req.hints.variation, "p");
-    assert_string_equal(req.hints.cache_control, "private,max-age=10");
-    pz_arena_destroy(&a);
-}
-
-static void test_popular_strategy_and_num_results(void **state)
-{
-    fixture *f = *state;
-    feed(f, "u1", "pan", "pan", "pot");
-    pz_arena a;
-    pz_arena_init(&a);
-    pz_request req;
-    run(f, &req, &a, PZ_RPC_RECOMMEND_ITEMS, &recommend_req(&a, "top", "anyone", 1)->base);
-    assert_int_equal(req.status, PZ_OK);
-    Personalization__V1__RecommendationResponse *r = (Personalization__V1__RecommendationResponse *)req.response;
-    assert_int_equal(r->n_item_list, 1);
-    assert_string_equal(r->item_list[0]->item_id, "pan");
-    assert_string_equal(req.hints.variation, "pop");
-    pz_arena_destroy(&a);
+    return m;
 }
 
 static void expect_error(fixture *f, pz_rpc rpc, ProtobufCMessage *msg, pz_arena *a, pz_status status,
@@ -227,6 +135,74 @@ static void expect_error(fixture *f, pz_rpc rpc, ProtobufCMessage *msg, pz_arena
     assert_null(req.response);
 }
 
+static void test_inference_asks_the_recommender_port_and_builds_the_response(void **state)
+{
+    fixture *f = *state;
+    pz_arena a;
+    pz_arena_init(&a);
+    pz_request req;
+    run(f, &req, &a, PZ_RPC_RECOMMEND_ITEMS, &recommend_req(&a, "for-you", "u1", 5)->base);
+    assert_int_equal(req.status, PZ_OK);
+    /* the port got the query, resolved, and the first variation */
+    assert_int_equal(f->recommender.calls, 1);
+    const pz_recommend_call *c = f->recommender.last;
+    assert_string_equal(c->query->user_id, "u1");
+    assert_int_equal(c->query->num_results, 5);
+    assert_string_equal(c->query->recommender->key, "for-you");
+    assert_string_equal(c->variation->key, "p");
+    assert_ptr_equal(c->timing, &req.hints.upstream);
+    Personalization__V1__RecommendationResponse *r = (Personalization__V1__RecommendationResponse *)req.response;
+    assert_int_equal(r->n_item_list, 5);
+    assert_string_equal(r->item_list[0]->item_id, "item-0");
+    assert_true(r->item_list[0]->has_score);
+    assert_int_equal(strncmp(r->recommendation_id, "RID-", 4), 0); /* minted: the fake gave none */
+    /* the namespace's localdb back-end decorated every item */
+    assert_int_equal(f->localdb.calls, 1);
+    assert_non_null(r->item_list[4]->metadata);
+    assert_string_equal(req.hints.config_version, "t-1");
+    assert_string_equal(req.hints.variation, "p");
+    assert_string_equal(req.hints.cache_control, "private,max-age=10");
+    assert_null(req.hints.fallback_from);
+    pz_arena_destroy(&a);
+}
+
+static void test_items_are_truncated_to_num_results_and_not_decorated_on_request(void **state)
+{
+    fixture *f = *state;
+    f->recommender.extra_items = 7; /* a recommender that answers more than asked (look-ahead) */
+    pz_arena a;
+    pz_arena_init(&a);
+    Personalization__V1__RecommendItemsRequest *m = recommend_req(&a, "for-you", "anyone", 1);
+    m->decorate_items = false;
+    pz_request req;
+    run(f, &req, &a, PZ_RPC_RECOMMEND_ITEMS, &m->base);
+    assert_int_equal(req.status, PZ_OK);
+    Personalization__V1__RecommendationResponse *r = (Personalization__V1__RecommendationResponse *)req.response;
+    assert_int_equal(r->n_item_list, 1);
+    assert_string_equal(r->item_list[0]->item_id, "item-0");
+    assert_null(r->item_list[0]->metadata);
+    assert_int_equal(f->localdb.calls, 0);
+    pz_arena_destroy(&a);
+}
+
+static void test_a_fallback_that_served_is_in_the_hints(void **state)
+{
+    fixture *f = *state;
+    pz_config *cfg = pz_service_config(f->svc);
+    const pz_recommender *rec =
+        pz_config_recommender(pz_config_namespace(cfg, "shop"), PZ_ACTION_RECOMMEND_ITEMS, "for-you");
+    f->recommender.served = pz_config_variation(rec, "q");
+    pz_arena a;
+    pz_arena_init(&a);
+    pz_request req;
+    run(f, &req, &a, PZ_RPC_RECOMMEND_ITEMS, &recommend_req(&a, "for-you", "u1", 2)->base);
+    assert_int_equal(req.status, PZ_OK);
+    assert_string_equal(req.hints.variation, "q");
+    assert_string_equal(req.hints.fallback_from, "p");
+    pz_arena_destroy(&a);
+    pz_config_unref(cfg);
+}
+
 static void test_resolution_errors(void **state)
 {
     fixture *f = *state;
@@ -237,15 +213,16 @@ static void test_resolution_errors(void **state)
     expect_error(f, PZ_RPC_RECOMMEND_ITEMS, &m->base, &a, PZ_NOT_FOUND, "RecommenderNotConfigured", "nope");
     m = recommend_req(&a, "missing", "u1", 5);
     expect_error(f, PZ_RPC_RECOMMEND_ITEMS, &m->base, &a, PZ_NOT_FOUND, "RecommenderNotConfigured", "missing");
-    m = recommend_req(&a, "remote", "u1", 5);
-    /* remote types are served (tests/integration/remote); with no AWS credentials at all (setup) the
-     * call fails before the network, naming the variation */
-    expect_error(f, PZ_RPC_RECOMMEND_ITEMS, &m->base, &a, PZ_INTERNAL, "CredentialsNotFound",
-                 "personalize-campaign variation 'c' of recommender 'remote'");
     m = recommend_req(&a, "ab", "u1", 5);
     m->feature = "unknown-feature";
     expect_error(f, PZ_RPC_RECOMMEND_ITEMS, &m->base, &a, PZ_INVALID_ARGUMENT, "InvalidExperimentFeature",
                  "unknown-feature");
+    assert_int_equal(f->recommender.calls, 0); /* none of them reached the recommender */
+    /* a recommender's failure is the answer, as it gave it */
+    pz_error down = {PZ_INTERNAL, PZ_ERRTYPE_UNHANDLED, "CredentialsNotFound", "variation 'p' has no credentials"};
+    f->recommender.fail_with = &down;
+    m = recommend_req(&a, "for-you", "u1", 5);
+    expect_error(f, PZ_RPC_RECOMMEND_ITEMS, &m->base, &a, PZ_INTERNAL, "CredentialsNotFound", "variation 'p'");
     pz_arena_destroy(&a);
 }
 
@@ -283,14 +260,13 @@ static void test_validation_limits(void **state)
     rr->recommender = "rank";
     rr->user_id = "u1";
     expect_error(f, PZ_RPC_RERANK_ITEMS, &rr->base, &a, PZ_INVALID_ARGUMENT, "ValidationError", "itemIds");
+    assert_int_equal(f->recommender.calls, 0);
     pz_arena_destroy(&a);
 }
 
 static void test_related_and_rerank(void **state)
 {
     fixture *f = *state;
-    feed(f, "u1", "pan", "pot", "knife");
-    feed(f, "u2", "pan", "pot", "lid");
     pz_arena a;
     pz_arena_init(&a);
     Personalization__V1__RelatedItemsRequest *rel = (Personalization__V1__RelatedItemsRequest *)pz_arena_new_message(
@@ -302,9 +278,10 @@ static void test_related_and_rerank(void **state)
     pz_request req;
     run(f, &req, &a, PZ_RPC_RELATED_ITEMS, &rel->base);
     assert_int_equal(req.status, PZ_OK);
+    assert_string_equal(f->recommender.last->query->item_id, "pan");
+    assert_null(f->recommender.last->query->user_id);
     Personalization__V1__RecommendationResponse *r = (Personalization__V1__RecommendationResponse *)req.response;
     assert_int_equal(r->n_item_list, 2);
-    assert_string_equal(r->item_list[0]->item_id, "pot");
     /* no user: the noUserSpecified policy, whose directives already hold max-age (defect #13 fix) */
     assert_string_equal(req.hints.cache_control, "public,max-age=60");
 
@@ -318,10 +295,37 @@ static void test_related_and_rerank(void **state)
     rr->n_item_ids = 4;
     run(f, &req, &a, PZ_RPC_RERANK_ITEMS, &rr->base);
     assert_int_equal(req.status, PZ_OK);
+    assert_int_equal(f->recommender.last->query->num_results, 4); /* a rerank answers every id */
     Personalization__V1__RerankResponse *rk = (Personalization__V1__RerankResponse *)req.response;
     assert_int_equal(rk->n_personalized_ranking, 4); /* never truncated, duplicates kept */
     assert_string_equal(rk->personalized_ranking[3]->item_id, "never-seen");
     assert_false(rk->personalized_ranking[3]->has_score);
+    pz_arena_destroy(&a);
+}
+
+static void test_put_events_reach_the_sink_with_minted_ids(void **state)
+{
+    fixture *f = *state;
+    pz_arena a;
+    pz_arena_init(&a);
+    pz_request req;
+    Personalization__V1__PutEventsRequest *m = events_req(&a, "tracked", "u9", 2);
+    m->event_list[1]->event_id = "kept";
+    run(f, &req, &a, PZ_RPC_PUT_EVENTS, &m->base);
+    assert_int_equal(req.status, PZ_OK);
+    assert_int_equal(f->events.submissions, 1);
+    assert_int_equal(f->events.events, 2);
+    assert_string_equal(f->events.last_ns, "tracked");
+    Personalization__V1__PutEventsResponse *r = (Personalization__V1__PutEventsResponse *)req.response;
+    assert_int_equal(r->n_event_ids, 2);
+    assert_int_equal(strlen(r->event_ids[0]), 36); /* minted */
+    assert_string_equal(r->event_ids[1], "kept");
+    assert_string_equal(req.hints.cache_control, "no-store");
+    /* the sink's refusal is the answer */
+    pz_error full = {PZ_UNAVAILABLE, PZ_ERRTYPE_UNHANDLED, "EventStoreUnavailable", "the outbox is full"};
+    f->events.fail_with = &full;
+    expect_error(f, PZ_RPC_PUT_EVENTS, &events_req(&a, "shop", "u9", 1)->base, &a, PZ_UNAVAILABLE,
+                 "EventStoreUnavailable", "full");
     pz_arena_destroy(&a);
 }
 
@@ -330,21 +334,20 @@ static void test_put_events_errors_store_nothing(void **state)
     fixture *f = *state;
     pz_arena a;
     pz_arena_init(&a);
-    const char *items[] = {"pan", "pot", "lid"};
-    Personalization__V1__PutEventsRequest *m = events_req(&a, "shop", "u9", 11, items);
+    Personalization__V1__PutEventsRequest *m = events_req(&a, "shop", "u9", 11);
     expect_error(f, PZ_RPC_PUT_EVENTS, &m->base, &a, PZ_INVALID_ARGUMENT, "ValidationError", "at most 10");
-    m = events_req(&a, "shop", "u9", 2, items);
+    m = events_req(&a, "shop", "u9", 2);
     m->event_list[1]->event_type = NULL;
     expect_error(f, PZ_RPC_PUT_EVENTS, &m->base, &a, PZ_INVALID_ARGUMENT, "ValidationError", "eventList[1].eventType");
     assert_null(m->event_list[0]->event_id); /* rejected whole: no defaults were filled */
-    m = events_req(&a, "shop", "u9", 1, items);
+    m = events_req(&a, "shop", "u9", 1);
     m->event_list[0]->properties = "[1,2]";
     expect_error(f, PZ_RPC_PUT_EVENTS, &m->base, &a, PZ_INVALID_ARGUMENT, "ValidationError", "properties");
-    m = events_req(&a, "nope", "u9", 1, items);
+    m = events_req(&a, "nope", "u9", 1);
     expect_error(f, PZ_RPC_PUT_EVENTS, &m->base, &a, PZ_NOT_FOUND, "NamespaceNotFound", "nope");
-    m = events_req(&a, "silent", "u9", 1, items);
+    m = events_req(&a, "silent", "u9", 1);
     expect_error(f, PZ_RPC_PUT_EVENTS, &m->base, &a, PZ_NOT_FOUND, "NamespaceEventTargetsNotFound", "silent");
-    assert_false(pz_builtin_has_data(f->builtin, "shop"));
+    assert_int_equal(f->events.submissions, 0);
     pz_arena_destroy(&a);
 }
 
@@ -355,8 +358,7 @@ static void test_events_validate_defaults_and_tracker_rules(void **state)
     const pz_namespace *tracked = pz_config_namespace(cfg, "tracked");
     pz_arena a;
     pz_arena_init(&a);
-    const char *items[] = {"x", "y", "z"};
-    Personalization__V1__PutEventsRequest *m = events_req(&a, "tracked", "u", 2, items);
+    Personalization__V1__PutEventsRequest *m = events_req(&a, "tracked", "u", 2);
     m->session_id = NULL;
     pz_error err;
     assert_int_equal(pz_events_validate(m, tracked, 1700000000123LL, &a, &err), PZ_INVALID_ARGUMENT);
@@ -368,20 +370,25 @@ static void test_events_validate_defaults_and_tracker_rules(void **state)
     assert_true(m->event_list[0]->sent_at == 1700000000.0); /* whole seconds */
     assert_int_equal(strlen(m->event_list[0]->event_id), 36);
     assert_string_equal(m->event_list[1]->event_id, "kept");
-    Personalization__V1__PutEventsRequest *empty = events_req(&a, "tracked", "u", 0, items);
+    Personalization__V1__PutEventsRequest *empty = events_req(&a, "tracked", "u", 0);
     assert_int_equal(pz_events_validate(empty, tracked, 0, &a, &err), PZ_INVALID_ARGUMENT);
     pz_arena_destroy(&a);
     pz_config_unref(cfg);
 }
 
-static void test_shutdown_refuses_new_work(void **state)
+static void test_shutdown_drains_the_ports_and_refuses_new_work(void **state)
 {
     fixture *f = *state;
     pz_service_shutdown(f->svc);
+    assert_int_equal(f->recommender.drains, 1);
+    assert_int_equal(f->events.drains, 1);
     pz_arena a;
     pz_arena_init(&a);
     expect_error(f, PZ_RPC_RECOMMEND_ITEMS, &recommend_req(&a, "for-you", "u1", 5)->base, &a, PZ_UNAVAILABLE,
                  "ShuttingDown", "shutting down");
+    expect_error(f, PZ_RPC_PUT_EVENTS, &events_req(&a, "shop", "u1", 1)->base, &a, PZ_UNAVAILABLE, "ShuttingDown",
+                 "shutting down");
+    assert_int_equal(f->recommender.calls, 0);
     pz_arena_destroy(&a);
 }
 
@@ -391,50 +398,35 @@ static void test_expired_deadline(void **state)
     pz_arena a;
     pz_arena_init(&a);
     pz_request req;
-    static result r = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    int calls = 0;
     pz_request_init(&req, &a);
     req.rpc = PZ_RPC_RECOMMEND_ITEMS;
     req.message = &recommend_req(&a, "for-you", "u1", 5)->base;
     req.deadline_ms = pz_now_ms() - 1;
     req.on_done = on_done;
-    req.front_data = &r;
+    req.front_data = &calls;
     pz_service_handle(f->svc, &req);
-    assert_int_equal(r.calls, 1);
+    assert_int_equal(calls, 1);
     assert_int_equal(req.status, PZ_DEADLINE_EXCEEDED);
-    pz_arena_destroy(&a);
-}
-
-/* Remote event targets are served through the outbox: the call is accepted once stored. */
-static void test_put_events_to_remote_targets_is_accepted(void **state)
-{
-    fixture *f = *state;
-    pz_arena a;
-    pz_arena_init(&a);
-    const char *items[] = {"pan", "pot"};
-    Personalization__V1__PutEventsRequest *m = events_req(&a, "tracked", "u9", 2, items);
-    m->session_id = "s-9";
-    pz_request req;
-    run(f, &req, &a, PZ_RPC_PUT_EVENTS, &m->base);
-    assert_int_equal(req.status, PZ_OK);
-    Personalization__V1__PutEventsResponse *r = (Personalization__V1__PutEventsResponse *)req.response;
-    assert_int_equal(r->n_event_ids, 2);
-    assert_int_equal(strlen(r->event_ids[0]), 36); /* minted */
-    assert_false(pz_builtin_has_data(f->builtin, "tracked")); /* not a builtin target */
+    assert_int_equal(f->recommender.calls, 0);
     pz_arena_destroy(&a);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_events_teach_the_builtin_recommender, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_popular_strategy_and_num_results, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_inference_asks_the_recommender_port_and_builds_the_response, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_items_are_truncated_to_num_results_and_not_decorated_on_request, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_a_fallback_that_served_is_in_the_hints, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resolution_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_validation_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_related_and_rerank, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_put_events_reach_the_sink_with_minted_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_events_errors_store_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_put_events_to_remote_targets_is_accepted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_validate_defaults_and_tracker_rules, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_shutdown_refuses_new_work, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shutdown_drains_the_ports_and_refuses_new_work, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expired_deadline, setup, teardown),
     };
     return cmocka_run_group_tests_name("core_service", tests, NULL, NULL);

@@ -20,6 +20,7 @@
 
 #include "server/events/outbox.h"
 #include "server/events/pipeline.h"
+#include "server/recommenders/builtin.h"
 
 typedef struct fixture {
     char dir[512];
@@ -31,6 +32,13 @@ typedef struct fixture {
     pz_event_pipeline *p;
     bool quiet;
 } fixture;
+
+typedef struct call {
+    pz_event_submission sub; /* first member: the completion finds the call from it */
+    pz_arena arena;
+    pz_status status;        /* the answer */
+    char code[64];
+} call;
 
 /* ---- completion capture ---- */
 
@@ -46,15 +54,18 @@ typedef struct done_counter {
 
 static done_counter counter = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, PZ_OK, "", NULL, 0};
 
-static void on_done(pz_request *req)
+static void on_done(pz_event_submission *s, const pz_error *err)
 {
+    call *c = (call *)s;
+    c->status = err == NULL ? PZ_OK : err->status;
+    snprintf(c->code, sizeof c->code, "%s", err == NULL ? "" : err->code);
     pthread_mutex_lock(&counter.lock);
-    if (req->status == PZ_OK)
+    if (err == NULL)
         counter.ok++;
     else
         counter.failed++;
-    counter.last_status = req->status;
-    snprintf(counter.last_code, sizeof counter.last_code, "%s", req->status == PZ_OK ? "" : req->error.code);
+    counter.last_status = err == NULL ? PZ_OK : err->status;
+    snprintf(counter.last_code, sizeof counter.last_code, "%s", err == NULL ? "" : err->code);
     if (counter.builtin != NULL && pz_builtin_has_data(counter.builtin, "shop"))
         counter.builtin_ready_at_answer++;
     pthread_cond_broadcast(&counter.cond);
@@ -111,7 +122,7 @@ static double half(void *ctx)
 static void open_pipeline(fixture *f, size_t max_queued)
 {
     pz_event_pipeline_options o = {.outbox_dir = f->outbox,
-                                   .builtin = f->builtin,
+                                   .learner = pz_builtin_learner(f->builtin),
                                    .config = f->holder,
                                    .max_queued_calls = max_queued,
                                    .backoff = {10, 40},
@@ -160,10 +171,6 @@ static int teardown(void **state)
 
 /* Submits one call of `n` click events by `user` to namespace ns; the request lives until the test
  * ends (leaked into a list freed by the OS at exit is not acceptable under LSan: keep it here). */
-typedef struct call {
-    pz_arena arena;
-    pz_request req;
-} call;
 
 static call *submit(fixture *f, const char *ns, const char *user, int n)
 {
@@ -186,12 +193,9 @@ static call *submit(fixture *f, const char *ns, const char *user, int n)
         e->sent_at = 1700000000;
         m->event_list[i] = e;
     }
-    pz_request_init(&c->req, &c->arena);
-    c->req.rpc = PZ_RPC_PUT_EVENTS;
-    c->req.message = &m->base;
-    c->req.on_done = on_done;
     pz_config *cfg = pz_config_holder_acquire(f->holder);
-    pz_event_pipeline_submit(f->p, &c->req, pz_config_namespace(cfg, ns), m);
+    c->sub = (pz_event_submission){.ns = pz_config_namespace(cfg, ns), .events = m, .arena = &c->arena, .done = on_done};
+    pz_event_pipeline_submit(f->p, &c->sub);
     pz_config_unref(cfg);
     return c;
 }
@@ -348,8 +352,8 @@ static void test_queue_limit_answers_429_at_once(void **state)
     assert_int_equal(answers(), 0);
     call *c4 = submit(f, "shop", "d", 1); /* the third queued call crosses the limit of 2 */
     assert_int_equal(answers(), 1);
-    assert_int_equal(c4->req.status, PZ_RESOURCE_EXHAUSTED);
-    assert_string_equal(c4->req.error.code, "TooManyRequests");
+    assert_int_equal(c4->status, PZ_RESOURCE_EXHAUSTED);
+    assert_string_equal(c4->code, "TooManyRequests");
     unlock_outbox(&l);
     wait_answers(4);
     assert_int_equal(counter.ok, 3);
@@ -465,8 +469,8 @@ static void test_drain_refuses_new_calls(void **state)
     pz_event_pipeline_drain(f->p);
     call *c = submit(f, "shop", "late", 1);
     assert_int_equal(answers(), 1);
-    assert_int_equal(c->req.status, PZ_UNAVAILABLE);
-    assert_string_equal(c->req.error.code, "ShuttingDown");
+    assert_int_equal(c->status, PZ_UNAVAILABLE);
+    assert_string_equal(c->code, "ShuttingDown");
     free_call(c);
 }
 

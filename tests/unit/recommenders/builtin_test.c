@@ -49,7 +49,7 @@ static pz_builtin *open_fresh(const pz_builtin_options *o)
 static void ingest(pz_builtin *b, const char *ns, const char *user, const char *session, const char *item,
                    const char *type, int64_t t)
 {
-    pz_builtin_event e = {.user_id = user, .session_id = session, .item_id = item, .event_type = type,
+    pz_interaction e = {.user_id = user, .session_id = session, .item_id = item, .event_type = type,
                           .sent_at_ms = t};
     char err[256] = "";
     if (pz_builtin_ingest(b, ns, &e, 1, err, sizeof(err)) != 0)
@@ -446,14 +446,14 @@ static void test_oversized_ids_rejected(void **state)
     memset(max_id, 'y', sizeof(max_id) - 1);
     max_id[sizeof(max_id) - 1] = '\0';
     char err[256] = "";
-    pz_builtin_event ev[2] = {{.item_id = "ok", .sent_at_ms = NOW}, {.item_id = long_id, .sent_at_ms = NOW}};
+    pz_interaction ev[2] = {{.item_id = "ok", .sent_at_ms = NOW}, {.item_id = long_id, .sent_at_ms = NOW}};
     assert_int_equal(pz_builtin_ingest(b, "ns", ev, 2, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "item id"));
     assert_false(pz_builtin_has_data(b, "ns")); /* nothing applied */
-    ev[1] = (pz_builtin_event){.item_id = "ok", .user_id = long_id};
+    ev[1] = (pz_interaction){.item_id = "ok", .user_id = long_id};
     assert_int_equal(pz_builtin_ingest(b, "ns", ev, 2, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "user id"));
-    ev[1] = (pz_builtin_event){.item_id = "ok", .session_id = long_id};
+    ev[1] = (pz_interaction){.item_id = "ok", .session_id = long_id};
     assert_int_equal(pz_builtin_ingest(b, "ns", ev, 2, err, sizeof(err)), -1);
     char long_ns[PZ_BUILTIN_MAX_NS_LEN + 2];
     memset(long_ns, 'n', sizeof(long_ns) - 1);
@@ -597,14 +597,14 @@ static void test_open_errors_and_map_full(void **state)
     char item[PZ_BUILTIN_MAX_ID_LEN + 1];
     memset(item, 'i', sizeof(item) - 1);
     item[sizeof(item) - 1] = '\0';
-    pz_builtin_event ev[100];
+    pz_interaction ev[100];
     int rc = 0;
     for (int batch = 0; batch < 100 && rc == 0; batch++) {
         for (int i = 0; i < 100; i++) {
             char *id = pz_strdup(item), prefix[32]; /* unique, full-length ids */
             int len = snprintf(prefix, sizeof(prefix), "%d-%d-", batch, i);
             memcpy(id, prefix, (size_t)len);
-            ev[i] = (pz_builtin_event){.item_id = id, .sent_at_ms = NOW};
+            ev[i] = (pz_interaction){.item_id = id, .sent_at_ms = NOW};
         }
         rc = pz_builtin_ingest(b, "ns", ev, 100, err, sizeof(err));
         for (int i = 0; i < 100; i++)
@@ -632,12 +632,12 @@ static void *writer(void *arg)
     shared *s = arg;
     char user[16], err[256];
     for (int i = 0; i < 200 && atomic_load(&s->errors) == 0; i++) {
-        pz_builtin_event ev[5];
+        pz_interaction ev[5];
         char items[5][16];
         for (int j = 0; j < 5; j++) {
             snprintf(user, sizeof(user), "u%d", (i + j) % 17);
             snprintf(items[j], sizeof(items[j]), "i%d", (i * 5 + j) % 61);
-            ev[j] = (pz_builtin_event){.user_id = j == 4 ? NULL : pz_strdup(user), .session_id = "s",
+            ev[j] = (pz_interaction){.user_id = j == 4 ? NULL : pz_strdup(user), .session_id = "s",
                                        .item_id = items[j], .event_type = j % 2 ? "view" : "click",
                                        .sent_at_ms = NOW + i};
         }

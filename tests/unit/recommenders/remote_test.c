@@ -21,21 +21,6 @@
 #include "server/recommenders/remote.h"
 #include "server/recommenders/struct_json.h"
 
-/* The pipeline's completions live in the service library; these tests never complete. */
-void pz_inference_recommended(pz_inference *inf, const pz_error *err)
-{
-    (void)inf;
-    (void)err;
-    fail_msg("unexpected completion");
-}
-
-void pz_inference_decorated(pz_inference *inf, const pz_error *err)
-{
-    (void)inf;
-    (void)err;
-    fail_msg("unexpected completion");
-}
-
 #define ARN_CN "arn:aws-cn:personalize:cn-north-1:111122223333:"
 static const char CONFIG[] =
     "{'namespaces':{'shop':{'recommenders':{"
@@ -88,20 +73,25 @@ static const pz_recommender *recommender(pz_action action, const char *key)
     return pz_config_recommender(pz_config_namespace(config, "shop"), action, key);
 }
 
-static pz_inference *inference(pz_arena *a, pz_action action, const char *rec, const char *var)
+/* A recommender call as the sequencer hands it over: the query, the variation, the answer. */
+typedef struct test_inference {
+    pz_query q;
+    pz_recommend_call rec;
+    const pz_variation *variation;
+} test_inference;
+
+static test_inference *inference(pz_arena *a, pz_action action, const char *rec, const char *var)
 {
-    pz_request *req = pz_arena_calloc(a, 1, sizeof *req);
-    pz_request_init(req, a);
-    pz_inference *inf = pz_arena_calloc(a, 1, sizeof *inf);
-    inf->req = req;
-    inf->action = action;
-    inf->namespace_ = "shop";
-    inf->ns = pz_config_namespace(config, "shop");
-    inf->recommender = recommender(action, rec);
-    inf->recommender_key = rec;
-    inf->variation = pz_config_variation(inf->recommender, var);
-    inf->num_results = 10;
-    inf->decorate_items = true;
+    test_inference *inf = pz_arena_calloc(a, 1, sizeof *inf);
+    inf->q.action = action;
+    inf->q.namespace_ = "shop";
+    inf->q.ns = pz_config_namespace(config, "shop");
+    inf->q.recommender = recommender(action, rec);
+    inf->q.recommender_key = rec;
+    inf->variation = pz_config_variation(inf->q.recommender, var);
+    inf->q.num_results = 10;
+    inf->q.decorate_items = true;
+    inf->rec = (pz_recommend_call){.query = &inf->q, .variation = inf->variation, .arena = a};
     return inf;
 }
 
@@ -223,34 +213,34 @@ static void test_parse_personalize_response(void **state)
     (void)state;
     pz_arena a;
     pz_arena_init(&a);
-    pz_inference *inf = inference(&a, PZ_ACTION_RECOMMEND_ITEMS, "r", "camp");
+    test_inference *inf = inference(&a, PZ_ACTION_RECOMMEND_ITEMS, "r", "camp");
     const char *body = "{\"itemList\":[{\"itemId\":\"a\",\"score\":0.5,\"promotionName\":\"deals\","
                        "\"reason\":[\"Promoted item\"],\"metadata\":{\"title\":\"A\",\"price\":\"9.5\"}},"
                        "{\"itemId\":\"b\"},{\"itemId\":\"c\",\"score\":null,\"extra\":1}],"
                        "\"recommendationId\":\"RID-1\"}";
     pz_error err;
-    assert_true(pz_remote_parse_items(body, strlen(body), "w", "Personalize", inf, &err));
-    assert_int_equal(inf->n_items, 3);
-    assert_string_equal(inf->items[0].item_id, "a");
-    assert_true(inf->items[0].has_score);
-    assert_true(inf->items[0].score == 0.5);
-    assert_false(inf->items[1].has_score);
-    assert_false(inf->items[2].has_score);
-    assert_non_null(inf->item_extras);
-    assert_string_equal(inf->item_extras[0].promotion_name, "deals");
-    assert_int_equal(inf->item_extras[0].n_reason, 1);
-    assert_string_equal(inf->item_extras[0].reason[0], "Promoted item");
-    assert_int_equal(inf->item_extras[0].metadata->n_fields, 2);
-    assert_string_equal(inf->item_extras[0].metadata->fields[0]->key, "title");
-    assert_null(inf->item_extras[1].metadata);
-    assert_string_equal(inf->recommendation_id, "RID-1");
+    assert_true(pz_remote_parse_items(body, strlen(body), "w", "Personalize", &inf->rec, &err));
+    assert_int_equal(inf->rec.n_items, 3);
+    assert_string_equal(inf->rec.items[0].item_id, "a");
+    assert_true(inf->rec.items[0].has_score);
+    assert_true(inf->rec.items[0].score == 0.5);
+    assert_false(inf->rec.items[1].has_score);
+    assert_false(inf->rec.items[2].has_score);
+    assert_non_null(inf->rec.extras);
+    assert_string_equal(inf->rec.extras[0].promotion_name, "deals");
+    assert_int_equal(inf->rec.extras[0].n_reason, 1);
+    assert_string_equal(inf->rec.extras[0].reason[0], "Promoted item");
+    assert_int_equal(inf->rec.extras[0].metadata->n_fields, 2);
+    assert_string_equal(inf->rec.extras[0].metadata->fields[0]->key, "title");
+    assert_null(inf->rec.extras[1].metadata);
+    assert_string_equal(inf->rec.recommendation_id, "RID-1");
 
-    pz_inference *rr = inference(&a, PZ_ACTION_RERANK_ITEMS, "k", "rk");
+    test_inference *rr = inference(&a, PZ_ACTION_RERANK_ITEMS, "k", "rk");
     body = "{\"personalizedRanking\":[{\"itemId\":\"x\",\"score\":1},{\"itemId\":\"y\",\"score\":0}]}";
-    assert_true(pz_remote_parse_items(body, strlen(body), "w", "Personalize", rr, &err));
-    assert_int_equal(rr->n_items, 2);
-    assert_null(rr->item_extras); /* nothing beyond id and score */
-    assert_null(rr->recommendation_id);
+    assert_true(pz_remote_parse_items(body, strlen(body), "w", "Personalize", &rr->rec, &err));
+    assert_int_equal(rr->rec.n_items, 2);
+    assert_null(rr->rec.extras); /* nothing beyond id and score */
+    assert_null(rr->rec.recommendation_id);
     pz_arena_destroy(&a);
 }
 
@@ -277,16 +267,16 @@ static void test_parse_rejects_malformed_responses(void **state)
     pz_arena a;
     pz_arena_init(&a);
     for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
-        pz_inference *inf = inference(&a, PZ_ACTION_RECOMMEND_ITEMS, "r", "camp");
+        test_inference *inf = inference(&a, PZ_ACTION_RECOMMEND_ITEMS, "r", "camp");
         pz_error err;
-        assert_false(pz_remote_parse_items(CASES[i].body, strlen(CASES[i].body), "w", "SageMaker", inf, &err));
+        assert_false(pz_remote_parse_items(CASES[i].body, strlen(CASES[i].body), "w", "SageMaker", &inf->rec, &err));
         assert_int_equal(err.status, PZ_UPSTREAM_FAILED);
         assert_string_equal(err.code, "InvalidUpstreamResponse");
         assert_string_equal(err.type, "SageMaker");
         if (strstr(err.message, CASES[i].why) == NULL)
             fprintf(stderr, "case %zu: %s\n", i, err.message);
         assert_non_null(strstr(err.message, CASES[i].why));
-        assert_int_equal(inf->n_items, 0); /* nothing used */
+        assert_int_equal(inf->rec.n_items, 0); /* nothing used */
     }
     /* limits: 500 items at most, ids at most 256 characters, metadata nesting */
     pz_buf big;
@@ -295,16 +285,16 @@ static void test_parse_rejects_malformed_responses(void **state)
     for (int i = 0; i < 501; i++)
         pz_buf_printf(&big, "%s{\"itemId\":\"i%d\"}", i ? "," : "", i);
     pz_buf_append_str(&big, "]}");
-    pz_inference *inf = inference(&a, PZ_ACTION_RECOMMEND_ITEMS, "r", "camp");
+    test_inference *inf = inference(&a, PZ_ACTION_RECOMMEND_ITEMS, "r", "camp");
     pz_error err;
-    assert_false(pz_remote_parse_items(big.data, big.len, "w", "Http", inf, &err));
+    assert_false(pz_remote_parse_items(big.data, big.len, "w", "Http", &inf->rec, &err));
     assert_non_null(strstr(err.message, "501 items; at most 500"));
     pz_buf_clear(&big);
     pz_buf_append_str(&big, "{\"itemList\":[{\"itemId\":\"");
     for (int i = 0; i < PZ_MAX_ID_LEN + 1; i++)
         pz_buf_append_char(&big, 'x');
     pz_buf_append_str(&big, "\"}]}");
-    assert_false(pz_remote_parse_items(big.data, big.len, "w", "Http", inf, &err));
+    assert_false(pz_remote_parse_items(big.data, big.len, "w", "Http", &inf->rec, &err));
     pz_buf_clear(&big);
     pz_buf_append_str(&big, "{\"itemList\":[{\"itemId\":\"a\",\"metadata\":");
     for (int i = 0; i < PZ_STRUCT_JSON_MAX_DEPTH + 1; i++)
@@ -313,14 +303,14 @@ static void test_parse_rejects_malformed_responses(void **state)
     for (int i = 0; i < PZ_STRUCT_JSON_MAX_DEPTH + 1; i++)
         pz_buf_append_char(&big, '}');
     pz_buf_append_str(&big, "}]}");
-    assert_false(pz_remote_parse_items(big.data, big.len, "w", "Http", inf, &err));
+    assert_false(pz_remote_parse_items(big.data, big.len, "w", "Http", &inf->rec, &err));
     assert_non_null(strstr(err.message, "nested")); /* too deep for the reader or for a Struct */
     pz_buf_clear(&big);                             /* at most 32 reasons per item */
     pz_buf_append_str(&big, "{\"itemList\":[{\"itemId\":\"a\",\"reason\":[");
     for (int i = 0; i < 33; i++)
         pz_buf_printf(&big, "%s\"r%d\"", i ? "," : "", i);
     pz_buf_append_str(&big, "]}]}");
-    assert_false(pz_remote_parse_items(big.data, big.len, "w", "Http", inf, &err));
+    assert_false(pz_remote_parse_items(big.data, big.len, "w", "Http", &inf->rec, &err));
     assert_non_null(strstr(err.message, "at most 32 strings"));
     pz_buf_free(&big);
     pz_arena_destroy(&a);
@@ -333,27 +323,27 @@ static void test_personalize_request_recommend(void **state)
     (void)state;
     pz_arena a;
     pz_arena_init(&a);
-    pz_inference *inf = inference(&a, PZ_ACTION_RECOMMEND_ITEMS, "r", "camp");
-    inf->user_id = "u1";
+    test_inference *inf = inference(&a, PZ_ACTION_RECOMMEND_ITEMS, "r", "camp");
+    inf->q.user_id = "u1";
     static const char *const CTX[] = {"DEVICE", "Phone"};
     static const char *const FV[] = {"CAT", "\"shoes\""};
-    inf->context = entries(&a, 1, CTX);
-    inf->n_context = 1;
-    inf->filter_values = entries(&a, 1, FV);
-    inf->n_filter_values = 1;
+    inf->q.context = entries(&a, 1, CTX);
+    inf->q.n_context = 1;
+    inf->q.filter_values = entries(&a, 1, FV);
+    inf->q.n_filter_values = 1;
     const char *problem;
     /* user present: the user-required filter applies first */
-    assert_json(pz_personalize_request(inf, inf->variation, 25, &a, &problem),
+    assert_json(pz_personalize_request(&inf->q, inf->variation, 25, &a, &problem),
                 "{\"campaignArn\":\"" ARN_CN "campaign/c1\",\"context\":{\"DEVICE\":\"Phone\"},"
                 "\"filterArn\":\"" ARN_CN "filter/needs-user\",\"filterValues\":{\"CAT\":\"\\\"shoes\\\"\"},"
                 "\"numResults\":25,\"promotions\":[{\"filterArn\":\"" ARN_CN "filter/deals\",\"name\":\"deals\","
                 "\"percentPromotedItems\":20}],\"userId\":\"u1\"}");
     /* a filter name from the request becomes an ARN in the variation's partition, region, account */
-    inf->filter = "recent";
-    assert_string_equal(pz_personalize_choose_filter(inf, inf->variation, &a), ARN_CN "filter/recent");
+    inf->q.filter = "recent";
+    assert_string_equal(pz_personalize_choose_filter(&inf->q, inf->variation, &a), ARN_CN "filter/recent");
     /* an ARN is passed through (§14 #4) */
-    inf->filter = "arn:aws:personalize:us-east-1:999999999999:filter/theirs";
-    assert_string_equal(pz_personalize_choose_filter(inf, inf->variation, &a), inf->filter);
+    inf->q.filter = "arn:aws:personalize:us-east-1:999999999999:filter/theirs";
+    assert_string_equal(pz_personalize_choose_filter(&inf->q, inf->variation, &a), inf->q.filter);
     pz_arena_destroy(&a);
 }
 
@@ -362,15 +352,15 @@ static void test_personalize_request_related_without_user(void **state)
     (void)state;
     pz_arena a;
     pz_arena_init(&a);
-    pz_inference *inf = inference(&a, PZ_ACTION_RECOMMEND_ITEMS, "r", "camp");
-    inf->action = PZ_ACTION_RELATED_ITEMS; /* same variation, related-items shape */
-    inf->item_id = "i9";
+    test_inference *inf = inference(&a, PZ_ACTION_RECOMMEND_ITEMS, "r", "camp");
+    inf->q.action = PZ_ACTION_RELATED_ITEMS; /* same variation, related-items shape */
+    inf->q.item_id = "i9";
     static const char *const FV[] = {"CAT", "x"};
-    inf->filter_values = entries(&a, 1, FV);
-    inf->n_filter_values = 1;
+    inf->q.filter_values = entries(&a, 1, FV);
+    inf->q.n_filter_values = 1;
     const char *problem;
     /* no user: the user-required filter is skipped; filterValues go with the filter that applies */
-    assert_json(pz_personalize_request(inf, inf->variation, 7, &a, &problem),
+    assert_json(pz_personalize_request(&inf->q, inf->variation, 7, &a, &problem),
                 "{\"campaignArn\":\"" ARN_CN "campaign/c1\",\"filterArn\":\"" ARN_CN "filter/any\","
                 "\"filterValues\":{\"CAT\":\"x\"},\"itemId\":\"i9\",\"numResults\":7,"
                 "\"promotions\":[{\"filterArn\":\"" ARN_CN "filter/deals\",\"name\":\"deals\","
@@ -383,17 +373,17 @@ static void test_personalize_request_metadata_clamps_to_50(void **state)
     (void)state;
     pz_arena a;
     pz_arena_init(&a);
-    pz_inference *inf = inference(&a, PZ_ACTION_RECOMMEND_ITEMS, "r", "rec");
-    inf->user_id = "u1";
+    test_inference *inf = inference(&a, PZ_ACTION_RECOMMEND_ITEMS, "r", "rec");
+    inf->q.user_id = "u1";
     static const char *const FV[] = {"CAT", "x"};
-    inf->filter_values = entries(&a, 1, FV); /* no filter applies: discarded */
-    inf->n_filter_values = 1;
+    inf->q.filter_values = entries(&a, 1, FV); /* no filter applies: discarded */
+    inf->q.n_filter_values = 1;
     const char *problem;
-    assert_json(pz_personalize_request(inf, inf->variation, 200, &a, &problem),
+    assert_json(pz_personalize_request(&inf->q, inf->variation, 200, &a, &problem),
                 "{\"metadataColumns\":{\"ITEMS\":[\"TITLE\",\"GENRE\"]},\"numResults\":50,"
                 "\"recommenderArn\":\"arn:aws:personalize:us-east-1:111122223333:recommender/r1\",\"userId\":\"u1\"}");
-    inf->decorate_items = false; /* no metadata asked: no clamp */
-    assert_json(pz_personalize_request(inf, inf->variation, 200, &a, &problem),
+    inf->q.decorate_items = false; /* no metadata asked: no clamp */
+    assert_json(pz_personalize_request(&inf->q, inf->variation, 200, &a, &problem),
                 "{\"numResults\":200,\"recommenderArn\":\"arn:aws:personalize:us-east-1:111122223333:recommender/r1\","
                 "\"userId\":\"u1\"}");
     pz_arena_destroy(&a);
@@ -404,22 +394,22 @@ static void test_personalize_request_rerank(void **state)
     (void)state;
     pz_arena a;
     pz_arena_init(&a);
-    pz_inference *inf = inference(&a, PZ_ACTION_RERANK_ITEMS, "k", "rk");
-    inf->user_id = "u1";
+    test_inference *inf = inference(&a, PZ_ACTION_RERANK_ITEMS, "k", "rk");
+    inf->q.user_id = "u1";
     char *ids[60];
     for (int i = 0; i < 60; i++)
         ids[i] = pz_arena_printf(&a, "i%d", i);
-    inf->item_ids = ids;
-    inf->n_item_ids = 2;
+    inf->q.item_ids = ids;
+    inf->q.n_item_ids = 2;
     const char *problem;
-    assert_json(pz_personalize_request(inf, inf->variation, 2, &a, &problem),
+    assert_json(pz_personalize_request(&inf->q, inf->variation, 2, &a, &problem),
                 "{\"campaignArn\":\"" ARN_CN "campaign/rank\",\"inputList\":[\"i0\",\"i1\"],"
                 "\"metadataColumns\":{\"ITEMS\":[\"TITLE\"]},\"userId\":\"u1\"}");
-    inf->n_item_ids = 51; /* over Personalize's limit with metadata: a clear 400, not a silent drop */
-    assert_null(pz_personalize_request(inf, inf->variation, 51, &a, &problem));
+    inf->q.n_item_ids = 51; /* over Personalize's limit with metadata: a clear 400, not a silent drop */
+    assert_null(pz_personalize_request(&inf->q, inf->variation, 51, &a, &problem));
     assert_non_null(strstr(problem, "at most 50"));
-    inf->decorate_items = false;
-    json_t *doc = pz_personalize_request(inf, inf->variation, 51, &a, &problem);
+    inf->q.decorate_items = false;
+    json_t *doc = pz_personalize_request(&inf->q, inf->variation, 51, &a, &problem);
     assert_non_null(doc);
     assert_int_equal(json_array_size(json_object_get(doc, "inputList")), 51);
     json_decref(doc);
@@ -453,31 +443,31 @@ static void test_http_url_fills_every_placeholder(void **state)
     (void)state;
     pz_arena a;
     pz_arena_init(&a);
-    pz_inference *inf = inference(&a, PZ_ACTION_RECOMMEND_ITEMS, "r", "h");
-    inf->user_id = "a b&c";
-    inf->filter = "f/1";
-    inf->feature = "home";
-    inf->synthetic_user = true;
+    test_inference *inf = inference(&a, PZ_ACTION_RECOMMEND_ITEMS, "r", "h");
+    inf->q.user_id = "a b&c";
+    inf->q.filter = "f/1";
+    inf->q.feature = "home";
+    inf->q.synthetic_user = true;
     static const char *const CTX[] = {"DEVICE", "Phone"};
-    inf->context = entries(&a, 1, CTX);
-    inf->n_context = 1;
+    inf->q.context = entries(&a, 1, CTX);
+    inf->q.n_context = 1;
     const char *url;
-    assert_int_equal(pz_http_build_url(inf, inf->variation, 30, &a, &url), 0);
+    assert_int_equal(pz_http_build_url(&inf->q, inf->variation, 30, &a, &url), 0);
     assert_string_equal(url,
                         "http://h.example/shop/r/a%20b%26c?n=30&ids=&f=f%2F1&fv=&c=%7B%22DEVICE%22%3A%22Phone%22%7D"
                         "&d=1&s=1&x=home&u2=a%20b%26c&i2=&i3=");
     /* rerank ids, comma-joined and encoded */
     char *ids[] = {"x1", "y,2"};
-    inf->item_ids = ids;
-    inf->n_item_ids = 2;
-    assert_int_equal(pz_http_build_url(inf, inf->variation, 2, &a, &url), 0);
+    inf->q.item_ids = ids;
+    inf->q.n_item_ids = 2;
+    assert_int_equal(pz_http_build_url(&inf->q, inf->variation, 2, &a, &url), 0);
     assert_non_null(strstr(url, "ids=x1%2Cy%2C2&"));
     /* a URL over the limit is refused */
     char *long_id = pz_arena_alloc(&a, 4000);
     memset(long_id, '/', 3999);
     long_id[3999] = '\0';
-    inf->user_id = long_id; /* 3 x 3999 x 3 bytes encoded */
-    assert_int_equal(pz_http_build_url(inf, inf->variation, 2, &a, &url), -1);
+    inf->q.user_id = long_id; /* 3 x 3999 x 3 bytes encoded */
+    assert_int_equal(pz_http_build_url(&inf->q, inf->variation, 2, &a, &url), -1);
     pz_arena_destroy(&a);
 }
 
@@ -486,9 +476,9 @@ static void test_lambda_payload_per_action(void **state)
     (void)state;
     pz_arena a;
     pz_arena_init(&a);
-    pz_inference *inf = inference(&a, PZ_ACTION_RECOMMEND_ITEMS, "r", "fn");
-    inf->user_id = "u1";
-    json_t *doc = pz_remote_payload(inf, inf->variation, 25);
+    test_inference *inf = inference(&a, PZ_ACTION_RECOMMEND_ITEMS, "r", "fn");
+    inf->q.user_id = "u1";
+    json_t *doc = pz_remote_payload(&inf->q, inf->variation, 25);
     assert_string_equal(json_string_value(json_object_get(doc, "version")), "1.0");
     assert_string_equal(json_string_value(json_object_get(doc, "action")), "recommend-items");
     assert_string_equal(json_string_value(json_object_get(json_object_get(doc, "recommender"), "path")), "r");
@@ -500,24 +490,24 @@ static void test_lambda_payload_per_action(void **state)
     assert_null(json_object_get(doc, "context")); /* only when one resolved */
     json_decref(doc);
 
-    inf->action = PZ_ACTION_RELATED_ITEMS;
-    inf->user_id = NULL;
-    inf->item_id = "i1";
+    inf->q.action = PZ_ACTION_RELATED_ITEMS;
+    inf->q.user_id = NULL;
+    inf->q.item_id = "i1";
     static const char *const CTX[] = {"DEVICE", "Phone"};
-    inf->context = entries(&a, 1, CTX);
-    inf->n_context = 1;
-    doc = pz_remote_payload(inf, inf->variation, 5);
+    inf->q.context = entries(&a, 1, CTX);
+    inf->q.n_context = 1;
+    doc = pz_remote_payload(&inf->q, inf->variation, 5);
     assert_string_equal(json_string_value(json_object_get(doc, "itemId")), "i1");
     assert_string_equal(json_string_value(json_object_get(doc, "userId")), ""); /* upstream sends "" */
     assert_string_equal(json_string_value(json_object_get(json_object_get(doc, "context"), "DEVICE")), "Phone");
     json_decref(doc);
 
-    inf->action = PZ_ACTION_RERANK_ITEMS;
-    inf->user_id = "u2";
+    inf->q.action = PZ_ACTION_RERANK_ITEMS;
+    inf->q.user_id = "u2";
     char *ids[] = {"a", "b"};
-    inf->item_ids = ids;
-    inf->n_item_ids = 2;
-    doc = pz_remote_payload(inf, inf->variation, 2);
+    inf->q.item_ids = ids;
+    inf->q.n_item_ids = 2;
+    doc = pz_remote_payload(&inf->q, inf->variation, 2);
     assert_int_equal(json_array_size(json_object_get(doc, "itemList")), 2);
     assert_null(json_object_get(doc, "numResults"));
     json_decref(doc);
@@ -544,13 +534,13 @@ static void test_post_processor_payload(void **state)
     (void)state;
     pz_arena a;
     pz_arena_init(&a);
-    pz_inference *inf = inference(&a, PZ_ACTION_RECOMMEND_ITEMS, "r", "camp");
-    inf->user_id = "u1";
+    test_inference *inf = inference(&a, PZ_ACTION_RECOMMEND_ITEMS, "r", "camp");
+    inf->q.user_id = "u1";
     const char *body = "{\"itemList\":[{\"itemId\":\"a\",\"score\":0.25,\"metadata\":{\"n\":2,\"t\":\"x\"}},"
                        "{\"itemId\":\"b\",\"reason\":[\"r\"]}],\"recommendationId\":\"RID-9\"}";
     pz_error err;
-    assert_true(pz_remote_parse_items(body, strlen(body), "w", "Personalize", inf, &err));
-    json_t *doc = pz_postprocess_payload(inf, inf->variation);
+    assert_true(pz_remote_parse_items(body, strlen(body), "w", "Personalize", &inf->rec, &err));
+    json_t *doc = pz_postprocess_payload(&inf->rec, inf->variation);
     json_t *resp = json_incref(json_object_get(doc, "response"));
     assert_string_equal(json_string_value(json_object_get(doc, "userId")), "u1");
     assert_null(json_object_get(doc, "itemId"));
@@ -621,16 +611,16 @@ static void test_invalid_utf8_is_named(void **state)
     (void)state;
     pz_arena a;
     pz_arena_init(&a);
-    pz_inference *inf = inference(&a, PZ_ACTION_RECOMMEND_ITEMS, "r", "camp");
-    inf->user_id = "caf\xc3\xa9";
-    assert_null(pz_remote_invalid_utf8(inf));
-    inf->user_id = "bad\xc3";
-    assert_string_equal(pz_remote_invalid_utf8(inf), "userId");
-    inf->user_id = "u";
+    test_inference *inf = inference(&a, PZ_ACTION_RECOMMEND_ITEMS, "r", "camp");
+    inf->q.user_id = "caf\xc3\xa9";
+    assert_null(pz_remote_invalid_utf8(&inf->q));
+    inf->q.user_id = "bad\xc3";
+    assert_string_equal(pz_remote_invalid_utf8(&inf->q), "userId");
+    inf->q.user_id = "u";
     static const char *const CTX[] = {"K", "\xed\xa0\x80"}; /* a surrogate */
-    inf->context = entries(&a, 1, CTX);
-    inf->n_context = 1;
-    assert_string_equal(pz_remote_invalid_utf8(inf), "context");
+    inf->q.context = entries(&a, 1, CTX);
+    inf->q.n_context = 1;
+    assert_string_equal(pz_remote_invalid_utf8(&inf->q), "context");
     pz_arena_destroy(&a);
 }
 

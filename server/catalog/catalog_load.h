@@ -1,6 +1,6 @@
-/* Loading a namespace's catalog (server/core/catalog.h) from JSON Lines, the upstream import
+/* Loading a namespace's catalog (server/catalog/catalog.h) from JSON Lines, the upstream import
  * format (spec §5.2): one JSON object per line with a string `id`; every other member is the
- * item's metadata, stored prepared (server/core/item_meta.h). A load is a full replace published
+ * item's metadata, stored prepared (server/catalog/item_meta.h). A load is a full replace published
  * atomically: readers see the old catalog until the new one is complete.
  *
  * Input: a file, gzip-compressed when its name ends in .gz or .gzip, or a buffer. It is streamed
@@ -25,7 +25,7 @@
 #include <stddef.h>
 
 #include "server/core/buf.h"
-#include "server/core/catalog.h"
+#include "server/catalog/catalog.h"
 
 /* The largest item: its JSON text (one line, without the line break) in bytes. */
 #define PZ_CATALOG_MAX_ITEM_BYTES 65536

@@ -1,7 +1,8 @@
-/* Tests for server/core/decorate.c and item_meta.c: the prepared value round trip (as JSON through
+/* Tests for server/catalog/localdb.c and item_meta.c, with the core's decorator
+ * (server/core/decorate.c) choosing the back-end: the prepared value round trip (as JSON through
  * the transcoder and as protobuf on the wire), itemColumns, corrupt values, and the decoration
  * step per inferenceItemMetadata type (localdb, dynamodb and personalize without a backend, a
- * registered backend, decorateItems=false). pz_inference_decorated is captured here. */
+ * registered backend, decorateItems=false). The decoration's completion is captured here. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,9 +15,10 @@
 #include <cmocka.h>
 
 #include "gateway/transcode.h"
-#include "server/core/catalog_load.h"
+#include "server/catalog/catalog_load.h"
+#include "server/catalog/item_meta.h"
+#include "server/catalog/localdb.h"
 #include "server/core/decorate.h"
-#include "server/core/item_meta.h"
 #include "server/core/prerendered.h"
 
 /* ---- the completion decoration reports ---- */
@@ -25,9 +27,9 @@ static int decorated_calls;
 static pz_error decorated_err;
 static bool decorated_failed;
 
-void pz_inference_decorated(pz_inference *inf, const pz_error *err)
+static void decorated(pz_decoration *job, const pz_error *err)
 {
-    (void)inf;
+    (void)job;
     decorated_calls++;
     decorated_failed = err != NULL;
     if (err != NULL)
@@ -283,19 +285,24 @@ static int teardown(void **state)
     return 0;
 }
 
-/* An inference of namespace ns whose recommender answered with ids. */
-static pz_inference *inference(fixture *f, const char *ns, const char *const *ids, size_t n)
+/* The decoration of a response of namespace ns whose recommender answered with ids. */
+typedef struct inference {
+    pz_query query;
+    pz_decoration job;
+    Personalization__V1__PredictedItem **response_items;
+} inference_t;
+
+static inference_t *inference(fixture *f, const char *ns, const char *const *ids, size_t n)
 {
-    pz_inference *inf = pz_arena_calloc(&f->arena, 1, sizeof *inf);
-    inf->req = &f->req;
-    inf->config = f->config;
-    inf->namespace_ = ns;
-    inf->ns = pz_config_namespace(f->config, ns);
-    assert_non_null(inf->ns);
-    inf->recommender = pz_config_recommender(inf->ns, PZ_ACTION_RECOMMEND_ITEMS, "r");
-    inf->recommender_key = "r";
-    inf->variation = &inf->recommender->variations[0];
-    inf->decorate_items = true;
+    inference_t *inf = pz_arena_calloc(&f->arena, 1, sizeof *inf);
+    pz_query *q = &inf->query;
+    q->action = PZ_ACTION_RECOMMEND_ITEMS;
+    q->namespace_ = ns;
+    q->ns = pz_config_namespace(f->config, ns);
+    assert_non_null(q->ns);
+    q->recommender = pz_config_recommender(q->ns, PZ_ACTION_RECOMMEND_ITEMS, "r");
+    q->recommender_key = "r";
+    q->decorate_items = true;
     inf->response_items = pz_arena_calloc(&f->arena, n, sizeof *inf->response_items);
     for (size_t i = 0; i < n; i++) {
         inf->response_items[i] = (Personalization__V1__PredictedItem *)pz_arena_new_message(
@@ -304,8 +311,31 @@ static pz_inference *inference(fixture *f, const char *ns, const char *const *id
         inf->response_items[i]->has_score = true;
         inf->response_items[i]->score = (double)(n - i);
     }
-    inf->n_response_items = n;
+    inf->job = (pz_decoration){.query = q,
+                               .variation = &q->recommender->variations[0],
+                               .items = inf->response_items,
+                               .n_items = n,
+                               .arena = &f->arena,
+                               .timing = &f->req.hints.upstream,
+                               .done = decorated};
     return inf;
+}
+
+/* The decorator the server builds: localdb served by the catalog (when there is one). */
+static pz_decorator *decorator(pz_catalog *catalog)
+{
+    pz_decorator *d = pz_decorator_create();
+    if (catalog != NULL)
+        {
+        pz_decorator_backend localdb = pz_localdb_backend(catalog);
+        pz_decorator_set_backend(d, PZ_ITEM_METADATA_LOCALDB, &localdb);
+    }
+    return d;
+}
+
+static void decorate(pz_decorator *d, inference_t *inf)
+{
+    pz_decorate(d, &inf->job);
 }
 
 static char *item_json(const Personalization__V1__PredictedItem *it)
@@ -316,10 +346,10 @@ static char *item_json(const Personalization__V1__PredictedItem *it)
 static void test_localdb_decorates_found_items_in_place(void **state)
 {
     fixture *f = *state;
-    pz_decorator *d = pz_decorator_create(f->catalog);
+    pz_decorator *d = decorator(f->catalog);
     const char *ids[] = {"b", "missing", "a", "b"};
-    pz_inference *inf = inference(f, "shop", ids, 4);
-    pz_decorate(d, inf);
+    inference_t *inf = inference(f, "shop", ids, 4);
+    decorate(d, inf);
     assert_int_equal(decorated_calls, 1);
     assert_false(decorated_failed);
     const char *want[] = {"{\"itemId\":\"b\",\"score\":4,\"metadata\":{\"name\":\"Banana\"}}",
@@ -337,10 +367,10 @@ static void test_localdb_decorates_found_items_in_place(void **state)
 static void test_item_columns_from_the_namespace_block(void **state)
 {
     fixture *f = *state;
-    pz_decorator *d = pz_decorator_create(f->catalog);
+    pz_decorator *d = decorator(f->catalog);
     const char *ids[] = {"a"};
-    pz_inference *inf = inference(f, "cols", ids, 1);
-    pz_decorate(d, inf);
+    inference_t *inf = inference(f, "cols", ids, 1);
+    decorate(d, inf);
     char *json = item_json(inf->response_items[0]);
     assert_string_equal(json, "{\"itemId\":\"a\",\"score\":1,\"metadata\":{\"name\":\"Apple\"}}");
     free(json);
@@ -350,13 +380,13 @@ static void test_item_columns_from_the_namespace_block(void **state)
 static void test_decorate_items_false_skips(void **state)
 {
     fixture *f = *state;
-    pz_decorator *d = pz_decorator_create(f->catalog);
+    pz_decorator *d = decorator(f->catalog);
     const char *ids[] = {"a"};
     const char *namespaces[] = {"shop", "dyn", "pers"};
     for (size_t i = 0; i < 3; i++) {
-        pz_inference *inf = inference(f, namespaces[i], ids, 1);
-        inf->decorate_items = false;
-        pz_decorate(d, inf);
+        inference_t *inf = inference(f, namespaces[i], ids, 1);
+        inf->query.decorate_items = false;
+        decorate(d, inf);
         assert_false(decorated_failed);
         assert_null(inf->response_items[0]->metadata);
     }
@@ -367,16 +397,16 @@ static void test_decorate_items_false_skips(void **state)
 static void test_no_metadata_block_or_no_catalog(void **state)
 {
     fixture *f = *state;
-    pz_decorator *d = pz_decorator_create(f->catalog);
+    pz_decorator *d = decorator(f->catalog);
     const char *ids[] = {"a"};
-    pz_inference *inf = inference(f, "plain", ids, 1); /* no inferenceItemMetadata */
-    pz_decorate(d, inf);
+    inference_t *inf = inference(f, "plain", ids, 1); /* no inferenceItemMetadata */
+    decorate(d, inf);
     assert_false(decorated_failed);
     assert_null(inf->response_items[0]->metadata);
     pz_decorator_destroy(d);
-    d = pz_decorator_create(NULL); /* localdb namespace, but no catalog in this process */
+    d = decorator(NULL); /* localdb namespace, but no catalog in this process */
     inf = inference(f, "shop", ids, 1);
-    pz_decorate(d, inf);
+    decorate(d, inf);
     assert_false(decorated_failed);
     assert_null(inf->response_items[0]->metadata);
     assert_int_equal(decorated_calls, 2);
@@ -386,14 +416,14 @@ static void test_no_metadata_block_or_no_catalog(void **state)
 static void test_remote_types_without_backend_fail_clearly(void **state)
 {
     fixture *f = *state;
-    pz_decorator *d = pz_decorator_create(f->catalog);
+    pz_decorator *d = decorator(f->catalog);
     const char *ids[] = {"a"};
     const char *namespaces[] = {"dyn", "pers"};
     const char *types[] = {"'dynamodb'", "'personalize'"};
     for (size_t i = 0; i < 2; i++) {
         decorated_failed = false;
-        pz_inference *inf = inference(f, namespaces[i], ids, 1);
-        pz_decorate(d, inf);
+        inference_t *inf = inference(f, namespaces[i], ids, 1);
+        decorate(d, inf);
         assert_true(decorated_failed);
         assert_int_equal(decorated_err.status, PZ_UNIMPLEMENTED);
         assert_string_equal(decorated_err.type, "Configuration");
@@ -408,25 +438,25 @@ static void test_remote_types_without_backend_fail_clearly(void **state)
 
 static int backend_calls;
 
-static void fake_dynamodb(void *ctx, pz_inference *inf, const pz_item_metadata *im)
+static void fake_dynamodb(void *ctx, pz_decoration *job)
 {
     assert_ptr_equal(ctx, &backend_calls);
-    assert_int_equal(im->type, PZ_ITEM_METADATA_DYNAMODB);
+    assert_int_equal(job->im->type, PZ_ITEM_METADATA_DYNAMODB);
     backend_calls++;
-    pz_inference_decorated(inf, NULL);
+    job->done(job, NULL);
 }
 
 static void test_registered_backend_is_used(void **state)
 {
     fixture *f = *state;
-    pz_decorator *d = pz_decorator_create(f->catalog);
+    pz_decorator *d = decorator(f->catalog);
     pz_decorator_set_backend(d, PZ_ITEM_METADATA_DYNAMODB,
-                             &(pz_decorator_backend){.decorate = fake_dynamodb, .ctx = &backend_calls});
+                             &(pz_decorator_backend){.decorate = fake_dynamodb, .self = &backend_calls});
     const char *ids[] = {"a"};
-    pz_decorate(d, inference(f, "dyn", ids, 1));
+    decorate(d, inference(f, "dyn", ids, 1));
     assert_int_equal(backend_calls, 1);
     assert_false(decorated_failed);
-    pz_decorate(d, inference(f, "pers", ids, 1)); /* personalize still has none */
+    decorate(d, inference(f, "pers", ids, 1)); /* personalize still has none */
     assert_true(decorated_failed);
     pz_decorator_destroy(d);
 }

@@ -16,16 +16,16 @@
  *
  * Exit status: 0 done, 1 failed (nothing changed), 2 usage error.
  */
-#ifndef PZ_CLI_ITEMS_H
-#define PZ_CLI_ITEMS_H
+#ifndef PZ_CATALOG_CLI_H
+#define PZ_CATALOG_CLI_H
 
 #include <stdbool.h>
 
 #define PZ_CLI_MAX_EDITS 100000 /* items one upsert-item or delete-item call may change */
 
 /* True when arg is one of the subcommands above. */
-bool pz_cli_items_is_command(const char *arg);
+bool pz_catalog_cli_is_command(const char *arg);
 /* Runs the subcommand argv[1] (argv[0] is the program); returns the exit status. */
-int pz_cli_items_main(int argc, char **argv);
+int pz_catalog_cli_main(int argc, char **argv);
 
 #endif

@@ -1,4 +1,4 @@
-#include "server/core/catalog.h"
+#include "server/catalog/catalog.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-#include "server/core/catalog_import.h"
+#include "server/catalog/catalog_import.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "server/core/buf.h"
-#include "server/core/catalog_load.h"
+#include "server/catalog/catalog_load.h"
 #include "server/core/log.h"
 #include "server/core/mem.h"
 #include "server/core/request.h"

@@ -1,4 +1,4 @@
-#include "server/core/events.h"
+#include "server/core/event_validation.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -6,8 +6,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 
+#include "server/core/ids.h"
 #include "server/core/log.h"
 
 /* ---- validation ---- */
@@ -137,7 +137,7 @@ pz_status pz_events_validate(Personalization__V1__PutEventsRequest *in, const pz
     for (size_t i = 0; i < in->n_event_list; i++) {
         Personalization__V1__Event *ev = in->event_list[i];
         if (ev->event_id == NULL) {
-            char *id = pz_arena_alloc(arena, 37);
+            char *id = pz_arena_alloc(arena, PZ_UUID_SIZE);
             pz_uuid4(id);
             ev->event_id = id;
         }
@@ -147,15 +147,4 @@ pz_status pz_events_validate(Personalization__V1__PutEventsRequest *in, const pz
         }
     }
     return PZ_OK;
-}
-
-void pz_uuid4(char *buf)
-{
-    unsigned char r[16];
-    if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
-        pz_fatal("getrandom failed");
-    r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);
-    r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
-    snprintf(buf, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3],
-             r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]);
 }

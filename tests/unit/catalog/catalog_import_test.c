@@ -1,4 +1,4 @@
-/* Tests for server/core/catalog_import.c: the import folder, driven scan by scan (no thread, no
+/* Tests for server/catalog/catalog_import.c: the import folder, driven scan by scan (no thread, no
  * sleeping): completeness, done/ and failed/ with the .error note, ignored names and folders. */
 #include <dirent.h>
 #include <setjmp.h>
@@ -13,8 +13,8 @@
 
 #include <cmocka.h>
 
-#include "server/core/catalog.h"
-#include "server/core/catalog_import.h"
+#include "server/catalog/catalog.h"
+#include "server/catalog/catalog_import.h"
 
 typedef struct fixture {
     char root[512], import[600];

@@ -2,7 +2,7 @@
  *
  * Layout: one LMDB environment in the directory given to pz_catalog_open (the server uses
  * `<data-dir>/catalog/`). Keys are item ids (1 to PZ_CATALOG_MAX_ID_LEN bytes); values are opaque
- * to this module (the loader stores prepared values, server/core/item_meta.h).
+ * to this module (the loader stores prepared values, server/catalog/item_meta.h).
  *   - named DB "meta": per namespace, the current-generation record {generation, slot, revision,
  *     items, published_ms};
  *   - named DBs "items/<ns>/0" and "items/<ns>/1": the two slots a namespace's generations live in.

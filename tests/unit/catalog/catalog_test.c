@@ -1,4 +1,4 @@
-/* Tests for server/core/catalog.c and catalog_load.c: loading (bad lines, empty input, duplicates,
+/* Tests for server/catalog/catalog.c and catalog_load.c: loading (bad lines, empty input, duplicates,
  * unicode, the size cap, gzip, strict vs lenient), atomic publish under concurrent readers, failed
  * loads keeping the old generation (a bad line, a full map), edits. Real LMDB in $TEST_TMPDIR. */
 #include <pthread.h>
@@ -16,9 +16,9 @@
 
 #include <cmocka.h>
 
-#include "server/core/catalog.h"
-#include "server/core/catalog_load.h"
-#include "server/core/item_meta.h"
+#include "server/catalog/catalog.h"
+#include "server/catalog/catalog_load.h"
+#include "server/catalog/item_meta.h"
 #include "server/core/prerendered.h"
 
 typedef struct fixture {

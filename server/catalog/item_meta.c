@@ -1,4 +1,4 @@
-#include "server/core/item_meta.h"
+#include "server/catalog/item_meta.h"
 
 #include <math.h>
 #include <stdbool.h>

@@ -1,4 +1,4 @@
-#include "server/items_runtime.h"
+#include "server/catalog/runtime.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -10,12 +10,12 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "server/core/catalog_import.h"
-#include "server/core/catalog_load.h"
+#include "server/catalog/catalog_import.h"
+#include "server/catalog/catalog_load.h"
+#include "server/catalog/localdb.h"
 #include "server/core/log.h"
 #include "server/core/mem.h"
 #include "server/core/request.h"
-#include "server/demo.h"
 
 /* The last revision seen of a namespace's catalog. */
 typedef struct seen_revision {
@@ -23,7 +23,7 @@ typedef struct seen_revision {
     uint64_t revision;
 } seen_revision;
 
-struct pz_items_runtime {
+struct pz_catalog_runtime {
     pz_catalog *catalog;
     pz_catalog_import *import; /* NULL without an import folder */
     pz_config_holder *config;
@@ -39,17 +39,16 @@ struct pz_items_runtime {
 };
 
 /* The embedded demo catalog, once: a restart keeps whatever was loaded since. */
-static int load_demo(pz_catalog *c, const char *ns, char *err, size_t errlen)
+static int load_demo(pz_catalog *c, const pz_catalog_runtime_options *o, char *err, size_t errlen)
 {
+    const char *ns = o->demo_namespace;
     pz_catalog_info info;
     if (pz_catalog_info_get(c, ns, &info, err, errlen) != 0)
         return -1;
     if (info.present)
         return 0;
-    size_t len;
-    const char *items = pz_demo_items(&len);
     pz_catalog_load_result r;
-    if (pz_catalog_load_buffer(c, ns, items, len, NULL, &r, err, errlen) != 0)
+    if (pz_catalog_load_buffer(c, ns, o->demo_items, o->demo_items_len, NULL, &r, err, errlen) != 0)
         return -1;
     pz_info("demo: loaded the embedded catalog into namespace '%s' (%zu items)", ns, r.items);
     return 0;
@@ -62,7 +61,7 @@ static bool decorates_from_localdb(const pz_namespace *ns)
 }
 
 /* import/<ns>/ for each namespace decorated from localdb, so the folder to drop files in exists. */
-static void create_import_folders(const pz_items_runtime *r)
+static void create_import_folders(const pz_catalog_runtime *r)
 {
     pz_config *cfg = pz_config_holder_acquire(r->config);
     for (size_t i = 0; i < pz_config_namespace_count(cfg); i++) {
@@ -77,7 +76,7 @@ static void create_import_folders(const pz_items_runtime *r)
 }
 
 /* The slot remembering ns's revision; a new one starts at 0 (not seen). NULL when the table is full. */
-static seen_revision *revision_slot(pz_items_runtime *r, const char *ns, bool *is_new)
+static seen_revision *revision_slot(pz_catalog_runtime *r, const char *ns, bool *is_new)
 {
     *is_new = false;
     for (size_t i = 0; i < r->n_revisions; i++)
@@ -93,7 +92,7 @@ static seen_revision *revision_slot(pz_items_runtime *r, const char *ns, bool *i
 }
 
 /* Purges the response cache of each localdb namespace whose catalog changed since the last check. */
-static void check_revisions(pz_items_runtime *r)
+static void check_revisions(pz_catalog_runtime *r)
 {
     pz_config *cfg = pz_config_holder_acquire(r->config);
     for (size_t i = 0; i < pz_config_namespace_count(cfg); i++) {
@@ -120,7 +119,7 @@ static void check_revisions(pz_items_runtime *r)
 
 static void *watch(void *arg)
 {
-    pz_items_runtime *r = arg;
+    pz_catalog_runtime *r = arg;
     int tick = r->import_poll_ms > 0 && r->import_poll_ms < PZ_CATALOG_REVISION_CHECK_MS ? r->import_poll_ms
                                                                                          : PZ_CATALOG_REVISION_CHECK_MS;
     long since_scan = r->import_poll_ms; /* scan at once */
@@ -149,7 +148,7 @@ static void *watch(void *arg)
     return NULL;
 }
 
-int pz_items_runtime_start(const pz_items_runtime_options *o, pz_items_runtime **out, char *err, size_t errlen)
+int pz_catalog_runtime_start(const pz_catalog_runtime_options *o, pz_catalog_runtime **out, char *err, size_t errlen)
 {
     *out = NULL;
     char dir[PATH_MAX];
@@ -157,15 +156,15 @@ int pz_items_runtime_start(const pz_items_runtime_options *o, pz_items_runtime *
         snprintf(err, errlen, "%s: the data directory path is too long", o->data_dir);
         return -1;
     }
-    pz_items_runtime *r = pz_calloc(1, sizeof *r);
+    pz_catalog_runtime *r = pz_calloc(1, sizeof *r);
     r->config = o->config;
     r->cache = o->cache;
     r->import_poll_ms = o->import_poll_ms;
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->wake, NULL);
     if (pz_catalog_open(dir, NULL, &r->catalog, err, errlen) != 0 ||
-        (o->demo_namespace != NULL && load_demo(r->catalog, o->demo_namespace, err, errlen) != 0)) {
-        pz_items_runtime_stop(r);
+        (o->demo_namespace != NULL && load_demo(r->catalog, o, err, errlen) != 0)) {
+        pz_catalog_runtime_stop(r);
         return -1;
     }
     if (o->import_poll_ms > 0) {
@@ -183,12 +182,17 @@ int pz_items_runtime_start(const pz_items_runtime_options *o, pz_items_runtime *
     return 0;
 }
 
-pz_catalog *pz_items_runtime_catalog(const pz_items_runtime *r)
+pz_catalog *pz_catalog_runtime_catalog(const pz_catalog_runtime *r)
 {
     return r != NULL ? r->catalog : NULL;
 }
 
-void pz_items_runtime_stop(pz_items_runtime *r)
+pz_decorator_backend pz_catalog_runtime_localdb(const pz_catalog_runtime *r)
+{
+    return pz_localdb_backend(r->catalog);
+}
+
+void pz_catalog_runtime_stop(pz_catalog_runtime *r)
 {
     if (r == NULL)
         return;

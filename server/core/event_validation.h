@@ -1,5 +1,5 @@
-/* Events: validation of PutEvents requests (pure, time injected). Accepted calls are stored and
- * delivered by the event pipeline (server/events/pipeline.h).
+/* PutEvents validation (pure, time injected): the limits a call must meet before it is handed to
+ * the event sink (server/core/event_sink.h), which stores and delivers it.
  *
  * Limits (Amazon Personalize PutEvents, spec §8.1; anchors §1.1), each enforced with a 400 /
  * INVALID_ARGUMENT naming the field:
@@ -7,8 +7,8 @@
  *   1..PZ_EVENTS_MAX_ID_LEN characters, impression at most PZ_EVENTS_MAX_IMPRESSIONS ids,
  *   properties at most PZ_EVENTS_MAX_PROPERTIES_LEN characters and a JSON object, sentAt >= 0.
  */
-#ifndef PZ_EVENTS_H
-#define PZ_EVENTS_H
+#ifndef PZ_EVENT_VALIDATION_H
+#define PZ_EVENT_VALIDATION_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -30,9 +30,5 @@
 pz_status pz_events_validate(Personalization__V1__PutEventsRequest *in, const pz_namespace *ns, int64_t now_ms,
                              pz_arena *arena, pz_error *err);
 
-/* Accepted calls go to the durable event pipeline: server/events/pipeline.h. */
-
-/* Fills buf (>= 37 bytes) with a random version-4 UUID string. */
-void pz_uuid4(char *buf);
 
 #endif

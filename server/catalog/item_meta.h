@@ -1,4 +1,4 @@
-/* Item metadata in its prepared form: what the catalog (server/core/catalog.h) stores per item.
+/* Item metadata in its prepared form: what the catalog (server/catalog/catalog.h) stores per item.
  * It is made once, when items are loaded, in the two forms a response carries: the protobuf
  * encoding of each Struct entry and the JSON text the transcoder would write. Decoration then
  * never parses JSON nor walks a tree: it copies the value into the request arena and hands out a

@@ -1,4 +1,4 @@
-#include "server/core/catalog_load.h"
+#include "server/catalog/catalog_load.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "server/core/item_meta.h"
+#include "server/catalog/item_meta.h"
 #include "server/core/mem.h"
 
 #define READ_CHUNK 65536

@@ -1,6 +1,6 @@
 /* The import folder: JSON Lines files dropped into `<import-dir>/<namespace>/` (the upstream S3
  * `import/{namespace}/` convention, spec §5.2) are loaded into that namespace's catalog by the
- * running server, each as a full replace (server/core/catalog_load.h, strict mode).
+ * running server, each as a full replace (server/catalog/catalog_load.h, strict mode).
  *
  * A file is taken once it is complete: names starting with '.' or ending in .tmp or .part are
  * never taken (write under such a name, then rename), and a file must be seen with the same size,
@@ -20,7 +20,7 @@
 
 #include <stdint.h>
 
-#include "server/core/catalog.h"
+#include "server/catalog/catalog.h"
 
 #define PZ_CATALOG_IMPORT_MAX_TRACKED 256     /* files watched for completeness at once */
 #define PZ_CATALOG_IMPORT_MAX_ERROR_LINES 100 /* bad lines listed in a .error file */

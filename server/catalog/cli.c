@@ -1,4 +1,4 @@
-#include "server/cli_items.h"
+#include "server/catalog/cli.h"
 
 #include <getopt.h>
 #include <limits.h>
@@ -7,8 +7,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "server/core/catalog.h"
-#include "server/core/catalog_load.h"
+#include "server/catalog/catalog.h"
+#include "server/catalog/catalog_load.h"
 #include "server/core/mem.h"
 
 typedef struct cli_args {
@@ -22,7 +22,7 @@ typedef struct cli_args {
 
 static const char *const COMMANDS[] = {"load-items", "upsert-item", "delete-item", "catalog-info", NULL};
 
-bool pz_cli_items_is_command(const char *arg)
+bool pz_catalog_cli_is_command(const char *arg)
 {
     for (size_t i = 0; COMMANDS[i] != NULL; i++)
         if (strcmp(arg, COMMANDS[i]) == 0)
@@ -289,7 +289,7 @@ static int catalog_info(pz_catalog *c, const cli_args *a)
     return 0;
 }
 
-int pz_cli_items_main(int argc, char **argv)
+int pz_catalog_cli_main(int argc, char **argv)
 {
     cli_args a;
     int rc = parse_args(argc, argv, &a);

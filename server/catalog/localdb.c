@@ -1,0 +1,52 @@
+#include "server/catalog/localdb.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "server/catalog/item_meta.h"
+#include "server/core/log.h"
+
+pz_status pz_localdb_decorate(pz_catalog *catalog, const char *ns, Personalization__V1__PredictedItem *const *items,
+                              size_t n, const char *const *columns, size_t n_columns, pz_arena *arena, pz_error *err)
+{
+    char msg[512];
+    pz_catalog_view view;
+    if (pz_catalog_view_begin(catalog, ns, &view, msg, sizeof msg) != 0) {
+        pz_error_log("decoration of namespace '%s' failed: %s", ns, msg);
+        return pz_error_setf(err, arena, PZ_INTERNAL, PZ_ERRTYPE_UNHANDLED, "ItemMetadataFailed", "%s", msg);
+    }
+    pz_status status = PZ_OK;
+    for (size_t i = 0; view.info.present && i < n && status == PZ_OK; i++) {
+        const char *id = items[i]->item_id;
+        const void *value;
+        size_t len;
+        int found = id != NULL ? pz_catalog_view_get(&view, id, strlen(id), &value, &len) : 0;
+        if (found == 1) {
+            items[i]->metadata = pz_item_meta_to_struct(value, len, columns, n_columns, arena);
+            if (items[i]->metadata != NULL)
+                continue;
+            snprintf(msg, sizeof msg, "the catalog of namespace '%s' holds a corrupt value for item '%s'", ns, id);
+        } else if (found == 0) {
+            continue;
+        } else {
+            snprintf(msg, sizeof msg, "cannot read the catalog of namespace '%s'", ns);
+        }
+        pz_error_log("decoration failed: %s", msg);
+        status = pz_error_setf(err, arena, PZ_INTERNAL, PZ_ERRTYPE_UNHANDLED, "ItemMetadataFailed", "%s", msg);
+    }
+    pz_catalog_view_end(&view);
+    return status;
+}
+
+static void decorate(void *self, pz_decoration *job)
+{
+    pz_error err;
+    pz_status s = pz_localdb_decorate(self, job->query->namespace_, job->items, job->n_items, job->im->item_columns,
+                                      job->im->n_item_columns, job->arena, &err);
+    job->done(job, s == PZ_OK ? NULL : &err);
+}
+
+pz_decorator_backend pz_localdb_backend(pz_catalog *catalog)
+{
+    return (pz_decorator_backend){.self = catalog, .decorate = decorate};
+}

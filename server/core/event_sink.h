@@ -1,0 +1,41 @@
+/* The event sink port: where the service hands accepted PutEvents calls (validated, defaults
+ * filled). server/events/ implements it with the durable outbox and delivery to the namespace's
+ * event targets; main.c wires it in; core tests use an in-memory fake.
+ *
+ * One submission: the service fills a pz_event_submission and calls sink.submit(sink.self, s);
+ * the sink calls s->done(s, err) exactly once, inline or from any thread, once the call is
+ * durable (err NULL) or when it cannot take it (err says why: 400 too large to store, 429 queue
+ * full, 503 draining or store unavailable). Until done runs the sink may read the submission and
+ * allocate from s->arena; after it, never again.
+ */
+#ifndef PZ_EVENT_SINK_H
+#define PZ_EVENT_SINK_H
+
+#include <stddef.h>
+
+#include "personalization/v1/personalization.pb-c.h"
+#include "server/core/config.h"
+#include "server/core/mem.h"
+#include "server/core/request.h"
+#include "server/core/status.h"
+
+typedef struct pz_event_submission pz_event_submission;
+
+struct pz_event_submission {
+    const pz_namespace *ns;                              /* valid during submit() only */
+    const Personalization__V1__PutEventsRequest *events; /* valid until done */
+    const pz_header *headers;                            /* the call's headers / metadata */
+    size_t n_headers;
+    pz_arena *arena;
+    void (*done)(pz_event_submission *s, const pz_error *err);
+    void *done_ctx; /* the service's */
+};
+
+typedef struct pz_event_sink {
+    void *self;
+    void (*submit)(void *self, pz_event_submission *s);
+    /* Refuses new submissions and returns once every submitted one is done. */
+    void (*drain)(void *self);
+} pz_event_sink;
+
+#endif

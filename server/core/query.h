@@ -1,0 +1,80 @@
+/* The query: one inference request (RecommendItems, RelatedItems, RerankItems) read into one
+ * shape, validated by one set of rules whichever front it came from, then resolved against the
+ * configuration snapshot. It is what every later stage reads: the response cache builds its key
+ * from it, the recommender port (server/core/recommender.h) and the decorators
+ * (server/core/decorate.h) get it read-only.
+ *
+ * Strings and arrays point into the request message (or the request arena); the config pointers
+ * point into the snapshot the inference holds a reference on.
+ */
+#ifndef PZ_QUERY_H
+#define PZ_QUERY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include "server/core/config.h"
+#include "server/core/mem.h"
+#include "server/core/rpc.h"
+#include "server/core/status.h"
+
+/* Limits of the inference API (spec §2.6, §13), each enforced with a 400 naming the field. */
+#define PZ_MAX_NUM_RESULTS 500
+#define PZ_MAX_RERANK_ITEMS 500
+#define PZ_MAX_ID_LEN 256
+#define PZ_MAX_FILTER_VALUE_KEY_LEN 50
+#define PZ_MAX_CONTEXT_KEY_LEN 150
+#define PZ_MAX_MAP_VALUE_LEN 1000
+
+/* Entries of every map<string,string> field have this layout in protobuf-c. */
+typedef struct pz_string_entry {
+    ProtobufCMessage base;
+    char *key;
+    char *value;
+} pz_string_entry;
+
+typedef struct pz_query {
+    /* the request, as sent */
+    pz_rpc rpc;
+    pz_action action;
+    const char *namespace_;
+    const char *recommender_key;
+    const char *user_id;  /* NULL on related-items without a user */
+    const char *item_id;  /* related-items */
+    char **item_ids;      /* rerank-items */
+    size_t n_item_ids;
+    int num_results;      /* recommend/related: what the client asked for (1..500); rerank: the
+                           * number of ids, since a rerank answers every id it was given */
+    const char *filter;
+    pz_string_entry **filter_values;
+    size_t n_filter_values;
+    pz_string_entry **context;
+    size_t n_context;
+    bool decorate_items;
+    bool synthetic_user;
+    const char *feature;
+
+    /* resolved in the configuration snapshot (NULL until the resolve stage ran) */
+    const pz_namespace *ns;
+    const pz_recommender *recommender;
+
+    int64_t received_ms; /* wall clock at receipt: the "now" of the recommenders */
+    int64_t deadline_ms; /* the client's absolute deadline, 0 = none */
+} pz_query;
+
+/* Reads an inference request message of type pz_rpc_get(rpc)->request into q (zeroing the rest).
+ * rpc must be RECOMMEND_ITEMS, RELATED_ITEMS or RERANK_ITEMS. */
+void pz_query_read(pz_query *q, pz_rpc rpc, const ProtobufCMessage *msg);
+
+/* Checks what does not depend on the configuration: required ids, id lengths, numResults, rerank
+ * ids, map keys and values. Returns PZ_OK, or PZ_INVALID_ARGUMENT with *err (message in the arena)
+ * for the first problem. */
+pz_status pz_query_validate(const pz_query *q, pz_arena *arena, pz_error *err);
+
+/* Resolves namespace and recommender in cfg into q->ns / q->recommender. Returns PZ_OK, or
+ * PZ_NOT_FOUND with *err (RecommenderNotConfigured) naming what is missing. */
+pz_status pz_query_resolve(pz_query *q, const pz_config *cfg, pz_arena *arena, pz_error *err);
+
+#endif
