@@ -16,6 +16,7 @@
 
 #include "gateway/transcode_internal.h"
 #include "google/protobuf/struct.pb-c.h"
+#include "server/core/base64.h"
 #include "server/core/prerendered.h"
 
 #define PUT_LIT(out, lit) pz_buf_append((out), (lit), sizeof(lit) - 1)
@@ -57,28 +58,7 @@ static int write_key(pz_buf *out, const char *proto_name)
 
 static int write_base64(pz_buf *out, const ProtobufCBinaryData *b)
 {
-    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char chunk[256];
-    size_t n = 0;
-    chunk[n++] = '"';
-    for (size_t i = 0; i < b->len; i += 3) {
-        if (n > sizeof chunk - 4) {
-            if (pz_buf_append(out, chunk, n) != 0)
-                return -1;
-            n = 0;
-        }
-        size_t left = b->len - i;
-        uint32_t v = (uint32_t)b->data[i] << 16;
-        if (left > 1)
-            v |= (uint32_t)b->data[i + 1] << 8;
-        if (left > 2)
-            v |= b->data[i + 2];
-        chunk[n++] = alphabet[(v >> 18) & 63];
-        chunk[n++] = alphabet[(v >> 12) & 63];
-        chunk[n++] = left > 1 ? alphabet[(v >> 6) & 63] : '=';
-        chunk[n++] = left > 2 ? alphabet[v & 63] : '=';
-    }
-    if (pz_buf_append(out, chunk, n) != 0)
+    if (pz_buf_append_char(out, '"') != 0 || pz_base64_append(out, b->data, b->len) != 0)
         return -1;
     return pz_buf_append_char(out, '"');
 }

@@ -1,4 +1,4 @@
-/* Catalog subcommands of personalization-server (issue #3), run instead of the server when the
+/* Catalog subcommands of personalization-server, run instead of the server when the
  * first argument names one of them. They open `<data-dir>/catalog/` directly, so they work while
  * a server serves from the same data directory (it sees each change at its next request).
  *

@@ -79,7 +79,7 @@ static void *writer_main(void *arg)
             pthread_cond_timedwait(&p->wake, &p->lock, &ts);
             now = pz_now_ms();
         }
-        event_job *jobs = p->head;
+        pz_event_job *jobs = p->head;
         p->head = p->tail = NULL;
         p->queued = 0;
         p->progress = false;
@@ -108,7 +108,7 @@ static void *writer_main(void *arg)
 static void on_stored_target(void *ctx, const pz_outbox_target *t)
 {
     pz_event_pipeline *p = ctx;
-    slot *s = pz_slot_new(t->number, t->id, t->spec, t->cursor);
+    pz_target_slot *s = pz_slot_new(t->number, t->id, t->spec, t->cursor);
     if (s == NULL) {
         pz_error_log("events: stored target %s has an invalid spec; ignored", t->id);
         return;
@@ -123,7 +123,7 @@ static int count_pending(void *ctx, uint64_t seq, const void *data, size_t len)
     if (pz_evrec_decode(data, len, &v) != 0)
         return 0;
     for (size_t i = 0; i < v.n_targets; i++) {
-        slot *s = pz_registry_find_number(p, pz_evrec_target(&v, i));
+        pz_target_slot *s = pz_registry_find_number(p, pz_evrec_target(&v, i));
         if (s != NULL && seq >= s->cursor)
             s->pending++;
     }
@@ -190,11 +190,11 @@ void pz_event_pipeline_submit(pz_event_pipeline *p, pz_event_submission *s)
     const pz_namespace *ns = s->ns;
     const Personalization__V1__PutEventsRequest *events = s->events;
     pz_arena *arena = s->arena;
-    event_job *job = pz_arena_calloc(arena, 1, sizeof *job);
+    pz_event_job *job = pz_arena_calloc(arena, 1, sizeof *job);
     job->submission = s;
     job->ns = pz_arena_strdup(arena, ns->key);
     job->events = events;
-    job->targets = pz_arena_calloc(arena, ns->n_event_targets ? ns->n_event_targets : 1, sizeof(job_target));
+    job->targets = pz_arena_calloc(arena, ns->n_event_targets ? ns->n_event_targets : 1, sizeof(pz_job_target));
     for (size_t i = 0; i < ns->n_event_targets; i++) {
         char *id, *spec;
         pz_target_spec_render(ns->key, &ns->event_targets[i], &id, &spec);
@@ -203,7 +203,7 @@ void pz_event_pipeline_submit(pz_event_pipeline *p, pz_event_submission *s)
             dup = strcmp(job->targets[k].id, id) == 0;
         if (!dup)
             job->targets[job->n_targets++] =
-                (job_target){pz_arena_strdup(arena, id), pz_arena_strdup(arena, spec), ns->event_targets[i].type};
+                (pz_job_target){pz_arena_strdup(arena, id), pz_arena_strdup(arena, spec), ns->event_targets[i].type};
         free(id);
         free(spec);
     }

@@ -12,21 +12,21 @@
 #include "server/events/targets.h"
 
 /* A dead letter waiting for the writer to store it (malloc'ed, with its record). */
-typedef struct dead_item {
-    struct dead_item *next;
+typedef struct pz_dead_item {
+    struct pz_dead_item *next;
     uint64_t seq;
     uint32_t attempts;
     int64_t at_ms;
     char reason[PZ_DELIVERY_MAX_REASON];
     uint8_t *record;
     size_t record_len;
-} dead_item;
+} pz_dead_item;
 
 typedef struct pz_worker pz_worker;
 
 /* A registered target. Fields marked (writer) are only touched by the writer thread; the rest
  * are guarded by `lock`. */
-typedef struct slot {
+typedef struct pz_target_slot {
     uint32_t number;
     char *id;
     pz_event_target_type type;
@@ -36,7 +36,7 @@ typedef struct slot {
     char *spec_json;   /* replaced by the writer when the configuration changes it */
     bool spec_changed; /* the worker must rebuild its adapter */
     uint64_t cursor;   /* everything below is delivered or dead-lettered */
-    dead_item *dead_head, *dead_tail;
+    pz_dead_item *dead_head, *dead_tail;
     bool caught_up;   /* builtin: the writer applies new records itself */
     bool retiring;    /* the worker must exit */
     uint64_t pending; /* records accepted for it, not finished */
@@ -45,7 +45,7 @@ typedef struct slot {
     char last_error[PZ_DELIVERY_MAX_REASON];
     int64_t last_error_ms, last_ok_ms;
     pz_worker *worker;
-} slot;
+} pz_target_slot;
 
 struct pz_event_pipeline {
     pz_event_pipeline_options opts;
@@ -54,14 +54,14 @@ struct pz_event_pipeline {
 
     /* the registry: slots by number (writer adds and removes; stats and workers read) */
     pthread_mutex_t reg_lock;
-    slot **slots;
+    pz_target_slot **slots;
     size_t n_slots;
 
     /* the job queue and the writer */
     pthread_mutex_t lock;
     pthread_cond_t wake; /* jobs queued, progress reported, or stopping */
     pthread_cond_t idle; /* the queue is empty and the writer holds no job */
-    struct event_job *head, *tail;
+    struct pz_event_job *head, *tail;
     size_t queued;
     bool busy, draining, stopping;
     bool progress; /* a worker reported progress */
@@ -89,44 +89,44 @@ static inline void pz_copy_cut(char *dst, size_t cap, const char *src)
 }
 
 /* A call waiting for the writer. It lives in its submission's arena. */
-typedef struct job_target {
+typedef struct pz_job_target {
     const char *id;
     const char *spec;
     pz_event_target_type type;
-} job_target;
+} pz_job_target;
 
-typedef struct event_job {
-    struct event_job *next;
+typedef struct pz_event_job {
+    struct pz_event_job *next;
     pz_event_submission *submission;
     const char *ns;
     const Personalization__V1__PutEventsRequest *events;
     uint8_t *record;
     size_t record_len;
-    job_target *targets;
+    pz_job_target *targets;
     size_t n_targets;
-    slot **slots; /* (writer) resolved targets */
+    pz_target_slot **slots; /* (writer) resolved targets */
     uint64_t seq; /* (writer) where the record went */
-} event_job;
+} pz_event_job;
 
 /* The registry (registry.c). Lookups: the writer, or holders of reg_lock. Add and remove: the
  * writer (or open/destroy), under reg_lock. */
-slot *pz_slot_new(uint32_t number, const char *id, const char *spec_json, uint64_t cursor); /* NULL: bad spec */
-void pz_slot_free(slot *s);
-void pz_dead_free(dead_item *d);
-slot *pz_registry_find_id(pz_event_pipeline *p, const char *id);
-slot *pz_registry_find_number(pz_event_pipeline *p, uint32_t number);
-void pz_registry_add(pz_event_pipeline *p, slot *s);
-void pz_registry_remove(pz_event_pipeline *p, slot *s);
+pz_target_slot *pz_slot_new(uint32_t number, const char *id, const char *spec_json, uint64_t cursor); /* NULL: bad spec */
+void pz_slot_free(pz_target_slot *s);
+void pz_dead_free(pz_dead_item *d);
+pz_target_slot *pz_registry_find_id(pz_event_pipeline *p, const char *id);
+pz_target_slot *pz_registry_find_number(pz_event_pipeline *p, uint32_t number);
+void pz_registry_add(pz_event_pipeline *p, pz_target_slot *s);
+void pz_registry_remove(pz_event_pipeline *p, pz_target_slot *s);
 
 /* One round of the writer (round.c): stores `list` (may be NULL) and the workers' progress in one
  * transaction, with replays and retirements when `housekeeping` (retirements only when
  * `may_retire`), then answers the calls. Writer thread only. */
-void pz_pipeline_round(pz_event_pipeline *p, event_job *list, bool housekeeping, bool may_retire);
+void pz_pipeline_round(pz_event_pipeline *p, pz_event_job *list, bool housekeeping, bool may_retire);
 /* Wakes the workers: new records were committed (or they must stop). */
 void pz_pipeline_notify_workers(pz_event_pipeline *p);
 
 /* Workers (worker.c): one thread per slot. */
-pz_worker *pz_worker_start(pz_event_pipeline *p, slot *s);
+pz_worker *pz_worker_start(pz_event_pipeline *p, pz_target_slot *s);
 /* Asks the worker to exit and cancels its in-flight call (any thread). */
 void pz_worker_stop(pz_worker *w);
 /* Waits for the thread and frees the worker. */

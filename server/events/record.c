@@ -44,33 +44,8 @@ int pz_json_number(pz_buf *b, double d)
     if (d == floor(d) && fabs(d) < 9007199254740992.0)
         return pz_buf_printf(b, "%.0f", d);
     char tmp[40];
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(tmp, sizeof tmp, "%.*g", prec, d);
-        if (strtod(tmp, NULL) == d)
-            break;
-    }
-    return pz_buf_append_str(b, tmp);
-}
-
-int pz_base64(pz_buf *b, const void *data, size_t n)
-{
-    static const char A[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const unsigned char *p = data;
-    char out[4];
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)p[i + 1] << 8;
-        if (i + 2 < n)
-            v |= p[i + 2];
-        out[0] = A[(v >> 18) & 63];
-        out[1] = A[(v >> 12) & 63];
-        out[2] = i + 1 < n ? A[(v >> 6) & 63] : '=';
-        out[3] = i + 2 < n ? A[v & 63] : '=';
-        if (pz_buf_append(b, out, 4) != 0)
-            return -1;
-    }
-    return 0;
+    size_t n = pz_format_double_roundtrip(d, tmp);
+    return pz_buf_append(b, tmp, n);
 }
 
 /* ---- the envelope ---- */

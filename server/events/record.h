@@ -88,7 +88,5 @@ void pz_evrec_random_key(char buf[33]);
  * use pz_json_write_string (server/core/json_text.h). Returns pz_buf_append's result (-1 when the
  * buffer's cap is reached). */
 int pz_json_number(pz_buf *b, double d);
-/* Standard base64 (with padding) of n bytes. */
-int pz_base64(pz_buf *b, const void *data, size_t n);
 
 #endif

@@ -4,13 +4,13 @@
 
 #include "server/events/pipeline_internal.h"
 
-slot *pz_slot_new(uint32_t number, const char *id, const char *spec_json, uint64_t cursor)
+pz_target_slot *pz_slot_new(uint32_t number, const char *id, const char *spec_json, uint64_t cursor)
 {
     pz_target_spec spec;
     char err[256];
     if (pz_target_spec_parse(spec_json, &spec, err, sizeof err) != 0)
         return NULL;
-    slot *s = pz_calloc(1, sizeof *s);
+    pz_target_slot *s = pz_calloc(1, sizeof *s);
     s->number = number;
     s->id = pz_strdup(id);
     s->type = spec.type;
@@ -22,17 +22,17 @@ slot *pz_slot_new(uint32_t number, const char *id, const char *spec_json, uint64
     return s;
 }
 
-void pz_dead_free(dead_item *d)
+void pz_dead_free(pz_dead_item *d)
 {
     while (d != NULL) {
-        dead_item *next = d->next;
+        pz_dead_item *next = d->next;
         free(d->record);
         free(d);
         d = next;
     }
 }
 
-void pz_slot_free(slot *s)
+void pz_slot_free(pz_target_slot *s)
 {
     pz_dead_free(s->dead_head);
     pthread_mutex_destroy(&s->lock);
@@ -42,7 +42,7 @@ void pz_slot_free(slot *s)
     free(s);
 }
 
-slot *pz_registry_find_id(pz_event_pipeline *p, const char *id)
+pz_target_slot *pz_registry_find_id(pz_event_pipeline *p, const char *id)
 {
     for (size_t i = 0; i < p->n_slots; i++) {
         if (strcmp(p->slots[i]->id, id) == 0)
@@ -51,7 +51,7 @@ slot *pz_registry_find_id(pz_event_pipeline *p, const char *id)
     return NULL;
 }
 
-slot *pz_registry_find_number(pz_event_pipeline *p, uint32_t number)
+pz_target_slot *pz_registry_find_number(pz_event_pipeline *p, uint32_t number)
 {
     for (size_t i = 0; i < p->n_slots; i++) {
         if (p->slots[i]->number == number)
@@ -60,7 +60,7 @@ slot *pz_registry_find_number(pz_event_pipeline *p, uint32_t number)
     return NULL;
 }
 
-void pz_registry_add(pz_event_pipeline *p, slot *s)
+void pz_registry_add(pz_event_pipeline *p, pz_target_slot *s)
 {
     pthread_mutex_lock(&p->reg_lock);
     p->slots = pz_realloc(p->slots, (p->n_slots + 1) * sizeof *p->slots);
@@ -68,7 +68,7 @@ void pz_registry_add(pz_event_pipeline *p, slot *s)
     pthread_mutex_unlock(&p->reg_lock);
 }
 
-void pz_registry_remove(pz_event_pipeline *p, slot *s)
+void pz_registry_remove(pz_event_pipeline *p, pz_target_slot *s)
 {
     pthread_mutex_lock(&p->reg_lock);
     for (size_t i = 0; i < p->n_slots; i++) {

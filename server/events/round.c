@@ -15,14 +15,14 @@
 
 /* What one round changes in memory once its transaction commits. */
 typedef struct slot_change {
-    slot *s;
+    pz_target_slot *s;
     bool is_new;
-    uint64_t appended; /* records of this round naming the slot */
+    uint64_t appended; /* records of this round naming the pz_target_slot */
     bool replayed;     /* a replayed record names it (builtin: let the worker apply) */
     char *new_spec;    /* the configuration changed the spec */
     uint64_t cursor_to_save;
     bool save_cursor;
-    dead_item *dead; /* taken from the slot, stored in this round */
+    pz_dead_item *dead; /* taken from the slot, stored in this round */
     bool retire;
 } slot_change;
 
@@ -31,7 +31,7 @@ typedef struct round_changes {
     size_t n, cap;
 } round_changes;
 
-static slot_change *change_for(round_changes *r, slot *s)
+static slot_change *change_for(round_changes *r, pz_target_slot *s)
 {
     for (size_t i = 0; i < r->n; i++) {
         if (r->changes[i].s == s)
@@ -48,9 +48,9 @@ static slot_change *change_for(round_changes *r, slot *s)
 }
 
 /* A registered target, or one this round registers. */
-static slot *find_slot(pz_event_pipeline *p, const round_changes *r, const char *id)
+static pz_target_slot *find_slot(pz_event_pipeline *p, const round_changes *r, const char *id)
 {
-    slot *s = pz_registry_find_id(p, id);
+    pz_target_slot *s = pz_registry_find_id(p, id);
     for (size_t i = 0; s == NULL && i < r->n; i++) {
         if (r->changes[i].is_new && strcmp(r->changes[i].s->id, id) == 0)
             s = r->changes[i].s;
@@ -60,12 +60,12 @@ static slot *find_slot(pz_event_pipeline *p, const round_changes *r, const char 
 
 /* ---- completing calls ---- */
 
-static void complete_ok(event_job *job)
+static void complete_ok(pz_event_job *job)
 {
     job->submission->done(job->submission, NULL);
 }
 
-static void complete_failed(event_job *job, const char *why)
+static void complete_failed(pz_event_job *job, const char *why)
 {
     pz_event_submission *s = job->submission;
     pz_error e;
@@ -85,7 +85,7 @@ typedef struct replay_ctx {
 static int on_replay(void *ctx, const pz_outbox_dead *d)
 {
     replay_ctx *rc = ctx;
-    slot *s = pz_registry_find_number(rc->p, d->number);
+    pz_target_slot *s = pz_registry_find_number(rc->p, d->number);
     if (s == NULL) {
         /* The target is gone: keep the record as a dead letter, never drop it. */
         pz_warn("events: cannot replay record %llu to %s: the target is no longer registered; kept as a dead "
@@ -111,16 +111,16 @@ static int on_replay(void *ctx, const pz_outbox_dead *d)
 }
 
 /* Resolves (registering when new) the targets of a job and appends its record. */
-static int append_job(pz_event_pipeline *p, pz_outbox_txn *t, round_changes *r, event_job *job, uint64_t first_seq,
+static int append_job(pz_event_pipeline *p, pz_outbox_txn *t, round_changes *r, pz_event_job *job, uint64_t first_seq,
                       char *err, size_t errlen)
 {
-    job->slots = pz_arena_calloc(job->submission->arena, job->n_targets ? job->n_targets : 1, sizeof(slot *));
+    job->slots = pz_arena_calloc(job->submission->arena, job->n_targets ? job->n_targets : 1, sizeof(pz_target_slot *));
     /* A new target's cursor starts at the round's first record: none before it names the target,
      * and a caught-up builtin target can then take the whole round inline. */
     uint64_t seq_to_be = pz_outbox_txn_next_seq(t);
     for (size_t k = 0; k < job->n_targets; k++) {
-        const job_target *jt = &job->targets[k];
-        slot *s = find_slot(p, r, jt->id);
+        const pz_job_target *jt = &job->targets[k];
+        pz_target_slot *s = find_slot(p, r, jt->id);
         if (s == NULL) {
             uint32_t number;
             if (pz_outbox_new_target_number(t, &number, err, errlen) != 0)
@@ -159,17 +159,17 @@ static int append_job(pz_event_pipeline *p, pz_outbox_txn *t, round_changes *r, 
 static int save_progress(pz_event_pipeline *p, pz_outbox_txn *t, round_changes *r, char *err, size_t errlen)
 {
     for (size_t i = 0; i < p->n_slots; i++) {
-        slot *s = p->slots[i];
+        pz_target_slot *s = p->slots[i];
         pthread_mutex_lock(&s->lock);
         uint64_t cursor = s->cursor;
-        dead_item *dead = s->dead_head;
+        pz_dead_item *dead = s->dead_head;
         s->dead_head = s->dead_tail = NULL;
         pthread_mutex_unlock(&s->lock);
         if (cursor == s->cursor_saved && dead == NULL)
             continue;
         slot_change *c = change_for(r, s);
         c->dead = dead;
-        for (dead_item *d = dead; d != NULL; d = d->next) {
+        for (pz_dead_item *d = dead; d != NULL; d = d->next) {
             pz_outbox_dead od = {s->number, d->seq, s->id, d->attempts, d->at_ms, d->reason, d->record, d->record_len};
             if (pz_outbox_put_dead(t, &od, err, errlen) != 0)
                 return -1;
@@ -193,7 +193,7 @@ static int retire_removed(pz_event_pipeline *p, pz_outbox_txn *t, round_changes 
     pz_config *cfg = pz_config_holder_acquire(p->opts.config);
     int rc = 0;
     for (size_t i = 0; i < p->n_slots && rc == 0; i++) {
-        slot *s = p->slots[i];
+        pz_target_slot *s = p->slots[i];
         const pz_namespace *ns = pz_config_namespace(cfg, s->ns);
         bool listed = false;
         for (size_t k = 0; ns != NULL && k < ns->n_event_targets && !listed; k++) {
@@ -226,7 +226,7 @@ static int reclaim(pz_event_pipeline *p, pz_outbox_txn *t, round_changes *r, cha
 {
     uint64_t below = pz_outbox_txn_next_seq(t);
     for (size_t i = 0; i < p->n_slots; i++) {
-        slot *s = p->slots[i];
+        pz_target_slot *s = p->slots[i];
         uint64_t c = s->cursor_saved;
         for (size_t k = 0; k < r->n; k++) {
             if (r->changes[k].s == s && r->changes[k].retire)
@@ -255,7 +255,7 @@ static void round_rollback(round_changes *r)
             continue;
         }
         if (c->dead != NULL) {
-            dead_item *tail = c->dead;
+            pz_dead_item *tail = c->dead;
             while (tail->next != NULL)
                 tail = tail->next;
             pthread_mutex_lock(&c->s->lock);
@@ -270,7 +270,7 @@ static void round_rollback(round_changes *r)
 }
 
 /* Applies the events of this round's calls to a caught-up builtin target (pipeline.h). */
-static void apply_builtin_inline(pz_event_pipeline *p, slot *s, slot_change *c, event_job *jobs, size_t n_jobs,
+static void apply_builtin_inline(pz_event_pipeline *p, pz_target_slot *s, slot_change *c, pz_event_job *jobs, size_t n_jobs,
                                  uint64_t first_seq, uint64_t next_seq)
 {
     pthread_mutex_lock(&s->lock);
@@ -329,7 +329,7 @@ static void apply_builtin_inline(pz_event_pipeline *p, slot *s, slot_change *c, 
 static bool anything_to_store(pz_event_pipeline *p)
 {
     for (size_t i = 0; i < p->n_slots; i++) {
-        slot *s = p->slots[i];
+        pz_target_slot *s = p->slots[i];
         pthread_mutex_lock(&s->lock);
         bool dirty = s->cursor != s->cursor_saved || s->dead_head != NULL;
         pthread_mutex_unlock(&s->lock);
@@ -339,18 +339,18 @@ static bool anything_to_store(pz_event_pipeline *p)
     return false;
 }
 
-void pz_pipeline_round(pz_event_pipeline *p, event_job *list, bool housekeeping, bool may_retire)
+void pz_pipeline_round(pz_event_pipeline *p, pz_event_job *list, bool housekeeping, bool may_retire)
 {
     size_t n_jobs = 0;
-    for (event_job *j = list; j != NULL; j = j->next)
+    for (pz_event_job *j = list; j != NULL; j = j->next)
         n_jobs++;
     if (n_jobs == 0 && !housekeeping && !anything_to_store(p))
         return;
     /* The jobs live in their requests' arenas, which a front may free as soon as the request
      * completes: copy the list before completing anything. */
-    event_job *jobs = pz_calloc(n_jobs ? n_jobs : 1, sizeof *jobs);
+    pz_event_job *jobs = pz_calloc(n_jobs ? n_jobs : 1, sizeof *jobs);
     size_t i = 0;
-    for (event_job *j = list; j != NULL; j = j->next)
+    for (pz_event_job *j = list; j != NULL; j = j->next)
         jobs[i++] = *j;
 
     char err[512] = "";
@@ -390,7 +390,7 @@ void pz_pipeline_round(pz_event_pipeline *p, event_job *list, bool housekeeping,
     /* The commit is durable: make the round's changes visible. */
     for (size_t k = 0; k < r.n; k++) {
         slot_change *c = &r.changes[k];
-        slot *s = c->s;
+        pz_target_slot *s = c->s;
         if (c->is_new) {
             s->pending = c->appended;
             pz_registry_add(p, s);
@@ -420,7 +420,7 @@ void pz_pipeline_round(pz_event_pipeline *p, event_job *list, bool housekeeping,
     }
     /* A caught-up builtin target not named this round still moves past the round's records. */
     for (size_t k = 0; k < p->n_slots && next_seq > first_seq; k++) {
-        slot *s = p->slots[k];
+        pz_target_slot *s = p->slots[k];
         bool named = false;
         for (size_t c = 0; c < r.n && !named; c++)
             named = r.changes[c].s == s;
@@ -441,7 +441,7 @@ void pz_pipeline_round(pz_event_pipeline *p, event_job *list, bool housekeeping,
     for (size_t k = 0; k < r.n; k++) {
         if (!r.changes[k].retire)
             continue;
-        slot *s = r.changes[k].s;
+        pz_target_slot *s = r.changes[k].s;
         pz_info("events: event target %s retired (removed from the configuration, everything delivered)", s->id);
         pz_registry_remove(p, s);
         if (s->worker != NULL) {

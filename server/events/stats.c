@@ -15,7 +15,7 @@ static void json_field_str(pz_buf *out, const char *key, const char *value)
         pz_json_write_string(out, value, strlen(value));
 }
 
-static const char *state_of(const slot *s)
+static const char *state_of(const pz_target_slot *s)
 {
     if (s->pending == 0)
         return "idle";
@@ -26,7 +26,7 @@ static const char *state_of(const slot *s)
     return "delivering";
 }
 
-static void slot_json(pz_buf *out, slot *s)
+static void slot_json(pz_buf *out, pz_target_slot *s)
 {
     pthread_mutex_lock(&s->lock);
     pz_buf_append_char(out, '{');
@@ -86,7 +86,7 @@ bool pz_event_pipeline_wait_delivered(pz_event_pipeline *p, int64_t timeout_ms)
         pthread_mutex_unlock(&p->lock);
         pthread_mutex_lock(&p->reg_lock);
         for (size_t i = 0; i < p->n_slots && idle; i++) {
-            slot *s = p->slots[i];
+            pz_target_slot *s = p->slots[i];
             pthread_mutex_lock(&s->lock);
             idle = s->pending == 0 && s->dead_head == NULL;
             pthread_mutex_unlock(&s->lock);

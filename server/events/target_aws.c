@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/core/base64.h"
 #include "server/events/targets.h"
 #include "server/events/targets_internal.h"
 
@@ -110,10 +111,10 @@ static int data_records(const char *name_key, const char *stream, pz_delivery_en
             char *line = pz_malloc(v->json_len + 1);
             memcpy(line, v->json, v->json_len);
             line[v->json_len] = '\n';
-            rc |= pz_base64(out, line, v->json_len + 1);
+            rc |= pz_base64_append(out, line, v->json_len + 1);
             free(line);
         } else {
-            rc |= pz_base64(out, v->json, v->json_len);
+            rc |= pz_base64_append(out, v->json, v->json_len);
         }
         rc |= pz_buf_append_char(out, '"');
         if (with_key) {

@@ -15,7 +15,7 @@
 
 struct pz_worker {
     pz_event_pipeline *p;
-    slot *s;
+    pz_target_slot *s;
     pthread_t thread;
     pthread_mutex_t target_lock; /* guards `target` against pz_worker_stop's cancel */
     pz_target *target;
@@ -94,14 +94,14 @@ static void refill(pz_worker *w)
 }
 
 typedef struct publish_ctx {
-    slot *s;
+    pz_target_slot *s;
     uint64_t dead;
 } publish_ctx;
 
 static void on_dead(void *ctx, const pz_delivery_entry *e)
 {
     publish_ctx *pc = ctx;
-    dead_item *d = pz_calloc(1, sizeof *d);
+    pz_dead_item *d = pz_calloc(1, sizeof *d);
     d->seq = e->seq;
     d->attempts = e->attempts;
     d->at_ms = pz_now_ms();
@@ -123,7 +123,7 @@ static void on_dead(void *ctx, const pz_delivery_entry *e)
 /* Moves the cursor past the finished records and hands dead letters to the writer. */
 static void publish(pz_worker *w, size_t finished_ok, size_t events_ok, size_t retried)
 {
-    slot *s = w->s;
+    pz_target_slot *s = w->s;
     pthread_mutex_lock(&s->lock);
     publish_ctx pc = {s, 0};
     uint64_t cursor = pz_delivery_advance(&w->window, w->scan, on_dead, &pc);
@@ -190,7 +190,7 @@ static bool hand_over_builtin(pz_worker *w)
 static void *worker_main(void *arg)
 {
     pz_worker *w = arg;
-    slot *s = w->s;
+    pz_target_slot *s = w->s;
     size_t cap = pz_target_limits(w->target)->max_records;
     pz_delivery_entry **batch = pz_calloc(cap, sizeof *batch);
     while (!atomic_load(&w->stop)) {
@@ -235,7 +235,7 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-pz_worker *pz_worker_start(pz_event_pipeline *p, slot *s)
+pz_worker *pz_worker_start(pz_event_pipeline *p, pz_target_slot *s)
 {
     pz_worker *w = pz_calloc(1, sizeof *w);
     w->p = p;

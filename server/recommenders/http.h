@@ -1,7 +1,7 @@
 /* URL building for the http variation type (http.c), exposed for unit tests. Private to
  * server/recommenders. */
-#ifndef PZ_HTTP_VARIATION_H
-#define PZ_HTTP_VARIATION_H
+#ifndef PZ_HTTP_RECOMMENDER_H
+#define PZ_HTTP_RECOMMENDER_H
 
 #include "server/core/recommender.h"
 

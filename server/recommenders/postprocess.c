@@ -3,8 +3,9 @@
  * config}, variation, response (itemList, or personalizedRanking for rerank, with
  * recommendationId), and userId (recommend, rerank) or itemId (related). The function's answer is
  * validated like any recommender's (Personalize shape) and replaces the items; the pipeline then
- * truncates to numResults. It runs after the variation and DynamoDB decoration, before the
- * catalog (localdb) decoration of the inference pipeline. */
+ * truncates to numResults. It is part of the recommender stage: it runs after the variation (and
+ * any fallback) answered, before the sequencer's decoration stage, so it sees undecorated items
+ * (upstream decorates first; see the README's differences from upstream). */
 #include "server/recommenders/postprocess.h"
 
 #include "server/recommenders/lambda.h"

@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "server/core/base64.h"
 #include "server/events/record.h"
 
 static Personalization__V1__PutEventsRequest *request(pz_arena *a)
@@ -222,11 +223,11 @@ static void test_json_helpers(void **state)
     pz_json_number(&b, 1.0 / 0.0);
     assert_string_equal(b.data, "1712345678 0.1 -2.5e-07 null");
     pz_buf_clear(&b);
-    pz_base64(&b, "any carnal pleas", 16);
+    pz_base64_append(&b, "any carnal pleas", 16);
     pz_buf_append_char(&b, ' ');
-    pz_base64(&b, "any carnal pleasu", 17);
+    pz_base64_append(&b, "any carnal pleasu", 17);
     pz_buf_append_char(&b, ' ');
-    pz_base64(&b, "any carnal pleasur", 18);
+    pz_base64_append(&b, "any carnal pleasur", 18);
     assert_string_equal(b.data, "YW55IGNhcm5hbCBwbGVhcw== YW55IGNhcm5hbCBwbGVhc3U= YW55IGNhcm5hbCBwbGVhc3Vy");
     pz_buf clipped;
     pz_buf_init(&clipped, 4);

@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "server/core/base64.h"
 #include "server/events/file_sink.h"
 #include "server/events/targets.h"
 
@@ -102,7 +103,7 @@ static void test_kinesis_and_firehose_bodies(void **state)
     /* Data is the envelope, base64 */
     pz_buf expect;
     pz_buf_init(&expect, 1 << 20);
-    pz_base64(&expect, batch[0]->view.json, batch[0]->view.json_len);
+    pz_base64_append(&expect, batch[0]->view.json, batch[0]->view.json_len);
     assert_string_equal(json_string_value(json_object_get(r0, "Data")), expect.data);
     json_decref(doc);
 
@@ -116,7 +117,7 @@ static void test_kinesis_and_firehose_bodies(void **state)
     memcpy(line, batch[0]->view.json, batch[0]->view.json_len);
     line[batch[0]->view.json_len] = '\n'; /* newline-terminated (spec §8.2 [ours]) */
     pz_buf_clear(&expect);
-    pz_base64(&expect, line, batch[0]->view.json_len + 1);
+    pz_base64_append(&expect, line, batch[0]->view.json_len + 1);
     assert_string_equal(json_string_value(json_object_get(r0, "Data")), expect.data);
     free(line);
     json_decref(doc);
