@@ -513,6 +513,7 @@ int pz_http_server_start(const pz_http_options *opts, pz_http_server **out, int 
 {
     pz_http_server *s = pz_calloc(1, sizeof *s);
     s->opts = *opts;
+    /* The options name each local route's callback; the route table refers to them by enum. */
     const local_handler local[PZ_LOCAL__COUNT] = {
         [PZ_LOCAL_HEALTH] = {opts->health != NULL ? opts->health : health_serving, opts->health_ctx},
         [PZ_LOCAL_CACHE_STATS] = {opts->cache_stats, opts->cache_stats_ctx},

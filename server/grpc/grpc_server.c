@@ -60,8 +60,24 @@ typedef struct srv_method {
     void *registered;
 } srv_method;
 
-/* The RPCs, then health Check, reflection v1 and v1alpha, and the catch-all. */
-#define N_METHODS (PZ_RPC__COUNT + 4)
+/* The methods served besides the RPCs; the catch-all (path NULL) answers any other method. */
+static const srv_method SERVICE_METHODS[] = {
+    {.kind = CALL_HEALTH,
+     .path = PZ_HEALTH_CHECK_PATH,
+     .log_name = "grpc.health.v1.Health/Check",
+     .preposted = PREPOSTED_HEALTH},
+    {.kind = CALL_REFLECTION,
+     .path = PZ_REFLECTION_V1_PATH,
+     .log_name = "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+     .preposted = PREPOSTED_REFLECTION},
+    {.kind = CALL_REFLECTION,
+     .path = PZ_REFLECTION_V1ALPHA_PATH,
+     .log_name = "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+     .preposted = PREPOSTED_REFLECTION},
+    {.kind = CALL_UNKNOWN, .log_name = "unknown", .preposted = PREPOSTED_UNKNOWN},
+};
+#define N_SERVICE_METHODS (sizeof SERVICE_METHODS / sizeof SERVICE_METHODS[0])
+#define N_METHODS ((int)(PZ_RPC__COUNT + N_SERVICE_METHODS))
 
 struct pz_grpc_server {
     grpc_server *server;
@@ -612,18 +628,8 @@ static void setup_methods(pz_grpc_server *s)
         const pz_rpc_info *info = pz_rpc_get((pz_rpc)i);
         s->methods[m++] = (srv_method){CALL_RPC, info->rpc, info->grpc_path, info->name, PREPOSTED_RPC, NULL};
     }
-    s->methods[m++] =
-        (srv_method){CALL_HEALTH, 0, PZ_HEALTH_CHECK_PATH, "grpc.health.v1.Health/Check", PREPOSTED_HEALTH, NULL};
-    s->methods[m++] = (srv_method){CALL_REFLECTION,       0,
-                                   PZ_REFLECTION_V1_PATH, "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
-                                   PREPOSTED_REFLECTION,  NULL};
-    s->methods[m++] = (srv_method){CALL_REFLECTION,
-                                   0,
-                                   PZ_REFLECTION_V1ALPHA_PATH,
-                                   "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
-                                   PREPOSTED_REFLECTION,
-                                   NULL};
-    s->methods[m++] = (srv_method){CALL_UNKNOWN, 0, NULL, "unknown", PREPOSTED_UNKNOWN, NULL};
+    for (size_t i = 0; i < N_SERVICE_METHODS; i++)
+        s->methods[m++] = SERVICE_METHODS[i];
     for (int i = 0; i < N_METHODS; i++) {
         srv_method *sm = &s->methods[i];
         if (sm->path == NULL)
