@@ -21,16 +21,48 @@
 
 #include "gateway/routes.h"
 #include "gateway/transcode.h"
+#include "server/core/hints.h"
 #include "server/core/log.h"
 
 /* Response bodies are bounded: a full 500-item decorated list fits easily. */
 #define MAX_RESPONSE_BYTES (16u << 20)
+/* An error body is a type, a code and one message; the longest messages quote a few hundred
+ * bytes of the input, so this bound is never reached in practice. */
+#define MAX_ERROR_BODY_BYTES (64u * 1024)
+/* A local route's JSON: /healthz and the cache counters are a few hundred bytes; the events stats
+ * take about 300 bytes per event target, so this leaves room for about 200 targets. */
+#define MAX_LOCAL_BODY_BYTES (64u * 1024)
+/* pz_http_options.max_body_bytes 0: 1 MiB, the default of --max-body-bytes; a rerank or events
+ * body at its upstream limits (500 ids, 10 events) is far smaller. */
+#define DEFAULT_MAX_BODY_BYTES (1u << 20)
+/* Connections the kernel queues per loop before they are accepted: room for a load balancer
+ * opening its pool at once; the kernel caps it at net.core.somaxconn anyway. */
+#define LISTEN_BACKLOG 1024
+/* The longest a loop waits in epoll: it checks `stopping` between waits, so this bounds how long
+ * stop takes, while a quiet server wakes only ten times a second. */
+#define LOOP_WAIT_MS 100
+/* h2o's port number for "any port": the one host config serves whatever port we listen on. */
+#define H2O_ANY_PORT 65535
+/* h2o's req->version is 0x100 * major + minor: 0x200 and up is HTTP/2. */
+#define H2O_VERSION_HTTP2 0x200
+/* "METHOD /path/template" of the access log; the longest today is 66 bytes. */
+#define ROUTE_LABEL_MAX 96
+/* The Allow value of one path: its methods and OPTIONS ("GET,POST,OPTIONS" is 16 bytes). */
+#define ALLOW_MAX 64
+/* "[address]:port": an IPv6 address, brackets, a colon and five digits, with room to spare. */
+#define PEER_ADDRESS_MAX (INET6_ADDRSTRLEN + 16)
+/* Any int in decimal (at most 11 bytes) and its NUL. */
+#define INT_STRING_MAX 16
+/* OpenSSL's error strings fit in 256 bytes (ERR_error_string_n wants at least 120). */
+#define OPENSSL_ERROR_MAX 256
 
 static const char CORS_ALLOW_HEADERS[] =
     "Authorization,Content-Type,X-Amz-Date,X-Amz-Security-Token,X-Api-Key,If-None-Match";
 static const char CORS_EXPOSE_HEADERS[] =
     "ETag,X-Personalization-Config-Version,X-Personalization-Variation,X-Personalization-Experiment,"
     "X-Personalization-Fallback";
+/* Seconds a browser may reuse a preflight: upstream's value (Powertools CORSConfig max_age=500,
+ * spec §1.5). */
 static const char CORS_MAX_AGE[] = "500";
 
 typedef struct loop_thread {
@@ -44,8 +76,15 @@ typedef struct loop_thread {
     h2o_multithread_receiver_t receiver;
 } loop_thread;
 
+/* The callback answering a local route (pz_local_route), with its context. */
+typedef struct local_handler {
+    pz_health_fn fn; /* NULL: the route is not wired in this server and answers 404 */
+    void *ctx;
+} local_handler;
+
 struct pz_http_server {
     pz_http_options opts;
+    local_handler local[PZ_LOCAL__COUNT];
     h2o_globalconf_t config;
     SSL_CTX *ssl_ctx;
     atomic_bool stopping;
@@ -59,10 +98,10 @@ struct pz_http_server {
 typedef struct rest_call {
     h2o_multithread_message_t message; /* completion posted from another thread */
     loop_thread *thread;
-    h2o_req_t *h2o_req;                /* NULL once h2o disposed of the request */
+    h2o_req_t *h2o_req; /* NULL once h2o disposed of the request */
     struct rest_call **guard;
     const pz_route *route;
-    char route_label[96];
+    char route_label[ROUTE_LABEL_MAX];
     pz_arena arena;
     pz_request req;
 } rest_call;
@@ -88,8 +127,7 @@ static void send_response(h2o_req_t *req, int status, const char *content_type, 
     req->res.status = status;
     req->res.reason = status == 200 ? "OK" : status == 204 ? "No Content" : status == 304 ? "Not Modified" : "";
     if (content_type != NULL)
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type,
-                       strlen(content_type));
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type, strlen(content_type));
     req->res.content_length = len;
     h2o_start_response(req, &generator);
     h2o_iovec_t buf = h2o_strdup(&req->pool, body != NULL ? body : "", len);
@@ -120,7 +158,7 @@ static void send_prepared_json(h2o_req_t *req, const pz_prepared_response *p)
 static void send_error(pz_http_server *s, h2o_req_t *req, const pz_error *err)
 {
     pz_buf body;
-    pz_buf_init(&body, 64 * 1024);
+    pz_buf_init(&body, MAX_ERROR_BODY_BYTES);
     pz_route_error_json(err, &body);
     add_cors(s, req);
     send_response(req, pz_status_http(err->status), "application/json", body.data, body.len);
@@ -153,22 +191,11 @@ static void free_call(rest_call *call)
 static void write_success(pz_http_server *s, rest_call *call, h2o_req_t *req)
 {
     const pz_response_hints *h = &call->req.hints;
-    if (h->config_version != NULL)
-        add_header(req, "x-personalization-config-version", h->config_version);
-    /* POST routes never cache; GET inference follows the policy (no policy: no header, §4.1). */
-    const char *cache_control = call->route->cacheable ? h->cache_control : "no-store";
-    if (cache_control != NULL)
-        add_header(req, "cache-control", cache_control);
-    if (call->route->cacheable && h->etag != NULL)
-        add_header(req, "etag", h->etag);
-    if (h->vary != NULL)
-        add_header(req, "vary", h->vary);
-    if (h->variation != NULL)
-        add_header(req, "x-personalization-variation", h->variation);
-    if (h->experiment != NULL)
-        add_header(req, "x-personalization-experiment", h->experiment);
-    if (h->fallback_from != NULL)
-        add_header(req, "x-personalization-fallback", h->fallback_from);
+    for (size_t i = 0; i < PZ_HINT_HEADERS_COUNT; i++) {
+        const char *value = pz_hint_value(&pz_hint_headers[i], h, PZ_FRONT_REST, call->route->cacheable);
+        if (value != NULL)
+            add_header(req, pz_hint_headers[i].name, value);
+    }
     add_cors(s, req);
     if (h->not_modified && call->route->cacheable) {
         send_response(req, 304, NULL, NULL, 0);
@@ -266,7 +293,7 @@ static void copy_headers(rest_call *call, h2o_req_t *req)
         hs[i].value = pz_arena_strndup(&call->arena, h->value.base, h->value.len);
         hs[i].value_len = h->value.len;
         /* Validators apply to GET inference only: POST rerank is never answered with 304. */
-        if (call->route->cacheable && h->name->len == 13 && memcmp(h->name->base, "if-none-match", 13) == 0)
+        if (call->route->cacheable && h2o_memis(h->name->base, h->name->len, H2O_STRLIT("if-none-match")))
             call->req.if_none_match = hs[i].value;
     }
     call->req.headers = hs;
@@ -283,12 +310,13 @@ static void handle_preflight(pz_http_server *s, h2o_req_t *req, const char *allo
     log_plain(req, 204);
 }
 
-/* GET /healthz and GET /admin/{cache,events}/stats: a callback's JSON, never cached. */
-static int handle_health(pz_http_server *s, h2o_req_t *req, pz_health_fn fn, void *ctx)
+/* A local route (GET /healthz, GET /admin/{cache,events}/stats): its callback's JSON, never
+ * cached. */
+static void handle_local(pz_http_server *s, h2o_req_t *req, const local_handler *h)
 {
     pz_buf body;
-    pz_buf_init(&body, 64 * 1024);
-    int status = fn != NULL ? fn(ctx, &body) : 200;
+    pz_buf_init(&body, MAX_LOCAL_BODY_BYTES);
+    int status = h->fn(h->ctx, &body);
     if (body.len == 0)
         pz_buf_append_str(&body, "{\"status\":\"SERVING\"}");
     add_cors(s, req);
@@ -296,7 +324,14 @@ static int handle_health(pz_http_server *s, h2o_req_t *req, pz_health_fn fn, voi
     send_response(req, status, "application/json", body.data, body.len);
     pz_buf_free(&body);
     log_plain(req, status);
-    return 0;
+}
+
+/* /healthz without a health callback: the process is up, and that is all it can say. */
+static int health_serving(void *ctx, pz_buf *out)
+{
+    (void)ctx;
+    (void)out;
+    return 200;
 }
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
@@ -306,24 +341,23 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     pz_http_server *s = thread->server;
     size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
 
-    if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) &&
-        h2o_memis(req->path.base, path_len, H2O_STRLIT("/healthz")))
-        return handle_health(s, req, s->opts.health, s->opts.health_ctx);
-    if (s->opts.cache_stats != NULL && h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) &&
-        h2o_memis(req->path.base, path_len, H2O_STRLIT("/admin/cache/stats")))
-        return handle_health(s, req, s->opts.cache_stats, s->opts.cache_stats_ctx);
-    if (s->opts.events_stats != NULL && h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) &&
-        h2o_memis(req->path.base, path_len, H2O_STRLIT("/admin/events/stats")))
-        return handle_health(s, req, s->opts.events_stats, s->opts.events_stats_ctx);
-
     rest_call *call = pz_calloc(1, sizeof *call);
     call->thread = thread;
     pz_arena_init(&call->arena);
     const pz_route *route = NULL;
     pz_route_params params;
-    char allow[64];
-    pz_route_match_result m = pz_route_match(req->method.base, req->method.len, req->path.base, path_len,
-                                             &call->arena, &route, &params, allow, sizeof allow);
+    char allow[ALLOW_MAX];
+    pz_route_match_result m = pz_route_match(req->method.base, req->method.len, req->path.base, path_len, &call->arena,
+                                             &route, &params, allow, sizeof allow);
+    if (m == PZ_ROUTE_MATCHED && route->local != PZ_LOCAL_NONE) {
+        if (s->local[route->local].fn == NULL) {
+            m = PZ_ROUTE_NO_PATH; /* not wired in this server: as unknown as any other path */
+        } else {
+            handle_local(s, req, &s->local[route->local]);
+            free_call(call);
+            return 0;
+        }
+    }
     if (m == PZ_ROUTE_WRONG_METHOD && h2o_memis(req->method.base, req->method.len, H2O_STRLIT("OPTIONS"))) {
         handle_preflight(s, req, allow);
         free_call(call);
@@ -341,7 +375,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
                            "a path segment has a malformed percent-encoding"};
         }
         pz_buf body;
-        pz_buf_init(&body, 64 * 1024);
+        pz_buf_init(&body, MAX_ERROR_BODY_BYTES);
         pz_route_error_json(&e, &body);
         add_cors(s, req);
         int status = m == PZ_ROUTE_WRONG_METHOD ? 405 : pz_status_http(e.status);
@@ -359,10 +393,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     *call->guard = call;
     pz_request_init(&call->req, &call->arena);
     call->req.rpc = route->rpc;
-    call->req.protocol = req->version >= 0x200 ? "rest-h2" : "rest";
+    call->req.protocol = req->version >= H2O_VERSION_HTTP2 ? "rest-h2" : "rest";
     call->req.on_done = on_core_done;
     call->req.front_data = call;
-    char peer[INET6_ADDRSTRLEN + 16];
+    char peer[PEER_ADDRESS_MAX];
     peer_address(req, peer, sizeof peer);
     call->req.client_addr = pz_arena_strdup(&call->arena, peer);
     copy_headers(call, req);
@@ -371,8 +405,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     size_t query_len = req->query_at != SIZE_MAX ? req->path.len - req->query_at - 1 : 0;
     ProtobufCMessage *msg = NULL;
     pz_error err;
-    if (pz_route_build_request(route, &params, query, query_len, req->entity.base, req->entity.len, &call->arena,
-                               &msg, &err) != PZ_OK) {
+    if (pz_route_build_request(route, &params, query, query_len, req->entity.base, req->entity.len, &call->arena, &msg,
+                               &err) != PZ_OK) {
         call->req.status = err.status;
         call->req.error = err;
         finish_call(call);
@@ -401,7 +435,7 @@ static int open_listener(const char *host, int port, char *err, size_t errlen)
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    char portstr[16];
+    char portstr[INT_STRING_MAX];
     snprintf(portstr, sizeof portstr, "%d", port);
     int rc = getaddrinfo(host, portstr, &hints, &res);
     if (rc != 0) {
@@ -411,8 +445,8 @@ static int open_listener(const char *host, int port, char *err, size_t errlen)
     int fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, res->ai_protocol);
     int on = 1;
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0 ||
-        bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0 ||
+        listen(fd, LISTEN_BACKLOG) != 0) {
         snprintf(err, errlen, "cannot listen on %s:%d: %s", host, port, strerror(errno));
         if (fd >= 0)
             close(fd);
@@ -447,7 +481,7 @@ static void *loop_main(void *arg)
     t->listener->data = t;
     h2o_socket_read_start(t->listener, on_accept);
     while (!atomic_load(&s->stopping))
-        h2o_evloop_run(t->ctx.loop, 100);
+        h2o_evloop_run(t->ctx.loop, LOOP_WAIT_MS);
     h2o_socket_read_stop(t->listener);
     h2o_socket_close(t->listener);
     h2o_evloop_run(t->ctx.loop, 0);
@@ -463,7 +497,7 @@ static SSL_CTX *create_ssl_ctx(const pz_http_options *o, char *err, size_t errle
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (ctx == NULL || SSL_CTX_use_certificate_chain_file(ctx, o->tls_cert_file) != 1 ||
         SSL_CTX_use_PrivateKey_file(ctx, o->tls_key_file, SSL_FILETYPE_PEM) != 1) {
-        char ebuf[256];
+        char ebuf[OPENSSL_ERROR_MAX];
         ERR_error_string_n(ERR_get_error(), ebuf, sizeof ebuf);
         snprintf(err, errlen, "cannot load TLS certificate '%s' / key '%s': %s", o->tls_cert_file, o->tls_key_file,
                  ebuf);
@@ -475,11 +509,17 @@ static SSL_CTX *create_ssl_ctx(const pz_http_options *o, char *err, size_t errle
     return ctx;
 }
 
-int pz_http_server_start(const pz_http_options *opts, pz_http_server **out, int *bound_port, char *err,
-                         size_t errlen)
+int pz_http_server_start(const pz_http_options *opts, pz_http_server **out, int *bound_port, char *err, size_t errlen)
 {
     pz_http_server *s = pz_calloc(1, sizeof *s);
     s->opts = *opts;
+    /* The options name each local route's callback; the route table refers to them by enum. */
+    const local_handler local[PZ_LOCAL__COUNT] = {
+        [PZ_LOCAL_HEALTH] = {opts->health != NULL ? opts->health : health_serving, opts->health_ctx},
+        [PZ_LOCAL_CACHE_STATS] = {opts->cache_stats, opts->cache_stats_ctx},
+        [PZ_LOCAL_EVENTS_STATS] = {opts->events_stats, opts->events_stats_ctx},
+    };
+    memcpy(s->local, local, sizeof s->local);
     s->n_threads = opts->threads > 0 ? opts->threads : 1;
     atomic_init(&s->stopping, false);
     if (opts->tls_cert_file != NULL && opts->tls_key_file != NULL) {
@@ -490,9 +530,9 @@ int pz_http_server_start(const pz_http_options *opts, pz_http_server **out, int 
         }
     }
     h2o_config_init(&s->config);
-    s->config.max_request_entity_size = opts->max_body_bytes ? opts->max_body_bytes : (1u << 20);
+    s->config.max_request_entity_size = opts->max_body_bytes ? opts->max_body_bytes : DEFAULT_MAX_BODY_BYTES;
     s->config.server_name = h2o_iovec_init(H2O_STRLIT("personalization-server"));
-    h2o_hostconf_t *host = h2o_config_register_host(&s->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_hostconf_t *host = h2o_config_register_host(&s->config, h2o_iovec_init(H2O_STRLIT("default")), H2O_ANY_PORT);
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
     h2o_create_handler(path, sizeof(h2o_handler_t))->on_req = on_req;
 

@@ -9,8 +9,10 @@
  * queue. A client that disconnects before completion is handled: its response is dropped.
  *
  * Every response, errors included, carries the CORS headers (spec §1.5 and defect #15).
- * GET /healthz answers with the health callback's JSON, GET /admin/cache/stats with the cache_stats
- * callback's, GET /admin/events/stats with the events_stats callback's. A response the core prepared (pz_request.prepared) is sent as is, without copying.
+ * The route table's local rows (pz_local_route) are answered with a callback of the options:
+ * GET /healthz with `health`'s JSON, GET /admin/cache/stats with `cache_stats`', GET
+ * /admin/events/stats with `events_stats`'. A response the core prepared (pz_request.prepared) is
+ * sent as is, without copying.
  * If-None-Match reaches the core on GET inference routes only; a match is a 304 with ETag,
  * Cache-Control, the version header and CORS, and no body.
  */
@@ -22,24 +24,26 @@
 #include "server/core/buf.h"
 #include "server/core/request.h"
 
-/* Writes the /healthz JSON body to out and returns the HTTP status (200 or 503). Any loop thread. */
+/* Answers a local route (/healthz, /admin/...): writes its JSON body to out (an empty body becomes
+ * {"status":"SERVING"}) and returns the HTTP status (200, or 5xx when it cannot answer). Any loop
+ * thread. */
 typedef int (*pz_health_fn)(void *ctx, pz_buf *out);
 
 typedef struct pz_http_options {
-    const char *host;             /* listen address, e.g. "127.0.0.1", "0.0.0.0", "::" */
-    int port;                     /* 0 picks a free port */
-    int threads;                  /* event loops, >= 1 */
-    size_t max_body_bytes;        /* larger request bodies get 413; 0 = 1 MiB */
-    const char *tls_cert_file;    /* PEM chain; with tls_key_file turns on TLS (h2 via ALPN) */
+    const char *host;          /* listen address, e.g. "127.0.0.1", "0.0.0.0", "::" */
+    int port;                  /* 0 picks a free port */
+    int threads;               /* event loops, >= 1 */
+    size_t max_body_bytes;     /* larger request bodies get 413; 0 = 1 MiB */
+    const char *tls_cert_file; /* PEM chain; with tls_key_file turns on TLS (h2 via ALPN) */
     const char *tls_key_file;
-    const char *cors_allow_origin;/* Access-Control-Allow-Origin; NULL = "*" */
+    const char *cors_allow_origin; /* Access-Control-Allow-Origin; NULL = "*" */
     pz_handle_fn handle;
     void *handle_ctx;
-    pz_health_fn health;
+    pz_health_fn health; /* GET /healthz; NULL = 200 {"status":"SERVING"} */
     void *health_ctx;
-    pz_health_fn cache_stats;     /* GET /admin/cache/stats (response cache counters); NULL = 404 */
+    pz_health_fn cache_stats; /* GET /admin/cache/stats (response cache counters); NULL = 404 */
     void *cache_stats_ctx;
-    pz_health_fn events_stats;    /* GET /admin/events/stats (event delivery per target); NULL = 404 */
+    pz_health_fn events_stats; /* GET /admin/events/stats (event delivery per target); NULL = 404 */
     void *events_stats_ctx;
 } pz_http_options;
 
@@ -47,8 +51,7 @@ typedef struct pz_http_server pz_http_server;
 
 /* Binds and starts the loops. Returns 0 with *out and *bound_port, or -1 with err (nothing left
  * running). */
-int pz_http_server_start(const pz_http_options *opts, pz_http_server **out, int *bound_port, char *err,
-                         size_t errlen);
+int pz_http_server_start(const pz_http_options *opts, pz_http_server **out, int *bound_port, char *err, size_t errlen);
 /* Stops accepting, stops the loops, joins their threads and frees everything. Call after the core
  * completed every request it accepted (pz_service_shutdown). */
 void pz_http_server_stop(pz_http_server *s);

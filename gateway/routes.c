@@ -4,17 +4,36 @@
 
 #include "gateway/transcode.h"
 
-/* The upstream REST API (spec §1.1): one row per route, so a new RPC is one more row. */
+/* The upstream REST API (spec §1.1), then the operators' endpoints: one row per route, so a new
+ * RPC or admin endpoint is one more row. */
 const pz_route pz_routes[] = {
-    {"GET", "/recommend-items/{namespace}/{recommender}/{user_id}", PZ_RPC_RECOMMEND_ITEMS, PZ_ROUTE_BODY_NONE, NULL,
-     true, false, NULL},
-    {"GET", "/related-items/{namespace}/{recommender}/{item_id}", PZ_RPC_RELATED_ITEMS, PZ_ROUTE_BODY_NONE, NULL,
-     true, false, NULL},
-    {"GET", "/rerank-items/{namespace}/{recommender}/{user_id}/{item_ids}", PZ_RPC_RERANK_ITEMS, PZ_ROUTE_BODY_NONE,
-     NULL, true, false, NULL},
-    {"POST", "/rerank-items/{namespace}/{recommender}/{user_id}", PZ_RPC_RERANK_ITEMS, PZ_ROUTE_BODY_FIELD,
-     "item_ids", false, false, "InvalidRequestPayload"},
-    {"POST", "/events/{namespace}", PZ_RPC_PUT_EVENTS, PZ_ROUTE_BODY_MESSAGE, NULL, false, true, "ValidationError"},
+    {.method = "GET",
+     .path_template = "/recommend-items/{namespace}/{recommender}/{user_id}",
+     .rpc = PZ_RPC_RECOMMEND_ITEMS,
+     .cacheable = true},
+    {.method = "GET",
+     .path_template = "/related-items/{namespace}/{recommender}/{item_id}",
+     .rpc = PZ_RPC_RELATED_ITEMS,
+     .cacheable = true},
+    {.method = "GET",
+     .path_template = "/rerank-items/{namespace}/{recommender}/{user_id}/{item_ids}",
+     .rpc = PZ_RPC_RERANK_ITEMS,
+     .cacheable = true},
+    {.method = "POST",
+     .path_template = "/rerank-items/{namespace}/{recommender}/{user_id}",
+     .rpc = PZ_RPC_RERANK_ITEMS,
+     .body = PZ_ROUTE_BODY_FIELD,
+     .body_field = "item_ids",
+     .body_error_code = "InvalidRequestPayload"},
+    {.method = "POST",
+     .path_template = "/events/{namespace}",
+     .rpc = PZ_RPC_PUT_EVENTS,
+     .body = PZ_ROUTE_BODY_MESSAGE,
+     .empty_success_body = true,
+     .body_error_code = "ValidationError"},
+    {.method = "GET", .path_template = "/healthz", .local = PZ_LOCAL_HEALTH},
+    {.method = "GET", .path_template = "/admin/cache/stats", .local = PZ_LOCAL_CACHE_STATS},
+    {.method = "GET", .path_template = "/admin/events/stats", .local = PZ_LOCAL_EVENTS_STATS},
 };
 const size_t pz_routes_count = sizeof pz_routes / sizeof pz_routes[0];
 
@@ -55,8 +74,7 @@ char *pz_percent_decode(const char *s, size_t len, bool plus_is_space, pz_arena 
 
 /* Matches path against one template. Returns 1 on a match (params filled), 0 on no match, -1 on
  * a bad escape in a segment that would otherwise match. */
-static int match_template(const char *tmpl, const char *path, size_t path_len, pz_arena *arena,
-                          pz_route_params *params)
+static int match_template(const char *tmpl, const char *path, size_t path_len, pz_arena *arena, pz_route_params *params)
 {
     size_t t = 0, p = 0, tlen = strlen(tmpl);
     params->n = 0;
@@ -108,15 +126,18 @@ pz_route_match_result pz_route_match(const char *method, size_t method_len, cons
         }
         if (m == 0)
             continue;
-        path_matched = true;
         size_t mlen = strlen(r->method);
+        bool same_method = mlen == method_len && memcmp(r->method, method, mlen) == 0;
+        if (r->local != PZ_LOCAL_NONE && !same_method)
+            continue; /* see pz_route: other methods do not see local rows */
+        path_matched = true;
         if (allow_used + mlen + 1 < allow_len && strstr(allow, r->method) == NULL) {
             if (allow_used > 0)
                 allow[allow_used++] = ',';
             memcpy(allow + allow_used, r->method, mlen + 1);
             allow_used += mlen;
         }
-        if (*route == NULL && mlen == method_len && memcmp(r->method, method, mlen) == 0) {
+        if (*route == NULL && same_method) {
             *route = r;
             *params = tmp;
         }
@@ -161,8 +182,8 @@ static bool is_path_param(const pz_route_params *params, const char *name)
     return false;
 }
 
-static pz_status apply_query(ProtobufCMessage *msg, const pz_route_params *params, const char *query,
-                             size_t query_len, pz_arena *arena, pz_error *err)
+static pz_status apply_query(ProtobufCMessage *msg, const pz_route_params *params, const char *query, size_t query_len,
+                             pz_arena *arena, pz_error *err)
 {
     size_t i = 0;
     while (i < query_len) {
@@ -174,16 +195,16 @@ static pz_status apply_query(ProtobufCMessage *msg, const pz_route_params *param
             eq++;
         if (end > i) {
             char *name = pz_percent_decode(query + i, eq - i, true, arena);
-            char *value = eq < end ? pz_percent_decode(query + eq + 1, end - eq - 1, true, arena)
-                                   : pz_arena_strdup(arena, "");
+            char *value =
+                eq < end ? pz_percent_decode(query + eq + 1, end - eq - 1, true, arena) : pz_arena_strdup(arena, "");
             if (name == NULL || value == NULL)
                 return fail(err, "ValidationError",
                             pz_arena_printf(arena, "malformed percent-encoding in the query string near '%.*s'",
                                             (int)(end - i > 64 ? 64 : end - i), query + i));
             if (!is_path_param(params, name)) {
                 pz_transcode_error terr = {0};
-                pz_status s = pz_message_set_field_from_text(msg, name, value, strlen(value), PZ_TEXT_PLAIN, arena,
-                                                             &terr);
+                pz_status s =
+                    pz_message_set_field_from_text(msg, name, value, strlen(value), PZ_TEXT_PLAIN, arena, &terr);
                 if (s == PZ_INVALID_ARGUMENT)
                     return fail(err, param_error_code(name), terr.message);
                 /* PZ_NOT_FOUND: an unknown parameter (cache busters, tracking tags): ignored */
@@ -217,16 +238,12 @@ pz_status pz_route_build_request(const pz_route *route, const pz_route_params *p
     pz_transcode_error terr = {0};
     pz_status s = PZ_OK;
     switch (route->body) {
-    case PZ_ROUTE_BODY_MESSAGE:
-        s = pz_json_to_message(desc, body, body_len, arena, &msg, &terr);
-        break;
+    case PZ_ROUTE_BODY_MESSAGE: s = pz_json_to_message(desc, body, body_len, arena, &msg, &terr); break;
     case PZ_ROUTE_BODY_FIELD:
         msg = pz_arena_new_message(arena, desc);
         s = pz_message_set_field_from_json(msg, route->body_field, body, body_len, arena, &terr);
         break;
-    case PZ_ROUTE_BODY_NONE:
-        msg = pz_arena_new_message(arena, desc);
-        break;
+    case PZ_ROUTE_BODY_NONE: msg = pz_arena_new_message(arena, desc); break;
     }
     if (s != PZ_OK)
         return fail(err, terr.is_syntax ? "InvalidJSONRequestPayload" : route->body_error_code, terr.message);

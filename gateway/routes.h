@@ -22,14 +22,29 @@
 #include "server/core/status.h"
 
 typedef enum pz_route_body {
-    PZ_ROUTE_BODY_NONE = 0,  /* no body read */
-    PZ_ROUTE_BODY_MESSAGE,   /* the body is the request message as JSON (google.api.http body: "*") */
-    PZ_ROUTE_BODY_FIELD,     /* the body is the JSON value of one field (body: "<field>") */
+    PZ_ROUTE_BODY_NONE = 0, /* no body read */
+    PZ_ROUTE_BODY_MESSAGE,  /* the body is the request message as JSON (google.api.http body: "*") */
+    PZ_ROUTE_BODY_FIELD,    /* the body is the JSON value of one field (body: "<field>") */
 } pz_route_body;
 
+/* Routes the REST front answers itself, without the core: the operators' endpoints. Their
+ * callbacks come from the front's options (gateway/http_server.h). */
+typedef enum pz_local_route {
+    PZ_LOCAL_NONE = 0,     /* an RPC row: the core answers */
+    PZ_LOCAL_HEALTH,       /* GET /healthz */
+    PZ_LOCAL_CACHE_STATS,  /* GET /admin/cache/stats */
+    PZ_LOCAL_EVENTS_STATS, /* GET /admin/events/stats */
+    PZ_LOCAL__COUNT
+} pz_local_route;
+
+/* A row maps a method and path either to an RPC (`local` is PZ_LOCAL_NONE; the fields from `rpc`
+ * on apply) or to a local handler (only method, path_template and local apply). A local row
+ * matches its own method only: for any other method its path is as unknown as any other (404, no
+ * 405 and no CORS preflight), as the operators' endpoints are not part of the browser-facing API. */
 typedef struct pz_route {
-    const char *method;          /* "GET" or "POST" */
-    const char *path_template;   /* e.g. "/recommend-items/{namespace}/{recommender}/{user_id}" */
+    const char *method;        /* "GET" or "POST" */
+    const char *path_template; /* e.g. "/recommend-items/{namespace}/{recommender}/{user_id}" */
+    pz_local_route local;
     pz_rpc rpc;
     pz_route_body body;
     const char *body_field;      /* PZ_ROUTE_BODY_FIELD: the field name */
@@ -43,16 +58,16 @@ typedef struct pz_route {
 
 typedef struct pz_route_params {
     size_t n;
-    const char *names[PZ_ROUTE_MAX_PARAMS];   /* field names, static */
-    char *values[PZ_ROUTE_MAX_PARAMS];        /* percent-decoded, arena-owned */
+    const char *names[PZ_ROUTE_MAX_PARAMS]; /* field names, static */
+    char *values[PZ_ROUTE_MAX_PARAMS];      /* percent-decoded, arena-owned */
 } pz_route_params;
 
 /* Outcome of matching a request against the table. */
 typedef enum pz_route_match_result {
-    PZ_ROUTE_MATCHED,            /* *route and params are set */
-    PZ_ROUTE_NO_PATH,            /* no template matches the path: 404 */
-    PZ_ROUTE_WRONG_METHOD,       /* a template matches but not with this method: 405; allow is set */
-    PZ_ROUTE_BAD_ENCODING,       /* a path segment has a bad %-escape: 400 */
+    PZ_ROUTE_MATCHED,      /* *route and params are set */
+    PZ_ROUTE_NO_PATH,      /* no template matches the path: 404 */
+    PZ_ROUTE_WRONG_METHOD, /* a template matches but not with this method: 405; allow is set */
+    PZ_ROUTE_BAD_ENCODING, /* a path segment has a bad %-escape: 400 */
 } pz_route_match_result;
 
 /* Matches method + path (no query string). `allow` receives the comma-separated methods accepted
@@ -76,7 +91,7 @@ int pz_route_error_json(const pz_error *err, pz_buf *out);
  * string. Returns NULL on a malformed escape or an encoded NUL. */
 char *pz_percent_decode(const char *s, size_t len, bool plus_is_space, pz_arena *arena);
 
-/* The table, for documentation and tests. */
+/* The table (RPC rows, then local rows), for documentation and tests. */
 extern const pz_route pz_routes[];
 extern const size_t pz_routes_count;
 

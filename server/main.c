@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@
 #include "server/catalog/runtime.h"
 #include "server/demo/demo.h"
 #include "server/events/cli.h"
+#include "server/events/outbox.h"
 #include "server/events/runtime.h"
 #include "server/grpc/grpc_server.h"
 #include "server/recommenders/builtin.h"
@@ -37,7 +39,6 @@
 #include "server/recommenders/upstream.h"
 
 #define DEMO_NAMESPACE "demo"
-#define DEFAULT_CACHE_BYTES ((size_t)64 << 20)
 
 typedef struct options {
     const char *config_path;
@@ -60,45 +61,197 @@ typedef struct options {
     size_t outbox_map_mb;
 } options;
 
-static void usage(FILE *out)
+/* ---- flags: one table row per flag; parsing, defaults, range errors and --help come from it ---- */
+
+/* How a flag's argument is read and where it goes. */
+typedef enum flag_kind {
+    FLAG_SWITCH, /* no argument: sets a bool */
+    FLAG_STRING, /* a string, kept as given */
+    FLAG_INT,    /* an int from min to max */
+    FLAG_SIZE,   /* a size_t from min to max */
+    FLAG_SETTER, /* handed to `set`, which applies it and reports its own errors */
+    FLAG_HELP,   /* prints the usage and exits successfully */
+} flag_kind;
+
+typedef struct flag {
+    const char *name; /* long name, without "--" */
+    const char *arg;  /* the argument's name in --help; NULL: the flag takes none */
+    flag_kind kind;
+    long min, max; /* FLAG_INT, FLAG_SIZE */
+    /* Applied before the command line through the same reader; NULL: the field keeps its zero or
+     * library default. --help shows the resulting value (for FLAG_SETTER: this text). */
+    const char *dflt;
+    const char *help;
+    size_t offset;                                   /* offsetof(options, field); not for FLAG_SETTER */
+    int (*set)(const char *flag, const char *value); /* FLAG_SETTER: 0, or -1 after printing an error */
+} flag;
+
+static int set_log_level(const char *flag, const char *value)
 {
-    fputs("Usage: personalization-server [options]\n"
-          "\n"
-          "A real-time personalization API server: the upstream REST API of\n"
-          "aws-samples/personalization-apis over HTTP/1.1 and h2c, and the same service over gRPC.\n"
-          "\n"
-          "  --config PATH        configuration document (upstream JSON format, a superset)\n"
-          "  --demo               serve the embedded demo (namespace 'demo'); with --config, the\n"
-          "                       demo history is still seeded but PATH is served\n"
-          "  --check-config       validate the configuration, print every problem with its JSON\n"
-          "                       path, and exit (status 1 when there are errors)\n"
-          "  --data-dir PATH      where local state lives (default ./pz-data)\n"
-          "  --import-poll-ms N   load item files dropped into DATA-DIR/import/<namespace>/, checking\n"
-          "                       every N ms (default 5000; 0 = off)\n"
-          "  --host ADDR          listen address for both fronts (default 127.0.0.1)\n"
-          "  --http-port N        REST port (default 8080; 0 picks a free port and logs it)\n"
-          "  --grpc-port N        gRPC port (default 50051; 0 picks a free port and logs it)\n"
-          "  --http-threads N     REST event loops (default 2)\n"
-          "  --grpc-threads N     gRPC completion-queue threads (default 1)\n"
-          "  --max-body-bytes N   largest accepted REST request body (default 1048576)\n"
-          "  --tls-cert PATH      PEM certificate chain: serve REST over TLS (h2 via ALPN)\n"
-          "  --tls-key PATH       PEM private key for --tls-cert\n"
-          "  --cors-origin ORIGIN Access-Control-Allow-Origin (default *)\n"
-          "  --config-watch-ms N  poll the config file for changes every N ms (default 1000; 0 = off)\n"
-          "  --upstream-max-inflight N  remote recommender calls on the wire at once (default 256)\n"
-          "  --upstream-max-queued N    calls waiting for a slot beyond that; more get 429 (default 1024)\n"
-          "  --cache-bytes N      in-process response cache budget in bytes (default 67108864;\n"
-          "                       0 = off; ETags and 304s work either way)\n"
-          "  --outbox-map-mb N    most the event outbox may hold, in MiB (default 4096); a full outbox\n"
-          "                       refuses new events with 503\n"
-          "  --log-level LEVEL    debug, info, warn or error (default info)\n"
-          "  --help               this text\n"
-          "\n"
-          "Signals: SIGHUP reloads the configuration; SIGINT/SIGTERM shut down gracefully.\n"
-          "Item catalog: personalization-server load-items|upsert-item|delete-item|catalog-info --help\n"
-          "Event outbox: personalization-server events stats|dead-letters|replay --help\n",
-          out);
+    pz_log_level level;
+    if (pz_log_level_parse(value, &level) != 0) {
+        fprintf(stderr, "error: %s expects debug, info, warn or error (got '%s')\n", flag, value);
+        return -1;
+    }
+    pz_log_set_level(level);
+    return 0;
 }
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+/* The most a poll interval may be: more than an hour is surely a unit mistake (seconds for ms). */
+#define MS_PER_HOUR 3600000L
+
+static const flag FLAGS[] = {
+    {.name = "config",
+     .arg = "PATH",
+     .kind = FLAG_STRING,
+     .help = "configuration document (upstream JSON format, a superset)",
+     .offset = offsetof(options, config_path)},
+    {.name = "demo",
+     .kind = FLAG_SWITCH,
+     .help = "serve the embedded demo (namespace '" DEMO_NAMESPACE
+             "'); with --config, the demo history is still seeded but PATH is served",
+     .offset = offsetof(options, demo)},
+    {.name = "check-config",
+     .kind = FLAG_SWITCH,
+     .help = "validate the configuration, print every problem with its JSON path, and exit (status 1 when there "
+             "are errors)",
+     .offset = offsetof(options, check_config)},
+    {.name = "data-dir",
+     .arg = "PATH",
+     .kind = FLAG_STRING,
+     .dflt = "pz-data",
+     .help = "where local state lives",
+     .offset = offsetof(options, data_dir)},
+    {.name = "import-poll-ms",
+     .arg = "N",
+     .kind = FLAG_INT,
+     .min = 0,
+     .max = MS_PER_HOUR,
+     .dflt = STR(PZ_IMPORT_POLL_MS_DEFAULT),
+     .help = "load item files dropped into DATA-DIR/import/<namespace>/, checking every N ms; 0 = off",
+     .offset = offsetof(options, import_poll_ms)},
+    {.name = "host",
+     .arg = "ADDR",
+     .kind = FLAG_STRING,
+     .dflt = "127.0.0.1",
+     .help = "listen address for both fronts",
+     .offset = offsetof(options, host)},
+    {.name = "http-port",
+     .arg = "N",
+     .kind = FLAG_INT,
+     .min = 0,
+     .max = 65535,
+     .dflt = "8080",
+     .help = "REST port; 0 picks a free port and logs it",
+     .offset = offsetof(options, http_port)},
+    {.name = "grpc-port",
+     .arg = "N",
+     .kind = FLAG_INT,
+     .min = 0,
+     .max = 65535,
+     .dflt = "50051",
+     .help = "gRPC port; 0 picks a free port and logs it",
+     .offset = offsetof(options, grpc_port)},
+    /* More loops than that only add contention on 2 to 64 cores; the bound catches typos. */
+    {.name = "http-threads",
+     .arg = "N",
+     .kind = FLAG_INT,
+     .min = 1,
+     .max = 256,
+     .dflt = "2",
+     .help = "REST event loops",
+     .offset = offsetof(options, http_threads)},
+    {.name = "grpc-threads",
+     .arg = "N",
+     .kind = FLAG_INT,
+     .min = 1,
+     .max = 256,
+     .dflt = "1",
+     .help = "gRPC completion-queue threads",
+     .offset = offsetof(options, grpc_threads)},
+    /* From 1 KiB (an events call with its 10 events needs a few) to 1 GiB. */
+    {.name = "max-body-bytes",
+     .arg = "N",
+     .kind = FLAG_SIZE,
+     .min = 1024,
+     .max = 1L << 30,
+     .dflt = "1048576",
+     .help = "largest accepted REST request body",
+     .offset = offsetof(options, max_body_bytes)},
+    {.name = "tls-cert",
+     .arg = "PATH",
+     .kind = FLAG_STRING,
+     .help = "PEM certificate chain: serve REST over TLS (h2 via ALPN)",
+     .offset = offsetof(options, tls_cert)},
+    {.name = "tls-key",
+     .arg = "PATH",
+     .kind = FLAG_STRING,
+     .help = "PEM private key for --tls-cert",
+     .offset = offsetof(options, tls_key)},
+    {.name = "cors-origin",
+     .arg = "ORIGIN",
+     .kind = FLAG_STRING,
+     .dflt = "*",
+     .help = "Access-Control-Allow-Origin",
+     .offset = offsetof(options, cors_origin)},
+    {.name = "config-watch-ms",
+     .arg = "N",
+     .kind = FLAG_INT,
+     .min = 0,
+     .max = MS_PER_HOUR,
+     .dflt = "1000",
+     .help = "poll the config file for changes every N ms; 0 = off",
+     .offset = offsetof(options, config_watch_ms)},
+    /* The engine's own defaults (pz_upstream_options_default) stay in force unless given. */
+    {.name = "upstream-max-inflight",
+     .arg = "N",
+     .kind = FLAG_SIZE,
+     .min = 1,
+     .max = 65536,
+     .help = "remote recommender calls on the wire at once",
+     .offset = offsetof(options, upstream.max_inflight)},
+    {.name = "upstream-max-queued",
+     .arg = "N",
+     .kind = FLAG_SIZE,
+     .min = 0,
+     .max = 1000000,
+     .help = "calls waiting for a slot beyond that; more get 429",
+     .offset = offsetof(options, upstream.max_queued)},
+    /* Up to 1 TiB: a bound that no machine reaches, to catch a unit mistake. */
+    {.name = "cache-bytes",
+     .arg = "N",
+     .kind = FLAG_SIZE,
+     .min = 0,
+     .max = 1L << 40,
+     .dflt = "67108864",
+     .help = "in-process response cache budget in bytes; 0 turns it off, ETags and 304s work either way",
+     .offset = offsetof(options, cache_bytes)},
+    /* Up to 16 TiB of address space, LMDB's map size (not memory or disk until used). */
+    {.name = "outbox-map-mb",
+     .arg = "N",
+     .kind = FLAG_SIZE,
+     .min = 1,
+     .max = 1L << 24,
+     .dflt = STR(PZ_OUTBOX_DEFAULT_MAP_MB),
+     .help = "most the event outbox may hold, in MiB; a full outbox refuses new events with 503",
+     .offset = offsetof(options, outbox_map_mb)},
+    {.name = "log-level",
+     .arg = "LEVEL",
+     .kind = FLAG_SETTER,
+     .dflt = "info",
+     .help = "debug, info, warn or error",
+     .set = set_log_level},
+    {.name = "help", .kind = FLAG_HELP, .help = "this text"},
+};
+
+#define N_FLAGS (sizeof FLAGS / sizeof FLAGS[0])
+/* getopt_long returns FLAG_VAL_BASE + row index for a long flag: above every short option's char. */
+#define FLAG_VAL_BASE 256
+/* --help: lines wrap at this column, and help texts start two columns after the longest flag. */
+#define HELP_WIDTH 100
+#define FLAG_NAME_MAX 64
 
 static int parse_int(const char *flag, const char *value, long min, long max, long *out)
 {
@@ -113,110 +266,142 @@ static int parse_int(const char *flag, const char *value, long min, long max, lo
     return 0;
 }
 
+/* Applies one flag's value to o. Returns 0, or -1 after printing an error. */
+static int apply_flag(const flag *f, const char *value, options *o)
+{
+    char dashed[FLAG_NAME_MAX];
+    snprintf(dashed, sizeof dashed, "--%s", f->name);
+    void *field = (char *)o + f->offset;
+    long v;
+    switch (f->kind) {
+    case FLAG_SWITCH: *(bool *)field = true; return 0;
+    case FLAG_STRING: *(const char **)field = value; return 0;
+    case FLAG_INT:
+        if (parse_int(dashed, value, f->min, f->max, &v) != 0)
+            return -1;
+        *(int *)field = (int)v;
+        return 0;
+    case FLAG_SIZE:
+        if (parse_int(dashed, value, f->min, f->max, &v) != 0)
+            return -1;
+        *(size_t *)field = (size_t)v;
+        return 0;
+    case FLAG_SETTER: return f->set(dashed, value);
+    case FLAG_HELP: return 0;
+    }
+    return 0;
+}
+
+static void options_default(options *o)
+{
+    *o = (options){0};
+    pz_upstream_options_default(&o->upstream);
+    for (size_t i = 0; i < N_FLAGS; i++)
+        if (FLAGS[i].dflt != NULL && apply_flag(&FLAGS[i], FLAGS[i].dflt, o) != 0)
+            pz_fatal("the default of --%s does not parse", FLAGS[i].name);
+}
+
+/* "--name ARG", as --help shows it. */
+static void flag_synopsis(const flag *f, char *out, size_t len)
+{
+    snprintf(out, len, "--%s%s%s", f->name, f->arg != NULL ? " " : "", f->arg != NULL ? f->arg : "");
+}
+
+/* The default --help shows for f, read from the defaults: "" when there is none to show. */
+static void flag_default(const flag *f, const options *defaults, char *out, size_t len)
+{
+    const void *field = (const char *)defaults + f->offset;
+    out[0] = '\0';
+    switch (f->kind) {
+    case FLAG_STRING:
+        if (*(const char *const *)field != NULL)
+            snprintf(out, len, "%s", *(const char *const *)field);
+        break;
+    case FLAG_INT: snprintf(out, len, "%d", *(const int *)field); break;
+    case FLAG_SIZE: snprintf(out, len, "%zu", *(const size_t *)field); break;
+    case FLAG_SETTER: snprintf(out, len, "%s", f->dflt != NULL ? f->dflt : ""); break;
+    case FLAG_SWITCH:
+    case FLAG_HELP: break;
+    }
+}
+
+/* Writes text word by word from column `col`, wrapping at HELP_WIDTH to column `indent`. */
+static void write_wrapped(FILE *out, const char *text, size_t col, size_t indent)
+{
+    const char *p = text;
+    while (*p != '\0') {
+        size_t word = strcspn(p, " ");
+        if (col > indent && col + 1 + word > HELP_WIDTH) {
+            fprintf(out, "\n%*s", (int)indent, "");
+            col = indent;
+        } else if (col > indent) {
+            fputc(' ', out);
+            col++;
+        }
+        fwrite(p, 1, word, out);
+        col += word;
+        p += word;
+        while (*p == ' ')
+            p++;
+    }
+    fputc('\n', out);
+}
+
+static void usage(FILE *out, const options *defaults)
+{
+    fputs("Usage: personalization-server [options]\n"
+          "\n"
+          "A real-time personalization API server: the upstream REST API of\n"
+          "aws-samples/personalization-apis over HTTP/1.1 and h2c, and the same service over gRPC.\n"
+          "\n",
+          out);
+    size_t width = 0;
+    char synopsis[FLAG_NAME_MAX];
+    for (size_t i = 0; i < N_FLAGS; i++) {
+        flag_synopsis(&FLAGS[i], synopsis, sizeof synopsis);
+        if (strlen(synopsis) > width)
+            width = strlen(synopsis);
+    }
+    size_t indent = 2 + width + 2;
+    for (size_t i = 0; i < N_FLAGS; i++) {
+        char dflt[FLAG_NAME_MAX], text[512];
+        flag_synopsis(&FLAGS[i], synopsis, sizeof synopsis);
+        flag_default(&FLAGS[i], defaults, dflt, sizeof dflt);
+        snprintf(text, sizeof text, dflt[0] != '\0' ? "%s (default %s)" : "%s", FLAGS[i].help, dflt);
+        fprintf(out, "  %-*s  ", (int)width, synopsis);
+        write_wrapped(out, text, indent, indent);
+    }
+    fputs("\n"
+          "Signals: SIGHUP reloads the configuration; SIGINT/SIGTERM shut down gracefully.\n"
+          "Item catalog: personalization-server load-items|upsert-item|delete-item|catalog-info --help\n"
+          "Event outbox: personalization-server events stats|dead-letters|replay --help\n",
+          out);
+}
+
 /* Returns 0 to run, 1 to exit successfully (--help), -1 on a usage error. */
 static int parse_options(int argc, char **argv, options *o)
 {
-    enum { OPT_CONFIG = 256, OPT_DEMO, OPT_CHECK, OPT_DATA, OPT_HOST, OPT_HTTP_PORT, OPT_GRPC_PORT, OPT_HTTP_THREADS,
-           OPT_GRPC_THREADS, OPT_MAX_BODY, OPT_TLS_CERT, OPT_TLS_KEY, OPT_CORS, OPT_WATCH, OPT_CACHE_BYTES, OPT_LOG,
-           OPT_IMPORT_POLL, OPT_UPSTREAM_INFLIGHT, OPT_UPSTREAM_QUEUED, OPT_OUTBOX_MAP, OPT_HELP };
-    static const struct option long_opts[] = {
-        {"config", required_argument, NULL, OPT_CONFIG},
-        {"demo", no_argument, NULL, OPT_DEMO},
-        {"check-config", no_argument, NULL, OPT_CHECK},
-        {"data-dir", required_argument, NULL, OPT_DATA},
-        {"host", required_argument, NULL, OPT_HOST},
-        {"http-port", required_argument, NULL, OPT_HTTP_PORT},
-        {"grpc-port", required_argument, NULL, OPT_GRPC_PORT},
-        {"http-threads", required_argument, NULL, OPT_HTTP_THREADS},
-        {"grpc-threads", required_argument, NULL, OPT_GRPC_THREADS},
-        {"max-body-bytes", required_argument, NULL, OPT_MAX_BODY},
-        {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
-        {"tls-key", required_argument, NULL, OPT_TLS_KEY},
-        {"cors-origin", required_argument, NULL, OPT_CORS},
-        {"config-watch-ms", required_argument, NULL, OPT_WATCH},
-        {"cache-bytes", required_argument, NULL, OPT_CACHE_BYTES},
-        {"log-level", required_argument, NULL, OPT_LOG},
-        {"import-poll-ms", required_argument, NULL, OPT_IMPORT_POLL},
-        {"upstream-max-inflight", required_argument, NULL, OPT_UPSTREAM_INFLIGHT},
-        {"upstream-max-queued", required_argument, NULL, OPT_UPSTREAM_QUEUED},
-        {"outbox-map-mb", required_argument, NULL, OPT_OUTBOX_MAP},
-        {"help", no_argument, NULL, OPT_HELP},
-        {NULL, 0, NULL, 0},
-    };
-    *o = (options){.import_poll_ms = PZ_IMPORT_POLL_MS_DEFAULT,
-                   .data_dir = "pz-data", .host = "127.0.0.1", .http_port = 8080, .grpc_port = 50051,
-                   .http_threads = 2, .grpc_threads = 1, .max_body_bytes = 1u << 20, .config_watch_ms = 1000,
-                   .cache_bytes = DEFAULT_CACHE_BYTES};
-    pz_upstream_options_default(&o->upstream);
-    long v;
+    options defaults;
+    options_default(&defaults);
+    *o = defaults;
+    struct option long_opts[N_FLAGS + 1];
+    for (size_t i = 0; i < N_FLAGS; i++)
+        long_opts[i] = (struct option){FLAGS[i].name, FLAGS[i].arg != NULL ? required_argument : no_argument, NULL,
+                                       FLAG_VAL_BASE + (int)i};
+    long_opts[N_FLAGS] = (struct option){NULL, 0, NULL, 0};
     int c;
     while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
-        switch (c) {
-        case OPT_CONFIG: o->config_path = optarg; break;
-        case OPT_DEMO: o->demo = true; break;
-        case OPT_CHECK: o->check_config = true; break;
-        case OPT_DATA: o->data_dir = optarg; break;
-        case OPT_HOST: o->host = optarg; break;
-        case OPT_HTTP_PORT:
-            if (parse_int("--http-port", optarg, 0, 65535, &v) != 0) return -1;
-            o->http_port = (int)v;
-            break;
-        case OPT_GRPC_PORT:
-            if (parse_int("--grpc-port", optarg, 0, 65535, &v) != 0) return -1;
-            o->grpc_port = (int)v;
-            break;
-        case OPT_HTTP_THREADS:
-            if (parse_int("--http-threads", optarg, 1, 256, &v) != 0) return -1;
-            o->http_threads = (int)v;
-            break;
-        case OPT_GRPC_THREADS:
-            if (parse_int("--grpc-threads", optarg, 1, 256, &v) != 0) return -1;
-            o->grpc_threads = (int)v;
-            break;
-        case OPT_MAX_BODY:
-            if (parse_int("--max-body-bytes", optarg, 1024, 1L << 30, &v) != 0) return -1;
-            o->max_body_bytes = (size_t)v;
-            break;
-        case OPT_TLS_CERT: o->tls_cert = optarg; break;
-        case OPT_TLS_KEY: o->tls_key = optarg; break;
-        case OPT_CORS: o->cors_origin = optarg; break;
-        case OPT_WATCH:
-            if (parse_int("--config-watch-ms", optarg, 0, 3600000, &v) != 0) return -1;
-            o->config_watch_ms = (int)v;
-            break;
-        case OPT_CACHE_BYTES:
-            if (parse_int("--cache-bytes", optarg, 0, 1L << 40, &v) != 0) return -1;
-            o->cache_bytes = (size_t)v;
-            break;
-        case OPT_IMPORT_POLL:
-            if (parse_int("--import-poll-ms", optarg, 0, 3600000, &v) != 0) return -1;
-            o->import_poll_ms = (int)v;
-            break;
-        case OPT_UPSTREAM_INFLIGHT:
-            if (parse_int("--upstream-max-inflight", optarg, 1, 65536, &v) != 0) return -1;
-            o->upstream.max_inflight = (size_t)v;
-            break;
-        case OPT_OUTBOX_MAP:
-            if (parse_int("--outbox-map-mb", optarg, 1, 1L << 24, &v) != 0) return -1;
-            o->outbox_map_mb = (size_t)v;
-            break;
-        case OPT_UPSTREAM_QUEUED:
-            if (parse_int("--upstream-max-queued", optarg, 0, 1000000, &v) != 0) return -1;
-            o->upstream.max_queued = (size_t)v;
-            break;
-        case OPT_LOG: {
-            pz_log_level level;
-            if (pz_log_level_parse(optarg, &level) != 0) {
-                fprintf(stderr, "error: --log-level expects debug, info, warn or error (got '%s')\n", optarg);
-                return -1;
-            }
-            pz_log_set_level(level);
-            break;
+        const flag *f = c >= FLAG_VAL_BASE && c < FLAG_VAL_BASE + (int)N_FLAGS ? &FLAGS[c - FLAG_VAL_BASE] : NULL;
+        if (c == 'h' || (f != NULL && f->kind == FLAG_HELP)) {
+            usage(stdout, &defaults);
+            return 1;
         }
-        case OPT_HELP:
-        case 'h': usage(stdout); return 1;
-        default: usage(stderr); return -1;
+        if (f == NULL) {
+            usage(stderr, &defaults);
+            return -1;
         }
+        if (apply_flag(f, optarg, o) != 0)
+            return -1;
     }
     if (optind < argc) {
         fprintf(stderr, "error: unexpected argument '%s'\n", argv[optind]);

@@ -1,6 +1,8 @@
-/* Config validation primitives: JSON paths, problem reporting, typed member access and the
- * patterns of spec §3 (keys, ARNs, names). */
+/* Config validation primitives: JSON paths, problem reporting, declared members (the unknown-key
+ * check and the typed readers) and the patterns of spec §3 (keys, ARNs, names). */
+#include <assert.h>
 #include <ctype.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -75,8 +77,7 @@ void cfg_pop(cfg_ctx *c, size_t mark)
 
 /* ---- problems ---- */
 
-static void problem_addv(pz_config_problems *p, bool is_warning, const char *path, const char *fmt,
-                         va_list ap)
+static void problem_addv(pz_config_problems *p, bool is_warning, const char *path, const char *fmt, va_list ap)
 {
     char message[1024];
     vsnprintf(message, sizeof message, fmt, ap);
@@ -143,48 +144,16 @@ size_t cfg_error_count(const cfg_ctx *c)
 const char *cfg_type_name(const json_t *v)
 {
     switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "object";
-    case JSON_ARRAY:
-        return "array";
-    case JSON_STRING:
-        return "string";
+    case JSON_OBJECT: return "object";
+    case JSON_ARRAY: return "array";
+    case JSON_STRING: return "string";
     case JSON_INTEGER:
-    case JSON_REAL:
-        return "number";
+    case JSON_REAL: return "number";
     case JSON_TRUE:
-    case JSON_FALSE:
-        return "boolean";
-    case JSON_NULL:
-        return "null";
+    case JSON_FALSE: return "boolean";
+    case JSON_NULL: return "null";
     }
     return "unknown";
-}
-
-void cfg_check_keys(cfg_ctx *c, json_t *obj, const char *const *allowed, bool strict, const char *what)
-{
-    const char *key;
-    json_t *value;
-    json_object_foreach(obj, key, value) {
-        bool known = false;
-        for (const char *const *a = allowed; *a != NULL && !known; a++)
-            known = strcmp(*a, key) == 0;
-        if (known)
-            continue;
-        char list[512];
-        size_t n = 0;
-        list[0] = '\0';
-        for (const char *const *a = allowed; *a != NULL; a++) {
-            int w = snprintf(list + n, sizeof list - n, "%s%s", n ? ", " : "", *a);
-            if (w < 0 || (size_t)w >= sizeof list - n)
-                break;
-            n += (size_t)w;
-        }
-        if (strict)
-            cfg_error_at(c, key, "unknown key in %s; expected one of: %s", what, list);
-        else
-            cfg_warn_at(c, key, "unknown key in %s is ignored; known keys: %s", what, list);
-    }
 }
 
 bool cfg_expect_object(cfg_ctx *c, json_t *v, const char *what)
@@ -195,53 +164,111 @@ bool cfg_expect_object(cfg_ctx *c, json_t *v, const char *what)
     return false;
 }
 
-const char *cfg_opt_string(cfg_ctx *c, json_t *obj, const char *key)
+/* ---- declared members ---- */
+
+static bool applies(const cfg_member *m, unsigned variant)
 {
-    json_t *v = json_object_get(obj, key);
-    if (v == NULL)
-        return NULL;
-    if (!json_is_string(v)) {
-        cfg_error_at(c, key, "expected a string, got %s", cfg_type_name(v));
-        return NULL;
-    }
-    return pz_arena_strdup(c->arena, json_string_value(v));
+    return m->only == 0 || (m->only & variant) != 0;
 }
 
-const char *cfg_req_string(cfg_ctx *c, json_t *obj, const char *key, const char *expected)
+void cfg_check_members(cfg_ctx *c, json_t *obj, const cfg_member *const *members, size_t n, unsigned variant,
+                       bool strict, const char *what)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach(obj, key, value)
+    {
+        bool known = false;
+        for (size_t i = 0; i < n && !known; i++)
+            known = applies(members[i], variant) && strcmp(members[i]->key, key) == 0;
+        if (known)
+            continue;
+        char list[512];
+        size_t used = 0;
+        list[0] = '\0';
+        for (size_t i = 0; i < n; i++) {
+            if (!applies(members[i], variant))
+                continue;
+            int w = snprintf(list + used, sizeof list - used, "%s%s", used ? ", " : "", members[i]->key);
+            if (w < 0 || (size_t)w >= sizeof list - used)
+                break;
+            used += (size_t)w;
+        }
+        if (strict)
+            cfg_error_at(c, key, "unknown key in %s; expected one of: %s", what, list);
+        else
+            cfg_warn_at(c, key, "unknown key in %s is ignored; known keys: %s", what, list);
+    }
+}
+
+json_t *cfg_get(json_t *obj, const cfg_member *m)
+{
+    return json_object_get(obj, m->key);
+}
+
+json_t *cfg_get_nonnull(json_t *obj, const cfg_member *m)
+{
+    json_t *v = json_object_get(obj, m->key);
+    return json_is_null(v) ? NULL : v;
+}
+
+static const char *read_string(cfg_ctx *c, json_t *obj, const char *key, bool required, const char *expected)
 {
     json_t *v = json_object_get(obj, key);
     if (v == NULL) {
-        cfg_error_at(c, key, "required key is missing; expected %s", expected);
+        if (required)
+            cfg_error_at(c, key, "required key is missing; expected %s", expected);
         return NULL;
     }
     if (!json_is_string(v)) {
-        cfg_error_at(c, key, "expected %s (a string), got %s", expected, cfg_type_name(v));
+        if (required)
+            cfg_error_at(c, key, "expected %s (a string), got %s", expected, cfg_type_name(v));
+        else
+            cfg_error_at(c, key, "expected a string, got %s", cfg_type_name(v));
         return NULL;
     }
-    if (json_string_length(v) == 0) {
+    if (required && json_string_length(v) == 0) {
         cfg_error_at(c, key, "must not be empty; expected %s", expected);
         return NULL;
     }
     return pz_arena_strdup(c->arena, json_string_value(v));
 }
 
-bool cfg_opt_bool(cfg_ctx *c, json_t *obj, const char *key, bool dflt)
+const char *cfg_string(cfg_ctx *c, json_t *obj, const cfg_member *m, const char *expected)
 {
-    json_t *v = json_object_get(obj, key);
+    assert(m->kind == CFG_STRING);
+    return read_string(c, obj, m->key, m->presence == CFG_REQUIRED, expected);
+}
+
+const char *cfg_string_required(cfg_ctx *c, json_t *obj, const cfg_member *m, const char *expected)
+{
+    assert(m->kind == CFG_STRING && m->presence != CFG_OPTIONAL);
+    return read_string(c, obj, m->key, true, expected);
+}
+
+bool cfg_bool(cfg_ctx *c, json_t *obj, const cfg_member *m, bool dflt)
+{
+    assert(m->kind == CFG_BOOL && m->presence == CFG_OPTIONAL);
+    json_t *v = json_object_get(obj, m->key);
     if (v == NULL)
         return dflt;
     if (!json_is_boolean(v)) {
-        cfg_error_at(c, key, "expected a boolean (true or false), got %s", cfg_type_name(v));
+        cfg_error_at(c, m->key, "expected a boolean (true or false), got %s", cfg_type_name(v));
         return dflt;
     }
     return json_is_true(v);
 }
 
-bool cfg_opt_int(cfg_ctx *c, json_t *obj, const char *key, long min, long max, int *out)
+bool cfg_int(cfg_ctx *c, json_t *obj, const cfg_member *m, int *out)
 {
-    json_t *v = json_object_get(obj, key);
-    if (v == NULL)
+    assert(m->kind == CFG_INTEGER && m->min <= m->max && m->max <= INT_MAX && m->min >= INT_MIN);
+    long min = (long)m->min, max = (long)m->max;
+    json_t *v = json_object_get(obj, m->key);
+    if (v == NULL) {
+        if (m->presence == CFG_REQUIRED)
+            cfg_error_at(c, m->key, "required key is missing; expected an integer from %ld to %ld", min, max);
         return false;
+    }
     double d;
     /* An integral real (10.0) counts as an integer, as in JSON Schema draft 6 and later. */
     if (json_is_integer(v))
@@ -249,42 +276,44 @@ bool cfg_opt_int(cfg_ctx *c, json_t *obj, const char *key, long min, long max, i
     else if (json_is_real(v) && floor(json_real_value(v)) == json_real_value(v))
         d = json_real_value(v);
     else {
-        cfg_error_at(c, key, "expected an integer from %ld to %ld, got %s", min, max,
+        cfg_error_at(c, m->key, "expected an integer from %ld to %ld, got %s", min, max,
                      json_is_real(v) ? "a fractional number" : cfg_type_name(v));
         return false;
     }
-    if (d < (double)min || d > (double)max) {
-        cfg_error_at(c, key, "out of range: %.0f; expected an integer from %ld to %ld", d, min, max);
+    if (d < m->min || d > m->max) {
+        cfg_error_at(c, m->key, "out of range: %.0f; expected an integer from %ld to %ld", d, min, max);
         return false;
     }
     *out = (int)d;
     return true;
 }
 
-bool cfg_opt_number(cfg_ctx *c, json_t *obj, const char *key, double min, double *out)
+bool cfg_number(cfg_ctx *c, json_t *obj, const cfg_member *m, double *out)
 {
-    json_t *v = json_object_get(obj, key);
+    assert(m->kind == CFG_NUMBER && m->presence == CFG_OPTIONAL);
+    json_t *v = json_object_get(obj, m->key);
     if (v == NULL)
         return false;
     if (!json_is_number(v)) {
-        cfg_error_at(c, key, "expected a number >= %g, got %s", min, cfg_type_name(v));
+        cfg_error_at(c, m->key, "expected a number >= %g, got %s", m->min, cfg_type_name(v));
         return false;
     }
     double d = json_number_value(v);
-    if (d < min) {
-        cfg_error_at(c, key, "out of range: %g; expected a number >= %g", d, min);
+    if (d < m->min) {
+        cfg_error_at(c, m->key, "out of range: %g; expected a number >= %g", d, m->min);
         return false;
     }
     *out = d;
     return true;
 }
 
-bool cfg_scalar(cfg_ctx *c, json_t *obj, const char *key, bool required, pz_scalar *out)
+bool cfg_scalar(cfg_ctx *c, json_t *obj, const cfg_member *m, pz_scalar *out)
 {
-    json_t *v = json_object_get(obj, key);
+    assert(m->kind == CFG_ANY);
+    json_t *v = json_object_get(obj, m->key);
     if (v == NULL) {
-        if (required)
-            cfg_error_at(c, key, "required key is missing; expected a string or a number");
+        if (m->presence == CFG_REQUIRED)
+            cfg_error_at(c, m->key, "required key is missing; expected a string or a number");
         return false;
     }
     if (json_is_number(v)) {
@@ -299,34 +328,28 @@ bool cfg_scalar(cfg_ctx *c, json_t *obj, const char *key, bool required, pz_scal
         out->string = pz_arena_strdup(c->arena, json_string_value(v));
         return true;
     }
-    cfg_error_at(c, key, "expected a string or a number, got %s", cfg_type_name(v));
+    cfg_error_at(c, m->key, "expected a string or a number, got %s", cfg_type_name(v));
     return false;
 }
 
-int cfg_enum_member(cfg_ctx *c, json_t *obj, const char *key, const cfg_name_value *table, size_t n,
-                    bool required, const char *expected)
+int cfg_enum(cfg_ctx *c, json_t *obj, const cfg_member *m, const cfg_name_value *table, size_t n, const char *expected)
 {
-    json_t *v = json_object_get(obj, key);
+    assert(m->kind == CFG_STRING);
+    json_t *v = json_object_get(obj, m->key);
     if (v == NULL) {
-        if (required)
-            cfg_error_at(c, key, "required key is missing; expected one of: %s", expected);
+        if (m->presence == CFG_REQUIRED)
+            cfg_error_at(c, m->key, "required key is missing; expected one of: %s", expected);
         return -1;
     }
     if (!json_is_string(v)) {
-        cfg_error_at(c, key, "expected a string, one of: %s; got %s", expected, cfg_type_name(v));
+        cfg_error_at(c, m->key, "expected a string, one of: %s; got %s", expected, cfg_type_name(v));
         return -1;
     }
     for (size_t i = 0; i < n; i++)
         if (strcmp(table[i].name, json_string_value(v)) == 0)
             return table[i].value;
-    cfg_error_at(c, key, "unknown value \"%.80s\"; expected one of: %s", json_string_value(v), expected);
+    cfg_error_at(c, m->key, "unknown value \"%.80s\"; expected one of: %s", json_string_value(v), expected);
     return -1;
-}
-
-json_t *cfg_get_nonnull(json_t *obj, const char *key)
-{
-    json_t *v = json_object_get(obj, key);
-    return json_is_null(v) ? NULL : v;
 }
 
 /* ---- patterns ---- */
@@ -472,6 +495,6 @@ bool cfg_is_lambda_arn(const char *s)
 {
     /* Real ARNs are function:name[:qualifier]; upstream's schema writes function/name. */
     const char *res = cfg_arn_resource(s, "lambda");
-    return res != NULL && strncmp(res, "function", 8) == 0 && (res[8] == ':' || res[8] == '/') &&
-           res[9] != '\0' && res[9] != ':' && res[9] != '/';
+    return res != NULL && strncmp(res, "function", 8) == 0 && (res[8] == ':' || res[8] == '/') && res[9] != '\0' &&
+           res[9] != ':' && res[9] != '/';
 }

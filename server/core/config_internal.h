@@ -67,43 +67,88 @@ size_t cfg_error_count(const cfg_ctx *c);
 /* "object", "array", "string", "number", "boolean" or "null". */
 const char *cfg_type_name(const json_t *v);
 
-/* Reports every key of `obj` not in the NULL-terminated `allowed` list: as an error when `strict`,
- * else as a warning that the key is ignored. `what` names the object in the message. */
-void cfg_check_keys(cfg_ctx *c, json_t *obj, const char *const *allowed, bool strict, const char *what);
-
 /* Checks that `v` is an object, reporting at the current path otherwise. */
 bool cfg_expect_object(cfg_ctx *c, json_t *v, const char *what);
 
-/* Typed members. A missing key yields false / NULL without a problem; a wrong type, a range
- * violation or an empty string where one is not allowed is reported at path.key. */
-const char *cfg_opt_string(cfg_ctx *c, json_t *obj, const char *key);
-const char *cfg_req_string(cfg_ctx *c, json_t *obj, const char *key, const char *expected);
-bool cfg_opt_bool(cfg_ctx *c, json_t *obj, const char *key, bool dflt);
-bool cfg_opt_int(cfg_ctx *c, json_t *obj, const char *key, long min, long max, int *out);
-bool cfg_opt_number(cfg_ctx *c, json_t *obj, const char *key, double min, double *out);
-/* A string or number (autoContext default/value/mapTo); `required` reports a missing key. */
-bool cfg_scalar(cfg_ctx *c, json_t *obj, const char *key, bool required, pz_scalar *out);
+/* ---- declared members (config_check.c) ----
+ * Every config object declares its members once, as rows (key, kind, range, presence). The
+ * unknown-key check derives its allow-list from the rows, in row order, and the readers below take
+ * a row instead of re-spelling its key. Objects whose members depend on a `type` (variations,
+ * event targets, item metadata, rules) mark the rows that apply to some types only. The readers
+ * assert that a row's kind and presence fit them, so a row that disagrees with its reader fails
+ * the tests. */
+
+typedef enum cfg_kind {
+    CFG_ANY,     /* shape checked by the walker: a string or a number (pz_scalar) */
+    CFG_STRING,  /* also the enums (cfg_enum) */
+    CFG_NUMBER,  /* >= min */
+    CFG_INTEGER, /* from min to max; an integral real (10.0) counts */
+    CFG_BOOL,
+    CFG_OBJECT, /* read by the walker with cfg_get, which reports its own shape errors */
+    CFG_ARRAY,  /* likewise */
+} cfg_kind;
+
+typedef enum cfg_presence {
+    CFG_OPTIONAL = 0,
+    CFG_REQUIRED,    /* missing is an error wherever the member applies; the readers report it */
+    CFG_REQUIRED_IF, /* required in some cases only (strict level, a method, a billing mode): the walker
+                      * checks, with a message saying when */
+} cfg_presence;
+
+typedef struct cfg_member {
+    const char *key;
+    cfg_kind kind;
+    cfg_presence presence;
+    double min, max; /* CFG_INTEGER: the range; CFG_NUMBER: min */
+    unsigned only;   /* 0: a member of every variant; else CFG_VARIANT bits of the variants it is one of */
+} cfg_member;
+
+/* The bit of variant v (a type enum value) for cfg_member.only and cfg_check_members. */
+#define CFG_VARIANT(v) (1u << (unsigned)(v))
+
+/* Reports every key of `obj` that is not one of the n `members` applying to `variant` (a
+ * CFG_VARIANT bit, or 0 for an object without variants): as an error when `strict`, else as a
+ * warning that the key is ignored. The message lists the members in row order; `what` names the
+ * object. */
+void cfg_check_members(cfg_ctx *c, json_t *obj, const cfg_member *const *members, size_t n, unsigned variant,
+                       bool strict, const char *what);
+
+/* obj[m->key], or NULL when missing; cfg_get_nonnull also treats null as missing (the inherited
+ * keys, spec §3.12). No problem is reported. */
+json_t *cfg_get(json_t *obj, const cfg_member *m);
+json_t *cfg_get_nonnull(json_t *obj, const cfg_member *m);
+
+/* Typed readers. A missing member yields false / NULL / -1, reported only when the member is
+ * CFG_REQUIRED; a wrong type, a range violation or an empty required string is reported at
+ * path.key. `expected` describes the value in messages (required strings and enums). */
+const char *cfg_string(cfg_ctx *c, json_t *obj, const cfg_member *m, const char *expected);
+/* cfg_string for a CFG_REQUIRED_IF member whose condition holds: missing is an error. */
+const char *cfg_string_required(cfg_ctx *c, json_t *obj, const cfg_member *m, const char *expected);
+bool cfg_bool(cfg_ctx *c, json_t *obj, const cfg_member *m, bool dflt);
+bool cfg_int(cfg_ctx *c, json_t *obj, const cfg_member *m, int *out);
+bool cfg_number(cfg_ctx *c, json_t *obj, const cfg_member *m, double *out);
+/* A string or number (autoContext default/value/mapTo). */
+bool cfg_scalar(cfg_ctx *c, json_t *obj, const cfg_member *m, pz_scalar *out);
+
 typedef struct cfg_name_value {
     const char *name;
     int value;
 } cfg_name_value;
 
-/* Reads obj[key] as one of `table`'s names. Reports a missing (when required), mistyped or unknown
- * value, listing `expected` in the message. Returns the value, or -1 when absent or invalid. */
-int cfg_enum_member(cfg_ctx *c, json_t *obj, const char *key, const cfg_name_value *table, size_t n,
-                    bool required, const char *expected);
-/* Returns obj[key] unless it is missing or null (the inherited keys, spec §3.12). */
-json_t *cfg_get_nonnull(json_t *obj, const char *key);
+/* Reads a string member as one of `table`'s names. Reports a missing (when required), mistyped or
+ * unknown value, listing `expected` in the message. Returns the value, or -1 when absent or
+ * invalid. */
+int cfg_enum(cfg_ctx *c, json_t *obj, const cfg_member *m, const cfg_name_value *table, size_t n, const char *expected);
 
 /* Patterns, matched against the whole string. */
-bool cfg_is_path_key(const char *s);        /* ^[a-zA-Z0-9_-]+$ (namespace/recommender/variation) */
-bool cfg_is_alnum_key(const char *s);       /* ^[a-zA-Z0-9]+$ (autoContext field) */
-bool cfg_is_feature_key(const char *s);     /* ^[-a-zA-Z0-9._]*$ */
-bool cfg_is_tracking_id(const char *s);     /* ^[a-zA-Z0-9-]+$ */
-bool cfg_is_stream_name(const char *s);     /* ^[a-zA-Z0-9_.-]+$ */
-bool cfg_is_http_token(const char *s);      /* an HTTP header field name (RFC 9110 token) */
-bool cfg_is_http_url(const char *s);        /* http:// or https:// followed by a host */
-bool cfg_is_region(const char *s);          /* an AWS region code, e.g. us-east-1 */
+bool cfg_is_path_key(const char *s);    /* ^[a-zA-Z0-9_-]+$ (namespace/recommender/variation) */
+bool cfg_is_alnum_key(const char *s);   /* ^[a-zA-Z0-9]+$ (autoContext field) */
+bool cfg_is_feature_key(const char *s); /* ^[-a-zA-Z0-9._]*$ */
+bool cfg_is_tracking_id(const char *s); /* ^[a-zA-Z0-9-]+$ */
+bool cfg_is_stream_name(const char *s); /* ^[a-zA-Z0-9_.-]+$ */
+bool cfg_is_http_token(const char *s);  /* an HTTP header field name (RFC 9110 token) */
+bool cfg_is_http_url(const char *s);    /* http:// or https:// followed by a host */
+bool cfg_is_region(const char *s);      /* an AWS region code, e.g. us-east-1 */
 
 /* ARNs: arn:{partition}:{service}:{region}:{12-digit account}:{resource}. Returns the resource
  * part (pointing into s) when the ARN is well formed for `service`, else NULL. */

@@ -11,11 +11,26 @@
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
+/* ---- members shared by several levels, and those leading from one level to the next (the
+ * walker's functions come children first) ---- */
+
+static const cfg_member NAME = {.key = "name", .kind = CFG_STRING};
+static const cfg_member DESCRIPTION = {.key = "description", .kind = CFG_STRING};
+static const cfg_member NAMESPACE_RECOMMENDERS = {.key = "recommenders", .kind = CFG_OBJECT};
+static const cfg_member NAMESPACE_EVENT_TARGETS = {.key = "eventTargets", .kind = CFG_ARRAY};
+static const cfg_member RECOMMENDER_POST_PROCESSOR = {.key = "responsePostProcessor", .kind = CFG_OBJECT};
+static const cfg_member RECOMMENDER_EXPERIMENTS = {.key = "experiments", .kind = CFG_OBJECT};
+static const cfg_member RECOMMENDER_VARIATIONS = {.key = "variations", .kind = CFG_OBJECT, .presence = CFG_REQUIRED};
+
 /* ---- inheritance (§3.12) ---- */
 
+static const cfg_member CACHE_CONTROL = {.key = "cacheControl", .kind = CFG_OBJECT};
+static const cfg_member AUTO_CONTEXT = {.key = "autoContext", .kind = CFG_OBJECT};
+static const cfg_member FILTERS = {.key = "filters", .kind = CFG_ARRAY};
+static const cfg_member ITEM_METADATA = {.key = "inferenceItemMetadata", .kind = CFG_OBJECT};
+
 enum { INH_CACHE_CONTROL, INH_AUTO_CONTEXT, INH_FILTERS, INH_ITEM_METADATA, INH__COUNT };
-static const char *const INHERITED_KEYS[INH__COUNT] = {"cacheControl", "autoContext", "filters",
-                                                       "inferenceItemMetadata"};
+static const cfg_member *const INHERITED[INH__COUNT] = {&CACHE_CONTROL, &AUTO_CONTEXT, &FILTERS, &ITEM_METADATA};
 #define INH_MASK(i) (1u << (i))
 #define INH_ALL (INH_MASK(INH__COUNT) - 1)
 
@@ -37,22 +52,14 @@ static void parse_inherited(cfg_ctx *c, json_t *obj, unsigned mask, bool strict,
     for (int i = 0; i < INH__COUNT; i++) {
         if (!(mask & INH_MASK(i)))
             continue;
-        json_t *v = cfg_get_nonnull(obj, INHERITED_KEYS[i]);
-        size_t mark = cfg_push_key(c, INHERITED_KEYS[i]);
+        json_t *v = cfg_get_nonnull(obj, INHERITED[i]);
+        size_t mark = cfg_push_key(c, INHERITED[i]->key);
         own.json[i] = v;
         switch (i) {
-        case INH_CACHE_CONTROL:
-            own.cache_control = cfg_parse_cache_control(c, v, strict);
-            break;
-        case INH_AUTO_CONTEXT:
-            own.auto_context = cfg_parse_auto_context(c, v, strict, true);
-            break;
-        case INH_FILTERS:
-            own.filters = cfg_parse_filters(c, v);
-            break;
-        case INH_ITEM_METADATA:
-            own.item_metadata = cfg_parse_item_metadata(c, v, strict, at_namespace);
-            break;
+        case INH_CACHE_CONTROL: own.cache_control = cfg_parse_cache_control(c, v, strict); break;
+        case INH_AUTO_CONTEXT: own.auto_context = cfg_parse_auto_context(c, v, strict, true); break;
+        case INH_FILTERS: own.filters = cfg_parse_filters(c, v); break;
+        case INH_ITEM_METADATA: own.item_metadata = cfg_parse_item_metadata(c, v, strict, at_namespace); break;
         }
         cfg_pop(c, mark);
     }
@@ -74,8 +81,8 @@ static const char *resolved_json(cfg_ctx *c, json_t *obj, const inherited *paren
     if (copy == NULL)
         pz_fatal("out of memory copying configuration JSON");
     for (int i = 0; i < INH__COUNT; i++)
-        if (cfg_get_nonnull(obj, INHERITED_KEYS[i]) == NULL && parent->json[i] != NULL)
-            json_object_set(copy, INHERITED_KEYS[i], parent->json[i]);
+        if (cfg_get_nonnull(obj, INHERITED[i]) == NULL && parent->json[i] != NULL)
+            json_object_set(copy, INHERITED[i]->key, parent->json[i]);
     char *text = json_dumps(copy, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(copy);
     if (text == NULL)
@@ -90,8 +97,10 @@ static void check_path_key(cfg_ctx *c, const char *key, const char *what)
     if (*key == '\0')
         cfg_error(c, "empty %s key; expected letters, digits, '_' and '-' (it is a URL path segment)", what);
     else if (!cfg_is_path_key(key))
-        cfg_error(c, "invalid %s key \"%.80s\"; expected letters, digits, '_' and '-' only (it is a URL path "
-                     "segment)", what, key);
+        cfg_error(c,
+                  "invalid %s key \"%.80s\"; expected letters, digits, '_' and '-' only (it is a URL path "
+                  "segment)",
+                  what, key);
 }
 
 static const char *const ACTION_NAMES[PZ_ACTION__COUNT] = {"recommend-items", "related-items", "rerank-items"};
@@ -115,39 +124,36 @@ static const cfg_name_value RERANK_STRATEGIES[] = {{"affinity", PZ_STRATEGY_AFFI
 
 #define MAX_TIMEOUT_MS 60000
 
-static void variation_allowed_keys(pz_variation_type type, const char **keys)
-{
-    size_t n = 0;
-    keys[n++] = "type";
-    switch (type) {
-    case PZ_VARIATION_PERSONALIZE_CAMPAIGN:
-    case PZ_VARIATION_PERSONALIZE_RECOMMENDER:
-        keys[n++] = "promotions";
-        /* fall through */
-    case PZ_VARIATION_LAMBDA:
-        keys[n++] = "arn";
-        keys[n++] = "endpointUrl";
-        keys[n++] = "region";
-        break;
-    case PZ_VARIATION_SAGEMAKER:
-        keys[n++] = "endpointName";
-        keys[n++] = "endpointUrl";
-        keys[n++] = "region";
-        break;
-    case PZ_VARIATION_HTTP:
-        keys[n++] = "url";
-        break;
-    case PZ_VARIATION_BUILTIN:
-        keys[n++] = "strategy";
-        keys[n++] = "excludeSeen";
-        break;
-    }
-    for (int i = 0; i < INH__COUNT; i++)
-        keys[n++] = INHERITED_KEYS[i];
-    keys[n++] = "timeoutMs";
-    keys[n++] = "fallback";
-    keys[n] = NULL;
-}
+/* A variation's members depend on its type. */
+#define V_PERSONALIZE                                                                                                  \
+    (CFG_VARIANT(PZ_VARIATION_PERSONALIZE_CAMPAIGN) | CFG_VARIANT(PZ_VARIATION_PERSONALIZE_RECOMMENDER))
+#define V_LAMBDA CFG_VARIANT(PZ_VARIATION_LAMBDA)
+#define V_SAGEMAKER CFG_VARIANT(PZ_VARIATION_SAGEMAKER)
+#define V_HTTP CFG_VARIANT(PZ_VARIATION_HTTP)
+#define V_BUILTIN CFG_VARIANT(PZ_VARIATION_BUILTIN)
+static const cfg_member VARIATION_TYPE = {.key = "type", .kind = CFG_STRING, .presence = CFG_REQUIRED};
+static const cfg_member VARIATION_PROMOTIONS = {.key = "promotions", .kind = CFG_ARRAY, .only = V_PERSONALIZE};
+static const cfg_member VARIATION_ARN = {
+    .key = "arn", .kind = CFG_STRING, .presence = CFG_REQUIRED, .only = V_PERSONALIZE | V_LAMBDA};
+static const cfg_member VARIATION_ENDPOINT_NAME = {
+    .key = "endpointName", .kind = CFG_STRING, .presence = CFG_REQUIRED, .only = V_SAGEMAKER};
+/* Ours: where the AWS-backed variations are called (VPC endpoints, tests) and in which region. */
+static const cfg_member VARIATION_ENDPOINT_URL = {
+    .key = "endpointUrl", .kind = CFG_STRING, .only = V_PERSONALIZE | V_LAMBDA | V_SAGEMAKER};
+static const cfg_member VARIATION_REGION = {
+    .key = "region", .kind = CFG_STRING, .only = V_PERSONALIZE | V_LAMBDA | V_SAGEMAKER};
+static const cfg_member VARIATION_URL = {.key = "url", .kind = CFG_STRING, .presence = CFG_REQUIRED, .only = V_HTTP};
+static const cfg_member VARIATION_STRATEGY = {.key = "strategy", .kind = CFG_STRING, .only = V_BUILTIN};
+static const cfg_member VARIATION_EXCLUDE_SEEN = {.key = "excludeSeen", .kind = CFG_BOOL, .only = V_BUILTIN};
+static const cfg_member VARIATION_TIMEOUT_MS = {
+    .key = "timeoutMs", .kind = CFG_INTEGER, .min = 1, .max = MAX_TIMEOUT_MS};
+static const cfg_member VARIATION_FALLBACK = {.key = "fallback", .kind = CFG_STRING};
+static const cfg_member *const VARIATION[] = {
+    &VARIATION_TYPE,         &VARIATION_PROMOTIONS, &VARIATION_ARN,      &VARIATION_ENDPOINT_NAME,
+    &VARIATION_ENDPOINT_URL, &VARIATION_REGION,     &VARIATION_URL,      &VARIATION_STRATEGY,
+    &VARIATION_EXCLUDE_SEEN, &CACHE_CONTROL,        &AUTO_CONTEXT,       &FILTERS,
+    &ITEM_METADATA,          &VARIATION_TIMEOUT_MS, &VARIATION_FALLBACK,
+};
 
 static void parse_builtin(cfg_ctx *c, json_t *v, pz_action action, pz_variation *out)
 {
@@ -163,63 +169,72 @@ static void parse_builtin(cfg_ctx *c, json_t *v, pz_action action, pz_variation 
         n = COUNT(RERANK_STRATEGIES);
         expected = "affinity (for rerank-items)";
     }
-    int strategy = cfg_enum_member(c, v, "strategy", table, n, false, expected);
+    int strategy = cfg_enum(c, v, &VARIATION_STRATEGY, table, n, expected);
     out->strategy = strategy < 0 ? (pz_builtin_strategy)table[0].value : (pz_builtin_strategy)strategy;
     bool personalized = action == PZ_ACTION_RECOMMEND_ITEMS && out->strategy == PZ_STRATEGY_PERSONALIZED;
-    out->exclude_seen = cfg_opt_bool(c, v, "excludeSeen", personalized);
+    out->exclude_seen = cfg_bool(c, v, &VARIATION_EXCLUDE_SEEN, personalized);
 }
 
 /* Our optional service location keys on the AWS-backed variations. */
 static void parse_aws_location(cfg_ctx *c, json_t *v, pz_variation *out)
 {
-    out->endpoint_url = cfg_opt_string(c, v, "endpointUrl");
+    out->endpoint_url = cfg_string(c, v, &VARIATION_ENDPOINT_URL, NULL);
     if (out->endpoint_url != NULL && !cfg_is_http_url(out->endpoint_url))
-        cfg_error_at(c, "endpointUrl", "\"%.120s\" is not an http:// or https:// URL with a host", out->endpoint_url);
-    out->region = cfg_opt_string(c, v, "region");
+        cfg_error_at(c, VARIATION_ENDPOINT_URL.key, "\"%.120s\" is not an http:// or https:// URL with a host",
+                     out->endpoint_url);
+    out->region = cfg_string(c, v, &VARIATION_REGION, NULL);
     if (out->region != NULL && !cfg_is_region(out->region))
-        cfg_error_at(c, "region", "invalid region \"%.60s\"; expected e.g. \"us-east-1\"", out->region);
+        cfg_error_at(c, VARIATION_REGION.key, "invalid region \"%.60s\"; expected e.g. \"us-east-1\"", out->region);
 }
 
-static const char *const PROMOTION_KEYS[] = {"name", "percentPromotedItems", "filterArn", "filterValues", NULL};
+static const cfg_member PROMOTION_NAME = {.key = "name", .kind = CFG_STRING, .presence = CFG_REQUIRED};
+static const cfg_member PROMOTION_PERCENT = {
+    .key = "percentPromotedItems", .kind = CFG_INTEGER, .presence = CFG_REQUIRED, .min = 1, .max = 100};
+static const cfg_member PROMOTION_FILTER_ARN = {.key = "filterArn", .kind = CFG_STRING, .presence = CFG_REQUIRED};
+static const cfg_member PROMOTION_FILTER_VALUES = {.key = "filterValues", .kind = CFG_OBJECT};
+static const cfg_member *const PROMOTION[] = {&PROMOTION_NAME, &PROMOTION_PERCENT, &PROMOTION_FILTER_ARN,
+                                              &PROMOTION_FILTER_VALUES};
 #define MAX_PROMOTIONS 10
 
 /* GetRecommendations `promotions`, checked and kept as compact JSON to pass through. */
 static void parse_promotions(cfg_ctx *c, json_t *v, pz_variation *out)
 {
-    json_t *list = json_object_get(v, "promotions");
+    json_t *list = cfg_get(v, &VARIATION_PROMOTIONS);
     if (list == NULL)
         return;
-    size_t mark = cfg_push_key(c, "promotions");
+    size_t mark = cfg_push_key(c, VARIATION_PROMOTIONS.key);
     if (!json_is_array(list) || json_array_size(list) == 0 || json_array_size(list) > MAX_PROMOTIONS) {
-        cfg_error(c, "expected an array of 1 to %d promotions {\"name\", \"percentPromotedItems\", \"filterArn\", "
-                     "\"filterValues\"?}", MAX_PROMOTIONS);
+        cfg_error(c,
+                  "expected an array of 1 to %d promotions {\"name\", \"percentPromotedItems\", \"filterArn\", "
+                  "\"filterValues\"?}",
+                  MAX_PROMOTIONS);
         cfg_pop(c, mark);
         return;
     }
     size_t i;
     json_t *p;
-    json_array_foreach(list, i, p) {
+    json_array_foreach(list, i, p)
+    {
         size_t p_mark = cfg_push_index(c, i);
         if (cfg_expect_object(c, p, "a promotion {\"name\", \"percentPromotedItems\", \"filterArn\", ...}")) {
-            cfg_check_keys(c, p, PROMOTION_KEYS, false, "a promotion");
-            cfg_req_string(c, p, "name", "the promotion's name");
+            cfg_check_members(c, p, PROMOTION, COUNT(PROMOTION), 0, false, "a promotion");
+            cfg_string(c, p, &PROMOTION_NAME, "the promotion's name");
             int percent = 0;
-            if (json_object_get(p, "percentPromotedItems") == NULL)
-                cfg_error_at(c, "percentPromotedItems", "required key is missing; expected an integer from 1 to 100");
-            else
-                cfg_opt_int(c, p, "percentPromotedItems", 1, 100, &percent);
-            const char *arn = cfg_req_string(c, p, "filterArn", "a Personalize filter ARN");
+            cfg_int(c, p, &PROMOTION_PERCENT, &percent);
+            const char *arn = cfg_string(c, p, &PROMOTION_FILTER_ARN, "a Personalize filter ARN");
             if (arn != NULL && !cfg_is_personalize_filter_arn(arn))
-                cfg_error_at(c, "filterArn", "\"%.120s\" is not a Personalize filter ARN", arn);
-            json_t *values = json_object_get(p, "filterValues");
+                cfg_error_at(c, PROMOTION_FILTER_ARN.key, "\"%.120s\" is not a Personalize filter ARN", arn);
+            json_t *values = cfg_get(p, &PROMOTION_FILTER_VALUES);
             if (values != NULL && !json_is_object(values)) {
-                cfg_error_at(c, "filterValues", "expected an object of strings, got %s", cfg_type_name(values));
+                cfg_error_at(c, PROMOTION_FILTER_VALUES.key, "expected an object of strings, got %s",
+                             cfg_type_name(values));
             } else if (values != NULL) {
                 const char *k;
                 json_t *fv;
-                json_object_foreach(values, k, fv) {
+                json_object_foreach(values, k, fv)
+                {
                     if (!json_is_string(fv))
-                        cfg_error_at(c, "filterValues", "value of \"%.50s\" must be a string", k);
+                        cfg_error_at(c, PROMOTION_FILTER_VALUES.key, "value of \"%.50s\" must be a string", k);
                 }
             }
         }
@@ -240,18 +255,21 @@ static void parse_backend(cfg_ctx *c, json_t *v, pz_action action, pz_variation 
     switch (out->type) {
     case PZ_VARIATION_PERSONALIZE_CAMPAIGN:
     case PZ_VARIATION_PERSONALIZE_RECOMMENDER: {
-        out->arn = cfg_req_string(c, v, "arn", "a Personalize campaign or recommender ARN");
+        out->arn = cfg_string(c, v, &VARIATION_ARN, "a Personalize campaign or recommender ARN");
         bool is_recommender = false;
         if (out->arn != NULL && !cfg_is_personalize_arn(out->arn, &is_recommender)) {
-            cfg_error_at(c, "arn", "\"%.120s\" is not a Personalize campaign or recommender ARN; expected "
-                                   "arn:{partition}:personalize:{region}:{12-digit account}:campaign/{name} or "
-                                   ":recommender/{name}", out->arn);
+            cfg_error_at(c, VARIATION_ARN.key,
+                         "\"%.120s\" is not a Personalize campaign or recommender ARN; expected "
+                         "arn:{partition}:personalize:{region}:{12-digit account}:campaign/{name} or "
+                         ":recommender/{name}",
+                         out->arn);
         } else if (out->arn != NULL) {
             /* Upstream picks the backend from the ARN, not from `type` (§3.4.1). */
             pz_variation_type by_arn =
                 is_recommender ? PZ_VARIATION_PERSONALIZE_RECOMMENDER : PZ_VARIATION_PERSONALIZE_CAMPAIGN;
             if (by_arn != out->type)
-                cfg_warn_at(c, "arn", "the ARN is a Personalize %s but type is \"%s\"; the ARN decides the backend",
+                cfg_warn_at(c, VARIATION_ARN.key,
+                            "the ARN is a Personalize %s but type is \"%s\"; the ARN decides the backend",
                             is_recommender ? "recommender" : "campaign", out->type_name);
             out->type = by_arn;
         }
@@ -260,31 +278,31 @@ static void parse_backend(cfg_ctx *c, json_t *v, pz_action action, pz_variation 
         break;
     }
     case PZ_VARIATION_LAMBDA:
-        out->arn = cfg_req_string(c, v, "arn", "a Lambda function ARN");
+        out->arn = cfg_string(c, v, &VARIATION_ARN, "a Lambda function ARN");
         if (out->arn != NULL && !cfg_is_lambda_arn(out->arn))
-            cfg_error_at(c, "arn", "\"%.120s\" is not a Lambda function ARN; expected "
-                                   "arn:{partition}:lambda:{region}:{12-digit account}:function:{name}", out->arn);
+            cfg_error_at(c, VARIATION_ARN.key,
+                         "\"%.120s\" is not a Lambda function ARN; expected "
+                         "arn:{partition}:lambda:{region}:{12-digit account}:function:{name}",
+                         out->arn);
         parse_aws_location(c, v, out);
         break;
     case PZ_VARIATION_SAGEMAKER:
-        out->endpoint_name = cfg_req_string(c, v, "endpointName", "a SageMaker endpoint name");
+        out->endpoint_name = cfg_string(c, v, &VARIATION_ENDPOINT_NAME, "a SageMaker endpoint name");
         if (out->endpoint_name != NULL && !cfg_is_path_key(out->endpoint_name))
-            cfg_error_at(c, "endpointName", "invalid endpoint name \"%.80s\"; expected letters, digits and '-'",
-                         out->endpoint_name);
+            cfg_error_at(c, VARIATION_ENDPOINT_NAME.key,
+                         "invalid endpoint name \"%.80s\"; expected letters, digits and '-'", out->endpoint_name);
         parse_aws_location(c, v, out);
         break;
     case PZ_VARIATION_HTTP: {
-        out->url = cfg_req_string(c, v, "url", "an http:// or https:// URL template");
+        out->url = cfg_string(c, v, &VARIATION_URL, "an http:// or https:// URL template");
         char why[160];
         if (out->url != NULL && !cfg_is_http_url(out->url))
-            cfg_error_at(c, "url", "\"%.120s\" is not an http:// or https:// URL with a host", out->url);
+            cfg_error_at(c, VARIATION_URL.key, "\"%.120s\" is not an http:// or https:// URL with a host", out->url);
         else if (out->url != NULL && pz_url_template_check(out->url, why, sizeof why) != 0)
-            cfg_error_at(c, "url", "%s", why);
+            cfg_error_at(c, VARIATION_URL.key, "%s", why);
         break;
     }
-    case PZ_VARIATION_BUILTIN:
-        parse_builtin(c, v, action, out);
-        break;
+    case PZ_VARIATION_BUILTIN: parse_builtin(c, v, action, out); break;
     }
 }
 
@@ -296,21 +314,19 @@ static void parse_variation(cfg_ctx *c, const char *key, json_t *v, pz_action ac
     check_path_key(c, key, "variation");
     if (!cfg_expect_object(c, v, "a variation {\"type\": ..., ...}"))
         return;
-    int type = cfg_enum_member(c, v, "type", VARIATION_TYPES, COUNT(VARIATION_TYPES), true,
-                               "personalize-campaign, personalize-recommender, lambda (or function), sagemaker, "
-                               "http, builtin");
+    int type = cfg_enum(c, v, &VARIATION_TYPE, VARIATION_TYPES, COUNT(VARIATION_TYPES),
+                        "personalize-campaign, personalize-recommender, lambda (or function), sagemaker, "
+                        "http, builtin");
     if (type >= 0) {
         out->type = (pz_variation_type)type;
-        out->type_name = pz_arena_strdup(c->arena, json_string_value(json_object_get(v, "type")));
-        const char *allowed[16];
-        variation_allowed_keys(out->type, allowed);
+        out->type_name = pz_arena_strdup(c->arena, json_string_value(cfg_get(v, &VARIATION_TYPE)));
         char what[64];
         snprintf(what, sizeof what, "a %s variation", out->type_name);
-        cfg_check_keys(c, v, allowed, false, what);
+        cfg_check_members(c, v, VARIATION, COUNT(VARIATION), CFG_VARIANT(out->type), false, what);
         parse_backend(c, v, action, out);
     }
-    cfg_opt_int(c, v, "timeoutMs", 1, MAX_TIMEOUT_MS, &out->timeout_ms);
-    out->fallback = cfg_opt_string(c, v, "fallback");
+    cfg_int(c, v, &VARIATION_TIMEOUT_MS, &out->timeout_ms);
+    out->fallback = cfg_string(c, v, &VARIATION_FALLBACK, NULL);
 
     inherited view;
     parse_inherited(c, v, INH_ALL, false, false, parent, &view);
@@ -338,17 +354,22 @@ static void check_fallbacks(cfg_ctx *c, const pz_variation *vars, size_t n)
         size_t mark = cfg_push_key(c, vars[i].key);
         const pz_variation *target = find_variation(vars, n, vars[i].fallback);
         if (strcmp(vars[i].fallback, vars[i].key) == 0) {
-            cfg_error_at(c, "fallback", "a variation cannot fall back to itself; expected another variation key");
+            cfg_error_at(c, VARIATION_FALLBACK.key,
+                         "a variation cannot fall back to itself; expected another variation key");
         } else if (target == NULL) {
-            cfg_error_at(c, "fallback", "no variation \"%.80s\" in this recommender; expected the key of another "
-                                        "variation of the same recommender", vars[i].fallback);
+            cfg_error_at(c, VARIATION_FALLBACK.key,
+                         "no variation \"%.80s\" in this recommender; expected the key of another "
+                         "variation of the same recommender",
+                         vars[i].fallback);
         } else {
             size_t steps = 0;
             while (target != NULL && target->fallback != NULL && target != &vars[i] && steps++ < n)
                 target = find_variation(vars, n, target->fallback);
             if (target == &vars[i] || steps > n)
-                cfg_error_at(c, "fallback", "the fallback chain starting at \"%.80s\" loops; expected a chain that "
-                                            "ends at a variation without fallback", vars[i].key);
+                cfg_error_at(c, VARIATION_FALLBACK.key,
+                             "the fallback chain starting at \"%.80s\" loops; expected a chain that "
+                             "ends at a variation without fallback",
+                             vars[i].key);
         }
         cfg_pop(c, mark);
     }
@@ -356,8 +377,8 @@ static void check_fallbacks(cfg_ctx *c, const pz_variation *vars, size_t n)
 
 static void parse_variations(cfg_ctx *c, json_t *rec, pz_action action, const inherited *parent, pz_recommender *r)
 {
-    json_t *v = json_object_get(rec, "variations");
-    size_t mark = cfg_push_key(c, "variations");
+    json_t *v = cfg_get(rec, &RECOMMENDER_VARIATIONS);
+    size_t mark = cfg_push_key(c, RECOMMENDER_VARIATIONS.key);
     if (v == NULL) {
         cfg_error(c, "required key is missing; a recommender needs at least one variation (an object keyed by "
                      "variation name; the first one is the default)");
@@ -370,7 +391,8 @@ static void parse_variations(cfg_ctx *c, json_t *rec, pz_action action, const in
         size_t n = 0;
         const char *key;
         json_t *value;
-        json_object_foreach(v, key, value) {
+        json_object_foreach(v, key, value)
+        {
             size_t v_mark = cfg_push_key(c, key);
             parse_variation(c, key, value, action, parent, &vars[n++]);
             cfg_pop(c, v_mark);
@@ -385,8 +407,18 @@ static void parse_variations(cfg_ctx *c, json_t *rec, pz_action action, const in
 /* ---- experiments (§3.7, §7.4) ---- */
 
 static const cfg_name_value METHODS[] = {{"evidently", 0}, {"local", 1}};
-static const char *const EXPERIMENT_KEYS[] = {"method", "project", "description", "metrics", "weights", NULL};
-static const char *const METRIC_KEYS[] = {"trackExposures", "entityIdKey", "valueKey", NULL};
+/* Evidently needs a project and metrics; the local method needs weights. */
+static const cfg_member EXPERIMENT_METHOD = {.key = "method", .kind = CFG_STRING, .presence = CFG_REQUIRED};
+static const cfg_member EXPERIMENT_PROJECT = {.key = "project", .kind = CFG_STRING, .presence = CFG_REQUIRED_IF};
+static const cfg_member EXPERIMENT_METRICS = {.key = "metrics", .kind = CFG_OBJECT, .presence = CFG_REQUIRED_IF};
+static const cfg_member EXPERIMENT_WEIGHTS = {.key = "weights", .kind = CFG_OBJECT, .presence = CFG_REQUIRED_IF};
+static const cfg_member *const EXPERIMENT[] = {&EXPERIMENT_METHOD, &EXPERIMENT_PROJECT, &DESCRIPTION,
+                                               &EXPERIMENT_METRICS, &EXPERIMENT_WEIGHTS};
+
+static const cfg_member METRIC_TRACK_EXPOSURES = {.key = "trackExposures", .kind = CFG_BOOL};
+static const cfg_member METRIC_ENTITY_ID_KEY = {.key = "entityIdKey", .kind = CFG_STRING, .presence = CFG_REQUIRED};
+static const cfg_member METRIC_VALUE_KEY = {.key = "valueKey", .kind = CFG_STRING, .presence = CFG_REQUIRED};
+static const cfg_member *const METRIC[] = {&METRIC_TRACK_EXPOSURES, &METRIC_ENTITY_ID_KEY, &METRIC_VALUE_KEY};
 
 /* Metric names follow upstream's ^\S+$: non-empty, no whitespace. */
 static bool is_valid_metric_name(const char *s)
@@ -396,7 +428,7 @@ static bool is_valid_metric_name(const char *s)
 
 static void parse_metrics(cfg_ctx *c, json_t *v, bool required, pz_experiment *out)
 {
-    size_t mark = cfg_push_key(c, "metrics");
+    size_t mark = cfg_push_key(c, EXPERIMENT_METRICS.key);
     if (v == NULL) {
         if (required)
             cfg_error(c, "required key is missing; expected an object keyed by Evidently metric name");
@@ -405,7 +437,8 @@ static void parse_metrics(cfg_ctx *c, json_t *v, bool required, pz_experiment *o
         size_t n = 0;
         const char *name;
         json_t *m;
-        json_object_foreach(v, name, m) {
+        json_object_foreach(v, name, m)
+        {
             size_t m_mark = cfg_push_key(c, name);
             if (!is_valid_metric_name(name))
                 cfg_error(c, "invalid metric name; expected a non-empty name without whitespace");
@@ -413,11 +446,11 @@ static void parse_metrics(cfg_ctx *c, json_t *v, bool required, pz_experiment *o
             metric->name = pz_arena_strdup(c->arena, name);
             metric->track_exposures = true;
             if (cfg_expect_object(c, m, "a metric {\"entityIdKey\": ..., \"valueKey\": ...}")) {
-                cfg_check_keys(c, m, METRIC_KEYS, false, "a metric");
-                metric->track_exposures = cfg_opt_bool(c, m, "trackExposures", true);
-                metric->entity_id_key = cfg_req_string(c, m, "entityIdKey", "a dotted JSON path such as "
-                                                                            "userDetails.userId");
-                metric->value_key = cfg_req_string(c, m, "valueKey", "a dotted JSON path such as details.clicked");
+                cfg_check_members(c, m, METRIC, COUNT(METRIC), 0, false, "a metric");
+                metric->track_exposures = cfg_bool(c, m, &METRIC_TRACK_EXPOSURES, true);
+                metric->entity_id_key =
+                    cfg_string(c, m, &METRIC_ENTITY_ID_KEY, "a dotted JSON path such as userDetails.userId");
+                metric->value_key = cfg_string(c, m, &METRIC_VALUE_KEY, "a dotted JSON path such as details.clicked");
             }
             cfg_pop(c, m_mark);
         }
@@ -430,7 +463,7 @@ static void parse_metrics(cfg_ctx *c, json_t *v, bool required, pz_experiment *o
 /* Local method: one weight per variation in variation order; unnamed variations weigh 0. */
 static void parse_weights(cfg_ctx *c, json_t *v, const pz_recommender *r, pz_experiment *out)
 {
-    size_t mark = cfg_push_key(c, "weights");
+    size_t mark = cfg_push_key(c, EXPERIMENT_WEIGHTS.key);
     if (v == NULL) {
         cfg_error(c, "required with method local; expected an object mapping variation keys to numbers >= 0");
     } else if (cfg_expect_object(c, v, "weights mapping variation keys to numbers >= 0")) {
@@ -439,7 +472,8 @@ static void parse_weights(cfg_ctx *c, json_t *v, const pz_recommender *r, pz_exp
         size_t errors_before = cfg_error_count(c);
         const char *key;
         json_t *w;
-        json_object_foreach(v, key, w) {
+        json_object_foreach(v, key, w)
+        {
             const pz_variation *var = find_variation(r->variations, r->n_variations, key);
             if (r->variations != NULL && var == NULL) {
                 cfg_error_at(c, key, "no variation \"%.80s\" in this recommender; weights must name its variations",
@@ -463,20 +497,20 @@ static void parse_experiment(cfg_ctx *c, json_t *v, const pz_recommender *r, pz_
 {
     if (!cfg_expect_object(c, v, "an experiment {\"method\": ..., ...}"))
         return;
-    cfg_check_keys(c, v, EXPERIMENT_KEYS, false, "an experiment");
-    int method = cfg_enum_member(c, v, "method", METHODS, COUNT(METHODS), true, "evidently, local");
-    out->description = cfg_opt_string(c, v, "description");
+    cfg_check_members(c, v, EXPERIMENT, COUNT(EXPERIMENT), 0, false, "an experiment");
+    int method = cfg_enum(c, v, &EXPERIMENT_METHOD, METHODS, COUNT(METHODS), "evidently, local");
+    out->description = cfg_string(c, v, &DESCRIPTION, NULL);
     if (method == 0) {
         out->method = "evidently";
-        out->project = cfg_req_string(c, v, "project", "the Evidently project name");
-        parse_metrics(c, json_object_get(v, "metrics"), true, out);
-        if (json_object_get(v, "weights") != NULL)
-            cfg_warn_at(c, "weights", "ignored with method evidently (Evidently assigns the variation)");
+        out->project = cfg_string_required(c, v, &EXPERIMENT_PROJECT, "the Evidently project name");
+        parse_metrics(c, cfg_get(v, &EXPERIMENT_METRICS), true, out);
+        if (cfg_get(v, &EXPERIMENT_WEIGHTS) != NULL)
+            cfg_warn_at(c, EXPERIMENT_WEIGHTS.key, "ignored with method evidently (Evidently assigns the variation)");
     } else if (method == 1) {
         out->method = "local";
-        out->project = cfg_opt_string(c, v, "project");
-        parse_metrics(c, json_object_get(v, "metrics"), false, out);
-        parse_weights(c, json_object_get(v, "weights"), r, out);
+        out->project = cfg_string(c, v, &EXPERIMENT_PROJECT, NULL);
+        parse_metrics(c, cfg_get(v, &EXPERIMENT_METRICS), false, out);
+        parse_weights(c, cfg_get(v, &EXPERIMENT_WEIGHTS), r, out);
     }
 }
 
@@ -484,13 +518,14 @@ static void parse_experiments(cfg_ctx *c, json_t *v, pz_recommender *r)
 {
     if (v == NULL)
         return;
-    size_t mark = cfg_push_key(c, "experiments");
+    size_t mark = cfg_push_key(c, RECOMMENDER_EXPERIMENTS.key);
     if (cfg_expect_object(c, v, "experiments keyed by feature name")) {
         pz_experiment *exps = pz_arena_calloc(c->arena, json_object_size(v), sizeof *exps);
         size_t n = 0;
         const char *feature;
         json_t *e;
-        json_object_foreach(v, feature, e) {
+        json_object_foreach(v, feature, e)
+        {
             size_t e_mark = cfg_push_key(c, feature);
             if (!cfg_is_feature_key(feature))
                 cfg_error(c, "invalid feature name; expected letters, digits, '-', '.' and '_' only");
@@ -508,26 +543,35 @@ static void parse_experiments(cfg_ctx *c, json_t *v, pz_recommender *r)
 /* ---- responsePostProcessor (§3.6) ---- */
 
 static const cfg_name_value POST_PROCESSOR_TYPES[] = {{"lambda", 0}};
-static const char *const POST_PROCESSOR_KEYS[] = {"type", "arn", "lookAheadMultiplier", "lookAheadMaximumValue",
-                                                  NULL};
+static const cfg_member POST_PROCESSOR_TYPE = {.key = "type", .kind = CFG_STRING, .presence = CFG_REQUIRED};
+static const cfg_member POST_PROCESSOR_ARN = {.key = "arn", .kind = CFG_STRING, .presence = CFG_REQUIRED};
+static const cfg_member POST_PROCESSOR_LOOK_AHEAD_MULTIPLIER = {
+    .key = "lookAheadMultiplier", .kind = CFG_NUMBER, .min = 1};
+static const cfg_member POST_PROCESSOR_LOOK_AHEAD_MAXIMUM = {
+    .key = "lookAheadMaximumValue", .kind = CFG_NUMBER, .min = 1};
+static const cfg_member *const POST_PROCESSOR[] = {&POST_PROCESSOR_TYPE, &POST_PROCESSOR_ARN,
+                                                   &POST_PROCESSOR_LOOK_AHEAD_MULTIPLIER,
+                                                   &POST_PROCESSOR_LOOK_AHEAD_MAXIMUM};
 
 static const pz_post_processor *parse_post_processor(cfg_ctx *c, json_t *v)
 {
     if (v == NULL)
         return NULL;
-    size_t mark = cfg_push_key(c, "responsePostProcessor");
+    size_t mark = cfg_push_key(c, RECOMMENDER_POST_PROCESSOR.key);
     pz_post_processor *pp = NULL;
     if (cfg_expect_object(c, v, "a post processor {\"type\": \"lambda\", \"arn\": ...}")) {
         pp = pz_arena_calloc(c->arena, 1, sizeof *pp);
-        cfg_check_keys(c, v, POST_PROCESSOR_KEYS, false, "a post processor");
-        if (cfg_enum_member(c, v, "type", POST_PROCESSOR_TYPES, COUNT(POST_PROCESSOR_TYPES), true, "lambda") == 0)
+        cfg_check_members(c, v, POST_PROCESSOR, COUNT(POST_PROCESSOR), 0, false, "a post processor");
+        if (cfg_enum(c, v, &POST_PROCESSOR_TYPE, POST_PROCESSOR_TYPES, COUNT(POST_PROCESSOR_TYPES), "lambda") == 0)
             pp->type = "lambda";
-        pp->arn = cfg_req_string(c, v, "arn", "a Lambda function ARN");
+        pp->arn = cfg_string(c, v, &POST_PROCESSOR_ARN, "a Lambda function ARN");
         if (pp->arn != NULL && !cfg_is_lambda_arn(pp->arn))
-            cfg_error_at(c, "arn", "\"%.120s\" is not a Lambda function ARN; expected "
-                                   "arn:{partition}:lambda:{region}:{12-digit account}:function:{name}", pp->arn);
-        cfg_opt_number(c, v, "lookAheadMultiplier", 1, &pp->look_ahead_multiplier);
-        cfg_opt_number(c, v, "lookAheadMaximumValue", 1, &pp->look_ahead_maximum_value);
+            cfg_error_at(c, POST_PROCESSOR_ARN.key,
+                         "\"%.120s\" is not a Lambda function ARN; expected "
+                         "arn:{partition}:lambda:{region}:{12-digit account}:function:{name}",
+                         pp->arn);
+        cfg_number(c, v, &POST_PROCESSOR_LOOK_AHEAD_MULTIPLIER, &pp->look_ahead_multiplier);
+        cfg_number(c, v, &POST_PROCESSOR_LOOK_AHEAD_MAXIMUM, &pp->look_ahead_maximum_value);
     }
     cfg_pop(c, mark);
     return pp;
@@ -535,9 +579,15 @@ static const pz_post_processor *parse_post_processor(cfg_ctx *c, json_t *v)
 
 /* ---- recommenders (§3.3) ---- */
 
-static const char *const RECOMMENDER_KEYS[] = {"name",        "description",  "cacheControl", "autoContext",
-                                               "filters",     "inferenceItemMetadata", "responsePostProcessor",
-                                               "experiments", "variations",   NULL};
+static const cfg_member *const RECOMMENDER[] = {&NAME,
+                                                &DESCRIPTION,
+                                                &CACHE_CONTROL,
+                                                &AUTO_CONTEXT,
+                                                &FILTERS,
+                                                &ITEM_METADATA,
+                                                &RECOMMENDER_POST_PROCESSOR,
+                                                &RECOMMENDER_EXPERIMENTS,
+                                                &RECOMMENDER_VARIATIONS};
 
 static void parse_recommender(cfg_ctx *c, const char *key, json_t *v, pz_action action, const inherited *parent,
                               pz_recommender *r)
@@ -547,9 +597,9 @@ static void parse_recommender(cfg_ctx *c, const char *key, json_t *v, pz_action 
     check_path_key(c, key, "recommender");
     if (!cfg_expect_object(c, v, "a recommender {\"variations\": {...}, ...}"))
         return;
-    cfg_check_keys(c, v, RECOMMENDER_KEYS, false, "a recommender");
-    r->name = cfg_opt_string(c, v, "name");
-    r->description = cfg_opt_string(c, v, "description");
+    cfg_check_members(c, v, RECOMMENDER, COUNT(RECOMMENDER), 0, false, "a recommender");
+    r->name = cfg_string(c, v, &NAME, NULL);
+    r->description = cfg_string(c, v, &DESCRIPTION, NULL);
     inherited view;
     parse_inherited(c, v, INH_ALL, false, false, parent, &view);
     r->cache_control_view = view.cache_control;
@@ -557,8 +607,8 @@ static void parse_recommender(cfg_ctx *c, const char *key, json_t *v, pz_action 
     r->filters_view = view.filters;
     r->item_metadata_view = view.item_metadata;
     parse_variations(c, v, action, &view, r);
-    r->post_processor = parse_post_processor(c, json_object_get(v, "responsePostProcessor"));
-    parse_experiments(c, json_object_get(v, "experiments"), r);
+    r->post_processor = parse_post_processor(c, cfg_get(v, &RECOMMENDER_POST_PROCESSOR));
+    parse_experiments(c, cfg_get(v, &RECOMMENDER_EXPERIMENTS), r);
     r->json = resolved_json(c, v, parent);
 }
 
@@ -571,14 +621,15 @@ static void parse_recommenders(cfg_ctx *c, json_t *v, const inherited *parent, c
 {
     if (v == NULL)
         return;
-    size_t mark = cfg_push_key(c, "recommenders");
+    size_t mark = cfg_push_key(c, NAMESPACE_RECOMMENDERS.key);
     if (!cfg_expect_object(c, v, "recommenders keyed by action (recommend-items, related-items, rerank-items)")) {
         cfg_pop(c, mark);
         return;
     }
     const char *action_key;
     json_t *recs;
-    json_object_foreach(v, action_key, recs) {
+    json_object_foreach(v, action_key, recs)
+    {
         size_t a_mark = cfg_push_key(c, action_key);
         int action = -1;
         for (int a = 0; a < PZ_ACTION__COUNT; a++)
@@ -593,7 +644,8 @@ static void parse_recommenders(cfg_ctx *c, json_t *v, const inherited *parent, c
             size_t i = 0;
             const char *key;
             json_t *r;
-            json_object_foreach(recs, key, r) {
+            json_object_foreach(recs, key, r)
+            {
                 size_t r_mark = cfg_push_key(c, key);
                 parse_recommender(c, key, r, (pz_action)action, parent, &items[i]);
                 sorted[i] = &items[i];
@@ -619,17 +671,41 @@ static const cfg_name_value TARGET_TYPES[] = {{"personalize-event-tracker", PZ_T
                                               {"builtin", PZ_TARGET_BUILTIN},
                                               {"http", PZ_TARGET_HTTP},
                                               {"file", PZ_TARGET_FILE}};
-static const char *const TRACKER_KEYS[] = {"type", "trackingId", "endpointUrl", "region", NULL};
-static const char *const KINESIS_KEYS[] = {"type", "streamName", "endpointUrl", "region", NULL};
-static const char *const BUILTIN_TARGET_KEYS[] = {"type", NULL};
-static const char *const HTTP_TARGET_KEYS[] = {"type", "url", "headers", NULL};
-static const char *const FILE_TARGET_KEYS[] = {"type", "path", NULL};
+/* An event target's members depend on its type; unknown keys are errors at any type (they sit in
+ * a namespace, where upstream's schema applies). */
+#define T_TRACKER CFG_VARIANT(PZ_TARGET_PERSONALIZE_EVENT_TRACKER)
+#define T_KINESIS (CFG_VARIANT(PZ_TARGET_KINESIS_STREAM) | CFG_VARIANT(PZ_TARGET_KINESIS_FIREHOSE))
+#define T_HTTP CFG_VARIANT(PZ_TARGET_HTTP)
+#define T_FILE CFG_VARIANT(PZ_TARGET_FILE)
+static const cfg_member TARGET_TYPE = {.key = "type", .kind = CFG_STRING, .presence = CFG_REQUIRED};
+static const cfg_member TARGET_TRACKING_ID = {
+    .key = "trackingId", .kind = CFG_STRING, .presence = CFG_REQUIRED, .only = T_TRACKER};
+static const cfg_member TARGET_STREAM_NAME = {
+    .key = "streamName", .kind = CFG_STRING, .presence = CFG_REQUIRED, .only = T_KINESIS};
+/* Ours: where the AWS targets are called (VPC endpoints, tests) and in which region. */
+static const cfg_member TARGET_ENDPOINT_URL = {.key = "endpointUrl", .kind = CFG_STRING, .only = T_TRACKER | T_KINESIS};
+static const cfg_member TARGET_REGION = {.key = "region", .kind = CFG_STRING, .only = T_TRACKER | T_KINESIS};
+static const cfg_member TARGET_URL = {.key = "url", .kind = CFG_STRING, .presence = CFG_REQUIRED, .only = T_HTTP};
+static const cfg_member TARGET_HEADERS = {.key = "headers", .kind = CFG_OBJECT, .only = T_HTTP};
+static const cfg_member TARGET_PATH = {.key = "path", .kind = CFG_STRING, .presence = CFG_REQUIRED, .only = T_FILE};
+static const cfg_member *const TARGET[] = {&TARGET_TYPE,         &TARGET_TRACKING_ID, &TARGET_STREAM_NAME,
+                                           &TARGET_ENDPOINT_URL, &TARGET_REGION,      &TARGET_URL,
+                                           &TARGET_HEADERS,      &TARGET_PATH};
+/* How the unknown-key messages name each type. */
+static const char *const TARGET_WHAT[] = {
+    [PZ_TARGET_PERSONALIZE_EVENT_TRACKER] = "a personalize-event-tracker target",
+    [PZ_TARGET_KINESIS_STREAM] = "a kinesis target",
+    [PZ_TARGET_KINESIS_FIREHOSE] = "a kinesis target",
+    [PZ_TARGET_BUILTIN] = "a builtin target",
+    [PZ_TARGET_HTTP] = "an http target",
+    [PZ_TARGET_FILE] = "a file target",
+};
 
 static void parse_target_headers(cfg_ctx *c, json_t *v, pz_event_target *t)
 {
     if (v == NULL)
         return;
-    size_t mark = cfg_push_key(c, "headers");
+    size_t mark = cfg_push_key(c, TARGET_HEADERS.key);
     if (cfg_expect_object(c, v, "headers mapping header names to string values")) {
         size_t n = json_object_size(v);
         const char **names = pz_arena_calloc(c->arena, n, sizeof *names);
@@ -637,7 +713,8 @@ static void parse_target_headers(cfg_ctx *c, json_t *v, pz_event_target *t)
         size_t i = 0;
         const char *name;
         json_t *value;
-        json_object_foreach(v, name, value) {
+        json_object_foreach(v, name, value)
+        {
             if (!cfg_is_http_token(name))
                 cfg_error_at(c, name, "invalid header name; expected letters, digits and !#$%%&'*+-.^_`|~ only");
             else if (!json_is_string(value) || strpbrk(json_string_value(value), "\r\n") != NULL)
@@ -657,54 +734,49 @@ static void parse_target_headers(cfg_ctx *c, json_t *v, pz_event_target *t)
 /* Our optional endpoint override and region on the AWS targets. */
 static void parse_aws_target_location(cfg_ctx *c, json_t *v, pz_event_target *t)
 {
-    t->endpoint_url = cfg_opt_string(c, v, "endpointUrl");
+    t->endpoint_url = cfg_string(c, v, &TARGET_ENDPOINT_URL, NULL);
     if (t->endpoint_url != NULL && !cfg_is_http_url(t->endpoint_url))
-        cfg_error_at(c, "endpointUrl", "\"%.120s\" is not an http:// or https:// URL with a host", t->endpoint_url);
-    t->region = cfg_opt_string(c, v, "region");
-    if (t->region != NULL && (t->region[0] == '\0' || strspn(t->region, "abcdefghijklmnopqrstuvwxyz0123456789-") !=
-                                                         strlen(t->region)))
-        cfg_error_at(c, "region", "invalid region \"%.60s\"; expected e.g. \"us-east-1\"", t->region);
+        cfg_error_at(c, TARGET_ENDPOINT_URL.key, "\"%.120s\" is not an http:// or https:// URL with a host",
+                     t->endpoint_url);
+    t->region = cfg_string(c, v, &TARGET_REGION, NULL);
+    if (t->region != NULL &&
+        (t->region[0] == '\0' || strspn(t->region, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(t->region)))
+        cfg_error_at(c, TARGET_REGION.key, "invalid region \"%.60s\"; expected e.g. \"us-east-1\"", t->region);
 }
 
 static void parse_event_target(cfg_ctx *c, json_t *v, pz_event_target *t)
 {
     if (!cfg_expect_object(c, v, "an event target {\"type\": ..., ...}"))
         return;
-    int type = cfg_enum_member(c, v, "type", TARGET_TYPES, COUNT(TARGET_TYPES), true,
-                               "personalize-event-tracker, kinesis-stream, kinesis-firehose, builtin, http, file");
+    int type = cfg_enum(c, v, &TARGET_TYPE, TARGET_TYPES, COUNT(TARGET_TYPES),
+                        "personalize-event-tracker, kinesis-stream, kinesis-firehose, builtin, http, file");
     if (type < 0)
         return;
     t->type = (pz_event_target_type)type;
+    cfg_check_members(c, v, TARGET, COUNT(TARGET), CFG_VARIANT(t->type), true, TARGET_WHAT[t->type]);
     switch (t->type) {
     case PZ_TARGET_PERSONALIZE_EVENT_TRACKER:
-        cfg_check_keys(c, v, TRACKER_KEYS, true, "a personalize-event-tracker target");
-        t->tracking_id = cfg_req_string(c, v, "trackingId", "a Personalize event tracker tracking ID");
+        t->tracking_id = cfg_string(c, v, &TARGET_TRACKING_ID, "a Personalize event tracker tracking ID");
         if (t->tracking_id != NULL && !cfg_is_tracking_id(t->tracking_id))
-            cfg_error_at(c, "trackingId", "invalid tracking ID; expected letters, digits and '-' only");
+            cfg_error_at(c, TARGET_TRACKING_ID.key, "invalid tracking ID; expected letters, digits and '-' only");
         parse_aws_target_location(c, v, t);
         break;
     case PZ_TARGET_KINESIS_STREAM:
     case PZ_TARGET_KINESIS_FIREHOSE:
-        cfg_check_keys(c, v, KINESIS_KEYS, true, "a kinesis target");
-        t->stream_name = cfg_req_string(c, v, "streamName", "a Kinesis stream or Firehose name");
+        t->stream_name = cfg_string(c, v, &TARGET_STREAM_NAME, "a Kinesis stream or Firehose name");
         if (t->stream_name != NULL && !cfg_is_stream_name(t->stream_name))
-            cfg_error_at(c, "streamName", "invalid stream name; expected letters, digits, '_', '.' and '-' only");
+            cfg_error_at(c, TARGET_STREAM_NAME.key,
+                         "invalid stream name; expected letters, digits, '_', '.' and '-' only");
         parse_aws_target_location(c, v, t);
         break;
-    case PZ_TARGET_BUILTIN:
-        cfg_check_keys(c, v, BUILTIN_TARGET_KEYS, true, "a builtin target");
-        break;
+    case PZ_TARGET_BUILTIN: break;
     case PZ_TARGET_HTTP:
-        cfg_check_keys(c, v, HTTP_TARGET_KEYS, true, "an http target");
-        t->url = cfg_req_string(c, v, "url", "an http:// or https:// URL");
+        t->url = cfg_string(c, v, &TARGET_URL, "an http:// or https:// URL");
         if (t->url != NULL && !cfg_is_http_url(t->url))
-            cfg_error_at(c, "url", "\"%.120s\" is not an http:// or https:// URL with a host", t->url);
-        parse_target_headers(c, json_object_get(v, "headers"), t);
+            cfg_error_at(c, TARGET_URL.key, "\"%.120s\" is not an http:// or https:// URL with a host", t->url);
+        parse_target_headers(c, cfg_get(v, &TARGET_HEADERS), t);
         break;
-    case PZ_TARGET_FILE:
-        cfg_check_keys(c, v, FILE_TARGET_KEYS, true, "a file target");
-        t->path = cfg_req_string(c, v, "path", "a file path to append events to");
-        break;
+    case PZ_TARGET_FILE: t->path = cfg_string(c, v, &TARGET_PATH, "a file path to append events to"); break;
     }
 }
 
@@ -712,7 +784,7 @@ static void parse_event_targets(cfg_ctx *c, json_t *v, pz_namespace *ns)
 {
     if (v == NULL)
         return;
-    size_t mark = cfg_push_key(c, "eventTargets");
+    size_t mark = cfg_push_key(c, NAMESPACE_EVENT_TARGETS.key);
     ns->has_event_targets = true;
     if (!json_is_array(v)) {
         cfg_error(c, "expected an array of event targets, got %s", cfg_type_name(v));
@@ -720,7 +792,8 @@ static void parse_event_targets(cfg_ctx *c, json_t *v, pz_namespace *ns)
         pz_event_target *targets = pz_arena_calloc(c->arena, json_array_size(v), sizeof *targets);
         size_t i;
         json_t *t;
-        json_array_foreach(v, i, t) {
+        json_array_foreach(v, i, t)
+        {
             size_t t_mark = cfg_push_index(c, i);
             parse_event_target(c, t, &targets[i]);
             cfg_pop(c, t_mark);
@@ -733,11 +806,20 @@ static void parse_event_targets(cfg_ctx *c, json_t *v, pz_namespace *ns)
 
 /* ---- namespaces (§3.2) and the root (§3.1) ---- */
 
-static const char *const NAMESPACE_KEYS[] = {"name",        "description",          "cacheControl",
-                                             "autoContext", "inferenceItemMetadata", "recommenders",
-                                             "eventTargets", NULL};
-static const char *const ROOT_KEYS[] = {"version", "description", "title", "cacheControl", "autoContext",
-                                        "namespaces", NULL};
+static const cfg_member *const NAMESPACE[] = {&NAME,
+                                              &DESCRIPTION,
+                                              &CACHE_CONTROL,
+                                              &AUTO_CONTEXT,
+                                              &ITEM_METADATA,
+                                              &NAMESPACE_RECOMMENDERS,
+                                              &NAMESPACE_EVENT_TARGETS};
+
+static const cfg_member ROOT_VERSION = {.key = "version", .kind = CFG_STRING};
+/* Ours: the OpenAPI title (upstream's generator reads it, its schema forbids it). */
+static const cfg_member ROOT_TITLE = {.key = "title", .kind = CFG_STRING};
+static const cfg_member ROOT_NAMESPACES = {.key = "namespaces", .kind = CFG_OBJECT, .presence = CFG_REQUIRED};
+static const cfg_member *const ROOT[] = {&ROOT_VERSION,  &DESCRIPTION,  &ROOT_TITLE,
+                                         &CACHE_CONTROL, &AUTO_CONTEXT, &ROOT_NAMESPACES};
 
 static void parse_namespace(cfg_ctx *c, const char *key, json_t *v, const inherited *root, cfg_namespace *out)
 {
@@ -746,17 +828,17 @@ static void parse_namespace(cfg_ctx *c, const char *key, json_t *v, const inheri
     check_path_key(c, key, "namespace");
     if (!cfg_expect_object(c, v, "a namespace {\"recommenders\": ..., \"eventTargets\": ...}"))
         return;
-    cfg_check_keys(c, v, NAMESPACE_KEYS, true, "a namespace");
-    ns->name = cfg_opt_string(c, v, "name");
-    ns->description = cfg_opt_string(c, v, "description");
+    cfg_check_members(c, v, NAMESPACE, COUNT(NAMESPACE), 0, true, "a namespace");
+    ns->name = cfg_string(c, v, &NAME, NULL);
+    ns->description = cfg_string(c, v, &DESCRIPTION, NULL);
     inherited view;
-    parse_inherited(c, v, INH_MASK(INH_CACHE_CONTROL) | INH_MASK(INH_AUTO_CONTEXT) | INH_MASK(INH_ITEM_METADATA),
-                    true, true, root, &view);
+    parse_inherited(c, v, INH_MASK(INH_CACHE_CONTROL) | INH_MASK(INH_AUTO_CONTEXT) | INH_MASK(INH_ITEM_METADATA), true,
+                    true, root, &view);
     ns->cache_control_view = view.cache_control;
     ns->auto_context_view = view.auto_context;
     ns->item_metadata_view = view.item_metadata;
-    json_t *recs = json_object_get(v, "recommenders");
-    json_t *targets = json_object_get(v, "eventTargets");
+    json_t *recs = cfg_get(v, &NAMESPACE_RECOMMENDERS);
+    json_t *targets = cfg_get(v, &NAMESPACE_EVENT_TARGETS);
     if (recs == NULL && targets == NULL)
         cfg_error(c, "a namespace needs \"recommenders\", \"eventTargets\" or both");
     parse_recommenders(c, recs, &view, out);
@@ -774,15 +856,15 @@ void cfg_parse_document(cfg_ctx *c, json_t *root, pz_config *cfg)
         cfg_error(c, "expected the configuration object {\"namespaces\": {...}}, got %s", cfg_type_name(root));
         return;
     }
-    cfg_check_keys(c, root, ROOT_KEYS, true, "the configuration root");
-    cfg->version = cfg_opt_string(c, root, "version");
-    cfg->description = cfg_opt_string(c, root, "description");
-    cfg->title = cfg_opt_string(c, root, "title");
+    cfg_check_members(c, root, ROOT, COUNT(ROOT), 0, true, "the configuration root");
+    cfg->version = cfg_string(c, root, &ROOT_VERSION, NULL);
+    cfg->description = cfg_string(c, root, &DESCRIPTION, NULL);
+    cfg->title = cfg_string(c, root, &ROOT_TITLE, NULL);
     inherited none = {0}, view;
     parse_inherited(c, root, INH_MASK(INH_CACHE_CONTROL) | INH_MASK(INH_AUTO_CONTEXT), true, true, &none, &view);
 
-    json_t *namespaces = json_object_get(root, "namespaces");
-    size_t mark = cfg_push_key(c, "namespaces");
+    json_t *namespaces = cfg_get(root, &ROOT_NAMESPACES);
+    size_t mark = cfg_push_key(c, ROOT_NAMESPACES.key);
     if (namespaces == NULL) {
         cfg_error(c, "required key is missing; expected an object keyed by namespace name");
     } else if (cfg_expect_object(c, namespaces, "namespaces keyed by namespace name")) {
@@ -791,7 +873,8 @@ void cfg_parse_document(cfg_ctx *c, json_t *root, pz_config *cfg)
         cfg->sorted_namespaces = pz_arena_calloc(c->arena, n, sizeof *cfg->sorted_namespaces);
         const char *key;
         json_t *ns;
-        json_object_foreach(namespaces, key, ns) {
+        json_object_foreach(namespaces, key, ns)
+        {
             size_t ns_mark = cfg_push_key(c, key);
             cfg_namespace *out = &cfg->namespaces[cfg->n_namespaces];
             parse_namespace(c, key, ns, &view, out);

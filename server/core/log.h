@@ -12,7 +12,6 @@ typedef enum pz_log_level {
 
 /* Lines below `level` are dropped. Default PZ_LOG_INFO. */
 void pz_log_set_level(pz_log_level level);
-pz_log_level pz_log_get_level(void);
 /* Parses "debug", "info", "warn", "error". Returns 0, or -1 on an unknown name. */
 int pz_log_level_parse(const char *name, pz_log_level *out);
 

@@ -16,12 +16,30 @@
 #include <time.h>
 
 #include "proto/descriptor_set.h"
+#include "server/core/hints.h"
 #include "server/core/log.h"
 #include "server/grpc/health.h"
 #include "server/grpc/reflection.h"
 
+/* pz_grpc_options.max_message_bytes 0: grpc's own default receive limit, 4 MiB. */
 #define DEFAULT_MAX_MESSAGE (4u << 20)
+/* pz_grpc_options.stop_grace_ms 0: long enough for calls in flight to finish normally (the builtin
+ * answers in milliseconds, an event write within a group commit), short enough that a stop is not
+ * held up by a slow upstream; such calls are cancelled. */
 #define DEFAULT_GRACE_MS 2000
+
+/* Requests kept posted per method (each is one-shot and re-posted as its call arrives): calls that
+ * can arrive in one burst before a worker re-posts; grpc keeps any beyond that waiting until then.
+ * The RPCs carry the traffic; health probes are few; reflection is for tools; unknown methods are
+ * mistakes, answered at once. */
+#define PREPOSTED_RPC 32
+#define PREPOSTED_HEALTH 4
+#define PREPOSTED_REFLECTION 2
+#define PREPOSTED_UNKNOWN 8
+
+#define NS_PER_MS 1000000L
+#define MS_PER_SEC 1000
+#define NS_PER_SEC 1000000000L
 
 /* Every tag on the completion queue is a srv_tag; the worker calls fn with the event's success. */
 typedef struct srv_tag srv_tag;
@@ -42,7 +60,24 @@ typedef struct srv_method {
     void *registered;
 } srv_method;
 
-#define N_METHODS (PZ_RPC__COUNT + 4)
+/* The methods served besides the RPCs; the catch-all (path NULL) answers any other method. */
+static const srv_method SERVICE_METHODS[] = {
+    {.kind = CALL_HEALTH,
+     .path = PZ_HEALTH_CHECK_PATH,
+     .log_name = "grpc.health.v1.Health/Check",
+     .preposted = PREPOSTED_HEALTH},
+    {.kind = CALL_REFLECTION,
+     .path = PZ_REFLECTION_V1_PATH,
+     .log_name = "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+     .preposted = PREPOSTED_REFLECTION},
+    {.kind = CALL_REFLECTION,
+     .path = PZ_REFLECTION_V1ALPHA_PATH,
+     .log_name = "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+     .preposted = PREPOSTED_REFLECTION},
+    {.kind = CALL_UNKNOWN, .log_name = "unknown", .preposted = PREPOSTED_UNKNOWN},
+};
+#define N_SERVICE_METHODS (sizeof SERVICE_METHODS / sizeof SERVICE_METHODS[0])
+#define N_METHODS ((int)(PZ_RPC__COUNT + N_SERVICE_METHODS))
 
 struct pz_grpc_server {
     grpc_server *server;
@@ -56,17 +91,18 @@ struct pz_grpc_server {
     int n_threads;
 
     pthread_mutex_t mu;
-    pthread_cond_t cond;  /* signalled when shutdown_done is set or live drops to 0 */
-    bool stopping;        /* no more requests are posted */
-    bool shutdown_done;   /* the shutdown_and_notify tag arrived */
-    size_t live;          /* srv_call contexts alive (posted, in flight or finishing) */
+    pthread_cond_t cond; /* signalled when shutdown_done is set or live drops to 0 */
+    bool stopping;       /* no more requests are posted */
+    bool shutdown_done;  /* the shutdown_and_notify tag arrived */
+    size_t live;         /* srv_call contexts alive (posted, in flight or finishing) */
     srv_tag shutdown_tag;
 };
 
 typedef enum call_state { ST_REQUESTED, ST_HANDLING, ST_READING, ST_WRITING, ST_FINISHING } call_state;
 
-/* Max metadata this front sends: 6 hints in initial metadata, 2 error trailers. */
-#define MAX_INITIAL_MD 6
+/* Max metadata this front sends: at most one entry per hint row in initial metadata, 2 error
+ * trailers. */
+#define MAX_INITIAL_MD PZ_HINT_HEADERS_COUNT
 #define MAX_TRAILING_MD 2
 
 /* One call from request to release. Owned by whoever holds its current step: the CQ worker
@@ -172,11 +208,11 @@ static void post_request(pz_grpc_server *s, const srv_method *m)
 static int64_t deadline_to_ms(gpr_timespec d)
 {
     gpr_timespec rt = gpr_convert_clock_type(d, GPR_CLOCK_REALTIME);
-    if (gpr_time_cmp(rt, gpr_inf_future(GPR_CLOCK_REALTIME)) >= 0 || rt.tv_sec > INT64_MAX / 1000 - 1)
+    if (gpr_time_cmp(rt, gpr_inf_future(GPR_CLOCK_REALTIME)) >= 0 || rt.tv_sec > INT64_MAX / MS_PER_SEC - 1)
         return 0;
     if (rt.tv_sec < 0)
         return 1; /* already expired; 0 would mean "no deadline" */
-    return (int64_t)rt.tv_sec * 1000 + rt.tv_nsec / 1000000;
+    return (int64_t)rt.tv_sec * MS_PER_SEC + rt.tv_nsec / NS_PER_MS;
 }
 
 static int hexval(char ch)
@@ -190,6 +226,9 @@ static int hexval(char ch)
     return -1;
 }
 
+/* grpc's peer strings name the address family first: "ipv4:" or "ipv6:", both this long. */
+#define PEER_FAMILY_PREFIX_LEN (sizeof "ipv4:" - 1)
+
 /* "ipv4:127.0.0.1:5000" -> "127.0.0.1:5000", "ipv6:%5B::1%5D:5000" -> "[::1]:5000". */
 static const char *peer_address(srv_call *c)
 {
@@ -197,8 +236,8 @@ static const char *peer_address(srv_call *c)
     if (peer == NULL)
         return NULL;
     const char *p = peer;
-    if (strncmp(p, "ipv4:", 5) == 0 || strncmp(p, "ipv6:", 5) == 0)
-        p += 5;
+    if (strncmp(p, "ipv4:", PEER_FAMILY_PREFIX_LEN) == 0 || strncmp(p, "ipv6:", PEER_FAMILY_PREFIX_LEN) == 0)
+        p += PEER_FAMILY_PREFIX_LEN;
     char *out = pz_arena_alloc(&c->arena, strlen(p) + 1);
     size_t n = 0;
     for (; *p != '\0'; p++) {
@@ -214,6 +253,10 @@ static const char *peer_address(srv_call *c)
     return out;
 }
 
+/* gRPC marks binary metadata with this key suffix; its values are not text. */
+static const char BINARY_SUFFIX[] = "-bin";
+#define BINARY_SUFFIX_LEN (sizeof BINARY_SUFFIX - 1)
+
 /* Copies request metadata into the arena as pz_header entries (lower-case names, binary "-bin"
  * entries skipped) and picks up if-none-match. */
 static void copy_metadata(srv_call *c)
@@ -224,15 +267,15 @@ static void copy_metadata(srv_call *c)
         const grpc_metadata *m = &c->md.metadata[i];
         size_t klen = GRPC_SLICE_LENGTH(m->key);
         const char *key = (const char *)GRPC_SLICE_START_PTR(m->key);
-        if (klen >= 4 && memcmp(key + klen - 4, "-bin", 4) == 0)
+        if (klen >= BINARY_SUFFIX_LEN && memcmp(key + klen - BINARY_SUFFIX_LEN, BINARY_SUFFIX, BINARY_SUFFIX_LEN) == 0)
             continue;
         char *name = pz_arena_strndup(&c->arena, key, klen);
         for (size_t k = 0; k < klen; k++) {
             if (name[k] >= 'A' && name[k] <= 'Z')
                 name[k] = (char)(name[k] - 'A' + 'a');
         }
-        char *value = pz_arena_strndup(&c->arena, (const char *)GRPC_SLICE_START_PTR(m->value),
-                                       GRPC_SLICE_LENGTH(m->value));
+        char *value =
+            pz_arena_strndup(&c->arena, (const char *)GRPC_SLICE_START_PTR(m->value), GRPC_SLICE_LENGTH(m->value));
         h[n++] = (pz_header){name, klen, value, GRPC_SLICE_LENGTH(m->value)};
         if (c->req.if_none_match == NULL && strcmp(name, "if-none-match") == 0)
             c->req.if_none_match = value;
@@ -293,13 +336,9 @@ static void add_md(grpc_metadata *arr, size_t *n, const char *key, const char *v
 
 static void hints_metadata(srv_call *c)
 {
-    const pz_response_hints *h = &c->req.hints;
-    add_md(c->initial, &c->n_initial, "x-personalization-config-version", h->config_version);
-    add_md(c->initial, &c->n_initial, "cache-control", h->cache_control);
-    add_md(c->initial, &c->n_initial, "etag", h->etag);
-    add_md(c->initial, &c->n_initial, "x-personalization-variation", h->variation);
-    add_md(c->initial, &c->n_initial, "x-personalization-experiment", h->experiment);
-    add_md(c->initial, &c->n_initial, "x-personalization-fallback", h->fallback_from);
+    for (size_t i = 0; i < PZ_HINT_HEADERS_COUNT; i++)
+        add_md(c->initial, &c->n_initial, pz_hint_headers[i].name,
+               pz_hint_value(&pz_hint_headers[i], &c->req.hints, PZ_FRONT_GRPC, true));
 }
 
 static void start_batch(srv_call *c, const grpc_op *ops, size_t n)
@@ -323,12 +362,15 @@ static void start_batch(srv_call *c, const grpc_op *ops, size_t n)
     }
 }
 
+/* Initial metadata, message, status and RECV_CLOSE_ON_SERVER. */
+#define FINAL_BATCH_OPS 4
+
 /* The final batch: initial metadata (unless already sent), the message when `body` is given,
  * the status and RECV_CLOSE_ON_SERVER. Errors carry details and the upstream error trailers.
  * After this the call belongs to the CQ worker, which releases it; the caller must not touch it. */
 static void send_final(srv_call *c, grpc_slice *body, int code, const char *message)
 {
-    grpc_op ops[4];
+    grpc_op ops[FINAL_BATCH_OPS];
     size_t n = 0;
     memset(ops, 0, sizeof ops);
     c->code = code;
@@ -384,8 +426,8 @@ static void on_request_done(pz_request *req)
     }
     if (req->prepared != NULL) { /* packed once by the core (response cache): sent without copying */
         const pz_prepared_response *p = pz_prepared_ref(req->prepared);
-        grpc_slice body = grpc_slice_new_with_user_data((void *)p->protobuf, p->protobuf_len, release_prepared,
-                                                        (void *)p);
+        grpc_slice body =
+            grpc_slice_new_with_user_data((void *)p->protobuf, p->protobuf_len, release_prepared, (void *)p);
         send_final(c, &body, GRPC_STATUS_OK, NULL);
         grpc_slice_unref(body);
         return;
@@ -495,7 +537,7 @@ static void stream_on_read(srv_call *c, bool ok)
     c->send = grpc_raw_byte_buffer_create(&body, 1);
     grpc_slice_unref(body);
 
-    grpc_op ops[2];
+    grpc_op ops[2]; /* initial metadata (first answer only) and the message */
     size_t n = 0;
     memset(ops, 0, sizeof ops);
     if (!c->sent_initial_md) {
@@ -526,18 +568,10 @@ static void on_call_arrived(srv_call *c)
     init_request(c);
     c->what = c->method->log_name;
     switch (c->method->kind) {
-    case CALL_RPC:
-        handle_rpc(c);
-        break;
-    case CALL_HEALTH:
-        handle_health(c);
-        break;
-    case CALL_REFLECTION:
-        stream_read(c);
-        break;
-    case CALL_UNKNOWN:
-        handle_unknown(c);
-        break;
+    case CALL_RPC: handle_rpc(c); break;
+    case CALL_HEALTH: handle_health(c); break;
+    case CALL_REFLECTION: stream_read(c); break;
+    case CALL_UNKNOWN: handle_unknown(c); break;
     }
 }
 
@@ -552,18 +586,13 @@ static void on_call_event(srv_tag *tag, bool ok)
         }
         on_call_arrived(c);
         break;
-    case ST_READING:
-        stream_on_read(c, ok);
-        break;
-    case ST_WRITING:
-        stream_on_written(c, ok);
-        break;
+    case ST_READING: stream_on_read(c, ok); break;
+    case ST_WRITING: stream_on_written(c, ok); break;
     case ST_FINISHING:
         pz_request_log_access(&c->req, c->what, ok && !c->cancelled ? c->code : GRPC_STATUS_CANCELLED);
         release_call(c);
         break;
-    case ST_HANDLING:
-        pz_fatal("grpc: completion for a call the core is handling");
+    case ST_HANDLING: pz_fatal("grpc: completion for a call the core is handling");
     }
 }
 
@@ -597,14 +626,10 @@ static void setup_methods(pz_grpc_server *s)
     int m = 0;
     for (int i = 0; i < PZ_RPC__COUNT; i++) {
         const pz_rpc_info *info = pz_rpc_get((pz_rpc)i);
-        s->methods[m++] = (srv_method){CALL_RPC, info->rpc, info->grpc_path, info->name, 32, NULL};
+        s->methods[m++] = (srv_method){CALL_RPC, info->rpc, info->grpc_path, info->name, PREPOSTED_RPC, NULL};
     }
-    s->methods[m++] = (srv_method){CALL_HEALTH, 0, PZ_HEALTH_CHECK_PATH, "grpc.health.v1.Health/Check", 4, NULL};
-    s->methods[m++] = (srv_method){CALL_REFLECTION, 0, PZ_REFLECTION_V1_PATH,
-                                   "grpc.reflection.v1.ServerReflection/ServerReflectionInfo", 2, NULL};
-    s->methods[m++] = (srv_method){CALL_REFLECTION, 0, PZ_REFLECTION_V1ALPHA_PATH,
-                                   "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", 2, NULL};
-    s->methods[m++] = (srv_method){CALL_UNKNOWN, 0, NULL, "unknown", 8, NULL};
+    for (size_t i = 0; i < N_SERVICE_METHODS; i++)
+        s->methods[m++] = SERVICE_METHODS[i];
     for (int i = 0; i < N_METHODS; i++) {
         srv_method *sm = &s->methods[i];
         if (sm->path == NULL)
@@ -632,8 +657,7 @@ static void destroy_unstarted(pz_grpc_server *s)
     free(s);
 }
 
-int pz_grpc_server_start(const pz_grpc_options *opts, pz_grpc_server **out, int *bound_port, char *err,
-                         size_t errlen)
+int pz_grpc_server_start(const pz_grpc_options *opts, pz_grpc_server **out, int *bound_port, char *err, size_t errlen)
 {
     *out = NULL;
     if (opts->handle == NULL || opts->address == NULL || opts->threads < 1) {
@@ -722,11 +746,11 @@ void pz_grpc_server_stop(pz_grpc_server *s)
 
     struct timespec deadline;
     clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += s->grace_ms / 1000;
-    deadline.tv_nsec += (long)(s->grace_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
+    deadline.tv_sec += s->grace_ms / MS_PER_SEC;
+    deadline.tv_nsec += (long)(s->grace_ms % MS_PER_SEC) * NS_PER_MS;
+    if (deadline.tv_nsec >= NS_PER_SEC) {
         deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
+        deadline.tv_nsec -= NS_PER_SEC;
     }
     pthread_mutex_lock(&s->mu);
     bool drained = wait_drained(s, &deadline);

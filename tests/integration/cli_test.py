@@ -3,6 +3,7 @@ samples and broken documents, start-up with a config file, hot reload on file ch
 SIGHUP (a bad new config is rejected while the old one keeps serving), clean shutdown."""
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -26,6 +27,56 @@ def test_help(s):
     assert out.returncode == 0
     for flag in ("--config", "--data-dir", "--http-port", "--grpc-port", "--demo", "--check-config", "--log-level"):
         assert flag in out.stdout, flag
+
+
+def flag_rows():
+    """The rows of the flag table in server/main.c, as (name, kind) pairs."""
+    with open(os.path.join(REPO_ROOT, "server", "main.c")) as f:
+        src = f.read()
+    table = src[src.index("static const flag FLAGS[] = {"):]
+    table = table[:table.index("\n};")]
+    rows = []
+    for chunk in table.split("{.name = ")[1:]:
+        name = re.match(r'"([a-z0-9-]+)"', chunk).group(1)
+        kind = re.search(r"\.kind = (FLAG_[A-Z]+)", chunk).group(1)
+        rows.append((name, kind))
+    return rows
+
+
+def test_help_shows_every_row_of_the_flag_table(s):
+    rows = flag_rows()
+    assert len(rows) >= 20, rows
+    out = run("--help")
+    assert out.returncode == 0
+    for name, _ in rows:
+        assert re.search(r"^  --%s(\s|$)" % re.escape(name), out.stdout, re.M), (name, out.stdout)
+        err = run("--" + name, "1", "--http-port", "x").stderr  # stops at a flag error, whatever the row
+        assert "unrecognized option '--%s'" % name not in err, (name, err)
+    shown = re.findall(r"^  --([a-z0-9-]+)", out.stdout, re.M)
+    assert sorted(shown) == sorted(name for name, _ in rows), shown
+
+
+def test_integer_flags_reject_values_past_their_limits(s):
+    checked = 0
+    for name, kind in flag_rows():
+        if kind not in ("FLAG_INT", "FLAG_SIZE"):
+            continue
+        flag = "--" + name
+        out = run(flag, "x", "--demo")
+        m = re.fullmatch(r"error: %s expects an integer from (-?\d+) to (-?\d+) \(got 'x'\)\n" % re.escape(flag),
+                         out.stderr)
+        assert out.returncode == 2 and m, (flag, out.returncode, out.stderr)
+        lo, hi = int(m.group(1)), int(m.group(2))
+        for value in (lo - 1, hi + 1):  # one past each limit
+            out = run(flag, str(value), "--demo")
+            assert out.returncode == 2, (flag, value, out.returncode)
+            assert out.stderr == "error: %s expects an integer from %d to %d (got '%d')\n" % (flag, lo, hi, value), \
+                out.stderr
+        for value in (lo, hi):  # the limits themselves are accepted
+            out = run("--check-config", "--demo", flag, str(value))
+            assert out.returncode == 0, (flag, value, out.stdout + out.stderr)
+        checked += 1
+    assert checked >= 10, checked
 
 
 def test_bad_flags(s):

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -228,7 +229,8 @@ static void test_error_json(void **state)
     pz_buf_init(&out, 1024);
     pz_error e = {PZ_INVALID_ARGUMENT, "Validation", "ValidationError", "bad \"x\"\n"};
     assert_int_equal(pz_route_error_json(&e, &out), 0);
-    assert_string_equal(out.data, "{\"type\":\"Validation\",\"code\":\"ValidationError\",\"message\":\"bad \\\"x\\\"\\n\"}");
+    assert_string_equal(out.data,
+                        "{\"type\":\"Validation\",\"code\":\"ValidationError\",\"message\":\"bad \\\"x\\\"\\n\"}");
     pz_buf_free(&out);
 }
 
@@ -237,11 +239,71 @@ static void test_every_route_builds_its_message(void **state)
     (void)state;
     for (size_t i = 0; i < pz_routes_count; i++) {
         const pz_route *r = &pz_routes[i];
+        if (r->local != PZ_LOCAL_NONE)
+            continue; /* answered by the front: test_admin_rows */
         assert_non_null(pz_rpc_get(r->rpc)->request);
         if (r->body == PZ_ROUTE_BODY_FIELD)
             assert_non_null(r->body_field);
         assert_true(strcmp(r->method, "GET") == 0 || !r->cacheable); /* only GETs are cacheable */
     }
+}
+
+/* The operators' endpoints are rows too: one per local handler, matched with GET only; any other
+ * method sees an unknown path (404 without Allow or CORS preflight), as before they were rows. */
+static void test_admin_rows(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *path;
+        pz_local_route local;
+    } rows[] = {
+        {"/healthz", PZ_LOCAL_HEALTH},
+        {"/admin/cache/stats", PZ_LOCAL_CACHE_STATS},
+        {"/admin/events/stats", PZ_LOCAL_EVENTS_STATS},
+    };
+    assert_int_equal(sizeof rows / sizeof rows[0], PZ_LOCAL__COUNT - 1);
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        size_t n_rows = 0;
+        for (size_t k = 0; k < pz_routes_count; k++) {
+            if (pz_routes[k].local != rows[i].local)
+                continue;
+            n_rows++;
+            assert_string_equal(pz_routes[k].method, "GET");
+            assert_string_equal(pz_routes[k].path_template, rows[i].path);
+            assert_false(pz_routes[k].cacheable);
+        }
+        assert_int_equal(n_rows, 1);
+
+        built b;
+        build(&b, "GET", rows[i].path, NULL);
+        assert_int_equal(b.match, PZ_ROUTE_MATCHED);
+        assert_int_equal(b.route->local, rows[i].local);
+        pz_arena_destroy(&b.arena);
+        char with_query[64];
+        snprintf(with_query, sizeof with_query, "%s?verbose=1", rows[i].path);
+        build(&b, "GET", with_query, NULL);
+        assert_int_equal(b.match, PZ_ROUTE_MATCHED);
+        assert_int_equal(b.route->local, rows[i].local);
+        pz_arena_destroy(&b.arena);
+        static const char *const other_methods[] = {"POST", "OPTIONS", "HEAD", "DELETE"};
+        for (size_t m = 0; m < sizeof other_methods / sizeof other_methods[0]; m++) {
+            pz_arena_init(&b.arena);
+            b.match = pz_route_match(other_methods[m], strlen(other_methods[m]), rows[i].path, strlen(rows[i].path),
+                                     &b.arena, &b.route, &b.params, b.allow, sizeof b.allow);
+            assert_int_equal(b.match, PZ_ROUTE_NO_PATH);
+            assert_string_equal(b.allow, "");
+            pz_arena_destroy(&b.arena);
+        }
+        char trailing[64];
+        snprintf(trailing, sizeof trailing, "%s/", rows[i].path);
+        build(&b, "GET", trailing, NULL);
+        assert_int_equal(b.match, PZ_ROUTE_NO_PATH);
+        pz_arena_destroy(&b.arena);
+    }
+    built b;
+    build(&b, "GET", "/admin", NULL);
+    assert_int_equal(b.match, PZ_ROUTE_NO_PATH);
+    pz_arena_destroy(&b.arena);
 }
 
 int main(void)
@@ -257,6 +319,7 @@ int main(void)
         cmocka_unit_test(test_percent_decode),
         cmocka_unit_test(test_error_json),
         cmocka_unit_test(test_every_route_builds_its_message),
+        cmocka_unit_test(test_admin_rows),
     };
     return cmocka_run_group_tests_name("gateway_routes", tests, NULL, NULL);
 }

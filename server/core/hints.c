@@ -1,0 +1,32 @@
+#include "server/core/hints.h"
+
+#define BOTH_FRONTS (PZ_FRONT_REST | PZ_FRONT_GRPC)
+
+const pz_hint_header pz_hint_headers[] = {
+    {"x-personalization-config-version", offsetof(pz_response_hints, config_version), BOTH_FRONTS, PZ_HINT_KEEP},
+    /* Cacheable routes follow the recommender's policy and send nothing without one (spec §4.1);
+     * the others say explicitly that nothing may store them. */
+    {"cache-control", offsetof(pz_response_hints, cache_control), BOTH_FRONTS, PZ_HINT_NO_STORE},
+    /* A validator on an answer that is never stored would invite conditional requests that can
+     * never be answered with 304. */
+    {"etag", offsetof(pz_response_hints, etag), BOTH_FRONTS, PZ_HINT_OMIT},
+    /* Vary is for HTTP caches and CDNs; gRPC responses pass through none. */
+    {"vary", offsetof(pz_response_hints, vary), PZ_FRONT_REST, PZ_HINT_KEEP},
+    {"x-personalization-variation", offsetof(pz_response_hints, variation), BOTH_FRONTS, PZ_HINT_KEEP},
+    {"x-personalization-experiment", offsetof(pz_response_hints, experiment), BOTH_FRONTS, PZ_HINT_KEEP},
+    {"x-personalization-fallback", offsetof(pz_response_hints, fallback_from), BOTH_FRONTS, PZ_HINT_KEEP},
+};
+
+_Static_assert(sizeof pz_hint_headers / sizeof pz_hint_headers[0] == PZ_HINT_HEADERS_COUNT,
+               "PZ_HINT_HEADERS_COUNT must match the table");
+
+const char *pz_hint_value(const pz_hint_header *row, const pz_response_hints *hints, pz_front front, bool cacheable)
+{
+    if ((row->fronts & (unsigned)front) == 0)
+        return NULL;
+    if (!cacheable && row->uncacheable == PZ_HINT_OMIT)
+        return NULL;
+    if (!cacheable && row->uncacheable == PZ_HINT_NO_STORE)
+        return "no-store";
+    return *(const char *const *)((const char *)hints + row->offset);
+}

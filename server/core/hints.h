@@ -1,0 +1,47 @@
+/* Response hints on the wire: one table names, for each pz_response_hints field that leaves the
+ * server, the header (REST) or initial-metadata key (gRPC) it is sent under and when it applies.
+ * Both fronts walk the same rows in the same order, so their names and order cannot drift apart,
+ * and a new hint is one row here plus its field in server/core/request.h.
+ *
+ * Hints go out with successful responses only (REST 200 and 304, gRPC OK); an error carries none.
+ * Read-only tables and pure functions: any thread.
+ */
+#ifndef PZ_HINTS_H
+#define PZ_HINTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "server/core/request.h"
+
+/* The fronts, as bits of pz_hint_header.fronts. */
+typedef enum pz_front {
+    PZ_FRONT_REST = 1u << 0,
+    PZ_FRONT_GRPC = 1u << 1,
+} pz_front;
+
+/* What a hint becomes on a response that must not be stored (the REST routes that are not
+ * cacheable: POST rerank and POST events). gRPC calls have no such form. */
+typedef enum pz_hint_uncacheable {
+    PZ_HINT_KEEP = 0, /* sent as the core set it */
+    PZ_HINT_OMIT,     /* not sent */
+    PZ_HINT_NO_STORE, /* "no-store", whatever the core set */
+} pz_hint_uncacheable;
+
+typedef struct pz_hint_header {
+    const char *name;                /* header / metadata key, lower-case */
+    size_t offset;                   /* offsetof(pz_response_hints, field); the field is a const char * */
+    unsigned fronts;                 /* the PZ_FRONT_* bits that send it */
+    pz_hint_uncacheable uncacheable; /* on a response that must not be stored */
+} pz_hint_header;
+
+#define PZ_HINT_HEADERS_COUNT 7
+
+/* The rows, in the order both fronts send them. */
+extern const pz_hint_header pz_hint_headers[PZ_HINT_HEADERS_COUNT];
+
+/* The value `front` sends for `row` (NULL: send nothing). `cacheable` says whether the response
+ * may be stored: the REST route's flag; gRPC passes true (the core's hints decide alone). */
+const char *pz_hint_value(const pz_hint_header *row, const pz_response_hints *hints, pz_front front, bool cacheable);
+
+#endif

@@ -1,0 +1,96 @@
+/* Tests for server/core/hints.c: the names, order and conditions under which each front sends the
+ * response hints (both fronts' wire output depends on them). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "server/core/hints.h"
+
+static const pz_response_hints ALL_SET = {
+    .config_version = "v1",
+    .cache_control = "private,max-age=10",
+    .etag = "\"e\"",
+    .vary = "cloudfront-viewer-country",
+    .variation = "var",
+    .experiment = "exp",
+    .fallback_from = "failed",
+};
+
+/* "name=value;..." for what `front` sends, in table order. */
+static void render(const pz_response_hints *h, pz_front front, bool cacheable, char *out, size_t len)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < PZ_HINT_HEADERS_COUNT; i++) {
+        const char *v = pz_hint_value(&pz_hint_headers[i], h, front, cacheable);
+        if (v != NULL)
+            n += (size_t)snprintf(out + n, len - n, "%s=%s;", pz_hint_headers[i].name, v);
+    }
+}
+
+static void test_rest_cacheable_route(void **state)
+{
+    (void)state;
+    char out[512];
+    render(&ALL_SET, PZ_FRONT_REST, true, out, sizeof out);
+    assert_string_equal(out, "x-personalization-config-version=v1;cache-control=private,max-age=10;etag=\"e\";"
+                             "vary=cloudfront-viewer-country;x-personalization-variation=var;"
+                             "x-personalization-experiment=exp;x-personalization-fallback=failed;");
+}
+
+static void test_rest_uncacheable_route(void **state)
+{
+    (void)state;
+    char out[512];
+    render(&ALL_SET, PZ_FRONT_REST, false, out, sizeof out);
+    assert_string_equal(out, "x-personalization-config-version=v1;cache-control=no-store;"
+                             "vary=cloudfront-viewer-country;x-personalization-variation=var;"
+                             "x-personalization-experiment=exp;x-personalization-fallback=failed;");
+    pz_response_hints none = {0};
+    render(&none, PZ_FRONT_REST, false, out, sizeof out);
+    assert_string_equal(out, "cache-control=no-store;"); /* said even when the core set nothing */
+    render(&none, PZ_FRONT_REST, true, out, sizeof out);
+    assert_string_equal(out, ""); /* no policy, no header (spec §4.1) */
+}
+
+static void test_grpc(void **state)
+{
+    (void)state;
+    char out[512];
+    render(&ALL_SET, PZ_FRONT_GRPC, true, out, sizeof out);
+    assert_string_equal(out, "x-personalization-config-version=v1;cache-control=private,max-age=10;etag=\"e\";"
+                             "x-personalization-variation=var;x-personalization-experiment=exp;"
+                             "x-personalization-fallback=failed;");
+}
+
+static void test_rows_are_lower_case_and_distinct(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < PZ_HINT_HEADERS_COUNT; i++) {
+        const pz_hint_header *row = &pz_hint_headers[i];
+        for (const char *p = row->name; *p != '\0'; p++)
+            assert_false(*p >= 'A' && *p <= 'Z');
+        assert_true(row->offset + sizeof(const char *) <= sizeof(pz_response_hints));
+        assert_int_not_equal(row->fronts, 0);
+        for (size_t k = i + 1; k < PZ_HINT_HEADERS_COUNT; k++) {
+            assert_string_not_equal(row->name, pz_hint_headers[k].name);
+            assert_int_not_equal(row->offset, pz_hint_headers[k].offset);
+        }
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rest_cacheable_route),
+        cmocka_unit_test(test_rest_uncacheable_route),
+        cmocka_unit_test(test_grpc),
+        cmocka_unit_test(test_rows_are_lower_case_and_distinct),
+    };
+    return cmocka_run_group_tests_name("core_hints", tests, NULL, NULL);
+}
