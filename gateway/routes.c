@@ -37,41 +37,6 @@ const pz_route pz_routes[] = {
 };
 const size_t pz_routes_count = sizeof pz_routes / sizeof pz_routes[0];
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-char *pz_percent_decode(const char *s, size_t len, bool plus_is_space, pz_arena *arena)
-{
-    char *out = pz_arena_alloc(arena, len + 1);
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (c == '%') {
-            if (i + 2 >= len)
-                return NULL;
-            int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-                return NULL;
-            out[o++] = (char)(hi * 16 + lo);
-            i += 2;
-        } else if (c == '+' && plus_is_space) {
-            out[o++] = ' ';
-        } else {
-            out[o++] = c;
-        }
-    }
-    out[o] = '\0';
-    return out;
-}
-
 /* Matches path against one template. Returns 1 on a match (params filled), 0 on no match, -1 on
  * a bad escape in a segment that would otherwise match. */
 static int match_template(const char *tmpl, const char *path, size_t path_len, pz_arena *arena, pz_route_params *params)

@@ -18,6 +18,7 @@
 
 #include "server/core/buf.h"
 #include "server/core/mem.h"
+#include "server/core/percent.h"
 #include "server/core/rpc.h"
 #include "server/core/status.h"
 
@@ -86,10 +87,6 @@ pz_status pz_route_build_request(const pz_route *route, const pz_route_params *p
 
 /* Appends the upstream error body {"type":…,"code":…,"message":…} to out. Returns 0 or -1. */
 int pz_route_error_json(const pz_error *err, pz_buf *out);
-
-/* Decodes %XX escapes (and '+' as space when plus_is_space) of s[0..len) into a new arena
- * string. Returns NULL on a malformed escape or an encoded NUL. */
-char *pz_percent_decode(const char *s, size_t len, bool plus_is_space, pz_arena *arena);
 
 /* The table (RPC rows, then local rows), for documentation and tests. */
 extern const pz_route pz_routes[];

@@ -18,6 +18,7 @@
 #include "proto/descriptor_set.h"
 #include "server/core/hints.h"
 #include "server/core/log.h"
+#include "server/core/percent.h"
 #include "server/grpc/health.h"
 #include "server/grpc/reflection.h"
 
@@ -215,17 +216,6 @@ static int64_t deadline_to_ms(gpr_timespec d)
     return (int64_t)rt.tv_sec * MS_PER_SEC + rt.tv_nsec / NS_PER_MS;
 }
 
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* grpc's peer strings name the address family first: "ipv4:" or "ipv6:", both this long. */
 #define PEER_FAMILY_PREFIX_LEN (sizeof "ipv4:" - 1)
 
@@ -238,17 +228,9 @@ static const char *peer_address(srv_call *c)
     const char *p = peer;
     if (strncmp(p, "ipv4:", PEER_FAMILY_PREFIX_LEN) == 0 || strncmp(p, "ipv6:", PEER_FAMILY_PREFIX_LEN) == 0)
         p += PEER_FAMILY_PREFIX_LEN;
-    char *out = pz_arena_alloc(&c->arena, strlen(p) + 1);
-    size_t n = 0;
-    for (; *p != '\0'; p++) {
-        if (p[0] == '%' && hexval(p[1]) >= 0 && hexval(p[2]) >= 0) {
-            out[n++] = (char)(hexval(p[1]) * 16 + hexval(p[2]));
-            p += 2;
-        } else {
-            out[n++] = *p;
-        }
-    }
-    out[n] = '\0';
+    char *out = pz_percent_decode(p, strlen(p), false, &c->arena);
+    if (out == NULL) /* not percent-encoded after all: keep it as grpc wrote it */
+        out = pz_arena_strdup(&c->arena, p);
     gpr_free(peer);
     return out;
 }
