@@ -32,7 +32,7 @@
 #include "server/items_runtime.h"
 #include "server/grpc/grpc_server.h"
 #include "server/recommenders/builtin.h"
-#include "server/recommenders/upstream.h"
+#include "server/upstream/upstream.h"
 
 #define DEMO_NAMESPACE "demo"
 #define DEFAULT_CACHE_BYTES ((size_t)64 << 20)

@@ -1,4 +1,4 @@
-/* Blocking HTTP POST client with SigV4 (http_client.h; signed by server/recommenders/sigv4.h). */
+/* Blocking HTTP POST client with SigV4 (http_client.h; signed by server/upstream/sigv4.h). */
 #include "server/events/http_client.h"
 
 #include <curl/curl.h>
@@ -11,7 +11,7 @@
 
 #include "server/core/mem.h"
 #include "server/events/delivery.h"
-#include "server/recommenders/sigv4.h"
+#include "server/upstream/sigv4.h"
 
 struct pz_httpc {
     CURL *curl;
@@ -73,7 +73,7 @@ static int on_progress(void *ctx, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
     return atomic_load(&c->cancelled) ? 1 : 0;
 }
 
-/* Signs the POST (server/recommenders/sigv4.h) for req->sigv4 ("aws:amz:REGION:SERVICE") and
+/* Signs the POST (server/upstream/sigv4.h) for req->sigv4 ("aws:amz:REGION:SERVICE") and
  * appends the session token and the signature headers to *hl. Returns 0, or -1 with resp->error. */
 static int sign(const pz_http_post *req, struct curl_slist **hl, pz_http_response *resp)
 {

@@ -1,5 +1,5 @@
 /* A blocking HTTP POST client for event targets (libcurl easy interface, one connection kept
- * alive per client), with optional AWS SigV4 signing (server/recommenders/sigv4.h).
+ * alive per client), with optional AWS SigV4 signing (server/upstream/sigv4.h).
  *
  * Signing: the method, path, query, the headers given here plus host and x-amz-date, and the
  * payload hash; the client adds x-amz-security-token (signed) when the credentials carry a
@@ -16,7 +16,7 @@
 #include <stddef.h>
 
 #include "server/core/buf.h"
-#include "server/recommenders/aws.h"
+#include "server/upstream/aws.h"
 
 /* A response body larger than this fails the call (it is not read to the end). */
 #define PZ_HTTPC_MAX_RESPONSE_BYTES (4u << 20)

@@ -33,7 +33,7 @@
 #include "server/core/config.h"
 #include "server/core/request.h"
 #include "server/events/delivery.h"
-#include "server/recommenders/aws.h"
+#include "server/upstream/aws.h"
 #include "server/recommenders/builtin.h"
 
 #define PZ_EVENTS_MAX_QUEUED_CALLS 10000

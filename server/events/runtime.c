@@ -6,7 +6,7 @@
 #include <stdlib.h>
 
 #include "server/core/mem.h"
-#include "server/recommenders/aws.h"
+#include "server/upstream/aws.h"
 
 struct pz_events_runtime {
     pz_aws *aws;

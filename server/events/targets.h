@@ -33,7 +33,7 @@
 
 #include "server/events/delivery.h"
 #include "server/events/target_spec.h"
-#include "server/recommenders/aws.h"
+#include "server/upstream/aws.h"
 #include "server/recommenders/builtin.h"
 
 /* Target API limits (per call). */

@@ -26,9 +26,9 @@
 #define PZ_RECOMMENDERS_H
 
 #include "server/core/inference.h"
-#include "server/recommenders/aws.h"
+#include "server/upstream/aws.h"
 #include "server/recommenders/builtin.h"
-#include "server/recommenders/upstream.h"
+#include "server/upstream/upstream.h"
 
 typedef struct pz_recommenders pz_recommenders;
 

@@ -32,9 +32,9 @@
 #include <stdint.h>
 
 #include "server/core/inference.h"
-#include "server/recommenders/aws.h"
-#include "server/recommenders/json_read.h"
-#include "server/recommenders/upstream.h"
+#include "server/upstream/aws.h"
+#include "server/upstream/json_read.h"
+#include "server/upstream/upstream.h"
 
 typedef struct pz_remote_env {
     pz_upstream *upstream;

@@ -1,4 +1,4 @@
-/* Tests for server/recommenders/aws.c: the credentials chain (environment, shared credentials and
+/* Tests for server/upstream/aws.c: the credentials chain (environment, shared credentials and
  * config files with profiles, instance metadata disabled), region resolution, endpoints
  * (config key, per-service and global environment variables, the ignore switch, cn- regions) and
  * the SigV4 parameter. The environment is set per test; the process is single-threaded. */
@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "server/recommenders/aws.h"
+#include "server/upstream/aws.h"
 
 static const char *const VARS[] = {
     "AWS_ACCESS_KEY_ID",

@@ -1,4 +1,4 @@
-/* Tests for server/recommenders/sigv4.c against known answers computed with botocore's SigV4Auth
+/* Tests for server/upstream/sigv4.c against known answers computed with botocore's SigV4Auth
  * (python3-botocore, the same reference the integration fakes verify with): the expected
  * Authorization values below were generated once with botocore for the same requests (Host and
  * X-Amz-Date given as this signer sends them). Also the signing key cache. */
@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "server/recommenders/sigv4.h"
+#include "server/upstream/sigv4.h"
 
 static pz_sigv4_headers sign(const char *method, const char *url, const char *const *headers, size_t n,
                              const char *body, const char *region, const char *service, const char *akid,

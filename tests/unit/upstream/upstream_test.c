@@ -1,4 +1,4 @@
-/* Tests for server/recommenders/upstream.c: the engine against a real local HTTP server
+/* Tests for server/upstream/upstream.c: the engine against a real local HTTP server
  * (test_http_server.c). Deadlines are real but short; completion is awaited on a condition
  * variable, never by sleeping. */
 #include <pthread.h>
@@ -13,8 +13,8 @@
 #include <cmocka.h>
 
 #include "server/core/request.h"
-#include "server/recommenders/upstream.h"
-#include "tests/unit/recommenders/test_http_server.h"
+#include "server/upstream/upstream.h"
+#include "tests/unit/upstream/test_http_server.h"
 
 typedef struct result {
     pthread_mutex_t mu;

@@ -1,4 +1,4 @@
-#include "server/recommenders/upstream.h"
+#include "server/upstream/upstream.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -15,8 +15,8 @@
 #include "server/core/log.h"
 #include "server/core/mem.h"
 #include "server/core/request.h"
-#include "server/recommenders/sigv4.h"
-#include "server/recommenders/upstream_internal.h"
+#include "server/upstream/sigv4.h"
+#include "server/upstream/upstream_internal.h"
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 
@@ -115,7 +115,7 @@ static up_call *new_call(const pz_upstream *u, const pz_upstream_request *req, p
     return c;
 }
 
-/* Signs a call with SigV4 (server/recommenders/sigv4.h) on the submitting thread, once: a retry
+/* Signs a call with SigV4 (server/upstream/sigv4.h) on the submitting thread, once: a retry
  * resends the same signature (valid for 15 minutes, far beyond any deadline). The signed headers
  * go on the call's header list, with "Expect:" so libcurl sends no unsigned 100-continue round
  * trip before a large body. Returns 0, or -1 when the request cannot be signed. */

@@ -8,7 +8,7 @@
  *   - at most `max_inflight` calls are on the wire and at most `max_queued` more wait for a slot;
  *     a call beyond that is rejected at once with PZ_UPSTREAM_QUEUE_FULL;
  *   - each upstream (request.breaker_key, default the URL's origin) has a circuit breaker
- *     (server/recommenders/upstream_policy.h): connection failures, timeouts and 5xx answers count
+ *     (server/upstream/upstream_policy.h): connection failures, timeouts and 5xx answers count
  *     as failures; while it is open calls end at once with PZ_UPSTREAM_CIRCUIT_OPEN;
  *   - idempotent calls are retried after a connection failure or a 429/500/502/503/504 answer, at
  *     most `max_attempts` attempts in all, with exponential backoff and jitter, only while the
@@ -63,7 +63,7 @@ typedef struct pz_upstream_request {
     const char *body; /* POST body (may be NULL with body_len 0) */
     size_t body_len;
     /* SigV4: the scope ("aws:amz:REGION:SERVICE") and the "ACCESS_KEY_ID:SECRET" pair; NULL for
-     * unsigned calls. Signed at submit (server/recommenders/sigv4.h): every header given here is
+     * unsigned calls. Signed at submit (server/upstream/sigv4.h): every header given here is
      * signed, plus Host and X-Amz-Date; a session token goes in `headers` as
      * "X-Amz-Security-Token: ...". A call that cannot be signed ends with CONNECT_FAILED. */
     const char *aws_sigv4;

@@ -1,4 +1,4 @@
-#include "tests/unit/recommenders/test_http_server.h"
+#include "tests/unit/upstream/test_http_server.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -1,6 +1,6 @@
 /* AWS plumbing: credentials chain, region, endpoints and the SigV4 parameter for libcurl. The
  * contract is in aws.h; this file keeps every source's details private. */
-#include "server/recommenders/aws.h"
+#include "server/upstream/aws.h"
 
 #include <ctype.h>
 #include <curl/curl.h>

@@ -1,5 +1,5 @@
 /* AWS SigV4 signing with a cached signing key (sigv4.h). */
-#include "server/recommenders/sigv4.h"
+#include "server/upstream/sigv4.h"
 
 #include <ctype.h>
 #include <openssl/evp.h>
