@@ -11,7 +11,6 @@
 
 #include "server/core/mem.h"
 #include "server/events/delivery.h"
-#include "server/upstream/sigv4.h"
 
 struct pz_httpc {
     CURL *curl;
@@ -73,42 +72,26 @@ static int on_progress(void *ctx, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
     return atomic_load(&c->cancelled) ? 1 : 0;
 }
 
-/* Signs the POST (server/upstream/sigv4.h) for req->sigv4 ("aws:amz:REGION:SERVICE") and
- * appends the session token and the signature headers to *hl. Returns 0, or -1 with resp->error. */
+/* Signs the POST for req->signing (pz_aws_sign) and appends the session token and the signature
+ * headers to *hl. Returns 0, or -1 with resp->error. */
 static int sign(const pz_http_post *req, struct curl_slist **hl, pz_http_response *resp)
 {
-    const char *headers[18];
+    const char *headers[16];
     size_t n = 0;
-    char region[64], service[64], token_header[2100];
     for (size_t i = 0; req->headers != NULL && req->headers[i] != NULL; i++) {
-        if (n == 16) {
+        if (n == sizeof headers / sizeof headers[0]) {
             snprintf(resp->error, sizeof resp->error, "%s: too many headers to sign", req->url);
             return -1;
         }
         headers[n++] = req->headers[i];
     }
-    if (req->creds->session_token[0] != '\0') {
-        snprintf(token_header, sizeof token_header, "X-Amz-Security-Token: %s", req->creds->session_token);
-        headers[n++] = token_header;
-    }
-    pz_sigv4_request r = {.method = "POST",
-                          .url = req->url,
-                          .headers = headers,
-                          .n_headers = n,
-                          .body = req->body,
-                          .body_len = req->body_len,
-                          .region = region,
-                          .service = service,
-                          .access_key_id = req->creds->access_key_id,
-                          .secret_access_key = req->creds->secret_access_key,
-                          .now = time(NULL)};
     pz_sigv4_headers sig;
-    if (sscanf(req->sigv4, "aws:amz:%63[^:]:%63s", region, service) != 2 || pz_sigv4_sign(&r, &sig) != 0) {
+    if (pz_aws_sign(req->signing, "POST", req->url, headers, n, req->body, req->body_len, time(NULL), &sig) != 0) {
         snprintf(resp->error, sizeof resp->error, "%s: the request cannot be signed (SigV4)", req->url);
         return -1;
     }
-    if (n > 0 && headers[n - 1] == token_header)
-        *hl = curl_slist_append(*hl, token_header);
+    if (sig.security_token[0] != '\0')
+        *hl = curl_slist_append(*hl, sig.security_token);
     *hl = curl_slist_append(*hl, sig.host);
     *hl = curl_slist_append(*hl, sig.amz_date);
     *hl = curl_slist_append(*hl, sig.authorization);
@@ -130,7 +113,7 @@ int pz_httpc_post(pz_httpc *c, const pz_http_post *req, pz_http_response *resp)
         hl = curl_slist_append(hl, req->headers[i]);
     /* No "Expect: 100-continue" round trip before large bodies (the empty header is not signed). */
     hl = curl_slist_append(hl, "Expect:");
-    if (req->sigv4 != NULL && req->creds != NULL && sign(req, &hl, resp) != 0) {
+    if (req->signing != NULL && sign(req, &hl, resp) != 0) {
         curl_slist_free_all(hl);
         return -1;
     }

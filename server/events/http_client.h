@@ -29,9 +29,8 @@ typedef struct pz_http_post {
     const char *const *headers; /* "Name: value" lines, NULL-terminated; may be NULL */
     const void *body;
     size_t body_len;
-    long timeout_ms;                 /* 0 = PZ_HTTPC_DEFAULT_TIMEOUT_MS */
-    const char *sigv4;               /* e.g. "aws:amz:us-east-1:kinesis"; NULL = unsigned */
-    const pz_aws_credentials *creds; /* with sigv4 */
+    long timeout_ms;               /* 0 = PZ_HTTPC_DEFAULT_TIMEOUT_MS */
+    const pz_aws_signing *signing; /* SigV4 (server/upstream/aws.h); NULL = unsigned */
 } pz_http_post;
 
 typedef struct pz_http_response {

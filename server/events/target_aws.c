@@ -183,19 +183,18 @@ void pz_target_send_aws(pz_target *t, pz_delivery_entry *const *batch, size_t n,
                              : spec->type == PZ_TARGET_KINESIS_STREAM          ? PZ_AWS_KINESIS
                                                                                : PZ_AWS_FIREHOSE;
     char reason[PZ_DELIVERY_MAX_REASON];
-    pz_aws_credentials creds;
-    if (t->env.aws == NULL || pz_aws_get_credentials(t->env.aws, &creds, reason, sizeof reason) != 0) {
-        all(out, n, PZ_OUTCOME_RETRY, t->env.aws == NULL ? "no AWS credentials provider" : reason);
+    char region[64], endpoint[1024], url[1100];
+    pz_aws_region(t->env.aws, spec->region, region, sizeof region);
+    pz_aws_signing signing;
+    if (pz_aws_signing_for(t->env.aws, service, region, &signing, reason, sizeof reason) != 0) {
+        all(out, n, PZ_OUTCOME_RETRY, reason);
         return;
     }
-    char region[64], endpoint[1024], sigv4[160], url[1100];
-    pz_aws_region(t->env.aws, spec->region, region, sizeof region);
     if (region[0] == '\0') {
         all(out, n, PZ_OUTCOME_RETRY, "no AWS region: set the target's \"region\", AWS_REGION or a profile region");
         return;
     }
     pz_aws_endpoint(service, region, spec->endpoint_url, endpoint, sizeof endpoint);
-    pz_aws_sigv4_param(service, region, sigv4, sizeof sigv4);
     pz_buf body;
     pz_buf_init(&body, 8u << 20);
     int rc;
@@ -232,8 +231,7 @@ void pz_target_send_aws(pz_target *t, pz_delivery_entry *const *batch, size_t n,
                         .body = body.data,
                         .body_len = body.len,
                         .timeout_ms = t->env.timeout_ms,
-                        .sigv4 = sigv4,
-                        .creds = &creds};
+                        .signing = &signing};
     pz_http_response resp;
     if (pz_httpc_post(t->http, &req, &resp) != 0) {
         all(out, n, PZ_OUTCOME_RETRY, resp.error);

@@ -69,17 +69,15 @@ void pz_lambda_call(pz_remote_call *call, const char *arn, const char *region, c
     }
     size_t len = 0;
     const char *body = pz_remote_dump(payload, arena, &len);
-    const char *headers[3] = {"Content-Type: application/json", "X-Amz-Invocation-Type: RequestResponse",
-                              t.token_header};
+    const char *headers[2] = {"Content-Type: application/json", "X-Amz-Invocation-Type: RequestResponse"};
     pz_upstream_request req = {
         .method = "POST",
         .url = pz_arena_printf(arena, "%s%s", t.base_url, path),
         .headers = headers,
-        .n_headers = t.token_header[0] != '\0' ? 3 : 2,
+        .n_headers = 2,
         .body = body,
         .body_len = len,
-        .aws_sigv4 = t.sigv4,
-        .aws_userpwd = t.userpwd,
+        .signing = &t.signing,
         .breaker_key = pz_arena_printf(arena, "lambda %s", arn),
         .deadline_ms = call->deadline_ms,
         .idempotent = false,

@@ -140,17 +140,16 @@ void pz_personalize_invoke(pz_remote_call *call)
     }
     size_t len = 0;
     const char *body = pz_remote_dump(doc, arena, &len);
-    const char *headers[2] = {"Content-Type: application/json", t.token_header};
+    const char *headers[1] = {"Content-Type: application/json"};
     pz_upstream_request req = {
         .method = "POST",
         .url = pz_arena_printf(arena, "%s%s", t.base_url,
                                inf->action == PZ_ACTION_RERANK_ITEMS ? "/personalize-ranking" : "/recommendations"),
         .headers = headers,
-        .n_headers = t.token_header[0] != '\0' ? 2 : 1,
+        .n_headers = 1,
         .body = body,
         .body_len = len,
-        .aws_sigv4 = t.sigv4,
-        .aws_userpwd = t.userpwd,
+        .signing = &t.signing,
         .breaker_key = pz_arena_printf(arena, "personalize %s", v->arn),
         .deadline_ms = call->deadline_ms,
         .idempotent = true, /* reads */

@@ -78,8 +78,9 @@ int pz_remote_aws_target(const pz_remote_env *env, pz_aws_service service, const
                          const char *endpoint_url, const char *what, const char *error_type, pz_arena *arena,
                          pz_aws_target *t, pz_error *err)
 {
-    pz_aws_region(env->aws, region != NULL ? region : region_hint, t->region, sizeof t->region);
-    if (t->region[0] == '\0') {
+    char resolved[sizeof t->signing.region];
+    pz_aws_region(env->aws, region != NULL ? region : region_hint, resolved, sizeof resolved);
+    if (resolved[0] == '\0') {
         *err = (pz_error){PZ_INTERNAL, error_type, "RegionNotConfigured",
                           pz_arena_printf(arena,
                                           "%s: no AWS region: set the variation's \"region\", AWS_REGION or "
@@ -87,19 +88,12 @@ int pz_remote_aws_target(const pz_remote_env *env, pz_aws_service service, const
                                           what)};
         return -1;
     }
-    pz_aws_credentials creds;
     char why[512];
-    if (pz_aws_get_credentials(env->aws, &creds, why, sizeof why) != 0) {
+    if (pz_aws_signing_for(env->aws, service, resolved, &t->signing, why, sizeof why) != 0) {
         *err = (pz_error){PZ_INTERNAL, error_type, "CredentialsNotFound", pz_arena_printf(arena, "%s: %s", what, why)};
         return -1;
     }
-    pz_aws_endpoint(service, t->region, endpoint_url, t->base_url, sizeof t->base_url);
-    pz_aws_sigv4_param(service, t->region, t->sigv4, sizeof t->sigv4);
-    snprintf(t->userpwd, sizeof t->userpwd, "%s:%s", creds.access_key_id, creds.secret_access_key);
-    if (creds.session_token[0] != '\0')
-        snprintf(t->token_header, sizeof t->token_header, "X-Amz-Security-Token: %s", creds.session_token);
-    else
-        t->token_header[0] = '\0';
+    pz_aws_endpoint(service, resolved, endpoint_url, t->base_url, sizeof t->base_url);
     return 0;
 }
 

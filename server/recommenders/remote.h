@@ -92,17 +92,14 @@ void pz_remote_fail(pz_remote_call *call, pz_status status, const char *type, co
 /* ---- AWS ---- */
 
 typedef struct pz_aws_target {
-    char region[64];
-    char base_url[512];      /* endpoint, no trailing slash */
-    char sigv4[128];         /* SigV4 scope, "aws:amz:REGION:SERVICE" */
-    char userpwd[300];       /* "ACCESS_KEY_ID:SECRET" */
-    char token_header[2100]; /* "X-Amz-Security-Token: ..." or "" */
+    char base_url[512];     /* endpoint, no trailing slash */
+    pz_aws_signing signing; /* region, signing name and credentials: the request's .signing */
 } pz_aws_target;
 
 /* Resolves region (`region` config key, else `region_hint` e.g. the ARN's, else the environment),
  * endpoint (`endpoint_url` config key, else AWS_ENDPOINT_URL_<SERVICE>, AWS_ENDPOINT_URL, the
- * public one) and credentials. Returns 0, or -1 with *err (500 CredentialsNotFound /
- * RegionNotConfigured) built in the arena. */
+ * public one) and credentials (env->aws; NULL has none). Returns 0, or -1 with *err (500
+ * CredentialsNotFound / RegionNotConfigured) built in the arena. */
 int pz_remote_aws_target(const pz_remote_env *env, pz_aws_service service, const char *region, const char *region_hint,
                          const char *endpoint_url, const char *what, const char *error_type, pz_arena *arena,
                          pz_aws_target *t, pz_error *err);
