@@ -44,7 +44,9 @@ typedef struct pz_remote_env {
 /* The kind of upstream: how its errors are labelled and mapped. */
 typedef struct pz_remote_kind {
     const char *error_type; /* upstream error category */
-    bool caller_fault_4xx;  /* 400/404/409/413/422 answers come from the caller's input */
+    /* Its requests carry the end client's input, so an answer that refuses the request's content
+     * (PZ_AWS_ERROR_PERMANENT or _CALLER: 400/404/409/413/422) is the client's fault: 400. */
+    bool client_input;
 } pz_remote_kind;
 
 extern const pz_remote_kind PZ_REMOTE_PERSONALIZE;
@@ -109,13 +111,11 @@ void pz_arn_region(const char *arn, char *out, size_t outlen);
 
 /* ---- pure helpers (unit-tested) ---- */
 
-/* Maps an engine outcome or HTTP answer to the API error (table above). Returns true and fills
- * *err (strings in the arena) for a failure; false for a usable 2xx answer. */
+/* Maps an engine outcome or HTTP answer to the API error (table above; an answer is classified
+ * by server/upstream/aws_errors.h). Returns true and fills *err (strings in the arena) for a
+ * failure; false for a usable 2xx answer. */
 bool pz_remote_map_error(const pz_remote_kind *kind, const pz_upstream_response *res, const char *what, pz_arena *arena,
                          pz_error *err);
-
-/* True for the error codes AWS services use when they throttle. */
-bool pz_remote_is_throttling_code(const char *code);
 
 /* Parses a Personalize-shaped body, {"itemList" or "personalizedRanking": [{"itemId", "score"?,
  * "promotionName"?, "reason"?: [..], "metadata"?: {..}}], "recommendationId"?}, into inf->items,
