@@ -8,6 +8,7 @@
 
 #include "server/core/log.h"
 #include "server/recommenders/struct_json.h"
+#include "server/upstream/arn.h"
 
 /* ---- DynamoDB AttributeValue -> google.protobuf.Value ---- */
 
@@ -343,9 +344,10 @@ void pz_dynamodb_decorate(pz_remote_call *call)
     s->found = pz_arena_calloc(arena, s->n_ids, sizeof *s->found);
 
     /* Region: the environment's, else the serving variation's (its own key or its ARN's). */
-    char region[64], hint[64];
+    char region[64];
     pz_aws_region(call->env->aws, NULL, region, sizeof region);
-    pz_arn_region(call->variation->arn, hint, sizeof hint);
+    pz_arn arn;
+    const char *hint = pz_arn_parse(call->variation->arn, &arn) == 0 ? arn.region : "";
     const char *use = region[0] != '\0' ? region : call->variation->region != NULL ? call->variation->region : hint;
     pz_aws_target t;
     pz_error err;

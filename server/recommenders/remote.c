@@ -52,26 +52,6 @@ void pz_remote_send(pz_remote_call *call, const pz_remote_kind *kind, const pz_u
 
 /* ---- AWS ---- */
 
-void pz_arn_region(const char *arn, char *out, size_t outlen)
-{
-    out[0] = '\0';
-    if (arn == NULL || strncmp(arn, "arn:", 4) != 0)
-        return;
-    const char *p = arn;
-    for (int field = 0; field < 3 && p != NULL; field++) {
-        p = strchr(p, ':');
-        if (p != NULL)
-            p++;
-    }
-    if (p == NULL)
-        return;
-    size_t n = strcspn(p, ":");
-    if (n >= outlen)
-        n = outlen - 1;
-    memcpy(out, p, n);
-    out[n] = '\0';
-}
-
 int pz_remote_aws_target(const pz_remote_env *env, pz_aws_service service, const char *region, const char *region_hint,
                          const char *endpoint_url, const char *what, const char *error_type, pz_arena *arena,
                          pz_aws_target *t, pz_error *err)

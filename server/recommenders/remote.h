@@ -106,9 +106,6 @@ int pz_remote_aws_target(const pz_remote_env *env, pz_aws_service service, const
                          const char *endpoint_url, const char *what, const char *error_type, pz_arena *arena,
                          pz_aws_target *t, pz_error *err);
 
-/* The region field of an ARN (arn:partition:service:REGION:...), copied into out ("" if none). */
-void pz_arn_region(const char *arn, char *out, size_t outlen);
-
 /* ---- pure helpers (unit-tested) ---- */
 
 /* Maps an engine outcome or HTTP answer to the API error (table above; an answer is classified
