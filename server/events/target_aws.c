@@ -199,14 +199,14 @@ void pz_target_send_aws(pz_target *t, pz_delivery_entry *const *batch, size_t n,
         pz_buf_free(&body);
         return;
     }
-    pz_http_post req = {.url = url,
-                        .headers = headers,
-                        .body = body.data,
-                        .body_len = body.len,
-                        .timeout_ms = t->env.timeout_ms,
-                        .signing = &signing};
-    pz_http_response resp;
-    if (pz_httpc_post(t->http, &req, &resp) != 0) {
+    pz_blocking_request req = {.url = url,
+                               .headers = headers,
+                               .body = body.data,
+                               .body_len = body.len,
+                               .timeout_ms = t->env.timeout_ms,
+                               .signing = &signing};
+    pz_blocking_response resp;
+    if (pz_blocking_post(t->http, &req, &resp) != 0) {
         all(out, n, PZ_OUTCOME_RETRY, resp.error);
     } else if (resp.status == 200 && records_key != NULL) {
         pz_batch_results(resp.body.data ? resp.body.data : "", resp.body.len, records_key, n, out);
@@ -219,6 +219,6 @@ void pz_target_send_aws(pz_target *t, pz_delivery_entry *const *batch, size_t n,
                          e.type[0] ? e.type : "(no error type)", resp.body.data ? resp.body.data : "");
         all(out, n, pz_target_aws_outcome(e.cls), reason);
     }
-    pz_http_response_free(&resp);
+    pz_blocking_response_free(&resp);
     pz_buf_free(&body);
 }
