@@ -32,6 +32,8 @@
 #include "server/items_runtime.h"
 #include "server/grpc/grpc_server.h"
 #include "server/recommenders/builtin.h"
+#include "server/recommenders/recommenders.h"
+#include "server/upstream/aws.h"
 #include "server/upstream/upstream.h"
 
 #define DEMO_NAMESPACE "demo"
@@ -373,6 +375,7 @@ int main(int argc, char **argv)
     pz_items_runtime *items = NULL;
     pz_cache *cache = NULL;
     pz_events_runtime *events = NULL;
+    pz_aws *aws = NULL;
     char builtin_dir[PATH_MAX];
     snprintf(builtin_dir, sizeof builtin_dir, "%s/builtin", o.data_dir);
     if (pz_make_dirs(builtin_dir) != 0) {
@@ -393,7 +396,10 @@ int main(int argc, char **argv)
             pz_info("demo: seeded %ld events into namespace '%s'", n, DEMO_NAMESPACE);
     }
 
-    if (pz_events_runtime_start(o.data_dir, o.outbox_map_mb, builtin, holder, &events, err, sizeof err) != 0) {
+    /* The process's one AWS credentials provider, for the event targets and the recommenders. */
+    aws = pz_aws_create();
+    pz_recommenders_set_default_aws(aws);
+    if (pz_events_runtime_start(o.data_dir, o.outbox_map_mb, builtin, holder, aws, &events, err, sizeof err) != 0) {
         pz_error_log("cannot open the event outbox: %s", err);
         goto out;
     }
@@ -458,6 +464,7 @@ out:
     }
     pz_service_destroy(svc);
     pz_events_runtime_stop(events); /* delivery stops after the service drained; progress is stored */
+    pz_aws_destroy(aws);            /* after everything that signs calls */
     pz_items_runtime_stop(items);
     pz_cache_destroy(cache);
     if (builtin != NULL)

@@ -1,6 +1,6 @@
-/* The server's event delivery, assembled: the AWS credentials provider and the event pipeline
- * over `<data-dir>/outbox/`, plus the stats callback of GET /admin/events/stats. One per process;
- * start and stop from the main thread.
+/* The server's event delivery, assembled: the event pipeline over `<data-dir>/outbox/` with the
+ * process's AWS credentials provider (created by main.c, shared with the recommenders), plus the
+ * stats callback of GET /admin/events/stats. One per process; start and stop from the main thread.
  */
 #ifndef PZ_EVENTS_RUNTIME_H
 #define PZ_EVENTS_RUNTIME_H
@@ -11,13 +11,15 @@
 #include "server/core/config.h"
 #include "server/events/pipeline.h"
 #include "server/recommenders/builtin.h"
+#include "server/upstream/aws.h"
 
 typedef struct pz_events_runtime pz_events_runtime;
 
-/* Opens the outbox under data_dir and starts delivery. outbox_map_mb 0 = the default. Returns 0
- * and *out, or -1 with err. */
+/* Opens the outbox under data_dir and starts delivery. outbox_map_mb 0 = the default. aws: for
+ * the AWS targets, not owned (it must outlive the runtime); NULL fails their calls (retried).
+ * Returns 0 and *out, or -1 with err. */
 int pz_events_runtime_start(const char *data_dir, size_t outbox_map_mb, pz_builtin *builtin, pz_config_holder *config,
-                            pz_events_runtime **out, char *err, size_t errlen);
+                            pz_aws *aws, pz_events_runtime **out, char *err, size_t errlen);
 pz_event_pipeline *pz_events_runtime_pipeline(pz_events_runtime *rt);
 /* GET /admin/events/stats (a pz_health_fn): the pipeline's statistics; returns 200. */
 int pz_events_runtime_stats(void *rt, pz_buf *out);

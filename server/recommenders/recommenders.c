@@ -10,10 +10,11 @@
 
 struct pz_recommenders {
     pz_builtin *builtin;
-    pz_aws *aws;
-    bool owns_aws;
     pz_remote_env env;
 };
+
+/* The provider for recommenders whose options name none (pz_recommenders_set_default_aws). */
+static pz_aws *default_aws;
 
 /* One invocation's state, in the request arena. */
 typedef struct run {
@@ -27,14 +28,14 @@ pz_recommenders *pz_recommenders_create(const pz_recommenders_options *opts)
 {
     pz_recommenders *r = pz_calloc(1, sizeof *r);
     r->builtin = opts->builtin;
-    r->aws = opts->aws;
-    if (r->aws == NULL) {
-        r->aws = pz_aws_create();
-        r->owns_aws = true;
-    }
-    r->env.aws = r->aws;
+    r->env.aws = opts->aws != NULL ? opts->aws : default_aws;
     r->env.upstream = pz_upstream_create(opts->upstream);
     return r;
+}
+
+void pz_recommenders_set_default_aws(pz_aws *aws)
+{
+    default_aws = aws;
 }
 
 void pz_recommenders_drain(pz_recommenders *r, int grace_ms)
@@ -54,8 +55,6 @@ void pz_recommenders_destroy(pz_recommenders *r)
     if (r == NULL)
         return;
     pz_upstream_destroy(r->env.upstream);
-    if (r->owns_aws)
-        pz_aws_destroy(r->aws);
     free(r);
 }
 

@@ -33,8 +33,11 @@
 typedef struct pz_recommenders pz_recommenders;
 
 typedef struct pz_recommenders_options {
-    pz_builtin *builtin;                 /* required; not owned */
-    pz_aws *aws;                         /* AWS credentials/region/endpoints; NULL: created (and owned) here */
+    pz_builtin *builtin; /* required; not owned */
+    /* AWS credentials/region/endpoints: the process's one provider, created by main.c; not owned.
+     * NULL: the one set with pz_recommenders_set_default_aws, else none (AWS variations then fail
+     * with 500 CredentialsNotFound). Recommenders never create a provider of their own. */
+    pz_aws *aws;
     const pz_upstream_options *upstream; /* the engine's limits; NULL: pz_upstream_options_default */
 } pz_recommenders_options;
 
@@ -42,6 +45,11 @@ typedef struct pz_recommenders_options {
 pz_recommenders *pz_recommenders_create(const pz_recommenders_options *opts);
 /* Drains (no grace), stops the engine and frees. NULL is ignored. */
 void pz_recommenders_destroy(pz_recommenders *r);
+
+/* The provider recommenders created without options.aws use (not owned; it must outlive them).
+ * For main.c while the service (server/core/service.c) creates the recommenders without passing
+ * one through. Main thread, before pz_recommenders_create. */
+void pz_recommenders_set_default_aws(pz_aws *aws);
 
 /* Runs inf->variation for inf; completes with pz_inference_recommended. Any thread. */
 void pz_recommenders_invoke(pz_recommenders *r, pz_inference *inf);
