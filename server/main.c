@@ -36,7 +36,8 @@
 #include "server/recommenders/builtin.h"
 #include "server/recommenders/builtin_seed.h"
 #include "server/recommenders/recommenders.h"
-#include "server/recommenders/upstream.h"
+#include "server/upstream/aws.h"
+#include "server/upstream/upstream.h"
 
 #define DEMO_NAMESPACE "demo"
 
@@ -561,6 +562,7 @@ int main(int argc, char **argv)
     pz_catalog_runtime *items = NULL;
     pz_cache *cache = NULL;
     pz_events_runtime *events = NULL;
+    pz_aws *aws = NULL;
     char builtin_dir[PATH_MAX];
     snprintf(builtin_dir, sizeof builtin_dir, "%s/builtin", o.data_dir);
     if (pz_make_dirs(builtin_dir) != 0) {
@@ -583,7 +585,9 @@ int main(int argc, char **argv)
             pz_info("demo: seeded %ld events into namespace '%s'", n, DEMO_NAMESPACE);
     }
 
-    if (pz_events_runtime_start(o.data_dir, o.outbox_map_mb, pz_builtin_learner(builtin), holder, &events, err,
+    /* The process's one AWS credentials provider, for the event targets and the recommenders. */
+    aws = pz_aws_create();
+    if (pz_events_runtime_start(o.data_dir, o.outbox_map_mb, pz_builtin_learner(builtin), holder, aws, &events, err,
                                 sizeof err) != 0) {
         pz_error_log("cannot open the event outbox: %s", err);
         goto out;
@@ -604,7 +608,8 @@ int main(int argc, char **argv)
         pz_error_log("cannot open the item catalog: %s", err);
         goto out;
     }
-    recommenders = pz_recommenders_create(&(pz_recommenders_options){.builtin = builtin, .upstream = &o.upstream});
+    recommenders =
+        pz_recommenders_create(&(pz_recommenders_options){.builtin = builtin, .aws = aws, .upstream = &o.upstream});
     pz_service_options sopts = {.config = holder,
                                 .recommender = pz_recommenders_port(recommenders),
                                 .events = pz_events_runtime_sink(events),
@@ -662,6 +667,7 @@ out:
     pz_service_destroy(svc);
     pz_recommenders_destroy(recommenders); /* drained by the service's shutdown */
     pz_events_runtime_stop(events); /* delivery stops after the service drained; progress is stored */
+    pz_aws_destroy(aws); /* after everything that signs calls */
     pz_catalog_runtime_stop(items);
     pz_cache_destroy(cache);
     if (builtin != NULL)

@@ -34,8 +34,8 @@
 #include "server/core/event_sink.h"
 #include "server/core/request.h"
 #include "server/events/delivery.h"
-#include "server/recommenders/aws.h"
 #include "server/core/learner.h"
+#include "server/upstream/aws.h"
 
 #define PZ_EVENTS_MAX_QUEUED_CALLS 10000
 

@@ -6,15 +6,13 @@
 #include <stdlib.h>
 
 #include "server/core/mem.h"
-#include "server/recommenders/aws.h"
 
 struct pz_events_runtime {
-    pz_aws *aws;
     pz_event_pipeline *pipeline;
 };
 
 int pz_events_runtime_start(const char *data_dir, size_t outbox_map_mb, pz_learner learner, pz_config_holder *config,
-                            pz_events_runtime **out, char *err, size_t errlen)
+                            pz_aws *aws, pz_events_runtime **out, char *err, size_t errlen)
 {
     char dir[PATH_MAX];
     if (snprintf(dir, sizeof dir, "%s/outbox", data_dir) >= (int)sizeof dir) {
@@ -22,11 +20,9 @@ int pz_events_runtime_start(const char *data_dir, size_t outbox_map_mb, pz_learn
         return -1;
     }
     pz_events_runtime *rt = pz_calloc(1, sizeof *rt);
-    rt->aws = pz_aws_create();
     pz_event_pipeline_options opts = {
-        .outbox_dir = dir, .outbox_map_mb = outbox_map_mb, .learner = learner, .aws = rt->aws, .config = config};
+        .outbox_dir = dir, .outbox_map_mb = outbox_map_mb, .learner = learner, .aws = aws, .config = config};
     if (pz_event_pipeline_open(&opts, &rt->pipeline, err, errlen) != 0) {
-        pz_aws_destroy(rt->aws);
         free(rt);
         return -1;
     }
@@ -50,6 +46,5 @@ void pz_events_runtime_stop(pz_events_runtime *rt)
     if (rt == NULL)
         return;
     pz_event_pipeline_destroy(rt->pipeline);
-    pz_aws_destroy(rt->aws);
     free(rt);
 }

@@ -11,43 +11,16 @@
 
 /* ---- errors ---- */
 
-void pz_aws_error_type(const char *header, const char *body, size_t body_len, char *out, size_t outlen)
+pz_outcome_kind pz_target_aws_outcome(pz_aws_error_class cls)
 {
-    char raw[256] = "";
-    if (header != NULL && header[0] != '\0') {
-        snprintf(raw, sizeof raw, "%s", header);
-    } else if (body != NULL && body_len > 0) {
-        json_t *doc = json_loadb(body, body_len, 0, NULL);
-        const char *t = json_string_value(json_object_get(doc, "__type"));
-        if (t == NULL)
-            t = json_string_value(json_object_get(doc, "code"));
-        if (t != NULL)
-            snprintf(raw, sizeof raw, "%s", t);
-        json_decref(doc);
-    }
-    char *p = strrchr(raw, '#');
-    p = p != NULL ? p + 1 : raw;
-    char *colon = strchr(p, ':');
-    if (colon != NULL)
-        *colon = '\0';
-    snprintf(out, outlen, "%s", p);
-}
-
-pz_outcome_kind pz_aws_error_kind(long status, const char *error_type)
-{
-    static const char *const PERMANENT[] = {"ValidationException", "InvalidArgumentException", "InvalidInputException",
-                                            "SerializationException"};
-    if (status >= 200 && status < 300)
-        return PZ_OUTCOME_OK;
-    if (status == 413)
-        return PZ_OUTCOME_REJECT;
-    if (status >= 400 && status < 500 && error_type != NULL) {
-        for (size_t i = 0; i < sizeof PERMANENT / sizeof PERMANENT[0]; i++) {
-            if (strcmp(error_type, PERMANENT[i]) == 0)
-                return PZ_OUTCOME_REJECT;
-        }
-    }
-    return PZ_OUTCOME_RETRY;
+    static const pz_outcome_kind OUTCOMES[PZ_AWS_ERROR_CLASS__COUNT] = {
+        [PZ_AWS_ERROR_NONE] = PZ_OUTCOME_OK,          /* delivered */
+        [PZ_AWS_ERROR_THROTTLING] = PZ_OUTCOME_RETRY, /* with backoff */
+        [PZ_AWS_ERROR_RETRYABLE] = PZ_OUTCOME_RETRY,  /* the upstream or the credentials */
+        [PZ_AWS_ERROR_PERMANENT] = PZ_OUTCOME_REJECT, /* re-sent alone, then a dead letter */
+        [PZ_AWS_ERROR_CALLER] = PZ_OUTCOME_RETRY,     /* a stream or tracker to create: the operator's */
+    };
+    return cls < PZ_AWS_ERROR_CLASS__COUNT ? OUTCOMES[cls] : PZ_OUTCOME_RETRY;
 }
 
 /* ---- bodies ---- */
@@ -184,19 +157,18 @@ void pz_target_send_aws(pz_target *t, pz_delivery_entry *const *batch, size_t n,
                              : spec->type == PZ_TARGET_KINESIS_STREAM          ? PZ_AWS_KINESIS
                                                                                : PZ_AWS_FIREHOSE;
     char reason[PZ_DELIVERY_MAX_REASON];
-    pz_aws_credentials creds;
-    if (t->env.aws == NULL || pz_aws_get_credentials(t->env.aws, &creds, reason, sizeof reason) != 0) {
-        all(out, n, PZ_OUTCOME_RETRY, t->env.aws == NULL ? "no AWS credentials provider" : reason);
+    char region[64], endpoint[1024], url[1100];
+    pz_aws_region(t->env.aws, spec->region, region, sizeof region);
+    pz_aws_signing signing;
+    if (pz_aws_signing_for(t->env.aws, service, region, &signing, reason, sizeof reason) != 0) {
+        all(out, n, PZ_OUTCOME_RETRY, reason);
         return;
     }
-    char region[64], endpoint[1024], sigv4[160], url[1100];
-    pz_aws_region(t->env.aws, spec->region, region, sizeof region);
     if (region[0] == '\0') {
         all(out, n, PZ_OUTCOME_RETRY, "no AWS region: set the target's \"region\", AWS_REGION or a profile region");
         return;
     }
     pz_aws_endpoint(service, region, spec->endpoint_url, endpoint, sizeof endpoint);
-    pz_aws_sigv4_param(service, region, sigv4, sizeof sigv4);
     pz_buf body;
     pz_buf_init(&body, 8u << 20);
     int rc;
@@ -228,27 +200,26 @@ void pz_target_send_aws(pz_target *t, pz_delivery_entry *const *batch, size_t n,
         pz_buf_free(&body);
         return;
     }
-    pz_http_post req = {.url = url,
-                        .headers = headers,
-                        .body = body.data,
-                        .body_len = body.len,
-                        .timeout_ms = t->env.timeout_ms,
-                        .sigv4 = sigv4,
-                        .creds = &creds};
-    pz_http_response resp;
-    if (pz_httpc_post(t->http, &req, &resp) != 0) {
+    pz_blocking_request req = {.url = url,
+                               .headers = headers,
+                               .body = body.data,
+                               .body_len = body.len,
+                               .timeout_ms = t->env.timeout_ms,
+                               .signing = &signing};
+    pz_blocking_response resp;
+    if (pz_blocking_post(t->http, &req, &resp) != 0) {
         all(out, n, PZ_OUTCOME_RETRY, resp.error);
     } else if (resp.status == 200 && records_key != NULL) {
         pz_batch_results(resp.body.data ? resp.body.data : "", resp.body.len, records_key, n, out);
     } else if (resp.status >= 200 && resp.status < 300) {
         all(out, n, PZ_OUTCOME_OK, "");
     } else {
-        char type[128];
-        pz_aws_error_type(resp.error_type, resp.body.data, resp.body.len, type, sizeof type);
-        pz_reason_printf(reason, sizeof reason, "HTTP %ld %s: %.160s", resp.status, type[0] ? type : "(no error type)",
-                         resp.body.data ? resp.body.data : "");
-        all(out, n, pz_aws_error_kind(resp.status, type), reason);
+        pz_aws_error e;
+        pz_aws_error_classify(resp.status, resp.error_type, resp.body.data, resp.body.len, &e);
+        pz_reason_printf(reason, sizeof reason, "HTTP %ld %s: %.160s", resp.status,
+                         e.type[0] ? e.type : "(no error type)", resp.body.data ? resp.body.data : "");
+        all(out, n, pz_target_aws_outcome(e.cls), reason);
     }
-    pz_http_response_free(&resp);
+    pz_blocking_response_free(&resp);
     pz_buf_free(&body);
 }

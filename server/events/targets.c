@@ -63,10 +63,10 @@ pz_target *pz_target_create(pz_target_spec *spec, const pz_target_env *env)
             snprintf(t->header_lines[i], len, "%s: %s", t->spec.header_names[i], t->spec.header_values[i]);
         }
         t->header_lines[t->spec.n_headers] = pz_strdup("Content-Type: application/json");
-        t->http = pz_httpc_create();
+        t->http = pz_blocking_create();
         break;
     case PZ_TARGET_BUILTIN: break;
-    default: t->http = pz_httpc_create(); break;
+    default: t->http = pz_blocking_create(); break;
     }
     return t;
 }
@@ -75,7 +75,7 @@ void pz_target_destroy(pz_target *t)
 {
     if (t == NULL)
         return;
-    pz_httpc_destroy(t->http);
+    pz_blocking_destroy(t->http);
     pz_file_sink_destroy(t->file);
     for (size_t i = 0; t->header_lines != NULL && t->header_lines[i] != NULL; i++)
         free(t->header_lines[i]);
@@ -87,7 +87,7 @@ void pz_target_destroy(pz_target *t)
 void pz_target_cancel(pz_target *t)
 {
     if (t->http != NULL)
-        pz_httpc_cancel(t->http);
+        pz_blocking_cancel(t->http);
 }
 
 const pz_target_spec *pz_target_get_spec(const pz_target *t)
@@ -165,14 +165,14 @@ static void send_webhook(pz_target *t, pz_delivery_entry *const *batch, size_t n
         pz_buf_free(&body);
         return;
     }
-    pz_http_post req = {.url = t->spec.url,
-                        .headers = (const char *const *)t->header_lines,
-                        .body = body.data,
-                        .body_len = body.len,
-                        .timeout_ms = t->env.timeout_ms};
-    pz_http_response resp;
+    pz_blocking_request req = {.url = t->spec.url,
+                               .headers = (const char *const *)t->header_lines,
+                               .body = body.data,
+                               .body_len = body.len,
+                               .timeout_ms = t->env.timeout_ms};
+    pz_blocking_response resp;
     char reason[PZ_DELIVERY_MAX_REASON];
-    if (pz_httpc_post(t->http, &req, &resp) != 0) {
+    if (pz_blocking_post(t->http, &req, &resp) != 0) {
         all(out, n, PZ_OUTCOME_RETRY, resp.error);
     } else if (resp.status >= 200 && resp.status < 300) {
         all(out, n, PZ_OUTCOME_OK, "");
@@ -182,7 +182,7 @@ static void send_webhook(pz_target *t, pz_delivery_entry *const *batch, size_t n
         pz_reason_printf(reason, sizeof reason, "HTTP %ld: %.180s", s, resp.body.data ? resp.body.data : "");
         all(out, n, permanent ? PZ_OUTCOME_REJECT : PZ_OUTCOME_RETRY, reason);
     }
-    pz_http_response_free(&resp);
+    pz_blocking_response_free(&resp);
     pz_buf_free(&body);
 }
 

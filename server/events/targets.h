@@ -22,6 +22,8 @@
  * authorization and missing-resource errors are retried (an operator can fix them); a
  * validation error (HTTP 400 ValidationException, InvalidArgumentException,
  * InvalidInputException, SerializationException; 413; webhook 400/413/415/422) is permanent.
+ * AWS answers are read by the classifier shared with the recommenders
+ * (server/upstream/aws_errors.h, pz_target_aws_outcome below).
  *
  * A target adapter belongs to its worker thread.
  */
@@ -33,8 +35,9 @@
 
 #include "server/events/delivery.h"
 #include "server/events/target_spec.h"
-#include "server/recommenders/aws.h"
 #include "server/core/learner.h"
+#include "server/upstream/aws.h"
+#include "server/upstream/aws_errors.h"
 
 /* Target API limits (per call). */
 #define PZ_PERSONALIZE_MAX_EVENTS 10
@@ -74,12 +77,12 @@ void pz_target_send(pz_target *t, pz_delivery_entry *const *batch, size_t n, pz_
 
 /* ---- pure pieces, exposed for tests ---- */
 
-/* Classifies an AWS error answer: status, the error type (x-amzn-ErrorType or "__type", with any
- * "prefix#" and ":suffix" removed) -> RETRY or REJECT. */
-pz_outcome_kind pz_aws_error_kind(long status, const char *error_type);
-/* The error type of an AWS JSON error answer: the x-amzn-ErrorType header when given, else the
- * body's "__type" (or "code"), cleaned as above, into out ("" when none). */
-void pz_aws_error_type(const char *header, const char *body, size_t body_len, char *out, size_t outlen);
+/* What the class of an AWS answer (server/upstream/aws_errors.h) means for the records of the call:
+ * NONE is delivered, PERMANENT rejected (re-sent alone, then a dead letter), every other class
+ * retried: THROTTLING and RETRYABLE by definition, CALLER because an AWS target's call carries only
+ * records the server already accepted and names from the configuration (a missing stream is the
+ * operator's to create). */
+pz_outcome_kind pz_target_aws_outcome(pz_aws_error_class cls);
 
 /* Request bodies, appended to out (capped buffer). Return 0, or -1 when out's cap is reached or a
  * record's envelope is not valid JSON. */

@@ -3,16 +3,16 @@
 #define PZ_EVENT_TARGETS_INTERNAL_H
 
 #include "server/events/file_sink.h"
-#include "server/events/http_client.h"
 #include "server/events/targets.h"
+#include "server/upstream/blocking_call.h"
 
 struct pz_target {
     pz_target_spec spec;
     pz_target_env env;
     pz_delivery_limits limits;
-    pz_httpc *http;      /* AWS and http targets */
-    pz_file_sink *file;  /* file targets */
-    char **header_lines; /* http targets: "Name: value", NULL-terminated */
+    pz_blocking_client *http; /* AWS and http targets */
+    pz_file_sink *file;       /* file targets */
+    char **header_lines;      /* http targets: "Name: value", NULL-terminated */
 };
 
 /* Sends to a Personalize event tracker, a Kinesis stream or a Firehose stream. */

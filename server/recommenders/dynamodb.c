@@ -8,6 +8,7 @@
 
 #include "server/core/log.h"
 #include "server/recommenders/struct_json.h"
+#include "server/upstream/arn.h"
 
 /* ---- DynamoDB AttributeValue -> google.protobuf.Value ---- */
 
@@ -167,7 +168,8 @@ struct ddb_state {
     bool failed;
     pz_error err;
     /* where and how to call (arena copies of the target) */
-    const char *url, *sigv4, *userpwd, *token_header;
+    const char *url;
+    pz_aws_signing signing;
 };
 
 static int cmp_str(const void *a, const void *b)
@@ -301,17 +303,16 @@ static void submit_chunk(ddb_chunk *ch, const char *const *ids, size_t n, int64_
     pthread_mutex_lock(&s->mu);
     const char *body = pz_remote_dump(pz_dynamodb_batch_request(s->table, ids, n), s->call->arena, &len);
     pthread_mutex_unlock(&s->mu);
-    const char *headers[3] = {"Content-Type: application/x-amz-json-1.0",
-                              "X-Amz-Target: DynamoDB_20120810.BatchGetItem", s->token_header};
+    const char *headers[2] = {"Content-Type: application/x-amz-json-1.0",
+                              "X-Amz-Target: DynamoDB_20120810.BatchGetItem"};
     pz_upstream_request req = {
         .method = "POST",
         .url = s->url,
         .headers = headers,
-        .n_headers = s->token_header[0] != '\0' ? 3 : 2,
+        .n_headers = 2,
         .body = body,
         .body_len = len,
-        .aws_sigv4 = s->sigv4,
-        .aws_userpwd = s->userpwd,
+        .signing = &s->signing,
         .breaker_key = s->url,
         .deadline_ms = s->call->deadline_ms,
         .not_before_ms = not_before_ms,
@@ -343,9 +344,10 @@ void pz_dynamodb_decorate(pz_remote_call *call)
     s->found = pz_arena_calloc(arena, s->n_ids, sizeof *s->found);
 
     /* Region: the environment's, else the serving variation's (its own key or its ARN's). */
-    char region[64], hint[64];
+    char region[64];
     pz_aws_region(call->env->aws, NULL, region, sizeof region);
-    pz_arn_region(call->variation->arn, hint, sizeof hint);
+    pz_arn arn;
+    const char *hint = pz_arn_parse(call->variation->arn, &arn) == 0 ? arn.region : "";
     const char *use = region[0] != '\0' ? region : call->variation->region != NULL ? call->variation->region : hint;
     pz_aws_target t;
     pz_error err;
@@ -355,9 +357,7 @@ void pz_dynamodb_decorate(pz_remote_call *call)
         return;
     }
     s->url = pz_arena_printf(arena, "%s/", t.base_url);
-    s->sigv4 = pz_arena_strdup(arena, t.sigv4);
-    s->userpwd = pz_arena_strdup(arena, t.userpwd);
-    s->token_header = pz_arena_strdup(arena, t.token_header);
+    s->signing = t.signing;
     pthread_mutex_init(&s->mu, NULL);
 
     size_t n_chunks = (s->n_ids + PZ_DYNAMODB_BATCH_KEYS - 1) / PZ_DYNAMODB_BATCH_KEYS;

@@ -12,16 +12,15 @@
 
 #include "server/recommenders/lambda.h"
 #include "server/recommenders/remote.h"
+#include "server/upstream/arn.h"
 
 int pz_lambda_function_path(const char *arn, pz_arena *arena, const char **path)
 {
-    const char *res = arn;
-    for (int field = 0; field < 5 && res != NULL; field++) {
-        res = strchr(res, ':');
-        if (res != NULL)
-            res++;
-    }
-    if (res == NULL || strncmp(res, "function", 8) != 0 || (res[8] != ':' && res[8] != '/'))
+    pz_arn parsed;
+    if (pz_arn_parse(arn, &parsed) != 0)
+        return -1;
+    const char *res = parsed.resource; /* function:NAME[:QUALIFIER] or function/NAME */
+    if (strncmp(res, "function", 8) != 0 || (res[8] != ':' && res[8] != '/'))
         return -1;
     const char *name = res + 9;
     size_t name_len = strcspn(name, ":");
@@ -57,8 +56,8 @@ void pz_lambda_call(pz_remote_call *call, const char *arn, const char *region, c
                        call->what, arn != NULL ? arn : "");
         return;
     }
-    char arn_region[64];
-    pz_arn_region(arn, arn_region, sizeof arn_region);
+    pz_arn parsed;
+    const char *arn_region = pz_arn_parse(arn, &parsed) == 0 ? parsed.region : NULL;
     pz_aws_target t;
     pz_error err;
     if (pz_remote_aws_target(call->env, PZ_AWS_LAMBDA, region, arn_region, endpoint_url, call->what,
@@ -69,17 +68,15 @@ void pz_lambda_call(pz_remote_call *call, const char *arn, const char *region, c
     }
     size_t len = 0;
     const char *body = pz_remote_dump(payload, arena, &len);
-    const char *headers[3] = {"Content-Type: application/json", "X-Amz-Invocation-Type: RequestResponse",
-                              t.token_header};
+    const char *headers[2] = {"Content-Type: application/json", "X-Amz-Invocation-Type: RequestResponse"};
     pz_upstream_request req = {
         .method = "POST",
         .url = pz_arena_printf(arena, "%s%s", t.base_url, path),
         .headers = headers,
-        .n_headers = t.token_header[0] != '\0' ? 3 : 2,
+        .n_headers = 2,
         .body = body,
         .body_len = len,
-        .aws_sigv4 = t.sigv4,
-        .aws_userpwd = t.userpwd,
+        .signing = &t.signing,
         .breaker_key = pz_arena_printf(arena, "lambda %s", arn),
         .deadline_ms = call->deadline_ms,
         .idempotent = false,

@@ -18,21 +18,17 @@
 
 #include "server/recommenders/personalize.h"
 #include "server/recommenders/remote.h"
+#include "server/upstream/arn.h"
 
 const char *pz_personalize_filter_arn(const char *variation_arn, const char *filter, pz_arena *arena)
 {
     if (strncmp(filter, "arn:", 4) == 0)
         return filter;
-    /* arn:PARTITION:personalize:REGION:ACCOUNT:... -> keep the first five fields */
-    const char *p = variation_arn;
-    for (int field = 0; field < 5 && p != NULL; field++) {
-        p = strchr(p, ':');
-        if (p != NULL)
-            p++;
-    }
-    if (p == NULL)
+    pz_arn arn; /* the variation's partition, service, region and account */
+    if (pz_arn_parse(variation_arn, &arn) != 0)
         return NULL;
-    return pz_arena_printf(arena, "%.*sfilter/%s", (int)(p - variation_arn), variation_arn, filter);
+    return pz_arena_printf(arena, "arn:%s:%s:%s:%s:filter/%s", arn.partition, arn.service, arn.region, arn.account,
+                           filter);
 }
 
 const char *pz_personalize_choose_filter(const pz_query *q, const pz_variation *v, pz_arena *arena)
@@ -128,8 +124,8 @@ void pz_personalize_invoke(pz_remote_call *call)
         pz_remote_fail(call, PZ_INVALID_ARGUMENT, PZ_ERRTYPE_VALIDATION, "ValidationError", "%s", problem);
         return;
     }
-    char arn_region[64];
-    pz_arn_region(v->arn, arn_region, sizeof arn_region);
+    pz_arn arn;
+    const char *arn_region = pz_arn_parse(v->arn, &arn) == 0 ? arn.region : NULL;
     pz_aws_target t;
     pz_error err;
     if (pz_remote_aws_target(call->env, PZ_AWS_PERSONALIZE_RUNTIME, v->region, arn_region, v->endpoint_url, call->what,
@@ -140,17 +136,16 @@ void pz_personalize_invoke(pz_remote_call *call)
     }
     size_t len = 0;
     const char *body = pz_remote_dump(doc, arena, &len);
-    const char *headers[2] = {"Content-Type: application/json", t.token_header};
+    const char *headers[1] = {"Content-Type: application/json"};
     pz_upstream_request req = {
         .method = "POST",
         .url = pz_arena_printf(arena, "%s%s", t.base_url,
                                q->action == PZ_ACTION_RERANK_ITEMS ? "/personalize-ranking" : "/recommendations"),
         .headers = headers,
-        .n_headers = t.token_header[0] != '\0' ? 2 : 1,
+        .n_headers = 1,
         .body = body,
         .body_len = len,
-        .aws_sigv4 = t.sigv4,
-        .aws_userpwd = t.userpwd,
+        .signing = &t.signing,
         .breaker_key = pz_arena_printf(arena, "personalize %s", v->arn),
         .deadline_ms = call->deadline_ms,
         .idempotent = true, /* reads */

@@ -10,8 +10,6 @@
 
 struct pz_recommenders {
     pz_builtin *builtin;
-    pz_aws *aws;
-    bool owns_aws;
     pz_remote_env env;
 };
 
@@ -27,12 +25,7 @@ pz_recommenders *pz_recommenders_create(const pz_recommenders_options *opts)
 {
     pz_recommenders *r = pz_calloc(1, sizeof *r);
     r->builtin = opts->builtin;
-    r->aws = opts->aws;
-    if (r->aws == NULL) {
-        r->aws = pz_aws_create();
-        r->owns_aws = true;
-    }
-    r->env.aws = r->aws;
+    r->env.aws = opts->aws;
     r->env.upstream = pz_upstream_create(opts->upstream);
     return r;
 }
@@ -54,8 +47,6 @@ void pz_recommenders_destroy(pz_recommenders *r)
     if (r == NULL)
         return;
     pz_upstream_destroy(r->env.upstream);
-    if (r->owns_aws)
-        pz_aws_destroy(r->aws);
     free(r);
 }
 

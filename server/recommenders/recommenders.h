@@ -26,15 +26,18 @@
 
 #include "server/core/decorate.h"
 #include "server/core/recommender.h"
-#include "server/recommenders/aws.h"
+#include "server/upstream/aws.h"
 #include "server/recommenders/builtin.h"
-#include "server/recommenders/upstream.h"
+#include "server/upstream/upstream.h"
 
 typedef struct pz_recommenders pz_recommenders;
 
 typedef struct pz_recommenders_options {
-    pz_builtin *builtin;                 /* required; not owned */
-    pz_aws *aws;                         /* AWS credentials/region/endpoints; NULL: created (and owned) here */
+    pz_builtin *builtin; /* required; not owned */
+    /* AWS credentials/region/endpoints: the process's one provider, created by main.c; not owned.
+     * NULL: none (AWS variations then fail with 500 CredentialsNotFound). Recommenders never create
+     * a provider of their own. */
+    pz_aws *aws;
     const pz_upstream_options *upstream; /* the engine's limits; NULL: pz_upstream_options_default */
 } pz_recommenders_options;
 

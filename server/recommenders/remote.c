@@ -7,15 +7,13 @@
 #include <string.h>
 
 #include "server/core/log.h"
+#include "server/upstream/aws_errors.h"
 
 const pz_remote_kind PZ_REMOTE_PERSONALIZE = {"Personalize", true};
 const pz_remote_kind PZ_REMOTE_SAGEMAKER = {"SageMaker", true};
 const pz_remote_kind PZ_REMOTE_LAMBDA = {"Function", false};
 const pz_remote_kind PZ_REMOTE_DYNAMODB = {"DynamoDB", false};
 const pz_remote_kind PZ_REMOTE_HTTP = {"Http", true};
-
-/* Upstream messages quoted in our errors are cut to this many bytes. */
-#define MAX_QUOTED 300
 
 void pz_remote_fail(pz_remote_call *call, pz_status status, const char *type, const char *code, const char *fmt, ...)
 {
@@ -54,32 +52,13 @@ void pz_remote_send(pz_remote_call *call, const pz_remote_kind *kind, const pz_u
 
 /* ---- AWS ---- */
 
-void pz_arn_region(const char *arn, char *out, size_t outlen)
-{
-    out[0] = '\0';
-    if (arn == NULL || strncmp(arn, "arn:", 4) != 0)
-        return;
-    const char *p = arn;
-    for (int field = 0; field < 3 && p != NULL; field++) {
-        p = strchr(p, ':');
-        if (p != NULL)
-            p++;
-    }
-    if (p == NULL)
-        return;
-    size_t n = strcspn(p, ":");
-    if (n >= outlen)
-        n = outlen - 1;
-    memcpy(out, p, n);
-    out[n] = '\0';
-}
-
 int pz_remote_aws_target(const pz_remote_env *env, pz_aws_service service, const char *region, const char *region_hint,
                          const char *endpoint_url, const char *what, const char *error_type, pz_arena *arena,
                          pz_aws_target *t, pz_error *err)
 {
-    pz_aws_region(env->aws, region != NULL ? region : region_hint, t->region, sizeof t->region);
-    if (t->region[0] == '\0') {
+    char resolved[sizeof t->signing.region];
+    pz_aws_region(env->aws, region != NULL ? region : region_hint, resolved, sizeof resolved);
+    if (resolved[0] == '\0') {
         *err = (pz_error){PZ_INTERNAL, error_type, "RegionNotConfigured",
                           pz_arena_printf(arena,
                                           "%s: no AWS region: set the variation's \"region\", AWS_REGION or "
@@ -87,83 +66,16 @@ int pz_remote_aws_target(const pz_remote_env *env, pz_aws_service service, const
                                           what)};
         return -1;
     }
-    pz_aws_credentials creds;
     char why[512];
-    if (pz_aws_get_credentials(env->aws, &creds, why, sizeof why) != 0) {
+    if (pz_aws_signing_for(env->aws, service, resolved, &t->signing, why, sizeof why) != 0) {
         *err = (pz_error){PZ_INTERNAL, error_type, "CredentialsNotFound", pz_arena_printf(arena, "%s: %s", what, why)};
         return -1;
     }
-    pz_aws_endpoint(service, t->region, endpoint_url, t->base_url, sizeof t->base_url);
-    pz_aws_sigv4_param(service, t->region, t->sigv4, sizeof t->sigv4);
-    snprintf(t->userpwd, sizeof t->userpwd, "%s:%s", creds.access_key_id, creds.secret_access_key);
-    if (creds.session_token[0] != '\0')
-        snprintf(t->token_header, sizeof t->token_header, "X-Amz-Security-Token: %s", creds.session_token);
-    else
-        t->token_header[0] = '\0';
+    pz_aws_endpoint(service, resolved, endpoint_url, t->base_url, sizeof t->base_url);
     return 0;
 }
 
 /* ---- error mapping ---- */
-
-bool pz_remote_is_throttling_code(const char *code)
-{
-    static const char *const CODES[] = {"ThrottlingException",
-                                        "Throttling",
-                                        "ThrottledException",
-                                        "TooManyRequestsException",
-                                        "ProvisionedThroughputExceededException",
-                                        "RequestLimitExceeded",
-                                        "RequestThrottled",
-                                        "RequestThrottledException",
-                                        "SlowDown",
-                                        "EC2ThrottledException"};
-    if (code == NULL)
-        return false;
-    for (size_t i = 0; i < sizeof CODES / sizeof CODES[0]; i++)
-        if (strcmp(code, CODES[i]) == 0)
-            return true;
-    return false;
-}
-
-/* An AWS-style error: code from X-Amzn-ErrorType ("Code:http://...") or the body's "__type"
- * ("namespace#Code"), "code" or "errorType"; message from "message", "Message" or "errorMessage". */
-static void parse_aws_error(const pz_upstream_response *res, char *code, size_t code_len, char *msg, size_t msg_len)
-{
-    code[0] = msg[0] = '\0';
-    if (res->amzn_error_type != NULL) {
-        size_t n = strcspn(res->amzn_error_type, ":");
-        snprintf(code, code_len, "%.*s", (int)n, res->amzn_error_type);
-    }
-    json_t *doc = res->body_len > 0 ? json_loadb(res->body, res->body_len, 0, NULL) : NULL;
-    if (json_is_object(doc)) {
-        static const char *const CODE_KEYS[] = {"__type", "code", "Code", "errorType"};
-        for (size_t i = 0; code[0] == '\0' && i < sizeof CODE_KEYS / sizeof CODE_KEYS[0]; i++) {
-            const char *v = json_string_value(json_object_get(doc, CODE_KEYS[i]));
-            if (v != NULL) {
-                const char *hash = strrchr(v, '#');
-                snprintf(code, code_len, "%s", hash != NULL ? hash + 1 : v);
-            }
-        }
-        static const char *const MSG_KEYS[] = {"message", "Message", "errorMessage"};
-        for (size_t i = 0; msg[0] == '\0' && i < sizeof MSG_KEYS / sizeof MSG_KEYS[0]; i++) {
-            const char *v = json_string_value(json_object_get(doc, MSG_KEYS[i]));
-            if (v != NULL)
-                snprintf(msg, msg_len, "%.*s", MAX_QUOTED, v);
-        }
-    } else if (res->body_len > 0) {
-        /* not JSON (a proxy's HTML page, plain text): quote its start, printable bytes only */
-        size_t n = 0;
-        for (size_t i = 0; i < res->body_len && n + 1 < msg_len && n < 120; i++)
-            msg[n++] = (res->body[i] >= 0x20 && res->body[i] < 0x7f) ? res->body[i] : ' ';
-        msg[n] = '\0';
-    }
-    json_decref(doc);
-}
-
-static bool caller_fault_status(long status)
-{
-    return status == 400 || status == 404 || status == 409 || status == 413 || status == 422;
-}
 
 static bool fail_with(pz_error *err, pz_status status, const char *type, const char *code, pz_arena *arena,
                       const char *fmt, ...) __attribute__((format(printf, 6, 7)));
@@ -208,23 +120,28 @@ bool pz_remote_map_error(const pz_remote_kind *kind, const pz_upstream_response 
         return fail_with(err, PZ_UNAVAILABLE, type, "ShuttingDown", arena, "%s was not called: %s", what, res->detail);
     }
     long status = res->status;
-    char code[128], msg[MAX_QUOTED + 1];
-    if (status >= 200 && status < 300) {
-        if (res->function_error == NULL)
-            return false;
-        parse_aws_error(res, code, sizeof code, msg, sizeof msg);
+    if (status >= 200 && status < 300 && res->function_error == NULL)
+        return false; /* a usable answer: only the parser reads its body (no JSON parse twice) */
+    pz_aws_error e;
+    pz_aws_error_classify(status, res->amzn_error_type, res->body, res->body_len, &e);
+    const char *code = e.type, *msg = e.message, *sep = msg[0] ? ": " : "";
+    switch (e.cls) {
+    case PZ_AWS_ERROR_NONE:
         return fail_with(err, PZ_UPSTREAM_FAILED, type, "FunctionInvokeError", arena,
                          "%s: the function failed (%s)%s%s%s%s", what, res->function_error, code[0] ? ": " : "", code,
-                         msg[0] ? ": " : "", msg);
-    }
-    parse_aws_error(res, code, sizeof code, msg, sizeof msg);
-    const char *sep = msg[0] ? ": " : "";
-    if (status == 429 || pz_remote_is_throttling_code(code))
+                         sep, msg);
+    case PZ_AWS_ERROR_THROTTLING:
         return fail_with(err, PZ_RESOURCE_EXHAUSTED, type, code[0] ? code : "ThrottlingException", arena,
                          "%s was throttled by the upstream (HTTP %ld)%s%s", what, status, sep, msg);
-    if (kind->caller_fault_4xx && caller_fault_status(status))
-        return fail_with(err, PZ_INVALID_ARGUMENT, type, code[0] ? code : "InvalidRequest", arena,
-                         "%s rejected the request (HTTP %ld)%s%s", what, status, sep, msg);
+    case PZ_AWS_ERROR_PERMANENT:
+    case PZ_AWS_ERROR_CALLER:
+        if (kind->client_input)
+            return fail_with(err, PZ_INVALID_ARGUMENT, type, code[0] ? code : "InvalidRequest", arena,
+                             "%s rejected the request (HTTP %ld)%s%s", what, status, sep, msg);
+        break;
+    case PZ_AWS_ERROR_RETRYABLE:
+    case PZ_AWS_ERROR_CLASS__COUNT: break;
+    }
     return fail_with(err, PZ_UPSTREAM_FAILED, type, code[0] ? code : "UpstreamError", arena,
                      "%s failed (HTTP %ld%s%s)%s%s", what, status, code[0] ? " " : "", code, sep, msg);
 }

@@ -33,9 +33,9 @@
 
 #include "server/core/decorate.h"
 #include "server/core/recommender.h"
-#include "server/recommenders/aws.h"
-#include "server/recommenders/json_read.h"
-#include "server/recommenders/upstream.h"
+#include "server/upstream/aws.h"
+#include "server/upstream/json_read.h"
+#include "server/upstream/upstream.h"
 
 typedef struct pz_remote_env {
     pz_upstream *upstream;
@@ -45,7 +45,9 @@ typedef struct pz_remote_env {
 /* The kind of upstream: how its errors are labelled and mapped. */
 typedef struct pz_remote_kind {
     const char *error_type; /* upstream error category */
-    bool caller_fault_4xx;  /* 400/404/409/413/422 answers come from the caller's input */
+    /* Its requests carry the end client's input, so an answer that refuses the request's content
+     * (PZ_AWS_ERROR_PERMANENT or _CALLER: 400/404/409/413/422) is the client's fault: 400. */
+    bool client_input;
 } pz_remote_kind;
 
 extern const pz_remote_kind PZ_REMOTE_PERSONALIZE;
@@ -97,33 +99,25 @@ void pz_remote_fail(pz_remote_call *call, pz_status status, const char *type, co
 /* ---- AWS ---- */
 
 typedef struct pz_aws_target {
-    char region[64];
-    char base_url[512];      /* endpoint, no trailing slash */
-    char sigv4[128];         /* SigV4 scope, "aws:amz:REGION:SERVICE" */
-    char userpwd[300];       /* "ACCESS_KEY_ID:SECRET" */
-    char token_header[2100]; /* "X-Amz-Security-Token: ..." or "" */
+    char base_url[512];     /* endpoint, no trailing slash */
+    pz_aws_signing signing; /* region, signing name and credentials: the request's .signing */
 } pz_aws_target;
 
 /* Resolves region (`region` config key, else `region_hint` e.g. the ARN's, else the environment),
  * endpoint (`endpoint_url` config key, else AWS_ENDPOINT_URL_<SERVICE>, AWS_ENDPOINT_URL, the
- * public one) and credentials. Returns 0, or -1 with *err (500 CredentialsNotFound /
- * RegionNotConfigured) built in the arena. */
+ * public one) and credentials (env->aws; NULL has none). Returns 0, or -1 with *err (500
+ * CredentialsNotFound / RegionNotConfigured) built in the arena. */
 int pz_remote_aws_target(const pz_remote_env *env, pz_aws_service service, const char *region, const char *region_hint,
                          const char *endpoint_url, const char *what, const char *error_type, pz_arena *arena,
                          pz_aws_target *t, pz_error *err);
 
-/* The region field of an ARN (arn:partition:service:REGION:...), copied into out ("" if none). */
-void pz_arn_region(const char *arn, char *out, size_t outlen);
-
 /* ---- pure helpers (unit-tested) ---- */
 
-/* Maps an engine outcome or HTTP answer to the API error (table above). Returns true and fills
- * *err (strings in the arena) for a failure; false for a usable 2xx answer. */
+/* Maps an engine outcome or HTTP answer to the API error (table above; an answer is classified
+ * by server/upstream/aws_errors.h). Returns true and fills *err (strings in the arena) for a
+ * failure; false for a usable 2xx answer. */
 bool pz_remote_map_error(const pz_remote_kind *kind, const pz_upstream_response *res, const char *what, pz_arena *arena,
                          pz_error *err);
-
-/* True for the error codes AWS services use when they throttle. */
-bool pz_remote_is_throttling_code(const char *code);
 
 /* Parses a Personalize-shaped body, {"itemList" or "personalizedRanking": [{"itemId", "score"?,
  * "promotionName"?, "reason"?: [..], "metadata"?: {..}}], "recommendationId"?}, into rec->items,

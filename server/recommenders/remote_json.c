@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/recommenders/json_read.h"
+#include "server/upstream/json_read.h"
 #include "server/recommenders/remote.h"
 #include "server/recommenders/struct_json.h"
 

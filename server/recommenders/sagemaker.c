@@ -24,18 +24,17 @@ void pz_sagemaker_invoke(pz_remote_call *call)
     }
     size_t len = 0;
     const char *body = pz_remote_dump(pz_remote_payload(call->q, v, call->count), arena, &len);
-    const char *headers[3] = {"Content-Type: application/json", "Accept: application/json", t.token_header};
+    const char *headers[2] = {"Content-Type: application/json", "Accept: application/json"};
     /* endpointName is [A-Za-z0-9_-] (checked by the config): safe in the path as is */
     pz_upstream_request req = {
         .method = "POST",
         .url = pz_arena_printf(arena, "%s/endpoints/%s/invocations", t.base_url, v->endpoint_name),
         .headers = headers,
-        .n_headers = t.token_header[0] != '\0' ? 3 : 2,
+        .n_headers = 2,
         .body = body,
         .body_len = len,
-        .aws_sigv4 = t.sigv4,
-        .aws_userpwd = t.userpwd,
-        .breaker_key = pz_arena_printf(arena, "sagemaker %s %s", t.region, v->endpoint_name),
+        .signing = &t.signing,
+        .breaker_key = pz_arena_printf(arena, "sagemaker %s %s", t.signing.region, v->endpoint_name),
         .deadline_ms = call->deadline_ms,
         .idempotent = false,
     };

@@ -9,7 +9,7 @@
 
 #include "google/protobuf/struct.pb-c.h"
 #include "server/core/mem.h"
-#include "server/recommenders/json_read.h"
+#include "server/upstream/json_read.h"
 
 /* Objects and arrays nest at most this deep inside one metadata object (the object is level 1). */
 #define PZ_STRUCT_JSON_MAX_DEPTH 32

@@ -624,18 +624,6 @@ static void test_invalid_utf8_is_named(void **state)
     pz_arena_destroy(&a);
 }
 
-static void test_arn_region(void **state)
-{
-    (void)state;
-    char r[64];
-    pz_arn_region("arn:aws-cn:personalize:cn-north-1:111122223333:campaign/c", r, sizeof r);
-    assert_string_equal(r, "cn-north-1");
-    pz_arn_region("not-an-arn", r, sizeof r);
-    assert_string_equal(r, "");
-    pz_arn_region(NULL, r, sizeof r);
-    assert_string_equal(r, "");
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -654,7 +642,6 @@ int main(void)
         cmocka_unit_test(test_dynamodb_request_and_item_conversion),
         cmocka_unit_test(test_struct_json_round_trip),
         cmocka_unit_test(test_invalid_utf8_is_named),
-        cmocka_unit_test(test_arn_region),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,7 +1,9 @@
-/* Blocking HTTP POST client with SigV4 (http_client.h; signed by server/recommenders/sigv4.h). */
-#include "server/events/http_client.h"
+/* Blocking HTTP POST calls with SigV4 (blocking_call.h). */
+#include "server/upstream/blocking_call.h"
 
 #include <curl/curl.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,17 +12,24 @@
 #include <time.h>
 
 #include "server/core/mem.h"
-#include "server/events/delivery.h"
-#include "server/recommenders/sigv4.h"
 
-struct pz_httpc {
+struct pz_blocking_client {
     CURL *curl;
     atomic_bool cancelled;
 };
 
-pz_httpc *pz_httpc_create(void)
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+static void curl_init_once(void)
 {
-    pz_httpc *c = pz_calloc(1, sizeof *c);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        pz_fatal("curl_global_init failed");
+}
+
+pz_blocking_client *pz_blocking_create(void)
+{
+    pthread_once(&curl_once, curl_init_once);
+    pz_blocking_client *c = pz_calloc(1, sizeof *c);
     c->curl = curl_easy_init();
     if (c->curl == NULL)
         pz_fatal("curl_easy_init failed");
@@ -28,7 +37,7 @@ pz_httpc *pz_httpc_create(void)
     return c;
 }
 
-void pz_httpc_destroy(pz_httpc *c)
+void pz_blocking_destroy(pz_blocking_client *c)
 {
     if (c == NULL)
         return;
@@ -36,20 +45,29 @@ void pz_httpc_destroy(pz_httpc *c)
     free(c);
 }
 
-void pz_httpc_cancel(pz_httpc *c)
+void pz_blocking_cancel(pz_blocking_client *c)
 {
     atomic_store(&c->cancelled, true);
 }
 
+/* Error texts are cut to fit (vsnprintf: no truncation warnings). */
+__attribute__((format(printf, 2, 3))) static void set_error(pz_blocking_response *resp, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(resp->error, sizeof resp->error, fmt, ap);
+    va_end(ap);
+}
+
 static size_t on_body(char *data, size_t size, size_t n, void *ctx)
 {
-    pz_http_response *r = ctx;
+    pz_blocking_response *r = ctx;
     return pz_buf_append(&r->body, data, size * n) == 0 ? size * n : 0;
 }
 
 static size_t on_header(char *data, size_t size, size_t n, void *ctx)
 {
-    pz_http_response *r = ctx;
+    pz_blocking_response *r = ctx;
     size_t len = size * n;
     static const char NAME[] = "x-amzn-errortype:";
     if (len > sizeof NAME - 1 && strncasecmp(data, NAME, sizeof NAME - 1) == 0) {
@@ -69,58 +87,42 @@ static size_t on_header(char *data, size_t size, size_t n, void *ctx)
 static int on_progress(void *ctx, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
     (void)dt, (void)dn, (void)ut, (void)un;
-    pz_httpc *c = ctx;
+    pz_blocking_client *c = ctx;
     return atomic_load(&c->cancelled) ? 1 : 0;
 }
 
-/* Signs the POST (server/recommenders/sigv4.h) for req->sigv4 ("aws:amz:REGION:SERVICE") and
- * appends the session token and the signature headers to *hl. Returns 0, or -1 with resp->error. */
-static int sign(const pz_http_post *req, struct curl_slist **hl, pz_http_response *resp)
+/* Signs the POST for req->signing (pz_aws_sign) and appends the session token and the signature
+ * headers to *hl. Returns 0, or -1 with resp->error. */
+static int sign(const pz_blocking_request *req, struct curl_slist **hl, pz_blocking_response *resp)
 {
-    const char *headers[18];
+    const char *headers[16];
     size_t n = 0;
-    char region[64], service[64], token_header[2100];
     for (size_t i = 0; req->headers != NULL && req->headers[i] != NULL; i++) {
-        if (n == 16) {
-            snprintf(resp->error, sizeof resp->error, "%s: too many headers to sign", req->url);
+        if (n == sizeof headers / sizeof headers[0]) {
+            set_error(resp, "%s: too many headers to sign", req->url);
             return -1;
         }
         headers[n++] = req->headers[i];
     }
-    if (req->creds->session_token[0] != '\0') {
-        snprintf(token_header, sizeof token_header, "X-Amz-Security-Token: %s", req->creds->session_token);
-        headers[n++] = token_header;
-    }
-    pz_sigv4_request r = {.method = "POST",
-                          .url = req->url,
-                          .headers = headers,
-                          .n_headers = n,
-                          .body = req->body,
-                          .body_len = req->body_len,
-                          .region = region,
-                          .service = service,
-                          .access_key_id = req->creds->access_key_id,
-                          .secret_access_key = req->creds->secret_access_key,
-                          .now = time(NULL)};
     pz_sigv4_headers sig;
-    if (sscanf(req->sigv4, "aws:amz:%63[^:]:%63s", region, service) != 2 || pz_sigv4_sign(&r, &sig) != 0) {
-        snprintf(resp->error, sizeof resp->error, "%s: the request cannot be signed (SigV4)", req->url);
+    if (pz_aws_sign(req->signing, "POST", req->url, headers, n, req->body, req->body_len, time(NULL), &sig) != 0) {
+        set_error(resp, "%s: the request cannot be signed (SigV4)", req->url);
         return -1;
     }
-    if (n > 0 && headers[n - 1] == token_header)
-        *hl = curl_slist_append(*hl, token_header);
+    if (sig.security_token[0] != '\0')
+        *hl = curl_slist_append(*hl, sig.security_token);
     *hl = curl_slist_append(*hl, sig.host);
     *hl = curl_slist_append(*hl, sig.amz_date);
     *hl = curl_slist_append(*hl, sig.authorization);
     return 0;
 }
 
-int pz_httpc_post(pz_httpc *c, const pz_http_post *req, pz_http_response *resp)
+int pz_blocking_post(pz_blocking_client *c, const pz_blocking_request *req, pz_blocking_response *resp)
 {
     memset(resp, 0, sizeof *resp);
-    pz_buf_init(&resp->body, PZ_HTTPC_MAX_RESPONSE_BYTES);
+    pz_buf_init(&resp->body, PZ_BLOCKING_MAX_RESPONSE_BYTES);
     if (atomic_load(&c->cancelled)) {
-        snprintf(resp->error, sizeof resp->error, "cancelled: the server is shutting down");
+        set_error(resp, "cancelled: the server is shutting down");
         return -1;
     }
     CURL *h = c->curl;
@@ -130,7 +132,7 @@ int pz_httpc_post(pz_httpc *c, const pz_http_post *req, pz_http_response *resp)
         hl = curl_slist_append(hl, req->headers[i]);
     /* No "Expect: 100-continue" round trip before large bodies (the empty header is not signed). */
     hl = curl_slist_append(hl, "Expect:");
-    if (req->sigv4 != NULL && req->creds != NULL && sign(req, &hl, resp) != 0) {
+    if (req->signing != NULL && sign(req, &hl, resp) != 0) {
         curl_slist_free_all(hl);
         return -1;
     }
@@ -139,7 +141,8 @@ int pz_httpc_post(pz_httpc *c, const pz_http_post *req, pz_http_response *resp)
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body);
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms : (long)PZ_HTTPC_DEFAULT_TIMEOUT_MS);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
+                     req->timeout_ms > 0 ? req->timeout_ms : (long)PZ_BLOCKING_DEFAULT_TIMEOUT_MS);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
@@ -153,15 +156,14 @@ int pz_httpc_post(pz_httpc *c, const pz_http_post *req, pz_http_response *resp)
     CURLcode rc = curl_easy_perform(h);
     curl_slist_free_all(hl);
     if (rc != CURLE_OK) {
-        pz_reason_printf(resp->error, sizeof resp->error, "%s: %s", req->url,
-                         rc == CURLE_WRITE_ERROR ? "response too large" : curl_easy_strerror(rc));
+        set_error(resp, "%s: %s", req->url, rc == CURLE_WRITE_ERROR ? "response too large" : curl_easy_strerror(rc));
         return -1;
     }
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
     return 0;
 }
 
-void pz_http_response_free(pz_http_response *resp)
+void pz_blocking_response_free(pz_blocking_response *resp)
 {
     pz_buf_free(&resp->body);
 }

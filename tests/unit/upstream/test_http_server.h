@@ -1,5 +1,5 @@
-/* A tiny threaded HTTP/1.1 server on 127.0.0.1 for the upstream engine's unit tests: keep-alive,
- * one thread per connection, Content-Length bodies. Routes:
+/* A tiny threaded HTTP/1.1 server on 127.0.0.1 for the unit tests of the upstream engine and the
+ * blocking client: keep-alive, one thread per connection, Content-Length bodies. Routes:
  *   /ok                 200 "ok"
  *   /slow/<ms>          waits <ms> then 200 "slow"
  *   /status/<code>      answers <code> with body "status"
@@ -7,6 +7,7 @@
  *   /big/<bytes>        200 with <bytes> of 'x'
  *   /auth               200 with the request's Authorization header as the body
  *   /echo               200 with the request body
+ *   /amzn-error/<type>  400 with "X-Amzn-ErrorType: <type>:http://..." and {"message":"refused"}
  * It counts requests and accepted connections.
  */
 #ifndef PZ_TEST_HTTP_SERVER_H

@@ -1,5 +1,5 @@
 /* AWS SigV4 signing with a cached signing key (sigv4.h). */
-#include "server/recommenders/sigv4.h"
+#include "server/upstream/sigv4.h"
 
 #include <ctype.h>
 #include <openssl/evp.h>
@@ -290,9 +290,13 @@ int pz_sigv4_sign(const pz_sigv4_request *r, pz_sigv4_headers *out)
     for (size_t i = 0; i < r->n_headers; i++) {
         const char *line = r->headers[i];
         const char *colon = strchr(line, ':');
-        if (colon == NULL || add_header(h, &nh, line, (size_t)(colon - line), (span){colon + 1, strlen(colon + 1)}) != 0)
+        if (colon == NULL ||
+            add_header(h, &nh, line, (size_t)(colon - line), (span){colon + 1, strlen(colon + 1)}) != 0)
             return -1;
     }
+    const char *token = r->session_token != NULL ? r->session_token : "";
+    if (token[0] != '\0' && add_header(h, &nh, "x-amz-security-token", 20, (span){token, strlen(token)}) != 0)
+        return -1;
 
     char buf[CANONICAL_MAX], signed_buf[512];
     sb cr = {buf, 0, sizeof buf, false}, sh = {signed_buf, 0, sizeof signed_buf, false};
@@ -345,5 +349,9 @@ int pz_sigv4_sign(const pz_sigv4_request *r, pz_sigv4_headers *out)
                  scope, signed_buf, sig_hex) >= (int)sizeof out->authorization)
         return -1;
     snprintf(out->amz_date, sizeof out->amz_date, "X-Amz-Date: %s", amz_date);
+    out->security_token[0] = '\0';
+    if (token[0] != '\0' && snprintf(out->security_token, sizeof out->security_token, "X-Amz-Security-Token: %s",
+                                     token) >= (int)sizeof out->security_token)
+        return -1;
     return 0;
 }

@@ -12,8 +12,8 @@
 #include <stdint.h>
 
 #include "server/core/buf.h"
-#include "server/recommenders/upstream.h"
-#include "server/recommenders/upstream_policy.h"
+#include "server/upstream/upstream.h"
+#include "server/upstream/upstream_policy.h"
 
 #define MAX_BREAKERS 256
 #define BREAKER_KEY_MAX 256

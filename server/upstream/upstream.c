@@ -1,4 +1,4 @@
-#include "server/recommenders/upstream.h"
+#include "server/upstream/upstream.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -15,8 +15,7 @@
 #include "server/core/log.h"
 #include "server/core/mem.h"
 #include "server/core/request.h"
-#include "server/recommenders/sigv4.h"
-#include "server/recommenders/upstream_internal.h"
+#include "server/upstream/upstream_internal.h"
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 
@@ -115,38 +114,18 @@ static up_call *new_call(const pz_upstream *u, const pz_upstream_request *req, p
     return c;
 }
 
-/* Signs a call with SigV4 (server/recommenders/sigv4.h) on the submitting thread, once: a retry
- * resends the same signature (valid for 15 minutes, far beyond any deadline). The signed headers
- * go on the call's header list, with "Expect:" so libcurl sends no unsigned 100-continue round
- * trip before a large body. Returns 0, or -1 when the request cannot be signed. */
+/* Signs a call with SigV4 (pz_aws_sign) on the submitting thread, once: a retry resends the same
+ * signature (valid for 15 minutes, far beyond any deadline). The signed headers go on the call's
+ * header list, with "Expect:" so libcurl sends no unsigned 100-continue round trip before a large
+ * body. Returns 0, or -1 when the request cannot be signed. */
 static int sign_call(up_call *c, const pz_upstream_request *req)
 {
-    /* req->aws_sigv4 is "aws:amz:REGION:SERVICE", req->aws_userpwd "ACCESS_KEY_ID:SECRET" */
-    char region[64], service[64], akid[160];
-    const char *userpwd = req->aws_userpwd != NULL ? req->aws_userpwd : "";
-    const char *secret = strchr(userpwd, ':');
-    size_t akid_len = secret != NULL ? (size_t)(secret - userpwd) : 0;
-    if (sscanf(req->aws_sigv4, "aws:amz:%63[^:]:%63s", region, service) != 2 || secret == NULL ||
-        akid_len >= sizeof akid)
-        return -1;
-    memcpy(akid, userpwd, akid_len);
-    akid[akid_len] = '\0';
-    pz_sigv4_request r = {
-        .method = c->method,
-        .url = c->url,
-        .headers = req->headers,
-        .n_headers = req->n_headers,
-        .body = c->body,
-        .body_len = c->body_len,
-        .region = region,
-        .service = service,
-        .access_key_id = akid,
-        .secret_access_key = secret + 1,
-        .now = time(NULL),
-    };
     pz_sigv4_headers h;
-    if (pz_sigv4_sign(&r, &h) != 0)
+    if (pz_aws_sign(req->signing, c->method, c->url, req->headers, req->n_headers, c->body, c->body_len, time(NULL),
+                    &h) != 0)
         return -1;
+    if (h.security_token[0] != '\0')
+        add_header(c, h.security_token);
     add_header(c, h.host);
     add_header(c, h.amz_date);
     add_header(c, h.authorization);
@@ -201,7 +180,7 @@ static void complete(pz_upstream *u, up_call *c, pz_upstream_outcome outcome, lo
 void pz_upstream_submit(pz_upstream *u, const pz_upstream_request *req, pz_upstream_cb cb, void *ctx)
 {
     up_call *c = new_call(u, req, cb, ctx);
-    if (req->aws_sigv4 != NULL && sign_call(c, req) != 0) {
+    if (req->signing != NULL && sign_call(c, req) != 0) {
         deliver(c, PZ_UPSTREAM_CONNECT_FAILED, 0, "the request cannot be signed (SigV4): a field is too long");
         return;
     }

@@ -1,4 +1,4 @@
-/* Policies of the upstream engine (server/recommenders/upstream.h), as pure state machines with
+/* Policies of the upstream engine (server/upstream/upstream.h), as pure state machines with
  * time and randomness passed in, so tests drive them without sleeping:
  *
  *   - pz_breaker: a per-upstream circuit breaker. Closed: calls pass; `threshold` consecutive

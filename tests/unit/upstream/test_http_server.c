@@ -1,4 +1,4 @@
-#include "tests/unit/recommenders/test_http_server.h"
+#include "tests/unit/upstream/test_http_server.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -43,11 +43,12 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-static void respond(int fd, int status, const char *body, size_t len)
+/* extra: more header lines ("Name: value\r\n"...), or "" */
+static void respond_with(int fd, int status, const char *extra, const char *body, size_t len)
 {
-    char head[256];
-    int n = snprintf(head, sizeof head, "HTTP/1.1 %d X\r\nContent-Length: %zu\r\nContent-Type: text/plain\r\n\r\n",
-                     status, len);
+    char head[512];
+    int n = snprintf(head, sizeof head, "HTTP/1.1 %d X\r\nContent-Length: %zu\r\nContent-Type: text/plain\r\n%s\r\n",
+                     status, len, extra);
     char *all = malloc((size_t)n + len);
     memcpy(all, head, (size_t)n);
     memcpy(all + n, body, len);
@@ -59,6 +60,11 @@ static void respond(int fd, int status, const char *body, size_t len)
         off += (size_t)w;
     }
     free(all);
+}
+
+static void respond(int fd, int status, const char *body, size_t len)
+{
+    respond_with(fd, status, "", body, len);
 }
 
 static bool flaky_first(test_http_server *s, const char *key)
@@ -100,6 +106,10 @@ static void serve(test_http_server *s, int fd, const char *path, const char *aut
         respond(fd, 200, auth, strlen(auth));
     } else if (strcmp(path, "/echo") == 0) {
         respond(fd, 200, body, body_len);
+    } else if (strncmp(path, "/amzn-error/", 12) == 0) {
+        char extra[200];
+        snprintf(extra, sizeof extra, "X-Amzn-ErrorType: %.100s:http://internal.amazon.com/\r\n", path + 12);
+        respond_with(fd, 400, extra, "{\"message\":\"refused\"}", 21);
     } else {
         respond(fd, 404, "no", 2);
     }

@@ -1,4 +1,4 @@
-#include "server/recommenders/upstream_policy.h"
+#include "server/upstream/upstream_policy.h"
 
 void pz_breaker_init(pz_breaker *b, int threshold, int64_t open_ms)
 {

@@ -1,4 +1,4 @@
-/* Tests for server/recommenders/upstream_policy.c: breaker, retry budget, backoff, with time
+/* Tests for server/upstream/upstream_policy.c: breaker, retry budget, backoff, with time
  * passed in (no sleeping). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "server/recommenders/upstream_policy.h"
+#include "server/upstream/upstream_policy.h"
 
 static void test_breaker_opens_after_threshold_consecutive_failures(void **state)
 {

@@ -1,4 +1,4 @@
-/* Tests for server/recommenders/sigv4.c against known answers computed with botocore's SigV4Auth
+/* Tests for server/upstream/sigv4.c against known answers computed with botocore's SigV4Auth
  * (python3-botocore, the same reference the integration fakes verify with): the expected
  * Authorization values below were generated once with botocore for the same requests (Host and
  * X-Amz-Date given as this signer sends them). Also the signing key cache. */
@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "server/recommenders/sigv4.h"
+#include "server/upstream/sigv4.h"
 
 static pz_sigv4_headers sign(const char *method, const char *url, const char *const *headers, size_t n,
                              const char *body, const char *region, const char *service, const char *akid,
@@ -43,10 +43,11 @@ static void test_post_json_with_target(void **state)
                               "dynamodb", "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", 1440938160);
     assert_string_equal(h.host, "Host: dynamodb.us-east-1.amazonaws.com");
     assert_string_equal(h.amz_date, "X-Amz-Date: 20150830T123600Z");
-    assert_string_equal(h.authorization,
-                        "Authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/dynamodb/aws4_request, "
-                        "SignedHeaders=content-type;host;x-amz-date;x-amz-target, "
-                        "Signature=ab6f8f855d3dc0073665c7b874133366b06d10dc5cf128fe2211c2a1b88f6010");
+    assert_string_equal(
+        h.authorization,
+        "Authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/dynamodb/aws4_request, "
+        "SignedHeaders=content-type;host;x-amz-date;x-amz-target, "
+        "Signature=ab6f8f855d3dc0073665c7b874133366b06d10dc5cf128fe2211c2a1b88f6010");
 }
 
 /* Lambda Invoke with a percent-encoded path (a full function ARN: "%3A" signs as "%253A"), a
@@ -91,13 +92,44 @@ static void test_session_token_and_trimming(void **state)
 {
     (void)state;
     const char *headers[] = {"Content-Type:   application/json ", "X-Amz-Security-Token: FwoGZXIvYXdzEBY  abc"};
-    pz_sigv4_headers h = sign("POST", "https://personalize-runtime.us-east-1.amazonaws.com/recommendations", headers,
-                              2, "{\"campaignArn\":\"arn:aws:personalize:us-east-1:1:campaign/c\",\"userId\":\"u\"}",
+    pz_sigv4_headers h = sign("POST", "https://personalize-runtime.us-east-1.amazonaws.com/recommendations", headers, 2,
+                              "{\"campaignArn\":\"arn:aws:personalize:us-east-1:1:campaign/c\",\"userId\":\"u\"}",
                               "us-east-1", "personalize", "ASIAXYZ", "s3cr3t", 1718446210);
     assert_string_equal(h.authorization,
                         "Authorization: AWS4-HMAC-SHA256 Credential=ASIAXYZ/20240615/us-east-1/personalize/"
                         "aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-security-token, "
                         "Signature=b7511bd53d90f3b9b4ab4e845f5a8ce50aed8e308229b8982019252a2b0bc8a7");
+}
+
+/* A session token given as session_token signs exactly as the same token given as a header (the
+ * known answer above), and comes back as the X-Amz-Security-Token line to send. */
+static void test_session_token_field(void **state)
+{
+    (void)state;
+    const char *headers[] = {"Content-Type:   application/json "};
+    const char *body = "{\"campaignArn\":\"arn:aws:personalize:us-east-1:1:campaign/c\",\"userId\":\"u\"}";
+    pz_sigv4_request r = {.method = "POST",
+                          .url = "https://personalize-runtime.us-east-1.amazonaws.com/recommendations",
+                          .headers = headers,
+                          .n_headers = 1,
+                          .body = body,
+                          .body_len = strlen(body),
+                          .region = "us-east-1",
+                          .service = "personalize",
+                          .access_key_id = "ASIAXYZ",
+                          .secret_access_key = "s3cr3t",
+                          .session_token = "FwoGZXIvYXdzEBY  abc",
+                          .now = 1718446210};
+    pz_sigv4_headers h;
+    assert_int_equal(pz_sigv4_sign(&r, &h), 0);
+    assert_string_equal(h.security_token, "X-Amz-Security-Token: FwoGZXIvYXdzEBY  abc");
+    assert_string_equal(h.authorization,
+                        "Authorization: AWS4-HMAC-SHA256 Credential=ASIAXYZ/20240615/us-east-1/personalize/"
+                        "aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-security-token, "
+                        "Signature=b7511bd53d90f3b9b4ab4e845f5a8ce50aed8e308229b8982019252a2b0bc8a7");
+    r.session_token = NULL;
+    assert_int_equal(pz_sigv4_sign(&r, &h), 0);
+    assert_string_equal(h.security_token, "");
 }
 
 /* The signing key is derived once per (secret, date, region, service): reused for a later request
@@ -108,12 +140,12 @@ static void test_signing_key_cache(void **state)
     const char *headers[] = {"Content-Type: application/json"};
     const time_t day = 1893456000; /* 2030-01-01T00:00:00Z: a date no other test signs for */
     unsigned long before = pz_sigv4_key_derivations();
-    pz_sigv4_headers a = sign("POST", "https://h.example/x", headers, 1, "{}", "us-east-1", "personalize", "AK", "sk",
-                              day + 10);
+    pz_sigv4_headers a =
+        sign("POST", "https://h.example/x", headers, 1, "{}", "us-east-1", "personalize", "AK", "sk", day + 10);
     assert_int_equal(pz_sigv4_key_derivations(), before + 1);
-    pz_sigv4_headers b = sign("POST", "https://h.example/x", headers, 1, "{}", "us-east-1", "personalize", "AK", "sk",
-                              day + 86399);
-    assert_int_equal(pz_sigv4_key_derivations(), before + 1); /* same day: cached */
+    pz_sigv4_headers b =
+        sign("POST", "https://h.example/x", headers, 1, "{}", "us-east-1", "personalize", "AK", "sk", day + 86399);
+    assert_int_equal(pz_sigv4_key_derivations(), before + 1);  /* same day: cached */
     assert_string_not_equal(a.authorization, b.authorization); /* another time, another signature */
     sign("POST", "https://h.example/x", headers, 1, "{}", "us-east-1", "personalize", "AK", "sk", day + 86400);
     assert_int_equal(pz_sigv4_key_derivations(), before + 2); /* the next day */
@@ -155,6 +187,7 @@ int main(void)
         cmocka_unit_test(test_encoded_path_query_token),
         cmocka_unit_test(test_get_path_normalization_and_query),
         cmocka_unit_test(test_session_token_and_trimming),
+        cmocka_unit_test(test_session_token_field),
         cmocka_unit_test(test_signing_key_cache),
         cmocka_unit_test(test_rejects_bad_input),
     };

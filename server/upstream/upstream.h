@@ -8,7 +8,7 @@
  *   - at most `max_inflight` calls are on the wire and at most `max_queued` more wait for a slot;
  *     a call beyond that is rejected at once with PZ_UPSTREAM_QUEUE_FULL;
  *   - each upstream (request.breaker_key, default the URL's origin) has a circuit breaker
- *     (server/recommenders/upstream_policy.h): connection failures, timeouts and 5xx answers count
+ *     (server/upstream/upstream_policy.h): connection failures, timeouts and 5xx answers count
  *     as failures; while it is open calls end at once with PZ_UPSTREAM_CIRCUIT_OPEN;
  *   - idempotent calls are retried after a connection failure or a 429/500/502/503/504 answer, at
  *     most `max_attempts` attempts in all, with exponential backoff and jitter, only while the
@@ -24,6 +24,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "server/upstream/aws.h"
 
 typedef struct pz_upstream pz_upstream;
 
@@ -62,12 +64,11 @@ typedef struct pz_upstream_request {
     size_t n_headers;
     const char *body; /* POST body (may be NULL with body_len 0) */
     size_t body_len;
-    /* SigV4: the scope ("aws:amz:REGION:SERVICE") and the "ACCESS_KEY_ID:SECRET" pair; NULL for
-     * unsigned calls. Signed at submit (server/recommenders/sigv4.h): every header given here is
-     * signed, plus Host and X-Amz-Date; a session token goes in `headers` as
-     * "X-Amz-Security-Token: ...". A call that cannot be signed ends with CONNECT_FAILED. */
-    const char *aws_sigv4;
-    const char *aws_userpwd;
+    /* SigV4: who signs for which scope (server/upstream/aws.h); NULL for unsigned calls. Signed
+     * once, at submit (pz_aws_sign): every header given here is signed, plus Host, X-Amz-Date and
+     * the credentials' session token (sent as X-Amz-Security-Token). A call that cannot be signed
+     * ends with CONNECT_FAILED. */
+    const pz_aws_signing *signing;
     const char *breaker_key;   /* NULL: the URL's scheme://host:port */
     int64_t deadline_ms;       /* absolute wall-clock deadline (ms since epoch); 0: 30 s from now */
     int64_t not_before_ms;     /* do not start before this time (delayed retries); 0: now */
@@ -97,9 +98,9 @@ typedef struct pz_upstream_response {
     /* The upstream's own time in µs, summed over the attempts (retry backoff not included; 0 when
      * no transfer was made): per attempt, from libcurl's timings, connection set-up (CONNECT or
      * APPCONNECT time) plus TOTAL - PRETRANSFER (request sent -> transfer done). The request
-     * building, SigV4 signing and sending in between are the server's own work and not counted. end_us: pz_mono_us() (server/core/request.h) when the call completed. */
+     * building, SigV4 signing and sending in between are the server's own work and not counted. */
     int64_t upstream_us;
-    int64_t end_us;
+    int64_t end_us; /* pz_mono_us() (server/core/request.h) when the call completed */
 } pz_upstream_response;
 
 typedef void (*pz_upstream_cb)(void *ctx, const pz_upstream_response *res);

@@ -1,4 +1,4 @@
-/* Tests for server/recommenders/upstream.c: the engine against a real local HTTP server
+/* Tests for server/upstream/upstream.c: the engine against a real local HTTP server
  * (test_http_server.c). Deadlines are real but short; completion is awaited on a condition
  * variable, never by sleeping. */
 #include <pthread.h>
@@ -13,8 +13,8 @@
 #include <cmocka.h>
 
 #include "server/core/request.h"
-#include "server/recommenders/upstream.h"
-#include "tests/unit/recommenders/test_http_server.h"
+#include "server/upstream/upstream.h"
+#include "tests/unit/upstream/test_http_server.h"
 
 typedef struct result {
     pthread_mutex_t mu;
@@ -323,15 +323,18 @@ static void test_sigv4_is_applied(void **state)
     fixture *f = start(NULL);
     char url[128];
     snprintf(url, sizeof url, "%s/auth", f->base);
-    const char *headers[] = {"Content-Type: application/json", "X-Amz-Security-Token: tok"};
+    const char *headers[] = {"Content-Type: application/json"};
+    pz_aws_signing signing = {
+        .region = "eu-west-1",
+        .service = "personalize",
+        .creds = {.access_key_id = "AKIDTEST", .secret_access_key = "secret", .session_token = "tok"}};
     pz_upstream_request req = {.method = "POST",
                                .url = url,
                                .headers = headers,
-                               .n_headers = 2,
+                               .n_headers = 1,
                                .body = "{}",
                                .body_len = 2,
-                               .aws_sigv4 = "aws:amz:eu-west-1:personalize",
-                               .aws_userpwd = "AKIDTEST:secret",
+                               .signing = &signing,
                                .deadline_ms = pz_now_ms() + 2000};
     result r;
     result_init(&r);

@@ -1,6 +1,12 @@
 /* AWS plumbing shared by the remote recommenders (Personalize runtime, SageMaker runtime, Lambda,
  * DynamoDB) and the event targets (Personalize events, Kinesis, Firehose): credentials, region,
- * endpoints, and the SigV4 scope (signing itself: sigv4.h).
+ * endpoints, and the typed signing description a signed call carries (pz_aws_signing: region,
+ * signing name and credentials; the algorithm itself is sigv4.h). Nothing formats a signing scope
+ * into a string for someone else to parse.
+ *
+ * One provider per process: main.c creates it and hands it to the recommenders and the event
+ * delivery; they never create their own (two providers would fetch container/instance
+ * credentials twice).
  *
  * Credentials, in the order the AWS SDKs use:
  *   1. environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN;
@@ -25,6 +31,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
+
+#include "server/upstream/sigv4.h"
 
 /* The services we call. */
 typedef enum pz_aws_service {
@@ -41,8 +50,8 @@ typedef enum pz_aws_service {
 typedef struct pz_aws_credentials {
     char access_key_id[128];
     char secret_access_key[128];
-    char session_token[2048];   /* empty when none */
-    int64_t expires_ms;         /* 0 = does not expire */
+    char session_token[2048]; /* empty when none */
+    int64_t expires_ms;       /* 0 = does not expire */
 } pz_aws_credentials;
 
 typedef struct pz_aws pz_aws;
@@ -61,11 +70,29 @@ void pz_aws_region(pz_aws *aws, const char *configured, char *out, size_t outlen
 
 /* Endpoint base URL (no trailing slash) for a service in a region; `configured` (a config key)
  * wins when non-NULL. */
-void pz_aws_endpoint(pz_aws_service service, const char *region, const char *configured, char *out,
-                     size_t outlen);
+void pz_aws_endpoint(pz_aws_service service, const char *region, const char *configured, char *out, size_t outlen);
 
-/* The SigV4 scope string for pz_upstream_request.aws_sigv4 and pz_http_post.sigv4, e.g.
- * "aws:amz:us-east-1:personalize". */
-void pz_aws_sigv4_param(pz_aws_service service, const char *region, char *out, size_t outlen);
+/* Who signs a call, for which scope: what a signed call carries (pz_upstream_request.signing,
+ * pz_blocking_request.signing). Plain data: copy it freely; it holds the secret key, so keep it
+ * off logs. */
+typedef struct pz_aws_signing {
+    char region[64];  /* e.g. "us-east-1" */
+    char service[32]; /* the service's signing name, e.g. "personalize" for both Personalize APIs */
+    pz_aws_credentials creds;
+} pz_aws_signing;
+
+/* Fills *out for calls to `service` in `region` ("us-east-1" when NULL or empty) with the current
+ * credentials. Returns 0, or -1 with a message in err when there are none (aws NULL: "no AWS
+ * credentials provider"; otherwise as pz_aws_get_credentials). Any thread; never does network I/O. */
+int pz_aws_signing_for(pz_aws *aws, pz_aws_service service, const char *region, pz_aws_signing *out, char *err,
+                       size_t errlen);
+
+/* Signs one request with s at `now` (SigV4, sigv4.h): every header given is signed, plus Host,
+ * X-Amz-Date and, when the credentials carry a session token, X-Amz-Security-Token. *out gets
+ * the lines to send after the request's own headers: out->security_token (when not ""), host,
+ * amz_date, authorization. Returns 0, or -1 when the request cannot be signed (no host in the
+ * URL, too many or malformed headers, a field too long). Any thread. */
+int pz_aws_sign(const pz_aws_signing *s, const char *method, const char *url, const char *const *headers,
+                size_t n_headers, const void *body, size_t body_len, time_t now, pz_sigv4_headers *out);
 
 #endif

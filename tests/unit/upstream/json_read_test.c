@@ -1,4 +1,4 @@
-/* Tests for server/recommenders/json_read.c: the strict arena JSON reader for upstream answers. */
+/* Tests for server/upstream/json_read.c: the strict arena JSON reader for upstream answers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "server/recommenders/json_read.h"
+#include "server/upstream/json_read.h"
 
 static pz_jvalue *parse(pz_arena *a, const char *text, int depth, char *err, size_t errlen)
 {

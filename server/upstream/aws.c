@@ -1,6 +1,6 @@
-/* AWS plumbing: credentials chain, region, endpoints and the SigV4 parameter for libcurl. The
+/* AWS plumbing: credentials chain, region, endpoints and the typed signing description. The
  * contract is in aws.h; this file keeps every source's details private. */
-#include "server/recommenders/aws.h"
+#include "server/upstream/aws.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
@@ -500,8 +500,36 @@ void pz_aws_endpoint(pz_aws_service service, const char *region, const char *con
              strncmp(r, "cn-", 3) == 0 ? ".cn" : "");
 }
 
-void pz_aws_sigv4_param(pz_aws_service service, const char *region, char *out, size_t outlen)
+int pz_aws_signing_for(pz_aws *aws, pz_aws_service service, const char *region, pz_aws_signing *out, char *err,
+                       size_t errlen)
 {
-    snprintf(out, outlen, "aws:amz:%s:%s", region != NULL && region[0] != '\0' ? region : "us-east-1",
-             SERVICES[service].signing_name);
+    if (aws == NULL) {
+        set_err(err, errlen, "no AWS credentials provider");
+        return -1;
+    }
+    if (pz_aws_get_credentials(aws, &out->creds, err, errlen) != 0)
+        return -1;
+    copy_str(out->region, sizeof out->region, region != NULL && region[0] != '\0' ? region : "us-east-1");
+    copy_str(out->service, sizeof out->service, SERVICES[service].signing_name);
+    return 0;
+}
+
+int pz_aws_sign(const pz_aws_signing *s, const char *method, const char *url, const char *const *headers,
+                size_t n_headers, const void *body, size_t body_len, time_t now, pz_sigv4_headers *out)
+{
+    pz_sigv4_request r = {
+        .method = method,
+        .url = url,
+        .headers = headers,
+        .n_headers = n_headers,
+        .body = body,
+        .body_len = body_len,
+        .region = s->region,
+        .service = s->service,
+        .access_key_id = s->creds.access_key_id,
+        .secret_access_key = s->creds.secret_access_key,
+        .session_token = s->creds.session_token,
+        .now = now,
+    };
+    return pz_sigv4_sign(&r, out);
 }

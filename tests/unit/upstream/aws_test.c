@@ -1,7 +1,8 @@
-/* Tests for server/recommenders/aws.c: the credentials chain (environment, shared credentials and
+/* Tests for server/upstream/aws.c: the credentials chain (environment, shared credentials and
  * config files with profiles, instance metadata disabled), region resolution, endpoints
  * (config key, per-service and global environment variables, the ignore switch, cn- regions) and
- * the SigV4 parameter. The environment is set per test; the process is single-threaded. */
+ * the typed signing description (pz_aws_signing_for, pz_aws_sign). The environment is set per test; the process is
+ * single-threaded. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "server/recommenders/aws.h"
+#include "server/upstream/aws.h"
 
 static const char *const VARS[] = {
     "AWS_ACCESS_KEY_ID",
@@ -163,16 +164,65 @@ static void test_endpoints(void **state)
     assert_string_equal(out, "https://kinesis.eu-west-1.amazonaws.com");
 }
 
-static void test_sigv4_parameter(void **state)
+/* The scope of pz_aws_signing_for (region and signing name), written "aws:amz:REGION:SERVICE" so
+ * the expectations read as before the signing description was typed. */
+static void signing_scope(pz_aws *aws, pz_aws_service service, const char *region, char *out, size_t outlen)
+{
+    pz_aws_signing s;
+    char err[256];
+    assert_int_equal(pz_aws_signing_for(aws, service, region, &s, err, sizeof err), 0);
+    snprintf(out, outlen, "aws:amz:%s:%s", s.region, s.service);
+}
+
+static void test_signing_description(void **state)
 {
     (void)state;
+    setenv("AWS_ACCESS_KEY_ID", "AKIDSIGN", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "sign-secret", 1);
+    setenv("AWS_SESSION_TOKEN", "sign-token", 1);
+    pz_aws *aws = pz_aws_create();
     char out[128];
-    pz_aws_sigv4_param(PZ_AWS_PERSONALIZE_EVENTS, "eu-west-1", out, sizeof out);
+    signing_scope(aws, PZ_AWS_PERSONALIZE_EVENTS, "eu-west-1", out, sizeof out);
     assert_string_equal(out, "aws:amz:eu-west-1:personalize");
-    pz_aws_sigv4_param(PZ_AWS_FIREHOSE, "us-east-1", out, sizeof out);
+    signing_scope(aws, PZ_AWS_FIREHOSE, "us-east-1", out, sizeof out);
     assert_string_equal(out, "aws:amz:us-east-1:firehose");
-    pz_aws_sigv4_param(PZ_AWS_SAGEMAKER_RUNTIME, "us-east-1", out, sizeof out);
+    signing_scope(aws, PZ_AWS_SAGEMAKER_RUNTIME, "us-east-1", out, sizeof out);
     assert_string_equal(out, "aws:amz:us-east-1:sagemaker");
+    signing_scope(aws, PZ_AWS_DYNAMODB, "", out, sizeof out);
+    assert_string_equal(out, "aws:amz:us-east-1:dynamodb"); /* no region: the default one */
+    /* the credentials travel with the scope, session token included */
+    pz_aws_signing s;
+    char err[256];
+    assert_int_equal(pz_aws_signing_for(aws, PZ_AWS_KINESIS, "eu-west-1", &s, err, sizeof err), 0);
+    assert_string_equal(s.creds.access_key_id, "AKIDSIGN");
+    assert_string_equal(s.creds.secret_access_key, "sign-secret");
+    assert_string_equal(s.creds.session_token, "sign-token");
+    pz_aws_destroy(aws);
+    /* no provider: no credentials, said so */
+    assert_int_equal(pz_aws_signing_for(NULL, PZ_AWS_KINESIS, "eu-west-1", &s, err, sizeof err), -1);
+    assert_string_equal(err, "no AWS credentials provider");
+}
+
+/* pz_aws_sign puts the session token in a signed X-Amz-Security-Token line of its own. */
+static void test_sign_adds_the_session_token(void **state)
+{
+    (void)state;
+    pz_aws_signing s = {.region = "eu-west-1",
+                        .service = "kinesis",
+                        .creds = {.access_key_id = "AK", .secret_access_key = "sk", .session_token = "tok"}};
+    const char *headers[] = {"Content-Type: application/x-amz-json-1.1"};
+    pz_sigv4_headers h;
+    assert_int_equal(
+        pz_aws_sign(&s, "POST", "https://kinesis.eu-west-1.amazonaws.com/", headers, 1, "{}", 2, 1704067200, &h), 0);
+    assert_string_equal(h.security_token, "X-Amz-Security-Token: tok");
+    assert_string_equal(h.host, "Host: kinesis.eu-west-1.amazonaws.com");
+    assert_non_null(strstr(h.authorization, "Credential=AK/20240101/eu-west-1/kinesis/aws4_request, "
+                                            "SignedHeaders=content-type;host;x-amz-date;x-amz-security-token, "));
+    s.creds.session_token[0] = '\0';
+    assert_int_equal(
+        pz_aws_sign(&s, "POST", "https://kinesis.eu-west-1.amazonaws.com/", headers, 1, "{}", 2, 1704067200, &h), 0);
+    assert_string_equal(h.security_token, "");
+    assert_non_null(strstr(h.authorization, "SignedHeaders=content-type;host;x-amz-date, "));
 }
 
 int main(void)
@@ -184,7 +234,8 @@ int main(void)
         cmocka_unit_test_setup(test_shared_files_with_a_profile, clean_env),
         cmocka_unit_test_setup(test_no_credentials_says_what_was_tried, clean_env),
         cmocka_unit_test_setup(test_endpoints, clean_env),
-        cmocka_unit_test_setup(test_sigv4_parameter, clean_env),
+        cmocka_unit_test_setup(test_signing_description, clean_env),
+        cmocka_unit_test_setup(test_sign_adds_the_session_token, clean_env),
     };
-    return cmocka_run_group_tests_name("recommenders_aws", tests, NULL, NULL);
+    return cmocka_run_group_tests_name("upstream_aws", tests, NULL, NULL);
 }

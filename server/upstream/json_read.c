@@ -1,4 +1,4 @@
-#include "server/recommenders/json_read.h"
+#include "server/upstream/json_read.h"
 
 #include <stdio.h>
 #include <stdlib.h>

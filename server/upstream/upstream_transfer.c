@@ -5,7 +5,7 @@
 #include <strings.h>
 
 #include "server/core/mem.h"
-#include "server/recommenders/upstream_internal.h"
+#include "server/upstream/upstream_internal.h"
 
 /* ---- breakers (engine thread) ---- */
 
