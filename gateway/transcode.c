@@ -176,24 +176,6 @@ void pz_tc_mark_present(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
 /* ---- UTF-8 ---- */
 
 
-bool pz_tc_utf8_valid(const char *s, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < len) {
-        if (p[i] < 0x80) {
-            i++;
-            continue;
-        }
-        uint32_t cp;
-        size_t n = pz_utf8_next(p + i, len - i, &cp);
-        if (n == 0)
-            return false;
-        i += n;
-    }
-    return true;
-}
-
 size_t pz_tc_utf8_trim(const char *s, size_t len, size_t max)
 {
     if (len <= max)
@@ -557,7 +539,7 @@ int pz_tc_scalar_from_text(pz_tc_ctx *ctx, const pz_tc_loc *loc, void *slot, con
 {
     if (memchr(text, '\0', len) != NULL)
         return pz_tc_fail_value(ctx, loc, "text contains a NUL character");
-    if (!pz_tc_utf8_valid(text, len))
+    if (!pz_utf8_valid(text, len))
         return pz_tc_fail_value(ctx, loc, "expected valid UTF-8 text");
     bool negative, overflow;
     uint64_t magnitude;

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "gateway/transcode.h"
+#include "server/core/json_text.h"
 
 /* Well-known types with a native JSON form. */
 typedef enum pz_tc_wkt {
@@ -39,8 +40,6 @@ bool pz_tc_field_present(const ProtobufCMessage *m, const ProtobufCFieldDescript
 /* Marks a singular field present (has_ flag or oneof case); no-op for pointer-typed fields. */
 void pz_tc_mark_present(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f);
 
-/* Whether s[0..len) is valid UTF-8 (decoded with pz_utf8_next, server/core/json_text.h). */
-bool pz_tc_utf8_valid(const char *s, size_t len);
 /* Bytes of s[0..len) to keep so that at most max bytes remain, cut at a character boundary. */
 size_t pz_tc_utf8_trim(const char *s, size_t len, size_t max);
 

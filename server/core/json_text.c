@@ -93,3 +93,21 @@ int pz_json_write_string(pz_buf *out, const char *s, size_t len)
         return -1;
     return pz_buf_append_char(out, '"');
 }
+
+bool pz_utf8_valid(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < len) {
+        if (p[i] < 0x80) {
+            i++;
+            continue;
+        }
+        uint32_t cp;
+        size_t n = pz_utf8_next(p + i, len - i, &cp);
+        if (n == 0)
+            return false;
+        i += n;
+    }
+    return true;
+}

@@ -4,6 +4,7 @@
 #ifndef PZ_JSON_TEXT_H
 #define PZ_JSON_TEXT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -13,6 +14,10 @@
  * characters as \n \r \t \b \f or \u00XX, U+2028/U+2029 as \u2028/\u2029, and each byte that
  * does not start valid UTF-8 replaced by U+FFFD. Returns 0, or -1 when out's cap is reached. */
 int pz_json_write_string(pz_buf *out, const char *s, size_t len);
+
+/* True when s[0..len) is well-formed UTF-8: no overlong forms, surrogates, code points over
+ * U+10FFFF or truncated sequences. */
+bool pz_utf8_valid(const char *s, size_t len);
 
 /* Decodes one UTF-8 character at s (len > 0 bytes available): returns its length (1..4) and sets
  * *cp, or returns 0 for an invalid, overlong, surrogate or truncated sequence. */

@@ -27,30 +27,6 @@ static void skip_ws(reader *r)
         r->p++;
 }
 
-bool pz_utf8_valid(const char *s, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)s, *end = p + len;
-    while (p < end) {
-        if (*p < 0x80) {
-            p++;
-            continue;
-        }
-        size_t n = (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 : (*p & 0xf8) == 0xf0 ? 4 : 0;
-        if (n == 0 || (size_t)(end - p) < n || (n == 2 && *p < 0xc2) || (n == 4 && *p > 0xf4))
-            return false;
-        unsigned cp = *p & (0x7f >> n);
-        for (size_t i = 1; i < n; i++) {
-            if ((p[i] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (p[i] & 0x3f);
-        }
-        if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-            return false;
-        p += n;
-    }
-    return true;
-}
-
 static int hex4(const char *p)
 {
     int v = 0;

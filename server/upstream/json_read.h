@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "server/core/json_text.h"
 #include "server/core/mem.h"
 
 typedef enum pz_jtype {
@@ -45,8 +46,5 @@ pz_jvalue *pz_json_read(const char *text, size_t len, int max_depth, pz_arena *a
 
 /* The first member of object `obj` named `key`, or NULL (also when obj is NULL or not an object). */
 const pz_jvalue *pz_jvalue_get(const pz_jvalue *obj, const char *key);
-
-/* True when s[0..len) is well-formed UTF-8 (no overlongs, surrogates or code points > U+10FFFF). */
-bool pz_utf8_valid(const char *s, size_t len);
 
 #endif

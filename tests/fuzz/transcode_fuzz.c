@@ -37,7 +37,7 @@ static void check_error(pz_status st, const pz_transcode_error *err)
     if (st == PZ_OK)
         return;
     if (st != PZ_INVALID_ARGUMENT || err->message == NULL || err->message[0] == '\0' ||
-        !pz_tc_utf8_valid(err->message, strlen(err->message)))
+        !pz_utf8_valid(err->message, strlen(err->message)))
         abort();
 }
 
