@@ -175,7 +175,6 @@ void pz_tc_mark_present(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
 
 /* ---- UTF-8 ---- */
 
-
 size_t pz_tc_utf8_trim(const char *s, size_t len, size_t max)
 {
     if (len <= max)

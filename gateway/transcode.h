@@ -90,7 +90,6 @@ pz_status pz_message_set_field_from_text(ProtobufCMessage *msg, const char *name
  * nests deeper than PZ_JSON_MAX_DEPTH JSON containers; out is then left as it was. */
 int pz_message_to_json(const ProtobufCMessage *msg, pz_buf *out);
 
-
 /* The lowerCamelCase JSON name of a proto field name, e.g. "user_id" -> "userId". Writes at most
  * outlen bytes including the NUL. */
 void pz_json_name(const char *proto_name, char *out, size_t outlen);

@@ -360,8 +360,7 @@ static int map_from_json(pz_tc_ctx *ctx, ProtobufCMessage *m, const ProtobufCFie
     size_t used = old;
     const char *key;
     json_t *value;
-    json_object_foreach(v, key, value)
-    {
+    json_object_foreach (v, key, value) {
         ProtobufCMessage *entry = pz_arena_new_message(ctx->arena, entry_desc);
         pz_tc_loc vloc = {.field = f, .type = vf, .index = -1, .key = key};
         if (pz_tc_map_key_from_string(ctx, &vloc, kf, pz_tc_member(entry, kf->offset), key, strlen(key)) != 0)
@@ -442,8 +441,7 @@ static int object_into_message(pz_tc_ctx *ctx, ProtobufCMessage *m, json_t *obj,
     uint64_t *seen = desc->n_fields <= 256 ? seen_small : pz_arena_calloc(ctx->arena, (desc->n_fields + 63) / 64, 8);
     const char *key;
     json_t *v;
-    json_object_foreach(obj, key, v)
-    {
+    json_object_foreach (obj, key, v) {
         const ProtobufCFieldDescriptor *f = pz_tc_find_field(desc, key);
         if (f == NULL)
             return pz_tc_fail(ctx, false, "unknown field '%.*s' at %s", (int)pz_tc_utf8_trim(key, strlen(key), 64), key,

@@ -25,7 +25,6 @@ static int write_message(pz_buf *out, const ProtobufCMessage *m, int depth);
 
 /* ---- strings ---- */
 
-
 static int write_cstring(pz_buf *out, const char *s)
 {
     return s == NULL ? PUT_LIT(out, "\"\"") : pz_json_write_string(out, s, strlen(s));

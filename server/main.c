@@ -623,19 +623,31 @@ int main(int argc, char **argv)
     char addr[300];
     snprintf(addr, sizeof addr, strchr(o.host, ':') ? "[%s]:%d" : "%s:%d", o.host, o.grpc_port);
     int grpc_port = 0;
-    pz_grpc_options gopts = {.address = addr, .threads = o.grpc_threads, .max_message_bytes = o.max_body_bytes * 4,
-                             .handle = handle_request, .handle_ctx = svc};
+    pz_grpc_options gopts = {.address = addr,
+                             .threads = o.grpc_threads,
+                             .max_message_bytes = o.max_body_bytes * 4,
+                             .handle = handle_request,
+                             .handle_ctx = svc};
     if (pz_grpc_server_start(&gopts, &grpc, &grpc_port, err, sizeof err) != 0) {
         pz_error_log("cannot start the gRPC server: %s", err);
         goto out;
     }
     int http_port = 0;
-    pz_http_options hopts = {.host = o.host, .port = o.http_port, .threads = o.http_threads,
-                             .max_body_bytes = o.max_body_bytes, .tls_cert_file = o.tls_cert,
-                             .tls_key_file = o.tls_key, .cors_allow_origin = o.cors_origin,
-                             .handle = handle_request, .handle_ctx = svc, .health = health, .health_ctx = holder,
-                             .cache_stats = cache_stats, .cache_stats_ctx = svc,
-                             .events_stats = pz_events_runtime_stats, .events_stats_ctx = events};
+    pz_http_options hopts = {.host = o.host,
+                             .port = o.http_port,
+                             .threads = o.http_threads,
+                             .max_body_bytes = o.max_body_bytes,
+                             .tls_cert_file = o.tls_cert,
+                             .tls_key_file = o.tls_key,
+                             .cors_allow_origin = o.cors_origin,
+                             .handle = handle_request,
+                             .handle_ctx = svc,
+                             .health = health,
+                             .health_ctx = holder,
+                             .cache_stats = cache_stats,
+                             .cache_stats_ctx = svc,
+                             .events_stats = pz_events_runtime_stats,
+                             .events_stats_ctx = events};
     if (pz_http_server_start(&hopts, &http, &http_port, err, sizeof err) != 0) {
         pz_error_log("cannot start the REST server: %s", err);
         goto out;
@@ -666,8 +678,8 @@ out:
     }
     pz_service_destroy(svc);
     pz_recommenders_destroy(recommenders); /* drained by the service's shutdown */
-    pz_events_runtime_stop(events); /* delivery stops after the service drained; progress is stored */
-    pz_aws_destroy(aws); /* after everything that signs calls */
+    pz_events_runtime_stop(events);        /* delivery stops after the service drained; progress is stored */
+    pz_aws_destroy(aws);                   /* after everything that signs calls */
     pz_catalog_runtime_stop(items);
     pz_cache_destroy(cache);
     if (builtin != NULL)

@@ -103,8 +103,7 @@ static int encode_object(encoder *e, const json_t *obj, const char *skip_key, in
     s->fields = pz_arena_alloc(&e->arena, (json_object_size(obj) + 1) * sizeof *s->fields);
     const char *key;
     json_t *member;
-    json_object_foreach((json_t *)obj, key, member)
-    {
+    json_object_foreach ((json_t *)obj, key, member) {
         if (skip_key != NULL && strcmp(key, skip_key) == 0)
             continue;
         Google__Protobuf__Struct__FieldsEntry *entry = pz_arena_alloc(&e->arena, sizeof *entry);
@@ -134,8 +133,7 @@ static int encode_array(encoder *e, const json_t *arr, int depth, Google__Protob
     l->values = pz_arena_alloc(&e->arena, (json_array_size(arr) + 1) * sizeof *l->values);
     size_t i;
     json_t *elem;
-    json_array_foreach(arr, i, elem)
-    {
+    json_array_foreach (arr, i, elem) {
         if ((i > 0 && json_lit(e, ",") != 0) || encode_value(e, elem, depth + 1, &l->values[i]) != 0)
             return -1;
         l->n_values++;

@@ -30,13 +30,14 @@ typedef struct pz_catalog_runtime_options {
     const char *demo_namespace; /* non-NULL: load demo_items into it if it has no catalog yet */
     const char *demo_items;     /* JSON Lines (server/demo/demo.h) */
     size_t demo_items_len;
-    int import_poll_ms;         /* scan the import folder this often; 0: no import folder */
-    pz_cache *cache;            /* the response cache to purge on catalog changes; may be NULL */
+    int import_poll_ms; /* scan the import folder this often; 0: no import folder */
+    pz_cache *cache;    /* the response cache to purge on catalog changes; may be NULL */
 } pz_catalog_runtime_options;
 
 /* Opens the catalog, loads the demo catalog when asked (blocking: it writes to disk), starts the
  * watcher. Returns 0 and *out, or -1 with err. */
-int pz_catalog_runtime_start(const pz_catalog_runtime_options *opts, pz_catalog_runtime **out, char *err, size_t errlen);
+int pz_catalog_runtime_start(const pz_catalog_runtime_options *opts, pz_catalog_runtime **out, char *err,
+                             size_t errlen);
 /* The open catalog. */
 pz_catalog *pz_catalog_runtime_catalog(const pz_catalog_runtime *r);
 /* The `localdb` item metadata back-end over it, for the service. */

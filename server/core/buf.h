@@ -7,10 +7,10 @@
 #include <stddef.h>
 
 typedef struct pz_buf {
-    char *data;     /* NULL until the first append; NUL-terminated afterwards */
+    char *data; /* NULL until the first append; NUL-terminated afterwards */
     size_t len;
-    size_t cap;     /* allocated bytes */
-    size_t max;     /* hard cap on len */
+    size_t cap; /* allocated bytes */
+    size_t max; /* hard cap on len */
 } pz_buf;
 
 void pz_buf_init(pz_buf *b, size_t max);

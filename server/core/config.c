@@ -23,14 +23,10 @@
 const char *pz_action_name(pz_action a)
 {
     switch (a) {
-    case PZ_ACTION_RECOMMEND_ITEMS:
-        return "recommend-items";
-    case PZ_ACTION_RELATED_ITEMS:
-        return "related-items";
-    case PZ_ACTION_RERANK_ITEMS:
-        return "rerank-items";
-    case PZ_ACTION__COUNT:
-        break;
+    case PZ_ACTION_RECOMMEND_ITEMS: return "recommend-items";
+    case PZ_ACTION_RELATED_ITEMS: return "related-items";
+    case PZ_ACTION_RERANK_ITEMS: return "rerank-items";
+    case PZ_ACTION__COUNT: break;
     }
     return "unknown";
 }

@@ -47,13 +47,13 @@ const char *pz_action_name(pz_action a);
 /* A JSON scalar from the config: a string or a number. */
 typedef struct pz_scalar {
     bool is_number;
-    double number;       /* when is_number */
-    const char *string;  /* when !is_number; never NULL then */
+    double number;      /* when is_number */
+    const char *string; /* when !is_number; never NULL then */
 } pz_scalar;
 
 /* ---- cacheControl (§3.8, §4.1) ---- */
 typedef struct pz_cache_policy {
-    bool present;           /* the class object exists in the config */
+    bool present; /* the class object exists in the config */
     bool has_max_age;
     int max_age;            /* seconds, >= 0 */
     const char *directives; /* NULL when absent */
@@ -68,7 +68,7 @@ typedef struct pz_cache_policy {
 } pz_cache_policy;
 
 typedef struct pz_cache_control {
-    bool auto_provision;    /* default true */
+    bool auto_provision; /* default true */
     pz_cache_policy user_specified;
     pz_cache_policy synthetic_user_specified;
     pz_cache_policy no_user_specified;
@@ -99,7 +99,7 @@ typedef struct pz_value_mapping {
 
 typedef struct pz_context_rule {
     pz_rule_type type;
-    const char *header;          /* header-value: the header name, lower-cased; else NULL */
+    const char *header; /* header-value: the header name, lower-cased; else NULL */
     bool has_value_mappings;
     const pz_value_mapping *value_mappings;
     size_t n_value_mappings;
@@ -113,10 +113,10 @@ typedef enum pz_field_type {
 } pz_field_type;
 
 typedef struct pz_context_field {
-    const char *name;            /* e.g. "deviceType" */
+    const char *name; /* e.g. "deviceType" */
     pz_field_type type;
-    const char *description;     /* NULL when absent */
-    bool evaluate_all;           /* default false */
+    const char *description; /* NULL when absent */
+    bool evaluate_all;       /* default false */
     bool has_default;
     pz_scalar default_value;
     const pz_context_rule *rules;
@@ -132,7 +132,7 @@ typedef struct pz_auto_context {
 /* ---- filters (§3.5) ---- */
 typedef struct pz_filter {
     const char *arn;
-    bool user_required;                               /* condition: "user-required" */
+    bool user_required;                                /* condition: "user-required" */
     const pz_auto_context *auto_dynamic_filter_values; /* NULL when absent */
 } pz_filter;
 
@@ -152,10 +152,10 @@ typedef struct pz_item_metadata {
     pz_item_metadata_type type;
     const char *const *item_columns; /* personalize (and optionally localdb): column names */
     size_t n_item_columns;
-    int sync_interval;               /* localdb: seconds, 5..3600, default 300 */
-    bool auto_provision;             /* dynamodb: default true */
-    const char *billing_mode;        /* dynamodb: "PAY_PER_REQUEST" (default) or "PROVISIONED" */
-    int read_capacity_units;         /* dynamodb PROVISIONED */
+    int sync_interval;        /* localdb: seconds, 5..3600, default 300 */
+    bool auto_provision;      /* dynamodb: default true */
+    const char *billing_mode; /* dynamodb: "PAY_PER_REQUEST" (default) or "PROVISIONED" */
+    int read_capacity_units;  /* dynamodb PROVISIONED */
     int write_capacity_units;
 } pz_item_metadata;
 
@@ -164,13 +164,13 @@ typedef enum pz_variation_type {
     PZ_VARIATION_BUILTIN,
     PZ_VARIATION_PERSONALIZE_CAMPAIGN,
     PZ_VARIATION_PERSONALIZE_RECOMMENDER,
-    PZ_VARIATION_LAMBDA,     /* "lambda" or "function" */
+    PZ_VARIATION_LAMBDA, /* "lambda" or "function" */
     PZ_VARIATION_SAGEMAKER,
     PZ_VARIATION_HTTP,
 } pz_variation_type;
 
 typedef enum pz_builtin_strategy {
-    PZ_STRATEGY_DEFAULT,        /* per action: personalized / co-occurrence / affinity */
+    PZ_STRATEGY_DEFAULT, /* per action: personalized / co-occurrence / affinity */
     PZ_STRATEGY_PERSONALIZED,
     PZ_STRATEGY_POPULAR,
     PZ_STRATEGY_CO_OCCURRENCE,
@@ -179,57 +179,57 @@ typedef enum pz_builtin_strategy {
 
 typedef struct pz_variation {
     const char *key;
-    pz_variation_type type;      /* personalize-*: taken from the ARN (campaign/ or recommender/), as
-                                    upstream dispatches; a type that disagrees only warns */
-    const char *type_name;       /* as written in the config, e.g. "function" */
-    const char *arn;             /* personalize-*, lambda: NULL when absent */
-    const char *endpoint_name;   /* sagemaker */
-    const char *url;             /* http: the URL template */
-    pz_builtin_strategy strategy;/* builtin: resolved per action, never PZ_STRATEGY_DEFAULT once parsed */
-    bool exclude_seen;           /* builtin */
-    int timeout_ms;              /* default 5000 */
-    const char *fallback;        /* variation key or NULL */
-    const char *endpoint_url;    /* personalize-*, lambda, sagemaker: `endpointUrl` or NULL */
-    const char *region;          /* personalize-*, lambda, sagemaker: `region` or NULL */
-    const char *promotions_json; /* personalize-*: `promotions` as compact JSON, or NULL */
+    pz_variation_type type;       /* personalize-*: taken from the ARN (campaign/ or recommender/), as
+                                     upstream dispatches; a type that disagrees only warns */
+    const char *type_name;        /* as written in the config, e.g. "function" */
+    const char *arn;              /* personalize-*, lambda: NULL when absent */
+    const char *endpoint_name;    /* sagemaker */
+    const char *url;              /* http: the URL template */
+    pz_builtin_strategy strategy; /* builtin: resolved per action, never PZ_STRATEGY_DEFAULT once parsed */
+    bool exclude_seen;            /* builtin */
+    int timeout_ms;               /* default 5000 */
+    const char *fallback;         /* variation key or NULL */
+    const char *endpoint_url;     /* personalize-*, lambda, sagemaker: `endpointUrl` or NULL */
+    const char *region;           /* personalize-*, lambda, sagemaker: `region` or NULL */
+    const char *promotions_json;  /* personalize-*: `promotions` as compact JSON, or NULL */
     /* inherited views (variation -> recommender -> namespace -> root) */
     const pz_cache_control *cache_control_view;
     const pz_auto_context *auto_context_view;
     const pz_filters *filters_view;
     const pz_item_metadata *item_metadata_view;
-    const char *json;            /* the variation object as compact JSON, with inherited keys */
+    const char *json; /* the variation object as compact JSON, with inherited keys */
 } pz_variation;
 
 /* ---- experiments (§3.7, §7) ---- */
 typedef struct pz_metric {
     const char *name;
-    bool track_exposures;        /* default true */
-    const char *entity_id_key;   /* dotted path */
-    const char *value_key;       /* dotted path */
+    bool track_exposures;      /* default true */
+    const char *entity_id_key; /* dotted path */
+    const char *value_key;     /* dotted path */
 } pz_metric;
 
 typedef struct pz_experiment {
     const char *feature;
-    const char *method;          /* "evidently" or "local" */
-    const char *project;         /* evidently */
+    const char *method;  /* "evidently" or "local" */
+    const char *project; /* evidently */
     const char *description;
     const pz_metric *metrics;
     size_t n_metrics;
-    const double *weights;       /* local: one per variation, in variation order; NULL otherwise */
+    const double *weights; /* local: one per variation, in variation order; NULL otherwise */
 } pz_experiment;
 
 /* ---- responsePostProcessor (§3.6) ---- */
 typedef struct pz_post_processor {
-    const char *type;            /* "lambda" */
+    const char *type; /* "lambda" */
     const char *arn;
-    double look_ahead_multiplier;   /* >= 1, 0 when absent */
-    double look_ahead_maximum_value;/* >= 1, 0 when absent */
+    double look_ahead_multiplier;    /* >= 1, 0 when absent */
+    double look_ahead_maximum_value; /* >= 1, 0 when absent */
 } pz_post_processor;
 
 typedef struct pz_recommender {
     const char *key;
     pz_action action;
-    const char *name;            /* NULL when absent */
+    const char *name; /* NULL when absent */
     const char *description;
     const pz_variation *variations; /* document order: the first is the default */
     size_t n_variations;
@@ -240,7 +240,7 @@ typedef struct pz_recommender {
     const pz_auto_context *auto_context_view;
     const pz_filters *filters_view;
     const pz_item_metadata *item_metadata_view;
-    const char *json;            /* the recommender object as compact JSON, with inherited keys */
+    const char *json; /* the recommender object as compact JSON, with inherited keys */
 } pz_recommender;
 
 /* ---- eventTargets (§3.11) ---- */
@@ -255,13 +255,13 @@ typedef enum pz_event_target_type {
 
 typedef struct pz_event_target {
     pz_event_target_type type;
-    const char *tracking_id;     /* personalize-event-tracker */
-    const char *stream_name;     /* kinesis-* */
-    const char *url;             /* http */
-    const char *const *header_names;  /* http: extra headers */
+    const char *tracking_id;         /* personalize-event-tracker */
+    const char *stream_name;         /* kinesis-* */
+    const char *url;                 /* http */
+    const char *const *header_names; /* http: extra headers */
     const char *const *header_values;
     size_t n_headers;
-    const char *path;            /* file */
+    const char *path; /* file */
     /* personalize-event-tracker, kinesis-*: our optional `endpointUrl` (http(s) URL, e.g. a VPC
      * endpoint; wins over AWS_ENDPOINT_URL_<SERVICE>) and `region` (wins over AWS_REGION); NULL when
      * absent. */
@@ -276,7 +276,7 @@ typedef struct pz_namespace {
     /* recommenders per action, document order; lookups by key use a sorted index */
     const pz_recommender *recommenders[PZ_ACTION__COUNT];
     size_t n_recommenders[PZ_ACTION__COUNT];
-    bool has_event_targets;      /* the key is present (even if empty) */
+    bool has_event_targets; /* the key is present (even if empty) */
     const pz_event_target *event_targets;
     size_t n_event_targets;
     const pz_cache_control *cache_control_view;
@@ -287,7 +287,7 @@ typedef struct pz_namespace {
 typedef struct pz_config pz_config;
 
 /* Read-only accessors; any thread, while holding a reference. */
-const char *pz_config_version(const pz_config *c);        /* NULL when the document has none */
+const char *pz_config_version(const pz_config *c); /* NULL when the document has none */
 /* A number that identifies this snapshot in the process: every snapshot parsed gets a larger one
  * than all before it (unlike `version`, which a reload may leave unchanged). */
 unsigned long long pz_config_generation(const pz_config *c);
@@ -307,8 +307,8 @@ const pz_variation *pz_config_variation(const pz_recommender *r, const char *key
 /* ---- parsing and validation ---- */
 
 typedef struct pz_config_problem {
-    bool is_warning;             /* warnings (e.g. unknown keys inside recommenders) do not reject */
-    char *path;                  /* JSON path, e.g. "$.namespaces.retail.recommenders.recommend-items.for-you.variations.a.arn" */
+    bool is_warning; /* warnings (e.g. unknown keys inside recommenders) do not reject */
+    char *path;      /* JSON path, e.g. "$.namespaces.retail.recommenders.recommend-items.for-you.variations.a.arn" */
     char *message;
 } pz_config_problem;
 

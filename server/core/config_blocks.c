@@ -156,8 +156,7 @@ static void parse_rule(cfg_ctx *c, json_t *v, bool strict, pz_context_rule *out)
         pz_value_mapping *items = pz_arena_calloc(c->arena, json_array_size(mappings), sizeof *items);
         size_t i;
         json_t *m;
-        json_array_foreach(mappings, i, m)
-        {
+        json_array_foreach (mappings, i, m) {
             size_t m_mark = cfg_push_index(c, i);
             parse_value_mapping(c, m, strict, &items[i]);
             cfg_pop(c, m_mark);
@@ -190,8 +189,7 @@ static void parse_field(cfg_ctx *c, json_t *v, bool strict, pz_context_field *ou
         pz_context_rule *items = pz_arena_calloc(c->arena, json_array_size(rules), sizeof *items);
         size_t i;
         json_t *r;
-        json_array_foreach(rules, i, r)
-        {
+        json_array_foreach (rules, i, r) {
             size_t r_mark = cfg_push_index(c, i);
             parse_rule(c, r, strict, &items[i]);
             cfg_pop(c, r_mark);
@@ -214,8 +212,7 @@ const pz_auto_context *cfg_parse_auto_context(cfg_ctx *c, json_t *v, bool strict
     size_t n = 0;
     const char *key;
     json_t *fv;
-    json_object_foreach(v, key, fv)
-    {
+    json_object_foreach (v, key, fv) {
         size_t mark = cfg_push_key(c, key);
         if (key_is_field_name && !cfg_is_alnum_key(key))
             cfg_error(c, "invalid context field name; expected letters and digits only, the camelCase of the "
@@ -272,8 +269,7 @@ const pz_filters *cfg_parse_filters(cfg_ctx *c, json_t *v)
     pz_filter *items = pz_arena_calloc(c->arena, json_array_size(v), sizeof *items);
     size_t i;
     json_t *f;
-    json_array_foreach(v, i, f)
-    {
+    json_array_foreach (v, i, f) {
         size_t mark = cfg_push_index(c, i);
         parse_filter(c, f, &items[i]);
         cfg_pop(c, mark);
@@ -333,8 +329,7 @@ static void parse_item_columns(cfg_ctx *c, json_t *v, bool required, size_t max,
         const char **names = pz_arena_calloc(c->arena, json_array_size(cols), sizeof *names);
         size_t i;
         json_t *col;
-        json_array_foreach(cols, i, col)
-        {
+        json_array_foreach (cols, i, col) {
             if (!json_is_string(col) || json_string_length(col) == 0) {
                 size_t i_mark = cfg_push_index(c, i);
                 cfg_error(c, "expected a non-empty column name string, got %s",

@@ -176,8 +176,7 @@ void cfg_check_members(cfg_ctx *c, json_t *obj, const cfg_member *const *members
 {
     const char *key;
     json_t *value;
-    json_object_foreach(obj, key, value)
-    {
+    json_object_foreach (obj, key, value) {
         bool known = false;
         for (size_t i = 0; i < n && !known; i++)
             known = applies(members[i], variant) && strcmp(members[i]->key, key) == 0;

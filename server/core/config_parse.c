@@ -213,8 +213,7 @@ static void parse_promotions(cfg_ctx *c, json_t *v, pz_variation *out)
     }
     size_t i;
     json_t *p;
-    json_array_foreach(list, i, p)
-    {
+    json_array_foreach (list, i, p) {
         size_t p_mark = cfg_push_index(c, i);
         if (cfg_expect_object(c, p, "a promotion {\"name\", \"percentPromotedItems\", \"filterArn\", ...}")) {
             cfg_check_members(c, p, PROMOTION, COUNT(PROMOTION), 0, false, "a promotion");
@@ -231,8 +230,7 @@ static void parse_promotions(cfg_ctx *c, json_t *v, pz_variation *out)
             } else if (values != NULL) {
                 const char *k;
                 json_t *fv;
-                json_object_foreach(values, k, fv)
-                {
+                json_object_foreach (values, k, fv) {
                     if (!json_is_string(fv))
                         cfg_error_at(c, PROMOTION_FILTER_VALUES.key, "value of \"%.50s\" must be a string", k);
                 }
@@ -391,8 +389,7 @@ static void parse_variations(cfg_ctx *c, json_t *rec, pz_action action, const in
         size_t n = 0;
         const char *key;
         json_t *value;
-        json_object_foreach(v, key, value)
-        {
+        json_object_foreach (v, key, value) {
             size_t v_mark = cfg_push_key(c, key);
             parse_variation(c, key, value, action, parent, &vars[n++]);
             cfg_pop(c, v_mark);
@@ -437,8 +434,7 @@ static void parse_metrics(cfg_ctx *c, json_t *v, bool required, pz_experiment *o
         size_t n = 0;
         const char *name;
         json_t *m;
-        json_object_foreach(v, name, m)
-        {
+        json_object_foreach (v, name, m) {
             size_t m_mark = cfg_push_key(c, name);
             if (!is_valid_metric_name(name))
                 cfg_error(c, "invalid metric name; expected a non-empty name without whitespace");
@@ -472,8 +468,7 @@ static void parse_weights(cfg_ctx *c, json_t *v, const pz_recommender *r, pz_exp
         size_t errors_before = cfg_error_count(c);
         const char *key;
         json_t *w;
-        json_object_foreach(v, key, w)
-        {
+        json_object_foreach (v, key, w) {
             const pz_variation *var = find_variation(r->variations, r->n_variations, key);
             if (r->variations != NULL && var == NULL) {
                 cfg_error_at(c, key, "no variation \"%.80s\" in this recommender; weights must name its variations",
@@ -524,8 +519,7 @@ static void parse_experiments(cfg_ctx *c, json_t *v, pz_recommender *r)
         size_t n = 0;
         const char *feature;
         json_t *e;
-        json_object_foreach(v, feature, e)
-        {
+        json_object_foreach (v, feature, e) {
             size_t e_mark = cfg_push_key(c, feature);
             if (!cfg_is_feature_key(feature))
                 cfg_error(c, "invalid feature name; expected letters, digits, '-', '.' and '_' only");
@@ -628,8 +622,7 @@ static void parse_recommenders(cfg_ctx *c, json_t *v, const inherited *parent, c
     }
     const char *action_key;
     json_t *recs;
-    json_object_foreach(v, action_key, recs)
-    {
+    json_object_foreach (v, action_key, recs) {
         size_t a_mark = cfg_push_key(c, action_key);
         int action = -1;
         for (int a = 0; a < PZ_ACTION__COUNT; a++)
@@ -644,8 +637,7 @@ static void parse_recommenders(cfg_ctx *c, json_t *v, const inherited *parent, c
             size_t i = 0;
             const char *key;
             json_t *r;
-            json_object_foreach(recs, key, r)
-            {
+            json_object_foreach (recs, key, r) {
                 size_t r_mark = cfg_push_key(c, key);
                 parse_recommender(c, key, r, (pz_action)action, parent, &items[i]);
                 sorted[i] = &items[i];
@@ -713,8 +705,7 @@ static void parse_target_headers(cfg_ctx *c, json_t *v, pz_event_target *t)
         size_t i = 0;
         const char *name;
         json_t *value;
-        json_object_foreach(v, name, value)
-        {
+        json_object_foreach (v, name, value) {
             if (!cfg_is_http_token(name))
                 cfg_error_at(c, name, "invalid header name; expected letters, digits and !#$%%&'*+-.^_`|~ only");
             else if (!json_is_string(value) || strpbrk(json_string_value(value), "\r\n") != NULL)
@@ -792,8 +783,7 @@ static void parse_event_targets(cfg_ctx *c, json_t *v, pz_namespace *ns)
         pz_event_target *targets = pz_arena_calloc(c->arena, json_array_size(v), sizeof *targets);
         size_t i;
         json_t *t;
-        json_array_foreach(v, i, t)
-        {
+        json_array_foreach (v, i, t) {
             size_t t_mark = cfg_push_index(c, i);
             parse_event_target(c, t, &targets[i]);
             cfg_pop(c, t_mark);
@@ -873,8 +863,7 @@ void cfg_parse_document(cfg_ctx *c, json_t *root, pz_config *cfg)
         cfg->sorted_namespaces = pz_arena_calloc(c->arena, n, sizeof *cfg->sorted_namespaces);
         const char *key;
         json_t *ns;
-        json_object_foreach(namespaces, key, ns)
-        {
+        json_object_foreach (namespaces, key, ns) {
             size_t ns_mark = cfg_push_key(c, key);
             cfg_namespace *out = &cfg->namespaces[cfg->n_namespaces];
             parse_namespace(c, key, ns, &view, out);

@@ -50,8 +50,8 @@ static const pz_item_metadata *select_block(const pz_decoration *job, const char
     const pz_query *q = job->query;
     const pz_item_metadata *own = job->variation != NULL ? job->variation->item_metadata_view : NULL;
     if (own != NULL && own->type == PZ_ITEM_METADATA_PERSONALIZE) {
-        *where = pz_arena_printf(job->arena, "variation '%s' of recommender '%s'", job->variation->key,
-                                 q->recommender_key);
+        *where =
+            pz_arena_printf(job->arena, "variation '%s' of recommender '%s'", job->variation->key, q->recommender_key);
         return own;
     }
     const pz_item_metadata *im = q->ns != NULL ? q->ns->item_metadata_view : NULL;
@@ -65,8 +65,7 @@ static const pz_item_metadata *select_block(const pz_decoration *job, const char
 void pz_decorate(pz_decorator *d, pz_decoration *job)
 {
     const char *where = NULL;
-    const pz_item_metadata *im =
-        job->query->decorate_items && job->n_items > 0 ? select_block(job, &where) : NULL;
+    const pz_item_metadata *im = job->query->decorate_items && job->n_items > 0 ? select_block(job, &where) : NULL;
     if (im == NULL) {
         job->done(job, NULL);
         return;

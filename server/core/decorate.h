@@ -40,15 +40,15 @@ typedef struct pz_decoration pz_decoration;
 
 struct pz_decoration {
     const pz_query *query;
-    const pz_variation *variation;   /* the variation that served */
-    const pz_item_metadata *im;      /* the block that selected the backend */
+    const pz_variation *variation; /* the variation that served */
+    const pz_item_metadata *im;    /* the block that selected the backend */
     Personalization__V1__PredictedItem *const *items;
     size_t n_items;
-    int64_t deadline_ms;             /* the client's absolute deadline, 0 = none */
+    int64_t deadline_ms; /* the client's absolute deadline, 0 = none */
     pz_arena *arena;
-    pz_upstream_timing *timing;      /* where upstream calls account their time */
+    pz_upstream_timing *timing; /* where upstream calls account their time */
     void (*done)(pz_decoration *job, const pz_error *err);
-    void *done_ctx;                  /* the caller's */
+    void *done_ctx; /* the caller's */
 };
 
 typedef struct pz_decorator_backend {

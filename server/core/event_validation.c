@@ -71,16 +71,14 @@ static pz_status validate_event(const Personalization__V1__Event *ev, size_t i, 
                        PZ_EVENTS_MAX_IMPRESSIONS, ev->n_impression);
     for (size_t k = 0; k < ev->n_impression; k++) {
         if (ev->impression[k] == NULL || !length_ok(ev->impression[k], max))
-            return invalid(err, arena, code, "eventList[%zu].impression[%zu] must be 1 to %zu characters", i, k,
-                           max);
+            return invalid(err, arena, code, "eventList[%zu].impression[%zu] must be 1 to %zu characters", i, k, max);
     }
     if (ev->properties != NULL) {
         if (strlen(ev->properties) > PZ_EVENTS_MAX_PROPERTIES_LEN)
             return invalid(err, arena, code, "eventList[%zu].properties must be at most %d characters", i,
                            PZ_EVENTS_MAX_PROPERTIES_LEN);
         if (!is_json_object_text(ev->properties))
-            return invalid(err, arena, code, "eventList[%zu].properties must be a JSON object encoded as a string",
-                           i);
+            return invalid(err, arena, code, "eventList[%zu].properties must be a JSON object encoded as a string", i);
     }
     if (ev->has_sent_at && !(ev->sent_at >= 0 && isfinite(ev->sent_at)))
         return invalid(err, arena, code, "eventList[%zu].sentAt must be epoch seconds (>= 0)", i);
@@ -116,8 +114,8 @@ pz_status pz_events_validate(Personalization__V1__PutEventsRequest *in, const pz
         return invalid(err, arena, code, "the body needs eventList (1 to %d events) or experimentConversions",
                        PZ_EVENTS_MAX_PER_CALL);
     if (in->n_event_list > PZ_EVENTS_MAX_PER_CALL)
-        return invalid(err, arena, code, "eventList holds at most %d events per call (got %zu)",
-                       PZ_EVENTS_MAX_PER_CALL, in->n_event_list);
+        return invalid(err, arena, code, "eventList holds at most %d events per call (got %zu)", PZ_EVENTS_MAX_PER_CALL,
+                       in->n_event_list);
     if (in->n_event_list > 0 && in->session_id == NULL && has_target(ns, PZ_TARGET_PERSONALIZE_EVENT_TRACKER))
         return invalid(err, arena, code,
                        "sessionId is required: namespace '%s' sends events to a Personalize event tracker", ns->key);

@@ -30,5 +30,4 @@
 pz_status pz_events_validate(Personalization__V1__PutEventsRequest *in, const pz_namespace *ns, int64_t now_ms,
                              pz_arena *arena, pz_error *err);
 
-
 #endif

@@ -39,10 +39,10 @@ struct pz_inference {
     refresh *refresh;  /* set when this inference is a background refresh */
 
     pz_query query;
-    const pz_variation *variation;       /* chosen by the assign stage */
-    const pz_cache_policy *cache_class;  /* NULL when the configuration sets none */
-    bool cacheable;                      /* validated and (when a cache exists) cached */
-    pz_cache_flight *flight;             /* the flight this call leads, until it is finished */
+    const pz_variation *variation;      /* chosen by the assign stage */
+    const pz_cache_policy *cache_class; /* NULL when the configuration sets none */
+    bool cacheable;                     /* validated and (when a cache exists) cached */
+    pz_cache_flight *flight;            /* the flight this call leads, until it is finished */
 
     pz_recommend_call call;
     pz_decoration decoration;
@@ -280,8 +280,8 @@ static stage_result stage_cache(pz_inference *inf)
         req->hints.cache = "refresh";
         return STAGE_NEXT;
     }
-    pz_response_key key = {&inf->query, inf->variation->key, req->hints.vary, req->headers, req->n_headers,
-                           pz_config_generation(inf->config)};
+    pz_response_key key = {&inf->query,  inf->variation->key, req->hints.vary,
+                           req->headers, req->n_headers,      pz_config_generation(inf->config)};
     const pz_prepared_response *found;
     pz_cache_flight *flight;
     const char *outcome;
@@ -416,8 +416,8 @@ static const struct {
     const char *name;
     stage_result (*run)(pz_inference *inf);
 } STAGES[] = {
-    {"resolve", stage_resolve},     {"assign", stage_assign}, {"cache", stage_cache}, {"recommend", stage_recommend},
-    {"build", stage_build},         {"decorate", stage_decorate}, {"store", stage_store},
+    {"resolve", stage_resolve}, {"assign", stage_assign},     {"cache", stage_cache}, {"recommend", stage_recommend},
+    {"build", stage_build},     {"decorate", stage_decorate}, {"store", stage_store},
 };
 
 #define N_STAGES (sizeof STAGES / sizeof STAGES[0])

@@ -17,7 +17,7 @@ typedef struct pz_interaction {
     const char *event_type; /* the model weighs types (builtin.h lists its weights) */
     bool has_event_value;
     double event_value;
-    int64_t sent_at_ms;     /* event time */
+    int64_t sent_at_ms; /* event time */
 } pz_interaction;
 
 typedef struct pz_learner {

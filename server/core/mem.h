@@ -26,10 +26,10 @@ typedef struct pz_arena_cleanup pz_arena_cleanup;
 
 typedef struct pz_arena {
     pz_arena_chunk *chunks;
-    pz_arena_cleanup *cleanups;  /* pz_arena_defer callbacks, newest first */
-    size_t used;              /* bytes used in the newest chunk */
-    size_t total;             /* bytes handed out since init/reset, for budgets and tests */
-    ProtobufCAllocator pb;    /* protobuf-c allocator backed by this arena (free is a no-op) */
+    pz_arena_cleanup *cleanups; /* pz_arena_defer callbacks, newest first */
+    size_t used;                /* bytes used in the newest chunk */
+    size_t total;               /* bytes handed out since init/reset, for budgets and tests */
+    ProtobufCAllocator pb;      /* protobuf-c allocator backed by this arena (free is a no-op) */
 } pz_arena;
 
 /* Initializes an empty arena (no allocation until first use). */

@@ -67,8 +67,8 @@ static pz_status check_id(const char *value, const char *field, bool required, p
     return PZ_OK;
 }
 
-static pz_status check_map(pz_string_entry **entries, size_t n, const char *field, size_t max_key,
-                           const char *code, pz_arena *arena, pz_error *err)
+static pz_status check_map(pz_string_entry **entries, size_t n, const char *field, size_t max_key, const char *code,
+                           pz_arena *arena, pz_error *err)
 {
     for (size_t i = 0; i < n; i++) {
         const char *k = entries[i]->key ? entries[i]->key : "";

@@ -41,12 +41,12 @@ typedef struct pz_query {
     pz_action action;
     const char *namespace_;
     const char *recommender_key;
-    const char *user_id;  /* NULL on related-items without a user */
-    const char *item_id;  /* related-items */
-    char **item_ids;      /* rerank-items */
+    const char *user_id; /* NULL on related-items without a user */
+    const char *item_id; /* related-items */
+    char **item_ids;     /* rerank-items */
     size_t n_item_ids;
-    int num_results;      /* recommend/related: what the client asked for (1..500); rerank: the
-                           * number of ids, since a rerank answers every id it was given */
+    int num_results; /* recommend/related: what the client asked for (1..500); rerank: the
+                      * number of ids, since a rerank answers every id it was given */
     const char *filter;
     pz_string_entry **filter_values;
     size_t n_filter_values;

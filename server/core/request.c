@@ -21,7 +21,7 @@ void pz_upstream_timing_add(pz_upstream_timing *t, int64_t us, int64_t end_us)
         return;
     int64_t start = end_us - us;
     if (start >= t->until_us)
-        t->us += us;                    /* after the previous calls */
+        t->us += us; /* after the previous calls */
     else if (end_us > t->until_us)
         t->us += end_us - t->until_us; /* overlaps them: only the new part */
     if (end_us > t->until_us)

@@ -53,19 +53,19 @@ void pz_upstream_timing_add(pz_upstream_timing *t, int64_t us, int64_t end_us);
 /* What the core says about a successful response besides its body. Strings live in the request
  * arena. NULL means "send no such header". */
 typedef struct pz_response_hints {
-    const char *config_version;   /* X-Personalization-Config-Version */
-    const char *cache_control;    /* Cache-Control */
-    const char *etag;             /* ETag, quoted */
-    const char *vary;             /* Vary: the request headers automatic context consulted; written by
-                                   * the context stage (issue #13), part of the cache key */
-    const char *variation;        /* X-Personalization-Variation: the variation key that served */
-    const char *experiment;       /* X-Personalization-Experiment: the matched experiment; written by
-                                   * the experiment stage (issue #14) */
-    const char *fallback_from;    /* X-Personalization-Fallback: the variation that failed when its
-                                     `fallback` variation served (then `variation` names the latter) */
-    bool not_modified;            /* if-none-match matched: REST 304 / gRPC not_modified flag */
-    const char *cache;            /* response cache outcome for the access log ("hit", "miss",
-                                   * "stale", "stale-if-error", "coalesced", "bypass"); NULL = "-" */
+    const char *config_version; /* X-Personalization-Config-Version */
+    const char *cache_control;  /* Cache-Control */
+    const char *etag;           /* ETag, quoted */
+    const char *vary;           /* Vary: the request headers automatic context consulted; written by
+                                 * the context stage (issue #13), part of the cache key */
+    const char *variation;      /* X-Personalization-Variation: the variation key that served */
+    const char *experiment;     /* X-Personalization-Experiment: the matched experiment; written by
+                                 * the experiment stage (issue #14) */
+    const char *fallback_from;  /* X-Personalization-Fallback: the variation that failed when its
+                                   `fallback` variation served (then `variation` names the latter) */
+    bool not_modified;          /* if-none-match matched: REST 304 / gRPC not_modified flag */
+    const char *cache;          /* response cache outcome for the access log ("hit", "miss",
+                                 * "stale", "stale-if-error", "coalesced", "bypass"); NULL = "-" */
     /* The upstreams' own time for this request (pz_upstream_timing above); the access log prints
      * it as upstream_ms when non-zero, so dur_ms - upstream_ms is the server's own added time. */
     pz_upstream_timing upstream;
@@ -77,26 +77,26 @@ typedef void (*pz_request_done_cb)(pz_request *req);
 struct pz_request {
     /* in */
     pz_rpc rpc;
-    const ProtobufCMessage *message;  /* the decoded request message (type pz_rpc_get(rpc)->request) */
+    const ProtobufCMessage *message; /* the decoded request message (type pz_rpc_get(rpc)->request) */
     const pz_header *headers;
     size_t n_headers;
-    const char *protocol;             /* "rest" or "grpc", for logs */
-    const char *client_addr;          /* "ip:port" or NULL */
-    const char *principal;            /* authenticated principal or NULL; set by authentication
-                                       * (issue #15) before the core sees the request */
-    const char *if_none_match;        /* raw If-None-Match value or NULL */
-    int64_t deadline_ms;              /* absolute wall-clock deadline (ms since epoch), 0 = none */
-    int64_t received_ms;              /* wall-clock time of receipt (ms since epoch) */
-    int64_t received_mono_us;         /* monotonic time of receipt (µs, pz_mono_us): access-log duration */
-    pz_arena *arena;                  /* all core allocations for this request come from here */
+    const char *protocol;      /* "rest" or "grpc", for logs */
+    const char *client_addr;   /* "ip:port" or NULL */
+    const char *principal;     /* authenticated principal or NULL; set by authentication
+                                * (issue #15) before the core sees the request */
+    const char *if_none_match; /* raw If-None-Match value or NULL */
+    int64_t deadline_ms;       /* absolute wall-clock deadline (ms since epoch), 0 = none */
+    int64_t received_ms;       /* wall-clock time of receipt (ms since epoch) */
+    int64_t received_mono_us;  /* monotonic time of receipt (µs, pz_mono_us): access-log duration */
+    pz_arena *arena;           /* all core allocations for this request come from here */
     pz_request_done_cb on_done;
-    void *front_data;                 /* the front's own pointer, untouched by the core */
+    void *front_data; /* the front's own pointer, untouched by the core */
 
     /* out: valid when on_done runs */
-    pz_status status;                 /* PZ_OK or the error's status */
-    pz_error error;                   /* when status != PZ_OK */
-    ProtobufCMessage *response;       /* when status == PZ_OK: type pz_rpc_get(rpc)->response, arena-owned;
-                                       * NULL when the answer came prepared from the response cache */
+    pz_status status;           /* PZ_OK or the error's status */
+    pz_error error;             /* when status != PZ_OK */
+    ProtobufCMessage *response; /* when status == PZ_OK: type pz_rpc_get(rpc)->response, arena-owned;
+                                 * NULL when the answer came prepared from the response cache */
     /* When status == PZ_OK and non-NULL: the response already packed (and rendered as JSON), see
      * server/core/prepared.h. A front sends these bytes as they are instead of encoding
      * `response`. The arena holds a reference (dropped when the arena is destroyed); a front that

@@ -268,8 +268,7 @@ void pz_response_cache_complete(pz_response_cache *rc, pz_cache_flight *flight, 
     pz_cache_complete(rc->cache, flight, res, keep && res->json != NULL ? ttl : NULL, rc->now_ms());
 }
 
-const pz_prepared_response *pz_response_cache_fail(pz_response_cache *rc, pz_cache_flight *flight,
-                                                   const pz_error *err)
+const pz_prepared_response *pz_response_cache_fail(pz_response_cache *rc, pz_cache_flight *flight, const pz_error *err)
 {
     return pz_cache_fail(rc->cache, flight, err, pz_cache_stale_if_error_applies(err->status), rc->now_ms());
 }

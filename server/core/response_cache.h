@@ -100,7 +100,7 @@ int64_t pz_response_cache_now(const pz_response_cache *rc);
 typedef struct pz_response_key {
     const pz_query *query;
     const char *variation_key;
-    const char *vary;               /* comma-separated header names, or NULL */
+    const char *vary; /* comma-separated header names, or NULL */
     const pz_header *headers;
     size_t n_headers;
     unsigned long long generation;
@@ -133,8 +133,7 @@ void pz_response_cache_complete(pz_response_cache *rc, pz_cache_flight *flight, 
 /* Finishes a flight whose call failed with err. Returns a stale entry (a reference) when
  * stale-if-error applies and one is there, which every waiter gets too; else NULL and every waiter
  * gets err. */
-const pz_prepared_response *pz_response_cache_fail(pz_response_cache *rc, pz_cache_flight *flight,
-                                                   const pz_error *err);
+const pz_prepared_response *pz_response_cache_fail(pz_response_cache *rc, pz_cache_flight *flight, const pz_error *err);
 
 /* Finishes a flight whose call ended without an answer for it (its request was completed some
  * other way): the waiters get 500 CoalescedCallFailed and the key is free again. */

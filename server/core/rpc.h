@@ -16,8 +16,8 @@ typedef enum pz_rpc {
 
 typedef struct pz_rpc_info {
     pz_rpc rpc;
-    const char *name;        /* "RecommendItems" */
-    const char *grpc_path;   /* "/personalization.v1.PersonalizationService/RecommendItems" */
+    const char *name;      /* "RecommendItems" */
+    const char *grpc_path; /* "/personalization.v1.PersonalizationService/RecommendItems" */
     const ProtobufCMessageDescriptor *request;
     const ProtobufCMessageDescriptor *response;
 } pz_rpc_info;

@@ -81,8 +81,8 @@ pz_service *pz_service_create(const pz_service_options *opts)
         if (opts->item_metadata[t].decorate != NULL)
             pz_decorator_set_backend(svc->decorator, (pz_item_metadata_type)t, &opts->item_metadata[t]);
     }
-    svc->response_cache = pz_response_cache_create(&(pz_response_cache_options){
-        .cache = opts->cache, .render_json = opts->render_json, .now_ms = opts->now_ms});
+    svc->response_cache = pz_response_cache_create(
+        &(pz_response_cache_options){.cache = opts->cache, .render_json = opts->render_json, .now_ms = opts->now_ms});
     svc->inference = pz_inference_pipeline_create(&(pz_inference_options){
         .recommender = opts->recommender, .decorator = svc->decorator, .response_cache = svc->response_cache});
     atomic_init(&svc->stopping, false);
@@ -111,9 +111,7 @@ void pz_service_handle(pz_service *svc, pz_request *req)
         pz_inference_start(svc->inference, req, cfg); /* takes over the snapshot reference */
         return;
     case PZ_RPC_PUT_EVENTS: handle_put_events(svc, req, cfg); break;
-    default:
-        pz_request_fail(req, PZ_UNIMPLEMENTED, PZ_ERRTYPE_UNHANDLED, "UnknownMethod", "unknown method");
-        break;
+    default: pz_request_fail(req, PZ_UNIMPLEMENTED, PZ_ERRTYPE_UNHANDLED, "UnknownMethod", "unknown method"); break;
     }
     /* Requests that complete later only hold arena copies of what they read from the snapshot. */
     pz_config_unref(cfg);

@@ -31,7 +31,7 @@ typedef struct pz_service_options {
      * nothing is stored (ETags and 304s still work). */
     pz_cache *cache;
     pz_render_json_fn render_json;
-    int64_t (*now_ms)(void);         /* the response cache's clock; NULL = pz_now_ms (tests inject one) */
+    int64_t (*now_ms)(void); /* the response cache's clock; NULL = pz_now_ms (tests inject one) */
 } pz_service_options;
 
 /* Creates the service. Never NULL. */

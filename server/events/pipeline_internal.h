@@ -105,12 +105,13 @@ typedef struct pz_event_job {
     pz_job_target *targets;
     size_t n_targets;
     pz_target_slot **slots; /* (writer) resolved targets */
-    uint64_t seq; /* (writer) where the record went */
+    uint64_t seq;           /* (writer) where the record went */
 } pz_event_job;
 
 /* The registry (registry.c). Lookups: the writer, or holders of reg_lock. Add and remove: the
  * writer (or open/destroy), under reg_lock. */
-pz_target_slot *pz_slot_new(uint32_t number, const char *id, const char *spec_json, uint64_t cursor); /* NULL: bad spec */
+pz_target_slot *pz_slot_new(uint32_t number, const char *id, const char *spec_json,
+                            uint64_t cursor); /* NULL: bad spec */
 void pz_slot_free(pz_target_slot *s);
 void pz_dead_free(pz_dead_item *d);
 pz_target_slot *pz_registry_find_id(pz_event_pipeline *p, const char *id);

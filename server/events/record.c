@@ -35,8 +35,6 @@ static uint32_t get_u32(const uint8_t *p)
 
 /* ---- JSON helpers ---- */
 
-
-
 int pz_json_number(pz_buf *b, double d)
 {
     if (!isfinite(d))

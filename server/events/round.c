@@ -270,8 +270,8 @@ static void round_rollback(round_changes *r)
 }
 
 /* Applies the events of this round's calls to a caught-up builtin target (pipeline.h). */
-static void apply_builtin_inline(pz_event_pipeline *p, pz_target_slot *s, slot_change *c, pz_event_job *jobs, size_t n_jobs,
-                                 uint64_t first_seq, uint64_t next_seq)
+static void apply_builtin_inline(pz_event_pipeline *p, pz_target_slot *s, slot_change *c, pz_event_job *jobs,
+                                 size_t n_jobs, uint64_t first_seq, uint64_t next_seq)
 {
     pthread_mutex_lock(&s->lock);
     if (!s->caught_up || s->cursor != first_seq || c->replayed || p->opts.learner.learn == NULL) {
@@ -299,12 +299,12 @@ static void apply_builtin_inline(pz_event_pipeline *p, pz_target_slot *s, slot_c
         for (size_t e = 0; e < in->n_event_list; e++) {
             const Personalization__V1__Event *ev = in->event_list[e];
             evs[i++] = (pz_interaction){.user_id = in->user_id,
-                                          .session_id = in->session_id,
-                                          .item_id = ev->item_id,
-                                          .event_type = ev->event_type,
-                                          .has_event_value = ev->has_event_value,
-                                          .event_value = ev->event_value,
-                                          .sent_at_ms = (int64_t)(ev->sent_at * 1000.0)};
+                                        .session_id = in->session_id,
+                                        .item_id = ev->item_id,
+                                        .event_type = ev->event_type,
+                                        .has_event_value = ev->has_event_value,
+                                        .event_value = ev->event_value,
+                                        .sent_at_ms = (int64_t)(ev->sent_at * 1000.0)};
         }
     }
     char err[256] = "";

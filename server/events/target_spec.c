@@ -112,8 +112,7 @@ int pz_target_spec_parse(const char *spec_json, pz_target_spec *out, char *err, 
         size_t i = 0;
         const char *k;
         json_t *v;
-        json_object_foreach(h, k, v)
-        {
+        json_object_foreach (h, k, v) {
             out->header_names[i] = pz_strdup(k);
             out->header_values[i] = pz_strdup(json_string_value(v) ? json_string_value(v) : "");
             i++;

@@ -54,9 +54,9 @@
 typedef struct pz_target pz_target;
 
 typedef struct pz_target_env {
-    pz_aws *aws;         /* AWS targets; NULL fails their calls (retried) */
-    pz_learner learner;  /* builtin targets; zeroed = none (their records are retried) */
-    long timeout_ms;     /* per call; 0 = default */
+    pz_aws *aws;        /* AWS targets; NULL fails their calls (retried) */
+    pz_learner learner; /* builtin targets; zeroed = none (their records are retried) */
+    long timeout_ms;    /* per call; 0 = default */
 } pz_target_env;
 
 /* Creates the adapter for a spec, which it takes over (*spec is zeroed). Never NULL. */

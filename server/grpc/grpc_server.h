@@ -22,21 +22,20 @@
 #include "server/core/request.h"
 
 typedef struct pz_grpc_options {
-    const char *address;          /* e.g. "0.0.0.0:50051"; port 0 picks a free port */
-    int threads;                  /* completion-queue threads, >= 1 */
-    size_t max_message_bytes;     /* max request size; 0 = 4 MiB */
+    const char *address;      /* e.g. "0.0.0.0:50051"; port 0 picks a free port */
+    int threads;              /* completion-queue threads, >= 1 */
+    size_t max_message_bytes; /* max request size; 0 = 4 MiB */
     pz_handle_fn handle;
     void *handle_ctx;
-    int stop_grace_ms;            /* how long stop waits for in-flight calls before cancelling
-                                   * them; 0 = 2000 */
+    int stop_grace_ms; /* how long stop waits for in-flight calls before cancelling
+                        * them; 0 = 2000 */
 } pz_grpc_options;
 
 typedef struct pz_grpc_server pz_grpc_server;
 
 /* Initializes grpc, binds, starts serving. Returns 0 with *out and *bound_port, or -1 with a
  * message in err (nothing left running). */
-int pz_grpc_server_start(const pz_grpc_options *opts, pz_grpc_server **out, int *bound_port, char *err,
-                         size_t errlen);
+int pz_grpc_server_start(const pz_grpc_options *opts, pz_grpc_server **out, int *bound_port, char *err, size_t errlen);
 
 /* Graceful stop: stops accepting, cancels calls still in flight after a short grace period
  * (stop_grace_ms), joins the threads, frees everything and shuts grpc down. Blocks until the

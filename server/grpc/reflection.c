@@ -88,8 +88,7 @@ static bool split_file_set(pz_reflection *r, const uint8_t *p, const uint8_t *en
                 return false;
             p += n;
             break;
-        default:
-            return false;
+        default: return false;
         }
     }
     return true;
@@ -127,16 +126,14 @@ static void add_extension(pz_reflection *r, const Google__Protobuf__FieldDescrip
     r->extensions[r->n_extensions++] = (refl_extension){extendee, f->number, file};
 }
 
-static void index_enum(pz_reflection *r, const Google__Protobuf__EnumDescriptorProto *e, const char *scope,
-                       size_t file)
+static void index_enum(pz_reflection *r, const Google__Protobuf__EnumDescriptorProto *e, const char *scope, size_t file)
 {
     add_symbol(r, qualify(r, scope, e->name), file, PZ_REFLECTION_ENUM);
     for (size_t i = 0; i < e->n_value; i++)
         add_symbol(r, qualify(r, scope, e->value[i]->name), file, PZ_REFLECTION_ENUM_VALUE);
 }
 
-static void index_message(pz_reflection *r, const Google__Protobuf__DescriptorProto *m, const char *scope,
-                          size_t file)
+static void index_message(pz_reflection *r, const Google__Protobuf__DescriptorProto *m, const char *scope, size_t file)
 {
     const char *full = qualify(r, scope, m->name);
     add_symbol(r, full, file, PZ_REFLECTION_MESSAGE);
@@ -444,9 +441,7 @@ int pz_reflection_answer(const pz_reflection *r, pz_arena *arena, const uint8_t 
     case GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_ALL_EXTENSION_NUMBERS_OF_TYPE:
         answer_extension_numbers(r, arena, &rs, rq->all_extension_numbers_of_type);
         break;
-    default:
-        answer_error(arena, &rs, CODE_UNIMPLEMENTED, "request kind not supported");
-        break;
+    default: answer_error(arena, &rs, CODE_UNIMPLEMENTED, "request kind not supported"); break;
     }
     *out_len = grpc__reflection__v1__server_reflection_response__get_packed_size(&rs);
     *out = pz_arena_alloc(arena, *out_len);

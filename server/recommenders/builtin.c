@@ -17,7 +17,7 @@
 typedef struct idmap {
     uint64_t *keys; /* 0 = empty slot */
     double *vals;
-    size_t cap;     /* power of two */
+    size_t cap; /* power of two */
     size_t len;
 } idmap;
 
@@ -77,10 +77,10 @@ static double *idmap_add(idmap *m, uint64_t id)
 typedef struct cand {
     uint64_t id;
     double score;
-    const char *name;  /* in the LMDB map or the caller's input: valid during the query */
+    const char *name; /* in the LMDB map or the caller's input: valid during the query */
     size_t len;
-    size_t pos;        /* input position (rerank) */
-    int tier;          /* rerank: 0 affinity, 1 popularity only, 2 no statistics */
+    size_t pos; /* input position (rerank) */
+    int tier;   /* rerank: 0 affinity, 1 popularity only, 2 no statistics */
 } cand;
 
 typedef struct candvec {
@@ -431,8 +431,7 @@ static int affinity(query *q, const pzb_recent *recent, size_t n_recent, const p
 }
 
 /* Scores every input id: tier 0 with affinity, tier 1 known (score = L for now), tier 2 unknown. */
-static int score_inputs(query *q, const pzb_recent *recent, size_t n_recent, const char *const *ids, cand *c,
-                        size_t n)
+static int score_inputs(query *q, const pzb_recent *recent, size_t n_recent, const char *const *ids, cand *c, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         c[i].name = ids[i] != NULL ? ids[i] : "";

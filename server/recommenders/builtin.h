@@ -61,12 +61,12 @@
 typedef struct pz_builtin pz_builtin;
 
 typedef struct pz_builtin_options {
-    double half_life_hours;         /* popularity/co-occurrence decay; default 168 (a week);
-                                       0.001 to 1e9 */
+    double half_life_hours; /* popularity/co-occurrence decay; default 168 (a week);
+                               0.001 to 1e9 */
     /* recent_items_per_user and cooccurrence_window: 1 to 1000; map_size_mb at least 1. */
-    size_t recent_items_per_user;   /* default 50 */
-    size_t cooccurrence_window;     /* default 20 */
-    size_t map_size_mb;             /* LMDB map size; default 1024 */
+    size_t recent_items_per_user; /* default 50 */
+    size_t cooccurrence_window;   /* default 20 */
+    size_t map_size_mb;           /* LMDB map size; default 1024 */
 } pz_builtin_options;
 
 /* Defaults as documented above. */
@@ -85,8 +85,7 @@ void pz_builtin_close(pz_builtin *b);
 /* Applies the events to namespace `ns` in one durable write transaction, in array order. Blocking;
  * returns 0, or -1 with err (nothing applied): over-long ids, LMDB errors, a full map (the message
  * names map_size_mb). */
-int pz_builtin_ingest(pz_builtin *b, const char *ns, const pz_interaction *events, size_t n, char *err,
-                      size_t errlen);
+int pz_builtin_ingest(pz_builtin *b, const char *ns, const pz_interaction *events, size_t n, char *err, size_t errlen);
 
 /* The learner port (server/core/learner.h) over pz_builtin_ingest, for `builtin` event targets. */
 pz_learner pz_builtin_learner(pz_builtin *b);

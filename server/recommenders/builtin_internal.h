@@ -39,21 +39,21 @@
 struct pz_builtin {
     MDB_env *env;
     MDB_dbi items, byid, popidx, cooc, users, sessions, meta;
-    double half_life_ms;  /* the one the statistics were written with (stored in meta) */
-    size_t recent_cap;    /* recent_items_per_user */
-    size_t window;        /* cooccurrence_window; also the cap of a session's list */
+    double half_life_ms; /* the one the statistics were written with (stored in meta) */
+    size_t recent_cap;   /* recent_items_per_user */
+    size_t window;       /* cooccurrence_window; also the cap of a session's list */
     size_t map_size_mb;
 };
 
 typedef struct pzb_item {
-    double L;             /* log2 popularity normalized to PZB_EPOCH_MS */
+    double L; /* log2 popularity normalized to PZB_EPOCH_MS */
     uint64_t id;
 } pzb_item;
 
 typedef struct pzb_recent {
     uint64_t id;
-    int64_t t_ms;         /* time of the latest event on the item */
-    double weight;        /* strongest event-type weight seen for the item */
+    int64_t t_ms;  /* time of the latest event on the item */
+    double weight; /* strongest event-type weight seen for the item */
 } pzb_recent;
 
 /* Formats "builtin: <what>: <mdb_strerror(rc)>" into err (MDB_MAP_FULL names the option to raise)
@@ -86,7 +86,6 @@ int pzb_get_by_id(const pz_builtin *b, MDB_txn *txn, uint64_t id, double *L, con
 
 /* Reads the list stored under (ns, id) in dbi (users or sessions) into list (room for cap
  * entries); *n is 0 when missing. Returns 0 or an LMDB error. */
-int pzb_get_recent(MDB_txn *txn, MDB_dbi dbi, const char *ns, const char *id, pzb_recent *list, size_t cap,
-                   size_t *n);
+int pzb_get_recent(MDB_txn *txn, MDB_dbi dbi, const char *ns, const char *id, pzb_recent *list, size_t cap, size_t *n);
 
 #endif

@@ -34,8 +34,7 @@ static char *dup_field(json_t *obj, const char *key)
 }
 
 /* Parses a JSON Lines history. Returns the events (caller frees) or NULL with err. */
-static seed_event *parse_history(const char *text, size_t len, size_t *n_out, double *newest, char *err,
-                                 size_t errlen)
+static seed_event *parse_history(const char *text, size_t len, size_t *n_out, double *newest, char *err, size_t errlen)
 {
     size_t cap = 1024, n = 0, line_no = 0;
     seed_event *evs = pz_malloc(cap * sizeof *evs);
@@ -90,8 +89,13 @@ long pz_builtin_seed(pz_builtin *b, const char *ns, const char *jsonl, size_t le
         size_t k = n - i < SEED_BATCH ? n - i : SEED_BATCH;
         for (size_t j = 0; j < k; j++) {
             const seed_event *e = &evs[i + j];
-            batch[j] = (pz_interaction){e->user_id, e->session_id, e->item_id, e->event_type, false, 0,
-                                          (int64_t)(e->sent_at * 1000.0) + shift_ms};
+            batch[j] = (pz_interaction){e->user_id,
+                                        e->session_id,
+                                        e->item_id,
+                                        e->event_type,
+                                        false,
+                                        0,
+                                        (int64_t)(e->sent_at * 1000.0) + shift_ms};
         }
         if (pz_builtin_ingest(b, ns, batch, k, err, errlen) != 0) {
             loaded = -1;

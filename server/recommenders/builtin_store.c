@@ -145,8 +145,7 @@ int pzb_get_by_id(const pz_builtin *b, MDB_txn *txn, uint64_t id, double *L, con
     return 0;
 }
 
-int pzb_get_recent(MDB_txn *txn, MDB_dbi dbi, const char *ns, const char *id, pzb_recent *list, size_t cap,
-                   size_t *n)
+int pzb_get_recent(MDB_txn *txn, MDB_dbi dbi, const char *ns, const char *id, pzb_recent *list, size_t cap, size_t *n)
 {
     *n = 0;
     char key[PZB_KEY_MAX];
@@ -227,8 +226,8 @@ static int open_dbs(pz_builtin *b, double half_life_ms, char *err, size_t errlen
     struct {
         const char *name;
         MDB_dbi *dbi;
-    } dbs[] = {{"items", &b->items},   {"byid", &b->byid},         {"popidx", &b->popidx}, {"cooc", &b->cooc},
-               {"users", &b->users},   {"sessions", &b->sessions}, {"meta", &b->meta}};
+    } dbs[] = {{"items", &b->items}, {"byid", &b->byid},         {"popidx", &b->popidx}, {"cooc", &b->cooc},
+               {"users", &b->users}, {"sessions", &b->sessions}, {"meta", &b->meta}};
     for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
         rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi);
         if (rc != 0) {
@@ -338,8 +337,8 @@ static double event_weight(const char *type)
     static const struct {
         const char *name;
         double weight;
-    } weights[] = {{"purchase", 4}, {"addtocart", 3}, {"cart", 3},       {"like", 2},
-                   {"rating", 2},   {"click", 1},     {"view", 0.5},     {"impression", 0.5}};
+    } weights[] = {{"purchase", 4}, {"addtocart", 3}, {"cart", 3},   {"like", 2},
+                   {"rating", 2},   {"click", 1},     {"view", 0.5}, {"impression", 0.5}};
     if (type == NULL)
         return 1;
     char norm[16];
@@ -368,8 +367,8 @@ typedef struct ingest {
     MDB_txn *txn;
     const char *ns;
     uint64_t next_id;
-    pzb_recent *list;     /* scratch for one recent list: room for max(recent_cap, window) + 1 */
-    const char *failed;   /* what failed, for the message */
+    pzb_recent *list;   /* scratch for one recent list: room for max(recent_cap, window) + 1 */
+    const char *failed; /* what failed, for the message */
 } ingest;
 
 static int put(ingest *in, MDB_dbi dbi, const void *key, size_t klen, const void *val, size_t vlen, const char *what)
@@ -540,7 +539,10 @@ static int check_events(const char *ns, const pz_interaction *events, size_t n, 
             if (ids[j] != NULL && strlen(ids[j]) > PZ_BUILTIN_MAX_ID_LEN) {
                 if (err != NULL && errlen > 0)
                     snprintf(err, errlen, "builtin: event %zu: %s longer than %d bytes", i,
-                             j == 0 ? "item id" : j == 1 ? "user id" : "session id", PZ_BUILTIN_MAX_ID_LEN);
+                             j == 0   ? "item id"
+                             : j == 1 ? "user id"
+                                      : "session id",
+                             PZ_BUILTIN_MAX_ID_LEN);
                 return -1;
             }
         }
@@ -573,8 +575,7 @@ static int run_ingest(ingest *in, const pz_interaction *events, size_t n)
     return put(in, in->b->meta, k.mv_data, k.mv_size, &in->next_id, sizeof(in->next_id), "write meta");
 }
 
-int pz_builtin_ingest(pz_builtin *b, const char *ns, const pz_interaction *events, size_t n, char *err,
-                      size_t errlen)
+int pz_builtin_ingest(pz_builtin *b, const char *ns, const pz_interaction *events, size_t n, char *err, size_t errlen)
 {
     if (check_events(ns, events, n, err, errlen) != 0)
         return -1;

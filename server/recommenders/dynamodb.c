@@ -52,8 +52,7 @@ static Google__Protobuf__Struct *attribute_map(const json_t *m, const char *skip
     s->fields = pz_arena_calloc(arena, n ? n : 1, sizeof *s->fields);
     const char *key;
     json_t *value;
-    json_object_foreach((json_t *)m, key, value)
-    {
+    json_object_foreach ((json_t *)m, key, value) {
         if (skip != NULL && strcmp(key, skip) == 0)
             continue;
         Google__Protobuf__Struct__FieldsEntry *e = (Google__Protobuf__Struct__FieldsEntry *)pz_arena_new_message(
@@ -234,8 +233,7 @@ static void read_answer(ddb_state *s, const pz_upstream_response *res, const cha
     }
     size_t i;
     json_t *item;
-    json_array_foreach(items, i, item)
-    {
+    json_array_foreach (items, i, item) {
         const char *id = json_string_value(json_object_get(json_object_get(item, "id"), "S"));
         const char **hit = id != NULL ? bsearch(&id, s->ids, s->n_ids, sizeof *s->ids, cmp_str) : NULL;
         if (hit == NULL)

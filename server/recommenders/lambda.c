@@ -87,6 +87,5 @@ void pz_lambda_call(pz_remote_call *call, const char *arn, const char *region, c
 void pz_lambda_invoke(pz_remote_call *call)
 {
     const pz_variation *v = call->variation;
-    pz_lambda_call(call, v->arn, v->region, v->endpoint_url, pz_remote_payload(call->q, v, call->count),
-                   parse_answer);
+    pz_lambda_call(call, v->arn, v->region, v->endpoint_url, pz_remote_payload(call->q, v, call->count), parse_answer);
 }

@@ -166,8 +166,8 @@ static void invoke_builtin(run *st)
         break;
     case PZ_ACTION_RELATED_ITEMS:
         n = popular ? pz_builtin_popular(r->builtin, q->namespace_, want, now, arena, &c->items, err, sizeof err)
-                    : pz_builtin_related(r->builtin, q->namespace_, q->item_id, q->user_id, want, now, arena,
-                                         &c->items, err, sizeof err);
+                    : pz_builtin_related(r->builtin, q->namespace_, q->item_id, q->user_id, want, now, arena, &c->items,
+                                         err, sizeof err);
         break;
     case PZ_ACTION_RERANK_ITEMS:
         n = pz_builtin_rerank(r->builtin, q->namespace_, q->user_id, (const char *const *)q->item_ids, q->n_item_ids,
@@ -221,8 +221,9 @@ static void invoke(void *self, pz_recommend_call *call)
     st->r = self;
     st->call = call;
     const pz_query *q = call->query;
-    st->count = q->action == PZ_ACTION_RERANK_ITEMS ? q->num_results
-                                                     : pz_postprocess_count(q->recommender->post_processor, q->num_results);
+    st->count = q->action == PZ_ACTION_RERANK_ITEMS
+                    ? q->num_results
+                    : pz_postprocess_count(q->recommender->post_processor, q->num_results);
     run_variation(st, call->variation);
 }
 

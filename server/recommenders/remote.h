@@ -124,8 +124,8 @@ bool pz_remote_map_error(const pz_remote_kind *kind, const pz_upstream_response 
  * extras, n_items and recommendation_id (in rec->arena). At most PZ_MAX_NUM_RESULTS items; item
  * ids 1..PZ_MAX_ID_LEN characters. Returns true, or false with *err (502 InvalidUpstreamResponse,
  * naming what was wrong). */
-bool pz_remote_parse_items(const char *body, size_t len, const char *what, const char *error_type, pz_recommend_call *rec,
-                           pz_error *err);
+bool pz_remote_parse_items(const char *body, size_t len, const char *what, const char *error_type,
+                           pz_recommend_call *rec, pz_error *err);
 
 /* The current items as a Personalize-shaped response object (itemList, or personalizedRanking for
  * rerank, plus recommendationId when known). New reference. */

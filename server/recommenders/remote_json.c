@@ -121,8 +121,8 @@ static bool parse_items_value(const pz_jvalue *root, const char *what, const cha
     return true;
 }
 
-bool pz_remote_parse_items(const char *body, size_t len, const char *what, const char *error_type, pz_recommend_call *rec,
-                           pz_error *err)
+bool pz_remote_parse_items(const char *body, size_t len, const char *what, const char *error_type,
+                           pz_recommend_call *rec, pz_error *err)
 {
     char why[160];
     /* the list, an item, then its metadata nested up to PZ_STRUCT_JSON_MAX_DEPTH levels */

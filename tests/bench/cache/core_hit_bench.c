@@ -91,9 +91,9 @@ int main(int argc, char **argv)
         snprintf(users[i], sizeof users[i], "user-%d", i % 50);
         snprintf(items[i], sizeof items[i], "item-%d", (i * 7 + i / 50) % 200);
         evs[i] = (pz_interaction){.user_id = users[i],
-                                    .item_id = items[i],
-                                    .event_type = "click",
-                                    .sent_at_ms = pz_now_ms() - (N_EVENTS - i) * 1000};
+                                  .item_id = items[i],
+                                  .event_type = "click",
+                                  .sent_at_ms = pz_now_ms() - (N_EVENTS - i) * 1000};
     }
     if (pz_builtin_ingest(builtin, "shop", evs, N_EVENTS, err, sizeof err) != 0) {
         fprintf(stderr, "%s\n", err);

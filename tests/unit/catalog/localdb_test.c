@@ -325,8 +325,7 @@ static inference_t *inference(fixture *f, const char *ns, const char *const *ids
 static pz_decorator *decorator(pz_catalog *catalog)
 {
     pz_decorator *d = pz_decorator_create();
-    if (catalog != NULL)
-        {
+    if (catalog != NULL) {
         pz_decorator_backend localdb = pz_localdb_backend(catalog);
         pz_decorator_set_backend(d, PZ_ITEM_METADATA_LOCALDB, &localdb);
     }

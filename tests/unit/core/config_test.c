@@ -86,7 +86,7 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-#define PCAMPAIGN(name)                                                                                         \
+#define PCAMPAIGN(name)                                                                                                \
     "{'type':'personalize-campaign','arn':'arn:aws:personalize:us-east-1:111122223333:campaign/" name "'}"
 /* A document with one namespace `ns` and one recommend-items recommender `r`. */
 #define DOC_WITH_REC(rec) "{'namespaces':{'ns':{'recommenders':{'recommend-items':{'r':" rec "}}}}}"
@@ -364,18 +364,18 @@ static void test_inheritance_null_takes_parent_and_child_replaces(void **state)
     (void)state;
     pz_config_problems p;
     pz_config_problems_init(&p);
-    pz_config *c = parse_q(
-        "{'cacheControl':{'userSpecified':{'maxAge':1,'directives':'a'},"
-        "                 'syntheticUserSpecified':{'maxAge':2,'directives':'b'},"
-        "                 'noUserSpecified':{'maxAge':3,'directives':'c'}},"
-        " 'autoContext':{'rootField':{'type':'string','rules':[]}},"
-        " 'namespaces':{'ns':{'autoContext':null,'recommenders':{'recommend-items':{"
-        "   'r':{'cacheControl':{'userSpecified':{'maxAge':9}},"
-        "        'filters':[{'arn':'arn:aws:personalize:us-east-1:111122223333:filter/f'}],"
-        "        'variations':{"
-        "          'a':{'type':'builtin','cacheControl':null,'filters':null},"
-        "          'b':{'type':'builtin','filters':[],'autoContext':{'own':{'type':'long','rules':[]}}}}}}}}}}",
-        &p);
+    pz_config *c =
+        parse_q("{'cacheControl':{'userSpecified':{'maxAge':1,'directives':'a'},"
+                "                 'syntheticUserSpecified':{'maxAge':2,'directives':'b'},"
+                "                 'noUserSpecified':{'maxAge':3,'directives':'c'}},"
+                " 'autoContext':{'rootField':{'type':'string','rules':[]}},"
+                " 'namespaces':{'ns':{'autoContext':null,'recommenders':{'recommend-items':{"
+                "   'r':{'cacheControl':{'userSpecified':{'maxAge':9}},"
+                "        'filters':[{'arn':'arn:aws:personalize:us-east-1:111122223333:filter/f'}],"
+                "        'variations':{"
+                "          'a':{'type':'builtin','cacheControl':null,'filters':null},"
+                "          'b':{'type':'builtin','filters':[],'autoContext':{'own':{'type':'long','rules':[]}}}}}}}}}}",
+                &p);
     if (c == NULL)
         dump_problems(&p);
     assert_non_null(c);
@@ -423,10 +423,10 @@ static void test_inheritance_null_takes_parent_and_child_replaces(void **state)
 /* ---- validation errors ---- */
 
 typedef struct error_case {
-    const char *doc;       /* single-quoted JSON */
-    const char *path;      /* where the error must be reported */
-    const char *needle;    /* a substring of its message */
-    size_t n_errors;       /* exactly this many errors (no cascades) */
+    const char *doc;    /* single-quoted JSON */
+    const char *path;   /* where the error must be reported */
+    const char *needle; /* a substring of its message */
+    size_t n_errors;    /* exactly this many errors (no cascades) */
 } error_case;
 
 static const error_case ERROR_CASES[] = {
@@ -499,8 +499,8 @@ static const error_case ERROR_CASES[] = {
      VAR_PATH ".arn", "not a Personalize campaign", 1},
     {DOC_WITH_VAR("{'type':'personalize-campaign','arn':'arn:aws:personalize:us-east-1:111122223333:campaign/'}"),
      VAR_PATH ".arn", "not a Personalize campaign", 1},
-    {DOC_WITH_VAR("{'type':'lambda','arn':'arn:aws:personalize:us-east-1:111122223333:campaign/c'}"),
-     VAR_PATH ".arn", "not a Lambda function ARN", 1},
+    {DOC_WITH_VAR("{'type':'lambda','arn':'arn:aws:personalize:us-east-1:111122223333:campaign/c'}"), VAR_PATH ".arn",
+     "not a Lambda function ARN", 1},
     {DOC_WITH_VAR("{'type':'function','arn':'my-function'}"), VAR_PATH ".arn", "not a Lambda function ARN", 1},
     {DOC_WITH_VAR("{'type':'sagemaker'}"), VAR_PATH ".endpointName", "required", 1},
     {DOC_WITH_VAR("{'type':'sagemaker','endpointName':''}"), VAR_PATH ".endpointName", "must not be empty", 1},
@@ -561,10 +561,10 @@ static const error_case ERROR_CASES[] = {
     {DOC_WITH_REC("{'variations':{'v':" PCAMPAIGN("c") "},'experiments':{'a b':{'method':'local','weights':{'v':1}}}}"),
      REC_PATH ".experiments[\"a b\"]", "invalid feature name", 1},
     {DOC_WITH_REC("{'variations':{'v':" PCAMPAIGN("c") "},'experiments':{'f':{'method':'evidently','project':'p',"
-                  "'metrics':{'m':{'valueKey':'a.b'}}}}}"),
+                                                       "'metrics':{'m':{'valueKey':'a.b'}}}}}"),
      REC_PATH ".experiments.f.metrics.m.entityIdKey", "required", 1},
     {DOC_WITH_REC("{'variations':{'v':" PCAMPAIGN("c") "},'experiments':{'f':{'method':'evidently','project':'p',"
-                  "'metrics':{'a b':{'entityIdKey':'u','valueKey':'v'}}}}}"),
+                                                       "'metrics':{'a b':{'entityIdKey':'u','valueKey':'v'}}}}}"),
      REC_PATH ".experiments.f.metrics[\"a b\"]", "invalid metric name", 1},
     {DOC_WITH_REC("{'variations':{'v':" PCAMPAIGN("c") "},'experiments':{'f':{'method':'local'}}}"),
      REC_PATH ".experiments.f.weights", "required with method local", 1},
@@ -575,14 +575,16 @@ static const error_case ERROR_CASES[] = {
     {DOC_WITH_REC("{'variations':{'v':" PCAMPAIGN("c") "},'experiments':{'f':{'method':'local','weights':{'v':0}}}}"),
      REC_PATH ".experiments.f.weights", "all weights are zero", 1},
     /* responsePostProcessor */
-    {DOC_WITH_REC("{'variations':{'v':" PCAMPAIGN("c") "},'responsePostProcessor':{'type':'lambda',"
-                  "'arn':'arn:aws:personalize:us-east-1:111122223333:campaign/c'}}"),
+    {DOC_WITH_REC(
+         "{'variations':{'v':" PCAMPAIGN("c") "},'responsePostProcessor':{'type':'lambda',"
+                                              "'arn':'arn:aws:personalize:us-east-1:111122223333:campaign/c'}}"),
      REC_PATH ".responsePostProcessor.arn", "not a Lambda function ARN", 1},
-    {DOC_WITH_REC("{'variations':{'v':" PCAMPAIGN("c") "},'responsePostProcessor':{'type':'lambda',"
-                  "'arn':'arn:aws:lambda:us-east-1:111122223333:function:f','lookAheadMultiplier':0.5}}"),
+    {DOC_WITH_REC("{'variations':{'v':" PCAMPAIGN(
+         "c") "},'responsePostProcessor':{'type':'lambda',"
+              "'arn':'arn:aws:lambda:us-east-1:111122223333:function:f','lookAheadMultiplier':0.5}}"),
      REC_PATH ".responsePostProcessor.lookAheadMultiplier", ">= 1", 1},
     {DOC_WITH_REC("{'variations':{'v':" PCAMPAIGN("c") "},'responsePostProcessor':{'type':'sagemaker',"
-                  "'arn':'arn:aws:lambda:us-east-1:111122223333:function:f'}}"),
+                                                       "'arn':'arn:aws:lambda:us-east-1:111122223333:function:f'}}"),
      REC_PATH ".responsePostProcessor.type", "lambda", 1},
     /* inferenceItemMetadata */
     {DOC_WITH_NS("{'eventTargets':[],'inferenceItemMetadata':{'type':'localdb','syncInterval':4}}"),
@@ -638,8 +640,7 @@ static void test_error_paths(void **state)
         pz_config_problems_init(&p);
         pz_config *c = parse_q(tc->doc, &p);
         if (c != NULL || p.n_errors != tc->n_errors) {
-            fprintf(stderr, "case %zu (%s): expected %zu error(s), got %zu:\n", i, tc->path, tc->n_errors,
-                    p.n_errors);
+            fprintf(stderr, "case %zu (%s): expected %zu error(s), got %zu:\n", i, tc->path, tc->n_errors, p.n_errors);
             dump_problems(&p);
         }
         assert_null(c);
@@ -705,14 +706,14 @@ static void test_warnings_do_not_reject(void **state)
     (void)state;
     pz_config_problems p;
     pz_config_problems_init(&p);
-    pz_config *c = parse_q(DOC_WITH_REC(
-        "{'owner':'team-a','variations':{'v':{'type':'personalize-campaign',"
-        "'arn':'arn:aws:personalize:us-east-1:111122223333:recommender/r','comment':'x',"
-        "'filters':[{'arn':'arn:aws:personalize:us-east-1:111122223333:filter/f','note':1}]},"
-        "'s':{'type':'sagemaker','endpointName':'e','url':'http://unused'}},"
-        "'experiments':{'f':{'method':'evidently','project':'p','metrics':{},'tags':[]}},"
-        "'inferenceItemMetadata':{'type':'localdb'}}"),
-                           &p);
+    pz_config *c =
+        parse_q(DOC_WITH_REC("{'owner':'team-a','variations':{'v':{'type':'personalize-campaign',"
+                             "'arn':'arn:aws:personalize:us-east-1:111122223333:recommender/r','comment':'x',"
+                             "'filters':[{'arn':'arn:aws:personalize:us-east-1:111122223333:filter/f','note':1}]},"
+                             "'s':{'type':'sagemaker','endpointName':'e','url':'http://unused'}},"
+                             "'experiments':{'f':{'method':'evidently','project':'p','metrics':{},'tags':[]}},"
+                             "'inferenceItemMetadata':{'type':'localdb'}}"),
+                &p);
     if (c == NULL)
         dump_problems(&p);
     assert_non_null(c);
@@ -769,14 +770,14 @@ static void test_synonyms_and_header_case(void **state)
     (void)state;
     pz_config_problems p;
     pz_config_problems_init(&p);
-    pz_config *c = parse_q(
-        "{'autoContext':{'f':{'type':'string','default':0,'rules':["
-        "   {'type':'season','valueMappings':[{'operator':'start-with','value':'a','mapTo':0}]},"
-        "   {'type':'header-value','header':'CloudFront-Is-Mobile-Viewer','valueMappings':["
-        "      {'operator':'starts-with','value':'t','mapTo':'Phone'},{'operator':'ends-with','value':'e',"
-        "       'mapTo':'x'},{'operator':'contains','value':'r','mapTo':'y'}]}]}},"
-        " 'namespaces':{'ns':{'eventTargets':[]}}}",
-        &p);
+    pz_config *c =
+        parse_q("{'autoContext':{'f':{'type':'string','default':0,'rules':["
+                "   {'type':'season','valueMappings':[{'operator':'start-with','value':'a','mapTo':0}]},"
+                "   {'type':'header-value','header':'CloudFront-Is-Mobile-Viewer','valueMappings':["
+                "      {'operator':'starts-with','value':'t','mapTo':'Phone'},{'operator':'ends-with','value':'e',"
+                "       'mapTo':'x'},{'operator':'contains','value':'r','mapTo':'y'}]}]}},"
+                " 'namespaces':{'ns':{'eventTargets':[]}}}",
+                &p);
     if (c == NULL)
         dump_problems(&p);
     assert_non_null(c);
@@ -818,7 +819,8 @@ static void test_remote_variation_keys(void **state)
     assert_non_null(c);
     assert_int_equal(p.n, 0);
     const pz_recommender *r = pz_config_recommender(pz_config_namespace(c, "ns"), PZ_ACTION_RECOMMEND_ITEMS, "r");
-    assert_string_equal(r->variations[0].endpoint_url, "https://vpce-1.personalize-runtime.eu-west-1.vpce.amazonaws.com/");
+    assert_string_equal(r->variations[0].endpoint_url,
+                        "https://vpce-1.personalize-runtime.eu-west-1.vpce.amazonaws.com/");
     assert_string_equal(r->variations[0].region, "eu-west-1");
     assert_non_null(strstr(r->variations[0].promotions_json, "\"name\":\"deals\""));
     assert_non_null(strstr(r->variations[0].promotions_json, "\"percentPromotedItems\":20"));
@@ -837,16 +839,15 @@ static void test_builtin_variations_and_local_experiment(void **state)
     (void)state;
     pz_config_problems p;
     pz_config_problems_init(&p);
-    pz_config *c = parse_q(
-        "{'namespaces':{'ns':{'recommenders':{"
-        "  'recommend-items':{'r':{'variations':{"
-        "     'a':{'type':'builtin'},"
-        "     'b':{'type':'builtin','strategy':'popular','timeoutMs':250,'fallback':'a'},"
-        "     'c':{'type':'builtin','excludeSeen':false}},"
-        "   'experiments':{'ab':{'method':'local','weights':{'c':1,'a':3.5}}}}},"
-        "  'related-items':{'r':{'variations':{'a':{'type':'builtin'}}}},"
-        "  'rerank-items':{'x':{'variations':{'a':{'type':'builtin','strategy':'affinity'}}}}}}}}",
-        &p);
+    pz_config *c = parse_q("{'namespaces':{'ns':{'recommenders':{"
+                           "  'recommend-items':{'r':{'variations':{"
+                           "     'a':{'type':'builtin'},"
+                           "     'b':{'type':'builtin','strategy':'popular','timeoutMs':250,'fallback':'a'},"
+                           "     'c':{'type':'builtin','excludeSeen':false}},"
+                           "   'experiments':{'ab':{'method':'local','weights':{'c':1,'a':3.5}}}}},"
+                           "  'related-items':{'r':{'variations':{'a':{'type':'builtin'}}}},"
+                           "  'rerank-items':{'x':{'variations':{'a':{'type':'builtin','strategy':'affinity'}}}}}}}}",
+                           &p);
     if (c == NULL)
         dump_problems(&p);
     assert_non_null(c);

@@ -99,8 +99,8 @@ static void decorate(void *self, pz_decoration *job)
     fake_decorator *f = self;
     f->calls++;
     for (size_t i = 0; i < job->n_items; i++) {
-        Google__Protobuf__Struct *s = (Google__Protobuf__Struct *)pz_arena_new_message(
-            job->arena, &google__protobuf__struct__descriptor);
+        Google__Protobuf__Struct *s =
+            (Google__Protobuf__Struct *)pz_arena_new_message(job->arena, &google__protobuf__struct__descriptor);
         Google__Protobuf__Struct__FieldsEntry *e = (Google__Protobuf__Struct__FieldsEntry *)pz_arena_new_message(
             job->arena, &google__protobuf__struct__fields_entry__descriptor);
         Google__Protobuf__Value *v =

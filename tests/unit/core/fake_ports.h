@@ -25,7 +25,7 @@ typedef struct fake_recommender {
                                  * failed (a fallback) */
     int calls;
     int drains;
-    pz_recommend_call *last;    /* the last call started */
+    pz_recommend_call *last; /* the last call started */
     pz_recommend_call *pending[FAKE_MAX_PENDING];
     size_t n_pending;
 } fake_recommender;
@@ -40,8 +40,8 @@ typedef struct fake_event_sink {
     const pz_error *fail_with;
     int submissions;
     int drains;
-    size_t events;           /* events submitted, in all */
-    const char *last_ns;     /* the last submission's namespace key (static copy) */
+    size_t events;       /* events submitted, in all */
+    const char *last_ns; /* the last submission's namespace key (static copy) */
     char last_ns_buf[64];
 } fake_event_sink;
 

@@ -179,7 +179,7 @@ static void test_waiting_requests_share_one_call_completed_elsewhere(void **stat
         assert_string_equal(req->hints.cache, "coalesced");
         assert_string_equal(req->hints.etag, leader.req.hints.etag);
         /* each waiter dropped its snapshot reference: LeakSanitizer checks it at exit */
-        if (i == 0) {                        /* If-None-Match is applied per waiting request */
+        if (i == 0) { /* If-None-Match is applied per waiting request */
             assert_true(req->hints.not_modified);
             assert_null(req->prepared);
         } else {
@@ -301,8 +301,11 @@ static void test_a_call_that_never_finishes_its_flight_releases_its_waiters(void
         &(pz_response_cache_options){.cache = f->cache, .render_json = pz_message_to_json, .now_ms = clock_now});
     pz_arena arena;
     pz_arena_init(&arena);
-    pz_query q = {.rpc = PZ_RPC_RECOMMEND_ITEMS, .namespace_ = "shop", .recommender_key = "for-you",
-                  .user_id = "carol", .num_results = 3};
+    pz_query q = {.rpc = PZ_RPC_RECOMMEND_ITEMS,
+                  .namespace_ = "shop",
+                  .recommender_key = "for-you",
+                  .user_id = "carol",
+                  .num_results = 3};
     pz_cache_flight *flight = NULL, *none = NULL;
     assert_int_equal(raw_lookup(rc, &q, &arena, NULL, &flight), PZ_CACHE_MISS);
     assert_non_null(flight);

@@ -92,8 +92,7 @@ static int teardown(void **state)
     return 0;
 }
 
-static Personalization__V1__RecommendItemsRequest *recommend_req(pz_arena *a, const char *rec, const char *user,
-                                                                 int n)
+static Personalization__V1__RecommendItemsRequest *recommend_req(pz_arena *a, const char *rec, const char *user, int n)
 {
     Personalization__V1__RecommendItemsRequest *m = (Personalization__V1__RecommendItemsRequest *)pz_arena_new_message(
         a, &personalization__v1__recommend_items_request__descriptor);
@@ -124,8 +123,8 @@ static Personalization__V1__PutEventsRequest *events_req(pz_arena *a, const char
     return m;
 }
 
-static void expect_error(fixture *f, pz_rpc rpc, ProtobufCMessage *msg, pz_arena *a, pz_status status,
-                         const char *code, const char *in_message)
+static void expect_error(fixture *f, pz_rpc rpc, ProtobufCMessage *msg, pz_arena *a, pz_status status, const char *code,
+                         const char *in_message)
 {
     pz_request req;
     run(f, &req, a, rpc, msg);

@@ -36,7 +36,7 @@ typedef struct fixture {
 typedef struct call {
     pz_event_submission sub; /* first member: the completion finds the call from it */
     pz_arena arena;
-    pz_status status;        /* the answer */
+    pz_status status; /* the answer */
     char code[64];
 } call;
 
@@ -194,7 +194,8 @@ static call *submit(fixture *f, const char *ns, const char *user, int n)
         m->event_list[i] = e;
     }
     pz_config *cfg = pz_config_holder_acquire(f->holder);
-    c->sub = (pz_event_submission){.ns = pz_config_namespace(cfg, ns), .events = m, .arena = &c->arena, .done = on_done};
+    c->sub =
+        (pz_event_submission){.ns = pz_config_namespace(cfg, ns), .events = m, .arena = &c->arena, .done = on_done};
     pz_event_pipeline_submit(f->p, &c->sub);
     pz_config_unref(cfg);
     return c;

@@ -65,8 +65,9 @@ static Personalization__V1__PredictedItem *item(pz_arena *a, const char *id, dou
 static void recommend(pz_request *req)
 {
     pz_arena *a = req->arena;
-    Personalization__V1__RecommendationResponse *rs = (Personalization__V1__RecommendationResponse *)
-        pz_arena_new_message(a, &personalization__v1__recommendation_response__descriptor);
+    Personalization__V1__RecommendationResponse *rs =
+        (Personalization__V1__RecommendationResponse *)pz_arena_new_message(
+            a, &personalization__v1__recommendation_response__descriptor);
     rs->n_item_list = 2;
     rs->item_list = pz_arena_calloc(a, 2, sizeof *rs->item_list);
     rs->item_list[0] = item(a, "item-1", 0.9);
@@ -134,20 +135,18 @@ void fake_core_handle(void *ctx, pz_request *req)
         break;
     case PZ_RPC_RELATED_ITEMS:
         record(f, req);
-        pz_request_succeed(req, pz_arena_new_message(req->arena, &personalization__v1__recommendation_response__descriptor));
+        pz_request_succeed(req,
+                           pz_arena_new_message(req->arena, &personalization__v1__recommendation_response__descriptor));
         break;
     case PZ_RPC_RERANK_ITEMS: {
-        const Personalization__V1__RerankItemsRequest *in = (const Personalization__V1__RerankItemsRequest *)req->message;
+        const Personalization__V1__RerankItemsRequest *in =
+            (const Personalization__V1__RerankItemsRequest *)req->message;
         pz_request_fail(req, PZ_NOT_FOUND, PZ_ERRTYPE_CONFIGURATION, "RecommenderNotConfigured",
                         "recommender %s is not configured in namespace %s", in->recommender ? in->recommender : "",
                         in->namespace_ ? in->namespace_ : "");
         break;
     }
-    case PZ_RPC_PUT_EVENTS:
-        put_events(f, req);
-        break;
-    default:
-        pz_request_fail(req, PZ_UNIMPLEMENTED, NULL, NULL, "not implemented");
-        break;
+    case PZ_RPC_PUT_EVENTS: put_events(f, req); break;
+    default: pz_request_fail(req, PZ_UNIMPLEMENTED, NULL, NULL, "not implemented"); break;
     }
 }

@@ -429,8 +429,8 @@ static void test_put_events_async(void **state)
     call(&cc, SVC "PutEvents", req, len, 5000, NULL, 0);
     free(req);
     assert_status(&cc, GRPC_STATUS_OK);
-    Personalization__V1__PutEventsResponse *rs =
-        (Personalization__V1__PutEventsResponse *)response_message(&cc, &personalization__v1__put_events_response__descriptor);
+    Personalization__V1__PutEventsResponse *rs = (Personalization__V1__PutEventsResponse *)response_message(
+        &cc, &personalization__v1__put_events_response__descriptor);
     assert_int_equal(rs->n_event_ids, 3);
     assert_string_equal(rs->event_ids[0], "ev-1");
     assert_string_equal(rs->event_ids[2], "ev-3");
@@ -513,8 +513,9 @@ static void test_reflection_list_services(void **state)
     call(&cc, "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", req, len, 3000, NULL, 0);
     free(req);
     assert_status(&cc, GRPC_STATUS_OK);
-    Grpc__Reflection__V1__ServerReflectionResponse *rs = (Grpc__Reflection__V1__ServerReflectionResponse *)
-        response_message(&cc, &grpc__reflection__v1__server_reflection_response__descriptor);
+    Grpc__Reflection__V1__ServerReflectionResponse *rs =
+        (Grpc__Reflection__V1__ServerReflectionResponse *)response_message(
+            &cc, &grpc__reflection__v1__server_reflection_response__descriptor);
     assert_int_equal(rs->message_response_case,
                      GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_LIST_SERVICES_RESPONSE);
     assert_int_equal(rs->list_services_response->n_service, 4);
@@ -700,8 +701,8 @@ static void test_stop_cancels_pending_call(void **state)
     memset(&ccs[1], 0, sizeof ccs[1]);
     ccs[1].call = grpc_channel_create_call(
         ch, NULL, GRPC_PROPAGATE_DEFAULTS, q,
-        grpc_slice_from_static_string("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"), NULL,
-        in_ms(2500), NULL);
+        grpc_slice_from_static_string("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"), NULL, in_ms(2500),
+        NULL);
     grpc_metadata_array_init(&ccs[1].initial);
     grpc_metadata_array_init(&ccs[1].trailing);
     grpc_op ops[2];

@@ -97,8 +97,7 @@ static void test_nested_and_enums(void **state)
 {
     const pz_reflection *r = *state;
     /* map fields become nested entry messages */
-    assert_symbol(r, "personalization.v1.RecommendItemsRequest.FilterValuesEntry", SERVICE_FILE,
-                  PZ_REFLECTION_MESSAGE);
+    assert_symbol(r, "personalization.v1.RecommendItemsRequest.FilterValuesEntry", SERVICE_FILE, PZ_REFLECTION_MESSAGE);
     assert_symbol(r, "personalization.v1.RerankItemsRequest.ContextEntry", SERVICE_FILE, PZ_REFLECTION_MESSAGE);
     assert_symbol(r, "google.protobuf.Struct.FieldsEntry", STRUCT_FILE, PZ_REFLECTION_MESSAGE);
     /* top-level and nested enums; values are scoped as siblings of their enum */
@@ -351,7 +350,7 @@ static void test_bad_sets(void **state)
     uint8_t *set = malloc(len + 8);
     size_t n = 0;
     set[n++] = 0x0a;
-    for (size_t v = len; ; v >>= 7) {
+    for (size_t v = len;; v >>= 7) {
         set[n++] = (uint8_t)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
         if (v < 0x80)
             break;

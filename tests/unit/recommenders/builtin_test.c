@@ -49,8 +49,7 @@ static pz_builtin *open_fresh(const pz_builtin_options *o)
 static void ingest(pz_builtin *b, const char *ns, const char *user, const char *session, const char *item,
                    const char *type, int64_t t)
 {
-    pz_interaction e = {.user_id = user, .session_id = session, .item_id = item, .event_type = type,
-                          .sent_at_ms = t};
+    pz_interaction e = {.user_id = user, .session_id = session, .item_id = item, .event_type = type, .sent_at_ms = t};
     char err[256] = "";
     if (pz_builtin_ingest(b, ns, &e, 1, err, sizeof(err)) != 0)
         fail_msg("ingest: %s", err);
@@ -125,7 +124,7 @@ static void test_popularity_order_and_weights(void **state)
 {
     (void)state;
     pz_builtin *b = open_fresh(NULL);
-    ingest(b, "ns", NULL, NULL, "a", "purchase", NOW);       /* 4 */
+    ingest(b, "ns", NULL, NULL, "a", "purchase", NOW); /* 4 */
     for (int i = 0; i < 3; i++)
         ingest(b, "ns", NULL, NULL, "b", "view", NOW);       /* 3 x 0.5 */
     ingest(b, "ns", NULL, NULL, "c", "add_to_cart", NOW);    /* 3, matched ignoring '_' */
@@ -345,7 +344,8 @@ static void feed_mixed(pz_builtin *b)
     for (int i = 0; i < 300; i++) {
         snprintf(user, sizeof(user), "u%d", (i * 7) % 13);
         snprintf(item, sizeof(item), "i%d", (i * i) % 37);
-        ingest(b, "ns", i % 5 == 0 ? NULL : user, "s1", item, i % 3 ? "view" : "purchase", NOW - (300 - i) * INT64_C(60000));
+        ingest(b, "ns", i % 5 == 0 ? NULL : user, "s1", item, i % 3 ? "view" : "purchase",
+               NOW - (300 - i) * INT64_C(60000));
     }
 }
 
@@ -637,9 +637,11 @@ static void *writer(void *arg)
         for (int j = 0; j < 5; j++) {
             snprintf(user, sizeof(user), "u%d", (i + j) % 17);
             snprintf(items[j], sizeof(items[j]), "i%d", (i * 5 + j) % 61);
-            ev[j] = (pz_interaction){.user_id = j == 4 ? NULL : pz_strdup(user), .session_id = "s",
-                                       .item_id = items[j], .event_type = j % 2 ? "view" : "click",
-                                       .sent_at_ms = NOW + i};
+            ev[j] = (pz_interaction){.user_id = j == 4 ? NULL : pz_strdup(user),
+                                     .session_id = "s",
+                                     .item_id = items[j],
+                                     .event_type = j % 2 ? "view" : "click",
+                                     .sent_at_ms = NOW + i};
         }
         if (pz_builtin_ingest(s->b, "ns", ev, 5, err, sizeof(err)) != 0)
             atomic_fetch_add(&s->errors, 1);

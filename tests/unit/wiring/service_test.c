@@ -108,7 +108,8 @@ static int setup(void **state)
     f->holder = pz_config_holder_create(cfg, NULL);
     char outbox[600];
     snprintf(outbox, sizeof outbox, "%s/outbox", f->dir);
-    pz_event_pipeline_options eo = {.outbox_dir = outbox, .learner = pz_builtin_learner(f->builtin), .no_dispatch = true};
+    pz_event_pipeline_options eo = {
+        .outbox_dir = outbox, .learner = pz_builtin_learner(f->builtin), .no_dispatch = true};
     assert_int_equal(pz_event_pipeline_open(&eo, &f->events, err, sizeof err), 0);
     f->recommenders = pz_recommenders_create(&(pz_recommenders_options){.builtin = f->builtin});
     f->svc = pz_service_create(&(pz_service_options){.config = f->holder,
@@ -170,8 +171,7 @@ static void feed(fixture *f, const char *user, const char *a, const char *b, con
     pz_arena_destroy(&arena);
 }
 
-static Personalization__V1__RecommendItemsRequest *recommend_req(pz_arena *a, const char *rec, const char *user,
-                                                                 int n)
+static Personalization__V1__RecommendItemsRequest *recommend_req(pz_arena *a, const char *rec, const char *user, int n)
 {
     Personalization__V1__RecommendItemsRequest *m = (Personalization__V1__RecommendItemsRequest *)pz_arena_new_message(
         a, &personalization__v1__recommend_items_request__descriptor);
@@ -224,8 +224,8 @@ static void test_popular_strategy_and_num_results(void **state)
     pz_arena_destroy(&a);
 }
 
-static void expect_error(fixture *f, pz_rpc rpc, ProtobufCMessage *msg, pz_arena *a, pz_status status,
-                         const char *code, const char *in_message)
+static void expect_error(fixture *f, pz_rpc rpc, ProtobufCMessage *msg, pz_arena *a, pz_status status, const char *code,
+                         const char *in_message)
 {
     pz_request req;
     run(f, &req, a, rpc, msg);
@@ -426,7 +426,7 @@ static void test_put_events_to_remote_targets_is_accepted(void **state)
     assert_int_equal(req.status, PZ_OK);
     Personalization__V1__PutEventsResponse *r = (Personalization__V1__PutEventsResponse *)req.response;
     assert_int_equal(r->n_event_ids, 2);
-    assert_int_equal(strlen(r->event_ids[0]), 36); /* minted */
+    assert_int_equal(strlen(r->event_ids[0]), 36);            /* minted */
     assert_false(pz_builtin_has_data(f->builtin, "tracked")); /* not a builtin target */
     pz_arena_destroy(&a);
 }
