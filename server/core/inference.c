@@ -44,8 +44,8 @@ struct pz_inference {
     bool cacheable;                     /* validated and (when a cache exists) cached */
     pz_cache_flight *flight;            /* the flight this call leads, until it is finished */
 
-    pz_recommend_call call;
-    pz_decoration decoration;
+    pz_recommend_call *call;   /* the recommend stage's (arena), so a cache hit never pays for it */
+    pz_decoration *decoration; /* the decorate stage's (arena) */
 
     ProtobufCMessage *response; /* RecommendationResponse or RerankResponse */
     Personalization__V1__PredictedItem **response_items;
@@ -320,15 +320,16 @@ static void recommended(pz_recommend_call *call, const pz_error *err)
 static stage_result stage_recommend(pz_inference *inf)
 {
     pz_request *req = inf->req;
-    inf->call = (pz_recommend_call){.query = &inf->query,
-                                    .variation = inf->variation,
-                                    .deadline_ms = req->deadline_ms,
-                                    .arena = req->arena,
-                                    .timing = &req->hints.upstream,
-                                    .served = inf->variation,
-                                    .done = recommended,
-                                    .done_ctx = inf};
-    inf->p->recommender.invoke(inf->p->recommender.self, &inf->call);
+    inf->call = pz_arena_alloc(req->arena, sizeof *inf->call);
+    *inf->call = (pz_recommend_call){.query = &inf->query,
+                                     .variation = inf->variation,
+                                     .deadline_ms = req->deadline_ms,
+                                     .arena = req->arena,
+                                     .timing = &req->hints.upstream,
+                                     .served = inf->variation,
+                                     .done = recommended,
+                                     .done_ctx = inf};
+    inf->p->recommender.invoke(inf->p->recommender.self, inf->call);
     return STAGE_PENDING;
 }
 
@@ -337,7 +338,7 @@ static stage_result stage_recommend(pz_inference *inf)
 static stage_result stage_build(pz_inference *inf)
 {
     pz_arena *arena = inf->req->arena;
-    const pz_recommend_call *c = &inf->call;
+    const pz_recommend_call *c = inf->call;
     size_t count = c->n_items;
     if (inf->query.action != PZ_ACTION_RERANK_ITEMS && count > (size_t)inf->query.num_results)
         count = (size_t)inf->query.num_results;
@@ -371,16 +372,17 @@ static void decorated(pz_decoration *job, const pz_error *err)
 static stage_result stage_decorate(pz_inference *inf)
 {
     pz_request *req = inf->req;
-    inf->decoration = (pz_decoration){.query = &inf->query,
-                                      .variation = inf->call.served,
-                                      .items = inf->response_items,
-                                      .n_items = inf->n_response_items,
-                                      .deadline_ms = req->deadline_ms,
-                                      .arena = req->arena,
-                                      .timing = &req->hints.upstream,
-                                      .done = decorated,
-                                      .done_ctx = inf};
-    pz_decorate(inf->p->decorator, &inf->decoration);
+    inf->decoration = pz_arena_alloc(req->arena, sizeof *inf->decoration);
+    *inf->decoration = (pz_decoration){.query = &inf->query,
+                                       .variation = inf->call->served,
+                                       .items = inf->response_items,
+                                       .n_items = inf->n_response_items,
+                                       .deadline_ms = req->deadline_ms,
+                                       .arena = req->arena,
+                                       .timing = &req->hints.upstream,
+                                       .done = decorated,
+                                       .done_ctx = inf};
+    pz_decorate(inf->p->decorator, inf->decoration);
     return STAGE_PENDING;
 }
 
