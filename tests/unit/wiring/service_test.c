@@ -1,8 +1,8 @@
 /* The service wired to the real ports, as main.c wires them: the recommenders (builtin store in
  * $TEST_TMPDIR, remote types without credentials) and the durable event pipeline feeding the
- * builtin recommender through the learner port. Resolution, validation, builtin dispatch, hints,
- * events; driven with no front at all (DESIGN property 1). The core alone, with fake ports, is
- * tested in tests/unit/core/service_test.c. */
+ * builtin recommender through the learner port. Resolution, builtin dispatch, hints, events;
+ * driven with no front at all (DESIGN property 1). What the core decides alone (validation limits,
+ * PutEvents rules, shutdown, deadlines) is tested with fake ports in tests/unit/core/service_test.c. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -257,43 +257,6 @@ static void test_resolution_errors(void **state)
     pz_arena_destroy(&a);
 }
 
-static void test_validation_limits(void **state)
-{
-    fixture *f = *state;
-    pz_arena a;
-    pz_arena_init(&a);
-    expect_error(f, PZ_RPC_RECOMMEND_ITEMS, &recommend_req(&a, "for-you", "u1", 0)->base, &a, PZ_INVALID_ARGUMENT,
-                 "ValidationError", "numResults");
-    expect_error(f, PZ_RPC_RECOMMEND_ITEMS, &recommend_req(&a, "for-you", "u1", 501)->base, &a, PZ_INVALID_ARGUMENT,
-                 "ValidationError", "numResults");
-    expect_error(f, PZ_RPC_RECOMMEND_ITEMS, &recommend_req(&a, "for-you", NULL, 5)->base, &a, PZ_INVALID_ARGUMENT,
-                 "ValidationError", "userId");
-    char long_id[300];
-    memset(long_id, 'x', sizeof long_id - 1);
-    long_id[sizeof long_id - 1] = '\0';
-    expect_error(f, PZ_RPC_RECOMMEND_ITEMS, &recommend_req(&a, "for-you", long_id, 5)->base, &a, PZ_INVALID_ARGUMENT,
-                 "ValidationError", "256");
-    Personalization__V1__RecommendItemsRequest *m = recommend_req(&a, "for-you", "u1", 5);
-    Personalization__V1__RecommendItemsRequest__ContextEntry e =
-        PERSONALIZATION__V1__RECOMMEND_ITEMS_REQUEST__CONTEXT_ENTRY__INIT;
-    char long_key[160];
-    memset(long_key, 'k', sizeof long_key - 1);
-    long_key[sizeof long_key - 1] = '\0';
-    e.key = long_key;
-    e.value = "v";
-    Personalization__V1__RecommendItemsRequest__ContextEntry *ep = &e;
-    m->n_context = 1;
-    m->context = &ep;
-    expect_error(f, PZ_RPC_RECOMMEND_ITEMS, &m->base, &a, PZ_INVALID_ARGUMENT, "InvalidContextParameter", "150");
-    Personalization__V1__RerankItemsRequest *rr = (Personalization__V1__RerankItemsRequest *)pz_arena_new_message(
-        &a, &personalization__v1__rerank_items_request__descriptor);
-    rr->namespace_ = "shop";
-    rr->recommender = "rank";
-    rr->user_id = "u1";
-    expect_error(f, PZ_RPC_RERANK_ITEMS, &rr->base, &a, PZ_INVALID_ARGUMENT, "ValidationError", "itemIds");
-    pz_arena_destroy(&a);
-}
-
 static void test_related_and_rerank(void **state)
 {
     fixture *f = *state;
@@ -356,62 +319,6 @@ static void test_put_events_errors_store_nothing(void **state)
     pz_arena_destroy(&a);
 }
 
-static void test_events_validate_defaults_and_tracker_rules(void **state)
-{
-    fixture *f = *state;
-    pz_config *cfg = pz_service_config(f->svc);
-    const pz_namespace *tracked = pz_config_namespace(cfg, "tracked");
-    pz_arena a;
-    pz_arena_init(&a);
-    const char *items[] = {"x", "y", "z"};
-    Personalization__V1__PutEventsRequest *m = events_req(&a, "tracked", "u", 2, items);
-    m->session_id = NULL;
-    pz_error err;
-    assert_int_equal(pz_events_validate(m, tracked, 1700000000123LL, &a, &err), PZ_INVALID_ARGUMENT);
-    assert_non_null(strstr(err.message, "sessionId"));
-    m->session_id = "s";
-    m->event_list[1]->event_id = "kept";
-    assert_int_equal(pz_events_validate(m, tracked, 1700000000123LL, &a, &err), PZ_OK);
-    assert_true(m->event_list[0]->has_sent_at);
-    assert_true(m->event_list[0]->sent_at == 1700000000.0); /* whole seconds */
-    assert_int_equal(strlen(m->event_list[0]->event_id), 36);
-    assert_string_equal(m->event_list[1]->event_id, "kept");
-    Personalization__V1__PutEventsRequest *empty = events_req(&a, "tracked", "u", 0, items);
-    assert_int_equal(pz_events_validate(empty, tracked, 0, &a, &err), PZ_INVALID_ARGUMENT);
-    pz_arena_destroy(&a);
-    pz_config_unref(cfg);
-}
-
-static void test_shutdown_refuses_new_work(void **state)
-{
-    fixture *f = *state;
-    pz_service_shutdown(f->svc);
-    pz_arena a;
-    pz_arena_init(&a);
-    expect_error(f, PZ_RPC_RECOMMEND_ITEMS, &recommend_req(&a, "for-you", "u1", 5)->base, &a, PZ_UNAVAILABLE,
-                 "ShuttingDown", "shutting down");
-    pz_arena_destroy(&a);
-}
-
-static void test_expired_deadline(void **state)
-{
-    fixture *f = *state;
-    pz_arena a;
-    pz_arena_init(&a);
-    pz_request req;
-    static result r = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
-    pz_request_init(&req, &a);
-    req.rpc = PZ_RPC_RECOMMEND_ITEMS;
-    req.message = &recommend_req(&a, "for-you", "u1", 5)->base;
-    req.deadline_ms = pz_now_ms() - 1;
-    req.on_done = on_done;
-    req.front_data = &r;
-    pz_service_handle(f->svc, &req);
-    assert_int_equal(r.calls, 1);
-    assert_int_equal(req.status, PZ_DEADLINE_EXCEEDED);
-    pz_arena_destroy(&a);
-}
-
 /* Remote event targets are served through the outbox: the call is accepted once stored. */
 static void test_put_events_to_remote_targets_is_accepted(void **state)
 {
@@ -437,13 +344,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_events_teach_the_builtin_recommender, setup, teardown),
         cmocka_unit_test_setup_teardown(test_popular_strategy_and_num_results, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resolution_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_validation_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_related_and_rerank, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_events_errors_store_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_events_to_remote_targets_is_accepted, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_events_validate_defaults_and_tracker_rules, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_shutdown_refuses_new_work, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_expired_deadline, setup, teardown),
     };
     return cmocka_run_group_tests_name("core_service", tests, NULL, NULL);
 }
