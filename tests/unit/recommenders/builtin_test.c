@@ -593,6 +593,7 @@ static void test_open_errors_and_map_full(void **state)
 
     pz_builtin_options_default(&o);
     o.map_size_mb = 1;
+    o.max_size_mb = 1;
     b = open_at(dir, &o);
     char item[PZ_BUILTIN_MAX_ID_LEN + 1];
     memset(item, 'i', sizeof(item) - 1);
@@ -611,7 +612,7 @@ static void test_open_errors_and_map_full(void **state)
             free((char *)ev[i].item_id);
     }
     assert_int_equal(rc, -1);
-    assert_non_null(strstr(err, "map_size_mb"));
+    assert_non_null(strstr(err, "max_size_mb"));
     /* Reads still work; what was committed stays. */
     assert_true(pz_builtin_has_data(b, "ns"));
     pz_builtin_close(b);

@@ -1,0 +1,217 @@
+/* Learning from events (builtin_internal.h): each event updates its item's popularity, pairs the
+ * item with its owner's recent items in both items' bounded neighbour lists, and moves the item to
+ * the front of the owner's recent list. Everything goes to the active pending table. */
+#include <math.h>
+#include <string.h>
+#include <strings.h>
+
+#include "server/recommenders/builtin_internal.h"
+
+/* Matched case-insensitively, ignoring '-', '_' and spaces ("Add-To-Cart" == "addtocart"). */
+static double event_weight(const char *type)
+{
+    static const struct {
+        const char *name;
+        double weight;
+    } weights[] = {{"purchase", 4}, {"addtocart", 3}, {"cart", 3},   {"like", 2},
+                   {"rating", 2},   {"click", 1},     {"view", 0.5}, {"impression", 0.5}};
+    if (type == NULL)
+        return 1;
+    char norm[16];
+    size_t n = 0;
+    for (const char *p = type; *p != '\0'; p++) {
+        if (*p == '-' || *p == '_' || *p == ' ')
+            continue;
+        if (n + 1 >= sizeof(norm))
+            return 1;
+        norm[n++] = *p;
+    }
+    norm[n] = '\0';
+    for (size_t i = 0; i < sizeof(weights) / sizeof(weights[0]); i++)
+        if (strcasecmp(norm, weights[i].name) == 0)
+            return weights[i].weight;
+    return 1;
+}
+
+static bool present(const char *s)
+{
+    return s != NULL && s[0] != '\0';
+}
+
+typedef struct ingest {
+    pz_builtin *b;
+    pzb_view *v;
+    pzb_ns *ns;
+    const char *what; /* what failed, for the message */
+} ingest;
+
+static int failed(ingest *in, const char *what, int rc)
+{
+    in->what = what;
+    return rc;
+}
+
+/* Finds the item, registering it (no popularity yet) when new. */
+static int ensure_item(ingest *in, const char *item, uint32_t *id)
+{
+    pz_builtin *b = in->b;
+    unsigned char key[PZB_KEY_MAX];
+    size_t klen = pzb_ns_key(key, in->ns->no, item), len;
+    int rc = pzb_view_get(in->v, PZB_ITEMS, key, klen, id, sizeof *id, &len);
+    if (rc == 0 && len != sizeof *id)
+        rc = MDB_CORRUPTED;
+    if (rc != MDB_NOTFOUND)
+        return rc != 0 ? failed(in, "read item", rc) : 0;
+    if (b->next_id == UINT32_MAX)
+        return failed(in, "assign an item id", MDB_MAP_FULL);
+    *id = b->next_id++;
+    pzb_put(b, PZB_ITEMS, key, klen, id, sizeof *id);
+    pzb_put(b, PZB_META, "next_id", 7, &b->next_id, sizeof b->next_id);
+    atomic_fetch_add(&in->ns->items, 1);
+    return 0;
+}
+
+/* Adds 2^lw to the item's popularity: memory, top list and its byid record. */
+static void add_popularity(ingest *in, uint32_t id, const char *item, double lw)
+{
+    double L = pzb_log_add(pzb_pop_get(in->b, id), lw);
+    pzb_pop_set(in->b, id, L);
+    size_t len = strlen(item);
+    pzb_top_update(in->ns, id, L, item, len);
+    unsigned char key[4], val[PZB_BYID_MAX];
+    pzb_put_be32(key, id);
+    memcpy(val, &L, sizeof L);
+    memcpy(val + 8, &in->ns->no, sizeof in->ns->no);
+    memcpy(val + PZB_BYID_HEAD, item, len);
+    pzb_put(in->b, PZB_BYID, key, sizeof key, val, PZB_BYID_HEAD + len);
+}
+
+/* Adds 2^lw to cooc(a, b) in a's bounded list: a new neighbour of a full list replaces the weakest
+ * entry and inherits its weight (Space-Saving). */
+static int add_neighbor(ingest *in, uint32_t a, uint32_t b_id, double lw)
+{
+    pz_builtin *b = in->b;
+    size_t cap = b->opts.neighbors_per_item, len;
+    unsigned char key[4], val[PZ_BUILTIN_MAX_NEIGHBORS * PZB_NEIGHBOR_BYTES];
+    pzb_put_be32(key, a);
+    int rc = pzb_view_get(in->v, PZB_COOC, key, sizeof key, val, sizeof val, &len);
+    if (rc == MDB_NOTFOUND)
+        len = 0;
+    else if (rc != 0)
+        return failed(in, "read co-occurrence", rc);
+    pzb_neighbor *list = b->scratch_neighbors;
+    size_t n = pzb_neighbors_decode(val, len, list, cap), at = n, weakest = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (list[i].id == b_id) {
+            at = i;
+            break;
+        }
+        if (list[i].L < list[weakest].L)
+            weakest = i;
+    }
+    if (at < n) {
+        list[at].L = pzb_log_add(list[at].L, lw);
+    } else if (n < cap) {
+        list[n++] = (pzb_neighbor){b_id, lw};
+    } else {
+        list[weakest] = (pzb_neighbor){b_id, pzb_log_add(list[weakest].L, lw)};
+    }
+    pzb_put(b, PZB_COOC, key, sizeof key, val, pzb_neighbors_encode(list, n, val));
+    return 0;
+}
+
+/* Pairs the event's item with up to `window` other items of the list, both directions, weighted
+ * sqrt(w_event * w_other) at the later of the two times. */
+static int pair_with_recent(ingest *in, const pzb_recent *ev, const pzb_recent *list, size_t n)
+{
+    size_t paired = 0;
+    for (size_t i = 0; i < n && paired < in->b->opts.cooccurrence_window; i++) {
+        if (list[i].id == ev->id)
+            continue;
+        int64_t t = list[i].t_ms > ev->t_ms ? list[i].t_ms : ev->t_ms;
+        double lw = log2(sqrt((double)ev->weight * (double)list[i].weight)) + pzb_log_time(in->b, t);
+        int rc = add_neighbor(in, ev->id, list[i].id, lw);
+        if (rc == 0)
+            rc = add_neighbor(in, list[i].id, ev->id, lw);
+        if (rc != 0)
+            return rc;
+        paired++;
+    }
+    return 0;
+}
+
+/* Moves/inserts ev into the list kept in time order (newest first; an equal time goes before),
+ * keeping the strongest weight for a repeated item, and truncates to cap. Returns the new length. */
+static size_t recent_insert(pzb_recent *list, size_t n, size_t cap, pzb_recent ev)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (list[i].id != ev.id)
+            continue;
+        if (list[i].weight > ev.weight)
+            ev.weight = list[i].weight;
+        if (list[i].t_ms > ev.t_ms)
+            ev.t_ms = list[i].t_ms;
+        memmove(&list[i], &list[i + 1], (n - i - 1) * sizeof(*list));
+        n--;
+        break;
+    }
+    size_t pos = 0;
+    while (pos < n && list[pos].t_ms > ev.t_ms)
+        pos++;
+    memmove(&list[pos + 1], &list[pos], (n - pos) * sizeof(*list));
+    list[pos] = ev;
+    n++;
+    return n > cap ? cap : n;
+}
+
+/* Pairs with and updates the recent list of (db, owner). */
+static int update_recent(ingest *in, int db, const char *owner, size_t cap, const pzb_recent *ev)
+{
+    unsigned char key[PZB_KEY_MAX], val[PZ_BUILTIN_MAX_RECENT * PZB_RECENT_BYTES + PZB_RECENT_BYTES];
+    size_t klen = pzb_ns_key(key, in->ns->no, owner), len;
+    int rc = pzb_view_get(in->v, db, key, klen, val, sizeof val, &len);
+    if (rc == MDB_NOTFOUND)
+        len = 0;
+    else if (rc != 0)
+        return failed(in, "read recent items", rc);
+    pzb_recent *list = in->b->scratch_recent;
+    size_t n = pzb_recent_decode(val, len, list, cap);
+    rc = pair_with_recent(in, ev, list, n);
+    if (rc != 0)
+        return rc;
+    n = recent_insert(list, n, cap, *ev);
+    pzb_put(in->b, db, key, klen, val, pzb_recent_encode(list, n, val));
+    return 0;
+}
+
+static int apply_event(ingest *in, const pz_interaction *e)
+{
+    uint32_t id;
+    int rc = ensure_item(in, e->item_id, &id);
+    if (rc != 0)
+        return rc;
+    pzb_recent ev = {.id = id, .weight = (float)event_weight(e->event_type), .t_ms = e->sent_at_ms};
+    add_popularity(in, id, e->item_id, log2(ev.weight) + pzb_log_time(in->b, ev.t_ms));
+    /* A user's history pairs across sessions; a session's only serves events without a user. */
+    if (present(e->user_id))
+        return update_recent(in, PZB_USERS, e->user_id, in->b->opts.recent_items_per_user, &ev);
+    if (present(e->session_id))
+        return update_recent(in, PZB_SESSIONS, e->session_id, in->b->opts.cooccurrence_window, &ev);
+    return 0;
+}
+
+int pzb_apply_events(pz_builtin *b, pzb_view *v, pzb_ns *ns, const pz_interaction *events, size_t n,
+                     const char **what)
+{
+    ingest in = {.b = b, .v = v, .ns = ns, .what = "learn"};
+    for (size_t i = 0; i < n; i++) {
+        if (!present(events[i].item_id))
+            continue;
+        int rc = apply_event(&in, &events[i]);
+        if (rc != 0) {
+            *what = in.what;
+            return rc;
+        }
+    }
+    return 0;
+}
