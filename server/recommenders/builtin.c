@@ -271,8 +271,8 @@ static int rank_scores(query *q, const idmap *scores, size_t n, candvec *out)
     size_t count = 0;
     for (size_t i = 0; i < scores->cap; i++) {
         if (scores->keys[i] != 0)
-            all[count++] = (cand){.id = scores->keys[i],
-                                  .score = damped(q, scores->vals[i], pzb_pop_get(q->b, scores->keys[i]))};
+            all[count++] =
+                (cand){.id = scores->keys[i], .score = damped(q, scores->vals[i], pzb_pop_get(q->b, scores->keys[i]))};
     }
     double threshold = -1;
     if (count > n) {

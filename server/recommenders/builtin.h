@@ -140,11 +140,11 @@ pz_learner pz_builtin_learner(pz_builtin *b);
 bool pz_builtin_has_data(pz_builtin *b, const char *ns);
 
 typedef struct pz_builtin_stats {
-    size_t map_bytes;       /* the LMDB map's current size */
-    size_t max_bytes;       /* the most it may grow to */
-    size_t used_bytes;      /* pages in use */
-    size_t pending_bytes;   /* memory held by writes not yet flushed */
-    size_t pending_entries; /* keys waiting to be flushed */
+    size_t map_bytes;                        /* the LMDB map's current size */
+    size_t max_bytes;                        /* the most it may grow to */
+    size_t used_bytes;                       /* pages in use */
+    size_t pending_bytes;                    /* memory held by writes not yet flushed */
+    size_t pending_entries;                  /* keys waiting to be flushed */
     uint64_t events_learned, events_skipped; /* applied; skipped as already applied (per stream) */
     uint64_t flushes, keys_flushed, map_growths;
     uint64_t flush_failures; /* flushes that could not be written since start */

@@ -393,8 +393,7 @@ static void note_failure(pz_builtin *b, int rc, size_t keys)
                  "memory until the pending budget is used, events wait in the event outbox)",
                  max_mb, b->opts.max_size_name);
     else
-        snprintf(msg, sizeof msg, "builtin: cannot write %zu learned keys to %s: %s", keys, b->dir,
-                 mdb_strerror(rc));
+        snprintf(msg, sizeof msg, "builtin: cannot write %zu learned keys to %s: %s", keys, b->dir, mdb_strerror(rc));
     int64_t now = pz_now_ms();
     pthread_mutex_lock(&b->stats_lock);
     bool log = !b->stats.full || now - b->last_full_log_ms >= FULL_LOG_EVERY_MS;

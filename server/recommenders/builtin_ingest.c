@@ -200,8 +200,7 @@ static int apply_event(ingest *in, const pz_interaction *e)
     return 0;
 }
 
-int pzb_apply_events(pz_builtin *b, pzb_view *v, pzb_ns *ns, const pz_interaction *events, size_t n,
-                     const char **what)
+int pzb_apply_events(pz_builtin *b, pzb_view *v, pzb_ns *ns, const pz_interaction *events, size_t n, const char **what)
 {
     ingest in = {.b = b, .v = v, .ns = ns, .what = "learn"};
     for (size_t i = 0; i < n; i++) {

@@ -89,8 +89,8 @@ typedef struct pzb_neighbor {
 
 typedef struct pzb_recent {
     uint32_t id;
-    float weight;  /* strongest event-type weight seen for the item */
-    int64_t t_ms;  /* time of the latest event on the item */
+    float weight; /* strongest event-type weight seen for the item */
+    int64_t t_ms; /* time of the latest event on the item */
 } pzb_recent;
 
 /* One popular item of a namespace's top list. */
@@ -115,11 +115,11 @@ typedef struct pzb_ns {
 /* Per-stream progress of exactly-once learning (pz_builtin_learn). */
 typedef struct pzb_stream {
     char *name;
-    uint64_t applied;       /* last seq applied (in memory) */
-    uint64_t durable;       /* last seq flushed to LMDB */
-    uint64_t first_active;  /* first seq applied into the active table; UINT64_MAX = none */
-    uint64_t first_frozen;  /* the same for the frozen table */
-    uint64_t frozen_mark;   /* `applied` when the table was frozen: durable once it is flushed */
+    uint64_t applied;      /* last seq applied (in memory) */
+    uint64_t durable;      /* last seq flushed to LMDB */
+    uint64_t first_active; /* first seq applied into the active table; UINT64_MAX = none */
+    uint64_t first_frozen; /* the same for the frozen table */
+    uint64_t frozen_mark;  /* `applied` when the table was frozen: durable once it is flushed */
 } pzb_stream;
 
 /* Item popularity L by id, in chunks that never move so readers need no lock. */
@@ -236,7 +236,6 @@ void pzb_top_each(pzb_ns *ns, size_t want, bool (*skip)(void *ctx, uint32_t id),
 /* ---- learning (builtin_ingest.c) ---- */
 
 /* Applies events to the active table (learn_lock held). Returns 0 or an LMDB error with *what. */
-int pzb_apply_events(pz_builtin *b, pzb_view *v, pzb_ns *ns, const pz_interaction *events, size_t n,
-                     const char **what);
+int pzb_apply_events(pz_builtin *b, pzb_view *v, pzb_ns *ns, const pz_interaction *events, size_t n, const char **what);
 
 #endif

@@ -80,8 +80,7 @@ static size_t find_slot(const pzb_pending *p, uint8_t db, const void *key, size_
     }
 }
 
-const pzb_pending_entry *pzb_pending_get(const pzb_pending *p, uint8_t db, const void *key, size_t klen,
-                                         uint64_t hash)
+const pzb_pending_entry *pzb_pending_get(const pzb_pending *p, uint8_t db, const void *key, size_t klen, uint64_t hash)
 {
     uint32_t at = p->slots[find_slot(p, db, key, klen, hash)];
     return at != 0 ? &p->entries[at - 1] : NULL;

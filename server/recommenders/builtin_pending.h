@@ -34,8 +34,7 @@ void pzb_pending_unref(pzb_pending *p);
 
 uint64_t pzb_pending_hash(uint8_t db, const void *key, size_t klen);
 /* The entry of (db, key) or NULL. `hash` is pzb_pending_hash(db, key, klen). */
-const pzb_pending_entry *pzb_pending_get(const pzb_pending *p, uint8_t db, const void *key, size_t klen,
-                                         uint64_t hash);
+const pzb_pending_entry *pzb_pending_get(const pzb_pending *p, uint8_t db, const void *key, size_t klen, uint64_t hash);
 /* Sets (db, key) to len bytes of value (copied). */
 void pzb_pending_put(pzb_pending *p, uint8_t db, const void *key, size_t klen, uint64_t hash, const void *value,
                      size_t len);

@@ -298,8 +298,8 @@ static int open_dbs(pz_builtin *b, char *err, size_t errlen)
     }
     if (frc == 0 && format != PZB_FORMAT) {
         mdb_txn_abort(txn);
-        return pzb_fail_msg(err, errlen, "the store in %s has format %u; this version reads format %d", b->dir,
-                            format, PZB_FORMAT);
+        return pzb_fail_msg(err, errlen, "the store in %s has format %u; this version reads format %d", b->dir, format,
+                            PZB_FORMAT);
     }
     if (frc == MDB_NOTFOUND) {
         format = PZB_FORMAT;
@@ -417,9 +417,8 @@ static int lock_store(pz_builtin *b, char *err, size_t errlen)
         close(b->lock_fd);
         b->lock_fd = -1;
         if (e == EWOULDBLOCK)
-            return pzb_fail_msg(err, errlen,
-                                "the store in %s is in use by another process (a running server?); stop it first",
-                                b->dir);
+            return pzb_fail_msg(
+                err, errlen, "the store in %s is in use by another process (a running server?); stop it first", b->dir);
         return pzb_fail_msg(err, errlen, "cannot lock %s: %s", path, strerror(e));
     }
     return 0;
@@ -481,9 +480,8 @@ int pz_builtin_open(const char *dir, const pz_builtin_options *opts, pz_builtin 
     pthread_mutex_init(&b->stats_lock, NULL);
     atomic_init(&b->n_ns, 0);
     b->active = pzb_pending_new();
-    size_t list_cap = (o.recent_items_per_user > o.cooccurrence_window ? o.recent_items_per_user
-                                                                       : o.cooccurrence_window) +
-                      1;
+    size_t list_cap =
+        (o.recent_items_per_user > o.cooccurrence_window ? o.recent_items_per_user : o.cooccurrence_window) + 1;
     b->scratch_recent = pz_malloc(list_cap * sizeof *b->scratch_recent);
     b->scratch_neighbors = pz_malloc((o.neighbors_per_item + 1) * sizeof *b->scratch_neighbors);
 
@@ -572,9 +570,8 @@ void pz_builtin_stats_json(pz_builtin *b, pz_buf *out)
                   "\"lastFlushAt\":%lld,\"lastError\":",
                   s.full ? "degraded" : "ok", s.map_bytes, s.max_bytes, s.used_bytes, s.pending_bytes,
                   s.pending_entries, (unsigned long long)s.events_learned, (unsigned long long)s.events_skipped,
-                  (unsigned long long)s.flushes, (unsigned long long)s.keys_flushed,
-                  (unsigned long long)s.map_growths, (unsigned long long)s.flush_failures, (long long)s.last_flush_ms,
-                  (long long)s.last_flush_at_ms);
+                  (unsigned long long)s.flushes, (unsigned long long)s.keys_flushed, (unsigned long long)s.map_growths,
+                  (unsigned long long)s.flush_failures, (long long)s.last_flush_ms, (long long)s.last_flush_at_ms);
     if (s.last_error[0] != '\0')
         pz_json_write_string(out, s.last_error, strlen(s.last_error));
     else
