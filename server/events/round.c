@@ -155,6 +155,20 @@ static int append_job(pz_event_pipeline *p, pz_outbox_txn *t, round_changes *r, 
     return pz_outbox_append(t, job->record, job->record_len, &job->seq, err, errlen);
 }
 
+/* The cursor that may be stored for s, given its in-memory cursor: the learner of a builtin target
+ * may hold applied events that are not durable yet (pz_learner.unflushed_from); the outbox keeps
+ * them, and a restart re-sends them (the learner skips what it already has). Never backwards. */
+static uint64_t storable_cursor(const pz_event_pipeline *p, const pz_target_slot *s, uint64_t cursor)
+{
+    const pz_learner *l = &p->opts.learner;
+    if (s->type != PZ_TARGET_BUILTIN || l->unflushed_from == NULL)
+        return cursor;
+    uint64_t from = l->unflushed_from(l->self, s->stream);
+    if (from < cursor)
+        cursor = from;
+    return cursor > s->cursor_saved ? cursor : s->cursor_saved;
+}
+
 /* Takes every slot's unsaved cursor and dead letters into the round and stores them. */
 static int save_progress(pz_event_pipeline *p, pz_outbox_txn *t, round_changes *r, char *err, size_t errlen)
 {
@@ -165,6 +179,7 @@ static int save_progress(pz_event_pipeline *p, pz_outbox_txn *t, round_changes *
         pz_dead_item *dead = s->dead_head;
         s->dead_head = s->dead_tail = NULL;
         pthread_mutex_unlock(&s->lock);
+        cursor = storable_cursor(p, s, cursor);
         if (cursor == s->cursor_saved && dead == NULL)
             continue;
         slot_change *c = change_for(r, s);
@@ -304,11 +319,12 @@ static void apply_builtin_inline(pz_event_pipeline *p, pz_target_slot *s, slot_c
                                         .event_type = ev->event_type,
                                         .has_event_value = ev->has_event_value,
                                         .event_value = ev->event_value,
-                                        .sent_at_ms = (int64_t)(ev->sent_at * 1000.0)};
+                                        .sent_at_ms = (int64_t)(ev->sent_at * 1000.0),
+                                        .seq = jobs[j].seq};
         }
     }
     char err[256] = "";
-    if (n == 0 || p->opts.learner.learn(p->opts.learner.self, s->ns, evs, n, err, sizeof err) == 0) {
+    if (n == 0 || p->opts.learner.learn(p->opts.learner.self, s->ns, s->stream, evs, n, err, sizeof err) == 0) {
         s->cursor = next_seq;
         s->delivered += records;
         s->delivered_events += n;
@@ -331,9 +347,10 @@ static bool anything_to_store(pz_event_pipeline *p)
     for (size_t i = 0; i < p->n_slots; i++) {
         pz_target_slot *s = p->slots[i];
         pthread_mutex_lock(&s->lock);
-        bool dirty = s->cursor != s->cursor_saved || s->dead_head != NULL;
+        uint64_t cursor = s->cursor;
+        bool dirty = s->dead_head != NULL;
         pthread_mutex_unlock(&s->lock);
-        if (dirty)
+        if (dirty || (cursor != s->cursor_saved && storable_cursor(p, s, cursor) != s->cursor_saved))
             return true;
     }
     return false;

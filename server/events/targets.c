@@ -90,6 +90,11 @@ void pz_target_cancel(pz_target *t)
         pz_blocking_cancel(t->http);
 }
 
+void pz_target_set_stream(pz_target *t, const char *stream)
+{
+    t->stream = stream;
+}
+
 const pz_target_spec *pz_target_get_spec(const pz_target *t)
 {
     return &t->spec;
@@ -237,13 +242,14 @@ static void send_builtin(pz_target *t, pz_delivery_entry *const *batch, size_t n
                 .has_event_value = json_is_number(value),
                 .event_value = json_number_value(value),
                 .sent_at_ms = (int64_t)(json_number_value(json_object_get(ev, "sentAt")) * 1000.0),
+                .seq = batch[i]->seq,
             };
         }
     }
     char err[PZ_DELIVERY_MAX_REASON] = "";
     if (t->env.learner.learn == NULL)
         all(out, n, PZ_OUTCOME_RETRY, "no builtin recommender");
-    else if (k == 0 || t->env.learner.learn(t->env.learner.self, t->spec.ns, evs, k, err, sizeof err) == 0)
+    else if (k == 0 || t->env.learner.learn(t->env.learner.self, t->spec.ns, t->stream, evs, k, err, sizeof err) == 0)
         all(out, n, PZ_OUTCOME_OK, "");
     else
         all(out, n, PZ_OUTCOME_RETRY, err);

@@ -65,6 +65,9 @@ const pz_target_spec *pz_target_get_spec(const pz_target *t);
 void pz_target_destroy(pz_target *t);
 /* Makes the current and later calls fail fast (any thread). */
 void pz_target_cancel(pz_target *t);
+/* Builtin targets: the learner stream their events are applied under (server/core/learner.h), each
+ * event numbered with its record's seq. Not copied: it must outlive the target. */
+void pz_target_set_stream(pz_target *t, const char *stream);
 
 const pz_delivery_limits *pz_target_limits(const pz_target *t);
 /* False for records the target has nothing to do with (Personalize: no events): they count as

@@ -13,6 +13,7 @@ struct pz_target {
     pz_blocking_client *http; /* AWS and http targets */
     pz_file_sink *file;       /* file targets */
     char **header_lines;      /* http targets: "Name: value", NULL-terminated */
+    const char *stream;       /* builtin targets: the learner stream */
 };
 
 /* Sends to a Personalize event tracker, a Kinesis stream or a Firehose stream. */
