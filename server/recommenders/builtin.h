@@ -9,7 +9,7 @@
  *     builtin_internal.h: Space-Saving on decayed weights);
  *   - each user's most recent `recent_items_per_user` items (a session's `cooccurrence_window`
  *     items for events without a user).
- * On disk: per item 12 bytes per neighbour (768 bytes at K = 64) plus its name and popularity; per
+ * On disk: per item 16 bytes per neighbour (1 KiB at K = 64) plus its name and popularity; per
  * user 16 bytes per recent item (512 bytes at 32) plus the id; B-tree overhead on top. In memory:
  * 8 bytes of popularity per item, the 1024 most popular items of each namespace, and the pending
  * writes (at most `pending_mb`).

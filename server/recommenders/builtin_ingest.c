@@ -87,7 +87,7 @@ static void add_popularity(ingest *in, uint32_t id, const char *item, double lw)
 }
 
 /* Adds 2^lw to cooc(a, b) in a's bounded list: a new neighbour of a full list replaces the weakest
- * entry and inherits its weight (Space-Saving). */
+ * entry and inherits its weight as a known overestimate (Space-Saving, builtin_internal.h). */
 static int add_neighbor(ingest *in, uint32_t a, uint32_t b_id, double lw)
 {
     pz_builtin *b = in->b;
@@ -110,11 +110,14 @@ static int add_neighbor(ingest *in, uint32_t a, uint32_t b_id, double lw)
             weakest = i;
     }
     if (at < n) {
-        list[at].L = pzb_log_add(list[at].L, lw);
+        double L = pzb_log_add(list[at].L, lw);
+        list[at].d += (float)(L - list[at].L); /* the overestimate stays what it was */
+        list[at].L = L;
     } else if (n < cap) {
-        list[n++] = (pzb_neighbor){b_id, lw};
+        list[n++] = (pzb_neighbor){.id = b_id, .d = INFINITY, .L = lw};
     } else {
-        list[weakest] = (pzb_neighbor){b_id, pzb_log_add(list[weakest].L, lw)};
+        double L = pzb_log_add(list[weakest].L, lw);
+        list[weakest] = (pzb_neighbor){.id = b_id, .d = (float)(L - list[weakest].L), .L = L};
     }
     pzb_put(b, PZB_COOC, key, sizeof key, val, pzb_neighbors_encode(list, n, val));
     return 0;

@@ -8,8 +8,8 @@
  *
  *   items    ns item      -> u32 id
  *   byid     be32(id)     -> double L, u32 ns, the item bytes: its popularity and name
- *   cooc     be32(id)     -> up to `neighbors` entries {u32 id, double L} (12 bytes each, no
- *                            order): the item's strongest co-occurring items
+ *   cooc     be32(id)     -> up to `neighbors` entries {u32 id, double L, float d} (16 bytes each,
+ *                            no order): the item's strongest co-occurring items
  *   users    ns user      -> up to `recent_cap` entries {u32 id, float weight, i64 t_ms} (16 bytes
  *                            each), most recent first
  *   sessions ns session   -> the same, up to `window` entries, for events without a user
@@ -22,8 +22,10 @@
  *
  * Bounded co-occurrence (Space-Saving, Metwally et al. 2005, on decayed weights): an item keeps at
  * most `neighbors` entries; a new neighbour arriving at a full list replaces the weakest entry and
- * inherits its weight plus its own. Every neighbour whose decayed weight is above 1/K of the list's
- * total is guaranteed to be kept; a kept weight overestimates by at most the weakest entry's.
+ * inherits its weight (the entry's possible overestimate, kept as d = L - log2(error)) plus its
+ * own. Every neighbour whose decayed weight is above 1/K of the list's total is guaranteed to be
+ * kept. Entries are ranked for eviction by their estimate 2^L and scored by their guaranteed part
+ * 2^L - 2^(L-d) = 2^L * (1 - 2^-d), so a newcomer counts only what it earned itself.
  *
  * Write-back: learning never writes LMDB. The learner applies events to the `active` pending table
  * (builtin_pending.h), which queries read before LMDB, so a learned event is visible at once. When
@@ -68,7 +70,7 @@ enum { PZB_META, PZB_ITEMS, PZB_BYID, PZB_COOC, PZB_USERS, PZB_SESSIONS, PZB_N_D
 
 /* Longest key: a namespace-scoped id. */
 #define PZB_KEY_MAX (4 + PZ_BUILTIN_MAX_ID_LEN)
-#define PZB_NEIGHBOR_BYTES 12
+#define PZB_NEIGHBOR_BYTES 16
 #define PZB_RECENT_BYTES 16
 /* byid value: L, namespace number, name. */
 #define PZB_BYID_HEAD 12
@@ -84,8 +86,12 @@ enum { PZB_META, PZB_ITEMS, PZB_BYID, PZB_COOC, PZB_USERS, PZB_SESSIONS, PZB_N_D
 
 typedef struct pzb_neighbor {
     uint32_t id;
-    double L;
+    float d;  /* L minus log2 of the inherited overestimate; INFINITY: none */
+    double L; /* log2 of the estimated weight */
 } pzb_neighbor;
+
+/* log2 of the guaranteed part of a neighbour's weight, 2^L * (1 - 2^-d). */
+double pzb_neighbor_score_L(const pzb_neighbor *n);
 
 typedef struct pzb_recent {
     uint32_t id;
@@ -107,8 +113,8 @@ typedef struct pzb_ns {
     char *name;
     uint32_t no;
     pthread_mutex_t lock; /* guards top */
-    pzb_top_item *top;    /* PZB_TOP_KEEP slots: L descending, then name ascending */
-    size_t n_top;
+    pzb_top_item *top;    /* up to PZB_TOP_KEEP: L descending, then name ascending */
+    size_t n_top, cap_top;
     atomic_size_t items;
 } pzb_ns;
 

@@ -75,7 +75,6 @@ pzb_ns *pzb_ns_add(pz_builtin *b, const char *name, uint32_t no)
     ns->name = pz_strdup(name);
     ns->no = no;
     pthread_mutex_init(&ns->lock, NULL);
-    ns->top = pz_calloc(PZB_TOP_KEEP, sizeof *ns->top);
     atomic_init(&ns->items, 0);
     b->ns[n] = ns;
     atomic_store_explicit(&b->n_ns, n + 1, memory_order_release);
@@ -130,6 +129,10 @@ void pzb_top_update(pzb_ns *ns, uint32_t id, double L, const char *name, size_t 
         item = ns->top[at];
         item.L = L;
     } else if (ns->n_top < PZB_TOP_KEEP) {
+        if (ns->n_top == ns->cap_top) { /* grows with the namespace: most namespaces are small */
+            ns->cap_top = ns->cap_top ? ns->cap_top * 2 : 16;
+            ns->top = pz_realloc(ns->top, ns->cap_top * sizeof *ns->top);
+        }
         item = (pzb_top_item){.id = id, .L = L, .name = pz_strndup(name, len), .len = len};
         at = ns->n_top++;
     } else { /* ranks before the last (checked above): takes its place */

@@ -106,16 +106,23 @@ size_t pzb_neighbors_decode(const unsigned char *v, size_t len, pzb_neighbor *ou
         n = cap;
     for (size_t i = 0; i < n; i++) {
         memcpy(&out[i].id, v + i * PZB_NEIGHBOR_BYTES, 4);
-        memcpy(&out[i].L, v + i * PZB_NEIGHBOR_BYTES + 4, 8);
+        memcpy(&out[i].d, v + i * PZB_NEIGHBOR_BYTES + 4, 4);
+        memcpy(&out[i].L, v + i * PZB_NEIGHBOR_BYTES + 8, 8);
     }
     return n;
+}
+
+double pzb_neighbor_score_L(const pzb_neighbor *n)
+{
+    return n->d == INFINITY ? n->L : n->L + log2(-expm1(-(double)n->d * M_LN2));
 }
 
 size_t pzb_neighbors_encode(const pzb_neighbor *in, size_t n, unsigned char *out)
 {
     for (size_t i = 0; i < n; i++) {
         memcpy(out + i * PZB_NEIGHBOR_BYTES, &in[i].id, 4);
-        memcpy(out + i * PZB_NEIGHBOR_BYTES + 4, &in[i].L, 8);
+        memcpy(out + i * PZB_NEIGHBOR_BYTES + 4, &in[i].d, 4);
+        memcpy(out + i * PZB_NEIGHBOR_BYTES + 8, &in[i].L, 8);
     }
     return n * PZB_NEIGHBOR_BYTES;
 }
@@ -291,9 +298,9 @@ static int open_dbs(pz_builtin *b, char *err, size_t errlen)
     if (frc == MDB_NOTFOUND && meta_get(txn, b->dbi[PZB_META], META_NEXT_ID, &old_next_id, sizeof old_next_id) == 0) {
         mdb_txn_abort(txn);
         return pzb_fail_msg(err, errlen,
-                            "the store in %s was written by an earlier version (format 1), which this version "
-                            "cannot read: move the directory aside and rebuild the statistics with "
-                            "`personalization-server import-events` (the demo reseeds itself)",
+                            "the store was written by an earlier version (format 1) and cannot be read: move it "
+                            "aside and rebuild it with `personalization-server import-events` (the demo reseeds "
+                            "itself): %s",
                             b->dir);
     }
     if (frc == 0 && format != PZB_FORMAT) {
