@@ -518,6 +518,7 @@ int pz_http_server_start(const pz_http_options *opts, pz_http_server **out, int 
         [PZ_LOCAL_HEALTH] = {opts->health != NULL ? opts->health : health_serving, opts->health_ctx},
         [PZ_LOCAL_CACHE_STATS] = {opts->cache_stats, opts->cache_stats_ctx},
         [PZ_LOCAL_EVENTS_STATS] = {opts->events_stats, opts->events_stats_ctx},
+        [PZ_LOCAL_BUILTIN_STATS] = {opts->builtin_stats, opts->builtin_stats_ctx},
     };
     memcpy(s->local, local, sizeof s->local);
     s->n_threads = opts->threads > 0 ? opts->threads : 1;

@@ -11,7 +11,8 @@
  * Every response, errors included, carries the CORS headers (spec §1.5 and defect #15).
  * The route table's local rows (pz_local_route) are answered with a callback of the options:
  * GET /healthz with `health`'s JSON, GET /admin/cache/stats with `cache_stats`', GET
- * /admin/events/stats with `events_stats`'. A response the core prepared (pz_request.prepared) is
+ * /admin/events/stats with `events_stats`', GET /admin/builtin/stats with `builtin_stats`'. A
+ * response the core prepared (pz_request.prepared) is
  * sent as is, without copying.
  * If-None-Match reaches the core on GET inference routes only; a match is a 304 with ETag,
  * Cache-Control, the version header and CORS, and no body.
@@ -45,6 +46,8 @@ typedef struct pz_http_options {
     void *cache_stats_ctx;
     pz_health_fn events_stats; /* GET /admin/events/stats (event delivery per target); NULL = 404 */
     void *events_stats_ctx;
+    pz_health_fn builtin_stats; /* GET /admin/builtin/stats (the embedded recommender's store); NULL = 404 */
+    void *builtin_stats_ctx;
 } pz_http_options;
 
 typedef struct pz_http_server pz_http_server;

@@ -34,6 +34,7 @@ const pz_route pz_routes[] = {
     {.method = "GET", .path_template = "/healthz", .local = PZ_LOCAL_HEALTH},
     {.method = "GET", .path_template = "/admin/cache/stats", .local = PZ_LOCAL_CACHE_STATS},
     {.method = "GET", .path_template = "/admin/events/stats", .local = PZ_LOCAL_EVENTS_STATS},
+    {.method = "GET", .path_template = "/admin/builtin/stats", .local = PZ_LOCAL_BUILTIN_STATS},
 };
 const size_t pz_routes_count = sizeof pz_routes / sizeof pz_routes[0];
 

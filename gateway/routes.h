@@ -35,6 +35,7 @@ typedef enum pz_local_route {
     PZ_LOCAL_HEALTH,       /* GET /healthz */
     PZ_LOCAL_CACHE_STATS,  /* GET /admin/cache/stats */
     PZ_LOCAL_EVENTS_STATS, /* GET /admin/events/stats */
+    PZ_LOCAL_BUILTIN_STATS, /* GET /admin/builtin/stats */
     PZ_LOCAL__COUNT
 } pz_local_route;
 

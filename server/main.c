@@ -60,6 +60,9 @@ typedef struct options {
     bool check_config;
     int import_poll_ms;
     size_t outbox_map_mb;
+    size_t builtin_max_mb;
+    size_t builtin_memory_mb;
+    int builtin_flush_ms;
 } options;
 
 /* ---- flags: one table row per flag; parsing, defaults, range errors and --help come from it ---- */
@@ -238,6 +241,32 @@ static const flag FLAGS[] = {
      .dflt = STR(PZ_OUTBOX_DEFAULT_MAP_MB),
      .help = "most the event outbox may hold, in MiB; a full outbox refuses new events with 503",
      .offset = offsetof(options, outbox_map_mb)},
+    /* The builtin recommender's store: the same 16 TiB bound as the outbox. */
+    {.name = "builtin-max-mb",
+     .arg = "N",
+     .kind = FLAG_SIZE,
+     .min = 1,
+     .max = 1L << 24,
+     .dflt = "65536",
+     .help = "most the builtin recommender's store may grow to, in MiB (it starts at 1 GiB of map and doubles); "
+             "when it is full, learning pauses, GET /healthz says DEGRADED and events wait in the outbox",
+     .offset = offsetof(options, builtin_max_mb)},
+    {.name = "builtin-memory-mb",
+     .arg = "N",
+     .kind = FLAG_SIZE,
+     .min = 1,
+     .max = 1L << 20,
+     .dflt = "128",
+     .help = "memory for what the builtin recommender learned and has not written yet, in MiB",
+     .offset = offsetof(options, builtin_memory_mb)},
+    {.name = "builtin-flush-ms",
+     .arg = "N",
+     .kind = FLAG_INT,
+     .min = 1,
+     .max = MS_PER_HOUR,
+     .dflt = "5000",
+     .help = "the longest the builtin recommender keeps learned events in memory before writing them",
+     .offset = offsetof(options, builtin_flush_ms)},
     {.name = "log-level",
      .arg = "LEVEL",
      .kind = FLAG_SETTER,
@@ -457,19 +486,42 @@ static pz_config *load_config(const options *o, bool for_check)
     return cfg;
 }
 
+typedef struct health_ctx {
+    pz_config_holder *holder;
+    pz_builtin *builtin;
+} health_ctx;
+
+/* GET /healthz: 200 while serving. DEGRADED (still 200: every query is answered) when the builtin
+ * recommender cannot write what it learns; the "builtin" member says why. */
 static int health(void *ctx, pz_buf *out)
 {
-    pz_config_holder *holder = ctx;
-    pz_config *cfg = pz_config_holder_acquire(holder);
+    const health_ctx *h = ctx;
+    pz_config *cfg = pz_config_holder_acquire(h->holder);
     unsigned long reloads = 0, rejected = 0;
-    pz_config_holder_stats(holder, &reloads, &rejected);
+    pz_config_holder_stats(h->holder, &reloads, &rejected);
+    pz_builtin_stats bs;
+    pz_builtin_stats_get(h->builtin, &bs);
     const char *version = pz_config_version(cfg);
     /* the version is operator-written text: escaped like every JSON string we emit */
-    pz_buf_append_str(out, "{\"status\":\"SERVING\",\"configVersion\":");
+    pz_buf_printf(out, "{\"status\":\"%s\",\"configVersion\":", bs.full ? "DEGRADED" : "SERVING");
     pz_json_write_string(out, version != NULL ? version : "", version != NULL ? strlen(version) : 0);
-    pz_buf_printf(out, ",\"namespaces\":%zu,\"configReloads\":%lu,\"configRejected\":%lu}",
-                  pz_config_namespace_count(cfg), reloads, rejected);
+    pz_buf_printf(out,
+                  ",\"namespaces\":%zu,\"configReloads\":%lu,\"configRejected\":%lu,"
+                  "\"builtin\":{\"state\":\"%s\",\"flushFailures\":%llu,\"lastError\":",
+                  pz_config_namespace_count(cfg), reloads, rejected, bs.full ? "degraded" : "ok",
+                  (unsigned long long)bs.flush_failures);
+    if (bs.full)
+        pz_json_write_string(out, bs.last_error, strlen(bs.last_error));
+    else
+        pz_buf_append_str(out, "null");
+    pz_buf_append_str(out, "}}");
     pz_config_unref(cfg);
+    return 200;
+}
+
+static int builtin_stats(void *ctx, pz_buf *out)
+{
+    pz_builtin_stats_json(ctx, out);
     return 200;
 }
 
@@ -569,7 +621,13 @@ int main(int argc, char **argv)
         pz_error_log("cannot create the data directory %s: %s", builtin_dir, strerror(errno));
         goto out;
     }
-    if (pz_builtin_open(builtin_dir, NULL, &builtin, err, sizeof err) != 0) {
+    pz_builtin_options bopts;
+    pz_builtin_options_default(&bopts);
+    bopts.max_size_mb = o.builtin_max_mb;
+    bopts.pending_mb = o.builtin_memory_mb;
+    bopts.flush_interval_ms = o.builtin_flush_ms;
+    bopts.max_size_name = "--builtin-max-mb";
+    if (pz_builtin_open(builtin_dir, &bopts, &builtin, err, sizeof err) != 0) {
         pz_error_log("cannot open the builtin recommender store: %s", err);
         goto out;
     }
@@ -633,6 +691,7 @@ int main(int argc, char **argv)
         goto out;
     }
     int http_port = 0;
+    health_ctx hctx = {.holder = holder, .builtin = builtin};
     pz_http_options hopts = {.host = o.host,
                              .port = o.http_port,
                              .threads = o.http_threads,
@@ -643,11 +702,13 @@ int main(int argc, char **argv)
                              .handle = handle_request,
                              .handle_ctx = svc,
                              .health = health,
-                             .health_ctx = holder,
+                             .health_ctx = &hctx,
                              .cache_stats = cache_stats,
                              .cache_stats_ctx = svc,
                              .events_stats = pz_events_runtime_stats,
-                             .events_stats_ctx = events};
+                             .events_stats_ctx = events,
+                             .builtin_stats = builtin_stats,
+                             .builtin_stats_ctx = builtin};
     if (pz_http_server_start(&hopts, &http, &http_port, err, sizeof err) != 0) {
         pz_error_log("cannot start the REST server: %s", err);
         goto out;

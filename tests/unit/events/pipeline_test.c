@@ -526,7 +526,7 @@ static void crash_and_recover(fixture *f, bool flush_first)
         reopen_builtin(f, &o);
         open_pipeline(f, 0);
         for (int i = 0; i < 3; i++) { /* the calls die with the child */
-            char user[16];
+            char user[32];
             snprintf(user, sizeof user, "crash%d", i);
             submit(f, "shop", user, 4);
         }

@@ -260,6 +260,7 @@ static void test_admin_rows(void **state)
         {"/healthz", PZ_LOCAL_HEALTH},
         {"/admin/cache/stats", PZ_LOCAL_CACHE_STATS},
         {"/admin/events/stats", PZ_LOCAL_EVENTS_STATS},
+        {"/admin/builtin/stats", PZ_LOCAL_BUILTIN_STATS},
     };
     assert_int_equal(sizeof rows / sizeof rows[0], PZ_LOCAL__COUNT - 1);
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
