@@ -35,6 +35,7 @@
 #include "server/grpc/grpc_server.h"
 #include "server/recommenders/builtin.h"
 #include "server/recommenders/builtin_seed.h"
+#include "server/recommenders/import_cli.h"
 #include "server/recommenders/recommenders.h"
 #include "server/upstream/aws.h"
 #include "server/upstream/upstream.h"
@@ -404,7 +405,8 @@ static void usage(FILE *out, const options *defaults)
     fputs("\n"
           "Signals: SIGHUP reloads the configuration; SIGINT/SIGTERM shut down gracefully.\n"
           "Item catalog: personalization-server load-items|upsert-item|delete-item|catalog-info --help\n"
-          "Event outbox: personalization-server events stats|dead-letters|replay --help\n",
+          "Event outbox: personalization-server events stats|dead-letters|replay --help\n"
+          "History import: personalization-server import-events --help\n",
           out);
 }
 
@@ -571,6 +573,8 @@ int main(int argc, char **argv)
         return pz_catalog_cli_main(argc, argv);
     if (argc > 1 && strcmp(argv[1], "events") == 0)
         return pz_events_cli_main(argc - 1, argv + 1, stdout, stderr);
+    if (argc > 1 && pz_import_cli_is_command(argv[1]))
+        return pz_import_cli_main(argc, argv, stdout, stderr);
     int rc = parse_options(argc, argv, &o);
     if (rc != 0)
         return rc > 0 ? 0 : 2;

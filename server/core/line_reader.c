@@ -124,18 +124,14 @@ int pz_line_reader_next(pz_line_reader *r, const char **line, size_t *len, bool 
     size_t scanned = r->start;
     for (;;) {
         char *nl = memchr(r->buf + scanned, '\n', r->end - scanned);
-        if (nl != NULL) {
-            *line = r->buf + r->start;
-            *len = *too_long ? 0 : (size_t)(nl - (r->buf + r->start));
-            r->start = (size_t)(nl - r->buf) + 1;
-            return 1;
-        }
-        if (r->eof) {
-            if (r->start == r->end && !*too_long)
+        if (nl != NULL || r->eof) {
+            size_t end = nl != NULL ? (size_t)(nl - r->buf) : r->end;
+            if (nl == NULL && r->start == r->end && !*too_long)
                 return 0;
             *line = r->buf + r->start;
-            *len = *too_long ? 0 : r->end - r->start;
-            r->start = r->end;
+            *too_long = *too_long || end - r->start > r->max_line;
+            *len = *too_long ? 0 : end - r->start;
+            r->start = nl != NULL ? end + 1 : end;
             return 1;
         }
         if (r->end - r->start > r->max_line + 1) {
