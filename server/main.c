@@ -266,7 +266,8 @@ static const flag FLAGS[] = {
      .min = 1,
      .max = MS_PER_HOUR,
      .dflt = "5000",
-     .help = "the longest the builtin recommender keeps learned events in memory before writing them",
+     .help = "the longest the builtin recommender keeps learned events in memory before writing them; also "
+             "how often a failed write is retried",
      .offset = offsetof(options, builtin_flush_ms)},
     {.name = "log-level",
      .arg = "LEVEL",
@@ -630,6 +631,7 @@ int main(int argc, char **argv)
     bopts.max_size_mb = o.builtin_max_mb;
     bopts.pending_mb = o.builtin_memory_mb;
     bopts.flush_interval_ms = o.builtin_flush_ms;
+    bopts.retry_ms = o.builtin_flush_ms; /* a failed write is retried at the same pace */
     bopts.max_size_name = "--builtin-max-mb";
     if (pz_builtin_open(builtin_dir, &bopts, &builtin, err, sizeof err) != 0) {
         pz_error_log("cannot open the builtin recommender store: %s", err);

@@ -132,8 +132,11 @@ static int make_room(pz_builtin *b, char *err, size_t errlen)
             pthread_mutex_unlock(&b->pending_lock);
             pz_builtin_stats st;
             pz_builtin_stats_get(b, &st);
-            return pzb_fail_msg(err, errlen, "cannot learn: %zu MiB of learned events wait to be written: %s",
-                                st.pending_bytes / MB, st.last_error);
+            const char *why = st.last_error;
+            if (strncmp(why, "builtin: ", 9) == 0)
+                why += 9;
+            return pzb_fail_msg(err, errlen, "cannot learn: the memory for events not written yet (%zu MiB) is used: %s",
+                                b->opts.pending_mb, why);
         }
         wait_changed(b, pz_now_ms() + 1000);
     }

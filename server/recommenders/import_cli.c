@@ -259,7 +259,7 @@ static int import_file(pz_builtin *store, const import_args *a, const char *path
     pz_history_line line;
     int rc = 0, got;
     while (rc == 0 && (got = pz_history_next(h, &line, msg, msglen)) == 1) {
-        r->lines++;
+        r->lines = line.number; /* the file's lines, a CSV header included */
         if (line.number <= mark) {
             r->already += line.n;
             r->events_in_file += line.n;
