@@ -31,10 +31,10 @@ typedef enum pz_route_body {
 /* Routes the REST front answers itself, without the core: the operators' endpoints. Their
  * callbacks come from the front's options (gateway/http_server.h). */
 typedef enum pz_local_route {
-    PZ_LOCAL_NONE = 0,     /* an RPC row: the core answers */
-    PZ_LOCAL_HEALTH,       /* GET /healthz */
-    PZ_LOCAL_CACHE_STATS,  /* GET /admin/cache/stats */
-    PZ_LOCAL_EVENTS_STATS, /* GET /admin/events/stats */
+    PZ_LOCAL_NONE = 0,      /* an RPC row: the core answers */
+    PZ_LOCAL_HEALTH,        /* GET /healthz */
+    PZ_LOCAL_CACHE_STATS,   /* GET /admin/cache/stats */
+    PZ_LOCAL_EVENTS_STATS,  /* GET /admin/events/stats */
     PZ_LOCAL_BUILTIN_STATS, /* GET /admin/builtin/stats */
     PZ_LOCAL__COUNT
 } pz_local_route;

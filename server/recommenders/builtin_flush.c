@@ -135,7 +135,8 @@ static int make_room(pz_builtin *b, char *err, size_t errlen)
             const char *why = st.last_error;
             if (strncmp(why, "builtin: ", 9) == 0)
                 why += 9;
-            return pzb_fail_msg(err, errlen, "cannot learn: the memory for events not written yet (%zu MiB) is used: %s",
+            return pzb_fail_msg(err, errlen,
+                                "cannot learn: the memory for events not written yet (%zu MiB) is used: %s",
                                 b->opts.pending_mb, why);
         }
         wait_changed(b, pz_now_ms() + 1000);

@@ -22,7 +22,7 @@ static const struct {
     const char *name;
     bool required;
 } COLUMNS[N_COLS] = {
-    [COL_USER] = {"USER_ID", true},    [COL_ITEM] = {"ITEM_ID", true},      [COL_TIME] = {"TIMESTAMP", true},
+    [COL_USER] = {"USER_ID", true},     [COL_ITEM] = {"ITEM_ID", true},       [COL_TIME] = {"TIMESTAMP", true},
     [COL_TYPE] = {"EVENT_TYPE", false}, [COL_VALUE] = {"EVENT_VALUE", false},
 };
 
@@ -35,7 +35,7 @@ struct pz_history {
     bool has_pending;
     int col[N_COLS]; /* CSV: position of each column, -1 when absent */
     size_t n_header_cols;
-    char *fields;    /* CSV: the line's unquoted fields, NUL-separated */
+    char *fields; /* CSV: the line's unquoted fields, NUL-separated */
     const char **field;
     size_t field_cap;
     json_t *json; /* JSON Lines: the line's document, alive until the next read */

@@ -41,7 +41,7 @@ typedef struct pz_history pz_history;
 typedef struct pz_history_line {
     uint64_t number; /* 1-based, counting every line of the file (the CSV header too) */
     const pz_interaction *events;
-    size_t n; /* 0 for a blank line */
+    size_t n;          /* 0 for a blank line */
     const char *error; /* non-NULL: the line is bad and has no events */
 } pz_history_line;
 

@@ -69,9 +69,12 @@ static int parse_args(int argc, char **argv, import_args *a, FILE *err)
 {
     enum { OPT_DATA = 256, OPT_NS, OPT_FORMAT, OPT_MEMORY, OPT_QUIET, OPT_HELP };
     static const struct option opts[] = {
-        {"data-dir", required_argument, NULL, OPT_DATA}, {"namespace", required_argument, NULL, OPT_NS},
-        {"format", required_argument, NULL, OPT_FORMAT}, {"memory-mb", required_argument, NULL, OPT_MEMORY},
-        {"quiet", no_argument, NULL, OPT_QUIET},         {"help", no_argument, NULL, OPT_HELP},
+        {"data-dir", required_argument, NULL, OPT_DATA},
+        {"namespace", required_argument, NULL, OPT_NS},
+        {"format", required_argument, NULL, OPT_FORMAT},
+        {"memory-mb", required_argument, NULL, OPT_MEMORY},
+        {"quiet", no_argument, NULL, OPT_QUIET},
+        {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
     *a = (import_args){.data_dir = "pz-data", .memory_mb = DEFAULT_MEMORY_MB};
@@ -236,8 +239,8 @@ static int send_batch(pz_builtin *store, const char *ns, const char *stream, bat
 }
 
 /* Imports one file. Returns 0, or -1 with msg (the import stopped; what was learned is kept). */
-static int import_file(pz_builtin *store, const import_args *a, const char *path, batch *b, file_result *r,
-                       FILE *err, char *msg, size_t msglen)
+static int import_file(pz_builtin *store, const import_args *a, const char *path, batch *b, file_result *r, FILE *err,
+                       char *msg, size_t msglen)
 {
     char hex[65], stream[PZ_BUILTIN_MAX_STREAM_LEN + 1];
     if (hash_file(path, hex, msg, msglen) != 0)
@@ -254,8 +257,7 @@ static int import_file(pz_builtin *store, const import_args *a, const char *path
                   .size = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0,
                   .started_ms = pz_now_ms()};
     if (mark > 0 && !a->quiet)
-        fprintf(err, "%s: imported before up to line %llu: those lines are skipped\n", path,
-                (unsigned long long)mark);
+        fprintf(err, "%s: imported before up to line %llu: those lines are skipped\n", path, (unsigned long long)mark);
     pz_history_line line;
     int rc = 0, got;
     while (rc == 0 && (got = pz_history_next(h, &line, msg, msglen)) == 1) {
@@ -339,10 +341,11 @@ int pz_import_cli_main(int argc, char **argv, FILE *out, FILE *err)
         double secs = (double)(pz_now_ms() - t0) / 1000.0;
         char n1[32], n2[32], n3[32], n4[32];
         if (frc == 0 || r.lines > 0)
-            fprintf(out, "%s: %s lines: %s events learned, %s already imported, %s bad line%s (%.1f s, %.0f events/s)\n",
-                a.files[i], grouped(r.lines, n1, sizeof n1), grouped(r.learned, n2, sizeof n2),
-                grouped(r.already, n3, sizeof n3), grouped(r.bad, n4, sizeof n4), r.bad == 1 ? "" : "s", secs,
-                secs > 0 ? (double)r.learned / secs : 0);
+            fprintf(out,
+                    "%s: %s lines: %s events learned, %s already imported, %s bad line%s (%.1f s, %.0f events/s)\n",
+                    a.files[i], grouped(r.lines, n1, sizeof n1), grouped(r.learned, n2, sizeof n2),
+                    grouped(r.already, n3, sizeof n3), grouped(r.bad, n4, sizeof n4), r.bad == 1 ? "" : "s", secs,
+                    secs > 0 ? (double)r.learned / secs : 0);
         if (frc != 0) {
             fprintf(err, "error: %s: %s\n", a.files[i], msg);
             status = 1;

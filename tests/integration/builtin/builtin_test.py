@@ -17,6 +17,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
@@ -246,9 +248,10 @@ def test_import_is_refused_while_a_server_holds_the_store(s):
 def post_events(srv, user, items):
     body = {"sessionId": "s-" + user, "userId": user,
             "eventList": [{"eventType": "click", "itemId": i, "sentAt": time.time()} for i in items]}
-    status, _, _ = curl_json(srv, "/events/shop", method="POST", data=json.dumps(body),
-                             headers=["Content-Type: application/json"])
-    return status
+    req = urllib.request.Request(srv.url("/events/shop"), data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return r.status
 
 
 def test_a_full_store_is_loud_keeps_events_and_recovers(s):
@@ -256,10 +259,11 @@ def test_a_full_store_is_loud_keeps_events_and_recovers(s):
     srv = server_on(data, "--builtin-max-mb", "1", "--builtin-memory-mb", "1", "--builtin-flush-ms", "100")
     posted = []
     try:
-        for n in range(300):  # distinct long item ids: more than a 1 MiB store holds
-            items = ["%0240d" % (n * 10 + k) for k in range(10)]
-            assert post_events(srv, "user-%d" % n, items) == 200  # accepted: durable in the outbox
-            posted += items
+        calls = [["%0240d" % (n * 10 + k) for k in range(10)] for n in range(300)]  # more than 1 MiB holds
+        with ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(lambda n: post_events(srv, "user-%d" % n, calls[n]), range(300)))
+        assert statuses == [200] * 300  # accepted: durable in the outbox
+        posted = [i for items in calls for i in items]
         deadline = time.time() + 30
         health = None
         while time.time() < deadline:

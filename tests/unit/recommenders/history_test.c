@@ -53,13 +53,14 @@ static void expect_bad(pz_history *h, uint64_t number, const char *reason_part)
 static void test_jsonl_put_events_and_envelopes(void **state)
 {
     (void)state;
-    pz_history *h = open_text("{\"sessionId\":\"s1\",\"userId\":\"u1\",\"eventList\":["
-                              "{\"eventType\":\"click\",\"itemId\":\"a\",\"sentAt\":1700000000},"
-                              "{\"eventType\":\"purchase\",\"itemId\":\"b\",\"sentAt\":1700000001.5,\"eventValue\":9.5}]}\n"
-                              "\n"
-                              "{\"body\":{\"sessionId\":\"s2\",\"eventList\":[{\"eventType\":\"view\",\"itemId\":\"c\","
-                              "\"sentAt\":0}]},\"namespace\":\"shop\"}\n",
-                              PZ_HISTORY_AUTO);
+    pz_history *h =
+        open_text("{\"sessionId\":\"s1\",\"userId\":\"u1\",\"eventList\":["
+                  "{\"eventType\":\"click\",\"itemId\":\"a\",\"sentAt\":1700000000},"
+                  "{\"eventType\":\"purchase\",\"itemId\":\"b\",\"sentAt\":1700000001.5,\"eventValue\":9.5}]}\n"
+                  "\n"
+                  "{\"body\":{\"sessionId\":\"s2\",\"eventList\":[{\"eventType\":\"view\",\"itemId\":\"c\","
+                  "\"sentAt\":0}]},\"namespace\":\"shop\"}\n",
+                  PZ_HISTORY_AUTO);
     assert_int_equal(pz_history_format_of(h), PZ_HISTORY_JSONL);
     pz_history_line line;
     next(h, &line);
