@@ -230,7 +230,7 @@ static int gather_cooc(query *q, uint32_t from, double weight, const idmap *excl
     size_t n = pzb_neighbors_decode(val, len, list, PZ_BUILTIN_MAX_NEIGHBORS);
     for (size_t i = 0; i < n; i++) {
         if (exclude == NULL || !idmap_has(exclude, list[i].id))
-            *idmap_add(scores, list[i].id) += weight * pzb_decayed(q->b, pzb_neighbor_score_L(&list[i]), q->now);
+            *idmap_add(scores, list[i].id) += weight * pzb_neighbor_decayed(q->b, &list[i], q->now);
     }
     return 0;
 }

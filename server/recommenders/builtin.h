@@ -9,8 +9,9 @@
  *     builtin_internal.h: Space-Saving on decayed weights);
  *   - each user's most recent `recent_items_per_user` items (a session's `cooccurrence_window`
  *     items for events without a user).
- * On disk: per item 16 bytes per neighbour (1 KiB at K = 64) plus its name and popularity; per
- * user 16 bytes per recent item (512 bytes at 32) plus the id; B-tree overhead on top. In memory:
+ * On disk: per item 16 bytes per neighbour (one 4 KiB page at K = 255) plus its name and
+ * popularity; per user 16 bytes per recent item (512 bytes at 32) plus the id; B-tree overhead on
+ * top. In memory:
  * 8 bytes of popularity per item, the 1024 most popular items of each namespace, and the pending
  * writes (at most `pending_mb`).
  *
@@ -89,7 +90,7 @@ typedef struct pz_builtin_options {
     double half_life_hours;       /* popularity/co-occurrence decay; default 168 (a week); 0.001 to 1e9 */
     size_t recent_items_per_user; /* default 32; 1 to PZ_BUILTIN_MAX_RECENT */
     size_t cooccurrence_window;   /* default 20; 1 to PZ_BUILTIN_MAX_RECENT */
-    size_t neighbors_per_item;    /* default 64; PZ_BUILTIN_MIN_NEIGHBORS to PZ_BUILTIN_MAX_NEIGHBORS */
+    size_t neighbors_per_item;    /* default 255; PZ_BUILTIN_MIN_NEIGHBORS to PZ_BUILTIN_MAX_NEIGHBORS */
     size_t map_size_mb;           /* LMDB map size to start with (it doubles as needed); default 1024 */
     size_t max_size_mb;           /* the most the map may grow to; default 65536; at least 1 */
     size_t pending_mb;            /* memory for writes not yet flushed; default 128; at least 1 */

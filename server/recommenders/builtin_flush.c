@@ -15,6 +15,8 @@
 #define MB (UINT64_C(1) << 20)
 /* While degraded, one log line per this interval. */
 #define FULL_LOG_EVERY_MS 60000
+/* The flusher found the learner busy: it looks again this soon. */
+#define BUSY_RETRY_MS 20
 static const char META_MARK_PREFIX[] = "mark:";
 
 void pzb_flusher_start(pz_builtin *b);
@@ -102,6 +104,12 @@ static void freeze(pz_builtin *b)
         s->frozen_mark = s->applied;
     }
     pthread_cond_broadcast(&b->changed);
+}
+
+/* The active table has waited flush_interval_ms since its first put. */
+static bool active_old(const pz_builtin *b, int64_t now)
+{
+    return b->active_since_ms != 0 && now - b->active_since_ms >= b->opts.flush_interval_ms;
 }
 
 static bool over_half_budget(const pz_builtin *b)
@@ -249,7 +257,7 @@ long pz_builtin_learn(pz_builtin *b, const char *ns_name, const char *stream, co
             s->first_active = events[first].seq;
         s->applied = events[n - 1].seq;
     }
-    if (b->frozen == NULL && over_half_budget(b))
+    if (b->frozen == NULL && (over_half_budget(b) || active_old(b, pz_now_ms())))
         freeze(b);
     pthread_mutex_unlock(&b->pending_lock);
     pthread_mutex_unlock(&b->learn_lock);
@@ -463,15 +471,20 @@ static void *flusher_main(void *arg)
                 break; /* give up: the sources still hold the events */
             continue;
         }
-        bool old = b->active_since_ms != 0 && now - b->active_since_ms >= b->opts.flush_interval_ms;
-        if (b->frozen == NULL && !active_empty(b) && (old || b->flush_requested || b->stopping)) {
-            /* Freezing waits for the batch being learned: lock order is learn_lock first. */
+        if (b->frozen == NULL && !active_empty(b) && (active_old(b, now) || b->flush_requested || b->stopping)) {
+            /* Freezing needs learn_lock (lock order: learn_lock first). The flusher must never wait
+             * for it: a learner may hold it while it waits for the flusher (make_room). A busy
+             * learner freezes old tables itself at the end of its batch. */
             pthread_mutex_unlock(&b->pending_lock);
-            pthread_mutex_lock(&b->learn_lock);
+            bool got = pthread_mutex_trylock(&b->learn_lock) == 0;
             pthread_mutex_lock(&b->pending_lock);
-            if (b->frozen == NULL && !active_empty(b))
-                freeze(b);
-            pthread_mutex_unlock(&b->learn_lock);
+            if (got) {
+                if (b->frozen == NULL && !active_empty(b))
+                    freeze(b);
+                pthread_mutex_unlock(&b->learn_lock);
+            } else {
+                wait_changed(b, now + BUSY_RETRY_MS);
+            }
             continue;
         }
         b->flush_requested = false;

@@ -86,61 +86,100 @@ static void add_popularity(ingest *in, uint32_t id, const char *item, double lw)
     pzb_put(in->b, PZB_BYID, key, sizeof key, val, PZB_BYID_HEAD + len);
 }
 
-/* Adds 2^lw to cooc(a, b) in a's bounded list: a new neighbour of a full list replaces the weakest
- * entry and inherits its weight as a known overestimate (Space-Saving, builtin_internal.h). */
-static int add_neighbor(ingest *in, uint32_t a, uint32_t b_id, double lw)
+/* One neighbour to add to a list: cooc(list's item, id) += 2^lw. */
+typedef struct pair {
+    uint32_t id;
+    double lw;
+} pair;
+
+/* The active table's entry for a's list, copied in from the frozen table or LMDB when the active
+ * table does not hold it yet. Valid until the next put. */
+static int list_entry(ingest *in, uint32_t a, pzb_pending_entry **out)
 {
     pz_builtin *b = in->b;
-    size_t cap = b->opts.neighbors_per_item, len;
-    unsigned char key[4], val[PZ_BUILTIN_MAX_NEIGHBORS * PZB_NEIGHBOR_BYTES];
+    unsigned char key[4];
     pzb_put_be32(key, a);
+    uint64_t h = pzb_pending_hash(PZB_COOC, key, sizeof key);
+    *out = pzb_pending_find(b->active, PZB_COOC, key, sizeof key, h);
+    if (*out != NULL)
+        return 0;
+    unsigned char val[PZ_BUILTIN_MAX_NEIGHBORS * PZB_NEIGHBOR_BYTES];
+    size_t len;
     int rc = pzb_view_get(in->v, PZB_COOC, key, sizeof key, val, sizeof val, &len);
     if (rc == MDB_NOTFOUND)
         len = 0;
     else if (rc != 0)
         return failed(in, "read co-occurrence", rc);
-    pzb_neighbor *list = b->scratch_neighbors;
-    size_t n = pzb_neighbors_decode(val, len, list, cap), at = n, weakest = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (list[i].id == b_id) {
-            at = i;
-            break;
+    size_t n = pzb_neighbors_decode(val, len, b->scratch_neighbors, b->opts.neighbors_per_item);
+    pzb_put(b, PZB_COOC, key, sizeof key, b->scratch_neighbors, n * sizeof(pzb_neighbor));
+    *out = pzb_pending_find(b->active, PZB_COOC, key, sizeof key, h);
+    return 0;
+}
+
+/* Adds the pairs to the list in e: a new neighbour of a full list replaces the weakest entry and
+ * inherits its weight as a known overestimate (Space-Saving, builtin_internal.h). pending_lock held:
+ * queries copy lists out concurrently. In the table, entries have the in-memory layout of
+ * pzb_neighbor, which is also their encoding. */
+static void add_to_list(pz_builtin *b, pzb_pending_entry *e, const pair *pairs, size_t n_pairs)
+{
+    size_t cap = b->opts.neighbors_per_item;
+    for (size_t p = 0; p < n_pairs; p++) {
+        pzb_neighbor *list = (pzb_neighbor *)(void *)e->data;
+        size_t n = e->len / sizeof(pzb_neighbor), at = 0;
+        while (at < n && list[at].id != pairs[p].id)
+            at++;
+        if (at < n) {
+            double L = pzb_log_add(list[at].L, pairs[p].lw);
+            list[at].d += (float)(L - list[at].L); /* the overestimate stays what it was */
+            list[at].L = L;
+        } else if (n < cap) {
+            pzb_pending_resize(b->active, e, (n + 1) * sizeof(pzb_neighbor));
+            list = (pzb_neighbor *)(void *)e->data;
+            list[n] = (pzb_neighbor){.id = pairs[p].id, .d = INFINITY, .L = pairs[p].lw};
+        } else {
+            size_t weakest = 0;
+            for (size_t i = 1; i < n; i++)
+                weakest = list[i].L < list[weakest].L ? i : weakest;
+            double L = pzb_log_add(list[weakest].L, pairs[p].lw);
+            list[weakest] = (pzb_neighbor){.id = pairs[p].id, .d = (float)(L - list[weakest].L), .L = L};
         }
-        if (list[i].L < list[weakest].L)
-            weakest = i;
     }
-    if (at < n) {
-        double L = pzb_log_add(list[at].L, lw);
-        list[at].d += (float)(L - list[at].L); /* the overestimate stays what it was */
-        list[at].L = L;
-    } else if (n < cap) {
-        list[n++] = (pzb_neighbor){.id = b_id, .d = INFINITY, .L = lw};
-    } else {
-        double L = pzb_log_add(list[weakest].L, lw);
-        list[weakest] = (pzb_neighbor){.id = b_id, .d = (float)(L - list[weakest].L), .L = L};
-    }
-    pzb_put(b, PZB_COOC, key, sizeof key, val, pzb_neighbors_encode(list, n, val));
+}
+
+/* Adds the pairs to a's list. The hottest path of learning: lists change in place in the active
+ * table. */
+static int add_neighbors(ingest *in, uint32_t a, const pair *pairs, size_t n)
+{
+    pzb_pending_entry *e;
+    int rc = list_entry(in, a, &e);
+    if (rc != 0)
+        return rc;
+    pthread_mutex_lock(&in->b->pending_lock);
+    add_to_list(in->b, e, pairs, n);
+    pthread_mutex_unlock(&in->b->pending_lock);
     return 0;
 }
 
 /* Pairs the event's item with up to `window` other items of the list, both directions, weighted
- * sqrt(w_event * w_other) at the later of the two times. */
+ * sqrt(w_event * w_other) at the later of the two times: the event item's list takes all its new
+ * neighbours at once, each of them takes the event's item. */
 static int pair_with_recent(ingest *in, const pzb_recent *ev, const pzb_recent *list, size_t n)
 {
-    size_t paired = 0;
-    for (size_t i = 0; i < n && paired < in->b->opts.cooccurrence_window; i++) {
+    pair pairs[PZ_BUILTIN_MAX_RECENT];
+    size_t count = 0;
+    for (size_t i = 0; i < n && count < in->b->opts.cooccurrence_window; i++) {
         if (list[i].id == ev->id)
             continue;
         int64_t t = list[i].t_ms > ev->t_ms ? list[i].t_ms : ev->t_ms;
-        double lw = log2(sqrt((double)ev->weight * (double)list[i].weight)) + pzb_log_time(in->b, t);
-        int rc = add_neighbor(in, ev->id, list[i].id, lw);
-        if (rc == 0)
-            rc = add_neighbor(in, list[i].id, ev->id, lw);
-        if (rc != 0)
-            return rc;
-        paired++;
+        pairs[count++] =
+            (pair){list[i].id, log2(sqrt((double)ev->weight * (double)list[i].weight)) + pzb_log_time(in->b, t)};
     }
-    return 0;
+    if (count == 0)
+        return 0;
+    int rc = add_neighbors(in, ev->id, pairs, count);
+    for (size_t i = 0; i < count && rc == 0; i++)
+        rc = add_neighbors(in, pairs[i].id, &(pair){ev->id, pairs[i].lw}, 1);
+    return rc;
 }
 
 /* Moves/inserts ev into the list kept in time order (newest first; an equal time goes before),

@@ -46,6 +46,8 @@
  * map_lock for reading during its transaction; the flusher takes it for writing to resize.
  *
  * Lock order: learn_lock, then map_lock (read), then pending_lock; a namespace's top lock last.
+ * A learner may hold learn_lock while it waits for the flusher (its memory budget is used), so the
+ * flusher never waits for learn_lock: it only tries it, to freeze an idle learner's old table.
  */
 #ifndef PZ_BUILTIN_INTERNAL_H
 #define PZ_BUILTIN_INTERNAL_H
@@ -84,14 +86,16 @@ enum { PZB_META, PZB_ITEMS, PZB_BYID, PZB_COOC, PZB_USERS, PZB_SESSIONS, PZB_N_D
 /* Namespace and stream tables. */
 #define PZB_MAX_STREAMS 1024
 
+/* The same 16 bytes in memory as encoded (little-endian): the learner changes lists in place. */
 typedef struct pzb_neighbor {
     uint32_t id;
     float d;  /* L minus log2 of the inherited overestimate; INFINITY: none */
     double L; /* log2 of the estimated weight */
 } pzb_neighbor;
+_Static_assert(sizeof(pzb_neighbor) == PZB_NEIGHBOR_BYTES, "pzb_neighbor is its encoding");
 
-/* log2 of the guaranteed part of a neighbour's weight, 2^L * (1 - 2^-d). */
-double pzb_neighbor_score_L(const pzb_neighbor *n);
+/* The guaranteed part of a neighbour's weight, 2^L * (1 - 2^-d), decayed to now_ms. */
+double pzb_neighbor_decayed(const pz_builtin *b, const pzb_neighbor *n, int64_t now_ms);
 
 typedef struct pzb_recent {
     uint32_t id;

@@ -44,7 +44,8 @@ void pzb_pending_unref(pzb_pending *p)
     if (p == NULL || atomic_fetch_sub(&p->refs, 1) != 1)
         return;
     for (size_t i = 0; i < p->n; i++) {
-        free(p->entries[i].key);
+        if (p->entries[i].klen > PZB_PENDING_INLINE_KEY)
+            free(p->entries[i].key);
         free(p->entries[i].data);
     }
     free(p->entries);
@@ -100,6 +101,23 @@ static void grow_slots(pzb_pending *p)
     }
 }
 
+pzb_pending_entry *pzb_pending_find(pzb_pending *p, uint8_t db, const void *key, size_t klen, uint64_t hash)
+{
+    uint32_t at = p->slots[find_slot(p, db, key, klen, hash)];
+    return at != 0 ? &p->entries[at - 1] : NULL;
+}
+
+void pzb_pending_resize(pzb_pending *p, pzb_pending_entry *e, size_t len)
+{
+    if (len > e->cap) {
+        size_t cap = len * GROWTH_NUM / GROWTH_DEN + 8;
+        p->bytes += cap - e->cap;
+        e->data = pz_realloc(e->data, cap);
+        e->cap = (uint32_t)cap;
+    }
+    e->len = (uint32_t)len;
+}
+
 void pzb_pending_put(pzb_pending *p, uint8_t db, const void *key, size_t klen, uint64_t hash, const void *value,
                      size_t len)
 {
@@ -111,9 +129,13 @@ void pzb_pending_put(pzb_pending *p, uint8_t db, const void *key, size_t klen, u
         if (p->n == p->cap) {
             p->cap = p->cap ? p->cap * 2 : 256;
             p->entries = pz_realloc(p->entries, p->cap * sizeof *p->entries);
+            for (size_t i = 0; i < p->n; i++) /* inline keys moved with their entries */
+                if (p->entries[i].klen <= PZB_PENDING_INLINE_KEY)
+                    p->entries[i].key = p->entries[i].inline_key;
         }
         e = &p->entries[p->n++];
-        *e = (pzb_pending_entry){.hash = hash, .key = pz_malloc(klen ? klen : 1), .klen = (uint32_t)klen, .db = db};
+        *e = (pzb_pending_entry){.hash = hash, .klen = (uint32_t)klen, .db = db};
+        e->key = klen <= PZB_PENDING_INLINE_KEY ? e->inline_key : pz_malloc(klen);
         memcpy(e->key, key, klen);
         p->slots[slot] = (uint32_t)p->n;
         p->bytes += klen + ENTRY_OVERHEAD;

@@ -112,9 +112,10 @@ size_t pzb_neighbors_decode(const unsigned char *v, size_t len, pzb_neighbor *ou
     return n;
 }
 
-double pzb_neighbor_score_L(const pzb_neighbor *n)
+double pzb_neighbor_decayed(const pz_builtin *b, const pzb_neighbor *n, int64_t now_ms)
 {
-    return n->d == INFINITY ? n->L : n->L + log2(-expm1(-(double)n->d * M_LN2));
+    double v = pzb_decayed(b, n->L, now_ms);
+    return n->d == INFINITY ? v : v * -expm1(-(double)n->d * M_LN2); /* 2^L (1 - 2^-d) */
 }
 
 size_t pzb_neighbors_encode(const pzb_neighbor *in, size_t n, unsigned char *out)
@@ -231,7 +232,7 @@ void pz_builtin_options_default(pz_builtin_options *o)
     *o = (pz_builtin_options){.half_life_hours = 168,
                               .recent_items_per_user = 32,
                               .cooccurrence_window = 20,
-                              .neighbors_per_item = 64,
+                              .neighbors_per_item = 255,
                               .map_size_mb = 1024,
                               .max_size_mb = 65536,
                               .pending_mb = 128,
