@@ -258,7 +258,7 @@ static int json_string_field(pz_history *h, json_t *obj, const char *key, const 
 
 static int json_event(pz_history *h, json_t *ev, size_t i, pz_interaction *e)
 {
-    char where[32];
+    char where[48];
     snprintf(where, sizeof where, "eventList[%zu].", i);
     if (!json_is_object(ev))
         return bad(h, "eventList[%zu] is not an object", i);
@@ -268,7 +268,7 @@ static int json_event(pz_history *h, json_t *ev, size_t i, pz_interaction *e)
     json_t *sent = json_object_get(ev, "sentAt");
     if (!json_is_number(sent))
         return bad(h, "%ssentAt is required (epoch seconds)", where);
-    char what[48];
+    char what[64];
     snprintf(what, sizeof what, "%ssentAt", where);
     if (check_time(h, what, json_number_value(sent), &e->sent_at_ms) != 0)
         return -1;

@@ -28,7 +28,7 @@ int main(int argc, char **argv)
     setvbuf(stdout, buf, _IOFBF, sizeof buf);
     puts("USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE");
     while (synth_next(s, &e))
-        printf("user-%u,item-%u,%lld.%03lld,%s\n", e.user, e.item, (long long)(e.t_ms / 1000),
+        printf("user-%u,item-%07u,%lld.%03lld,%s\n", e.user, e.item, (long long)(e.t_ms / 1000),
                (long long)(e.t_ms % 1000), e.type);
     synth_free(s);
     return 0;
