@@ -45,12 +45,8 @@
 #define H2O_ANY_PORT 65535
 /* h2o's req->version is 0x100 * major + minor: 0x200 and up is HTTP/2. */
 #define H2O_VERSION_HTTP2 0x200
-/* "METHOD /path/template" of the access log; the longest today is 66 bytes. */
-#define ROUTE_LABEL_MAX 96
 /* The Allow value of one path: its methods and OPTIONS ("GET,POST,OPTIONS" is 16 bytes). */
 #define ALLOW_MAX 64
-/* "[address]:port": an IPv6 address, brackets, a colon and five digits, with room to spare. */
-#define PEER_ADDRESS_MAX (INET6_ADDRSTRLEN + 16)
 /* Any int in decimal (at most 11 bytes) and its NUL. */
 #define INT_STRING_MAX 16
 /* OpenSSL's error strings fit in 256 bytes (ERR_error_string_n wants at least 120). */
@@ -90,6 +86,7 @@ struct pz_http_server {
     atomic_bool stopping;
     int n_threads;
     loop_thread *threads;
+    char **route_labels; /* "METHOD /path/template" of each pz_routes row, for the access log */
 };
 
 /* One REST call in flight. Allocated outside the h2o pool because the core may complete it after
@@ -101,7 +98,8 @@ typedef struct rest_call {
     h2o_req_t *h2o_req; /* NULL once h2o disposed of the request */
     struct rest_call **guard;
     const pz_route *route;
-    char route_label[ROUTE_LABEL_MAX];
+    const char *route_label;
+    struct sockaddr_storage peer; /* AF_UNSPEC when unknown; formatted only for the access log */
     pz_arena arena;
     pz_request req;
 } rest_call;
@@ -167,6 +165,8 @@ static void send_error(pz_http_server *s, h2o_req_t *req, const pz_error *err)
 
 static void log_plain(h2o_req_t *req, int status)
 {
+    if (!pz_log_enabled(PZ_LOG_INFO))
+        return;
     pz_info("access rest %.*s %.*s status=%d", (int)req->method.len, req->method.base, (int)req->path.len,
             req->path.base, status);
 }
@@ -261,26 +261,24 @@ static void on_completions(h2o_multithread_receiver_t *receiver, h2o_linklist_t 
 
 /* ---- request handling ---- */
 
-static void peer_address(h2o_req_t *req, char *out, size_t outlen)
+/* pz_request.client_addr_fn: the peer address kept at receipt, formatted when the access log
+ * asks (not at all when it is off). */
+static const char *client_addr(const pz_request *preq)
 {
-    struct sockaddr_storage ss;
-    socklen_t sl = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
-    out[0] = '\0';
-    if (sl == 0)
-        return;
+    rest_call *call = preq->front_data;
+    const struct sockaddr_storage *ss = &call->peer;
     char host[INET6_ADDRSTRLEN] = "";
-    int port = 0;
-    if (ss.ss_family == AF_INET) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
         inet_ntop(AF_INET, &sin->sin_addr, host, sizeof host);
-        port = ntohs(sin->sin_port);
-        snprintf(out, outlen, "%s:%d", host, port);
-    } else if (ss.ss_family == AF_INET6) {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-        inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof host);
-        port = ntohs(sin6->sin6_port);
-        snprintf(out, outlen, "[%s]:%d", host, port);
+        return pz_arena_printf(&call->arena, "%s:%d", host, ntohs(sin->sin_port));
     }
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof host);
+        return pz_arena_printf(&call->arena, "[%s]:%d", host, ntohs(sin6->sin6_port));
+    }
+    return NULL;
 }
 
 static void copy_headers(rest_call *call, h2o_req_t *req)
@@ -387,7 +385,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     }
 
     call->route = route;
-    snprintf(call->route_label, sizeof call->route_label, "%s %s", route->method, route->path_template);
+    call->route_label = s->route_labels[route - pz_routes];
     call->h2o_req = req;
     call->guard = h2o_mem_alloc_shared(&req->pool, sizeof *call->guard, on_guard_dispose);
     *call->guard = call;
@@ -396,9 +394,9 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     call->req.protocol = req->version >= H2O_VERSION_HTTP2 ? "rest-h2" : "rest";
     call->req.on_done = on_core_done;
     call->req.front_data = call;
-    char peer[PEER_ADDRESS_MAX];
-    peer_address(req, peer, sizeof peer);
-    call->req.client_addr = pz_arena_strdup(&call->arena, peer);
+    if (req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&call->peer) == 0)
+        call->peer.ss_family = AF_UNSPEC;
+    call->req.client_addr_fn = client_addr;
     copy_headers(call, req);
 
     const char *query = req->query_at != SIZE_MAX ? req->path.base + req->query_at + 1 : "";
@@ -554,6 +552,12 @@ int pz_http_server_start(const pz_http_options *opts, pz_http_server **out, int 
         if (i == 0)
             port = bound_port_of(s->threads[0].fd); /* port 0: the others join the one picked */
     }
+    s->route_labels = pz_calloc(pz_routes_count, sizeof *s->route_labels);
+    for (size_t i = 0; i < pz_routes_count; i++) {
+        size_t len = strlen(pz_routes[i].method) + 1 + strlen(pz_routes[i].path_template) + 1;
+        s->route_labels[i] = pz_malloc(len);
+        snprintf(s->route_labels[i], len, "%s %s", pz_routes[i].method, pz_routes[i].path_template);
+    }
     for (int i = 0; i < s->n_threads; i++) {
         if (pthread_create(&s->threads[i].tid, NULL, loop_main, &s->threads[i]) != 0)
             pz_fatal("cannot start an HTTP loop thread");
@@ -573,5 +577,8 @@ void pz_http_server_stop(pz_http_server *s)
     h2o_config_dispose(&s->config);
     SSL_CTX_free(s->ssl_ctx);
     free(s->threads);
+    for (size_t i = 0; i < pz_routes_count; i++)
+        free(s->route_labels[i]);
+    free(s->route_labels);
     free(s);
 }

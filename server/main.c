@@ -257,17 +257,18 @@ static const flag FLAGS[] = {
      .kind = FLAG_SIZE,
      .min = 1,
      .max = 1L << 20,
-     .dflt = "128",
-     .help = "memory for what the builtin recommender learned and has not written yet, in MiB",
+     .dflt = "256",
+     .help = "memory for what the builtin recommender learned and has not written yet, in MiB; more means "
+             "fewer, larger writes",
      .offset = offsetof(options, builtin_memory_mb)},
     {.name = "builtin-flush-ms",
      .arg = "N",
      .kind = FLAG_INT,
      .min = 1,
      .max = MS_PER_HOUR,
-     .dflt = "5000",
-     .help = "the longest the builtin recommender keeps learned events in memory before writing them; also "
-             "how often a failed write is retried",
+     .dflt = "30000",
+     .help = "the longest the builtin recommender keeps learned events in memory before writing them (the "
+             "outbox keeps them until then); also how often a failed write is retried",
      .offset = offsetof(options, builtin_flush_ms)},
     {.name = "log-level",
      .arg = "LEVEL",

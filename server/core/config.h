@@ -65,6 +65,11 @@ typedef struct pz_cache_policy {
     int stale_while_revalidate;
     bool has_stale_if_error;
     int stale_if_error;
+    /* The Cache-Control value the class sends, rendered once at load (so the hit path formats
+     * nothing): spec §4.1 with defect §14 #13 fixed (directives that already hold max-age are sent
+     * as given); for a cacheable class (max-age > 0) explicit staleness windows are appended as
+     * stale-while-revalidate=N / stale-if-error=N (RFC 5861). NULL: no header. */
+    const char *header;
 } pz_cache_policy;
 
 typedef struct pz_cache_control {

@@ -31,6 +31,25 @@ static const cfg_member *const CACHE_POLICY[] = {&POLICY_MAX_AGE, &POLICY_DIRECT
                                                  &POLICY_STALE_IF_ERROR};
 #define CACHE_POLICY_SHAPE "{\"maxAge\": seconds, \"directives\": \"private|public,...\"}"
 
+/* pz_cache_policy.header: the directives and max-age, then the staleness windows. */
+static const char *render_cache_control(const pz_cache_policy *p, pz_arena *arena)
+{
+    const char *d = p->directives != NULL && p->directives[0] != '\0' ? p->directives : NULL, *cc = d;
+    bool cacheable = p->has_max_age && p->max_age > 0;
+    if (cacheable && d == NULL)
+        cc = pz_arena_printf(arena, "max-age=%d", p->max_age);
+    else if (cacheable && strstr(d, "max-age=") == NULL)
+        cc = pz_arena_printf(arena, "%s,max-age=%d", d, p->max_age);
+    if (cc == NULL || !cacheable)
+        return cc;
+    /* Explicit staleness windows are also advice for shared caches (RFC 5861). */
+    if (p->has_stale_while_revalidate && p->stale_while_revalidate > 0 && strstr(cc, "stale-while-revalidate") == NULL)
+        cc = pz_arena_printf(arena, "%s,stale-while-revalidate=%d", cc, p->stale_while_revalidate);
+    if (p->has_stale_if_error && p->stale_if_error > 0 && strstr(cc, "stale-if-error") == NULL)
+        cc = pz_arena_printf(arena, "%s,stale-if-error=%d", cc, p->stale_if_error);
+    return cc;
+}
+
 static void parse_cache_policy(cfg_ctx *c, json_t *obj, const cfg_member *m, bool strict, pz_cache_policy *out)
 {
     json_t *v = cfg_get(obj, m);
@@ -55,6 +74,7 @@ static void parse_cache_policy(cfg_ctx *c, json_t *obj, const cfg_member *m, boo
             cfg_warn_at(c, POLICY_DIRECTIVES.key,
                         "contains max-age=; the directives are sent as given and maxAge is "
                         "not appended (put the lifetime in maxAge instead)");
+        out->header = render_cache_control(out, c->arena);
     }
     cfg_pop(c, mark);
 }

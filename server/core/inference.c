@@ -233,7 +233,7 @@ static stage_result stage_assign(pz_inference *inf)
     req->hints.variation = pz_arena_strdup(req->arena, inf->variation->key);
     inf->cache_class = pz_cache_class(q, inf->variation);
     inf->cacheable = pz_cache_class_cacheable(inf->cache_class);
-    const char *cache_control = pz_cache_control_value(inf->cache_class, req->arena);
+    const char *cache_control = pz_cache_control_value(inf->cache_class);
     req->hints.cache_control = cache_control != NULL ? pz_arena_strdup(req->arena, cache_control) : NULL;
     return STAGE_NEXT;
 }

@@ -80,8 +80,11 @@ struct pz_request {
     const ProtobufCMessage *message; /* the decoded request message (type pz_rpc_get(rpc)->request) */
     const pz_header *headers;
     size_t n_headers;
-    const char *protocol;      /* "rest" or "grpc", for logs */
-    const char *client_addr;   /* "ip:port" or NULL */
+    const char *protocol; /* "rest" or "grpc", for logs */
+    /* The client's "ip:port" (NULL when unknown), formatted only when asked for
+     * (pz_request_client_addr): set client_addr, or client_addr_fn to format it into the arena. */
+    const char *client_addr;
+    const char *(*client_addr_fn)(const pz_request *req);
     const char *principal;     /* authenticated principal or NULL; set by authentication
                                 * (issue #15) before the core sees the request */
     const char *if_none_match; /* raw If-None-Match value or NULL */
@@ -124,8 +127,12 @@ void pz_request_fail(pz_request *req, pz_status status, const char *type, const 
     __attribute__((format(printf, 5, 6)));
 void pz_request_succeed(pz_request *req, ProtobufCMessage *response);
 
+/* The client's "ip:port", or NULL: client_addr, or client_addr_fn's answer. */
+const char *pz_request_client_addr(const pz_request *req);
+
 /* One access-log line (info level) for a finished request: protocol, what (route or RPC), status
- * code as sent (HTTP status or gRPC code), duration since receipt, variation, cache outcome. */
+ * code as sent (HTTP status or gRPC code), duration since receipt, client, variation, cache
+ * outcome. Formats nothing when info lines are not written. */
 void pz_request_log_access(const pz_request *req, const char *what, int code);
 
 #endif

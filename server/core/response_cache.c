@@ -44,33 +44,9 @@ pz_cache_ttl pz_cache_class_ttl(const pz_cache_policy *p)
     return (pz_cache_ttl){max_age * 1000, swr * 1000, sie * 1000};
 }
 
-/* The directives and max-age of the class, without staleness windows. */
-static const char *base_cache_control(const pz_cache_policy *p, pz_arena *arena)
+const char *pz_cache_control_value(const pz_cache_policy *p)
 {
-    const char *d = p->directives != NULL && p->directives[0] != '\0' ? p->directives : NULL;
-    if (p->has_max_age && p->max_age > 0) {
-        if (d == NULL)
-            return pz_arena_printf(arena, "max-age=%d", p->max_age);
-        if (strstr(d, "max-age=") != NULL)
-            return d;
-        return pz_arena_printf(arena, "%s,max-age=%d", d, p->max_age);
-    }
-    return d;
-}
-
-const char *pz_cache_control_value(const pz_cache_policy *p, pz_arena *arena)
-{
-    if (p == NULL)
-        return NULL;
-    const char *cc = base_cache_control(p, arena);
-    if (cc == NULL || !pz_cache_class_cacheable(p))
-        return cc;
-    /* Explicit staleness windows are also advice for shared caches (RFC 5861). */
-    if (p->has_stale_while_revalidate && p->stale_while_revalidate > 0 && strstr(cc, "stale-while-revalidate") == NULL)
-        cc = pz_arena_printf(arena, "%s,stale-while-revalidate=%d", cc, p->stale_while_revalidate);
-    if (p->has_stale_if_error && p->stale_if_error > 0 && strstr(cc, "stale-if-error") == NULL)
-        cc = pz_arena_printf(arena, "%s,stale-if-error=%d", cc, p->stale_if_error);
-    return cc;
+    return p != NULL ? p->header : NULL;
 }
 
 bool pz_cache_stale_if_error_applies(pz_status s)

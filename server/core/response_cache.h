@@ -63,11 +63,9 @@ bool pz_cache_class_cacheable(const pz_cache_policy *p);
 /* The freshness windows of class p (which must be cacheable). */
 pz_cache_ttl pz_cache_class_ttl(const pz_cache_policy *p);
 
-/* The Cache-Control header value for class p, in the arena; NULL means no header (p NULL, or no
- * directives and no max-age). spec §4.1 with defect §14 #13 fixed: directives that already hold
- * max-age are sent as given. For a cacheable class, explicit staleness windows are appended as
- * stale-while-revalidate=N / stale-if-error=N (RFC 5861). */
-const char *pz_cache_control_value(const pz_cache_policy *p, pz_arena *arena);
+/* The Cache-Control header value for class p (pz_cache_policy.header, rendered at load); NULL
+ * means no header (p NULL, or no directives and no max-age). */
+const char *pz_cache_control_value(const pz_cache_policy *p);
 
 /* RFC 5861: stale-if-error covers 500, 502, 503 and 504. */
 bool pz_cache_stale_if_error_applies(pz_status s);

@@ -266,11 +266,18 @@ static void copy_metadata(srv_call *c)
     c->req.n_headers = n;
 }
 
+/* pz_request.client_addr_fn: grpc's peer string is asked for (and decoded) only when the access
+ * log writes a line. */
+static const char *client_addr(const pz_request *req)
+{
+    return peer_address(req->front_data);
+}
+
 static void init_request(srv_call *c)
 {
     pz_request_init(&c->req, &c->arena);
     c->req.protocol = "grpc";
-    c->req.client_addr = peer_address(c);
+    c->req.client_addr_fn = client_addr;
     c->req.front_data = c;
     if (c->method->kind != CALL_UNKNOWN)
         c->req.deadline_ms = deadline_to_ms(c->deadline);
@@ -323,6 +330,56 @@ static void hints_metadata(srv_call *c)
                pz_hint_value(&pz_hint_headers[i], &c->req.hints, PZ_FRONT_GRPC, true));
 }
 
+/* The gRPC form of a prepared response (server/core/prepared.h), made at its first send: the body
+ * as a slice of its own (grpc may hold it after our call ends) and the initial metadata of the hint
+ * values it was made with. A hit sends both by reference: no copy, no allocation for either. */
+typedef struct grpc_form {
+    pz_prepared_front base;
+    grpc_slice body;
+    char *values[PZ_HINT_HEADERS_COUNT]; /* per hint row, the value sent (NULL: none) */
+    grpc_metadata md[MAX_INITIAL_MD];
+    size_t n_md;
+} grpc_form;
+
+static void free_form(pz_prepared_front *f)
+{
+    grpc_form *g = (grpc_form *)f;
+    grpc_slice_unref(g->body);
+    for (size_t i = 0; i < g->n_md; i++)
+        grpc_slice_unref(g->md[i].value);
+    for (size_t i = 0; i < PZ_HINT_HEADERS_COUNT; i++)
+        free(g->values[i]);
+    free(g);
+}
+
+static const grpc_form *form_of(const pz_prepared_response *p, const pz_response_hints *hints)
+{
+    grpc_form *g = (grpc_form *)pz_prepared_front_get(p, PZ_PREPARED_SLOT_GRPC);
+    if (g != NULL)
+        return g;
+    g = pz_calloc(1, sizeof *g);
+    g->base.free = free_form;
+    g->body = grpc_slice_from_copied_buffer((const char *)p->protobuf, p->protobuf_len);
+    for (size_t i = 0; i < PZ_HINT_HEADERS_COUNT; i++) {
+        const char *v = pz_hint_value(&pz_hint_headers[i], hints, PZ_FRONT_GRPC, true);
+        g->values[i] = v != NULL ? pz_strdup(v) : NULL;
+        add_md(g->md, &g->n_md, pz_hint_headers[i].name, v);
+    }
+    return (const grpc_form *)pz_prepared_front_set(p, PZ_PREPARED_SLOT_GRPC, &g->base);
+}
+
+/* The hints of this request are the ones the form's metadata was made with (they are, unless a
+ * stage varies a hint within one cache entry). */
+static bool form_fits(const grpc_form *g, const pz_response_hints *hints)
+{
+    for (size_t i = 0; i < PZ_HINT_HEADERS_COUNT; i++) {
+        const char *v = pz_hint_value(&pz_hint_headers[i], hints, PZ_FRONT_GRPC, true);
+        if ((v == NULL) != (g->values[i] == NULL) || (v != NULL && strcmp(v, g->values[i]) != 0))
+            return false;
+    }
+    return true;
+}
+
 static void start_batch(srv_call *c, const grpc_op *ops, size_t n)
 {
     grpc_call_error e = grpc_call_start_batch(c->call, ops, n, &c->tag, NULL);
@@ -348,21 +405,28 @@ static void start_batch(srv_call *c, const grpc_op *ops, size_t n)
 #define FINAL_BATCH_OPS 4
 
 /* The final batch: initial metadata (unless already sent), the message when `body` is given,
- * the status and RECV_CLOSE_ON_SERVER. Errors carry details and the upstream error trailers.
- * After this the call belongs to the CQ worker, which releases it; the caller must not touch it. */
-static void send_final(srv_call *c, grpc_slice *body, int code, const char *message)
+ * the status and RECV_CLOSE_ON_SERVER. Initial metadata: `md` when given (kept alive by the caller
+ * until the call is released), else made from the hints on success. Errors carry details and the
+ * upstream error trailers. After this the call belongs to the CQ worker, which releases it; the
+ * caller must not touch it. */
+static void send_final_md(srv_call *c, grpc_slice *body, int code, const char *message, const grpc_metadata *md,
+                          size_t n_md)
 {
     grpc_op ops[FINAL_BATCH_OPS];
     size_t n = 0;
     memset(ops, 0, sizeof ops);
     c->code = code;
     c->state = ST_FINISHING;
-    if (code == GRPC_STATUS_OK)
+    if (code == GRPC_STATUS_OK && md == NULL)
         hints_metadata(c);
+    if (md == NULL) {
+        md = c->initial;
+        n_md = c->n_initial;
+    }
     if (!c->sent_initial_md) {
         ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
-        ops[n].data.send_initial_metadata.count = c->n_initial;
-        ops[n].data.send_initial_metadata.metadata = c->n_initial ? c->initial : NULL;
+        ops[n].data.send_initial_metadata.count = n_md;
+        ops[n].data.send_initial_metadata.metadata = n_md ? (grpc_metadata *)md : NULL;
         n++;
         c->sent_initial_md = true;
     }
@@ -392,9 +456,9 @@ static void send_final(srv_call *c, grpc_slice *body, int code, const char *mess
     start_batch(c, ops, n);
 }
 
-static void release_prepared(void *p)
+static void send_final(srv_call *c, grpc_slice *body, int code, const char *message)
 {
-    pz_prepared_unref(p);
+    send_final_md(c, body, code, message, NULL, 0);
 }
 
 /* pz_request.on_done: runs once per request, on any thread, possibly inside pz_handle_fn. */
@@ -406,11 +470,11 @@ static void on_request_done(pz_request *req)
         send_final(c, NULL, pz_status_grpc(req->status), msg);
         return;
     }
-    if (req->prepared != NULL) { /* packed once by the core (response cache): sent without copying */
-        const pz_prepared_response *p = pz_prepared_ref(req->prepared);
-        grpc_slice body =
-            grpc_slice_new_with_user_data((void *)p->protobuf, p->protobuf_len, release_prepared, (void *)p);
-        send_final(c, &body, GRPC_STATUS_OK, NULL);
+    if (req->prepared != NULL) { /* packed once by the core (response cache): its gRPC form, by reference */
+        const grpc_form *g = form_of(req->prepared, &req->hints);
+        grpc_slice body = grpc_slice_ref(g->body);
+        bool fits = form_fits(g, &req->hints); /* the request's arena keeps g alive until released */
+        send_final_md(c, &body, GRPC_STATUS_OK, NULL, fits ? g->md : NULL, fits ? g->n_md : 0);
         grpc_slice_unref(body);
         return;
     }

@@ -93,8 +93,8 @@ typedef struct pz_builtin_options {
     size_t neighbors_per_item;    /* default 255; PZ_BUILTIN_MIN_NEIGHBORS to PZ_BUILTIN_MAX_NEIGHBORS */
     size_t map_size_mb;           /* LMDB map size to start with (it doubles as needed); default 1024 */
     size_t max_size_mb;           /* the most the map may grow to; default 65536; at least 1 */
-    size_t pending_mb;            /* memory for writes not yet flushed; default 128; at least 1 */
-    int64_t flush_interval_ms;    /* the longest a learned event waits to be flushed; default 5000 */
+    size_t pending_mb;            /* memory for writes not yet flushed; default 256; at least 1 */
+    int64_t flush_interval_ms;    /* the longest a learned event waits to be flushed; default 30000 */
     int64_t retry_ms;             /* after a failed flush, the next try; default 10000 */
     /* How an operator raises max_size_mb, for the messages (e.g. "--builtin-max-mb"); default
      * "max_size_mb". Not copied: must outlive the store. */

@@ -235,8 +235,8 @@ void pz_builtin_options_default(pz_builtin_options *o)
                               .neighbors_per_item = 255,
                               .map_size_mb = 1024,
                               .max_size_mb = 65536,
-                              .pending_mb = 128,
-                              .flush_interval_ms = 5000,
+                              .pending_mb = 256,
+                              .flush_interval_ms = 30000,
                               .retry_ms = 10000,
                               .max_size_name = "max_size_mb"};
 }

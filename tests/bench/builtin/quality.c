@@ -112,11 +112,12 @@ int main(int argc, char **argv)
     pz_builtin_options_default(&bo);
     bo.pending_mb = 512;
     int k = 10;
-    static const struct option opts[] = {{"users", required_argument, NULL, 'u'},  {"items", required_argument, NULL, 'i'},
-                                         {"segments", required_argument, NULL, 's'}, {"events", required_argument, NULL, 'e'},
-                                         {"seed", required_argument, NULL, 'r'},     {"k", required_argument, NULL, 'k'},
-                                         {"neighbors", required_argument, NULL, 'n'}, {"recent", required_argument, NULL, 'c'},
-                                         {"window", required_argument, NULL, 'w'},   {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"users", required_argument, NULL, 'u'},     {"items", required_argument, NULL, 'i'},
+        {"segments", required_argument, NULL, 's'},  {"events", required_argument, NULL, 'e'},
+        {"seed", required_argument, NULL, 'r'},      {"k", required_argument, NULL, 'k'},
+        {"neighbors", required_argument, NULL, 'n'}, {"recent", required_argument, NULL, 'c'},
+        {"window", required_argument, NULL, 'w'},    {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         unsigned long long v = strtoull(optarg, NULL, 10);
@@ -130,7 +131,9 @@ int main(int argc, char **argv)
         case 'n': bo.neighbors_per_item = v; break;
         case 'c': bo.recent_items_per_user = v; break;
         case 'w': bo.cooccurrence_window = v; break;
-        default: fprintf(stderr, "usage: quality [--users N] [--items N] [--segments N] [--events N] [--seed N] [--k N]\n"); return 2;
+        default:
+            fprintf(stderr, "usage: quality [--users N] [--items N] [--segments N] [--events N] [--seed N] [--k N]\n");
+            return 2;
         }
     }
     synth *s = synth_new(&o);
@@ -152,14 +155,14 @@ int main(int argc, char **argv)
     ulist *seen = calloc(o.users, sizeof *seen), *future = calloc(o.users, sizeof *future);
     uint32_t *last = calloc(o.users, sizeof *last);
     pz_interaction *batch = calloc(BATCH, sizeof *batch);
-    char (*names)[2][24] = calloc(BATCH, sizeof *names);
+    char(*names)[2][24] = calloc(BATCH, sizeof *names);
     double t0 = now_us(), cpu0 = clock_us(CLOCK_PROCESS_CPUTIME_ID), bench_us = 0;
     for (size_t i = 0, m = 0; i < split; i++) {
         const synth_event *e = &all[i];
         snprintf(names[m][0], sizeof names[m][0], "u%u", e->user);
         snprintf(names[m][1], sizeof names[m][1], "i%u", e->item);
-        batch[m] = (pz_interaction){.user_id = names[m][0], .item_id = names[m][1], .event_type = e->type,
-                                    .sent_at_ms = e->t_ms};
+        batch[m] = (pz_interaction){
+            .user_id = names[m][0], .item_id = names[m][1], .event_type = e->type, .sent_at_ms = e->t_ms};
         double b0 = clock_us(CLOCK_THREAD_CPUTIME_ID); /* the benchmark's own bookkeeping, not counted */
         ulist_add_unique(&seen[e->user], e->item);
         last[e->user] = e->item + 1;
@@ -234,8 +237,8 @@ int main(int argc, char **argv)
     printf("split by time: %zu training events (first %.0f %%), %zu later; %zu users evaluated (train and unseen "
            "future items); trained in %.2f s (%.0f events/s; learning %.2f s, writing %.2f s; %.1f µs of CPU per "
            "event)\n\n",
-           split, TRAIN_SHARE * 100, n - split, evaluated, train_s, (double)split / train_s, learn_s,
-           train_s - learn_s, train_cpu_us / (double)split);
+           split, TRAIN_SHARE * 100, n - split, evaluated, train_s, (double)split / train_s, learn_s, train_s - learn_s,
+           train_cpu_us / (double)split);
     printf("| strategy | hit-rate@%d | recall@%d | NDCG@%d | query CPU µs |\n|---|---|---|---|---|\n", k, k, k);
     for (int i = 0; i < 4; i++)
         printf("| %s | %.3f | %.3f | %.3f | %.0f |\n", m[i].name, m[i].hits / (double)m[i].users,

@@ -190,13 +190,14 @@ def active_ranks(events):
 
 
 def misses(srv, recommender, variation, events):
-    mark = srv.log_size()
+    mark, cpu0 = srv.log_size(), cpu_seconds(srv.proc.pid)
     out = wrk(os.path.join(HERE, "reads.lua"), "http://127.0.0.1:%d/" % srv.port,
               {"PZ_USERS": str(USERS), "PZ_RECOMMENDER": recommender, "PZ_RANKS": str(active_ranks(events))},
               duration="%ds" % READ_SECONDS, connections=4)
+    cpu = cpu_seconds(srv.proc.pid) - cpu0
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     ms = srv.access_ms(mark, variation)
-    return percentile(ms, 50), percentile(ms, 99), rps, len(ms)
+    return percentile(ms, 50), percentile(ms, 99), rps, len(ms), cpu / max(1, len(ms)) * 1e6
 
 
 def wait_flushed(srv):
@@ -237,26 +238,28 @@ def main():
             t_all += secs
             cpu_all += cpu
             wait_flushed(srv)
-            p50, p99, rps, count = misses(srv, "for-you", "personalized", done)
-            b50, b99, brps, _ = misses(srv, "popular", "popular", done)
+            p50, p99, rps, count, miss_cpu = misses(srv, "for-you", "personalized", done)
+            b50, b99, brps, _, base_cpu = misses(srv, "popular", "popular", done)
             st = get_json(srv.port, "/admin/builtin/stats")
             rss = proc_status(srv.proc.pid)
             store = disk_bytes(os.path.join(data, "builtin"))
-            rows.append((done, n / secs, cpu / n * 1e6, wrote / n, p50, p99, b50, b99, count, store / done, rss, st))
+            rows.append((done, n / secs, cpu / n * 1e6, wrote / n, p50, p99, b50, b99, count, store / done, rss, st,
+                         miss_cpu, base_cpu))
             log("%10d events: ingest %.0f events/s over the step (%.1f µs server CPU/event, %.0f bytes written/event); "
-                "miss p50/p99 %.3f/%.3f ms (popular %.3f/%.3f ms; %d misses, %.0f/s); store %.0f MB = %.0f bytes/event; "
-                "RSS %.0f MB (anonymous %.0f MB); %d items" % (
-                    done, n / secs, cpu / n * 1e6, wrote / n, p50, p99, b50, b99, count, rps, store / 1e6,
-                    store / done, rss["VmRSS"] / 1e6, rss["RssAnon"] / 1e6, st["items"]))
+                "miss p50/p99 %.3f/%.3f ms, %.0f µs server CPU each (popular %.3f/%.3f ms, %.0f µs; %d misses, %.0f/s); "
+                "store %.0f MB = %.0f bytes/event; RSS %.0f MB (anonymous %.0f MB); %d items; load average %s" % (
+                    done, n / secs, cpu / n * 1e6, wrote / n, p50, p99, miss_cpu, b50, b99, base_cpu, count, rps,
+                    store / 1e6, store / done, rss["VmRSS"] / 1e6, rss["RssAnon"] / 1e6, st["items"],
+                    open("/proc/loadavg").read().split()[0]))
         log("")
-        log("| events | ingest events/s (step) | server CPU µs/event | bytes written/event | miss p50 / p99 ms "
-            "(personalized, 25 items, decorated) | popular miss p50 / p99 ms (baseline) | store bytes/event | "
+        log("| events | ingest events/s (step) | server CPU µs/event | bytes written/event | miss p50 / p99 ms, CPU µs "
+            "(personalized, 25 items, decorated) | popular miss p50 / p99 ms, CPU µs (baseline) | store bytes/event | "
             "RSS MB (anonymous) |")
         log("|---|---|---|---|---|---|---|---|")
         for r in rows:
-            log("| %s | %.0f | %.1f | %.0f | %.2f / %.2f | %.2f / %.2f | %.0f | %.0f (%.0f) |" % (
-                "{:,}".format(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[9], r[10]["VmRSS"] / 1e6,
-                r[10]["RssAnon"] / 1e6))
+            log("| %s | %.0f | %.1f | %.0f | %.2f / %.2f, %.0f | %.2f / %.2f, %.0f | %.0f | %.0f (%.0f) |" % (
+                "{:,}".format(r[0]), r[1], r[2], r[3], r[4], r[5], r[12], r[6], r[7], r[13], r[9],
+                r[10]["VmRSS"] / 1e6, r[10]["RssAnon"] / 1e6))
         log("sustained over the whole load: %.0f events/s (%d events in %.0f s, %.1f µs server CPU per event)" % (
             done / t_all, done, t_all, cpu_all / done * 1e6))
         if done < TARGET:

@@ -12,9 +12,9 @@
 struct synth {
     synth_options o;
     uint64_t rng, produced;
-    double *user_cdf;  /* users by activity */
-    double *item_cdf;  /* all items by popularity */
-    double *seg_cdf;   /* per segment, its items by popularity: segments x per_segment */
+    double *user_cdf; /* users by activity */
+    double *item_cdf; /* all items by popularity */
+    double *seg_cdf;  /* per segment, its items by popularity: segments x per_segment */
     size_t per_segment;
 };
 

@@ -11,6 +11,7 @@
 
 #include "personalization/v1/personalization.pb-c.h"
 #include "server/core/buf.h"
+#include "server/core/log.h"
 #include "server/core/mem.h"
 #include "server/core/request.h"
 #include "server/core/rpc.h"
@@ -177,6 +178,43 @@ static void test_request_headers_and_completion(void **state)
     pz_arena_destroy(&a);
 }
 
+static int client_addr_calls;
+
+static const char *counting_client_addr(const pz_request *req)
+{
+    (void)req;
+    client_addr_calls++;
+    return "192.0.2.1:4000";
+}
+
+/* Nothing is formatted for an access line that is not written: the client address is asked for
+ * only when info lines are on. */
+static void test_access_log_formats_only_what_it_writes(void **state)
+{
+    (void)state;
+    pz_arena a;
+    pz_arena_init(&a);
+    pz_request req;
+    pz_request_init(&req, &a);
+    req.protocol = "rest";
+    req.client_addr_fn = counting_client_addr;
+    assert_string_equal(pz_request_client_addr(&req), "192.0.2.1:4000");
+    client_addr_calls = 0;
+    pz_log_set_level(PZ_LOG_WARN);
+    assert_false(pz_log_enabled(PZ_LOG_INFO));
+    assert_true(pz_log_enabled(PZ_LOG_ERROR));
+    pz_request_log_access(&req, "GET /x", 200);
+    assert_int_equal(client_addr_calls, 0);
+    pz_log_set_level(PZ_LOG_INFO);
+    assert_true(pz_log_enabled(PZ_LOG_INFO));
+    pz_request_log_access(&req, "GET /x", 200);
+    assert_int_equal(client_addr_calls, 1);
+    req.client_addr = "198.51.100.7:1"; /* set directly: the function is not asked */
+    assert_string_equal(pz_request_client_addr(&req), "198.51.100.7:1");
+    assert_int_equal(client_addr_calls, 1);
+    pz_arena_destroy(&a);
+}
+
 static void test_rpc_table(void **state)
 {
     (void)state;
@@ -202,6 +240,7 @@ int main(void)
         cmocka_unit_test(test_double_roundtrip_format),
         cmocka_unit_test(test_status_mappings),
         cmocka_unit_test(test_request_headers_and_completion),
+        cmocka_unit_test(test_access_log_formats_only_what_it_writes),
         cmocka_unit_test(test_rpc_table),
     };
     return cmocka_run_group_tests_name("core_base", tests, NULL, NULL);

@@ -156,6 +156,10 @@ static void test_sample_a_for_you_resolves(void **state)
     assert_string_equal(cc->user_specified.directives, "private");
     assert_int_equal(cc->no_user_specified.max_age, 1200);
     assert_true(cc->auto_provision);
+    /* the header each class sends is rendered once, at load */
+    assert_string_equal(cc->user_specified.header, "private,max-age=15");
+    assert_non_null(cc->no_user_specified.header);
+    assert_non_null(strstr(cc->no_user_specified.header, "max-age=1200"));
 
     /* Context: the namespace's four fields replaced the root's deviceType rules entirely. */
     const pz_auto_context *ac = up->auto_context_view;
