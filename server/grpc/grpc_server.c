@@ -300,6 +300,30 @@ static bool read_message(srv_call *c, grpc_byte_buffer *bb, pz_arena *into, uint
     return true;
 }
 
+/* Unpacks a received message into the arena. A message in one slice (the usual case) is read in
+ * place; one in several is joined first. Returns false when it cannot be decompressed; *out is NULL
+ * when it is not a valid `desc`. */
+static bool unpack_message(srv_call *c, grpc_byte_buffer *bb, const ProtobufCMessageDescriptor *desc,
+                           ProtobufCMessage **out)
+{
+    grpc_byte_buffer_reader rd;
+    if (!grpc_byte_buffer_reader_init(&rd, bb))
+        return false;
+    grpc_slice *first = NULL, *second = NULL;
+    if (grpc_byte_buffer_reader_peek(&rd, &first) && !grpc_byte_buffer_reader_peek(&rd, &second)) {
+        *out = protobuf_c_message_unpack(desc, &c->arena.pb, GRPC_SLICE_LENGTH(*first), GRPC_SLICE_START_PTR(*first));
+        grpc_byte_buffer_reader_destroy(&rd);
+        return true;
+    }
+    grpc_byte_buffer_reader_destroy(&rd);
+    uint8_t *data;
+    size_t len;
+    if (!read_message(c, bb, &c->arena, &data, &len))
+        return false;
+    *out = protobuf_c_message_unpack(desc, &c->arena.pb, len, data);
+    return true;
+}
+
 /* --- sending --- */
 
 /* Metadata values must be printable ASCII; anything else would make grpc reject the batch. */
@@ -496,19 +520,18 @@ static void handle_rpc(srv_call *c)
     const pz_rpc_info *info = pz_rpc_get(c->method->rpc);
     c->req.rpc = info->rpc;
     c->req.on_done = on_request_done;
-    uint8_t *data;
-    size_t len;
     if (c->payload == NULL) {
         pz_request_fail(&c->req, PZ_INVALID_ARGUMENT, PZ_ERRTYPE_VALIDATION, "ValidationError",
                         "request message is missing");
         return;
     }
-    if (!read_message(c, c->payload, &c->arena, &data, &len)) {
+    ProtobufCMessage *message = NULL;
+    if (!unpack_message(c, c->payload, info->request, &message)) {
         pz_request_fail(&c->req, PZ_INVALID_ARGUMENT, PZ_ERRTYPE_VALIDATION, "ValidationError",
                         "request message cannot be decompressed");
         return;
     }
-    c->req.message = protobuf_c_message_unpack(info->request, &c->arena.pb, len, data);
+    c->req.message = message;
     if (c->req.message == NULL) {
         pz_request_fail(&c->req, PZ_INVALID_ARGUMENT, PZ_ERRTYPE_VALIDATION, "ValidationError",
                         "request is not a valid %s", info->request->name);
