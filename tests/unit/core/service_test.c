@@ -360,17 +360,18 @@ static void test_events_validate_defaults_and_tracker_rules(void **state)
     Personalization__V1__PutEventsRequest *m = events_req(&a, "tracked", "u", 2);
     m->session_id = NULL;
     pz_error err;
-    assert_int_equal(pz_events_validate(m, tracked, 1700000000123LL, &a, &err), PZ_INVALID_ARGUMENT);
+    pz_conversion *conv = NULL;
+    assert_int_equal(pz_events_validate(m, tracked, 1700000000123LL, &a, &conv, &err), PZ_INVALID_ARGUMENT);
     assert_non_null(strstr(err.message, "sessionId"));
     m->session_id = "s";
     m->event_list[1]->event_id = "kept";
-    assert_int_equal(pz_events_validate(m, tracked, 1700000000123LL, &a, &err), PZ_OK);
+    assert_int_equal(pz_events_validate(m, tracked, 1700000000123LL, &a, &conv, &err), PZ_OK);
     assert_true(m->event_list[0]->has_sent_at);
     assert_true(m->event_list[0]->sent_at == 1700000000.0); /* whole seconds */
     assert_int_equal(strlen(m->event_list[0]->event_id), 36);
     assert_string_equal(m->event_list[1]->event_id, "kept");
     Personalization__V1__PutEventsRequest *empty = events_req(&a, "tracked", "u", 0);
-    assert_int_equal(pz_events_validate(empty, tracked, 0, &a, &err), PZ_INVALID_ARGUMENT);
+    assert_int_equal(pz_events_validate(empty, tracked, 0, &a, &conv, &err), PZ_INVALID_ARGUMENT);
     pz_arena_destroy(&a);
     pz_config_unref(cfg);
 }
