@@ -261,6 +261,9 @@ typedef enum pz_event_target_type {
     PZ_TARGET_BUILTIN,
     PZ_TARGET_HTTP,
     PZ_TARGET_FILE,
+    /* Never configured: the experiment store's own target, which the event pipeline adds to every
+     * namespace's experiment records (server/events/pipeline.h). */
+    PZ_TARGET_EXPERIMENTS,
 } pz_event_target_type;
 
 typedef struct pz_event_target {

@@ -778,6 +778,7 @@ static void parse_event_target(cfg_ctx *c, json_t *v, pz_event_target *t)
         parse_target_headers(c, cfg_get(v, &TARGET_HEADERS), t);
         break;
     case PZ_TARGET_FILE: t->path = cfg_string(c, v, &TARGET_PATH, "a file path to append events to"); break;
+    case PZ_TARGET_EXPERIMENTS: break; /* not in TARGET_TYPES: cfg_enum never returns it */
     }
 }
 
