@@ -327,6 +327,8 @@ static int write_experiment(pz_buf *b, const pz_experiment_record *x)
     rc |= pz_buf_printf(&path, "/experiments/%s/%s/%s", x->ns, x->recommender, x->feature);
     rc |= pz_json_write_string(b, path.data, path.len);
     pz_buf_free(&path);
+    rc |= pz_buf_append_str(b, ",\"headers\":{},\"queryStringParameters\":null,\"body\":{\"userId\":");
+    rc |= pz_json_write_string(b, x->user_id, strlen(x->user_id));
     rc |= pz_buf_append_str(b, ",\"experimentEvent\":{");
     rc |= opt_string(b, "type", x->conversion ? "conversion" : "exposure", &first);
     rc |= opt_string(b, "recommender", x->recommender, &first);
@@ -348,7 +350,7 @@ static int write_experiment(pz_buf *b, const pz_experiment_record *x)
         rc |= key(b, "data", &first);
         rc |= write_data(b, x, x->conversion ? x->value : PZ_EVREC_EXPOSURE_DATA_VALUE);
     }
-    return rc | pz_buf_append_str(b, "}}");
+    return rc | pz_buf_append_str(b, "}}}");
 }
 
 int pz_evrec_render_experiment(const pz_experiment_record *x, size_t n_targets, pz_arena *arena, uint8_t **out,

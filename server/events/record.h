@@ -74,16 +74,17 @@ int pz_evrec_render(const Personalization__V1__PutEventsRequest *in, const char 
  * trackExposures) or one conversion (an experimentConversions entry of an accepted PutEvents
  * call), delivered to the namespace's targets and to the experiment store. The header is the same
  * (flag PZ_EVREC_FLAG_EXPERIMENT, no session, the user, partition key the user, no events); the
- * JSON is:
+ * JSON is the envelope's shape, so a consumer reads every record of a target alike:
  *
- *   {"namespace": ns, "path": "/experiments/<ns>/<recommender>/<feature>",
+ *   {"namespace": ns, "path": "/experiments/<ns>/<recommender>/<feature>", "headers": {},
+ *    "queryStringParameters": null, "body": {"userId": user,
  *    "experimentEvent": {"type": "exposure" | "conversion", "recommender", "action", "feature",
  *      "method", "variation", "control", "userId", "metric" (null: an exposure that only counts
  *      the user, sent to the experiment store alone), "value" (conversions), "timestamp" (epoch
  *      seconds, millisecond precision),
  *      "data": the metric's entityIdKey and valueKey dotted paths set to the user and the value
  *      (exposures 1e-07, as upstream sent Evidently), e.g. {"userDetails": {"userId": "u1"},
- *      "details": {"clicked": 1}}}}
+ *      "details": {"clicked": 1}}}}}
  */
 #define PZ_EVREC_FLAG_EVENTS 0x01u
 #define PZ_EVREC_FLAG_EXPERIMENT 0x02u

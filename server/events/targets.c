@@ -273,7 +273,7 @@ static void send_builtin(pz_target *t, pz_delivery_entry *const *batch, size_t n
 static bool experiment_event(const pz_delivery_entry *e, json_t **root, pz_experiment_event *out)
 {
     *root = json_loadb(e->view.json, e->view.json_len, 0, NULL);
-    json_t *x = json_object_get(*root, "experimentEvent");
+    json_t *x = json_object_get(json_object_get(*root, "body"), "experimentEvent");
     const char *type = str_of(x, "type");
     if (type == NULL)
         return false;
