@@ -307,7 +307,7 @@ static int write_data(pz_buf *b, const pz_experiment_record *x, double value)
     json_t *data = json_object();
     set_path(data, x->entity_id_key, json_string(x->user_id));
     set_path(data, x->value_key, json_real(value));
-    char *text = json_dumps(data, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+    char *text = json_dumps(data, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
     json_decref(data);
     if (text == NULL)
         return -1;
