@@ -167,8 +167,8 @@ static int chart(pz_buf *b, const Personalization__V1__MetricResults *m)
                                 "y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/><line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>"
                                 "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/></g>",
                                 x1, y + 13, x2, y + 13, x1, y + 7, x1, y + 19, x2, y + 7, x2, y + 19);
-            rc |= pz_buf_printf(b, "<text x=\"%.1f\" y=\"%d\" fill=\"#1d2430\">", fmin(x2 + 6, CHART_WIDTH - 60),
-                                y + 17);
+            rc |=
+                pz_buf_printf(b, "<text x=\"%.1f\" y=\"%d\" fill=\"#1d2430\">", fmin(x2 + 6, CHART_WIDTH - 60), y + 17);
             rc |= pct(b, v->conversion_rate, 2) | pz_buf_append_str(b, "</text>");
         } else {
             rc |= pz_buf_printf(b, "<text x=\"%d\" y=\"%d\" fill=\"#8a94a4\">no users yet</text>",
@@ -206,9 +206,9 @@ static int metric_table(pz_buf *b, const Personalization__V1__MetricResults *m)
             rc |= pz_buf_append_str(b, "<span class=\"muted\">–</span>");
         rc |= v->has_p_value ? pz_buf_printf(b, "</td><td>%.3g", v->p_value)
                              : pz_buf_append_str(b, "</td><td><span class=\"muted\">–</span>");
-        rc |= v->has_probability_to_beat_control ? pz_buf_printf(b, "</td><td>%.1f%%",
-                                                                 v->probability_to_beat_control * 100)
-                                                 : pz_buf_append_str(b, "</td><td><span class=\"muted\">–</span>");
+        rc |= v->has_probability_to_beat_control
+                  ? pz_buf_printf(b, "</td><td>%.1f%%", v->probability_to_beat_control * 100)
+                  : pz_buf_append_str(b, "</td><td><span class=\"muted\">–</span>");
         rc |= pz_buf_append_str(b, "</td></tr>");
     }
     return rc | pz_buf_append_str(b, "</table>");

@@ -302,8 +302,8 @@ static bool accepts_html(const char *v, size_t len)
         size_t n = (size_t)(item_end - v);
         if (n >= 9 && strncasecmp(v, "text/html", 9) == 0 && (n == 9 || v[9] == ';' || v[9] == ' ')) {
             const char *q = memmem(v, n, "q=0", 3);
-            bool zero = q != NULL && (q + 3 == item_end || q[3] == ' ' || (q[3] == '.' && strspn(q + 4, "0") ==
-                                                                                                (size_t)(item_end - q - 4)));
+            bool zero = q != NULL && (q + 3 == item_end || q[3] == ' ' ||
+                                      (q[3] == '.' && strspn(q + 4, "0") == (size_t)(item_end - q - 4)));
             return !zero;
         }
         v = item_end + 1;

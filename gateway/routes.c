@@ -5,8 +5,8 @@
 #include "gateway/experiment_page.h"
 #include "gateway/transcode.h"
 
-/* The upstream REST API (spec §1.1), the A/B results (issue #14), then the operators' endpoints: one row per route, so a new
- * RPC or admin endpoint is one more row. */
+/* The upstream REST API (spec §1.1), the A/B results (issue #14), then the operators' endpoints: one row per route, so
+ * a new RPC or admin endpoint is one more row. */
 const pz_route pz_routes[] = {
     {.method = "GET",
      .path_template = "/recommend-items/{namespace}/{recommender}/{user_id}",

@@ -508,8 +508,9 @@ static void parse_experiment(cfg_ctx *c, json_t *v, const char *ns_key, const pz
         out->project = cfg_string_required(c, v, &EXPERIMENT_PROJECT, "the Evidently project name");
         parse_metrics(c, cfg_get(v, &EXPERIMENT_METRICS), true, out);
         /* Said once per load, not per request: the project is no longer called. */
-        cfg_warn(c, "CloudWatch Evidently was shut down in October 2025: this experiment is evaluated locally by "
-                    "the built-in engine (%s), its project is not called",
+        cfg_warn(c,
+                 "CloudWatch Evidently was shut down in October 2025: this experiment is evaluated locally by "
+                 "the built-in engine (%s), its project is not called",
                  cfg_get(v, &EXPERIMENT_WEIGHTS) != NULL ? "with its weights" : "equal weights");
     } else if (method == 1) {
         out->method = "local";

@@ -7,7 +7,8 @@
 #include "server/core/experiment.h"
 #include "server/core/experiment_stats.h"
 
-#define INVALID(...) pz_error_setf(err, arena, PZ_INVALID_ARGUMENT, PZ_ERRTYPE_VALIDATION, "ValidationError", __VA_ARGS__)
+#define INVALID(...)                                                                                                   \
+    pz_error_setf(err, arena, PZ_INVALID_ARGUMENT, PZ_ERRTYPE_VALIDATION, "ValidationError", __VA_ARGS__)
 
 /* A variation or metric name as shown: in the configuration, or only in the store. */
 typedef struct shown {
@@ -158,10 +159,11 @@ static Personalization__V1__MetricResults *metric_results(pz_arena *arena, const
                                      percent(arena, best_p));
         m->winner = (char *)vars->items[best].name;
     } else if (1 - best_p >= PZ_STATS_DECISIVE) {
-        m->verdict = vars->n == 2 ? pz_arena_printf(arena, "%s beats %s with %s probability", control,
-                                                    vars->items[best].name, percent(arena, 1 - best_p))
-                                  : pz_arena_printf(arena, "%s beats every other variation with at least %s probability",
-                                                    control, percent(arena, 1 - best_p));
+        m->verdict = vars->n == 2
+                         ? pz_arena_printf(arena, "%s beats %s with %s probability", control, vars->items[best].name,
+                                           percent(arena, 1 - best_p))
+                         : pz_arena_printf(arena, "%s beats every other variation with at least %s probability",
+                                           control, percent(arena, 1 - best_p));
         m->winner = (char *)control;
     } else {
         m->verdict = pz_arena_printf(arena, "no clear winner yet: %s beats %s with %s probability",
@@ -248,7 +250,8 @@ static Personalization__V1__ExperimentResults *build(pz_arena *arena, const char
         }
         res->metrics[i] = metric_results(arena, d, &vars, &metrics.items[i], track);
     }
-    res->verdict = metrics.n > 0 ? res->metrics[0]->verdict : "no metric configured: add metrics to measure conversions";
+    res->verdict =
+        metrics.n > 0 ? res->metrics[0]->verdict : "no metric configured: add metrics to measure conversions";
     if (d->found) {
         SET(res, first_event_ms, d->first_ms);
         SET(res, last_event_ms, d->last_ms);

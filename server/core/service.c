@@ -111,11 +111,10 @@ pz_service *pz_service_create(const pz_service_options *opts)
     }
     svc->response_cache = pz_response_cache_create(
         &(pz_response_cache_options){.cache = opts->cache, .render_json = opts->render_json, .now_ms = opts->now_ms});
-    svc->inference = pz_inference_pipeline_create(&(pz_inference_options){
-        .recommender = opts->recommender,
-        .decorator = svc->decorator,
-        .response_cache = svc->response_cache,
-        .events = opts->events});
+    svc->inference = pz_inference_pipeline_create(&(pz_inference_options){.recommender = opts->recommender,
+                                                                          .decorator = svc->decorator,
+                                                                          .response_cache = svc->response_cache,
+                                                                          .events = opts->events});
     atomic_init(&svc->stopping, false);
     return svc;
 }

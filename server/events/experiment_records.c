@@ -68,8 +68,8 @@ int pz_conversion_records(pz_event_job *job, const pz_event_submission *s, char 
                                   .feature = c->experiment->feature,
                                   .method = c->experiment->method,
                                   .variation = c->variation != NULL ? c->variation->key : NULL,
-                                  .control = c->recommender->n_variations > 0 ? c->recommender->variations[0].key
-                                                                              : NULL,
+                                  .control =
+                                      c->recommender->n_variations > 0 ? c->recommender->variations[0].key : NULL,
                                   .user_id = s->events->user_id,
                                   .metric = c->metric->name,
                                   .entity_id_key = c->metric->entity_id_key,

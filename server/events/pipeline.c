@@ -71,8 +71,8 @@ static void *writer_main(void *arg)
         for (;;) {
             bool progress_due = p->progress && now >= last_progress_round + PROGRESS_COALESCE_MS;
             int64_t exposures_due_at = p->exp_head != NULL ? p->exp_since_ms + PZ_EVENTS_EXPOSURE_FLUSH_MS : INT64_MAX;
-            if (p->head != NULL || p->stopping || progress_due || now >= next_housekeeping ||
-                now >= exposures_due_at || p->exp_queued >= PZ_EVENTS_EXPOSURE_BATCH)
+            if (p->head != NULL || p->stopping || progress_due || now >= next_housekeeping || now >= exposures_due_at ||
+                p->exp_queued >= PZ_EVENTS_EXPOSURE_BATCH)
                 break;
             int64_t deadline = next_housekeeping;
             if (p->progress && last_progress_round + PROGRESS_COALESCE_MS < deadline)

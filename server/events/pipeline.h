@@ -59,18 +59,18 @@
 typedef struct pz_event_pipeline pz_event_pipeline;
 
 typedef struct pz_event_pipeline_options {
-    const char *outbox_dir;    /* required: the outbox's LMDB environment */
-    size_t outbox_map_mb;      /* 0 = PZ_OUTBOX_DEFAULT_MAP_MB */
-    pz_learner learner;        /* where builtin targets apply events; zeroed = none (retried) */
+    const char *outbox_dir; /* required: the outbox's LMDB environment */
+    size_t outbox_map_mb;   /* 0 = PZ_OUTBOX_DEFAULT_MAP_MB */
+    pz_learner learner;     /* where builtin targets apply events; zeroed = none (retried) */
     /* Where the experiments targets apply experiment records; zeroed = none (retried). */
     pz_experiment_store experiments;
     size_t max_queued_exposures; /* 0 = PZ_EVENTS_MAX_QUEUED_EXPOSURES */
-    pz_aws *aws;               /* for AWS targets; not owned; NULL = their calls are retried */
-    pz_config_holder *config;  /* to retire targets removed from the configuration; NULL = never */
-    bool no_dispatch;          /* store only, start no workers (tests, tools) */
-    size_t max_queued_calls;   /* 0 = PZ_EVENTS_MAX_QUEUED_CALLS */
-    pz_backoff_policy backoff; /* zeros = PZ_DELIVERY_BACKOFF_BASE_MS / _CAP_MS */
-    long target_timeout_ms;    /* per target call; 0 = 10 s */
+    pz_aws *aws;                 /* for AWS targets; not owned; NULL = their calls are retried */
+    pz_config_holder *config;    /* to retire targets removed from the configuration; NULL = never */
+    bool no_dispatch;            /* store only, start no workers (tests, tools) */
+    size_t max_queued_calls;     /* 0 = PZ_EVENTS_MAX_QUEUED_CALLS */
+    pz_backoff_policy backoff;   /* zeros = PZ_DELIVERY_BACKOFF_BASE_MS / _CAP_MS */
+    long target_timeout_ms;      /* per target call; 0 = 10 s */
     /* Queued replays are picked up and removed targets retired this often, first one interval
      * after open; 0 = 1000 ms. */
     int64_t housekeeping_ms;

@@ -163,8 +163,8 @@ void pz_registry_add(pz_event_pipeline *p, pz_target_slot *s);
 void pz_registry_remove(pz_event_pipeline *p, pz_target_slot *s);
 
 /* One round of the writer (round.c): stores the exposures (their items are freed) and `list` (both
- * may be NULL) and the workers' progress in one transaction, with replays and retirements when `housekeeping` (retirements only when
- * `may_retire`), then answers the calls. Writer thread only. */
+ * may be NULL) and the workers' progress in one transaction, with replays and retirements when `housekeeping`
+ * (retirements only when `may_retire`), then answers the calls. Writer thread only. */
 void pz_pipeline_round(pz_event_pipeline *p, pz_exposure_item *exposures, pz_event_job *list, bool housekeeping,
                        bool may_retire);
 /* Wakes the workers: new records were committed (or they must stop). */

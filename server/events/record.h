@@ -101,7 +101,7 @@ typedef struct pz_experiment_record {
     const char *variation; /* may be NULL (a conversion for a recommender without variations) */
     const char *control;
     const char *user_id;
-    const char *metric; /* NULL: an exposure that only counts the user */
+    const char *metric;                    /* NULL: an exposure that only counts the user */
     const char *entity_id_key, *value_key; /* the metric's; NULL without a metric */
     double value;                          /* conversions */
     int64_t at_ms;

@@ -59,10 +59,10 @@
 typedef struct pz_target pz_target;
 
 typedef struct pz_target_env {
-    pz_aws *aws;        /* AWS targets; NULL fails their calls (retried) */
-    pz_learner learner; /* builtin targets; zeroed = none (their records are retried) */
+    pz_aws *aws;                     /* AWS targets; NULL fails their calls (retried) */
+    pz_learner learner;              /* builtin targets; zeroed = none (their records are retried) */
     pz_experiment_store experiments; /* the experiments target; zeroed = none (retried) */
-    long timeout_ms;    /* per call; 0 = default */
+    long timeout_ms;                 /* per call; 0 = default */
 } pz_target_env;
 
 /* Creates the adapter for a spec, which it takes over (*spec is zeroed). Never NULL. */

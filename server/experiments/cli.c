@@ -33,9 +33,12 @@ static int parse(int argc, char **argv, cli_args *a, FILE *err)
 {
     enum { OPT_DATA = 256, OPT_NS, OPT_REC, OPT_FEATURE, OPT_HELP };
     static const struct option opts[] = {
-        {"data-dir", required_argument, NULL, OPT_DATA}, {"namespace", required_argument, NULL, OPT_NS},
-        {"recommender", required_argument, NULL, OPT_REC}, {"feature", required_argument, NULL, OPT_FEATURE},
-        {"help", no_argument, NULL, OPT_HELP},           {NULL, 0, NULL, 0},
+        {"data-dir", required_argument, NULL, OPT_DATA},
+        {"namespace", required_argument, NULL, OPT_NS},
+        {"recommender", required_argument, NULL, OPT_REC},
+        {"feature", required_argument, NULL, OPT_FEATURE},
+        {"help", no_argument, NULL, OPT_HELP},
+        {NULL, 0, NULL, 0},
     };
     *a = (cli_args){0};
     optind = 1;

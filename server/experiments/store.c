@@ -146,8 +146,8 @@ static int mark_seen(MDB_txn *txn, MDB_dbi dbi, const uint8_t key[KEY_LEN], bool
 }
 
 /* Reads a cell's counts (zeros when new), lets fn change them, writes them back with the names. */
-static int update_cell(MDB_txn *txn, MDB_dbi dbi, const uint8_t id[ID_LEN], const char *variation,
-                       const char *metric, void (*fn)(stored_counts *c, const pz_experiment_event *ev, bool flag),
+static int update_cell(MDB_txn *txn, MDB_dbi dbi, const uint8_t id[ID_LEN], const char *variation, const char *metric,
+                       void (*fn)(stored_counts *c, const pz_experiment_event *ev, bool flag),
                        const pz_experiment_event *ev, bool flag)
 {
     const char *parts[] = {variation, metric};
@@ -275,8 +275,8 @@ static int apply_conversion(pz_experiments *x, MDB_txn *txn, const uint8_t id[ID
     MDB_val k = {KEY_LEN, key}, v;
     int rc = mdb_get(txn, x->last, &k, &v);
     if (rc == MDB_NOTFOUND) /* never exposed: not in the figures, but not lost either */
-        return update_cell(txn, x->cells, id, ev->variation != NULL ? ev->variation : "", ev->metric,
-                           add_unattributed, ev, false);
+        return update_cell(txn, x->cells, id, ev->variation != NULL ? ev->variation : "", ev->metric, add_unattributed,
+                           ev, false);
     if (rc != 0)
         return rc;
     char *variation = pz_strndup(v.mv_data, v.mv_size);
@@ -496,8 +496,7 @@ int pz_experiments_delete(pz_experiments *x, const char *ns, const char *recomme
 
 /* ---- the port ---- */
 
-static int port_apply(void *self, const char *ns, const pz_experiment_event *events, size_t n, char *err,
-                      size_t errlen)
+static int port_apply(void *self, const char *ns, const pz_experiment_event *events, size_t n, char *err, size_t errlen)
 {
     return pz_experiments_apply(self, ns, events, n, err, errlen);
 }

@@ -128,21 +128,22 @@ static void test_stats(void **state)
 
 /* ---- assignment and conversions ---- */
 
-static const char CONFIG[] = "{\"version\":\"t\",\"namespaces\":{\"shop\":{\"recommenders\":{"
-                             "\"recommend-items\":{"
-                             " \"home\":{\"experiments\":{"
-                             "   \"layout\":{\"method\":\"local\",\"weights\":{\"a\":1,\"b\":3},"
-                             "     \"metrics\":{\"clicks\":{\"entityIdKey\":\"u\",\"valueKey\":\"v\"}}},"
-                             "   \"ranking\":{\"method\":\"evidently\",\"project\":\"p\",\"metrics\":{"
-                             "     \"clicks\":{\"entityIdKey\":\"u\",\"valueKey\":\"v\"},"
-                             "     \"buys\":{\"entityIdKey\":\"u\",\"valueKey\":\"v\",\"trackExposures\":false}}}},"
-                             "  \"variations\":{\"a\":{\"type\":\"builtin\"},\"b\":{\"type\":\"builtin\"}}},"
-                             " \"single\":{\"experiments\":{\"x\":{\"method\":\"local\"}},"
-                             "  \"variations\":{\"only\":{\"type\":\"builtin\"}}}},"
-                             "\"related-items\":{\"salted\":{\"experiments\":{\"s\":{\"method\":\"local\",\"salt\":\"fixed\","
-                             "  \"metrics\":{}}},"
-                             "  \"variations\":{\"p\":{\"type\":\"builtin\"},\"q\":{\"type\":\"builtin\"}}}}"
-                             "}}}}";
+static const char CONFIG[] =
+    "{\"version\":\"t\",\"namespaces\":{\"shop\":{\"recommenders\":{"
+    "\"recommend-items\":{"
+    " \"home\":{\"experiments\":{"
+    "   \"layout\":{\"method\":\"local\",\"weights\":{\"a\":1,\"b\":3},"
+    "     \"metrics\":{\"clicks\":{\"entityIdKey\":\"u\",\"valueKey\":\"v\"}}},"
+    "   \"ranking\":{\"method\":\"evidently\",\"project\":\"p\",\"metrics\":{"
+    "     \"clicks\":{\"entityIdKey\":\"u\",\"valueKey\":\"v\"},"
+    "     \"buys\":{\"entityIdKey\":\"u\",\"valueKey\":\"v\",\"trackExposures\":false}}}},"
+    "  \"variations\":{\"a\":{\"type\":\"builtin\"},\"b\":{\"type\":\"builtin\"}}},"
+    " \"single\":{\"experiments\":{\"x\":{\"method\":\"local\"}},"
+    "  \"variations\":{\"only\":{\"type\":\"builtin\"}}}},"
+    "\"related-items\":{\"salted\":{\"experiments\":{\"s\":{\"method\":\"local\",\"salt\":\"fixed\","
+    "  \"metrics\":{}}},"
+    "  \"variations\":{\"p\":{\"type\":\"builtin\"},\"q\":{\"type\":\"builtin\"}}}}"
+    "}}}}";
 
 static pz_config *load(void)
 {
@@ -154,8 +155,8 @@ static pz_config *load(void)
     assert_non_null(cfg);
     bool evidently_warned = false;
     for (size_t i = 0; i < problems.n; i++)
-        evidently_warned = evidently_warned || (problems.items[i].is_warning && strstr(problems.items[i].message,
-                                                                                       "evaluated locally") != NULL);
+        evidently_warned = evidently_warned || (problems.items[i].is_warning &&
+                                                strstr(problems.items[i].message, "evaluated locally") != NULL);
     assert_true(evidently_warned); /* said once, at load */
     pz_config_problems_free(&problems);
     return cfg;
@@ -177,8 +178,8 @@ static void test_assignment_rules(void **state)
     assert_string_equal(as.experiment->feature, "layout");
     assert_int_equal(as.bucket, pz_bucket_of("shop/home", "layout", "user-1"));
     assert_string_equal(as.variation->key, as.bucket < 2500 ? "a" : "b");
-    assert_string_equal(pz_experiment_header(&as, &a), as.bucket < 2500 ? "feature=layout; variation=a"
-                                                                         : "feature=layout; variation=b");
+    assert_string_equal(pz_experiment_header(&as, &a),
+                        as.bucket < 2500 ? "feature=layout; variation=a" : "feature=layout; variation=b");
     /* evidently: evaluated locally with equal weights */
     assert_int_equal(pz_experiment_assign(home, "user-1", "ranking", &as, &a, &err), PZ_OK);
     assert_string_equal(as.experiment->method, "evidently");

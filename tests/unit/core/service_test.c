@@ -428,8 +428,7 @@ static void test_experiments_decide_and_every_answer_is_an_exposure(void **state
     pz_service *plain = f->svc;
     f->svc = pz_service_create(&o);
     pz_config *cfg = pz_service_config(f->svc);
-    const pz_recommender *ab =
-        pz_config_recommender(pz_config_namespace(cfg, "shop"), PZ_ACTION_RECOMMEND_ITEMS, "ab");
+    const pz_recommender *ab = pz_config_recommender(pz_config_namespace(cfg, "shop"), PZ_ACTION_RECOMMEND_ITEMS, "ab");
     pz_arena a;
     pz_arena_init(&a);
     pz_assignment as;

@@ -75,16 +75,15 @@ static void wait_seen(fake_store *f, int n)
     assert_int_equal(seen_count(f), n);
 }
 
-static const char CONFIG[] =
-    "{\"namespaces\":{\"shop\":{\"recommenders\":{\"recommend-items\":{\"home\":{"
-    "\"experiments\":{"
-    " \"layout\":{\"method\":\"local\",\"metrics\":{"
-    "   \"clicks\":{\"entityIdKey\":\"userDetails.userId\",\"valueKey\":\"details.clicked\"},"
-    "   \"buys\":{\"entityIdKey\":\"u\",\"valueKey\":\"v\",\"trackExposures\":false},"
-    "   \"views\":{\"entityIdKey\":\"u\",\"valueKey\":\"v\"}}},"
-    " \"bare\":{\"method\":\"local\"}},"
-    "\"variations\":{\"a\":{\"type\":\"builtin\"},\"b\":{\"type\":\"builtin\"}}}}},"
-    "\"eventTargets\":[{\"type\":\"builtin\"}]}}}";
+static const char CONFIG[] = "{\"namespaces\":{\"shop\":{\"recommenders\":{\"recommend-items\":{\"home\":{"
+                             "\"experiments\":{"
+                             " \"layout\":{\"method\":\"local\",\"metrics\":{"
+                             "   \"clicks\":{\"entityIdKey\":\"userDetails.userId\",\"valueKey\":\"details.clicked\"},"
+                             "   \"buys\":{\"entityIdKey\":\"u\",\"valueKey\":\"v\",\"trackExposures\":false},"
+                             "   \"views\":{\"entityIdKey\":\"u\",\"valueKey\":\"v\"}}},"
+                             " \"bare\":{\"method\":\"local\"}},"
+                             "\"variations\":{\"a\":{\"type\":\"builtin\"},\"b\":{\"type\":\"builtin\"}}}}},"
+                             "\"eventTargets\":[{\"type\":\"builtin\"}]}}}";
 
 typedef struct fixture {
     char outbox[600];
@@ -168,13 +167,12 @@ static void test_record_shape(void **state)
     assert_int_equal(v.n_events, 0);
     assert_int_equal(v.partition_key_len, 3);
     char *json = strndup(v.json, v.json_len);
-    assert_string_equal(json,
-                        "{\"namespace\":\"shop\",\"path\":\"/experiments/shop/home/layout\",\"headers\":{},"
-                        "\"queryStringParameters\":null,\"body\":{\"userId\":\"u\\\"1\",\"experimentEvent\":{"
-                        "\"type\":\"conversion\",\"recommender\":\"home\",\"action\":\"recommend-items\","
-                        "\"feature\":\"layout\",\"method\":\"local\",\"variation\":\"b\",\"control\":\"a\","
-                        "\"userId\":\"u\\\"1\",\"metric\":\"clicks\",\"value\":2.5,\"timestamp\":1700000000.123,"
-                        "\"data\":{\"userDetails\":{\"userId\":\"u\\\"1\",\"clicked\":2.5}}}}}");
+    assert_string_equal(json, "{\"namespace\":\"shop\",\"path\":\"/experiments/shop/home/layout\",\"headers\":{},"
+                              "\"queryStringParameters\":null,\"body\":{\"userId\":\"u\\\"1\",\"experimentEvent\":{"
+                              "\"type\":\"conversion\",\"recommender\":\"home\",\"action\":\"recommend-items\","
+                              "\"feature\":\"layout\",\"method\":\"local\",\"variation\":\"b\",\"control\":\"a\","
+                              "\"userId\":\"u\\\"1\",\"metric\":\"clicks\",\"value\":2.5,\"timestamp\":1700000000.123,"
+                              "\"data\":{\"userDetails\":{\"userId\":\"u\\\"1\",\"clicked\":2.5}}}}}");
     free(json);
     /* a user-only exposure: metric null, no data */
     x.conversion = false;

@@ -90,11 +90,14 @@ static void test_counts_users_once_and_conversions_of_exposed_users(void **state
     char *dir = temp_dir();
     pz_experiments *x = open_at(dir, 0);
     pz_experiment_event evs[] = {
-        exposure("a", "u1", "clicks"), exposure("a", "u1", "clicks"),    /* u1 twice: one user */
-        exposure("b", "u2", "clicks"), exposure("b", "u3", "clicks"),    /* two users in b */
-        conversion("a", "u1", "clicks", 1), conversion("a", "u1", "clicks", 2.5), /* one converter, 2 events */
-        conversion("b", "u3", "clicks", 1),                              /* b: one converter */
-        conversion("b", "stranger", "clicks", 1),                        /* never exposed */
+        exposure("a", "u1", "clicks"),
+        exposure("a", "u1", "clicks"), /* u1 twice: one user */
+        exposure("b", "u2", "clicks"),
+        exposure("b", "u3", "clicks"), /* two users in b */
+        conversion("a", "u1", "clicks", 1),
+        conversion("a", "u1", "clicks", 2.5),     /* one converter, 2 events */
+        conversion("b", "u3", "clicks", 1),       /* b: one converter */
+        conversion("b", "stranger", "clicks", 1), /* never exposed */
     };
     apply(x, evs, sizeof evs / sizeof evs[0]);
     pz_arena a;
@@ -127,8 +130,7 @@ static void test_conversion_counts_where_the_user_was_last_exposed(void **state)
     pz_experiments *x = open_at(dir, 0);
     /* weights changed between the exposures: u1 saw a, then b; its conversion names a (its
      * assignment now) but counts against b, what it saw last; it is a user of both. */
-    pz_experiment_event evs[] = {exposure("a", "u1", NULL), exposure("b", "u1", NULL),
-                                 conversion("a", "u1", "buy", 1)};
+    pz_experiment_event evs[] = {exposure("a", "u1", NULL), exposure("b", "u1", NULL), conversion("a", "u1", "buy", 1)};
     apply(x, evs, 3);
     pz_arena a;
     pz_arena_init(&a);
@@ -257,8 +259,8 @@ static void test_cli_lists_and_deletes(void **state)
     FILE *out = open_memstream(&out_buf, &out_len), *err = open_memstream(&err_buf, &err_len);
     char *list[] = {"experiments", "list", "--data-dir", dir, NULL};
     assert_int_equal(pz_experiments_cli_main(4, list, out, err), 0);
-    char *del[] = {"experiments", "delete",      "--data-dir", dir,      "--namespace",
-                   "shop",        "--recommender", "for-you",  "--feature", "layout", NULL};
+    char *del[] = {"experiments",   "delete",  "--data-dir", dir,      "--namespace", "shop",
+                   "--recommender", "for-you", "--feature",  "layout", NULL};
     assert_int_equal(pz_experiments_cli_main(10, del, out, err), 0);
     assert_int_equal(pz_experiments_cli_main(10, del, out, err), 1); /* nothing left to delete */
     char *bad[] = {"experiments", "delete", "--data-dir", dir, NULL};
