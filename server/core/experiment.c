@@ -98,7 +98,18 @@ pz_status pz_conversion_resolve(const pz_namespace *ns, const char *user_id,
 
 const char *pz_experiment_header(const pz_assignment *a, pz_arena *arena)
 {
-    return pz_arena_printf(arena, "feature=%s; variation=%s", a->experiment->feature, a->variation->key);
+    /* Concatenated by hand: this runs on every cache hit an experiment decides. */
+    static const char F[] = "feature=", V[] = "; variation=";
+    size_t lf = strlen(a->experiment->feature), lv = strlen(a->variation->key);
+    char *h = pz_arena_alloc(arena, sizeof F - 1 + lf + sizeof V - 1 + lv + 1), *p = h;
+    memcpy(p, F, sizeof F - 1);
+    p += sizeof F - 1;
+    memcpy(p, a->experiment->feature, lf);
+    p += lf;
+    memcpy(p, V, sizeof V - 1);
+    p += sizeof V - 1;
+    memcpy(p, a->variation->key, lv + 1);
+    return h;
 }
 
 static Google__Protobuf__Struct__FieldsEntry *entry(pz_arena *arena, const char *key, const char *str, double num)

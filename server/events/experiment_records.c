@@ -121,23 +121,47 @@ void pz_event_pipeline_expose(pz_event_pipeline *p, const pz_exposure *e)
     atomic_fetch_add(&p->exposures_accepted, 1);
 }
 
+/* The targets of a namespace's exposure records, rendered once per writer round and namespace
+ * (rendering a target's spec is the expensive part of an exposure on the writer's side). */
+typedef struct ns_targets {
+    const pz_namespace *ns;
+    pz_job_target *targets;
+    size_t n_targets;
+    const uint16_t *with_metric, *user_only; /* the store's target and the others / the store's alone */
+    size_t n_with_metric, n_user_only;
+} ns_targets;
+
+static void targets_of(ns_targets *t, const pz_namespace *ns, pz_arena *arena)
+{
+    if (t->ns == ns)
+        return;
+    pz_event_job tmp = {.arena = arena};
+    tmp.targets = pz_arena_calloc(arena, ns->n_event_targets + 1, sizeof *tmp.targets);
+    pz_job_add_ns_targets(&tmp, ns);
+    t->with_metric = pz_experiment_targets(&tmp, ns, false, &t->n_with_metric);
+    t->user_only = pz_experiment_targets(&tmp, ns, true, &t->n_user_only);
+    t->targets = tmp.targets;
+    t->n_targets = tmp.n_targets;
+    t->ns = ns;
+}
+
 /* The exposure records of one served response: one per metric with trackExposures, else one that
  * only counts the user (and goes to the experiment store alone). */
-static pz_event_job *exposure_job(pz_exposure_item *it, pz_arena *arena)
+static pz_event_job *exposure_job(pz_exposure_item *it, const ns_targets *t, pz_arena *arena)
 {
     const pz_experiment *e = it->experiment;
     const pz_recommender *r = it->recommender;
     pz_event_job *job = pz_arena_calloc(arena, 1, sizeof *job);
     job->arena = arena;
     job->ns = pz_arena_strdup(arena, it->ns->key);
-    job->targets = pz_arena_calloc(arena, it->ns->n_event_targets + 1, sizeof *job->targets);
-    pz_job_add_ns_targets(job, it->ns);
+    job->targets = t->targets; /* shared, read-only from here on */
+    job->n_targets = t->n_targets;
     size_t tracked = 0;
     for (size_t i = 0; i < e->n_metrics; i++)
         tracked += e->metrics[i].track_exposures;
     job->records = pz_arena_calloc(arena, tracked ? tracked : 1, sizeof *job->records);
-    size_t n_targets;
-    const uint16_t *targets = pz_experiment_targets(job, it->ns, tracked == 0, &n_targets);
+    const uint16_t *targets = tracked > 0 ? t->with_metric : t->user_only;
+    size_t n_targets = tracked > 0 ? t->n_with_metric : t->n_user_only;
     pz_experiment_record x = {.ns = it->ns->key,
                               .recommender = r->key,
                               .action = pz_action_name(r->action),
@@ -171,17 +195,25 @@ static pz_event_job *exposure_job(pz_exposure_item *it, pz_arena *arena)
 pz_event_job *pz_exposure_jobs(pz_exposure_item *items, pz_arena *arena)
 {
     pz_event_job *head = NULL, *tail = NULL;
+    ns_targets t = {0};
+    pz_config *held = NULL; /* keeps t.ns's snapshot alive, so a pointer compare cannot mistake a new
+                             * snapshot's namespace for it */
     while (items != NULL) {
         pz_exposure_item *it = items;
         items = it->next;
-        pz_event_job *job = exposure_job(it, arena);
+        targets_of(&t, it->ns, arena);
+        pz_event_job *job = exposure_job(it, &t, arena);
         if (tail != NULL)
             tail->next = job;
         else
             head = job;
         tail = job;
-        pz_config_unref(it->config); /* everything the job needs is in the arena now */
+        if (held != NULL)
+            pz_config_unref(held);
+        held = it->config; /* the item's reference, handed over */
         free(it);
     }
+    if (held != NULL)
+        pz_config_unref(held);
     return head;
 }

@@ -18,7 +18,7 @@
  *                              rotated by size (file_sink.h).
  *   builtin                    the events applied to the embedded recommender.
  *   experiments                (never configured) experiment records applied to the experiment
- *                              store (server/core/experiment_store.h), in seq order, at most 500
+ *                              store (server/core/experiment_store.h), in seq order, at most 2000
  *                              per call; other records are not its business.
  *
  * Answers: 2xx is delivered; throttling, 5xx, timeouts, connection errors, missing credentials,
@@ -54,7 +54,8 @@
 #define PZ_WEBHOOK_MAX_RECORDS 500
 #define PZ_WEBHOOK_MAX_BYTES (4u << 20)
 #define PZ_BUILTIN_TARGET_MAX_RECORDS 500
-#define PZ_EXPERIMENTS_TARGET_MAX_RECORDS 500
+/* A call is one LMDB commit (an fsync): as many records as the delivery window holds. */
+#define PZ_EXPERIMENTS_TARGET_MAX_RECORDS PZ_DELIVERY_WINDOW_RECORDS
 
 typedef struct pz_target pz_target;
 
