@@ -137,9 +137,8 @@ int main(int argc, char **argv)
     pz_config_holder *holder = pz_config_holder_create(cfg, NULL);
     pz_event_pipeline *events;
     snprintf(path, sizeof path, "%s/outbox", argv[1]);
-    pz_event_pipeline_options eo = {.outbox_dir = path,
-                                    .learner = pz_builtin_learner(builtin),
-                                    .experiments = pz_experiments_port(store)};
+    pz_event_pipeline_options eo = {
+        .outbox_dir = path, .learner = pz_builtin_learner(builtin), .experiments = pz_experiments_port(store)};
     if (pz_event_pipeline_open(&eo, &events, err, sizeof err) != 0) {
         fprintf(stderr, "%s\n", err);
         return 1;
