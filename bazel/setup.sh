@@ -51,9 +51,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 # Test clients from npm: buf (gRPC reflection client), grpc-js and puppeteer-core (drives Debian's
-# chromium for the results page test), in a fixed prefix that the
-# integration tests look in. Node/npm come with the machine (do not apt-get install npm: it
-# conflicts with the preinstalled nodesource build).
+# chromium for the results page test), in a fixed prefix that the integration tests look in.
+# Node/npm come with the machine (do not apt-get install npm: it conflicts with the preinstalled
+# nodesource build).
 if [ "$want_test" = 1 ]; then
     tools=/opt/pz-test-tools
     if [ ! -x "$tools/node_modules/.bin/buf" ] || [ ! -d "$tools/node_modules/@grpc/grpc-js" ] ||
