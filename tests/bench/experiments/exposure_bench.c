@@ -39,6 +39,8 @@ static const char CONFIG[] =
     "\"eventTargets\":[{\"type\":\"builtin\"}]}}}";
 
 #define USERS 100
+/* "user-" and up to 10 digits. */
+#define USER_ID_MAX 24
 
 static int completed;
 
@@ -55,7 +57,7 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static char user_ids[USERS][16];
+static char user_ids[USERS][USER_ID_MAX];
 
 /* n calls cycling through the users; seconds per call. */
 static double run(pz_service *svc, const char *rec, long n, const char *want_outcome)
