@@ -108,8 +108,13 @@ typedef struct rest_call {
 
 /* ---- response helpers ---- */
 
+/* Values that could split the header (CR, LF, other control characters) are never written. */
 static void add_header(h2o_req_t *req, const char *name, const char *value)
 {
+    if (!pz_header_value_valid(value)) {
+        pz_warn("rest: header %s not sent: its value holds a control character", name);
+        return;
+    }
     h2o_iovec_t v = h2o_strdup(&req->pool, value, strlen(value));
     h2o_add_header_by_str(&req->pool, &req->res.headers, name, strlen(name), 1, NULL, v.base, v.len);
 }
@@ -120,12 +125,43 @@ static void add_cors(pz_http_server *s, h2o_req_t *req)
     add_header(req, "access-control-expose-headers", CORS_EXPOSE_HEADERS);
 }
 
+/* The reason phrases (RFC 9110 §15) of every status this front sends (server/core/status.c maps
+ * the core's statuses; 405 is the front's own); HTTP/1.1 status lines carry them, HTTP/2
+ * has none. */
+static const struct {
+    int status;
+    const char *reason;
+} REASONS[] = {
+    {200, "OK"},
+    {204, "No Content"},
+    {304, "Not Modified"},
+    {400, "Bad Request"},
+    {401, "Unauthorized"},
+    {403, "Forbidden"},
+    {404, "Not Found"},
+    {405, "Method Not Allowed"},
+    {429, "Too Many Requests"},
+    {500, "Internal Server Error"},
+    {501, "Not Implemented"},
+    {502, "Bad Gateway"},
+    {503, "Service Unavailable"},
+    {504, "Gateway Timeout"},
+};
+
+static const char *reason_phrase(int status)
+{
+    for (size_t i = 0; i < sizeof REASONS / sizeof REASONS[0]; i++)
+        if (REASONS[i].status == status)
+            return REASONS[i].reason;
+    return status < 400 ? "OK" : status < 500 ? "Bad Request" : "Internal Server Error";
+}
+
 /* Sends status + body (copied into the request pool) and ends the response. */
 static void send_response(h2o_req_t *req, int status, const char *content_type, const char *body, size_t len)
 {
     static h2o_generator_t generator = {NULL, NULL};
     req->res.status = status;
-    req->res.reason = status == 200 ? "OK" : status == 204 ? "No Content" : status == 304 ? "Not Modified" : "";
+    req->res.reason = reason_phrase(status);
     if (content_type != NULL)
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type, strlen(content_type));
     req->res.content_length = len;
@@ -394,6 +430,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     pz_request_init(&call->req, &call->arena);
     call->req.rpc = route->rpc;
     call->req.protocol = req->version >= H2O_VERSION_HTTP2 ? "rest-h2" : "rest";
+    call->req.uncacheable = !route->cacheable;
     call->req.on_done = on_core_done;
     call->req.front_data = call;
     char peer[PEER_ADDRESS_MAX];

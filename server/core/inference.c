@@ -218,7 +218,10 @@ static stage_result stage_assign(pz_inference *inf)
                       "recommender '%s' has no variations", r->key);
         return STAGE_FAILED;
     }
-    if (q->feature != NULL && r->n_experiments > 0) {
+    /* `feature` names the experiment that decides; none decides without experiments, with one
+     * variation or without a user (spec §7.1 rule 1), and the parameter is then ignored. */
+    bool experiment_decides = r->n_experiments > 0 && r->n_variations > 1 && q->user_id != NULL;
+    if (q->feature != NULL && experiment_decides) {
         bool known = false;
         for (size_t i = 0; i < r->n_experiments; i++)
             known = known || strcmp(r->experiments[i].feature, q->feature) == 0;
@@ -232,7 +235,7 @@ static stage_result stage_assign(pz_inference *inf)
     inf->variation = &r->variations[0];
     req->hints.variation = pz_arena_strdup(req->arena, inf->variation->key);
     inf->cache_class = pz_cache_class(q, inf->variation);
-    inf->cacheable = pz_cache_class_cacheable(inf->cache_class);
+    inf->cacheable = !req->uncacheable && pz_cache_class_cacheable(inf->cache_class);
     const char *cache_control = pz_cache_control_value(inf->cache_class, req->arena);
     req->hints.cache_control = cache_control != NULL ? pz_arena_strdup(req->arena, cache_control) : NULL;
     return STAGE_NEXT;
@@ -329,6 +332,9 @@ static stage_result stage_recommend(pz_inference *inf)
                                      .served = inf->variation,
                                      .done = recommended,
                                      .done_ctx = inf};
+    /* numResults=0 asks for nothing: the answer is an empty list, without asking anyone. */
+    if (inf->query.action != PZ_ACTION_RERANK_ITEMS && inf->query.num_results == 0)
+        return STAGE_NEXT;
     inf->p->recommender.invoke(inf->p->recommender.self, inf->call);
     return STAGE_PENDING;
 }
@@ -350,15 +356,24 @@ static stage_result stage_build(pz_inference *inf)
         it->has_score = c->items[i].has_score;
         it->score = c->items[i].score;
         if (c->extras != NULL) { /* remote recommenders: Personalize's PredictedItem fields */
-            it->promotion_name = (char *)c->extras[i].promotion_name;
-            it->reason = c->extras[i].reason;
-            it->n_reason = c->extras[i].n_reason;
-            it->metadata = c->extras[i].metadata;
+            const pz_item_extra *x = &c->extras[i];
+            it->promotion_name = (char *)x->promotion_name;
+            it->reason = x->reason;
+            it->n_reason = x->n_reason;
+            it->has_empty_reason = it->empty_reason = x->reason != NULL && x->n_reason == 0;
+            it->metadata = x->metadata;
+            it->custom_fields = x->custom_fields;
         }
         list[i] = it;
     }
     char *rid = c->recommendation_id != NULL ? (char *)c->recommendation_id : pz_recommendation_id_new(arena);
     inf->response = new_response(inf->query.action, arena, list, count, rid, false);
+    if (c->custom_fields != NULL) {
+        if (inf->query.action == PZ_ACTION_RERANK_ITEMS)
+            ((Personalization__V1__RerankResponse *)inf->response)->custom_fields = c->custom_fields;
+        else
+            ((Personalization__V1__RecommendationResponse *)inf->response)->custom_fields = c->custom_fields;
+    }
     inf->response_items = list;
     inf->n_response_items = count;
     return STAGE_NEXT;

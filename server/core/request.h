@@ -85,6 +85,8 @@ struct pz_request {
     const char *principal;     /* authenticated principal or NULL; set by authentication
                                 * (issue #15) before the core sees the request */
     const char *if_none_match; /* raw If-None-Match value or NULL */
+    bool uncacheable;          /* the front's route is never cached (POST rerank, spec §2.5): the response
+                                * cache is neither read nor written, and no ETag is made */
     int64_t deadline_ms;       /* absolute wall-clock deadline (ms since epoch), 0 = none */
     int64_t received_ms;       /* wall-clock time of receipt (ms since epoch) */
     int64_t received_mono_us;  /* monotonic time of receipt (µs, pz_mono_us): access-log duration */

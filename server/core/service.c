@@ -103,7 +103,8 @@ void pz_service_handle(pz_service *svc, pz_request *req)
     }
     pz_config *cfg = pz_config_holder_acquire(svc->config);
     const char *version = pz_config_version(cfg);
-    req->hints.config_version = version != NULL ? pz_arena_strdup(req->arena, version) : NULL;
+    /* An empty version is no version: upstream omits the header rather than send it empty. */
+    req->hints.config_version = version != NULL && version[0] != '\0' ? pz_arena_strdup(req->arena, version) : NULL;
     switch (req->rpc) {
     case PZ_RPC_RECOMMEND_ITEMS:
     case PZ_RPC_RELATED_ITEMS:

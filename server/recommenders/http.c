@@ -80,7 +80,7 @@ int pz_http_build_url(const pz_query *q, const pz_variation *v, int count, pz_ar
 
 static bool parse_answer(pz_remote_call *call, const pz_upstream_response *res, pz_error *err)
 {
-    return pz_remote_parse_items(res->body, res->body_len, call->what, PZ_REMOTE_HTTP.error_type, call->rec, err);
+    return pz_remote_parse_items(res->body, res->body_len, call->what, PZ_REMOTE_HTTP.error_type, true, call->rec, err);
 }
 
 void pz_http_invoke(pz_remote_call *call)

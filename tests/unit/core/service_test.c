@@ -230,9 +230,7 @@ static void test_validation_limits(void **state)
     fixture *f = *state;
     pz_arena a;
     pz_arena_init(&a);
-    expect_error(f, PZ_RPC_RECOMMEND_ITEMS, &recommend_req(&a, "for-you", "u1", 0)->base, &a, PZ_INVALID_ARGUMENT,
-                 "ValidationError", "numResults");
-    expect_error(f, PZ_RPC_RECOMMEND_ITEMS, &recommend_req(&a, "for-you", "u1", 501)->base, &a, PZ_INVALID_ARGUMENT,
+    expect_error(f, PZ_RPC_RECOMMEND_ITEMS, &recommend_req(&a, "for-you", "u1", -1)->base, &a, PZ_INVALID_ARGUMENT,
                  "ValidationError", "numResults");
     expect_error(f, PZ_RPC_RECOMMEND_ITEMS, &recommend_req(&a, "for-you", NULL, 5)->base, &a, PZ_INVALID_ARGUMENT,
                  "ValidationError", "userId");
@@ -261,6 +259,122 @@ static void test_validation_limits(void **state)
     expect_error(f, PZ_RPC_RERANK_ITEMS, &rr->base, &a, PZ_INVALID_ARGUMENT, "ValidationError", "itemIds");
     assert_int_equal(f->recommender.calls, 0);
     pz_arena_destroy(&a);
+}
+
+/* What upstream treats as absent is absent, numResults above 500 is clamped and 0 answers an empty
+ * list without asking the recommender (issue 12; before, all were 400s). */
+static void test_parameters_upstream_treats_as_absent(void **state)
+{
+    fixture *f = *state;
+    pz_arena a;
+    pz_arena_init(&a);
+    pz_request req;
+    run(f, &req, &a, PZ_RPC_RECOMMEND_ITEMS, &recommend_req(&a, "for-you", "u1", 0)->base);
+    assert_int_equal(req.status, PZ_OK);
+    Personalization__V1__RecommendationResponse *r = (Personalization__V1__RecommendationResponse *)req.response;
+    assert_int_equal(r->n_item_list, 0);
+    assert_int_equal(strncmp(r->recommendation_id, "RID-", 4), 0);
+    assert_int_equal(f->recommender.calls, 0);
+
+    run(f, &req, &a, PZ_RPC_RECOMMEND_ITEMS, &recommend_req(&a, "for-you", "u1", 501)->base);
+    assert_int_equal(req.status, PZ_OK);
+    assert_int_equal(f->recommender.last->query->num_results, PZ_MAX_NUM_RESULTS);
+    r = (Personalization__V1__RecommendationResponse *)req.response;
+    assert_int_equal(r->n_item_list, PZ_MAX_NUM_RESULTS);
+
+    /* empty filter and feature are absent; a feature no experiment decides on is ignored */
+    Personalization__V1__RecommendItemsRequest *m = recommend_req(&a, "for-you", "u1", 2);
+    m->filter = "";
+    m->feature = "";
+    run(f, &req, &a, PZ_RPC_RECOMMEND_ITEMS, &m->base);
+    assert_int_equal(req.status, PZ_OK);
+    assert_null(f->recommender.last->query->filter);
+    assert_null(f->recommender.last->query->feature);
+    m = recommend_req(&a, "for-you", "u1", 2); /* no experiments */
+    m->feature = "no-such-feature";
+    run(f, &req, &a, PZ_RPC_RECOMMEND_ITEMS, &m->base);
+    assert_int_equal(req.status, PZ_OK);
+
+    /* related-items: an empty userId is no user (noUserSpecified policy) */
+    Personalization__V1__RelatedItemsRequest *rel = (Personalization__V1__RelatedItemsRequest *)pz_arena_new_message(
+        &a, &personalization__v1__related_items_request__descriptor);
+    rel->namespace_ = "shop";
+    rel->recommender = "similar";
+    rel->item_id = "pan";
+    rel->user_id = "";
+    rel->num_results = 2;
+    run(f, &req, &a, PZ_RPC_RELATED_ITEMS, &rel->base);
+    assert_int_equal(req.status, PZ_OK);
+    assert_null(f->recommender.last->query->user_id);
+    assert_string_equal(req.hints.cache_control, "public,max-age=60");
+    /* recommend-items requires its user: an empty one stays a 400 */
+    expect_error(f, PZ_RPC_RECOMMEND_ITEMS, &recommend_req(&a, "for-you", "", 5)->base, &a, PZ_INVALID_ARGUMENT,
+                 "ValidationError", "userId");
+    pz_arena_destroy(&a);
+}
+
+/* A front's uncacheable route (POST rerank) gets no validator and never meets the cache. */
+static void test_uncacheable_requests_get_no_etag(void **state)
+{
+    fixture *f = *state;
+    pz_arena a;
+    pz_arena_init(&a);
+    pz_request req;
+    run(f, &req, &a, PZ_RPC_RECOMMEND_ITEMS, &recommend_req(&a, "for-you", "u1", 3)->base);
+    assert_non_null(req.hints.etag); /* the class is cacheable */
+    pz_request_init(&req, &a);
+    static int calls;
+    req.rpc = PZ_RPC_RECOMMEND_ITEMS;
+    req.message = &recommend_req(&a, "for-you", "u1", 3)->base;
+    req.uncacheable = true;
+    req.if_none_match = "*";
+    req.on_done = on_done;
+    req.front_data = &calls;
+    pz_service_handle(f->svc, &req);
+    assert_int_equal(calls, 1);
+    assert_int_equal(req.status, PZ_OK);
+    assert_null(req.hints.etag);
+    assert_false(req.hints.not_modified); /* "*" would match any response with a validator */
+    assert_null(req.prepared);
+    assert_null(req.hints.cache);
+    assert_int_equal(((Personalization__V1__RecommendationResponse *)req.response)->n_item_list, 3);
+    pz_arena_destroy(&a);
+}
+
+/* `version: ""` is no version: no empty X-Personalization-Config-Version. */
+static void test_empty_version_sends_no_header(void **state)
+{
+    (void)state;
+    static const char DOC[] = "{\"version\":\"\",\"namespaces\":{\"n\":{\"recommenders\":{\"recommend-items\":{"
+                              "\"r\":{\"variations\":{\"v\":{\"type\":\"builtin\"}}}}}}}}";
+    pz_config *cfg = pz_config_parse(DOC, sizeof DOC - 1, NULL);
+    assert_non_null(cfg);
+    pz_config_holder *holder = pz_config_holder_create(cfg, NULL);
+    fake_recommender rec = {0};
+    fake_event_sink events = {0};
+    pz_service_options o = {.config = holder,
+                            .recommender = fake_recommender_port(&rec),
+                            .events = fake_event_sink_port(&events),
+                            .render_json = pz_message_to_json};
+    pz_service *svc = pz_service_create(&o);
+    pz_arena a;
+    pz_arena_init(&a);
+    Personalization__V1__RecommendItemsRequest *m = recommend_req(&a, "r", "u1", 1);
+    m->namespace_ = "n";
+    static int calls;
+    pz_request req;
+    pz_request_init(&req, &a);
+    req.rpc = PZ_RPC_RECOMMEND_ITEMS;
+    req.message = &m->base;
+    req.on_done = on_done;
+    req.front_data = &calls;
+    pz_service_handle(svc, &req);
+    assert_int_equal(req.status, PZ_OK);
+    assert_null(req.hints.config_version);
+    pz_arena_destroy(&a);
+    pz_service_shutdown(svc);
+    pz_service_destroy(svc);
+    pz_config_holder_destroy(holder);
 }
 
 static void test_related_and_rerank(void **state)
@@ -421,6 +535,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_fallback_that_served_is_in_the_hints, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resolution_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_validation_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_parameters_upstream_treats_as_absent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_uncacheable_requests_get_no_etag, setup, teardown),
+        cmocka_unit_test(test_empty_version_sends_no_header),
         cmocka_unit_test_setup_teardown(test_related_and_rerank, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_events_reach_the_sink_with_minted_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_events_errors_store_nothing, setup, teardown),
