@@ -442,14 +442,32 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     size_t query_len = req->query_at != SIZE_MAX ? req->path.len - req->query_at - 1 : 0;
     ProtobufCMessage *msg = NULL;
     pz_error err;
-    if (pz_route_build_request(route, &params, query, query_len, req->entity.base, req->entity.len, &call->arena, &msg,
-                               &err) != PZ_OK) {
+    pz_route_query q = {0}; /* a body that is the whole message takes no query parameters */
+    pz_status built =
+        route->body == PZ_ROUTE_BODY_MESSAGE ? PZ_OK : pz_route_parse_query(query, query_len, &call->arena, &q, &err);
+    if (built == PZ_OK)
+        built = pz_route_build_request_from(route, &params, &q, req->entity.base, req->entity.len, &call->arena, &msg,
+                                            &err);
+    if (route->forwards_body) { /* the namespace decides whether the body must be a message */
+        call->req.body =
+            pz_arena_strndup(&call->arena, req->entity.base != NULL ? req->entity.base : "", req->entity.len);
+        call->req.body_len = req->entity.len;
+        if (built != PZ_OK && pz_route_build_path_only(route, &params, &call->arena, &msg, &err) == PZ_OK) {
+            pz_error *copy = pz_arena_alloc(&call->arena, sizeof *copy);
+            *copy = err;
+            call->req.body_error = copy;
+            built = PZ_OK;
+        }
+    }
+    if (built != PZ_OK) {
         call->req.status = err.status;
         call->req.error = err;
         finish_call(call);
         return 0;
     }
     call->req.message = msg;
+    call->req.query_params = q.params;
+    call->req.n_query_params = q.n;
     s->opts.handle(s->opts.handle_ctx, &call->req);
     return 0;
 }

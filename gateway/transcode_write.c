@@ -53,8 +53,7 @@ static const struct {
     {&personalization__v1__predicted_item__descriptor, "custom_fields", EMIT_INLINE, NULL},
 };
 
-static emit_rule rule_of(const ProtobufCMessageDescriptor *desc, const ProtobufCFieldDescriptor *f,
-                         const char **flag)
+static emit_rule rule_of(const ProtobufCMessageDescriptor *desc, const ProtobufCFieldDescriptor *f, const char **flag)
 {
     for (size_t i = 0; i < sizeof EMIT_RULES / sizeof EMIT_RULES[0]; i++) {
         if (EMIT_RULES[i].message == desc && strcmp(EMIT_RULES[i].field, f->name) == 0) {

@@ -21,10 +21,23 @@
 
 typedef struct pz_event_submission pz_event_submission;
 
+/* A REST body a forward-only namespace takes as it is (server/core/event_validation.h
+ * pz_events_read_body reads it): any JSON object. */
+typedef struct pz_events_body {
+    const char *json;       /* the object as compact JSON (arena), defaults filled */
+    size_t len;             /* its length */
+    const char *session_id; /* the body's sessionId / userId when they are strings, else NULL */
+    const char *user_id;
+    size_t n_events; /* the length of its eventList when that is an array, else 0 */
+} pz_events_body;
+
 struct pz_event_submission {
     const pz_namespace *ns;                              /* valid during submit() only */
     const Personalization__V1__PutEventsRequest *events; /* valid until done */
-    const pz_header *headers;                            /* the call's headers / metadata */
+    /* A forward-only namespace's REST body: forwarded as the envelope's body instead of
+     * `events`, which then holds only its sessionId and userId. NULL otherwise. Valid until done. */
+    const pz_events_body *raw;
+    const pz_header *headers; /* the call's headers / metadata */
     size_t n_headers;
     pz_arena *arena;
     void (*done)(pz_event_submission *s, const pz_error *err);

@@ -197,6 +197,8 @@ static stage_result stage_resolve(pz_inference *inf)
     pz_request *req = inf->req;
     pz_query *q = &inf->query;
     pz_query_read(q, req->rpc, req->message);
+    q->query_params = req->query_params;
+    q->n_query_params = req->n_query_params;
     q->received_ms = req->received_ms;
     q->deadline_ms = req->deadline_ms;
     if (pz_query_validate(q, req->arena, &inf->error) != PZ_OK ||
@@ -263,6 +265,14 @@ static refresh *prepare_refresh(pz_inference *inf, pz_cache_flight *flight)
     }
     r->req.headers = headers;
     r->req.n_headers = src->n_headers;
+    pz_header *params = pz_arena_calloc(&r->arena, src->n_query_params ? src->n_query_params : 1, sizeof *params);
+    for (size_t i = 0; i < src->n_query_params; i++) {
+        const pz_header *h = &src->query_params[i];
+        params[i] = (pz_header){pz_arena_strndup(&r->arena, h->name, h->name_len), h->name_len,
+                                pz_arena_strndup(&r->arena, h->value, h->value_len), h->value_len};
+    }
+    r->req.query_params = params;
+    r->req.n_query_params = src->n_query_params;
     r->req.hints.vary = src->hints.vary != NULL ? pz_arena_strdup(&r->arena, src->hints.vary) : NULL;
     r->req.protocol = "refresh";
     r->p = inf->p;
@@ -283,8 +293,14 @@ static stage_result stage_cache(pz_inference *inf)
         req->hints.cache = "refresh";
         return STAGE_NEXT;
     }
-    pz_response_key key = {&inf->query,  inf->variation->key, req->hints.vary,
-                           req->headers, req->n_headers,      pz_config_generation(inf->config)};
+    pz_response_key key = {.query = &inf->query,
+                           .variation_key = inf->variation->key,
+                           .vary = req->hints.vary,
+                           .headers = req->headers,
+                           .n_headers = req->n_headers,
+                           .params = inf->variation->query_params,
+                           .n_params = inf->variation->n_query_params,
+                           .generation = pz_config_generation(inf->config)};
     const pz_prepared_response *found;
     pz_cache_flight *flight;
     const char *outcome;

@@ -17,6 +17,7 @@
 
 #include "server/core/config.h"
 #include "server/core/mem.h"
+#include "server/core/request.h"
 #include "server/core/rpc.h"
 #include "server/core/status.h"
 
@@ -57,6 +58,8 @@ typedef struct pz_query {
     bool decorate_items;
     bool synthetic_user;
     const char *feature;
+    const pz_header *query_params; /* the request's (pz_request.query_params), for `http` URLs */
+    size_t n_query_params;
 
     /* resolved in the configuration snapshot (NULL until the resolve stage ran) */
     const pz_namespace *ns;

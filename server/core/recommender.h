@@ -66,9 +66,9 @@ struct pz_recommend_call {
     /* Top-level fields of the answer the response message does not name (Lambda, SageMaker,
      * http), or NULL. */
     Google__Protobuf__Struct *custom_fields;
-    const pz_variation *served;    /* the variation that answered: `variation`, or the fallback that
-                                    * replaced it when it failed (spec: `fallback` key) */
-    const char *fallback_from;     /* key of the variation that failed first, or NULL */
+    const pz_variation *served; /* the variation that answered: `variation`, or the fallback that
+                                 * replaced it when it failed (spec: `fallback` key) */
+    const char *fallback_from;  /* key of the variation that failed first, or NULL */
 
     pz_recommend_done_fn done;
     void *done_ctx; /* the sequencer's */

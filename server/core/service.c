@@ -47,12 +47,27 @@ static void handle_put_events(pz_service *svc, pz_request *req, pz_config *cfg)
                         "namespace '%s' is not configured", in->namespace_);
         return;
     }
+    /* A forward-only namespace takes the REST body as it was sent; any other needs the message. */
+    pz_events_body *raw = NULL;
+    if (req->body != NULL && pz_events_forward_only(ns)) {
+        raw = pz_arena_calloc(req->arena, 1, sizeof *raw);
+        if (pz_events_read_body(req->body, req->body_len, req->received_ms, req->arena, raw, &req->error) != PZ_OK) {
+            pz_request_fail(req, req->error.status, req->error.type, req->error.code, "%s", req->error.message);
+            return;
+        }
+        in->session_id = (char *)raw->session_id;
+        in->user_id = (char *)raw->user_id;
+    } else if (req->body_error != NULL) {
+        const pz_error *e = req->body_error;
+        pz_request_fail(req, e->status, e->type, e->code, "%s", e->message);
+        return;
+    }
     if (in->n_event_list > 0 && ns->n_event_targets == 0) {
         pz_request_fail(req, PZ_NOT_FOUND, PZ_ERRTYPE_CONFIGURATION, "NamespaceEventTargetsNotFound",
                         "namespace '%s' has no eventTargets", ns->key);
         return;
     }
-    pz_status s = pz_events_validate(in, ns, req->received_ms, req->arena, &req->error);
+    pz_status s = raw != NULL ? PZ_OK : pz_events_validate(in, ns, req->received_ms, req->arena, &req->error);
     if (s != PZ_OK) {
         pz_request_fail(req, s, req->error.type, req->error.code, "%s", req->error.message);
         return;
@@ -62,6 +77,7 @@ static void handle_put_events(pz_service *svc, pz_request *req, pz_config *cfg)
     pz_event_submission *sub = pz_arena_calloc(req->arena, 1, sizeof *sub);
     *sub = (pz_event_submission){.ns = ns,
                                  .events = in,
+                                 .raw = raw,
                                  .headers = req->headers,
                                  .n_headers = req->n_headers,
                                  .arena = req->arena,

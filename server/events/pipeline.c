@@ -209,8 +209,8 @@ void pz_event_pipeline_submit(pz_event_pipeline *p, pz_event_submission *s)
     }
     char random_key[33], err[256];
     pz_evrec_random_key(random_key);
-    if (pz_evrec_render(events, ns->key, s->headers, s->n_headers, job->n_targets, random_key, arena, &job->record,
-                        &job->record_len, err, sizeof err) != 0) {
+    if (pz_evrec_render_body(events, s->raw, ns->key, s->headers, s->n_headers, job->n_targets, random_key, arena,
+                             &job->record, &job->record_len, err, sizeof err) != 0) {
         fail_now(s, PZ_INVALID_ARGUMENT, "ValidationError", err);
         return;
     }

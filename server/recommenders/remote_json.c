@@ -15,8 +15,7 @@
  * Lambda, SageMaker or http recommender returns is kept as custom fields. matchedExperiment is
  * the server's to set (experiments), so a recommender's own is not passed on. */
 static const char *const ITEM_KEYS[] = {"itemId", "score", "promotionName", "reason", "metadata"};
-static const char *const RESPONSE_KEYS[] = {"itemList", "personalizedRanking", "recommendationId",
-                                            "matchedExperiment"};
+static const char *const RESPONSE_KEYS[] = {"itemList", "personalizedRanking", "recommendationId", "matchedExperiment"};
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 static bool invalid(pz_error *err, const char *what, const char *type, pz_arena *arena, const char *detail)

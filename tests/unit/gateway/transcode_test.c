@@ -324,8 +324,7 @@ static void test_emit_rules(void **state)
     item.custom_fields = struct_new(2, item_keys, item_values);
     item.has_score = 1;
     item.score = 0.5;
-    assert_string_equal(to_json(&item),
-                        "{\"itemId\":\"a\",\"score\":0.5,\"reason\":[],\"badge\":\"new\",\"tags\":[]}");
+    assert_string_equal(to_json(&item), "{\"itemId\":\"a\",\"score\":0.5,\"reason\":[],\"badge\":\"new\",\"tags\":[]}");
     const char *resp_keys[] = {"page"};
     Google__Protobuf__Value *resp_values[] = {page};
     Personalization__V1__PredictedItem *items[] = {&item};

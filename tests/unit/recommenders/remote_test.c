@@ -335,7 +335,8 @@ static void test_parse_rejects_malformed_responses(void **state)
     for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
         test_inference *inf = inference(&a, PZ_ACTION_RECOMMEND_ITEMS, "r", "camp");
         pz_error err;
-        assert_false(pz_remote_parse_items(CASES[i].body, strlen(CASES[i].body), "w", "SageMaker", true, &inf->rec, &err));
+        assert_false(
+            pz_remote_parse_items(CASES[i].body, strlen(CASES[i].body), "w", "SageMaker", true, &inf->rec, &err));
         assert_int_equal(err.status, PZ_UPSTREAM_FAILED);
         assert_string_equal(err.code, "InvalidUpstreamResponse");
         assert_string_equal(err.type, "SageMaker");
