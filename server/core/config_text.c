@@ -32,7 +32,9 @@ static unsigned hex4(const char *p)
     unsigned v = 0;
     for (int i = 0; i < 4; i++) {
         char ch = p[i];
-        v = v * 16 + (unsigned)(ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : ch - 'A' + 10);
+        v = v * 16 + (unsigned)(ch >= '0' && ch <= '9'   ? ch - '0'
+                                : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+                                                         : ch - 'A' + 10);
     }
     return v;
 }

@@ -31,6 +31,8 @@ static const char CONFIG[] =
     "\"rerank-items\":{\"rank\":{\"variations\":{\"aff\":{\"type\":\"builtin\"}}}}},"
     "\"eventTargets\":[{\"type\":\"builtin\"}]},"
     "\"tracked\":{\"eventTargets\":[{\"type\":\"personalize-event-tracker\",\"trackingId\":\"abc-1\"}]},"
+    "\"streams\":{\"eventTargets\":[{\"type\":\"kinesis-stream\",\"streamName\":\"s\"},{\"type\":\"file\","
+    "\"path\":\"/tmp/pz-never-written\"}]},"
     "\"silent\":{\"recommenders\":{\"recommend-items\":{\"r\":{\"variations\":{\"v\":{\"type\":\"builtin\"}}}}}}}}";
 
 typedef struct fixture {
@@ -489,6 +491,107 @@ static void test_events_validate_defaults_and_tracker_rules(void **state)
     pz_config_unref(cfg);
 }
 
+/* Handles a REST events call: the body as the front hands it (raw, and the transcoding error when
+ * it did not fit the message). */
+static void run_events_body(fixture *f, pz_request *req, pz_arena *a, const char *ns, const char *body,
+                            const pz_error *body_error)
+{
+    static int calls;
+    Personalization__V1__PutEventsRequest *m = (Personalization__V1__PutEventsRequest *)pz_arena_new_message(
+        a, &personalization__v1__put_events_request__descriptor);
+    m->namespace_ = (char *)ns;
+    pz_request_init(req, a);
+    req->rpc = PZ_RPC_PUT_EVENTS;
+    req->message = &m->base;
+    req->body = body;
+    req->body_len = strlen(body);
+    req->body_error = body_error;
+    req->received_ms = 1700000000123LL;
+    req->on_done = on_done;
+    req->front_data = &calls;
+    calls = 0;
+    pz_service_handle(f->svc, req);
+    assert_int_equal(calls, 1);
+}
+
+/* A namespace whose targets only forward (streams, files) takes any JSON object as it was sent,
+ * with the defaults filled; one with a tracker or the builtin target keeps the PutEvents rules
+ * (issue 12). */
+static void test_forward_only_namespaces_take_any_json_object(void **state)
+{
+    fixture *f = *state;
+    pz_arena a;
+    pz_arena_init(&a);
+    pz_request req;
+    pz_error shape = {PZ_INVALID_ARGUMENT, PZ_ERRTYPE_VALIDATION, "ValidationError", "unknown field 'page' at $"};
+    const char *body = "{\"page\":\"home\",\"userId\":\"u7\",\"eventList\":[{\"eventType\":\"view\","
+                       "\"properties\":{\"a\":0.1}},{\"eventId\":\"e2\",\"sentAt\":5},3,{},{},{},{},{},{},{},{}],"
+                       "\"n\":1.0,\"big\":12345678901234}";
+    pz_config *cfg = pz_service_config(f->svc);
+    assert_true(pz_events_forward_only(pz_config_namespace(cfg, "streams")));
+    assert_false(pz_events_forward_only(pz_config_namespace(cfg, "tracked")));
+    assert_false(pz_events_forward_only(pz_config_namespace(cfg, "shop")));   /* builtin */
+    assert_false(pz_events_forward_only(pz_config_namespace(cfg, "silent"))); /* no targets */
+    pz_config_unref(cfg);
+    run_events_body(f, &req, &a, "streams", body, &shape);
+    assert_int_equal(req.status, PZ_OK);
+    assert_true(f->events.last_raw);
+    assert_int_equal(f->events.last_raw_events, 11); /* more than 10 */
+    assert_string_equal(f->events.last_user, "u7");
+    const char *j = f->events.last_raw_json;
+    /* key order and unknown keys kept, numbers as written, defaults filled only where absent */
+    assert_int_equal(strncmp(j,
+                             "{\"page\":\"home\",\"userId\":\"u7\",\"eventList\":[{\"eventType\":\"view\","
+                             "\"properties\":{\"a\":0.1},\"eventId\":\"",
+                             strlen("{\"page\":\"home\",\"userId\":\"u7\",\"eventList\":[{\"eventType\":\"view\","
+                                    "\"properties\":{\"a\":0.1},\"eventId\":\"")),
+                     0);
+    assert_non_null(strstr(j, "\",\"sentAt\":1700000000},{\"eventId\":\"e2\",\"sentAt\":5},3,{\"eventId\":"));
+    assert_non_null(strstr(j, "],\"n\":1.0,\"big\":12345678901234}"));
+
+    /* not an object, not JSON: 400 in upstream's shape, nothing stored */
+    int before = f->events.submissions;
+    run_events_body(f, &req, &a, "streams", "[1,2]", &shape);
+    assert_int_equal(req.status, PZ_INVALID_ARGUMENT);
+    assert_string_equal(req.error.code, "ValidationError");
+    assert_non_null(strstr(req.error.message, "JSON object"));
+    run_events_body(f, &req, &a, "streams", "{\"a\":", &shape);
+    assert_int_equal(req.status, PZ_INVALID_ARGUMENT);
+    assert_string_equal(req.error.code, "InvalidJSONRequestPayload");
+    assert_non_null(strstr(req.error.message, "line 1"));
+    char deep[200] = "";
+    for (int i = 0; i < PZ_EVENTS_MAX_DEPTH; i++)
+        strcat(deep, "[");
+    char doc[300];
+    snprintf(doc, sizeof doc, "{\"x\":%s%.*s}", deep, PZ_EVENTS_MAX_DEPTH,
+             "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]");
+    run_events_body(f, &req, &a, "streams", doc, &shape); /* 65 levels */
+    assert_int_equal(req.status, PZ_INVALID_ARGUMENT);
+    assert_non_null(strstr(req.error.message, "deeper than 64"));
+    doc[strlen(doc) - 2] = '}';
+    doc[strlen(doc) - 1] = '\0';
+    memmove(doc + 6, doc + 7, strlen(doc + 7) + 1); /* one level less: 64 */
+    run_events_body(f, &req, &a, "streams", doc, &shape);
+    assert_int_equal(req.status, PZ_OK);
+    assert_int_equal(f->events.submissions, before + 1);
+
+    /* a tracker's namespace: the transcoding error is the answer, as before */
+    run_events_body(f, &req, &a, "tracked", body, &shape);
+    assert_int_equal(req.status, PZ_INVALID_ARGUMENT);
+    assert_string_equal(req.error.message, "unknown field 'page' at $");
+    assert_int_equal(f->events.submissions, before + 1);
+    /* gRPC (no raw body) to a forward-only namespace: the message, without the PutEvents limits */
+    Personalization__V1__PutEventsRequest *m = events_req(&a, "streams", "u8", 12);
+    m->session_id = NULL;
+    m->event_list[0]->event_type = NULL;
+    m->event_list[1]->properties = "not json";
+    run(f, &req, &a, PZ_RPC_PUT_EVENTS, &m->base);
+    assert_int_equal(req.status, PZ_OK);
+    assert_false(f->events.last_raw);
+    assert_int_equal(strlen(m->event_list[0]->event_id), 36); /* defaults filled */
+    pz_arena_destroy(&a);
+}
+
 static void test_shutdown_drains_the_ports_and_refuses_new_work(void **state)
 {
     fixture *f = *state;
@@ -542,6 +645,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_put_events_reach_the_sink_with_minted_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_events_errors_store_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_validate_defaults_and_tracker_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_forward_only_namespaces_take_any_json_object, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_drains_the_ports_and_refuses_new_work, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expired_deadline, setup, teardown),
     };
