@@ -110,19 +110,18 @@ static void finish_error(pz_inference *inf, const pz_error *err)
     pz_request_fail(inf->req, err->status, err->type, err->code, "%s", err->message);
 }
 
-/* Sets the ETag and applies If-None-Match. Returns the not_modified message when it matched (and
- * then sends no prepared body), else NULL with req->prepared = res. res must outlive the request
- * (attached to its arena). */
+/* Sets the ETag and req->prepared = res, and applies If-None-Match. Returns the not_modified
+ * message when it matched (the front then sends no body, but may read res's representations for
+ * their ETags), else NULL. res must outlive the request (attached to its arena). */
 static ProtobufCMessage *apply_validators(pz_inference *inf, const pz_prepared_response *res)
 {
     pz_request *req = inf->req;
     req->hints.etag = pz_arena_strdup(req->arena, res->etag);
+    req->prepared = res;
     if (pz_response_cache_not_modified(inf->p->rc, req->if_none_match, res->etag)) {
         req->hints.not_modified = true;
-        req->prepared = NULL;
         return new_response(inf->query.action, req->arena, NULL, 0, NULL, true);
     }
-    req->prepared = res;
     return NULL;
 }
 

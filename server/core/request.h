@@ -112,8 +112,10 @@ struct pz_request {
                                  * NULL when the answer came prepared from the response cache */
     /* When status == PZ_OK and non-NULL: the response already packed (and rendered as JSON), see
      * server/core/prepared.h. A front sends these bytes as they are instead of encoding
-     * `response`. The arena holds a reference (dropped when the arena is destroyed); a front that
-     * sends without copying takes its own with pz_prepared_ref and drops it once sent. */
+     * `response`, except when hints.not_modified: then `response` is the not_modified answer and
+     * `prepared` only names the representations (their ETags). The arena holds a reference
+     * (dropped when the arena is destroyed); a front that sends without copying takes its own
+     * with pz_prepared_ref and drops it once sent. */
     const pz_prepared_response *prepared;
     pz_response_hints hints;
 };

@@ -318,13 +318,13 @@ int pz_response_cache_stats_json(pz_response_cache *rc, pz_buf *out)
         "{\"enabled\":%s,\"entries\":%zu,\"bytes\":%zu,\"capacityBytes\":%zu,\"hits\":%llu,\"staleHits\":%llu,"
         "\"staleIfError\":%llu,\"misses\":%llu,\"coalesced\":%llu,\"refreshes\":%llu,\"refreshFailures\":%lu,"
         "\"stores\":%llu,\"notStored\":%llu,\"evictions\":%llu,\"expired\":%llu,\"purged\":%llu,"
-        "\"notModified\":%lu,\"bypassed\":%lu}",
+        "\"notModified\":%lu,\"bypassed\":%lu,\"codedBodies\":%lu}",
         rc->cache != NULL && rc->render_json != NULL ? "true" : "false", s.entries, s.bytes, s.capacity_bytes,
         (unsigned long long)s.hits, (unsigned long long)s.stale_hits, (unsigned long long)s.stale_if_error,
         (unsigned long long)s.misses, (unsigned long long)s.coalesced, (unsigned long long)s.refreshes,
         atomic_load(&rc->refresh_failed), (unsigned long long)s.stores, (unsigned long long)s.not_stored,
         (unsigned long long)s.evictions, (unsigned long long)s.expired, (unsigned long long)s.purged,
-        atomic_load(&rc->not_modified), atomic_load(&rc->bypassed));
+        atomic_load(&rc->not_modified), atomic_load(&rc->bypassed), pz_prepared_variants_encoded());
 }
 
 /* ---- life cycle ---- */
