@@ -164,7 +164,8 @@ static int br_encode(const char *in, size_t len, pz_buf *out)
         uint8_t chunk[CHUNK_BYTES];
         size_t avail_out = sizeof chunk;
         uint8_t *next_out = chunk;
-        if (!BrotliEncoderCompressStream(s, BROTLI_OPERATION_FINISH, &avail_in, &next_in, &avail_out, &next_out, NULL) ||
+        if (!BrotliEncoderCompressStream(s, BROTLI_OPERATION_FINISH, &avail_in, &next_in, &avail_out, &next_out,
+                                         NULL) ||
             pz_buf_append(out, chunk, sizeof chunk - avail_out) != 0)
             rc = -1;
     }

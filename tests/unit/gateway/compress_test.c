@@ -43,8 +43,8 @@ static void test_accept_encoding(void **state)
         {"*;q=0, gzip", PZ_CODING_GZIP},
         {"*;q=0", -1},
         {"deflate, compress", -1},
-        {"gzip;q=2", -1},          /* a malformed qvalue: the member is ignored */
-        {"gzip;q=0.0001", -1},     /* more than three decimals */
+        {"gzip;q=2", -1},      /* a malformed qvalue: the member is ignored */
+        {"gzip;q=0.0001", -1}, /* more than three decimals */
         {"gzip ; q=0.5 , br ; q=0.4", PZ_CODING_GZIP},
         {",,, gzip ,", PZ_CODING_GZIP},
         {"gzip;level=9", PZ_CODING_GZIP}, /* other parameters ignored */
@@ -113,9 +113,8 @@ static void test_br_round_trip(void **state)
             assert_true(out.len < n / 4);
         char *back = malloc(n + 1);
         size_t back_len = n + 1;
-        assert_int_equal(
-            BrotliDecoderDecompress(out.len, (const uint8_t *)out.data, &back_len, (uint8_t *)back),
-            BROTLI_DECODER_RESULT_SUCCESS);
+        assert_int_equal(BrotliDecoderDecompress(out.len, (const uint8_t *)out.data, &back_len, (uint8_t *)back),
+                         BROTLI_DECODER_RESULT_SUCCESS);
         assert_int_equal(back_len, n);
         assert_memory_equal(back, in, n);
         free(back);
