@@ -54,7 +54,7 @@ static int member_coding(const char *name, size_t len)
     return -1;
 }
 
-int pz_coding_for(const char *v, size_t len)
+int pz_coding_for(const char *v, size_t len, pz_coding tie)
 {
     int q[PZ_CODING__COUNT + 1]; /* thousandths; -1: not named; the last is "*" */
     for (int c = 0; c <= PZ_CODING__COUNT; c++)
@@ -84,9 +84,9 @@ int pz_coding_for(const char *v, size_t len)
             q[coding] = mq;
     }
     int best = -1, best_q = 0;
-    for (int c = 0; c < PZ_CODING__COUNT; c++) { /* in tie-break order */
+    for (int c = 0; c < PZ_CODING__COUNT; c++) {
         int cq = q[c] >= 0 ? q[c] : q[PZ_CODING__COUNT];
-        if (cq > best_q) {
+        if (cq > best_q || (cq == best_q && cq > 0 && c == (int)tie)) {
             best = c;
             best_q = cq;
         }

@@ -202,11 +202,12 @@ static bool compressible(const pz_http_server *s, size_t len)
     return s->opts.compress_min_bytes > 0 && len >= s->opts.compress_min_bytes;
 }
 
-/* The coding this request accepts best, or -1. */
-static int accepted_coding(h2o_req_t *req)
+/* The coding this request accepts best, `tie` when it accepts both equally (gateway/compress.h:
+ * br for a body coded once and kept, gzip for one coded per response), or -1. */
+static int accepted_coding(h2o_req_t *req, pz_coding tie)
 {
     ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_ACCEPT_ENCODING, -1);
-    return i >= 0 ? pz_coding_for(req->headers.entries[i].value.base, req->headers.entries[i].value.len) : -1;
+    return i >= 0 ? pz_coding_for(req->headers.entries[i].value.base, req->headers.entries[i].value.len, tie) : -1;
 }
 
 /* The coded variant of a prepared body this request gets (made once, kept with it; its coding's
@@ -214,7 +215,7 @@ static int accepted_coding(h2o_req_t *req)
 static const pz_prepared_variant *prepared_variant(const pz_http_server *s, h2o_req_t *req,
                                                    const pz_prepared_response *p, const char **name)
 {
-    int coding = p->json != NULL && compressible(s, p->json_len) ? accepted_coding(req) : -1;
+    int coding = p->json != NULL && compressible(s, p->json_len) ? accepted_coding(req, PZ_CODING_BR) : -1;
     if (coding < 0)
         return NULL;
     *name = pz_coding_name(coding);
@@ -291,7 +292,7 @@ static void write_prepared(pz_http_server *s, rest_call *call, h2o_req_t *req, b
 /* A body rendered for this response alone, coded per response when the client accepts it. */
 static void send_json(pz_http_server *s, h2o_req_t *req, const char *json, size_t len)
 {
-    int coding = compressible(s, len) ? accepted_coding(req) : -1;
+    int coding = compressible(s, len) ? accepted_coding(req, PZ_CODING_GZIP) : -1;
     if (compressible(s, len))
         add_header(req, "vary", "Accept-Encoding");
     if (coding >= 0) {

@@ -214,8 +214,8 @@ pz_status pz_route_build_request(const pz_route *route, const pz_route_params *p
                                  size_t query_len, const char *body, size_t body_len, pz_arena *arena,
                                  ProtobufCMessage **out, pz_error *err)
 {
-    pz_route_query q;
-    pz_status s = pz_route_parse_query(query, query_len, arena, &q, err);
+    pz_route_query q = {0}; /* a body that is the whole message takes no query parameters */
+    pz_status s = route->body == PZ_ROUTE_BODY_MESSAGE ? PZ_OK : pz_route_parse_query(query, query_len, arena, &q, err);
     return s != PZ_OK ? s : pz_route_build_request_from(route, params, &q, body, body_len, arena, out, err);
 }
 

@@ -104,7 +104,8 @@ pz_status pz_route_build_request_from(const pz_route *route, const pz_route_para
  * not transcode). Returns PZ_OK and *out, or an error as pz_route_build_request_from. */
 pz_status pz_route_build_path_only(const pz_route *route, const pz_route_params *params, pz_arena *arena,
                                    ProtobufCMessage **out, pz_error *err);
-/* pz_route_parse_query, then pz_route_build_request_from. */
+/* pz_route_parse_query (not for PZ_ROUTE_BODY_MESSAGE routes, which take no query parameters),
+ * then pz_route_build_request_from. */
 pz_status pz_route_build_request(const pz_route *route, const pz_route_params *params, const char *query,
                                  size_t query_len, const char *body, size_t body_len, pz_arena *arena,
                                  ProtobufCMessage **out, pz_error *err);

@@ -17,7 +17,7 @@
 
 static int coding_for(const char *ae)
 {
-    return pz_coding_for(ae, ae != NULL ? strlen(ae) : 0);
+    return pz_coding_for(ae, ae != NULL ? strlen(ae) : 0, PZ_CODING_BR);
 }
 
 static void test_accept_encoding(void **state)
@@ -34,11 +34,11 @@ static void test_accept_encoding(void **state)
         {"GZip", PZ_CODING_GZIP},
         {"x-gzip", PZ_CODING_GZIP},
         {"br", PZ_CODING_BR},
-        {"gzip, deflate, br", PZ_CODING_BR}, /* a tie: br */
+        {"gzip, deflate, br", PZ_CODING_BR}, /* a tie: the caller's choice (br here) */
         {"gzip;q=1.0, br;q=0.5", PZ_CODING_GZIP},
         {"br;q=0, gzip", PZ_CODING_GZIP},
         {"gzip;q=0", -1},
-        {"*", PZ_CODING_BR},
+        {"*", PZ_CODING_BR}, /* a tie too */
         {"*;q=0.1, gzip;q=0.2", PZ_CODING_GZIP},
         {"*;q=0, gzip", PZ_CODING_GZIP},
         {"*;q=0", -1},
@@ -57,6 +57,11 @@ static void test_accept_encoding(void **state)
                     CASES[i].want);
         assert_int_equal(got, CASES[i].want);
     }
+    /* the caller names who wins a tie, and only a tie */
+    assert_int_equal(pz_coding_for("gzip, deflate, br", 17, PZ_CODING_GZIP), PZ_CODING_GZIP);
+    assert_int_equal(pz_coding_for("*", 1, PZ_CODING_GZIP), PZ_CODING_GZIP);
+    assert_int_equal(pz_coding_for("gzip;q=0.5, br", 14, PZ_CODING_GZIP), PZ_CODING_BR);
+    assert_int_equal(pz_coding_for("br", 2, PZ_CODING_GZIP), PZ_CODING_BR);
     assert_string_equal(pz_coding_name(PZ_CODING_GZIP), "gzip");
     assert_string_equal(pz_coding_name(PZ_CODING_BR), "br");
 }
