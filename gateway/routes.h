@@ -56,6 +56,9 @@ typedef struct pz_route {
     bool forwards_body;          /* the core may take the raw body as it is (POST /events to a
                                   * forward-only namespace): it gets the body, and a body error is
                                   * the core's to answer (pz_request.body_error) */
+    /* The response as a page for clients that ask for text/html (gateway/experiment_page.h);
+     * NULL: JSON only. Appends a document to out; 0, or -1 at out's cap. */
+    int (*html)(const ProtobufCMessage *response, pz_buf *out);
 } pz_route;
 
 /* Maximum number of variables in a template. */

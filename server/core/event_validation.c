@@ -89,21 +89,23 @@ static pz_status validate_event(const Personalization__V1__Event *ev, size_t i, 
     return PZ_OK;
 }
 
+/* Spec §7.3: userId is required with conversions; each one resolves to an experiment, a metric
+ * and the user's variation (server/core/experiment.h), or the call is rejected. */
 static pz_status validate_conversions(const Personalization__V1__PutEventsRequest *in, const pz_namespace *ns,
-                                      pz_arena *arena, pz_error *err)
+                                      pz_arena *arena, pz_conversion **out, pz_error *err)
 {
-    if (in->n_experiment_conversions > 0 && in->user_id == NULL)
+    *out = NULL;
+    if (in->n_experiment_conversions == 0)
+        return PZ_OK;
+    if (in->user_id == NULL)
         return invalid(err, arena, "UserIdRequired", "userId is required with experimentConversions");
+    pz_conversion *list = pz_arena_calloc(arena, in->n_experiment_conversions, sizeof *list);
     for (size_t i = 0; i < in->n_experiment_conversions; i++) {
-        const Personalization__V1__ExperimentConversion *c = in->experiment_conversions[i];
-        if (c->recommender == NULL)
-            return invalid(err, arena, "InvalidExperimentConversions",
-                           "experimentConversions[%zu].recommender is required", i);
-        if (pz_config_recommender_any_action(ns, c->recommender) == NULL)
-            return invalid(err, arena, "InvalidRecommender",
-                           "experimentConversions[%zu].recommender '%s' is not configured in namespace '%s'", i,
-                           c->recommender, ns->key);
+        pz_status s = pz_conversion_resolve(ns, in->user_id, in->experiment_conversions[i], i, &list[i], arena, err);
+        if (s != PZ_OK)
+            return s;
     }
+    *out = list;
     return PZ_OK;
 }
 
@@ -114,7 +116,8 @@ bool pz_events_forward_only(const pz_namespace *ns)
         case PZ_TARGET_KINESIS_STREAM:
         case PZ_TARGET_KINESIS_FIREHOSE:
         case PZ_TARGET_HTTP:
-        case PZ_TARGET_FILE: continue;
+        case PZ_TARGET_FILE:
+        case PZ_TARGET_EXPERIMENTS: continue; /* the last is never configured: it takes experiment records */
         case PZ_TARGET_PERSONALIZE_EVENT_TRACKER:
         case PZ_TARGET_BUILTIN: return false;
         }
@@ -141,11 +144,13 @@ static void fill_defaults(Personalization__V1__PutEventsRequest *in, int64_t now
 }
 
 pz_status pz_events_validate(Personalization__V1__PutEventsRequest *in, const pz_namespace *ns, int64_t now_ms,
-                             pz_arena *arena, pz_error *err)
+                             pz_arena *arena, pz_conversion **conversions, pz_error *err)
 {
     if (pz_events_forward_only(ns)) { /* the targets forward anything: no PutEvents limits */
-        fill_defaults(in, now_ms, arena);
-        return PZ_OK;
+        pz_status s = validate_conversions(in, ns, arena, conversions, err);
+        if (s == PZ_OK)
+            fill_defaults(in, now_ms, arena);
+        return s;
     }
     const char *code = "ValidationError";
     const size_t max = PZ_EVENTS_MAX_ID_LEN;
@@ -167,7 +172,7 @@ pz_status pz_events_validate(Personalization__V1__PutEventsRequest *in, const pz
         if (s != PZ_OK)
             return s;
     }
-    pz_status s = validate_conversions(in, ns, arena, err);
+    pz_status s = validate_conversions(in, ns, arena, conversions, err);
     if (s != PZ_OK)
         return s;
     /* Everything is valid: only now fill the defaults, so a rejected request is left untouched. */
@@ -247,14 +252,55 @@ static int json_depth(const char *s, size_t len)
     return deepest;
 }
 
-static const char *string_member(json_t *obj, const char *key, pz_arena *arena)
+static char *string_member(json_t *obj, const char *key, pz_arena *arena)
 {
     json_t *v = json_object_get(obj, key);
     return json_is_string(v) ? pz_arena_strdup(arena, json_string_value(v)) : NULL;
 }
 
-pz_status pz_events_read_body(const char *body, size_t len, int64_t now_ms, pz_arena *arena, pz_events_body *out,
-                              pz_error *err)
+/* experimentConversions of a forwarded body into the message, for the same rules as a typed call. */
+static pz_status read_conversions(json_t *root, Personalization__V1__PutEventsRequest *in, pz_arena *arena,
+                                  pz_error *err)
+{
+    json_t *list = json_object_get(root, "experimentConversions");
+    if (list == NULL || json_is_null(list))
+        return PZ_OK;
+    if (!json_is_array(list))
+        return invalid(err, arena, "InvalidExperimentConversions", "experimentConversions must be an array");
+    size_t n = json_array_size(list);
+    in->experiment_conversions = pz_arena_calloc(arena, n ? n : 1, sizeof *in->experiment_conversions);
+    size_t i;
+    json_t *c;
+    json_array_foreach (list, i, c) {
+        json_t *value = json_object_get(c, "value");
+        static const char *const STRINGS[] = {"recommender", "feature", "metric"};
+        bool ok = json_is_object(c) && (value == NULL || json_is_null(value) || json_is_number(value));
+        for (size_t k = 0; ok && k < sizeof STRINGS / sizeof STRINGS[0]; k++) {
+            json_t *v = json_object_get(c, STRINGS[k]);
+            ok = v == NULL || json_is_null(v) || json_is_string(v);
+        }
+        if (!ok)
+            return invalid(err, arena, "InvalidExperimentConversions",
+                           "experimentConversions[%zu] must be {recommender, feature?, metric?: strings, value?: "
+                           "number}",
+                           i);
+        Personalization__V1__ExperimentConversion *m =
+            (Personalization__V1__ExperimentConversion *)pz_arena_new_message(
+                arena, &personalization__v1__experiment_conversion__descriptor);
+        m->recommender = string_member(c, "recommender", arena);
+        m->feature = string_member(c, "feature", arena);
+        m->metric = string_member(c, "metric", arena);
+        if (json_is_number(value)) {
+            m->has_value = 1;
+            m->value = json_number_value(value);
+        }
+        in->experiment_conversions[in->n_experiment_conversions++] = m;
+    }
+    return PZ_OK;
+}
+
+pz_status pz_events_read_body(const char *body, size_t len, int64_t now_ms, pz_arena *arena,
+                              Personalization__V1__PutEventsRequest *in, pz_events_body *out, pz_error *err)
 {
     json_error_t jerr;
     json_t *root = json_loadb(body != NULL ? body : "", len, 0, &jerr);
@@ -267,6 +313,17 @@ pz_status pz_events_read_body(const char *body, size_t len, int64_t now_ms, pz_a
         return object
                    ? invalid(err, arena, "ValidationError", "the body nests deeper than %d levels", PZ_EVENTS_MAX_DEPTH)
                    : invalid(err, arena, "ValidationError", "the body must be a JSON object");
+    }
+    /* the body is what the call is: the message keeps only its path's namespace */
+    in->n_event_list = 0;
+    in->event_list = NULL;
+    in->n_experiment_conversions = 0;
+    in->experiment_conversions = NULL;
+    in->session_id = string_member(root, "sessionId", arena);
+    in->user_id = string_member(root, "userId", arena);
+    if (read_conversions(root, in, arena, err) != PZ_OK) {
+        json_decref(root);
+        return PZ_INVALID_ARGUMENT;
     }
     json_t *list = json_object_get(root, "eventList");
     size_t i;
@@ -285,9 +342,7 @@ pz_status pz_events_read_body(const char *body, size_t len, int64_t now_ms, pz_a
     pz_buf b;
     pz_buf_init(&b, len * 2 + 4096); /* escapes and defaults grow it; the record limit applies later */
     int rc = write_json(&b, root);
-    *out = (pz_events_body){.session_id = string_member(root, "sessionId", arena),
-                            .user_id = string_member(root, "userId", arena),
-                            .n_events = json_is_array(list) ? json_array_size(list) : 0};
+    *out = (pz_events_body){.n_events = json_is_array(list) ? json_array_size(list) : 0};
     json_decref(root);
     if (rc != 0) {
         pz_buf_free(&b);

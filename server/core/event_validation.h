@@ -8,12 +8,13 @@
  *   enforced with a 400 / INVALID_ARGUMENT naming the field: PZ_EVENTS_MAX_PER_CALL events per
  *   call (1..10 when eventList is present), ids and eventType 1..PZ_EVENTS_MAX_ID_LEN characters,
  *   impression at most PZ_EVENTS_MAX_IMPRESSIONS ids, properties at most
- *   PZ_EVENTS_MAX_PROPERTIES_LEN characters and a JSON object, sentAt >= 0, conversions naming a
- *   recommender of the namespace.
+ *   PZ_EVENTS_MAX_PROPERTIES_LEN characters and a JSON object, sentAt >= 0.
  * - A forward-only namespace (pz_events_forward_only: streams, webhooks and files only) takes any
  *   call, as upstream forwards any JSON object to those targets: over REST the body as sent (any
  *   JSON object, pz_events_read_body), over gRPC the message without the PutEvents limits.
- * Either way the server's defaults are filled in: a minted eventId and sentAt = now where absent.
+ * Either way experimentConversions follow server/core/experiment.h's rules (they count in the
+ * experiments' results, whatever the targets), and the server's defaults are filled in: a minted
+ * eventId and sentAt = now where absent.
  */
 #ifndef PZ_EVENT_VALIDATION_H
 #define PZ_EVENT_VALIDATION_H
@@ -24,6 +25,7 @@
 #include "personalization/v1/personalization.pb-c.h"
 #include "server/core/config.h"
 #include "server/core/event_sink.h"
+#include "server/core/experiment.h"
 #include "server/core/mem.h"
 #include "server/core/request.h"
 
@@ -34,23 +36,29 @@
 
 /* Validates `in` for namespace `ns` and fills the server-side defaults in place: a minted
  * `eventId` (a random UUID, arena-allocated) where absent and `sentAt` = now_ms/1000 (whole
- * seconds) where absent. Returns PZ_OK, or an error (status, upstream type/code, arena message) in
- * *err; on error nothing is changed that matters (the request is rejected whole). */
+ * seconds) where absent. experimentConversions are resolved into *conversions (one per entry, in
+ * the arena; NULL when there are none) by server/core/experiment.h's rules, with its 400 codes
+ * (UserIdRequired when there is no userId). Returns PZ_OK, or an error (status, upstream
+ * type/code, arena message) in *err; on error nothing is changed that matters (the request is
+ * rejected whole). */
 pz_status pz_events_validate(Personalization__V1__PutEventsRequest *in, const pz_namespace *ns, int64_t now_ms,
-                             pz_arena *arena, pz_error *err);
+                             pz_arena *arena, pz_conversion **conversions, pz_error *err);
 
 /* True when ns has event targets and every one only forwards what it is given: kinesis-stream,
  * kinesis-firehose, http, file. */
 bool pz_events_forward_only(const pz_namespace *ns);
 
-/* Reads body[0..len) as a JSON object (key order, unknown keys and every value kept; a key given
- * twice keeps its last value) and fills, in each object of an eventList array, a minted eventId
- * and sentAt = now_ms/1000 (whole seconds) where absent. Numbers are written in their shortest
- * round-trip form. Returns PZ_OK and *out, or PZ_INVALID_ARGUMENT with *err:
- * InvalidJSONRequestPayload ("<reason>: line L column C (char N)") for text that is not JSON,
- * ValidationError for JSON that is not an object or nests deeper than PZ_EVENTS_MAX_DEPTH. */
-pz_status pz_events_read_body(const char *body, size_t len, int64_t now_ms, pz_arena *arena, pz_events_body *out,
-                              pz_error *err);
+/* Reads a forward-only namespace's REST body[0..len) as a JSON object (key order, unknown keys and
+ * every value kept; a key given twice keeps its last value) into *out, filling in each object of
+ * an eventList array a minted eventId and sentAt = now_ms/1000 (whole seconds) where absent;
+ * numbers are written in their shortest round-trip form. What the server itself reads goes into
+ * `in`: sessionId and userId (when strings) and experimentConversions (for pz_events_validate).
+ * Returns PZ_OK, or PZ_INVALID_ARGUMENT with *err: InvalidJSONRequestPayload ("<reason>: line L
+ * column C (char N)") for text that is not JSON, ValidationError for JSON that is not an object
+ * or nests deeper than PZ_EVENTS_MAX_DEPTH, InvalidExperimentConversions for experimentConversions
+ * that are not an array of {recommender, feature?, metric?: strings, value?: number}. */
+pz_status pz_events_read_body(const char *body, size_t len, int64_t now_ms, pz_arena *arena,
+                              Personalization__V1__PutEventsRequest *in, pz_events_body *out, pz_error *err);
 
 /* The deepest a forwarded body may nest (objects and arrays), as the REST transcoder's limit. */
 #define PZ_EVENTS_MAX_DEPTH 64

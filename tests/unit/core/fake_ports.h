@@ -47,6 +47,9 @@ typedef struct fake_event_sink {
     char last_raw_json[1024]; /* its JSON (truncated), its event count and its user */
     size_t last_raw_events;
     char last_user[64];
+    size_t conversions;      /* resolved conversions submitted, in all */
+    int exposures;           /* exposures recorded */
+    char last_exposure[160]; /* "<feature>/<variation>/<user>" of the last one */
 } fake_event_sink;
 
 pz_event_sink fake_event_sink_port(fake_event_sink *f);

@@ -125,7 +125,7 @@ static void test_forwarded_body_is_the_envelope_body(void **state)
         &a, &personalization__v1__put_events_request__descriptor);
     m->user_id = "u-9";
     const char *body = "{\"userId\":\"u-9\",\"page\":\"home\",\"eventList\":[1,2,3,4,5,6,7,8,9,10,11,12]}";
-    pz_events_body raw = {.json = body, .len = strlen(body), .user_id = "u-9", .n_events = 12};
+    pz_events_body raw = {.json = body, .len = strlen(body), .n_events = 12};
     uint8_t *rec;
     size_t len;
     char err[256];
