@@ -19,6 +19,7 @@
 #include <h2o/http1.h>
 #include <h2o/http2.h>
 
+#include "gateway/compress.h"
 #include "gateway/routes.h"
 #include "gateway/transcode.h"
 #include "server/core/hints.h"
@@ -109,8 +110,13 @@ typedef struct rest_call {
 
 /* ---- response helpers ---- */
 
+/* Values that could split the header (CR, LF, other control characters) are never written. */
 static void add_header(h2o_req_t *req, const char *name, const char *value)
 {
+    if (!pz_header_value_valid(value)) {
+        pz_warn("rest: header %s not sent: its value holds a control character", name);
+        return;
+    }
     h2o_iovec_t v = h2o_strdup(&req->pool, value, strlen(value));
     h2o_add_header_by_str(&req->pool, &req->res.headers, name, strlen(name), 1, NULL, v.base, v.len);
 }
@@ -121,12 +127,43 @@ static void add_cors(pz_http_server *s, h2o_req_t *req)
     add_header(req, "access-control-expose-headers", CORS_EXPOSE_HEADERS);
 }
 
+/* The reason phrases (RFC 9110 §15) of every status this front sends (server/core/status.c maps
+ * the core's statuses; 405 is the front's own); HTTP/1.1 status lines carry them, HTTP/2
+ * has none. */
+static const struct {
+    int status;
+    const char *reason;
+} REASONS[] = {
+    {200, "OK"},
+    {204, "No Content"},
+    {304, "Not Modified"},
+    {400, "Bad Request"},
+    {401, "Unauthorized"},
+    {403, "Forbidden"},
+    {404, "Not Found"},
+    {405, "Method Not Allowed"},
+    {429, "Too Many Requests"},
+    {500, "Internal Server Error"},
+    {501, "Not Implemented"},
+    {502, "Bad Gateway"},
+    {503, "Service Unavailable"},
+    {504, "Gateway Timeout"},
+};
+
+static const char *reason_phrase(int status)
+{
+    for (size_t i = 0; i < sizeof REASONS / sizeof REASONS[0]; i++)
+        if (REASONS[i].status == status)
+            return REASONS[i].reason;
+    return status < 400 ? "OK" : status < 500 ? "Bad Request" : "Internal Server Error";
+}
+
 /* Sends status + body (copied into the request pool) and ends the response. */
 static void send_response(h2o_req_t *req, int status, const char *content_type, const char *body, size_t len)
 {
     static h2o_generator_t generator = {NULL, NULL};
     req->res.status = status;
-    req->res.reason = status == 200 ? "OK" : status == 204 ? "No Content" : status == 304 ? "Not Modified" : "";
+    req->res.reason = reason_phrase(status);
     if (content_type != NULL)
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type, strlen(content_type));
     req->res.content_length = len;
@@ -140,9 +177,10 @@ static void release_prepared(void *hold)
     pz_prepared_unref(*(const pz_prepared_response **)hold);
 }
 
-/* Sends a body the core prepared once (response cache) without copying it: the request's pool
- * holds a reference until h2o disposes of the request, i.e. after the bytes are written. */
-static void send_prepared_json(h2o_req_t *req, const pz_prepared_response *p)
+/* Sends a body the core prepared once (response cache), or its coded variant, without copying it:
+ * the request's pool holds a reference until h2o disposes of the request, i.e. after the bytes are
+ * written. */
+static void send_prepared_json(h2o_req_t *req, const pz_prepared_response *p, const pz_prepared_variant *v)
 {
     static h2o_generator_t generator = {NULL, NULL};
     const pz_prepared_response **hold = h2o_mem_alloc_shared(&req->pool, sizeof *hold, release_prepared);
@@ -150,10 +188,41 @@ static void send_prepared_json(h2o_req_t *req, const pz_prepared_response *p)
     req->res.status = 200;
     req->res.reason = "OK";
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
-    req->res.content_length = p->json_len;
+    h2o_iovec_t buf = v != NULL ? h2o_iovec_init(v->data, v->len) : h2o_iovec_init(p->json, p->json_len);
+    req->res.content_length = buf.len;
     h2o_start_response(req, &generator);
-    h2o_iovec_t buf = h2o_iovec_init(p->json, p->json_len);
     h2o_send(req, &buf, 1, H2O_SEND_STATE_FINAL);
+}
+
+/* ---- compression (gateway/compress.h) ---- */
+
+/* Whether a JSON body of len bytes is sent in a coding when the client accepts one: then the
+ * response varies with Accept-Encoding, whatever this client accepted. */
+static bool compressible(const pz_http_server *s, size_t len)
+{
+    return s->opts.compress_min_bytes > 0 && len >= s->opts.compress_min_bytes;
+}
+
+/* The coding this request accepts best, `tie` when it accepts both equally (gateway/compress.h:
+ * br for a body coded once and kept, gzip for one coded per response), or -1. */
+static int accepted_coding(h2o_req_t *req, pz_coding tie)
+{
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_ACCEPT_ENCODING, -1);
+    return i >= 0 ? pz_coding_for(req->headers.entries[i].value.base, req->headers.entries[i].value.len, tie) : -1;
+}
+
+/* The coded variant of a prepared body this request gets (made once, kept with it; its coding's
+ * name in *name), or NULL for the body as it is. The coding numbers are the variant slots. */
+static const pz_prepared_variant *prepared_variant(const pz_http_server *s, h2o_req_t *req,
+                                                   const pz_prepared_response *p, const char **name)
+{
+    int coding = p->json != NULL && compressible(s, p->json_len) ? accepted_coding(req, PZ_CODING_BR) : -1;
+    if (coding < 0)
+        return NULL;
+    *name = pz_coding_name(coding);
+    const pz_prepared_variant *v =
+        pz_prepared_variant_get(p, (size_t)coding, *name, pz_compress, (void *)(intptr_t)coding);
+    return v != NULL && v->data != NULL ? v : NULL;
 }
 
 static void send_error(pz_http_server *s, h2o_req_t *req, const pz_error *err)
@@ -189,25 +258,74 @@ static void free_call(rest_call *call)
     free(call);
 }
 
-static void write_success(pz_http_server *s, rest_call *call, h2o_req_t *req)
+static void add_hint_headers(rest_call *call, h2o_req_t *req, const pz_response_hints *h)
 {
-    const pz_response_hints *h = &call->req.hints;
     for (size_t i = 0; i < PZ_HINT_HEADERS_COUNT; i++) {
         const char *value = pz_hint_value(&pz_hint_headers[i], h, PZ_FRONT_REST, call->route->cacheable);
         if (value != NULL)
             add_header(req, pz_hint_headers[i].name, value);
     }
+}
+
+/* A prepared response (a 200, or a 304 naming it): the representation this request gets, with its
+ * ETag. */
+static void write_prepared(pz_http_server *s, rest_call *call, h2o_req_t *req, bool not_modified)
+{
+    const pz_prepared_response *p = call->req.prepared;
+    const char *coding = NULL;
+    const pz_prepared_variant *v = prepared_variant(s, req, p, &coding);
+    pz_response_hints h = call->req.hints;
+    if (v != NULL)
+        h.etag = v->etag;
+    add_hint_headers(call, req, &h);
+    if (p->json != NULL && compressible(s, p->json_len))
+        add_header(req, "vary", "Accept-Encoding");
     add_cors(s, req);
-    if (h->not_modified && call->route->cacheable) {
+    if (not_modified) {
+        send_response(req, 304, NULL, NULL, 0);
+        return;
+    }
+    if (v != NULL)
+        add_header(req, "content-encoding", coding);
+    send_prepared_json(req, p, v);
+}
+
+/* A body rendered for this response alone, coded per response when the client accepts it. */
+static void send_json(pz_http_server *s, h2o_req_t *req, const char *json, size_t len)
+{
+    int coding = compressible(s, len) ? accepted_coding(req, PZ_CODING_GZIP) : -1;
+    if (compressible(s, len))
+        add_header(req, "vary", "Accept-Encoding");
+    if (coding >= 0) {
+        pz_buf coded;
+        pz_buf_init(&coded, len - 1); /* a coding that saves nothing is not used */
+        if (pz_compress((void *)(intptr_t)coding, json, len, &coded) == 0) {
+            add_header(req, "content-encoding", pz_coding_name(coding));
+            send_response(req, 200, "application/json", coded.data, coded.len);
+            pz_buf_free(&coded);
+            return;
+        }
+        pz_buf_free(&coded);
+    }
+    send_response(req, 200, "application/json", json, len);
+}
+
+static void write_success(pz_http_server *s, rest_call *call, h2o_req_t *req)
+{
+    const pz_response_hints *h = &call->req.hints;
+    bool not_modified = h->not_modified && call->route->cacheable;
+    if (call->req.prepared != NULL && !call->route->empty_success_body) {
+        write_prepared(s, call, req, not_modified);
+        return;
+    }
+    add_hint_headers(call, req, h);
+    add_cors(s, req);
+    if (not_modified) {
         send_response(req, 304, NULL, NULL, 0);
         return;
     }
     if (call->route->empty_success_body) {
         send_response(req, 200, "text/plain", NULL, 0);
-        return;
-    }
-    if (call->req.prepared != NULL && call->req.prepared->json != NULL) {
-        send_prepared_json(req, call->req.prepared);
         return;
     }
     pz_buf body;
@@ -225,7 +343,7 @@ static void write_success(pz_http_server *s, rest_call *call, h2o_req_t *req)
         send_error(s, req, &e);
         return;
     }
-    send_response(req, 200, "application/json", body.data, body.len);
+    send_json(s, req, body.data, body.len);
     pz_buf_free(&body);
 }
 
@@ -426,6 +544,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     pz_request_init(&call->req, &call->arena);
     call->req.rpc = route->rpc;
     call->req.protocol = req->version >= H2O_VERSION_HTTP2 ? "rest-h2" : "rest";
+    call->req.uncacheable = !route->cacheable;
     call->req.on_done = on_core_done;
     call->req.front_data = call;
     char peer[PEER_ADDRESS_MAX];
@@ -437,14 +556,32 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     size_t query_len = req->query_at != SIZE_MAX ? req->path.len - req->query_at - 1 : 0;
     ProtobufCMessage *msg = NULL;
     pz_error err;
-    if (pz_route_build_request(route, &params, query, query_len, req->entity.base, req->entity.len, &call->arena, &msg,
-                               &err) != PZ_OK) {
+    pz_route_query q = {0}; /* a body that is the whole message takes no query parameters */
+    pz_status built =
+        route->body == PZ_ROUTE_BODY_MESSAGE ? PZ_OK : pz_route_parse_query(query, query_len, &call->arena, &q, &err);
+    if (built == PZ_OK)
+        built = pz_route_build_request_from(route, &params, &q, req->entity.base, req->entity.len, &call->arena, &msg,
+                                            &err);
+    if (route->forwards_body) { /* the namespace decides whether the body must be a message */
+        call->req.body =
+            pz_arena_strndup(&call->arena, req->entity.base != NULL ? req->entity.base : "", req->entity.len);
+        call->req.body_len = req->entity.len;
+        if (built != PZ_OK && pz_route_build_path_only(route, &params, &call->arena, &msg, &err) == PZ_OK) {
+            pz_error *copy = pz_arena_alloc(&call->arena, sizeof *copy);
+            *copy = err;
+            call->req.body_error = copy;
+            built = PZ_OK;
+        }
+    }
+    if (built != PZ_OK) {
         call->req.status = err.status;
         call->req.error = err;
         finish_call(call);
         return 0;
     }
     call->req.message = msg;
+    call->req.query_params = q.params;
+    call->req.n_query_params = q.n;
     s->opts.handle(s->opts.handle_ctx, &call->req);
     return 0;
 }

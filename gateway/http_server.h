@@ -15,6 +15,10 @@
  * sent as is, without copying.
  * If-None-Match reaches the core on GET inference routes only; a match is a 304 with ETag,
  * Cache-Control, the version header and CORS, and no body.
+ * Successful JSON bodies of at least compress_min_bytes are sent in the content coding the client
+ * prefers (gateway/compress.h), with `Vary: Accept-Encoding` and, for a prepared response, the
+ * coded representation's own ETag (server/core/etag.h); a prepared response's coded body is made
+ * once and kept with it.
  */
 #ifndef PZ_HTTP_SERVER_H
 #define PZ_HTTP_SERVER_H
@@ -37,6 +41,7 @@ typedef struct pz_http_options {
     const char *tls_cert_file; /* PEM chain; with tls_key_file turns on TLS (h2 via ALPN) */
     const char *tls_key_file;
     const char *cors_allow_origin; /* Access-Control-Allow-Origin; NULL = "*" */
+    size_t compress_min_bytes;     /* compress JSON bodies from this size (gzip, br); 0 = never */
     pz_handle_fn handle;
     void *handle_ctx;
     pz_health_fn health; /* GET /healthz; NULL = 200 {"status":"SERVING"} */

@@ -645,7 +645,9 @@ pz_status pz_message_set_field_from_text(ProtobufCMessage *msg, const char *name
     ctx.top_field = f;
     ctx.merge = true;
     int rc;
-    if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+    if (f->type == PROTOBUF_C_TYPE_MESSAGE && len == 0) {
+        rc = 0; /* `context=`: no value, as upstream reads an empty parameter */
+    } else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
         rc = message_field_from_text(&ctx, msg, f, text, len);
     } else if (f->label == PROTOBUF_C_LABEL_REPEATED) {
         rc = repeated_from_text(&ctx, msg, f, text, len, mode);

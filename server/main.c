@@ -18,12 +18,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gateway/compress.h"
 #include "gateway/http_server.h"
 #include "gateway/transcode.h"
 #include "server/core/cache.h"
 #include "server/core/config.h"
 #include "server/core/fs.h"
 #include "server/core/json_text.h"
+#include "server/core/hints.h"
 #include "server/core/log.h"
 #include "server/core/service.h"
 #include "server/catalog/cli.h"
@@ -55,6 +57,7 @@ typedef struct options {
     const char *tls_cert;
     const char *tls_key;
     const char *cors_origin;
+    size_t compress_min_bytes;
     int config_watch_ms;
     pz_upstream_options upstream; /* remote recommenders' engine limits */
     size_t cache_bytes;
@@ -199,6 +202,15 @@ static const flag FLAGS[] = {
      .dflt = "*",
      .help = "Access-Control-Allow-Origin",
      .offset = offsetof(options, cors_origin)},
+    /* Up to 1 GiB: larger than any response body, so a bigger value is surely a typo. */
+    {.name = "compress-min-bytes",
+     .arg = "N",
+     .kind = FLAG_SIZE,
+     .min = 0,
+     .max = 1L << 30,
+     .dflt = STR(PZ_COMPRESS_MIN_BYTES_DEFAULT),
+     .help = "send REST JSON bodies of N bytes or more gzip- or br-compressed to clients that accept it; 0 = never",
+     .offset = offsetof(options, compress_min_bytes)},
     {.name = "config-watch-ms",
      .arg = "N",
      .kind = FLAG_INT,
@@ -417,6 +429,10 @@ static int parse_options(int argc, char **argv, options *o)
     }
     if ((o->tls_cert == NULL) != (o->tls_key == NULL)) {
         fprintf(stderr, "error: --tls-cert and --tls-key go together\n");
+        return -1;
+    }
+    if (!pz_header_value_valid(o->cors_origin)) { /* it is sent as a header on every response */
+        fprintf(stderr, "error: --cors-origin holds a control character\n");
         return -1;
     }
     return 0;
@@ -655,6 +671,7 @@ int main(int argc, char **argv)
                              .tls_cert_file = o.tls_cert,
                              .tls_key_file = o.tls_key,
                              .cors_allow_origin = o.cors_origin,
+                             .compress_min_bytes = o.compress_min_bytes,
                              .handle = handle_request,
                              .handle_ctx = svc,
                              .health = health,

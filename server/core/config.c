@@ -154,8 +154,9 @@ pz_config *pz_config_parse(const char *json, size_t len, pz_config_problems *pro
     size_t errors_before = p->n_errors;
     pz_config *cfg = NULL;
     json_error_t err;
-    /* Duplicate keys are rejected: a silently dropped block is never what the author meant. */
-    json_t *root = json != NULL ? json_loadb(json, len, JSON_REJECT_DUPLICATES, &err) : NULL;
+    /* A key given twice: the last value wins, as in upstream's Python loader, with a warning
+     * (cfg_warn_duplicate_keys); NUL is read so the error can name the path (cfg_check_characters). */
+    json_t *root = json != NULL ? json_loadb(json, len, JSON_ALLOW_NUL, &err) : NULL;
     if (root == NULL) {
         if (json == NULL)
             cfg_problem_add(p, false, "$", "no configuration document");
@@ -168,6 +169,8 @@ pz_config *pz_config_parse(const char *json, size_t len, pz_config_problems *pro
         cfg->generation = atomic_fetch_add(&generations, 1) + 1;
         pz_arena_init(&cfg->arena);
         cfg_ctx ctx = {.arena = &cfg->arena, .problems = p, .path = "$", .path_len = 1};
+        cfg_warn_duplicate_keys(&ctx, json, len);
+        cfg_check_characters(&ctx, root);
         cfg_parse_document(&ctx, root, cfg);
         json_decref(root);
         if (p->n_errors > errors_before) {

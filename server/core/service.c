@@ -49,6 +49,21 @@ static void handle_put_events(pz_service *svc, pz_request *req, pz_config *cfg)
                         "namespace '%s' is not configured", in->namespace_);
         return;
     }
+    /* A forward-only namespace takes the REST body as it was sent (its sessionId, userId and
+     * experimentConversions read into the message); any other needs the message. */
+    pz_events_body *raw = NULL;
+    if (req->body != NULL && pz_events_forward_only(ns)) {
+        raw = pz_arena_calloc(req->arena, 1, sizeof *raw);
+        if (pz_events_read_body(req->body, req->body_len, req->received_ms, req->arena, in, raw, &req->error) !=
+            PZ_OK) {
+            pz_request_fail(req, req->error.status, req->error.type, req->error.code, "%s", req->error.message);
+            return;
+        }
+    } else if (req->body_error != NULL) {
+        const pz_error *e = req->body_error;
+        pz_request_fail(req, e->status, e->type, e->code, "%s", e->message);
+        return;
+    }
     if (in->n_event_list > 0 && ns->n_event_targets == 0) {
         pz_request_fail(req, PZ_NOT_FOUND, PZ_ERRTYPE_CONFIGURATION, "NamespaceEventTargetsNotFound",
                         "namespace '%s' has no eventTargets", ns->key);
@@ -65,6 +80,7 @@ static void handle_put_events(pz_service *svc, pz_request *req, pz_config *cfg)
     pz_event_submission *sub = pz_arena_calloc(req->arena, 1, sizeof *sub);
     *sub = (pz_event_submission){.ns = ns,
                                  .events = in,
+                                 .raw = raw,
                                  .headers = req->headers,
                                  .n_headers = req->n_headers,
                                  .conversions = conversions,
@@ -133,7 +149,8 @@ void pz_service_handle(pz_service *svc, pz_request *req)
     }
     pz_config *cfg = pz_config_holder_acquire(svc->config);
     const char *version = pz_config_version(cfg);
-    req->hints.config_version = version != NULL ? pz_arena_strdup(req->arena, version) : NULL;
+    /* An empty version is no version: upstream omits the header rather than send it empty. */
+    req->hints.config_version = version != NULL && version[0] != '\0' ? pz_arena_strdup(req->arena, version) : NULL;
     switch (req->rpc) {
     case PZ_RPC_RECOMMEND_ITEMS:
     case PZ_RPC_RELATED_ITEMS:

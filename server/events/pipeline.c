@@ -220,8 +220,8 @@ void pz_event_pipeline_submit(pz_event_pipeline *p, pz_event_submission *s)
     pz_evrec_random_key(random_key);
     pz_job_record *env = &job->records[job->n_records++];
     *env = (pz_job_record){.targets = all, .n_targets = job->n_targets};
-    if (pz_evrec_render(events, ns->key, s->headers, s->n_headers, job->n_targets, random_key, arena, &env->bytes,
-                        &env->len, err, sizeof err) != 0 ||
+    if (pz_evrec_render_body(events, s->raw, ns->key, s->headers, s->n_headers, job->n_targets, random_key, arena,
+                             &env->bytes, &env->len, err, sizeof err) != 0 ||
         pz_conversion_records(job, s, err, sizeof err) != 0) {
         fail_now(s, PZ_INVALID_ARGUMENT, "ValidationError", err);
         return;

@@ -406,7 +406,7 @@ static void on_request_done(pz_request *req)
         send_final(c, NULL, pz_status_grpc(req->status), msg);
         return;
     }
-    if (req->prepared != NULL) { /* packed once by the core (response cache): sent without copying */
+    if (req->prepared != NULL && !req->hints.not_modified) { /* packed once by the core: sent without copying */
         const pz_prepared_response *p = pz_prepared_ref(req->prepared);
         grpc_slice body =
             grpc_slice_new_with_user_data((void *)p->protobuf, p->protobuf_len, release_prepared, (void *)p);

@@ -24,7 +24,8 @@ json_t *pz_postprocess_payload(const pz_recommend_call *rec, const pz_variation 
 
 static bool parse_answer(pz_remote_call *call, const pz_upstream_response *res, pz_error *err)
 {
-    return pz_remote_parse_items(res->body, res->body_len, call->what, PZ_REMOTE_LAMBDA.error_type, call->rec, err);
+    return pz_remote_parse_items(res->body, res->body_len, call->what, PZ_REMOTE_LAMBDA.error_type, true, call->rec,
+                                 err);
 }
 
 void pz_postprocess_invoke(pz_remote_call *call, const pz_post_processor *pp)
