@@ -11,6 +11,13 @@
  * A response the core prepared (pz_request.prepared, the response cache) is sent as its packed
  * bytes, without re-encoding or copying.
  *
+ * Connections are accepted by server/grpc/accept.h (caps in total and per client address, the
+ * handshake timeout, no spinning at the descriptor limit) and handed to grpc core, which enforces
+ * the per-connection limits set as channel arguments (concurrent streams, idle time, age,
+ * keepalive, the memory quota). A call that ends cancelled before it was answered counts against
+ * its connection: a connection over max_cancels_per_sec (HTTP/2 rapid reset, CVE-2023-44487, which
+ * grpc 1.51 does not defend against) is aborted and its address refused for a while.
+ *
  * Threads: `threads` completion-queue threads; the handler may complete a request inline or on any
  * other thread (starting a batch is thread-safe in grpc core).
  */
@@ -29,6 +36,16 @@ typedef struct pz_grpc_options {
     void *handle_ctx;
     int stop_grace_ms; /* how long stop waits for in-flight calls before cancelling
                         * them; 0 = 2000 */
+    /* Limits (README "Security and limits"); 0 = the default named in grpc_server.c. */
+    size_t max_connections;            /* open connections in total */
+    size_t max_connections_per_client; /* open connections per client address */
+    int max_concurrent_streams;        /* advertised SETTINGS_MAX_CONCURRENT_STREAMS per connection */
+    int handshake_timeout_ms;          /* the HTTP/2 connection preface must arrive within it */
+    int idle_timeout_ms;               /* a connection without calls for that long is closed (GOAWAY) */
+    int max_connection_age_ms;         /* a connection is asked to go away after that long ... */
+    int max_connection_age_grace_ms;   /* ... and closed that much later */
+    size_t memory_bytes;               /* grpc core's memory quota for the server */
+    int max_cancels_per_sec;           /* cancelled-call rate that makes a connection abusive */
 } pz_grpc_options;
 
 typedef struct pz_grpc_server pz_grpc_server;
