@@ -17,7 +17,6 @@
 #include "server/core/hash.h"
 #include "server/core/log.h"
 #include "server/core/mem.h"
-#include "server/net/listener.h"
 
 /* What every HTTP/2 client sends first (RFC 9113 §3.4). */
 static const char PREFACE[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -49,12 +48,12 @@ typedef struct conn {
     struct sockaddr_storage peer;
     char addr[PEER_ADDR_MAX]; /* the client's address, for logs */
     char key[PEER_KEY_MAX];   /* serving: "fd:N", grpc's name of the connection */
-    int64_t deadline_ms; /* pending: the handshake deadline */
+    int64_t deadline_ms;      /* pending: the handshake deadline */
     /* cancellation budget (token bucket, in thousandths of a cancel so refills are exact) */
     int64_t tokens_milli;
     int64_t refilled_ms;
     bool aborted;
-    struct conn *prev, *next;   /* pending list (deadline order) or serving list */
+    struct conn *prev, *next; /* pending list (deadline order) or serving list */
     struct conn *bucket_next; /* peer map (serving only) */
 } conn;
 
@@ -195,7 +194,7 @@ static void accept_all(pz_grpc_acceptor *a)
         int fd = accept4(a->listen_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         int64_t now = mono_ms();
         if (fd < 0) {
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+            if (PZ_ACCEPT_ERROR_IS_EXHAUSTION(errno))
                 pause_accepting(a, errno, now);
             return; /* EAGAIN, or a connection that went away before it was accepted */
         }

@@ -24,11 +24,7 @@
 #include <stdint.h>
 
 #include "server/net/conn_limits.h"
-
-/* How long accepting pauses after accept() failed for want of descriptors (EMFILE, ENFILE) or
- * memory: long enough that a full table costs ten wake-ups a second, short enough that a freed
- * descriptor is used at once. */
-#define PZ_ACCEPT_PAUSE_MS 100
+#include "server/net/listener.h"
 
 typedef struct pz_grpc_accept_options {
     const char *host;

@@ -35,26 +35,26 @@
  * with their flags. */
 /* Backends keep a pool of a few connections each; a thousand serves hundreds of them, and costs
  * two descriptors each (grpc's and the acceptor's watch). */
-#define DEFAULT_MAX_CONNECTIONS 1024
+#define DEFAULT_MAX_CONNECTIONS PZ_GRPC_DEFAULT_MAX_CONNECTIONS
 /* Enough for a pool behind one NAT or proxy address, well below the total. */
-#define DEFAULT_MAX_CONNECTIONS_PER_CLIENT 256
+#define DEFAULT_MAX_CONNECTIONS_PER_CLIENT PZ_GRPC_DEFAULT_MAX_CONNECTIONS_PER_CLIENT
 /* The common HTTP/2 default (nginx 128, Go 250, Envoy 100): each open stream is a call that holds
  * memory until the client finishes it. */
-#define DEFAULT_MAX_CONCURRENT_STREAMS 100
+#define DEFAULT_MAX_CONCURRENT_STREAMS PZ_GRPC_DEFAULT_MAX_CONCURRENT_STREAMS
 /* A client sends the preface right after connecting; 10 s covers slow networks, grpc's own
  * default (120 s) lets idle sockets pile up. */
-#define DEFAULT_HANDSHAKE_TIMEOUT_MS 10000
+#define DEFAULT_HANDSHAKE_TIMEOUT_MS PZ_GRPC_DEFAULT_HANDSHAKE_TIMEOUT_MS
 /* Idle connections cost a descriptor and buffers; clients reconnect transparently after GOAWAY. */
-#define DEFAULT_IDLE_TIMEOUT_MS 300000
+#define DEFAULT_IDLE_TIMEOUT_MS PZ_GRPC_DEFAULT_IDLE_TIMEOUT_MS
 /* Connections are recycled so load spreads after scaling and no connection lives forever; calls
  * in flight get the grace period to finish. */
-#define DEFAULT_MAX_AGE_MS 1800000
+#define DEFAULT_MAX_AGE_MS PZ_GRPC_DEFAULT_MAX_AGE_MS
 #define DEFAULT_MAX_AGE_GRACE_MS 30000
 /* grpc core's memory quota: its reclaimers shrink buffers and then close connections under it. */
-#define DEFAULT_MEMORY_BYTES (256u << 20)
+#define DEFAULT_MEMORY_BYTES ((size_t)PZ_GRPC_DEFAULT_MEMORY_MB << 20)
 /* A legitimate client cancels a handful of calls a second (deadlines); a rapid-reset flood
  * cancels thousands. A burst of as many is allowed. */
-#define DEFAULT_MAX_CANCELS_PER_SEC 200
+#define DEFAULT_MAX_CANCELS_PER_SEC PZ_GRPC_DEFAULT_MAX_CANCELS_PER_SEC
 /* How long the address of a connection closed for abuse is refused. */
 #define ABUSE_PENALTY_MS 10000
 /* Keepalive pings find dead peers holding calls; every minute is cheap, 20 s without an answer

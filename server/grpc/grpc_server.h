@@ -28,6 +28,16 @@
 
 #include "server/core/request.h"
 
+/* Defaults of the limits below (why each: grpc_server.c). */
+#define PZ_GRPC_DEFAULT_MAX_CONNECTIONS 1024
+#define PZ_GRPC_DEFAULT_MAX_CONNECTIONS_PER_CLIENT 256
+#define PZ_GRPC_DEFAULT_MAX_CONCURRENT_STREAMS 100
+#define PZ_GRPC_DEFAULT_HANDSHAKE_TIMEOUT_MS 10000
+#define PZ_GRPC_DEFAULT_IDLE_TIMEOUT_MS 300000
+#define PZ_GRPC_DEFAULT_MAX_AGE_MS 1800000
+#define PZ_GRPC_DEFAULT_MEMORY_MB 256
+#define PZ_GRPC_DEFAULT_MAX_CANCELS_PER_SEC 200
+
 typedef struct pz_grpc_options {
     const char *address;      /* e.g. "0.0.0.0:50051"; port 0 picks a free port */
     int threads;              /* completion-queue threads, >= 1 */

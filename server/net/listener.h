@@ -8,12 +8,21 @@
 #ifndef PZ_NET_LISTENER_H
 #define PZ_NET_LISTENER_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 /* Connections the kernel queues before they are accepted: room for a load balancer opening its
  * pool at once; the kernel caps it at net.core.somaxconn anyway. */
 #define PZ_LISTEN_BACKLOG 1024
+
+/* How long a front stops accepting after accept() failed for want of descriptors (EMFILE, ENFILE)
+ * or memory: the listener stays readable, so accepting again at once would spin. Long enough that
+ * a full table costs ten wake-ups a second, short enough that a freed descriptor is used soon. */
+#define PZ_ACCEPT_PAUSE_MS 100
+
+/* True for the accept() errors that PZ_ACCEPT_PAUSE_MS answers. */
+#define PZ_ACCEPT_ERROR_IS_EXHAUSTION(e) ((e) == EMFILE || (e) == ENFILE || (e) == ENOBUFS || (e) == ENOMEM)
 
 typedef enum pz_listen_mode {
     PZ_LISTEN_EXCLUSIVE, /* one socket; no other socket may join the port */
