@@ -124,6 +124,12 @@ class RawH2:
             return predicate(self)
 
     def close(self):
+        # shutdown first: close() alone leaves the socket open while the reader thread sits in
+        # recv(), and the server would never see the client go
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         try:
             self.sock.close()
         except OSError:
