@@ -48,10 +48,16 @@ static void host(void **state)
 static void json_types(void **state)
 {
     (void)state;
-    const char *yes[] = {"application/json", "Application/JSON", " application/json ", "application/json; charset=utf-8",
-                         "application/json;charset=UTF-8"};
-    const char *no[] = {"", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
-                        "application/jsonp", "application/json-seq", "text/json", "application/"};
+    const char *yes[] = {"application/json", "Application/JSON", " application/json ",
+                         "application/json; charset=utf-8", "application/json;charset=UTF-8"};
+    const char *no[] = {"",
+                        "text/plain",
+                        "application/x-www-form-urlencoded",
+                        "multipart/form-data; boundary=x",
+                        "application/jsonp",
+                        "application/json-seq",
+                        "text/json",
+                        "application/"};
     for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
         assert_true(pz_is_json_content_type(yes[i], strlen(yes[i])));
     for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
