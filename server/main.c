@@ -613,21 +613,24 @@ static void handle_request(void *ctx, pz_request *req)
  * believing it owns them. An exclusive flock on DATA-DIR/.lock, held for the life of the process
  * (the descriptor is never closed; the kernel drops the lock when the process ends, however it
  * ends). The catalog and events CLIs do not take it: they are built to work beside a server. */
+#define DATA_DIR_LOCK ".lock"
 static int lock_data_dir(const char *dir, char *err, size_t errlen)
 {
     char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/.lock", dir);
+    snprintf(path, sizeof path, "%s/" DATA_DIR_LOCK, dir);
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) {
-        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        snprintf(err, errlen, "cannot open %s/" DATA_DIR_LOCK ": %s", dir, strerror(errno));
         return -1;
     }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        snprintf(err, errlen,
-                 errno == EWOULDBLOCK ? "another personalization-server is using the data directory %s (%s is locked); "
-                                        "not starting"
-                                      : "cannot lock the data directory %s (%s)",
-                 dir, path);
+        if (errno == EWOULDBLOCK)
+            snprintf(err, errlen,
+                     "another personalization-server is using the data directory %s (%s/" DATA_DIR_LOCK
+                     " is locked); not starting",
+                     dir, dir);
+        else
+            snprintf(err, errlen, "cannot lock %s/" DATA_DIR_LOCK ": %s", dir, strerror(errno));
         close(fd);
         return -1;
     }
