@@ -642,8 +642,8 @@ static int lock_data_dir(const char *dir, char *err, size_t errlen)
 #define FD_RESERVE 256
 
 /* Raises the soft descriptor limit to the hard one (the connection caps need descriptors: one per
- * REST connection, two per gRPC connection) and warns when the caps cannot all be met; the fronts
- * then pause accepting at the limit instead of failing. */
+ * REST connection, PZ_GRPC_DESCRIPTORS_PER_CONNECTION per gRPC connection) and warns when the caps cannot all be met;
+ * the fronts then pause accepting at the limit instead of failing. */
 static void raise_descriptor_limit(const options *o)
 {
     struct rlimit rl;
@@ -654,11 +654,13 @@ static void raise_descriptor_limit(const options *o)
         setrlimit(RLIMIT_NOFILE, &rl);
         getrlimit(RLIMIT_NOFILE, &rl);
     }
-    unsigned long long need = (unsigned long long)o->http_max_connections + 2ull * o->grpc_max_connections + FD_RESERVE;
+    unsigned long long need = (unsigned long long)o->http_max_connections +
+                              (unsigned long long)PZ_GRPC_DESCRIPTORS_PER_CONNECTION * o->grpc_max_connections +
+                              FD_RESERVE;
     if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
         pz_warn("the descriptor limit (%llu) is below what the connection caps need (%llu: --http-max-connections + "
-                "2 x --grpc-max-connections + %d); at the limit the fronts pause accepting",
-                (unsigned long long)rl.rlim_cur, need, FD_RESERVE);
+                "%d x --grpc-max-connections + %d); at the limit the fronts pause accepting",
+                (unsigned long long)rl.rlim_cur, need, PZ_GRPC_DESCRIPTORS_PER_CONNECTION, FD_RESERVE);
 }
 
 /* When run by `bazel run`, relative paths are meant relative to where the user typed the command. */

@@ -2,8 +2,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +17,7 @@
 #include "server/core/hash.h"
 #include "server/core/log.h"
 #include "server/core/mem.h"
+#include "server/grpc/relay.h"
 
 /* What every HTTP/2 client sends first (RFC 9113 §3.4). */
 static const char PREFACE[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -30,32 +31,42 @@ static const char PREFACE[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 #define N_BUCKETS 4096
 /* Events taken from epoll per wake-up. */
 #define MAX_EVENTS 64
+/* The relay's read size: one piece of a connection per event, so a busy connection cannot starve
+ * the others; 64 KiB is what a TCP read returns at most on loopback anyway. */
+#define SCRATCH_BYTES (64 * 1024)
 /* Refused connections and accept pauses are logged at most this often (each kind), so an attack
  * costs one log line per interval, not one per connection. */
 #define REFUSAL_LOG_INTERVAL_MS 10000
 #define US_PER_MS 1000
 
-typedef enum conn_state { CONN_PENDING, CONN_SERVING } conn_state;
+typedef enum conn_state { CONN_PENDING, CONN_SERVING, CONN_CLOSED } conn_state;
 
-/* Tags of the epoll entries that are not connections. */
+/* Tags of the epoll entries that are not connections (pointers are never this small). */
 enum { TAG_LISTENER = 1, TAG_WAKE = 2 };
 
-/* An accepted socket: pending (waiting for the preface; fd is the socket) or serving (grpc owns
- * the socket; fd is our duplicate). */
-typedef struct conn {
-    int fd;
+typedef struct conn conn;
+
+/* The epoll entry of one of a connection's descriptors. */
+typedef struct conn_end {
+    conn *c;
+    pz_relay_end end;
+} conn_end;
+
+/* An accepted connection: pending (waiting for the preface; fd is the client's socket), serving
+ * (relayed to grpc core) or closed (freed after the current batch of events). */
+struct conn {
     conn_state state;
+    int fd; /* pending: the client's socket (the relay owns it once serving) */
+    pz_relay *relay;
+    conn_end ends[2];
+    uint32_t watched[2]; /* epoll events registered per end */
     struct sockaddr_storage peer;
     char addr[PEER_ADDR_MAX]; /* the client's address, for logs */
     char key[PEER_KEY_MAX];   /* serving: "fd:N", grpc's name of the connection */
     int64_t deadline_ms;      /* pending: the handshake deadline */
-    /* cancellation budget (token bucket, in thousandths of a cancel so refills are exact) */
-    int64_t tokens_milli;
-    int64_t refilled_ms;
-    bool aborted;
-    struct conn *prev, *next; /* pending list (deadline order) or serving list */
-    struct conn *bucket_next; /* peer map (serving only) */
-} conn;
+    conn *prev, *next;        /* pending list (deadline order), serving list or dead list */
+    conn *bucket_next;        /* peer map (serving only) */
+};
 
 typedef struct conn_list {
     conn *head, *tail;
@@ -66,14 +77,17 @@ struct pz_grpc_acceptor {
     pz_grpc_accept_options o;
     int listen_fd, epoll_fd, wake_fd;
     pthread_t thread;
-    bool stopping; /* written before the wake-up, read by the thread after it */
     bool paused;
     int64_t resume_ms;
     int64_t last_refusal_log_ms, last_pause_log_ms;
     unsigned long refused_since_log;
+    uint8_t *scratch;
     conn_list pending; /* acceptor thread only */
+    conn_list dead;    /* closed during the current batch of events; freed after it */
 
-    pthread_mutex_t mu; /* the serving list and the peer map: note_cancel runs on other threads */
+    pthread_mutex_t mu; /* requests to the thread, the serving list and the peer map */
+    pthread_cond_t cond;
+    bool stop_accepting, accepting_stopped, stopping;
     conn_list serving;
     conn *buckets[N_BUCKETS];
 };
@@ -145,14 +159,32 @@ static void map_remove(pz_grpc_acceptor *a, conn *c)
     }
 }
 
-/* Closes a connection's descriptor and gives its slot back. A serving one must already be out of
- * the serving list and the map. */
-static void finish(pz_grpc_acceptor *a, conn *c)
+/* Closes a connection in any state and gives its slot back; the struct is freed after the current
+ * batch of events, which may still name it. abort: see pz_relay_destroy. */
+static void close_conn(pz_grpc_acceptor *a, conn *c, bool abort)
 {
-    epoll_ctl(a->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
-    close(c->fd);
+    if (c->state == CONN_SERVING) {
+        pthread_mutex_lock(&a->mu);
+        list_remove(&a->serving, c);
+        map_remove(a, c);
+        pthread_mutex_unlock(&a->mu);
+        pz_relay_destroy(c->relay, abort); /* closing the descriptors takes them out of epoll */
+    } else {
+        list_remove(&a->pending, c);
+        close(c->fd);
+    }
     pz_conn_limits_release(a->o.limits, (const struct sockaddr *)&c->peer);
-    free(c);
+    c->state = CONN_CLOSED;
+    list_push(&a->dead, c);
+}
+
+static void free_dead(pz_grpc_acceptor *a)
+{
+    while (a->dead.head != NULL) {
+        conn *c = a->dead.head;
+        list_remove(&a->dead, c);
+        free(c);
+    }
 }
 
 static void log_refusal(pz_grpc_acceptor *a, pz_conn_verdict v, const char *key, int64_t now)
@@ -168,6 +200,8 @@ static void log_refusal(pz_grpc_acceptor *a, pz_conn_verdict v, const char *key,
 
 static void pause_accepting(pz_grpc_acceptor *a, int err, int64_t now)
 {
+    if (a->listen_fd < 0)
+        return;
     struct epoll_event ev = {.events = 0, .data.u64 = TAG_LISTENER};
     epoll_ctl(a->epoll_fd, EPOLL_CTL_MOD, a->listen_fd, &ev);
     a->paused = true;
@@ -181,14 +215,16 @@ static void pause_accepting(pz_grpc_acceptor *a, int err, int64_t now)
 
 static void resume_accepting(pz_grpc_acceptor *a)
 {
+    a->paused = false;
+    if (a->listen_fd < 0)
+        return;
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_LISTENER};
     epoll_ctl(a->epoll_fd, EPOLL_CTL_MOD, a->listen_fd, &ev);
-    a->paused = false;
 }
 
 static void accept_all(pz_grpc_acceptor *a)
 {
-    for (;;) {
+    while (a->listen_fd >= 0 && !a->paused) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
         int fd = accept4(a->listen_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -207,25 +243,71 @@ static void accept_all(pz_grpc_acceptor *a)
             continue;
         }
         conn *c = pz_calloc(1, sizeof *c);
-        c->fd = fd;
         c->state = CONN_PENDING;
+        c->fd = fd;
         c->peer = ss;
         snprintf(c->addr, sizeof c->addr, "%s", key);
         c->deadline_ms = now + a->o.handshake_timeout_ms;
-        /* edge-triggered: a partial preface must not wake the thread again until more arrives */
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.ptr = c};
-        if (epoll_ctl(a->epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-            close(fd);
-            pz_conn_limits_release(a->o.limits, (struct sockaddr *)&ss);
-            free(c);
-            continue;
-        }
+        c->ends[PZ_RELAY_CLIENT] = (conn_end){c, PZ_RELAY_CLIENT};
+        c->ends[PZ_RELAY_CORE] = (conn_end){c, PZ_RELAY_CORE};
         list_push(&a->pending, c);
+        /* edge-triggered: a partial preface must not wake the thread again until more arrives */
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.ptr = &c->ends[PZ_RELAY_CLIENT]};
+        if (epoll_ctl(a->epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0)
+            close_conn(a, c, false);
     }
 }
 
-/* The client sent something on a pending connection: the full preface hands it to grpc; a wrong
- * byte or the end of the stream closes it; a partial preface waits for more. */
+/* Registers or updates what epoll watches on each end of a serving connection. */
+static void watch(pz_grpc_acceptor *a, conn *c)
+{
+    for (int end = PZ_RELAY_CLIENT; end <= PZ_RELAY_CORE; end++) {
+        uint32_t want = pz_relay_events(c->relay, (pz_relay_end)end);
+        if (want == c->watched[end])
+            continue;
+        struct epoll_event ev = {.events = want, .data.ptr = &c->ends[end]};
+        epoll_ctl(a->epoll_fd, EPOLL_CTL_MOD, pz_relay_fd(c->relay, (pz_relay_end)end), &ev);
+        c->watched[end] = want;
+    }
+}
+
+/* The preface arrived: a socketpair, grpc core gets one end, the relay the other and the client's
+ * socket. */
+static void serve(pz_grpc_acceptor *a, conn *c)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
+        int err = errno;
+        close_conn(a, c, false);
+        if (PZ_ACCEPT_ERROR_IS_EXHAUSTION(err))
+            pause_accepting(a, err, mono_ms());
+        return;
+    }
+    /* what grpc sets on the sockets it accepts itself: small responses must not wait for ACKs */
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    list_remove(&a->pending, c);
+    c->relay = pz_relay_create(c->fd, sv[0], &a->o.guard, mono_ms());
+    c->state = CONN_SERVING;
+    snprintf(c->key, sizeof c->key, "fd:%d", sv[1]);
+    /* level-triggered from here on: the relay reads one piece per event */
+    c->watched[PZ_RELAY_CLIENT] = c->watched[PZ_RELAY_CORE] = 0;
+    struct epoll_event client_ev = {.events = 0, .data.ptr = &c->ends[PZ_RELAY_CLIENT]};
+    struct epoll_event core_ev = {.events = 0, .data.ptr = &c->ends[PZ_RELAY_CORE]};
+    epoll_ctl(a->epoll_fd, EPOLL_CTL_MOD, c->fd, &client_ev);
+    epoll_ctl(a->epoll_fd, EPOLL_CTL_ADD, sv[0], &core_ev);
+    pthread_mutex_lock(&a->mu);
+    list_push(&a->serving, c);
+    conn **b = bucket_of(a, c->key);
+    c->bucket_next = *b;
+    *b = c;
+    pthread_mutex_unlock(&a->mu);
+    watch(a, c);
+    a->o.serve(a->o.serve_ctx, sv[1]);
+}
+
+/* The client sent something on a pending connection: the full preface serves it; a wrong byte
+ * or the end of the stream closes it; a partial preface waits for more. */
 static void check_preface(pz_grpc_acceptor *a, conn *c)
 {
     char buf[PREFACE_LEN];
@@ -233,57 +315,61 @@ static void check_preface(pz_grpc_acceptor *a, conn *c)
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
     if (n <= 0 || memcmp(buf, PREFACE, (size_t)n) != 0) {
-        list_remove(&a->pending, c);
-        finish(a, c);
+        close_conn(a, c, false);
         return;
     }
-    if ((size_t)n < PREFACE_LEN)
-        return;
-    int watch = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
-    list_remove(&a->pending, c);
-    epoll_ctl(a->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
-    if (watch < 0) { /* out of descriptors: this one cannot be tracked, so it is not served */
-        int err = errno;
-        close(c->fd);
-        pz_conn_limits_release(a->o.limits, (struct sockaddr *)&c->peer);
-        free(c);
-        pause_accepting(a, err, mono_ms());
-        return;
-    }
-    int fd = c->fd;
-    c->fd = watch;
-    snprintf(c->key, sizeof c->key, "fd:%d", fd);
-    c->state = CONN_SERVING;
-    c->tokens_milli = (int64_t)a->o.max_cancels_per_sec * 1000;
-    c->refilled_ms = mono_ms();
-    /* no events asked: epoll always reports the hang-up grpc's shutdown() of the socket causes */
-    struct epoll_event ev = {.events = 0, .data.ptr = c};
-    epoll_ctl(a->epoll_fd, EPOLL_CTL_ADD, watch, &ev);
-    pthread_mutex_lock(&a->mu);
-    list_push(&a->serving, c);
-    conn **b = bucket_of(a, c->key);
-    c->bucket_next = *b;
-    *b = c;
-    pthread_mutex_unlock(&a->mu);
-    a->o.serve(a->o.serve_ctx, fd);
+    if ((size_t)n == PREFACE_LEN)
+        serve(a, c);
 }
 
-static void on_hangup(pz_grpc_acceptor *a, conn *c)
+/* A client crossed a guard limit: cut it off and refuse its address for a while. */
+static void abort_abusive(pz_grpc_acceptor *a, conn *c, int64_t now)
 {
+    const pz_h2_guard *g = pz_relay_guard(c->relay);
+    pz_warn("grpc: aborted the connection from %s: %s (%llu streams, %llu resets, %llu frames); its address is "
+            "refused for %d ms",
+            c->addr, pz_h2_verdict_str(g->verdict), (unsigned long long)g->streams, (unsigned long long)g->resets,
+            (unsigned long long)g->frames, a->o.penalty_ms);
+    pz_conn_limits_penalize(a->o.limits, (struct sockaddr *)&c->peer, now, a->o.penalty_ms);
+    close_conn(a, c, true);
+}
+
+static void on_relay_events(pz_grpc_acceptor *a, conn *c, pz_relay_end end, uint32_t events)
+{
+    int64_t now = mono_ms();
+    pz_relay_status st = pz_relay_on_events(c->relay, end, events, a->scratch, SCRATCH_BYTES, now);
+    if (st == PZ_RELAY_ABUSIVE)
+        abort_abusive(a, c, now);
+    else if (st == PZ_RELAY_CLOSED)
+        close_conn(a, c, false);
+    else
+        watch(a, c);
+}
+
+static void close_pending(pz_grpc_acceptor *a)
+{
+    while (a->pending.head != NULL)
+        close_conn(a, a->pending.head, false);
+}
+
+/* pz_grpc_acceptor_stop, on the thread: no listener, no handshakes; the relays go on. */
+static void stop_accepting(pz_grpc_acceptor *a)
+{
+    if (a->listen_fd >= 0) {
+        close(a->listen_fd);
+        a->listen_fd = -1;
+    }
+    close_pending(a);
     pthread_mutex_lock(&a->mu);
-    list_remove(&a->serving, c);
-    map_remove(a, c);
+    a->accepting_stopped = true;
+    pthread_cond_broadcast(&a->cond);
     pthread_mutex_unlock(&a->mu);
-    finish(a, c);
 }
 
 static void expire_pending(pz_grpc_acceptor *a, int64_t now)
 {
-    while (a->pending.head != NULL && a->pending.head->deadline_ms <= now) {
-        conn *c = a->pending.head;
-        list_remove(&a->pending, c);
-        finish(a, c);
-    }
+    while (a->pending.head != NULL && a->pending.head->deadline_ms <= now)
+        close_conn(a, a->pending.head, false);
 }
 
 static int next_timeout_ms(pz_grpc_acceptor *a, int64_t now)
@@ -298,6 +384,22 @@ static int next_timeout_ms(pz_grpc_acceptor *a, int64_t now)
     return next <= now ? 0 : (int)(next - now);
 }
 
+/* The wake-up descriptor fired: a request from pz_grpc_acceptor_stop or _destroy. Returns false
+ * when the thread must end. */
+static bool on_wake(pz_grpc_acceptor *a)
+{
+    uint64_t v;
+    ssize_t r = read(a->wake_fd, &v, sizeof v);
+    (void)r;
+    pthread_mutex_lock(&a->mu);
+    bool stopping = a->stopping;
+    bool stop = a->stop_accepting && !a->accepting_stopped;
+    pthread_mutex_unlock(&a->mu);
+    if (stop)
+        stop_accepting(a);
+    return !stopping;
+}
+
 static void *acceptor_main(void *arg)
 {
     pz_grpc_acceptor *a = arg;
@@ -306,23 +408,25 @@ static void *acceptor_main(void *arg)
         int n = epoll_wait(a->epoll_fd, evs, MAX_EVENTS, next_timeout_ms(a, mono_ms()));
         for (int i = 0; i < n; i++) {
             if (evs[i].data.u64 == TAG_WAKE) {
-                uint64_t v;
-                ssize_t r = read(a->wake_fd, &v, sizeof v);
-                (void)r;
-                if (__atomic_load_n(&a->stopping, __ATOMIC_ACQUIRE))
+                if (!on_wake(a)) {
+                    free_dead(a);
                     return NULL;
+                }
             } else if (evs[i].data.u64 == TAG_LISTENER) {
                 accept_all(a);
             } else {
-                conn *c = evs[i].data.ptr;
+                conn_end *ce = evs[i].data.ptr;
+                conn *c = ce->c;
                 if (c->state == CONN_PENDING)
                     check_preface(a, c);
-                else
-                    on_hangup(a, c);
+                else if (c->state == CONN_SERVING)
+                    on_relay_events(a, c, ce->end, evs[i].events);
             }
         }
+        free_dead(a);
         int64_t now = mono_ms();
         expire_pending(a, now);
+        free_dead(a);
         if (a->paused && now >= a->resume_ms)
             resume_accepting(a);
     }
@@ -341,7 +445,9 @@ int pz_grpc_acceptor_start(const pz_grpc_accept_options *opts, pz_grpc_acceptor 
     a->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     a->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     a->last_refusal_log_ms = a->last_pause_log_ms = INT64_MIN / 2;
+    a->scratch = pz_malloc(SCRATCH_BYTES);
     pthread_mutex_init(&a->mu, NULL);
+    pthread_cond_init(&a->cond, NULL);
     struct epoll_event lev = {.events = EPOLLIN, .data.u64 = TAG_LISTENER};
     struct epoll_event wev = {.events = EPOLLIN, .data.u64 = TAG_WAKE};
     if (a->epoll_fd < 0 || a->wake_fd < 0 || epoll_ctl(a->epoll_fd, EPOLL_CTL_ADD, fd, &lev) != 0 ||
@@ -353,7 +459,9 @@ int pz_grpc_acceptor_start(const pz_grpc_accept_options *opts, pz_grpc_acceptor 
             close(a->epoll_fd);
         if (a->wake_fd >= 0)
             close(a->wake_fd);
+        pthread_cond_destroy(&a->cond);
         pthread_mutex_destroy(&a->mu);
+        free(a->scratch);
         free(a);
         return -1;
     }
@@ -362,95 +470,58 @@ int pz_grpc_acceptor_start(const pz_grpc_accept_options *opts, pz_grpc_acceptor 
     return 0;
 }
 
-void pz_grpc_acceptor_stop(pz_grpc_acceptor *a)
+static void wake(pz_grpc_acceptor *a)
 {
-    if (a == NULL || a->listen_fd < 0)
-        return;
-    __atomic_store_n(&a->stopping, true, __ATOMIC_RELEASE);
     uint64_t one = 1;
     ssize_t w = write(a->wake_fd, &one, sizeof one);
     (void)w;
-    pthread_join(a->thread, NULL);
-    close(a->listen_fd);
-    a->listen_fd = -1;
-    while (a->pending.head != NULL) {
-        conn *c = a->pending.head;
-        list_remove(&a->pending, c);
-        finish(a, c);
+}
+
+void pz_grpc_acceptor_stop(pz_grpc_acceptor *a)
+{
+    if (a == NULL)
+        return;
+    pthread_mutex_lock(&a->mu);
+    if (!a->stopping) {
+        a->stop_accepting = true;
+        wake(a);
+        while (!a->accepting_stopped)
+            pthread_cond_wait(&a->cond, &a->mu);
     }
+    pthread_mutex_unlock(&a->mu);
 }
 
 void pz_grpc_acceptor_destroy(pz_grpc_acceptor *a)
 {
     if (a == NULL)
         return;
-    pz_grpc_acceptor_stop(a);
-    while (a->serving.head != NULL) {
-        conn *c = a->serving.head;
-        list_remove(&a->serving, c);
-        finish(a, c);
-    }
+    pthread_mutex_lock(&a->mu);
+    a->stopping = true;
+    pthread_mutex_unlock(&a->mu);
+    wake(a);
+    pthread_join(a->thread, NULL);
+    if (a->listen_fd >= 0)
+        close(a->listen_fd);
+    close_pending(a);
+    while (a->serving.head != NULL)
+        close_conn(a, a->serving.head, false);
+    free_dead(a);
     close(a->epoll_fd);
     close(a->wake_fd);
+    pthread_cond_destroy(&a->cond);
     pthread_mutex_destroy(&a->mu);
+    free(a->scratch);
     free(a);
 }
 
-/* Aborts a connection through our duplicate: connect(AF_UNSPEC) disconnects a TCP socket at once
- * (reset sent, both queues purged), so grpc stops reading what the client already queued; the
- * hang-up then releases the slot as for any close. */
-static void abort_connection(conn *c)
-{
-    struct sockaddr unspec = {.sa_family = AF_UNSPEC};
-    if (connect(c->fd, &unspec, sizeof unspec) != 0)
-        shutdown(c->fd, SHUT_RDWR);
-    c->aborted = true;
-}
-
 /* The serving connection grpc calls `peer`; the newest when a descriptor number was reused before
- * the old connection's hang-up was seen. Called with a->mu held. */
+ * the old connection was closed here. Called with a->mu held. */
 static conn *lookup(pz_grpc_acceptor *a, const char *peer)
 {
     conn *c = *bucket_of(a, peer);
     while (c != NULL && strcmp(c->key, peer) != 0)
         c = c->bucket_next;
     return c;
-}
-
-pz_cancel_verdict pz_grpc_acceptor_note_cancel(pz_grpc_acceptor *a, const char *peer)
-{
-    if (a == NULL || peer == NULL || a->o.max_cancels_per_sec <= 0)
-        return PZ_CANCEL_COUNTED;
-    int64_t now = mono_ms();
-    pz_cancel_verdict v = PZ_CANCEL_COUNTED;
-    struct sockaddr_storage addr;
-    char addr_text[PEER_ADDR_MAX];
-    pthread_mutex_lock(&a->mu);
-    conn *c = lookup(a, peer);
-    if (c != NULL && c->aborted) {
-        v = PZ_CANCEL_ALREADY_ABORTED;
-    } else if (c != NULL) {
-        int64_t cap = (int64_t)a->o.max_cancels_per_sec * 1000;
-        c->tokens_milli += (now - c->refilled_ms) * a->o.max_cancels_per_sec; /* rate/1000 cancels per ms */
-        if (c->tokens_milli > cap)
-            c->tokens_milli = cap;
-        c->refilled_ms = now;
-        c->tokens_milli -= 1000;
-        if (c->tokens_milli < 0) {
-            abort_connection(c);
-            addr = c->peer;
-            snprintf(addr_text, sizeof addr_text, "%s", c->addr);
-            v = PZ_CANCEL_ABORTED;
-        }
-    }
-    pthread_mutex_unlock(&a->mu);
-    if (v == PZ_CANCEL_ABORTED) {
-        pz_conn_limits_penalize(a->o.limits, (struct sockaddr *)&addr, now, a->o.penalty_ms);
-        pz_warn("grpc: aborted the connection from %s: more than %d cancelled calls a second (HTTP/2 rapid "
-                "reset?); its address is refused for %d ms",
-                addr_text, a->o.max_cancels_per_sec, a->o.penalty_ms);
-    }
-    return v;
 }
 
 bool pz_grpc_acceptor_peer_address(pz_grpc_acceptor *a, const char *peer, char *out, size_t len)

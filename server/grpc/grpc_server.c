@@ -34,7 +34,7 @@
 /* Defaults of the limits (pz_grpc_options fields left 0); README "Security and limits" lists them
  * with their flags. */
 /* Backends keep a pool of a few connections each; a thousand serves hundreds of them, and costs
- * two descriptors each (grpc's and the acceptor's watch). */
+ * PZ_GRPC_DESCRIPTORS_PER_CONNECTION descriptors each. */
 #define DEFAULT_MAX_CONNECTIONS PZ_GRPC_DEFAULT_MAX_CONNECTIONS
 /* Enough for a pool behind one NAT or proxy address, well below the total. */
 #define DEFAULT_MAX_CONNECTIONS_PER_CLIENT PZ_GRPC_DEFAULT_MAX_CONNECTIONS_PER_CLIENT
@@ -52,8 +52,8 @@
 #define DEFAULT_MAX_AGE_GRACE_MS 30000
 /* grpc core's memory quota: its reclaimers shrink buffers and then close connections under it. */
 #define DEFAULT_MEMORY_BYTES ((size_t)PZ_GRPC_DEFAULT_MEMORY_MB << 20)
-/* A legitimate client cancels a handful of calls a second (deadlines); a rapid-reset flood
- * cancels thousands. A burst of as many is allowed. */
+/* A legitimate client cancels a handful of calls a second (deadlines: each is a RST_STREAM); a
+ * rapid-reset flood cancels thousands. A burst of as many is allowed. */
 #define DEFAULT_MAX_CANCELS_PER_SEC PZ_GRPC_DEFAULT_MAX_CANCELS_PER_SEC
 /* How long the address of a connection closed for abuse is refused. */
 #define ABUSE_PENALTY_MS 10000
@@ -158,8 +158,7 @@ typedef struct srv_call {
     grpc_byte_buffer *send;    /* response message of the batch in flight */
     pz_arena arena;
     pz_request req;
-    const char *what;      /* for the access log */
-    const char *conn_name; /* grpc's name of the connection ("fd:N"), for pz_grpc_acceptor_note_cancel */
+    const char *what; /* for the access log */
     bool sent_initial_md;
     int code;      /* grpc status sent */
     int cancelled; /* RECV_CLOSE_ON_SERVER result */
@@ -260,14 +259,13 @@ static int64_t deadline_to_ms(gpr_timespec d)
 #define PEER_ADDRESS_MAX 64
 
 /* The client's address: "127.0.0.1:5000", "[::1]:5000". Connections our acceptor handed over are
- * named "fd:N" by grpc (c->conn_name keeps that, the acceptor knows the address); grpc's own peer
- * strings are "ipv4:127.0.0.1:5000", "ipv6:%5B::1%5D:5000". */
+ * named "fd:N" by grpc (the acceptor knows their address); grpc's own peer strings are
+ * "ipv4:127.0.0.1:5000", "ipv6:%5B::1%5D:5000". */
 static const char *peer_address(srv_call *c)
 {
     char *peer = grpc_call_get_peer(c->call);
     if (peer == NULL)
         return NULL;
-    c->conn_name = pz_arena_strdup(&c->arena, peer);
     char addr[PEER_ADDRESS_MAX];
     if (pz_grpc_acceptor_peer_address(c->srv->acceptor, peer, addr, sizeof addr)) {
         gpr_free(peer);
@@ -619,13 +617,6 @@ static void on_call_event(srv_tag *tag, bool ok)
     case ST_READING: stream_on_read(c, ok); break;
     case ST_WRITING: stream_on_written(c, ok); break;
     case ST_FINISHING:
-        /* A connection over its cancellation budget is aborted; its remaining calls (a flood
-         * grpc already queued) are not logged one by one: the abort is, once. */
-        if (!(ok && !c->cancelled) &&
-            pz_grpc_acceptor_note_cancel(c->srv->acceptor, c->conn_name) == PZ_CANCEL_ALREADY_ABORTED) {
-            release_call(c);
-            break;
-        }
         pz_request_log_access(&c->req, c->what, ok && !c->cancelled ? c->code : GRPC_STATUS_CANCELLED);
         release_call(c);
         break;
@@ -733,7 +724,7 @@ static int split_address(const char *address, char *host, size_t hostlen, int *p
     return 0;
 }
 
-/* The acceptor's hand-over: grpc core owns the socket from here on. */
+/* The acceptor's hand-over: grpc core owns its end of the socketpair from here on. */
 static void serve_fd(void *ctx, int fd)
 {
     pz_grpc_server *s = ctx;
@@ -768,13 +759,14 @@ int pz_grpc_server_start(const pz_grpc_options *opts, pz_grpc_server **out, int 
     size_t max = opts->max_message_bytes ? opts->max_message_bytes : DEFAULT_MAX_MESSAGE;
     s->quota = grpc_resource_quota_create("pz-grpc");
     grpc_resource_quota_resize(s->quota, or_default_size(opts->memory_bytes, DEFAULT_MEMORY_BYTES));
+    int max_streams = or_default(opts->max_concurrent_streams, DEFAULT_MAX_CONCURRENT_STREAMS);
     /* Per-connection limits grpc core enforces itself. */
     const struct {
         const char *key;
         int value;
     } ints[] = {
         {GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, max > INT_MAX ? INT_MAX : (int)max},
-        {GRPC_ARG_MAX_CONCURRENT_STREAMS, or_default(opts->max_concurrent_streams, DEFAULT_MAX_CONCURRENT_STREAMS)},
+        {GRPC_ARG_MAX_CONCURRENT_STREAMS, max_streams},
         {GRPC_ARG_MAX_CONNECTION_IDLE_MS, or_default(opts->idle_timeout_ms, DEFAULT_IDLE_TIMEOUT_MS)},
         {GRPC_ARG_MAX_CONNECTION_AGE_MS, or_default(opts->max_connection_age_ms, DEFAULT_MAX_AGE_MS)},
         {GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, or_default(opts->max_connection_age_grace_ms, DEFAULT_MAX_AGE_GRACE_MS)},
@@ -812,7 +804,9 @@ int pz_grpc_server_start(const pz_grpc_options *opts, pz_grpc_server **out, int 
         .host = host,
         .limits = s->limits,
         .handshake_timeout_ms = or_default(opts->handshake_timeout_ms, DEFAULT_HANDSHAKE_TIMEOUT_MS),
-        .max_cancels_per_sec = or_default(opts->max_cancels_per_sec, DEFAULT_MAX_CANCELS_PER_SEC),
+        /* the stream limit grpc applies once the client acknowledged it, applied before too */
+        .guard = {.max_resets_per_sec = or_default(opts->max_cancels_per_sec, DEFAULT_MAX_CANCELS_PER_SEC),
+                  .max_streams_unacked = max_streams},
         .penalty_ms = ABUSE_PENALTY_MS,
         .serve = serve_fd,
         .serve_ctx = s,
@@ -837,7 +831,7 @@ int pz_grpc_server_start(const pz_grpc_options *opts, pz_grpc_server **out, int 
             pz_fatal("grpc: cannot start completion-queue thread");
     }
     pz_info("grpc: listening on %s (port %d, %d threads, max message %zu bytes, %d streams per connection)",
-            opts->address, port, s->n_threads, max, ints[1].value);
+            opts->address, port, s->n_threads, max, max_streams);
     *out = s;
     if (bound_port != NULL)
         *bound_port = port;
@@ -862,7 +856,9 @@ void pz_grpc_server_stop(pz_grpc_server *s)
 {
     if (s == NULL)
         return;
-    pz_grpc_acceptor_stop(s->acceptor); /* no connection is handed over past this point */
+    /* no connection is served past this point; the open ones are relayed until the end, so calls
+     * in flight finish and the GOAWAY reaches the clients */
+    pz_grpc_acceptor_stop(s->acceptor);
     pthread_mutex_lock(&s->mu);
     s->stopping = true;
     pthread_mutex_unlock(&s->mu);

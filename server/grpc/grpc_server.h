@@ -12,11 +12,13 @@
  * bytes, without re-encoding or copying.
  *
  * Connections are accepted by server/grpc/accept.h (caps in total and per client address, the
- * handshake timeout, no spinning at the descriptor limit) and handed to grpc core, which enforces
- * the per-connection limits set as channel arguments (concurrent streams, idle time, age,
- * keepalive, the memory quota). A call that ends cancelled before it was answered counts against
- * its connection: a connection over max_cancels_per_sec (HTTP/2 rapid reset, CVE-2023-44487, which
- * grpc 1.51 does not defend against) is aborted and its address refused for a while.
+ * handshake timeout, no spinning at the descriptor limit) and relayed to grpc core through a
+ * socketpair, every client byte checked by an HTTP/2 frame guard first: a connection resetting
+ * streams faster than max_cancels_per_sec (HTTP/2 rapid reset, CVE-2023-44487, which grpc 1.51
+ * does not defend against) or opening more than max_concurrent_streams before acknowledging the
+ * SETTINGS (grpc 1.51 applies the limit only after that) is aborted before grpc core reads the
+ * flood, and its address refused for a while. grpc core enforces the per-connection limits set
+ * as channel arguments (concurrent streams, idle time, age, keepalive, the memory quota).
  *
  * Threads: `threads` completion-queue threads; the handler may complete a request inline or on any
  * other thread (starting a batch is thread-safe in grpc core).
@@ -37,6 +39,8 @@
 #define PZ_GRPC_DEFAULT_MAX_AGE_MS 1800000
 #define PZ_GRPC_DEFAULT_MEMORY_MB 256
 #define PZ_GRPC_DEFAULT_MAX_CANCELS_PER_SEC 200
+/* A connection is relayed: the client's socket and both ends of the socketpair to grpc core. */
+#define PZ_GRPC_DESCRIPTORS_PER_CONNECTION 3
 
 typedef struct pz_grpc_options {
     const char *address;      /* e.g. "0.0.0.0:50051"; port 0 picks a free port */
@@ -55,7 +59,7 @@ typedef struct pz_grpc_options {
     int max_connection_age_ms;         /* a connection is asked to go away after that long ... */
     int max_connection_age_grace_ms;   /* ... and closed that much later */
     size_t memory_bytes;               /* grpc core's memory quota for the server */
-    int max_cancels_per_sec;           /* cancelled-call rate that makes a connection abusive */
+    int max_cancels_per_sec;           /* calls a client may cancel (RST_STREAM) a second per connection */
 } pz_grpc_options;
 
 typedef struct pz_grpc_server pz_grpc_server;

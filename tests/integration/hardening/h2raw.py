@@ -3,8 +3,11 @@ an HTTP/2 library's state machine in the way (python3-hpack encodes the header b
 
 A RawH2 connects, sends the connection preface and an empty SETTINGS frame, and reads the server's
 frames on a background thread into counters: SETTINGS values, RST_STREAM error codes, GOAWAY,
-HEADERS/DATA per stream, and whether the server closed the connection.
+HEADERS/DATA per stream, and whether the server closed the connection (end of stream or reset:
+never a timeout of ours). It acknowledges the server's SETTINGS and answers PINGs, as a client
+must, unless told not to acknowledge (ack_settings=False).
 """
+import select
 import socket
 import struct
 import threading
@@ -17,6 +20,10 @@ DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION =
 END_STREAM, END_HEADERS = 0x1, 0x4
 SETTINGS_MAX_CONCURRENT_STREAMS = 0x3
 REFUSED_STREAM, CANCEL = 0x7, 0x8
+
+
+class SendStalled(Exception):
+    """The server neither read what was sent nor closed the connection."""
 
 
 def frame(ftype, flags, stream_id, payload=b""):
@@ -36,9 +43,11 @@ def rest_headers(method, path, authority="localhost", extra=()):
 
 
 class RawH2:
-    def __init__(self, port, host="127.0.0.1", source="127.0.0.1", send_preface=True):
+    def __init__(self, port, host="127.0.0.1", source="127.0.0.1", send_preface=True, ack_settings=True):
         self.sock = socket.create_connection((host, port), timeout=10, source_address=(source, 0))
+        self.sock.settimeout(None)  # `closed` must mean the server closed, not that it was quiet
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.ack_settings = ack_settings
         self.settings = {}
         self.rst = {}          # error code -> count
         self.goaway = None     # (last stream id, error code)
@@ -54,8 +63,19 @@ class RawH2:
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
-    def send(self, data):
-        self.sock.sendall(data)
+    def send(self, data, timeout=10.0):
+        """Sends everything; OSError when the server closed the connection, SendStalled when it
+        neither reads nor closes within `timeout`."""
+        view = memoryview(data)
+        end = time.time() + timeout
+        while view:
+            _, writable, _ = select.select([], [self.sock], [], max(0.0, end - time.time()))
+            if not writable:
+                raise SendStalled("the server did not read %d bytes in %.0f s" % (len(view), timeout))
+            try:
+                view = view[self.sock.send(view, socket.MSG_DONTWAIT):]
+            except BlockingIOError:
+                pass
 
     def _read(self):
         buf = b""
@@ -86,10 +106,11 @@ class RawH2:
                 for i in range(0, len(payload) - 5, 6):
                     ident, value = struct.unpack(">HI", payload[i:i + 6])
                     self.settings[ident] = value
-                try:
-                    self.sock.sendall(frame(SETTINGS, 0x1, 0))
-                except OSError:
-                    pass
+                if self.ack_settings:
+                    try:
+                        self.sock.sendall(frame(SETTINGS, 0x1, 0))
+                    except OSError:
+                        pass
             elif ftype == RST_STREAM:
                 code = struct.unpack(">I", payload[:4])[0]
                 self.rst[code] = self.rst.get(code, 0) + 1
