@@ -126,10 +126,6 @@ def curl(server, path, *args, method=None, data=None, headers=(), http2=False):
         cmd += ["-X", method]
     if data is not None:
         cmd += ["--data-binary", "@-"]
-    # POST bodies must be declared JSON (README "Security and limits"); tests that post something
-    # else say so with their own Content-Type.
-    if data is not None and not any(h.lower().startswith("content-type:") for h in headers):
-        headers = list(headers) + ["Content-Type: application/json"]
     for h in headers:
         cmd += ["-H", h]
     cmd += list(args)

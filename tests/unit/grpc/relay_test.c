@@ -46,10 +46,9 @@ static void rig_up(rig *t, int max_resets_per_sec)
     t->r = pz_relay_create(t->relay_client, t->relay_core, &l, 0);
 }
 
-static void rig_down(rig *t, bool relay_destroyed)
+static void rig_down(rig *t)
 {
-    if (!relay_destroyed)
-        pz_relay_destroy(t->r, false);
+    pz_relay_destroy(t->r, false);
     close(t->client);
     close(t->core);
 }
@@ -95,42 +94,67 @@ static void bytes_go_both_ways(void **state)
     assert_int_equal(on(&t, PZ_RELAY_CLIENT, EPOLLIN), PZ_RELAY_OPEN);
     assert_int_equal(pz_relay_events(t.r, PZ_RELAY_CLIENT), EPOLLIN);
     assert_int_equal(pz_relay_events(t.r, PZ_RELAY_CORE), EPOLLIN);
-    rig_down(&t, false);
+    rig_down(&t);
 }
 
-static void full_destination_holds_and_stops_the_source(void **state)
+/* Moves `total` bytes from `src` through the relay to `dst` while `dst`'s reader reads only now and
+ * then: the relay must hold the rest, stop reading the source, and deliver everything in order. */
+static void slow_reader(rig *t, pz_relay_end from, int src, int dst)
 {
-    (void)state;
-    rig t;
-    rig_up(&t, 0);
-    int small = 4096;
-    setsockopt(t.core, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-    setsockopt(t.relay_core, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
-    /* the client sends much more than grpc core's side takes without reading */
+    pz_relay_end to = from == PZ_RELAY_CLIENT ? PZ_RELAY_CORE : PZ_RELAY_CLIENT;
     static uint8_t out[256 * 1024], in[256 * 1024];
     for (size_t i = 0; i < sizeof out; i++)
         out[i] = (uint8_t)(i * 7 + i / 251);
     memcpy(out, PREFACE, sizeof PREFACE - 1);
     size_t sent = 0, got = 0;
     int rounds = 0;
+    bool held = false;
     while (got < sizeof out) {
         assert_true(++rounds < 100000);
-        ssize_t n = sent < sizeof out ? send(t.client, out + sent, sizeof out - sent, MSG_DONTWAIT) : 0;
+        ssize_t n = sent < sizeof out ? send(src, out + sent, sizeof out - sent, MSG_DONTWAIT) : 0;
         if (n > 0)
             sent += (size_t)n;
-        uint32_t ev = pz_relay_events(t.r, PZ_RELAY_CLIENT);
-        if (ev & EPOLLIN)
-            assert_int_equal(on(&t, PZ_RELAY_CLIENT, EPOLLIN), PZ_RELAY_OPEN);
-        else /* held: the client is not read until the core end took the rest */
-            assert_int_equal(pz_relay_events(t.r, PZ_RELAY_CORE), EPOLLIN | EPOLLOUT);
-        if (rounds % 3 == 0) { /* grpc core reads now and then */
-            got += drain(t.core, in + got, sizeof in - got);
-            if (pz_relay_events(t.r, PZ_RELAY_CORE) & EPOLLOUT)
-                assert_int_equal(on(&t, PZ_RELAY_CORE, EPOLLOUT), PZ_RELAY_OPEN);
+        if (pz_relay_events(t->r, from) & EPOLLIN) {
+            assert_int_equal(on(t, from, EPOLLIN), PZ_RELAY_OPEN);
+        } else { /* held: the source is not read until the destination took the rest */
+            held = true;
+            assert_true(pz_relay_events(t->r, to) & EPOLLOUT);
+        }
+        if (rounds % 3 == 0) { /* the reader reads now and then */
+            got += drain(dst, in + got, sizeof in - got);
+            if (pz_relay_events(t->r, to) & EPOLLOUT)
+                assert_int_equal(on(t, to, EPOLLOUT), PZ_RELAY_OPEN);
         }
     }
+    assert_true(held);
     assert_memory_equal(in, out, sizeof out);
-    rig_down(&t, false);
+}
+
+static void small_buffers(int a, int b)
+{
+    int small = 4096;
+    setsockopt(a, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    setsockopt(b, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+}
+
+static void slow_core_holds_and_stops_the_client(void **state)
+{
+    (void)state;
+    rig t;
+    rig_up(&t, 0);
+    small_buffers(t.core, t.relay_core);
+    slow_reader(&t, PZ_RELAY_CLIENT, t.client, t.core);
+    rig_down(&t);
+}
+
+static void slow_client_holds_and_stops_the_core(void **state)
+{
+    (void)state;
+    rig t;
+    rig_up(&t, 0);
+    small_buffers(t.client, t.relay_client);
+    slow_reader(&t, PZ_RELAY_CORE, t.core, t.client);
+    rig_down(&t);
 }
 
 static void client_end_closes(void **state)
@@ -186,7 +210,7 @@ static void abusive_bytes_never_reach_core(void **state)
     assert_int_equal(on(&t, PZ_RELAY_CLIENT, EPOLLIN), PZ_RELAY_ABUSIVE);
     assert_int_equal(pz_relay_guard(t.r)->verdict, PZ_H2_RESET_FLOOD);
     assert_int_equal(drain(t.core, buf, sizeof buf), 0);
-    rig_down(&t, false);
+    rig_down(&t);
 }
 
 static void abort_resets_a_tcp_client(void **state)
@@ -221,7 +245,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(bytes_go_both_ways),
-        cmocka_unit_test(full_destination_holds_and_stops_the_source),
+        cmocka_unit_test(slow_core_holds_and_stops_the_client),
+        cmocka_unit_test(slow_client_holds_and_stops_the_core),
         cmocka_unit_test(client_end_closes),
         cmocka_unit_test(core_hang_up_forwards_what_is_left),
         cmocka_unit_test(abusive_bytes_never_reach_core),
