@@ -85,15 +85,35 @@ const char *pz_http1_framing_message(pz_http1_framing f)
     return (size_t)f < sizeof messages / sizeof messages[0] ? messages[f] : "";
 }
 
-bool pz_is_json_content_type(const char *value, size_t len)
+/* Fetch standard: a safelisted Content-Type value is at most this long... */
+#define SAFELISTED_VALUE_MAX 128
+/* ...has no CORS-unsafe request-header byte (besides controls other than tab, and DEL)... */
+static const char CORS_UNSAFE_BYTES[] = "\"():<>?@[\\]{}";
+/* ...and its MIME type essence is one of these. */
+static const char *const SAFELISTED_TYPES[] = {"application/x-www-form-urlencoded", "multipart/form-data",
+                                               "text/plain"};
+
+static bool cors_unsafe_byte(unsigned char c)
 {
-    static const char JSON[] = "application/json";
-    const size_t json_len = sizeof JSON - 1;
-    trim(&value, &len);
-    if (len < json_len || strncasecmp(value, JSON, json_len) != 0)
+    return (c < 0x20 && c != '\t') || c == 0x7f || (c != 0 && strchr(CORS_UNSAFE_BYTES, c) != NULL);
+}
+
+bool pz_cors_simple_body_type(const char *value, size_t len)
+{
+    if (value == NULL)
+        return true;
+    if (len > SAFELISTED_VALUE_MAX)
         return false;
-    const char *rest = value + json_len;
-    size_t rest_len = len - json_len;
-    trim(&rest, &rest_len);
-    return rest_len == 0 || rest[0] == ';';
+    for (size_t i = 0; i < len; i++) {
+        if (cors_unsafe_byte((unsigned char)value[i]))
+            return false;
+    }
+    const char *semi = memchr(value, ';', len);
+    size_t essence_len = semi != NULL ? (size_t)(semi - value) : len;
+    trim(&value, &essence_len);
+    for (size_t i = 0; i < sizeof SAFELISTED_TYPES / sizeof SAFELISTED_TYPES[0]; i++) {
+        if (name_is(value, essence_len, SAFELISTED_TYPES[i]))
+            return true;
+    }
+    return false;
 }

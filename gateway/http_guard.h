@@ -8,9 +8,12 @@
  *   different Content-Length values the first. Either is how request smuggling starts between a
  *   proxy and a server that disagree, so the front re-reads the raw request head and answers 400
  *   and closes the connection.
- * - Content types: a POST body must be declared JSON (application/json, parameters such as
- *   charset allowed). A cross-site page can send text/plain, form and multipart bodies without a
- *   CORS preflight; a JSON content type forces the preflight, which the browser enforces.
+ * - Content types: a web page may POST cross-origin without a CORS preflight when the body has no
+ *   Content-Type or a CORS-safelisted one (text/plain, application/x-www-form-urlencoded,
+ *   multipart/form-data; Fetch standard, "CORS-safelisted request-header"), so CORS "*" would not
+ *   stop any page from posting events from a visitor's browser. The front refuses such a body when
+ *   the request also carries Origin (browsers always send it on a POST); any other type forces a
+ *   preflight first.
  */
 #ifndef PZ_HTTP_GUARD_H
 #define PZ_HTTP_GUARD_H
@@ -33,8 +36,10 @@ pz_http1_framing pz_http1_check_framing(const char *head, size_t len);
 /* The message of a framing verdict, for the 400 body. */
 const char *pz_http1_framing_message(pz_http1_framing f);
 
-/* True for "application/json" with optional parameters ("application/json; charset=utf-8"),
- * case-insensitive, surrounding spaces ignored. */
-bool pz_is_json_content_type(const char *value, size_t len);
+/* True when a browser sends a body with this Content-Type value (NULL: no Content-Type) cross-origin
+ * without a CORS preflight: none, or a CORS-safelisted type (its essence, case-insensitive, is
+ * text/plain, application/x-www-form-urlencoded or multipart/form-data; at most 128 bytes and none
+ * of the bytes the Fetch standard calls CORS-unsafe). */
+bool pz_cors_simple_body_type(const char *value, size_t len);
 
 #endif

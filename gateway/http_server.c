@@ -415,13 +415,18 @@ static bool reject_malformed_http1(pz_http_server *s, h2o_req_t *req)
     return true;
 }
 
-/* A POST body must be declared JSON: the content types a web page may send cross-site without a
- * CORS preflight (text/plain, forms) are refused, so CORS "*" does not let any page post events
- * from a visitor's browser. */
-static bool has_json_body_type(const h2o_req_t *req)
+/* A POST a web page could send cross-origin without a CORS preflight (gateway/http_guard.h): from a
+ * browser (Origin: browsers always send it on a POST, other clients normally do not), with no
+ * Content-Type or a CORS-safelisted one. CORS "*" cannot protect such a request, so it is refused;
+ * without Origin any body is read as JSON, as upstream does. */
+static bool is_preflight_free_browser_post(const h2o_req_t *req)
 {
+    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST")) ||
+        h2o_find_header_by_str(&req->headers, H2O_STRLIT("origin"), -1) < 0)
+        return false;
     ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
-    return i >= 0 && pz_is_json_content_type(req->headers.entries[i].value.base, req->headers.entries[i].value.len);
+    return i < 0 ? pz_cors_simple_body_type(NULL, 0)
+                 : pz_cors_simple_body_type(req->headers.entries[i].value.base, req->headers.entries[i].value.len);
 }
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
@@ -480,9 +485,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
 
-    if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST")) && !has_json_body_type(req)) {
+    if (is_preflight_free_browser_post(req)) {
         send_front_error(s, req, 415, "UnsupportedMediaType",
-                         "the request body must be JSON: send Content-Type: application/json");
+                         "a request body sent from a browser must be declared JSON: send Content-Type: "
+                         "application/json (other types skip the CORS preflight)");
         free_call(call);
         return 0;
     }

@@ -316,13 +316,43 @@ def test_rest_304_has_no_content_length(s):
     assert status == 304 and "content-length" not in hdrs304, hdrs304
 
 
-def test_rest_post_needs_json_content_type(s):
-    body = '{"sessionId":"s","eventList":[{"eventType":"click","itemId":"sku-1"}]}'
-    for ctype in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"):
-        status, _, doc = curl_json(s, "/events/demo", method="POST", data=body, headers=["Content-Type: " + ctype])
-        assert status == 415 and doc["code"] == "UnsupportedMediaType", (ctype, status, doc)
-    status, _, _ = curl(s, "/events/demo", method="POST", data=body, headers=["Content-Type: application/json; charset=utf-8"])
+def events_accepted(s):
+    status, _, doc = curl_json(s, "/admin/events/stats")
     assert status == 200, status
+    return doc["accepted"]["events"]
+
+
+def test_rest_cross_origin_simple_post_is_415(s):
+    """CORS "*" plus POST /events: a page may POST cross-origin without a preflight when the body has
+    no type or a CORS-safelisted one; such a request (Origin set, as browsers always do) is refused
+    with 415 and stores nothing. Without Origin (curl, backends) any body is read as JSON, as
+    upstream does; with a JSON type the browser preflights first, so it is served."""
+    body = '{"sessionId":"s","eventList":[{"eventType":"click","itemId":"sku-1"}]}'
+    origin = "Origin: https://evil.example"
+    before = events_accepted(s)
+    for ctype in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
+                  "text/plain;charset=UTF-8", None):
+        headers = [origin] + (["Content-Type: " + ctype] if ctype else ["Content-Type:"])  # "Content-Type:" drops curl's
+        status, hdrs, doc = curl_json(s, "/events/demo", method="POST", data=body, headers=headers)
+        assert status == 415 and doc["code"] == "UnsupportedMediaType", (ctype, status, doc)
+        assert hdrs["access-control-allow-origin"] == "*", hdrs  # the page may read why
+    assert events_accepted(s) == before, "a refused request stored events"
+    status, _, doc = curl_json(s, "/rerank-items/demo/ranking/user-0001", method="POST", data='["sku-00248"]',
+                               headers=[origin, "Content-Type: text/plain"])
+    assert status == 415, (status, doc)
+    for headers in ([], ["Content-Type: text/plain"], ["Content-Type: application/x-www-form-urlencoded"],
+                    ["Content-Type:"], [origin, "Content-Type: application/json"],
+                    [origin, "Content-Type: application/json; charset=utf-8"]):
+        status, _, _ = curl(s, "/events/demo", method="POST", data=body, headers=headers)
+        assert status == 200, (headers, status)
+    assert events_accepted(s) == before + 6, (before, events_accepted(s))
+    # curl -d sends application/x-www-form-urlencoded: served, as upstream serves it
+    out = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-d", body,
+                          "http://127.0.0.1:%d/events/demo" % s.http_port], capture_output=True, timeout=20)
+    assert out.stdout == b"200", out
+    status, _, _ = curl(s, "/events/demo", method="POST", data=body, headers=[origin, "Content-Type: text/plain"],
+                        http2=True)
+    assert status == 415, status
 
 
 def test_second_instance_refused_on_port_and_data_dir(s):
