@@ -487,8 +487,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 
     if (is_preflight_free_browser_post(req)) {
         send_front_error(s, req, 415, "UnsupportedMediaType",
-                         "a request body sent from a browser must be declared JSON: send Content-Type: "
-                         "application/json (other types skip the CORS preflight)");
+                         "a browser may send this body type without a CORS preflight, so it is refused from "
+                         "browsers: send the body with Content-Type: application/json");
         free_call(call);
         return 0;
     }
