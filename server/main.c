@@ -179,15 +179,16 @@ static const flag FLAGS[] = {
      .dflt = "2",
      .help = "REST event loops",
      .offset = offsetof(options, http_threads)},
-    /* Two: with one, a connection flooding grpc core (rapid reset) occupies the only thread that
-     * polls, and neither legitimate calls nor the flood's detection get a turn. */
+    /* Two: with the connection relay (server/grpc/relay.h) one thread used about a quarter more
+     * server CPU per call than two at the same throughput (tests/bench/cache, README Performance);
+     * the rapid-reset defence works with either. */
     {.name = "grpc-threads",
      .arg = "N",
      .kind = FLAG_INT,
      .min = 1,
      .max = 256,
      .dflt = "2",
-     .help = "gRPC completion-queue threads (at least 2 for the rapid-reset defence)",
+     .help = "gRPC completion-queue threads",
      .offset = offsetof(options, grpc_threads)},
     /* From 1 KiB (an events call with its 10 events needs a few) to 1 GiB. */
     {.name = "max-body-bytes",
