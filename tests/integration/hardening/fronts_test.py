@@ -238,6 +238,70 @@ def test_grpc_connection_caps_and_handshake_timeout(s):
         srv.cleanup()
 
 
+def test_total_connection_caps_on_both_fronts(s):
+    """--http-max-connections / --grpc-max-connections: past the total, a connection from yet another
+    address is closed at accept, and served again once one closes."""
+    srv = own_server(s, "--http-max-connections", "2", "--grpc-max-connections", "2")
+    held = []
+    try:
+        for src in ("127.0.0.7", "127.0.0.8"):
+            held.append(socket.create_connection(("127.0.0.1", srv.http_port), source_address=(src, 0)))
+            held.append(RawH2(srv.grpc_port, source=src))
+        time.sleep(0.2)
+        assert held[1].wait(lambda c: c.settings) and held[3].wait(lambda c: c.settings), "not served"
+        extra = socket.create_connection(("127.0.0.1", srv.http_port), source_address=("127.0.0.9", 0))
+        assert closed_within(extra, 2), "a 3rd REST connection was served"
+        extra.close()
+        extra = RawH2(srv.grpc_port, source="127.0.0.9")
+        assert extra.wait(lambda c: c.closed, 2) and not extra.settings, "a 3rd gRPC connection was served"
+        extra.close()
+        assert "total limit" in srv.read_log()
+        held.pop(0).close()
+        held.pop(0).close()
+        time.sleep(0.3)
+        out, _ = raw_http(srv.http_port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", wait=1)
+        assert out.startswith(b"HTTP/1.1 200"), out[:80]
+        again = RawH2(srv.grpc_port, source="127.0.0.9")
+        held.append(again)
+        assert again.wait(lambda c: c.settings), "a slot was not released"
+    finally:
+        for h in held:
+            h.close()
+        srv.stop()
+        srv.cleanup()
+
+
+def test_rest_idle_grpc_age_and_message_size(s):
+    """--http-idle-timeout-ms closes an idle keep-alive connection; --grpc-max-connection-age-ms sends
+    GOAWAY to a connection past its age; a gRPC message over 4 x --max-body-bytes is
+    RESOURCE_EXHAUSTED."""
+    srv = own_server(s, "--http-idle-timeout-ms", "300", "--grpc-max-connection-age-ms", "1000",
+                     "--max-body-bytes", "1024")
+    try:
+        idle = socket.create_connection(("127.0.0.1", srv.http_port))
+        idle.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert idle.recv(100).startswith(b"HTTP/1.1 200")
+        t0 = time.time()
+        assert closed_within(idle, 3), "an idle keep-alive connection stayed open"
+        assert time.time() - t0 < 2
+        idle.close()
+        aged = RawH2(srv.grpc_port)
+        t0 = time.time()
+        assert aged.wait(lambda c: c.goaway is not None, 5), "no GOAWAY past the connection age"
+        assert time.time() - t0 > 0.5
+        aged.close()
+        ch, call = recommend_stub(srv.grpc_target)
+        try:
+            call(pb.RecommendItemsRequest(namespace="demo", recommender="for-you", user_id="u" * 5000), timeout=5)
+            raise AssertionError("a 5 KB message was accepted")
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, e.code()
+        ch.close()
+    finally:
+        srv.stop()
+        srv.cleanup()
+
+
 def test_grpc_idle_connection_closed(s):
     srv = own_server(s, "--grpc-idle-timeout-ms", "300")
     try:
