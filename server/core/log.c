@@ -10,11 +10,12 @@
 
 static volatile pz_log_level log_level = PZ_LOG_INFO;
 
-static const char *const level_names[] = {"debug", "info", "warn", "error"};
+/* A line's text before escaping; longer messages are cut. */
+#define LOG_LINE_MAX 4096
+/* A control character is written as the 4 bytes "\xNN". */
+#define ESCAPED_BYTES_MAX 4
 
-/* U+0001-U+001F and U+007F (strcspn stops at the NUL that ends the text anyway). */
-static const char CONTROL_CHARS[] = "\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10\x11\x12"
-                                    "\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x7f";
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 void pz_log_set_level(pz_log_level level)
 {
@@ -40,7 +41,7 @@ void pz_log(pz_log_level level, const char *fmt, ...)
 {
     if (level < log_level)
         return;
-    char line[4096];
+    char line[LOG_LINE_MAX];
     struct timeval tv;
     struct tm tm;
     gettimeofday(&tv, NULL);
@@ -54,24 +55,18 @@ void pz_log(pz_log_level level, const char *fmt, ...)
     size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
     if (len > sizeof line - 2)
         len = sizeof line - 2;
-    /* One event, one line: control characters in logged values (a request's, an upstream's) are
-     * written as \xNN, so nothing a client or an upstream sends can forge a log line. */
-    line[len] = '\0';
-    char escaped[sizeof line * 4 + 1];
-    char *out = line;
-    if (strcspn(line + n, CONTROL_CHARS) < len - (size_t)n) {
-        size_t k = 0;
-        for (size_t i = 0; i < len; i++) {
-            unsigned char ch = (unsigned char)line[i];
-            if (i >= (size_t)n && (ch < 0x20 || ch == 0x7f))
-                k += (size_t)snprintf(escaped + k, sizeof escaped - k, "\\x%02x", ch);
-            else
-                escaped[k++] = (char)ch;
-        }
-        out = escaped;
-        len = k;
+    /* One event, one line: control characters in the message (a client's method path, header or
+     * id can carry a newline) are written as \xNN, so nobody can forge a log line. */
+    char out[LOG_LINE_MAX * ESCAPED_BYTES_MAX + 1];
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)line[i];
+        if (c < 0x20 || c == 0x7f)
+            o += (size_t)snprintf(out + o, sizeof out - o, "\\x%02x", c);
+        else
+            out[o++] = (char)c;
     }
-    out[len++] = '\n'; /* one write per line: lines of concurrent threads never interleave */
-    ssize_t w = write(STDERR_FILENO, out, len);
+    out[o++] = '\n';
+    ssize_t w = write(STDERR_FILENO, out, o);
     (void)w;
 }

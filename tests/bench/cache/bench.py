@@ -14,6 +14,7 @@ server under test; each run is short (RUN_SECONDS) and bounded. Run it through r
 builds the optimized binaries first:
 
   tests/bench/cache/run.sh
+  PZ_BENCH_SERVER_ARGS='--grpc-threads 1' tests/bench/cache/run.sh   (extra server flags)
 """
 import json
 import os
@@ -29,6 +30,7 @@ import time
 import urllib.request
 
 RUN_SECONDS = int(os.environ.get("PZ_BENCH_SECONDS", "3"))
+SERVER_ARGS = os.environ.get("PZ_BENCH_SERVER_ARGS", "").split()
 LATENCY_SECONDS = 3
 ROUNDS = int(os.environ.get("PZ_BENCH_ROUNDS", "5"))
 HIT_PATH = "/recommend-items/demo/for-you/user-0001?numResults=25"
@@ -226,7 +228,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="pz-bench-cache-")
     procs = []
     try:
-        ours, http_port, grpc_port = start_server(binary, tmp, ["--log-level", "warn"])
+        ours, http_port, grpc_port = start_server(binary, tmp, ["--log-level", "warn"] + SERVER_ARGS)
         procs.append(ours)
         wait_port(http_port, ours, "server")
         # the entry both fronts will hit, and its exact bytes for the baselines
@@ -274,6 +276,7 @@ def main():
 
         print("response: %d bytes of JSON (%d gzip), %d bytes of protobuf, ETag %s" % (
             len(body), len(gz_body), len(response), hdrs["etag"]))
+        print("server flags: %s" % (" ".join(SERVER_ARGS) or "defaults"))
         print("machine: %d cores shared by server and load generator; %d rounds of %d s runs, alternating; "
               "load average %s" % (os.cpu_count(), ROUNDS, RUN_SECONDS, loadavg()))
         print()
