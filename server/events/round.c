@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "server/core/log.h"
+#include "server/core/num.h"
 #include "server/core/status.h"
 #include "server/events/pipeline_internal.h"
 #include "server/events/record.h"
@@ -287,6 +288,7 @@ static void apply_builtin_inline(pz_event_pipeline *p, pz_target_slot *s, slot_c
         }
     }
     pz_interaction *evs = pz_calloc(n ? n : 1, sizeof *evs);
+    int64_t now_ms = pz_now_ms();
     size_t i = 0;
     for (size_t j = 0; j < n_jobs; j++) {
         bool mine = false;
@@ -304,7 +306,7 @@ static void apply_builtin_inline(pz_event_pipeline *p, pz_target_slot *s, slot_c
                                         .event_type = ev->event_type,
                                         .has_event_value = ev->has_event_value,
                                         .event_value = ev->event_value,
-                                        .sent_at_ms = (int64_t)(ev->sent_at * 1000.0)};
+                                        .sent_at_ms = pz_event_time_ms(ev->sent_at, now_ms)};
         }
     }
     char err[256] = "";
