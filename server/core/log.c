@@ -8,6 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "server/core/redact.h"
+
 static volatile pz_log_level log_level = PZ_LOG_INFO;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
@@ -50,6 +52,13 @@ void pz_log(pz_log_level level, const char *fmt, ...)
     size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
     if (len > sizeof line - 2)
         len = sizeof line - 2;
+    line[len] = '\0';
+    /* No URL credentials or query values in the log, whoever formatted the line (redact.h). */
+    char redacted[sizeof line];
+    if (memmem(line + n, len - (size_t)n, "://", 3) != NULL) {
+        len = (size_t)n + pz_redact_urls(line + n, len - (size_t)n, redacted, sizeof redacted - (size_t)n - 1);
+        memcpy(line + n, redacted, len - (size_t)n);
+    }
     line[len++] = '\n';
     ssize_t w = write(STDERR_FILENO, line, len);
     (void)w;

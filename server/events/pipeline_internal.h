@@ -28,7 +28,8 @@ typedef struct pz_worker pz_worker;
  * are guarded by `lock`. */
 typedef struct pz_target_slot {
     uint32_t number;
-    char *id;
+    char *id;    /* the stored identity */
+    char *shown; /* its display form, for stats and logs (pz_target_display_id) */
     pz_event_target_type type;
     char *ns;
     uint64_t cursor_saved; /* (writer) the cursor in the outbox */

@@ -128,7 +128,7 @@ static int append_job(pz_event_pipeline *p, pz_outbox_txn *t, round_changes *r, 
                 return -1;
             s = pz_slot_new(number, jt->id, jt->spec, first_seq);
             if (s == NULL) {
-                snprintf(err, errlen, "invalid target spec for %s", jt->id);
+                snprintf(err, errlen, "invalid target spec for %s", "a configured target");
                 return -1;
             }
             s->caught_up = s->type == PZ_TARGET_BUILTIN; /* nothing before its first record */
@@ -138,7 +138,7 @@ static int append_job(pz_event_pipeline *p, pz_outbox_txn *t, round_changes *r, 
                 return -1;
             }
             change_for(r, s)->is_new = true;
-            pz_info("events: new event target %s (number %u) from record %llu", s->id, s->number,
+            pz_info("events: new event target %s (number %u) from record %llu", s->shown, s->number,
                     (unsigned long long)seq_to_be);
         } else {
             slot_change *c = change_for(r, s);
@@ -319,7 +319,7 @@ static void apply_builtin_inline(pz_event_pipeline *p, pz_target_slot *s, slot_c
         if (records > 0)
             s->last_ok_ms = pz_now_ms();
     } else {
-        pz_warn("events: builtin target %s: %s; its worker will retry from the outbox", s->id, err);
+        pz_warn("events: builtin target %s: %s; its worker will retry from the outbox", s->shown, err);
         pz_copy_cut(s->last_error, sizeof s->last_error, err);
         s->last_error_ms = pz_now_ms();
         s->caught_up = false;
@@ -444,7 +444,7 @@ void pz_pipeline_round(pz_event_pipeline *p, pz_event_job *list, bool housekeepi
         if (!r.changes[k].retire)
             continue;
         pz_target_slot *s = r.changes[k].s;
-        pz_info("events: event target %s retired (removed from the configuration, everything delivered)", s->id);
+        pz_info("events: event target %s retired (removed from the configuration, everything delivered)", s->shown);
         pz_registry_remove(p, s);
         if (s->worker != NULL) {
             pz_worker_stop(s->worker);

@@ -43,7 +43,7 @@ static pz_target *build_target(pz_worker *w)
     pz_target_spec spec;
     char err[256];
     if (pz_target_spec_parse(spec_json, &spec, err, sizeof err) != 0)
-        pz_fatal("events: target %s: %s", w->s->id, err);
+        pz_fatal("events: target %s: %s", w->s->shown, err);
     free(spec_json);
     return pz_target_create(&spec, &w->p->env);
 }
@@ -85,7 +85,7 @@ static void refill(pz_worker *w)
     char err[256];
     if (pz_outbox_read(w->p->ob, w->scan, w->window.cap - w->window.count, REFILL_MAX_BYTES, on_record, &ctx, err,
                        sizeof err) < 0)
-        pz_error_log("events: target %s: reading the outbox: %s", w->s->id, err);
+        pz_error_log("events: target %s: reading the outbox: %s", w->s->shown, err);
     if (ctx.skipped > 0) {
         pthread_mutex_lock(&w->s->lock);
         w->s->pending -= ctx.skipped < w->s->pending ? ctx.skipped : w->s->pending;
@@ -109,7 +109,7 @@ static void on_dead(void *ctx, const pz_delivery_entry *e)
     d->record = pz_malloc(e->record_len);
     memcpy(d->record, e->record, e->record_len);
     d->record_len = e->record_len;
-    pz_warn("events: target %s rejected record %llu permanently (dead-lettered): %s", pc->s->id,
+    pz_warn("events: target %s rejected record %llu permanently (dead-lettered): %s", pc->s->shown,
             (unsigned long long)e->seq, e->reason);
     /* s->lock is held by publish() */
     if (pc->s->dead_tail != NULL)
@@ -161,7 +161,7 @@ static void deliver_batch(pz_worker *w, pz_delivery_entry **batch, size_t n)
     pthread_mutex_lock(&w->s->lock);
     if (error != NULL) {
         if (!w->s->retrying || strcmp(w->s->last_error, error) != 0)
-            pz_warn("events: target %s: %s (%zu of %zu records to retry)", w->s->id, error, retried, n);
+            pz_warn("events: target %s: %s (%zu of %zu records to retry)", w->s->shown, error, retried, n);
         pz_copy_cut(w->s->last_error, sizeof w->s->last_error, error);
         w->s->last_error_ms = now;
     }
@@ -249,7 +249,7 @@ pz_worker *pz_worker_start(pz_event_pipeline *p, pz_target_slot *s)
     w->scan = s->cursor;
     pthread_mutex_unlock(&s->lock);
     if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
-        pz_fatal("cannot start the delivery worker of event target %s", s->id);
+        pz_fatal("cannot start the delivery worker of event target %s", s->shown);
     return w;
 }
 
