@@ -138,6 +138,8 @@ int pz_event_pipeline_open(const pz_event_pipeline_options *opts, pz_event_pipel
     p->opts = *opts;
     if (p->opts.max_queued_calls == 0)
         p->opts.max_queued_calls = PZ_EVENTS_MAX_QUEUED_CALLS;
+    if (p->opts.max_targets == 0)
+        p->opts.max_targets = PZ_EVENTS_MAX_TARGETS;
     if (p->opts.housekeeping_ms <= 0)
         p->opts.housekeeping_ms = DEFAULT_HOUSEKEEPING_MS;
     if (p->opts.backoff.base_ms <= 0)
@@ -167,9 +169,8 @@ int pz_event_pipeline_open(const pz_event_pipeline_options *opts, pz_event_pipel
         if (p->slots[i]->pending > 0)
             pz_info("events: target %s has %llu record(s) to deliver", p->slots[i]->shown,
                     (unsigned long long)p->slots[i]->pending);
-        if (!p->opts.no_dispatch)
-            p->slots[i]->worker = pz_worker_start(p, p->slots[i]);
     }
+    pz_pipeline_start_missing_workers(p);
     if (pthread_create(&p->writer, NULL, writer_main, p) != 0)
         pz_fatal("cannot start the event writer thread");
     p->writer_started = true;

@@ -63,6 +63,7 @@ struct pz_event_pipeline {
     pthread_cond_t wake; /* jobs queued, progress reported, or stopping */
     pthread_cond_t idle; /* the queue is empty and the writer holds no job */
     struct pz_event_job *head, *tail;
+    int64_t worker_error_logged_ms; /* (writer) rate limit of "cannot start a delivery thread" */
     size_t queued;
     bool busy, draining, stopping;
     bool progress; /* a worker reported progress */
@@ -107,6 +108,9 @@ typedef struct pz_event_job {
     size_t n_targets;
     pz_target_slot **slots; /* (writer) resolved targets */
     uint64_t seq;           /* (writer) where the record went */
+    bool refused;           /* (writer) completed with an error before the commit; stores nothing */
+    pz_worker **parked;     /* (writer) delivery threads started for the job's new targets */
+    size_t n_parked, used_parked;
 } pz_event_job;
 
 /* The registry (registry.c). Lookups: the writer, or holders of reg_lock. Add and remove: the
@@ -127,12 +131,22 @@ void pz_pipeline_round(pz_event_pipeline *p, pz_event_job *list, bool housekeepi
 /* Wakes the workers: new records were committed (or they must stop). */
 void pz_pipeline_notify_workers(pz_event_pipeline *p);
 
-/* Workers (worker.c): one thread per slot. */
-pz_worker *pz_worker_start(pz_event_pipeline *p, pz_target_slot *s);
+/* Workers (worker.c): one thread per slot. A worker is parked (its thread started, waiting) and
+ * then released with its slot, or abandoned (its thread ends; nothing else happened). Park returns
+ * NULL with err when the thread cannot be started. Start is park + release. */
+pz_worker *pz_worker_park(pz_event_pipeline *p, char *err, size_t errlen);
+void pz_worker_release(pz_worker *w, pz_target_slot *s);
+void pz_worker_abandon(pz_worker *w);
+pz_worker *pz_worker_start(pz_event_pipeline *p, pz_target_slot *s, char *err, size_t errlen);
 /* Asks the worker to exit and cancels its in-flight call (any thread). */
 void pz_worker_stop(pz_worker *w);
 /* Waits for the thread and frees the worker. */
 void pz_worker_join(pz_worker *w);
+
+/* Starts the worker of every registered target that has none (at open, and in housekeeping rounds
+ * after a thread could not be started): records wait in the outbox meanwhile. Writer thread (or
+ * open). */
+void pz_pipeline_start_missing_workers(pz_event_pipeline *p);
 
 /* The writer is told that a worker has progress to store. */
 void pz_pipeline_progress(pz_event_pipeline *p);

@@ -116,7 +116,8 @@ static void test_properties_nesting(void **state)
     m->event_list[0]->properties = nested_properties(&a, 100);
     assert_int_equal(pz_events_validate(m, &NS, NOW_MS, &a, &err), PZ_INVALID_ARGUMENT);
     m = one_event(&a);
-    m->event_list[0]->properties = "{\"a\":\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\\\"{{{{{{{\"}";
+    m->event_list[0]->properties =
+        "{\"a\":\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\\\"{{{{{{{\"}";
     assert_int_equal(pz_events_validate(m, &NS, NOW_MS, &a, &err), PZ_OK);
     pz_arena_destroy(&a);
 }

@@ -125,8 +125,8 @@ static void test_wire_invalid_utf8_top_level_and_map(void **state)
     assert_int_equal(
         pz_message_check_wire(&personalization__v1__recommend_items_request__descriptor, wire, len, &a, &err), PZ_OK);
     free(wire);
-    assert_int_equal(pz_message_check_wire(&personalization__v1__recommend_items_request__descriptor, NULL, 0, &a, &err),
-                     PZ_OK);
+    assert_int_equal(
+        pz_message_check_wire(&personalization__v1__recommend_items_request__descriptor, NULL, 0, &a, &err), PZ_OK);
     pz_arena_destroy(&a);
 }
 
@@ -138,10 +138,10 @@ static void test_wire_malformed_is_left_to_the_decoder(void **state)
     pz_arena_init(&a);
     pz_error err;
     const uint8_t cases[][6] = {
-        {0x0a, 0x7f, 'a', 'b', 0, 0},             /* a length past the end */
-        {0x0a, 0xff, 0xff, 0xff, 0xff, 0xff},     /* an unterminated varint length */
-        {0x0b, 0x00, 0x00, 0x00, 0x00, 0x00},     /* a group */
-        {0x09, 0x01, 0x02, 0x03, 0x04, 0x05},     /* fixed64 cut short */
+        {0x0a, 0x7f, 'a', 'b', 0, 0},         /* a length past the end */
+        {0x0a, 0xff, 0xff, 0xff, 0xff, 0xff}, /* an unterminated varint length */
+        {0x0b, 0x00, 0x00, 0x00, 0x00, 0x00}, /* a group */
+        {0x09, 0x01, 0x02, 0x03, 0x04, 0x05}, /* fixed64 cut short */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         assert_int_equal(
@@ -163,8 +163,7 @@ static void test_decoded_form(void **state)
     char *impressions[] = {"i1", "\xc0\xaf"}; /* an overlong '/' */
     m->event_list[0]->impression = impressions;
     m->event_list[0]->n_impression = 2;
-    expect_invalid(pz_message_check_strings(&m->base, &a, &err), &err,
-                   "eventList[0].impression[1] is not valid UTF-8");
+    expect_invalid(pz_message_check_strings(&m->base, &a, &err), &err, "eventList[0].impression[1] is not valid UTF-8");
     assert_int_equal(pz_message_check_strings(NULL, &a, &err), PZ_OK);
     pz_arena_destroy(&a);
 }
