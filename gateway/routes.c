@@ -147,9 +147,14 @@ static bool is_path_param(const pz_route_params *params, const char *name)
     return false;
 }
 
-static pz_status apply_query(ProtobufCMessage *msg, const pz_route_params *params, const char *query, size_t query_len,
-                             pz_arena *arena, pz_error *err)
+/* Query parameters set fields of msg, except path parameters and `body_field` (NULL: none): a
+ * field the body carries has the body as its only source (POST rerank's itemIds). */
+static pz_status apply_query(ProtobufCMessage *msg, const pz_route_params *params, const char *body_field,
+                             const char *query, size_t query_len, pz_arena *arena, pz_error *err)
 {
+    char body_json_name[64] = "";
+    if (body_field != NULL)
+        pz_json_name(body_field, body_json_name, sizeof body_json_name);
     size_t i = 0;
     while (i < query_len) {
         size_t end = i;
@@ -166,7 +171,9 @@ static pz_status apply_query(ProtobufCMessage *msg, const pz_route_params *param
                 return fail(err, "ValidationError",
                             pz_arena_printf(arena, "malformed percent-encoding in the query string near '%.*s'",
                                             (int)(end - i > 64 ? 64 : end - i), query + i));
-            if (!is_path_param(params, name)) {
+            bool body_owned =
+                body_field != NULL && (strcmp(name, body_field) == 0 || strcmp(name, body_json_name) == 0);
+            if (!is_path_param(params, name) && !body_owned) {
                 pz_transcode_error terr = {0};
                 pz_status s =
                     pz_message_set_field_from_text(msg, name, value, strlen(value), PZ_TEXT_PLAIN, arena, &terr);
@@ -213,7 +220,8 @@ pz_status pz_route_build_request(const pz_route *route, const pz_route_params *p
     if (s != PZ_OK)
         return fail(err, terr.is_syntax ? "InvalidJSONRequestPayload" : route->body_error_code, terr.message);
     if (route->body != PZ_ROUTE_BODY_MESSAGE) { /* POST rerank keeps its query parameters (spec §2.5) */
-        s = apply_query(msg, params, query, query_len, arena, err);
+        s = apply_query(msg, params, route->body == PZ_ROUTE_BODY_FIELD ? route->body_field : NULL, query, query_len,
+                        arena, err);
         if (s != PZ_OK)
             return s;
     }

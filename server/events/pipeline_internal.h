@@ -64,6 +64,8 @@ struct pz_event_pipeline {
     pthread_cond_t idle; /* the queue is empty and the writer holds no job */
     struct pz_event_job *head, *tail;
     int64_t worker_error_logged_ms; /* (writer) rate limit of "cannot start a delivery thread" */
+    int64_t store_error_logged_ms;  /* (writer) rate limit of "outbox write failed" */
+    uint64_t store_failures;        /* (writer) calls refused since that line */
     size_t queued;
     bool busy, draining, stopping;
     bool progress; /* a worker reported progress */

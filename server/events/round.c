@@ -475,7 +475,16 @@ void pz_pipeline_round(pz_event_pipeline *p, pz_event_job *list, bool housekeepi
         pz_outbox_abort(t);
 
     if (rc != 0) {
-        pz_error_log("events: outbox write failed: %s; %zu call(s) not accepted", err, n_jobs);
+        /* Under a full disk every call fails: one line per interval, with the count, not one per call. */
+        p->store_failures += n_jobs;
+        int64_t now = pz_now_ms();
+        if (now - p->store_error_logged_ms >= REFUSAL_LOG_INTERVAL_MS) {
+            pz_error_log("events: outbox write failed: %s; %llu call(s) not accepted since the last such line "
+                         "(logged at most every %d s)",
+                         err, (unsigned long long)p->store_failures, REFUSAL_LOG_INTERVAL_MS / 1000);
+            p->store_error_logged_ms = now;
+            p->store_failures = 0;
+        }
         round_rollback(&r);
         for (size_t j = 0; j < n_jobs; j++) {
             abandon_unused(&jobs[j]);

@@ -4,6 +4,7 @@
  * recovers (jitter injected), durability and cursors across reopen, space reclaimed, and a target
  * removed from the configuration retired. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -32,6 +33,7 @@ typedef struct fixture {
     pz_event_pipeline *p;
     bool quiet;
     size_t max_targets;                                           /* 0: the default */
+    size_t map_mb;                                                /* 0: the default */
     int (*thread_create)(pthread_t *, void *(*)(void *), void *); /* NULL: pthread_create */
 } fixture;
 
@@ -131,6 +133,7 @@ static void open_pipeline(fixture *f, size_t max_queued)
                                    .random = half,
                                    .housekeeping_ms = f->quiet ? 3600 * 1000 : 50,
                                    .max_targets = f->max_targets,
+                                   .outbox_map_mb = f->map_mb,
                                    .thread_create = f->thread_create};
     char err[256];
     assert_int_equal(pz_event_pipeline_open(&o, &f->p, err, sizeof err), 0);
@@ -570,6 +573,60 @@ static void test_thread_start_failure_at_open_is_retried(void **state)
     free_call(b);
 }
 
+static int count_in_file(const char *path, const char *needle)
+{
+    FILE *in = fopen(path, "r");
+    assert_non_null(in);
+    char line[8192];
+    int n = 0;
+    while (fgets(line, sizeof line, in) != NULL)
+        n += strstr(line, needle) != NULL;
+    fclose(in);
+    return n;
+}
+
+/* Issue 19: when the store cannot take calls (a full outbox here, a full disk in production),
+ * every call is refused with 503 but the log gets one line per interval, not one per call. */
+static void test_store_failures_are_logged_at_a_bounded_rate(void **state)
+{
+    fixture *f = *state;
+    f->map_mb = 1;
+    char sink[600];
+    snprintf(sink, sizeof sink, "%s/sink", f->dir);
+    rmdir(sink); /* the file target cannot deliver, so its records stay in the outbox */
+    open_pipeline(f, 0);
+    char log_path[700];
+    snprintf(log_path, sizeof log_path, "%s/stderr.log", f->dir);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, STDERR_FILENO);
+    close(fd);
+    /* Large calls until the 1 MiB outbox refuses, then 50 more refused calls. */
+    int refused = 0, sent = 0;
+    char props[1001];
+    memset(props, ' ', 1000);
+    props[0] = '{';
+    props[999] = '}';
+    props[1000] = '\0';
+    while (refused < 50 && sent < 2000) {
+        call *c = submit(f, "shop", "flood", 10);
+        for (size_t i = 0; i < 10; i++)
+            ((Personalization__V1__PutEventsRequest *)c->sub.events)->event_list[i]->properties = props;
+        wait_answers(++sent);
+        refused += c->status != PZ_OK;
+        if (c->status != PZ_OK)
+            assert_string_equal(c->code, "EventStoreUnavailable");
+        free_call(c);
+    }
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    assert_int_equal(refused, 50);
+    assert_int_equal(count_in_file(log_path, "outbox write failed"), 1); /* 50 refusals within the interval */
+    assert_int_equal(count_in_file(log_path, "the outbox is full"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -583,6 +640,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_target_limit_refuses_calls_and_stores_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_thread_start_failure_refuses_the_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_thread_start_failure_at_open_is_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_failures_are_logged_at_a_bounded_rate, setup, teardown),
     };
     return cmocka_run_group_tests_name("events_pipeline", tests, NULL, NULL);
 }

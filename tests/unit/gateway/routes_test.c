@@ -110,6 +110,15 @@ static void test_rerank_post_body(void **state)
     assert_false(m->decorate_items);
     pz_arena_destroy(&b.arena);
 
+    /* Issue 19: the body is the only source of ids: ?itemIds= (either spelling) adds none. */
+    build(&b, "POST", "/rerank-items/demo/ranking/u1?itemIds=X&item_ids=Y&filter=f", "[\"x\",\"y\"]");
+    assert_int_equal(b.status, PZ_OK);
+    m = (Personalization__V1__RerankItemsRequest *)b.msg;
+    assert_int_equal(m->n_item_ids, 2);
+    assert_string_equal(m->item_ids[1], "y");
+    assert_string_equal(m->filter, "f");
+    pz_arena_destroy(&b.arena);
+
     build(&b, "POST", "/rerank-items/demo/ranking/u1", "[\"x\",");
     assert_int_equal(b.status, PZ_INVALID_ARGUMENT);
     assert_string_equal(b.err.code, "InvalidJSONRequestPayload");
