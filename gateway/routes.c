@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "gateway/transcode.h"
+#include "server/core/json_text.h"
 
 /* The upstream REST API (spec §1.1), then the operators' endpoints: one row per route, so a new
  * RPC or admin endpoint is one more row. */
@@ -167,10 +168,12 @@ static pz_status apply_query(ProtobufCMessage *msg, const pz_route_params *param
             char *name = pz_percent_decode(query + i, eq - i, true, arena);
             char *value =
                 eq < end ? pz_percent_decode(query + eq + 1, end - eq - 1, true, arena) : pz_arena_strdup(arena, "");
-            if (name == NULL || value == NULL)
-                return fail(err, "ValidationError",
-                            pz_arena_printf(arena, "malformed percent-encoding in the query string near '%.*s'",
-                                            (int)(end - i > 64 ? 64 : end - i), query + i));
+            if (name == NULL || value == NULL) {
+                char *msg = pz_arena_printf(arena, "malformed percent-encoding in the query string near '%.*s'",
+                                            (int)(end - i > 64 ? 64 : end - i), query + i);
+                pz_utf8_scrub(msg); /* the quoted bytes are the client's (tests/fuzz/routes_fuzz.c) */
+                return fail(err, "ValidationError", msg);
+            }
             bool body_owned =
                 body_field != NULL && (strcmp(name, body_field) == 0 || strcmp(name, body_json_name) == 0);
             if (!is_path_param(params, name) && !body_owned) {
