@@ -69,9 +69,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *bytes, size_t size)
         if (s == PZ_OK) {
             s = pz_message_check_strings(msg, &arena, &err);
             check_error(s, &err);
-            if (s == PZ_OK &&
-                (route->rpc == PZ_RPC_RECOMMEND_ITEMS || route->rpc == PZ_RPC_RELATED_ITEMS ||
-                 route->rpc == PZ_RPC_RERANK_ITEMS)) {
+            if (s == PZ_OK && (route->rpc == PZ_RPC_RECOMMEND_ITEMS || route->rpc == PZ_RPC_RELATED_ITEMS ||
+                               route->rpc == PZ_RPC_RERANK_ITEMS)) {
                 pz_query query_view;
                 pz_query_read(&query_view, route->rpc, msg);
                 check_error(pz_query_validate(&query_view, &arena, &err), &err);

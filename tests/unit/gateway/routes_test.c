@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "gateway/routes.h"
+#include "server/core/json_text.h"
 #include "personalization/v1/personalization.pb-c.h"
 
 typedef struct built {
@@ -315,6 +316,26 @@ static void test_admin_rows(void **state)
     pz_arena_destroy(&b.arena);
 }
 
+/* Found by tests/fuzz/routes_fuzz.c: a long query parameter name that is not UTF-8 (read past
+ * the "?" that replaces it in the message; ASan in --config=asan), and a malformed escape whose
+ * quoted bytes are not UTF-8 (the message must be). */
+static void test_fuzz_regressions(void **state)
+{
+    (void)state;
+    built b;
+    build(&b, "GET",
+          "/recommend-items/demo/for-you/"
+          "u?%FFaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa=1",
+          NULL);
+    assert_int_equal(b.status, PZ_OK); /* an unknown parameter: ignored */
+    pz_arena_destroy(&b.arena);
+    build(&b, "GET", "/recommend-items/demo/for-you/u?filterValues=\xdc\xdc\xdc%7", NULL);
+    assert_int_equal(b.status, PZ_INVALID_ARGUMENT);
+    assert_true(pz_utf8_valid(b.err.message, strlen(b.err.message)));
+    assert_non_null(strstr(b.err.message, "malformed percent-encoding"));
+    pz_arena_destroy(&b.arena);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -322,6 +343,7 @@ int main(void)
         cmocka_unit_test(test_defaults_when_no_query),
         cmocka_unit_test(test_rerank_get_splits_commas),
         cmocka_unit_test(test_rerank_post_body),
+        cmocka_unit_test(test_fuzz_regressions),
         cmocka_unit_test(test_events_body),
         cmocka_unit_test(test_query_parameter_errors),
         cmocka_unit_test(test_matching_outcomes),
