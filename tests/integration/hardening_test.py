@@ -225,8 +225,15 @@ def test_thread_limit_refuses_new_targets_and_keeps_serving(s):
     if os.getuid() != 0 or shutil.which("setpriv") is None or shutil.which("prlimit") is None:
         print("  (skipped: needs root to switch to nobody, setpriv and prlimit)")
         return
-    tmp = tempfile.mkdtemp(prefix="pz-nproc-")
+    # In /tmp: the test's own temporary directory may sit under a path `nobody` cannot traverse.
+    tmp = tempfile.mkdtemp(prefix="pz-nproc-", dir="/tmp")
     os.chmod(tmp, 0o777)
+    probe = subprocess.run(["setpriv", "--reuid=%d" % nobody.pw_uid, "--regid=%d" % nobody.pw_gid, "--clear-groups",
+                            "true"], capture_output=True, text=True)
+    if probe.returncode != 0:  # e.g. inside a user namespace that maps root only (Bazel's sandbox)
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise AssertionError("cannot switch to nobody here (%s); the BUILD runs this test unsandboxed"
+                             % probe.stderr.strip())
     sink = os.path.join(tmp, "sink")
     os.mkdir(sink)
     os.chmod(sink, 0o777)
