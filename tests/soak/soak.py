@@ -228,7 +228,7 @@ def main():
     ap.add_argument("--seconds", type=int, default=600)
     ap.add_argument("--rest-clients", type=int, default=4)
     ap.add_argument("--grpc-clients", type=int, default=2)
-    ap.add_argument("--sample-every", type=int, default=30)
+    ap.add_argument("--sample-every", type=int, default=30, help="seconds between samples")
     args = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="pz-soak-")
@@ -262,7 +262,7 @@ def main():
     print("soak: %d s, %d REST + %d gRPC clients, webhook down 20 s of every 60, kill -9 at %d s; data in %s"
           % (args.seconds, args.rest_clients, args.grpc_clients, args.seconds // 2, tmp), flush=True)
     print("%6s %7s %8s %5s %7s %9s %7s %8s %s" % ("t_s", "rss_mb", "anon_mb", "fds", "threads", "requests",
-                                                  "errors", "webhook", "note"), flush=True)
+                                                  "errors", "hook_500", "note"), flush=True)
     samples = []
     killed = False
     next_sample = 0
@@ -287,8 +287,8 @@ def main():
                 total = sum(stats.ok.values())
                 errors = sum(stats.errors.values())
             samples.append((int(now), rss, anon, fds, threads))
-            print("%6d %7d %8d %5d %7d %9d %7d %8s %s" % (now, rss, anon, fds, threads, total, errors,
-                                                          "down" if hook.failing else "up", note), flush=True)
+            print("%6d %7d %8d %5d %7d %9d %7d %8d %s" % (now, rss, anon, fds, threads, total, errors,
+                                                          hook.failed_calls, note), flush=True)
             next_sample = now + args.sample_every
         time.sleep(0.5)
     stop.set()
