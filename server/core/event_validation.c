@@ -119,6 +119,11 @@ static pz_status validate_event(const Personalization__V1__Event *ev, size_t i, 
     if (ev->has_sent_at && ev->sent_at < now_s - PZ_EVENTS_MAX_AGE_S)
         return invalid(err, arena, code, "eventList[%zu].sentAt is more than %d days in the past", i,
                        PZ_EVENTS_MAX_AGE_S / 86400);
+    if (ev->metric_attribution != NULL &&
+        !length_ok(ev->metric_attribution->event_attribution_source, PZ_EVENTS_MAX_ATTRIBUTION_LEN))
+        return invalid(err, arena, code,
+                       "eventList[%zu].metricAttribution.eventAttributionSource must be 1 to %d characters", i,
+                       PZ_EVENTS_MAX_ATTRIBUTION_LEN);
     if (ev->has_event_value && !isfinite(ev->event_value))
         return invalid(err, arena, code, "eventList[%zu].eventValue must be a finite number", i);
     return PZ_OK;

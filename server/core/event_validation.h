@@ -30,6 +30,7 @@
 #define PZ_EVENTS_MAX_IMPRESSIONS 25
 #define PZ_EVENTS_MAX_PROPERTIES_LEN 1024
 #define PZ_EVENTS_MAX_PROPERTIES_DEPTH 64
+#define PZ_EVENTS_MAX_ATTRIBUTION_LEN 1024 /* metricAttribution.eventAttributionSource (Personalize) */
 #define PZ_EVENTS_MAX_CLOCK_SKEW_S 300
 #define PZ_EVENTS_MAX_AGE_S (365 * 24 * 3600)
 

@@ -127,8 +127,9 @@ void pz_registry_add(pz_event_pipeline *p, pz_target_slot *s);
 void pz_registry_remove(pz_event_pipeline *p, pz_target_slot *s);
 
 /* One round of the writer (round.c): stores `list` (may be NULL) and the workers' progress in one
- * transaction, with replays and retirements when `housekeeping` (retirements only when
- * `may_retire`), then answers the calls. Writer thread only. */
+ * transaction, with replays and retirements when `housekeeping` (retirements, and restarting
+ * missing workers, only when `may_retire`: not draining), then answers the calls. Writer thread
+ * only. */
 void pz_pipeline_round(pz_event_pipeline *p, pz_event_job *list, bool housekeeping, bool may_retire);
 /* Wakes the workers: new records were committed (or they must stop). */
 void pz_pipeline_notify_workers(pz_event_pipeline *p);
@@ -146,8 +147,8 @@ void pz_worker_stop(pz_worker *w);
 void pz_worker_join(pz_worker *w);
 
 /* Starts the worker of every registered target that has none (at open, and in housekeeping rounds
- * after a thread could not be started): records wait in the outbox meanwhile. Writer thread (or
- * open). */
+ * after a thread could not be started, never while draining): records wait in the outbox meanwhile.
+ * Writer thread (or open). */
 void pz_pipeline_start_missing_workers(pz_event_pipeline *p);
 
 /* The writer is told that a worker has progress to store. */

@@ -215,7 +215,7 @@ static int append_job(pz_event_pipeline *p, pz_outbox_txn *t, round_changes *r, 
                 return -1;
             s = pz_slot_new(number, jt->id, jt->spec, first_seq);
             if (s == NULL) {
-                snprintf(err, errlen, "invalid target spec for %s", "a configured target");
+                snprintf(err, errlen, "a configured event target has an invalid spec");
                 return -1;
             }
             s->caught_up = s->type == PZ_TARGET_BUILTIN; /* nothing before its first record */
@@ -456,7 +456,8 @@ void pz_pipeline_round(pz_event_pipeline *p, pz_event_job *list, bool housekeepi
         replay_ctx rctx = {p, t, &r, err, sizeof err};
         rc = pz_outbox_take_replays(t, REPLAYS_PER_ROUND, on_replay, &rctx, err, sizeof err) < 0 ? -1 : 0;
     }
-    if (rc == 0 && housekeeping)
+    /* Not while draining: destroy stops and joins the workers once the drain returns. */
+    if (rc == 0 && housekeeping && may_retire)
         pz_pipeline_start_missing_workers(p);
     for (size_t j = 0; rc == 0 && j < n_jobs; j++) {
         if (admit_job(p, &r, &jobs[j]))

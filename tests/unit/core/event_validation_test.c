@@ -122,6 +122,30 @@ static void test_properties_nesting(void **state)
     pz_arena_destroy(&a);
 }
 
+/* Every string of an event has a bound, whichever protocol it came from. */
+static void test_attribution_source_length(void **state)
+{
+    (void)state;
+    pz_arena a;
+    pz_arena_init(&a);
+    pz_error err;
+    Personalization__V1__PutEventsRequest *m = one_event(&a);
+    Personalization__V1__MetricAttribution ma = PERSONALIZATION__V1__METRIC_ATTRIBUTION__INIT;
+    char *source = pz_arena_alloc(&a, PZ_EVENTS_MAX_ATTRIBUTION_LEN + 2);
+    memset(source, 's', PZ_EVENTS_MAX_ATTRIBUTION_LEN);
+    source[PZ_EVENTS_MAX_ATTRIBUTION_LEN] = '\0';
+    ma.event_attribution_source = source;
+    m->event_list[0]->metric_attribution = &ma;
+    assert_int_equal(pz_events_validate(m, &NS, NOW_MS, &a, &err), PZ_OK);
+    strcat(source, "s");
+    m = one_event(&a);
+    m->event_list[0]->metric_attribution = &ma;
+    assert_int_equal(pz_events_validate(m, &NS, NOW_MS, &a, &err), PZ_INVALID_ARGUMENT);
+    assert_string_equal(err.message,
+                        "eventList[0].metricAttribution.eventAttributionSource must be 1 to 1024 characters");
+    pz_arena_destroy(&a);
+}
+
 static void test_num_conversions(void **state)
 {
     (void)state;
@@ -147,6 +171,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sent_at_window),
         cmocka_unit_test(test_properties_nesting),
+        cmocka_unit_test(test_attribution_source_length),
         cmocka_unit_test(test_num_conversions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
