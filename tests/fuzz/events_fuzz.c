@@ -65,7 +65,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *bytes, size_t size)
             s = PZ_INVALID_ARGUMENT, err.message = "json";
     }
     if (s == PZ_OK && in != NULL) {
-        s = pz_events_validate(in, pz_config_namespace(cfg, "shop"), NOW_MS, &arena, &err);
+        pz_conversion *conv = NULL;
+        s = pz_events_validate(in, pz_config_namespace(cfg, "shop"), NOW_MS, &arena, &conv, &err);
         check_error(s, &err);
     }
     if (s == PZ_OK && in != NULL) {

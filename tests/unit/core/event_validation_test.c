@@ -34,13 +34,14 @@ static Personalization__V1__PutEventsRequest *one_event(pz_arena *a)
 }
 
 static const pz_namespace NS = {.key = "ns"};
+static pz_conversion *conv; /* experimentConversions resolved by validation (none here) */
 
 static pz_status validate_sent_at(double sent_at, pz_error *err, pz_arena *a)
 {
     Personalization__V1__PutEventsRequest *m = one_event(a);
     m->event_list[0]->has_sent_at = 1;
     m->event_list[0]->sent_at = sent_at;
-    pz_status s = pz_events_validate(m, &NS, NOW_MS, a, err);
+    pz_status s = pz_events_validate(m, &NS, NOW_MS, a, &conv, err);
     if (s == PZ_OK)
         assert_true(m->event_list[0]->sent_at == sent_at); /* accepted times are stored as sent */
     return s;
@@ -77,7 +78,7 @@ static void test_sent_at_window(void **state)
 
     /* Absent: the server's time, whole seconds. */
     Personalization__V1__PutEventsRequest *m = one_event(&a);
-    assert_int_equal(pz_events_validate(m, &NS, NOW_MS, &a, &err), PZ_OK);
+    assert_int_equal(pz_events_validate(m, &NS, NOW_MS, &a, &conv, &err), PZ_OK);
     assert_true(m->event_list[0]->sent_at == 1800000000.0);
     pz_arena_destroy(&a);
 }
@@ -104,21 +105,21 @@ static void test_properties_nesting(void **state)
     pz_error err;
     Personalization__V1__PutEventsRequest *m = one_event(&a);
     m->event_list[0]->properties = nested_properties(&a, PZ_EVENTS_MAX_PROPERTIES_DEPTH);
-    assert_int_equal(pz_events_validate(m, &NS, NOW_MS, &a, &err), PZ_OK);
+    assert_int_equal(pz_events_validate(m, &NS, NOW_MS, &a, &conv, &err), PZ_OK);
 
     m = one_event(&a);
     m->event_list[0]->properties = nested_properties(&a, PZ_EVENTS_MAX_PROPERTIES_DEPTH + 1);
-    assert_int_equal(pz_events_validate(m, &NS, NOW_MS, &a, &err), PZ_INVALID_ARGUMENT);
+    assert_int_equal(pz_events_validate(m, &NS, NOW_MS, &a, &conv, &err), PZ_INVALID_ARGUMENT);
     assert_string_equal(err.message, "eventList[0].properties must be nested at most 64 levels");
 
     /* The issue's case: 100 levels. Arrays count, brackets inside strings do not. */
     m = one_event(&a);
     m->event_list[0]->properties = nested_properties(&a, 100);
-    assert_int_equal(pz_events_validate(m, &NS, NOW_MS, &a, &err), PZ_INVALID_ARGUMENT);
+    assert_int_equal(pz_events_validate(m, &NS, NOW_MS, &a, &conv, &err), PZ_INVALID_ARGUMENT);
     m = one_event(&a);
     m->event_list[0]->properties =
         "{\"a\":\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\\\"{{{{{{{\"}";
-    assert_int_equal(pz_events_validate(m, &NS, NOW_MS, &a, &err), PZ_OK);
+    assert_int_equal(pz_events_validate(m, &NS, NOW_MS, &a, &conv, &err), PZ_OK);
     pz_arena_destroy(&a);
 }
 
@@ -136,11 +137,11 @@ static void test_attribution_source_length(void **state)
     source[PZ_EVENTS_MAX_ATTRIBUTION_LEN] = '\0';
     ma.event_attribution_source = source;
     m->event_list[0]->metric_attribution = &ma;
-    assert_int_equal(pz_events_validate(m, &NS, NOW_MS, &a, &err), PZ_OK);
+    assert_int_equal(pz_events_validate(m, &NS, NOW_MS, &a, &conv, &err), PZ_OK);
     strcat(source, "s");
     m = one_event(&a);
     m->event_list[0]->metric_attribution = &ma;
-    assert_int_equal(pz_events_validate(m, &NS, NOW_MS, &a, &err), PZ_INVALID_ARGUMENT);
+    assert_int_equal(pz_events_validate(m, &NS, NOW_MS, &a, &conv, &err), PZ_INVALID_ARGUMENT);
     assert_string_equal(err.message,
                         "eventList[0].metricAttribution.eventAttributionSource must be 1 to 1024 characters");
     pz_arena_destroy(&a);
