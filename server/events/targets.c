@@ -289,7 +289,8 @@ static bool experiment_event(const pz_delivery_entry *e, json_t **root, pz_exper
         .metric = str_of(x, "metric"),
         .control = str_of(x, "control"),
         .value = json_number_value(json_object_get(x, "value")),
-        .at_ms = (int64_t)(json_number_value(json_object_get(x, "timestamp")) * 1000.0 + 0.5),
+        .at_ms =
+            pz_double_to_i64(json_number_value(json_object_get(x, "timestamp")) * 1000.0 + 0.5, 0, PZ_EPOCH_MS_MAX),
     };
     return true;
 }
