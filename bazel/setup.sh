@@ -29,7 +29,7 @@ build_packages=(
 )
 test_packages=(
     python3 python3-grpcio python3-protobuf python3-botocore python3-hpack curl openssl nghttp2-client wrk lmdb-utils procps
-    clang-format git chromium fonts-dejavu-core
+    clang-format git clang libclang-rt-14-dev chromium fonts-dejavu-core
 )
 
 packages=("${build_packages[@]}")

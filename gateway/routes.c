@@ -4,6 +4,7 @@
 
 #include "gateway/experiment_page.h"
 #include "gateway/transcode.h"
+#include "server/core/json_text.h"
 
 /* The upstream REST API (spec §1.1), the A/B results (issue #14), then the operators' endpoints: one row per route, so
  * a new RPC or admin endpoint is one more row. */
@@ -175,10 +176,12 @@ pz_status pz_route_parse_query(const char *query, size_t query_len, pz_arena *ar
             char *name = pz_percent_decode(query + i, eq - i, true, arena);
             char *value =
                 eq < end ? pz_percent_decode(query + eq + 1, end - eq - 1, true, arena) : pz_arena_strdup(arena, "");
-            if (name == NULL || value == NULL)
-                return fail(err, "ValidationError",
-                            pz_arena_printf(arena, "malformed percent-encoding in the query string near '%.*s'",
-                                            (int)(end - i > 64 ? 64 : end - i), query + i));
+            if (name == NULL || value == NULL) {
+                char *msg = pz_arena_printf(arena, "malformed percent-encoding in the query string near '%.*s'",
+                                            (int)(end - i > 64 ? 64 : end - i), query + i);
+                pz_utf8_scrub(msg); /* the quoted bytes are the client's (tests/fuzz/routes_fuzz.c) */
+                return fail(err, "ValidationError", msg);
+            }
             pairs[n++] = (pz_header){name, strlen(name), value, strlen(value)};
         }
         i = end + 1;
@@ -188,12 +191,19 @@ pz_status pz_route_parse_query(const char *query, size_t query_len, pz_arena *ar
     return PZ_OK;
 }
 
-static pz_status apply_query(ProtobufCMessage *msg, const pz_route_params *params, const pz_route_query *query,
-                             pz_arena *arena, pz_error *err)
+/* Query parameters set fields of msg, except path parameters and `body_field` (NULL: none): a
+ * field the body carries has the body as its only source (POST rerank's itemIds). */
+static pz_status apply_query(ProtobufCMessage *msg, const pz_route_params *params, const char *body_field,
+                             const pz_route_query *query, pz_arena *arena, pz_error *err)
 {
+    char body_json_name[64] = "";
+    if (body_field != NULL)
+        pz_json_name(body_field, body_json_name, sizeof body_json_name);
     for (size_t i = 0; i < query->n; i++) {
         const pz_header *p = &query->params[i];
-        if (is_path_param(params, p->name))
+        bool body_owned =
+            body_field != NULL && (strcmp(p->name, body_field) == 0 || strcmp(p->name, body_json_name) == 0);
+        if (is_path_param(params, p->name) || body_owned)
             continue;
         pz_transcode_error terr = {0};
         pz_status s = pz_message_set_field_from_text(msg, p->name, p->value, p->value_len, PZ_TEXT_PLAIN, arena, &terr);
@@ -247,7 +257,8 @@ pz_status pz_route_build_request_from(const pz_route *route, const pz_route_para
     if (s != PZ_OK)
         return fail(err, terr.is_syntax ? "InvalidJSONRequestPayload" : route->body_error_code, terr.message);
     if (route->body != PZ_ROUTE_BODY_MESSAGE) { /* POST rerank keeps its query parameters (spec §2.5) */
-        s = apply_query(msg, params, query, arena, err);
+        s = apply_query(msg, params, route->body == PZ_ROUTE_BODY_FIELD ? route->body_field : NULL, query, arena,
+                        err);
         if (s != PZ_OK)
             return s;
     }

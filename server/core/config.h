@@ -305,6 +305,10 @@ typedef struct pz_namespace {
 
 typedef struct pz_config pz_config;
 
+/* Most bytes of the document's `version` (a config error beyond): it is echoed on every response
+ * (X-Personalization-Config-Version, gRPC metadata) and in /healthz. */
+#define PZ_CONFIG_MAX_VERSION_LEN 256
+
 /* Read-only accessors; any thread, while holding a reference. */
 const char *pz_config_version(const pz_config *c); /* NULL when the document has none */
 /* A number that identifies this snapshot in the process: every snapshot parsed gets a larger one

@@ -277,7 +277,12 @@ static const char *read_string(cfg_ctx *c, json_t *obj, const char *key, bool re
 const char *cfg_string(cfg_ctx *c, json_t *obj, const cfg_member *m, const char *expected)
 {
     assert(m->kind == CFG_STRING);
-    return read_string(c, obj, m->key, m->presence == CFG_REQUIRED, m->free_text, expected);
+    const char *s = read_string(c, obj, m->key, m->presence == CFG_REQUIRED, m->free_text, expected);
+    if (s != NULL && m->max > 0 && (double)strlen(s) > m->max) {
+        cfg_error_at(c, m->key, "too long: %zu bytes; at most %.0f", strlen(s), m->max);
+        return NULL;
+    }
+    return s;
 }
 
 const char *cfg_string_required(cfg_ctx *c, json_t *obj, const cfg_member *m, const char *expected)

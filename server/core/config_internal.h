@@ -99,7 +99,8 @@ typedef struct cfg_member {
     const char *key;
     cfg_kind kind;
     cfg_presence presence;
-    double min, max; /* CFG_INTEGER: the range; CFG_NUMBER: min */
+    double min, max; /* CFG_INTEGER: the range; CFG_NUMBER: min; CFG_STRING: max is the most bytes
+                      * (0: no limit) */
     unsigned only;   /* 0: a member of every variant; else CFG_VARIANT bits of the variants it is one of */
     /* CFG_STRING: informational text that reaches no header, URL or log line (names,
      * descriptions): control characters allowed. Every other string is refused with one (CR, LF,

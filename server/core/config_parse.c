@@ -891,7 +891,9 @@ static const cfg_member *const NAMESPACE[] = {&NAME,
                                               &NAMESPACE_RECOMMENDERS,
                                               &NAMESPACE_EVENT_TARGETS};
 
-static const cfg_member ROOT_VERSION = {.key = "version", .kind = CFG_STRING};
+/* The version is echoed in a header and gRPC metadata on every response and in /healthz: bounded so
+ * it always fits (gRPC's default metadata budget is 8 KiB for every entry together). */
+static const cfg_member ROOT_VERSION = {.key = "version", .kind = CFG_STRING, .max = PZ_CONFIG_MAX_VERSION_LEN};
 /* Ours: the OpenAPI title (upstream's generator reads it, its schema forbids it). */
 static const cfg_member ROOT_TITLE = {.key = "title", .kind = CFG_STRING, .free_text = true};
 static const cfg_member ROOT_NAMESPACES = {.key = "namespaces", .kind = CFG_OBJECT, .presence = CFG_REQUIRED};

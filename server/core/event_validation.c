@@ -48,6 +48,29 @@ static bool has_target(const pz_namespace *ns, pz_event_target_type type)
     return false;
 }
 
+/* The deepest nesting of objects and arrays in valid JSON text (a scalar is 0, {} is 1). */
+static int json_text_depth(const char *text)
+{
+    int depth = 0, deepest = 0;
+    bool in_string = false;
+    for (const char *p = text; *p != '\0'; p++) {
+        if (in_string) {
+            if (*p == '\\' && p[1] != '\0')
+                p++;
+            else if (*p == '"')
+                in_string = false;
+        } else if (*p == '"') {
+            in_string = true;
+        } else if (*p == '{' || *p == '[') {
+            if (++depth > deepest)
+                deepest = depth;
+        } else if (*p == '}' || *p == ']') {
+            depth--;
+        }
+    }
+    return deepest;
+}
+
 static bool is_json_object_text(const char *text)
 {
     json_t *v = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
@@ -56,7 +79,8 @@ static bool is_json_object_text(const char *text)
     return ok;
 }
 
-static pz_status validate_event(const Personalization__V1__Event *ev, size_t i, pz_arena *arena, pz_error *err)
+static pz_status validate_event(const Personalization__V1__Event *ev, size_t i, int64_t now_ms, pz_arena *arena,
+                                pz_error *err)
 {
     const char *code = "ValidationError";
     const size_t max = PZ_EVENTS_MAX_ID_LEN;
@@ -81,9 +105,27 @@ static pz_status validate_event(const Personalization__V1__Event *ev, size_t i, 
                            PZ_EVENTS_MAX_PROPERTIES_LEN);
         if (!is_json_object_text(ev->properties))
             return invalid(err, arena, code, "eventList[%zu].properties must be a JSON object encoded as a string", i);
+        if (json_text_depth(ev->properties) > PZ_EVENTS_MAX_PROPERTIES_DEPTH)
+            return invalid(err, arena, code, "eventList[%zu].properties must be nested at most %d levels", i,
+                           PZ_EVENTS_MAX_PROPERTIES_DEPTH);
     }
     if (ev->has_sent_at && !(ev->sent_at >= 0 && isfinite(ev->sent_at)))
         return invalid(err, arena, code, "eventList[%zu].sentAt must be epoch seconds (>= 0)", i);
+    /* Compared in seconds, as doubles: no conversion of the client's value can overflow. */
+    double now_s = (double)now_ms / 1000.0;
+    if (ev->has_sent_at && ev->sent_at > now_s + PZ_EVENTS_MAX_CLOCK_SKEW_S)
+        return invalid(err, arena, code,
+                       "eventList[%zu].sentAt is %.0f seconds after the server's clock; at most %d seconds of clock "
+                       "skew are accepted",
+                       i, ev->sent_at - now_s, PZ_EVENTS_MAX_CLOCK_SKEW_S);
+    if (ev->has_sent_at && ev->sent_at < now_s - PZ_EVENTS_MAX_AGE_S)
+        return invalid(err, arena, code, "eventList[%zu].sentAt is more than %d days in the past", i,
+                       PZ_EVENTS_MAX_AGE_S / 86400);
+    if (ev->metric_attribution != NULL &&
+        !length_ok(ev->metric_attribution->event_attribution_source, PZ_EVENTS_MAX_ATTRIBUTION_LEN))
+        return invalid(err, arena, code,
+                       "eventList[%zu].metricAttribution.eventAttributionSource must be 1 to %d characters", i,
+                       PZ_EVENTS_MAX_ATTRIBUTION_LEN);
     if (ev->has_event_value && !isfinite(ev->event_value))
         return invalid(err, arena, code, "eventList[%zu].eventValue must be a finite number", i);
     return PZ_OK;
@@ -168,7 +210,7 @@ pz_status pz_events_validate(Personalization__V1__PutEventsRequest *in, const pz
     if (!length_ok(in->user_id, max))
         return invalid(err, arena, code, "userId must be 1 to %zu characters", max);
     for (size_t i = 0; i < in->n_event_list; i++) {
-        pz_status s = validate_event(in->event_list[i], i, arena, err);
+        pz_status s = validate_event(in->event_list[i], i, now_ms, arena, err);
         if (s != PZ_OK)
             return s;
     }

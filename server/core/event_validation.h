@@ -8,13 +8,20 @@
  *   enforced with a 400 / INVALID_ARGUMENT naming the field: PZ_EVENTS_MAX_PER_CALL events per
  *   call (1..10 when eventList is present), ids and eventType 1..PZ_EVENTS_MAX_ID_LEN characters,
  *   impression at most PZ_EVENTS_MAX_IMPRESSIONS ids, properties at most
- *   PZ_EVENTS_MAX_PROPERTIES_LEN characters and a JSON object, sentAt >= 0.
+ *   PZ_EVENTS_MAX_PROPERTIES_LEN characters and a JSON object nested at most
+ *   PZ_EVENTS_MAX_PROPERTIES_DEPTH levels, sentAt >= 0 and within the client time window below.
  * - A forward-only namespace (pz_events_forward_only: streams, webhooks and files only) takes any
  *   call, as upstream forwards any JSON object to those targets: over REST the body as sent (any
  *   JSON object, pz_events_read_body), over gRPC the message without the PutEvents limits.
  * Either way experimentConversions follow server/core/experiment.h's rules (they count in the
  * experiments' results, whatever the targets), and the server's defaults are filled in: a minted
  * eventId and sentAt = now where absent.
+ *
+ * Client time (issue 19): a `sentAt` more than PZ_EVENTS_MAX_CLOCK_SKEW_S seconds after the
+ * server's clock, or more than PZ_EVENTS_MAX_AGE_S before it, is rejected (400), like any other
+ * invalid field: one event dated 2100 would otherwise top every decayed popularity list for every
+ * user, and a time like 1e308 has no integer millisecond value at all. Times are rejected, not
+ * clamped, so a stored event is always what the client sent.
  */
 #ifndef PZ_EVENT_VALIDATION_H
 #define PZ_EVENT_VALIDATION_H
@@ -33,6 +40,10 @@
 #define PZ_EVENTS_MAX_ID_LEN 256
 #define PZ_EVENTS_MAX_IMPRESSIONS 25
 #define PZ_EVENTS_MAX_PROPERTIES_LEN 1024
+#define PZ_EVENTS_MAX_PROPERTIES_DEPTH 64
+#define PZ_EVENTS_MAX_ATTRIBUTION_LEN 1024 /* metricAttribution.eventAttributionSource (Personalize) */
+#define PZ_EVENTS_MAX_CLOCK_SKEW_S 300
+#define PZ_EVENTS_MAX_AGE_S (365 * 24 * 3600)
 
 /* Validates `in` for namespace `ns` and fills the server-side defaults in place: a minted
  * `eventId` (a random UUID, arena-allocated) where absent and `sentAt` = now_ms/1000 (whole

@@ -8,6 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "server/core/redact.h"
+
 static volatile pz_log_level log_level = PZ_LOG_INFO;
 
 /* A line's text before escaping; longer messages are cut. */
@@ -55,6 +57,13 @@ void pz_log(pz_log_level level, const char *fmt, ...)
     size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
     if (len > sizeof line - 2)
         len = sizeof line - 2;
+    line[len] = '\0';
+    /* No URL credentials or query values in the log, whoever formatted the line (redact.h). */
+    char redacted[sizeof line];
+    if (memmem(line + n, len - (size_t)n, "://", 3) != NULL) {
+        len = (size_t)n + pz_redact_urls(line + n, len - (size_t)n, redacted, sizeof redacted - (size_t)n - 1);
+        memcpy(line + n, redacted, len - (size_t)n);
+    }
     /* One event, one line: control characters in the message (a client's method path, header or
      * id can carry a newline) are written as \xNN, so nobody can forge a log line. */
     char out[LOG_LINE_MAX * ESCAPED_BYTES_MAX + 1];

@@ -114,8 +114,9 @@ static pz_status check_subject(const pz_query *q, pz_arena *arena, pz_error *err
             return INVALID(arena, err, "itemIds must hold 1 to %d item ids (got %zu)", PZ_MAX_RERANK_ITEMS,
                            q->n_item_ids);
         for (size_t i = 0; i < q->n_item_ids; i++) {
-            if (q->item_ids[i] == NULL || strlen(q->item_ids[i]) > PZ_MAX_ID_LEN)
-                return INVALID(arena, err, "itemIds[%zu] must be at most %d characters", i, PZ_MAX_ID_LEN);
+            /* An empty id (",," in the path, [""] in the body) names no item: refused like an absent one. */
+            if (q->item_ids[i] == NULL || q->item_ids[i][0] == '\0' || strlen(q->item_ids[i]) > PZ_MAX_ID_LEN)
+                return INVALID(arena, err, "itemIds[%zu] must be 1 to %d characters", i, PZ_MAX_ID_LEN);
         }
         return PZ_OK;
     }

@@ -78,6 +78,11 @@ struct pz_request {
     /* in */
     pz_rpc rpc;
     const ProtobufCMessage *message; /* the decoded request message (type pz_rpc_get(rpc)->request) */
+    /* The protobuf bytes `message` was decoded from, when the front decoded it from protobuf (gRPC),
+     * else NULL: the core checks the strings there, where an embedded NUL is still visible
+     * (server/core/message_check.h). Must stay valid until on_done. */
+    const uint8_t *wire;
+    size_t wire_len;
     const pz_header *headers;
     size_t n_headers;
     const char *protocol;      /* "rest" or "grpc", for logs */

@@ -7,6 +7,7 @@
 #include "server/core/event_validation.h"
 #include "server/core/experiment_results.h"
 #include "server/core/inference.h"
+#include "server/core/message_check.h"
 
 struct pz_service {
     pz_config_holder *config;
@@ -145,6 +146,16 @@ void pz_service_handle(pz_service *svc, pz_request *req)
     if (req->deadline_ms != 0 && req->deadline_ms <= pz_now_ms()) {
         pz_request_fail(req, PZ_DEADLINE_EXCEEDED, PZ_ERRTYPE_UNHANDLED, "DeadlineExceeded",
                         "the deadline passed before the request was handled");
+        return;
+    }
+    /* One text rule for every string of every request, whichever front decoded it. */
+    pz_error text_err;
+    const pz_rpc_info *info = pz_rpc_get(req->rpc);
+    pz_status text = req->wire != NULL && info != NULL
+                         ? pz_message_check_wire(info->request, req->wire, req->wire_len, req->arena, &text_err)
+                         : pz_message_check_strings(req->message, req->arena, &text_err);
+    if (text != PZ_OK) {
+        pz_request_fail(req, text_err.status, text_err.type, text_err.code, "%s", text_err.message);
         return;
     }
     pz_config *cfg = pz_config_holder_acquire(svc->config);

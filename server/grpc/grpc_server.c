@@ -498,6 +498,8 @@ static void handle_rpc(srv_call *c)
                         "request is not a valid %s", info->request->name);
         return;
     }
+    c->req.wire = data; /* the core checks the strings there (embedded NULs): server/core/message_check.h */
+    c->req.wire_len = len;
     c->state = ST_HANDLING;
     c->srv->handle(c->srv->handle_ctx, &c->req); /* c may be released when this returns */
 }

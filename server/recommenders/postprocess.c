@@ -40,6 +40,8 @@ int pz_postprocess_count(const pz_post_processor *pp, int num_results)
     double want = (double)num_results * pp->look_ahead_multiplier;
     if (pp->look_ahead_maximum_value >= 1 && want > pp->look_ahead_maximum_value)
         want = pp->look_ahead_maximum_value;
+    if (want > PZ_MAX_NUM_RESULTS) /* also keeps the conversion below in range (multiplier 1e308) */
+        want = PZ_MAX_NUM_RESULTS;
     int count = (int)(want + 0.5);
     if (count < num_results)
         count = num_results;

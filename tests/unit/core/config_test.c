@@ -12,8 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "server/core/clock.h"
 #include "server/core/config.h"
 
 /* ---- helpers ---- */
@@ -1220,6 +1222,61 @@ static void test_holder_reload_good_and_bad(void **state)
     pz_config_holder_destroy(h);
 }
 
+/* Issue 19: the version is echoed on every response, so it is bounded (PZ_CONFIG_MAX_VERSION_LEN). */
+static void test_version_length_limit(void **state)
+{
+    (void)state;
+    char version[PZ_CONFIG_MAX_VERSION_LEN + 2];
+    memset(version, 'v', PZ_CONFIG_MAX_VERSION_LEN);
+    version[PZ_CONFIG_MAX_VERSION_LEN] = '\0';
+    char doc[PZ_CONFIG_MAX_VERSION_LEN + 64];
+    snprintf(doc, sizeof doc, "{\"version\":\"%s\",\"namespaces\":{}}", version);
+    pz_config *c = pz_config_parse(doc, strlen(doc), NULL);
+    assert_non_null(c); /* exactly at the limit */
+    assert_int_equal(strlen(pz_config_version(c)), PZ_CONFIG_MAX_VERSION_LEN);
+    pz_config_unref(c);
+
+    strcat(version, "v"); /* one byte over */
+    snprintf(doc, sizeof doc, "{\"version\":\"%s\",\"namespaces\":{}}", version);
+    pz_config_problems p;
+    pz_config_problems_init(&p);
+    assert_null(pz_config_parse(doc, strlen(doc), &p));
+    expect_problem(&p, "$.version", false, "too long: 257 bytes; at most 256");
+    pz_config_problems_free(&p);
+}
+
+/* Issue 19: a FIFO (or any non-regular file) in the config file's place is refused at once: the
+ * open does not wait for a writer, so SIGHUP and SIGTERM behind a reload are never stalled. */
+static void test_reload_refuses_fifo_without_blocking(void **state)
+{
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s/config-fifo.json", tmp_dir());
+    write_file(path, GOOD_V1);
+    pz_config_holder *h = pz_config_holder_create(pz_config_load_file(path, NULL), path);
+    unlink(path);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    int64_t t0 = pz_mono_us();
+    assert_int_equal(pz_config_holder_reload(h), -1); /* would block forever on a blocking open */
+    assert_true(pz_mono_us() - t0 < 2000000);
+    pz_config_problems p;
+    pz_config_problems_init(&p);
+    assert_null(pz_config_load_file(path, &p));
+    expect_problem(&p, "$", false, "is not a regular file");
+    pz_config_problems_free(&p);
+    pz_config *kept = pz_config_holder_acquire(h);
+    assert_string_equal(pz_config_version(kept), "1");
+    pz_config_unref(kept);
+    pz_config_holder_destroy(h);
+    unlink(path);
+
+    /* A device is not read either (/dev/zero would never end). */
+    pz_config_problems_init(&p);
+    assert_null(pz_config_load_file("/dev/zero", &p));
+    expect_problem(&p, "$", false, "is not a regular file");
+    pz_config_problems_free(&p);
+}
+
 /* Polls for up to ~10 s; returns the version the holder ends up with (a reference is dropped). */
 static bool wait_for_version(pz_config_holder *h, const char *version)
 {
@@ -1328,6 +1385,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sample_a_parses_cleanly),
+        cmocka_unit_test(test_version_length_limit),
+        cmocka_unit_test(test_reload_refuses_fifo_without_blocking),
         cmocka_unit_test(test_sample_a_for_you_resolves),
         cmocka_unit_test(test_sample_a_other_namespaces),
         cmocka_unit_test(test_sample_a_json_members),

@@ -261,6 +261,12 @@ static void test_validation_limits(void **state)
     rr->recommender = "rank";
     rr->user_id = "u1";
     expect_error(f, PZ_RPC_RERANK_ITEMS, &rr->base, &a, PZ_INVALID_ARGUMENT, "ValidationError", "itemIds");
+    /* Issue 19: an empty id (",," over REST, [""] or "" over gRPC) is refused, not ranked. */
+    char *ids[] = {"a", "", "b"};
+    rr->item_ids = ids;
+    rr->n_item_ids = 3;
+    expect_error(f, PZ_RPC_RERANK_ITEMS, &rr->base, &a, PZ_INVALID_ARGUMENT, "ValidationError",
+                 "itemIds[1] must be 1 to 256 characters");
     assert_int_equal(f->recommender.calls, 0);
     pz_arena_destroy(&a);
 }
