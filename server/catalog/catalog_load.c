@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "server/catalog/item_meta.h"
+#include "server/core/json_text.h"
 #include "server/core/line_reader.h"
 #include "server/core/mem.h"
 /* Prepared values stay under ~5x their JSON text (a number takes 9 bytes, `1,` takes 2). */
@@ -27,6 +28,7 @@ int pz_catalog_prepare_item(const char *json, size_t len, char *id, size_t *id_l
     int rc = -1;
     if (obj == NULL) {
         snprintf(reason, reasonlen, "invalid JSON at column %d: %s", jerr.column, jerr.text);
+        pz_utf8_scrub(reason); /* jansson quotes the input near the error, bytes as they are */
     } else if (!json_is_object(obj)) {
         snprintf(reason, reasonlen, "expected a JSON object with an \"id\"");
     } else {

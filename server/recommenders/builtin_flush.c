@@ -19,7 +19,7 @@
 #define BUSY_RETRY_MS 20
 static const char META_MARK_PREFIX[] = "mark:";
 
-void pzb_flusher_start(pz_builtin *b);
+int pzb_flusher_start(pz_builtin *b, char *err, size_t errlen);
 void pzb_flusher_stop(pz_builtin *b);
 
 static struct timespec abs_time(int64_t ms)
@@ -502,10 +502,13 @@ static void *flusher_main(void *arg)
     return NULL;
 }
 
-void pzb_flusher_start(pz_builtin *b)
+/* A thread limit (RLIMIT_NPROC) fails the open with a message instead of aborting the process. */
+int pzb_flusher_start(pz_builtin *b, char *err, size_t errlen)
 {
-    if (pthread_create(&b->flusher, NULL, flusher_main, b) != 0)
-        pz_fatal("builtin: cannot start the flusher thread");
+    int rc = pthread_create(&b->flusher, NULL, flusher_main, b);
+    if (rc != 0)
+        return pzb_fail_msg(err, errlen, "cannot start the flusher thread: %s", strerror(rc));
+    return 0;
 }
 
 void pzb_flusher_stop(pz_builtin *b)

@@ -28,7 +28,7 @@ static const char META_HALF_LIFE[] = "half_life_ms";
 static const char META_NS_PREFIX[] = "ns:";
 
 /* Started by builtin_flush.c. */
-void pzb_flusher_start(pz_builtin *b);
+int pzb_flusher_start(pz_builtin *b, char *err, size_t errlen);
 void pzb_flusher_stop(pz_builtin *b);
 
 /* ---- errors and encodings ---- */
@@ -525,7 +525,10 @@ int pz_builtin_open(const char *dir, const pz_builtin_options *opts, pz_builtin 
         return -1;
     }
     b->stats.max_bytes = o.max_size_mb * MB;
-    pzb_flusher_start(b);
+    if (pzb_flusher_start(b, err, errlen) != 0) {
+        free_store(b);
+        return -1;
+    }
     *out = b;
     return 0;
 }
