@@ -282,7 +282,8 @@ static const flag FLAGS[] = {
      .max = 1L << 24,
      .dflt = "65536",
      .help = "most the builtin recommender's store may grow to, in MiB (it starts at 1 GiB of map and doubles); "
-             "when it is full, learning pauses, GET /healthz says DEGRADED and events wait in the outbox",
+             "when it is full, GET /healthz says DEGRADED, learning goes on in memory up to --builtin-memory-mb "
+             "and events wait in the outbox",
      .offset = offsetof(options, builtin_max_mb)},
     {.name = "builtin-memory-mb",
      .arg = "N",

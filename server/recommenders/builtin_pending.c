@@ -149,7 +149,8 @@ void pzb_pending_put(pzb_pending *p, uint8_t db, const void *key, size_t klen, u
         e->data = pz_malloc(cap);
         e->cap = (uint32_t)cap;
     }
-    memcpy(e->data, value, len);
+    if (len > 0) /* an empty value leaves data NULL, which memcpy must not see even for 0 bytes */
+        memcpy(e->data, value, len);
     e->len = (uint32_t)len;
 }
 
