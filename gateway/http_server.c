@@ -525,6 +525,48 @@ static void handle_local(pz_http_server *s, h2o_req_t *req, const local_handler 
     log_plain(req, status);
 }
 
+/* The request's origin, "scheme://authority", for the document's servers (pz_docs_answer checks it
+ * before use). */
+static const char *request_origin(h2o_req_t *req)
+{
+    if (req->authority.len == 0)
+        return NULL;
+    h2o_iovec_t o = h2o_concat(&req->pool, h2o_iovec_init(req->scheme->name.base, req->scheme->name.len),
+                               h2o_iovec_init(H2O_STRLIT("://")), req->authority);
+    return h2o_strdup(&req->pool, o.base, o.len).base;
+}
+
+/* A documentation route (gateway/docs.h). Kept bodies (assets, the .proto) are sent without a
+ * copy: the docs outlive the server's loops. */
+static void handle_docs(pz_http_server *s, h2o_req_t *req, const pz_route *route, const pz_route_params *params)
+{
+    static h2o_generator_t generator = {NULL, NULL};
+    ssize_t inm = h2o_find_header(&req->headers, H2O_TOKEN_IF_NONE_MATCH, -1);
+    const char *if_none_match =
+        inm >= 0
+            ? h2o_strdup(&req->pool, req->headers.entries[inm].value.base, req->headers.entries[inm].value.len).base
+            : NULL;
+    pz_docs_response r;
+    pz_docs_answer(s->opts.docs, route->local, params->n > 0 ? params->values[0] : NULL, request_origin(req),
+                   if_none_match, &r);
+    add_cors(s, req);
+    add_header(req, "cache-control", r.cache_control);
+    if (r.etag[0] != '\0')
+        add_header(req, "etag", r.etag);
+    if (r.content_security_policy != NULL)
+        add_header(req, "content-security-policy", r.content_security_policy);
+    req->res.status = r.status;
+    req->res.reason = reason_phrase(r.status);
+    if (r.status != 304)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, r.content_type,
+                       strlen(r.content_type));
+    req->res.content_length = r.status == 304 ? SIZE_MAX : r.len;
+    h2o_start_response(req, &generator);
+    send_body(req, r.owned.len > 0 ? h2o_strdup(&req->pool, r.body, r.len) : h2o_iovec_init(r.body, r.len));
+    pz_docs_response_free(&r);
+    log_plain(req, r.status);
+}
+
 /* /healthz without a health callback: the process is up, and that is all it can say. */
 static int health_serving(void *ctx, pz_buf *out)
 {
@@ -599,6 +641,13 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     h2o_iovec_t method = is_head(req) ? h2o_iovec_init(H2O_STRLIT("GET")) : req->method;
     pz_route_match_result m = pz_route_match(method.base, method.len, req->path.base, path_len, &call->arena, &route,
                                              &params, allow, sizeof allow);
+    if (m == PZ_ROUTE_MATCHED && route->local != PZ_LOCAL_NONE && s->opts.docs != NULL &&
+        (route->local == PZ_LOCAL_OPENAPI || route->local == PZ_LOCAL_DOCS || route->local == PZ_LOCAL_DOCS_ASSET ||
+         route->local == PZ_LOCAL_PROTO)) {
+        handle_docs(s, req, route, &params);
+        free_call(call);
+        return 0;
+    }
     if (m == PZ_ROUTE_MATCHED && route->local != PZ_LOCAL_NONE) {
         if (s->local[route->local].fn == NULL) {
             m = PZ_ROUTE_NO_PATH; /* not wired in this server: as unknown as any other path */

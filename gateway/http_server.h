@@ -11,28 +11,27 @@
  * Every response, errors included, carries the CORS headers (spec §1.5 and defect #15).
  * The route table's local rows (pz_local_route) are answered with a callback of the options:
  * GET /healthz with `health`'s JSON, GET /admin/cache/stats with `cache_stats`', GET
- * /admin/events/stats with `events_stats`'. A response the core prepared (pz_request.prepared) is
- * sent as is, without copying.
- * If-None-Match reaches the core on GET inference routes only; a match is a 304 with ETag,
- * Cache-Control, the version header and CORS, and no body (and no Content-Length). HEAD is served
- * on every GET route: the same status and headers, no body.
- * Successful JSON bodies of at least compress_min_bytes are sent in the content coding the client
- * prefers (gateway/compress.h), with `Vary: Accept-Encoding` and, for a prepared response, the
- * coded representation's own ETag (server/core/etag.h); a prepared response's coded body is made
- * once and kept with it.
+ * /admin/events/stats with `events_stats`'; the documentation rows with `docs`. A response the core prepared
+ * (pz_request.prepared) is sent as is, without copying. If-None-Match reaches the core on GET inference routes only; a
+ * match is a 304 with ETag, Cache-Control, the version header and CORS, and no body (and no Content-Length). HEAD is
+ * served on every GET route: the same status and headers, no body. Successful JSON bodies of at least
+ * compress_min_bytes are sent in the content coding the client prefers (gateway/compress.h), with `Vary:
+ * Accept-Encoding` and, for a prepared response, the coded representation's own ETag (server/core/etag.h); a prepared
+ * response's coded body is made once and kept with it.
  *
  * Hardening (gateway/http_guard.h, server/net/): the port is refused when another process listens
  * on it; connections are capped in total and per client address; at the descriptor limit accepting
  * pauses instead of spinning; HTTP/1.1 without Host, and requests framed by both Content-Length and
  * Transfer-Encoding or by conflicting Content-Lengths, get 400 and the connection is closed; a POST
- * from a browser (Origin) must not have a CORS-safelisted type (415 otherwise). Stop closes idle connections and lets open ones
- * finish within shutdown_grace_ms.
+ * from a browser (Origin) must not have a CORS-safelisted type (415 otherwise). Stop closes idle connections and lets
+ * open ones finish within shutdown_grace_ms.
  */
 #ifndef PZ_HTTP_SERVER_H
 #define PZ_HTTP_SERVER_H
 
 #include <stddef.h>
 
+#include "gateway/docs.h"
 #include "server/core/buf.h"
 #include "server/core/request.h"
 
@@ -64,6 +63,7 @@ typedef struct pz_http_options {
     void *cache_stats_ctx;
     pz_health_fn events_stats; /* GET /admin/events/stats (event delivery per target); NULL = 404 */
     void *events_stats_ctx;
+    pz_docs *docs; /* GET /openapi.json, /docs, /proto/... (gateway/docs.h); NULL = 404 */
     /* Limits (README "Security and limits"); 0 = the default named in http_server.c. */
     size_t max_connections;            /* open connections in total (all loops) */
     size_t max_connections_per_client; /* open connections per client address */

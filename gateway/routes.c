@@ -45,6 +45,10 @@ const pz_route pz_routes[] = {
     {.method = "GET", .path_template = "/healthz", .local = PZ_LOCAL_HEALTH},
     {.method = "GET", .path_template = "/admin/cache/stats", .local = PZ_LOCAL_CACHE_STATS},
     {.method = "GET", .path_template = "/admin/events/stats", .local = PZ_LOCAL_EVENTS_STATS},
+    {.method = "GET", .path_template = "/openapi.json", .local = PZ_LOCAL_OPENAPI},
+    {.method = "GET", .path_template = "/docs", .local = PZ_LOCAL_DOCS},
+    {.method = "GET", .path_template = "/docs/{asset}", .local = PZ_LOCAL_DOCS_ASSET},
+    {.method = "GET", .path_template = "/proto/personalization/v1/personalization.proto", .local = PZ_LOCAL_PROTO},
 };
 const size_t pz_routes_count = sizeof pz_routes / sizeof pz_routes[0];
 
@@ -257,8 +261,7 @@ pz_status pz_route_build_request_from(const pz_route *route, const pz_route_para
     if (s != PZ_OK)
         return fail(err, terr.is_syntax ? "InvalidJSONRequestPayload" : route->body_error_code, terr.message);
     if (route->body != PZ_ROUTE_BODY_MESSAGE) { /* POST rerank keeps its query parameters (spec §2.5) */
-        s = apply_query(msg, params, route->body == PZ_ROUTE_BODY_FIELD ? route->body_field : NULL, query, arena,
-                        err);
+        s = apply_query(msg, params, route->body == PZ_ROUTE_BODY_FIELD ? route->body_field : NULL, query, arena, err);
         if (s != PZ_OK)
             return s;
     }

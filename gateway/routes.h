@@ -36,6 +36,10 @@ typedef enum pz_local_route {
     PZ_LOCAL_HEALTH,       /* GET /healthz */
     PZ_LOCAL_CACHE_STATS,  /* GET /admin/cache/stats */
     PZ_LOCAL_EVENTS_STATS, /* GET /admin/events/stats */
+    PZ_LOCAL_OPENAPI,      /* GET /openapi.json (gateway/docs.h) */
+    PZ_LOCAL_DOCS,         /* GET /docs: Swagger UI */
+    PZ_LOCAL_DOCS_ASSET,   /* GET /docs/{asset} */
+    PZ_LOCAL_PROTO,        /* GET /proto/personalization/v1/personalization.proto */
     PZ_LOCAL__COUNT
 } pz_local_route;
 

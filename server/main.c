@@ -22,7 +22,9 @@
 #include <unistd.h>
 
 #include "gateway/compress.h"
+#include "gateway/docs.h"
 #include "gateway/http_server.h"
+#include "gateway/openapi.h"
 #include "gateway/transcode.h"
 #include "server/core/cache.h"
 #include "server/core/config.h"
@@ -66,6 +68,9 @@ typedef struct options {
     size_t cache_bytes;
     bool demo;
     bool check_config;
+    bool print_openapi;
+    const char *openapi_server;
+    const char *swagger_ui_dir;
     int import_poll_ms;
     size_t outbox_map_mb;
     /* front limits (README "Security and limits") */
@@ -139,6 +144,24 @@ static const flag FLAGS[] = {
      .help = "validate the configuration, print every problem with its JSON path, and exit (status 1 when there "
              "are errors)",
      .offset = offsetof(options, check_config)},
+    {.name = "print-openapi",
+     .kind = FLAG_SWITCH,
+     .help = "with --check-config: print the OpenAPI 3 document of the configuration to stdout (problems go to "
+             "stderr), for CI pipelines to publish",
+     .offset = offsetof(options, print_openapi)},
+    {.name = "openapi-server",
+     .arg = "URL",
+     .kind = FLAG_STRING,
+     .help = "the server URL the OpenAPI document names (e.g. https://api.example.com); default: the origin "
+             "each request for /openapi.json came to (with --print-openapi: \"/\", relative to where the document is "
+             "published)",
+     .offset = offsetof(options, openapi_server)},
+    {.name = "swagger-ui-dir",
+     .arg = "PATH",
+     .kind = FLAG_STRING,
+     .dflt = PZ_DOCS_DEFAULT_SWAGGER_UI_DIR,
+     .help = "the installed npm package swagger-ui-dist, whose assets /docs serves (read at start)",
+     .offset = offsetof(options, swagger_ui_dir)},
     {.name = "data-dir",
      .arg = "PATH",
      .kind = FLAG_STRING,
@@ -534,6 +557,15 @@ static int parse_options(int argc, char **argv, options *o)
         fprintf(stderr, "error: give --config PATH, or --demo to serve the embedded demo\n");
         return -1;
     }
+    if (o->print_openapi && !o->check_config) {
+        fprintf(stderr, "error: --print-openapi goes with --check-config\n");
+        return -1;
+    }
+    if (o->openapi_server != NULL &&
+        (strstr(o->openapi_server, "://") == NULL || !pz_header_value_valid(o->openapi_server))) {
+        fprintf(stderr, "error: --openapi-server wants an absolute URL such as https://api.example.com\n");
+        return -1;
+    }
     if ((o->tls_cert == NULL) != (o->tls_key == NULL)) {
         fprintf(stderr, "error: --tls-cert and --tls-key go together\n");
         return -1;
@@ -567,13 +599,15 @@ static pz_config *load_config(const options *o, bool for_check)
     }
     const char *source = o->config_path != NULL ? o->config_path : "the embedded demo configuration";
     if (for_check) {
-        print_problems(&problems, stdout);
+        /* with --print-openapi stdout is the document only */
+        FILE *report = o->print_openapi ? stderr : stdout;
+        print_problems(&problems, report);
         if (cfg != NULL)
-            printf("configuration %s is valid: version %s, %zu namespace(s), %zu warning(s)\n", source,
-                   pz_config_version(cfg) ? pz_config_version(cfg) : "(none)", pz_config_namespace_count(cfg),
-                   problems.n - problems.n_errors);
+            fprintf(report, "configuration %s is valid: version %s, %zu namespace(s), %zu warning(s)\n", source,
+                    pz_config_version(cfg) ? pz_config_version(cfg) : "(none)", pz_config_namespace_count(cfg),
+                    problems.n - problems.n_errors);
         else
-            printf("configuration %s is invalid: %zu error(s)\n", source, problems.n_errors);
+            fprintf(report, "configuration %s is invalid: %zu error(s)\n", source, problems.n_errors);
     } else {
         for (size_t i = 0; i < problems.n; i++)
             pz_log(problems.items[i].is_warning ? PZ_LOG_WARN : PZ_LOG_ERROR, "config %s: %s: %s", source,
@@ -709,8 +743,19 @@ int main(int argc, char **argv)
         pz_config *cfg = load_config(&o, true);
         if (cfg == NULL)
             return 1;
+        int status = 0;
+        if (o.print_openapi) {
+            pz_buf doc;
+            pz_buf_init(&doc, PZ_DOCS_MAX_DOCUMENT_BYTES);
+            if (pz_openapi_write(cfg, o.openapi_server, &doc) != 0 || fwrite(doc.data, 1, doc.len, stdout) != doc.len ||
+                fflush(stdout) != 0) {
+                fprintf(stderr, "error: cannot write the OpenAPI document\n");
+                status = 1;
+            }
+            pz_buf_free(&doc);
+        }
         pz_config_unref(cfg);
-        return 0;
+        return status;
     }
 
     /* Signals are handled by sigwait in this thread only: block them before any thread starts so
@@ -741,6 +786,7 @@ int main(int argc, char **argv)
     pz_service *svc = NULL;
     pz_grpc_server *grpc = NULL;
     pz_http_server *http = NULL;
+    pz_docs *docs = NULL;
     pz_catalog_runtime *items = NULL;
     pz_cache *cache = NULL;
     pz_events_runtime *events = NULL;
@@ -839,6 +885,8 @@ int main(int argc, char **argv)
         goto out;
     }
     int http_port = 0;
+    docs = pz_docs_create(
+        &(pz_docs_options){.holder = holder, .server_url = o.openapi_server, .swagger_ui_dir = o.swagger_ui_dir});
     pz_http_options hopts = {.host = o.host,
                              .port = o.http_port,
                              .threads = o.http_threads,
@@ -855,6 +903,7 @@ int main(int argc, char **argv)
                              .cache_stats_ctx = svc,
                              .events_stats = pz_events_runtime_stats,
                              .events_stats_ctx = events,
+                             .docs = docs,
                              .max_connections = o.http_max_connections,
                              .max_connections_per_client = o.max_connections_per_client,
                              .idle_timeout_ms = o.http_idle_timeout_ms,
@@ -878,6 +927,7 @@ out:
     if (svc != NULL)
         pz_service_shutdown(svc);
     pz_http_server_stop(http);
+    pz_docs_destroy(docs); /* after the loops that send its kept bodies */
     if (grpc != NULL)
         pz_grpc_server_stop(grpc);
     if (svc != NULL) {
