@@ -17,21 +17,21 @@ extern const unsigned char pz_docs_proto[];
 extern const size_t pz_docs_proto_len;
 
 /* Swagger UI's page: the assets from this server only, the document from /openapi.json. */
-static const char UI_PAGE[] =
-    "<!DOCTYPE html>\n"
-    "<html lang=\"en\">\n"
-    "<head>\n"
-    "<meta charset=\"utf-8\">\n"
-    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-    "<title>API documentation</title>\n"
-    "<link rel=\"stylesheet\" href=\"/docs/swagger-ui.css\">\n"
-    "</head>\n"
-    "<body>\n"
-    "<div id=\"swagger-ui\"></div>\n"
-    "<script src=\"/docs/swagger-ui-bundle.js\"></script>\n"
-    "<script src=\"/docs/init.js\"></script>\n"
-    "</body>\n"
-    "</html>\n";
+static const char UI_PAGE[] = "<!DOCTYPE html>\n"
+                              "<html lang=\"en\">\n"
+                              "<head>\n"
+                              "<meta charset=\"utf-8\">\n"
+                              "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+                              "<title>API documentation</title>\n"
+                              "<link rel=\"icon\" href=\"data:,\">\n" /* no /favicon.ico request */
+                              "<link rel=\"stylesheet\" href=\"/docs/swagger-ui.css\">\n"
+                              "</head>\n"
+                              "<body>\n"
+                              "<div id=\"swagger-ui\"></div>\n"
+                              "<script src=\"/docs/swagger-ui-bundle.js\"></script>\n"
+                              "<script src=\"/docs/init.js\"></script>\n"
+                              "</body>\n"
+                              "</html>\n";
 /* A separate script rather than an inline one, so a Content-Security-Policy without
  * 'unsafe-inline' (ours: script-src 'self') allows the page. */
 static const char UI_INIT[] = "window.ui = SwaggerUIBundle({\n"
@@ -103,10 +103,13 @@ pz_docs *pz_docs_create(const pz_docs_options *opts)
     const char *dir = opts->swagger_ui_dir != NULL ? opts->swagger_ui_dir : PZ_DOCS_DEFAULT_SWAGGER_UI_DIR;
     const asset table[] = {
         {.name = "", .content_type = "text/html; charset=utf-8", .data = UI_PAGE, .len = sizeof UI_PAGE - 1},
-        {.name = "init.js", .content_type = "text/javascript; charset=utf-8", .data = UI_INIT,
+        {.name = "init.js",
+         .content_type = "text/javascript; charset=utf-8",
+         .data = UI_INIT,
          .len = sizeof UI_INIT - 1},
         {.name = "swagger-ui.css", .file = "swagger-ui.css", .content_type = "text/css; charset=utf-8"},
-        {.name = "swagger-ui-bundle.js", .file = "swagger-ui-bundle.js",
+        {.name = "swagger-ui-bundle.js",
+         .file = "swagger-ui-bundle.js",
          .content_type = "text/javascript; charset=utf-8"},
     };
     d->has_ui = true;
@@ -254,8 +257,8 @@ void pz_docs_answer(pz_docs *d, pz_local_route route, const char *asset_name, co
     switch (route) {
     case PZ_LOCAL_OPENAPI: answer_document(d, origin, if_none_match, out); return;
     case PZ_LOCAL_PROTO:
-        kept(out, "text/plain; charset=utf-8", DOCUMENT_CACHE_CONTROL, (const char *)pz_docs_proto,
-             pz_docs_proto_len, d->proto_etag, if_none_match);
+        kept(out, "text/plain; charset=utf-8", DOCUMENT_CACHE_CONTROL, (const char *)pz_docs_proto, pz_docs_proto_len,
+             d->proto_etag, if_none_match);
         return;
     case PZ_LOCAL_DOCS:
     case PZ_LOCAL_DOCS_ASSET: {

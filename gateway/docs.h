@@ -53,8 +53,8 @@ typedef struct pz_docs_response {
     const char *content_type;
     const char *cache_control;
     const char *content_security_policy; /* the page's policy; NULL for anything else */
-    char etag[PZ_ETAG_SIZE]; /* "" when none */
-    const char *body;        /* valid until pz_docs_response_free and while d lives */
+    char etag[PZ_ETAG_SIZE];             /* "" when none */
+    const char *body;                    /* valid until pz_docs_response_free and while d lives */
     size_t len;
     pz_buf owned; /* the body when it was built for this request */
 } pz_docs_response;
@@ -62,8 +62,8 @@ typedef struct pz_docs_response {
 /* Answers route (PZ_LOCAL_OPENAPI, PZ_LOCAL_DOCS, PZ_LOCAL_DOCS_ASSET with `asset` its name,
  * PZ_LOCAL_PROTO). origin: "scheme://host[:port]" of the request, or NULL; if_none_match: the
  * header's value or NULL. Error bodies are in the upstream {type, code, message} shape. */
-void pz_docs_answer(pz_docs *d, pz_local_route route, const char *asset, const char *origin,
-                    const char *if_none_match, pz_docs_response *out);
+void pz_docs_answer(pz_docs *d, pz_local_route route, const char *asset, const char *origin, const char *if_none_match,
+                    pz_docs_response *out);
 void pz_docs_response_free(pz_docs_response *r);
 
 /* True when s may be used as a server URL origin: a scheme, "://" and a host[:port] made of

@@ -11,11 +11,12 @@
 #include "personalization/v1/personalization.pb-c.h"
 #include "server/core/event_validation.h"
 #include "server/core/query.h"
+#include "server/core/response_cache.h"
 
 /* info defaults, as upstream's generator (spec §10). */
 #define DEFAULT_TITLE "Personalization APIs"
 #define DEFAULT_DESCRIPTION                                                                                            \
-    "Real-time recommendations, related items, reranking and events for the namespaces and recommenders of the "    \
+    "Real-time recommendations, related items, reranking and events for the namespaces and recommenders of the "       \
     "current configuration."
 /* info.version is required; a document without a `version` gets this. */
 #define UNVERSIONED "unversioned"
@@ -33,6 +34,7 @@
 typedef struct gen {
     json_t *schemas; /* components.schemas */
     bool failed;     /* an allocation failed: the document is incomplete */
+    bool versioned;  /* the configuration has a `version` (echoed in a header) */
 } gen;
 
 /* ---- jansson helpers that remember a failure instead of checking at every call ---- */
@@ -351,8 +353,14 @@ static const char *reason_of(int status)
         int status;
         const char *reason;
     } REASONS[] = {
-        {400, "Bad Request"}, {404, "Not Found"},   {415, "Unsupported Media Type"}, {429, "Too Many Requests"},
-        {500, "Internal Server Error"}, {502, "Bad Gateway"}, {503, "Service Unavailable"}, {504, "Gateway Timeout"},
+        {400, "Bad Request"},
+        {404, "Not Found"},
+        {415, "Unsupported Media Type"},
+        {429, "Too Many Requests"},
+        {500, "Internal Server Error"},
+        {502, "Bad Gateway"},
+        {503, "Service Unavailable"},
+        {504, "Gateway Timeout"},
     };
     for (size_t i = 0; i < sizeof REASONS / sizeof REASONS[0]; i++)
         if (REASONS[i].status == status)
@@ -374,39 +382,75 @@ static void add_errors(gen *g, json_t *responses, const error_row *rows)
 
 /* Which responses carry a header. */
 enum { ON_GET = 1, ON_304 = 2, ON_POST = 4 };
+/* When a header is sure to be there (OpenAPI `required`). */
+typedef enum when {
+    SOMETIMES,    /* not required */
+    ALWAYS,       /* on every response it is listed for */
+    IF_CACHEABLE, /* when every request of the route has a cache policy with maxAge > 0 */
+    IF_VERSIONED, /* when the configuration has a `version` */
+} when;
 
-/* Response headers (components.headers): what the REST front sends (gateway/http_server.c) on a
- * GET 200, a 304 and a POST 200. */
+/* Response headers: what the REST front sends (gateway/http_server.c) on a GET 200, a 304 and a
+ * POST 200, from the hints the core sets (server/core/inference.c, response_cache.h). */
 static const struct {
     const char *name;
     unsigned on;
+    when required;
     const char *description;
 } HEADERS[] = {
-    {"ETag", ON_GET | ON_304,
-     "Strong validator derived from the response content; send it back in If-None-Match to get a 304"},
-    {"Cache-Control", ON_GET | ON_304 | ON_POST,
-     "From the recommender's cacheControl policy (private for a user, public without one); no-store for POST"},
-    {"Vary", ON_GET | ON_POST, "Accept-Encoding when the body is compressed"},
-    {"X-Personalization-Config-Version", ON_GET | ON_304 | ON_POST, "The `version` of the configuration that answered"},
-    {"X-Personalization-Variation", ON_GET | ON_POST, "The variation that answered"},
-    {"X-Personalization-Experiment", ON_GET | ON_POST, "The experiment that chose the variation, when one did"},
-    {"X-Personalization-Fallback", ON_GET | ON_POST, "The variation that failed, when its fallback answered"},
+    {"ETag", ON_GET | ON_304, IF_CACHEABLE,
+     "Strong validator derived from the response content, on responses with a cache policy (maxAge > 0); send "
+     "it back in If-None-Match to get a 304"},
+    {"Cache-Control", ON_GET | ON_304 | ON_POST, IF_CACHEABLE,
+     "From the recommender's cacheControl policy for the request's class (user, synthetic user, no user); "
+     "no-store for POST"},
+    {"Vary", ON_GET | ON_POST, SOMETIMES,
+     "Accept-Encoding when the body is compressed; the headers automatic context reads"},
+    {"X-Personalization-Config-Version", ON_GET | ON_304 | ON_POST, IF_VERSIONED,
+     "The `version` of the configuration that answered"},
+    {"X-Personalization-Variation", ON_GET | ON_POST, ALWAYS, "The variation that answered"},
+    {"X-Personalization-Experiment", ON_GET | ON_POST, SOMETIMES,
+     "The experiment that chose the variation, when one did"},
+    {"X-Personalization-Fallback", ON_GET | ON_POST, SOMETIMES,
+     "The variation that failed, when its fallback answered"},
 };
 
-static void header_components(gen *g, json_t *headers)
+/* Whether every GET of r answers with ETag and Cache-Control: each variation's cache class has a
+ * policy with maxAge > 0 (pz_cache_class) for every class the route can reach. Recommend and rerank
+ * requests always name a user (userSpecified, or syntheticUserSpecified with syntheticUser); a
+ * related-items request may not (noUserSpecified too). */
+static bool always_validated(const pz_recommender *r, pz_action a)
 {
-    for (size_t i = 0; i < sizeof HEADERS / sizeof HEADERS[0]; i++) {
-        json_t *h = set(g, headers, HEADERS[i].name, obj_with(g, "description", json_string(HEADERS[i].description)));
-        set(g, h, "schema", type_schema(g, "string"));
+    for (size_t i = 0; i < r->n_variations; i++) {
+        const pz_cache_control *cc = r->variations[i].cache_control_view;
+        if (cc == NULL || !pz_cache_class_cacheable(&cc->user_specified) ||
+            !pz_cache_class_cacheable(&cc->synthetic_user_specified) ||
+            (a == PZ_ACTION_RELATED_ITEMS && !pz_cache_class_cacheable(&cc->no_user_specified)))
+            return false;
     }
+    return r->n_variations > 0;
 }
 
-static json_t *response_headers(gen *g, unsigned on)
+/* The headers of one response. cacheable, versioned: what IF_CACHEABLE and IF_VERSIONED hold to. */
+static json_t *response_headers(gen *g, unsigned on, bool cacheable, bool versioned)
 {
     json_t *hs = json_object();
-    for (size_t i = 0; i < sizeof HEADERS / sizeof HEADERS[0]; i++)
-        if (HEADERS[i].on & on)
-            set(g, hs, HEADERS[i].name, ref(g, "headers", HEADERS[i].name));
+    for (size_t i = 0; i < sizeof HEADERS / sizeof HEADERS[0]; i++) {
+        if (!(HEADERS[i].on & on))
+            continue;
+        json_t *h = set(g, hs, HEADERS[i].name, obj_with(g, "description", json_string(HEADERS[i].description)));
+        bool required = HEADERS[i].required == ALWAYS || (HEADERS[i].required == IF_CACHEABLE && cacheable) ||
+                        (HEADERS[i].required == IF_VERSIONED && versioned);
+        /* a 304 is only ever sent with the ETag it matched */
+        if (on == ON_304 && strcmp(HEADERS[i].name, "ETag") == 0)
+            required = true;
+        /* POST answers are never cached: Cache-Control is always no-store there */
+        if (on == ON_POST && strcmp(HEADERS[i].name, "Cache-Control") == 0)
+            required = true;
+        if (required)
+            set(g, h, "required", json_true());
+        set(g, h, "schema", type_schema(g, "string"));
+    }
     return hs;
 }
 
@@ -424,8 +468,8 @@ static json_t *json_response(gen *g, const char *description, json_t *schema_ref
  * from these). */
 static const void *proto_default(const char *field)
 {
-    const ProtobufCFieldDescriptor *f =
-        protobuf_c_message_descriptor_get_field_by_name(&personalization__v1__recommend_items_request__descriptor, field);
+    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(
+        &personalization__v1__recommend_items_request__descriptor, field);
     return f != NULL ? f->default_value : NULL;
 }
 
@@ -485,14 +529,18 @@ static void parameter_components(gen *g, json_t *params)
         s = set(g, media, "schema", type_schema(g, "object"));
         json_t *v = set(g, s, "additionalProperties", type_schema(g, "string"));
         set(g, v, "maxLength", json_integer(PZ_MAX_MAP_VALUE_LEN));
+        /* what "Try it out" sends unless edited: nothing (Swagger UI would make up keys) */
+        set(g, media, "example", json_object());
     }
 
     static const struct {
         const char *name, *field;
         const char *description;
     } BOOLS[] = {
-        {"decorateItems", "decorate_items", "Add item metadata to each item (1, yes and true are true; anything else false)"},
-        {"syntheticUser", "synthetic_user", "The user id is synthetic: the syntheticUserSpecified cache policy applies"},
+        {"decorateItems", "decorate_items",
+         "Add item metadata to each item (1, yes and true are true; anything else false)"},
+        {"syntheticUser", "synthetic_user",
+         "The user id is synthetic: the syntheticUserSpecified cache policy applies"},
     };
     for (size_t i = 0; i < sizeof BOOLS / sizeof BOOLS[0]; i++) {
         p = set(g, params, BOOLS[i].name, json_object());
@@ -565,10 +613,10 @@ static void add_param_refs(gen *g, json_t *params, const char *const *names)
 
 /* ---- operations ---- */
 
-static const char *const RECOMMEND_PARAMS[] = {"numResults", "filter",        "filterValues", "context",
+static const char *const RECOMMEND_PARAMS[] = {"numResults",    "filter",        "filterValues", "context",
                                                "decorateItems", "syntheticUser", "feature",      NULL};
-static const char *const RELATED_PARAMS[] = {"userId",        "numResults",    "filter",  "filterValues", "context",
-                                             "decorateItems", "syntheticUser", "feature", NULL};
+static const char *const RELATED_PARAMS[] = {
+    "userId", "numResults", "filter", "filterValues", "context", "decorateItems", "syntheticUser", "feature", NULL};
 static const char *const RERANK_PARAMS[] = {"filter",        "filterValues", "context", "decorateItems",
                                             "syntheticUser", "feature",      NULL};
 
@@ -635,8 +683,8 @@ static json_t *path_item(gen *g, json_t *paths, const char *path)
     return item != NULL ? item : set(g, paths, path, json_object());
 }
 
-static void recommender_paths(gen *g, json_t *paths, const pz_namespace *ns, pz_action action,
-                              const pz_recommender *r, const char *tag)
+static void recommender_paths(gen *g, json_t *paths, const pz_namespace *ns, pz_action action, const pz_recommender *r,
+                              const char *tag)
 {
     char path[NAME_MAX_LEN] = "/";
     append_lit(path, sizeof path, pz_action_name(action));
@@ -655,11 +703,11 @@ static void recommender_paths(gen *g, json_t *paths, const pz_namespace *ns, pz_
                                                     ? &personalization__v1__rerank_response__descriptor
                                                     : &personalization__v1__recommendation_response__descriptor;
     snprintf(full, sizeof full, "%s%s", path,
-             action == PZ_ACTION_RELATED_ITEMS   ? "/{item_id}"
+             action == PZ_ACTION_RELATED_ITEMS  ? "/{item_id}"
              : action == PZ_ACTION_RERANK_ITEMS ? "/{user_id}/{item_ids}"
-                                                 : "/{user_id}");
-    op = set(g, path_item(g, paths, full), "get", operation(g, tag, operation_id(OP_PREFIX[action], ns->key, r->key),
-                                                             summary, desc));
+                                                : "/{user_id}");
+    op = set(g, path_item(g, paths, full), "get",
+             operation(g, tag, operation_id(OP_PREFIX[action], ns->key, r->key), summary, desc));
     params = set(g, op, "parameters", json_array());
     if (action == PZ_ACTION_RELATED_ITEMS) {
         push(g, params, id_path_param(g, "item_id", "The item to find related items for", EXAMPLE_ITEM_ID));
@@ -673,11 +721,13 @@ static void recommender_paths(gen *g, json_t *paths, const pz_namespace *ns, pz_
         add_param_refs(g, params, RECOMMEND_PARAMS);
     }
     responses = set(g, op, "responses", json_object());
-    set(g, responses, "200", json_response(g, "The items", message_schema_ref(g, out_msg, false, NULL),
-                                           response_headers(g, ON_GET)));
-    json_t *not_modified = set(g, responses, "304",
-                               obj_with(g, "description", str("Not Modified: If-None-Match matched the ETag")));
-    set(g, not_modified, "headers", response_headers(g, ON_304));
+    bool cacheable = always_validated(r, action);
+    set(g, responses, "200",
+        json_response(g, "The items", message_schema_ref(g, out_msg, false, NULL),
+                      response_headers(g, ON_GET, cacheable, g->versioned)));
+    json_t *not_modified =
+        set(g, responses, "304", obj_with(g, "description", str("Not Modified: If-None-Match matched the ETag")));
+    set(g, not_modified, "headers", response_headers(g, ON_304, cacheable, g->versioned));
     add_errors(g, responses, INFERENCE_ERRORS);
 
     if (action != PZ_ACTION_RERANK_ITEMS)
@@ -704,8 +754,9 @@ static void recommender_paths(gen *g, json_t *paths, const pz_namespace *ns, pz_
     for (char *save = NULL, *t = strtok_r(ids, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save))
         push(g, ex, json_string(t));
     responses = set(g, op, "responses", json_object());
-    set(g, responses, "200", json_response(g, "The items, ranked", message_schema_ref(g, out_msg, false, NULL),
-                                           response_headers(g, ON_POST)));
+    set(g, responses, "200",
+        json_response(g, "The items, ranked", message_schema_ref(g, out_msg, false, NULL),
+                      response_headers(g, ON_POST, false, g->versioned)));
     add_errors(g, responses, RERANK_POST_ERRORS);
 }
 
@@ -728,10 +779,10 @@ static void events_path(gen *g, json_t *paths, const pz_namespace *ns, const cha
                                "durably before the 200, then delivered to the namespace's event targets."));
     json_t *body = set(g, op, "requestBody", json_object());
     set(g, body, "required", json_true());
-    json_t *media = set(g, set(g, body, "content", json_object()), "application/json",
-                        obj_with(g, "schema",
-                                 message_schema_ref(g, &personalization__v1__put_events_request__descriptor, true,
-                                                    "namespace")));
+    json_t *media =
+        set(g, set(g, body, "content", json_object()), "application/json",
+            obj_with(g, "schema",
+                     message_schema_ref(g, &personalization__v1__put_events_request__descriptor, true, "namespace")));
     json_t *ex = set(g, media, "example", json_object());
     set(g, ex, "sessionId", str("s-1"));
     set(g, ex, "userId", str(EXAMPLE_USER_ID));
@@ -773,17 +824,16 @@ static void experiment_paths(gen *g, json_t *paths, const pz_namespace *ns, cons
                 char id_rec[NAME_MAX_LEN];
                 snprintf(id_rec, sizeof id_rec, "%s_%s", r->key, r->experiments[e].feature);
                 char summary[NAME_MAX_LEN];
-                snprintf(summary, sizeof summary, "Results of experiment %s on %s", r->experiments[e].feature,
-                         r->key);
+                snprintf(summary, sizeof summary, "Results of experiment %s on %s", r->experiments[e].feature, r->key);
                 op = set(g, path_item(g, paths, full), "get",
                          operation(g, tag, operation_id("experimentResults", ns->key, id_rec), summary,
                                    r->experiments[e].description));
                 responses = set(g, op, "responses", json_object());
                 set(g, responses, "200",
-                    json_response(g, "Live results (with Accept: text/html, a page)",
-                                  message_schema_ref(g, &personalization__v1__experiment_results__descriptor, false,
-                                                     NULL),
-                                  NULL));
+                    json_response(
+                        g, "Live results (with Accept: text/html, a page)",
+                        message_schema_ref(g, &personalization__v1__experiment_results__descriptor, false, NULL),
+                        NULL));
                 add_errors(g, responses, EXPERIMENT_ERRORS);
             }
         }
@@ -851,7 +901,7 @@ static void action_tag(gen *g, json_t *tags, const pz_namespace *ns, pz_action a
 
 int pz_openapi_write(const pz_config *cfg, const char *server_url, pz_buf *out)
 {
-    gen g = {.schemas = json_object(), .failed = false};
+    gen g = {.schemas = json_object(), .failed = false, .versioned = pz_config_version(cfg) != NULL};
     json_t *doc = json_object();
     set(&g, doc, "openapi", json_string(PZ_OPENAPI_VERSION));
     json_t *info = set(&g, doc, "info", json_object());
@@ -899,7 +949,6 @@ int pz_openapi_write(const pz_config *cfg, const char *server_url, pz_buf *out)
     open_object_schema(&g, "EventsStats", "Per event target: lag, delivered, retried, dead-lettered, state");
     set(&g, components, "schemas", g.schemas);
     parameter_components(&g, set(&g, components, "parameters", json_object()));
-    header_components(&g, set(&g, components, "headers", json_object()));
 
     int rc = -1;
     if (!g.failed) {

@@ -22,7 +22,8 @@ static const char CONFIG[] =
     "   \"recommend-items\":{\"home\":{\"description\":\"home page picks\","
     "       \"experiments\":{\"layout\":{\"method\":\"local\",\"description\":\"new layout\"}},"
     "       \"variations\":{\"a\":{\"type\":\"builtin\"},\"b\":{\"type\":\"builtin\"}}},"
-    "     \"top\":{\"variations\":{\"p\":{\"type\":\"builtin\",\"strategy\":\"popular\"}}}},"
+    "     \"top\":{\"cacheControl\":{\"userSpecified\":{\"maxAge\":10},\"syntheticUserSpecified\":{\"maxAge\":60}},"
+    "       \"variations\":{\"p\":{\"type\":\"builtin\",\"strategy\":\"popular\"}}}},"
     "   \"related-items\":{\"similar\":{\"variations\":{\"c\":{\"type\":\"builtin\"}}}},"
     "   \"rerank-items\":{\"rank\":{\"variations\":{\"r\":{\"type\":\"builtin\"}}}}},"
     "  \"eventTargets\":[{\"type\":\"builtin\"}]},"
@@ -116,21 +117,24 @@ static void test_info_servers_tags_and_security(void **state)
     assert_true(n <= 16);
     for (size_t i = 0; i < n; i++)
         names[i] = json_string_value(json_object_get(json_array_get(tags, i), "name"));
-    static const char *const expected[] = {"Shop: Recommend Items", "Shop: Related Items", "Shop: Rerank Items",
-                                           "Shop: Events",          "Shop: Experiments",   "quiet: Recommend Items",
+    static const char *const expected[] = {"Shop: Recommend Items",
+                                           "Shop: Related Items",
+                                           "Shop: Rerank Items",
+                                           "Shop: Events",
+                                           "Shop: Experiments",
+                                           "quiet: Recommend Items",
                                            "Server"};
     assert_int_equal(n, sizeof expected / sizeof expected[0]);
     for (size_t i = 0; i < n; i++)
         assert_string_equal(names[i], expected[i]);
-    assert_non_null(strstr(json_string_value(json_object_get(json_array_get(tags, 0), "description")),
-                           "home page picks"));
+    assert_non_null(
+        strstr(json_string_value(json_object_get(json_array_get(tags, 0), "description")), "home page picks"));
     json_t *op = at(doc, "paths", "/recommend-items/shop/home/{user_id}", "get", NULL);
     assert_string_equal(json_string_value(json_object_get(op, "description")), "home page picks");
     assert_string_equal(json_string_value(json_array_get(json_object_get(op, "tags"), 0)), "Shop: Recommend Items");
-    assert_string_equal(json_string_value(json_array_get(json_object_get(at(doc, "paths", "/healthz", "get", NULL),
-                                                                         "tags"),
-                                                         0)),
-                        "Server");
+    assert_string_equal(
+        json_string_value(json_array_get(json_object_get(at(doc, "paths", "/healthz", "get", NULL), "tags"), 0)),
+        "Server");
     json_decref(doc);
 }
 
@@ -207,8 +211,15 @@ static void test_parameters_carry_the_core_limits(void **state)
     /* every 4xx/5xx names its codes */
     json_t *responses = at(doc, "paths", "/recommend-items/shop/home/{user_id}", "get", "responses", NULL);
     assert_non_null(strstr(json_string_value(at(responses, "404", "description", NULL)), "NamespaceNotFound"));
-    assert_non_null(at(responses, "304", "headers", "ETag", NULL));
-    assert_non_null(at(responses, "200", "headers", "X-Personalization-Config-Version", NULL));
+    assert_true(json_is_true(at(responses, "304", "headers", "ETag", "required", NULL)));
+    assert_true(json_is_true(at(responses, "200", "headers", "X-Personalization-Config-Version", "required", NULL)));
+    /* no cacheControl in this configuration: the core sends no ETag or Cache-Control on a 200 */
+    assert_null(at(responses, "200", "headers", "ETag", "required", NULL));
+    assert_null(at(responses, "200", "headers", "Cache-Control", "required", NULL));
+    /* with a policy for both classes a user request can reach, every 200 has them */
+    responses = at(doc, "paths", "/recommend-items/shop/top/{user_id}", "get", "responses", NULL);
+    assert_true(json_is_true(at(responses, "200", "headers", "ETag", "required", NULL)));
+    assert_true(json_is_true(at(responses, "200", "headers", "Cache-Control", "required", NULL)));
     /* POST answers carry no ETag */
     json_t *post = at(doc, "paths", "/rerank-items/shop/rank/{user_id}", "post", "responses", "200", "headers", NULL);
     assert_null(json_object_get(post, "ETag"));
@@ -234,10 +245,10 @@ static void test_operation_ids_are_unique_and_output_is_deterministic(void **sta
     json_t *seen = json_object();
     const char *path;
     json_t *item;
-    json_object_foreach(json_object_get(doc, "paths"), path, item) {
+    json_object_foreach (json_object_get(doc, "paths"), path, item) {
         const char *method;
         json_t *op;
-        json_object_foreach(item, method, op) {
+        json_object_foreach (item, method, op) {
             const char *id = json_string_value(json_object_get(op, "operationId"));
             assert_non_null(id);
             assert_null(json_object_get(seen, id));
