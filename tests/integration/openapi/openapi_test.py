@@ -220,14 +220,18 @@ def test_proto_download(s):
     status, _, body = curl(s, "/proto/personalization/v1/personalization.proto",
                            headers=("If-None-Match: " + hdrs["etag"],))
     assert status == 304 and body == b""
-    # buf compiles the downloaded file as the contract of the service reflection describes
+    # the downloaded file is all a gRPC client needs: buf curl with it as the schema (no reflection)
     work = tempfile.mkdtemp(prefix="pz-proto-", dir=TMP)
     os.makedirs(os.path.join(work, "personalization", "v1"))
     with open(os.path.join(work, "personalization", "v1", "personalization.proto"), "wb") as f:
         f.write(curl(s, "/proto/personalization/v1/personalization.proto")[2])
-    p = subprocess.run([os.path.join(TOOLS, ".bin", "buf"), "build", work, "-o", os.path.join(work, "image.binpb")],
+    p = subprocess.run([os.path.join(TOOLS, ".bin", "buf"), "curl", "--schema", work, "--protocol", "grpc",
+                        "--http2-prior-knowledge", "-d",
+                        '{"namespace":"demo","recommender":"for-you","userId":"user-0001","numResults":2}',
+                        "http://%s/personalization.v1.PersonalizationService/RecommendItems" % s.grpc_target],
                        capture_output=True, text=True, timeout=120, env=NODE_ENV, cwd=work)
     assert p.returncode == 0, p.stdout + p.stderr
+    assert len(json.loads(p.stdout)["itemList"]) == 2, p.stdout
     # the other methods: not a route (404), as every local row
     status, _, _ = curl(s, "/proto/personalization/v1/personalization.proto", method="POST")
     assert status == 404
