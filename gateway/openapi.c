@@ -6,14 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/transcode.h"
-#include "google/protobuf/struct.pb-c.h"
+#include "gateway/openapi_internal.h"
 #include "personalization/v1/personalization.pb-c.h"
-#include "server/core/event_validation.h"
 #include "server/core/query.h"
 #include "server/core/response_cache.h"
 
-/* info defaults, as upstream's generator (spec §10). */
+/* info defaults, as upstream's generator has them. */
 #define DEFAULT_TITLE "Personalization APIs"
 #define DEFAULT_DESCRIPTION                                                                                            \
     "Real-time recommendations, related items, reranking and events for the namespaces and recommenders of the "       \
@@ -26,280 +24,8 @@
 #define EXAMPLE_USER_ID "user-0001"
 #define EXAMPLE_ITEM_ID "sku-00248"
 #define EXAMPLE_ITEM_IDS "sku-00632,sku-00248,sku-00165"
-/* Longest operationId, tag or path prefix we build from config keys (keys are short identifiers). */
-#define NAME_MAX_LEN 1024
 /* A path: a prefix and the templated tail. */
-#define PATH_MAX_LEN (2 * NAME_MAX_LEN)
-
-typedef struct gen {
-    json_t *schemas; /* components.schemas */
-    bool failed;     /* an allocation failed: the document is incomplete */
-    bool versioned;  /* the configuration has a `version` (echoed in a header) */
-} gen;
-
-/* ---- jansson helpers that remember a failure instead of checking at every call ---- */
-
-static json_t *set(gen *g, json_t *obj, const char *key, json_t *val)
-{
-    if (val == NULL || obj == NULL) {
-        json_decref(val);
-        g->failed = true;
-        return NULL;
-    }
-    if (json_object_set_new(obj, key, val) != 0) /* it took val's reference either way */
-        g->failed = true;
-    return val;
-}
-
-static json_t *push(gen *g, json_t *arr, json_t *val)
-{
-    if (val == NULL || arr == NULL) {
-        json_decref(val);
-        g->failed = true;
-        return NULL;
-    }
-    if (json_array_append_new(arr, val) != 0)
-        g->failed = true;
-    return val;
-}
-
-static json_t *str(const char *s)
-{
-    return json_string(s != NULL ? s : "");
-}
-
-static json_t *obj_with(gen *g, const char *key, json_t *val)
-{
-    json_t *o = json_object();
-    set(g, o, key, val);
-    return o;
-}
-
-static json_t *ref(gen *g, const char *kind, const char *name)
-{
-    char buf[NAME_MAX_LEN];
-    snprintf(buf, sizeof buf, "#/components/%s/%s", kind, name);
-    return obj_with(g, "$ref", json_string(buf));
-}
-
-static json_t *type_schema(gen *g, const char *type)
-{
-    return obj_with(g, "type", json_string(type));
-}
-
-/* ---- schemas from the protobuf descriptors ---- */
-
-/* The constraints the core enforces on request messages (server/core/query.h, event_validation.h),
- * per message field; -1 leaves a keyword out. `required`: the core refuses the message without it. */
-static const struct {
-    const ProtobufCMessageDescriptor *message;
-    const char *field;
-    long min_len, max_len, max_items;
-    bool required;
-} FIELD_LIMITS[] = {
-    {&personalization__v1__put_events_request__descriptor, "event_list", -1, -1, PZ_EVENTS_MAX_PER_CALL, false},
-    {&personalization__v1__put_events_request__descriptor, "session_id", 1, PZ_EVENTS_MAX_ID_LEN, -1, false},
-    {&personalization__v1__put_events_request__descriptor, "user_id", 1, PZ_EVENTS_MAX_ID_LEN, -1, false},
-    {&personalization__v1__event__descriptor, "event_type", 1, PZ_EVENTS_MAX_ID_LEN, -1, true},
-    {&personalization__v1__event__descriptor, "event_id", 1, PZ_EVENTS_MAX_ID_LEN, -1, false},
-    {&personalization__v1__event__descriptor, "item_id", 1, PZ_EVENTS_MAX_ID_LEN, -1, false},
-    {&personalization__v1__event__descriptor, "impression", -1, -1, PZ_EVENTS_MAX_IMPRESSIONS, false},
-    {&personalization__v1__event__descriptor, "properties", -1, PZ_EVENTS_MAX_PROPERTIES_LEN, -1, false},
-    {&personalization__v1__experiment_conversion__descriptor, "recommender", 1, -1, -1, true},
-};
-
-static void apply_limits(gen *g, const ProtobufCMessageDescriptor *d, const ProtobufCFieldDescriptor *f, json_t *schema,
-                         json_t *required, const char *json_name)
-{
-    for (size_t i = 0; i < sizeof FIELD_LIMITS / sizeof FIELD_LIMITS[0]; i++) {
-        if (FIELD_LIMITS[i].message != d || strcmp(FIELD_LIMITS[i].field, f->name) != 0)
-            continue;
-        /* A repeated string's length limits apply to its elements. */
-        json_t *target = f->label == PROTOBUF_C_LABEL_REPEATED ? json_object_get(schema, "items") : schema;
-        if (FIELD_LIMITS[i].min_len >= 0)
-            set(g, target, "minLength", json_integer(FIELD_LIMITS[i].min_len));
-        if (FIELD_LIMITS[i].max_len >= 0)
-            set(g, target, "maxLength", json_integer(FIELD_LIMITS[i].max_len));
-        if (FIELD_LIMITS[i].max_items >= 0)
-            set(g, schema, "maxItems", json_integer(FIELD_LIMITS[i].max_items));
-        if (FIELD_LIMITS[i].required)
-            push(g, required, json_string(json_name));
-    }
-}
-
-static json_t *message_schema_ref(gen *g, const ProtobufCMessageDescriptor *d, bool input, const char *skip_field);
-
-/* Response fields a REST body never carries although the writer would write them: gRPC's 304 marker
- * is set only on a match, which REST answers with a bodiless 304 (gateway/http_server.c). */
-static const struct {
-    const ProtobufCMessageDescriptor *message;
-    const char *field;
-} GRPC_ONLY[] = {
-    {&personalization__v1__recommendation_response__descriptor, "not_modified"},
-    {&personalization__v1__rerank_response__descriptor, "not_modified"},
-};
-
-static bool grpc_only(const ProtobufCMessageDescriptor *d, const ProtobufCFieldDescriptor *f)
-{
-    for (size_t i = 0; i < sizeof GRPC_ONLY / sizeof GRPC_ONLY[0]; i++)
-        if (GRPC_ONLY[i].message == d && strcmp(GRPC_ONLY[i].field, f->name) == 0)
-            return true;
-    return false;
-}
-
-/* The schema of one value of field f (an element, for a repeated field). */
-static json_t *scalar_schema(gen *g, const ProtobufCFieldDescriptor *f, bool input)
-{
-    json_t *s;
-    switch (f->type) {
-    case PROTOBUF_C_TYPE_INT32:
-    case PROTOBUF_C_TYPE_SINT32:
-    case PROTOBUF_C_TYPE_SFIXED32:
-        s = type_schema(g, "integer");
-        set(g, s, "format", json_string("int32"));
-        return s;
-    case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32:
-        s = type_schema(g, "integer");
-        set(g, s, "minimum", json_integer(0));
-        return s;
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-        /* proto3 JSON writes 64-bit integers as strings (JavaScript numbers lose precision). */
-        s = type_schema(g, "string");
-        set(g, s, "format", json_string("int64"));
-        set(g, s, "pattern", json_string("^-?[0-9]+$"));
-        return s;
-    case PROTOBUF_C_TYPE_FLOAT:
-    case PROTOBUF_C_TYPE_DOUBLE:
-        s = type_schema(g, "number");
-        set(g, s, "format", json_string(f->type == PROTOBUF_C_TYPE_FLOAT ? "float" : "double"));
-        return s;
-    case PROTOBUF_C_TYPE_BOOL: return type_schema(g, "boolean");
-    case PROTOBUF_C_TYPE_STRING: return type_schema(g, "string");
-    case PROTOBUF_C_TYPE_BYTES:
-        s = type_schema(g, "string");
-        set(g, s, "format", json_string("byte"));
-        return s;
-    case PROTOBUF_C_TYPE_ENUM: {
-        const ProtobufCEnumDescriptor *e = f->descriptor;
-        s = type_schema(g, "string");
-        json_t *names = set(g, s, "enum", json_array());
-        for (unsigned i = 0; i < e->n_values; i++)
-            push(g, names, json_string(e->values[i].name));
-        return s;
-    }
-    case PROTOBUF_C_TYPE_MESSAGE: {
-        const ProtobufCMessageDescriptor *m = f->descriptor;
-        if (m == &google__protobuf__struct__descriptor) {
-            s = type_schema(g, "object");
-            set(g, s, "additionalProperties", json_true());
-            return s;
-        }
-        if (m == &google__protobuf__value__descriptor)
-            return json_object(); /* any JSON value */
-        if (m == &google__protobuf__list_value__descriptor) {
-            s = type_schema(g, "array");
-            set(g, s, "items", json_object());
-            return s;
-        }
-        return message_schema_ref(g, m, input, NULL);
-    }
-    }
-    return json_object();
-}
-
-static json_t *field_schema(gen *g, const ProtobufCMessageDescriptor *parent, const ProtobufCFieldDescriptor *f,
-                            bool input)
-{
-    if (pz_json_field_is_map(parent, f)) {
-        const ProtobufCMessageDescriptor *entry = f->descriptor;
-        json_t *s = type_schema(g, "object");
-        set(g, s, "additionalProperties", scalar_schema(g, &entry->fields[1], input));
-        return s;
-    }
-    if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-        json_t *s = type_schema(g, "array");
-        set(g, s, "items", scalar_schema(g, f, input));
-        return s;
-    }
-    return scalar_schema(g, f, input);
-}
-
-/* Adds the schema of message d to components.schemas (once) and returns a $ref to it. Output
- * schemas follow the REST writer's rules; input schemas accept the fields the transcoder reads
- * (unknown ones are an error: additionalProperties false) minus skip_field (bound by the path). */
-static json_t *message_schema_ref(gen *g, const ProtobufCMessageDescriptor *d, bool input, const char *skip_field)
-{
-    if (json_object_get(g->schemas, d->short_name) != NULL)
-        return ref(g, "schemas", d->short_name);
-    json_t *s = type_schema(g, "object");
-    set(g, g->schemas, d->short_name, s); /* before the fields: a message may refer to itself */
-    json_t *props = set(g, s, "properties", json_object());
-    json_t *required = json_array();
-    bool open = false;
-    for (unsigned i = 0; i < d->n_fields; i++) {
-        const ProtobufCFieldDescriptor *f = &d->fields[i];
-        if (skip_field != NULL && strcmp(f->name, skip_field) == 0)
-            continue;
-        char name[NAME_MAX_LEN];
-        pz_json_name(f->name, name, sizeof name);
-        if (!input) {
-            const char *flag = NULL;
-            pz_json_emit rule = pz_json_field_emit(d, f, &flag);
-            if (rule == PZ_JSON_EMIT_NEVER || grpc_only(d, f))
-                continue;
-            if (rule == PZ_JSON_EMIT_INLINE) {
-                open = true; /* the Struct's members sit among the named fields */
-                continue;
-            }
-            if (rule == PZ_JSON_EMIT_ALWAYS)
-                push(g, required, json_string(name));
-        }
-        json_t *fs = set(g, props, name, field_schema(g, d, f, input));
-        apply_limits(g, d, f, fs, required, name);
-    }
-    if (json_array_size(required) > 0)
-        set(g, s, "required", required);
-    else
-        json_decref(required);
-    set(g, s, "additionalProperties", open ? json_true() : json_false());
-    return ref(g, "schemas", d->short_name);
-}
-
-static void error_schema(gen *g)
-{
-    json_t *s = type_schema(g, "object");
-    set(g, s, "description",
-        json_string("Every error, in upstream's shape. `code` says what went wrong (each response lists the codes "
-                    "it may carry); `message` is for people."));
-    json_t *req = set(g, s, "required", json_array());
-    json_t *props = set(g, s, "properties", json_object());
-    static const char *const fields[][2] = {
-        {"type", "The kind of failure: Validation, Routing, Configuration, Upstream, Unhandled, ..."},
-        {"code", "A stable code, e.g. ValidationError, NamespaceNotFound"},
-        {"message", "What happened, in words"},
-    };
-    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
-        json_t *p = set(g, props, fields[i][0], type_schema(g, "string"));
-        set(g, p, "description", json_string(fields[i][1]));
-        push(g, req, json_string(fields[i][0]));
-    }
-    set(g, s, "additionalProperties", json_false());
-    set(g, g->schemas, "Error", s);
-}
-
-/* The server's own JSON answers are documented as open objects: they are for operators and grow. */
-static void open_object_schema(gen *g, const char *name, const char *description)
-{
-    json_t *s = type_schema(g, "object");
-    set(g, s, "description", json_string(description));
-    set(g, s, "additionalProperties", json_true());
-    set(g, g->schemas, name, s);
-}
+#define PATH_MAX_LEN (2 * PZ_OA_NAME_MAX)
 
 /* ---- responses, headers, parameters ---- */
 
@@ -368,15 +94,15 @@ static const char *reason_of(int status)
     return "Error";
 }
 
-static void add_errors(gen *g, json_t *responses, const error_row *rows)
+static void add_errors(pz_oa_gen *g, json_t *responses, const error_row *rows)
 {
     for (const error_row *r = rows; r->status != 0; r++) {
-        char key[8], desc[NAME_MAX_LEN];
+        char key[8], desc[PZ_OA_NAME_MAX];
         snprintf(key, sizeof key, "%d", r->status);
         snprintf(desc, sizeof desc, "%s. Codes: %s.", reason_of(r->status), r->codes);
-        json_t *resp = set(g, responses, key, obj_with(g, "description", json_string(desc)));
-        json_t *content = set(g, resp, "content", json_object());
-        set(g, content, "application/json", obj_with(g, "schema", ref(g, "schemas", "Error")));
+        json_t *resp = pz_oa_set(g, responses, key, pz_oa_obj_with(g, "description", json_string(desc)));
+        json_t *content = pz_oa_set(g, resp, "content", json_object());
+        pz_oa_set(g, content, "application/json", pz_oa_obj_with(g, "schema", pz_oa_ref(g, "schemas", "Error")));
     }
 }
 
@@ -432,13 +158,14 @@ static bool always_validated(const pz_recommender *r, pz_action a)
 }
 
 /* The headers of one response. cacheable, versioned: what IF_CACHEABLE and IF_VERSIONED hold to. */
-static json_t *response_headers(gen *g, unsigned on, bool cacheable, bool versioned)
+static json_t *response_headers(pz_oa_gen *g, unsigned on, bool cacheable, bool versioned)
 {
     json_t *hs = json_object();
     for (size_t i = 0; i < sizeof HEADERS / sizeof HEADERS[0]; i++) {
         if (!(HEADERS[i].on & on))
             continue;
-        json_t *h = set(g, hs, HEADERS[i].name, obj_with(g, "description", json_string(HEADERS[i].description)));
+        json_t *h =
+            pz_oa_set(g, hs, HEADERS[i].name, pz_oa_obj_with(g, "description", json_string(HEADERS[i].description)));
         bool required = HEADERS[i].required == ALWAYS || (HEADERS[i].required == IF_CACHEABLE && cacheable) ||
                         (HEADERS[i].required == IF_VERSIONED && versioned);
         /* a 304 is only ever sent with the ETag it matched */
@@ -448,19 +175,19 @@ static json_t *response_headers(gen *g, unsigned on, bool cacheable, bool versio
         if (on == ON_POST && strcmp(HEADERS[i].name, "Cache-Control") == 0)
             required = true;
         if (required)
-            set(g, h, "required", json_true());
-        set(g, h, "schema", type_schema(g, "string"));
+            pz_oa_set(g, h, "required", json_true());
+        pz_oa_set(g, h, "schema", pz_oa_type(g, "string"));
     }
     return hs;
 }
 
-static json_t *json_response(gen *g, const char *description, json_t *schema_ref, json_t *headers)
+static json_t *json_response(pz_oa_gen *g, const char *description, json_t *schema_ref, json_t *headers)
 {
-    json_t *r = obj_with(g, "description", json_string(description));
+    json_t *r = pz_oa_obj_with(g, "description", json_string(description));
     if (headers != NULL)
-        set(g, r, "headers", headers);
-    json_t *content = set(g, r, "content", json_object());
-    set(g, content, "application/json", obj_with(g, "schema", schema_ref));
+        pz_oa_set(g, r, "headers", headers);
+    json_t *content = pz_oa_set(g, r, "content", json_object());
+    pz_oa_set(g, content, "application/json", pz_oa_obj_with(g, "schema", schema_ref));
     return r;
 }
 
@@ -486,26 +213,26 @@ static bool proto_default_bool(const char *field)
 }
 
 /* Query parameters (components.parameters), with the core's limits and the proto's defaults. */
-static void parameter_components(gen *g, json_t *params)
+static void parameter_components(pz_oa_gen *g, json_t *params)
 {
-    char desc[NAME_MAX_LEN];
+    char desc[PZ_OA_NAME_MAX];
     json_t *p, *s;
 
-    p = set(g, params, "numResults", json_object());
-    set(g, p, "name", str("numResults"));
-    set(g, p, "in", str("query"));
+    p = pz_oa_set(g, params, "numResults", json_object());
+    pz_oa_set(g, p, "name", pz_oa_str("numResults"));
+    pz_oa_set(g, p, "in", pz_oa_str("query"));
     snprintf(desc, sizeof desc, "How many items to return. Above %d it is clamped to %d; 0 answers an empty list.",
              PZ_MAX_NUM_RESULTS, PZ_MAX_NUM_RESULTS);
-    set(g, p, "description", str(desc));
-    s = set(g, p, "schema", type_schema(g, "integer"));
-    set(g, s, "minimum", json_integer(0));
-    set(g, s, "default", json_integer(proto_default_int("num_results")));
+    pz_oa_set(g, p, "description", pz_oa_str(desc));
+    s = pz_oa_set(g, p, "schema", pz_oa_type(g, "integer"));
+    pz_oa_set(g, s, "minimum", json_integer(0));
+    pz_oa_set(g, s, "default", json_integer(proto_default_int("num_results")));
 
-    p = set(g, params, "filter", json_object());
-    set(g, p, "name", str("filter"));
-    set(g, p, "in", str("query"));
-    set(g, p, "description", str("A filter name or ARN the recommender knows. Sent empty, it is absent."));
-    set(g, p, "schema", type_schema(g, "string"));
+    p = pz_oa_set(g, params, "filter", json_object());
+    pz_oa_set(g, p, "name", pz_oa_str("filter"));
+    pz_oa_set(g, p, "in", pz_oa_str("query"));
+    pz_oa_set(g, p, "description", pz_oa_str("A filter name or ARN the recommender knows. Sent empty, it is absent."));
+    pz_oa_set(g, p, "schema", pz_oa_type(g, "string"));
 
     static const struct {
         const char *name;
@@ -516,21 +243,21 @@ static void parameter_components(gen *g, json_t *params)
         {"context", PZ_MAX_CONTEXT_KEY_LEN, "Contextual metadata (e.g. {\"DEVICE\":\"Phone\"})"},
     };
     for (size_t i = 0; i < sizeof MAPS / sizeof MAPS[0]; i++) {
-        p = set(g, params, MAPS[i].name, json_object());
-        set(g, p, "name", str(MAPS[i].name));
-        set(g, p, "in", str("query"));
+        p = pz_oa_set(g, params, MAPS[i].name, json_object());
+        pz_oa_set(g, p, "name", pz_oa_str(MAPS[i].name));
+        pz_oa_set(g, p, "in", pz_oa_str("query"));
         snprintf(desc, sizeof desc,
                  "%s, as a JSON object of strings: keys up to %d characters, values up to %d. Sent empty, it is "
                  "absent.",
                  MAPS[i].what, MAPS[i].key_max, PZ_MAX_MAP_VALUE_LEN);
-        set(g, p, "description", str(desc));
-        json_t *content = set(g, p, "content", json_object());
-        json_t *media = set(g, content, "application/json", json_object());
-        s = set(g, media, "schema", type_schema(g, "object"));
-        json_t *v = set(g, s, "additionalProperties", type_schema(g, "string"));
-        set(g, v, "maxLength", json_integer(PZ_MAX_MAP_VALUE_LEN));
+        pz_oa_set(g, p, "description", pz_oa_str(desc));
+        json_t *content = pz_oa_set(g, p, "content", json_object());
+        json_t *media = pz_oa_set(g, content, "application/json", json_object());
+        s = pz_oa_set(g, media, "schema", pz_oa_type(g, "object"));
+        json_t *v = pz_oa_set(g, s, "additionalProperties", pz_oa_type(g, "string"));
+        pz_oa_set(g, v, "maxLength", json_integer(PZ_MAX_MAP_VALUE_LEN));
         /* what "Try it out" sends unless edited: nothing (Swagger UI would make up keys) */
-        set(g, media, "example", json_object());
+        pz_oa_set(g, media, "example", json_object());
     }
 
     static const struct {
@@ -543,72 +270,72 @@ static void parameter_components(gen *g, json_t *params)
          "The user id is synthetic: the syntheticUserSpecified cache policy applies"},
     };
     for (size_t i = 0; i < sizeof BOOLS / sizeof BOOLS[0]; i++) {
-        p = set(g, params, BOOLS[i].name, json_object());
-        set(g, p, "name", str(BOOLS[i].name));
-        set(g, p, "in", str("query"));
-        set(g, p, "description", str(BOOLS[i].description));
-        s = set(g, p, "schema", type_schema(g, "boolean"));
-        set(g, s, "default", json_boolean(proto_default_bool(BOOLS[i].field)));
+        p = pz_oa_set(g, params, BOOLS[i].name, json_object());
+        pz_oa_set(g, p, "name", pz_oa_str(BOOLS[i].name));
+        pz_oa_set(g, p, "in", pz_oa_str("query"));
+        pz_oa_set(g, p, "description", pz_oa_str(BOOLS[i].description));
+        s = pz_oa_set(g, p, "schema", pz_oa_type(g, "boolean"));
+        pz_oa_set(g, s, "default", json_boolean(proto_default_bool(BOOLS[i].field)));
     }
 
-    p = set(g, params, "feature", json_object());
-    set(g, p, "name", str("feature"));
-    set(g, p, "in", str("query"));
-    set(g, p, "description", str("The experiment feature to evaluate, when the recommender has several"));
-    set(g, p, "schema", type_schema(g, "string"));
+    p = pz_oa_set(g, params, "feature", json_object());
+    pz_oa_set(g, p, "name", pz_oa_str("feature"));
+    pz_oa_set(g, p, "in", pz_oa_str("query"));
+    pz_oa_set(g, p, "description", pz_oa_str("The experiment feature to evaluate, when the recommender has several"));
+    pz_oa_set(g, p, "schema", pz_oa_type(g, "string"));
 
-    p = set(g, params, "userId", json_object());
-    set(g, p, "name", str("userId"));
-    set(g, p, "in", str("query"));
-    set(g, p, "description", str("The user, to personalize the cache policy and exclusions"));
-    s = set(g, p, "schema", type_schema(g, "string"));
-    set(g, s, "maxLength", json_integer(PZ_MAX_ID_LEN));
+    p = pz_oa_set(g, params, "userId", json_object());
+    pz_oa_set(g, p, "name", pz_oa_str("userId"));
+    pz_oa_set(g, p, "in", pz_oa_str("query"));
+    pz_oa_set(g, p, "description", pz_oa_str("The user, to personalize the cache policy and exclusions"));
+    s = pz_oa_set(g, p, "schema", pz_oa_type(g, "string"));
+    pz_oa_set(g, s, "maxLength", json_integer(PZ_MAX_ID_LEN));
 }
 
-static json_t *id_path_param(gen *g, const char *name, const char *description, const char *example)
+static json_t *id_path_param(pz_oa_gen *g, const char *name, const char *description, const char *example)
 {
     json_t *p = json_object();
-    set(g, p, "name", str(name));
-    set(g, p, "in", str("path"));
-    set(g, p, "required", json_true());
-    set(g, p, "description", str(description));
-    json_t *s = set(g, p, "schema", type_schema(g, "string"));
-    set(g, s, "minLength", json_integer(1));
-    set(g, s, "maxLength", json_integer(PZ_MAX_ID_LEN));
-    set(g, p, "example", str(example));
+    pz_oa_set(g, p, "name", pz_oa_str(name));
+    pz_oa_set(g, p, "in", pz_oa_str("path"));
+    pz_oa_set(g, p, "required", json_true());
+    pz_oa_set(g, p, "description", pz_oa_str(description));
+    json_t *s = pz_oa_set(g, p, "schema", pz_oa_type(g, "string"));
+    pz_oa_set(g, s, "minLength", json_integer(1));
+    pz_oa_set(g, s, "maxLength", json_integer(PZ_MAX_ID_LEN));
+    pz_oa_set(g, p, "example", pz_oa_str(example));
     return p;
 }
 
-static json_t *item_ids_path_param(gen *g)
+static json_t *item_ids_path_param(pz_oa_gen *g)
 {
     json_t *p = json_object();
-    set(g, p, "name", str("item_ids"));
-    set(g, p, "in", str("path"));
-    set(g, p, "required", json_true());
-    char desc[NAME_MAX_LEN];
+    pz_oa_set(g, p, "name", pz_oa_str("item_ids"));
+    pz_oa_set(g, p, "in", pz_oa_str("path"));
+    pz_oa_set(g, p, "required", json_true());
+    char desc[PZ_OA_NAME_MAX];
     snprintf(desc, sizeof desc, "The items to rank, comma-separated: 1 to %d ids of 1 to %d characters",
              PZ_MAX_RERANK_ITEMS, PZ_MAX_ID_LEN);
-    set(g, p, "description", str(desc));
-    set(g, p, "style", str("simple"));
-    set(g, p, "explode", json_false());
-    json_t *s = set(g, p, "schema", type_schema(g, "array"));
-    set(g, s, "minItems", json_integer(1));
-    set(g, s, "maxItems", json_integer(PZ_MAX_RERANK_ITEMS));
-    json_t *items = set(g, s, "items", type_schema(g, "string"));
-    set(g, items, "minLength", json_integer(1));
-    set(g, items, "maxLength", json_integer(PZ_MAX_ID_LEN));
-    json_t *ex = set(g, p, "example", json_array());
+    pz_oa_set(g, p, "description", pz_oa_str(desc));
+    pz_oa_set(g, p, "style", pz_oa_str("simple"));
+    pz_oa_set(g, p, "explode", json_false());
+    json_t *s = pz_oa_set(g, p, "schema", pz_oa_type(g, "array"));
+    pz_oa_set(g, s, "minItems", json_integer(1));
+    pz_oa_set(g, s, "maxItems", json_integer(PZ_MAX_RERANK_ITEMS));
+    json_t *items = pz_oa_set(g, s, "items", pz_oa_type(g, "string"));
+    pz_oa_set(g, items, "minLength", json_integer(1));
+    pz_oa_set(g, items, "maxLength", json_integer(PZ_MAX_ID_LEN));
+    json_t *ex = pz_oa_set(g, p, "example", json_array());
     /* the example as an array: the elements of EXAMPLE_ITEM_IDS */
     char ids[] = EXAMPLE_ITEM_IDS;
     for (char *save = NULL, *t = strtok_r(ids, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save))
-        push(g, ex, json_string(t));
+        pz_oa_push(g, ex, json_string(t));
     return p;
 }
 
-static void add_param_refs(gen *g, json_t *params, const char *const *names)
+static void add_param_refs(pz_oa_gen *g, json_t *params, const char *const *names)
 {
     for (; *names != NULL; names++)
-        push(g, params, ref(g, "parameters", *names));
+        pz_oa_push(g, params, pz_oa_ref(g, "parameters", *names));
 }
 
 /* ---- operations ---- */
@@ -629,7 +356,7 @@ static const char *const ACTION_TITLES[PZ_ACTION__COUNT] = {
 /* operationId: a prefix and the keys, with anything but letters and digits as '_'. */
 static json_t *operation_id(const char *prefix, const char *ns, const char *rec)
 {
-    char buf[NAME_MAX_LEN];
+    char buf[PZ_OA_NAME_MAX];
     snprintf(buf, sizeof buf, "%s_%s_%s", prefix, ns, rec != NULL ? rec : "");
     size_t n = strlen(buf);
     while (n > 0 && buf[n - 1] == '_')
@@ -665,34 +392,34 @@ static void append_lit(char *out, size_t outlen, const char *s)
     snprintf(out + n, outlen - n, "%s", s);
 }
 
-static json_t *operation(gen *g, const char *tag, json_t *op_id, const char *summary, const char *description)
+static json_t *operation(pz_oa_gen *g, const char *tag, json_t *op_id, const char *summary, const char *description)
 {
     json_t *op = json_object();
-    json_t *tags = set(g, op, "tags", json_array());
-    push(g, tags, json_string(tag));
-    set(g, op, "operationId", op_id);
-    set(g, op, "summary", str(summary));
+    json_t *tags = pz_oa_set(g, op, "tags", json_array());
+    pz_oa_push(g, tags, json_string(tag));
+    pz_oa_set(g, op, "operationId", op_id);
+    pz_oa_set(g, op, "summary", pz_oa_str(summary));
     if (description != NULL)
-        set(g, op, "description", str(description));
+        pz_oa_set(g, op, "description", pz_oa_str(description));
     return op;
 }
 
-static json_t *path_item(gen *g, json_t *paths, const char *path)
+static json_t *path_item(pz_oa_gen *g, json_t *paths, const char *path)
 {
     json_t *item = json_object_get(paths, path);
-    return item != NULL ? item : set(g, paths, path, json_object());
+    return item != NULL ? item : pz_oa_set(g, paths, path, json_object());
 }
 
-static void recommender_paths(gen *g, json_t *paths, const pz_namespace *ns, pz_action action, const pz_recommender *r,
-                              const char *tag)
+static void recommender_paths(pz_oa_gen *g, json_t *paths, const pz_namespace *ns, pz_action action,
+                              const pz_recommender *r, const char *tag)
 {
-    char path[NAME_MAX_LEN] = "/";
+    char path[PZ_OA_NAME_MAX] = "/";
     append_lit(path, sizeof path, pz_action_name(action));
     append_lit(path, sizeof path, "/");
     append_segment(path, sizeof path, ns->key);
     append_lit(path, sizeof path, "/");
     append_segment(path, sizeof path, r->key);
-    char summary[NAME_MAX_LEN];
+    char summary[PZ_OA_NAME_MAX];
     snprintf(summary, sizeof summary, "%s: %s", ACTION_TITLES[action], r->name != NULL ? r->name : r->key);
     const char *desc = r->description;
 
@@ -706,57 +433,59 @@ static void recommender_paths(gen *g, json_t *paths, const pz_namespace *ns, pz_
              action == PZ_ACTION_RELATED_ITEMS  ? "/{item_id}"
              : action == PZ_ACTION_RERANK_ITEMS ? "/{user_id}/{item_ids}"
                                                 : "/{user_id}");
-    op = set(g, path_item(g, paths, full), "get",
-             operation(g, tag, operation_id(OP_PREFIX[action], ns->key, r->key), summary, desc));
-    params = set(g, op, "parameters", json_array());
+    op = pz_oa_set(g, path_item(g, paths, full), "get",
+                   operation(g, tag, operation_id(OP_PREFIX[action], ns->key, r->key), summary, desc));
+    params = pz_oa_set(g, op, "parameters", json_array());
     if (action == PZ_ACTION_RELATED_ITEMS) {
-        push(g, params, id_path_param(g, "item_id", "The item to find related items for", EXAMPLE_ITEM_ID));
+        pz_oa_push(g, params, id_path_param(g, "item_id", "The item to find related items for", EXAMPLE_ITEM_ID));
         add_param_refs(g, params, RELATED_PARAMS);
     } else if (action == PZ_ACTION_RERANK_ITEMS) {
-        push(g, params, id_path_param(g, "user_id", "The user", EXAMPLE_USER_ID));
-        push(g, params, item_ids_path_param(g));
+        pz_oa_push(g, params, id_path_param(g, "user_id", "The user", EXAMPLE_USER_ID));
+        pz_oa_push(g, params, item_ids_path_param(g));
         add_param_refs(g, params, RERANK_PARAMS);
     } else {
-        push(g, params, id_path_param(g, "user_id", "The user", EXAMPLE_USER_ID));
+        pz_oa_push(g, params, id_path_param(g, "user_id", "The user", EXAMPLE_USER_ID));
         add_param_refs(g, params, RECOMMEND_PARAMS);
     }
-    responses = set(g, op, "responses", json_object());
+    responses = pz_oa_set(g, op, "responses", json_object());
     bool cacheable = always_validated(r, action);
-    set(g, responses, "200",
-        json_response(g, "The items", message_schema_ref(g, out_msg, false, NULL),
-                      response_headers(g, ON_GET, cacheable, g->versioned)));
+    pz_oa_set(g, responses, "200",
+              json_response(g, "The items", pz_oa_message_ref(g, out_msg, false, NULL),
+                            response_headers(g, ON_GET, cacheable, g->versioned)));
     json_t *not_modified =
-        set(g, responses, "304", obj_with(g, "description", str("Not Modified: If-None-Match matched the ETag")));
-    set(g, not_modified, "headers", response_headers(g, ON_304, cacheable, g->versioned));
+        pz_oa_set(g, responses, "304",
+                  pz_oa_obj_with(g, "description", pz_oa_str("Not Modified: If-None-Match matched the ETag")));
+    pz_oa_set(g, not_modified, "headers", response_headers(g, ON_304, cacheable, g->versioned));
     add_errors(g, responses, INFERENCE_ERRORS);
 
     if (action != PZ_ACTION_RERANK_ITEMS)
         return;
     /* POST rerank: the ids in a JSON array body, never cached. */
     snprintf(full, sizeof full, "%s/{user_id}", path);
-    op = set(g, path_item(g, paths, full), "post",
-             operation(g, tag, operation_id("rerankItemsPost", ns->key, r->key), summary, desc));
-    params = set(g, op, "parameters", json_array());
-    push(g, params, id_path_param(g, "user_id", "The user", EXAMPLE_USER_ID));
+    op = pz_oa_set(g, path_item(g, paths, full), "post",
+                   operation(g, tag, operation_id("rerankItemsPost", ns->key, r->key), summary, desc));
+    params = pz_oa_set(g, op, "parameters", json_array());
+    pz_oa_push(g, params, id_path_param(g, "user_id", "The user", EXAMPLE_USER_ID));
     add_param_refs(g, params, RERANK_PARAMS);
-    json_t *body = set(g, op, "requestBody", json_object());
-    set(g, body, "required", json_true());
-    set(g, body, "description", str("The items to rank"));
-    json_t *s = type_schema(g, "array");
-    set(g, s, "minItems", json_integer(1));
-    set(g, s, "maxItems", json_integer(PZ_MAX_RERANK_ITEMS));
-    json_t *items = set(g, s, "items", type_schema(g, "string"));
-    set(g, items, "minLength", json_integer(1));
-    set(g, items, "maxLength", json_integer(PZ_MAX_ID_LEN));
-    json_t *media = set(g, set(g, body, "content", json_object()), "application/json", obj_with(g, "schema", s));
-    json_t *ex = set(g, media, "example", json_array());
+    json_t *body = pz_oa_set(g, op, "requestBody", json_object());
+    pz_oa_set(g, body, "required", json_true());
+    pz_oa_set(g, body, "description", pz_oa_str("The items to rank"));
+    json_t *s = pz_oa_type(g, "array");
+    pz_oa_set(g, s, "minItems", json_integer(1));
+    pz_oa_set(g, s, "maxItems", json_integer(PZ_MAX_RERANK_ITEMS));
+    json_t *items = pz_oa_set(g, s, "items", pz_oa_type(g, "string"));
+    pz_oa_set(g, items, "minLength", json_integer(1));
+    pz_oa_set(g, items, "maxLength", json_integer(PZ_MAX_ID_LEN));
+    json_t *media =
+        pz_oa_set(g, pz_oa_set(g, body, "content", json_object()), "application/json", pz_oa_obj_with(g, "schema", s));
+    json_t *ex = pz_oa_set(g, media, "example", json_array());
     char ids[] = EXAMPLE_ITEM_IDS;
     for (char *save = NULL, *t = strtok_r(ids, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save))
-        push(g, ex, json_string(t));
-    responses = set(g, op, "responses", json_object());
-    set(g, responses, "200",
-        json_response(g, "The items, ranked", message_schema_ref(g, out_msg, false, NULL),
-                      response_headers(g, ON_POST, false, g->versioned)));
+        pz_oa_push(g, ex, json_string(t));
+    responses = pz_oa_set(g, op, "responses", json_object());
+    pz_oa_set(g, responses, "200",
+              json_response(g, "The items, ranked", pz_oa_message_ref(g, out_msg, false, NULL),
+                            response_headers(g, ON_POST, false, g->versioned)));
     add_errors(g, responses, RERANK_POST_ERRORS);
 }
 
@@ -769,47 +498,49 @@ static bool has_experiments(const pz_namespace *ns)
     return false;
 }
 
-static void events_path(gen *g, json_t *paths, const pz_namespace *ns, const char *tag)
+static void events_path(pz_oa_gen *g, json_t *paths, const pz_namespace *ns, const char *tag)
 {
-    char path[NAME_MAX_LEN] = "/events/";
+    char path[PZ_OA_NAME_MAX] = "/events/";
     append_segment(path, sizeof path, ns->key);
-    json_t *op = set(g, path_item(g, paths, path), "post",
-                     operation(g, tag, operation_id("putEvents", ns->key, NULL), "Send events",
-                               "Interactions (Personalize PutEvents shape) and experiment conversions. Stored "
-                               "durably before the 200, then delivered to the namespace's event targets."));
-    json_t *body = set(g, op, "requestBody", json_object());
-    set(g, body, "required", json_true());
-    json_t *media =
-        set(g, set(g, body, "content", json_object()), "application/json",
-            obj_with(g, "schema",
-                     message_schema_ref(g, &personalization__v1__put_events_request__descriptor, true, "namespace")));
-    json_t *ex = set(g, media, "example", json_object());
-    set(g, ex, "sessionId", str("s-1"));
-    set(g, ex, "userId", str(EXAMPLE_USER_ID));
-    json_t *list = set(g, ex, "eventList", json_array());
-    json_t *ev = push(g, list, json_object());
-    set(g, ev, "eventType", str("click"));
-    set(g, ev, "itemId", str(EXAMPLE_ITEM_ID));
-    json_t *responses = set(g, op, "responses", json_object());
-    json_t *ok = set(g, responses, "200", obj_with(g, "description", str("Stored (the body is empty)")));
-    json_t *content = set(g, ok, "content", json_object());
-    json_t *plain = set(g, content, "text/plain", json_object());
-    json_t *s = set(g, plain, "schema", type_schema(g, "string"));
-    set(g, s, "maxLength", json_integer(0));
+    json_t *op = pz_oa_set(g, path_item(g, paths, path), "post",
+                           operation(g, tag, operation_id("putEvents", ns->key, NULL), "Send events",
+                                     "Interactions (Personalize PutEvents shape) and experiment conversions. Stored "
+                                     "durably before the 200, then delivered to the namespace's event targets."));
+    json_t *body = pz_oa_set(g, op, "requestBody", json_object());
+    pz_oa_set(g, body, "required", json_true());
+    json_t *media = pz_oa_set(
+        g, pz_oa_set(g, body, "content", json_object()), "application/json",
+        pz_oa_obj_with(g, "schema",
+                       pz_oa_message_ref(g, &personalization__v1__put_events_request__descriptor, true, "namespace")));
+    json_t *ex = pz_oa_set(g, media, "example", json_object());
+    pz_oa_set(g, ex, "sessionId", pz_oa_str("s-1"));
+    pz_oa_set(g, ex, "userId", pz_oa_str(EXAMPLE_USER_ID));
+    json_t *list = pz_oa_set(g, ex, "eventList", json_array());
+    json_t *ev = pz_oa_push(g, list, json_object());
+    pz_oa_set(g, ev, "eventType", pz_oa_str("click"));
+    pz_oa_set(g, ev, "itemId", pz_oa_str(EXAMPLE_ITEM_ID));
+    json_t *responses = pz_oa_set(g, op, "responses", json_object());
+    json_t *ok =
+        pz_oa_set(g, responses, "200", pz_oa_obj_with(g, "description", pz_oa_str("Stored (the body is empty)")));
+    json_t *content = pz_oa_set(g, ok, "content", json_object());
+    json_t *plain = pz_oa_set(g, content, "text/plain", json_object());
+    json_t *s = pz_oa_set(g, plain, "schema", pz_oa_type(g, "string"));
+    pz_oa_set(g, s, "maxLength", json_integer(0));
     add_errors(g, responses, EVENTS_ERRORS);
 }
 
-static void experiment_paths(gen *g, json_t *paths, const pz_namespace *ns, const char *tag)
+static void experiment_paths(pz_oa_gen *g, json_t *paths, const pz_namespace *ns, const char *tag)
 {
-    char path[NAME_MAX_LEN] = "/experiments/";
+    char path[PZ_OA_NAME_MAX] = "/experiments/";
     append_segment(path, sizeof path, ns->key);
-    json_t *op = set(g, path_item(g, paths, path), "get",
-                     operation(g, tag, operation_id("listExperiments", ns->key, NULL), "List the A/B experiments",
-                               "With Accept: text/html, a page."));
-    json_t *responses = set(g, op, "responses", json_object());
-    set(g, responses, "200",
+    json_t *op = pz_oa_set(g, path_item(g, paths, path), "get",
+                           operation(g, tag, operation_id("listExperiments", ns->key, NULL), "List the A/B experiments",
+                                     "With Accept: text/html, a page."));
+    json_t *responses = pz_oa_set(g, op, "responses", json_object());
+    pz_oa_set(
+        g, responses, "200",
         json_response(g, "The experiments",
-                      message_schema_ref(g, &personalization__v1__list_experiments_response__descriptor, false, NULL),
+                      pz_oa_message_ref(g, &personalization__v1__list_experiments_response__descriptor, false, NULL),
                       NULL));
     add_errors(g, responses, EXPERIMENT_ERRORS);
     for (int a = 0; a < PZ_ACTION__COUNT; a++) {
@@ -821,26 +552,26 @@ static void experiment_paths(gen *g, json_t *paths, const pz_namespace *ns, cons
                 append_segment(full, sizeof full, r->key);
                 append_lit(full, sizeof full, "/");
                 append_segment(full, sizeof full, r->experiments[e].feature);
-                char id_rec[NAME_MAX_LEN];
+                char id_rec[PZ_OA_NAME_MAX];
                 snprintf(id_rec, sizeof id_rec, "%s_%s", r->key, r->experiments[e].feature);
-                char summary[NAME_MAX_LEN];
+                char summary[PZ_OA_NAME_MAX];
                 snprintf(summary, sizeof summary, "Results of experiment %s on %s", r->experiments[e].feature, r->key);
-                op = set(g, path_item(g, paths, full), "get",
-                         operation(g, tag, operation_id("experimentResults", ns->key, id_rec), summary,
-                                   r->experiments[e].description));
-                responses = set(g, op, "responses", json_object());
-                set(g, responses, "200",
-                    json_response(
-                        g, "Live results (with Accept: text/html, a page)",
-                        message_schema_ref(g, &personalization__v1__experiment_results__descriptor, false, NULL),
-                        NULL));
+                op = pz_oa_set(g, path_item(g, paths, full), "get",
+                               operation(g, tag, operation_id("experimentResults", ns->key, id_rec), summary,
+                                         r->experiments[e].description));
+                responses = pz_oa_set(g, op, "responses", json_object());
+                pz_oa_set(g, responses, "200",
+                          json_response(
+                              g, "Live results (with Accept: text/html, a page)",
+                              pz_oa_message_ref(g, &personalization__v1__experiment_results__descriptor, false, NULL),
+                              NULL));
                 add_errors(g, responses, EXPERIMENT_ERRORS);
             }
         }
     }
 }
 
-static void server_paths(gen *g, json_t *paths)
+static void server_paths(pz_oa_gen *g, json_t *paths)
 {
     static const struct {
         const char *path, *op_id, *summary, *schema;
@@ -852,30 +583,30 @@ static void server_paths(gen *g, json_t *paths)
         {"/openapi.json", "openapi", "This document (regenerated on every configuration reload)", NULL},
     };
     for (size_t i = 0; i < sizeof ROWS / sizeof ROWS[0]; i++) {
-        json_t *op = set(g, path_item(g, paths, ROWS[i].path), "get",
-                         operation(g, SERVER_TAG, json_string(ROWS[i].op_id), ROWS[i].summary, NULL));
-        json_t *responses = set(g, op, "responses", json_object());
-        json_t *schema = ROWS[i].schema != NULL ? ref(g, "schemas", ROWS[i].schema) : type_schema(g, "object");
-        set(g, responses, "200", json_response(g, "OK", schema, NULL));
+        json_t *op = pz_oa_set(g, path_item(g, paths, ROWS[i].path), "get",
+                               operation(g, SERVER_TAG, json_string(ROWS[i].op_id), ROWS[i].summary, NULL));
+        json_t *responses = pz_oa_set(g, op, "responses", json_object());
+        json_t *schema = ROWS[i].schema != NULL ? pz_oa_ref(g, "schemas", ROWS[i].schema) : pz_oa_type(g, "object");
+        pz_oa_set(g, responses, "200", json_response(g, "OK", schema, NULL));
     }
-    json_t *op = set(g, path_item(g, paths, PZ_OPENAPI_PROTO_PATH), "get",
-                     operation(g, SERVER_TAG, json_string("protoFile"),
-                               "The gRPC contract (the same service over gRPC, with server reflection)", NULL));
-    json_t *responses = set(g, op, "responses", json_object());
-    json_t *ok = set(g, responses, "200", obj_with(g, "description", str("The .proto file")));
-    json_t *content = set(g, ok, "content", json_object());
-    set(g, set(g, content, "text/plain", json_object()), "schema", type_schema(g, "string"));
+    json_t *op = pz_oa_set(g, path_item(g, paths, PZ_OPENAPI_PROTO_PATH), "get",
+                           operation(g, SERVER_TAG, json_string("protoFile"),
+                                     "The gRPC contract (the same service over gRPC, with server reflection)", NULL));
+    json_t *responses = pz_oa_set(g, op, "responses", json_object());
+    json_t *ok = pz_oa_set(g, responses, "200", pz_oa_obj_with(g, "description", pz_oa_str("The .proto file")));
+    json_t *content = pz_oa_set(g, ok, "content", json_object());
+    pz_oa_set(g, pz_oa_set(g, content, "text/plain", json_object()), "schema", pz_oa_type(g, "string"));
 }
 
-static void add_tag(gen *g, json_t *tags, const char *name, const char *description)
+static void add_tag(pz_oa_gen *g, json_t *tags, const char *name, const char *description)
 {
-    json_t *t = push(g, tags, obj_with(g, "name", json_string(name)));
+    json_t *t = pz_oa_push(g, tags, pz_oa_obj_with(g, "name", json_string(name)));
     if (description != NULL && description[0] != '\0')
-        set(g, t, "description", json_string(description));
+        pz_oa_set(g, t, "description", json_string(description));
 }
 
 /* A namespace+action tag's description: each recommender's description, one a line. */
-static void action_tag(gen *g, json_t *tags, const pz_namespace *ns, pz_action a, const char *name)
+static void action_tag(pz_oa_gen *g, json_t *tags, const pz_namespace *ns, pz_action a, const char *name)
 {
     size_t cap = 1;
     for (size_t i = 0; i < ns->n_recommenders[a]; i++) {
@@ -901,24 +632,24 @@ static void action_tag(gen *g, json_t *tags, const pz_namespace *ns, pz_action a
 
 int pz_openapi_write(const pz_config *cfg, const char *server_url, pz_buf *out)
 {
-    gen g = {.schemas = json_object(), .failed = false, .versioned = pz_config_version(cfg) != NULL};
+    pz_oa_gen g = {.schemas = json_object(), .failed = false, .versioned = pz_config_version(cfg) != NULL};
     json_t *doc = json_object();
-    set(&g, doc, "openapi", json_string(PZ_OPENAPI_VERSION));
-    json_t *info = set(&g, doc, "info", json_object());
+    pz_oa_set(&g, doc, "openapi", json_string(PZ_OPENAPI_VERSION));
+    json_t *info = pz_oa_set(&g, doc, "info", json_object());
     const char *title = pz_config_title(cfg), *description = pz_config_description(cfg),
                *version = pz_config_version(cfg);
-    set(&g, info, "title", str(title != NULL ? title : DEFAULT_TITLE));
-    set(&g, info, "description", str(description != NULL ? description : DEFAULT_DESCRIPTION));
-    set(&g, info, "version", str(version != NULL ? version : UNVERSIONED));
-    json_t *servers = set(&g, doc, "servers", json_array());
-    push(&g, servers, obj_with(&g, "url", json_string(server_url != NULL ? server_url : "/")));
+    pz_oa_set(&g, info, "title", pz_oa_str(title != NULL ? title : DEFAULT_TITLE));
+    pz_oa_set(&g, info, "description", pz_oa_str(description != NULL ? description : DEFAULT_DESCRIPTION));
+    pz_oa_set(&g, info, "version", pz_oa_str(version != NULL ? version : UNVERSIONED));
+    json_t *servers = pz_oa_set(&g, doc, "servers", json_array());
+    pz_oa_push(&g, servers, pz_oa_obj_with(&g, "url", json_string(server_url != NULL ? server_url : "/")));
     /* No authentication is configured: say so explicitly (an empty list: no requirement). */
-    set(&g, doc, "security", json_array());
-    json_t *tags = set(&g, doc, "tags", json_array());
-    json_t *paths = set(&g, doc, "paths", json_object());
+    pz_oa_set(&g, doc, "security", json_array());
+    json_t *tags = pz_oa_set(&g, doc, "tags", json_array());
+    json_t *paths = pz_oa_set(&g, doc, "paths", json_object());
     for (size_t n = 0; n < pz_config_namespace_count(cfg); n++) {
         const pz_namespace *ns = pz_config_namespace_at(cfg, n);
-        char tag[NAME_MAX_LEN];
+        char tag[PZ_OA_NAME_MAX];
         for (int a = 0; a < PZ_ACTION__COUNT; a++) {
             if (ns->n_recommenders[a] == 0)
                 continue;
@@ -942,13 +673,13 @@ int pz_openapi_write(const pz_config *cfg, const char *server_url, pz_buf *out)
     add_tag(&g, tags, SERVER_TAG, "The server's own endpoints: health, operators' counters, this document");
     server_paths(&g, paths);
 
-    json_t *components = set(&g, doc, "components", json_object());
-    error_schema(&g);
-    open_object_schema(&g, "Health", "status, configVersion, namespaces, configReloads, configRejected");
-    open_object_schema(&g, "CacheStats", "The response cache's counters");
-    open_object_schema(&g, "EventsStats", "Per event target: lag, delivered, retried, dead-lettered, state");
-    set(&g, components, "schemas", g.schemas);
-    parameter_components(&g, set(&g, components, "parameters", json_object()));
+    json_t *components = pz_oa_set(&g, doc, "components", json_object());
+    pz_oa_error_schema(&g);
+    pz_oa_open_schema(&g, "Health", "status, configVersion, namespaces, configReloads, configRejected");
+    pz_oa_open_schema(&g, "CacheStats", "The response cache's counters");
+    pz_oa_open_schema(&g, "EventsStats", "Per event target: lag, delivered, retried, dead-lettered, state");
+    pz_oa_set(&g, components, "schemas", g.schemas);
+    parameter_components(&g, pz_oa_set(&g, components, "parameters", json_object()));
 
     int rc = -1;
     if (!g.failed) {
