@@ -94,15 +94,21 @@ static const char *reason_of(int status)
     return "Error";
 }
 
-static void add_errors(pz_oa_gen *g, json_t *responses, const error_row *rows)
+/* The error responses of a kind of route, each defined once in components.responses as
+ * <kind><status> and referred to by every operation (a document with many recommenders stays small). */
+static void add_errors(pz_oa_gen *g, json_t *responses, const char *kind, const error_row *rows)
 {
     for (const error_row *r = rows; r->status != 0; r++) {
-        char key[8], desc[PZ_OA_NAME_MAX];
+        char key[8], name[64], desc[PZ_OA_NAME_MAX];
         snprintf(key, sizeof key, "%d", r->status);
-        snprintf(desc, sizeof desc, "%s. Codes: %s.", reason_of(r->status), r->codes);
-        json_t *resp = pz_oa_set(g, responses, key, pz_oa_obj_with(g, "description", json_string(desc)));
-        json_t *content = pz_oa_set(g, resp, "content", json_object());
-        pz_oa_set(g, content, "application/json", pz_oa_obj_with(g, "schema", pz_oa_ref(g, "schemas", "Error")));
+        snprintf(name, sizeof name, "%s%d", kind, r->status);
+        if (json_object_get(g->responses, name) == NULL) {
+            snprintf(desc, sizeof desc, "%s. Codes: %s.", reason_of(r->status), r->codes);
+            json_t *resp = pz_oa_set(g, g->responses, name, pz_oa_obj_with(g, "description", json_string(desc)));
+            json_t *content = pz_oa_set(g, resp, "content", json_object());
+            pz_oa_set(g, content, "application/json", pz_oa_obj_with(g, "schema", pz_oa_ref(g, "schemas", "Error")));
+        }
+        pz_oa_set(g, responses, key, pz_oa_ref(g, "responses", name));
     }
 }
 
@@ -157,15 +163,15 @@ static bool always_validated(const pz_recommender *r, pz_action a)
     return r->n_variations > 0;
 }
 
-/* The headers of one response. cacheable, versioned: what IF_CACHEABLE and IF_VERSIONED hold to. */
+/* The headers of one response, as references to components.headers: each header is defined once
+ * as <name> (not required) and once as <name>Required (required), when used. cacheable,
+ * versioned: what IF_CACHEABLE and IF_VERSIONED hold to. */
 static json_t *response_headers(pz_oa_gen *g, unsigned on, bool cacheable, bool versioned)
 {
     json_t *hs = json_object();
     for (size_t i = 0; i < sizeof HEADERS / sizeof HEADERS[0]; i++) {
         if (!(HEADERS[i].on & on))
             continue;
-        json_t *h =
-            pz_oa_set(g, hs, HEADERS[i].name, pz_oa_obj_with(g, "description", json_string(HEADERS[i].description)));
         bool required = HEADERS[i].required == ALWAYS || (HEADERS[i].required == IF_CACHEABLE && cacheable) ||
                         (HEADERS[i].required == IF_VERSIONED && versioned);
         /* a 304 is only ever sent with the ETag it matched */
@@ -174,9 +180,16 @@ static json_t *response_headers(pz_oa_gen *g, unsigned on, bool cacheable, bool 
         /* POST answers are never cached: Cache-Control is always no-store there */
         if (on == ON_POST && strcmp(HEADERS[i].name, "Cache-Control") == 0)
             required = true;
-        if (required)
-            pz_oa_set(g, h, "required", json_true());
-        pz_oa_set(g, h, "schema", pz_oa_type(g, "string"));
+        char name[64];
+        snprintf(name, sizeof name, "%s%s", HEADERS[i].name, required ? "Required" : "");
+        if (json_object_get(g->headers, name) == NULL) {
+            json_t *h =
+                pz_oa_set(g, g->headers, name, pz_oa_obj_with(g, "description", json_string(HEADERS[i].description)));
+            if (required)
+                pz_oa_set(g, h, "required", json_true());
+            pz_oa_set(g, h, "schema", pz_oa_type(g, "string"));
+        }
+        pz_oa_set(g, hs, HEADERS[i].name, pz_oa_ref(g, "headers", name));
     }
     return hs;
 }
@@ -456,7 +469,7 @@ static void recommender_paths(pz_oa_gen *g, json_t *paths, const pz_namespace *n
         pz_oa_set(g, responses, "304",
                   pz_oa_obj_with(g, "description", pz_oa_str("Not Modified: If-None-Match matched the ETag")));
     pz_oa_set(g, not_modified, "headers", response_headers(g, ON_304, cacheable, g->versioned));
-    add_errors(g, responses, INFERENCE_ERRORS);
+    add_errors(g, responses, "Inference", INFERENCE_ERRORS);
 
     if (action != PZ_ACTION_RERANK_ITEMS)
         return;
@@ -486,7 +499,7 @@ static void recommender_paths(pz_oa_gen *g, json_t *paths, const pz_namespace *n
     pz_oa_set(g, responses, "200",
               json_response(g, "The items, ranked", pz_oa_message_ref(g, out_msg, false, NULL),
                             response_headers(g, ON_POST, false, g->versioned)));
-    add_errors(g, responses, RERANK_POST_ERRORS);
+    add_errors(g, responses, "RerankPost", RERANK_POST_ERRORS);
 }
 
 static bool has_experiments(const pz_namespace *ns)
@@ -526,7 +539,7 @@ static void events_path(pz_oa_gen *g, json_t *paths, const pz_namespace *ns, con
     json_t *plain = pz_oa_set(g, content, "text/plain", json_object());
     json_t *s = pz_oa_set(g, plain, "schema", pz_oa_type(g, "string"));
     pz_oa_set(g, s, "maxLength", json_integer(0));
-    add_errors(g, responses, EVENTS_ERRORS);
+    add_errors(g, responses, "Events", EVENTS_ERRORS);
 }
 
 static void experiment_paths(pz_oa_gen *g, json_t *paths, const pz_namespace *ns, const char *tag)
@@ -542,7 +555,7 @@ static void experiment_paths(pz_oa_gen *g, json_t *paths, const pz_namespace *ns
         json_response(g, "The experiments",
                       pz_oa_message_ref(g, &personalization__v1__list_experiments_response__descriptor, false, NULL),
                       NULL));
-    add_errors(g, responses, EXPERIMENT_ERRORS);
+    add_errors(g, responses, "Experiment", EXPERIMENT_ERRORS);
     for (int a = 0; a < PZ_ACTION__COUNT; a++) {
         for (size_t i = 0; i < ns->n_recommenders[a]; i++) {
             const pz_recommender *r = &ns->recommenders[a][i];
@@ -565,7 +578,7 @@ static void experiment_paths(pz_oa_gen *g, json_t *paths, const pz_namespace *ns
                               g, "Live results (with Accept: text/html, a page)",
                               pz_oa_message_ref(g, &personalization__v1__experiment_results__descriptor, false, NULL),
                               NULL));
-                add_errors(g, responses, EXPERIMENT_ERRORS);
+                add_errors(g, responses, "Experiment", EXPERIMENT_ERRORS);
             }
         }
     }
@@ -632,7 +645,11 @@ static void action_tag(pz_oa_gen *g, json_t *tags, const pz_namespace *ns, pz_ac
 
 int pz_openapi_write(const pz_config *cfg, const char *server_url, pz_buf *out)
 {
-    pz_oa_gen g = {.schemas = json_object(), .failed = false, .versioned = pz_config_version(cfg) != NULL};
+    pz_oa_gen g = {.schemas = json_object(),
+                   .responses = json_object(),
+                   .headers = json_object(),
+                   .failed = false,
+                   .versioned = pz_config_version(cfg) != NULL};
     json_t *doc = json_object();
     pz_oa_set(&g, doc, "openapi", json_string(PZ_OPENAPI_VERSION));
     json_t *info = pz_oa_set(&g, doc, "info", json_object());
@@ -679,6 +696,8 @@ int pz_openapi_write(const pz_config *cfg, const char *server_url, pz_buf *out)
     pz_oa_open_schema(&g, "CacheStats", "The response cache's counters");
     pz_oa_open_schema(&g, "EventsStats", "Per event target: lag, delivered, retried, dead-lettered, state");
     pz_oa_set(&g, components, "schemas", g.schemas);
+    pz_oa_set(&g, components, "responses", g.responses);
+    pz_oa_set(&g, components, "headers", g.headers);
     parameter_components(&g, pz_oa_set(&g, components, "parameters", json_object()));
 
     int rc = -1;

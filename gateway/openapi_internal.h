@@ -11,9 +11,11 @@
 #define PZ_OA_NAME_MAX 1024
 
 typedef struct pz_oa_gen {
-    json_t *schemas; /* components.schemas */
-    bool failed;     /* an allocation failed: the document is incomplete */
-    bool versioned;  /* the configuration has a `version` (echoed in a header) */
+    json_t *schemas;   /* components.schemas */
+    json_t *responses; /* components.responses */
+    json_t *headers;   /* components.headers */
+    bool failed;       /* an allocation failed: the document is incomplete */
+    bool versioned;    /* the configuration has a `version` (echoed in a header) */
 } pz_oa_gen;
 
 /* jansson helpers that remember a failure in g instead of checking at every call: each takes
@@ -23,7 +25,7 @@ json_t *pz_oa_push(pz_oa_gen *g, json_t *arr, json_t *val);
 json_t *pz_oa_str(const char *s); /* NULL is "" */
 json_t *pz_oa_obj_with(pz_oa_gen *g, const char *key, json_t *val);
 json_t *pz_oa_ref(pz_oa_gen *g, const char *kind, const char *name); /* {"$ref": "#/components/KIND/NAME"} */
-json_t *pz_oa_type(pz_oa_gen *g, const char *type);                /* {"type": TYPE} */
+json_t *pz_oa_type(pz_oa_gen *g, const char *type);                  /* {"type": TYPE} */
 
 /* Adds the schema of message d to components.schemas (once) and returns a $ref to it. Output
  * schemas describe what the REST writer sends (transcode.h pz_json_field_emit); input schemas what

@@ -79,8 +79,8 @@ static const struct {
     {&personalization__v1__experiment_conversion__descriptor, "recommender", 1, -1, -1, true},
 };
 
-static void apply_limits(pz_oa_gen *g, const ProtobufCMessageDescriptor *d, const ProtobufCFieldDescriptor *f, json_t *schema,
-                         json_t *required, const char *json_name)
+static void apply_limits(pz_oa_gen *g, const ProtobufCMessageDescriptor *d, const ProtobufCFieldDescriptor *f,
+                         json_t *schema, json_t *required, const char *json_name)
 {
     for (size_t i = 0; i < sizeof FIELD_LIMITS / sizeof FIELD_LIMITS[0]; i++) {
         if (FIELD_LIMITS[i].message != d || strcmp(FIELD_LIMITS[i].field, f->name) != 0)
@@ -242,7 +242,8 @@ json_t *pz_oa_message_ref(pz_oa_gen *g, const ProtobufCMessageDescriptor *d, boo
 void pz_oa_error_schema(pz_oa_gen *g)
 {
     json_t *s = pz_oa_type(g, "object");
-    pz_oa_set(g, s, "description",
+    pz_oa_set(
+        g, s, "description",
         json_string("Every error, in upstream's shape. `code` says what went wrong (each response lists the codes "
                     "it may carry); `message` is for people."));
     json_t *req = pz_oa_set(g, s, "required", json_array());
@@ -268,4 +269,3 @@ void pz_oa_open_schema(pz_oa_gen *g, const char *name, const char *description)
     pz_oa_set(g, s, "additionalProperties", json_true());
     pz_oa_set(g, g->schemas, name, s);
 }
-
