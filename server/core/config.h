@@ -26,6 +26,7 @@
  *   - event target types `builtin` (feeds the embedded recommender), `http` (`url`, optional
  *     `headers`), `file` (`path`); optional `endpointUrl` and `region` on the AWS event targets
  *   - rule type `season` accepted for `season-of-year`, operator `start-with` for `starts-with`
+ *   - autoContext field types `number` and `boolean`; booleans as `value`, `mapTo` and `default`
  *   - cache policies: `staleWhileRevalidate` and `staleIfError` (seconds) next to `maxAge`
  */
 #ifndef PZ_CONFIG_H
@@ -44,11 +45,14 @@ typedef enum pz_action {
 /* "recommend-items" etc. */
 const char *pz_action_name(pz_action a);
 
-/* A JSON scalar from the config: a string or a number. */
+/* A JSON scalar from the config: a string, a number or (our addition, for autoContext `value`,
+ * `mapTo` and `default`) a boolean. */
 typedef struct pz_scalar {
     bool is_number;
-    double number;      /* when is_number */
-    const char *string; /* when !is_number; never NULL then */
+    double number; /* when is_number */
+    bool is_bool;
+    bool boolean;       /* when is_bool */
+    const char *string; /* when neither; never NULL then */
 } pz_scalar;
 
 /* ---- cacheControl (§3.8, §4.1) ---- */
@@ -75,6 +79,13 @@ typedef struct pz_cache_control {
 } pz_cache_control;
 
 /* ---- autoContext (§3.9, §6) ---- */
+
+/* Personalize's limits on context and filterValues (spec §2.6): explicit request values over them
+ * are a 400; autoContext field names and autoDynamicFilterValues parameter names over them are
+ * configuration errors; automatic values over PZ_MAX_MAP_VALUE_LEN are left out. */
+#define PZ_MAX_FILTER_VALUE_KEY_LEN 50
+#define PZ_MAX_CONTEXT_KEY_LEN 150
+#define PZ_MAX_MAP_VALUE_LEN 1000
 typedef enum pz_rule_type {
     PZ_RULE_HEADER_VALUE,
     PZ_RULE_HOUR_OF_DAY,
@@ -105,11 +116,15 @@ typedef struct pz_context_rule {
     size_t n_value_mappings;
 } pz_context_rule;
 
+/* How a field's values are rendered (§6.3): `string` fields join their values, the others send
+ * their first value. `number` and `boolean` are our additions. */
 typedef enum pz_field_type {
     PZ_FIELD_STRING,
     PZ_FIELD_INTEGER,
     PZ_FIELD_LONG,
     PZ_FIELD_FLOAT,
+    PZ_FIELD_NUMBER,
+    PZ_FIELD_BOOLEAN,
 } pz_field_type;
 
 typedef struct pz_context_field {

@@ -20,13 +20,12 @@
 #include "server/core/rpc.h"
 #include "server/core/status.h"
 
-/* Limits of the inference API (spec §2.6, §13), each enforced with a 400 naming the field. */
+/* Limits of the inference API (spec §2.6, §13), each enforced with a 400 naming the field. The
+ * context and filterValues limits (PZ_MAX_CONTEXT_KEY_LEN, PZ_MAX_FILTER_VALUE_KEY_LEN,
+ * PZ_MAX_MAP_VALUE_LEN) are in server/core/config.h: automatic values respect them too. */
 #define PZ_MAX_NUM_RESULTS 500
 #define PZ_MAX_RERANK_ITEMS 500
 #define PZ_MAX_ID_LEN 256
-#define PZ_MAX_FILTER_VALUE_KEY_LEN 50
-#define PZ_MAX_CONTEXT_KEY_LEN 150
-#define PZ_MAX_MAP_VALUE_LEN 1000
 
 /* Entries of every map<string,string> field have this layout in protobuf-c. */
 typedef struct pz_string_entry {

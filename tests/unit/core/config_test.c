@@ -477,10 +477,10 @@ static const error_case ERROR_CASES[] = {
      "'value':1,'mapTo':'x'}]}]}},'namespaces':{}}",
      "$.autoContext.f.rules[0].valueMappings[0].operator", "unknown value \"like\"", 1},
     {"{'autoContext':{'f':{'type':'string','rules':[{'type':'hour-of-day','valueMappings':[{'operator':'equals',"
-     "'value':true,'mapTo':'x'}]}]}},'namespaces':{}}",
-     "$.autoContext.f.rules[0].valueMappings[0].value", "string or a number", 1},
+     "'value':[true],'mapTo':'x'}]}]}},'namespaces':{}}",
+     "$.autoContext.f.rules[0].valueMappings[0].value", "a string, a number or a boolean", 1},
     {"{'autoContext':{'f':{'type':'string','default':[],'rules':[]}},'namespaces':{}}", "$.autoContext.f.default",
-     "string or a number", 1},
+     "a string, a number or a boolean", 1},
     /* recommenders and variations */
     {DOC_WITH_REC("{'name':'x'}"), REC_PATH ".variations", "at least one variation", 1},
     {DOC_WITH_REC("{'variations':{}}"), REC_PATH ".variations", "at least one variation", 1},

@@ -1,0 +1,128 @@
+#include "server/core/useragent.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef enum device_class {
+    CLASS_SMART_TV,
+    CLASS_TABLET,
+    CLASS_MOBILE,
+} device_class;
+
+/* One row per token: a User-Agent containing `token` (lower case) is of `class`, unless it also
+ * contains `unless`. Rows are tried in order; the first match decides. */
+static const struct {
+    const char *token;
+    const char *unless;
+    device_class cls;
+} DEVICE_RULES[] = {
+    {"smart-tv", NULL, CLASS_SMART_TV},
+    {"smarttv", NULL, CLASS_SMART_TV},
+    {"smart tv", NULL, CLASS_SMART_TV},
+    {"googletv", NULL, CLASS_SMART_TV},
+    {"google tv", NULL, CLASS_SMART_TV},
+    {"androidtv", NULL, CLASS_SMART_TV},
+    {"android tv", NULL, CLASS_SMART_TV},
+    {"appletv", NULL, CLASS_SMART_TV},
+    {"apple tv", NULL, CLASS_SMART_TV},
+    {"hbbtv", NULL, CLASS_SMART_TV},
+    {"crkey", NULL, CLASS_SMART_TV},
+    {"roku", NULL, CLASS_SMART_TV},
+    {"aftb", NULL, CLASS_SMART_TV},
+    {"aftm", NULL, CLASS_SMART_TV},
+    {"afts", NULL, CLASS_SMART_TV},
+    {"aftt", NULL, CLASS_SMART_TV},
+    {"aftka", NULL, CLASS_SMART_TV},
+    {"aftkm", NULL, CLASS_SMART_TV},
+    {"bravia", NULL, CLASS_SMART_TV},
+    {"netcast", NULL, CLASS_SMART_TV},
+    {"web0s", NULL, CLASS_SMART_TV},
+    {"ipad", NULL, CLASS_TABLET},
+    {"tablet", NULL, CLASS_TABLET},
+    {"kindle", NULL, CLASS_TABLET},
+    {"silk/", NULL, CLASS_TABLET},
+    {"playbook", NULL, CLASS_TABLET},
+    {"nexus 7", NULL, CLASS_TABLET},
+    {"nexus 9", NULL, CLASS_TABLET},
+    {"nexus 10", NULL, CLASS_TABLET},
+    {"sm-t", NULL, CLASS_TABLET},
+    {"android", "mobile", CLASS_TABLET},
+    {"mobile", NULL, CLASS_MOBILE},
+    {"iphone", NULL, CLASS_MOBILE},
+    {"ipod", NULL, CLASS_MOBILE},
+    {"android", NULL, CLASS_MOBILE},
+    {"windows phone", NULL, CLASS_MOBILE},
+    {"blackberry", NULL, CLASS_MOBILE},
+    {"bb10", NULL, CLASS_MOBILE},
+    {"opera mini", NULL, CLASS_MOBILE},
+    {"iemobile", NULL, CLASS_MOBILE},
+    {"kaios", NULL, CLASS_MOBILE},
+    {"symbian", NULL, CLASS_MOBILE},
+};
+
+#define N_RULES (sizeof DEVICE_RULES / sizeof DEVICE_RULES[0])
+_Static_assert(N_RULES <= 64, "a row is one bit of a uint64_t");
+
+/* Rows by the first byte of their token, so one pass over the User-Agent finds every token. */
+static uint64_t rows_by_first_byte[256];
+static pthread_once_t index_once = PTHREAD_ONCE_INIT;
+
+static void build_index(void)
+{
+    for (size_t i = 0; i < N_RULES; i++)
+        rows_by_first_byte[(unsigned char)DEVICE_RULES[i].token[0]] |= UINT64_C(1) << i;
+}
+
+/* The rows whose token occurs in lower[0..n). */
+static uint64_t tokens_seen(const char *lower, size_t n)
+{
+    uint64_t seen = 0;
+    for (size_t i = 0; i < n; i++) {
+        for (uint64_t m = rows_by_first_byte[(unsigned char)lower[i]] & ~seen; m != 0; m &= m - 1) {
+            int row = __builtin_ctzll(m);
+            size_t len = strlen(DEVICE_RULES[row].token);
+            if (len <= n - i && memcmp(lower + i, DEVICE_RULES[row].token, len) == 0)
+                seen |= UINT64_C(1) << row;
+        }
+    }
+    return seen;
+}
+
+/* Whether a row with this token was seen (tokens may appear in several rows). */
+static bool seen_token(uint64_t seen, const char *token)
+{
+    for (size_t i = 0; i < N_RULES; i++) {
+        if ((seen >> i & 1) != 0 && strcmp(DEVICE_RULES[i].token, token) == 0)
+            return true;
+    }
+    return false;
+}
+
+void pz_useragent_classify(const char *ua, size_t len, pz_device *out)
+{
+    pthread_once(&index_once, build_index);
+    *out = (pz_device){0};
+    char lower[PZ_UA_MAX_SCAN];
+    size_t n = len < PZ_UA_MAX_SCAN ? len : PZ_UA_MAX_SCAN;
+    for (size_t i = 0; i < n; i++) {
+        char c = ua[i];
+        lower[i] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+    }
+    uint64_t seen = tokens_seen(lower, n);
+
+    bool classified = false;
+    for (size_t i = 0; i < N_RULES && !classified; i++) {
+        if ((seen >> i & 1) == 0 || (DEVICE_RULES[i].unless != NULL && seen_token(seen, DEVICE_RULES[i].unless)))
+            continue;
+        classified = true;
+        switch (DEVICE_RULES[i].cls) {
+        case CLASS_SMART_TV: out->smart_tv = true; break;
+        case CLASS_TABLET: out->tablet = true; break;
+        case CLASS_MOBILE: out->mobile = true; break;
+        }
+    }
+    out->desktop = !classified;
+    out->ios = seen_token(seen, "iphone") || seen_token(seen, "ipad") || seen_token(seen, "ipod");
+    out->android = seen_token(seen, "android") && !seen_token(seen, "windows phone");
+}
