@@ -26,10 +26,11 @@ build_packages=(
     build-essential pkg-config bazel-bootstrap
     libgrpc-dev grpc-proto libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev protobuf-compiler
     libh2o-evloop-dev libssl-dev libcurl4-openssl-dev liblmdb-dev libjansson-dev zlib1g-dev libcmocka-dev
+    libmaxminddb-dev tzdata
 )
 test_packages=(
     python3 python3-grpcio python3-protobuf python3-botocore curl openssl nghttp2-client wrk lmdb-utils procps
-    clang-format git
+    clang-format git libmaxmind-db-writer-perl
 )
 
 packages=("${build_packages[@]}")
