@@ -53,6 +53,12 @@ const char *pz_config_title(const pz_config *c)
     return c->title;
 }
 
+const pz_cidr *pz_config_trusted_proxies(const pz_config *c, size_t *n)
+{
+    *n = c->n_trusted_proxies;
+    return c->trusted_proxies;
+}
+
 size_t pz_config_namespace_count(const pz_config *c)
 {
     return c->n_namespaces;

@@ -12,6 +12,8 @@
  *
  * Our additions to the upstream document (all optional):
  *   - root `title` (OpenAPI title; upstream's generator reads it, §14 #23)
+ *   - root `trustedProxies`: CIDR blocks of the proxies trusted to name the client (automatic
+ *     context derives geolocation from the client address)
  *   - variation type `builtin` (the embedded recommender) with `strategy`:
  *       recommend-items: "personalized" (default) or "popular"; related-items: "co-occurrence"
  *       (default) or "popular"; rerank-items: "affinity" (default)
@@ -34,6 +36,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "server/core/netaddr.h"
 
 typedef enum pz_action {
     PZ_ACTION_RECOMMEND_ITEMS = 0, /* "recommend-items" */
@@ -308,6 +312,9 @@ const char *pz_config_version(const pz_config *c); /* NULL when the document has
 unsigned long long pz_config_generation(const pz_config *c);
 const char *pz_config_description(const pz_config *c);
 const char *pz_config_title(const pz_config *c);
+/* Root `trustedProxies` (ours): the CIDR blocks of the proxies whose X-Forwarded-For / Forwarded
+ * headers name the client (server/core/netaddr.h); *n = 0 when absent. */
+const pz_cidr *pz_config_trusted_proxies(const pz_config *c, size_t *n);
 size_t pz_config_namespace_count(const pz_config *c);
 const pz_namespace *pz_config_namespace_at(const pz_config *c, size_t i); /* document order */
 /* NULL when unknown. O(log n). */

@@ -32,6 +32,8 @@ struct pz_config {
     const char *version;
     const char *description;
     const char *title;
+    const pz_cidr *trusted_proxies;
+    size_t n_trusted_proxies;
     cfg_namespace *namespaces; /* document order */
     size_t n_namespaces;
     const cfg_namespace **sorted_namespaces;

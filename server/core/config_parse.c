@@ -807,9 +807,11 @@ static const cfg_member *const NAMESPACE[] = {&NAME,
 static const cfg_member ROOT_VERSION = {.key = "version", .kind = CFG_STRING};
 /* Ours: the OpenAPI title (upstream's generator reads it, its schema forbids it). */
 static const cfg_member ROOT_TITLE = {.key = "title", .kind = CFG_STRING};
+/* Ours: the proxies whose forwarding headers name the client (automatic context). */
+static const cfg_member ROOT_TRUSTED_PROXIES = {.key = "trustedProxies", .kind = CFG_ARRAY};
 static const cfg_member ROOT_NAMESPACES = {.key = "namespaces", .kind = CFG_OBJECT, .presence = CFG_REQUIRED};
-static const cfg_member *const ROOT[] = {&ROOT_VERSION,  &DESCRIPTION,  &ROOT_TITLE,
-                                         &CACHE_CONTROL, &AUTO_CONTEXT, &ROOT_NAMESPACES};
+static const cfg_member *const ROOT[] = {&ROOT_VERSION, &DESCRIPTION,          &ROOT_TITLE,     &CACHE_CONTROL,
+                                         &AUTO_CONTEXT, &ROOT_TRUSTED_PROXIES, &ROOT_NAMESPACES};
 
 static void parse_namespace(cfg_ctx *c, const char *key, json_t *v, const inherited *root, cfg_namespace *out)
 {
@@ -835,6 +837,32 @@ static void parse_namespace(cfg_ctx *c, const char *key, json_t *v, const inheri
     parse_event_targets(c, targets, ns);
 }
 
+static void parse_trusted_proxies(cfg_ctx *c, json_t *v, pz_config *cfg)
+{
+    if (v == NULL)
+        return;
+    size_t mark = cfg_push_key(c, ROOT_TRUSTED_PROXIES.key);
+    if (!json_is_array(v)) {
+        cfg_error(c, "expected an array of CIDR blocks such as \"10.0.0.0/8\", got %s", cfg_type_name(v));
+    } else {
+        pz_cidr *blocks = pz_arena_calloc(c->arena, json_array_size(v) ? json_array_size(v) : 1, sizeof *blocks);
+        size_t i;
+        json_t *item;
+        json_array_foreach (v, i, item) {
+            size_t item_mark = cfg_push_index(c, i);
+            if (!json_is_string(item) ||
+                !pz_cidr_parse(json_string_value(item), json_string_length(item), &blocks[cfg->n_trusted_proxies]))
+                cfg_error(c, "expected a CIDR block (\"10.0.0.0/8\", \"2001:db8::/32\") or an address, with no "
+                             "bits set past the prefix");
+            else
+                cfg->n_trusted_proxies++;
+            cfg_pop(c, item_mark);
+        }
+        cfg->trusted_proxies = blocks;
+    }
+    cfg_pop(c, mark);
+}
+
 static int compare_namespace_ptrs(const void *a, const void *b)
 {
     return strcmp((*(const cfg_namespace *const *)a)->pub.key, (*(const cfg_namespace *const *)b)->pub.key);
@@ -850,6 +878,7 @@ void cfg_parse_document(cfg_ctx *c, json_t *root, pz_config *cfg)
     cfg->version = cfg_string(c, root, &ROOT_VERSION, NULL);
     cfg->description = cfg_string(c, root, &DESCRIPTION, NULL);
     cfg->title = cfg_string(c, root, &ROOT_TITLE, NULL);
+    parse_trusted_proxies(c, cfg_get(root, &ROOT_TRUSTED_PROXIES), cfg);
     inherited none = {0}, view;
     parse_inherited(c, root, INH_MASK(INH_CACHE_CONTROL) | INH_MASK(INH_AUTO_CONTEXT), true, true, &none, &view);
 
