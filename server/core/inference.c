@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "personalization/v1/personalization.pb-c.h"
+#include "server/core/context_apply.h"
+#include "server/core/explain.h"
 #include "server/core/ids.h"
 #include "server/core/log.h"
 #include "server/core/query.h"
@@ -13,6 +15,7 @@ struct pz_inference_pipeline {
     pz_recommender_port recommender;
     pz_decorator *decorator;
     pz_response_cache *rc;
+    const pz_viewer_env *viewer;
     pthread_mutex_t lock;
     pthread_cond_t idle; /* signalled when `refreshing` drops to 0 */
     size_t refreshing;   /* background refreshes in progress */
@@ -40,6 +43,12 @@ struct pz_inference {
 
     pz_query query;
     const pz_variation *variation;      /* chosen by the assign stage */
+    /* the context stage's: what the rules saw and resolved, and the configured filter that applies */
+    pz_viewer viewer;
+    bool viewer_used;
+    pz_resolved_context auto_context;
+    pz_resolved_context auto_filter_values;
+    const pz_filter *filter;
     const pz_cache_policy *cache_class; /* NULL when the configuration sets none */
     bool cacheable;                     /* validated and (when a cache exists) cached */
     pz_cache_flight *flight;            /* the flight this call leads, until it is finished */
@@ -98,8 +107,12 @@ static void release_config(pz_inference *inf)
     inf->config = NULL;
 }
 
+static void add_explain(pz_inference *inf, ProtobufCMessage *response);
+
 static void finish_ok(pz_inference *inf)
 {
+    if (inf->query.explain)
+        add_explain(inf, inf->response);
     release_config(inf);
     pz_request_succeed(inf->req, inf->response);
 }
@@ -126,6 +139,42 @@ static ProtobufCMessage *apply_validators(pz_inference *inf, const pz_prepared_r
     return NULL;
 }
 
+/* Adds the explain object to response (this request's own message): an explained response is
+ * sent as a message, never stored, never validated, and says so (Cache-Control: no-store). */
+static void add_explain(pz_inference *inf, ProtobufCMessage *response)
+{
+    pz_request *req = inf->req;
+    const pz_query *q = &inf->query;
+    const char *filter = q->filter != NULL && q->filter[0] != '\0' ? q->filter
+                         : inf->filter != NULL                     ? inf->filter->arn
+                                                                   : NULL;
+    pz_explain_input in = {.context = &inf->auto_context,
+                           .filter_values = &inf->auto_filter_values,
+                           .query = q,
+                           .filter = filter,
+                           .variation = req->hints.variation,
+                           .cache = req->hints.cache,
+                           .upstream_us = req->hints.upstream.us,
+                           .viewer = inf->viewer_used ? &inf->viewer : NULL};
+    pz_explain_attach(response, pz_explain_build(&in, req->arena));
+    req->hints.cache_control = "no-store";
+    req->hints.etag = NULL;
+    req->hints.not_modified = false;
+    req->prepared = NULL;
+}
+
+/* The message of a prepared response, unpacked into the request's arena (to be explained). */
+static ProtobufCMessage *unpack(pz_inference *inf, const pz_prepared_response *res)
+{
+    const ProtobufCMessageDescriptor *desc = inf->query.action == PZ_ACTION_RERANK_ITEMS
+                                                 ? &personalization__v1__rerank_response__descriptor
+                                                 : &personalization__v1__recommendation_response__descriptor;
+    ProtobufCMessage *m = protobuf_c_message_unpack(desc, &inf->req->arena->pb, res->protobuf_len, res->protobuf);
+    if (m == NULL)
+        pz_fatal("inference: a prepared response does not unpack");
+    return m;
+}
+
 /* Completes the request with a prepared response from the cache (a reference, handed to the
  * request's arena). */
 static void answer(pz_inference *inf, const pz_prepared_response *res, const char *outcome)
@@ -133,6 +182,13 @@ static void answer(pz_inference *inf, const pz_prepared_response *res, const cha
     pz_request *req = inf->req;
     pz_prepared_attach(res, req->arena);
     req->hints.cache = outcome;
+    if (inf->query.explain) {
+        ProtobufCMessage *explained = unpack(inf, res);
+        add_explain(inf, explained);
+        release_config(inf);
+        pz_request_succeed(req, explained);
+        return;
+    }
     ProtobufCMessage *not_modified = apply_validators(inf, res);
     release_config(inf);
     pz_request_succeed(req, not_modified);
@@ -199,6 +255,8 @@ static stage_result stage_resolve(pz_inference *inf)
     pz_query_read(q, req->rpc, req->message);
     q->received_ms = req->received_ms;
     q->deadline_ms = req->deadline_ms;
+    if (inf->refresh != NULL) /* a refresh answers nobody: nothing to explain */
+        q->explain = false;
     if (pz_query_validate(q, req->arena, &inf->error) != PZ_OK ||
         pz_query_resolve(q, inf->config, req->arena, &inf->error) != PZ_OK)
         return STAGE_FAILED;
@@ -238,6 +296,40 @@ static stage_result stage_assign(pz_inference *inf)
     return STAGE_NEXT;
 }
 
+/* Automatic context and dynamic filter values (spec §6): the variation's autoContext and the
+ * applying filter's autoDynamicFilterValues, resolved against what the request shows
+ * (server/core/viewer.h), merged under the request's own `context` and `filterValues`
+ * (server/core/context_apply.h). The query then holds what the recommender receives and what the
+ * cache keys on: resolved values, not raw headers, so two requests that resolve alike share an
+ * entry. The headers consulted become Vary. */
+static stage_result stage_context(pz_inference *inf)
+{
+    pz_request *req = inf->req;
+    pz_query *q = &inf->query;
+    inf->filter = pz_query_configured_filter(q, inf->variation);
+    const pz_auto_context *ac = inf->variation->auto_context_view;
+    const pz_auto_context *afv = inf->filter != NULL ? inf->filter->auto_dynamic_filter_values : NULL;
+    if ((ac == NULL || ac->n_fields == 0) && (afv == NULL || afv->n_fields == 0))
+        return STAGE_NEXT;
+    size_t n_trusted;
+    const pz_cidr *trusted = pz_config_trusted_proxies(inf->config, &n_trusted);
+    pz_viewer_init(&inf->viewer, inf->p->viewer, req->headers, req->n_headers, req->client_addr, req->received_ms,
+                   trusted, n_trusted, req->arena);
+    inf->viewer_used = true;
+    pz_context_source src = pz_viewer_source(&inf->viewer);
+    pz_context_resolve(ac, &src, req->arena, &inf->auto_context);
+    pz_context_resolve(afv, &src, req->arena, &inf->auto_filter_values);
+    pz_string_map context = pz_context_merge(q->context, q->n_context, &inf->auto_context, req->arena);
+    q->context = context.entries;
+    q->n_context = context.n;
+    pz_string_map values = pz_filter_values_merge(q->filter_values, q->n_filter_values, &inf->auto_filter_values,
+                                                  req->arena);
+    q->filter_values = values.entries;
+    q->n_filter_values = values.n;
+    req->hints.vary = pz_viewer_vary(&inf->viewer);
+    return STAGE_NEXT;
+}
+
 /* Copies what a refresh needs from inf's request: it outlives that request. */
 static refresh *prepare_refresh(pz_inference *inf, pz_cache_flight *flight)
 {
@@ -260,7 +352,10 @@ static refresh *prepare_refresh(pz_inference *inf, pz_cache_flight *flight)
     }
     r->req.headers = headers;
     r->req.n_headers = src->n_headers;
-    r->req.hints.vary = src->hints.vary != NULL ? pz_arena_strdup(&r->arena, src->hints.vary) : NULL;
+    /* The refresh resolves automatic context as the request did (same headers, peer and "now"),
+     * so its answer belongs to the entry it replaces. */
+    r->req.client_addr = src->client_addr != NULL ? pz_arena_strdup(&r->arena, src->client_addr) : NULL;
+    r->req.received_ms = src->received_ms;
     r->req.protocol = "refresh";
     r->p = inf->p;
     r->flight = flight;
@@ -280,8 +375,7 @@ static stage_result stage_cache(pz_inference *inf)
         req->hints.cache = "refresh";
         return STAGE_NEXT;
     }
-    pz_response_key key = {&inf->query,  inf->variation->key, req->hints.vary,
-                           req->headers, req->n_headers,      pz_config_generation(inf->config)};
+    pz_response_key key = {&inf->query, inf->variation->key, pz_config_generation(inf->config)};
     const pz_prepared_response *found;
     pz_cache_flight *flight;
     const char *outcome;
@@ -402,24 +496,27 @@ static stage_result stage_store(pz_inference *inf)
         pz_response_cache_complete(inf->p->rc, flight, res, &ttl, req->hints.fallback_from == NULL);
     }
     pz_prepared_attach(res, req->arena);
+    if (inf->query.explain) /* sent as its own message with the explain object (finish_ok) */
+        return STAGE_NEXT;
     ProtobufCMessage *not_modified = apply_validators(inf, res);
     if (not_modified != NULL)
         inf->response = not_modified;
     return STAGE_NEXT;
 }
 
-/* The pipeline, in order. Named places for the stages still to come:
+/* The pipeline, in order. `context` comes after `assign` because autoContext and the filters are
+ * read from the variation's view (spec §3.12), and before `cache` because its values are part of
+ * the key and of what the recommender receives. Named places for the stages still to come:
  *   authorization (issue #15) before `assign`: whether the caller may act for this user;
- *   automatic context and dynamic filter values (issue #13) before `assign`: they are part of the
- *     cache key and of what the recommender receives;
  *   experiment assignment (issue #14) inside `assign`;
  *   post-ranking rules (issue #20) between `recommend` and `build`. */
 static const struct {
     const char *name;
     stage_result (*run)(pz_inference *inf);
 } STAGES[] = {
-    {"resolve", stage_resolve}, {"assign", stage_assign},     {"cache", stage_cache}, {"recommend", stage_recommend},
-    {"build", stage_build},     {"decorate", stage_decorate}, {"store", stage_store},
+    {"resolve", stage_resolve}, {"assign", stage_assign},       {"context", stage_context},
+    {"cache", stage_cache},     {"recommend", stage_recommend}, {"build", stage_build},
+    {"decorate", stage_decorate}, {"store", stage_store},
 };
 
 #define N_STAGES (sizeof STAGES / sizeof STAGES[0])
@@ -508,6 +605,7 @@ pz_inference_pipeline *pz_inference_pipeline_create(const pz_inference_options *
     p->recommender = opts->recommender;
     p->decorator = opts->decorator;
     p->rc = opts->response_cache;
+    p->viewer = opts->viewer;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->idle, NULL);
     return p;

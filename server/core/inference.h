@@ -5,6 +5,8 @@
  *   resolve    read and validate the query (server/core/query.h), namespace -> recommender
  *   assign     pick the variation (the first; experiments will decide here) and the cache class,
  *              Cache-Control and the variation hint
+ *   context    automatic context and dynamic filter values (server/core/context.h, viewer.h)
+ *              merged into the query's context and filterValues; Vary
  *   cache      response cache lookup (server/core/response_cache.h): a hit or stale entry
  *              answers at once, an identical call in progress is waited for, a miss goes on
  *   recommend  the recommender port (server/core/recommender.h), asynchronous
@@ -16,6 +18,10 @@
  * (resume in inference.c), which runs the next stages on whatever thread completed them. A
  * failure at any stage goes through one failure path: a stale entry within stale-if-error
  * answers when there is one, else the error.
+ *
+ * An `explain` request gets the explain object (server/core/explain.h) on its own copy of the
+ * response, which is never stored or validated and is sent with Cache-Control: no-store; the
+ * cache still serves and stores the plain response as usual.
  *
  * A stale entry served within stale-while-revalidate starts a background refresh here: a copy of
  * the request, run through the same stages from `recommend` on, that replaces the entry and
@@ -34,6 +40,7 @@
 #include "server/core/recommender.h"
 #include "server/core/request.h"
 #include "server/core/response_cache.h"
+#include "server/core/viewer.h"
 
 typedef struct pz_inference_pipeline pz_inference_pipeline;
 
@@ -41,6 +48,7 @@ typedef struct pz_inference_options {
     pz_recommender_port recommender;   /* required */
     pz_decorator *decorator;           /* required; not owned */
     pz_response_cache *response_cache; /* required; not owned */
+    const pz_viewer_env *viewer;       /* required; not owned: automatic context's inputs */
 } pz_inference_options;
 
 /* Never NULL. */

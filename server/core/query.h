@@ -47,6 +47,9 @@ typedef struct pz_query {
     int num_results; /* recommend/related: what the client asked for (1..500); rerank: the
                       * number of ids, since a rerank answers every id it was given */
     const char *filter;
+    /* filterValues and context: as sent until the context stage of the sequencer
+     * (server/core/inference.h) merges the automatic values in (server/core/context_apply.h);
+     * from then on what the recommender receives and the response cache keys on. */
     pz_string_entry **filter_values;
     size_t n_filter_values;
     pz_string_entry **context;
@@ -54,6 +57,7 @@ typedef struct pz_query {
     bool decorate_items;
     bool synthetic_user;
     const char *feature;
+    bool explain; /* add an `explain` object to the response (never cached) */
 
     /* resolved in the configuration snapshot (NULL until the resolve stage ran) */
     const pz_namespace *ns;
@@ -71,6 +75,11 @@ void pz_query_read(pz_query *q, pz_rpc rpc, const ProtobufCMessage *msg);
  * ids, map keys and values. Returns PZ_OK, or PZ_INVALID_ARGUMENT with *err (message in the arena)
  * for the first problem. */
 pz_status pz_query_validate(const pz_query *q, pz_arena *arena, pz_error *err);
+
+/* The configured filter of variation v that applies to q (spec §3.5): none when the request
+ * names its own `filter`; else the first of v's filters without a condition, or with
+ * `user-required` when q has a user. NULL when none applies. */
+const pz_filter *pz_query_configured_filter(const pz_query *q, const pz_variation *v);
 
 /* Resolves namespace and recommender in cfg into q->ns / q->recommender. Returns PZ_OK, or
  * PZ_NOT_FOUND with *err (RecommenderNotConfigured) naming what is missing. */

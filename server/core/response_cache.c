@@ -78,13 +78,6 @@ bool pz_cache_stale_if_error_applies(pz_status s)
     return s == PZ_INTERNAL || s == PZ_UPSTREAM_FAILED || s == PZ_UNAVAILABLE || s == PZ_DEADLINE_EXCEEDED;
 }
 
-/* The value of the first header named `lname` (lower case), in the arena, or NULL. */
-static const char *header_value(const pz_response_key *k, const char *lname, pz_arena *arena)
-{
-    const pz_header *h = pz_headers_find(k->headers, k->n_headers, lname);
-    return h != NULL ? pz_arena_strndup(arena, h->value, h->value_len) : NULL;
-}
-
 /* ---- the key ---- */
 
 /* The key is built in the request arena (no malloc on the hit path); past
@@ -165,28 +158,9 @@ static void put_map(key_builder *b, pz_string_entry **entries, size_t n)
     }
 }
 
-/* The values of the request headers named in key->vary (automatic context, spec §4.5). */
-static void put_vary(key_builder *b, const pz_response_key *k)
-{
-    const char *v = k->vary;
-    while (v != NULL && *v != '\0') {
-        while (*v == ' ' || *v == ',')
-            v++;
-        size_t n = strcspn(v, ", ");
-        if (n > 0) {
-            char *name = pz_arena_strndup(b->arena, v, n);
-            for (char *p = name; *p != '\0'; p++)
-                *p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
-            put_str(b, name);
-            put_str(b, header_value(k, name, b->arena));
-        }
-        v += n;
-    }
-}
-
 /* Everything that changes the response: the call (method, namespace, recommender, variation), its
- * subject (user, item, item ids), its shape (numResults, filter and values, context, decoration,
- * synthetic user, experiment feature) and the header values automatic context consulted. The
+ * subject (user, item, item ids) and its shape (numResults, filter, decoration, synthetic user,
+ * experiment feature, and filter values and context as resolved: explicit and automatic). The
  * configuration generation travels in pz_cache_key. Returns false when the key is too large. */
 static bool build_key(key_builder *b, const pz_response_key *k, pz_arena *arena)
 {
@@ -209,7 +183,6 @@ static bool build_key(key_builder *b, const pz_response_key *k, pz_arena *arena)
     put_byte(b, q->decorate_items);
     put_byte(b, q->synthetic_user);
     put_str(b, q->feature);
-    put_vary(b, k);
     return !b->too_large;
 }
 

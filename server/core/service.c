@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "personalization/v1/personalization.pb-c.h"
+#include "server/core/context_apply.h"
 #include "server/core/event_validation.h"
 #include "server/core/inference.h"
 
@@ -14,6 +15,8 @@ struct pz_service {
     pz_decorator *decorator;
     pz_response_cache *response_cache;
     pz_inference_pipeline *inference;
+    pz_viewer_env viewer;
+    pz_tz_db *own_tz; /* the time zone database when the options gave none */
     atomic_bool stopping;
 };
 
@@ -32,6 +35,29 @@ static void events_stored(pz_event_submission *s, const pz_error *err)
     for (size_t i = 0; i < resp->n_event_ids; i++)
         resp->event_ids[i] = s->events->event_list[i]->event_id;
     pz_request_succeed(req, &resp->base);
+}
+
+/* Spec §6.3: the namespace's automatic context goes into every event's properties (the event's
+ * own keys win), within PutEvents' size limit. */
+static void add_auto_context(pz_service *svc, pz_request *req, pz_config *cfg, const pz_namespace *ns,
+                             Personalization__V1__PutEventsRequest *in)
+{
+    const pz_auto_context *ac = ns->auto_context_view;
+    if (ac == NULL || ac->n_fields == 0 || in->n_event_list == 0)
+        return;
+    size_t n_trusted;
+    const pz_cidr *trusted = pz_config_trusted_proxies(cfg, &n_trusted);
+    pz_viewer viewer;
+    pz_viewer_init(&viewer, &svc->viewer, req->headers, req->n_headers, req->client_addr, req->received_ms, trusted,
+                   n_trusted, req->arena);
+    pz_context_source src = pz_viewer_source(&viewer);
+    pz_resolved_context resolved;
+    pz_context_resolve(ac, &src, req->arena, &resolved);
+    for (size_t i = 0; i < in->n_event_list; i++) {
+        Personalization__V1__Event *ev = in->event_list[i];
+        ev->properties =
+            (char *)pz_properties_enrich(ev->properties, &resolved, PZ_EVENTS_MAX_PROPERTIES_LEN, req->arena);
+    }
 }
 
 static void handle_put_events(pz_service *svc, pz_request *req, pz_config *cfg)
@@ -57,6 +83,7 @@ static void handle_put_events(pz_service *svc, pz_request *req, pz_config *cfg)
         pz_request_fail(req, s, req->error.type, req->error.code, "%s", req->error.message);
         return;
     }
+    add_auto_context(svc, req, cfg, ns, in);
     req->hints.cache_control = "no-store";
     pz_response_cache_purge_user(svc->response_cache, ns->key, in->user_id); /* "just clicked" shows next time */
     pz_event_submission *sub = pz_arena_calloc(req->arena, 1, sizeof *sub);
@@ -83,8 +110,13 @@ pz_service *pz_service_create(const pz_service_options *opts)
     }
     svc->response_cache = pz_response_cache_create(
         &(pz_response_cache_options){.cache = opts->cache, .render_json = opts->render_json, .now_ms = opts->now_ms});
-    svc->inference = pz_inference_pipeline_create(&(pz_inference_options){
-        .recommender = opts->recommender, .decorator = svc->decorator, .response_cache = svc->response_cache});
+    svc->viewer = opts->viewer;
+    if (svc->viewer.tz == NULL)
+        svc->viewer.tz = svc->own_tz = pz_tz_db_create(NULL);
+    svc->inference = pz_inference_pipeline_create(&(pz_inference_options){.recommender = opts->recommender,
+                                                                          .decorator = svc->decorator,
+                                                                          .response_cache = svc->response_cache,
+                                                                          .viewer = &svc->viewer});
     atomic_init(&svc->stopping, false);
     return svc;
 }
@@ -133,6 +165,7 @@ void pz_service_destroy(pz_service *svc)
     pz_inference_pipeline_destroy(svc->inference); /* waits for background refreshes */
     pz_response_cache_destroy(svc->response_cache);
     pz_decorator_destroy(svc->decorator);
+    pz_tz_db_destroy(svc->own_tz);
     free(svc);
 }
 

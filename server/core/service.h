@@ -1,9 +1,11 @@
 /* The service: the one place that handles every PersonalizationService call, whichever front it
  * came from. Inference calls go to the sequencer (server/core/inference.h); PutEvents calls are
- * validated (server/core/event_validation.h), purge the user's cached responses and go to the
- * event sink. Everything outside the core reaches it through ports that main.c wires: the
+ * validated (server/core/event_validation.h), get the namespace's automatic context in each
+ * event's properties (server/core/context_apply.h), purge the user's cached responses and go to
+ * the event sink. Everything outside the core reaches it through ports that main.c wires: the
  * recommender port (server/core/recommender.h), the decorator back-ends (server/core/decorate.h),
- * the event sink (server/core/event_sink.h) and the JSON renderer of the response cache.
+ * the event sink (server/core/event_sink.h), the geolocation port (server/core/geo.h) and the
+ * JSON renderer of the response cache.
  */
 #ifndef PZ_SERVICE_H
 #define PZ_SERVICE_H
@@ -14,6 +16,7 @@
 #include "server/core/recommender.h"
 #include "server/core/request.h"
 #include "server/core/response_cache.h"
+#include "server/core/viewer.h"
 
 /* How long shutdown lets recommender calls in flight finish before failing them (503). */
 #define PZ_SERVICE_DRAIN_GRACE_MS 5000
@@ -32,6 +35,10 @@ typedef struct pz_service_options {
     pz_cache *cache;
     pz_render_json_fn render_json;
     int64_t (*now_ms)(void); /* the response cache's clock; NULL = pz_now_ms (tests inject one) */
+    /* Automatic context's inputs (server/core/viewer.h): the geolocation port, the time zone
+     * database (NULL: the service opens the default one and owns it), the default zone and the
+     * --context-time instant. Copied. */
+    pz_viewer_env viewer;
 } pz_service_options;
 
 /* Creates the service. Never NULL. */
