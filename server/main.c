@@ -26,12 +26,16 @@
 #include "server/core/json_text.h"
 #include "server/core/log.h"
 #include "server/core/service.h"
+#include "server/core/tz.h"
+#include "server/core/tz_db.h"
+#include "server/core/viewer.h"
 #include "server/catalog/cli.h"
 #include "server/catalog/runtime.h"
 #include "server/demo/demo.h"
 #include "server/events/cli.h"
 #include "server/events/outbox.h"
 #include "server/events/runtime.h"
+#include "server/geoip/geoip.h"
 #include "server/grpc/grpc_server.h"
 #include "server/recommenders/builtin.h"
 #include "server/recommenders/builtin_seed.h"
@@ -60,6 +64,9 @@ typedef struct options {
     bool check_config;
     int import_poll_ms;
     size_t outbox_map_mb;
+    const char *geoip_db;
+    const char *default_time_zone;
+    const char *context_time; /* ISO 8601; a testing aid */
 } options;
 
 /* ---- flags: one table row per flag; parsing, defaults, range errors and --help come from it ---- */
@@ -238,6 +245,24 @@ static const flag FLAGS[] = {
      .dflt = STR(PZ_OUTBOX_DEFAULT_MAP_MB),
      .help = "most the event outbox may hold, in MiB; a full outbox refuses new events with 503",
      .offset = offsetof(options, outbox_map_mb)},
+    {.name = "geoip-db",
+     .arg = "PATH",
+     .kind = FLAG_STRING,
+     .help = "MaxMind-format database (.mmdb, e.g. GeoLite2-City): fills the CloudFront-Viewer-* location headers "
+             "automatic context reads when a request lacks them",
+     .offset = offsetof(options, geoip_db)},
+    {.name = "default-time-zone",
+     .arg = "ZONE",
+     .kind = FLAG_STRING,
+     .dflt = PZ_DEFAULT_TIME_ZONE,
+     .help = "IANA zone of time rules when CloudFront-Viewer-Time-Zone is absent or unknown",
+     .offset = offsetof(options, default_time_zone)},
+    {.name = "context-time",
+     .arg = "ISO-8601",
+     .kind = FLAG_STRING,
+     .help = "testing aid: the instant time rules of automatic context see (e.g. 2025-07-01T08:30:00Z), instead of "
+             "the time of each request; changes nothing else",
+     .offset = offsetof(options, context_time)},
     {.name = "log-level",
      .arg = "LEVEL",
      .kind = FLAG_SETTER,
@@ -416,6 +441,14 @@ static int parse_options(int argc, char **argv, options *o)
         fprintf(stderr, "error: --tls-cert and --tls-key go together\n");
         return -1;
     }
+    int64_t ms;
+    if (o->context_time != NULL && !pz_iso8601_parse(o->context_time, &ms)) {
+        fprintf(stderr,
+                "error: --context-time expects an ISO 8601 date-time with a zone, e.g. 2025-07-01T08:30:00Z (got "
+                "'%s')\n",
+                o->context_time);
+        return -1;
+    }
     return 0;
 }
 
@@ -563,6 +596,8 @@ int main(int argc, char **argv)
     pz_cache *cache = NULL;
     pz_events_runtime *events = NULL;
     pz_aws *aws = NULL;
+    pz_geoip *geoip = NULL;
+    pz_tz_db *tz = pz_tz_db_create(NULL);
     char builtin_dir[PATH_MAX];
     snprintf(builtin_dir, sizeof builtin_dir, "%s/builtin", o.data_dir);
     if (pz_make_dirs(builtin_dir) != 0) {
@@ -608,13 +643,35 @@ int main(int argc, char **argv)
         pz_error_log("cannot open the item catalog: %s", err);
         goto out;
     }
+    /* Automatic context: the default zone must resolve, the GeoIP database must open. */
+    if (pz_tz_db_zone(tz, o.default_time_zone, strlen(o.default_time_zone)) == NULL) {
+        pz_error_log("--default-time-zone %s: no such time zone (IANA names such as Europe/Berlin; is tzdata "
+                     "installed?)",
+                     o.default_time_zone);
+        goto out;
+    }
+    pz_viewer_env viewer = {.tz = tz, .default_zone = o.default_time_zone};
+    if (o.geoip_db != NULL) {
+        if (pz_geoip_open(o.geoip_db, &geoip, err, sizeof err) != 0) {
+            pz_error_log("%s", err);
+            goto out;
+        }
+        viewer.geo = pz_geoip_port(geoip);
+        pz_info("GeoIP database %s (%s)", o.geoip_db, pz_geoip_type(geoip));
+    }
+    if (o.context_time != NULL) {
+        viewer.has_fixed_now = pz_iso8601_parse(o.context_time, &viewer.fixed_now_ms);
+        pz_warn("--context-time %s: time rules of automatic context see this instant, not the clock (testing aid)",
+                o.context_time);
+    }
     recommenders =
         pz_recommenders_create(&(pz_recommenders_options){.builtin = builtin, .aws = aws, .upstream = &o.upstream});
     pz_service_options sopts = {.config = holder,
                                 .recommender = pz_recommenders_port(recommenders),
                                 .events = pz_events_runtime_sink(events),
                                 .cache = cache,
-                                .render_json = pz_message_to_json};
+                                .render_json = pz_message_to_json,
+                                .viewer = viewer};
     sopts.item_metadata[PZ_ITEM_METADATA_LOCALDB] = pz_catalog_runtime_localdb(items);
     sopts.item_metadata[PZ_ITEM_METADATA_DYNAMODB] = pz_recommenders_dynamodb_backend(recommenders);
     sopts.item_metadata[PZ_ITEM_METADATA_PERSONALIZE] = pz_recommenders_personalize_backend(recommenders);
@@ -682,6 +739,8 @@ out:
     pz_aws_destroy(aws);                   /* after everything that signs calls */
     pz_catalog_runtime_stop(items);
     pz_cache_destroy(cache);
+    pz_geoip_close(geoip); /* after the service: no lookup runs any more */
+    pz_tz_db_destroy(tz);
     if (builtin != NULL)
         pz_builtin_close(builtin);
     pz_config_holder_destroy(holder);
