@@ -174,7 +174,8 @@ static void parse_field(cfg_ctx *c, json_t *v, bool strict, pz_context_field *ou
     if (!cfg_expect_object(c, v, "a context field {\"type\": ..., \"rules\": [...]}"))
         return;
     cfg_check_members(c, v, FIELD, COUNT(FIELD), 0, strict, "a context field");
-    int type = cfg_enum(c, v, &FIELD_TYPE, FIELD_TYPES, COUNT(FIELD_TYPES), "string, integer, long, float, number, boolean");
+    int type =
+        cfg_enum(c, v, &FIELD_TYPE, FIELD_TYPES, COUNT(FIELD_TYPES), "string, integer, long, float, number, boolean");
     out->type = type < 0 ? PZ_FIELD_STRING : (pz_field_type)type;
     out->description = cfg_string(c, v, &FIELD_DESCRIPTION, NULL);
     out->evaluate_all = cfg_bool(c, v, &FIELD_EVALUATE_ALL, false);

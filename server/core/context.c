@@ -127,8 +127,7 @@ static bool raw_value(const pz_context_rule *r, const pz_context_source *src, pz
     case PZ_RULE_HOUR_OF_DAY: *out = number_value(src->local_time(src->self)->hour); return true;
     case PZ_RULE_DAY_OF_WEEK: *out = number_value(src->local_time(src->self)->weekday); return true;
     case PZ_RULE_SEASON_OF_YEAR:
-        *out = number_value(
-            pz_context_season(src->local_time(src->self), src->header(src->self, LATITUDE_HEADER)));
+        *out = number_value(pz_context_season(src->local_time(src->self), src->header(src->self, LATITUDE_HEADER)));
         return true;
     }
     return false;

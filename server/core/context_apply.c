@@ -128,7 +128,7 @@ const char *pz_properties_enrich(const char *properties, const pz_resolved_conte
     for (size_t i = 0; i < resolved->n_fields; i++) {
         const pz_resolved_field *f = &resolved->fields[i];
         if (json_object_get(obj, f->name) != NULL)
-            continue; /* the event's own value wins */
+            continue;                                                  /* the event's own value wins */
         json_t *value = json_string(pz_property_value_text(f, arena)); /* NULL when not UTF-8: left out */
         if (value == NULL || json_object_set_new(obj, f->name, value) != 0)
             continue;

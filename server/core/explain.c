@@ -82,8 +82,7 @@ static void *field_map(const pz_resolved_context *rc, const ProtobufCMessageDesc
 }
 
 /* A string map (SentContextEntry and FilterValuesEntry share pz_string_entry's layout). */
-static void *string_map(pz_string_entry **src, size_t n, const ProtobufCMessageDescriptor *entry_desc,
-                        pz_arena *arena)
+static void *string_map(pz_string_entry **src, size_t n, const ProtobufCMessageDescriptor *entry_desc, pz_arena *arena)
 {
     if (n == 0)
         return NULL;
@@ -111,8 +110,9 @@ Personalization__V1__Explain *pz_explain_build(const pz_explain_input *in, pz_ar
     Personalization__V1__Explain *e =
         (Personalization__V1__Explain *)pz_arena_new_message(arena, &personalization__v1__explain__descriptor);
     e->context = field_map(in->context, &personalization__v1__explain__context_entry__descriptor, &e->n_context, arena);
-    e->auto_filter_values = field_map(in->filter_values, &personalization__v1__explain__auto_filter_values_entry__descriptor,
-                                      &e->n_auto_filter_values, arena);
+    e->auto_filter_values =
+        field_map(in->filter_values, &personalization__v1__explain__auto_filter_values_entry__descriptor,
+                  &e->n_auto_filter_values, arena);
     const pz_query *q = in->query;
     e->sent_context =
         string_map(q->context, q->n_context, &personalization__v1__explain__sent_context_entry__descriptor, arena);

@@ -42,7 +42,7 @@ struct pz_inference {
     refresh *refresh;  /* set when this inference is a background refresh */
 
     pz_query query;
-    const pz_variation *variation;      /* chosen by the assign stage */
+    const pz_variation *variation; /* chosen by the assign stage */
     /* the context stage's: what the rules saw and resolved, and the configured filter that applies */
     pz_viewer viewer;
     bool viewer_used;
@@ -322,8 +322,8 @@ static stage_result stage_context(pz_inference *inf)
     pz_string_map context = pz_context_merge(q->context, q->n_context, &inf->auto_context, req->arena);
     q->context = context.entries;
     q->n_context = context.n;
-    pz_string_map values = pz_filter_values_merge(q->filter_values, q->n_filter_values, &inf->auto_filter_values,
-                                                  req->arena);
+    pz_string_map values =
+        pz_filter_values_merge(q->filter_values, q->n_filter_values, &inf->auto_filter_values, req->arena);
     q->filter_values = values.entries;
     q->n_filter_values = values.n;
     req->hints.vary = pz_viewer_vary(&inf->viewer);
@@ -514,9 +514,8 @@ static const struct {
     const char *name;
     stage_result (*run)(pz_inference *inf);
 } STAGES[] = {
-    {"resolve", stage_resolve}, {"assign", stage_assign},       {"context", stage_context},
-    {"cache", stage_cache},     {"recommend", stage_recommend}, {"build", stage_build},
-    {"decorate", stage_decorate}, {"store", stage_store},
+    {"resolve", stage_resolve},     {"assign", stage_assign}, {"context", stage_context},   {"cache", stage_cache},
+    {"recommend", stage_recommend}, {"build", stage_build},   {"decorate", stage_decorate}, {"store", stage_store},
 };
 
 #define N_STAGES (sizeof STAGES / sizeof STAGES[0])

@@ -464,8 +464,8 @@ pz_tz_zone *pz_tzif_parse(const unsigned char *data, size_t len, char *err, size
     size_t footer_len = (size_t)(end - footer);
     if (footer_len > 0) {
         if (!pz_tz_posix_parse((const char *)footer, footer_len, &z->rule)) {
-            set_err(err, errlen, "TZif footer '%.*s' is not a POSIX TZ string", (int)(footer_len > 64 ? 64 : footer_len),
-                    (const char *)footer);
+            set_err(err, errlen, "TZif footer '%.*s' is not a POSIX TZ string",
+                    (int)(footer_len > 64 ? 64 : footer_len), (const char *)footer);
             pz_tz_zone_free(z);
             return NULL;
         }

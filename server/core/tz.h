@@ -36,11 +36,11 @@
 /* A date-time on some wall clock. */
 typedef struct pz_civil_time {
     int64_t year;
-    int month;  /* 1..12 */
-    int day;    /* 1..31 */
-    int hour;   /* 0..23 */
-    int minute; /* 0..59 */
-    int second; /* 0..59 */
+    int month;          /* 1..12 */
+    int day;            /* 1..31 */
+    int hour;           /* 0..23 */
+    int minute;         /* 0..59 */
+    int second;         /* 0..59 */
     int weekday;        /* Monday = 0 .. Sunday = 6 (the day-of-week rule's numbering) */
     int32_t utc_offset; /* seconds east of UTC in force at that instant */
     bool is_dst;

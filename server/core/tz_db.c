@@ -161,8 +161,7 @@ const pz_tz_zone *pz_tz_db_zone(pz_tz_db *db, const char *name, size_t len)
                (zone == NULL && db->n_unknown >= PZ_TZ_DB_MAX_UNKNOWN)) {
         if (zone != NULL && !db->warned_full) {
             db->warned_full = true;
-            pz_warn("time zones: more than %d zones in use; further zones are treated as unknown",
-                    PZ_TZ_DB_MAX_ZONES);
+            pz_warn("time zones: more than %d zones in use; further zones are treated as unknown", PZ_TZ_DB_MAX_ZONES);
         }
         pz_tz_zone_free(zone);
         zone = NULL;

@@ -6,8 +6,7 @@
 #define TIME_ZONE_HEADER "cloudfront-viewer-time-zone"
 
 void pz_viewer_init(pz_viewer *v, const pz_viewer_env *env, const pz_header *headers, size_t n_headers,
-                    const char *peer, int64_t received_ms, const pz_cidr *trusted, size_t n_trusted,
-                    pz_arena *arena)
+                    const char *peer, int64_t received_ms, const pz_cidr *trusted, size_t n_trusted, pz_arena *arena)
 {
     *v = (pz_viewer){.env = env,
                      .headers = headers,
@@ -55,8 +54,8 @@ static bool client(pz_viewer *v)
         v->client_done = true;
         pz_ip peer;
         bool has_peer = v->peer != NULL && pz_ip_parse_peer(v->peer, strlen(v->peer), &peer);
-        v->has_client = has_peer && pz_client_ip(&peer, v->headers, v->n_headers, v->trusted, v->n_trusted,
-                                                 &v->client, &v->client_via);
+        v->has_client = has_peer && pz_client_ip(&peer, v->headers, v->n_headers, v->trusted, v->n_trusted, &v->client,
+                                                 &v->client_via);
     }
     if (v->client_via != NULL)
         consult(v, v->client_via);
@@ -79,7 +78,7 @@ typedef enum device_flag { IS_DESKTOP, IS_MOBILE, IS_TABLET, IS_SMART_TV, IS_AND
 static const char *device_header(pz_viewer *v, int which)
 {
     const pz_device *d = device(v);
-    const bool flags[] = {[IS_DESKTOP] = d->desktop, [IS_MOBILE] = d->mobile,   [IS_TABLET] = d->tablet,
+    const bool flags[] = {[IS_DESKTOP] = d->desktop,   [IS_MOBILE] = d->mobile,   [IS_TABLET] = d->tablet,
                           [IS_SMART_TV] = d->smart_tv, [IS_ANDROID] = d->android, [IS_IOS] = d->ios};
     return flags[which] ? "true" : "false";
 }

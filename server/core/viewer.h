@@ -81,8 +81,7 @@ typedef struct pz_viewer {
 /* Sets v up for one request. received_ms is the request's receipt time; the arena holds what
  * the viewer derives. trusted[0..n_trusted) are the configuration's trustedProxies. */
 void pz_viewer_init(pz_viewer *v, const pz_viewer_env *env, const pz_header *headers, size_t n_headers,
-                    const char *peer, int64_t received_ms, const pz_cidr *trusted, size_t n_trusted,
-                    pz_arena *arena);
+                    const char *peer, int64_t received_ms, const pz_cidr *trusted, size_t n_trusted, pz_arena *arena);
 
 /* The rule engine's view of v. */
 pz_context_source pz_viewer_source(pz_viewer *v);

@@ -95,7 +95,9 @@ static void sleep_ms(long ms)
 #define REC_PATH "$.namespaces.ns.recommenders.recommend-items.r"
 #define VAR_PATH REC_PATH ".variations.v"
 /* One character over Personalize's context key limit (150). */
-#define LONG_FIELD_NAME "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define LONG_FIELD_NAME                                                                                                \
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" \
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 
 /* ---- sample A (§3.14) ---- */
 

@@ -76,7 +76,8 @@ static const pz_auto_context *fields(const char *json_fields)
     pz_config_unref(cfg);
     cfg = pz_config_parse(doc, strlen(doc), &problems);
     if (cfg == NULL)
-        fail_msg("config: %s: %s", problems.n ? problems.items[0].path : "", problems.n ? problems.items[0].message : "");
+        fail_msg("config: %s: %s", problems.n ? problems.items[0].path : "",
+                 problems.n ? problems.items[0].message : "");
     pz_config_problems_free(&problems);
     return pz_config_namespace(cfg, "ns")->auto_context_view;
 }
@@ -96,8 +97,8 @@ static const char *resolve(const char *json_fields, fake *f)
         for (size_t k = 0; k < fl->n_values; k++) {
             const pz_value *v = &fl->values[k];
             const char *q = v->kind == PZ_VALUE_STRING ? "'" : "";
-            len += (size_t)snprintf(out + len, sizeof out - len, "%s%s%s%s", k ? "," : "", q, pz_value_text(v, &arena),
-                                    q);
+            len +=
+                (size_t)snprintf(out + len, sizeof out - len, "%s%s%s%s", k ? "," : "", q, pz_value_text(v, &arena), q);
         }
         len += (size_t)snprintf(out + len, sizeof out - len, "]:%s", pz_field_type_name(fl->type));
     }
@@ -106,6 +107,27 @@ static const char *resolve(const char *json_fields, fake *f)
 
 #define HEADER_RULE(h, mappings) "{'type':'header-value','header':'" h "'" mappings "}"
 #define MAP(op, value, to) "{'operator':'" op "','value':" value ",'mapTo':" to "}"
+/* A header rule with one equals mapping. */
+#define EQ_RULE(h, value, to) HEADER_RULE(h, ",'valueMappings':[" MAP("equals", value, to) "]")
+
+/* A field "f" whose one rule reads header h through `mappings` (JSON with ' for ", or "" for none). */
+static const char *header_field(const char *h, const char *mappings)
+{
+    static char buf[1024];
+    snprintf(buf, sizeof buf, "'f':{'type':'string','rules':[{'type':'header-value','header':'%s'%s%s%s}]}", h,
+             mappings[0] ? ",'valueMappings':[" : "", mappings, mappings[0] ? "]" : "");
+    return buf;
+}
+
+/* Whether the header's value matches `operator` against `value` (a JSON operand, ' for "). */
+static bool matches(fake *f, const char *h, const char *operator, const char * value)
+{
+    char mapping[256];
+    snprintf(mapping, sizeof mapping, "{'operator':'%s','value':%s,'mapTo':'hit'}", operator, value);
+    const char *got = resolve(header_field(h, mapping), f);
+    assert_true(got[0] == '\0' || strcmp(got, "f=['hit']:string") == 0);
+    return got[0] != '\0';
+}
 
 static void test_header_value_rules(void **state)
 {
@@ -113,14 +135,10 @@ static void test_header_value_rules(void **state)
     const char *headers[] = {"cloudfront-viewer-country", "DE", "x-empty", "", NULL};
     fake f = {.headers = headers};
     /* the raw value; header names in the config match case-insensitively */
-    assert_string_equal(resolve("'country':{'type':'string','rules':[" HEADER_RULE("CloudFront-Viewer-Country", "") "]}",
-                                &f),
-                        "country=['DE']:string");
+    assert_string_equal(resolve(header_field("CloudFront-Viewer-Country", ""), &f), "f=['DE']:string");
     /* an absent header yields nothing; an empty one is a value */
-    assert_string_equal(resolve("'a':{'type':'string','rules':[" HEADER_RULE("x-missing", "") "]},"
-                                "'b':{'type':'string','rules':[" HEADER_RULE("x-empty", "") "]}",
-                                &f),
-                        "b=['']:string");
+    assert_string_equal(resolve(header_field("x-missing", ""), &f), "");
+    assert_string_equal(resolve(header_field("x-empty", ""), &f), "f=['']:string");
     assert_int_equal(f.time_calls, 0); /* no time rule, no clock */
 }
 
@@ -130,50 +148,44 @@ static void test_operators(void **state)
     const char *headers[] = {"h-num", "807", "h-text", "Mozilla/5.0 (iPhone)", "h-true", "true", NULL};
     fake f = {.headers = headers};
     /* equals is type-aware: the header string "807" is not the number 807 */
-    assert_string_equal(resolve("'f':{'type':'string','rules':[" HEADER_RULE(
-                                    "h-num", ",'valueMappings':[" MAP("equals", "807", "'number'") "," MAP(
-                                                 "equals", "'807'", "'string'") "]") "]}",
-                                &f),
-                        "f=['string']:string");
-    assert_string_equal(resolve("'f':{'type':'string','rules':[" HEADER_RULE(
-                                    "h-true", ",'valueMappings':[" MAP("equals", "true", "'bool'") "," MAP(
-                                                  "equals", "'true'", "'text'") "]") "]}",
-                                &f),
-                        "f=['text']:string");
+    assert_true(matches(&f, "h-num", "equals", "'807'"));
+    assert_false(matches(&f, "h-num", "equals", "807"));
+    assert_true(matches(&f, "h-true", "equals", "'true'"));
+    assert_false(matches(&f, "h-true", "equals", "true"));
+    assert_false(matches(&f, "h-text", "equals", "'mozilla/5.0 (iphone)'")); /* values are case-sensitive */
     /* less-than / greater-than coerce both sides when both are numbers, else do not match */
-    assert_string_equal(resolve("'f':{'type':'string','rules':[" HEADER_RULE(
-                                    "h-num", ",'valueMappings':[" MAP("less-than", "800", "'low'") "," MAP(
-                                                 "greater-than", "'800'", "'high'") "]") "]}",
-                                &f),
-                        "f=['high']:string");
-    assert_string_equal(resolve("'f':{'type':'string','rules':[" HEADER_RULE(
-                                    "h-text", ",'valueMappings':[" MAP("less-than", "1", "'x'") "," MAP(
-                                                  "greater-than", "1", "'y'") "]") "]}",
-                                &f),
-                        "");
+    assert_true(matches(&f, "h-num", "greater-than", "800"));
+    assert_true(matches(&f, "h-num", "greater-than", "'800'"));
+    assert_false(matches(&f, "h-num", "less-than", "800"));
+    assert_true(matches(&f, "h-num", "less-than", "807.5"));
+    assert_false(matches(&f, "h-text", "less-than", "1"));
+    assert_false(matches(&f, "h-text", "greater-than", "1"));
+    assert_false(matches(&f, "h-true", "greater-than", "0"));
     /* string operators on both sides' text; start-with is a synonym of starts-with */
-    assert_string_equal(resolve("'a':{'type':'string','rules':[" HEADER_RULE(
-                                    "h-text", ",'valueMappings':[" MAP("contains", "'iPhone'", "'Phone'") "]") "]},"
-                                "'b':{'type':'string','rules':[" HEADER_RULE(
-                                    "h-text", ",'valueMappings':[" MAP("starts-with", "'Mozilla'", "'moz'") "]") "]},"
-                                "'c':{'type':'string','rules':[" HEADER_RULE(
-                                    "h-text", ",'valueMappings':[" MAP("start-with", "'Mozilla'", "'moz2'") "]") "]},"
-                                "'d':{'type':'string','rules':[" HEADER_RULE(
-                                    "h-text", ",'valueMappings':[" MAP("ends-with", "'(iPhone)'", "'end'") "]") "]},"
-                                "'e':{'type':'string','rules':[" HEADER_RULE(
-                                    "h-num", ",'valueMappings':[" MAP("contains", "80", "'num'") "]") "]},"
-                                "'g':{'type':'string','rules':[" HEADER_RULE(
-                                    "h-text", ",'valueMappings':[" MAP("contains", "'android'", "'no'") "]") "]}",
-                                &f),
-                        "a=['Phone']:string;b=['moz']:string;c=['moz2']:string;d=['end']:string;e=['num']:string");
-    /* the first matching mapping decides */
-    set_now(&f, "2025-07-01T15:00:00Z");
+    assert_true(matches(&f, "h-text", "contains", "'iPhone'"));
+    assert_false(matches(&f, "h-text", "contains", "'Android'"));
+    assert_true(matches(&f, "h-text", "starts-with", "'Mozilla'"));
+    assert_true(matches(&f, "h-text", "start-with", "'Mozilla'"));
+    assert_false(matches(&f, "h-text", "starts-with", "'iPhone'"));
+    assert_true(matches(&f, "h-text", "ends-with", "'(iPhone)'"));
+    assert_false(matches(&f, "h-text", "ends-with", "'Mozilla'"));
+    assert_true(matches(&f, "h-num", "contains", "80")); /* a number operand as text */
+    assert_true(matches(&f, "h-num", "ends-with", "7"));
+    /* mappings are tried in order: the first that matches decides */
     assert_string_equal(
-        resolve("'t':{'type':'string','rules':[{'type':'hour-of-day','valueMappings':[" MAP("less-than", "5", "'Night'") "," MAP(
-                    "less-than", "12", "'Morning'") "," MAP("less-than", "17", "'Afternoon'") "," MAP("less-than", "22",
-                                                                                                       "'Evening'") "]}]}",
+        resolve(header_field("h-num", MAP("equals", "807", "'number'") "," MAP("equals", "'807'", "'string'") "," MAP(
+                                          "contains", "'8'", "'later'")),
                 &f),
-        "t=['Afternoon']:string");
+        "f=['string']:string");
+    set_now(&f, "2025-07-01T15:00:00Z");
+    assert_string_equal(resolve("'t':{'type':'string','rules':[{'type':'hour-of-day','valueMappings':[" MAP(
+                                    "less-than", "5",
+                                    "'Night'") "," MAP("less-than", "12",
+                                                       "'Morning'") "," MAP("less-than", "17",
+                                                                            "'Afternoon'") "," MAP("less-than", "22",
+                                                                                                   "'Evening'") "]}]}",
+                                &f),
+                        "t=['Afternoon']:string");
 }
 
 static void test_time_rules(void **state)
@@ -185,7 +197,7 @@ static void test_time_rules(void **state)
                                 "'day':{'type':'integer','rules':[{'type':'day-of-week'}]}",
                                 &f),
                         "hour=[0]:integer;day=[0]:integer"); /* midnight and Monday are values (0) */
-    set_now(&f, "2025-01-12T23:59:59Z"); /* Sunday */
+    set_now(&f, "2025-01-12T23:59:59Z");                     /* Sunday */
     assert_string_equal(resolve("'hour':{'type':'integer','rules':[{'type':'hour-of-day'}]},"
                                 "'day':{'type':'long','rules':[{'type':'day-of-week'}]}",
                                 &f),
@@ -220,7 +232,7 @@ static void test_seasons_both_hemispheres(void **state)
         snprintf(expect, sizeof expect, "s=[%d]:integer", BOUNDARIES[i].north);
         assert_string_equal(season_at(BOUNDARIES[i].day, NULL), expect);
         assert_string_equal(season_at(BOUNDARIES[i].day, "47.60620"), expect);
-        assert_string_equal(season_at(BOUNDARIES[i].day, "0"), expect);           /* the equator: northern */
+        assert_string_equal(season_at(BOUNDARIES[i].day, "0"), expect);            /* the equator: northern */
         assert_string_equal(season_at(BOUNDARIES[i].day, "not a number"), expect); /* parsed as a float, or north */
         snprintf(expect, sizeof expect, "s=[%d]:integer", (BOUNDARIES[i].north + 2) % 4);
         assert_string_equal(season_at(BOUNDARIES[i].day, "-33.86785"), expect); /* Sydney: the other way round */
@@ -239,20 +251,14 @@ static void test_seasons_both_hemispheres(void **state)
 static void test_evaluate_all_and_order(void **state)
 {
     (void)state;
-    const char *headers[] = {"cloudfront-is-mobile-viewer", "true", "cloudfront-is-tablet-viewer", "true",
-                             "x-also-mobile", "yes", NULL};
+    const char *headers[] = {
+        "cloudfront-is-mobile-viewer", "true", "cloudfront-is-tablet-viewer", "true", "x-also-mobile", "yes", NULL};
     fake f = {.headers = headers};
-    const char *rules =
-        "'rules':[" HEADER_RULE("cloudfront-is-mobile-viewer", ",'valueMappings':[" MAP("equals", "'true'", "'Phone'") "]") "," HEADER_RULE(
-            "cloudfront-is-smarttv-viewer",
-            ",'valueMappings':[" MAP("equals", "'true'", "'TV'") "]") "," HEADER_RULE("cloudfront-is-tablet-viewer",
-                                                                                      ",'valueMappings':[" MAP(
-                                                                                          "equals", "'true'",
-                                                                                          "'Tablet'") "]") "," HEADER_RULE("x-also-mobile",
-                                                                                                                           ",'valueMappings':[" MAP(
-                                                                                                                               "equals",
-                                                                                                                               "'yes'",
-                                                                                                                               "'Phone'") "]") "]";
+#define MOBILE EQ_RULE("cloudfront-is-mobile-viewer", "'true'", "'Phone'")
+#define TV EQ_RULE("cloudfront-is-smarttv-viewer", "'true'", "'TV'")
+#define TABLET EQ_RULE("cloudfront-is-tablet-viewer", "'true'", "'Tablet'")
+#define ALSO_MOBILE EQ_RULE("x-also-mobile", "'yes'", "'Phone'")
+    const char *rules = "'rules':[" MOBILE "," TV "," TABLET "," ALSO_MOBILE "]";
     char buf[4096];
     snprintf(buf, sizeof buf, "'d':{'type':'string','evaluateAll':true,%s}", rules);
     assert_string_equal(resolve(buf, &f), "d=['Phone','Tablet']:string"); /* distinct, first-seen order */
@@ -267,20 +273,24 @@ static void test_defaults_and_falsy_values(void **state)
     (void)state;
     const char *headers[] = {"h", "x", NULL};
     fake f = {.headers = headers};
-    assert_string_equal(resolve("'a':{'type':'string','default':'Desktop','rules':[" HEADER_RULE("missing", "") "]},"
-                                "'b':{'type':'integer','default':0,'rules':[]},"
-                                "'c':{'type':'string','default':'','rules':[]},"
-                                "'d':{'type':'boolean','default':false,'rules':[]},"
-                                "'e':{'type':'string','rules':[" HEADER_RULE("missing", "") "]}",
+    assert_string_equal(resolve("'a':{'type':'string','default':'Desktop','rules':[" HEADER_RULE(
+                                    "missing", "") "]},"
+                                                   "'b':{'type':'integer','default':0,'rules':[]},"
+                                                   "'c':{'type':'string','default':'','rules':[]},"
+                                                   "'d':{'type':'boolean','default':false,'rules':[]},"
+                                                   "'e':{'type':'string','rules':[" HEADER_RULE("missing", "") "]}",
                                 &f),
                         "a=['Desktop']:string;b=[0]:integer;c=['']:string;d=[false]:boolean");
     /* mapTo 0 and false are values; a rule that matched is not replaced by the default */
-    assert_string_equal(resolve("'a':{'type':'number','default':9,'rules':[" HEADER_RULE(
-                                    "h", ",'valueMappings':[" MAP("equals", "'x'", "0") "]") "]},"
-                                "'b':{'type':'boolean','rules':[" HEADER_RULE(
-                                    "h", ",'valueMappings':[" MAP("equals", "'x'", "false") "]") "]}",
-                                &f),
-                        "a=[0]:number;b=[false]:boolean");
+    assert_string_equal(
+        resolve("'a':{'type':'number','default':9,'rules':[" HEADER_RULE(
+                    "h", ",'valueMappings':[" MAP("equals", "'x'",
+                                                  "0") "]") "]},"
+                                                            "'b':{'type':'boolean','rules':[" HEADER_RULE(
+                                                                "h", ",'valueMappings':[" MAP("equals", "'x'",
+                                                                                              "false") "]") "]}",
+                &f),
+        "a=[0]:number;b=[false]:boolean");
     /* no mapping matches: the next rule is tried, then the default */
     assert_string_equal(resolve("'a':{'type':'float','default':1.5,'rules':[" HEADER_RULE(
                                     "h", ",'valueMappings':[" MAP("equals", "'y'", "'Y'") "]") "]}",

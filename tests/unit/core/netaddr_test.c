@@ -38,8 +38,10 @@ static void test_addresses(void **state)
     a = ip("::ffff:198.51.100.7"); /* IPv4-mapped: the IPv4 address */
     assert_false(a.v6);
     assert_string_equal(text(&a), "198.51.100.7");
-    const char *bad[] = {"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "::g", "[::1", "1.2.3.4:80", "unknown",
-                         "0123456789012345678901234567890123456789012345678901234567890123456789"};
+    const char *bad[] = {
+        "",           "1.2.3",   "1.2.3.4.5",
+        "256.1.1.1",  "::g",     "[::1",
+        "1.2.3.4:80", "unknown", "0123456789012345678901234567890123456789012345678901234567890123456789"};
     pz_ip out;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_false(pz_ip_parse(bad[i], strlen(bad[i]), &out));
@@ -67,7 +69,7 @@ static void test_cidr(void **state)
     assert_true(pz_cidr_contains(&c, &a));
     assert_false(pz_cidr_contains(&c, &b));
     assert_false(pz_cidr_contains(&c, &v6)); /* families never mix */
-    assert_true(cidr("172.16.0.0/12", &c));   /* a prefix that splits a byte */
+    assert_true(cidr("172.16.0.0/12", &c));  /* a prefix that splits a byte */
     a = ip("172.31.255.255");
     b = ip("172.32.0.0");
     assert_true(pz_cidr_contains(&c, &a));
@@ -79,8 +81,8 @@ static void test_cidr(void **state)
     assert_true(cidr("2001:db8::/32", &c));
     a = ip("2001:db8:ffff::1");
     assert_true(pz_cidr_contains(&c, &a));
-    const char *bad[] = {"10.0.0.1/8", "10.0.0.0/33", "10.0.0.0/", "10.0.0.0/abc", "::/129", "garbage/8", "/8",
-                         "10.0.0.0/0008"};
+    const char *bad[] = {"10.0.0.1/8", "10.0.0.0/33", "10.0.0.0/", "10.0.0.0/abc",
+                         "::/129",     "garbage/8",   "/8",        "10.0.0.0/0008"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         if (cidr(bad[i], &c))
             fail_msg("'%s' parsed", bad[i]);
@@ -129,11 +131,8 @@ static void test_client_behind_proxies(void **state)
     const char *several[] = {"x-forwarded-for", "203.0.113.9:5555", "X-Forwarded-For", "10.0.0.3", NULL};
     assert_string_equal(client("10.0.0.1", several), "203.0.113.9 via x-forwarded-for");
     /* Forwarded wins over X-Forwarded-For, with quotes, ports, IPv6 and other parameters */
-    const char *fwd[] = {"x-forwarded-for",
-                         "198.51.100.99",
-                         "forwarded",
-                         "for=\"[2001:db8:cafe::17]:4711\";proto=https, For=10.2.3.4;by=10.0.0.1",
-                         NULL};
+    const char *fwd[] = {"x-forwarded-for", "198.51.100.99", "forwarded",
+                         "for=\"[2001:db8:cafe::17]:4711\";proto=https, For=10.2.3.4;by=10.0.0.1", NULL};
     assert_string_equal(client("fd00::1", fwd), "2001:db8:cafe::17 via forwarded");
     const char *fwd_hidden[] = {"forwarded", "for=203.0.113.5, for=_proxy1;proto=http, for=10.0.0.5", NULL};
     assert_string_equal(client("10.0.0.1", fwd_hidden), "10.0.0.5 via forwarded");

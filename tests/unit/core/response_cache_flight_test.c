@@ -394,8 +394,8 @@ static void test_resolved_context_is_part_of_the_key(void **state)
     assert_false(lookup_with_headers(f, (const char *[]){NULL}, &vary)); /* absent is a value of its own */
     assert_true(lookup_with_headers(f, (const char *[]){"cloudfront-viewer-country", "DE", NULL}, &vary));
     /* headers the rules do not read change nothing */
-    assert_true(lookup_with_headers(f, (const char *[]){"cloudfront-viewer-country", "DE", "accept", "x/y", NULL},
-                                    &vary));
+    assert_true(
+        lookup_with_headers(f, (const char *[]){"cloudfront-viewer-country", "DE", "accept", "x/y", NULL}, &vary));
     /* two iPhones: different User-Agents, one device type, one entry */
     assert_false(lookup_with_headers(f, (const char *[]){"user-agent", IPHONE_17, NULL}, &vary));
     assert_true(lookup_with_headers(f, (const char *[]){"user-agent", IPHONE_16, NULL}, &vary));

@@ -90,8 +90,12 @@ static void test_iso8601(void **state)
                          "2025-07-01T08:30:00",  /* no zone designator */
                          "2025-13-01T08:30:00Z", /* month */
                          "2025-02-29T08:30:00Z", /* not a leap year */
-                         "2025-07-01T24:00:00Z", "2025-07-01T08:60:00Z", "2025-07-01T08:30:00+24:00",
-                         "2025-07-01T08:30:00Zjunk", "25-07-01T08:30:00Z", "2025-07-01T08:30:00."};
+                         "2025-07-01T24:00:00Z",
+                         "2025-07-01T08:60:00Z",
+                         "2025-07-01T08:30:00+24:00",
+                         "2025-07-01T08:30:00Zjunk",
+                         "25-07-01T08:30:00Z",
+                         "2025-07-01T08:30:00."};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_false(pz_iso8601_parse(bad[i], &ms));
     assert_true(pz_iso8601_parse("2024-02-29T00:00:00Z", &ms));
@@ -345,8 +349,9 @@ static void test_zone_names(void **state)
     const char *good[] = {"UTC", "Europe/Berlin", "America/Argentina/Buenos_Aires", "Etc/GMT+5", "EST5EDT"};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
         assert_true(pz_tz_name_valid(good[i], strlen(good[i])));
-    const char *bad[] = {"", "/etc/passwd", "../etc/passwd", "Europe/../../etc", "Europe//Berlin", "Europe/",
-                         ".hidden", "right/Europe/Berlin", "Europe/Berlin\n", "Europe Berlin", "Europe/Be%72lin"};
+    const char *bad[] = {
+        "",        "/etc/passwd",         "../etc/passwd",   "Europe/../../etc", "Europe//Berlin", "Europe/",
+        ".hidden", "right/Europe/Berlin", "Europe/Berlin\n", "Europe Berlin",    "Europe/Be%72lin"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_false(pz_tz_name_valid(bad[i], strlen(bad[i])));
     char long_name[PZ_TZ_MAX_NAME_LEN + 1];
@@ -380,7 +385,7 @@ static void test_zone_database(void **state)
     pz_tz_db *db = pz_tz_db_create(tmpdir);
     const pz_tz_zone *z = pz_tz_db_zone(db, "Test", 4);
     assert_non_null(z);
-    assert_ptr_equal(pz_tz_db_zone(db, "Test", 4), z); /* cached */
+    assert_ptr_equal(pz_tz_db_zone(db, "Test", 4), z);    /* cached */
     assert_ptr_equal(pz_tz_db_zone(db, "Testing", 4), z); /* the length counts, not the NUL */
     assert_null(pz_tz_db_zone(db, "garbage", 7));
     assert_null(pz_tz_db_zone(db, "Missing", 7));

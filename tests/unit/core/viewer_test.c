@@ -90,8 +90,8 @@ static void test_real_headers_win_and_devices_are_derived(void **state)
     set_headers(pairs);
     pz_viewer v;
     pz_viewer_init(&v, &env, headers, n_headers, "192.0.2.1:4000", 0, NULL, 0, &arena);
-    assert_string_equal(pz_viewer_header(&v, "cloudfront-is-mobile-viewer"), "true");  /* derived */
-    assert_string_equal(pz_viewer_header(&v, "cloudfront-is-tablet-viewer"), "true");  /* the CDN's, as sent */
+    assert_string_equal(pz_viewer_header(&v, "cloudfront-is-mobile-viewer"), "true");   /* derived */
+    assert_string_equal(pz_viewer_header(&v, "cloudfront-is-tablet-viewer"), "true");   /* the CDN's, as sent */
     assert_string_equal(pz_viewer_header(&v, "cloudfront-is-desktop-viewer"), "false"); /* derived */
     assert_string_equal(pz_viewer_header(&v, "cloudfront-is-ios-viewer"), "true");
     assert_string_equal(pz_viewer_header(&v, "cloudfront-is-android-viewer"), "false");
@@ -103,7 +103,7 @@ static void test_real_headers_win_and_devices_are_derived(void **state)
                         "cloudfront-is-desktop-viewer, cloudfront-is-ios-viewer, cloudfront-is-android-viewer, "
                         "cloudfront-viewer-country, x-custom, cloudfront-viewer-address");
     pz_viewer_init(&v, &env, NULL, 0, NULL, 0, NULL, 0, &arena);
-    assert_null(pz_viewer_vary(&v)); /* nothing consulted */
+    assert_null(pz_viewer_vary(&v));                                                   /* nothing consulted */
     assert_string_equal(pz_viewer_header(&v, "cloudfront-is-desktop-viewer"), "true"); /* no User-Agent */
     assert_null(pz_viewer_header(&v, "cloudfront-viewer-address"));                    /* no peer */
 }
@@ -190,8 +190,8 @@ static void test_zone_from_geolocation_and_fixed_clock(void **state)
     have_tzdata();
     fake_geo g = {0};
     /* --context-time: every request sees the same instant, whatever its receipt time */
-    pz_viewer_env env = {.geo = {&g, geo_lookup}, .tz = tz, .has_fixed_now = true,
-                         .fixed_now_ms = ms("2025-10-04T16:00:00Z")};
+    pz_viewer_env env = {
+        .geo = {&g, geo_lookup}, .tz = tz, .has_fixed_now = true, .fixed_now_ms = ms("2025-10-04T16:00:00Z")};
     pz_viewer v;
     pz_viewer_init(&v, &env, NULL, 0, "203.0.113.5:1234", ms("2030-01-01T00:00:00Z"), NULL, 0, &arena);
     const pz_civil_time *t = now_in(&v); /* Sydney's DST starts at this instant: 03:00 AEDT */
