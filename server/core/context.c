@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,11 +24,41 @@ static pz_value number_value(double n)
     return (pz_value){.kind = PZ_VALUE_NUMBER, .number = n};
 }
 
+/* Plain decimals ("-33.86785", "807") with at most 15 significant digits, the common case of
+ * header values: exact without strtod, because such a mantissa and the power of ten it is divided
+ * by are both exact doubles and IEEE division rounds correctly. False for anything else. */
+static bool parse_plain_decimal(const char *s, double *out)
+{
+    static const double POW10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+    bool negative = *s == '-';
+    if (*s == '-' || *s == '+')
+        s++;
+    int64_t mantissa = 0;
+    int digits = 0, decimals = 0;
+    bool point = false;
+    for (; *s != '\0'; s++) {
+        if (*s == '.' && !point) {
+            point = true;
+            continue;
+        }
+        if (*s < '0' || *s > '9' || ++digits > 15)
+            return false;
+        mantissa = mantissa * 10 + (*s - '0');
+        decimals += point;
+    }
+    if (digits == 0)
+        return false;
+    *out = (negative ? -(double)mantissa : (double)mantissa) / POW10[decimals];
+    return true;
+}
+
 /* A string that is entirely a finite number (surrounding spaces allowed). */
 static bool parse_number(const char *s, double *out)
 {
     if (s == NULL)
         return false;
+    if (parse_plain_decimal(s, out))
+        return true;
     while (*s == ' ' || *s == '\t')
         s++;
     if (*s == '\0')

@@ -143,7 +143,11 @@ static int compare_entries(const void *a, const void *b)
     return c != 0 ? c : strcmp(x->value ? x->value : "", y->value ? y->value : "");
 }
 
-/* A map in key order, so that the same map sent in another order shares the entry. */
+/* A map in key order, so that the same map sent in another order shares the entry. Maps are
+ * small (automatic context adds a handful of entries to every keyed request): an insertion sort
+ * costs less than qsort's set-up up to a few dozen entries. */
+#define INSERTION_SORT_MAX 32
+
 static void put_map(key_builder *b, pz_string_entry **entries, size_t n)
 {
     put_u32(b, (uint32_t)n);
@@ -151,7 +155,17 @@ static void put_map(key_builder *b, pz_string_entry **entries, size_t n)
         return;
     pz_string_entry **sorted = pz_arena_alloc(b->arena, n * sizeof *sorted);
     memcpy(sorted, entries, n * sizeof *sorted);
-    qsort(sorted, n, sizeof *sorted, compare_entries);
+    if (n > INSERTION_SORT_MAX) {
+        qsort(sorted, n, sizeof *sorted, compare_entries);
+    } else {
+        for (size_t i = 1; i < n; i++) {
+            pz_string_entry *e = sorted[i];
+            size_t j = i;
+            for (; j > 0 && compare_entries(&sorted[j - 1], &e) > 0; j--)
+                sorted[j] = sorted[j - 1];
+            sorted[j] = e;
+        }
+    }
     for (size_t i = 0; i < n; i++) {
         put_str(b, sorted[i]->key);
         put_str(b, sorted[i]->value);

@@ -36,39 +36,57 @@ static const struct {
 #define N_RULES (sizeof DEVICE_RULES / sizeof DEVICE_RULES[0])
 _Static_assert(N_RULES <= 64, "a row is one bit of a uint64_t");
 
-/* Rows by the first byte of their token, so one pass over the User-Agent finds every token. */
-static uint64_t rows_by_first_byte[256];
+/* Rows by the first two bytes of their token (hashed into PAIR_BUCKETS), so one pass over the
+ * User-Agent finds every token and most positions cost one table load. */
+#define PAIR_BUCKETS 1024
+static uint64_t rows_by_pair[PAIR_BUCKETS];
+static uint8_t token_len[N_RULES];
+static uint64_t unless_mask[N_RULES]; /* the rows of each rule's `unless` token */
+static uint64_t ios_mask, android_mask, windows_phone_mask;
 static pthread_once_t index_once = PTHREAD_ONCE_INIT;
+
+/* The rows whose token is `token` (tokens may appear in several rows). */
+static uint64_t rows_of(const char *token)
+{
+    uint64_t m = 0;
+    for (size_t i = 0; i < N_RULES; i++) {
+        if (strcmp(DEVICE_RULES[i].token, token) == 0)
+            m |= UINT64_C(1) << i;
+    }
+    return m;
+}
+
+static unsigned pair_bucket(unsigned char a, unsigned char b)
+{
+    return ((unsigned)a * 31u + b) % PAIR_BUCKETS;
+}
 
 static void build_index(void)
 {
-    for (size_t i = 0; i < N_RULES; i++)
-        rows_by_first_byte[(unsigned char)DEVICE_RULES[i].token[0]] |= UINT64_C(1) << i;
+    for (size_t i = 0; i < N_RULES; i++) {
+        const char *t = DEVICE_RULES[i].token;
+        token_len[i] = (uint8_t)strlen(t);
+        rows_by_pair[pair_bucket((unsigned char)t[0], (unsigned char)t[1])] |= UINT64_C(1) << i;
+        unless_mask[i] = DEVICE_RULES[i].unless != NULL ? rows_of(DEVICE_RULES[i].unless) : 0;
+    }
+    ios_mask = rows_of("iphone") | rows_of("ipad") | rows_of("ipod");
+    android_mask = rows_of("android");
+    windows_phone_mask = rows_of("windows phone");
 }
 
 /* The rows whose token occurs in lower[0..n). */
 static uint64_t tokens_seen(const char *lower, size_t n)
 {
     uint64_t seen = 0;
-    for (size_t i = 0; i < n; i++) {
-        for (uint64_t m = rows_by_first_byte[(unsigned char)lower[i]] & ~seen; m != 0; m &= m - 1) {
+    for (size_t i = 0; i + 1 < n; i++) {
+        uint64_t m = rows_by_pair[pair_bucket((unsigned char)lower[i], (unsigned char)lower[i + 1])] & ~seen;
+        for (; m != 0; m &= m - 1) {
             int row = __builtin_ctzll(m);
-            size_t len = strlen(DEVICE_RULES[row].token);
-            if (len <= n - i && memcmp(lower + i, DEVICE_RULES[row].token, len) == 0)
+            if (token_len[row] <= n - i && memcmp(lower + i, DEVICE_RULES[row].token, token_len[row]) == 0)
                 seen |= UINT64_C(1) << row;
         }
     }
     return seen;
-}
-
-/* Whether a row with this token was seen (tokens may appear in several rows). */
-static bool seen_token(uint64_t seen, const char *token)
-{
-    for (size_t i = 0; i < N_RULES; i++) {
-        if ((seen >> i & 1) != 0 && strcmp(DEVICE_RULES[i].token, token) == 0)
-            return true;
-    }
-    return false;
 }
 
 void pz_useragent_classify(const char *ua, size_t len, pz_device *out)
@@ -85,7 +103,7 @@ void pz_useragent_classify(const char *ua, size_t len, pz_device *out)
 
     bool classified = false;
     for (size_t i = 0; i < N_RULES && !classified; i++) {
-        if ((seen >> i & 1) == 0 || (DEVICE_RULES[i].unless != NULL && seen_token(seen, DEVICE_RULES[i].unless)))
+        if ((seen >> i & 1) == 0 || (seen & unless_mask[i]) != 0)
             continue;
         classified = true;
         switch (DEVICE_RULES[i].cls) {
@@ -95,6 +113,6 @@ void pz_useragent_classify(const char *ua, size_t len, pz_device *out)
         }
     }
     out->desktop = !classified;
-    out->ios = seen_token(seen, "iphone") || seen_token(seen, "ipad") || seen_token(seen, "ipod");
-    out->android = seen_token(seen, "android") && !seen_token(seen, "windows phone");
+    out->ios = (seen & ios_mask) != 0;
+    out->android = (seen & android_mask) != 0 && (seen & windows_phone_mask) == 0;
 }

@@ -1,5 +1,6 @@
 #include "server/core/viewer.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -20,18 +21,25 @@ void pz_viewer_init(pz_viewer *v, const pz_viewer_env *env, const pz_header *hea
 
 static void consult(pz_viewer *v, const char *lname)
 {
+    size_t len = strlen(lname);
     for (size_t i = 0; i < v->n_consulted; i++) {
-        if (strcmp(v->consulted[i], lname) == 0)
+        /* names mostly come from the configuration: the same pointer when it is the same name */
+        if (v->consulted[i] == lname || (v->consulted_len[i] == len && memcmp(v->consulted[i], lname, len) == 0))
             return;
     }
     if (v->n_consulted == v->cap_consulted) {
         size_t cap = v->cap_consulted ? v->cap_consulted * 2 : 8;
         const char **grown = pz_arena_alloc(v->arena, cap * sizeof *grown);
-        if (v->n_consulted > 0)
+        size_t *grown_len = pz_arena_alloc(v->arena, cap * sizeof *grown_len);
+        if (v->n_consulted > 0) {
             memcpy(grown, v->consulted, v->n_consulted * sizeof *grown);
+            memcpy(grown_len, v->consulted_len, v->n_consulted * sizeof *grown_len);
+        }
         v->consulted = grown;
+        v->consulted_len = grown_len;
         v->cap_consulted = cap;
     }
+    v->consulted_len[v->n_consulted] = len;
     v->consulted[v->n_consulted++] = lname;
 }
 
@@ -62,13 +70,13 @@ static bool client(pz_viewer *v)
     return v->has_client;
 }
 
-static const pz_geo_location *geo(pz_viewer *v)
+static const pz_geo_record *geo(pz_viewer *v)
 {
-    if (v->env->geo.lookup == NULL || !client(v))
+    if (v->env->geo.find == NULL || !client(v))
         return NULL;
     if (!v->geo_done) {
         v->geo_done = true;
-        v->has_geo = v->env->geo.lookup(v->env->geo.self, &v->client, v->arena, &v->geo);
+        v->has_geo = v->env->geo.find(v->env->geo.self, &v->client, &v->geo);
     }
     return v->has_geo ? &v->geo : NULL;
 }
@@ -83,38 +91,16 @@ static const char *device_header(pz_viewer *v, int which)
     return flags[which] ? "true" : "false";
 }
 
-typedef enum geo_field {
-    GEO_COUNTRY,
-    GEO_COUNTRY_NAME,
-    GEO_REGION,
-    GEO_REGION_NAME,
-    GEO_CITY,
-    GEO_POSTAL_CODE,
-    GEO_METRO_CODE,
-    GEO_TIME_ZONE,
-    GEO_LATITUDE,
-    GEO_LONGITUDE,
-} geo_field;
-
 static const char *geo_header(pz_viewer *v, int which)
 {
-    const pz_geo_location *g = geo(v);
-    if (g == NULL)
+    const pz_geo_record *rec = geo(v);
+    if (rec == NULL)
         return NULL;
-    switch ((geo_field)which) {
-    case GEO_COUNTRY: return g->country;
-    case GEO_COUNTRY_NAME: return g->country_name;
-    case GEO_REGION: return g->region;
-    case GEO_REGION_NAME: return g->region_name;
-    case GEO_CITY: return g->city;
-    case GEO_POSTAL_CODE: return g->postal_code;
-    case GEO_METRO_CODE: return g->metro_code;
-    case GEO_TIME_ZONE: return g->time_zone;
-    /* CloudFront writes coordinates with five decimals */
-    case GEO_LATITUDE: return g->has_coordinates ? pz_arena_printf(v->arena, "%.5f", g->latitude) : NULL;
-    case GEO_LONGITUDE: return g->has_coordinates ? pz_arena_printf(v->arena, "%.5f", g->longitude) : NULL;
+    if ((v->geo_fields_done & (1u << which)) == 0) {
+        v->geo_fields_done |= 1u << which;
+        v->geo_fields[which] = v->env->geo.field(v->env->geo.self, rec, (pz_geo_field)which, v->arena);
     }
-    return NULL;
+    return v->geo_fields[which];
 }
 
 static const char *address_header(pz_viewer *v, int which)
@@ -141,18 +127,31 @@ static const struct {
     {"cloudfront-is-smarttv-viewer", device_header, IS_SMART_TV},
     {"cloudfront-is-android-viewer", device_header, IS_ANDROID},
     {"cloudfront-is-ios-viewer", device_header, IS_IOS},
-    {"cloudfront-viewer-country", geo_header, GEO_COUNTRY},
-    {"cloudfront-viewer-country-name", geo_header, GEO_COUNTRY_NAME},
-    {"cloudfront-viewer-country-region", geo_header, GEO_REGION},
-    {"cloudfront-viewer-country-region-name", geo_header, GEO_REGION_NAME},
-    {"cloudfront-viewer-city", geo_header, GEO_CITY},
-    {"cloudfront-viewer-postal-code", geo_header, GEO_POSTAL_CODE},
-    {"cloudfront-viewer-metro-code", geo_header, GEO_METRO_CODE},
-    {"cloudfront-viewer-time-zone", geo_header, GEO_TIME_ZONE},
-    {"cloudfront-viewer-latitude", geo_header, GEO_LATITUDE},
-    {"cloudfront-viewer-longitude", geo_header, GEO_LONGITUDE},
+    {"cloudfront-viewer-country", geo_header, PZ_GEO_COUNTRY},
+    {"cloudfront-viewer-country-name", geo_header, PZ_GEO_COUNTRY_NAME},
+    {"cloudfront-viewer-country-region", geo_header, PZ_GEO_REGION},
+    {"cloudfront-viewer-country-region-name", geo_header, PZ_GEO_REGION_NAME},
+    {"cloudfront-viewer-city", geo_header, PZ_GEO_CITY},
+    {"cloudfront-viewer-postal-code", geo_header, PZ_GEO_POSTAL_CODE},
+    {"cloudfront-viewer-metro-code", geo_header, PZ_GEO_METRO_CODE},
+    {"cloudfront-viewer-time-zone", geo_header, PZ_GEO_TIME_ZONE},
+    {"cloudfront-viewer-latitude", geo_header, PZ_GEO_LATITUDE},
+    {"cloudfront-viewer-longitude", geo_header, PZ_GEO_LONGITUDE},
     {"cloudfront-viewer-address", address_header, 0},
 };
+
+#define CLOUDFRONT_PREFIX "cloudfront-"
+#define CLOUDFRONT_PREFIX_LEN (sizeof CLOUDFRONT_PREFIX - 1)
+
+#define N_DERIVED (sizeof DERIVED / sizeof DERIVED[0])
+static size_t derived_len[N_DERIVED];
+static pthread_once_t derived_once = PTHREAD_ONCE_INIT;
+
+static void derived_index(void)
+{
+    for (size_t i = 0; i < N_DERIVED; i++)
+        derived_len[i] = strlen(DERIVED[i].name);
+}
 
 const char *pz_viewer_header(pz_viewer *v, const char *lname)
 {
@@ -160,8 +159,12 @@ const char *pz_viewer_header(pz_viewer *v, const char *lname)
     const pz_header *h = pz_headers_find(v->headers, v->n_headers, lname);
     if (h != NULL)
         return pz_arena_strndup(v->arena, h->value, h->value_len);
-    for (size_t i = 0; i < sizeof DERIVED / sizeof DERIVED[0]; i++) {
-        if (strcmp(DERIVED[i].name, lname) == 0)
+    if (strncmp(lname, CLOUDFRONT_PREFIX, CLOUDFRONT_PREFIX_LEN) != 0)
+        return NULL;
+    pthread_once(&derived_once, derived_index);
+    size_t len = strlen(lname);
+    for (size_t i = 0; i < N_DERIVED; i++) {
+        if (derived_len[i] == len && memcmp(DERIVED[i].name, lname, len) == 0)
             return DERIVED[i].derive(v, DERIVED[i].which);
     }
     return NULL;
@@ -211,11 +214,11 @@ const char *pz_viewer_vary(const pz_viewer *v)
         return NULL;
     size_t len = 0;
     for (size_t i = 0; i < v->n_consulted; i++)
-        len += strlen(v->consulted[i]) + 2;
+        len += v->consulted_len[i] + 2;
     char *out = pz_arena_alloc(v->arena, len + 1);
     char *p = out;
     for (size_t i = 0; i < v->n_consulted; i++) {
-        size_t n = strlen(v->consulted[i]);
+        size_t n = v->consulted_len[i];
         if (i > 0) {
             memcpy(p, ", ", 2);
             p += 2;

@@ -46,7 +46,7 @@
 
 /* Process-wide settings, created by main.c and shared by every request (read-only). */
 typedef struct pz_viewer_env {
-    pz_geo_port geo;          /* lookup NULL: no geolocation */
+    pz_geo_port geo;          /* find NULL: no geolocation */
     pz_tz_db *tz;             /* required */
     const char *default_zone; /* the zone when the viewer's is unknown; NULL = PZ_DEFAULT_TIME_ZONE */
     bool has_fixed_now;       /* --context-time */
@@ -70,11 +70,14 @@ typedef struct pz_viewer {
     pz_ip client;
     const char *client_via; /* the forwarding header the client came from, or NULL */
     bool has_geo;
-    pz_geo_location geo;
+    pz_geo_record geo;
+    unsigned geo_fields_done; /* bit per pz_geo_field read */
+    const char *geo_fields[PZ_GEO__COUNT];
     pz_civil_time local;
     const char *zone; /* the zone name the wall clock is in */
 
     const char **consulted; /* header names for Vary, first-seen order */
+    size_t *consulted_len;
     size_t n_consulted, cap_consulted;
 } pz_viewer;
 

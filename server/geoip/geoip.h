@@ -5,10 +5,10 @@
  * lock-free and safe from any thread, and cost a walk of the search tree, no I/O after the pages
  * are resident. A new database takes a restart.
  *
- * What a lookup fills (GeoIP2 City field -> pz_geo_location): country.iso_code, country.names.en,
+ * Where each field is read (GeoIP2 City layout): country.iso_code, country.names.en,
  * subdivisions[0].iso_code, subdivisions[0].names.en, city.names.en, postal.code,
- * location.metro_code, location.time_zone, location.latitude/longitude. A Country database fills
- * only the country; absent fields stay NULL.
+ * location.metro_code, location.time_zone, location.latitude/longitude. A Country database has
+ * only the country; other fields read as absent (NULL).
  */
 #ifndef PZ_GEOIP_H
 #define PZ_GEOIP_H

@@ -34,27 +34,30 @@ static int teardown(void **state)
 }
 
 typedef struct fake_geo {
-    int lookups;
+    int finds, fields;
     char last[PZ_IP_TEXT_SIZE];
 } fake_geo;
 
-static bool geo_lookup(void *self, const pz_ip *ip, pz_arena *a, pz_geo_location *out)
+/* Knows one address: Sydney, without a metro code. */
+static bool geo_find(void *self, const pz_ip *ip, pz_geo_record *rec)
 {
     fake_geo *g = self;
-    g->lookups++;
+    g->finds++;
     pz_ip_format(ip, g->last);
-    if (strcmp(g->last, "203.0.113.5") != 0)
-        return false;
-    *out = (pz_geo_location){.country = "AU",
-                             .country_name = "Australia",
-                             .region = "NSW",
-                             .city = pz_arena_strdup(a, "Sydney"),
-                             .postal_code = "2000",
-                             .time_zone = "Australia/Sydney",
-                             .has_coordinates = true,
-                             .latitude = -33.86785,
-                             .longitude = 151.20732};
-    return true;
+    rec->opaque[0] = 42;
+    return strcmp(g->last, "203.0.113.5") == 0;
+}
+
+static const char *geo_field(void *self, const pz_geo_record *rec, pz_geo_field field, pz_arena *a)
+{
+    fake_geo *g = self;
+    g->fields++;
+    assert_int_equal(rec->opaque[0], 42);
+    static const char *const SYDNEY[PZ_GEO__COUNT] = {
+        [PZ_GEO_COUNTRY] = "AU",         [PZ_GEO_COUNTRY_NAME] = "Australia", [PZ_GEO_REGION] = "NSW",
+        [PZ_GEO_CITY] = "Sydney",        [PZ_GEO_POSTAL_CODE] = "2000",       [PZ_GEO_TIME_ZONE] = "Australia/Sydney",
+        [PZ_GEO_LATITUDE] = "-33.86785", [PZ_GEO_LONGITUDE] = "151.20732"};
+    return SYDNEY[field] != NULL ? pz_arena_strdup(a, SYDNEY[field]) : NULL;
 }
 
 static pz_header headers[16];
@@ -112,7 +115,7 @@ static void test_geo_behind_trusted_proxies(void **state)
 {
     (void)state;
     fake_geo g = {0};
-    pz_viewer_env env = {.geo = {&g, geo_lookup}, .tz = tz};
+    pz_viewer_env env = {.geo = {&g, geo_find, geo_field}, .tz = tz};
     pz_cidr trusted;
     assert_true(pz_cidr_parse("10.0.0.0/8", 10, &trusted));
     const char *pairs[] = {"x-forwarded-for", "203.0.113.5", "cloudfront-viewer-city", "Melbourne", NULL};
@@ -126,7 +129,10 @@ static void test_geo_behind_trusted_proxies(void **state)
     assert_string_equal(pz_viewer_header(&v, "cloudfront-viewer-longitude"), "151.20732");
     assert_null(pz_viewer_header(&v, "cloudfront-viewer-metro-code")); /* unknown to the database */
     assert_string_equal(pz_viewer_header(&v, "cloudfront-viewer-address"), "203.0.113.5");
-    assert_int_equal(g.lookups, 1); /* once per request */
+    assert_int_equal(g.finds, 1);  /* the record is found once per request */
+    assert_int_equal(g.fields, 5); /* each field read once, only those asked for (the city was sent) */
+    assert_null(pz_viewer_header(&v, "cloudfront-viewer-metro-code"));
+    assert_int_equal(g.fields, 5);
     assert_string_equal(pz_viewer_vary(&v),
                         "cloudfront-viewer-country, x-forwarded-for, cloudfront-viewer-country-region, "
                         "cloudfront-viewer-city, cloudfront-viewer-latitude, cloudfront-viewer-longitude, "
@@ -191,7 +197,7 @@ static void test_zone_from_geolocation_and_fixed_clock(void **state)
     fake_geo g = {0};
     /* --context-time: every request sees the same instant, whatever its receipt time */
     pz_viewer_env env = {
-        .geo = {&g, geo_lookup}, .tz = tz, .has_fixed_now = true, .fixed_now_ms = ms("2025-10-04T16:00:00Z")};
+        .geo = {&g, geo_find, geo_field}, .tz = tz, .has_fixed_now = true, .fixed_now_ms = ms("2025-10-04T16:00:00Z")};
     pz_viewer v;
     pz_viewer_init(&v, &env, NULL, 0, "203.0.113.5:1234", ms("2030-01-01T00:00:00Z"), NULL, 0, &arena);
     const pz_civil_time *t = now_in(&v); /* Sydney's DST starts at this instant: 03:00 AEDT */
@@ -201,7 +207,7 @@ static void test_zone_from_geolocation_and_fixed_clock(void **state)
     assert_string_equal(v.zone, "Australia/Sydney");
     /* the season rule reads the derived latitude: southern hemisphere */
     assert_int_equal(pz_context_season(t, pz_viewer_header(&v, "cloudfront-viewer-latitude")), 0);
-    assert_int_equal(g.lookups, 1);
+    assert_int_equal(g.finds, 1);
 }
 
 int main(void)
