@@ -28,42 +28,83 @@
 #define ROUNDS 7
 
 #define CACHE_CONTROL                                                                                                  \
-    "\"cacheControl\":{\"userSpecified\":{\"maxAge\":3600,\"directives\":\"private\"},"                              \
-    "\"syntheticUserSpecified\":{\"maxAge\":300,\"directives\":\"public\"},"                                         \
+    "\"cacheControl\":{\"userSpecified\":{\"maxAge\":3600,\"directives\":\"private\"},"                                \
+    "\"syntheticUserSpecified\":{\"maxAge\":300,\"directives\":\"public\"},"                                           \
     "\"noUserSpecified\":{\"maxAge\":1200,\"directives\":\"public\"}},"
 #define NAMESPACES                                                                                                     \
-    "\"namespaces\":{\"shop\":{\"recommenders\":{"                                                                   \
+    "\"namespaces\":{\"shop\":{\"recommenders\":{"                                                                     \
     "\"recommend-items\":{\"for-you\":{\"variations\":{\"p\":{\"type\":\"builtin\"}}}}}}}}"
 #define EQ(h, v, to)                                                                                                   \
-    "{\"type\":\"header-value\",\"header\":\"" h "\",\"valueMappings\":[{\"operator\":\"equals\",\"value\":\"" v    \
+    "{\"type\":\"header-value\",\"header\":\"" h "\",\"valueMappings\":[{\"operator\":\"equals\",\"value\":\"" v       \
     "\",\"mapTo\":\"" to "\"}]}"
 #define LT(v, to) "{\"operator\":\"less-than\",\"value\":" v ",\"mapTo\":\"" to "\"}"
 #define SEASON(v, to) "{\"operator\":\"equals\",\"value\":" v ",\"mapTo\":\"" to "\"}"
-#define AUTO_CONTEXT                                                                                                   \
-    "\"autoContext\":{"                                                                                              \
-    "\"deviceType\":{\"type\":\"string\",\"default\":\"Desktop\",\"evaluateAll\":true,\"rules\":["                  \
-    EQ("cloudfront-is-mobile-viewer", "true", "Phone") "," EQ("cloudfront-is-tablet-viewer", "true", "Tablet") "," \
-    EQ("cloudfront-is-smarttv-viewer", "true", "TV") "]},"                                                           \
-    "\"timeOfDay\":{\"type\":\"string\",\"rules\":[{\"type\":\"hour-of-day\",\"valueMappings\":[" LT("5", "Night") \
-    "," LT("12", "Morning") "," LT("17", "Afternoon") "," LT("22", "Evening") ","                                   \
-    "{\"operator\":\"greater-than\",\"value\":21,\"mapTo\":\"Night\"}]}]},"                                         \
-    "\"dayType\":{\"type\":\"string\",\"rules\":[{\"type\":\"day-of-week\",\"valueMappings\":[" LT("5", "Weekday") \
-    ",{\"operator\":\"greater-than\",\"value\":4,\"mapTo\":\"Weekend\"}]}]},"                                       \
-    "\"country\":{\"type\":\"string\",\"rules\":[{\"type\":\"header-value\",\"header\":\"cloudfront-viewer-country\"}]}," \
-    "\"city\":{\"type\":\"string\",\"rules\":[{\"type\":\"header-value\",\"header\":\"cloudfront-viewer-city\"}]},"   \
-    "\"season\":{\"type\":\"string\",\"rules\":[{\"type\":\"season-of-year\",\"valueMappings\":[" SEASON("0",        \
-                                                                                                        "Spring") "," \
-    SEASON("1", "Summer") "," SEASON("2", "Fall") "," SEASON("3", "Winter") "]}]}},"
+#define AUTO_CONTEXT                                                                                                                                        \
+    "\"autoContext\":{"                                                                                                                                     \
+    "\"deviceType\":{\"type\":\"string\",\"default\":\"Desktop\",\"evaluateAll\":true,\"rules\":[" EQ(                                                      \
+        "cloudfront-is-mobile-viewer", "true",                                                                                                              \
+        "Phone") "," EQ("cloudfront-is-tablet-viewer", "true",                                                                                              \
+                        "Tablet") "," EQ("cloudfront-is-smarttv-viewer", "true",                                                                            \
+                                         "TV") "]},"                                                                                                        \
+                                               "\"timeOfDay\":{\"type\":\"string\",\"rules\":[{\"type\":\"hour-of-"                                         \
+                                               "day\",\"valueMappings\":[" LT("5", "Night") "," LT("12", "Morning") "," LT(                                 \
+                                                   "17",                                                                                                    \
+                                                   "Afternoon") "," LT("22",                                                                                \
+                                                                       "Evening") ","                                                                       \
+                                                                                  "{\"operator\":\"greater-than\","                                         \
+                                                                                  "\"value\":21,\"mapTo\":\"Night\"}]"                                      \
+                                                                                  "}]},"                                                                    \
+                                                                                  "\"dayType\":{\"type\":\"string\","                                       \
+                                                                                  "\"rules\":[{\"type\":\"day-of-"                                          \
+                                                                                  "week\",\"valueMappings\":[" LT(                                          \
+                                                                                      "5",                                                                  \
+                                                                                      "Weekday") ",{\"operator\":"                                          \
+                                                                                                 "\"greater-than\","                                        \
+                                                                                                 "\"value\":4,"                                             \
+                                                                                                 "\"mapTo\":"                                               \
+                                                                                                 "\"Weekend\"}]}]},"                                        \
+                                                                                                 "\"country\":{"                                            \
+                                                                                                 "\"type\":"                                                \
+                                                                                                 "\"string\","                                              \
+                                                                                                 "\"rules\":[{"                                             \
+                                                                                                 "\"type\":\"header-"                                       \
+                                                                                                 "value\",\"header\":"                                      \
+                                                                                                 "\"cloudfront-"                                            \
+                                                                                                 "viewer-country\"}]}"                                      \
+                                                                                                 ","                                                        \
+                                                                                                 "\"city\":{\"type\":"                                      \
+                                                                                                 "\"string\","                                              \
+                                                                                                 "\"rules\":[{"                                             \
+                                                                                                 "\"type\":\"header-"                                       \
+                                                                                                 "value\",\"header\":"                                      \
+                                                                                                 "\"cloudfront-"                                            \
+                                                                                                 "viewer-city\"}]},"                                        \
+                                                                                                 "\"season\":{"                                             \
+                                                                                                 "\"type\":"                                                \
+                                                                                                 "\"string\","                                              \
+                                                                                                 "\"rules\":[{"                                             \
+                                                                                                 "\"type\":\"season-"                                       \
+                                                                                                 "of-year\","                                               \
+                                                                                                 "\"valueMappings\":"                                       \
+                                                                                                 "[" SEASON("0", "Spr"                                      \
+                                                                                                                 "in"                                       \
+                                                                                                                 "g") "," SEASON("1", "Summer") "," SEASON( \
+                                                                                                     "2",                                                   \
+                                                                                                     "Fall") "," SEASON("3",                                \
+                                                                                                                        "Winter") "]}]}},"
 
 static const char PLAIN_CONFIG[] = "{" CACHE_CONTROL NAMESPACES;
 static const char CONTEXT_CONFIG[] = "{" CACHE_CONTROL AUTO_CONTEXT NAMESPACES;
 
-#define H(name, value) {name, sizeof name - 1, value, sizeof value - 1}
+#define H(name, value)                                                                                                 \
+    {                                                                                                                  \
+        name, sizeof name - 1, value, sizeof value - 1                                                                 \
+    }
 /* What a browser sends anyway, in every set-up. */
 #define BROWSER_HEADERS                                                                                                \
-    H("host", "api.example.com"), H("accept", "application/json"), H("accept-encoding", "gzip, br"),                \
-        H("accept-language", "en-US,en;q=0.9"), H("origin", "https://shop.example.com"),                           \
-        H("user-agent", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like " \
+    H("host", "api.example.com"), H("accept", "application/json"), H("accept-encoding", "gzip, br"),                   \
+        H("accept-language", "en-US,en;q=0.9"), H("origin", "https://shop.example.com"),                               \
+        H("user-agent", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "    \
                         "Gecko) Version/17.0 Mobile/15E148 Safari/604.1")
 
 static const pz_header NO_CDN_HEADERS[] = {BROWSER_HEADERS};
