@@ -43,12 +43,9 @@ struct pz_inference {
 
     pz_query query;
     const pz_variation *variation; /* chosen by the assign stage */
-    /* the context stage's: what the rules saw and resolved, and the configured filter that applies */
-    pz_viewer viewer;
-    bool viewer_used;
-    pz_resolved_context auto_context;
-    pz_resolved_context auto_filter_values;
-    const pz_filter *filter;
+    /* the context stage's (arena): what the rules saw and resolved; NULL when no rule ran, so a
+     * request without automatic context pays one pointer */
+    struct context_state *context;
     const pz_cache_policy *cache_class; /* NULL when the configuration sets none */
     bool cacheable;                     /* validated and (when a cache exists) cached */
     pz_cache_flight *flight;            /* the flight this call leads, until it is finished */
@@ -139,23 +136,32 @@ static ProtobufCMessage *apply_validators(pz_inference *inf, const pz_prepared_r
     return NULL;
 }
 
+/* What the context stage saw and resolved (arena). */
+struct context_state {
+    pz_viewer viewer;
+    pz_resolved_context auto_context;
+    pz_resolved_context auto_filter_values;
+};
+
 /* Adds the explain object to response (this request's own message): an explained response is
  * sent as a message, never stored, never validated, and says so (Cache-Control: no-store). */
 static void add_explain(pz_inference *inf, ProtobufCMessage *response)
 {
     pz_request *req = inf->req;
     const pz_query *q = &inf->query;
+    const pz_filter *configured = pz_query_configured_filter(q, inf->variation);
     const char *filter = q->filter != NULL && q->filter[0] != '\0' ? q->filter
-                         : inf->filter != NULL                     ? inf->filter->arn
+                         : configured != NULL                      ? configured->arn
                                                                    : NULL;
-    pz_explain_input in = {.context = &inf->auto_context,
-                           .filter_values = &inf->auto_filter_values,
+    const struct context_state *cs = inf->context;
+    pz_explain_input in = {.context = cs != NULL ? &cs->auto_context : NULL,
+                           .filter_values = cs != NULL ? &cs->auto_filter_values : NULL,
                            .query = q,
                            .filter = filter,
                            .variation = req->hints.variation,
                            .cache = req->hints.cache,
                            .upstream_us = req->hints.upstream.us,
-                           .viewer = inf->viewer_used ? &inf->viewer : NULL};
+                           .viewer = cs != NULL ? &cs->viewer : NULL};
     pz_explain_attach(response, pz_explain_build(&in, req->arena));
     req->hints.cache_control = "no-store";
     req->hints.etag = NULL;
@@ -306,27 +312,27 @@ static stage_result stage_context(pz_inference *inf)
 {
     pz_request *req = inf->req;
     pz_query *q = &inf->query;
-    inf->filter = pz_query_configured_filter(q, inf->variation);
+    const pz_filter *filter = pz_query_configured_filter(q, inf->variation);
     const pz_auto_context *ac = inf->variation->auto_context_view;
-    const pz_auto_context *afv = inf->filter != NULL ? inf->filter->auto_dynamic_filter_values : NULL;
+    const pz_auto_context *afv = filter != NULL ? filter->auto_dynamic_filter_values : NULL;
     if ((ac == NULL || ac->n_fields == 0) && (afv == NULL || afv->n_fields == 0))
         return STAGE_NEXT;
     size_t n_trusted;
     const pz_cidr *trusted = pz_config_trusted_proxies(inf->config, &n_trusted);
-    pz_viewer_init(&inf->viewer, inf->p->viewer, req->headers, req->n_headers, req->client_addr, req->received_ms,
+    struct context_state *cs = inf->context = pz_arena_alloc(req->arena, sizeof *inf->context);
+    pz_viewer_init(&cs->viewer, inf->p->viewer, req->headers, req->n_headers, req->client_addr, req->received_ms,
                    trusted, n_trusted, req->arena);
-    inf->viewer_used = true;
-    pz_context_source src = pz_viewer_source(&inf->viewer);
-    pz_context_resolve(ac, &src, req->arena, &inf->auto_context);
-    pz_context_resolve(afv, &src, req->arena, &inf->auto_filter_values);
-    pz_string_map context = pz_context_merge(q->context, q->n_context, &inf->auto_context, req->arena);
+    pz_context_source src = pz_viewer_source(&cs->viewer);
+    pz_context_resolve(ac, &src, req->arena, &cs->auto_context);
+    pz_context_resolve(afv, &src, req->arena, &cs->auto_filter_values);
+    pz_string_map context = pz_context_merge(q->context, q->n_context, &cs->auto_context, req->arena);
     q->context = context.entries;
     q->n_context = context.n;
     pz_string_map values =
-        pz_filter_values_merge(q->filter_values, q->n_filter_values, &inf->auto_filter_values, req->arena);
+        pz_filter_values_merge(q->filter_values, q->n_filter_values, &cs->auto_filter_values, req->arena);
     q->filter_values = values.entries;
     q->n_filter_values = values.n;
-    req->hints.vary = pz_viewer_vary(&inf->viewer);
+    req->hints.vary = pz_viewer_vary(&cs->viewer);
     return STAGE_NEXT;
 }
 

@@ -74,15 +74,33 @@ static void build_index(void)
     windows_phone_mask = rows_of("windows phone");
 }
 
-/* The rows whose token occurs in lower[0..n). */
-static uint64_t tokens_seen(const char *lower, size_t n)
+static unsigned char lower(char c)
+{
+    return (unsigned char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+}
+
+/* Whether ua starts with the lower-case token, ignoring the case of ua. */
+static bool starts_with_token(const char *ua, const char *token, size_t len)
+{
+    for (size_t k = 0; k < len; k++) {
+        if (lower(ua[k]) != (unsigned char)token[k])
+            return false;
+    }
+    return true;
+}
+
+/* The rows whose token occurs in ua[0..n), compared case-insensitively (tokens are lower case). */
+static uint64_t tokens_seen(const char *ua, size_t n)
 {
     uint64_t seen = 0;
+    unsigned char next = n > 0 ? lower(ua[0]) : 0;
     for (size_t i = 0; i + 1 < n; i++) {
-        uint64_t m = rows_by_pair[pair_bucket((unsigned char)lower[i], (unsigned char)lower[i + 1])] & ~seen;
+        unsigned char c = next;
+        next = lower(ua[i + 1]);
+        uint64_t m = rows_by_pair[pair_bucket(c, next)] & ~seen;
         for (; m != 0; m &= m - 1) {
             int row = __builtin_ctzll(m);
-            if (token_len[row] <= n - i && memcmp(lower + i, DEVICE_RULES[row].token, token_len[row]) == 0)
+            if (token_len[row] <= n - i && starts_with_token(ua + i, DEVICE_RULES[row].token, token_len[row]))
                 seen |= UINT64_C(1) << row;
         }
     }
@@ -93,13 +111,7 @@ void pz_useragent_classify(const char *ua, size_t len, pz_device *out)
 {
     pthread_once(&index_once, build_index);
     *out = (pz_device){0};
-    char lower[PZ_UA_MAX_SCAN];
-    size_t n = len < PZ_UA_MAX_SCAN ? len : PZ_UA_MAX_SCAN;
-    for (size_t i = 0; i < n; i++) {
-        char c = ua[i];
-        lower[i] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
-    }
-    uint64_t seen = tokens_seen(lower, n);
+    uint64_t seen = tokens_seen(ua, len < PZ_UA_MAX_SCAN ? len : PZ_UA_MAX_SCAN);
 
     bool classified = false;
     for (size_t i = 0; i < N_RULES && !classified; i++) {

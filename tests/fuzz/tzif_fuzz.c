@@ -19,8 +19,9 @@
 
 #include "server/core/tz.h"
 
-static const int64_t INSTANTS[] = {INT64_MIN, -(INT64_C(1) << 40), -2208988800, -1, 0, 1, 1700000000, 1751358600,
-                                   2147483647, 4102444800, INT64_C(1) << 40, INT64_MAX};
+static const int64_t INSTANTS[] = {
+    INT64_MIN,  -(INT64_C(1) << 40), -2208988800,      -1,       0, 1, 1700000000, 1751358600,
+    2147483647, 4102444800,          INT64_C(1) << 40, INT64_MAX};
 
 static void check(const pz_civil_time *c)
 {

@@ -43,7 +43,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (pz_cidr_parse(field[CIDR], len[CIDR], &trusted[n_trusted]))
         n_trusted++;
     pz_cidr_parse("0.0.0.0/0", 9, &trusted[n_trusted++]); /* every IPv4 peer is a proxy: headers are read */
-    pz_header headers[2] = {{"x-forwarded-for", 15, field[XFF], len[XFF]}, {"forwarded", 9, field[FORWARDED], len[FORWARDED]}};
+    pz_header headers[2] = {{"x-forwarded-for", 15, field[XFF], len[XFF]},
+                            {"forwarded", 9, field[FORWARDED], len[FORWARDED]}};
     pz_ip peer, client;
     const char *via;
     if (!pz_ip_parse_peer(field[PEER], len[PEER], &peer))

@@ -39,59 +39,60 @@
     "\",\"mapTo\":\"" to "\"}]}"
 #define LT(v, to) "{\"operator\":\"less-than\",\"value\":" v ",\"mapTo\":\"" to "\"}"
 #define SEASON(v, to) "{\"operator\":\"equals\",\"value\":" v ",\"mapTo\":\"" to "\"}"
-#define AUTO_CONTEXT                                                                                                                                        \
-    "\"autoContext\":{"                                                                                                                                     \
-    "\"deviceType\":{\"type\":\"string\",\"default\":\"Desktop\",\"evaluateAll\":true,\"rules\":[" EQ(                                                      \
-        "cloudfront-is-mobile-viewer", "true",                                                                                                              \
-        "Phone") "," EQ("cloudfront-is-tablet-viewer", "true",                                                                                              \
-                        "Tablet") "," EQ("cloudfront-is-smarttv-viewer", "true",                                                                            \
-                                         "TV") "]},"                                                                                                        \
-                                               "\"timeOfDay\":{\"type\":\"string\",\"rules\":[{\"type\":\"hour-of-"                                         \
-                                               "day\",\"valueMappings\":[" LT("5", "Night") "," LT("12", "Morning") "," LT(                                 \
-                                                   "17",                                                                                                    \
-                                                   "Afternoon") "," LT("22",                                                                                \
-                                                                       "Evening") ","                                                                       \
-                                                                                  "{\"operator\":\"greater-than\","                                         \
-                                                                                  "\"value\":21,\"mapTo\":\"Night\"}]"                                      \
-                                                                                  "}]},"                                                                    \
-                                                                                  "\"dayType\":{\"type\":\"string\","                                       \
-                                                                                  "\"rules\":[{\"type\":\"day-of-"                                          \
-                                                                                  "week\",\"valueMappings\":[" LT(                                          \
-                                                                                      "5",                                                                  \
-                                                                                      "Weekday") ",{\"operator\":"                                          \
-                                                                                                 "\"greater-than\","                                        \
-                                                                                                 "\"value\":4,"                                             \
-                                                                                                 "\"mapTo\":"                                               \
-                                                                                                 "\"Weekend\"}]}]},"                                        \
-                                                                                                 "\"country\":{"                                            \
-                                                                                                 "\"type\":"                                                \
-                                                                                                 "\"string\","                                              \
-                                                                                                 "\"rules\":[{"                                             \
-                                                                                                 "\"type\":\"header-"                                       \
-                                                                                                 "value\",\"header\":"                                      \
-                                                                                                 "\"cloudfront-"                                            \
-                                                                                                 "viewer-country\"}]}"                                      \
-                                                                                                 ","                                                        \
-                                                                                                 "\"city\":{\"type\":"                                      \
-                                                                                                 "\"string\","                                              \
-                                                                                                 "\"rules\":[{"                                             \
-                                                                                                 "\"type\":\"header-"                                       \
-                                                                                                 "value\",\"header\":"                                      \
-                                                                                                 "\"cloudfront-"                                            \
-                                                                                                 "viewer-city\"}]},"                                        \
-                                                                                                 "\"season\":{"                                             \
-                                                                                                 "\"type\":"                                                \
-                                                                                                 "\"string\","                                              \
-                                                                                                 "\"rules\":[{"                                             \
-                                                                                                 "\"type\":\"season-"                                       \
-                                                                                                 "of-year\","                                               \
-                                                                                                 "\"valueMappings\":"                                       \
-                                                                                                 "[" SEASON("0", "Spr"                                      \
-                                                                                                                 "in"                                       \
-                                                                                                                 "g") "," SEASON("1", "Summer") "," SEASON( \
-                                                                                                     "2",                                                   \
-                                                                                                     "Fall") "," SEASON("3",                                \
-                                                                                                                        "Winter") "]}]}},"
+#define AUTO_CONTEXT                                                                                                                                  \
+    "\"autoContext\":{"                                                                                                                               \
+    "\"deviceType\":{\"type\":\"string\",\"default\":\"Desktop\",\"evaluateAll\":true,\"rules\":[" EQ(                                                \
+        "cloudfront-is-mobile-viewer", "true",                                                                                                        \
+        "Phone") "," EQ("cloudfront-is-tablet-viewer", "true",                                                                                        \
+                        "Tablet") "," EQ("cloudfront-is-smarttv-viewer", "true",                                                                      \
+                                         "TV") "]},"                                                                                                  \
+                                               "\"timeOfDay\":{\"type\":\"string\",\"rules\":[{\"type\":\"hour-of-"                                   \
+                                               "day\",\"valueMappings\":[" LT("5", "Night") "," LT("12", "Morning") "," LT("17", "Afternoon") "," LT( \
+                                                   "22",                                                                                              \
+                                                   "Evening") ","                                                                                     \
+                                                              "{\"operator\":\"greater-than\","                                                       \
+                                                              "\"value\":21,\"mapTo\":\"Night\"}]"                                                    \
+                                                              "}]},"                                                                                  \
+                                                              "\"dayType\":{\"type\":\"string\","                                                     \
+                                                              "\"rules\":[{\"type\":\"day-of-"                                                        \
+                                                              "week\",\"valueMappings\":[" LT(                                                        \
+                                                                  "5",                                                                                \
+                                                                  "Weekday") ",{\"operator\":"                                                        \
+                                                                             "\"greater-than\","                                                      \
+                                                                             "\"value\":4,"                                                           \
+                                                                             "\"mapTo\":"                                                             \
+                                                                             "\"Weekend\"}]}]},"                                                      \
+                                                                             "\"country\":{"                                                          \
+                                                                             "\"type\":"                                                              \
+                                                                             "\"string\","                                                            \
+                                                                             "\"rules\":[{"                                                           \
+                                                                             "\"type\":\"header-"                                                     \
+                                                                             "value\",\"header\":"                                                    \
+                                                                             "\"cloudfront-"                                                          \
+                                                                             "viewer-country\"}]}"                                                    \
+                                                                             ","                                                                      \
+                                                                             "\"city\":{\"type\":"                                                    \
+                                                                             "\"string\","                                                            \
+                                                                             "\"rules\":[{"                                                           \
+                                                                             "\"type\":\"header-"                                                     \
+                                                                             "value\",\"header\":"                                                    \
+                                                                             "\"cloudfront-"                                                          \
+                                                                             "viewer-city\"}]},"                                                      \
+                                                                             "\"season\":{"                                                           \
+                                                                             "\"type\":"                                                              \
+                                                                             "\"string\","                                                            \
+                                                                             "\"rules\":[{"                                                           \
+                                                                             "\"type\":\"season-"                                                     \
+                                                                             "of-year\","                                                             \
+                                                                             "\"valueMappings\":"                                                     \
+                                                                             "[" SEASON(                                                              \
+                                                                                 "0",                                                                 \
+                                                                                 "Spr"                                                                \
+                                                                                 "in"                                                                 \
+                                                                                 "g") "," SEASON("1",                                                 \
+                                                                                                 "Summer") "," SEASON("2",                            \
+                                                                                                                      "Fall") "," SEASON("3",         \
+                                                                                                                                         "Winter") "]}]}},"
 
 static const char PLAIN_CONFIG[] = "{" CACHE_CONTROL NAMESPACES;
 static const char CONTEXT_CONFIG[] = "{" CACHE_CONTROL AUTO_CONTEXT NAMESPACES;
