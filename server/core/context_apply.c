@@ -61,7 +61,10 @@ const char *pz_filter_value_text(const pz_resolved_field *f, pz_arena *arena)
 {
     if (f->type != PZ_FIELD_STRING)
         return first_value_text(f, arena);
-    char *out = pz_arena_alloc(arena, PZ_MAX_MAP_VALUE_LEN + 1);
+    size_t cap = 0; /* every value quoted and comma-separated, capped at the limit */
+    for (size_t i = 0; i < f->n_values && cap <= PZ_MAX_MAP_VALUE_LEN; i++)
+        cap += strlen(pz_value_text(&f->values[i], arena)) + 3;
+    char *out = pz_arena_alloc(arena, (cap < PZ_MAX_MAP_VALUE_LEN ? cap : PZ_MAX_MAP_VALUE_LEN) + 1);
     size_t len = 0;
     for (size_t i = 0; i < f->n_values; i++) {
         const char *v = pz_value_text(&f->values[i], arena);

@@ -764,6 +764,27 @@ static void test_trusted_proxies(void **state)
     pz_config_problems_free(&p);
 }
 
+/* The README's worked example of automatic context must stay a valid document. */
+static void test_context_example_parses_cleanly(void **state)
+{
+    (void)state;
+    pz_config_problems p;
+    pz_config_problems_init(&p);
+    pz_config *c = load_fixture("context-example.json", &p);
+    if (p.n > 0)
+        dump_problems(&p);
+    assert_non_null(c);
+    assert_int_equal(p.n, 0);
+    const pz_namespace *ns = pz_config_namespace(c, "demo");
+    assert_int_equal(ns->auto_context_view->n_fields, 5);
+    assert_string_equal(ns->auto_context_view->fields[0].name, "deviceType");
+    size_t n;
+    pz_config_trusted_proxies(c, &n);
+    assert_int_equal(n, 2);
+    pz_config_unref(c);
+    pz_config_problems_free(&p);
+}
+
 static void test_root_title_and_version(void **state)
 {
     (void)state;
@@ -1250,6 +1271,7 @@ int main(void)
         cmocka_unit_test(test_warnings_do_not_reject),
         cmocka_unit_test(test_root_title_and_version),
         cmocka_unit_test(test_trusted_proxies),
+        cmocka_unit_test(test_context_example_parses_cleanly),
         cmocka_unit_test(test_synonyms_and_header_case),
         cmocka_unit_test(test_builtin_variations_and_local_experiment),
         cmocka_unit_test(test_remote_variation_keys),
