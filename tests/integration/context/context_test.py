@@ -10,8 +10,10 @@ Clients connect from 127.0.0.1, which the test database places in Tokyo (Asia/To
 DST); 127.0.0.1 is a trusted proxy, so X-Forwarded-For 203.0.113.5 is a viewer in Sydney
 (Australia/Sydney: southern hemisphere, UTC+10 in July). The pinned instant is Tuesday
 2025-07-01 08:30 UTC: 17:30 in Tokyo, 18:30 in Sydney, 04:30 EDT in New York."""
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -46,6 +48,8 @@ SMART_TV = "Mozilla/5.0 (SMART-TV; LINUX; Tizen 6.0) AppleWebKit/537.36 (KHTML, 
 
 PERSONALIZE = fakes.Fake("personalize")
 LAMBDA = fakes.Fake("lambda")
+SAGEMAKER = fakes.Fake("sagemaker")
+HTTP = fakes.Fake(None)
 SECRETS = secrets_for(fakes.ACCESS_KEY, fakes.SECRET_KEY, fakes.SESSION_TOKEN)
 TRACKER = FakeAWS("personalize", SECRETS)
 KINESIS = FakeAWS("kinesis", SECRETS)
@@ -99,6 +103,9 @@ CONFIG = {
                                 {"type": "season-of-year", "valueMappings": SEASONS}]},
                             "HOUR": {"type": "integer", "rules": [{"type": "hour-of-day"}]}}}]}}},
                     "fn": {"variations": {"f": {"type": "lambda", "arn": L_ARN + "recs-fn"}}},
+                    "sm": {"variations": {"m": {"type": "sagemaker", "endpointName": "ctx-endpoint"}}},
+                    "partner": {"variations": {"h": {
+                        "type": "http", "url": HTTP.url + "/recs/{userId}?n={numResults}&ctx={context}"}}},
                 },
                 "rerank-items": {"ranking": {"variations": {"r": {"type": "builtin"}}}},
             },
@@ -109,6 +116,7 @@ CONFIG = {
 }
 
 TMP = tempfile.mkdtemp(prefix="pz-context-it-")
+atexit.register(shutil.rmtree, TMP, True)
 CONFIG_PATH = os.path.join(TMP, "config.json")
 with open(CONFIG_PATH, "w") as f:
     json.dump(CONFIG, f)
@@ -123,6 +131,7 @@ os.environ.update({
     "AWS_CONFIG_FILE": "/nonexistent/config",
     "AWS_ENDPOINT_URL_PERSONALIZE_RUNTIME": PERSONALIZE.url,
     "AWS_ENDPOINT_URL_LAMBDA": LAMBDA.url,
+    "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": SAGEMAKER.url,
     "AWS_ENDPOINT_URL_PERSONALIZE_EVENTS": TRACKER.url,
     "AWS_ENDPOINT_URL_KINESIS": KINESIS.url,
 })
@@ -314,12 +323,21 @@ def test_personalize_receives_context_and_filter_values(s):
     assert e["upstreamMs"] > 0, e
 
 
-def test_lambda_receives_the_context(s):
+def test_lambda_sagemaker_and_http_receive_the_context(s):
     LAMBDA.clear()
     st, _, _ = curl_json(s, "/recommend-items/shop/fn/l-1?numResults=2", headers=["User-Agent: " + SMART_TV])
     assert st == 200, st
     body = last(LAMBDA)["body"]
     assert body["context"]["deviceType"] == "TV" and body["context"]["city"] == "Tokyo", body
+    st, _, _ = curl_json(s, "/recommend-items/shop/sm/s-1?numResults=2", headers=["X-Forwarded-For: 198.51.100.7"])
+    assert st == 200, st
+    body = last(SAGEMAKER)["body"]
+    assert body["context"]["country"] == "US" and body["context"]["city"] == "Seattle", body
+    assert body["context"]["timeOfDay"] == "Night", body  # 01:30 PDT in Seattle
+    st, _, _ = curl_json(s, "/recommend-items/shop/partner/h-1?numResults=2", headers=["User-Agent: " + IPHONE_17])
+    assert st == 200, st
+    q = urllib.parse.parse_qs(urllib.parse.urlsplit(last(HTTP)["path"]).query)
+    assert json.loads(q["ctx"][0])["deviceType"] == "Phone", q
 
 
 # ---- events ----
