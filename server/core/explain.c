@@ -1,6 +1,5 @@
 #include "server/core/explain.h"
 
-#include <stdio.h>
 #include <string.h>
 
 #include "server/core/json_text.h"

@@ -1,7 +1,6 @@
 #include "server/core/viewer.h"
 
 #include <pthread.h>
-#include <stdio.h>
 #include <string.h>
 
 #define TIME_ZONE_HEADER "cloudfront-viewer-time-zone"
