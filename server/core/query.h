@@ -56,8 +56,8 @@ typedef struct pz_query {
     size_t n_context;
     bool decorate_items;
     bool synthetic_user;
-    const char *feature;
     bool explain; /* add an `explain` object to the response (never cached) */
+    const char *feature;
 
     /* resolved in the configuration snapshot (NULL until the resolve stage ran) */
     const pz_namespace *ns;
