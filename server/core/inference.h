@@ -24,8 +24,9 @@
  * cache still serves and stores the plain response as usual.
  *
  * A stale entry served within stale-while-revalidate starts a background refresh here: a copy of
- * the request, run through the same stages from `recommend` on, that replaces the entry and
- * answers nobody.
+ * the request (its headers, client address and receipt time, so automatic context resolves as it
+ * did), run through the same stages, that takes over the flight, replaces the entry and answers
+ * nobody.
  *
  * The inference lives in the request's arena and holds a reference on the configuration snapshot
  * until it completes, so stages may run after a reload swapped the snapshot.
