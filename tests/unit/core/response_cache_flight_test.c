@@ -418,6 +418,47 @@ static void test_resolved_context_is_part_of_the_key(void **state)
     pz_arena_destroy(&p.arena);
 }
 
+/* A stale entry's background refresh resolves automatic context as the request that found it did
+ * (its headers are copied), so the answer it stores belongs to that entry. */
+static void test_refresh_resolves_the_same_context(void **state)
+{
+    fixture *f = *state;
+    pz_header de = {"cloudfront-viewer-country", 25, "DE", 2};
+    pending a;
+    pending_init(f, &a, "jo");
+    a.req.headers = &de;
+    a.req.n_headers = 1;
+    assert_false(lookup(f, &a));
+    finish_leader(&a, "old");
+    pz_arena_destroy(&a.arena);
+
+    test_now += 15 * SEC; /* past maxAge (10 s), within stale-while-revalidate (10 s more) */
+    pending b;
+    pending_init(f, &b, "jo");
+    b.req.headers = &de;
+    b.req.n_headers = 1;
+    lookup(f, &b); /* answered stale at once; the refresh is the recommender's new call */
+    assert_int_equal(b.done, 1);
+    assert_string_equal(b.req.hints.cache, "stale");
+    const pz_query *rq = f->recommender.last->query;
+    bool country_de = false;
+    for (size_t i = 0; i < rq->n_context; i++)
+        country_de =
+            country_de || (strcmp(rq->context[i]->key, "country") == 0 && strcmp(rq->context[i]->value, "DE") == 0);
+    assert_true(country_de);
+    pz_arena_destroy(&b.arena); /* the refresh owns copies: it outlives the request */
+    fake_recommender_answer(f->recommender.last, (const char *[]){"new"}, 1);
+
+    pending c;
+    pending_init(f, &c, "jo");
+    c.req.headers = &de;
+    c.req.n_headers = 1;
+    assert_true(lookup(f, &c));
+    assert_string_equal(c.req.hints.cache, "hit");
+    assert_non_null(strstr(c.req.prepared->json, "new"));
+    pz_arena_destroy(&c.arena);
+}
+
 /* An explained request: the cache still serves and stores the plain response; the explained one
  * is the request's own, with no ETag and no-store. */
 static void test_explained_requests_are_never_cached(void **state)
@@ -536,6 +577,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_fallback_answer_is_served_but_not_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resolved_context_is_part_of_the_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_explained_requests_are_never_cached, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refresh_resolves_the_same_context, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_response_over_the_json_cap_is_not_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_without_a_cache_responses_still_get_validators, setup, teardown),
     };
