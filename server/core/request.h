@@ -56,8 +56,8 @@ typedef struct pz_response_hints {
     const char *config_version; /* X-Personalization-Config-Version */
     const char *cache_control;  /* Cache-Control */
     const char *etag;           /* ETag, quoted */
-    const char *vary;           /* Vary: the request headers automatic context consulted; written by
-                                 * the context stage (issue #13), part of the cache key */
+    const char *vary;           /* Vary: the request headers automatic context consulted (the
+                                 * context stage); the cache keys on what they resolved to */
     const char *variation;      /* X-Personalization-Variation: the variation key that served */
     const char *experiment;     /* X-Personalization-Experiment: "feature=<f>; variation=<v>" when
                                  * an experiment decided (the assign stage, issue #14) */
