@@ -39,7 +39,8 @@ struct pz_inference {
     pz_inference_pipeline *p;
     pz_request *req;
     pz_config *config; /* reference held until completion */
-    size_t stage;      /* index into STAGES */
+    unsigned stage;    /* index into STAGES */
+    bool cacheable;    /* validated and (when a cache exists) cached; beside `stage`: no padding */
     pz_error error;    /* why a stage failed */
     refresh *refresh;  /* set when this inference is a background refresh */
 
@@ -50,7 +51,6 @@ struct pz_inference {
      * request without automatic context pays one pointer */
     struct context_state *context;
     const pz_cache_policy *cache_class; /* NULL when the configuration sets none */
-    bool cacheable;                     /* validated and (when a cache exists) cached */
     pz_cache_flight *flight;            /* the flight this call leads, until it is finished */
 
     pz_recommend_call *call;   /* the recommend stage's (arena), so a cache hit never pays for it */
