@@ -97,11 +97,13 @@ void pz_response_cache_destroy(pz_response_cache *rc);
 /* The response cache's clock (the injected one in tests). */
 int64_t pz_response_cache_now(const pz_response_cache *rc);
 
-/* What identifies a response besides the query: the variation chosen and the configuration
- * generation. */
+/* What identifies a response besides the query: the variation chosen, the query parameters named
+ * in `params` (their values are in the key) and the configuration generation. */
 typedef struct pz_response_key {
     const pz_query *query;
     const char *variation_key;
+    const char *const *params; /* query parameters the variation reads (an http URL's), or NULL */
+    size_t n_params;
     unsigned long long generation;
 } pz_response_key;
 
