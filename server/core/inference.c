@@ -5,9 +5,8 @@
 #include <string.h>
 
 #include "personalization/v1/personalization.pb-c.h"
-#include "server/core/context_apply.h"
+#include "server/core/context_stage.h"
 #include "server/core/experiment.h"
-#include "server/core/explain.h"
 #include "server/core/ids.h"
 #include "server/core/log.h"
 #include "server/core/query.h"
@@ -47,9 +46,9 @@ struct pz_inference {
     pz_query query;
     pz_assignment assignment;      /* decided by the assign stage */
     const pz_variation *variation; /* chosen by the assign stage */
-    /* the context stage's (arena): what the rules saw and resolved; NULL when no rule ran, so a
-     * request without automatic context pays one pointer */
-    struct context_state *context;
+    /* the context stage's (arena); NULL when no rule ran, so a request without automatic context
+     * pays one pointer */
+    pz_context_stage *context;
     const pz_cache_policy *cache_class; /* NULL when the configuration sets none */
     pz_cache_flight *flight;            /* the flight this call leads, until it is finished */
 
@@ -126,13 +125,11 @@ static void release_config(pz_inference *inf)
     inf->config = NULL;
 }
 
-static void add_explain(pz_inference *inf, ProtobufCMessage *response);
-
 static void finish_ok(pz_inference *inf)
 {
     expose(inf);
     if (inf->query.explain)
-        add_explain(inf, inf->response);
+        pz_context_stage_explain(inf->context, &inf->query, inf->variation, inf->req, inf->response);
     release_config(inf);
     pz_request_succeed(inf->req, inf->response);
 }
@@ -158,51 +155,6 @@ static ProtobufCMessage *apply_validators(pz_inference *inf, const pz_prepared_r
     return NULL;
 }
 
-/* What the context stage saw and resolved (arena). */
-struct context_state {
-    pz_viewer viewer;
-    pz_resolved_context auto_context;
-    pz_resolved_context auto_filter_values;
-};
-
-/* Adds the explain object to response (this request's own message): an explained response is
- * sent as a message, never stored, never validated, and says so (Cache-Control: no-store). */
-static void add_explain(pz_inference *inf, ProtobufCMessage *response)
-{
-    pz_request *req = inf->req;
-    const pz_query *q = &inf->query;
-    const pz_filter *configured = pz_query_configured_filter(q, inf->variation);
-    const char *filter = q->filter != NULL && q->filter[0] != '\0' ? q->filter
-                         : configured != NULL                      ? configured->arn
-                                                                   : NULL;
-    const struct context_state *cs = inf->context;
-    pz_explain_input in = {.context = cs != NULL ? &cs->auto_context : NULL,
-                           .filter_values = cs != NULL ? &cs->auto_filter_values : NULL,
-                           .query = q,
-                           .filter = filter,
-                           .variation = req->hints.variation,
-                           .cache = req->hints.cache,
-                           .upstream_us = req->hints.upstream.us,
-                           .viewer = cs != NULL ? &cs->viewer : NULL};
-    pz_explain_attach(response, pz_explain_build(&in, req->arena));
-    req->hints.cache_control = "no-store";
-    req->hints.etag = NULL;
-    req->hints.not_modified = false;
-    req->prepared = NULL;
-}
-
-/* The message of a prepared response, unpacked into the request's arena (to be explained). */
-static ProtobufCMessage *unpack(pz_inference *inf, const pz_prepared_response *res)
-{
-    const ProtobufCMessageDescriptor *desc = inf->query.action == PZ_ACTION_RERANK_ITEMS
-                                                 ? &personalization__v1__rerank_response__descriptor
-                                                 : &personalization__v1__recommendation_response__descriptor;
-    ProtobufCMessage *m = protobuf_c_message_unpack(desc, &inf->req->arena->pb, res->protobuf_len, res->protobuf);
-    if (m == NULL)
-        pz_fatal("inference: a prepared response does not unpack");
-    return m;
-}
-
 /* Completes the request with a prepared response from the cache (a reference, handed to the
  * request's arena). */
 static void answer(pz_inference *inf, const pz_prepared_response *res, const char *outcome)
@@ -211,8 +163,8 @@ static void answer(pz_inference *inf, const pz_prepared_response *res, const cha
     pz_prepared_attach(res, req->arena);
     req->hints.cache = outcome;
     if (inf->query.explain) {
-        ProtobufCMessage *explained = unpack(inf, res);
-        add_explain(inf, explained);
+        ProtobufCMessage *explained = pz_context_stage_unpack(&inf->query, res, req->arena);
+        pz_context_stage_explain(inf->context, &inf->query, inf->variation, req, explained);
         expose(inf);
         release_config(inf);
         pz_request_succeed(req, explained);
@@ -322,37 +274,10 @@ static stage_result stage_assign(pz_inference *inf)
     return STAGE_NEXT;
 }
 
-/* Automatic context and dynamic filter values (spec §6): the variation's autoContext and the
- * applying filter's autoDynamicFilterValues, resolved against what the request shows
- * (server/core/viewer.h), merged under the request's own `context` and `filterValues`
- * (server/core/context_apply.h). The query then holds what the recommender receives and what the
- * cache keys on: resolved values, not raw headers, so two requests that resolve alike share an
- * entry. The headers consulted become Vary. */
+/* Automatic context and dynamic filter values: server/core/context_stage.h. */
 static stage_result stage_context(pz_inference *inf)
 {
-    pz_request *req = inf->req;
-    pz_query *q = &inf->query;
-    const pz_filter *filter = pz_query_configured_filter(q, inf->variation);
-    const pz_auto_context *ac = inf->variation->auto_context_view;
-    const pz_auto_context *afv = filter != NULL ? filter->auto_dynamic_filter_values : NULL;
-    if ((ac == NULL || ac->n_fields == 0) && (afv == NULL || afv->n_fields == 0))
-        return STAGE_NEXT;
-    size_t n_trusted;
-    const pz_cidr *trusted = pz_config_trusted_proxies(inf->config, &n_trusted);
-    struct context_state *cs = inf->context = pz_arena_alloc(req->arena, sizeof *inf->context);
-    pz_viewer_init(&cs->viewer, inf->p->viewer, req->headers, req->n_headers, req->client_addr, req->received_ms,
-                   trusted, n_trusted, req->arena);
-    pz_context_source src = pz_viewer_source(&cs->viewer);
-    pz_context_resolve(ac, &src, req->arena, &cs->auto_context);
-    pz_context_resolve(afv, &src, req->arena, &cs->auto_filter_values);
-    pz_string_map context = pz_context_merge(q->context, q->n_context, &cs->auto_context, req->arena);
-    q->context = context.entries;
-    q->n_context = context.n;
-    pz_string_map values =
-        pz_filter_values_merge(q->filter_values, q->n_filter_values, &cs->auto_filter_values, req->arena);
-    q->filter_values = values.entries;
-    q->n_filter_values = values.n;
-    req->hints.vary = pz_viewer_vary(&cs->viewer);
+    inf->context = pz_context_stage_run(inf->p->viewer, inf->config, inf->variation, &inf->query, inf->req);
     return STAGE_NEXT;
 }
 
@@ -565,8 +490,17 @@ static const struct {
     const char *name;
     stage_result (*run)(pz_inference *inf);
 } STAGES[] = {
-    {"resolve", stage_resolve},     {"assign", stage_assign}, {"context", stage_context},   {"cache", stage_cache},
-    {"recommend", stage_recommend}, {"build", stage_build},   {"decorate", stage_decorate}, {"store", stage_store},
+    /* one stage a line, so that branches adding stages merge line by line */
+    /* clang-format off */
+    {"resolve", stage_resolve},
+    {"assign", stage_assign},
+    {"context", stage_context},
+    {"cache", stage_cache},
+    {"recommend", stage_recommend},
+    {"build", stage_build},
+    {"decorate", stage_decorate},
+    {"store", stage_store},
+    /* clang-format on */
 };
 
 #define N_STAGES (sizeof STAGES / sizeof STAGES[0])

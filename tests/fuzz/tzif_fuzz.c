@@ -4,13 +4,8 @@
  * at instants spread over ±2^40 s, and every answer is checked: an offset within ±26 h, a civil
  * time within its ranges. A rejection must come with a reason.
  *
- * Not a Bazel target. Build and run from the workspace root:
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE -I. \
- *     -o /tmp/tzif_fuzz tests/fuzz/tzif_fuzz.c server/core/tz.c server/core/mem.c
- *   mkdir -p /tmp/tzif_corpus
- *   /tmp/tzif_fuzz -max_total_time=60 -max_len=8192 /tmp/tzif_corpus tests/fuzz/corpus/tzif
- * The seed corpus holds a few of Debian's zone files (tzdata is in the public domain). New inputs
- * go to /tmp/tzif_corpus; copy a crashing input into tests/fuzz/corpus/tzif once it is fixed.
+ * Built and run by tests/fuzz/run.sh (corpus: a few of Debian's zone files; tzdata is in the
+ * public domain).
  */
 #include <stdint.h>
 #include <stdio.h>

@@ -3,13 +3,7 @@
  * (pz_client_ip behind trusted proxies), a CIDR block (pz_cidr_parse) and an address
  * (pz_ip_parse). Results are checked: exactly one device class, a client address that formats.
  *
- * Not a Bazel target. Build and run from the workspace root:
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE -I. \
- *     -Ibazel-bin/proto -o /tmp/viewer_fuzz tests/fuzz/viewer_fuzz.c server/core/netaddr.c \
- *     server/core/useragent.c server/core/request.c server/core/mem.c server/core/log.c \
- *     server/core/clock.c -lprotobuf-c -lpthread
- *   mkdir -p /tmp/viewer_corpus
- *   /tmp/viewer_fuzz -max_total_time=60 -max_len=2048 /tmp/viewer_corpus tests/fuzz/corpus/viewer
+ * Built and run by tests/fuzz/run.sh.
  * Fields are separated by 0x01 bytes: user-agent, x-forwarded-for, forwarded, peer, cidr.
  */
 #include <stdint.h>
