@@ -155,6 +155,19 @@ static void add_header(h2o_req_t *req, const char *name, const char *value)
     h2o_add_header_by_str(&req->pool, &req->res.headers, name, strlen(name), 1, NULL, v.base, v.len);
 }
 
+/* Vary: Accept-Encoding, in the one Vary header the response has (automatic context's, when its
+ * rules read request headers): clients and caches that keep one header per name see both. */
+static void add_vary_encoding(h2o_req_t *req)
+{
+    ssize_t i = h2o_find_header(&req->res.headers, H2O_TOKEN_VARY, -1);
+    if (i < 0) {
+        add_header(req, "vary", "Accept-Encoding");
+        return;
+    }
+    h2o_iovec_t *v = &req->res.headers.entries[i].value;
+    *v = h2o_concat(&req->pool, *v, h2o_iovec_init(H2O_STRLIT(", Accept-Encoding")));
+}
+
 static void add_cors(pz_http_server *s, h2o_req_t *req)
 {
     add_header(req, "access-control-allow-origin", s->opts.cors_allow_origin ? s->opts.cors_allow_origin : "*");
@@ -328,7 +341,7 @@ static void write_prepared(pz_http_server *s, rest_call *call, h2o_req_t *req, b
         h.etag = v->etag;
     add_hint_headers(call, req, &h);
     if (p->json != NULL && compressible(s, p->json_len))
-        add_header(req, "vary", "Accept-Encoding");
+        add_vary_encoding(req);
     add_cors(s, req);
     if (not_modified) {
         send_response(req, 304, NULL, NULL, 0);
@@ -344,7 +357,7 @@ static void send_json(pz_http_server *s, h2o_req_t *req, const char *json, size_
 {
     int coding = compressible(s, len) ? accepted_coding(req, PZ_CODING_GZIP) : -1;
     if (compressible(s, len))
-        add_header(req, "vary", "Accept-Encoding");
+        add_vary_encoding(req);
     if (coding >= 0) {
         pz_buf coded;
         pz_buf_init(&coded, len - 1); /* a coding that saves nothing is not used */
