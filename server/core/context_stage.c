@@ -11,8 +11,8 @@ struct pz_context_stage {
     pz_resolved_context auto_filter_values;
 };
 
-pz_context_stage *pz_context_stage_run(const pz_viewer_env *env, const pz_config *config,
-                                       const pz_variation *variation, pz_query *q, pz_request *req)
+pz_context_stage *pz_context_stage_run(const pz_viewer_env *env, const pz_config *config, const pz_variation *variation,
+                                       pz_query *q, pz_request *req)
 {
     const pz_filter *filter = pz_query_configured_filter(q, variation);
     const pz_auto_context *ac = variation->auto_context_view;

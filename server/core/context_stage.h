@@ -31,8 +31,8 @@ typedef struct pz_context_stage pz_context_stage;
 
 /* Resolves and merges into q (see above). Returns what the rules saw and resolved (for explain),
  * or NULL when no automatic field applies. */
-pz_context_stage *pz_context_stage_run(const pz_viewer_env *env, const pz_config *config,
-                                       const pz_variation *variation, pz_query *q, pz_request *req);
+pz_context_stage *pz_context_stage_run(const pz_viewer_env *env, const pz_config *config, const pz_variation *variation,
+                                       pz_query *q, pz_request *req);
 
 /* Sets `explain` on response (a RecommendationResponse or RerankResponse of this request) from q,
  * the stage's state (NULL: no automatic field applied) and the request's hints, and marks the
