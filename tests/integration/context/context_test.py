@@ -288,6 +288,17 @@ def test_grpc_metadata_and_explain(s):
                                    context={"country": "NZ"})
     resp, _ = grpc_call(s, "RecommendItems", req, pb.RecommendationResponse)
     assert resp.explain.sent_context["country"] == "NZ" and values(resp.explain.context["country"]) == ["JP"]
+    # a bad map entry is INVALID_ARGUMENT with the upstream code, as REST's 400
+    for bad, code in (({"context": {"": "x"}}, "InvalidContextParameter"),
+                      ({"context": {"k": "v" * 1001}}, "InvalidContextParameter"),
+                      ({"filter_values": {"K" * 51: "\"x\""}}, "InvalidFilterParameter")):
+        req = pb.RecommendItemsRequest(namespace="shop", recommender="for-you", user_id="g-1", **bad)
+        try:
+            grpc_call(s, "RecommendItems", req, pb.RecommendationResponse)
+            raise AssertionError("expected INVALID_ARGUMENT for %r" % (bad,))
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, (bad, e.code())
+            assert dict(e.trailing_metadata())["x-personalization-error-code"] == code, (bad, e.trailing_metadata())
     # without explain: no explain object, a cacheable answer
     req = pb.RecommendItemsRequest(namespace="shop", recommender="for-you", user_id="g-1")
     resp, call = grpc_call(s, "RecommendItems", req, pb.RecommendationResponse)
