@@ -53,6 +53,11 @@ const char *pz_config_title(const pz_config *c)
     return c->title;
 }
 
+const pz_auth_policy *pz_config_auth(const pz_config *c)
+{
+    return c->auth != NULL ? c->auth : &cfg_auth_none;
+}
+
 size_t pz_config_namespace_count(const pz_config *c)
 {
     return c->n_namespaces;

@@ -5,12 +5,14 @@
 #include <string.h>
 
 #include "personalization/v1/personalization.pb-c.h"
+#include "server/core/access.h"
 #include "server/core/ids.h"
 #include "server/core/log.h"
 #include "server/core/query.h"
 
 struct pz_inference_pipeline {
     pz_recommender_port recommender;
+    pz_authenticator authenticator;
     pz_decorator *decorator;
     pz_response_cache *rc;
     pthread_mutex_t lock;
@@ -39,7 +41,9 @@ struct pz_inference {
     refresh *refresh;  /* set when this inference is a background refresh */
 
     pz_query query;
-    const pz_variation *variation;      /* chosen by the assign stage */
+    const pz_auth_policy *auth_policy; /* the namespace's, chosen by the authenticate stage */
+    pz_access_check access;            /* its outcome: access.call.principal (zeroed: anonymous) */
+    const pz_variation *variation;     /* chosen by the assign stage */
     const pz_cache_policy *cache_class; /* NULL when the configuration sets none */
     bool cacheable;                     /* validated and (when a cache exists) cached */
     pz_cache_flight *flight;            /* the flight this call leads, until it is finished */
@@ -191,18 +195,49 @@ static void lead_flight(pz_inference *inf, pz_cache_flight *flight)
 
 /* ---- stages ---- */
 
-/* Reads, validates and resolves the query. */
-static stage_result stage_resolve(pz_inference *inf)
+static void authenticated(pz_access_check *check, const pz_error *err)
+{
+    resume(check->done_ctx, err);
+}
+
+/* Reads the query and authenticates the caller under its namespace's policy (the root's for a
+ * namespace that does not exist: whether it does is not said before). A background refresh repeats
+ * a request that was admitted and is not charged again. */
+static stage_result stage_authenticate(pz_inference *inf)
 {
     pz_request *req = inf->req;
     pz_query *q = &inf->query;
     pz_query_read(q, req->rpc, req->message);
+    const pz_namespace *ns = q->namespace_ != NULL ? pz_config_namespace(inf->config, q->namespace_) : NULL;
+    inf->auth_policy = ns != NULL ? ns->auth_view : pz_config_auth(inf->config);
+    if (inf->refresh != NULL || !pz_access_needed(inf->auth_policy))
+        return STAGE_NEXT;
+    pz_access_authenticate(&inf->p->authenticator, &inf->access, req, inf->auth_policy, authenticated, inf);
+    return STAGE_PENDING;
+}
+
+/* Validates and resolves the query. */
+static stage_result stage_resolve(pz_inference *inf)
+{
+    pz_request *req = inf->req;
+    pz_query *q = &inf->query;
     q->received_ms = req->received_ms;
     q->deadline_ms = req->deadline_ms;
     if (pz_query_validate(q, req->arena, &inf->error) != PZ_OK ||
         pz_query_resolve(q, inf->config, req->arena, &inf->error) != PZ_OK)
         return STAGE_FAILED;
     return STAGE_NEXT;
+}
+
+/* Whether the caller may have what it asked for: before the cache, so a cached response never
+ * reaches a caller who may not have it. */
+static stage_result stage_authorize(pz_inference *inf)
+{
+    const pz_query *q = &inf->query;
+    return pz_access_authorize(&inf->access.call.principal, inf->auth_policy, PZ_ACCESS_INFERENCE, q->namespace_,
+                               q->user_id, inf->req->arena, &inf->error) == PZ_OK
+               ? STAGE_NEXT
+               : STAGE_FAILED;
 }
 
 /* Picks the variation: the first (spec §7.1); experiment assignment (issue #14) decides here.
@@ -409,7 +444,6 @@ static stage_result stage_store(pz_inference *inf)
 }
 
 /* The pipeline, in order. Named places for the stages still to come:
- *   authorization (issue #15) before `assign`: whether the caller may act for this user;
  *   automatic context and dynamic filter values (issue #13) before `assign`: they are part of the
  *     cache key and of what the recommender receives;
  *   experiment assignment (issue #14) inside `assign`;
@@ -418,8 +452,15 @@ static const struct {
     const char *name;
     stage_result (*run)(pz_inference *inf);
 } STAGES[] = {
-    {"resolve", stage_resolve}, {"assign", stage_assign},     {"cache", stage_cache}, {"recommend", stage_recommend},
-    {"build", stage_build},     {"decorate", stage_decorate}, {"store", stage_store},
+    {"authenticate", stage_authenticate},
+    {"resolve", stage_resolve},
+    {"authorize", stage_authorize},
+    {"assign", stage_assign},
+    {"cache", stage_cache},
+    {"recommend", stage_recommend},
+    {"build", stage_build},
+    {"decorate", stage_decorate},
+    {"store", stage_store},
 };
 
 #define N_STAGES (sizeof STAGES / sizeof STAGES[0])
@@ -506,6 +547,7 @@ pz_inference_pipeline *pz_inference_pipeline_create(const pz_inference_options *
 {
     pz_inference_pipeline *p = pz_calloc(1, sizeof *p);
     p->recommender = opts->recommender;
+    p->authenticator = opts->authenticator;
     p->decorator = opts->decorator;
     p->rc = opts->response_cache;
     pthread_mutex_init(&p->lock, NULL);

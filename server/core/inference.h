@@ -2,7 +2,11 @@
  * (RecommendItems, RelatedItems, RerankItems) is served. Each call is a small state machine that
  * runs these stages in order (the table STAGES in inference.c):
  *
- *   resolve    read and validate the query (server/core/query.h), namespace -> recommender
+ *   authenticate  read the query; the credential under the namespace's auth policy (server/core/
+ *              access.h, through the authenticator port; asynchronous when a signing key must be
+ *              fetched) and the rate limits: 401 / 429 before anything else is said
+ *   resolve    validate the query (server/core/query.h), namespace -> recommender
+ *   authorize  scopes, the API key's namespaces, a token's own user only: 403
  *   assign     pick the variation (the first; experiments will decide here) and the cache class,
  *              Cache-Control and the variation hint
  *   cache      response cache lookup (server/core/response_cache.h): a hit or stale entry
@@ -29,6 +33,7 @@
 
 #include <stdint.h>
 
+#include "server/core/authenticator.h"
 #include "server/core/config.h"
 #include "server/core/decorate.h"
 #include "server/core/recommender.h"
@@ -41,6 +46,7 @@ typedef struct pz_inference_options {
     pz_recommender_port recommender;   /* required */
     pz_decorator *decorator;           /* required; not owned */
     pz_response_cache *response_cache; /* required; not owned */
+    pz_authenticator authenticator;    /* zeroed: no policy may require credentials */
 } pz_inference_options;
 
 /* Never NULL. */

@@ -4,12 +4,14 @@
 #include <stdlib.h>
 
 #include "personalization/v1/personalization.pb-c.h"
+#include "server/core/access.h"
 #include "server/core/event_validation.h"
 #include "server/core/inference.h"
 
 struct pz_service {
     pz_config_holder *config;
     pz_recommender_port recommender;
+    pz_authenticator authenticator;
     pz_event_sink events;
     pz_decorator *decorator;
     pz_response_cache *response_cache;
@@ -34,17 +36,65 @@ static void events_stored(pz_event_submission *s, const pz_error *err)
     pz_request_succeed(req, &resp->base);
 }
 
-static void handle_put_events(pz_service *svc, pz_request *req, pz_config *cfg)
+/* A call that waits for its authentication: PutEvents and the operators' endpoints. It holds the
+ * snapshot its policy points into until it is answered. */
+typedef struct admitted_call {
+    pz_access_check access;
+    pz_service *svc;
+    pz_request *req;
+    pz_config *cfg;
+    const pz_auth_policy *policy;
+    void (*then)(struct admitted_call *call);
+} admitted_call;
+
+static void fail_with(pz_request *req, const pz_error *err)
 {
+    pz_request_fail(req, err->status, err->type, err->code, "%s", err->message);
+}
+
+static void call_authenticated(pz_access_check *check, const pz_error *err)
+{
+    admitted_call *call = check->done_ctx;
+    pz_config *cfg = call->cfg; /* call lives in the request's arena: gone once the request is answered */
+    if (err != NULL)
+        fail_with(call->req, err);
+    else
+        call->then(call);
+    pz_config_unref(cfg);
+}
+
+/* Authenticates req under policy, then runs then(call) (which completes req); takes over cfg. */
+static void admit(pz_service *svc, pz_request *req, pz_config *cfg, const pz_auth_policy *policy,
+                  void (*then)(admitted_call *call))
+{
+    admitted_call *call = pz_arena_calloc(req->arena, 1, sizeof *call);
+    *call = (admitted_call){.svc = svc, .req = req, .cfg = cfg, .policy = policy, .then = then};
+    if (!pz_access_needed(policy)) {
+        then(call);
+        pz_config_unref(cfg);
+        return;
+    }
+    pz_access_authenticate(&svc->authenticator, &call->access, req, policy, call_authenticated, call);
+}
+
+static void put_events_admitted(admitted_call *call)
+{
+    pz_service *svc = call->svc;
+    pz_request *req = call->req;
     Personalization__V1__PutEventsRequest *in = (Personalization__V1__PutEventsRequest *)req->message;
     if (in->namespace_ == NULL || in->namespace_[0] == '\0') {
         pz_request_fail(req, PZ_INVALID_ARGUMENT, PZ_ERRTYPE_VALIDATION, "ValidationError", "namespace is required");
         return;
     }
-    const pz_namespace *ns = pz_config_namespace(cfg, in->namespace_);
+    const pz_namespace *ns = pz_config_namespace(call->cfg, in->namespace_);
     if (ns == NULL) {
         pz_request_fail(req, PZ_NOT_FOUND, PZ_ERRTYPE_CONFIGURATION, "NamespaceNotFound",
                         "namespace '%s' is not configured", in->namespace_);
+        return;
+    }
+    if (pz_access_authorize(&call->access.call.principal, call->policy, PZ_ACCESS_EVENTS, ns->key, in->user_id,
+                            req->arena, &req->error) != PZ_OK) {
+        fail_with(req, &req->error);
         return;
     }
     if (in->n_event_list > 0 && ns->n_event_targets == 0) {
@@ -70,11 +120,36 @@ static void handle_put_events(pz_service *svc, pz_request *req, pz_config *cfg)
     svc->events.submit(svc->events.self, sub); /* durable before the answer; delivered later */
 }
 
+/* PutEvents under its namespace's policy (the root's for one that does not exist); takes over cfg. */
+static void handle_put_events(pz_service *svc, pz_request *req, pz_config *cfg)
+{
+    const Personalization__V1__PutEventsRequest *in = (const Personalization__V1__PutEventsRequest *)req->message;
+    const pz_namespace *ns = in->namespace_ != NULL ? pz_config_namespace(cfg, in->namespace_) : NULL;
+    admit(svc, req, cfg, ns != NULL ? ns->auth_view : pz_config_auth(cfg), put_events_admitted);
+}
+
+static void admin_admitted(admitted_call *call)
+{
+    pz_request *req = call->req;
+    if (pz_access_authorize(&call->access.call.principal, call->policy, PZ_ACCESS_ADMIN, NULL, NULL, req->arena,
+                            &req->error) != PZ_OK)
+        fail_with(req, &req->error);
+    else
+        pz_request_succeed(req, NULL);
+}
+
+void pz_service_admit_admin(pz_service *svc, pz_request *req)
+{
+    pz_config *cfg = pz_config_holder_acquire(svc->config);
+    admit(svc, req, cfg, pz_config_auth(cfg), admin_admitted);
+}
+
 pz_service *pz_service_create(const pz_service_options *opts)
 {
     pz_service *svc = pz_calloc(1, sizeof *svc);
     svc->config = opts->config;
     svc->recommender = opts->recommender;
+    svc->authenticator = opts->authenticator;
     svc->events = opts->events;
     svc->decorator = pz_decorator_create();
     for (int t = 0; t < PZ_ITEM_METADATA__COUNT; t++) {
@@ -83,8 +158,10 @@ pz_service *pz_service_create(const pz_service_options *opts)
     }
     svc->response_cache = pz_response_cache_create(
         &(pz_response_cache_options){.cache = opts->cache, .render_json = opts->render_json, .now_ms = opts->now_ms});
-    svc->inference = pz_inference_pipeline_create(&(pz_inference_options){
-        .recommender = opts->recommender, .decorator = svc->decorator, .response_cache = svc->response_cache});
+    svc->inference = pz_inference_pipeline_create(&(pz_inference_options){.recommender = opts->recommender,
+                                                                          .decorator = svc->decorator,
+                                                                          .response_cache = svc->response_cache,
+                                                                          .authenticator = opts->authenticator});
     atomic_init(&svc->stopping, false);
     return svc;
 }
@@ -110,7 +187,7 @@ void pz_service_handle(pz_service *svc, pz_request *req)
     case PZ_RPC_RERANK_ITEMS:
         pz_inference_start(svc->inference, req, cfg); /* takes over the snapshot reference */
         return;
-    case PZ_RPC_PUT_EVENTS: handle_put_events(svc, req, cfg); break;
+    case PZ_RPC_PUT_EVENTS: handle_put_events(svc, req, cfg); /* takes over the snapshot reference */ return;
     default: pz_request_fail(req, PZ_UNIMPLEMENTED, PZ_ERRTYPE_UNHANDLED, "UnknownMethod", "unknown method"); break;
     }
     /* Requests that complete later only hold arena copies of what they read from the snapshot. */
