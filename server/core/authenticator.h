@@ -78,6 +78,9 @@ typedef struct pz_authenticator {
     /* Starts the call; completes through call->done (see the top of this file). Any thread; never
      * blocks on the network or the disk. */
     void (*authenticate)(void *self, pz_auth_call *call);
+    /* Shutdown: ends the work calls wait on (key fetches) within grace_ms, answering them, and
+     * returns once every done has run. May be NULL when nothing can wait. */
+    void (*drain)(void *self, int grace_ms);
 } pz_authenticator;
 
 #endif

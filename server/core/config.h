@@ -339,7 +339,7 @@ typedef struct pz_auth_policy {
     bool enabled;               /* a scheme is configured: requests need credentials */
     const pz_jwt_policy *jwt;   /* NULL: no bearer tokens */
     bool api_key_scheme;        /* apiKeys or apiKeysFile is set */
-    const pz_api_key *api_keys; /* inline keys */
+    const pz_api_key *api_keys; /* inline keys, sorted by sha256 (lookups binary-search them) */
     size_t n_api_keys;
     const char *api_keys_file; /* NULL or a keys file {"apiKeys": [...]}, hot-reloaded */
     pz_rate_limit per_api_key, per_subject, per_client_address;
@@ -413,6 +413,7 @@ typedef struct pz_api_key_set pz_api_key_set;
 /* Parses a keys file {"apiKeys": [...]}; problems as for pz_config_parse, with paths from "$". NULL on errors. */
 pz_api_key_set *pz_api_key_set_parse(const char *json, size_t len, pz_config_problems *problems);
 void pz_api_key_set_free(pz_api_key_set *s);
+/* The keys, sorted by sha256 like pz_auth_policy.api_keys. */
 const pz_api_key *pz_api_key_set_keys(const pz_api_key_set *s, size_t *n);
 
 /* Reference counting; any thread. unref frees the snapshot when the count reaches zero. */

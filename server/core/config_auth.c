@@ -303,7 +303,13 @@ static void parse_api_key(cfg_ctx *c, json_t *v, bool strict, pz_api_key *k)
     k->has_rate_limit = parse_rate_limit(c, v, &KEY_RATE_LIMIT, &k->rate_limit);
 }
 
-/* Parses an array of API keys; names must be unique. */
+static int compare_key_hashes(const void *a, const void *b)
+{
+    return memcmp(((const pz_api_key *)a)->sha256, ((const pz_api_key *)b)->sha256, PZ_SHA256_LEN);
+}
+
+/* Parses an array of API keys; names and keys must be unique. The result is sorted by hash (see
+ * pz_auth_policy.api_keys). */
 static pz_api_key *parse_api_keys(cfg_ctx *c, json_t *v, bool strict, size_t *n_out)
 {
     *n_out = 0;
@@ -324,6 +330,11 @@ static pz_api_key *parse_api_keys(cfg_ctx *c, json_t *v, bool strict, size_t *n_
                 cfg_error_at(c, KEY_NAME.key, "duplicate key name \"%.80s\" (also at index %zu)", keys[i].name, k);
         cfg_pop(c, mark);
     }
+    qsort(keys, n, sizeof *keys, compare_key_hashes);
+    for (size_t k = 1; k < n; k++)
+        if (keys[k].name != NULL && keys[k - 1].name != NULL && compare_key_hashes(&keys[k - 1], &keys[k]) == 0)
+            cfg_error(c, "keys \"%.80s\" and \"%.80s\" have the same sha256: each key must be different",
+                      keys[k - 1].name, keys[k].name);
     *n_out = n;
     return keys;
 }

@@ -197,6 +197,8 @@ void pz_service_handle(pz_service *svc, pz_request *req)
 void pz_service_shutdown(pz_service *svc)
 {
     atomic_store(&svc->stopping, true);
+    if (svc->authenticator.drain != NULL) /* first: the calls it answers may go on to the others */
+        svc->authenticator.drain(svc->authenticator.self, PZ_SERVICE_DRAIN_GRACE_MS);
     if (svc->recommender.drain != NULL)
         svc->recommender.drain(svc->recommender.self, PZ_SERVICE_DRAIN_GRACE_MS); /* calls in flight */
     if (svc->events.drain != NULL)
