@@ -86,6 +86,8 @@ struct pz_http_server {
     pz_http_options opts;
     local_handler local[PZ_LOCAL__COUNT];
     h2o_globalconf_t config;
+    bool tls;                 /* set at start, never changes */
+    pthread_mutex_t tls_lock; /* guards ssl_ctx: swapped by a reload, referenced by each accept */
     SSL_CTX *ssl_ctx;
     atomic_bool stopping;
     int n_threads;
@@ -119,6 +121,9 @@ static void add_cors(pz_http_server *s, h2o_req_t *req)
     add_header(req, "access-control-allow-origin", s->opts.cors_allow_origin ? s->opts.cors_allow_origin : "*");
     add_header(req, "access-control-expose-headers", CORS_EXPOSE_HEADERS);
 }
+
+static void send_error_with_hints(pz_http_server *s, h2o_req_t *req, const pz_error *err,
+                                  const pz_response_hints *h);
 
 /* Sends status + body (copied into the request pool) and ends the response. */
 static void send_response(h2o_req_t *req, int status, const char *content_type, const char *body, size_t len)
@@ -157,6 +162,16 @@ static void send_prepared_json(h2o_req_t *req, const pz_prepared_response *p)
 
 static void send_error(pz_http_server *s, h2o_req_t *req, const pz_error *err)
 {
+    send_error_with_hints(s, req, err, NULL);
+}
+
+static void send_error_with_hints(pz_http_server *s, h2o_req_t *req, const pz_error *err, const pz_response_hints *h)
+{
+    for (size_t i = 0; h != NULL && i < PZ_ERROR_HINT_HEADERS_COUNT; i++) {
+        const char *value = pz_hint_value(&pz_error_hint_headers[i], h, PZ_FRONT_REST, false);
+        if (value != NULL)
+            add_header(req, pz_error_hint_headers[i].name, value);
+    }
     pz_buf body;
     pz_buf_init(&body, MAX_ERROR_BODY_BYTES);
     pz_route_error_json(err, &body);
@@ -222,11 +237,32 @@ static void write_success(pz_http_server *s, rest_call *call, h2o_req_t *req)
     pz_buf_free(&body);
 }
 
+static void handle_local(pz_http_server *s, h2o_req_t *req, const local_handler *h);
+
+/* A local row the core admitted (or refused). */
+static void finish_local(rest_call *call)
+{
+    h2o_req_t *req = call->h2o_req;
+    pz_http_server *s = call->thread->server;
+    if (call->req.status != PZ_OK) {
+        pz_request_log_access(&call->req, call->route_label, pz_status_http(call->req.status));
+        if (req != NULL)
+            send_error_with_hints(s, req, &call->req.error, &call->req.hints);
+    } else if (req != NULL) {
+        handle_local(s, req, &s->local[call->route->local]);
+    }
+    free_call(call);
+}
+
 /* Runs on the call's loop thread. */
 static void finish_call(rest_call *call)
 {
     h2o_req_t *req = call->h2o_req;
     pz_http_server *s = call->thread->server;
+    if (call->route->local != PZ_LOCAL_NONE) {
+        finish_local(call);
+        return;
+    }
     int status = call->req.status == PZ_OK ? (call->req.hints.not_modified && call->route->cacheable ? 304 : 200)
                                            : pz_status_http(call->req.status);
     pz_request_log_access(&call->req, call->route_label, status);
@@ -234,7 +270,7 @@ static void finish_call(rest_call *call)
         if (call->req.status == PZ_OK)
             write_success(s, call, req);
         else
-            send_error(s, req, &call->req.error);
+            send_error_with_hints(s, req, &call->req.error, &call->req.hints);
     }
     free_call(call);
 }
@@ -334,6 +370,26 @@ static int health_serving(void *ctx, pz_buf *out)
     return 200;
 }
 
+/* Fills the core's request for a matched row: route, guard, protocol, client address, headers. */
+static void start_call(pz_http_server *s, rest_call *call, h2o_req_t *req, const pz_route *route)
+{
+    (void)s;
+    call->route = route;
+    snprintf(call->route_label, sizeof call->route_label, "%s %s", route->method, route->path_template);
+    call->h2o_req = req;
+    call->guard = h2o_mem_alloc_shared(&req->pool, sizeof *call->guard, on_guard_dispose);
+    *call->guard = call;
+    pz_request_init(&call->req, &call->arena);
+    call->req.rpc = route->rpc;
+    call->req.protocol = req->version >= H2O_VERSION_HTTP2 ? "rest-h2" : "rest";
+    call->req.on_done = on_core_done;
+    call->req.front_data = call;
+    char peer[PEER_ADDRESS_MAX];
+    peer_address(req, peer, sizeof peer);
+    call->req.client_addr = pz_arena_strdup(&call->arena, peer);
+    copy_headers(call, req);
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     (void)self;
@@ -352,6 +408,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     if (m == PZ_ROUTE_MATCHED && route->local != PZ_LOCAL_NONE) {
         if (s->local[route->local].fn == NULL) {
             m = PZ_ROUTE_NO_PATH; /* not wired in this server: as unknown as any other path */
+        } else if (!route->open && s->opts.authorize_admin != NULL) {
+            start_call(s, call, req, route);
+            s->opts.authorize_admin(s->opts.authorize_admin_ctx, &call->req); /* then finish_local */
+            return 0;
         } else {
             handle_local(s, req, &s->local[route->local]);
             free_call(call);
@@ -386,21 +446,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
 
-    call->route = route;
-    snprintf(call->route_label, sizeof call->route_label, "%s %s", route->method, route->path_template);
-    call->h2o_req = req;
-    call->guard = h2o_mem_alloc_shared(&req->pool, sizeof *call->guard, on_guard_dispose);
-    *call->guard = call;
-    pz_request_init(&call->req, &call->arena);
-    call->req.rpc = route->rpc;
-    call->req.protocol = req->version >= H2O_VERSION_HTTP2 ? "rest-h2" : "rest";
-    call->req.on_done = on_core_done;
-    call->req.front_data = call;
-    char peer[PEER_ADDRESS_MAX];
-    peer_address(req, peer, sizeof peer);
-    call->req.client_addr = pz_arena_strdup(&call->arena, peer);
-    copy_headers(call, req);
-
+    start_call(s, call, req, route);
     const char *query = req->query_at != SIZE_MAX ? req->path.base + req->query_at + 1 : "";
     size_t query_len = req->query_at != SIZE_MAX ? req->path.len - req->query_at - 1 : 0;
     ProtobufCMessage *msg = NULL;
@@ -425,8 +471,23 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         return;
     loop_thread *t = listener->data;
     h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
-    if (sock != NULL)
+    if (sock == NULL)
+        return;
+    pz_http_server *s = t->server;
+    if (!s->tls) {
         h2o_accept(&t->accept_ctx, sock);
+        return;
+    }
+    /* The context of the moment: a reload may swap it; the handshake's SSL holds its own reference
+     * (taken by SSL_new inside h2o_accept), so ours is dropped right after. */
+    pthread_mutex_lock(&s->tls_lock);
+    SSL_CTX *ctx = s->ssl_ctx;
+    SSL_CTX_up_ref(ctx);
+    pthread_mutex_unlock(&s->tls_lock);
+    t->accept_ctx.ssl_ctx = ctx;
+    h2o_accept(&t->accept_ctx, sock);
+    t->accept_ctx.ssl_ctx = NULL;
+    SSL_CTX_free(ctx);
 }
 
 static int open_listener(const char *host, int port, char *err, size_t errlen)
@@ -476,7 +537,7 @@ static void *loop_main(void *arg)
     h2o_multithread_register_receiver(t->queue, &t->receiver, on_completions);
     t->accept_ctx.ctx = &t->ctx;
     t->accept_ctx.hosts = s->config.hosts;
-    t->accept_ctx.ssl_ctx = s->ssl_ctx;
+    t->accept_ctx.ssl_ctx = NULL; /* set per accept (on_accept) */
     t->listener = h2o_evloop_socket_create(t->ctx.loop, t->fd, H2O_SOCKET_FLAG_DONT_READ);
     t->listener->data = t;
     h2o_socket_read_start(t->listener, on_accept);
@@ -505,6 +566,19 @@ static SSL_CTX *create_ssl_ctx(const pz_http_options *o, char *err, size_t errle
         return NULL;
     }
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    if (o->tls_client_ca_file != NULL) {
+        if (SSL_CTX_load_verify_locations(ctx, o->tls_client_ca_file, NULL) != 1) {
+            char ebuf[OPENSSL_ERROR_MAX];
+            ERR_error_string_n(ERR_get_error(), ebuf, sizeof ebuf);
+            snprintf(err, errlen, "cannot load the client CA certificates '%s': %s", o->tls_client_ca_file, ebuf);
+            SSL_CTX_free(ctx);
+            return NULL;
+        }
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+        /* resumed sessions must have been verified by this server too */
+        static const unsigned char session_context[] = "personalization-server";
+        SSL_CTX_set_session_id_context(ctx, session_context, sizeof session_context - 1);
+    }
     h2o_ssl_register_alpn_protocols(ctx, h2o_http2_alpn_protocols);
     return ctx;
 }
@@ -518,16 +592,20 @@ int pz_http_server_start(const pz_http_options *opts, pz_http_server **out, int 
         [PZ_LOCAL_HEALTH] = {opts->health != NULL ? opts->health : health_serving, opts->health_ctx},
         [PZ_LOCAL_CACHE_STATS] = {opts->cache_stats, opts->cache_stats_ctx},
         [PZ_LOCAL_EVENTS_STATS] = {opts->events_stats, opts->events_stats_ctx},
+        [PZ_LOCAL_AUTH_STATS] = {opts->auth_stats, opts->auth_stats_ctx},
     };
     memcpy(s->local, local, sizeof s->local);
     s->n_threads = opts->threads > 0 ? opts->threads : 1;
     atomic_init(&s->stopping, false);
+    pthread_mutex_init(&s->tls_lock, NULL);
     if (opts->tls_cert_file != NULL && opts->tls_key_file != NULL) {
         s->ssl_ctx = create_ssl_ctx(opts, err, errlen);
         if (s->ssl_ctx == NULL) {
+            pthread_mutex_destroy(&s->tls_lock);
             free(s);
             return -1;
         }
+        s->tls = true;
     }
     h2o_config_init(&s->config);
     s->config.max_request_entity_size = opts->max_body_bytes ? opts->max_body_bytes : DEFAULT_MAX_BODY_BYTES;
@@ -546,6 +624,7 @@ int pz_http_server_start(const pz_http_options *opts, pz_http_server **out, int 
                 close(s->threads[k].fd);
             h2o_config_dispose(&s->config);
             SSL_CTX_free(s->ssl_ctx);
+            pthread_mutex_destroy(&s->tls_lock);
             free(s->threads);
             free(s);
             return -1;
@@ -562,6 +641,21 @@ int pz_http_server_start(const pz_http_options *opts, pz_http_server **out, int 
     return 0;
 }
 
+int pz_http_server_reload_tls(pz_http_server *s, char *err, size_t errlen)
+{
+    if (!s->tls)
+        return 0;
+    SSL_CTX *next = create_ssl_ctx(&s->opts, err, errlen);
+    if (next == NULL)
+        return -1;
+    pthread_mutex_lock(&s->tls_lock);
+    SSL_CTX *old = s->ssl_ctx;
+    s->ssl_ctx = next;
+    pthread_mutex_unlock(&s->tls_lock);
+    SSL_CTX_free(old); /* connections still using it hold their own references */
+    return 0;
+}
+
 void pz_http_server_stop(pz_http_server *s)
 {
     if (s == NULL)
@@ -571,6 +665,7 @@ void pz_http_server_stop(pz_http_server *s)
         pthread_join(s->threads[i].tid, NULL);
     h2o_config_dispose(&s->config);
     SSL_CTX_free(s->ssl_ctx);
+    pthread_mutex_destroy(&s->tls_lock);
     free(s->threads);
     free(s);
 }

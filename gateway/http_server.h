@@ -11,8 +11,17 @@
  * Every response, errors included, carries the CORS headers (spec §1.5 and defect #15).
  * The route table's local rows (pz_local_route) are answered with a callback of the options:
  * GET /healthz with `health`'s JSON, GET /admin/cache/stats with `cache_stats`', GET
- * /admin/events/stats with `events_stats`'. A response the core prepared (pz_request.prepared) is
- * sent as is, without copying.
+ * /admin/events/stats with `events_stats`', GET /admin/auth/stats with `auth_stats`'. Every local
+ * row but /healthz first goes through `authorize_admin` (the core's pz_service_admit_admin: the
+ * `admin` scope), like an RPC through `handle`. A response the core prepared (pz_request.prepared)
+ * is sent as is, without copying.
+ *
+ * Errors carry the core's error hints (server/core/hints.h): WWW-Authenticate on a 401, Retry-After
+ * on a throttled 429.
+ *
+ * TLS: with tls_cert_file and tls_key_file (TLS >= 1.2, h2 via ALPN); with tls_client_ca_file
+ * too, clients must present a certificate that CA chain verifies (mTLS). pz_http_server_reload_tls
+ * loads the files again for new connections; connections already open keep theirs.
  * If-None-Match reaches the core on GET inference routes only; a match is a 304 with ETag,
  * Cache-Control, the version header and CORS, and no body.
  */
@@ -36,15 +45,22 @@ typedef struct pz_http_options {
     size_t max_body_bytes;     /* larger request bodies get 413; 0 = 1 MiB */
     const char *tls_cert_file; /* PEM chain; with tls_key_file turns on TLS (h2 via ALPN) */
     const char *tls_key_file;
-    const char *cors_allow_origin; /* Access-Control-Allow-Origin; NULL = "*" */
+    const char *tls_client_ca_file; /* PEM CA certificates: require and verify client certificates */
+    const char *cors_allow_origin;  /* Access-Control-Allow-Origin; NULL = "*" */
     pz_handle_fn handle;
     void *handle_ctx;
+    /* Completes a request for a local /admin row with PZ_OK (then the row's callback answers) or an
+     * error; NULL: those rows need nothing. */
+    pz_handle_fn authorize_admin;
+    void *authorize_admin_ctx;
     pz_health_fn health; /* GET /healthz; NULL = 200 {"status":"SERVING"} */
     void *health_ctx;
     pz_health_fn cache_stats; /* GET /admin/cache/stats (response cache counters); NULL = 404 */
     void *cache_stats_ctx;
     pz_health_fn events_stats; /* GET /admin/events/stats (event delivery per target); NULL = 404 */
     void *events_stats_ctx;
+    pz_health_fn auth_stats; /* GET /admin/auth/stats (authentication counters); NULL = 404 */
+    void *auth_stats_ctx;
 } pz_http_options;
 
 typedef struct pz_http_server pz_http_server;
@@ -52,6 +68,9 @@ typedef struct pz_http_server pz_http_server;
 /* Binds and starts the loops. Returns 0 with *out and *bound_port, or -1 with err (nothing left
  * running). */
 int pz_http_server_start(const pz_http_options *opts, pz_http_server **out, int *bound_port, char *err, size_t errlen);
+/* Loads the certificate, key and client CA files again; new connections use them, open ones keep
+ * theirs. Returns 0, or -1 with err (the previous ones stay in use). No-op without TLS. Any thread. */
+int pz_http_server_reload_tls(pz_http_server *s, char *err, size_t errlen);
 /* Stops accepting, stops the loops, joins their threads and frees everything. Call after the core
  * completed every request it accepted (pz_service_shutdown). */
 void pz_http_server_stop(pz_http_server *s);

@@ -35,6 +35,7 @@ typedef enum pz_local_route {
     PZ_LOCAL_HEALTH,       /* GET /healthz */
     PZ_LOCAL_CACHE_STATS,  /* GET /admin/cache/stats */
     PZ_LOCAL_EVENTS_STATS, /* GET /admin/events/stats */
+    PZ_LOCAL_AUTH_STATS,   /* GET /admin/auth/stats */
     PZ_LOCAL__COUNT
 } pz_local_route;
 
@@ -52,6 +53,9 @@ typedef struct pz_route {
     bool cacheable;              /* GET inference: Cache-Control from the policy; otherwise no-store */
     bool empty_success_body;     /* upstream compatibility: 200 with an empty text/plain body */
     const char *body_error_code; /* upstream error code for a body of the wrong shape */
+    /* Local rows: answered without credentials (liveness probes). Every other local row needs the
+     * `admin` scope (the front's authorize_admin option), so a new /admin row is closed by default. */
+    bool open;
 } pz_route;
 
 /* Maximum number of variables in a template. */

@@ -28,6 +28,20 @@ int pz_base64_append(pz_buf *out, const void *data, size_t n)
     return used > 0 ? pz_buf_append(out, chunk, used) : 0;
 }
 
+int pz_base64url_append(pz_buf *out, const void *data, size_t n)
+{
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const unsigned char *p = data;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i += 3) {
+        size_t left = n - i;
+        uint32_t v = (uint32_t)p[i] << 16 | (left > 1 ? (uint32_t)p[i + 1] << 8 : 0) | (left > 2 ? p[i + 2] : 0);
+        char group[4] = {alphabet[(v >> 18) & 63], alphabet[(v >> 12) & 63], alphabet[(v >> 6) & 63], alphabet[v & 63]};
+        rc = pz_buf_append(out, group, left >= 3 ? 4 : left + 1);
+    }
+    return rc;
+}
+
 /* The value of a base64url character (RFC 4648 §5), or -1. */
 static int base64url_value(unsigned char ch)
 {

@@ -12,6 +12,9 @@
 /* Appends the base64 encoding of data[0..n) to out. Returns 0, or -1 when out's cap is reached. */
 int pz_base64_append(pz_buf *out, const void *data, size_t n);
 
+/* Appends the base64url encoding of data[0..n), without padding (RFC 7515 §2). Returns 0 or -1. */
+int pz_base64url_append(pz_buf *out, const void *data, size_t n);
+
 /* Decodes base64url without padding (RFC 7515 §2): only A-Z a-z 0-9 - _, unused trailing bits zero.
  * Returns the bytes (NUL-terminated for convenience, in the arena) with *out_len, or NULL when in
  * is not such an encoding. */

@@ -11,6 +11,15 @@
  * A response the core prepared (pz_request.prepared, the response cache) is sent as its packed
  * bytes, without re-encoding or copying.
  *
+ * Errors also carry the core's error hints (server/core/hints.h) as trailing metadata
+ * (`retry-after` on a throttled RESOURCE_EXHAUSTED).
+ *
+ * TLS: with tls_cert_file and tls_key_file the port serves TLS only (grpc core's SSL server
+ * credentials); with tls_client_ca_file too, clients must present a certificate that CA chain
+ * verifies (mTLS). The files are read through a certificate config fetcher that grpc consults at
+ * each new connection, so pz_grpc_server_reload_tls applies to new connections and never drops
+ * one in flight.
+ *
  * Threads: `threads` completion-queue threads; the handler may complete a request inline or on any
  * other thread (starting a batch is thread-safe in grpc core).
  */
@@ -29,6 +38,9 @@ typedef struct pz_grpc_options {
     void *handle_ctx;
     int stop_grace_ms; /* how long stop waits for in-flight calls before cancelling
                         * them; 0 = 2000 */
+    const char *tls_cert_file;      /* PEM chain; with tls_key_file turns on TLS */
+    const char *tls_key_file;       /* PEM private key */
+    const char *tls_client_ca_file; /* PEM CA certificates: require and verify client certificates */
 } pz_grpc_options;
 
 typedef struct pz_grpc_server pz_grpc_server;
@@ -36,6 +48,10 @@ typedef struct pz_grpc_server pz_grpc_server;
 /* Initializes grpc, binds, starts serving. Returns 0 with *out and *bound_port, or -1 with a
  * message in err (nothing left running). */
 int pz_grpc_server_start(const pz_grpc_options *opts, pz_grpc_server **out, int *bound_port, char *err, size_t errlen);
+
+/* Reads the certificate, key and client CA files again for new connections. Returns 0, or -1 with
+ * err (the previous ones stay in use). No-op without TLS. Any thread. */
+int pz_grpc_server_reload_tls(pz_grpc_server *s, char *err, size_t errlen);
 
 /* Graceful stop: stops accepting, cancels calls still in flight after a short grace period
  * (stop_grace_ms), joins the threads, frees everything and shuts grpc down. Blocks until the
