@@ -643,7 +643,7 @@ static char *read_pem(const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
-        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        snprintf(err, errlen, "cannot load the TLS file %s: %s", path, strerror(errno));
         return NULL;
     }
     size_t cap = 4096, len = 0;
@@ -662,7 +662,7 @@ static char *read_pem(const char *path, char *err, size_t errlen)
     fclose(f);
     text[len] = '\0';
     if (strstr(text, "-----BEGIN ") == NULL) {
-        snprintf(err, errlen, "%s holds no PEM block", path);
+        snprintf(err, errlen, "the TLS file %s holds no PEM block", path);
         free(text);
         return NULL;
     }
@@ -700,7 +700,9 @@ static grpc_ssl_certificate_config_reload_status fetch_tls(void *user_data, grpc
     pthread_mutex_lock(&t->lock);
     if (t->handed != t->generation) {
         grpc_ssl_pem_key_cert_pair pair = {.private_key = t->key, .cert_chain = t->cert};
-        *out = grpc_ssl_server_certificate_config_create(t->ca, &pair, 1); /* copies the texts */
+        /* grpc 1.51 asserts that a fetched config has root certificates even when it verifies no
+         * client; without a client CA our own chain stands in, unused (DONT_REQUEST). */
+        *out = grpc_ssl_server_certificate_config_create(t->ca != NULL ? t->ca : t->cert, &pair, 1); /* copies */
         t->handed = t->generation;
         status = GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_NEW;
     }
