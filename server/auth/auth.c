@@ -173,14 +173,16 @@ static pz_keys_file *keys_file_of(pz_auth *a, const char *path)
 
 /* ---- rate limits ---- */
 
-/* Takes a token from `limiter` for prefix+name (cut to LIMIT_KEY_MAX); false after answering 429. */
+/* Takes a token from `limiter` for prefix + the policy + name (cut to LIMIT_KEY_MAX); false after
+ * answering 429. */
 static bool admit(pz_auth *a, pz_auth_call *call, pz_rate_limiter *limiter, const pz_rate_limit *limit,
                   const char *prefix, const char *name, size_t name_len, counter throttled, const char *message)
 {
     if (limit->per_second <= 0)
         return true;
-    char key[LIMIT_KEY_MAX];
-    int n = snprintf(key, sizeof key, "%s%.*s", prefix, (int)name_len, name);
+    char key[LIMIT_KEY_MAX]; /* a limit belongs to its policy: namespaces with their own keep apart */
+    int n = snprintf(key, sizeof key, "%s%016llx:%.*s", prefix, (unsigned long long)call->policy->fingerprint,
+                     (int)name_len, name);
     int64_t retry_ms = 0;
     if (pz_rate_limiter_take(limiter, key, n < (int)sizeof key ? (size_t)n : sizeof key - 1, limit, call->now_ms,
                              &retry_ms))
