@@ -108,7 +108,8 @@ static void fetch_url(void *ctx, pz_jwks_source *src, const char *url)
                                .headers = headers,
                                .n_headers = 1,
                                .deadline_ms = pz_now_ms() + PZ_JWKS_FETCH_TIMEOUT_MS,
-                               .idempotent = true,
+                               /* no engine retries: the source's refresh policy is the retry policy */
+                               .idempotent = false,
                                .max_response_bytes = PZ_JWKS_MAX_BYTES + 1};
     pz_upstream_submit(a->upstream, &req, url_fetched, src);
 }

@@ -71,10 +71,12 @@ bool pz_jwt_decode(const char *token, size_t len, unsigned allowed_algorithms, p
         pz_base64url_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1), arena, &out->payload_len);
     const unsigned char *signature =
         pz_base64url_decode(dot2 + 1, len - (size_t)(dot2 + 1 - token), arena, &signature_len);
-    if (header == NULL || payload == NULL || signature == NULL || signature_len == 0)
+    if (header == NULL || payload == NULL || signature == NULL)
         return MALFORMED(err);
     if (!decode_header(header, header_len, allowed_algorithms, arena, out, err))
-        return false;
+        return false; /* first: an unsigned "alg":"none" token is refused for its algorithm */
+    if (signature_len == 0)
+        return MALFORMED(err);
     out->signing_input = token;
     out->signing_input_len = (size_t)(dot2 - token);
     out->signature = signature;
