@@ -16,7 +16,8 @@ struct pz_jwks_source {
     pthread_mutex_t lock;
     pz_jwks *keys;          /* NULL until the first document parsed */
     int64_t loaded_ms;      /* when `keys` arrived */
-    int64_t attempted_ms;   /* when the last fetch started; 0: never */
+    bool attempted;         /* a fetch ever started */
+    int64_t attempted_ms;   /* when the last one did */
     bool in_flight;
     uint64_t next_revision; /* revisions handed out so far */
     pz_jwks_waiter *waiters;
@@ -51,9 +52,10 @@ const char *pz_jwks_source_location(const pz_jwks_source *src)
 /* Called with the lock held: whether a fetch may start now, and marks it started. */
 static bool claim_fetch(pz_jwks_source *src, int64_t now_ms, int64_t min_refresh_ms)
 {
-    if (src->in_flight || (src->attempted_ms != 0 && now_ms - src->attempted_ms < min_refresh_ms))
+    if (src->in_flight || (src->attempted && now_ms - src->attempted_ms < min_refresh_ms))
         return false;
     src->in_flight = true;
+    src->attempted = true;
     src->attempted_ms = now_ms;
     src->stats.fetches++;
     return true;
