@@ -25,7 +25,8 @@
 /* Sources one process registers: a configuration names a handful. Past this, a policy's source is
  * refused (logged) rather than letting reloads grow memory without bound. */
 #define MAX_SOURCES 64
-/* "a:" + an IPv6 address, "k:" + a key name, "s:" + issuer + subject: longer ones are cut. */
+/* A limit's key: the policy, a kind byte and an address, a key name or a subject; longer ones are
+ * cut. */
 #define LIMIT_KEY_MAX 512
 #define MS_PER_SEC 1000
 /* The engine for JWKS URLs: a fetch now and then, never many at once. */
@@ -56,11 +57,13 @@ struct pz_auth {
     pz_rate_limiter *by_address, *by_key, *by_subject;
     atomic_ulong counters[C__COUNT];
 
-    pthread_mutex_t sources_lock; /* the registries below only grow */
+    /* The registries only grow: readers scan the first n (an acquire load) without the lock;
+     * writers add under it and publish n with a release store. */
+    pthread_mutex_t sources_lock;
     pz_jwks_source *jwks[MAX_SOURCES];
-    size_t n_jwks;
+    atomic_size_t n_jwks;
     pz_keys_file *keys_files[MAX_SOURCES];
-    size_t n_keys_files;
+    atomic_size_t n_keys_files;
 
     pz_config_holder *config;
     unsigned long long prepared_generation;
@@ -136,18 +139,29 @@ static void fetch_file(void *ctx, pz_jwks_source *src, const char *path)
     pz_buf_free(&buf);
 }
 
+static pz_jwks_source *find_jwks(pz_auth *a, const char *location)
+{
+    size_t n = atomic_load_explicit(&a->n_jwks, memory_order_acquire);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(pz_jwks_source_location(a->jwks[i]), location) == 0)
+            return a->jwks[i];
+    return NULL;
+}
+
 /* The source of a JWT policy, registered on first use; NULL past MAX_SOURCES. */
 static pz_jwks_source *jwks_source_of(pz_auth *a, const pz_jwt_policy *jwt)
 {
     const char *location = jwt->jwks_url != NULL ? jwt->jwks_url : jwt->jwks_file;
-    pz_jwks_source *found = NULL;
+    pz_jwks_source *found = find_jwks(a, location);
+    if (found != NULL)
+        return found;
     pthread_mutex_lock(&a->sources_lock);
-    for (size_t i = 0; i < a->n_jwks && found == NULL; i++)
-        if (strcmp(pz_jwks_source_location(a->jwks[i]), location) == 0)
-            found = a->jwks[i];
-    if (found == NULL && a->n_jwks < MAX_SOURCES) {
+    found = find_jwks(a, location); /* another thread may have added it meanwhile */
+    size_t n = atomic_load_explicit(&a->n_jwks, memory_order_relaxed);
+    if (found == NULL && n < MAX_SOURCES) {
         found = pz_jwks_source_create(location, jwt->jwks_url != NULL ? fetch_url : fetch_file, a);
-        a->jwks[a->n_jwks++] = found;
+        a->jwks[n] = found;
+        atomic_store_explicit(&a->n_jwks, n + 1, memory_order_release);
     }
     pthread_mutex_unlock(&a->sources_lock);
     if (found == NULL)
@@ -155,16 +169,27 @@ static pz_jwks_source *jwks_source_of(pz_auth *a, const pz_jwt_policy *jwt)
     return found;
 }
 
+static pz_keys_file *find_keys_file(pz_auth *a, const char *path)
+{
+    size_t n = atomic_load_explicit(&a->n_keys_files, memory_order_acquire);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(pz_keys_file_path(a->keys_files[i]), path) == 0)
+            return a->keys_files[i];
+    return NULL;
+}
+
 static pz_keys_file *keys_file_of(pz_auth *a, const char *path)
 {
-    pz_keys_file *found = NULL;
+    pz_keys_file *found = find_keys_file(a, path);
+    if (found != NULL)
+        return found;
     pthread_mutex_lock(&a->sources_lock);
-    for (size_t i = 0; i < a->n_keys_files && found == NULL; i++)
-        if (strcmp(pz_keys_file_path(a->keys_files[i]), path) == 0)
-            found = a->keys_files[i];
-    if (found == NULL && a->n_keys_files < MAX_SOURCES) {
+    found = find_keys_file(a, path);
+    size_t n = atomic_load_explicit(&a->n_keys_files, memory_order_relaxed);
+    if (found == NULL && n < MAX_SOURCES) {
         found = pz_keys_file_open(path); /* the first time only: read where it is first needed */
-        a->keys_files[a->n_keys_files++] = found;
+        a->keys_files[n] = found;
+        atomic_store_explicit(&a->n_keys_files, n + 1, memory_order_release);
     }
     pthread_mutex_unlock(&a->sources_lock);
     if (found == NULL)
@@ -174,19 +199,23 @@ static pz_keys_file *keys_file_of(pz_auth *a, const char *path)
 
 /* ---- rate limits ---- */
 
-/* Takes a token from `limiter` for prefix + the policy + name (cut to LIMIT_KEY_MAX); false after
- * answering 429. */
-static bool admit(pz_auth *a, pz_auth_call *call, pz_rate_limiter *limiter, const pz_rate_limit *limit,
-                  const char *prefix, const char *name, size_t name_len, counter throttled, const char *message)
+/* Takes a token from `limiter` for the policy (its fingerprint: namespaces with limits of their own
+ * keep apart), the kind of limit and name (cut to LIMIT_KEY_MAX); false after answering 429. Keys are
+ * bytes built with memcpy: this runs on every request. */
+static bool admit(pz_auth *a, pz_auth_call *call, pz_rate_limiter *limiter, const pz_rate_limit *limit, char kind,
+                  const char *name, size_t name_len, counter throttled, const char *message)
 {
     if (limit->per_second <= 0)
         return true;
-    char key[LIMIT_KEY_MAX]; /* a limit belongs to its policy: namespaces with their own keep apart */
-    int n = snprintf(key, sizeof key, "%s%016llx:%.*s", prefix, (unsigned long long)call->policy->fingerprint,
-                     (int)name_len, name);
+    char key[LIMIT_KEY_MAX];
+    uint64_t policy = call->policy->fingerprint;
+    memcpy(key, &policy, sizeof policy);
+    key[sizeof policy] = kind;
+    if (name_len > sizeof key - sizeof policy - 1)
+        name_len = sizeof key - sizeof policy - 1;
+    memcpy(key + sizeof policy + 1, name, name_len);
     int64_t retry_ms = 0;
-    if (pz_rate_limiter_take(limiter, key, n < (int)sizeof key ? (size_t)n : sizeof key - 1, limit, call->now_ms,
-                             &retry_ms))
+    if (pz_rate_limiter_take(limiter, key, sizeof policy + 1 + name_len, limit, call->now_ms, &retry_ms))
         return true;
     count(a, throttled);
     call->retry_after_s = (int)((retry_ms + MS_PER_SEC - 1) / MS_PER_SEC);
@@ -230,7 +259,7 @@ static void authenticate_key(pz_auth *a, pz_auth_call *call)
              key == NULL ? "the API key is not valid" : "the API key has expired");
         return;
     }
-    if (!admit(a, call, a->by_key, key->has_rate_limit ? &key->rate_limit : &p->per_api_key, "k:", key->name,
+    if (!admit(a, call, a->by_key, key->has_rate_limit ? &key->rate_limit : &p->per_api_key, 'k', key->name,
                strlen(key->name), C_THROTTLED_KEY, "too many requests with this API key; retry later"))
         return;
     count(a, C_KEY_ACCEPTED);
@@ -251,12 +280,9 @@ typedef struct token_job {
 
 static void accept_token(pz_auth *a, pz_auth_call *call, const pz_jwt_claims *claims)
 {
-    const pz_jwt_policy *jwt = call->policy->jwt;
-    char subject[LIMIT_KEY_MAX];
-    int n = snprintf(subject, sizeof subject, "%s %s", jwt->issuer, claims->subject);
-    if (!admit(a, call, a->by_subject, &call->policy->per_subject, "s:", subject,
-               n < (int)sizeof subject ? (size_t)n : sizeof subject - 1, C_THROTTLED_SUBJECT,
-               "too many requests for this user; retry later"))
+    /* the policy names the issuer: its fingerprint in the key keeps subjects of two issuers apart */
+    if (!admit(a, call, a->by_subject, &call->policy->per_subject, 's', claims->subject, strlen(claims->subject),
+               C_THROTTLED_SUBJECT, "too many requests for this user; retry later"))
         return;
     call->principal = (pz_principal){.kind = PZ_PRINCIPAL_TOKEN,
                                      .name = claims->subject,
@@ -366,7 +392,7 @@ static void authenticate(void *self, pz_auth_call *call)
     if (call->client_addr != NULL && p->per_client_address.per_second > 0) {
         size_t len;
         const char *host = address_host(call->client_addr, &len);
-        if (!admit(a, call, a->by_address, &p->per_client_address, "a:", host, len, C_THROTTLED_ADDRESS,
+        if (!admit(a, call, a->by_address, &p->per_client_address, 'a', host, len, C_THROTTLED_ADDRESS,
                    "too many requests from this address; retry later"))
             return;
     }
@@ -420,10 +446,8 @@ static void poll_once(pz_auth *a)
         }
         pz_config_unref(cfg);
     }
-    pthread_mutex_lock(&a->sources_lock);
-    size_t n = a->n_keys_files;
-    pthread_mutex_unlock(&a->sources_lock);
-    for (size_t i = 0; i < n; i++) /* entries are never removed: safe outside the lock */
+    size_t n = atomic_load_explicit(&a->n_keys_files, memory_order_acquire);
+    for (size_t i = 0; i < n; i++)
         pz_keys_file_poll(a->keys_files[i]);
 }
 
@@ -468,6 +492,8 @@ pz_auth *pz_auth_create(const pz_auth_options *opts)
     a->by_subject = pz_rate_limiter_create(opts->rate_limit_capacity);
     for (int i = 0; i < C__COUNT; i++)
         atomic_init(&a->counters[i], 0);
+    atomic_init(&a->n_jwks, 0);
+    atomic_init(&a->n_keys_files, 0);
     pthread_mutex_init(&a->sources_lock, NULL);
     a->config = opts->config;
     a->poll_ms = opts->poll_ms > 0 ? opts->poll_ms : PZ_AUTH_POLL_MS_DEFAULT;
@@ -497,9 +523,9 @@ void pz_auth_destroy(pz_auth *a)
     pthread_mutex_unlock(&a->watch_lock);
     pthread_join(a->watcher, NULL);
     pz_upstream_destroy(a->upstream); /* every fetch completed: sources may go */
-    for (size_t i = 0; i < a->n_jwks; i++)
+    for (size_t i = 0; i < atomic_load(&a->n_jwks); i++)
         pz_jwks_source_destroy(a->jwks[i]);
-    for (size_t i = 0; i < a->n_keys_files; i++)
+    for (size_t i = 0; i < atomic_load(&a->n_keys_files); i++)
         pz_keys_file_close(a->keys_files[i]);
     pz_token_cache_destroy(a->tokens);
     pz_rate_limiter_destroy(a->by_address);
@@ -517,8 +543,9 @@ int pz_auth_stats_json(pz_auth *a, pz_buf *out)
     for (int i = 0; i < C__COUNT; i++)
         rc |= pz_buf_printf(out, "\"%s\":%lu,", COUNTER_NAMES[i], atomic_load(&a->counters[i]));
     rc |= pz_buf_printf(out, "\"rememberedTokens\":%zu,\"jwks\":[", pz_token_cache_size(a->tokens));
-    pthread_mutex_lock(&a->sources_lock);
-    for (size_t i = 0; i < a->n_jwks; i++) {
+    size_t n_jwks = atomic_load_explicit(&a->n_jwks, memory_order_acquire);
+    size_t n_files = atomic_load_explicit(&a->n_keys_files, memory_order_acquire);
+    for (size_t i = 0; i < n_jwks; i++) {
         pz_jwks_source_stats st;
         pz_jwks_source_get_stats(a->jwks[i], &st);
         const char *loc = pz_jwks_source_location(a->jwks[i]);
@@ -528,7 +555,7 @@ int pz_auth_stats_json(pz_auth *a, pz_buf *out)
                             st.keys, (long long)st.loaded_ms, st.fetches, st.failures, st.waits);
     }
     rc |= pz_buf_append_str(out, "],\"apiKeysFiles\":[");
-    for (size_t i = 0; i < a->n_keys_files; i++) {
+    for (size_t i = 0; i < n_files; i++) {
         pz_keys_snapshot *snap = pz_keys_file_acquire(a->keys_files[i]);
         const char *path = pz_keys_file_path(a->keys_files[i]);
         rc |= pz_buf_append_str(out, i > 0 ? ",{\"path\":" : "{\"path\":");
@@ -536,7 +563,6 @@ int pz_auth_stats_json(pz_auth *a, pz_buf *out)
         rc |= pz_buf_printf(out, ",\"keys\":%zu}", pz_keys_snapshot_count(snap));
         pz_keys_snapshot_release(snap);
     }
-    pthread_mutex_unlock(&a->sources_lock);
     rc |= pz_buf_append_str(out, "]}");
     return rc != 0 ? -1 : 0;
 }

@@ -13,19 +13,34 @@
 static EVP_MD *sha256_md;
 static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
 
+static pthread_key_t ctx_key;
+
+static void free_ctx(void *ctx)
+{
+    EVP_MD_CTX_free(ctx);
+}
+
 /* Fetched once: an implicit fetch per call (EVP_sha256) costs a lookup in the provider store. */
 static void fetch_sha256(void)
 {
     sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-    if (sha256_md == NULL)
+    if (sha256_md == NULL || pthread_key_create(&ctx_key, free_ctx) != 0)
         pz_fatal("OpenSSL has no SHA-256");
 }
 
 void pz_sha256(const void *data, size_t n, unsigned char out[PZ_SHA256_LEN])
 {
     pthread_once(&sha256_once, fetch_sha256);
+    /* one context per thread, reused: allocating one per digest costs more than hashing a key */
+    EVP_MD_CTX *ctx = pthread_getspecific(ctx_key);
+    if (ctx == NULL) {
+        ctx = EVP_MD_CTX_new();
+        if (ctx == NULL || pthread_setspecific(ctx_key, ctx) != 0)
+            pz_fatal("out of memory for a SHA-256 context");
+    }
     unsigned int len = 0;
-    if (EVP_Digest(data, n, out, &len, sha256_md, NULL) != 1 || len != PZ_SHA256_LEN)
+    if (EVP_DigestInit_ex2(ctx, sha256_md, NULL) != 1 || EVP_DigestUpdate(ctx, data, n) != 1 ||
+        EVP_DigestFinal_ex(ctx, out, &len) != 1 || len != PZ_SHA256_LEN)
         pz_fatal("SHA-256 failed");
 }
 

@@ -1,6 +1,7 @@
 #include "server/auth/jwks_source.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
@@ -20,6 +21,7 @@ struct pz_jwks_source {
     int64_t attempted_ms;   /* when the last one did */
     bool in_flight;
     uint64_t next_revision; /* revisions handed out so far */
+    atomic_uint_fast64_t revision; /* of `keys`: read on every request without the lock */
     pz_jwks_waiter *waiters;
     pz_jwks_source_stats stats;
 };
@@ -30,6 +32,7 @@ pz_jwks_source *pz_jwks_source_create(const char *location, pz_jwks_fetch_fn fet
     src->location = pz_strdup(location);
     src->fetch = fetch;
     src->fetch_ctx = fetch_ctx;
+    atomic_init(&src->revision, 0);
     pthread_mutex_init(&src->lock, NULL);
     return src;
 }
@@ -97,6 +100,7 @@ void pz_jwks_source_fetched(pz_jwks_source *src, const char *body, size_t len, c
         pz_jwks_set_revision(parsed, same_keys ? pz_jwks_revision(src->keys) : ++src->next_revision);
         pz_jwks_unref(src->keys);
         src->keys = parsed;
+        atomic_store_explicit(&src->revision, pz_jwks_revision(parsed), memory_order_release);
         src->loaded_ms = now_ms;
         src->stats.keys = pz_jwks_count(parsed);
         src->stats.loaded_ms = now_ms;
@@ -140,8 +144,5 @@ void pz_jwks_source_prefetch(pz_jwks_source *src, int64_t now_ms, int64_t min_re
 
 uint64_t pz_jwks_source_revision(pz_jwks_source *src)
 {
-    pthread_mutex_lock(&src->lock);
-    uint64_t r = src->keys != NULL ? pz_jwks_revision(src->keys) : 0;
-    pthread_mutex_unlock(&src->lock);
-    return r;
+    return atomic_load_explicit(&src->revision, memory_order_acquire);
 }

@@ -9,13 +9,21 @@
 
 #define SHARDS 16
 
-/* One remembered token; its strings follow it in the same allocation. */
+/* One remembered token; its scope array and strings follow it in the same allocation (`packed`
+ * bytes), so a hit copies them with one memcpy. */
 typedef struct entry {
     struct entry *next_in_chain;
     struct entry *newer, *older; /* insertion order, for eviction */
     pz_token_key key;
+    size_t packed;
     pz_jwt_claims claims; /* strings and the scope array point into this allocation */
 } entry;
+
+/* Where a pointer into e's packed block lands in a copy of the block at `to`. */
+static const char *moved(const entry *e, const char *p, char *to)
+{
+    return p == NULL ? NULL : to + (p - (const char *)(e + 1));
+}
 
 typedef struct shard {
     pthread_mutex_t lock;
@@ -117,12 +125,14 @@ bool pz_token_cache_get(pz_token_cache *c, const pz_token_key *key, int leeway_s
         free(e);
     } else if (e != NULL) {
         const pz_jwt_claims *k = &e->claims;
+        char *copy = pz_arena_alloc(arena, e->packed);
+        memcpy(copy, e + 1, e->packed);
         *out = *k;
-        out->subject = pz_arena_strdup(arena, k->subject);
-        out->user_id = k->user_id != NULL ? pz_arena_strdup(arena, k->user_id) : NULL;
-        out->scopes = pz_arena_alloc(arena, (k->n_scopes ? k->n_scopes : 1) * sizeof *out->scopes);
+        out->subject = moved(e, k->subject, copy);
+        out->user_id = moved(e, k->user_id, copy);
+        out->scopes = (const char **)copy;
         for (size_t i = 0; i < k->n_scopes; i++)
-            out->scopes[i] = pz_arena_strdup(arena, k->scopes[i]);
+            out->scopes[i] = moved(e, k->scopes[i], copy);
         hit = true;
     }
     pthread_mutex_unlock(&s->lock);
@@ -151,6 +161,7 @@ void pz_token_cache_put(pz_token_cache *c, const pz_token_key *key, const pz_jwt
 {
     size_t scopes_bytes = claims->n_scopes * sizeof(const char *);
     entry *e = pz_calloc(1, sizeof *e + scopes_bytes + strings_size(claims));
+    e->packed = scopes_bytes + strings_size(claims);
     e->key = *key;
     e->claims = *claims;
     e->claims.scopes = (const char **)(e + 1);

@@ -24,6 +24,17 @@ static const char *challenges(const pz_auth_policy *policy, bool bad_token, pz_a
     return bearer != NULL ? bearer : api_key;
 }
 
+/* "key:NAME" or "token:SUBJECT" for the access log; built without printf (every request). */
+static const char *principal_label(const pz_principal *p, pz_arena *arena)
+{
+    const char *prefix = p->kind == PZ_PRINCIPAL_API_KEY ? "key:" : "token:";
+    size_t np = strlen(prefix), nn = strlen(p->name);
+    char *out = pz_arena_alloc(arena, np + nn + 1);
+    memcpy(out, prefix, np);
+    memcpy(out + np, p->name, nn + 1);
+    return out;
+}
+
 static void finish(pz_access_check *check, const pz_error *err)
 {
     pz_request *req = check->req;
@@ -33,13 +44,8 @@ static void finish(pz_access_check *check, const pz_error *err)
     else if (err != NULL && err->status == PZ_RESOURCE_EXHAUSTED)
         req->hints.retry_after =
             pz_arena_printf(req->arena, "%d", check->call.retry_after_s > 0 ? check->call.retry_after_s : 1);
-    if (err == NULL) {
-        const pz_principal *p = &check->call.principal;
-        if (p->kind == PZ_PRINCIPAL_API_KEY)
-            req->principal = pz_arena_printf(req->arena, "key:%s", p->name);
-        else if (p->kind == PZ_PRINCIPAL_TOKEN)
-            req->principal = pz_arena_printf(req->arena, "token:%s", p->name);
-    }
+    if (err == NULL && check->call.principal.kind != PZ_PRINCIPAL_ANONYMOUS)
+        req->principal = principal_label(&check->call.principal, req->arena);
     check->done(check, err);
 }
 
