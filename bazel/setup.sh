@@ -28,7 +28,8 @@ build_packages=(
     libh2o-evloop-dev libssl-dev libcurl4-openssl-dev liblmdb-dev libjansson-dev zlib1g-dev libcmocka-dev
 )
 test_packages=(
-    python3 python3-grpcio python3-protobuf python3-botocore curl openssl nghttp2-client wrk lmdb-utils procps
+    python3 python3-grpcio python3-protobuf python3-botocore python3-jwt python3-cryptography curl openssl
+    nghttp2-client wrk lmdb-utils procps
     clang-format git
 )
 

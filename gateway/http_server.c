@@ -122,8 +122,7 @@ static void add_cors(pz_http_server *s, h2o_req_t *req)
     add_header(req, "access-control-expose-headers", CORS_EXPOSE_HEADERS);
 }
 
-static void send_error_with_hints(pz_http_server *s, h2o_req_t *req, const pz_error *err,
-                                  const pz_response_hints *h);
+static void send_error_with_hints(pz_http_server *s, h2o_req_t *req, const pz_error *err, const pz_response_hints *h);
 
 /* Sends status + body (copied into the request pool) and ends the response. */
 static void send_response(h2o_req_t *req, int status, const char *content_type, const char *body, size_t len)

@@ -722,8 +722,8 @@ int main(int argc, char **argv)
             "thread(s)%s)",
             o.host, grpc_port, o.grpc_threads, o.tls_cert != NULL ? "; TLS" : "");
 
-    reloadable r = {.holder = holder, .has_file = o.config_path != NULL, .http = http, .grpc = grpc,
-                    .tls = o.tls_cert != NULL};
+    reloadable r = {
+        .holder = holder, .has_file = o.config_path != NULL, .http = http, .grpc = grpc, .tls = o.tls_cert != NULL};
     wait_for_shutdown(&signals, &r);
     exit_code = 0;
 

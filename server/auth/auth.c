@@ -47,7 +47,7 @@ typedef enum counter {
 } counter;
 
 static const char *const COUNTER_NAMES[C__COUNT] = {
-    "apiKeysAccepted", "apiKeysRefused", "tokenCacheHits",    "tokensVerified",     "tokensRefused",
+    "apiKeysAccepted", "apiKeysRefused",     "tokenCacheHits",    "tokensVerified",     "tokensRefused",
     "jwksWaits",       "throttledByAddress", "throttledByApiKey", "throttledBySubject",
 };
 

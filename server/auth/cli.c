@@ -125,10 +125,14 @@ static int write_atomically(const char *path, json_t *doc, FILE *err)
 static int parse_args(int argc, char **argv, cli_options *o, FILE *err)
 {
     static const struct option opts[] = {
-        {"name", required_argument, NULL, 'n'},       {"scopes", required_argument, NULL, 's'},
-        {"namespaces", required_argument, NULL, 'N'}, {"expires", required_argument, NULL, 'e'},
-        {"rate-limit", required_argument, NULL, 'r'}, {"keys-file", required_argument, NULL, 'f'},
-        {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
+        {"name", required_argument, NULL, 'n'},
+        {"scopes", required_argument, NULL, 's'},
+        {"namespaces", required_argument, NULL, 'N'},
+        {"expires", required_argument, NULL, 'e'},
+        {"rate-limit", required_argument, NULL, 'r'},
+        {"keys-file", required_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     *o = (cli_options){.namespaces = "*"};
     optind = 1;
@@ -201,8 +205,9 @@ int pz_auth_cli_main(int argc, char **argv, FILE *out, FILE *err)
                 char *text = json_dumps(entry, JSON_COMPACT | JSON_PRESERVE_ORDER);
                 fprintf(out, "%s\n", text);
                 free(text);
-                fprintf(err, "created API key '%s': the key is shown once (first line); add the entry (second line) "
-                             "to auth.apiKeys\n",
+                fprintf(err,
+                        "created API key '%s': the key is shown once (first line); add the entry (second line) "
+                        "to auth.apiKeys\n",
                         o.name);
             } else {
                 fprintf(err, "created API key '%s' in %s: the key is shown once (first line)\n", o.name, o.keys_file);

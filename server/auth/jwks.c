@@ -60,7 +60,8 @@ static EVP_PKEY *p256_key(const unsigned char *x, size_t x_len, const unsigned c
         OSSL_PARAM_construct_end(),
     };
     EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-    if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) != 1 || EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1)
+    if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) != 1 ||
+        EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1)
         pkey = NULL;
     EVP_PKEY_CTX_free(ctx);
     if (pkey != NULL) { /* the point must lie on the curve (invalid-curve attacks) */

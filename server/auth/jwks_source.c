@@ -15,12 +15,12 @@ struct pz_jwks_source {
     pz_jwks_fetch_fn fetch;
     void *fetch_ctx;
     pthread_mutex_t lock;
-    pz_jwks *keys;          /* NULL until the first document parsed */
-    int64_t loaded_ms;      /* when `keys` arrived */
-    bool attempted;         /* a fetch ever started */
-    int64_t attempted_ms;   /* when the last one did */
+    pz_jwks *keys;        /* NULL until the first document parsed */
+    int64_t loaded_ms;    /* when `keys` arrived */
+    bool attempted;       /* a fetch ever started */
+    int64_t attempted_ms; /* when the last one did */
     bool in_flight;
-    uint64_t next_revision; /* revisions handed out so far */
+    uint64_t next_revision;        /* revisions handed out so far */
     atomic_uint_fast64_t revision; /* of `keys`: read on every request without the lock */
     pz_jwks_waiter *waiters;
     pz_jwks_source_stats stats;

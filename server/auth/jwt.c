@@ -67,8 +67,7 @@ bool pz_jwt_decode(const char *token, size_t len, unsigned allowed_algorithms, p
         return MALFORMED(err);
     size_t header_len, signature_len;
     const unsigned char *header = pz_base64url_decode(token, (size_t)(dot1 - token), arena, &header_len);
-    const unsigned char *payload =
-        pz_base64url_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1), arena, &out->payload_len);
+    const unsigned char *payload = pz_base64url_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1), arena, &out->payload_len);
     const unsigned char *signature =
         pz_base64url_decode(dot2 + 1, len - (size_t)(dot2 + 1 - token), arena, &signature_len);
     if (header == NULL || payload == NULL || signature == NULL)
@@ -211,8 +210,9 @@ bool pz_jwt_check_claims(const pz_jwt *t, const pz_jwt_policy *policy, int64_t n
     else if (policy->client_id != NULL && (client_id == NULL || strcmp(client_id, policy->client_id) != 0))
         reject(err, "InvalidAudience", "the token was issued to another client (client_id)");
     else if (policy->token_use != NULL && (use == NULL || strcmp(use, policy->token_use) != 0))
-        reject(err, "InvalidTokenUse", policy->token_use[0] == 'a' ? "an access token is required (token_use)"
-                                                                   : "an ID token is required (token_use)");
+        reject(err, "InvalidTokenUse",
+               policy->token_use[0] == 'a' ? "an access token is required (token_use)"
+                                           : "an ID token is required (token_use)");
     else if (sub == NULL && client_id == NULL)
         reject(err, "InvalidToken", "the token names no subject (sub)");
     else if (policy->user_id_claim != NULL &&

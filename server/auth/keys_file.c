@@ -77,8 +77,8 @@ static pz_api_key_set *load(const char *path)
         pz_config_problems_init(&problems);
         set = pz_api_key_set_parse(buf.data != NULL ? buf.data : "", buf.len, &problems);
         for (size_t i = 0; i < problems.n; i++)
-            pz_log(problems.items[i].is_warning ? PZ_LOG_WARN : PZ_LOG_ERROR, "auth: API keys file %s: %s: %s",
-                   path, problems.items[i].path, problems.items[i].message);
+            pz_log(problems.items[i].is_warning ? PZ_LOG_WARN : PZ_LOG_ERROR, "auth: API keys file %s: %s: %s", path,
+                   problems.items[i].path, problems.items[i].message);
         pz_config_problems_free(&problems);
     }
     pz_buf_free(&buf);

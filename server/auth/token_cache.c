@@ -113,8 +113,8 @@ static shard *shard_of(pz_token_cache *c, const pz_token_key *key)
     return &c->shards[(index_of(key) >> 32) % SHARDS];
 }
 
-bool pz_token_cache_get(pz_token_cache *c, const pz_token_key *key, int leeway_seconds, int64_t now_ms,
-                        pz_arena *arena, pz_jwt_claims *out)
+bool pz_token_cache_get(pz_token_cache *c, const pz_token_key *key, int leeway_seconds, int64_t now_ms, pz_arena *arena,
+                        pz_jwt_claims *out)
 {
     shard *s = shard_of(c, key);
     pthread_mutex_lock(&s->lock);

@@ -32,8 +32,8 @@ void pz_token_cache_destroy(pz_token_cache *c);
 
 /* True with the remembered claims copied into arena when key is there and still valid at now_ms
  * (with leeway); an entry found expired is dropped. */
-bool pz_token_cache_get(pz_token_cache *c, const pz_token_key *key, int leeway_seconds, int64_t now_ms,
-                        pz_arena *arena, pz_jwt_claims *out);
+bool pz_token_cache_get(pz_token_cache *c, const pz_token_key *key, int leeway_seconds, int64_t now_ms, pz_arena *arena,
+                        pz_jwt_claims *out);
 /* Remembers claims (copied) under key, replacing an older entry for it. */
 void pz_token_cache_put(pz_token_cache *c, const pz_token_key *key, const pz_jwt_claims *claims);
 size_t pz_token_cache_size(pz_token_cache *c);

@@ -16,8 +16,8 @@ static const char BEARER[] = "Bearer";
 static const char *challenges(const pz_auth_policy *policy, bool bad_token, pz_arena *arena)
 {
     const char *bearer = policy->jwt == NULL ? NULL
-                         : bad_token       ? "Bearer realm=\"" PZ_AUTH_REALM "\", error=\"invalid_token\""
-                                           : "Bearer realm=\"" PZ_AUTH_REALM "\"";
+                         : bad_token         ? "Bearer realm=\"" PZ_AUTH_REALM "\", error=\"invalid_token\""
+                                             : "Bearer realm=\"" PZ_AUTH_REALM "\"";
     const char *api_key = policy->api_key_scheme ? "ApiKey realm=\"" PZ_AUTH_REALM "\"" : NULL;
     if (bearer != NULL && api_key != NULL)
         return pz_arena_printf(arena, "%s, %s", bearer, api_key);
@@ -187,8 +187,8 @@ pz_status pz_access_authorize(const pz_principal *principal, const pz_auth_polic
             return DENY(err, arena, "InsufficientScope", "API key '%s' does not have the '%s' scope", principal->name,
                         what);
         if (!key_allows_namespace(principal->key, ns))
-            return DENY(err, arena, "NamespaceNotAllowed", "API key '%s' may not use namespace '%s'",
-                        principal->name, ns);
+            return DENY(err, arena, "NamespaceNotAllowed", "API key '%s' may not use namespace '%s'", principal->name,
+                        ns);
         break; /* backend services act for any user */
     case PZ_PRINCIPAL_TOKEN: {
         const pz_jwt_policy *jwt = policy->jwt;
@@ -199,8 +199,9 @@ pz_status pz_access_authorize(const pz_principal *principal, const pz_auth_polic
                             : "");
         if (principal->user_id != NULL && user_id != NULL && user_id[0] != '\0' &&
             strcmp(principal->user_id, user_id) != 0)
-            return DENY(err, arena, "UserMismatch", "the token acts for its own user only, not for the user named in "
-                                                    "the request");
+            return DENY(err, arena, "UserMismatch",
+                        "the token acts for its own user only, not for the user named in "
+                        "the request");
         break;
     }
     }

@@ -45,9 +45,9 @@ typedef enum pz_principal_kind {
  * destroyed (the implementation keeps its key set alive that long). */
 typedef struct pz_principal {
     pz_principal_kind kind;
-    const char *name;         /* the key's name or the token's subject: access logs, limits */
-    const pz_api_key *key;    /* PZ_PRINCIPAL_API_KEY */
-    const char *user_id;      /* token: the value of the policy's userIdClaim, NULL without one */
+    const char *name;          /* the key's name or the token's subject: access logs, limits */
+    const pz_api_key *key;     /* PZ_PRINCIPAL_API_KEY */
+    const char *user_id;       /* token: the value of the policy's userIdClaim, NULL without one */
     const char *const *scopes; /* token: its `scope` (split on spaces) or `scp` */
     size_t n_scopes;
 } pz_principal;

@@ -295,21 +295,17 @@ typedef struct pz_rate_limit {
 } pz_rate_limit;
 
 /* JWS algorithms a JWT policy may allow: asymmetric only (RFC 8725 §3.1, §3.2). */
-typedef enum pz_jwt_alg {
-    PZ_JWT_RS256 = 0,
-    PZ_JWT_ES256,
-    PZ_JWT_ALG__COUNT
-} pz_jwt_alg;
+typedef enum pz_jwt_alg { PZ_JWT_RS256 = 0, PZ_JWT_ES256, PZ_JWT_ALG__COUNT } pz_jwt_alg;
 
 #define PZ_SHA256_LEN 32
 
 typedef struct pz_jwt_policy {
-    const char *jwks_url;  /* exactly one of jwks_url and jwks_file */
+    const char *jwks_url; /* exactly one of jwks_url and jwks_file */
     const char *jwks_file;
-    const char *issuer;    /* `iss` must equal it */
-    const char *audience;  /* NULL: `aud` not checked; else `aud` (string or array) must hold it */
-    const char *client_id; /* NULL: not checked; else `client_id` must equal it (Cognito access tokens) */
-    const char *token_use; /* NULL: not checked; default "access" when the issuer is a Cognito user pool */
+    const char *issuer;        /* `iss` must equal it */
+    const char *audience;      /* NULL: `aud` not checked; else `aud` (string or array) must hold it */
+    const char *client_id;     /* NULL: not checked; else `client_id` must equal it (Cognito access tokens) */
+    const char *token_use;     /* NULL: not checked; default "access" when the issuer is a Cognito user pool */
     const char *user_id_claim; /* NULL: tokens act for any user; else the claim naming the one user */
     int leeway_seconds;        /* clock skew allowed on exp/nbf/iat; default 60 */
     unsigned algorithms;       /* bits (1 << pz_jwt_alg); default RS256 and ES256 */

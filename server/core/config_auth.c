@@ -55,17 +55,16 @@ static const cfg_member JWT_AUDIENCE = {.key = "audience", .kind = CFG_STRING};
 static const cfg_member JWT_CLIENT_ID = {.key = "clientId", .kind = CFG_STRING};
 static const cfg_member JWT_TOKEN_USE = {.key = "tokenUse", .kind = CFG_STRING};
 static const cfg_member JWT_USER_ID_CLAIM = {.key = "userIdClaim", .kind = CFG_STRING};
-static const cfg_member JWT_LEEWAY = {
-    .key = "leewaySeconds", .kind = CFG_INTEGER, .min = 0, .max = MAX_LEEWAY_SECONDS};
+static const cfg_member JWT_LEEWAY = {.key = "leewaySeconds", .kind = CFG_INTEGER, .min = 0, .max = MAX_LEEWAY_SECONDS};
 static const cfg_member JWT_ALGORITHMS = {.key = "algorithms", .kind = CFG_ARRAY};
 static const cfg_member JWT_REQUIRED_SCOPES = {.key = "requiredScopes", .kind = CFG_OBJECT};
 static const cfg_member JWT_MIN_REFRESH = {
     .key = "jwksMinRefreshSeconds", .kind = CFG_INTEGER, .min = 1, .max = MAX_JWKS_SECONDS};
 static const cfg_member JWT_MAX_AGE = {
     .key = "jwksMaxAgeSeconds", .kind = CFG_INTEGER, .min = 1, .max = MAX_JWKS_SECONDS};
-static const cfg_member *const JWT[] = {&JWT_JWKS_URL,    &JWT_JWKS_FILE,       &JWT_ISSUER,      &JWT_AUDIENCE,
-                                        &JWT_CLIENT_ID,   &JWT_TOKEN_USE,       &JWT_USER_ID_CLAIM, &JWT_LEEWAY,
-                                        &JWT_ALGORITHMS,  &JWT_REQUIRED_SCOPES, &JWT_MIN_REFRESH, &JWT_MAX_AGE};
+static const cfg_member *const JWT[] = {&JWT_JWKS_URL,   &JWT_JWKS_FILE,       &JWT_ISSUER,        &JWT_AUDIENCE,
+                                        &JWT_CLIENT_ID,  &JWT_TOKEN_USE,       &JWT_USER_ID_CLAIM, &JWT_LEEWAY,
+                                        &JWT_ALGORITHMS, &JWT_REQUIRED_SCOPES, &JWT_MIN_REFRESH,   &JWT_MAX_AGE};
 
 static const cfg_member KEY_NAME = {.key = "name", .kind = CFG_STRING, .presence = CFG_REQUIRED};
 static const cfg_member KEY_SHA256 = {.key = "sha256", .kind = CFG_STRING, .presence = CFG_REQUIRED};
@@ -185,9 +184,9 @@ static bool parse_rfc3339(const char *s, int64_t *ms)
 static bool is_key_name(const char *s)
 {
     size_t n = strlen(s);
-    return n > 0 && n <= MAX_KEY_NAME_LEN && strspn(s,
-                                                    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
-                                                    "@:") == n;
+    return n > 0 && n <= MAX_KEY_NAME_LEN &&
+           strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
+                     "@:") == n;
 }
 
 static bool is_cognito_issuer(const char *iss)

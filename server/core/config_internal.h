@@ -33,7 +33,7 @@ struct pz_config {
     const char *description;
     const char *title;
     const pz_auth_policy *auth; /* never NULL */
-    cfg_namespace *namespaces; /* document order */
+    cfg_namespace *namespaces;  /* document order */
     size_t n_namespaces;
     const cfg_namespace **sorted_namespaces;
 };

@@ -41,9 +41,9 @@ struct pz_inference {
     refresh *refresh;  /* set when this inference is a background refresh */
 
     pz_query query;
-    const pz_auth_policy *auth_policy; /* the namespace's, chosen by the authenticate stage */
-    pz_access_check access;            /* its outcome: access.call.principal (zeroed: anonymous) */
-    const pz_variation *variation;     /* chosen by the assign stage */
+    const pz_auth_policy *auth_policy;  /* the namespace's, chosen by the authenticate stage */
+    pz_access_check access;             /* its outcome: access.call.principal (zeroed: anonymous) */
+    const pz_variation *variation;      /* chosen by the assign stage */
     const pz_cache_policy *cache_class; /* NULL when the configuration sets none */
     bool cacheable;                     /* validated and (when a cache exists) cached */
     pz_cache_flight *flight;            /* the flight this call leads, until it is finished */

@@ -92,7 +92,6 @@ void pz_request_log_access(const pz_request *req, const char *what, int code)
     pz_info("access %s %s status=%d dur_ms=%.3f%s client=%s principal=%s variation=%s cache=%s%s%s",
             req->protocol ? req->protocol : "-", what, code, (double)dur_us / 1000.0, upstream,
             req->client_addr ? req->client_addr : "-", req->principal ? req->principal : "-",
-            req->hints.variation ? req->hints.variation : "-",
-            cache_outcome(req, outcome, sizeof outcome), req->status != PZ_OK ? " error=" : "",
-            req->status != PZ_OK && req->error.code ? req->error.code : "");
+            req->hints.variation ? req->hints.variation : "-", cache_outcome(req, outcome, sizeof outcome),
+            req->status != PZ_OK ? " error=" : "", req->status != PZ_OK && req->error.code ? req->error.code : "");
 }

@@ -69,8 +69,8 @@ typedef struct pz_response_hints {
     const char *www_authenticate;
     const char *retry_after;
     bool not_modified; /* if-none-match matched: REST 304 / gRPC not_modified flag */
-    const char *cache;          /* response cache outcome for the access log ("hit", "miss",
-                                 * "stale", "stale-if-error", "coalesced", "bypass"); NULL = "-" */
+    const char *cache; /* response cache outcome for the access log ("hit", "miss",
+                        * "stale", "stale-if-error", "coalesced", "bypass"); NULL = "-" */
     /* The upstreams' own time for this request (pz_upstream_timing above); the access log prints
      * it as upstream_ms when non-zero, so dur_ms - upstream_ms is the server's own added time. */
     pz_upstream_timing upstream;

@@ -187,7 +187,9 @@ void pz_service_handle(pz_service *svc, pz_request *req)
     case PZ_RPC_RERANK_ITEMS:
         pz_inference_start(svc->inference, req, cfg); /* takes over the snapshot reference */
         return;
-    case PZ_RPC_PUT_EVENTS: handle_put_events(svc, req, cfg); /* takes over the snapshot reference */ return;
+    case PZ_RPC_PUT_EVENTS:
+        handle_put_events(svc, req, cfg); /* takes over the snapshot reference */
+        return;
     default: pz_request_fail(req, PZ_UNIMPLEMENTED, PZ_ERRTYPE_UNHANDLED, "UnknownMethod", "unknown method"); break;
     }
     /* Requests that complete later only hold arena copies of what they read from the snapshot. */

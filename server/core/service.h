@@ -1,9 +1,9 @@
 /* The service: the one place that handles every PersonalizationService call, whichever front it
  * came from. Inference calls go to the sequencer (server/core/inference.h); PutEvents calls are
- * authenticated and authorized (server/core/access.h), validated (server/core/event_validation.h), purge the user's cached responses and go to the
- * event sink. Everything outside the core reaches it through ports that main.c wires: the
- * recommender port (server/core/recommender.h), the decorator back-ends (server/core/decorate.h),
- * the event sink (server/core/event_sink.h) and the JSON renderer of the response cache.
+ * authenticated and authorized (server/core/access.h), validated (server/core/event_validation.h), purge the user's
+ * cached responses and go to the event sink. Everything outside the core reaches it through ports that main.c wires:
+ * the recommender port (server/core/recommender.h), the decorator back-ends (server/core/decorate.h), the event sink
+ * (server/core/event_sink.h) and the JSON renderer of the response cache.
  */
 #ifndef PZ_SERVICE_H
 #define PZ_SERVICE_H
@@ -27,7 +27,7 @@ typedef struct pz_service_options {
     /* Checks credentials and rate limits (server/core/authenticator.h); zeroed: a configuration
      * whose policy requires credentials refuses every request with 401. */
     pz_authenticator authenticator;
-    pz_event_sink events;            /* required; drained by pz_service_shutdown */
+    pz_event_sink events; /* required; drained by pz_service_shutdown */
     /* Item metadata back-ends by type (server/core/decorate.h); a zeroed slot has none. */
     pz_decorator_backend item_metadata[PZ_ITEM_METADATA__COUNT];
     /* The in-process response cache (server/core/response_cache.h); may be NULL; not owned.

@@ -83,7 +83,7 @@ static const srv_method SERVICE_METHODS[] = {
 /* The PEM texts served to new connections (the certificate config fetcher reads them). */
 typedef struct tls_files {
     const char *cert_file, *key_file, *ca_file; /* from the options; NULL: no TLS / no mTLS */
-    pthread_mutex_t lock;                        /* guards the texts and generations */
+    pthread_mutex_t lock;                       /* guards the texts and generations */
     char *cert, *key, *ca;
     unsigned long generation, handed; /* loaded / last handed to grpc */
 } tls_files;
@@ -769,8 +769,8 @@ int pz_grpc_server_start(const pz_grpc_options *opts, pz_grpc_server **out, int 
     s->handle_ctx = opts->handle_ctx;
     s->grace_ms = opts->stop_grace_ms > 0 ? opts->stop_grace_ms : DEFAULT_GRACE_MS;
     s->shutdown_tag.fn = on_shutdown;
-    s->tls = (tls_files){.cert_file = opts->tls_cert_file, .key_file = opts->tls_key_file,
-                         .ca_file = opts->tls_client_ca_file};
+    s->tls = (tls_files){
+        .cert_file = opts->tls_cert_file, .key_file = opts->tls_key_file, .ca_file = opts->tls_client_ca_file};
     pthread_mutex_init(&s->tls.lock, NULL);
     pthread_mutex_init(&s->mu, NULL);
     pthread_condattr_t ca;
@@ -814,7 +814,10 @@ int pz_grpc_server_start(const pz_grpc_options *opts, pz_grpc_server **out, int 
             pz_fatal("grpc: cannot start completion-queue thread");
     }
     pz_info("grpc: listening on %s (port %d, %d threads, max message %zu bytes%s)", opts->address, port, s->n_threads,
-            max, s->tls.cert_file == NULL ? "" : s->tls.ca_file != NULL ? ", TLS with client certificates" : ", TLS");
+            max,
+            s->tls.cert_file == NULL ? ""
+            : s->tls.ca_file != NULL ? ", TLS with client certificates"
+                                     : ", TLS");
     *out = s;
     if (bound_port != NULL)
         *bound_port = port;

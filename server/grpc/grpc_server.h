@@ -36,8 +36,8 @@ typedef struct pz_grpc_options {
     size_t max_message_bytes; /* max request size; 0 = 4 MiB */
     pz_handle_fn handle;
     void *handle_ctx;
-    int stop_grace_ms; /* how long stop waits for in-flight calls before cancelling
-                        * them; 0 = 2000 */
+    int stop_grace_ms;              /* how long stop waits for in-flight calls before cancelling
+                                     * them; 0 = 2000 */
     const char *tls_cert_file;      /* PEM chain; with tls_key_file turns on TLS */
     const char *tls_key_file;       /* PEM private key */
     const char *tls_client_ca_file; /* PEM CA certificates: require and verify client certificates */

@@ -26,8 +26,7 @@ static void test_tokens_are_remembered_until_they_expire(void **state)
     (void)state;
     pz_token_cache *c = pz_token_cache_create(0);
     const char *scopes[] = {"openid", "api/read"};
-    pz_jwt_claims claims = {.subject = "u1", .user_id = "u1", .scopes = scopes, .n_scopes = 2,
-                            .expires_ms = 100000};
+    pz_jwt_claims claims = {.subject = "u1", .user_id = "u1", .scopes = scopes, .n_scopes = 2, .expires_ms = 100000};
     pz_token_key k = key_of("token-1", 7, 1);
     pz_token_cache_put(c, &k, &claims);
     pz_arena arena;
@@ -81,7 +80,7 @@ static void test_token_bucket(void **state)
     for (int i = 0; i < 3; i++)
         assert_true(pz_rate_limiter_take(l, "k", 1, &limit, 1000, &retry));
     assert_false(pz_rate_limiter_take(l, "k", 1, &limit, 1000, &retry));
-    assert_int_equal(retry, 500); /* one token every 500 ms */
+    assert_int_equal(retry, 500);                                           /* one token every 500 ms */
     assert_true(pz_rate_limiter_take(l, "other", 5, &limit, 1000, &retry)); /* keys are apart */
     assert_false(pz_rate_limiter_take(l, "k", 1, &limit, 1400, &retry));
     assert_int_equal(retry, 100);

@@ -114,7 +114,7 @@ static void test_unknown_kid_refreshes_at_most_once_per_interval(void **state)
     assert_int_equal(w.keys, 2);
     assert_int_equal(find(s, "b", MIN_REFRESH + 2, &w), PZ_JWKS_FOUND);
     assert_int_equal(pz_jwks_source_revision(s), rev); /* nothing left: tokens stay remembered */
-    f.inline_doc = doc_one;                           /* b is withdrawn */
+    f.inline_doc = doc_one;                            /* b is withdrawn */
     assert_int_equal(find(s, "c", 2 * MIN_REFRESH + 3, &w), PZ_JWKS_WAIT);
     assert_int_not_equal(pz_jwks_source_revision(s), rev);
     pz_jwks_source_destroy(s);

@@ -67,8 +67,8 @@ static const char *verify(const char *token, const pz_jwt_policy *p, int64_t now
     const pz_jwk *k = pz_jwks_find(keys, t.kid);
     if (k == NULL)
         return "UnknownKeyId";
-    if (!pz_jwt_verify_signature(&t, k, &err) || !pz_jwt_check_claims(&t, p, now_ms, arena, claims ? claims : &local,
-                                                                        &err)) {
+    if (!pz_jwt_verify_signature(&t, k, &err) ||
+        !pz_jwt_check_claims(&t, p, now_ms, arena, claims ? claims : &local, &err)) {
         assert_int_equal(err.status, PZ_UNAUTHENTICATED);
         return err.code;
     }

@@ -63,8 +63,8 @@ static void key_entry(char *out, size_t len, const char *name, const char *key)
     char h[2 * PZ_SHA256_LEN + 1];
     pz_sha256(key, strlen(key), d);
     hex(d, h);
-    snprintf(out, len, "{\"name\":\"%s\",\"sha256\":\"%s\",\"namespaces\":[\"*\"],\"scopes\":[\"inference\"]}",
-             name, h);
+    snprintf(out, len, "{\"name\":\"%s\",\"sha256\":\"%s\",\"namespaces\":[\"*\"],\"scopes\":[\"inference\"]}", name,
+             h);
 }
 
 static const pz_api_key *find(pz_keys_file *f, const char *key, pz_keys_snapshot **held)

@@ -7,7 +7,7 @@
 #include <stddef.h>
 
 typedef struct test_key {
-    void *pkey; /* EVP_PKEY *, private */
+    void *pkey;      /* EVP_PKEY *, private */
     const char *alg; /* "RS256" or "ES256" */
 } test_key;
 

@@ -36,8 +36,9 @@ static bool has_problem(const pz_config_problems *p, const char *path, const cha
     return false;
 }
 
-#define NS "\"namespaces\":{\"shop\":{\"recommenders\":{\"recommend-items\":{\"r\":{\"variations\":{\"v\":{\"type\":" \
-           "\"builtin\"}}}}},\"eventTargets\":[{\"type\":\"builtin\"}]}"
+#define NS                                                                                                             \
+    "\"namespaces\":{\"shop\":{\"recommenders\":{\"recommend-items\":{\"r\":{\"variations\":{\"v\":{\"type\":"         \
+    "\"builtin\"}}}}},\"eventTargets\":[{\"type\":\"builtin\"}]}"
 
 /* ---- configuration ---- */
 
@@ -105,14 +106,14 @@ static void test_auth_block_errors_name_their_path_and_never_quote_hashes(void *
 {
     (void)state;
     pz_config_problems p;
-    pz_config *cfg = parse(
-        "{\"auth\":{\"jwt\":{\"jwksUrl\":\"ftp://x\",\"jwksFile\":\"/k.json\",\"algorithms\":[\"RS256\",\"none\","
-        "\"HS256\"],\"tokenUse\":\"refresh\",\"leewaySeconds\":9999},"
-        "\"apiKeys\":[{\"name\":\"k\",\"sha256\":\"secret-not-hex\",\"namespaces\":[],\"scopes\":[\"read\"],"
-        "\"expires\":\"tomorrow\"},{\"name\":\"k\",\"sha256\":\"" HASH_A "\",\"namespaces\":[\"*\"],"
-        "\"scopes\":[\"inference\"]},{\"name\":\"same\",\"sha256\":\"" HASH_A "\",\"namespaces\":[\"*\"],"
-        "\"scopes\":[\"inference\"]}],\"rateLimits\":{\"perSubject\":{\"burst\":0}},\"extra\":1}," NS "}}",
-        &p);
+    pz_config *cfg =
+        parse("{\"auth\":{\"jwt\":{\"jwksUrl\":\"ftp://x\",\"jwksFile\":\"/k.json\",\"algorithms\":[\"RS256\",\"none\","
+              "\"HS256\"],\"tokenUse\":\"refresh\",\"leewaySeconds\":9999},"
+              "\"apiKeys\":[{\"name\":\"k\",\"sha256\":\"secret-not-hex\",\"namespaces\":[],\"scopes\":[\"read\"],"
+              "\"expires\":\"tomorrow\"},{\"name\":\"k\",\"sha256\":\"" HASH_A "\",\"namespaces\":[\"*\"],"
+              "\"scopes\":[\"inference\"]},{\"name\":\"same\",\"sha256\":\"" HASH_A "\",\"namespaces\":[\"*\"],"
+              "\"scopes\":[\"inference\"]}],\"rateLimits\":{\"perSubject\":{\"burst\":0}},\"extra\":1}," NS "}}",
+              &p);
     assert_null(cfg);
     assert_true(has_problem(&p, "$.auth.jwt", "exactly one of \"jwksUrl\""));
     assert_true(has_problem(&p, "$.auth.jwt.jwksUrl", "http:// or https://"));
@@ -203,8 +204,8 @@ static void test_authorize_decisions(void **state)
         {&admin_token, PZ_ACCESS_ADMIN, NULL, NULL, PZ_OK, NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        pz_status s = pz_access_authorize(cases[i].who, &policy, cases[i].access, cases[i].ns, cases[i].user, &arena,
-                                          &err);
+        pz_status s =
+            pz_access_authorize(cases[i].who, &policy, cases[i].access, cases[i].ns, cases[i].user, &arena, &err);
         if (s != cases[i].want)
             fail_msg("case %zu: %s", i, s == PZ_OK ? "allowed" : err.message);
         if (cases[i].code != NULL)
