@@ -537,6 +537,24 @@ void pz_auth_destroy(pz_auth *a)
     free(a);
 }
 
+/* A JWKS location as /admin shows it: a URL without user information or query (either could carry
+ * a credential), a file path as it is. */
+static void shown_location(const char *loc, char *out, size_t len)
+{
+    const char *scheme_end = strstr(loc, "://");
+    if (scheme_end == NULL) {
+        snprintf(out, len, "%s", loc);
+        return;
+    }
+    const char *host = scheme_end + 3;
+    const char *path = host + strcspn(host, "/?#");
+    const char *at = memchr(host, '@', (size_t)(path - host));
+    if (at != NULL)
+        host = at + 1;
+    snprintf(out, len, "%.*s%.*s%.*s", (int)(scheme_end + 3 - loc), loc, (int)(path - host), host,
+             (int)strcspn(path, "?#"), path);
+}
+
 int pz_auth_stats_json(pz_auth *a, pz_buf *out)
 {
     int rc = pz_buf_append_char(out, '{');
@@ -548,9 +566,10 @@ int pz_auth_stats_json(pz_auth *a, pz_buf *out)
     for (size_t i = 0; i < n_jwks; i++) {
         pz_jwks_source_stats st;
         pz_jwks_source_get_stats(a->jwks[i], &st);
-        const char *loc = pz_jwks_source_location(a->jwks[i]);
+        char shown[512];
+        shown_location(pz_jwks_source_location(a->jwks[i]), shown, sizeof shown);
         rc |= pz_buf_append_str(out, i > 0 ? ",{\"location\":" : "{\"location\":");
-        rc |= pz_json_write_string(out, loc, strlen(loc));
+        rc |= pz_json_write_string(out, shown, strlen(shown));
         rc |= pz_buf_printf(out, ",\"keys\":%zu,\"loadedMs\":%lld,\"fetches\":%lu,\"failures\":%lu,\"waits\":%lu}",
                             st.keys, (long long)st.loaded_ms, st.fetches, st.failures, st.waits);
     }
