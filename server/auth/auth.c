@@ -1,7 +1,6 @@
 #include "server/auth/auth.h"
 
 #include <errno.h>
-#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
