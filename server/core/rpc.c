@@ -17,6 +17,12 @@ static const pz_rpc_info rpc_table[PZ_RPC__COUNT] = {
      &personalization__v1__rerank_items_request__descriptor, &personalization__v1__rerank_response__descriptor},
     {PZ_RPC_PUT_EVENTS, "PutEvents", GRPC_PATH("PutEvents"), &personalization__v1__put_events_request__descriptor,
      &personalization__v1__put_events_response__descriptor},
+    {PZ_RPC_LIST_EXPERIMENTS, "ListExperiments", GRPC_PATH("ListExperiments"),
+     &personalization__v1__list_experiments_request__descriptor,
+     &personalization__v1__list_experiments_response__descriptor},
+    {PZ_RPC_GET_EXPERIMENT_RESULTS, "GetExperimentResults", GRPC_PATH("GetExperimentResults"),
+     &personalization__v1__get_experiment_results_request__descriptor,
+     &personalization__v1__experiment_results__descriptor},
 };
 
 const pz_rpc_info *pz_rpc_get(pz_rpc rpc)

@@ -6,6 +6,7 @@
 #include "personalization/v1/personalization.pb-c.h"
 #include "server/core/access.h"
 #include "server/core/event_validation.h"
+#include "server/core/experiment_results.h"
 #include "server/core/inference.h"
 
 struct pz_service {
@@ -13,6 +14,7 @@ struct pz_service {
     pz_recommender_port recommender;
     pz_authenticator authenticator;
     pz_event_sink events;
+    pz_experiment_store experiments;
     pz_decorator *decorator;
     pz_response_cache *response_cache;
     pz_inference_pipeline *inference;
@@ -102,7 +104,8 @@ static void put_events_admitted(admitted_call *call)
                         "namespace '%s' has no eventTargets", ns->key);
         return;
     }
-    pz_status s = pz_events_validate(in, ns, req->received_ms, req->arena, &req->error);
+    pz_conversion *conversions = NULL;
+    pz_status s = pz_events_validate(in, ns, req->received_ms, req->arena, &conversions, &req->error);
     if (s != PZ_OK) {
         pz_request_fail(req, s, req->error.type, req->error.code, "%s", req->error.message);
         return;
@@ -114,6 +117,9 @@ static void put_events_admitted(admitted_call *call)
                                  .events = in,
                                  .headers = req->headers,
                                  .n_headers = req->n_headers,
+                                 .conversions = conversions,
+                                 .n_conversions = in->n_experiment_conversions,
+                                 .received_ms = req->received_ms,
                                  .arena = req->arena,
                                  .done = events_stored,
                                  .done_ctx = req};
@@ -144,6 +150,52 @@ void pz_service_admit_admin(pz_service *svc, pz_request *req)
     admit(svc, req, cfg, pz_config_auth(cfg), admin_admitted);
 }
 
+/* ListExperiments / GetExperimentResults: read-only, answered inline (the store's reads never
+ * wait for its writer). Results are live: never cached. */
+static void handle_experiments(pz_service *svc, pz_request *req, pz_config *cfg)
+{
+    const pz_experiment_store *store = svc->experiments.read != NULL ? &svc->experiments : NULL;
+    ProtobufCMessage *resp = NULL;
+    pz_status s;
+    if (req->rpc == PZ_RPC_LIST_EXPERIMENTS)
+        s = pz_experiment_list(cfg, store, (const Personalization__V1__ListExperimentsRequest *)req->message,
+                               req->arena, (Personalization__V1__ListExperimentsResponse **)&resp, &req->error);
+    else
+        s = pz_experiment_results(cfg, store, (const Personalization__V1__GetExperimentResultsRequest *)req->message,
+                                  req->arena, (Personalization__V1__ExperimentResults **)&resp, &req->error);
+    if (s != PZ_OK) {
+        pz_request_fail(req, s, req->error.type, req->error.code, "%s", req->error.message);
+        return;
+    }
+    req->hints.cache_control = "no-store";
+    pz_request_succeed(req, resp);
+}
+
+/* Experiment results are the operators' business: the `admin` scope, under the namespace's policy
+ * (an API key limited to namespaces sees only theirs). */
+static void experiments_admitted(admitted_call *call)
+{
+    pz_request *req = call->req;
+    const char *ns = req->rpc == PZ_RPC_LIST_EXPERIMENTS
+                         ? ((const Personalization__V1__ListExperimentsRequest *)req->message)->namespace_
+                         : ((const Personalization__V1__GetExperimentResultsRequest *)req->message)->namespace_;
+    if (pz_access_authorize(&call->access.call.principal, call->policy, PZ_ACCESS_ADMIN, ns, NULL, req->arena,
+                            &req->error) != PZ_OK)
+        fail_with(req, &req->error);
+    else
+        handle_experiments(call->svc, req, call->cfg);
+}
+
+/* Takes over cfg. */
+static void admit_experiments(pz_service *svc, pz_request *req, pz_config *cfg)
+{
+    const char *name = req->rpc == PZ_RPC_LIST_EXPERIMENTS
+                           ? ((const Personalization__V1__ListExperimentsRequest *)req->message)->namespace_
+                           : ((const Personalization__V1__GetExperimentResultsRequest *)req->message)->namespace_;
+    const pz_namespace *ns = name != NULL ? pz_config_namespace(cfg, name) : NULL;
+    admit(svc, req, cfg, ns != NULL ? ns->auth_view : pz_config_auth(cfg), experiments_admitted);
+}
+
 pz_service *pz_service_create(const pz_service_options *opts)
 {
     pz_service *svc = pz_calloc(1, sizeof *svc);
@@ -151,6 +203,7 @@ pz_service *pz_service_create(const pz_service_options *opts)
     svc->recommender = opts->recommender;
     svc->authenticator = opts->authenticator;
     svc->events = opts->events;
+    svc->experiments = opts->experiments;
     svc->decorator = pz_decorator_create();
     for (int t = 0; t < PZ_ITEM_METADATA__COUNT; t++) {
         if (opts->item_metadata[t].decorate != NULL)
@@ -161,7 +214,8 @@ pz_service *pz_service_create(const pz_service_options *opts)
     svc->inference = pz_inference_pipeline_create(&(pz_inference_options){.recommender = opts->recommender,
                                                                           .decorator = svc->decorator,
                                                                           .response_cache = svc->response_cache,
-                                                                          .authenticator = opts->authenticator});
+                                                                          .authenticator = opts->authenticator,
+                                                                          .events = opts->events});
     atomic_init(&svc->stopping, false);
     return svc;
 }
@@ -189,6 +243,10 @@ void pz_service_handle(pz_service *svc, pz_request *req)
         return;
     case PZ_RPC_PUT_EVENTS:
         handle_put_events(svc, req, cfg); /* takes over the snapshot reference */
+        return;
+    case PZ_RPC_LIST_EXPERIMENTS:
+    case PZ_RPC_GET_EXPERIMENT_RESULTS:
+        admit_experiments(svc, req, cfg); /* takes over the snapshot reference */
         return;
     default: pz_request_fail(req, PZ_UNIMPLEMENTED, PZ_ERRTYPE_UNHANDLED, "UnknownMethod", "unknown method"); break;
     }

@@ -59,9 +59,10 @@ static int setup(void **state)
     sha_hex("file-key", file_hash);
     sha_hex("slow-key", slow_hash);
     sha_hex("old-key", old_hash);
-    snprintf(doc, sizeof doc,
-             "{\"apiKeys\":[{\"name\":\"from-file\",\"sha256\":\"%s\",\"namespaces\":[\"*\"],\"scopes\":[\"events\"]}]}",
-             file_hash);
+    snprintf(
+        doc, sizeof doc,
+        "{\"apiKeys\":[{\"name\":\"from-file\",\"sha256\":\"%s\",\"namespaces\":[\"*\"],\"scopes\":[\"events\"]}]}",
+        file_hash);
     write_text(f->keys_file, doc);
     snprintf(config, sizeof config,
              "{\"auth\":{\"jwt\":{\"jwksFile\":\"%s\",\"issuer\":\"" ISS "\"},"
