@@ -214,6 +214,25 @@ def test_admin_needs_the_admin_scope(s):
     assert status == 403 and doc["code"] == "InsufficientScope", doc  # tokens: only through requiredScopes
     status, _, doc = rest(s, "/admin/auth/stats", bearer(IDP.token("admin-person", scope="openid " + ADMIN_SCOPE)))
     assert status == 200 and "tokensVerified" in doc, doc
+    # experiment results are operators' data too, over both protocols
+    status, hdrs, doc = rest(s, "/experiments/demo")
+    assert_401(status, hdrs, doc, "MissingCredentials")
+    status, _, doc = rest(s, "/experiments/demo", key_header("backend"))
+    assert status == 403 and doc["code"] == "InsufficientScope", doc
+    status, _, doc = rest(s, "/experiments/demo", key_header("ops"))
+    assert status == 200, doc
+    ch = grpc.insecure_channel(s.grpc_target)
+    try:
+        fn = ch.unary_unary(SVC + "ListExperiments", request_serializer=pb.ListExperimentsRequest.SerializeToString,
+                            response_deserializer=pb.ListExperimentsResponse.FromString)
+        try:
+            fn(pb.ListExperimentsRequest(namespace="demo"), metadata=[("x-api-key", KEYS["backend"])], timeout=10)
+            raise AssertionError("ListExperiments without the admin scope succeeded")
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.PERMISSION_DENIED, e
+        fn(pb.ListExperimentsRequest(namespace="demo"), metadata=[("x-api-key", KEYS["ops"])], timeout=10)
+    finally:
+        ch.close()
 
 
 def test_keys_file_made_by_the_cli_hot_reloads(s):
