@@ -23,7 +23,20 @@
  * too, clients must present a certificate that CA chain verifies (mTLS). pz_http_server_reload_tls
  * loads the files again for new connections; connections already open keep theirs.
  * If-None-Match reaches the core on GET inference routes only; a match is a 304 with ETag,
- * Cache-Control, the version header and CORS, and no body.
+ * Cache-Control, the version header and CORS, and no body (and no Content-Length). HEAD is served
+ * on every GET route: the same status and headers, no body.
+ * Successful JSON bodies of at least compress_min_bytes are sent in the content coding the client
+ * prefers (gateway/compress.h), with `Vary: Accept-Encoding` and, for a prepared response, the
+ * coded representation's own ETag (server/core/etag.h); a prepared response's coded body is made
+ * once and kept with it.
+ *
+ * Hardening (gateway/http_guard.h, server/net/): the port is refused when another process listens
+ * on it; connections are capped in total and per client address; at the descriptor limit accepting
+ * pauses instead of spinning; HTTP/1.1 without Host, and requests framed by both Content-Length and
+ * Transfer-Encoding or by conflicting Content-Lengths, get 400 and the connection is closed; a POST
+ * from a browser (Origin) must not have a CORS-safelisted type (415 otherwise); a request whose path
+ * and headers exceed max_header_bytes gets 431. Stop closes idle connections and lets open ones
+ * finish within shutdown_grace_ms.
  */
 #ifndef PZ_HTTP_SERVER_H
 #define PZ_HTTP_SERVER_H
@@ -38,6 +51,13 @@
  * thread. */
 typedef int (*pz_health_fn)(void *ctx, pz_buf *out);
 
+/* Defaults of the limits below (why each: http_server.c). */
+#define PZ_HTTP_DEFAULT_MAX_CONNECTIONS 8192
+#define PZ_HTTP_DEFAULT_MAX_CONNECTIONS_PER_CLIENT 256
+#define PZ_HTTP_DEFAULT_IDLE_TIMEOUT_MS 10000
+#define PZ_HTTP_DEFAULT_MAX_HEADER_BYTES 10240
+#define PZ_DEFAULT_SHUTDOWN_GRACE_MS 2000
+
 typedef struct pz_http_options {
     const char *host;          /* listen address, e.g. "127.0.0.1", "0.0.0.0", "::" */
     int port;                  /* 0 picks a free port */
@@ -47,6 +67,7 @@ typedef struct pz_http_options {
     const char *tls_key_file;
     const char *tls_client_ca_file; /* PEM CA certificates: require and verify client certificates */
     const char *cors_allow_origin;  /* Access-Control-Allow-Origin; NULL = "*" */
+    size_t compress_min_bytes;      /* compress JSON bodies from this size (gzip, br); 0 = never */
     pz_handle_fn handle;
     void *handle_ctx;
     /* Completes a request for a local /admin row with PZ_OK (then the row's callback answers) or an
@@ -61,6 +82,12 @@ typedef struct pz_http_options {
     void *events_stats_ctx;
     pz_health_fn auth_stats; /* GET /admin/auth/stats (authentication counters); NULL = 404 */
     void *auth_stats_ctx;
+    /* Limits (README "Security and limits"); 0 = the default named in http_server.c. */
+    size_t max_connections;            /* open connections in total (all loops) */
+    size_t max_connections_per_client; /* open connections per client address */
+    int idle_timeout_ms;               /* HTTP/1.1 keep-alive and HTTP/2 idle connections are closed after it */
+    size_t max_header_bytes;           /* path + header names and values of one request; more: 431 */
+    int shutdown_grace_ms;             /* how long stop lets open connections finish before closing them */
 } pz_http_options;
 
 typedef struct pz_http_server pz_http_server;

@@ -1,5 +1,6 @@
 /* Logging to stderr: leveled lines with a UTC timestamp, one write(2) per line so lines from
- * different threads never interleave. Any thread. */
+ * different threads never interleave. Control characters in a message (newlines included) are
+ * written as \xNN: a line is always one event, whatever text a client put in it. Any thread. */
 #ifndef PZ_LOG_H
 #define PZ_LOG_H
 

@@ -38,6 +38,16 @@ const pz_header *pz_headers_find(const pz_header *headers, size_t n, const char 
     return NULL;
 }
 
+const pz_header *pz_query_param_find(const pz_header *params, size_t n, const char *name)
+{
+    size_t len = strlen(name);
+    for (size_t i = 0; i < n; i++) {
+        if (params[i].name_len == len && memcmp(params[i].name, name, len) == 0)
+            return &params[i];
+    }
+    return NULL;
+}
+
 const char *pz_request_header(pz_request *req, const char *lname)
 {
     const pz_header *h = pz_headers_find(req->headers, req->n_headers, lname);

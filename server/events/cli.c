@@ -10,8 +10,10 @@
 
 #include "server/core/buf.h"
 #include "server/core/mem.h"
+#include "server/core/redact.h"
 #include "server/events/outbox.h"
 #include "server/events/record.h"
+#include "server/events/target_spec.h"
 
 typedef struct cli_args {
     const char *data_dir;
@@ -176,10 +178,13 @@ static int cmd_stats(pz_outbox *ob, FILE *out, FILE *err)
         unsigned long long dead = 0;
         pz_outbox_dead_letters(ob, targets.items[i].number, count_dead, &dead, errbuf, sizeof errbuf);
         pz_buf_append_str(&b, i ? ",{\"id\":" : "{\"id\":");
-        pz_json_write_string(&b, targets.items[i].id, strlen(targets.items[i].id));
+        char *shown = pz_target_display_id(targets.items[i].id);
+        char *spec = pz_target_spec_display_json(targets.items[i].spec);
+        pz_json_write_string(&b, shown, strlen(shown));
         pz_buf_printf(&b, ",\"number\":%u,\"cursor\":%llu,\"lag\":%llu,\"deadLetters\":%llu,\"spec\":%s}",
-                      targets.items[i].number, (unsigned long long)targets.items[i].cursor, pending[i], dead,
-                      targets.items[i].spec);
+                      targets.items[i].number, (unsigned long long)targets.items[i].cursor, pending[i], dead, spec);
+        free(shown);
+        free(spec);
     }
     pz_buf_append_str(&b, "]}\n");
     fputs(b.data, out);
@@ -201,7 +206,7 @@ typedef struct list_ctx {
 static int print_dead(void *ctx, const pz_outbox_dead *d)
 {
     list_ctx *lc = ctx;
-    if (lc->target != NULL && strcmp(lc->target, d->target_id) != 0)
+    if (lc->target != NULL && !pz_target_id_matches(d->target_id, lc->target))
         return 0;
     if (lc->limit >= 0 && lc->printed >= lc->limit)
         return 1;
@@ -209,10 +214,14 @@ static int print_dead(void *ctx, const pz_outbox_dead *d)
     pz_buf b;
     pz_buf_init(&b, 4u << 20);
     pz_buf_append_str(&b, "{\"target\":");
-    pz_json_write_string(&b, d->target_id, strlen(d->target_id));
+    char *shown = pz_target_display_id(d->target_id);
+    pz_json_write_string(&b, shown, strlen(shown));
+    free(shown);
     pz_buf_printf(&b, ",\"number\":%u,\"seq\":%llu,\"attempts\":%u,\"deadLetteredAt\":%lld,\"reason\":", d->number,
                   (unsigned long long)d->seq, d->attempts, (long long)d->at_ms);
-    pz_json_write_string(&b, d->reason, strlen(d->reason));
+    char *reason = pz_redact_urls_dup(d->reason);
+    pz_json_write_string(&b, reason, strlen(reason));
+    free(reason);
     pz_buf_append_str(&b, ",\"record\":");
     if (pz_evrec_decode(d->record, d->record_len, &v) == 0)
         pz_buf_append(&b, v.json, v.json_len);
@@ -256,7 +265,7 @@ static int cmd_replay(pz_outbox *ob, const cli_args *a, FILE *out, FILE *err)
         target_list targets = {0};
         pz_outbox_targets(ob, collect_target, &targets, errbuf, sizeof errbuf);
         for (size_t i = 0; i < targets.n; i++) {
-            if (strcmp(targets.items[i].id, a->target) == 0)
+            if (pz_target_id_matches(targets.items[i].id, a->target))
                 number = targets.items[i].number;
         }
         free_targets(&targets);

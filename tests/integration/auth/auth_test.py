@@ -428,6 +428,25 @@ def test_rate_limit_per_client_address(s):
     assert e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
+def test_header_size_limits_on_both_fronts(s):
+    """REST: path + headers over --http-max-header-bytes (10 KiB, upstream's API Gateway limit) is 431
+    in the upstream shape, before authentication; gRPC: grpc core's 8 KiB metadata limit."""
+    near = "X-Filler: " + "a" * 9000
+    over = "X-Filler: " + "a" * 11000
+    for http2 in (False, True):
+        status, _, doc = curl_json(s, REC % "user-0001", headers=[key_header("backend"), near], http2=http2)
+        assert status == 200, (http2, status, doc)
+        status, hdrs, doc = curl_json(s, REC % "user-0001", headers=[key_header("backend"), over], http2=http2)
+        assert status == 431 and doc["code"] == "RequestHeaderFieldsTooLarge" and doc["type"], (http2, status, doc)
+        assert hdrs.get("access-control-allow-origin"), hdrs
+        status, _, doc = curl_json(s, "/healthz", headers=[over], http2=http2)  # open routes too
+        assert status == 431, (http2, status, doc)
+    assert rest(s, REC % "user-0001", key_header("backend"))[0] == 200  # the connection pool is fine
+    e = grpc_error(s, "user-0001", [("x-api-key", KEYS["backend"]), ("x-filler", "a" * 9000)])
+    assert e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "metadata" in e.details(), e
+    assert grpc_recommend(s, "user-0001", [("x-api-key", KEYS["backend"])])[0].item_list
+
+
 # ---- secrets ----
 
 def test_secrets_stay_out_of_logs_envelopes_and_check_config(s):

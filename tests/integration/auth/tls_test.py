@@ -5,6 +5,7 @@ Certificates are made here with the openssl command line.
 """
 import hashlib
 import http.client
+import json
 import os
 import shutil
 import signal
@@ -17,7 +18,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from harness import Server, find_generated_python  # noqa: E402
+from harness import REPO_ROOT, Server, find_generated_python  # noqa: E402
 
 find_generated_python()
 import grpc  # noqa: E402
@@ -86,8 +87,8 @@ def curl_status(s, d, client=True):
     return out.stdout if out.returncode == 0 else "refused"
 
 
-def start(d, extra):
-    s = Server(sys.argv[1], args=["--demo", "--tls-cert", os.path.join(d, "tls.pem"), "--tls-key",
+def start(d, extra, config=None):
+    s = Server(sys.argv[1], args=["--demo"] + (["--config", config] if config else []) + ["--tls-cert", os.path.join(d, "tls.pem"), "--tls-key",
                                   os.path.join(d, "tls.key")] + extra)
     s.wait_healthy = lambda deadline: None  # /healthz needs a client certificate under mTLS
     s.start()
@@ -104,7 +105,7 @@ def start(d, extra):
 def test_grpc_serves_tls_with_the_rest_flags(d):
     s = start(d, [])
     try:
-        assert "gRPC  listening" in s.read_log() and "; TLS)" in s.read_log()
+        assert "gRPC  listening" in s.read_log() and "; TLS on grpc core's own listener" in s.read_log()
         ch = grpc_channel(s, d, client=False)
         assert len(recommend(ch).item_list) == 2
         ch.close()
@@ -180,6 +181,70 @@ def test_mtls_and_reload_on_sighup(d):
             time.sleep(0.05)
         assert "keeps its certificate" in s.read_log()
         assert peer_cert_sha(s.http_port, d) == want and peer_cert_sha(s.grpc_port, d) == want
+        s.stop()
+    finally:
+        s.proc.kill() if s.proc.poll() is None else None
+        s.cleanup()
+
+
+def closed_within(sock, seconds):
+    """Seconds until the server closed sock (EOF or reset), or None if it is still open after seconds."""
+    t0 = time.time()
+    sock.settimeout(seconds)
+    try:
+        while sock.recv(4096):
+            pass
+    except socket.timeout:
+        return None
+    except (ConnectionResetError, ssl.SSLError):
+        pass
+    return time.time() - t0
+
+
+def test_grpc_tls_port_keeps_the_handshake_timeout_and_client_address_limits(d):
+    """grpc 1.51 does TLS only on ports it listens on itself, so the TLS port bypasses the connection
+    relay (README "Security and limits"). What must still hold there: the handshake timeout (grpc's
+    handshake deadline: the TLS handshake and the client's SETTINGS) and the client's address, which
+    the per-address rate limit is keyed by (a call without an address would never be limited)."""
+    key = "pzk_tls-test-key"
+    with open(os.path.join(REPO_ROOT, "tests", "data", "demo", "config.json")) as f:
+        cfg = json.load(f)
+    cfg["auth"] = {"apiKeys": [{"name": "backend", "sha256": hashlib.sha256(key.encode()).hexdigest(),
+                                "namespaces": ["*"], "scopes": ["inference"]}],
+                   "rateLimits": {"perClientAddress": {"requestsPerSecond": 0.01, "burst": 3}}}
+    config = os.path.join(d, "config.json")
+    with open(config, "w") as f:
+        json.dump(cfg, f)
+    s = start(d, ["--grpc-handshake-timeout-ms", "1500"], config=config)
+    try:
+        # a TCP connection that never starts the TLS handshake (grpc's default would wait 120 s)
+        silent = socket.create_connection(("127.0.0.1", s.grpc_port), timeout=10)
+        took = closed_within(silent, 8)
+        silent.close()
+        assert took is not None and took < 8, took
+        # a TLS connection that never sends the HTTP/2 preface
+        ctx = ssl.create_default_context(cafile=os.path.join(d, "ca.pem"))
+        ctx.set_alpn_protocols(["h2"])
+        raw = socket.create_connection(("127.0.0.1", s.grpc_port), timeout=10)
+        tls = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+        took = closed_within(tls, 8)
+        tls.close()
+        assert took is not None and took < 8, took
+
+        # the per-address limit: the burst, then RESOURCE_EXHAUSTED with retry-after
+        ch = grpc_channel(s, d, client=False)
+        fn = ch.unary_unary(SVC + "RecommendItems", request_serializer=pb.RecommendItemsRequest.SerializeToString,
+                            response_deserializer=pb.RecommendationResponse.FromString)
+        req = pb.RecommendItemsRequest(namespace="demo", recommender="for-you", user_id="user-0001", num_results=2)
+        for _ in range(3):
+            assert len(fn(req, timeout=10, metadata=[("x-api-key", key)]).item_list) == 2
+        try:
+            fn(req, timeout=10, metadata=[("x-api-key", key)])
+            raise AssertionError("the fourth call from one address passed a burst of 3")
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, e
+            assert int(dict(e.trailing_metadata())["retry-after"]) >= 1, e.trailing_metadata()
+        ch.close()
         s.stop()
     finally:
         s.proc.kill() if s.proc.poll() is None else None

@@ -631,7 +631,8 @@ static void test_start_errors(void **state)
     fake_core_init(&f, 0, 0);
     pz_grpc_server *s = (pz_grpc_server *)&f;
     char err[256] = "";
-    pz_grpc_options bad_threads = {.address = "127.0.0.1:0", .handle = fake_core_handle, .handle_ctx = &f};
+    pz_grpc_options bad_threads = {
+        .address = "127.0.0.1:0", .threads = 0, .handle = fake_core_handle, .handle_ctx = &f};
     assert_int_equal(pz_grpc_server_start(&bad_threads, &s, NULL, err, sizeof err), -1);
     assert_null(s);
     assert_true(strlen(err) > 0);
