@@ -33,6 +33,7 @@ KEYS = {name: "pzk_test_%s_%s" % (name, os.urandom(8).hex()) for name in
         ("backend", "ops", "other-ns", "expired", "slow", "limited")}
 KEYS_FILE = os.path.join(TMP, "keys.json")
 EVENTS_FILE = os.path.join(TMP, "events.jsonl")
+FORWARDED_FILE = os.path.join(TMP, "forwarded.jsonl")
 ADMIN_SCOPE = "personalization/admin"
 
 
@@ -64,6 +65,8 @@ def write_config():
     demo["eventTargets"] = demo.get("eventTargets", []) + [{"type": "file", "path": EVENTS_FILE}]
     # the same recommenders, open to anyone, and behind a per-address limit
     cfg["namespaces"]["open"] = dict(demo, auth={}, eventTargets=[{"type": "builtin"}])
+    # events forwarded as sent (file target only): userId is read from the raw body
+    cfg["namespaces"]["forwarded"] = dict(demo, eventTargets=[{"type": "file", "path": FORWARDED_FILE}])
     cfg["namespaces"]["limited"] = dict(demo, eventTargets=[{"type": "builtin"}], auth={
         "apiKeys": [api_key("limited", ["inference"])],
         "rateLimits": {"perClientAddress": {"requestsPerSecond": 0.01, "burst": 4}}})
@@ -303,6 +306,12 @@ def test_a_token_is_bound_to_its_user(s):
     assert status == 200
     e = grpc_error(s, "user-0012", [("authorization", "Bearer " + token)])
     assert e.code() == grpc.StatusCode.PERMISSION_DENIED, e
+    # a forward-only namespace takes any JSON object: the user is the body's userId all the same
+    body = '{"sessionId":"s","userId":"%s","eventList":[{"eventType":"click","itemId":"x","extra":{"a":1}}]}'
+    status, _, doc = rest(s, "/events/forwarded", bearer(token), method="POST", data=body % "user-0012")
+    assert status == 403 and doc["code"] == "UserMismatch", doc
+    status, _, doc = rest(s, "/events/forwarded", bearer(token), method="POST", data=body % "user-0011")
+    assert status == 200, doc
     # a cached response of user-0012 is not served to user-0011's token
     status, _, _ = rest(s, REC % "user-0012", key_header("backend"))
     assert status == 200
