@@ -437,33 +437,47 @@ static void test_authentication_may_complete_later(void **state)
     pz_arena_destroy(&c.arena);
 }
 
+/* A PutEvents message for user u2; built afresh for each call, since an admitted call fills in
+ * defaults (event ids, times) from its request's arena. */
+typedef struct events_call {
+    Personalization__V1__Event ev;
+    Personalization__V1__Event *list[1];
+    Personalization__V1__PutEventsRequest m;
+} events_call;
+
+static ProtobufCMessage *events_for_u2(events_call *e)
+{
+    e->ev = (Personalization__V1__Event)PERSONALIZATION__V1__EVENT__INIT;
+    e->ev.event_type = "click";
+    e->ev.item_id = "i1";
+    e->list[0] = &e->ev;
+    e->m = (Personalization__V1__PutEventsRequest)PERSONALIZATION__V1__PUT_EVENTS_REQUEST__INIT;
+    e->m.namespace_ = "shop";
+    e->m.session_id = "s";
+    e->m.user_id = "u2";
+    e->m.event_list = e->list;
+    e->m.n_event_list = 1;
+    return &e->m.base;
+}
+
 static void test_put_events_are_bound_to_the_token_user(void **state)
 {
     fixture *f = *state;
-    Personalization__V1__Event ev = PERSONALIZATION__V1__EVENT__INIT;
-    ev.event_type = "click";
-    ev.item_id = "i1";
-    Personalization__V1__Event *list[] = {&ev};
-    Personalization__V1__PutEventsRequest m = PERSONALIZATION__V1__PUT_EVENTS_REQUEST__INIT;
-    m.namespace_ = "shop";
-    m.session_id = "s";
-    m.user_id = "u2";
-    m.event_list = list;
-    m.n_event_list = 1;
+    events_call e;
     call c;
-    start(f, &c, PZ_RPC_PUT_EVENTS, &m.base, "authorization", "Bearer tok:u1");
+    start(f, &c, PZ_RPC_PUT_EVENTS, events_for_u2(&e), "authorization", "Bearer tok:u1");
     assert_int_equal(c.req.status, PZ_PERMISSION_DENIED);
     assert_int_equal(f->events.submissions, 0);
     pz_arena_destroy(&c.arena);
-    start(f, &c, PZ_RPC_PUT_EVENTS, &m.base, "x-api-key", "key:ops");
+    start(f, &c, PZ_RPC_PUT_EVENTS, events_for_u2(&e), "x-api-key", "key:ops");
     assert_int_equal(c.req.status, PZ_PERMISSION_DENIED);
     assert_string_equal(c.req.error.code, "InsufficientScope");
     pz_arena_destroy(&c.arena);
-    start(f, &c, PZ_RPC_PUT_EVENTS, &m.base, "authorization", "Bearer tok:u2");
+    start(f, &c, PZ_RPC_PUT_EVENTS, events_for_u2(&e), "authorization", "Bearer tok:u2");
     assert_int_equal(c.req.status, PZ_OK);
     assert_int_equal(f->events.submissions, 1);
     pz_arena_destroy(&c.arena);
-    start(f, &c, PZ_RPC_PUT_EVENTS, &m.base, NULL, NULL);
+    start(f, &c, PZ_RPC_PUT_EVENTS, events_for_u2(&e), NULL, NULL);
     assert_int_equal(c.req.status, PZ_UNAUTHENTICATED);
     pz_arena_destroy(&c.arena);
 }
