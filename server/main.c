@@ -24,6 +24,8 @@
 #include "gateway/compress.h"
 #include "gateway/http_server.h"
 #include "gateway/transcode.h"
+#include "server/auth/auth.h"
+#include "server/auth/cli.h"
 #include "server/core/cache.h"
 #include "server/core/config.h"
 #include "server/core/fs.h"
@@ -63,6 +65,7 @@ typedef struct options {
     size_t max_body_bytes;
     const char *tls_cert;
     const char *tls_key;
+    const char *tls_client_ca;
     const char *cors_origin;
     size_t compress_min_bytes;
     int config_watch_ms;
@@ -80,6 +83,7 @@ typedef struct options {
     size_t grpc_max_connections;
     size_t max_connections_per_client;
     int http_idle_timeout_ms;
+    size_t http_max_header_bytes;
     int grpc_idle_timeout_ms;
     int grpc_max_streams;
     int grpc_handshake_timeout_ms;
@@ -214,13 +218,18 @@ static const flag FLAGS[] = {
     {.name = "tls-cert",
      .arg = "PATH",
      .kind = FLAG_STRING,
-     .help = "PEM certificate chain: serve REST over TLS (h2 via ALPN)",
+     .help = "PEM certificate chain: serve both fronts over TLS only (REST h2 via ALPN; reloaded on SIGHUP)",
      .offset = offsetof(options, tls_cert)},
     {.name = "tls-key",
      .arg = "PATH",
      .kind = FLAG_STRING,
      .help = "PEM private key for --tls-cert",
      .offset = offsetof(options, tls_key)},
+    {.name = "tls-client-ca",
+     .arg = "PATH",
+     .kind = FLAG_STRING,
+     .help = "PEM CA certificates: both fronts require client certificates this chain verifies (mTLS)",
+     .offset = offsetof(options, tls_client_ca)},
     {.name = "cors-origin",
      .arg = "ORIGIN",
      .kind = FLAG_STRING,
@@ -328,6 +337,14 @@ static const flag FLAGS[] = {
      .dflt = STR(PZ_HTTP_DEFAULT_IDLE_TIMEOUT_MS),
      .help = "close REST connections idle (or sending a request) for this long",
      .offset = offsetof(options, http_idle_timeout_ms)},
+    {.name = "http-max-header-bytes",
+     .arg = "N",
+     .kind = FLAG_SIZE,
+     .min = 1024,
+     .max = 256 * 1024,
+     .dflt = STR(PZ_HTTP_DEFAULT_MAX_HEADER_BYTES),
+     .help = "most bytes a REST request's path and headers may hold together; more get 431",
+     .offset = offsetof(options, http_max_header_bytes)},
     {.name = "grpc-idle-timeout-ms",
      .arg = "N",
      .kind = FLAG_INT,
@@ -522,7 +539,8 @@ static void usage(FILE *out, const options *defaults)
           "Signals: SIGHUP reloads the configuration; SIGINT/SIGTERM shut down gracefully.\n"
           "Item catalog: personalization-server load-items|upsert-item|delete-item|catalog-info --help\n"
           "Event outbox: personalization-server events stats|dead-letters|replay --help\n"
-          "A/B results:  personalization-server experiments list|delete --help\n",
+          "A/B results:  personalization-server experiments list|delete --help\n"
+          "API keys:     personalization-server " PZ_AUTH_CLI_COMMAND " --help\n",
           out);
 }
 
@@ -561,6 +579,10 @@ static int parse_options(int argc, char **argv, options *o)
     }
     if ((o->tls_cert == NULL) != (o->tls_key == NULL)) {
         fprintf(stderr, "error: --tls-cert and --tls-key go together\n");
+        return -1;
+    }
+    if (o->tls_client_ca != NULL && o->tls_cert == NULL) {
+        fprintf(stderr, "error: --tls-client-ca needs --tls-cert and --tls-key\n");
         return -1;
     }
     if (!pz_header_value_valid(o->cors_origin)) { /* it is sent as a header on every response */
@@ -632,8 +654,30 @@ static int health(void *ctx, pz_buf *out)
     return 200;
 }
 
-/* Serves signals until SIGINT or SIGTERM: SIGHUP reloads the configuration file. */
-static void wait_for_shutdown(const sigset_t *signals, pz_config_holder *holder, bool has_file)
+/* What SIGHUP reloads. */
+typedef struct reloadable {
+    pz_config_holder *holder;
+    bool has_file;
+    pz_http_server *http;
+    pz_grpc_server *grpc;
+    bool tls;
+} reloadable;
+
+/* The certificate files of both fronts, for new connections; open ones keep theirs. */
+static void reload_tls(const reloadable *r)
+{
+    char err[512];
+    if (pz_http_server_reload_tls(r->http, err, sizeof err) != 0)
+        pz_error_log("SIGHUP: REST keeps its certificate: %s", err);
+    else if (pz_grpc_server_reload_tls(r->grpc, err, sizeof err) != 0)
+        pz_error_log("SIGHUP: gRPC keeps its certificate: %s", err);
+    else
+        pz_info("SIGHUP: certificates reloaded for new connections");
+}
+
+/* Serves signals until SIGINT or SIGTERM: SIGHUP reloads the configuration file and the
+ * certificates. */
+static void wait_for_shutdown(const sigset_t *signals, const reloadable *r)
 {
     for (;;) {
         int sig = 0;
@@ -641,10 +685,12 @@ static void wait_for_shutdown(const sigset_t *signals, pz_config_holder *holder,
             continue;
         if (sig == SIGHUP) {
             pz_info("SIGHUP: reloading the configuration");
-            if (has_file)
-                pz_config_holder_reload(holder);
+            if (r->has_file)
+                pz_config_holder_reload(r->holder);
             else
                 pz_info("the embedded demo configuration cannot change; nothing to reload");
+            if (r->tls)
+                reload_tls(r);
             continue;
         }
         pz_info("%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -660,6 +706,16 @@ static int cache_stats(void *ctx, pz_buf *out)
 static void handle_request(void *ctx, pz_request *req)
 {
     pz_service_handle(ctx, req);
+}
+
+static void authorize_admin(void *ctx, pz_request *req)
+{
+    pz_service_admit_admin(ctx, req);
+}
+
+static int auth_stats(void *ctx, pz_buf *out)
+{
+    return pz_auth_stats_json(ctx, out) == 0 ? 200 : 500;
 }
 
 /* One server per data directory: two would share LMDB environments and the event outbox, each
@@ -732,6 +788,8 @@ int main(int argc, char **argv)
         return pz_catalog_cli_main(argc, argv);
     if (argc > 1 && strcmp(argv[1], "events") == 0)
         return pz_events_cli_main(argc - 1, argv + 1, stdout, stderr);
+    if (argc > 1 && strcmp(argv[1], PZ_AUTH_CLI_COMMAND) == 0)
+        return pz_auth_cli_main(argc - 1, argv + 1, stdout, stderr);
     if (argc > 1 && strcmp(argv[1], "experiments") == 0)
         return pz_experiments_cli_main(argc - 1, argv + 1, stdout, stderr);
     int rc = parse_options(argc, argv, &o);
@@ -781,6 +839,7 @@ int main(int argc, char **argv)
     pz_aws *aws = NULL;
     pz_geoip *geoip = NULL;
     pz_tz_db *tz = pz_tz_db_create(NULL);
+    pz_auth *auth = NULL;
     char builtin_dir[PATH_MAX];
     snprintf(builtin_dir, sizeof builtin_dir, "%s/builtin", o.data_dir);
     if (pz_make_dirs(builtin_dir) != 0) {
@@ -862,8 +921,13 @@ int main(int argc, char **argv)
     }
     recommenders =
         pz_recommenders_create(&(pz_recommenders_options){.builtin = builtin, .aws = aws, .upstream = &o.upstream});
+    /* API keys and signing keys are loaded before the fronts open; later configurations' on the
+     * watcher thread. */
+    auth = pz_auth_create(&(pz_auth_options){.config = holder});
+    pz_auth_prepare(auth, cfg);
     pz_service_options sopts = {.config = holder,
                                 .recommender = pz_recommenders_port(recommenders),
+                                .authenticator = pz_auth_port(auth),
                                 .events = pz_events_runtime_sink(events),
                                 .experiments = pz_experiments_port(experiments),
                                 .cache = cache,
@@ -890,7 +954,10 @@ int main(int argc, char **argv)
                              .idle_timeout_ms = o.grpc_idle_timeout_ms,
                              .max_connection_age_ms = o.grpc_max_connection_age_ms,
                              .memory_bytes = o.grpc_memory_mb << 20,
-                             .max_cancels_per_sec = o.grpc_max_cancels_per_sec};
+                             .max_cancels_per_sec = o.grpc_max_cancels_per_sec,
+                             .tls_cert_file = o.tls_cert,
+                             .tls_key_file = o.tls_key,
+                             .tls_client_ca_file = o.tls_client_ca};
     if (pz_grpc_server_start(&gopts, &grpc, &grpc_port, err, sizeof err) != 0) {
         pz_error_log("cannot start the gRPC server: %s", err);
         goto out;
@@ -902,10 +969,15 @@ int main(int argc, char **argv)
                              .max_body_bytes = o.max_body_bytes,
                              .tls_cert_file = o.tls_cert,
                              .tls_key_file = o.tls_key,
+                             .tls_client_ca_file = o.tls_client_ca,
                              .cors_allow_origin = o.cors_origin,
                              .compress_min_bytes = o.compress_min_bytes,
                              .handle = handle_request,
                              .handle_ctx = svc,
+                             .authorize_admin = authorize_admin,
+                             .authorize_admin_ctx = svc,
+                             .auth_stats = auth_stats,
+                             .auth_stats_ctx = auth,
                              .health = health,
                              .health_ctx = holder,
                              .cache_stats = cache_stats,
@@ -915,6 +987,7 @@ int main(int argc, char **argv)
                              .max_connections = o.http_max_connections,
                              .max_connections_per_client = o.max_connections_per_client,
                              .idle_timeout_ms = o.http_idle_timeout_ms,
+                             .max_header_bytes = o.http_max_header_bytes,
                              .shutdown_grace_ms = o.shutdown_grace_ms};
     if (pz_http_server_start(&hopts, &http, &http_port, err, sizeof err) != 0) {
         pz_error_log("cannot start the REST server: %s", err);
@@ -923,10 +996,14 @@ int main(int argc, char **argv)
     const char *scheme = o.tls_cert != NULL ? "https" : "http";
     pz_info("REST  listening on %s://%s:%d (%s, %d loop thread(s))", scheme, o.host, http_port,
             o.tls_cert != NULL ? "HTTP/1.1 and h2 over TLS" : "HTTP/1.1 and h2c", o.http_threads);
-    pz_info("gRPC  listening on %s:%d (personalization.v1.PersonalizationService, health, reflection; %d thread(s))",
-            o.host, grpc_port, o.grpc_threads);
+    pz_info("gRPC  listening on %s:%d (personalization.v1.PersonalizationService, health, reflection; %d "
+            "thread(s)%s)",
+            o.host, grpc_port, o.grpc_threads,
+            o.tls_cert != NULL ? "; TLS on grpc core's own listener: no connection relay or frame guard" : "");
 
-    wait_for_shutdown(&signals, holder, o.config_path != NULL);
+    reloadable r = {
+        .holder = holder, .has_file = o.config_path != NULL, .http = http, .grpc = grpc, .tls = o.tls_cert != NULL};
+    wait_for_shutdown(&signals, &r);
     exit_code = 0;
 
 out:
@@ -945,6 +1022,7 @@ out:
         pz_buf_free(&stats);
     }
     pz_service_destroy(svc);
+    pz_auth_destroy(auth);                 /* drained by the service's shutdown */
     pz_recommenders_destroy(recommenders); /* drained by the service's shutdown */
     pz_events_runtime_stop(events);        /* delivery stops after the service drained; progress is stored */
     pz_experiments_close(experiments);     /* after the pipeline that applies to it */

@@ -31,6 +31,8 @@ static const cfg_member CACHE_CONTROL = {.key = "cacheControl", .kind = CFG_OBJE
 static const cfg_member AUTO_CONTEXT = {.key = "autoContext", .kind = CFG_OBJECT};
 static const cfg_member FILTERS = {.key = "filters", .kind = CFG_ARRAY};
 static const cfg_member ITEM_METADATA = {.key = "inferenceItemMetadata", .kind = CFG_OBJECT};
+/* Ours (spec §11): root and namespace; a namespace's replaces the root's whole. */
+static const cfg_member AUTH = {.key = "auth", .kind = CFG_OBJECT};
 
 enum { INH_CACHE_CONTROL, INH_AUTO_CONTEXT, INH_FILTERS, INH_ITEM_METADATA, INH__COUNT };
 static const cfg_member *const INHERITED[INH__COUNT] = {&CACHE_CONTROL, &AUTO_CONTEXT, &FILTERS, &ITEM_METADATA};
@@ -889,7 +891,8 @@ static const cfg_member *const NAMESPACE[] = {&NAME,
                                               &AUTO_CONTEXT,
                                               &ITEM_METADATA,
                                               &NAMESPACE_RECOMMENDERS,
-                                              &NAMESPACE_EVENT_TARGETS};
+                                              &NAMESPACE_EVENT_TARGETS,
+                                              &AUTH};
 
 /* The version is echoed in a header and gRPC metadata on every response and in /healthz: bounded so
  * it always fits (gRPC's default metadata budget is 8 KiB for every entry together). */
@@ -899,13 +902,27 @@ static const cfg_member ROOT_TITLE = {.key = "title", .kind = CFG_STRING, .free_
 /* Ours: the proxies whose forwarding headers name the client (automatic context). */
 static const cfg_member ROOT_TRUSTED_PROXIES = {.key = "trustedProxies", .kind = CFG_ARRAY};
 static const cfg_member ROOT_NAMESPACES = {.key = "namespaces", .kind = CFG_OBJECT, .presence = CFG_REQUIRED};
-static const cfg_member *const ROOT[] = {&ROOT_VERSION, &DESCRIPTION,          &ROOT_TITLE,     &CACHE_CONTROL,
-                                         &AUTO_CONTEXT, &ROOT_TRUSTED_PROXIES, &ROOT_NAMESPACES};
+static const cfg_member *const ROOT[] = {&ROOT_VERSION, &DESCRIPTION,          &ROOT_TITLE,      &CACHE_CONTROL,
+                                         &AUTO_CONTEXT, &ROOT_TRUSTED_PROXIES, &ROOT_NAMESPACES, &AUTH};
 
-static void parse_namespace(cfg_ctx *c, const char *key, json_t *v, const inherited *root, cfg_namespace *out)
+/* The namespace's own `auth`, else the root's (missing or null: inherited, spec §3.12). */
+static const pz_auth_policy *parse_auth_view(cfg_ctx *c, json_t *obj, const pz_auth_policy *parent)
+{
+    json_t *v = cfg_get_nonnull(obj, &AUTH);
+    if (v == NULL)
+        return parent;
+    size_t mark = cfg_push_key(c, AUTH.key);
+    const pz_auth_policy *own = cfg_parse_auth(c, v);
+    cfg_pop(c, mark);
+    return own != NULL ? own : parent;
+}
+
+static void parse_namespace(cfg_ctx *c, const char *key, json_t *v, const inherited *root,
+                            const pz_auth_policy *root_auth, cfg_namespace *out)
 {
     pz_namespace *ns = &out->pub;
     ns->key = pz_arena_strdup(c->arena, key);
+    ns->auth_view = root_auth;
     check_path_key(c, key, "namespace", true);
     if (!cfg_expect_object(c, v, "a namespace {\"recommenders\": ..., \"eventTargets\": ...}"))
         return;
@@ -918,6 +935,7 @@ static void parse_namespace(cfg_ctx *c, const char *key, json_t *v, const inheri
     ns->cache_control_view = view.cache_control;
     ns->auto_context_view = view.auto_context;
     ns->item_metadata_view = view.item_metadata;
+    ns->auth_view = parse_auth_view(c, v, root_auth);
     json_t *recs = cfg_get(v, &NAMESPACE_RECOMMENDERS);
     json_t *targets = cfg_get(v, &NAMESPACE_EVENT_TARGETS);
     if (recs == NULL && targets == NULL)
@@ -968,6 +986,7 @@ void cfg_parse_document(cfg_ctx *c, json_t *root, pz_config *cfg)
     cfg->description = cfg_string(c, root, &DESCRIPTION, NULL);
     cfg->title = cfg_string(c, root, &ROOT_TITLE, NULL);
     parse_trusted_proxies(c, cfg_get(root, &ROOT_TRUSTED_PROXIES), cfg);
+    cfg->auth = parse_auth_view(c, root, &cfg_auth_none);
     inherited none = {0}, view;
     parse_inherited(c, root, INH_MASK(INH_CACHE_CONTROL) | INH_MASK(INH_AUTO_CONTEXT), true, true, &none, &view);
 
@@ -984,7 +1003,7 @@ void cfg_parse_document(cfg_ctx *c, json_t *root, pz_config *cfg)
         json_object_foreach (namespaces, key, ns) {
             size_t ns_mark = cfg_push_key(c, key);
             cfg_namespace *out = &cfg->namespaces[cfg->n_namespaces];
-            parse_namespace(c, key, ns, &view, out);
+            parse_namespace(c, key, ns, &view, cfg->auth, out);
             cfg->sorted_namespaces[cfg->n_namespaces++] = out;
             cfg_pop(c, ns_mark);
         }

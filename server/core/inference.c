@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "personalization/v1/personalization.pb-c.h"
+#include "server/core/access.h"
 #include "server/core/context_stage.h"
 #include "server/core/experiment.h"
 #include "server/core/ids.h"
@@ -13,6 +14,7 @@
 
 struct pz_inference_pipeline {
     pz_recommender_port recommender;
+    pz_authenticator authenticator;
     pz_event_sink events;
     pz_decorator *decorator;
     pz_response_cache *rc;
@@ -44,8 +46,10 @@ struct pz_inference {
     refresh *refresh;  /* set when this inference is a background refresh */
 
     pz_query query;
-    pz_assignment assignment;      /* decided by the assign stage */
-    const pz_variation *variation; /* chosen by the assign stage */
+    const pz_auth_policy *auth_policy; /* the namespace's, chosen by the authenticate stage */
+    pz_access_check access;            /* its outcome: access.call.principal (zeroed: anonymous) */
+    pz_assignment assignment;          /* decided by the assign stage */
+    const pz_variation *variation;     /* chosen by the assign stage */
     /* the context stage's (arena); NULL when no rule ran, so a request without automatic context
      * pays one pointer */
     pz_context_stage *context;
@@ -229,12 +233,32 @@ static void lead_flight(pz_inference *inf, pz_cache_flight *flight)
 
 /* ---- stages ---- */
 
-/* Reads, validates and resolves the query. */
-static stage_result stage_resolve(pz_inference *inf)
+static void authenticated(pz_access_check *check, const pz_error *err)
+{
+    resume(check->done_ctx, err);
+}
+
+/* Reads the query and authenticates the caller under its namespace's policy (the root's for a
+ * namespace that does not exist: whether it does is not said before). A background refresh repeats
+ * a request that was admitted and is not charged again. */
+static stage_result stage_authenticate(pz_inference *inf)
 {
     pz_request *req = inf->req;
     pz_query *q = &inf->query;
     pz_query_read(q, req->rpc, req->message);
+    const pz_namespace *ns = q->namespace_ != NULL ? pz_config_namespace(inf->config, q->namespace_) : NULL;
+    inf->auth_policy = ns != NULL ? ns->auth_view : pz_config_auth(inf->config);
+    if (inf->refresh != NULL || !pz_access_needed(inf->auth_policy))
+        return STAGE_NEXT;
+    pz_access_authenticate(&inf->p->authenticator, &inf->access, req, inf->auth_policy, authenticated, inf);
+    return STAGE_PENDING;
+}
+
+/* Validates and resolves the query. */
+static stage_result stage_resolve(pz_inference *inf)
+{
+    pz_request *req = inf->req;
+    pz_query *q = &inf->query;
     q->query_params = req->query_params;
     q->n_query_params = req->n_query_params;
     q->received_ms = req->received_ms;
@@ -245,6 +269,17 @@ static stage_result stage_resolve(pz_inference *inf)
         pz_query_resolve(q, inf->config, req->arena, &inf->error) != PZ_OK)
         return STAGE_FAILED;
     return STAGE_NEXT;
+}
+
+/* Whether the caller may have what it asked for: before the cache, so a cached response never
+ * reaches a caller who may not have it. */
+static stage_result stage_authorize(pz_inference *inf)
+{
+    const pz_query *q = &inf->query;
+    return pz_access_authorize(&inf->access.call.principal, inf->auth_policy, PZ_ACCESS_INFERENCE, q->namespace_,
+                               q->user_id, inf->req->arena, &inf->error) == PZ_OK
+               ? STAGE_NEXT
+               : STAGE_FAILED;
 }
 
 /* Picks the variation: an experiment's when one decides (server/core/experiment.h), else the
@@ -481,10 +516,11 @@ static stage_result stage_store(pz_inference *inf)
     return STAGE_NEXT;
 }
 
-/* The pipeline, in order. `context` comes after `assign` because autoContext and the filters are
- * read from the variation's view (spec §3.12), and before `cache` because its values are part of
- * the key and of what the recommender receives. Named places for the stages still to come:
- *   authorization (issue #15) before `assign`: whether the caller may act for this user;
+/* The pipeline, in order. `authenticate` comes first (nothing is read or spent for an unknown
+ * caller) and `authorize` after `resolve` (it needs the namespace and the user). `context` comes
+ * after `assign` because autoContext and the filters are read from the variation's view (spec
+ * §3.12), and before `cache` because its values are part of the key and of what the recommender
+ * receives. Named places for the stages still to come:
  *   post-ranking rules (issue #20) between `recommend` and `build`. */
 static const struct {
     const char *name;
@@ -492,7 +528,9 @@ static const struct {
 } STAGES[] = {
     /* one stage a line, so that branches adding stages merge line by line */
     /* clang-format off */
+    {"authenticate", stage_authenticate},
     {"resolve", stage_resolve},
+    {"authorize", stage_authorize},
     {"assign", stage_assign},
     {"context", stage_context},
     {"cache", stage_cache},
@@ -587,6 +625,7 @@ pz_inference_pipeline *pz_inference_pipeline_create(const pz_inference_options *
 {
     pz_inference_pipeline *p = pz_calloc(1, sizeof *p);
     p->recommender = opts->recommender;
+    p->authenticator = opts->authenticator;
     p->events = opts->events;
     p->decorator = opts->decorator;
     p->rc = opts->response_cache;

@@ -2,7 +2,11 @@
  * (RecommendItems, RelatedItems, RerankItems) is served. Each call is a small state machine that
  * runs these stages in order (the table STAGES in inference.c):
  *
- *   resolve    read and validate the query (server/core/query.h), namespace -> recommender
+ *   authenticate  read the query; the credential under the namespace's auth policy (server/core/
+ *              access.h, through the authenticator port; asynchronous when a signing key must be
+ *              fetched) and the rate limits: 401 / 429 before anything else is said
+ *   resolve    validate the query (server/core/query.h), namespace -> recommender
+ *   authorize  scopes, the API key's namespaces, a token's own user only: 403
  *   assign     pick the variation (an experiment's, server/core/experiment.h, else the first),
  *              the cache class, Cache-Control and the variation and experiment hints
  *   context    automatic context and dynamic filter values (server/core/context.h, viewer.h)
@@ -40,6 +44,7 @@
 
 #include <stdint.h>
 
+#include "server/core/authenticator.h"
 #include "server/core/config.h"
 #include "server/core/decorate.h"
 #include "server/core/event_sink.h"
@@ -54,6 +59,7 @@ typedef struct pz_inference_options {
     pz_recommender_port recommender;   /* required */
     pz_decorator *decorator;           /* required; not owned */
     pz_response_cache *response_cache; /* required; not owned */
+    pz_authenticator authenticator;    /* zeroed: no policy may require credentials */
     pz_event_sink events;              /* its `expose` records exposures; NULL expose = not kept */
     const pz_viewer_env *viewer;       /* required; not owned: automatic context's inputs */
 } pz_inference_options;

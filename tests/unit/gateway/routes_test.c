@@ -309,6 +309,7 @@ static void test_admin_rows(void **state)
         {"/healthz", PZ_LOCAL_HEALTH},
         {"/admin/cache/stats", PZ_LOCAL_CACHE_STATS},
         {"/admin/events/stats", PZ_LOCAL_EVENTS_STATS},
+        {"/admin/auth/stats", PZ_LOCAL_AUTH_STATS},
     };
     assert_int_equal(sizeof rows / sizeof rows[0], PZ_LOCAL__COUNT - 1);
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
@@ -320,6 +321,8 @@ static void test_admin_rows(void **state)
             assert_string_equal(pz_routes[k].method, "GET");
             assert_string_equal(pz_routes[k].path_template, rows[i].path);
             assert_false(pz_routes[k].cacheable);
+            /* only the liveness probe is open; every /admin row needs the admin scope */
+            assert_true(pz_routes[k].open == (rows[i].local == PZ_LOCAL_HEALTH));
         }
         assert_int_equal(n_rows, 1);
 
