@@ -26,6 +26,8 @@
 #include "gateway/http_server.h"
 #include "gateway/openapi.h"
 #include "gateway/transcode.h"
+#include "server/auth/auth.h"
+#include "server/auth/cli.h"
 #include "server/core/cache.h"
 #include "server/core/config.h"
 #include "server/core/fs.h"
@@ -33,6 +35,9 @@
 #include "server/core/hints.h"
 #include "server/core/log.h"
 #include "server/core/service.h"
+#include "server/core/tz.h"
+#include "server/core/tz_db.h"
+#include "server/core/viewer.h"
 #include "server/catalog/cli.h"
 #include "server/catalog/runtime.h"
 #include "server/demo/demo.h"
@@ -41,6 +46,7 @@
 #include "server/events/runtime.h"
 #include "server/experiments/cli.h"
 #include "server/experiments/store.h"
+#include "server/geoip/geoip.h"
 #include "server/grpc/grpc_server.h"
 #include "server/recommenders/builtin.h"
 #include "server/recommenders/builtin_seed.h"
@@ -61,6 +67,7 @@ typedef struct options {
     size_t max_body_bytes;
     const char *tls_cert;
     const char *tls_key;
+    const char *tls_client_ca;
     const char *cors_origin;
     size_t compress_min_bytes;
     int config_watch_ms;
@@ -73,11 +80,15 @@ typedef struct options {
     const char *swagger_ui_dir;
     int import_poll_ms;
     size_t outbox_map_mb;
+    const char *geoip_db;
+    const char *default_time_zone;
+    const char *context_time; /* ISO 8601; a testing aid */
     /* front limits (README "Security and limits") */
     size_t http_max_connections;
     size_t grpc_max_connections;
     size_t max_connections_per_client;
     int http_idle_timeout_ms;
+    size_t http_max_header_bytes;
     int grpc_idle_timeout_ms;
     int grpc_max_streams;
     int grpc_handshake_timeout_ms;
@@ -230,13 +241,18 @@ static const flag FLAGS[] = {
     {.name = "tls-cert",
      .arg = "PATH",
      .kind = FLAG_STRING,
-     .help = "PEM certificate chain: serve REST over TLS (h2 via ALPN)",
+     .help = "PEM certificate chain: serve both fronts over TLS only (REST h2 via ALPN; reloaded on SIGHUP)",
      .offset = offsetof(options, tls_cert)},
     {.name = "tls-key",
      .arg = "PATH",
      .kind = FLAG_STRING,
      .help = "PEM private key for --tls-cert",
      .offset = offsetof(options, tls_key)},
+    {.name = "tls-client-ca",
+     .arg = "PATH",
+     .kind = FLAG_STRING,
+     .help = "PEM CA certificates: both fronts require client certificates this chain verifies (mTLS)",
+     .offset = offsetof(options, tls_client_ca)},
     {.name = "cors-origin",
      .arg = "ORIGIN",
      .kind = FLAG_STRING,
@@ -293,6 +309,24 @@ static const flag FLAGS[] = {
      .dflt = STR(PZ_OUTBOX_DEFAULT_MAP_MB),
      .help = "most the event outbox may hold, in MiB; a full outbox refuses new events with 503",
      .offset = offsetof(options, outbox_map_mb)},
+    {.name = "geoip-db",
+     .arg = "PATH",
+     .kind = FLAG_STRING,
+     .help = "MaxMind-format database (.mmdb, e.g. GeoLite2-City): fills the CloudFront-Viewer-* location headers "
+             "automatic context reads when a request lacks them",
+     .offset = offsetof(options, geoip_db)},
+    {.name = "default-time-zone",
+     .arg = "ZONE",
+     .kind = FLAG_STRING,
+     .dflt = PZ_DEFAULT_TIME_ZONE,
+     .help = "IANA zone of time rules when CloudFront-Viewer-Time-Zone is absent or unknown",
+     .offset = offsetof(options, default_time_zone)},
+    {.name = "context-time",
+     .arg = "ISO-8601",
+     .kind = FLAG_STRING,
+     .help = "testing aid: the instant time rules of automatic context see (e.g. 2025-07-01T08:30:00Z), instead of "
+             "the time of each request; changes nothing else",
+     .offset = offsetof(options, context_time)},
     /* Front limits: README "Security and limits". The bounds catch unit mistakes. */
     {.name = "http-max-connections",
      .arg = "N",
@@ -326,6 +360,14 @@ static const flag FLAGS[] = {
      .dflt = STR(PZ_HTTP_DEFAULT_IDLE_TIMEOUT_MS),
      .help = "close REST connections idle (or sending a request) for this long",
      .offset = offsetof(options, http_idle_timeout_ms)},
+    {.name = "http-max-header-bytes",
+     .arg = "N",
+     .kind = FLAG_SIZE,
+     .min = 1024,
+     .max = 256 * 1024,
+     .dflt = STR(PZ_HTTP_DEFAULT_MAX_HEADER_BYTES),
+     .help = "most bytes a REST request's path and headers may hold together; more get 431",
+     .offset = offsetof(options, http_max_header_bytes)},
     {.name = "grpc-idle-timeout-ms",
      .arg = "N",
      .kind = FLAG_INT,
@@ -520,7 +562,8 @@ static void usage(FILE *out, const options *defaults)
           "Signals: SIGHUP reloads the configuration; SIGINT/SIGTERM shut down gracefully.\n"
           "Item catalog: personalization-server load-items|upsert-item|delete-item|catalog-info --help\n"
           "Event outbox: personalization-server events stats|dead-letters|replay --help\n"
-          "A/B results:  personalization-server experiments list|delete --help\n",
+          "A/B results:  personalization-server experiments list|delete --help\n"
+          "API keys:     personalization-server " PZ_AUTH_CLI_COMMAND " --help\n",
           out);
 }
 
@@ -570,8 +613,20 @@ static int parse_options(int argc, char **argv, options *o)
         fprintf(stderr, "error: --tls-cert and --tls-key go together\n");
         return -1;
     }
+    if (o->tls_client_ca != NULL && o->tls_cert == NULL) {
+        fprintf(stderr, "error: --tls-client-ca needs --tls-cert and --tls-key\n");
+        return -1;
+    }
     if (!pz_header_value_valid(o->cors_origin)) { /* it is sent as a header on every response */
         fprintf(stderr, "error: --cors-origin holds a control character\n");
+        return -1;
+    }
+    int64_t ms;
+    if (o->context_time != NULL && !pz_iso8601_parse(o->context_time, &ms)) {
+        fprintf(stderr,
+                "error: --context-time expects an ISO 8601 date-time with a zone, e.g. 2025-07-01T08:30:00Z (got "
+                "'%s')\n",
+                o->context_time);
         return -1;
     }
     return 0;
@@ -633,8 +688,30 @@ static int health(void *ctx, pz_buf *out)
     return 200;
 }
 
-/* Serves signals until SIGINT or SIGTERM: SIGHUP reloads the configuration file. */
-static void wait_for_shutdown(const sigset_t *signals, pz_config_holder *holder, bool has_file)
+/* What SIGHUP reloads. */
+typedef struct reloadable {
+    pz_config_holder *holder;
+    bool has_file;
+    pz_http_server *http;
+    pz_grpc_server *grpc;
+    bool tls;
+} reloadable;
+
+/* The certificate files of both fronts, for new connections; open ones keep theirs. */
+static void reload_tls(const reloadable *r)
+{
+    char err[512];
+    if (pz_http_server_reload_tls(r->http, err, sizeof err) != 0)
+        pz_error_log("SIGHUP: REST keeps its certificate: %s", err);
+    else if (pz_grpc_server_reload_tls(r->grpc, err, sizeof err) != 0)
+        pz_error_log("SIGHUP: gRPC keeps its certificate: %s", err);
+    else
+        pz_info("SIGHUP: certificates reloaded for new connections");
+}
+
+/* Serves signals until SIGINT or SIGTERM: SIGHUP reloads the configuration file and the
+ * certificates. */
+static void wait_for_shutdown(const sigset_t *signals, const reloadable *r)
 {
     for (;;) {
         int sig = 0;
@@ -642,10 +719,12 @@ static void wait_for_shutdown(const sigset_t *signals, pz_config_holder *holder,
             continue;
         if (sig == SIGHUP) {
             pz_info("SIGHUP: reloading the configuration");
-            if (has_file)
-                pz_config_holder_reload(holder);
+            if (r->has_file)
+                pz_config_holder_reload(r->holder);
             else
                 pz_info("the embedded demo configuration cannot change; nothing to reload");
+            if (r->tls)
+                reload_tls(r);
             continue;
         }
         pz_info("%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -661,6 +740,16 @@ static int cache_stats(void *ctx, pz_buf *out)
 static void handle_request(void *ctx, pz_request *req)
 {
     pz_service_handle(ctx, req);
+}
+
+static void authorize_admin(void *ctx, pz_request *req)
+{
+    pz_service_admit_admin(ctx, req);
+}
+
+static int auth_stats(void *ctx, pz_buf *out)
+{
+    return pz_auth_stats_json(ctx, out) == 0 ? 200 : 500;
 }
 
 /* One server per data directory: two would share LMDB environments and the event outbox, each
@@ -733,6 +822,8 @@ int main(int argc, char **argv)
         return pz_catalog_cli_main(argc, argv);
     if (argc > 1 && strcmp(argv[1], "events") == 0)
         return pz_events_cli_main(argc - 1, argv + 1, stdout, stderr);
+    if (argc > 1 && strcmp(argv[1], PZ_AUTH_CLI_COMMAND) == 0)
+        return pz_auth_cli_main(argc - 1, argv + 1, stdout, stderr);
     if (argc > 1 && strcmp(argv[1], "experiments") == 0)
         return pz_experiments_cli_main(argc - 1, argv + 1, stdout, stderr);
     int rc = parse_options(argc, argv, &o);
@@ -792,6 +883,9 @@ int main(int argc, char **argv)
     pz_events_runtime *events = NULL;
     pz_experiments *experiments = NULL;
     pz_aws *aws = NULL;
+    pz_geoip *geoip = NULL;
+    pz_tz_db *tz = pz_tz_db_create(NULL);
+    pz_auth *auth = NULL;
     char builtin_dir[PATH_MAX];
     snprintf(builtin_dir, sizeof builtin_dir, "%s/builtin", o.data_dir);
     if (pz_make_dirs(builtin_dir) != 0) {
@@ -850,14 +944,41 @@ int main(int argc, char **argv)
         pz_error_log("cannot open the item catalog: %s", err);
         goto out;
     }
+    /* Automatic context: the default zone must resolve, the GeoIP database must open. */
+    if (pz_tz_db_zone(tz, o.default_time_zone, strlen(o.default_time_zone)) == NULL) {
+        pz_error_log("--default-time-zone %s: no such time zone (IANA names such as Europe/Berlin; is tzdata "
+                     "installed?)",
+                     o.default_time_zone);
+        goto out;
+    }
+    pz_viewer_env viewer = {.tz = tz, .default_zone = o.default_time_zone};
+    if (o.geoip_db != NULL) {
+        if (pz_geoip_open(o.geoip_db, &geoip, err, sizeof err) != 0) {
+            pz_error_log("%s", err);
+            goto out;
+        }
+        viewer.geo = pz_geoip_port(geoip);
+        pz_info("GeoIP database %s (%s)", o.geoip_db, pz_geoip_type(geoip));
+    }
+    if (o.context_time != NULL) {
+        viewer.has_fixed_now = pz_iso8601_parse(o.context_time, &viewer.fixed_now_ms);
+        pz_warn("--context-time %s: time rules of automatic context see this instant, not the clock (testing aid)",
+                o.context_time);
+    }
     recommenders =
         pz_recommenders_create(&(pz_recommenders_options){.builtin = builtin, .aws = aws, .upstream = &o.upstream});
+    /* API keys and signing keys are loaded before the fronts open; later configurations' on the
+     * watcher thread. */
+    auth = pz_auth_create(&(pz_auth_options){.config = holder});
+    pz_auth_prepare(auth, cfg);
     pz_service_options sopts = {.config = holder,
                                 .recommender = pz_recommenders_port(recommenders),
+                                .authenticator = pz_auth_port(auth),
                                 .events = pz_events_runtime_sink(events),
                                 .experiments = pz_experiments_port(experiments),
                                 .cache = cache,
-                                .render_json = pz_message_to_json};
+                                .render_json = pz_message_to_json,
+                                .viewer = viewer};
     sopts.item_metadata[PZ_ITEM_METADATA_LOCALDB] = pz_catalog_runtime_localdb(items);
     sopts.item_metadata[PZ_ITEM_METADATA_DYNAMODB] = pz_recommenders_dynamodb_backend(recommenders);
     sopts.item_metadata[PZ_ITEM_METADATA_PERSONALIZE] = pz_recommenders_personalize_backend(recommenders);
@@ -879,7 +1000,10 @@ int main(int argc, char **argv)
                              .idle_timeout_ms = o.grpc_idle_timeout_ms,
                              .max_connection_age_ms = o.grpc_max_connection_age_ms,
                              .memory_bytes = o.grpc_memory_mb << 20,
-                             .max_cancels_per_sec = o.grpc_max_cancels_per_sec};
+                             .max_cancels_per_sec = o.grpc_max_cancels_per_sec,
+                             .tls_cert_file = o.tls_cert,
+                             .tls_key_file = o.tls_key,
+                             .tls_client_ca_file = o.tls_client_ca};
     if (pz_grpc_server_start(&gopts, &grpc, &grpc_port, err, sizeof err) != 0) {
         pz_error_log("cannot start the gRPC server: %s", err);
         goto out;
@@ -893,10 +1017,15 @@ int main(int argc, char **argv)
                              .max_body_bytes = o.max_body_bytes,
                              .tls_cert_file = o.tls_cert,
                              .tls_key_file = o.tls_key,
+                             .tls_client_ca_file = o.tls_client_ca,
                              .cors_allow_origin = o.cors_origin,
                              .compress_min_bytes = o.compress_min_bytes,
                              .handle = handle_request,
                              .handle_ctx = svc,
+                             .authorize_admin = authorize_admin,
+                             .authorize_admin_ctx = svc,
+                             .auth_stats = auth_stats,
+                             .auth_stats_ctx = auth,
                              .health = health,
                              .health_ctx = holder,
                              .cache_stats = cache_stats,
@@ -907,6 +1036,7 @@ int main(int argc, char **argv)
                              .max_connections = o.http_max_connections,
                              .max_connections_per_client = o.max_connections_per_client,
                              .idle_timeout_ms = o.http_idle_timeout_ms,
+                             .max_header_bytes = o.http_max_header_bytes,
                              .shutdown_grace_ms = o.shutdown_grace_ms};
     if (pz_http_server_start(&hopts, &http, &http_port, err, sizeof err) != 0) {
         pz_error_log("cannot start the REST server: %s", err);
@@ -915,10 +1045,14 @@ int main(int argc, char **argv)
     const char *scheme = o.tls_cert != NULL ? "https" : "http";
     pz_info("REST  listening on %s://%s:%d (%s, %d loop thread(s))", scheme, o.host, http_port,
             o.tls_cert != NULL ? "HTTP/1.1 and h2 over TLS" : "HTTP/1.1 and h2c", o.http_threads);
-    pz_info("gRPC  listening on %s:%d (personalization.v1.PersonalizationService, health, reflection; %d thread(s))",
-            o.host, grpc_port, o.grpc_threads);
+    pz_info("gRPC  listening on %s:%d (personalization.v1.PersonalizationService, health, reflection; %d "
+            "thread(s)%s)",
+            o.host, grpc_port, o.grpc_threads,
+            o.tls_cert != NULL ? "; TLS on grpc core's own listener: no connection relay or frame guard" : "");
 
-    wait_for_shutdown(&signals, holder, o.config_path != NULL);
+    reloadable r = {
+        .holder = holder, .has_file = o.config_path != NULL, .http = http, .grpc = grpc, .tls = o.tls_cert != NULL};
+    wait_for_shutdown(&signals, &r);
     exit_code = 0;
 
 out:
@@ -938,12 +1072,15 @@ out:
         pz_buf_free(&stats);
     }
     pz_service_destroy(svc);
+    pz_auth_destroy(auth);                 /* drained by the service's shutdown */
     pz_recommenders_destroy(recommenders); /* drained by the service's shutdown */
     pz_events_runtime_stop(events);        /* delivery stops after the service drained; progress is stored */
     pz_experiments_close(experiments);     /* after the pipeline that applies to it */
     pz_aws_destroy(aws);                   /* after everything that signs calls */
     pz_catalog_runtime_stop(items);
     pz_cache_destroy(cache);
+    pz_geoip_close(geoip); /* after the service: no lookup runs any more */
+    pz_tz_db_destroy(tz);
     if (builtin != NULL)
         pz_builtin_close(builtin);
     pz_config_holder_destroy(holder);

@@ -310,6 +310,7 @@ static void test_admin_rows(void **state)
         {"/healthz", PZ_LOCAL_HEALTH, PZ_LOCAL_NONE},
         {"/admin/cache/stats", PZ_LOCAL_CACHE_STATS, PZ_LOCAL_NONE},
         {"/admin/events/stats", PZ_LOCAL_EVENTS_STATS, PZ_LOCAL_NONE},
+        {"/admin/auth/stats", PZ_LOCAL_AUTH_STATS, PZ_LOCAL_NONE},
         {"/openapi.json", PZ_LOCAL_OPENAPI, PZ_LOCAL_NONE},
         {"/docs", PZ_LOCAL_DOCS, PZ_LOCAL_DOCS_ASSET}, /* an empty asset name: gateway/docs answers 404 */
         {"/docs/{asset}", PZ_LOCAL_DOCS_ASSET, PZ_LOCAL_NONE},
@@ -325,6 +326,8 @@ static void test_admin_rows(void **state)
             assert_string_equal(pz_routes[k].method, "GET");
             assert_string_equal(pz_routes[k].path_template, rows[i].path);
             assert_false(pz_routes[k].cacheable);
+            /* only the liveness probe is open; every /admin row needs the admin scope */
+            assert_true(pz_routes[k].open == (rows[i].local == PZ_LOCAL_HEALTH));
         }
         assert_int_equal(n_rows, 1);
 
