@@ -35,6 +35,7 @@
 #include "server/catalog/runtime.h"
 #include "server/demo/demo.h"
 #include "server/events/cli.h"
+#include "server/events/event_log.h"
 #include "server/events/outbox.h"
 #include "server/events/runtime.h"
 #include "server/experiments/cli.h"
@@ -583,6 +584,14 @@ static pz_config *load_config(const options *o, bool for_check)
     return cfg;
 }
 
+/* The event log's purge callback: ctx is main's service pointer, set before consumers start. */
+static void purge_user(void *ctx, const char *ns, const char *user_id)
+{
+    pz_service *svc = *(pz_service **)ctx;
+    if (svc != NULL)
+        pz_service_purge_user(svc, ns, user_id);
+}
+
 static int health(void *ctx, pz_buf *out)
 {
     pz_config_holder *holder = ctx;
@@ -744,6 +753,7 @@ int main(int argc, char **argv)
     pz_catalog_runtime *items = NULL;
     pz_cache *cache = NULL;
     pz_events_runtime *events = NULL;
+    pz_event_log *event_log = NULL;
     pz_experiments *experiments = NULL;
     pz_aws *aws = NULL;
     char builtin_dir[PATH_MAX];
@@ -778,6 +788,21 @@ int main(int argc, char **argv)
     snprintf(experiments_dir, sizeof experiments_dir, "%s/experiments", o.data_dir);
     if (pz_experiments_open(experiments_dir, 0, &experiments, err, sizeof err) != 0) {
         pz_error_log("cannot open the experiment store: %s", err);
+        goto out;
+    }
+
+    /* The namespace event logs (issue 18): opened before the outbox delivers anything, since it
+     * sets the origin id every produced message carries; consumers start once the service exists
+     * (they purge its cache). */
+    char event_log_dir[PATH_MAX];
+    snprintf(event_log_dir, sizeof event_log_dir, "%s/eventlog", o.data_dir);
+    pz_event_log_options lopts = {.dir = event_log_dir,
+                                  .config = holder,
+                                  .learner = pz_builtin_learner(builtin),
+                                  .purge = purge_user,
+                                  .purge_ctx = &svc};
+    if (pz_event_log_open(&lopts, &event_log, err, sizeof err) != 0) {
+        pz_error_log("%s", err);
         goto out;
     }
 
@@ -816,6 +841,7 @@ int main(int argc, char **argv)
     sopts.item_metadata[PZ_ITEM_METADATA_DYNAMODB] = pz_recommenders_dynamodb_backend(recommenders);
     sopts.item_metadata[PZ_ITEM_METADATA_PERSONALIZE] = pz_recommenders_personalize_backend(recommenders);
     svc = pz_service_create(&sopts);
+    pz_event_log_start(event_log);
 
     char addr[300];
     snprintf(addr, sizeof addr, strchr(o.host, ':') ? "[%s]:%d" : "%s:%d", o.host, o.grpc_port);
@@ -880,6 +906,14 @@ out:
     pz_http_server_stop(http);
     if (grpc != NULL)
         pz_grpc_server_stop(grpc);
+    if (event_log != NULL) { /* its consumers apply to the builtin model and purge the service's cache */
+        pz_buf stats;
+        pz_buf_init(&stats, 4096);
+        pz_event_log_stats_json(event_log, &stats);
+        pz_info("event log: %s", stats.data);
+        pz_buf_free(&stats);
+    }
+    pz_event_log_close(event_log);
     if (svc != NULL) {
         pz_buf stats;
         pz_buf_init(&stats, 4096);

@@ -6,8 +6,7 @@
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-static const cfg_name_value PROTOCOLS[] = {
-    {"plaintext", 0}, {"ssl", 1}, {"sasl_plaintext", 2}, {"sasl_ssl", 3}};
+static const cfg_name_value PROTOCOLS[] = {{"plaintext", 0}, {"ssl", 1}, {"sasl_plaintext", 2}, {"sasl_ssl", 3}};
 static const bool PROTOCOL_SASL[] = {false, false, true, true};
 static const bool PROTOCOL_SSL[] = {false, true, false, true};
 static const cfg_name_value MECHANISMS[] = {{"PLAIN", 0}, {"SCRAM-SHA-256", 1}, {"SCRAM-SHA-512", 2}};
@@ -21,7 +20,9 @@ static void kafka_rows(cfg_member rows[PZ_KAFKA__COUNT])
         bool required = f == PZ_KAFKA_BROKERS || f == PZ_KAFKA_TOPIC;
         rows[f] = (cfg_member){.key = info->key,
                                .kind = CFG_STRING,
-                               .presence = required ? CFG_REQUIRED : info->sasl ? CFG_REQUIRED_IF : CFG_OPTIONAL,
+                               .presence = required     ? CFG_REQUIRED
+                                           : info->sasl ? CFG_REQUIRED_IF
+                                                        : CFG_OPTIONAL,
                                .max = 4096};
     }
 }

@@ -18,7 +18,7 @@ typedef enum pz_kafka_field {
     PZ_KAFKA_SASL_MECHANISM,    /* PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 */
     PZ_KAFKA_SASL_USERNAME,
     PZ_KAFKA_SASL_PASSWORD,
-    PZ_KAFKA_SSL_CA_LOCATION, /* CA bundle (PEM) that signs the brokers' certificates */
+    PZ_KAFKA_SSL_CA_LOCATION,          /* CA bundle (PEM) that signs the brokers' certificates */
     PZ_KAFKA_SSL_CERTIFICATE_LOCATION, /* client certificate (mutual TLS) */
     PZ_KAFKA_SSL_KEY_LOCATION,
     PZ_KAFKA_SSL_KEY_PASSWORD,

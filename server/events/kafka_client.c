@@ -8,9 +8,8 @@
 
 /* The errors that a resend cannot fix: the broker refuses the record as it is. */
 static const rd_kafka_resp_err_t PERMANENT[] = {
-    RD_KAFKA_RESP_ERR_INVALID_MSG,        RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE,
-    RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE,
-    RD_KAFKA_RESP_ERR_INVALID_RECORD,
+    RD_KAFKA_RESP_ERR_INVALID_MSG,           RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE, RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE,
+    RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE, RD_KAFKA_RESP_ERR_INVALID_RECORD,
 };
 
 pz_outcome_kind pz_kafka_outcome(rd_kafka_resp_err_t err)
@@ -39,8 +38,10 @@ const char *pz_kafka_origin(void)
 /* librdkafka's syslog levels to ours; its lines name the client instance. */
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-    pz_log(level <= 3 ? PZ_LOG_ERROR : level <= 4 ? PZ_LOG_WARN : PZ_LOG_DEBUG, "kafka %s %s: %s", rd_kafka_name(rk),
-           fac, buf);
+    pz_log(level <= 3   ? PZ_LOG_ERROR
+           : level <= 4 ? PZ_LOG_WARN
+                        : PZ_LOG_DEBUG,
+           "kafka %s %s: %s", rd_kafka_name(rk), fac, buf);
 }
 
 rd_kafka_conf_t *pz_kafka_conf_new(const char *const *settings, char *err, size_t errlen)

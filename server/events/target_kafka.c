@@ -150,14 +150,15 @@ void pz_kafka_producer_send(pz_kafka_producer *p, pz_delivery_entry *const *batc
         if (origin[0] != '\0')
             err = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(p->spec->kafka[PZ_KAFKA_TOPIC]),
                                     RD_KAFKA_V_KEY(v->partition_key, v->partition_key_len),
-                                    RD_KAFKA_V_VALUE((void *)v->json, v->json_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                    RD_KAFKA_V_VALUE((void *)v->json, v->json_len),
+                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                                     RD_KAFKA_V_HEADER(PZ_KAFKA_ORIGIN_HEADER, origin, (ssize_t)strlen(origin)),
                                     RD_KAFKA_V_OPAQUE(&slots[i]), RD_KAFKA_V_END);
         else
-            err = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(p->spec->kafka[PZ_KAFKA_TOPIC]),
-                                    RD_KAFKA_V_KEY(v->partition_key, v->partition_key_len),
-                                    RD_KAFKA_V_VALUE((void *)v->json, v->json_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                    RD_KAFKA_V_OPAQUE(&slots[i]), RD_KAFKA_V_END);
+            err = rd_kafka_producev(
+                p->rk, RD_KAFKA_V_TOPIC(p->spec->kafka[PZ_KAFKA_TOPIC]),
+                RD_KAFKA_V_KEY(v->partition_key, v->partition_key_len), RD_KAFKA_V_VALUE((void *)v->json, v->json_len),
+                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(&slots[i]), RD_KAFKA_V_END);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
             c.pending++;
         } else {

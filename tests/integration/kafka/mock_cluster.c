@@ -26,7 +26,7 @@ int main(int argc, char **argv)
     int brokers = argc > 1 ? atoi(argv[1]) : 3;
     char err[256];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "log_level", "4", err, sizeof err); /* no notice about bootstrap.servers */
+    rd_kafka_conf_set(conf, "log_level", "4", err, sizeof err);              /* no notice about bootstrap.servers */
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err); /* hosts the cluster */
     if (rk == NULL) {
         fprintf(stderr, "mock_cluster: %s\n", err);
