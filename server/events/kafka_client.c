@@ -35,19 +35,28 @@ const char *pz_kafka_origin(void)
     return origin;
 }
 
-/* librdkafka's syslog levels to ours; its lines name the client instance. */
+/* librdkafka's syslog levels to ours; its lines name the client instance. A broker that cannot be
+ * reached is an error to librdkafka but routine to us (the records wait and the stats say so):
+ * warnings, which librdkafka already de-duplicates. */
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-    pz_log(level <= 3   ? PZ_LOG_ERROR
-           : level <= 4 ? PZ_LOG_WARN
-                        : PZ_LOG_DEBUG,
-           "kafka %s %s: %s", rd_kafka_name(rk), fac, buf);
+    pz_log(level <= 4 ? PZ_LOG_WARN : PZ_LOG_DEBUG, "kafka %s %s: %s", rd_kafka_name(rk), fac, buf);
+}
+
+/* Error events repeat what the log callback said, except a fatal one (an idempotent producer that
+ * cannot go on, which the target replaces). */
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)opaque;
+    if (err == RD_KAFKA_RESP_ERR__FATAL)
+        pz_warn("kafka %s: fatal: %s", rd_kafka_name(rk), reason);
 }
 
 rd_kafka_conf_t *pz_kafka_conf_new(const char *const *settings, char *err, size_t errlen)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set_log_cb(conf, log_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
     for (int f = 0; f < PZ_KAFKA__COUNT; f++) {
         const pz_kafka_field_info *info = pz_kafka_field_at((pz_kafka_field)f);
         if (info->property == NULL || settings[f] == NULL)
