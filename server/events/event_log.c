@@ -176,6 +176,9 @@ static rd_kafka_t *open_consumer(consumer *c)
                               {"enable.auto.commit", "false"},
                               {"enable.auto.offset.store", "false"},
                               {"auto.offset.reset", "earliest"},
+                              /* A broker answers a fetch as soon as data arrives, but some (and the
+                               * mock cluster) hold an empty one this long: it bounds the lag. */
+                              {"fetch.wait.max.ms", PZ_EVENT_LOG_FETCH_WAIT_MS},
                               {"client.id", "pz-eventlog"}};
     for (size_t i = 0; conf != NULL && i < sizeof props / sizeof props[0]; i++) {
         if (rd_kafka_conf_set(conf, props[i][0], props[i][1], err, sizeof err) != RD_KAFKA_CONF_OK) {

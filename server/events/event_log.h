@@ -39,6 +39,8 @@
 #define PZ_EVENT_LOG_BATCH 1000
 /* How long a consumer waits to fill a batch. */
 #define PZ_EVENT_LOG_BATCH_WAIT_MS 20
+/* The longest a broker may hold a fetch that has no data (librdkafka's default is 500 ms). */
+#define PZ_EVENT_LOG_FETCH_WAIT_MS "50"
 /* How often the configuration's logs are compared with the running consumers, and a topic's
  * partition count is checked again (partitions added to a topic are picked up). */
 #define PZ_EVENT_LOG_RESYNC_MS 1000

@@ -158,8 +158,7 @@ static void test_event_log_is_a_kafka_target_of_the_namespace(void **state)
 
     /* Alone, it is enough for a namespace with recommenders to take events. */
     pz_config_problems_init(&p);
-    c = parse_q("{'namespaces': {'shop': {'recommenders': {}, 'eventLog': {'brokers': 'k1:9092', 'topic': 'e'}}}}",
-                &p);
+    c = parse_q("{'namespaces': {'shop': {'recommenders': {}, 'eventLog': {'brokers': 'k1:9092', 'topic': 'e'}}}}", &p);
     assert_non_null(c);
     assert_true(pz_config_namespace(c, "shop")->has_event_targets);
     pz_config_unref(c);

@@ -77,8 +77,8 @@ static void make_batch(batch *b, size_t n, const char *tag)
     memset(b, 0, sizeof *b);
     for (size_t i = 0; i < n; i++) {
         snprintf(b->keys[i], sizeof b->keys[i], "s-%s-%zu", tag, i);
-        snprintf(b->json[i], sizeof b->json[i], "{\"namespace\":\"shop\",\"body\":{\"eventList\":[{\"eventId\":\"%s-%zu\"}]}}",
-                 tag, i);
+        snprintf(b->json[i], sizeof b->json[i],
+                 "{\"namespace\":\"shop\",\"body\":{\"eventList\":[{\"eventId\":\"%s-%zu\"}]}}", tag, i);
         b->entries[i].seq = i + 1;
         b->entries[i].view.partition_key = b->keys[i];
         b->entries[i].view.partition_key_len = strlen(b->keys[i]);
@@ -120,7 +120,8 @@ static size_t read_topic(fixture *f, char keys[][32], char values[][128], char o
             const void *v = NULL;
             size_t vlen = 0;
             origins[n][0] = '\0';
-            if (rd_kafka_message_headers(m, &h) == 0 && rd_kafka_header_get_last(h, PZ_KAFKA_ORIGIN_HEADER, &v, &vlen) == 0)
+            if (rd_kafka_message_headers(m, &h) == 0 &&
+                rd_kafka_header_get_last(h, PZ_KAFKA_ORIGIN_HEADER, &v, &vlen) == 0)
                 snprintf(origins[n], 32, "%.*s", (int)vlen, (const char *)v);
             n++;
         }
