@@ -584,6 +584,26 @@ static pz_config *load_config(const options *o, bool for_check)
     return cfg;
 }
 
+/* GET /admin/events/stats: the pipeline's statistics with the event logs' consumers added as
+ * "eventLogs" (the pipeline's object is closed last, so its '}' makes room for the member). */
+typedef struct events_stats_ctx {
+    pz_events_runtime *events;
+    pz_event_log *event_log;
+} events_stats_ctx;
+
+static int events_stats(void *ctx, pz_buf *out)
+{
+    events_stats_ctx *c = ctx;
+    int status = pz_events_runtime_stats(c->events, out);
+    if (out->len > 0 && out->data[out->len - 1] == '}') {
+        out->len--;
+        pz_buf_append_str(out, ",\"eventLogs\":");
+        pz_event_log_stats_json(c->event_log, out);
+        pz_buf_append_char(out, '}');
+    }
+    return status;
+}
+
 /* The event log's purge callback: ctx is main's service pointer, set before consumers start. */
 static void purge_user(void *ctx, const char *ns, const char *user_id)
 {
@@ -865,6 +885,7 @@ int main(int argc, char **argv)
         goto out;
     }
     int http_port = 0;
+    events_stats_ctx stats_ctx = {.events = events, .event_log = event_log};
     pz_http_options hopts = {.host = o.host,
                              .port = o.http_port,
                              .threads = o.http_threads,
@@ -879,8 +900,8 @@ int main(int argc, char **argv)
                              .health_ctx = holder,
                              .cache_stats = cache_stats,
                              .cache_stats_ctx = svc,
-                             .events_stats = pz_events_runtime_stats,
-                             .events_stats_ctx = events,
+                             .events_stats = events_stats,
+                             .events_stats_ctx = &stats_ctx,
                              .max_connections = o.http_max_connections,
                              .max_connections_per_client = o.max_connections_per_client,
                              .idle_timeout_ms = o.http_idle_timeout_ms,

@@ -33,6 +33,9 @@ typedef struct consumer {
     pz_event_log *log;
     char *key; /* the log's target id: "<ns>/kafka/<topic>@<brokers>" */
     char *ns;
+    /* Where its offsets are stored: "<ns>/<topic>@<cluster id>", so a new bootstrap list for the
+     * same cluster resumes, and another cluster with a topic of the same name starts afresh. */
+    char *offsets_key;
     char *settings[PZ_KAFKA__COUNT];
     pthread_t thread;
     atomic_bool stop;
@@ -225,7 +228,7 @@ static bool assign(consumer *c, rd_kafka_t *rk, int from, int to)
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(to - from);
     for (int p = from; p < to; p++) {
         char key[1024];
-        offset_key(key, sizeof key, c->key, p);
+        offset_key(key, sizeof key, c->offsets_key, p);
         int64_t next;
         rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_add(list, c->settings[PZ_KAFKA_TOPIC], p);
         tp->offset = store_get(c->log, key, &next, sizeof next) == 0 ? next : RD_KAFKA_OFFSET_BEGINNING;
@@ -312,7 +315,7 @@ static int store_offsets(consumer *c, rd_kafka_message_t *const *msgs, size_t n)
         if (!last)
             continue;
         char key[1024];
-        offset_key(key, sizeof key, c->key, msgs[i]->partition);
+        offset_key(key, sizeof key, c->offsets_key, msgs[i]->partition);
         int64_t next = msgs[i]->offset + 1;
         MDB_val k = {strlen(key), key}, v = {sizeof next, &next};
         rc = mdb_put(txn, c->log->dbi, &k, &v, 0);
@@ -393,6 +396,18 @@ static void *consume_main(void *arg)
             nap(c, 1000);
             continue;
         }
+        if (c->offsets_key == NULL) {
+            char *cluster = rd_kafka_clusterid(rk, METADATA_TIMEOUT_MS);
+            if (cluster == NULL) {
+                set_error(c, "the cluster id is unknown (brokers unreachable?)");
+                nap(c, 1000);
+                continue;
+            }
+            size_t len = strlen(c->ns) + strlen(c->settings[PZ_KAFKA_TOPIC]) + strlen(cluster) + 3;
+            c->offsets_key = pz_malloc(len);
+            snprintf(c->offsets_key, len, "%s/%s@%s", c->ns, c->settings[PZ_KAFKA_TOPIC], cluster);
+            rd_kafka_mem_free(rk, cluster);
+        }
         if (pz_now_ms() >= next_check) {
             int n = partition_count(c, rk);
             if (n > partitions && assign(c, rk, partitions, n))
@@ -445,6 +460,7 @@ static void consumer_free(consumer *c)
 {
     free(c->key);
     free(c->ns);
+    free(c->offsets_key);
     for (int f = 0; f < PZ_KAFKA__COUNT; f++)
         free(c->settings[f]);
     free(c);

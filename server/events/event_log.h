@@ -4,7 +4,8 @@
  * produces its accepted events there through the outbox (the log is one of the namespace's event
  * targets, delivered by target_kafka.h) and, here, consumes the whole topic: all partitions, by
  * manual assignment (no consumer group rebalancing; each instance reads everything), from the
- * offsets stored in `<dir>` (LMDB), or from the beginning of the topic when it has none (an
+ * offsets stored in `<dir>` (LMDB, per namespace, topic and Kafka cluster id: a new bootstrap
+ * list for the same cluster resumes where it was), or from the beginning of the topic when it has none (an
  * instance that joins late replays the log and converges). For each batch it
  *   1. applies the events to the local model through the learner port (server/core/learner.h),
  *      one call per partition;

@@ -13,7 +13,9 @@ the figures are the server's side of the work plus a loopback broker, not a disk
   1. delivery: a backlog of 10-event calls (wrk, post10.lua) accepted while the cluster is down is
      drained once it is up: records/s and events/s from the first delivery until no lag; baseline
      in the same run: a file target drained the same way (fdatasync per batch).
-  2. lag: user lag-i clicks item pair-i-a on A (whose co-item pair-i-b B already knows); B is polled
+  2. replay: a new instance whose namespace names step 1's topic as its eventLog consumes it from
+     the start into its builtin model: events/s applied by one instance (consumer throughput).
+  3. lag: user lag-i clicks item pair-i-a on A (whose co-item pair-i-b B already knows); B is polled
      for lag-i's recommendations until pair-i-b appears: p50/p99 of the time from A's 200;
      baseline in the same run: the same on A itself (its builtin target applies before the 200).
 """
@@ -92,6 +94,33 @@ def bench_delivery(tmp, cluster):
     print("   ratio kafka / file: %.2f" % ((k[1] / k[0]) / (f[1] / f[0])))
     s.cleanup()
     s2.cleanup()
+    return backlog.get("k", 0)
+
+
+def bench_replay(tmp, cluster, records):
+    """Step 3: a new instance replays step 1's topic (records of 10 events) into its model."""
+    config = write(tmp, "replay.json", {"namespaces": {"k": {
+        "recommenders": {"recommend-items": {"for-you": {"variations": {"p": {"type": "builtin"}}}}},
+        "eventTargets": [{"type": "builtin"}],
+        "eventLog": {"brokers": cluster.bootstrap, "topic": "bench"}}}})
+    s = Server(BINARY, args=["--config", config, "--config-watch-ms", "0"]).start()
+    first = None
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        log = json.loads(subprocess.run(["curl", "-s", s.url("/admin/events/stats")],
+                                        capture_output=True).stdout)["eventLogs"]["logs"]
+        now = time.time()
+        if log and first is None and log[0]["consumed"] > 0:
+            first = (now, log[0]["consumed"], log[0]["applied"])
+        if log and log[0]["consumed"] >= records:
+            break
+        time.sleep(0.005)
+    secs = max(now - first[0], 1e-3)
+    print("2. replay of the topic by a new instance (%d messages, %d events)" % (log[0]["consumed"], log[0]["applied"]))
+    print("   consumed and applied to the builtin model: %9.0f messages/s  %9.0f events/s"
+          % ((log[0]["consumed"] - first[1]) / secs, (log[0]["applied"] - first[2]) / secs))
+    s.stop()
+    s.cleanup()
 
 
 def request(conn, method, path, body=None):
@@ -144,7 +173,7 @@ def bench_lag(tmp, cluster):
     cb.close()
     a.stop()
     b.stop()
-    print("2. lag from a 200 on A to the changed recommendation (%d users)" % LAG_SAMPLES)
+    print("3. lag from a 200 on A to the changed recommendation (%d users)" % LAG_SAMPLES)
     print("   on B, through the event log:    p50 %7.1f ms   p99 %7.1f ms   max %7.1f ms"
           % (1000 * pct(remote, 50), 1000 * pct(remote, 99), 1000 * max(remote)))
     print("   baseline: on A itself, same run: p50 %7.1f ms   p99 %7.1f ms"
@@ -160,7 +189,8 @@ def main():
     cluster = MockCluster(3)
     try:
         print("server: %s; cluster: librdkafka mock, 3 brokers at %s" % (BINARY, cluster.bootstrap))
-        bench_delivery(tmp, cluster)
+        records = bench_delivery(tmp, cluster)
+        bench_replay(tmp, cluster, records)
         bench_lag(tmp, cluster)
     finally:
         cluster.close()
