@@ -8,7 +8,9 @@ killed with -9 loses nothing after the restart; a record the broker refuses is a
 
 The namespace event log: events sent to instance A change instance B's recommendations and purge
 B's cached response; A does not count its own events twice; a restarted instance resumes from its
-stored offsets (no double counting); an instance that joins late replays the log and converges.
+stored offsets (no double counting); an instance that joins late replays the log and converges;
+an instance killed with -9 while the cluster is down delivers its acknowledged events after its
+restart.
 """
 import json
 import os
@@ -254,7 +256,26 @@ def test_event_log_shares_learning_and_purges_caches():
     wait_for("C to converge", lambda: close(scores(c), scores(a)), timeout=30)
     _, stats = http(c, "/admin/events/stats")
     assert stats["eventLogs"]["logs"][0]["applied"] == 26, stats["eventLogs"]
-    for s in (a, b2, c):
+
+    # A accepts events while the cluster is down and is killed with -9: once the cluster is back
+    # and A restarted on its data directory, B and C learn them (the outbox kept them).
+    for broker in (1, 2, 3):
+        CLUSTER.cmd("down %d" % broker)
+    for u in range(2, 6):
+        post(a, "shop", clicks("u-%d" % u, "s-%d" % u, ["late-%d" % u]))
+    a.proc.kill()
+    a.proc.wait()
+    for broker in (1, 2, 3):
+        CLUSTER.cmd("up %d" % broker)
+    a2 = start(config, data_dir=a.data_dir)
+    late = {"late-%d" % u for u in range(2, 6)}
+    for s in (b2, c):
+        wait_for("the killed instance's events", lambda: late <= set(scores(s)), timeout=60)
+    # B and C learned the same log. (A's own model is not compared after its kill -9: its builtin
+    # target may re-apply the last events it applied before the kill, the local at-least-once that
+    # the builtin recommender's exactly-once work, issue 21, removes.)
+    wait_for("B and C to agree", lambda: close(scores(b2), scores(c)), timeout=20)
+    for s in (a2, b2, c):
         s.stop()
 
 
