@@ -26,12 +26,13 @@ build_packages=(
     build-essential pkg-config bazel-bootstrap
     libgrpc-dev grpc-proto libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev protobuf-compiler
     libh2o-evloop-dev libssl-dev libcurl4-openssl-dev liblmdb-dev libjansson-dev zlib1g-dev libbrotli-dev libcmocka-dev
-    libmaxminddb-dev tzdata
+    libmaxminddb-dev tzdata librdkafka-dev
 )
 test_packages=(
     python3 python3-grpcio python3-protobuf python3-botocore python3-hpack python3-jwt python3-cryptography curl openssl
     nghttp2-client wrk lmdb-utils procps
     clang-format git clang libclang-rt-14-dev chromium fonts-dejavu-core libmaxmind-db-writer-perl
+    kcat
 )
 
 packages=("${build_packages[@]}")

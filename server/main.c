@@ -42,6 +42,7 @@
 #include "server/catalog/runtime.h"
 #include "server/demo/demo.h"
 #include "server/events/cli.h"
+#include "server/events/event_log.h"
 #include "server/events/outbox.h"
 #include "server/events/runtime.h"
 #include "server/experiments/cli.h"
@@ -672,6 +673,34 @@ static pz_config *load_config(const options *o, bool for_check)
     return cfg;
 }
 
+/* GET /admin/events/stats: the pipeline's statistics with the event logs' consumers added as
+ * "eventLogs" (the pipeline's object is closed last, so its '}' makes room for the member). */
+typedef struct events_stats_ctx {
+    pz_events_runtime *events;
+    pz_event_log *event_log;
+} events_stats_ctx;
+
+static int events_stats(void *ctx, pz_buf *out)
+{
+    events_stats_ctx *c = ctx;
+    int status = pz_events_runtime_stats(c->events, out);
+    if (out->len > 0 && out->data[out->len - 1] == '}') {
+        out->len--;
+        pz_buf_append_str(out, ",\"eventLogs\":");
+        pz_event_log_stats_json(c->event_log, out);
+        pz_buf_append_char(out, '}');
+    }
+    return status;
+}
+
+/* The event log's purge callback: ctx is main's service pointer, set before consumers start. */
+static void purge_user(void *ctx, const char *ns, const char *user_id)
+{
+    pz_service *svc = *(pz_service **)ctx;
+    if (svc != NULL)
+        pz_service_purge_user(svc, ns, user_id);
+}
+
 static int health(void *ctx, pz_buf *out)
 {
     pz_config_holder *holder = ctx;
@@ -881,6 +910,7 @@ int main(int argc, char **argv)
     pz_catalog_runtime *items = NULL;
     pz_cache *cache = NULL;
     pz_events_runtime *events = NULL;
+    pz_event_log *event_log = NULL;
     pz_experiments *experiments = NULL;
     pz_aws *aws = NULL;
     pz_geoip *geoip = NULL;
@@ -918,6 +948,21 @@ int main(int argc, char **argv)
     snprintf(experiments_dir, sizeof experiments_dir, "%s/experiments", o.data_dir);
     if (pz_experiments_open(experiments_dir, 0, &experiments, err, sizeof err) != 0) {
         pz_error_log("cannot open the experiment store: %s", err);
+        goto out;
+    }
+
+    /* The namespace event logs (issue 18): opened before the outbox delivers anything, since it
+     * sets the origin id every produced message carries; consumers start once the service exists
+     * (they purge its cache). */
+    char event_log_dir[PATH_MAX];
+    snprintf(event_log_dir, sizeof event_log_dir, "%s/eventlog", o.data_dir);
+    pz_event_log_options lopts = {.dir = event_log_dir,
+                                  .config = holder,
+                                  .learner = pz_builtin_learner(builtin),
+                                  .purge = purge_user,
+                                  .purge_ctx = &svc};
+    if (pz_event_log_open(&lopts, &event_log, err, sizeof err) != 0) {
+        pz_error_log("%s", err);
         goto out;
     }
 
@@ -983,6 +1028,7 @@ int main(int argc, char **argv)
     sopts.item_metadata[PZ_ITEM_METADATA_DYNAMODB] = pz_recommenders_dynamodb_backend(recommenders);
     sopts.item_metadata[PZ_ITEM_METADATA_PERSONALIZE] = pz_recommenders_personalize_backend(recommenders);
     svc = pz_service_create(&sopts);
+    pz_event_log_start(event_log);
 
     char addr[300];
     snprintf(addr, sizeof addr, strchr(o.host, ':') ? "[%s]:%d" : "%s:%d", o.host, o.grpc_port);
@@ -1011,6 +1057,7 @@ int main(int argc, char **argv)
     int http_port = 0;
     docs = pz_docs_create(
         &(pz_docs_options){.holder = holder, .server_url = o.openapi_server, .swagger_ui_dir = o.swagger_ui_dir});
+    events_stats_ctx stats_ctx = {.events = events, .event_log = event_log};
     pz_http_options hopts = {.host = o.host,
                              .port = o.http_port,
                              .threads = o.http_threads,
@@ -1030,8 +1077,8 @@ int main(int argc, char **argv)
                              .health_ctx = holder,
                              .cache_stats = cache_stats,
                              .cache_stats_ctx = svc,
-                             .events_stats = pz_events_runtime_stats,
-                             .events_stats_ctx = events,
+                             .events_stats = events_stats,
+                             .events_stats_ctx = &stats_ctx,
                              .docs = docs,
                              .max_connections = o.http_max_connections,
                              .max_connections_per_client = o.max_connections_per_client,
@@ -1064,6 +1111,14 @@ out:
     pz_docs_destroy(docs); /* after the loops that send its kept bodies */
     if (grpc != NULL)
         pz_grpc_server_stop(grpc);
+    if (event_log != NULL) { /* its consumers apply to the builtin model and purge the service's cache */
+        pz_buf stats;
+        pz_buf_init(&stats, 4096);
+        pz_event_log_stats_json(event_log, &stats);
+        pz_info("event log: %s", stats.data);
+        pz_buf_free(&stats);
+    }
+    pz_event_log_close(event_log);
     if (svc != NULL) {
         pz_buf stats;
         pz_buf_init(&stats, 4096);

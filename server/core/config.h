@@ -44,6 +44,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "server/core/kafka_settings.h"
 #include "server/core/netaddr.h"
 
 typedef enum pz_action {
@@ -290,6 +291,7 @@ typedef enum pz_event_target_type {
     PZ_TARGET_BUILTIN,
     PZ_TARGET_HTTP,
     PZ_TARGET_FILE,
+    PZ_TARGET_KAFKA, /* issue 18: a Kafka topic (librdkafka producer) */
     /* Never configured: the experiment store's own target, which the event pipeline adds to every
      * namespace's experiment records (server/events/pipeline.h). */
     PZ_TARGET_EXPERIMENTS,
@@ -309,6 +311,11 @@ typedef struct pz_event_target {
      * absent. */
     const char *endpoint_url;
     const char *region;
+    /* kafka: brokers, topic and security options (server/core/kafka_settings.h). */
+    pz_kafka_settings kafka;
+    /* kafka: this target is the namespace's `eventLog` (it takes the PutEvents shape, since every
+     * instance's builtin recommender learns from what it carries). */
+    bool event_log;
 } pz_event_target;
 
 /* ---- auth (ours, spec §11) ---- */
@@ -393,6 +400,10 @@ typedef struct pz_namespace {
     const pz_auto_context *auto_context_view;
     const pz_item_metadata *item_metadata_view;
     const pz_auth_policy *auth_view; /* its own `auth`, else the root's; never NULL */
+    /* Ours (issue 18): the Kafka topic every instance produces the namespace's accepted events to
+     * (it is also one of event_targets, with event_log set) and consumes into its builtin
+     * recommender and response cache; NULL when absent. */
+    const pz_kafka_settings *event_log;
 } pz_namespace;
 
 typedef struct pz_config pz_config;

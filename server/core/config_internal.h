@@ -189,6 +189,13 @@ extern const pz_auth_policy cfg_auth_none;
  * hashes are never quoted in problems. */
 const pz_auth_policy *cfg_parse_auth(cfg_ctx *c, json_t *v);
 
+/* ---- Kafka settings (config_kafka.c, issue 18) ---- */
+/* The members of a {"type": "kafka", ...} event target (type already read). */
+void cfg_parse_kafka_target(cfg_ctx *c, json_t *v, pz_event_target *t);
+/* A namespace's `eventLog` (v NULL when absent): sets ns->event_log and appends the log to the
+ * namespace's event targets (call after they are parsed). */
+void cfg_parse_event_log(cfg_ctx *c, json_t *v, pz_namespace *ns);
+
 /* ---- the document (config_parse.c) ---- */
 
 /* Validates and builds the whole document into `cfg` (whose arena is initialized). Problems go to

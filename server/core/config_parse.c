@@ -19,6 +19,8 @@ static const cfg_member NAME = {.key = "name", .kind = CFG_STRING, .free_text = 
 static const cfg_member DESCRIPTION = {.key = "description", .kind = CFG_STRING, .free_text = true};
 static const cfg_member NAMESPACE_RECOMMENDERS = {.key = "recommenders", .kind = CFG_OBJECT};
 static const cfg_member NAMESPACE_EVENT_TARGETS = {.key = "eventTargets", .kind = CFG_ARRAY};
+/* Ours (issue 18): the namespace's shared Kafka event log (config_kafka.c). */
+static const cfg_member NAMESPACE_EVENT_LOG = {.key = "eventLog", .kind = CFG_OBJECT};
 static const cfg_member RECOMMENDER_POST_PROCESSOR = {.key = "responsePostProcessor", .kind = CFG_OBJECT};
 static const cfg_member RECOMMENDER_EXPERIMENTS = {.key = "experiments", .kind = CFG_OBJECT};
 /* Upstream's schema requires it but never checks the recommenders subtree: a recommender without
@@ -728,7 +730,8 @@ static const cfg_name_value TARGET_TYPES[] = {{"personalize-event-tracker", PZ_T
                                               {"kinesis-firehose", PZ_TARGET_KINESIS_FIREHOSE},
                                               {"builtin", PZ_TARGET_BUILTIN},
                                               {"http", PZ_TARGET_HTTP},
-                                              {"file", PZ_TARGET_FILE}};
+                                              {"file", PZ_TARGET_FILE},
+                                              {"kafka", PZ_TARGET_KAFKA}};
 /* An event target's members depend on its type; unknown keys are errors at any type (they sit in
  * a namespace, where upstream's schema applies). */
 #define T_TRACKER CFG_VARIANT(PZ_TARGET_PERSONALIZE_EVENT_TRACKER)
@@ -830,10 +833,14 @@ static void parse_event_target(cfg_ctx *c, json_t *v, pz_event_target *t)
     if (!cfg_expect_object(c, v, "an event target {\"type\": ..., ...}"))
         return;
     int type = cfg_enum(c, v, &TARGET_TYPE, TARGET_TYPES, COUNT(TARGET_TYPES),
-                        "personalize-event-tracker, kinesis-stream, kinesis-firehose, builtin, http, file");
+                        "personalize-event-tracker, kinesis-stream, kinesis-firehose, builtin, http, file, kafka");
     if (type < 0)
         return;
     t->type = (pz_event_target_type)type;
+    if (t->type == PZ_TARGET_KAFKA) { /* its own rows, from the Kafka settings table */
+        cfg_parse_kafka_target(c, v, t);
+        return;
+    }
     cfg_check_members(c, v, TARGET, COUNT(TARGET), CFG_VARIANT(t->type), true, TARGET_WHAT[t->type]);
     switch (t->type) {
     case PZ_TARGET_PERSONALIZE_EVENT_TRACKER:
@@ -856,6 +863,7 @@ static void parse_event_target(cfg_ctx *c, json_t *v, pz_event_target *t)
         parse_target_headers(c, cfg_get(v, &TARGET_HEADERS), t);
         break;
     case PZ_TARGET_FILE: t->path = cfg_string(c, v, &TARGET_PATH, "a file path to append events to"); break;
+    case PZ_TARGET_KAFKA: break;       /* read above */
     case PZ_TARGET_EXPERIMENTS: break; /* not in TARGET_TYPES: cfg_enum never returns it */
     }
 }
@@ -892,7 +900,8 @@ static const cfg_member *const NAMESPACE[] = {&NAME,
                                               &ITEM_METADATA,
                                               &NAMESPACE_RECOMMENDERS,
                                               &NAMESPACE_EVENT_TARGETS,
-                                              &AUTH};
+                                              &AUTH,
+                                              &NAMESPACE_EVENT_LOG};
 
 /* The version is echoed in a header and gRPC metadata on every response and in /healthz: bounded so
  * it always fits (gRPC's default metadata budget is 8 KiB for every entry together). */
@@ -942,6 +951,7 @@ static void parse_namespace(cfg_ctx *c, const char *key, json_t *v, const inheri
         cfg_error(c, "a namespace needs \"recommenders\", \"eventTargets\" or both");
     parse_recommenders(c, recs, &view, out);
     parse_event_targets(c, targets, ns);
+    cfg_parse_event_log(c, cfg_get(v, &NAMESPACE_EVENT_LOG), ns);
 }
 
 static void parse_trusted_proxies(cfg_ctx *c, json_t *v, pz_config *cfg)

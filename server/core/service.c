@@ -345,3 +345,8 @@ pz_config *pz_service_config(pz_service *svc)
 {
     return pz_config_holder_acquire(svc->config);
 }
+
+void pz_service_purge_user(pz_service *svc, const char *ns, const char *user_id)
+{
+    pz_response_cache_purge_user(svc->response_cache, ns, user_id);
+}

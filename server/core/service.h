@@ -75,6 +75,10 @@ void pz_service_destroy(pz_service *svc);
 /* Appends the response cache counters as JSON (GET /admin/cache/stats). Returns 0 or -1 (cap). */
 int pz_service_cache_stats(pz_service *svc, pz_buf *out);
 
+/* Makes a user's cached responses of namespace ns stale, as an accepted event does (any thread):
+ * for events that reach the model another way (the namespace event log, issue 18). */
+void pz_service_purge_user(pz_service *svc, const char *ns, const char *user_id);
+
 /* The current configuration snapshot (a reference the caller must pz_config_unref). */
 pz_config *pz_service_config(pz_service *svc);
 
