@@ -358,22 +358,25 @@ bool cfg_scalar(cfg_ctx *c, json_t *obj, const cfg_member *m, pz_scalar *out)
     json_t *v = json_object_get(obj, m->key);
     if (v == NULL) {
         if (m->presence == CFG_REQUIRED)
-            cfg_error_at(c, m->key, "required key is missing; expected a string or a number");
+            cfg_error_at(c, m->key, "required key is missing; expected a string, a number or a boolean");
         return false;
     }
+    *out = (pz_scalar){0};
     if (json_is_number(v)) {
         out->is_number = true;
         out->number = json_number_value(v);
-        out->string = NULL;
+        return true;
+    }
+    if (json_is_boolean(v)) {
+        out->is_bool = true;
+        out->boolean = json_is_true(v);
         return true;
     }
     if (json_is_string(v)) {
-        out->is_number = false;
-        out->number = 0;
         out->string = pz_arena_strdup(c->arena, json_string_value(v));
         return true;
     }
-    cfg_error_at(c, m->key, "expected a string or a number, got %s", cfg_type_name(v));
+    cfg_error_at(c, m->key, "expected a string, a number or a boolean, got %s", cfg_type_name(v));
     return false;
 }
 

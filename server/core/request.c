@@ -109,9 +109,9 @@ void pz_request_log_access(const pz_request *req, const char *what, int code)
     int64_t dur_us = pz_mono_us() - req->received_mono_us;
     if (req->hints.upstream.us > 0)
         snprintf(upstream, sizeof upstream, " upstream_ms=%.3f", (double)req->hints.upstream.us / 1000.0);
-    pz_info("access %s %s status=%d dur_ms=%.3f%s client=%s variation=%s cache=%s%s%s",
+    pz_info("access %s %s status=%d dur_ms=%.3f%s client=%s principal=%s variation=%s cache=%s%s%s",
             req->protocol ? req->protocol : "-", what, code, (double)dur_us / 1000.0, upstream,
-            client != NULL ? client : "-", req->hints.variation ? req->hints.variation : "-",
-            cache_outcome(req, outcome, sizeof outcome), req->status != PZ_OK ? " error=" : "",
-            req->status != PZ_OK && req->error.code ? req->error.code : "");
+            client != NULL ? client : "-", req->principal ? req->principal : "-",
+            req->hints.variation ? req->hints.variation : "-", cache_outcome(req, outcome, sizeof outcome),
+            req->status != PZ_OK ? " error=" : "", req->status != PZ_OK && req->error.code ? req->error.code : "");
 }

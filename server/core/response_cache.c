@@ -54,13 +54,6 @@ bool pz_cache_stale_if_error_applies(pz_status s)
     return s == PZ_INTERNAL || s == PZ_UPSTREAM_FAILED || s == PZ_UNAVAILABLE || s == PZ_DEADLINE_EXCEEDED;
 }
 
-/* The value of the first header named `lname` (lower case), in the arena, or NULL. */
-static const char *header_value(const pz_response_key *k, const char *lname, pz_arena *arena)
-{
-    const pz_header *h = pz_headers_find(k->headers, k->n_headers, lname);
-    return h != NULL ? pz_arena_strndup(arena, h->value, h->value_len) : NULL;
-}
-
 /* ---- the key ---- */
 
 /* The key is built in the request arena (no malloc on the hit path); past
@@ -126,7 +119,11 @@ static int compare_entries(const void *a, const void *b)
     return c != 0 ? c : strcmp(x->value ? x->value : "", y->value ? y->value : "");
 }
 
-/* A map in key order, so that the same map sent in another order shares the entry. */
+/* A map in key order, so that the same map sent in another order shares the entry. Maps are
+ * small (automatic context adds a handful of entries to every keyed request): an insertion sort
+ * costs less than qsort's set-up up to a few dozen entries. */
+#define INSERTION_SORT_MAX 32
+
 static void put_map(key_builder *b, pz_string_entry **entries, size_t n)
 {
     put_u32(b, (uint32_t)n);
@@ -134,35 +131,26 @@ static void put_map(key_builder *b, pz_string_entry **entries, size_t n)
         return;
     pz_string_entry **sorted = pz_arena_alloc(b->arena, n * sizeof *sorted);
     memcpy(sorted, entries, n * sizeof *sorted);
-    qsort(sorted, n, sizeof *sorted, compare_entries);
+    if (n > INSERTION_SORT_MAX) {
+        qsort(sorted, n, sizeof *sorted, compare_entries);
+    } else {
+        for (size_t i = 1; i < n; i++) {
+            pz_string_entry *e = sorted[i];
+            size_t j = i;
+            for (; j > 0 && compare_entries(&sorted[j - 1], &e) > 0; j--)
+                sorted[j] = sorted[j - 1];
+            sorted[j] = e;
+        }
+    }
     for (size_t i = 0; i < n; i++) {
         put_str(b, sorted[i]->key);
         put_str(b, sorted[i]->value);
     }
 }
 
-/* The values of the request headers named in key->vary (automatic context, spec §4.5). */
-static void put_vary(key_builder *b, const pz_response_key *k)
-{
-    const char *v = k->vary;
-    while (v != NULL && *v != '\0') {
-        while (*v == ' ' || *v == ',')
-            v++;
-        size_t n = strcspn(v, ", ");
-        if (n > 0) {
-            char *name = pz_arena_strndup(b->arena, v, n);
-            for (char *p = name; *p != '\0'; p++)
-                *p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
-            put_str(b, name);
-            put_str(b, header_value(k, name, b->arena));
-        }
-        v += n;
-    }
-}
-
 /* Everything that changes the response: the call (method, namespace, recommender, variation), its
- * subject (user, item, item ids), its shape (numResults, filter and values, context, decoration,
- * synthetic user, experiment feature), the header values automatic context consulted and the
+ * subject (user, item, item ids), its shape (numResults, filter, decoration, synthetic user,
+ * experiment feature, and filter values and context as resolved: explicit and automatic) and the
  * query parameters an http variation's URL reads. The
  * configuration generation travels in pz_cache_key. Returns false when the key is too large. */
 static bool build_key(key_builder *b, const pz_response_key *k, pz_arena *arena)
@@ -186,7 +174,6 @@ static bool build_key(key_builder *b, const pz_response_key *k, pz_arena *arena)
     put_byte(b, q->decorate_items);
     put_byte(b, q->synthetic_user);
     put_str(b, q->feature);
-    put_vary(b, k);
     for (size_t i = 0; i < k->n_params; i++) { /* an http URL's query placeholders */
         const pz_header *p = pz_query_param_find(q->query_params, q->n_query_params, k->params[i]);
         put_str(b, k->params[i]);

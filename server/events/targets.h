@@ -16,6 +16,9 @@
  *                              at most 500 records and 4 MiB per call, all-or-nothing.
  *   file                       JSON Lines of envelopes appended to `path`, fdatasync'ed per call,
  *                              rotated by size (file_sink.h).
+ *   kafka                      each record produced to a topic, key = the Kinesis partition key,
+ *                              value = the envelope, acknowledged by every in-sync replica
+ *                              (target_kafka.h).
  *   builtin                    the events applied to the embedded recommender.
  *   experiments                (never configured) experiment records applied to the experiment
  *                              store (server/core/experiment_store.h), in seq order, at most 2000
