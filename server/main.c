@@ -597,7 +597,7 @@ static void usage(FILE *out, const options *defaults)
           "Item catalog: personalization-server load-items|upsert-item|delete-item|catalog-info --help\n"
           "Event outbox: personalization-server events stats|dead-letters|replay --help\n"
           "A/B results:  personalization-server experiments list|delete --help\n"
-          "History import: personalization-server import-events --help\n",
+          "History import: personalization-server import-events --help\n"
           "API keys:     personalization-server " PZ_AUTH_CLI_COMMAND " --help\n",
           out);
 }

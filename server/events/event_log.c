@@ -349,7 +349,7 @@ static bool apply_batch(consumer *c, rd_kafka_message_t *const *msgs, size_t n)
     for (unsigned attempt = 1; !done; attempt++) {
         char err[PZ_DELIVERY_MAX_REASON] = "";
         int rc = 0;
-        if (k > 0 && c->log->o.learner.learn(c->log->o.learner.self, c->ns, evs, k, err, sizeof err) != 0) {
+        if (k > 0 && c->log->o.learner.learn(c->log->o.learner.self, c->ns, NULL, evs, k, err, sizeof err) != 0) {
             set_error(c, "applying %zu events: %s", k, err);
             rc = -1;
         }
