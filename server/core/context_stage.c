@@ -22,8 +22,8 @@ pz_context_stage *pz_context_stage_run(const pz_viewer_env *env, const pz_config
     size_t n_trusted;
     const pz_cidr *trusted = pz_config_trusted_proxies(config, &n_trusted);
     pz_context_stage *cs = pz_arena_alloc(req->arena, sizeof *cs);
-    pz_viewer_init(&cs->viewer, env, req->headers, req->n_headers, pz_request_client_addr(req), req->received_ms, trusted,
-                   n_trusted, req->arena);
+    pz_viewer_init(&cs->viewer, env, req->headers, req->n_headers, pz_request_client_addr(req), req->received_ms,
+                   trusted, n_trusted, req->arena);
     pz_context_source src = pz_viewer_source(&cs->viewer);
     pz_context_resolve(ac, &src, req->arena, &cs->auto_context);
     pz_context_resolve(afv, &src, req->arena, &cs->auto_filter_values);

@@ -95,8 +95,8 @@ struct pz_request {
      * (pz_request_client_addr): set client_addr, or client_addr_fn to format it into the arena. */
     const char *client_addr;
     const char *(*client_addr_fn)(const pz_request *req);
-    const char *principal; /* out: who the core authenticated ("key:NAME", "token:SUBJECT"), for the
-                            * access log; NULL when nobody was */
+    const char *principal;     /* out: who the core authenticated ("key:NAME", "token:SUBJECT"), for the
+                                * access log; NULL when nobody was */
     const char *if_none_match; /* raw If-None-Match value or NULL */
     /* REST: the query string's parameters, percent-decoded, in order, names as sent (compare them
      * exactly); gRPC: none. Only `http` variations read parameters the messages do not name. */

@@ -53,8 +53,8 @@ static void add_auto_context(pz_service *svc, pz_request *req, pz_config *cfg, c
     size_t n_trusted;
     const pz_cidr *trusted = pz_config_trusted_proxies(cfg, &n_trusted);
     pz_viewer viewer;
-    pz_viewer_init(&viewer, &svc->viewer, req->headers, req->n_headers, pz_request_client_addr(req), req->received_ms, trusted,
-                   n_trusted, req->arena);
+    pz_viewer_init(&viewer, &svc->viewer, req->headers, req->n_headers, pz_request_client_addr(req), req->received_ms,
+                   trusted, n_trusted, req->arena);
     pz_context_source src = pz_viewer_source(&viewer);
     pz_resolved_context resolved;
     pz_context_resolve(ac, &src, req->arena, &resolved);
