@@ -126,7 +126,10 @@ static bool admit_job(pz_event_pipeline *p, const round_changes *r, pz_event_job
         refuse_job(p, job, why);
         return false;
     }
-    if (p->opts.no_dispatch)
+    /* Once the pipeline stops, its workers are joined: a target first seen in the last rounds
+     * (an exposure queued just before SIGTERM) gets no thread that would outlive them and the
+     * stores they write to; its records wait in the outbox for the next start. */
+    if (p->opts.no_dispatch || atomic_load(&p->workers_stopping))
         return true;
     job->parked = pz_arena_calloc(job->arena, needed, sizeof *job->parked);
     char why[160];
