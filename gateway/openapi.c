@@ -73,6 +73,18 @@ static const error_row EXPERIMENT_ERRORS[] = {
     {0, NULL},
 };
 
+/* What access control adds to every route under a policy that requires credentials
+ * (server/core/access.c): merged into the route's own rows by status. */
+static const error_row AUTH_ERRORS[] = {
+    {401, "MissingCredentials, InvalidApiKey, ApiKeyExpired, InvalidToken, TokenExpired, TokenNotYetValid, "
+          "InvalidIssuer, InvalidAudience, InvalidTokenUse, UnsupportedAlgorithm, UnknownKeyId, InvalidSignature, "
+          "TokenTooLarge, AmbiguousCredentials (type Authentication; WWW-Authenticate names the accepted schemes)"},
+    {403, "InsufficientScope, NamespaceNotAllowed, UserMismatch (type Authorization)"},
+    {429, "TooManyRequests (type Throttling, a rate limit of the auth block; Retry-After says when to retry)"},
+    {0, NULL},
+};
+static const error_row NO_ERRORS[] = {{0, NULL}};
+
 static const char *reason_of(int status)
 {
     static const struct {
@@ -80,6 +92,8 @@ static const char *reason_of(int status)
         const char *reason;
     } REASONS[] = {
         {400, "Bad Request"},
+        {401, "Unauthorized"},
+        {403, "Forbidden"},
         {404, "Not Found"},
         {415, "Unsupported Media Type"},
         {429, "Too Many Requests"},
@@ -94,21 +108,49 @@ static const char *reason_of(int status)
     return "Error";
 }
 
-/* The error responses of a kind of route, each defined once in components.responses as
- * <kind><status> and referred to by every operation (a document with many recommenders stays small). */
-static void add_errors(pz_oa_gen *g, json_t *responses, const char *kind, const error_row *rows)
+/* responses[status] = a $ref to components.responses.<prefix><status>, defined once with both
+ * lists of codes (codes2 may be NULL). */
+static void add_error(pz_oa_gen *g, json_t *responses, const char *prefix, int status, const char *codes,
+                      const char *codes2)
 {
-    for (const error_row *r = rows; r->status != 0; r++) {
-        char key[8], name[64], desc[PZ_OA_NAME_MAX];
-        snprintf(key, sizeof key, "%d", r->status);
-        snprintf(name, sizeof name, "%s%d", kind, r->status);
-        if (json_object_get(g->responses, name) == NULL) {
-            snprintf(desc, sizeof desc, "%s. Codes: %s.", reason_of(r->status), r->codes);
-            json_t *resp = pz_oa_set(g, g->responses, name, pz_oa_obj_with(g, "description", json_string(desc)));
-            json_t *content = pz_oa_set(g, resp, "content", json_object());
-            pz_oa_set(g, content, "application/json", pz_oa_obj_with(g, "schema", pz_oa_ref(g, "schemas", "Error")));
+    char key[8], name[64], desc[2 * PZ_OA_NAME_MAX];
+    snprintf(key, sizeof key, "%d", status);
+    snprintf(name, sizeof name, "%s%d", prefix, status);
+    if (json_object_get(g->responses, name) == NULL) {
+        snprintf(desc, sizeof desc, "%s. Codes: %s%s%s.", reason_of(status), codes, codes2 != NULL ? "; " : "",
+                 codes2 != NULL ? codes2 : "");
+        json_t *resp = pz_oa_set(g, g->responses, name, pz_oa_obj_with(g, "description", json_string(desc)));
+        json_t *content = pz_oa_set(g, resp, "content", json_object());
+        pz_oa_set(g, content, "application/json", pz_oa_obj_with(g, "schema", pz_oa_ref(g, "schemas", "Error")));
+    }
+    pz_oa_set(g, responses, key, pz_oa_ref(g, "responses", name));
+}
+
+/* The error responses of a kind of route, each defined once in components.responses as
+ * <kind><status> and referred to by every operation (a document with many recommenders stays small).
+ * Under a policy that requires credentials, the 401/403/429 of access control are added (Auth<status>,
+ * or <kind>Auth<status> where the route has its own codes for that status). The operation's
+ * `security` is set from the same policy; NULL policy: a public route. */
+static void add_errors(pz_oa_gen *g, json_t *op, json_t *responses, const char *kind, const error_row *rows,
+                       const pz_auth_policy *policy)
+{
+    pz_oa_set(g, op, "security", pz_oa_security(g, policy));
+    const error_row *r = rows, *a = policy != NULL && policy->enabled ? AUTH_ERRORS : NO_ERRORS;
+    char merged[64];
+    snprintf(merged, sizeof merged, "%sAuth", kind);
+    /* both tables are sorted by status: a merge keeps the responses in order */
+    while (r->status != 0 || a->status != 0) {
+        if (a->status == 0 || (r->status != 0 && r->status < a->status)) {
+            add_error(g, responses, kind, r->status, r->codes, NULL);
+            r++;
+        } else if (r->status == 0 || a->status < r->status) {
+            add_error(g, responses, "Auth", a->status, a->codes, NULL);
+            a++;
+        } else {
+            add_error(g, responses, merged, r->status, r->codes, a->codes);
+            r++;
+            a++;
         }
-        pz_oa_set(g, responses, key, pz_oa_ref(g, "responses", name));
     }
 }
 
@@ -469,7 +511,7 @@ static void recommender_paths(pz_oa_gen *g, json_t *paths, const pz_namespace *n
         pz_oa_set(g, responses, "304",
                   pz_oa_obj_with(g, "description", pz_oa_str("Not Modified: If-None-Match matched the ETag")));
     pz_oa_set(g, not_modified, "headers", response_headers(g, ON_304, cacheable, g->versioned));
-    add_errors(g, responses, "Inference", INFERENCE_ERRORS);
+    add_errors(g, op, responses, "Inference", INFERENCE_ERRORS, ns->auth_view);
 
     if (action != PZ_ACTION_RERANK_ITEMS)
         return;
@@ -499,7 +541,7 @@ static void recommender_paths(pz_oa_gen *g, json_t *paths, const pz_namespace *n
     pz_oa_set(g, responses, "200",
               json_response(g, "The items, ranked", pz_oa_message_ref(g, out_msg, false, NULL),
                             response_headers(g, ON_POST, false, g->versioned)));
-    add_errors(g, responses, "RerankPost", RERANK_POST_ERRORS);
+    add_errors(g, op, responses, "RerankPost", RERANK_POST_ERRORS, ns->auth_view);
 }
 
 static bool has_experiments(const pz_namespace *ns)
@@ -539,7 +581,7 @@ static void events_path(pz_oa_gen *g, json_t *paths, const pz_namespace *ns, con
     json_t *plain = pz_oa_set(g, content, "text/plain", json_object());
     json_t *s = pz_oa_set(g, plain, "schema", pz_oa_type(g, "string"));
     pz_oa_set(g, s, "maxLength", json_integer(0));
-    add_errors(g, responses, "Events", EVENTS_ERRORS);
+    add_errors(g, op, responses, "Events", EVENTS_ERRORS, ns->auth_view);
 }
 
 static void experiment_paths(pz_oa_gen *g, json_t *paths, const pz_namespace *ns, const char *tag)
@@ -555,7 +597,7 @@ static void experiment_paths(pz_oa_gen *g, json_t *paths, const pz_namespace *ns
         json_response(g, "The experiments",
                       pz_oa_message_ref(g, &personalization__v1__list_experiments_response__descriptor, false, NULL),
                       NULL));
-    add_errors(g, responses, "Experiment", EXPERIMENT_ERRORS);
+    add_errors(g, op, responses, "Experiment", EXPERIMENT_ERRORS, ns->auth_view);
     for (int a = 0; a < PZ_ACTION__COUNT; a++) {
         for (size_t i = 0; i < ns->n_recommenders[a]; i++) {
             const pz_recommender *r = &ns->recommenders[a][i];
@@ -578,22 +620,24 @@ static void experiment_paths(pz_oa_gen *g, json_t *paths, const pz_namespace *ns
                               g, "Live results (with Accept: text/html, a page)",
                               pz_oa_message_ref(g, &personalization__v1__experiment_results__descriptor, false, NULL),
                               NULL));
-                add_errors(g, responses, "Experiment", EXPERIMENT_ERRORS);
+                add_errors(g, op, responses, "Experiment", EXPERIMENT_ERRORS, ns->auth_view);
             }
         }
     }
 }
 
-static void server_paths(pz_oa_gen *g, json_t *paths)
+/* admin_policy: the root's, which governs /admin; the other server routes are public. */
+static void server_paths(pz_oa_gen *g, json_t *paths, const pz_auth_policy *admin_policy)
 {
     static const struct {
         const char *path, *op_id, *summary, *schema;
+        bool admin;
     } ROWS[] = {
-        {"/healthz", "health", "Health: the configuration version and reload counters", "Health"},
-        {"/admin/cache/stats", "cacheStats", "Response cache counters", "CacheStats"},
+        {"/healthz", "health", "Health: the configuration version and reload counters", "Health", false},
+        {"/admin/cache/stats", "cacheStats", "Response cache counters", "CacheStats", true},
         {"/admin/events/stats", "eventsStats", "Event delivery per target: lag, delivered, retried, dead-lettered",
-         "EventsStats"},
-        {"/openapi.json", "openapi", "This document (regenerated on every configuration reload)", NULL},
+         "EventsStats", true},
+        {"/openapi.json", "openapi", "This document (regenerated on every configuration reload)", NULL, false},
     };
     for (size_t i = 0; i < sizeof ROWS / sizeof ROWS[0]; i++) {
         json_t *op = pz_oa_set(g, path_item(g, paths, ROWS[i].path), "get",
@@ -601,6 +645,7 @@ static void server_paths(pz_oa_gen *g, json_t *paths)
         json_t *responses = pz_oa_set(g, op, "responses", json_object());
         json_t *schema = ROWS[i].schema != NULL ? pz_oa_ref(g, "schemas", ROWS[i].schema) : pz_oa_type(g, "object");
         pz_oa_set(g, responses, "200", json_response(g, "OK", schema, NULL));
+        add_errors(g, op, responses, "Admin", NO_ERRORS, ROWS[i].admin ? admin_policy : NULL);
     }
     json_t *op = pz_oa_set(g, path_item(g, paths, PZ_OPENAPI_PROTO_PATH), "get",
                            operation(g, SERVER_TAG, json_string("protoFile"),
@@ -609,6 +654,7 @@ static void server_paths(pz_oa_gen *g, json_t *paths)
     json_t *ok = pz_oa_set(g, responses, "200", pz_oa_obj_with(g, "description", pz_oa_str("The .proto file")));
     json_t *content = pz_oa_set(g, ok, "content", json_object());
     pz_oa_set(g, pz_oa_set(g, content, "text/plain", json_object()), "schema", pz_oa_type(g, "string"));
+    pz_oa_set(g, op, "security", pz_oa_security(g, NULL));
 }
 
 static void add_tag(pz_oa_gen *g, json_t *tags, const char *name, const char *description)
@@ -660,8 +706,9 @@ int pz_openapi_write(const pz_config *cfg, const char *server_url, pz_buf *out)
     pz_oa_set(&g, info, "version", pz_oa_str(version != NULL ? version : UNVERSIONED));
     json_t *servers = pz_oa_set(&g, doc, "servers", json_array());
     pz_oa_push(&g, servers, pz_oa_obj_with(&g, "url", json_string(server_url != NULL ? server_url : "/")));
-    /* No authentication is configured: say so explicitly (an empty list: no requirement). */
-    pz_oa_set(&g, doc, "security", json_array());
+    /* The root policy's requirement; every operation states its own (a namespace's `auth` replaces
+     * the root's, and the public routes need nothing). */
+    pz_oa_set(&g, doc, "security", pz_oa_security(&g, pz_config_auth(cfg)));
     json_t *tags = pz_oa_set(&g, doc, "tags", json_array());
     json_t *paths = pz_oa_set(&g, doc, "paths", json_object());
     for (size_t n = 0; n < pz_config_namespace_count(cfg); n++) {
@@ -688,7 +735,7 @@ int pz_openapi_write(const pz_config *cfg, const char *server_url, pz_buf *out)
         }
     }
     add_tag(&g, tags, SERVER_TAG, "The server's own endpoints: health, operators' counters, this document");
-    server_paths(&g, paths);
+    server_paths(&g, paths, pz_config_auth(cfg));
 
     json_t *components = pz_oa_set(&g, doc, "components", json_object());
     pz_oa_error_schema(&g);
@@ -699,6 +746,7 @@ int pz_openapi_write(const pz_config *cfg, const char *server_url, pz_buf *out)
     pz_oa_set(&g, components, "responses", g.responses);
     pz_oa_set(&g, components, "headers", g.headers);
     parameter_components(&g, pz_oa_set(&g, components, "parameters", json_object()));
+    pz_oa_security_schemes(&g, cfg, components);
 
     int rc = -1;
     if (!g.failed) {

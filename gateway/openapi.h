@@ -12,7 +12,11 @@
  *     and gRPC-only fields are left out;
  *   - the core's limits (server/core/query.h, event_validation.h) for the query parameters and the
  *     events body.
- * No authentication is configured today, which the document says with an empty root `security`.
+ * Authentication follows the configuration's `auth` (server/core/config.h pz_auth_policy):
+ * components.securitySchemes `apiKey` and `bearerJwt` for the schemes some policy accepts; each
+ * operation's `security` lists the schemes of the policy that governs it (its namespace's, the
+ * root's for /admin) as alternatives, with the 401/403/429 of access control, or is [] when that
+ * policy requires nothing; /healthz, this document and the .proto are public (`security: []`).
  * The server's own routes (/healthz, /admin/..., this document, the .proto download) are under the
  * tag "Server".
  *

@@ -1,11 +1,14 @@
 /* Private to gateway/openapi*.c: the generator's state, the jansson helpers it builds with, and the
- * schemas derived from the protobuf descriptors (openapi_schema.c). Not part of the contract. */
+ * schemas derived from the protobuf descriptors (openapi_schema.c), the security schemes
+ * (openapi_security.c). Not part of the contract. */
 #ifndef PZ_OPENAPI_INTERNAL_H
 #define PZ_OPENAPI_INTERNAL_H
 
 #include <jansson.h>
 #include <stdbool.h>
 #include <protobuf-c/protobuf-c.h>
+
+#include "server/core/config.h"
 
 /* Longest operationId, tag or path prefix built from config keys (keys are short identifiers). */
 #define PZ_OA_NAME_MAX 1024
@@ -36,5 +39,13 @@ json_t *pz_oa_message_ref(pz_oa_gen *g, const ProtobufCMessageDescriptor *d, boo
 void pz_oa_error_schema(pz_oa_gen *g);
 /* An open object schema (the server's own JSON answers, for operators, which grow). */
 void pz_oa_open_schema(pz_oa_gen *g, const char *name, const char *description);
+
+/* components.securitySchemes (openapi_security.c): `apiKey` (header x-api-key) when the root or a
+ * namespace policy accepts API keys, `bearerJwt` (HTTP bearer, JWT) when one accepts tokens; absent
+ * when no policy requires credentials. */
+void pz_oa_security_schemes(pz_oa_gen *g, const pz_config *cfg, json_t *components);
+/* An operation's `security` under policy: one alternative per scheme it accepts when it requires
+ * credentials, else [] (no requirement). NULL policy: a public route, []. */
+json_t *pz_oa_security(pz_oa_gen *g, const pz_auth_policy *policy);
 
 #endif

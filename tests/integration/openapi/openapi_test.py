@@ -4,6 +4,7 @@ against the server and each real response is validated against its schema with a
 (check_document.js); a client generated from it (openapi-typescript types, openapi-fetch calls,
 tsc --strict) calls the demo. Also: strong ETag and 304, servers from the request's origin or the
 flag, regeneration on reload, --check-config --print-openapi, the .proto download."""
+import hashlib
 import json
 import os
 import subprocess
@@ -89,15 +90,19 @@ def test_servers_follow_the_request_origin(s):
     assert doc["servers"] == [{"url": "/"}], doc["servers"]
 
 
-def test_redocly_lint(s):
-    path = os.path.join(TMP, "demo-openapi.json")
+def redocly_lint(server, name):
+    path = os.path.join(TMP, name)
     with open(path, "wb") as f:
-        f.write(curl(s, "/openapi.json")[2])
+        f.write(curl(server, "/openapi.json")[2])
     p = subprocess.run([os.path.join(TOOLS, ".bin", "redocly"), "lint", path, "--format=stylish"],
                        capture_output=True, text=True, timeout=180, env=NODE_ENV)
     out = p.stdout + p.stderr
     assert p.returncode == 0 and "Your API description is valid" in out, out  # errors fail; warnings do not
     print("    redocly: " + " | ".join(line.strip() for line in out.splitlines() if "warning" in line))
+
+
+def test_redocly_lint(s):
+    redocly_lint(s, "demo-openapi.json")
 
 
 def test_every_example_validates_against_the_demo(s):
@@ -172,6 +177,50 @@ def test_experiments_config_document_and_reload(s):
         time.sleep(1.5)
         status, hdrs3, _ = curl_json(srv, "/openapi.json", headers=("If-None-Match: " + hdrs2["etag"],))
         assert status == 304, status
+    finally:
+        srv.stop()
+        srv.cleanup()
+
+
+API_KEY = "pzk_openapi_test_key"
+
+
+def test_auth_config_document(s):
+    """Root auth with an API key, one namespace serving without credentials: the document declares
+    the scheme and each operation's requirement, passes redocly and swagger-parser, every operation
+    run without a credential gets a documented answer (401 where required), and the scheme as
+    documented (header x-api-key) gets through."""
+    cfg = experiments_config(version="auth-1")
+    cfg["auth"] = {"apiKeys": [{"name": "docs", "sha256": hashlib.sha256(API_KEY.encode()).hexdigest(),
+                                "namespaces": ["*"], "scopes": ["inference", "events", "admin"]}]}
+    cfg["namespaces"]["open"] = {"auth": {}, "recommenders": {"recommend-items": {
+        "top": {"variations": {"p": {"type": "builtin", "strategy": "popular"}}}}}}
+    path = os.path.join(TMP, "auth.json")
+    write_config(path, cfg)
+    srv = Server(s.binary_path, args=["--demo", "--config", path]).start()
+    try:
+        doc = curl_json(srv, "/openapi.json")[2]  # the document itself is public
+        schemes = doc["components"]["securitySchemes"]
+        assert schemes == {"apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key",
+                                      "description": schemes["apiKey"]["description"]}}, schemes
+        assert doc["security"] == [{"apiKey": []}], doc["security"]
+        ops = {"%s %s" % (m.upper(), p): op for p, item in doc["paths"].items() for m, op in item.items()}
+        for name, op in ops.items():
+            public = name.startswith(("GET /healthz", "GET /openapi.json", "GET /proto/",
+                                      "GET /recommend-items/open/"))
+            assert op["security"] == ([] if public else [{"apiKey": []}]), (name, op["security"])
+            assert ("401" in op["responses"]) == (not public), (name, sorted(op["responses"]))
+        redocly_lint(srv, "auth-openapi.json")
+        r = check_document(srv.url("/openapi.json"))  # no credential: 401 on the secured ones, validated
+        assert r["executed"] == r["operations"] == len(ops) and r["failures"] == [], r
+        status, hdrs, _ = curl(srv, "/recommend-items/demo/for-you/user-0001")
+        assert status == 401 and "apikey" in hdrs["www-authenticate"].lower(), (status, hdrs)
+        # a recommender outside the A/B test: a SIGTERM right after an exposure crashes the server today
+        # (mdb_txn_commit in pz_experiments_apply while shutting down), a separate bug reported to the lead
+        status, _, body = curl(srv, "/related-items/demo/similar/sku-00248?numResults=2",
+                               headers=("x-api-key: " + API_KEY,))
+        assert status == 200 and len(json.loads(body)["itemList"]) == 2, (status, body)
+        assert curl(srv, "/recommend-items/open/top/user-0001")[0] == 200
     finally:
         srv.stop()
         srv.cleanup()

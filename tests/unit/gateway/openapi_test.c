@@ -110,6 +110,9 @@ static void test_info_servers_tags_and_security(void **state)
     assert_string_equal(json_string_value(json_object_get(json_array_get(servers, 0), "url")),
                         "https://api.example.com");
     assert_int_equal(json_array_size(json_object_get(doc, "security")), 0); /* no auth configured */
+    assert_null(at(doc, "components", "securitySchemes", NULL));
+    assert_int_equal(json_array_size(at(doc, "paths", "/recommend-items/shop/home/{user_id}", "get", "security", NULL)),
+                     0);
     /* tags per namespace (its name, else its key) and action, with the recommenders' descriptions */
     json_t *tags = json_object_get(doc, "tags");
     const char *names[16];
@@ -282,6 +285,143 @@ static void test_operation_ids_are_unique_and_output_is_deterministic(void **sta
     pz_config_unref(cfg);
 }
 
+/* Root auth with API keys, a namespace replacing it with JWTs, one serving without credentials. */
+static const char AUTH_CONFIG[] =
+    "{\"auth\":{\"apiKeys\":[{\"name\":\"svc\",\"sha256\":\"aa00000000000000000000000000000000000000000000000000000000"
+    "000001\",\"namespaces\":[\"*\"],\"scopes\":[\"inference\",\"events\",\"admin\"]}]},"
+    "\"namespaces\":{"
+    " \"keyed\":{\"recommenders\":{\"rerank-items\":{\"rank\":{\"variations\":{\"r\":{\"type\":\"builtin\"}}}}},"
+    "  \"eventTargets\":[{\"type\":\"builtin\"}]},"
+    " \"tok\":{\"auth\":{\"jwt\":{\"jwksFile\":\"/nonexistent/jwks.json\",\"issuer\":\"https://login.example.com\"}},"
+    "  \"recommenders\":{\"recommend-items\":{\"home\":{"
+    "   \"experiments\":{\"layout\":{\"method\":\"local\"}},"
+    "   \"variations\":{\"a\":{\"type\":\"builtin\"},\"b\":{\"type\":\"builtin\"}}}}}},"
+    " \"open\":{\"auth\":{},\"recommenders\":{\"recommend-items\":{\"o\":{\"variations\":{\"x\":{\"type\":\"builtin\"}}"
+    "}}}}"
+    "}}";
+
+/* The names of an operation's security alternatives, joined with ',' ("" for []); NULL when the
+ * operation has no `security` or a requirement is not one scheme with no scopes. */
+static const char *security_of(json_t *op, char *out, size_t outlen)
+{
+    json_t *sec = json_object_get(op, "security");
+    if (!json_is_array(sec))
+        return NULL;
+    out[0] = '\0';
+    size_t i;
+    json_t *req;
+    json_array_foreach (sec, i, req) {
+        if (json_object_size(req) != 1)
+            return NULL;
+        const char *name = json_object_iter_key(json_object_iter(req));
+        json_t *scopes = json_object_get(req, name);
+        if (!json_is_array(scopes) || json_array_size(scopes) != 0)
+            return NULL;
+        snprintf(out + strlen(out), outlen - strlen(out), "%s%s", i > 0 ? "," : "", name);
+    }
+    return out;
+}
+
+static void test_security_follows_the_auth_policies(void **state)
+{
+    (void)state;
+    json_t *doc = document(AUTH_CONFIG, NULL);
+    char buf[128];
+    /* the schemes some policy accepts, as the fronts read them */
+    json_t *schemes = at(doc, "components", "securitySchemes", NULL);
+    assert_int_equal(json_object_size(schemes), 2);
+    assert_string_equal(json_string_value(at(schemes, "apiKey", "type", NULL)), "apiKey");
+    assert_string_equal(json_string_value(at(schemes, "apiKey", "in", NULL)), "header");
+    assert_string_equal(json_string_value(at(schemes, "apiKey", "name", NULL)), "x-api-key");
+    assert_string_equal(json_string_value(at(schemes, "bearerJwt", "type", NULL)), "http");
+    assert_string_equal(json_string_value(at(schemes, "bearerJwt", "scheme", NULL)), "bearer");
+    assert_string_equal(json_string_value(at(schemes, "bearerJwt", "bearerFormat", NULL)), "JWT");
+    /* the root's policy is the default requirement */
+    assert_string_equal(security_of(doc, buf, sizeof buf), "apiKey");
+    json_t *paths = json_object_get(doc, "paths");
+    static const struct {
+        const char *path, *method, *security;
+    } EXPECTED[] = {
+        {"/rerank-items/keyed/rank/{user_id}/{item_ids}", "get", "apiKey"},
+        {"/rerank-items/keyed/rank/{user_id}", "post", "apiKey"},
+        {"/events/keyed", "post", "apiKey"},
+        {"/recommend-items/tok/home/{user_id}", "get", "bearerJwt"},
+        {"/experiments/tok", "get", "bearerJwt"},
+        {"/experiments/tok/home/layout", "get", "bearerJwt"},
+        {"/recommend-items/open/o/{user_id}", "get", ""},
+        {"/admin/cache/stats", "get", "apiKey"},
+        {"/admin/events/stats", "get", "apiKey"},
+        {"/healthz", "get", ""},
+        {"/openapi.json", "get", ""},
+        {PZ_OPENAPI_PROTO_PATH, "get", ""},
+    };
+    for (size_t i = 0; i < sizeof EXPECTED / sizeof EXPECTED[0]; i++) {
+        json_t *op = at(paths, EXPECTED[i].path, EXPECTED[i].method, NULL);
+        assert_non_null(op);
+        const char *got = security_of(op, buf, sizeof buf);
+        assert_non_null(got);
+        assert_string_equal(got, EXPECTED[i].security);
+        /* the errors of access control exactly where a credential is required */
+        json_t *responses = json_object_get(op, "responses");
+        bool required = EXPECTED[i].security[0] != '\0';
+        assert_int_equal(json_object_get(responses, "401") != NULL, required);
+        assert_int_equal(json_object_get(responses, "403") != NULL, required);
+    }
+    /* the route's own 429 codes and the limiter's share one response */
+    json_t *get = at(paths, "/recommend-items/tok/home/{user_id}", "get", "responses", NULL);
+    const char *ref = json_string_value(at(get, "429", "$ref", NULL));
+    assert_string_equal(ref, "#/components/responses/InferenceAuth429");
+    const char *desc = json_string_value(at(doc, "components", "responses", "InferenceAuth429", "description", NULL));
+    assert_non_null(strstr(desc, "UpstreamQueueFull"));
+    assert_non_null(strstr(desc, "TooManyRequests"));
+    assert_string_equal(json_string_value(at(get, "401", "$ref", NULL)), "#/components/responses/Auth401");
+    assert_non_null(
+        strstr(json_string_value(at(doc, "components", "responses", "Auth401", "description", NULL)), "InvalidToken"));
+    /* the namespace without credentials keeps the route's own 429 */
+    assert_string_equal(
+        json_string_value(at(paths, "/recommend-items/open/o/{user_id}", "get", "responses", "429", "$ref", NULL)),
+        "#/components/responses/Inference429");
+    /* events have no 429 of their own: the limiter's alone */
+    assert_string_equal(json_string_value(at(paths, "/events/keyed", "post", "responses", "429", "$ref", NULL)),
+                        "#/components/responses/Auth429");
+    json_decref(doc);
+
+    /* only the scheme in use is declared; a namespace's `auth: {}` under no root auth declares none */
+    doc = document("{\"namespaces\":{\"t\":{\"auth\":{\"jwt\":{\"jwksUrl\":\"https://login.example.com/jwks\","
+                   "\"issuer\":\"https://login.example.com\"}},\"recommenders\":{\"recommend-items\":{\"r\":"
+                   "{\"variations\":{\"v\":{\"type\":\"builtin\"}}}}}}}}",
+                   NULL);
+    assert_int_equal(json_object_size(at(doc, "components", "securitySchemes", NULL)), 1);
+    assert_non_null(at(doc, "components", "securitySchemes", "bearerJwt", NULL));
+    assert_string_equal(security_of(doc, buf, sizeof buf), ""); /* no root auth */
+    assert_string_equal(security_of(at(doc, "paths", "/admin/cache/stats", "get", NULL), buf, sizeof buf), "");
+    json_decref(doc);
+    doc = document("{\"namespaces\":{\"o\":{\"auth\":{},\"recommenders\":{\"recommend-items\":{\"r\":"
+                   "{\"variations\":{\"v\":{\"type\":\"builtin\"}}}}}}}}",
+                   NULL);
+    assert_null(at(doc, "components", "securitySchemes", NULL));
+    json_decref(doc);
+}
+
+/* A policy accepting both schemes lists them as alternatives (either one is enough). */
+static void test_both_schemes_are_alternatives(void **state)
+{
+    (void)state;
+    json_t *doc =
+        document("{\"auth\":{\"jwt\":{\"jwksFile\":\"/k.json\",\"issuer\":\"https://login.example.com\"},"
+                 "\"apiKeysFile\":\"/keys.json\"},"
+                 "\"namespaces\":{\"n\":{\"recommenders\":{\"recommend-items\":{\"r\":{\"variations\":{\"v\":{\"type\":"
+                 "\"builtin\"}}}}}}}}",
+                 NULL);
+    char buf[128];
+    json_t *sec = at(doc, "paths", "/recommend-items/n/r/{user_id}", "get", "security", NULL);
+    assert_int_equal(json_array_size(sec), 2);
+    assert_string_equal(security_of(at(doc, "paths", "/recommend-items/n/r/{user_id}", "get", NULL), buf, sizeof buf),
+                        "apiKey,bearerJwt");
+    assert_string_equal(security_of(at(doc, "paths", "/healthz", "get", NULL), buf, sizeof buf), "");
+    json_decref(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -291,6 +431,8 @@ int main(void)
         cmocka_unit_test(test_response_schemas_follow_the_writer),
         cmocka_unit_test(test_parameters_carry_the_core_limits),
         cmocka_unit_test(test_operation_ids_are_unique_and_output_is_deterministic),
+        cmocka_unit_test(test_security_follows_the_auth_policies),
+        cmocka_unit_test(test_both_schemes_are_alternatives),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
