@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "server/core/config_internal.h"
+#include "server/core/json_text.h"
 
 /* ---- paths ---- */
 
@@ -91,6 +92,9 @@ static void problem_addv(pz_config_problems *p, bool is_warning, const char *pat
             message[k++] = (char)*q;
     }
     message[k] = '\0';
+    /* jansson's error text quotes the bytes near the error as they are, and vsnprintf may cut a
+     * character in two: a problem's message is valid UTF-8 whatever the document held. */
+    pz_utf8_scrub(message);
     p->items = pz_realloc(p->items, (p->n + 1) * sizeof *p->items);
     p->items[p->n].is_warning = is_warning;
     p->items[p->n].path = pz_strdup(path);

@@ -17,6 +17,7 @@
 
 #include "server/core/clock.h"
 #include "server/core/config.h"
+#include "server/core/json_text.h"
 
 /* ---- helpers ---- */
 
@@ -782,6 +783,21 @@ static void test_error_paths(void **state)
     }
 }
 
+/* jansson's error text quotes the document's bytes near the error as they are; a problem's message
+ * is valid UTF-8 whatever the document held (found by tests/fuzz/config_fuzz.c). */
+static void test_invalid_json_message_is_valid_utf8(void **state)
+{
+    (void)state;
+    static const char DOC[] = "{\"namespaces\":{\"n\":{\"eventTargets\":[{\"type\\u0\xc9\xbdI\x04p\"}]}}}";
+    pz_config_problems p;
+    pz_config_problems_init(&p);
+    assert_null(pz_config_parse(DOC, sizeof DOC - 1, &p));
+    assert_int_equal(p.n_errors, 1);
+    expect_problem(&p, "$", false, "invalid JSON at line 1");
+    assert_true(pz_utf8_valid(p.items[0].message, strlen(p.items[0].message)));
+    pz_config_problems_free(&p);
+}
+
 static void test_multiple_errors_all_reported(void **state)
 {
     (void)state;
@@ -1448,6 +1464,7 @@ int main(void)
         cmocka_unit_test(test_sample_b),
         cmocka_unit_test(test_inheritance_null_takes_parent_and_child_replaces),
         cmocka_unit_test(test_error_paths),
+        cmocka_unit_test(test_invalid_json_message_is_valid_utf8),
         cmocka_unit_test(test_multiple_errors_all_reported),
         cmocka_unit_test(test_bad_fixtures),
         cmocka_unit_test(test_warnings_do_not_reject),
