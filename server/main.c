@@ -813,6 +813,7 @@ int main(int argc, char **argv)
                                 .cache = cache,
                                 .render_json = pz_message_to_json};
     sopts.item_metadata[PZ_ITEM_METADATA_LOCALDB] = pz_catalog_runtime_localdb(items);
+    sopts.history = pz_builtin_history(builtin);
     sopts.item_metadata[PZ_ITEM_METADATA_DYNAMODB] = pz_recommenders_dynamodb_backend(recommenders);
     sopts.item_metadata[PZ_ITEM_METADATA_PERSONALIZE] = pz_recommenders_personalize_backend(recommenders);
     svc = pz_service_create(&sopts);

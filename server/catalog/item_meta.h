@@ -24,6 +24,7 @@
 
 #include "google/protobuf/struct.pb-c.h"
 #include "server/core/buf.h"
+#include "server/core/decorate.h"
 #include "server/core/json_text.h"
 #include "server/core/mem.h"
 
@@ -46,5 +47,11 @@ int pz_item_meta_encode(const json_t *obj, const char *skip_key, pz_buf *out, ch
  * (truncated, sizes or offsets out of range). */
 Google__Protobuf__Struct *pz_item_meta_to_struct(const void *value, size_t len, const char *const *columns,
                                                  size_t n_columns, pz_arena *arena);
+
+/* Reads the top-level field `field` of a prepared value (no copy of the value is kept: it may live
+ * in an LMDB page): a string unescaped, a number, or any other value as its JSON text, into *out
+ * (text in the arena). Returns 1 when found, 0 when the item lacks the field, -1 when the value
+ * is not well-formed. */
+int pz_item_meta_field(const void *value, size_t len, const char *field, pz_field_value *out, pz_arena *arena);
 
 #endif

@@ -46,7 +46,41 @@ static void decorate(void *self, pz_decoration *job)
     job->done(job, s == PZ_OK ? NULL : &err);
 }
 
+pz_status pz_localdb_fields(pz_catalog *catalog, pz_field_lookup *job, pz_error *err)
+{
+    char msg[512];
+    pz_catalog_view view;
+    if (pz_catalog_view_begin(catalog, job->ns, &view, msg, sizeof msg) != 0) {
+        pz_error_log("rules: reading the catalog of namespace '%s' failed: %s", job->ns, msg);
+        return pz_error_setf(err, job->arena, PZ_INTERNAL, PZ_ERRTYPE_UNHANDLED, "ItemMetadataFailed", "%s", msg);
+    }
+    pz_status status = PZ_OK;
+    for (size_t i = 0; view.info.present && i < job->n_ids && status == PZ_OK; i++) {
+        const char *id = job->ids[i];
+        const void *value;
+        size_t len;
+        int found = pz_catalog_view_get(&view, id, strlen(id), &value, &len);
+        for (size_t f = 0; found == 1 && f < job->n_fields; f++)
+            if (pz_item_meta_field(value, len, job->fields[f], &job->values[i * job->n_fields + f], job->arena) < 0)
+                found = -2;
+        if (found >= 0)
+            continue;
+        snprintf(msg, sizeof msg, found == -2 ? "the catalog of namespace '%s' holds a corrupt value for item '%s'"
+                                              : "cannot read the catalog of namespace '%s' (item '%s')",
+                 job->ns, id);
+        pz_error_log("rules: %s", msg);
+        status = pz_error_setf(err, job->arena, PZ_INTERNAL, PZ_ERRTYPE_UNHANDLED, "ItemMetadataFailed", "%s", msg);
+    }
+    pz_catalog_view_end(&view);
+    return status;
+}
+
+static pz_status fields(void *self, pz_field_lookup *job, pz_error *err)
+{
+    return pz_localdb_fields(self, job, err);
+}
+
 pz_decorator_backend pz_localdb_backend(pz_catalog *catalog)
 {
-    return (pz_decorator_backend){.self = catalog, .decorate = decorate};
+    return (pz_decorator_backend){.self = catalog, .decorate = decorate, .fields = fields};
 }

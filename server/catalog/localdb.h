@@ -28,4 +28,9 @@ pz_decorator_backend pz_localdb_backend(pz_catalog *catalog);
 pz_status pz_localdb_decorate(pz_catalog *catalog, const char *ns, Personalization__V1__PredictedItem *const *items,
                               size_t n, const char *const *columns, size_t n_columns, pz_arena *arena, pz_error *err);
 
+/* The field reader of the back-end (pz_decorator_backend.fields) for the post-ranking rules: fills
+ * job->values from the catalog of job->ns in one view. Returns PZ_OK, or an error status with *err
+ * (catalog read failure, corrupt value). Any thread. */
+pz_status pz_localdb_fields(pz_catalog *catalog, pz_field_lookup *job, pz_error *err);
+
 #endif

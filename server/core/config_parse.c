@@ -31,18 +31,22 @@ static const cfg_member CACHE_CONTROL = {.key = "cacheControl", .kind = CFG_OBJE
 static const cfg_member AUTO_CONTEXT = {.key = "autoContext", .kind = CFG_OBJECT};
 static const cfg_member FILTERS = {.key = "filters", .kind = CFG_ARRAY};
 static const cfg_member ITEM_METADATA = {.key = "inferenceItemMetadata", .kind = CFG_OBJECT};
+/* Ours (issue #20): post-ranking rules (config_rules.c). */
+static const cfg_member RULES = {.key = "rules", .kind = CFG_OBJECT};
 
-enum { INH_CACHE_CONTROL, INH_AUTO_CONTEXT, INH_FILTERS, INH_ITEM_METADATA, INH__COUNT };
-static const cfg_member *const INHERITED[INH__COUNT] = {&CACHE_CONTROL, &AUTO_CONTEXT, &FILTERS, &ITEM_METADATA};
+enum { INH_CACHE_CONTROL, INH_AUTO_CONTEXT, INH_FILTERS, INH_ITEM_METADATA, INH_RULES, INH__COUNT };
+static const cfg_member *const INHERITED[INH__COUNT] = {&CACHE_CONTROL, &AUTO_CONTEXT, &FILTERS, &ITEM_METADATA,
+                                                        &RULES};
 #define INH_MASK(i) (1u << (i))
 #define INH_ALL (INH_MASK(INH__COUNT) - 1)
 
-/* The four inherited settings at one level, compiled and as JSON (borrowed from the document). */
+/* The inherited settings at one level, compiled and as JSON (borrowed from the document). */
 typedef struct inherited {
     const pz_cache_control *cache_control;
     const pz_auto_context *auto_context;
     const pz_filters *filters;
     const pz_item_metadata *item_metadata;
+    const pz_rules *rules;
     json_t *json[INH__COUNT];
 } inherited;
 
@@ -63,6 +67,7 @@ static void parse_inherited(cfg_ctx *c, json_t *obj, unsigned mask, bool strict,
         case INH_AUTO_CONTEXT: own.auto_context = cfg_parse_auto_context(c, v, strict, true); break;
         case INH_FILTERS: own.filters = cfg_parse_filters(c, v); break;
         case INH_ITEM_METADATA: own.item_metadata = cfg_parse_item_metadata(c, v, strict, at_namespace); break;
+        case INH_RULES: own.rules = cfg_parse_rules(c, v); break;
         }
         cfg_pop(c, mark);
     }
@@ -70,6 +75,7 @@ static void parse_inherited(cfg_ctx *c, json_t *obj, unsigned mask, bool strict,
     out->auto_context = own.auto_context != NULL ? own.auto_context : parent->auto_context;
     out->filters = own.filters != NULL ? own.filters : parent->filters;
     out->item_metadata = own.item_metadata != NULL ? own.item_metadata : parent->item_metadata;
+    out->rules = own.rules != NULL ? own.rules : parent->rules;
     for (int i = 0; i < INH__COUNT; i++)
         out->json[i] = own.json[i] != NULL ? own.json[i] : parent->json[i];
 }
@@ -164,7 +170,7 @@ static const cfg_member *const VARIATION[] = {
     &VARIATION_TYPE,         &VARIATION_PROMOTIONS, &VARIATION_ARN,      &VARIATION_ENDPOINT_NAME,
     &VARIATION_ENDPOINT_URL, &VARIATION_REGION,     &VARIATION_URL,      &VARIATION_STRATEGY,
     &VARIATION_EXCLUDE_SEEN, &CACHE_CONTROL,        &AUTO_CONTEXT,       &FILTERS,
-    &ITEM_METADATA,          &VARIATION_TIMEOUT_MS, &VARIATION_FALLBACK,
+    &ITEM_METADATA,          &VARIATION_TIMEOUT_MS, &VARIATION_FALLBACK, &RULES,
 };
 
 static void parse_builtin(cfg_ctx *c, json_t *v, pz_action action, pz_variation *out)
@@ -381,6 +387,7 @@ static void parse_variation(cfg_ctx *c, const char *key, json_t *v, pz_action ac
     out->auto_context_view = view.auto_context;
     out->filters_view = view.filters;
     out->item_metadata_view = view.item_metadata;
+    out->rules_view = view.rules;
     out->json = resolved_json(c, v, parent);
 }
 
@@ -642,6 +649,7 @@ static const cfg_member *const RECOMMENDER[] = {&NAME,
                                                 &AUTO_CONTEXT,
                                                 &FILTERS,
                                                 &ITEM_METADATA,
+                                                &RULES,
                                                 &RECOMMENDER_POST_PROCESSOR,
                                                 &RECOMMENDER_EXPERIMENTS,
                                                 &RECOMMENDER_VARIATIONS};
@@ -663,6 +671,7 @@ static void parse_recommender(cfg_ctx *c, const char *ns_key, const char *key, j
     r->auto_context_view = view.auto_context;
     r->filters_view = view.filters;
     r->item_metadata_view = view.item_metadata;
+    r->rules_view = view.rules;
     parse_variations(c, v, action, &view, r);
     r->post_processor = parse_post_processor(c, cfg_get(v, &RECOMMENDER_POST_PROCESSOR));
     parse_experiments(c, cfg_get(v, &RECOMMENDER_EXPERIMENTS), ns_key, r);
@@ -888,6 +897,7 @@ static const cfg_member *const NAMESPACE[] = {&NAME,
                                               &CACHE_CONTROL,
                                               &AUTO_CONTEXT,
                                               &ITEM_METADATA,
+                                              &RULES,
                                               &NAMESPACE_RECOMMENDERS,
                                               &NAMESPACE_EVENT_TARGETS};
 
@@ -911,11 +921,14 @@ static void parse_namespace(cfg_ctx *c, const char *key, json_t *v, const inheri
     ns->name = cfg_string(c, v, &NAME, NULL);
     ns->description = cfg_string(c, v, &DESCRIPTION, NULL);
     inherited view;
-    parse_inherited(c, v, INH_MASK(INH_CACHE_CONTROL) | INH_MASK(INH_AUTO_CONTEXT) | INH_MASK(INH_ITEM_METADATA), true,
-                    true, root, &view);
+    parse_inherited(c, v,
+                    INH_MASK(INH_CACHE_CONTROL) | INH_MASK(INH_AUTO_CONTEXT) | INH_MASK(INH_ITEM_METADATA) |
+                        INH_MASK(INH_RULES),
+                    true, true, root, &view);
     ns->cache_control_view = view.cache_control;
     ns->auto_context_view = view.auto_context;
     ns->item_metadata_view = view.item_metadata;
+    ns->rules_view = view.rules;
     json_t *recs = cfg_get(v, &NAMESPACE_RECOMMENDERS);
     json_t *targets = cfg_get(v, &NAMESPACE_EVENT_TARGETS);
     if (recs == NULL && targets == NULL)

@@ -9,12 +9,14 @@
 #include "server/core/ids.h"
 #include "server/core/log.h"
 #include "server/core/query.h"
+#include "server/core/rules.h"
 
 struct pz_inference_pipeline {
     pz_recommender_port recommender;
     pz_event_sink events;
     pz_decorator *decorator;
     pz_response_cache *rc;
+    pz_rules_ports rules; /* the history and field ports of the rules stage */
     pthread_mutex_t lock;
     pthread_cond_t idle; /* signalled when `refreshing` drops to 0 */
     size_t refreshing;   /* background refreshes in progress */
@@ -355,6 +357,8 @@ static stage_result stage_recommend(pz_inference *inf)
     pz_request *req = inf->req;
     inf->call = pz_arena_alloc(req->arena, sizeof *inf->call);
     *inf->call = (pz_recommend_call){.query = &inf->query,
+                                     .num_results = pz_rules_look_ahead(inf->variation->rules_view,
+                                                                        inf->query.num_results),
                                      .variation = inf->variation,
                                      .deadline_ms = req->deadline_ms,
                                      .arena = req->arena,
@@ -367,6 +371,26 @@ static stage_result stage_recommend(pz_inference *inf)
         return STAGE_NEXT;
     inf->p->recommender.invoke(inf->p->recommender.self, inf->call);
     return STAGE_PENDING;
+}
+
+/* related-items: filterValues from the current item's catalog fields (rules.filterValuesFromItem).
+ * After the cache stage: the values follow from the item id, which is in the key, and the
+ * catalog, whose changes make the namespace's entries stale. */
+static stage_result stage_item_filter_values(pz_inference *inf)
+{
+    return pz_rules_filter_values_from_item(&inf->p->rules, inf->variation->rules_view, &inf->query, inf->req->arena,
+                                            &inf->error) == PZ_OK
+               ? STAGE_NEXT
+               : STAGE_FAILED;
+}
+
+/* The post-ranking rules of the variation that served (server/core/rules.h). */
+static stage_result stage_rules(pz_inference *inf)
+{
+    return pz_rules_apply(&inf->p->rules, inf->call->served->rules_view, &inf->query, inf->call, inf->req->arena,
+                          &inf->error) == PZ_OK
+               ? STAGE_NEXT
+               : STAGE_FAILED;
 }
 
 /* The response message from the recommender's items: truncated to numResults (spec §2.1 step 11;
@@ -458,14 +482,20 @@ static stage_result stage_store(pz_inference *inf)
 /* The pipeline, in order. Named places for the stages still to come:
  *   authorization (issue #15) before `assign`: whether the caller may act for this user;
  *   automatic context and dynamic filter values (issue #13) before `assign`: they are part of the
- *     cache key and of what the recommender receives;
- *   post-ranking rules (issue #20) between `recommend` and `build`. */
+ *     cache key and of what the recommender receives. */
 static const struct {
     const char *name;
     stage_result (*run)(pz_inference *inf);
 } STAGES[] = {
-    {"resolve", stage_resolve}, {"assign", stage_assign},     {"cache", stage_cache}, {"recommend", stage_recommend},
-    {"build", stage_build},     {"decorate", stage_decorate}, {"store", stage_store},
+    {"resolve", stage_resolve},
+    {"assign", stage_assign},
+    {"cache", stage_cache},
+    {"item-filter-values", stage_item_filter_values},
+    {"recommend", stage_recommend},
+    {"rules", stage_rules},
+    {"build", stage_build},
+    {"decorate", stage_decorate},
+    {"store", stage_store},
 };
 
 #define N_STAGES (sizeof STAGES / sizeof STAGES[0])
@@ -555,6 +585,7 @@ pz_inference_pipeline *pz_inference_pipeline_create(const pz_inference_options *
     p->events = opts->events;
     p->decorator = opts->decorator;
     p->rc = opts->response_cache;
+    p->rules = (pz_rules_ports){.history = opts->history, .decorator = opts->decorator};
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->idle, NULL);
     return p;

@@ -131,7 +131,8 @@ pz_service *pz_service_create(const pz_service_options *opts)
     svc->inference = pz_inference_pipeline_create(&(pz_inference_options){.recommender = opts->recommender,
                                                                           .decorator = svc->decorator,
                                                                           .response_cache = svc->response_cache,
-                                                                          .events = opts->events});
+                                                                          .events = opts->events,
+                                                                          .history = opts->history});
     atomic_init(&svc->stopping, false);
     return svc;
 }

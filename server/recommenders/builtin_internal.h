@@ -56,6 +56,9 @@ typedef struct pzb_recent {
     double weight; /* strongest event-type weight seen for the item */
 } pzb_recent;
 
+/* The weight of an event type (see builtin.h). */
+double pzb_event_weight(const char *type);
+
 /* Formats "builtin: <what>: <mdb_strerror(rc)>" into err (MDB_MAP_FULL names the option to raise)
  * and returns -1. */
 int pzb_fail(const pz_builtin *b, char *err, size_t errlen, const char *what, int rc);

@@ -332,7 +332,7 @@ bool pz_builtin_has_data(pz_builtin *b, const char *ns)
 /* ---- ingest ---- */
 
 /* Matched case-insensitively, ignoring '-', '_' and spaces ("Add-To-Cart" == "addtocart"). */
-static double event_weight(const char *type)
+double pzb_event_weight(const char *type)
 {
     static const struct {
         const char *name;
@@ -516,7 +516,7 @@ static int apply_event(ingest *in, const pz_interaction *e)
     int rc = ensure_item(in, e->item_id, &rec);
     if (rc != 0)
         return rc;
-    pzb_recent ev = {.id = rec.id, .t_ms = e->sent_at_ms, .weight = event_weight(e->event_type)};
+    pzb_recent ev = {.id = rec.id, .t_ms = e->sent_at_ms, .weight = pzb_event_weight(e->event_type)};
     rc = add_popularity(in, e->item_id, &rec, log2(ev.weight) + pzb_log_time(in->b, ev.t_ms));
     if (rc != 0)
         return rc;
