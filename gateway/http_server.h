@@ -25,8 +25,8 @@
  * on it; connections are capped in total and per client address; at the descriptor limit accepting
  * pauses instead of spinning; HTTP/1.1 without Host, and requests framed by both Content-Length and
  * Transfer-Encoding or by conflicting Content-Lengths, get 400 and the connection is closed; a POST
- * from a browser (Origin) must not have a CORS-safelisted type (415 otherwise). Stop closes idle connections and lets open ones
- * finish within shutdown_grace_ms.
+ * from a browser (Origin) must not have a CORS-safelisted type (415 otherwise). Stop closes idle connections and lets
+ * open ones finish within shutdown_grace_ms.
  */
 #ifndef PZ_HTTP_SERVER_H
 #define PZ_HTTP_SERVER_H

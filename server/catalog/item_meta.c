@@ -365,8 +365,8 @@ int pz_item_meta_field(const void *value, size_t len, const char *field, pz_fiel
         if (v == NULL || vlen == 0)
             return -1;
         if (v[0] == '"' && memchr(v, '\\', vlen) == NULL) {
-            *out = (pz_field_value){.kind = PZ_FIELD_STR, .text = pz_arena_strndup(arena, v + 1, vlen - 2),
-                                    .len = vlen - 2};
+            *out = (pz_field_value){
+                .kind = PZ_FIELD_STR, .text = pz_arena_strndup(arena, v + 1, vlen - 2), .len = vlen - 2};
         } else if (v[0] == '"') { /* escapes: let the JSON reader undo them */
             json_t *s = json_loadb(v, vlen, JSON_DECODE_ANY, NULL);
             if (!json_is_string(s)) {

@@ -65,8 +65,9 @@ pz_status pz_localdb_fields(pz_catalog *catalog, pz_field_lookup *job, pz_error 
                 found = -2;
         if (found >= 0)
             continue;
-        snprintf(msg, sizeof msg, found == -2 ? "the catalog of namespace '%s' holds a corrupt value for item '%s'"
-                                              : "cannot read the catalog of namespace '%s' (item '%s')",
+        snprintf(msg, sizeof msg,
+                 found == -2 ? "the catalog of namespace '%s' holds a corrupt value for item '%s'"
+                             : "cannot read the catalog of namespace '%s' (item '%s')",
                  job->ns, id);
         pz_error_log("rules: %s", msg);
         status = pz_error_setf(err, job->arena, PZ_INTERNAL, PZ_ERRTYPE_UNHANDLED, "ItemMetadataFailed", "%s", msg);

@@ -211,8 +211,8 @@ typedef struct pz_rules {
 
     pz_diversity_method diversity;
     const char *diversity_field;
-    int max_per_value;  /* CAP */
-    double mmr_lambda;  /* MMR: weight of relevance against novelty, 0..1, default 0.5 */
+    int max_per_value; /* CAP */
+    double mmr_lambda; /* MMR: weight of relevance against novelty, 0..1, default 0.5 */
 
     const pz_rule_pin *pins; /* sorted by position */
     size_t n_pins;

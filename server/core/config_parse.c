@@ -892,14 +892,9 @@ static void parse_event_targets(cfg_ctx *c, json_t *v, pz_namespace *ns)
 
 /* ---- namespaces (§3.2) and the root (§3.1) ---- */
 
-static const cfg_member *const NAMESPACE[] = {&NAME,
-                                              &DESCRIPTION,
-                                              &CACHE_CONTROL,
-                                              &AUTO_CONTEXT,
-                                              &ITEM_METADATA,
-                                              &RULES,
-                                              &NAMESPACE_RECOMMENDERS,
-                                              &NAMESPACE_EVENT_TARGETS};
+static const cfg_member *const NAMESPACE[] = {
+    &NAME,          &DESCRIPTION, &CACHE_CONTROL,          &AUTO_CONTEXT,
+    &ITEM_METADATA, &RULES,       &NAMESPACE_RECOMMENDERS, &NAMESPACE_EVENT_TARGETS};
 
 /* The version is echoed in a header and gRPC metadata on every response and in /healthz: bounded so
  * it always fits (gRPC's default metadata budget is 8 KiB for every entry together). */

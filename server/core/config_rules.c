@@ -25,14 +25,9 @@ static const cfg_member RULES_FVI = {.key = "filterValuesFromItem", .kind = CFG_
 static const cfg_member RULES_LOOK_AHEAD_MULTIPLIER = {.key = "lookAheadMultiplier", .kind = CFG_NUMBER, .min = 1};
 static const cfg_member RULES_LOOK_AHEAD_MAXIMUM = {
     .key = "lookAheadMaximumValue", .kind = CFG_INTEGER, .min = 1, .max = PZ_RULES_MAX_LOOK_AHEAD};
-static const cfg_member *const RULES[] = {&RULES_EXCLUDE_SEEN,
-                                          &RULES_DIVERSITY,
-                                          &RULES_PIN,
-                                          &RULES_BOOST,
-                                          &RULES_BURY,
-                                          &RULES_FVI,
-                                          &RULES_LOOK_AHEAD_MULTIPLIER,
-                                          &RULES_LOOK_AHEAD_MAXIMUM};
+static const cfg_member *const RULES[] = {
+    &RULES_EXCLUDE_SEEN,          &RULES_DIVERSITY,         &RULES_PIN, &RULES_BOOST, &RULES_BURY, &RULES_FVI,
+    &RULES_LOOK_AHEAD_MULTIPLIER, &RULES_LOOK_AHEAD_MAXIMUM};
 
 static const cfg_member SEEN_EVENT_TYPES = {.key = "eventTypes", .kind = CFG_ARRAY};
 static const cfg_member SEEN_WINDOW = {
@@ -112,8 +107,7 @@ static bool parse_match(cfg_ctx *c, json_t *v, bool single_id, pz_rule_match *ou
     json_t *values = cfg_get(v, &MATCH_VALUES);
     bool by_ids = out->item_ids != NULL, by_field = out->field != NULL || values != NULL;
     if (by_ids == by_field) {
-        cfg_error(c, "expected either %s or \"field\" with \"values\"",
-                  single_id ? "\"itemId\"" : "\"itemIds\"");
+        cfg_error(c, "expected either %s or \"field\" with \"values\"", single_id ? "\"itemId\"" : "\"itemIds\"");
         return false;
     }
     if (by_ids)
@@ -228,7 +222,8 @@ static void parse_diversity(cfg_ctx *c, json_t *v, pz_rules *r)
         int method = cfg_enum(c, v, &DIVERSITY_METHOD, DIVERSITY_METHODS, COUNT(DIVERSITY_METHODS), "cap, mmr");
         r->diversity = method < 0 ? PZ_DIVERSITY_CAP : (pz_diversity_method)method;
         bool has_max = cfg_int(c, v, &DIVERSITY_MAX_PER_VALUE, &r->max_per_value);
-        if (r->diversity == PZ_DIVERSITY_CAP && !has_max && cfg_get(v, &DIVERSITY_MAX_PER_VALUE) == NULL)
+        bool bad_method = method < 0 && cfg_get(v, &DIVERSITY_METHOD) != NULL;
+        if (r->diversity == PZ_DIVERSITY_CAP && !bad_method && !has_max && cfg_get(v, &DIVERSITY_MAX_PER_VALUE) == NULL)
             cfg_error_at(c, DIVERSITY_MAX_PER_VALUE.key, "required with method cap; expected an integer from 1 to %d",
                          PZ_RULES_MAX_POSITION);
         r->mmr_lambda = 0.5;

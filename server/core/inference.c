@@ -356,16 +356,16 @@ static stage_result stage_recommend(pz_inference *inf)
 {
     pz_request *req = inf->req;
     inf->call = pz_arena_alloc(req->arena, sizeof *inf->call);
-    *inf->call = (pz_recommend_call){.query = &inf->query,
-                                     .num_results = pz_rules_look_ahead(inf->variation->rules_view,
-                                                                        inf->query.num_results),
-                                     .variation = inf->variation,
-                                     .deadline_ms = req->deadline_ms,
-                                     .arena = req->arena,
-                                     .timing = &req->hints.upstream,
-                                     .served = inf->variation,
-                                     .done = recommended,
-                                     .done_ctx = inf};
+    *inf->call =
+        (pz_recommend_call){.query = &inf->query,
+                            .num_results = pz_rules_look_ahead(inf->variation->rules_view, inf->query.num_results),
+                            .variation = inf->variation,
+                            .deadline_ms = req->deadline_ms,
+                            .arena = req->arena,
+                            .timing = &req->hints.upstream,
+                            .served = inf->variation,
+                            .done = recommended,
+                            .done_ctx = inf};
     /* numResults=0 asks for nothing: the answer is an empty list, without asking anyone. */
     if (inf->query.action != PZ_ACTION_RERANK_ITEMS && inf->query.num_results == 0)
         return STAGE_NEXT;
@@ -487,14 +487,10 @@ static const struct {
     const char *name;
     stage_result (*run)(pz_inference *inf);
 } STAGES[] = {
-    {"resolve", stage_resolve},
-    {"assign", stage_assign},
-    {"cache", stage_cache},
-    {"item-filter-values", stage_item_filter_values},
-    {"recommend", stage_recommend},
-    {"rules", stage_rules},
-    {"build", stage_build},
-    {"decorate", stage_decorate},
+    {"resolve", stage_resolve},     {"assign", stage_assign},
+    {"cache", stage_cache},         {"item-filter-values", stage_item_filter_values},
+    {"recommend", stage_recommend}, {"rules", stage_rules},
+    {"build", stage_build},         {"decorate", stage_decorate},
     {"store", stage_store},
 };
 

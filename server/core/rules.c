@@ -7,7 +7,7 @@
 
 /* One item of the list being ranked. */
 typedef struct cand {
-    size_t src;                   /* index in the recommender's answer; NONE for an added pin */
+    size_t src; /* index in the recommender's answer; NONE for an added pin */
     const char *id;
     double value;                 /* ranking value (boost) */
     size_t rank;                  /* position before sorting: the stable tie-break */
@@ -89,8 +89,8 @@ static bool struct_field(const Google__Protobuf__Struct *s, const char *field, p
             *out = (pz_field_value){.kind = PZ_FIELD_NUM, .num = v->number_value};
             return true;
         case GOOGLE__PROTOBUF__VALUE__KIND_BOOL_VALUE:
-            *out = (pz_field_value){.kind = PZ_FIELD_OTHER, .text = v->bool_value ? "true" : "false",
-                                    .len = v->bool_value ? 4 : 5};
+            *out = (pz_field_value){
+                .kind = PZ_FIELD_OTHER, .text = v->bool_value ? "true" : "false", .len = v->bool_value ? 4 : 5};
             return true;
         default: return false;
         }
@@ -151,13 +151,12 @@ static pz_status read_seen(const pz_rules_ports *ports, const pz_rules *rules, c
     *out = (seen_set){0};
     if (!rules->exclude_seen || q->user_id == NULL || ports->history.seen == NULL)
         return PZ_OK;
-    pz_history_query hq = {.ns = q->namespace_,
-                           .user_id = q->user_id,
-                           .event_types = rules->seen_event_types,
-                           .n_event_types = rules->n_seen_event_types,
-                           .since_ms = rules->seen_window_seconds > 0
-                                           ? q->received_ms - (int64_t)rules->seen_window_seconds * 1000
-                                           : 0};
+    pz_history_query hq = {
+        .ns = q->namespace_,
+        .user_id = q->user_id,
+        .event_types = rules->seen_event_types,
+        .n_event_types = rules->n_seen_event_types,
+        .since_ms = rules->seen_window_seconds > 0 ? q->received_ms - (int64_t)rules->seen_window_seconds * 1000 : 0};
     const char **ids = NULL;
     size_t n = 0;
     pz_status s = ports->history.seen(ports->history.self, &hq, arena, &ids, &n, err);

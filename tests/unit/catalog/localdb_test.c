@@ -460,6 +460,77 @@ static void test_registered_backend_is_used(void **state)
     pz_decorator_destroy(d);
 }
 
+/* The rules' field reader over prepared values: strings unescaped, numbers, other values as JSON
+ * text, a missing field, and a corrupt value. */
+static void test_item_meta_field(void **state)
+{
+    (void)state;
+    json_t *obj = json_loads("{\"id\":\"x\",\"category\":\"shoes\",\"price\":12.5,\"quote\":\"say \\\"hi\\\"\","
+                             "\"flag\":true,\"tags\":[1,\"a\"],\"caf\u00e9\":\"v\"}",
+                             0, NULL);
+    assert_non_null(obj);
+    pz_buf value;
+    pz_buf_init(&value, 1 << 20);
+    char err[256];
+    assert_int_equal(pz_item_meta_encode(obj, "id", &value, err, sizeof err), 0);
+    json_decref(obj);
+    pz_arena arena;
+    pz_arena_init(&arena);
+    pz_field_value v;
+    assert_int_equal(pz_item_meta_field(value.data, value.len, "category", &v, &arena), 1);
+    assert_int_equal(v.kind, PZ_FIELD_STR);
+    assert_string_equal(v.text, "shoes");
+    assert_int_equal(v.len, 5);
+    assert_int_equal(pz_item_meta_field(value.data, value.len, "price", &v, &arena), 1);
+    assert_int_equal(v.kind, PZ_FIELD_NUM);
+    assert_true(v.num == 12.5);
+    assert_int_equal(pz_item_meta_field(value.data, value.len, "quote", &v, &arena), 1);
+    assert_string_equal(v.text, "say \"hi\"");
+    assert_int_equal(pz_item_meta_field(value.data, value.len, "flag", &v, &arena), 1);
+    assert_int_equal(v.kind, PZ_FIELD_OTHER);
+    assert_string_equal(v.text, "true");
+    assert_int_equal(pz_item_meta_field(value.data, value.len, "tags", &v, &arena), 1);
+    assert_string_equal(v.text, "[1,\"a\"]");
+    assert_int_equal(pz_item_meta_field(value.data, value.len, "caf\xc3\xa9", &v, &arena), 1);
+    assert_string_equal(v.text, "v");
+    assert_int_equal(pz_item_meta_field(value.data, value.len, "id", &v, &arena), 0); /* left out */
+    assert_int_equal(pz_item_meta_field(value.data, value.len, "nope", &v, &arena), 0);
+    assert_int_equal(pz_item_meta_field(value.data, value.len - 3, "price", &v, &arena), -1);
+    pz_buf_free(&value);
+    pz_arena_destroy(&arena);
+}
+
+/* The rules read fields through the decorator from the namespace's localdb catalog, whatever
+ * decorateItems says; items not in the catalog stay absent. */
+static void test_localdb_fields_for_the_rules(void **state)
+{
+    fixture *f = *state;
+    pz_decorator *d = decorator(f->catalog);
+    const char *ids[] = {"b", "missing", "a"};
+    inference_t *inf = inference(f, "shop", ids, 3);
+    inf->query.decorate_items = false;
+    const char *fields[] = {"name", "price"};
+    pz_field_value values[6] = {0};
+    pz_field_lookup job = {
+        .ns = "shop", .ids = ids, .n_ids = 3, .fields = fields, .n_fields = 2, .values = values, .arena = &f->arena};
+    pz_error err;
+    assert_int_equal(pz_decorator_fields(d, &inf->query, &job, &err), PZ_OK);
+    assert_string_equal(values[0].text, "Banana");
+    assert_int_equal(values[1].kind, PZ_FIELD_ABSENT);
+    assert_int_equal(values[2].kind, PZ_FIELD_ABSENT);
+    assert_int_equal(values[3].kind, PZ_FIELD_ABSENT);
+    assert_string_equal(values[4].text, "Apple");
+    assert_true(values[5].kind == PZ_FIELD_NUM && values[5].num == 1);
+    /* A namespace without inferenceItemMetadata: nothing read. */
+    inference_t *plain = inference(f, "plain", ids, 3);
+    pz_field_value none[6] = {0};
+    job.values = none;
+    job.ns = "plain";
+    assert_int_equal(pz_decorator_fields(d, &plain->query, &job, &err), PZ_OK);
+    assert_int_equal(none[0].kind, PZ_FIELD_ABSENT);
+    pz_decorator_destroy(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -474,6 +545,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_metadata_block_or_no_catalog, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remote_types_without_backend_fail_clearly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registered_backend_is_used, setup, teardown),
+        cmocka_unit_test(test_item_meta_field),
+        cmocka_unit_test_setup_teardown(test_localdb_fields_for_the_rules, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
