@@ -202,6 +202,9 @@ typedef enum pz_diversity_method {
 #define PZ_RULES_MAX_POSITION 500             /* pin positions, maxPerValue */
 #define PZ_RULES_MAX_LOOK_AHEAD 500           /* lookAheadMaximumValue (and its default) */
 #define PZ_RULES_DEFAULT_LOOK_AHEAD 2         /* lookAheadMultiplier when rules remove or move items */
+#define PZ_RULES_DEFAULT_PAGE_ITEMS 100       /* pagination.maxItems: the list pages are cut from */
+#define PZ_RULES_DEFAULT_PAGE_TTL 1800        /* pagination.ttlSeconds: how long a list is kept */
+#define PZ_RULES_MAX_PAGE_TTL 86400
 
 typedef struct pz_rules {
     bool exclude_seen;
@@ -225,6 +228,12 @@ typedef struct pz_rules {
     const char *const *fvi_params;
     const char *const *fvi_fields;
     size_t n_fvi;
+
+    /* pagination: the first page ranks up to page_max_items items and keeps them for
+     * page_ttl_seconds (server/core/page_store.h); nextPageToken/pageToken walk them */
+    bool paginate;
+    int page_max_items;
+    int page_ttl_seconds;
 
     double look_ahead_multiplier; /* >= 1 */
     int look_ahead_maximum;       /* 1..500 */

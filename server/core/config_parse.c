@@ -359,6 +359,30 @@ static void parse_backend(cfg_ctx *c, json_t *v, pz_action action, pz_variation 
     }
 }
 
+/* A cached first page hands out its nextPageToken for as long as the cache serves it: a list kept
+ * for less time than that makes the token expire while the page is still served. */
+static void check_page_lifetime(cfg_ctx *c, const pz_variation *v)
+{
+    const pz_rules *r = v->rules_view;
+    const pz_cache_control *cc = v->cache_control_view;
+    if (r == NULL || !r->paginate || cc == NULL)
+        return;
+    const pz_cache_policy *classes[] = {&cc->user_specified, &cc->synthetic_user_specified, &cc->no_user_specified};
+    for (size_t i = 0; i < COUNT(classes); i++) {
+        const pz_cache_policy *p = classes[i];
+        long lifetime =
+            p->has_max_age ? (long)p->max_age + (p->has_stale_while_revalidate ? p->stale_while_revalidate : p->max_age)
+                           : 0;
+        if (lifetime > r->page_ttl_seconds) {
+            cfg_warn(c,
+                     "rules.pagination.ttlSeconds (%d) is shorter than how long a cached first page may be served "
+                     "(maxAge + staleWhileRevalidate = %ld s): its nextPageToken can expire while it is served",
+                     r->page_ttl_seconds, lifetime);
+            return;
+        }
+    }
+}
+
 static void parse_variation(cfg_ctx *c, const char *key, json_t *v, pz_action action, const inherited *parent,
                             pz_variation *out)
 {
@@ -388,6 +412,7 @@ static void parse_variation(cfg_ctx *c, const char *key, json_t *v, pz_action ac
     out->filters_view = view.filters;
     out->item_metadata_view = view.item_metadata;
     out->rules_view = view.rules;
+    check_page_lifetime(c, out);
     out->json = resolved_json(c, v, parent);
 }
 

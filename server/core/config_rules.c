@@ -7,6 +7,7 @@
  *    "boost": [{"itemIds": [...] | "field": ..., "values": [...], "weight": 2}],
  *    "bury": [{"itemIds": [...] | "field": ..., "values": [...]}],
  *    "filterValuesFromItem": {"CATEGORY": "category"},
+ *    "pagination": {"maxItems": 100, "ttlSeconds": 1800},
  *    "lookAheadMultiplier": 2, "lookAheadMaximumValue": 500}
  * It is our own block: unknown keys are errors at every level. */
 #include <stdlib.h>
@@ -22,12 +23,19 @@ static const cfg_member RULES_PIN = {.key = "pin", .kind = CFG_ARRAY};
 static const cfg_member RULES_BOOST = {.key = "boost", .kind = CFG_ARRAY};
 static const cfg_member RULES_BURY = {.key = "bury", .kind = CFG_ARRAY};
 static const cfg_member RULES_FVI = {.key = "filterValuesFromItem", .kind = CFG_OBJECT};
+static const cfg_member RULES_PAGINATION = {.key = "pagination", .kind = CFG_OBJECT};
 static const cfg_member RULES_LOOK_AHEAD_MULTIPLIER = {.key = "lookAheadMultiplier", .kind = CFG_NUMBER, .min = 1};
 static const cfg_member RULES_LOOK_AHEAD_MAXIMUM = {
     .key = "lookAheadMaximumValue", .kind = CFG_INTEGER, .min = 1, .max = PZ_RULES_MAX_LOOK_AHEAD};
-static const cfg_member *const RULES[] = {
-    &RULES_EXCLUDE_SEEN,          &RULES_DIVERSITY,         &RULES_PIN, &RULES_BOOST, &RULES_BURY, &RULES_FVI,
-    &RULES_LOOK_AHEAD_MULTIPLIER, &RULES_LOOK_AHEAD_MAXIMUM};
+static const cfg_member *const RULES[] = {&RULES_EXCLUDE_SEEN,
+                                          &RULES_DIVERSITY,
+                                          &RULES_PIN,
+                                          &RULES_BOOST,
+                                          &RULES_BURY,
+                                          &RULES_FVI,
+                                          &RULES_PAGINATION,
+                                          &RULES_LOOK_AHEAD_MULTIPLIER,
+                                          &RULES_LOOK_AHEAD_MAXIMUM};
 
 static const cfg_member SEEN_EVENT_TYPES = {.key = "eventTypes", .kind = CFG_ARRAY};
 static const cfg_member SEEN_WINDOW = {
@@ -43,6 +51,11 @@ static const cfg_member DIVERSITY_MAX_PER_VALUE = {
 static const cfg_member DIVERSITY_LAMBDA = {.key = "lambda", .kind = CFG_NUMBER, .min = 0};
 static const cfg_member *const DIVERSITY[] = {&DIVERSITY_FIELD, &DIVERSITY_METHOD, &DIVERSITY_MAX_PER_VALUE,
                                               &DIVERSITY_LAMBDA};
+
+static const cfg_member PAGE_MAX_ITEMS = {
+    .key = "maxItems", .kind = CFG_INTEGER, .min = 1, .max = PZ_RULES_MAX_LOOK_AHEAD};
+static const cfg_member PAGE_TTL = {.key = "ttlSeconds", .kind = CFG_INTEGER, .min = 1, .max = PZ_RULES_MAX_PAGE_TTL};
+static const cfg_member *const PAGINATION[] = {&PAGE_MAX_ITEMS, &PAGE_TTL};
 
 /* Match members shared by pin, boost and bury. */
 static const cfg_member MATCH_ITEM_ID = {.key = "itemId", .kind = CFG_STRING, .max = 256};
@@ -271,6 +284,20 @@ static void parse_fvi(cfg_ctx *c, json_t *v, pz_rules *r)
     cfg_pop(c, mark);
 }
 
+static void parse_pagination(cfg_ctx *c, json_t *v, pz_rules *r)
+{
+    size_t mark = cfg_push_key(c, RULES_PAGINATION.key);
+    if (cfg_expect_object(c, v, "{\"maxItems\"?: N, \"ttlSeconds\"?: N}")) {
+        cfg_check_members(c, v, PAGINATION, COUNT(PAGINATION), 0, true, "pagination");
+        r->paginate = true;
+        r->page_max_items = PZ_RULES_DEFAULT_PAGE_ITEMS;
+        r->page_ttl_seconds = PZ_RULES_DEFAULT_PAGE_TTL;
+        cfg_int(c, v, &PAGE_MAX_ITEMS, &r->page_max_items);
+        cfg_int(c, v, &PAGE_TTL, &r->page_ttl_seconds);
+    }
+    cfg_pop(c, mark);
+}
+
 /* Adds f to the rules' field list unless it is there. */
 static void need_field(cfg_ctx *c, pz_rules *r, const char **fields, const char *f)
 {
@@ -303,6 +330,9 @@ const pz_rules *cfg_parse_rules(cfg_ctx *c, json_t *v)
     r->buries = parse_list(c, v, &RULES_BURY, sizeof(pz_rule_match), &r->n_buries, one_bury);
     if (fvi != NULL)
         parse_fvi(c, fvi, r);
+    json_t *pages = cfg_get(v, &RULES_PAGINATION);
+    if (pages != NULL)
+        parse_pagination(c, pages, r);
     /* Rules that remove or move items ask the recommender for more (look-ahead), so numResults is
      * still met when items go; pins alone only place what they name. */
     bool reorders = r->exclude_seen || r->diversity != PZ_DIVERSITY_NONE || r->n_boosts > 0 || r->n_buries > 0;

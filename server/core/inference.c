@@ -6,9 +6,11 @@
 
 #include "personalization/v1/personalization.pb-c.h"
 #include "server/core/experiment.h"
+#include "server/core/hash.h"
 #include "server/core/ids.h"
 #include "server/core/log.h"
 #include "server/core/query.h"
+#include "server/core/page_store.h"
 #include "server/core/rules.h"
 
 struct pz_inference_pipeline {
@@ -17,6 +19,7 @@ struct pz_inference_pipeline {
     pz_decorator *decorator;
     pz_response_cache *rc;
     pz_rules_ports rules; /* the history and field ports of the rules stage */
+    pz_page_store *pages; /* ranked lists kept for pagination; NULL: none kept */
     pthread_mutex_t lock;
     pthread_cond_t idle; /* signalled when `refreshing` drops to 0 */
     size_t refreshing;   /* background refreshes in progress */
@@ -51,6 +54,9 @@ struct pz_inference {
 
     pz_recommend_call *call;   /* the recommend stage's (arena), so a cache hit never pays for it */
     pz_decoration *decoration; /* the decorate stage's (arena) */
+    /* A pageToken's page: the list stored for the first page, and where this page starts. */
+    Personalization__V1__RecommendationResponse *page;
+    size_t page_offset;
 
     ProtobufCMessage *response; /* RecommendationResponse or RerankResponse */
     Personalization__V1__PredictedItem **response_items;
@@ -366,11 +372,59 @@ static stage_result stage_recommend(pz_inference *inf)
                             .served = inf->variation,
                             .done = recommended,
                             .done_ctx = inf};
-    /* numResults=0 asks for nothing: the answer is an empty list, without asking anyone. */
-    if (inf->query.action != PZ_ACTION_RERANK_ITEMS && inf->query.num_results == 0)
+    /* numResults=0 asks for nothing: the answer is an empty list, without asking anyone; a page
+     * comes from its stored list. */
+    if ((inf->query.action != PZ_ACTION_RERANK_ITEMS && inf->query.num_results == 0) || inf->page != NULL)
         return STAGE_NEXT;
     inf->p->recommender.invoke(inf->p->recommender.self, inf->call);
     return STAGE_PENDING;
+}
+
+/* Whose list a page token may read: the call's namespace, recommender and subject. */
+static const char *page_owner(const pz_inference *inf)
+{
+    const pz_query *q = &inf->query;
+    return pz_arena_printf(inf->req->arena, "%d\x1f%s\x1f%s\x1f%s\x1f%s", (int)q->action, q->namespace_,
+                           q->recommender_key, q->user_id != NULL ? q->user_id : "",
+                           q->item_id != NULL ? q->item_id : "");
+}
+
+static uint64_t page_key(const char *recommendation_id)
+{
+    return pz_hash64(recommendation_id, strlen(recommendation_id), 0x70616765u);
+}
+
+#define PAGE_INVALID(inf, code, ...)                                                                                   \
+    (pz_error_setf(&(inf)->error, (inf)->req->arena, PZ_INVALID_ARGUMENT, PZ_ERRTYPE_VALIDATION, code, __VA_ARGS__),   \
+     STAGE_FAILED)
+
+/* A pageToken: the list its first page stored (rules.pagination). The later stages then cut the
+ * page from it and ask no recommender. */
+static stage_result stage_page(pz_inference *inf)
+{
+    const pz_query *q = &inf->query;
+    if (q->page_token == NULL)
+        return STAGE_NEXT;
+    const pz_rules *rules = inf->variation->rules_view;
+    if (rules == NULL || !rules->paginate)
+        return PAGE_INVALID(inf, "ValidationError",
+                            "pageToken was given, but recommender '%s' does not paginate (its rules set no pagination)",
+                            q->recommender_key);
+    uint64_t key;
+    if (!pz_page_token_parse(q->page_token, &key, &inf->page_offset))
+        return PAGE_INVALID(inf, "InvalidPageToken", "pageToken is not a token this server issued");
+    const void *data;
+    size_t len;
+    if (inf->p->pages == NULL || !pz_page_store_get(inf->p->pages, key, page_owner(inf), inf->req->arena, &data, &len))
+        return PAGE_INVALID(inf, "PageTokenExpired",
+                            "pageToken has expired (lists are kept %d s), or was issued for another request or by "
+                            "another server; ask for the first page again without pageToken",
+                            rules->page_ttl_seconds);
+    inf->page = (Personalization__V1__RecommendationResponse *)protobuf_c_message_unpack(
+        &personalization__v1__recommendation_response__descriptor, &inf->req->arena->pb, len, data);
+    if (inf->page == NULL)
+        pz_fatal("inference: a stored page list did not unpack");
+    return STAGE_NEXT;
 }
 
 /* related-items: filterValues from the current item's catalog fields (rules.filterValuesFromItem).
@@ -378,6 +432,8 @@ static stage_result stage_recommend(pz_inference *inf)
  * catalog, whose changes make the namespace's entries stale. */
 static stage_result stage_item_filter_values(pz_inference *inf)
 {
+    if (inf->page != NULL)
+        return STAGE_NEXT;
     return pz_rules_filter_values_from_item(&inf->p->rules, inf->variation->rules_view, &inf->query, inf->req->arena,
                                             &inf->error) == PZ_OK
                ? STAGE_NEXT
@@ -387,23 +443,19 @@ static stage_result stage_item_filter_values(pz_inference *inf)
 /* The post-ranking rules of the variation that served (server/core/rules.h). */
 static stage_result stage_rules(pz_inference *inf)
 {
+    if (inf->page != NULL)
+        return STAGE_NEXT;
     return pz_rules_apply(&inf->p->rules, inf->call->served->rules_view, &inf->query, inf->call, inf->req->arena,
                           &inf->error) == PZ_OK
                ? STAGE_NEXT
                : STAGE_FAILED;
 }
 
-/* The response message from the recommender's items: truncated to numResults (spec §2.1 step 11;
- * a rerank answers every id it was given), with the recommender's recommendation id or a new one. */
-static stage_result stage_build(pz_inference *inf)
+/* The recommender's first n items as PredictedItems, in the arena. */
+static Personalization__V1__PredictedItem **predicted_items(const pz_recommend_call *c, size_t n, pz_arena *arena)
 {
-    pz_arena *arena = inf->req->arena;
-    const pz_recommend_call *c = inf->call;
-    size_t count = c->n_items;
-    if (inf->query.action != PZ_ACTION_RERANK_ITEMS && count > (size_t)inf->query.num_results)
-        count = (size_t)inf->query.num_results;
-    Personalization__V1__PredictedItem **list = pz_arena_calloc(arena, count ? count : 1, sizeof *list);
-    for (size_t i = 0; i < count; i++) {
+    Personalization__V1__PredictedItem **list = pz_arena_calloc(arena, n ? n : 1, sizeof *list);
+    for (size_t i = 0; i < n; i++) {
         Personalization__V1__PredictedItem *it = (Personalization__V1__PredictedItem *)pz_arena_new_message(
             arena, &personalization__v1__predicted_item__descriptor);
         it->item_id = (char *)c->items[i].item_id;
@@ -420,15 +472,81 @@ static stage_result stage_build(pz_inference *inf)
         }
         list[i] = it;
     }
-    char *rid = c->recommendation_id != NULL ? (char *)c->recommendation_id : pz_recommendation_id_new(arena);
+    return list;
+}
+
+/* A first page of a paginated recommender: keeps the whole list (up to its maxItems) for the
+ * later pages and returns the token of the next one, or NULL when this page holds it all. */
+static char *keep_pages(pz_inference *inf, Personalization__V1__PredictedItem **list, size_t n, size_t count, char *rid,
+                        Google__Protobuf__Struct *custom_fields)
+{
+    const pz_rules *rules = inf->variation->rules_view;
+    if (n <= count || inf->p->pages == NULL)
+        return NULL;
+    pz_arena *arena = inf->req->arena;
+    Personalization__V1__RecommendationResponse all = PERSONALIZATION__V1__RECOMMENDATION_RESPONSE__INIT;
+    all.item_list = list;
+    all.n_item_list = n;
+    all.recommendation_id = rid;
+    all.custom_fields = custom_fields;
+    size_t len = personalization__v1__recommendation_response__get_packed_size(&all);
+    uint8_t *packed = pz_arena_alloc(arena, len ? len : 1);
+    personalization__v1__recommendation_response__pack(&all, packed);
+    uint64_t key = page_key(rid);
+    pz_page_store_put(inf->p->pages, key, page_owner(inf), packed, len, (int64_t)rules->page_ttl_seconds * 1000);
+    char *token = pz_arena_alloc(arena, PZ_PAGE_TOKEN_MAX + 1);
+    pz_page_token_format(key, count, token);
+    return token;
+}
+
+/* The response message from the recommender's items: truncated to numResults (spec §2.1 step 11;
+ * a rerank answers every id it was given), with the recommender's recommendation id or a new one.
+ * With pagination the first page keeps the whole ranked list, and a pageToken's page is cut from
+ * the list kept (same recommendation id). */
+static stage_result stage_build(pz_inference *inf)
+{
+    pz_arena *arena = inf->req->arena;
+    const pz_recommend_call *c = inf->call;
+    const pz_query *q = &inf->query;
+    Personalization__V1__PredictedItem **list;
+    size_t count;
+    char *rid, *next_page = NULL;
+    Google__Protobuf__Struct *custom_fields;
+    if (inf->page != NULL) {
+        const Personalization__V1__RecommendationResponse *all = inf->page;
+        size_t from = inf->page_offset < all->n_item_list ? inf->page_offset : all->n_item_list;
+        count = all->n_item_list - from < (size_t)q->num_results ? all->n_item_list - from : (size_t)q->num_results;
+        list = all->item_list + from;
+        rid = all->recommendation_id;
+        custom_fields = all->custom_fields;
+        if (from + count < all->n_item_list) {
+            next_page = pz_arena_alloc(arena, PZ_PAGE_TOKEN_MAX + 1);
+            pz_page_token_format(page_key(rid), from + count, next_page);
+        }
+    } else {
+        const pz_rules *rules = inf->variation->rules_view;
+        bool paginate = rules != NULL && rules->paginate && q->action != PZ_ACTION_RERANK_ITEMS;
+        size_t n = c->n_items;
+        count = n;
+        if (q->action != PZ_ACTION_RERANK_ITEMS && count > (size_t)q->num_results)
+            count = (size_t)q->num_results;
+        if (paginate && n > (size_t)rules->page_max_items)
+            n = (size_t)rules->page_max_items > count ? (size_t)rules->page_max_items : count;
+        list = predicted_items(c, paginate ? n : count, arena);
+        rid = c->recommendation_id != NULL ? (char *)c->recommendation_id : pz_recommendation_id_new(arena);
+        custom_fields = c->custom_fields;
+        if (paginate && count > 0)
+            next_page = keep_pages(inf, list, n, count, rid, custom_fields);
+    }
     Personalization__V1__MatchedExperiment *matched =
         inf->assignment.experiment != NULL ? pz_experiment_matched(&inf->assignment, arena) : NULL;
-    inf->response = new_response(inf->query.action, arena, list, count, rid, matched, false);
-    if (c->custom_fields != NULL) {
-        if (inf->query.action == PZ_ACTION_RERANK_ITEMS)
-            ((Personalization__V1__RerankResponse *)inf->response)->custom_fields = c->custom_fields;
-        else
-            ((Personalization__V1__RecommendationResponse *)inf->response)->custom_fields = c->custom_fields;
+    inf->response = new_response(q->action, arena, list, count, rid, matched, false);
+    if (q->action == PZ_ACTION_RERANK_ITEMS) {
+        ((Personalization__V1__RerankResponse *)inf->response)->custom_fields = custom_fields;
+    } else {
+        Personalization__V1__RecommendationResponse *r = (Personalization__V1__RecommendationResponse *)inf->response;
+        r->custom_fields = custom_fields;
+        r->next_page_token = next_page;
     }
     inf->response_items = list;
     inf->n_response_items = count;
@@ -487,10 +605,15 @@ static const struct {
     const char *name;
     stage_result (*run)(pz_inference *inf);
 } STAGES[] = {
-    {"resolve", stage_resolve},     {"assign", stage_assign},
-    {"cache", stage_cache},         {"item-filter-values", stage_item_filter_values},
-    {"recommend", stage_recommend}, {"rules", stage_rules},
-    {"build", stage_build},         {"decorate", stage_decorate},
+    {"resolve", stage_resolve},
+    {"assign", stage_assign},
+    {"cache", stage_cache},
+    {"page", stage_page},
+    {"item-filter-values", stage_item_filter_values},
+    {"recommend", stage_recommend},
+    {"rules", stage_rules},
+    {"build", stage_build},
+    {"decorate", stage_decorate},
     {"store", stage_store},
 };
 
@@ -582,6 +705,7 @@ pz_inference_pipeline *pz_inference_pipeline_create(const pz_inference_options *
     p->decorator = opts->decorator;
     p->rc = opts->response_cache;
     p->rules = (pz_rules_ports){.history = opts->history, .decorator = opts->decorator};
+    p->pages = opts->pages;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->idle, NULL);
     return p;

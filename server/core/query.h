@@ -29,6 +29,7 @@
 #define PZ_MAX_FILTER_VALUE_KEY_LEN 50
 #define PZ_MAX_CONTEXT_KEY_LEN 150
 #define PZ_MAX_MAP_VALUE_LEN 1000
+#define PZ_MAX_PAGE_TOKEN_LEN 64
 
 /* Entries of every map<string,string> field have this layout in protobuf-c. */
 typedef struct pz_string_entry {
@@ -58,6 +59,7 @@ typedef struct pz_query {
     bool decorate_items;
     bool synthetic_user;
     const char *feature;
+    const char *page_token;        /* recommend/related: pageToken, NULL when absent or empty */
     const pz_header *query_params; /* the request's (pz_request.query_params), for `http` URLs */
     size_t n_query_params;
 

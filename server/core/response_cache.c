@@ -186,7 +186,7 @@ static void put_vary(key_builder *b, const pz_response_key *k)
 
 /* Everything that changes the response: the call (method, namespace, recommender, variation), its
  * subject (user, item, item ids), its shape (numResults, filter and values, context, decoration,
- * synthetic user, experiment feature), the header values automatic context consulted and the
+ * synthetic user, experiment feature, page token), the header values automatic context consulted and the
  * query parameters an http variation's URL reads. The
  * configuration generation travels in pz_cache_key. Returns false when the key is too large. */
 static bool build_key(key_builder *b, const pz_response_key *k, pz_arena *arena)
@@ -210,6 +210,7 @@ static bool build_key(key_builder *b, const pz_response_key *k, pz_arena *arena)
     put_byte(b, q->decorate_items);
     put_byte(b, q->synthetic_user);
     put_str(b, q->feature);
+    put_str(b, q->page_token);
     put_vary(b, k);
     for (size_t i = 0; i < k->n_params; i++) { /* an http URL's query placeholders */
         const pz_header *p = pz_query_param_find(q->query_params, q->n_query_params, k->params[i]);

@@ -21,12 +21,13 @@ int pz_rules_look_ahead(const pz_rules *rules, int num_results)
 {
     if (rules == NULL || num_results <= 0)
         return num_results;
-    double want = ceil((double)num_results * rules->look_ahead_multiplier);
+    int base = rules->paginate && rules->page_max_items > num_results ? rules->page_max_items : num_results;
+    double want = ceil((double)base * rules->look_ahead_multiplier);
     if (want > rules->look_ahead_maximum)
         want = rules->look_ahead_maximum;
-    if (want > PZ_MAX_NUM_RESULTS)
-        want = PZ_MAX_NUM_RESULTS;
-    return want < num_results ? num_results : (int)want;
+    if (want < base)
+        want = base;
+    return want > PZ_MAX_NUM_RESULTS ? PZ_MAX_NUM_RESULTS : (int)want;
 }
 
 /* ---- field values ---- */

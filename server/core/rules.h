@@ -44,9 +44,9 @@ typedef struct pz_rules_ports {
     pz_decorator *decorator; /* field values; NULL: only the items' own metadata */
 } pz_rules_ports;
 
-/* How many items to ask the recommender for: numResults times the rules' look-ahead multiplier,
- * capped by lookAheadMaximumValue and PZ_MAX_NUM_RESULTS, never below numResults. rules NULL:
- * numResults. */
+/* How many items to ask the recommender for: numResults (with pagination, at least its
+ * maxItems) times the rules' look-ahead multiplier, capped by lookAheadMaximumValue (but never
+ * below that base) and PZ_MAX_NUM_RESULTS. rules NULL or numResults 0: numResults. */
 int pz_rules_look_ahead(const pz_rules *rules, int num_results);
 
 /* Applies rules to call's answer (see the top of this file), allocating from arena. Returns PZ_OK,

@@ -16,6 +16,7 @@ struct pz_service {
     pz_experiment_store experiments;
     pz_decorator *decorator;
     pz_response_cache *response_cache;
+    pz_page_store *pages;
     pz_inference_pipeline *inference;
     atomic_bool stopping;
 };
@@ -128,11 +129,14 @@ pz_service *pz_service_create(const pz_service_options *opts)
     }
     svc->response_cache = pz_response_cache_create(
         &(pz_response_cache_options){.cache = opts->cache, .render_json = opts->render_json, .now_ms = opts->now_ms});
+    svc->pages = pz_page_store_create(opts->page_store_bytes ? opts->page_store_bytes : PZ_PAGE_STORE_DEFAULT_BYTES,
+                                      opts->now_ms);
     svc->inference = pz_inference_pipeline_create(&(pz_inference_options){.recommender = opts->recommender,
                                                                           .decorator = svc->decorator,
                                                                           .response_cache = svc->response_cache,
                                                                           .events = opts->events,
-                                                                          .history = opts->history});
+                                                                          .history = opts->history,
+                                                                          .pages = svc->pages});
     atomic_init(&svc->stopping, false);
     return svc;
 }
@@ -193,6 +197,7 @@ void pz_service_destroy(pz_service *svc)
         return;
     pz_inference_pipeline_destroy(svc->inference); /* waits for background refreshes */
     pz_response_cache_destroy(svc->response_cache);
+    pz_page_store_destroy(svc->pages);
     pz_decorator_destroy(svc->decorator);
     free(svc);
 }

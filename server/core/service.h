@@ -34,6 +34,8 @@ typedef struct pz_service_options {
     pz_decorator_backend item_metadata[PZ_ITEM_METADATA__COUNT];
     /* Users' history for the excludeSeen rule (server/core/history.h); zeroed = none kept. */
     pz_history_port history;
+    /* Budget of the lists kept for pagination (server/core/page_store.h); 0: the default. */
+    size_t page_store_bytes;
     /* The in-process response cache (server/core/response_cache.h); may be NULL; not owned.
      * render_json renders a response as the REST body once, when it is prepared; without it
      * nothing is stored (ETags and 304s still work). */

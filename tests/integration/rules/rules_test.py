@@ -107,6 +107,10 @@ CONFIG = {
                     "fresh": rec({"excludeSeen": {"eventTypes": ["purchase"]}},
                                  cacheControl={"userSpecified": {"maxAge": 300, "directives": "private"}}),
                     "meta": rec({"diversity": {"field": "category", "maxPerValue": 1}}, meta=True),
+                    "paged": rec({"pagination": {"maxItems": 8},
+                                  "diversity": {"field": "category", "maxPerValue": 3}},
+                                 cacheControl={"userSpecified": {"maxAge": 60, "directives": "private"}}),
+                    "short-lived": rec({"pagination": {"ttlSeconds": 1}}),
                     "all": rec({"excludeSeen": {}, "bury": [{"field": "brand", "values": ["acme"]}],
                                 "boost": [{"itemIds": ["i10"], "weight": 2}],
                                 "diversity": {"field": "category", "maxPerValue": 2},
@@ -295,6 +299,91 @@ def test_filter_values_from_item(s):
     finally:
         ch.close()
     assert json.loads(last_call()["fv"]) == {"CATEGORY": "\"bags\"", "PRICE": "6"}
+
+
+def test_pages_never_repeat_rest(s):
+    catalog(s)
+    u = user()
+    base = "/recommend-items/shop/paged/%s?numResults=3" % u
+    first = rest(s, base)
+    # maxItems 8 asked x2 (look-ahead of the diversity rule): 16 candidates, at most three per
+    # category, the first 8 kept: i01 i02 i03 (shoes) i04 i05 (hats) i06 i07 (bags) i09 (hats)
+    assert last_call()["n"] == "16"
+    calls = n_calls()
+    pages, token, rid = [ids(first)], first.get("nextPageToken"), first["recommendationId"]
+    while token:
+        doc = rest(s, base + "&pageToken=" + urllib.parse.quote(token))
+        assert doc["recommendationId"] == rid, doc  # the same list
+        pages.append(ids(doc))
+        token = doc.get("nextPageToken")
+    assert pages == [["i01", "i02", "i03"], ["i04", "i05", "i06"], ["i07", "i09"]], pages
+    assert n_calls() == calls  # later pages asked no recommender
+    # the pages are decorated like any answer
+    doc = rest(s, base + "&pageToken=" + urllib.parse.quote(first["nextPageToken"]))
+    assert [it["metadata"]["category"] for it in doc["itemList"]] == ["hats", "hats", "bags"], doc
+    # numResults may change between pages
+    doc = rest(s, "/recommend-items/shop/paged/%s?numResults=5&pageToken=%s" % (u, first["nextPageToken"]))
+    assert ids(doc) == ["i04", "i05", "i06", "i07", "i09"] and "nextPageToken" not in doc, doc
+    # the first page is cached with its token: the same token again, no new list
+    again = rest(s, base)
+    assert again.get("nextPageToken") == first["nextPageToken"], (again, first)
+
+
+def test_pages_over_grpc(s):
+    catalog(s)
+    u = user()
+    ch = grpc.insecure_channel(s.grpc_target)
+    try:
+        fn = ch.unary_unary(SVC + "RecommendItems", request_serializer=pb.RecommendItemsRequest.SerializeToString,
+                            response_deserializer=pb.RecommendationResponse.FromString)
+        seen, token = [], None
+        while True:
+            req = pb.RecommendItemsRequest(namespace="shop", recommender="paged", user_id=u, num_results=4)
+            if token:
+                req.page_token = token
+            r = fn(req, timeout=10)
+            seen += [it.item_id for it in r.item_list]
+            if not r.HasField("next_page_token"):
+                break
+            token = r.next_page_token
+        assert seen == ["i01", "i02", "i03", "i04", "i05", "i06", "i07", "i09"], seen
+        req = pb.RecommendItemsRequest(namespace="shop", recommender="paged", user_id=u, num_results=4,
+                                       page_token="p1nonsense")
+        try:
+            fn(req, timeout=10)
+            raise AssertionError("a bad token was accepted")
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, e
+            assert "pageToken" in e.details(), e.details()
+    finally:
+        ch.close()
+
+
+def test_page_token_errors(s):
+    catalog(s)
+    u = user()
+    first = rest(s, "/recommend-items/shop/paged/%s?numResults=3" % u)
+    token = urllib.parse.quote(first["nextPageToken"])
+    # another user's token reads nothing
+    status, _, doc = curl_json(s, "/recommend-items/shop/paged/%s?numResults=3&pageToken=%s" % (user(), token))
+    assert status == 400 and doc["code"] == "PageTokenExpired", (status, doc)
+    assert set(doc) == {"type", "code", "message"}, doc
+    # not a token at all
+    status, _, doc = curl_json(s, "/recommend-items/shop/paged/%s?pageToken=hello" % u)
+    assert status == 400 and doc["code"] == "InvalidPageToken", (status, doc)
+    status, _, doc = curl_json(s, "/recommend-items/shop/paged/%s?pageToken=%s" % (u, "p" * 65))
+    assert status == 400 and doc["code"] == "InvalidPageToken" and "64" in doc["message"], (status, doc)
+    # a recommender that does not paginate
+    status, _, doc = curl_json(s, "/recommend-items/shop/plain/%s?pageToken=%s" % (u, token))
+    assert status == 400 and "does not paginate" in doc["message"], (status, doc)
+    # an expired list (ttlSeconds 1)
+    doc = rest(s, "/recommend-items/shop/short-lived/%s?numResults=2" % u)
+    assert doc.get("nextPageToken"), doc
+    time.sleep(1.3)
+    status, _, doc = curl_json(s, "/recommend-items/shop/short-lived/%s?numResults=2&pageToken=%s"
+                               % (u, urllib.parse.quote(doc["nextPageToken"])))
+    assert status == 400 and doc["code"] == "PageTokenExpired", (status, doc)
+    assert "kept 1 s" in doc["message"], doc
 
 
 def test_rerank_is_not_reordered(s):

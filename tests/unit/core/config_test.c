@@ -467,6 +467,10 @@ static const error_case ERROR_CASES[] = {
     {RULES_DOC("{'bury':[{}]}"), RULES_PATH ".bury[0]", "either \"itemIds\"", 1},
     {RULES_DOC("{'filterValuesFromItem':{'bad key':'c'}}"), RULES_PATH ".filterValuesFromItem", "filter parameter", 1},
     {RULES_DOC("{'filterValuesFromItem':{}}"), RULES_PATH ".filterValuesFromItem", "1 to 10", 1},
+    {RULES_DOC("{'pagination':{'maxItems':0}}"), RULES_PATH ".pagination.maxItems", "out of range", 1},
+    {RULES_DOC("{'pagination':{'maxItems':501}}"), RULES_PATH ".pagination.maxItems", "out of range", 1},
+    {RULES_DOC("{'pagination':{'ttlSeconds':86401}}"), RULES_PATH ".pagination.ttlSeconds", "out of range", 1},
+    {RULES_DOC("{'pagination':{'pages':2}}"), RULES_PATH ".pagination.pages", "unknown key", 1},
     {RULES_DOC("{'lookAheadMultiplier':0.5}"), RULES_PATH ".lookAheadMultiplier", "out of range", 1},
     {RULES_DOC("{'lookAheadMaximumValue':501}"), RULES_PATH ".lookAheadMaximumValue", "out of range", 1},
     /* root */
@@ -840,6 +844,18 @@ static void test_rules_inheritance_and_entry_limit(void **state)
     assert_true(pz_config_variation(own, "b")->rules_view->exclude_seen);
     assert_ptr_equal(pz_config_variation(own, "c")->rules_view, pins); /* null takes the parent's */
     assert_non_null(strstr(pz_config_variation(own, "a")->json, "\"rules\""));
+    assert_false(top->paginate);
+    pz_config_unref(c);
+    pz_config_problems_free(&p);
+
+    /* A list kept for less time than a cached first page is served: a warning names the variation. */
+    pz_config_problems_init(&p);
+    c = parse_q(DOC_WITH_REC("{'rules':{'pagination':{'ttlSeconds':100}},'cacheControl':{'userSpecified':"
+                             "{'maxAge':60,'directives':'private'}},'variations':{'v':{'type':'builtin'}}}"),
+                &p);
+    assert_non_null(c);
+    expect_problem(&p, VAR_PATH, true, "shorter than how long a cached first page may be served");
+    assert_int_equal(pz_config_namespace(c, "ns")->recommenders[0][0].rules_view->page_max_items, 100);
     pz_config_unref(c);
     pz_config_problems_free(&p);
 
