@@ -60,9 +60,9 @@ pz_status pz_localdb_fields(pz_catalog *catalog, pz_field_lookup *job, pz_error 
         const void *value;
         size_t len;
         int found = pz_catalog_view_get(&view, id, strlen(id), &value, &len);
-        for (size_t f = 0; found == 1 && f < job->n_fields; f++)
-            if (pz_item_meta_field(value, len, job->fields[f], &job->values[i * job->n_fields + f], job->arena) < 0)
-                found = -2;
+        if (found == 1 && pz_item_meta_fields(value, len, job->fields, job->n_fields, &job->values[i * job->n_fields],
+                                              job->arena) < 0)
+            found = -2;
         if (found >= 0)
             continue;
         snprintf(msg, sizeof msg,

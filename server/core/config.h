@@ -173,6 +173,7 @@ typedef struct pz_rule_match {
     const char *field; /* NULL when by ids */
     const pz_scalar *values;
     size_t n_values;
+    size_t field_index; /* by field: the index of `field` in pz_rules.fields */
 } pz_rule_match;
 
 typedef struct pz_rule_pin {

@@ -298,16 +298,20 @@ static void parse_pagination(cfg_ctx *c, json_t *v, pz_rules *r)
     cfg_pop(c, mark);
 }
 
-/* Adds f to the rules' field list unless it is there. */
-static void need_field(cfg_ctx *c, pz_rules *r, const char **fields, const char *f)
+/* Adds f to the rules' field list unless it is there; returns its index. */
+static size_t need_field(pz_rules *r, const char **fields, const char *f)
 {
-    if (f == NULL)
-        return;
     for (size_t i = 0; i < r->n_fields; i++)
         if (strcmp(fields[i], f) == 0)
-            return;
-    (void)c;
-    fields[r->n_fields++] = f;
+            return i;
+    fields[r->n_fields] = f;
+    return r->n_fields++;
+}
+
+static void need_match_field(pz_rules *r, const char **fields, const pz_rule_match *m)
+{
+    if (m->field != NULL)
+        ((pz_rule_match *)m)->field_index = need_field(r, fields, m->field);
 }
 
 const pz_rules *cfg_parse_rules(cfg_ctx *c, json_t *v)
@@ -342,13 +346,14 @@ const pz_rules *cfg_parse_rules(cfg_ctx *c, json_t *v)
     cfg_int(c, v, &RULES_LOOK_AHEAD_MAXIMUM, &r->look_ahead_maximum);
 
     const char **fields = pz_arena_calloc(c->arena, 1 + r->n_pins + r->n_boosts + r->n_buries, sizeof *fields);
-    need_field(c, r, fields, r->diversity != PZ_DIVERSITY_NONE ? r->diversity_field : NULL);
+    if (r->diversity != PZ_DIVERSITY_NONE)
+        need_field(r, fields, r->diversity_field); /* index 0 */
     for (size_t i = 0; i < r->n_pins; i++)
-        need_field(c, r, fields, r->pins[i].match.field);
+        need_match_field(r, fields, &r->pins[i].match);
     for (size_t i = 0; i < r->n_boosts; i++)
-        need_field(c, r, fields, r->boosts[i].match.field);
+        need_match_field(r, fields, &r->boosts[i].match);
     for (size_t i = 0; i < r->n_buries; i++)
-        need_field(c, r, fields, r->buries[i].field);
+        need_match_field(r, fields, &r->buries[i]);
     r->fields = fields;
     return cfg_error_count(c) > errors ? NULL : r;
 }

@@ -53,15 +53,7 @@ static bool value_matches(const pz_field_value *v, const pz_rule_match *m)
     return false;
 }
 
-static size_t field_index(const pz_rules *rules, const char *field)
-{
-    for (size_t f = 0; f < rules->n_fields; f++)
-        if (strcmp(rules->fields[f], field) == 0)
-            return f;
-    return NONE;
-}
-
-static bool matches(const pz_rules *rules, const pz_rule_match *m, const cand *c)
+static bool matches(const pz_rule_match *m, const cand *c)
 {
     if (m->item_ids != NULL) {
         for (size_t i = 0; i < m->n_item_ids; i++)
@@ -69,8 +61,7 @@ static bool matches(const pz_rules *rules, const pz_rule_match *m, const cand *c
                 return true;
         return false;
     }
-    size_t f = field_index(rules, m->field);
-    return c->fields != NULL && f != NONE && value_matches(&c->fields[f], m);
+    return c->fields != NULL && value_matches(&c->fields[m->field_index], m);
 }
 
 /* A field of a recommender-returned metadata Struct (a plain one: prerendered Structs of the
@@ -194,13 +185,13 @@ static void bury_and_boost(const pz_rules *rules, const pz_recommend_call *call,
         c->rank = i;
         c->value = scored ? call->items[c->src].score : (double)(n - i);
         for (size_t b = 0; b < rules->n_boosts; b++)
-            if (matches(rules, &rules->boosts[b].match, c)) {
+            if (matches(&rules->boosts[b].match, c)) {
                 c->value *= rules->boosts[b].weight;
                 boosted = true;
             }
         bool bury = false;
         for (size_t b = 0; !bury && b < rules->n_buries; b++)
-            bury = matches(rules, &rules->buries[b], c);
+            bury = matches(&rules->buries[b], c);
         if (bury)
             scratch[buried++] = *c;
         else
@@ -212,13 +203,13 @@ static void bury_and_boost(const pz_rules *rules, const pz_recommend_call *call,
 }
 
 /* Gives each item the index of its diversity value among the distinct values (NONE: absent). */
-static size_t classify(const pz_rules *rules, cand *list, size_t n, pz_arena *arena)
+static size_t classify(cand *list, size_t n, pz_arena *arena)
 {
-    size_t f = field_index(rules, rules->diversity_field);
+    size_t f = 0; /* the diversity field comes first in rules->fields */
     const pz_field_value **distinct = pz_arena_alloc(arena, (n + 1) * sizeof *distinct);
     size_t d = 0;
     for (size_t i = 0; i < n; i++) {
-        const pz_field_value *v = list[i].fields != NULL && f != NONE ? &list[i].fields[f] : NULL;
+        const pz_field_value *v = list[i].fields != NULL ? &list[i].fields[f] : NULL;
         list[i].cls = NONE;
         if (v == NULL || v->kind == PZ_FIELD_ABSENT)
             continue;
@@ -237,7 +228,7 @@ static size_t diversify(const pz_rules *rules, cand *list, size_t n, int num_res
 {
     if (rules->diversity == PZ_DIVERSITY_NONE || n == 0)
         return n;
-    size_t d = classify(rules, list, n, arena);
+    size_t d = classify(list, n, arena);
     size_t *count = pz_arena_calloc(arena, d + 1, sizeof *count);
     if (rules->diversity == PZ_DIVERSITY_CAP) {
         size_t kept = 0;
@@ -291,7 +282,7 @@ static size_t pin(const pz_rules *rules, const seen_set *seen, cand *list, size_
         const pz_rule_pin *pn = &rules->pins[p];
         size_t at = NONE;
         for (size_t i = 0; i < n && at == NONE; i++)
-            if (matches(rules, &pn->match, &list[i]))
+            if (matches(&pn->match, &list[i]))
                 at = i;
         if (at != NONE) {
             pinned[n_pinned] = list[at];

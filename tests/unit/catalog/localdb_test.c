@@ -476,26 +476,27 @@ static void test_item_meta_field(void **state)
     json_decref(obj);
     pz_arena arena;
     pz_arena_init(&arena);
-    pz_field_value v;
-    assert_int_equal(pz_item_meta_field(value.data, value.len, "category", &v, &arena), 1);
-    assert_int_equal(v.kind, PZ_FIELD_STR);
-    assert_string_equal(v.text, "shoes");
-    assert_int_equal(v.len, 5);
-    assert_int_equal(pz_item_meta_field(value.data, value.len, "price", &v, &arena), 1);
-    assert_int_equal(v.kind, PZ_FIELD_NUM);
-    assert_true(v.num == 12.5);
-    assert_int_equal(pz_item_meta_field(value.data, value.len, "quote", &v, &arena), 1);
-    assert_string_equal(v.text, "say \"hi\"");
-    assert_int_equal(pz_item_meta_field(value.data, value.len, "flag", &v, &arena), 1);
-    assert_int_equal(v.kind, PZ_FIELD_OTHER);
-    assert_string_equal(v.text, "true");
-    assert_int_equal(pz_item_meta_field(value.data, value.len, "tags", &v, &arena), 1);
-    assert_string_equal(v.text, "[1,\"a\"]");
-    assert_int_equal(pz_item_meta_field(value.data, value.len, "caf\xc3\xa9", &v, &arena), 1);
-    assert_string_equal(v.text, "v");
-    assert_int_equal(pz_item_meta_field(value.data, value.len, "id", &v, &arena), 0); /* left out */
-    assert_int_equal(pz_item_meta_field(value.data, value.len, "nope", &v, &arena), 0);
-    assert_int_equal(pz_item_meta_field(value.data, value.len - 3, "price", &v, &arena), -1);
+    static const char *const fields[] = {"price", "category", "quote", "flag", "tags", "caf\xc3\xa9", "id", "nope"};
+    pz_field_value v[8] = {0};
+    assert_int_equal(pz_item_meta_fields(value.data, value.len, fields, 8, v, &arena), 6);
+    assert_int_equal(v[0].kind, PZ_FIELD_NUM);
+    assert_true(v[0].num == 12.5);
+    assert_int_equal(v[1].kind, PZ_FIELD_STR);
+    assert_string_equal(v[1].text, "shoes");
+    assert_int_equal(v[1].len, 5);
+    assert_string_equal(v[2].text, "say \"hi\"");
+    assert_int_equal(v[3].kind, PZ_FIELD_OTHER);
+    assert_string_equal(v[3].text, "true");
+    assert_string_equal(v[4].text, "[1,\"a\"]");
+    assert_string_equal(v[5].text, "v");
+    assert_int_equal(v[6].kind, PZ_FIELD_ABSENT); /* the id is left out of the value */
+    assert_int_equal(v[7].kind, PZ_FIELD_ABSENT);
+    /* a prefix of a key is not the key */
+    static const char *const prefix[] = {"cat"};
+    pz_field_value p1 = {0};
+    assert_int_equal(pz_item_meta_fields(value.data, value.len, prefix, 1, &p1, &arena), 0);
+    pz_field_value w = {0};
+    assert_int_equal(pz_item_meta_fields(value.data, value.len - 3, fields, 1, &w, &arena), -1);
     pz_buf_free(&value);
     pz_arena_destroy(&arena);
 }
