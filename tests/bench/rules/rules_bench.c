@@ -202,7 +202,9 @@ int main(int argc, char **argv)
         snprintf(items[i], sizeof items[i], "item-%d", (i * 7 + i / N_USERS) % 200);
         evs[i] = (pz_interaction){.user_id = users[i],
                                   .item_id = items[i],
-                                  .event_type = i % 5 == 0 ? "purchase" : i % 3 == 0 ? "view" : "click",
+                                  .event_type = i % 5 == 0   ? "purchase"
+                                                : i % 3 == 0 ? "view"
+                                                             : "click",
                                   .sent_at_ms = pz_now_ms() - (N_EVENTS - i) * 1000};
     }
     if (pz_builtin_ingest(builtin, "shop", evs, N_EVENTS, err, sizeof err) != 0) {
