@@ -359,6 +359,22 @@ static void parse_backend(cfg_ctx *c, json_t *v, pz_action action, pz_variation 
     }
 }
 
+/* What a rules block set on a recommender or variation (`obj`) of this action cannot do: it is
+ * accepted, and said (a namespace's block applies to each action as it can). */
+static void warn_rules_not_applied(cfg_ctx *c, json_t *obj, pz_action action)
+{
+    json_t *rules = cfg_get_nonnull(obj, &RULES);
+    if (!json_is_object(rules))
+        return;
+    size_t mark = cfg_push_key(c, RULES.key);
+    if (action == PZ_ACTION_RERANK_ITEMS)
+        cfg_warn(c, "ignored: rules apply to recommend-items and related-items; a rerank answers every id it was "
+                    "given, in the recommender's order");
+    else if (action != PZ_ACTION_RELATED_ITEMS && json_object_get(rules, "filterValuesFromItem") != NULL)
+        cfg_warn_at(c, "filterValuesFromItem", "ignored: it applies to related-items (the current item's fields)");
+    cfg_pop(c, mark);
+}
+
 /* A cached first page hands out its nextPageToken for as long as the cache serves it: a list kept
  * for less time than that makes the token expire while the page is still served. */
 static void check_page_lifetime(cfg_ctx *c, const pz_variation *v)
@@ -412,6 +428,7 @@ static void parse_variation(cfg_ctx *c, const char *key, json_t *v, pz_action ac
     out->filters_view = view.filters;
     out->item_metadata_view = view.item_metadata;
     out->rules_view = view.rules;
+    warn_rules_not_applied(c, v, action);
     check_page_lifetime(c, out);
     out->json = resolved_json(c, v, parent);
 }
@@ -697,6 +714,7 @@ static void parse_recommender(cfg_ctx *c, const char *ns_key, const char *key, j
     r->filters_view = view.filters;
     r->item_metadata_view = view.item_metadata;
     r->rules_view = view.rules;
+    warn_rules_not_applied(c, v, action);
     parse_variations(c, v, action, &view, r);
     r->post_processor = parse_post_processor(c, cfg_get(v, &RECOMMENDER_POST_PROCESSOR));
     parse_experiments(c, cfg_get(v, &RECOMMENDER_EXPERIMENTS), ns_key, r);

@@ -848,6 +848,21 @@ static void test_rules_inheritance_and_entry_limit(void **state)
     pz_config_unref(c);
     pz_config_problems_free(&p);
 
+    /* Accepted but not applied: said at load. */
+    pz_config_problems_init(&p);
+    c = parse_q("{'namespaces':{'ns':{'rules':{'filterValuesFromItem':{'C':'category'}},'recommenders':{"
+                "'rerank-items':{'rr':{'rules':{'bury':[{'itemIds':['a']}]},'variations':{'v':{'type':'builtin'}}}},"
+                "'recommend-items':{'r':{'variations':{'v':{'type':'builtin',"
+                "'rules':{'filterValuesFromItem':{'C':'category'}}}}}}}}}}",
+                &p);
+    assert_non_null(c);
+    expect_problem(&p, "$.namespaces.ns.recommenders.rerank-items.rr.rules", true, "ignored: rules apply to");
+    expect_problem(&p, "$.namespaces.ns.recommenders.recommend-items.r.variations.v.rules.filterValuesFromItem", true,
+                   "applies to related-items");
+    assert_int_equal(p.n, 2); /* the namespace's block applies where it can: no warning */
+    pz_config_unref(c);
+    pz_config_problems_free(&p);
+
     /* A list kept for less time than a cached first page is served: a warning names the variation. */
     pz_config_problems_init(&p);
     c = parse_q(DOC_WITH_REC("{'rules':{'pagination':{'ttlSeconds':100}},'cacheControl':{'userSpecified':"
