@@ -398,7 +398,8 @@ pz_status pz_rules_filter_values_from_item(const pz_rules_ports *ports, const pz
     if (s != PZ_OK)
         return s;
     pz_string_entry **entries = pz_arena_alloc(arena, (q->n_filter_values + rules->n_fvi) * sizeof *entries);
-    memcpy(entries, q->filter_values, q->n_filter_values * sizeof *entries);
+    if (q->n_filter_values > 0)
+        memcpy(entries, q->filter_values, q->n_filter_values * sizeof *entries);
     size_t n = q->n_filter_values;
     for (size_t i = 0; i < rules->n_fvi; i++) {
         char *text = filter_value(&values[i], arena);
