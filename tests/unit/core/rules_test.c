@@ -419,12 +419,17 @@ static void test_filter_values_from_item(void **state)
     const pz_namespace *ns = pz_config_namespace(f.cfg, "ns");
     f.q.action = PZ_ACTION_RELATED_ITEMS;
     f.q.recommender = pz_config_recommender(ns, PZ_ACTION_RELATED_ITEMS, "rel");
+    f.q.item_id = "a";
+    pz_error err = {0};
+    /* none given: both found fields are added */
+    assert_int_equal(pz_rules_filter_values_from_item(&f.ports, rules_of(&f), &f.q, &f.arena, &err), PZ_OK);
+    assert_int_equal(f.q.n_filter_values, 3);
+    assert_string_equal(f.q.filter_values[2]->value, "\"acme\"");
     f.q.item_id = "b";
     pz_string_entry given = {.key = "BRAND", .value = "\"mine\""};
     pz_string_entry *entries[] = {&given};
     f.q.filter_values = entries;
     f.q.n_filter_values = 1;
-    pz_error err = {0};
     assert_int_equal(pz_rules_filter_values_from_item(&f.ports, rules_of(&f), &f.q, &f.arena, &err), PZ_OK);
     assert_int_equal(f.q.n_filter_values, 3); /* BRAND given wins; COLOR absent adds nothing */
     assert_string_equal(f.q.filter_values[0]->value, "\"mine\"");
