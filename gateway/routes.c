@@ -42,9 +42,15 @@ const pz_route pz_routes[] = {
      .path_template = "/experiments/{namespace}/{recommender}/{feature}",
      .rpc = PZ_RPC_GET_EXPERIMENT_RESULTS,
      .html = pz_page_experiment_results},
-    {.method = "GET", .path_template = "/healthz", .local = PZ_LOCAL_HEALTH},
+    {.method = "GET", .path_template = "/healthz", .local = PZ_LOCAL_HEALTH, .open = true},
     {.method = "GET", .path_template = "/admin/cache/stats", .local = PZ_LOCAL_CACHE_STATS},
     {.method = "GET", .path_template = "/admin/events/stats", .local = PZ_LOCAL_EVENTS_STATS},
+    {.method = "GET", .path_template = "/admin/builtin/stats", .local = PZ_LOCAL_BUILTIN_STATS},
+    {.method = "GET", .path_template = "/admin/auth/stats", .local = PZ_LOCAL_AUTH_STATS},
+    {.method = "GET", .path_template = "/openapi.json", .local = PZ_LOCAL_OPENAPI},
+    {.method = "GET", .path_template = "/docs", .local = PZ_LOCAL_DOCS},
+    {.method = "GET", .path_template = "/docs/{asset}", .local = PZ_LOCAL_DOCS_ASSET},
+    {.method = "GET", .path_template = "/proto/personalization/v1/personalization.proto", .local = PZ_LOCAL_PROTO},
 };
 const size_t pz_routes_count = sizeof pz_routes / sizeof pz_routes[0];
 

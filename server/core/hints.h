@@ -3,8 +3,9 @@
  * Both fronts walk the same rows in the same order, so their names and order cannot drift apart,
  * and a new hint is one row here plus its field in server/core/request.h.
  *
- * Hints go out with successful responses only (REST 200 and 304, gRPC OK); an error carries none.
- * Read-only tables and pure functions: any thread.
+ * pz_hint_headers go out with successful responses only (REST 200 and 304, gRPC OK); an error
+ * carries pz_error_hint_headers instead (REST headers, gRPC trailing metadata). Read-only tables and
+ * pure functions: any thread.
  */
 #ifndef PZ_HINTS_H
 #define PZ_HINTS_H
@@ -39,6 +40,12 @@ typedef struct pz_hint_header {
 
 /* The rows, in the order both fronts send them. */
 extern const pz_hint_header pz_hint_headers[PZ_HINT_HEADERS_COUNT];
+
+#define PZ_ERROR_HINT_HEADERS_COUNT 2
+
+/* The rows of an error response (401 challenges, 429 Retry-After), in the order both fronts send
+ * them; their `uncacheable` is PZ_HINT_KEEP. */
+extern const pz_hint_header pz_error_hint_headers[PZ_ERROR_HINT_HEADERS_COUNT];
 
 /* The value `front` sends for `row` (NULL: send nothing). `cacheable` says whether the response
  * may be stored: the REST route's flag; gRPC passes true (the core's hints decide alone). A value

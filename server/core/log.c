@@ -39,6 +39,11 @@ int pz_log_level_parse(const char *name, pz_log_level *out)
     return -1;
 }
 
+bool pz_log_enabled(pz_log_level level)
+{
+    return level >= log_level;
+}
+
 void pz_log(pz_log_level level, const char *fmt, ...)
 {
     if (level < log_level)

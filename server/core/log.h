@@ -4,6 +4,8 @@
 #ifndef PZ_LOG_H
 #define PZ_LOG_H
 
+#include <stdbool.h>
+
 typedef enum pz_log_level {
     PZ_LOG_DEBUG = 0,
     PZ_LOG_INFO,
@@ -17,6 +19,9 @@ void pz_log_set_level(pz_log_level level);
 int pz_log_level_parse(const char *name, pz_log_level *out);
 
 void pz_log(pz_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* True when lines of `level` are written: a caller with costly arguments checks it first, so that
+ * nothing is formatted for a line that would be dropped. */
+bool pz_log_enabled(pz_log_level level);
 
 #define pz_debug(...) pz_log(PZ_LOG_DEBUG, __VA_ARGS__)
 #define pz_info(...) pz_log(PZ_LOG_INFO, __VA_ARGS__)

@@ -91,17 +91,27 @@ static const char *cache_outcome(const pz_request *req, char *buf, size_t len)
     return buf;
 }
 
+const char *pz_request_client_addr(const pz_request *req)
+{
+    if (req->client_addr == NULL && req->client_addr_fn != NULL)
+        return req->client_addr_fn(req);
+    return req->client_addr;
+}
+
 void pz_request_log_access(const pz_request *req, const char *what, int code)
 {
+    if (!pz_log_enabled(PZ_LOG_INFO))
+        return;
+    const char *client = pz_request_client_addr(req);
     char outcome[64];
     char upstream[48] = "";
     /* monotonic and in µs: receipt -> now (completion, before the response is written) */
     int64_t dur_us = pz_mono_us() - req->received_mono_us;
     if (req->hints.upstream.us > 0)
         snprintf(upstream, sizeof upstream, " upstream_ms=%.3f", (double)req->hints.upstream.us / 1000.0);
-    pz_info("access %s %s status=%d dur_ms=%.3f%s client=%s variation=%s cache=%s%s%s",
+    pz_info("access %s %s status=%d dur_ms=%.3f%s client=%s principal=%s variation=%s cache=%s%s%s",
             req->protocol ? req->protocol : "-", what, code, (double)dur_us / 1000.0, upstream,
-            req->client_addr ? req->client_addr : "-", req->hints.variation ? req->hints.variation : "-",
-            cache_outcome(req, outcome, sizeof outcome), req->status != PZ_OK ? " error=" : "",
-            req->status != PZ_OK && req->error.code ? req->error.code : "");
+            client != NULL ? client : "-", req->principal ? req->principal : "-",
+            req->hints.variation ? req->hints.variation : "-", cache_outcome(req, outcome, sizeof outcome),
+            req->status != PZ_OK ? " error=" : "", req->status != PZ_OK && req->error.code ? req->error.code : "");
 }

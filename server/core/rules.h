@@ -5,7 +5,7 @@
  * only: a rerank answers every id it was given, in the recommender's order.
  *
  * Input: the recommender's items (ids, scores, extras), read through two ports:
- *   - user history (server/core/history.h) for excludeSeen;
+ *   - user history (server/core/user_history.h) for excludeSeen;
  *   - item metadata fields (pz_decorator_fields, server/core/decorate.h: the namespace's localdb
  *     catalog), for diversity and field conditions; a field the recommender returned in an item's
  *     own `metadata` (Personalize metadataColumns, Lambda, SageMaker, http) wins over the catalog.
@@ -35,7 +35,7 @@
 
 #include "server/core/config.h"
 #include "server/core/decorate.h"
-#include "server/core/history.h"
+#include "server/core/user_history.h"
 #include "server/core/query.h"
 #include "server/core/recommender.h"
 

@@ -305,10 +305,17 @@ static void test_admin_rows(void **state)
     static const struct {
         const char *path;
         pz_local_route local;
+        pz_local_route with_slash; /* what "<path>/" routes to: only /docs has a row below it */
     } rows[] = {
-        {"/healthz", PZ_LOCAL_HEALTH},
-        {"/admin/cache/stats", PZ_LOCAL_CACHE_STATS},
-        {"/admin/events/stats", PZ_LOCAL_EVENTS_STATS},
+        {"/healthz", PZ_LOCAL_HEALTH, PZ_LOCAL_NONE},
+        {"/admin/cache/stats", PZ_LOCAL_CACHE_STATS, PZ_LOCAL_NONE},
+        {"/admin/events/stats", PZ_LOCAL_EVENTS_STATS, PZ_LOCAL_NONE},
+        {"/admin/auth/stats", PZ_LOCAL_AUTH_STATS, PZ_LOCAL_NONE},
+        {"/openapi.json", PZ_LOCAL_OPENAPI, PZ_LOCAL_NONE},
+        {"/docs", PZ_LOCAL_DOCS, PZ_LOCAL_DOCS_ASSET}, /* an empty asset name: gateway/docs answers 404 */
+        {"/docs/{asset}", PZ_LOCAL_DOCS_ASSET, PZ_LOCAL_NONE},
+        {"/proto/personalization/v1/personalization.proto", PZ_LOCAL_PROTO, PZ_LOCAL_NONE},
+        {"/admin/builtin/stats", PZ_LOCAL_BUILTIN_STATS, PZ_LOCAL_NONE},
     };
     assert_int_equal(sizeof rows / sizeof rows[0], PZ_LOCAL__COUNT - 1);
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
@@ -320,6 +327,8 @@ static void test_admin_rows(void **state)
             assert_string_equal(pz_routes[k].method, "GET");
             assert_string_equal(pz_routes[k].path_template, rows[i].path);
             assert_false(pz_routes[k].cacheable);
+            /* only the liveness probe is open; every /admin row needs the admin scope */
+            assert_true(pz_routes[k].open == (rows[i].local == PZ_LOCAL_HEALTH));
         }
         assert_int_equal(n_rows, 1);
 
@@ -328,7 +337,7 @@ static void test_admin_rows(void **state)
         assert_int_equal(b.match, PZ_ROUTE_MATCHED);
         assert_int_equal(b.route->local, rows[i].local);
         pz_arena_destroy(&b.arena);
-        char with_query[64];
+        char with_query[96];
         snprintf(with_query, sizeof with_query, "%s?verbose=1", rows[i].path);
         build(&b, "GET", with_query, NULL);
         assert_int_equal(b.match, PZ_ROUTE_MATCHED);
@@ -343,10 +352,15 @@ static void test_admin_rows(void **state)
             assert_string_equal(b.allow, "");
             pz_arena_destroy(&b.arena);
         }
-        char trailing[64];
+        char trailing[96];
         snprintf(trailing, sizeof trailing, "%s/", rows[i].path);
         build(&b, "GET", trailing, NULL);
-        assert_int_equal(b.match, PZ_ROUTE_NO_PATH);
+        if (rows[i].with_slash == PZ_LOCAL_NONE) {
+            assert_int_equal(b.match, PZ_ROUTE_NO_PATH);
+        } else {
+            assert_int_equal(b.match, PZ_ROUTE_MATCHED);
+            assert_int_equal(b.route->local, rows[i].with_slash);
+        }
         pz_arena_destroy(&b.arena);
     }
     built b;

@@ -1,6 +1,6 @@
 /* The user history port: which items a user interacted with, as the server already keeps it from
  * events, for the `excludeSeen` rule (server/core/rules.h). server/recommenders/ implements it over
- * the builtin recommender's per-user recent items (builtin_history.c) and main.c hands it to the
+ * the builtin recommender's per-user recent items (pz_builtin_history, builtin.c) and main.c hands it to the
  * service; core tests hand in a fake.
  *
  * One call: seen(self, q, arena, &ids, &n, err) lists the items the user of query q interacted
@@ -9,8 +9,8 @@
  * writer (safe on event loops). Returns PZ_OK with ids (arena-owned, any order, possibly none), or
  * an error status with *err. A user with no history, or a namespace without one, is no error.
  */
-#ifndef PZ_HISTORY_H
-#define PZ_HISTORY_H
+#ifndef PZ_USER_HISTORY_H
+#define PZ_USER_HISTORY_H
 
 #include <stddef.h>
 #include <stdint.h>
