@@ -38,12 +38,31 @@
 
 typedef struct pz_decoration pz_decoration;
 
+/* One item as a back-end's field reader read it (opaque to the core): kept by the rules so that
+ * decoration reads each item of a request once. */
+typedef struct pz_item_record {
+    bool known;       /* false: not read (decoration reads the item itself) */
+    bool found;       /* the back-end holds the item; data/len are its stored bytes (arena) */
+    const void *data; /* NULL when not found */
+    size_t len;
+} pz_item_record;
+
+/* What the rules read, aligned with the items of the response: items[i] for item i (the first n). */
+typedef struct pz_item_records {
+    const pz_item_record *items; /* NULL: nothing read */
+    size_t n;
+    uint64_t version; /* the back-end's version of what it read (the catalog's revision) */
+} pz_item_records;
+
 struct pz_decoration {
     const pz_query *query;
     const pz_variation *variation; /* the variation that served */
     const pz_item_metadata *im;    /* the block that selected the backend */
     Personalization__V1__PredictedItem *const *items;
     size_t n_items;
+    /* optional: what the rules read for these items (aligned); a back-end that understands it
+     * (localdb) uses it instead of reading them again */
+    const pz_item_records *records;
     int64_t deadline_ms; /* the client's absolute deadline, 0 = none */
     pz_arena *arena;
     pz_upstream_timing *timing; /* where upstream calls account their time */
@@ -76,6 +95,10 @@ typedef struct pz_field_lookup {
     size_t n_fields;
     pz_field_value *values; /* n_ids * n_fields, zeroed by the caller */
     pz_arena *arena;
+    /* optional, n_ids zeroed entries: filled with each item's stored bytes, and version with what
+     * they were read from, for decoration to reuse (pz_decoration.records) */
+    pz_item_record *records;
+    uint64_t version;
 } pz_field_lookup;
 
 typedef struct pz_decorator_backend {

@@ -63,6 +63,9 @@ struct pz_inference {
 
     pz_recommend_call *call;   /* the recommend stage's (arena), so a cache hit never pays for it */
     pz_decoration *decoration; /* the decorate stage's (arena) */
+    /* what the rules stage read of the items (aligned with call->items after it), so decoration
+     * reads each item once */
+    pz_item_records records;
     /* A pageToken's page: the list stored for the first page, and where this page starts. */
     Personalization__V1__RecommendationResponse *page;
     size_t page_offset;
@@ -505,8 +508,8 @@ static stage_result stage_rules(pz_inference *inf)
 {
     if (inf->page != NULL)
         return STAGE_NEXT;
-    return pz_rules_apply(&inf->p->rules, inf->call->served->rules_view, &inf->query, inf->call, inf->req->arena,
-                          &inf->error) == PZ_OK
+    return pz_rules_apply(&inf->p->rules, inf->call->served->rules_view, &inf->query, inf->call, &inf->records,
+                          inf->req->arena, &inf->error) == PZ_OK
                ? STAGE_NEXT
                : STAGE_FAILED;
 }
@@ -626,6 +629,8 @@ static stage_result stage_decorate(pz_inference *inf)
                                        .variation = inf->call->served,
                                        .items = inf->response_items,
                                        .n_items = inf->n_response_items,
+                                       /* the response's items are the rules' first ones, in order */
+                                       .records = inf->records.items != NULL ? &inf->records : NULL,
                                        .deadline_ms = req->deadline_ms,
                                        .arena = req->arena,
                                        .timing = &req->hints.upstream,

@@ -12,6 +12,7 @@ typedef struct cand {
     double value;                 /* ranking value (boost) */
     size_t rank;                  /* position before sorting: the stable tie-break */
     const pz_field_value *fields; /* rules->n_fields values, or NULL for an added pin */
+    const pz_item_record *record; /* what the field reader read; NULL for an added pin */
     size_t cls;                   /* diversity: index of the item's value among the distinct ones; NONE when absent */
 } cand;
 
@@ -91,17 +92,22 @@ static bool struct_field(const Google__Protobuf__Struct *s, const char *field, p
 }
 
 /* Reads the rules' fields of every candidate: the catalog first, then the recommender's own
- * metadata over it. */
+ * metadata over it. With decoration on, the items' records are kept for it (*version: what they
+ * were read from). */
 static pz_status read_fields(const pz_rules_ports *ports, const pz_rules *rules, const pz_query *q,
-                             const pz_recommend_call *call, cand *cands, size_t n, pz_arena *arena, pz_error *err)
+                             const pz_recommend_call *call, cand *cands, size_t n, uint64_t *version, pz_arena *arena,
+                             pz_error *err)
 {
     if (rules->n_fields == 0 || n == 0)
         return PZ_OK;
     pz_field_value *values = pz_arena_calloc(arena, n * rules->n_fields, sizeof *values);
+    /* kept only for decoration to reuse: none without it */
+    pz_item_record *records = q->decorate_items ? pz_arena_calloc(arena, n, sizeof *records) : NULL;
     const char **ids = pz_arena_alloc(arena, n * sizeof *ids);
     for (size_t i = 0; i < n; i++) {
         ids[i] = cands[i].id;
         cands[i].fields = &values[i * rules->n_fields];
+        cands[i].record = records != NULL ? &records[i] : NULL;
     }
     pz_field_lookup job = {.ns = q->namespace_,
                            .ids = ids,
@@ -109,9 +115,11 @@ static pz_status read_fields(const pz_rules_ports *ports, const pz_rules *rules,
                            .fields = rules->fields,
                            .n_fields = rules->n_fields,
                            .values = values,
-                           .arena = arena};
+                           .arena = arena,
+                           .records = records};
     if (ports->decorator != NULL && pz_decorator_fields(ports->decorator, q, &job, err) != PZ_OK)
         return err->status;
+    *version = job.version;
     for (size_t i = 0; call->extras != NULL && i < n; i++) {
         const Google__Protobuf__Struct *md = call->extras[cands[i].src].metadata;
         for (size_t f = 0; md != NULL && f < rules->n_fields; f++)
@@ -310,8 +318,10 @@ static size_t pin(const pz_rules *rules, const seen_set *seen, cand *list, size_
 }
 
 pz_status pz_rules_apply(const pz_rules_ports *ports, const pz_rules *rules, const pz_query *q, pz_recommend_call *call,
-                         pz_arena *arena, pz_error *err)
+                         pz_item_records *records, pz_arena *arena, pz_error *err)
 {
+    if (records != NULL)
+        *records = (pz_item_records){0};
     if (rules == NULL || q->action == PZ_ACTION_RERANK_ITEMS)
         return PZ_OK;
     seen_set seen;
@@ -325,16 +335,21 @@ pz_status pz_rules_apply(const pz_rules_ports *ports, const pz_rules *rules, con
     for (size_t i = 0; i < call->n_items; i++)
         if (!is_seen(&seen, call->items[i].item_id))
             list[n++] = (cand){.src = i, .id = call->items[i].item_id, .cls = NONE};
-    s = read_fields(ports, rules, q, call, list, n, arena, err);
+    uint64_t version = 0;
+    s = read_fields(ports, rules, q, call, list, n, &version, arena, err);
     if (s != PZ_OK)
         return s;
+    bool read = n > 0 && list[0].record != NULL;
     bury_and_boost(rules, call, list, n, scratch);
     n = diversify(rules, list, n, q->num_results, scratch, arena);
     n = pin(rules, &seen, list, n, arena);
 
     pz_scored_item *items = pz_arena_alloc(arena, (n + 1) * sizeof *items);
     pz_item_extra *extras = call->extras != NULL ? pz_arena_calloc(arena, n + 1, sizeof *extras) : NULL;
+    pz_item_record *kept = records != NULL && read ? pz_arena_calloc(arena, n + 1, sizeof *kept) : NULL;
     for (size_t i = 0; i < n; i++) {
+        if (kept != NULL && list[i].record != NULL)
+            kept[i] = *list[i].record;
         if (list[i].src == NONE) {
             items[i] = (pz_scored_item){.item_id = list[i].id};
             continue;
@@ -346,6 +361,8 @@ pz_status pz_rules_apply(const pz_rules_ports *ports, const pz_rules *rules, con
     call->items = items;
     call->n_items = n;
     call->extras = extras;
+    if (kept != NULL)
+        *records = (pz_item_records){.items = kept, .n = n, .version = version};
     return PZ_OK;
 }
 

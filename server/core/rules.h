@@ -49,10 +49,13 @@ typedef struct pz_rules_ports {
  * below that base) and PZ_MAX_NUM_RESULTS. rules NULL or numResults 0: numResults. */
 int pz_rules_look_ahead(const pz_rules *rules, int num_results);
 
-/* Applies rules to call's answer (see the top of this file), allocating from arena. Returns PZ_OK,
- * or an error status with *err (a port failed; the call is left as it was). Any thread; inline. */
+/* Applies rules to call's answer (see the top of this file), allocating from arena. records, when
+ * not NULL, receives what the field reader read of the items, aligned with call->items after the
+ * rules (an added pin: not known; records->items NULL when nothing was read), for decoration to
+ * reuse (pz_decoration.records). Returns PZ_OK, or an error status with *err (a port failed; the
+ * call is left as it was). Any thread; inline. */
 pz_status pz_rules_apply(const pz_rules_ports *ports, const pz_rules *rules, const pz_query *q, pz_recommend_call *call,
-                         pz_arena *arena, pz_error *err);
+                         pz_item_records *records, pz_arena *arena, pz_error *err);
 
 /* filterValuesFromItem (related-items): the current item's catalog fields as Personalize filter
  * values (a string value quoted, "\"shoes\"", a number as written), added to q->filter_values for

@@ -130,6 +130,7 @@ static void rules_alone(pz_builtin *builtin, pz_catalog *catalog, pz_config *cfg
                       .recommender_key = "rules",
                       .user_id = user,
                       .num_results = NUM_RESULTS,
+                      .decorate_items = true, /* as served: the stage keeps its reads for decoration */
                       .ns = ns,
                       .recommender = rec,
                       .received_ms = pz_now_ms()};
@@ -162,7 +163,8 @@ static void rules_alone(pz_builtin *builtin, pz_catalog *catalog, pz_config *cfg
         out->seen += n_seen;
         out->candidates += (size_t)(n > 0 ? n : 0);
         double t0 = now_s();
-        if (pz_rules_apply(&ports, rules, &q, &call, &arena, &e) != PZ_OK) {
+        pz_item_records records;
+        if (pz_rules_apply(&ports, rules, &q, &call, &records, &arena, &e) != PZ_OK) {
             fprintf(stderr, "rules failed: %s\n", e.message);
             exit(1);
         }

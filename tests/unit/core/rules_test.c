@@ -39,10 +39,16 @@ static pz_status fake_fields(void *self, pz_field_lookup *job, pz_error *err)
         *err = *field_error;
         return err->status;
     }
-    for (size_t i = 0; i < job->n_ids; i++)
+    job->version = 7;
+    for (size_t i = 0; i < job->n_ids; i++) {
+        if (job->records != NULL) /* the stored bytes: here the catalog row's address */
+            job->records[i] = (pz_item_record){.known = true};
         for (size_t k = 0; k < sizeof CATALOG / sizeof CATALOG[0]; k++) {
             if (strcmp(CATALOG[k].id, job->ids[i]) != 0)
                 continue;
+            if (job->records != NULL)
+                job->records[i] =
+                    (pz_item_record){.known = true, .found = true, .data = &CATALOG[k], .len = sizeof CATALOG[k]};
             for (size_t f = 0; f < job->n_fields; f++) {
                 pz_field_value *v = &job->values[i * job->n_fields + f];
                 const char *s = strcmp(job->fields[f], "category") == 0 ? CATALOG[k].category
@@ -54,6 +60,7 @@ static pz_status fake_fields(void *self, pz_field_lookup *job, pz_error *err)
                     *v = (pz_field_value){.kind = PZ_FIELD_NUM, .num = CATALOG[k].price};
             }
         }
+    }
     return PZ_OK;
 }
 
@@ -93,6 +100,7 @@ typedef struct fixture {
     pz_arena arena;
     pz_query q;
     pz_recommend_call call;
+    pz_item_records records; /* what apply() kept for decoration */
 } fixture;
 
 /* A document whose recommend-items recommender "r" has the given rules (single quotes for double). */
@@ -125,6 +133,7 @@ static void setup_rules(fixture *f, const char *rules_q)
                       .recommender_key = "r",
                       .user_id = "u1",
                       .num_results = 25,
+                      .decorate_items = true,
                       .ns = ns,
                       .recommender = pz_config_recommender(ns, PZ_ACTION_RECOMMEND_ITEMS, "r"),
                       .received_ms = 1000000000};
@@ -169,7 +178,7 @@ static void answer(fixture *f, const char *ids, bool scored)
 static const char *apply(fixture *f)
 {
     pz_error err = {0};
-    assert_int_equal(pz_rules_apply(&f->ports, rules_of(f), &f->q, &f->call, &f->arena, &err), PZ_OK);
+    assert_int_equal(pz_rules_apply(&f->ports, rules_of(f), &f->q, &f->call, &f->records, &f->arena, &err), PZ_OK);
     static char out[1024];
     size_t len = 0;
     out[0] = '\0';
@@ -354,6 +363,41 @@ static void test_all_rules_in_order(void **state)
     teardown(&f);
 }
 
+/* The records the field reader filled follow the items through the rules, for decoration: aligned
+ * with the final list, an added pin not known; nothing when the rules read no field. */
+static void test_records_follow_the_items(void **state)
+{
+    (void)state;
+    fixture f;
+    setup_rules(&f,
+                "{'bury': [{'field': 'category', 'values': ['shoes']}], 'pin': [{'itemId': 'new', 'position': 2}]}");
+    answer(&f, "a,d,zz,e", true);
+    assert_string_equal(apply(&f), "d,new,zz,e,a");
+    assert_int_equal(f.records.n, 5);
+    assert_true(f.records.version == 7);
+    static const char *const want[] = {"d", NULL, NULL, "e", "a"};
+    for (size_t i = 0; i < 5; i++) {
+        const pz_item_record *r = &f.records.items[i];
+        if (want[i] != NULL)
+            assert_string_equal(((const fake_item *)r->data)->id, want[i]);
+        else
+            assert_null(r->data);
+    }
+    assert_false(f.records.items[1].known);                             /* the added pin: decoration reads it */
+    assert_true(f.records.items[2].known && !f.records.items[2].found); /* zz: read, not in the catalog */
+    /* decorateItems=false: nothing kept */
+    f.q.decorate_items = false;
+    answer(&f, "a,d", true);
+    assert_string_equal(apply(&f), "d,new,a");
+    assert_null(f.records.items);
+    teardown(&f);
+    setup_rules(&f, "{'excludeSeen': {}}");
+    answer(&f, "a,b", true);
+    assert_string_equal(apply(&f), "a,b");
+    assert_null(f.records.items);
+    teardown(&f);
+}
+
 static void test_recommender_metadata_wins(void **state)
 {
     (void)state;
@@ -389,7 +433,7 @@ static void test_port_errors_fail_and_leave_the_call(void **state)
     pz_error boom = {PZ_INTERNAL, "Unhandled", "ItemMetadataFailed", "boom"};
     field_error = &boom;
     pz_error err = {0};
-    assert_int_equal(pz_rules_apply(&f.ports, rules_of(&f), &f.q, &f.call, &f.arena, &err), PZ_INTERNAL);
+    assert_int_equal(pz_rules_apply(&f.ports, rules_of(&f), &f.q, &f.call, NULL, &f.arena, &err), PZ_INTERNAL);
     assert_string_equal(err.code, "ItemMetadataFailed");
     assert_int_equal(f.call.n_items, 3);
     teardown(&f);
@@ -405,7 +449,7 @@ static void test_rerank_and_no_rules_untouched(void **state)
     assert_string_equal(apply(&f), "a,b");
     f.q.action = PZ_ACTION_RECOMMEND_ITEMS;
     pz_error err = {0};
-    assert_int_equal(pz_rules_apply(&f.ports, NULL, &f.q, &f.call, &f.arena, &err), PZ_OK);
+    assert_int_equal(pz_rules_apply(&f.ports, NULL, &f.q, &f.call, NULL, &f.arena, &err), PZ_OK);
     assert_string_equal(f.call.items[0].item_id, "a");
     teardown(&f);
 }
@@ -456,6 +500,7 @@ int main(void)
         cmocka_unit_test(test_pin),
         cmocka_unit_test(test_pin_respects_exclude_seen),
         cmocka_unit_test(test_all_rules_in_order),
+        cmocka_unit_test(test_records_follow_the_items),
         cmocka_unit_test(test_recommender_metadata_wins),
         cmocka_unit_test(test_port_errors_fail_and_leave_the_call),
         cmocka_unit_test(test_rerank_and_no_rules_untouched),
