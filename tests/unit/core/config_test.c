@@ -922,6 +922,19 @@ static void test_invalid_json_message_is_valid_utf8(void **state)
     pz_config_problems_free(&p);
 }
 
+/* A NUL byte right after a number: jansson reads the document, and the duplicate-key scan must not
+ * stall on it (it looped forever: found by tests/fuzz/config_fuzz.c). */
+static void test_nul_byte_after_a_number_ends_the_key_scan(void **state)
+{
+    (void)state;
+    static const char DOC[] = "{\"namespaces\":{},\"a\":[5\0],\"a\":1}";
+    pz_config_problems p;
+    pz_config_problems_init(&p);
+    assert_null(pz_config_parse(DOC, sizeof DOC - 1, &p));
+    expect_problem(&p, "$.a", false, "unknown key");
+    pz_config_problems_free(&p);
+}
+
 static void test_multiple_errors_all_reported(void **state)
 {
     (void)state;
@@ -1590,6 +1603,7 @@ int main(void)
         cmocka_unit_test(test_error_paths),
         cmocka_unit_test(test_rules_inheritance_and_entry_limit),
         cmocka_unit_test(test_invalid_json_message_is_valid_utf8),
+        cmocka_unit_test(test_nul_byte_after_a_number_ends_the_key_scan),
         cmocka_unit_test(test_multiple_errors_all_reported),
         cmocka_unit_test(test_bad_fixtures),
         cmocka_unit_test(test_warnings_do_not_reject),
