@@ -542,6 +542,25 @@ static bool decorated_with(const Personalization__V1__PredictedItem *it, const c
     return found;
 }
 
+/* The rules' reading of the "name" field of ids[0..n) of shop, keeping records[0..n); returns the
+ * version they were read from. */
+static uint64_t rules_read(fixture *f, pz_decorator *d, const char *const *ids, size_t n, pz_item_record *records)
+{
+    static const char *const fields[] = {"name"};
+    pz_field_value *values = pz_arena_calloc(&f->arena, n, sizeof *values);
+    pz_field_lookup job = {.ns = "shop",
+                           .ids = ids,
+                           .n_ids = n,
+                           .fields = fields,
+                           .n_fields = 1,
+                           .values = values,
+                           .arena = &f->arena,
+                           .records = records};
+    pz_error err;
+    assert_int_equal(pz_decorator_fields(d, &inference(f, "shop", ids, n)->query, &job, &err), PZ_OK);
+    return job.version;
+}
+
 /* Decoration reuses what the rules' field reader read (one catalog read per item per request):
  * with a record for every item it opens no view and shows what the rules ranked on, even when the
  * catalog changed since; with some items unread it reads the catalog, and takes the records only
@@ -551,25 +570,13 @@ static void test_decoration_reuses_the_rules_reading(void **state)
     fixture *f = *state;
     pz_decorator *d = decorator(f->catalog);
     const char *ids[] = {"b", "missing", "a"};
-    const char *fields[] = {"name"};
-    pz_field_value values[3] = {0};
     pz_item_record records[3] = {{0}};
-    pz_field_lookup job = {.ns = "shop",
-                           .ids = ids,
-                           .n_ids = 3,
-                           .fields = fields,
-                           .n_fields = 1,
-                           .values = values,
-                           .arena = &f->arena,
-                           .records = records};
-    pz_error err;
-    inference_t *probe = inference(f, "shop", ids, 3);
-    assert_int_equal(pz_decorator_fields(d, &probe->query, &job, &err), PZ_OK);
+    uint64_t version = rules_read(f, d, ids, 3, records);
     assert_true(records[0].known && records[0].found && records[1].known && !records[1].found && records[2].found);
     pz_catalog_info info;
     char msg[256];
     assert_int_equal(pz_catalog_info_get(f->catalog, "shop", &info, msg, sizeof msg), 0);
-    assert_true(job.version == info.revision && info.revision > 0);
+    assert_true(version == info.revision && info.revision > 0);
 
     /* the catalog changes after the rules read it */
     const char *items = "{\"id\":\"a\",\"name\":\"Apricot\",\"price\":1}\n{\"id\":\"b\",\"name\":\"Blueberry\"}\n";
@@ -577,7 +584,7 @@ static void test_decoration_reuses_the_rules_reading(void **state)
     assert_int_equal(pz_catalog_load_buffer(f->catalog, "shop", items, strlen(items), NULL, &r, msg, sizeof msg), 0);
 
     /* every item read by the rules: decorated from their reading */
-    pz_item_records all = {.items = records, .n = 3, .version = job.version};
+    pz_item_records all = {.items = records, .n = 3, .version = version};
     inference_t *inf = inference(f, "shop", ids, 3);
     inf->job.records = &all;
     decorate(d, inf);
@@ -589,7 +596,7 @@ static void test_decoration_reuses_the_rules_reading(void **state)
     /* an item the rules did not read (an added pin) and an older revision: all read again */
     const char *two[] = {"a", "b"};
     pz_item_record partial[2] = {records[2], {0}};
-    pz_item_records old = {.items = partial, .n = 2, .version = job.version};
+    pz_item_records old = {.items = partial, .n = 2, .version = version};
     inf = inference(f, "shop", two, 2);
     inf->job.records = &old;
     decorate(d, inf);
@@ -597,18 +604,8 @@ static void test_decoration_reuses_the_rules_reading(void **state)
     assert_true(decorated_with(inf->response_items[1], "Blueberry"));
 
     /* the same revision: the record is used, the unread item read */
-    pz_field_value v2[1] = {0};
     pz_item_record fresh[2] = {{0}};
-    job = (pz_field_lookup){.ns = "shop",
-                            .ids = two,
-                            .n_ids = 1,
-                            .fields = fields,
-                            .n_fields = 1,
-                            .values = v2,
-                            .arena = &f->arena,
-                            .records = fresh};
-    assert_int_equal(pz_decorator_fields(d, &probe->query, &job, &err), PZ_OK);
-    pz_item_records same = {.items = fresh, .n = 2, .version = job.version};
+    pz_item_records same = {.items = fresh, .n = 2, .version = rules_read(f, d, two, 1, fresh)};
     inf = inference(f, "shop", two, 2);
     inf->job.records = &same;
     decorate(d, inf);
