@@ -37,7 +37,8 @@ typedef struct error_row {
 } error_row;
 
 static const error_row INFERENCE_ERRORS[] = {
-    {400, "ValidationError, InvalidContextParameter, InvalidFilterParameter"},
+    {400, "ValidationError, InvalidContextParameter, InvalidFilterParameter, InvalidPageToken, PageTokenExpired "
+          "(pageToken)"},
     {404, "NamespaceNotFound, RecommenderNotConfigured"},
     {429, "UpstreamQueueFull, ThrottlingException"},
     {500, "InternalError"},
@@ -339,6 +340,18 @@ static void parameter_components(pz_oa_gen *g, json_t *params)
     pz_oa_set(g, p, "description", pz_oa_str("The experiment feature to evaluate, when the recommender has several"));
     pz_oa_set(g, p, "schema", pz_oa_type(g, "string"));
 
+    if (g->paged) { /* defined only where used: an unused component is a lint warning */
+        p = pz_oa_set(g, params, "pageToken", json_object());
+        pz_oa_set(g, p, "name", pz_oa_str("pageToken"));
+        pz_oa_set(g, p, "in", pz_oa_str("query"));
+        pz_oa_set(g, p, "description",
+                  pz_oa_str("The next page of an earlier answer: its nextPageToken. Pages are cut from the list "
+                            "ranked for the first page, so no item repeats; an expired token is a 400 "
+                            "PageTokenExpired. Sent empty, it is absent."));
+        s = pz_oa_set(g, p, "schema", pz_oa_type(g, "string"));
+        pz_oa_set(g, s, "maxLength", json_integer(PZ_MAX_PAGE_TOKEN_LEN));
+    }
+
     p = pz_oa_set(g, params, "userId", json_object());
     pz_oa_set(g, p, "name", pz_oa_str("userId"));
     pz_oa_set(g, p, "in", pz_oa_str("query"));
@@ -401,6 +414,18 @@ static const char *const RELATED_PARAMS[] = {
     "userId", "numResults", "filter", "filterValues", "context", "decorateItems", "syntheticUser", "feature", NULL};
 static const char *const RERANK_PARAMS[] = {"filter",        "filterValues", "context", "decorateItems",
                                             "syntheticUser", "feature",      NULL};
+
+/* Listed after the others on the recommenders whose rules paginate (a pageToken elsewhere is a 400). */
+static const char *const PAGE_PARAMS[] = {"pageToken", NULL};
+
+/* Whether any variation of r keeps pages (rules.pagination). */
+static bool paginates(const pz_recommender *r)
+{
+    for (size_t i = 0; i < r->n_variations; i++)
+        if (r->variations[i].rules_view != NULL && r->variations[i].rules_view->paginate)
+            return true;
+    return false;
+}
 
 static const char *const ACTION_TITLES[PZ_ACTION__COUNT] = {
     [PZ_ACTION_RECOMMEND_ITEMS] = "Recommend Items",
@@ -501,6 +526,10 @@ static void recommender_paths(pz_oa_gen *g, json_t *paths, const pz_namespace *n
     } else {
         pz_oa_push(g, params, id_path_param(g, "user_id", "The user", EXAMPLE_USER_ID));
         add_param_refs(g, params, RECOMMEND_PARAMS);
+    }
+    if (action != PZ_ACTION_RERANK_ITEMS && paginates(r)) {
+        add_param_refs(g, params, PAGE_PARAMS);
+        g->paged = true;
     }
     responses = pz_oa_set(g, op, "responses", json_object());
     bool cacheable = always_validated(r, action);

@@ -19,6 +19,7 @@ typedef struct pz_oa_gen {
     json_t *headers;   /* components.headers */
     bool failed;       /* an allocation failed: the document is incomplete */
     bool versioned;    /* the configuration has a `version` (echoed in a header) */
+    bool paged;        /* an operation lists pageToken (its component is then defined) */
 } pz_oa_gen;
 
 /* jansson helpers that remember a failure in g instead of checking at every call: each takes

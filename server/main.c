@@ -75,6 +75,7 @@ typedef struct options {
     int config_watch_ms;
     pz_upstream_options upstream; /* remote recommenders' engine limits */
     size_t cache_bytes;
+    size_t page_store_bytes;
     bool demo;
     bool check_config;
     bool print_openapi;
@@ -305,6 +306,15 @@ static const flag FLAGS[] = {
      .dflt = "67108864",
      .help = "in-process response cache budget in bytes; 0 turns it off, ETags and 304s work either way",
      .offset = offsetof(options, cache_bytes)},
+    /* The ranked lists kept for rules.pagination (server/core/page_store.h). */
+    {.name = "page-store-bytes",
+     .arg = "N",
+     .kind = FLAG_SIZE,
+     .min = 1024,
+     .max = 1L << 40,
+     .dflt = "16777216",
+     .help = "in-process budget in bytes of the ranked lists kept for pagination (oldest go first)",
+     .offset = offsetof(options, page_store_bytes)},
     /* Up to 16 TiB of address space, LMDB's map size (not memory or disk until used). */
     {.name = "outbox-map-mb",
      .arg = "N",
@@ -1092,6 +1102,8 @@ int main(int argc, char **argv)
                                 .render_json = pz_message_to_json,
                                 .viewer = viewer};
     sopts.item_metadata[PZ_ITEM_METADATA_LOCALDB] = pz_catalog_runtime_localdb(items);
+    sopts.history = pz_builtin_history(builtin);
+    sopts.page_store_bytes = o.page_store_bytes;
     sopts.item_metadata[PZ_ITEM_METADATA_DYNAMODB] = pz_recommenders_dynamodb_backend(recommenders);
     sopts.item_metadata[PZ_ITEM_METADATA_PERSONALIZE] = pz_recommenders_personalize_backend(recommenders);
     svc = pz_service_create(&sopts);

@@ -318,3 +318,86 @@ Google__Protobuf__Struct *pz_item_meta_to_struct(const void *value, size_t len, 
     }
     return &s->msg;
 }
+
+/* ---- one field (the post-ranking rules) ---- */
+
+/* The value text of an entry's `"key":value` JSON: past the key string and the colon. */
+static const char *entry_value(const char *json, size_t len, size_t *value_len)
+{
+    size_t i = 1; /* past the opening quote */
+    while (i < len && json[i] != '"')
+        i += json[i] == '\\' ? 2 : 1;
+    if (i + 1 >= len || json[i + 1] != ':')
+        return NULL;
+    *value_len = len - i - 2;
+    return json + i + 2;
+}
+
+/* The value text v[0..vlen) of one entry as the rules compare it. */
+static int field_value(const char *v, size_t vlen, pz_field_value *out, pz_arena *arena)
+{
+    if (v[0] == '"' && memchr(v, '\\', vlen) == NULL) {
+        *out =
+            (pz_field_value){.kind = PZ_FIELD_STR, .text = pz_arena_strndup(arena, v + 1, vlen - 2), .len = vlen - 2};
+    } else if (v[0] == '"') { /* escapes: let the JSON reader undo them */
+        json_t *s = json_loadb(v, vlen, JSON_DECODE_ANY, NULL);
+        if (!json_is_string(s)) {
+            json_decref(s);
+            return -1;
+        }
+        *out = (pz_field_value){.kind = PZ_FIELD_STR,
+                                .text = pz_arena_strndup(arena, json_string_value(s), json_string_length(s)),
+                                .len = json_string_length(s)};
+        json_decref(s);
+    } else if (v[0] == '-' || (v[0] >= '0' && v[0] <= '9')) {
+        char num[64];
+        size_t n = vlen < sizeof num - 1 ? vlen : sizeof num - 1;
+        memcpy(num, v, n);
+        num[n] = '\0';
+        *out = (pz_field_value){.kind = PZ_FIELD_NUM, .num = strtod(num, NULL)};
+    } else {
+        *out = (pz_field_value){.kind = PZ_FIELD_OTHER, .text = pz_arena_strndup(arena, v, vlen), .len = vlen};
+    }
+    return 0;
+}
+
+int pz_item_meta_fields(const void *value, size_t len, const char *const *fields, size_t n_fields, pz_field_value *out,
+                        pz_arena *arena)
+{
+    const unsigned char *src = value;
+    uint32_t header[4];
+    if (len < sizeof header)
+        return -1;
+    memcpy(header, src, sizeof header);
+    uint32_t n = header[1], pb_len = header[2], json_len = header[3];
+    size_t body = len - sizeof header;
+    if (src[0] != 'I' || src[1] != 'M' || src[2] != VERSION || pb_len > body || json_len >= body - pb_len ||
+        (size_t)n * ENTRY_BYTES != body - pb_len - json_len - 1)
+        return -1;
+    const uint8_t *pb = src + sizeof header;
+    const char *json = (const char *)pb + pb_len;
+    const unsigned char *table = (const unsigned char *)json + json_len + 1;
+    int found = 0;
+    for (uint32_t i = 0; i < n && (size_t)found < n_fields; i++) {
+        uint32_t span[4];
+        memcpy(span, table + (size_t)i * ENTRY_BYTES, sizeof span);
+        if (span[0] > pb_len || span[1] > pb_len - span[0] || span[2] > json_len || span[3] > json_len - span[2])
+            return -1;
+        const uint8_t *key;
+        size_t key_len;
+        if (!entry_key(pb + span[0], span[1], &key, &key_len))
+            return -1;
+        for (size_t f = 0; f < n_fields; f++) {
+            if (out[f].kind != PZ_FIELD_ABSENT || strncmp(fields[f], (const char *)key, key_len) != 0 ||
+                fields[f][key_len] != '\0')
+                continue;
+            size_t vlen;
+            const char *v = entry_value(json + span[2], span[3], &vlen);
+            if (v == NULL || vlen == 0 || field_value(v, vlen, &out[f], arena) != 0)
+                return -1;
+            found++;
+            break;
+        }
+    }
+    return found;
+}

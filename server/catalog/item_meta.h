@@ -24,6 +24,7 @@
 
 #include "google/protobuf/struct.pb-c.h"
 #include "server/core/buf.h"
+#include "server/core/decorate.h"
 #include "server/core/json_text.h"
 #include "server/core/mem.h"
 
@@ -46,5 +47,13 @@ int pz_item_meta_encode(const json_t *obj, const char *skip_key, pz_buf *out, ch
  * (truncated, sizes or offsets out of range). */
 Google__Protobuf__Struct *pz_item_meta_to_struct(const void *value, size_t len, const char *const *columns,
                                                  size_t n_columns, pz_arena *arena);
+
+/* Reads the top-level fields fields[0..n_fields) of a prepared value in one pass (no copy of the
+ * value is kept: it may live in an LMDB page): each a string unescaped, a number, or any other
+ * value as its JSON text, into out[f] (text in the arena), which must be zeroed (ABSENT); a field
+ * the item lacks stays ABSENT. Returns how many were found, or -1 when the value is not
+ * well-formed. */
+int pz_item_meta_fields(const void *value, size_t len, const char *const *fields, size_t n_fields, pz_field_value *out,
+                        pz_arena *arena);
 
 #endif

@@ -6,7 +6,7 @@
  * reference count. Every pointer inside it (strings, arrays, inherited views) is owned by the
  * snapshot and valid until the last pz_config_unref.
  *
- * Inherited views: for each of cacheControl, autoContext, filters and inferenceItemMetadata, a
+ * Inherited views: for each of cacheControl, autoContext, filters, inferenceItemMetadata and rules, a
  * child whose own key is missing or null takes its parent's value (shallow, whole object). The
  * `*_view` pointers below are the result: NULL only when no level of the chain sets the key.
  *
@@ -36,6 +36,7 @@
  *     limits; a namespace's block replaces the root's whole (an empty block serves it without
  *     authentication). Parsed by config_auth.c; enforced by server/core/access.h through the
  *     authenticator port (server/core/authenticator.h).
+ *   - `rules` (namespace, recommender or variation; inherited): post-ranking rules (pz_rules)
  */
 #ifndef PZ_CONFIG_H
 #define PZ_CONFIG_H
@@ -191,6 +192,87 @@ typedef struct pz_item_metadata {
     int write_capacity_units;
 } pz_item_metadata;
 
+/* ---- rules (ours, issue #20): post-ranking rules, applied by server/core/rules.h ---- */
+
+/* Which items a pin, boost or bury applies to: the ids listed, or the items whose metadata field
+ * `field` (a top-level key) equals one of `values` (a string equals a string, a number a number). */
+typedef struct pz_rule_match {
+    const char *const *item_ids; /* NULL when by field */
+    size_t n_item_ids;
+    const char *field; /* NULL when by ids */
+    const pz_scalar *values;
+    size_t n_values;
+    size_t field_index; /* by field: the index of `field` in pz_rules.fields */
+} pz_rule_match;
+
+typedef struct pz_rule_pin {
+    pz_rule_match match; /* by one id (`itemId`), or by field: the best-ranked matching item */
+    int position;        /* 1-based */
+} pz_rule_pin;
+
+typedef struct pz_rule_boost {
+    pz_rule_match match;
+    double weight; /* > 0: multiplies the item's ranking value */
+} pz_rule_boost;
+
+typedef enum pz_diversity_method {
+    PZ_DIVERSITY_NONE,
+    PZ_DIVERSITY_CAP, /* at most max_per_value items per value of the field */
+    PZ_DIVERSITY_MMR, /* maximal marginal relevance over the field (same value = similar) */
+} pz_diversity_method;
+
+/* Limits of the rules block (each a load error beyond it). */
+#define PZ_RULES_MAX_ENTRIES 50               /* pins, boosts, buries: entries per list */
+#define PZ_RULES_MAX_IDS 500                  /* itemIds per boost or bury */
+#define PZ_RULES_MAX_VALUES 100               /* values per field condition */
+#define PZ_RULES_MAX_EVENT_TYPES 20           /* excludeSeen.eventTypes */
+#define PZ_RULES_MAX_FVI 10                   /* filterValuesFromItem parameters */
+#define PZ_RULES_MAX_FIELD_LEN 256            /* metadata field names */
+#define PZ_RULES_MAX_WINDOW_SECONDS 315360000 /* excludeSeen.windowSeconds: ten years */
+#define PZ_RULES_MAX_POSITION 500             /* pin positions, maxPerValue */
+#define PZ_RULES_MAX_LOOK_AHEAD 500           /* lookAheadMaximumValue (and its default) */
+#define PZ_RULES_DEFAULT_LOOK_AHEAD 2         /* lookAheadMultiplier when rules remove or move items */
+#define PZ_RULES_DEFAULT_PAGE_ITEMS 100       /* pagination.maxItems: the list pages are cut from */
+#define PZ_RULES_DEFAULT_PAGE_TTL 1800        /* pagination.ttlSeconds: how long a list is kept */
+#define PZ_RULES_MAX_PAGE_TTL 86400
+
+typedef struct pz_rules {
+    bool exclude_seen;
+    const char *const *seen_event_types; /* NULL: any event type */
+    size_t n_seen_event_types;
+    int seen_window_seconds; /* 0: the whole history kept */
+
+    pz_diversity_method diversity;
+    const char *diversity_field;
+    int max_per_value; /* CAP */
+    double mmr_lambda; /* MMR: weight of relevance against novelty, 0..1, default 0.5 */
+
+    const pz_rule_pin *pins; /* sorted by position */
+    size_t n_pins;
+    const pz_rule_boost *boosts;
+    size_t n_boosts;
+    const pz_rule_match *buries;
+    size_t n_buries;
+
+    /* related-items: filterValues[params[i]] = the current item's catalog field fields[i] */
+    const char *const *fvi_params;
+    const char *const *fvi_fields;
+    size_t n_fvi;
+
+    /* pagination: the first page ranks up to page_max_items items and keeps them for
+     * page_ttl_seconds (server/core/page_store.h); nextPageToken/pageToken walk them */
+    bool paginate;
+    int page_max_items;
+    int page_ttl_seconds;
+
+    double look_ahead_multiplier; /* >= 1 */
+    int look_ahead_maximum;       /* 1..500 */
+
+    /* every metadata field the ranking rules read (diversity, pins, boosts, buries), each once */
+    const char *const *fields;
+    size_t n_fields;
+} pz_rules;
+
 /* ---- variations (§3.4) ---- */
 typedef enum pz_variation_type {
     PZ_VARIATION_BUILTIN,
@@ -234,6 +316,7 @@ typedef struct pz_variation {
     const pz_auto_context *auto_context_view;
     const pz_filters *filters_view;
     const pz_item_metadata *item_metadata_view;
+    const pz_rules *rules_view;
     const char *json; /* the variation object as compact JSON, with inherited keys */
 } pz_variation;
 
@@ -285,6 +368,7 @@ typedef struct pz_recommender {
     const pz_auto_context *auto_context_view;
     const pz_filters *filters_view;
     const pz_item_metadata *item_metadata_view;
+    const pz_rules *rules_view;
     const char *json; /* the recommender object as compact JSON, with inherited keys */
 } pz_recommender;
 
@@ -404,6 +488,7 @@ typedef struct pz_namespace {
     const pz_cache_control *cache_control_view;
     const pz_auto_context *auto_context_view;
     const pz_item_metadata *item_metadata_view;
+    const pz_rules *rules_view;
     const pz_auth_policy *auth_view; /* its own `auth`, else the root's; never NULL */
     /* Ours (issue 18): the Kafka topic every instance produces the namespace's accepted events to
      * (it is also one of event_targets, with event_log set) and consumes into its builtin

@@ -181,6 +181,8 @@ const pz_filters *cfg_parse_filters(cfg_ctx *c, json_t *v);
 /* at_namespace: false warns that the sidecar types only take effect at namespace level. */
 const pz_item_metadata *cfg_parse_item_metadata(cfg_ctx *c, json_t *v, bool strict, bool at_namespace);
 
+/* The `rules` block (config_rules.c): NULL when v is missing or has errors. */
+const pz_rules *cfg_parse_rules(cfg_ctx *c, json_t *v);
 /* ---- auth (config_auth.c) ---- */
 
 /* The policy of a document or namespace without `auth`: nothing is required. */

@@ -33,20 +33,24 @@ static const cfg_member CACHE_CONTROL = {.key = "cacheControl", .kind = CFG_OBJE
 static const cfg_member AUTO_CONTEXT = {.key = "autoContext", .kind = CFG_OBJECT};
 static const cfg_member FILTERS = {.key = "filters", .kind = CFG_ARRAY};
 static const cfg_member ITEM_METADATA = {.key = "inferenceItemMetadata", .kind = CFG_OBJECT};
+/* Ours (issue #20): post-ranking rules (config_rules.c). */
+static const cfg_member RULES = {.key = "rules", .kind = CFG_OBJECT};
 /* Ours (spec §11): root and namespace; a namespace's replaces the root's whole. */
 static const cfg_member AUTH = {.key = "auth", .kind = CFG_OBJECT};
 
-enum { INH_CACHE_CONTROL, INH_AUTO_CONTEXT, INH_FILTERS, INH_ITEM_METADATA, INH__COUNT };
-static const cfg_member *const INHERITED[INH__COUNT] = {&CACHE_CONTROL, &AUTO_CONTEXT, &FILTERS, &ITEM_METADATA};
+enum { INH_CACHE_CONTROL, INH_AUTO_CONTEXT, INH_FILTERS, INH_ITEM_METADATA, INH_RULES, INH__COUNT };
+static const cfg_member *const INHERITED[INH__COUNT] = {&CACHE_CONTROL, &AUTO_CONTEXT, &FILTERS, &ITEM_METADATA,
+                                                        &RULES};
 #define INH_MASK(i) (1u << (i))
 #define INH_ALL (INH_MASK(INH__COUNT) - 1)
 
-/* The four inherited settings at one level, compiled and as JSON (borrowed from the document). */
+/* The inherited settings at one level, compiled and as JSON (borrowed from the document). */
 typedef struct inherited {
     const pz_cache_control *cache_control;
     const pz_auto_context *auto_context;
     const pz_filters *filters;
     const pz_item_metadata *item_metadata;
+    const pz_rules *rules;
     json_t *json[INH__COUNT];
 } inherited;
 
@@ -67,6 +71,7 @@ static void parse_inherited(cfg_ctx *c, json_t *obj, unsigned mask, bool strict,
         case INH_AUTO_CONTEXT: own.auto_context = cfg_parse_auto_context(c, v, strict, true); break;
         case INH_FILTERS: own.filters = cfg_parse_filters(c, v); break;
         case INH_ITEM_METADATA: own.item_metadata = cfg_parse_item_metadata(c, v, strict, at_namespace); break;
+        case INH_RULES: own.rules = cfg_parse_rules(c, v); break;
         }
         cfg_pop(c, mark);
     }
@@ -74,6 +79,7 @@ static void parse_inherited(cfg_ctx *c, json_t *obj, unsigned mask, bool strict,
     out->auto_context = own.auto_context != NULL ? own.auto_context : parent->auto_context;
     out->filters = own.filters != NULL ? own.filters : parent->filters;
     out->item_metadata = own.item_metadata != NULL ? own.item_metadata : parent->item_metadata;
+    out->rules = own.rules != NULL ? own.rules : parent->rules;
     for (int i = 0; i < INH__COUNT; i++)
         out->json[i] = own.json[i] != NULL ? own.json[i] : parent->json[i];
 }
@@ -168,7 +174,7 @@ static const cfg_member *const VARIATION[] = {
     &VARIATION_TYPE,         &VARIATION_PROMOTIONS, &VARIATION_ARN,      &VARIATION_ENDPOINT_NAME,
     &VARIATION_ENDPOINT_URL, &VARIATION_REGION,     &VARIATION_URL,      &VARIATION_STRATEGY,
     &VARIATION_EXCLUDE_SEEN, &CACHE_CONTROL,        &AUTO_CONTEXT,       &FILTERS,
-    &ITEM_METADATA,          &VARIATION_TIMEOUT_MS, &VARIATION_FALLBACK,
+    &ITEM_METADATA,          &VARIATION_TIMEOUT_MS, &VARIATION_FALLBACK, &RULES,
 };
 
 static void parse_builtin(cfg_ctx *c, json_t *v, pz_action action, pz_variation *out)
@@ -357,6 +363,46 @@ static void parse_backend(cfg_ctx *c, json_t *v, pz_action action, pz_variation 
     }
 }
 
+/* What a rules block set on a recommender or variation (`obj`) of this action cannot do: it is
+ * accepted, and said (a namespace's block applies to each action as it can). */
+static void warn_rules_not_applied(cfg_ctx *c, json_t *obj, pz_action action)
+{
+    json_t *rules = cfg_get_nonnull(obj, &RULES);
+    if (!json_is_object(rules))
+        return;
+    size_t mark = cfg_push_key(c, RULES.key);
+    if (action == PZ_ACTION_RERANK_ITEMS)
+        cfg_warn(c, "ignored: rules apply to recommend-items and related-items; a rerank answers every id it was "
+                    "given, in the recommender's order");
+    else if (action != PZ_ACTION_RELATED_ITEMS && json_object_get(rules, "filterValuesFromItem") != NULL)
+        cfg_warn_at(c, "filterValuesFromItem", "ignored: it applies to related-items (the current item's fields)");
+    cfg_pop(c, mark);
+}
+
+/* A cached first page hands out its nextPageToken for as long as the cache serves it: a list kept
+ * for less time than that makes the token expire while the page is still served. */
+static void check_page_lifetime(cfg_ctx *c, const pz_variation *v)
+{
+    const pz_rules *r = v->rules_view;
+    const pz_cache_control *cc = v->cache_control_view;
+    if (r == NULL || !r->paginate || cc == NULL)
+        return;
+    const pz_cache_policy *classes[] = {&cc->user_specified, &cc->synthetic_user_specified, &cc->no_user_specified};
+    for (size_t i = 0; i < COUNT(classes); i++) {
+        const pz_cache_policy *p = classes[i];
+        long lifetime =
+            p->has_max_age ? (long)p->max_age + (p->has_stale_while_revalidate ? p->stale_while_revalidate : p->max_age)
+                           : 0;
+        if (lifetime > r->page_ttl_seconds) {
+            cfg_warn(c,
+                     "rules.pagination.ttlSeconds (%d) is shorter than how long a cached first page may be served "
+                     "(maxAge + staleWhileRevalidate = %ld s): its nextPageToken can expire while it is served",
+                     r->page_ttl_seconds, lifetime);
+            return;
+        }
+    }
+}
+
 static void parse_variation(cfg_ctx *c, const char *key, json_t *v, pz_action action, const inherited *parent,
                             pz_variation *out)
 {
@@ -385,6 +431,9 @@ static void parse_variation(cfg_ctx *c, const char *key, json_t *v, pz_action ac
     out->auto_context_view = view.auto_context;
     out->filters_view = view.filters;
     out->item_metadata_view = view.item_metadata;
+    out->rules_view = view.rules;
+    warn_rules_not_applied(c, v, action);
+    check_page_lifetime(c, out);
     out->json = resolved_json(c, v, parent);
 }
 
@@ -646,6 +695,7 @@ static const cfg_member *const RECOMMENDER[] = {&NAME,
                                                 &AUTO_CONTEXT,
                                                 &FILTERS,
                                                 &ITEM_METADATA,
+                                                &RULES,
                                                 &RECOMMENDER_POST_PROCESSOR,
                                                 &RECOMMENDER_EXPERIMENTS,
                                                 &RECOMMENDER_VARIATIONS};
@@ -667,6 +717,8 @@ static void parse_recommender(cfg_ctx *c, const char *ns_key, const char *key, j
     r->auto_context_view = view.auto_context;
     r->filters_view = view.filters;
     r->item_metadata_view = view.item_metadata;
+    r->rules_view = view.rules;
+    warn_rules_not_applied(c, v, action);
     parse_variations(c, v, action, &view, r);
     r->post_processor = parse_post_processor(c, cfg_get(v, &RECOMMENDER_POST_PROCESSOR));
     parse_experiments(c, cfg_get(v, &RECOMMENDER_EXPERIMENTS), ns_key, r);
@@ -898,6 +950,7 @@ static const cfg_member *const NAMESPACE[] = {&NAME,
                                               &CACHE_CONTROL,
                                               &AUTO_CONTEXT,
                                               &ITEM_METADATA,
+                                              &RULES,
                                               &NAMESPACE_RECOMMENDERS,
                                               &NAMESPACE_EVENT_TARGETS,
                                               &AUTH,
@@ -939,11 +992,14 @@ static void parse_namespace(cfg_ctx *c, const char *key, json_t *v, const inheri
     ns->name = cfg_string(c, v, &NAME, NULL);
     ns->description = cfg_string(c, v, &DESCRIPTION, NULL);
     inherited view;
-    parse_inherited(c, v, INH_MASK(INH_CACHE_CONTROL) | INH_MASK(INH_AUTO_CONTEXT) | INH_MASK(INH_ITEM_METADATA), true,
-                    true, root, &view);
+    parse_inherited(c, v,
+                    INH_MASK(INH_CACHE_CONTROL) | INH_MASK(INH_AUTO_CONTEXT) | INH_MASK(INH_ITEM_METADATA) |
+                        INH_MASK(INH_RULES),
+                    true, true, root, &view);
     ns->cache_control_view = view.cache_control;
     ns->auto_context_view = view.auto_context;
     ns->item_metadata_view = view.item_metadata;
+    ns->rules_view = view.rules;
     ns->auth_view = parse_auth_view(c, v, root_auth);
     json_t *recs = cfg_get(v, &NAMESPACE_RECOMMENDERS);
     json_t *targets = cfg_get(v, &NAMESPACE_EVENT_TARGETS);

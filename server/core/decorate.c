@@ -82,3 +82,12 @@ void pz_decorate(pz_decorator *d, pz_decoration *job)
     }
     not_available(job, where);
 }
+
+pz_status pz_decorator_fields(pz_decorator *d, const pz_query *q, pz_field_lookup *job, pz_error *err)
+{
+    const pz_item_metadata *im = q->ns != NULL ? q->ns->item_metadata_view : NULL;
+    if (im == NULL || job->n_ids == 0 || job->n_fields == 0)
+        return PZ_OK;
+    const pz_decorator_backend *b = &d->backends[im->type];
+    return b->fields != NULL ? b->fields(b->self, job, err) : PZ_OK;
+}

@@ -8,9 +8,12 @@
 #include "server/core/access.h"
 #include "server/core/context_stage.h"
 #include "server/core/experiment.h"
+#include "server/core/hash.h"
 #include "server/core/ids.h"
 #include "server/core/log.h"
+#include "server/core/page_store.h"
 #include "server/core/query.h"
+#include "server/core/rules.h"
 
 struct pz_inference_pipeline {
     pz_recommender_port recommender;
@@ -18,6 +21,8 @@ struct pz_inference_pipeline {
     pz_event_sink events;
     pz_decorator *decorator;
     pz_response_cache *rc;
+    pz_rules_ports rules; /* the history and field ports of the rules stage */
+    pz_page_store *pages; /* ranked lists kept for pagination; NULL: none kept */
     const pz_viewer_env *viewer;
     pthread_mutex_t lock;
     pthread_cond_t idle; /* signalled when `refreshing` drops to 0 */
@@ -58,6 +63,12 @@ struct pz_inference {
 
     pz_recommend_call *call;   /* the recommend stage's (arena), so a cache hit never pays for it */
     pz_decoration *decoration; /* the decorate stage's (arena) */
+    /* what the rules stage read of the items (aligned with call->items after it), so decoration
+     * reads each item once */
+    pz_item_records records;
+    /* A pageToken's page: the list stored for the first page, and where this page starts. */
+    Personalization__V1__RecommendationResponse *page;
+    size_t page_offset;
 
     ProtobufCMessage *response; /* RecommendationResponse or RerankResponse */
     Personalization__V1__PredictedItem **response_items;
@@ -414,32 +425,100 @@ static stage_result stage_recommend(pz_inference *inf)
 {
     pz_request *req = inf->req;
     inf->call = pz_arena_alloc(req->arena, sizeof *inf->call);
-    *inf->call = (pz_recommend_call){.query = &inf->query,
-                                     .variation = inf->variation,
-                                     .deadline_ms = req->deadline_ms,
-                                     .arena = req->arena,
-                                     .timing = &req->hints.upstream,
-                                     .served = inf->variation,
-                                     .done = recommended,
-                                     .done_ctx = inf};
-    /* numResults=0 asks for nothing: the answer is an empty list, without asking anyone. */
-    if (inf->query.action != PZ_ACTION_RERANK_ITEMS && inf->query.num_results == 0)
+    *inf->call =
+        (pz_recommend_call){.query = &inf->query,
+                            .num_results = pz_rules_look_ahead(inf->variation->rules_view, inf->query.num_results),
+                            .variation = inf->variation,
+                            .deadline_ms = req->deadline_ms,
+                            .arena = req->arena,
+                            .timing = &req->hints.upstream,
+                            .served = inf->variation,
+                            .done = recommended,
+                            .done_ctx = inf};
+    /* numResults=0 asks for nothing: the answer is an empty list, without asking anyone; a page
+     * comes from its stored list. */
+    if ((inf->query.action != PZ_ACTION_RERANK_ITEMS && inf->query.num_results == 0) || inf->page != NULL)
         return STAGE_NEXT;
     inf->p->recommender.invoke(inf->p->recommender.self, inf->call);
     return STAGE_PENDING;
 }
 
-/* The response message from the recommender's items: truncated to numResults (spec §2.1 step 11;
- * a rerank answers every id it was given), with the recommender's recommendation id or a new one. */
-static stage_result stage_build(pz_inference *inf)
+/* Whose list a page token may read: the call's namespace, recommender and subject. */
+static const char *page_owner(const pz_inference *inf)
 {
-    pz_arena *arena = inf->req->arena;
-    const pz_recommend_call *c = inf->call;
-    size_t count = c->n_items;
-    if (inf->query.action != PZ_ACTION_RERANK_ITEMS && count > (size_t)inf->query.num_results)
-        count = (size_t)inf->query.num_results;
-    Personalization__V1__PredictedItem **list = pz_arena_calloc(arena, count ? count : 1, sizeof *list);
-    for (size_t i = 0; i < count; i++) {
+    const pz_query *q = &inf->query;
+    return pz_arena_printf(inf->req->arena, "%d\x1f%s\x1f%s\x1f%s\x1f%s", (int)q->action, q->namespace_,
+                           q->recommender_key, q->user_id != NULL ? q->user_id : "",
+                           q->item_id != NULL ? q->item_id : "");
+}
+
+static uint64_t page_key(const char *recommendation_id)
+{
+    return pz_hash64(recommendation_id, strlen(recommendation_id), 0x70616765u);
+}
+
+#define PAGE_INVALID(inf, code, ...)                                                                                   \
+    (pz_error_setf(&(inf)->error, (inf)->req->arena, PZ_INVALID_ARGUMENT, PZ_ERRTYPE_VALIDATION, code, __VA_ARGS__),   \
+     STAGE_FAILED)
+
+/* A pageToken: the list its first page stored (rules.pagination). The later stages then cut the
+ * page from it and ask no recommender. */
+static stage_result stage_page(pz_inference *inf)
+{
+    const pz_query *q = &inf->query;
+    if (q->page_token == NULL)
+        return STAGE_NEXT;
+    const pz_rules *rules = inf->variation->rules_view;
+    if (rules == NULL || !rules->paginate)
+        return PAGE_INVALID(inf, "ValidationError",
+                            "pageToken was given, but recommender '%s' does not paginate (its rules set no pagination)",
+                            q->recommender_key);
+    uint64_t key;
+    if (!pz_page_token_parse(q->page_token, &key, &inf->page_offset))
+        return PAGE_INVALID(inf, "InvalidPageToken", "pageToken is not a token this server issued");
+    const void *data;
+    size_t len;
+    if (inf->p->pages == NULL || !pz_page_store_get(inf->p->pages, key, page_owner(inf), inf->req->arena, &data, &len))
+        return PAGE_INVALID(inf, "PageTokenExpired",
+                            "pageToken has expired (lists are kept %d s), or was issued for another request or by "
+                            "another server; ask for the first page again without pageToken",
+                            rules->page_ttl_seconds);
+    inf->page = (Personalization__V1__RecommendationResponse *)protobuf_c_message_unpack(
+        &personalization__v1__recommendation_response__descriptor, &inf->req->arena->pb, len, data);
+    if (inf->page == NULL)
+        pz_fatal("inference: a stored page list did not unpack");
+    return STAGE_NEXT;
+}
+
+/* related-items: filterValues from the current item's catalog fields (rules.filterValuesFromItem).
+ * After the cache stage: the values follow from the item id, which is in the key, and the
+ * catalog, whose changes make the namespace's entries stale. */
+static stage_result stage_item_filter_values(pz_inference *inf)
+{
+    if (inf->page != NULL)
+        return STAGE_NEXT;
+    return pz_rules_filter_values_from_item(&inf->p->rules, inf->variation->rules_view, &inf->query, inf->req->arena,
+                                            &inf->error) == PZ_OK
+               ? STAGE_NEXT
+               : STAGE_FAILED;
+}
+
+/* The post-ranking rules of the variation that served (server/core/rules.h). */
+static stage_result stage_rules(pz_inference *inf)
+{
+    if (inf->page != NULL)
+        return STAGE_NEXT;
+    return pz_rules_apply(&inf->p->rules, inf->call->served->rules_view, &inf->query, inf->call, &inf->records,
+                          inf->req->arena, &inf->error) == PZ_OK
+               ? STAGE_NEXT
+               : STAGE_FAILED;
+}
+
+/* The recommender's first n items as PredictedItems, in the arena. */
+static Personalization__V1__PredictedItem **predicted_items(const pz_recommend_call *c, size_t n, pz_arena *arena)
+{
+    Personalization__V1__PredictedItem **list = pz_arena_calloc(arena, n ? n : 1, sizeof *list);
+    for (size_t i = 0; i < n; i++) {
         Personalization__V1__PredictedItem *it = (Personalization__V1__PredictedItem *)pz_arena_new_message(
             arena, &personalization__v1__predicted_item__descriptor);
         it->item_id = (char *)c->items[i].item_id;
@@ -456,15 +535,81 @@ static stage_result stage_build(pz_inference *inf)
         }
         list[i] = it;
     }
-    char *rid = c->recommendation_id != NULL ? (char *)c->recommendation_id : pz_recommendation_id_new(arena);
+    return list;
+}
+
+/* A first page of a paginated recommender: keeps the whole list (up to its maxItems) for the
+ * later pages and returns the token of the next one, or NULL when this page holds it all. */
+static char *keep_pages(pz_inference *inf, Personalization__V1__PredictedItem **list, size_t n, size_t count, char *rid,
+                        Google__Protobuf__Struct *custom_fields)
+{
+    const pz_rules *rules = inf->variation->rules_view;
+    if (n <= count || inf->p->pages == NULL)
+        return NULL;
+    pz_arena *arena = inf->req->arena;
+    Personalization__V1__RecommendationResponse all = PERSONALIZATION__V1__RECOMMENDATION_RESPONSE__INIT;
+    all.item_list = list;
+    all.n_item_list = n;
+    all.recommendation_id = rid;
+    all.custom_fields = custom_fields;
+    size_t len = personalization__v1__recommendation_response__get_packed_size(&all);
+    uint8_t *packed = pz_arena_alloc(arena, len ? len : 1);
+    personalization__v1__recommendation_response__pack(&all, packed);
+    uint64_t key = page_key(rid);
+    pz_page_store_put(inf->p->pages, key, page_owner(inf), packed, len, (int64_t)rules->page_ttl_seconds * 1000);
+    char *token = pz_arena_alloc(arena, PZ_PAGE_TOKEN_MAX + 1);
+    pz_page_token_format(key, count, token);
+    return token;
+}
+
+/* The response message from the recommender's items: truncated to numResults (spec §2.1 step 11;
+ * a rerank answers every id it was given), with the recommender's recommendation id or a new one.
+ * With pagination the first page keeps the whole ranked list, and a pageToken's page is cut from
+ * the list kept (same recommendation id). */
+static stage_result stage_build(pz_inference *inf)
+{
+    pz_arena *arena = inf->req->arena;
+    const pz_recommend_call *c = inf->call;
+    const pz_query *q = &inf->query;
+    Personalization__V1__PredictedItem **list;
+    size_t count;
+    char *rid, *next_page = NULL;
+    Google__Protobuf__Struct *custom_fields;
+    if (inf->page != NULL) {
+        const Personalization__V1__RecommendationResponse *all = inf->page;
+        size_t from = inf->page_offset < all->n_item_list ? inf->page_offset : all->n_item_list;
+        count = all->n_item_list - from < (size_t)q->num_results ? all->n_item_list - from : (size_t)q->num_results;
+        list = all->item_list + from;
+        rid = all->recommendation_id;
+        custom_fields = all->custom_fields;
+        if (from + count < all->n_item_list) {
+            next_page = pz_arena_alloc(arena, PZ_PAGE_TOKEN_MAX + 1);
+            pz_page_token_format(page_key(rid), from + count, next_page);
+        }
+    } else {
+        const pz_rules *rules = inf->variation->rules_view;
+        bool paginate = rules != NULL && rules->paginate && q->action != PZ_ACTION_RERANK_ITEMS;
+        size_t n = c->n_items;
+        count = n;
+        if (q->action != PZ_ACTION_RERANK_ITEMS && count > (size_t)q->num_results)
+            count = (size_t)q->num_results;
+        if (paginate && n > (size_t)rules->page_max_items)
+            n = (size_t)rules->page_max_items > count ? (size_t)rules->page_max_items : count;
+        list = predicted_items(c, paginate ? n : count, arena);
+        rid = c->recommendation_id != NULL ? (char *)c->recommendation_id : pz_recommendation_id_new(arena);
+        custom_fields = c->custom_fields;
+        if (paginate && count > 0)
+            next_page = keep_pages(inf, list, n, count, rid, custom_fields);
+    }
     Personalization__V1__MatchedExperiment *matched =
         inf->assignment.experiment != NULL ? pz_experiment_matched(&inf->assignment, arena) : NULL;
-    inf->response = new_response(inf->query.action, arena, list, count, rid, matched, false);
-    if (c->custom_fields != NULL) {
-        if (inf->query.action == PZ_ACTION_RERANK_ITEMS)
-            ((Personalization__V1__RerankResponse *)inf->response)->custom_fields = c->custom_fields;
-        else
-            ((Personalization__V1__RecommendationResponse *)inf->response)->custom_fields = c->custom_fields;
+    inf->response = new_response(q->action, arena, list, count, rid, matched, false);
+    if (q->action == PZ_ACTION_RERANK_ITEMS) {
+        ((Personalization__V1__RerankResponse *)inf->response)->custom_fields = custom_fields;
+    } else {
+        Personalization__V1__RecommendationResponse *r = (Personalization__V1__RecommendationResponse *)inf->response;
+        r->custom_fields = custom_fields;
+        r->next_page_token = next_page;
     }
     inf->response_items = list;
     inf->n_response_items = count;
@@ -484,6 +629,8 @@ static stage_result stage_decorate(pz_inference *inf)
                                        .variation = inf->call->served,
                                        .items = inf->response_items,
                                        .n_items = inf->n_response_items,
+                                       /* the response's items are the rules' first ones, in order */
+                                       .records = inf->records.items != NULL ? &inf->records : NULL,
                                        .deadline_ms = req->deadline_ms,
                                        .arena = req->arena,
                                        .timing = &req->hints.upstream,
@@ -521,8 +668,10 @@ static stage_result stage_store(pz_inference *inf)
  * caller) and `authorize` after `resolve` (it needs the namespace and the user). `context` comes
  * after `assign` because autoContext and the filters are read from the variation's view (spec
  * §3.12), and before `cache` because its values are part of the key and of what the recommender
- * receives. Named places for the stages still to come:
- *   post-ranking rules (issue #20) between `recommend` and `build`. */
+ * receives. The rules' stages (issue #20) come after `cache`, so a hit pays for none of them:
+ * `page` and `item-filter-values` before `recommend` (a page is cut from a kept list and asks no
+ * recommender; the current item's values follow from its id, which is in the key), `rules` between
+ * `recommend` and `build` (it reorders and cuts what the recommender answered). */
 static const struct {
     const char *name;
     stage_result (*run)(pz_inference *inf);
@@ -535,7 +684,10 @@ static const struct {
     {"assign", stage_assign},
     {"context", stage_context},
     {"cache", stage_cache},
+    {"page", stage_page},
+    {"item-filter-values", stage_item_filter_values},
     {"recommend", stage_recommend},
+    {"rules", stage_rules},
     {"build", stage_build},
     {"decorate", stage_decorate},
     {"store", stage_store},
@@ -630,6 +782,8 @@ pz_inference_pipeline *pz_inference_pipeline_create(const pz_inference_options *
     p->events = opts->events;
     p->decorator = opts->decorator;
     p->rc = opts->response_cache;
+    p->rules = (pz_rules_ports){.history = opts->history, .decorator = opts->decorator};
+    p->pages = opts->pages;
     p->viewer = opts->viewer;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->idle, NULL);

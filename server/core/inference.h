@@ -13,8 +13,16 @@
  *              merged into the query's context and filterValues; Vary
  *   cache      response cache lookup (server/core/response_cache.h): a hit or stale entry
  *              answers at once, an identical call in progress is waited for, a miss goes on
- *   recommend  the recommender port (server/core/recommender.h), asynchronous
- *   build      the response message from the items (with matchedExperiment)
+ *   page       a pageToken: the list its first page kept (server/core/page_store.h); the stages
+ *              below then ask no recommender and cut the page from it
+ *   item-filter-values
+ *              related-items: filterValues from the current item's catalog fields
+ *              (rules.filterValuesFromItem, server/core/rules.h)
+ *   recommend  the recommender port (server/core/recommender.h), asynchronous; asks for more
+ *              than numResults when the rules may remove or move items (their look-ahead)
+ *   rules      post-ranking rules (server/core/rules.h): excludeSeen, bury, boost, diversity, pin
+ *   build      the response message from the items (with matchedExperiment); with pagination
+ *              the first page keeps the whole list and says nextPageToken
  *   decorate   item metadata (server/core/decorate.h), asynchronous
  *   store      prepared bytes, ETag, If-None-Match, the cache entry and the waiting calls
  *
@@ -48,6 +56,8 @@
 #include "server/core/config.h"
 #include "server/core/decorate.h"
 #include "server/core/event_sink.h"
+#include "server/core/user_history.h"
+#include "server/core/page_store.h"
 #include "server/core/recommender.h"
 #include "server/core/request.h"
 #include "server/core/response_cache.h"
@@ -61,6 +71,8 @@ typedef struct pz_inference_options {
     pz_response_cache *response_cache; /* required; not owned */
     pz_authenticator authenticator;    /* zeroed: no policy may require credentials */
     pz_event_sink events;              /* its `expose` records exposures; NULL expose = not kept */
+    pz_history_port history;           /* users' history for excludeSeen; zeroed = none */
+    pz_page_store *pages;              /* lists kept for pagination; NULL = none; not owned */
     const pz_viewer_env *viewer;       /* required; not owned: automatic context's inputs */
 } pz_inference_options;
 

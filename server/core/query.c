@@ -37,6 +37,7 @@ void pz_query_read(pz_query *q, pz_rpc rpc, const ProtobufCMessage *msg)
         q->action = PZ_ACTION_RECOMMEND_ITEMS;
         READ_COMMON_FIELDS(q, m);
         q->num_results = m->num_results;
+        q->page_token = m->page_token;
         break;
     }
     case PZ_RPC_RELATED_ITEMS: {
@@ -45,6 +46,7 @@ void pz_query_read(pz_query *q, pz_rpc rpc, const ProtobufCMessage *msg)
         READ_COMMON_FIELDS(q, m);
         q->item_id = m->item_id;
         q->num_results = m->num_results;
+        q->page_token = m->page_token;
         break;
     }
     case PZ_RPC_RERANK_ITEMS: {
@@ -60,6 +62,7 @@ void pz_query_read(pz_query *q, pz_rpc rpc, const ProtobufCMessage *msg)
     }
     q->filter = absent_if_empty(q->filter);
     q->feature = absent_if_empty(q->feature);
+    q->page_token = absent_if_empty(q->page_token);
     if (q->action == PZ_ACTION_RELATED_ITEMS) /* required elsewhere: an empty one stays a 400 */
         q->user_id = absent_if_empty(q->user_id);
     /* Upstream clamps numResults to Personalize's maximum rather than refuse it. */
@@ -134,6 +137,9 @@ pz_status pz_query_validate(const pz_query *q, pz_arena *arena, pz_error *err)
         return s;
     if (q->action != PZ_ACTION_RERANK_ITEMS && q->num_results < 0)
         return INVALID(arena, err, "numResults must be between 0 and %d (got %d)", PZ_MAX_NUM_RESULTS, q->num_results);
+    if (q->page_token != NULL && strlen(q->page_token) > PZ_MAX_PAGE_TOKEN_LEN)
+        return pz_error_setf(err, arena, PZ_INVALID_ARGUMENT, PZ_ERRTYPE_VALIDATION, "InvalidPageToken",
+                             "pageToken must be at most %d characters", PZ_MAX_PAGE_TOKEN_LEN);
     if ((s = check_map(q->filter_values, q->n_filter_values, "filterValues", PZ_MAX_FILTER_VALUE_KEY_LEN,
                        "InvalidFilterParameter", arena, err)) != PZ_OK)
         return s;

@@ -28,6 +28,7 @@
 #define PZ_MAX_NUM_RESULTS 500
 #define PZ_MAX_RERANK_ITEMS 500
 #define PZ_MAX_ID_LEN 256
+#define PZ_MAX_PAGE_TOKEN_LEN 64
 
 /* Entries of every map<string,string> field have this layout in protobuf-c. */
 typedef struct pz_string_entry {
@@ -61,6 +62,7 @@ typedef struct pz_query {
     bool synthetic_user;
     bool explain; /* add an `explain` object to the response (never cached) */
     const char *feature;
+    const char *page_token;        /* recommend/related: pageToken, NULL when absent or empty */
     const pz_header *query_params; /* the request's (pz_request.query_params), for `http` URLs */
     size_t n_query_params;
 

@@ -54,9 +54,12 @@ struct pz_recommend_call {
     /* in: read-only for the recommender */
     const pz_query *query;
     const pz_variation *variation; /* the variation the sequencer chose */
-    int64_t deadline_ms;           /* the client's absolute deadline, 0 = none */
-    pz_arena *arena;               /* for the answer; the call's own until done runs */
-    pz_upstream_timing *timing;    /* where upstream calls account their time */
+    /* recommend/related: how many items to ask for before the post-ranking rules: numResults, or
+     * more (the rules' look-ahead, server/core/rules.h); 0 = the query's numResults */
+    int num_results;
+    int64_t deadline_ms;        /* the client's absolute deadline, 0 = none */
+    pz_arena *arena;            /* for the answer; the call's own until done runs */
+    pz_upstream_timing *timing; /* where upstream calls account their time */
 
     /* out: valid when done runs with err NULL */
     pz_scored_item *items;

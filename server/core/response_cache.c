@@ -150,9 +150,9 @@ static void put_map(key_builder *b, pz_string_entry **entries, size_t n)
 
 /* Everything that changes the response: the call (method, namespace, recommender, variation), its
  * subject (user, item, item ids), its shape (numResults, filter, decoration, synthetic user,
- * experiment feature, and filter values and context as resolved: explicit and automatic) and the
- * query parameters an http variation's URL reads. The
- * configuration generation travels in pz_cache_key. Returns false when the key is too large. */
+ * experiment feature, page token, and filter values and context as resolved: explicit and
+ * automatic) and the query parameters an http variation's URL reads. The configuration generation
+ * travels in pz_cache_key. Returns false when the key is too large. */
 static bool build_key(key_builder *b, const pz_response_key *k, pz_arena *arena)
 {
     const pz_query *q = k->query;
@@ -174,6 +174,7 @@ static bool build_key(key_builder *b, const pz_response_key *k, pz_arena *arena)
     put_byte(b, q->decorate_items);
     put_byte(b, q->synthetic_user);
     put_str(b, q->feature);
+    put_str(b, q->page_token);
     for (size_t i = 0; i < k->n_params; i++) { /* an http URL's query placeholders */
         const pz_header *p = pz_query_param_find(q->query_params, q->n_query_params, k->params[i]);
         put_str(b, k->params[i]);

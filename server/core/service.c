@@ -19,6 +19,7 @@ struct pz_service {
     pz_experiment_store experiments;
     pz_decorator *decorator;
     pz_response_cache *response_cache;
+    pz_page_store *pages;
     pz_inference_pipeline *inference;
     pz_viewer_env viewer;
     pz_tz_db *own_tz; /* the time zone database when the options gave none */
@@ -256,6 +257,8 @@ pz_service *pz_service_create(const pz_service_options *opts)
     }
     svc->response_cache = pz_response_cache_create(
         &(pz_response_cache_options){.cache = opts->cache, .render_json = opts->render_json, .now_ms = opts->now_ms});
+    svc->pages = pz_page_store_create(opts->page_store_bytes ? opts->page_store_bytes : PZ_PAGE_STORE_DEFAULT_BYTES,
+                                      opts->now_ms);
     svc->viewer = opts->viewer;
     if (svc->viewer.tz == NULL)
         svc->viewer.tz = svc->own_tz = pz_tz_db_create(NULL);
@@ -264,6 +267,8 @@ pz_service *pz_service_create(const pz_service_options *opts)
                                                                           .response_cache = svc->response_cache,
                                                                           .authenticator = opts->authenticator,
                                                                           .events = opts->events,
+                                                                          .history = opts->history,
+                                                                          .pages = svc->pages,
                                                                           .viewer = &svc->viewer});
     atomic_init(&svc->stopping, false);
     return svc;
@@ -331,6 +336,7 @@ void pz_service_destroy(pz_service *svc)
         return;
     pz_inference_pipeline_destroy(svc->inference); /* waits for background refreshes */
     pz_response_cache_destroy(svc->response_cache);
+    pz_page_store_destroy(svc->pages);
     pz_decorator_destroy(svc->decorator);
     pz_tz_db_destroy(svc->own_tz);
     free(svc);

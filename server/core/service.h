@@ -18,6 +18,7 @@
 #include "server/core/decorate.h"
 #include "server/core/event_sink.h"
 #include "server/core/experiment_store.h"
+#include "server/core/user_history.h"
 #include "server/core/recommender.h"
 #include "server/core/request.h"
 #include "server/core/response_cache.h"
@@ -40,6 +41,10 @@ typedef struct pz_service_options {
     pz_experiment_store experiments;
     /* Item metadata back-ends by type (server/core/decorate.h); a zeroed slot has none. */
     pz_decorator_backend item_metadata[PZ_ITEM_METADATA__COUNT];
+    /* Users' history for the excludeSeen rule (server/core/user_history.h); zeroed = none kept. */
+    pz_history_port history;
+    /* Budget of the lists kept for pagination (server/core/page_store.h); 0: the default. */
+    size_t page_store_bytes;
     /* The in-process response cache (server/core/response_cache.h); may be NULL; not owned.
      * render_json renders a response as the REST body once, when it is prepared; without it
      * nothing is stored (ETags and 304s still work). */

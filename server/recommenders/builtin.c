@@ -1,4 +1,5 @@
-/* The builtin recommender's queries: popular, recommend, related, rerank. Every query reads
+/* The builtin recommender's queries: popular, recommend, related, rerank, and the user history
+ * port (a user's recent items, for the excludeSeen rule). Every query reads
  * through one view (builtin_internal.h: pending tables, then an LMDB read transaction that never
  * waits for a writer) and copies what it returns into the caller's arena; temporaries live in a
  * query-local arena. Popularity comes from memory (builtin_pop.c); names are read only for the
@@ -516,4 +517,50 @@ int pz_builtin_rerank(pz_builtin *b, const char *ns, const char *user_id, const 
     idmap_free(&affinity);
     free(c);
     return query_end(&q, rc, err, errlen) != 0 ? -1 : (int)n_ids;
+}
+
+/* ---- the user history port (builtin.h) ---- */
+
+static bool type_matches(float weight, const pz_history_query *h)
+{
+    if (h->n_event_types == 0)
+        return true;
+    for (size_t i = 0; i < h->n_event_types; i++)
+        if ((float)pzb_event_weight(h->event_types[i]) == weight)
+            return true;
+    return false;
+}
+
+static pz_status seen(void *self, const pz_history_query *h, pz_arena *arena, const char ***ids, size_t *n,
+                      pz_error *err)
+{
+    *ids = NULL;
+    *n = 0;
+    char msg[256];
+    query q;
+    if (query_begin(&q, self, h->ns, 0, msg, sizeof msg) != 0)
+        return pz_error_setf(err, arena, PZ_INTERNAL, PZ_ERRTYPE_UNHANDLED, "HistoryFailed", "%s", msg);
+    pzb_recent *recent;
+    size_t n_recent, k = 0;
+    int rc = load_user(&q, h->user_id, &recent, &n_recent);
+    const char **out = pz_arena_alloc(arena, (n_recent + 1) * sizeof *out);
+    for (size_t i = 0; rc == 0 && i < n_recent; i++) {
+        if (recent[i].t_ms < h->since_ms || !type_matches(recent[i].weight, h))
+            continue;
+        const char *name;
+        size_t len;
+        rc = item_name(&q, recent[i].id, &name, &len);
+        if (rc == 0)
+            out[k++] = pz_arena_strndup(arena, name, len);
+    }
+    if (query_end(&q, rc, msg, sizeof msg) != 0)
+        return pz_error_setf(err, arena, PZ_INTERNAL, PZ_ERRTYPE_UNHANDLED, "HistoryFailed", "%s", msg);
+    *ids = out;
+    *n = k;
+    return PZ_OK;
+}
+
+pz_history_port pz_builtin_history(pz_builtin *b)
+{
+    return (pz_history_port){.self = b, .seen = seen};
 }

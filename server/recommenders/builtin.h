@@ -71,6 +71,7 @@
 #include <stdint.h>
 
 #include "server/core/buf.h"
+#include "server/core/user_history.h"
 #include "server/core/learner.h"
 #include "server/core/mem.h"
 #include "server/core/recommender.h"
@@ -177,5 +178,13 @@ int pz_builtin_related(pz_builtin *b, const char *ns, const char *item_id, const
                        int64_t now_ms, pz_arena *arena, pz_scored_item **out, char *err, size_t errlen);
 int pz_builtin_rerank(pz_builtin *b, const char *ns, const char *user_id, const char *const *item_ids, size_t n_ids,
                       int64_t now_ms, pz_arena *arena, pz_scored_item **out, char *err, size_t errlen);
+
+/* The user history port (server/core/user_history.h) for the excludeSeen rule, over each user's recent
+ * items (builtin.c): the user's most recent `recent_items_per_user` items in the
+ * namespace, each with the time of its latest event and the weight of its strongest event type.
+ * An item matches the requested event types when its strongest type's weight is one of theirs
+ * (types of equal weight, view and impression, cart and add-to-cart, like and rating, are not told
+ * apart), and the time window by its latest event. */
+pz_history_port pz_builtin_history(pz_builtin *b);
 
 #endif

@@ -8,7 +8,7 @@
 #include "server/recommenders/builtin_internal.h"
 
 /* Matched case-insensitively, ignoring '-', '_' and spaces ("Add-To-Cart" == "addtocart"). */
-static double event_weight(const char *type)
+double pzb_event_weight(const char *type)
 {
     static const struct {
         const char *name;
@@ -232,7 +232,7 @@ static int apply_event(ingest *in, const pz_interaction *e)
     int rc = ensure_item(in, e->item_id, &id);
     if (rc != 0)
         return rc;
-    pzb_recent ev = {.id = id, .weight = (float)event_weight(e->event_type), .t_ms = e->sent_at_ms};
+    pzb_recent ev = {.id = id, .weight = (float)pzb_event_weight(e->event_type), .t_ms = e->sent_at_ms};
     add_popularity(in, id, e->item_id, log2(ev.weight) + pzb_log_time(in->b, ev.t_ms));
     /* A user's history pairs across sessions; a session's only serves events without a user. */
     if (present(e->user_id))

@@ -245,6 +245,9 @@ void pzb_top_each(pzb_ns *ns, size_t want, bool (*skip)(void *ctx, uint32_t id),
 
 /* ---- learning (builtin_ingest.c) ---- */
 
+/* The weight of an event type (see builtin.h); the user history port matches types by it. */
+double pzb_event_weight(const char *type);
+
 /* Applies events to the active table (learn_lock held). Returns 0 or an LMDB error with *what. */
 int pzb_apply_events(pz_builtin *b, pzb_view *v, pzb_ns *ns, const pz_interaction *events, size_t n, const char **what);
 

@@ -222,9 +222,9 @@ static void invoke(void *self, pz_recommend_call *call)
     st->r = self;
     st->call = call;
     const pz_query *q = call->query;
-    st->count = q->action == PZ_ACTION_RERANK_ITEMS
-                    ? q->num_results
-                    : pz_postprocess_count(q->recommender->post_processor, q->num_results);
+    int want = call->num_results > 0 ? call->num_results : q->num_results;
+    st->count = q->action == PZ_ACTION_RERANK_ITEMS ? q->num_results
+                                                    : pz_postprocess_count(q->recommender->post_processor, want);
     run_variation(st, call->variation);
 }
 

@@ -11,8 +11,9 @@
  * submits; the completion runs on the engine thread. No type blocks the caller on the network.
  *
  * Per call:
- *   1. count = numResults, times the recommender's responsePostProcessor.lookAheadMultiplier when
- *      it has one (capped by lookAheadMaximumValue and 500; postprocess.h);
+ *   1. count = numResults (or the call's num_results: more when post-ranking rules apply), times
+ *      the recommender's responsePostProcessor.lookAheadMultiplier when it has one (capped by
+ *      lookAheadMaximumValue and 500; postprocess.h);
  *   2. the variation runs with deadline min(the client's deadline, now + its timeoutMs);
  *   3. when it fails with 429/500/502/503/504 and names a `fallback`, the fallback variation runs
  *      (chains followed; a 400 is never masked). call->served is the variation that answered,

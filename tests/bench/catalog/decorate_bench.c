@@ -98,8 +98,8 @@ static double pass_once(const bench *b, int steps, size_t *bytes, long *decorate
         }
         if (steps & DECORATE) {
             pz_error err;
-            if (pz_localdb_decorate(b->catalog, b->ns, resp->item_list, resp->n_item_list, NULL, 0, &arena, &err) !=
-                PZ_OK) {
+            if (pz_localdb_decorate(b->catalog, b->ns, resp->item_list, resp->n_item_list, NULL, NULL, 0, &arena,
+                                    &err) != PZ_OK) {
                 fprintf(stderr, "decoration failed: %s\n", err.message);
                 exit(1);
             }

@@ -182,6 +182,68 @@ def test_experiments_config_document_and_reload(s):
         srv.cleanup()
 
 
+def test_paginated_recommender_document(s):
+    """Post-ranking rules with pagination (issue 20): the recommender's operation lists pageToken,
+    the document still lints and validates, every example answer (a first page with its
+    nextPageToken) validates against the schema, and the token as documented fetches a page that
+    validates too and repeats no item."""
+    cfg = experiments_config(version="pages-1")
+    recs = cfg["namespaces"]["demo"]["recommenders"]["recommend-items"]
+    recs["feed"] = {"rules": {"pagination": {"maxItems": 60}},
+                    "variations": {"p": {"type": "builtin", "strategy": "popular"}}}
+    path = os.path.join(TMP, "pages.json")
+    write_config(path, cfg)
+    srv = Server(s.binary_path, args=["--demo", "--config", path]).start()
+    try:
+        doc = curl_json(srv, "/openapi.json")[2]
+        params = {p["$ref"].rsplit("/", 1)[1] for p in doc["paths"]["/recommend-items/demo/feed/{user_id}"]["get"]
+                  ["parameters"] if "$ref" in p}
+        assert "pageToken" in params, params
+        others = {p.get("$ref") for p in doc["paths"]["/recommend-items/demo/for-you/{user_id}"]["get"]["parameters"]}
+        assert "#/components/parameters/pageToken" not in others, others
+        assert doc["components"]["parameters"]["pageToken"]["schema"]["maxLength"] == 64
+        assert "nextPageToken" in doc["components"]["schemas"]["RecommendationResponse"]["properties"]
+        redocly_lint(srv, "pages-openapi.json")
+        r = check_document(srv.url("/openapi.json"))
+        assert r["executed"] == r["operations"] == 13 and r["failures"] == [], r
+        first = curl_json(srv, "/recommend-items/demo/feed/user-0001?numResults=5")[2]
+        token = first["nextPageToken"]
+        status, _, page = curl_json(srv, "/recommend-items/demo/feed/user-0001?numResults=5&pageToken=" + token)
+        assert status == 200 and page["recommendationId"] == first["recommendationId"], (status, page)
+        seen = [i["itemId"] for i in first["itemList"]]
+        assert len(page["itemList"]) == 5 and not set(seen) & {i["itemId"] for i in page["itemList"]}, page
+        # the answer validates against the document's schema for the operation (ajv)
+        files = []
+        for name, value in (("pages-doc.json", doc), ("pages-page.json", page)):
+            files.append(os.path.join(TMP, name))
+            with open(files[-1], "w") as f:
+                json.dump(value, f)
+        p = node("-e", VALIDATE_JS, *files)
+        assert p.returncode == 0, p.stdout + p.stderr
+    finally:
+        srv.stop()
+        srv.cleanup()
+
+
+# Validates the response body in file argv[2] against the 200 schema of GET /recommend-items/demo/feed
+# in the document in file argv[1], with swagger-parser to resolve $refs and ajv as check_document.js
+# does.
+VALIDATE_JS = """
+const fs = require("fs");
+const SwaggerParser = require("@apidevtools/swagger-parser");
+const Ajv = require("ajv");
+const read = (f) => JSON.parse(fs.readFileSync(f, "utf8"));
+(async () => {
+  const doc = await SwaggerParser.dereference(read(process.argv[1]));
+  const schema = doc.paths["/recommend-items/demo/feed/{user_id}"].get.responses["200"].content["application/json"]
+    .schema;
+  const ajv = new Ajv({strict: false, allErrors: true, validateFormats: false});
+  const validate = ajv.compile(schema);
+  if (!validate(read(process.argv[2]))) { console.log(ajv.errorsText(validate.errors)); process.exit(1); }
+})().catch((e) => { console.error(e); process.exit(1); });
+"""
+
+
 API_KEY = "pzk_openapi_test_key"
 
 

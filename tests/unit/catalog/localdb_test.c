@@ -460,6 +460,161 @@ static void test_registered_backend_is_used(void **state)
     pz_decorator_destroy(d);
 }
 
+/* The rules' field reader over prepared values: strings unescaped, numbers, other values as JSON
+ * text, a missing field, and a corrupt value. */
+static void test_item_meta_field(void **state)
+{
+    (void)state;
+    json_t *obj = json_loads("{\"id\":\"x\",\"category\":\"shoes\",\"price\":12.5,\"quote\":\"say \\\"hi\\\"\","
+                             "\"flag\":true,\"tags\":[1,\"a\"],\"caf\u00e9\":\"v\"}",
+                             0, NULL);
+    assert_non_null(obj);
+    pz_buf value;
+    pz_buf_init(&value, 1 << 20);
+    char err[256];
+    assert_int_equal(pz_item_meta_encode(obj, "id", &value, err, sizeof err), 0);
+    json_decref(obj);
+    pz_arena arena;
+    pz_arena_init(&arena);
+    static const char *const fields[] = {"price", "category", "quote", "flag", "tags", "caf\xc3\xa9", "id", "nope"};
+    pz_field_value v[8] = {0};
+    assert_int_equal(pz_item_meta_fields(value.data, value.len, fields, 8, v, &arena), 6);
+    assert_int_equal(v[0].kind, PZ_FIELD_NUM);
+    assert_true(v[0].num == 12.5);
+    assert_int_equal(v[1].kind, PZ_FIELD_STR);
+    assert_string_equal(v[1].text, "shoes");
+    assert_int_equal(v[1].len, 5);
+    assert_string_equal(v[2].text, "say \"hi\"");
+    assert_int_equal(v[3].kind, PZ_FIELD_OTHER);
+    assert_string_equal(v[3].text, "true");
+    assert_string_equal(v[4].text, "[1,\"a\"]");
+    assert_string_equal(v[5].text, "v");
+    assert_int_equal(v[6].kind, PZ_FIELD_ABSENT); /* the id is left out of the value */
+    assert_int_equal(v[7].kind, PZ_FIELD_ABSENT);
+    /* a prefix of a key is not the key */
+    static const char *const prefix[] = {"cat"};
+    pz_field_value p1 = {0};
+    assert_int_equal(pz_item_meta_fields(value.data, value.len, prefix, 1, &p1, &arena), 0);
+    pz_field_value w = {0};
+    assert_int_equal(pz_item_meta_fields(value.data, value.len - 3, fields, 1, &w, &arena), -1);
+    pz_buf_free(&value);
+    pz_arena_destroy(&arena);
+}
+
+/* The rules read fields through the decorator from the namespace's localdb catalog, whatever
+ * decorateItems says; items not in the catalog stay absent. */
+static void test_localdb_fields_for_the_rules(void **state)
+{
+    fixture *f = *state;
+    pz_decorator *d = decorator(f->catalog);
+    const char *ids[] = {"b", "missing", "a"};
+    inference_t *inf = inference(f, "shop", ids, 3);
+    inf->query.decorate_items = false;
+    const char *fields[] = {"name", "price"};
+    pz_field_value values[6] = {0};
+    pz_field_lookup job = {
+        .ns = "shop", .ids = ids, .n_ids = 3, .fields = fields, .n_fields = 2, .values = values, .arena = &f->arena};
+    pz_error err;
+    assert_int_equal(pz_decorator_fields(d, &inf->query, &job, &err), PZ_OK);
+    assert_string_equal(values[0].text, "Banana");
+    assert_int_equal(values[1].kind, PZ_FIELD_ABSENT);
+    assert_int_equal(values[2].kind, PZ_FIELD_ABSENT);
+    assert_int_equal(values[3].kind, PZ_FIELD_ABSENT);
+    assert_string_equal(values[4].text, "Apple");
+    assert_true(values[5].kind == PZ_FIELD_NUM && values[5].num == 1);
+    /* A namespace without inferenceItemMetadata: nothing read. */
+    inference_t *plain = inference(f, "plain", ids, 3);
+    pz_field_value none[6] = {0};
+    job.values = none;
+    job.ns = "plain";
+    assert_int_equal(pz_decorator_fields(d, &plain->query, &job, &err), PZ_OK);
+    assert_int_equal(none[0].kind, PZ_FIELD_ABSENT);
+    pz_decorator_destroy(d);
+}
+
+/* Whether the item's metadata names `name`. */
+static bool decorated_with(const Personalization__V1__PredictedItem *it, const char *name)
+{
+    char *json = item_json(it), want[64];
+    snprintf(want, sizeof want, "\"name\":\"%s\"", name);
+    bool found = strstr(json, want) != NULL;
+    free(json);
+    return found;
+}
+
+/* The rules' reading of the "name" field of ids[0..n) of shop, keeping records[0..n); returns the
+ * version they were read from. */
+static uint64_t rules_read(fixture *f, pz_decorator *d, const char *const *ids, size_t n, pz_item_record *records)
+{
+    static const char *const fields[] = {"name"};
+    pz_field_value *values = pz_arena_calloc(&f->arena, n, sizeof *values);
+    pz_field_lookup job = {.ns = "shop",
+                           .ids = ids,
+                           .n_ids = n,
+                           .fields = fields,
+                           .n_fields = 1,
+                           .values = values,
+                           .arena = &f->arena,
+                           .records = records};
+    pz_error err;
+    assert_int_equal(pz_decorator_fields(d, &inference(f, "shop", ids, n)->query, &job, &err), PZ_OK);
+    return job.version;
+}
+
+/* Decoration reuses what the rules' field reader read (one catalog read per item per request):
+ * with a record for every item it opens no view and shows what the rules ranked on, even when the
+ * catalog changed since; with some items unread it reads the catalog, and takes the records only
+ * when they are of the revision it sees (one revision per response). */
+static void test_decoration_reuses_the_rules_reading(void **state)
+{
+    fixture *f = *state;
+    pz_decorator *d = decorator(f->catalog);
+    const char *ids[] = {"b", "missing", "a"};
+    pz_item_record records[3] = {{0}};
+    uint64_t version = rules_read(f, d, ids, 3, records);
+    assert_true(records[0].known && records[0].found && records[1].known && !records[1].found && records[2].found);
+    pz_catalog_info info;
+    char msg[256];
+    assert_int_equal(pz_catalog_info_get(f->catalog, "shop", &info, msg, sizeof msg), 0);
+    assert_true(version == info.revision && info.revision > 0);
+
+    /* the catalog changes after the rules read it */
+    const char *items = "{\"id\":\"a\",\"name\":\"Apricot\",\"price\":1}\n{\"id\":\"b\",\"name\":\"Blueberry\"}\n";
+    pz_catalog_load_result r;
+    assert_int_equal(pz_catalog_load_buffer(f->catalog, "shop", items, strlen(items), NULL, &r, msg, sizeof msg), 0);
+
+    /* every item read by the rules: decorated from their reading */
+    pz_item_records all = {.items = records, .n = 3, .version = version};
+    inference_t *inf = inference(f, "shop", ids, 3);
+    inf->job.records = &all;
+    decorate(d, inf);
+    assert_false(decorated_failed);
+    assert_true(decorated_with(inf->response_items[0], "Banana"));
+    assert_null(inf->response_items[1]->metadata);
+    assert_true(decorated_with(inf->response_items[2], "Apple"));
+
+    /* an item the rules did not read (an added pin) and an older revision: all read again */
+    const char *two[] = {"a", "b"};
+    pz_item_record partial[2] = {records[2], {0}};
+    pz_item_records old = {.items = partial, .n = 2, .version = version};
+    inf = inference(f, "shop", two, 2);
+    inf->job.records = &old;
+    decorate(d, inf);
+    assert_true(decorated_with(inf->response_items[0], "Apricot"));
+    assert_true(decorated_with(inf->response_items[1], "Blueberry"));
+
+    /* the same revision: the record is used, the unread item read */
+    pz_item_record fresh[2] = {{0}};
+    pz_item_records same = {.items = fresh, .n = 2, .version = rules_read(f, d, two, 1, fresh)};
+    inf = inference(f, "shop", two, 2);
+    inf->job.records = &same;
+    decorate(d, inf);
+    assert_false(decorated_failed);
+    assert_true(decorated_with(inf->response_items[0], "Apricot"));
+    assert_true(decorated_with(inf->response_items[1], "Blueberry"));
+    pz_decorator_destroy(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -474,6 +629,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_metadata_block_or_no_catalog, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remote_types_without_backend_fail_clearly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registered_backend_is_used, setup, teardown),
+        cmocka_unit_test(test_item_meta_field),
+        cmocka_unit_test_setup_teardown(test_localdb_fields_for_the_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_decoration_reuses_the_rules_reading, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

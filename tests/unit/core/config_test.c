@@ -444,6 +444,44 @@ typedef struct error_case {
 } error_case;
 
 static const error_case ERROR_CASES[] = {
+/* rules (ours, issue #20): our own block, every limit named in config.h crossed */
+#define RULES_DOC(r) DOC_WITH_REC("{'rules':" r ",'variations':{'v':{'type':'builtin'}}}")
+#define RULES_PATH REC_PATH ".rules"
+    {"{'namespaces':{},'rules':{}}", "$.rules", "unknown key", 1},
+    {RULES_DOC("{'bogus':1}"), RULES_PATH ".bogus", "unknown key", 1},
+    {RULES_DOC("[]"), RULES_PATH, "expected a rules block", 1},
+    {RULES_DOC("{'excludeSeen':{'windowSeconds':0}}"), RULES_PATH ".excludeSeen.windowSeconds", "out of range", 1},
+    {RULES_DOC("{'excludeSeen':{'windowSeconds':315360001}}"), RULES_PATH ".excludeSeen.windowSeconds", "out of range",
+     1},
+    {RULES_DOC("{'excludeSeen':{'eventTypes':[]}}"), RULES_PATH ".excludeSeen.eventTypes", "1 to 20 strings", 1},
+    {RULES_DOC("{'excludeSeen':{'eventTypes':['a','b','c','d','e','f','g','h','i','j','k','l','m','n','o','p','q','r',"
+               "'s','t','u']}}"),
+     RULES_PATH ".excludeSeen.eventTypes", "1 to 20 strings", 1},
+    {RULES_DOC("{'diversity':{'field':'category'}}"), RULES_PATH ".diversity.maxPerValue", "required with method cap",
+     1},
+    {RULES_DOC("{'diversity':{'field':'category','maxPerValue':501}}"), RULES_PATH ".diversity.maxPerValue",
+     "out of range", 1},
+    {RULES_DOC("{'diversity':{'maxPerValue':2}}"), RULES_PATH ".diversity.field", "required", 1},
+    {RULES_DOC("{'diversity':{'field':'c','method':'mmr','lambda':1.5}}"), RULES_PATH ".diversity.lambda",
+     "from 0 to 1", 1},
+    {RULES_DOC("{'diversity':{'field':'c','method':'random'}}"), RULES_PATH ".diversity.method", "cap, mmr", 1},
+    {RULES_DOC("{'pin':[{'itemId':'a','position':0}]}"), RULES_PATH ".pin[0].position", "out of range", 1},
+    {RULES_DOC("{'pin':[{'itemId':'a','position':501}]}"), RULES_PATH ".pin[0].position", "out of range", 1},
+    {RULES_DOC("{'pin':[{'itemId':'a'}]}"), RULES_PATH ".pin[0].position", "required", 1},
+    {RULES_DOC("{'pin':[{'itemId':'a','field':'c','values':['x'],'position':1}]}"), RULES_PATH ".pin[0]",
+     "either \"itemId\"", 1},
+    {RULES_DOC("{'boost':[{'itemIds':['a'],'weight':0}]}"), RULES_PATH ".boost[0].weight", "above 0", 1},
+    {RULES_DOC("{'boost':[{'field':'c','weight':2}]}"), RULES_PATH ".boost[0].values", "1 to 100", 1},
+    {RULES_DOC("{'bury':[{'field':'c','values':[true]}]}"), RULES_PATH ".bury[0].values", "a string or a number", 1},
+    {RULES_DOC("{'bury':[{}]}"), RULES_PATH ".bury[0]", "either \"itemIds\"", 1},
+    {RULES_DOC("{'filterValuesFromItem':{'bad key':'c'}}"), RULES_PATH ".filterValuesFromItem", "filter parameter", 1},
+    {RULES_DOC("{'filterValuesFromItem':{}}"), RULES_PATH ".filterValuesFromItem", "1 to 10", 1},
+    {RULES_DOC("{'pagination':{'maxItems':0}}"), RULES_PATH ".pagination.maxItems", "out of range", 1},
+    {RULES_DOC("{'pagination':{'maxItems':501}}"), RULES_PATH ".pagination.maxItems", "out of range", 1},
+    {RULES_DOC("{'pagination':{'ttlSeconds':86401}}"), RULES_PATH ".pagination.ttlSeconds", "out of range", 1},
+    {RULES_DOC("{'pagination':{'pages':2}}"), RULES_PATH ".pagination.pages", "unknown key", 1},
+    {RULES_DOC("{'lookAheadMultiplier':0.5}"), RULES_PATH ".lookAheadMultiplier", "out of range", 1},
+    {RULES_DOC("{'lookAheadMaximumValue':501}"), RULES_PATH ".lookAheadMaximumValue", "out of range", 1},
     /* root */
     {"{'version':42,'namespaces':{}}", "$.version", "expected a string", 1},
     {"{'namespaces':{},'bogus':1}", "$.bogus", "unknown key", 1},
@@ -779,6 +817,92 @@ static void test_error_paths(void **state)
         assert_null(c);
         assert_int_equal(p.n_errors, tc->n_errors);
         expect_problem(&p, tc->path, false, tc->needle);
+        pz_config_problems_free(&p);
+    }
+}
+
+/* The rules block: inherited namespace -> recommender -> variation, a level's own block replacing
+ * its parent's whole; 50 entries per list load, 51 do not. */
+static void test_rules_inheritance_and_entry_limit(void **state)
+{
+    (void)state;
+    pz_config_problems p;
+    pz_config_problems_init(&p);
+    pz_config *c = parse_q("{'namespaces':{'ns':{'rules':{'diversity':{'field':'category','maxPerValue':2}},"
+                           "'recommenders':{'recommend-items':{"
+                           "'plain':{'variations':{'a':{'type':'builtin'}}},"
+                           "'own':{'rules':{'pin':[{'itemId':'x','position':3},{'itemId':'y','position':1}]},"
+                           "'variations':{'a':{'type':'builtin'},'b':{'type':'builtin','rules':{'excludeSeen':{}}},"
+                           "'c':{'type':'builtin','rules':null}}}}}}}}",
+                           &p);
+    if (c == NULL)
+        dump_problems(&p);
+    assert_non_null(c);
+    const pz_namespace *ns = pz_config_namespace(c, "ns");
+    const pz_rules *top = ns->rules_view;
+    assert_non_null(top);
+    assert_int_equal(top->diversity, PZ_DIVERSITY_CAP);
+    assert_int_equal(top->max_per_value, 2);
+    assert_int_equal(top->n_fields, 1);
+    assert_true(top->look_ahead_multiplier == 2);
+    const pz_recommender *plain = pz_config_recommender(ns, PZ_ACTION_RECOMMEND_ITEMS, "plain");
+    assert_ptr_equal(plain->variations[0].rules_view, top);
+    const pz_recommender *own = pz_config_recommender(ns, PZ_ACTION_RECOMMEND_ITEMS, "own");
+    const pz_rules *pins = own->rules_view;
+    assert_int_equal(pins->diversity, PZ_DIVERSITY_NONE); /* replaced, not merged */
+    assert_int_equal(pins->n_pins, 2);
+    assert_int_equal(pins->pins[0].position, 1); /* sorted by position */
+    assert_string_equal(pins->pins[0].match.item_ids[0], "y");
+    assert_true(pins->look_ahead_multiplier == 1); /* pins alone need none */
+    assert_ptr_equal(pz_config_variation(own, "a")->rules_view, pins);
+    assert_true(pz_config_variation(own, "b")->rules_view->exclude_seen);
+    assert_ptr_equal(pz_config_variation(own, "c")->rules_view, pins); /* null takes the parent's */
+    assert_non_null(strstr(pz_config_variation(own, "a")->json, "\"rules\""));
+    assert_false(top->paginate);
+    pz_config_unref(c);
+    pz_config_problems_free(&p);
+
+    /* Accepted but not applied: said at load. */
+    pz_config_problems_init(&p);
+    c = parse_q("{'namespaces':{'ns':{'rules':{'filterValuesFromItem':{'C':'category'}},'recommenders':{"
+                "'rerank-items':{'rr':{'rules':{'bury':[{'itemIds':['a']}]},'variations':{'v':{'type':'builtin'}}}},"
+                "'recommend-items':{'r':{'variations':{'v':{'type':'builtin',"
+                "'rules':{'filterValuesFromItem':{'C':'category'}}}}}}}}}}",
+                &p);
+    assert_non_null(c);
+    expect_problem(&p, "$.namespaces.ns.recommenders.rerank-items.rr.rules", true, "ignored: rules apply to");
+    expect_problem(&p, "$.namespaces.ns.recommenders.recommend-items.r.variations.v.rules.filterValuesFromItem", true,
+                   "applies to related-items");
+    assert_int_equal(p.n, 2); /* the namespace's block applies where it can: no warning */
+    pz_config_unref(c);
+    pz_config_problems_free(&p);
+
+    /* A list kept for less time than a cached first page is served: a warning names the variation. */
+    pz_config_problems_init(&p);
+    c = parse_q(DOC_WITH_REC("{'rules':{'pagination':{'ttlSeconds':100}},'cacheControl':{'userSpecified':"
+                             "{'maxAge':60,'directives':'private'}},'variations':{'v':{'type':'builtin'}}}"),
+                &p);
+    assert_non_null(c);
+    expect_problem(&p, VAR_PATH, true, "shorter than how long a cached first page may be served");
+    assert_int_equal(pz_config_namespace(c, "ns")->recommenders[0][0].rules_view->page_max_items, 100);
+    pz_config_unref(c);
+    pz_config_problems_free(&p);
+
+    for (int n = 50; n <= 51; n++) {
+        char doc[8192] = "{'namespaces':{'ns':{'rules':{'bury':[";
+        for (int i = 0; i < n; i++)
+            snprintf(doc + strlen(doc), sizeof doc - strlen(doc), "%s{'itemIds':['i%d']}", i ? "," : "", i);
+        strcat(doc, "]},'recommenders':{'recommend-items':{'r':{'variations':{'v':{'type':'builtin'}}}}}}}}");
+        pz_config_problems_init(&p);
+        c = parse_q(doc, &p);
+        if (n == 50) {
+            assert_non_null(c);
+            assert_int_equal(pz_config_namespace(c, "ns")->rules_view->n_buries, 50);
+        } else {
+            assert_null(c);
+            expect_problem(&p, "$.namespaces.ns.rules.bury", false, "at most 50");
+        }
+        pz_config_unref(c);
         pz_config_problems_free(&p);
     }
 }
@@ -1480,6 +1604,7 @@ int main(void)
         cmocka_unit_test(test_sample_b),
         cmocka_unit_test(test_inheritance_null_takes_parent_and_child_replaces),
         cmocka_unit_test(test_error_paths),
+        cmocka_unit_test(test_rules_inheritance_and_entry_limit),
         cmocka_unit_test(test_raw_byte_documents),
         cmocka_unit_test(test_multiple_errors_all_reported),
         cmocka_unit_test(test_bad_fixtures),

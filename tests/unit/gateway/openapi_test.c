@@ -213,6 +213,7 @@ static void test_parameters_carry_the_core_limits(void **state)
     assert_int_equal(json_integer_value(at(params, "numResults", "schema", "minimum", NULL)), 0);
     assert_true(json_is_true(at(params, "decorateItems", "schema", "default", NULL)));
     assert_true(json_is_false(at(params, "syntheticUser", "schema", "default", NULL)));
+    assert_null(json_object_get(params, "pageToken")); /* no recommender paginates: not defined */
     assert_int_equal(json_integer_value(at(params, "context", "content", "application/json", "schema",
                                            "additionalProperties", "maxLength", NULL)),
                      PZ_MAX_MAP_VALUE_LEN);
@@ -241,6 +242,50 @@ static void test_parameters_carry_the_core_limits(void **state)
     assert_non_null(json_object_get(post, "Cache-Control"));
     assert_true(header_required(doc, at(doc, "paths", "/rerank-items/shop/rank/{user_id}", "post", "responses", NULL),
                                 "200", "Cache-Control"));
+    json_decref(doc);
+}
+
+/* Whether an operation's parameters refer to components.parameters.<name>. */
+static bool has_param_ref(json_t *params, const char *name)
+{
+    char ref[128];
+    snprintf(ref, sizeof ref, "#/components/parameters/%s", name);
+    size_t i;
+    json_t *p;
+    json_array_foreach (params, i, p) {
+        const char *r = json_string_value(json_object_get(p, "$ref"));
+        if (r != NULL && strcmp(r, ref) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* pageToken (issue 20) is a parameter of the recommend and related operations whose rules paginate
+ * (at any level, any variation), with the core's length limit; nextPageToken is in the response. */
+static void test_page_token_where_rules_paginate(void **state)
+{
+    (void)state;
+    static const char PAGED[] = "{\"namespaces\":{\"shop\":{\"recommenders\":{"
+                                " \"recommend-items\":{"
+                                "   \"feed\":{\"variations\":{\"a\":{\"type\":\"builtin\"},"
+                                "     \"b\":{\"type\":\"builtin\",\"rules\":{\"pagination\":{}}}}},"
+                                "   \"plain\":{\"rules\":{\"diversity\":{\"field\":\"category\",\"maxPerValue\":2}},"
+                                "     \"variations\":{\"a\":{\"type\":\"builtin\"}}}},"
+                                " \"related-items\":{\"more\":{\"rules\":{\"pagination\":{\"maxItems\":50}},"
+                                "   \"variations\":{\"c\":{\"type\":\"builtin\"}}}}}}}}";
+    json_t *doc = document(PAGED, NULL);
+    assert_true(has_param_ref(at(doc, "paths", "/recommend-items/shop/feed/{user_id}", "get", "parameters", NULL),
+                              "pageToken"));
+    assert_true(
+        has_param_ref(at(doc, "paths", "/related-items/shop/more/{item_id}", "get", "parameters", NULL), "pageToken"));
+    json_t *plain = at(doc, "paths", "/recommend-items/shop/plain/{user_id}", "get", "parameters", NULL);
+    assert_true(has_param_ref(plain, "numResults"));
+    assert_false(has_param_ref(plain, "pageToken"));
+    assert_int_equal(json_integer_value(at(doc, "components", "parameters", "pageToken", "schema", "maxLength", NULL)),
+                     PZ_MAX_PAGE_TOKEN_LEN);
+    assert_non_null(at(doc, "components", "schemas", "RecommendationResponse", "properties", "nextPageToken", NULL));
+    assert_non_null(strstr(json_string_value(at(doc, "components", "responses", "Inference400", "description", NULL)),
+                           "PageTokenExpired"));
     json_decref(doc);
 }
 
@@ -430,6 +475,7 @@ int main(void)
         cmocka_unit_test(test_defaults_without_title_version_or_server),
         cmocka_unit_test(test_response_schemas_follow_the_writer),
         cmocka_unit_test(test_parameters_carry_the_core_limits),
+        cmocka_unit_test(test_page_token_where_rules_paginate),
         cmocka_unit_test(test_operation_ids_are_unique_and_output_is_deterministic),
         cmocka_unit_test(test_security_follows_the_auth_policies),
         cmocka_unit_test(test_both_schemes_are_alternatives),

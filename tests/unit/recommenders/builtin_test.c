@@ -1037,6 +1037,60 @@ static void run_concurrently(shared *s_in, pz_builtin_stats *st)
     pz_builtin_close(s.b);
 }
 
+/* The history port for excludeSeen: a user's items in the namespace, by the strongest event type's
+ * weight and the latest event's time; other users and namespaces are not seen. */
+static const char *seen_list(pz_history_port port, const char *ns, const char *user, const char *const *types,
+                             size_t n_types, int64_t since, pz_arena *a)
+{
+    pz_history_query q = {.ns = ns, .user_id = user, .event_types = types, .n_event_types = n_types, .since_ms = since};
+    const char **ids;
+    size_t n;
+    pz_error err;
+    assert_int_equal(port.seen(port.self, &q, a, &ids, &n, &err), PZ_OK);
+    /* sorted, comma-joined */
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && strcmp(ids[j - 1], ids[j]) > 0; j--) {
+            const char *t = ids[j];
+            ids[j] = ids[j - 1];
+            ids[j - 1] = t;
+        }
+    char *out = pz_arena_calloc(a, 1, 1024);
+    for (size_t i = 0; i < n; i++)
+        snprintf(out + strlen(out), 1024 - strlen(out), "%s%s", i ? "," : "", ids[i]);
+    return out;
+}
+
+static void test_history_port(void **state)
+{
+    (void)state;
+    pz_builtin *b = open_fresh(NULL);
+    ingest(b, "ns", "u1", NULL, "bought", "purchase", NOW - 10 * HOUR);
+    ingest(b, "ns", "u1", NULL, "viewed", "view", NOW - 2 * HOUR);
+    ingest(b, "ns", "u1", NULL, "clicked", "click", NOW - 1 * HOUR);
+    ingest(b, "ns", "u1", NULL, "both", "view", NOW - 30 * HOUR);
+    ingest(b, "ns", "u1", NULL, "both", "Add-To-Cart", NOW - 20 * HOUR);
+    ingest(b, "ns", "u2", NULL, "other", "purchase", NOW);
+    ingest(b, "ns2", "u1", NULL, "elsewhere", "purchase", NOW);
+    pz_history_port port = pz_builtin_history(b);
+    pz_arena a;
+    pz_arena_init(&a);
+    assert_string_equal(seen_list(port, "ns", "u1", NULL, 0, 0, &a), "both,bought,clicked,viewed");
+    static const char *const purchase[] = {"purchase", "cart"};
+    assert_string_equal(seen_list(port, "ns", "u1", purchase, 2, 0, &a), "both,bought");
+    static const char *const view[] = {"impression"}; /* the same weight as view */
+    assert_string_equal(seen_list(port, "ns", "u1", view, 1, 0, &a), "viewed");
+    assert_string_equal(seen_list(port, "ns", "u1", NULL, 0, NOW - 3 * HOUR, &a), "clicked,viewed");
+    assert_string_equal(seen_list(port, "ns", "nobody", NULL, 0, 0, &a), "");
+    assert_string_equal(seen_list(port, "none", "u1", NULL, 0, 0, &a), "");
+    /* learned but not yet flushed (the pending table) is seen at once */
+    pz_interaction e = {.user_id = "u2", .item_id = "pending", .event_type = "click", .sent_at_ms = NOW};
+    char err[256] = "";
+    assert_int_equal(pz_builtin_learn(b, "ns", NULL, &e, 1, err, sizeof err), 1);
+    assert_string_equal(seen_list(port, "ns", "u2", NULL, 0, 0, &a), "other,pending");
+    pz_arena_destroy(&a);
+    pz_builtin_close(b);
+}
+
 static void test_concurrent_writer_and_readers(void **state)
 {
     (void)state;
@@ -1065,6 +1119,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_popularity_order_and_weights),
+        cmocka_unit_test(test_history_port),
         cmocka_unit_test(test_decay),
         cmocka_unit_test(test_related),
         cmocka_unit_test(test_recommend_personalized),
