@@ -105,7 +105,7 @@ def start(d, extra, config=None):
 def test_grpc_serves_tls_with_the_rest_flags(d):
     s = start(d, [])
     try:
-        assert "gRPC  listening" in s.read_log() and "; TLS on grpc core's own listener" in s.read_log()
+        assert "gRPC  listening" in s.read_log() and "; TLS terminated in the connection relay" in s.read_log()
         ch = grpc_channel(s, d, client=False)
         assert len(recommend(ch).item_list) == 2
         ch.close()
@@ -202,10 +202,9 @@ def closed_within(sock, seconds):
 
 
 def test_grpc_tls_port_keeps_the_handshake_timeout_and_client_address_limits(d):
-    """grpc 1.51 does TLS only on ports it listens on itself, so the TLS port bypasses the connection
-    relay (README "Security and limits"). What must still hold there: the handshake timeout (grpc's
-    handshake deadline: the TLS handshake and the client's SETTINGS) and the client's address, which
-    the per-address rate limit is keyed by (a call without an address would never be limited)."""
+    """The TLS port's handshake timeout (the TLS handshake and the HTTP/2 preface) and the client's
+    address, which the per-address rate limit is keyed by (a call without an address would never be
+    limited). The relay's caps and frame guard over TLS: tests/integration/hardening/fronts_test.py."""
     key = "pzk_tls-test-key"
     with open(os.path.join(REPO_ROOT, "tests", "data", "demo", "config.json")) as f:
         cfg = json.load(f)
