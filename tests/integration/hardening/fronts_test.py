@@ -72,15 +72,16 @@ def closed_within(sock, seconds):
         return True
 
 
-def recommend_stub(target):
-    ch = grpc.insecure_channel(target)
+def recommend_stub(target, creds=None):
+    """A RecommendItems stub on a new channel: plaintext, or TLS with grpc channel credentials."""
+    ch = grpc.secure_channel(target, creds) if creds is not None else grpc.insecure_channel(target)
     return ch, ch.unary_unary(RECOMMEND, request_serializer=pb.RecommendItemsRequest.SerializeToString,
                               response_deserializer=pb.RecommendationResponse.FromString)
 
 
-def latencies(target, seconds):
+def latencies(target, seconds, creds=None):
     """Sequential RecommendItems calls for `seconds`: (sorted latencies in ms, errors)."""
-    ch, call = recommend_stub(target)
+    ch, call = recommend_stub(target, creds)
     req = pb.RecommendItemsRequest(namespace="demo", recommender="for-you", user_id="user-0001", num_results=5)
     lat, errors = [], 0
     end = time.time() + seconds
