@@ -960,7 +960,7 @@ int pz_grpc_server_start(const pz_grpc_options *opts, pz_grpc_server **out, int 
     }
     pz_info("grpc: listening on %s (port %d, %d threads, max message %zu bytes, %d streams per connection%s)",
             opts->address, port, s->n_threads, max, max_streams,
-            s->tls == NULL                      ? ""
+            s->tls == NULL                     ? ""
             : opts->tls_client_ca_file != NULL ? ", TLS with client certificates"
                                                : ", TLS");
     *out = s;

@@ -105,14 +105,9 @@ uint32_t pz_relay_events(const pz_relay *r, pz_relay_end end)
 static io tls_wait(SSL *ssl, int n, uint32_t *on)
 {
     switch (SSL_get_error(ssl, n)) {
-    case SSL_ERROR_WANT_READ:
-        *on = EPOLLIN;
-        return IO_WAIT;
-    case SSL_ERROR_WANT_WRITE:
-        *on = EPOLLOUT;
-        return IO_WAIT;
-    default:
-        return IO_END; /* close_notify, a protocol error, the socket failed */
+    case SSL_ERROR_WANT_READ: *on = EPOLLIN; return IO_WAIT;
+    case SSL_ERROR_WANT_WRITE: *on = EPOLLOUT; return IO_WAIT;
+    default: return IO_END; /* close_notify, a protocol error, the socket failed */
     }
 }
 

@@ -49,7 +49,8 @@ static X509 *make_cert(const char *cn, X509 *issuer, EVP_PKEY *issuer_key, EVP_P
     X509_set_issuer_name(x, issuer != NULL ? X509_get_subject_name(issuer) : name);
     X509V3_CTX v3;
     X509V3_set_ctx(&v3, issuer != NULL ? issuer : x, x, NULL, NULL, 0);
-    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints, issuer == NULL ? "CA:TRUE" : "CA:FALSE");
+    X509_EXTENSION *ext =
+        X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints, issuer == NULL ? "CA:TRUE" : "CA:FALSE");
     check(ext != NULL && X509_add_ext(x, ext, -1) == 1, "basic constraints");
     X509_EXTENSION_free(ext);
     if (issuer != NULL) {
@@ -96,9 +97,9 @@ const char *tls_certs_path(tls_certs *c, const char *name)
 
 void tls_certs_remove(tls_certs *c)
 {
-    static const char *const FILES[] = {"ca.pem",     "ca.key",      "server.pem",   "server.key",   "server2.pem",
-                                        "server2.key", "client.pem", "client.key",   "stranger.pem", "stranger.key",
-                                        "broken.pem"};
+    static const char *const FILES[] = {"ca.pem",       "ca.key",       "server.pem", "server.key",
+                                        "server2.pem",  "server2.key",  "client.pem", "client.key",
+                                        "stranger.pem", "stranger.key", "broken.pem"};
     for (size_t i = 0; i < sizeof FILES / sizeof FILES[0]; i++)
         unlink(tls_certs_path(c, FILES[i]));
     rmdir(c->dir);
