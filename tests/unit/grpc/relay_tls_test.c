@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "server/grpc/relay.h"
+#include "tests/unit/grpc/relay_helpers.h"
 #include "server/net/tls_context.h"
 #include "tests/unit/net/tls_certs.h"
 
@@ -37,20 +38,12 @@ typedef struct rig {
     uint8_t scratch[PZ_RELAY_MIN_SCRATCH];
 } rig;
 
-static void pair(int *a, int *b)
-{
-    int sv[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
-    *a = sv[0];
-    *b = sv[1];
-}
-
 /* Handshake, then the client sends `first` in one record; the server reads the preface from it
  * as the acceptor does (the rest stays in OpenSSL) and the relay starts. */
 static void rig_up(rig *t, int max_resets_per_sec, const uint8_t *first, size_t first_len)
 {
-    pair(&t->client_fd, &t->relay_client);
-    pair(&t->relay_core, &t->core);
+    relay_pair(&t->client_fd, &t->relay_client);
+    relay_pair(&t->relay_core, &t->core);
     pz_tls_options o = {.cert_file = "", .key_file = "", .alpn = &PZ_TLS_ALPN_H2_ONLY};
     char cert[192], key[192], err[256];
     snprintf(cert, sizeof cert, "%s", tls_certs_path(&certs, "server.pem"));
@@ -98,17 +91,6 @@ static pz_relay_status on(rig *t, pz_relay_end end, uint32_t events)
     return pz_relay_on_events(t->r, end, events, t->scratch, sizeof t->scratch, 0);
 }
 
-static size_t drain(int fd, uint8_t *buf, size_t cap)
-{
-    size_t got = 0;
-    for (;;) {
-        ssize_t n = recv(fd, buf + got, cap - got, MSG_DONTWAIT);
-        if (n <= 0)
-            return got;
-        got += (size_t)n;
-    }
-}
-
 /* What the client can decrypt now. */
 static size_t client_read(rig *t, uint8_t *buf, size_t cap)
 {
@@ -133,7 +115,7 @@ static void preface_and_buffered_rest_go_first(void **state)
     /* the one call the acceptor makes after creating the relay: no socket event is pending */
     assert_int_equal(on(&t, PZ_RELAY_CLIENT, EPOLLIN), PZ_RELAY_OPEN);
     uint8_t buf[256];
-    assert_int_equal(drain(t.core, buf, sizeof buf), sizeof first);
+    assert_int_equal(relay_drain(t.core, buf, sizeof buf), sizeof first);
     assert_memory_equal(buf, first, sizeof first);
     assert_int_equal(pz_relay_guard(t.r)->frames, 1);
 
@@ -151,13 +133,6 @@ static void preface_and_buffered_rest_go_first(void **state)
     rig_down(&t);
 }
 
-static void small_buffers(int a, int b)
-{
-    int small = 4096;
-    setsockopt(a, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-    setsockopt(b, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
-}
-
 static uint8_t out[256 * 1024], in[256 * 1024];
 
 static void pattern(void)
@@ -172,7 +147,7 @@ static void slow_client_holds_and_stops_the_core(void **state)
     rig t;
     rig_up(&t, 0, (const uint8_t *)PREFACE, PREFACE_LEN);
     assert_int_equal(on(&t, PZ_RELAY_CLIENT, EPOLLIN), PZ_RELAY_OPEN);
-    small_buffers(t.client_fd, t.relay_client);
+    relay_small_buffers(t.client_fd, t.relay_client);
     pattern();
     size_t sent = 0, got = 0;
     int rounds = 0;
@@ -207,8 +182,8 @@ static void slow_core_holds_and_stops_the_client(void **state)
     rig_up(&t, 0, (const uint8_t *)PREFACE, PREFACE_LEN);
     assert_int_equal(on(&t, PZ_RELAY_CLIENT, EPOLLIN), PZ_RELAY_OPEN);
     uint8_t pre[PREFACE_LEN];
-    assert_int_equal(drain(t.core, pre, sizeof pre), PREFACE_LEN);
-    small_buffers(t.core, t.relay_core);
+    assert_int_equal(relay_drain(t.core, pre, sizeof pre), PREFACE_LEN);
+    relay_small_buffers(t.core, t.relay_core);
     pattern();
     /* DATA-less bytes: the guard reads frame headers; one 256 KiB frame keeps it quiet */
     const uint32_t len = sizeof out - 9;
@@ -231,7 +206,7 @@ static void slow_core_holds_and_stops_the_client(void **state)
             assert_true(pz_relay_events(t.r, PZ_RELAY_CORE) & EPOLLOUT);
         }
         if (rounds % 3 == 0) {
-            got += drain(t.core, in + got, sizeof in - got);
+            got += relay_drain(t.core, in + got, sizeof in - got);
             if (pz_relay_events(t.r, PZ_RELAY_CORE) & EPOLLOUT)
                 assert_int_equal(on(&t, PZ_RELAY_CORE, EPOLLOUT), PZ_RELAY_OPEN);
         }
@@ -248,18 +223,13 @@ static void reset_flood_over_tls_never_reaches_core(void **state)
     rig_up(&t, 2, (const uint8_t *)PREFACE, PREFACE_LEN);
     assert_int_equal(on(&t, PZ_RELAY_CLIENT, EPOLLIN), PZ_RELAY_OPEN);
     uint8_t buf[256];
-    assert_int_equal(drain(t.core, buf, sizeof buf), PREFACE_LEN);
+    assert_int_equal(relay_drain(t.core, buf, sizeof buf), PREFACE_LEN);
     uint8_t msg[64];
-    size_t len = 0;
-    for (uint8_t id = 1; id <= 5; id += 2) { /* three RST_STREAM frames with a budget of two */
-        const uint8_t rst[13] = {0, 0, 4, 3, 0, 0, 0, 0, id, 0, 0, 0, 8};
-        memcpy(msg + len, rst, sizeof rst);
-        len += sizeof rst;
-    }
+    size_t len = relay_rst_frames(msg, 3); /* three RST_STREAM frames with a budget of two */
     assert_int_equal(SSL_write(t.client, msg, (int)len), (int)len);
     assert_int_equal(on(&t, PZ_RELAY_CLIENT, EPOLLIN), PZ_RELAY_ABUSIVE);
     assert_int_equal(pz_relay_guard(t.r)->verdict, PZ_H2_RESET_FLOOD);
-    assert_int_equal(drain(t.core, buf, sizeof buf), 0);
+    assert_int_equal(relay_drain(t.core, buf, sizeof buf), 0);
     rig_down(&t);
 }
 
