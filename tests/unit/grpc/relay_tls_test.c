@@ -141,6 +141,56 @@ static void pattern(void)
         out[i] = (uint8_t)(i * 7 + i / 251);
 }
 
+/* The two sides of one direction: what writes `out` into the source (the client over TLS, or grpc
+ * core) and what reads the destination, returning how much it took. */
+typedef size_t (*side_fn)(rig *t, uint8_t *data, size_t len);
+
+static size_t core_send(rig *t, uint8_t *data, size_t len)
+{
+    ssize_t n = send(t->core, data, len, MSG_DONTWAIT);
+    return n > 0 ? (size_t)n : 0;
+}
+
+static size_t client_send(rig *t, uint8_t *data, size_t len)
+{
+    int n = SSL_write(t->client, data, (int)(len < 8192 ? len : 8192));
+    return n > 0 ? (size_t)n : 0;
+}
+
+static size_t core_recv(rig *t, uint8_t *at, size_t cap)
+{
+    return relay_drain(t->core, at, cap);
+}
+
+/* Moves `out` from the end `from` to the other while the reader reads only now and then: the relay
+ * must hold the rest (SSL_write unable to finish, or a full socketpair), stop reading the source,
+ * and deliver everything in order. */
+static void slow_reader(rig *t, pz_relay_end from, side_fn write_src, side_fn read_dst)
+{
+    pz_relay_end to = from == PZ_RELAY_CLIENT ? PZ_RELAY_CORE : PZ_RELAY_CLIENT;
+    size_t sent = 0, got = 0;
+    int rounds = 0;
+    bool held = false;
+    while (got < sizeof out) {
+        assert_true(++rounds < 100000);
+        if (sent < sizeof out)
+            sent += write_src(t, out + sent, sizeof out - sent);
+        if (pz_relay_events(t->r, from) & EPOLLIN) {
+            assert_int_equal(on(t, from, EPOLLIN), PZ_RELAY_OPEN);
+        } else {
+            held = true;
+            assert_true(pz_relay_events(t->r, to) & EPOLLOUT);
+        }
+        if (rounds % 3 == 0) {
+            got += read_dst(t, in + got, sizeof in - got);
+            if (pz_relay_events(t->r, to) & EPOLLOUT)
+                assert_int_equal(on(t, to, EPOLLOUT), PZ_RELAY_OPEN);
+        }
+    }
+    assert_true(held);
+    assert_memory_equal(in, out, sizeof out);
+}
+
 static void slow_client_holds_and_stops_the_core(void **state)
 {
     (void)state;
@@ -149,29 +199,7 @@ static void slow_client_holds_and_stops_the_core(void **state)
     assert_int_equal(on(&t, PZ_RELAY_CLIENT, EPOLLIN), PZ_RELAY_OPEN);
     relay_small_buffers(t.client_fd, t.relay_client);
     pattern();
-    size_t sent = 0, got = 0;
-    int rounds = 0;
-    bool held = false;
-    while (got < sizeof out) {
-        assert_true(++rounds < 100000);
-        ssize_t n = sent < sizeof out ? send(t.core, out + sent, sizeof out - sent, MSG_DONTWAIT) : 0;
-        if (n > 0)
-            sent += (size_t)n;
-        if (pz_relay_events(t.r, PZ_RELAY_CORE) & EPOLLIN) {
-            assert_int_equal(on(&t, PZ_RELAY_CORE, EPOLLIN), PZ_RELAY_OPEN);
-        } else { /* SSL_write could not finish: the core is not read until the client took it */
-            held = true;
-            assert_true(pz_relay_events(t.r, PZ_RELAY_CLIENT) & EPOLLOUT);
-        }
-        if (rounds % 3 == 0) {
-            got += client_read(&t, in + got, sizeof in - got);
-            uint32_t ev = pz_relay_events(t.r, PZ_RELAY_CLIENT);
-            if (ev & EPOLLOUT)
-                assert_int_equal(on(&t, PZ_RELAY_CLIENT, EPOLLOUT), PZ_RELAY_OPEN);
-        }
-    }
-    assert_true(held);
-    assert_memory_equal(in, out, sizeof out);
+    slow_reader(&t, PZ_RELAY_CORE, core_send, client_read);
     rig_down(&t);
 }
 
@@ -185,34 +213,10 @@ static void slow_core_holds_and_stops_the_client(void **state)
     assert_int_equal(relay_drain(t.core, pre, sizeof pre), PREFACE_LEN);
     relay_small_buffers(t.core, t.relay_core);
     pattern();
-    /* DATA-less bytes: the guard reads frame headers; one 256 KiB frame keeps it quiet */
+    /* one 256 KiB frame: the guard reads frame headers only, so it stays quiet */
     const uint32_t len = sizeof out - 9;
     out[0] = (uint8_t)(len >> 16), out[1] = (uint8_t)(len >> 8), out[2] = (uint8_t)len, out[3] = 0;
-    size_t sent = 0, got = 0;
-    int rounds = 0;
-    bool held = false;
-    while (got < sizeof out) {
-        assert_true(++rounds < 100000);
-        if (sent < sizeof out) {
-            size_t chunk = sizeof out - sent < 8192 ? sizeof out - sent : 8192;
-            int n = SSL_write(t.client, out + sent, (int)chunk);
-            if (n > 0)
-                sent += (size_t)n;
-        }
-        if (pz_relay_events(t.r, PZ_RELAY_CLIENT) & EPOLLIN) {
-            assert_int_equal(on(&t, PZ_RELAY_CLIENT, EPOLLIN), PZ_RELAY_OPEN);
-        } else {
-            held = true;
-            assert_true(pz_relay_events(t.r, PZ_RELAY_CORE) & EPOLLOUT);
-        }
-        if (rounds % 3 == 0) {
-            got += relay_drain(t.core, in + got, sizeof in - got);
-            if (pz_relay_events(t.r, PZ_RELAY_CORE) & EPOLLOUT)
-                assert_int_equal(on(&t, PZ_RELAY_CORE, EPOLLOUT), PZ_RELAY_OPEN);
-        }
-    }
-    assert_true(held);
-    assert_memory_equal(in, out, sizeof out);
+    slow_reader(&t, PZ_RELAY_CLIENT, client_send, core_recv);
     rig_down(&t);
 }
 
