@@ -4,8 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -27,6 +25,7 @@
 #include "server/core/log.h"
 #include "server/net/conn_limits.h"
 #include "server/net/listener.h"
+#include "server/net/tls_context.h"
 
 /* Response bodies are bounded: a full 500-item decorated list fits easily. */
 #define MAX_RESPONSE_BYTES (16u << 20)
@@ -72,8 +71,6 @@
 #define ALLOW_MAX 64
 /* Any int in decimal (at most 11 bytes) and its NUL. */
 #define INT_STRING_MAX 16
-/* OpenSSL's error strings fit in 256 bytes (ERR_error_string_n wants at least 120). */
-#define OPENSSL_ERROR_MAX 256
 
 static const char CORS_ALLOW_HEADERS[] =
     "Authorization,Content-Type,X-Amz-Date,X-Amz-Security-Token,X-Api-Key,If-None-Match";
@@ -119,12 +116,10 @@ struct pz_http_server {
     pz_http_options opts;
     local_handler local[PZ_LOCAL__COUNT];
     h2o_globalconf_t config;
-    bool tls;                 /* set at start, never changes */
-    pthread_mutex_t tls_lock; /* guards ssl_ctx: swapped by a reload, referenced by each accept */
+    pz_tls_context *tls; /* NULL: plaintext; set at start, never changes */
     pz_conn_limits *limits;
     int shutdown_grace_ms;
     size_t max_header_bytes;
-    SSL_CTX *ssl_ctx;
     atomic_bool stopping;
     int n_threads;
     loop_thread *threads;
@@ -907,16 +902,13 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     sock->on_close.cb = on_conn_closed;
     sock->on_close.data = rc;
     pz_http_server *s = t->server;
-    if (!s->tls) {
+    if (s->tls == NULL) {
         h2o_accept(&t->accept_ctx, sock);
         return;
     }
     /* The context of the moment: a reload may swap it; the handshake's SSL holds its own reference
      * (taken by SSL_new inside h2o_accept), so ours is dropped right after. */
-    pthread_mutex_lock(&s->tls_lock);
-    SSL_CTX *ctx = s->ssl_ctx;
-    SSL_CTX_up_ref(ctx);
-    pthread_mutex_unlock(&s->tls_lock);
+    SSL_CTX *ctx = pz_tls_context_acquire(s->tls);
     t->accept_ctx.ssl_ctx = ctx;
     h2o_accept(&t->accept_ctx, sock);
     t->accept_ctx.ssl_ctx = NULL;
@@ -989,36 +981,6 @@ static void *loop_main(void *arg)
     return NULL;
 }
 
-static SSL_CTX *create_ssl_ctx(const pz_http_options *o, char *err, size_t errlen)
-{
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    if (ctx == NULL || SSL_CTX_use_certificate_chain_file(ctx, o->tls_cert_file) != 1 ||
-        SSL_CTX_use_PrivateKey_file(ctx, o->tls_key_file, SSL_FILETYPE_PEM) != 1) {
-        char ebuf[OPENSSL_ERROR_MAX];
-        ERR_error_string_n(ERR_get_error(), ebuf, sizeof ebuf);
-        snprintf(err, errlen, "cannot load TLS certificate '%s' / key '%s': %s", o->tls_cert_file, o->tls_key_file,
-                 ebuf);
-        SSL_CTX_free(ctx);
-        return NULL;
-    }
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    if (o->tls_client_ca_file != NULL) {
-        if (SSL_CTX_load_verify_locations(ctx, o->tls_client_ca_file, NULL) != 1) {
-            char ebuf[OPENSSL_ERROR_MAX];
-            ERR_error_string_n(ERR_get_error(), ebuf, sizeof ebuf);
-            snprintf(err, errlen, "cannot load the client CA certificates '%s': %s", o->tls_client_ca_file, ebuf);
-            SSL_CTX_free(ctx);
-            return NULL;
-        }
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
-        /* resumed sessions must have been verified by this server too */
-        static const unsigned char session_context[] = "personalization-server";
-        SSL_CTX_set_session_id_context(ctx, session_context, sizeof session_context - 1);
-    }
-    h2o_ssl_register_alpn_protocols(ctx, h2o_http2_alpn_protocols);
-    return ctx;
-}
-
 int pz_http_server_start(const pz_http_options *opts, pz_http_server **out, int *bound_port, char *err, size_t errlen)
 {
     pz_http_server *s = pz_calloc(1, sizeof *s);
@@ -1036,15 +998,17 @@ int pz_http_server_start(const pz_http_options *opts, pz_http_server **out, int 
     s->shutdown_grace_ms = opts->shutdown_grace_ms > 0 ? opts->shutdown_grace_ms : DEFAULT_SHUTDOWN_GRACE_MS;
     s->max_header_bytes = opts->max_header_bytes > 0 ? opts->max_header_bytes : DEFAULT_MAX_HEADER_BYTES;
     atomic_init(&s->stopping, false);
-    pthread_mutex_init(&s->tls_lock, NULL);
     if (opts->tls_cert_file != NULL && opts->tls_key_file != NULL) {
-        s->ssl_ctx = create_ssl_ctx(opts, err, errlen);
-        if (s->ssl_ctx == NULL) {
-            pthread_mutex_destroy(&s->tls_lock);
+        /* h2 when the client offers it, else HTTP/1.1: h2o picks the protocol ALPN selected */
+        pz_tls_options to = {.cert_file = opts->tls_cert_file,
+                             .key_file = opts->tls_key_file,
+                             .client_ca_file = opts->tls_client_ca_file,
+                             .alpn = &PZ_TLS_ALPN_H2_OR_HTTP1};
+        s->tls = pz_tls_context_create(&to, err, errlen);
+        if (s->tls == NULL) {
             free(s);
             return -1;
         }
-        s->tls = true;
     }
     h2o_config_init(&s->config);
     s->config.max_request_entity_size = opts->max_body_bytes ? opts->max_body_bytes : DEFAULT_MAX_BODY_BYTES;
@@ -1072,8 +1036,7 @@ int pz_http_server_start(const pz_http_options *opts, pz_http_server **out, int 
                 close(s->threads[k].fd);
             h2o_config_dispose(&s->config);
             pz_conn_limits_destroy(s->limits);
-            SSL_CTX_free(s->ssl_ctx);
-            pthread_mutex_destroy(&s->tls_lock);
+            pz_tls_context_destroy(s->tls);
             free(s->threads);
             free(s);
             return -1;
@@ -1098,17 +1061,7 @@ int pz_http_server_start(const pz_http_options *opts, pz_http_server **out, int 
 
 int pz_http_server_reload_tls(pz_http_server *s, char *err, size_t errlen)
 {
-    if (!s->tls)
-        return 0;
-    SSL_CTX *next = create_ssl_ctx(&s->opts, err, errlen);
-    if (next == NULL)
-        return -1;
-    pthread_mutex_lock(&s->tls_lock);
-    SSL_CTX *old = s->ssl_ctx;
-    s->ssl_ctx = next;
-    pthread_mutex_unlock(&s->tls_lock);
-    SSL_CTX_free(old); /* connections still using it hold their own references */
-    return 0;
+    return s->tls == NULL ? 0 : pz_tls_context_reload(s->tls, err, errlen);
 }
 
 void pz_http_server_stop(pz_http_server *s)
@@ -1120,8 +1073,7 @@ void pz_http_server_stop(pz_http_server *s)
         pthread_join(s->threads[i].tid, NULL);
     h2o_config_dispose(&s->config);
     pz_conn_limits_destroy(s->limits);
-    SSL_CTX_free(s->ssl_ctx);
-    pthread_mutex_destroy(&s->tls_lock);
+    pz_tls_context_destroy(s->tls);
     free(s->threads);
     for (size_t i = 0; i < pz_routes_count; i++)
         free(s->route_labels[i]);

@@ -1177,7 +1177,7 @@ int main(int argc, char **argv)
     pz_info("gRPC  listening on %s:%d (personalization.v1.PersonalizationService, health, reflection; %d "
             "thread(s)%s)",
             o.host, grpc_port, o.grpc_threads,
-            o.tls_cert != NULL ? "; TLS on grpc core's own listener: no connection relay or frame guard" : "");
+            o.tls_cert != NULL ? "; TLS terminated in the connection relay, h2 via ALPN" : "");
 
     reloadable r = {
         .holder = holder, .has_file = o.config_path != NULL, .http = http, .grpc = grpc, .tls = o.tls_cert != NULL};

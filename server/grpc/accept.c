@@ -13,6 +13,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+
 #include "server/core/clock.h"
 #include "server/core/hash.h"
 #include "server/core/log.h"
@@ -52,11 +54,16 @@ typedef struct conn_end {
     pz_relay_end end;
 } conn_end;
 
-/* An accepted connection: pending (waiting for the preface; fd is the client's socket), serving
- * (relayed to grpc core) or closed (freed after the current batch of events). */
+/* An accepted connection: pending (in its TLS handshake, or waiting for the preface; fd is the
+ * client's socket), serving (relayed to grpc core) or closed (freed after the current batch of
+ * events). */
 struct conn {
     conn_state state;
-    int fd; /* pending: the client's socket (the relay owns it once serving) */
+    int fd;   /* pending: the client's socket (the relay owns it once serving) */
+    SSL *ssl; /* pending over TLS: the client's TLS connection (the relay owns it once serving) */
+    bool handshaken;
+    uint8_t preface[PREFACE_LEN]; /* over TLS: the preface bytes read so far (SSL_read consumes them) */
+    size_t preface_have;
     pz_relay *relay;
     conn_end ends[2];
     uint32_t watched[2]; /* epoll events registered per end */
@@ -171,6 +178,7 @@ static void close_conn(pz_grpc_acceptor *a, conn *c, bool abort)
         pz_relay_destroy(c->relay, abort); /* closing the descriptors takes them out of epoll */
     } else {
         list_remove(&a->pending, c);
+        SSL_free(c->ssl);
         close(c->fd);
     }
     pz_conn_limits_release(a->o.limits, (const struct sockaddr *)&c->peer);
@@ -222,6 +230,23 @@ static void resume_accepting(pz_grpc_acceptor *a)
     epoll_ctl(a->epoll_fd, EPOLL_CTL_MOD, a->listen_fd, &ev);
 }
 
+/* A server-side TLS connection on fd with the context of the moment (a reload may swap it; the
+ * SSL keeps its own reference), or NULL. */
+static SSL *new_ssl(pz_grpc_acceptor *a, int fd)
+{
+    SSL_CTX *ctx = pz_tls_context_acquire(a->o.tls);
+    SSL *ssl = SSL_new(ctx);
+    SSL_CTX_free(ctx);
+    if (ssl != NULL && SSL_set_fd(ssl, fd) != 1) {
+        SSL_free(ssl);
+        ssl = NULL;
+    }
+    if (ssl != NULL)
+        SSL_set_accept_state(ssl);
+    ERR_clear_error();
+    return ssl;
+}
+
 static void accept_all(pz_grpc_acceptor *a)
 {
     while (a->listen_fd >= 0 && !a->paused) {
@@ -251,12 +276,20 @@ static void accept_all(pz_grpc_acceptor *a)
         c->ends[PZ_RELAY_CLIENT] = (conn_end){c, PZ_RELAY_CLIENT};
         c->ends[PZ_RELAY_CORE] = (conn_end){c, PZ_RELAY_CORE};
         list_push(&a->pending, c);
-        /* edge-triggered: a partial preface must not wake the thread again until more arrives */
+        /* plaintext: edge-triggered, a partial preface must not wake the thread again until more
+         * arrives (it is only peeked at); TLS: level-triggered, OpenSSL consumes what it reads and
+         * says which event it waits for (the ClientHello first) */
         struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.ptr = &c->ends[PZ_RELAY_CLIENT]};
-        if (epoll_ctl(a->epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0)
+        if (a->o.tls != NULL) {
+            c->ssl = new_ssl(a, fd);
+            ev.events = EPOLLIN;
+        }
+        if ((a->o.tls != NULL && c->ssl == NULL) || epoll_ctl(a->epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0)
             close_conn(a, c, false);
     }
 }
+
+static void on_relay_events(pz_grpc_acceptor *a, conn *c, pz_relay_end end, uint32_t events);
 
 /* Registers or updates what epoll watches on each end of a serving connection. */
 static void watch(pz_grpc_acceptor *a, conn *c)
@@ -287,7 +320,12 @@ static void serve(pz_grpc_acceptor *a, conn *c)
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     list_remove(&a->pending, c);
-    c->relay = pz_relay_create(c->fd, sv[0], &a->o.guard, mono_ms());
+    if (c->ssl != NULL) {
+        c->relay = pz_relay_create_tls(c->fd, c->ssl, sv[0], c->preface, PREFACE_LEN, &a->o.guard, mono_ms());
+        c->ssl = NULL;
+    } else {
+        c->relay = pz_relay_create(c->fd, sv[0], &a->o.guard, mono_ms());
+    }
     c->state = CONN_SERVING;
     snprintf(c->key, sizeof c->key, "fd:%d", sv[1]);
     /* level-triggered from here on: the relay reads one piece per event */
@@ -304,6 +342,8 @@ static void serve(pz_grpc_acceptor *a, conn *c)
     pthread_mutex_unlock(&a->mu);
     watch(a, c);
     a->o.serve(a->o.serve_ctx, sv[1]);
+    if (a->o.tls != NULL)
+        on_relay_events(a, c, PZ_RELAY_CLIENT, EPOLLIN); /* the preface, and what OpenSSL holds already */
 }
 
 /* The client sent something on a pending connection: the full preface serves it; a wrong byte
@@ -320,6 +360,57 @@ static void check_preface(pz_grpc_acceptor *a, conn *c)
     }
     if ((size_t)n == PREFACE_LEN)
         serve(a, c);
+}
+
+/* Watches the one event a pending TLS connection waits for. */
+static void watch_pending(pz_grpc_acceptor *a, conn *c, uint32_t event)
+{
+    struct epoll_event ev = {.events = event, .data.ptr = &c->ends[PZ_RELAY_CLIENT]};
+    epoll_ctl(a->epoll_fd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+/* An SSL call on a pending connection returned n <= 0: watch what it waits for, or close. */
+static void tls_wait_or_close(pz_grpc_acceptor *a, conn *c, int n)
+{
+    int e = SSL_get_error(c->ssl, n);
+    ERR_clear_error();
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+        watch_pending(a, c, e == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT);
+    else
+        close_conn(a, c, false); /* a failed handshake (OpenSSL sent the alert), or the client left */
+}
+
+/* A pending TLS connection can go on: the handshake (ALPN must have agreed on h2: a client that
+ * offers no h2 at all is not seen by the ALPN callback), then the preface, read (and so consumed)
+ * a piece at a time and compared; the whole preface serves it. */
+static void tls_step(pz_grpc_acceptor *a, conn *c)
+{
+    ERR_clear_error();
+    if (!c->handshaken) {
+        int n = SSL_do_handshake(c->ssl);
+        if (n != 1) {
+            tls_wait_or_close(a, c, n);
+            return;
+        }
+        if (!pz_tls_alpn_agreed(c->ssl, &PZ_TLS_ALPN_H2_ONLY)) {
+            close_conn(a, c, false);
+            return;
+        }
+        c->handshaken = true;
+    }
+    while (c->preface_have < PREFACE_LEN) {
+        int n = SSL_read(c->ssl, c->preface + c->preface_have, (int)(PREFACE_LEN - c->preface_have));
+        if (n <= 0) {
+            tls_wait_or_close(a, c, n);
+            return;
+        }
+        if (memcmp(c->preface + c->preface_have, PREFACE + c->preface_have, (size_t)n) != 0) {
+            close_conn(a, c, false);
+            return;
+        }
+        c->preface_have += (size_t)n;
+    }
+    serve(a, c);
 }
 
 /* A client crossed a guard limit: cut it off and refuse its address for a while. */
@@ -417,7 +508,9 @@ static void *acceptor_main(void *arg)
             } else {
                 conn_end *ce = evs[i].data.ptr;
                 conn *c = ce->c;
-                if (c->state == CONN_PENDING)
+                if (c->state == CONN_PENDING && c->ssl != NULL)
+                    tls_step(a, c);
+                else if (c->state == CONN_PENDING)
                     check_preface(a, c);
                 else if (c->state == CONN_SERVING)
                     on_relay_events(a, c, ce->end, evs[i].events);

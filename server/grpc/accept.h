@@ -6,8 +6,17 @@
  *
  * - Admission: pz_conn_limits (total and per client address, penalty box); a refused connection
  *   is closed at once.
- * - Handshake timeout: a connection is served only once the client sent the HTTP/2 connection
- *   preface; one that sends nothing within handshake_timeout_ms, or anything else, is closed.
+ * - TLS (tls set): the acceptor terminates TLS itself (OpenSSL, server/net/tls_context.h), so a
+ *   TLS connection takes the same path as a plaintext one and grpc core only sees plaintext. The
+ *   handshake is non-blocking, driven by the same epoll loop; ALPN must select "h2" (grpc clients
+ *   require it): a client offering other protocols fails the handshake, one offering none is
+ *   closed after it. Client certificates are required and verified when the context has a client
+ *   CA. Each connection takes the context of the moment it was accepted, so a reload
+ *   (pz_tls_context_reload) applies to new connections and open ones keep theirs. OpenSSL writes
+ *   to the socket with write(): the process must ignore SIGPIPE.
+ * - Handshake timeout: a connection is served only once the client finished the TLS handshake (if
+ *   any) and sent the HTTP/2 connection preface; one that does not within handshake_timeout_ms,
+ *   or sends anything else, is closed.
  * - Descriptor exhaustion: when accept() or socketpair() fails for want of descriptors or memory,
  *   accepting pauses for PZ_ACCEPT_PAUSE_MS instead of spinning on a listener that stays readable.
  *   A served connection takes three descriptors (the client's socket and both socketpair ends).
@@ -32,11 +41,13 @@
 #include "server/grpc/h2_guard.h"
 #include "server/net/conn_limits.h"
 #include "server/net/listener.h"
+#include "server/net/tls_context.h"
 
 typedef struct pz_grpc_accept_options {
     const char *host;
     int port;                         /* 0 picks a free port */
     pz_conn_limits *limits;           /* admission; not owned */
+    pz_tls_context *tls;              /* TLS with it (ALPN policy PZ_TLS_ALPN_H2_ONLY); NULL: plaintext; not owned */
     int handshake_timeout_ms;         /* the connection preface must arrive within it; > 0 */
     pz_h2_guard_limits guard;         /* what a client may send */
     int penalty_ms;                   /* how long the address of an aborted connection is refused */

@@ -23,6 +23,7 @@
 #include "server/grpc/accept.h"
 #include "server/grpc/health.h"
 #include "server/grpc/reflection.h"
+#include "server/net/tls_context.h"
 
 /* pz_grpc_options.max_message_bytes 0: grpc's own default receive limit, 4 MiB. */
 #define DEFAULT_MAX_MESSAGE (4u << 20)
@@ -115,20 +116,12 @@ static const srv_method SERVICE_METHODS[] = {
 #define N_SERVICE_METHODS (sizeof SERVICE_METHODS / sizeof SERVICE_METHODS[0])
 #define N_METHODS ((int)(PZ_RPC__COUNT + N_SERVICE_METHODS))
 
-/* The PEM texts served to new connections (the certificate config fetcher reads them). */
-typedef struct tls_files {
-    const char *cert_file, *key_file, *ca_file; /* from the options; NULL: no TLS / no mTLS */
-    pthread_mutex_t lock;                       /* guards the texts and generations */
-    char *cert, *key, *ca;
-    unsigned long generation, handed; /* loaded / last handed to grpc */
-} tls_files;
-
 struct pz_grpc_server {
     grpc_server *server;
-    tls_files tls;
+    pz_tls_context *tls; /* NULL: plaintext */
     pz_grpc_acceptor *acceptor;
     pz_conn_limits *limits;
-    grpc_server_credentials *creds; /* insecure: for the sockets the acceptor hands over */
+    grpc_server_credentials *creds; /* insecure: the acceptor hands over plaintext (it terminates TLS) */
     grpc_resource_quota *quota;
     grpc_completion_queue *cq;
     pz_reflection *reflection;
@@ -784,104 +777,9 @@ static void setup_methods(pz_grpc_server *s)
     }
 }
 
-/* ---- TLS ---- */
-
-/* A PEM file's text (NUL-terminated, malloc'ed), or NULL with err. */
-static char *read_pem(const char *path, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        snprintf(err, errlen, "cannot load the TLS file %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 4096, len = 0;
-    char *text = pz_calloc(1, cap);
-    size_t n;
-    while ((n = fread(text + len, 1, cap - len - 1, f)) > 0) {
-        len += n;
-        if (len + 1 == cap) {
-            char *bigger = pz_calloc(1, cap * 2);
-            memcpy(bigger, text, len);
-            free(text);
-            text = bigger;
-            cap *= 2;
-        }
-    }
-    fclose(f);
-    text[len] = '\0';
-    if (strstr(text, "-----BEGIN ") == NULL) {
-        snprintf(err, errlen, "the TLS file %s holds no PEM block", path);
-        free(text);
-        return NULL;
-    }
-    return text;
-}
-
-/* Reads the three files; on success replaces the texts and bumps the generation. */
-static int load_tls(tls_files *t, char *err, size_t errlen)
-{
-    char *cert = read_pem(t->cert_file, err, errlen);
-    char *key = cert != NULL ? read_pem(t->key_file, err, errlen) : NULL;
-    char *ca = key != NULL && t->ca_file != NULL ? read_pem(t->ca_file, err, errlen) : NULL;
-    if (cert == NULL || key == NULL || (t->ca_file != NULL && ca == NULL)) {
-        free(cert);
-        free(key);
-        return -1;
-    }
-    pthread_mutex_lock(&t->lock);
-    free(t->cert);
-    free(t->key);
-    free(t->ca);
-    t->cert = cert;
-    t->key = key;
-    t->ca = ca;
-    t->generation++;
-    pthread_mutex_unlock(&t->lock);
-    return 0;
-}
-
-/* grpc asks at each new connection (and once at start): hands over the texts when they changed. */
-static grpc_ssl_certificate_config_reload_status fetch_tls(void *user_data, grpc_ssl_server_certificate_config **out)
-{
-    tls_files *t = user_data;
-    grpc_ssl_certificate_config_reload_status status = GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_UNCHANGED;
-    pthread_mutex_lock(&t->lock);
-    if (t->handed != t->generation) {
-        grpc_ssl_pem_key_cert_pair pair = {.private_key = t->key, .cert_chain = t->cert};
-        /* grpc 1.51 asserts that a fetched config has root certificates even when it verifies no
-         * client; without a client CA our own chain stands in, unused (DONT_REQUEST). */
-        *out = grpc_ssl_server_certificate_config_create(t->ca != NULL ? t->ca : t->cert, &pair, 1); /* copies */
-        t->handed = t->generation;
-        status = GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_NEW;
-    }
-    pthread_mutex_unlock(&t->lock);
-    return status;
-}
-
-static grpc_server_credentials *server_credentials(pz_grpc_server *s, char *err, size_t errlen)
-{
-    if (s->tls.cert_file == NULL)
-        return grpc_insecure_server_credentials_create();
-    if (load_tls(&s->tls, err, errlen) != 0)
-        return NULL;
-    grpc_ssl_server_credentials_options *options = grpc_ssl_server_credentials_create_options_using_config_fetcher(
-        s->tls.ca_file != NULL ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
-                               : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE,
-        fetch_tls, &s->tls);
-    return grpc_ssl_server_credentials_create_with_options(options); /* takes the options */
-}
-
-static void free_tls(tls_files *t)
-{
-    free(t->cert);
-    free(t->key);
-    free(t->ca);
-    pthread_mutex_destroy(&t->lock);
-}
-
 int pz_grpc_server_reload_tls(pz_grpc_server *s, char *err, size_t errlen)
 {
-    return s->tls.cert_file == NULL ? 0 : load_tls(&s->tls, err, errlen);
+    return s->tls == NULL ? 0 : pz_tls_context_reload(s->tls, err, errlen);
 }
 
 /* Tears down a server that never started (bind failure). */
@@ -899,7 +797,7 @@ static void destroy_unstarted(pz_grpc_server *s)
     grpc_completion_queue_destroy(s->cq);
     grpc_shutdown();
     pz_reflection_free(s->reflection);
-    free_tls(&s->tls);
+    pz_tls_context_destroy(s->tls);
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->mu);
     free(s);
@@ -946,8 +844,8 @@ static void serve_fd(void *ctx, int fd)
     grpc_server_add_channel_from_fd(s->server, fd, s->creds);
 }
 
-/* Plaintext: we accept connections ourselves (caps, handshake timeout, abusive connections) and
- * hand them to grpc core, which listens on nothing. */
+/* We accept connections ourselves (caps, TLS, handshake timeout, abusive connections) and hand
+ * them to grpc core as plaintext, and grpc core listens on nothing. */
 static int start_acceptor(pz_grpc_server *s, const pz_grpc_options *opts, int max_streams, int *port, char *err,
                           size_t errlen)
 {
@@ -958,6 +856,7 @@ static int start_acceptor(pz_grpc_server *s, const pz_grpc_options *opts, int ma
     pz_grpc_accept_options ao = {
         .host = host,
         .limits = s->limits,
+        .tls = s->tls,
         .handshake_timeout_ms = or_default(opts->handshake_timeout_ms, DEFAULT_HANDSHAKE_TIMEOUT_MS),
         /* the stream limit grpc applies once the client acknowledged it, applied before too */
         .guard = {.max_resets_per_sec = or_default(opts->max_cancels_per_sec, DEFAULT_MAX_CANCELS_PER_SEC),
@@ -990,9 +889,6 @@ int pz_grpc_server_start(const pz_grpc_options *opts, pz_grpc_server **out, int 
     s->handle_ctx = opts->handle_ctx;
     s->grace_ms = opts->stop_grace_ms > 0 ? opts->stop_grace_ms : DEFAULT_GRACE_MS;
     s->shutdown_tag.fn = on_shutdown;
-    s->tls = (tls_files){
-        .cert_file = opts->tls_cert_file, .key_file = opts->tls_key_file, .ca_file = opts->tls_client_ca_file};
-    pthread_mutex_init(&s->tls.lock, NULL);
     pthread_mutex_init(&s->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -1017,8 +913,6 @@ int pz_grpc_server_start(const pz_grpc_options *opts, pz_grpc_server **out, int 
         {GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, or_default(opts->max_connection_age_grace_ms, DEFAULT_MAX_AGE_GRACE_MS)},
         {GRPC_ARG_KEEPALIVE_TIME_MS, KEEPALIVE_TIME_MS},
         {GRPC_ARG_KEEPALIVE_TIMEOUT_MS, KEEPALIVE_TIMEOUT_MS},
-        /* grpc core's own listener (the TLS port): the TLS handshake and the client's SETTINGS */
-        {GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, or_default(opts->handshake_timeout_ms, DEFAULT_HANDSHAKE_TIMEOUT_MS)},
     };
     enum { N_INT_ARGS = sizeof ints / sizeof ints[0] };
     grpc_arg args[N_INT_ARGS + 1];
@@ -1040,26 +934,19 @@ int pz_grpc_server_start(const pz_grpc_options *opts, pz_grpc_server **out, int 
     s->creds = grpc_insecure_server_credentials_create();
 
     int port = 0;
-    if (s->tls.cert_file != NULL) {
-        /* TLS: grpc core listens itself (it does no TLS on a descriptor handed over), before the
-         * server starts; the acceptor and its guard are not in the path (grpc_server.h). */
-        grpc_server_credentials *creds = server_credentials(s, err, errlen);
-        port = creds != NULL ? grpc_server_add_http2_port(s->server, opts->address, creds) : 0;
-        if (creds != NULL)
-            grpc_server_credentials_release(creds);
-        grpc_server_start(s->server);
-        if (port == 0) {
-            if (creds != NULL)
-                snprintf(err, errlen, "grpc: cannot listen on %s", opts->address);
-            destroy_unstarted(s);
-            return -1;
-        }
-    } else {
-        grpc_server_start(s->server); /* before a descriptor can be handed over */
-        if (start_acceptor(s, opts, max_streams, &port, err, errlen) != 0) {
-            destroy_unstarted(s);
-            return -1;
-        }
+    grpc_server_start(s->server); /* before a descriptor can be handed over */
+    if (opts->tls_cert_file != NULL) {
+        /* h2 only: grpc clients require it, and nothing else is served on the port */
+        pz_tls_options to = {.cert_file = opts->tls_cert_file,
+                             .key_file = opts->tls_key_file,
+                             .client_ca_file = opts->tls_client_ca_file,
+                             .alpn = &PZ_TLS_ALPN_H2_ONLY};
+        s->tls = pz_tls_context_create(&to, err, errlen);
+    }
+    if ((opts->tls_cert_file != NULL && s->tls == NULL) ||
+        start_acceptor(s, opts, max_streams, &port, err, errlen) != 0) {
+        destroy_unstarted(s);
+        return -1;
     }
     for (int i = 0; i < N_METHODS; i++) {
         for (int k = 0; k < s->methods[i].preposted; k++)
@@ -1073,9 +960,9 @@ int pz_grpc_server_start(const pz_grpc_options *opts, pz_grpc_server **out, int 
     }
     pz_info("grpc: listening on %s (port %d, %d threads, max message %zu bytes, %d streams per connection%s)",
             opts->address, port, s->n_threads, max, max_streams,
-            s->tls.cert_file == NULL ? ""
-            : s->tls.ca_file != NULL ? ", TLS with client certificates, grpc core's listener"
-                                     : ", TLS, grpc core's listener");
+            s->tls == NULL                     ? ""
+            : opts->tls_client_ca_file != NULL ? ", TLS with client certificates"
+                                               : ", TLS");
     *out = s;
     if (bound_port != NULL)
         *bound_port = port;
@@ -1140,7 +1027,7 @@ void pz_grpc_server_stop(pz_grpc_server *s)
     pz_conn_limits_destroy(s->limits);
     grpc_shutdown();
     pz_reflection_free(s->reflection);
-    free_tls(&s->tls);
+    pz_tls_context_destroy(s->tls);
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->mu);
     free(s->threads);

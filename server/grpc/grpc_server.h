@@ -23,16 +23,13 @@
  * Errors also carry the core's error hints (server/core/hints.h) as trailing metadata
  * (`retry-after` on a throttled RESOURCE_EXHAUSTED).
  *
- * TLS: with tls_cert_file and tls_key_file the port serves TLS only (grpc core's SSL server
- * credentials); with tls_client_ca_file too, clients must present a certificate that CA chain
- * verifies (mTLS). The files are read through a certificate config fetcher that grpc consults at
- * each new connection, so pz_grpc_server_reload_tls applies to new connections and never drops
- * one in flight. grpc core 1.51 serves TLS only on ports it listens on itself (a descriptor handed
- * over with grpc_server_add_channel_from_fd is plaintext only), so a TLS port is grpc core's own
- * listener, not the acceptor's: max_connections, max_connections_per_client and
- * max_cancels_per_sec (and the stream limit before the SETTINGS acknowledgement) do not apply to
- * it; handshake_timeout_ms does (grpc core's handshake deadline: TLS handshake and the client's
- * SETTINGS), as do the per-connection channel arguments. README "Security and limits" says so.
+ * TLS: with tls_cert_file and tls_key_file the port serves TLS only, h2 via ALPN; with
+ * tls_client_ca_file too, clients must present a certificate that CA chain verifies (mTLS). grpc
+ * core 1.51 does no TLS on a descriptor handed over (grpc_server_add_channel_from_fd), so the
+ * acceptor terminates TLS itself with OpenSSL (server/net/tls_context.h) and hands grpc core the
+ * plaintext: every limit above applies on a TLS port as on a plaintext one, the handshake timeout
+ * covering the TLS handshake and the preface. pz_grpc_server_reload_tls applies to new
+ * connections and never drops one in flight.
  *
  * Threads: `threads` completion-queue threads; the handler may complete a request inline or on any
  * other thread (starting a batch is thread-safe in grpc core).
@@ -68,13 +65,13 @@ typedef struct pz_grpc_options {
     size_t max_connections;            /* open connections in total */
     size_t max_connections_per_client; /* open connections per client address */
     int max_concurrent_streams;        /* advertised SETTINGS_MAX_CONCURRENT_STREAMS per connection */
-    int handshake_timeout_ms;          /* the HTTP/2 connection preface must arrive within it */
+    int handshake_timeout_ms;          /* the TLS handshake (if any) and the HTTP/2 preface must be done within it */
     int idle_timeout_ms;               /* a connection without calls for that long is closed (GOAWAY) */
     int max_connection_age_ms;         /* a connection is asked to go away after that long ... */
     int max_connection_age_grace_ms;   /* ... and closed that much later */
     size_t memory_bytes;               /* grpc core's memory quota for the server */
     int max_cancels_per_sec;           /* calls a client may cancel (RST_STREAM) a second per connection */
-    const char *tls_cert_file;         /* PEM chain; with tls_key_file turns on TLS (grpc core's listener) */
+    const char *tls_cert_file;         /* PEM chain; with tls_key_file turns on TLS (terminated by the acceptor) */
     const char *tls_key_file;          /* PEM private key */
     const char *tls_client_ca_file;    /* PEM CA certificates: require and verify client certificates */
 } pz_grpc_options;

@@ -117,6 +117,26 @@ class Server:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+def openssl(*args):
+    subprocess.run(["openssl"] + list(args), check=True, capture_output=True, timeout=60)
+
+
+def make_pki(d):
+    """With the openssl command line, in directory d: a CA (ca.pem), two server certificates for
+    127.0.0.1 (server.pem/.key, server2.pem/.key for a reload) and a client one (client.pem/.key)."""
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=test-ca", "-days", "2",
+            "-keyout", os.path.join(d, "ca.key"), "-out", os.path.join(d, "ca.pem"))
+    ext = os.path.join(d, "san.ext")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    for name, cn in (("server", "server-one"), ("server2", "server-two"), ("client", "client-one")):
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=" + cn, "-keyout", os.path.join(d, name + ".key"),
+                "-out", os.path.join(d, name + ".csr"))
+        openssl("x509", "-req", "-in", os.path.join(d, name + ".csr"), "-CA", os.path.join(d, "ca.pem"), "-CAkey",
+                os.path.join(d, "ca.key"), "-CAcreateserial", "-days", "2", "-extfile", ext,
+                "-out", os.path.join(d, name + ".pem"))
+
+
 def curl(server, path, *args, method=None, data=None, headers=(), http2=False):
     """Runs the real curl; returns (status, headers dict lower-cased, body bytes)."""
     cmd = ["curl", "-sS", "-D", "-", "-o", "-", "--max-time", "20"]

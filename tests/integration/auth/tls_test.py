@@ -18,7 +18,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from harness import REPO_ROOT, Server, find_generated_python  # noqa: E402
+from harness import REPO_ROOT, Server, find_generated_python, make_pki  # noqa: E402
 
 find_generated_python()
 import grpc  # noqa: E402
@@ -26,25 +26,6 @@ from personalization.v1 import personalization_pb2 as pb  # noqa: E402
 
 SVC = "/personalization.v1.PersonalizationService/"
 REC = "/recommend-items/demo/for-you/user-0001?numResults=2"
-
-
-def openssl(*args):
-    subprocess.run(["openssl"] + list(args), check=True, capture_output=True, timeout=60)
-
-
-def make_pki(d):
-    """A CA, two server certificates for 127.0.0.1 (the second for the reload) and a client one."""
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=test-ca", "-days", "2",
-            "-keyout", os.path.join(d, "ca.key"), "-out", os.path.join(d, "ca.pem"))
-    ext = os.path.join(d, "san.ext")
-    with open(ext, "w") as f:
-        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    for name, cn in (("server", "server-one"), ("server2", "server-two"), ("client", "client-one")):
-        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=" + cn, "-keyout", os.path.join(d, name + ".key"),
-                "-out", os.path.join(d, name + ".csr"))
-        openssl("x509", "-req", "-in", os.path.join(d, name + ".csr"), "-CA", os.path.join(d, "ca.pem"), "-CAkey",
-                os.path.join(d, "ca.key"), "-CAcreateserial", "-days", "2", "-extfile", ext,
-                "-out", os.path.join(d, name + ".pem"))
 
 
 def read(path):
@@ -105,7 +86,7 @@ def start(d, extra, config=None):
 def test_grpc_serves_tls_with_the_rest_flags(d):
     s = start(d, [])
     try:
-        assert "gRPC  listening" in s.read_log() and "; TLS on grpc core's own listener" in s.read_log()
+        assert "gRPC  listening" in s.read_log() and "; TLS terminated in the connection relay" in s.read_log()
         ch = grpc_channel(s, d, client=False)
         assert len(recommend(ch).item_list) == 2
         ch.close()
@@ -202,10 +183,9 @@ def closed_within(sock, seconds):
 
 
 def test_grpc_tls_port_keeps_the_handshake_timeout_and_client_address_limits(d):
-    """grpc 1.51 does TLS only on ports it listens on itself, so the TLS port bypasses the connection
-    relay (README "Security and limits"). What must still hold there: the handshake timeout (grpc's
-    handshake deadline: the TLS handshake and the client's SETTINGS) and the client's address, which
-    the per-address rate limit is keyed by (a call without an address would never be limited)."""
+    """The TLS port's handshake timeout (the TLS handshake and the HTTP/2 preface) and the client's
+    address, which the per-address rate limit is keyed by (a call without an address would never be
+    limited). The relay's caps and frame guard over TLS: tests/integration/hardening/fronts_test.py."""
     key = "pzk_tls-test-key"
     with open(os.path.join(REPO_ROOT, "tests", "data", "demo", "config.json")) as f:
         cfg = json.load(f)

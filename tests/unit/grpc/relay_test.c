@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "server/grpc/relay.h"
+#include "tests/unit/grpc/relay_helpers.h"
 
 static const char PREFACE[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 #define SCRATCH 4096
@@ -30,18 +31,10 @@ typedef struct rig {
     uint8_t scratch[SCRATCH];
 } rig;
 
-static void pair(int *a, int *b)
-{
-    int sv[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
-    *a = sv[0];
-    *b = sv[1];
-}
-
 static void rig_up(rig *t, int max_resets_per_sec)
 {
-    pair(&t->client, &t->relay_client);
-    pair(&t->relay_core, &t->core);
+    relay_pair(&t->client, &t->relay_client);
+    relay_pair(&t->relay_core, &t->core);
     pz_h2_guard_limits l = {.max_resets_per_sec = max_resets_per_sec};
     t->r = pz_relay_create(t->relay_client, t->relay_core, &l, 0);
 }
@@ -63,18 +56,6 @@ static void send_all(int fd, const void *data, size_t len)
     assert_int_equal(send(fd, data, len, 0), (ssize_t)len);
 }
 
-/* Reads what is there (non-blocking) into buf; returns the count. */
-static size_t drain(int fd, uint8_t *buf, size_t cap)
-{
-    size_t got = 0;
-    for (;;) {
-        ssize_t n = recv(fd, buf + got, cap - got, MSG_DONTWAIT);
-        if (n <= 0)
-            return got;
-        got += (size_t)n;
-    }
-}
-
 static void bytes_go_both_ways(void **state)
 {
     (void)state;
@@ -83,11 +64,11 @@ static void bytes_go_both_ways(void **state)
     uint8_t buf[256];
     send_all(t.client, PREFACE, sizeof PREFACE - 1);
     assert_int_equal(on(&t, PZ_RELAY_CLIENT, EPOLLIN), PZ_RELAY_OPEN);
-    assert_int_equal(drain(t.core, buf, sizeof buf), sizeof PREFACE - 1);
+    assert_int_equal(relay_drain(t.core, buf, sizeof buf), sizeof PREFACE - 1);
     assert_memory_equal(buf, PREFACE, sizeof PREFACE - 1);
     send_all(t.core, "server says hi", 14);
     assert_int_equal(on(&t, PZ_RELAY_CORE, EPOLLIN), PZ_RELAY_OPEN);
-    assert_int_equal(drain(t.client, buf, sizeof buf), 14);
+    assert_int_equal(relay_drain(t.client, buf, sizeof buf), 14);
     assert_memory_equal(buf, "server says hi", 14);
     assert_true(pz_relay_guard(t.r)->server_settings_sent);
     /* nothing to read: still open, nothing moved */
@@ -121,7 +102,7 @@ static void slow_reader(rig *t, pz_relay_end from, int src, int dst)
             assert_true(pz_relay_events(t->r, to) & EPOLLOUT);
         }
         if (rounds % 3 == 0) { /* the reader reads now and then */
-            got += drain(dst, in + got, sizeof in - got);
+            got += relay_drain(dst, in + got, sizeof in - got);
             if (pz_relay_events(t->r, to) & EPOLLOUT)
                 assert_int_equal(on(t, to, EPOLLOUT), PZ_RELAY_OPEN);
         }
@@ -130,19 +111,12 @@ static void slow_reader(rig *t, pz_relay_end from, int src, int dst)
     assert_memory_equal(in, out, sizeof out);
 }
 
-static void small_buffers(int a, int b)
-{
-    int small = 4096;
-    setsockopt(a, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-    setsockopt(b, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
-}
-
 static void slow_core_holds_and_stops_the_client(void **state)
 {
     (void)state;
     rig t;
     rig_up(&t, 0);
-    small_buffers(t.core, t.relay_core);
+    relay_small_buffers(t.core, t.relay_core);
     slow_reader(&t, PZ_RELAY_CLIENT, t.client, t.core);
     rig_down(&t);
 }
@@ -152,7 +126,7 @@ static void slow_client_holds_and_stops_the_core(void **state)
     (void)state;
     rig t;
     rig_up(&t, 0);
-    small_buffers(t.client, t.relay_client);
+    relay_small_buffers(t.client, t.relay_client);
     slow_reader(&t, PZ_RELAY_CORE, t.core, t.client);
     rig_down(&t);
 }
@@ -198,18 +172,12 @@ static void abusive_bytes_never_reach_core(void **state)
     send_all(t.client, msg, len);
     assert_int_equal(on(&t, PZ_RELAY_CLIENT, EPOLLIN), PZ_RELAY_OPEN);
     uint8_t buf[256];
-    assert_int_equal(drain(t.core, buf, sizeof buf), len);
-    /* three RST_STREAM frames with a budget of two */
-    len = 0;
-    for (uint8_t id = 1; id <= 5; id += 2) {
-        const uint8_t rst[13] = {0, 0, 4, 3, 0, 0, 0, 0, id, 0, 0, 0, 8};
-        memcpy(msg + len, rst, sizeof rst);
-        len += sizeof rst;
-    }
+    assert_int_equal(relay_drain(t.core, buf, sizeof buf), len);
+    len = relay_rst_frames(msg, 3); /* three RST_STREAM frames with a budget of two */
     send_all(t.client, msg, len);
     assert_int_equal(on(&t, PZ_RELAY_CLIENT, EPOLLIN), PZ_RELAY_ABUSIVE);
     assert_int_equal(pz_relay_guard(t.r)->verdict, PZ_H2_RESET_FLOOD);
-    assert_int_equal(drain(t.core, buf, sizeof buf), 0);
+    assert_int_equal(relay_drain(t.core, buf, sizeof buf), 0);
     rig_down(&t);
 }
 
@@ -227,7 +195,7 @@ static void abort_resets_a_tcp_client(void **state)
     int accepted = accept4(lfd, NULL, NULL, SOCK_NONBLOCK);
     assert_true(accepted >= 0);
     int core_ours, core_theirs;
-    pair(&core_ours, &core_theirs);
+    relay_pair(&core_ours, &core_theirs);
     pz_h2_guard_limits l = {0};
     pz_relay *r = pz_relay_create(accepted, core_ours, &l, 0);
     pz_relay_destroy(r, true);
