@@ -33,6 +33,8 @@
 #include "server/events/outbox.h"
 #include "server/events/runtime.h"
 #include "server/grpc/grpc_server.h"
+#include "server/ops/config_cli.h"
+#include "server/ops/config_source.h"
 #include "server/recommenders/builtin.h"
 #include "server/recommenders/builtin_seed.h"
 #include "server/recommenders/recommenders.h"
@@ -54,6 +56,8 @@ typedef struct options {
     const char *tls_key;
     const char *cors_origin;
     int config_watch_ms;
+    int config_poll_ms;
+    size_t config_history;
     pz_upstream_options upstream; /* remote recommenders' engine limits */
     size_t cache_bytes;
     bool demo;
@@ -105,9 +109,10 @@ static int set_log_level(const char *flag, const char *value)
 
 static const flag FLAGS[] = {
     {.name = "config",
-     .arg = "PATH",
+     .arg = "PATH|URL",
      .kind = FLAG_STRING,
-     .help = "configuration document (upstream JSON format, a superset)",
+     .help = "configuration document (upstream JSON format, a superset): a file, or an http(s) URL polled with "
+             "If-None-Match",
      .offset = offsetof(options, config_path)},
     {.name = "demo",
      .kind = FLAG_SWITCH,
@@ -205,6 +210,22 @@ static const flag FLAGS[] = {
      .dflt = "1000",
      .help = "poll the config file for changes every N ms; 0 = off",
      .offset = offsetof(options, config_watch_ms)},
+    {.name = "config-poll-ms",
+     .arg = "N",
+     .kind = FLAG_INT,
+     .min = 0,
+     .max = MS_PER_HOUR,
+     .dflt = STR(PZ_CONFIG_POLL_MS_DEFAULT),
+     .help = "with --config URL: fetch it (If-None-Match) every N ms; 0 = only at start and on SIGHUP",
+     .offset = offsetof(options, config_poll_ms)},
+    {.name = "config-history",
+     .arg = "N",
+     .kind = FLAG_SIZE,
+     .min = 1,
+     .max = PZ_CONFIG_HISTORY_MAX,
+     .dflt = STR(PZ_CONFIG_HISTORY_DEFAULT),
+     .help = "accepted configurations kept in DATA-DIR/config/history (and as many rejected attempts)",
+     .offset = offsetof(options, config_history)},
     /* The engine's own defaults (pz_upstream_options_default) stay in force unless given. */
     {.name = "upstream-max-inflight",
      .arg = "N",
@@ -375,7 +396,8 @@ static void usage(FILE *out, const options *defaults)
     fputs("\n"
           "Signals: SIGHUP reloads the configuration; SIGINT/SIGTERM shut down gracefully.\n"
           "Item catalog: personalization-server load-items|upsert-item|delete-item|catalog-info --help\n"
-          "Event outbox: personalization-server events stats|dead-letters|replay --help\n",
+          "Event outbox: personalization-server events stats|dead-letters|replay --help\n"
+          "Configuration history: personalization-server config history|show|rollback --help\n",
           out);
 }
 
@@ -426,35 +448,33 @@ static void print_problems(const pz_config_problems *p, FILE *out)
                 p->items[i].message);
 }
 
-/* Loads the configuration to serve; prints problems. NULL on errors. */
-static pz_config *load_config(const options *o, bool for_check)
+/* --check-config: validates the document (file, URL or the embedded demo), prints every problem
+ * with its JSON path. Returns the exit status. */
+static int check_config(const options *o)
 {
+    char *text = NULL, err[1024];
+    size_t len = 0;
+    const char *source = o->config_path != NULL ? o->config_path : "the embedded demo configuration";
+    if (o->config_path != NULL && pz_config_source_read(o->config_path, 0, &text, &len, err, sizeof err) != 0) {
+        printf("error: $: %s\nconfiguration %s is invalid: 1 error(s)\n", err, source);
+        return 1;
+    }
+    if (o->config_path == NULL)
+        text = pz_strndup(pz_demo_config(&len), len);
     pz_config_problems problems;
     pz_config_problems_init(&problems);
-    pz_config *cfg;
-    if (o->config_path != NULL) {
-        cfg = pz_config_load_file(o->config_path, &problems);
-    } else {
-        size_t len;
-        const char *text = pz_demo_config(&len);
-        cfg = pz_config_parse(text, len, &problems);
-    }
-    const char *source = o->config_path != NULL ? o->config_path : "the embedded demo configuration";
-    if (for_check) {
-        print_problems(&problems, stdout);
-        if (cfg != NULL)
-            printf("configuration %s is valid: version %s, %zu namespace(s), %zu warning(s)\n", source,
-                   pz_config_version(cfg) ? pz_config_version(cfg) : "(none)", pz_config_namespace_count(cfg),
-                   problems.n - problems.n_errors);
-        else
-            printf("configuration %s is invalid: %zu error(s)\n", source, problems.n_errors);
-    } else {
-        for (size_t i = 0; i < problems.n; i++)
-            pz_log(problems.items[i].is_warning ? PZ_LOG_WARN : PZ_LOG_ERROR, "config %s: %s: %s", source,
-                   problems.items[i].path, problems.items[i].message);
-    }
+    pz_config *cfg = pz_config_parse(text, len, &problems);
+    print_problems(&problems, stdout);
+    if (cfg != NULL)
+        printf("configuration %s is valid: version %s, %zu namespace(s), %zu warning(s)\n", source,
+               pz_config_version(cfg) ? pz_config_version(cfg) : "(none)", pz_config_namespace_count(cfg),
+               problems.n - problems.n_errors);
+    else
+        printf("configuration %s is invalid: %zu error(s)\n", source, problems.n_errors);
     pz_config_problems_free(&problems);
-    return cfg;
+    pz_config_unref(cfg);
+    free(text);
+    return cfg != NULL ? 0 : 1;
 }
 
 static int health(void *ctx, pz_buf *out)
@@ -473,8 +493,8 @@ static int health(void *ctx, pz_buf *out)
     return 200;
 }
 
-/* Serves signals until SIGINT or SIGTERM: SIGHUP reloads the configuration file. */
-static void wait_for_shutdown(const sigset_t *signals, pz_config_holder *holder, bool has_file)
+/* Serves signals until SIGINT or SIGTERM: SIGHUP reloads the configuration from its source. */
+static void wait_for_shutdown(const sigset_t *signals, pz_config_source *config)
 {
     for (;;) {
         int sig = 0;
@@ -482,10 +502,7 @@ static void wait_for_shutdown(const sigset_t *signals, pz_config_holder *holder,
             continue;
         if (sig == SIGHUP) {
             pz_info("SIGHUP: reloading the configuration");
-            if (has_file)
-                pz_config_holder_reload(holder);
-            else
-                pz_info("the embedded demo configuration cannot change; nothing to reload");
+            pz_config_source_reload(config);
             continue;
         }
         pz_info("%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -519,17 +536,14 @@ int main(int argc, char **argv)
         return pz_catalog_cli_main(argc, argv);
     if (argc > 1 && strcmp(argv[1], "events") == 0)
         return pz_events_cli_main(argc - 1, argv + 1, stdout, stderr);
+    if (argc > 1 && strcmp(argv[1], "config") == 0)
+        return pz_config_cli_main(argc - 1, argv + 1, stdout, stderr);
     int rc = parse_options(argc, argv, &o);
     if (rc != 0)
         return rc > 0 ? 0 : 2;
 
-    if (o.check_config) {
-        pz_config *cfg = load_config(&o, true);
-        if (cfg == NULL)
-            return 1;
-        pz_config_unref(cfg);
-        return 0;
-    }
+    if (o.check_config)
+        return check_config(&o);
 
     /* Signals are handled by sigwait in this thread only: block them before any thread starts so
      * every thread (gRPC's and h2o's included) inherits the mask. */
@@ -541,19 +555,30 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    pz_config *cfg = load_config(&o, false);
-    if (cfg == NULL) {
-        pz_error_log("the configuration has errors; not starting (run with --check-config for the full list)");
+    char err[512];
+    pz_config_source *config = NULL;
+    size_t demo_config_len = 0;
+    const char *demo_config = pz_demo_config(&demo_config_len);
+    pz_config_source_options copts = {.location = o.config_path,
+                                      .embedded = demo_config,
+                                      .embedded_len = demo_config_len,
+                                      .embedded_name = "demo",
+                                      .data_dir = o.data_dir,
+                                      .history_keep = o.config_history,
+                                      .watch_ms = o.config_watch_ms,
+                                      .poll_ms = o.config_poll_ms};
+    if (pz_config_source_open(&copts, &config, err, sizeof err) != 0) {
+        pz_error_log("%s; not starting", err);
         return 1;
     }
-    pz_info("configuration %s: version %s, %zu namespace(s)", o.config_path ? o.config_path : "(embedded demo)",
+    pz_config_holder *holder = pz_config_source_holder(config);
+    pz_config *cfg = pz_config_holder_acquire(holder);
+    pz_info("configuration %s: version %s, %zu namespace(s)", pz_config_source_name(config),
             pz_config_version(cfg) ? pz_config_version(cfg) : "(none)", pz_config_namespace_count(cfg));
-    pz_config_holder *holder = pz_config_holder_create(cfg, o.config_path);
-    if (o.config_path != NULL && o.config_watch_ms > 0)
-        pz_config_holder_watch(holder, o.config_watch_ms);
+    pz_config_unref(cfg);
+    pz_config_source_start(config);
 
     int exit_code = 1;
-    char err[512];
     pz_builtin *builtin = NULL;
     pz_recommenders *recommenders = NULL;
     pz_service *svc = NULL;
@@ -658,7 +683,7 @@ int main(int argc, char **argv)
     pz_info("gRPC  listening on %s:%d (personalization.v1.PersonalizationService, health, reflection; %d thread(s))",
             o.host, grpc_port, o.grpc_threads);
 
-    wait_for_shutdown(&signals, holder, o.config_path != NULL);
+    wait_for_shutdown(&signals, config);
     exit_code = 0;
 
 out:
@@ -684,7 +709,7 @@ out:
     pz_cache_destroy(cache);
     if (builtin != NULL)
         pz_builtin_close(builtin);
-    pz_config_holder_destroy(holder);
+    pz_config_source_destroy(config);
     pz_info(exit_code == 0 ? "stopped" : "stopped after a start-up error");
     return exit_code;
 }

@@ -32,6 +32,8 @@ struct pz_config {
     const char *version;
     const char *description;
     const char *title;
+    const char *text; /* the document as parsed */
+    size_t text_len;
     cfg_namespace *namespaces; /* document order */
     size_t n_namespaces;
     const cfg_namespace **sorted_namespaces;
