@@ -35,6 +35,7 @@
 #include "server/grpc/grpc_server.h"
 #include "server/ops/config_cli.h"
 #include "server/ops/config_source.h"
+#include "server/ops/generate_config.h"
 #include "server/recommenders/builtin.h"
 #include "server/recommenders/builtin_seed.h"
 #include "server/recommenders/recommenders.h"
@@ -397,7 +398,8 @@ static void usage(FILE *out, const options *defaults)
           "Signals: SIGHUP reloads the configuration; SIGINT/SIGTERM shut down gracefully.\n"
           "Item catalog: personalization-server load-items|upsert-item|delete-item|catalog-info --help\n"
           "Event outbox: personalization-server events stats|dead-letters|replay --help\n"
-          "Configuration history: personalization-server config history|show|rollback --help\n",
+          "Configuration history: personalization-server config history|show|rollback --help\n"
+          "A configuration from Amazon Personalize: personalization-server generate-config --help\n",
           out);
 }
 
@@ -538,6 +540,8 @@ int main(int argc, char **argv)
         return pz_events_cli_main(argc - 1, argv + 1, stdout, stderr);
     if (argc > 1 && strcmp(argv[1], "config") == 0)
         return pz_config_cli_main(argc - 1, argv + 1, stdout, stderr);
+    if (argc > 1 && strcmp(argv[1], "generate-config") == 0)
+        return pz_generate_config_main(argc - 1, argv + 1, stdout, stderr);
     int rc = parse_options(argc, argv, &o);
     if (rc != 0)
         return rc > 0 ? 0 : 2;

@@ -165,7 +165,7 @@ static int cmd_history(const cli_args *a, FILE *out, FILE *err)
     if (!a->json)
         fprintf(out, "  %-6s %-9s %-16s %-24s %-12s %s\n", "ID", "STATUS", "VERSION", "LOADED (UTC)", "SHA-256",
                 "SOURCE");
-    json_array_foreach(records, i, r) {
+    json_array_foreach (records, i, r) {
         if (a->json) {
             char *line = json_dumps(r, JSON_COMPACT);
             fprintf(out, "%s\n", line);
@@ -241,7 +241,7 @@ static int rollback_online(const cli_args *a, FILE *out, FILE *err)
         fprintf(err, "error: the server rejected the document of %s:\n", a->ref);
         size_t i;
         json_t *p;
-        json_array_foreach(json_object_get(record, "errors"), i, p) {
+        json_array_foreach (json_object_get(record, "errors"), i, p) {
             fprintf(err, "  %s: %s\n", str_or(p, "path", ""), str_or(p, "message", ""));
         }
     }
@@ -281,8 +281,9 @@ static int rollback_offline(const cli_args *a, FILE *out, FILE *err)
     } else if (pz_write_file_atomic(a->config_path, text, len, 0644, msg, sizeof msg) != 0) {
         fprintf(err, "error: %s\n", msg);
     } else {
-        fprintf(out, "rolled back %s to record @%lld (version %s); a running server reloads it when it sees the "
-                     "change, a restart serves it\n",
+        fprintf(out,
+                "rolled back %s to record @%lld (version %s); a running server reloads it when it sees the "
+                "change, a restart serves it\n",
                 a->config_path, (long long)json_integer_value(json_object_get(meta, "id")),
                 str_or(meta, "version", "(none)"));
         rc = 0;
@@ -321,9 +322,12 @@ static int parse(int argc, char **argv, cli_args *a, FILE *err)
 {
     enum { OPT_DATA = 256, OPT_ADMIN, OPT_CONFIG, OPT_LIMIT, OPT_JSON, OPT_HELP };
     static const struct option opts[] = {
-        {"data-dir", required_argument, NULL, OPT_DATA}, {"admin", required_argument, NULL, OPT_ADMIN},
-        {"config", required_argument, NULL, OPT_CONFIG}, {"limit", required_argument, NULL, OPT_LIMIT},
-        {"json", no_argument, NULL, OPT_JSON},           {"help", no_argument, NULL, OPT_HELP},
+        {"data-dir", required_argument, NULL, OPT_DATA},
+        {"admin", required_argument, NULL, OPT_ADMIN},
+        {"config", required_argument, NULL, OPT_CONFIG},
+        {"limit", required_argument, NULL, OPT_LIMIT},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
     *a = (cli_args){.data_dir = DEFAULT_DATA_DIR};
@@ -371,8 +375,8 @@ int pz_config_cli_main(int argc, char **argv, FILE *out, FILE *err)
         if (strcmp(COMMANDS[i].name, a.command) != 0)
             continue;
         if (COMMANDS[i].takes_ref != (a.ref != NULL)) {
-            fprintf(err, COMMANDS[i].takes_ref ? "error: %s needs a VERSION (or @ID)\n"
-                                               : "error: %s takes no VERSION\n",
+            fprintf(err,
+                    COMMANDS[i].takes_ref ? "error: %s needs a VERSION (or @ID)\n" : "error: %s takes no VERSION\n",
                     a.command);
             return 2;
         }

@@ -35,11 +35,9 @@ static pz_config *try_document(pz_config_source *s, const char *source, const ch
     pz_config_problems_init(&problems);
     pz_config *cfg = text != NULL ? pz_config_parse(text, len, &problems) : NULL;
     log_problems(source, &problems);
-    pz_config_store_listener(s->history, &(pz_config_load){.source = source,
-                                                          .text = text,
-                                                          .len = len,
-                                                          .config = cfg,
-                                                          .problems = &problems});
+    pz_config_store_listener(
+        s->history,
+        &(pz_config_load){.source = source, .text = text, .len = len, .config = cfg, .problems = &problems});
     if (cfg == NULL)
         pz_error_log("config %s has %zu error(s)", source, problems.n_errors);
     pz_config_problems_free(&problems);
@@ -52,9 +50,9 @@ static pz_config *open_url(pz_config_source *s, const pz_config_source_options *
     char state_dir[PATH_MAX];
     snprintf(state_dir, sizeof state_dir, "%s/config", o->data_dir);
     s->url = pz_config_url_create(&(pz_config_url_options){.url = o->location,
-                                                          .state_dir = state_dir,
-                                                          .interval_ms = o->poll_ms > 0 ? o->poll_ms : -1,
-                                                          .timeout_ms = o->fetch_timeout_ms});
+                                                           .state_dir = state_dir,
+                                                           .interval_ms = o->poll_ms > 0 ? o->poll_ms : -1,
+                                                           .timeout_ms = o->fetch_timeout_ms});
     pz_config_url_document docs[2];
     size_t n = 0;
     if (pz_config_url_initial(s->url, docs, &n, err, errlen) != 0)

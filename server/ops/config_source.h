@@ -25,8 +25,8 @@
 #include "server/ops/config_url.h"
 
 typedef struct pz_config_source_options {
-    const char *location;      /* --config: a file path or an http(s) URL; NULL: `embedded` */
-    const char *embedded;      /* the document served without a location */
+    const char *location; /* --config: a file path or an http(s) URL; NULL: `embedded` */
+    const char *embedded; /* the document served without a location */
     size_t embedded_len;
     const char *embedded_name; /* its source name in logs and the history, e.g. "demo" */
     const char *data_dir;      /* required */

@@ -173,8 +173,8 @@ static void format_time(int64_t ms, char *out, size_t len)
     time_t sec = (time_t)(ms / 1000);
     struct tm tm;
     gmtime_r(&sec, &tm);
-    snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-             tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+    snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+             tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }
 
 static json_t *problem_array(const pz_config_problems *p, bool warnings, size_t *dropped)
@@ -368,8 +368,7 @@ static unsigned long long ref_id(const char *ref)
     return errno == 0 && *end == '\0' ? id : 0;
 }
 
-json_t *pz_config_store_find(pz_config_store *s, const char *ref, char **text, size_t *len, char *err,
-                             size_t errlen)
+json_t *pz_config_store_find(pz_config_store *s, const char *ref, char **text, size_t *len, char *err, size_t errlen)
 {
     if (text != NULL)
         *text = NULL;

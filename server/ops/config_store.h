@@ -33,9 +33,9 @@
 
 #include "server/core/config.h"
 
-#define PZ_CONFIG_HISTORY_DEFAULT 50   /* records of each status kept */
-#define PZ_CONFIG_HISTORY_MAX 10000    /* the most --config-history accepts */
-#define PZ_CONFIG_STORE_MAX_PROBLEMS 200 /* problems kept per record; the rest are counted */
+#define PZ_CONFIG_HISTORY_DEFAULT 50             /* records of each status kept */
+#define PZ_CONFIG_HISTORY_MAX 10000              /* the most --config-history accepts */
+#define PZ_CONFIG_STORE_MAX_PROBLEMS 200         /* problems kept per record; the rest are counted */
 #define PZ_CONFIG_STORE_DOCUMENT_MAX (16u << 20) /* the largest document a record holds */
 
 typedef struct pz_config_store pz_config_store;
@@ -64,8 +64,7 @@ json_t *pz_config_store_list(pz_config_store *s, size_t limit, char *err, size_t
 /* Finds the record `ref` names (see the top). Returns its meta object (a new reference) and, when
  * text is non-NULL, the document in *text (malloc'ed, NUL-terminated, caller frees; NULL when the
  * record has none) and *len. NULL with err when there is no such record. Any thread. */
-json_t *pz_config_store_find(pz_config_store *s, const char *ref, char **text, size_t *len, char *err,
-                             size_t errlen);
+json_t *pz_config_store_find(pz_config_store *s, const char *ref, char **text, size_t *len, char *err, size_t errlen);
 
 /* "sha256:" and the hex SHA-256 of data: out must hold PZ_CONFIG_HASH_SIZE bytes. */
 #define PZ_CONFIG_HASH_SIZE (7 + 64 + 1)

@@ -153,8 +153,10 @@ static int load_last_good(pz_config_url *u, pz_config_url_document *doc, char *w
     json_t *meta = json_load_file(path, 0, NULL);
     const char *url = meta != NULL ? json_string_value(json_object_get(meta, "url")) : NULL;
     if (url == NULL || strcmp(url, u->url) != 0) {
-        snprintf(why, whylen, url == NULL ? "there is no last good copy in %s" : "the last good copy in %s is of "
-                                                                                 "another URL",
+        snprintf(why, whylen,
+                 url == NULL ? "there is no last good copy in %s"
+                             : "the last good copy in %s is of "
+                               "another URL",
                  u->state_dir);
         json_decref(meta);
         return -1;
@@ -266,10 +268,13 @@ static void *poll_main(void *arg)
     pthread_mutex_lock(&u->lock);
     while (!u->stopping) {
         struct timespec deadline;
-        deadline_after(&deadline, u->interval_ms);
-        while (!u->stopping && !u->poll_requested &&
-               pthread_cond_timedwait(&u->wake, &u->lock, &deadline) != ETIMEDOUT)
-            ;
+        deadline_after(&deadline, u->interval_ms > 0 ? u->interval_ms : 0);
+        while (!u->stopping && !u->poll_requested) {
+            if (u->interval_ms < 0) /* no polling: only asked-for fetches (SIGHUP) */
+                pthread_cond_wait(&u->wake, &u->lock);
+            else if (pthread_cond_timedwait(&u->wake, &u->lock, &deadline) == ETIMEDOUT)
+                break;
+        }
         if (u->stopping)
             break;
         u->poll_requested = false;
@@ -284,16 +289,16 @@ static void *poll_main(void *arg)
 void pz_config_url_start(pz_config_url *u, pz_config_holder *h)
 {
     u->holder = h;
-    if (u->interval_ms < 0)
-        return;
     pthread_mutex_lock(&u->lock);
     int rc = pthread_create(&u->thread, NULL, poll_main, u);
     u->running = rc == 0;
     pthread_mutex_unlock(&u->lock);
     if (rc != 0)
         pz_error_log("config source %s: cannot start the poller: %s", u->url, strerror(rc));
-    else
+    else if (u->interval_ms > 0)
         pz_info("config source %s: polling every %d ms", u->url, u->interval_ms);
+    else
+        pz_info("config source %s: fetched again on SIGHUP only", u->url);
 }
 
 void pz_config_url_poll_now(pz_config_url *u)

@@ -37,7 +37,7 @@ typedef struct pz_config_url pz_config_url;
 typedef struct pz_config_url_options {
     const char *url;       /* required */
     const char *state_dir; /* required: where the last good copy lives (created when missing) */
-    int interval_ms;       /* 0 = PZ_CONFIG_POLL_MS_DEFAULT; < 0: never poll (start does nothing) */
+    int interval_ms;       /* 0 = PZ_CONFIG_POLL_MS_DEFAULT; < 0: fetch only when asked (poll_now) */
     long timeout_ms;       /* per fetch; 0 = PZ_CONFIG_URL_TIMEOUT_MS */
 } pz_config_url_options;
 
@@ -70,12 +70,12 @@ void pz_config_url_start(pz_config_url *u, pz_config_holder *h);
 void pz_config_url_poll_now(pz_config_url *u);
 
 typedef struct pz_config_url_stats {
-    unsigned long fetches;       /* requests sent */
-    unsigned long not_modified;  /* 304s, and 200s with the document already seen */
-    unsigned long failures;      /* transport errors and answers other than 200/304 */
-    unsigned long applied;       /* changed documents the holder accepted */
-    unsigned long rejected;      /* changed documents the holder rejected */
-    int64_t last_success_ms;     /* wall clock of the last 200 or 304; 0 = never */
+    unsigned long fetches;      /* requests sent */
+    unsigned long not_modified; /* 304s, and 200s with the document already seen */
+    unsigned long failures;     /* transport errors and answers other than 200/304 */
+    unsigned long applied;      /* changed documents the holder accepted */
+    unsigned long rejected;     /* changed documents the holder rejected */
+    int64_t last_success_ms;    /* wall clock of the last 200 or 304; 0 = never */
 } pz_config_url_stats;
 
 void pz_config_url_get_stats(pz_config_url *u, pz_config_url_stats *out);

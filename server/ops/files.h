@@ -1,6 +1,6 @@
-/* File helpers of the operations package: whole-file reads with a cap, and atomic replacement (temporary file, flush, rename, directory
- * sync), for the configuration history, the last good copy of a URL source and the `config` CLI.
- * Any thread. */
+/* File helpers of the operations package: whole-file reads with a cap, and atomic replacement (temporary file, flush,
+ * rename, directory sync), for the configuration history, the last good copy of a URL source and the `config` CLI. Any
+ * thread. */
 #ifndef PZ_OPS_FILES_H
 #define PZ_OPS_FILES_H
 
