@@ -29,8 +29,7 @@
 /* An error body is a type, a code and one message; the longest messages quote a few hundred
  * bytes of the input, so this bound is never reached in practice. */
 #define MAX_ERROR_BODY_BYTES (64u * 1024)
-/* A local route's JSON: /healthz and the cache counters are a few hundred bytes; the events stats
- * take about 300 bytes per event target, so this leaves room for about 200 targets. */
+/* A local route's answer when the options set no cap: /healthz is a few hundred bytes. */
 #define MAX_LOCAL_BODY_BYTES (64u * 1024)
 /* pz_http_options.max_body_bytes 0: 1 MiB, the default of --max-body-bytes; a rerank or events
  * body at its upstream limits (500 ids, 10 events) is far smaller. */
@@ -60,7 +59,7 @@ static const char CORS_ALLOW_HEADERS[] =
     "Authorization,Content-Type,X-Amz-Date,X-Amz-Security-Token,X-Api-Key,If-None-Match";
 static const char CORS_EXPOSE_HEADERS[] =
     "ETag,X-Personalization-Config-Version,X-Personalization-Variation,X-Personalization-Experiment,"
-    "X-Personalization-Fallback";
+    "X-Personalization-Fallback,X-Request-Id";
 /* Seconds a browser may reuse a preflight: upstream's value (Powertools CORSConfig max_age=500,
  * spec §1.5). */
 static const char CORS_MAX_AGE[] = "500";
@@ -222,6 +221,17 @@ static void write_success(pz_http_server *s, rest_call *call, h2o_req_t *req)
     pz_buf_free(&body);
 }
 
+/* The hints an error carries too (the request id). */
+static void add_error_hints(h2o_req_t *req, const pz_response_hints *h)
+{
+    for (size_t i = 0; i < PZ_HINT_HEADERS_COUNT; i++) {
+        const char *value =
+            pz_hint_headers[i].on_errors ? pz_hint_value(&pz_hint_headers[i], h, PZ_FRONT_REST, true) : NULL;
+        if (value != NULL)
+            add_header(req, pz_hint_headers[i].name, value);
+    }
+}
+
 /* Runs on the call's loop thread. */
 static void finish_call(rest_call *call)
 {
@@ -231,10 +241,12 @@ static void finish_call(rest_call *call)
                                            : pz_status_http(call->req.status);
     pz_request_log_access(&call->req, call->route_label, status);
     if (req != NULL) {
-        if (call->req.status == PZ_OK)
+        if (call->req.status == PZ_OK) {
             write_success(s, call, req);
-        else
+        } else {
+            add_error_hints(req, &call->req.hints);
             send_error(s, req, &call->req.error);
+        }
     }
     free_call(call);
 }
@@ -310,18 +322,18 @@ static void handle_preflight(pz_http_server *s, h2o_req_t *req, const char *allo
     log_plain(req, 204);
 }
 
-/* A local route (GET /healthz, GET /admin/{cache,events}/stats): its callback's JSON, never
- * cached. */
-static void handle_local(pz_http_server *s, h2o_req_t *req, const local_handler *h)
+/* A local route (GET /healthz, GET /metrics): its callback's body, never cached. */
+static void handle_local(pz_http_server *s, h2o_req_t *req, const pz_route *route, const local_handler *h)
 {
     pz_buf body;
-    pz_buf_init(&body, MAX_LOCAL_BODY_BYTES);
+    pz_buf_init(&body, s->opts.max_local_body_bytes > 0 ? s->opts.max_local_body_bytes : MAX_LOCAL_BODY_BYTES);
     int status = h->fn(h->ctx, &body);
-    if (body.len == 0)
+    if (body.len == 0 && route->content_type == NULL)
         pz_buf_append_str(&body, "{\"status\":\"SERVING\"}");
     add_cors(s, req);
     add_header(req, "cache-control", "no-store");
-    send_response(req, status, "application/json", body.data, body.len);
+    send_response(req, status, route->content_type != NULL ? route->content_type : "application/json", body.data,
+                  body.len);
     pz_buf_free(&body);
     log_plain(req, status);
 }
@@ -347,13 +359,13 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     const pz_route *route = NULL;
     pz_route_params params;
     char allow[ALLOW_MAX];
-    pz_route_match_result m = pz_route_match(req->method.base, req->method.len, req->path.base, path_len, &call->arena,
-                                             &route, &params, allow, sizeof allow);
+    pz_route_match_result m = pz_route_match(s->opts.api, req->method.base, req->method.len, req->path.base, path_len,
+                                             &call->arena, &route, &params, allow, sizeof allow);
     if (m == PZ_ROUTE_MATCHED && route->local != PZ_LOCAL_NONE) {
         if (s->local[route->local].fn == NULL) {
             m = PZ_ROUTE_NO_PATH; /* not wired in this server: as unknown as any other path */
         } else {
-            handle_local(s, req, &s->local[route->local]);
+            handle_local(s, req, route, &s->local[route->local]);
             free_call(call);
             return 0;
         }
@@ -400,6 +412,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     peer_address(req, peer, sizeof peer);
     call->req.client_addr = pz_arena_strdup(&call->arena, peer);
     copy_headers(call, req);
+    pz_request_assign_id(&call->req);
 
     const char *query = req->query_at != SIZE_MAX ? req->path.base + req->query_at + 1 : "";
     size_t query_len = req->query_at != SIZE_MAX ? req->path.len - req->query_at - 1 : 0;
@@ -516,8 +529,7 @@ int pz_http_server_start(const pz_http_options *opts, pz_http_server **out, int 
     /* The options name each local route's callback; the route table refers to them by enum. */
     const local_handler local[PZ_LOCAL__COUNT] = {
         [PZ_LOCAL_HEALTH] = {opts->health != NULL ? opts->health : health_serving, opts->health_ctx},
-        [PZ_LOCAL_CACHE_STATS] = {opts->cache_stats, opts->cache_stats_ctx},
-        [PZ_LOCAL_EVENTS_STATS] = {opts->events_stats, opts->events_stats_ctx},
+        [PZ_LOCAL_METRICS] = {opts->metrics, opts->metrics_ctx},
     };
     memcpy(s->local, local, sizeof s->local);
     s->n_threads = opts->threads > 0 ? opts->threads : 1;

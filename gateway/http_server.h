@@ -8,11 +8,14 @@
  * in which case the completion is posted back to the request's loop through an h2o multithread
  * queue. A client that disconnects before completion is handled: its response is dropped.
  *
+ * A server serves one API's rows of the route table (`api`): the public one (the upstream REST
+ * API) on --http-port, the admin one (/admin/..., /metrics) on --admin-port; each is its own
+ * server with its own loops, handler and limits.
+ *
  * Every response, errors included, carries the CORS headers (spec §1.5 and defect #15).
  * The route table's local rows (pz_local_route) are answered with a callback of the options:
- * GET /healthz with `health`'s JSON, GET /admin/cache/stats with `cache_stats`', GET
- * /admin/events/stats with `events_stats`'. A response the core prepared (pz_request.prepared) is
- * sent as is, without copying.
+ * GET /healthz with `health`'s JSON, GET /metrics with `metrics`' text. A response the core
+ * prepared (pz_request.prepared) is sent as is, without copying.
  * If-None-Match reaches the core on GET inference routes only; a match is a 304 with ETag,
  * Cache-Control, the version header and CORS, and no body.
  */
@@ -24,7 +27,7 @@
 #include "server/core/buf.h"
 #include "server/core/request.h"
 
-/* Answers a local route (/healthz, /admin/...): writes its JSON body to out (an empty body becomes
+/* Answers a local route (/healthz, /metrics): writes its body to out (an empty JSON body becomes
  * {"status":"SERVING"}) and returns the HTTP status (200, or 5xx when it cannot answer). Any loop
  * thread. */
 typedef int (*pz_health_fn)(void *ctx, pz_buf *out);
@@ -41,10 +44,10 @@ typedef struct pz_http_options {
     void *handle_ctx;
     pz_health_fn health; /* GET /healthz; NULL = 200 {"status":"SERVING"} */
     void *health_ctx;
-    pz_health_fn cache_stats; /* GET /admin/cache/stats (response cache counters); NULL = 404 */
-    void *cache_stats_ctx;
-    pz_health_fn events_stats; /* GET /admin/events/stats (event delivery per target); NULL = 404 */
-    void *events_stats_ctx;
+    pz_health_fn metrics; /* GET /metrics (admin API): the text exposition; NULL = 404 */
+    void *metrics_ctx;
+    size_t max_local_body_bytes; /* cap on a local route's answer; 0 = 64 KiB (a /metrics page needs more) */
+    pz_api api;                  /* whose routes to serve (server/core/rpc.h); PZ_API_PUBLIC by default */
 } pz_http_options;
 
 typedef struct pz_http_server pz_http_server;

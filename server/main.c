@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -33,9 +34,13 @@
 #include "server/events/outbox.h"
 #include "server/events/runtime.h"
 #include "server/grpc/grpc_server.h"
+#include "server/core/metrics.h"
+#include "server/core/request_metrics.h"
+#include "server/ops/admin.h"
 #include "server/ops/config_cli.h"
 #include "server/ops/config_source.h"
 #include "server/ops/generate_config.h"
+#include "server/ops/process_metrics.h"
 #include "server/recommenders/builtin.h"
 #include "server/recommenders/builtin_seed.h"
 #include "server/recommenders/recommenders.h"
@@ -65,6 +70,10 @@ typedef struct options {
     bool check_config;
     int import_poll_ms;
     size_t outbox_map_mb;
+    const char *admin_host;
+    int admin_port;
+    int admin_grpc_port;
+    bool metrics;
 } options;
 
 /* ---- flags: one table row per flag; parsing, defaults, range errors and --help come from it ---- */
@@ -72,6 +81,7 @@ typedef struct options {
 /* How a flag's argument is read and where it goes. */
 typedef enum flag_kind {
     FLAG_SWITCH, /* no argument: sets a bool */
+    FLAG_ONOFF,  /* on|off (also true|false, yes|no, 1|0): a bool */
     FLAG_STRING, /* a string, kept as given */
     FLAG_INT,    /* an int from min to max */
     FLAG_SIZE,   /* a size_t from min to max */
@@ -91,6 +101,17 @@ typedef struct flag {
     size_t offset;                                   /* offsetof(options, field); not for FLAG_SETTER */
     int (*set)(const char *flag, const char *value); /* FLAG_SETTER: 0, or -1 after printing an error */
 } flag;
+
+static int set_log_format(const char *flag, const char *value)
+{
+    pz_log_format format;
+    if (pz_log_format_parse(value, &format) != 0) {
+        fprintf(stderr, "error: %s expects text or json (got '%s')\n", flag, value);
+        return -1;
+    }
+    pz_log_set_format(format);
+    return 0;
+}
 
 static int set_log_level(const char *flag, const char *value)
 {
@@ -260,6 +281,41 @@ static const flag FLAGS[] = {
      .dflt = STR(PZ_OUTBOX_DEFAULT_MAP_MB),
      .help = "most the event outbox may hold, in MiB; a full outbox refuses new events with 503",
      .offset = offsetof(options, outbox_map_mb)},
+    {.name = "admin-host",
+     .arg = "ADDR",
+     .kind = FLAG_STRING,
+     .dflt = "127.0.0.1",
+     .help = "listen address of the admin API (REST under /admin and GET /metrics; gRPC AdminService): loopback "
+             "unless you open it",
+     .offset = offsetof(options, admin_host)},
+    {.name = "admin-port",
+     .arg = "N",
+     .kind = FLAG_INT,
+     .min = 0,
+     .max = 65535,
+     .dflt = "9464",
+     .help = "admin REST port (/admin/..., /metrics, /healthz); 0 picks a free port and logs it",
+     .offset = offsetof(options, admin_port)},
+    {.name = "admin-grpc-port",
+     .arg = "N",
+     .kind = FLAG_INT,
+     .min = 0,
+     .max = 65535,
+     .dflt = "50052",
+     .help = "admin gRPC port (personalization.v1.AdminService); 0 picks a free port and logs it",
+     .offset = offsetof(options, admin_grpc_port)},
+    {.name = "metrics",
+     .arg = "on|off",
+     .kind = FLAG_ONOFF,
+     .dflt = "on",
+     .help = "record request and upstream-call metrics (GET /metrics on the admin port serves the rest either way)",
+     .offset = offsetof(options, metrics)},
+    {.name = "log-format",
+     .arg = "FORMAT",
+     .kind = FLAG_SETTER,
+     .dflt = "text",
+     .help = "text, or json: JSON Lines, the access log with request and trace ids as fields",
+     .set = set_log_format},
     {.name = "log-level",
      .arg = "LEVEL",
      .kind = FLAG_SETTER,
@@ -289,6 +345,19 @@ static int parse_int(const char *flag, const char *value, long min, long max, lo
     return 0;
 }
 
+static int parse_onoff(const char *flag, const char *value, bool *out)
+{
+    static const char *const ON[] = {"on", "true", "yes", "1"}, *const OFF[] = {"off", "false", "no", "0"};
+    for (size_t i = 0; i < sizeof ON / sizeof ON[0]; i++) {
+        if (strcasecmp(value, ON[i]) == 0 || strcasecmp(value, OFF[i]) == 0) {
+            *out = strcasecmp(value, ON[i]) == 0;
+            return 0;
+        }
+    }
+    fprintf(stderr, "error: %s expects on or off (got '%s')\n", flag, value);
+    return -1;
+}
+
 /* Applies one flag's value to o. Returns 0, or -1 after printing an error. */
 static int apply_flag(const flag *f, const char *value, options *o)
 {
@@ -298,6 +367,7 @@ static int apply_flag(const flag *f, const char *value, options *o)
     long v;
     switch (f->kind) {
     case FLAG_SWITCH: *(bool *)field = true; return 0;
+    case FLAG_ONOFF: return parse_onoff(dashed, value, (bool *)field);
     case FLAG_STRING: *(const char **)field = value; return 0;
     case FLAG_INT:
         if (parse_int(dashed, value, f->min, f->max, &v) != 0)
@@ -343,6 +413,7 @@ static void flag_default(const flag *f, const options *defaults, char *out, size
     case FLAG_INT: snprintf(out, len, "%d", *(const int *)field); break;
     case FLAG_SIZE: snprintf(out, len, "%zu", *(const size_t *)field); break;
     case FLAG_SETTER: snprintf(out, len, "%s", f->dflt != NULL ? f->dflt : ""); break;
+    case FLAG_ONOFF: snprintf(out, len, "%s", *(const bool *)field ? "on" : "off"); break;
     case FLAG_SWITCH:
     case FLAG_HELP: break;
     }
@@ -461,8 +532,10 @@ static int check_config(const options *o)
         printf("error: $: %s\nconfiguration %s is invalid: 1 error(s)\n", err, source);
         return 1;
     }
-    if (o->config_path == NULL)
-        text = pz_strndup(pz_demo_config(&len), len);
+    if (o->config_path == NULL) {
+        const char *demo = pz_demo_config(&len);
+        text = pz_strndup(demo, len);
+    }
     pz_config_problems problems;
     pz_config_problems_init(&problems);
     pz_config *cfg = pz_config_parse(text, len, &problems);
@@ -512,14 +585,78 @@ static void wait_for_shutdown(const sigset_t *signals, pz_config_source *config)
     }
 }
 
+/* GET /metrics on the admin port. */
+static int metrics_page(void *ctx, pz_buf *out)
+{
+    return pz_metrics_render(ctx, out) == 0 ? 200 : 500;
+}
+
 static int cache_stats(void *ctx, pz_buf *out)
 {
-    return pz_service_cache_stats(ctx, out) == 0 ? 200 : 500;
+    return pz_service_cache_stats(ctx, out);
 }
 
 static void handle_request(void *ctx, pz_request *req)
 {
     pz_service_handle(ctx, req);
+}
+
+/* The admin API: its handlers, REST on --admin-port (with /metrics and /healthz) and the gRPC
+ * AdminService on --admin-grpc-port, on --admin-host. */
+typedef struct admin_api {
+    pz_admin *admin;
+    pz_http_server *http;
+    pz_grpc_server *grpc;
+} admin_api;
+
+/* /metrics renders every family; a large configuration's label sets make it long. */
+#define METRICS_PAGE_MAX_BYTES (64u << 20)
+
+static int start_admin(const options *o, const pz_admin_options *aopts, pz_metrics *metrics, pz_config_holder *holder,
+                       admin_api *a, char *err, size_t errlen)
+{
+    a->admin = pz_admin_create(aopts);
+    int http_port = 0, grpc_port = 0;
+    pz_http_options hopts = {.api = PZ_API_ADMIN,
+                             .host = o->admin_host,
+                             .port = o->admin_port,
+                             .threads = 1,
+                             .max_body_bytes = PZ_ADMIN_MAX_BODY_BYTES,
+                             .cors_allow_origin = o->cors_origin,
+                             .handle = pz_admin_handle,
+                             .handle_ctx = a->admin,
+                             .health = health,
+                             .health_ctx = holder,
+                             .metrics = metrics_page,
+                             .metrics_ctx = metrics,
+                             .max_local_body_bytes = METRICS_PAGE_MAX_BYTES};
+    if (pz_http_server_start(&hopts, &a->http, &http_port, err, errlen) != 0)
+        return -1;
+    char addr[300];
+    snprintf(addr, sizeof addr, strchr(o->admin_host, ':') ? "[%s]:%d" : "%s:%d", o->admin_host, o->admin_grpc_port);
+    pz_grpc_options gopts = {.api = PZ_API_ADMIN,
+                             .address = addr,
+                             .threads = 1,
+                             .max_message_bytes = PZ_ADMIN_MAX_BODY_BYTES + (1u << 20),
+                             .handle = pz_admin_handle,
+                             .handle_ctx = a->admin};
+    if (pz_grpc_server_start(&gopts, &a->grpc, &grpc_port, err, errlen) != 0)
+        return -1;
+    pz_info("admin listening on http://%s:%d (REST /admin/..., /metrics, /healthz) and gRPC %s:%d "
+            "(personalization.v1.AdminService)",
+            o->admin_host, http_port, o->admin_host, grpc_port);
+    return 0;
+}
+
+static void stop_admin(admin_api *a)
+{
+    if (a->admin != NULL)
+        pz_admin_shutdown(a->admin);
+    pz_http_server_stop(a->http);
+    if (a->grpc != NULL)
+        pz_grpc_server_stop(a->grpc);
+    pz_admin_destroy(a->admin);
+    *a = (admin_api){0};
 }
 
 /* When run by `bazel run`, relative paths are meant relative to where the user typed the command. */
@@ -581,6 +718,16 @@ int main(int argc, char **argv)
             pz_config_version(cfg) ? pz_config_version(cfg) : "(none)", pz_config_namespace_count(cfg));
     pz_config_unref(cfg);
     pz_config_source_start(config);
+
+    /* Metrics: the registry, and the requests' recorder as the hook every finished request calls. */
+    pz_metrics *metrics = pz_metrics_create();
+    pz_request_metrics *request_metrics = NULL;
+    if (o.metrics) {
+        request_metrics = pz_request_metrics_create(metrics);
+        pz_request_set_finished_hook(pz_request_metrics_record, request_metrics);
+        o.upstream.metrics = metrics;
+    }
+    admin_api admin = {0};
 
     int exit_code = 1;
     pz_builtin *builtin = NULL;
@@ -672,11 +819,7 @@ int main(int argc, char **argv)
                              .handle = handle_request,
                              .handle_ctx = svc,
                              .health = health,
-                             .health_ctx = holder,
-                             .cache_stats = cache_stats,
-                             .cache_stats_ctx = svc,
-                             .events_stats = pz_events_runtime_stats,
-                             .events_stats_ctx = events};
+                             .health_ctx = holder};
     if (pz_http_server_start(&hopts, &http, &http_port, err, sizeof err) != 0) {
         pz_error_log("cannot start the REST server: %s", err);
         goto out;
@@ -687,17 +830,39 @@ int main(int argc, char **argv)
     pz_info("gRPC  listening on %s:%d (personalization.v1.PersonalizationService, health, reflection; %d thread(s))",
             o.host, grpc_port, o.grpc_threads);
 
+    /* Collectors read the other packages' state at scrape time; all of it exists from here on. */
+    pz_metrics_add_collector(metrics, pz_config_source_collect_metrics, config);
+    pz_metrics_add_collector(metrics, pz_service_collect_metrics, svc);
+    pz_metrics_add_collector(metrics, pz_events_runtime_collect_metrics, events);
+    pz_metrics_add_collector(metrics, pz_catalog_runtime_collect_metrics, items);
+    pz_metrics_add_collector(metrics, pz_process_metrics_collect, NULL);
+    pz_admin_options aopts = {
+        .config = holder,
+        .history = pz_config_source_history(config),
+        .cache = cache,
+        .cache_stats = cache_stats,
+        .cache_stats_ctx = svc,
+        .catalog = {items, pz_catalog_runtime_status, pz_catalog_runtime_upsert, pz_catalog_runtime_delete},
+        .events = {events, pz_events_runtime_stats, pz_events_runtime_dead_letters, pz_events_runtime_replay},
+    };
+    if (start_admin(&o, &aopts, metrics, holder, &admin, err, sizeof err) != 0) {
+        pz_error_log("cannot start the admin API: %s", err);
+        goto out;
+    }
+
     wait_for_shutdown(&signals, config);
     exit_code = 0;
 
 out:
     /* Order: the service drains first (every accepted event written and answered while both fronts
-     * still run), then the fronts stop, then what they used. */
+     * still run), then the fronts stop, then the admin API (nothing scrapes or administers what is
+     * torn down next), then what they used. */
     if (svc != NULL)
         pz_service_shutdown(svc);
     pz_http_server_stop(http);
     if (grpc != NULL)
         pz_grpc_server_stop(grpc);
+    stop_admin(&admin);
     if (svc != NULL) {
         pz_buf stats;
         pz_buf_init(&stats, 4096);
@@ -714,6 +879,9 @@ out:
     if (builtin != NULL)
         pz_builtin_close(builtin);
     pz_config_source_destroy(config);
+    pz_request_set_finished_hook(NULL, NULL);
+    pz_request_metrics_destroy(request_metrics);
+    pz_metrics_destroy(metrics);
     pz_info(exit_code == 0 ? "stopped" : "stopped after a start-up error");
     return exit_code;
 }

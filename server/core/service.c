@@ -47,6 +47,7 @@ static void handle_put_events(pz_service *svc, pz_request *req, pz_config *cfg)
                         "namespace '%s' is not configured", in->namespace_);
         return;
     }
+    req->hints.namespace_key = pz_arena_strdup(req->arena, ns->key);
     if (in->n_event_list > 0 && ns->n_event_targets == 0) {
         pz_request_fail(req, PZ_NOT_FOUND, PZ_ERRTYPE_CONFIGURATION, "NamespaceEventTargetsNotFound",
                         "namespace '%s' has no eventTargets", ns->key);
@@ -139,6 +140,11 @@ void pz_service_destroy(pz_service *svc)
 int pz_service_cache_stats(pz_service *svc, pz_buf *out)
 {
     return pz_response_cache_stats_json(svc->response_cache, out);
+}
+
+void pz_service_collect_metrics(void *svc, pz_metrics_writer *w)
+{
+    pz_response_cache_collect_metrics(((pz_service *)svc)->response_cache, w);
 }
 
 pz_config *pz_service_config(pz_service *svc)

@@ -51,6 +51,10 @@ void pz_service_destroy(pz_service *svc);
 /* Appends the response cache counters as JSON (GET /admin/cache/stats). Returns 0 or -1 (cap). */
 int pz_service_cache_stats(pz_service *svc, pz_buf *out);
 
+/* A metrics collector (server/core/metrics.h; ctx: the service): the response cache's
+ * (pz_response_cache_collect_metrics). */
+void pz_service_collect_metrics(void *svc, pz_metrics_writer *w);
+
 /* The current configuration snapshot (a reference the caller must pz_config_unref). */
 pz_config *pz_service_config(pz_service *svc);
 

@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "server/events/commit_clock.h"
 #include "server/events/outbox.h"
 #include "server/events/pipeline.h"
 #include "server/events/targets.h"
@@ -76,6 +77,8 @@ struct pz_event_pipeline {
     atomic_bool workers_stopping;
 
     atomic_uint_fast64_t calls_accepted, events_accepted, commits;
+    pz_commit_clock commit_clock; /* when records were committed: the targets' lag in seconds */
+    bool commit_clock_ready;      /* initialized (open got that far) */
 };
 
 /* Copies src into dst (capacity cap), cut to fit. */

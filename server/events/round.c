@@ -385,6 +385,8 @@ void pz_pipeline_round(pz_event_pipeline *p, pz_event_job *list, bool housekeepi
         return;
     }
     atomic_store(&p->next_seq, next_seq);
+    if (next_seq > first_seq)
+        pz_commit_clock_note(&p->commit_clock, first_seq, pz_now_ms());
     if (n_jobs > 0)
         atomic_fetch_add(&p->commits, 1);
     /* The commit is durable: make the round's changes visible. */

@@ -88,6 +88,7 @@ struct pz_grpc_server {
     void *handle_ctx;
     int grace_ms;
     srv_method methods[N_METHODS];
+    int n_methods; /* the API's RPCs, then SERVICE_METHODS */
     pthread_t *threads;
     int n_threads;
 
@@ -275,6 +276,7 @@ static void init_request(srv_call *c)
     if (c->method->kind != CALL_UNKNOWN)
         c->req.deadline_ms = deadline_to_ms(c->deadline);
     copy_metadata(c);
+    pz_request_assign_id(&c->req);
 }
 
 /* Reads a whole received message into the arena. Returns false when it cannot be decompressed. */
@@ -316,11 +318,14 @@ static void add_md(grpc_metadata *arr, size_t *n, const char *key, const char *v
     (*n)++;
 }
 
-static void hints_metadata(srv_call *c)
+/* The response hints as initial metadata: all of them on success, the on_errors rows on errors. */
+static void hints_metadata(srv_call *c, bool ok)
 {
-    for (size_t i = 0; i < PZ_HINT_HEADERS_COUNT; i++)
-        add_md(c->initial, &c->n_initial, pz_hint_headers[i].name,
-               pz_hint_value(&pz_hint_headers[i], &c->req.hints, PZ_FRONT_GRPC, true));
+    for (size_t i = 0; i < PZ_HINT_HEADERS_COUNT; i++) {
+        if (ok || pz_hint_headers[i].on_errors)
+            add_md(c->initial, &c->n_initial, pz_hint_headers[i].name,
+                   pz_hint_value(&pz_hint_headers[i], &c->req.hints, PZ_FRONT_GRPC, true));
+    }
 }
 
 static void start_batch(srv_call *c, const grpc_op *ops, size_t n)
@@ -357,8 +362,8 @@ static void send_final(srv_call *c, grpc_slice *body, int code, const char *mess
     memset(ops, 0, sizeof ops);
     c->code = code;
     c->state = ST_FINISHING;
-    if (code == GRPC_STATUS_OK)
-        hints_metadata(c);
+    if (!c->sent_initial_md)
+        hints_metadata(c, code == GRPC_STATUS_OK);
     if (!c->sent_initial_md) {
         ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
         ops[n].data.send_initial_metadata.count = c->n_initial;
@@ -603,16 +608,24 @@ static void *cq_worker(void *arg)
     return NULL;
 }
 
-static void setup_methods(pz_grpc_server *s)
+/* Registers the RPCs of `api` and the service methods; hides the other APIs' services from
+ * reflection (they are served elsewhere). */
+static void setup_methods(pz_grpc_server *s, pz_api api)
 {
     int m = 0;
     for (int i = 0; i < PZ_RPC__COUNT; i++) {
         const pz_rpc_info *info = pz_rpc_get((pz_rpc)i);
-        s->methods[m++] = (srv_method){CALL_RPC, info->rpc, info->grpc_path, info->name, PREPOSTED_RPC, NULL};
+        if (info->api == api)
+            s->methods[m++] = (srv_method){CALL_RPC, info->rpc, info->grpc_path, info->name, PREPOSTED_RPC, NULL};
+    }
+    for (int a = 0; a < PZ_API__COUNT; a++) {
+        if (a != (int)api)
+            pz_reflection_hide_service(s->reflection, pz_api_service_name((pz_api)a));
     }
     for (size_t i = 0; i < N_SERVICE_METHODS; i++)
         s->methods[m++] = SERVICE_METHODS[i];
-    for (int i = 0; i < N_METHODS; i++) {
+    s->n_methods = m;
+    for (int i = 0; i < s->n_methods; i++) {
         srv_method *sm = &s->methods[i];
         if (sm->path == NULL)
             continue;
@@ -672,7 +685,7 @@ int pz_grpc_server_start(const pz_grpc_options *opts, pz_grpc_server **out, int 
     arg.value.integer = max > INT_MAX ? INT_MAX : (int)max;
     grpc_channel_args args = {1, &arg};
     s->server = grpc_server_create(&args, NULL);
-    setup_methods(s);
+    setup_methods(s, opts->api);
     s->cq = grpc_completion_queue_create_for_next(NULL);
     grpc_server_register_completion_queue(s->server, s->cq, NULL);
 
@@ -685,7 +698,7 @@ int pz_grpc_server_start(const pz_grpc_options *opts, pz_grpc_server **out, int 
         return -1;
     }
     grpc_server_start(s->server);
-    for (int i = 0; i < N_METHODS; i++) {
+    for (int i = 0; i < s->n_methods; i++) {
         for (int k = 0; k < s->methods[i].preposted; k++)
             post_request(s, &s->methods[i]);
     }
@@ -695,8 +708,8 @@ int pz_grpc_server_start(const pz_grpc_options *opts, pz_grpc_server **out, int 
         if (pthread_create(&s->threads[i], NULL, cq_worker, s) != 0)
             pz_fatal("grpc: cannot start completion-queue thread");
     }
-    pz_info("grpc: listening on %s (port %d, %d threads, max message %zu bytes)", opts->address, port, s->n_threads,
-            max);
+    pz_info("grpc: listening on %s (%s; port %d, %d threads, max message %zu bytes)", opts->address,
+            pz_api_service_name(opts->api), port, s->n_threads, max);
     *out = s;
     if (bound_port != NULL)
         *bound_port = port;

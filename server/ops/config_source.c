@@ -2,6 +2,7 @@
 #include "server/ops/config_source.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,9 @@
 #include "server/upstream/blocking_call.h"
 
 struct pz_config_source {
+    pthread_mutex_t hash_lock; /* the served document's hash, computed once per snapshot */
+    unsigned long long hashed_generation;
+    char hash[PZ_CONFIG_HASH_SIZE];
     char *name;
     pz_config_store *history;
     pz_config_url *url;
@@ -96,9 +100,11 @@ int pz_config_source_open(const pz_config_source_options *o, pz_config_source **
 {
     *out = NULL;
     pz_config_source *s = pz_calloc(1, sizeof *s);
+    pthread_mutex_init(&s->hash_lock, NULL);
     char history_dir[PATH_MAX];
     snprintf(history_dir, sizeof history_dir, "%s/config/history", o->data_dir);
     if (pz_config_store_open(history_dir, o->history_keep, true, &s->history, err, errlen) != 0) {
+        pthread_mutex_destroy(&s->hash_lock);
         free(s);
         return -1;
     }
@@ -154,8 +160,58 @@ void pz_config_source_destroy(pz_config_source *s)
     pz_config_url_destroy(s->url); /* first: its poller applies to the holder */
     pz_config_holder_destroy(s->holder);
     pz_config_store_close(s->history);
+    pthread_mutex_destroy(&s->hash_lock);
     free(s->name);
     free(s);
+}
+
+void pz_config_source_collect_metrics(void *ctx, pz_metrics_writer *w)
+{
+    pz_config_source *s = ctx;
+    pz_config *cfg = pz_config_holder_acquire(s->holder);
+    pthread_mutex_lock(&s->hash_lock);
+    if (s->hashed_generation != pz_config_generation(cfg)) {
+        size_t len;
+        const char *text = pz_config_text(cfg, &len);
+        pz_config_hash(text, len, s->hash);
+        s->hashed_generation = pz_config_generation(cfg);
+    }
+    static const char *const INFO[] = {"version", "hash", "source"};
+    const char *version = pz_config_version(cfg) != NULL ? pz_config_version(cfg) : "";
+    const char *values[] = {version, s->hash, s->name};
+    pz_metrics_write_family(w, "pz_config_info", PZ_METRIC_GAUGE,
+                            "The configuration being served: its version, the SHA-256 of its document, where it "
+                            "comes from (always 1).");
+    pz_metrics_write_sample(w, "pz_config_info", 3, INFO, values, 1);
+    pthread_mutex_unlock(&s->hash_lock);
+    pz_config_unref(cfg);
+    unsigned long reloads = 0, rejected = 0;
+    pz_config_holder_stats(s->holder, &reloads, &rejected);
+    pz_metrics_write_single(w, "pz_config_reloads_total", PZ_METRIC_COUNTER,
+                            "Configuration documents accepted and swapped in after the first.", (double)reloads);
+    pz_metrics_write_single(w, "pz_config_reload_failures_total", PZ_METRIC_COUNTER,
+                            "Configuration documents rejected (the previous one kept serving).", (double)rejected);
+    pz_metrics_write_single(w, "pz_config_last_reload_timestamp_seconds", PZ_METRIC_GAUGE,
+                            "When the configuration being served was swapped in (or the server started).",
+                            (double)pz_config_holder_loaded_ms(s->holder) / 1000.0);
+    if (s->url == NULL)
+        return;
+    pz_config_url_stats st;
+    pz_config_url_get_stats(s->url, &st);
+    static const char *const OUTCOME[] = {"outcome"};
+    const struct {
+        const char *outcome;
+        unsigned long n;
+    } fetches[] = {
+        {"applied", st.applied}, {"rejected", st.rejected}, {"not_modified", st.not_modified}, {"failed", st.failures}};
+    pz_metrics_write_family(w, "pz_config_source_fetches_total", PZ_METRIC_COUNTER,
+                            "Fetches of the configuration URL by outcome.");
+    for (size_t i = 0; i < sizeof fetches / sizeof fetches[0]; i++)
+        pz_metrics_write_sample(w, "pz_config_source_fetches_total", 1, OUTCOME, &fetches[i].outcome,
+                                (double)fetches[i].n);
+    pz_metrics_write_single(w, "pz_config_source_last_success_timestamp_seconds", PZ_METRIC_GAUGE,
+                            "When the configuration URL last answered 200 or 304 (0: never).",
+                            (double)st.last_success_ms / 1000.0);
 }
 
 pz_config_holder *pz_config_source_holder(pz_config_source *s)

@@ -21,6 +21,7 @@
 #include <stddef.h>
 
 #include "server/core/config.h"
+#include "server/core/metrics.h"
 #include "server/ops/config_store.h"
 #include "server/ops/config_url.h"
 
@@ -55,6 +56,12 @@ pz_config_store *pz_config_source_history(pz_config_source *s);
 pz_config_url *pz_config_source_url(pz_config_source *s);
 /* What --config named ("file:PATH", "url:URL") or the embedded name. */
 const char *pz_config_source_name(const pz_config_source *s);
+
+/* A metrics collector (server/core/metrics.h; ctx: the source): pz_config_info{version, hash,
+ * source} 1, pz_config_reloads_total, pz_config_reload_failures_total,
+ * pz_config_last_reload_timestamp_seconds; with a URL, pz_config_source_fetches_total{outcome} and
+ * pz_config_source_last_success_timestamp_seconds. */
+void pz_config_source_collect_metrics(void *s, pz_metrics_writer *w);
 
 /* Reads a document once from a file or URL (for --check-config and the `config` CLI): *text is
  * malloc'ed and NUL-terminated. Returns 0, or -1 with err. */

@@ -350,6 +350,31 @@ json_t *pz_config_store_list(pz_config_store *s, size_t limit, char *err, size_t
     return out;
 }
 
+json_t *pz_config_store_newest(pz_config_store *s, const char *hash, bool accepted)
+{
+    refresh_index(s);
+    size_t n;
+    index_entry *ids = index_snapshot(s, &n);
+    json_t *found = NULL;
+    bool newest_accepted = true;
+    for (size_t i = 0; i < n && found == NULL; i++) {
+        if (ids[i].accepted != accepted)
+            continue;
+        json_t *meta = load_meta(s, ids[i].id);
+        const char *h = meta != NULL ? json_string_value(json_object_get(meta, "hash")) : NULL;
+        if (meta != NULL && (hash == NULL || (h != NULL && strcmp(h, hash) == 0))) {
+            if (accepted && newest_accepted)
+                json_object_set_new(meta, "active", json_true());
+            found = meta;
+        } else {
+            json_decref(meta);
+        }
+        newest_accepted = newest_accepted && meta == NULL; /* a pruned record may sit in the copy */
+    }
+    free(ids);
+    return found;
+}
+
 static int read_document(const pz_config_store *s, unsigned long long id, char **text, size_t *len)
 {
     char path[PATH_MAX], err[256];

@@ -66,6 +66,11 @@ json_t *pz_config_store_list(pz_config_store *s, size_t limit, char *err, size_t
  * record has none) and *len. NULL with err when there is no such record. Any thread. */
 json_t *pz_config_store_find(pz_config_store *s, const char *ref, char **text, size_t *len, char *err, size_t errlen);
 
+/* The newest record of that status (accepted or rejected) whose hash is `hash` (NULL: any hash);
+ * the newest accepted record is the configuration being served. Its meta object (a new reference;
+ * "active": true when it is that one), or NULL when there is none. Any thread. */
+json_t *pz_config_store_newest(pz_config_store *s, const char *hash, bool accepted);
+
 /* "sha256:" and the hex SHA-256 of data: out must hold PZ_CONFIG_HASH_SIZE bytes. */
 #define PZ_CONFIG_HASH_SIZE (7 + 64 + 1)
 void pz_config_hash(const void *data, size_t len, char *out);

@@ -14,7 +14,7 @@
 
 #define DEFAULT_VERSION "2"
 #define DESCRIPTION                                                                                                    \
-    "This configuration was automatically generated based on the active recommenders/campaigns for a supplied list " \
+    "This configuration was automatically generated based on the active recommenders/campaigns for a supplied list "   \
     "of dataset groups"
 
 /* Recipe name -> action (spec §12). Recipes not listed are skipped. */
@@ -92,7 +92,7 @@ typedef struct generator {
     FILE *log;
     json_t *doc;
     json_t *namespaces;
-    json_t *selected;   /* dataset group ARN -> its summary */
+    json_t *selected; /* dataset group ARN -> its summary */
     unsigned recommenders, campaigns, trackers, skipped;
     char err[1024];
 } generator;
@@ -199,7 +199,7 @@ static int select_dataset_groups(generator *g, const char *names)
     json_t *dg;
     int rc = 0;
     if (every) {
-        json_array_foreach(all, i, dg) {
+        json_array_foreach (all, i, dg) {
             json_object_set(g->selected, str(dg, "datasetGroupArn"), dg);
         }
     } else {
@@ -211,14 +211,15 @@ static int select_dataset_groups(generator *g, const char *names)
             while (n > 0 && name[n - 1] == ' ')
                 name[--n] = '\0';
             bool found = false;
-            json_array_foreach(all, i, dg) {
+            json_array_foreach (all, i, dg) {
                 if (strcmp(str(dg, "name"), name) == 0) {
                     json_object_set(g->selected, str(dg, "datasetGroupArn"), dg);
                     found = true;
                 }
             }
             if (!found) {
-                snprintf(g->err, sizeof g->err, "there is no dataset group named '%s' in this account and region", name);
+                snprintf(g->err, sizeof g->err, "there is no dataset group named '%s' in this account and region",
+                         name);
                 rc = -1;
             }
         }
@@ -234,7 +235,7 @@ static int collect_recommenders(generator *g, const char *dg_arn, const json_t *
     int rc = list(g, "ListRecommenders", request1("datasetGroupArn", dg_arn), "recommenders", recs);
     size_t i;
     json_t *r;
-    json_array_foreach(recs, i, r) {
+    json_array_foreach (recs, i, r) {
         if (rc != 0)
             break;
         if (add_variation(g, dg, "recommender", str(r, "name"), str(r, "recommenderArn"), str(r, "recipeArn")))
@@ -252,7 +253,7 @@ static int collect_campaigns(generator *g)
     int rc = list(g, "ListCampaigns", json_object(), "campaigns", campaigns);
     size_t i;
     json_t *c;
-    json_array_foreach(campaigns, i, c) {
+    json_array_foreach (campaigns, i, c) {
         if (rc != 0)
             break;
         json_t *campaign = describe(g, "DescribeCampaign", "campaignArn", str(c, "campaignArn"), "campaign");
@@ -284,11 +285,11 @@ static int collect_event_trackers(generator *g, const char *dg_arn, const json_t
     int rc = list(g, "ListEventTrackers", request1("datasetGroupArn", dg_arn), "eventTrackers", trackers);
     size_t i;
     json_t *t;
-    json_array_foreach(trackers, i, t) {
+    json_array_foreach (trackers, i, t) {
         if (rc != 0)
             break;
-        json_t *tracker = describe(g, "DescribeEventTracker", "eventTrackerArn", str(t, "eventTrackerArn"),
-                                   "eventTracker");
+        json_t *tracker =
+            describe(g, "DescribeEventTracker", "eventTrackerArn", str(t, "eventTrackerArn"), "eventTracker");
         if (tracker == NULL) {
             rc = -1;
             break;
@@ -321,10 +322,10 @@ static int describe_namespace(generator *g, const char *dg_arn, const json_t *dg
                      str(dg, "domain")[0] ? ", domain " : "", str(dg, "domain"));
     size_t i;
     json_t *f;
-    json_array_foreach(filters, i, f) {
+    json_array_foreach (filters, i, f) {
         if (n > 0 && (size_t)n < sizeof text)
-            n += snprintf(text + n, sizeof text - (size_t)n, "%s%s", i == 0 ? ". Filters (use with filter=NAME): " : ", ",
-                          str(f, "name"));
+            n += snprintf(text + n, sizeof text - (size_t)n, "%s%s",
+                          i == 0 ? ". Filters (use with filter=NAME): " : ", ", str(f, "name"));
     }
     json_object_set_new(ns, "description", json_string(text));
     json_decref(filters);
@@ -343,13 +344,13 @@ static json_t *generate(generator *g, const char *names, const char *version)
     int rc = select_dataset_groups(g, names);
     const char *arn;
     json_t *dg;
-    json_object_foreach(g->selected, arn, dg) {
+    json_object_foreach (g->selected, arn, dg) {
         if (rc == 0)
             rc = collect_recommenders(g, arn, dg);
     }
     if (rc == 0)
         rc = collect_campaigns(g);
-    json_object_foreach(g->selected, arn, dg) {
+    json_object_foreach (g->selected, arn, dg) {
         if (rc == 0)
             rc = collect_event_trackers(g, arn, dg);
         if (rc == 0)
@@ -381,9 +382,12 @@ int pz_generate_config_main(int argc, char **argv, FILE *out, FILE *err)
 {
     enum { OPT_DG = 256, OPT_REGION, OPT_VERSION, OPT_OUTPUT, OPT_HELP };
     static const struct option opts[] = {
-        {"dataset-groups", required_argument, NULL, OPT_DG}, {"region", required_argument, NULL, OPT_REGION},
-        {"config-version", required_argument, NULL, OPT_VERSION}, {"output", required_argument, NULL, OPT_OUTPUT},
-        {"help", no_argument, NULL, OPT_HELP},           {NULL, 0, NULL, 0},
+        {"dataset-groups", required_argument, NULL, OPT_DG},
+        {"region", required_argument, NULL, OPT_REGION},
+        {"config-version", required_argument, NULL, OPT_VERSION},
+        {"output", required_argument, NULL, OPT_OUTPUT},
+        {"help", no_argument, NULL, OPT_HELP},
+        {NULL, 0, NULL, 0},
     };
     const char *names = "all", *region_flag = NULL, *version = DEFAULT_VERSION, *output = NULL;
     optind = 1;

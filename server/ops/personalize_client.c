@@ -94,9 +94,10 @@ json_t *pz_personalize_call(pz_personalize_client *c, const char *operation, con
         c->calls++;
         int rc = pz_blocking_call(c->http, &req, &resp);
         pz_aws_error e = {0};
-        pz_aws_error_class cls = rc != 0 ? PZ_AWS_ERROR_RETRYABLE
-                                         : pz_aws_error_classify(resp.status, resp.error_type[0] ? resp.error_type : NULL,
-                                                                 resp.body.data, resp.body.len, &e);
+        pz_aws_error_class cls = rc != 0
+                                     ? PZ_AWS_ERROR_RETRYABLE
+                                     : pz_aws_error_classify(resp.status, resp.error_type[0] ? resp.error_type : NULL,
+                                                             resp.body.data, resp.body.len, &e);
         if (cls == PZ_AWS_ERROR_NONE) {
             json_error_t jerr;
             answer = json_loadb(resp.body.data != NULL ? resp.body.data : "", resp.body.len, 0, &jerr);

@@ -24,7 +24,11 @@ int main(int argc, char **argv)
 
     fake_core core;
     fake_core_init(&core, 50, argc > 3 ? atoi(argv[3]) : 1000);
-    pz_grpc_options opts = {address, 2, 0, fake_core_handle, &core, argc > 2 ? atoi(argv[2]) : 0};
+    pz_grpc_options opts = {.address = address,
+                            .threads = 2,
+                            .handle = fake_core_handle,
+                            .handle_ctx = &core,
+                            .stop_grace_ms = argc > 2 ? atoi(argv[2]) : 0};
     pz_grpc_server *server;
     int port;
     char err[256];

@@ -37,11 +37,8 @@ static unsigned long long record(pz_config_store *s, const char *text, const cha
     pz_config_problems p;
     pz_config_problems_init(&p);
     pz_config *cfg = text != NULL ? pz_config_parse(text, strlen(text), &p) : NULL;
-    pz_config_load load = {.source = source,
-                           .text = text,
-                           .len = text != NULL ? strlen(text) : 0,
-                           .config = cfg,
-                           .problems = &p};
+    pz_config_load load = {
+        .source = source, .text = text, .len = text != NULL ? strlen(text) : 0, .config = cfg, .problems = &p};
     unsigned long long id = 0;
     char err[256];
     assert_int_equal(pz_config_store_record(s, &load, now, &id, err, sizeof err), 0);
@@ -167,7 +164,7 @@ static void test_keeps_the_newest_of_each_status(void **state)
     int accepted = 0;
     size_t i;
     json_t *r;
-    json_array_foreach(list, i, r) {
+    json_array_foreach (list, i, r) {
         if (strcmp(str(r, "status"), "accepted") == 0)
             accepted++;
     }
