@@ -29,7 +29,7 @@ build_packages=(
 )
 test_packages=(
     python3 python3-grpcio python3-protobuf python3-botocore curl openssl nghttp2-client wrk lmdb-utils procps
-    clang-format git
+    clang-format git prometheus
 )
 
 packages=("${build_packages[@]}")

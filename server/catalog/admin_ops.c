@@ -193,8 +193,8 @@ pz_status pz_catalog_runtime_upsert(void *rt, const char *ns, const char *jsonl,
     return s;
 }
 
-pz_status pz_catalog_runtime_delete(void *rt, const char *ns, const char *const *ids, size_t n, pz_buf *out,
-                                    char *err, size_t errlen)
+pz_status pz_catalog_runtime_delete(void *rt, const char *ns, const char *const *ids, size_t n, pz_buf *out, char *err,
+                                    size_t errlen)
 {
     pz_catalog_runtime *r = rt;
     if (!pz_catalog_valid_namespace(ns))
@@ -228,15 +228,18 @@ void pz_catalog_runtime_collect_metrics(void *rt, pz_metrics_writer *w)
     for (size_t i = 0; i < n; i++) {
         char err[256];
         const pz_namespace *ns = pz_config_namespace_at(cfg, i);
-        if (!pz_catalog_runtime_decorates(ns) || pz_catalog_info_get(r->catalog, ns->key, &infos[i], err, sizeof err) != 0)
+        if (!pz_catalog_runtime_decorates(ns) ||
+            pz_catalog_info_get(r->catalog, ns->key, &infos[i], err, sizeof err) != 0)
             infos[i].present = false;
     }
     static const struct {
         const char *name, *help;
         size_t offset;
     } FAMILIES[] = {
-        {"pz_catalog_items", "Items in the namespace's catalog (localdb decoration).", offsetof(pz_catalog_info, items)},
-        {"pz_catalog_revision", "The catalog's revision: one more per load or edit.", offsetof(pz_catalog_info, revision)},
+        {"pz_catalog_items", "Items in the namespace's catalog (localdb decoration).",
+         offsetof(pz_catalog_info, items)},
+        {"pz_catalog_revision", "The catalog's revision: one more per load or edit.",
+         offsetof(pz_catalog_info, revision)},
         {"pz_catalog_generation", "The catalog's generation: one more per full load.",
          offsetof(pz_catalog_info, generation)},
     };

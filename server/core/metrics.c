@@ -17,8 +17,9 @@
 #define HASH_SEED 0x6d657472696373ULL
 
 const double PZ_METRICS_DURATION_BOUNDS[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                             0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,     10};
-const size_t PZ_METRICS_DURATION_BOUNDS_COUNT = sizeof PZ_METRICS_DURATION_BOUNDS / sizeof PZ_METRICS_DURATION_BOUNDS[0];
+                                             0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
+const size_t PZ_METRICS_DURATION_BOUNDS_COUNT =
+    sizeof PZ_METRICS_DURATION_BOUNDS / sizeof PZ_METRICS_DURATION_BOUNDS[0];
 
 typedef struct collector {
     pz_metrics_collect_fn fn;
@@ -479,8 +480,7 @@ static void render_histogram_series(pz_metrics_writer *w, const pz_metric_family
     put_str(w, "\n");
 }
 
-static void render_series(pz_metrics_writer *w, const pz_metric_family *f, const pz_metric_series *s,
-                          bool as_count)
+static void render_series(pz_metrics_writer *w, const pz_metric_family *f, const pz_metric_series *s, bool as_count)
 {
     const char *const *labels = (const char *const *)f->labels;
     if (as_count) {
@@ -497,7 +497,9 @@ static void render_series(pz_metrics_writer *w, const pz_metric_family *f, const
         put_u64(w, stripe_sum(s, 0));
         put_str(w, "\n");
         break;
-    case PZ_METRIC_GAUGE: pz_metrics_write_sample(w, f->name, f->n_labels, labels, s->values, pz_metric_value(s)); break;
+    case PZ_METRIC_GAUGE:
+        pz_metrics_write_sample(w, f->name, f->n_labels, labels, s->values, pz_metric_value(s));
+        break;
     case PZ_METRIC_HISTOGRAM: render_histogram_series(w, f, s); break;
     }
 }

@@ -57,8 +57,8 @@ void pz_metrics_destroy(pz_metrics *m);
 
 typedef struct pz_metric_family_options {
     pz_metric_type type;
-    const char *name; /* [a-zA-Z_:][a-zA-Z0-9_:]*, copied */
-    const char *help; /* one line, copied */
+    const char *name;          /* [a-zA-Z_:][a-zA-Z0-9_:]*, copied */
+    const char *help;          /* one line, copied */
     const char *const *labels; /* label names, n_labels of them (<= PZ_METRICS_MAX_LABELS), copied */
     size_t n_labels;
     const double *bounds; /* histograms: increasing upper bounds (+Inf is implied), <= PZ_METRICS_MAX_BOUNDS */

@@ -222,7 +222,8 @@ void pz_request_log_access(const pz_request *req, const char *what, int code)
         if (pz_log_get_format() == PZ_LOG_JSON) {
             pz_buf fields;
             pz_buf_init(&fields, ACCESS_FIELDS_MAX);
-            access_json(&fields, req, what, code, dur_us, cache, traced ? trace_id : NULL);
+            access_json(&fields, req, what, code, dur_us, strcmp(cache, "-") != 0 ? cache : NULL,
+                        traced ? trace_id : NULL);
             pz_log_json(PZ_LOG_INFO, "access", fields.data, fields.len, NULL, 0);
             pz_buf_free(&fields);
         } else {

@@ -38,11 +38,11 @@ typedef void (*handler_fn)(pz_admin *a, pz_request *req);
 
 static void fail_status(pz_request *req, pz_status status, const char *message)
 {
-    const char *code = status == PZ_NOT_FOUND           ? "NotFound"
-                       : status == PZ_INVALID_ARGUMENT  ? "ValidationError"
-                       : status == PZ_UNAVAILABLE       ? "Unavailable"
+    const char *code = status == PZ_NOT_FOUND            ? "NotFound"
+                       : status == PZ_INVALID_ARGUMENT   ? "ValidationError"
+                       : status == PZ_UNAVAILABLE        ? "Unavailable"
                        : status == PZ_RESOURCE_EXHAUSTED ? "TooManyRequests"
-                                                          : "InternalError";
+                                                         : "InternalError";
     pz_request_fail(req, status, status == PZ_INVALID_ARGUMENT ? PZ_ERRTYPE_VALIDATION : ERRTYPE_ADMIN, code, "%s",
                     message);
 }
@@ -116,7 +116,7 @@ static Google__Protobuf__Struct *redacted_document(const char *text, size_t len,
 }
 
 static Personalization__V1__ConfigProblem **problems_from(const pz_config_problems *p, bool warnings, size_t *n,
-                                                         pz_arena *a)
+                                                          pz_arena *a)
 {
     *n = 0;
     Personalization__V1__ConfigProblem **out = pz_arena_calloc(a, p->n ? p->n : 1, sizeof *out);
@@ -244,7 +244,7 @@ static void validate_config(pz_admin *a, pz_request *req)
 /* Applies text (an ordinary validated reload, recorded by the holder's listener) and answers with
  * the attempt's record. */
 static void apply_document(pz_admin *a, pz_request *req, const char *text, size_t len, const char *source,
-                          const char *rolled_back_to)
+                           const char *rolled_back_to)
 {
     pz_config_problems problems;
     pz_config_problems_init(&problems);
@@ -297,9 +297,9 @@ static void rollback_config(pz_admin *a, pz_request *req)
     const char *status = json_string_value(json_object_get(meta, "status"));
     long long id = (long long)json_integer_value(json_object_get(meta, "id"));
     if (status == NULL || strcmp(status, "accepted") != 0 || text == NULL) {
-        fail_status(req, PZ_INVALID_ARGUMENT,
-                    pz_arena_printf(req->arena, "record @%lld was rejected when it was loaded: nothing to roll back to",
-                                    id));
+        fail_status(
+            req, PZ_INVALID_ARGUMENT,
+            pz_arena_printf(req->arena, "record @%lld was rejected when it was loaded: nothing to roll back to", id));
     } else {
         char source[64], target[32];
         snprintf(source, sizeof source, "rollback:@%lld", id);
@@ -436,7 +436,7 @@ static void purge_cache(pz_admin *a, pz_request *req)
     int64_t now = pz_now_ms();
     size_t n = 0;
     if (a->o.cache != NULL)
-        n = all ? pz_cache_purge_all(a->o.cache, now)
+        n = all    ? pz_cache_purge_all(a->o.cache, now)
             : user ? pz_cache_purge_user(a->o.cache, in->namespace_, in->user_id, now)
                    : pz_cache_purge_namespace(a->o.cache, in->namespace_, now);
     pz_info("admin: cache purge (%s%s%s%s): %zu entries made stale", all ? "all" : "namespace ",
@@ -532,7 +532,7 @@ void pz_admin_handle(void *ctx, pz_request *req)
         }
     }
     pthread_mutex_lock(&a->lock);
-    pz_status refuse = !a->accepting                         ? PZ_UNAVAILABLE
+    pz_status refuse = !a->accepting                        ? PZ_UNAVAILABLE
                        : a->n_queued >= PZ_ADMIN_MAX_QUEUED ? PZ_RESOURCE_EXHAUSTED
                                                             : PZ_OK;
     if (refuse == PZ_OK) {
@@ -550,8 +550,9 @@ void pz_admin_handle(void *ctx, pz_request *req)
     if (refuse == PZ_UNAVAILABLE)
         fail_status(req, refuse, "the server is shutting down");
     else if (refuse != PZ_OK)
-        fail_status(req, refuse,
-                    pz_arena_printf(req->arena, "%d admin requests are already waiting; try again", PZ_ADMIN_MAX_QUEUED));
+        fail_status(
+            req, refuse,
+            pz_arena_printf(req->arena, "%d admin requests are already waiting; try again", PZ_ADMIN_MAX_QUEUED));
 }
 
 void pz_admin_shutdown(pz_admin *a)

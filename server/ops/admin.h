@@ -66,9 +66,9 @@ typedef struct pz_admin_events {
 } pz_admin_events;
 
 typedef struct pz_admin_options {
-    pz_config_holder *config;  /* required */
-    pz_config_store *history;  /* required */
-    pz_cache *cache;           /* may be NULL (no cache: purges purge nothing) */
+    pz_config_holder *config;                   /* required */
+    pz_config_store *history;                   /* required */
+    pz_cache *cache;                            /* may be NULL (no cache: purges purge nothing) */
     int (*cache_stats)(void *ctx, pz_buf *out); /* the response cache's counters as JSON; may be NULL */
     void *cache_stats_ctx;
     pz_admin_catalog catalog; /* zeroed callbacks answer UNAVAILABLE */

@@ -187,7 +187,7 @@ static int cmd_show(const cli_args *a, FILE *out, FILE *err)
         json_t *doc = admin_call(a, "GET", path, NULL, err);
         if (doc == NULL)
             return 1;
-        json_t *document = json_object_get(json_object_get(doc, "record"), "document");
+        json_t *document = json_object_get(doc, "document");
         if (document == NULL) {
             fprintf(err, "error: record %s holds no document (it could not be read when it was loaded)\n", a->ref);
             json_decref(doc);

@@ -62,7 +62,7 @@ Google__Protobuf__Struct *pz_json_struct_from(const json_t *obj, pz_arena *a)
     size_t i = 0;
     const char *key;
     json_t *v;
-    json_object_foreach((json_t *)obj, key, v) {
+    json_object_foreach ((json_t *)obj, key, v) {
         Google__Protobuf__Struct__FieldsEntry *e = pz_arena_alloc(a, sizeof *e);
         google__protobuf__struct__fields_entry__init(e);
         e->key = pz_arena_strdup(a, key);

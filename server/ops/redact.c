@@ -8,8 +8,8 @@
 #include <strings.h>
 
 /* Member names whose values are secrets (case-insensitive substrings). */
-static const char *const SECRET_NAMES[] = {"secret", "password", "token", "apikey", "api_key", "credential",
-                                           "authorization"};
+static const char *const SECRET_NAMES[] = {"secret",  "password",   "token",        "apikey",
+                                           "api_key", "credential", "authorization"};
 
 static bool secret_name(const char *key)
 {
@@ -63,7 +63,7 @@ static void redact_value(json_t *v, bool all)
         const char *key;
         json_t *member;
         void *tmp;
-        json_object_foreach_safe(v, tmp, key, member) {
+        json_object_foreach_safe (v, tmp, key, member) {
             redact_member(v, key, member, all);
         }
     } else if (json_is_array(v)) {
