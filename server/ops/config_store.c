@@ -126,7 +126,8 @@ static int read_index(pz_config_store *s, char *err, size_t errlen)
         json_decref(meta);
     }
     closedir(d);
-    qsort(s->index, s->n_index, sizeof *s->index, compare_entries);
+    if (s->n_index > 1)
+        qsort(s->index, s->n_index, sizeof *s->index, compare_entries);
     s->next_id = s->n_index > 0 ? s->index[s->n_index - 1].id + 1 : 1;
     for (size_t i = s->n_index; i-- > 0;) {
         if (!s->index[i].accepted)

@@ -39,12 +39,12 @@ static void test_counter_and_gauge(void **state)
     pz_metrics *m = pz_metrics_create();
     static const char *const L[] = {"route", "status_class"};
     pz_metric_family *c = pz_metrics_family(m, &(pz_metric_family_options){.type = PZ_METRIC_COUNTER,
-                                                                          .name = "t_requests_total",
-                                                                          .help = "Requests.\nTwo lines \\ here.",
-                                                                          .labels = L,
-                                                                          .n_labels = 2});
-    pz_metric_family *g = pz_metrics_family(
-        m, &(pz_metric_family_options){.type = PZ_METRIC_GAUGE, .name = "t_depth", .help = "Depth."});
+                                                                           .name = "t_requests_total",
+                                                                           .help = "Requests.\nTwo lines \\ here.",
+                                                                           .labels = L,
+                                                                           .n_labels = 2});
+    pz_metric_family *g =
+        pz_metrics_family(m, &(pz_metric_family_options){.type = PZ_METRIC_GAUGE, .name = "t_depth", .help = "Depth."});
     const char *v1[] = {"GET /a/{x}", "2xx"};
     pz_metric_series *s = pz_metric_series_get(c, v1);
     pz_metric_inc(s, 2);
@@ -70,8 +70,8 @@ static void test_label_values_are_escaped(void **state)
     pz_metrics *m = pz_metrics_create();
     static const char *const L[] = {"v"};
     pz_metric_family *c = pz_metrics_family(
-        m, &(pz_metric_family_options){.type = PZ_METRIC_COUNTER, .name = "t_total", .help = "h", .labels = L,
-                                       .n_labels = 1});
+        m, &(pz_metric_family_options){
+               .type = PZ_METRIC_COUNTER, .name = "t_total", .help = "h", .labels = L, .n_labels = 1});
     const char *v[] = {"a\"b\\c\nd"};
     pz_metric_inc(pz_metric_series_get(c, v), 1);
     assert_rendered(m, "# HELP t_total h\n# TYPE t_total counter\nt_total{v=\"a\\\"b\\\\c\\nd\"} 1\n");
@@ -85,14 +85,14 @@ static void test_histogram(void **state)
     static const char *const L[] = {"route"};
     static const double bounds[] = {0.001, 0.01, 0.1};
     pz_metric_family *h = pz_metrics_family(m, &(pz_metric_family_options){.type = PZ_METRIC_HISTOGRAM,
-                                                                          .name = "t_duration_seconds",
-                                                                          .help = "Durations.",
-                                                                          .labels = L,
-                                                                          .n_labels = 1,
-                                                                          .bounds = bounds,
-                                                                          .n_bounds = 3,
-                                                                          .count_name = "t_total",
-                                                                          .count_help = "Counted."});
+                                                                           .name = "t_duration_seconds",
+                                                                           .help = "Durations.",
+                                                                           .labels = L,
+                                                                           .n_labels = 1,
+                                                                           .bounds = bounds,
+                                                                           .n_bounds = 3,
+                                                                           .count_name = "t_total",
+                                                                           .count_help = "Counted."});
     const char *v[] = {"r"};
     pz_metric_series *s = pz_metric_series_get(h, v);
     pz_metric_observe(s, 0.0005);
@@ -119,12 +119,9 @@ static void test_label_sets_are_bounded(void **state)
     (void)state;
     pz_metrics *m = pz_metrics_create();
     static const char *const L[] = {"user"};
-    pz_metric_family *c = pz_metrics_family(m, &(pz_metric_family_options){.type = PZ_METRIC_COUNTER,
-                                                                          .name = "t_total",
-                                                                          .help = "h",
-                                                                          .labels = L,
-                                                                          .n_labels = 1,
-                                                                          .max_series = 3});
+    pz_metric_family *c = pz_metrics_family(
+        m, &(pz_metric_family_options){
+               .type = PZ_METRIC_COUNTER, .name = "t_total", .help = "h", .labels = L, .n_labels = 1, .max_series = 3});
     char name[16];
     for (int i = 0; i < 10; i++) {
         snprintf(name, sizeof name, "u%d", i);
@@ -208,15 +205,15 @@ static void test_threads_record_without_losing_counts(void **state)
     static const char *const L[] = {"route"};
     static const double bounds[] = {1};
     pz_metric_family *c = pz_metrics_family(
-        m, &(pz_metric_family_options){.type = PZ_METRIC_COUNTER, .name = "t_total", .help = "h", .labels = L,
-                                       .n_labels = 1});
+        m, &(pz_metric_family_options){
+               .type = PZ_METRIC_COUNTER, .name = "t_total", .help = "h", .labels = L, .n_labels = 1});
     pz_metric_family *h = pz_metrics_family(m, &(pz_metric_family_options){.type = PZ_METRIC_HISTOGRAM,
-                                                                          .name = "t_seconds",
-                                                                          .help = "h",
-                                                                          .labels = L,
-                                                                          .n_labels = 1,
-                                                                          .bounds = bounds,
-                                                                          .n_bounds = 1});
+                                                                           .name = "t_seconds",
+                                                                           .help = "h",
+                                                                           .labels = L,
+                                                                           .n_labels = 1,
+                                                                           .bounds = bounds,
+                                                                           .n_bounds = 1});
     pthread_t t[THREADS];
     worker_arg args[THREADS];
     for (int i = 0; i < THREADS; i++) {

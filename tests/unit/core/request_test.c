@@ -26,7 +26,10 @@ static void init_with_headers(pz_request *req, pz_arena *a, const pz_header *h, 
     req->n_headers = n;
 }
 
-#define HEADER(name, value) {name, sizeof name - 1, value, sizeof value - 1}
+#define HEADER(name, value)                                                                                            \
+    {                                                                                                                  \
+        name, sizeof name - 1, value, sizeof value - 1                                                                 \
+    }
 
 static void test_request_ids(void **state)
 {
@@ -78,13 +81,13 @@ static void test_traceparent(void **state)
     const char *later = "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-the-future-adds";
     assert_true(pz_traceparent_trace_id(later, strlen(later), id)); /* a later version may add fields */
     static const char *const bad[] = {
-        "00-00000000000000000000000000000000-00f067aa0ba902b7-01", /* all-zero trace id */
-        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", /* all-zero parent id */
-        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", /* version ff */
-        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", /* upper case */
-        "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",  /* short trace id */
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",   /* all-zero trace id */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",   /* all-zero parent id */
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",   /* version ff */
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",   /* upper case */
+        "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",    /* short trace id */
         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x", /* version 00 is exactly 55 */
-        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-zz", /* flags */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-zz",   /* flags */
         "",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
@@ -205,13 +208,13 @@ static void test_status_classes(void **state)
     assert_string_equal(pz_status_class(true, 304), "3xx");
     assert_string_equal(pz_status_class(true, 429), "4xx");
     assert_string_equal(pz_status_class(true, 504), "5xx");
-    assert_string_equal(pz_status_class(false, 0), "2xx");   /* OK */
-    assert_string_equal(pz_status_class(false, 1), "4xx");   /* CANCELLED */
-    assert_string_equal(pz_status_class(false, 3), "4xx");   /* INVALID_ARGUMENT */
-    assert_string_equal(pz_status_class(false, 4), "5xx");   /* DEADLINE_EXCEEDED */
-    assert_string_equal(pz_status_class(false, 8), "4xx");   /* RESOURCE_EXHAUSTED */
-    assert_string_equal(pz_status_class(false, 14), "5xx");  /* UNAVAILABLE */
-    assert_string_equal(pz_status_class(false, 16), "4xx");  /* UNAUTHENTICATED */
+    assert_string_equal(pz_status_class(false, 0), "2xx");  /* OK */
+    assert_string_equal(pz_status_class(false, 1), "4xx");  /* CANCELLED */
+    assert_string_equal(pz_status_class(false, 3), "4xx");  /* INVALID_ARGUMENT */
+    assert_string_equal(pz_status_class(false, 4), "5xx");  /* DEADLINE_EXCEEDED */
+    assert_string_equal(pz_status_class(false, 8), "4xx");  /* RESOURCE_EXHAUSTED */
+    assert_string_equal(pz_status_class(false, 14), "5xx"); /* UNAVAILABLE */
+    assert_string_equal(pz_status_class(false, 16), "4xx"); /* UNAUTHENTICATED */
     assert_string_equal(pz_status_class(false, 99), "5xx");
 }
 
@@ -242,8 +245,9 @@ static void test_request_metrics(void **state)
     assert_non_null(strstr(b.data, "pz_requests_total{protocol=\"rest\",route=\"GET "
                                    "/recommend-items/{namespace}/{recommender}/{user_id}\",namespace=\"\","
                                    "recommender=\"\",variation=\"\",status_class=\"4xx\"} 1\n"));
-    assert_non_null(strstr(b.data, "pz_request_duration_seconds_count{protocol=\"grpc\",route=\"RecommendItems\","
-                                   "namespace=\"demo\",recommender=\"for-you\",variation=\"v1\",status_class=\"2xx\"} 2\n"));
+    assert_non_null(strstr(b.data,
+                           "pz_request_duration_seconds_count{protocol=\"grpc\",route=\"RecommendItems\","
+                           "namespace=\"demo\",recommender=\"for-you\",variation=\"v1\",status_class=\"2xx\"} 2\n"));
     pz_buf_free(&b);
     pz_arena_destroy(&a);
     pz_request_metrics_destroy(rm);
@@ -253,12 +257,9 @@ static void test_request_metrics(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_request_ids),
-        cmocka_unit_test(test_traceparent),
-        cmocka_unit_test(test_access_line_formats),
-        cmocka_unit_test(test_json_lines_escape_messages),
-        cmocka_unit_test(test_status_classes),
-        cmocka_unit_test(test_request_metrics),
+        cmocka_unit_test(test_request_ids),         cmocka_unit_test(test_traceparent),
+        cmocka_unit_test(test_access_line_formats), cmocka_unit_test(test_json_lines_escape_messages),
+        cmocka_unit_test(test_status_classes),      cmocka_unit_test(test_request_metrics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -103,8 +103,8 @@ static int setup(void **state)
     pz_config_problems p;
     pz_config_problems_init(&p);
     pz_config *cfg = pz_config_parse(V1, strlen(V1), &p);
-    pz_config_store_listener(f->history, &(pz_config_load){.source = "test", .text = V1, .len = strlen(V1),
-                                                           .config = cfg, .problems = &p});
+    pz_config_store_listener(
+        f->history, &(pz_config_load){.source = "test", .text = V1, .len = strlen(V1), .config = cfg, .problems = &p});
     pz_config_problems_free(&p);
     f->holder = pz_config_holder_create(cfg, NULL);
     pz_config_holder_set_listener(f->holder, pz_config_store_listener, f->history);
@@ -125,8 +125,8 @@ static void test_queue_limit_and_shutdown(void **state)
 {
     fixture *f = *state;
     gate_open = gate_entered = false;
-    pz_admin *a = pz_admin_create(&(pz_admin_options){
-        .config = f->holder, .history = f->history, .catalog = {.status = blocking_status}});
+    pz_admin *a = pz_admin_create(
+        &(pz_admin_options){.config = f->holder, .history = f->history, .catalog = {.status = blocking_status}});
     call *busy = new_call(PZ_RPC_ADMIN_GET_CATALOG_STATUS);
     ((Personalization__V1__CatalogStatusRequest *)busy->req.message)->namespace_ = "shop";
     pz_admin_handle(a, &busy->req);
