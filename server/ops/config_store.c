@@ -195,7 +195,7 @@ static json_t *problem_array(const pz_config_problems *p, bool warnings, size_t 
 
 static json_t *build_meta(unsigned long long id, const pz_config_load *load, const char *hash, int64_t now_ms)
 {
-    char at[40];
+    char at[80];
     format_time(now_ms, at, sizeof at);
     const char *version = load->config != NULL ? pz_config_version(load->config) : NULL;
     size_t dropped = 0;
