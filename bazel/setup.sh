@@ -29,7 +29,7 @@ build_packages=(
 )
 test_packages=(
     python3 python3-grpcio python3-protobuf python3-botocore curl openssl nghttp2-client wrk lmdb-utils procps
-    clang-format git prometheus
+    clang-format git chromium fonts-dejavu-core prometheus
 )
 
 packages=("${build_packages[@]}")
@@ -50,19 +50,21 @@ if [ "${#missing[@]}" -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Test clients from npm: buf (gRPC reflection client) and grpc-js, in a fixed prefix that the
-# integration tests look in. Node/npm come with the machine (do not apt-get install npm: it
-# conflicts with the preinstalled nodesource build).
+# Test clients from npm: buf (gRPC reflection client), grpc-js and puppeteer-core (drives Debian's
+# chromium for the results page test), in a fixed prefix that the integration tests look in.
+# Node/npm come with the machine (do not apt-get install npm: it conflicts with the preinstalled
+# nodesource build).
 if [ "$want_test" = 1 ]; then
     tools=/opt/pz-test-tools
-    if [ ! -x "$tools/node_modules/.bin/buf" ] || [ ! -d "$tools/node_modules/@grpc/grpc-js" ]; then
+    if [ ! -x "$tools/node_modules/.bin/buf" ] || [ ! -d "$tools/node_modules/@grpc/grpc-js" ] ||
+        [ ! -d "$tools/node_modules/puppeteer-core" ]; then
         if ! command -v npm >/dev/null; then
             echo "setup: npm is needed for the test clients (buf, @grpc/grpc-js); install Node.js 18+" >&2
             exit 1
         fi
-        echo "setup: installing @bufbuild/buf and @grpc/grpc-js into $tools" >&2
+        echo "setup: installing @bufbuild/buf, @grpc/grpc-js and puppeteer-core into $tools" >&2
         mkdir -p "$tools"
         npm install --silent --no-audit --no-fund --prefix "$tools" \
-            @bufbuild/buf@1 @grpc/grpc-js@1 @grpc/proto-loader@0 >/dev/null
+            @bufbuild/buf@1 @grpc/grpc-js@1 @grpc/proto-loader@0 puppeteer-core@23 >/dev/null
     fi
 fi

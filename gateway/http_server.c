@@ -100,6 +100,7 @@ typedef struct rest_call {
     h2o_req_t *h2o_req; /* NULL once h2o disposed of the request */
     struct rest_call **guard;
     const pz_route *route;
+    bool wants_html; /* the route has a page and the client asked for text/html */
     char route_label[ROUTE_LABEL_MAX];
     pz_arena arena;
     pz_request req;
@@ -210,6 +211,12 @@ static void write_success(pz_http_server *s, rest_call *call, h2o_req_t *req)
     }
     pz_buf body;
     pz_buf_init(&body, MAX_RESPONSE_BYTES);
+    if (call->wants_html && call->req.response != NULL && call->route->html(call->req.response, &body) == 0) {
+        send_response(req, 200, "text/html; charset=utf-8", body.data, body.len);
+        pz_buf_free(&body);
+        return;
+    }
+    pz_buf_clear(&body);
     if (call->req.response == NULL || pz_message_to_json(call->req.response, &body) != 0) {
         pz_buf_free(&body);
         pz_error e = {PZ_INTERNAL, "Unhandled", "ResponseTooLarge", "the response exceeds the server's size limit"};
@@ -295,6 +302,27 @@ static void peer_address(h2o_req_t *req, char *out, size_t outlen)
     }
 }
 
+/* Whether an Accept value names text/html (with a q-value above 0), as browsers send for pages. */
+static bool accepts_html(const char *v, size_t len)
+{
+    const char *end = v + len;
+    while (v < end) {
+        const char *comma = memchr(v, ',', (size_t)(end - v));
+        const char *item_end = comma != NULL ? comma : end;
+        while (v < item_end && *v == ' ')
+            v++;
+        size_t n = (size_t)(item_end - v);
+        if (n >= 9 && strncasecmp(v, "text/html", 9) == 0 && (n == 9 || v[9] == ';' || v[9] == ' ')) {
+            const char *q = memmem(v, n, "q=0", 3);
+            bool zero = q != NULL && (q + 3 == item_end || q[3] == ' ' ||
+                                      (q[3] == '.' && strspn(q + 4, "0") == (size_t)(item_end - q - 4)));
+            return !zero;
+        }
+        v = item_end + 1;
+    }
+    return false;
+}
+
 static void copy_headers(rest_call *call, h2o_req_t *req)
 {
     pz_header *hs = pz_arena_calloc(&call->arena, req->headers.size ? req->headers.size : 1, sizeof *hs);
@@ -307,6 +335,10 @@ static void copy_headers(rest_call *call, h2o_req_t *req)
         /* Validators apply to GET inference only: POST rerank is never answered with 304. */
         if (call->route->cacheable && h2o_memis(h->name->base, h->name->len, H2O_STRLIT("if-none-match")))
             call->req.if_none_match = hs[i].value;
+        /* A browser asks for text/html first; API clients ask for JSON or anything. */
+        if (call->route->html != NULL && h2o_memis(h->name->base, h->name->len, H2O_STRLIT("accept")) &&
+            accepts_html(h->value.base, h->value.len))
+            call->wants_html = true;
     }
     call->req.headers = hs;
     call->req.n_headers = req->headers.size;

@@ -2,11 +2,12 @@
 
 #include <string.h>
 
+#include "gateway/experiment_page.h"
 #include "gateway/transcode.h"
 #include "server/core/metrics.h"
 
-/* The upstream REST API (spec §1.1), the health probe, then the admin listener's routes: one row
- * per route, so a new RPC or admin endpoint is one more row. */
+/* The upstream REST API (spec §1.1), the A/B results (issue #14), the health probe, then the
+ * admin listener's routes: one row per route, so a new RPC or admin endpoint is one more row. */
 const pz_route pz_routes[] = {
     {.method = "GET",
      .path_template = "/recommend-items/{namespace}/{recommender}/{user_id}",
@@ -32,6 +33,14 @@ const pz_route pz_routes[] = {
      .body = PZ_ROUTE_BODY_MESSAGE,
      .empty_success_body = true,
      .body_error_code = "ValidationError"},
+    {.method = "GET",
+     .path_template = "/experiments/{namespace}",
+     .rpc = PZ_RPC_LIST_EXPERIMENTS,
+     .html = pz_page_experiment_list},
+    {.method = "GET",
+     .path_template = "/experiments/{namespace}/{recommender}/{feature}",
+     .rpc = PZ_RPC_GET_EXPERIMENT_RESULTS,
+     .html = pz_page_experiment_results},
     {.method = "GET", .path_template = "/healthz", .local = PZ_LOCAL_HEALTH},
     /* The operators' API (proto/personalization/v1/admin.proto), on the admin listener only. */
     {.api = PZ_API_ADMIN, .method = "GET", .path_template = "/healthz", .local = PZ_LOCAL_HEALTH},

@@ -57,6 +57,9 @@ typedef struct pz_route {
     bool cacheable;              /* GET inference: Cache-Control from the policy; otherwise no-store */
     bool empty_success_body;     /* upstream compatibility: 200 with an empty text/plain body */
     const char *body_error_code; /* upstream error code for a body of the wrong shape */
+    /* The response as a page for clients that ask for text/html (gateway/experiment_page.h);
+     * NULL: JSON only. Appends a document to out; 0, or -1 at out's cap. */
+    int (*html)(const ProtobufCMessage *response, pz_buf *out);
 } pz_route;
 
 /* Maximum number of variables in a template. */

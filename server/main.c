@@ -33,6 +33,8 @@
 #include "server/events/cli.h"
 #include "server/events/outbox.h"
 #include "server/events/runtime.h"
+#include "server/experiments/cli.h"
+#include "server/experiments/store.h"
 #include "server/grpc/grpc_server.h"
 #include "server/core/metrics.h"
 #include "server/core/request_metrics.h"
@@ -470,7 +472,8 @@ static void usage(FILE *out, const options *defaults)
           "Item catalog: personalization-server load-items|upsert-item|delete-item|catalog-info --help\n"
           "Event outbox: personalization-server events stats|dead-letters|replay --help\n"
           "Configuration history: personalization-server config history|show|rollback --help\n"
-          "A configuration from Amazon Personalize: personalization-server generate-config --help\n",
+          "A configuration from Amazon Personalize: personalization-server generate-config --help\n"
+          "A/B results:  personalization-server experiments list|delete --help\n",
           out);
 }
 
@@ -679,6 +682,8 @@ int main(int argc, char **argv)
         return pz_config_cli_main(argc - 1, argv + 1, stdout, stderr);
     if (argc > 1 && strcmp(argv[1], "generate-config") == 0)
         return pz_generate_config_main(argc - 1, argv + 1, stdout, stderr);
+    if (argc > 1 && strcmp(argv[1], "experiments") == 0)
+        return pz_experiments_cli_main(argc - 1, argv + 1, stdout, stderr);
     int rc = parse_options(argc, argv, &o);
     if (rc != 0)
         return rc > 0 ? 0 : 2;
@@ -738,6 +743,7 @@ int main(int argc, char **argv)
     pz_catalog_runtime *items = NULL;
     pz_cache *cache = NULL;
     pz_events_runtime *events = NULL;
+    pz_experiments *experiments = NULL;
     pz_aws *aws = NULL;
     char builtin_dir[PATH_MAX];
     snprintf(builtin_dir, sizeof builtin_dir, "%s/builtin", o.data_dir);
@@ -761,10 +767,18 @@ int main(int argc, char **argv)
             pz_info("demo: seeded %ld events into namespace '%s'", n, DEMO_NAMESPACE);
     }
 
+    /* The A/B counts: applied by the event pipeline, read by the service. */
+    char experiments_dir[PATH_MAX];
+    snprintf(experiments_dir, sizeof experiments_dir, "%s/experiments", o.data_dir);
+    if (pz_experiments_open(experiments_dir, 0, &experiments, err, sizeof err) != 0) {
+        pz_error_log("cannot open the experiment store: %s", err);
+        goto out;
+    }
+
     /* The process's one AWS credentials provider, for the event targets and the recommenders. */
     aws = pz_aws_create();
-    if (pz_events_runtime_start(o.data_dir, o.outbox_map_mb, pz_builtin_learner(builtin), holder, aws, &events, err,
-                                sizeof err) != 0) {
+    if (pz_events_runtime_start(o.data_dir, o.outbox_map_mb, pz_builtin_learner(builtin),
+                                pz_experiments_port(experiments), holder, aws, &events, err, sizeof err) != 0) {
         pz_error_log("cannot open the event outbox: %s", err);
         goto out;
     }
@@ -789,6 +803,7 @@ int main(int argc, char **argv)
     pz_service_options sopts = {.config = holder,
                                 .recommender = pz_recommenders_port(recommenders),
                                 .events = pz_events_runtime_sink(events),
+                                .experiments = pz_experiments_port(experiments),
                                 .cache = cache,
                                 .render_json = pz_message_to_json};
     sopts.item_metadata[PZ_ITEM_METADATA_LOCALDB] = pz_catalog_runtime_localdb(items);
@@ -873,6 +888,7 @@ out:
     pz_service_destroy(svc);
     pz_recommenders_destroy(recommenders); /* drained by the service's shutdown */
     pz_events_runtime_stop(events);        /* delivery stops after the service drained; progress is stored */
+    pz_experiments_close(experiments);     /* after the pipeline that applies to it */
     pz_aws_destroy(aws);                   /* after everything that signs calls */
     pz_catalog_runtime_stop(items);
     pz_cache_destroy(cache);

@@ -22,7 +22,8 @@
  *   - personalize-*, lambda and sagemaker variations: `endpointUrl` (the service endpoint, overriding
  *     AWS_ENDPOINT_URL_<SERVICE>) and `region`; personalize-*: `promotions` (passed through to
  *     GetRecommendations); http: the URL template's placeholders are checked (url_template.h)
- *   - experiments `method: "local"` with `weights` {variationKey: number} (§7.4)
+ *   - experiments `method: "local"` with optional `weights` {variationKey: number} (equal when
+ *     absent, also applied to `evidently` experiments, which are evaluated locally) and `salt` (§7.4)
  *   - event target types `builtin` (feeds the embedded recommender), `http` (`url`, optional
  *     `headers`), `file` (`path`); optional `endpointUrl` and `region` on the AWS event targets
  *   - rule type `season` accepted for `season-of-year`, operator `start-with` for `starts-with`
@@ -209,14 +210,22 @@ typedef struct pz_metric {
     const char *value_key;     /* dotted path */
 } pz_metric;
 
+/* Both methods are evaluated by the built-in engine (server/core/bucket.h): Evidently was shut
+ * down in October 2025, so `evidently` experiments are assigned locally too (a load warning says
+ * so) and keep their upstream `matchedExperiment.type`. */
 typedef struct pz_experiment {
     const char *feature;
     const char *method;  /* "evidently" or "local" */
-    const char *project; /* evidently */
+    const char *project; /* evidently (informational now); NULL when absent */
     const char *description;
     const pz_metric *metrics;
     size_t n_metrics;
-    const double *weights; /* local: one per variation, in variation order; NULL otherwise */
+    const double *weights; /* one per variation, in variation order; NULL = equal weights */
+    /* Ours: `salt` (string), the first input of the user's bucket hash; default
+     * "<namespace>/<recommender>", so the same feature in two recommenders splits users
+     * independently. Changing it reshuffles every user. */
+    const char *salt;
+    const uint32_t *bucket_starts; /* n_variations + 1 bucket boundaries (bucket.h) */
 } pz_experiment;
 
 /* ---- responsePostProcessor (§3.6) ---- */
@@ -252,6 +261,9 @@ typedef enum pz_event_target_type {
     PZ_TARGET_BUILTIN,
     PZ_TARGET_HTTP,
     PZ_TARGET_FILE,
+    /* Never configured: the experiment store's own target, which the event pipeline adds to every
+     * namespace's experiment records (server/events/pipeline.h). */
+    PZ_TARGET_EXPERIMENTS,
 } pz_event_target_type;
 
 typedef struct pz_event_target {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/core/bucket.h"
 #include "server/core/config_internal.h"
 #include "server/core/url_template.h"
 
@@ -408,9 +409,10 @@ static const cfg_name_value METHODS[] = {{"evidently", 0}, {"local", 1}};
 static const cfg_member EXPERIMENT_METHOD = {.key = "method", .kind = CFG_STRING, .presence = CFG_REQUIRED};
 static const cfg_member EXPERIMENT_PROJECT = {.key = "project", .kind = CFG_STRING, .presence = CFG_REQUIRED_IF};
 static const cfg_member EXPERIMENT_METRICS = {.key = "metrics", .kind = CFG_OBJECT, .presence = CFG_REQUIRED_IF};
-static const cfg_member EXPERIMENT_WEIGHTS = {.key = "weights", .kind = CFG_OBJECT, .presence = CFG_REQUIRED_IF};
-static const cfg_member *const EXPERIMENT[] = {&EXPERIMENT_METHOD, &EXPERIMENT_PROJECT, &DESCRIPTION,
-                                               &EXPERIMENT_METRICS, &EXPERIMENT_WEIGHTS};
+static const cfg_member EXPERIMENT_WEIGHTS = {.key = "weights", .kind = CFG_OBJECT};
+static const cfg_member EXPERIMENT_SALT = {.key = "salt", .kind = CFG_STRING};
+static const cfg_member *const EXPERIMENT[] = {&EXPERIMENT_METHOD,  &EXPERIMENT_PROJECT, &DESCRIPTION,
+                                               &EXPERIMENT_METRICS, &EXPERIMENT_WEIGHTS, &EXPERIMENT_SALT};
 
 static const cfg_member METRIC_TRACK_EXPOSURES = {.key = "trackExposures", .kind = CFG_BOOL};
 static const cfg_member METRIC_ENTITY_ID_KEY = {.key = "entityIdKey", .kind = CFG_STRING, .presence = CFG_REQUIRED};
@@ -456,13 +458,12 @@ static void parse_metrics(cfg_ctx *c, json_t *v, bool required, pz_experiment *o
     cfg_pop(c, mark);
 }
 
-/* Local method: one weight per variation in variation order; unnamed variations weigh 0. */
+/* One weight per variation in variation order; unnamed variations weigh 0; absent: an equal split.
+ * Then the bucket ranges the weights give (server/core/bucket.h). */
 static void parse_weights(cfg_ctx *c, json_t *v, const pz_recommender *r, pz_experiment *out)
 {
     size_t mark = cfg_push_key(c, EXPERIMENT_WEIGHTS.key);
-    if (v == NULL) {
-        cfg_error(c, "required with method local; expected an object mapping variation keys to numbers >= 0");
-    } else if (cfg_expect_object(c, v, "weights mapping variation keys to numbers >= 0")) {
+    if (v != NULL && cfg_expect_object(c, v, "weights mapping variation keys to numbers >= 0")) {
         double *weights = pz_arena_calloc(c->arena, r->n_variations ? r->n_variations : 1, sizeof *weights);
         double total = 0;
         size_t errors_before = cfg_error_count(c);
@@ -485,31 +486,41 @@ static void parse_weights(cfg_ctx *c, json_t *v, const pz_recommender *r, pz_exp
             cfg_error(c, "all weights are zero; expected at least one variation with a weight > 0");
         out->weights = weights;
     }
+    uint32_t *starts = pz_arena_calloc(c->arena, r->n_variations + 1, sizeof *starts);
+    pz_bucket_ranges(out->weights, r->n_variations, starts);
+    out->bucket_starts = starts;
     cfg_pop(c, mark);
 }
 
-static void parse_experiment(cfg_ctx *c, json_t *v, const pz_recommender *r, pz_experiment *out)
+static void parse_experiment(cfg_ctx *c, json_t *v, const char *ns_key, const pz_recommender *r, pz_experiment *out)
 {
+    out->salt = pz_arena_printf(c->arena, "%s/%s", ns_key, r->key);
     if (!cfg_expect_object(c, v, "an experiment {\"method\": ..., ...}"))
         return;
     cfg_check_members(c, v, EXPERIMENT, COUNT(EXPERIMENT), 0, false, "an experiment");
     int method = cfg_enum(c, v, &EXPERIMENT_METHOD, METHODS, COUNT(METHODS), "evidently, local");
     out->description = cfg_string(c, v, &DESCRIPTION, NULL);
+    const char *salt = cfg_string(c, v, &EXPERIMENT_SALT, "a string");
+    if (salt != NULL)
+        out->salt = salt;
     if (method == 0) {
         out->method = "evidently";
         out->project = cfg_string_required(c, v, &EXPERIMENT_PROJECT, "the Evidently project name");
         parse_metrics(c, cfg_get(v, &EXPERIMENT_METRICS), true, out);
-        if (cfg_get(v, &EXPERIMENT_WEIGHTS) != NULL)
-            cfg_warn_at(c, EXPERIMENT_WEIGHTS.key, "ignored with method evidently (Evidently assigns the variation)");
+        /* Said once per load, not per request: the project is no longer called. */
+        cfg_warn(c,
+                 "CloudWatch Evidently was shut down in October 2025: this experiment is evaluated locally by "
+                 "the built-in engine (%s), its project is not called",
+                 cfg_get(v, &EXPERIMENT_WEIGHTS) != NULL ? "with its weights" : "equal weights");
     } else if (method == 1) {
         out->method = "local";
         out->project = cfg_string(c, v, &EXPERIMENT_PROJECT, NULL);
         parse_metrics(c, cfg_get(v, &EXPERIMENT_METRICS), false, out);
-        parse_weights(c, cfg_get(v, &EXPERIMENT_WEIGHTS), r, out);
     }
+    parse_weights(c, cfg_get(v, &EXPERIMENT_WEIGHTS), r, out);
 }
 
-static void parse_experiments(cfg_ctx *c, json_t *v, pz_recommender *r)
+static void parse_experiments(cfg_ctx *c, json_t *v, const char *ns_key, pz_recommender *r)
 {
     if (v == NULL)
         return;
@@ -524,7 +535,7 @@ static void parse_experiments(cfg_ctx *c, json_t *v, pz_recommender *r)
             if (!cfg_is_feature_key(feature))
                 cfg_error(c, "invalid feature name; expected letters, digits, '-', '.' and '_' only");
             exps[n].feature = pz_arena_strdup(c->arena, feature);
-            parse_experiment(c, e, r, &exps[n]);
+            parse_experiment(c, e, ns_key, r, &exps[n]);
             n++;
             cfg_pop(c, e_mark);
         }
@@ -583,8 +594,8 @@ static const cfg_member *const RECOMMENDER[] = {&NAME,
                                                 &RECOMMENDER_EXPERIMENTS,
                                                 &RECOMMENDER_VARIATIONS};
 
-static void parse_recommender(cfg_ctx *c, const char *key, json_t *v, pz_action action, const inherited *parent,
-                              pz_recommender *r)
+static void parse_recommender(cfg_ctx *c, const char *ns_key, const char *key, json_t *v, pz_action action,
+                              const inherited *parent, pz_recommender *r)
 {
     r->key = pz_arena_strdup(c->arena, key);
     r->action = action;
@@ -602,7 +613,7 @@ static void parse_recommender(cfg_ctx *c, const char *key, json_t *v, pz_action 
     r->item_metadata_view = view.item_metadata;
     parse_variations(c, v, action, &view, r);
     r->post_processor = parse_post_processor(c, cfg_get(v, &RECOMMENDER_POST_PROCESSOR));
-    parse_experiments(c, cfg_get(v, &RECOMMENDER_EXPERIMENTS), r);
+    parse_experiments(c, cfg_get(v, &RECOMMENDER_EXPERIMENTS), ns_key, r);
     r->json = resolved_json(c, v, parent);
 }
 
@@ -639,7 +650,7 @@ static void parse_recommenders(cfg_ctx *c, json_t *v, const inherited *parent, c
             json_t *r;
             json_object_foreach (recs, key, r) {
                 size_t r_mark = cfg_push_key(c, key);
-                parse_recommender(c, key, r, (pz_action)action, parent, &items[i]);
+                parse_recommender(c, ns->pub.key, key, r, (pz_action)action, parent, &items[i]);
                 sorted[i] = &items[i];
                 i++;
                 cfg_pop(c, r_mark);
@@ -768,6 +779,7 @@ static void parse_event_target(cfg_ctx *c, json_t *v, pz_event_target *t)
         parse_target_headers(c, cfg_get(v, &TARGET_HEADERS), t);
         break;
     case PZ_TARGET_FILE: t->path = cfg_string(c, v, &TARGET_PATH, "a file path to append events to"); break;
+    case PZ_TARGET_EXPERIMENTS: break; /* not in TARGET_TYPES: cfg_enum never returns it */
     }
 }
 

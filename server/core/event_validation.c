@@ -87,26 +87,28 @@ static pz_status validate_event(const Personalization__V1__Event *ev, size_t i, 
     return PZ_OK;
 }
 
+/* Spec §7.3: userId is required with conversions; each one resolves to an experiment, a metric
+ * and the user's variation (server/core/experiment.h), or the call is rejected. */
 static pz_status validate_conversions(const Personalization__V1__PutEventsRequest *in, const pz_namespace *ns,
-                                      pz_arena *arena, pz_error *err)
+                                      pz_arena *arena, pz_conversion **out, pz_error *err)
 {
-    if (in->n_experiment_conversions > 0 && in->user_id == NULL)
+    *out = NULL;
+    if (in->n_experiment_conversions == 0)
+        return PZ_OK;
+    if (in->user_id == NULL)
         return invalid(err, arena, "UserIdRequired", "userId is required with experimentConversions");
+    pz_conversion *list = pz_arena_calloc(arena, in->n_experiment_conversions, sizeof *list);
     for (size_t i = 0; i < in->n_experiment_conversions; i++) {
-        const Personalization__V1__ExperimentConversion *c = in->experiment_conversions[i];
-        if (c->recommender == NULL)
-            return invalid(err, arena, "InvalidExperimentConversions",
-                           "experimentConversions[%zu].recommender is required", i);
-        if (pz_config_recommender_any_action(ns, c->recommender) == NULL)
-            return invalid(err, arena, "InvalidRecommender",
-                           "experimentConversions[%zu].recommender '%s' is not configured in namespace '%s'", i,
-                           c->recommender, ns->key);
+        pz_status s = pz_conversion_resolve(ns, in->user_id, in->experiment_conversions[i], i, &list[i], arena, err);
+        if (s != PZ_OK)
+            return s;
     }
+    *out = list;
     return PZ_OK;
 }
 
 pz_status pz_events_validate(Personalization__V1__PutEventsRequest *in, const pz_namespace *ns, int64_t now_ms,
-                             pz_arena *arena, pz_error *err)
+                             pz_arena *arena, pz_conversion **conversions, pz_error *err)
 {
     const char *code = "ValidationError";
     const size_t max = PZ_EVENTS_MAX_ID_LEN;
@@ -128,7 +130,7 @@ pz_status pz_events_validate(Personalization__V1__PutEventsRequest *in, const pz
         if (s != PZ_OK)
             return s;
     }
-    pz_status s = validate_conversions(in, ns, arena, err);
+    pz_status s = validate_conversions(in, ns, arena, conversions, err);
     if (s != PZ_OK)
         return s;
     /* Everything is valid: only now fill the defaults, so a rejected request is left untouched. */

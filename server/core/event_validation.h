@@ -15,6 +15,7 @@
 
 #include "personalization/v1/personalization.pb-c.h"
 #include "server/core/config.h"
+#include "server/core/experiment.h"
 #include "server/core/mem.h"
 #include "server/core/request.h"
 
@@ -25,9 +26,12 @@
 
 /* Validates `in` for namespace `ns` and fills the server-side defaults in place: a minted
  * `eventId` (a random UUID, arena-allocated) where absent and `sentAt` = now_ms/1000 (whole
- * seconds) where absent. Returns PZ_OK, or an error (status, upstream type/code, arena message) in
- * *err; on error nothing is changed that matters (the request is rejected whole). */
+ * seconds) where absent. experimentConversions are resolved into *conversions (one per entry, in
+ * the arena; NULL when there are none) by server/core/experiment.h's rules, with its 400 codes
+ * (UserIdRequired when there is no userId). Returns PZ_OK, or an error (status, upstream
+ * type/code, arena message) in *err; on error nothing is changed that matters (the request is
+ * rejected whole). */
 pz_status pz_events_validate(Personalization__V1__PutEventsRequest *in, const pz_namespace *ns, int64_t now_ms,
-                             pz_arena *arena, pz_error *err);
+                             pz_arena *arena, pz_conversion **conversions, pz_error *err);
 
 #endif

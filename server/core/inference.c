@@ -5,12 +5,14 @@
 #include <string.h>
 
 #include "personalization/v1/personalization.pb-c.h"
+#include "server/core/experiment.h"
 #include "server/core/ids.h"
 #include "server/core/log.h"
 #include "server/core/query.h"
 
 struct pz_inference_pipeline {
     pz_recommender_port recommender;
+    pz_event_sink events;
     pz_decorator *decorator;
     pz_response_cache *rc;
     pthread_mutex_t lock;
@@ -39,6 +41,7 @@ struct pz_inference {
     refresh *refresh;  /* set when this inference is a background refresh */
 
     pz_query query;
+    pz_assignment assignment;           /* decided by the assign stage */
     const pz_variation *variation;      /* chosen by the assign stage */
     const pz_cache_policy *cache_class; /* NULL when the configuration sets none */
     bool cacheable;                     /* validated and (when a cache exists) cached */
@@ -67,7 +70,8 @@ static void run_refresh(pz_inference_pipeline *p, refresh *r, pz_config *cfg);
 /* The response message of an action: RerankResponse for rerank-items, RecommendationResponse for
  * the others. */
 static ProtobufCMessage *new_response(pz_action action, pz_arena *arena, Personalization__V1__PredictedItem **items,
-                                      size_t n_items, char *recommendation_id, bool not_modified)
+                                      size_t n_items, char *recommendation_id,
+                                      Personalization__V1__MatchedExperiment *matched, bool not_modified)
 {
     if (action == PZ_ACTION_RERANK_ITEMS) {
         Personalization__V1__RerankResponse *r = (Personalization__V1__RerankResponse *)pz_arena_new_message(
@@ -75,6 +79,7 @@ static ProtobufCMessage *new_response(pz_action action, pz_arena *arena, Persona
         r->personalized_ranking = items;
         r->n_personalized_ranking = n_items;
         r->recommendation_id = recommendation_id;
+        r->matched_experiment = matched;
         r->has_not_modified = not_modified;
         r->not_modified = not_modified;
         return &r->base;
@@ -85,9 +90,26 @@ static ProtobufCMessage *new_response(pz_action action, pz_arena *arena, Persona
     r->item_list = items;
     r->n_item_list = n_items;
     r->recommendation_id = recommendation_id;
+    r->matched_experiment = matched;
     r->has_not_modified = not_modified;
     r->not_modified = not_modified;
     return &r->base;
+}
+
+/* One exposure per answer served to a user an experiment decided for (not to background
+ * refreshes, which answer nobody). The sink copies what it keeps; it never waits. */
+static void expose(pz_inference *inf)
+{
+    if (inf->assignment.experiment == NULL || inf->refresh != NULL || inf->p->events.expose == NULL)
+        return;
+    const pz_exposure e = {.config = inf->config,
+                           .ns = inf->query.ns,
+                           .recommender = inf->query.recommender,
+                           .experiment = inf->assignment.experiment,
+                           .variation = inf->assignment.variation,
+                           .user_id = inf->query.user_id,
+                           .at_ms = inf->req->received_ms};
+    inf->p->events.expose(inf->p->events.self, &e);
 }
 
 /* The snapshot reference is dropped before the request is answered: nothing the front reads
@@ -100,6 +122,7 @@ static void release_config(pz_inference *inf)
 
 static void finish_ok(pz_inference *inf)
 {
+    expose(inf);
     release_config(inf);
     pz_request_succeed(inf->req, inf->response);
 }
@@ -120,7 +143,7 @@ static ProtobufCMessage *apply_validators(pz_inference *inf, const pz_prepared_r
     if (pz_response_cache_not_modified(inf->p->rc, req->if_none_match, res->etag)) {
         req->hints.not_modified = true;
         req->prepared = NULL;
-        return new_response(inf->query.action, req->arena, NULL, 0, NULL, true);
+        return new_response(inf->query.action, req->arena, NULL, 0, NULL, NULL, true);
     }
     req->prepared = res;
     return NULL;
@@ -134,6 +157,7 @@ static void answer(pz_inference *inf, const pz_prepared_response *res, const cha
     pz_prepared_attach(res, req->arena);
     req->hints.cache = outcome;
     ProtobufCMessage *not_modified = apply_validators(inf, res);
+    expose(inf);
     release_config(inf);
     pz_request_succeed(req, not_modified);
 }
@@ -205,9 +229,10 @@ static stage_result stage_resolve(pz_inference *inf)
     return STAGE_NEXT;
 }
 
-/* Picks the variation: the first (spec §7.1); experiment assignment (issue #14) decides here.
- * Then the cache class and the hints that follow from the variation. Hints must outlive the
- * snapshot (a reload may free it before the front writes them): arena copies. */
+/* Picks the variation: an experiment's when one decides (server/core/experiment.h), else the
+ * first (spec §7.1). Then the cache class and the hints that follow from the variation. Hints must
+ * outlive the snapshot (a reload may free it before the front writes them): arena copies. The
+ * variation is part of the cache key, so a hit never serves one arm's response to another's. */
 static stage_result stage_assign(pz_inference *inf)
 {
     pz_request *req = inf->req;
@@ -220,19 +245,12 @@ static stage_result stage_assign(pz_inference *inf)
                       "recommender '%s' has no variations", r->key);
         return STAGE_FAILED;
     }
-    if (q->feature != NULL && r->n_experiments > 0) {
-        bool known = false;
-        for (size_t i = 0; i < r->n_experiments; i++)
-            known = known || strcmp(r->experiments[i].feature, q->feature) == 0;
-        if (!known) {
-            pz_error_setf(&inf->error, req->arena, PZ_INVALID_ARGUMENT, PZ_ERRTYPE_VALIDATION,
-                          "InvalidExperimentFeature", "feature '%s' is not an experiment of recommender '%s'",
-                          q->feature, r->key);
-            return STAGE_FAILED;
-        }
-    }
-    inf->variation = &r->variations[0];
+    if (pz_experiment_assign(r, q->user_id, q->feature, &inf->assignment, req->arena, &inf->error) != PZ_OK)
+        return STAGE_FAILED;
+    inf->variation = inf->assignment.variation;
     req->hints.variation = pz_arena_strdup(req->arena, inf->variation->key);
+    if (inf->assignment.experiment != NULL)
+        req->hints.experiment = pz_experiment_header(&inf->assignment, req->arena);
     inf->cache_class = pz_cache_class(q, inf->variation);
     inf->cacheable = pz_cache_class_cacheable(inf->cache_class);
     const char *cache_control = pz_cache_control_value(inf->cache_class, req->arena);
@@ -360,7 +378,9 @@ static stage_result stage_build(pz_inference *inf)
         list[i] = it;
     }
     char *rid = c->recommendation_id != NULL ? (char *)c->recommendation_id : pz_recommendation_id_new(arena);
-    inf->response = new_response(inf->query.action, arena, list, count, rid, false);
+    Personalization__V1__MatchedExperiment *matched =
+        inf->assignment.experiment != NULL ? pz_experiment_matched(&inf->assignment, arena) : NULL;
+    inf->response = new_response(inf->query.action, arena, list, count, rid, matched, false);
     inf->response_items = list;
     inf->n_response_items = count;
     return STAGE_NEXT;
@@ -414,7 +434,6 @@ static stage_result stage_store(pz_inference *inf)
  *   authorization (issue #15) before `assign`: whether the caller may act for this user;
  *   automatic context and dynamic filter values (issue #13) before `assign`: they are part of the
  *     cache key and of what the recommender receives;
- *   experiment assignment (issue #14) inside `assign`;
  *   post-ranking rules (issue #20) between `recommend` and `build`. */
 static const struct {
     const char *name;
@@ -508,6 +527,7 @@ pz_inference_pipeline *pz_inference_pipeline_create(const pz_inference_options *
 {
     pz_inference_pipeline *p = pz_calloc(1, sizeof *p);
     p->recommender = opts->recommender;
+    p->events = opts->events;
     p->decorator = opts->decorator;
     p->rc = opts->response_cache;
     pthread_mutex_init(&p->lock, NULL);

@@ -3,16 +3,20 @@
  * runs these stages in order (the table STAGES in inference.c):
  *
  *   resolve    read and validate the query (server/core/query.h), namespace -> recommender
- *   assign     pick the variation (the first; experiments will decide here) and the cache class,
- *              Cache-Control and the variation hint
+ *   assign     pick the variation (an experiment's, server/core/experiment.h, else the first),
+ *              the cache class, Cache-Control and the variation and experiment hints
  *   cache      response cache lookup (server/core/response_cache.h): a hit or stale entry
  *              answers at once, an identical call in progress is waited for, a miss goes on
  *   recommend  the recommender port (server/core/recommender.h), asynchronous
- *   build      the response message from the items
+ *   build      the response message from the items (with matchedExperiment)
  *   decorate   item metadata (server/core/decorate.h), asynchronous
  *   store      prepared bytes, ETag, If-None-Match, the cache entry and the waiting calls
  *
- * then completes the request. Asynchronous stages hand their completion to one continuation
+ * then completes the request. Every successful answer to a user an experiment decided for (cache
+ * hits, stale and coalesced answers and 304s included; background refreshes not) records one
+ * exposure through the event sink's `expose`, which never waits.
+ *
+ * Asynchronous stages hand their completion to one continuation
  * (resume in inference.c), which runs the next stages on whatever thread completed them. A
  * failure at any stage goes through one failure path: a stale entry within stale-if-error
  * answers when there is one, else the error.
@@ -31,6 +35,7 @@
 
 #include "server/core/config.h"
 #include "server/core/decorate.h"
+#include "server/core/event_sink.h"
 #include "server/core/recommender.h"
 #include "server/core/request.h"
 #include "server/core/response_cache.h"
@@ -41,6 +46,7 @@ typedef struct pz_inference_options {
     pz_recommender_port recommender;   /* required */
     pz_decorator *decorator;           /* required; not owned */
     pz_response_cache *response_cache; /* required; not owned */
+    pz_event_sink events;              /* its `expose` records exposures; NULL expose = not kept */
 } pz_inference_options;
 
 /* Never NULL. */

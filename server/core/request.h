@@ -59,8 +59,8 @@ typedef struct pz_response_hints {
     const char *vary;           /* Vary: the request headers automatic context consulted; written by
                                  * the context stage (issue #13), part of the cache key */
     const char *variation;      /* X-Personalization-Variation: the variation key that served */
-    const char *experiment;     /* X-Personalization-Experiment: the matched experiment; written by
-                                 * the experiment stage (issue #14) */
+    const char *experiment;     /* X-Personalization-Experiment: "feature=<f>; variation=<v>" when
+                                 * an experiment decided (the assign stage, issue #14) */
     const char *fallback_from;  /* X-Personalization-Fallback: the variation that failed when its
                                    `fallback` variation served (then `variation` names the latter) */
     bool not_modified;          /* if-none-match matched: REST 304 / gRPC not_modified flag */

@@ -5,12 +5,14 @@
 
 #include "personalization/v1/personalization.pb-c.h"
 #include "server/core/event_validation.h"
+#include "server/core/experiment_results.h"
 #include "server/core/inference.h"
 
 struct pz_service {
     pz_config_holder *config;
     pz_recommender_port recommender;
     pz_event_sink events;
+    pz_experiment_store experiments;
     pz_decorator *decorator;
     pz_response_cache *response_cache;
     pz_inference_pipeline *inference;
@@ -53,7 +55,8 @@ static void handle_put_events(pz_service *svc, pz_request *req, pz_config *cfg)
                         "namespace '%s' has no eventTargets", ns->key);
         return;
     }
-    pz_status s = pz_events_validate(in, ns, req->received_ms, req->arena, &req->error);
+    pz_conversion *conversions = NULL;
+    pz_status s = pz_events_validate(in, ns, req->received_ms, req->arena, &conversions, &req->error);
     if (s != PZ_OK) {
         pz_request_fail(req, s, req->error.type, req->error.code, "%s", req->error.message);
         return;
@@ -65,10 +68,34 @@ static void handle_put_events(pz_service *svc, pz_request *req, pz_config *cfg)
                                  .events = in,
                                  .headers = req->headers,
                                  .n_headers = req->n_headers,
+                                 .conversions = conversions,
+                                 .n_conversions = in->n_experiment_conversions,
+                                 .received_ms = req->received_ms,
                                  .arena = req->arena,
                                  .done = events_stored,
                                  .done_ctx = req};
     svc->events.submit(svc->events.self, sub); /* durable before the answer; delivered later */
+}
+
+/* ListExperiments / GetExperimentResults: read-only, answered inline (the store's reads never
+ * wait for its writer). Results are live: never cached. */
+static void handle_experiments(pz_service *svc, pz_request *req, pz_config *cfg)
+{
+    const pz_experiment_store *store = svc->experiments.read != NULL ? &svc->experiments : NULL;
+    ProtobufCMessage *resp = NULL;
+    pz_status s;
+    if (req->rpc == PZ_RPC_LIST_EXPERIMENTS)
+        s = pz_experiment_list(cfg, store, (const Personalization__V1__ListExperimentsRequest *)req->message,
+                               req->arena, (Personalization__V1__ListExperimentsResponse **)&resp, &req->error);
+    else
+        s = pz_experiment_results(cfg, store, (const Personalization__V1__GetExperimentResultsRequest *)req->message,
+                                  req->arena, (Personalization__V1__ExperimentResults **)&resp, &req->error);
+    if (s != PZ_OK) {
+        pz_request_fail(req, s, req->error.type, req->error.code, "%s", req->error.message);
+        return;
+    }
+    req->hints.cache_control = "no-store";
+    pz_request_succeed(req, resp);
 }
 
 pz_service *pz_service_create(const pz_service_options *opts)
@@ -77,6 +104,7 @@ pz_service *pz_service_create(const pz_service_options *opts)
     svc->config = opts->config;
     svc->recommender = opts->recommender;
     svc->events = opts->events;
+    svc->experiments = opts->experiments;
     svc->decorator = pz_decorator_create();
     for (int t = 0; t < PZ_ITEM_METADATA__COUNT; t++) {
         if (opts->item_metadata[t].decorate != NULL)
@@ -84,8 +112,10 @@ pz_service *pz_service_create(const pz_service_options *opts)
     }
     svc->response_cache = pz_response_cache_create(
         &(pz_response_cache_options){.cache = opts->cache, .render_json = opts->render_json, .now_ms = opts->now_ms});
-    svc->inference = pz_inference_pipeline_create(&(pz_inference_options){
-        .recommender = opts->recommender, .decorator = svc->decorator, .response_cache = svc->response_cache});
+    svc->inference = pz_inference_pipeline_create(&(pz_inference_options){.recommender = opts->recommender,
+                                                                          .decorator = svc->decorator,
+                                                                          .response_cache = svc->response_cache,
+                                                                          .events = opts->events});
     atomic_init(&svc->stopping, false);
     return svc;
 }
@@ -112,6 +142,8 @@ void pz_service_handle(pz_service *svc, pz_request *req)
         pz_inference_start(svc->inference, req, cfg); /* takes over the snapshot reference */
         return;
     case PZ_RPC_PUT_EVENTS: handle_put_events(svc, req, cfg); break;
+    case PZ_RPC_LIST_EXPERIMENTS:
+    case PZ_RPC_GET_EXPERIMENT_RESULTS: handle_experiments(svc, req, cfg); break;
     default: pz_request_fail(req, PZ_UNIMPLEMENTED, PZ_ERRTYPE_UNHANDLED, "UnknownMethod", "unknown method"); break;
     }
     /* Requests that complete later only hold arena copies of what they read from the snapshot. */

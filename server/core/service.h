@@ -1,9 +1,10 @@
 /* The service: the one place that handles every PersonalizationService call, whichever front it
  * came from. Inference calls go to the sequencer (server/core/inference.h); PutEvents calls are
  * validated (server/core/event_validation.h), purge the user's cached responses and go to the
- * event sink. Everything outside the core reaches it through ports that main.c wires: the
+ * event sink; ListExperiments and GetExperimentResults read the experiment store
+ * (server/core/experiment_results.h). Everything outside the core reaches it through ports that main.c wires: the
  * recommender port (server/core/recommender.h), the decorator back-ends (server/core/decorate.h),
- * the event sink (server/core/event_sink.h) and the JSON renderer of the response cache.
+ * the event sink (server/core/event_sink.h), the experiment store and the JSON renderer of the response cache.
  */
 #ifndef PZ_SERVICE_H
 #define PZ_SERVICE_H
@@ -11,6 +12,7 @@
 #include "server/core/config.h"
 #include "server/core/decorate.h"
 #include "server/core/event_sink.h"
+#include "server/core/experiment_store.h"
 #include "server/core/recommender.h"
 #include "server/core/request.h"
 #include "server/core/response_cache.h"
@@ -24,6 +26,9 @@ typedef struct pz_service_options {
     pz_config_holder *config;        /* required; not owned */
     pz_recommender_port recommender; /* required */
     pz_event_sink events;            /* required; drained by pz_service_shutdown */
+    /* The experiment store (server/core/experiment_store.h) the results read; zeroed = none (every
+     * configured experiment shows zero counts). */
+    pz_experiment_store experiments;
     /* Item metadata back-ends by type (server/core/decorate.h); a zeroed slot has none. */
     pz_decorator_backend item_metadata[PZ_ITEM_METADATA__COUNT];
     /* The in-process response cache (server/core/response_cache.h); may be NULL; not owned.

@@ -70,11 +70,15 @@ static void *writer_main(void *arg)
         int64_t now = pz_now_ms();
         for (;;) {
             bool progress_due = p->progress && now >= last_progress_round + PROGRESS_COALESCE_MS;
-            if (p->head != NULL || p->stopping || progress_due || now >= next_housekeeping)
+            int64_t exposures_due_at = p->exp_head != NULL ? p->exp_since_ms + PZ_EVENTS_EXPOSURE_FLUSH_MS : INT64_MAX;
+            if (p->head != NULL || p->stopping || progress_due || now >= next_housekeeping || now >= exposures_due_at ||
+                p->exp_queued >= PZ_EVENTS_EXPOSURE_BATCH)
                 break;
             int64_t deadline = next_housekeeping;
             if (p->progress && last_progress_round + PROGRESS_COALESCE_MS < deadline)
                 deadline = last_progress_round + PROGRESS_COALESCE_MS;
+            if (exposures_due_at < deadline)
+                deadline = exposures_due_at;
             struct timespec ts = abs_time(deadline);
             pthread_cond_timedwait(&p->wake, &p->lock, &ts);
             now = pz_now_ms();
@@ -82,13 +86,18 @@ static void *writer_main(void *arg)
         pz_event_job *jobs = p->head;
         p->head = p->tail = NULL;
         p->queued = 0;
+        /* Exposures served before a call was submitted are stored with it or earlier, so a
+         * conversion never reaches the store before its exposure. */
+        pz_exposure_item *exposures = p->exp_head;
+        p->exp_head = p->exp_tail = NULL;
+        p->exp_queued = 0;
         p->progress = false;
         p->busy = true;
         bool stop = p->stopping;
         bool may_retire = !p->draining;
         bool housekeeping = now >= next_housekeeping;
         pthread_mutex_unlock(&p->lock);
-        pz_pipeline_round(p, jobs, housekeeping, may_retire);
+        pz_pipeline_round(p, exposures, jobs, housekeeping, may_retire);
         if (housekeeping)
             next_housekeeping = now + p->opts.housekeeping_ms;
         last_progress_round = now;
@@ -96,7 +105,7 @@ static void *writer_main(void *arg)
         p->busy = false;
         if (p->head == NULL)
             pthread_cond_broadcast(&p->idle);
-        if (stop && p->head == NULL)
+        if (stop && p->head == NULL && p->exp_head == NULL)
             break;
     }
     pthread_mutex_unlock(&p->lock);
@@ -136,13 +145,18 @@ int pz_event_pipeline_open(const pz_event_pipeline_options *opts, pz_event_pipel
     p->opts = *opts;
     if (p->opts.max_queued_calls == 0)
         p->opts.max_queued_calls = PZ_EVENTS_MAX_QUEUED_CALLS;
+    if (p->opts.max_queued_exposures == 0)
+        p->opts.max_queued_exposures = PZ_EVENTS_MAX_QUEUED_EXPOSURES;
     if (p->opts.housekeeping_ms <= 0)
         p->opts.housekeeping_ms = DEFAULT_HOUSEKEEPING_MS;
     if (p->opts.backoff.base_ms <= 0)
         p->opts.backoff.base_ms = PZ_DELIVERY_BACKOFF_BASE_MS;
     if (p->opts.backoff.cap_ms < p->opts.backoff.base_ms)
         p->opts.backoff.cap_ms = PZ_DELIVERY_BACKOFF_CAP_MS;
-    p->env = (pz_target_env){.aws = opts->aws, .learner = opts->learner, .timeout_ms = opts->target_timeout_ms};
+    p->env = (pz_target_env){.aws = opts->aws,
+                             .learner = opts->learner,
+                             .experiments = opts->experiments,
+                             .timeout_ms = opts->target_timeout_ms};
     if (pz_outbox_open(opts->outbox_dir, opts->outbox_map_mb, &p->ob, err, errlen) != 0) {
         free(p);
         return -1;
@@ -194,25 +208,23 @@ void pz_event_pipeline_submit(pz_event_pipeline *p, pz_event_submission *s)
     pz_arena *arena = s->arena;
     pz_event_job *job = pz_arena_calloc(arena, 1, sizeof *job);
     job->submission = s;
+    job->arena = arena;
     job->ns = pz_arena_strdup(arena, ns->key);
     job->events = events;
-    job->targets = pz_arena_calloc(arena, ns->n_event_targets ? ns->n_event_targets : 1, sizeof(pz_job_target));
-    for (size_t i = 0; i < ns->n_event_targets; i++) {
-        char *id, *spec;
-        pz_target_spec_render(ns->key, &ns->event_targets[i], &id, &spec);
-        bool dup = false;
-        for (size_t k = 0; k < job->n_targets && !dup; k++)
-            dup = strcmp(job->targets[k].id, id) == 0;
-        if (!dup)
-            job->targets[job->n_targets++] =
-                (pz_job_target){pz_arena_strdup(arena, id), pz_arena_strdup(arena, spec), ns->event_targets[i].type};
-        free(id);
-        free(spec);
-    }
+    job->targets = pz_arena_calloc(arena, ns->n_event_targets + 1, sizeof(pz_job_target));
+    pz_job_add_ns_targets(job, ns);
+    job->records = pz_arena_calloc(arena, 1 + s->n_conversions, sizeof *job->records);
+    /* the envelope: every configured target */
+    uint16_t *all = pz_arena_calloc(arena, job->n_targets ? job->n_targets : 1, sizeof *all);
+    for (size_t k = 0; k < job->n_targets; k++)
+        all[k] = (uint16_t)k;
     char random_key[33], err[256];
     pz_evrec_random_key(random_key);
-    if (pz_evrec_render(events, ns->key, s->headers, s->n_headers, job->n_targets, random_key, arena, &job->record,
-                        &job->record_len, err, sizeof err) != 0) {
+    pz_job_record *env = &job->records[job->n_records++];
+    *env = (pz_job_record){.targets = all, .n_targets = job->n_targets};
+    if (pz_evrec_render(events, ns->key, s->headers, s->n_headers, job->n_targets, random_key, arena, &env->bytes,
+                        &env->len, err, sizeof err) != 0 ||
+        pz_conversion_records(job, s, err, sizeof err) != 0) {
         fail_now(s, PZ_INVALID_ARGUMENT, "ValidationError", err);
         return;
     }
@@ -303,6 +315,11 @@ static void sink_submit(void *self, pz_event_submission *s)
     pz_event_pipeline_submit(self, s);
 }
 
+static void sink_expose(void *self, const pz_exposure *e)
+{
+    pz_event_pipeline_expose(self, e);
+}
+
 static void sink_drain(void *self)
 {
     pz_event_pipeline_drain(self);
@@ -310,5 +327,5 @@ static void sink_drain(void *self)
 
 pz_event_sink pz_event_pipeline_sink(pz_event_pipeline *p)
 {
-    return (pz_event_sink){.self = p, .submit = sink_submit, .drain = sink_drain};
+    return (pz_event_sink){.self = p, .submit = sink_submit, .expose = sink_expose, .drain = sink_drain};
 }

@@ -20,6 +20,16 @@
  *
  * Queued calls are bounded (max_queued_calls): beyond it a call fails at once with
  * RESOURCE_EXHAUSTED (429). A full outbox fails calls with UNAVAILABLE (503) and stores none.
+ *
+ * Experiments (issue #14, record.h's experiment records): a call's experimentConversions become
+ * one record each, stored in the call's transaction; an exposure (pz_event_pipeline_expose, on
+ * the request path) is only queued in memory and stored by the writer's next round, at most
+ * PZ_EVENTS_EXPOSURE_FLUSH_MS later (sooner when PZ_EVENTS_EXPOSURE_BATCH are waiting), so a
+ * response never waits for its exposure; beyond max_queued_exposures, exposures are dropped and
+ * counted (stats: exposures.dropped). A kill -9 loses the exposures of that last moment, never an
+ * acknowledged conversion. Experiment records go to the namespace's targets that take them
+ * (not the Personalize tracker or the builtin recommender, which take events) and to the
+ * namespace's `experiments` target, which applies them to the experiment store.
  */
 #ifndef PZ_EVENT_PIPELINE_H
 #define PZ_EVENT_PIPELINE_H
@@ -32,6 +42,7 @@
 #include "server/core/buf.h"
 #include "server/core/config.h"
 #include "server/core/event_sink.h"
+#include "server/core/experiment_store.h"
 #include "server/core/metrics.h"
 #include "server/core/request.h"
 #include "server/events/delivery.h"
@@ -40,19 +51,28 @@
 #include "server/upstream/aws.h"
 
 #define PZ_EVENTS_MAX_QUEUED_CALLS 10000
+/* Exposures waiting for the writer, at most (then dropped and counted). */
+#define PZ_EVENTS_MAX_QUEUED_EXPOSURES 100000
+/* The longest an exposure waits in memory before the writer stores it... */
+#define PZ_EVENTS_EXPOSURE_FLUSH_MS 20
+/* ...or until this many are waiting. */
+#define PZ_EVENTS_EXPOSURE_BATCH 1024
 
 typedef struct pz_event_pipeline pz_event_pipeline;
 
 typedef struct pz_event_pipeline_options {
-    const char *outbox_dir;    /* required: the outbox's LMDB environment */
-    size_t outbox_map_mb;      /* 0 = PZ_OUTBOX_DEFAULT_MAP_MB */
-    pz_learner learner;        /* where builtin targets apply events; zeroed = none (retried) */
-    pz_aws *aws;               /* for AWS targets; not owned; NULL = their calls are retried */
-    pz_config_holder *config;  /* to retire targets removed from the configuration; NULL = never */
-    bool no_dispatch;          /* store only, start no workers (tests, tools) */
-    size_t max_queued_calls;   /* 0 = PZ_EVENTS_MAX_QUEUED_CALLS */
-    pz_backoff_policy backoff; /* zeros = PZ_DELIVERY_BACKOFF_BASE_MS / _CAP_MS */
-    long target_timeout_ms;    /* per target call; 0 = 10 s */
+    const char *outbox_dir; /* required: the outbox's LMDB environment */
+    size_t outbox_map_mb;   /* 0 = PZ_OUTBOX_DEFAULT_MAP_MB */
+    pz_learner learner;     /* where builtin targets apply events; zeroed = none (retried) */
+    /* Where the experiments targets apply experiment records; zeroed = none (retried). */
+    pz_experiment_store experiments;
+    size_t max_queued_exposures; /* 0 = PZ_EVENTS_MAX_QUEUED_EXPOSURES */
+    pz_aws *aws;                 /* for AWS targets; not owned; NULL = their calls are retried */
+    pz_config_holder *config;    /* to retire targets removed from the configuration; NULL = never */
+    bool no_dispatch;            /* store only, start no workers (tests, tools) */
+    size_t max_queued_calls;     /* 0 = PZ_EVENTS_MAX_QUEUED_CALLS */
+    pz_backoff_policy backoff;   /* zeros = PZ_DELIVERY_BACKOFF_BASE_MS / _CAP_MS */
+    long target_timeout_ms;      /* per target call; 0 = 10 s */
     /* Queued replays are picked up and removed targets retired this often, first one interval
      * after open; 0 = 1000 ms. */
     int64_t housekeeping_ms;
@@ -71,7 +91,11 @@ int pz_event_pipeline_open(const pz_event_pipeline_options *opts, pz_event_pipel
  * draining or when the outbox cannot store it. Any thread; never blocks on disk. */
 void pz_event_pipeline_submit(pz_event_pipeline *p, pz_event_submission *s);
 
-/* The event sink port (server/core/event_sink.h): submit and drain above. */
+/* Queues an exposure (event_sink.h); takes a reference on e->config. Any thread; never blocks on
+ * disk: a short lock and an allocation. */
+void pz_event_pipeline_expose(pz_event_pipeline *p, const pz_exposure *e);
+
+/* The event sink port (server/core/event_sink.h): submit, expose and drain. */
 pz_event_sink pz_event_pipeline_sink(pz_event_pipeline *p);
 
 /* Refuses new calls and waits until every queued call has been completed. Delivery goes on. */
@@ -84,6 +108,7 @@ void pz_event_pipeline_destroy(pz_event_pipeline *p);
  *   {"outbox": {"nextSeq", "oldestSeq", "records", "deadLetters", "replaysQueued", "usedBytes",
  *               "mapBytes"},
  *    "accepted": {"calls", "events", "commits"}, "queuedCalls",
+ *    "exposures": {"accepted", "dropped", "queued"}, "experimentRecords",
  *    "targets": [{"id", "type", "namespace", "number", "cursor", "lag", "delivered",
  *                 "deliveredEvents", "retried", "deadLettered", "state", "lastError",
  *                 "lastErrorAt", "lastDeliveryAt"}]}

@@ -64,6 +64,11 @@ struct pz_event_pipeline {
     pthread_cond_t idle; /* the queue is empty and the writer holds no job */
     struct pz_event_job *head, *tail;
     size_t queued;
+    /* exposures waiting for the writer (same lock); the first one's arrival time bounds how long
+     * they wait (PZ_EVENTS_EXPOSURE_FLUSH_MS) */
+    struct pz_exposure_item *exp_head, *exp_tail;
+    size_t exp_queued;
+    int64_t exp_since_ms;
     bool busy, draining, stopping;
     bool progress; /* a worker reported progress */
     pthread_t writer;
@@ -77,9 +82,23 @@ struct pz_event_pipeline {
     atomic_bool workers_stopping;
 
     atomic_uint_fast64_t calls_accepted, events_accepted, commits;
+    atomic_uint_fast64_t exposures_accepted, exposures_dropped, experiment_records;
     pz_commit_clock commit_clock; /* when records were committed: the targets' lag in seconds */
     bool commit_clock_ready;      /* initialized (open got that far) */
 };
+
+/* An exposure waiting for the writer (malloc'ed with its user id): it holds a reference on the
+ * configuration snapshot its pointers point into. */
+typedef struct pz_exposure_item {
+    struct pz_exposure_item *next;
+    pz_config *config;
+    const pz_namespace *ns;
+    const pz_recommender *recommender;
+    const pz_experiment *experiment;
+    const pz_variation *variation;
+    int64_t at_ms;
+    char user_id[]; /* NUL-terminated */
+} pz_exposure_item;
 
 /* Copies src into dst (capacity cap), cut to fit. */
 static inline void pz_copy_cut(char *dst, size_t cap, const char *src)
@@ -98,18 +117,42 @@ typedef struct pz_job_target {
     pz_event_target_type type;
 } pz_job_target;
 
+/* One outbox record of a job and the job's targets it names (indexes into job->targets). */
+typedef struct pz_job_record {
+    uint8_t *bytes;
+    size_t len;
+    const uint16_t *targets;
+    size_t n_targets;
+    uint64_t seq; /* (writer) where it went */
+} pz_job_record;
+
+/* A PutEvents call (its envelope record, then one record per experiment conversion), or the
+ * exposures of one served response (submission NULL: nobody waits for them). */
 typedef struct pz_event_job {
     struct pz_event_job *next;
-    pz_event_submission *submission;
+    pz_event_submission *submission; /* NULL: an exposure job */
+    pz_arena *arena;                 /* the submission's, or the writer round's */
     const char *ns;
-    const Personalization__V1__PutEventsRequest *events;
-    uint8_t *record;
-    size_t record_len;
+    const Personalization__V1__PutEventsRequest *events; /* NULL: an exposure job */
+    pz_job_record *records;
+    size_t n_records;
     pz_job_target *targets;
     size_t n_targets;
     pz_target_slot **slots; /* (writer) resolved targets */
-    uint64_t seq;           /* (writer) where the record went */
 } pz_event_job;
+
+/* The targets of a namespace's experiment records: the configured targets that take them (the
+ * Personalize tracker and the builtin recommender only take events) and the experiment store's
+ * own target. Appends to job->targets (room for ns->n_event_targets + 1 more) and returns the
+ * index list of those targets. `store_only`: just the experiment store's target. */
+const uint16_t *pz_experiment_targets(pz_event_job *job, const pz_namespace *ns, bool store_only, size_t *n);
+/* Adds the namespace's configured targets to job->targets (deduplicated, config order); the
+ * envelope names them all. */
+void pz_job_add_ns_targets(pz_event_job *job, const pz_namespace *ns);
+/* Renders a call's conversion records into the job (records has room). 0, or -1 with err. */
+int pz_conversion_records(pz_event_job *job, const pz_event_submission *s, char *err, size_t errlen);
+/* Turns queued exposures into jobs (in `arena`), one per exposure, and frees the items. Writer. */
+pz_event_job *pz_exposure_jobs(pz_exposure_item *items, pz_arena *arena);
 
 /* The registry (registry.c). Lookups: the writer, or holders of reg_lock. Add and remove: the
  * writer (or open/destroy), under reg_lock. */
@@ -122,10 +165,11 @@ pz_target_slot *pz_registry_find_number(pz_event_pipeline *p, uint32_t number);
 void pz_registry_add(pz_event_pipeline *p, pz_target_slot *s);
 void pz_registry_remove(pz_event_pipeline *p, pz_target_slot *s);
 
-/* One round of the writer (round.c): stores `list` (may be NULL) and the workers' progress in one
- * transaction, with replays and retirements when `housekeeping` (retirements only when
- * `may_retire`), then answers the calls. Writer thread only. */
-void pz_pipeline_round(pz_event_pipeline *p, pz_event_job *list, bool housekeeping, bool may_retire);
+/* One round of the writer (round.c): stores the exposures (their items are freed) and `list` (both
+ * may be NULL) and the workers' progress in one transaction, with replays and retirements when `housekeeping`
+ * (retirements only when `may_retire`), then answers the calls. Writer thread only. */
+void pz_pipeline_round(pz_event_pipeline *p, pz_exposure_item *exposures, pz_event_job *list, bool housekeeping,
+                       bool may_retire);
 /* Wakes the workers: new records were committed (or they must stop). */
 void pz_pipeline_notify_workers(pz_event_pipeline *p);
 

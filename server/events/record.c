@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include <jansson.h>
+
 #define HEADER_FIXED 4    /* version, flags, n_targets */
 #define HEADER_LENGTHS 10 /* five u16 after the target list */
 #define RECORD_VERSION 1
@@ -251,7 +253,7 @@ int pz_evrec_render(const Personalization__V1__PutEventsRequest *in, const char 
     }
     uint8_t *r = pz_arena_alloc(arena, head + b.len);
     r[0] = RECORD_VERSION;
-    r[1] = in->n_event_list > 0 ? 1 : 0;
+    r[1] = in->n_event_list > 0 ? PZ_EVREC_FLAG_EVENTS : 0;
     put_u16(r + 2, (uint16_t)n_targets);
     memset(r + 4, 0, 4 * n_targets);
     uint8_t *p = r + 4 + 4 * n_targets;
@@ -278,11 +280,123 @@ int pz_evrec_render(const Personalization__V1__PutEventsRequest *in, const char 
     return 0;
 }
 
+/* ---- experiment records ---- */
+
+/* Sets the dotted path (a.b.c) in obj to value, creating objects on the way (an existing non-object
+ * on the way is replaced). Takes value's reference. */
+static void set_path(json_t *obj, const char *path, json_t *value)
+{
+    const char *dot = strchr(path, '.');
+    if (dot == NULL) {
+        json_object_set_new(obj, path, value);
+        return;
+    }
+    char *head = pz_strndup(path, (size_t)(dot - path));
+    json_t *child = json_object_get(obj, head);
+    if (!json_is_object(child)) {
+        child = json_object();
+        json_object_set_new(obj, head, child);
+    }
+    free(head);
+    set_path(child, dot + 1, value);
+}
+
+/* The Evidently-style data of a metric: entityIdKey -> the user, valueKey -> the value. */
+static int write_data(pz_buf *b, const pz_experiment_record *x, double value)
+{
+    json_t *data = json_object();
+    set_path(data, x->entity_id_key, json_string(x->user_id));
+    set_path(data, x->value_key, json_real(value));
+    char *text = json_dumps(data, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+    json_decref(data);
+    if (text == NULL)
+        return -1;
+    int rc = pz_buf_append_str(b, text);
+    free(text);
+    return rc;
+}
+
+static int write_experiment(pz_buf *b, const pz_experiment_record *x)
+{
+    bool first = true;
+    int rc = pz_buf_append_str(b, "{\"namespace\":");
+    rc |= pz_json_write_string(b, x->ns, strlen(x->ns));
+    rc |= pz_buf_append_str(b, ",\"path\":");
+    pz_buf path;
+    pz_buf_init(&path, 8192);
+    rc |= pz_buf_printf(&path, "/experiments/%s/%s/%s", x->ns, x->recommender, x->feature);
+    rc |= pz_json_write_string(b, path.data, path.len);
+    pz_buf_free(&path);
+    rc |= pz_buf_append_str(b, ",\"headers\":{},\"queryStringParameters\":null,\"body\":{\"userId\":");
+    rc |= pz_json_write_string(b, x->user_id, strlen(x->user_id));
+    rc |= pz_buf_append_str(b, ",\"experimentEvent\":{");
+    rc |= opt_string(b, "type", x->conversion ? "conversion" : "exposure", &first);
+    rc |= opt_string(b, "recommender", x->recommender, &first);
+    rc |= opt_string(b, "action", x->action, &first);
+    rc |= opt_string(b, "feature", x->feature, &first);
+    rc |= opt_string(b, "method", x->method, &first);
+    rc |= opt_string(b, "variation", x->variation, &first);
+    rc |= opt_string(b, "control", x->control, &first);
+    rc |= opt_string(b, "userId", x->user_id, &first);
+    rc |= key(b, "metric", &first);
+    rc |= x->metric != NULL ? pz_json_write_string(b, x->metric, strlen(x->metric)) : pz_buf_append_str(b, "null");
+    if (x->conversion) {
+        rc |= key(b, "value", &first);
+        rc |= pz_json_number(b, x->value);
+    }
+    rc |= key(b, "timestamp", &first);
+    rc |= pz_json_number(b, (double)x->at_ms / 1000.0);
+    if (x->metric != NULL && x->entity_id_key != NULL && x->value_key != NULL) {
+        rc |= key(b, "data", &first);
+        rc |= write_data(b, x, x->conversion ? x->value : PZ_EVREC_EXPOSURE_DATA_VALUE);
+    }
+    return rc | pz_buf_append_str(b, "}}}");
+}
+
+int pz_evrec_render_experiment(const pz_experiment_record *x, size_t n_targets, pz_arena *arena, uint8_t **out,
+                               size_t *len, char *err, size_t errlen)
+{
+    size_t ns_len = clamp16(x->ns), u_len = clamp16(x->user_id);
+    size_t head = HEADER_FIXED + 4 * n_targets + HEADER_LENGTHS + ns_len + 2 * u_len;
+    pz_buf b;
+    pz_buf_init(&b, PZ_EVREC_MAX_BYTES > head ? PZ_EVREC_MAX_BYTES - head : 0);
+    if (n_targets > PZ_EVREC_MAX_TARGETS || write_experiment(&b, x) != 0) {
+        pz_buf_free(&b);
+        snprintf(err, errlen, "the experiment record does not fit %d bytes or %d targets", PZ_EVREC_MAX_BYTES,
+                 PZ_EVREC_MAX_TARGETS);
+        return -1;
+    }
+    uint8_t *r = pz_arena_alloc(arena, head + b.len);
+    r[0] = RECORD_VERSION;
+    r[1] = PZ_EVREC_FLAG_EXPERIMENT;
+    put_u16(r + 2, (uint16_t)n_targets);
+    memset(r + 4, 0, 4 * n_targets);
+    uint8_t *p = r + 4 + 4 * n_targets;
+    put_u16(p, (uint16_t)ns_len);
+    put_u16(p + 2, (uint16_t)u_len); /* partition key: the user */
+    put_u16(p + 4, 0);
+    put_u16(p + 6, (uint16_t)u_len);
+    put_u16(p + 8, 0);
+    p += HEADER_LENGTHS;
+    memcpy(p, x->ns, ns_len);
+    p += ns_len;
+    memcpy(p, x->user_id, u_len);
+    p += u_len;
+    memcpy(p, x->user_id, u_len);
+    p += u_len;
+    memcpy(p, b.data, b.len);
+    *out = r;
+    *len = head + b.len;
+    pz_buf_free(&b);
+    return 0;
+}
+
 int pz_evrec_decode(const void *data, size_t len, pz_evrec_view *v)
 {
     const uint8_t *r = data;
     if (len < HEADER_FIXED || r[0] != RECORD_VERSION)
         return -1;
+    v->experiment = (r[1] & PZ_EVREC_FLAG_EXPERIMENT) != 0;
     v->n_targets = get_u16(r + 2);
     size_t off = HEADER_FIXED + 4 * (size_t)v->n_targets;
     if (len < off + HEADER_LENGTHS)

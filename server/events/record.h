@@ -43,6 +43,7 @@
 
 /* A decoded view of a stored record: pointers into the record bytes (not NUL-terminated). */
 typedef struct pz_evrec_view {
+    bool experiment; /* an experiment record (below), not a PutEvents call */
     uint16_t n_targets;
     const uint8_t *targets; /* n_targets little-endian u32 values; use pz_evrec_target() */
     const char *ns;
@@ -66,6 +67,49 @@ typedef struct pz_evrec_view {
 int pz_evrec_render(const Personalization__V1__PutEventsRequest *in, const char *ns, const pz_header *headers,
                     size_t n_headers, size_t n_targets, const char *random_key, pz_arena *arena, uint8_t **out,
                     size_t *len, char *err, size_t errlen);
+
+/* ---- experiment records (issue #14) ----
+ *
+ * One exposure (a response served to a user an experiment decided for, per metric with
+ * trackExposures) or one conversion (an experimentConversions entry of an accepted PutEvents
+ * call), delivered to the namespace's targets and to the experiment store. The header is the same
+ * (flag PZ_EVREC_FLAG_EXPERIMENT, no session, the user, partition key the user, no events); the
+ * JSON is the envelope's shape, so a consumer reads every record of a target alike:
+ *
+ *   {"namespace": ns, "path": "/experiments/<ns>/<recommender>/<feature>", "headers": {},
+ *    "queryStringParameters": null, "body": {"userId": user,
+ *    "experimentEvent": {"type": "exposure" | "conversion", "recommender", "action", "feature",
+ *      "method", "variation", "control", "userId", "metric" (null: an exposure that only counts
+ *      the user, sent to the experiment store alone), "value" (conversions), "timestamp" (epoch
+ *      seconds, millisecond precision),
+ *      "data": the metric's entityIdKey and valueKey dotted paths set to the user and the value
+ *      (exposures 1e-07, as upstream sent Evidently), e.g. {"userDetails": {"userId": "u1"},
+ *      "details": {"clicked": 1}}}}}
+ */
+#define PZ_EVREC_FLAG_EVENTS 0x01u
+#define PZ_EVREC_FLAG_EXPERIMENT 0x02u
+/* The value upstream put in an exposure's data (spec §7.2). */
+#define PZ_EVREC_EXPOSURE_DATA_VALUE 0.0000001
+
+typedef struct pz_experiment_record {
+    bool conversion; /* else an exposure */
+    const char *ns;
+    const char *recommender;
+    const char *action;
+    const char *feature;
+    const char *method;
+    const char *variation; /* may be NULL (a conversion for a recommender without variations) */
+    const char *control;
+    const char *user_id;
+    const char *metric;                    /* NULL: an exposure that only counts the user */
+    const char *entity_id_key, *value_key; /* the metric's; NULL without a metric */
+    double value;                          /* conversions */
+    int64_t at_ms;
+} pz_experiment_record;
+
+/* Renders an experiment record with n_targets target slots, like pz_evrec_render. */
+int pz_evrec_render_experiment(const pz_experiment_record *x, size_t n_targets, pz_arena *arena, uint8_t **out,
+                               size_t *len, char *err, size_t errlen);
 
 /* Decodes the header of a stored record. Returns 0, or -1 when the bytes are not a record. */
 int pz_evrec_decode(const void *data, size_t len, pz_evrec_view *v);

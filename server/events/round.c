@@ -62,12 +62,17 @@ static pz_target_slot *find_slot(pz_event_pipeline *p, const round_changes *r, c
 
 static void complete_ok(pz_event_job *job)
 {
-    job->submission->done(job->submission, NULL);
+    if (job->submission != NULL)
+        job->submission->done(job->submission, NULL);
 }
 
 static void complete_failed(pz_event_job *job, const char *why)
 {
     pz_event_submission *s = job->submission;
+    if (s == NULL) {
+        pz_warn("events: %zu exposure record(s) lost: %s", job->n_records, why);
+        return;
+    }
     pz_error e;
     pz_error_setf(&e, s->arena, PZ_UNAVAILABLE, PZ_ERRTYPE_UNHANDLED, "EventStoreUnavailable",
                   "the events could not be stored and were not accepted: %s", why);
@@ -110,11 +115,11 @@ static int on_replay(void *ctx, const pz_outbox_dead *d)
     return ret;
 }
 
-/* Resolves (registering when new) the targets of a job and appends its record. */
+/* Resolves (registering when new) the targets of a job and appends its records. */
 static int append_job(pz_event_pipeline *p, pz_outbox_txn *t, round_changes *r, pz_event_job *job, uint64_t first_seq,
                       char *err, size_t errlen)
 {
-    job->slots = pz_arena_calloc(job->submission->arena, job->n_targets ? job->n_targets : 1, sizeof(pz_target_slot *));
+    job->slots = pz_arena_calloc(job->arena, job->n_targets ? job->n_targets : 1, sizeof(pz_target_slot *));
     /* A new target's cursor starts at the round's first record: none before it names the target,
      * and a caught-up builtin target can then take the whole round inline. */
     uint64_t seq_to_be = pz_outbox_txn_next_seq(t);
@@ -149,10 +154,18 @@ static int append_job(pz_event_pipeline *p, pz_outbox_txn *t, round_changes *r, 
             }
         }
         job->slots[k] = s;
-        pz_evrec_set_target(job->record, k, s->number);
-        change_for(r, s)->appended++;
     }
-    return pz_outbox_append(t, job->record, job->record_len, &job->seq, err, errlen);
+    for (size_t i = 0; i < job->n_records; i++) {
+        pz_job_record *rec = &job->records[i];
+        for (size_t k = 0; k < rec->n_targets; k++) {
+            pz_target_slot *s = job->slots[rec->targets[k]];
+            pz_evrec_set_target(rec->bytes, k, s->number);
+            change_for(r, s)->appended++;
+        }
+        if (pz_outbox_append(t, rec->bytes, rec->len, &rec->seq, err, errlen) != 0)
+            return -1;
+    }
+    return 0;
 }
 
 /* Takes every slot's unsaved cursor and dead letters into the round and stores them. */
@@ -194,6 +207,8 @@ static int retire_removed(pz_event_pipeline *p, pz_outbox_txn *t, round_changes 
     int rc = 0;
     for (size_t i = 0; i < p->n_slots && rc == 0; i++) {
         pz_target_slot *s = p->slots[i];
+        if (s->type == PZ_TARGET_EXPERIMENTS) /* the experiment store's: never configured, never retired */
+            continue;
         const pz_namespace *ns = pz_config_namespace(cfg, s->ns);
         bool listed = false;
         for (size_t k = 0; ns != NULL && k < ns->n_event_targets && !listed; k++) {
@@ -281,7 +296,7 @@ static void apply_builtin_inline(pz_event_pipeline *p, pz_target_slot *s, slot_c
     }
     size_t n = 0, records = 0;
     for (size_t j = 0; j < n_jobs; j++) {
-        for (size_t k = 0; k < jobs[j].n_targets; k++) {
+        for (size_t k = 0; jobs[j].events != NULL && k < jobs[j].n_targets; k++) {
             if (jobs[j].slots[k] == s)
                 n += jobs[j].events->n_event_list;
         }
@@ -292,7 +307,7 @@ static void apply_builtin_inline(pz_event_pipeline *p, pz_target_slot *s, slot_c
         bool mine = false;
         for (size_t k = 0; k < jobs[j].n_targets; k++)
             mine = mine || jobs[j].slots[k] == s;
-        if (!mine)
+        if (!mine || jobs[j].events == NULL)
             continue;
         records += jobs[j].events->n_event_list > 0;
         const Personalization__V1__PutEventsRequest *in = jobs[j].events;
@@ -339,17 +354,28 @@ static bool anything_to_store(pz_event_pipeline *p)
     return false;
 }
 
-void pz_pipeline_round(pz_event_pipeline *p, pz_event_job *list, bool housekeeping, bool may_retire)
+void pz_pipeline_round(pz_event_pipeline *p, pz_exposure_item *exposures, pz_event_job *list, bool housekeeping,
+                       bool may_retire)
 {
+    /* Exposures first: those served before a call was submitted go before its conversions. */
+    pz_arena exposure_arena;
+    pz_arena_init(&exposure_arena);
+    pz_event_job *exposure_jobs = pz_exposure_jobs(exposures, &exposure_arena);
     size_t n_jobs = 0;
+    for (pz_event_job *j = exposure_jobs; j != NULL; j = j->next)
+        n_jobs++;
     for (pz_event_job *j = list; j != NULL; j = j->next)
         n_jobs++;
-    if (n_jobs == 0 && !housekeeping && !anything_to_store(p))
+    if (n_jobs == 0 && !housekeeping && !anything_to_store(p)) {
+        pz_arena_destroy(&exposure_arena);
         return;
+    }
     /* The jobs live in their requests' arenas, which a front may free as soon as the request
      * completes: copy the list before completing anything. */
     pz_event_job *jobs = pz_calloc(n_jobs ? n_jobs : 1, sizeof *jobs);
     size_t i = 0;
+    for (pz_event_job *j = exposure_jobs; j != NULL; j = j->next)
+        jobs[i++] = *j;
     for (pz_event_job *j = list; j != NULL; j = j->next)
         jobs[i++] = *j;
 
@@ -382,12 +408,18 @@ void pz_pipeline_round(pz_event_pipeline *p, pz_event_job *list, bool housekeepi
         for (size_t j = 0; j < n_jobs; j++)
             complete_failed(&jobs[j], err);
         free(jobs);
+        pz_arena_destroy(&exposure_arena);
         return;
     }
     atomic_store(&p->next_seq, next_seq);
     if (next_seq > first_seq)
         pz_commit_clock_note(&p->commit_clock, first_seq, pz_now_ms());
-    if (n_jobs > 0)
+    bool calls = false;
+    for (size_t j = 0; j < n_jobs; j++) {
+        calls = calls || jobs[j].submission != NULL;
+        atomic_fetch_add(&p->experiment_records, jobs[j].n_records - (jobs[j].submission != NULL));
+    }
+    if (calls)
         atomic_fetch_add(&p->commits, 1);
     /* The commit is durable: make the round's changes visible. */
     for (size_t k = 0; k < r.n; k++) {
@@ -436,6 +468,8 @@ void pz_pipeline_round(pz_event_pipeline *p, pz_event_job *list, bool housekeepi
         pthread_mutex_unlock(&s->lock);
     }
     for (size_t j = 0; j < n_jobs; j++) {
+        if (jobs[j].submission == NULL)
+            continue;
         atomic_fetch_add(&p->calls_accepted, 1);
         atomic_fetch_add(&p->events_accepted, jobs[j].events->n_event_list);
         complete_ok(&jobs[j]);
@@ -455,6 +489,7 @@ void pz_pipeline_round(pz_event_pipeline *p, pz_event_job *list, bool housekeepi
     }
     free(r.changes);
     free(jobs);
+    pz_arena_destroy(&exposure_arena);
     if (next_seq > first_seq)
         pz_pipeline_notify_workers(p);
     if (builtin_progress)

@@ -13,8 +13,9 @@ struct pz_events_runtime {
     pz_event_pipeline *pipeline;
 };
 
-int pz_events_runtime_start(const char *data_dir, size_t outbox_map_mb, pz_learner learner, pz_config_holder *config,
-                            pz_aws *aws, pz_events_runtime **out, char *err, size_t errlen)
+int pz_events_runtime_start(const char *data_dir, size_t outbox_map_mb, pz_learner learner,
+                            pz_experiment_store experiments, pz_config_holder *config, pz_aws *aws,
+                            pz_events_runtime **out, char *err, size_t errlen)
 {
     char dir[PATH_MAX];
     if (snprintf(dir, sizeof dir, "%s/outbox", data_dir) >= (int)sizeof dir) {
@@ -22,8 +23,12 @@ int pz_events_runtime_start(const char *data_dir, size_t outbox_map_mb, pz_learn
         return -1;
     }
     pz_events_runtime *rt = pz_calloc(1, sizeof *rt);
-    pz_event_pipeline_options opts = {
-        .outbox_dir = dir, .outbox_map_mb = outbox_map_mb, .learner = learner, .aws = aws, .config = config};
+    pz_event_pipeline_options opts = {.outbox_dir = dir,
+                                      .outbox_map_mb = outbox_map_mb,
+                                      .learner = learner,
+                                      .experiments = experiments,
+                                      .aws = aws,
+                                      .config = config};
     if (pz_event_pipeline_open(&opts, &rt->pipeline, err, errlen) != 0) {
         free(rt);
         return -1;

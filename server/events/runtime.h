@@ -13,16 +13,19 @@
 #include "server/core/metrics.h"
 #include "server/core/status.h"
 #include "server/events/pipeline.h"
+#include "server/core/experiment_store.h"
 #include "server/core/learner.h"
 #include "server/upstream/aws.h"
 
 typedef struct pz_events_runtime pz_events_runtime;
 
 /* Opens the outbox under data_dir and starts delivery. Builtin targets apply events through
- * learner. aws: for the AWS targets, not owned (it must outlive the runtime); NULL fails their
+ * learner, experiments targets experiment records through experiments (server/experiments/ in
+ * main.c). aws: for the AWS targets, not owned (it must outlive the runtime); NULL fails their
  * calls (retried). outbox_map_mb 0 = the default. Returns 0 and *out, or -1 with err. */
-int pz_events_runtime_start(const char *data_dir, size_t outbox_map_mb, pz_learner learner, pz_config_holder *config,
-                            pz_aws *aws, pz_events_runtime **out, char *err, size_t errlen);
+int pz_events_runtime_start(const char *data_dir, size_t outbox_map_mb, pz_learner learner,
+                            pz_experiment_store experiments, pz_config_holder *config, pz_aws *aws,
+                            pz_events_runtime **out, char *err, size_t errlen);
 /* The event sink port the service submits accepted calls to. */
 pz_event_sink pz_events_runtime_sink(pz_events_runtime *rt);
 /* The admin API's events back-end (server/ops/admin.h pz_admin_events; ctx is the runtime):

@@ -59,16 +59,22 @@ void pz_event_pipeline_stats_json(pz_event_pipeline *p, pz_buf *out)
     if (pz_outbox_info_get(p->ob, &info, err, sizeof err) != 0)
         memset(&info, 0, sizeof info);
     pthread_mutex_lock(&p->lock);
-    size_t queued = p->queued;
+    size_t queued = p->queued, exp_queued = p->exp_queued;
     pthread_mutex_unlock(&p->lock);
     pz_buf_printf(
         out,
         "{\"outbox\":{\"nextSeq\":%llu,\"oldestSeq\":%llu,\"records\":%zu,\"deadLetters\":%zu,"
         "\"replaysQueued\":%zu,\"usedBytes\":%zu,\"mapBytes\":%zu},"
-        "\"accepted\":{\"calls\":%llu,\"events\":%llu,\"commits\":%llu},\"queuedCalls\":%zu,\"targets\":[",
+        "\"accepted\":{\"calls\":%llu,\"events\":%llu,\"commits\":%llu},\"queuedCalls\":%zu,",
         (unsigned long long)info.next_seq, (unsigned long long)info.first_seq, info.records, info.dead_letters,
         info.replays_queued, info.used_bytes, info.map_bytes, (unsigned long long)atomic_load(&p->calls_accepted),
         (unsigned long long)atomic_load(&p->events_accepted), (unsigned long long)atomic_load(&p->commits), queued);
+    pz_buf_printf(out,
+                  "\"exposures\":{\"accepted\":%llu,\"dropped\":%llu,\"queued\":%zu},\"experimentRecords\":%llu,"
+                  "\"targets\":[",
+                  (unsigned long long)atomic_load(&p->exposures_accepted),
+                  (unsigned long long)atomic_load(&p->exposures_dropped), exp_queued,
+                  (unsigned long long)atomic_load(&p->experiment_records));
     pthread_mutex_lock(&p->reg_lock);
     for (size_t i = 0; i < p->n_slots; i++) {
         if (i > 0)
@@ -85,7 +91,7 @@ bool pz_event_pipeline_wait_delivered(pz_event_pipeline *p, int64_t timeout_ms)
     for (;;) {
         bool idle = true;
         pthread_mutex_lock(&p->lock);
-        idle = p->head == NULL && !p->busy;
+        idle = p->head == NULL && p->exp_head == NULL && !p->busy;
         pthread_mutex_unlock(&p->lock);
         pthread_mutex_lock(&p->reg_lock);
         for (size_t i = 0; i < p->n_slots && idle; i++) {

@@ -15,6 +15,7 @@ static const char *const TYPE_NAMES[] = {
     [PZ_TARGET_BUILTIN] = "builtin",
     [PZ_TARGET_HTTP] = "http",
     [PZ_TARGET_FILE] = "file",
+    [PZ_TARGET_EXPERIMENTS] = "experiments",
 };
 
 const char *pz_target_type_name(pz_event_target_type t)
@@ -30,7 +31,8 @@ static const char *target_name(const pz_event_target *t)
     case PZ_TARGET_KINESIS_FIREHOSE: return t->stream_name;
     case PZ_TARGET_HTTP: return t->url;
     case PZ_TARGET_FILE: return t->path;
-    case PZ_TARGET_BUILTIN: return NULL;
+    case PZ_TARGET_BUILTIN:
+    case PZ_TARGET_EXPERIMENTS: return NULL;
     }
     return NULL;
 }

@@ -1,7 +1,7 @@
 /* Event target identity and specification.
  *
  * Every configured event target (spec §3.11 plus ours) is identified by
- *   "<namespace>/<type>"            builtin
+ *   "<namespace>/<type>"            builtin, experiments (the experiment store's, never configured)
  *   "<namespace>/<type>/<name>"     name = trackingId, streamName, url or path
  * and described by a canonical JSON spec (type, namespace and the target's keys), which the
  * outbox stores with the target's cursor so delivery never needs the configuration that accepted

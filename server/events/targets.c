@@ -42,6 +42,11 @@ static pz_delivery_limits limits_for(pz_event_target_type type)
                                     .max_bytes = SIZE_MAX,
                                     .max_record_bytes = SIZE_MAX,
                                     .atomic = true};
+    case PZ_TARGET_EXPERIMENTS:
+        return (pz_delivery_limits){.max_records = PZ_EXPERIMENTS_TARGET_MAX_RECORDS,
+                                    .max_bytes = SIZE_MAX,
+                                    .max_record_bytes = SIZE_MAX,
+                                    .atomic = true};
     }
     return (pz_delivery_limits){.max_records = 1, .max_bytes = SIZE_MAX, .max_record_bytes = SIZE_MAX};
 }
@@ -65,7 +70,8 @@ pz_target *pz_target_create(pz_target_spec *spec, const pz_target_env *env)
         t->header_lines[t->spec.n_headers] = pz_strdup("Content-Type: application/json");
         t->http = pz_blocking_create();
         break;
-    case PZ_TARGET_BUILTIN: break;
+    case PZ_TARGET_BUILTIN:
+    case PZ_TARGET_EXPERIMENTS: break;
     default: t->http = pz_blocking_create(); break;
     }
     return t;
@@ -106,6 +112,8 @@ bool pz_target_wants(const pz_target *t, const pz_evrec_view *v)
      * recommender learns from events only. */
     if (t->spec.type == PZ_TARGET_PERSONALIZE_EVENT_TRACKER || t->spec.type == PZ_TARGET_BUILTIN)
         return v->n_events > 0;
+    if (t->spec.type == PZ_TARGET_EXPERIMENTS)
+        return v->experiment;
     return true;
 }
 
@@ -126,6 +134,11 @@ void pz_target_prepare(const pz_target *t, pz_delivery_entry *e)
     case PZ_TARGET_KINESIS_FIREHOSE:
         e->key_hash = 0; /* Firehose has no ordering key */
         e->cost = v->json_len + 1;
+        break;
+    case PZ_TARGET_EXPERIMENTS:
+        /* One key for all: the store applies a namespace's records in seq order, at most once. */
+        e->key_hash = 1;
+        e->cost = v->json_len;
         break;
     default:
         e->key_hash = pz_delivery_hash(v->partition_key, v->partition_key_len, 3);
@@ -253,12 +266,63 @@ static void send_builtin(pz_target *t, pz_delivery_entry *const *batch, size_t n
     free(bodies);
 }
 
+/* ---- experiments: the experiment store's counts ---- */
+
+/* The counted form of an experiment record (record.h); pointers into *root. False when the record
+ * is not one (it then counts as applied: nothing in it can be counted). */
+static bool experiment_event(const pz_delivery_entry *e, json_t **root, pz_experiment_event *out)
+{
+    *root = json_loadb(e->view.json, e->view.json_len, 0, NULL);
+    json_t *x = json_object_get(json_object_get(*root, "body"), "experimentEvent");
+    const char *type = str_of(x, "type");
+    if (type == NULL)
+        return false;
+    *out = (pz_experiment_event){
+        .kind = strcmp(type, "conversion") == 0 ? PZ_EXPERIMENT_CONVERSION : PZ_EXPERIMENT_EXPOSURE,
+        .seq = e->seq,
+        .recommender = str_of(x, "recommender"),
+        .feature = str_of(x, "feature"),
+        .variation = str_of(x, "variation"),
+        .user_id = str_of(x, "userId"),
+        .metric = str_of(x, "metric"),
+        .control = str_of(x, "control"),
+        .value = json_number_value(json_object_get(x, "value")),
+        .at_ms = (int64_t)(json_number_value(json_object_get(x, "timestamp")) * 1000.0 + 0.5),
+    };
+    return true;
+}
+
+static void send_experiments(pz_target *t, pz_delivery_entry *const *batch, size_t n, pz_outcome *out)
+{
+    if (t->env.experiments.apply == NULL) {
+        all(out, n, PZ_OUTCOME_RETRY, "no experiment store");
+        return;
+    }
+    json_t **roots = pz_calloc(n, sizeof *roots);
+    pz_experiment_event *evs = pz_calloc(n, sizeof *evs);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (experiment_event(batch[i], &roots[i], &evs[k]))
+            k++;
+    }
+    char err[PZ_DELIVERY_MAX_REASON] = "";
+    if (k == 0 || t->env.experiments.apply(t->env.experiments.self, t->spec.ns, evs, k, err, sizeof err) == 0)
+        all(out, n, PZ_OUTCOME_OK, "");
+    else
+        all(out, n, PZ_OUTCOME_RETRY, err);
+    for (size_t i = 0; i < n; i++)
+        json_decref(roots[i]);
+    free(roots);
+    free(evs);
+}
+
 void pz_target_send(pz_target *t, pz_delivery_entry *const *batch, size_t n, pz_outcome *out)
 {
     switch (t->spec.type) {
     case PZ_TARGET_HTTP: send_webhook(t, batch, n, out); break;
     case PZ_TARGET_FILE: send_file(t, batch, n, out); break;
     case PZ_TARGET_BUILTIN: send_builtin(t, batch, n, out); break;
+    case PZ_TARGET_EXPERIMENTS: send_experiments(t, batch, n, out); break;
     default: pz_target_send_aws(t, batch, n, out); break;
     }
 }

@@ -17,6 +17,9 @@
  *   file                       JSON Lines of envelopes appended to `path`, fdatasync'ed per call,
  *                              rotated by size (file_sink.h).
  *   builtin                    the events applied to the embedded recommender.
+ *   experiments                (never configured) experiment records applied to the experiment
+ *                              store (server/core/experiment_store.h), in seq order, at most 2000
+ *                              per call; other records are not its business.
  *
  * Answers: 2xx is delivered; throttling, 5xx, timeouts, connection errors, missing credentials,
  * authorization and missing-resource errors are retried (an operator can fix them); a
@@ -35,6 +38,7 @@
 
 #include "server/events/delivery.h"
 #include "server/events/target_spec.h"
+#include "server/core/experiment_store.h"
 #include "server/core/learner.h"
 #include "server/upstream/aws.h"
 #include "server/upstream/aws_errors.h"
@@ -50,13 +54,16 @@
 #define PZ_WEBHOOK_MAX_RECORDS 500
 #define PZ_WEBHOOK_MAX_BYTES (4u << 20)
 #define PZ_BUILTIN_TARGET_MAX_RECORDS 500
+/* A call is one LMDB commit (an fsync): as many records as the delivery window holds. */
+#define PZ_EXPERIMENTS_TARGET_MAX_RECORDS PZ_DELIVERY_WINDOW_RECORDS
 
 typedef struct pz_target pz_target;
 
 typedef struct pz_target_env {
-    pz_aws *aws;        /* AWS targets; NULL fails their calls (retried) */
-    pz_learner learner; /* builtin targets; zeroed = none (their records are retried) */
-    long timeout_ms;    /* per call; 0 = default */
+    pz_aws *aws;                     /* AWS targets; NULL fails their calls (retried) */
+    pz_learner learner;              /* builtin targets; zeroed = none (their records are retried) */
+    pz_experiment_store experiments; /* the experiments target; zeroed = none (retried) */
+    long timeout_ms;                 /* per call; 0 = default */
 } pz_target_env;
 
 /* Creates the adapter for a spec, which it takes over (*spec is zeroed). Never NULL. */

@@ -40,11 +40,14 @@ FLAKY_FIREHOSE = FakeAWS("firehose", SECRETS)
 VPCE_KINESIS = FakeAWS("kinesis", SECRETS, region="eu-west-1")
 FILE_PATH = os.path.join(TMP, "events.jsonl")
 
+# Conversions need an experiment with one metric to count for (spec §7.3).
+EXPERIMENTS = {"home": {"method": "local", "metrics": {"clicks": {"entityIdKey": "u", "valueKey": "v"}}}}
 CONFIG = {
     "version": "events-1",
     "namespaces": {
         "shop": {
-            "recommenders": {"recommend-items": {"for-you": {"variations": {"p": {"type": "builtin"}}}}},
+            "recommenders": {"recommend-items": {"for-you": {"variations": {"p": {"type": "builtin"}},
+                                                             "experiments": EXPERIMENTS}}},
             "eventTargets": [
                 {"type": "builtin"},
                 {"type": "personalize-event-tracker", "trackingId": "trk-1"},
@@ -63,7 +66,8 @@ CONFIG = {
             {"type": "kinesis-firehose", "streamName": "flaky-lake", "endpointUrl": FLAKY_FIREHOSE.url}]},
         "vpce": {"eventTargets": [{"type": "kinesis-stream", "streamName": "vpce", "region": "eu-west-1",
                                    "endpointUrl": VPCE_KINESIS.url + "/"}]},
-        "conv": {"recommenders": {"recommend-items": {"for-you": {"variations": {"p": {"type": "builtin"}}}}}},
+        "conv": {"recommenders": {"recommend-items": {"for-you": {"variations": {"p": {"type": "builtin"}},
+                                                                  "experiments": EXPERIMENTS}}}},
     },
 }
 CONFIG_PATH = os.path.join(TMP, "config.json")

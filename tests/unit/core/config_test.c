@@ -103,10 +103,13 @@ static void test_sample_a_parses_cleanly(void **state)
     pz_config_problems p;
     pz_config_problems_init(&p);
     pz_config *c = load_fixture("sample-a.json", &p);
-    if (p.n > 0)
+    if (p.n > 1)
         dump_problems(&p);
     assert_non_null(c);
-    assert_int_equal(p.n, 0);
+    /* issue #14: the one notice is that its Evidently experiment is now evaluated locally */
+    assert_int_equal(p.n, 1);
+    expect_problem(&p, "$.namespaces.retail.recommenders.recommend-items.for-you.experiments.home-rfy-widget", true,
+                   "evaluated locally");
     assert_string_equal(pz_config_version(c), "42");
     assert_non_null(strstr(pz_config_description(c), "Kitchen-sink"));
     assert_null(pz_config_title(c));
@@ -566,8 +569,9 @@ static const error_case ERROR_CASES[] = {
     {DOC_WITH_REC("{'variations':{'v':" PCAMPAIGN("c") "},'experiments':{'f':{'method':'evidently','project':'p',"
                                                        "'metrics':{'a b':{'entityIdKey':'u','valueKey':'v'}}}}}"),
      REC_PATH ".experiments.f.metrics[\"a b\"]", "invalid metric name", 1},
-    {DOC_WITH_REC("{'variations':{'v':" PCAMPAIGN("c") "},'experiments':{'f':{'method':'local'}}}"),
-     REC_PATH ".experiments.f.weights", "required with method local", 1},
+    /* issue #14: weights are optional (an equal split); a salt must be a string */
+    {DOC_WITH_REC("{'variations':{'v':" PCAMPAIGN("c") "},'experiments':{'f':{'method':'local','salt':5}}}"),
+     REC_PATH ".experiments.f.salt", "string", 1},
     {DOC_WITH_REC("{'variations':{'v':" PCAMPAIGN("c") "},'experiments':{'f':{'method':'local','weights':{'x':1}}}}"),
      REC_PATH ".experiments.f.weights.x", "no variation \"x\"", 1},
     {DOC_WITH_REC("{'variations':{'v':" PCAMPAIGN("c") "},'experiments':{'f':{'method':'local','weights':{'v':-1}}}}"),
@@ -725,7 +729,8 @@ static void test_warnings_do_not_reject(void **state)
     expect_problem(&p, REC_PATH ".experiments.f.tags", true, "ignored");
     expect_problem(&p, VAR_PATH ".arn", true, "the ARN decides the backend");
     expect_problem(&p, REC_PATH ".inferenceItemMetadata", true, "namespace level");
-    assert_int_equal(p.n, 7);
+    expect_problem(&p, REC_PATH ".experiments.f", true, "evaluated locally"); /* issue #14 */
+    assert_int_equal(p.n, 8);
     /* The ARN decides the backend (upstream §3.4.1); the written type is kept. */
     const pz_recommender *r = pz_config_recommender(pz_config_namespace(c, "ns"), PZ_ACTION_RECOMMEND_ITEMS, "r");
     assert_int_equal(r->variations[0].type, PZ_VARIATION_PERSONALIZE_RECOMMENDER);

@@ -79,9 +79,18 @@ static void submit(void *self, pz_event_submission *s)
     fake_event_sink *f = self;
     f->submissions++;
     f->events += s->events->n_event_list;
+    f->conversions += s->n_conversions;
     snprintf(f->last_ns_buf, sizeof f->last_ns_buf, "%s", s->ns->key);
     f->last_ns = f->last_ns_buf;
     s->done(s, f->fail_with);
+}
+
+static void expose(void *self, const pz_exposure *e)
+{
+    fake_event_sink *f = self;
+    f->exposures++;
+    snprintf(f->last_exposure, sizeof f->last_exposure, "%s/%s/%s", e->experiment->feature, e->variation->key,
+             e->user_id);
 }
 
 static void sink_drain(void *self)
@@ -91,7 +100,7 @@ static void sink_drain(void *self)
 
 pz_event_sink fake_event_sink_port(fake_event_sink *f)
 {
-    return (pz_event_sink){.self = f, .submit = submit, .drain = sink_drain};
+    return (pz_event_sink){.self = f, .submit = submit, .expose = expose, .drain = sink_drain};
 }
 
 static void decorate(void *self, pz_decoration *job)

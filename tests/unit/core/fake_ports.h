@@ -43,6 +43,9 @@ typedef struct fake_event_sink {
     size_t events;       /* events submitted, in all */
     const char *last_ns; /* the last submission's namespace key (static copy) */
     char last_ns_buf[64];
+    size_t conversions;      /* resolved conversions submitted, in all */
+    int exposures;           /* exposures recorded */
+    char last_exposure[160]; /* "<feature>/<variation>/<user>" of the last one */
 } fake_event_sink;
 
 pz_event_sink fake_event_sink_port(fake_event_sink *f);

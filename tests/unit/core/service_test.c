@@ -15,7 +15,9 @@
 
 #include "gateway/transcode.h"
 #include "personalization/v1/personalization.pb-c.h"
+#include "server/core/cache.h"
 #include "server/core/event_validation.h"
+#include "server/core/experiment.h"
 #include "server/core/service.h"
 #include "tests/unit/core/fake_ports.h"
 
@@ -360,17 +362,18 @@ static void test_events_validate_defaults_and_tracker_rules(void **state)
     Personalization__V1__PutEventsRequest *m = events_req(&a, "tracked", "u", 2);
     m->session_id = NULL;
     pz_error err;
-    assert_int_equal(pz_events_validate(m, tracked, 1700000000123LL, &a, &err), PZ_INVALID_ARGUMENT);
+    pz_conversion *conv = NULL;
+    assert_int_equal(pz_events_validate(m, tracked, 1700000000123LL, &a, &conv, &err), PZ_INVALID_ARGUMENT);
     assert_non_null(strstr(err.message, "sessionId"));
     m->session_id = "s";
     m->event_list[1]->event_id = "kept";
-    assert_int_equal(pz_events_validate(m, tracked, 1700000000123LL, &a, &err), PZ_OK);
+    assert_int_equal(pz_events_validate(m, tracked, 1700000000123LL, &a, &conv, &err), PZ_OK);
     assert_true(m->event_list[0]->has_sent_at);
     assert_true(m->event_list[0]->sent_at == 1700000000.0); /* whole seconds */
     assert_int_equal(strlen(m->event_list[0]->event_id), 36);
     assert_string_equal(m->event_list[1]->event_id, "kept");
     Personalization__V1__PutEventsRequest *empty = events_req(&a, "tracked", "u", 0);
-    assert_int_equal(pz_events_validate(empty, tracked, 0, &a, &err), PZ_INVALID_ARGUMENT);
+    assert_int_equal(pz_events_validate(empty, tracked, 0, &a, &conv, &err), PZ_INVALID_ARGUMENT);
     pz_arena_destroy(&a);
     pz_config_unref(cfg);
 }
@@ -411,6 +414,79 @@ static void test_expired_deadline(void **state)
     pz_arena_destroy(&a);
 }
 
+/* Issue #14 in the sequencer: the experiment decides the variation (in the hints and the body),
+ * the cache keys on it, and every answer to the user (the cache hit included) is one exposure. */
+static void test_experiments_decide_and_every_answer_is_an_exposure(void **state)
+{
+    fixture *f = *state;
+    pz_cache *cache = pz_cache_create(&(pz_cache_options){.capacity_bytes = 1 << 20, .purge_settle_ms = -1});
+    pz_service_options o = {.config = f->holder,
+                            .recommender = fake_recommender_port(&f->recommender),
+                            .events = fake_event_sink_port(&f->events),
+                            .cache = cache,
+                            .render_json = pz_message_to_json};
+    pz_service *plain = f->svc;
+    f->svc = pz_service_create(&o);
+    pz_config *cfg = pz_service_config(f->svc);
+    const pz_recommender *ab = pz_config_recommender(pz_config_namespace(cfg, "shop"), PZ_ACTION_RECOMMEND_ITEMS, "ab");
+    pz_arena a;
+    pz_arena_init(&a);
+    pz_assignment as;
+    pz_error err;
+    assert_int_equal(pz_experiment_assign(ab, "u1", NULL, &as, &a, &err), PZ_OK);
+    char header[64], exposure[64];
+    snprintf(header, sizeof header, "feature=f1; variation=%s", as.variation->key);
+    snprintf(exposure, sizeof exposure, "f1/%s/u1", as.variation->key);
+
+    pz_request req;
+    run(f, &req, &a, PZ_RPC_RECOMMEND_ITEMS, &recommend_req(&a, "ab", "u1", 2)->base);
+    assert_int_equal(req.status, PZ_OK);
+    assert_string_equal(req.hints.cache, "miss");
+    assert_string_equal(req.hints.variation, as.variation->key);
+    assert_string_equal(req.hints.experiment, header);
+    assert_string_equal(f->recommender.last->variation->key, as.variation->key);
+    assert_non_null(req.prepared);
+    assert_non_null(strstr(req.prepared->json, "\"matchedExperiment\":{\"type\":\"local\",\"feature\":\"f1\""));
+    assert_int_equal(f->events.exposures, 1);
+    assert_string_equal(f->events.last_exposure, exposure);
+
+    pz_request hit;
+    run(f, &hit, &a, PZ_RPC_RECOMMEND_ITEMS, &recommend_req(&a, "ab", "u1", 2)->base);
+    assert_string_equal(hit.hints.cache, "hit");
+    assert_string_equal(hit.hints.experiment, header);
+    assert_ptr_equal(hit.prepared, req.prepared); /* the same arm's entry */
+    assert_int_equal(f->events.exposures, 2);
+
+    /* no experiment: no exposure, no hint */
+    pz_request none;
+    run(f, &none, &a, PZ_RPC_RECOMMEND_ITEMS, &recommend_req(&a, "for-you", "u1", 2)->base);
+    assert_null(none.hints.experiment);
+    assert_int_equal(f->events.exposures, 2);
+    /* an unknown feature when the experiment decides: 400, nothing exposed */
+    Personalization__V1__RecommendItemsRequest *m = recommend_req(&a, "ab", "u1", 2);
+    m->feature = "nope";
+    expect_error(f, PZ_RPC_RECOMMEND_ITEMS, &m->base, &a, PZ_INVALID_ARGUMENT, "InvalidExperimentFeature", "nope");
+    assert_int_equal(f->events.exposures, 2);
+    /* f1 has no metric: a conversion cannot count (spec §7.3) and nothing is submitted */
+    Personalization__V1__PutEventsRequest *ev = events_req(&a, "shop", "u1", 0);
+    Personalization__V1__ExperimentConversion *c = (Personalization__V1__ExperimentConversion *)pz_arena_new_message(
+        &a, &personalization__v1__experiment_conversion__descriptor);
+    c->recommender = "ab";
+    ev->experiment_conversions = pz_arena_calloc(&a, 1, sizeof *ev->experiment_conversions);
+    ev->experiment_conversions[0] = c;
+    ev->n_experiment_conversions = 1;
+    int before = f->events.submissions;
+    expect_error(f, PZ_RPC_PUT_EVENTS, &ev->base, &a, PZ_INVALID_ARGUMENT, "InvalidExperimentMetric", "metric");
+    assert_int_equal(f->events.submissions, before);
+
+    pz_arena_destroy(&a);
+    pz_config_unref(cfg);
+    pz_service_shutdown(f->svc);
+    pz_service_destroy(f->svc);
+    pz_cache_destroy(cache);
+    f->svc = plain;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -427,6 +503,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_events_validate_defaults_and_tracker_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_drains_the_ports_and_refuses_new_work, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expired_deadline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_experiments_decide_and_every_answer_is_an_exposure, setup, teardown),
     };
     return cmocka_run_group_tests_name("core_service", tests, NULL, NULL);
 }

@@ -16,7 +16,7 @@ static void test_marks_per_second(void **state)
 {
     (void)state;
     pz_commit_clock c;
-    pz_commit_clock_init(&c, 100, T0); /* records from 100 on exist from the start */
+    pz_commit_clock_init(&c, 100, T0);        /* records from 100 on exist from the start */
     pz_commit_clock_note(&c, 100, T0 + 10);   /* same second: no new mark */
     pz_commit_clock_note(&c, 110, T0 + 1500); /* next second */
     pz_commit_clock_note(&c, 120, T0 + 1900); /* same second again */
