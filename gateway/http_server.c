@@ -116,6 +116,8 @@ static void add_header(h2o_req_t *req, const char *name, const char *value)
 
 static void add_cors(pz_http_server *s, h2o_req_t *req)
 {
+    if (s->opts.refuse_browsers)
+        return;
     add_header(req, "access-control-allow-origin", s->opts.cors_allow_origin ? s->opts.cors_allow_origin : "*");
     add_header(req, "access-control-expose-headers", CORS_EXPOSE_HEADERS);
 }
@@ -378,6 +380,18 @@ static int health_serving(void *ctx, pz_buf *out)
     return 200;
 }
 
+/* Whether a browser sent the request: it carries Origin or Sec-Fetch-Site. */
+static bool from_browser(h2o_req_t *req)
+{
+    for (size_t i = 0; i < req->headers.size; i++) {
+        const h2o_iovec_t *n = req->headers.entries[i].name;
+        if (h2o_memis(n->base, n->len, H2O_STRLIT("origin")) ||
+            h2o_memis(n->base, n->len, H2O_STRLIT("sec-fetch-site")))
+            return true;
+    }
+    return false;
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     (void)self;
@@ -385,6 +399,13 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     pz_http_server *s = thread->server;
     size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
 
+    if (s->opts.refuse_browsers && from_browser(req)) {
+        static const char BODY[] = "{\"type\":\"Routing\",\"code\":\"BrowserRequestRefused\",\"message\":\"this "
+                                   "listener does not serve browsers (the request has Origin or Sec-Fetch-Site)\"}";
+        send_response(req, 403, "application/json", BODY, sizeof BODY - 1);
+        log_plain(req, 403);
+        return 0;
+    }
     rest_call *call = pz_calloc(1, sizeof *call);
     call->thread = thread;
     pz_arena_init(&call->arena);

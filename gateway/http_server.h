@@ -22,6 +22,7 @@
 #ifndef PZ_HTTP_SERVER_H
 #define PZ_HTTP_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "server/core/buf.h"
@@ -48,6 +49,12 @@ typedef struct pz_http_options {
     void *metrics_ctx;
     size_t max_local_body_bytes; /* cap on a local route's answer; 0 = 64 KiB (a /metrics page needs more) */
     pz_api api;                  /* whose routes to serve (server/core/rpc.h); PZ_API_PUBLIC by default */
+    /* For listeners no browser may drive (the admin API): no CORS headers, and any request that
+     * carries Origin or Sec-Fetch-Site (every POST a browser sends, and every request a current
+     * browser sends: a page the operator opens cannot reach it, cross-site or through DNS
+     * rebinding) is refused with 403 BrowserRequestRefused. curl, the CLIs and Prometheus send
+     * neither. */
+    bool refuse_browsers;
 } pz_http_options;
 
 typedef struct pz_http_server pz_http_server;

@@ -625,14 +625,14 @@ static int start_admin(const options *o, const pz_admin_options *aopts, pz_metri
                              .port = o->admin_port,
                              .threads = 1,
                              .max_body_bytes = PZ_ADMIN_MAX_BODY_BYTES,
-                             .cors_allow_origin = o->cors_origin,
                              .handle = pz_admin_handle,
                              .handle_ctx = a->admin,
                              .health = health,
                              .health_ctx = holder,
                              .metrics = metrics_page,
                              .metrics_ctx = metrics,
-                             .max_local_body_bytes = METRICS_PAGE_MAX_BYTES};
+                             .max_local_body_bytes = METRICS_PAGE_MAX_BYTES,
+                             .refuse_browsers = true};
     if (pz_http_server_start(&hopts, &a->http, &http_port, err, errlen) != 0)
         return -1;
     char addr[300];

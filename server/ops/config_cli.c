@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "server/core/config.h"
 #include "server/ops/config_source.h"
@@ -249,6 +250,13 @@ static int rollback_online(const cli_args *a, FILE *out, FILE *err)
     return rc;
 }
 
+/* The permissions of the file being replaced (0644 for a new one): a rollback keeps them. */
+static mode_t file_mode(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? st.st_mode & 07777 : 0644;
+}
+
 static int rollback_offline(const cli_args *a, FILE *out, FILE *err)
 {
     if (pz_config_is_url(a->config_path)) {
@@ -278,7 +286,7 @@ static int rollback_offline(const cli_args *a, FILE *out, FILE *err)
         for (size_t i = 0; i < problems.n; i++)
             if (!problems.items[i].is_warning)
                 fprintf(err, "  %s: %s\n", problems.items[i].path, problems.items[i].message);
-    } else if (pz_write_file_atomic(a->config_path, text, len, 0644, msg, sizeof msg) != 0) {
+    } else if (pz_write_file_atomic(a->config_path, text, len, file_mode(a->config_path), msg, sizeof msg) != 0) {
         fprintf(err, "error: %s\n", msg);
     } else {
         fprintf(out,

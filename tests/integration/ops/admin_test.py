@@ -123,6 +123,23 @@ def test_admin_routes_are_off_the_public_port(s):
     assert admin(s, "/healthz")[2]["status"] == "SERVING"
 
 
+def test_browsers_are_refused(s):
+    """A page the operator opens must not drive the admin API: cross-site POSTs (CSRF) and DNS
+    rebinding both come with Origin or Sec-Fetch-Site."""
+    for header in ("Origin: http://evil.example", "Sec-Fetch-Site: same-origin"):
+        status, hdrs, doc = admin(s, "/admin/cache/purge", method="POST", data='{"all": true}', headers=(header,))
+        assert status == 403 and doc["code"] == "BrowserRequestRefused", (header, status, doc)
+        assert "access-control-allow-origin" not in hdrs
+    status, hdrs, _ = admin(s, "/admin/cache/stats")
+    assert status == 200 and "access-control-allow-origin" not in hdrs  # no CORS on the admin port
+    status, _, _ = curl(s, s.admin_url("/admin/config"), method="OPTIONS",
+                        headers=("Origin: http://evil.example", "Access-Control-Request-Method: POST"))
+    assert status == 403
+    # the API's port still serves browsers
+    status, hdrs, _ = curl(s, "/healthz", headers=("Origin: http://shop.example",))
+    assert status == 200 and hdrs["access-control-allow-origin"] == "*"
+
+
 def test_get_config_redacts_secrets_on_both_protocols(s):
     status, hdrs, rec = admin(s, "/admin/config")
     assert status == 200 and hdrs["cache-control"] == "no-store", (status, hdrs)
@@ -235,6 +252,7 @@ def test_dead_letters_and_replay(s):
     target = letters[0]["target"]
     status, _, stats = admin(s, "/admin/events/stats")
     assert status == 200 and any(t["id"] == target and t["deadLettered"] >= 1 for t in stats["targets"]), stats
+    n = len(HOOK.bodies)
     status, _, r = admin(s, "/admin/events/replay", method="POST", data=json.dumps({"target": target}))
     assert status == 200 and r["requeued"] >= 1, r
     status, _, err = admin(s, "/admin/events/replay", method="POST", data=json.dumps({"target": "shop/http/nope"}))
@@ -242,7 +260,6 @@ def test_dead_letters_and_replay(s):
     status, _, err = admin(s, "/admin/events/replay", method="POST", data=json.dumps({"all": True, "target": target}))
     assert status == 400, err
     # the replayed record is delivered again (and refused again: a new dead letter)
-    n = len(HOOK.bodies)
     wait_for("the redelivery", lambda: len(HOOK.bodies) > n)
     status, _, err = admin(s, "/admin/events/dead-letters?limit=100000")
     assert status == 400 and "limit is at most 10000" in err["message"], err
@@ -250,7 +267,12 @@ def test_dead_letters_and_replay(s):
 
 def test_cache_stats_and_purges(s):
     path = "/recommend-items/shop/popular/u-cache?numResults=3"
-    curl(s, path)
+
+    def stored():  # a catalog change just before makes results briefly not stored (the purge settles)
+        before = admin(s, "/admin/cache/stats")[2]["stores"]
+        curl(s, path)
+        return admin(s, "/admin/cache/stats")[2]["stores"] > before
+    wait_for("a stored response", stored)
     before = admin(s, "/admin/cache/stats")[2]
     curl(s, path)
     after = admin(s, "/admin/cache/stats")[2]
