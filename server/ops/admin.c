@@ -519,18 +519,9 @@ pz_admin *pz_admin_create(const pz_admin_options *opts)
     return a;
 }
 
-void pz_admin_handle(void *ctx, pz_request *req)
+/* Queues req for the worker, or refuses it (shutting down, queue full). */
+static void enqueue(pz_admin *a, pz_request *req)
 {
-    pz_admin *a = ctx;
-    if (a->o.authorize != NULL) {
-        pz_error err = {0};
-        pz_status s = a->o.authorize(a->o.authorize_ctx, req, &err);
-        if (s != PZ_OK) {
-            pz_request_fail(req, s, err.type != NULL ? err.type : ERRTYPE_ADMIN, err.code != NULL ? err.code : "Denied",
-                            "%s", err.message != NULL ? err.message : pz_status_str(s));
-            return;
-        }
-    }
     pthread_mutex_lock(&a->lock);
     pz_status refuse = !a->accepting                        ? PZ_UNAVAILABLE
                        : a->n_queued >= PZ_ADMIN_MAX_QUEUED ? PZ_RESOURCE_EXHAUSTED
@@ -553,6 +544,39 @@ void pz_admin_handle(void *ctx, pz_request *req)
         fail_status(
             req, refuse,
             pz_arena_printf(req->arena, "%d admin requests are already waiting; try again", PZ_ADMIN_MAX_QUEUED));
+}
+
+/* A request under admission: the front's completion, put back once admission decided. */
+typedef struct admission {
+    pz_admin *admin;
+    pz_request_done_cb on_done;
+    void *front_data;
+} admission;
+
+static void admitted(pz_request *req)
+{
+    admission *ad = req->front_data;
+    req->on_done = ad->on_done;
+    req->front_data = ad->front_data;
+    if (req->status != PZ_OK) {
+        req->on_done(req); /* refused: the front answers the error */
+        return;
+    }
+    enqueue(ad->admin, req);
+}
+
+void pz_admin_handle(void *ctx, pz_request *req)
+{
+    pz_admin *a = ctx;
+    if (a->o.admit == NULL) {
+        enqueue(a, req);
+        return;
+    }
+    admission *ad = pz_arena_alloc(req->arena, sizeof *ad);
+    *ad = (admission){a, req->on_done, req->front_data};
+    req->on_done = admitted;
+    req->front_data = ad;
+    a->o.admit(a->o.admit_ctx, req);
 }
 
 void pz_admin_shutdown(pz_admin *a)

@@ -17,9 +17,10 @@
  *     pz_admin_events, which main.c fills from those packages (this package does not depend on
  *     them). Their JSON answers become google.protobuf.Struct messages.
  *
- * Authorization: `authorize` (when set) decides each request before anything runs; it is where
- * the `admin` scope is required once authentication exists (issue #15). Until then the admin
- * listeners are protected by where they listen (loopback by default).
+ * Admission: `admit` (when set) decides each request before anything runs; it is where the `admin`
+ * scope is required once authentication exists (issue #15). Until then the admin listeners are
+ * protected by where they listen (loopback by default) and by refusing browsers (the REST front's
+ * refuse_browsers).
  */
 #ifndef PZ_ADMIN_H
 #define PZ_ADMIN_H
@@ -73,10 +74,13 @@ typedef struct pz_admin_options {
     void *cache_stats_ctx;
     pz_admin_catalog catalog; /* zeroed callbacks answer UNAVAILABLE */
     pz_admin_events events;
-    /* Decides whether req may run (PZ_OK), else fills err (PZ_UNAUTHENTICATED / PZ_PERMISSION_DENIED).
-     * NULL: every request runs. Called on the front's thread. */
-    pz_status (*authorize)(void *ctx, const pz_request *req, pz_error *err);
-    void *authorize_ctx;
+    /* Admission: completes req exactly once, inline or on another thread, with PZ_OK and no
+     * response (the request may run: it is then queued for the worker) or with the error to answer
+     * (PZ_UNAUTHENTICATED, PZ_PERMISSION_DENIED, PZ_RESOURCE_EXHAUSTED). It sees req with the
+     * admin's own completion in on_done/front_data and must leave them be. NULL: every request
+     * runs. */
+    void (*admit)(void *ctx, pz_request *req);
+    void *admit_ctx;
 } pz_admin_options;
 
 typedef struct pz_admin pz_admin;

@@ -1,6 +1,7 @@
 /* Tests for server/ops/admin.c: requests run on the admin's worker and complete once; the queue
  * limit (PZ_ADMIN_MAX_QUEUED) refuses the request beyond it; after shutdown requests are refused;
- * the authorize hook decides before anything runs; argument checks answer INVALID_ARGUMENT and
+ * admission (the core's admin check once auth exists) decides before anything runs, on another
+ * thread too; argument checks answer INVALID_ARGUMENT and
  * change nothing; a rollback to a rejected record is refused; apply goes through the holder and
  * the history. */
 #include <pthread.h>
@@ -64,6 +65,14 @@ static void free_call(call *c)
     pthread_cond_destroy(&c->done_cond);
     pthread_mutex_destroy(&c->lock);
     free(c);
+}
+
+/* Runs one request to completion. */
+static call *run(pz_admin *a, call *c)
+{
+    pz_admin_handle(a, &c->req);
+    wait_done(c);
+    return c;
 }
 
 /* A catalog back-end whose status blocks until released: keeps the worker busy. */
@@ -166,33 +175,47 @@ static void test_queue_limit_and_shutdown(void **state)
     free_call(late);
 }
 
-static pz_status deny(void *ctx, const pz_request *req, pz_error *err)
+/* Admission as the core's admin check does it: completes the request with OK or an error; this
+ * one lets in requests that carry an "authorization: admin" header, from another thread. */
+static void *admit_later(void *arg)
 {
-    (void)ctx, (void)req;
-    *err = (pz_error){PZ_PERMISSION_DENIED, "Authorization", "MissingScope", "the admin scope is required"};
-    return PZ_PERMISSION_DENIED;
+    pz_request *req = arg;
+    const char *auth = pz_request_header(req, "authorization");
+    if (auth != NULL && strcmp(auth, "admin") == 0)
+        pz_request_succeed(req, NULL);
+    else
+        pz_request_fail(req, PZ_PERMISSION_DENIED, "Authorization", "MissingScope", "the admin scope is required");
+    return NULL;
 }
 
-static void test_authorize_hook(void **state)
+static void admit(void *ctx, pz_request *req)
+{
+    (void)ctx;
+    pthread_t t;
+    pthread_create(&t, NULL, admit_later, req);
+    pthread_detach(t);
+}
+
+static void test_admission(void **state)
 {
     fixture *f = *state;
-    pz_admin *a = pz_admin_create(&(pz_admin_options){.config = f->holder, .history = f->history, .authorize = deny});
-    call *c = new_call(PZ_RPC_ADMIN_GET_CONFIG);
-    pz_admin_handle(a, &c->req);
-    assert_true(c->done); /* decided on the caller's thread */
-    assert_int_equal(c->req.status, PZ_PERMISSION_DENIED);
+    pz_admin *a = pz_admin_create(&(pz_admin_options){.config = f->holder, .history = f->history, .admit = admit});
+    call *c = run(a, new_call(PZ_RPC_ADMIN_GET_CONFIG));
+    assert_int_equal(c->req.status, PZ_PERMISSION_DENIED); /* answered with the admission's error */
     assert_string_equal(c->req.error.code, "MissingScope");
+    assert_null(c->req.response);
+    free_call(c);
+
+    c = new_call(PZ_RPC_ADMIN_GET_CONFIG);
+    static const pz_header admin_header = {"authorization", 13, "admin", 5};
+    c->req.headers = &admin_header;
+    c->req.n_headers = 1;
+    run(a, c);
+    assert_int_equal(c->req.status, PZ_OK); /* admitted, then run by the worker */
+    assert_string_equal(((const Personalization__V1__ConfigRecord *)c->req.response)->version, "v1");
+    free_call(c);
     pz_admin_shutdown(a);
     pz_admin_destroy(a);
-    free_call(c);
-}
-
-/* Runs one request to completion. */
-static call *run(pz_admin *a, call *c)
-{
-    pz_admin_handle(a, &c->req);
-    wait_done(c);
-    return c;
 }
 
 static void test_arguments_and_config_changes(void **state)
@@ -291,7 +314,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_queue_limit_and_shutdown, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_authorize_hook, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_admission, setup, teardown),
         cmocka_unit_test_setup_teardown(test_arguments_and_config_changes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
