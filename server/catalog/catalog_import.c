@@ -110,14 +110,17 @@ static void note_bad_line(void *ctx, size_t line_no, const char *reason)
         pz_buf_printf(&n->text, "line %zu: %s\n", line_no, reason);
 }
 
+/* Writes the note next to the failed file as <name>.error, atomically (written under a temporary
+ * name, then renamed), so whoever watches for it never reads it half written. */
 static void write_error_file(const char *moved_to, const char *reason, error_note *note)
 {
-    char path[PATH_MAX + 48];
-    if (snprintf(path, sizeof path, "%s.error", moved_to) >= (int)sizeof path)
+    char path[PATH_MAX + 48], tmp[PATH_MAX + 64];
+    if (snprintf(path, sizeof path, "%s.error", moved_to) >= (int)sizeof path ||
+        snprintf(tmp, sizeof tmp, "%s.error.tmp", moved_to) >= (int)sizeof tmp)
         return;
-    FILE *f = fopen(path, "w");
+    FILE *f = fopen(tmp, "w");
     if (f == NULL) {
-        pz_warn("import: cannot write %s: %s", path, strerror(errno));
+        pz_warn("import: cannot write %s: %s", tmp, strerror(errno));
         return;
     }
     fprintf(f, "%s\n", reason);
@@ -125,7 +128,10 @@ static void write_error_file(const char *moved_to, const char *reason, error_not
         fputs(note->text.data, f);
     if (note->listed > PZ_CATALOG_IMPORT_MAX_ERROR_LINES)
         fprintf(f, "... and %zu more bad lines\n", note->listed - PZ_CATALOG_IMPORT_MAX_ERROR_LINES);
-    fclose(f);
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        pz_warn("import: cannot write %s: %s", path, strerror(errno));
+        unlink(tmp);
+    }
 }
 
 /* Loads one complete file of namespace ns and moves it to done/ or failed/. Returns false when the
