@@ -332,7 +332,8 @@ def main():
         print("  miss/hit p50 %.1fx" % (miss["p50"] / hit["p50"]))
 
         # 4. metrics on vs off: what recording costs a hit, in server CPU per request
-        off, off_port, _ = start_server(binary, tmp, ["--log-level", "warn", "--metrics", "off"], data="data-off")
+        off, off_port, off_grpc = start_server(binary, tmp, ["--log-level", "warn", "--metrics", "off"],
+                                               data="data-off")
         procs.append(off)
         http_get(off_port, HIT_PATH)
         runs_on, runs_off = [], []
@@ -349,6 +350,17 @@ def main():
             median([r["rps"] for r in runs_off]), cpu_off))
         print("  recording costs %.2f us of server CPU per request (goal <= 0.2; the core's own figure, without "
               "the fronts' noise, is printed by core_hit_bench above)" % (cpu_on - cpu_off))
+        fetch_grpc_response(off_grpc, request)  # the off server's entry
+        grpc_on, grpc_off = [], []
+        for _ in range(ROUNDS):
+            grpc_off.append(h2load("http://127.0.0.1:%d%s" % (off_grpc, GRPC_METHOD), req_file, RUN_SECONDS,
+                                   pid=off.pid))
+            grpc_on.append(h2load(url_ours, req_file, RUN_SECONDS, pid=ours.pid))
+        g_on = median([r["cpu_us"] for r in grpc_on])
+        g_off = median([r["cpu_us"] for r in grpc_off])
+        print("gRPC  cache hit, --metrics on vs off (h2load -c16 -m32, alternating runs)")
+        print("  metrics on %.0f req/s, %.2f us CPU/request; off %.0f req/s, %.2f us; recording costs %.2f us" % (
+            median([r["rps"] for r in grpc_on]), g_on, median([r["rps"] for r in grpc_off]), g_off, g_on - g_off))
         stop(off)
         procs.remove(off)
 
