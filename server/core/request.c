@@ -119,9 +119,12 @@ void pz_request_assign_id(pz_request *req)
         return;
     }
     pthread_once(&id_once, init_id_key);
-    uint64_t n = atomic_fetch_add_explicit(&id_counter, 1, memory_order_relaxed);
-    char *id = pz_arena_alloc(req->arena, 17);
-    snprintf(id, 17, "%016llx", (unsigned long long)mix64(n + id_key));
+    uint64_t v = mix64(atomic_fetch_add_explicit(&id_counter, 1, memory_order_relaxed) + id_key);
+    static const char HEX[] = "0123456789abcdef";
+    char *id = pz_arena_alloc(req->arena, 17); /* on every request: no printf */
+    for (int i = 15; i >= 0; i--, v >>= 4)
+        id[i] = HEX[v & 15];
+    id[16] = '\0';
     req->hints.request_id = id;
 }
 
