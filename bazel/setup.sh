@@ -25,11 +25,11 @@ done
 build_packages=(
     build-essential pkg-config bazel-bootstrap
     libgrpc-dev grpc-proto libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev protobuf-compiler
-    libh2o-evloop-dev libssl-dev libcurl4-openssl-dev liblmdb-dev libjansson-dev zlib1g-dev libcmocka-dev
+    libh2o-evloop-dev libssl-dev libcurl4-openssl-dev liblmdb-dev libjansson-dev zlib1g-dev libbrotli-dev libcmocka-dev
 )
 test_packages=(
-    python3 python3-grpcio python3-protobuf python3-botocore curl openssl nghttp2-client wrk lmdb-utils procps
-    clang-format git chromium fonts-dejavu-core prometheus
+    python3 python3-grpcio python3-protobuf python3-botocore python3-hpack curl openssl nghttp2-client wrk lmdb-utils procps
+    clang-format git clang libclang-rt-14-dev chromium fonts-dejavu-core prometheus
 )
 
 packages=("${build_packages[@]}")

@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -19,10 +18,15 @@
 #include <h2o/http1.h>
 #include <h2o/http2.h>
 
+#include "gateway/compress.h"
+#include "gateway/http_guard.h"
 #include "gateway/routes.h"
 #include "gateway/transcode.h"
 #include "server/core/hints.h"
+#include "server/core/clock.h"
 #include "server/core/log.h"
+#include "server/net/conn_limits.h"
+#include "server/net/listener.h"
 
 /* Response bodies are bounded: a full 500-item decorated list fits easily. */
 #define MAX_RESPONSE_BYTES (16u << 20)
@@ -34,9 +38,24 @@
 /* pz_http_options.max_body_bytes 0: 1 MiB, the default of --max-body-bytes; a rerank or events
  * body at its upstream limits (500 ids, 10 events) is far smaller. */
 #define DEFAULT_MAX_BODY_BYTES (1u << 20)
-/* Connections the kernel queues per loop before they are accepted: room for a load balancer
- * opening its pool at once; the kernel caps it at net.core.somaxconn anyway. */
-#define LISTEN_BACKLOG 1024
+/* Defaults of the limits (pz_http_options fields left 0; README "Security and limits"). */
+/* Browsers open about 6 connections per site and a load balancer a pool: thousands of clients at a
+ * descriptor each; the process raises its descriptor limit to fit (server/main.c). */
+#define DEFAULT_MAX_CONNECTIONS PZ_HTTP_DEFAULT_MAX_CONNECTIONS
+/* One NAT or proxy address carries many users; an attacker on one address gets no more. */
+#define DEFAULT_MAX_CONNECTIONS_PER_CLIENT PZ_HTTP_DEFAULT_MAX_CONNECTIONS_PER_CLIENT
+/* h2o's own default for both HTTP/1.1 keep-alive and HTTP/2 idle connections. */
+#define DEFAULT_IDLE_TIMEOUT_MS PZ_HTTP_DEFAULT_IDLE_TIMEOUT_MS
+/* Long enough for a request whose body is still arriving; an idle keep-alive connection is closed
+ * once its grace is over. */
+#define DEFAULT_SHUTDOWN_GRACE_MS PZ_DEFAULT_SHUTDOWN_GRACE_MS
+/* After the grace, connections are shut down and the loop runs this long at most for them to go. */
+#define FORCED_CLOSE_WAIT_MS 1000
+/* While stopping, the loop wakes this often to see whether every connection has gone. */
+#define STOP_POLL_MS 10
+/* Refused connections and accept pauses are logged at most this often per loop. */
+#define REFUSAL_LOG_INTERVAL_MS 10000
+#define US_PER_MS 1000
 /* The longest a loop waits in epoll: it checks `stopping` between waits, so this bounds how long
  * stop takes, while a quiet server wakes only ten times a second. */
 #define LOOP_WAIT_MS 100
@@ -73,7 +92,21 @@ typedef struct loop_thread {
     h2o_socket_t *listener;
     h2o_multithread_queue_t *queue;
     h2o_multithread_receiver_t receiver;
+    h2o_timeout_t accept_pause; /* PZ_ACCEPT_PAUSE_MS */
+    h2o_timeout_entry_t accept_resume;
+    h2o_linklist_t conns; /* rest_conn of this loop's open connections */
+    size_t n_conns;
+    int64_t last_refusal_log_ms, last_pause_log_ms;
+    unsigned long refused_since_log;
 } loop_thread;
+
+/* An admitted connection, from accept to the socket's close (h2o_socket_t.on_close). */
+typedef struct rest_conn {
+    h2o_linklist_t link;
+    loop_thread *thread;
+    h2o_socket_t *sock;
+    struct sockaddr_storage peer;
+} rest_conn;
 
 /* The callback answering a local route (pz_local_route), with its context. */
 typedef struct local_handler {
@@ -85,6 +118,8 @@ struct pz_http_server {
     pz_http_options opts;
     local_handler local[PZ_LOCAL__COUNT];
     h2o_globalconf_t config;
+    pz_conn_limits *limits;
+    int shutdown_grace_ms;
     SSL_CTX *ssl_ctx;
     atomic_bool stopping;
     int n_threads;
@@ -108,8 +143,13 @@ typedef struct rest_call {
 
 /* ---- response helpers ---- */
 
+/* Values that could split the header (CR, LF, other control characters) are never written. */
 static void add_header(h2o_req_t *req, const char *name, const char *value)
 {
+    if (!pz_header_value_valid(value)) {
+        pz_warn("rest: header %s not sent: its value holds a control character", name);
+        return;
+    }
     h2o_iovec_t v = h2o_strdup(&req->pool, value, strlen(value));
     h2o_add_header_by_str(&req->pool, &req->res.headers, name, strlen(name), 1, NULL, v.base, v.len);
 }
@@ -122,18 +162,64 @@ static void add_cors(pz_http_server *s, h2o_req_t *req)
     add_header(req, "access-control-expose-headers", CORS_EXPOSE_HEADERS);
 }
 
+/* The reason phrases (RFC 9110 §15) of every status this front sends (server/core/status.c maps
+ * the core's statuses; 405 is the front's own); HTTP/1.1 status lines carry them, HTTP/2
+ * has none. */
+static const struct {
+    int status;
+    const char *reason;
+} REASONS[] = {
+    {200, "OK"},
+    {204, "No Content"},
+    {304, "Not Modified"},
+    {400, "Bad Request"},
+    {401, "Unauthorized"},
+    {403, "Forbidden"},
+    {404, "Not Found"},
+    {405, "Method Not Allowed"},
+    {429, "Too Many Requests"},
+    {500, "Internal Server Error"},
+    {501, "Not Implemented"},
+    {502, "Bad Gateway"},
+    {503, "Service Unavailable"},
+    {504, "Gateway Timeout"},
+};
+
+static const char *reason_phrase(int status)
+{
+    for (size_t i = 0; i < sizeof REASONS / sizeof REASONS[0]; i++)
+        if (REASONS[i].status == status)
+            return REASONS[i].reason;
+    return status < 400 ? "OK" : status < 500 ? "Bad Request" : "Internal Server Error";
+}
+
+static bool is_head(const h2o_req_t *req)
+{
+    return h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));
+}
+
+/* Ends a response whose status and headers are set: the body, or for HEAD none (the headers,
+ * Content-Length included, stay those of the GET). */
+static void send_body(h2o_req_t *req, h2o_iovec_t body)
+{
+    if (is_head(req))
+        h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+    else
+        h2o_send(req, &body, 1, H2O_SEND_STATE_FINAL);
+}
+
 /* Sends status + body (copied into the request pool) and ends the response. */
 static void send_response(h2o_req_t *req, int status, const char *content_type, const char *body, size_t len)
 {
     static h2o_generator_t generator = {NULL, NULL};
     req->res.status = status;
-    req->res.reason = status == 200 ? "OK" : status == 204 ? "No Content" : status == 304 ? "Not Modified" : "";
+    req->res.reason = reason_phrase(status);
     if (content_type != NULL)
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type, strlen(content_type));
-    req->res.content_length = len;
+    /* A 304 has no body and must not claim one (RFC 9110 §8.6): no Content-Length at all. */
+    req->res.content_length = status == 304 ? SIZE_MAX : len;
     h2o_start_response(req, &generator);
-    h2o_iovec_t buf = h2o_strdup(&req->pool, body != NULL ? body : "", len);
-    h2o_send(req, &buf, 1, H2O_SEND_STATE_FINAL);
+    send_body(req, h2o_strdup(&req->pool, body != NULL ? body : "", len));
 }
 
 static void release_prepared(void *hold)
@@ -141,9 +227,10 @@ static void release_prepared(void *hold)
     pz_prepared_unref(*(const pz_prepared_response **)hold);
 }
 
-/* Sends a body the core prepared once (response cache) without copying it: the request's pool
- * holds a reference until h2o disposes of the request, i.e. after the bytes are written. */
-static void send_prepared_json(h2o_req_t *req, const pz_prepared_response *p)
+/* Sends a body the core prepared once (response cache), or its coded variant, without copying it:
+ * the request's pool holds a reference until h2o disposes of the request, i.e. after the bytes are
+ * written. */
+static void send_prepared_json(h2o_req_t *req, const pz_prepared_response *p, const pz_prepared_variant *v)
 {
     static h2o_generator_t generator = {NULL, NULL};
     const pz_prepared_response **hold = h2o_mem_alloc_shared(&req->pool, sizeof *hold, release_prepared);
@@ -151,10 +238,41 @@ static void send_prepared_json(h2o_req_t *req, const pz_prepared_response *p)
     req->res.status = 200;
     req->res.reason = "OK";
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
-    req->res.content_length = p->json_len;
+    h2o_iovec_t buf = v != NULL ? h2o_iovec_init(v->data, v->len) : h2o_iovec_init(p->json, p->json_len);
+    req->res.content_length = buf.len;
     h2o_start_response(req, &generator);
-    h2o_iovec_t buf = h2o_iovec_init(p->json, p->json_len);
-    h2o_send(req, &buf, 1, H2O_SEND_STATE_FINAL);
+    send_body(req, buf);
+}
+
+/* ---- compression (gateway/compress.h) ---- */
+
+/* Whether a JSON body of len bytes is sent in a coding when the client accepts one: then the
+ * response varies with Accept-Encoding, whatever this client accepted. */
+static bool compressible(const pz_http_server *s, size_t len)
+{
+    return s->opts.compress_min_bytes > 0 && len >= s->opts.compress_min_bytes;
+}
+
+/* The coding this request accepts best, `tie` when it accepts both equally (gateway/compress.h:
+ * br for a body coded once and kept, gzip for one coded per response), or -1. */
+static int accepted_coding(h2o_req_t *req, pz_coding tie)
+{
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_ACCEPT_ENCODING, -1);
+    return i >= 0 ? pz_coding_for(req->headers.entries[i].value.base, req->headers.entries[i].value.len, tie) : -1;
+}
+
+/* The coded variant of a prepared body this request gets (made once, kept with it; its coding's
+ * name in *name), or NULL for the body as it is. The coding numbers are the variant slots. */
+static const pz_prepared_variant *prepared_variant(const pz_http_server *s, h2o_req_t *req,
+                                                   const pz_prepared_response *p, const char **name)
+{
+    int coding = p->json != NULL && compressible(s, p->json_len) ? accepted_coding(req, PZ_CODING_BR) : -1;
+    if (coding < 0)
+        return NULL;
+    *name = pz_coding_name(coding);
+    const pz_prepared_variant *v =
+        pz_prepared_variant_get(p, (size_t)coding, *name, pz_compress, (void *)(intptr_t)coding);
+    return v != NULL && v->data != NULL ? v : NULL;
 }
 
 static void send_error(pz_http_server *s, h2o_req_t *req, const pz_error *err)
@@ -190,25 +308,74 @@ static void free_call(rest_call *call)
     free(call);
 }
 
-static void write_success(pz_http_server *s, rest_call *call, h2o_req_t *req)
+static void add_hint_headers(rest_call *call, h2o_req_t *req, const pz_response_hints *h)
 {
-    const pz_response_hints *h = &call->req.hints;
     for (size_t i = 0; i < PZ_HINT_HEADERS_COUNT; i++) {
         const char *value = pz_hint_value(&pz_hint_headers[i], h, PZ_FRONT_REST, call->route->cacheable);
         if (value != NULL)
             add_header(req, pz_hint_headers[i].name, value);
     }
+}
+
+/* A prepared response (a 200, or a 304 naming it): the representation this request gets, with its
+ * ETag. */
+static void write_prepared(pz_http_server *s, rest_call *call, h2o_req_t *req, bool not_modified)
+{
+    const pz_prepared_response *p = call->req.prepared;
+    const char *coding = NULL;
+    const pz_prepared_variant *v = prepared_variant(s, req, p, &coding);
+    pz_response_hints h = call->req.hints;
+    if (v != NULL)
+        h.etag = v->etag;
+    add_hint_headers(call, req, &h);
+    if (p->json != NULL && compressible(s, p->json_len))
+        add_header(req, "vary", "Accept-Encoding");
     add_cors(s, req);
-    if (h->not_modified && call->route->cacheable) {
+    if (not_modified) {
+        send_response(req, 304, NULL, NULL, 0);
+        return;
+    }
+    if (v != NULL)
+        add_header(req, "content-encoding", coding);
+    send_prepared_json(req, p, v);
+}
+
+/* A body rendered for this response alone, coded per response when the client accepts it. */
+static void send_json(pz_http_server *s, h2o_req_t *req, const char *json, size_t len)
+{
+    int coding = compressible(s, len) ? accepted_coding(req, PZ_CODING_GZIP) : -1;
+    if (compressible(s, len))
+        add_header(req, "vary", "Accept-Encoding");
+    if (coding >= 0) {
+        pz_buf coded;
+        pz_buf_init(&coded, len - 1); /* a coding that saves nothing is not used */
+        if (pz_compress((void *)(intptr_t)coding, json, len, &coded) == 0) {
+            add_header(req, "content-encoding", pz_coding_name(coding));
+            send_response(req, 200, "application/json", coded.data, coded.len);
+            pz_buf_free(&coded);
+            return;
+        }
+        pz_buf_free(&coded);
+    }
+    send_response(req, 200, "application/json", json, len);
+}
+
+static void write_success(pz_http_server *s, rest_call *call, h2o_req_t *req)
+{
+    const pz_response_hints *h = &call->req.hints;
+    bool not_modified = h->not_modified && call->route->cacheable;
+    if (call->req.prepared != NULL && !call->route->empty_success_body) {
+        write_prepared(s, call, req, not_modified);
+        return;
+    }
+    add_hint_headers(call, req, h);
+    add_cors(s, req);
+    if (not_modified) {
         send_response(req, 304, NULL, NULL, 0);
         return;
     }
     if (call->route->empty_success_body) {
         send_response(req, 200, "text/plain", NULL, 0);
-        return;
-    }
-    if (call->req.prepared != NULL && call->req.prepared->json != NULL) {
-        send_prepared_json(req, call->req.prepared);
         return;
     }
     pz_buf body;
@@ -226,7 +393,7 @@ static void write_success(pz_http_server *s, rest_call *call, h2o_req_t *req)
         send_error(s, req, &e);
         return;
     }
-    send_response(req, 200, "application/json", body.data, body.len);
+    send_json(s, req, body.data, body.len);
     pz_buf_free(&body);
 }
 
@@ -392,12 +559,61 @@ static bool from_browser(h2o_req_t *req)
     return false;
 }
 
+/* A refusal by the front itself, in the upstream error shape with CORS. */
+static void send_front_error(pz_http_server *s, h2o_req_t *req, int status, const char *code, const char *message)
+{
+    pz_error e = {PZ_INVALID_ARGUMENT, "Validation", code, message};
+    pz_buf body;
+    pz_buf_init(&body, MAX_ERROR_BODY_BYTES);
+    pz_route_error_json(&e, &body);
+    add_cors(s, req);
+    send_response(req, status, "application/json", body.data, body.len);
+    pz_buf_free(&body);
+    log_plain(req, status);
+}
+
+/* HTTP/1.x requests that h2o 2.2.5 serves but must not be: no Host in HTTP/1.1, ambiguous body
+ * framing (gateway/http_guard.h). They get 400 and the connection is closed, since what follows
+ * on it cannot be told apart from the request. HTTP/2 has neither problem. */
+static bool reject_malformed_http1(pz_http_server *s, h2o_req_t *req)
+{
+    if (req->version >= H2O_VERSION_HTTP2)
+        return false;
+    /* h2o keeps the raw request head at the start of the connection's input until the response is
+     * done; Host (h2o fills in a default) and the framing headers (h2o drops them) are only there. */
+    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    pz_http1_framing f = sock != NULL && sock->input != NULL
+                             ? pz_http1_check_framing(sock->input->bytes, sock->input->size)
+                             : PZ_FRAMING_OK;
+    if (f == PZ_FRAMING_OK)
+        return false;
+    req->http1_is_persistent = 0;
+    send_front_error(s, req, 400, "BadRequest", pz_http1_framing_message(f));
+    return true;
+}
+
+/* A POST a web page could send cross-origin without a CORS preflight (gateway/http_guard.h): from a
+ * browser (Origin: browsers always send it on a POST, other clients normally do not), with no
+ * Content-Type or a CORS-safelisted one. CORS "*" cannot protect such a request, so it is refused;
+ * without Origin any body is read as JSON, as upstream does. */
+static bool is_preflight_free_browser_post(const h2o_req_t *req)
+{
+    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST")) ||
+        h2o_find_header_by_str(&req->headers, H2O_STRLIT("origin"), -1) < 0)
+        return false;
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
+    return i < 0 ? pz_cors_simple_body_type(NULL, 0)
+                 : pz_cors_simple_body_type(req->headers.entries[i].value.base, req->headers.entries[i].value.len);
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     (void)self;
     loop_thread *thread = H2O_STRUCT_FROM_MEMBER(loop_thread, ctx, req->conn->ctx);
     pz_http_server *s = thread->server;
     size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+    if (reject_malformed_http1(s, req))
+        return 0;
 
     if (s->opts.refuse_browsers && from_browser(req)) {
         static const char BODY[] = "{\"type\":\"Routing\",\"code\":\"BrowserRequestRefused\",\"message\":\"this "
@@ -412,7 +628,9 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     const pz_route *route = NULL;
     pz_route_params params;
     char allow[ALLOW_MAX];
-    pz_route_match_result m = pz_route_match(s->opts.api, req->method.base, req->method.len, req->path.base, path_len,
+    /* HEAD is GET without the body (send_body): it routes as GET. */
+    h2o_iovec_t method = is_head(req) ? h2o_iovec_init(H2O_STRLIT("GET")) : req->method;
+    pz_route_match_result m = pz_route_match(s->opts.api, method.base, method.len, req->path.base, path_len,
                                              &call->arena, &route, &params, allow, sizeof allow);
     if (m == PZ_ROUTE_MATCHED && route->local != PZ_LOCAL_NONE) {
         if (s->local[route->local].fn == NULL) {
@@ -451,6 +669,14 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
 
+    if (is_preflight_free_browser_post(req)) {
+        send_front_error(s, req, 415, "UnsupportedMediaType",
+                         "a browser may send this body type without a CORS preflight, so it is refused from "
+                         "browsers: send the body with Content-Type: application/json");
+        free_call(call);
+        return 0;
+    }
+
     call->route = route;
     snprintf(call->route_label, sizeof call->route_label, "%s %s", route->method, route->path_template);
     call->h2o_req = req;
@@ -459,6 +685,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     pz_request_init(&call->req, &call->arena);
     call->req.rpc = route->rpc;
     call->req.protocol = req->version >= H2O_VERSION_HTTP2 ? "rest-h2" : "rest";
+    call->req.uncacheable = !route->cacheable;
     call->req.on_done = on_core_done;
     call->req.front_data = call;
     char peer[PEER_ADDRESS_MAX];
@@ -471,19 +698,93 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     size_t query_len = req->query_at != SIZE_MAX ? req->path.len - req->query_at - 1 : 0;
     ProtobufCMessage *msg = NULL;
     pz_error err;
-    if (pz_route_build_request(route, &params, query, query_len, req->entity.base, req->entity.len, &call->arena, &msg,
-                               &err) != PZ_OK) {
+    pz_route_query q = {0}; /* a body that is the whole message takes no query parameters */
+    pz_status built =
+        route->body == PZ_ROUTE_BODY_MESSAGE ? PZ_OK : pz_route_parse_query(query, query_len, &call->arena, &q, &err);
+    if (built == PZ_OK)
+        built = pz_route_build_request_from(route, &params, &q, req->entity.base, req->entity.len, &call->arena, &msg,
+                                            &err);
+    if (route->forwards_body) { /* the namespace decides whether the body must be a message */
+        call->req.body =
+            pz_arena_strndup(&call->arena, req->entity.base != NULL ? req->entity.base : "", req->entity.len);
+        call->req.body_len = req->entity.len;
+        if (built != PZ_OK && pz_route_build_path_only(route, &params, &call->arena, &msg, &err) == PZ_OK) {
+            pz_error *copy = pz_arena_alloc(&call->arena, sizeof *copy);
+            *copy = err;
+            call->req.body_error = copy;
+            built = PZ_OK;
+        }
+    }
+    if (built != PZ_OK) {
         call->req.status = err.status;
         call->req.error = err;
         finish_call(call);
         return 0;
     }
     call->req.message = msg;
+    call->req.query_params = q.params;
+    call->req.n_query_params = q.n;
     s->opts.handle(s->opts.handle_ctx, &call->req);
     return 0;
 }
 
 /* ---- listeners and loops ---- */
+
+static int64_t mono_ms(void)
+{
+    return pz_mono_us() / US_PER_MS;
+}
+
+static void on_conn_closed(void *data)
+{
+    rest_conn *rc = data;
+    loop_thread *t = rc->thread;
+    pz_conn_limits_release(t->server->limits, (const struct sockaddr *)&rc->peer);
+    h2o_linklist_unlink(&rc->link);
+    t->n_conns--;
+    free(rc);
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err);
+
+static void on_accept_resume(h2o_timeout_entry_t *entry)
+{
+    loop_thread *t = H2O_STRUCT_FROM_MEMBER(loop_thread, accept_resume, entry);
+    if (t->listener != NULL)
+        h2o_socket_read_start(t->listener, on_accept);
+}
+
+/* accept() failed for want of descriptors or memory: the listener stays readable, so stop
+ * watching it for a moment instead of spinning (the loop keeps serving its connections). */
+static void pause_accepting(loop_thread *t, int error)
+{
+    h2o_socket_read_stop(t->listener);
+    if (!h2o_timeout_is_linked(&t->accept_resume))
+        h2o_timeout_link(t->ctx.loop, &t->accept_pause, &t->accept_resume);
+    int64_t now = mono_ms();
+    if (now - t->last_pause_log_ms >= REFUSAL_LOG_INTERVAL_MS) {
+        pz_warn("rest: cannot accept connections (%s); pausing accepts for %d ms at a time", strerror(error),
+                PZ_ACCEPT_PAUSE_MS);
+        t->last_pause_log_ms = now;
+    }
+}
+
+static void log_refusal(loop_thread *t, pz_conn_verdict v, const struct sockaddr_storage *ss)
+{
+    t->refused_since_log++;
+    int64_t now = mono_ms();
+    if (now - t->last_refusal_log_ms < REFUSAL_LOG_INTERVAL_MS)
+        return;
+    char host[INET6_ADDRSTRLEN] = "-";
+    if (ss->ss_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, host, sizeof host);
+    else if (ss->ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, host, sizeof host);
+    pz_warn("rest: refused %lu connection(s) (last from %s: %s limit)", t->refused_since_log, host,
+            pz_conn_verdict_str(v));
+    t->refused_since_log = 0;
+    t->last_refusal_log_ms = now;
+}
 
 static void on_accept(h2o_socket_t *listener, const char *err)
 {
@@ -491,46 +792,64 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         return;
     loop_thread *t = listener->data;
     h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
-    if (sock != NULL)
-        h2o_accept(&t->accept_ctx, sock);
-}
-
-static int open_listener(const char *host, int port, char *err, size_t errlen)
-{
-    struct addrinfo hints = {0}, *res = NULL;
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    char portstr[INT_STRING_MAX];
-    snprintf(portstr, sizeof portstr, "%d", port);
-    int rc = getaddrinfo(host, portstr, &hints, &res);
-    if (rc != 0) {
-        snprintf(err, errlen, "cannot resolve listen address '%s': %s", host, gai_strerror(rc));
-        return -1;
+    if (sock == NULL) {
+        if (PZ_ACCEPT_ERROR_IS_EXHAUSTION(errno))
+            pause_accepting(t, errno);
+        return;
     }
-    int fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, res->ai_protocol);
-    int on = 1;
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0 ||
-        listen(fd, LISTEN_BACKLOG) != 0) {
-        snprintf(err, errlen, "cannot listen on %s:%d: %s", host, port, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        freeaddrinfo(res);
-        return -1;
-    }
-    freeaddrinfo(res);
-    return fd;
-}
-
-static int bound_port_of(int fd)
-{
     struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
-        return -1;
-    return ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-                                    : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    memset(&ss, 0, sizeof ss);
+    if (h2o_socket_getpeername(sock, (struct sockaddr *)&ss) == 0)
+        ss.ss_family = AF_UNSPEC;
+    pz_conn_verdict v = pz_conn_limits_admit(t->server->limits, (struct sockaddr *)&ss, mono_ms());
+    if (v != PZ_CONN_ADMITTED) {
+        h2o_socket_close(sock);
+        log_refusal(t, v, &ss);
+        return;
+    }
+    rest_conn *rc = pz_calloc(1, sizeof *rc);
+    rc->thread = t;
+    rc->sock = sock;
+    rc->peer = ss;
+    h2o_linklist_insert(&t->conns, &rc->link);
+    t->n_conns++;
+    sock->on_close.cb = on_conn_closed;
+    sock->on_close.data = rc;
+    h2o_accept(&t->accept_ctx, sock);
+}
+
+/* Runs the loop until every connection closed or `ms` passed. */
+static void run_until_closed(loop_thread *t, int ms)
+{
+    int64_t end = mono_ms() + ms;
+    while (t->n_conns > 0 && mono_ms() < end)
+        h2o_evloop_run(t->ctx.loop, STOP_POLL_MS);
+}
+
+/* Stop, on the loop's thread: no new connections; HTTP/2 connections get GOAWAY and HTTP/1.1 ones
+ * close after their current response (h2o's graceful shutdown); whatever is still open after the
+ * grace (idle keep-alive connections, stalled uploads) is shut down, which h2o sees as the peer
+ * closing. Only then can the context be disposed: h2o asserts that no connection's timer is left.
+ * Returns whether every connection closed. */
+static bool close_connections(loop_thread *t)
+{
+    h2o_socket_read_stop(t->listener);
+    h2o_socket_close(t->listener);
+    t->listener = NULL;
+    if (h2o_timeout_is_linked(&t->accept_resume))
+        h2o_timeout_unlink(&t->accept_resume);
+    h2o_context_request_shutdown(&t->ctx);
+    run_until_closed(t, t->server->shutdown_grace_ms);
+    if (t->n_conns > 0) {
+        for (h2o_linklist_t *n = t->conns.next; n != &t->conns; n = n->next)
+            shutdown(h2o_socket_get_fd(H2O_STRUCT_FROM_MEMBER(rest_conn, link, n)->sock), SHUT_RDWR);
+        run_until_closed(t, FORCED_CLOSE_WAIT_MS);
+    }
+    /* h2o's graceful shutdown re-sends GOAWAY from this timer a second later */
+    if (h2o_timeout_is_linked(&t->ctx.http2._graceful_shutdown_timeout))
+        h2o_timeout_unlink(&t->ctx.http2._graceful_shutdown_timeout);
+    h2o_evloop_run(t->ctx.loop, 0);
+    return t->n_conns == 0;
 }
 
 static void *loop_main(void *arg)
@@ -543,14 +862,21 @@ static void *loop_main(void *arg)
     t->accept_ctx.ctx = &t->ctx;
     t->accept_ctx.hosts = s->config.hosts;
     t->accept_ctx.ssl_ctx = s->ssl_ctx;
+    h2o_linklist_init_anchor(&t->conns);
+    h2o_timeout_init(t->ctx.loop, &t->accept_pause, PZ_ACCEPT_PAUSE_MS);
+    t->accept_resume.cb = on_accept_resume;
+    t->last_refusal_log_ms = t->last_pause_log_ms = INT64_MIN / 2;
     t->listener = h2o_evloop_socket_create(t->ctx.loop, t->fd, H2O_SOCKET_FLAG_DONT_READ);
     t->listener->data = t;
     h2o_socket_read_start(t->listener, on_accept);
     while (!atomic_load(&s->stopping))
         h2o_evloop_run(t->ctx.loop, LOOP_WAIT_MS);
-    h2o_socket_read_stop(t->listener);
-    h2o_socket_close(t->listener);
-    h2o_evloop_run(t->ctx.loop, 0);
+    if (!close_connections(t)) {
+        /* Disposing would abort the process: leave the loop as it is, the process is exiting. */
+        pz_warn("rest: %zu connection(s) did not close; leaving their loop undisposed", t->n_conns);
+        return NULL;
+    }
+    h2o_timeout_dispose(t->ctx.loop, &t->accept_pause);
     h2o_multithread_unregister_receiver(t->queue, &t->receiver);
     h2o_multithread_destroy_queue(t->queue);
     h2o_context_dispose(&t->ctx);
@@ -586,6 +912,7 @@ int pz_http_server_start(const pz_http_options *opts, pz_http_server **out, int 
     };
     memcpy(s->local, local, sizeof s->local);
     s->n_threads = opts->threads > 0 ? opts->threads : 1;
+    s->shutdown_grace_ms = opts->shutdown_grace_ms > 0 ? opts->shutdown_grace_ms : DEFAULT_SHUTDOWN_GRACE_MS;
     atomic_init(&s->stopping, false);
     if (opts->tls_cert_file != NULL && opts->tls_key_file != NULL) {
         s->ssl_ctx = create_ssl_ctx(opts, err, errlen);
@@ -596,6 +923,15 @@ int pz_http_server_start(const pz_http_options *opts, pz_http_server **out, int 
     }
     h2o_config_init(&s->config);
     s->config.max_request_entity_size = opts->max_body_bytes ? opts->max_body_bytes : DEFAULT_MAX_BODY_BYTES;
+    uint64_t idle_ms = (uint64_t)(opts->idle_timeout_ms > 0 ? opts->idle_timeout_ms : DEFAULT_IDLE_TIMEOUT_MS);
+    s->config.http1.req_timeout = idle_ms;
+    s->config.http2.idle_timeout = idle_ms;
+    /* h2o's graceful shutdown closes HTTP/2 connections that still have streams this long after
+     * the second GOAWAY; close_connections bounds the whole stop anyway. */
+    s->config.http2.graceful_shutdown_timeout = (uint64_t)s->shutdown_grace_ms;
+    s->limits = pz_conn_limits_create(opts->max_connections ? opts->max_connections : DEFAULT_MAX_CONNECTIONS,
+                                      opts->max_connections_per_client ? opts->max_connections_per_client
+                                                                       : DEFAULT_MAX_CONNECTIONS_PER_CLIENT);
     s->config.server_name = h2o_iovec_init(H2O_STRLIT("personalization-server"));
     h2o_hostconf_t *host = h2o_config_register_host(&s->config, h2o_iovec_init(H2O_STRLIT("default")), H2O_ANY_PORT);
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
@@ -605,18 +941,19 @@ int pz_http_server_start(const pz_http_options *opts, pz_http_server **out, int 
     int port = opts->port;
     for (int i = 0; i < s->n_threads; i++) {
         s->threads[i].server = s;
-        s->threads[i].fd = open_listener(opts->host, port, err, errlen);
+        s->threads[i].fd = pz_listen_open(opts->host, port, i == 0 ? PZ_LISTEN_FIRST : PZ_LISTEN_JOIN, err, errlen);
         if (s->threads[i].fd < 0) {
             for (int k = 0; k < i; k++)
                 close(s->threads[k].fd);
             h2o_config_dispose(&s->config);
+            pz_conn_limits_destroy(s->limits);
             SSL_CTX_free(s->ssl_ctx);
             free(s->threads);
             free(s);
             return -1;
         }
         if (i == 0)
-            port = bound_port_of(s->threads[0].fd); /* port 0: the others join the one picked */
+            port = pz_listen_port(s->threads[0].fd); /* port 0: the others join the one picked */
     }
     for (int i = 0; i < s->n_threads; i++) {
         if (pthread_create(&s->threads[i].tid, NULL, loop_main, &s->threads[i]) != 0)
@@ -635,6 +972,7 @@ void pz_http_server_stop(pz_http_server *s)
     for (int i = 0; i < s->n_threads; i++)
         pthread_join(s->threads[i].tid, NULL);
     h2o_config_dispose(&s->config);
+    pz_conn_limits_destroy(s->limits);
     SSL_CTX_free(s->ssl_ctx);
     free(s->threads);
     free(s);

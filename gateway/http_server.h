@@ -12,12 +12,26 @@
  * API) on --http-port, the admin one (/admin/..., /metrics) on --admin-port; each is its own
  * server with its own loops, handler and limits.
  *
- * Every response, errors included, carries the CORS headers (spec §1.5 and defect #15).
+ * Every response, errors included, carries the CORS headers (spec §1.5 and defect #15), except
+ * on a listener that refuses browsers (refuse_browsers: the admin one).
  * The route table's local rows (pz_local_route) are answered with a callback of the options:
  * GET /healthz with `health`'s JSON, GET /metrics with `metrics`' text. A response the core
  * prepared (pz_request.prepared) is sent as is, without copying.
  * If-None-Match reaches the core on GET inference routes only; a match is a 304 with ETag,
- * Cache-Control, the version header and CORS, and no body.
+ * Cache-Control, the version header and CORS, and no body (and no Content-Length). HEAD is served
+ * on every GET route: the same status and headers, no body.
+ * Successful JSON bodies of at least compress_min_bytes are sent in the content coding the client
+ * prefers (gateway/compress.h), with `Vary: Accept-Encoding` and, for a prepared response, the
+ * coded representation's own ETag (server/core/etag.h); a prepared response's coded body is made
+ * once and kept with it.
+ *
+ * Hardening (gateway/http_guard.h, server/net/): the port is refused when another process listens
+ * on it; connections are capped in total and per client address; at the descriptor limit accepting
+ * pauses instead of spinning; HTTP/1.1 without Host, and requests framed by both Content-Length and
+ * Transfer-Encoding or by conflicting Content-Lengths, get 400 and the connection is closed; a POST
+ * from a browser (Origin) must not have a CORS-safelisted type (415 otherwise). Stop closes idle
+ * connections and lets open ones finish within shutdown_grace_ms. The admin listener is such a
+ * server too: it gets the same guard and caps, with its own limits.
  */
 #ifndef PZ_HTTP_SERVER_H
 #define PZ_HTTP_SERVER_H
@@ -33,6 +47,12 @@
  * thread. */
 typedef int (*pz_health_fn)(void *ctx, pz_buf *out);
 
+/* Defaults of the limits below (why each: http_server.c). */
+#define PZ_HTTP_DEFAULT_MAX_CONNECTIONS 8192
+#define PZ_HTTP_DEFAULT_MAX_CONNECTIONS_PER_CLIENT 256
+#define PZ_HTTP_DEFAULT_IDLE_TIMEOUT_MS 10000
+#define PZ_DEFAULT_SHUTDOWN_GRACE_MS 2000
+
 typedef struct pz_http_options {
     const char *host;          /* listen address, e.g. "127.0.0.1", "0.0.0.0", "::" */
     int port;                  /* 0 picks a free port */
@@ -41,6 +61,7 @@ typedef struct pz_http_options {
     const char *tls_cert_file; /* PEM chain; with tls_key_file turns on TLS (h2 via ALPN) */
     const char *tls_key_file;
     const char *cors_allow_origin; /* Access-Control-Allow-Origin; NULL = "*" */
+    size_t compress_min_bytes;     /* compress JSON bodies from this size (gzip, br); 0 = never */
     pz_handle_fn handle;
     void *handle_ctx;
     pz_health_fn health; /* GET /healthz; NULL = 200 {"status":"SERVING"} */
@@ -55,6 +76,11 @@ typedef struct pz_http_options {
      * rebinding) is refused with 403 BrowserRequestRefused. curl, the CLIs and Prometheus send
      * neither. */
     bool refuse_browsers;
+    /* Limits (README "Security and limits"); 0 = the default named in http_server.c. */
+    size_t max_connections;            /* open connections in total (all loops) */
+    size_t max_connections_per_client; /* open connections per client address */
+    int idle_timeout_ms;               /* HTTP/1.1 keep-alive and HTTP/2 idle connections are closed after it */
+    int shutdown_grace_ms;             /* how long stop lets open connections finish before closing them */
 } pz_http_options;
 
 typedef struct pz_http_server pz_http_server;

@@ -4,6 +4,7 @@
 
 #include "gateway/experiment_page.h"
 #include "gateway/transcode.h"
+#include "server/core/json_text.h"
 #include "server/core/metrics.h"
 
 /* The upstream REST API (spec §1.1), the A/B results (issue #14), the health probe, then the
@@ -32,7 +33,8 @@ const pz_route pz_routes[] = {
      .rpc = PZ_RPC_PUT_EVENTS,
      .body = PZ_ROUTE_BODY_MESSAGE,
      .empty_success_body = true,
-     .body_error_code = "ValidationError"},
+     .body_error_code = "ValidationError",
+     .forwards_body = true},
     {.method = "GET",
      .path_template = "/experiments/{namespace}",
      .rpc = PZ_RPC_LIST_EXPERIMENTS,
@@ -225,10 +227,13 @@ static bool is_path_param(const pz_route_params *params, const char *name)
     return false;
 }
 
-static pz_status apply_query(ProtobufCMessage *msg, const pz_route_params *params, const char *query, size_t query_len,
-                             pz_arena *arena, pz_error *err)
+pz_status pz_route_parse_query(const char *query, size_t query_len, pz_arena *arena, pz_route_query *out, pz_error *err)
 {
-    size_t i = 0;
+    size_t max = query_len > 0 ? 1 : 0;
+    for (size_t i = 0; i < query_len; i++)
+        max += query[i] == '&';
+    pz_header *pairs = pz_arena_calloc(arena, max ? max : 1, sizeof *pairs);
+    size_t n = 0, i = 0;
     while (i < query_len) {
         size_t end = i;
         while (end < query_len && query[end] != '&')
@@ -240,20 +245,41 @@ static pz_status apply_query(ProtobufCMessage *msg, const pz_route_params *param
             char *name = pz_percent_decode(query + i, eq - i, true, arena);
             char *value =
                 eq < end ? pz_percent_decode(query + eq + 1, end - eq - 1, true, arena) : pz_arena_strdup(arena, "");
-            if (name == NULL || value == NULL)
-                return fail(err, "ValidationError",
-                            pz_arena_printf(arena, "malformed percent-encoding in the query string near '%.*s'",
-                                            (int)(end - i > 64 ? 64 : end - i), query + i));
-            if (!is_path_param(params, name)) {
-                pz_transcode_error terr = {0};
-                pz_status s =
-                    pz_message_set_field_from_text(msg, name, value, strlen(value), PZ_TEXT_PLAIN, arena, &terr);
-                if (s == PZ_INVALID_ARGUMENT)
-                    return fail(err, param_error_code(name), terr.message);
-                /* PZ_NOT_FOUND: an unknown parameter (cache busters, tracking tags): ignored */
+            if (name == NULL || value == NULL) {
+                char *msg = pz_arena_printf(arena, "malformed percent-encoding in the query string near '%.*s'",
+                                            (int)(end - i > 64 ? 64 : end - i), query + i);
+                pz_utf8_scrub(msg); /* the quoted bytes are the client's (tests/fuzz/routes_fuzz.c) */
+                return fail(err, "ValidationError", msg);
             }
+            pairs[n++] = (pz_header){name, strlen(name), value, strlen(value)};
         }
         i = end + 1;
+    }
+    out->params = pairs;
+    out->n = n;
+    return PZ_OK;
+}
+
+/* Query parameters set fields of msg, except path parameters and `body_field` (NULL: none): a
+ * field the body carries has the body as its only source (POST rerank's itemIds). */
+static pz_status apply_query(ProtobufCMessage *msg, const pz_route_params *params, const char *body_field,
+                             const pz_route_query *query, pz_arena *arena, pz_error *err)
+{
+    char body_json_name[64] = "";
+    if (body_field != NULL)
+        pz_json_name(body_field, body_json_name, sizeof body_json_name);
+    for (size_t i = 0; i < query->n; i++) {
+        const pz_header *p = &query->params[i];
+        bool body_owned =
+            body_field != NULL && (strcmp(p->name, body_field) == 0 || strcmp(p->name, body_json_name) == 0);
+        if (is_path_param(params, p->name) || body_owned)
+            continue;
+        pz_transcode_error terr = {0};
+        pz_status s = pz_message_set_field_from_text(msg, p->name, p->value, p->value_len, PZ_TEXT_PLAIN, arena, &terr);
+        if (s == PZ_INVALID_ARGUMENT)
+            return fail(err, param_error_code(p->name), terr.message);
+        /* PZ_NOT_FOUND: a parameter the message does not name (cache busters, tracking tags, an http
+         * variation's own): not the message's */
     }
     return PZ_OK;
 }
@@ -290,6 +316,15 @@ pz_status pz_route_build_request(const pz_route *route, const pz_route_params *p
                                  size_t query_len, const char *body, size_t body_len, pz_arena *arena,
                                  ProtobufCMessage **out, pz_error *err)
 {
+    pz_route_query q = {0}; /* a body that is the whole message takes no query parameters */
+    pz_status s = route->body == PZ_ROUTE_BODY_MESSAGE ? PZ_OK : pz_route_parse_query(query, query_len, arena, &q, err);
+    return s != PZ_OK ? s : pz_route_build_request_from(route, params, &q, body, body_len, arena, out, err);
+}
+
+pz_status pz_route_build_request_from(const pz_route *route, const pz_route_params *params, const pz_route_query *query,
+                                      const char *body, size_t body_len, pz_arena *arena, ProtobufCMessage **out,
+                                      pz_error *err)
+{
     const ProtobufCMessageDescriptor *desc = pz_rpc_get(route->rpc)->request;
     ProtobufCMessage *msg = NULL;
     pz_transcode_error terr = {0};
@@ -311,7 +346,7 @@ pz_status pz_route_build_request(const pz_route *route, const pz_route_params *p
     if (s != PZ_OK)
         return fail(err, terr.is_syntax ? "InvalidJSONRequestPayload" : route->body_error_code, terr.message);
     if (route->body != PZ_ROUTE_BODY_MESSAGE) { /* POST rerank keeps its query parameters (spec §2.5) */
-        s = apply_query(msg, params, query, query_len, arena, err);
+        s = apply_query(msg, params, route->body == PZ_ROUTE_BODY_FIELD ? route->body_field : NULL, query, arena, err);
         if (s != PZ_OK)
             return s;
     }
@@ -320,6 +355,16 @@ pz_status pz_route_build_request(const pz_route *route, const pz_route_params *p
         return s;
     *out = msg;
     return PZ_OK;
+}
+
+pz_status pz_route_build_path_only(const pz_route *route, const pz_route_params *params, pz_arena *arena,
+                                   ProtobufCMessage **out, pz_error *err)
+{
+    ProtobufCMessage *msg = pz_arena_new_message(arena, pz_rpc_get(route->rpc)->request);
+    pz_status s = apply_path(msg, params, arena, err);
+    if (s == PZ_OK)
+        *out = msg;
+    return s;
 }
 
 int pz_route_error_json(const pz_error *err, pz_buf *out)

@@ -19,6 +19,7 @@
 #include "server/core/buf.h"
 #include "server/core/mem.h"
 #include "server/core/percent.h"
+#include "server/core/request.h"
 #include "server/core/rpc.h"
 #include "server/core/status.h"
 
@@ -57,6 +58,9 @@ typedef struct pz_route {
     bool cacheable;              /* GET inference: Cache-Control from the policy; otherwise no-store */
     bool empty_success_body;     /* upstream compatibility: 200 with an empty text/plain body */
     const char *body_error_code; /* upstream error code for a body of the wrong shape */
+    bool forwards_body;          /* the core may take the raw body as it is (POST /events to a
+                                  * forward-only namespace): it gets the body, and a body error is
+                                  * the core's to answer (pz_request.body_error) */
     /* The response as a page for clients that ask for text/html (gateway/experiment_page.h);
      * NULL: JSON only. Appends a document to out; 0, or -1 at out's cap. */
     int (*html)(const ProtobufCMessage *response, pz_buf *out);
@@ -86,10 +90,31 @@ pz_route_match_result pz_route_match(pz_api api, const char *method, size_t meth
                                      size_t path_len, pz_arena *arena, const pz_route **route, pz_route_params *params,
                                      char *allow, size_t allow_len);
 
-/* Builds the request message for a matched route from its path params, raw query string (without
- * '?', may be empty) and body. Returns PZ_OK and *out, or PZ_INVALID_ARGUMENT with *err in the
- * upstream shape (codes InvalidJSONRequestPayload, InvalidRequestPayload,
- * InvalidContextParameter, InvalidFilterParameter, ValidationError). */
+/* A query string's parameters: percent-decoded ('+' is a space), in order, names as sent. */
+typedef struct pz_route_query {
+    pz_header *params; /* arena-owned */
+    size_t n;
+} pz_route_query;
+
+/* Splits and decodes a raw query string (without '?', may be empty). Returns PZ_OK, or
+ * PZ_INVALID_ARGUMENT (ValidationError) for a malformed percent-encoding. */
+pz_status pz_route_parse_query(const char *query, size_t query_len, pz_arena *arena, pz_route_query *out,
+                               pz_error *err);
+
+/* Builds the request message for a matched route from its path params, query parameters and body.
+ * Parameters the message does not name are ignored (the front hands them to the core as they
+ * are). Returns PZ_OK and *out, or PZ_INVALID_ARGUMENT with *err in the upstream shape (codes
+ * InvalidJSONRequestPayload, InvalidRequestPayload, InvalidContextParameter,
+ * InvalidFilterParameter, ValidationError). */
+pz_status pz_route_build_request_from(const pz_route *route, const pz_route_params *params, const pz_route_query *query,
+                                      const char *body, size_t body_len, pz_arena *arena, ProtobufCMessage **out,
+                                      pz_error *err);
+/* The request message with only the route's path fields set (a forwards_body route whose body did
+ * not transcode). Returns PZ_OK and *out, or an error as pz_route_build_request_from. */
+pz_status pz_route_build_path_only(const pz_route *route, const pz_route_params *params, pz_arena *arena,
+                                   ProtobufCMessage **out, pz_error *err);
+/* pz_route_parse_query (not for PZ_ROUTE_BODY_MESSAGE routes, which take no query parameters),
+ * then pz_route_build_request_from. */
 pz_status pz_route_build_request(const pz_route *route, const pz_route_params *params, const char *query,
                                  size_t query_len, const char *body, size_t body_len, pz_arena *arena,
                                  ProtobufCMessage **out, pz_error *err);

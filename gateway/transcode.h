@@ -14,7 +14,16 @@
  *   - google.protobuf.Struct/Value/ListValue: native JSON object/value/array;
  *   - null for a field means "absent" on input;
  *   - output omits fields that are absent (proto2 optional without has_, NULL message/string
- *     pointers, empty repeated/map); present optional fields are emitted even when zero.
+ *     pointers, empty repeated/map); present optional fields are emitted even when zero (the
+ *     grpc-gateway / Envoy question of "emitting unpopulated fields": we emit what is populated,
+ *     and an optional field set to zero is populated). Exceptions, one table in
+ *     transcode_write.c, so REST keeps upstream's response shape (output only):
+ *       RecommendationResponse.item_list, RerankResponse.personalized_ranking: always, [] when empty;
+ *       PredictedItem.reason: when non-empty, or [] when PredictedItem.empty_reason is set;
+ *       PredictedItem.empty_reason: never (it only marks the empty list);
+ *       PredictedItem.custom_fields, RecommendationResponse.custom_fields,
+ *       RerankResponse.custom_fields: the Struct's members are written into the enclosing object,
+ *       after its other fields;
  *   - unknown fields on input are an error whose message names the JSON path.
  *
  * All memory for decoded messages comes from the given arena. Errors: the functions return
@@ -79,7 +88,8 @@ typedef enum pz_text_mode {
  *   - enum: name or number;
  *   - map and message fields: the text is parsed as JSON (e.g. context={"DEVICE":"Phone"}) and
  *     merged into the field (map keys added or replaced); a repeated message field takes an array
- *     or a single object, appended;
+ *     or a single object, appended; an empty text sets nothing (`context=` is no context, as
+ *     upstream treats an empty parameter);
  *   - repeated: see mode; elements are appended.
  * Returns PZ_OK; PZ_NOT_FOUND when msg has no such field (callers decide whether to ignore);
  * PZ_INVALID_ARGUMENT with err naming the parameter when the text does not convert. */

@@ -511,8 +511,10 @@ pz_status pz_json_merge_into_message(ProtobufCMessage *msg, const char *json, si
 static pz_status unknown_name(pz_arena *arena, pz_transcode_error *err, const char *what, const char *name)
 {
     size_t len = strlen(name);
-    if (!pz_utf8_valid(name, len))
+    if (!pz_utf8_valid(name, len)) {
         name = "?";
+        len = 1; /* found by tests/fuzz/routes_fuzz.c: a long invalid name read past "?" */
+    }
     err->message = pz_arena_printf(arena, "unknown %s '%.*s'", what, (int)pz_tc_utf8_trim(name, len, 64), name);
     err->is_syntax = false;
     return PZ_NOT_FOUND;
@@ -645,7 +647,9 @@ pz_status pz_message_set_field_from_text(ProtobufCMessage *msg, const char *name
     ctx.top_field = f;
     ctx.merge = true;
     int rc;
-    if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+    if (f->type == PROTOBUF_C_TYPE_MESSAGE && len == 0) {
+        rc = 0; /* `context=`: no value, as upstream reads an empty parameter */
+    } else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
         rc = message_field_from_text(&ctx, msg, f, text, len);
     } else if (f->label == PROTOBUF_C_LABEL_REPEATED) {
         rc = repeated_from_text(&ctx, msg, f, text, len, mode);

@@ -16,12 +16,72 @@
 
 #include "gateway/transcode_internal.h"
 #include "google/protobuf/struct.pb-c.h"
+#include "personalization/v1/personalization.pb-c.h"
 #include "server/core/base64.h"
 #include "server/core/prerendered.h"
 
 #define PUT_LIT(out, lit) pz_buf_append((out), (lit), sizeof(lit) - 1)
 
 static int write_message(pz_buf *out, const ProtobufCMessage *m, int depth);
+
+/* ---- what is written: the default rule and the fields that differ (transcode.h) ---- */
+
+typedef enum emit_rule {
+    EMIT_DEFAULT = 0, /* present fields only: optional with has_, non-NULL pointers, non-empty lists */
+    EMIT_ALWAYS,      /* a repeated field written even when empty, as [] */
+    EMIT_FLAGGED,     /* a repeated field written when non-empty, or as [] when the bool `flag` is set */
+    EMIT_NEVER,       /* a marker for another field's rule, not data */
+    EMIT_INLINE,      /* a Struct whose members are written into the enclosing object */
+} emit_rule;
+
+/* The response fields whose JSON differs from the default, so that REST answers keep upstream's
+ * shape: clients of upstream read `itemList` and `personalizedRanking` even when nothing was
+ * found, an item's `reason` exactly as the recommender gave it, and the fields a Lambda, SageMaker
+ * or http recommender added where it put them. tests/unit/gateway/transcode_test pins each row. */
+static const struct {
+    const ProtobufCMessageDescriptor *message;
+    const char *field;
+    emit_rule rule;
+    const char *flag; /* EMIT_FLAGGED: the field that says an empty list was given */
+} EMIT_RULES[] = {
+    {&personalization__v1__recommendation_response__descriptor, "item_list", EMIT_ALWAYS, NULL},
+    {&personalization__v1__recommendation_response__descriptor, "custom_fields", EMIT_INLINE, NULL},
+    {&personalization__v1__rerank_response__descriptor, "personalized_ranking", EMIT_ALWAYS, NULL},
+    {&personalization__v1__rerank_response__descriptor, "custom_fields", EMIT_INLINE, NULL},
+    {&personalization__v1__predicted_item__descriptor, "reason", EMIT_FLAGGED, "empty_reason"},
+    {&personalization__v1__predicted_item__descriptor, "empty_reason", EMIT_NEVER, NULL},
+    {&personalization__v1__predicted_item__descriptor, "custom_fields", EMIT_INLINE, NULL},
+};
+
+static emit_rule rule_of(const ProtobufCMessageDescriptor *desc, const ProtobufCFieldDescriptor *f, const char **flag)
+{
+    for (size_t i = 0; i < sizeof EMIT_RULES / sizeof EMIT_RULES[0]; i++) {
+        if (EMIT_RULES[i].message == desc && strcmp(EMIT_RULES[i].field, f->name) == 0) {
+            *flag = EMIT_RULES[i].flag;
+            return EMIT_RULES[i].rule;
+        }
+    }
+    return EMIT_DEFAULT;
+}
+
+/* Whether field f of m is written under rule r. */
+static bool emitted(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, emit_rule r, const char *flag)
+{
+    switch (r) {
+    case EMIT_ALWAYS: return true;
+    case EMIT_NEVER: return false;
+    case EMIT_FLAGGED: {
+        if (pz_tc_field_present(m, f))
+            return true;
+        const ProtobufCFieldDescriptor *ff = protobuf_c_message_descriptor_get_field_by_name(m->descriptor, flag);
+        return ff != NULL && ff->type == PROTOBUF_C_TYPE_BOOL && pz_tc_field_present(m, ff) &&
+               *(const protobuf_c_boolean *)pz_tc_member(m, ff->offset);
+    }
+    case EMIT_DEFAULT:
+    case EMIT_INLINE: break;
+    }
+    return pz_tc_field_present(m, f);
+}
 
 /* ---- strings ---- */
 
@@ -236,6 +296,25 @@ static int write_struct(pz_buf *out, const ProtobufCMessage *m, int depth)
     return write_map(out, m, &m->descriptor->fields[0], depth);
 }
 
+/* The members of Struct s (EMIT_INLINE) as members of the object being written, after `first`
+ * tells whether one was written before. */
+static int write_inline_struct(pz_buf *out, const Google__Protobuf__Struct *s, int depth, bool *first)
+{
+    for (size_t i = 0; i < s->n_fields; i++) {
+        const Google__Protobuf__Struct__FieldsEntry *e = s->fields[i];
+        if (e == NULL)
+            continue;
+        if ((!*first && pz_buf_append_char(out, ',') != 0) || write_cstring(out, e->key) != 0 ||
+            pz_buf_append_char(out, ':') != 0)
+            return -1;
+        *first = false;
+        int rc = e->value != NULL ? write_value(out, e->value, depth) : PUT_LIT(out, "null");
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int write_message(pz_buf *out, const ProtobufCMessage *m, int depth)
 {
     const ProtobufCMessageDescriptor *desc = m->descriptor;
@@ -248,10 +327,17 @@ static int write_message(pz_buf *out, const ProtobufCMessage *m, int depth)
     if (open_container(out, '{', depth) != 0)
         return -1;
     bool first = true;
+    const ProtobufCMessage *inline_struct = NULL; /* written after the named fields */
     for (unsigned i = 0; i < desc->n_fields; i++) {
         const ProtobufCFieldDescriptor *f = &desc->fields[i];
-        if (!pz_tc_field_present(m, f))
+        const char *flag = NULL;
+        emit_rule rule = rule_of(desc, f, &flag);
+        if (!emitted(m, f, rule, flag))
             continue;
+        if (rule == EMIT_INLINE) {
+            inline_struct = *(ProtobufCMessage *const *)pz_tc_member(m, f->offset);
+            continue;
+        }
         if ((!first && pz_buf_append_char(out, ',') != 0) || write_key(out, f->name) != 0)
             return -1;
         first = false;
@@ -265,6 +351,9 @@ static int write_message(pz_buf *out, const ProtobufCMessage *m, int depth)
         if (rc != 0)
             return -1;
     }
+    if (inline_struct != NULL && pz_tc_wkt_of(inline_struct->descriptor) == PZ_TC_WKT_STRUCT &&
+        write_inline_struct(out, (const Google__Protobuf__Struct *)inline_struct, depth + 1, &first) != 0)
+        return -1;
     return pz_buf_append_char(out, '}');
 }
 

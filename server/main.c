@@ -15,16 +15,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/resource.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gateway/compress.h"
 #include "gateway/http_server.h"
 #include "gateway/transcode.h"
 #include "server/core/cache.h"
 #include "server/core/config.h"
 #include "server/core/fs.h"
 #include "server/core/json_text.h"
+#include "server/core/hints.h"
 #include "server/core/log.h"
 #include "server/core/service.h"
 #include "server/catalog/cli.h"
@@ -63,6 +68,7 @@ typedef struct options {
     const char *tls_cert;
     const char *tls_key;
     const char *cors_origin;
+    size_t compress_min_bytes;
     int config_watch_ms;
     int config_poll_ms;
     size_t config_history;
@@ -75,7 +81,20 @@ typedef struct options {
     const char *admin_host;
     int admin_port;
     int admin_grpc_port;
+    size_t admin_max_connections;
     bool metrics;
+    /* front limits (README "Security and limits") */
+    size_t http_max_connections;
+    size_t grpc_max_connections;
+    size_t max_connections_per_client;
+    int http_idle_timeout_ms;
+    int grpc_idle_timeout_ms;
+    int grpc_max_streams;
+    int grpc_handshake_timeout_ms;
+    int grpc_max_connection_age_ms;
+    size_t grpc_memory_mb;
+    int grpc_max_cancels_per_sec;
+    int shutdown_grace_ms;
 } options;
 
 /* ---- flags: one table row per flag; parsing, defaults, range errors and --help come from it ---- */
@@ -130,6 +149,8 @@ static int set_log_level(const char *flag, const char *value)
 #define STR(x) STR_(x)
 /* The most a poll interval may be: more than an hour is surely a unit mistake (seconds for ms). */
 #define MS_PER_HOUR 3600000L
+/* Connections on each admin port (REST, gRPC): operators, a scraper and the CLIs, not traffic. */
+#define ADMIN_DEFAULT_MAX_CONNECTIONS 64
 
 static const flag FLAGS[] = {
     {.name = "config",
@@ -193,12 +214,15 @@ static const flag FLAGS[] = {
      .dflt = "2",
      .help = "REST event loops",
      .offset = offsetof(options, http_threads)},
+    /* Two: with the connection relay (server/grpc/relay.h) one thread used about a quarter more
+     * server CPU per call than two at the same throughput (tests/bench/cache, README Performance);
+     * the rapid-reset defence works with either. */
     {.name = "grpc-threads",
      .arg = "N",
      .kind = FLAG_INT,
      .min = 1,
      .max = 256,
-     .dflt = "1",
+     .dflt = "2",
      .help = "gRPC completion-queue threads",
      .offset = offsetof(options, grpc_threads)},
     /* From 1 KiB (an events call with its 10 events needs a few) to 1 GiB. */
@@ -226,6 +250,15 @@ static const flag FLAGS[] = {
      .dflt = "*",
      .help = "Access-Control-Allow-Origin",
      .offset = offsetof(options, cors_origin)},
+    /* Up to 1 GiB: larger than any response body, so a bigger value is surely a typo. */
+    {.name = "compress-min-bytes",
+     .arg = "N",
+     .kind = FLAG_SIZE,
+     .min = 0,
+     .max = 1L << 30,
+     .dflt = STR(PZ_COMPRESS_MIN_BYTES_DEFAULT),
+     .help = "send REST JSON bodies of N bytes or more gzip- or br-compressed to clients that accept it; 0 = never",
+     .offset = offsetof(options, compress_min_bytes)},
     {.name = "config-watch-ms",
      .arg = "N",
      .kind = FLAG_INT,
@@ -306,6 +339,14 @@ static const flag FLAGS[] = {
      .dflt = "50052",
      .help = "admin gRPC port (personalization.v1.AdminService); 0 picks a free port and logs it",
      .offset = offsetof(options, admin_grpc_port)},
+    {.name = "admin-max-connections",
+     .arg = "N",
+     .kind = FLAG_SIZE,
+     .min = 1,
+     .max = 100000,
+     .dflt = STR(ADMIN_DEFAULT_MAX_CONNECTIONS),
+     .help = "open connections on each admin port at most, per client too; more are closed at accept",
+     .offset = offsetof(options, admin_max_connections)},
     {.name = "metrics",
      .arg = "on|off",
      .kind = FLAG_ONOFF,
@@ -318,6 +359,95 @@ static const flag FLAGS[] = {
      .dflt = "text",
      .help = "text, or json: JSON Lines, the access log with request and trace ids as fields",
      .set = set_log_format},
+    /* Front limits: README "Security and limits". The bounds catch unit mistakes. */
+    {.name = "http-max-connections",
+     .arg = "N",
+     .kind = FLAG_SIZE,
+     .min = 1,
+     .max = 1000000,
+     .dflt = STR(PZ_HTTP_DEFAULT_MAX_CONNECTIONS),
+     .help = "open REST connections at most; more are closed at accept",
+     .offset = offsetof(options, http_max_connections)},
+    {.name = "grpc-max-connections",
+     .arg = "N",
+     .kind = FLAG_SIZE,
+     .min = 1,
+     .max = 1000000,
+     .dflt = STR(PZ_GRPC_DEFAULT_MAX_CONNECTIONS),
+     .help = "open gRPC connections at most; more are closed at accept",
+     .offset = offsetof(options, grpc_max_connections)},
+    {.name = "max-connections-per-client",
+     .arg = "N",
+     .kind = FLAG_SIZE,
+     .min = 1,
+     .max = 1000000,
+     .dflt = STR(PZ_GRPC_DEFAULT_MAX_CONNECTIONS_PER_CLIENT),
+     .help = "open connections per client address, on each front",
+     .offset = offsetof(options, max_connections_per_client)},
+    {.name = "http-idle-timeout-ms",
+     .arg = "N",
+     .kind = FLAG_INT,
+     .min = 100,
+     .max = MS_PER_HOUR,
+     .dflt = STR(PZ_HTTP_DEFAULT_IDLE_TIMEOUT_MS),
+     .help = "close REST connections idle (or sending a request) for this long",
+     .offset = offsetof(options, http_idle_timeout_ms)},
+    {.name = "grpc-idle-timeout-ms",
+     .arg = "N",
+     .kind = FLAG_INT,
+     .min = 100,
+     .max = 24 * MS_PER_HOUR,
+     .dflt = STR(PZ_GRPC_DEFAULT_IDLE_TIMEOUT_MS),
+     .help = "close gRPC connections without calls for this long (GOAWAY)",
+     .offset = offsetof(options, grpc_idle_timeout_ms)},
+    {.name = "grpc-max-streams",
+     .arg = "N",
+     .kind = FLAG_INT,
+     .min = 1,
+     .max = 100000,
+     .dflt = STR(PZ_GRPC_DEFAULT_MAX_CONCURRENT_STREAMS),
+     .help = "concurrent calls per gRPC connection (SETTINGS_MAX_CONCURRENT_STREAMS)",
+     .offset = offsetof(options, grpc_max_streams)},
+    {.name = "grpc-handshake-timeout-ms",
+     .arg = "N",
+     .kind = FLAG_INT,
+     .min = 100,
+     .max = MS_PER_HOUR,
+     .dflt = STR(PZ_GRPC_DEFAULT_HANDSHAKE_TIMEOUT_MS),
+     .help = "close gRPC connections that have not sent the HTTP/2 preface within this",
+     .offset = offsetof(options, grpc_handshake_timeout_ms)},
+    {.name = "grpc-max-connection-age-ms",
+     .arg = "N",
+     .kind = FLAG_INT,
+     .min = 1000,
+     .max = 24 * MS_PER_HOUR,
+     .dflt = STR(PZ_GRPC_DEFAULT_MAX_AGE_MS),
+     .help = "ask gRPC connections to go away after this long (calls get 30 s more)",
+     .offset = offsetof(options, grpc_max_connection_age_ms)},
+    {.name = "grpc-memory-mb",
+     .arg = "N",
+     .kind = FLAG_SIZE,
+     .min = 16,
+     .max = 1L << 20,
+     .dflt = STR(PZ_GRPC_DEFAULT_MEMORY_MB),
+     .help = "grpc core's memory quota in MiB (its transport buffers shrink under it; it does not bound calls)",
+     .offset = offsetof(options, grpc_memory_mb)},
+    {.name = "grpc-max-cancels-per-sec",
+     .arg = "N",
+     .kind = FLAG_INT,
+     .min = 1,
+     .max = 1000000,
+     .dflt = STR(PZ_GRPC_DEFAULT_MAX_CANCELS_PER_SEC),
+     .help = "a gRPC connection cancelling calls faster is aborted and its address refused for 10 s (rapid reset)",
+     .offset = offsetof(options, grpc_max_cancels_per_sec)},
+    {.name = "shutdown-grace-ms",
+     .arg = "N",
+     .kind = FLAG_INT,
+     .min = 0,
+     .max = MS_PER_HOUR,
+     .dflt = STR(PZ_DEFAULT_SHUTDOWN_GRACE_MS),
+     .help = "on SIGTERM, how long open connections and calls may finish before they are closed",
+     .offset = offsetof(options, shutdown_grace_ms)},
     {.name = "log-level",
      .arg = "LEVEL",
      .kind = FLAG_SETTER,
@@ -514,6 +644,10 @@ static int parse_options(int argc, char **argv, options *o)
         fprintf(stderr, "error: --tls-cert and --tls-key go together\n");
         return -1;
     }
+    if (!pz_header_value_valid(o->cors_origin)) { /* it is sent as a header on every response */
+        fprintf(stderr, "error: --cors-origin holds a control character\n");
+        return -1;
+    }
     return 0;
 }
 
@@ -604,8 +738,66 @@ static void handle_request(void *ctx, pz_request *req)
     pz_service_handle(ctx, req);
 }
 
+/* One server per data directory: two would share LMDB environments and the event outbox, each
+ * believing it owns them. An exclusive flock on DATA-DIR/.lock, held for the life of the process
+ * (the descriptor is never closed; the kernel drops the lock when the process ends, however it
+ * ends). The catalog and events CLIs do not take it: they are built to work beside a server. */
+#define DATA_DIR_LOCK ".lock"
+static int lock_data_dir(const char *dir, char *err, size_t errlen)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/" DATA_DIR_LOCK, dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open %s/" DATA_DIR_LOCK ": %s", dir, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK)
+            snprintf(err, errlen,
+                     "another personalization-server is using the data directory %s (%s/" DATA_DIR_LOCK
+                     " is locked); not starting",
+                     dir, dir);
+        else
+            snprintf(err, errlen, "cannot lock %s/" DATA_DIR_LOCK ": %s", dir, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return 0;
+}
+
+/* Descriptors the server may need beyond its connections: LMDB environments, the outbox, event
+ * targets, log and config files, epoll and event descriptors. */
+#define FD_RESERVE 256
+
+/* Raises the soft descriptor limit to the hard one (the connection caps need descriptors: one per
+ * REST connection, PZ_GRPC_DESCRIPTORS_PER_CONNECTION per gRPC connection) and warns when the caps cannot all be met;
+ * the fronts then pause accepting at the limit instead of failing. */
+static void raise_descriptor_limit(const options *o)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    unsigned long long need = (unsigned long long)o->http_max_connections +
+                              (unsigned long long)PZ_GRPC_DESCRIPTORS_PER_CONNECTION * o->grpc_max_connections +
+                              (1ull + PZ_GRPC_DESCRIPTORS_PER_CONNECTION) * o->admin_max_connections + FD_RESERVE;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+        pz_warn(
+            "the descriptor limit (%llu) is below what the connection caps need (%llu: --http-max-connections + "
+            "%d x --grpc-max-connections + %d x --admin-max-connections + %d); at the limit the fronts pause accepting",
+            (unsigned long long)rl.rlim_cur, need, PZ_GRPC_DESCRIPTORS_PER_CONNECTION,
+            1 + PZ_GRPC_DESCRIPTORS_PER_CONNECTION, FD_RESERVE);
+}
+
 /* The admin API: its handlers, REST on --admin-port (with /metrics and /healthz) and the gRPC
- * AdminService on --admin-grpc-port, on --admin-host. */
+ * AdminService on --admin-grpc-port, on --admin-host. Both are the fronts' own servers, with their
+ * guards; each holds at most --admin-max-connections connections (per client too: the admin port
+ * has few clients), the timeouts are the public fronts'. */
 typedef struct admin_api {
     pz_admin *admin;
     pz_http_server *http;
@@ -632,7 +824,11 @@ static int start_admin(const options *o, const pz_admin_options *aopts, pz_metri
                              .metrics = metrics_page,
                              .metrics_ctx = metrics,
                              .max_local_body_bytes = METRICS_PAGE_MAX_BYTES,
-                             .refuse_browsers = true};
+                             .refuse_browsers = true,
+                             .max_connections = o->admin_max_connections,
+                             .max_connections_per_client = o->admin_max_connections,
+                             .idle_timeout_ms = o->http_idle_timeout_ms,
+                             .shutdown_grace_ms = o->shutdown_grace_ms};
     if (pz_http_server_start(&hopts, &a->http, &http_port, err, errlen) != 0)
         return -1;
     char addr[300];
@@ -642,7 +838,15 @@ static int start_admin(const options *o, const pz_admin_options *aopts, pz_metri
                              .threads = 1,
                              .max_message_bytes = PZ_ADMIN_MAX_BODY_BYTES + (1u << 20),
                              .handle = pz_admin_handle,
-                             .handle_ctx = a->admin};
+                             .handle_ctx = a->admin,
+                             .stop_grace_ms = o->shutdown_grace_ms,
+                             .max_connections = o->admin_max_connections,
+                             .max_connections_per_client = o->admin_max_connections,
+                             .max_concurrent_streams = o->grpc_max_streams,
+                             .handshake_timeout_ms = o->grpc_handshake_timeout_ms,
+                             .idle_timeout_ms = o->grpc_idle_timeout_ms,
+                             .max_connection_age_ms = o->grpc_max_connection_age_ms,
+                             .max_cancels_per_sec = o->grpc_max_cancels_per_sec};
     if (pz_grpc_server_start(&gopts, &a->grpc, &grpc_port, err, errlen) != 0)
         return -1;
     pz_info("admin listening on http://%s:%d (REST /admin/..., /metrics, /healthz) and gRPC %s:%d "
@@ -702,6 +906,19 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     char err[512];
+    /* The data directory is this process's before anything is written to it (the config history
+     * included). */
+    char builtin_dir[PATH_MAX];
+    snprintf(builtin_dir, sizeof builtin_dir, "%s/builtin", o.data_dir);
+    if (pz_make_dirs(builtin_dir) != 0) {
+        pz_error_log("cannot create the data directory %s: %s", builtin_dir, strerror(errno));
+        return 1;
+    }
+    if (lock_data_dir(o.data_dir, err, sizeof err) != 0) {
+        pz_error_log("%s", err);
+        return 1;
+    }
+    raise_descriptor_limit(&o);
     pz_config_source *config = NULL;
     size_t demo_config_len = 0;
     const char *demo_config = pz_demo_config(&demo_config_len);
@@ -745,12 +962,6 @@ int main(int argc, char **argv)
     pz_events_runtime *events = NULL;
     pz_experiments *experiments = NULL;
     pz_aws *aws = NULL;
-    char builtin_dir[PATH_MAX];
-    snprintf(builtin_dir, sizeof builtin_dir, "%s/builtin", o.data_dir);
-    if (pz_make_dirs(builtin_dir) != 0) {
-        pz_error_log("cannot create the data directory %s: %s", builtin_dir, strerror(errno));
-        goto out;
-    }
     if (pz_builtin_open(builtin_dir, NULL, &builtin, err, sizeof err) != 0) {
         pz_error_log("cannot open the builtin recommender store: %s", err);
         goto out;
@@ -818,7 +1029,16 @@ int main(int argc, char **argv)
                              .threads = o.grpc_threads,
                              .max_message_bytes = o.max_body_bytes * 4,
                              .handle = handle_request,
-                             .handle_ctx = svc};
+                             .handle_ctx = svc,
+                             .stop_grace_ms = o.shutdown_grace_ms,
+                             .max_connections = o.grpc_max_connections,
+                             .max_connections_per_client = o.max_connections_per_client,
+                             .max_concurrent_streams = o.grpc_max_streams,
+                             .handshake_timeout_ms = o.grpc_handshake_timeout_ms,
+                             .idle_timeout_ms = o.grpc_idle_timeout_ms,
+                             .max_connection_age_ms = o.grpc_max_connection_age_ms,
+                             .memory_bytes = o.grpc_memory_mb << 20,
+                             .max_cancels_per_sec = o.grpc_max_cancels_per_sec};
     if (pz_grpc_server_start(&gopts, &grpc, &grpc_port, err, sizeof err) != 0) {
         pz_error_log("cannot start the gRPC server: %s", err);
         goto out;
@@ -831,10 +1051,15 @@ int main(int argc, char **argv)
                              .tls_cert_file = o.tls_cert,
                              .tls_key_file = o.tls_key,
                              .cors_allow_origin = o.cors_origin,
+                             .compress_min_bytes = o.compress_min_bytes,
                              .handle = handle_request,
                              .handle_ctx = svc,
                              .health = health,
-                             .health_ctx = holder};
+                             .health_ctx = holder,
+                             .max_connections = o.http_max_connections,
+                             .max_connections_per_client = o.max_connections_per_client,
+                             .idle_timeout_ms = o.http_idle_timeout_ms,
+                             .shutdown_grace_ms = o.shutdown_grace_ms};
     if (pz_http_server_start(&hopts, &http, &http_port, err, sizeof err) != 0) {
         pz_error_log("cannot start the REST server: %s", err);
         goto out;

@@ -8,6 +8,7 @@
 #include <zlib.h>
 
 #include "server/catalog/item_meta.h"
+#include "server/core/json_text.h"
 #include "server/core/mem.h"
 
 #define READ_CHUNK 65536
@@ -130,6 +131,7 @@ int pz_catalog_prepare_item(const char *json, size_t len, char *id, size_t *id_l
     int rc = -1;
     if (obj == NULL) {
         snprintf(reason, reasonlen, "invalid JSON at column %d: %s", jerr.column, jerr.text);
+        pz_utf8_scrub(reason); /* jansson quotes the input near the error, bytes as they are */
     } else if (!json_is_object(obj)) {
         snprintf(reason, reasonlen, "expected a JSON object with an \"id\"");
     } else {

@@ -6,6 +6,7 @@
 
 #include "server/core/hash.h"
 #include "server/core/mem.h"
+#include "server/core/num.h"
 
 /* User ids are at most 256 bytes and salts and features are short configuration strings, so a
  * stack buffer of this size holds every key in practice; a longer one goes to the heap. */
@@ -36,7 +37,8 @@ void pz_bucket_ranges(const double *weights, size_t n, uint32_t *starts)
     double cum = 0;
     for (size_t i = 0; i < n; i++) {
         double s = total > 0 ? floor((double)PZ_BUCKETS * cum / total) : 0;
-        starts[i] = s > PZ_BUCKETS ? PZ_BUCKETS : (uint32_t)s;
+        /* weights each finite, but their sum may not be (1e308 + 1e308): NaN and inf clamp too */
+        starts[i] = (uint32_t)pz_double_to_i64(s, 0, PZ_BUCKETS);
         cum += weights != NULL ? weights[i] : 1.0;
     }
     starts[n] = PZ_BUCKETS;

@@ -3,6 +3,7 @@
 #include "server/core/config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "server/core/buf.h"
 #include "server/core/clock.h"
@@ -162,8 +164,9 @@ pz_config *pz_config_parse(const char *json, size_t len, pz_config_problems *pro
     size_t errors_before = p->n_errors;
     pz_config *cfg = NULL;
     json_error_t err;
-    /* Duplicate keys are rejected: a silently dropped block is never what the author meant. */
-    json_t *root = json != NULL ? json_loadb(json, len, JSON_REJECT_DUPLICATES, &err) : NULL;
+    /* A key given twice: the last value wins, as in upstream's Python loader, with a warning
+     * (cfg_warn_duplicate_keys); NUL is read so the error can name the path (cfg_check_characters). */
+    json_t *root = json != NULL ? json_loadb(json, len, JSON_ALLOW_NUL, &err) : NULL;
     if (root == NULL) {
         if (json == NULL)
             cfg_problem_add(p, false, "$", "no configuration document");
@@ -178,6 +181,8 @@ pz_config *pz_config_parse(const char *json, size_t len, pz_config_problems *pro
         cfg->text = pz_arena_strndup(&cfg->arena, json, len);
         cfg->text_len = len;
         cfg_ctx ctx = {.arena = &cfg->arena, .problems = p, .path = "$", .path_len = 1};
+        cfg_warn_duplicate_keys(&ctx, json, len);
+        cfg_check_characters(&ctx, root);
         cfg_parse_document(&ctx, root, cfg);
         json_decref(root);
         if (p->n_errors > errors_before) {
@@ -190,31 +195,51 @@ pz_config *pz_config_parse(const char *json, size_t len, pz_config_problems *pro
     return cfg;
 }
 
-/* Reads the whole file into `out` (malloc'ed, caller frees). Returns 0, or -1 with a problem. */
+/* Reads the whole file into `out` (malloc'ed, caller frees). Returns 0, or -1 with a problem.
+ * Only a regular file of at most CONFIG_FILE_MAX bytes is read, and the open never waits: a reload
+ * runs on the signal thread (SIGHUP) or the watcher, and a FIFO or a device put in the file's
+ * place must not stall SIGTERM behind it. */
 static int read_file(const char *path, char **out, size_t *len, pz_config_problems *p)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
         cfg_problem_add(p, false, "$", "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        cfg_problem_add(p, false, "$", "%s is not a regular file", path);
+        close(fd);
+        return -1;
+    }
+    if ((unsigned long long)st.st_size > CONFIG_FILE_MAX) {
+        cfg_problem_add(p, false, "$", "%s is larger than %u bytes", path, CONFIG_FILE_MAX);
+        close(fd);
         return -1;
     }
     pz_buf buf;
     pz_buf_init(&buf, CONFIG_FILE_MAX);
     char chunk[16384];
-    size_t n;
     int rc = 0;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (pz_buf_append(&buf, chunk, n) != 0) {
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof chunk);
+        if (n == 0)
+            break;
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            cfg_problem_add(p, false, "$", "cannot read %s: %s", path, strerror(errno));
+            rc = -1;
+            break;
+        }
+        /* The file may grow while it is read: the cap holds whatever fstat said. */
+        if (pz_buf_append(&buf, chunk, (size_t)n) != 0) {
             cfg_problem_add(p, false, "$", "%s is larger than %u bytes", path, CONFIG_FILE_MAX);
             rc = -1;
             break;
         }
     }
-    if (rc == 0 && ferror(f)) {
-        cfg_problem_add(p, false, "$", "cannot read %s: %s", path, strerror(errno));
-        rc = -1;
-    }
-    fclose(f);
+    close(fd);
     if (rc != 0) {
         pz_buf_free(&buf);
         return -1;

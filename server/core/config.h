@@ -21,7 +21,8 @@
  *     of the same recommender used when this one fails)
  *   - personalize-*, lambda and sagemaker variations: `endpointUrl` (the service endpoint, overriding
  *     AWS_ENDPOINT_URL_<SERVICE>) and `region`; personalize-*: `promotions` (passed through to
- *     GetRecommendations); http: the URL template's placeholders are checked (url_template.h)
+ *     GetRecommendations); http: the URL template's placeholders are the request's values, and
+ *     any other name its query parameter (url_template.h)
  *   - experiments `method: "local"` with optional `weights` {variationKey: number} (equal when
  *     absent, also applied to `evidently` experiments, which are evaluated locally) and `salt` (§7.4)
  *   - event target types `builtin` (feeds the embedded recommender), `http` (`url`, optional
@@ -181,12 +182,17 @@ typedef enum pz_builtin_strategy {
 
 typedef struct pz_variation {
     const char *key;
-    pz_variation_type type;       /* personalize-*: taken from the ARN (campaign/ or recommender/), as
-                                     upstream dispatches; a type that disagrees only warns */
-    const char *type_name;        /* as written in the config, e.g. "function" */
-    const char *arn;              /* personalize-*, lambda: NULL when absent */
-    const char *endpoint_name;    /* sagemaker */
-    const char *url;              /* http: the URL template */
+    pz_variation_type type;    /* personalize-*: taken from the ARN (campaign/ or recommender/), as
+                                  upstream dispatches; a type that disagrees only warns */
+    const char *type_name;     /* as written in the config, e.g. "function" */
+    const char *arn;           /* personalize-*, lambda: NULL when absent */
+    const char *endpoint_name; /* sagemaker */
+    const char *url;           /* http: the URL template */
+    /* http: the placeholders of `url` that are not the server's, each once: filled from the
+     * request's query parameters (server/core/url_template.h), so their values are part of the
+     * response cache key. */
+    const char *const *query_params;
+    size_t n_query_params;
     pz_builtin_strategy strategy; /* builtin: resolved per action, never PZ_STRATEGY_DEFAULT once parsed */
     bool exclude_seen;            /* builtin */
     int timeout_ms;               /* default 5000 */
@@ -298,6 +304,10 @@ typedef struct pz_namespace {
 } pz_namespace;
 
 typedef struct pz_config pz_config;
+
+/* Most bytes of the document's `version` (a config error beyond): it is echoed on every response
+ * (X-Personalization-Config-Version, gRPC metadata) and in /healthz. */
+#define PZ_CONFIG_MAX_VERSION_LEN 256
 
 /* Read-only accessors; any thread, while holding a reference. */
 const char *pz_config_version(const pz_config *c); /* NULL when the document has none */

@@ -88,7 +88,7 @@ static const cfg_name_value OPERATORS[] = {
     {"contains", PZ_OP_CONTAINS},  {"starts-with", PZ_OP_STARTS_WITH}, {"start-with", PZ_OP_STARTS_WITH},
     {"ends-with", PZ_OP_ENDS_WITH}};
 static const cfg_member FIELD_TYPE = {.key = "type", .kind = CFG_STRING, .presence = CFG_REQUIRED};
-static const cfg_member FIELD_DESCRIPTION = {.key = "description", .kind = CFG_STRING};
+static const cfg_member FIELD_DESCRIPTION = {.key = "description", .kind = CFG_STRING, .free_text = true};
 static const cfg_member FIELD_DEFAULT = {.key = "default", .kind = CFG_ANY};
 static const cfg_member FIELD_EVALUATE_ALL = {.key = "evaluateAll", .kind = CFG_BOOL};
 static const cfg_member FIELD_RULES = {.key = "rules", .kind = CFG_ARRAY, .presence = CFG_REQUIRED};
@@ -107,11 +107,13 @@ static const cfg_member MAPPING_VALUE = {.key = "value", .kind = CFG_ANY, .prese
 static const cfg_member MAPPING_MAP_TO = {.key = "mapTo", .kind = CFG_ANY, .presence = CFG_REQUIRED};
 static const cfg_member *const MAPPING[] = {&MAPPING_OPERATOR, &MAPPING_VALUE, &MAPPING_MAP_TO};
 
-static void parse_value_mapping(cfg_ctx *c, json_t *v, bool strict, pz_value_mapping *out)
+static void parse_value_mapping(cfg_ctx *c, json_t *v, pz_value_mapping *out)
 {
     if (!cfg_expect_object(c, v, "a value mapping {\"operator\", \"value\", \"mapTo\"}"))
         return;
-    cfg_check_members(c, v, MAPPING, COUNT(MAPPING), 0, strict, "a value mapping");
+    /* Upstream's schema misplaces additionalProperties inside `properties` here, so it accepts
+     * unknown keys at every level: they only warn. */
+    cfg_check_members(c, v, MAPPING, COUNT(MAPPING), 0, false, "a value mapping");
     int op = cfg_enum(c, v, &MAPPING_OPERATOR, OPERATORS, COUNT(OPERATORS),
                       "equals, less-than, greater-than, contains, starts-with (or start-with), ends-with");
     out->op = op < 0 ? PZ_OP_EQUALS : (pz_mapping_op)op;
@@ -158,7 +160,7 @@ static void parse_rule(cfg_ctx *c, json_t *v, bool strict, pz_context_rule *out)
         json_t *m;
         json_array_foreach (mappings, i, m) {
             size_t m_mark = cfg_push_index(c, i);
-            parse_value_mapping(c, m, strict, &items[i]);
+            parse_value_mapping(c, m, &items[i]);
             cfg_pop(c, m_mark);
         }
         out->has_value_mappings = true;
@@ -214,9 +216,12 @@ const pz_auto_context *cfg_parse_auto_context(cfg_ctx *c, json_t *v, bool strict
     json_t *fv;
     json_object_foreach (v, key, fv) {
         size_t mark = cfg_push_key(c, key);
-        if (key_is_field_name && !cfg_is_alnum_key(key))
+        if (key_is_field_name && !cfg_is_alnum_key(key) && strict)
             cfg_error(c, "invalid context field name; expected letters and digits only, the camelCase of the "
                          "Personalize column (e.g. deviceType)");
+        else if (key_is_field_name && !cfg_is_alnum_key(key)) /* inside recommenders: upstream never checks */
+            cfg_warn(c, "context field name is not letters and digits only (the camelCase of the Personalize "
+                        "column, e.g. deviceType)");
         else if (!key_is_field_name && !cfg_is_path_key(key))
             cfg_error(c, "invalid filter parameter name; expected letters, digits, '_' and '-' only");
         fields[n].name = pz_arena_strdup(c->arena, key);
@@ -345,7 +350,7 @@ static void parse_item_columns(cfg_ctx *c, json_t *v, bool required, size_t max,
     cfg_pop(c, mark);
 }
 
-static void parse_dynamodb(cfg_ctx *c, json_t *v, bool strict, pz_item_metadata *out)
+static void parse_dynamodb(cfg_ctx *c, json_t *v, pz_item_metadata *out)
 {
     out->auto_provision = cfg_bool(c, v, &IM_AUTO_PROVISION, true);
     int mode = cfg_enum(c, v, &IM_BILLING_MODE, BILLING_MODES, COUNT(BILLING_MODES), "PAY_PER_REQUEST, PROVISIONED");
@@ -353,17 +358,19 @@ static void parse_dynamodb(cfg_ctx *c, json_t *v, bool strict, pz_item_metadata 
     json_t *tp = cfg_get(v, &IM_PROVISIONED_THROUGHPUT);
     size_t mark = cfg_push_key(c, IM_PROVISIONED_THROUGHPUT.key);
     if (tp == NULL) {
-        if (mode == 1)
-            cfg_error(c, "required with billingMode PROVISIONED; expected {\"readCapacityUnits\": n, "
-                         "\"writeCapacityUnits\": n}");
+        if (mode == 1) /* upstream's schema does not require it either */
+            cfg_warn(c, "missing with billingMode PROVISIONED; expected {\"readCapacityUnits\": n, "
+                        "\"writeCapacityUnits\": n}");
     } else if (cfg_expect_object(c, tp, "{\"readCapacityUnits\": n, \"writeCapacityUnits\": n}")) {
-        cfg_check_members(c, tp, THROUGHPUT, COUNT(THROUGHPUT), 0, strict, "provisionedThroughput");
+        /* Upstream's schema neither closes this object nor requires its members: unknown or missing
+         * keys only warn (this server provisions no table; the values are informational). */
+        cfg_check_members(c, tp, THROUGHPUT, COUNT(THROUGHPUT), 0, false, "provisionedThroughput");
         bool has_read = cfg_int(c, tp, &THROUGHPUT_READ, &out->read_capacity_units);
         bool has_write = cfg_int(c, tp, &THROUGHPUT_WRITE, &out->write_capacity_units);
         if (mode == 1 && !has_read && cfg_get(tp, &THROUGHPUT_READ) == NULL)
-            cfg_error_at(c, THROUGHPUT_READ.key, "required with billingMode PROVISIONED; expected an integer >= 0");
+            cfg_warn_at(c, THROUGHPUT_READ.key, "missing with billingMode PROVISIONED; expected an integer >= 0");
         if (mode == 1 && !has_write && cfg_get(tp, &THROUGHPUT_WRITE) == NULL)
-            cfg_error_at(c, THROUGHPUT_WRITE.key, "required with billingMode PROVISIONED; expected an integer >= 0");
+            cfg_warn_at(c, THROUGHPUT_WRITE.key, "missing with billingMode PROVISIONED; expected an integer >= 0");
         if (mode != 1)
             cfg_warn(c, "ignored: billingMode is PAY_PER_REQUEST");
     }
@@ -393,7 +400,7 @@ const pz_item_metadata *cfg_parse_item_metadata(cfg_ctx *c, json_t *v, bool stri
         cfg_int(c, v, &IM_SYNC_INTERVAL, &im->sync_interval);
         parse_item_columns(c, v, false, SIZE_MAX, im);
         break;
-    case PZ_ITEM_METADATA_DYNAMODB: parse_dynamodb(c, v, strict, im); break;
+    case PZ_ITEM_METADATA_DYNAMODB: parse_dynamodb(c, v, im); break;
     }
     if (!at_namespace && im->type != PZ_ITEM_METADATA_PERSONALIZE)
         cfg_warn(c,

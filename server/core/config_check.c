@@ -79,8 +79,18 @@ void cfg_pop(cfg_ctx *c, size_t mark)
 
 static void problem_addv(pz_config_problems *p, bool is_warning, const char *path, const char *fmt, va_list ap)
 {
-    char message[1024];
-    vsnprintf(message, sizeof message, fmt, ap);
+    char raw[1024], message[1024 * 6];
+    vsnprintf(raw, sizeof raw, fmt, ap);
+    /* Messages quote values; a quoted control character is written as \uXXXX, so a problem stays
+     * one line in --check-config output and in the log. */
+    size_t k = 0;
+    for (const unsigned char *q = (const unsigned char *)raw; *q != '\0'; q++) {
+        if (*q < 0x20 || *q == 0x7f)
+            k += (size_t)snprintf(message + k, sizeof message - k, "\\u%04x", *q);
+        else
+            message[k++] = (char)*q;
+    }
+    message[k] = '\0';
     p->items = pz_realloc(p->items, (p->n + 1) * sizeof *p->items);
     p->items[p->n].is_warning = is_warning;
     p->items[p->n].path = pz_strdup(path);
@@ -211,7 +221,32 @@ json_t *cfg_get_nonnull(json_t *obj, const cfg_member *m)
     return json_is_null(v) ? NULL : v;
 }
 
-static const char *read_string(cfg_ctx *c, json_t *obj, const char *key, bool required, const char *expected)
+long cfg_control_char_at(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f)
+            return (long)i;
+    return -1;
+}
+
+void cfg_error_control_char(cfg_ctx *c, const char *key, const char *s, long at)
+{
+    unsigned ch = (unsigned char)s[at];
+    const char *name = ch == '\r' ? " (CR)" : ch == '\n' ? " (LF)" : ch == 0 ? " (NUL)" : ch == '\t' ? " (TAB)" : "";
+    if (key != NULL)
+        cfg_error_at(c, key,
+                     "holds the control character U+%04X%s at byte %ld; a value that reaches a header, a URL or "
+                     "a log line must not (it could split the header or forge a line)",
+                     ch, name, at);
+    else
+        cfg_error(c,
+                  "holds the control character U+%04X%s at byte %ld; a value that reaches a header, a URL or a "
+                  "log line must not (it could split the header or forge a line)",
+                  ch, name, at);
+}
+
+static const char *read_string(cfg_ctx *c, json_t *obj, const char *key, bool required, bool free_text,
+                               const char *expected)
 {
     json_t *v = json_object_get(obj, key);
     if (v == NULL) {
@@ -230,19 +265,30 @@ static const char *read_string(cfg_ctx *c, json_t *obj, const char *key, bool re
         cfg_error_at(c, key, "must not be empty; expected %s", expected);
         return NULL;
     }
+    /* up to a NUL: cfg_check_characters reports NULs wherever they are */
+    long at = free_text ? -1 : cfg_control_char_at(json_string_value(v), strlen(json_string_value(v)));
+    if (at >= 0) {
+        cfg_error_control_char(c, key, json_string_value(v), at);
+        return NULL;
+    }
     return pz_arena_strdup(c->arena, json_string_value(v));
 }
 
 const char *cfg_string(cfg_ctx *c, json_t *obj, const cfg_member *m, const char *expected)
 {
     assert(m->kind == CFG_STRING);
-    return read_string(c, obj, m->key, m->presence == CFG_REQUIRED, expected);
+    const char *s = read_string(c, obj, m->key, m->presence == CFG_REQUIRED, m->free_text, expected);
+    if (s != NULL && m->max > 0 && (double)strlen(s) > m->max) {
+        cfg_error_at(c, m->key, "too long: %zu bytes; at most %.0f", strlen(s), m->max);
+        return NULL;
+    }
+    return s;
 }
 
 const char *cfg_string_required(cfg_ctx *c, json_t *obj, const cfg_member *m, const char *expected)
 {
     assert(m->kind == CFG_STRING && m->presence != CFG_OPTIONAL);
-    return read_string(c, obj, m->key, true, expected);
+    return read_string(c, obj, m->key, true, m->free_text, expected);
 }
 
 bool cfg_bool(cfg_ctx *c, json_t *obj, const cfg_member *m, bool dflt)
@@ -379,16 +425,6 @@ bool cfg_is_alnum_key(const char *s)
 bool cfg_is_feature_key(const char *s)
 {
     return all_chars(s, true, "-._", true);
-}
-
-bool cfg_is_tracking_id(const char *s)
-{
-    return all_chars(s, false, "-", true);
-}
-
-bool cfg_is_stream_name(const char *s)
-{
-    return all_chars(s, false, "_.-", true);
 }
 
 bool cfg_is_http_token(const char *s)

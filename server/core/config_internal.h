@@ -101,8 +101,13 @@ typedef struct cfg_member {
     const char *key;
     cfg_kind kind;
     cfg_presence presence;
-    double min, max; /* CFG_INTEGER: the range; CFG_NUMBER: min */
+    double min, max; /* CFG_INTEGER: the range; CFG_NUMBER: min; CFG_STRING: max is the most bytes
+                      * (0: no limit) */
     unsigned only;   /* 0: a member of every variant; else CFG_VARIANT bits of the variants it is one of */
+    /* CFG_STRING: informational text that reaches no header, URL or log line (names,
+     * descriptions): control characters allowed. Every other string is refused with one (CR, LF,
+     * TAB, any C0, DEL): it could split a header, change a URL or forge a log line. */
+    bool free_text;
 } cfg_member;
 
 /* The bit of variant v (a type enum value) for cfg_member.only and cfg_check_members. */
@@ -121,8 +126,9 @@ json_t *cfg_get(json_t *obj, const cfg_member *m);
 json_t *cfg_get_nonnull(json_t *obj, const cfg_member *m);
 
 /* Typed readers. A missing member yields false / NULL / -1, reported only when the member is
- * CFG_REQUIRED; a wrong type, a range violation or an empty required string is reported at
- * path.key. `expected` describes the value in messages (required strings and enums). */
+ * CFG_REQUIRED; a wrong type, a range violation, an empty required string or a control character
+ * in a string that is not free_text is reported at path.key. `expected` describes the value in
+ * messages (required strings and enums). */
 const char *cfg_string(cfg_ctx *c, json_t *obj, const cfg_member *m, const char *expected);
 /* cfg_string for a CFG_REQUIRED_IF member whose condition holds: missing is an error. */
 const char *cfg_string_required(cfg_ctx *c, json_t *obj, const cfg_member *m, const char *expected);
@@ -142,12 +148,15 @@ typedef struct cfg_name_value {
  * invalid. */
 int cfg_enum(cfg_ctx *c, json_t *obj, const cfg_member *m, const cfg_name_value *table, size_t n, const char *expected);
 
+/* The offset of the first control character (U+0000-U+001F, U+007F) in s[0..len), or -1. */
+long cfg_control_char_at(const char *s, size_t len);
+/* Reports, at the current path + key, that a value holds a control character at byte `at`. */
+void cfg_error_control_char(cfg_ctx *c, const char *key, const char *s, long at);
+
 /* Patterns, matched against the whole string. */
 bool cfg_is_path_key(const char *s);    /* ^[a-zA-Z0-9_-]+$ (namespace/recommender/variation) */
 bool cfg_is_alnum_key(const char *s);   /* ^[a-zA-Z0-9]+$ (autoContext field) */
 bool cfg_is_feature_key(const char *s); /* ^[-a-zA-Z0-9._]*$ */
-bool cfg_is_tracking_id(const char *s); /* ^[a-zA-Z0-9-]+$ */
-bool cfg_is_stream_name(const char *s); /* ^[a-zA-Z0-9_.-]+$ */
 bool cfg_is_http_token(const char *s);  /* an HTTP header field name (RFC 9110 token) */
 bool cfg_is_http_url(const char *s);    /* http:// or https:// followed by a host */
 bool cfg_is_region(const char *s);      /* an AWS region code, e.g. us-east-1 */
@@ -176,5 +185,14 @@ const pz_item_metadata *cfg_parse_item_metadata(cfg_ctx *c, json_t *v, bool stri
 /* Validates and builds the whole document into `cfg` (whose arena is initialized). Problems go to
  * c->problems; the caller discards cfg when any error was reported. */
 void cfg_parse_document(cfg_ctx *c, json_t *root, pz_config *cfg);
+
+/* ---- the text (config_text.c) ---- */
+
+/* Warns about every key given twice in one object of the document text (which jansson accepted):
+ * the last value wins, as in upstream's Python loader, and the warning names the path. */
+void cfg_warn_duplicate_keys(cfg_ctx *c, const char *text, size_t len);
+/* Errors for what no value may hold, wherever it is: a control character in a key (keys name
+ * objects in every message and log line) and a NUL in a string (C strings end there). */
+void cfg_check_characters(cfg_ctx *c, json_t *root);
 
 #endif

@@ -15,13 +15,15 @@
 /* ---- members shared by several levels, and those leading from one level to the next (the
  * walker's functions come children first) ---- */
 
-static const cfg_member NAME = {.key = "name", .kind = CFG_STRING};
-static const cfg_member DESCRIPTION = {.key = "description", .kind = CFG_STRING};
+static const cfg_member NAME = {.key = "name", .kind = CFG_STRING, .free_text = true};
+static const cfg_member DESCRIPTION = {.key = "description", .kind = CFG_STRING, .free_text = true};
 static const cfg_member NAMESPACE_RECOMMENDERS = {.key = "recommenders", .kind = CFG_OBJECT};
 static const cfg_member NAMESPACE_EVENT_TARGETS = {.key = "eventTargets", .kind = CFG_ARRAY};
 static const cfg_member RECOMMENDER_POST_PROCESSOR = {.key = "responsePostProcessor", .kind = CFG_OBJECT};
 static const cfg_member RECOMMENDER_EXPERIMENTS = {.key = "experiments", .kind = CFG_OBJECT};
-static const cfg_member RECOMMENDER_VARIATIONS = {.key = "variations", .kind = CFG_OBJECT, .presence = CFG_REQUIRED};
+/* Upstream's schema requires it but never checks the recommenders subtree: a recommender without
+ * variations loads (with a warning) and its requests answer 404 NoVariationsConfigured. */
+static const cfg_member RECOMMENDER_VARIATIONS = {.key = "variations", .kind = CFG_OBJECT};
 
 /* ---- inheritance (§3.12) ---- */
 
@@ -93,15 +95,24 @@ static const char *resolved_json(cfg_ctx *c, json_t *obj, const inherited *paren
     return owned;
 }
 
-static void check_path_key(cfg_ctx *c, const char *key, const char *what)
+/* Keys of namespaces, recommenders and variations: upstream's pattern ^[a-zA-Z0-9_-]*$. Its
+ * schema enforces it for namespaces only (`strict`: an error); the recommenders subtree it never
+ * validates, so a key outside the pattern loads there, with a warning. An empty key matches the
+ * pattern but cannot be requested (an empty URL path segment). */
+static void check_path_key(cfg_ctx *c, const char *key, const char *what, bool strict)
 {
     if (*key == '\0')
-        cfg_error(c, "empty %s key; expected letters, digits, '_' and '-' (it is a URL path segment)", what);
-    else if (!cfg_is_path_key(key))
+        cfg_warn(c, "empty %s key: it loads but cannot be requested (an empty URL path segment)", what);
+    else if (!cfg_is_path_key(key) && strict)
         cfg_error(c,
                   "invalid %s key \"%.80s\"; expected letters, digits, '_' and '-' only (it is a URL path "
                   "segment)",
                   what, key);
+    else if (!cfg_is_path_key(key))
+        cfg_warn(c,
+                 "%s key \"%.80s\" is not letters, digits, '_' and '-' only: it loads, and clients must "
+                 "percent-encode it in URLs",
+                 what, key);
 }
 
 static const char *const ACTION_NAMES[PZ_ACTION__COUNT] = {"recommend-items", "related-items", "rerank-items"};
@@ -188,7 +199,8 @@ static void parse_aws_location(cfg_ctx *c, json_t *v, pz_variation *out)
         cfg_error_at(c, VARIATION_REGION.key, "invalid region \"%.60s\"; expected e.g. \"us-east-1\"", out->region);
 }
 
-static const cfg_member PROMOTION_NAME = {.key = "name", .kind = CFG_STRING, .presence = CFG_REQUIRED};
+static const cfg_member PROMOTION_NAME = {
+    .key = "name", .kind = CFG_STRING, .presence = CFG_REQUIRED, .free_text = true};
 static const cfg_member PROMOTION_PERCENT = {
     .key = "percentPromotedItems", .kind = CFG_INTEGER, .presence = CFG_REQUIRED, .min = 1, .max = 100};
 static const cfg_member PROMOTION_FILTER_ARN = {.key = "filterArn", .kind = CFG_STRING, .presence = CFG_REQUIRED};
@@ -249,6 +261,40 @@ static void parse_promotions(cfg_ctx *c, json_t *v, pz_variation *out)
     cfg_pop(c, mark);
 }
 
+typedef struct query_params {
+    cfg_ctx *c;
+    const char **names;
+    size_t n;
+} query_params;
+
+static void add_query_param(void *ctx, const char *name, size_t len)
+{
+    query_params *qp = ctx;
+    if (pz_url_template_builtin(name, len))
+        return;
+    for (size_t i = 0; i < qp->n; i++)
+        if (strlen(qp->names[i]) == len && memcmp(qp->names[i], name, len) == 0)
+            return;
+    qp->names[qp->n++] = pz_arena_strndup(qp->c->arena, name, len);
+    cfg_warn_at(qp->c, VARIATION_URL.key,
+                "placeholder {%.*s} is not one of the server's: it is filled from the request's query parameter "
+                "\"%.*s\" (empty when absent; gRPC requests have none)",
+                (int)len, name, (int)len, name);
+}
+
+/* The http URL's placeholders upstream fills from the query string and the server does not name:
+ * they stay query parameters, each warned about in case it is a misspelled one of ours. */
+static void collect_query_params(cfg_ctx *c, pz_variation *out)
+{
+    size_t max = 0;
+    for (const char *p = strchr(out->url, '{'); p != NULL; p = strchr(p + 1, '{'))
+        max++;
+    query_params qp = {c, pz_arena_calloc(c->arena, max ? max : 1, sizeof(const char *)), 0};
+    pz_url_template_each(out->url, add_query_param, &qp);
+    out->query_params = qp.names;
+    out->n_query_params = qp.n;
+}
+
 static void parse_backend(cfg_ctx *c, json_t *v, pz_action action, pz_variation *out)
 {
     switch (out->type) {
@@ -299,6 +345,8 @@ static void parse_backend(cfg_ctx *c, json_t *v, pz_action action, pz_variation 
             cfg_error_at(c, VARIATION_URL.key, "\"%.120s\" is not an http:// or https:// URL with a host", out->url);
         else if (out->url != NULL && pz_url_template_check(out->url, why, sizeof why) != 0)
             cfg_error_at(c, VARIATION_URL.key, "%s", why);
+        else if (out->url != NULL)
+            collect_query_params(c, out);
         break;
     }
     case PZ_VARIATION_BUILTIN: parse_builtin(c, v, action, out); break;
@@ -310,7 +358,7 @@ static void parse_variation(cfg_ctx *c, const char *key, json_t *v, pz_action ac
 {
     out->key = pz_arena_strdup(c->arena, key);
     out->timeout_ms = 5000;
-    check_path_key(c, key, "variation");
+    check_path_key(c, key, "variation", false);
     if (!cfg_expect_object(c, v, "a variation {\"type\": ..., ...}"))
         return;
     int type = cfg_enum(c, v, &VARIATION_TYPE, VARIATION_TYPES, COUNT(VARIATION_TYPES),
@@ -378,13 +426,14 @@ static void parse_variations(cfg_ctx *c, json_t *rec, pz_action action, const in
 {
     json_t *v = cfg_get(rec, &RECOMMENDER_VARIATIONS);
     size_t mark = cfg_push_key(c, RECOMMENDER_VARIATIONS.key);
-    if (v == NULL) {
-        cfg_error(c, "required key is missing; a recommender needs at least one variation (an object keyed by "
-                     "variation name; the first one is the default)");
+    if (v == NULL || json_is_null(v)) {
+        cfg_warn(c, "recommender has no variations: it loads, and its requests answer 404 NoVariationsConfigured "
+                    "(add an object keyed by variation name; the first one is the default)");
     } else if (!json_is_object(v)) {
         cfg_error(c, "expected an object keyed by variation name, got %s", cfg_type_name(v));
     } else if (json_object_size(v) == 0) {
-        cfg_error(c, "empty; a recommender needs at least one variation (the first one is the default)");
+        cfg_warn(c, "recommender has no variations: it loads, and its requests answer 404 NoVariationsConfigured "
+                    "(the first variation is the default)");
     } else {
         pz_variation *vars = pz_arena_calloc(c->arena, json_object_size(v), sizeof *vars);
         size_t n = 0;
@@ -415,8 +464,10 @@ static const cfg_member *const EXPERIMENT[] = {&EXPERIMENT_METHOD,  &EXPERIMENT_
                                                &EXPERIMENT_METRICS, &EXPERIMENT_WEIGHTS, &EXPERIMENT_SALT};
 
 static const cfg_member METRIC_TRACK_EXPOSURES = {.key = "trackExposures", .kind = CFG_BOOL};
-static const cfg_member METRIC_ENTITY_ID_KEY = {.key = "entityIdKey", .kind = CFG_STRING, .presence = CFG_REQUIRED};
-static const cfg_member METRIC_VALUE_KEY = {.key = "valueKey", .kind = CFG_STRING, .presence = CFG_REQUIRED};
+static const cfg_member METRIC_ENTITY_ID_KEY = {
+    .key = "entityIdKey", .kind = CFG_STRING, .presence = CFG_REQUIRED, .free_text = true};
+static const cfg_member METRIC_VALUE_KEY = {
+    .key = "valueKey", .kind = CFG_STRING, .presence = CFG_REQUIRED, .free_text = true};
 static const cfg_member *const METRIC[] = {&METRIC_TRACK_EXPOSURES, &METRIC_ENTITY_ID_KEY, &METRIC_VALUE_KEY};
 
 /* Metric names follow upstream's ^\S+$: non-empty, no whitespace. */
@@ -438,8 +489,8 @@ static void parse_metrics(cfg_ctx *c, json_t *v, bool required, pz_experiment *o
         json_t *m;
         json_object_foreach (v, name, m) {
             size_t m_mark = cfg_push_key(c, name);
-            if (!is_valid_metric_name(name))
-                cfg_error(c, "invalid metric name; expected a non-empty name without whitespace");
+            if (!is_valid_metric_name(name)) /* upstream's schema does not check inside recommenders */
+                cfg_warn(c, "metric name is not a non-empty name without whitespace (upstream's pattern ^\\S+$)");
             pz_metric *metric = &metrics[n++];
             metric->name = pz_arena_strdup(c->arena, name);
             metric->track_exposures = true;
@@ -532,8 +583,9 @@ static void parse_experiments(cfg_ctx *c, json_t *v, const char *ns_key, pz_reco
         json_t *e;
         json_object_foreach (v, feature, e) {
             size_t e_mark = cfg_push_key(c, feature);
-            if (!cfg_is_feature_key(feature))
-                cfg_error(c, "invalid feature name; expected letters, digits, '-', '.' and '_' only");
+            if (!cfg_is_feature_key(feature)) /* upstream's schema does not check inside recommenders */
+                cfg_warn(c, "feature name is not letters, digits, '-', '.' and '_' only: it loads, and clients "
+                            "must percent-encode it in the feature parameter");
             exps[n].feature = pz_arena_strdup(c->arena, feature);
             parse_experiment(c, e, ns_key, r, &exps[n]);
             n++;
@@ -599,7 +651,7 @@ static void parse_recommender(cfg_ctx *c, const char *ns_key, const char *key, j
 {
     r->key = pz_arena_strdup(c->arena, key);
     r->action = action;
-    check_path_key(c, key, "recommender");
+    check_path_key(c, key, "recommender", false);
     if (!cfg_expect_object(c, v, "a recommender {\"variations\": {...}, ...}"))
         return;
     cfg_check_members(c, v, RECOMMENDER, COUNT(RECOMMENDER), 0, false, "a recommender");
@@ -639,8 +691,9 @@ static void parse_recommenders(cfg_ctx *c, json_t *v, const inherited *parent, c
         for (int a = 0; a < PZ_ACTION__COUNT; a++)
             if (strcmp(ACTION_NAMES[a], action_key) == 0)
                 action = a;
-        if (action < 0) {
-            cfg_error(c, "unknown action; expected one of: recommend-items, related-items, rerank-items");
+        if (action < 0) { /* upstream's schema never checks the recommenders subtree: it loads */
+            cfg_warn(c, "unknown action is ignored: no route serves it; expected one of: recommend-items, "
+                        "related-items, rerank-items");
         } else if (cfg_expect_object(c, recs, "recommenders keyed by recommender name")) {
             size_t n = json_object_size(recs);
             pz_recommender *items = pz_arena_calloc(c->arena, n, sizeof *items);
@@ -719,9 +772,11 @@ static void parse_target_headers(cfg_ctx *c, json_t *v, pz_event_target *t)
         json_object_foreach (v, name, value) {
             if (!cfg_is_http_token(name))
                 cfg_error_at(c, name, "invalid header name; expected letters, digits and !#$%%&'*+-.^_`|~ only");
-            else if (!json_is_string(value) || strpbrk(json_string_value(value), "\r\n") != NULL)
-                cfg_error_at(c, name, "expected a single-line string header value, got %s",
-                             json_is_string(value) ? "a value with a line break" : cfg_type_name(value));
+            else if (!json_is_string(value))
+                cfg_error_at(c, name, "expected a string header value, got %s", cfg_type_name(value));
+            else if (cfg_control_char_at(json_string_value(value), strlen(json_string_value(value))) >= 0)
+                cfg_error_control_char(c, name, json_string_value(value),
+                                       cfg_control_char_at(json_string_value(value), strlen(json_string_value(value))));
             names[i] = pz_arena_strdup(c->arena, name);
             values[i] = json_is_string(value) ? pz_arena_strdup(c->arena, json_string_value(value)) : "";
             i++;
@@ -746,6 +801,28 @@ static void parse_aws_target_location(cfg_ctx *c, json_t *v, pz_event_target *t)
         cfg_error_at(c, TARGET_REGION.key, "invalid region \"%.60s\"; expected e.g. \"us-east-1\"", t->region);
 }
 
+#define TRACKING_ID_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-"
+#define STREAM_NAME_CHARS TRACKING_ID_CHARS "_."
+
+/* trackingId and streamName: upstream's schema patterns ([a-zA-Z0-9\-]+, [a-zA-Z0-9_.-]+) are
+ * unanchored, so it accepts any value holding one such character. Those load, with a warning when
+ * the whole value is not made of them (AWS will refuse it); a value without any is an error, as
+ * upstream. Control characters never get here (cfg_string refuses them). */
+static void check_unanchored(cfg_ctx *c, const cfg_member *m, const char *value, const char *chars,
+                             const char *expected)
+{
+    if (value == NULL)
+        return;
+    size_t n = strlen(value);
+    if (strpbrk(value, chars) == NULL)
+        cfg_error_at(c, m->key, "\"%.80s\" has none of %s; expected %s only", value, expected, expected);
+    else if (strspn(value, chars) != n)
+        cfg_warn_at(c, m->key,
+                    "\"%.80s\" is not %s only: upstream's pattern accepts it, but AWS will refuse it and every "
+                    "event will wait in the outbox",
+                    value, expected);
+}
+
 static void parse_event_target(cfg_ctx *c, json_t *v, pz_event_target *t)
 {
     if (!cfg_expect_object(c, v, "an event target {\"type\": ..., ...}"))
@@ -759,16 +836,14 @@ static void parse_event_target(cfg_ctx *c, json_t *v, pz_event_target *t)
     switch (t->type) {
     case PZ_TARGET_PERSONALIZE_EVENT_TRACKER:
         t->tracking_id = cfg_string(c, v, &TARGET_TRACKING_ID, "a Personalize event tracker tracking ID");
-        if (t->tracking_id != NULL && !cfg_is_tracking_id(t->tracking_id))
-            cfg_error_at(c, TARGET_TRACKING_ID.key, "invalid tracking ID; expected letters, digits and '-' only");
+        check_unanchored(c, &TARGET_TRACKING_ID, t->tracking_id, TRACKING_ID_CHARS, "letters, digits and '-'");
         parse_aws_target_location(c, v, t);
         break;
     case PZ_TARGET_KINESIS_STREAM:
     case PZ_TARGET_KINESIS_FIREHOSE:
         t->stream_name = cfg_string(c, v, &TARGET_STREAM_NAME, "a Kinesis stream or Firehose name");
-        if (t->stream_name != NULL && !cfg_is_stream_name(t->stream_name))
-            cfg_error_at(c, TARGET_STREAM_NAME.key,
-                         "invalid stream name; expected letters, digits, '_', '.' and '-' only");
+        check_unanchored(c, &TARGET_STREAM_NAME, t->stream_name, STREAM_NAME_CHARS,
+                         "letters, digits, '_', '.' and '-'");
         parse_aws_target_location(c, v, t);
         break;
     case PZ_TARGET_BUILTIN: break;
@@ -816,9 +891,11 @@ static const cfg_member *const NAMESPACE[] = {&NAME,
                                               &NAMESPACE_RECOMMENDERS,
                                               &NAMESPACE_EVENT_TARGETS};
 
-static const cfg_member ROOT_VERSION = {.key = "version", .kind = CFG_STRING};
+/* The version is echoed in a header and gRPC metadata on every response and in /healthz: bounded so
+ * it always fits (gRPC's default metadata budget is 8 KiB for every entry together). */
+static const cfg_member ROOT_VERSION = {.key = "version", .kind = CFG_STRING, .max = PZ_CONFIG_MAX_VERSION_LEN};
 /* Ours: the OpenAPI title (upstream's generator reads it, its schema forbids it). */
-static const cfg_member ROOT_TITLE = {.key = "title", .kind = CFG_STRING};
+static const cfg_member ROOT_TITLE = {.key = "title", .kind = CFG_STRING, .free_text = true};
 static const cfg_member ROOT_NAMESPACES = {.key = "namespaces", .kind = CFG_OBJECT, .presence = CFG_REQUIRED};
 static const cfg_member *const ROOT[] = {&ROOT_VERSION,  &DESCRIPTION,  &ROOT_TITLE,
                                          &CACHE_CONTROL, &AUTO_CONTEXT, &ROOT_NAMESPACES};
@@ -827,7 +904,7 @@ static void parse_namespace(cfg_ctx *c, const char *key, json_t *v, const inheri
 {
     pz_namespace *ns = &out->pub;
     ns->key = pz_arena_strdup(c->arena, key);
-    check_path_key(c, key, "namespace");
+    check_path_key(c, key, "namespace", true);
     if (!cfg_expect_object(c, v, "a namespace {\"recommenders\": ..., \"eventTargets\": ...}"))
         return;
     cfg_check_members(c, v, NAMESPACE, COUNT(NAMESPACE), 0, true, "a namespace");

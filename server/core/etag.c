@@ -18,6 +18,41 @@ void pz_etag_of(const void *content, size_t len, char out[PZ_ETAG_SIZE])
     out[18] = '\0';
 }
 
+static bool is_coding(const char *s, size_t len)
+{
+    if (len == 0 || len > PZ_ETAG_CODING_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9')))
+            return false;
+    return true;
+}
+
+bool pz_etag_with_coding(const char *etag, const char *coding, char out[PZ_ETAG_CODING_SIZE])
+{
+    size_t elen = strlen(etag), clen = strlen(coding);
+    if (elen != PZ_ETAG_SIZE - 1 || !is_coding(coding, clen)) {
+        memcpy(out, etag, elen < PZ_ETAG_SIZE ? elen + 1 : PZ_ETAG_SIZE);
+        out[PZ_ETAG_SIZE - 1] = '\0';
+        return false;
+    }
+    memcpy(out, etag, elen - 1); /* without the closing quote */
+    out[elen - 1] = '-';
+    memcpy(out + elen, coding, clen);
+    out[elen + clen] = '"';
+    out[elen + clen + 1] = '\0';
+    return true;
+}
+
+/* Whether tag[0..tlen) names the representation whose opaque tag is want[0..wlen): the same, or
+ * an encoded one of the same content. */
+static bool same_content(const char *tag, size_t tlen, const char *want, size_t wlen)
+{
+    if (tlen < wlen || memcmp(tag, want, wlen) != 0)
+        return false;
+    return tlen == wlen || (tag[wlen] == '-' && is_coding(tag + wlen + 1, tlen - wlen - 1));
+}
+
 static bool is_ows(char c)
 {
     return c == ' ' || c == '\t';
@@ -85,7 +120,7 @@ bool pz_etag_none_match(const char *inm, size_t len, const char *etag)
             i++;
         if (i < len && inm[i] != ',')
             ok = false;
-        if (ok && tlen == elen && memcmp(tag, want, elen) == 0)
+        if (ok && same_content(tag, tlen, want, elen))
             return true;
         while (i < len && inm[i] != ',')
             i++;

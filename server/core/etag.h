@@ -15,13 +15,24 @@
 /* Writes the strong ETag of content[0..len) to out, e.g. "\"5f0e3a1c9b2d4e68\"". */
 void pz_etag_of(const void *content, size_t len, char out[PZ_ETAG_SIZE]);
 
+/* An encoded representation of the same content (a content coding such as gzip) is another
+ * representation, so it gets its own strong tag (RFC 9110 §8.8.3): ours with "-<coding>" inside
+ * the quotes, e.g. "\"5f0e3a1c9b2d4e68-gzip\"". Codings are 1 to PZ_ETAG_CODING_MAX lower-case
+ * letters and digits. */
+#define PZ_ETAG_CODING_MAX 15
+#define PZ_ETAG_CODING_SIZE (PZ_ETAG_SIZE + 1 + PZ_ETAG_CODING_MAX)
+/* Writes etag (as from pz_etag_of) with coding appended inside its quotes; returns false (out = etag)
+ * when coding is not a valid coding name. */
+bool pz_etag_with_coding(const char *etag, const char *coding, char out[PZ_ETAG_CODING_SIZE]);
+
 /* True when the If-None-Match field value `inm` (len bytes, need not be NUL-terminated) matches
  * `etag` (quoted, as from pz_etag_of) by the weak comparison RFC 9110 prescribes for
  * If-None-Match: "*" matches any current representation; otherwise the value is a comma-separated
- * list of entity-tags, each optionally prefixed with W/, and one whose opaque part equals etag's
- * matches. Unquoted members are accepted leniently (upstream clients sent them). A member that
- * cannot be read (unbalanced quote, control characters) is skipped; an empty or absent value never
- * matches. */
+ * list of entity-tags, each optionally prefixed with W/, and one whose opaque part equals etag's,
+ * or etag's with a coding (pz_etag_with_coding: the client holds an encoded representation of the
+ * same content, still current), matches. Unquoted members are accepted leniently (upstream
+ * clients sent them). A member that cannot be read (unbalanced quote, control characters) is
+ * skipped; an empty or absent value never matches. */
 bool pz_etag_none_match(const char *inm, size_t len, const char *etag);
 
 #endif

@@ -23,10 +23,22 @@
 
 typedef struct pz_event_submission pz_event_submission;
 
+/* A REST body a forward-only namespace takes as it is (server/core/event_validation.h
+ * pz_events_read_body reads it): any JSON object. */
+typedef struct pz_events_body {
+    const char *json; /* the object as compact JSON (arena), defaults filled */
+    size_t len;       /* its length */
+    size_t n_events;  /* the length of its eventList when that is an array, else 0 */
+} pz_events_body;
+
 struct pz_event_submission {
     const pz_namespace *ns;                              /* valid during submit() only */
     const Personalization__V1__PutEventsRequest *events; /* valid until done */
-    const pz_header *headers;                            /* the call's headers / metadata */
+    /* A forward-only namespace's REST body: forwarded as the envelope's body instead of
+     * `events`, which then holds only its sessionId, userId and experimentConversions. NULL
+     * otherwise. Valid until done. */
+    const pz_events_body *raw;
+    const pz_header *headers; /* the call's headers / metadata */
     size_t n_headers;
     /* events->experiment_conversions resolved (server/core/experiment.h), one each; valid during
      * submit() only. The sink stores one conversion record per entry with the call. */

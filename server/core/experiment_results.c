@@ -6,6 +6,7 @@
 #include "server/core/bucket.h"
 #include "server/core/experiment.h"
 #include "server/core/experiment_stats.h"
+#include "server/core/num.h"
 
 #define INVALID(...)                                                                                                   \
     pz_error_setf(err, arena, PZ_INVALID_ARGUMENT, PZ_ERRTYPE_VALIDATION, "ValidationError", __VA_ARGS__)
@@ -63,8 +64,8 @@ static const char *percent(pz_arena *arena, double p)
     if (p >= 0.999)
         return "more than 99.9%";
     if (p >= 0.99)
-        return pz_arena_printf(arena, "%.1f%%", (double)(int)(p * 1000) / 10);
-    return pz_arena_printf(arena, "%d%%", (int)(p * 100 + 0.5));
+        return pz_arena_printf(arena, "%.1f%%", (double)pz_double_to_i64(p * 1000, 0, 1000) / 10);
+    return pz_arena_printf(arena, "%d%%", (int)pz_double_to_i64(p * 100 + 0.5, 0, 100)); /* NaN: 0 */
 }
 
 static Personalization__V1__VariationResult *new_variation(pz_arena *arena, const shown *v, bool control)

@@ -1,5 +1,7 @@
 #include "server/core/hints.h"
 
+#include "server/core/log.h"
+
 #define BOTH_FRONTS (PZ_FRONT_REST | PZ_FRONT_GRPC)
 
 const pz_hint_header pz_hint_headers[] = {
@@ -30,5 +32,18 @@ const char *pz_hint_value(const pz_hint_header *row, const pz_response_hints *hi
         return NULL;
     if (!cacheable && row->uncacheable == PZ_HINT_NO_STORE)
         return "no-store";
-    return *(const char *const *)((const char *)hints + row->offset);
+    const char *v = *(const char *const *)((const char *)hints + row->offset);
+    if (v != NULL && !pz_header_value_valid(v)) {
+        pz_warn("response header %s not sent: its value holds a control character", row->name);
+        return NULL;
+    }
+    return v;
+}
+
+bool pz_header_value_valid(const char *v)
+{
+    for (const unsigned char *p = (const unsigned char *)v; *p != '\0'; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return false;
+    return true;
 }

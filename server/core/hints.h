@@ -43,7 +43,14 @@ typedef struct pz_hint_header {
 extern const pz_hint_header pz_hint_headers[PZ_HINT_HEADERS_COUNT];
 
 /* The value `front` sends for `row` (NULL: send nothing). `cacheable` says whether the response
- * may be stored: the REST route's flag; gRPC passes true (the core's hints decide alone). */
+ * may be stored: the REST route's flag; gRPC passes true (the core's hints decide alone). A value
+ * that is not a valid header value (pz_header_value_valid) is never sent: NULL, and a warning
+ * naming the header is logged. */
 const char *pz_hint_value(const pz_hint_header *row, const pz_response_hints *hints, pz_front front, bool cacheable);
+
+/* True when v can be sent as one header field value: no control character (U+0000-U+001F, U+007F;
+ * CR and LF would split the header, RFC 9110 §5.5). Configuration values that reach headers are
+ * checked at load; this is the last check for values computed at run time. */
+bool pz_header_value_valid(const char *v);
 
 #endif

@@ -133,19 +133,18 @@ static void finish_error(pz_inference *inf, const pz_error *err)
     pz_request_fail(inf->req, err->status, err->type, err->code, "%s", err->message);
 }
 
-/* Sets the ETag and applies If-None-Match. Returns the not_modified message when it matched (and
- * then sends no prepared body), else NULL with req->prepared = res. res must outlive the request
- * (attached to its arena). */
+/* Sets the ETag and req->prepared = res, and applies If-None-Match. Returns the not_modified
+ * message when it matched (the front then sends no body, but may read res's representations for
+ * their ETags), else NULL. res must outlive the request (attached to its arena). */
 static ProtobufCMessage *apply_validators(pz_inference *inf, const pz_prepared_response *res)
 {
     pz_request *req = inf->req;
     req->hints.etag = pz_arena_strdup(req->arena, res->etag);
+    req->prepared = res;
     if (pz_response_cache_not_modified(inf->p->rc, req->if_none_match, res->etag)) {
         req->hints.not_modified = true;
-        req->prepared = NULL;
         return new_response(inf->query.action, req->arena, NULL, 0, NULL, NULL, true);
     }
-    req->prepared = res;
     return NULL;
 }
 
@@ -221,6 +220,8 @@ static stage_result stage_resolve(pz_inference *inf)
     pz_request *req = inf->req;
     pz_query *q = &inf->query;
     pz_query_read(q, req->rpc, req->message);
+    q->query_params = req->query_params;
+    q->n_query_params = req->n_query_params;
     q->received_ms = req->received_ms;
     q->deadline_ms = req->deadline_ms;
     if (pz_query_validate(q, req->arena, &inf->error) != PZ_OK ||
@@ -252,7 +253,7 @@ static stage_result stage_assign(pz_inference *inf)
     if (inf->assignment.experiment != NULL)
         req->hints.experiment = pz_experiment_header(&inf->assignment, req->arena);
     inf->cache_class = pz_cache_class(q, inf->variation);
-    inf->cacheable = pz_cache_class_cacheable(inf->cache_class);
+    inf->cacheable = !req->uncacheable && pz_cache_class_cacheable(inf->cache_class);
     const char *cache_control = pz_cache_control_value(inf->cache_class, req->arena);
     req->hints.cache_control = cache_control != NULL ? pz_arena_strdup(req->arena, cache_control) : NULL;
     return STAGE_NEXT;
@@ -280,6 +281,14 @@ static refresh *prepare_refresh(pz_inference *inf, pz_cache_flight *flight)
     }
     r->req.headers = headers;
     r->req.n_headers = src->n_headers;
+    pz_header *params = pz_arena_calloc(&r->arena, src->n_query_params ? src->n_query_params : 1, sizeof *params);
+    for (size_t i = 0; i < src->n_query_params; i++) {
+        const pz_header *h = &src->query_params[i];
+        params[i] = (pz_header){pz_arena_strndup(&r->arena, h->name, h->name_len), h->name_len,
+                                pz_arena_strndup(&r->arena, h->value, h->value_len), h->value_len};
+    }
+    r->req.query_params = params;
+    r->req.n_query_params = src->n_query_params;
     r->req.hints.vary = src->hints.vary != NULL ? pz_arena_strdup(&r->arena, src->hints.vary) : NULL;
     r->req.protocol = "refresh";
     r->p = inf->p;
@@ -300,8 +309,14 @@ static stage_result stage_cache(pz_inference *inf)
         req->hints.cache = "refresh";
         return STAGE_NEXT;
     }
-    pz_response_key key = {&inf->query,  inf->variation->key, req->hints.vary,
-                           req->headers, req->n_headers,      pz_config_generation(inf->config)};
+    pz_response_key key = {.query = &inf->query,
+                           .variation_key = inf->variation->key,
+                           .vary = req->hints.vary,
+                           .headers = req->headers,
+                           .n_headers = req->n_headers,
+                           .params = inf->variation->query_params,
+                           .n_params = inf->variation->n_query_params,
+                           .generation = pz_config_generation(inf->config)};
     const pz_prepared_response *found;
     pz_cache_flight *flight;
     const char *outcome;
@@ -349,6 +364,9 @@ static stage_result stage_recommend(pz_inference *inf)
                                      .served = inf->variation,
                                      .done = recommended,
                                      .done_ctx = inf};
+    /* numResults=0 asks for nothing: the answer is an empty list, without asking anyone. */
+    if (inf->query.action != PZ_ACTION_RERANK_ITEMS && inf->query.num_results == 0)
+        return STAGE_NEXT;
     inf->p->recommender.invoke(inf->p->recommender.self, inf->call);
     return STAGE_PENDING;
 }
@@ -370,10 +388,13 @@ static stage_result stage_build(pz_inference *inf)
         it->has_score = c->items[i].has_score;
         it->score = c->items[i].score;
         if (c->extras != NULL) { /* remote recommenders: Personalize's PredictedItem fields */
-            it->promotion_name = (char *)c->extras[i].promotion_name;
-            it->reason = c->extras[i].reason;
-            it->n_reason = c->extras[i].n_reason;
-            it->metadata = c->extras[i].metadata;
+            const pz_item_extra *x = &c->extras[i];
+            it->promotion_name = (char *)x->promotion_name;
+            it->reason = x->reason;
+            it->n_reason = x->n_reason;
+            it->has_empty_reason = it->empty_reason = x->reason != NULL && x->n_reason == 0;
+            it->metadata = x->metadata;
+            it->custom_fields = x->custom_fields;
         }
         list[i] = it;
     }
@@ -381,6 +402,12 @@ static stage_result stage_build(pz_inference *inf)
     Personalization__V1__MatchedExperiment *matched =
         inf->assignment.experiment != NULL ? pz_experiment_matched(&inf->assignment, arena) : NULL;
     inf->response = new_response(inf->query.action, arena, list, count, rid, matched, false);
+    if (c->custom_fields != NULL) {
+        if (inf->query.action == PZ_ACTION_RERANK_ITEMS)
+            ((Personalization__V1__RerankResponse *)inf->response)->custom_fields = c->custom_fields;
+        else
+            ((Personalization__V1__RecommendationResponse *)inf->response)->custom_fields = c->custom_fields;
+    }
     inf->response_items = list;
     inf->n_response_items = count;
     return STAGE_NEXT;

@@ -111,3 +111,18 @@ bool pz_utf8_valid(const char *s, size_t len)
     }
     return true;
 }
+
+void pz_utf8_scrub(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    size_t len = strlen(s);
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        size_t n = p[i] < 0x80 ? 1 : pz_utf8_next(p + i, len - i, &cp);
+        if (n == 0) {
+            p[i++] = '?';
+            continue;
+        }
+        i += n;
+    }
+}

@@ -19,6 +19,11 @@ int pz_json_write_string(pz_buf *out, const char *s, size_t len);
  * U+10FFFF or truncated sequences. */
 bool pz_utf8_valid(const char *s, size_t len);
 
+/* Replaces in place each byte of the NUL-terminated s that does not start a valid UTF-8 sequence
+ * with '?': for messages that quote input (a parser's error text), so they can be logged and
+ * returned as they are. */
+void pz_utf8_scrub(char *s);
+
 /* Decodes one UTF-8 character at s (len > 0 bytes available): returns its length (1..4) and sets
  * *cp, or returns 0 for an invalid, overlong, surrogate or truncated sequence. */
 size_t pz_utf8_next(const unsigned char *s, size_t len, uint32_t *cp);

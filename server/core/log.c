@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "server/core/redact.h"
+
 static volatile pz_log_level log_level = PZ_LOG_INFO;
 static pz_log_format log_format = PZ_LOG_TEXT;
 
@@ -51,6 +53,9 @@ static pz_buf *thread_line(void)
     pz_buf_clear(b);
     return b;
 }
+
+/* A message's text before redaction and escaping; longer messages are cut. */
+#define LOG_LINE_MAX 4096
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
@@ -136,11 +141,47 @@ static void begin_line(pz_buf *line, pz_log_level level)
     }
 }
 
+/* Appends text[0..len) to a text-format line: control characters (a client's method path,
+ * header or id can carry a newline) are written as \xNN, so one event is always one line and
+ * nobody can forge a log line. */
+static void append_escaped(pz_buf *line, const char *text, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t run = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (c >= 0x20 && c != 0x7f)
+            continue;
+        pz_buf_append(line, text + run, i - run);
+        char esc[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
+        pz_buf_append(line, esc, sizeof esc);
+        run = i + 1;
+    }
+    pz_buf_append(line, text + run, len - run);
+}
+
+/* Appends a message or free text: URL credentials and query values redacted, whoever formatted
+ * it (redact.h), then escaped for the line's format (JSON string, or \xNN in text). */
+static void append_text(pz_buf *line, const char *text, size_t len, bool json)
+{
+    char redacted[LOG_LINE_MAX]; /* cut to fit, like the message itself */
+    if (len > LOG_LINE_MAX - 1)
+        len = LOG_LINE_MAX - 1;
+    if (memmem(text, len, "://", 3) != NULL) {
+        len = pz_redact_urls(text, len, redacted, sizeof redacted);
+        text = redacted;
+    }
+    if (json)
+        pz_json_write_string(line, text, len);
+    else
+        append_escaped(line, text, len);
+}
+
 void pz_log(pz_log_level level, const char *fmt, ...)
 {
     if (level < log_level)
         return;
-    char msg[4096];
+    char msg[LOG_LINE_MAX];
     va_list ap;
     va_start(ap, fmt);
     int m = vsnprintf(msg, sizeof msg, fmt, ap);
@@ -148,12 +189,9 @@ void pz_log(pz_log_level level, const char *fmt, ...)
     size_t mlen = m < 0 ? 0 : (size_t)m >= sizeof msg ? sizeof msg - 1 : (size_t)m;
     pz_buf *line = thread_line();
     begin_line(line, level);
-    if (log_format == PZ_LOG_JSON) {
-        pz_json_write_string(line, msg, mlen);
+    append_text(line, msg, mlen, log_format == PZ_LOG_JSON);
+    if (log_format == PZ_LOG_JSON)
         pz_buf_append_char(line, '}');
-    } else {
-        pz_buf_append(line, msg, mlen);
-    }
     write_line(line);
 }
 
@@ -165,15 +203,15 @@ void pz_log_json(pz_log_level level, const char *msg, const char *fields, size_t
     pz_buf *line = thread_line();
     begin_line(line, level);
     if (log_format == PZ_LOG_JSON) {
-        pz_json_write_string(line, msg, strlen(msg));
+        append_text(line, msg, strlen(msg), true);
         if (fields_len > 0 && pz_buf_append_char(line, ',') == 0 && pz_buf_append(line, fields, fields_len) != 0)
             pz_buf_append_str(line, "\"cut\":true"); /* a shorter line, still JSON */
         pz_buf_append_char(line, '}');
     } else {
-        pz_buf_append_str(line, msg);
+        append_text(line, msg, strlen(msg), false);
         if (text_len > 0) {
             pz_buf_append_char(line, ' ');
-            pz_buf_append(line, text_fields, text_len);
+            append_text(line, text_fields, text_len, false);
         }
     }
     write_line(line);

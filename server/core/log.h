@@ -3,6 +3,9 @@
  *   text  2026-01-02T03:04:05.678Z info  message
  *   json  {"time":"2026-01-02T03:04:05.678Z","level":"info","msg":"message"}, one object per line
  *         (JSON Lines); structured lines (pz_log_json: the access log) add their own fields.
+ * Whatever text a client put in a message, a line is always one event: control characters
+ * (newlines included) are written as \xNN in text and escaped as JSON in json. URLs in messages
+ * and text fields have their credentials and query values redacted (server/core/redact.h).
  * Any thread. */
 #ifndef PZ_LOG_H
 #define PZ_LOG_H

@@ -4,8 +4,14 @@
  *   protobuf   the packed response message (what a gRPC front sends, no re-encoding)
  *   json       the same message rendered as the REST body (NULL when it was not rendered)
  *   etag       the strong, quoted, content-derived ETag of the protobuf bytes (server/core/etag.h)
+ *   variants   the JSON body in content codings (gzip, br), each made at most once, by the first
+ *              request that wants it (pz_prepared_variant), then kept with the response: a cache
+ *              hit never compresses, and neither misses nor gRPC calls pay for codings nobody
+ *              asked for. The codings are the front's business (gateway/compress.h); the core
+ *              only keeps their bytes, in slots the front numbers.
  *
- * Immutable once created; one allocation. Any thread may ref/unref; the last unref frees it.
+ * Immutable once created, except that each variant slot is filled at most once (atomically).
+ * Any thread may ref/unref; the last unref frees it and its variants.
  */
 #ifndef PZ_PREPARED_H
 #define PZ_PREPARED_H
@@ -14,8 +20,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "server/core/buf.h"
 #include "server/core/etag.h"
 #include "server/core/mem.h"
+
+/* Variant slots per response (content codings a front may keep). */
+#define PZ_PREPARED_MAX_VARIANTS 4
+
+/* The JSON body in one content coding. */
+typedef struct pz_prepared_variant {
+    const uint8_t *data; /* NULL when the coding did not make the body smaller: send it as it is */
+    size_t len;
+    char etag[PZ_ETAG_CODING_SIZE]; /* the response's ETag with the coding (pz_etag_with_coding) */
+} pz_prepared_variant;
 
 typedef struct pz_prepared_response {
     const uint8_t *protobuf;
@@ -23,9 +40,27 @@ typedef struct pz_prepared_response {
     const char *json; /* NUL-terminated; NULL when not rendered */
     size_t json_len;
     char etag[PZ_ETAG_SIZE];
-    size_t bytes;     /* total allocation, for cache accounting */
+    size_t bytes;     /* total allocation at creation, for cache accounting (variants come later
+                       * and are not counted: each is smaller than the JSON it encodes) */
     atomic_long refs; /* use pz_prepared_ref/unref */
+    _Atomic(pz_prepared_variant *) variants[PZ_PREPARED_MAX_VARIANTS]; /* use pz_prepared_variant */
 } pz_prepared_response;
+
+/* Encodes in[0..len) into out (a content coding). Returns 0, or -1 on failure. */
+typedef int (*pz_prepared_encode_fn)(void *ctx, const char *in, size_t len, pz_buf *out);
+
+/* The JSON body of p in the content coding `coding` (e.g. "gzip"), kept in variant `slot` (the
+ * caller's fixed number for that coding, < PZ_PREPARED_MAX_VARIANTS): encoded by `encode` (its
+ * output capped at the body's length) on the first call, returned as kept on every later one; an
+ * encoding that fails or is not smaller is kept as data NULL (send the body as it is). Any thread:
+ * concurrent first calls may both encode; one result is kept, the other freed. NULL when p has no
+ * JSON or slot is out of range. */
+const pz_prepared_variant *pz_prepared_variant_get(const pz_prepared_response *p, size_t slot, const char *coding,
+                                                   pz_prepared_encode_fn encode, void *ctx);
+
+/* Variants encoded since the process started (kept or not): the work a cache hit must not do
+ * again, for the cache stats. */
+unsigned long pz_prepared_variants_encoded(void);
 
 /* Copies the packed message and the JSON body (json may be NULL) into a new prepared response
  * with one reference held by the caller and its ETag computed. Never NULL. */

@@ -20,6 +20,13 @@
         (q)->feature = (m)->feature;                                                                                   \
     } while (0)
 
+/* Optional strings the client sends empty are absent, as upstream treats them (a client that
+ * always sends the key, `?userId=` included, must not get a 400). */
+static const char *absent_if_empty(const char *s)
+{
+    return s != NULL && s[0] == '\0' ? NULL : s;
+}
+
 void pz_query_read(pz_query *q, pz_rpc rpc, const ProtobufCMessage *msg)
 {
     *q = (pz_query){.rpc = rpc};
@@ -50,6 +57,13 @@ void pz_query_read(pz_query *q, pz_rpc rpc, const ProtobufCMessage *msg)
     }
     default: break;
     }
+    q->filter = absent_if_empty(q->filter);
+    q->feature = absent_if_empty(q->feature);
+    if (q->action == PZ_ACTION_RELATED_ITEMS) /* required elsewhere: an empty one stays a 400 */
+        q->user_id = absent_if_empty(q->user_id);
+    /* Upstream clamps numResults to Personalize's maximum rather than refuse it. */
+    if (q->action != PZ_ACTION_RERANK_ITEMS && q->num_results > PZ_MAX_NUM_RESULTS)
+        q->num_results = PZ_MAX_NUM_RESULTS;
 }
 
 #define INVALID(arena, err, ...)                                                                                       \
@@ -100,8 +114,9 @@ static pz_status check_subject(const pz_query *q, pz_arena *arena, pz_error *err
             return INVALID(arena, err, "itemIds must hold 1 to %d item ids (got %zu)", PZ_MAX_RERANK_ITEMS,
                            q->n_item_ids);
         for (size_t i = 0; i < q->n_item_ids; i++) {
-            if (q->item_ids[i] == NULL || strlen(q->item_ids[i]) > PZ_MAX_ID_LEN)
-                return INVALID(arena, err, "itemIds[%zu] must be at most %d characters", i, PZ_MAX_ID_LEN);
+            /* An empty id (",," in the path, [""] in the body) names no item: refused like an absent one. */
+            if (q->item_ids[i] == NULL || q->item_ids[i][0] == '\0' || strlen(q->item_ids[i]) > PZ_MAX_ID_LEN)
+                return INVALID(arena, err, "itemIds[%zu] must be 1 to %d characters", i, PZ_MAX_ID_LEN);
         }
         return PZ_OK;
     }
@@ -116,8 +131,8 @@ pz_status pz_query_validate(const pz_query *q, pz_arena *arena, pz_error *err)
         (s = check_id(q->recommender_key, "recommender", true, arena, err)) != PZ_OK ||
         (s = check_subject(q, arena, err)) != PZ_OK)
         return s;
-    if (q->action != PZ_ACTION_RERANK_ITEMS && (q->num_results < 1 || q->num_results > PZ_MAX_NUM_RESULTS))
-        return INVALID(arena, err, "numResults must be between 1 and %d (got %d)", PZ_MAX_NUM_RESULTS, q->num_results);
+    if (q->action != PZ_ACTION_RERANK_ITEMS && q->num_results < 0)
+        return INVALID(arena, err, "numResults must be between 0 and %d (got %d)", PZ_MAX_NUM_RESULTS, q->num_results);
     if ((s = check_map(q->filter_values, q->n_filter_values, "filterValues", PZ_MAX_FILTER_VALUE_KEY_LEN,
                        "InvalidFilterParameter", arena, err)) != PZ_OK)
         return s;

@@ -17,10 +17,12 @@
 
 #include "server/core/config.h"
 #include "server/core/mem.h"
+#include "server/core/request.h"
 #include "server/core/rpc.h"
 #include "server/core/status.h"
 
-/* Limits of the inference API (spec §2.6, §13), each enforced with a 400 naming the field. */
+/* Limits of the inference API (spec §2.6, §13), each enforced with a 400 naming the field, except
+ * PZ_MAX_NUM_RESULTS: a larger numResults is clamped to it, as upstream does. */
 #define PZ_MAX_NUM_RESULTS 500
 #define PZ_MAX_RERANK_ITEMS 500
 #define PZ_MAX_ID_LEN 256
@@ -45,8 +47,9 @@ typedef struct pz_query {
     const char *item_id; /* related-items */
     char **item_ids;     /* rerank-items */
     size_t n_item_ids;
-    int num_results; /* recommend/related: what the client asked for (1..500); rerank: the
-                      * number of ids, since a rerank answers every id it was given */
+    int num_results; /* recommend/related: what the client asked for, clamped to 500 (0 asks for
+                      * an empty list); rerank: the number of ids, since a rerank answers every
+                      * id it was given */
     const char *filter;
     pz_string_entry **filter_values;
     size_t n_filter_values;
@@ -55,6 +58,8 @@ typedef struct pz_query {
     bool decorate_items;
     bool synthetic_user;
     const char *feature;
+    const pz_header *query_params; /* the request's (pz_request.query_params), for `http` URLs */
+    size_t n_query_params;
 
     /* resolved in the configuration snapshot (NULL until the resolve stage ran) */
     const pz_namespace *ns;
@@ -65,7 +70,10 @@ typedef struct pz_query {
 } pz_query;
 
 /* Reads an inference request message of type pz_rpc_get(rpc)->request into q (zeroing the rest).
- * rpc must be RECOMMEND_ITEMS, RELATED_ITEMS or RERANK_ITEMS. */
+ * rpc must be RECOMMEND_ITEMS, RELATED_ITEMS or RERANK_ITEMS. Reading normalizes what upstream
+ * treats as equivalent: an empty `filter`, `feature` or related-items `userId` is absent, and
+ * numResults above PZ_MAX_NUM_RESULTS is clamped to it (upstream clamps; a negative value stays
+ * for pz_query_validate to refuse). */
 void pz_query_read(pz_query *q, pz_rpc rpc, const ProtobufCMessage *msg);
 
 /* Checks what does not depend on the configuration: required ids, id lengths, numResults, rerank

@@ -40,10 +40,11 @@ typedef struct pz_scored_item {
  * fields), kept as given. Arena-owned; every member may be NULL/0 when absent. */
 typedef struct pz_item_extra {
     const char *promotion_name;
-    char **reason;
+    char **reason; /* non-NULL when the recommender gave the list, even empty (n_reason 0) */
     size_t n_reason;
-    Google__Protobuf__Struct *metadata; /* Personalize metadataColumns, Lambda/SageMaker/http
-                                           `metadata`, or DynamoDB item metadata */
+    Google__Protobuf__Struct *metadata;      /* Personalize metadataColumns, Lambda/SageMaker/http
+                                                `metadata`, or DynamoDB item metadata */
+    Google__Protobuf__Struct *custom_fields; /* the item's other fields (Lambda, SageMaker, http) */
 } pz_item_extra;
 
 typedef struct pz_recommend_call pz_recommend_call;
@@ -62,9 +63,12 @@ struct pz_recommend_call {
     size_t n_items;
     const pz_item_extra *extras;   /* parallel to items, or NULL (builtin) */
     const char *recommendation_id; /* the recommender's, or NULL: the sequencer mints one */
-    const pz_variation *served;    /* the variation that answered: `variation`, or the fallback that
-                                    * replaced it when it failed (spec: `fallback` key) */
-    const char *fallback_from;     /* key of the variation that failed first, or NULL */
+    /* Top-level fields of the answer the response message does not name (Lambda, SageMaker,
+     * http), or NULL. */
+    Google__Protobuf__Struct *custom_fields;
+    const pz_variation *served; /* the variation that answered: `variation`, or the fallback that
+                                 * replaced it when it failed (spec: `fallback` key) */
+    const char *fallback_from;  /* key of the variation that failed first, or NULL */
 
     pz_recommend_done_fn done;
     void *done_ctx; /* the sequencer's */

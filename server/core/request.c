@@ -4,12 +4,14 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
 
 #include "server/core/json_text.h"
 #include "server/core/log.h"
+#include "server/core/redact.h"
 
 /* The access line's fields (text or JSON): a route, a client address, names, ids and a message
  * code fit easily; longer values are cut by the formatter. */
@@ -42,6 +44,16 @@ const pz_header *pz_headers_find(const pz_header *headers, size_t n, const char 
     for (size_t i = 0; i < n; i++) {
         if (headers[i].name_len == len && strncasecmp(headers[i].name, lname, len) == 0)
             return &headers[i];
+    }
+    return NULL;
+}
+
+const pz_header *pz_query_param_find(const pz_header *params, size_t n, const char *name)
+{
+    size_t len = strlen(name);
+    for (size_t i = 0; i < n; i++) {
+        if (params[i].name_len == len && memcmp(params[i].name, name, len) == 0)
+            return &params[i];
     }
     return NULL;
 }
@@ -198,7 +210,13 @@ static void access_json(pz_buf *b, const pz_request *req, const char *what, int 
     pz_buf_append_str(b, "\"protocol\":");
     const char *protocol = req->protocol ? req->protocol : "-";
     pz_json_write_string(b, protocol, strlen(protocol));
-    json_field(b, "route", what);
+    if (what != NULL && strstr(what, "://") != NULL) { /* a client's path: no URL secrets (redact.h) */
+        char *clean = pz_redact_urls_dup(what);
+        json_field(b, "route", clean);
+        free(clean);
+    } else {
+        json_field(b, "route", what);
+    }
     pz_buf_printf(b, ",\"status\":%d,\"duration_ms\":%.3f", code, (double)dur_us / 1000.0);
     if (req->hints.upstream.us > 0)
         pz_buf_printf(b, ",\"upstream_ms\":%.3f", (double)req->hints.upstream.us / 1000.0);

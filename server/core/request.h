@@ -86,6 +86,11 @@ struct pz_request {
     /* in */
     pz_rpc rpc;
     const ProtobufCMessage *message; /* the decoded request message (type pz_rpc_get(rpc)->request) */
+    /* The protobuf bytes `message` was decoded from, when the front decoded it from protobuf (gRPC),
+     * else NULL: the core checks the strings there, where an embedded NUL is still visible
+     * (server/core/message_check.h). Must stay valid until on_done. */
+    const uint8_t *wire;
+    size_t wire_len;
     const pz_header *headers;
     size_t n_headers;
     const char *protocol;      /* "rest" or "grpc", for logs */
@@ -93,10 +98,23 @@ struct pz_request {
     const char *principal;     /* authenticated principal or NULL; set by authentication
                                 * (issue #15) before the core sees the request */
     const char *if_none_match; /* raw If-None-Match value or NULL */
-    int64_t deadline_ms;       /* absolute wall-clock deadline (ms since epoch), 0 = none */
-    int64_t received_ms;       /* wall-clock time of receipt (ms since epoch) */
-    int64_t received_mono_us;  /* monotonic time of receipt (µs, pz_mono_us): access-log duration */
-    pz_arena *arena;           /* all core allocations for this request come from here */
+    /* REST: the query string's parameters, percent-decoded, in order, names as sent (compare them
+     * exactly); gRPC: none. Only `http` variations read parameters the messages do not name. */
+    const pz_header *query_params;
+    size_t n_query_params;
+    /* REST routes whose body a namespace may forward as it is (POST /events): the raw body, and
+     * the error turning it into `message` gave, if any (`message` then holds the path's fields
+     * only). The core answers that error unless the namespace forwards bodies as they are
+     * (server/core/event_validation.h). NULL otherwise. */
+    const char *body;
+    size_t body_len;
+    const pz_error *body_error;
+    bool uncacheable;         /* the front's route is never cached (POST rerank, spec §2.5): the response
+                               * cache is neither read nor written, and no ETag is made */
+    int64_t deadline_ms;      /* absolute wall-clock deadline (ms since epoch), 0 = none */
+    int64_t received_ms;      /* wall-clock time of receipt (ms since epoch) */
+    int64_t received_mono_us; /* monotonic time of receipt (µs, pz_mono_us): access-log duration */
+    pz_arena *arena;          /* all core allocations for this request come from here */
     pz_request_done_cb on_done;
     void *front_data; /* the front's own pointer, untouched by the core */
 
@@ -107,8 +125,10 @@ struct pz_request {
                                  * NULL when the answer came prepared from the response cache */
     /* When status == PZ_OK and non-NULL: the response already packed (and rendered as JSON), see
      * server/core/prepared.h. A front sends these bytes as they are instead of encoding
-     * `response`. The arena holds a reference (dropped when the arena is destroyed); a front that
-     * sends without copying takes its own with pz_prepared_ref and drops it once sent. */
+     * `response`, except when hints.not_modified: then `response` is the not_modified answer and
+     * `prepared` only names the representations (their ETags). The arena holds a reference
+     * (dropped when the arena is destroyed); a front that sends without copying takes its own
+     * with pz_prepared_ref and drops it once sent. */
     const pz_prepared_response *prepared;
     pz_response_hints hints;
 };
@@ -119,6 +139,9 @@ typedef void (*pz_handle_fn)(void *ctx, pz_request *req);
 
 /* The first of headers[0..n) named `lname` (lower case; compared case-insensitively), or NULL. */
 const pz_header *pz_headers_find(const pz_header *headers, size_t n, const char *lname);
+
+/* The first of params[0..n) named exactly `name` (query parameters are case-sensitive), or NULL. */
+const pz_header *pz_query_param_find(const pz_header *params, size_t n, const char *name);
 
 /* Zeroes the request and sets the arena and the receipt time (now). */
 void pz_request_init(pz_request *req, pz_arena *arena);

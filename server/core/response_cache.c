@@ -186,7 +186,8 @@ static void put_vary(key_builder *b, const pz_response_key *k)
 
 /* Everything that changes the response: the call (method, namespace, recommender, variation), its
  * subject (user, item, item ids), its shape (numResults, filter and values, context, decoration,
- * synthetic user, experiment feature) and the header values automatic context consulted. The
+ * synthetic user, experiment feature), the header values automatic context consulted and the
+ * query parameters an http variation's URL reads. The
  * configuration generation travels in pz_cache_key. Returns false when the key is too large. */
 static bool build_key(key_builder *b, const pz_response_key *k, pz_arena *arena)
 {
@@ -210,6 +211,11 @@ static bool build_key(key_builder *b, const pz_response_key *k, pz_arena *arena)
     put_byte(b, q->synthetic_user);
     put_str(b, q->feature);
     put_vary(b, k);
+    for (size_t i = 0; i < k->n_params; i++) { /* an http URL's query placeholders */
+        const pz_header *p = pz_query_param_find(q->query_params, q->n_query_params, k->params[i]);
+        put_str(b, k->params[i]);
+        put_str(b, p != NULL ? pz_arena_strndup(arena, p->value, p->value_len) : NULL);
+    }
     return !b->too_large;
 }
 
@@ -312,13 +318,13 @@ int pz_response_cache_stats_json(pz_response_cache *rc, pz_buf *out)
         "{\"enabled\":%s,\"entries\":%zu,\"bytes\":%zu,\"capacityBytes\":%zu,\"hits\":%llu,\"staleHits\":%llu,"
         "\"staleIfError\":%llu,\"misses\":%llu,\"coalesced\":%llu,\"refreshes\":%llu,\"refreshFailures\":%lu,"
         "\"stores\":%llu,\"notStored\":%llu,\"evictions\":%llu,\"expired\":%llu,\"purged\":%llu,"
-        "\"notModified\":%lu,\"bypassed\":%lu}",
+        "\"notModified\":%lu,\"bypassed\":%lu,\"codedBodies\":%lu}",
         rc->cache != NULL && rc->render_json != NULL ? "true" : "false", s.entries, s.bytes, s.capacity_bytes,
         (unsigned long long)s.hits, (unsigned long long)s.stale_hits, (unsigned long long)s.stale_if_error,
         (unsigned long long)s.misses, (unsigned long long)s.coalesced, (unsigned long long)s.refreshes,
         atomic_load(&rc->refresh_failed), (unsigned long long)s.stores, (unsigned long long)s.not_stored,
         (unsigned long long)s.evictions, (unsigned long long)s.expired, (unsigned long long)s.purged,
-        atomic_load(&rc->not_modified), atomic_load(&rc->bypassed));
+        atomic_load(&rc->not_modified), atomic_load(&rc->bypassed), pz_prepared_variants_encoded());
 }
 
 void pz_response_cache_collect_metrics(pz_response_cache *rc, pz_metrics_writer *w)

@@ -97,13 +97,16 @@ void pz_response_cache_destroy(pz_response_cache *rc);
 int64_t pz_response_cache_now(const pz_response_cache *rc);
 
 /* What identifies a response besides the query: the variation chosen, the request headers named
- * in `vary` (their values are in the key) and the configuration generation. */
+ * in `vary` and the query parameters named in `params` (their values are in the key) and the
+ * configuration generation. */
 typedef struct pz_response_key {
     const pz_query *query;
     const char *variation_key;
     const char *vary; /* comma-separated header names, or NULL */
     const pz_header *headers;
     size_t n_headers;
+    const char *const *params; /* query parameters the variation reads (an http URL's), or NULL */
+    size_t n_params;
     unsigned long long generation;
 } pz_response_key;
 

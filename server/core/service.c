@@ -7,6 +7,7 @@
 #include "server/core/event_validation.h"
 #include "server/core/experiment_results.h"
 #include "server/core/inference.h"
+#include "server/core/message_check.h"
 
 struct pz_service {
     pz_config_holder *config;
@@ -50,6 +51,21 @@ static void handle_put_events(pz_service *svc, pz_request *req, pz_config *cfg)
         return;
     }
     req->hints.namespace_key = pz_arena_strdup(req->arena, ns->key);
+    /* A forward-only namespace takes the REST body as it was sent (its sessionId, userId and
+     * experimentConversions read into the message); any other needs the message. */
+    pz_events_body *raw = NULL;
+    if (req->body != NULL && pz_events_forward_only(ns)) {
+        raw = pz_arena_calloc(req->arena, 1, sizeof *raw);
+        if (pz_events_read_body(req->body, req->body_len, req->received_ms, req->arena, in, raw, &req->error) !=
+            PZ_OK) {
+            pz_request_fail(req, req->error.status, req->error.type, req->error.code, "%s", req->error.message);
+            return;
+        }
+    } else if (req->body_error != NULL) {
+        const pz_error *e = req->body_error;
+        pz_request_fail(req, e->status, e->type, e->code, "%s", e->message);
+        return;
+    }
     if (in->n_event_list > 0 && ns->n_event_targets == 0) {
         pz_request_fail(req, PZ_NOT_FOUND, PZ_ERRTYPE_CONFIGURATION, "NamespaceEventTargetsNotFound",
                         "namespace '%s' has no eventTargets", ns->key);
@@ -66,6 +82,7 @@ static void handle_put_events(pz_service *svc, pz_request *req, pz_config *cfg)
     pz_event_submission *sub = pz_arena_calloc(req->arena, 1, sizeof *sub);
     *sub = (pz_event_submission){.ns = ns,
                                  .events = in,
+                                 .raw = raw,
                                  .headers = req->headers,
                                  .n_headers = req->n_headers,
                                  .conversions = conversions,
@@ -132,9 +149,20 @@ void pz_service_handle(pz_service *svc, pz_request *req)
                         "the deadline passed before the request was handled");
         return;
     }
+    /* One text rule for every string of every request, whichever front decoded it. */
+    pz_error text_err;
+    const pz_rpc_info *info = pz_rpc_get(req->rpc);
+    pz_status text = req->wire != NULL && info != NULL
+                         ? pz_message_check_wire(info->request, req->wire, req->wire_len, req->arena, &text_err)
+                         : pz_message_check_strings(req->message, req->arena, &text_err);
+    if (text != PZ_OK) {
+        pz_request_fail(req, text_err.status, text_err.type, text_err.code, "%s", text_err.message);
+        return;
+    }
     pz_config *cfg = pz_config_holder_acquire(svc->config);
     const char *version = pz_config_version(cfg);
-    req->hints.config_version = version != NULL ? pz_arena_strdup(req->arena, version) : NULL;
+    /* An empty version is no version: upstream omits the header rather than send it empty. */
+    req->hints.config_version = version != NULL && version[0] != '\0' ? pz_arena_strdup(req->arena, version) : NULL;
     switch (req->rpc) {
     case PZ_RPC_RECOMMEND_ITEMS:
     case PZ_RPC_RELATED_ITEMS:

@@ -8,9 +8,7 @@ static const char *const NAMES[] = {"namespace", "recommender",   "user_id",    
                                     "itemId",    "itemIds",       "numResults",    "filter", "filterValues",
                                     "context",   "decorateItems", "syntheticUser", "feature"};
 
-#define MAX_NAME 32
-
-static bool known(const char *name, size_t len)
+bool pz_url_template_builtin(const char *name, size_t len)
 {
     for (size_t i = 0; i < sizeof NAMES / sizeof NAMES[0]; i++)
         if (strlen(NAMES[i]) == len && memcmp(NAMES[i], name, len) == 0)
@@ -34,17 +32,25 @@ int pz_url_template_check(const char *tmpl, char *err, size_t errlen)
             return -1;
         }
         size_t len = (size_t)(end - p - 1);
-        if (!known(p + 1, len)) {
-            snprintf(err, errlen,
-                     "unknown placeholder {%.*s}; expected one of {namespace} {recommender} {user_id} {userId} "
-                     "{item_id} {itemId} {itemIds} {numResults} {filter} {filterValues} {context} "
-                     "{decorateItems} {syntheticUser} {feature}",
-                     (int)(len > 40 ? 40 : len), p + 1);
+        if (len == 0 || len >= PZ_URL_TEMPLATE_MAX_NAME) {
+            snprintf(err, errlen, "placeholder at offset %zu must name 1 to %d characters", (size_t)(p - tmpl),
+                     PZ_URL_TEMPLATE_MAX_NAME - 1);
             return -1;
         }
         p = end;
     }
     return 0;
+}
+
+void pz_url_template_each(const char *tmpl, pz_url_template_visit visit, void *ctx)
+{
+    for (const char *p = strchr(tmpl, '{'); p != NULL; p = strchr(p, '{')) {
+        const char *end = strchr(p + 1, '}');
+        if (end == NULL)
+            return;
+        visit(ctx, p + 1, (size_t)(end - p - 1));
+        p = end + 1;
+    }
 }
 
 int pz_url_encode(const char *s, pz_buf *out)
@@ -77,9 +83,9 @@ int pz_url_template_expand(const char *tmpl, pz_url_template_lookup lookup, void
             return -1;
         const char *end = strchr(open + 1, '}');
         size_t len = end != NULL ? (size_t)(end - open - 1) : 0;
-        if (end == NULL || len >= MAX_NAME || !known(open + 1, len))
+        if (end == NULL || len == 0 || len >= PZ_URL_TEMPLATE_MAX_NAME || memchr(open + 1, '{', len) != NULL)
             return -1;
-        char name[MAX_NAME];
+        char name[PZ_URL_TEMPLATE_MAX_NAME];
         memcpy(name, open + 1, len);
         name[len] = '\0';
         const char *value = lookup(ctx, name);

@@ -13,6 +13,7 @@
 #include "server/events/dead_letters.h"
 #include "server/events/outbox.h"
 #include "server/events/record.h"
+#include "server/events/target_spec.h"
 
 typedef struct cli_args {
     const char *data_dir;
@@ -177,10 +178,13 @@ static int cmd_stats(pz_outbox *ob, FILE *out, FILE *err)
         unsigned long long dead = 0;
         pz_outbox_dead_letters(ob, targets.items[i].number, count_dead, &dead, errbuf, sizeof errbuf);
         pz_buf_append_str(&b, i ? ",{\"id\":" : "{\"id\":");
-        pz_json_write_string(&b, targets.items[i].id, strlen(targets.items[i].id));
+        char *shown = pz_target_display_id(targets.items[i].id);
+        char *spec = pz_target_spec_display_json(targets.items[i].spec);
+        pz_json_write_string(&b, shown, strlen(shown));
         pz_buf_printf(&b, ",\"number\":%u,\"cursor\":%llu,\"lag\":%llu,\"deadLetters\":%llu,\"spec\":%s}",
-                      targets.items[i].number, (unsigned long long)targets.items[i].cursor, pending[i], dead,
-                      targets.items[i].spec);
+                      targets.items[i].number, (unsigned long long)targets.items[i].cursor, pending[i], dead, spec);
+        free(shown);
+        free(spec);
     }
     pz_buf_append_str(&b, "]}\n");
     fputs(b.data, out);

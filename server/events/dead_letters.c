@@ -7,7 +7,9 @@
 
 #include "server/core/json_text.h"
 #include "server/core/mem.h"
+#include "server/core/redact.h"
 #include "server/events/record.h"
+#include "server/events/target_spec.h"
 
 typedef struct each_ctx {
     const char *target;
@@ -20,7 +22,7 @@ typedef struct each_ctx {
 static int render_one(void *arg, const pz_outbox_dead *d)
 {
     each_ctx *c = arg;
-    if (c->target != NULL && strcmp(c->target, d->target_id) != 0)
+    if (c->target != NULL && !pz_target_id_matches(d->target_id, c->target))
         return 0;
     if (c->limit >= 0 && c->passed >= c->limit)
         return 1;
@@ -28,10 +30,14 @@ static int render_one(void *arg, const pz_outbox_dead *d)
     pz_buf b;
     pz_buf_init(&b, PZ_DEAD_LETTER_JSON_MAX);
     pz_buf_append_str(&b, "{\"target\":");
-    pz_json_write_string(&b, d->target_id, strlen(d->target_id));
+    char *shown = pz_target_display_id(d->target_id); /* no tracking id or URL secret leaves (redact.h) */
+    pz_json_write_string(&b, shown, strlen(shown));
+    free(shown);
     pz_buf_printf(&b, ",\"number\":%u,\"seq\":%llu,\"attempts\":%u,\"deadLetteredAt\":%lld,\"reason\":", d->number,
                   (unsigned long long)d->seq, d->attempts, (long long)d->at_ms);
-    pz_json_write_string(&b, d->reason, strlen(d->reason));
+    char *reason = pz_redact_urls_dup(d->reason);
+    pz_json_write_string(&b, reason, strlen(reason));
+    free(reason);
     pz_buf_append_str(&b, ",\"record\":");
     if (pz_evrec_decode(d->record, d->record_len, &v) == 0)
         pz_buf_append(&b, v.json, v.json_len);
@@ -61,7 +67,7 @@ typedef struct find_ctx {
 static void find_target(void *arg, const pz_outbox_target *t)
 {
     find_ctx *f = arg;
-    if (strcmp(t->id, f->id) == 0)
+    if (pz_target_id_matches(t->id, f->id))
         f->number = t->number;
 }
 

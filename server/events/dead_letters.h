@@ -3,7 +3,9 @@
  * the admin API (through the events runtime, the server's handle).
  *
  * A dead letter's JSON: {"target", "number", "seq", "attempts", "deadLetteredAt", "reason",
- * "record": <the upstream envelope>}. Any thread; reads are one outbox snapshot each, a replay one
+ * "record": <the upstream envelope>}, the target in its display form and the reason with URLs
+ * redacted (server/events/target_spec.h, server/core/redact.h). A target is named by its stored id
+ * or its display form (pz_target_id_matches). Any thread; reads are one outbox snapshot each, a replay one
  * write transaction. */
 #ifndef PZ_DEAD_LETTERS_H
 #define PZ_DEAD_LETTERS_H

@@ -60,6 +60,8 @@ static int fail(int rc, char *err, size_t errlen, const char *what, const pz_out
         snprintf(err, errlen,
                  "%s: the outbox is full (map size %zu MiB; raise --outbox-map-mb or let targets catch up)", what,
                  ob->map_mb);
+    else if (rc == ENOSPC || rc == EDQUOT || rc == EIO) /* LMDB reports a full disk as EIO at the commit */
+        snprintf(err, errlen, "%s: the event store is full or the disk is (%s)", what, mdb_strerror(rc));
     else
         snprintf(err, errlen, "%s: %s", what, mdb_strerror(rc));
     return -1;

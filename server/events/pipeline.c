@@ -119,7 +119,9 @@ static void on_stored_target(void *ctx, const pz_outbox_target *t)
     pz_event_pipeline *p = ctx;
     pz_target_slot *s = pz_slot_new(t->number, t->id, t->spec, t->cursor);
     if (s == NULL) {
-        pz_error_log("events: stored target %s has an invalid spec; ignored", t->id);
+        char *shown = pz_target_display_id(t->id);
+        pz_error_log("events: stored target %s has an invalid spec; ignored", shown);
+        free(shown);
         return;
     }
     pz_registry_add(p, s);
@@ -145,6 +147,8 @@ int pz_event_pipeline_open(const pz_event_pipeline_options *opts, pz_event_pipel
     p->opts = *opts;
     if (p->opts.max_queued_calls == 0)
         p->opts.max_queued_calls = PZ_EVENTS_MAX_QUEUED_CALLS;
+    if (p->opts.max_targets == 0)
+        p->opts.max_targets = PZ_EVENTS_MAX_TARGETS;
     if (p->opts.max_queued_exposures == 0)
         p->opts.max_queued_exposures = PZ_EVENTS_MAX_QUEUED_EXPOSURES;
     if (p->opts.housekeeping_ms <= 0)
@@ -179,11 +183,10 @@ int pz_event_pipeline_open(const pz_event_pipeline_options *opts, pz_event_pipel
     p->commit_clock_ready = true;
     for (size_t i = 0; i < p->n_slots; i++) {
         if (p->slots[i]->pending > 0)
-            pz_info("events: target %s has %llu record(s) to deliver", p->slots[i]->id,
+            pz_info("events: target %s has %llu record(s) to deliver", p->slots[i]->shown,
                     (unsigned long long)p->slots[i]->pending);
-        if (!p->opts.no_dispatch)
-            p->slots[i]->worker = pz_worker_start(p, p->slots[i]);
     }
+    pz_pipeline_start_missing_workers(p);
     if (pthread_create(&p->writer, NULL, writer_main, p) != 0)
         pz_fatal("cannot start the event writer thread");
     p->writer_started = true;
@@ -222,8 +225,8 @@ void pz_event_pipeline_submit(pz_event_pipeline *p, pz_event_submission *s)
     pz_evrec_random_key(random_key);
     pz_job_record *env = &job->records[job->n_records++];
     *env = (pz_job_record){.targets = all, .n_targets = job->n_targets};
-    if (pz_evrec_render(events, ns->key, s->headers, s->n_headers, job->n_targets, random_key, arena, &env->bytes,
-                        &env->len, err, sizeof err) != 0 ||
+    if (pz_evrec_render_body(events, s->raw, ns->key, s->headers, s->n_headers, job->n_targets, random_key, arena,
+                             &env->bytes, &env->len, err, sizeof err) != 0 ||
         pz_conversion_records(job, s, err, sizeof err) != 0) {
         fail_now(s, PZ_INVALID_ARGUMENT, "ValidationError", err);
         return;

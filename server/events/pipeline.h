@@ -20,6 +20,9 @@
  *
  * Queued calls are bounded (max_queued_calls): beyond it a call fails at once with
  * RESOURCE_EXHAUSTED (429). A full outbox fails calls with UNAVAILABLE (503) and stores none.
+ * Registered targets are bounded (max_targets): a call that needs a new target beyond it, or
+ * whose new target's delivery thread cannot be started, fails with UNAVAILABLE (503,
+ * DeliveryCapacityExhausted) and stores nothing; the other calls of the round are unaffected.
  *
  * Experiments (issue #14, record.h's experiment records): a call's experimentConversions become
  * one record each, stored in the call's transaction; an exposure (pz_event_pipeline_expose, on
@@ -34,6 +37,7 @@
 #ifndef PZ_EVENT_PIPELINE_H
 #define PZ_EVENT_PIPELINE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -51,6 +55,8 @@
 #include "server/upstream/aws.h"
 
 #define PZ_EVENTS_MAX_QUEUED_CALLS 10000
+/* Registered event targets (one delivery thread each) across every namespace. */
+#define PZ_EVENTS_MAX_TARGETS 1024
 /* Exposures waiting for the writer, at most (then dropped and counted). */
 #define PZ_EVENTS_MAX_QUEUED_EXPOSURES 100000
 /* The longest an exposure waits in memory before the writer stores it... */
@@ -76,6 +82,13 @@ typedef struct pz_event_pipeline_options {
     /* Queued replays are picked up and removed targets retired this often, first one interval
      * after open; 0 = 1000 ms. */
     int64_t housekeeping_ms;
+    /* Most registered targets, each with its delivery thread; 0 = PZ_EVENTS_MAX_TARGETS. A call
+     * that would register more is refused with UNAVAILABLE, and so is one whose target's thread
+     * cannot be started (a process or thread limit): the process never aborts for it. */
+    size_t max_targets;
+    /* Starts a delivery thread; NULL = pthread_create with default attributes (tests inject
+     * failures). Returns 0 or an errno value. */
+    int (*thread_create)(pthread_t *thread, void *(*fn)(void *), void *arg);
     /* Jitter source, [0, 1); NULL = drand48_r seeded from the clock. Called on worker threads. */
     double (*random)(void *ctx);
     void *random_ctx;

@@ -29,7 +29,8 @@ typedef struct pz_worker pz_worker;
  * are guarded by `lock`. */
 typedef struct pz_target_slot {
     uint32_t number;
-    char *id;
+    char *id;    /* the stored identity */
+    char *shown; /* its display form, for stats and logs (pz_target_display_id) */
     pz_event_target_type type;
     char *ns;
     uint64_t cursor_saved; /* (writer) the cursor in the outbox */
@@ -63,6 +64,9 @@ struct pz_event_pipeline {
     pthread_cond_t wake; /* jobs queued, progress reported, or stopping */
     pthread_cond_t idle; /* the queue is empty and the writer holds no job */
     struct pz_event_job *head, *tail;
+    int64_t worker_error_logged_ms; /* (writer) rate limit of "cannot start a delivery thread" */
+    int64_t store_error_logged_ms;  /* (writer) rate limit of "outbox write failed" */
+    uint64_t store_failures;        /* (writer) calls refused since that line */
     size_t queued;
     /* exposures waiting for the writer (same lock); the first one's arrival time bounds how long
      * they wait (PZ_EVENTS_EXPOSURE_FLUSH_MS) */
@@ -139,6 +143,9 @@ typedef struct pz_event_job {
     pz_job_target *targets;
     size_t n_targets;
     pz_target_slot **slots; /* (writer) resolved targets */
+    bool refused;           /* (writer) completed with an error before the commit; stores nothing */
+    pz_worker **parked;     /* (writer) delivery threads started for the job's new targets */
+    size_t n_parked, used_parked;
 } pz_event_job;
 
 /* The targets of a namespace's experiment records: the configured targets that take them (the
@@ -166,19 +173,30 @@ void pz_registry_add(pz_event_pipeline *p, pz_target_slot *s);
 void pz_registry_remove(pz_event_pipeline *p, pz_target_slot *s);
 
 /* One round of the writer (round.c): stores the exposures (their items are freed) and `list` (both
- * may be NULL) and the workers' progress in one transaction, with replays and retirements when `housekeeping`
- * (retirements only when `may_retire`), then answers the calls. Writer thread only. */
+ * may be NULL) and the workers' progress in one transaction, with replays and retirements when
+ * `housekeeping` (retirements, and restarting missing workers, only when `may_retire`: not
+ * draining), then answers the calls. Writer thread only. */
 void pz_pipeline_round(pz_event_pipeline *p, pz_exposure_item *exposures, pz_event_job *list, bool housekeeping,
                        bool may_retire);
 /* Wakes the workers: new records were committed (or they must stop). */
 void pz_pipeline_notify_workers(pz_event_pipeline *p);
 
-/* Workers (worker.c): one thread per slot. */
-pz_worker *pz_worker_start(pz_event_pipeline *p, pz_target_slot *s);
+/* Workers (worker.c): one thread per slot. A worker is parked (its thread started, waiting) and
+ * then released with its slot, or abandoned (its thread ends; nothing else happened). Park returns
+ * NULL with err when the thread cannot be started. Start is park + release. */
+pz_worker *pz_worker_park(pz_event_pipeline *p, char *err, size_t errlen);
+void pz_worker_release(pz_worker *w, pz_target_slot *s);
+void pz_worker_abandon(pz_worker *w);
+pz_worker *pz_worker_start(pz_event_pipeline *p, pz_target_slot *s, char *err, size_t errlen);
 /* Asks the worker to exit and cancels its in-flight call (any thread). */
 void pz_worker_stop(pz_worker *w);
 /* Waits for the thread and frees the worker. */
 void pz_worker_join(pz_worker *w);
+
+/* Starts the worker of every registered target that has none (at open, and in housekeeping rounds
+ * after a thread could not be started, never while draining): records wait in the outbox meanwhile.
+ * Writer thread (or open). */
+void pz_pipeline_start_missing_workers(pz_event_pipeline *p);
 
 /* The writer is told that a worker has progress to store. */
 void pz_pipeline_progress(pz_event_pipeline *p);

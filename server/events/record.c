@@ -201,8 +201,8 @@ static int write_path(pz_buf *b, const char *ns)
     return rc;
 }
 
-static int write_envelope(pz_buf *b, const Personalization__V1__PutEventsRequest *in, const char *ns,
-                          const pz_header *headers, size_t n_headers)
+static int write_envelope(pz_buf *b, const Personalization__V1__PutEventsRequest *in, const pz_events_body *raw,
+                          const char *ns, const pz_header *headers, size_t n_headers)
 {
     pz_buf path;
     pz_buf_init(&path, 4096);
@@ -214,7 +214,7 @@ static int write_envelope(pz_buf *b, const Personalization__V1__PutEventsRequest
     rc |= pz_buf_append_str(b, ",\"headers\":");
     rc |= write_headers(b, headers, n_headers);
     rc |= pz_buf_append_str(b, ",\"queryStringParameters\":null,\"body\":");
-    rc |= write_body(b, in);
+    rc |= raw != NULL ? pz_buf_append(b, raw->json, raw->len) : write_body(b, in);
     rc |= pz_buf_append_char(b, '}');
     pz_buf_free(&path);
     return rc;
@@ -230,6 +230,13 @@ int pz_evrec_render(const Personalization__V1__PutEventsRequest *in, const char 
                     size_t n_headers, size_t n_targets, const char *random_key, pz_arena *arena, uint8_t **out,
                     size_t *len, char *err, size_t errlen)
 {
+    return pz_evrec_render_body(in, NULL, ns, headers, n_headers, n_targets, random_key, arena, out, len, err, errlen);
+}
+
+int pz_evrec_render_body(const Personalization__V1__PutEventsRequest *in, const pz_events_body *raw, const char *ns,
+                         const pz_header *headers, size_t n_headers, size_t n_targets, const char *random_key,
+                         pz_arena *arena, uint8_t **out, size_t *len, char *err, size_t errlen)
+{
     const char *pk = in->session_id != NULL && in->session_id[0] ? in->session_id
                      : in->user_id != NULL && in->user_id[0]     ? in->user_id
                                                                  : random_key;
@@ -242,7 +249,7 @@ int pz_evrec_render(const Personalization__V1__PutEventsRequest *in, const char 
     }
     pz_buf b;
     pz_buf_init(&b, PZ_EVREC_MAX_BYTES > head ? PZ_EVREC_MAX_BYTES - head : 0);
-    int rc = write_envelope(&b, in, ns, headers, n_headers);
+    int rc = write_envelope(&b, in, raw, ns, headers, n_headers);
     if (rc != 0) {
         pz_buf_free(&b);
         snprintf(err, errlen,
@@ -253,7 +260,10 @@ int pz_evrec_render(const Personalization__V1__PutEventsRequest *in, const char 
     }
     uint8_t *r = pz_arena_alloc(arena, head + b.len);
     r[0] = RECORD_VERSION;
-    r[1] = in->n_event_list > 0 ? PZ_EVREC_FLAG_EVENTS : 0;
+    size_t n_events = raw != NULL ? raw->n_events : in->n_event_list;
+    if (n_events > UINT16_MAX)
+        n_events = UINT16_MAX; /* a forwarded body's count only paces batches */
+    r[1] = n_events > 0 ? PZ_EVREC_FLAG_EVENTS : 0;
     put_u16(r + 2, (uint16_t)n_targets);
     memset(r + 4, 0, 4 * n_targets);
     uint8_t *p = r + 4 + 4 * n_targets;
@@ -261,7 +271,7 @@ int pz_evrec_render(const Personalization__V1__PutEventsRequest *in, const char 
     put_u16(p + 2, (uint16_t)pk_len);
     put_u16(p + 4, (uint16_t)s_len);
     put_u16(p + 6, (uint16_t)u_len);
-    put_u16(p + 8, (uint16_t)in->n_event_list);
+    put_u16(p + 8, (uint16_t)n_events);
     p += HEADER_LENGTHS;
     memcpy(p, ns, ns_len);
     p += ns_len;

@@ -6,6 +6,9 @@
  *   {"namespace": ns, "path": "/events/<ns>", "headers": {...}, "queryStringParameters": null,
  *    "body": {"sessionId", "userId", "eventList": [...], "experimentConversions": [...]}}
  *
+ * (or, for a forward-only namespace's REST call, "body" is the client's JSON object as it was
+ * sent, compact, with the defaults filled: pz_evrec_render_body).
+ *
  * - headers: the request's headers (REST) or metadata (gRPC), lower-case names, the last value
  *   wins for repeated names; credentials are redacted (PZ_EVREC_REDACTED replaces the values of
  *   authorization, proxy-authorization, x-api-key and cookie).
@@ -30,6 +33,7 @@
 
 #include "personalization/v1/personalization.pb-c.h"
 #include "server/core/buf.h"
+#include "server/core/event_sink.h"
 #include "server/core/json_text.h"
 #include "server/core/mem.h"
 #include "server/core/request.h"
@@ -67,6 +71,12 @@ typedef struct pz_evrec_view {
 int pz_evrec_render(const Personalization__V1__PutEventsRequest *in, const char *ns, const pz_header *headers,
                     size_t n_headers, size_t n_targets, const char *random_key, pz_arena *arena, uint8_t **out,
                     size_t *len, char *err, size_t errlen);
+/* The same with a forward-only namespace's body (server/core/event_sink.h): when raw is non-NULL
+ * the envelope's body is raw->json as it is, the event count raw->n_events, and `in` gives only
+ * sessionId and userId (the partition key). */
+int pz_evrec_render_body(const Personalization__V1__PutEventsRequest *in, const pz_events_body *raw, const char *ns,
+                         const pz_header *headers, size_t n_headers, size_t n_targets, const char *random_key,
+                         pz_arena *arena, uint8_t **out, size_t *len, char *err, size_t errlen);
 
 /* ---- experiment records (issue #14) ----
  *

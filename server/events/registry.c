@@ -13,6 +13,7 @@ pz_target_slot *pz_slot_new(uint32_t number, const char *id, const char *spec_js
     pz_target_slot *s = pz_calloc(1, sizeof *s);
     s->number = number;
     s->id = pz_strdup(id);
+    s->shown = pz_target_display_id(id);
     s->type = spec.type;
     s->ns = pz_strdup(spec.ns);
     s->spec_json = pz_strdup(spec_json);
@@ -37,6 +38,7 @@ void pz_slot_free(pz_target_slot *s)
     pz_dead_free(s->dead_head);
     pthread_mutex_destroy(&s->lock);
     free(s->id);
+    free(s->shown);
     free(s->ns);
     free(s->spec_json);
     free(s);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "server/core/log.h"
+#include "server/core/num.h"
 #include "server/core/status.h"
 #include "server/events/pipeline_internal.h"
 #include "server/events/record.h"
@@ -24,6 +25,7 @@ typedef struct slot_change {
     bool save_cursor;
     pz_dead_item *dead; /* taken from the slot, stored in this round */
     bool retire;
+    pz_worker *worker; /* is_new: its parked delivery thread (NULL with no_dispatch) */
 } slot_change;
 
 typedef struct round_changes {
@@ -79,6 +81,94 @@ static void complete_failed(pz_event_job *job, const char *why)
     s->done(s, &e);
 }
 
+/* A call that cannot get delivery threads for its new targets is refused before it writes
+ * anything; the log says so at most every few seconds, so a flood of such calls cannot flood it. */
+#define REFUSAL_LOG_INTERVAL_MS 5000
+
+static void refuse_job(pz_event_pipeline *p, pz_event_job *job, const char *why)
+{
+    pz_event_submission *sub = job->submission;
+    int64_t now = pz_now_ms();
+    if (now - p->worker_error_logged_ms >= REFUSAL_LOG_INTERVAL_MS) {
+        p->worker_error_logged_ms = now;
+        pz_error_log("events: %s for namespace '%s' refused: %s (logged at most every %d s)",
+                     sub != NULL ? "calls" : "exposure records", job->ns, why, REFUSAL_LOG_INTERVAL_MS / 1000);
+    }
+    job->refused = true;
+    if (sub == NULL) /* an exposure: nobody waits for it */
+        return;
+    pz_error e;
+    pz_error_setf(&e, sub->arena, PZ_UNAVAILABLE, PZ_ERRTYPE_UNHANDLED, "DeliveryCapacityExhausted",
+                  "the events were not accepted: %s", why);
+    sub->done(sub, &e);
+}
+
+/* Admits a job whose targets are not all registered yet: within max_targets, and with a delivery
+ * thread started (parked) for each new one, before anything of the job is written. Returns false
+ * when the job was refused. */
+static bool admit_job(pz_event_pipeline *p, const round_changes *r, pz_event_job *job)
+{
+    size_t needed = 0, new_in_round = 0;
+    for (size_t i = 0; i < r->n; i++)
+        new_in_round += r->changes[i].is_new;
+    for (size_t k = 0; k < job->n_targets; k++) {
+        bool seen = find_slot(p, r, job->targets[k].id) != NULL;
+        for (size_t j = 0; j < k && !seen; j++)
+            seen = strcmp(job->targets[j].id, job->targets[k].id) == 0;
+        needed += !seen;
+    }
+    if (needed == 0)
+        return true;
+    if (p->n_slots + new_in_round + needed > p->opts.max_targets) {
+        char why[160];
+        snprintf(why, sizeof why, "the server delivers to at most %zu event targets (one thread each)",
+                 p->opts.max_targets);
+        refuse_job(p, job, why);
+        return false;
+    }
+    if (p->opts.no_dispatch)
+        return true;
+    job->parked = pz_arena_calloc(job->arena, needed, sizeof *job->parked);
+    char why[160];
+    while (job->n_parked < needed) {
+        pz_worker *w = pz_worker_park(p, why, sizeof why);
+        if (w == NULL) {
+            while (job->n_parked > 0)
+                pz_worker_abandon(job->parked[--job->n_parked]);
+            refuse_job(p, job, why);
+            return false;
+        }
+        job->parked[job->n_parked++] = w;
+    }
+    return true;
+}
+
+/* Ends the parked threads a job did not use (its round failed before registering its targets). */
+static void abandon_unused(pz_event_job *job)
+{
+    while (job->n_parked > job->used_parked)
+        pz_worker_abandon(job->parked[--job->n_parked]);
+}
+
+void pz_pipeline_start_missing_workers(pz_event_pipeline *p)
+{
+    if (p->opts.no_dispatch)
+        return;
+    for (size_t i = 0; i < p->n_slots; i++) {
+        pz_target_slot *s = p->slots[i];
+        if (s->worker != NULL)
+            continue;
+        char err[160];
+        s->worker = pz_worker_start(p, s, err, sizeof err);
+        int64_t now = pz_now_ms();
+        if (s->worker == NULL && now - p->worker_error_logged_ms >= REFUSAL_LOG_INTERVAL_MS) {
+            p->worker_error_logged_ms = now;
+            pz_error_log("events: target %s: %s; its records wait in the outbox, retried every housekeeping round",
+                         s->shown, err);
+        }
+    }
+}
+
 typedef struct replay_ctx {
     pz_event_pipeline *p;
     pz_outbox_txn *t;
@@ -132,7 +222,7 @@ static int append_job(pz_event_pipeline *p, pz_outbox_txn *t, round_changes *r, 
                 return -1;
             s = pz_slot_new(number, jt->id, jt->spec, first_seq);
             if (s == NULL) {
-                snprintf(err, errlen, "invalid target spec for %s", jt->id);
+                snprintf(err, errlen, "a configured event target has an invalid spec");
                 return -1;
             }
             s->caught_up = s->type == PZ_TARGET_BUILTIN; /* nothing before its first record */
@@ -141,8 +231,11 @@ static int append_job(pz_event_pipeline *p, pz_outbox_txn *t, round_changes *r, 
                 pz_slot_free(s);
                 return -1;
             }
-            change_for(r, s)->is_new = true;
-            pz_info("events: new event target %s (number %u) from record %llu", s->id, s->number,
+            slot_change *c = change_for(r, s);
+            c->is_new = true;
+            if (job->used_parked < job->n_parked)
+                c->worker = job->parked[job->used_parked++];
+            pz_info("events: new event target %s (number %u) from record %llu", s->shown, s->number,
                     (unsigned long long)seq_to_be);
         } else {
             slot_change *c = change_for(r, s);
@@ -266,6 +359,8 @@ static void round_rollback(round_changes *r)
         slot_change *c = &r->changes[i];
         free(c->new_spec);
         if (c->is_new) {
+            if (c->worker != NULL)
+                pz_worker_abandon(c->worker);
             pz_slot_free(c->s);
             continue;
         }
@@ -296,16 +391,17 @@ static void apply_builtin_inline(pz_event_pipeline *p, pz_target_slot *s, slot_c
     }
     size_t n = 0, records = 0;
     for (size_t j = 0; j < n_jobs; j++) {
-        for (size_t k = 0; jobs[j].events != NULL && k < jobs[j].n_targets; k++) {
+        for (size_t k = 0; !jobs[j].refused && jobs[j].events != NULL && k < jobs[j].n_targets; k++) {
             if (jobs[j].slots[k] == s)
                 n += jobs[j].events->n_event_list;
         }
     }
     pz_interaction *evs = pz_calloc(n ? n : 1, sizeof *evs);
+    int64_t now_ms = pz_now_ms();
     size_t i = 0;
     for (size_t j = 0; j < n_jobs; j++) {
         bool mine = false;
-        for (size_t k = 0; k < jobs[j].n_targets; k++)
+        for (size_t k = 0; !jobs[j].refused && k < jobs[j].n_targets; k++)
             mine = mine || jobs[j].slots[k] == s;
         if (!mine || jobs[j].events == NULL)
             continue;
@@ -319,7 +415,7 @@ static void apply_builtin_inline(pz_event_pipeline *p, pz_target_slot *s, slot_c
                                         .event_type = ev->event_type,
                                         .has_event_value = ev->has_event_value,
                                         .event_value = ev->event_value,
-                                        .sent_at_ms = (int64_t)(ev->sent_at * 1000.0)};
+                                        .sent_at_ms = pz_event_time_ms(ev->sent_at, now_ms)};
         }
     }
     char err[256] = "";
@@ -332,7 +428,7 @@ static void apply_builtin_inline(pz_event_pipeline *p, pz_target_slot *s, slot_c
         if (records > 0)
             s->last_ok_ms = pz_now_ms();
     } else {
-        pz_warn("events: builtin target %s: %s; its worker will retry from the outbox", s->id, err);
+        pz_warn("events: builtin target %s: %s; its worker will retry from the outbox", s->shown, err);
         pz_copy_cut(s->last_error, sizeof s->last_error, err);
         s->last_error_ms = pz_now_ms();
         s->caught_up = false;
@@ -388,8 +484,13 @@ void pz_pipeline_round(pz_event_pipeline *p, pz_exposure_item *exposures, pz_eve
         replay_ctx rctx = {p, t, &r, err, sizeof err};
         rc = pz_outbox_take_replays(t, REPLAYS_PER_ROUND, on_replay, &rctx, err, sizeof err) < 0 ? -1 : 0;
     }
-    for (size_t j = 0; rc == 0 && j < n_jobs; j++)
-        rc = append_job(p, t, &r, &jobs[j], first_seq, err, sizeof err);
+    /* Not while draining: destroy stops and joins the workers once the drain returns. */
+    if (rc == 0 && housekeeping && may_retire)
+        pz_pipeline_start_missing_workers(p);
+    for (size_t j = 0; rc == 0 && j < n_jobs; j++) {
+        if (admit_job(p, &r, &jobs[j]))
+            rc = append_job(p, t, &r, &jobs[j], first_seq, err, sizeof err);
+    }
     if (rc == 0)
         rc = save_progress(p, t, &r, err, sizeof err);
     if (rc == 0 && housekeeping && may_retire)
@@ -403,10 +504,22 @@ void pz_pipeline_round(pz_event_pipeline *p, pz_exposure_item *exposures, pz_eve
         pz_outbox_abort(t);
 
     if (rc != 0) {
-        pz_error_log("events: outbox write failed: %s; %zu call(s) not accepted", err, n_jobs);
+        /* Under a full disk every call fails: one line per interval, with the count, not one per call. */
+        p->store_failures += n_jobs;
+        int64_t now = pz_now_ms();
+        if (now - p->store_error_logged_ms >= REFUSAL_LOG_INTERVAL_MS) {
+            pz_error_log("events: outbox write failed: %s; %llu call(s) not accepted since the last such line "
+                         "(logged at most every %d s)",
+                         err, (unsigned long long)p->store_failures, REFUSAL_LOG_INTERVAL_MS / 1000);
+            p->store_error_logged_ms = now;
+            p->store_failures = 0;
+        }
         round_rollback(&r);
-        for (size_t j = 0; j < n_jobs; j++)
-            complete_failed(&jobs[j], err);
+        for (size_t j = 0; j < n_jobs; j++) {
+            abandon_unused(&jobs[j]);
+            if (!jobs[j].refused)
+                complete_failed(&jobs[j], err);
+        }
         free(jobs);
         pz_arena_destroy(&exposure_arena);
         return;
@@ -416,6 +529,8 @@ void pz_pipeline_round(pz_event_pipeline *p, pz_exposure_item *exposures, pz_eve
         pz_commit_clock_note(&p->commit_clock, first_seq, pz_now_ms());
     bool calls = false;
     for (size_t j = 0; j < n_jobs; j++) {
+        if (jobs[j].refused)
+            continue;
         calls = calls || jobs[j].submission != NULL;
         atomic_fetch_add(&p->experiment_records, jobs[j].n_records - (jobs[j].submission != NULL));
     }
@@ -428,8 +543,9 @@ void pz_pipeline_round(pz_event_pipeline *p, pz_exposure_item *exposures, pz_eve
         if (c->is_new) {
             s->pending = c->appended;
             pz_registry_add(p, s);
-            if (!p->opts.no_dispatch)
-                s->worker = pz_worker_start(p, s);
+            s->worker = c->worker;
+            if (c->worker != NULL)
+                pz_worker_release(c->worker, s);
             continue;
         }
         pthread_mutex_lock(&s->lock);
@@ -468,7 +584,8 @@ void pz_pipeline_round(pz_event_pipeline *p, pz_exposure_item *exposures, pz_eve
         pthread_mutex_unlock(&s->lock);
     }
     for (size_t j = 0; j < n_jobs; j++) {
-        if (jobs[j].submission == NULL)
+        abandon_unused(&jobs[j]);
+        if (jobs[j].refused || jobs[j].submission == NULL)
             continue;
         atomic_fetch_add(&p->calls_accepted, 1);
         atomic_fetch_add(&p->events_accepted, jobs[j].events->n_event_list);
@@ -478,7 +595,7 @@ void pz_pipeline_round(pz_event_pipeline *p, pz_exposure_item *exposures, pz_eve
         if (!r.changes[k].retire)
             continue;
         pz_target_slot *s = r.changes[k].s;
-        pz_info("events: event target %s retired (removed from the configuration, everything delivered)", s->id);
+        pz_info("events: event target %s retired (removed from the configuration, everything delivered)", s->shown);
         pz_registry_remove(p, s);
         if (s->worker != NULL) {
             pz_worker_stop(s->worker);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "server/core/mem.h"
+#include "server/core/redact.h"
 #include "server/events/pipeline_internal.h"
 #include "server/events/record.h"
 
@@ -33,7 +34,7 @@ static void slot_json(pz_buf *out, pz_target_slot *s)
 {
     pthread_mutex_lock(&s->lock);
     pz_buf_append_char(out, '{');
-    json_field_str(out, "id", s->id);
+    json_field_str(out, "id", s->shown);
     pz_buf_append_char(out, ',');
     json_field_str(out, "type", pz_target_type_name(s->type));
     pz_buf_append_char(out, ',');
@@ -46,7 +47,10 @@ static void slot_json(pz_buf *out, pz_target_slot *s)
                   (unsigned long long)s->retried, (unsigned long long)s->dead_lettered);
     json_field_str(out, "state", state_of(s));
     pz_buf_append_char(out, ',');
-    json_field_str(out, "lastError", s->last_error[0] ? s->last_error : NULL);
+    /* An error text may quote the target's URL (a connection error, a redirect). */
+    char last_error[2 * PZ_DELIVERY_MAX_REASON + 8];
+    pz_redact_urls(s->last_error, strlen(s->last_error), last_error, sizeof last_error);
+    json_field_str(out, "lastError", last_error[0] ? last_error : NULL);
     pz_buf_printf(out, ",\"lastErrorAt\":%lld,\"lastDeliveryAt\":%lld}", (long long)s->last_error_ms,
                   (long long)s->last_ok_ms);
     pthread_mutex_unlock(&s->lock);
@@ -166,7 +170,7 @@ void pz_event_pipeline_collect_metrics(pz_event_pipeline *p, pz_metrics_writer *
     for (size_t i = 0; i < n; i++) {
         pz_target_slot *s = p->slots[i];
         pthread_mutex_lock(&s->lock);
-        pz_copy_cut(f[i].id, sizeof f[i].id, s->id);
+        pz_copy_cut(f[i].id, sizeof f[i].id, s->shown); /* the display form: no secret in a label */
         pz_copy_cut(f[i].type, sizeof f[i].type, pz_target_type_name(s->type));
         pz_copy_cut(f[i].ns, sizeof f[i].ns, s->ns);
         f[i].delivered = s->delivered;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "server/core/mem.h"
+#include "server/core/redact.h"
 
 static const char *const TYPE_NAMES[] = {
     [PZ_TARGET_PERSONALIZE_EVENT_TRACKER] = "personalize-event-tracker",
@@ -94,7 +95,7 @@ int pz_target_spec_parse(const char *spec_json, pz_target_spec *out, char *err, 
             t = (int)i;
     }
     if (t < 0 || ns == NULL) {
-        snprintf(err, errlen, "not an event target spec: %.200s", spec_json);
+        snprintf(err, errlen, "not an event target spec (type '%.40s')", type != NULL ? type : "");
         json_decref(o);
         return -1;
     }
@@ -153,4 +154,69 @@ void pz_target_spec_free(pz_target_spec *s)
     free(s->header_names);
     free(s->header_values);
     memset(s, 0, sizeof *s);
+}
+
+char *pz_target_display_id(const char *id)
+{
+    /* "<namespace>/<type>/<name>": neither a namespace nor a type name holds a '/'. */
+    const char *type = strchr(id, '/');
+    const char *name = type != NULL ? strchr(type + 1, '/') : NULL;
+    if (name == NULL)
+        return pz_strdup(id);
+    size_t head = (size_t)(name + 1 - id);
+    char *shown;
+    if (strncmp(type + 1, "personalize-event-tracker/", strlen("personalize-event-tracker/")) == 0)
+        shown = pz_redact_token(name + 1);
+    else if (strncmp(type + 1, "http/", strlen("http/")) == 0)
+        shown = pz_redact_urls_dup(name + 1);
+    else
+        return pz_strdup(id);
+    char *out = pz_malloc(head + strlen(shown) + 1);
+    memcpy(out, id, head);
+    strcpy(out + head, shown);
+    free(shown);
+    return out;
+}
+
+bool pz_target_id_matches(const char *id, const char *given)
+{
+    if (strcmp(id, given) == 0)
+        return true;
+    char *shown = pz_target_display_id(id);
+    bool same = strcmp(shown, given) == 0;
+    free(shown);
+    return same;
+}
+
+static void replace_string(json_t *o, const char *key, char *shown)
+{
+    if (json_is_string(json_object_get(o, key)))
+        json_object_set_new(o, key, json_string(shown));
+    free(shown);
+}
+
+char *pz_target_spec_display_json(const char *spec_json)
+{
+    json_t *o = json_loads(spec_json, 0, NULL);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return pz_strdup("null");
+    }
+    const char *v;
+    if ((v = json_string_value(json_object_get(o, "trackingId"))) != NULL)
+        replace_string(o, "trackingId", pz_redact_token(v));
+    if ((v = json_string_value(json_object_get(o, "url"))) != NULL)
+        replace_string(o, "url", pz_redact_urls_dup(v));
+    if ((v = json_string_value(json_object_get(o, "endpointUrl"))) != NULL)
+        replace_string(o, "endpointUrl", pz_redact_urls_dup(v));
+    json_t *h = json_object_get(o, "headers");
+    const char *k;
+    json_t *hv;
+    json_object_foreach (h, k, hv)
+        json_object_set_new(h, k, json_string(PZ_REDACTED));
+    char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(o);
+    char *out = pz_strdup(text != NULL ? text : "null");
+    free(text);
+    return out;
 }

@@ -11,6 +11,7 @@
 #ifndef PZ_TARGET_SPEC_H
 #define PZ_TARGET_SPEC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "server/core/config.h"
@@ -29,6 +30,21 @@ typedef struct pz_target_spec {
     char *endpoint_url; /* AWS targets, optional */
     char *region;       /* AWS targets, optional */
 } pz_target_spec;
+
+/* The form of a target id that is shown or logged (stats, logs, the CLI): the tracking id of a
+ * personalize-event-tracker target masked, the URL of an http target redacted (server/core/
+ * redact.h); other ids as they are. The stored id (outbox, registry) stays the full one: it is
+ * the target's identity across restarts, on local disk next to the configuration that holds the
+ * same secrets. Malloc'ed (caller frees). */
+char *pz_target_display_id(const char *id);
+
+/* A spec JSON as shown (the CLI's stats): trackingId masked, URLs redacted, header values
+ * hidden. Malloc'ed (caller frees). */
+char *pz_target_spec_display_json(const char *spec_json);
+
+/* True when `given` names the target with stored id `id`: the full id or its display form (so an
+ * operator can pass back what the stats or the CLI showed). */
+bool pz_target_id_matches(const char *id, const char *given);
 
 /* "personalize-event-tracker", "kinesis-stream", ... */
 const char *pz_target_type_name(pz_event_target_type t);

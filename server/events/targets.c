@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "server/core/log.h"
+#include "server/core/num.h"
 #include "server/events/targets.h"
 #include "server/events/targets_internal.h"
 
@@ -235,6 +236,7 @@ static void send_builtin(pz_target *t, pz_delivery_entry *const *batch, size_t n
         total += json_array_size(json_object_get(json_object_get(bodies[i], "body"), "eventList"));
     }
     pz_interaction *evs = pz_calloc(total ? total : 1, sizeof *evs);
+    int64_t now_ms = pz_now_ms();
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         json_t *body = json_object_get(bodies[i], "body");
@@ -249,7 +251,7 @@ static void send_builtin(pz_target *t, pz_delivery_entry *const *batch, size_t n
                 .event_type = str_of(ev, "eventType"),
                 .has_event_value = json_is_number(value),
                 .event_value = json_number_value(value),
-                .sent_at_ms = (int64_t)(json_number_value(json_object_get(ev, "sentAt")) * 1000.0),
+                .sent_at_ms = pz_event_time_ms(json_number_value(json_object_get(ev, "sentAt")), now_ms),
             };
         }
     }
@@ -287,7 +289,8 @@ static bool experiment_event(const pz_delivery_entry *e, json_t **root, pz_exper
         .metric = str_of(x, "metric"),
         .control = str_of(x, "control"),
         .value = json_number_value(json_object_get(x, "value")),
-        .at_ms = (int64_t)(json_number_value(json_object_get(x, "timestamp")) * 1000.0 + 0.5),
+        .at_ms =
+            pz_double_to_i64(json_number_value(json_object_get(x, "timestamp")) * 1000.0 + 0.5, 0, PZ_EPOCH_MS_MAX),
     };
     return true;
 }

@@ -1,5 +1,7 @@
 /* Dispatcher workers: one thread per registered target, delivering outbox records from the
- * target's cursor (pipeline.h). Blocking calls happen here, never on an event loop. */
+ * target's cursor (pipeline.h). Blocking calls happen here, never on an event loop. A worker's
+ * thread is started parked, before the round that registers its target writes anything, so a
+ * thread that cannot be started refuses that call instead of aborting the process (issue 19). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,8 +17,11 @@
 
 struct pz_worker {
     pz_event_pipeline *p;
-    pz_target_slot *s;
+    pz_target_slot *s; /* NULL while parked */
     pthread_t thread;
+    pthread_mutex_t park_lock; /* guards `released` (and `s` until then) */
+    pthread_cond_t park_cond;
+    bool released;
     pthread_mutex_t target_lock; /* guards `target` against pz_worker_stop's cancel */
     pz_target *target;
     atomic_bool stop;
@@ -43,7 +48,7 @@ static pz_target *build_target(pz_worker *w)
     pz_target_spec spec;
     char err[256];
     if (pz_target_spec_parse(spec_json, &spec, err, sizeof err) != 0)
-        pz_fatal("events: target %s: %s", w->s->id, err);
+        pz_fatal("events: target %s: %s", w->s->shown, err);
     free(spec_json);
     return pz_target_create(&spec, &w->p->env);
 }
@@ -85,7 +90,7 @@ static void refill(pz_worker *w)
     char err[256];
     if (pz_outbox_read(w->p->ob, w->scan, w->window.cap - w->window.count, REFILL_MAX_BYTES, on_record, &ctx, err,
                        sizeof err) < 0)
-        pz_error_log("events: target %s: reading the outbox: %s", w->s->id, err);
+        pz_error_log("events: target %s: reading the outbox: %s", w->s->shown, err);
     if (ctx.skipped > 0) {
         pthread_mutex_lock(&w->s->lock);
         w->s->pending -= ctx.skipped < w->s->pending ? ctx.skipped : w->s->pending;
@@ -109,7 +114,7 @@ static void on_dead(void *ctx, const pz_delivery_entry *e)
     d->record = pz_malloc(e->record_len);
     memcpy(d->record, e->record, e->record_len);
     d->record_len = e->record_len;
-    pz_warn("events: target %s rejected record %llu permanently (dead-lettered): %s", pc->s->id,
+    pz_warn("events: target %s rejected record %llu permanently (dead-lettered): %s", pc->s->shown,
             (unsigned long long)e->seq, e->reason);
     /* s->lock is held by publish() */
     if (pc->s->dead_tail != NULL)
@@ -161,7 +166,7 @@ static void deliver_batch(pz_worker *w, pz_delivery_entry **batch, size_t n)
     pthread_mutex_lock(&w->s->lock);
     if (error != NULL) {
         if (!w->s->retrying || strcmp(w->s->last_error, error) != 0)
-            pz_warn("events: target %s: %s (%zu of %zu records to retry)", w->s->id, error, retried, n);
+            pz_warn("events: target %s: %s (%zu of %zu records to retry)", w->s->shown, error, retried, n);
         pz_copy_cut(w->s->last_error, sizeof w->s->last_error, error);
         w->s->last_error_ms = now;
     }
@@ -190,6 +195,13 @@ static bool hand_over_builtin(pz_worker *w)
 static void *worker_main(void *arg)
 {
     pz_worker *w = arg;
+    /* Parked until the round that registers the target commits (or gives it up). */
+    pthread_mutex_lock(&w->park_lock);
+    while (!w->released)
+        pthread_cond_wait(&w->park_cond, &w->park_lock);
+    pthread_mutex_unlock(&w->park_lock);
+    if (w->s == NULL)
+        return NULL;
     pz_target_slot *s = w->s;
     size_t cap = pz_target_limits(w->target)->max_records;
     pz_delivery_entry **batch = pz_calloc(cap, sizeof *batch);
@@ -235,21 +247,63 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-pz_worker *pz_worker_start(pz_event_pipeline *p, pz_target_slot *s)
+pz_worker *pz_worker_park(pz_event_pipeline *p, char *err, size_t errlen)
 {
     pz_worker *w = pz_calloc(1, sizeof *w);
     w->p = p;
-    w->s = s;
     pthread_mutex_init(&w->target_lock, NULL);
+    pthread_mutex_init(&w->park_lock, NULL);
+    pthread_cond_init(&w->park_cond, NULL);
     atomic_init(&w->stop, false);
+    int rc = p->opts.thread_create != NULL ? p->opts.thread_create(&w->thread, worker_main, w)
+                                           : pthread_create(&w->thread, NULL, worker_main, w);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start a delivery thread: %s", strerror(rc));
+        pthread_cond_destroy(&w->park_cond);
+        pthread_mutex_destroy(&w->park_lock);
+        pthread_mutex_destroy(&w->target_lock);
+        free(w);
+        return NULL;
+    }
+    return w;
+}
+
+static void unpark(pz_worker *w, pz_target_slot *s)
+{
+    pthread_mutex_lock(&w->park_lock);
+    w->s = s;
+    w->released = true;
+    pthread_cond_signal(&w->park_cond);
+    pthread_mutex_unlock(&w->park_lock);
+}
+
+void pz_worker_release(pz_worker *w, pz_target_slot *s)
+{
     srand48_r((long)time(NULL) ^ (long)s->number * 7919, &w->rng);
+    w->s = s;
     w->target = build_target(w);
     pz_delivery_init(&w->window, PZ_DELIVERY_WINDOW_RECORDS);
     pthread_mutex_lock(&s->lock);
     w->scan = s->cursor;
     pthread_mutex_unlock(&s->lock);
-    if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
-        pz_fatal("cannot start the delivery worker of event target %s", s->id);
+    unpark(w, s);
+}
+
+void pz_worker_abandon(pz_worker *w)
+{
+    unpark(w, NULL);
+    pthread_join(w->thread, NULL);
+    pthread_cond_destroy(&w->park_cond);
+    pthread_mutex_destroy(&w->park_lock);
+    pthread_mutex_destroy(&w->target_lock);
+    free(w);
+}
+
+pz_worker *pz_worker_start(pz_event_pipeline *p, pz_target_slot *s, char *err, size_t errlen)
+{
+    pz_worker *w = pz_worker_park(p, err, errlen);
+    if (w != NULL)
+        pz_worker_release(w, s);
     return w;
 }
 
@@ -267,6 +321,8 @@ void pz_worker_join(pz_worker *w)
     /* What the worker finished but did not publish yet is redelivered after a restart. */
     pz_delivery_free(&w->window);
     pz_target_destroy(w->target);
+    pthread_cond_destroy(&w->park_cond);
+    pthread_mutex_destroy(&w->park_lock);
     pthread_mutex_destroy(&w->target_lock);
     free(w);
 }

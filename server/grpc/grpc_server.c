@@ -4,6 +4,7 @@
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
+#include <grpc/grpc_posix.h>
 #include <grpc/grpc_security.h>
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
@@ -19,6 +20,7 @@
 #include "server/core/hints.h"
 #include "server/core/log.h"
 #include "server/core/percent.h"
+#include "server/grpc/accept.h"
 #include "server/grpc/health.h"
 #include "server/grpc/reflection.h"
 
@@ -28,6 +30,39 @@
  * answers in milliseconds, an event write within a group commit), short enough that a stop is not
  * held up by a slow upstream; such calls are cancelled. */
 #define DEFAULT_GRACE_MS 2000
+
+/* Defaults of the limits (pz_grpc_options fields left 0); README "Security and limits" lists them
+ * with their flags. */
+/* Backends keep a pool of a few connections each; a thousand serves hundreds of them, and costs
+ * PZ_GRPC_DESCRIPTORS_PER_CONNECTION descriptors each. */
+#define DEFAULT_MAX_CONNECTIONS PZ_GRPC_DEFAULT_MAX_CONNECTIONS
+/* Enough for a pool behind one NAT or proxy address, well below the total. */
+#define DEFAULT_MAX_CONNECTIONS_PER_CLIENT PZ_GRPC_DEFAULT_MAX_CONNECTIONS_PER_CLIENT
+/* The common HTTP/2 default (nginx 128, Go 250, Envoy 100): each open stream is a call that holds
+ * memory until the client finishes it. */
+#define DEFAULT_MAX_CONCURRENT_STREAMS PZ_GRPC_DEFAULT_MAX_CONCURRENT_STREAMS
+/* A client sends the preface right after connecting; 10 s covers slow networks, grpc's own
+ * default (120 s) lets idle sockets pile up. */
+#define DEFAULT_HANDSHAKE_TIMEOUT_MS PZ_GRPC_DEFAULT_HANDSHAKE_TIMEOUT_MS
+/* Idle connections cost a descriptor and buffers; clients reconnect transparently after GOAWAY. */
+#define DEFAULT_IDLE_TIMEOUT_MS PZ_GRPC_DEFAULT_IDLE_TIMEOUT_MS
+/* Connections are recycled so load spreads after scaling and no connection lives forever; calls
+ * in flight get the grace period to finish. */
+#define DEFAULT_MAX_AGE_MS PZ_GRPC_DEFAULT_MAX_AGE_MS
+#define DEFAULT_MAX_AGE_GRACE_MS 30000
+/* grpc core's memory quota: its reclaimers shrink transport buffers under it. It does not bound the
+ * calls themselves (a 60,000-stream flood grew RSS by 596 MB under a 16 MiB quota; README "Security
+ * and limits"): the stream limit and the connection caps do. */
+#define DEFAULT_MEMORY_BYTES ((size_t)PZ_GRPC_DEFAULT_MEMORY_MB << 20)
+/* A legitimate client cancels a handful of calls a second (deadlines: each is a RST_STREAM); a
+ * rapid-reset flood cancels thousands. A burst of as many is allowed. */
+#define DEFAULT_MAX_CANCELS_PER_SEC PZ_GRPC_DEFAULT_MAX_CANCELS_PER_SEC
+/* How long the address of a connection closed for abuse is refused. */
+#define ABUSE_PENALTY_MS 10000
+/* Keepalive pings find dead peers holding calls; every minute is cheap, 20 s without an answer
+ * means the peer is gone. */
+#define KEEPALIVE_TIME_MS 60000
+#define KEEPALIVE_TIMEOUT_MS 20000
 
 /* Requests kept posted per method (each is one-shot and re-posted as its call arrives): calls that
  * can arrive in one burst before a worker re-posts; grpc keeps any beyond that waiting until then.
@@ -82,6 +117,10 @@ static const srv_method SERVICE_METHODS[] = {
 
 struct pz_grpc_server {
     grpc_server *server;
+    pz_grpc_acceptor *acceptor;
+    pz_conn_limits *limits;
+    grpc_server_credentials *creds; /* insecure: for the sockets the acceptor hands over */
+    grpc_resource_quota *quota;
     grpc_completion_queue *cq;
     pz_reflection *reflection;
     pz_handle_fn handle;
@@ -219,13 +258,22 @@ static int64_t deadline_to_ms(gpr_timespec d)
 
 /* grpc's peer strings name the address family first: "ipv4:" or "ipv6:", both this long. */
 #define PEER_FAMILY_PREFIX_LEN (sizeof "ipv4:" - 1)
+/* "[address]:port": an IPv6 address, brackets, a colon and five digits, with room to spare. */
+#define PEER_ADDRESS_MAX 64
 
-/* "ipv4:127.0.0.1:5000" -> "127.0.0.1:5000", "ipv6:%5B::1%5D:5000" -> "[::1]:5000". */
+/* The client's address: "127.0.0.1:5000", "[::1]:5000". Connections our acceptor handed over are
+ * named "fd:N" by grpc (the acceptor knows their address); grpc's own peer strings are
+ * "ipv4:127.0.0.1:5000", "ipv6:%5B::1%5D:5000". */
 static const char *peer_address(srv_call *c)
 {
     char *peer = grpc_call_get_peer(c->call);
     if (peer == NULL)
         return NULL;
+    char addr[PEER_ADDRESS_MAX];
+    if (pz_grpc_acceptor_peer_address(c->srv->acceptor, peer, addr, sizeof addr)) {
+        gpr_free(peer);
+        return pz_arena_strdup(&c->arena, addr);
+    }
     const char *p = peer;
     if (strncmp(p, "ipv4:", PEER_FAMILY_PREFIX_LEN) == 0 || strncmp(p, "ipv6:", PEER_FAMILY_PREFIX_LEN) == 0)
         p += PEER_FAMILY_PREFIX_LEN;
@@ -411,7 +459,7 @@ static void on_request_done(pz_request *req)
         send_final(c, NULL, pz_status_grpc(req->status), msg);
         return;
     }
-    if (req->prepared != NULL) { /* packed once by the core (response cache): sent without copying */
+    if (req->prepared != NULL && !req->hints.not_modified) { /* packed once by the core: sent without copying */
         const pz_prepared_response *p = pz_prepared_ref(req->prepared);
         grpc_slice body =
             grpc_slice_new_with_user_data((void *)p->protobuf, p->protobuf_len, release_prepared, (void *)p);
@@ -455,6 +503,8 @@ static void handle_rpc(srv_call *c)
                         "request is not a valid %s", info->request->name);
         return;
     }
+    c->req.wire = data; /* the core checks the strings there (embedded NULs): server/core/message_check.h */
+    c->req.wire_len = len;
     c->state = ST_HANDLING;
     c->srv->handle(c->srv->handle_ctx, &c->req); /* c may be released when this returns */
 }
@@ -640,16 +690,62 @@ static void setup_methods(pz_grpc_server *s, pz_api api)
 /* Tears down a server that never started (bind failure). */
 static void destroy_unstarted(pz_grpc_server *s)
 {
-    grpc_server_destroy(s->server);
+    grpc_server_shutdown_and_notify(s->server, s->cq, &s->shutdown_tag);
+    grpc_server_cancel_all_calls(s->server);
     grpc_completion_queue_shutdown(s->cq);
     while (grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type != GRPC_QUEUE_SHUTDOWN) {
     }
+    grpc_server_destroy(s->server);
+    grpc_server_credentials_release(s->creds);
+    grpc_resource_quota_unref(s->quota);
+    pz_conn_limits_destroy(s->limits);
     grpc_completion_queue_destroy(s->cq);
     grpc_shutdown();
     pz_reflection_free(s->reflection);
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->mu);
     free(s);
+}
+
+static int or_default(int v, int dflt)
+{
+    return v > 0 ? v : dflt;
+}
+
+static size_t or_default_size(size_t v, size_t dflt)
+{
+    return v > 0 ? v : dflt;
+}
+
+/* An address as the options give it: "host:port" or "[v6]:port". */
+#define GRPC_HOST_MAX 256
+
+static int split_address(const char *address, char *host, size_t hostlen, int *port)
+{
+    const char *colon = strrchr(address, ':');
+    if (colon == NULL || colon == address)
+        return -1;
+    const char *h = address;
+    size_t hlen = (size_t)(colon - address);
+    if (h[0] == '[' && hlen >= 2 && h[hlen - 1] == ']') {
+        h++;
+        hlen -= 2;
+    }
+    char *end = NULL;
+    long p = strtol(colon + 1, &end, 10);
+    if (hlen == 0 || hlen >= hostlen || end == colon + 1 || *end != '\0' || p < 0 || p > 65535)
+        return -1;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    *port = (int)p;
+    return 0;
+}
+
+/* The acceptor's hand-over: grpc core owns its end of the socketpair from here on. */
+static void serve_fd(void *ctx, int fd)
+{
+    pz_grpc_server *s = ctx;
+    grpc_server_add_channel_from_fd(s->server, fd, s->creds);
 }
 
 int pz_grpc_server_start(const pz_grpc_options *opts, pz_grpc_server **out, int *bound_port, char *err, size_t errlen)
@@ -678,26 +774,69 @@ int pz_grpc_server_start(const pz_grpc_options *opts, pz_grpc_server **out, int 
 
     grpc_init();
     size_t max = opts->max_message_bytes ? opts->max_message_bytes : DEFAULT_MAX_MESSAGE;
-    grpc_arg arg;
-    memset(&arg, 0, sizeof arg);
-    arg.type = GRPC_ARG_INTEGER;
-    arg.key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-    arg.value.integer = max > INT_MAX ? INT_MAX : (int)max;
-    grpc_channel_args args = {1, &arg};
-    s->server = grpc_server_create(&args, NULL);
+    s->quota = grpc_resource_quota_create("pz-grpc");
+    grpc_resource_quota_resize(s->quota, or_default_size(opts->memory_bytes, DEFAULT_MEMORY_BYTES));
+    int max_streams = or_default(opts->max_concurrent_streams, DEFAULT_MAX_CONCURRENT_STREAMS);
+    /* Per-connection limits grpc core enforces itself. */
+    const struct {
+        const char *key;
+        int value;
+    } ints[] = {
+        {GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, max > INT_MAX ? INT_MAX : (int)max},
+        {GRPC_ARG_MAX_CONCURRENT_STREAMS, max_streams},
+        {GRPC_ARG_MAX_CONNECTION_IDLE_MS, or_default(opts->idle_timeout_ms, DEFAULT_IDLE_TIMEOUT_MS)},
+        {GRPC_ARG_MAX_CONNECTION_AGE_MS, or_default(opts->max_connection_age_ms, DEFAULT_MAX_AGE_MS)},
+        {GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, or_default(opts->max_connection_age_grace_ms, DEFAULT_MAX_AGE_GRACE_MS)},
+        {GRPC_ARG_KEEPALIVE_TIME_MS, KEEPALIVE_TIME_MS},
+        {GRPC_ARG_KEEPALIVE_TIMEOUT_MS, KEEPALIVE_TIMEOUT_MS},
+    };
+    enum { N_INT_ARGS = sizeof ints / sizeof ints[0] };
+    grpc_arg args[N_INT_ARGS + 1];
+    memset(args, 0, sizeof args);
+    for (size_t i = 0; i < N_INT_ARGS; i++) {
+        args[i].type = GRPC_ARG_INTEGER;
+        args[i].key = (char *)ints[i].key;
+        args[i].value.integer = ints[i].value;
+    }
+    args[N_INT_ARGS].type = GRPC_ARG_POINTER;
+    args[N_INT_ARGS].key = (char *)GRPC_ARG_RESOURCE_QUOTA;
+    args[N_INT_ARGS].value.pointer.p = s->quota;
+    args[N_INT_ARGS].value.pointer.vtable = grpc_resource_quota_arg_vtable();
+    grpc_channel_args chargs = {N_INT_ARGS + 1, args};
+    s->server = grpc_server_create(&chargs, NULL);
     setup_methods(s, opts->api);
     s->cq = grpc_completion_queue_create_for_next(NULL);
     grpc_server_register_completion_queue(s->server, s->cq, NULL);
+    s->creds = grpc_insecure_server_credentials_create();
+    grpc_server_start(s->server);
 
-    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
-    int port = grpc_server_add_http2_port(s->server, opts->address, creds);
-    grpc_server_credentials_release(creds);
-    if (port == 0) {
-        snprintf(err, errlen, "grpc: cannot listen on %s", opts->address);
+    /* We accept connections ourselves (caps, handshake timeout, abusive connections): grpc
+     * listens on nothing. */
+    s->limits =
+        pz_conn_limits_create(or_default_size(opts->max_connections, DEFAULT_MAX_CONNECTIONS),
+                              or_default_size(opts->max_connections_per_client, DEFAULT_MAX_CONNECTIONS_PER_CLIENT));
+    char host[GRPC_HOST_MAX];
+    int port = 0;
+    pz_grpc_accept_options ao = {
+        .host = host,
+        .limits = s->limits,
+        .handshake_timeout_ms = or_default(opts->handshake_timeout_ms, DEFAULT_HANDSHAKE_TIMEOUT_MS),
+        /* the stream limit grpc applies once the client acknowledged it, applied before too */
+        .guard = {.max_resets_per_sec = or_default(opts->max_cancels_per_sec, DEFAULT_MAX_CANCELS_PER_SEC),
+                  .max_streams_unacked = max_streams},
+        .penalty_ms = ABUSE_PENALTY_MS,
+        .serve = serve_fd,
+        .serve_ctx = s,
+    };
+    if (split_address(opts->address, host, sizeof host, &ao.port) != 0) {
+        snprintf(err, errlen, "grpc: cannot listen on %s: expected HOST:PORT or [IPV6]:PORT", opts->address);
         destroy_unstarted(s);
         return -1;
     }
-    grpc_server_start(s->server);
+    if (pz_grpc_acceptor_start(&ao, &s->acceptor, &port, err, errlen) != 0) {
+        destroy_unstarted(s);
+        return -1;
+    }
     for (int i = 0; i < s->n_methods; i++) {
         for (int k = 0; k < s->methods[i].preposted; k++)
             post_request(s, &s->methods[i]);
@@ -708,8 +847,8 @@ int pz_grpc_server_start(const pz_grpc_options *opts, pz_grpc_server **out, int 
         if (pthread_create(&s->threads[i], NULL, cq_worker, s) != 0)
             pz_fatal("grpc: cannot start completion-queue thread");
     }
-    pz_info("grpc: listening on %s (%s; port %d, %d threads, max message %zu bytes)", opts->address,
-            pz_api_service_name(opts->api), port, s->n_threads, max);
+    pz_info("grpc: listening on %s (%s; port %d, %d threads, max message %zu bytes, %d streams per connection)",
+            opts->address, pz_api_service_name(opts->api), port, s->n_threads, max, max_streams);
     *out = s;
     if (bound_port != NULL)
         *bound_port = port;
@@ -734,6 +873,9 @@ void pz_grpc_server_stop(pz_grpc_server *s)
 {
     if (s == NULL)
         return;
+    /* no connection is served past this point; the open ones are relayed until the end, so calls
+     * in flight finish and the GOAWAY reaches the clients */
+    pz_grpc_acceptor_stop(s->acceptor);
     pthread_mutex_lock(&s->mu);
     s->stopping = true;
     pthread_mutex_unlock(&s->mu);
@@ -765,6 +907,10 @@ void pz_grpc_server_stop(pz_grpc_server *s)
         pthread_join(s->threads[i], NULL);
     grpc_server_destroy(s->server);
     grpc_completion_queue_destroy(s->cq);
+    grpc_server_credentials_release(s->creds);
+    grpc_resource_quota_unref(s->quota);
+    pz_grpc_acceptor_destroy(s->acceptor);
+    pz_conn_limits_destroy(s->limits);
     grpc_shutdown();
     pz_reflection_free(s->reflection);
     pthread_cond_destroy(&s->cond);

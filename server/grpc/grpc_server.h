@@ -12,6 +12,15 @@
  * A response the core prepared (pz_request.prepared, the response cache) is sent as its packed
  * bytes, without re-encoding or copying.
  *
+ * Connections are accepted by server/grpc/accept.h (caps in total and per client address, the
+ * handshake timeout, no spinning at the descriptor limit) and relayed to grpc core through a
+ * socketpair, every client byte checked by an HTTP/2 frame guard first: a connection resetting
+ * streams faster than max_cancels_per_sec (HTTP/2 rapid reset, CVE-2023-44487, which grpc 1.51
+ * does not defend against) or opening more than max_concurrent_streams before acknowledging the
+ * SETTINGS (grpc 1.51 applies the limit only after that) is aborted before grpc core reads the
+ * flood, and its address refused for a while. grpc core enforces the per-connection limits set
+ * as channel arguments (concurrent streams, idle time, age, keepalive, the memory quota).
+ *
  * Threads: `threads` completion-queue threads; the handler may complete a request inline or on any
  * other thread (starting a batch is thread-safe in grpc core).
  */
@@ -21,6 +30,18 @@
 #include <stddef.h>
 
 #include "server/core/request.h"
+
+/* Defaults of the limits below (why each: grpc_server.c). */
+#define PZ_GRPC_DEFAULT_MAX_CONNECTIONS 1024
+#define PZ_GRPC_DEFAULT_MAX_CONNECTIONS_PER_CLIENT 256
+#define PZ_GRPC_DEFAULT_MAX_CONCURRENT_STREAMS 100
+#define PZ_GRPC_DEFAULT_HANDSHAKE_TIMEOUT_MS 10000
+#define PZ_GRPC_DEFAULT_IDLE_TIMEOUT_MS 300000
+#define PZ_GRPC_DEFAULT_MAX_AGE_MS 1800000
+#define PZ_GRPC_DEFAULT_MEMORY_MB 256
+#define PZ_GRPC_DEFAULT_MAX_CANCELS_PER_SEC 200
+/* A connection is relayed: the client's socket and both ends of the socketpair to grpc core. */
+#define PZ_GRPC_DESCRIPTORS_PER_CONNECTION 3
 
 typedef struct pz_grpc_options {
     const char *address;      /* e.g. "0.0.0.0:50051"; port 0 picks a free port */
@@ -32,6 +53,16 @@ typedef struct pz_grpc_options {
                         * them; 0 = 2000 */
     pz_api api;        /* whose RPCs to serve (server/core/rpc.h): PZ_API_PUBLIC (the default) or
                         * PZ_API_ADMIN; reflection lists that API's service only */
+    /* Limits (README "Security and limits"); 0 = the default named in grpc_server.c. */
+    size_t max_connections;            /* open connections in total */
+    size_t max_connections_per_client; /* open connections per client address */
+    int max_concurrent_streams;        /* advertised SETTINGS_MAX_CONCURRENT_STREAMS per connection */
+    int handshake_timeout_ms;          /* the HTTP/2 connection preface must arrive within it */
+    int idle_timeout_ms;               /* a connection without calls for that long is closed (GOAWAY) */
+    int max_connection_age_ms;         /* a connection is asked to go away after that long ... */
+    int max_connection_age_grace_ms;   /* ... and closed that much later */
+    size_t memory_bytes;               /* grpc core's memory quota for the server */
+    int max_cancels_per_sec;           /* calls a client may cancel (RST_STREAM) a second per connection */
 } pz_grpc_options;
 
 typedef struct pz_grpc_server pz_grpc_server;

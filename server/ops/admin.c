@@ -12,7 +12,7 @@
 #include "server/core/log.h"
 #include "server/core/mem.h"
 #include "server/ops/json_struct.h"
-#include "server/ops/redact.h"
+#include "server/core/redact.h"
 
 #define ERRTYPE_ADMIN "Admin"
 
@@ -109,7 +109,7 @@ static Google__Protobuf__Struct *redacted_document(const char *text, size_t len,
     json_t *doc = text != NULL ? json_loadb(text, len, 0, &err) : NULL;
     if (doc == NULL)
         return NULL;
-    pz_redact_config(doc);
+    pz_redact_json(doc);
     Google__Protobuf__Struct *s = pz_json_struct_from(doc, a);
     json_decref(doc);
     return s;
@@ -126,7 +126,9 @@ static Personalization__V1__ConfigProblem **problems_from(const pz_config_proble
         Personalization__V1__ConfigProblem *q = pz_arena_alloc(a, sizeof *q);
         personalization__v1__config_problem__init(q);
         q->path = pz_arena_strdup(a, p->items[i].path);
-        q->message = pz_arena_strdup(a, p->items[i].message);
+        char *shown = pz_redact_urls_dup(p->items[i].message); /* a message may quote a URL it refuses */
+        q->message = pz_arena_strdup(a, shown);
+        free(shown);
         out[(*n)++] = q;
     }
     return out;

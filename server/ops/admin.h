@@ -10,8 +10,8 @@
  * What it reaches:
  *   - configuration: the holder (active document, ordinary validated reloads for apply and
  *     rollback: pz_config_holder_apply, recorded in the history by the holder's listener) and the
- *     history (server/ops/config_store.h). Documents leave with secrets redacted
- *     (server/ops/redact.h);
+ *     history (server/ops/config_store.h). Documents leave with secrets redacted, problems with
+ *     URLs redacted (server/core/redact.h);
  *   - the response cache: its counters (a callback) and its purges (server/core/cache.h);
  *   - the catalog and the event outbox through the callbacks of pz_admin_catalog and
  *     pz_admin_events, which main.c fills from those packages (this package does not depend on

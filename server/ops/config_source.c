@@ -10,6 +10,7 @@
 #include "server/core/clock.h"
 #include "server/core/log.h"
 #include "server/core/mem.h"
+#include "server/core/redact.h"
 #include "server/ops/files.h"
 #include "server/upstream/blocking_call.h"
 
@@ -112,8 +113,10 @@ int pz_config_source_open(const pz_config_source_options *o, pz_config_source **
     const char *kind = o->location == NULL ? "" : url ? "url:" : "file:";
     const char *where = o->location != NULL ? o->location : o->embedded_name;
     size_t n = strlen(kind) + strlen(where) + 1;
-    s->name = pz_malloc(n);
-    snprintf(s->name, n, "%s%s", kind, where);
+    char *name = pz_malloc(n);
+    snprintf(name, n, "%s%s", kind, where);
+    s->name = pz_redact_urls_dup(name); /* shown in metrics, logs and the history: no URL credential */
+    free(name);
     pz_config *cfg;
     if (url)
         cfg = open_url(s, o, err, errlen);

@@ -19,6 +19,7 @@
 #include "server/core/fs.h"
 #include "server/core/log.h"
 #include "server/core/mem.h"
+#include "server/core/redact.h"
 #include "server/ops/files.h"
 
 /* Record file names: the id zero-padded to this many digits, so names sort by id. */
@@ -208,7 +209,10 @@ static json_t *build_meta(unsigned long long id, const pz_config_load *load, con
     json_object_set_new(meta, "hash", load->text != NULL ? json_string(hash) : json_null());
     json_object_set_new(meta, "loadedAt", json_string(at));
     json_object_set_new(meta, "loadedAtMs", json_integer(now_ms));
-    json_object_set_new(meta, "source", json_string(load->source != NULL ? load->source : "unknown"));
+    /* A URL source may carry a credential (a presigned query, user:pass@): shown as redact.h shows it. */
+    char *source = pz_redact_urls_dup(load->source != NULL ? load->source : "unknown");
+    json_object_set_new(meta, "source", json_string(source));
+    free(source);
     json_object_set_new(meta, "bytes", json_integer(load->text != NULL ? (json_int_t)load->len : 0));
     json_object_set_new(meta, "errors", errors);
     json_object_set_new(meta, "warnings", warnings);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "server/core/mem.h"
+#include "server/core/num.h"
 
 /* Events are loaded in batches: one write transaction each. */
 #define SEED_BATCH 2000
@@ -82,7 +83,7 @@ long pz_builtin_seed(pz_builtin *b, const char *ns, const char *jsonl, size_t le
     seed_event *evs = parse_history(jsonl, len, &n, &newest, err, errlen);
     if (evs == NULL)
         return -1;
-    int64_t shift_ms = now_ms - (int64_t)(newest * 1000.0);
+    int64_t shift_ms = now_ms - pz_epoch_s_to_ms(newest);
     pz_interaction *batch = pz_calloc(SEED_BATCH, sizeof *batch);
     long loaded = 0;
     for (size_t i = 0; i < n; i += SEED_BATCH) {
@@ -95,7 +96,7 @@ long pz_builtin_seed(pz_builtin *b, const char *ns, const char *jsonl, size_t le
                                         e->event_type,
                                         false,
                                         0,
-                                        (int64_t)(e->sent_at * 1000.0) + shift_ms};
+                                        pz_epoch_s_to_ms(e->sent_at) + shift_ms};
         }
         if (pz_builtin_ingest(b, ns, batch, k, err, errlen) != 0) {
             loaded = -1;

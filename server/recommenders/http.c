@@ -1,5 +1,6 @@
 /* Variation type http (spec §3.4.4, §14 #21 fixed): GET of the variation's URL template with
- * every placeholder filled from the request and URL-encoded (server/core/url_template.h), with
+ * every placeholder filled from the request (a name the server does not define: from the query
+ * parameter of that name, as upstream) and URL-encoded (server/core/url_template.h), with
  * Accept: application/json. The answer must have the Personalize shape: {"itemList": [...]} or
  * {"personalizedRanking": [...]}, items {"itemId", "score"?, "promotionName"?, "reason"?,
  * "metadata"?}, and optionally "recommendationId". Retried like any idempotent GET. */
@@ -53,6 +54,10 @@ static const char *lookup(void *ctx, const char *name)
         return map_json(q->filter_values, q->n_filter_values, v->arena);
     if (strcmp(name, "context") == 0)
         return map_json(q->context, q->n_context, v->arena);
+    if (!pz_url_template_builtin(name, strlen(name))) { /* upstream's: the query parameter */
+        const pz_header *p = pz_query_param_find(q->query_params, q->n_query_params, name);
+        return p != NULL ? pz_arena_strndup(v->arena, p->value, p->value_len) : NULL;
+    }
     if (strcmp(name, "itemIds") == 0) {
         size_t len = 0;
         for (size_t i = 0; i < q->n_item_ids; i++)
@@ -80,7 +85,7 @@ int pz_http_build_url(const pz_query *q, const pz_variation *v, int count, pz_ar
 
 static bool parse_answer(pz_remote_call *call, const pz_upstream_response *res, pz_error *err)
 {
-    return pz_remote_parse_items(res->body, res->body_len, call->what, PZ_REMOTE_HTTP.error_type, call->rec, err);
+    return pz_remote_parse_items(res->body, res->body_len, call->what, PZ_REMOTE_HTTP.error_type, true, call->rec, err);
 }
 
 void pz_http_invoke(pz_remote_call *call)

@@ -40,7 +40,8 @@ int pz_lambda_function_path(const char *arn, pz_arena *arena, const char **path)
 
 static bool parse_answer(pz_remote_call *call, const pz_upstream_response *res, pz_error *err)
 {
-    return pz_remote_parse_items(res->body, res->body_len, call->what, PZ_REMOTE_LAMBDA.error_type, call->rec, err);
+    return pz_remote_parse_items(res->body, res->body_len, call->what, PZ_REMOTE_LAMBDA.error_type, true, call->rec,
+                                 err);
 }
 
 void pz_lambda_call(pz_remote_call *call, const char *arn, const char *region, const char *endpoint_url,

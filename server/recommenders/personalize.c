@@ -109,8 +109,8 @@ json_t *pz_personalize_request(const pz_query *q, const pz_variation *v, int cou
 
 static bool parse_answer(pz_remote_call *call, const pz_upstream_response *res, pz_error *err)
 {
-    return pz_remote_parse_items(res->body, res->body_len, call->what, PZ_REMOTE_PERSONALIZE.error_type, call->rec,
-                                 err);
+    return pz_remote_parse_items(res->body, res->body_len, call->what, PZ_REMOTE_PERSONALIZE.error_type, false,
+                                 call->rec, err);
 }
 
 void pz_personalize_invoke(pz_remote_call *call)

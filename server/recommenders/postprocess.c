@@ -24,7 +24,8 @@ json_t *pz_postprocess_payload(const pz_recommend_call *rec, const pz_variation 
 
 static bool parse_answer(pz_remote_call *call, const pz_upstream_response *res, pz_error *err)
 {
-    return pz_remote_parse_items(res->body, res->body_len, call->what, PZ_REMOTE_LAMBDA.error_type, call->rec, err);
+    return pz_remote_parse_items(res->body, res->body_len, call->what, PZ_REMOTE_LAMBDA.error_type, true, call->rec,
+                                 err);
 }
 
 void pz_postprocess_invoke(pz_remote_call *call, const pz_post_processor *pp)
@@ -39,6 +40,8 @@ int pz_postprocess_count(const pz_post_processor *pp, int num_results)
     double want = (double)num_results * pp->look_ahead_multiplier;
     if (pp->look_ahead_maximum_value >= 1 && want > pp->look_ahead_maximum_value)
         want = pp->look_ahead_maximum_value;
+    if (want > PZ_MAX_NUM_RESULTS) /* also keeps the conversion below in range (multiplier 1e308) */
+        want = PZ_MAX_NUM_RESULTS;
     int count = (int)(want + 0.5);
     if (count < num_results)
         count = num_results;

@@ -136,6 +136,7 @@ static void variation_done(run *st, const pz_error *err)
     c->n_items = 0;
     c->extras = NULL;
     c->recommendation_id = NULL;
+    c->custom_fields = NULL;
     st->hops++;
     run_variation(st, fb);
 }

@@ -119,12 +119,19 @@ int pz_remote_aws_target(const pz_remote_env *env, pz_aws_service service, const
 bool pz_remote_map_error(const pz_remote_kind *kind, const pz_upstream_response *res, const char *what, pz_arena *arena,
                          pz_error *err);
 
+/* At most this many custom fields per item and per response (keep_custom below); an answer with
+ * more is refused (502 InvalidUpstreamResponse). */
+#define PZ_REMOTE_MAX_CUSTOM_FIELDS 64
+
 /* Parses a Personalize-shaped body, {"itemList" or "personalizedRanking": [{"itemId", "score"?,
  * "promotionName"?, "reason"?: [..], "metadata"?: {..}}], "recommendationId"?}, into rec->items,
- * extras, n_items and recommendation_id (in rec->arena). At most PZ_MAX_NUM_RESULTS items; item
- * ids 1..PZ_MAX_ID_LEN characters. Returns true, or false with *err (502 InvalidUpstreamResponse,
- * naming what was wrong). */
-bool pz_remote_parse_items(const char *body, size_t len, const char *what, const char *error_type,
+ * extras, n_items, recommendation_id and custom_fields (in rec->arena). With keep_custom (Lambda,
+ * SageMaker, http, the post-processor: upstream passes their answers through) every other field
+ * of an item or of the response is kept as custom fields (server/core/recommender.h), at most
+ * PZ_REMOTE_MAX_CUSTOM_FIELDS per object; without it (Personalize) they are ignored. At most
+ * PZ_MAX_NUM_RESULTS items; item ids 1..PZ_MAX_ID_LEN characters. Returns true, or false with *err
+ * (502 InvalidUpstreamResponse, naming what was wrong). */
+bool pz_remote_parse_items(const char *body, size_t len, const char *what, const char *error_type, bool keep_custom,
                            pz_recommend_call *rec, pz_error *err);
 
 /* The current items as a Personalize-shaped response object (itemList, or personalizedRanking for

@@ -11,6 +11,13 @@
 /* Reasons Personalize gives per item are few and short; more is not a Personalize shape. */
 #define MAX_REASONS 32
 
+/* The keys of an item and of a response that the response messages name: everything else a
+ * Lambda, SageMaker or http recommender returns is kept as custom fields. matchedExperiment is
+ * the server's to set (experiments), so a recommender's own is not passed on. */
+static const char *const ITEM_KEYS[] = {"itemId", "score", "promotionName", "reason", "metadata"};
+static const char *const RESPONSE_KEYS[] = {"itemList", "personalizedRanking", "recommendationId", "matchedExperiment"};
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
 static bool invalid(pz_error *err, const char *what, const char *type, pz_arena *arena, const char *detail)
 {
     *err = (pz_error){PZ_UPSTREAM_FAILED, type, "InvalidUpstreamResponse",
@@ -18,8 +25,8 @@ static bool invalid(pz_error *err, const char *what, const char *type, pz_arena 
     return false;
 }
 
-static bool read_item(const pz_jvalue *e, const char *list_name, size_t i, pz_arena *arena, pz_scored_item *item,
-                      pz_item_extra *extra, bool *has_extra, char *why, size_t why_len)
+static bool read_item(const pz_jvalue *e, const char *list_name, size_t i, bool keep_custom, pz_arena *arena,
+                      pz_scored_item *item, pz_item_extra *extra, bool *has_extra, char *why, size_t why_len)
 {
     if (e->type != PZ_JOBJECT) {
         snprintf(why, why_len, "%s[%zu] is not an object", list_name, i);
@@ -75,11 +82,20 @@ static bool read_item(const pz_jvalue *e, const char *list_name, size_t i, pz_ar
         }
         *has_extra = true;
     }
+    if (keep_custom) {
+        if (pz_struct_from_other_members(e, ITEM_KEYS, COUNT(ITEM_KEYS), PZ_REMOTE_MAX_CUSTOM_FIELDS, arena,
+                                         &extra->custom_fields) != 0) {
+            snprintf(why, why_len, "%s[%zu] has more than %d other fields or nests them deeper than %d levels",
+                     list_name, i, PZ_REMOTE_MAX_CUSTOM_FIELDS, PZ_STRUCT_JSON_MAX_DEPTH);
+            return false;
+        }
+        *has_extra = *has_extra || extra->custom_fields != NULL;
+    }
     return true;
 }
 
-static bool parse_items_value(const pz_jvalue *root, const char *what, const char *error_type, pz_recommend_call *rec,
-                              pz_error *err)
+static bool parse_items_value(const pz_jvalue *root, const char *what, const char *error_type, bool keep_custom,
+                              pz_recommend_call *rec, pz_error *err)
 {
     pz_arena *arena = rec->arena;
     if (root->type != PZ_JOBJECT)
@@ -110,18 +126,25 @@ static bool parse_items_value(const pz_jvalue *root, const char *what, const cha
     char why[200];
     size_t i = 0;
     for (const pz_jvalue *e = list->first; e != NULL; e = e->next, i++) {
-        if (!read_item(e, list_name, i, arena, &items[i], &extras[i], &has_extra, why, sizeof why))
+        if (!read_item(e, list_name, i, keep_custom, arena, &items[i], &extras[i], &has_extra, why, sizeof why))
             return invalid(err, what, error_type, arena, why);
     }
+    Google__Protobuf__Struct *custom = NULL;
+    if (keep_custom && pz_struct_from_other_members(root, RESPONSE_KEYS, COUNT(RESPONSE_KEYS),
+                                                    PZ_REMOTE_MAX_CUSTOM_FIELDS, arena, &custom) != 0)
+        return invalid(err, what, error_type, arena,
+                       pz_arena_printf(arena, "it has more than %d other fields or nests them deeper than %d levels",
+                                       PZ_REMOTE_MAX_CUSTOM_FIELDS, PZ_STRUCT_JSON_MAX_DEPTH));
     rec->items = items;
     rec->n_items = n;
     rec->extras = has_extra ? extras : NULL;
+    rec->custom_fields = custom; /* an answer replaces the previous one's (post-processor) */
     if (rid != NULL && rid->type == PZ_JSTRING && rid->len > 0)
         rec->recommendation_id = rid->str;
     return true;
 }
 
-bool pz_remote_parse_items(const char *body, size_t len, const char *what, const char *error_type,
+bool pz_remote_parse_items(const char *body, size_t len, const char *what, const char *error_type, bool keep_custom,
                            pz_recommend_call *rec, pz_error *err)
 {
     char why[160];
@@ -129,7 +152,7 @@ bool pz_remote_parse_items(const char *body, size_t len, const char *what, const
     const pz_jvalue *root = pz_json_read(body, len, PZ_STRUCT_JSON_MAX_DEPTH + 3, rec->arena, why, sizeof why);
     if (root == NULL)
         return invalid(err, what, error_type, rec->arena, pz_arena_printf(rec->arena, "not JSON (%s)", why));
-    return parse_items_value(root, what, error_type, rec, err);
+    return parse_items_value(root, what, error_type, keep_custom, rec, err);
 }
 
 json_t *pz_remote_items_to_json(const pz_recommend_call *rec)
@@ -143,7 +166,7 @@ json_t *pz_remote_items_to_json(const pz_recommend_call *rec)
         const pz_item_extra *x = rec->extras != NULL ? &rec->extras[i] : NULL;
         if (x != NULL && x->promotion_name != NULL)
             json_object_set_new(it, "promotionName", json_string(x->promotion_name));
-        if (x != NULL && x->n_reason > 0) {
+        if (x != NULL && x->reason != NULL) {
             json_t *r = json_array();
             for (size_t k = 0; k < x->n_reason; k++)
                 json_array_append_new(r, json_string(x->reason[k]));
@@ -151,12 +174,16 @@ json_t *pz_remote_items_to_json(const pz_recommend_call *rec)
         }
         if (x != NULL && x->metadata != NULL)
             json_object_set_new(it, "metadata", pz_struct_to_json(x->metadata));
+        if (x != NULL && x->custom_fields != NULL)
+            json_object_update_missing_new(it, pz_struct_to_json(x->custom_fields));
         json_array_append_new(list, it);
     }
     json_t *doc = json_object();
     json_object_set_new(doc, rec->query->action == PZ_ACTION_RERANK_ITEMS ? "personalizedRanking" : "itemList", list);
     if (rec->recommendation_id != NULL)
         json_object_set_new(doc, "recommendationId", json_string(rec->recommendation_id));
+    if (rec->custom_fields != NULL)
+        json_object_update_missing_new(doc, pz_struct_to_json(rec->custom_fields));
     return doc;
 }
 

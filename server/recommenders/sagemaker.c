@@ -8,7 +8,8 @@
 
 static bool parse_answer(pz_remote_call *call, const pz_upstream_response *res, pz_error *err)
 {
-    return pz_remote_parse_items(res->body, res->body_len, call->what, PZ_REMOTE_SAGEMAKER.error_type, call->rec, err);
+    return pz_remote_parse_items(res->body, res->body_len, call->what, PZ_REMOTE_SAGEMAKER.error_type, true, call->rec,
+                                 err);
 }
 
 void pz_sagemaker_invoke(pz_remote_call *call)

@@ -74,6 +74,45 @@ Google__Protobuf__Struct *pz_struct_from_jvalue(const pz_jvalue *obj, pz_arena *
     return struct_from_jvalue(obj, arena, 1);
 }
 
+static bool named_in(const char *key, const char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(key, names[i]) == 0)
+            return true;
+    return false;
+}
+
+int pz_struct_from_other_members(const pz_jvalue *obj, const char *const *skip, size_t n_skip, size_t max_fields,
+                                 pz_arena *arena, Google__Protobuf__Struct **out)
+{
+    *out = NULL;
+    if (obj->type != PZ_JOBJECT)
+        return -1;
+    Google__Protobuf__Struct *s = NULL;
+    const char **kept = NULL;
+    for (const pz_jvalue *m = obj->first; m != NULL; m = m->next) {
+        if (named_in(m->key, skip, n_skip) || (s != NULL && named_in(m->key, kept, s->n_fields)))
+            continue;
+        if (s == NULL) {
+            s = (Google__Protobuf__Struct *)pz_arena_new_message(arena, &google__protobuf__struct__descriptor);
+            s->fields = pz_arena_calloc(arena, max_fields ? max_fields : 1, sizeof *s->fields);
+            kept = pz_arena_calloc(arena, max_fields ? max_fields : 1, sizeof *kept);
+        }
+        if (s->n_fields == max_fields)
+            return -1;
+        Google__Protobuf__Struct__FieldsEntry *e = (Google__Protobuf__Struct__FieldsEntry *)pz_arena_new_message(
+            arena, &google__protobuf__struct__fields_entry__descriptor);
+        e->key = (char *)m->key;
+        e->value = value_from_jvalue(m, arena, 1);
+        if (e->value == NULL)
+            return -1;
+        kept[s->n_fields] = m->key;
+        s->fields[s->n_fields++] = e;
+    }
+    *out = s;
+    return 0;
+}
+
 static json_t *value_to_json(const Google__Protobuf__Value *v)
 {
     if (v == NULL)

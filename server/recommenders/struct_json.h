@@ -19,6 +19,14 @@
  * than PZ_STRUCT_JSON_MAX_DEPTH. */
 Google__Protobuf__Struct *pz_struct_from_jvalue(const pz_jvalue *obj, pz_arena *arena);
 
+/* The members of a parsed upstream object other than those named in skip[0..n_skip), as a Struct
+ * in the arena (strings shared with the tree), for the fields a response message does not name.
+ * A key given twice keeps its first value (as pz_jvalue_get reads the named ones). Returns 0 with
+ * *out (NULL when no member is left), or -1 when more than max_fields members are left or a value
+ * nests deeper than PZ_STRUCT_JSON_MAX_DEPTH (obj is level 1). */
+int pz_struct_from_other_members(const pz_jvalue *obj, const char *const *skip, size_t n_skip, size_t max_fields,
+                                 pz_arena *arena, Google__Protobuf__Struct **out);
+
 /* A new JSON object (caller json_decref's) from a Struct. Never NULL. */
 json_t *pz_struct_to_json(const Google__Protobuf__Struct *s);
 

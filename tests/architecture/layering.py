@@ -2,7 +2,8 @@
 
 Packages are the folders under server/ plus gateway/. Dependencies point down only (DESIGN.md):
 
-    fronts (gateway, server/grpc) -> core <- recommenders, events, catalog, experiments, ops -> upstream
+    fronts (gateway, server/grpc) -> net (sockets) -> core <- recommenders, events, catalog, experiments, ops
+                                                               -> upstream
     main.c (package "server") wires everything.
 
 The allowed edges are the table ALLOWED below; an include outside it, or any cycle between
@@ -27,10 +28,12 @@ ALLOWED = {
     "server/experiments": {"server/core", "proto"},
     "server/ops": {"server/core", "server/upstream", "proto"},
     "server/demo": set(),
-    "server/grpc": {"server/core", "proto"},
-    "gateway": {"server/core", "proto"},
+    "server/net": {"server/core"},
+    "server/grpc": {"server/core", "server/net", "proto"},
+    "gateway": {"server/core", "server/net", "proto"},
     "server": {"server/core", "server/upstream", "server/recommenders", "server/events", "server/catalog",
-               "server/experiments", "server/demo", "server/grpc", "server/ops", "gateway", "proto"},
+               "server/experiments", "server/demo", "server/grpc", "server/ops", "server/net", "gateway",
+               "proto"},
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')

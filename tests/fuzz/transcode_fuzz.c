@@ -6,21 +6,9 @@
  *   message -> protobuf binary -> message -> JSON must give JSON1 too.
  * Errors must come with a non-empty, valid UTF-8 message.
  *
- * Not a Bazel target. Build and run from the workspace root (after `bazel build
- * //proto:personalization_pb_c //tests/unit/gateway:transcode_test_types_pb_c` has generated the
- * protobuf-c sources under bazel-bin):
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE \
- *     -I. -Ibazel-bin -Ibazel-bin/proto -o /tmp/transcode_fuzz tests/fuzz/transcode_fuzz.c \
- *     gateway/transcode.c gateway/transcode_parse.c gateway/transcode_write.c \
- *     server/core/mem.c server/core/buf.c \
- *     bazel-bin/proto/personalization/v1/personalization.pb-c.c \
- *     bazel-bin/proto/google/protobuf/struct.pb-c.c \
- *     bazel-bin/tests/unit/gateway/transcode_test_types.pb-c.c -ljansson -lprotobuf-c -lm
- *   mkdir -p /tmp/transcode_corpus
- *   /tmp/transcode_fuzz -max_total_time=60 -max_len=4096 -dict=tests/fuzz/transcode.dict \
- *     /tmp/transcode_corpus tests/fuzz/corpus/transcode
- * New inputs go to /tmp/transcode_corpus; copy a crashing input into tests/fuzz/corpus/transcode
- * once it is fixed.
+ * Not a Bazel target: built and run by tests/fuzz/run.sh (`tests/fuzz/run.sh 60 transcode`), which
+ * compiles it with clang, libFuzzer, ASan and UBSan against the tree's sources; corpus in
+ * tests/fuzz/corpus/transcode, dictionary tests/fuzz/transcode.dict.
  */
 #include <stdint.h>
 #include <stdio.h>

@@ -26,7 +26,8 @@ def test_c_client(s):
     assert lines[0].startswith("recommendationId RID-"), out.stdout
     assert sum(1 for l in lines if l.strip().startswith("sku-")) == 4, out.stdout
     assert "x-personalization-config-version: demo-1" in out.stdout, out.stdout
-    out = subprocess.run([binary, s.grpc_target, "user-0001", "0"], capture_output=True, text=True, timeout=60)
+    # a negative count is invalid (0 is an empty list since issue 12)
+    out = subprocess.run([binary, s.grpc_target, "user-0001", "-1"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 1 and "status 3" in out.stderr, out.stderr  # INVALID_ARGUMENT
 
 

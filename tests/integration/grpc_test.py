@@ -90,7 +90,7 @@ def test_errors_are_statuses(s):
     trailers = dict(e.trailing_metadata() or ())
     assert trailers.get("x-personalization-error-code") == "RecommenderNotConfigured", trailers
     expect_error(s, "RecommendItems", pb.RecommendItemsRequest(namespace="demo", recommender="for-you", user_id="u",
-                                                               num_results=0),
+                                                               num_results=-1),
                  pb.RecommendationResponse, grpc.StatusCode.INVALID_ARGUMENT)
     expect_error(s, "RecommendItems", pb.RecommendItemsRequest(namespace="demo", recommender="for-you"),
                  pb.RecommendationResponse, grpc.StatusCode.INVALID_ARGUMENT)

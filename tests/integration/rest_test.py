@@ -82,12 +82,17 @@ def test_popular_is_the_same_for_everyone(s):
 def test_num_results_limits(s):
     status, _, doc = curl_json(s, "/recommend-items/demo/for-you/user-0001?numResults=3")
     assert status == 200 and len(doc["itemList"]) == 3
-    for bad in ("abc", "1.5", "", "0", "501", "-1"):
+    for bad in ("abc", "1.5", "", "-1"):
         status, hdrs, doc = curl_json(s, "/recommend-items/demo/for-you/user-0001?numResults=" + bad)
         assert_error(status, hdrs, doc, 400, "ValidationError", "Validation")
         assert "numResults" in doc["message"], doc
     status, _, doc = curl_json(s, "/recommend-items/demo/for-you/user-0001?numResults=500")
     assert status == 200 and 0 < len(doc["itemList"]) <= 500
+    # as upstream: above 500 is clamped to 500, 0 answers an empty list (issue 12; both were 400s)
+    status, _, clamped = curl_json(s, "/recommend-items/demo/for-you/user-0001?numResults=501")
+    assert status == 200 and [i["itemId"] for i in clamped["itemList"]] == [i["itemId"] for i in doc["itemList"]]
+    status, _, doc = curl_json(s, "/recommend-items/demo/for-you/user-0001?numResults=0")
+    assert status == 200 and doc["itemList"] == [] and doc["recommendationId"].startswith("RID-"), doc
 
 
 def test_json_query_parameters(s):

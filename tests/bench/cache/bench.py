@@ -1,7 +1,9 @@
 """Response cache benchmark (issue #4). Prints figures and ratios measured in the same run:
 
   1. REST cache-hit throughput of the personalization server vs h2o's own file handler serving
-     the same JSON bytes (static_server), with wrk (HTTP/1.1, keep-alive).
+     the same JSON bytes (static_server), with wrk (HTTP/1.1, keep-alive); then the same with
+     `Accept-Encoding: gzip`, against the file handler serving our exact gzip bytes precompressed
+     (its send-compressed mode: no compression per request on either side).
   2. gRPC cache-hit throughput vs a bare grpc-core server answering with the same protobuf bytes
      (grpc_echo_server), with h2load and gRPC framing.
   3. Latency p50/p99 of a REST cache hit and of a miss (one connection, wrk --latency; client-side
@@ -14,6 +16,7 @@ server under test; each run is short (RUN_SECONDS) and bounded. Run it through r
 builds the optimized binaries first:
 
   tests/bench/cache/run.sh
+  PZ_BENCH_SERVER_ARGS='--grpc-threads 1' tests/bench/cache/run.sh   (extra server flags)
 """
 import json
 import os
@@ -29,6 +32,7 @@ import time
 import urllib.request
 
 RUN_SECONDS = int(os.environ.get("PZ_BENCH_SECONDS", "3"))
+SERVER_ARGS = os.environ.get("PZ_BENCH_SERVER_ARGS", "").split()
 LATENCY_SECONDS = 3
 ROUNDS = int(os.environ.get("PZ_BENCH_ROUNDS", "5"))
 HIT_PATH = "/recommend-items/demo/for-you/user-0001?numResults=25"
@@ -79,8 +83,10 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def wrk(url, seconds, connections=64, threads=2, latency=False, script=None, pid=None):
+def wrk(url, seconds, connections=64, threads=2, latency=False, script=None, pid=None, headers=()):
     cmd = ["wrk", "-t%d" % threads, "-c%d" % connections, "-d%ds" % seconds]
+    for h in headers:
+        cmd += ["-H", h]
     if latency:
         cmd.append("--latency")
     if script:
@@ -230,7 +236,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="pz-bench-cache-")
     procs = []
     try:
-        ours, http_port, grpc_port = start_server(binary, tmp, ["--log-level", "warn"])
+        ours, http_port, grpc_port = start_server(binary, tmp, ["--log-level", "warn"] + SERVER_ARGS)
         procs.append(ours)
         wait_port(http_port, ours, "server")
         # the entry both fronts will hit, and its exact bytes for the baselines
@@ -240,6 +246,10 @@ def main():
         os.makedirs(www)
         with open(os.path.join(www, "hit.json"), "wb") as f:
             f.write(body)
+        gz_status, gz_hdrs, gz_body = http_get(http_port, HIT_PATH, {"Accept-Encoding": "gzip"})
+        assert gz_status == 200 and gz_hdrs.get("content-encoding") == "gzip", gz_hdrs
+        with open(os.path.join(www, "hit.json.gz"), "wb") as f:
+            f.write(gz_body)
         request = recommend_request_bytes()
         response = fetch_grpc_response(grpc_port, request)
         with open(os.path.join(tmp, "response.pb"), "wb") as f:
@@ -247,9 +257,11 @@ def main():
         with open(os.path.join(tmp, "request.bin"), "wb") as f:
             f.write(grpc_frame(request))
 
-        static_port, echo_port = free_port(), free_port()
+        static_port, echo_port, static_gz_port = free_port(), free_port(), free_port()
         static = start([static_server, www, str(static_port), "2"], os.path.join(tmp, "static.log"))
         procs.append(static)
+        static_gz = start([static_server, www, str(static_gz_port), "2", "gzip"], os.path.join(tmp, "static-gz.log"))
+        procs.append(static_gz)
         echo = start([echo_server, str(echo_port), GRPC_METHOD, os.path.join(tmp, "response.pb"), "1"],
                      os.path.join(tmp, "echo.log"))
         procs.append(echo)
@@ -264,11 +276,15 @@ def main():
         procs.append(echo_md)
         wait_port(echo_md_port, echo_md, "grpc_echo_server (metadata)")
         wait_port(static_port, static, "static_server")
+        wait_port(static_gz_port, static_gz, "static_server (gzip)")
         wait_port(echo_port, echo, "grpc_echo_server")
         assert http_get(static_port, "/hit.json")[2] == body
+        gz_check = http_get(static_gz_port, "/hit.json", {"Accept-Encoding": "gzip"})
+        assert gz_check[1].get("content-encoding") == "gzip" and gz_check[2] == gz_body, gz_check[1]
 
-        print("response: %d bytes of JSON, %d bytes of protobuf, ETag %s" % (len(body), len(response),
-                                                                             hdrs["etag"]))
+        print("response: %d bytes of JSON (%d gzip), %d bytes of protobuf, ETag %s" % (
+            len(body), len(gz_body), len(response), hdrs["etag"]))
+        print("server flags: %s" % (" ".join(SERVER_ARGS) or "defaults"))
         print("machine: %d cores shared by server and load generator; %d rounds of %d s runs, alternating; "
               "load average %s" % (os.cpu_count(), ROUNDS, RUN_SECONDS, loadavg()))
         print()
@@ -287,6 +303,25 @@ def main():
                          "; %d cache hits, %d misses" % (hits, after["misses"] - before["misses"]))
         if hits < 0.9 * served:
             print("  WARNING: only %d of ~%.0f requests were cache hits" % (hits, served))
+        print()
+
+        # 1b. REST, the client accepting gzip: the coded body kept with the entry
+        gzip_header = ["Accept-Encoding: gzip"]
+        before = stats(http_port)
+        gz_ours, gz_static = [], []
+        for _ in range(ROUNDS):
+            gz_ours.append(wrk("http://127.0.0.1:%d%s" % (http_port, HIT_PATH), RUN_SECONDS, pid=ours.pid,
+                               headers=gzip_header))
+            gz_static.append(wrk("http://127.0.0.1:%d/hit.json" % static_gz_port, RUN_SECONDS, pid=static_gz.pid,
+                                 headers=gzip_header))
+        after = stats(http_port)
+        print_comparison("REST  cache hit, Accept-Encoding: gzip (%d-byte body)" % len(gz_body),
+                         "personalization-server", gz_ours, "h2o file handler, .gz", gz_static,
+                         "; %d cache hits, %d bodies coded" % (after["hits"] - before["hits"],
+                                                              after["codedBodies"] - before["codedBodies"]))
+        print("  vs our plain hit: %.2f of its median throughput, %.1f us vs %.1f us CPU/request" % (
+            median([r["rps"] for r in gz_ours]) / median([r["rps"] for r in rest_ours]),
+            median([r["cpu_us"] for r in gz_ours]), median([r["cpu_us"] for r in rest_ours])))
         print()
 
         # 2. gRPC
@@ -313,6 +348,7 @@ def main():
 
         # 3. latency, one connection
         stop(static)
+        stop(static_gz)
         stop(echo)
         stop(echo_md)
         hit = wrk("http://127.0.0.1:%d%s" % (http_port, HIT_PATH), LATENCY_SECONDS, connections=1, threads=1,
@@ -330,6 +366,18 @@ def main():
               "personalized, 10-49 items)" % (miss["p50"], miss["p99"], miss["rps"], after["misses"] - before["misses"],
                                               after["hits"] - before["hits"]))
         print("  miss/hit p50 %.1fx" % (miss["p50"] / hit["p50"]))
+        # misses of a client accepting gzip: each new entry's body is coded once, by its first request
+        # (the counter restarts, so these are new keys again: numResults 50-89)
+        with open(script, "w") as f:
+            f.write(MISS_LUA.replace("10 + math.floor", "50 + math.floor"))
+        before = stats(http_port)
+        miss_gz = wrk("http://127.0.0.1:%d/" % http_port, LATENCY_SECONDS, connections=1, threads=1, latency=True,
+                      script=script, headers=["Accept-Encoding: gzip"])
+        after = stats(http_port)
+        print("  miss, Accept-Encoding: gzip   p50 %7.3f ms   p99 %7.3f ms   (%.0f req/s; %d misses, %d bodies "
+              "coded: the coding is part of the miss)" % (miss_gz["p50"], miss_gz["p99"], miss_gz["rps"],
+                                                          after["misses"] - before["misses"],
+                                                          after["codedBodies"] - before["codedBodies"]))
 
         # 4. metrics on vs off: what recording costs a hit, in server CPU per request
         off, off_port, off_grpc = start_server(binary, tmp, ["--log-level", "warn", "--metrics", "off"],

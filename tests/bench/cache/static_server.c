@@ -2,7 +2,9 @@
  * same threading as the personalization server's REST front (one loop per thread, SO_REUSEPORT
  * listeners). The cache benchmark serves a cached response's exact JSON bytes from it.
  *
- * Usage: static_server DIR PORT THREADS   (loopback only; runs until killed) */
+ * Usage: static_server DIR PORT THREADS [gzip]   (loopback only; runs until killed)
+ * With `gzip`, a client that accepts gzip gets FILE.gz when it exists (h2o's send-compressed: a
+ * precompressed file, no compression per request), the baseline of compressed cache hits. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -67,8 +69,8 @@ static void *loop_main(void *arg)
 
 int main(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: %s DIR PORT THREADS\n", argv[0]);
+    if (argc != 4 && !(argc == 5 && strcmp(argv[4], "gzip") == 0)) {
+        fprintf(stderr, "usage: %s DIR PORT THREADS [gzip]\n", argv[0]);
         return 2;
     }
     int port = atoi(argv[2]), threads = atoi(argv[3]);
@@ -79,7 +81,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     h2o_config_init(&config);
     h2o_hostconf_t *host = h2o_config_register_host(&config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
-    h2o_file_register(h2o_config_register_path(host, "/", 0), argv[1], NULL, NULL, 0);
+    h2o_file_register(h2o_config_register_path(host, "/", 0), argv[1], NULL, NULL,
+                      argc == 5 ? H2O_FILE_FLAG_SEND_COMPRESSED : 0);
     loop *loops = calloc((size_t)threads, sizeof *loops);
     for (int i = 0; i < threads; i++)
         loops[i].fd = listen_on(port);

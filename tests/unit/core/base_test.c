@@ -4,12 +4,16 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include <unistd.h>
+
 #include "personalization/v1/personalization.pb-c.h"
+#include "server/core/log.h"
 #include "server/core/buf.h"
 #include "server/core/mem.h"
 #include "server/core/request.h"
@@ -193,6 +197,31 @@ static void test_rpc_table(void **state)
     assert_null(pz_rpc_by_grpc_path("/personalization.v1.PersonalizationService/Nope"));
 }
 
+/* A log line stays one line whatever the values it quotes hold (a request's, an upstream's). */
+static void test_log_escapes_control_characters(void **state)
+{
+    (void)state;
+    FILE *tmp = tmpfile();
+    assert_non_null(tmp);
+    int saved = dup(STDERR_FILENO);
+    dup2(fileno(tmp), STDERR_FILENO);
+    pz_log(PZ_LOG_WARN, "code=%s next", "X\r\nforged info line\t\x7f");
+    pz_log(PZ_LOG_WARN, "plain");
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    char text[512] = "";
+    rewind(tmp);
+    size_t n = fread(text, 1, sizeof text - 1, tmp);
+    text[n] = '\0';
+    fclose(tmp);
+    assert_non_null(strstr(text, "code=X\\x0d\\x0aforged info line\\x09\\x7f next\n"));
+    assert_non_null(strstr(text, "plain\n"));
+    size_t lines = 0;
+    for (const char *p = text; *p != '\0'; p++)
+        lines += *p == '\n';
+    assert_int_equal(lines, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -204,6 +233,7 @@ int main(void)
         cmocka_unit_test(test_status_mappings),
         cmocka_unit_test(test_request_headers_and_completion),
         cmocka_unit_test(test_rpc_table),
+        cmocka_unit_test(test_log_escapes_control_characters),
     };
     return cmocka_run_group_tests_name("core_base", tests, NULL, NULL);
 }

@@ -130,6 +130,82 @@ static void test_prepared_response(void **state)
     pz_arena_destroy(&arena);
 }
 
+/* An encoded representation has its own strong tag, and a client holding it gets 304 for the same
+ * content (issue 12: compressed responses). */
+static void test_coding_tags(void **state)
+{
+    (void)state;
+    char tag[PZ_ETAG_SIZE], coded[PZ_ETAG_CODING_SIZE];
+    pz_etag_of("abc", 3, tag);
+    assert_true(pz_etag_with_coding(tag, "gzip", coded));
+    assert_int_equal(strlen(coded), strlen(tag) + 5);
+    assert_memory_equal(coded, tag, strlen(tag) - 1);
+    assert_string_equal(coded + strlen(tag) - 1, "-gzip\"");
+    assert_true(pz_etag_with_coding(tag, "br", coded));
+    assert_false(pz_etag_with_coding(tag, "GZIP", coded)); /* not a coding name: the tag unchanged */
+    assert_string_equal(coded, tag);
+    assert_false(pz_etag_with_coding(tag, "abcdefghijklmnop", coded)); /* 16 > PZ_ETAG_CODING_MAX */
+    assert_true(pz_etag_with_coding(tag, "abcdefghijklmno", coded));   /* 15: the longest */
+    char inm[64];
+    snprintf(inm, sizeof inm, "W/%.17s-br\", \"x\"", tag);
+    assert_true(pz_etag_none_match(inm, strlen(inm), tag));
+    snprintf(inm, sizeof inm, "%.17s-\"", tag); /* an empty coding */
+    assert_false(pz_etag_none_match(inm, strlen(inm), tag));
+    snprintf(inm, sizeof inm, "%.16s-gzip\"", tag); /* another tag's prefix */
+    assert_false(pz_etag_none_match(inm, strlen(inm), tag));
+}
+
+static size_t encode_calls;
+
+/* A stand-in coding: every other byte. */
+static int halve(void *ctx, const char *in, size_t len, pz_buf *out)
+{
+    (void)ctx;
+    encode_calls++;
+    for (size_t i = 0; i < len; i += 2)
+        if (pz_buf_append_char(out, in[i]) != 0)
+            return -1;
+    return 0;
+}
+
+static int grow(void *ctx, const char *in, size_t len, pz_buf *out)
+{
+    (void)ctx;
+    encode_calls++;
+    return pz_buf_append(out, in, len) | pz_buf_append(out, in, len); /* past the cap: fails */
+}
+
+/* Variants are made once, on demand, kept with the response and freed with it. */
+static void test_prepared_variants_are_made_once(void **state)
+{
+    (void)state;
+    const uint8_t pb[] = {1, 2, 3};
+    pz_prepared_response *p = pz_prepared_create(pb, sizeof pb, "0123456789", 10);
+    encode_calls = 0;
+    unsigned long encoded_before = pz_prepared_variants_encoded();
+    const pz_prepared_variant *v = pz_prepared_variant_get(p, 0, "gzip", halve, NULL);
+    assert_non_null(v);
+    assert_int_equal(v->len, 5);
+    assert_memory_equal(v->data, "02468", 5);
+    char coded[PZ_ETAG_CODING_SIZE];
+    pz_etag_with_coding(p->etag, "gzip", coded);
+    assert_string_equal(v->etag, coded);
+    assert_ptr_equal(pz_prepared_variant_get(p, 0, "gzip", halve, NULL), v); /* kept: no work */
+    assert_int_equal(encode_calls, 1);
+    /* an encoding that is not smaller is kept as "send the body as it is" */
+    const pz_prepared_variant *w = pz_prepared_variant_get(p, 1, "br", grow, NULL);
+    assert_non_null(w);
+    assert_null(w->data);
+    assert_ptr_equal(pz_prepared_variant_get(p, 1, "br", grow, NULL), w);
+    assert_int_equal(encode_calls, 2);
+    assert_int_equal(pz_prepared_variants_encoded(), encoded_before + 2); /* the stats' codedBodies */
+    assert_null(pz_prepared_variant_get(p, PZ_PREPARED_MAX_VARIANTS, "gzip", halve, NULL));
+    pz_prepared_unref(p); /* frees the variants: ASan reports a leak otherwise */
+    pz_prepared_response *q = pz_prepared_create(pb, sizeof pb, NULL, 0);
+    assert_null(pz_prepared_variant_get(q, 0, "gzip", halve, NULL)); /* no JSON, no variant */
+    pz_prepared_unref(q);
+}
+
 static int order[8];
 static int n_order;
 
@@ -175,6 +251,8 @@ int main(void)
         cmocka_unit_test(test_if_none_match_forms),
         cmocka_unit_test(test_if_none_match_garbage_never_matches_or_crashes),
         cmocka_unit_test(test_prepared_response),
+        cmocka_unit_test(test_coding_tags),
+        cmocka_unit_test(test_prepared_variants_are_made_once),
         cmocka_unit_test(test_arena_defer_runs_newest_first_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -50,6 +50,12 @@ static void test_ranges(void **state)
     assert_int_equal(pz_bucket_variation(s, 3, 2499), 0);
     assert_int_equal(pz_bucket_variation(s, 3, 2500), 2);
     assert_int_equal(pz_bucket_variation(s, 3, PZ_BUCKETS - 1), 2);
+    /* Issue 19: weights that are each finite but sum to infinity convert no NaN to an integer
+     * (UBSan's float-cast-overflow in --config=asan); the ranges stay ordered and in bounds. */
+    const double huge[] = {1e308, 1e308, 1};
+    pz_bucket_ranges(huge, 3, s);
+    for (int i = 0; i < 3; i++)
+        assert_true(s[i] <= s[i + 1] && s[i + 1] <= PZ_BUCKETS);
 }
 
 static void test_split_of_100000_users_is_within_one_point(void **state)

@@ -82,6 +82,11 @@ static void submit(void *self, pz_event_submission *s)
     f->conversions += s->n_conversions;
     snprintf(f->last_ns_buf, sizeof f->last_ns_buf, "%s", s->ns->key);
     f->last_ns = f->last_ns_buf;
+    f->last_raw = s->raw != NULL;
+    snprintf(f->last_raw_json, sizeof f->last_raw_json, "%.*s", s->raw != NULL ? (int)s->raw->len : 0,
+             s->raw != NULL ? s->raw->json : "");
+    f->last_raw_events = s->raw != NULL ? s->raw->n_events : 0;
+    snprintf(f->last_user, sizeof f->last_user, "%s", s->events->user_id != NULL ? s->events->user_id : "");
     s->done(s, f->fail_with);
 }
 

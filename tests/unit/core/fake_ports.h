@@ -43,6 +43,10 @@ typedef struct fake_event_sink {
     size_t events;       /* events submitted, in all */
     const char *last_ns; /* the last submission's namespace key (static copy) */
     char last_ns_buf[64];
+    bool last_raw;            /* the last submission forwarded a body as it was sent */
+    char last_raw_json[1024]; /* its JSON (truncated), its event count and its user */
+    size_t last_raw_events;
+    char last_user[64];
     size_t conversions;      /* resolved conversions submitted, in all */
     int exposures;           /* exposures recorded */
     char last_exposure[160]; /* "<feature>/<variation>/<user>" of the last one */

@@ -82,6 +82,25 @@ static void test_request_id_on_every_response(void **state)
         assert_int_equal(pz_hint_headers[i].on_errors, strcmp(pz_hint_headers[i].name, "x-request-id") == 0);
 }
 
+/* A value that would split the header is never sent, on either front. */
+static void test_values_with_control_characters_are_not_sent(void **state)
+{
+    (void)state;
+    assert_true(pz_header_value_valid("private,max-age=10"));
+    assert_true(pz_header_value_valid(""));
+    assert_true(pz_header_value_valid("caf\xC3\xA9")); /* obs-text is not a control character */
+    assert_false(pz_header_value_valid("v1\r\nSet-Cookie: a=b"));
+    assert_false(pz_header_value_valid("v1\nX: y"));
+    assert_false(pz_header_value_valid("tab\there"));
+    assert_false(pz_header_value_valid("del\x7f"));
+    pz_response_hints h = {.config_version = "v1\r\nSet-Cookie: a=b", .variation = "ok"};
+    char out[256];
+    render(&h, PZ_FRONT_REST, true, out, sizeof out);
+    assert_string_equal(out, "x-personalization-variation=ok;");
+    render(&h, PZ_FRONT_GRPC, true, out, sizeof out);
+    assert_string_equal(out, "x-personalization-variation=ok;");
+}
+
 static void test_rows_are_lower_case_and_distinct(void **state)
 {
     (void)state;
@@ -105,6 +124,7 @@ int main(void)
         cmocka_unit_test(test_rest_uncacheable_route),
         cmocka_unit_test(test_grpc),
         cmocka_unit_test(test_request_id_on_every_response),
+        cmocka_unit_test(test_values_with_control_characters_are_not_sent),
         cmocka_unit_test(test_rows_are_lower_case_and_distinct),
     };
     return cmocka_run_group_tests_name("core_hints", tests, NULL, NULL);

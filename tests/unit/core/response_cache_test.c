@@ -292,15 +292,18 @@ static void test_if_none_match(void **state)
     char weak[64], list[96];
     snprintf(weak, sizeof weak, "W/%s", etag);
     snprintf(list, sizeof list, "\"nope\", %s", weak);
-    const char *matching[] = {etag, weak, list, "*"};
-    for (size_t i = 0; i < 4; i++) {
+    char coded[PZ_ETAG_CODING_SIZE]; /* the tag of the gzip representation of the same content */
+    assert_true(pz_etag_with_coding(etag, "gzip", coded));
+    const char *matching[] = {etag, weak, list, "*", coded};
+    for (size_t i = 0; i < 5; i++) {
         call c;
         call_init(&c, PZ_RPC_RECOMMEND_ITEMS);
         recommend(f, &c, recommend_msg(&c, "u2", 3), matching[i]);
         assert_true(c.req.hints.not_modified);
         assert_string_equal(c.req.hints.etag, etag);
         assert_string_equal(c.req.hints.cache, "hit");
-        assert_null(c.req.prepared); /* nothing to send but the flag */
+        /* nothing to send but the flag; prepared names the representations (their ETags) */
+        assert_non_null(c.req.prepared);
         Personalization__V1__RecommendationResponse *r = (Personalization__V1__RecommendationResponse *)c.req.response;
         assert_non_null(r);
         assert_true(r->has_not_modified && r->not_modified);
@@ -308,8 +311,10 @@ static void test_if_none_match(void **state)
         assert_null(r->recommendation_id);
         call_free(&c);
     }
-    const char *not_matching[] = {"\"0000000000000000\"", "garbage\"", "1234-1700000000000-10"};
-    for (size_t i = 0; i < 3; i++) {
+    char other_coding[64];
+    snprintf(other_coding, sizeof other_coding, "%.17s-GZ\"", etag); /* not a coding name */
+    const char *not_matching[] = {"\"0000000000000000\"", "garbage\"", "1234-1700000000000-10", other_coding};
+    for (size_t i = 0; i < 4; i++) {
         call c;
         call_init(&c, PZ_RPC_RECOMMEND_ITEMS);
         recommend(f, &c, recommend_msg(&c, "u2", 3), not_matching[i]);

@@ -33,6 +33,8 @@ static const char CONFIG[] =
     "\"rerank-items\":{\"rank\":{\"variations\":{\"aff\":{\"type\":\"builtin\"}}}}},"
     "\"eventTargets\":[{\"type\":\"builtin\"}]},"
     "\"tracked\":{\"eventTargets\":[{\"type\":\"personalize-event-tracker\",\"trackingId\":\"abc-1\"}]},"
+    "\"streams\":{\"eventTargets\":[{\"type\":\"kinesis-stream\",\"streamName\":\"s\"},{\"type\":\"file\","
+    "\"path\":\"/tmp/pz-never-written\"}]},"
     "\"silent\":{\"recommenders\":{\"recommend-items\":{\"r\":{\"variations\":{\"v\":{\"type\":\"builtin\"}}}}}}}}";
 
 typedef struct fixture {
@@ -232,9 +234,7 @@ static void test_validation_limits(void **state)
     fixture *f = *state;
     pz_arena a;
     pz_arena_init(&a);
-    expect_error(f, PZ_RPC_RECOMMEND_ITEMS, &recommend_req(&a, "for-you", "u1", 0)->base, &a, PZ_INVALID_ARGUMENT,
-                 "ValidationError", "numResults");
-    expect_error(f, PZ_RPC_RECOMMEND_ITEMS, &recommend_req(&a, "for-you", "u1", 501)->base, &a, PZ_INVALID_ARGUMENT,
+    expect_error(f, PZ_RPC_RECOMMEND_ITEMS, &recommend_req(&a, "for-you", "u1", -1)->base, &a, PZ_INVALID_ARGUMENT,
                  "ValidationError", "numResults");
     expect_error(f, PZ_RPC_RECOMMEND_ITEMS, &recommend_req(&a, "for-you", NULL, 5)->base, &a, PZ_INVALID_ARGUMENT,
                  "ValidationError", "userId");
@@ -261,8 +261,130 @@ static void test_validation_limits(void **state)
     rr->recommender = "rank";
     rr->user_id = "u1";
     expect_error(f, PZ_RPC_RERANK_ITEMS, &rr->base, &a, PZ_INVALID_ARGUMENT, "ValidationError", "itemIds");
+    /* Issue 19: an empty id (",," over REST, [""] or "" over gRPC) is refused, not ranked. */
+    char *ids[] = {"a", "", "b"};
+    rr->item_ids = ids;
+    rr->n_item_ids = 3;
+    expect_error(f, PZ_RPC_RERANK_ITEMS, &rr->base, &a, PZ_INVALID_ARGUMENT, "ValidationError",
+                 "itemIds[1] must be 1 to 256 characters");
     assert_int_equal(f->recommender.calls, 0);
     pz_arena_destroy(&a);
+}
+
+/* What upstream treats as absent is absent, numResults above 500 is clamped and 0 answers an empty
+ * list without asking the recommender (issue 12; before, all were 400s). */
+static void test_parameters_upstream_treats_as_absent(void **state)
+{
+    fixture *f = *state;
+    pz_arena a;
+    pz_arena_init(&a);
+    pz_request req;
+    run(f, &req, &a, PZ_RPC_RECOMMEND_ITEMS, &recommend_req(&a, "for-you", "u1", 0)->base);
+    assert_int_equal(req.status, PZ_OK);
+    Personalization__V1__RecommendationResponse *r = (Personalization__V1__RecommendationResponse *)req.response;
+    assert_int_equal(r->n_item_list, 0);
+    assert_int_equal(strncmp(r->recommendation_id, "RID-", 4), 0);
+    assert_int_equal(f->recommender.calls, 0);
+
+    run(f, &req, &a, PZ_RPC_RECOMMEND_ITEMS, &recommend_req(&a, "for-you", "u1", 501)->base);
+    assert_int_equal(req.status, PZ_OK);
+    assert_int_equal(f->recommender.last->query->num_results, PZ_MAX_NUM_RESULTS);
+    r = (Personalization__V1__RecommendationResponse *)req.response;
+    assert_int_equal(r->n_item_list, PZ_MAX_NUM_RESULTS);
+
+    /* empty filter and feature are absent; a feature no experiment decides on is ignored */
+    Personalization__V1__RecommendItemsRequest *m = recommend_req(&a, "for-you", "u1", 2);
+    m->filter = "";
+    m->feature = "";
+    run(f, &req, &a, PZ_RPC_RECOMMEND_ITEMS, &m->base);
+    assert_int_equal(req.status, PZ_OK);
+    assert_null(f->recommender.last->query->filter);
+    assert_null(f->recommender.last->query->feature);
+    m = recommend_req(&a, "for-you", "u1", 2); /* no experiments */
+    m->feature = "no-such-feature";
+    run(f, &req, &a, PZ_RPC_RECOMMEND_ITEMS, &m->base);
+    assert_int_equal(req.status, PZ_OK);
+
+    /* related-items: an empty userId is no user (noUserSpecified policy) */
+    Personalization__V1__RelatedItemsRequest *rel = (Personalization__V1__RelatedItemsRequest *)pz_arena_new_message(
+        &a, &personalization__v1__related_items_request__descriptor);
+    rel->namespace_ = "shop";
+    rel->recommender = "similar";
+    rel->item_id = "pan";
+    rel->user_id = "";
+    rel->num_results = 2;
+    run(f, &req, &a, PZ_RPC_RELATED_ITEMS, &rel->base);
+    assert_int_equal(req.status, PZ_OK);
+    assert_null(f->recommender.last->query->user_id);
+    assert_string_equal(req.hints.cache_control, "public,max-age=60");
+    /* recommend-items requires its user: an empty one stays a 400 */
+    expect_error(f, PZ_RPC_RECOMMEND_ITEMS, &recommend_req(&a, "for-you", "", 5)->base, &a, PZ_INVALID_ARGUMENT,
+                 "ValidationError", "userId");
+    pz_arena_destroy(&a);
+}
+
+/* A front's uncacheable route (POST rerank) gets no validator and never meets the cache. */
+static void test_uncacheable_requests_get_no_etag(void **state)
+{
+    fixture *f = *state;
+    pz_arena a;
+    pz_arena_init(&a);
+    pz_request req;
+    run(f, &req, &a, PZ_RPC_RECOMMEND_ITEMS, &recommend_req(&a, "for-you", "u1", 3)->base);
+    assert_non_null(req.hints.etag); /* the class is cacheable */
+    pz_request_init(&req, &a);
+    static int calls;
+    req.rpc = PZ_RPC_RECOMMEND_ITEMS;
+    req.message = &recommend_req(&a, "for-you", "u1", 3)->base;
+    req.uncacheable = true;
+    req.if_none_match = "*";
+    req.on_done = on_done;
+    req.front_data = &calls;
+    pz_service_handle(f->svc, &req);
+    assert_int_equal(calls, 1);
+    assert_int_equal(req.status, PZ_OK);
+    assert_null(req.hints.etag);
+    assert_false(req.hints.not_modified); /* "*" would match any response with a validator */
+    assert_null(req.prepared);
+    assert_null(req.hints.cache);
+    assert_int_equal(((Personalization__V1__RecommendationResponse *)req.response)->n_item_list, 3);
+    pz_arena_destroy(&a);
+}
+
+/* `version: ""` is no version: no empty X-Personalization-Config-Version. */
+static void test_empty_version_sends_no_header(void **state)
+{
+    (void)state;
+    static const char DOC[] = "{\"version\":\"\",\"namespaces\":{\"n\":{\"recommenders\":{\"recommend-items\":{"
+                              "\"r\":{\"variations\":{\"v\":{\"type\":\"builtin\"}}}}}}}}";
+    pz_config *cfg = pz_config_parse(DOC, sizeof DOC - 1, NULL);
+    assert_non_null(cfg);
+    pz_config_holder *holder = pz_config_holder_create(cfg, NULL);
+    fake_recommender rec = {0};
+    fake_event_sink events = {0};
+    pz_service_options o = {.config = holder,
+                            .recommender = fake_recommender_port(&rec),
+                            .events = fake_event_sink_port(&events),
+                            .render_json = pz_message_to_json};
+    pz_service *svc = pz_service_create(&o);
+    pz_arena a;
+    pz_arena_init(&a);
+    Personalization__V1__RecommendItemsRequest *m = recommend_req(&a, "r", "u1", 1);
+    m->namespace_ = "n";
+    static int calls;
+    pz_request req;
+    pz_request_init(&req, &a);
+    req.rpc = PZ_RPC_RECOMMEND_ITEMS;
+    req.message = &m->base;
+    req.on_done = on_done;
+    req.front_data = &calls;
+    pz_service_handle(svc, &req);
+    assert_int_equal(req.status, PZ_OK);
+    assert_null(req.hints.config_version);
+    pz_arena_destroy(&a);
+    pz_service_shutdown(svc);
+    pz_service_destroy(svc);
+    pz_config_holder_destroy(holder);
 }
 
 static void test_related_and_rerank(void **state)
@@ -376,6 +498,120 @@ static void test_events_validate_defaults_and_tracker_rules(void **state)
     assert_int_equal(pz_events_validate(empty, tracked, 0, &a, &conv, &err), PZ_INVALID_ARGUMENT);
     pz_arena_destroy(&a);
     pz_config_unref(cfg);
+}
+
+/* Handles a REST events call: the body as the front hands it (raw, and the transcoding error when
+ * it did not fit the message). */
+static void run_events_body(fixture *f, pz_request *req, pz_arena *a, const char *ns, const char *body,
+                            const pz_error *body_error)
+{
+    static int calls;
+    Personalization__V1__PutEventsRequest *m = (Personalization__V1__PutEventsRequest *)pz_arena_new_message(
+        a, &personalization__v1__put_events_request__descriptor);
+    m->namespace_ = (char *)ns;
+    pz_request_init(req, a);
+    req->rpc = PZ_RPC_PUT_EVENTS;
+    req->message = &m->base;
+    req->body = body;
+    req->body_len = strlen(body);
+    req->body_error = body_error;
+    req->received_ms = 1700000000123LL;
+    req->on_done = on_done;
+    req->front_data = &calls;
+    calls = 0;
+    pz_service_handle(f->svc, req);
+    assert_int_equal(calls, 1);
+}
+
+/* A namespace whose targets only forward (streams, files) takes any JSON object as it was sent,
+ * with the defaults filled; one with a tracker or the builtin target keeps the PutEvents rules
+ * (issue 12). */
+static void test_forward_only_namespaces_take_any_json_object(void **state)
+{
+    fixture *f = *state;
+    pz_arena a;
+    pz_arena_init(&a);
+    pz_request req;
+    pz_error shape = {PZ_INVALID_ARGUMENT, PZ_ERRTYPE_VALIDATION, "ValidationError", "unknown field 'page' at $"};
+    const char *body = "{\"page\":\"home\",\"userId\":\"u7\",\"eventList\":[{\"eventType\":\"view\","
+                       "\"properties\":{\"a\":0.1}},{\"eventId\":\"e2\",\"sentAt\":5},3,{},{},{},{},{},{},{},{}],"
+                       "\"n\":1.0,\"big\":12345678901234}";
+    pz_config *cfg = pz_service_config(f->svc);
+    assert_true(pz_events_forward_only(pz_config_namespace(cfg, "streams")));
+    assert_false(pz_events_forward_only(pz_config_namespace(cfg, "tracked")));
+    assert_false(pz_events_forward_only(pz_config_namespace(cfg, "shop")));   /* builtin */
+    assert_false(pz_events_forward_only(pz_config_namespace(cfg, "silent"))); /* no targets */
+    pz_config_unref(cfg);
+    run_events_body(f, &req, &a, "streams", body, &shape);
+    assert_int_equal(req.status, PZ_OK);
+    assert_true(f->events.last_raw);
+    assert_int_equal(f->events.last_raw_events, 11); /* more than 10 */
+    assert_string_equal(f->events.last_user, "u7");
+    const char *j = f->events.last_raw_json;
+    /* key order and unknown keys kept, numbers as written, defaults filled only where absent */
+    assert_int_equal(strncmp(j,
+                             "{\"page\":\"home\",\"userId\":\"u7\",\"eventList\":[{\"eventType\":\"view\","
+                             "\"properties\":{\"a\":0.1},\"eventId\":\"",
+                             strlen("{\"page\":\"home\",\"userId\":\"u7\",\"eventList\":[{\"eventType\":\"view\","
+                                    "\"properties\":{\"a\":0.1},\"eventId\":\"")),
+                     0);
+    assert_non_null(strstr(j, "\",\"sentAt\":1700000000},{\"eventId\":\"e2\",\"sentAt\":5},3,{\"eventId\":"));
+    assert_non_null(strstr(j, "],\"n\":1.0,\"big\":12345678901234}"));
+
+    /* not an object, not JSON: 400 in upstream's shape, nothing stored */
+    int before = f->events.submissions;
+    run_events_body(f, &req, &a, "streams", "[1,2]", &shape);
+    assert_int_equal(req.status, PZ_INVALID_ARGUMENT);
+    assert_string_equal(req.error.code, "ValidationError");
+    assert_non_null(strstr(req.error.message, "JSON object"));
+    run_events_body(f, &req, &a, "streams", "{\"a\":", &shape);
+    assert_int_equal(req.status, PZ_INVALID_ARGUMENT);
+    assert_string_equal(req.error.code, "InvalidJSONRequestPayload");
+    assert_non_null(strstr(req.error.message, "line 1"));
+    char deep[200] = "";
+    for (int i = 0; i < PZ_EVENTS_MAX_DEPTH; i++)
+        strcat(deep, "[");
+    char doc[300];
+    snprintf(doc, sizeof doc, "{\"x\":%s%.*s}", deep, PZ_EVENTS_MAX_DEPTH,
+             "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]");
+    run_events_body(f, &req, &a, "streams", doc, &shape); /* 65 levels */
+    assert_int_equal(req.status, PZ_INVALID_ARGUMENT);
+    assert_non_null(strstr(req.error.message, "deeper than 64"));
+    doc[strlen(doc) - 2] = '}';
+    doc[strlen(doc) - 1] = '\0';
+    memmove(doc + 6, doc + 7, strlen(doc + 7) + 1); /* one level less: 64 */
+    run_events_body(f, &req, &a, "streams", doc, &shape);
+    assert_int_equal(req.status, PZ_OK);
+    assert_int_equal(f->events.submissions, before + 1);
+
+    /* conversions in a forwarded body follow the experiments' rules, as in any other call */
+    run_events_body(f, &req, &a, "streams", "{\"userId\":\"u\",\"experimentConversions\":[{\"recommender\":\"ab\"}]}",
+                    NULL);
+    assert_int_equal(req.status, PZ_INVALID_ARGUMENT);
+    assert_string_equal(req.error.code, "InvalidRecommender"); /* 'ab' is shop's, not streams' */
+    run_events_body(f, &req, &a, "streams", "{\"userId\":\"u\",\"experimentConversions\":{}}", NULL);
+    assert_string_equal(req.error.code, "InvalidExperimentConversions");
+    run_events_body(f, &req, &a, "streams", "{\"userId\":\"u\",\"experimentConversions\":[{\"recommender\":7}]}", NULL);
+    assert_string_equal(req.error.code, "InvalidExperimentConversions");
+    run_events_body(f, &req, &a, "streams", "{\"experimentConversions\":[{\"recommender\":\"x\"}]}", NULL);
+    assert_string_equal(req.error.code, "UserIdRequired");
+    assert_int_equal(f->events.submissions, before + 1);
+
+    /* a tracker's namespace: the transcoding error is the answer, as before */
+    run_events_body(f, &req, &a, "tracked", body, &shape);
+    assert_int_equal(req.status, PZ_INVALID_ARGUMENT);
+    assert_string_equal(req.error.message, "unknown field 'page' at $");
+    assert_int_equal(f->events.submissions, before + 1);
+    /* gRPC (no raw body) to a forward-only namespace: the message, without the PutEvents limits */
+    Personalization__V1__PutEventsRequest *m = events_req(&a, "streams", "u8", 12);
+    m->session_id = NULL;
+    m->event_list[0]->event_type = NULL;
+    m->event_list[1]->properties = "not json";
+    run(f, &req, &a, PZ_RPC_PUT_EVENTS, &m->base);
+    assert_int_equal(req.status, PZ_OK);
+    assert_false(f->events.last_raw);
+    assert_int_equal(strlen(m->event_list[0]->event_id), 36); /* defaults filled */
+    pz_arena_destroy(&a);
 }
 
 static void test_shutdown_drains_the_ports_and_refuses_new_work(void **state)
@@ -497,10 +733,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_fallback_that_served_is_in_the_hints, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resolution_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_validation_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_parameters_upstream_treats_as_absent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_uncacheable_requests_get_no_etag, setup, teardown),
+        cmocka_unit_test(test_empty_version_sends_no_header),
         cmocka_unit_test_setup_teardown(test_related_and_rerank, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_events_reach_the_sink_with_minted_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_events_errors_store_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_validate_defaults_and_tracker_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_forward_only_namespaces_take_any_json_object, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_drains_the_ports_and_refuses_new_work, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expired_deadline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_experiments_decide_and_every_answer_is_an_exposure, setup, teardown),

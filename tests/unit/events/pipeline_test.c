@@ -4,6 +4,7 @@
  * recovers (jitter injected), durability and cursors across reopen, space reclaimed, and a target
  * removed from the configuration retired. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -31,6 +32,9 @@ typedef struct fixture {
     pz_builtin *builtin;
     pz_event_pipeline *p;
     bool quiet;
+    size_t max_targets;                                           /* 0: the default */
+    size_t map_mb;                                                /* 0: the default */
+    int (*thread_create)(pthread_t *, void *(*)(void *), void *); /* NULL: pthread_create */
 } fixture;
 
 typedef struct call {
@@ -127,7 +131,10 @@ static void open_pipeline(fixture *f, size_t max_queued)
                                    .max_queued_calls = max_queued,
                                    .backoff = {10, 40},
                                    .random = half,
-                                   .housekeeping_ms = f->quiet ? 3600 * 1000 : 50};
+                                   .housekeeping_ms = f->quiet ? 3600 * 1000 : 50,
+                                   .max_targets = f->max_targets,
+                                   .outbox_map_mb = f->map_mb,
+                                   .thread_create = f->thread_create};
     char err[256];
     assert_int_equal(pz_event_pipeline_open(&o, &f->p, err, sizeof err), 0);
 }
@@ -172,7 +179,15 @@ static int teardown(void **state)
 /* Submits one call of `n` click events by `user` to namespace ns; the request lives until the test
  * ends (leaked into a list freed by the OS at exit is not acceptable under LSan: keep it here). */
 
+static call *submit_with(fixture *f, const char *ns, const char *user, int n, const char *properties);
+
 static call *submit(fixture *f, const char *ns, const char *user, int n)
+{
+    return submit_with(f, ns, user, n, NULL);
+}
+
+/* The same, each event with `properties` (NULL: none). */
+static call *submit_with(fixture *f, const char *ns, const char *user, int n, const char *properties)
 {
     call *c = calloc(1, sizeof *c);
     pz_arena_init(&c->arena);
@@ -191,6 +206,7 @@ static call *submit(fixture *f, const char *ns, const char *user, int n)
         e->item_id = pz_arena_printf(&c->arena, "item-%d", i);
         e->has_sent_at = 1;
         e->sent_at = 1700000000;
+        e->properties = (char *)properties;
         m->event_list[i] = e;
     }
     pz_config *cfg = pz_config_holder_acquire(f->holder);
@@ -516,6 +532,156 @@ static void test_drain_refuses_new_calls(void **state)
     free_call(c);
 }
 
+/* Issue 19: targets are bounded, and a target whose delivery thread cannot be started refuses the
+ * call (503) instead of aborting the process; the refusal stores nothing. */
+static void test_target_limit_refuses_calls_and_stores_nothing(void **state)
+{
+    fixture *f = *state;
+    f->max_targets = 2; /* shop/builtin + shop/file */
+    open_pipeline(f, 0);
+    call *a = submit(f, "shop", "a", 1);
+    wait_answers(1);
+    assert_int_equal(a->status, PZ_OK);
+    long records = stat_number(f, "\"nextSeq\":");
+    call *b = submit(f, "other", "b", 1); /* needs a third target */
+    wait_answers(2);
+    assert_int_equal(b->status, PZ_UNAVAILABLE);
+    assert_string_equal(b->code, "DeliveryCapacityExhausted");
+    assert_int_equal(stat_number(f, "\"nextSeq\":"), records); /* nothing stored */
+    char *s = stats(f);
+    assert_null(strstr(s, "other/builtin"));
+    assert_non_null(strstr(s, "\"calls\":1,"));
+    free(s);
+    call *c = submit(f, "shop", "c", 1); /* known targets still take calls */
+    wait_answers(3);
+    assert_int_equal(c->status, PZ_OK);
+    assert_true(pz_event_pipeline_wait_delivered(f->p, 10000));
+    assert_int_equal(count_lines(f->file), 2);
+    free_call(a);
+    free_call(b);
+    free_call(c);
+}
+
+static int threads_to_refuse;
+
+static int refusing_thread_create(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+    if (__atomic_fetch_sub(&threads_to_refuse, 1, __ATOMIC_SEQ_CST) > 0)
+        return EAGAIN; /* what pthread_create says at RLIMIT_NPROC */
+    return pthread_create(t, NULL, fn, arg);
+}
+
+static void test_thread_start_failure_refuses_the_call(void **state)
+{
+    fixture *f = *state;
+    f->thread_create = refusing_thread_create;
+    __atomic_store_n(&threads_to_refuse, 2,
+                     __ATOMIC_SEQ_CST); /* shop's second new target cannot get its thread: the call is refused whole */
+    open_pipeline(f, 0);
+    call *a = submit(f, "shop", "a", 1);
+    wait_answers(1);
+    assert_int_equal(a->status, PZ_UNAVAILABLE);
+    assert_string_equal(a->code, "DeliveryCapacityExhausted");
+    char *s = stats(f);
+    assert_null(strstr(s, "shop/"));
+    assert_non_null(strstr(s, "\"nextSeq\":1,"));
+    free(s);
+    __atomic_store_n(&threads_to_refuse, 0,
+                     __ATOMIC_SEQ_CST); /* the limit is lifted: the next call registers both and is delivered */
+    call *b = submit(f, "shop", "b", 1);
+    wait_answers(2);
+    assert_int_equal(b->status, PZ_OK);
+    assert_true(pz_event_pipeline_wait_delivered(f->p, 10000));
+    assert_int_equal(count_lines(f->file), 1);
+    free_call(a);
+    free_call(b);
+}
+
+/* Stored targets whose threads cannot be started at open keep their records and start later. */
+static void test_thread_start_failure_at_open_is_retried(void **state)
+{
+    fixture *f = *state;
+    f->quiet = false;
+    open_pipeline(f, 0);
+    call *a = submit(f, "shop", "a", 1);
+    wait_answers(1);
+    assert_true(pz_event_pipeline_wait_delivered(f->p, 10000));
+    pz_event_pipeline_destroy(f->p);
+    f->p = NULL;
+    f->thread_create = refusing_thread_create;
+    __atomic_store_n(&threads_to_refuse, 1000, __ATOMIC_SEQ_CST); /* every start fails ... */
+    open_pipeline(f, 0);
+    call *b = submit(f, "shop", "b", 1);
+    wait_answers(2);
+    assert_int_equal(b->status, PZ_OK); /* known targets: accepted and durable */
+    assert_false(pz_event_pipeline_wait_delivered(f->p, 200));
+    assert_int_equal(count_lines(f->file), 1);
+    __atomic_store_n(&threads_to_refuse, 0, __ATOMIC_SEQ_CST); /* ... until the limit is lifted */
+    assert_true(pz_event_pipeline_wait_delivered(f->p, 10000));
+    assert_int_equal(count_lines(f->file), 2);
+    free_call(a);
+    free_call(b);
+}
+
+static int count_in_file(const char *path, const char *needle)
+{
+    FILE *in = fopen(path, "r");
+    assert_non_null(in);
+    char line[8192];
+    int n = 0;
+    while (fgets(line, sizeof line, in) != NULL)
+        n += strstr(line, needle) != NULL;
+    fclose(in);
+    return n;
+}
+
+/* Issue 19: when the store cannot take calls (a full outbox here, a full disk in production),
+ * every call is refused with 503 but the log gets one line per interval, not one per call. */
+static void test_store_failures_are_logged_at_a_bounded_rate(void **state)
+{
+    fixture *f = *state;
+    f->map_mb = 1;
+    char sink[600];
+    snprintf(sink, sizeof sink, "%s/sink", f->dir);
+    rmdir(sink); /* the file target cannot deliver, so its records stay in the outbox */
+    open_pipeline(f, 0);
+    char log_path[700];
+    snprintf(log_path, sizeof log_path, "%s/stderr.log", f->dir);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, STDERR_FILENO);
+    close(fd);
+    /* Large calls, 20 at a time (group commit), until the 1 MiB outbox has refused 50 or more. */
+    int refused = 0, sent = 0;
+    char props[1001];
+    memset(props, ' ', 1000);
+    props[0] = '{';
+    props[999] = '}';
+    props[1000] = '\0';
+    while (refused < 50 && sent < 2000) {
+        call *batch[20];
+        for (int k = 0; k < 20; k++) {
+            batch[k] = submit_with(f, "shop", "flood", 10, props);
+            sent++;
+        }
+        wait_answers(sent);
+        for (int k = 0; k < 20; k++) {
+            if (batch[k]->status != PZ_OK) {
+                refused++;
+                assert_string_equal(batch[k]->code, "EventStoreUnavailable");
+            }
+            free_call(batch[k]);
+        }
+    }
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    assert_true(refused >= 50);
+    assert_int_equal(count_in_file(log_path, "outbox write failed"), 1); /* 50 refusals within the interval */
+    assert_int_equal(count_in_file(log_path, "the outbox is full"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -526,6 +692,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_failing_target_is_retried_until_it_recovers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_removed_target_is_retired_once_delivered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drain_refuses_new_calls, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_target_limit_refuses_calls_and_stores_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_thread_start_failure_refuses_the_call, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_thread_start_failure_at_open_is_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_failures_are_logged_at_a_bounded_rate, setup, teardown),
     };
     return cmocka_run_group_tests_name("events_pipeline", tests, NULL, NULL);
 }

@@ -114,6 +114,34 @@ static void test_conversions_and_metric_attribution(void **state)
     pz_arena_destroy(&a);
 }
 
+/* A forward-only namespace's REST body is the envelope's body as it is; the typed request gives
+ * only the partition key's sessionId/userId. */
+static void test_forwarded_body_is_the_envelope_body(void **state)
+{
+    (void)state;
+    pz_arena a;
+    pz_arena_init(&a);
+    Personalization__V1__PutEventsRequest *m = (Personalization__V1__PutEventsRequest *)pz_arena_new_message(
+        &a, &personalization__v1__put_events_request__descriptor);
+    m->user_id = "u-9";
+    const char *body = "{\"userId\":\"u-9\",\"page\":\"home\",\"eventList\":[1,2,3,4,5,6,7,8,9,10,11,12]}";
+    pz_events_body raw = {.json = body, .len = strlen(body), .n_events = 12};
+    uint8_t *rec;
+    size_t len;
+    char err[256];
+    assert_int_equal(pz_evrec_render_body(m, &raw, "shop", NULL, 0, 1, "r", &a, &rec, &len, err, sizeof err), 0);
+    pz_evrec_view v;
+    assert_int_equal(pz_evrec_decode(rec, len, &v), 0);
+    assert_int_equal(v.n_events, 12);
+    assert_memory_equal(v.partition_key, "u-9", 3);
+    char *json = strndup(v.json, v.json_len);
+    assert_string_equal(json, "{\"namespace\":\"shop\",\"path\":\"/events/shop\",\"headers\":{},"
+                              "\"queryStringParameters\":null,\"body\":{\"userId\":\"u-9\",\"page\":\"home\","
+                              "\"eventList\":[1,2,3,4,5,6,7,8,9,10,11,12]}}");
+    free(json);
+    pz_arena_destroy(&a);
+}
+
 static void test_partition_key_falls_back_to_user_then_random(void **state)
 {
     (void)state;
@@ -241,6 +269,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_envelope_is_upstream_shaped),
         cmocka_unit_test(test_conversions_and_metric_attribution),
+        cmocka_unit_test(test_forwarded_body_is_the_envelope_body),
         cmocka_unit_test(test_partition_key_falls_back_to_user_then_random),
         cmocka_unit_test(test_record_size_limit),
         cmocka_unit_test(test_targets_and_retarget),

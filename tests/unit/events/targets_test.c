@@ -211,6 +211,55 @@ static void test_aws_error_classification(void **state)
     assert_int_equal(aws_outcome(200, NULL), PZ_OUTCOME_OK);
 }
 
+/* Issue 19: ids and specs are shown redacted; the stored id stays whole and either form names it. */
+static void test_target_display_forms(void **state)
+{
+    (void)state;
+    const char *names[] = {"Authorization"};
+    const char *values[] = {"Bearer s3cr3t"};
+    pz_event_target http = {.type = PZ_TARGET_HTTP,
+                            .url = "https://hook:pw@h.example/e?token=abc",
+                            .header_names = names,
+                            .header_values = values,
+                            .n_headers = 1};
+    char *id, *spec;
+    pz_target_spec_render("shop", &http, &id, &spec);
+    assert_string_equal(id, "shop/http/https://hook:pw@h.example/e?token=abc");
+    char *shown = pz_target_display_id(id);
+    assert_string_equal(shown, "shop/http/https://***@h.example/e?token=***");
+    assert_true(pz_target_id_matches(id, id));
+    assert_true(pz_target_id_matches(id, shown));
+    assert_false(pz_target_id_matches(id, "shop/http/https://h.example/e"));
+    char *spec_shown = pz_target_spec_display_json(spec);
+    assert_string_equal(spec_shown, "{\"headers\":{\"Authorization\":\"***\"},\"namespace\":\"shop\",\"type\":\"http\","
+                                    "\"url\":\"https://***@h.example/e?token=***\"}");
+    free(spec_shown);
+    free(shown);
+    free(id);
+    free(spec);
+
+    pz_event_target trk = {.type = PZ_TARGET_PERSONALIZE_EVENT_TRACKER,
+                           .tracking_id = "3f1e2d4c-aaaa-bbbb-cccc-1234567890ab"};
+    pz_target_spec_render("shop", &trk, &id, &spec);
+    shown = pz_target_display_id(id);
+    assert_string_equal(shown, "shop/personalize-event-tracker/***90ab");
+    spec_shown = pz_target_spec_display_json(spec);
+    assert_null(strstr(spec_shown, "3f1e2d4c"));
+    assert_non_null(strstr(spec_shown, "\"trackingId\":\"***90ab\""));
+    free(spec_shown);
+    free(shown);
+    free(id);
+    free(spec);
+
+    /* Other ids are shown as they are. */
+    shown = pz_target_display_id("shop/kinesis-stream/clicks");
+    assert_string_equal(shown, "shop/kinesis-stream/clicks");
+    free(shown);
+    shown = pz_target_display_id("shop/builtin");
+    assert_string_equal(shown, "shop/builtin");
+    free(shown);
+}
+
 static void test_target_ids_specs_limits_and_keys(void **state)
 {
     (void)state;
@@ -350,6 +399,7 @@ int main(void)
         cmocka_unit_test(test_batch_results_per_record),
         cmocka_unit_test(test_aws_error_classification),
         cmocka_unit_test(test_target_ids_specs_limits_and_keys),
+        cmocka_unit_test(test_target_display_forms),
         cmocka_unit_test(test_file_sink_rotates_by_size_and_keeps_n),
     };
     return cmocka_run_group_tests_name("events_targets", tests, NULL, NULL);

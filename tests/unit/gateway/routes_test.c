@@ -11,6 +11,7 @@
 
 #include "gateway/routes.h"
 #include "personalization/v1/admin.pb-c.h"
+#include "server/core/json_text.h"
 #include "personalization/v1/personalization.pb-c.h"
 
 typedef struct built {
@@ -116,6 +117,15 @@ static void test_rerank_post_body(void **state)
     assert_false(m->decorate_items);
     pz_arena_destroy(&b.arena);
 
+    /* Issue 19: the body is the only source of ids: ?itemIds= (either spelling) adds none. */
+    build(&b, "POST", "/rerank-items/demo/ranking/u1?itemIds=X&item_ids=Y&filter=f", "[\"x\",\"y\"]");
+    assert_int_equal(b.status, PZ_OK);
+    m = (Personalization__V1__RerankItemsRequest *)b.msg;
+    assert_int_equal(m->n_item_ids, 2);
+    assert_string_equal(m->item_ids[1], "y");
+    assert_string_equal(m->filter, "f");
+    pz_arena_destroy(&b.arena);
+
     build(&b, "POST", "/rerank-items/demo/ranking/u1", "[\"x\",");
     assert_int_equal(b.status, PZ_INVALID_ARGUMENT);
     assert_string_equal(b.err.code, "InvalidJSONRequestPayload");
@@ -155,6 +165,45 @@ static void test_events_body(void **state)
     build(&b, "POST", "/events/demo", "");
     assert_string_equal(b.err.code, "InvalidJSONRequestPayload");
     pz_arena_destroy(&b.arena);
+}
+
+/* The query string as the front hands it to the core (http variations read parameters the messages
+ * do not name); the events route may forward its body, and then needs the path's fields alone. */
+static void test_query_pairs_and_forwarded_bodies(void **state)
+{
+    (void)state;
+    pz_arena a;
+    pz_arena_init(&a);
+    pz_route_query q;
+    pz_error err;
+    assert_int_equal(pz_route_parse_query("page=2&x=a%20b+c&&flag&Page=3", 29, &a, &q, &err), PZ_OK);
+    assert_int_equal(q.n, 4);
+    assert_string_equal(q.params[0].name, "page");
+    assert_string_equal(q.params[1].value, "a b c");
+    assert_string_equal(q.params[2].name, "flag");
+    assert_string_equal(q.params[2].value, "");
+    assert_string_equal(pz_query_param_find(q.params, q.n, "page")->value, "2"); /* exact names */
+    assert_string_equal(pz_query_param_find(q.params, q.n, "Page")->value, "3");
+    assert_null(pz_query_param_find(q.params, q.n, "PAGE"));
+    assert_int_equal(pz_route_parse_query("a=%zz", 5, &a, &q, &err), PZ_INVALID_ARGUMENT);
+    assert_string_equal(err.code, "ValidationError");
+    assert_int_equal(pz_route_parse_query("", 0, &a, &q, &err), PZ_OK);
+    assert_int_equal(q.n, 0);
+
+    for (size_t i = 0; i < pz_routes_count; i++) /* only the events route forwards its body */
+        assert_int_equal(pz_routes[i].forwards_body,
+                         pz_routes[i].rpc == PZ_RPC_PUT_EVENTS && pz_routes[i].local == PZ_LOCAL_NONE);
+    built b;
+    build(&b, "POST", "/events/my%20ns?%zz", "{\"page\":1}"); /* no query parsed for a whole-message body */
+    assert_int_equal(b.status, PZ_INVALID_ARGUMENT);
+    assert_true(b.route->forwards_body);
+    ProtobufCMessage *msg = NULL;
+    assert_int_equal(pz_route_build_path_only(b.route, &b.params, &b.arena, &msg, &err), PZ_OK);
+    Personalization__V1__PutEventsRequest *m = (Personalization__V1__PutEventsRequest *)msg;
+    assert_string_equal(m->namespace_, "my ns");
+    assert_int_equal(m->n_event_list, 0);
+    pz_arena_destroy(&b.arena);
+    pz_arena_destroy(&a);
 }
 
 static void test_query_parameter_errors(void **state)
@@ -389,6 +438,25 @@ static void test_admin_routes_build_their_messages(void **state)
     build_on(&b, PZ_API_ADMIN, "POST", "/admin/cache/purge", "{\"all\": 1");
     assert_int_equal(b.status, PZ_INVALID_ARGUMENT);
     assert_string_equal(b.err.code, "InvalidJSONRequestPayload");
+}
+
+/* Found by tests/fuzz/routes_fuzz.c: a long query parameter name that is not UTF-8 (read past
+ * the "?" that replaces it in the message; ASan in --config=asan), and a malformed escape whose
+ * quoted bytes are not UTF-8 (the message must be). */
+static void test_fuzz_regressions(void **state)
+{
+    (void)state;
+    built b;
+    build(&b, "GET",
+          "/recommend-items/demo/for-you/"
+          "u?%FFaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa=1",
+          NULL);
+    assert_int_equal(b.status, PZ_OK); /* an unknown parameter: ignored */
+    pz_arena_destroy(&b.arena);
+    build(&b, "GET", "/recommend-items/demo/for-you/u?filterValues=\xdc\xdc\xdc%7", NULL);
+    assert_int_equal(b.status, PZ_INVALID_ARGUMENT);
+    assert_true(pz_utf8_valid(b.err.message, strlen(b.err.message)));
+    assert_non_null(strstr(b.err.message, "malformed percent-encoding"));
     pz_arena_destroy(&b.arena);
 }
 
@@ -399,7 +467,9 @@ int main(void)
         cmocka_unit_test(test_defaults_when_no_query),
         cmocka_unit_test(test_rerank_get_splits_commas),
         cmocka_unit_test(test_rerank_post_body),
+        cmocka_unit_test(test_fuzz_regressions),
         cmocka_unit_test(test_events_body),
+        cmocka_unit_test(test_query_pairs_and_forwarded_bodies),
         cmocka_unit_test(test_query_parameter_errors),
         cmocka_unit_test(test_matching_outcomes),
         cmocka_unit_test(test_percent_decode),

@@ -188,6 +188,11 @@ static void test_query_params(void **state)
     expect_text_error(&r, "context", "[\"a\"]", false, "invalid value for parameter 'context': expected an object");
     assert_int_equal(set_text(&r, "context", "null", PZ_TEXT_PLAIN, &err), PZ_OK);
     assert_int_equal(r.n_context, 3);
+    /* an empty map parameter (`context=`, `filterValues=`) is no value, as upstream reads it */
+    assert_int_equal(set_text(&r, "context", "", PZ_TEXT_PLAIN, &err), PZ_OK);
+    assert_int_equal(r.n_context, 3);
+    assert_int_equal(set_text(&r, "filterValues", "", PZ_TEXT_PLAIN, &err), PZ_OK);
+    assert_int_equal(r.n_filter_values, 0);
 
     assert_int_equal(set_text(&r, "user_id", "u\xC3\xA9", PZ_TEXT_PLAIN, &err), PZ_OK);
     assert_string_equal(r.user_id, "u\xC3\xA9");
@@ -265,7 +270,7 @@ static void test_recommendation_response(void **state)
     round_trip(&personalization__v1__recommendation_response__descriptor, to_json(&resp), NULL);
 
     Personalization__V1__RerankResponse rr = PERSONALIZATION__V1__RERANK_RESPONSE__INIT;
-    assert_string_equal(to_json(&rr), "{}");
+    assert_string_equal(to_json(&rr), "{\"personalizedRanking\":[]}"); /* always written (test_emit_rules) */
     rr.n_personalized_ranking = 1;
     rr.personalized_ranking = items + 1;
     assert_string_equal(to_json(&rr), "{\"personalizedRanking\":[{\"itemId\":\"i2\"}]}");
@@ -274,6 +279,65 @@ static void test_recommendation_response(void **state)
     pr.n_event_ids = 2;
     pr.event_ids = ids;
     assert_string_equal(to_json(&pr), "{\"eventIds\":[\"e1\",\"e\\\"2\"]}");
+}
+
+/* The fields whose JSON is not the default rule (transcode.h, EMIT_RULES in transcode_write.c):
+ * one assertion per row, so a row cannot change unnoticed. */
+static void test_emit_rules(void **state)
+{
+    (void)state;
+    /* default: an absent optional, an empty list, a NULL message are not written; a present zero is */
+    Personalization__V1__PredictedItem item = PERSONALIZATION__V1__PREDICTED_ITEM__INIT;
+    item.item_id = "a";
+    assert_string_equal(to_json(&item), "{\"itemId\":\"a\"}");
+    item.has_score = 1;
+    assert_string_equal(to_json(&item), "{\"itemId\":\"a\",\"score\":0}");
+    item.has_score = 0;
+
+    /* RecommendationResponse.item_list / RerankResponse.personalized_ranking: always, [] when empty */
+    Personalization__V1__RecommendationResponse resp = PERSONALIZATION__V1__RECOMMENDATION_RESPONSE__INIT;
+    resp.recommendation_id = "r";
+    assert_string_equal(to_json(&resp), "{\"itemList\":[],\"recommendationId\":\"r\"}");
+    Personalization__V1__RerankResponse rr = PERSONALIZATION__V1__RERANK_RESPONSE__INIT;
+    assert_string_equal(to_json(&rr), "{\"personalizedRanking\":[]}");
+
+    /* PredictedItem.reason: when non-empty, or [] with empty_reason; empty_reason itself: never */
+    char *reasons[] = {"Promoted"};
+    item.n_reason = 1;
+    item.reason = reasons;
+    assert_string_equal(to_json(&item), "{\"itemId\":\"a\",\"reason\":[\"Promoted\"]}");
+    item.n_reason = 0;
+    item.has_empty_reason = 1;
+    item.empty_reason = 0;
+    assert_string_equal(to_json(&item), "{\"itemId\":\"a\"}");
+    item.empty_reason = 1;
+    assert_string_equal(to_json(&item), "{\"itemId\":\"a\",\"reason\":[]}");
+
+    /* custom_fields (item and both responses): the members, into the enclosing object, last */
+    Google__Protobuf__Value *badge = value_new(GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE);
+    badge->string_value = "new";
+    Google__Protobuf__Value *page = value_new(GOOGLE__PROTOBUF__VALUE__KIND_NUMBER_VALUE);
+    page->number_value = 2;
+    Google__Protobuf__Value *empty = value_new(GOOGLE__PROTOBUF__VALUE__KIND_LIST_VALUE);
+    const char *item_keys[] = {"badge", "tags"};
+    Google__Protobuf__Value *item_values[] = {badge, empty};
+    item.custom_fields = struct_new(2, item_keys, item_values);
+    item.has_score = 1;
+    item.score = 0.5;
+    assert_string_equal(to_json(&item), "{\"itemId\":\"a\",\"score\":0.5,\"reason\":[],\"badge\":\"new\",\"tags\":[]}");
+    const char *resp_keys[] = {"page"};
+    Google__Protobuf__Value *resp_values[] = {page};
+    Personalization__V1__PredictedItem *items[] = {&item};
+    resp.n_item_list = 1;
+    resp.item_list = items;
+    resp.custom_fields = struct_new(1, resp_keys, resp_values);
+    assert_string_equal(to_json(&resp), "{\"itemList\":[{\"itemId\":\"a\",\"score\":0.5,\"reason\":[],\"badge\":"
+                                        "\"new\",\"tags\":[]}],\"recommendationId\":\"r\",\"page\":2}");
+    rr.custom_fields = struct_new(1, resp_keys, resp_values);
+    assert_string_equal(to_json(&rr), "{\"personalizedRanking\":[],\"page\":2}");
+    /* an empty Struct adds nothing */
+    rr.custom_fields = struct_new(0, NULL, NULL);
+    assert_string_equal(to_json(&rr), "{\"personalizedRanking\":[]}");
 }
 
 static void test_struct(void **state)
@@ -444,6 +508,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_query_params, setup, teardown),
         cmocka_unit_test_setup_teardown(test_path_segments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recommendation_response, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_emit_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_struct, setup, teardown),
         cmocka_unit_test_setup_teardown(test_defaults_and_presence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_merge, setup, teardown),

@@ -49,7 +49,12 @@ static void sleep_ms(int ms)
 
 static pz_grpc_server *start_server(fake_core *f, int grace_ms, int *port)
 {
-    pz_grpc_options o = {"127.0.0.1:0", 2, 64 * 1024, fake_core_handle, f, grace_ms, PZ_API_PUBLIC};
+    pz_grpc_options o = {.address = "127.0.0.1:0",
+                         .threads = 2,
+                         .max_message_bytes = 64 * 1024,
+                         .handle = fake_core_handle,
+                         .handle_ctx = f,
+                         .stop_grace_ms = grace_ms};
     pz_grpc_server *s = NULL;
     char err[256] = "";
     if (pz_grpc_server_start(&o, &s, port, err, sizeof err) != 0)
@@ -626,12 +631,14 @@ static void test_start_errors(void **state)
     fake_core_init(&f, 0, 0);
     pz_grpc_server *s = (pz_grpc_server *)&f;
     char err[256] = "";
-    pz_grpc_options bad_threads = {"127.0.0.1:0", 0, 0, fake_core_handle, &f, 0, PZ_API_PUBLIC};
+    pz_grpc_options bad_threads = {
+        .address = "127.0.0.1:0", .threads = 0, .handle = fake_core_handle, .handle_ctx = &f};
     assert_int_equal(pz_grpc_server_start(&bad_threads, &s, NULL, err, sizeof err), -1);
     assert_null(s);
     assert_true(strlen(err) > 0);
     err[0] = '\0';
-    pz_grpc_options bad_addr = {"unix:/nonexistent-dir/sub/grpc.sock", 1, 0, fake_core_handle, &f, 0, PZ_API_PUBLIC};
+    pz_grpc_options bad_addr = {
+        .address = "unix:/nonexistent-dir/sub/grpc.sock", .threads = 1, .handle = fake_core_handle, .handle_ctx = &f};
     assert_int_equal(pz_grpc_server_start(&bad_addr, &s, NULL, err, sizeof err), -1);
     assert_null(s);
     assert_non_null(strstr(err, "cannot listen"));

@@ -219,7 +219,7 @@ static void test_parse_personalize_response(void **state)
                        "{\"itemId\":\"b\"},{\"itemId\":\"c\",\"score\":null,\"extra\":1}],"
                        "\"recommendationId\":\"RID-1\"}";
     pz_error err;
-    assert_true(pz_remote_parse_items(body, strlen(body), "w", "Personalize", &inf->rec, &err));
+    assert_true(pz_remote_parse_items(body, strlen(body), "w", "Personalize", false, &inf->rec, &err));
     assert_int_equal(inf->rec.n_items, 3);
     assert_string_equal(inf->rec.items[0].item_id, "a");
     assert_true(inf->rec.items[0].has_score);
@@ -237,10 +237,76 @@ static void test_parse_personalize_response(void **state)
 
     test_inference *rr = inference(&a, PZ_ACTION_RERANK_ITEMS, "k", "rk");
     body = "{\"personalizedRanking\":[{\"itemId\":\"x\",\"score\":1},{\"itemId\":\"y\",\"score\":0}]}";
-    assert_true(pz_remote_parse_items(body, strlen(body), "w", "Personalize", &rr->rec, &err));
+    assert_true(pz_remote_parse_items(body, strlen(body), "w", "Personalize", false, &rr->rec, &err));
     assert_int_equal(rr->rec.n_items, 2);
     assert_null(rr->rec.extras); /* nothing beyond id and score */
     assert_null(rr->rec.recommendation_id);
+    pz_arena_destroy(&a);
+}
+
+static const Google__Protobuf__Value *struct_get(const Google__Protobuf__Struct *s, const char *key)
+{
+    for (size_t i = 0; s != NULL && i < s->n_fields; i++)
+        if (strcmp(s->fields[i]->key, key) == 0)
+            return s->fields[i]->value;
+    return NULL;
+}
+
+/* Lambda, SageMaker and http answers are passed through: fields the messages do not name are kept
+ * (per item and top level, first value of a repeated key); Personalize's are not. An empty reason
+ * list is kept as given. */
+static void test_parse_keeps_custom_fields_and_empty_reason(void **state)
+{
+    (void)state;
+    pz_arena a;
+    pz_arena_init(&a);
+    const char *body = "{\"itemList\":[{\"itemId\":\"a\",\"reason\":[],\"badge\":\"new\",\"rank\":{\"n\":1},"
+                       "\"badge\":\"second\"},{\"itemId\":\"b\",\"score\":2}],\"recommendationId\":\"RID-9\","
+                       "\"matchedExperiment\":{\"x\":1},\"page\":3,\"cursor\":\"c1\"}";
+    test_inference *inf = inference(&a, PZ_ACTION_RECOMMEND_ITEMS, "r", "camp");
+    pz_error err;
+    assert_true(pz_remote_parse_items(body, strlen(body), "w", "Function", true, &inf->rec, &err));
+    const pz_item_extra *x = inf->rec.extras;
+    assert_non_null(x);
+    assert_non_null(x[0].reason); /* given, empty */
+    assert_int_equal(x[0].n_reason, 0);
+    assert_null(x[1].reason);
+    assert_int_equal(x[0].custom_fields->n_fields, 2);
+    assert_string_equal(struct_get(x[0].custom_fields, "badge")->string_value, "new");
+    assert_non_null(struct_get(x[0].custom_fields, "rank")->struct_value);
+    assert_null(struct_get(x[0].custom_fields, "reason")); /* named fields are not custom */
+    assert_null(x[1].custom_fields);
+    assert_int_equal(inf->rec.custom_fields->n_fields, 2); /* page, cursor; not matchedExperiment */
+    assert_true(struct_get(inf->rec.custom_fields, "page")->number_value == 3);
+    assert_string_equal(struct_get(inf->rec.custom_fields, "cursor")->string_value, "c1");
+    assert_null(struct_get(inf->rec.custom_fields, "matchedExperiment"));
+
+    test_inference *p = inference(&a, PZ_ACTION_RECOMMEND_ITEMS, "r", "camp");
+    assert_true(pz_remote_parse_items(body, strlen(body), "w", "Personalize", false, &p->rec, &err));
+    assert_null(p->rec.custom_fields);
+    assert_null(p->rec.extras[0].custom_fields);
+    assert_non_null(p->rec.extras[0].reason);
+
+    /* at most PZ_REMOTE_MAX_CUSTOM_FIELDS per item and per response */
+    for (int over = 0; over <= 1; over++) {
+        for (int top = 0; top <= 1; top++) {
+            pz_buf b;
+            pz_buf_init(&b, 1 << 16);
+            pz_buf_append_str(&b, top ? "{\"itemList\":[{\"itemId\":\"a\"}]" : "{\"itemList\":[{\"itemId\":\"a\"");
+            for (int i = 0; i < PZ_REMOTE_MAX_CUSTOM_FIELDS + over; i++)
+                pz_buf_printf(&b, ",\"f%d\":%d", i, i);
+            pz_buf_append_str(&b, top ? "}" : "}]}");
+            test_inference *c = inference(&a, PZ_ACTION_RECOMMEND_ITEMS, "r", "camp");
+            bool ok = pz_remote_parse_items(b.data, b.len, "w", "Http", true, &c->rec, &err);
+            assert_int_equal(ok, !over);
+            if (over)
+                assert_non_null(strstr(err.message, "more than 64 other fields"));
+            else
+                assert_int_equal(top ? c->rec.custom_fields->n_fields : c->rec.extras[0].custom_fields->n_fields,
+                                 PZ_REMOTE_MAX_CUSTOM_FIELDS);
+            pz_buf_free(&b);
+        }
+    }
     pz_arena_destroy(&a);
 }
 
@@ -269,7 +335,8 @@ static void test_parse_rejects_malformed_responses(void **state)
     for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
         test_inference *inf = inference(&a, PZ_ACTION_RECOMMEND_ITEMS, "r", "camp");
         pz_error err;
-        assert_false(pz_remote_parse_items(CASES[i].body, strlen(CASES[i].body), "w", "SageMaker", &inf->rec, &err));
+        assert_false(
+            pz_remote_parse_items(CASES[i].body, strlen(CASES[i].body), "w", "SageMaker", true, &inf->rec, &err));
         assert_int_equal(err.status, PZ_UPSTREAM_FAILED);
         assert_string_equal(err.code, "InvalidUpstreamResponse");
         assert_string_equal(err.type, "SageMaker");
@@ -287,14 +354,14 @@ static void test_parse_rejects_malformed_responses(void **state)
     pz_buf_append_str(&big, "]}");
     test_inference *inf = inference(&a, PZ_ACTION_RECOMMEND_ITEMS, "r", "camp");
     pz_error err;
-    assert_false(pz_remote_parse_items(big.data, big.len, "w", "Http", &inf->rec, &err));
+    assert_false(pz_remote_parse_items(big.data, big.len, "w", "Http", true, &inf->rec, &err));
     assert_non_null(strstr(err.message, "501 items; at most 500"));
     pz_buf_clear(&big);
     pz_buf_append_str(&big, "{\"itemList\":[{\"itemId\":\"");
     for (int i = 0; i < PZ_MAX_ID_LEN + 1; i++)
         pz_buf_append_char(&big, 'x');
     pz_buf_append_str(&big, "\"}]}");
-    assert_false(pz_remote_parse_items(big.data, big.len, "w", "Http", &inf->rec, &err));
+    assert_false(pz_remote_parse_items(big.data, big.len, "w", "Http", true, &inf->rec, &err));
     pz_buf_clear(&big);
     pz_buf_append_str(&big, "{\"itemList\":[{\"itemId\":\"a\",\"metadata\":");
     for (int i = 0; i < PZ_STRUCT_JSON_MAX_DEPTH + 1; i++)
@@ -303,14 +370,14 @@ static void test_parse_rejects_malformed_responses(void **state)
     for (int i = 0; i < PZ_STRUCT_JSON_MAX_DEPTH + 1; i++)
         pz_buf_append_char(&big, '}');
     pz_buf_append_str(&big, "}]}");
-    assert_false(pz_remote_parse_items(big.data, big.len, "w", "Http", &inf->rec, &err));
+    assert_false(pz_remote_parse_items(big.data, big.len, "w", "Http", true, &inf->rec, &err));
     assert_non_null(strstr(err.message, "nested")); /* too deep for the reader or for a Struct */
     pz_buf_clear(&big);                             /* at most 32 reasons per item */
     pz_buf_append_str(&big, "{\"itemList\":[{\"itemId\":\"a\",\"reason\":[");
     for (int i = 0; i < 33; i++)
         pz_buf_printf(&big, "%s\"r%d\"", i ? "," : "", i);
     pz_buf_append_str(&big, "]}]}");
-    assert_false(pz_remote_parse_items(big.data, big.len, "w", "Http", &inf->rec, &err));
+    assert_false(pz_remote_parse_items(big.data, big.len, "w", "Http", true, &inf->rec, &err));
     assert_non_null(strstr(err.message, "at most 32 strings"));
     pz_buf_free(&big);
     pz_arena_destroy(&a);
@@ -539,7 +606,7 @@ static void test_post_processor_payload(void **state)
     const char *body = "{\"itemList\":[{\"itemId\":\"a\",\"score\":0.25,\"metadata\":{\"n\":2,\"t\":\"x\"}},"
                        "{\"itemId\":\"b\",\"reason\":[\"r\"]}],\"recommendationId\":\"RID-9\"}";
     pz_error err;
-    assert_true(pz_remote_parse_items(body, strlen(body), "w", "Personalize", &inf->rec, &err));
+    assert_true(pz_remote_parse_items(body, strlen(body), "w", "Personalize", false, &inf->rec, &err));
     json_t *doc = pz_postprocess_payload(&inf->rec, inf->variation);
     json_t *resp = json_incref(json_object_get(doc, "response"));
     assert_string_equal(json_string_value(json_object_get(doc, "userId")), "u1");
@@ -629,6 +696,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_error_mapping),
         cmocka_unit_test(test_parse_personalize_response),
+        cmocka_unit_test(test_parse_keeps_custom_fields_and_empty_reason),
         cmocka_unit_test(test_parse_rejects_malformed_responses),
         cmocka_unit_test(test_personalize_request_recommend),
         cmocka_unit_test(test_personalize_request_related_without_user),

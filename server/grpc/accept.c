@@ -1,0 +1,545 @@
+#include "server/grpc/accept.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "server/core/clock.h"
+#include "server/core/hash.h"
+#include "server/core/log.h"
+#include "server/core/mem.h"
+#include "server/grpc/relay.h"
+
+/* What every HTTP/2 client sends first (RFC 9113 §3.4). */
+static const char PREFACE[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+#define PREFACE_LEN (sizeof PREFACE - 1)
+/* "[v6 address]:port" and its NUL. */
+#define PEER_ADDR_MAX (INET6_ADDRSTRLEN + 16)
+/* "fd:" and a descriptor number: grpc core names a connection handed to it by its descriptor
+ * (grpc_call_get_peer returns that), so calls are matched to connections by it. */
+#define PEER_KEY_MAX 24
+/* Buckets of the peer -> connection map; a power of two. */
+#define N_BUCKETS 4096
+/* Events taken from epoll per wake-up. */
+#define MAX_EVENTS 64
+/* The relay's read size: one piece of a connection per event, so a busy connection cannot starve
+ * the others; 64 KiB is what a TCP read returns at most on loopback anyway. */
+#define SCRATCH_BYTES (64 * 1024)
+/* Refused connections and accept pauses are logged at most this often (each kind), so an attack
+ * costs one log line per interval, not one per connection. */
+#define REFUSAL_LOG_INTERVAL_MS 10000
+#define US_PER_MS 1000
+
+typedef enum conn_state { CONN_PENDING, CONN_SERVING, CONN_CLOSED } conn_state;
+
+/* Tags of the epoll entries that are not connections (pointers are never this small). */
+enum { TAG_LISTENER = 1, TAG_WAKE = 2 };
+
+typedef struct conn conn;
+
+/* The epoll entry of one of a connection's descriptors. */
+typedef struct conn_end {
+    conn *c;
+    pz_relay_end end;
+} conn_end;
+
+/* An accepted connection: pending (waiting for the preface; fd is the client's socket), serving
+ * (relayed to grpc core) or closed (freed after the current batch of events). */
+struct conn {
+    conn_state state;
+    int fd; /* pending: the client's socket (the relay owns it once serving) */
+    pz_relay *relay;
+    conn_end ends[2];
+    uint32_t watched[2]; /* epoll events registered per end */
+    struct sockaddr_storage peer;
+    char addr[PEER_ADDR_MAX]; /* the client's address, for logs */
+    char key[PEER_KEY_MAX];   /* serving: "fd:N", grpc's name of the connection */
+    int64_t deadline_ms;      /* pending: the handshake deadline */
+    conn *prev, *next;        /* pending list (deadline order), serving list or dead list */
+    conn *bucket_next;        /* peer map (serving only) */
+};
+
+typedef struct conn_list {
+    conn *head, *tail;
+    size_t n;
+} conn_list;
+
+struct pz_grpc_acceptor {
+    pz_grpc_accept_options o;
+    int listen_fd, epoll_fd, wake_fd;
+    pthread_t thread;
+    bool paused;
+    int64_t resume_ms;
+    int64_t last_refusal_log_ms, last_pause_log_ms;
+    unsigned long refused_since_log;
+    uint8_t *scratch;
+    conn_list pending; /* acceptor thread only */
+    conn_list dead;    /* closed during the current batch of events; freed after it */
+
+    pthread_mutex_t mu; /* requests to the thread, the serving list and the peer map */
+    pthread_cond_t cond;
+    bool stop_accepting, accepting_stopped, stopping;
+    conn_list serving;
+    conn *buckets[N_BUCKETS];
+};
+
+static int64_t mono_ms(void)
+{
+    return pz_mono_us() / US_PER_MS;
+}
+
+static void list_push(conn_list *l, conn *c)
+{
+    c->prev = l->tail;
+    c->next = NULL;
+    if (l->tail != NULL)
+        l->tail->next = c;
+    else
+        l->head = c;
+    l->tail = c;
+    l->n++;
+}
+
+static void list_remove(conn_list *l, conn *c)
+{
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        l->head = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    else
+        l->tail = c->prev;
+    l->n--;
+}
+
+/* "1.2.3.4:5678" / "[::1]:5678"; an IPv4-mapped address prints as IPv4, as grpc prints it. */
+static void peer_address(const struct sockaddr_storage *ss, char *out, size_t len)
+{
+    char host[INET6_ADDRSTRLEN] = "";
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+        snprintf(out, len, "%s:%d", host, ntohs(in->sin_port));
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+            inet_ntop(AF_INET, in6->sin6_addr.s6_addr + 12, host, sizeof host);
+            snprintf(out, len, "%s:%d", host, ntohs(in6->sin6_port));
+        } else {
+            inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+            snprintf(out, len, "[%s]:%d", host, ntohs(in6->sin6_port));
+        }
+    } else {
+        snprintf(out, len, "-");
+    }
+}
+
+static conn **bucket_of(pz_grpc_acceptor *a, const char *key)
+{
+    return &a->buckets[pz_hash64(key, strlen(key), 0) & (N_BUCKETS - 1)];
+}
+
+static void map_remove(pz_grpc_acceptor *a, conn *c)
+{
+    for (conn **p = bucket_of(a, c->key); *p != NULL; p = &(*p)->bucket_next) {
+        if (*p == c) {
+            *p = c->bucket_next;
+            return;
+        }
+    }
+}
+
+/* Closes a connection in any state and gives its slot back; the struct is freed after the current
+ * batch of events, which may still name it. abort: see pz_relay_destroy. */
+static void close_conn(pz_grpc_acceptor *a, conn *c, bool abort)
+{
+    if (c->state == CONN_SERVING) {
+        pthread_mutex_lock(&a->mu);
+        list_remove(&a->serving, c);
+        map_remove(a, c);
+        pthread_mutex_unlock(&a->mu);
+        pz_relay_destroy(c->relay, abort); /* closing the descriptors takes them out of epoll */
+    } else {
+        list_remove(&a->pending, c);
+        close(c->fd);
+    }
+    pz_conn_limits_release(a->o.limits, (const struct sockaddr *)&c->peer);
+    c->state = CONN_CLOSED;
+    list_push(&a->dead, c);
+}
+
+static void free_dead(pz_grpc_acceptor *a)
+{
+    while (a->dead.head != NULL) {
+        conn *c = a->dead.head;
+        list_remove(&a->dead, c);
+        free(c);
+    }
+}
+
+static void log_refusal(pz_grpc_acceptor *a, pz_conn_verdict v, const char *key, int64_t now)
+{
+    a->refused_since_log++;
+    if (now - a->last_refusal_log_ms < REFUSAL_LOG_INTERVAL_MS)
+        return;
+    pz_warn("grpc: refused %lu connection(s) (last from %s: %s limit)", a->refused_since_log, key,
+            pz_conn_verdict_str(v));
+    a->refused_since_log = 0;
+    a->last_refusal_log_ms = now;
+}
+
+static void pause_accepting(pz_grpc_acceptor *a, int err, int64_t now)
+{
+    if (a->listen_fd < 0)
+        return;
+    struct epoll_event ev = {.events = 0, .data.u64 = TAG_LISTENER};
+    epoll_ctl(a->epoll_fd, EPOLL_CTL_MOD, a->listen_fd, &ev);
+    a->paused = true;
+    a->resume_ms = now + PZ_ACCEPT_PAUSE_MS;
+    if (now - a->last_pause_log_ms >= REFUSAL_LOG_INTERVAL_MS) {
+        pz_warn("grpc: cannot accept connections (%s); pausing accepts for %d ms at a time", strerror(err),
+                PZ_ACCEPT_PAUSE_MS);
+        a->last_pause_log_ms = now;
+    }
+}
+
+static void resume_accepting(pz_grpc_acceptor *a)
+{
+    a->paused = false;
+    if (a->listen_fd < 0)
+        return;
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_LISTENER};
+    epoll_ctl(a->epoll_fd, EPOLL_CTL_MOD, a->listen_fd, &ev);
+}
+
+static void accept_all(pz_grpc_acceptor *a)
+{
+    while (a->listen_fd >= 0 && !a->paused) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int fd = accept4(a->listen_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int64_t now = mono_ms();
+        if (fd < 0) {
+            if (PZ_ACCEPT_ERROR_IS_EXHAUSTION(errno))
+                pause_accepting(a, errno, now);
+            return; /* EAGAIN, or a connection that went away before it was accepted */
+        }
+        char key[PEER_ADDR_MAX];
+        peer_address(&ss, key, sizeof key);
+        pz_conn_verdict v = pz_conn_limits_admit(a->o.limits, (struct sockaddr *)&ss, now);
+        if (v != PZ_CONN_ADMITTED) {
+            close(fd);
+            log_refusal(a, v, key, now);
+            continue;
+        }
+        conn *c = pz_calloc(1, sizeof *c);
+        c->state = CONN_PENDING;
+        c->fd = fd;
+        c->peer = ss;
+        snprintf(c->addr, sizeof c->addr, "%s", key);
+        c->deadline_ms = now + a->o.handshake_timeout_ms;
+        c->ends[PZ_RELAY_CLIENT] = (conn_end){c, PZ_RELAY_CLIENT};
+        c->ends[PZ_RELAY_CORE] = (conn_end){c, PZ_RELAY_CORE};
+        list_push(&a->pending, c);
+        /* edge-triggered: a partial preface must not wake the thread again until more arrives */
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.ptr = &c->ends[PZ_RELAY_CLIENT]};
+        if (epoll_ctl(a->epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0)
+            close_conn(a, c, false);
+    }
+}
+
+/* Registers or updates what epoll watches on each end of a serving connection. */
+static void watch(pz_grpc_acceptor *a, conn *c)
+{
+    for (int end = PZ_RELAY_CLIENT; end <= PZ_RELAY_CORE; end++) {
+        uint32_t want = pz_relay_events(c->relay, (pz_relay_end)end);
+        if (want == c->watched[end])
+            continue;
+        struct epoll_event ev = {.events = want, .data.ptr = &c->ends[end]};
+        epoll_ctl(a->epoll_fd, EPOLL_CTL_MOD, pz_relay_fd(c->relay, (pz_relay_end)end), &ev);
+        c->watched[end] = want;
+    }
+}
+
+/* The preface arrived: a socketpair, grpc core gets one end, the relay the other and the client's
+ * socket. */
+static void serve(pz_grpc_acceptor *a, conn *c)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
+        int err = errno;
+        close_conn(a, c, false);
+        if (PZ_ACCEPT_ERROR_IS_EXHAUSTION(err))
+            pause_accepting(a, err, mono_ms());
+        return;
+    }
+    /* what grpc sets on the sockets it accepts itself: small responses must not wait for ACKs */
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    list_remove(&a->pending, c);
+    c->relay = pz_relay_create(c->fd, sv[0], &a->o.guard, mono_ms());
+    c->state = CONN_SERVING;
+    snprintf(c->key, sizeof c->key, "fd:%d", sv[1]);
+    /* level-triggered from here on: the relay reads one piece per event */
+    c->watched[PZ_RELAY_CLIENT] = c->watched[PZ_RELAY_CORE] = 0;
+    struct epoll_event client_ev = {.events = 0, .data.ptr = &c->ends[PZ_RELAY_CLIENT]};
+    struct epoll_event core_ev = {.events = 0, .data.ptr = &c->ends[PZ_RELAY_CORE]};
+    epoll_ctl(a->epoll_fd, EPOLL_CTL_MOD, c->fd, &client_ev);
+    epoll_ctl(a->epoll_fd, EPOLL_CTL_ADD, sv[0], &core_ev);
+    pthread_mutex_lock(&a->mu);
+    list_push(&a->serving, c);
+    conn **b = bucket_of(a, c->key);
+    c->bucket_next = *b;
+    *b = c;
+    pthread_mutex_unlock(&a->mu);
+    watch(a, c);
+    a->o.serve(a->o.serve_ctx, sv[1]);
+}
+
+/* The client sent something on a pending connection: the full preface serves it; a wrong byte
+ * or the end of the stream closes it; a partial preface waits for more. */
+static void check_preface(pz_grpc_acceptor *a, conn *c)
+{
+    char buf[PREFACE_LEN];
+    ssize_t n = recv(c->fd, buf, sizeof buf, MSG_PEEK);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n <= 0 || memcmp(buf, PREFACE, (size_t)n) != 0) {
+        close_conn(a, c, false);
+        return;
+    }
+    if ((size_t)n == PREFACE_LEN)
+        serve(a, c);
+}
+
+/* A client crossed a guard limit: cut it off and refuse its address for a while. */
+static void abort_abusive(pz_grpc_acceptor *a, conn *c, int64_t now)
+{
+    const pz_h2_guard *g = pz_relay_guard(c->relay);
+    pz_warn("grpc: aborted the connection from %s: %s (%llu streams, %llu resets, %llu frames); its address is "
+            "refused for %d ms",
+            c->addr, pz_h2_verdict_str(g->verdict), (unsigned long long)g->streams, (unsigned long long)g->resets,
+            (unsigned long long)g->frames, a->o.penalty_ms);
+    pz_conn_limits_penalize(a->o.limits, (struct sockaddr *)&c->peer, now, a->o.penalty_ms);
+    close_conn(a, c, true);
+}
+
+static void on_relay_events(pz_grpc_acceptor *a, conn *c, pz_relay_end end, uint32_t events)
+{
+    int64_t now = mono_ms();
+    pz_relay_status st = pz_relay_on_events(c->relay, end, events, a->scratch, SCRATCH_BYTES, now);
+    if (st == PZ_RELAY_ABUSIVE)
+        abort_abusive(a, c, now);
+    else if (st == PZ_RELAY_CLOSED)
+        close_conn(a, c, false);
+    else
+        watch(a, c);
+}
+
+static void close_pending(pz_grpc_acceptor *a)
+{
+    while (a->pending.head != NULL)
+        close_conn(a, a->pending.head, false);
+}
+
+/* pz_grpc_acceptor_stop, on the thread: no listener, no handshakes; the relays go on. */
+static void stop_accepting(pz_grpc_acceptor *a)
+{
+    if (a->listen_fd >= 0) {
+        close(a->listen_fd);
+        a->listen_fd = -1;
+    }
+    close_pending(a);
+    pthread_mutex_lock(&a->mu);
+    a->accepting_stopped = true;
+    pthread_cond_broadcast(&a->cond);
+    pthread_mutex_unlock(&a->mu);
+}
+
+static void expire_pending(pz_grpc_acceptor *a, int64_t now)
+{
+    while (a->pending.head != NULL && a->pending.head->deadline_ms <= now)
+        close_conn(a, a->pending.head, false);
+}
+
+static int next_timeout_ms(pz_grpc_acceptor *a, int64_t now)
+{
+    int64_t next = INT64_MAX;
+    if (a->pending.head != NULL)
+        next = a->pending.head->deadline_ms;
+    if (a->paused && a->resume_ms < next)
+        next = a->resume_ms;
+    if (next == INT64_MAX)
+        return -1;
+    return next <= now ? 0 : (int)(next - now);
+}
+
+/* The wake-up descriptor fired: a request from pz_grpc_acceptor_stop or _destroy. Returns false
+ * when the thread must end. */
+static bool on_wake(pz_grpc_acceptor *a)
+{
+    uint64_t v;
+    ssize_t r = read(a->wake_fd, &v, sizeof v);
+    (void)r;
+    pthread_mutex_lock(&a->mu);
+    bool stopping = a->stopping;
+    bool stop = a->stop_accepting && !a->accepting_stopped;
+    pthread_mutex_unlock(&a->mu);
+    if (stop)
+        stop_accepting(a);
+    return !stopping;
+}
+
+static void *acceptor_main(void *arg)
+{
+    pz_grpc_acceptor *a = arg;
+    struct epoll_event evs[MAX_EVENTS];
+    for (;;) {
+        int n = epoll_wait(a->epoll_fd, evs, MAX_EVENTS, next_timeout_ms(a, mono_ms()));
+        for (int i = 0; i < n; i++) {
+            if (evs[i].data.u64 == TAG_WAKE) {
+                if (!on_wake(a)) {
+                    free_dead(a);
+                    return NULL;
+                }
+            } else if (evs[i].data.u64 == TAG_LISTENER) {
+                accept_all(a);
+            } else {
+                conn_end *ce = evs[i].data.ptr;
+                conn *c = ce->c;
+                if (c->state == CONN_PENDING)
+                    check_preface(a, c);
+                else if (c->state == CONN_SERVING)
+                    on_relay_events(a, c, ce->end, evs[i].events);
+            }
+        }
+        free_dead(a);
+        int64_t now = mono_ms();
+        expire_pending(a, now);
+        free_dead(a);
+        if (a->paused && now >= a->resume_ms)
+            resume_accepting(a);
+    }
+}
+
+int pz_grpc_acceptor_start(const pz_grpc_accept_options *opts, pz_grpc_acceptor **out, int *bound_port, char *err,
+                           size_t errlen)
+{
+    *out = NULL;
+    int fd = pz_listen_open(opts->host, opts->port, PZ_LISTEN_EXCLUSIVE, err, errlen);
+    if (fd < 0)
+        return -1;
+    pz_grpc_acceptor *a = pz_calloc(1, sizeof *a);
+    a->o = *opts;
+    a->listen_fd = fd;
+    a->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    a->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    a->last_refusal_log_ms = a->last_pause_log_ms = INT64_MIN / 2;
+    a->scratch = pz_malloc(SCRATCH_BYTES);
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_cond_init(&a->cond, NULL);
+    struct epoll_event lev = {.events = EPOLLIN, .data.u64 = TAG_LISTENER};
+    struct epoll_event wev = {.events = EPOLLIN, .data.u64 = TAG_WAKE};
+    if (a->epoll_fd < 0 || a->wake_fd < 0 || epoll_ctl(a->epoll_fd, EPOLL_CTL_ADD, fd, &lev) != 0 ||
+        epoll_ctl(a->epoll_fd, EPOLL_CTL_ADD, a->wake_fd, &wev) != 0 ||
+        pthread_create(&a->thread, NULL, acceptor_main, a) != 0) {
+        snprintf(err, errlen, "grpc: cannot start the accept thread: %s", strerror(errno));
+        close(fd);
+        if (a->epoll_fd >= 0)
+            close(a->epoll_fd);
+        if (a->wake_fd >= 0)
+            close(a->wake_fd);
+        pthread_cond_destroy(&a->cond);
+        pthread_mutex_destroy(&a->mu);
+        free(a->scratch);
+        free(a);
+        return -1;
+    }
+    *bound_port = pz_listen_port(fd);
+    *out = a;
+    return 0;
+}
+
+static void wake(pz_grpc_acceptor *a)
+{
+    uint64_t one = 1;
+    ssize_t w = write(a->wake_fd, &one, sizeof one);
+    (void)w;
+}
+
+void pz_grpc_acceptor_stop(pz_grpc_acceptor *a)
+{
+    if (a == NULL)
+        return;
+    pthread_mutex_lock(&a->mu);
+    if (!a->stopping) {
+        a->stop_accepting = true;
+        wake(a);
+        while (!a->accepting_stopped)
+            pthread_cond_wait(&a->cond, &a->mu);
+    }
+    pthread_mutex_unlock(&a->mu);
+}
+
+void pz_grpc_acceptor_destroy(pz_grpc_acceptor *a)
+{
+    if (a == NULL)
+        return;
+    pthread_mutex_lock(&a->mu);
+    a->stopping = true;
+    pthread_mutex_unlock(&a->mu);
+    wake(a);
+    pthread_join(a->thread, NULL);
+    if (a->listen_fd >= 0)
+        close(a->listen_fd);
+    close_pending(a);
+    while (a->serving.head != NULL)
+        close_conn(a, a->serving.head, false);
+    free_dead(a);
+    close(a->epoll_fd);
+    close(a->wake_fd);
+    pthread_cond_destroy(&a->cond);
+    pthread_mutex_destroy(&a->mu);
+    free(a->scratch);
+    free(a);
+}
+
+/* The serving connection grpc calls `peer`; the newest when a descriptor number was reused before
+ * the old connection was closed here. Called with a->mu held. */
+static conn *lookup(pz_grpc_acceptor *a, const char *peer)
+{
+    conn *c = *bucket_of(a, peer);
+    while (c != NULL && strcmp(c->key, peer) != 0)
+        c = c->bucket_next;
+    return c;
+}
+
+bool pz_grpc_acceptor_peer_address(pz_grpc_acceptor *a, const char *peer, char *out, size_t len)
+{
+    if (a == NULL || peer == NULL)
+        return false;
+    pthread_mutex_lock(&a->mu);
+    conn *c = lookup(a, peer);
+    if (c != NULL)
+        snprintf(out, len, "%s", c->addr);
+    pthread_mutex_unlock(&a->mu);
+    return c != NULL;
+}
+
+size_t pz_grpc_acceptor_connections(pz_grpc_acceptor *a)
+{
+    pthread_mutex_lock(&a->mu);
+    size_t n = a->serving.n;
+    pthread_mutex_unlock(&a->mu);
+    return n;
+}

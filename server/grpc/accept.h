@@ -1,0 +1,68 @@
+/* The gRPC front's own accept path: grpc core (1.51) accepts every connection it is offered, has no
+ * cap on connections, no per-client limit, no rapid-reset defence and applies its stream limit only
+ * to clients that acknowledged it, so this module listens, accepts, admits, and relays each
+ * admitted connection to grpc core through a socketpair (server/grpc/relay.h; grpc core gets its
+ * end through the `serve` callback, grpc_server_add_channel_from_fd).
+ *
+ * - Admission: pz_conn_limits (total and per client address, penalty box); a refused connection
+ *   is closed at once.
+ * - Handshake timeout: a connection is served only once the client sent the HTTP/2 connection
+ *   preface; one that sends nothing within handshake_timeout_ms, or anything else, is closed.
+ * - Descriptor exhaustion: when accept() or socketpair() fails for want of descriptors or memory,
+ *   accepting pauses for PZ_ACCEPT_PAUSE_MS instead of spinning on a listener that stays readable.
+ *   A served connection takes three descriptors (the client's socket and both socketpair ends).
+ * - Guard: every byte the client sends passes an HTTP/2 frame guard (server/grpc/h2_guard.h)
+ *   before grpc core reads it; a client that crosses a guard limit (stream resets beyond
+ *   max_resets_per_sec, more new streams than max_streams_unacked before acknowledging the
+ *   SETTINGS) is aborted (TCP reset) and its address refused for penalty_ms. The flood never
+ *   reaches grpc core, so the defence does not depend on its completion-queue threads.
+ * - Names: grpc core names a connection handed to it by its descriptor ("fd:N", what
+ *   grpc_call_get_peer returns); pz_grpc_acceptor_peer_address maps that to the client's address.
+ *
+ * One thread (epoll) accepts and relays every connection; the lookups may be called from any
+ * thread.
+ */
+#ifndef PZ_GRPC_ACCEPT_H
+#define PZ_GRPC_ACCEPT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server/grpc/h2_guard.h"
+#include "server/net/conn_limits.h"
+#include "server/net/listener.h"
+
+typedef struct pz_grpc_accept_options {
+    const char *host;
+    int port;                         /* 0 picks a free port */
+    pz_conn_limits *limits;           /* admission; not owned */
+    int handshake_timeout_ms;         /* the connection preface must arrive within it; > 0 */
+    pz_h2_guard_limits guard;         /* what a client may send */
+    int penalty_ms;                   /* how long the address of an aborted connection is refused */
+    void (*serve)(void *ctx, int fd); /* hands grpc core its end of a socketpair, which it owns afterwards */
+    void *serve_ctx;
+} pz_grpc_accept_options;
+
+typedef struct pz_grpc_acceptor pz_grpc_acceptor;
+
+/* Listens (the port must be free: see pz_listen_open) and starts the thread. Returns 0 with *out
+ * and *bound_port, or -1 with a message in err. */
+int pz_grpc_acceptor_start(const pz_grpc_accept_options *opts, pz_grpc_acceptor **out, int *bound_port, char *err,
+                           size_t errlen);
+/* Stops accepting: closes the listener and the connections still in their handshake. Served
+ * connections keep being relayed (calls in flight finish, GOAWAY reaches the clients) until
+ * pz_grpc_acceptor_destroy. */
+void pz_grpc_acceptor_stop(pz_grpc_acceptor *a);
+/* Stops the thread, closes every connection still open and frees everything (after grpc core was
+ * shut down). */
+void pz_grpc_acceptor_destroy(pz_grpc_acceptor *a);
+
+/* The client address ("1.2.3.4:5678", "[::1]:5678") of connection `peer` ("fd:N"); false when it
+ * is not one of ours (any more). */
+bool pz_grpc_acceptor_peer_address(pz_grpc_acceptor *a, const char *peer, char *out, size_t len);
+
+/* Connections served (relayed to grpc core) and still open. */
+size_t pz_grpc_acceptor_connections(pz_grpc_acceptor *a);
+
+#endif
