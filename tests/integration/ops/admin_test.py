@@ -10,6 +10,7 @@ Usage: admin_test.py SERVER_BINARY
 """
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -302,6 +303,46 @@ def test_body_limit(s):
     assert status == 413
 
 
+ADMIN_MAX_CONNECTIONS = 6  # --admin-max-connections for this server
+
+
+def closed_within(sock, seconds):
+    """True when the server closes sock (EOF or reset) within seconds."""
+    sock.settimeout(seconds)
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+def test_connection_caps_on_both_admin_ports(s):
+    """--admin-max-connections: the admin ports are the fronts' own servers with their caps; past
+    the cap a connection is closed at accept, and served again once one closes."""
+    for port in (s.admin_port, s.admin_grpc_port):
+        held = [socket.create_connection(("127.0.0.1", port)) for _ in range(ADMIN_MAX_CONNECTIONS)]
+        try:
+            time.sleep(0.2)
+            extra = socket.create_connection(("127.0.0.1", port))
+            assert closed_within(extra, 2), "connection %d to port %d was served" % (ADMIN_MAX_CONNECTIONS + 1, port)
+            extra.close()
+            held.pop().close()
+            time.sleep(0.3)
+            if port == s.admin_port:
+                status, _, doc = admin(s, "/healthz")
+                assert status == 200 and doc["status"] == "SERVING", (status, doc)
+            else:
+                resp, _ = admin_grpc(s, "ListConfigHistory", admin_pb2.ListConfigHistoryRequest(limit=1),
+                                     admin_pb2.ConfigHistory)
+                assert len(resp.records) == 1
+        finally:
+            for h in held:
+                h.close()
+    log = s.read_log()
+    assert "rest: refused" in log and "grpc: refused" in log, log[-2000:]
+
+
 def test_grpc_admin_service_by_reflection(s):
     buf = os.path.join("/opt/pz-test-tools/node_modules/.bin/buf")
     if not os.path.exists(buf):
@@ -320,4 +361,4 @@ def test_grpc_admin_service_by_reflection(s):
 
 
 if __name__ == "__main__":
-    run_tests(globals(), server_args=["--config", CONFIG])
+    run_tests(globals(), server_args=["--config", CONFIG, "--admin-max-connections", str(ADMIN_MAX_CONNECTIONS)])
