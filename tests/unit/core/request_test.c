@@ -201,6 +201,41 @@ static void test_json_lines_escape_messages(void **state)
     assert_int_equal(pz_log_format_parse("xml", &f), -1);
 }
 
+static void log_secret(void *arg)
+{
+    (void)arg;
+    pz_warn("webhook https://admin:hunter2@hooks.example/in?token=s3cr3t failed");
+}
+
+static void log_forged_route(void *arg)
+{
+    pz_request_log_access(arg, "POST /x\n2026-01-01T00:00:00.000Z info  forged https://u:pw@h/?k=v", 404);
+}
+
+/* Issue 19's rules hold in both formats: URLs redacted (server/core/redact.h), one line per event. */
+static void test_both_formats_escape_and_redact(void **state)
+{
+    (void)state;
+    pz_log_set_format(PZ_LOG_JSON);
+    const char *json = capture_stderr(log_secret, NULL);
+    assert_non_null(strstr(json, "\"msg\":\"webhook https://***@hooks.example/in?token=*** failed\"}\n"));
+    pz_arena a;
+    pz_arena_init(&a);
+    pz_request req;
+    init_with_headers(&req, &a, NULL, 0);
+    req.protocol = "rest";
+    json = capture_stderr(log_forged_route, &req);
+    assert_non_null(strstr(json, "\"route\":\"POST /x\\n2026-01-01T00:00:00.000Z info  forged https://***@h/?k=***\""));
+    assert_null(strstr(json, "pw@"));
+    assert_int_equal(strchr(json, '\n') - json, (long)strlen(json) - 1); /* one line */
+    pz_log_set_format(PZ_LOG_TEXT);
+    const char *text = capture_stderr(log_forged_route, &req);
+    assert_non_null(strstr(text, "access rest POST /x\\x0a2026-01-01T00:00:00.000Z info  forged https://***@h/?k=*** "
+                                 "status=404"));
+    assert_int_equal(strchr(text, '\n') - text, (long)strlen(text) - 1);
+    pz_arena_destroy(&a);
+}
+
 static void test_status_classes(void **state)
 {
     (void)state;
@@ -257,9 +292,13 @@ static void test_request_metrics(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_request_ids),         cmocka_unit_test(test_traceparent),
-        cmocka_unit_test(test_access_line_formats), cmocka_unit_test(test_json_lines_escape_messages),
-        cmocka_unit_test(test_status_classes),      cmocka_unit_test(test_request_metrics),
+        cmocka_unit_test(test_request_ids),
+        cmocka_unit_test(test_traceparent),
+        cmocka_unit_test(test_access_line_formats),
+        cmocka_unit_test(test_json_lines_escape_messages),
+        cmocka_unit_test(test_both_formats_escape_and_redact),
+        cmocka_unit_test(test_status_classes),
+        cmocka_unit_test(test_request_metrics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
