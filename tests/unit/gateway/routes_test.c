@@ -438,6 +438,7 @@ static void test_admin_routes_build_their_messages(void **state)
     build_on(&b, PZ_API_ADMIN, "POST", "/admin/cache/purge", "{\"all\": 1");
     assert_int_equal(b.status, PZ_INVALID_ARGUMENT);
     assert_string_equal(b.err.code, "InvalidJSONRequestPayload");
+    pz_arena_destroy(&b.arena);
 }
 
 /* Found by tests/fuzz/routes_fuzz.c: a long query parameter name that is not UTF-8 (read past
