@@ -35,7 +35,7 @@ static void item_list(const char *data, size_t size, pz_arena *arena)
     pz_query q = {.action = size % 3 == 0 ? PZ_ACTION_RERANK_ITEMS : PZ_ACTION_RECOMMEND_ITEMS};
     pz_recommend_call rec = {.query = &q, .arena = arena};
     pz_error err = {0};
-    if (!pz_remote_parse_items(data, size, "fuzz variation", "Fuzz", &rec, &err)) {
+    if (!pz_remote_parse_items(data, size, "fuzz variation", "Fuzz", size % 2 == 0, &rec, &err)) {
         if (err.status == PZ_OK || err.message == NULL || err.message[0] == '\0' ||
             !pz_utf8_valid(err.message, strlen(err.message)))
             abort();
