@@ -18,7 +18,8 @@
 #              items (server/upstream/json_read.c, recommenders/remote_json.c, dynamodb.c)
 #
 # Every committed regression input is run first (a plain libFuzzer run of those files); a crash
-# stops with the input saved under $PZ_FUZZ_OUT (default /tmp/pz-fuzz) and a non-zero exit: fix the
+# stops with the input saved under $PZ_FUZZ_OUT (default /tmp/pz-fuzz-<hash of this checkout's path>: objects
+# are reused between runs, so two checkouts must not share them) and a non-zero exit: fix the
 # bug, then commit the input to tests/fuzz/regressions/<name>/. New corpus entries found by a run
 # stay in $PZ_FUZZ_OUT/<name>/corpus; merge useful ones into the committed corpus with
 #   <binary> -merge=1 tests/fuzz/corpus/<name> $PZ_FUZZ_OUT/<name>/corpus
@@ -26,7 +27,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${1:-20}
 only=${2:-}
-out=${PZ_FUZZ_OUT:-/tmp/pz-fuzz}
+out=${PZ_FUZZ_OUT:-/tmp/pz-fuzz-$(pwd -P | md5sum | cut -c1-12)}
 targets=(config routes transcode events catalog upstream)
 
 command -v clang >/dev/null || { echo "clang is missing: bazel/setup.sh --test installs it" >&2; exit 1; }

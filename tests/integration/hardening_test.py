@@ -218,8 +218,29 @@ def test_secrets_are_redacted_in_stats_and_logs(s):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def uid_in_use(uid):
+    try:
+        pwd.getpwuid(uid)
+        return True
+    except KeyError:
+        pass
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open("/proc/%s/status" % pid) as f:
+                if any(line.startswith("Uid:") and str(uid) in line.split()[1:] for line in f):
+                    return True
+        except OSError:
+            pass
+    return False
+
+
+def server_pid(srv):
+    """The server's pid under the setpriv/prlimit wrapper (both exec, so it is the child's)."""
+    return srv.proc.pid
+
+
 def test_thread_limit_refuses_new_targets_and_keeps_serving(s):
-    """RLIMIT_NPROC binds only unprivileged users: the server runs as `nobody` under prlimit."""
+    """RLIMIT_NPROC binds only unprivileged users: the server runs as an unused uid under prlimit."""
     try:
         nobody = pwd.getpwnam("nobody")
     except KeyError:
@@ -250,13 +271,31 @@ def test_thread_limit_refuses_new_targets_and_keeps_serving(s):
     binary = os.path.join(tmp, "personalization-server")
     shutil.copy(s.binary_path, binary)
     os.chmod(binary, 0o755)
-    wrapper = os.path.join(tmp, "limited.sh")
-    with open(wrapper, "w") as f:
-        # 40 threads for the user: the server's own (fronts, grpc, writer, watchers) fit, 60 delivery
-        # threads do not.
-        f.write("#!/bin/sh\nexec setpriv --reuid=%d --regid=%d --clear-groups prlimit --nproc=40 %s \"$@\"\n"
-                % (nobody.pw_uid, nobody.pw_gid, binary))
-    os.chmod(wrapper, 0o755)
+    # RLIMIT_NPROC counts every thread of the real user id, machine-wide: a uid of its own (not
+    # `nobody`, which other processes, or this test running in another checkout, may use).
+    uid = next(u for u in range(61000 + os.getpid() % 3000, 65000) if not uid_in_use(u))
+
+    def wrapper_with(limit):
+        wrapper = os.path.join(tmp, "limited.sh")
+        prefix = "prlimit --nproc=%d " % limit if limit else ""
+        with open(wrapper, "w") as f:
+            f.write("#!/bin/sh\nexec setpriv --reuid=%d --regid=%d --clear-groups %s%s \"$@\"\n"
+                    % (uid, nobody.pw_gid, prefix, binary))
+        os.chmod(wrapper, 0o755)
+        return wrapper
+
+    # The limit: the threads the server starts with (fronts, grpc, writer, watchers: counted on a
+    # run without the limit) plus 20, so some of the 60 delivery threads fit and the rest do not.
+    probe_srv = Server(wrapper_with(0), args=["--config", path], data_dir=os.path.join(tmp, "probe"))
+    os.chmod(probe_srv.tmp, 0o777)
+    try:
+        probe_srv.start()
+        base_threads = len(os.listdir("/proc/%d/task" % server_pid(probe_srv)))
+    finally:
+        probe_srv.stop(expect_clean=False)
+        probe_srv.cleanup()
+    limit = base_threads + 20
+    wrapper = wrapper_with(limit)
     srv = Server(wrapper, args=["--config", path], data_dir=os.path.join(tmp, "data"))
     os.chmod(srv.tmp, 0o777)
     try:
@@ -283,7 +322,8 @@ def test_thread_limit_refuses_new_targets_and_keeps_serving(s):
         assert len(done) == len(codes[200]), (done, codes)
         # One log line per interval, not one per refused call.
         assert srv.read_log().count("refused: cannot start a delivery thread") <= 2, srv.read_log()[-3000:]
-        print("  accepted %d namespaces, refused %d under --nproc=40" % (len(codes[200]), len(codes[503])))
+        print("  accepted %d namespaces, refused %d under --nproc=%d (%d threads at start)"
+              % (len(codes[200]), len(codes[503]), limit, base_threads))
     finally:
         srv.stop(expect_clean=False)
         srv.cleanup()
