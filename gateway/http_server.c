@@ -44,6 +44,10 @@
 #define DEFAULT_MAX_CONNECTIONS PZ_HTTP_DEFAULT_MAX_CONNECTIONS
 /* One NAT or proxy address carries many users; an attacker on one address gets no more. */
 #define DEFAULT_MAX_CONNECTIONS_PER_CLIENT PZ_HTTP_DEFAULT_MAX_CONNECTIONS_PER_CLIENT
+/* API Gateway's (upstream's edge) limit on the request line and headers together; h2o's own is 408
+ * KiB for HTTP/1.1 (H2O_MAX_REQLEN) and has none of its own for HTTP/2 beyond HPACK's. A Cognito
+ * token with many groups is a few KB. */
+#define DEFAULT_MAX_HEADER_BYTES PZ_HTTP_DEFAULT_MAX_HEADER_BYTES
 /* h2o's own default for both HTTP/1.1 keep-alive and HTTP/2 idle connections. */
 #define DEFAULT_IDLE_TIMEOUT_MS PZ_HTTP_DEFAULT_IDLE_TIMEOUT_MS
 /* Long enough for a request whose body is still arriving; an idle keep-alive connection is closed
@@ -63,12 +67,8 @@
 #define H2O_ANY_PORT 65535
 /* h2o's req->version is 0x100 * major + minor: 0x200 and up is HTTP/2. */
 #define H2O_VERSION_HTTP2 0x200
-/* "METHOD /path/template" of the access log; the longest today is 66 bytes. */
-#define ROUTE_LABEL_MAX 96
 /* The Allow value of one path: its methods and OPTIONS ("GET,POST,OPTIONS" is 16 bytes). */
 #define ALLOW_MAX 64
-/* "[address]:port": an IPv6 address, brackets, a colon and five digits, with room to spare. */
-#define PEER_ADDRESS_MAX (INET6_ADDRSTRLEN + 16)
 /* Any int in decimal (at most 11 bytes) and its NUL. */
 #define INT_STRING_MAX 16
 /* OpenSSL's error strings fit in 256 bytes (ERR_error_string_n wants at least 120). */
@@ -118,12 +118,16 @@ struct pz_http_server {
     pz_http_options opts;
     local_handler local[PZ_LOCAL__COUNT];
     h2o_globalconf_t config;
+    bool tls;                 /* set at start, never changes */
+    pthread_mutex_t tls_lock; /* guards ssl_ctx: swapped by a reload, referenced by each accept */
     pz_conn_limits *limits;
     int shutdown_grace_ms;
+    size_t max_header_bytes;
     SSL_CTX *ssl_ctx;
     atomic_bool stopping;
     int n_threads;
     loop_thread *threads;
+    char **route_labels; /* "METHOD /path/template" of each pz_routes row, for the access log */
 };
 
 /* One REST call in flight. Allocated outside the h2o pool because the core may complete it after
@@ -136,7 +140,8 @@ typedef struct rest_call {
     struct rest_call **guard;
     const pz_route *route;
     bool wants_html; /* the route has a page and the client asked for text/html */
-    char route_label[ROUTE_LABEL_MAX];
+    const char *route_label;
+    struct sockaddr_storage peer; /* AF_UNSPEC when unknown; formatted only for the access log */
     pz_arena arena;
     pz_request req;
 } rest_call;
@@ -154,6 +159,19 @@ static void add_header(h2o_req_t *req, const char *name, const char *value)
     h2o_add_header_by_str(&req->pool, &req->res.headers, name, strlen(name), 1, NULL, v.base, v.len);
 }
 
+/* Vary: Accept-Encoding, in the one Vary header the response has (automatic context's, when its
+ * rules read request headers): clients and caches that keep one header per name see both. */
+static void add_vary_encoding(h2o_req_t *req)
+{
+    ssize_t i = h2o_find_header(&req->res.headers, H2O_TOKEN_VARY, -1);
+    if (i < 0) {
+        add_header(req, "vary", "Accept-Encoding");
+        return;
+    }
+    h2o_iovec_t *v = &req->res.headers.entries[i].value;
+    *v = h2o_concat(&req->pool, *v, h2o_iovec_init(H2O_STRLIT(", Accept-Encoding")));
+}
+
 static void add_cors(pz_http_server *s, h2o_req_t *req)
 {
     if (s->opts.refuse_browsers)
@@ -161,6 +179,8 @@ static void add_cors(pz_http_server *s, h2o_req_t *req)
     add_header(req, "access-control-allow-origin", s->opts.cors_allow_origin ? s->opts.cors_allow_origin : "*");
     add_header(req, "access-control-expose-headers", CORS_EXPOSE_HEADERS);
 }
+
+static void send_error_with_hints(pz_http_server *s, h2o_req_t *req, const pz_error *err, const pz_response_hints *h);
 
 /* The reason phrases (RFC 9110 §15) of every status this front sends (server/core/status.c maps
  * the core's statuses; 405 is the front's own); HTTP/1.1 status lines carry them, HTTP/2
@@ -178,6 +198,7 @@ static const struct {
     {404, "Not Found"},
     {405, "Method Not Allowed"},
     {429, "Too Many Requests"},
+    {431, "Request Header Fields Too Large"},
     {500, "Internal Server Error"},
     {501, "Not Implemented"},
     {502, "Bad Gateway"},
@@ -277,6 +298,23 @@ static const pz_prepared_variant *prepared_variant(const pz_http_server *s, h2o_
 
 static void send_error(pz_http_server *s, h2o_req_t *req, const pz_error *err)
 {
+    send_error_with_hints(s, req, err, NULL);
+}
+
+/* An error carries the hints marked on_errors (the request id) and the error hints (server/core/hints.h). */
+static void send_error_with_hints(pz_http_server *s, h2o_req_t *req, const pz_error *err, const pz_response_hints *h)
+{
+    for (size_t i = 0; h != NULL && i < PZ_HINT_HEADERS_COUNT; i++) {
+        const char *value =
+            pz_hint_headers[i].on_errors ? pz_hint_value(&pz_hint_headers[i], h, PZ_FRONT_REST, true) : NULL;
+        if (value != NULL)
+            add_header(req, pz_hint_headers[i].name, value);
+    }
+    for (size_t i = 0; h != NULL && i < PZ_ERROR_HINT_HEADERS_COUNT; i++) {
+        const char *value = pz_hint_value(&pz_error_hint_headers[i], h, PZ_FRONT_REST, false);
+        if (value != NULL)
+            add_header(req, pz_error_hint_headers[i].name, value);
+    }
     pz_buf body;
     pz_buf_init(&body, MAX_ERROR_BODY_BYTES);
     pz_route_error_json(err, &body);
@@ -287,6 +325,8 @@ static void send_error(pz_http_server *s, h2o_req_t *req, const pz_error *err)
 
 static void log_plain(h2o_req_t *req, int status)
 {
+    if (!pz_log_enabled(PZ_LOG_INFO))
+        return;
     pz_info("access rest %.*s %.*s status=%d", (int)req->method.len, req->method.base, (int)req->path.len,
             req->path.base, status);
 }
@@ -329,7 +369,7 @@ static void write_prepared(pz_http_server *s, rest_call *call, h2o_req_t *req, b
         h.etag = v->etag;
     add_hint_headers(call, req, &h);
     if (p->json != NULL && compressible(s, p->json_len))
-        add_header(req, "vary", "Accept-Encoding");
+        add_vary_encoding(req);
     add_cors(s, req);
     if (not_modified) {
         send_response(req, 304, NULL, NULL, 0);
@@ -345,7 +385,7 @@ static void send_json(pz_http_server *s, h2o_req_t *req, const char *json, size_
 {
     int coding = compressible(s, len) ? accepted_coding(req, PZ_CODING_GZIP) : -1;
     if (compressible(s, len))
-        add_header(req, "vary", "Accept-Encoding");
+        add_vary_encoding(req);
     if (coding >= 0) {
         pz_buf coded;
         pz_buf_init(&coded, len - 1); /* a coding that saves nothing is not used */
@@ -397,15 +437,21 @@ static void write_success(pz_http_server *s, rest_call *call, h2o_req_t *req)
     pz_buf_free(&body);
 }
 
-/* The hints an error carries too (the request id). */
-static void add_error_hints(h2o_req_t *req, const pz_response_hints *h)
+static void handle_local(pz_http_server *s, h2o_req_t *req, const pz_route *route, const local_handler *h);
+
+/* A local row the core admitted (or refused). */
+static void finish_local(rest_call *call)
 {
-    for (size_t i = 0; i < PZ_HINT_HEADERS_COUNT; i++) {
-        const char *value =
-            pz_hint_headers[i].on_errors ? pz_hint_value(&pz_hint_headers[i], h, PZ_FRONT_REST, true) : NULL;
-        if (value != NULL)
-            add_header(req, pz_hint_headers[i].name, value);
+    h2o_req_t *req = call->h2o_req;
+    pz_http_server *s = call->thread->server;
+    if (call->req.status != PZ_OK) {
+        pz_request_log_access(&call->req, call->route_label, pz_status_http(call->req.status));
+        if (req != NULL)
+            send_error_with_hints(s, req, &call->req.error, &call->req.hints);
+    } else if (req != NULL) {
+        handle_local(s, req, call->route, &s->local[call->route->local]);
     }
+    free_call(call);
 }
 
 /* Runs on the call's loop thread. */
@@ -413,16 +459,18 @@ static void finish_call(rest_call *call)
 {
     h2o_req_t *req = call->h2o_req;
     pz_http_server *s = call->thread->server;
+    if (call->route->local != PZ_LOCAL_NONE) {
+        finish_local(call);
+        return;
+    }
     int status = call->req.status == PZ_OK ? (call->req.hints.not_modified && call->route->cacheable ? 304 : 200)
                                            : pz_status_http(call->req.status);
     pz_request_log_access(&call->req, call->route_label, status);
     if (req != NULL) {
-        if (call->req.status == PZ_OK) {
+        if (call->req.status == PZ_OK)
             write_success(s, call, req);
-        } else {
-            add_error_hints(req, &call->req.hints);
-            send_error(s, req, &call->req.error);
-        }
+        else
+            send_error_with_hints(s, req, &call->req.error, &call->req.hints);
     }
     free_call(call);
 }
@@ -449,26 +497,26 @@ static void on_completions(h2o_multithread_receiver_t *receiver, h2o_linklist_t 
 
 /* ---- request handling ---- */
 
-static void peer_address(h2o_req_t *req, char *out, size_t outlen)
+/* pz_request.client_addr_fn: the peer address kept at receipt, formatted when the access log
+ * asks (not at all when it is off). */
+static const char *client_addr(const pz_request *preq)
 {
-    struct sockaddr_storage ss;
-    socklen_t sl = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
-    out[0] = '\0';
-    if (sl == 0)
-        return;
+    /* The call that holds preq, not front_data: a handler may stand in front_data while it decides
+     * (server/ops/admin.h's admission) and ask for the address meanwhile. */
+    rest_call *call = (rest_call *)((char *)preq - offsetof(rest_call, req));
+    const struct sockaddr_storage *ss = &call->peer;
     char host[INET6_ADDRSTRLEN] = "";
-    int port = 0;
-    if (ss.ss_family == AF_INET) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
         inet_ntop(AF_INET, &sin->sin_addr, host, sizeof host);
-        port = ntohs(sin->sin_port);
-        snprintf(out, outlen, "%s:%d", host, port);
-    } else if (ss.ss_family == AF_INET6) {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-        inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof host);
-        port = ntohs(sin6->sin6_port);
-        snprintf(out, outlen, "[%s]:%d", host, port);
+        return pz_arena_printf(&call->arena, "%s:%d", host, ntohs(sin->sin_port));
     }
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof host);
+        return pz_arena_printf(&call->arena, "[%s]:%d", host, ntohs(sin6->sin6_port));
+    }
+    return NULL;
 }
 
 /* Whether an Accept value names text/html (with a q-value above 0), as browsers send for pages. */
@@ -539,6 +587,48 @@ static void handle_local(pz_http_server *s, h2o_req_t *req, const pz_route *rout
     log_plain(req, status);
 }
 
+/* The request's origin, "scheme://authority", for the document's servers (pz_docs_answer checks it
+ * before use). */
+static const char *request_origin(h2o_req_t *req)
+{
+    if (req->authority.len == 0)
+        return NULL;
+    h2o_iovec_t o = h2o_concat(&req->pool, h2o_iovec_init(req->scheme->name.base, req->scheme->name.len),
+                               h2o_iovec_init(H2O_STRLIT("://")), req->authority);
+    return h2o_strdup(&req->pool, o.base, o.len).base;
+}
+
+/* A documentation route (gateway/docs.h). Kept bodies (assets, the .proto) are sent without a
+ * copy: the docs outlive the server's loops. */
+static void handle_docs(pz_http_server *s, h2o_req_t *req, const pz_route *route, const pz_route_params *params)
+{
+    static h2o_generator_t generator = {NULL, NULL};
+    ssize_t inm = h2o_find_header(&req->headers, H2O_TOKEN_IF_NONE_MATCH, -1);
+    const char *if_none_match =
+        inm >= 0
+            ? h2o_strdup(&req->pool, req->headers.entries[inm].value.base, req->headers.entries[inm].value.len).base
+            : NULL;
+    pz_docs_response r;
+    pz_docs_answer(s->opts.docs, route->local, params->n > 0 ? params->values[0] : NULL, request_origin(req),
+                   if_none_match, &r);
+    add_cors(s, req);
+    add_header(req, "cache-control", r.cache_control);
+    if (r.etag[0] != '\0')
+        add_header(req, "etag", r.etag);
+    if (r.content_security_policy != NULL)
+        add_header(req, "content-security-policy", r.content_security_policy);
+    req->res.status = r.status;
+    req->res.reason = reason_phrase(r.status);
+    if (r.status != 304)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, r.content_type,
+                       strlen(r.content_type));
+    req->res.content_length = r.status == 304 ? SIZE_MAX : r.len;
+    h2o_start_response(req, &generator);
+    send_body(req, r.owned.len > 0 ? h2o_strdup(&req->pool, r.body, r.len) : h2o_iovec_init(r.body, r.len));
+    pz_docs_response_free(&r);
+    log_plain(req, r.status);
+}
+
 /* /healthz without a health callback: the process is up, and that is all it can say. */
 static int health_serving(void *ctx, pz_buf *out)
 {
@@ -606,6 +696,37 @@ static bool is_preflight_free_browser_post(const h2o_req_t *req)
                  : pz_cors_simple_body_type(req->headers.entries[i].value.base, req->headers.entries[i].value.len);
 }
 
+/* Fills the core's request for a matched row: route, guard, protocol, client address, headers. */
+static void start_call(pz_http_server *s, rest_call *call, h2o_req_t *req, const pz_route *route)
+{
+    call->route = route;
+    call->route_label = s->route_labels[route - pz_routes];
+    call->h2o_req = req;
+    call->guard = h2o_mem_alloc_shared(&req->pool, sizeof *call->guard, on_guard_dispose);
+    *call->guard = call;
+    pz_request_init(&call->req, &call->arena);
+    call->req.rpc = route->rpc;
+    call->req.protocol = req->version >= H2O_VERSION_HTTP2 ? "rest-h2" : "rest";
+    call->req.uncacheable = !route->cacheable;
+    call->req.on_done = on_core_done;
+    call->req.front_data = call;
+    if (req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&call->peer) == 0)
+        call->peer.ss_family = AF_UNSPEC;
+    call->req.client_addr_fn = client_addr;
+    copy_headers(call, req);
+    pz_request_assign_id(&call->req);
+}
+
+/* The bytes a request's head holds: its path and every header name and value (h2o already parsed
+ * them; this bounds what reaches the core and its logs, and is upstream's 10 KiB edge limit). */
+static size_t head_bytes(const h2o_req_t *req)
+{
+    size_t n = req->path.len;
+    for (size_t i = 0; i < req->headers.size; i++)
+        n += req->headers.entries[i].name->len + req->headers.entries[i].value.len;
+    return n;
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     (void)self;
@@ -614,6 +735,11 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
     if (reject_malformed_http1(s, req))
         return 0;
+    if (head_bytes(req) > s->max_header_bytes) {
+        send_front_error(s, req, 431, "RequestHeaderFieldsTooLarge",
+                         "the request's path and headers are larger than this server accepts");
+        return 0;
+    }
 
     if (s->opts.refuse_browsers && from_browser(req)) {
         static const char BODY[] = "{\"type\":\"Routing\",\"code\":\"BrowserRequestRefused\",\"message\":\"this "
@@ -632,9 +758,20 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     h2o_iovec_t method = is_head(req) ? h2o_iovec_init(H2O_STRLIT("GET")) : req->method;
     pz_route_match_result m = pz_route_match(s->opts.api, method.base, method.len, req->path.base, path_len,
                                              &call->arena, &route, &params, allow, sizeof allow);
+    if (m == PZ_ROUTE_MATCHED && route->local != PZ_LOCAL_NONE && s->opts.docs != NULL &&
+        (route->local == PZ_LOCAL_OPENAPI || route->local == PZ_LOCAL_DOCS || route->local == PZ_LOCAL_DOCS_ASSET ||
+         route->local == PZ_LOCAL_PROTO)) {
+        handle_docs(s, req, route, &params);
+        free_call(call);
+        return 0;
+    }
     if (m == PZ_ROUTE_MATCHED && route->local != PZ_LOCAL_NONE) {
         if (s->local[route->local].fn == NULL) {
             m = PZ_ROUTE_NO_PATH; /* not wired in this server: as unknown as any other path */
+        } else if (!route->open && s->opts.authorize_admin != NULL) {
+            start_call(s, call, req, route);
+            s->opts.authorize_admin(s->opts.authorize_admin_ctx, &call->req); /* then finish_local */
+            return 0;
         } else {
             handle_local(s, req, route, &s->local[route->local]);
             free_call(call);
@@ -677,23 +814,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
 
-    call->route = route;
-    snprintf(call->route_label, sizeof call->route_label, "%s %s", route->method, route->path_template);
-    call->h2o_req = req;
-    call->guard = h2o_mem_alloc_shared(&req->pool, sizeof *call->guard, on_guard_dispose);
-    *call->guard = call;
-    pz_request_init(&call->req, &call->arena);
-    call->req.rpc = route->rpc;
-    call->req.protocol = req->version >= H2O_VERSION_HTTP2 ? "rest-h2" : "rest";
-    call->req.uncacheable = !route->cacheable;
-    call->req.on_done = on_core_done;
-    call->req.front_data = call;
-    char peer[PEER_ADDRESS_MAX];
-    peer_address(req, peer, sizeof peer);
-    call->req.client_addr = pz_arena_strdup(&call->arena, peer);
-    copy_headers(call, req);
-    pz_request_assign_id(&call->req);
-
+    start_call(s, call, req, route);
     const char *query = req->query_at != SIZE_MAX ? req->path.base + req->query_at + 1 : "";
     size_t query_len = req->query_at != SIZE_MAX ? req->path.len - req->query_at - 1 : 0;
     ProtobufCMessage *msg = NULL;
@@ -815,7 +936,21 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     t->n_conns++;
     sock->on_close.cb = on_conn_closed;
     sock->on_close.data = rc;
+    pz_http_server *s = t->server;
+    if (!s->tls) {
+        h2o_accept(&t->accept_ctx, sock);
+        return;
+    }
+    /* The context of the moment: a reload may swap it; the handshake's SSL holds its own reference
+     * (taken by SSL_new inside h2o_accept), so ours is dropped right after. */
+    pthread_mutex_lock(&s->tls_lock);
+    SSL_CTX *ctx = s->ssl_ctx;
+    SSL_CTX_up_ref(ctx);
+    pthread_mutex_unlock(&s->tls_lock);
+    t->accept_ctx.ssl_ctx = ctx;
     h2o_accept(&t->accept_ctx, sock);
+    t->accept_ctx.ssl_ctx = NULL;
+    SSL_CTX_free(ctx);
 }
 
 /* Runs the loop until every connection closed or `ms` passed. */
@@ -861,7 +996,7 @@ static void *loop_main(void *arg)
     h2o_multithread_register_receiver(t->queue, &t->receiver, on_completions);
     t->accept_ctx.ctx = &t->ctx;
     t->accept_ctx.hosts = s->config.hosts;
-    t->accept_ctx.ssl_ctx = s->ssl_ctx;
+    t->accept_ctx.ssl_ctx = NULL; /* set per accept (on_accept) */
     h2o_linklist_init_anchor(&t->conns);
     h2o_timeout_init(t->ctx.loop, &t->accept_pause, PZ_ACCEPT_PAUSE_MS);
     t->accept_resume.cb = on_accept_resume;
@@ -897,6 +1032,19 @@ static SSL_CTX *create_ssl_ctx(const pz_http_options *o, char *err, size_t errle
         return NULL;
     }
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    if (o->tls_client_ca_file != NULL) {
+        if (SSL_CTX_load_verify_locations(ctx, o->tls_client_ca_file, NULL) != 1) {
+            char ebuf[OPENSSL_ERROR_MAX];
+            ERR_error_string_n(ERR_get_error(), ebuf, sizeof ebuf);
+            snprintf(err, errlen, "cannot load the client CA certificates '%s': %s", o->tls_client_ca_file, ebuf);
+            SSL_CTX_free(ctx);
+            return NULL;
+        }
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+        /* resumed sessions must have been verified by this server too */
+        static const unsigned char session_context[] = "personalization-server";
+        SSL_CTX_set_session_id_context(ctx, session_context, sizeof session_context - 1);
+    }
     h2o_ssl_register_alpn_protocols(ctx, h2o_http2_alpn_protocols);
     return ctx;
 }
@@ -909,17 +1057,23 @@ int pz_http_server_start(const pz_http_options *opts, pz_http_server **out, int 
     const local_handler local[PZ_LOCAL__COUNT] = {
         [PZ_LOCAL_HEALTH] = {opts->health != NULL ? opts->health : health_serving, opts->health_ctx},
         [PZ_LOCAL_METRICS] = {opts->metrics, opts->metrics_ctx},
+        [PZ_LOCAL_BUILTIN_STATS] = {opts->builtin_stats, opts->builtin_stats_ctx},
+        [PZ_LOCAL_AUTH_STATS] = {opts->auth_stats, opts->auth_stats_ctx},
     };
     memcpy(s->local, local, sizeof s->local);
     s->n_threads = opts->threads > 0 ? opts->threads : 1;
     s->shutdown_grace_ms = opts->shutdown_grace_ms > 0 ? opts->shutdown_grace_ms : DEFAULT_SHUTDOWN_GRACE_MS;
+    s->max_header_bytes = opts->max_header_bytes > 0 ? opts->max_header_bytes : DEFAULT_MAX_HEADER_BYTES;
     atomic_init(&s->stopping, false);
+    pthread_mutex_init(&s->tls_lock, NULL);
     if (opts->tls_cert_file != NULL && opts->tls_key_file != NULL) {
         s->ssl_ctx = create_ssl_ctx(opts, err, errlen);
         if (s->ssl_ctx == NULL) {
+            pthread_mutex_destroy(&s->tls_lock);
             free(s);
             return -1;
         }
+        s->tls = true;
     }
     h2o_config_init(&s->config);
     s->config.max_request_entity_size = opts->max_body_bytes ? opts->max_body_bytes : DEFAULT_MAX_BODY_BYTES;
@@ -948,6 +1102,7 @@ int pz_http_server_start(const pz_http_options *opts, pz_http_server **out, int 
             h2o_config_dispose(&s->config);
             pz_conn_limits_destroy(s->limits);
             SSL_CTX_free(s->ssl_ctx);
+            pthread_mutex_destroy(&s->tls_lock);
             free(s->threads);
             free(s);
             return -1;
@@ -955,12 +1110,33 @@ int pz_http_server_start(const pz_http_options *opts, pz_http_server **out, int 
         if (i == 0)
             port = pz_listen_port(s->threads[0].fd); /* port 0: the others join the one picked */
     }
+    s->route_labels = pz_calloc(pz_routes_count, sizeof *s->route_labels);
+    for (size_t i = 0; i < pz_routes_count; i++) {
+        size_t len = strlen(pz_routes[i].method) + 1 + strlen(pz_routes[i].path_template) + 1;
+        s->route_labels[i] = pz_malloc(len);
+        snprintf(s->route_labels[i], len, "%s %s", pz_routes[i].method, pz_routes[i].path_template);
+    }
     for (int i = 0; i < s->n_threads; i++) {
         if (pthread_create(&s->threads[i].tid, NULL, loop_main, &s->threads[i]) != 0)
             pz_fatal("cannot start an HTTP loop thread");
     }
     *bound_port = port;
     *out = s;
+    return 0;
+}
+
+int pz_http_server_reload_tls(pz_http_server *s, char *err, size_t errlen)
+{
+    if (!s->tls)
+        return 0;
+    SSL_CTX *next = create_ssl_ctx(&s->opts, err, errlen);
+    if (next == NULL)
+        return -1;
+    pthread_mutex_lock(&s->tls_lock);
+    SSL_CTX *old = s->ssl_ctx;
+    s->ssl_ctx = next;
+    pthread_mutex_unlock(&s->tls_lock);
+    SSL_CTX_free(old); /* connections still using it hold their own references */
     return 0;
 }
 
@@ -974,6 +1150,10 @@ void pz_http_server_stop(pz_http_server *s)
     h2o_config_dispose(&s->config);
     pz_conn_limits_destroy(s->limits);
     SSL_CTX_free(s->ssl_ctx);
+    pthread_mutex_destroy(&s->tls_lock);
     free(s->threads);
+    for (size_t i = 0; i < pz_routes_count; i++)
+        free(s->route_labels[i]);
+    free(s->route_labels);
     free(s);
 }

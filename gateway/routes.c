@@ -7,8 +7,9 @@
 #include "server/core/json_text.h"
 #include "server/core/metrics.h"
 
-/* The upstream REST API (spec §1.1), the A/B results (issue #14), the health probe, then the
- * admin listener's routes: one row per route, so a new RPC or admin endpoint is one more row. */
+/* The upstream REST API (spec §1.1), the A/B results (issue #14), the health probe and the API's
+ * documentation, then the admin listener's routes: one row per route, so a new RPC or admin
+ * endpoint is one more row. */
 const pz_route pz_routes[] = {
     {.method = "GET",
      .path_template = "/recommend-items/{namespace}/{recommender}/{user_id}",
@@ -43,14 +44,20 @@ const pz_route pz_routes[] = {
      .path_template = "/experiments/{namespace}/{recommender}/{feature}",
      .rpc = PZ_RPC_GET_EXPERIMENT_RESULTS,
      .html = pz_page_experiment_results},
-    {.method = "GET", .path_template = "/healthz", .local = PZ_LOCAL_HEALTH},
+    {.method = "GET", .path_template = "/healthz", .local = PZ_LOCAL_HEALTH, .open = true},
+    {.method = "GET", .path_template = "/openapi.json", .local = PZ_LOCAL_OPENAPI},
+    {.method = "GET", .path_template = "/docs", .local = PZ_LOCAL_DOCS},
+    {.method = "GET", .path_template = "/docs/{asset}", .local = PZ_LOCAL_DOCS_ASSET},
+    {.method = "GET", .path_template = "/proto/personalization/v1/personalization.proto", .local = PZ_LOCAL_PROTO},
     /* The operators' API (proto/personalization/v1/admin.proto), on the admin listener only. */
-    {.api = PZ_API_ADMIN, .method = "GET", .path_template = "/healthz", .local = PZ_LOCAL_HEALTH},
+    {.api = PZ_API_ADMIN, .method = "GET", .path_template = "/healthz", .local = PZ_LOCAL_HEALTH, .open = true},
     {.api = PZ_API_ADMIN,
      .method = "GET",
      .path_template = "/metrics",
      .local = PZ_LOCAL_METRICS,
      .content_type = PZ_METRICS_CONTENT_TYPE},
+    {.api = PZ_API_ADMIN, .method = "GET", .path_template = "/admin/auth/stats", .local = PZ_LOCAL_AUTH_STATS},
+    {.api = PZ_API_ADMIN, .method = "GET", .path_template = "/admin/builtin/stats", .local = PZ_LOCAL_BUILTIN_STATS},
     {.api = PZ_API_ADMIN, .method = "GET", .path_template = "/admin/config", .rpc = PZ_RPC_ADMIN_GET_CONFIG},
     {.api = PZ_API_ADMIN,
      .method = "POST",

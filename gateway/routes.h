@@ -31,12 +31,18 @@ typedef enum pz_route_body {
                              * a configuration document, JSON Lines of items) */
 } pz_route_body;
 
-/* Routes the REST front answers itself, without a handler: probes and scrapes. Their callbacks
- * come from the front's options (gateway/http_server.h). */
+/* Routes the REST front answers itself, without a handler: probes, scrapes, stats and the
+ * documentation. Their callbacks come from the front's options (gateway/http_server.h). */
 typedef enum pz_local_route {
-    PZ_LOCAL_NONE = 0, /* an RPC row: the front's handler answers */
-    PZ_LOCAL_HEALTH,   /* GET /healthz */
-    PZ_LOCAL_METRICS,  /* GET /metrics (admin listener) */
+    PZ_LOCAL_NONE = 0,      /* an RPC row: the front's handler answers */
+    PZ_LOCAL_HEALTH,        /* GET /healthz */
+    PZ_LOCAL_METRICS,       /* GET /metrics (admin listener) */
+    PZ_LOCAL_AUTH_STATS,    /* GET /admin/auth/stats (admin listener) */
+    PZ_LOCAL_BUILTIN_STATS, /* GET /admin/builtin/stats (admin listener) */
+    PZ_LOCAL_OPENAPI,       /* GET /openapi.json (gateway/docs.h) */
+    PZ_LOCAL_DOCS,          /* GET /docs: Swagger UI */
+    PZ_LOCAL_DOCS_ASSET,    /* GET /docs/{asset} */
+    PZ_LOCAL_PROTO,         /* GET /proto/personalization/v1/personalization.proto */
     PZ_LOCAL__COUNT
 } pz_local_route;
 
@@ -64,6 +70,9 @@ typedef struct pz_route {
     /* The response as a page for clients that ask for text/html (gateway/experiment_page.h);
      * NULL: JSON only. Appends a document to out; 0, or -1 at out's cap. */
     int (*html)(const ProtobufCMessage *response, pz_buf *out);
+    /* Local rows: answered without credentials (liveness probes). Every other local row needs the
+     * `admin` scope (the front's authorize_admin option), so a new /admin row is closed by default. */
+    bool open;
 } pz_route;
 
 /* Maximum number of variables in a template. */

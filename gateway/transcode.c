@@ -85,6 +85,11 @@ pz_tc_wkt pz_tc_wkt_of(const ProtobufCMessageDescriptor *desc)
     return PZ_TC_WKT_NONE;
 }
 
+bool pz_json_field_is_map(const ProtobufCMessageDescriptor *parent, const ProtobufCFieldDescriptor *f)
+{
+    return pz_tc_is_map(parent, f);
+}
+
 bool pz_tc_is_map(const ProtobufCMessageDescriptor *parent, const ProtobufCFieldDescriptor *f)
 {
     if (f->label != PROTOBUF_C_LABEL_REPEATED || f->type != PROTOBUF_C_TYPE_MESSAGE)

@@ -100,6 +100,23 @@ pz_status pz_message_set_field_from_text(ProtobufCMessage *msg, const char *name
  * nests deeper than PZ_JSON_MAX_DEPTH JSON containers; out is then left as it was. */
 int pz_message_to_json(const ProtobufCMessage *msg, pz_buf *out);
 
+/* How the writer treats a field of a response message (the table in transcode_write.c; see the
+ * exceptions in the header comment). Exposed so that documentation (gateway/openapi.h) describes
+ * the JSON the writer really produces. */
+typedef enum pz_json_emit {
+    PZ_JSON_EMIT_DEFAULT = 0, /* present fields only: optional with has_, non-NULL pointers, non-empty lists */
+    PZ_JSON_EMIT_ALWAYS,      /* a repeated field written even when empty, as [] */
+    PZ_JSON_EMIT_FLAGGED,     /* a repeated field written when non-empty, or as [] when the bool *flag is set */
+    PZ_JSON_EMIT_NEVER,       /* a marker for another field's rule: not written */
+    PZ_JSON_EMIT_INLINE,      /* a Struct whose members are written into the enclosing object */
+} pz_json_emit;
+/* The rule for field f of messages of type desc; *flag is set for PZ_JSON_EMIT_FLAGGED. */
+pz_json_emit pz_json_field_emit(const ProtobufCMessageDescriptor *desc, const ProtobufCFieldDescriptor *f,
+                                const char **flag);
+
+/* True when field f of parent is a map<K,V> (written as a JSON object keyed by K). */
+bool pz_json_field_is_map(const ProtobufCMessageDescriptor *parent, const ProtobufCFieldDescriptor *f);
+
 /* The lowerCamelCase JSON name of a proto field name, e.g. "user_id" -> "userId". Writes at most
  * outlen bytes including the NUL. */
 void pz_json_name(const char *proto_name, char *out, size_t outlen);

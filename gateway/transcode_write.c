@@ -26,14 +26,6 @@ static int write_message(pz_buf *out, const ProtobufCMessage *m, int depth);
 
 /* ---- what is written: the default rule and the fields that differ (transcode.h) ---- */
 
-typedef enum emit_rule {
-    EMIT_DEFAULT = 0, /* present fields only: optional with has_, non-NULL pointers, non-empty lists */
-    EMIT_ALWAYS,      /* a repeated field written even when empty, as [] */
-    EMIT_FLAGGED,     /* a repeated field written when non-empty, or as [] when the bool `flag` is set */
-    EMIT_NEVER,       /* a marker for another field's rule, not data */
-    EMIT_INLINE,      /* a Struct whose members are written into the enclosing object */
-} emit_rule;
-
 /* The response fields whose JSON differs from the default, so that REST answers keep upstream's
  * shape: clients of upstream read `itemList` and `personalizedRanking` even when nothing was
  * found, an item's `reason` exactly as the recommender gave it, and the fields a Lambda, SageMaker
@@ -41,19 +33,20 @@ typedef enum emit_rule {
 static const struct {
     const ProtobufCMessageDescriptor *message;
     const char *field;
-    emit_rule rule;
-    const char *flag; /* EMIT_FLAGGED: the field that says an empty list was given */
+    pz_json_emit rule;
+    const char *flag; /* PZ_JSON_EMIT_FLAGGED: the field that says an empty list was given */
 } EMIT_RULES[] = {
-    {&personalization__v1__recommendation_response__descriptor, "item_list", EMIT_ALWAYS, NULL},
-    {&personalization__v1__recommendation_response__descriptor, "custom_fields", EMIT_INLINE, NULL},
-    {&personalization__v1__rerank_response__descriptor, "personalized_ranking", EMIT_ALWAYS, NULL},
-    {&personalization__v1__rerank_response__descriptor, "custom_fields", EMIT_INLINE, NULL},
-    {&personalization__v1__predicted_item__descriptor, "reason", EMIT_FLAGGED, "empty_reason"},
-    {&personalization__v1__predicted_item__descriptor, "empty_reason", EMIT_NEVER, NULL},
-    {&personalization__v1__predicted_item__descriptor, "custom_fields", EMIT_INLINE, NULL},
+    {&personalization__v1__recommendation_response__descriptor, "item_list", PZ_JSON_EMIT_ALWAYS, NULL},
+    {&personalization__v1__recommendation_response__descriptor, "custom_fields", PZ_JSON_EMIT_INLINE, NULL},
+    {&personalization__v1__rerank_response__descriptor, "personalized_ranking", PZ_JSON_EMIT_ALWAYS, NULL},
+    {&personalization__v1__rerank_response__descriptor, "custom_fields", PZ_JSON_EMIT_INLINE, NULL},
+    {&personalization__v1__predicted_item__descriptor, "reason", PZ_JSON_EMIT_FLAGGED, "empty_reason"},
+    {&personalization__v1__predicted_item__descriptor, "empty_reason", PZ_JSON_EMIT_NEVER, NULL},
+    {&personalization__v1__predicted_item__descriptor, "custom_fields", PZ_JSON_EMIT_INLINE, NULL},
 };
 
-static emit_rule rule_of(const ProtobufCMessageDescriptor *desc, const ProtobufCFieldDescriptor *f, const char **flag)
+pz_json_emit pz_json_field_emit(const ProtobufCMessageDescriptor *desc, const ProtobufCFieldDescriptor *f,
+                                const char **flag)
 {
     for (size_t i = 0; i < sizeof EMIT_RULES / sizeof EMIT_RULES[0]; i++) {
         if (EMIT_RULES[i].message == desc && strcmp(EMIT_RULES[i].field, f->name) == 0) {
@@ -61,24 +54,24 @@ static emit_rule rule_of(const ProtobufCMessageDescriptor *desc, const ProtobufC
             return EMIT_RULES[i].rule;
         }
     }
-    return EMIT_DEFAULT;
+    return PZ_JSON_EMIT_DEFAULT;
 }
 
 /* Whether field f of m is written under rule r. */
-static bool emitted(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, emit_rule r, const char *flag)
+static bool emitted(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, pz_json_emit r, const char *flag)
 {
     switch (r) {
-    case EMIT_ALWAYS: return true;
-    case EMIT_NEVER: return false;
-    case EMIT_FLAGGED: {
+    case PZ_JSON_EMIT_ALWAYS: return true;
+    case PZ_JSON_EMIT_NEVER: return false;
+    case PZ_JSON_EMIT_FLAGGED: {
         if (pz_tc_field_present(m, f))
             return true;
         const ProtobufCFieldDescriptor *ff = protobuf_c_message_descriptor_get_field_by_name(m->descriptor, flag);
         return ff != NULL && ff->type == PROTOBUF_C_TYPE_BOOL && pz_tc_field_present(m, ff) &&
                *(const protobuf_c_boolean *)pz_tc_member(m, ff->offset);
     }
-    case EMIT_DEFAULT:
-    case EMIT_INLINE: break;
+    case PZ_JSON_EMIT_DEFAULT:
+    case PZ_JSON_EMIT_INLINE: break;
     }
     return pz_tc_field_present(m, f);
 }
@@ -296,7 +289,7 @@ static int write_struct(pz_buf *out, const ProtobufCMessage *m, int depth)
     return write_map(out, m, &m->descriptor->fields[0], depth);
 }
 
-/* The members of Struct s (EMIT_INLINE) as members of the object being written, after `first`
+/* The members of Struct s (PZ_JSON_EMIT_INLINE) as members of the object being written, after `first`
  * tells whether one was written before. */
 static int write_inline_struct(pz_buf *out, const Google__Protobuf__Struct *s, int depth, bool *first)
 {
@@ -331,10 +324,10 @@ static int write_message(pz_buf *out, const ProtobufCMessage *m, int depth)
     for (unsigned i = 0; i < desc->n_fields; i++) {
         const ProtobufCFieldDescriptor *f = &desc->fields[i];
         const char *flag = NULL;
-        emit_rule rule = rule_of(desc, f, &flag);
+        pz_json_emit rule = pz_json_field_emit(desc, f, &flag);
         if (!emitted(m, f, rule, flag))
             continue;
-        if (rule == EMIT_INLINE) {
+        if (rule == PZ_JSON_EMIT_INLINE) {
             inline_struct = *(ProtobufCMessage *const *)pz_tc_member(m, f->offset);
             continue;
         }

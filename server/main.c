@@ -23,8 +23,12 @@
 #include <unistd.h>
 
 #include "gateway/compress.h"
+#include "gateway/docs.h"
 #include "gateway/http_server.h"
+#include "gateway/openapi.h"
 #include "gateway/transcode.h"
+#include "server/auth/auth.h"
+#include "server/auth/cli.h"
 #include "server/core/cache.h"
 #include "server/core/config.h"
 #include "server/core/fs.h"
@@ -32,14 +36,19 @@
 #include "server/core/hints.h"
 #include "server/core/log.h"
 #include "server/core/service.h"
+#include "server/core/tz.h"
+#include "server/core/tz_db.h"
+#include "server/core/viewer.h"
 #include "server/catalog/cli.h"
 #include "server/catalog/runtime.h"
 #include "server/demo/demo.h"
 #include "server/events/cli.h"
+#include "server/events/event_log.h"
 #include "server/events/outbox.h"
 #include "server/events/runtime.h"
 #include "server/experiments/cli.h"
 #include "server/experiments/store.h"
+#include "server/geoip/geoip.h"
 #include "server/grpc/grpc_server.h"
 #include "server/core/metrics.h"
 #include "server/core/request_metrics.h"
@@ -50,6 +59,7 @@
 #include "server/ops/process_metrics.h"
 #include "server/recommenders/builtin.h"
 #include "server/recommenders/builtin_seed.h"
+#include "server/recommenders/import_cli.h"
 #include "server/recommenders/recommenders.h"
 #include "server/upstream/aws.h"
 #include "server/upstream/upstream.h"
@@ -67,6 +77,7 @@ typedef struct options {
     size_t max_body_bytes;
     const char *tls_cert;
     const char *tls_key;
+    const char *tls_client_ca;
     const char *cors_origin;
     size_t compress_min_bytes;
     int config_watch_ms;
@@ -76,6 +87,9 @@ typedef struct options {
     size_t cache_bytes;
     bool demo;
     bool check_config;
+    bool print_openapi;
+    const char *openapi_server;
+    const char *swagger_ui_dir;
     int import_poll_ms;
     size_t outbox_map_mb;
     const char *admin_host;
@@ -83,11 +97,18 @@ typedef struct options {
     int admin_grpc_port;
     size_t admin_max_connections;
     bool metrics;
+    size_t builtin_max_mb;
+    size_t builtin_memory_mb;
+    int builtin_flush_ms;
+    const char *geoip_db;
+    const char *default_time_zone;
+    const char *context_time; /* ISO 8601; a testing aid */
     /* front limits (README "Security and limits") */
     size_t http_max_connections;
     size_t grpc_max_connections;
     size_t max_connections_per_client;
     int http_idle_timeout_ms;
+    size_t http_max_header_bytes;
     int grpc_idle_timeout_ms;
     int grpc_max_streams;
     int grpc_handshake_timeout_ms;
@@ -169,6 +190,24 @@ static const flag FLAGS[] = {
      .help = "validate the configuration, print every problem with its JSON path, and exit (status 1 when there "
              "are errors)",
      .offset = offsetof(options, check_config)},
+    {.name = "print-openapi",
+     .kind = FLAG_SWITCH,
+     .help = "with --check-config: print the OpenAPI 3 document of the configuration to stdout (problems go to "
+             "stderr), for CI pipelines to publish",
+     .offset = offsetof(options, print_openapi)},
+    {.name = "openapi-server",
+     .arg = "URL",
+     .kind = FLAG_STRING,
+     .help = "the server URL the OpenAPI document names (e.g. https://api.example.com); default: the origin "
+             "each request for /openapi.json came to (with --print-openapi: \"/\", relative to where the document is "
+             "published)",
+     .offset = offsetof(options, openapi_server)},
+    {.name = "swagger-ui-dir",
+     .arg = "PATH",
+     .kind = FLAG_STRING,
+     .dflt = PZ_DOCS_DEFAULT_SWAGGER_UI_DIR,
+     .help = "the installed npm package swagger-ui-dist, whose assets /docs serves (read at start)",
+     .offset = offsetof(options, swagger_ui_dir)},
     {.name = "data-dir",
      .arg = "PATH",
      .kind = FLAG_STRING,
@@ -237,13 +276,18 @@ static const flag FLAGS[] = {
     {.name = "tls-cert",
      .arg = "PATH",
      .kind = FLAG_STRING,
-     .help = "PEM certificate chain: serve REST over TLS (h2 via ALPN)",
+     .help = "PEM certificate chain: serve both fronts over TLS only (REST h2 via ALPN; reloaded on SIGHUP)",
      .offset = offsetof(options, tls_cert)},
     {.name = "tls-key",
      .arg = "PATH",
      .kind = FLAG_STRING,
      .help = "PEM private key for --tls-cert",
      .offset = offsetof(options, tls_key)},
+    {.name = "tls-client-ca",
+     .arg = "PATH",
+     .kind = FLAG_STRING,
+     .help = "PEM CA certificates: both fronts require client certificates this chain verifies (mTLS)",
+     .offset = offsetof(options, tls_client_ca)},
     {.name = "cors-origin",
      .arg = "ORIGIN",
      .kind = FLAG_STRING,
@@ -359,6 +403,53 @@ static const flag FLAGS[] = {
      .dflt = "text",
      .help = "text, or json: JSON Lines, the access log with request and trace ids as fields",
      .set = set_log_format},
+    /* The builtin recommender's store: the same 16 TiB bound as the outbox. */
+    {.name = "builtin-max-mb",
+     .arg = "N",
+     .kind = FLAG_SIZE,
+     .min = 1,
+     .max = 1L << 24,
+     .dflt = "65536",
+     .help = "most the builtin recommender's store may grow to, in MiB (it starts at 1 GiB of map and doubles); "
+             "when it is full, GET /healthz says DEGRADED, learning goes on in memory up to --builtin-memory-mb "
+             "and events wait in the outbox",
+     .offset = offsetof(options, builtin_max_mb)},
+    {.name = "builtin-memory-mb",
+     .arg = "N",
+     .kind = FLAG_SIZE,
+     .min = 1,
+     .max = 1L << 20,
+     .dflt = "256",
+     .help = "memory for what the builtin recommender learned and has not written yet, in MiB; more means "
+             "fewer, larger writes",
+     .offset = offsetof(options, builtin_memory_mb)},
+    {.name = "builtin-flush-ms",
+     .arg = "N",
+     .kind = FLAG_INT,
+     .min = 1,
+     .max = MS_PER_HOUR,
+     .dflt = "30000",
+     .help = "the longest the builtin recommender keeps learned events in memory before writing them (the "
+             "outbox keeps them until then); also how often a failed write is retried",
+     .offset = offsetof(options, builtin_flush_ms)},
+    {.name = "geoip-db",
+     .arg = "PATH",
+     .kind = FLAG_STRING,
+     .help = "MaxMind-format database (.mmdb, e.g. GeoLite2-City): fills the CloudFront-Viewer-* location headers "
+             "automatic context reads when a request lacks them",
+     .offset = offsetof(options, geoip_db)},
+    {.name = "default-time-zone",
+     .arg = "ZONE",
+     .kind = FLAG_STRING,
+     .dflt = PZ_DEFAULT_TIME_ZONE,
+     .help = "IANA zone of time rules when CloudFront-Viewer-Time-Zone is absent or unknown",
+     .offset = offsetof(options, default_time_zone)},
+    {.name = "context-time",
+     .arg = "ISO-8601",
+     .kind = FLAG_STRING,
+     .help = "testing aid: the instant time rules of automatic context see (e.g. 2025-07-01T08:30:00Z), instead of "
+             "the time of each request; changes nothing else",
+     .offset = offsetof(options, context_time)},
     /* Front limits: README "Security and limits". The bounds catch unit mistakes. */
     {.name = "http-max-connections",
      .arg = "N",
@@ -392,6 +483,14 @@ static const flag FLAGS[] = {
      .dflt = STR(PZ_HTTP_DEFAULT_IDLE_TIMEOUT_MS),
      .help = "close REST connections idle (or sending a request) for this long",
      .offset = offsetof(options, http_idle_timeout_ms)},
+    {.name = "http-max-header-bytes",
+     .arg = "N",
+     .kind = FLAG_SIZE,
+     .min = 1024,
+     .max = 256 * 1024,
+     .dflt = STR(PZ_HTTP_DEFAULT_MAX_HEADER_BYTES),
+     .help = "most bytes a REST request's path and headers may hold together; more get 431",
+     .offset = offsetof(options, http_max_header_bytes)},
     {.name = "grpc-idle-timeout-ms",
      .arg = "N",
      .kind = FLAG_INT,
@@ -601,9 +700,11 @@ static void usage(FILE *out, const options *defaults)
           "Signals: SIGHUP reloads the configuration; SIGINT/SIGTERM shut down gracefully.\n"
           "Item catalog: personalization-server load-items|upsert-item|delete-item|catalog-info --help\n"
           "Event outbox: personalization-server events stats|dead-letters|replay --help\n"
+          "A/B results:  personalization-server experiments list|delete --help\n"
+          "History import: personalization-server import-events --help\n"
           "Configuration history: personalization-server config history|show|rollback --help\n"
           "A configuration from Amazon Personalize: personalization-server generate-config --help\n"
-          "A/B results:  personalization-server experiments list|delete --help\n",
+          "API keys:     personalization-server " PZ_AUTH_CLI_COMMAND " --help\n",
           out);
 }
 
@@ -640,12 +741,33 @@ static int parse_options(int argc, char **argv, options *o)
         fprintf(stderr, "error: give --config PATH, or --demo to serve the embedded demo\n");
         return -1;
     }
+    if (o->print_openapi && !o->check_config) {
+        fprintf(stderr, "error: --print-openapi goes with --check-config\n");
+        return -1;
+    }
+    if (o->openapi_server != NULL &&
+        (strstr(o->openapi_server, "://") == NULL || !pz_header_value_valid(o->openapi_server))) {
+        fprintf(stderr, "error: --openapi-server wants an absolute URL such as https://api.example.com\n");
+        return -1;
+    }
     if ((o->tls_cert == NULL) != (o->tls_key == NULL)) {
         fprintf(stderr, "error: --tls-cert and --tls-key go together\n");
         return -1;
     }
+    if (o->tls_client_ca != NULL && o->tls_cert == NULL) {
+        fprintf(stderr, "error: --tls-client-ca needs --tls-cert and --tls-key\n");
+        return -1;
+    }
     if (!pz_header_value_valid(o->cors_origin)) { /* it is sent as a header on every response */
         fprintf(stderr, "error: --cors-origin holds a control character\n");
+        return -1;
+    }
+    int64_t ms;
+    if (o->context_time != NULL && !pz_iso8601_parse(o->context_time, &ms)) {
+        fprintf(stderr,
+                "error: --context-time expects an ISO 8601 date-time with a zone, e.g. 2025-07-01T08:30:00Z (got "
+                "'%s')\n",
+                o->context_time);
         return -1;
     }
     return 0;
@@ -658,15 +780,30 @@ static void print_problems(const pz_config_problems *p, FILE *out)
                 p->items[i].message);
 }
 
+/* "http://HOST:PORT" of the admin REST listener, as the OpenAPI document names it: a wildcard
+ * address is reached on loopback from this machine, an IPv6 one in brackets. */
+#define ADMIN_URL_MAX 320
+static void admin_base_url(const char *host, int port, char *out, size_t len)
+{
+    if (strcmp(host, "0.0.0.0") == 0)
+        host = "127.0.0.1";
+    else if (strcmp(host, "::") == 0)
+        host = "::1";
+    snprintf(out, len, strchr(host, ':') != NULL ? "http://[%s]:%d" : "http://%s:%d", host, port);
+}
+
 /* --check-config: validates the document (file, URL or the embedded demo), prints every problem
- * with its JSON path. Returns the exit status. */
+ * with its JSON path, and with --print-openapi writes the OpenAPI document to stdout (the report
+ * then goes to stderr). Returns the exit status. */
 static int check_config(const options *o)
 {
+    /* with --print-openapi stdout is the document only */
+    FILE *report = o->print_openapi ? stderr : stdout;
     char *text = NULL, err[1024];
     size_t len = 0;
     const char *source = o->config_path != NULL ? o->config_path : "the embedded demo configuration";
     if (o->config_path != NULL && pz_config_source_read(o->config_path, 0, &text, &len, err, sizeof err) != 0) {
-        printf("error: $: %s\nconfiguration %s is invalid: 1 error(s)\n", err, source);
+        fprintf(report, "error: $: %s\nconfiguration %s is invalid: 1 error(s)\n", err, source);
         return 1;
     }
     if (o->config_path == NULL) {
@@ -676,37 +813,135 @@ static int check_config(const options *o)
     pz_config_problems problems;
     pz_config_problems_init(&problems);
     pz_config *cfg = pz_config_parse(text, len, &problems);
-    print_problems(&problems, stdout);
-    if (cfg != NULL)
-        printf("configuration %s is valid: version %s, %zu namespace(s), %zu warning(s)\n", source,
-               pz_config_version(cfg) ? pz_config_version(cfg) : "(none)", pz_config_namespace_count(cfg),
-               problems.n - problems.n_errors);
-    else
-        printf("configuration %s is invalid: %zu error(s)\n", source, problems.n_errors);
-    pz_config_problems_free(&problems);
-    pz_config_unref(cfg);
     free(text);
-    return cfg != NULL ? 0 : 1;
+    print_problems(&problems, report);
+    int status = 0;
+    if (cfg != NULL) {
+        fprintf(report, "configuration %s is valid: version %s, %zu namespace(s), %zu warning(s)\n", source,
+                pz_config_version(cfg) ? pz_config_version(cfg) : "(none)", pz_config_namespace_count(cfg),
+                problems.n - problems.n_errors);
+    } else {
+        fprintf(report, "configuration %s is invalid: %zu error(s)\n", source, problems.n_errors);
+        status = 1;
+    }
+    pz_config_problems_free(&problems);
+    if (cfg != NULL && o->print_openapi) {
+        pz_buf doc;
+        pz_buf_init(&doc, PZ_DOCS_MAX_DOCUMENT_BYTES);
+        char admin_url[ADMIN_URL_MAX];
+        admin_base_url(o->admin_host, o->admin_port, admin_url, sizeof admin_url);
+        if (pz_openapi_write(cfg, o->openapi_server, admin_url, &doc) != 0 ||
+            fwrite(doc.data, 1, doc.len, stdout) != doc.len || fflush(stdout) != 0) {
+            fprintf(stderr, "error: cannot write the OpenAPI document\n");
+            status = 1;
+        }
+        pz_buf_free(&doc);
+    }
+    pz_config_unref(cfg);
+    return status;
 }
 
+/* The admin API's event callbacks (pz_admin_events). GetEventStats (GET /admin/events/stats on the
+ * admin port) is the pipeline's statistics with the event logs' consumers added as "eventLogs"
+ * (the pipeline's object is closed last, so its '}' makes room for the member). */
+typedef struct events_stats_ctx {
+    pz_events_runtime *events;
+    pz_event_log *event_log;
+} events_stats_ctx;
+
+static pz_status events_stats(void *ctx, pz_buf *out, char *err, size_t errlen)
+{
+    events_stats_ctx *c = ctx;
+    pz_status status = pz_events_runtime_stats(c->events, out, err, errlen);
+    if (status == PZ_OK && out->len > 0 && out->data[out->len - 1] == '}') {
+        out->len--;
+        pz_buf_append_str(out, ",\"eventLogs\":");
+        pz_event_log_stats_json(c->event_log, out);
+        pz_buf_append_char(out, '}');
+    }
+    return status;
+}
+
+static pz_status events_dead_letters(void *ctx, const char *target, size_t limit, pz_buf *out, char *err, size_t errlen)
+{
+    return pz_events_runtime_dead_letters(((events_stats_ctx *)ctx)->events, target, limit, out, err, errlen);
+}
+
+static pz_status events_replay(void *ctx, const char *target, uint64_t seq, pz_buf *out, char *err, size_t errlen)
+{
+    return pz_events_runtime_replay(((events_stats_ctx *)ctx)->events, target, seq, out, err, errlen);
+}
+
+/* The event log's purge callback: ctx is main's service pointer, set before consumers start. */
+static void purge_user(void *ctx, const char *ns, const char *user_id)
+{
+    pz_service *svc = *(pz_service **)ctx;
+    if (svc != NULL)
+        pz_service_purge_user(svc, ns, user_id);
+}
+
+typedef struct health_ctx {
+    pz_config_holder *holder;
+    pz_builtin *builtin;
+} health_ctx;
+
+/* GET /healthz: 200 while serving. DEGRADED (still 200: every query is answered) when the builtin
+ * recommender cannot write what it learns; the "builtin" member says why. */
 static int health(void *ctx, pz_buf *out)
 {
-    pz_config_holder *holder = ctx;
-    pz_config *cfg = pz_config_holder_acquire(holder);
+    const health_ctx *h = ctx;
+    pz_config *cfg = pz_config_holder_acquire(h->holder);
     unsigned long reloads = 0, rejected = 0;
-    pz_config_holder_stats(holder, &reloads, &rejected);
+    pz_config_holder_stats(h->holder, &reloads, &rejected);
+    pz_builtin_stats bs;
+    pz_builtin_stats_get(h->builtin, &bs);
     const char *version = pz_config_version(cfg);
     /* the version is operator-written text: escaped like every JSON string we emit */
-    pz_buf_append_str(out, "{\"status\":\"SERVING\",\"configVersion\":");
+    pz_buf_printf(out, "{\"status\":\"%s\",\"configVersion\":", bs.full ? "DEGRADED" : "SERVING");
     pz_json_write_string(out, version != NULL ? version : "", version != NULL ? strlen(version) : 0);
-    pz_buf_printf(out, ",\"namespaces\":%zu,\"configReloads\":%lu,\"configRejected\":%lu}",
-                  pz_config_namespace_count(cfg), reloads, rejected);
+    pz_buf_printf(out,
+                  ",\"namespaces\":%zu,\"configReloads\":%lu,\"configRejected\":%lu,"
+                  "\"builtin\":{\"state\":\"%s\",\"flushFailures\":%llu,\"lastError\":",
+                  pz_config_namespace_count(cfg), reloads, rejected, bs.full ? "degraded" : "ok",
+                  (unsigned long long)bs.flush_failures);
+    if (bs.full)
+        pz_json_write_string(out, bs.last_error, strlen(bs.last_error));
+    else
+        pz_buf_append_str(out, "null");
+    pz_buf_append_str(out, "}}");
     pz_config_unref(cfg);
     return 200;
 }
 
-/* Serves signals until SIGINT or SIGTERM: SIGHUP reloads the configuration from its source. */
-static void wait_for_shutdown(const sigset_t *signals, pz_config_source *config)
+static int builtin_stats(void *ctx, pz_buf *out)
+{
+    pz_builtin_stats_json(ctx, out);
+    return 200;
+}
+
+/* What SIGHUP reloads. */
+typedef struct reloadable {
+    pz_config_source *config;
+    pz_http_server *http;
+    pz_grpc_server *grpc;
+    bool tls;
+} reloadable;
+
+/* The certificate files of both public fronts, for new connections; open ones keep theirs. */
+static void reload_tls(const reloadable *r)
+{
+    char err[512];
+    if (pz_http_server_reload_tls(r->http, err, sizeof err) != 0)
+        pz_error_log("SIGHUP: REST keeps its certificate: %s", err);
+    else if (pz_grpc_server_reload_tls(r->grpc, err, sizeof err) != 0)
+        pz_error_log("SIGHUP: gRPC keeps its certificate: %s", err);
+    else
+        pz_info("SIGHUP: certificates reloaded for new connections");
+}
+
+/* Serves signals until SIGINT or SIGTERM: SIGHUP reloads the configuration from its source and
+ * the certificates. */
+static void wait_for_shutdown(const sigset_t *signals, const reloadable *r)
 {
     for (;;) {
         int sig = 0;
@@ -714,7 +949,9 @@ static void wait_for_shutdown(const sigset_t *signals, pz_config_source *config)
             continue;
         if (sig == SIGHUP) {
             pz_info("SIGHUP: reloading the configuration");
-            pz_config_source_reload(config);
+            pz_config_source_reload(r->config);
+            if (r->tls)
+                reload_tls(r);
             continue;
         }
         pz_info("%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -736,6 +973,16 @@ static int cache_stats(void *ctx, pz_buf *out)
 static void handle_request(void *ctx, pz_request *req)
 {
     pz_service_handle(ctx, req);
+}
+
+static void authorize_admin(void *ctx, pz_request *req)
+{
+    pz_service_admit_admin(ctx, req);
+}
+
+static int auth_stats(void *ctx, pz_buf *out)
+{
+    return pz_auth_stats_json(ctx, out) == 0 ? 200 : 500;
 }
 
 /* One server per data directory: two would share LMDB environments and the event outbox, each
@@ -802,13 +1049,24 @@ typedef struct admin_api {
     pz_admin *admin;
     pz_http_server *http;
     pz_grpc_server *grpc;
+    int http_port; /* bound */
 } admin_api;
 
 /* /metrics renders every family; a large configuration's label sets make it long. */
 #define METRICS_PAGE_MAX_BYTES (64u << 20)
 
-static int start_admin(const options *o, const pz_admin_options *aopts, pz_metrics *metrics, pz_config_holder *holder,
-                       admin_api *a, char *err, size_t errlen)
+/* What the admin REST listener answers itself; every row but /healthz needs the `admin` scope
+ * (pz_service_admit_admin), like the AdminService RPCs (pz_admin_options.admit). */
+typedef struct admin_wiring {
+    health_ctx *health;
+    pz_metrics *metrics;
+    pz_service *svc;
+    pz_auth *auth;
+    pz_builtin *builtin;
+} admin_wiring;
+
+static int start_admin(const options *o, const pz_admin_options *aopts, const admin_wiring *w, admin_api *a, char *err,
+                       size_t errlen)
 {
     a->admin = pz_admin_create(aopts);
     int http_port = 0, grpc_port = 0;
@@ -819,18 +1077,26 @@ static int start_admin(const options *o, const pz_admin_options *aopts, pz_metri
                              .max_body_bytes = PZ_ADMIN_MAX_BODY_BYTES,
                              .handle = pz_admin_handle,
                              .handle_ctx = a->admin,
+                             .authorize_admin = authorize_admin,
+                             .authorize_admin_ctx = w->svc,
                              .health = health,
-                             .health_ctx = holder,
+                             .health_ctx = w->health,
                              .metrics = metrics_page,
-                             .metrics_ctx = metrics,
+                             .metrics_ctx = w->metrics,
+                             .auth_stats = auth_stats,
+                             .auth_stats_ctx = w->auth,
+                             .builtin_stats = builtin_stats,
+                             .builtin_stats_ctx = w->builtin,
                              .max_local_body_bytes = METRICS_PAGE_MAX_BYTES,
                              .refuse_browsers = true,
                              .max_connections = o->admin_max_connections,
                              .max_connections_per_client = o->admin_max_connections,
                              .idle_timeout_ms = o->http_idle_timeout_ms,
+                             .max_header_bytes = o->http_max_header_bytes,
                              .shutdown_grace_ms = o->shutdown_grace_ms};
     if (pz_http_server_start(&hopts, &a->http, &http_port, err, errlen) != 0)
         return -1;
+    a->http_port = http_port;
     char addr[300];
     snprintf(addr, sizeof addr, strchr(o->admin_host, ':') ? "[%s]:%d" : "%s:%d", o->admin_host, o->admin_grpc_port);
     pz_grpc_options gopts = {.api = PZ_API_ADMIN,
@@ -886,8 +1152,12 @@ int main(int argc, char **argv)
         return pz_config_cli_main(argc - 1, argv + 1, stdout, stderr);
     if (argc > 1 && strcmp(argv[1], "generate-config") == 0)
         return pz_generate_config_main(argc - 1, argv + 1, stdout, stderr);
+    if (argc > 1 && strcmp(argv[1], PZ_AUTH_CLI_COMMAND) == 0)
+        return pz_auth_cli_main(argc - 1, argv + 1, stdout, stderr);
     if (argc > 1 && strcmp(argv[1], "experiments") == 0)
         return pz_experiments_cli_main(argc - 1, argv + 1, stdout, stderr);
+    if (argc > 1 && pz_import_cli_is_command(argv[1]))
+        return pz_import_cli_main(argc, argv, stdout, stderr);
     int rc = parse_options(argc, argv, &o);
     if (rc != 0)
         return rc > 0 ? 0 : 2;
@@ -957,12 +1227,24 @@ int main(int argc, char **argv)
     pz_service *svc = NULL;
     pz_grpc_server *grpc = NULL;
     pz_http_server *http = NULL;
+    pz_docs *docs = NULL;
     pz_catalog_runtime *items = NULL;
     pz_cache *cache = NULL;
     pz_events_runtime *events = NULL;
+    pz_event_log *event_log = NULL;
     pz_experiments *experiments = NULL;
     pz_aws *aws = NULL;
-    if (pz_builtin_open(builtin_dir, NULL, &builtin, err, sizeof err) != 0) {
+    pz_geoip *geoip = NULL;
+    pz_tz_db *tz = pz_tz_db_create(NULL);
+    pz_auth *auth = NULL;
+    pz_builtin_options bopts;
+    pz_builtin_options_default(&bopts);
+    bopts.max_size_mb = o.builtin_max_mb;
+    bopts.pending_mb = o.builtin_memory_mb;
+    bopts.flush_interval_ms = o.builtin_flush_ms;
+    bopts.retry_ms = o.builtin_flush_ms; /* a failed write is retried at the same pace */
+    bopts.max_size_name = "--builtin-max-mb";
+    if (pz_builtin_open(builtin_dir, &bopts, &builtin, err, sizeof err) != 0) {
         pz_error_log("cannot open the builtin recommender store: %s", err);
         goto out;
     }
@@ -983,6 +1265,21 @@ int main(int argc, char **argv)
     snprintf(experiments_dir, sizeof experiments_dir, "%s/experiments", o.data_dir);
     if (pz_experiments_open(experiments_dir, 0, &experiments, err, sizeof err) != 0) {
         pz_error_log("cannot open the experiment store: %s", err);
+        goto out;
+    }
+
+    /* The namespace event logs (issue 18): opened before the outbox delivers anything, since it
+     * sets the origin id every produced message carries; consumers start once the service exists
+     * (they purge its cache). */
+    char event_log_dir[PATH_MAX];
+    snprintf(event_log_dir, sizeof event_log_dir, "%s/eventlog", o.data_dir);
+    pz_event_log_options lopts = {.dir = event_log_dir,
+                                  .config = holder,
+                                  .learner = pz_builtin_learner(builtin),
+                                  .purge = purge_user,
+                                  .purge_ctx = &svc};
+    if (pz_event_log_open(&lopts, &event_log, err, sizeof err) != 0) {
+        pz_error_log("%s", err);
         goto out;
     }
 
@@ -1009,18 +1306,74 @@ int main(int argc, char **argv)
         pz_error_log("cannot open the item catalog: %s", err);
         goto out;
     }
+    /* Automatic context: the default zone must resolve, the GeoIP database must open. */
+    if (pz_tz_db_zone(tz, o.default_time_zone, strlen(o.default_time_zone)) == NULL) {
+        pz_error_log("--default-time-zone %s: no such time zone (IANA names such as Europe/Berlin; is tzdata "
+                     "installed?)",
+                     o.default_time_zone);
+        goto out;
+    }
+    pz_viewer_env viewer = {.tz = tz, .default_zone = o.default_time_zone};
+    if (o.geoip_db != NULL) {
+        if (pz_geoip_open(o.geoip_db, &geoip, err, sizeof err) != 0) {
+            pz_error_log("%s", err);
+            goto out;
+        }
+        viewer.geo = pz_geoip_port(geoip);
+        pz_info("GeoIP database %s (%s)", o.geoip_db, pz_geoip_type(geoip));
+    }
+    if (o.context_time != NULL) {
+        viewer.has_fixed_now = pz_iso8601_parse(o.context_time, &viewer.fixed_now_ms);
+        pz_warn("--context-time %s: time rules of automatic context see this instant, not the clock (testing aid)",
+                o.context_time);
+    }
     recommenders =
         pz_recommenders_create(&(pz_recommenders_options){.builtin = builtin, .aws = aws, .upstream = &o.upstream});
+    /* API keys and signing keys are loaded before the fronts open; later configurations' on the
+     * watcher thread. */
+    auth = pz_auth_create(&(pz_auth_options){.config = holder});
+    pz_auth_prepare(auth, cfg);
     pz_service_options sopts = {.config = holder,
                                 .recommender = pz_recommenders_port(recommenders),
+                                .authenticator = pz_auth_port(auth),
                                 .events = pz_events_runtime_sink(events),
                                 .experiments = pz_experiments_port(experiments),
                                 .cache = cache,
-                                .render_json = pz_message_to_json};
+                                .render_json = pz_message_to_json,
+                                .viewer = viewer};
     sopts.item_metadata[PZ_ITEM_METADATA_LOCALDB] = pz_catalog_runtime_localdb(items);
     sopts.item_metadata[PZ_ITEM_METADATA_DYNAMODB] = pz_recommenders_dynamodb_backend(recommenders);
     sopts.item_metadata[PZ_ITEM_METADATA_PERSONALIZE] = pz_recommenders_personalize_backend(recommenders);
     svc = pz_service_create(&sopts);
+    pz_event_log_start(event_log);
+
+    /* The admin API before the public fronts: the OpenAPI document names its listener. */
+    health_ctx hctx = {.holder = holder, .builtin = builtin};
+    events_stats_ctx stats_ctx = {.events = events, .event_log = event_log};
+    /* Collectors read the other packages' state at scrape time; all of it exists from here on. */
+    pz_metrics_add_collector(metrics, pz_config_source_collect_metrics, config);
+    pz_metrics_add_collector(metrics, pz_service_collect_metrics, svc);
+    pz_metrics_add_collector(metrics, pz_events_runtime_collect_metrics, events);
+    pz_metrics_add_collector(metrics, pz_catalog_runtime_collect_metrics, items);
+    pz_metrics_add_collector(metrics, pz_process_metrics_collect, NULL);
+    pz_admin_options aopts = {
+        .config = holder,
+        .history = pz_config_source_history(config),
+        .cache = cache,
+        .cache_stats = cache_stats,
+        .cache_stats_ctx = svc,
+        .catalog = {items, pz_catalog_runtime_status, pz_catalog_runtime_upsert, pz_catalog_runtime_delete},
+        .events = {&stats_ctx, events_stats, events_dead_letters, events_replay},
+        .admit = authorize_admin,
+        .admit_ctx = svc,
+    };
+    admin_wiring aw = {.health = &hctx, .metrics = metrics, .svc = svc, .auth = auth, .builtin = builtin};
+    if (start_admin(&o, &aopts, &aw, &admin, err, sizeof err) != 0) {
+        pz_error_log("cannot start the admin API: %s", err);
+        goto out;
+    }
+    char admin_url[ADMIN_URL_MAX];
+    admin_base_url(o.admin_host, admin.http_port, admin_url, sizeof admin_url);
 
     char addr[300];
     snprintf(addr, sizeof addr, strchr(o.host, ':') ? "[%s]:%d" : "%s:%d", o.host, o.grpc_port);
@@ -1038,27 +1391,35 @@ int main(int argc, char **argv)
                              .idle_timeout_ms = o.grpc_idle_timeout_ms,
                              .max_connection_age_ms = o.grpc_max_connection_age_ms,
                              .memory_bytes = o.grpc_memory_mb << 20,
-                             .max_cancels_per_sec = o.grpc_max_cancels_per_sec};
+                             .max_cancels_per_sec = o.grpc_max_cancels_per_sec,
+                             .tls_cert_file = o.tls_cert,
+                             .tls_key_file = o.tls_key,
+                             .tls_client_ca_file = o.tls_client_ca};
     if (pz_grpc_server_start(&gopts, &grpc, &grpc_port, err, sizeof err) != 0) {
         pz_error_log("cannot start the gRPC server: %s", err);
         goto out;
     }
     int http_port = 0;
+    docs = pz_docs_create(&(pz_docs_options){
+        .holder = holder, .server_url = o.openapi_server, .admin_url = admin_url, .swagger_ui_dir = o.swagger_ui_dir});
     pz_http_options hopts = {.host = o.host,
                              .port = o.http_port,
                              .threads = o.http_threads,
                              .max_body_bytes = o.max_body_bytes,
                              .tls_cert_file = o.tls_cert,
                              .tls_key_file = o.tls_key,
+                             .tls_client_ca_file = o.tls_client_ca,
                              .cors_allow_origin = o.cors_origin,
                              .compress_min_bytes = o.compress_min_bytes,
                              .handle = handle_request,
                              .handle_ctx = svc,
                              .health = health,
-                             .health_ctx = holder,
+                             .health_ctx = &hctx,
+                             .docs = docs,
                              .max_connections = o.http_max_connections,
                              .max_connections_per_client = o.max_connections_per_client,
                              .idle_timeout_ms = o.http_idle_timeout_ms,
+                             .max_header_bytes = o.http_max_header_bytes,
                              .shutdown_grace_ms = o.shutdown_grace_ms};
     if (pz_http_server_start(&hopts, &http, &http_port, err, sizeof err) != 0) {
         pz_error_log("cannot start the REST server: %s", err);
@@ -1067,30 +1428,13 @@ int main(int argc, char **argv)
     const char *scheme = o.tls_cert != NULL ? "https" : "http";
     pz_info("REST  listening on %s://%s:%d (%s, %d loop thread(s))", scheme, o.host, http_port,
             o.tls_cert != NULL ? "HTTP/1.1 and h2 over TLS" : "HTTP/1.1 and h2c", o.http_threads);
-    pz_info("gRPC  listening on %s:%d (personalization.v1.PersonalizationService, health, reflection; %d thread(s))",
-            o.host, grpc_port, o.grpc_threads);
+    pz_info("gRPC  listening on %s:%d (personalization.v1.PersonalizationService, health, reflection; %d "
+            "thread(s)%s)",
+            o.host, grpc_port, o.grpc_threads,
+            o.tls_cert != NULL ? "; TLS on grpc core's own listener: no connection relay or frame guard" : "");
 
-    /* Collectors read the other packages' state at scrape time; all of it exists from here on. */
-    pz_metrics_add_collector(metrics, pz_config_source_collect_metrics, config);
-    pz_metrics_add_collector(metrics, pz_service_collect_metrics, svc);
-    pz_metrics_add_collector(metrics, pz_events_runtime_collect_metrics, events);
-    pz_metrics_add_collector(metrics, pz_catalog_runtime_collect_metrics, items);
-    pz_metrics_add_collector(metrics, pz_process_metrics_collect, NULL);
-    pz_admin_options aopts = {
-        .config = holder,
-        .history = pz_config_source_history(config),
-        .cache = cache,
-        .cache_stats = cache_stats,
-        .cache_stats_ctx = svc,
-        .catalog = {items, pz_catalog_runtime_status, pz_catalog_runtime_upsert, pz_catalog_runtime_delete},
-        .events = {events, pz_events_runtime_stats, pz_events_runtime_dead_letters, pz_events_runtime_replay},
-    };
-    if (start_admin(&o, &aopts, metrics, holder, &admin, err, sizeof err) != 0) {
-        pz_error_log("cannot start the admin API: %s", err);
-        goto out;
-    }
-
-    wait_for_shutdown(&signals, config);
+    reloadable r = {.config = config, .http = http, .grpc = grpc, .tls = o.tls_cert != NULL};
+    wait_for_shutdown(&signals, &r);
     exit_code = 0;
 
 out:
@@ -1100,9 +1444,18 @@ out:
     if (svc != NULL)
         pz_service_shutdown(svc);
     pz_http_server_stop(http);
+    pz_docs_destroy(docs); /* after the loops that send its kept bodies */
     if (grpc != NULL)
         pz_grpc_server_stop(grpc);
     stop_admin(&admin);
+    if (event_log != NULL) { /* its consumers apply to the builtin model and purge the service's cache */
+        pz_buf stats;
+        pz_buf_init(&stats, 4096);
+        pz_event_log_stats_json(event_log, &stats);
+        pz_info("event log: %s", stats.data);
+        pz_buf_free(&stats);
+    }
+    pz_event_log_close(event_log);
     if (svc != NULL) {
         pz_buf stats;
         pz_buf_init(&stats, 4096);
@@ -1111,12 +1464,15 @@ out:
         pz_buf_free(&stats);
     }
     pz_service_destroy(svc);
+    pz_auth_destroy(auth);                 /* drained by the service's shutdown */
     pz_recommenders_destroy(recommenders); /* drained by the service's shutdown */
     pz_events_runtime_stop(events);        /* delivery stops after the service drained; progress is stored */
     pz_experiments_close(experiments);     /* after the pipeline that applies to it */
     pz_aws_destroy(aws);                   /* after everything that signs calls */
     pz_catalog_runtime_stop(items);
     pz_cache_destroy(cache);
+    pz_geoip_close(geoip); /* after the service: no lookup runs any more */
+    pz_tz_db_destroy(tz);
     if (builtin != NULL)
         pz_builtin_close(builtin);
     pz_config_source_destroy(config);

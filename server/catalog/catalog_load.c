@@ -5,116 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "server/catalog/item_meta.h"
 #include "server/core/json_text.h"
+#include "server/core/line_reader.h"
 #include "server/core/mem.h"
-
-#define READ_CHUNK 65536
 /* Prepared values stay under ~5x their JSON text (a number takes 9 bytes, `1,` takes 2). */
 #define MAX_VALUE_BYTES (8 * PZ_CATALOG_MAX_ITEM_BYTES)
-
-/* ---- line reader: a file, a gzip file or a buffer, through one bounded buffer ---- */
-
-typedef struct line_reader {
-    FILE *file;
-    gzFile gz;
-    const char *mem;
-    size_t mem_len, mem_pos;
-    char *buf; /* MAX_ITEM_BYTES + 1 + READ_CHUNK bytes */
-    size_t cap, start, end;
-    bool eof;
-    char error[256];
-} line_reader;
-
-static bool has_suffix(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
-static void reader_init(line_reader *r)
-{
-    memset(r, 0, sizeof *r);
-    r->cap = PZ_CATALOG_MAX_ITEM_BYTES + 1 + READ_CHUNK;
-    r->buf = pz_malloc(r->cap);
-}
-
-static void reader_close(line_reader *r)
-{
-    if (r->file != NULL)
-        fclose(r->file);
-    if (r->gz != NULL)
-        gzclose(r->gz);
-    free(r->buf);
-}
-
-/* Reads more input after r->end. Returns bytes read, 0 at the end, -1 with r->error. */
-static long reader_fill(line_reader *r)
-{
-    size_t room = r->cap - r->end;
-    if (r->mem != NULL) {
-        size_t n = r->mem_len - r->mem_pos < room ? r->mem_len - r->mem_pos : room;
-        memcpy(r->buf + r->end, r->mem + r->mem_pos, n);
-        r->mem_pos += n;
-        return (long)n;
-    }
-    if (r->gz != NULL) {
-        int n = gzread(r->gz, r->buf + r->end, (unsigned)room);
-        int errnum = Z_OK;
-        const char *msg = gzerror(r->gz, &errnum);
-        if (n < 0 || (errnum != Z_OK && errnum != Z_STREAM_END)) {
-            snprintf(r->error, sizeof r->error, "gzip: %s", msg != NULL ? msg : "read error");
-            return -1;
-        }
-        return n;
-    }
-    size_t n = fread(r->buf + r->end, 1, room, r->file);
-    if (n == 0 && ferror(r->file)) {
-        snprintf(r->error, sizeof r->error, "read error: %s", strerror(errno));
-        return -1;
-    }
-    return (long)n;
-}
-
-/* Next line (without its line break): 1 with *line and *len, *too_long set when the line was longer
- * than PZ_CATALOG_MAX_ITEM_BYTES (its text is then dropped); 0 at the end; -1 with r->error. */
-static int reader_next(line_reader *r, const char **line, size_t *len, bool *too_long)
-{
-    *too_long = false;
-    size_t scanned = r->start;
-    for (;;) {
-        char *nl = memchr(r->buf + scanned, '\n', r->end - scanned);
-        if (nl != NULL) {
-            *line = r->buf + r->start;
-            *len = *too_long ? 0 : (size_t)(nl - (r->buf + r->start));
-            r->start = (size_t)(nl - r->buf) + 1;
-            return 1;
-        }
-        if (r->eof) {
-            if (r->start == r->end && !*too_long)
-                return 0;
-            *line = r->buf + r->start;
-            *len = *too_long ? 0 : r->end - r->start;
-            r->start = r->end;
-            return 1;
-        }
-        if (r->end - r->start > PZ_CATALOG_MAX_ITEM_BYTES + 1) {
-            *too_long = true; /* keep reading, dropping the text, until the line ends */
-            r->start = r->end;
-        }
-        memmove(r->buf, r->buf + r->start, r->end - r->start);
-        r->end -= r->start;
-        r->start = 0;
-        scanned = r->end;
-        long n = reader_fill(r);
-        if (n < 0)
-            return -1;
-        r->end += (size_t)n;
-        r->eof = n == 0;
-    }
-}
 
 /* ---- items ---- */
 
@@ -164,7 +61,7 @@ static bool blank(const char *s, size_t len)
 }
 
 /* Streams every line of r into a new generation of ns and publishes it. */
-static int load(pz_catalog *c, const char *ns, line_reader *r, const pz_catalog_load_options *opts,
+static int load(pz_catalog *c, const char *ns, pz_line_reader *r, const pz_catalog_load_options *opts,
                 pz_catalog_load_result *res, char *err, size_t errlen)
 {
     pz_catalog_load_options none = {0};
@@ -182,7 +79,7 @@ static int load(pz_catalog *c, const char *ns, line_reader *r, const pz_catalog_
     size_t len;
     bool too_long;
     int got = 0;
-    while (rc == 0 && (got = reader_next(r, &line, &len, &too_long)) == 1) {
+    while (rc == 0 && (got = pz_line_reader_next(r, &line, &len, &too_long)) == 1) {
         res->lines++;
         if (res->lines == 1 && len >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) {
             line += 3;
@@ -213,7 +110,7 @@ static int load(pz_catalog *c, const char *ns, line_reader *r, const pz_catalog_
         res->duplicates += replaced;
     }
     if (rc == 0 && got < 0) {
-        snprintf(err, errlen, "line %zu: %s; nothing was published", res->lines + 1, r->error);
+        snprintf(err, errlen, "line %zu: %s; nothing was published", res->lines + 1, pz_line_reader_error(r));
         rc = -1;
     }
     pz_buf_free(&value);
@@ -240,21 +137,11 @@ int pz_catalog_load_file(pz_catalog *c, const char *ns, const char *path, const 
                          pz_catalog_load_result *result, char *err, size_t errlen)
 {
     memset(result, 0, sizeof *result);
-    line_reader r;
-    reader_init(&r);
-    if (has_suffix(path, ".gz") || has_suffix(path, ".gzip"))
-        r.gz = gzopen(path, "rb");
-    else
-        r.file = fopen(path, "rb");
-    if (r.gz == NULL && r.file == NULL) {
-        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno != 0 ? errno : ENOMEM));
-        reader_close(&r);
+    pz_line_reader *r = pz_line_reader_open(path, PZ_CATALOG_MAX_ITEM_BYTES, err, errlen);
+    if (r == NULL)
         return -1;
-    }
-    if (r.gz != NULL)
-        gzbuffer(r.gz, READ_CHUNK);
-    int rc = load(c, ns, &r, opts, result, err, errlen);
-    reader_close(&r);
+    int rc = load(c, ns, r, opts, result, err, errlen);
+    pz_line_reader_close(r);
     return rc;
 }
 
@@ -263,11 +150,8 @@ int pz_catalog_load_buffer(pz_catalog *c, const char *ns, const char *data, size
                            size_t errlen)
 {
     memset(result, 0, sizeof *result);
-    line_reader r;
-    reader_init(&r);
-    r.mem = data;
-    r.mem_len = len;
-    int rc = load(c, ns, &r, opts, result, err, errlen);
-    reader_close(&r);
+    pz_line_reader *r = pz_line_reader_memory(data, len, PZ_CATALOG_MAX_ITEM_BYTES);
+    int rc = load(c, ns, r, opts, result, err, errlen);
+    pz_line_reader_close(r);
     return rc;
 }

@@ -63,6 +63,17 @@ const char *pz_config_text(const pz_config *c, size_t *len)
     return c->text;
 }
 
+const pz_cidr *pz_config_trusted_proxies(const pz_config *c, size_t *n)
+{
+    *n = c->n_trusted_proxies;
+    return c->trusted_proxies;
+}
+
+const pz_auth_policy *pz_config_auth(const pz_config *c)
+{
+    return c->auth != NULL ? c->auth : &cfg_auth_none;
+}
+
 size_t pz_config_namespace_count(const pz_config *c)
 {
     return c->n_namespaces;

@@ -12,6 +12,8 @@
  *
  * Our additions to the upstream document (all optional):
  *   - root `title` (OpenAPI title; upstream's generator reads it, §14 #23)
+ *   - root `trustedProxies`: CIDR blocks of the proxies trusted to name the client (automatic
+ *     context derives geolocation from the client address)
  *   - variation type `builtin` (the embedded recommender) with `strategy`:
  *       recommend-items: "personalized" (default) or "popular"; related-items: "co-occurrence"
  *       (default) or "popular"; rerank-items: "affinity" (default)
@@ -28,7 +30,12 @@
  *   - event target types `builtin` (feeds the embedded recommender), `http` (`url`, optional
  *     `headers`), `file` (`path`); optional `endpointUrl` and `region` on the AWS event targets
  *   - rule type `season` accepted for `season-of-year`, operator `start-with` for `starts-with`
+ *   - autoContext field types `number` and `boolean`; booleans as `value`, `mapTo` and `default`
  *   - cache policies: `staleWhileRevalidate` and `staleIfError` (seconds) next to `maxAge`
+ *   - `auth` at the root and per namespace (spec §11 [ours]): API keys, JWT bearer tokens, rate
+ *     limits; a namespace's block replaces the root's whole (an empty block serves it without
+ *     authentication). Parsed by config_auth.c; enforced by server/core/access.h through the
+ *     authenticator port (server/core/authenticator.h).
  */
 #ifndef PZ_CONFIG_H
 #define PZ_CONFIG_H
@@ -36,6 +43,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "server/core/kafka_settings.h"
+#include "server/core/netaddr.h"
 
 typedef enum pz_action {
     PZ_ACTION_RECOMMEND_ITEMS = 0, /* "recommend-items" */
@@ -47,11 +57,14 @@ typedef enum pz_action {
 /* "recommend-items" etc. */
 const char *pz_action_name(pz_action a);
 
-/* A JSON scalar from the config: a string or a number. */
+/* A JSON scalar from the config: a string, a number or (our addition, for autoContext `value`,
+ * `mapTo` and `default`) a boolean. */
 typedef struct pz_scalar {
     bool is_number;
-    double number;      /* when is_number */
-    const char *string; /* when !is_number; never NULL then */
+    double number; /* when is_number */
+    bool is_bool;
+    bool boolean;       /* when is_bool */
+    const char *string; /* when neither; never NULL then */
 } pz_scalar;
 
 /* ---- cacheControl (§3.8, §4.1) ---- */
@@ -68,6 +81,11 @@ typedef struct pz_cache_policy {
     int stale_while_revalidate;
     bool has_stale_if_error;
     int stale_if_error;
+    /* The Cache-Control value the class sends, rendered once at load (so the hit path formats
+     * nothing): spec §4.1 with defect §14 #13 fixed (directives that already hold max-age are sent
+     * as given); for a cacheable class (max-age > 0) explicit staleness windows are appended as
+     * stale-while-revalidate=N / stale-if-error=N (RFC 5861). NULL: no header. */
+    const char *header;
 } pz_cache_policy;
 
 typedef struct pz_cache_control {
@@ -78,6 +96,13 @@ typedef struct pz_cache_control {
 } pz_cache_control;
 
 /* ---- autoContext (§3.9, §6) ---- */
+
+/* Personalize's limits on context and filterValues (spec §2.6): explicit request values over them
+ * are a 400; autoContext field names and autoDynamicFilterValues parameter names over them are
+ * configuration errors; automatic values over PZ_MAX_MAP_VALUE_LEN are left out. */
+#define PZ_MAX_FILTER_VALUE_KEY_LEN 50
+#define PZ_MAX_CONTEXT_KEY_LEN 150
+#define PZ_MAX_MAP_VALUE_LEN 1000
 typedef enum pz_rule_type {
     PZ_RULE_HEADER_VALUE,
     PZ_RULE_HOUR_OF_DAY,
@@ -108,11 +133,15 @@ typedef struct pz_context_rule {
     size_t n_value_mappings;
 } pz_context_rule;
 
+/* How a field's values are rendered (§6.3): `string` fields join their values, the others send
+ * their first value. `number` and `boolean` are our additions. */
 typedef enum pz_field_type {
     PZ_FIELD_STRING,
     PZ_FIELD_INTEGER,
     PZ_FIELD_LONG,
     PZ_FIELD_FLOAT,
+    PZ_FIELD_NUMBER,
+    PZ_FIELD_BOOLEAN,
 } pz_field_type;
 
 typedef struct pz_context_field {
@@ -267,6 +296,7 @@ typedef enum pz_event_target_type {
     PZ_TARGET_BUILTIN,
     PZ_TARGET_HTTP,
     PZ_TARGET_FILE,
+    PZ_TARGET_KAFKA, /* issue 18: a Kafka topic (librdkafka producer) */
     /* Never configured: the experiment store's own target, which the event pipeline adds to every
      * namespace's experiment records (server/events/pipeline.h). */
     PZ_TARGET_EXPERIMENTS,
@@ -286,7 +316,80 @@ typedef struct pz_event_target {
      * absent. */
     const char *endpoint_url;
     const char *region;
+    /* kafka: brokers, topic and security options (server/core/kafka_settings.h). */
+    pz_kafka_settings kafka;
+    /* kafka: this target is the namespace's `eventLog` (it takes the PutEvents shape, since every
+     * instance's builtin recommender learns from what it carries). */
+    bool event_log;
 } pz_event_target;
+
+/* ---- auth (ours, spec §11) ---- */
+
+/* What a request does, for scopes: the route classes. */
+typedef enum pz_access {
+    PZ_ACCESS_INFERENCE = 0, /* recommend-items, related-items, rerank-items */
+    PZ_ACCESS_EVENTS,        /* PutEvents */
+    PZ_ACCESS_ADMIN,         /* everything under /admin */
+    PZ_ACCESS__COUNT
+} pz_access;
+#define PZ_ACCESS_BIT(a) (1u << (unsigned)(a))
+
+/* "inference", "events", "admin". */
+const char *pz_access_name(pz_access a);
+
+/* A token bucket: `per_second` tokens added per second up to `burst`; per_second 0 = no limit. */
+typedef struct pz_rate_limit {
+    double per_second;
+    double burst;
+} pz_rate_limit;
+
+/* JWS algorithms a JWT policy may allow: asymmetric only (RFC 8725 §3.1, §3.2). */
+typedef enum pz_jwt_alg { PZ_JWT_RS256 = 0, PZ_JWT_ES256, PZ_JWT_ALG__COUNT } pz_jwt_alg;
+
+#define PZ_SHA256_LEN 32
+
+typedef struct pz_jwt_policy {
+    const char *jwks_url; /* exactly one of jwks_url and jwks_file */
+    const char *jwks_file;
+    const char *issuer;        /* `iss` must equal it */
+    const char *audience;      /* NULL: `aud` not checked; else `aud` (string or array) must hold it */
+    const char *client_id;     /* NULL: not checked; else `client_id` must equal it (Cognito access tokens) */
+    const char *token_use;     /* NULL: not checked; default "access" when the issuer is a Cognito user pool */
+    const char *user_id_claim; /* NULL: tokens act for any user; else the claim naming the one user */
+    int leeway_seconds;        /* clock skew allowed on exp/nbf/iat; default 60 */
+    unsigned algorithms;       /* bits (1 << pz_jwt_alg); default RS256 and ES256 */
+    /* Scopes (the token's `scope`/`scp`) that grant each route class, any one of them suffices.
+     * A class without an entry: inference and events need none (any valid token, like upstream's
+     * edge), admin is never granted to tokens. */
+    bool has_required_scopes[PZ_ACCESS__COUNT];
+    const char *const *required_scopes[PZ_ACCESS__COUNT];
+    size_t n_required_scopes[PZ_ACCESS__COUNT];
+    int jwks_min_refresh_seconds; /* an unknown kid refetches the JWKS at most this often; default 60 */
+    int jwks_max_age_seconds;     /* keys older than this are refreshed in the background; default 3600 */
+} pz_jwt_policy;
+
+typedef struct pz_api_key {
+    const char *name;
+    unsigned char sha256[PZ_SHA256_LEN]; /* of the key as sent */
+    bool all_namespaces;                 /* "namespaces": ["*"] */
+    const char *const *namespaces;
+    size_t n_namespaces;
+    unsigned scopes;    /* PZ_ACCESS_BIT per class */
+    int64_t expires_ms; /* 0 = never */
+    bool has_rate_limit;
+    pz_rate_limit rate_limit; /* overrides the policy's per_api_key */
+} pz_api_key;
+
+typedef struct pz_auth_policy {
+    bool enabled;               /* a scheme is configured: requests need credentials */
+    const pz_jwt_policy *jwt;   /* NULL: no bearer tokens */
+    bool api_key_scheme;        /* apiKeys or apiKeysFile is set */
+    const pz_api_key *api_keys; /* inline keys, sorted by sha256 (lookups binary-search them) */
+    size_t n_api_keys;
+    const char *api_keys_file; /* NULL or a keys file {"apiKeys": [...]}, hot-reloaded */
+    pz_rate_limit per_api_key, per_subject, per_client_address;
+    uint64_t fingerprint; /* differs between blocks that verify differently */
+} pz_auth_policy;
 
 typedef struct pz_namespace {
     const char *key;
@@ -301,6 +404,11 @@ typedef struct pz_namespace {
     const pz_cache_control *cache_control_view;
     const pz_auto_context *auto_context_view;
     const pz_item_metadata *item_metadata_view;
+    const pz_auth_policy *auth_view; /* its own `auth`, else the root's; never NULL */
+    /* Ours (issue 18): the Kafka topic every instance produces the namespace's accepted events to
+     * (it is also one of event_targets, with event_log set) and consumes into its builtin
+     * recommender and response cache; NULL when absent. */
+    const pz_kafka_settings *event_log;
 } pz_namespace;
 
 typedef struct pz_config pz_config;
@@ -318,6 +426,13 @@ const char *pz_config_description(const pz_config *c);
 const char *pz_config_title(const pz_config *c);
 /* The document the snapshot was parsed from, byte for byte (NUL-terminated; *len may be NULL). */
 const char *pz_config_text(const pz_config *c, size_t *len);
+/* Root `trustedProxies` (ours): the CIDR blocks of the proxies whose X-Forwarded-For / Forwarded
+ * headers name the client (server/core/netaddr.h); *n = 0 when absent. */
+const pz_cidr *pz_config_trusted_proxies(const pz_config *c, size_t *n);
+
+/* The root's auth policy: never NULL (a disabled policy when the document has no `auth`). */
+const pz_auth_policy *pz_config_auth(const pz_config *c);
+
 size_t pz_config_namespace_count(const pz_config *c);
 const pz_namespace *pz_config_namespace_at(const pz_config *c, size_t i); /* document order */
 /* NULL when unknown. O(log n). */
@@ -352,6 +467,14 @@ void pz_config_problems_free(pz_config_problems *p);
 pz_config *pz_config_parse(const char *json, size_t len, pz_config_problems *problems);
 /* Reads and parses a file; a read error is reported as a problem at path "$". */
 pz_config *pz_config_load_file(const char *path, pz_config_problems *problems);
+
+/* A keys file's content, parsed by the rules of `apiKeys` (config_auth.c). Owns its memory. */
+typedef struct pz_api_key_set pz_api_key_set;
+/* Parses a keys file {"apiKeys": [...]}; problems as for pz_config_parse, with paths from "$". NULL on errors. */
+pz_api_key_set *pz_api_key_set_parse(const char *json, size_t len, pz_config_problems *problems);
+void pz_api_key_set_free(pz_api_key_set *s);
+/* The keys, sorted by sha256 like pz_auth_policy.api_keys. */
+const pz_api_key *pz_api_key_set_keys(const pz_api_key_set *s, size_t *n);
 
 /* Reference counting; any thread. unref frees the snapshot when the count reaches zero. */
 pz_config *pz_config_ref(pz_config *c);

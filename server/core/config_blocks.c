@@ -31,6 +31,25 @@ static const cfg_member *const CACHE_POLICY[] = {&POLICY_MAX_AGE, &POLICY_DIRECT
                                                  &POLICY_STALE_IF_ERROR};
 #define CACHE_POLICY_SHAPE "{\"maxAge\": seconds, \"directives\": \"private|public,...\"}"
 
+/* pz_cache_policy.header: the directives and max-age, then the staleness windows. */
+static const char *render_cache_control(const pz_cache_policy *p, pz_arena *arena)
+{
+    const char *d = p->directives != NULL && p->directives[0] != '\0' ? p->directives : NULL, *cc = d;
+    bool cacheable = p->has_max_age && p->max_age > 0;
+    if (cacheable && d == NULL)
+        cc = pz_arena_printf(arena, "max-age=%d", p->max_age);
+    else if (cacheable && strstr(d, "max-age=") == NULL)
+        cc = pz_arena_printf(arena, "%s,max-age=%d", d, p->max_age);
+    if (cc == NULL || !cacheable)
+        return cc;
+    /* Explicit staleness windows are also advice for shared caches (RFC 5861). */
+    if (p->has_stale_while_revalidate && p->stale_while_revalidate > 0 && strstr(cc, "stale-while-revalidate") == NULL)
+        cc = pz_arena_printf(arena, "%s,stale-while-revalidate=%d", cc, p->stale_while_revalidate);
+    if (p->has_stale_if_error && p->stale_if_error > 0 && strstr(cc, "stale-if-error") == NULL)
+        cc = pz_arena_printf(arena, "%s,stale-if-error=%d", cc, p->stale_if_error);
+    return cc;
+}
+
 static void parse_cache_policy(cfg_ctx *c, json_t *obj, const cfg_member *m, bool strict, pz_cache_policy *out)
 {
     json_t *v = cfg_get(obj, m);
@@ -55,6 +74,7 @@ static void parse_cache_policy(cfg_ctx *c, json_t *obj, const cfg_member *m, boo
             cfg_warn_at(c, POLICY_DIRECTIVES.key,
                         "contains max-age=; the directives are sent as given and maxAge is "
                         "not appended (put the lifetime in maxAge instead)");
+        out->header = render_cache_control(out, c->arena);
     }
     cfg_pop(c, mark);
 }
@@ -76,8 +96,9 @@ const pz_cache_control *cfg_parse_cache_control(cfg_ctx *c, json_t *v, bool stri
 
 /* ---- autoContext (§3.9) ---- */
 
-static const cfg_name_value FIELD_TYPES[] = {
-    {"string", PZ_FIELD_STRING}, {"integer", PZ_FIELD_INTEGER}, {"long", PZ_FIELD_LONG}, {"float", PZ_FIELD_FLOAT}};
+static const cfg_name_value FIELD_TYPES[] = {{"string", PZ_FIELD_STRING}, {"integer", PZ_FIELD_INTEGER},
+                                             {"long", PZ_FIELD_LONG},     {"float", PZ_FIELD_FLOAT},
+                                             {"number", PZ_FIELD_NUMBER}, {"boolean", PZ_FIELD_BOOLEAN}};
 static const cfg_name_value RULE_TYPES[] = {{"header-value", PZ_RULE_HEADER_VALUE},
                                             {"hour-of-day", PZ_RULE_HOUR_OF_DAY},
                                             {"day-of-week", PZ_RULE_DAY_OF_WEEK},
@@ -175,7 +196,8 @@ static void parse_field(cfg_ctx *c, json_t *v, bool strict, pz_context_field *ou
     if (!cfg_expect_object(c, v, "a context field {\"type\": ..., \"rules\": [...]}"))
         return;
     cfg_check_members(c, v, FIELD, COUNT(FIELD), 0, strict, "a context field");
-    int type = cfg_enum(c, v, &FIELD_TYPE, FIELD_TYPES, COUNT(FIELD_TYPES), "string, integer, long, float");
+    int type =
+        cfg_enum(c, v, &FIELD_TYPE, FIELD_TYPES, COUNT(FIELD_TYPES), "string, integer, long, float, number, boolean");
     out->type = type < 0 ? PZ_FIELD_STRING : (pz_field_type)type;
     out->description = cfg_string(c, v, &FIELD_DESCRIPTION, NULL);
     out->evaluate_all = cfg_bool(c, v, &FIELD_EVALUATE_ALL, false);
@@ -224,6 +246,10 @@ const pz_auto_context *cfg_parse_auto_context(cfg_ctx *c, json_t *v, bool strict
                         "column, e.g. deviceType)");
         else if (!key_is_field_name && !cfg_is_path_key(key))
             cfg_error(c, "invalid filter parameter name; expected letters, digits, '_' and '-' only");
+        else if (strlen(key) > (key_is_field_name ? PZ_MAX_CONTEXT_KEY_LEN : PZ_MAX_FILTER_VALUE_KEY_LEN))
+            cfg_error(c, "%s name longer than %d characters, Personalize's limit",
+                      key_is_field_name ? "context field" : "filter parameter",
+                      key_is_field_name ? PZ_MAX_CONTEXT_KEY_LEN : PZ_MAX_FILTER_VALUE_KEY_LEN);
         fields[n].name = pz_arena_strdup(c->arena, key);
         parse_field(c, fv, strict, &fields[n]);
         n++;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "server/core/config_internal.h"
+#include "server/core/json_text.h"
 
 /* ---- paths ---- */
 
@@ -91,6 +92,9 @@ static void problem_addv(pz_config_problems *p, bool is_warning, const char *pat
             message[k++] = (char)*q;
     }
     message[k] = '\0';
+    /* jansson's error text quotes the bytes near the error as they are, and vsnprintf may cut a
+     * character in two: a problem's message is valid UTF-8 whatever the document held. */
+    pz_utf8_scrub(message);
     p->items = pz_realloc(p->items, (p->n + 1) * sizeof *p->items);
     p->items[p->n].is_warning = is_warning;
     p->items[p->n].path = pz_strdup(path);
@@ -358,22 +362,25 @@ bool cfg_scalar(cfg_ctx *c, json_t *obj, const cfg_member *m, pz_scalar *out)
     json_t *v = json_object_get(obj, m->key);
     if (v == NULL) {
         if (m->presence == CFG_REQUIRED)
-            cfg_error_at(c, m->key, "required key is missing; expected a string or a number");
+            cfg_error_at(c, m->key, "required key is missing; expected a string, a number or a boolean");
         return false;
     }
+    *out = (pz_scalar){0};
     if (json_is_number(v)) {
         out->is_number = true;
         out->number = json_number_value(v);
-        out->string = NULL;
+        return true;
+    }
+    if (json_is_boolean(v)) {
+        out->is_bool = true;
+        out->boolean = json_is_true(v);
         return true;
     }
     if (json_is_string(v)) {
-        out->is_number = false;
-        out->number = 0;
         out->string = pz_arena_strdup(c->arena, json_string_value(v));
         return true;
     }
-    cfg_error_at(c, m->key, "expected a string or a number, got %s", cfg_type_name(v));
+    cfg_error_at(c, m->key, "expected a string, a number or a boolean, got %s", cfg_type_name(v));
     return false;
 }
 

@@ -34,7 +34,10 @@ struct pz_config {
     const char *title;
     const char *text; /* the document as parsed */
     size_t text_len;
-    cfg_namespace *namespaces; /* document order */
+    const pz_cidr *trusted_proxies;
+    size_t n_trusted_proxies;
+    const pz_auth_policy *auth; /* never NULL */
+    cfg_namespace *namespaces;  /* document order */
     size_t n_namespaces;
     const cfg_namespace **sorted_namespaces;
 };
@@ -179,6 +182,21 @@ const pz_auto_context *cfg_parse_auto_context(cfg_ctx *c, json_t *v, bool strict
 const pz_filters *cfg_parse_filters(cfg_ctx *c, json_t *v);
 /* at_namespace: false warns that the sidecar types only take effect at namespace level. */
 const pz_item_metadata *cfg_parse_item_metadata(cfg_ctx *c, json_t *v, bool strict, bool at_namespace);
+
+/* ---- auth (config_auth.c) ---- */
+
+/* The policy of a document or namespace without `auth`: nothing is required. */
+extern const pz_auth_policy cfg_auth_none;
+/* Parses an `auth` block (root or namespace; NULL when v is missing or malformed). Secrets and key
+ * hashes are never quoted in problems. */
+const pz_auth_policy *cfg_parse_auth(cfg_ctx *c, json_t *v);
+
+/* ---- Kafka settings (config_kafka.c, issue 18) ---- */
+/* The members of a {"type": "kafka", ...} event target (type already read). */
+void cfg_parse_kafka_target(cfg_ctx *c, json_t *v, pz_event_target *t);
+/* A namespace's `eventLog` (v NULL when absent): sets ns->event_log and appends the log to the
+ * namespace's event targets (call after they are parsed). */
+void cfg_parse_event_log(cfg_ctx *c, json_t *v, pz_namespace *ns);
 
 /* ---- the document (config_parse.c) ---- */
 

@@ -19,6 +19,8 @@ static const cfg_member NAME = {.key = "name", .kind = CFG_STRING, .free_text = 
 static const cfg_member DESCRIPTION = {.key = "description", .kind = CFG_STRING, .free_text = true};
 static const cfg_member NAMESPACE_RECOMMENDERS = {.key = "recommenders", .kind = CFG_OBJECT};
 static const cfg_member NAMESPACE_EVENT_TARGETS = {.key = "eventTargets", .kind = CFG_ARRAY};
+/* Ours (issue 18): the namespace's shared Kafka event log (config_kafka.c). */
+static const cfg_member NAMESPACE_EVENT_LOG = {.key = "eventLog", .kind = CFG_OBJECT};
 static const cfg_member RECOMMENDER_POST_PROCESSOR = {.key = "responsePostProcessor", .kind = CFG_OBJECT};
 static const cfg_member RECOMMENDER_EXPERIMENTS = {.key = "experiments", .kind = CFG_OBJECT};
 /* Upstream's schema requires it but never checks the recommenders subtree: a recommender without
@@ -31,6 +33,8 @@ static const cfg_member CACHE_CONTROL = {.key = "cacheControl", .kind = CFG_OBJE
 static const cfg_member AUTO_CONTEXT = {.key = "autoContext", .kind = CFG_OBJECT};
 static const cfg_member FILTERS = {.key = "filters", .kind = CFG_ARRAY};
 static const cfg_member ITEM_METADATA = {.key = "inferenceItemMetadata", .kind = CFG_OBJECT};
+/* Ours (spec §11): root and namespace; a namespace's replaces the root's whole. */
+static const cfg_member AUTH = {.key = "auth", .kind = CFG_OBJECT};
 
 enum { INH_CACHE_CONTROL, INH_AUTO_CONTEXT, INH_FILTERS, INH_ITEM_METADATA, INH__COUNT };
 static const cfg_member *const INHERITED[INH__COUNT] = {&CACHE_CONTROL, &AUTO_CONTEXT, &FILTERS, &ITEM_METADATA};
@@ -726,7 +730,8 @@ static const cfg_name_value TARGET_TYPES[] = {{"personalize-event-tracker", PZ_T
                                               {"kinesis-firehose", PZ_TARGET_KINESIS_FIREHOSE},
                                               {"builtin", PZ_TARGET_BUILTIN},
                                               {"http", PZ_TARGET_HTTP},
-                                              {"file", PZ_TARGET_FILE}};
+                                              {"file", PZ_TARGET_FILE},
+                                              {"kafka", PZ_TARGET_KAFKA}};
 /* An event target's members depend on its type; unknown keys are errors at any type (they sit in
  * a namespace, where upstream's schema applies). */
 #define T_TRACKER CFG_VARIANT(PZ_TARGET_PERSONALIZE_EVENT_TRACKER)
@@ -828,10 +833,14 @@ static void parse_event_target(cfg_ctx *c, json_t *v, pz_event_target *t)
     if (!cfg_expect_object(c, v, "an event target {\"type\": ..., ...}"))
         return;
     int type = cfg_enum(c, v, &TARGET_TYPE, TARGET_TYPES, COUNT(TARGET_TYPES),
-                        "personalize-event-tracker, kinesis-stream, kinesis-firehose, builtin, http, file");
+                        "personalize-event-tracker, kinesis-stream, kinesis-firehose, builtin, http, file, kafka");
     if (type < 0)
         return;
     t->type = (pz_event_target_type)type;
+    if (t->type == PZ_TARGET_KAFKA) { /* its own rows, from the Kafka settings table */
+        cfg_parse_kafka_target(c, v, t);
+        return;
+    }
     cfg_check_members(c, v, TARGET, COUNT(TARGET), CFG_VARIANT(t->type), true, TARGET_WHAT[t->type]);
     switch (t->type) {
     case PZ_TARGET_PERSONALIZE_EVENT_TRACKER:
@@ -854,6 +863,7 @@ static void parse_event_target(cfg_ctx *c, json_t *v, pz_event_target *t)
         parse_target_headers(c, cfg_get(v, &TARGET_HEADERS), t);
         break;
     case PZ_TARGET_FILE: t->path = cfg_string(c, v, &TARGET_PATH, "a file path to append events to"); break;
+    case PZ_TARGET_KAFKA: break;       /* read above */
     case PZ_TARGET_EXPERIMENTS: break; /* not in TARGET_TYPES: cfg_enum never returns it */
     }
 }
@@ -889,21 +899,39 @@ static const cfg_member *const NAMESPACE[] = {&NAME,
                                               &AUTO_CONTEXT,
                                               &ITEM_METADATA,
                                               &NAMESPACE_RECOMMENDERS,
-                                              &NAMESPACE_EVENT_TARGETS};
+                                              &NAMESPACE_EVENT_TARGETS,
+                                              &AUTH,
+                                              &NAMESPACE_EVENT_LOG};
 
 /* The version is echoed in a header and gRPC metadata on every response and in /healthz: bounded so
  * it always fits (gRPC's default metadata budget is 8 KiB for every entry together). */
 static const cfg_member ROOT_VERSION = {.key = "version", .kind = CFG_STRING, .max = PZ_CONFIG_MAX_VERSION_LEN};
 /* Ours: the OpenAPI title (upstream's generator reads it, its schema forbids it). */
 static const cfg_member ROOT_TITLE = {.key = "title", .kind = CFG_STRING, .free_text = true};
+/* Ours: the proxies whose forwarding headers name the client (automatic context). */
+static const cfg_member ROOT_TRUSTED_PROXIES = {.key = "trustedProxies", .kind = CFG_ARRAY};
 static const cfg_member ROOT_NAMESPACES = {.key = "namespaces", .kind = CFG_OBJECT, .presence = CFG_REQUIRED};
-static const cfg_member *const ROOT[] = {&ROOT_VERSION,  &DESCRIPTION,  &ROOT_TITLE,
-                                         &CACHE_CONTROL, &AUTO_CONTEXT, &ROOT_NAMESPACES};
+static const cfg_member *const ROOT[] = {&ROOT_VERSION, &DESCRIPTION,          &ROOT_TITLE,      &CACHE_CONTROL,
+                                         &AUTO_CONTEXT, &ROOT_TRUSTED_PROXIES, &ROOT_NAMESPACES, &AUTH};
 
-static void parse_namespace(cfg_ctx *c, const char *key, json_t *v, const inherited *root, cfg_namespace *out)
+/* The namespace's own `auth`, else the root's (missing or null: inherited, spec §3.12). */
+static const pz_auth_policy *parse_auth_view(cfg_ctx *c, json_t *obj, const pz_auth_policy *parent)
+{
+    json_t *v = cfg_get_nonnull(obj, &AUTH);
+    if (v == NULL)
+        return parent;
+    size_t mark = cfg_push_key(c, AUTH.key);
+    const pz_auth_policy *own = cfg_parse_auth(c, v);
+    cfg_pop(c, mark);
+    return own != NULL ? own : parent;
+}
+
+static void parse_namespace(cfg_ctx *c, const char *key, json_t *v, const inherited *root,
+                            const pz_auth_policy *root_auth, cfg_namespace *out)
 {
     pz_namespace *ns = &out->pub;
     ns->key = pz_arena_strdup(c->arena, key);
+    ns->auth_view = root_auth;
     check_path_key(c, key, "namespace", true);
     if (!cfg_expect_object(c, v, "a namespace {\"recommenders\": ..., \"eventTargets\": ...}"))
         return;
@@ -916,12 +944,40 @@ static void parse_namespace(cfg_ctx *c, const char *key, json_t *v, const inheri
     ns->cache_control_view = view.cache_control;
     ns->auto_context_view = view.auto_context;
     ns->item_metadata_view = view.item_metadata;
+    ns->auth_view = parse_auth_view(c, v, root_auth);
     json_t *recs = cfg_get(v, &NAMESPACE_RECOMMENDERS);
     json_t *targets = cfg_get(v, &NAMESPACE_EVENT_TARGETS);
     if (recs == NULL && targets == NULL)
         cfg_error(c, "a namespace needs \"recommenders\", \"eventTargets\" or both");
     parse_recommenders(c, recs, &view, out);
     parse_event_targets(c, targets, ns);
+    cfg_parse_event_log(c, cfg_get(v, &NAMESPACE_EVENT_LOG), ns);
+}
+
+static void parse_trusted_proxies(cfg_ctx *c, json_t *v, pz_config *cfg)
+{
+    if (v == NULL)
+        return;
+    size_t mark = cfg_push_key(c, ROOT_TRUSTED_PROXIES.key);
+    if (!json_is_array(v)) {
+        cfg_error(c, "expected an array of CIDR blocks such as \"10.0.0.0/8\", got %s", cfg_type_name(v));
+    } else {
+        pz_cidr *blocks = pz_arena_calloc(c->arena, json_array_size(v) ? json_array_size(v) : 1, sizeof *blocks);
+        size_t i;
+        json_t *item;
+        json_array_foreach (v, i, item) {
+            size_t item_mark = cfg_push_index(c, i);
+            if (!json_is_string(item) ||
+                !pz_cidr_parse(json_string_value(item), json_string_length(item), &blocks[cfg->n_trusted_proxies]))
+                cfg_error(c, "expected a CIDR block (\"10.0.0.0/8\", \"2001:db8::/32\") or an address, with no "
+                             "bits set past the prefix");
+            else
+                cfg->n_trusted_proxies++;
+            cfg_pop(c, item_mark);
+        }
+        cfg->trusted_proxies = blocks;
+    }
+    cfg_pop(c, mark);
 }
 
 static int compare_namespace_ptrs(const void *a, const void *b)
@@ -939,6 +995,8 @@ void cfg_parse_document(cfg_ctx *c, json_t *root, pz_config *cfg)
     cfg->version = cfg_string(c, root, &ROOT_VERSION, NULL);
     cfg->description = cfg_string(c, root, &DESCRIPTION, NULL);
     cfg->title = cfg_string(c, root, &ROOT_TITLE, NULL);
+    parse_trusted_proxies(c, cfg_get(root, &ROOT_TRUSTED_PROXIES), cfg);
+    cfg->auth = parse_auth_view(c, root, &cfg_auth_none);
     inherited none = {0}, view;
     parse_inherited(c, root, INH_MASK(INH_CACHE_CONTROL) | INH_MASK(INH_AUTO_CONTEXT), true, true, &none, &view);
 
@@ -955,7 +1013,7 @@ void cfg_parse_document(cfg_ctx *c, json_t *root, pz_config *cfg)
         json_object_foreach (namespaces, key, ns) {
             size_t ns_mark = cfg_push_key(c, key);
             cfg_namespace *out = &cfg->namespaces[cfg->n_namespaces];
-            parse_namespace(c, key, ns, &view, out);
+            parse_namespace(c, key, ns, &view, cfg->auth, out);
             cfg->sorted_namespaces[cfg->n_namespaces++] = out;
             cfg_pop(c, ns_mark);
         }

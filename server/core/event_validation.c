@@ -160,6 +160,11 @@ bool pz_events_forward_only(const pz_namespace *ns)
         case PZ_TARGET_HTTP:
         case PZ_TARGET_FILE:
         case PZ_TARGET_EXPERIMENTS: continue; /* the last is never configured: it takes experiment records */
+        case PZ_TARGET_KAFKA:
+            /* A namespace's event log feeds every instance's builtin recommender: PutEvents shape. */
+            if (ns->event_targets[i].event_log)
+                return false;
+            continue;
         case PZ_TARGET_PERSONALIZE_EVENT_TRACKER:
         case PZ_TARGET_BUILTIN: return false;
         }

@@ -24,6 +24,15 @@ const pz_hint_header pz_hint_headers[] = {
 _Static_assert(sizeof pz_hint_headers / sizeof pz_hint_headers[0] == PZ_HINT_HEADERS_COUNT,
                "PZ_HINT_HEADERS_COUNT must match the table");
 
+const pz_hint_header pz_error_hint_headers[] = {
+    /* RFC 9110 §11.6.1 challenges are an HTTP thing: a gRPC client reads UNAUTHENTICATED. */
+    {"www-authenticate", offsetof(pz_response_hints, www_authenticate), PZ_FRONT_REST, PZ_HINT_KEEP, true},
+    {"retry-after", offsetof(pz_response_hints, retry_after), BOTH_FRONTS, PZ_HINT_KEEP, true},
+};
+
+_Static_assert(sizeof pz_error_hint_headers / sizeof pz_error_hint_headers[0] == PZ_ERROR_HINT_HEADERS_COUNT,
+               "PZ_ERROR_HINT_HEADERS_COUNT must match the table");
+
 const char *pz_hint_value(const pz_hint_header *row, const pz_response_hints *hints, pz_front front, bool cacheable)
 {
     if ((row->fronts & (unsigned)front) == 0)

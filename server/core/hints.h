@@ -3,9 +3,10 @@
  * Both fronts walk the same rows in the same order, so their names and order cannot drift apart,
  * and a new hint is one row here plus its field in server/core/request.h.
  *
- * Hints go out with successful responses (REST 200 and 304, gRPC OK); an error carries only the
- * rows marked `on_errors` (the request id, which the caller needs most when something failed).
- * Read-only tables and pure functions: any thread.
+ * pz_hint_headers go out with successful responses (REST 200 and 304, gRPC OK); an error carries
+ * only their rows marked `on_errors` (the request id, which the caller needs most when something
+ * failed) plus pz_error_hint_headers (REST headers, gRPC trailing metadata). Read-only tables and
+ * pure functions: any thread.
  */
 #ifndef PZ_HINTS_H
 #define PZ_HINTS_H
@@ -34,13 +35,19 @@ typedef struct pz_hint_header {
     size_t offset;                   /* offsetof(pz_response_hints, field); the field is a const char * */
     unsigned fronts;                 /* the PZ_FRONT_* bits that send it */
     pz_hint_uncacheable uncacheable; /* on a response that must not be stored */
-    bool on_errors;                  /* also sent with errors (REST error bodies, gRPC error statuses) */
+    bool on_errors; /* sent with errors (REST error bodies, gRPC error statuses); true in pz_error_hint_headers */
 } pz_hint_header;
 
 #define PZ_HINT_HEADERS_COUNT 8
 
 /* The rows, in the order both fronts send them. */
 extern const pz_hint_header pz_hint_headers[PZ_HINT_HEADERS_COUNT];
+
+#define PZ_ERROR_HINT_HEADERS_COUNT 2
+
+/* The rows of an error response (401 challenges, 429 Retry-After), in the order both fronts send
+ * them; their `uncacheable` is PZ_HINT_KEEP. */
+extern const pz_hint_header pz_error_hint_headers[PZ_ERROR_HINT_HEADERS_COUNT];
 
 /* The value `front` sends for `row` (NULL: send nothing). `cacheable` says whether the response
  * may be stored: the REST route's flag; gRPC passes true (the core's hints decide alone). A value

@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "personalization/v1/personalization.pb-c.h"
+#include "server/core/access.h"
+#include "server/core/context_stage.h"
 #include "server/core/experiment.h"
 #include "server/core/ids.h"
 #include "server/core/log.h"
@@ -12,9 +14,11 @@
 
 struct pz_inference_pipeline {
     pz_recommender_port recommender;
+    pz_authenticator authenticator;
     pz_event_sink events;
     pz_decorator *decorator;
     pz_response_cache *rc;
+    const pz_viewer_env *viewer;
     pthread_mutex_t lock;
     pthread_cond_t idle; /* signalled when `refreshing` drops to 0 */
     size_t refreshing;   /* background refreshes in progress */
@@ -36,15 +40,20 @@ struct pz_inference {
     pz_inference_pipeline *p;
     pz_request *req;
     pz_config *config; /* reference held until completion */
-    size_t stage;      /* index into STAGES */
+    unsigned stage;    /* index into STAGES */
+    bool cacheable;    /* validated and (when a cache exists) cached; beside `stage`: no padding */
     pz_error error;    /* why a stage failed */
     refresh *refresh;  /* set when this inference is a background refresh */
 
     pz_query query;
-    pz_assignment assignment;           /* decided by the assign stage */
-    const pz_variation *variation;      /* chosen by the assign stage */
+    const pz_auth_policy *auth_policy; /* the namespace's, chosen by the authenticate stage */
+    pz_access_check access;            /* its outcome: access.call.principal (zeroed: anonymous) */
+    pz_assignment assignment;          /* decided by the assign stage */
+    const pz_variation *variation;     /* chosen by the assign stage */
+    /* the context stage's (arena); NULL when no rule ran, so a request without automatic context
+     * pays one pointer */
+    pz_context_stage *context;
     const pz_cache_policy *cache_class; /* NULL when the configuration sets none */
-    bool cacheable;                     /* validated and (when a cache exists) cached */
     pz_cache_flight *flight;            /* the flight this call leads, until it is finished */
 
     pz_recommend_call *call;   /* the recommend stage's (arena), so a cache hit never pays for it */
@@ -123,6 +132,8 @@ static void release_config(pz_inference *inf)
 static void finish_ok(pz_inference *inf)
 {
     expose(inf);
+    if (inf->query.explain)
+        pz_context_stage_explain(inf->context, &inf->query, inf->variation, inf->req, inf->response);
     release_config(inf);
     pz_request_succeed(inf->req, inf->response);
 }
@@ -155,6 +166,14 @@ static void answer(pz_inference *inf, const pz_prepared_response *res, const cha
     pz_request *req = inf->req;
     pz_prepared_attach(res, req->arena);
     req->hints.cache = outcome;
+    if (inf->query.explain) {
+        ProtobufCMessage *explained = pz_context_stage_unpack(&inf->query, res, req->arena);
+        pz_context_stage_explain(inf->context, &inf->query, inf->variation, req, explained);
+        expose(inf);
+        release_config(inf);
+        pz_request_succeed(req, explained);
+        return;
+    }
     ProtobufCMessage *not_modified = apply_validators(inf, res);
     expose(inf);
     release_config(inf);
@@ -214,20 +233,53 @@ static void lead_flight(pz_inference *inf, pz_cache_flight *flight)
 
 /* ---- stages ---- */
 
-/* Reads, validates and resolves the query. */
-static stage_result stage_resolve(pz_inference *inf)
+static void authenticated(pz_access_check *check, const pz_error *err)
+{
+    resume(check->done_ctx, err);
+}
+
+/* Reads the query and authenticates the caller under its namespace's policy (the root's for a
+ * namespace that does not exist: whether it does is not said before). A background refresh repeats
+ * a request that was admitted and is not charged again. */
+static stage_result stage_authenticate(pz_inference *inf)
 {
     pz_request *req = inf->req;
     pz_query *q = &inf->query;
     pz_query_read(q, req->rpc, req->message);
+    const pz_namespace *ns = q->namespace_ != NULL ? pz_config_namespace(inf->config, q->namespace_) : NULL;
+    inf->auth_policy = ns != NULL ? ns->auth_view : pz_config_auth(inf->config);
+    if (inf->refresh != NULL || !pz_access_needed(inf->auth_policy))
+        return STAGE_NEXT;
+    pz_access_authenticate(&inf->p->authenticator, &inf->access, req, inf->auth_policy, authenticated, inf);
+    return STAGE_PENDING;
+}
+
+/* Validates and resolves the query. */
+static stage_result stage_resolve(pz_inference *inf)
+{
+    pz_request *req = inf->req;
+    pz_query *q = &inf->query;
     q->query_params = req->query_params;
     q->n_query_params = req->n_query_params;
     q->received_ms = req->received_ms;
     q->deadline_ms = req->deadline_ms;
+    if (inf->refresh != NULL) /* a refresh answers nobody: nothing to explain */
+        q->explain = false;
     if (pz_query_validate(q, req->arena, &inf->error) != PZ_OK ||
         pz_query_resolve(q, inf->config, req->arena, &inf->error) != PZ_OK)
         return STAGE_FAILED;
     return STAGE_NEXT;
+}
+
+/* Whether the caller may have what it asked for: before the cache, so a cached response never
+ * reaches a caller who may not have it. */
+static stage_result stage_authorize(pz_inference *inf)
+{
+    const pz_query *q = &inf->query;
+    return pz_access_authorize(&inf->access.call.principal, inf->auth_policy, PZ_ACCESS_INFERENCE, q->namespace_,
+                               q->user_id, inf->req->arena, &inf->error) == PZ_OK
+               ? STAGE_NEXT
+               : STAGE_FAILED;
 }
 
 /* Picks the variation: an experiment's when one decides (server/core/experiment.h), else the
@@ -254,8 +306,15 @@ static stage_result stage_assign(pz_inference *inf)
         req->hints.experiment = pz_experiment_header(&inf->assignment, req->arena);
     inf->cache_class = pz_cache_class(q, inf->variation);
     inf->cacheable = !req->uncacheable && pz_cache_class_cacheable(inf->cache_class);
-    const char *cache_control = pz_cache_control_value(inf->cache_class, req->arena);
+    const char *cache_control = pz_cache_control_value(inf->cache_class);
     req->hints.cache_control = cache_control != NULL ? pz_arena_strdup(req->arena, cache_control) : NULL;
+    return STAGE_NEXT;
+}
+
+/* Automatic context and dynamic filter values: server/core/context_stage.h. */
+static stage_result stage_context(pz_inference *inf)
+{
+    inf->context = pz_context_stage_run(inf->p->viewer, inf->config, inf->variation, &inf->query, inf->req);
     return STAGE_NEXT;
 }
 
@@ -289,7 +348,11 @@ static refresh *prepare_refresh(pz_inference *inf, pz_cache_flight *flight)
     }
     r->req.query_params = params;
     r->req.n_query_params = src->n_query_params;
-    r->req.hints.vary = src->hints.vary != NULL ? pz_arena_strdup(&r->arena, src->hints.vary) : NULL;
+    /* The refresh resolves automatic context as the request did (same headers, peer and "now"),
+     * so its answer belongs to the entry it replaces. */
+    const char *client = pz_request_client_addr(src);
+    r->req.client_addr = client != NULL ? pz_arena_strdup(&r->arena, client) : NULL;
+    r->req.received_ms = src->received_ms;
     r->req.protocol = "refresh";
     r->p = inf->p;
     r->flight = flight;
@@ -311,9 +374,6 @@ static stage_result stage_cache(pz_inference *inf)
     }
     pz_response_key key = {.query = &inf->query,
                            .variation_key = inf->variation->key,
-                           .vary = req->hints.vary,
-                           .headers = req->headers,
-                           .n_headers = req->n_headers,
                            .params = inf->variation->query_params,
                            .n_params = inf->variation->n_query_params,
                            .generation = pz_config_generation(inf->config)};
@@ -451,23 +511,37 @@ static stage_result stage_store(pz_inference *inf)
         pz_response_cache_complete(inf->p->rc, flight, res, &ttl, req->hints.fallback_from == NULL);
     }
     pz_prepared_attach(res, req->arena);
+    if (inf->query.explain) /* sent as its own message with the explain object (finish_ok) */
+        return STAGE_NEXT;
     ProtobufCMessage *not_modified = apply_validators(inf, res);
     if (not_modified != NULL)
         inf->response = not_modified;
     return STAGE_NEXT;
 }
 
-/* The pipeline, in order. Named places for the stages still to come:
- *   authorization (issue #15) before `assign`: whether the caller may act for this user;
- *   automatic context and dynamic filter values (issue #13) before `assign`: they are part of the
- *     cache key and of what the recommender receives;
+/* The pipeline, in order. `authenticate` comes first (nothing is read or spent for an unknown
+ * caller) and `authorize` after `resolve` (it needs the namespace and the user). `context` comes
+ * after `assign` because autoContext and the filters are read from the variation's view (spec
+ * §3.12), and before `cache` because its values are part of the key and of what the recommender
+ * receives. Named places for the stages still to come:
  *   post-ranking rules (issue #20) between `recommend` and `build`. */
 static const struct {
     const char *name;
     stage_result (*run)(pz_inference *inf);
 } STAGES[] = {
-    {"resolve", stage_resolve}, {"assign", stage_assign},     {"cache", stage_cache}, {"recommend", stage_recommend},
-    {"build", stage_build},     {"decorate", stage_decorate}, {"store", stage_store},
+    /* one stage a line, so that branches adding stages merge line by line */
+    /* clang-format off */
+    {"authenticate", stage_authenticate},
+    {"resolve", stage_resolve},
+    {"authorize", stage_authorize},
+    {"assign", stage_assign},
+    {"context", stage_context},
+    {"cache", stage_cache},
+    {"recommend", stage_recommend},
+    {"build", stage_build},
+    {"decorate", stage_decorate},
+    {"store", stage_store},
+    /* clang-format on */
 };
 
 #define N_STAGES (sizeof STAGES / sizeof STAGES[0])
@@ -554,9 +628,11 @@ pz_inference_pipeline *pz_inference_pipeline_create(const pz_inference_options *
 {
     pz_inference_pipeline *p = pz_calloc(1, sizeof *p);
     p->recommender = opts->recommender;
+    p->authenticator = opts->authenticator;
     p->events = opts->events;
     p->decorator = opts->decorator;
     p->rc = opts->response_cache;
+    p->viewer = opts->viewer;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->idle, NULL);
     return p;

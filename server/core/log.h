@@ -35,7 +35,8 @@ void pz_log_set_format(pz_log_format format);
 pz_log_format pz_log_get_format(void);
 /* Parses "text", "json". Returns 0, or -1 on an unknown name. */
 int pz_log_format_parse(const char *name, pz_log_format *out);
-/* True when a line of `level` would be written. */
+/* True when lines of `level` are written: a caller with costly arguments checks it first, so that
+ * nothing is formatted for a line that would be dropped. */
 bool pz_log_enabled(pz_log_level level);
 
 void pz_log(pz_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

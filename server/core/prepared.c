@@ -25,9 +25,26 @@ pz_prepared_response *pz_prepared_create(const uint8_t *protobuf, size_t protobu
     pz_etag_of(data, protobuf_len, p->etag);
     p->bytes = bytes;
     atomic_init(&p->refs, 1);
+    for (size_t i = 0; i < PZ_PREPARED_SLOTS; i++)
+        atomic_init(&p->fronts[i], NULL);
     for (size_t i = 0; i < PZ_PREPARED_MAX_VARIANTS; i++)
         atomic_init(&p->variants[i], NULL);
     return p;
+}
+
+pz_prepared_front *pz_prepared_front_get(const pz_prepared_response *p, pz_prepared_slot slot)
+{
+    return atomic_load_explicit(&((pz_prepared_response *)p)->fronts[slot], memory_order_acquire);
+}
+
+pz_prepared_front *pz_prepared_front_set(const pz_prepared_response *p, pz_prepared_slot slot, pz_prepared_front *f)
+{
+    pz_prepared_front *none = NULL;
+    if (atomic_compare_exchange_strong_explicit(&((pz_prepared_response *)p)->fronts[slot], &none, f,
+                                                memory_order_acq_rel, memory_order_acquire))
+        return f;
+    f->free(f); /* another thread attached its own first */
+    return none;
 }
 
 static atomic_ulong variants_encoded;
@@ -72,12 +89,17 @@ const pz_prepared_response *pz_prepared_ref(const pz_prepared_response *p)
 
 void pz_prepared_unref(const pz_prepared_response *p)
 {
-    if (p != NULL && atomic_fetch_sub_explicit(&((pz_prepared_response *)p)->refs, 1, memory_order_acq_rel) == 1) {
-        pz_prepared_response *mp = (pz_prepared_response *)p;
-        for (size_t i = 0; i < PZ_PREPARED_MAX_VARIANTS; i++)
-            free(atomic_load_explicit(&mp->variants[i], memory_order_relaxed));
-        free(mp);
+    if (p == NULL || atomic_fetch_sub_explicit(&((pz_prepared_response *)p)->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    pz_prepared_response *mp = (pz_prepared_response *)p;
+    for (size_t i = 0; i < PZ_PREPARED_SLOTS; i++) {
+        pz_prepared_front *f = atomic_load_explicit(&mp->fronts[i], memory_order_acquire);
+        if (f != NULL)
+            f->free(f);
     }
+    for (size_t i = 0; i < PZ_PREPARED_MAX_VARIANTS; i++)
+        free(atomic_load_explicit(&mp->variants[i], memory_order_acquire));
+    free(mp);
 }
 
 static void unref_deferred(void *p)

@@ -10,8 +10,13 @@
  *              asked for. The codings are the front's business (gateway/compress.h); the core
  *              only keeps their bytes, in slots the front numbers.
  *
- * Immutable once created, except that each variant slot is filled at most once (atomically).
- * Any thread may ref/unref; the last unref frees it and its variants.
+ * Immutable once created, except that each variant slot and each front slot is filled at most once
+ * (atomically). Any thread may ref/unref; the last unref frees it, its variants and its fronts' forms.
+ *
+ * A front may keep its own wire form of the response with it (the gRPC front: the body as a grpc
+ * slice and the response metadata, made at its first send and reused by every later one): a
+ * pz_prepared_front in the front's slot, set once, freed with the response. Not counted in
+ * `bytes`.
  */
 #ifndef PZ_PREPARED_H
 #define PZ_PREPARED_H
@@ -23,6 +28,15 @@
 #include "server/core/buf.h"
 #include "server/core/etag.h"
 #include "server/core/mem.h"
+
+/* A front's wire form of a prepared response; `free` releases it when the response is freed. */
+typedef struct pz_prepared_front pz_prepared_front;
+struct pz_prepared_front {
+    void (*free)(pz_prepared_front *self);
+};
+
+/* The fronts' slots. */
+typedef enum pz_prepared_slot { PZ_PREPARED_SLOT_GRPC, PZ_PREPARED_SLOTS } pz_prepared_slot;
 
 /* Variant slots per response (content codings a front may keep). */
 #define PZ_PREPARED_MAX_VARIANTS 4
@@ -43,6 +57,7 @@ typedef struct pz_prepared_response {
     size_t bytes;     /* total allocation at creation, for cache accounting (variants come later
                        * and are not counted: each is smaller than the JSON it encodes) */
     atomic_long refs; /* use pz_prepared_ref/unref */
+    _Atomic(pz_prepared_front *) fronts[PZ_PREPARED_SLOTS];
     _Atomic(pz_prepared_variant *) variants[PZ_PREPARED_MAX_VARIANTS]; /* use pz_prepared_variant */
 } pz_prepared_response;
 
@@ -70,6 +85,12 @@ pz_prepared_response *pz_prepared_create(const uint8_t *protobuf, size_t protobu
 const pz_prepared_response *pz_prepared_ref(const pz_prepared_response *p);
 /* Drops a reference; frees on the last. NULL is ignored. */
 void pz_prepared_unref(const pz_prepared_response *p);
+/* The wire form a front attached in slot, or NULL. */
+pz_prepared_front *pz_prepared_front_get(const pz_prepared_response *p, pz_prepared_slot slot);
+/* Attaches f in slot unless one is there already. Returns the one attached: f, or the one that was
+ * there (then f has been freed). Any thread. */
+pz_prepared_front *pz_prepared_front_set(const pz_prepared_response *p, pz_prepared_slot slot, pz_prepared_front *f);
+
 /* Hands one reference the caller holds to the arena: it is dropped when the arena is destroyed
  * (pz_arena_defer). Returns p, valid for the arena's life. */
 const pz_prepared_response *pz_prepared_attach(const pz_prepared_response *p, pz_arena *arena);

@@ -18,6 +18,7 @@
         (q)->decorate_items = (m)->decorate_items;                                                                     \
         (q)->synthetic_user = (m)->synthetic_user;                                                                     \
         (q)->feature = (m)->feature;                                                                                   \
+        (q)->explain = (m)->has_explain && (m)->explain;                                                               \
     } while (0)
 
 /* Optional strings the client sends empty are absent, as upstream treats them (a client that
@@ -138,6 +139,18 @@ pz_status pz_query_validate(const pz_query *q, pz_arena *arena, pz_error *err)
         return s;
     return check_map(q->context, q->n_context, "context", PZ_MAX_CONTEXT_KEY_LEN, "InvalidContextParameter", arena,
                      err);
+}
+
+const pz_filter *pz_query_configured_filter(const pz_query *q, const pz_variation *v)
+{
+    if (q->filter != NULL && q->filter[0] != '\0')
+        return NULL;
+    const pz_filters *f = v->filters_view;
+    for (size_t i = 0; f != NULL && i < f->n; i++) {
+        if (!f->items[i].user_required || q->user_id != NULL)
+            return &f->items[i];
+    }
+    return NULL;
 }
 
 pz_status pz_query_resolve(pz_query *q, const pz_config *cfg, pz_arena *arena, pz_error *err)

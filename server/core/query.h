@@ -22,13 +22,12 @@
 #include "server/core/status.h"
 
 /* Limits of the inference API (spec §2.6, §13), each enforced with a 400 naming the field, except
- * PZ_MAX_NUM_RESULTS: a larger numResults is clamped to it, as upstream does. */
+ * PZ_MAX_NUM_RESULTS: a larger numResults is clamped to it, as upstream does. The context and
+ * filterValues limits (PZ_MAX_CONTEXT_KEY_LEN, PZ_MAX_FILTER_VALUE_KEY_LEN, PZ_MAX_MAP_VALUE_LEN)
+ * are in server/core/config.h: automatic values respect them too. */
 #define PZ_MAX_NUM_RESULTS 500
 #define PZ_MAX_RERANK_ITEMS 500
 #define PZ_MAX_ID_LEN 256
-#define PZ_MAX_FILTER_VALUE_KEY_LEN 50
-#define PZ_MAX_CONTEXT_KEY_LEN 150
-#define PZ_MAX_MAP_VALUE_LEN 1000
 
 /* Entries of every map<string,string> field have this layout in protobuf-c. */
 typedef struct pz_string_entry {
@@ -51,12 +50,16 @@ typedef struct pz_query {
                       * an empty list); rerank: the number of ids, since a rerank answers every
                       * id it was given */
     const char *filter;
+    /* filterValues and context: as sent until the context stage of the sequencer
+     * (server/core/inference.h) merges the automatic values in (server/core/context_apply.h);
+     * from then on what the recommender receives and the response cache keys on. */
     pz_string_entry **filter_values;
     size_t n_filter_values;
     pz_string_entry **context;
     size_t n_context;
     bool decorate_items;
     bool synthetic_user;
+    bool explain; /* add an `explain` object to the response (never cached) */
     const char *feature;
     const pz_header *query_params; /* the request's (pz_request.query_params), for `http` URLs */
     size_t n_query_params;
@@ -80,6 +83,11 @@ void pz_query_read(pz_query *q, pz_rpc rpc, const ProtobufCMessage *msg);
  * ids, map keys and values. Returns PZ_OK, or PZ_INVALID_ARGUMENT with *err (message in the arena)
  * for the first problem. */
 pz_status pz_query_validate(const pz_query *q, pz_arena *arena, pz_error *err);
+
+/* The configured filter of variation v that applies to q (spec §3.5): none when the request
+ * names its own `filter`; else the first of v's filters without a condition, or with
+ * `user-required` when q has a user. NULL when none applies. */
+const pz_filter *pz_query_configured_filter(const pz_query *q, const pz_variation *v);
 
 /* Resolves namespace and recommender in cfg into q->ns / q->recommender. Returns PZ_OK, or
  * PZ_NOT_FOUND with *err (RecommenderNotConfigured) naming what is missing. */

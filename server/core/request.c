@@ -195,6 +195,13 @@ static const char *cache_outcome(const pz_request *req, char *buf, size_t len)
     return buf;
 }
 
+const char *pz_request_client_addr(const pz_request *req)
+{
+    if (req->client_addr == NULL && req->client_addr_fn != NULL)
+        return req->client_addr_fn(req);
+    return req->client_addr;
+}
+
 static void json_field(pz_buf *b, const char *key, const char *value)
 {
     if (value == NULL)
@@ -220,7 +227,8 @@ static void access_json(pz_buf *b, const pz_request *req, const char *what, int 
     pz_buf_printf(b, ",\"status\":%d,\"duration_ms\":%.3f", code, (double)dur_us / 1000.0);
     if (req->hints.upstream.us > 0)
         pz_buf_printf(b, ",\"upstream_ms\":%.3f", (double)req->hints.upstream.us / 1000.0);
-    json_field(b, "client", req->client_addr);
+    json_field(b, "client", pz_request_client_addr(req));
+    json_field(b, "principal", req->principal);
     json_field(b, "namespace", req->hints.namespace_key);
     json_field(b, "recommender", req->hints.recommender_key);
     json_field(b, "variation", req->hints.variation);
@@ -251,11 +259,13 @@ void pz_request_log_access(const pz_request *req, const char *what, int code)
             char upstream[48] = "", text[ACCESS_FIELDS_MAX];
             if (req->hints.upstream.us > 0)
                 snprintf(upstream, sizeof upstream, " upstream_ms=%.3f", (double)req->hints.upstream.us / 1000.0);
+            const char *client = pz_request_client_addr(req);
             int n = snprintf(
-                text, sizeof text, "%s %s status=%d dur_ms=%.3f%s client=%s variation=%s cache=%s%s%s",
+                text, sizeof text, "%s %s status=%d dur_ms=%.3f%s client=%s principal=%s variation=%s cache=%s%s%s",
                 req->protocol ? req->protocol : "-", what, code, (double)dur_us / 1000.0, upstream,
-                req->client_addr ? req->client_addr : "-", req->hints.variation ? req->hints.variation : "-", cache,
-                req->status != PZ_OK ? " error=" : "", req->status != PZ_OK && req->error.code ? req->error.code : "");
+                client != NULL ? client : "-", req->principal ? req->principal : "-",
+                req->hints.variation ? req->hints.variation : "-", cache, req->status != PZ_OK ? " error=" : "",
+                req->status != PZ_OK && req->error.code ? req->error.code : "");
             if (n > 0 && (size_t)n < sizeof text && req->hints.request_id != NULL)
                 n += snprintf(text + n, sizeof text - (size_t)n, " request_id=%s", req->hints.request_id);
             if (n > 0 && (size_t)n < sizeof text && traced)

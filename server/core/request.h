@@ -56,16 +56,21 @@ typedef struct pz_response_hints {
     const char *config_version; /* X-Personalization-Config-Version */
     const char *cache_control;  /* Cache-Control */
     const char *etag;           /* ETag, quoted */
-    const char *vary;           /* Vary: the request headers automatic context consulted; written by
-                                 * the context stage (issue #13), part of the cache key */
+    const char *vary;           /* Vary: the request headers automatic context consulted (the
+                                 * context stage); the cache keys on what they resolved to */
     const char *variation;      /* X-Personalization-Variation: the variation key that served */
     const char *experiment;     /* X-Personalization-Experiment: "feature=<f>; variation=<v>" when
                                  * an experiment decided (the assign stage, issue #14) */
     const char *fallback_from;  /* X-Personalization-Fallback: the variation that failed when its
                                    `fallback` variation served (then `variation` names the latter) */
-    bool not_modified;          /* if-none-match matched: REST 304 / gRPC not_modified flag */
-    const char *cache;          /* response cache outcome for the access log ("hit", "miss",
-                                 * "stale", "stale-if-error", "coalesced", "bypass"); NULL = "-" */
+    /* On errors only (server/core/access.h; pz_error_hint_headers in server/core/hints.h): the
+     * challenges of a 401 (REST WWW-Authenticate) and the seconds after which a throttled call
+     * would be admitted (REST Retry-After, gRPC retry-after trailer). */
+    const char *www_authenticate;
+    const char *retry_after;
+    bool not_modified; /* if-none-match matched: REST 304 / gRPC not_modified flag */
+    const char *cache; /* response cache outcome for the access log ("hit", "miss",
+                        * "stale", "stale-if-error", "coalesced", "bypass"); NULL = "-" */
     /* The upstreams' own time for this request (pz_upstream_timing above); the access log prints
      * it as upstream_ms when non-zero, so dur_ms - upstream_ms is the server's own added time. */
     pz_upstream_timing upstream;
@@ -93,10 +98,13 @@ struct pz_request {
     size_t wire_len;
     const pz_header *headers;
     size_t n_headers;
-    const char *protocol;      /* "rest" or "grpc", for logs */
-    const char *client_addr;   /* "ip:port" or NULL */
-    const char *principal;     /* authenticated principal or NULL; set by authentication
-                                * (issue #15) before the core sees the request */
+    const char *protocol; /* "rest" or "grpc", for logs */
+    /* The client's "ip:port" (NULL when unknown), formatted only when asked for
+     * (pz_request_client_addr): set client_addr, or client_addr_fn to format it into the arena. */
+    const char *client_addr;
+    const char *(*client_addr_fn)(const pz_request *req);
+    const char *principal;     /* out: who the core authenticated ("key:NAME", "token:SUBJECT"), for the
+                                * access log; NULL when nobody was */
     const char *if_none_match; /* raw If-None-Match value or NULL */
     /* REST: the query string's parameters, percent-decoded, in order, names as sent (compare them
      * exactly); gRPC: none. Only `http` variations read parameters the messages do not name. */
@@ -167,6 +175,9 @@ void pz_request_assign_id(pz_request *req);
  * upper-case hex, wrong lengths). */
 bool pz_traceparent_trace_id(const char *value, size_t len, char out[33]);
 
+/* The client's "ip:port", or NULL: client_addr, or client_addr_fn's answer. */
+const char *pz_request_client_addr(const pz_request *req);
+
 /* What a finished request reports besides its access line: the metrics recorder (see
  * server/core/request_metrics.h). Set once, before the fronts start; NULL: nothing. */
 typedef void (*pz_request_finished_fn)(void *ctx, const pz_request *req, const char *what, int code);
@@ -174,8 +185,9 @@ void pz_request_set_finished_hook(pz_request_finished_fn fn, void *ctx);
 
 /* Called by the fronts once per finished request: one access-log line (info level; JSON Lines
  * with --log-format json) with protocol, what (route or RPC), status code as sent (HTTP status or
- * gRPC code), duration since receipt, variation, cache outcome, request id and the traceparent's
- * trace id; then the finished hook. */
+ * gRPC code), duration since receipt, client, principal, variation, cache outcome, request id and
+ * the traceparent's trace id; then the finished hook. Formats nothing when info lines are not
+ * written. */
 void pz_request_log_access(const pz_request *req, const char *what, int code);
 
 #endif

@@ -44,45 +44,14 @@ pz_cache_ttl pz_cache_class_ttl(const pz_cache_policy *p)
     return (pz_cache_ttl){max_age * 1000, swr * 1000, sie * 1000};
 }
 
-/* The directives and max-age of the class, without staleness windows. */
-static const char *base_cache_control(const pz_cache_policy *p, pz_arena *arena)
+const char *pz_cache_control_value(const pz_cache_policy *p)
 {
-    const char *d = p->directives != NULL && p->directives[0] != '\0' ? p->directives : NULL;
-    if (p->has_max_age && p->max_age > 0) {
-        if (d == NULL)
-            return pz_arena_printf(arena, "max-age=%d", p->max_age);
-        if (strstr(d, "max-age=") != NULL)
-            return d;
-        return pz_arena_printf(arena, "%s,max-age=%d", d, p->max_age);
-    }
-    return d;
-}
-
-const char *pz_cache_control_value(const pz_cache_policy *p, pz_arena *arena)
-{
-    if (p == NULL)
-        return NULL;
-    const char *cc = base_cache_control(p, arena);
-    if (cc == NULL || !pz_cache_class_cacheable(p))
-        return cc;
-    /* Explicit staleness windows are also advice for shared caches (RFC 5861). */
-    if (p->has_stale_while_revalidate && p->stale_while_revalidate > 0 && strstr(cc, "stale-while-revalidate") == NULL)
-        cc = pz_arena_printf(arena, "%s,stale-while-revalidate=%d", cc, p->stale_while_revalidate);
-    if (p->has_stale_if_error && p->stale_if_error > 0 && strstr(cc, "stale-if-error") == NULL)
-        cc = pz_arena_printf(arena, "%s,stale-if-error=%d", cc, p->stale_if_error);
-    return cc;
+    return p != NULL ? p->header : NULL;
 }
 
 bool pz_cache_stale_if_error_applies(pz_status s)
 {
     return s == PZ_INTERNAL || s == PZ_UPSTREAM_FAILED || s == PZ_UNAVAILABLE || s == PZ_DEADLINE_EXCEEDED;
-}
-
-/* The value of the first header named `lname` (lower case), in the arena, or NULL. */
-static const char *header_value(const pz_response_key *k, const char *lname, pz_arena *arena)
-{
-    const pz_header *h = pz_headers_find(k->headers, k->n_headers, lname);
-    return h != NULL ? pz_arena_strndup(arena, h->value, h->value_len) : NULL;
 }
 
 /* ---- the key ---- */
@@ -150,7 +119,11 @@ static int compare_entries(const void *a, const void *b)
     return c != 0 ? c : strcmp(x->value ? x->value : "", y->value ? y->value : "");
 }
 
-/* A map in key order, so that the same map sent in another order shares the entry. */
+/* A map in key order, so that the same map sent in another order shares the entry. Maps are
+ * small (automatic context adds a handful of entries to every keyed request): an insertion sort
+ * costs less than qsort's set-up up to a few dozen entries. */
+#define INSERTION_SORT_MAX 32
+
 static void put_map(key_builder *b, pz_string_entry **entries, size_t n)
 {
     put_u32(b, (uint32_t)n);
@@ -158,35 +131,26 @@ static void put_map(key_builder *b, pz_string_entry **entries, size_t n)
         return;
     pz_string_entry **sorted = pz_arena_alloc(b->arena, n * sizeof *sorted);
     memcpy(sorted, entries, n * sizeof *sorted);
-    qsort(sorted, n, sizeof *sorted, compare_entries);
+    if (n > INSERTION_SORT_MAX) {
+        qsort(sorted, n, sizeof *sorted, compare_entries);
+    } else {
+        for (size_t i = 1; i < n; i++) {
+            pz_string_entry *e = sorted[i];
+            size_t j = i;
+            for (; j > 0 && compare_entries(&sorted[j - 1], &e) > 0; j--)
+                sorted[j] = sorted[j - 1];
+            sorted[j] = e;
+        }
+    }
     for (size_t i = 0; i < n; i++) {
         put_str(b, sorted[i]->key);
         put_str(b, sorted[i]->value);
     }
 }
 
-/* The values of the request headers named in key->vary (automatic context, spec §4.5). */
-static void put_vary(key_builder *b, const pz_response_key *k)
-{
-    const char *v = k->vary;
-    while (v != NULL && *v != '\0') {
-        while (*v == ' ' || *v == ',')
-            v++;
-        size_t n = strcspn(v, ", ");
-        if (n > 0) {
-            char *name = pz_arena_strndup(b->arena, v, n);
-            for (char *p = name; *p != '\0'; p++)
-                *p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
-            put_str(b, name);
-            put_str(b, header_value(k, name, b->arena));
-        }
-        v += n;
-    }
-}
-
 /* Everything that changes the response: the call (method, namespace, recommender, variation), its
- * subject (user, item, item ids), its shape (numResults, filter and values, context, decoration,
- * synthetic user, experiment feature), the header values automatic context consulted and the
+ * subject (user, item, item ids), its shape (numResults, filter, decoration, synthetic user,
+ * experiment feature, and filter values and context as resolved: explicit and automatic) and the
  * query parameters an http variation's URL reads. The
  * configuration generation travels in pz_cache_key. Returns false when the key is too large. */
 static bool build_key(key_builder *b, const pz_response_key *k, pz_arena *arena)
@@ -210,7 +174,6 @@ static bool build_key(key_builder *b, const pz_response_key *k, pz_arena *arena)
     put_byte(b, q->decorate_items);
     put_byte(b, q->synthetic_user);
     put_str(b, q->feature);
-    put_vary(b, k);
     for (size_t i = 0; i < k->n_params; i++) { /* an http URL's query placeholders */
         const pz_header *p = pz_query_param_find(q->query_params, q->n_query_params, k->params[i]);
         put_str(b, k->params[i]);

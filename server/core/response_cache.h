@@ -13,8 +13,10 @@
  * build_key in response_cache.c), so a user's response is only ever served to requests naming
  * that same user, whatever the policy's directives say (`private` or `public`). A shared cache
  * outside the process (CDN, browser) is governed by the Cache-Control directives the
- * configuration sets; headers consulted by automatic context are in the key and listed in `Vary`
- * (req->hints.vary).
+ * configuration sets. Automatic context enters the key as the values it resolved to (the query's
+ * context and filterValues after the sequencer's context stage), never as raw headers: requests
+ * whose headers resolve alike share an entry. The headers it consulted are sent as `Vary`
+ * (req->hints.vary) for caches outside the process.
  *
  * Staleness windows per class: `staleWhileRevalidate` (default PZ_DEFAULT_STALE_WHILE_REVALIDATE:
  * the class's maxAge) and `staleIfError` (default PZ_DEFAULT_STALE_IF_ERROR_S). Explicit values
@@ -64,11 +66,9 @@ bool pz_cache_class_cacheable(const pz_cache_policy *p);
 /* The freshness windows of class p (which must be cacheable). */
 pz_cache_ttl pz_cache_class_ttl(const pz_cache_policy *p);
 
-/* The Cache-Control header value for class p, in the arena; NULL means no header (p NULL, or no
- * directives and no max-age). spec §4.1 with defect §14 #13 fixed: directives that already hold
- * max-age are sent as given. For a cacheable class, explicit staleness windows are appended as
- * stale-while-revalidate=N / stale-if-error=N (RFC 5861). */
-const char *pz_cache_control_value(const pz_cache_policy *p, pz_arena *arena);
+/* The Cache-Control header value for class p (pz_cache_policy.header, rendered at load); NULL
+ * means no header (p NULL, or no directives and no max-age). */
+const char *pz_cache_control_value(const pz_cache_policy *p);
 
 /* RFC 5861: stale-if-error covers 500, 502, 503 and 504. */
 bool pz_cache_stale_if_error_applies(pz_status s);
@@ -96,15 +96,11 @@ void pz_response_cache_destroy(pz_response_cache *rc);
 /* The response cache's clock (the injected one in tests). */
 int64_t pz_response_cache_now(const pz_response_cache *rc);
 
-/* What identifies a response besides the query: the variation chosen, the request headers named
- * in `vary` and the query parameters named in `params` (their values are in the key) and the
- * configuration generation. */
+/* What identifies a response besides the query: the variation chosen, the query parameters named
+ * in `params` (their values are in the key) and the configuration generation. */
 typedef struct pz_response_key {
     const pz_query *query;
     const char *variation_key;
-    const char *vary; /* comma-separated header names, or NULL */
-    const pz_header *headers;
-    size_t n_headers;
     const char *const *params; /* query parameters the variation reads (an http URL's), or NULL */
     size_t n_params;
     unsigned long long generation;

@@ -10,16 +10,19 @@
 #include <sys/stat.h>
 
 #include "server/core/fs.h"
+#include "server/core/ids.h"
 #include "server/core/mem.h"
 
 #define META_NEXT_SEQ "next_seq"
 #define META_NEXT_TARGET "next_target"
+#define META_INSTANCE "instance"
 #define DEAD_KEY_LEN 12
 
 struct pz_outbox {
     MDB_env *env;
     MDB_dbi log, targets, dead, replay, meta;
     size_t map_mb;
+    char instance[PZ_UUID_SIZE];
 };
 
 struct pz_outbox_txn {
@@ -97,6 +100,23 @@ static uint64_t next_seq_in(const pz_outbox *ob, MDB_txn *txn)
     return next == 0 ? 1 : next;
 }
 
+/* Reads the outbox's instance id, minting it when the outbox is new (or older than the id). */
+static int settle_instance(pz_outbox *ob, MDB_txn *txn)
+{
+    MDB_val k = {.mv_size = sizeof META_INSTANCE - 1, .mv_data = (void *)META_INSTANCE}, v;
+    int rc = mdb_get(txn, ob->meta, &k, &v);
+    if (rc == 0 && v.mv_size == PZ_UUID_SIZE - 1) {
+        memcpy(ob->instance, v.mv_data, v.mv_size);
+        ob->instance[v.mv_size] = '\0';
+        return 0;
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        return rc;
+    pz_uuid4(ob->instance);
+    v = (MDB_val){.mv_size = PZ_UUID_SIZE - 1, .mv_data = ob->instance};
+    return mdb_put(txn, ob->meta, &k, &v, 0);
+}
+
 int pz_outbox_open(const char *dir, size_t map_size_mb, pz_outbox **out, char *err, size_t errlen)
 {
     if (pz_make_dirs(dir) != 0) {
@@ -127,6 +147,8 @@ int pz_outbox_open(const char *dir, size_t map_size_mb, pz_outbox **out, char *e
     for (size_t i = 0; rc == 0 && i < sizeof dbs / sizeof dbs[0]; i++)
         rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi);
     if (rc == 0)
+        rc = settle_instance(ob, txn);
+    if (rc == 0)
         rc = mdb_txn_commit(txn);
     else if (txn != NULL)
         mdb_txn_abort(txn);
@@ -138,6 +160,11 @@ int pz_outbox_open(const char *dir, size_t map_size_mb, pz_outbox **out, char *e
     }
     *out = ob;
     return 0;
+}
+
+const char *pz_outbox_instance(const pz_outbox *ob)
+{
+    return ob->instance;
 }
 
 void pz_outbox_close(pz_outbox *ob)

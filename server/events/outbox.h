@@ -11,7 +11,8 @@
  *            rejected, with the reason, kept until replayed;
  *   replay   same key and value as dead: dead letters queued for redelivery (by the CLI); the
  *            server's writer turns each into a new log record for that one target;
- *   meta     "next_target" -> u32.
+ *   meta     "next_target" -> u32; "instance" -> a UUID minted when the outbox is created, so that
+ *            a recreated outbox (seqs and numbers starting over) is told from the old one.
  *
  * Space is reclaimed by deleting log records below the smallest cursor (pz_outbox_reclaim).
  *
@@ -40,6 +41,8 @@ typedef struct pz_outbox_txn pz_outbox_txn;
  * Returns 0 and *out, or -1 with a message in err. */
 int pz_outbox_open(const char *dir, size_t map_size_mb, pz_outbox **out, char *err, size_t errlen);
 void pz_outbox_close(pz_outbox *ob);
+/* The outbox's instance id (a UUID string), stable across opens. */
+const char *pz_outbox_instance(const pz_outbox *ob);
 
 typedef struct pz_outbox_target {
     const char *id;

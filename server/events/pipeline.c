@@ -285,6 +285,15 @@ void pz_event_pipeline_destroy(pz_event_pipeline *p)
             pz_worker_join(p->slots[i]->worker);
         p->slots[i]->worker = NULL;
     }
+    if (writer_running && p->opts.learner.flush != NULL) {
+        /* What the builtin targets applied becomes durable, so the last round stores their
+         * cursors past it and nothing is re-sent at the next start. */
+        char err[256];
+        if (p->opts.learner.flush(p->opts.learner.self, err, sizeof err) != 0)
+            pz_warn("events: the builtin recommender could not write what it learned (%s); the outbox keeps those "
+                    "events for the next start",
+                    err);
+    }
     if (writer_running) {
         /* A last round stores what the workers finished. */
         pthread_mutex_lock(&p->lock);

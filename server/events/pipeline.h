@@ -8,6 +8,10 @@
  * kill -9 at any point loses no acknowledged event. A `builtin` target is applied right after
  * the commit and before the answers when it is caught up, so the embedded recommender already
  * knows the events when the client hears 200; otherwise its worker catches up from the outbox.
+ * The learner may keep what it applied in memory for a while (server/core/learner.h): the target's
+ * stored cursor stays at the first record not yet durable there, so the outbox keeps those records
+ * and a restart re-sends them under the target's stream (applied exactly once). Destroy asks the
+ * learner to flush first.
  *
  * Targets: each (namespace, target) of the configuration that accepted a call is registered in
  * the outbox on its first record (target_spec.h) and gets a worker thread that reads the outbox

@@ -33,6 +33,7 @@ typedef struct pz_target_slot {
     char *shown; /* its display form, for stats and logs (pz_target_display_id) */
     pz_event_target_type type;
     char *ns;
+    char *stream;          /* the learner stream of a builtin target (pz_learner), set when registered */
     uint64_t cursor_saved; /* (writer) the cursor in the outbox */
     pthread_mutex_t lock;
     char *spec_json;   /* replaced by the writer when the configuration changes it */

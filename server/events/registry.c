@@ -1,4 +1,5 @@
 /* The event pipeline's target registry: slots by number and id (pipeline_internal.h). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,6 +42,7 @@ void pz_slot_free(pz_target_slot *s)
     free(s->shown);
     free(s->ns);
     free(s->spec_json);
+    free(s->stream);
     free(s);
 }
 
@@ -64,6 +66,10 @@ pz_target_slot *pz_registry_find_number(pz_event_pipeline *p, uint32_t number)
 
 void pz_registry_add(pz_event_pipeline *p, pz_target_slot *s)
 {
+    /* The outbox instance tells a recreated outbox's numbers and seqs from the old one's. */
+    char stream[128];
+    snprintf(stream, sizeof stream, "outbox:%s:%u", pz_outbox_instance(p->ob), s->number);
+    s->stream = pz_strdup(stream);
     pthread_mutex_lock(&p->reg_lock);
     p->slots = pz_realloc(p->slots, (p->n_slots + 1) * sizeof *p->slots);
     p->slots[p->n_slots++] = s;

@@ -126,7 +126,10 @@ static bool admit_job(pz_event_pipeline *p, const round_changes *r, pz_event_job
         refuse_job(p, job, why);
         return false;
     }
-    if (p->opts.no_dispatch)
+    /* Once the pipeline stops, its workers are joined: a target first seen in the last rounds
+     * (an exposure queued just before SIGTERM) gets no thread that would outlive them and the
+     * stores they write to; its records wait in the outbox for the next start. */
+    if (p->opts.no_dispatch || atomic_load(&p->workers_stopping))
         return true;
     job->parked = pz_arena_calloc(job->arena, needed, sizeof *job->parked);
     char why[160];
@@ -261,6 +264,20 @@ static int append_job(pz_event_pipeline *p, pz_outbox_txn *t, round_changes *r, 
     return 0;
 }
 
+/* The cursor that may be stored for s, given its in-memory cursor: the learner of a builtin target
+ * may hold applied events that are not durable yet (pz_learner.unflushed_from); the outbox keeps
+ * them, and a restart re-sends them (the learner skips what it already has). Never backwards. */
+static uint64_t storable_cursor(const pz_event_pipeline *p, const pz_target_slot *s, uint64_t cursor)
+{
+    const pz_learner *l = &p->opts.learner;
+    if (s->type != PZ_TARGET_BUILTIN || l->unflushed_from == NULL)
+        return cursor;
+    uint64_t from = l->unflushed_from(l->self, s->stream);
+    if (from < cursor)
+        cursor = from;
+    return cursor > s->cursor_saved ? cursor : s->cursor_saved;
+}
+
 /* Takes every slot's unsaved cursor and dead letters into the round and stores them. */
 static int save_progress(pz_event_pipeline *p, pz_outbox_txn *t, round_changes *r, char *err, size_t errlen)
 {
@@ -271,6 +288,7 @@ static int save_progress(pz_event_pipeline *p, pz_outbox_txn *t, round_changes *
         pz_dead_item *dead = s->dead_head;
         s->dead_head = s->dead_tail = NULL;
         pthread_mutex_unlock(&s->lock);
+        cursor = storable_cursor(p, s, cursor);
         if (cursor == s->cursor_saved && dead == NULL)
             continue;
         slot_change *c = change_for(r, s);
@@ -379,6 +397,19 @@ static void round_rollback(round_changes *r)
     free(r->changes);
 }
 
+/* The seq of the job's record that names slot s (the events' envelope): the learner stream's
+ * position of its events. */
+static uint64_t record_seq_for(const pz_event_job *job, const pz_target_slot *s)
+{
+    for (size_t r = 0; r < job->n_records; r++) {
+        for (size_t t = 0; t < job->records[r].n_targets; t++) {
+            if (job->slots[job->records[r].targets[t]] == s)
+                return job->records[r].seq;
+        }
+    }
+    return 0;
+}
+
 /* Applies the events of this round's calls to a caught-up builtin target (pipeline.h). */
 static void apply_builtin_inline(pz_event_pipeline *p, pz_target_slot *s, slot_change *c, pz_event_job *jobs,
                                  size_t n_jobs, uint64_t first_seq, uint64_t next_seq)
@@ -407,6 +438,7 @@ static void apply_builtin_inline(pz_event_pipeline *p, pz_target_slot *s, slot_c
             continue;
         records += jobs[j].events->n_event_list > 0;
         const Personalization__V1__PutEventsRequest *in = jobs[j].events;
+        uint64_t seq = record_seq_for(&jobs[j], s);
         for (size_t e = 0; e < in->n_event_list; e++) {
             const Personalization__V1__Event *ev = in->event_list[e];
             evs[i++] = (pz_interaction){.user_id = in->user_id,
@@ -415,11 +447,12 @@ static void apply_builtin_inline(pz_event_pipeline *p, pz_target_slot *s, slot_c
                                         .event_type = ev->event_type,
                                         .has_event_value = ev->has_event_value,
                                         .event_value = ev->event_value,
-                                        .sent_at_ms = pz_event_time_ms(ev->sent_at, now_ms)};
+                                        .sent_at_ms = pz_event_time_ms(ev->sent_at, now_ms),
+                                        .seq = seq};
         }
     }
     char err[256] = "";
-    if (n == 0 || p->opts.learner.learn(p->opts.learner.self, s->ns, evs, n, err, sizeof err) == 0) {
+    if (n == 0 || p->opts.learner.learn(p->opts.learner.self, s->ns, s->stream, evs, n, err, sizeof err) == 0) {
         s->cursor = next_seq;
         s->delivered += records;
         s->delivered_events += n;
@@ -442,9 +475,10 @@ static bool anything_to_store(pz_event_pipeline *p)
     for (size_t i = 0; i < p->n_slots; i++) {
         pz_target_slot *s = p->slots[i];
         pthread_mutex_lock(&s->lock);
-        bool dirty = s->cursor != s->cursor_saved || s->dead_head != NULL;
+        uint64_t cursor = s->cursor;
+        bool dirty = s->dead_head != NULL;
         pthread_mutex_unlock(&s->lock);
-        if (dirty)
+        if (dirty || (cursor != s->cursor_saved && storable_cursor(p, s, cursor) != s->cursor_saved))
             return true;
     }
     return false;

@@ -16,6 +16,7 @@ static const char *const TYPE_NAMES[] = {
     [PZ_TARGET_BUILTIN] = "builtin",
     [PZ_TARGET_HTTP] = "http",
     [PZ_TARGET_FILE] = "file",
+    [PZ_TARGET_KAFKA] = "kafka",
     [PZ_TARGET_EXPERIMENTS] = "experiments",
 };
 
@@ -32,10 +33,30 @@ static const char *target_name(const pz_event_target *t)
     case PZ_TARGET_KINESIS_FIREHOSE: return t->stream_name;
     case PZ_TARGET_HTTP: return t->url;
     case PZ_TARGET_FILE: return t->path;
+    case PZ_TARGET_KAFKA: /* made by target_id */
     case PZ_TARGET_BUILTIN:
     case PZ_TARGET_EXPERIMENTS: return NULL;
     }
     return NULL;
+}
+
+/* "<ns>/<type>[/<name>]"; a kafka target's name is "<topic>@<brokers>" (a topic is only unique
+ * within its cluster). Malloc'ed. */
+static char *target_id(const char *ns, const char *type, const pz_event_target *t)
+{
+    const char *name = target_name(t);
+    const char *topic = t->kafka.v[PZ_KAFKA_TOPIC], *brokers = t->kafka.v[PZ_KAFKA_BROKERS];
+    size_t len = strlen(ns) + strlen(type) + (name ? strlen(name) : 0) + 3;
+    if (t->type == PZ_TARGET_KAFKA)
+        len += (topic ? strlen(topic) : 0) + (brokers ? strlen(brokers) : 0) + 1;
+    char *id = pz_malloc(len);
+    if (t->type == PZ_TARGET_KAFKA)
+        snprintf(id, len, "%s/%s/%s@%s", ns, type, topic ? topic : "", brokers ? brokers : "");
+    else if (name != NULL)
+        snprintf(id, len, "%s/%s/%s", ns, type, name);
+    else
+        snprintf(id, len, "%s/%s", ns, type);
+    return id;
 }
 
 static void set_opt(json_t *o, const char *k, const char *v)
@@ -47,13 +68,7 @@ static void set_opt(json_t *o, const char *k, const char *v)
 void pz_target_spec_render(const char *ns, const pz_event_target *t, char **id, char **spec_json)
 {
     const char *type = pz_target_type_name(t->type);
-    const char *name = target_name(t);
-    size_t len = strlen(ns) + strlen(type) + (name ? strlen(name) : 0) + 3;
-    *id = pz_malloc(len);
-    if (name != NULL)
-        snprintf(*id, len, "%s/%s/%s", ns, type, name);
-    else
-        snprintf(*id, len, "%s/%s", ns, type);
+    *id = target_id(ns, type, t);
     json_t *o = json_object();
     json_object_set_new(o, "type", json_string(type));
     json_object_set_new(o, "namespace", json_string(ns));
@@ -63,6 +78,8 @@ void pz_target_spec_render(const char *ns, const pz_event_target *t, char **id, 
     set_opt(o, "path", t->path);
     set_opt(o, "endpointUrl", t->endpoint_url);
     set_opt(o, "region", t->region);
+    for (int f = 0; t->type == PZ_TARGET_KAFKA && f < PZ_KAFKA__COUNT; f++)
+        set_opt(o, pz_kafka_field_at((pz_kafka_field)f)->key, t->kafka.v[f]);
     if (t->type == PZ_TARGET_HTTP && t->n_headers > 0) {
         json_t *h = json_object();
         for (size_t i = 0; i < t->n_headers; i++)
@@ -107,6 +124,8 @@ int pz_target_spec_parse(const char *spec_json, pz_target_spec *out, char *err, 
     out->path = opt_dup(o, "path");
     out->endpoint_url = opt_dup(o, "endpointUrl");
     out->region = opt_dup(o, "region");
+    for (int f = 0; out->type == PZ_TARGET_KAFKA && f < PZ_KAFKA__COUNT; f++)
+        out->kafka[f] = opt_dup(o, pz_kafka_field_at((pz_kafka_field)f)->key);
     json_t *h = json_object_get(o, "headers");
     if (json_is_object(h) && json_object_size(h) > 0) {
         out->n_headers = json_object_size(h);
@@ -126,13 +145,9 @@ int pz_target_spec_parse(const char *spec_json, pz_target_spec *out, char *err, 
                            .stream_name = out->stream_name,
                            .url = out->url,
                            .path = out->path};
-    const char *name = target_name(&cfg);
-    size_t len = strlen(ns) + strlen(type) + (name ? strlen(name) : 0) + 3;
-    out->id = pz_malloc(len);
-    if (name != NULL)
-        snprintf(out->id, len, "%s/%s/%s", ns, type, name);
-    else
-        snprintf(out->id, len, "%s/%s", ns, type);
+    for (int f = 0; f < PZ_KAFKA__COUNT; f++)
+        cfg.kafka.v[f] = out->kafka[f];
+    out->id = target_id(ns, type, &cfg);
     json_decref(o);
     return 0;
 }
@@ -147,6 +162,8 @@ void pz_target_spec_free(pz_target_spec *s)
     free(s->path);
     free(s->endpoint_url);
     free(s->region);
+    for (int f = 0; f < PZ_KAFKA__COUNT; f++)
+        free(s->kafka[f]);
     for (size_t i = 0; i < s->n_headers; i++) {
         free(s->header_names[i]);
         free(s->header_values[i]);
@@ -209,6 +226,11 @@ char *pz_target_spec_display_json(const char *spec_json)
         replace_string(o, "url", pz_redact_urls_dup(v));
     if ((v = json_string_value(json_object_get(o, "endpointUrl"))) != NULL)
         replace_string(o, "endpointUrl", pz_redact_urls_dup(v));
+    for (int f = 0; f < PZ_KAFKA__COUNT; f++) {
+        const pz_kafka_field_info *info = pz_kafka_field_at((pz_kafka_field)f);
+        if (info->secret && json_is_string(json_object_get(o, info->key)))
+            json_object_set_new(o, info->key, json_string(PZ_REDACTED));
+    }
     json_t *h = json_object_get(o, "headers");
     const char *k;
     json_t *hv;

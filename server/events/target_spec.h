@@ -2,7 +2,8 @@
  *
  * Every configured event target (spec §3.11 plus ours) is identified by
  *   "<namespace>/<type>"            builtin, experiments (the experiment store's, never configured)
- *   "<namespace>/<type>/<name>"     name = trackingId, streamName, url or path
+ *   "<namespace>/<type>/<name>"     name = trackingId, streamName, url or path, or for kafka
+ *                                   "<topic>@<brokers>"
  * and described by a canonical JSON spec (type, namespace and the target's keys), which the
  * outbox stores with the target's cursor so delivery never needs the configuration that accepted
  * the events. Two configured targets with the same id are the same target (its latest spec wins).
@@ -26,9 +27,10 @@ typedef struct pz_target_spec {
     char **header_names; /* http */
     char **header_values;
     size_t n_headers;
-    char *path;         /* file */
-    char *endpoint_url; /* AWS targets, optional */
-    char *region;       /* AWS targets, optional */
+    char *path;                   /* file */
+    char *endpoint_url;           /* AWS targets, optional */
+    char *region;                 /* AWS targets, optional */
+    char *kafka[PZ_KAFKA__COUNT]; /* kafka: brokers, topic, security (server/core/kafka_settings.h) */
 } pz_target_spec;
 
 /* The form of a target id that is shown or logged (stats, logs, the CLI): the tracking id of a

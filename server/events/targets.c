@@ -38,6 +38,10 @@ static pz_delivery_limits limits_for(pz_event_target_type type)
                                     .max_bytes = PZ_WEBHOOK_MAX_BYTES,
                                     .max_record_bytes = SIZE_MAX,
                                     .atomic = true};
+    case PZ_TARGET_KAFKA: /* not atomic: a call holds one record per key, so retries keep key order */
+        return (pz_delivery_limits){.max_records = PZ_KAFKA_MAX_RECORDS,
+                                    .max_bytes = PZ_KAFKA_MAX_BYTES,
+                                    .max_record_bytes = PZ_KAFKA_MAX_RECORD_BYTES};
     case PZ_TARGET_BUILTIN:
         return (pz_delivery_limits){.max_records = PZ_BUILTIN_TARGET_MAX_RECORDS,
                                     .max_bytes = SIZE_MAX,
@@ -71,6 +75,7 @@ pz_target *pz_target_create(pz_target_spec *spec, const pz_target_env *env)
         t->header_lines[t->spec.n_headers] = pz_strdup("Content-Type: application/json");
         t->http = pz_blocking_create();
         break;
+    case PZ_TARGET_KAFKA: t->kafka = pz_kafka_producer_create(&t->spec, t->env.timeout_ms); break;
     case PZ_TARGET_BUILTIN:
     case PZ_TARGET_EXPERIMENTS: break;
     default: t->http = pz_blocking_create(); break;
@@ -84,6 +89,7 @@ void pz_target_destroy(pz_target *t)
         return;
     pz_blocking_destroy(t->http);
     pz_file_sink_destroy(t->file);
+    pz_kafka_producer_destroy(t->kafka);
     for (size_t i = 0; t->header_lines != NULL && t->header_lines[i] != NULL; i++)
         free(t->header_lines[i]);
     free(t->header_lines);
@@ -95,6 +101,13 @@ void pz_target_cancel(pz_target *t)
 {
     if (t->http != NULL)
         pz_blocking_cancel(t->http);
+    if (t->kafka != NULL)
+        pz_kafka_producer_cancel(t->kafka);
+}
+
+void pz_target_set_stream(pz_target *t, const char *stream)
+{
+    t->stream = stream;
 }
 
 const pz_target_spec *pz_target_get_spec(const pz_target *t)
@@ -129,6 +142,7 @@ void pz_target_prepare(const pz_target *t, pz_delivery_entry *e)
         break;
     }
     case PZ_TARGET_KINESIS_STREAM:
+    case PZ_TARGET_KAFKA: /* the same key orders both */
         e->key_hash = pz_delivery_hash(v->partition_key, v->partition_key_len, 2);
         e->cost = v->json_len + v->partition_key_len;
         break;
@@ -252,13 +266,14 @@ static void send_builtin(pz_target *t, pz_delivery_entry *const *batch, size_t n
                 .has_event_value = json_is_number(value),
                 .event_value = json_number_value(value),
                 .sent_at_ms = pz_event_time_ms(json_number_value(json_object_get(ev, "sentAt")), now_ms),
+                .seq = batch[i]->seq,
             };
         }
     }
     char err[PZ_DELIVERY_MAX_REASON] = "";
     if (t->env.learner.learn == NULL)
         all(out, n, PZ_OUTCOME_RETRY, "no builtin recommender");
-    else if (k == 0 || t->env.learner.learn(t->env.learner.self, t->spec.ns, evs, k, err, sizeof err) == 0)
+    else if (k == 0 || t->env.learner.learn(t->env.learner.self, t->spec.ns, t->stream, evs, k, err, sizeof err) == 0)
         all(out, n, PZ_OUTCOME_OK, "");
     else
         all(out, n, PZ_OUTCOME_RETRY, err);
@@ -326,6 +341,7 @@ void pz_target_send(pz_target *t, pz_delivery_entry *const *batch, size_t n, pz_
     case PZ_TARGET_FILE: send_file(t, batch, n, out); break;
     case PZ_TARGET_BUILTIN: send_builtin(t, batch, n, out); break;
     case PZ_TARGET_EXPERIMENTS: send_experiments(t, batch, n, out); break;
+    case PZ_TARGET_KAFKA: pz_kafka_producer_send(t->kafka, batch, n, out); break;
     default: pz_target_send_aws(t, batch, n, out); break;
     }
 }

@@ -16,6 +16,9 @@
  *                              at most 500 records and 4 MiB per call, all-or-nothing.
  *   file                       JSON Lines of envelopes appended to `path`, fdatasync'ed per call,
  *                              rotated by size (file_sink.h).
+ *   kafka                      each record produced to a topic, key = the Kinesis partition key,
+ *                              value = the envelope, acknowledged by every in-sync replica
+ *                              (target_kafka.h).
  *   builtin                    the events applied to the embedded recommender.
  *   experiments                (never configured) experiment records applied to the experiment
  *                              store (server/core/experiment_store.h), in seq order, at most 2000
@@ -72,6 +75,9 @@ const pz_target_spec *pz_target_get_spec(const pz_target *t);
 void pz_target_destroy(pz_target *t);
 /* Makes the current and later calls fail fast (any thread). */
 void pz_target_cancel(pz_target *t);
+/* Builtin targets: the learner stream their events are applied under (server/core/learner.h), each
+ * event numbered with its record's seq. Not copied: it must outlive the target. */
+void pz_target_set_stream(pz_target *t, const char *stream);
 
 const pz_delivery_limits *pz_target_limits(const pz_target *t);
 /* False for records the target has nothing to do with (Personalize: no events): they count as

@@ -3,6 +3,7 @@
 #define PZ_EVENT_TARGETS_INTERNAL_H
 
 #include "server/events/file_sink.h"
+#include "server/events/target_kafka.h"
 #include "server/events/targets.h"
 #include "server/upstream/blocking_call.h"
 
@@ -13,6 +14,8 @@ struct pz_target {
     pz_blocking_client *http; /* AWS and http targets */
     pz_file_sink *file;       /* file targets */
     char **header_lines;      /* http targets: "Name: value", NULL-terminated */
+    const char *stream;       /* builtin targets: the learner stream */
+    pz_kafka_producer *kafka; /* kafka targets */
 };
 
 /* Sends to a Personalize event tracker, a Kinesis stream or a Firehose stream. */

@@ -50,7 +50,9 @@ static pz_target *build_target(pz_worker *w)
     if (pz_target_spec_parse(spec_json, &spec, err, sizeof err) != 0)
         pz_fatal("events: target %s: %s", w->s->shown, err);
     free(spec_json);
-    return pz_target_create(&spec, &w->p->env);
+    pz_target *t = pz_target_create(&spec, &w->p->env);
+    pz_target_set_stream(t, w->s->stream);
+    return t;
 }
 
 typedef struct refill_ctx {

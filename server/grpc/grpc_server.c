@@ -115,8 +115,17 @@ static const srv_method SERVICE_METHODS[] = {
 #define N_SERVICE_METHODS (sizeof SERVICE_METHODS / sizeof SERVICE_METHODS[0])
 #define N_METHODS ((int)(PZ_RPC__COUNT + N_SERVICE_METHODS))
 
+/* The PEM texts served to new connections (the certificate config fetcher reads them). */
+typedef struct tls_files {
+    const char *cert_file, *key_file, *ca_file; /* from the options; NULL: no TLS / no mTLS */
+    pthread_mutex_t lock;                       /* guards the texts and generations */
+    char *cert, *key, *ca;
+    unsigned long generation, handed; /* loaded / last handed to grpc */
+} tls_files;
+
 struct pz_grpc_server {
     grpc_server *server;
+    tls_files tls;
     pz_grpc_acceptor *acceptor;
     pz_conn_limits *limits;
     grpc_server_credentials *creds; /* insecure: for the sockets the acceptor hands over */
@@ -144,7 +153,7 @@ typedef enum call_state { ST_REQUESTED, ST_HANDLING, ST_READING, ST_WRITING, ST_
 /* Max metadata this front sends: at most one entry per hint row in initial metadata, 2 error
  * trailers. */
 #define MAX_INITIAL_MD PZ_HINT_HEADERS_COUNT
-#define MAX_TRAILING_MD 2
+#define MAX_TRAILING_MD (2 + PZ_ERROR_HINT_HEADERS_COUNT)
 
 /* One call from request to release. Owned by whoever holds its current step: the CQ worker
  * (requested, reading, writing, finishing) or the core (handling, until on_done). */
@@ -315,11 +324,20 @@ static void copy_metadata(srv_call *c)
     c->req.n_headers = n;
 }
 
+/* pz_request.client_addr_fn: grpc's peer string is asked for (and decoded) only when the access
+ * log writes a line. */
+static const char *client_addr(const pz_request *req)
+{
+    /* The call that holds req, not front_data: a handler may stand in front_data while it decides
+     * (server/ops/admin.h's admission) and ask for the address meanwhile. */
+    return peer_address((srv_call *)((char *)req - offsetof(srv_call, req)));
+}
+
 static void init_request(srv_call *c)
 {
     pz_request_init(&c->req, &c->arena);
     c->req.protocol = "grpc";
-    c->req.client_addr = peer_address(c);
+    c->req.client_addr_fn = client_addr;
     c->req.front_data = c;
     if (c->method->kind != CALL_UNKNOWN)
         c->req.deadline_ms = deadline_to_ms(c->deadline);
@@ -340,6 +358,38 @@ static bool read_message(srv_call *c, grpc_byte_buffer *bb, pz_arena *into, uint
     memcpy(*data, GRPC_SLICE_START_PTR(all), *len);
     grpc_slice_unref(all);
     (void)c;
+    return true;
+}
+
+/* Unpacks a received message into the arena. An uncompressed message in one slice (the usual case)
+ * is read in place; otherwise it is joined into the arena first. *wire and *wire_len: the bytes it was
+ * decoded from (in bb or the arena: valid while both live). Returns false when it cannot be
+ * decompressed; *out is NULL when it is not a valid `desc`. */
+static bool unpack_message(srv_call *c, grpc_byte_buffer *bb, const ProtobufCMessageDescriptor *desc,
+                           ProtobufCMessage **out, const uint8_t **wire, size_t *wire_len)
+{
+    grpc_byte_buffer_reader rd;
+    /* Only an uncompressed buffer is read in place: a compressed one is decompressed into the
+     * reader's own buffer, which goes with the reader. */
+    bool in_place = bb->type == GRPC_BB_RAW && bb->data.raw.compression == GRPC_COMPRESS_NONE;
+    if (!grpc_byte_buffer_reader_init(&rd, bb))
+        return false;
+    grpc_slice *first = NULL, *second = NULL;
+    if (in_place && grpc_byte_buffer_reader_peek(&rd, &first) && !grpc_byte_buffer_reader_peek(&rd, &second)) {
+        *wire = GRPC_SLICE_START_PTR(*first); /* bb's own slice: valid while bb lives */
+        *wire_len = GRPC_SLICE_LENGTH(*first);
+        *out = protobuf_c_message_unpack(desc, &c->arena.pb, *wire_len, *wire);
+        grpc_byte_buffer_reader_destroy(&rd);
+        return true;
+    }
+    grpc_byte_buffer_reader_destroy(&rd);
+    uint8_t *data;
+    size_t len;
+    if (!read_message(c, bb, &c->arena, &data, &len))
+        return false;
+    *wire = data;
+    *wire_len = len;
+    *out = protobuf_c_message_unpack(desc, &c->arena.pb, len, data);
     return true;
 }
 
@@ -366,14 +416,82 @@ static void add_md(grpc_metadata *arr, size_t *n, const char *key, const char *v
     (*n)++;
 }
 
-/* The response hints as initial metadata: all of them on success, the on_errors rows on errors. */
-static void hints_metadata(srv_call *c, bool ok)
+/* A hint row whose value differs from request to request (the request id): a prepared response's
+ * gRPC form (below) leaves it out, each request adds its own. */
+static bool per_request_row(const pz_hint_header *row)
+{
+    return row->offset == offsetof(pz_response_hints, request_id);
+}
+
+/* The response hints as initial metadata: all of them on success, the on_errors rows on errors.
+ * With a prepared form's metadata (form != NULL, success), its entries by reference and then this
+ * request's own rows. */
+static void hints_metadata(srv_call *c, bool ok, const grpc_metadata *form, size_t n_form)
+{
+    for (size_t i = 0; i < n_form; i++) {
+        c->initial[c->n_initial] = form[i];
+        grpc_slice_ref(form[i].value); /* released with the call, like the other entries */
+        c->n_initial++;
+    }
+    for (size_t i = 0; i < PZ_HINT_HEADERS_COUNT; i++) {
+        const pz_hint_header *row = &pz_hint_headers[i];
+        if (form != NULL ? per_request_row(row) : ok || row->on_errors)
+            add_md(c->initial, &c->n_initial, row->name, pz_hint_value(row, &c->req.hints, PZ_FRONT_GRPC, true));
+    }
+}
+
+/* The gRPC form of a prepared response (server/core/prepared.h), made at its first send: the body
+ * as a slice of its own (grpc may hold it after our call ends) and the initial metadata of the hint
+ * values it was made with. A hit sends both by reference: no copy, no allocation for either. */
+typedef struct grpc_form {
+    pz_prepared_front base;
+    grpc_slice body;
+    char *values[PZ_HINT_HEADERS_COUNT]; /* per hint row, the value sent (NULL: none) */
+    grpc_metadata md[MAX_INITIAL_MD];
+    size_t n_md;
+} grpc_form;
+
+static void free_form(pz_prepared_front *f)
+{
+    grpc_form *g = (grpc_form *)f;
+    grpc_slice_unref(g->body);
+    for (size_t i = 0; i < g->n_md; i++)
+        grpc_slice_unref(g->md[i].value);
+    for (size_t i = 0; i < PZ_HINT_HEADERS_COUNT; i++)
+        free(g->values[i]);
+    free(g);
+}
+
+static const grpc_form *form_of(const pz_prepared_response *p, const pz_response_hints *hints)
+{
+    grpc_form *g = (grpc_form *)pz_prepared_front_get(p, PZ_PREPARED_SLOT_GRPC);
+    if (g != NULL)
+        return g;
+    g = pz_calloc(1, sizeof *g);
+    g->base.free = free_form;
+    g->body = grpc_slice_from_copied_buffer((const char *)p->protobuf, p->protobuf_len);
+    for (size_t i = 0; i < PZ_HINT_HEADERS_COUNT; i++) {
+        if (per_request_row(&pz_hint_headers[i]))
+            continue;
+        const char *v = pz_hint_value(&pz_hint_headers[i], hints, PZ_FRONT_GRPC, true);
+        g->values[i] = v != NULL ? pz_strdup(v) : NULL;
+        add_md(g->md, &g->n_md, pz_hint_headers[i].name, v);
+    }
+    return (const grpc_form *)pz_prepared_front_set(p, PZ_PREPARED_SLOT_GRPC, &g->base);
+}
+
+/* The hints of this request are the ones the form's metadata was made with (they are, unless a
+ * stage varies a hint within one cache entry). */
+static bool form_fits(const grpc_form *g, const pz_response_hints *hints)
 {
     for (size_t i = 0; i < PZ_HINT_HEADERS_COUNT; i++) {
-        if (ok || pz_hint_headers[i].on_errors)
-            add_md(c->initial, &c->n_initial, pz_hint_headers[i].name,
-                   pz_hint_value(&pz_hint_headers[i], &c->req.hints, PZ_FRONT_GRPC, true));
+        if (per_request_row(&pz_hint_headers[i]))
+            continue;
+        const char *v = pz_hint_value(&pz_hint_headers[i], hints, PZ_FRONT_GRPC, true);
+        if ((v == NULL) != (g->values[i] == NULL) || (v != NULL && strcmp(v, g->values[i]) != 0))
+            return false;
     }
+    return true;
 }
 
 static void start_batch(srv_call *c, const grpc_op *ops, size_t n)
@@ -401,9 +519,12 @@ static void start_batch(srv_call *c, const grpc_op *ops, size_t n)
 #define FINAL_BATCH_OPS 4
 
 /* The final batch: initial metadata (unless already sent), the message when `body` is given,
- * the status and RECV_CLOSE_ON_SERVER. Errors carry details and the upstream error trailers.
- * After this the call belongs to the CQ worker, which releases it; the caller must not touch it. */
-static void send_final(srv_call *c, grpc_slice *body, int code, const char *message)
+ * the status and RECV_CLOSE_ON_SERVER. Initial metadata: `md` (a prepared form's, success only)
+ * and this request's own rows when given, else made from the hints (hints_metadata). Errors carry
+ * details and the upstream error trailers. After this the call belongs to the CQ worker, which releases it; the
+ * caller must not touch it. */
+static void send_final_md(srv_call *c, grpc_slice *body, int code, const char *message, const grpc_metadata *md,
+                          size_t n_md)
 {
     grpc_op ops[FINAL_BATCH_OPS];
     size_t n = 0;
@@ -411,7 +532,7 @@ static void send_final(srv_call *c, grpc_slice *body, int code, const char *mess
     c->code = code;
     c->state = ST_FINISHING;
     if (!c->sent_initial_md)
-        hints_metadata(c, code == GRPC_STATUS_OK);
+        hints_metadata(c, code == GRPC_STATUS_OK, md, n_md);
     if (!c->sent_initial_md) {
         ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
         ops[n].data.send_initial_metadata.count = c->n_initial;
@@ -428,6 +549,9 @@ static void send_final(srv_call *c, grpc_slice *body, int code, const char *mess
     if (code != GRPC_STATUS_OK) {
         add_md(c->trailing, &c->n_trailing, "x-personalization-error-code", c->req.error.code);
         add_md(c->trailing, &c->n_trailing, "x-personalization-error-type", c->req.error.type);
+        for (size_t i = 0; i < PZ_ERROR_HINT_HEADERS_COUNT; i++)
+            add_md(c->trailing, &c->n_trailing, pz_error_hint_headers[i].name,
+                   pz_hint_value(&pz_error_hint_headers[i], &c->req.hints, PZ_FRONT_GRPC, true));
     }
     ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
     ops[n].data.send_status_from_server.status = (grpc_status_code)code;
@@ -445,9 +569,9 @@ static void send_final(srv_call *c, grpc_slice *body, int code, const char *mess
     start_batch(c, ops, n);
 }
 
-static void release_prepared(void *p)
+static void send_final(srv_call *c, grpc_slice *body, int code, const char *message)
 {
-    pz_prepared_unref(p);
+    send_final_md(c, body, code, message, NULL, 0);
 }
 
 /* pz_request.on_done: runs once per request, on any thread, possibly inside pz_handle_fn. */
@@ -459,11 +583,11 @@ static void on_request_done(pz_request *req)
         send_final(c, NULL, pz_status_grpc(req->status), msg);
         return;
     }
-    if (req->prepared != NULL && !req->hints.not_modified) { /* packed once by the core: sent without copying */
-        const pz_prepared_response *p = pz_prepared_ref(req->prepared);
-        grpc_slice body =
-            grpc_slice_new_with_user_data((void *)p->protobuf, p->protobuf_len, release_prepared, (void *)p);
-        send_final(c, &body, GRPC_STATUS_OK, NULL);
+    if (req->prepared != NULL && !req->hints.not_modified) { /* packed once by the core: its gRPC form, by reference */
+        const grpc_form *g = form_of(req->prepared, &req->hints);
+        grpc_slice body = grpc_slice_ref(g->body);
+        bool fits = form_fits(g, &req->hints); /* the request's arena keeps g alive until released */
+        send_final_md(c, &body, GRPC_STATUS_OK, NULL, fits ? g->md : NULL, fits ? g->n_md : 0);
         grpc_slice_unref(body);
         return;
     }
@@ -485,25 +609,27 @@ static void handle_rpc(srv_call *c)
     const pz_rpc_info *info = pz_rpc_get(c->method->rpc);
     c->req.rpc = info->rpc;
     c->req.on_done = on_request_done;
-    uint8_t *data;
-    size_t len;
     if (c->payload == NULL) {
         pz_request_fail(&c->req, PZ_INVALID_ARGUMENT, PZ_ERRTYPE_VALIDATION, "ValidationError",
                         "request message is missing");
         return;
     }
-    if (!read_message(c, c->payload, &c->arena, &data, &len)) {
+    ProtobufCMessage *message = NULL;
+    const uint8_t *data = NULL;
+    size_t len = 0;
+    if (!unpack_message(c, c->payload, info->request, &message, &data, &len)) {
         pz_request_fail(&c->req, PZ_INVALID_ARGUMENT, PZ_ERRTYPE_VALIDATION, "ValidationError",
                         "request message cannot be decompressed");
         return;
     }
-    c->req.message = protobuf_c_message_unpack(info->request, &c->arena.pb, len, data);
+    c->req.message = message;
     if (c->req.message == NULL) {
         pz_request_fail(&c->req, PZ_INVALID_ARGUMENT, PZ_ERRTYPE_VALIDATION, "ValidationError",
                         "request is not a valid %s", info->request->name);
         return;
     }
-    c->req.wire = data; /* the core checks the strings there (embedded NULs): server/core/message_check.h */
+    c->req.wire = data; /* in c->payload, which lives until the call is released; the core checks the
+                         * strings there (embedded NULs): server/core/message_check.h */
     c->req.wire_len = len;
     c->state = ST_HANDLING;
     c->srv->handle(c->srv->handle_ctx, &c->req); /* c may be released when this returns */
@@ -687,6 +813,106 @@ static void setup_methods(pz_grpc_server *s, pz_api api)
     }
 }
 
+/* ---- TLS ---- */
+
+/* A PEM file's text (NUL-terminated, malloc'ed), or NULL with err. */
+static char *read_pem(const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        snprintf(err, errlen, "cannot load the TLS file %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 4096, len = 0;
+    char *text = pz_calloc(1, cap);
+    size_t n;
+    while ((n = fread(text + len, 1, cap - len - 1, f)) > 0) {
+        len += n;
+        if (len + 1 == cap) {
+            char *bigger = pz_calloc(1, cap * 2);
+            memcpy(bigger, text, len);
+            free(text);
+            text = bigger;
+            cap *= 2;
+        }
+    }
+    fclose(f);
+    text[len] = '\0';
+    if (strstr(text, "-----BEGIN ") == NULL) {
+        snprintf(err, errlen, "the TLS file %s holds no PEM block", path);
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
+/* Reads the three files; on success replaces the texts and bumps the generation. */
+static int load_tls(tls_files *t, char *err, size_t errlen)
+{
+    char *cert = read_pem(t->cert_file, err, errlen);
+    char *key = cert != NULL ? read_pem(t->key_file, err, errlen) : NULL;
+    char *ca = key != NULL && t->ca_file != NULL ? read_pem(t->ca_file, err, errlen) : NULL;
+    if (cert == NULL || key == NULL || (t->ca_file != NULL && ca == NULL)) {
+        free(cert);
+        free(key);
+        return -1;
+    }
+    pthread_mutex_lock(&t->lock);
+    free(t->cert);
+    free(t->key);
+    free(t->ca);
+    t->cert = cert;
+    t->key = key;
+    t->ca = ca;
+    t->generation++;
+    pthread_mutex_unlock(&t->lock);
+    return 0;
+}
+
+/* grpc asks at each new connection (and once at start): hands over the texts when they changed. */
+static grpc_ssl_certificate_config_reload_status fetch_tls(void *user_data, grpc_ssl_server_certificate_config **out)
+{
+    tls_files *t = user_data;
+    grpc_ssl_certificate_config_reload_status status = GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_UNCHANGED;
+    pthread_mutex_lock(&t->lock);
+    if (t->handed != t->generation) {
+        grpc_ssl_pem_key_cert_pair pair = {.private_key = t->key, .cert_chain = t->cert};
+        /* grpc 1.51 asserts that a fetched config has root certificates even when it verifies no
+         * client; without a client CA our own chain stands in, unused (DONT_REQUEST). */
+        *out = grpc_ssl_server_certificate_config_create(t->ca != NULL ? t->ca : t->cert, &pair, 1); /* copies */
+        t->handed = t->generation;
+        status = GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_NEW;
+    }
+    pthread_mutex_unlock(&t->lock);
+    return status;
+}
+
+static grpc_server_credentials *server_credentials(pz_grpc_server *s, char *err, size_t errlen)
+{
+    if (s->tls.cert_file == NULL)
+        return grpc_insecure_server_credentials_create();
+    if (load_tls(&s->tls, err, errlen) != 0)
+        return NULL;
+    grpc_ssl_server_credentials_options *options = grpc_ssl_server_credentials_create_options_using_config_fetcher(
+        s->tls.ca_file != NULL ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                               : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE,
+        fetch_tls, &s->tls);
+    return grpc_ssl_server_credentials_create_with_options(options); /* takes the options */
+}
+
+static void free_tls(tls_files *t)
+{
+    free(t->cert);
+    free(t->key);
+    free(t->ca);
+    pthread_mutex_destroy(&t->lock);
+}
+
+int pz_grpc_server_reload_tls(pz_grpc_server *s, char *err, size_t errlen)
+{
+    return s->tls.cert_file == NULL ? 0 : load_tls(&s->tls, err, errlen);
+}
+
 /* Tears down a server that never started (bind failure). */
 static void destroy_unstarted(pz_grpc_server *s)
 {
@@ -702,6 +928,7 @@ static void destroy_unstarted(pz_grpc_server *s)
     grpc_completion_queue_destroy(s->cq);
     grpc_shutdown();
     pz_reflection_free(s->reflection);
+    free_tls(&s->tls);
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->mu);
     free(s);
@@ -748,6 +975,33 @@ static void serve_fd(void *ctx, int fd)
     grpc_server_add_channel_from_fd(s->server, fd, s->creds);
 }
 
+/* Plaintext: we accept connections ourselves (caps, handshake timeout, abusive connections) and
+ * hand them to grpc core, which listens on nothing. */
+static int start_acceptor(pz_grpc_server *s, const pz_grpc_options *opts, int max_streams, int *port, char *err,
+                          size_t errlen)
+{
+    s->limits =
+        pz_conn_limits_create(or_default_size(opts->max_connections, DEFAULT_MAX_CONNECTIONS),
+                              or_default_size(opts->max_connections_per_client, DEFAULT_MAX_CONNECTIONS_PER_CLIENT));
+    char host[GRPC_HOST_MAX];
+    pz_grpc_accept_options ao = {
+        .host = host,
+        .limits = s->limits,
+        .handshake_timeout_ms = or_default(opts->handshake_timeout_ms, DEFAULT_HANDSHAKE_TIMEOUT_MS),
+        /* the stream limit grpc applies once the client acknowledged it, applied before too */
+        .guard = {.max_resets_per_sec = or_default(opts->max_cancels_per_sec, DEFAULT_MAX_CANCELS_PER_SEC),
+                  .max_streams_unacked = max_streams},
+        .penalty_ms = ABUSE_PENALTY_MS,
+        .serve = serve_fd,
+        .serve_ctx = s,
+    };
+    if (split_address(opts->address, host, sizeof host, &ao.port) != 0) {
+        snprintf(err, errlen, "grpc: cannot listen on %s: expected HOST:PORT or [IPV6]:PORT", opts->address);
+        return -1;
+    }
+    return pz_grpc_acceptor_start(&ao, &s->acceptor, port, err, errlen);
+}
+
 int pz_grpc_server_start(const pz_grpc_options *opts, pz_grpc_server **out, int *bound_port, char *err, size_t errlen)
 {
     *out = NULL;
@@ -765,6 +1019,9 @@ int pz_grpc_server_start(const pz_grpc_options *opts, pz_grpc_server **out, int 
     s->handle_ctx = opts->handle_ctx;
     s->grace_ms = opts->stop_grace_ms > 0 ? opts->stop_grace_ms : DEFAULT_GRACE_MS;
     s->shutdown_tag.fn = on_shutdown;
+    s->tls = (tls_files){
+        .cert_file = opts->tls_cert_file, .key_file = opts->tls_key_file, .ca_file = opts->tls_client_ca_file};
+    pthread_mutex_init(&s->tls.lock, NULL);
     pthread_mutex_init(&s->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -789,6 +1046,8 @@ int pz_grpc_server_start(const pz_grpc_options *opts, pz_grpc_server **out, int 
         {GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, or_default(opts->max_connection_age_grace_ms, DEFAULT_MAX_AGE_GRACE_MS)},
         {GRPC_ARG_KEEPALIVE_TIME_MS, KEEPALIVE_TIME_MS},
         {GRPC_ARG_KEEPALIVE_TIMEOUT_MS, KEEPALIVE_TIMEOUT_MS},
+        /* grpc core's own listener (the TLS port): the TLS handshake and the client's SETTINGS */
+        {GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, or_default(opts->handshake_timeout_ms, DEFAULT_HANDSHAKE_TIMEOUT_MS)},
     };
     enum { N_INT_ARGS = sizeof ints / sizeof ints[0] };
     grpc_arg args[N_INT_ARGS + 1];
@@ -808,34 +1067,28 @@ int pz_grpc_server_start(const pz_grpc_options *opts, pz_grpc_server **out, int 
     s->cq = grpc_completion_queue_create_for_next(NULL);
     grpc_server_register_completion_queue(s->server, s->cq, NULL);
     s->creds = grpc_insecure_server_credentials_create();
-    grpc_server_start(s->server);
 
-    /* We accept connections ourselves (caps, handshake timeout, abusive connections): grpc
-     * listens on nothing. */
-    s->limits =
-        pz_conn_limits_create(or_default_size(opts->max_connections, DEFAULT_MAX_CONNECTIONS),
-                              or_default_size(opts->max_connections_per_client, DEFAULT_MAX_CONNECTIONS_PER_CLIENT));
-    char host[GRPC_HOST_MAX];
     int port = 0;
-    pz_grpc_accept_options ao = {
-        .host = host,
-        .limits = s->limits,
-        .handshake_timeout_ms = or_default(opts->handshake_timeout_ms, DEFAULT_HANDSHAKE_TIMEOUT_MS),
-        /* the stream limit grpc applies once the client acknowledged it, applied before too */
-        .guard = {.max_resets_per_sec = or_default(opts->max_cancels_per_sec, DEFAULT_MAX_CANCELS_PER_SEC),
-                  .max_streams_unacked = max_streams},
-        .penalty_ms = ABUSE_PENALTY_MS,
-        .serve = serve_fd,
-        .serve_ctx = s,
-    };
-    if (split_address(opts->address, host, sizeof host, &ao.port) != 0) {
-        snprintf(err, errlen, "grpc: cannot listen on %s: expected HOST:PORT or [IPV6]:PORT", opts->address);
-        destroy_unstarted(s);
-        return -1;
-    }
-    if (pz_grpc_acceptor_start(&ao, &s->acceptor, &port, err, errlen) != 0) {
-        destroy_unstarted(s);
-        return -1;
+    if (s->tls.cert_file != NULL) {
+        /* TLS: grpc core listens itself (it does no TLS on a descriptor handed over), before the
+         * server starts; the acceptor and its guard are not in the path (grpc_server.h). */
+        grpc_server_credentials *creds = server_credentials(s, err, errlen);
+        port = creds != NULL ? grpc_server_add_http2_port(s->server, opts->address, creds) : 0;
+        if (creds != NULL)
+            grpc_server_credentials_release(creds);
+        grpc_server_start(s->server);
+        if (port == 0) {
+            if (creds != NULL)
+                snprintf(err, errlen, "grpc: cannot listen on %s", opts->address);
+            destroy_unstarted(s);
+            return -1;
+        }
+    } else {
+        grpc_server_start(s->server); /* before a descriptor can be handed over */
+        if (start_acceptor(s, opts, max_streams, &port, err, errlen) != 0) {
+            destroy_unstarted(s);
+            return -1;
+        }
     }
     for (int i = 0; i < s->n_methods; i++) {
         for (int k = 0; k < s->methods[i].preposted; k++)
@@ -847,8 +1100,11 @@ int pz_grpc_server_start(const pz_grpc_options *opts, pz_grpc_server **out, int 
         if (pthread_create(&s->threads[i], NULL, cq_worker, s) != 0)
             pz_fatal("grpc: cannot start completion-queue thread");
     }
-    pz_info("grpc: listening on %s (%s; port %d, %d threads, max message %zu bytes, %d streams per connection)",
-            opts->address, pz_api_service_name(opts->api), port, s->n_threads, max, max_streams);
+    pz_info("grpc: listening on %s (%s; port %d, %d threads, max message %zu bytes, %d streams per connection%s)",
+            opts->address, pz_api_service_name(opts->api), port, s->n_threads, max, max_streams,
+            s->tls.cert_file == NULL ? ""
+            : s->tls.ca_file != NULL ? ", TLS with client certificates, grpc core's listener"
+                                     : ", TLS, grpc core's listener");
     *out = s;
     if (bound_port != NULL)
         *bound_port = port;
@@ -913,6 +1169,7 @@ void pz_grpc_server_stop(pz_grpc_server *s)
     pz_conn_limits_destroy(s->limits);
     grpc_shutdown();
     pz_reflection_free(s->reflection);
+    free_tls(&s->tls);
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->mu);
     free(s->threads);

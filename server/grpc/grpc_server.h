@@ -21,6 +21,20 @@
  * flood, and its address refused for a while. grpc core enforces the per-connection limits set
  * as channel arguments (concurrent streams, idle time, age, keepalive, the memory quota).
  *
+ * Errors also carry the core's error hints (server/core/hints.h) as trailing metadata
+ * (`retry-after` on a throttled RESOURCE_EXHAUSTED).
+ *
+ * TLS: with tls_cert_file and tls_key_file the port serves TLS only (grpc core's SSL server
+ * credentials); with tls_client_ca_file too, clients must present a certificate that CA chain
+ * verifies (mTLS). The files are read through a certificate config fetcher that grpc consults at
+ * each new connection, so pz_grpc_server_reload_tls applies to new connections and never drops
+ * one in flight. grpc core 1.51 serves TLS only on ports it listens on itself (a descriptor handed
+ * over with grpc_server_add_channel_from_fd is plaintext only), so a TLS port is grpc core's own
+ * listener, not the acceptor's: max_connections, max_connections_per_client and
+ * max_cancels_per_sec (and the stream limit before the SETTINGS acknowledgement) do not apply to
+ * it; handshake_timeout_ms does (grpc core's handshake deadline: TLS handshake and the client's
+ * SETTINGS), as do the per-connection channel arguments. README "Security and limits" says so.
+ *
  * Threads: `threads` completion-queue threads; the handler may complete a request inline or on any
  * other thread (starting a batch is thread-safe in grpc core).
  */
@@ -63,6 +77,9 @@ typedef struct pz_grpc_options {
     int max_connection_age_grace_ms;   /* ... and closed that much later */
     size_t memory_bytes;               /* grpc core's memory quota for the server */
     int max_cancels_per_sec;           /* calls a client may cancel (RST_STREAM) a second per connection */
+    const char *tls_cert_file;         /* PEM chain; with tls_key_file turns on TLS (grpc core's listener) */
+    const char *tls_key_file;          /* PEM private key */
+    const char *tls_client_ca_file;    /* PEM CA certificates: require and verify client certificates */
 } pz_grpc_options;
 
 typedef struct pz_grpc_server pz_grpc_server;
@@ -70,6 +87,10 @@ typedef struct pz_grpc_server pz_grpc_server;
 /* Initializes grpc, binds, starts serving. Returns 0 with *out and *bound_port, or -1 with a
  * message in err (nothing left running). */
 int pz_grpc_server_start(const pz_grpc_options *opts, pz_grpc_server **out, int *bound_port, char *err, size_t errlen);
+
+/* Reads the certificate, key and client CA files again for new connections. Returns 0, or -1 with
+ * err (the previous ones stay in use). No-op without TLS. Any thread. */
+int pz_grpc_server_reload_tls(pz_grpc_server *s, char *err, size_t errlen);
 
 /* Graceful stop: stops accepting, cancels calls still in flight after a short grace period
  * (stop_grace_ms), joins the threads, frees everything and shuts grpc down. Blocks until the

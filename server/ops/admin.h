@@ -17,10 +17,11 @@
  *     pz_admin_events, which main.c fills from those packages (this package does not depend on
  *     them). Their JSON answers become google.protobuf.Struct messages.
  *
- * Admission: `admit` (when set) decides each request before anything runs; it is where the `admin`
- * scope is required once authentication exists (issue #15). Until then the admin listeners are
- * protected by where they listen (loopback by default) and by refusing browsers (the REST front's
- * refuse_browsers).
+ * Admission: `admit` (when set) decides each request before anything runs; main.c sets the core's
+ * pz_service_admit_admin, so under an `auth` policy every AdminService call needs the `admin`
+ * scope (server/core/access.h), as the admin REST port's local rows do. Besides, the admin
+ * listeners are protected by where they listen (loopback by default) and by refusing browsers (the
+ * REST front's refuse_browsers).
  */
 #ifndef PZ_ADMIN_H
 #define PZ_ADMIN_H

@@ -1,7 +1,8 @@
-/* The builtin recommender's queries: popular, recommend, related, rerank. Every query runs in one
- * LMDB read transaction (never waits for the writer) and copies what it returns into the caller's
- * arena; temporaries are malloc'd and freed before returning. Storage layout and decay encoding:
- * builtin_internal.h; learning: builtin_store.c. */
+/* The builtin recommender's queries: popular, recommend, related, rerank. Every query reads
+ * through one view (builtin_internal.h: pending tables, then an LMDB read transaction that never
+ * waits for a writer) and copies what it returns into the caller's arena; temporaries live in a
+ * query-local arena. Popularity comes from memory (builtin_pop.c); names are read only for the
+ * items returned (and for ties at the cut). */
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
@@ -15,7 +16,7 @@
 /* ---- a small open-addressing map from item id (never 0) to a double ---- */
 
 typedef struct idmap {
-    uint64_t *keys; /* 0 = empty slot */
+    uint32_t *keys; /* 0 = empty slot */
     double *vals;
     size_t cap; /* power of two */
     size_t len;
@@ -35,7 +36,7 @@ static void idmap_free(idmap *m)
     free(m->vals);
 }
 
-static size_t idmap_slot(const idmap *m, uint64_t id)
+static size_t idmap_slot(const idmap *m, uint32_t id)
 {
     uint64_t h = id * UINT64_C(0x9E3779B97F4A7C15);
     size_t i = (size_t)(h ^ (h >> 29)) & (m->cap - 1);
@@ -44,13 +45,13 @@ static size_t idmap_slot(const idmap *m, uint64_t id)
     return i;
 }
 
-static bool idmap_has(const idmap *m, uint64_t id)
+static bool idmap_has(const idmap *m, uint32_t id)
 {
     return m->keys[idmap_slot(m, id)] == id;
 }
 
 /* Returns the value of id, inserting 0 when absent. */
-static double *idmap_add(idmap *m, uint64_t id)
+static double *idmap_add(idmap *m, uint32_t id)
 {
     if ((m->len + 1) * 2 > m->cap) {
         idmap old = *m;
@@ -75,9 +76,9 @@ static double *idmap_add(idmap *m, uint64_t id)
 /* ---- candidates ---- */
 
 typedef struct cand {
-    uint64_t id;
+    uint32_t id;
     double score;
-    const char *name; /* in the LMDB map or the caller's input: valid during the query */
+    const char *name; /* in the query's scratch arena or the caller's input */
     size_t len;
     size_t pos; /* input position (rerank) */
     int tier;   /* rerank: 0 affinity, 1 popularity only, 2 no statistics */
@@ -128,24 +129,31 @@ static int cand_cmp(const void *a, const void *b)
 
 typedef struct query {
     pz_builtin *b;
-    MDB_txn *txn;
-    const char *ns;
+    pzb_view v;
+    pzb_ns *ns; /* NULL: a namespace with no data */
     int64_t now;
+    pz_arena scratch;
     const char *failed;
 } query;
 
 static int query_begin(query *q, pz_builtin *b, const char *ns, int64_t now_ms, char *err, size_t errlen)
 {
-    *q = (query){.b = b, .ns = ns, .now = now_ms};
-    int rc = mdb_txn_begin(b->env, NULL, MDB_RDONLY, &q->txn);
-    return rc != 0 ? pzb_fail(b, err, errlen, "begin read", rc) : 0;
+    *q = (query){.b = b, .ns = ns != NULL ? pzb_ns_find(b, ns) : NULL, .now = now_ms};
+    pz_arena_init(&q->scratch);
+    int rc = pzb_view_begin(b, &q->v, false);
+    if (rc != 0) {
+        pz_arena_destroy(&q->scratch);
+        return pzb_fail(err, errlen, "begin read", rc);
+    }
+    return 0;
 }
 
-/* Ends the read transaction; turns rc into the query's return value. */
+/* Ends the view; turns rc into the query's return value. */
 static int query_end(query *q, int rc, char *err, size_t errlen)
 {
-    mdb_txn_abort(q->txn);
-    return rc != 0 ? pzb_fail(q->b, err, errlen, q->failed, rc) : 0;
+    pzb_view_end(&q->v);
+    pz_arena_destroy(&q->scratch);
+    return rc != 0 ? pzb_fail(err, errlen, q->failed, rc) : 0;
 }
 
 static int failed(query *q, const char *what, int rc)
@@ -154,15 +162,52 @@ static int failed(query *q, const char *what, int rc)
     return rc;
 }
 
-/* The user's recent items (malloc'd, most recent first); *n = 0 for no or unknown user. */
+/* The user's recent items (in scratch, most recent first); *n = 0 for no or unknown user. */
 static int load_user(query *q, const char *user, pzb_recent **list, size_t *n)
 {
-    *list = pz_malloc(q->b->recent_cap * sizeof(pzb_recent));
+    size_t cap = q->b->opts.recent_items_per_user;
+    *list = pz_arena_alloc(&q->scratch, cap * sizeof(pzb_recent));
     *n = 0;
-    if (user == NULL || user[0] == '\0')
+    if (q->ns == NULL || user == NULL || user[0] == '\0')
         return 0;
-    int rc = pzb_get_recent(q->txn, q->b->users, q->ns, user, *list, q->b->recent_cap, n);
-    return rc != 0 ? failed(q, "read recent items", rc) : 0;
+    unsigned char key[PZB_KEY_MAX], val[PZ_BUILTIN_MAX_RECENT * PZB_RECENT_BYTES + PZB_RECENT_BYTES];
+    size_t klen = pzb_ns_key(key, q->ns->no, user), len;
+    if (klen == 0)
+        return 0; /* over-long: unknown */
+    int rc = pzb_view_get(&q->v, PZB_USERS, key, klen, val, sizeof val, &len);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc != 0)
+        return failed(q, "read recent items", rc);
+    *n = pzb_recent_decode(val, len, *list, cap);
+    return 0;
+}
+
+/* Looks an item of the query's namespace up by name: 0, MDB_NOTFOUND or an error. */
+static int find_item(query *q, const char *item, uint32_t *id)
+{
+    unsigned char key[PZB_KEY_MAX];
+    size_t klen = q->ns != NULL && item != NULL ? pzb_ns_key(key, q->ns->no, item) : 0, len;
+    if (klen == 0)
+        return MDB_NOTFOUND;
+    int rc = pzb_view_get(&q->v, PZB_ITEMS, key, klen, id, sizeof *id, &len);
+    return rc == 0 && len != sizeof *id ? MDB_CORRUPTED : rc;
+}
+
+/* The item's name, copied into scratch. */
+static int item_name(query *q, uint32_t id, const char **name, size_t *len)
+{
+    unsigned char key[4], val[PZB_BYID_MAX];
+    pzb_put_be32(key, id);
+    size_t vlen;
+    int rc = pzb_view_get(&q->v, PZB_BYID, key, sizeof key, val, sizeof val, &vlen);
+    if (rc == 0 && vlen < PZB_BYID_HEAD)
+        rc = MDB_CORRUPTED;
+    if (rc != 0)
+        return failed(q, "read item", rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc);
+    *len = vlen - PZB_BYID_HEAD;
+    *name = pz_arena_strndup(&q->scratch, (const char *)val + PZB_BYID_HEAD, *len);
+    return 0;
 }
 
 static double recency_weight(size_t rank)
@@ -170,28 +215,24 @@ static double recency_weight(size_t rank)
     return 1.0 / (1.0 + (double)rank);
 }
 
-/* scores[x] += weight * cooc(from, x) for every neighbour x of `from` not in exclude. */
-static int gather_cooc(query *q, uint64_t from, double weight, const idmap *exclude, idmap *scores)
+/* scores[x] += weight * cooc(from, x) for every kept neighbour x of `from` not in exclude. */
+static int gather_cooc(query *q, uint32_t from, double weight, const idmap *exclude, idmap *scores)
 {
-    MDB_cursor *cur;
-    int rc = mdb_cursor_open(q->txn, q->b->cooc, &cur);
+    unsigned char key[4], val[PZ_BUILTIN_MAX_NEIGHBORS * PZB_NEIGHBOR_BYTES];
+    pzb_put_be32(key, from);
+    size_t len;
+    int rc = pzb_view_get(&q->v, PZB_COOC, key, sizeof key, val, sizeof val, &len);
+    if (rc == MDB_NOTFOUND)
+        return 0;
     if (rc != 0)
-        return failed(q, "open cursor", rc);
-    unsigned char prefix[8];
-    pzb_put_be64(prefix, from);
-    MDB_val k = {.mv_size = sizeof(prefix), .mv_data = prefix}, v;
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        if (k.mv_size != 16 || memcmp(k.mv_data, prefix, 8) != 0 || v.mv_size != sizeof(double))
-            break;
-        uint64_t to = pzb_get_be64((const unsigned char *)k.mv_data + 8);
-        if (idmap_has(exclude, to))
-            continue;
-        double L;
-        memcpy(&L, v.mv_data, sizeof(L));
-        *idmap_add(scores, to) += weight * pzb_decayed(q->b, L, q->now);
+        return failed(q, "read co-occurrence", rc);
+    pzb_neighbor list[PZ_BUILTIN_MAX_NEIGHBORS];
+    size_t n = pzb_neighbors_decode(val, len, list, PZ_BUILTIN_MAX_NEIGHBORS);
+    for (size_t i = 0; i < n; i++) {
+        if (exclude == NULL || !idmap_has(exclude, list[i].id))
+            *idmap_add(scores, list[i].id) += weight * pzb_neighbor_decayed(q->b, &list[i], q->now);
     }
-    mdb_cursor_close(cur);
-    return rc == 0 || rc == MDB_NOTFOUND ? 0 : failed(q, "read co-occurrence", rc);
+    return 0;
 }
 
 /* Damps items that co-occur with everything because they are popular. */
@@ -201,95 +242,107 @@ static double damped(query *q, double affinity, double L)
     return s > 0 ? (s < DBL_MAX ? s : DBL_MAX) : 0;
 }
 
-/* For rank_scores' bounded heap: a max-heap by cand_cmp, so the root is the worst candidate kept. */
-static void sift_down(cand *h, size_t n, size_t i)
+/* For rank_scores: a min-heap of scores, the root the lowest kept. */
+static void sift_down(double *h, size_t n, size_t i)
 {
     for (;;) {
-        size_t worst = i, l = 2 * i + 1, r = l + 1;
-        if (l < n && cand_cmp(&h[l], &h[worst]) > 0)
-            worst = l;
-        if (r < n && cand_cmp(&h[r], &h[worst]) > 0)
-            worst = r;
-        if (worst == i)
+        size_t low = i, l = 2 * i + 1, r = l + 1;
+        if (l < n && h[l] < h[low])
+            low = l;
+        if (r < n && h[r] < h[low])
+            low = r;
+        if (low == i)
             return;
-        cand t = h[i];
-        h[i] = h[worst];
-        h[worst] = t;
-        i = worst;
+        double t = h[i];
+        h[i] = h[low];
+        h[low] = t;
+        i = low;
     }
 }
 
-/* Turns summed co-occurrence into the best n candidates, best first. A bounded heap keeps this
- * O(C log n) for C candidates; raw sums below the worst kept score skip the lookup, since damping
- * only lowers a score. */
+/* Turns summed co-occurrence into the best n candidates, best first. Scores need no lookup
+ * (popularity is in memory); a bounded heap finds the n-th best score, and only the candidates at
+ * or above it get their names read (names break ties). */
 static int rank_scores(query *q, const idmap *scores, size_t n, candvec *out)
 {
-    if (n == 0)
+    if (n == 0 || scores->len == 0)
         return 0;
+    cand *all = pz_arena_alloc(&q->scratch, scores->len * sizeof(cand));
+    size_t count = 0;
     for (size_t i = 0; i < scores->cap; i++) {
-        if (scores->keys[i] == 0)
-            continue;
-        bool full = out->n == n;
-        if (full && scores->vals[i] < out->v[0].score)
-            continue;
-        cand c = {.id = scores->keys[i]};
-        double L;
-        int rc = pzb_get_by_id(q->b, q->txn, c.id, &L, &c.name, &c.len);
-        if (rc != 0)
-            return failed(q, "read item", rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc);
-        c.score = damped(q, scores->vals[i], L);
-        if (!full) {
-            *candvec_push(out) = c;
-            if (out->n == n)
-                for (size_t j = n / 2 + 1; j-- > 0;)
-                    sift_down(out->v, n, j);
-        } else if (cand_cmp(&c, &out->v[0]) < 0) {
-            out->v[0] = c;
-            sift_down(out->v, n, 0);
-        }
+        if (scores->keys[i] != 0)
+            all[count++] =
+                (cand){.id = scores->keys[i], .score = damped(q, scores->vals[i], pzb_pop_get(q->b, scores->keys[i]))};
     }
-    if (out->n > 0)
-        qsort(out->v, out->n, sizeof(cand), cand_cmp);
+    double threshold = -1;
+    if (count > n) {
+        double *heap = pz_arena_alloc(&q->scratch, n * sizeof(double));
+        for (size_t i = 0; i < n; i++)
+            heap[i] = all[i].score;
+        for (size_t i = n / 2 + 1; i-- > 0;)
+            sift_down(heap, n, i);
+        for (size_t i = n; i < count; i++) {
+            if (all[i].score > heap[0]) {
+                heap[0] = all[i].score;
+                sift_down(heap, n, 0);
+            }
+        }
+        threshold = heap[0];
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (all[i].score < threshold)
+            continue;
+        int rc = item_name(q, all[i].id, &all[i].name, &all[i].len);
+        if (rc != 0)
+            return rc;
+        *candvec_push(out) = all[i];
+    }
+    qsort(out->v, out->n, sizeof(cand), cand_cmp);
+    if (out->n > n)
+        out->n = n;
     return 0;
+}
+
+/* Popular items taken from the namespace's top list, for fill_popular. */
+typedef struct fill_ctx {
+    query *q;
+    const idmap *exclude;
+    candvec *out;
+    double ceiling, first_L;
+    bool first;
+} fill_ctx;
+
+static bool fill_skip(void *ctx, uint32_t id)
+{
+    return idmap_has(((fill_ctx *)ctx)->exclude, id);
+}
+
+static void fill_take(void *ctx, const pzb_top_item *t)
+{
+    fill_ctx *f = ctx;
+    if (f->first)
+        f->first_L = t->L;
+    f->first = false;
+    cand *c = candvec_push(f->out);
+    c->id = t->id;
+    c->name = pz_arena_strndup(&f->q->scratch, t->name, t->len);
+    c->len = t->len;
+    c->score = f->ceiling >= 0 ? f->ceiling * exp2(t->L - f->first_L) : pzb_decayed(f->q->b, t->L, f->q->now);
 }
 
 /* Appends popular items not in exclude until out holds `limit`. When out already holds personalized
  * items, popular ones are scaled to at most half the lowest of those scores so the list stays
  * sorted: score = last/2 * pop(x)/pop(first filled). */
-static int fill_popular(query *q, const idmap *exclude, size_t limit, candvec *out)
+static void fill_popular(query *q, const idmap *exclude, size_t limit, candvec *out)
 {
-    char prefix[PZB_KEY_MAX];
-    size_t plen = pzb_key(prefix, q->ns, "");
-    if (plen == 0 || out->n >= limit)
-        return 0;
-    double ceiling = out->n > 0 ? out->v[out->n - 1].score / 2 : -1, first_L = 0;
-    bool first = true;
-    MDB_cursor *cur;
-    int rc = mdb_cursor_open(q->txn, q->b->popidx, &cur);
-    if (rc != 0)
-        return failed(q, "open cursor", rc);
-    MDB_val k = {.mv_size = plen, .mv_data = prefix}, v;
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && out->n < limit;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        if (k.mv_size < plen + 8 || memcmp(k.mv_data, prefix, plen) != 0 || v.mv_size != sizeof(uint64_t))
-            break;
-        uint64_t id;
-        memcpy(&id, v.mv_data, sizeof(id));
-        if (idmap_has(exclude, id))
-            continue;
-        const unsigned char *key = k.mv_data;
-        double L = pzb_desc_value(pzb_get_be64(key + plen));
-        if (first)
-            first_L = L;
-        first = false;
-        cand *c = candvec_push(out);
-        c->id = id;
-        c->name = (const char *)key + plen + 8;
-        c->len = k.mv_size - plen - 8;
-        c->score = ceiling >= 0 ? ceiling * exp2(L - first_L) : pzb_decayed(q->b, L, q->now);
-    }
-    mdb_cursor_close(cur);
-    return rc == 0 || rc == MDB_NOTFOUND ? 0 : failed(q, "read popularity", rc);
+    if (q->ns == NULL || out->n >= limit)
+        return;
+    fill_ctx f = {.q = q,
+                  .exclude = exclude,
+                  .out = out,
+                  .ceiling = out->n > 0 ? out->v[out->n - 1].score / 2 : -1,
+                  .first = true};
+    pzb_top_each(q->ns, limit - out->n, fill_skip, fill_take, &f);
 }
 
 /* Copies the first n candidates into the arena. */
@@ -313,9 +366,7 @@ static int personal_then_popular(query *q, const idmap *scores, idmap *exclude, 
     if (rc == 0) {
         for (size_t i = 0; i < c.n; i++)
             idmap_add(exclude, c.v[i].id);
-        rc = fill_popular(q, exclude, n_results, &c);
-    }
-    if (rc == 0) {
+        fill_popular(q, exclude, n_results, &c);
         *out = emit(arena, c.v, c.n);
         *count = (int)c.n;
     }
@@ -325,9 +376,9 @@ static int personal_then_popular(query *q, const idmap *scores, idmap *exclude, 
 
 /* ---- queries ---- */
 
-static int clamp_results(size_t n)
+static size_t clamp_results(size_t n)
 {
-    return n > INT32_MAX ? INT32_MAX : (int)n;
+    return n > INT32_MAX ? INT32_MAX : n;
 }
 
 int pz_builtin_popular(pz_builtin *b, const char *ns, size_t n_results, int64_t now_ms, pz_arena *arena,
@@ -341,7 +392,7 @@ int pz_builtin_popular(pz_builtin *b, const char *ns, size_t n_results, int64_t 
     idmap_init(&none);
     idmap_init(&exclude);
     int count = 0;
-    int rc = personal_then_popular(&q, &none, &exclude, (size_t)clamp_results(n_results), arena, out, &count);
+    int rc = personal_then_popular(&q, &none, &exclude, clamp_results(n_results), arena, out, &count);
     idmap_free(&none);
     idmap_free(&exclude);
     return query_end(&q, rc, err, errlen) != 0 ? -1 : count;
@@ -366,8 +417,7 @@ int pz_builtin_recommend(pz_builtin *b, const char *ns, const char *user_id, siz
     for (size_t i = 0; rc == 0 && i < n_recent; i++)
         rc = gather_cooc(&q, recent[i].id, recency_weight(i), &exclude, &scores);
     if (rc == 0)
-        rc = personal_then_popular(&q, &scores, &exclude, (size_t)clamp_results(n_results), arena, out, &count);
-    free(recent);
+        rc = personal_then_popular(&q, &scores, &exclude, clamp_results(n_results), arena, out, &count);
     idmap_free(&scores);
     idmap_free(&exclude);
     return query_end(&q, rc, err, errlen) != 0 ? -1 : count;
@@ -389,69 +439,44 @@ int pz_builtin_related(pz_builtin *b, const char *ns, const char *item_id, const
     int rc = load_user(&q, user_id, &recent, &n_recent);
     for (size_t i = 0; rc == 0 && i < n_recent; i++)
         idmap_add(&exclude, recent[i].id);
-    pzb_item item;
-    int found = rc == 0 && item_id != NULL ? pzb_get_item(b, q.txn, ns, item_id, &item) : MDB_NOTFOUND;
+    uint32_t item = 0;
+    int found = rc == 0 ? find_item(&q, item_id, &item) : MDB_NOTFOUND;
     if (found == 0) {
-        idmap_add(&exclude, item.id);
-        rc = gather_cooc(&q, item.id, 1.0, &exclude, &scores);
+        idmap_add(&exclude, item);
+        rc = gather_cooc(&q, item, 1.0, &exclude, &scores);
     } else if (found != MDB_NOTFOUND) {
         rc = failed(&q, "read item", found);
     }
     if (rc == 0)
-        rc = personal_then_popular(&q, &scores, &exclude, (size_t)clamp_results(n_results), arena, out, &count);
-    free(recent);
+        rc = personal_then_popular(&q, &scores, &exclude, clamp_results(n_results), arena, out, &count);
     idmap_free(&scores);
     idmap_free(&exclude);
     return query_end(&q, rc, err, errlen) != 0 ? -1 : count;
 }
 
-/* The user's affinity for one known item: sum over recent items j of recency * cooc(j, x), damped
- * like recommend. */
-static int affinity(query *q, const pzb_recent *recent, size_t n_recent, const pzb_item *rec, double *out)
-{
-    double sum = 0;
-    unsigned char key[16];
-    pzb_put_be64(key + 8, rec->id);
-    for (size_t i = 0; i < n_recent; i++) {
-        if (recent[i].id == rec->id)
-            continue;
-        pzb_put_be64(key, recent[i].id);
-        MDB_val k = {.mv_size = sizeof(key), .mv_data = key}, v;
-        int rc = mdb_get(q->txn, q->b->cooc, &k, &v);
-        if (rc == MDB_NOTFOUND)
-            continue;
-        if (rc != 0 || v.mv_size != sizeof(double))
-            return failed(q, "read co-occurrence", rc != 0 ? rc : MDB_CORRUPTED);
-        double L;
-        memcpy(&L, v.mv_data, sizeof(L));
-        sum += recency_weight(i) * pzb_decayed(q->b, L, q->now);
-    }
-    *out = damped(q, sum, rec->L);
-    return 0;
-}
-
-/* Scores every input id: tier 0 with affinity, tier 1 known (score = L for now), tier 2 unknown. */
-static int score_inputs(query *q, const pzb_recent *recent, size_t n_recent, const char *const *ids, cand *c, size_t n)
+/* Scores every input id: tier 0 with affinity (the user's recommend score), tier 1 known (score =
+ * L for now), tier 2 unknown. */
+static int score_inputs(query *q, const idmap *affinity, const char *const *ids, cand *c, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         c[i].name = ids[i] != NULL ? ids[i] : "";
         c[i].len = strlen(c[i].name);
         c[i].pos = i;
-        pzb_item rec;
-        int rc = pzb_get_item(q->b, q->txn, q->ns, c[i].name, &rec);
+        uint32_t id;
+        int rc = find_item(q, c[i].name, &id);
         if (rc == MDB_NOTFOUND) {
             c[i].tier = 2;
             continue;
         }
         if (rc != 0)
             return failed(q, "read item", rc);
-        c[i].id = rec.id;
-        rc = affinity(q, recent, n_recent, &rec, &c[i].score);
-        if (rc != 0)
-            return rc;
+        c[i].id = id;
+        double L = pzb_pop_get(q->b, id);
+        size_t slot = idmap_slot(affinity, id);
+        c[i].score = affinity->keys[slot] == id ? damped(q, affinity->vals[slot], L) : 0;
         if (c[i].score <= 0) {
             c[i].tier = 1;
-            c[i].score = rec.L; /* same order as popularity; turned into a score after sorting */
+            c[i].score = L; /* same order as popularity; turned into a score after sorting */
         }
     }
     return 0;
@@ -461,20 +486,21 @@ int pz_builtin_rerank(pz_builtin *b, const char *ns, const char *user_id, const 
                       int64_t now_ms, pz_arena *arena, pz_scored_item **out, char *err, size_t errlen)
 {
     *out = NULL;
-    if (n_ids > INT32_MAX) {
-        if (err != NULL && errlen > 0)
-            snprintf(err, errlen, "builtin: rerank: too many ids (%zu)", n_ids);
-        return -1;
-    }
+    if (n_ids > INT32_MAX)
+        return pzb_fail_msg(err, errlen, "rerank: too many ids (%zu)", n_ids);
     query q;
     if (query_begin(&q, b, ns, now_ms, err, errlen) != 0)
         return -1;
     pzb_recent *recent;
     size_t n_recent;
-    cand *c = pz_calloc(n_ids, sizeof(*c));
+    idmap affinity;
+    idmap_init(&affinity);
+    cand *c = pz_calloc(n_ids ? n_ids : 1, sizeof(*c));
     int rc = load_user(&q, user_id, &recent, &n_recent);
+    for (size_t i = 0; rc == 0 && i < n_recent; i++)
+        rc = gather_cooc(&q, recent[i].id, recency_weight(i), NULL, &affinity);
     if (rc == 0)
-        rc = score_inputs(&q, recent, n_recent, item_ids, c, n_ids);
+        rc = score_inputs(&q, &affinity, item_ids, c, n_ids);
     if (rc == 0) {
         if (n_ids > 0)
             qsort(c, n_ids, sizeof(*c), cand_cmp);
@@ -487,7 +513,7 @@ int pz_builtin_rerank(pz_builtin *b, const char *ns, const char *user_id, const 
             c[i].score = ceiling >= 0 ? ceiling * exp2(c[i].score - top_L) : pzb_decayed(b, c[i].score, now_ms);
         *out = emit(arena, c, n_ids);
     }
-    free(recent);
+    idmap_free(&affinity);
     free(c);
     return query_end(&q, rc, err, errlen) != 0 ? -1 : (int)n_ids;
 }

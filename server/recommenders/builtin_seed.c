@@ -90,13 +90,11 @@ long pz_builtin_seed(pz_builtin *b, const char *ns, const char *jsonl, size_t le
         size_t k = n - i < SEED_BATCH ? n - i : SEED_BATCH;
         for (size_t j = 0; j < k; j++) {
             const seed_event *e = &evs[i + j];
-            batch[j] = (pz_interaction){e->user_id,
-                                        e->session_id,
-                                        e->item_id,
-                                        e->event_type,
-                                        false,
-                                        0,
-                                        pz_epoch_s_to_ms(e->sent_at) + shift_ms};
+            batch[j] = (pz_interaction){.user_id = e->user_id,
+                                        .session_id = e->session_id,
+                                        .item_id = e->item_id,
+                                        .event_type = e->event_type,
+                                        .sent_at_ms = pz_epoch_s_to_ms(e->sent_at) + shift_ms};
         }
         if (pz_builtin_ingest(b, ns, batch, k, err, errlen) != 0) {
             loaded = -1;

@@ -1,91 +1,79 @@
-/* The builtin recommender's store: opening the LMDB environment, shared encodings, and learning
- * from events (pz_builtin_ingest). Queries are in builtin.c; the layout is in builtin_internal.h. */
+/* The builtin recommender's store: opening and closing the LMDB environment, the value encodings,
+ * reads through the pending tables, and statistics. Learning and flushing are in
+ * builtin_flush.c and builtin_ingest.c, queries in builtin.c; the design is in builtin_internal.h. */
 #include <errno.h>
+#include <fcntl.h>
 #include <float.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
-#include "server/core/mem.h"
-#include "server/recommenders/builtin.h"
+#include "server/core/clock.h"
+#include "server/core/fs.h"
+#include "server/core/json_text.h"
 #include "server/recommenders/builtin_internal.h"
 
-/* Bounds on the list options: a list is one LMDB value of up to this many 24-byte entries. */
-#define MAX_LIST_OPTION 1000
 #define MAX_DBS 8
+#define MB (UINT64_C(1) << 20)
 
+static const char META_FORMAT[] = "format";
 static const char META_NEXT_ID[] = "next_id";
+static const char META_NEXT_NS[] = "next_ns";
 static const char META_HALF_LIFE[] = "half_life_ms";
+static const char META_NS_PREFIX[] = "ns:";
 
-/* ---- shared encodings ---- */
+/* Started by builtin_flush.c. */
+int pzb_flusher_start(pz_builtin *b, char *err, size_t errlen);
+void pzb_flusher_stop(pz_builtin *b);
 
-int pzb_fail(const pz_builtin *b, char *err, size_t errlen, const char *what, int rc)
+/* ---- errors and encodings ---- */
+
+int pzb_fail(char *err, size_t errlen, const char *what, int rc)
 {
-    if (err == NULL || errlen == 0)
-        return -1;
-    if (rc == MDB_MAP_FULL)
-        snprintf(err, errlen,
-                 "builtin: %s: the LMDB map is full (map_size_mb is %zu); raise the builtin recommender's "
-                 "map_size_mb option",
-                 what, b != NULL ? b->map_size_mb : (size_t)0);
-    else
+    if (err != NULL && errlen > 0)
         snprintf(err, errlen, "builtin: %s: %s", what, mdb_strerror(rc));
     return -1;
 }
 
-static int fail_msg(char *err, size_t errlen, const char *msg)
+int pzb_fail_msg(char *err, size_t errlen, const char *fmt, ...)
 {
-    if (err != NULL && errlen > 0)
-        snprintf(err, errlen, "builtin: %s", msg);
+    if (err == NULL || errlen == 0)
+        return -1;
+    int n = snprintf(err, errlen, "builtin: ");
+    va_list ap;
+    va_start(ap, fmt);
+    if (n > 0 && (size_t)n < errlen)
+        vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+    va_end(ap);
     return -1;
 }
 
-size_t pzb_key(char *buf, const char *ns, const char *id)
+void pzb_put_be32(unsigned char *p, uint32_t v)
 {
-    size_t ns_len = strlen(ns), id_len = strlen(id);
-    if (ns_len > PZ_BUILTIN_MAX_NS_LEN || id_len > PZ_BUILTIN_MAX_ID_LEN)
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+uint32_t pzb_get_be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+size_t pzb_ns_key(unsigned char *buf, uint32_t ns, const char *id)
+{
+    size_t len = strlen(id);
+    if (len > PZ_BUILTIN_MAX_ID_LEN)
         return 0;
-    memcpy(buf, ns, ns_len + 1);
-    memcpy(buf + ns_len + 1, id, id_len);
-    return ns_len + 1 + id_len;
-}
-
-void pzb_put_be64(unsigned char *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--) {
-        p[i] = (unsigned char)(v & 0xff);
-        v >>= 8;
-    }
-}
-
-uint64_t pzb_get_be64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-/* IEEE-754 doubles sort as unsigned integers once negative values are inverted and positive values
- * get the sign bit set; inverting that again gives descending order. */
-uint64_t pzb_desc_bits(double L)
-{
-    uint64_t u;
-    memcpy(&u, &L, sizeof(u));
-    u = (u >> 63) ? ~u : (u | (UINT64_C(1) << 63));
-    return ~u;
-}
-
-double pzb_desc_value(uint64_t bits)
-{
-    uint64_t u = ~bits;
-    u = (u >> 63) ? (u & ~(UINT64_C(1) << 63)) : ~u;
-    double L;
-    memcpy(&L, &u, sizeof(L));
-    return L;
+    pzb_put_be32(buf, ns);
+    memcpy(buf + 4, id, len);
+    return 4 + len;
 }
 
 double pzb_log_add(double a, double b)
@@ -111,147 +99,359 @@ double pzb_decayed(const pz_builtin *b, double L, int64_t now_ms)
     return v > DBL_MAX ? DBL_MAX : v;
 }
 
-int pzb_get_item(const pz_builtin *b, MDB_txn *txn, const char *ns, const char *item, pzb_item *out)
+size_t pzb_neighbors_decode(const unsigned char *v, size_t len, pzb_neighbor *out, size_t cap)
 {
-    char key[PZB_KEY_MAX];
-    MDB_val k = {.mv_size = pzb_key(key, ns, item), .mv_data = key}, v;
-    if (k.mv_size == 0)
-        return MDB_NOTFOUND;
-    int rc = mdb_get(txn, b->items, &k, &v);
-    if (rc != 0)
-        return rc;
-    if (v.mv_size != sizeof(out->id))
-        return MDB_CORRUPTED;
-    memcpy(&out->id, v.mv_data, sizeof(out->id));
-    const char *name;
-    size_t len;
-    rc = pzb_get_by_id(b, txn, out->id, &out->L, &name, &len);
-    return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
+    size_t n = len / PZB_NEIGHBOR_BYTES;
+    if (n > cap)
+        n = cap;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(&out[i].id, v + i * PZB_NEIGHBOR_BYTES, 4);
+        memcpy(&out[i].d, v + i * PZB_NEIGHBOR_BYTES + 4, 4);
+        memcpy(&out[i].L, v + i * PZB_NEIGHBOR_BYTES + 8, 8);
+    }
+    return n;
 }
 
-int pzb_get_by_id(const pz_builtin *b, MDB_txn *txn, uint64_t id, double *L, const char **name, size_t *len)
+double pzb_neighbor_decayed(const pz_builtin *b, const pzb_neighbor *n, int64_t now_ms)
 {
-    unsigned char key[8];
-    pzb_put_be64(key, id);
-    MDB_val k = {.mv_size = sizeof(key), .mv_data = key}, v;
-    int rc = mdb_get(txn, b->byid, &k, &v);
-    if (rc != 0)
-        return rc;
-    if (v.mv_size < sizeof(*L))
-        return MDB_CORRUPTED;
-    memcpy(L, v.mv_data, sizeof(*L));
-    *name = (const char *)v.mv_data + sizeof(*L);
-    *len = v.mv_size - sizeof(*L);
+    double v = pzb_decayed(b, n->L, now_ms);
+    return n->d == INFINITY ? v : v * -expm1(-(double)n->d * M_LN2); /* 2^L (1 - 2^-d) */
+}
+
+size_t pzb_neighbors_encode(const pzb_neighbor *in, size_t n, unsigned char *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        memcpy(out + i * PZB_NEIGHBOR_BYTES, &in[i].id, 4);
+        memcpy(out + i * PZB_NEIGHBOR_BYTES + 4, &in[i].d, 4);
+        memcpy(out + i * PZB_NEIGHBOR_BYTES + 8, &in[i].L, 8);
+    }
+    return n * PZB_NEIGHBOR_BYTES;
+}
+
+size_t pzb_recent_decode(const unsigned char *v, size_t len, pzb_recent *out, size_t cap)
+{
+    size_t n = len / PZB_RECENT_BYTES;
+    if (n > cap)
+        n = cap; /* a store written with a larger cap: keep the most recent */
+    for (size_t i = 0; i < n; i++) {
+        memcpy(&out[i].id, v + i * PZB_RECENT_BYTES, 4);
+        memcpy(&out[i].weight, v + i * PZB_RECENT_BYTES + 4, 4);
+        memcpy(&out[i].t_ms, v + i * PZB_RECENT_BYTES + 8, 8);
+    }
+    return n;
+}
+
+size_t pzb_recent_encode(const pzb_recent *in, size_t n, unsigned char *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        memcpy(out + i * PZB_RECENT_BYTES, &in[i].id, 4);
+        memcpy(out + i * PZB_RECENT_BYTES + 4, &in[i].weight, 4);
+        memcpy(out + i * PZB_RECENT_BYTES + 8, &in[i].t_ms, 8);
+    }
+    return n * PZB_RECENT_BYTES;
+}
+
+/* ---- reads ---- */
+
+int pzb_view_begin(pz_builtin *b, pzb_view *v, bool learner)
+{
+    *v = (pzb_view){.b = b, .learner = learner};
+    /* References first, then the transaction: a table dropped after we took it was flushed before
+     * it was dropped, and a table we did not see was flushed before our transaction began. */
+    pthread_mutex_lock(&b->pending_lock);
+    v->active = pzb_pending_ref(b->active);
+    v->frozen = b->frozen != NULL ? pzb_pending_ref(b->frozen) : NULL;
+    pthread_mutex_unlock(&b->pending_lock);
+    pthread_rwlock_rdlock(&b->map_lock);
+    int rc = mdb_txn_begin(b->env, NULL, MDB_RDONLY, &v->txn);
+    if (rc != 0) {
+        v->txn = NULL;
+        pzb_view_end(v);
+    }
+    return rc;
+}
+
+void pzb_view_end(pzb_view *v)
+{
+    if (v->b == NULL)
+        return;
+    if (v->txn != NULL)
+        mdb_txn_abort(v->txn);
+    pthread_rwlock_unlock(&v->b->map_lock);
+    pzb_pending_unref(v->active);
+    pzb_pending_unref(v->frozen);
+    v->b = NULL;
+}
+
+static int copy_out(const void *data, size_t n, void *buf, size_t cap, size_t *len)
+{
+    if (n > cap)
+        return MDB_BAD_VALSIZE;
+    memcpy(buf, data, n);
+    *len = n;
     return 0;
 }
 
-int pzb_get_recent(MDB_txn *txn, MDB_dbi dbi, const char *ns, const char *id, pzb_recent *list, size_t cap, size_t *n)
+int pzb_view_get(pzb_view *v, int db, const void *key, size_t klen, void *buf, size_t cap, size_t *len)
 {
-    *n = 0;
-    char key[PZB_KEY_MAX];
-    MDB_val k = {.mv_size = pzb_key(key, ns, id), .mv_data = key}, v;
-    if (k.mv_size == 0)
-        return 0;
-    int rc = mdb_get(txn, dbi, &k, &v);
-    if (rc == MDB_NOTFOUND)
-        return 0;
-    if (rc != 0)
-        return rc;
-    if (v.mv_size % sizeof(pzb_recent) != 0)
-        return MDB_CORRUPTED;
-    size_t count = v.mv_size / sizeof(pzb_recent);
-    if (count > cap)
-        count = cap; /* a store written with a larger cap: keep the most recent */
-    memcpy(list, v.mv_data, count * sizeof(pzb_recent));
-    *n = count;
-    return 0;
+    uint64_t h = pzb_pending_hash((uint8_t)db, key, klen);
+    const pzb_pending_entry *e;
+    if (v->learner) { /* the only writer of its active table: it cannot change under us */
+        e = pzb_pending_get(v->active, (uint8_t)db, key, klen, h);
+        if (e != NULL)
+            return copy_out(e->data, e->len, buf, cap, len);
+    } else {
+        pthread_mutex_lock(&v->b->pending_lock);
+        e = pzb_pending_get(v->active, (uint8_t)db, key, klen, h);
+        int rc = e != NULL ? copy_out(e->data, e->len, buf, cap, len) : MDB_NOTFOUND;
+        pthread_mutex_unlock(&v->b->pending_lock);
+        if (e != NULL)
+            return rc;
+    }
+    if (v->frozen != NULL && (e = pzb_pending_get(v->frozen, (uint8_t)db, key, klen, h)) != NULL)
+        return copy_out(e->data, e->len, buf, cap, len);
+    MDB_val k = {.mv_size = klen, .mv_data = (void *)key}, val;
+    int rc = mdb_get(v->txn, v->b->dbi[db], &k, &val);
+    return rc != 0 ? rc : copy_out(val.mv_data, val.mv_size, buf, cap, len);
+}
+
+void pzb_put(pz_builtin *b, int db, const void *key, size_t klen, const void *value, size_t len)
+{
+    uint64_t h = pzb_pending_hash((uint8_t)db, key, klen);
+    pthread_mutex_lock(&b->pending_lock);
+    pzb_pending_put(b->active, (uint8_t)db, key, klen, h, value, len);
+    if (b->active_since_ms == 0)
+        b->active_since_ms = pz_now_ms();
+    pthread_mutex_unlock(&b->pending_lock);
 }
 
 /* ---- open / close ---- */
 
 void pz_builtin_options_default(pz_builtin_options *o)
 {
-    o->half_life_hours = 168;
-    o->recent_items_per_user = 50;
-    o->cooccurrence_window = 20;
-    o->map_size_mb = 1024;
+    *o = (pz_builtin_options){.half_life_hours = 168,
+                              .recent_items_per_user = 32,
+                              .cooccurrence_window = 20,
+                              .neighbors_per_item = 255,
+                              .map_size_mb = 1024,
+                              .max_size_mb = 65536,
+                              .pending_mb = 256,
+                              .flush_interval_ms = 30000,
+                              .retry_ms = 10000,
+                              .max_size_name = "max_size_mb"};
 }
 
 static int check_options(const pz_builtin_options *o, char *err, size_t errlen)
 {
     /* The lower bound keeps L = t / half-life finite and precise for any int64 time. */
     if (!(o->half_life_hours >= 0.001 && o->half_life_hours <= 1e9))
-        return fail_msg(err, errlen, "half_life_hours must be between 0.001 and 1e9");
-    if (o->recent_items_per_user < 1 || o->recent_items_per_user > MAX_LIST_OPTION)
-        return fail_msg(err, errlen, "recent_items_per_user must be between 1 and 1000");
-    if (o->cooccurrence_window < 1 || o->cooccurrence_window > MAX_LIST_OPTION)
-        return fail_msg(err, errlen, "cooccurrence_window must be between 1 and 1000");
-    if (o->map_size_mb < 1 || o->map_size_mb > (SIZE_MAX >> 21))
-        return fail_msg(err, errlen, "map_size_mb is out of range");
+        return pzb_fail_msg(err, errlen, "half_life_hours must be between 0.001 and 1e9");
+    if (o->recent_items_per_user < 1 || o->recent_items_per_user > PZ_BUILTIN_MAX_RECENT)
+        return pzb_fail_msg(err, errlen, "recent_items_per_user must be between 1 and %d", PZ_BUILTIN_MAX_RECENT);
+    if (o->cooccurrence_window < 1 || o->cooccurrence_window > PZ_BUILTIN_MAX_RECENT)
+        return pzb_fail_msg(err, errlen, "cooccurrence_window must be between 1 and %d", PZ_BUILTIN_MAX_RECENT);
+    if (o->neighbors_per_item < PZ_BUILTIN_MIN_NEIGHBORS || o->neighbors_per_item > PZ_BUILTIN_MAX_NEIGHBORS)
+        return pzb_fail_msg(err, errlen, "neighbors_per_item must be between %d and %d", PZ_BUILTIN_MIN_NEIGHBORS,
+                            PZ_BUILTIN_MAX_NEIGHBORS);
+    /* Sizes in MiB up to 16 TiB: more is a unit mistake on any machine. */
+    size_t max_mb = (size_t)1 << 24;
+    if (o->map_size_mb < 1 || o->map_size_mb > max_mb || o->max_size_mb < 1 || o->max_size_mb > max_mb ||
+        o->pending_mb < 1 || o->pending_mb > max_mb)
+        return pzb_fail_msg(err, errlen, "map_size_mb, max_size_mb and pending_mb must be between 1 and %zu", max_mb);
+    if (o->flush_interval_ms < 1 || o->retry_ms < 1)
+        return pzb_fail_msg(err, errlen, "flush_interval_ms and retry_ms must be positive");
     return 0;
 }
 
-/* mkdir -p: creates dir and its missing parents. */
-static int make_dirs(const char *dir, char *err, size_t errlen)
+static int meta_get(MDB_txn *txn, MDB_dbi dbi, const char *name, void *out, size_t len)
 {
-    char *path = pz_strdup(dir);
-    int rc = 0;
-    for (char *p = path + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char c = *p;
-        *p = '\0';
-        if (mkdir(path, 0755) != 0 && errno != EEXIST) {
-            if (err != NULL && errlen > 0)
-                snprintf(err, errlen, "builtin: cannot create directory %s: %s", path, strerror(errno));
-            rc = -1;
-            break;
-        }
-        *p = c;
-        if (c == '\0')
-            break;
-    }
-    free(path);
+    MDB_val k = {.mv_size = strlen(name), .mv_data = (void *)name}, v;
+    int rc = mdb_get(txn, dbi, &k, &v);
+    if (rc == 0 && v.mv_size != len)
+        rc = MDB_CORRUPTED;
+    if (rc == 0)
+        memcpy(out, v.mv_data, len);
     return rc;
 }
 
-/* Opens the named databases and settles the half-life: the stored one wins, because the
- * statistics are encoded with it. */
-static int open_dbs(pz_builtin *b, double half_life_ms, char *err, size_t errlen)
+static int meta_put(MDB_txn *txn, MDB_dbi dbi, const char *name, const void *value, size_t len)
+{
+    MDB_val k = {.mv_size = strlen(name), .mv_data = (void *)name}, v = {.mv_size = len, .mv_data = (void *)value};
+    return mdb_put(txn, dbi, &k, &v, 0);
+}
+
+/* Creates the databases of a new store, or checks the format of an existing one; settles the
+ * half-life (the stored one wins, because the statistics are encoded with it). */
+static int open_dbs(pz_builtin *b, char *err, size_t errlen)
 {
     MDB_txn *txn;
     int rc = mdb_txn_begin(b->env, NULL, 0, &txn);
     if (rc != 0)
-        return pzb_fail(b, err, errlen, "begin", rc);
-    struct {
-        const char *name;
-        MDB_dbi *dbi;
-    } dbs[] = {{"items", &b->items}, {"byid", &b->byid},         {"popidx", &b->popidx}, {"cooc", &b->cooc},
-               {"users", &b->users}, {"sessions", &b->sessions}, {"meta", &b->meta}};
-    for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
-        rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi);
-        if (rc != 0) {
-            mdb_txn_abort(txn);
-            return pzb_fail(b, err, errlen, "open database", rc);
-        }
+        return pzb_fail(err, errlen, "begin", rc);
+    static const char *const names[PZB_N_DBS] = {
+        [PZB_META] = "meta", [PZB_ITEMS] = "items", [PZB_BYID] = "byid",
+        [PZB_COOC] = "cooc", [PZB_USERS] = "users", [PZB_SESSIONS] = "sessions"};
+    for (int i = 0; i < PZB_N_DBS && rc == 0; i++)
+        rc = mdb_dbi_open(txn, names[i], MDB_CREATE, &b->dbi[i]);
+    uint32_t format = 0;
+    int frc = rc == 0 ? meta_get(txn, b->dbi[PZB_META], META_FORMAT, &format, sizeof format) : rc;
+    uint64_t old_next_id;
+    if (frc == MDB_NOTFOUND && meta_get(txn, b->dbi[PZB_META], META_NEXT_ID, &old_next_id, sizeof old_next_id) == 0) {
+        mdb_txn_abort(txn);
+        return pzb_fail_msg(err, errlen,
+                            "the store was written by an earlier version (format 1) and cannot be read: move it "
+                            "aside and rebuild it with `personalization-server import-events` (the demo reseeds "
+                            "itself): %s",
+                            b->dir);
     }
-    MDB_val k = {.mv_size = sizeof(META_HALF_LIFE) - 1, .mv_data = (void *)META_HALF_LIFE}, v;
-    rc = mdb_get(txn, b->meta, &k, &v);
-    if (rc == 0 && v.mv_size == sizeof(double)) {
-        memcpy(&b->half_life_ms, v.mv_data, sizeof(double));
-    } else if (rc == MDB_NOTFOUND) {
-        b->half_life_ms = half_life_ms;
-        v.mv_size = sizeof(double);
-        v.mv_data = &b->half_life_ms;
-        rc = mdb_put(txn, b->meta, &k, &v, 0);
-    } else if (rc == 0) {
-        rc = MDB_CORRUPTED;
+    if (frc == 0 && format != PZB_FORMAT) {
+        mdb_txn_abort(txn);
+        return pzb_fail_msg(err, errlen, "the store in %s has format %u; this version reads format %d", b->dir, format,
+                            PZB_FORMAT);
+    }
+    if (frc == MDB_NOTFOUND) {
+        format = PZB_FORMAT;
+        b->half_life_ms = b->opts.half_life_hours * 3600.0 * 1000.0;
+        b->next_id = b->next_ns = 1;
+        rc = meta_put(txn, b->dbi[PZB_META], META_FORMAT, &format, sizeof format);
+        if (rc == 0)
+            rc = meta_put(txn, b->dbi[PZB_META], META_HALF_LIFE, &b->half_life_ms, sizeof b->half_life_ms);
+        if (rc == 0)
+            rc = meta_put(txn, b->dbi[PZB_META], META_NEXT_ID, &b->next_id, sizeof b->next_id);
+        if (rc == 0)
+            rc = meta_put(txn, b->dbi[PZB_META], META_NEXT_NS, &b->next_ns, sizeof b->next_ns);
+    } else if (frc == 0) {
+        rc = meta_get(txn, b->dbi[PZB_META], META_HALF_LIFE, &b->half_life_ms, sizeof b->half_life_ms);
+        if (rc == 0)
+            rc = meta_get(txn, b->dbi[PZB_META], META_NEXT_ID, &b->next_id, sizeof b->next_id);
+        if (rc == 0)
+            rc = meta_get(txn, b->dbi[PZB_META], META_NEXT_NS, &b->next_ns, sizeof b->next_ns);
+    } else {
+        rc = frc;
     }
     if (rc == 0)
         rc = mdb_txn_commit(txn);
     else
         mdb_txn_abort(txn);
-    return rc != 0 ? pzb_fail(b, err, errlen, "open", rc) : 0;
+    return rc != 0 ? pzb_fail(err, errlen, "open", rc) : 0;
+}
+
+static int load_namespaces(pz_builtin *b, MDB_txn *txn)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, b->dbi[PZB_META], &cur);
+    if (rc != 0)
+        return rc;
+    size_t plen = sizeof META_NS_PREFIX - 1;
+    MDB_val k = {.mv_size = plen, .mv_data = (void *)META_NS_PREFIX}, v;
+    int r;
+    for (r = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); r == 0; r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size < plen || memcmp(k.mv_data, META_NS_PREFIX, plen) != 0)
+            break;
+        uint32_t no;
+        char name[PZ_BUILTIN_MAX_NS_LEN + 1];
+        if (v.mv_size != sizeof no || k.mv_size - plen > PZ_BUILTIN_MAX_NS_LEN) {
+            r = MDB_CORRUPTED;
+            break;
+        }
+        memcpy(&no, v.mv_data, sizeof no);
+        memcpy(name, (const char *)k.mv_data + plen, k.mv_size - plen);
+        name[k.mv_size - plen] = '\0';
+        if (pzb_ns_add(b, name, no) == NULL) {
+            r = MDB_CORRUPTED;
+            break;
+        }
+    }
+    mdb_cursor_close(cur);
+    return r == MDB_NOTFOUND ? 0 : r;
+}
+
+static int load_items(pz_builtin *b, MDB_txn *txn)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, b->dbi[PZB_BYID], &cur);
+    if (rc != 0)
+        return rc;
+    MDB_val k, v;
+    int r;
+    for (r = mdb_cursor_get(cur, &k, &v, MDB_FIRST); r == 0; r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 4 || v.mv_size < PZB_BYID_HEAD) {
+            r = MDB_CORRUPTED;
+            break;
+        }
+        uint32_t id = pzb_get_be32(k.mv_data), ns_no;
+        double L;
+        memcpy(&L, v.mv_data, sizeof L);
+        memcpy(&ns_no, (const char *)v.mv_data + 8, sizeof ns_no);
+        pzb_ns *ns = pzb_ns_by_no(b, ns_no);
+        if (ns == NULL) {
+            r = MDB_CORRUPTED;
+            break;
+        }
+        pzb_pop_set(b, id, L);
+        atomic_fetch_add(&ns->items, 1);
+        if (L != -INFINITY)
+            pzb_top_update(ns, id, L, (const char *)v.mv_data + PZB_BYID_HEAD, v.mv_size - PZB_BYID_HEAD);
+    }
+    mdb_cursor_close(cur);
+    return r == MDB_NOTFOUND ? 0 : r;
+}
+
+/* Rebuilds the namespaces, popularity and top lists from meta and byid. */
+static int load_memory(pz_builtin *b, char *err, size_t errlen)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(b->env, NULL, MDB_RDONLY, &txn);
+    if (rc != 0)
+        return pzb_fail(err, errlen, "begin read", rc);
+    rc = load_namespaces(b, txn);
+    if (rc == 0)
+        rc = load_items(b, txn);
+    mdb_txn_abort(txn);
+    return rc != 0 ? pzb_fail(err, errlen, "load", rc) : 0;
+}
+
+/* One process per store: the in-memory state (ids, popularity) would go stale under another. */
+static int lock_store(pz_builtin *b, char *err, size_t errlen)
+{
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/lock", b->dir) >= (int)sizeof path)
+        return pzb_fail_msg(err, errlen, "the directory path is too long");
+    b->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (b->lock_fd < 0)
+        return pzb_fail_msg(err, errlen, "cannot open %s: %s", path, strerror(errno));
+    if (flock(b->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(b->lock_fd);
+        b->lock_fd = -1;
+        if (e == EWOULDBLOCK)
+            return pzb_fail_msg(
+                err, errlen, "the store in %s is in use by another process (a running server?); stop it first", b->dir);
+        return pzb_fail_msg(err, errlen, "cannot lock %s: %s", path, strerror(e));
+    }
+    return 0;
+}
+
+static void free_store(pz_builtin *b)
+{
+    if (b->env != NULL)
+        mdb_env_close(b->env);
+    if (b->lock_fd >= 0)
+        close(b->lock_fd);
+    pzb_pop_free(b);
+    pzb_pending_unref(b->active);
+    pzb_pending_unref(b->frozen);
+    for (size_t i = 0; i < b->n_streams; i++)
+        free(b->streams[i].name);
+    free(b->scratch_recent);
+    free(b->scratch_neighbors);
+    pthread_rwlock_destroy(&b->map_lock);
+    pthread_mutex_destroy(&b->learn_lock);
+    pthread_mutex_destroy(&b->pending_lock);
+    pthread_cond_destroy(&b->changed);
+    pthread_mutex_destroy(&b->stats_lock);
+    free(b->dir);
+    free(b);
 }
 
 int pz_builtin_open(const char *dir, const pz_builtin_options *opts, pz_builtin **out, char *err, size_t errlen)
@@ -262,38 +462,71 @@ int pz_builtin_open(const char *dir, const pz_builtin_options *opts, pz_builtin 
         o = *opts;
     else
         pz_builtin_options_default(&o);
+    if (o.max_size_name == NULL)
+        o.max_size_name = "max_size_mb";
     if (dir == NULL || dir[0] == '\0')
-        return fail_msg(err, errlen, "no data directory");
-    if (check_options(&o, err, errlen) != 0 || make_dirs(dir, err, errlen) != 0)
+        return pzb_fail_msg(err, errlen, "no data directory");
+    if (check_options(&o, err, errlen) != 0)
         return -1;
+    if (pz_make_dirs(dir) != 0)
+        return pzb_fail_msg(err, errlen, "cannot create directory %s: %s", dir, strerror(errno));
 
-    pz_builtin *b = pz_calloc(1, sizeof(*b));
-    b->recent_cap = o.recent_items_per_user;
-    b->window = o.cooccurrence_window;
-    b->map_size_mb = o.map_size_mb;
-    int rc = mdb_env_create(&b->env);
+    pz_builtin *b = pz_calloc(1, sizeof *b);
+    b->dir = pz_strdup(dir);
+    b->opts = o;
+    b->lock_fd = -1;
+    pthread_rwlockattr_t ra;
+    pthread_rwlockattr_init(&ra);
+    /* Readers come and go all the time on the event loops: without writer preference a map resize
+     * could wait forever. */
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&b->map_lock, &ra);
+    pthread_rwlockattr_destroy(&ra);
+    pthread_mutex_init(&b->learn_lock, NULL);
+    pthread_mutex_init(&b->pending_lock, NULL);
+    pthread_cond_init(&b->changed, NULL);
+    pthread_mutex_init(&b->stats_lock, NULL);
+    atomic_init(&b->n_ns, 0);
+    b->active = pzb_pending_new();
+    size_t list_cap =
+        (o.recent_items_per_user > o.cooccurrence_window ? o.recent_items_per_user : o.cooccurrence_window) + 1;
+    b->scratch_recent = pz_malloc(list_cap * sizeof *b->scratch_recent);
+    b->scratch_neighbors = pz_malloc((o.neighbors_per_item + 1) * sizeof *b->scratch_neighbors);
+
+    size_t start_mb = o.map_size_mb < o.max_size_mb ? o.map_size_mb : o.max_size_mb;
+    int rc = lock_store(b, err, errlen);
+    if (rc == 0) {
+        rc = mdb_env_create(&b->env);
+        if (rc == 0)
+            rc = mdb_env_set_maxdbs(b->env, MAX_DBS);
+        if (rc == 0)
+            rc = mdb_env_set_mapsize(b->env, start_mb * MB);
+        /* MDB_NOTLS: a read slot belongs to the transaction, not the thread, so event-loop threads
+         * may interleave reads freely. */
+        if (rc == 0)
+            rc = mdb_env_open(b->env, dir, MDB_NOTLS, 0644);
+        if (rc == 0 && mdb_env_get_maxkeysize(b->env) < PZB_META_KEY_MAX)
+            rc = MDB_BAD_VALSIZE;
+        if (rc != 0)
+            pzb_fail(err, errlen, dir, rc);
+    }
+    if (rc == 0) {
+        MDB_envinfo info;
+        mdb_env_info(b->env, &info); /* a store larger than start_mb keeps its size */
+        atomic_init(&b->map_bytes, info.me_mapsize);
+        int dead;
+        mdb_reader_check(b->env, &dead); /* frees slots left by a crashed process */
+        rc = open_dbs(b, err, errlen);
+    }
     if (rc == 0)
-        rc = mdb_env_set_maxdbs(b->env, MAX_DBS);
-    if (rc == 0)
-        rc = mdb_env_set_mapsize(b->env, o.map_size_mb << 20);
-    /* MDB_NOTLS: a read slot belongs to the transaction, not the thread, so event-loop threads may
-     * interleave reads freely. */
-    if (rc == 0)
-        rc = mdb_env_open(b->env, dir, MDB_NOTLS, 0644);
-    if (rc == 0 && mdb_env_get_maxkeysize(b->env) < PZB_KEY_MAX)
-        rc = MDB_BAD_VALSIZE;
+        rc = load_memory(b, err, errlen);
     if (rc != 0) {
-        pzb_fail(b, err, errlen, dir, rc);
-        if (b->env != NULL)
-            mdb_env_close(b->env);
-        free(b);
+        free_store(b);
         return -1;
     }
-    int dead;
-    mdb_reader_check(b->env, &dead); /* frees slots left by a crashed process */
-    if (open_dbs(b, o.half_life_hours * 3600.0 * 1000.0, err, errlen) != 0) {
-        mdb_env_close(b->env);
-        free(b);
+    b->stats.max_bytes = o.max_size_mb * MB;
+    if (pzb_flusher_start(b, err, errlen) != 0) {
+        free_store(b);
         return -1;
     }
     *out = b;
@@ -304,303 +537,56 @@ void pz_builtin_close(pz_builtin *b)
 {
     if (b == NULL)
         return;
-    mdb_env_close(b->env);
-    free(b);
+    pzb_flusher_stop(b); /* flushes what is pending */
+    free_store(b);
 }
 
 bool pz_builtin_has_data(pz_builtin *b, const char *ns)
 {
-    char key[PZB_KEY_MAX];
-    size_t prefix = pzb_key(key, ns, "");
-    if (prefix == 0)
-        return false;
-    MDB_txn *txn;
-    if (mdb_txn_begin(b->env, NULL, MDB_RDONLY, &txn) != 0)
-        return false;
-    MDB_cursor *cur;
-    bool found = false;
-    if (mdb_cursor_open(txn, b->items, &cur) == 0) {
-        MDB_val k = {.mv_size = prefix, .mv_data = key}, v;
-        found = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) == 0 && k.mv_size >= prefix &&
-                memcmp(k.mv_data, key, prefix) == 0;
-        mdb_cursor_close(cur);
-    }
-    mdb_txn_abort(txn);
-    return found;
+    pzb_ns *n = ns != NULL ? pzb_ns_find(b, ns) : NULL;
+    return n != NULL && atomic_load(&n->items) > 0;
 }
 
-/* ---- ingest ---- */
+/* ---- statistics ---- */
 
-/* Matched case-insensitively, ignoring '-', '_' and spaces ("Add-To-Cart" == "addtocart"). */
-static double event_weight(const char *type)
+void pz_builtin_stats_get(pz_builtin *b, pz_builtin_stats *out)
 {
-    static const struct {
-        const char *name;
-        double weight;
-    } weights[] = {{"purchase", 4}, {"addtocart", 3}, {"cart", 3},   {"like", 2},
-                   {"rating", 2},   {"click", 1},     {"view", 0.5}, {"impression", 0.5}};
-    if (type == NULL)
-        return 1;
-    char norm[16];
-    size_t n = 0;
-    for (const char *p = type; *p != '\0'; p++) {
-        if (*p == '-' || *p == '_' || *p == ' ')
-            continue;
-        if (n + 1 >= sizeof(norm))
-            return 1;
-        norm[n++] = *p;
-    }
-    norm[n] = '\0';
-    for (size_t i = 0; i < sizeof(weights) / sizeof(weights[0]); i++)
-        if (strcasecmp(norm, weights[i].name) == 0)
-            return weights[i].weight;
-    return 1;
+    pthread_mutex_lock(&b->stats_lock);
+    *out = b->stats;
+    pthread_mutex_unlock(&b->stats_lock);
+    out->map_bytes = atomic_load(&b->map_bytes);
+    MDB_envinfo info;
+    MDB_stat st;
+    if (mdb_env_info(b->env, &info) == 0 && mdb_env_stat(b->env, &st) == 0)
+        out->used_bytes = (info.me_last_pgno + 1) * (size_t)st.ms_psize;
+    pthread_mutex_lock(&b->pending_lock);
+    out->pending_bytes = pzb_pending_bytes(b->active) + (b->frozen ? pzb_pending_bytes(b->frozen) : 0);
+    out->pending_entries = pzb_pending_count(b->active) + (b->frozen ? pzb_pending_count(b->frozen) : 0);
+    pthread_mutex_unlock(&b->pending_lock);
+    size_t n = atomic_load(&b->n_ns);
+    out->namespaces = n;
+    out->items = 0;
+    for (size_t i = 0; i < n; i++)
+        out->items += atomic_load(&b->ns[i]->items);
 }
 
-static bool present(const char *s)
+void pz_builtin_stats_json(pz_builtin *b, pz_buf *out)
 {
-    return s != NULL && s[0] != '\0';
-}
-
-typedef struct ingest {
-    pz_builtin *b;
-    MDB_txn *txn;
-    const char *ns;
-    uint64_t next_id;
-    pzb_recent *list;   /* scratch for one recent list: room for max(recent_cap, window) + 1 */
-    const char *failed; /* what failed, for the message */
-} ingest;
-
-static int put(ingest *in, MDB_dbi dbi, const void *key, size_t klen, const void *val, size_t vlen, const char *what)
-{
-    MDB_val k = {.mv_size = klen, .mv_data = (void *)key}, v = {.mv_size = vlen, .mv_data = (void *)val};
-    int rc = mdb_put(in->txn, dbi, &k, &v, 0);
-    if (rc != 0)
-        in->failed = what;
-    return rc;
-}
-
-/* Finds the item, assigning it an id (L = -inf, no popularity yet) when new. */
-static int ensure_item(ingest *in, const char *item, pzb_item *rec)
-{
-    int rc = pzb_get_item(in->b, in->txn, in->ns, item, rec);
-    if (rc != MDB_NOTFOUND) {
-        if (rc != 0)
-            in->failed = "read item";
-        return rc;
-    }
-    rec->L = -INFINITY;
-    rec->id = in->next_id++;
-    char key[PZB_KEY_MAX];
-    size_t klen = pzb_key(key, in->ns, item);
-    return put(in, in->b->items, key, klen, &rec->id, sizeof(rec->id), "write item");
-}
-
-static size_t popidx_key(char *buf, const char *ns, double L, const char *item)
-{
-    size_t ns_len = strlen(ns), item_len = strlen(item);
-    memcpy(buf, ns, ns_len + 1);
-    pzb_put_be64((unsigned char *)buf + ns_len + 1, pzb_desc_bits(L));
-    memcpy(buf + ns_len + 9, item, item_len);
-    return ns_len + 9 + item_len;
-}
-
-/* Adds 2^lw to the item's popularity and moves its popidx entry. */
-static int add_popularity(ingest *in, const char *item, pzb_item *rec, double lw)
-{
-    char key[PZB_KEY_MAX];
-    if (rec->L != -INFINITY) {
-        MDB_val k = {.mv_size = popidx_key(key, in->ns, rec->L, item), .mv_data = key};
-        int rc = mdb_del(in->txn, in->b->popidx, &k, NULL);
-        if (rc != 0 && rc != MDB_NOTFOUND) {
-            in->failed = "update popularity index";
-            return rc;
-        }
-    }
-    rec->L = pzb_log_add(rec->L, lw);
-    size_t klen = popidx_key(key, in->ns, rec->L, item);
-    int rc = put(in, in->b->popidx, key, klen, &rec->id, sizeof(rec->id), "update popularity index");
-    if (rc != 0)
-        return rc;
-    unsigned char id_key[8], val[sizeof(double) + PZ_BUILTIN_MAX_ID_LEN];
-    size_t len = strlen(item);
-    pzb_put_be64(id_key, rec->id);
-    memcpy(val, &rec->L, sizeof(double));
-    memcpy(val + sizeof(double), item, len);
-    return put(in, in->b->byid, id_key, sizeof(id_key), val, sizeof(double) + len, "write item");
-}
-
-static int add_cooc(ingest *in, uint64_t a, uint64_t b, double lw)
-{
-    unsigned char key[16];
-    pzb_put_be64(key, a);
-    pzb_put_be64(key + 8, b);
-    MDB_val k = {.mv_size = sizeof(key), .mv_data = key}, v;
-    double L = -INFINITY;
-    int rc = mdb_get(in->txn, in->b->cooc, &k, &v);
-    if (rc == 0 && v.mv_size == sizeof(L))
-        memcpy(&L, v.mv_data, sizeof(L));
-    else if (rc != MDB_NOTFOUND) {
-        in->failed = "read co-occurrence";
-        return rc != 0 ? rc : MDB_CORRUPTED;
-    }
-    L = pzb_log_add(L, lw);
-    return put(in, in->b->cooc, key, sizeof(key), &L, sizeof(L), "write co-occurrence");
-}
-
-/* Pairs the event's item with up to `window` other items of the list, both directions, weighted
- * sqrt(w_event * w_other) at the later of the two times. */
-static int pair_with_recent(ingest *in, const pzb_recent *ev, const pzb_recent *list, size_t n)
-{
-    size_t paired = 0;
-    for (size_t i = 0; i < n && paired < in->b->window; i++) {
-        if (list[i].id == ev->id)
-            continue;
-        int64_t t = list[i].t_ms > ev->t_ms ? list[i].t_ms : ev->t_ms;
-        double lw = log2(sqrt(ev->weight * list[i].weight)) + pzb_log_time(in->b, t);
-        int rc = add_cooc(in, ev->id, list[i].id, lw);
-        if (rc == 0)
-            rc = add_cooc(in, list[i].id, ev->id, lw);
-        if (rc != 0)
-            return rc;
-        paired++;
-    }
-    return 0;
-}
-
-/* Moves/inserts ev into the list kept in time order (newest first; an equal time goes before),
- * keeping the strongest weight for a repeated item, and truncates to cap. Returns the new length. */
-static size_t recent_insert(pzb_recent *list, size_t n, size_t cap, pzb_recent ev)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (list[i].id != ev.id)
-            continue;
-        if (list[i].weight > ev.weight)
-            ev.weight = list[i].weight;
-        if (list[i].t_ms > ev.t_ms)
-            ev.t_ms = list[i].t_ms;
-        memmove(&list[i], &list[i + 1], (n - i - 1) * sizeof(*list));
-        n--;
-        break;
-    }
-    size_t pos = 0;
-    while (pos < n && list[pos].t_ms > ev.t_ms)
-        pos++;
-    memmove(&list[pos + 1], &list[pos], (n - pos) * sizeof(*list));
-    list[pos] = ev;
-    n++;
-    return n > cap ? cap : n;
-}
-
-/* Pairs with and updates the recent list of (dbi, owner). */
-static int update_recent(ingest *in, MDB_dbi dbi, const char *owner, size_t cap, const pzb_recent *ev)
-{
-    size_t n;
-    int rc = pzb_get_recent(in->txn, dbi, in->ns, owner, in->list, cap, &n);
-    if (rc != 0) {
-        in->failed = "read recent items";
-        return rc;
-    }
-    rc = pair_with_recent(in, ev, in->list, n);
-    if (rc != 0)
-        return rc;
-    n = recent_insert(in->list, n, cap, *ev);
-    char key[PZB_KEY_MAX];
-    size_t klen = pzb_key(key, in->ns, owner);
-    return put(in, dbi, key, klen, in->list, n * sizeof(pzb_recent), "write recent items");
-}
-
-static int apply_event(ingest *in, const pz_interaction *e)
-{
-    pzb_item rec;
-    int rc = ensure_item(in, e->item_id, &rec);
-    if (rc != 0)
-        return rc;
-    pzb_recent ev = {.id = rec.id, .t_ms = e->sent_at_ms, .weight = event_weight(e->event_type)};
-    rc = add_popularity(in, e->item_id, &rec, log2(ev.weight) + pzb_log_time(in->b, ev.t_ms));
-    if (rc != 0)
-        return rc;
-    /* A user's history pairs across sessions; a session's only serves events without a user. */
-    if (present(e->user_id))
-        return update_recent(in, in->b->users, e->user_id, in->b->recent_cap, &ev);
-    if (present(e->session_id))
-        return update_recent(in, in->b->sessions, e->session_id, in->b->window, &ev);
-    return 0;
-}
-
-static int check_events(const char *ns, const pz_interaction *events, size_t n, char *err, size_t errlen)
-{
-    if (ns == NULL || strlen(ns) > PZ_BUILTIN_MAX_NS_LEN)
-        return fail_msg(err, errlen, "namespace is missing or longer than 128 bytes");
-    for (size_t i = 0; i < n; i++) {
-        const pz_interaction *e = &events[i];
-        const char *ids[] = {e->item_id, e->user_id, e->session_id};
-        for (size_t j = 0; j < 3; j++) {
-            if (ids[j] != NULL && strlen(ids[j]) > PZ_BUILTIN_MAX_ID_LEN) {
-                if (err != NULL && errlen > 0)
-                    snprintf(err, errlen, "builtin: event %zu: %s longer than %d bytes", i,
-                             j == 0   ? "item id"
-                             : j == 1 ? "user id"
-                                      : "session id",
-                             PZ_BUILTIN_MAX_ID_LEN);
-                return -1;
-            }
-        }
-    }
-    return 0;
-}
-
-static int run_ingest(ingest *in, const pz_interaction *events, size_t n)
-{
-    MDB_val k = {.mv_size = sizeof(META_NEXT_ID) - 1, .mv_data = (void *)META_NEXT_ID}, v;
-    int rc = mdb_get(in->txn, in->b->meta, &k, &v);
-    if (rc == 0 && v.mv_size == sizeof(in->next_id))
-        memcpy(&in->next_id, v.mv_data, sizeof(in->next_id));
-    else if (rc == MDB_NOTFOUND)
-        in->next_id = 1;
-    else {
-        in->failed = "read meta";
-        return rc != 0 ? rc : MDB_CORRUPTED;
-    }
-    uint64_t first_id = in->next_id;
-    for (size_t i = 0; i < n; i++) {
-        if (!present(events[i].item_id))
-            continue;
-        rc = apply_event(in, &events[i]);
-        if (rc != 0)
-            return rc;
-    }
-    if (in->next_id == first_id)
-        return 0;
-    return put(in, in->b->meta, k.mv_data, k.mv_size, &in->next_id, sizeof(in->next_id), "write meta");
-}
-
-int pz_builtin_ingest(pz_builtin *b, const char *ns, const pz_interaction *events, size_t n, char *err, size_t errlen)
-{
-    if (check_events(ns, events, n, err, errlen) != 0)
-        return -1;
-    ingest in = {.b = b, .ns = ns, .failed = "ingest"};
-    int rc = mdb_txn_begin(b->env, NULL, 0, &in.txn);
-    if (rc != 0)
-        return pzb_fail(b, err, errlen, "begin write", rc);
-    size_t list_cap = (b->recent_cap > b->window ? b->recent_cap : b->window) + 1;
-    in.list = pz_malloc(list_cap * sizeof(pzb_recent));
-    rc = run_ingest(&in, events, n);
-    free(in.list);
-    if (rc != 0) {
-        mdb_txn_abort(in.txn);
-        return pzb_fail(b, err, errlen, in.failed, rc);
-    }
-    rc = mdb_txn_commit(in.txn);
-    return rc != 0 ? pzb_fail(b, err, errlen, "commit", rc) : 0;
-}
-
-static int learn(void *self, const char *ns, const pz_interaction *events, size_t n, char *err, size_t errlen)
-{
-    return pz_builtin_ingest(self, ns, events, n, err, errlen);
-}
-
-pz_learner pz_builtin_learner(pz_builtin *b)
-{
-    return (pz_learner){.self = b, .learn = learn};
+    pz_builtin_stats s;
+    pz_builtin_stats_get(b, &s);
+    pz_buf_printf(out,
+                  "{\"state\":\"%s\",\"mapBytes\":%zu,\"maxBytes\":%zu,\"usedBytes\":%zu,\"pendingBytes\":%zu,"
+                  "\"pendingKeys\":%zu,\"eventsLearned\":%llu,\"eventsSkipped\":%llu,\"flushes\":%llu,"
+                  "\"keysFlushed\":%llu,\"mapGrowths\":%llu,\"flushFailures\":%llu,\"lastFlushMs\":%lld,"
+                  "\"lastFlushAt\":%lld,\"lastError\":",
+                  s.full ? "degraded" : "ok", s.map_bytes, s.max_bytes, s.used_bytes, s.pending_bytes,
+                  s.pending_entries, (unsigned long long)s.events_learned, (unsigned long long)s.events_skipped,
+                  (unsigned long long)s.flushes, (unsigned long long)s.keys_flushed, (unsigned long long)s.map_growths,
+                  (unsigned long long)s.flush_failures, (long long)s.last_flush_ms, (long long)s.last_flush_at_ms);
+    if (s.last_error[0] != '\0')
+        pz_json_write_string(out, s.last_error, strlen(s.last_error));
+    else
+        pz_buf_append_str(out, "null");
+    pz_buf_printf(out, ",\"lastErrorAt\":%lld,\"namespaces\":%zu,\"items\":%zu}", (long long)s.last_error_at_ms,
+                  s.namespaces, s.items);
 }

@@ -35,12 +35,8 @@ const char *pz_personalize_choose_filter(const pz_query *q, const pz_variation *
 {
     if (q->filter != NULL && q->filter[0] != '\0')
         return pz_personalize_filter_arn(v->arn, q->filter, arena);
-    const pz_filters *f = v->filters_view;
-    for (size_t i = 0; f != NULL && i < f->n; i++) {
-        if (!f->items[i].user_required || q->user_id != NULL)
-            return f->items[i].arn;
-    }
-    return NULL;
+    const pz_filter *f = pz_query_configured_filter(q, v);
+    return f != NULL ? f->arn : NULL;
 }
 
 bool pz_personalize_wants_metadata(const pz_query *q, const pz_variation *v)

@@ -25,6 +25,13 @@ static bool invalid(pz_error *err, const char *what, const char *type, pz_arena 
     return false;
 }
 
+/* A string the server can pass on as C text: JSON allows \u0000 inside a string, which would cut an
+ * id or a reason short (and an empty id is refused everywhere else). */
+static bool is_text(const pz_jvalue *v)
+{
+    return v->type == PZ_JSTRING && strlen(v->str) == v->len;
+}
+
 static bool read_item(const pz_jvalue *e, const char *list_name, size_t i, bool keep_custom, pz_arena *arena,
                       pz_scored_item *item, pz_item_extra *extra, bool *has_extra, char *why, size_t why_len)
 {
@@ -33,8 +40,9 @@ static bool read_item(const pz_jvalue *e, const char *list_name, size_t i, bool 
         return false;
     }
     const pz_jvalue *id = pz_jvalue_get(e, "itemId");
-    if (id == NULL || id->type != PZ_JSTRING || id->len == 0 || id->len > PZ_MAX_ID_LEN) {
-        snprintf(why, why_len, "%s[%zu].itemId must be a string of 1 to %d characters", list_name, i, PZ_MAX_ID_LEN);
+    if (id == NULL || !is_text(id) || id->len == 0 || id->len > PZ_MAX_ID_LEN) {
+        snprintf(why, why_len, "%s[%zu].itemId must be a string of 1 to %d characters without NUL", list_name, i,
+                 PZ_MAX_ID_LEN);
         return false;
     }
     item->item_id = id->str;
@@ -49,8 +57,8 @@ static bool read_item(const pz_jvalue *e, const char *list_name, size_t i, bool 
     }
     const pz_jvalue *promo = pz_jvalue_get(e, "promotionName");
     if (promo != NULL && promo->type != PZ_JNULL) {
-        if (promo->type != PZ_JSTRING) {
-            snprintf(why, why_len, "%s[%zu].promotionName must be a string", list_name, i);
+        if (!is_text(promo)) {
+            snprintf(why, why_len, "%s[%zu].promotionName must be a string without NUL", list_name, i);
             return false;
         }
         extra->promotion_name = promo->str;
@@ -64,8 +72,9 @@ static bool read_item(const pz_jvalue *e, const char *list_name, size_t i, bool 
         }
         extra->reason = pz_arena_calloc(arena, reason->len ? reason->len : 1, sizeof *extra->reason);
         for (const pz_jvalue *r = reason->first; r != NULL; r = r->next) {
-            if (r->type != PZ_JSTRING) {
-                snprintf(why, why_len, "%s[%zu].reason[%zu] must be a string", list_name, i, extra->n_reason);
+            if (!is_text(r)) {
+                snprintf(why, why_len, "%s[%zu].reason[%zu] must be a string without NUL", list_name, i,
+                         extra->n_reason);
                 return false;
             }
             extra->reason[extra->n_reason++] = (char *)r->str;
@@ -116,10 +125,10 @@ static bool parse_items_value(const pz_jvalue *root, const char *what, const cha
             err, what, error_type, arena,
             pz_arena_printf(arena, "%s holds %zu items; at most %d are accepted", list_name, n, PZ_MAX_NUM_RESULTS));
     const pz_jvalue *rid = pz_jvalue_get(root, "recommendationId");
-    if (rid != NULL && rid->type != PZ_JNULL && (rid->type != PZ_JSTRING || rid->len > PZ_MAX_ID_LEN))
-        return invalid(
-            err, what, error_type, arena,
-            pz_arena_printf(arena, "recommendationId must be a string of at most %d characters", PZ_MAX_ID_LEN));
+    if (rid != NULL && rid->type != PZ_JNULL && (!is_text(rid) || rid->len > PZ_MAX_ID_LEN))
+        return invalid(err, what, error_type, arena,
+                       pz_arena_printf(arena, "recommendationId must be a string of at most %d characters without NUL",
+                                       PZ_MAX_ID_LEN));
     pz_scored_item *items = pz_arena_calloc(arena, n ? n : 1, sizeof *items);
     pz_item_extra *extras = pz_arena_calloc(arena, n ? n : 1, sizeof *extras);
     bool has_extra = false;

@@ -2,8 +2,9 @@
 
 Packages are the folders under server/ plus gateway/. Dependencies point down only (DESIGN.md):
 
-    fronts (gateway, server/grpc) -> net (sockets) -> core <- recommenders, events, catalog, experiments, ops
-                                                               -> upstream
+    fronts (gateway, server/grpc) -> net (sockets) -> core <- recommenders, events, catalog, experiments, auth, ops
+                                                                -> upstream
+                                                            <- geoip
     main.c (package "server") wires everything.
 
 The allowed edges are the table ALLOWED below; an include outside it, or any cycle between
@@ -25,6 +26,8 @@ ALLOWED = {
     "server/recommenders": {"server/core", "server/upstream", "proto"},
     "server/events": {"server/core", "server/upstream", "proto"},
     "server/catalog": {"server/core", "proto"},
+    "server/geoip": {"server/core"},
+    "server/auth": {"server/core", "server/upstream"},
     "server/experiments": {"server/core", "proto"},
     "server/ops": {"server/core", "server/upstream", "proto"},
     "server/demo": set(),
@@ -32,7 +35,8 @@ ALLOWED = {
     "server/grpc": {"server/core", "server/net", "proto"},
     "gateway": {"server/core", "server/net", "proto"},
     "server": {"server/core", "server/upstream", "server/recommenders", "server/events", "server/catalog",
-               "server/experiments", "server/demo", "server/grpc", "server/ops", "server/net", "gateway",
+               "server/experiments", "server/auth", "server/demo", "server/geoip", "server/grpc", "server/ops",
+               "server/net", "gateway",
                "proto"},
 }
 

@@ -16,6 +16,9 @@
 #   catalog    catalog item lines (server/catalog/catalog_load.c)
 #   upstream   upstream answers: the JSON reader, Personalize/Lambda-shaped item lists, DynamoDB
 #              items (server/upstream/json_read.c, recommenders/remote_json.c, dynamodb.c)
+#   tzif       time zones: TZif files, POSIX TZ strings, ISO 8601 date-times (server/core/tz.c)
+#   viewer     what automatic context reads from request headers: User-Agent, X-Forwarded-For,
+#              Forwarded, CIDR blocks, addresses (server/core/useragent.c, netaddr.c)
 #
 # Every committed regression input is run first (a plain libFuzzer run of those files); a crash
 # stops with the input saved under $PZ_FUZZ_OUT (default /tmp/pz-fuzz-<hash of this checkout's path>: objects
@@ -28,7 +31,7 @@ cd "$(dirname "$0")/../.."
 seconds=${1:-20}
 only=${2:-}
 out=${PZ_FUZZ_OUT:-/tmp/pz-fuzz-$(pwd -P | md5sum | cut -c1-12)}
-targets=(config routes transcode events catalog upstream)
+targets=(config routes transcode events catalog upstream tzif viewer)
 
 command -v clang >/dev/null || { echo "clang is missing: bazel/setup.sh --test installs it" >&2; exit 1; }
 

@@ -1,11 +1,13 @@
-"""Response cache benchmark (issue #4). Prints figures and ratios measured in the same run:
+"""Response cache benchmark (issues #4, #21). Prints figures and ratios measured in the same run:
 
   1. REST cache-hit throughput of the personalization server vs h2o's own file handler serving
      the same JSON bytes (static_server), with wrk (HTTP/1.1, keep-alive); then the same with
      `Accept-Encoding: gzip`, against the file handler serving our exact gzip bytes precompressed
-     (its send-compressed mode: no compression per request on either side).
+     (its send-compressed mode: no compression per request on either side); goal >= 1.0 for the
+     plain hits.
   2. gRPC cache-hit throughput vs a bare grpc-core server answering with the same protobuf bytes
-     (grpc_echo_server), with h2load and gRPC framing.
+     and the same 4 response metadata entries (grpc_echo_server), with h2load and gRPC framing;
+     goal >= 0.9; and, for reference, vs the same bare server without metadata.
   3. Latency p50/p99 of a REST cache hit and of a miss (one connection, wrk --latency; client-side
      on loopback, so it includes the loopback round trip).
   4. What recording metrics costs a REST cache hit: the same server with --metrics on (the default)
@@ -217,14 +219,14 @@ def loadavg():
         return " ".join(f.read().split()[:3])
 
 
-def print_comparison(title, ours_label, ours, base_label, base, extra):
+def print_comparison(title, ours_label, ours, base_label, base, extra, goal=None):
     print(title)
     print("  %-23s %9.0f req/s best, %9.0f median   (runs: %s%s)" % (
         ours_label, best(ours), median([r["rps"] for r in ours]), ", ".join("%.0f" % r["rps"] for r in ours), extra))
     print("  %-23s %9.0f req/s best, %9.0f median   (runs: %s)" % (
         base_label, best(base), median([r["rps"] for r in base]), ", ".join("%.0f" % r["rps"] for r in base)))
-    print("  ratio                   %9.2f (median of back-to-back pairs; best/best %.2f; goal >= 0.80)" % (
-        paired_ratio(ours, base), best(ours) / best(base)))
+    print("  ratio                   %9.2f (median of back-to-back pairs; best/best %.2f%s)" % (
+        paired_ratio(ours, base), best(ours) / best(base), "; goal >= %.2f" % goal if goal is not None else ""))
     ours_cpu = median([r["cpu_us"] for r in ours])
     base_cpu = median([r["cpu_us"] for r in base])
     print("  server CPU per request  %6.1f us vs %.1f us: efficiency ratio %.2f (immune to other load on the "
@@ -300,7 +302,7 @@ def main():
         hits = after["hits"] - before["hits"]
         print_comparison("REST  cache hit (wrk -t2 -c64, HTTP/1.1)", "personalization-server", rest_ours,
                          "h2o file handler", rest_static,
-                         "; %d cache hits, %d misses" % (hits, after["misses"] - before["misses"]))
+                         "; %d cache hits, %d misses" % (hits, after["misses"] - before["misses"]), 1.0)
         if hits < 0.9 * served:
             print("  WARNING: only %d of ~%.0f requests were cache hits" % (hits, served))
         print()
@@ -337,13 +339,13 @@ def main():
             grpc_echo_md.append(h2load(url_echo_md, req_file, RUN_SECONDS, pid=echo_md.pid))
         after = stats(http_port)
         print_comparison("gRPC  cache hit (h2load -c16 -m32 -t1, gRPC framing)", "personalization-server",
-                         grpc_ours, "grpc-core bare server", grpc_echo,
-                         "; %d cache hits" % (after["hits"] - before["hits"]))
-        print("  same bare server sending our 4 response metadata entries: %.0f req/s median, %.1f us CPU/request; "
-              "ours vs it: ratio %.2f, efficiency %.2f" % (
-                  median([r["rps"] for r in grpc_echo_md]), median([r["cpu_us"] for r in grpc_echo_md]),
-                  paired_ratio(grpc_ours, grpc_echo_md),
-                  median([r["cpu_us"] for r in grpc_echo_md]) / median([r["cpu_us"] for r in grpc_ours])))
+                         grpc_ours, "bare grpc-core, same bytes and our 4 metadata entries", grpc_echo_md,
+                         "; %d cache hits" % (after["hits"] - before["hits"]), 0.9)
+        print("  the bare server without the metadata: %.0f req/s median, %.1f us CPU/request; ours vs it: ratio "
+              "%.2f, efficiency %.2f" % (
+                  median([r["rps"] for r in grpc_echo]), median([r["cpu_us"] for r in grpc_echo]),
+                  paired_ratio(grpc_ours, grpc_echo),
+                  median([r["cpu_us"] for r in grpc_echo]) / median([r["cpu_us"] for r in grpc_ours])))
         print()
 
         # 3. latency, one connection

@@ -507,7 +507,10 @@ def test_zz_outbox_space_is_reclaimed_once_every_target_has_passed(s):
 
 if __name__ == "__main__":
     try:
-        run_tests(globals(), server_args=["--config", CONFIG_PATH, "--config-watch-ms", "0"])
+        # The builtin target's records stay in the outbox until its store writes them
+        # (--builtin-flush-ms, 30 s by default): a short interval lets reclamation show within the test.
+        run_tests(globals(),
+                  server_args=["--config", CONFIG_PATH, "--config-watch-ms", "0", "--builtin-flush-ms", "500"])
     finally:
         for fake in ALL_FAKES:
             fake.close()

@@ -437,7 +437,9 @@ def test_rest_connection_cap_per_client(s):
     try:
         a = socket.create_connection(("127.0.0.1", srv.http_port))
         b = socket.create_connection(("127.0.0.1", srv.http_port))
-        time.sleep(0.2)
+        # Both admitted before the third connects: each loop thread accepts on its own, so on a busy
+        # machine (ASan) a later connection could otherwise be accepted before an earlier one.
+        time.sleep(1.0)
         c = socket.create_connection(("127.0.0.1", srv.http_port))
         assert closed_within(c, 2), "a 3rd connection from one address was served"
         a.close()

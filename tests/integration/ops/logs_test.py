@@ -78,6 +78,13 @@ def test_grpc_metadata_and_access_line(s):
         line = access_line(s, rid)
         assert line["protocol"] == "grpc" and line["status"] == 0 and line["route"] == "RecommendItems"
         assert line["trace_id"] == TRACE_ID and line["namespace"] == "demo"
+        # a cache hit sends the prepared response's metadata by reference: still this request's own id
+        _, hit = fn.with_call(pb.RecommendItemsRequest(namespace="demo", recommender="for-you", user_id="user-0002"),
+                              metadata=(("x-request-id", "grpc-hit-1"),), timeout=10)
+        md, first = dict(hit.initial_metadata()), dict(call.initial_metadata())
+        assert md["x-request-id"] == "grpc-hit-1" and access_line(s, "grpc-hit-1")["cache"] == "hit", md
+        assert {k: v for k, v in md.items() if k != "x-request-id"} == \
+            {k: v for k, v in first.items() if k != "x-request-id"}, (md, first)
         try:
             fn.with_call(pb.RecommendItemsRequest(namespace="demo", recommender="nope", user_id="u"),
                          metadata=(("x-request-id", "grpc-caller-1"),), timeout=10)

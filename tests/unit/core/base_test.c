@@ -13,8 +13,10 @@
 #include <unistd.h>
 
 #include "personalization/v1/personalization.pb-c.h"
+#include "server/core/base64.h"
 #include "server/core/log.h"
 #include "server/core/buf.h"
+#include "server/core/log.h"
 #include "server/core/mem.h"
 #include "server/core/request.h"
 #include "server/core/rpc.h"
@@ -181,6 +183,43 @@ static void test_request_headers_and_completion(void **state)
     pz_arena_destroy(&a);
 }
 
+static int client_addr_calls;
+
+static const char *counting_client_addr(const pz_request *req)
+{
+    (void)req;
+    client_addr_calls++;
+    return "192.0.2.1:4000";
+}
+
+/* Nothing is formatted for an access line that is not written: the client address is asked for
+ * only when info lines are on. */
+static void test_access_log_formats_only_what_it_writes(void **state)
+{
+    (void)state;
+    pz_arena a;
+    pz_arena_init(&a);
+    pz_request req;
+    pz_request_init(&req, &a);
+    req.protocol = "rest";
+    req.client_addr_fn = counting_client_addr;
+    assert_string_equal(pz_request_client_addr(&req), "192.0.2.1:4000");
+    client_addr_calls = 0;
+    pz_log_set_level(PZ_LOG_WARN);
+    assert_false(pz_log_enabled(PZ_LOG_INFO));
+    assert_true(pz_log_enabled(PZ_LOG_ERROR));
+    pz_request_log_access(&req, "GET /x", 200);
+    assert_int_equal(client_addr_calls, 0);
+    pz_log_set_level(PZ_LOG_INFO);
+    assert_true(pz_log_enabled(PZ_LOG_INFO));
+    pz_request_log_access(&req, "GET /x", 200);
+    assert_int_equal(client_addr_calls, 1);
+    req.client_addr = "198.51.100.7:1"; /* set directly: the function is not asked */
+    assert_string_equal(pz_request_client_addr(&req), "198.51.100.7:1");
+    assert_int_equal(client_addr_calls, 1);
+    pz_arena_destroy(&a);
+}
+
 static void test_rpc_table(void **state)
 {
     (void)state;
@@ -195,6 +234,40 @@ static void test_rpc_table(void **state)
     assert_string_equal(pz_rpc_get(PZ_RPC_PUT_EVENTS)->grpc_path,
                         "/personalization.v1.PersonalizationService/PutEvents");
     assert_null(pz_rpc_by_grpc_path("/personalization.v1.PersonalizationService/Nope"));
+}
+
+/* base64url without padding (JWTs, JWKs, API keys): the RFC 4648 §10 vectors, and strictness. */
+static void test_base64url(void **state)
+{
+    (void)state;
+    static const char *const plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+    static const char *const coded[] = {"", "Zg", "Zm8", "Zm9v", "Zm9vYg", "Zm9vYmE", "Zm9vYmFy"};
+    pz_arena arena;
+    pz_arena_init(&arena);
+    for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++) {
+        pz_buf b;
+        pz_buf_init(&b, 64);
+        assert_int_equal(pz_base64url_append(&b, plain[i], strlen(plain[i])), 0);
+        assert_int_equal(b.len, strlen(coded[i]));
+        assert_memory_equal(b.data, coded[i], b.len);
+        pz_buf_free(&b);
+        size_t n = 99;
+        unsigned char *d = pz_base64url_decode(coded[i], strlen(coded[i]), &arena, &n);
+        assert_non_null(d);
+        assert_int_equal(n, strlen(plain[i]));
+        assert_memory_equal(d, plain[i], n);
+    }
+    unsigned char bytes[] = {0xfb, 0xff};
+    pz_buf b;
+    pz_buf_init(&b, 64);
+    pz_base64url_append(&b, bytes, 2);
+    assert_memory_equal(b.data, "-_8", 3); /* the URL-safe alphabet */
+    pz_buf_free(&b);
+    size_t n;
+    static const char *const bad[] = {"Zg==", "Z", "Zh", "Zm9+", "Zm9/", "Zm 9"}; /* padding, length, bits, alphabet */
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_null(pz_base64url_decode(bad[i], strlen(bad[i]), &arena, &n));
+    pz_arena_destroy(&arena);
 }
 
 /* A log line stays one line whatever the values it quotes hold (a request's, an upstream's). */
@@ -226,12 +299,14 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_arena_alignment_and_growth),
+        cmocka_unit_test(test_base64url),
         cmocka_unit_test(test_arena_strings),
         cmocka_unit_test(test_arena_protobuf_allocator),
         cmocka_unit_test(test_buf_cap_is_an_error_not_an_allocation),
         cmocka_unit_test(test_double_roundtrip_format),
         cmocka_unit_test(test_status_mappings),
         cmocka_unit_test(test_request_headers_and_completion),
+        cmocka_unit_test(test_access_log_formats_only_what_it_writes),
         cmocka_unit_test(test_rpc_table),
         cmocka_unit_test(test_log_escapes_control_characters),
     };

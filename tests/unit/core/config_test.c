@@ -17,6 +17,7 @@
 
 #include "server/core/clock.h"
 #include "server/core/config.h"
+#include "server/core/json_text.h"
 
 /* ---- helpers ---- */
 
@@ -96,6 +97,10 @@ static void sleep_ms(long ms)
 #define DOC_WITH_NS(ns) "{'namespaces':{'ns':" ns "}}"
 #define REC_PATH "$.namespaces.ns.recommenders.recommend-items.r"
 #define VAR_PATH REC_PATH ".variations.v"
+/* One character over Personalize's context key limit (150). */
+#define LONG_FIELD_NAME                                                                                                \
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" \
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 
 /* ---- sample A (§3.14) ---- */
 
@@ -161,6 +166,10 @@ static void test_sample_a_for_you_resolves(void **state)
     assert_string_equal(cc->user_specified.directives, "private");
     assert_int_equal(cc->no_user_specified.max_age, 1200);
     assert_true(cc->auto_provision);
+    /* the header each class sends is rendered once, at load */
+    assert_string_equal(cc->user_specified.header, "private,max-age=15");
+    assert_non_null(cc->no_user_specified.header);
+    assert_non_null(strstr(cc->no_user_specified.header, "max-age=1200"));
 
     /* Context: the namespace's four fields replaced the root's deviceType rules entirely. */
     const pz_auto_context *ac = up->auto_context_view;
@@ -464,7 +473,12 @@ static const error_case ERROR_CASES[] = {
     {DOC_WITH_REC("{'cacheControl':{'noUserSpecified':{'maxAge':10,'staleIfError':'1h'}},"
                   "'variations':{'v':" PCAMPAIGN("c") "}}"),
      REC_PATH ".cacheControl.noUserSpecified.staleIfError", "expected an integer", 1},
-    /* autoContext */
+    /* autoContext and trustedProxies (ours) */
+    {"{'trustedProxies':'10.0.0.0/8','namespaces':{}}", "$.trustedProxies", "expected an array", 1},
+    {"{'trustedProxies':['10.0.0.0/8','10.0.0.1/8',5,'fd00::/129'],'namespaces':{}}", "$.trustedProxies[1]",
+     "expected a CIDR block", 3},
+    {"{'autoContext':{'" LONG_FIELD_NAME "':{'type':'string','rules':[]}},'namespaces':{}}",
+     "$.autoContext." LONG_FIELD_NAME, "longer than 150 characters", 1},
     {"{'autoContext':{'device_type':{'type':'string','rules':[]}},'namespaces':{}}", "$.autoContext.device_type",
      "invalid context field name", 1},
     {"{'autoContext':{'f':{'type':'text','rules':[]}},'namespaces':{}}", "$.autoContext.f.type", "unknown value", 1},
@@ -479,10 +493,10 @@ static const error_case ERROR_CASES[] = {
      "'value':1,'mapTo':'x'}]}]}},'namespaces':{}}",
      "$.autoContext.f.rules[0].valueMappings[0].operator", "unknown value \"like\"", 1},
     {"{'autoContext':{'f':{'type':'string','rules':[{'type':'hour-of-day','valueMappings':[{'operator':'equals',"
-     "'value':true,'mapTo':'x'}]}]}},'namespaces':{}}",
-     "$.autoContext.f.rules[0].valueMappings[0].value", "string or a number", 1},
+     "'value':[true],'mapTo':'x'}]}]}},'namespaces':{}}",
+     "$.autoContext.f.rules[0].valueMappings[0].value", "a string, a number or a boolean", 1},
     {"{'autoContext':{'f':{'type':'string','default':[],'rules':[]}},'namespaces':{}}", "$.autoContext.f.default",
-     "string or a number", 1},
+     "a string, a number or a boolean", 1},
     /* recommenders and variations */
     {DOC_WITH_REC("{'variations':[]}"), REC_PATH ".variations", "expected an object", 1},
     {DOC_WITH_VAR("{'type':'personalize'}"), VAR_PATH ".type", "unknown value", 1},
@@ -769,6 +783,21 @@ static void test_error_paths(void **state)
     }
 }
 
+/* jansson's error text quotes the document's bytes near the error as they are; a problem's message
+ * is valid UTF-8 whatever the document held (found by tests/fuzz/config_fuzz.c). */
+static void test_invalid_json_message_is_valid_utf8(void **state)
+{
+    (void)state;
+    static const char DOC[] = "{\"namespaces\":{\"n\":{\"eventTargets\":[{\"type\\u0\xc9\xbdI\x04p\"}]}}}";
+    pz_config_problems p;
+    pz_config_problems_init(&p);
+    assert_null(pz_config_parse(DOC, sizeof DOC - 1, &p));
+    assert_int_equal(p.n_errors, 1);
+    expect_problem(&p, "$", false, "invalid JSON at line 1");
+    assert_true(pz_utf8_valid(p.items[0].message, strlen(p.items[0].message)));
+    pz_config_problems_free(&p);
+}
+
 static void test_multiple_errors_all_reported(void **state)
 {
     (void)state;
@@ -851,6 +880,48 @@ static void test_warnings_do_not_reject(void **state)
     const pz_recommender *r = pz_config_recommender(pz_config_namespace(c, "ns"), PZ_ACTION_RECOMMEND_ITEMS, "r");
     assert_int_equal(r->variations[0].type, PZ_VARIATION_PERSONALIZE_RECOMMENDER);
     assert_string_equal(r->variations[0].type_name, "personalize-campaign");
+    pz_config_unref(c);
+    pz_config_problems_free(&p);
+}
+
+static void test_trusted_proxies(void **state)
+{
+    (void)state;
+    pz_config_problems p;
+    pz_config_problems_init(&p);
+    pz_config *c = parse_q("{'trustedProxies':['10.0.0.0/8','192.0.2.7','2001:db8::/32'],'namespaces':{}}", &p);
+    assert_non_null(c);
+    size_t n;
+    const pz_cidr *blocks = pz_config_trusted_proxies(c, &n);
+    assert_int_equal(n, 3);
+    assert_int_equal(blocks[0].prefix, 8);
+    assert_int_equal(blocks[1].prefix, 32);
+    assert_true(blocks[2].net.v6);
+    pz_config_unref(c);
+    c = parse_q("{'namespaces':{}}", &p);
+    pz_config_trusted_proxies(c, &n);
+    assert_int_equal(n, 0);
+    pz_config_unref(c);
+    pz_config_problems_free(&p);
+}
+
+/* The README's worked example of automatic context must stay a valid document. */
+static void test_context_example_parses_cleanly(void **state)
+{
+    (void)state;
+    pz_config_problems p;
+    pz_config_problems_init(&p);
+    pz_config *c = load_fixture("context-example.json", &p);
+    if (p.n > 0)
+        dump_problems(&p);
+    assert_non_null(c);
+    assert_int_equal(p.n, 0);
+    const pz_namespace *ns = pz_config_namespace(c, "demo");
+    assert_int_equal(ns->auto_context_view->n_fields, 5);
+    assert_string_equal(ns->auto_context_view->fields[0].name, "deviceType");
+    size_t n;
+    pz_config_trusted_proxies(c, &n);
+    assert_int_equal(n, 2);
     pz_config_unref(c);
     pz_config_problems_free(&p);
 }
@@ -1473,12 +1544,15 @@ int main(void)
         cmocka_unit_test(test_sample_b),
         cmocka_unit_test(test_inheritance_null_takes_parent_and_child_replaces),
         cmocka_unit_test(test_error_paths),
+        cmocka_unit_test(test_invalid_json_message_is_valid_utf8),
         cmocka_unit_test(test_multiple_errors_all_reported),
         cmocka_unit_test(test_bad_fixtures),
         cmocka_unit_test(test_warnings_do_not_reject),
         cmocka_unit_test(test_documents_upstream_accepts_load_with_warnings),
         cmocka_unit_test(test_duplicate_keys_last_wins),
         cmocka_unit_test(test_root_title_and_version),
+        cmocka_unit_test(test_trusted_proxies),
+        cmocka_unit_test(test_context_example_parses_cleanly),
         cmocka_unit_test(test_synonyms_and_header_case),
         cmocka_unit_test(test_builtin_variations_and_local_experiment),
         cmocka_unit_test(test_remote_variation_keys),

@@ -1,8 +1,9 @@
 /* Tests for single-flight in the response cache (server/core/response_cache.c) and the inference
  * sequencer (server/core/inference.c), driven through the service with a fake recommender that
  * holds its calls in flight until the test finishes them (fake_ports.h): many waiting requests
- * completed on another thread, stale-if-error, fallback answers, the headers named in Vary, the
- * JSON cap, no cache at all, and a flight abandoned without an answer. Clock injected. */
+ * completed on another thread, stale-if-error, fallback answers, automatic context in the key (as
+ * resolved values, with Vary), explained requests, the JSON cap, no cache at all, and a flight
+ * abandoned without an answer. Clock injected. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,7 +24,14 @@
 #define T0 1700000000000LL
 #define SEC 1000
 
-static const char CONFIG[] = "{\"cacheControl\":{\"userSpecified\":{\"maxAge\":10,\"directives\":\"private\"},"
+/* Automatic context: the country header as is, and a device type that a real CloudFront header or
+ * one derived from User-Agent can give. */
+static const char CONFIG[] = "{\"autoContext\":{\"country\":{\"type\":\"string\",\"rules\":[{\"type\":\"header-value\","
+                             "\"header\":\"CloudFront-Viewer-Country\"}]},"
+                             "\"deviceType\":{\"type\":\"string\",\"default\":\"Desktop\",\"rules\":[{\"type\":"
+                             "\"header-value\",\"header\":\"cloudfront-is-mobile-viewer\",\"valueMappings\":[{"
+                             "\"operator\":\"equals\",\"value\":\"true\",\"mapTo\":\"Phone\"}]}]}},"
+                             "\"cacheControl\":{\"userSpecified\":{\"maxAge\":10,\"directives\":\"private\"},"
                              "\"syntheticUserSpecified\":{\"maxAge\":10,\"directives\":\"public\"},"
                              "\"noUserSpecified\":{\"maxAge\":10,\"directives\":\"public\"}},"
                              "\"namespaces\":{\"shop\":{\"recommenders\":{"
@@ -349,38 +357,153 @@ static void test_a_fallback_answer_is_served_but_not_kept(void **state)
     pz_arena_destroy(&b.arena);
 }
 
-/* Automatic context (spec §4.5, a later issue) lists the headers it consulted in hints.vary; their
- * values are part of the key, so responses for different header values are never mixed. */
-static const char *lookup_with_header(fixture *f, const char *country, bool *hit)
+/* Automatic context enters the key as the values it resolved to (issue #13): requests whose headers
+ * resolve alike share an entry, requests that resolve differently never do. Returns whether the
+ * request was a hit and what it sent the recommender (its context) when it was not. */
+static bool lookup_with_headers(fixture *f, const char *const *pairs, const char **vary)
 {
-    static char etag[PZ_ETAG_SIZE];
     pending p;
     pending_init(f, &p, "gina");
-    pz_header h[2] = {{"accept", 6, "*/*", 3}, {"cloudfront-viewer-country", 25, country, strlen(country)}};
+    pz_header h[4];
+    size_t n = 0;
+    for (size_t i = 0; pairs[i] != NULL; i += 2)
+        h[n++] = (pz_header){pairs[i], strlen(pairs[i]), pairs[i + 1], strlen(pairs[i + 1])};
     p.req.headers = h;
-    p.req.n_headers = country[0] != '\0' ? 2 : 1;
-    p.req.hints.vary = "Accept-Language, CloudFront-Viewer-Country";
-    *hit = lookup(f, &p);
-    if (!*hit)
-        finish_leader(&p, country);
-    snprintf(etag, sizeof etag, "%s", p.req.hints.etag);
+    p.req.n_headers = n;
+    bool hit = lookup(f, &p);
+    if (!hit)
+        finish_leader(&p, "x");
+    static char vary_buf[256];
+    snprintf(vary_buf, sizeof vary_buf, "%s", p.req.hints.vary ? p.req.hints.vary : "");
+    *vary = vary_buf;
     pz_arena_destroy(&p.arena);
-    return etag;
+    return hit;
 }
 
-static void test_headers_named_in_vary_are_part_of_the_key(void **state)
+#define IPHONE_17 "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148 Safari/604.1"
+#define IPHONE_16 "Mozilla/5.0 (iPhone; CPU iPhone OS 16_6 like Mac OS X) Mobile/15E148 Safari/604.1"
+#define FIREFOX "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0"
+
+static void test_resolved_context_is_part_of_the_key(void **state)
 {
     fixture *f = *state;
-    bool hit;
-    char de[PZ_ETAG_SIZE];
-    snprintf(de, sizeof de, "%s", lookup_with_header(f, "DE", &hit));
-    assert_false(hit);
-    assert_false(strcmp(lookup_with_header(f, "FR", &hit), de) == 0);
-    assert_false(hit);
-    lookup_with_header(f, "", &hit); /* absent is a value of its own */
-    assert_false(hit);
-    assert_string_equal(lookup_with_header(f, "DE", &hit), de);
-    assert_true(hit);
+    const char *vary;
+    assert_false(lookup_with_headers(f, (const char *[]){"cloudfront-viewer-country", "DE", NULL}, &vary));
+    assert_string_equal(vary, "cloudfront-viewer-country, cloudfront-is-mobile-viewer, user-agent");
+    assert_false(lookup_with_headers(f, (const char *[]){"cloudfront-viewer-country", "FR", NULL}, &vary));
+    assert_false(lookup_with_headers(f, (const char *[]){NULL}, &vary)); /* absent is a value of its own */
+    assert_true(lookup_with_headers(f, (const char *[]){"cloudfront-viewer-country", "DE", NULL}, &vary));
+    /* headers the rules do not read change nothing */
+    assert_true(
+        lookup_with_headers(f, (const char *[]){"cloudfront-viewer-country", "DE", "accept", "x/y", NULL}, &vary));
+    /* two iPhones: different User-Agents, one device type, one entry */
+    assert_false(lookup_with_headers(f, (const char *[]){"user-agent", IPHONE_17, NULL}, &vary));
+    assert_true(lookup_with_headers(f, (const char *[]){"user-agent", IPHONE_16, NULL}, &vary));
+    /* so does a real CDN header that says the same */
+    assert_true(lookup_with_headers(f, (const char *[]){"cloudfront-is-mobile-viewer", "true", NULL}, &vary));
+    assert_string_equal(vary, "cloudfront-viewer-country, cloudfront-is-mobile-viewer");
+    /* a desktop resolves to the default, the entry of the request without headers */
+    assert_true(lookup_with_headers(f, (const char *[]){"user-agent", FIREFOX, NULL}, &vary));
+    /* what the recommender received: the resolved context */
+    pending p;
+    pending_init(f, &p, "hank");
+    pz_header ua = {"user-agent", 10, IPHONE_17, strlen(IPHONE_17)};
+    p.req.headers = &ua;
+    p.req.n_headers = 1;
+    assert_false(lookup(f, &p));
+    assert_int_equal(p.call->query->n_context, 1);
+    assert_string_equal(p.call->query->context[0]->key, "deviceType");
+    assert_string_equal(p.call->query->context[0]->value, "Phone");
+    finish_leader(&p, "x");
+    pz_arena_destroy(&p.arena);
+}
+
+/* A stale entry's background refresh resolves automatic context as the request that found it did
+ * (its headers are copied), so the answer it stores belongs to that entry. */
+static void test_refresh_resolves_the_same_context(void **state)
+{
+    fixture *f = *state;
+    pz_header de = {"cloudfront-viewer-country", 25, "DE", 2};
+    pending a;
+    pending_init(f, &a, "jo");
+    a.req.headers = &de;
+    a.req.n_headers = 1;
+    assert_false(lookup(f, &a));
+    finish_leader(&a, "old");
+    pz_arena_destroy(&a.arena);
+
+    test_now += 15 * SEC; /* past maxAge (10 s), within stale-while-revalidate (10 s more) */
+    pending b;
+    pending_init(f, &b, "jo");
+    b.req.headers = &de;
+    b.req.n_headers = 1;
+    lookup(f, &b); /* answered stale at once; the refresh is the recommender's new call */
+    assert_int_equal(b.done, 1);
+    assert_string_equal(b.req.hints.cache, "stale");
+    const pz_query *rq = f->recommender.last->query;
+    bool country_de = false;
+    for (size_t i = 0; i < rq->n_context; i++)
+        country_de =
+            country_de || (strcmp(rq->context[i]->key, "country") == 0 && strcmp(rq->context[i]->value, "DE") == 0);
+    assert_true(country_de);
+    pz_arena_destroy(&b.arena); /* the refresh owns copies: it outlives the request */
+    fake_recommender_answer(f->recommender.last, (const char *[]){"new"}, 1);
+
+    pending c;
+    pending_init(f, &c, "jo");
+    c.req.headers = &de;
+    c.req.n_headers = 1;
+    assert_true(lookup(f, &c));
+    assert_string_equal(c.req.hints.cache, "hit");
+    assert_non_null(strstr(c.req.prepared->json, "new"));
+    pz_arena_destroy(&c.arena);
+}
+
+/* An explained request: the cache still serves and stores the plain response; the explained one
+ * is the request's own, with no ETag and no-store. */
+static void test_explained_requests_are_never_cached(void **state)
+{
+    fixture *f = *state;
+    pending p;
+    pending_init(f, &p, "ivy");
+    ((Personalization__V1__RecommendItemsRequest *)p.req.message)->has_explain = true;
+    ((Personalization__V1__RecommendItemsRequest *)p.req.message)->explain = true;
+    p.req.if_none_match = "*";
+    assert_false(lookup(f, &p)); /* a miss that leads the flight */
+    finish_leader(&p, "first");
+    assert_int_equal(p.done, 1);
+    assert_null(p.req.prepared);
+    assert_null(p.req.hints.etag);
+    assert_false(p.req.hints.not_modified); /* If-None-Match is not applied */
+    assert_string_equal(p.req.hints.cache_control, "no-store");
+    Personalization__V1__RecommendationResponse *r = (Personalization__V1__RecommendationResponse *)p.req.response;
+    assert_non_null(r->explain);
+    assert_string_equal(r->explain->cache, "miss");
+    assert_string_equal(r->explain->variation, "p");
+    assert_int_equal(r->explain->n_context, 1); /* deviceType's default */
+    pz_arena_destroy(&p.arena);
+
+    pending plain; /* the plain response was stored */
+    pending_init(f, &plain, "ivy");
+    assert_true(lookup(f, &plain));
+    assert_string_equal(plain.req.hints.cache, "hit");
+    assert_non_null(plain.req.prepared);
+    assert_null(strstr(plain.req.prepared->json, "explain"));
+    pz_arena_destroy(&plain.arena);
+
+    pending again; /* an explained hit: the stored response, unpacked and explained */
+    pending_init(f, &again, "ivy");
+    ((Personalization__V1__RecommendItemsRequest *)again.req.message)->has_explain = true;
+    ((Personalization__V1__RecommendItemsRequest *)again.req.message)->explain = true;
+    assert_true(lookup(f, &again));
+    r = (Personalization__V1__RecommendationResponse *)again.req.response;
+    assert_null(again.req.prepared);
+    assert_non_null(r);
+    assert_string_equal(r->explain->cache, "hit");
+    assert_int_equal(r->n_item_list, 1);
+    assert_string_equal(r->item_list[0]->item_id, "first");
+    assert_string_equal(again.req.hints.cache_control, "no-store");
+    pz_arena_destroy(&again.arena);
 }
 
 /* A renderer whose output crosses PZ_RESPONSE_CACHE_MAX_JSON_BYTES, like a huge decorated list. */
@@ -452,7 +575,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_call_that_never_finishes_its_flight_releases_its_waiters, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_fallback_answer_is_served_but_not_kept, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_headers_named_in_vary_are_part_of_the_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resolved_context_is_part_of_the_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_explained_requests_are_never_cached, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refresh_resolves_the_same_context, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_response_over_the_json_cap_is_not_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_without_a_cache_responses_still_get_validators, setup, teardown),
     };

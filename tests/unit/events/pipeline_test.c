@@ -1,10 +1,12 @@
 /* Tests for server/events/pipeline.c and worker.c with real LMDB and a file target: group commit
  * (made deterministic by holding the outbox's write lock from a child process), answers only
  * after the commit, the queue limit, builtin applied before the answer, retries until a target
- * recovers (jitter injected), durability and cursors across reopen, space reclaimed, and a target
- * removed from the configuration retired. */
+ * recovers (jitter injected), durability and cursors across reopen, space reclaimed, a target
+ * removed from the configuration retired, and builtin events applied exactly once across a crash
+ * (a child process dies without closing) and across a full store. */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -532,6 +534,187 @@ static void test_drain_refuses_new_calls(void **state)
     free_call(c);
 }
 
+/* ---- exactly once across a crash (the learner writes in batches) ---- */
+
+static void reopen_builtin(fixture *f, const pz_builtin_options *o)
+{
+    char dir[600], err[256];
+    snprintf(dir, sizeof dir, "%s/builtin", f->dir);
+    pz_builtin_close(f->builtin);
+    f->builtin = NULL;
+    if (pz_builtin_open(dir, o, &f->builtin, err, sizeof err) != 0)
+        fail_msg("open builtin: %s", err);
+}
+
+/* The popularity of item-i in "shop" at the events' time: clicks weigh 1, so the count. */
+static double clicks_on(fixture *f, int i)
+{
+    pz_arena a;
+    pz_arena_init(&a);
+    pz_scored_item *r;
+    char err[256], item[32];
+    snprintf(item, sizeof item, "item-%d", i);
+    int n = pz_builtin_popular(f->builtin, "shop", 50, INT64_C(1700000000000), &a, &r, err, sizeof err);
+    double score = 0;
+    for (int k = 0; k < n; k++) {
+        if (strcmp(r[k].item_id, item) == 0)
+            score = r[k].score;
+    }
+    pz_arena_destroy(&a);
+    return score;
+}
+
+/* A child process accepts 3 calls of 4 events each (applied inline, not flushed: the builtin's
+ * flush interval is an hour), lets the writer store the cursors it may, flushes the builtin when
+ * `flush_first` (no round stores the cursor after that), and dies without closing anything. The
+ * parent reopens, the outbox re-sends the records: every event counts once. */
+static void crash_and_recover(fixture *f, bool flush_first)
+{
+    pz_builtin_options o;
+    pz_builtin_options_default(&o);
+    o.flush_interval_ms = 3600 * 1000;
+    reopen_builtin(f, &o);
+    pz_builtin_close(f->builtin); /* the child opens it: one process per store */
+    f->builtin = NULL;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        f->quiet = true; /* no housekeeping round: after the flush below, no round stores cursors */
+        reopen_builtin(f, &o);
+        open_pipeline(f, 0);
+        for (int i = 0; i < 3; i++) { /* the calls die with the child */
+            char user[32];
+            snprintf(user, sizeof user, "crash%d", i);
+            submit(f, "shop", user, 4);
+        }
+        wait_answers(3);
+        char err[256];
+        if (pz_builtin_unflushed_from(f->builtin, "nope") != UINT64_MAX || !pz_builtin_has_data(f->builtin, "shop"))
+            _exit(3);
+        struct timespec ts = {0, 200 * 1000 * 1000}; /* the progress round stores the cursors it may */
+        nanosleep(&ts, NULL);
+        if (flush_first && pz_builtin_flush(f->builtin, err, sizeof err) != 0)
+            _exit(4);
+        _exit(0);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    reopen_builtin(f, NULL);
+    open_pipeline(f, 0);
+    assert_true(pz_event_pipeline_wait_delivered(f->p, 10000));
+    for (int i = 0; i < 4; i++) {
+        double got = clicks_on(f, i);
+        if (fabs(got - 3.0) > 1e-9)
+            fail_msg("item-%d: %.17g clicks, want 3", i, got);
+    }
+    pz_builtin_stats st;
+    pz_builtin_stats_get(f->builtin, &st);
+    assert_int_equal(st.events_learned, flush_first ? 0 : 12);
+    assert_int_equal(st.events_skipped, flush_first ? 12 : 0);
+}
+
+static void test_builtin_events_lost_by_a_crash_are_applied_again_once(void **state)
+{
+    crash_and_recover(*state, false);
+}
+
+static void test_builtin_events_flushed_before_a_crash_are_not_applied_twice(void **state)
+{
+    fixture *f = *state;
+    crash_and_recover(f, true);
+    /* After its next flush the cursor moves on and the outbox reclaims the records. */
+    char err[256];
+    assert_int_equal(pz_builtin_flush(f->builtin, err, sizeof err), 0);
+    for (int i = 0; i < 2000 && stat_number(f, "\"records\":") != 0; i++) {
+        struct timespec ts = {0, 5000000};
+        nanosleep(&ts, NULL);
+    }
+    assert_int_equal(stat_number(f, "\"records\":"), 0);
+}
+
+/* A builtin store that cannot grow: events are still accepted (durable in the outbox), the target
+ * retries, and a restart with room applies each once. */
+static void test_a_full_builtin_store_keeps_events_in_the_outbox(void **state)
+{
+    fixture *f = *state;
+    pz_builtin_options o;
+    pz_builtin_options_default(&o);
+    o.map_size_mb = 1;
+    o.max_size_mb = 1;
+    o.pending_mb = 1;
+    o.flush_interval_ms = 10;
+    o.retry_ms = 20;
+    reopen_builtin(f, &o);
+    open_pipeline(f, 0);
+    /* 200 calls of 10 events on 2000 distinct long item ids fill a 1 MiB map */
+    call *c[200];
+    for (int i = 0; i < 200; i++) {
+        c[i] = calloc(1, sizeof *c[i]);
+        pz_arena_init(&c[i]->arena);
+        Personalization__V1__PutEventsRequest *m = (Personalization__V1__PutEventsRequest *)pz_arena_new_message(
+            &c[i]->arena, &personalization__v1__put_events_request__descriptor);
+        m->namespace_ = "shop";
+        m->session_id = "s";
+        m->user_id = pz_arena_printf(&c[i]->arena, "full-%d", i);
+        m->n_event_list = 10;
+        m->event_list = pz_arena_calloc(&c[i]->arena, 10, sizeof *m->event_list);
+        for (int k = 0; k < 10; k++) {
+            Personalization__V1__Event *e = (Personalization__V1__Event *)pz_arena_new_message(
+                &c[i]->arena, &personalization__v1__event__descriptor);
+            e->event_type = "click";
+            e->item_id = pz_arena_printf(&c[i]->arena, "%0250d", i * 10 + k);
+            e->has_sent_at = 1;
+            e->sent_at = 1700000000;
+            m->event_list[k] = e;
+        }
+        pz_config *cfg = pz_config_holder_acquire(f->holder);
+        c[i]->sub = (pz_event_submission){
+            .ns = pz_config_namespace(cfg, "shop"), .events = m, .arena = &c[i]->arena, .done = on_done};
+        pz_event_pipeline_submit(f->p, &c[i]->sub);
+        pz_config_unref(cfg);
+    }
+    wait_answers(200);
+    assert_int_equal(counter.ok, 200); /* accepted all the same */
+    pz_builtin_stats st;
+    for (int i = 0; i < 2000; i++) {
+        pz_builtin_stats_get(f->builtin, &st);
+        if (st.full && st.flush_failures >= 2)
+            break;
+        struct timespec ts = {0, 5000000};
+        nanosleep(&ts, NULL);
+    }
+    assert_true(st.full);
+    assert_non_null(strstr(st.last_error, "the store is full"));
+    pz_event_pipeline_destroy(f->p);
+    f->p = NULL;
+    const char **ids = calloc(2000, sizeof *ids);
+    for (int i = 0; i < 200; i++) {
+        for (int k = 0; k < 10; k++)
+            ids[i * 10 + k] = strdup(c[i]->sub.events->event_list[k]->item_id);
+        free_call(c[i]);
+    }
+    /* room again: the outbox still holds what the store could not write */
+    reopen_builtin(f, NULL);
+    open_pipeline(f, 0);
+    assert_true(pz_event_pipeline_wait_delivered(f->p, 10000));
+    char err[256];
+    assert_int_equal(pz_builtin_flush(f->builtin, err, sizeof err), 0);
+    pz_arena a;
+    pz_arena_init(&a);
+    pz_scored_item *r; /* without a user, rerank scores each known id by its popularity */
+    assert_int_equal(
+        pz_builtin_rerank(f->builtin, "shop", NULL, ids, 2000, INT64_C(1700000000000), &a, &r, err, sizeof err), 2000);
+    for (int i = 0; i < 2000; i++) {
+        assert_true(r[i].has_score);
+        assert_true(fabs(r[i].score - 1.0) < 1e-9);
+        free((char *)ids[i]);
+    }
+    free(ids);
+    pz_arena_destroy(&a);
+}
+
 /* Issue 19: targets are bounded, and a target whose delivery thread cannot be started refuses the
  * call (503) instead of aborting the process; the refusal stores nothing. */
 static void test_target_limit_refuses_calls_and_stores_nothing(void **state)
@@ -692,6 +875,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_failing_target_is_retried_until_it_recovers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_removed_target_is_retired_once_delivered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drain_refuses_new_calls, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_builtin_events_lost_by_a_crash_are_applied_again_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_builtin_events_flushed_before_a_crash_are_not_applied_twice, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_a_full_builtin_store_keeps_events_in_the_outbox, setup, teardown),
         cmocka_unit_test_setup_teardown(test_target_limit_refuses_calls_and_stores_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_thread_start_failure_refuses_the_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_thread_start_failure_at_open_is_retried, setup, teardown),

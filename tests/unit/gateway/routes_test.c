@@ -312,16 +312,35 @@ static void test_local_rows(void **state)
         pz_api api;
         const char *path;
         pz_local_route local;
+        pz_local_route with_slash; /* what "<path>/" routes to: only /docs has a row below it */
     } rows[] = {
-        {PZ_API_PUBLIC, "/healthz", PZ_LOCAL_HEALTH},
-        {PZ_API_ADMIN, "/healthz", PZ_LOCAL_HEALTH},
-        {PZ_API_ADMIN, "/metrics", PZ_LOCAL_METRICS},
+        {PZ_API_PUBLIC, "/healthz", PZ_LOCAL_HEALTH, PZ_LOCAL_NONE},
+        {PZ_API_PUBLIC, "/openapi.json", PZ_LOCAL_OPENAPI, PZ_LOCAL_NONE},
+        {PZ_API_PUBLIC, "/docs", PZ_LOCAL_DOCS,
+         PZ_LOCAL_DOCS_ASSET}, /* an empty asset name: gateway/docs answers 404 */
+        {PZ_API_PUBLIC, "/docs/{asset}", PZ_LOCAL_DOCS_ASSET, PZ_LOCAL_NONE},
+        {PZ_API_PUBLIC, "/proto/personalization/v1/personalization.proto", PZ_LOCAL_PROTO, PZ_LOCAL_NONE},
+        {PZ_API_ADMIN, "/healthz", PZ_LOCAL_HEALTH, PZ_LOCAL_NONE},
+        {PZ_API_ADMIN, "/metrics", PZ_LOCAL_METRICS, PZ_LOCAL_NONE},
+        {PZ_API_ADMIN, "/admin/auth/stats", PZ_LOCAL_AUTH_STATS, PZ_LOCAL_NONE},
+        {PZ_API_ADMIN, "/admin/builtin/stats", PZ_LOCAL_BUILTIN_STATS, PZ_LOCAL_NONE},
     };
     size_t n_local = 0;
     for (size_t k = 0; k < pz_routes_count; k++)
         n_local += pz_routes[k].local != PZ_LOCAL_NONE;
     assert_int_equal(n_local, sizeof rows / sizeof rows[0]);
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        size_t n_rows = 0;
+        for (size_t k = 0; k < pz_routes_count; k++) {
+            if (pz_routes[k].local != rows[i].local || pz_routes[k].api != rows[i].api)
+                continue;
+            n_rows++;
+            assert_string_equal(pz_routes[k].path_template, rows[i].path);
+            /* only the liveness probe is open; every /admin row and /metrics need the admin scope */
+            assert_true(pz_routes[k].open == (rows[i].local == PZ_LOCAL_HEALTH));
+        }
+        assert_int_equal(n_rows, 1);
+
         built b;
         build_on(&b, rows[i].api, "GET", rows[i].path, NULL);
         assert_int_equal(b.match, PZ_ROUTE_MATCHED);
@@ -329,7 +348,7 @@ static void test_local_rows(void **state)
         assert_string_equal(b.route->method, "GET");
         assert_false(b.route->cacheable);
         pz_arena_destroy(&b.arena);
-        char with_query[64];
+        char with_query[96];
         snprintf(with_query, sizeof with_query, "%s?verbose=1", rows[i].path);
         build_on(&b, rows[i].api, "GET", with_query, NULL);
         assert_int_equal(b.match, PZ_ROUTE_MATCHED);
@@ -344,10 +363,15 @@ static void test_local_rows(void **state)
             assert_string_equal(b.allow, "");
             pz_arena_destroy(&b.arena);
         }
-        char trailing[64];
+        char trailing[96];
         snprintf(trailing, sizeof trailing, "%s/", rows[i].path);
         build_on(&b, rows[i].api, "GET", trailing, NULL);
-        assert_int_equal(b.match, PZ_ROUTE_NO_PATH);
+        if (rows[i].with_slash == PZ_LOCAL_NONE) {
+            assert_int_equal(b.match, PZ_ROUTE_NO_PATH);
+        } else {
+            assert_int_equal(b.match, PZ_ROUTE_MATCHED);
+            assert_int_equal(b.route->local, rows[i].with_slash);
+        }
         pz_arena_destroy(&b.arena);
     }
     built b;
@@ -362,10 +386,14 @@ static void test_listeners_see_their_api_only(void **state)
 {
     (void)state;
     built b;
-    build(&b, "GET", "/admin/cache/stats", NULL);
-    assert_int_equal(b.match, PZ_ROUTE_NO_PATH);
-    pz_arena_destroy(&b.arena);
-    build(&b, "GET", "/admin/events/stats", NULL);
+    static const char *const moved[] = {"/admin/cache/stats", "/admin/events/stats", "/admin/auth/stats",
+                                        "/admin/builtin/stats"};
+    for (size_t i = 0; i < sizeof moved / sizeof moved[0]; i++) {
+        build(&b, "GET", moved[i], NULL);
+        assert_int_equal(b.match, PZ_ROUTE_NO_PATH);
+        pz_arena_destroy(&b.arena);
+    }
+    build_on(&b, PZ_API_ADMIN, "GET", "/openapi.json", NULL); /* the public API's document */
     assert_int_equal(b.match, PZ_ROUTE_NO_PATH);
     pz_arena_destroy(&b.arena);
     build_on(&b, PZ_API_ADMIN, "GET", "/recommend-items/demo/for-you/u1", NULL);

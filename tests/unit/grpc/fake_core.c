@@ -22,6 +22,7 @@ void fake_core_destroy(fake_core *f)
     pthread_mutex_unlock(&f->mu);
     for (int i = 0; i < n; i++)
         pthread_join(f->threads[i], NULL);
+    pz_prepared_unref(f->prepared);
     pthread_mutex_destroy(&f->mu);
 }
 
@@ -38,7 +39,7 @@ static void record(fake_core *f, pz_request *req)
     f->received_ms = req->received_ms;
     copy_str(f->if_none_match, sizeof f->if_none_match, req->if_none_match);
     copy_str(f->x_test, sizeof f->x_test, pz_request_header(req, "x-test"));
-    copy_str(f->client_addr, sizeof f->client_addr, req->client_addr);
+    copy_str(f->client_addr, sizeof f->client_addr, pz_request_client_addr(req));
     copy_str(f->protocol, sizeof f->protocol, req->protocol);
     f->saw_binary_header = false;
     f->saw_uppercase_header = false;
@@ -60,6 +61,32 @@ static Personalization__V1__PredictedItem *item(pz_arena *a, const char *id, dou
     it->has_score = 1;
     it->score = score;
     return it;
+}
+
+/* As the response cache answers a hit: the same prepared response, attached to the request. */
+static void recommend_prepared(fake_core *f, pz_request *req, const char *variation)
+{
+    pthread_mutex_lock(&f->mu);
+    if (f->prepared == NULL) {
+        Personalization__V1__RecommendationResponse rs = PERSONALIZATION__V1__RECOMMENDATION_RESPONSE__INIT;
+        Personalization__V1__PredictedItem it = PERSONALIZATION__V1__PREDICTED_ITEM__INIT, *items[] = {&it};
+        it.item_id = "cached-item";
+        rs.n_item_list = 1;
+        rs.item_list = items;
+        rs.recommendation_id = "rid-cached";
+        size_t len = protobuf_c_message_get_packed_size(&rs.base);
+        uint8_t buf[256];
+        protobuf_c_message_pack(&rs.base, buf);
+        f->prepared = pz_prepared_create(buf, len, NULL, 0);
+    }
+    req->prepared = pz_prepared_attach(pz_prepared_ref(f->prepared), req->arena);
+    pthread_mutex_unlock(&f->mu);
+    req->hints.config_version = "cfg-7";
+    req->hints.cache_control = "max-age=60";
+    req->hints.etag = req->prepared->etag;
+    req->hints.variation = variation;
+    req->status = PZ_OK;
+    req->on_done(req);
 }
 
 static void recommend(pz_request *req)
@@ -129,10 +156,15 @@ void fake_core_handle(void *ctx, pz_request *req)
 {
     fake_core *f = ctx;
     switch (req->rpc) {
-    case PZ_RPC_RECOMMEND_ITEMS:
+    case PZ_RPC_RECOMMEND_ITEMS: {
         record(f, req);
-        recommend(req);
+        const char *user = ((const Personalization__V1__RecommendItemsRequest *)req->message)->user_id;
+        if (user != NULL && strncmp(user, "prepared-", 9) == 0)
+            recommend_prepared(f, req, user + 9);
+        else
+            recommend(req);
         break;
+    }
     case PZ_RPC_RELATED_ITEMS:
         record(f, req);
         pz_request_succeed(req,

@@ -1,5 +1,8 @@
 /* A fake core for the gRPC front tests and tests/unit/grpc:grpc_fake_server:
- *   RecommendItems -> two items and every hint except `experiment`, completed inline;
+ *   RecommendItems -> two items and every hint except `experiment`, completed inline; for users
+ *                     "prepared-a" and "prepared-b" the response comes prepared (as from the
+ *                     response cache: the same pz_prepared_response each time), with variation
+ *                     "a" or "b";
  *   RelatedItems   -> an empty response, inline;
  *   RerankItems    -> NOT_FOUND (type Configuration, code RecommenderNotConfigured), inline;
  *   PutEvents      -> one event id per event, completed from another thread after delay_ms
@@ -12,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "server/core/prepared.h"
 #include "server/core/request.h"
 
 #define FAKE_MAX_THREADS 256
@@ -33,7 +37,8 @@ typedef struct fake_core {
     /* PutEvents completion threads, joined by fake_core_destroy */
     pthread_t threads[FAKE_MAX_THREADS];
     int n_threads;
-    int completed_late; /* PutEvents completed from another thread */
+    int completed_late;                   /* PutEvents completed from another thread */
+    const pz_prepared_response *prepared; /* the "prepared-*" users' answer, made at the first */
 } fake_core;
 
 void fake_core_init(fake_core *f, int delay_ms, int hold_ms);

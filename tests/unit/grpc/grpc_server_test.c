@@ -336,6 +336,48 @@ static void test_recommend_items(void **state)
     call_destroy(&cc);
 }
 
+/* Answers from the response cache (prepared responses): the front sends the entry's bytes and the
+ * metadata it made at the first send, and makes fresh metadata when a request's hints differ. */
+static void test_prepared_responses(void **state)
+{
+    (void)state;
+    const char *users[] = {"prepared-a", "prepared-a", "prepared-b", "prepared-a"};
+    uint8_t *first = NULL;
+    size_t first_len = 0;
+    for (size_t i = 0; i < 4; i++) {
+        size_t len;
+        uint8_t *req = recommend_request(&len, users[i]);
+        client_call cc;
+        call(&cc, SVC "RecommendItems", req, len, 5000, NULL, 0);
+        free(req);
+        assert_status(&cc, GRPC_STATUS_OK);
+        size_t got_len;
+        uint8_t *got = response_bytes(&cc, &got_len);
+        if (first == NULL) {
+            first = got;
+            first_len = got_len;
+            Personalization__V1__RecommendationResponse *rs =
+                personalization__v1__recommendation_response__unpack(NULL, got_len, got);
+            assert_non_null(rs);
+            assert_string_equal(rs->item_list[0]->item_id, "cached-item");
+            protobuf_c_message_free_unpacked(&rs->base, NULL);
+        } else {
+            assert_int_equal(got_len, first_len);
+            assert_memory_equal(got, first, got_len);
+            free(got);
+        }
+        assert_md(&cc.initial, "x-personalization-variation", users[i] + 9);
+        assert_md(&cc.initial, "x-personalization-config-version", "cfg-7");
+        assert_md(&cc.initial, "cache-control", "max-age=60");
+        char *etag = md_get(&cc.initial, "etag");
+        assert_non_null(etag);
+        assert_true(etag[0] == '"' && strlen(etag) > 2);
+        free(etag);
+        call_destroy(&cc);
+    }
+    free(first);
+}
+
 static void test_no_deadline(void **state)
 {
     (void)state;
@@ -751,6 +793,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_recommend_items),
+        cmocka_unit_test(test_prepared_responses),
         cmocka_unit_test(test_no_deadline),
         cmocka_unit_test(test_rerank_not_found),
         cmocka_unit_test(test_unknown_method),

@@ -1,5 +1,6 @@
 /* Tests for server/recommenders/builtin.{c,h} (with builtin_store.c): learning from events and the
  * four queries, against a real LMDB store in $TEST_TMPDIR. Time is injected; nothing sleeps. */
+#include <lmdb.h>
 #include <math.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -593,6 +594,7 @@ static void test_open_errors_and_map_full(void **state)
 
     pz_builtin_options_default(&o);
     o.map_size_mb = 1;
+    o.max_size_mb = 1;
     b = open_at(dir, &o);
     char item[PZ_BUILTIN_MAX_ID_LEN + 1];
     memset(item, 'i', sizeof(item) - 1);
@@ -611,17 +613,334 @@ static void test_open_errors_and_map_full(void **state)
             free((char *)ev[i].item_id);
     }
     assert_int_equal(rc, -1);
-    assert_non_null(strstr(err, "map_size_mb"));
+    assert_non_null(strstr(err, "max_size_mb"));
     /* Reads still work; what was committed stays. */
     assert_true(pz_builtin_has_data(b, "ns"));
     pz_builtin_close(b);
     free(dir);
 }
 
+/* ---- the bounded model, write-back, streams, growth and limits ---- */
+
+static long learn(pz_builtin *b, const char *ns, const char *stream, const pz_interaction *ev, size_t n)
+{
+    char err[256] = "";
+    long applied = pz_builtin_learn(b, ns, stream, ev, n, err, sizeof(err));
+    if (applied < 0)
+        fail_msg("learn: %s", err);
+    return applied;
+}
+
+static void flush(pz_builtin *b)
+{
+    char err[256] = "";
+    if (pz_builtin_flush(b, err, sizeof(err)) != 0)
+        fail_msg("flush: %s", err);
+}
+
+/* The largest value in the named database of a closed store, read with LMDB directly. */
+static size_t largest_value(const char *dir, const char *db)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+    assert_int_equal(mdb_env_open(env, dir, MDB_RDONLY, 0644), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, db, 0, &dbi), 0);
+    assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
+    size_t largest = 0;
+    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+        largest = v.mv_size > largest ? v.mv_size : largest;
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    return largest;
+}
+
+static void test_neighbor_lists_are_bounded_and_keep_the_heavy(void **state)
+{
+    (void)state;
+    char *dir = new_dir();
+    pz_builtin_options o;
+    pz_builtin_options_default(&o);
+    o.neighbors_per_item = 4;
+    o.recent_items_per_user = 3;
+    pz_builtin *b = open_at(dir, &o);
+    /* hub co-occurs with heavy for 20 users, and with 40 light items once each, interleaved: heavy
+     * is a third of hub's pairs, above the 1/K that Space-Saving guarantees to keep */
+    char user[32], item[32];
+    for (int i = 0; i < 40; i++) {
+        snprintf(user, sizeof(user), "light-%d", i);
+        snprintf(item, sizeof(item), "light-item-%d", i);
+        ingest(b, "ns", user, NULL, "hub", "view", NOW - HOUR);
+        ingest(b, "ns", user, NULL, item, "view", NOW - HOUR);
+        if (i % 2 == 0) {
+            snprintf(user, sizeof(user), "heavy-%d", i);
+            ingest(b, "ns", user, NULL, "hub", "view", NOW - HOUR);
+            ingest(b, "ns", user, NULL, "heavy", "view", NOW - HOUR);
+        }
+    }
+    pz_arena a;
+    pz_arena_init(&a);
+    pz_scored_item *r;
+    assert_int_equal(related(b, "ns", "hub", NULL, 1, &a, &r), 1);
+    assert_string_equal(r[0].item_id, "heavy"); /* Space-Saving keeps what is frequent */
+    pz_arena_destroy(&a);
+    pz_builtin_close(b);
+    assert_true(largest_value(dir, "cooc") <= 4 * 16);      /* K = 4 neighbours of 16 bytes */
+    assert_true(largest_value(dir, "users") <= 3 * 16);     /* 3 recent items of 16 bytes */
+    assert_true(largest_value(dir, "sessions") <= 20 * 16); /* the window */
+    free(dir);
+}
+
+static void test_learned_events_are_visible_at_once_and_durable_after_a_flush(void **state)
+{
+    (void)state;
+    char *dir = new_dir();
+    pz_builtin_options o;
+    pz_builtin_options_default(&o);
+    o.flush_interval_ms = 3600 * 1000; /* only explicit flushes */
+    pz_builtin *b = open_at(dir, &o);
+    pz_interaction ev[] = {{.user_id = "u", .item_id = "a", .event_type = "click", .sent_at_ms = NOW},
+                           {.user_id = "u", .item_id = "b", .event_type = "click", .sent_at_ms = NOW}};
+    assert_int_equal(learn(b, "ns", NULL, ev, 2), 2);
+    pz_arena a;
+    pz_arena_init(&a);
+    pz_scored_item *r;
+    assert_int_equal(related(b, "ns", "a", NULL, 5, &a, &r), 1);
+    assert_string_equal(r[0].item_id, "b");
+    pz_builtin_stats st;
+    pz_builtin_stats_get(b, &st);
+    assert_true(st.pending_entries > 0);
+    assert_int_equal(st.flushes, 0);
+    assert_int_equal(st.events_learned, 2);
+    flush(b);
+    pz_builtin_stats_get(b, &st);
+    assert_int_equal(st.pending_entries, 0);
+    assert_int_equal(st.flushes, 1);
+    assert_false(st.full);
+    assert_int_equal(related(b, "ns", "a", NULL, 5, &a, &r), 1); /* now from LMDB */
+    assert_string_equal(r[0].item_id, "b");
+    /* closing flushes too */
+    ev[1].item_id = "c";
+    learn(b, "ns", NULL, ev, 2);
+    pz_builtin_close(b);
+    b = open_at(dir, &o);
+    assert_int_equal(related(b, "ns", "a", NULL, 5, &a, &r), 2);
+    pz_buf json;
+    pz_buf_init(&json, 4096);
+    pz_builtin_stats_json(b, &json);
+    assert_non_null(strstr(json.data, "\"state\":\"ok\""));
+    assert_non_null(strstr(json.data, "\"items\":3"));
+    assert_non_null(strstr(json.data, "\"namespaces\":1"));
+    pz_buf_free(&json);
+    pz_arena_destroy(&a);
+    pz_builtin_close(b);
+    free(dir);
+}
+
+static void test_streams_apply_each_event_once(void **state)
+{
+    (void)state;
+    char *dir = new_dir();
+    pz_builtin_options o;
+    pz_builtin_options_default(&o);
+    o.flush_interval_ms = 3600 * 1000;
+    pz_builtin *b = open_at(dir, &o);
+    pz_interaction ev[6];
+    for (int i = 0; i < 6; i++)
+        ev[i] = (pz_interaction){.item_id = "x", .event_type = "click", .sent_at_ms = NOW, .seq = (uint64_t)i + 1};
+    assert_int_equal(pz_builtin_stream_mark(b, "s"), 0);
+    assert_true(pz_builtin_unflushed_from(b, "s") == UINT64_MAX);
+    assert_int_equal(learn(b, "ns", "s", ev, 3), 3); /* seqs 1-3 */
+    assert_int_equal(pz_builtin_unflushed_from(b, "s"), 1);
+    assert_int_equal(learn(b, "ns", "s", ev, 5), 2); /* 1-3 again are skipped */
+    assert_int_equal(pz_builtin_stream_mark(b, "s"), 5);
+    assert_int_equal(learn(b, "ns", "other", ev, 1), 1); /* streams are independent */
+    flush(b);
+    assert_true(pz_builtin_unflushed_from(b, "s") == UINT64_MAX);
+    assert_int_equal(learn(b, "ns", NULL, ev, 1), 1); /* no stream: always applied */
+    pz_builtin_close(b);
+    b = open_at(dir, &o);
+    assert_int_equal(pz_builtin_stream_mark(b, "s"), 5); /* durable with the statistics */
+    assert_int_equal(learn(b, "ns", "s", ev, 6), 1);     /* only seq 6 */
+    assert_int_equal(pz_builtin_unflushed_from(b, "s"), 6);
+    pz_arena a;
+    pz_arena_init(&a);
+    pz_scored_item *r;
+    assert_int_equal(popular(b, "ns", 5, NOW, &a, &r), 1);
+    assert_close(r[0].score, 8); /* 6 from "s", 1 from "other", 1 without a stream */
+    pz_builtin_stats st;
+    pz_builtin_stats_get(b, &st);
+    assert_int_equal(st.events_skipped, 5);
+    /* seqs must not decrease within a call; a too-long stream name is refused */
+    char err[256];
+    pz_interaction back[2] = {ev[3], ev[1]};
+    assert_int_equal(pz_builtin_learn(b, "ns", "s", back, 2, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "must not decrease"));
+    char long_stream[PZ_BUILTIN_MAX_STREAM_LEN + 2];
+    memset(long_stream, 's', sizeof(long_stream) - 1);
+    long_stream[sizeof(long_stream) - 1] = '\0';
+    assert_int_equal(pz_builtin_learn(b, "ns", long_stream, ev, 1, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "stream name"));
+    pz_arena_destroy(&a);
+    pz_builtin_close(b);
+    free(dir);
+}
+
+/* n events on distinct 200-byte item ids of user u. */
+static int learn_long_items(pz_builtin *b, int from, int n, char *err, size_t errlen)
+{
+    pz_interaction ev[50];
+    char ids[50][210];
+    for (int done = 0; done < n; done += 50) {
+        int k = n - done < 50 ? n - done : 50;
+        for (int i = 0; i < k; i++) {
+            snprintf(ids[i], sizeof(ids[i]), "%0200d", from + done + i);
+            ev[i] = (pz_interaction){.user_id = "u", .item_id = ids[i], .event_type = "view", .sent_at_ms = NOW};
+        }
+        if (pz_builtin_learn(b, "ns", NULL, ev, (size_t)k, err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void test_the_map_grows_up_to_its_limit(void **state)
+{
+    (void)state;
+    pz_builtin_options o;
+    pz_builtin_options_default(&o);
+    o.map_size_mb = 1;
+    o.max_size_mb = 64;
+    o.pending_mb = 1; /* many flushes */
+    pz_builtin *b = open_fresh(&o);
+    char err[256] = "";
+    if (learn_long_items(b, 0, 6000, err, sizeof(err)) != 0)
+        fail_msg("learn: %s", err);
+    flush(b);
+    pz_builtin_stats st;
+    pz_builtin_stats_get(b, &st);
+    assert_true(st.map_growths >= 1);
+    assert_true(st.map_bytes > ((size_t)1 << 20));
+    assert_true(st.used_bytes > ((size_t)1 << 20));
+    assert_true(st.flushes >= 2);
+    assert_int_equal(st.flush_failures, 0);
+    assert_int_equal(st.items, 6000);
+    pz_builtin_close(b);
+}
+
+static void test_a_full_store_is_loud_and_refuses_once_its_memory_is_used(void **state)
+{
+    (void)state;
+    char *dir = new_dir();
+    pz_builtin_options o;
+    pz_builtin_options_default(&o);
+    o.map_size_mb = 1;
+    o.max_size_mb = 1;
+    o.pending_mb = 2;
+    o.retry_ms = 3600 * 1000;
+    o.max_size_name = "--builtin-max-mb";
+    pz_builtin *b = open_at(dir, &o);
+    char err[256] = "";
+    int rc = 0, from = 0;
+    for (; rc == 0 && from < 200000; from += 500)
+        rc = learn_long_items(b, from, 500, err, sizeof(err));
+    assert_int_equal(rc, -1); /* refused at last: the memory budget is used */
+    assert_non_null(strstr(err, "cannot learn"));
+    assert_non_null(strstr(err, "--builtin-max-mb"));
+    pz_builtin_stats st;
+    pz_builtin_stats_get(b, &st);
+    assert_true(st.full);
+    assert_true(st.flush_failures >= 1);
+    assert_true(st.pending_bytes >= ((size_t)1 << 20)); /* learned in memory meanwhile */
+    assert_non_null(strstr(st.last_error, "the store is full"));
+    pz_buf json;
+    pz_buf_init(&json, 4096);
+    pz_builtin_stats_json(b, &json);
+    assert_non_null(strstr(json.data, "\"state\":\"degraded\""));
+    pz_buf_free(&json);
+    /* queries still answer, from memory */
+    pz_arena a;
+    pz_arena_init(&a);
+    pz_scored_item *r;
+    assert_int_equal(popular(b, "ns", 10, NOW, &a, &r), 10);
+    assert_int_equal(pz_builtin_flush(b, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "the store is full"));
+    pz_arena_destroy(&a);
+    pz_builtin_close(b);
+    /* with room, the store works again (what was not written is for the sources to re-send) */
+    o.max_size_mb = 256;
+    b = open_at(dir, &o);
+    if (learn_long_items(b, 0, 100, err, sizeof(err)) != 0)
+        fail_msg("learn: %s", err);
+    flush(b);
+    pz_builtin_close(b);
+    free(dir);
+}
+
+static void test_one_process_per_store_and_old_formats_refused(void **state)
+{
+    (void)state;
+    char *dir = new_dir();
+    pz_builtin *b = open_at(dir, NULL), *again = NULL;
+    char err[256];
+    assert_int_equal(pz_builtin_open(dir, NULL, &again, err, sizeof(err)), -1);
+    assert_null(again);
+    assert_non_null(strstr(err, "in use by another process"));
+    pz_builtin_close(b);
+    b = open_at(dir, NULL); /* free again once closed */
+    pz_builtin_close(b);
+    free(dir);
+
+    /* a store of the first format: meta "next_id" as 8 bytes and no "format" */
+    dir = new_dir();
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+    assert_int_equal(mdb_env_open(env, dir, 0, 0644), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "meta", MDB_CREATE, &dbi), 0);
+    uint64_t next = 5;
+    MDB_val k = {.mv_size = 7, .mv_data = "next_id"}, v = {.mv_size = 8, .mv_data = &next};
+    assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    assert_int_equal(pz_builtin_open(dir, NULL, &b, err, sizeof(err)), -1);
+    if (strstr(err, "earlier version") == NULL)
+        fail_msg("%s", err);
+    assert_non_null(strstr(err, "import-events"));
+    free(dir);
+}
+
+static void test_namespace_limit(void **state)
+{
+    (void)state;
+    pz_builtin *b = open_fresh(NULL);
+    char ns[32], err[256];
+    pz_interaction ev = {.item_id = "i", .sent_at_ms = NOW};
+    for (int i = 0; i < PZ_BUILTIN_MAX_NAMESPACES; i++) {
+        snprintf(ns, sizeof(ns), "ns-%d", i);
+        learn(b, ns, NULL, &ev, 1);
+    }
+    assert_int_equal(pz_builtin_learn(b, "one-too-many", NULL, &ev, 1, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "too many namespaces"));
+    assert_int_equal(learn(b, "ns-7", NULL, &ev, 1), 1); /* known ones still learn */
+    assert_true(pz_builtin_has_data(b, "ns-4095"));
+    assert_false(pz_builtin_has_data(b, "one-too-many"));
+    pz_builtin_close(b);
+}
+
 /* ---- concurrency: one writer, several readers, no errors ---- */
 
 typedef struct shared {
     pz_builtin *b;
+    bool write_back; /* learn without flushing each call */
     atomic_bool done;
     atomic_int errors;
     atomic_int queries;
@@ -631,19 +950,26 @@ static void *writer(void *arg)
 {
     shared *s = arg;
     char user[16], err[256];
-    for (int i = 0; i < 200 && atomic_load(&s->errors) == 0; i++) {
+    /* write-back: enough distinct long ids to make the map grow under the readers */
+    int rounds = s->write_back ? 1000 : 200;
+    for (int i = 0; i < rounds && atomic_load(&s->errors) == 0; i++) {
         pz_interaction ev[5];
-        char items[5][16];
+        char items[5][210];
         for (int j = 0; j < 5; j++) {
             snprintf(user, sizeof(user), "u%d", (i + j) % 17);
-            snprintf(items[j], sizeof(items[j]), "i%d", (i * 5 + j) % 61);
+            if (s->write_back && j == 3)
+                snprintf(items[j], sizeof(items[j]), "%0200d", i);
+            else
+                snprintf(items[j], sizeof(items[j]), "i%d", (i * 5 + j) % 61);
             ev[j] = (pz_interaction){.user_id = j == 4 ? NULL : pz_strdup(user),
                                      .session_id = "s",
                                      .item_id = items[j],
                                      .event_type = j % 2 ? "view" : "click",
                                      .sent_at_ms = NOW + i};
         }
-        if (pz_builtin_ingest(s->b, "ns", ev, 5, err, sizeof(err)) != 0)
+        int rc = s->write_back ? (pz_builtin_learn(s->b, "ns", NULL, ev, 5, err, sizeof(err)) < 0 ? -1 : 0)
+                               : pz_builtin_ingest(s->b, "ns", ev, 5, err, sizeof(err));
+        if (rc != 0)
             atomic_fetch_add(&s->errors, 1);
         for (int j = 0; j < 5; j++)
             free((char *)ev[j].user_id);
@@ -689,10 +1015,9 @@ static void *reader(void *arg)
     return NULL;
 }
 
-static void test_concurrent_writer_and_readers(void **state)
+static void run_concurrently(shared *s_in, pz_builtin_stats *st)
 {
-    (void)state;
-    shared s = {.b = open_fresh(NULL)};
+    shared s = *s_in;
     atomic_init(&s.done, false);
     atomic_init(&s.errors, 0);
     atomic_init(&s.queries, 0);
@@ -706,7 +1031,34 @@ static void test_concurrent_writer_and_readers(void **state)
     assert_int_equal(atomic_load(&s.errors), 0);
     assert_true(atomic_load(&s.queries) >= 80);
     assert_true(pz_builtin_has_data(s.b, "ns"));
+    char err[256];
+    assert_int_equal(pz_builtin_flush(s.b, err, sizeof(err)), 0);
+    pz_builtin_stats_get(s.b, st);
     pz_builtin_close(s.b);
+}
+
+static void test_concurrent_writer_and_readers(void **state)
+{
+    (void)state;
+    shared s = {.b = open_fresh(NULL)};
+    pz_builtin_stats st;
+    run_concurrently(&s, &st);
+}
+
+/* Learning in memory while the flusher writes and grows the map under the readers. */
+static void test_concurrent_write_back_and_map_growth(void **state)
+{
+    (void)state;
+    pz_builtin_options o;
+    pz_builtin_options_default(&o);
+    o.map_size_mb = 1;
+    o.pending_mb = 1;
+    o.flush_interval_ms = 1;
+    shared s = {.b = open_fresh(&o), .write_back = true};
+    pz_builtin_stats st;
+    run_concurrently(&s, &st);
+    assert_true(st.map_growths >= 1);
+    assert_true(st.flushes >= 2);
 }
 
 int main(void)
@@ -725,7 +1077,15 @@ int main(void)
         cmocka_unit_test(test_namespaces_isolated),
         cmocka_unit_test(test_sessions_and_recent_cap),
         cmocka_unit_test(test_open_errors_and_map_full),
+        cmocka_unit_test(test_neighbor_lists_are_bounded_and_keep_the_heavy),
+        cmocka_unit_test(test_learned_events_are_visible_at_once_and_durable_after_a_flush),
+        cmocka_unit_test(test_streams_apply_each_event_once),
+        cmocka_unit_test(test_the_map_grows_up_to_its_limit),
+        cmocka_unit_test(test_a_full_store_is_loud_and_refuses_once_its_memory_is_used),
+        cmocka_unit_test(test_one_process_per_store_and_old_formats_refused),
+        cmocka_unit_test(test_namespace_limit),
         cmocka_unit_test(test_concurrent_writer_and_readers),
+        cmocka_unit_test(test_concurrent_write_back_and_map_growth),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

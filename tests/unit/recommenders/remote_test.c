@@ -329,6 +329,14 @@ static void test_parse_rejects_malformed_responses(void **state)
         {"{\"itemList\":[{\"itemId\":\"a\",\"reason\":[1]}]}", "itemList[0].reason[0] must be a string"},
         {"{\"itemList\":[{\"itemId\":\"a\",\"promotionName\":3}]}", "promotionName must be a string"},
         {"{\"itemList\":[],\"recommendationId\":5}", "recommendationId must be a string"},
+        /* JSON may carry NUL inside a string; as C text it would cut the id short (the fuzzer's find). */
+        {"{\"itemList\":[{\"itemId\":\"\\u0000a\"}]}",
+         "itemList[0].itemId must be a string of 1 to 256 characters without NUL"},
+        {"{\"itemList\":[{\"itemId\":\"a\",\"promotionName\":\"p\\u0000\"}]}",
+         "promotionName must be a string without NUL"},
+        {"{\"itemList\":[{\"itemId\":\"a\",\"reason\":[\"r\\u0000\"]}]}", "reason[0] must be a string without NUL"},
+        {"{\"itemList\":[],\"recommendationId\":\"x\\u0000\"}",
+         "recommendationId must be a string of at most 256 characters without NUL"},
     };
     pz_arena a;
     pz_arena_init(&a);
