@@ -14,6 +14,7 @@
 
 #include "server/core/clock.h"
 #include "server/core/fs.h"
+#include "server/core/hash.h"
 #include "server/core/ids.h"
 #include "server/core/log.h"
 #include "server/core/mem.h"
@@ -37,6 +38,9 @@ typedef struct consumer {
      * same cluster resumes, and another cluster with a topic of the same name starts afresh. */
     char *offsets_key;
     char *settings[PZ_KAFKA__COUNT];
+    /* Per assigned partition (consumer thread only): the offset after the last message applied,
+     * and the offset stored as where to resume (never past the learner's first unflushed event). */
+    int64_t *consumed_next, *stored_next;
     pthread_t thread;
     atomic_bool stop;
     bool seen; /* still configured (resync) */
@@ -226,12 +230,16 @@ static int partition_count(consumer *c, rd_kafka_t *rk)
 static bool assign(consumer *c, rd_kafka_t *rk, int from, int to)
 {
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(to - from);
+    c->consumed_next = pz_realloc(c->consumed_next, (size_t)to * sizeof *c->consumed_next);
+    c->stored_next = pz_realloc(c->stored_next, (size_t)to * sizeof *c->stored_next);
     for (int p = from; p < to; p++) {
         char key[1024];
         offset_key(key, sizeof key, c->offsets_key, p);
         int64_t next;
         rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_add(list, c->settings[PZ_KAFKA_TOPIC], p);
-        tp->offset = store_get(c->log, key, &next, sizeof next) == 0 ? next : RD_KAFKA_OFFSET_BEGINNING;
+        bool stored = store_get(c->log, key, &next, sizeof next) == 0;
+        tp->offset = stored ? next : RD_KAFKA_OFFSET_BEGINNING;
+        c->consumed_next[p] = c->stored_next[p] = stored ? next : 0;
     }
     rd_kafka_error_t *e = rd_kafka_incremental_assign(rk, list);
     rd_kafka_topic_partition_list_destroy(list);
@@ -276,8 +284,26 @@ static const char *str_of(json_t *o, const char *k)
     return json_string_value(json_object_get(o, k));
 }
 
-/* The interactions of one envelope of this namespace, appended to evs (capacity grown). */
-static void envelope_events(consumer *c, json_t *root, pz_interaction **evs, size_t *n, size_t *cap, int64_t now_ms)
+/* One interaction read from the log, with where it was read: a partition is one learner stream
+ * and its events must reach the learner in log order. */
+typedef struct log_event {
+    int32_t partition;
+    size_t order; /* position in the batch */
+    pz_interaction ev;
+} log_event;
+
+/* The learner stream of one partition of this log: the same name after a restart, and short (the
+ * learner bounds stream names): "kafka:<hash of the offsets key>#<partition>". */
+static void partition_stream(const consumer *c, int32_t partition, char *buf, size_t cap)
+{
+    uint64_t h = pz_hash64(c->offsets_key, strlen(c->offsets_key), 0);
+    snprintf(buf, cap, "kafka:%016llx#%d", (unsigned long long)h, (int)partition);
+}
+
+/* The interactions of one envelope of this namespace (message m), appended to evs (capacity
+ * grown). Every event of a message has the message's seq: offset + 1 (a learner's seq 0 is none). */
+static void envelope_events(consumer *c, const rd_kafka_message_t *m, json_t *root, log_event **evs, size_t *n,
+                            size_t *cap, int64_t now_ms)
 {
     const char *ns = str_of(root, "namespace");
     if (ns == NULL || strcmp(ns, c->ns) != 0) /* a topic shared with another namespace */
@@ -291,7 +317,8 @@ static void envelope_events(consumer *c, json_t *root, pz_interaction **evs, siz
         }
         json_t *ev = json_array_get(list, j);
         json_t *value = json_object_get(ev, "eventValue");
-        (*evs)[(*n)++] = (pz_interaction){
+        (*evs)[*n] = (log_event){.partition = m->partition, .order = *n};
+        (*evs)[(*n)++].ev = (pz_interaction){
             .user_id = str_of(body, "userId"),
             .session_id = str_of(body, "sessionId"),
             .item_id = str_of(ev, "itemId"),
@@ -299,32 +326,81 @@ static void envelope_events(consumer *c, json_t *root, pz_interaction **evs, siz
             .has_event_value = json_is_number(value),
             .event_value = json_number_value(value),
             .sent_at_ms = pz_event_time_ms(json_number_value(json_object_get(ev, "sentAt")), now_ms),
+            .seq = (uint64_t)m->offset + 1,
         };
     }
 }
 
-/* Stores each partition's next offset (the highest of the batch + 1), in one transaction. */
-static int store_offsets(consumer *c, rd_kafka_message_t *const *msgs, size_t n)
+/* Stores where each partition resumes after a restart, in one transaction when one moved: after
+ * the last message applied, but never past the first event the learner applied and has not made
+ * durable yet (those must be read again if the process dies before the learner writes them;
+ * events read again that it did keep are skipped by their stream's mark). */
+static int store_progress(consumer *c)
 {
-    MDB_txn *txn;
-    int rc = mdb_txn_begin(c->log->env, NULL, 0, &txn);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        bool last = true; /* only the partition's last message of the batch is written */
-        for (size_t j = i + 1; j < n && last; j++)
-            last = msgs[j]->partition != msgs[i]->partition;
-        if (!last)
+    MDB_txn *txn = NULL;
+    int rc = 0;
+    for (int p = 0; rc == 0 && p < c->partitions; p++) {
+        int64_t resume = c->consumed_next[p];
+        if (c->log->o.learner.unflushed_from != NULL) {
+            char stream[64];
+            partition_stream(c, p, stream, sizeof stream);
+            uint64_t first = c->log->o.learner.unflushed_from(c->log->o.learner.self, stream);
+            if (first != UINT64_MAX && (int64_t)first - 1 < resume)
+                resume = (int64_t)first - 1; /* seq = offset + 1 */
+        }
+        if (resume <= c->stored_next[p])
             continue;
+        if (txn == NULL && (rc = mdb_txn_begin(c->log->env, NULL, 0, &txn)) != 0)
+            break;
         char key[1024];
-        offset_key(key, sizeof key, c->offsets_key, msgs[i]->partition);
-        int64_t next = msgs[i]->offset + 1;
-        MDB_val k = {strlen(key), key}, v = {sizeof next, &next};
+        offset_key(key, sizeof key, c->offsets_key, p);
+        MDB_val k = {strlen(key), key}, v = {sizeof resume, &resume};
         rc = mdb_put(txn, c->log->dbi, &k, &v, 0);
+        if (rc == 0)
+            c->stored_next[p] = resume;
     }
+    if (txn == NULL)
+        return rc;
     if (rc == 0)
         rc = mdb_txn_commit(txn);
     else
         mdb_txn_abort(txn);
+    if (rc != 0) /* read again after a restart at worst, and skipped by the marks: never lost */
+        for (int p = 0; p < c->partitions; p++) {
+            char key[1024];
+            int64_t next;
+            offset_key(key, sizeof key, c->offsets_key, p);
+            c->stored_next[p] = store_get(c->log, key, &next, sizeof next) == 0 ? next : 0;
+        }
     return rc;
+}
+
+static int by_partition_then_order(const void *a, const void *b)
+{
+    const log_event *x = a, *y = b;
+    if (x->partition != y->partition)
+        return x->partition < y->partition ? -1 : 1;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* Applies evs[0..n) (sorted by partition) one partition at a time, each as its own learner stream.
+ * 0, or -1 with err: a partition applied before the failure is skipped by its mark on the retry. */
+static int learn_by_partition(consumer *c, const log_event *evs, size_t n, pz_interaction *scratch, char *err,
+                              size_t errlen)
+{
+    for (size_t from = 0; from < n;) {
+        size_t to = from;
+        while (to < n && evs[to].partition == evs[from].partition) {
+            scratch[to - from] = evs[to].ev;
+            to++;
+        }
+        char stream[64];
+        partition_stream(c, evs[from].partition, stream, sizeof stream);
+        if (c->log->o.learner.learn(c->log->o.learner.self, c->ns, stream, scratch, to - from, err, errlen) != 0)
+            return -1;
+        from = to;
+    }
+    return 0;
 }
 
 /* Applies a batch, retrying with backoff until it is applied and its offsets stored. False when
@@ -332,39 +408,43 @@ static int store_offsets(consumer *c, rd_kafka_message_t *const *msgs, size_t n)
 static bool apply_batch(consumer *c, rd_kafka_message_t *const *msgs, size_t n)
 {
     json_t **roots = pz_calloc(n, sizeof *roots);
-    pz_interaction *evs = NULL;
+    log_event *evs = NULL;
     size_t k = 0, cap = 0, skipped = 0;
     bool local = applies_locally(c);
     int64_t now_ms = pz_now_ms();
     for (size_t i = 0; i < n; i++) {
         roots[i] = json_loadb(msgs[i]->payload, msgs[i]->len, 0, NULL);
         size_t before = k;
-        envelope_events(c, roots[i], &evs, &k, &cap, now_ms);
+        envelope_events(c, msgs[i], roots[i], &evs, &k, &cap, now_ms);
         if (local && own_message(c, msgs[i])) { /* applied before its 200, by the builtin target */
             skipped += k - before;
             k = before;
         }
     }
+    if (k > 0)
+        qsort(evs, k, sizeof *evs, by_partition_then_order);
+    pz_interaction *scratch = pz_calloc(k ? k : 1, sizeof *scratch);
     bool done = false;
     for (unsigned attempt = 1; !done; attempt++) {
         char err[PZ_DELIVERY_MAX_REASON] = "";
-        int rc = 0;
-        if (k > 0 && c->log->o.learner.learn(c->log->o.learner.self, c->ns, NULL, evs, k, err, sizeof err) != 0) {
-            set_error(c, "applying %zu events: %s", k, err);
-            rc = -1;
-        }
-        if (rc == 0) {
+        if (learn_by_partition(c, evs, k, scratch, err, sizeof err) == 0) {
             /* After the model changed: nothing computed from the old model stays cached. */
             for (size_t i = 0; i < k && c->log->o.purge != NULL; i++) {
-                if (evs[i].user_id != NULL && (i == 0 || evs[i - 1].user_id != evs[i].user_id))
-                    c->log->o.purge(c->log->o.purge_ctx, c->ns, evs[i].user_id);
+                if (evs[i].ev.user_id != NULL && (i == 0 || evs[i - 1].ev.user_id != evs[i].ev.user_id))
+                    c->log->o.purge(c->log->o.purge_ctx, c->ns, evs[i].ev.user_id);
             }
-            int src = store_offsets(c, msgs, n);
-            if (src != 0) /* re-applied after a restart at worst: at least once, never lost */
+            for (size_t i = 0; i < n; i++) {
+                int32_t p = msgs[i]->partition;
+                if (p >= 0 && p < c->partitions && msgs[i]->offset + 1 > c->consumed_next[p])
+                    c->consumed_next[p] = msgs[i]->offset + 1;
+            }
+            int src = store_progress(c);
+            if (src != 0)
                 set_error(c, "storing offsets: %s", mdb_strerror(src));
             done = true;
             break;
         }
+        set_error(c, "applying %zu events: %s", k, err);
         pz_backoff_policy policy = {RETRY_BASE_MS, RETRY_CAP_MS};
         if (!nap(c, pz_backoff_delay_ms(&policy, attempt, 0.5)))
             break;
@@ -380,6 +460,7 @@ static bool apply_batch(consumer *c, rd_kafka_message_t *const *msgs, size_t n)
     for (size_t i = 0; i < n; i++)
         json_decref(roots[i]);
     free(roots);
+    free(scratch);
     free(evs);
     return done;
 }
@@ -426,8 +507,12 @@ static void *consume_main(void *arg)
                 break;
             rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, (int)left);
             if (m == NULL) {
-                if (n == 0)
-                    break; /* nothing for POLL_MS: look at stop and the partitions again */
+                if (n == 0) { /* nothing for POLL_MS: what the learner wrote since moves the resume points */
+                    int src = store_progress(c);
+                    if (src != 0)
+                        set_error(c, "storing offsets: %s", mdb_strerror(src));
+                    break; /* and look at stop and the partitions again */
+                }
                 continue;
             }
             if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -461,6 +546,8 @@ static void consumer_free(consumer *c)
     free(c->key);
     free(c->ns);
     free(c->offsets_key);
+    free(c->consumed_next);
+    free(c->stored_next);
     for (int f = 0; f < PZ_KAFKA__COUNT; f++)
         free(c->settings[f]);
     free(c);

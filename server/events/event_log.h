@@ -8,10 +8,13 @@
  * list for the same cluster resumes where it was), or from the beginning of the topic when it has none (an
  * instance that joins late replays the log and converges). For each batch it
  *   1. applies the events to the local model through the learner port (server/core/learner.h),
- *      one call per partition;
+ *      one call per partition, each partition its own learner stream ("kafka:<hash of the
+ *      offsets key>#<partition>") whose seqs are the messages' offsets + 1;
  *   2. purges the response cache for the users concerned (the purge callback: the same path the
  *      events handler uses), after the model changed, so no stale list is cached after it;
- *   3. stores the partitions' next offsets in LMDB (fsync'ed).
+ *   3. stores where each partition resumes in LMDB (fsync'ed): after the last message applied, but
+ *      never past the first event the learner applied and has not written yet
+ *      (learner.unflushed_from); an idle consumer moves it on as the learner writes.
  * A learner failure retries the same batch with backoff; nothing is skipped.
  *
  * Applied once: messages carry the origin of the instance that accepted them (kafka_client.h).
@@ -19,9 +22,11 @@
  * target already applied them locally (before the 200); without one, the log is how its own
  * events reach its model too.
  *
- * Crash window: the offsets are committed after the learner's transaction, not in it (the learner
- * port has no stream marks on this branch), so a kill between the two re-applies that one batch
- * (at most PZ_EVENT_LOG_BATCH messages per partition) after the restart: at least once.
+ * Exactly once, across kill -9: what is read again after a restart (from the stored resume points)
+ * is either not in the model (the learner had not written it: applied now) or at or below its
+ * stream's mark, which the learner writes with the events (skipped). The learner bounds how many
+ * streams it tracks (the builtin's PZB_MAX_STREAMS, 1024, over every source): a topic's partitions
+ * count against it.
  *
  * The set of logs follows the configuration: a consumer starts for each (namespace, brokers,
  * topic) that appears, and stops when it disappears (its offsets stay stored).

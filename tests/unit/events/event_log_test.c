@@ -2,7 +2,9 @@
  * mock cluster, with a fake learner: another instance's events are applied and their users'
  * caches purged; this instance's own are skipped when the namespace has a builtin target; other
  * namespaces' envelopes are ignored; a failing learner gets the same batch again (nothing lost);
- * a reopened store keeps its origin and resumes after the stored offsets (nothing applied twice). */
+ * a reopened store keeps its origin and resumes after the stored offsets (nothing applied twice);
+ * each partition is a learner stream: what the learner had not written when the process stopped is
+ * read again, and what it had written is skipped by the stream's mark (exactly once). */
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <pthread.h>
@@ -22,8 +24,20 @@
 
 #define TOPIC "shop-log"
 
+/* A learner stream as the builtin keeps one: the last seq applied, the last written, and the first
+ * applied but not written (0: none). */
+typedef struct fake_stream {
+    char name[64];
+    uint64_t mark, written_mark, first_unwritten;
+} fake_stream;
+
 typedef struct fake {
     pthread_mutex_t lock;
+    bool buffered;  /* learn applies in memory until fake_write (the builtin's batched writes) */
+    size_t written; /* items[0..written) are written */
+    fake_stream streams[8];
+    size_t n_streams;
+    size_t skipped;     /* events at or below their stream's mark */
     char items[64][32]; /* item ids applied, in order */
     size_t n;
     int fail_next; /* calls to fail before succeeding */
@@ -36,7 +50,8 @@ static int fake_learn(void *self, const char *ns, const char *stream, const pz_i
                       size_t errlen)
 {
     fake *f = self;
-    assert_null(stream); /* the log applies at least once (README: Kafka) */
+    assert_non_null(stream); /* one stream per partition: exactly once (README: Kafka) */
+    assert_true(strncmp(stream, "kafka:", 6) == 0 && strlen(stream) < sizeof f->streams[0].name);
     assert_string_equal(ns, "shop");
     pthread_mutex_lock(&f->lock);
     f->calls++;
@@ -46,10 +61,70 @@ static int fake_learn(void *self, const char *ns, const char *stream, const pz_i
         snprintf(err, errlen, "disk full (test)");
         return -1;
     }
-    for (size_t i = 0; i < n && f->n < 64; i++)
-        snprintf(f->items[f->n++], 32, "%s", evs[i].item_id);
+    fake_stream *st = NULL;
+    for (size_t i = 0; i < f->n_streams && st == NULL; i++)
+        st = strcmp(f->streams[i].name, stream) == 0 ? &f->streams[i] : NULL;
+    if (st == NULL) {
+        assert_true(f->n_streams < 8);
+        st = &f->streams[f->n_streams++];
+        snprintf(st->name, sizeof st->name, "%s", stream);
+    }
+    for (size_t i = 0; i < n; i++) {
+        assert_true(evs[i].seq > 0);
+        assert_true(i == 0 || evs[i].seq >= evs[i - 1].seq); /* log order within a partition */
+        if (evs[i].seq <= st->mark) {
+            f->skipped++;
+            continue;
+        }
+        if (f->buffered && st->first_unwritten == 0)
+            st->first_unwritten = evs[i].seq;
+        st->mark = evs[i].seq;
+        if (f->n < 64)
+            snprintf(f->items[f->n++], 32, "%s", evs[i].item_id);
+    }
+    if (!f->buffered) {
+        st->written_mark = st->mark;
+        f->written = f->n;
+    }
     pthread_mutex_unlock(&f->lock);
     return 0;
+}
+
+static uint64_t fake_unflushed_from(void *self, const char *stream)
+{
+    fake *f = self;
+    uint64_t first = UINT64_MAX;
+    pthread_mutex_lock(&f->lock);
+    for (size_t i = 0; i < f->n_streams; i++) {
+        if (strcmp(f->streams[i].name, stream) == 0 && f->streams[i].first_unwritten != 0)
+            first = f->streams[i].first_unwritten;
+    }
+    pthread_mutex_unlock(&f->lock);
+    return first;
+}
+
+/* The learner writes what it applied (with the streams' marks). */
+static void fake_write(fake *f)
+{
+    pthread_mutex_lock(&f->lock);
+    for (size_t i = 0; i < f->n_streams; i++) {
+        f->streams[i].written_mark = f->streams[i].mark;
+        f->streams[i].first_unwritten = 0;
+    }
+    f->written = f->n;
+    pthread_mutex_unlock(&f->lock);
+}
+
+/* The process dies: what the learner had not written is gone. */
+static void fake_crash(fake *f)
+{
+    pthread_mutex_lock(&f->lock);
+    for (size_t i = 0; i < f->n_streams; i++) {
+        f->streams[i].mark = f->streams[i].written_mark;
+        f->streams[i].first_unwritten = 0;
+    }
+    f->n = f->written;
+    pthread_mutex_unlock(&f->lock);
 }
 
 static void fake_purge(void *ctx, const char *ns, const char *user)
@@ -126,7 +201,7 @@ static pz_event_log *open_log(fixture *x)
 {
     pz_event_log_options o = {.dir = x->dir,
                               .config = x->holder,
-                              .learner = {.self = &x->fake, .learn = fake_learn},
+                              .learner = {.self = &x->fake, .learn = fake_learn, .unflushed_from = fake_unflushed_from},
                               .purge = fake_purge,
                               .purge_ctx = &x->fake,
                               .resync_ms = 50};
@@ -183,16 +258,29 @@ static void test_applies_others_skips_own_and_other_namespaces(void **state)
     produce(x, "other", "u-3", "other-ns", "instance-b");
     produce(x, "shop", "u-4", "from-c", "instance-c");
     wait_applied(&x->fake, 2);
+    /* Every message read (the own one may sit alone in a partition read later), then nothing more
+     * arrives. */
+    static const char consumed[] = "\"consumed\":4,";
+    pz_buf stats;
+    pz_buf_init(&stats, 4096);
+    for (int64_t deadline = pz_now_ms() + 20000; pz_now_ms() < deadline;) {
+        pz_buf_clear(&stats);
+        pz_event_log_stats_json(l, &stats);
+        if (strstr(stats.data, consumed) != NULL)
+            break;
+        struct timespec nap = {0, 20 * 1000000L};
+        nanosleep(&nap, NULL);
+    }
+    assert_non_null(strstr(stats.data, consumed));
     struct timespec ts = {0, 300 * 1000000L};
-    nanosleep(&ts, NULL); /* nothing more arrives */
+    nanosleep(&ts, NULL);
     assert_int_equal(applied(&x->fake), 2);
     assert_true(has(x->fake.items, 2, "from-b"));
     assert_true(has(x->fake.items, 2, "from-c"));
     assert_true(has(x->fake.purged, x->fake.n_purged, "u-1"));
     assert_true(has(x->fake.purged, x->fake.n_purged, "u-4"));
     assert_false(has(x->fake.purged, x->fake.n_purged, "u-2"));
-    pz_buf stats;
-    pz_buf_init(&stats, 4096);
+    pz_buf_clear(&stats);
     pz_event_log_stats_json(l, &stats);
     assert_non_null(strstr(stats.data, "\"partitions\":3"));
     assert_non_null(strstr(stats.data, "\"applied\":2"));
@@ -240,6 +328,38 @@ static void test_reopened_store_keeps_origin_and_resumes(void **state)
     pz_event_log_close(l);
 }
 
+static void test_what_the_learner_lost_is_read_again_and_what_it_kept_is_skipped(void **state)
+{
+    fixture *x = *state;
+    x->fake.buffered = true;
+    pz_event_log *l = open_log(x);
+    produce(x, "shop", "u-1", "a", "instance-b");
+    produce(x, "shop", "u-1", "b", "instance-b"); /* same key: same partition, same stream */
+    wait_applied(&x->fake, 2);
+    struct timespec ts = {0, 400 * 1000000L};
+    nanosleep(&ts, NULL); /* idle consumer: it must not store a resume point past "a" */
+    pz_event_log_close(l);
+    fake_crash(&x->fake); /* a and b were applied, never written */
+    assert_int_equal(applied(&x->fake), 0);
+
+    l = open_log(x);
+    wait_applied(&x->fake, 2); /* read again from the stored resume point */
+    assert_string_equal(x->fake.items[0], "a");
+    assert_string_equal(x->fake.items[1], "b");
+    pz_event_log_close(l);
+    /* The learner writes after the consumer stored its last resume point (which did not pass "a"):
+     * a restart reads a and b again, and their stream's mark skips them. */
+    fake_write(&x->fake);
+    l = open_log(x);
+    produce(x, "shop", "u-1", "c", "instance-b");
+    wait_applied(&x->fake, 3);
+    nanosleep(&ts, NULL);
+    assert_int_equal(applied(&x->fake), 3);
+    assert_string_equal(x->fake.items[2], "c");
+    assert_int_equal(x->fake.skipped, 2);
+    pz_event_log_close(l);
+}
+
 int main(void)
 {
     srand((unsigned)time(NULL));
@@ -247,6 +367,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_applies_others_skips_own_and_other_namespaces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_failing_learner_gets_the_batch_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopened_store_keeps_origin_and_resumes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_what_the_learner_lost_is_read_again_and_what_it_kept_is_skipped, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
