@@ -146,6 +146,7 @@ static void test_access_line_formats(void **state)
     pz_request_assign_id(&req);
     req.protocol = "rest";
     req.client_addr = "127.0.0.1:5000";
+    req.principal = "key:backend";
     req.status = PZ_NOT_FOUND;
     req.error.code = "RecommenderNotConfigured";
     req.hints.namespace_key = "demo";
@@ -155,6 +156,7 @@ static void test_access_line_formats(void **state)
     const char *text = capture_stderr(log_one, &req);
     assert_non_null(strstr(text, " info  access rest GET /recommend-items/{namespace}/{recommender}/{user_id} "
                                  "status=404 dur_ms="));
+    assert_non_null(strstr(text, " client=127.0.0.1:5000 principal=key:backend variation=- "));
     assert_non_null(strstr(text, "error=RecommenderNotConfigured request_id=rid-1 "
                                  "trace_id=4bf92f3577b34da6a3ce929d0e0e4736\n"));
 
@@ -165,7 +167,7 @@ static void test_access_line_formats(void **state)
     assert_non_null(strstr(json, "\"level\":\"info\",\"msg\":\"access\",\"protocol\":\"rest\","
                                  "\"route\":\"GET /recommend-items/{namespace}/{recommender}/{user_id}\","
                                  "\"status\":404,\"duration_ms\":"));
-    assert_non_null(strstr(json, "\"client\":\"127.0.0.1:5000\",\"namespace\":\"demo\","
+    assert_non_null(strstr(json, "\"client\":\"127.0.0.1:5000\",\"principal\":\"key:backend\",\"namespace\":\"demo\","
                                  "\"error\":\"RecommenderNotConfigured\",\"request_id\":\"rid-1\","
                                  "\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\"}\n"));
     assert_int_equal(seen.calls, 2);
