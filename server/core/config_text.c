@@ -191,10 +191,16 @@ static void scan_value(scanner *sc, int depth)
     case '{': scan_object(sc, depth); break;
     case '[': scan_array(sc, depth); break;
     case '"': scan_string(sc); break;
-    default: /* a number, true, false or null */
-        while (sc->pos < sc->len && strchr(",]} \t\r\n", sc->s[sc->pos]) == NULL)
+    default: { /* a number, true, false or null */
+        size_t start = sc->pos;
+        while (sc->pos < sc->len && sc->s[sc->pos] != '\0' && strchr(",]} \t\r\n", sc->s[sc->pos]) == NULL)
             sc->pos++;
+        /* Nothing a value can start with (jansson ends a document at a NUL byte, so what follows
+         * one is not JSON it read): the scan stops rather than loop without moving. */
+        if (sc->pos == start)
+            sc->pos = sc->len;
         break;
+    }
     }
 }
 

@@ -18,9 +18,9 @@
 #include "server/core/ids.h"
 #include "server/core/log.h"
 #include "server/core/mem.h"
-#include "server/core/num.h"
 #include "server/events/delivery.h"
 #include "server/events/kafka_client.h"
+#include "server/events/record.h"
 #include "server/events/target_spec.h"
 
 #define STORE_MAP_BYTES (64u << 20)
@@ -279,11 +279,6 @@ static bool own_message(consumer *c, const rd_kafka_message_t *m)
     return size == strlen(c->log->origin) && memcmp(val, c->log->origin, size) == 0;
 }
 
-static const char *str_of(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
-
 /* One interaction read from the log, with where it was read: a partition is one learner stream
  * and its events must reach the learner in log order. */
 typedef struct log_event {
@@ -303,31 +298,20 @@ static void partition_stream(const consumer *c, int32_t partition, char *buf, si
 /* The interactions of one envelope of this namespace (message m), appended to evs (capacity
  * grown). Every event of a message has the message's seq: offset + 1 (a learner's seq 0 is none). */
 static void envelope_events(consumer *c, const rd_kafka_message_t *m, json_t *root, log_event **evs, size_t *n,
-                            size_t *cap, int64_t now_ms)
+                            size_t *cap, pz_interaction **scratch, size_t *scratch_cap, int64_t now_ms)
 {
-    const char *ns = str_of(root, "namespace");
+    const char *ns = json_string_value(json_object_get(root, "namespace"));
     if (ns == NULL || strcmp(ns, c->ns) != 0) /* a topic shared with another namespace */
         return;
-    json_t *body = json_object_get(root, "body");
-    json_t *list = json_object_get(body, "eventList");
-    for (size_t j = 0; j < json_array_size(list); j++) {
-        if (*n == *cap) {
-            *cap = *cap ? 2 * *cap : 64;
-            *evs = pz_realloc(*evs, *cap * sizeof **evs);
-        }
-        json_t *ev = json_array_get(list, j);
-        json_t *value = json_object_get(ev, "eventValue");
-        (*evs)[*n] = (log_event){.partition = m->partition, .order = *n};
-        (*evs)[(*n)++].ev = (pz_interaction){
-            .user_id = str_of(body, "userId"),
-            .session_id = str_of(body, "sessionId"),
-            .item_id = str_of(ev, "itemId"),
-            .event_type = str_of(ev, "eventType"),
-            .has_event_value = json_is_number(value),
-            .event_value = json_number_value(value),
-            .sent_at_ms = pz_event_time_ms(json_number_value(json_object_get(ev, "sentAt")), now_ms),
-            .seq = (uint64_t)m->offset + 1,
-        };
+    size_t got = 0;
+    pz_evrec_interactions(root, (uint64_t)m->offset + 1, now_ms, scratch, &got, scratch_cap);
+    if (*n + got > *cap) {
+        *cap = *n + got > 2 * *cap ? *n + got : 2 * *cap;
+        *evs = pz_realloc(*evs, *cap * sizeof **evs);
+    }
+    for (size_t j = 0; j < got; j++) {
+        (*evs)[*n] = (log_event){.partition = m->partition, .order = *n, .ev = (*scratch)[j]};
+        (*n)++;
     }
 }
 
@@ -409,13 +393,14 @@ static bool apply_batch(consumer *c, rd_kafka_message_t *const *msgs, size_t n)
 {
     json_t **roots = pz_calloc(n, sizeof *roots);
     log_event *evs = NULL;
-    size_t k = 0, cap = 0, skipped = 0;
+    pz_interaction *one = NULL; /* one message's interactions */
+    size_t k = 0, cap = 0, one_cap = 0, skipped = 0;
     bool local = applies_locally(c);
     int64_t now_ms = pz_now_ms();
     for (size_t i = 0; i < n; i++) {
         roots[i] = json_loadb(msgs[i]->payload, msgs[i]->len, 0, NULL);
         size_t before = k;
-        envelope_events(c, msgs[i], roots[i], &evs, &k, &cap, now_ms);
+        envelope_events(c, msgs[i], roots[i], &evs, &k, &cap, &one, &one_cap, now_ms);
         if (local && own_message(c, msgs[i])) { /* applied before its 200, by the builtin target */
             skipped += k - before;
             k = before;
@@ -461,6 +446,7 @@ static bool apply_batch(consumer *c, rd_kafka_message_t *const *msgs, size_t n)
         json_decref(roots[i]);
     free(roots);
     free(scratch);
+    free(one);
     free(evs);
     return done;
 }

@@ -9,6 +9,8 @@
 
 #include <jansson.h>
 
+#include "server/core/num.h"
+
 #define HEADER_FIXED 4    /* version, flags, n_targets */
 #define HEADER_LENGTHS 10 /* five u16 after the target list */
 #define RECORD_VERSION 1
@@ -473,4 +475,32 @@ void pz_evrec_random_key(char buf[33])
         pz_fatal("getrandom failed");
     for (int i = 0; i < 16; i++)
         snprintf(buf + 2 * i, 3, "%02x", r[i]);
+}
+
+size_t pz_evrec_interactions(json_t *root, uint64_t seq, int64_t now_ms, pz_interaction **evs, size_t *n, size_t *cap)
+{
+    json_t *body = json_object_get(root, "body");
+    json_t *list = json_object_get(body, "eventList");
+    const char *user = json_string_value(json_object_get(body, "userId"));
+    const char *session = json_string_value(json_object_get(body, "sessionId"));
+    size_t added = json_array_size(list);
+    if (*n + added > *cap) {
+        *cap = *n + added > 2 * *cap ? *n + added : 2 * *cap;
+        *evs = pz_realloc(*evs, (*cap ? *cap : 1) * sizeof **evs);
+    }
+    for (size_t j = 0; j < added; j++) {
+        json_t *ev = json_array_get(list, j);
+        json_t *value = json_object_get(ev, "eventValue");
+        (*evs)[(*n)++] = (pz_interaction){
+            .user_id = user,
+            .session_id = session,
+            .item_id = json_string_value(json_object_get(ev, "itemId")),
+            .event_type = json_string_value(json_object_get(ev, "eventType")),
+            .has_event_value = json_is_number(value),
+            .event_value = json_number_value(value),
+            .sent_at_ms = pz_event_time_ms(json_number_value(json_object_get(ev, "sentAt")), now_ms),
+            .seq = seq,
+        };
+    }
+    return added;
 }

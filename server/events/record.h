@@ -31,10 +31,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "personalization/v1/personalization.pb-c.h"
 #include "server/core/buf.h"
 #include "server/core/event_sink.h"
 #include "server/core/json_text.h"
+#include "server/core/learner.h"
 #include "server/core/mem.h"
 #include "server/core/request.h"
 
@@ -133,6 +136,12 @@ bool pz_evrec_has_target(const pz_evrec_view *v, uint32_t number);
 /* A copy of the record (malloc'ed, caller frees) whose target list is exactly {number}: how a
  * dead letter is replayed to the one target that rejected it. NULL when `data` is not a record. */
 uint8_t *pz_evrec_retarget(const void *data, size_t len, uint32_t number, size_t *out_len);
+
+/* What a model learns from an envelope (parsed JSON, as targets and the Kafka event log read it):
+ * the interactions of root.body.eventList, appended to *evs (grown as needed; *cap is its
+ * capacity), each with `seq`. Strings point into root: valid while root is. Returns how many were
+ * appended. One mapping for every learner source (the builtin target, the event log). */
+size_t pz_evrec_interactions(json_t *root, uint64_t seq, int64_t now_ms, pz_interaction **evs, size_t *n, size_t *cap);
 
 /* Fills buf with 32 random hex characters: the partition key of a call with neither sessionId
  * nor userId (spec §14 #18). */

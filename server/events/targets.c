@@ -244,31 +244,12 @@ static const char *str_of(json_t *o, const char *k)
 static void send_builtin(pz_target *t, pz_delivery_entry *const *batch, size_t n, pz_outcome *out)
 {
     json_t **bodies = pz_calloc(n, sizeof *bodies);
-    size_t total = 0;
+    pz_interaction *evs = NULL;
+    size_t k = 0, cap = 0;
+    int64_t now_ms = pz_now_ms();
     for (size_t i = 0; i < n; i++) {
         bodies[i] = json_loadb(batch[i]->view.json, batch[i]->view.json_len, 0, NULL);
-        total += json_array_size(json_object_get(json_object_get(bodies[i], "body"), "eventList"));
-    }
-    pz_interaction *evs = pz_calloc(total ? total : 1, sizeof *evs);
-    int64_t now_ms = pz_now_ms();
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        json_t *body = json_object_get(bodies[i], "body");
-        json_t *list = json_object_get(body, "eventList");
-        for (size_t j = 0; j < json_array_size(list); j++) {
-            json_t *ev = json_array_get(list, j);
-            json_t *value = json_object_get(ev, "eventValue");
-            evs[k++] = (pz_interaction){
-                .user_id = str_of(body, "userId"),
-                .session_id = str_of(body, "sessionId"),
-                .item_id = str_of(ev, "itemId"),
-                .event_type = str_of(ev, "eventType"),
-                .has_event_value = json_is_number(value),
-                .event_value = json_number_value(value),
-                .sent_at_ms = pz_event_time_ms(json_number_value(json_object_get(ev, "sentAt")), now_ms),
-                .seq = batch[i]->seq,
-            };
-        }
+        pz_evrec_interactions(bodies[i], batch[i]->seq, now_ms, &evs, &k, &cap);
     }
     char err[PZ_DELIVERY_MAX_REASON] = "";
     if (t->env.learner.learn == NULL)

@@ -6,6 +6,11 @@
 #   tests/fuzz/run.sh 600              every target, 10 minutes each (the longer run, on demand)
 #   tests/fuzz/run.sh 60 config        one target
 #
+# Seeds: under CI (CI=true, as .ci/run is run) every target starts from the fixed seed
+# PZ_FUZZ_SEED (default 1), so a red run is reproduced by running the same command, and a change
+# is judged by what it changed, not by what a random walk happened to reach that day. Elsewhere
+# the seed is random (set PZ_FUZZ_SEED to pin it): the longer runs are there to explore.
+#
 # Targets (tests/fuzz/<name>_fuzz.c; corpus in tests/fuzz/corpus/<name>/, dictionary in
 # tests/fuzz/<name>.dict, past crashes in tests/fuzz/regressions/<name>/):
 #   config     the configuration loader (server/core/config*.c)
@@ -68,6 +73,13 @@ rm -f "$objdir/libpz.a"
 ar rcs "$objdir/libpz.a" "${objs[@]}"
 libs=(-ljansson -lprotobuf-c -lcurl -lssl -lcrypto -llmdb -lz -lm -lpthread)
 
+seed=()
+if [ -n "${PZ_FUZZ_SEED:-}" ]; then
+    seed=(-seed="$PZ_FUZZ_SEED")
+elif [ "${CI:-}" = true ]; then
+    seed=(-seed=1)
+fi
+
 passed=0
 failed=0
 for t in "${targets[@]}"; do
@@ -85,7 +97,7 @@ for t in "${targets[@]}"; do
         fi
     fi
     # -rss_limit_mb: the parsers bound their inputs; a run that grows past it is a bug.
-    if "$exe" "${dict[@]}" -max_total_time="$seconds" -max_len=16384 -rss_limit_mb=2048 -timeout=10 \
+    if "$exe" "${dict[@]}" "${seed[@]}" -max_total_time="$seconds" -max_len=16384 -rss_limit_mb=2048 -timeout=10 \
         -artifact_prefix="$out/$t/crashes/" -print_final_stats=1 \
         "$out/$t/corpus" "tests/fuzz/corpus/$t" >"$out/$t/fuzz.log" 2>&1; then
         echo "ok   $t: ${seconds}s, $(grep -E '^stat::number_of_executed_units' "$out/$t/fuzz.log" | awk '{print $2}')" \

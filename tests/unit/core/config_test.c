@@ -783,19 +783,35 @@ static void test_error_paths(void **state)
     }
 }
 
-/* jansson's error text quotes the document's bytes near the error as they are; a problem's message
- * is valid UTF-8 whatever the document held (found by tests/fuzz/config_fuzz.c). */
-static void test_invalid_json_message_is_valid_utf8(void **state)
+/* Documents with bytes the quoted test documents cannot hold, each found by
+ * tests/fuzz/config_fuzz.c:
+ * - jansson's error text quotes the bytes near the error as they are: a problem's message is valid
+ *   UTF-8 whatever the document held;
+ * - a NUL byte right after a number: jansson reads the document, and the duplicate-key scan must
+ *   not stall on it (it looped forever). */
+static void test_raw_byte_documents(void **state)
 {
     (void)state;
-    static const char DOC[] = "{\"namespaces\":{\"n\":{\"eventTargets\":[{\"type\\u0\xc9\xbdI\x04p\"}]}}}";
-    pz_config_problems p;
-    pz_config_problems_init(&p);
-    assert_null(pz_config_parse(DOC, sizeof DOC - 1, &p));
-    assert_int_equal(p.n_errors, 1);
-    expect_problem(&p, "$", false, "invalid JSON at line 1");
-    assert_true(pz_utf8_valid(p.items[0].message, strlen(p.items[0].message)));
-    pz_config_problems_free(&p);
+    static const char BAD_UTF8[] = "{\"namespaces\":{\"n\":{\"eventTargets\":[{\"type\\u0\xc9\xbdI\x04p\"}]}}}";
+    static const char NUL_AFTER_NUMBER[] = "{\"namespaces\":{},\"a\":[5\0],\"a\":1}";
+    static const struct {
+        const char *doc;
+        size_t len;
+        const char *path, *needle;
+    } CASES[] = {
+        {BAD_UTF8, sizeof BAD_UTF8 - 1, "$", "invalid JSON at line 1"},
+        {NUL_AFTER_NUMBER, sizeof NUL_AFTER_NUMBER - 1, "$.a", "unknown key"},
+    };
+    for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
+        pz_config_problems p;
+        pz_config_problems_init(&p);
+        assert_null(pz_config_parse(CASES[i].doc, CASES[i].len, &p));
+        assert_int_equal(p.n_errors, 1);
+        expect_problem(&p, CASES[i].path, false, CASES[i].needle);
+        for (size_t k = 0; k < p.n; k++)
+            assert_true(pz_utf8_valid(p.items[k].message, strlen(p.items[k].message)));
+        pz_config_problems_free(&p);
+    }
 }
 
 static void test_multiple_errors_all_reported(void **state)
@@ -1544,7 +1560,7 @@ int main(void)
         cmocka_unit_test(test_sample_b),
         cmocka_unit_test(test_inheritance_null_takes_parent_and_child_replaces),
         cmocka_unit_test(test_error_paths),
-        cmocka_unit_test(test_invalid_json_message_is_valid_utf8),
+        cmocka_unit_test(test_raw_byte_documents),
         cmocka_unit_test(test_multiple_errors_all_reported),
         cmocka_unit_test(test_bad_fixtures),
         cmocka_unit_test(test_warnings_do_not_reject),

@@ -33,7 +33,7 @@ typedef struct fake_stream {
 
 typedef struct fake {
     pthread_mutex_t lock;
-    bool buffered;  /* learn applies in memory until fake_write (the builtin's batched writes) */
+    bool buffered;  /* learn applies in memory until fake_settle (the builtin's batched writes) */
     size_t written; /* items[0..written) are written */
     fake_stream streams[8];
     size_t n_streams;
@@ -103,27 +103,23 @@ static uint64_t fake_unflushed_from(void *self, const char *stream)
     return first;
 }
 
-/* The learner writes what it applied (with the streams' marks). */
-static void fake_write(fake *f)
+/* What the learner applied becomes written (with the streams' marks), or, when the process dies
+ * first (written = false), is gone. */
+static void fake_settle(fake *f, bool written)
 {
     pthread_mutex_lock(&f->lock);
     for (size_t i = 0; i < f->n_streams; i++) {
-        f->streams[i].written_mark = f->streams[i].mark;
-        f->streams[i].first_unwritten = 0;
+        fake_stream *st = &f->streams[i];
+        if (written)
+            st->written_mark = st->mark;
+        else
+            st->mark = st->written_mark;
+        st->first_unwritten = 0;
     }
-    f->written = f->n;
-    pthread_mutex_unlock(&f->lock);
-}
-
-/* The process dies: what the learner had not written is gone. */
-static void fake_crash(fake *f)
-{
-    pthread_mutex_lock(&f->lock);
-    for (size_t i = 0; i < f->n_streams; i++) {
-        f->streams[i].mark = f->streams[i].written_mark;
-        f->streams[i].first_unwritten = 0;
-    }
-    f->n = f->written;
+    if (written)
+        f->written = f->n;
+    else
+        f->n = f->written;
     pthread_mutex_unlock(&f->lock);
 }
 
@@ -339,7 +335,7 @@ static void test_what_the_learner_lost_is_read_again_and_what_it_kept_is_skipped
     struct timespec ts = {0, 400 * 1000000L};
     nanosleep(&ts, NULL); /* idle consumer: it must not store a resume point past "a" */
     pz_event_log_close(l);
-    fake_crash(&x->fake); /* a and b were applied, never written */
+    fake_settle(&x->fake, false); /* the process dies: a and b were applied, never written */
     assert_int_equal(applied(&x->fake), 0);
 
     l = open_log(x);
@@ -349,7 +345,7 @@ static void test_what_the_learner_lost_is_read_again_and_what_it_kept_is_skipped
     pz_event_log_close(l);
     /* The learner writes after the consumer stored its last resume point (which did not pass "a"):
      * a restart reads a and b again, and their stream's mark skips them. */
-    fake_write(&x->fake);
+    fake_settle(&x->fake, true);
     l = open_log(x);
     produce(x, "shop", "u-1", "c", "instance-b");
     wait_applied(&x->fake, 3);
