@@ -1276,6 +1276,7 @@ int main(int argc, char **argv)
     pz_event_log_options lopts = {.dir = event_log_dir,
                                   .config = holder,
                                   .learner = pz_builtin_learner(builtin),
+                                  .experiments = pz_experiments_port(experiments),
                                   .purge = purge_user,
                                   .purge_ctx = &svc};
     if (pz_event_log_open(&lopts, &event_log, err, sizeof err) != 0) {

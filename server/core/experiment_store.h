@@ -4,9 +4,10 @@
  * never on the request path. server/experiments/ implements it on LMDB; main.c wires it into both;
  * core tests hand in an in-memory fake.
  *
- * Exactness: every event carries the seq of the outbox record it came from, and a store applies a
- * namespace's events in seq order at most once (it keeps the last seq applied, in the same
- * transaction as the counts), so a record delivered twice after a crash is not counted twice.
+ * Exactness: every event carries the seq of the record it came from in its source (the outbox, or
+ * a partition of a Kafka event log: a `stream`), and a store applies each (namespace, stream)'s
+ * events in seq order at most once (it keeps the last seq applied, in the same transaction as the
+ * counts), so a record delivered twice after a crash is not counted twice.
  *
  * What is counted, per experiment (namespace, recommender key, feature) and variation:
  *   - users: distinct users exposed to the variation (each user once per variation);
@@ -70,11 +71,17 @@ typedef struct pz_experiment_ref {
     int64_t first_ms, last_ms;
 } pz_experiment_ref;
 
+/* The longest source name a store keeps marks for. */
+#define PZ_EXPERIMENT_MAX_STREAM_LEN 200
+
 typedef struct pz_experiment_store {
     void *self;
-    /* Applies events[0..n) of namespace ns durably, all or nothing, skipping those whose seq was
-     * already applied. Blocking (disk): a worker thread only. 0, or -1 with err. */
-    int (*apply)(void *self, const char *ns, const pz_experiment_event *events, size_t n, char *err, size_t errlen);
+    /* Applies events[0..n) of namespace ns from source `stream` (NULL: this instance's outbox; at
+     * most PZ_EXPERIMENT_MAX_STREAM_LEN bytes) durably, all or nothing, skipping those whose seq
+     * was already applied for that stream. Blocking (disk): a worker thread only. 0, or -1 with
+     * err. */
+    int (*apply)(void *self, const char *ns, const char *stream, const pz_experiment_event *events, size_t n, char *err,
+                 size_t errlen);
     /* The counts of one experiment (out->found false when there are none). Any thread; never waits
      * for a writer. 0, or -1 with err. */
     int (*read)(void *self, const char *ns, const char *recommender, const char *feature, pz_arena *arena,

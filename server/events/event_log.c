@@ -46,7 +46,7 @@ typedef struct consumer {
     bool seen; /* still configured (resync) */
     /* stats, under log->lock */
     int partitions;
-    uint64_t consumed, applied, skipped_own, batches;
+    uint64_t consumed, applied, experiment_records, skipped_own, batches;
     char last_error[PZ_DELIVERY_MAX_REASON];
     struct consumer *next;
 } consumer;
@@ -279,40 +279,77 @@ static bool own_message(consumer *c, const rd_kafka_message_t *m)
     return size == strlen(c->log->origin) && memcmp(val, c->log->origin, size) == 0;
 }
 
-/* One interaction read from the log, with where it was read: a partition is one learner stream
- * and its events must reach the learner in log order. */
-typedef struct log_event {
+/* One thing read from the log for this namespace, with where it was read: an interaction for the
+ * learner, or an experiment record for the experiment store. A partition is one stream of each,
+ * and its items must reach them in log order. */
+typedef struct log_item {
     int32_t partition;
     size_t order; /* position in the batch */
-    pz_interaction ev;
-} log_event;
+    bool is_experiment;
+    pz_interaction ev;       /* !is_experiment */
+    pz_experiment_event exp; /* is_experiment */
+} log_item;
+
+typedef struct batch_items {
+    log_item *items;
+    size_t n, cap;
+    pz_interaction *one; /* one message's interactions */
+    size_t one_cap;
+    size_t skipped_own, experiments;
+} batch_items;
 
 /* The learner stream of one partition of this log: the same name after a restart, and short (the
- * learner bounds stream names): "kafka:<hash of the offsets key>#<partition>". */
+ * learner bounds stream names): "kafka:<hash of the offsets key>#<partition>". The experiment
+ * store keeps its marks under the same name. */
 static void partition_stream(const consumer *c, int32_t partition, char *buf, size_t cap)
 {
     uint64_t h = pz_hash64(c->offsets_key, strlen(c->offsets_key), 0);
     snprintf(buf, cap, "kafka:%016llx#%d", (unsigned long long)h, (int)partition);
 }
 
-/* The interactions of one envelope of this namespace (message m), appended to evs (capacity
- * grown). Every event of a message has the message's seq: offset + 1 (a learner's seq 0 is none). */
-static void envelope_events(consumer *c, const rd_kafka_message_t *m, json_t *root, log_event **evs, size_t *n,
-                            size_t *cap, pz_interaction **scratch, size_t *scratch_cap, int64_t now_ms)
+static log_item *add_item(batch_items *b, int32_t partition)
+{
+    if (b->n == b->cap) {
+        b->cap = b->cap ? 2 * b->cap : 64;
+        b->items = pz_realloc(b->items, b->cap * sizeof *b->items);
+    }
+    log_item *it = &b->items[b->n];
+    *it = (log_item){.partition = partition, .order = b->n};
+    b->n++;
+    return it;
+}
+
+/* What message m (parsed: root) holds for this namespace, appended to b. seq = offset + 1 (a
+ * stream's seq 0 is none). An own message is skipped where this instance already applied it: its
+ * experiment record always (every instance counts its own from its outbox), its events when the
+ * namespace has a builtin target (`local`). */
+static void message_items(consumer *c, const rd_kafka_message_t *m, json_t *root, bool local, batch_items *b,
+                          int64_t now_ms)
 {
     const char *ns = json_string_value(json_object_get(root, "namespace"));
     if (ns == NULL || strcmp(ns, c->ns) != 0) /* a topic shared with another namespace */
         return;
+    uint64_t seq = (uint64_t)m->offset + 1;
+    pz_experiment_event x;
+    if (pz_evrec_experiment_event(root, seq, &x)) {
+        if (own_message(c, m)) {
+            b->skipped_own++;
+        } else {
+            log_item *it = add_item(b, m->partition);
+            it->is_experiment = true;
+            it->exp = x;
+            b->experiments++;
+        }
+        return;
+    }
     size_t got = 0;
-    pz_evrec_interactions(root, (uint64_t)m->offset + 1, now_ms, scratch, &got, scratch_cap);
-    if (*n + got > *cap) {
-        *cap = *n + got > 2 * *cap ? *n + got : 2 * *cap;
-        *evs = pz_realloc(*evs, *cap * sizeof **evs);
+    pz_evrec_interactions(root, seq, now_ms, &b->one, &got, &b->one_cap);
+    if (local && own_message(c, m)) { /* applied before its 200, by the builtin target */
+        b->skipped_own += got;
+        return;
     }
-    for (size_t j = 0; j < got; j++) {
-        (*evs)[*n] = (log_event){.partition = m->partition, .order = *n, .ev = (*scratch)[j]};
-        (*n)++;
-    }
+    for (size_t j = 0; j < got; j++)
+        add_item(b, m->partition)->ev = b->one[j];
 }
 
 /* Stores where each partition resumes after a restart, in one transaction when one moved: after
@@ -361,26 +398,33 @@ static int store_progress(consumer *c)
 
 static int by_partition_then_order(const void *a, const void *b)
 {
-    const log_event *x = a, *y = b;
+    const log_item *x = a, *y = b;
     if (x->partition != y->partition)
         return x->partition < y->partition ? -1 : 1;
     return x->order < y->order ? -1 : x->order > y->order;
 }
 
-/* Applies evs[0..n) (sorted by partition) one partition at a time, each as its own learner stream.
- * 0, or -1 with err: a partition applied before the failure is skipped by its mark on the retry. */
-static int learn_by_partition(consumer *c, const log_event *evs, size_t n, pz_interaction *scratch, char *err,
-                              size_t errlen)
+/* Applies items[0..n) (sorted by partition) one partition at a time, each partition its own stream
+ * of the learner and of the experiment store. 0, or -1 with err: what was applied before a failure
+ * is skipped by its stream's mark on the retry. */
+static int apply_by_partition(consumer *c, const log_item *items, size_t n, pz_interaction *evs,
+                              pz_experiment_event *xs, char *err, size_t errlen)
 {
+    const pz_learner *learner = &c->log->o.learner;
+    const pz_experiment_store *store = &c->log->o.experiments;
     for (size_t from = 0; from < n;) {
-        size_t to = from;
-        while (to < n && evs[to].partition == evs[from].partition) {
-            scratch[to - from] = evs[to].ev;
-            to++;
+        size_t to = from, n_evs = 0, n_xs = 0;
+        for (; to < n && items[to].partition == items[from].partition; to++) {
+            if (items[to].is_experiment)
+                xs[n_xs++] = items[to].exp;
+            else
+                evs[n_evs++] = items[to].ev;
         }
         char stream[64];
-        partition_stream(c, evs[from].partition, stream, sizeof stream);
-        if (c->log->o.learner.learn(c->log->o.learner.self, c->ns, stream, scratch, to - from, err, errlen) != 0)
+        partition_stream(c, items[from].partition, stream, sizeof stream);
+        if (n_evs > 0 && learner->learn(learner->self, c->ns, stream, evs, n_evs, err, errlen) != 0)
+            return -1;
+        if (n_xs > 0 && store->apply != NULL && store->apply(store->self, c->ns, stream, xs, n_xs, err, errlen) != 0)
             return -1;
         from = to;
     }
@@ -392,31 +436,28 @@ static int learn_by_partition(consumer *c, const log_event *evs, size_t n, pz_in
 static bool apply_batch(consumer *c, rd_kafka_message_t *const *msgs, size_t n)
 {
     json_t **roots = pz_calloc(n, sizeof *roots);
-    log_event *evs = NULL;
-    pz_interaction *one = NULL; /* one message's interactions */
-    size_t k = 0, cap = 0, one_cap = 0, skipped = 0;
+    batch_items b = {0};
     bool local = applies_locally(c);
     int64_t now_ms = pz_now_ms();
     for (size_t i = 0; i < n; i++) {
         roots[i] = json_loadb(msgs[i]->payload, msgs[i]->len, 0, NULL);
-        size_t before = k;
-        envelope_events(c, msgs[i], roots[i], &evs, &k, &cap, &one, &one_cap, now_ms);
-        if (local && own_message(c, msgs[i])) { /* applied before its 200, by the builtin target */
-            skipped += k - before;
-            k = before;
-        }
+        message_items(c, msgs[i], roots[i], local, &b, now_ms);
     }
-    if (k > 0)
-        qsort(evs, k, sizeof *evs, by_partition_then_order);
-    pz_interaction *scratch = pz_calloc(k ? k : 1, sizeof *scratch);
+    if (b.n > 0)
+        qsort(b.items, b.n, sizeof *b.items, by_partition_then_order);
+    pz_interaction *evs = pz_calloc(b.n ? b.n : 1, sizeof *evs);
+    pz_experiment_event *xs = pz_calloc(b.n ? b.n : 1, sizeof *xs);
     bool done = false;
     for (unsigned attempt = 1; !done; attempt++) {
         char err[PZ_DELIVERY_MAX_REASON] = "";
-        if (learn_by_partition(c, evs, k, scratch, err, sizeof err) == 0) {
+        if (apply_by_partition(c, b.items, b.n, evs, xs, err, sizeof err) == 0) {
             /* After the model changed: nothing computed from the old model stays cached. */
-            for (size_t i = 0; i < k && c->log->o.purge != NULL; i++) {
-                if (evs[i].ev.user_id != NULL && (i == 0 || evs[i - 1].ev.user_id != evs[i].ev.user_id))
-                    c->log->o.purge(c->log->o.purge_ctx, c->ns, evs[i].ev.user_id);
+            const char *last_user = NULL;
+            for (size_t i = 0; i < b.n && c->log->o.purge != NULL; i++) {
+                const char *user = b.items[i].is_experiment ? NULL : b.items[i].ev.user_id;
+                if (user != NULL && user != last_user)
+                    c->log->o.purge(c->log->o.purge_ctx, c->ns, user);
+                last_user = user != NULL ? user : last_user;
             }
             for (size_t i = 0; i < n; i++) {
                 int32_t p = msgs[i]->partition;
@@ -429,7 +470,7 @@ static bool apply_batch(consumer *c, rd_kafka_message_t *const *msgs, size_t n)
             done = true;
             break;
         }
-        set_error(c, "applying %zu events: %s", k, err);
+        set_error(c, "applying %zu events and experiment records: %s", b.n, err);
         pz_backoff_policy policy = {RETRY_BASE_MS, RETRY_CAP_MS};
         if (!nap(c, pz_backoff_delay_ms(&policy, attempt, 0.5)))
             break;
@@ -437,17 +478,19 @@ static bool apply_batch(consumer *c, rd_kafka_message_t *const *msgs, size_t n)
     if (done) {
         pthread_mutex_lock(&c->log->lock);
         c->consumed += n;
-        c->applied += k;
-        c->skipped_own += skipped;
+        c->applied += b.n - b.experiments;
+        c->experiment_records += b.experiments;
+        c->skipped_own += b.skipped_own;
         c->batches++;
         pthread_mutex_unlock(&c->log->lock);
     }
     for (size_t i = 0; i < n; i++)
         json_decref(roots[i]);
     free(roots);
-    free(scratch);
-    free(one);
     free(evs);
+    free(xs);
+    free(b.one);
+    free(b.items);
     return done;
 }
 
@@ -653,6 +696,7 @@ void pz_event_log_stats_json(pz_event_log *l, pz_buf *out)
         json_object_set_new(s, "partitions", json_integer(c->partitions));
         json_object_set_new(s, "consumed", json_integer((json_int_t)c->consumed));
         json_object_set_new(s, "applied", json_integer((json_int_t)c->applied));
+        json_object_set_new(s, "experimentRecords", json_integer((json_int_t)c->experiment_records));
         json_object_set_new(s, "skippedOwn", json_integer((json_int_t)c->skipped_own));
         json_object_set_new(s, "batches", json_integer((json_int_t)c->batches));
         json_object_set_new(s, "lastError", c->last_error[0] ? json_string(c->last_error) : json_null());

@@ -504,3 +504,25 @@ size_t pz_evrec_interactions(json_t *root, uint64_t seq, int64_t now_ms, pz_inte
     }
     return added;
 }
+
+bool pz_evrec_experiment_event(json_t *root, uint64_t seq, pz_experiment_event *out)
+{
+    json_t *x = json_object_get(json_object_get(root, "body"), "experimentEvent");
+    const char *type = json_string_value(json_object_get(x, "type"));
+    if (type == NULL)
+        return false;
+    *out = (pz_experiment_event){
+        .kind = strcmp(type, "conversion") == 0 ? PZ_EXPERIMENT_CONVERSION : PZ_EXPERIMENT_EXPOSURE,
+        .seq = seq,
+        .recommender = json_string_value(json_object_get(x, "recommender")),
+        .feature = json_string_value(json_object_get(x, "feature")),
+        .variation = json_string_value(json_object_get(x, "variation")),
+        .user_id = json_string_value(json_object_get(x, "userId")),
+        .metric = json_string_value(json_object_get(x, "metric")),
+        .control = json_string_value(json_object_get(x, "control")),
+        .value = json_number_value(json_object_get(x, "value")),
+        .at_ms =
+            pz_double_to_i64(json_number_value(json_object_get(x, "timestamp")) * 1000.0 + 0.5, 0, PZ_EPOCH_MS_MAX),
+    };
+    return true;
+}

@@ -37,6 +37,7 @@
 #include "server/core/buf.h"
 #include "server/core/event_sink.h"
 #include "server/core/json_text.h"
+#include "server/core/experiment_store.h"
 #include "server/core/learner.h"
 #include "server/core/mem.h"
 #include "server/core/request.h"
@@ -142,6 +143,11 @@ uint8_t *pz_evrec_retarget(const void *data, size_t len, uint32_t number, size_t
  * capacity), each with `seq`. Strings point into root: valid while root is. Returns how many were
  * appended. One mapping for every learner source (the builtin target, the event log). */
 size_t pz_evrec_interactions(json_t *root, uint64_t seq, int64_t now_ms, pz_interaction **evs, size_t *n, size_t *cap);
+
+/* The counted form of an experiment record (root: its parsed envelope), with `seq`; strings point
+ * into root. False when the envelope is not an experiment record. One reading for every counting
+ * source (the experiments target, the event log). */
+bool pz_evrec_experiment_event(json_t *root, uint64_t seq, pz_experiment_event *out);
 
 /* Fills buf with 32 random hex characters: the partition key of a call with neither sessionId
  * nor userId (spec §14 #18). */

@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "server/core/log.h"
-#include "server/core/num.h"
 #include "server/events/targets.h"
 #include "server/events/targets_internal.h"
 
@@ -236,11 +235,6 @@ static void send_file(pz_target *t, pz_delivery_entry *const *batch, size_t n, p
 
 /* ---- builtin ---- */
 
-static const char *str_of(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
-
 static void send_builtin(pz_target *t, pz_delivery_entry *const *batch, size_t n, pz_outcome *out)
 {
     json_t **bodies = pz_calloc(n, sizeof *bodies);
@@ -266,31 +260,6 @@ static void send_builtin(pz_target *t, pz_delivery_entry *const *batch, size_t n
 
 /* ---- experiments: the experiment store's counts ---- */
 
-/* The counted form of an experiment record (record.h); pointers into *root. False when the record
- * is not one (it then counts as applied: nothing in it can be counted). */
-static bool experiment_event(const pz_delivery_entry *e, json_t **root, pz_experiment_event *out)
-{
-    *root = json_loadb(e->view.json, e->view.json_len, 0, NULL);
-    json_t *x = json_object_get(json_object_get(*root, "body"), "experimentEvent");
-    const char *type = str_of(x, "type");
-    if (type == NULL)
-        return false;
-    *out = (pz_experiment_event){
-        .kind = strcmp(type, "conversion") == 0 ? PZ_EXPERIMENT_CONVERSION : PZ_EXPERIMENT_EXPOSURE,
-        .seq = e->seq,
-        .recommender = str_of(x, "recommender"),
-        .feature = str_of(x, "feature"),
-        .variation = str_of(x, "variation"),
-        .user_id = str_of(x, "userId"),
-        .metric = str_of(x, "metric"),
-        .control = str_of(x, "control"),
-        .value = json_number_value(json_object_get(x, "value")),
-        .at_ms =
-            pz_double_to_i64(json_number_value(json_object_get(x, "timestamp")) * 1000.0 + 0.5, 0, PZ_EPOCH_MS_MAX),
-    };
-    return true;
-}
-
 static void send_experiments(pz_target *t, pz_delivery_entry *const *batch, size_t n, pz_outcome *out)
 {
     if (t->env.experiments.apply == NULL) {
@@ -301,11 +270,12 @@ static void send_experiments(pz_target *t, pz_delivery_entry *const *batch, size
     pz_experiment_event *evs = pz_calloc(n, sizeof *evs);
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        if (experiment_event(batch[i], &roots[i], &evs[k]))
-            k++;
+        roots[i] = json_loadb(batch[i]->view.json, batch[i]->view.json_len, 0, NULL);
+        if (pz_evrec_experiment_event(roots[i], batch[i]->seq, &evs[k]))
+            k++; /* a record that is not one counts as applied: nothing in it can be counted */
     }
     char err[PZ_DELIVERY_MAX_REASON] = "";
-    if (k == 0 || t->env.experiments.apply(t->env.experiments.self, t->spec.ns, evs, k, err, sizeof err) == 0)
+    if (k == 0 || t->env.experiments.apply(t->env.experiments.self, t->spec.ns, NULL, evs, k, err, sizeof err) == 0)
         all(out, n, PZ_OUTCOME_OK, "");
     else
         all(out, n, PZ_OUTCOME_RETRY, err);

@@ -127,9 +127,19 @@ void pz_experiments_close(pz_experiments *x)
 
 /* ---- applying ---- */
 
-static uint64_t applied_seq(MDB_txn *txn, MDB_dbi dbi, const char *ns)
+/* LMDB's default key size limit. */
+#define APPLIED_KEY_MAX 511
+
+/* The key of a source's last applied seq: the namespace for the outbox (as before streams
+ * existed), "<ns>\x1f<stream>" for another source (the separator cannot occur in either). */
+static size_t applied_key(char *buf, size_t cap, const char *ns, const char *stream)
 {
-    MDB_val k = {strlen(ns), (void *)ns}, v;
+    return (size_t)(stream == NULL ? snprintf(buf, cap, "%s", ns) : snprintf(buf, cap, "%s\x1f%s", ns, stream));
+}
+
+static uint64_t applied_seq(MDB_txn *txn, MDB_dbi dbi, const char *key)
+{
+    MDB_val k = {strlen(key), (void *)key}, v;
     uint64_t seq = 0;
     if (mdb_get(txn, dbi, &k, &v) == 0 && v.mv_size == sizeof seq)
         memcpy(&seq, v.mv_data, sizeof seq);
@@ -290,14 +300,22 @@ static int apply_conversion(pz_experiments *x, MDB_txn *txn, const uint8_t id[ID
     return rc;
 }
 
-int pz_experiments_apply(pz_experiments *x, const char *ns, const pz_experiment_event *events, size_t n, char *err,
-                         size_t errlen)
+int pz_experiments_apply(pz_experiments *x, const char *ns, const char *stream, const pz_experiment_event *events,
+                         size_t n, char *err, size_t errlen)
 {
+    char key[APPLIED_KEY_MAX + 1];
+    if ((stream != NULL && strlen(stream) > PZ_EXPERIMENT_MAX_STREAM_LEN) ||
+        applied_key(key, sizeof key, ns, stream) > APPLIED_KEY_MAX) {
+        snprintf(err, errlen,
+                 "the namespace and stream names are longer than the store keeps (stream at most %d bytes)",
+                 PZ_EXPERIMENT_MAX_STREAM_LEN);
+        return -1;
+    }
     MDB_txn *txn;
     int rc = mdb_txn_begin(x->env, NULL, 0, &txn);
     if (rc != 0)
         return fail(rc, err, errlen, "cannot begin a write", x);
-    uint64_t applied = applied_seq(txn, x->applied, ns), last = applied;
+    uint64_t applied = applied_seq(txn, x->applied, key), last = applied;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const pz_experiment_event *ev = &events[i];
         if (ev->seq <= applied) /* delivered again after a crash: already counted */
@@ -315,7 +333,7 @@ int pz_experiments_apply(pz_experiments *x, const char *ns, const pz_experiment_
             rc = ev->kind == PZ_EXPERIMENT_EXPOSURE ? apply_exposure(x, txn, id, ev) : apply_conversion(x, txn, id, ev);
     }
     if (rc == 0 && last != applied) {
-        MDB_val k = {strlen(ns), (void *)ns}, v = {sizeof last, &last};
+        MDB_val k = {strlen(key), key}, v = {sizeof last, &last};
         rc = mdb_put(txn, x->applied, &k, &v, 0);
     }
     if (rc != 0) {
@@ -496,9 +514,10 @@ int pz_experiments_delete(pz_experiments *x, const char *ns, const char *recomme
 
 /* ---- the port ---- */
 
-static int port_apply(void *self, const char *ns, const pz_experiment_event *events, size_t n, char *err, size_t errlen)
+static int port_apply(void *self, const char *ns, const char *stream, const pz_experiment_event *events, size_t n,
+                      char *err, size_t errlen)
 {
-    return pz_experiments_apply(self, ns, events, n, err, errlen);
+    return pz_experiments_apply(self, ns, stream, events, n, err, errlen);
 }
 
 static int port_read(void *self, const char *ns, const char *recommender, const char *feature, pz_arena *arena,

@@ -42,8 +42,9 @@ void pz_experiments_close(pz_experiments *x);
 /* The port (apply, read, list below). */
 pz_experiment_store pz_experiments_port(pz_experiments *x);
 
-int pz_experiments_apply(pz_experiments *x, const char *ns, const pz_experiment_event *events, size_t n, char *err,
-                         size_t errlen);
+/* The port's apply (server/core/experiment_store.h): stream NULL is the outbox. */
+int pz_experiments_apply(pz_experiments *x, const char *ns, const char *stream, const pz_experiment_event *events,
+                         size_t n, char *err, size_t errlen);
 int pz_experiments_read(pz_experiments *x, const char *ns, const char *recommender, const char *feature,
                         pz_arena *arena, pz_experiment_data *out, char *err, size_t errlen);
 /* ns NULL: every namespace's experiments (ns of each in *namespaces when non-NULL). */

@@ -33,6 +33,9 @@ typedef struct fake_stream {
 
 typedef struct fake {
     pthread_mutex_t lock;
+    char exposed[16][32]; /* experiment exposures counted: "<user>:<variation>" */
+    size_t n_exposed;
+    char exposure_stream[64];
     bool buffered;  /* learn applies in memory until fake_settle (the builtin's batched writes) */
     size_t written; /* items[0..written) are written */
     fake_stream streams[8];
@@ -123,6 +126,25 @@ static void fake_settle(fake *f, bool written)
     pthread_mutex_unlock(&f->lock);
 }
 
+static int fake_count(void *self, const char *ns, const char *stream, const pz_experiment_event *evs, size_t n,
+                      char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    fake *f = self;
+    assert_string_equal(ns, "shop");
+    assert_non_null(stream);
+    pthread_mutex_lock(&f->lock);
+    snprintf(f->exposure_stream, sizeof f->exposure_stream, "%s", stream);
+    for (size_t i = 0; i < n && f->n_exposed < 16; i++) {
+        assert_int_equal(evs[i].kind, PZ_EXPERIMENT_EXPOSURE);
+        assert_true(evs[i].seq > 0);
+        snprintf(f->exposed[f->n_exposed++], 32, "%s:%s", evs[i].user_id, evs[i].variation);
+    }
+    pthread_mutex_unlock(&f->lock);
+    return 0;
+}
+
 static void fake_purge(void *ctx, const char *ns, const char *user)
 {
     fake *f = ctx;
@@ -198,6 +220,7 @@ static pz_event_log *open_log(fixture *x)
     pz_event_log_options o = {.dir = x->dir,
                               .config = x->holder,
                               .learner = {.self = &x->fake, .learn = fake_learn, .unflushed_from = fake_unflushed_from},
+                              .experiments = {.self = &x->fake, .apply = fake_count},
                               .purge = fake_purge,
                               .purge_ctx = &x->fake,
                               .resync_ms = 50};
@@ -208,6 +231,18 @@ static pz_event_log *open_log(fixture *x)
     return l;
 }
 
+/* Writes one message keyed by user (one user, one partition) with the origin header, and waits
+ * until the cluster has it. */
+static void send_message(fixture *x, const char *user, const char *value, const char *origin)
+{
+    assert_int_equal(
+        rd_kafka_producev(x->producer, RD_KAFKA_V_TOPIC(TOPIC), RD_KAFKA_V_KEY(user, strlen(user)),
+                          RD_KAFKA_V_VALUE((void *)value, strlen(value)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                          RD_KAFKA_V_HEADER(PZ_KAFKA_ORIGIN_HEADER, origin, (ssize_t)strlen(origin)), RD_KAFKA_V_END),
+        0);
+    assert_int_equal(rd_kafka_flush(x->producer, 10000), 0);
+}
+
 /* One message as another instance's (or this one's) kafka target writes it. */
 static void produce(fixture *x, const char *ns, const char *user, const char *item, const char *origin)
 {
@@ -216,12 +251,20 @@ static void produce(fixture *x, const char *ns, const char *user, const char *it
              "{\"namespace\":\"%s\",\"path\":\"/events/%s\",\"headers\":{},\"queryStringParameters\":null,"
              "\"body\":{\"userId\":\"%s\",\"eventList\":[{\"eventType\":\"click\",\"itemId\":\"%s\"}]}}",
              ns, ns, user, item);
-    assert_int_equal(rd_kafka_producev(x->producer, RD_KAFKA_V_TOPIC(TOPIC), RD_KAFKA_V_KEY(user, strlen(user)),
-                                       RD_KAFKA_V_VALUE(value, strlen(value)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                       RD_KAFKA_V_HEADER(PZ_KAFKA_ORIGIN_HEADER, origin, (ssize_t)strlen(origin)),
-                                       RD_KAFKA_V_END),
-                     0);
-    assert_int_equal(rd_kafka_flush(x->producer, 10000), 0);
+    send_message(x, user, value, origin);
+}
+
+/* One experiment exposure record as an instance's outbox renders it (server/events/record.h). */
+static void produce_exposure(fixture *x, const char *user, const char *variation, const char *origin)
+{
+    char value[768];
+    snprintf(value, sizeof value,
+             "{\"namespace\":\"shop\",\"path\":\"/experiments/shop/for-you/layout\",\"headers\":{},"
+             "\"queryStringParameters\":null,\"body\":{\"userId\":\"%s\",\"experimentEvent\":{\"type\":\"exposure\","
+             "\"recommender\":\"for-you\",\"feature\":\"layout\",\"variation\":\"%s\",\"control\":\"a\","
+             "\"userId\":\"%s\",\"metric\":\"clicks\",\"timestamp\":1700000000}}}",
+             user, variation, user);
+    send_message(x, user, value, origin);
 }
 
 static void wait_applied(fake *f, size_t n)
@@ -356,6 +399,41 @@ static void test_what_the_learner_lost_is_read_again_and_what_it_kept_is_skipped
     pz_event_log_close(l);
 }
 
+/* Other instances' experiment records are counted here too (each partition a stream of the store);
+ * this instance's own are not (its outbox counted them). */
+static void test_other_instances_experiment_records_are_counted(void **state)
+{
+    fixture *x = *state;
+    pz_event_log *l = open_log(x);
+    produce_exposure(x, "u-1", "b", pz_event_log_origin(l)); /* own: skipped */
+    produce_exposure(x, "u-1", "a", "instance-b");
+    produce(x, "shop", "u-1", "clicked", "instance-b"); /* an event after it, same partition */
+    wait_applied(&x->fake, 1);
+    for (int64_t deadline = pz_now_ms() + 5000; pz_now_ms() < deadline;) { /* counted after the learner */
+        pthread_mutex_lock(&x->fake.lock);
+        size_t counted = x->fake.n_exposed;
+        pthread_mutex_unlock(&x->fake.lock);
+        if (counted > 0)
+            break;
+        struct timespec nap = {0, 20 * 1000000L};
+        nanosleep(&nap, NULL);
+    }
+    struct timespec settle = {0, 300 * 1000000L};
+    nanosleep(&settle, NULL); /* the own record, read first, must not be counted late either */
+    pthread_mutex_lock(&x->fake.lock);
+    assert_int_equal(x->fake.n_exposed, 1);
+    assert_string_equal(x->fake.exposed[0], "u-1:a");
+    assert_true(strncmp(x->fake.exposure_stream, "kafka:", 6) == 0);
+    pthread_mutex_unlock(&x->fake.lock);
+    pz_buf stats;
+    pz_buf_init(&stats, 4096);
+    pz_event_log_stats_json(l, &stats);
+    assert_non_null(strstr(stats.data, "\"experimentRecords\":1"));
+    assert_non_null(strstr(stats.data, "\"skippedOwn\":1"));
+    pz_buf_free(&stats);
+    pz_event_log_close(l);
+}
+
 int main(void)
 {
     srand((unsigned)time(NULL));
@@ -363,6 +441,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_applies_others_skips_own_and_other_namespaces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_failing_learner_gets_the_batch_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopened_store_keeps_origin_and_resumes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_other_instances_experiment_records_are_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_what_the_learner_lost_is_read_again_and_what_it_kept_is_skipped, setup,
                                         teardown),
     };

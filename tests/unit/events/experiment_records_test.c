@@ -41,12 +41,14 @@ typedef struct fake_store {
     int n;
 } fake_store;
 
-static int fake_apply(void *self, const char *ns, const pz_experiment_event *ev, size_t n, char *err, size_t errlen)
+static int fake_apply(void *self, const char *ns, const char *stream, const pz_experiment_event *ev, size_t n,
+                      char *err, size_t errlen)
 {
     (void)err;
     (void)errlen;
     fake_store *f = self;
     assert_string_equal(ns, "shop");
+    assert_null(stream); /* the outbox */
     pthread_mutex_lock(&f->lock);
     for (size_t i = 0; i < n && f->n < MAX_SEEN; i++) {
         seen_event *s = &f->events[f->n++];

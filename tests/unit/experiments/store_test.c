@@ -64,7 +64,7 @@ static pz_experiment_event conversion(const char *variation, const char *user, c
 static void apply(pz_experiments *x, const pz_experiment_event *ev, size_t n)
 {
     char err[256];
-    assert_int_equal(pz_experiments_apply(x, "shop", ev, n, err, sizeof err), 0);
+    assert_int_equal(pz_experiments_apply(x, "shop", NULL, ev, n, err, sizeof err), 0);
 }
 
 static const pz_experiment_cell *cell(const pz_experiment_data *d, const char *variation, const char *metric)
@@ -165,10 +165,49 @@ static void test_records_apply_at_most_once_and_survive_reopen(void **state)
     pz_experiment_event other = exposure("a", "u9", "clicks");
     other.seq = 1;
     char err[256];
-    assert_int_equal(pz_experiments_apply(x, "other", &other, 1, err, sizeof err), 0);
+    assert_int_equal(pz_experiments_apply(x, "other", NULL, &other, 1, err, sizeof err), 0);
     pz_experiment_data od;
     assert_int_equal(pz_experiments_read(x, "other", "for-you", "layout", &a, &od, err, sizeof err), 0);
     assert_int_equal(cell(&od, "a", NULL)->users, 1);
+    pz_arena_destroy(&a);
+    pz_experiments_close(x);
+    free(dir);
+}
+
+/* Each source of a namespace (the outbox; a partition of a Kafka event log) keeps its own mark:
+ * another instance's records counted from the log are neither lost to nor confused with this
+ * instance's outbox seqs, and a record read again from the log is counted once. */
+static void test_each_stream_applies_at_most_once(void **state)
+{
+    (void)state;
+    char *dir = temp_dir();
+    pz_experiments *x = open_at(dir, 0);
+    char err[256];
+    pz_experiment_event mine = exposure("a", "u1", "clicks");
+    mine.seq = 50;
+    assert_int_equal(pz_experiments_apply(x, "shop", NULL, &mine, 1, err, sizeof err), 0);
+    pz_experiment_event theirs[] = {exposure("b", "u2", "clicks"), exposure("b", "u3", "clicks")};
+    theirs[0].seq = 1; /* offset 0 of a partition: below the outbox's 50, its own stream */
+    theirs[1].seq = 2;
+    assert_int_equal(pz_experiments_apply(x, "shop", "kafka:0123456789abcdef#0", theirs, 2, err, sizeof err), 0);
+    assert_int_equal(pz_experiments_apply(x, "shop", "kafka:0123456789abcdef#0", theirs, 2, err, sizeof err), 0);
+    pz_experiment_event again = exposure("b", "u4", "clicks");
+    again.seq = 2; /* at the stream's mark: skipped */
+    assert_int_equal(pz_experiments_apply(x, "shop", "kafka:0123456789abcdef#0", &again, 1, err, sizeof err), 0);
+    pz_experiments_close(x);
+    x = open_at(dir, 0);
+    pz_arena a;
+    pz_arena_init(&a);
+    pz_experiment_data d;
+    read_layout(x, &a, &d);
+    assert_int_equal(cell(&d, "a", NULL)->users, 1);
+    assert_int_equal(cell(&d, "b", NULL)->users, 2);
+    assert_int_equal(cell(&d, "b", "clicks")->exposures, 2);
+    char long_stream[PZ_EXPERIMENT_MAX_STREAM_LEN + 2];
+    memset(long_stream, 's', sizeof long_stream - 1);
+    long_stream[sizeof long_stream - 1] = '\0';
+    assert_int_equal(pz_experiments_apply(x, "shop", long_stream, &again, 1, err, sizeof err), -1);
+    assert_non_null(strstr(err, "stream at most 200 bytes"));
     pz_arena_destroy(&a);
     pz_experiments_close(x);
     free(dir);
@@ -228,7 +267,7 @@ static void test_full_store_fails_apply_whole(void **state)
             snprintf(users[i], sizeof users[i], "user-%d-%d", round, i);
             evs[i] = exposure("a", users[i], "clicks");
         }
-        rc = pz_experiments_apply(x, "shop", evs, 100, err, sizeof err);
+        rc = pz_experiments_apply(x, "shop", NULL, evs, 100, err, sizeof err);
         if (rc == 0)
             applied += 100;
     }
@@ -281,6 +320,7 @@ int main(void)
         cmocka_unit_test(test_counts_users_once_and_conversions_of_exposed_users),
         cmocka_unit_test(test_conversion_counts_where_the_user_was_last_exposed),
         cmocka_unit_test(test_records_apply_at_most_once_and_survive_reopen),
+        cmocka_unit_test(test_each_stream_applies_at_most_once),
         cmocka_unit_test(test_list_and_delete),
         cmocka_unit_test(test_full_store_fails_apply_whole),
         cmocka_unit_test(test_cli_lists_and_deletes),
