@@ -32,7 +32,7 @@ test_packages=(
     python3 python3-grpcio python3-protobuf python3-botocore python3-hpack python3-jwt python3-cryptography curl openssl
     nghttp2-client wrk lmdb-utils procps
     clang-format git clang libclang-rt-14-dev chromium fonts-dejavu-core libmaxmind-db-writer-perl
-    kcat
+    kcat prometheus
 )
 
 packages=("${build_packages[@]}")

@@ -204,7 +204,7 @@ static int refresh_document(pz_docs *d)
         pz_buf b;
         pz_buf_init(&b, PZ_DOCS_MAX_DOCUMENT_BYTES);
         const char *server = d->opts.server_url != NULL ? d->opts.server_url : PZ_OPENAPI_ORIGIN_MARKER;
-        if (pz_openapi_write(cfg, server, &b) == 0) {
+        if (pz_openapi_write(cfg, server, d->opts.admin_url, &b) == 0) {
             free(d->document);
             d->document_len = b.len;
             d->document = pz_buf_take(&b, NULL);

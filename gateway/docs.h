@@ -36,6 +36,7 @@
 typedef struct pz_docs_options {
     pz_config_holder *holder;   /* the live configuration */
     const char *server_url;     /* the document's servers[0].url; NULL: the request's origin */
+    const char *admin_url;      /* the admin listener's base URL (pz_openapi_write); NULL: the default */
     const char *swagger_ui_dir; /* swagger-ui-dist's directory; NULL: the default */
 } pz_docs_options;
 

@@ -32,8 +32,7 @@
 /* An error body is a type, a code and one message; the longest messages quote a few hundred
  * bytes of the input, so this bound is never reached in practice. */
 #define MAX_ERROR_BODY_BYTES (64u * 1024)
-/* A local route's JSON: /healthz and the cache counters are a few hundred bytes; the events stats
- * take about 300 bytes per event target, so this leaves room for about 200 targets. */
+/* A local route's answer when the options set no cap: /healthz is a few hundred bytes. */
 #define MAX_LOCAL_BODY_BYTES (64u * 1024)
 /* pz_http_options.max_body_bytes 0: 1 MiB, the default of --max-body-bytes; a rerank or events
  * body at its upstream limits (500 ids, 10 events) is far smaller. */
@@ -76,7 +75,7 @@ static const char CORS_ALLOW_HEADERS[] =
     "Authorization,Content-Type,X-Amz-Date,X-Amz-Security-Token,X-Api-Key,If-None-Match";
 static const char CORS_EXPOSE_HEADERS[] =
     "ETag,X-Personalization-Config-Version,X-Personalization-Variation,X-Personalization-Experiment,"
-    "X-Personalization-Fallback";
+    "X-Personalization-Fallback,X-Request-Id";
 /* Seconds a browser may reuse a preflight: upstream's value (Powertools CORSConfig max_age=500,
  * spec §1.5). */
 static const char CORS_MAX_AGE[] = "500";
@@ -170,6 +169,8 @@ static void add_vary_encoding(h2o_req_t *req)
 
 static void add_cors(pz_http_server *s, h2o_req_t *req)
 {
+    if (s->opts.refuse_browsers)
+        return;
     add_header(req, "access-control-allow-origin", s->opts.cors_allow_origin ? s->opts.cors_allow_origin : "*");
     add_header(req, "access-control-expose-headers", CORS_EXPOSE_HEADERS);
 }
@@ -295,8 +296,15 @@ static void send_error(pz_http_server *s, h2o_req_t *req, const pz_error *err)
     send_error_with_hints(s, req, err, NULL);
 }
 
+/* An error carries the hints marked on_errors (the request id) and the error hints (server/core/hints.h). */
 static void send_error_with_hints(pz_http_server *s, h2o_req_t *req, const pz_error *err, const pz_response_hints *h)
 {
+    for (size_t i = 0; h != NULL && i < PZ_HINT_HEADERS_COUNT; i++) {
+        const char *value =
+            pz_hint_headers[i].on_errors ? pz_hint_value(&pz_hint_headers[i], h, PZ_FRONT_REST, true) : NULL;
+        if (value != NULL)
+            add_header(req, pz_hint_headers[i].name, value);
+    }
     for (size_t i = 0; h != NULL && i < PZ_ERROR_HINT_HEADERS_COUNT; i++) {
         const char *value = pz_hint_value(&pz_error_hint_headers[i], h, PZ_FRONT_REST, false);
         if (value != NULL)
@@ -424,7 +432,7 @@ static void write_success(pz_http_server *s, rest_call *call, h2o_req_t *req)
     pz_buf_free(&body);
 }
 
-static void handle_local(pz_http_server *s, h2o_req_t *req, const local_handler *h);
+static void handle_local(pz_http_server *s, h2o_req_t *req, const pz_route *route, const local_handler *h);
 
 /* A local row the core admitted (or refused). */
 static void finish_local(rest_call *call)
@@ -436,7 +444,7 @@ static void finish_local(rest_call *call)
         if (req != NULL)
             send_error_with_hints(s, req, &call->req.error, &call->req.hints);
     } else if (req != NULL) {
-        handle_local(s, req, &s->local[call->route->local]);
+        handle_local(s, req, call->route, &s->local[call->route->local]);
     }
     free_call(call);
 }
@@ -488,7 +496,9 @@ static void on_completions(h2o_multithread_receiver_t *receiver, h2o_linklist_t 
  * asks (not at all when it is off). */
 static const char *client_addr(const pz_request *preq)
 {
-    rest_call *call = preq->front_data;
+    /* The call that holds preq, not front_data: a handler may stand in front_data while it decides
+     * (server/ops/admin.h's admission) and ask for the address meanwhile. */
+    rest_call *call = (rest_call *)((char *)preq - offsetof(rest_call, req));
     const struct sockaddr_storage *ss = &call->peer;
     char host[INET6_ADDRSTRLEN] = "";
     if (ss->ss_family == AF_INET) {
@@ -556,18 +566,18 @@ static void handle_preflight(pz_http_server *s, h2o_req_t *req, const char *allo
     log_plain(req, 204);
 }
 
-/* A local route (GET /healthz, GET /admin/{cache,events}/stats): its callback's JSON, never
- * cached. */
-static void handle_local(pz_http_server *s, h2o_req_t *req, const local_handler *h)
+/* A local route (GET /healthz, GET /metrics): its callback's body, never cached. */
+static void handle_local(pz_http_server *s, h2o_req_t *req, const pz_route *route, const local_handler *h)
 {
     pz_buf body;
-    pz_buf_init(&body, MAX_LOCAL_BODY_BYTES);
+    pz_buf_init(&body, s->opts.max_local_body_bytes > 0 ? s->opts.max_local_body_bytes : MAX_LOCAL_BODY_BYTES);
     int status = h->fn(h->ctx, &body);
-    if (body.len == 0)
+    if (body.len == 0 && route->content_type == NULL)
         pz_buf_append_str(&body, "{\"status\":\"SERVING\"}");
     add_cors(s, req);
     add_header(req, "cache-control", "no-store");
-    send_response(req, status, "application/json", body.data, body.len);
+    send_response(req, status, route->content_type != NULL ? route->content_type : "application/json", body.data,
+                  body.len);
     pz_buf_free(&body);
     log_plain(req, status);
 }
@@ -620,6 +630,18 @@ static int health_serving(void *ctx, pz_buf *out)
     (void)ctx;
     (void)out;
     return 200;
+}
+
+/* Whether a browser sent the request: it carries Origin or Sec-Fetch-Site. */
+static bool from_browser(h2o_req_t *req)
+{
+    for (size_t i = 0; i < req->headers.size; i++) {
+        const h2o_iovec_t *n = req->headers.entries[i].name;
+        if (h2o_memis(n->base, n->len, H2O_STRLIT("origin")) ||
+            h2o_memis(n->base, n->len, H2O_STRLIT("sec-fetch-site")))
+            return true;
+    }
+    return false;
 }
 
 /* A refusal by the front itself, in the upstream error shape with CORS. */
@@ -687,6 +709,7 @@ static void start_call(pz_http_server *s, rest_call *call, h2o_req_t *req, const
         call->peer.ss_family = AF_UNSPEC;
     call->req.client_addr_fn = client_addr;
     copy_headers(call, req);
+    pz_request_assign_id(&call->req);
 }
 
 /* The bytes a request's head holds: its path and every header name and value (h2o already parsed
@@ -713,6 +736,13 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
 
+    if (s->opts.refuse_browsers && from_browser(req)) {
+        static const char BODY[] = "{\"type\":\"Routing\",\"code\":\"BrowserRequestRefused\",\"message\":\"this "
+                                   "listener does not serve browsers (the request has Origin or Sec-Fetch-Site)\"}";
+        send_response(req, 403, "application/json", BODY, sizeof BODY - 1);
+        log_plain(req, 403);
+        return 0;
+    }
     rest_call *call = pz_calloc(1, sizeof *call);
     call->thread = thread;
     pz_arena_init(&call->arena);
@@ -721,8 +751,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     char allow[ALLOW_MAX];
     /* HEAD is GET without the body (send_body): it routes as GET. */
     h2o_iovec_t method = is_head(req) ? h2o_iovec_init(H2O_STRLIT("GET")) : req->method;
-    pz_route_match_result m = pz_route_match(method.base, method.len, req->path.base, path_len, &call->arena, &route,
-                                             &params, allow, sizeof allow);
+    pz_route_match_result m = pz_route_match(s->opts.api, method.base, method.len, req->path.base, path_len,
+                                             &call->arena, &route, &params, allow, sizeof allow);
     if (m == PZ_ROUTE_MATCHED && route->local != PZ_LOCAL_NONE && s->opts.docs != NULL &&
         (route->local == PZ_LOCAL_OPENAPI || route->local == PZ_LOCAL_DOCS || route->local == PZ_LOCAL_DOCS_ASSET ||
          route->local == PZ_LOCAL_PROTO)) {
@@ -738,7 +768,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
             s->opts.authorize_admin(s->opts.authorize_admin_ctx, &call->req); /* then finish_local */
             return 0;
         } else {
-            handle_local(s, req, &s->local[route->local]);
+            handle_local(s, req, route, &s->local[route->local]);
             free_call(call);
             return 0;
         }
@@ -988,8 +1018,7 @@ int pz_http_server_start(const pz_http_options *opts, pz_http_server **out, int 
     /* The options name each local route's callback; the route table refers to them by enum. */
     const local_handler local[PZ_LOCAL__COUNT] = {
         [PZ_LOCAL_HEALTH] = {opts->health != NULL ? opts->health : health_serving, opts->health_ctx},
-        [PZ_LOCAL_CACHE_STATS] = {opts->cache_stats, opts->cache_stats_ctx},
-        [PZ_LOCAL_EVENTS_STATS] = {opts->events_stats, opts->events_stats_ctx},
+        [PZ_LOCAL_METRICS] = {opts->metrics, opts->metrics_ctx},
         [PZ_LOCAL_BUILTIN_STATS] = {opts->builtin_stats, opts->builtin_stats_ctx},
         [PZ_LOCAL_AUTH_STATS] = {opts->auth_stats, opts->auth_stats_ctx},
     };

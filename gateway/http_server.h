@@ -8,18 +8,22 @@
  * in which case the completion is posted back to the request's loop through an h2o multithread
  * queue. A client that disconnects before completion is handled: its response is dropped.
  *
- * Every response, errors included, carries the CORS headers (spec §1.5 and defect #15).
- * The route table's local rows (pz_local_route) are answered with a callback of the options:
- * GET /healthz with `health`'s JSON, GET /admin/cache/stats with `cache_stats`', GET
- * /admin/events/stats with `events_stats`', GET /admin/auth/stats with `auth_stats`',
- * GET /admin/builtin/stats with `builtin_stats`'; the documentation rows
- * (/openapi.json, /docs, /proto/...) with `docs`, public like /healthz. Every other local
- * row but /healthz first goes through `authorize_admin` (the core's pz_service_admit_admin: the
- * `admin` scope), like an RPC through `handle`. A response the core prepared (pz_request.prepared)
- * is sent as is, without copying.
+ * A server serves one API's rows of the route table (`api`): the public one (the upstream REST
+ * API) on --http-port, the admin one (/admin/..., /metrics) on --admin-port; each is its own
+ * server with its own loops, handler and limits.
  *
- * Errors carry the core's error hints (server/core/hints.h): WWW-Authenticate on a 401, Retry-After
- * on a throttled 429.
+ * Every response, errors included, carries the CORS headers (spec §1.5 and defect #15), except
+ * on a listener that refuses browsers (refuse_browsers: the admin one).
+ * The route table's local rows (pz_local_route) are answered with a callback of the options:
+ * GET /healthz with `health`'s JSON, GET /metrics with `metrics`' text, GET /admin/auth/stats with
+ * `auth_stats`', GET /admin/builtin/stats with `builtin_stats`' (those three on the admin
+ * listener); the documentation rows (/openapi.json, /docs, /proto/...) with `docs`, public like
+ * /healthz. Every other local row but /healthz first goes through `authorize_admin` (the core's
+ * pz_service_admit_admin: the `admin` scope), like an RPC through `handle`. A response the core
+ * prepared (pz_request.prepared) is sent as is, without copying.
+ *
+ * Errors carry the core's error hints (server/core/hints.h): the request id, WWW-Authenticate on a
+ * 401, Retry-After on a throttled 429.
  *
  * TLS: with tls_cert_file and tls_key_file (TLS >= 1.2, h2 via ALPN); with tls_client_ca_file
  * too, clients must present a certificate that CA chain verifies (mTLS). pz_http_server_reload_tls
@@ -38,18 +42,20 @@
  * Transfer-Encoding or by conflicting Content-Lengths, get 400 and the connection is closed; a POST
  * from a browser (Origin) must not have a CORS-safelisted type (415 otherwise); a request whose path
  * and headers exceed max_header_bytes gets 431. Stop closes idle connections and lets open ones
- * finish within shutdown_grace_ms.
+ * finish within shutdown_grace_ms. The admin listener is such a server too: it gets the same guard
+ * and caps, with its own limits.
  */
 #ifndef PZ_HTTP_SERVER_H
 #define PZ_HTTP_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "gateway/docs.h"
 #include "server/core/buf.h"
 #include "server/core/request.h"
 
-/* Answers a local route (/healthz, /admin/...): writes its JSON body to out (an empty body becomes
+/* Answers a local route (/healthz, /metrics): writes its body to out (an empty JSON body becomes
  * {"status":"SERVING"}) and returns the HTTP status (200, or 5xx when it cannot answer). Any loop
  * thread. */
 typedef int (*pz_health_fn)(void *ctx, pz_buf *out);
@@ -79,15 +85,21 @@ typedef struct pz_http_options {
     void *authorize_admin_ctx;
     pz_health_fn health; /* GET /healthz; NULL = 200 {"status":"SERVING"} */
     void *health_ctx;
-    pz_health_fn cache_stats; /* GET /admin/cache/stats (response cache counters); NULL = 404 */
-    void *cache_stats_ctx;
-    pz_health_fn events_stats; /* GET /admin/events/stats (event delivery per target); NULL = 404 */
-    void *events_stats_ctx;
+    pz_health_fn metrics; /* GET /metrics (admin API): the text exposition; NULL = 404 */
+    void *metrics_ctx;
     pz_health_fn builtin_stats; /* GET /admin/builtin/stats (the embedded recommender's store); NULL = 404 */
     void *builtin_stats_ctx;
     pz_health_fn auth_stats; /* GET /admin/auth/stats (authentication counters); NULL = 404 */
     void *auth_stats_ctx;
-    pz_docs *docs; /* GET /openapi.json, /docs, /proto/... (gateway/docs.h); NULL = 404 */
+    pz_docs *docs;               /* GET /openapi.json, /docs, /proto/... (gateway/docs.h); NULL = 404 */
+    size_t max_local_body_bytes; /* cap on a local route's answer; 0 = 64 KiB (a /metrics page needs more) */
+    pz_api api;                  /* whose routes to serve (server/core/rpc.h); PZ_API_PUBLIC by default */
+    /* For listeners no browser may drive (the admin API): no CORS headers, and any request that
+     * carries Origin or Sec-Fetch-Site (every POST a browser sends, and every request a current
+     * browser sends: a page the operator opens cannot reach it, cross-site or through DNS
+     * rebinding) is refused with 403 BrowserRequestRefused. curl, the CLIs and Prometheus send
+     * neither. */
+    bool refuse_browsers;
     /* Limits (README "Security and limits"); 0 = the default named in http_server.c. */
     size_t max_connections;            /* open connections in total (all loops) */
     size_t max_connections_per_client; /* open connections per client address */

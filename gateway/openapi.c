@@ -19,6 +19,8 @@
 /* info.version is required; a document without a `version` gets this. */
 #define UNVERSIONED "unversioned"
 #define SERVER_TAG "Server"
+/* The admin listener at its default address (--admin-host, --admin-port). */
+#define DEFAULT_ADMIN_URL "http://127.0.0.1:9464"
 /* The example path values: any user or item id is accepted (an unknown one gets popular or empty
  * results, never an error), so the examples work against any configuration. */
 #define EXAMPLE_USER_ID "user-0001"
@@ -655,25 +657,45 @@ static void experiment_paths(pz_oa_gen *g, json_t *paths, const pz_namespace *ns
     }
 }
 
-/* admin_policy: the root's, which governs /admin; the other server routes are public. */
-static void server_paths(pz_oa_gen *g, json_t *paths, const pz_auth_policy *admin_policy)
+/* The admin listener's routes (the operators' statistics and the Prometheus scrape) live on
+ * another port: their path items name it in their own `servers` (admin_url), and the root's policy
+ * governs them. The other server routes are on this port and public. */
+static void server_paths(pz_oa_gen *g, json_t *paths, const pz_auth_policy *admin_policy, const char *admin_url)
 {
     static const struct {
         const char *path, *op_id, *summary, *schema;
         bool admin;
     } ROWS[] = {
         {"/healthz", "health", "Health: the configuration version and reload counters", "Health", false},
+        {"/openapi.json", "openapi", "This document (regenerated on every configuration reload)", NULL, false},
+        {"/metrics", "metrics", "Prometheus metrics (text exposition format 0.0.4)", NULL, true},
         {"/admin/cache/stats", "cacheStats", "Response cache counters", "CacheStats", true},
         {"/admin/events/stats", "eventsStats", "Event delivery per target: lag, delivered, retried, dead-lettered",
          "EventsStats", true},
-        {"/openapi.json", "openapi", "This document (regenerated on every configuration reload)", NULL, false},
+        {"/admin/builtin/stats", "builtinStats", "The embedded recommender's store: state, sizes, writes, failures",
+         "BuiltinStats", true},
+        {"/admin/auth/stats", "authStats", "Authentication counters and each JWKS source's keys and fetches",
+         "AuthStats", true},
     };
     for (size_t i = 0; i < sizeof ROWS / sizeof ROWS[0]; i++) {
-        json_t *op = pz_oa_set(g, path_item(g, paths, ROWS[i].path), "get",
-                               operation(g, SERVER_TAG, json_string(ROWS[i].op_id), ROWS[i].summary, NULL));
+        json_t *item = path_item(g, paths, ROWS[i].path);
+        if (ROWS[i].admin) {
+            json_t *server = pz_oa_push(g, pz_oa_set(g, item, "servers", json_array()),
+                                        pz_oa_obj_with(g, "url", json_string(admin_url)));
+            pz_oa_set(g, server, "description",
+                      pz_oa_str("The admin listener (--admin-host, --admin-port), not the API's port"));
+        }
+        json_t *op =
+            pz_oa_set(g, item, "get", operation(g, SERVER_TAG, json_string(ROWS[i].op_id), ROWS[i].summary, NULL));
         json_t *responses = pz_oa_set(g, op, "responses", json_object());
-        json_t *schema = ROWS[i].schema != NULL ? pz_oa_ref(g, "schemas", ROWS[i].schema) : pz_oa_type(g, "object");
-        pz_oa_set(g, responses, "200", json_response(g, "OK", schema, NULL));
+        if (strcmp(ROWS[i].path, "/metrics") == 0) {
+            json_t *ok = pz_oa_set(g, responses, "200", pz_oa_obj_with(g, "description", pz_oa_str("The metrics")));
+            json_t *content = pz_oa_set(g, ok, "content", json_object());
+            pz_oa_set(g, pz_oa_set(g, content, "text/plain", json_object()), "schema", pz_oa_type(g, "string"));
+        } else {
+            json_t *schema = ROWS[i].schema != NULL ? pz_oa_ref(g, "schemas", ROWS[i].schema) : pz_oa_type(g, "object");
+            pz_oa_set(g, responses, "200", json_response(g, "OK", schema, NULL));
+        }
         add_errors(g, op, responses, "Admin", NO_ERRORS, ROWS[i].admin ? admin_policy : NULL);
     }
     json_t *op = pz_oa_set(g, path_item(g, paths, PZ_OPENAPI_PROTO_PATH), "get",
@@ -718,7 +740,7 @@ static void action_tag(pz_oa_gen *g, json_t *tags, const pz_namespace *ns, pz_ac
     free(desc);
 }
 
-int pz_openapi_write(const pz_config *cfg, const char *server_url, pz_buf *out)
+int pz_openapi_write(const pz_config *cfg, const char *server_url, const char *admin_url, pz_buf *out)
 {
     pz_oa_gen g = {.schemas = json_object(),
                    .responses = json_object(),
@@ -763,14 +785,18 @@ int pz_openapi_write(const pz_config *cfg, const char *server_url, pz_buf *out)
             experiment_paths(&g, paths, ns, tag);
         }
     }
-    add_tag(&g, tags, SERVER_TAG, "The server's own endpoints: health, operators' counters, this document");
-    server_paths(&g, paths, pz_config_auth(cfg));
+    add_tag(&g, tags, SERVER_TAG,
+            "The server's own endpoints: health, this document; on the admin listener, "
+            "metrics and operators' counters");
+    server_paths(&g, paths, pz_config_auth(cfg), admin_url != NULL ? admin_url : DEFAULT_ADMIN_URL);
 
     json_t *components = pz_oa_set(&g, doc, "components", json_object());
     pz_oa_error_schema(&g);
     pz_oa_open_schema(&g, "Health", "status, configVersion, namespaces, configReloads, configRejected");
     pz_oa_open_schema(&g, "CacheStats", "The response cache's counters");
     pz_oa_open_schema(&g, "EventsStats", "Per event target: lag, delivered, retried, dead-lettered, state");
+    pz_oa_open_schema(&g, "BuiltinStats", "state, mapBytes, usedBytes, pendingBytes, flushes, flushFailures, ...");
+    pz_oa_open_schema(&g, "AuthStats", "Accepted, refused, remembered tokens, throttled; JWKS sources");
     pz_oa_set(&g, components, "schemas", g.schemas);
     pz_oa_set(&g, components, "responses", g.responses);
     pz_oa_set(&g, components, "headers", g.headers);

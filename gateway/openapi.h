@@ -15,12 +15,14 @@
  * Authentication follows the configuration's `auth` (server/core/config.h pz_auth_policy):
  * components.securitySchemes `apiKey` and `bearerJwt` for the schemes some policy accepts; each
  * operation's `security` lists the schemes of the policy that governs it (its namespace's, the
- * root's for /admin) as alternatives, with the 401/403/429 of access control, or is [] when that
- * policy requires nothing; /healthz, this document and the .proto are public (`security: []`).
- * The server's own routes (/healthz, /admin/..., this document, the .proto download) are under the
- * tag "Server".
+ * root's for the admin routes) as alternatives, with the 401/403/429 of access control, or is []
+ * when that policy requires nothing; /healthz, this document and the .proto are public
+ * (`security: []`).
+ * The server's own routes (/healthz, this document, the .proto download, and the admin listener's
+ * /metrics and /admin/.../stats with that listener in their path items' `servers`) are under the
+ * tag "Server". The rest of the admin API is described by proto/personalization/v1/admin.proto.
  *
- * OpenAPI 3.0.3. Deterministic: the same snapshot and server URL give the same bytes. Pure (no
+ * OpenAPI 3.0.3. Deterministic: the same snapshot and server URLs give the same bytes. Pure (no
  * HTTP, no I/O); any thread.
  */
 #ifndef PZ_OPENAPI_H
@@ -43,7 +45,9 @@
 
 /* Appends the document for cfg, indented, to out. server_url: servers[0].url (an absolute URL or
  * PZ_OPENAPI_ORIGIN_MARKER); NULL writes "/", which OpenAPI resolves against where the document
- * was fetched. Returns 0, or -1 when out's cap is reached or memory runs out. */
-int pz_openapi_write(const pz_config *cfg, const char *server_url, pz_buf *out);
+ * was fetched. admin_url: the admin listener's base URL, the `servers` of the admin routes' path
+ * items (/metrics, /admin/.../stats); NULL: the default listener, http://127.0.0.1:9464. Returns 0,
+ * or -1 when out's cap is reached or memory runs out. */
+int pz_openapi_write(const pz_config *cfg, const char *server_url, const char *admin_url, pz_buf *out);
 
 #endif

@@ -5,9 +5,11 @@
 #include "gateway/experiment_page.h"
 #include "gateway/transcode.h"
 #include "server/core/json_text.h"
+#include "server/core/metrics.h"
 
-/* The upstream REST API (spec §1.1), the A/B results (issue #14), then the operators' endpoints: one row per route, so
- * a new RPC or admin endpoint is one more row. */
+/* The upstream REST API (spec §1.1), the A/B results (issue #14), the health probe and the API's
+ * documentation, then the admin listener's routes: one row per route, so a new RPC or admin
+ * endpoint is one more row. */
 const pz_route pz_routes[] = {
     {.method = "GET",
      .path_template = "/recommend-items/{namespace}/{recommender}/{user_id}",
@@ -43,14 +45,80 @@ const pz_route pz_routes[] = {
      .rpc = PZ_RPC_GET_EXPERIMENT_RESULTS,
      .html = pz_page_experiment_results},
     {.method = "GET", .path_template = "/healthz", .local = PZ_LOCAL_HEALTH, .open = true},
-    {.method = "GET", .path_template = "/admin/cache/stats", .local = PZ_LOCAL_CACHE_STATS},
-    {.method = "GET", .path_template = "/admin/events/stats", .local = PZ_LOCAL_EVENTS_STATS},
-    {.method = "GET", .path_template = "/admin/builtin/stats", .local = PZ_LOCAL_BUILTIN_STATS},
-    {.method = "GET", .path_template = "/admin/auth/stats", .local = PZ_LOCAL_AUTH_STATS},
     {.method = "GET", .path_template = "/openapi.json", .local = PZ_LOCAL_OPENAPI},
     {.method = "GET", .path_template = "/docs", .local = PZ_LOCAL_DOCS},
     {.method = "GET", .path_template = "/docs/{asset}", .local = PZ_LOCAL_DOCS_ASSET},
     {.method = "GET", .path_template = "/proto/personalization/v1/personalization.proto", .local = PZ_LOCAL_PROTO},
+    /* The operators' API (proto/personalization/v1/admin.proto), on the admin listener only. */
+    {.api = PZ_API_ADMIN, .method = "GET", .path_template = "/healthz", .local = PZ_LOCAL_HEALTH, .open = true},
+    {.api = PZ_API_ADMIN,
+     .method = "GET",
+     .path_template = "/metrics",
+     .local = PZ_LOCAL_METRICS,
+     .content_type = PZ_METRICS_CONTENT_TYPE},
+    {.api = PZ_API_ADMIN, .method = "GET", .path_template = "/admin/auth/stats", .local = PZ_LOCAL_AUTH_STATS},
+    {.api = PZ_API_ADMIN, .method = "GET", .path_template = "/admin/builtin/stats", .local = PZ_LOCAL_BUILTIN_STATS},
+    {.api = PZ_API_ADMIN, .method = "GET", .path_template = "/admin/config", .rpc = PZ_RPC_ADMIN_GET_CONFIG},
+    {.api = PZ_API_ADMIN,
+     .method = "POST",
+     .path_template = "/admin/config",
+     .rpc = PZ_RPC_ADMIN_APPLY_CONFIG,
+     .body = PZ_ROUTE_BODY_RAW,
+     .body_field = "document"},
+    {.api = PZ_API_ADMIN,
+     .method = "POST",
+     .path_template = "/admin/config/validate",
+     .rpc = PZ_RPC_ADMIN_VALIDATE_CONFIG,
+     .body = PZ_ROUTE_BODY_RAW,
+     .body_field = "document"},
+    {.api = PZ_API_ADMIN,
+     .method = "POST",
+     .path_template = "/admin/config/rollback",
+     .rpc = PZ_RPC_ADMIN_ROLLBACK_CONFIG,
+     .body = PZ_ROUTE_BODY_MESSAGE,
+     .body_error_code = "InvalidRequestPayload"},
+    {.api = PZ_API_ADMIN,
+     .method = "GET",
+     .path_template = "/admin/config/history",
+     .rpc = PZ_RPC_ADMIN_LIST_CONFIG_HISTORY},
+    {.api = PZ_API_ADMIN,
+     .method = "GET",
+     .path_template = "/admin/config/history/{version}",
+     .rpc = PZ_RPC_ADMIN_GET_CONFIG_RECORD},
+    {.api = PZ_API_ADMIN,
+     .method = "GET",
+     .path_template = "/admin/catalog/{namespace}",
+     .rpc = PZ_RPC_ADMIN_GET_CATALOG_STATUS},
+    {.api = PZ_API_ADMIN,
+     .method = "POST",
+     .path_template = "/admin/catalog/{namespace}/items",
+     .rpc = PZ_RPC_ADMIN_UPSERT_ITEMS,
+     .body = PZ_ROUTE_BODY_RAW,
+     .body_field = "items"},
+    {.api = PZ_API_ADMIN,
+     .method = "POST",
+     .path_template = "/admin/catalog/{namespace}/delete",
+     .rpc = PZ_RPC_ADMIN_DELETE_ITEMS,
+     .body = PZ_ROUTE_BODY_MESSAGE,
+     .body_error_code = "InvalidRequestPayload"},
+    {.api = PZ_API_ADMIN, .method = "GET", .path_template = "/admin/events/stats", .rpc = PZ_RPC_ADMIN_GET_EVENT_STATS},
+    {.api = PZ_API_ADMIN,
+     .method = "GET",
+     .path_template = "/admin/events/dead-letters",
+     .rpc = PZ_RPC_ADMIN_LIST_DEAD_LETTERS},
+    {.api = PZ_API_ADMIN,
+     .method = "POST",
+     .path_template = "/admin/events/replay",
+     .rpc = PZ_RPC_ADMIN_REPLAY_DEAD_LETTERS,
+     .body = PZ_ROUTE_BODY_MESSAGE,
+     .body_error_code = "InvalidRequestPayload"},
+    {.api = PZ_API_ADMIN, .method = "GET", .path_template = "/admin/cache/stats", .rpc = PZ_RPC_ADMIN_GET_CACHE_STATS},
+    {.api = PZ_API_ADMIN,
+     .method = "POST",
+     .path_template = "/admin/cache/purge",
+     .rpc = PZ_RPC_ADMIN_PURGE_CACHE,
+     .body = PZ_ROUTE_BODY_MESSAGE,
+     .body_error_code = "InvalidRequestPayload"},
 };
 const size_t pz_routes_count = sizeof pz_routes / sizeof pz_routes[0];
 
@@ -89,9 +157,9 @@ static int match_template(const char *tmpl, const char *path, size_t path_len, p
     return t == tlen && p == path_len ? 1 : 0;
 }
 
-pz_route_match_result pz_route_match(const char *method, size_t method_len, const char *path, size_t path_len,
-                                     pz_arena *arena, const pz_route **route, pz_route_params *params, char *allow,
-                                     size_t allow_len)
+pz_route_match_result pz_route_match(pz_api api, const char *method, size_t method_len, const char *path,
+                                     size_t path_len, pz_arena *arena, const pz_route **route, pz_route_params *params,
+                                     char *allow, size_t allow_len)
 {
     bool path_matched = false, bad_encoding = false;
     size_t allow_used = 0;
@@ -100,6 +168,8 @@ pz_route_match_result pz_route_match(const char *method, size_t method_len, cons
     *route = NULL;
     for (size_t i = 0; i < pz_routes_count; i++) {
         const pz_route *r = &pz_routes[i];
+        if (r->api != api)
+            continue;
         pz_route_params tmp;
         int m = match_template(r->path_template, path, path_len, arena, &tmp);
         if (m < 0) {
@@ -235,6 +305,20 @@ static pz_status apply_path(ProtobufCMessage *msg, const pz_route_params *params
     return PZ_OK;
 }
 
+/* Sets the optional bytes field `name` of msg to a copy of body. False when msg has no such field. */
+static bool set_bytes_field(ProtobufCMessage *msg, const char *name, const char *body, size_t len, pz_arena *arena)
+{
+    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(msg->descriptor, name);
+    if (f == NULL || f->type != PROTOBUF_C_TYPE_BYTES || f->label != PROTOBUF_C_LABEL_OPTIONAL)
+        return false;
+    uint8_t *copy = pz_arena_alloc(arena, len ? len : 1);
+    if (len > 0)
+        memcpy(copy, body, len);
+    *(ProtobufCBinaryData *)((char *)msg + f->offset) = (ProtobufCBinaryData){len, copy};
+    *(protobuf_c_boolean *)((char *)msg + f->quantifier_offset) = 1;
+    return true;
+}
+
 pz_status pz_route_build_request(const pz_route *route, const pz_route_params *params, const char *query,
                                  size_t query_len, const char *body, size_t body_len, pz_arena *arena,
                                  ProtobufCMessage **out, pz_error *err)
@@ -257,6 +341,12 @@ pz_status pz_route_build_request_from(const pz_route *route, const pz_route_para
     case PZ_ROUTE_BODY_FIELD:
         msg = pz_arena_new_message(arena, desc);
         s = pz_message_set_field_from_json(msg, route->body_field, body, body_len, arena, &terr);
+        break;
+    case PZ_ROUTE_BODY_RAW:
+        msg = pz_arena_new_message(arena, desc);
+        if (!set_bytes_field(msg, route->body_field, body, body_len, arena))
+            pz_fatal("route %s %s binds its body to a field that is not an optional bytes field", route->method,
+                     route->path_template);
         break;
     case PZ_ROUTE_BODY_NONE: msg = pz_arena_new_message(arena, desc); break;
     }

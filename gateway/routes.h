@@ -27,35 +27,40 @@ typedef enum pz_route_body {
     PZ_ROUTE_BODY_NONE = 0, /* no body read */
     PZ_ROUTE_BODY_MESSAGE,  /* the body is the request message as JSON (google.api.http body: "*") */
     PZ_ROUTE_BODY_FIELD,    /* the body is the JSON value of one field (body: "<field>") */
+    PZ_ROUTE_BODY_RAW,      /* the body's bytes, as they are, are one bytes field (google.api.HttpBody-like:
+                             * a configuration document, JSON Lines of items) */
 } pz_route_body;
 
-/* Routes the REST front answers itself, without the core: the operators' endpoints. Their
- * callbacks come from the front's options (gateway/http_server.h). */
+/* Routes the REST front answers itself, without a handler: probes, scrapes, stats and the
+ * documentation. Their callbacks come from the front's options (gateway/http_server.h). */
 typedef enum pz_local_route {
-    PZ_LOCAL_NONE = 0,      /* an RPC row: the core answers */
+    PZ_LOCAL_NONE = 0,      /* an RPC row: the front's handler answers */
     PZ_LOCAL_HEALTH,        /* GET /healthz */
-    PZ_LOCAL_CACHE_STATS,   /* GET /admin/cache/stats */
-    PZ_LOCAL_EVENTS_STATS,  /* GET /admin/events/stats */
-    PZ_LOCAL_AUTH_STATS,    /* GET /admin/auth/stats */
+    PZ_LOCAL_METRICS,       /* GET /metrics (admin listener) */
+    PZ_LOCAL_AUTH_STATS,    /* GET /admin/auth/stats (admin listener) */
+    PZ_LOCAL_BUILTIN_STATS, /* GET /admin/builtin/stats (admin listener) */
     PZ_LOCAL_OPENAPI,       /* GET /openapi.json (gateway/docs.h) */
     PZ_LOCAL_DOCS,          /* GET /docs: Swagger UI */
     PZ_LOCAL_DOCS_ASSET,    /* GET /docs/{asset} */
     PZ_LOCAL_PROTO,         /* GET /proto/personalization/v1/personalization.proto */
-    PZ_LOCAL_BUILTIN_STATS, /* GET /admin/builtin/stats */
     PZ_LOCAL__COUNT
 } pz_local_route;
 
 /* A row maps a method and path either to an RPC (`local` is PZ_LOCAL_NONE; the fields from `rpc`
- * on apply) or to a local handler (only method, path_template and local apply). A local row
- * matches its own method only: for any other method its path is as unknown as any other (404, no
- * 405 and no CORS preflight), as the operators' endpoints are not part of the browser-facing API. */
+ * on apply) or to a local handler (only api, method, path_template, local and content_type
+ * apply). A local row matches its own method only: for any other method its path is as unknown as
+ * any other (404, no 405 and no CORS preflight), as probes and scrapes are not part of the
+ * browser-facing API. A listener sees the rows of its API only (`api`, server/core/rpc.h): the
+ * admin routes do not exist on the public port, and the API's routes not on the admin port. */
 typedef struct pz_route {
+    pz_api api;                /* the listener that serves it */
     const char *method;        /* "GET" or "POST" */
     const char *path_template; /* e.g. "/recommend-items/{namespace}/{recommender}/{user_id}" */
     pz_local_route local;
+    const char *content_type; /* local rows: of the answer; NULL = application/json */
     pz_rpc rpc;
     pz_route_body body;
-    const char *body_field;      /* PZ_ROUTE_BODY_FIELD: the field name */
+    const char *body_field;      /* PZ_ROUTE_BODY_FIELD, _RAW: the field name */
     bool cacheable;              /* GET inference: Cache-Control from the policy; otherwise no-store */
     bool empty_success_body;     /* upstream compatibility: 200 with an empty text/plain body */
     const char *body_error_code; /* upstream error code for a body of the wrong shape */
@@ -87,11 +92,12 @@ typedef enum pz_route_match_result {
     PZ_ROUTE_BAD_ENCODING, /* a path segment has a bad %-escape: 400 */
 } pz_route_match_result;
 
-/* Matches method + path (no query string). `allow` receives the comma-separated methods accepted
- * for the path (for 405 and CORS preflights; always includes OPTIONS when the path matches). */
-pz_route_match_result pz_route_match(const char *method, size_t method_len, const char *path, size_t path_len,
-                                     pz_arena *arena, const pz_route **route, pz_route_params *params, char *allow,
-                                     size_t allow_len);
+/* Matches method + path (no query string) against the rows of `api`. `allow` receives the
+ * comma-separated methods accepted for the path (for 405 and CORS preflights; always includes
+ * OPTIONS when the path matches). */
+pz_route_match_result pz_route_match(pz_api api, const char *method, size_t method_len, const char *path,
+                                     size_t path_len, pz_arena *arena, const pz_route **route, pz_route_params *params,
+                                     char *allow, size_t allow_len);
 
 /* A query string's parameters: percent-decoded ('+' is a space), in order, names as sent. */
 typedef struct pz_route_query {
@@ -125,7 +131,8 @@ pz_status pz_route_build_request(const pz_route *route, const pz_route_params *p
 /* Appends the upstream error body {"type":…,"code":…,"message":…} to out. Returns 0 or -1. */
 int pz_route_error_json(const pz_error *err, pz_buf *out);
 
-/* The table (RPC rows, then local rows), for documentation and tests. */
+/* The table (the API's RPC rows, its local rows, then the admin rows), for documentation and
+ * tests. */
 extern const pz_route pz_routes[];
 extern const size_t pz_routes_count;
 

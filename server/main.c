@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/resource.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -49,6 +50,13 @@
 #include "server/experiments/store.h"
 #include "server/geoip/geoip.h"
 #include "server/grpc/grpc_server.h"
+#include "server/core/metrics.h"
+#include "server/core/request_metrics.h"
+#include "server/ops/admin.h"
+#include "server/ops/config_cli.h"
+#include "server/ops/config_source.h"
+#include "server/ops/generate_config.h"
+#include "server/ops/process_metrics.h"
 #include "server/recommenders/builtin.h"
 #include "server/recommenders/builtin_seed.h"
 #include "server/recommenders/import_cli.h"
@@ -73,6 +81,8 @@ typedef struct options {
     const char *cors_origin;
     size_t compress_min_bytes;
     int config_watch_ms;
+    int config_poll_ms;
+    size_t config_history;
     pz_upstream_options upstream; /* remote recommenders' engine limits */
     size_t cache_bytes;
     size_t page_store_bytes;
@@ -83,6 +93,11 @@ typedef struct options {
     const char *swagger_ui_dir;
     int import_poll_ms;
     size_t outbox_map_mb;
+    const char *admin_host;
+    int admin_port;
+    int admin_grpc_port;
+    size_t admin_max_connections;
+    bool metrics;
     size_t builtin_max_mb;
     size_t builtin_memory_mb;
     int builtin_flush_ms;
@@ -109,6 +124,7 @@ typedef struct options {
 /* How a flag's argument is read and where it goes. */
 typedef enum flag_kind {
     FLAG_SWITCH, /* no argument: sets a bool */
+    FLAG_ONOFF,  /* on|off (also true|false, yes|no, 1|0): a bool */
     FLAG_STRING, /* a string, kept as given */
     FLAG_INT,    /* an int from min to max */
     FLAG_SIZE,   /* a size_t from min to max */
@@ -129,6 +145,17 @@ typedef struct flag {
     int (*set)(const char *flag, const char *value); /* FLAG_SETTER: 0, or -1 after printing an error */
 } flag;
 
+static int set_log_format(const char *flag, const char *value)
+{
+    pz_log_format format;
+    if (pz_log_format_parse(value, &format) != 0) {
+        fprintf(stderr, "error: %s expects text or json (got '%s')\n", flag, value);
+        return -1;
+    }
+    pz_log_set_format(format);
+    return 0;
+}
+
 static int set_log_level(const char *flag, const char *value)
 {
     pz_log_level level;
@@ -144,12 +171,15 @@ static int set_log_level(const char *flag, const char *value)
 #define STR(x) STR_(x)
 /* The most a poll interval may be: more than an hour is surely a unit mistake (seconds for ms). */
 #define MS_PER_HOUR 3600000L
+/* Connections on each admin port (REST, gRPC): operators, a scraper and the CLIs, not traffic. */
+#define ADMIN_DEFAULT_MAX_CONNECTIONS 64
 
 static const flag FLAGS[] = {
     {.name = "config",
-     .arg = "PATH",
+     .arg = "PATH|URL",
      .kind = FLAG_STRING,
-     .help = "configuration document (upstream JSON format, a superset)",
+     .help = "configuration document (upstream JSON format, a superset): a file, or an http(s) URL polled with "
+             "If-None-Match",
      .offset = offsetof(options, config_path)},
     {.name = "demo",
      .kind = FLAG_SWITCH,
@@ -282,6 +312,22 @@ static const flag FLAGS[] = {
      .dflt = "1000",
      .help = "poll the config file for changes every N ms; 0 = off",
      .offset = offsetof(options, config_watch_ms)},
+    {.name = "config-poll-ms",
+     .arg = "N",
+     .kind = FLAG_INT,
+     .min = 0,
+     .max = MS_PER_HOUR,
+     .dflt = STR(PZ_CONFIG_POLL_MS_DEFAULT),
+     .help = "with --config URL: fetch it (If-None-Match) every N ms; 0 = only at start and on SIGHUP",
+     .offset = offsetof(options, config_poll_ms)},
+    {.name = "config-history",
+     .arg = "N",
+     .kind = FLAG_SIZE,
+     .min = 1,
+     .max = PZ_CONFIG_HISTORY_MAX,
+     .dflt = STR(PZ_CONFIG_HISTORY_DEFAULT),
+     .help = "accepted configurations kept in DATA-DIR/config/history (and as many rejected attempts)",
+     .offset = offsetof(options, config_history)},
     /* The engine's own defaults (pz_upstream_options_default) stay in force unless given. */
     {.name = "upstream-max-inflight",
      .arg = "N",
@@ -324,6 +370,49 @@ static const flag FLAGS[] = {
      .dflt = STR(PZ_OUTBOX_DEFAULT_MAP_MB),
      .help = "most the event outbox may hold, in MiB; a full outbox refuses new events with 503",
      .offset = offsetof(options, outbox_map_mb)},
+    {.name = "admin-host",
+     .arg = "ADDR",
+     .kind = FLAG_STRING,
+     .dflt = "127.0.0.1",
+     .help = "listen address of the admin API (REST under /admin and GET /metrics; gRPC AdminService): loopback "
+             "unless you open it",
+     .offset = offsetof(options, admin_host)},
+    {.name = "admin-port",
+     .arg = "N",
+     .kind = FLAG_INT,
+     .min = 0,
+     .max = 65535,
+     .dflt = "9464",
+     .help = "admin REST port (/admin/..., /metrics, /healthz); 0 picks a free port and logs it",
+     .offset = offsetof(options, admin_port)},
+    {.name = "admin-grpc-port",
+     .arg = "N",
+     .kind = FLAG_INT,
+     .min = 0,
+     .max = 65535,
+     .dflt = "50052",
+     .help = "admin gRPC port (personalization.v1.AdminService); 0 picks a free port and logs it",
+     .offset = offsetof(options, admin_grpc_port)},
+    {.name = "admin-max-connections",
+     .arg = "N",
+     .kind = FLAG_SIZE,
+     .min = 1,
+     .max = 100000,
+     .dflt = STR(ADMIN_DEFAULT_MAX_CONNECTIONS),
+     .help = "open connections on each admin port at most, per client too; more are closed at accept",
+     .offset = offsetof(options, admin_max_connections)},
+    {.name = "metrics",
+     .arg = "on|off",
+     .kind = FLAG_ONOFF,
+     .dflt = "on",
+     .help = "record request and upstream-call metrics (GET /metrics on the admin port serves the rest either way)",
+     .offset = offsetof(options, metrics)},
+    {.name = "log-format",
+     .arg = "FORMAT",
+     .kind = FLAG_SETTER,
+     .dflt = "text",
+     .help = "text, or json: JSON Lines, the access log with request and trace ids as fields",
+     .set = set_log_format},
     /* The builtin recommender's store: the same 16 TiB bound as the outbox. */
     {.name = "builtin-max-mb",
      .arg = "N",
@@ -497,6 +586,19 @@ static int parse_int(const char *flag, const char *value, long min, long max, lo
     return 0;
 }
 
+static int parse_onoff(const char *flag, const char *value, bool *out)
+{
+    static const char *const ON[] = {"on", "true", "yes", "1"}, *const OFF[] = {"off", "false", "no", "0"};
+    for (size_t i = 0; i < sizeof ON / sizeof ON[0]; i++) {
+        if (strcasecmp(value, ON[i]) == 0 || strcasecmp(value, OFF[i]) == 0) {
+            *out = strcasecmp(value, ON[i]) == 0;
+            return 0;
+        }
+    }
+    fprintf(stderr, "error: %s expects on or off (got '%s')\n", flag, value);
+    return -1;
+}
+
 /* Applies one flag's value to o. Returns 0, or -1 after printing an error. */
 static int apply_flag(const flag *f, const char *value, options *o)
 {
@@ -506,6 +608,7 @@ static int apply_flag(const flag *f, const char *value, options *o)
     long v;
     switch (f->kind) {
     case FLAG_SWITCH: *(bool *)field = true; return 0;
+    case FLAG_ONOFF: return parse_onoff(dashed, value, (bool *)field);
     case FLAG_STRING: *(const char **)field = value; return 0;
     case FLAG_INT:
         if (parse_int(dashed, value, f->min, f->max, &v) != 0)
@@ -551,6 +654,7 @@ static void flag_default(const flag *f, const options *defaults, char *out, size
     case FLAG_INT: snprintf(out, len, "%d", *(const int *)field); break;
     case FLAG_SIZE: snprintf(out, len, "%zu", *(const size_t *)field); break;
     case FLAG_SETTER: snprintf(out, len, "%s", f->dflt != NULL ? f->dflt : ""); break;
+    case FLAG_ONOFF: snprintf(out, len, "%s", *(const bool *)field ? "on" : "off"); break;
     case FLAG_SWITCH:
     case FLAG_HELP: break;
     }
@@ -608,6 +712,8 @@ static void usage(FILE *out, const options *defaults)
           "Event outbox: personalization-server events stats|dead-letters|replay --help\n"
           "A/B results:  personalization-server experiments list|delete --help\n"
           "History import: personalization-server import-events --help\n"
+          "Configuration history: personalization-server config history|show|rollback --help\n"
+          "A configuration from Amazon Personalize: personalization-server generate-config --help\n"
           "API keys:     personalization-server " PZ_AUTH_CLI_COMMAND " --help\n",
           out);
 }
@@ -684,57 +790,96 @@ static void print_problems(const pz_config_problems *p, FILE *out)
                 p->items[i].message);
 }
 
-/* Loads the configuration to serve; prints problems. NULL on errors. */
-static pz_config *load_config(const options *o, bool for_check)
+/* "http://HOST:PORT" of the admin REST listener, as the OpenAPI document names it: a wildcard
+ * address is reached on loopback from this machine, an IPv6 one in brackets. */
+#define ADMIN_URL_MAX 320
+static void admin_base_url(const char *host, int port, char *out, size_t len)
 {
-    pz_config_problems problems;
-    pz_config_problems_init(&problems);
-    pz_config *cfg;
-    if (o->config_path != NULL) {
-        cfg = pz_config_load_file(o->config_path, &problems);
-    } else {
-        size_t len;
-        const char *text = pz_demo_config(&len);
-        cfg = pz_config_parse(text, len, &problems);
-    }
-    const char *source = o->config_path != NULL ? o->config_path : "the embedded demo configuration";
-    if (for_check) {
-        /* with --print-openapi stdout is the document only */
-        FILE *report = o->print_openapi ? stderr : stdout;
-        print_problems(&problems, report);
-        if (cfg != NULL)
-            fprintf(report, "configuration %s is valid: version %s, %zu namespace(s), %zu warning(s)\n", source,
-                    pz_config_version(cfg) ? pz_config_version(cfg) : "(none)", pz_config_namespace_count(cfg),
-                    problems.n - problems.n_errors);
-        else
-            fprintf(report, "configuration %s is invalid: %zu error(s)\n", source, problems.n_errors);
-    } else {
-        for (size_t i = 0; i < problems.n; i++)
-            pz_log(problems.items[i].is_warning ? PZ_LOG_WARN : PZ_LOG_ERROR, "config %s: %s: %s", source,
-                   problems.items[i].path, problems.items[i].message);
-    }
-    pz_config_problems_free(&problems);
-    return cfg;
+    if (strcmp(host, "0.0.0.0") == 0)
+        host = "127.0.0.1";
+    else if (strcmp(host, "::") == 0)
+        host = "::1";
+    snprintf(out, len, strchr(host, ':') != NULL ? "http://[%s]:%d" : "http://%s:%d", host, port);
 }
 
-/* GET /admin/events/stats: the pipeline's statistics with the event logs' consumers added as
- * "eventLogs" (the pipeline's object is closed last, so its '}' makes room for the member). */
+/* --check-config: validates the document (file, URL or the embedded demo), prints every problem
+ * with its JSON path, and with --print-openapi writes the OpenAPI document to stdout (the report
+ * then goes to stderr). Returns the exit status. */
+static int check_config(const options *o)
+{
+    /* with --print-openapi stdout is the document only */
+    FILE *report = o->print_openapi ? stderr : stdout;
+    char *text = NULL, err[1024];
+    size_t len = 0;
+    const char *source = o->config_path != NULL ? o->config_path : "the embedded demo configuration";
+    if (o->config_path != NULL && pz_config_source_read(o->config_path, 0, &text, &len, err, sizeof err) != 0) {
+        fprintf(report, "error: $: %s\nconfiguration %s is invalid: 1 error(s)\n", err, source);
+        return 1;
+    }
+    if (o->config_path == NULL) {
+        const char *demo = pz_demo_config(&len);
+        text = pz_strndup(demo, len);
+    }
+    pz_config_problems problems;
+    pz_config_problems_init(&problems);
+    pz_config *cfg = pz_config_parse(text, len, &problems);
+    free(text);
+    print_problems(&problems, report);
+    int status = 0;
+    if (cfg != NULL) {
+        fprintf(report, "configuration %s is valid: version %s, %zu namespace(s), %zu warning(s)\n", source,
+                pz_config_version(cfg) ? pz_config_version(cfg) : "(none)", pz_config_namespace_count(cfg),
+                problems.n - problems.n_errors);
+    } else {
+        fprintf(report, "configuration %s is invalid: %zu error(s)\n", source, problems.n_errors);
+        status = 1;
+    }
+    pz_config_problems_free(&problems);
+    if (cfg != NULL && o->print_openapi) {
+        pz_buf doc;
+        pz_buf_init(&doc, PZ_DOCS_MAX_DOCUMENT_BYTES);
+        char admin_url[ADMIN_URL_MAX];
+        admin_base_url(o->admin_host, o->admin_port, admin_url, sizeof admin_url);
+        if (pz_openapi_write(cfg, o->openapi_server, admin_url, &doc) != 0 ||
+            fwrite(doc.data, 1, doc.len, stdout) != doc.len || fflush(stdout) != 0) {
+            fprintf(stderr, "error: cannot write the OpenAPI document\n");
+            status = 1;
+        }
+        pz_buf_free(&doc);
+    }
+    pz_config_unref(cfg);
+    return status;
+}
+
+/* The admin API's event callbacks (pz_admin_events). GetEventStats (GET /admin/events/stats on the
+ * admin port) is the pipeline's statistics with the event logs' consumers added as "eventLogs"
+ * (the pipeline's object is closed last, so its '}' makes room for the member). */
 typedef struct events_stats_ctx {
     pz_events_runtime *events;
     pz_event_log *event_log;
 } events_stats_ctx;
 
-static int events_stats(void *ctx, pz_buf *out)
+static pz_status events_stats(void *ctx, pz_buf *out, char *err, size_t errlen)
 {
     events_stats_ctx *c = ctx;
-    int status = pz_events_runtime_stats(c->events, out);
-    if (out->len > 0 && out->data[out->len - 1] == '}') {
+    pz_status status = pz_events_runtime_stats(c->events, out, err, errlen);
+    if (status == PZ_OK && out->len > 0 && out->data[out->len - 1] == '}') {
         out->len--;
         pz_buf_append_str(out, ",\"eventLogs\":");
         pz_event_log_stats_json(c->event_log, out);
         pz_buf_append_char(out, '}');
     }
     return status;
+}
+
+static pz_status events_dead_letters(void *ctx, const char *target, size_t limit, pz_buf *out, char *err, size_t errlen)
+{
+    return pz_events_runtime_dead_letters(((events_stats_ctx *)ctx)->events, target, limit, out, err, errlen);
+}
+
+static pz_status events_replay(void *ctx, const char *target, uint64_t seq, pz_buf *out, char *err, size_t errlen)
+{
+    return pz_events_runtime_replay(((events_stats_ctx *)ctx)->events, target, seq, out, err, errlen);
 }
 
 /* The event log's purge callback: ctx is main's service pointer, set before consumers start. */
@@ -786,14 +931,13 @@ static int builtin_stats(void *ctx, pz_buf *out)
 
 /* What SIGHUP reloads. */
 typedef struct reloadable {
-    pz_config_holder *holder;
-    bool has_file;
+    pz_config_source *config;
     pz_http_server *http;
     pz_grpc_server *grpc;
     bool tls;
 } reloadable;
 
-/* The certificate files of both fronts, for new connections; open ones keep theirs. */
+/* The certificate files of both public fronts, for new connections; open ones keep theirs. */
 static void reload_tls(const reloadable *r)
 {
     char err[512];
@@ -805,8 +949,8 @@ static void reload_tls(const reloadable *r)
         pz_info("SIGHUP: certificates reloaded for new connections");
 }
 
-/* Serves signals until SIGINT or SIGTERM: SIGHUP reloads the configuration file and the
- * certificates. */
+/* Serves signals until SIGINT or SIGTERM: SIGHUP reloads the configuration from its source and
+ * the certificates. */
 static void wait_for_shutdown(const sigset_t *signals, const reloadable *r)
 {
     for (;;) {
@@ -815,10 +959,7 @@ static void wait_for_shutdown(const sigset_t *signals, const reloadable *r)
             continue;
         if (sig == SIGHUP) {
             pz_info("SIGHUP: reloading the configuration");
-            if (r->has_file)
-                pz_config_holder_reload(r->holder);
-            else
-                pz_info("the embedded demo configuration cannot change; nothing to reload");
+            pz_config_source_reload(r->config);
             if (r->tls)
                 reload_tls(r);
             continue;
@@ -828,9 +969,15 @@ static void wait_for_shutdown(const sigset_t *signals, const reloadable *r)
     }
 }
 
+/* GET /metrics on the admin port. */
+static int metrics_page(void *ctx, pz_buf *out)
+{
+    return pz_metrics_render(ctx, out) == 0 ? 200 : 500;
+}
+
 static int cache_stats(void *ctx, pz_buf *out)
 {
-    return pz_service_cache_stats(ctx, out) == 0 ? 200 : 500;
+    return pz_service_cache_stats(ctx, out);
 }
 
 static void handle_request(void *ctx, pz_request *req)
@@ -895,11 +1042,104 @@ static void raise_descriptor_limit(const options *o)
     }
     unsigned long long need = (unsigned long long)o->http_max_connections +
                               (unsigned long long)PZ_GRPC_DESCRIPTORS_PER_CONNECTION * o->grpc_max_connections +
-                              FD_RESERVE;
+                              (1ull + PZ_GRPC_DESCRIPTORS_PER_CONNECTION) * o->admin_max_connections + FD_RESERVE;
     if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
-        pz_warn("the descriptor limit (%llu) is below what the connection caps need (%llu: --http-max-connections + "
-                "%d x --grpc-max-connections + %d); at the limit the fronts pause accepting",
-                (unsigned long long)rl.rlim_cur, need, PZ_GRPC_DESCRIPTORS_PER_CONNECTION, FD_RESERVE);
+        pz_warn(
+            "the descriptor limit (%llu) is below what the connection caps need (%llu: --http-max-connections + "
+            "%d x --grpc-max-connections + %d x --admin-max-connections + %d); at the limit the fronts pause accepting",
+            (unsigned long long)rl.rlim_cur, need, PZ_GRPC_DESCRIPTORS_PER_CONNECTION,
+            1 + PZ_GRPC_DESCRIPTORS_PER_CONNECTION, FD_RESERVE);
+}
+
+/* The admin API: its handlers, REST on --admin-port (with /metrics and /healthz) and the gRPC
+ * AdminService on --admin-grpc-port, on --admin-host. Both are the fronts' own servers, with their
+ * guards; each holds at most --admin-max-connections connections (per client too: the admin port
+ * has few clients), the timeouts are the public fronts'. */
+typedef struct admin_api {
+    pz_admin *admin;
+    pz_http_server *http;
+    pz_grpc_server *grpc;
+    int http_port; /* bound */
+} admin_api;
+
+/* /metrics renders every family; a large configuration's label sets make it long. */
+#define METRICS_PAGE_MAX_BYTES (64u << 20)
+
+/* What the admin REST listener answers itself; every row but /healthz needs the `admin` scope
+ * (pz_service_admit_admin), like the AdminService RPCs (pz_admin_options.admit). */
+typedef struct admin_wiring {
+    health_ctx *health;
+    pz_metrics *metrics;
+    pz_service *svc;
+    pz_auth *auth;
+    pz_builtin *builtin;
+} admin_wiring;
+
+static int start_admin(const options *o, const pz_admin_options *aopts, const admin_wiring *w, admin_api *a, char *err,
+                       size_t errlen)
+{
+    a->admin = pz_admin_create(aopts);
+    int http_port = 0, grpc_port = 0;
+    pz_http_options hopts = {.api = PZ_API_ADMIN,
+                             .host = o->admin_host,
+                             .port = o->admin_port,
+                             .threads = 1,
+                             .max_body_bytes = PZ_ADMIN_MAX_BODY_BYTES,
+                             .handle = pz_admin_handle,
+                             .handle_ctx = a->admin,
+                             .authorize_admin = authorize_admin,
+                             .authorize_admin_ctx = w->svc,
+                             .health = health,
+                             .health_ctx = w->health,
+                             .metrics = metrics_page,
+                             .metrics_ctx = w->metrics,
+                             .auth_stats = auth_stats,
+                             .auth_stats_ctx = w->auth,
+                             .builtin_stats = builtin_stats,
+                             .builtin_stats_ctx = w->builtin,
+                             .max_local_body_bytes = METRICS_PAGE_MAX_BYTES,
+                             .refuse_browsers = true,
+                             .max_connections = o->admin_max_connections,
+                             .max_connections_per_client = o->admin_max_connections,
+                             .idle_timeout_ms = o->http_idle_timeout_ms,
+                             .max_header_bytes = o->http_max_header_bytes,
+                             .shutdown_grace_ms = o->shutdown_grace_ms};
+    if (pz_http_server_start(&hopts, &a->http, &http_port, err, errlen) != 0)
+        return -1;
+    a->http_port = http_port;
+    char addr[300];
+    snprintf(addr, sizeof addr, strchr(o->admin_host, ':') ? "[%s]:%d" : "%s:%d", o->admin_host, o->admin_grpc_port);
+    pz_grpc_options gopts = {.api = PZ_API_ADMIN,
+                             .address = addr,
+                             .threads = 1,
+                             .max_message_bytes = PZ_ADMIN_MAX_BODY_BYTES + (1u << 20),
+                             .handle = pz_admin_handle,
+                             .handle_ctx = a->admin,
+                             .stop_grace_ms = o->shutdown_grace_ms,
+                             .max_connections = o->admin_max_connections,
+                             .max_connections_per_client = o->admin_max_connections,
+                             .max_concurrent_streams = o->grpc_max_streams,
+                             .handshake_timeout_ms = o->grpc_handshake_timeout_ms,
+                             .idle_timeout_ms = o->grpc_idle_timeout_ms,
+                             .max_connection_age_ms = o->grpc_max_connection_age_ms,
+                             .max_cancels_per_sec = o->grpc_max_cancels_per_sec};
+    if (pz_grpc_server_start(&gopts, &a->grpc, &grpc_port, err, errlen) != 0)
+        return -1;
+    pz_info("admin listening on http://%s:%d (REST /admin/..., /metrics, /healthz) and gRPC %s:%d "
+            "(personalization.v1.AdminService)",
+            o->admin_host, http_port, o->admin_host, grpc_port);
+    return 0;
+}
+
+static void stop_admin(admin_api *a)
+{
+    if (a->admin != NULL)
+        pz_admin_shutdown(a->admin);
+    pz_http_server_stop(a->http);
+    if (a->grpc != NULL)
+        pz_grpc_server_stop(a->grpc);
+    pz_admin_destroy(a->admin);
+    *a = (admin_api){0};
 }
 
 /* When run by `bazel run`, relative paths are meant relative to where the user typed the command. */
@@ -918,6 +1158,10 @@ int main(int argc, char **argv)
         return pz_catalog_cli_main(argc, argv);
     if (argc > 1 && strcmp(argv[1], "events") == 0)
         return pz_events_cli_main(argc - 1, argv + 1, stdout, stderr);
+    if (argc > 1 && strcmp(argv[1], "config") == 0)
+        return pz_config_cli_main(argc - 1, argv + 1, stdout, stderr);
+    if (argc > 1 && strcmp(argv[1], "generate-config") == 0)
+        return pz_generate_config_main(argc - 1, argv + 1, stdout, stderr);
     if (argc > 1 && strcmp(argv[1], PZ_AUTH_CLI_COMMAND) == 0)
         return pz_auth_cli_main(argc - 1, argv + 1, stdout, stderr);
     if (argc > 1 && strcmp(argv[1], "experiments") == 0)
@@ -928,24 +1172,8 @@ int main(int argc, char **argv)
     if (rc != 0)
         return rc > 0 ? 0 : 2;
 
-    if (o.check_config) {
-        pz_config *cfg = load_config(&o, true);
-        if (cfg == NULL)
-            return 1;
-        int status = 0;
-        if (o.print_openapi) {
-            pz_buf doc;
-            pz_buf_init(&doc, PZ_DOCS_MAX_DOCUMENT_BYTES);
-            if (pz_openapi_write(cfg, o.openapi_server, &doc) != 0 || fwrite(doc.data, 1, doc.len, stdout) != doc.len ||
-                fflush(stdout) != 0) {
-                fprintf(stderr, "error: cannot write the OpenAPI document\n");
-                status = 1;
-            }
-            pz_buf_free(&doc);
-        }
-        pz_config_unref(cfg);
-        return status;
-    }
+    if (o.check_config)
+        return check_config(&o);
 
     /* Signals are handled by sigwait in this thread only: block them before any thread starts so
      * every thread (gRPC's and h2o's included) inherits the mask. */
@@ -957,19 +1185,53 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    pz_config *cfg = load_config(&o, false);
-    if (cfg == NULL) {
-        pz_error_log("the configuration has errors; not starting (run with --check-config for the full list)");
+    char err[512];
+    /* The data directory is this process's before anything is written to it (the config history
+     * included). */
+    char builtin_dir[PATH_MAX];
+    snprintf(builtin_dir, sizeof builtin_dir, "%s/builtin", o.data_dir);
+    if (pz_make_dirs(builtin_dir) != 0) {
+        pz_error_log("cannot create the data directory %s: %s", builtin_dir, strerror(errno));
         return 1;
     }
-    pz_info("configuration %s: version %s, %zu namespace(s)", o.config_path ? o.config_path : "(embedded demo)",
+    if (lock_data_dir(o.data_dir, err, sizeof err) != 0) {
+        pz_error_log("%s", err);
+        return 1;
+    }
+    raise_descriptor_limit(&o);
+    pz_config_source *config = NULL;
+    size_t demo_config_len = 0;
+    const char *demo_config = pz_demo_config(&demo_config_len);
+    pz_config_source_options copts = {.location = o.config_path,
+                                      .embedded = demo_config,
+                                      .embedded_len = demo_config_len,
+                                      .embedded_name = "demo",
+                                      .data_dir = o.data_dir,
+                                      .history_keep = o.config_history,
+                                      .watch_ms = o.config_watch_ms,
+                                      .poll_ms = o.config_poll_ms};
+    if (pz_config_source_open(&copts, &config, err, sizeof err) != 0) {
+        pz_error_log("%s; not starting", err);
+        return 1;
+    }
+    pz_config_holder *holder = pz_config_source_holder(config);
+    pz_config *cfg = pz_config_holder_acquire(holder);
+    pz_info("configuration %s: version %s, %zu namespace(s)", pz_config_source_name(config),
             pz_config_version(cfg) ? pz_config_version(cfg) : "(none)", pz_config_namespace_count(cfg));
-    pz_config_holder *holder = pz_config_holder_create(cfg, o.config_path);
-    if (o.config_path != NULL && o.config_watch_ms > 0)
-        pz_config_holder_watch(holder, o.config_watch_ms);
+    pz_config_unref(cfg);
+    pz_config_source_start(config);
+
+    /* Metrics: the registry, and the requests' recorder as the hook every finished request calls. */
+    pz_metrics *metrics = pz_metrics_create();
+    pz_request_metrics *request_metrics = NULL;
+    if (o.metrics) {
+        request_metrics = pz_request_metrics_create(metrics);
+        pz_request_set_finished_hook(pz_request_metrics_record, request_metrics);
+        o.upstream.metrics = metrics;
+    }
+    admin_api admin = {0};
 
     int exit_code = 1;
-    char err[512];
     pz_builtin *builtin = NULL;
     pz_recommenders *recommenders = NULL;
     pz_service *svc = NULL;
@@ -985,17 +1247,6 @@ int main(int argc, char **argv)
     pz_geoip *geoip = NULL;
     pz_tz_db *tz = pz_tz_db_create(NULL);
     pz_auth *auth = NULL;
-    char builtin_dir[PATH_MAX];
-    snprintf(builtin_dir, sizeof builtin_dir, "%s/builtin", o.data_dir);
-    if (pz_make_dirs(builtin_dir) != 0) {
-        pz_error_log("cannot create the data directory %s: %s", builtin_dir, strerror(errno));
-        goto out;
-    }
-    if (lock_data_dir(o.data_dir, err, sizeof err) != 0) {
-        pz_error_log("%s", err);
-        goto out;
-    }
-    raise_descriptor_limit(&o);
     pz_builtin_options bopts;
     pz_builtin_options_default(&bopts);
     bopts.max_size_mb = o.builtin_max_mb;
@@ -1109,6 +1360,34 @@ int main(int argc, char **argv)
     svc = pz_service_create(&sopts);
     pz_event_log_start(event_log);
 
+    /* The admin API before the public fronts: the OpenAPI document names its listener. */
+    health_ctx hctx = {.holder = holder, .builtin = builtin};
+    events_stats_ctx stats_ctx = {.events = events, .event_log = event_log};
+    /* Collectors read the other packages' state at scrape time; all of it exists from here on. */
+    pz_metrics_add_collector(metrics, pz_config_source_collect_metrics, config);
+    pz_metrics_add_collector(metrics, pz_service_collect_metrics, svc);
+    pz_metrics_add_collector(metrics, pz_events_runtime_collect_metrics, events);
+    pz_metrics_add_collector(metrics, pz_catalog_runtime_collect_metrics, items);
+    pz_metrics_add_collector(metrics, pz_process_metrics_collect, NULL);
+    pz_admin_options aopts = {
+        .config = holder,
+        .history = pz_config_source_history(config),
+        .cache = cache,
+        .cache_stats = cache_stats,
+        .cache_stats_ctx = svc,
+        .catalog = {items, pz_catalog_runtime_status, pz_catalog_runtime_upsert, pz_catalog_runtime_delete},
+        .events = {&stats_ctx, events_stats, events_dead_letters, events_replay},
+        .admit = authorize_admin,
+        .admit_ctx = svc,
+    };
+    admin_wiring aw = {.health = &hctx, .metrics = metrics, .svc = svc, .auth = auth, .builtin = builtin};
+    if (start_admin(&o, &aopts, &aw, &admin, err, sizeof err) != 0) {
+        pz_error_log("cannot start the admin API: %s", err);
+        goto out;
+    }
+    char admin_url[ADMIN_URL_MAX];
+    admin_base_url(o.admin_host, admin.http_port, admin_url, sizeof admin_url);
+
     char addr[300];
     snprintf(addr, sizeof addr, strchr(o.host, ':') ? "[%s]:%d" : "%s:%d", o.host, o.grpc_port);
     int grpc_port = 0;
@@ -1134,10 +1413,8 @@ int main(int argc, char **argv)
         goto out;
     }
     int http_port = 0;
-    health_ctx hctx = {.holder = holder, .builtin = builtin};
-    docs = pz_docs_create(
-        &(pz_docs_options){.holder = holder, .server_url = o.openapi_server, .swagger_ui_dir = o.swagger_ui_dir});
-    events_stats_ctx stats_ctx = {.events = events, .event_log = event_log};
+    docs = pz_docs_create(&(pz_docs_options){
+        .holder = holder, .server_url = o.openapi_server, .admin_url = admin_url, .swagger_ui_dir = o.swagger_ui_dir});
     pz_http_options hopts = {.host = o.host,
                              .port = o.http_port,
                              .threads = o.http_threads,
@@ -1149,19 +1426,9 @@ int main(int argc, char **argv)
                              .compress_min_bytes = o.compress_min_bytes,
                              .handle = handle_request,
                              .handle_ctx = svc,
-                             .authorize_admin = authorize_admin,
-                             .authorize_admin_ctx = svc,
-                             .auth_stats = auth_stats,
-                             .auth_stats_ctx = auth,
                              .health = health,
                              .health_ctx = &hctx,
-                             .cache_stats = cache_stats,
-                             .cache_stats_ctx = svc,
-                             .events_stats = events_stats,
-                             .events_stats_ctx = &stats_ctx,
                              .docs = docs,
-                             .builtin_stats = builtin_stats,
-                             .builtin_stats_ctx = builtin,
                              .max_connections = o.http_max_connections,
                              .max_connections_per_client = o.max_connections_per_client,
                              .idle_timeout_ms = o.http_idle_timeout_ms,
@@ -1179,20 +1446,21 @@ int main(int argc, char **argv)
             o.host, grpc_port, o.grpc_threads,
             o.tls_cert != NULL ? "; TLS terminated in the connection relay, h2 via ALPN" : "");
 
-    reloadable r = {
-        .holder = holder, .has_file = o.config_path != NULL, .http = http, .grpc = grpc, .tls = o.tls_cert != NULL};
+    reloadable r = {.config = config, .http = http, .grpc = grpc, .tls = o.tls_cert != NULL};
     wait_for_shutdown(&signals, &r);
     exit_code = 0;
 
 out:
     /* Order: the service drains first (every accepted event written and answered while both fronts
-     * still run), then the fronts stop, then what they used. */
+     * still run), then the fronts stop, then the admin API (nothing scrapes or administers what is
+     * torn down next), then what they used. */
     if (svc != NULL)
         pz_service_shutdown(svc);
     pz_http_server_stop(http);
     pz_docs_destroy(docs); /* after the loops that send its kept bodies */
     if (grpc != NULL)
         pz_grpc_server_stop(grpc);
+    stop_admin(&admin);
     if (event_log != NULL) { /* its consumers apply to the builtin model and purge the service's cache */
         pz_buf stats;
         pz_buf_init(&stats, 4096);
@@ -1220,7 +1488,10 @@ out:
     pz_tz_db_destroy(tz);
     if (builtin != NULL)
         pz_builtin_close(builtin);
-    pz_config_holder_destroy(holder);
+    pz_config_source_destroy(config);
+    pz_request_set_finished_hook(NULL, NULL);
+    pz_request_metrics_destroy(request_metrics);
+    pz_metrics_destroy(metrics);
     pz_info(exit_code == 0 ? "stopped" : "stopped after a start-up error");
     return exit_code;
 }

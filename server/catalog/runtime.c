@@ -13,30 +13,10 @@
 #include "server/catalog/catalog_import.h"
 #include "server/catalog/catalog_load.h"
 #include "server/catalog/localdb.h"
+#include "server/catalog/runtime_internal.h"
 #include "server/core/log.h"
 #include "server/core/mem.h"
 #include "server/core/request.h"
-
-/* The last revision seen of a namespace's catalog. */
-typedef struct seen_revision {
-    char ns[PZ_CATALOG_MAX_NS_LEN + 1];
-    uint64_t revision;
-} seen_revision;
-
-struct pz_catalog_runtime {
-    pz_catalog *catalog;
-    pz_catalog_import *import; /* NULL without an import folder */
-    pz_config_holder *config;
-    pz_cache *cache;
-    int import_poll_ms;
-    seen_revision revisions[PZ_CATALOG_MAX_NAMESPACES];
-    size_t n_revisions;
-    char import_dir[PATH_MAX];
-    pthread_t thread;
-    bool started, stopping;
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-};
 
 /* The embedded demo catalog, once: a restart keeps whatever was loaded since. */
 static int load_demo(pz_catalog *c, const pz_catalog_runtime_options *o, char *err, size_t errlen)
@@ -54,7 +34,7 @@ static int load_demo(pz_catalog *c, const pz_catalog_runtime_options *o, char *e
     return 0;
 }
 
-static bool decorates_from_localdb(const pz_namespace *ns)
+bool pz_catalog_runtime_decorates(const pz_namespace *ns)
 {
     return ns->item_metadata_view != NULL && ns->item_metadata_view->type == PZ_ITEM_METADATA_LOCALDB &&
            pz_catalog_valid_namespace(ns->key);
@@ -67,7 +47,7 @@ static void create_import_folders(const pz_catalog_runtime *r)
     for (size_t i = 0; i < pz_config_namespace_count(cfg); i++) {
         const pz_namespace *ns = pz_config_namespace_at(cfg, i);
         char dir[PATH_MAX + PZ_CATALOG_MAX_NS_LEN + 2];
-        if (decorates_from_localdb(ns) &&
+        if (pz_catalog_runtime_decorates(ns) &&
             snprintf(dir, sizeof dir, "%s/%s", r->import_dir, ns->key) < (int)sizeof dir && mkdir(dir, 0755) != 0 &&
             errno != EEXIST)
             pz_warn("import: cannot create %s: %s", dir, strerror(errno));
@@ -100,7 +80,7 @@ static void check_revisions(pz_catalog_runtime *r)
         pz_catalog_info info;
         char err[256];
         bool is_new;
-        if (!decorates_from_localdb(ns) || pz_catalog_info_get(r->catalog, ns->key, &info, err, sizeof err) != 0)
+        if (!pz_catalog_runtime_decorates(ns) || pz_catalog_info_get(r->catalog, ns->key, &info, err, sizeof err) != 0)
             continue;
         seen_revision *seen = revision_slot(r, ns->key, &is_new);
         if (seen == NULL || seen->revision == info.revision)

@@ -345,6 +345,25 @@ size_t pz_cache_purge_namespace(pz_cache *c, const char *ns, int64_t now_ms)
     return n_purged;
 }
 
+size_t pz_cache_purge_all(pz_cache *c, int64_t now_ms)
+{
+    size_t n_purged = 0;
+    for (unsigned i = 0; i < c->n_shards; i++) {
+        shard *sh = &c->shards[i];
+        pthread_mutex_lock(&sh->lock);
+        for (node *n = sh->lru.lru_next; n != &sh->lru; n = n->lru_next) {
+            if (n->value != NULL) {
+                soft_expire(sh, n, now_ms);
+                n_purged++;
+            }
+        }
+        if (sh->purge_lost_ms < now_ms)
+            sh->purge_lost_ms = now_ms; /* as a purge of every key: results of calls in flight are not stored */
+        pthread_mutex_unlock(&sh->lock);
+    }
+    return n_purged;
+}
+
 /* A newer configuration generation was seen: entries of older ones can never be looked up again
  * (the generation is part of the key), so they go now rather than by LRU. */
 static void drop_generations_before(pz_cache *c, uint64_t generation)

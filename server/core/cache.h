@@ -130,6 +130,8 @@ const pz_prepared_response *pz_cache_fail(pz_cache *c, pz_cache_flight *f, const
  * touched. */
 size_t pz_cache_purge_user(pz_cache *c, const char *ns, const char *user, int64_t now_ms);
 size_t pz_cache_purge_namespace(pz_cache *c, const char *ns, int64_t now_ms);
+/* Makes every entry stale at once, as if each namespace were purged. */
+size_t pz_cache_purge_all(pz_cache *c, int64_t now_ms);
 
 typedef struct pz_cache_stats {
     uint64_t hits;           /* fresh entries served */

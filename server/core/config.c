@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "server/core/buf.h"
+#include "server/core/clock.h"
 #include "server/core/config_internal.h"
 #include "server/core/log.h"
 #include "server/core/mem.h"
@@ -53,6 +54,13 @@ const char *pz_config_description(const pz_config *c)
 const char *pz_config_title(const pz_config *c)
 {
     return c->title;
+}
+
+const char *pz_config_text(const pz_config *c, size_t *len)
+{
+    if (len != NULL)
+        *len = c->text_len;
+    return c->text;
 }
 
 const pz_cidr *pz_config_trusted_proxies(const pz_config *c, size_t *n)
@@ -181,6 +189,8 @@ pz_config *pz_config_parse(const char *json, size_t len, pz_config_problems *pro
         atomic_init(&cfg->refs, 1);
         cfg->generation = atomic_fetch_add(&generations, 1) + 1;
         pz_arena_init(&cfg->arena);
+        cfg->text = pz_arena_strndup(&cfg->arena, json, len);
+        cfg->text_len = len;
         cfg_ctx ctx = {.arena = &cfg->arena, .problems = p, .path = "$", .path_len = 1};
         cfg_warn_duplicate_keys(&ctx, json, len);
         cfg_check_characters(&ctx, root);
@@ -298,8 +308,12 @@ struct pz_config_holder {
     pz_config *current;
     pthread_mutex_t reload_lock; /* serializes reloads */
     char *path;
+    char *file_source; /* "file:PATH", the listener's name for reloads of the file */
     atomic_ulong reloads;
     atomic_ulong rejected;
+    atomic_llong loaded_ms;
+    pz_config_listener listener; /* set before sharing; called under reload_lock */
+    void *listener_ctx;
 
     pthread_mutex_t watch_lock; /* guards `stopping`; the condition wakes the watcher early */
     pthread_cond_t watch_cond;
@@ -345,8 +359,14 @@ pz_config_holder *pz_config_holder_create(pz_config *initial, const char *path)
     pthread_condattr_destroy(&attr);
     h->current = initial;
     h->path = path != NULL ? pz_strdup(path) : NULL;
+    if (path != NULL) {
+        size_t n = strlen(path) + sizeof "file:";
+        h->file_source = pz_malloc(n);
+        snprintf(h->file_source, n, "file:%s", path);
+    }
     atomic_init(&h->reloads, 0);
     atomic_init(&h->rejected, 0);
+    atomic_init(&h->loaded_ms, pz_now_ms());
     return h;
 }
 
@@ -367,7 +387,14 @@ void pz_config_holder_destroy(pz_config_holder *h)
     pthread_mutex_destroy(&h->reload_lock);
     pthread_mutex_destroy(&h->lock);
     free(h->path);
+    free(h->file_source);
     free(h);
+}
+
+void pz_config_holder_set_listener(pz_config_holder *h, pz_config_listener fn, void *ctx)
+{
+    h->listener = fn;
+    h->listener_ctx = ctx;
 }
 
 pz_config *pz_config_holder_acquire(pz_config_holder *h)
@@ -388,34 +415,71 @@ static void log_problems(const char *file, const pz_config_problems *p)
     }
 }
 
+/* Decides one load attempt (text NULL: the document could not be read, problems say why): tells
+ * the listener, then swaps or keeps. Called with reload_lock held. */
+static int decide(pz_config_holder *h, const char *source, const char *text, size_t len, pz_config_problems *problems)
+{
+    pz_config *next = text != NULL ? pz_config_parse(text, len, problems) : NULL;
+    log_problems(source, problems);
+    if (h->listener != NULL)
+        h->listener(
+            h->listener_ctx,
+            &(pz_config_load){.source = source, .text = text, .len = len, .config = next, .problems = problems});
+    if (next == NULL) {
+        atomic_fetch_add(&h->rejected, 1);
+        pz_error_log("config %s rejected with %zu error(s); keeping the current configuration", source,
+                     problems->n_errors);
+        return -1;
+    }
+    pthread_mutex_lock(&h->lock);
+    pz_config *old = h->current;
+    h->current = next;
+    pthread_mutex_unlock(&h->lock);
+    pz_config_unref(old); /* in-flight requests keep their own references */
+    atomic_fetch_add(&h->reloads, 1);
+    atomic_store(&h->loaded_ms, pz_now_ms());
+    pz_info("config %s loaded, version %s", source,
+            pz_config_version(next) != NULL ? pz_config_version(next) : "(none)");
+    return 0;
+}
+
 int pz_config_holder_reload(pz_config_holder *h)
 {
     if (h->path == NULL) {
-        pz_warn("config reload requested, but the configuration is embedded (no file)");
+        pz_warn("config reload requested, but the configuration does not come from a file");
         return -1;
     }
     pthread_mutex_lock(&h->reload_lock);
     pz_config_problems problems;
     pz_config_problems_init(&problems);
-    pz_config *next = pz_config_load_file(h->path, &problems);
-    log_problems(h->path, &problems);
-    int rc = 0;
-    if (next == NULL) {
-        atomic_fetch_add(&h->rejected, 1);
-        pz_error_log("config %s rejected with %zu error(s); keeping the current configuration", h->path,
-                     problems.n_errors);
-        rc = -1;
-    } else {
-        pthread_mutex_lock(&h->lock);
-        pz_config *old = h->current;
-        h->current = next;
-        pthread_mutex_unlock(&h->lock);
-        pz_config_unref(old); /* in-flight requests keep their own references */
-        atomic_fetch_add(&h->reloads, 1);
-        pz_info("config %s loaded, version %s", h->path,
-                pz_config_version(next) != NULL ? pz_config_version(next) : "(none)");
-    }
+    char *text = NULL;
+    size_t len = 0;
+    if (read_file(h->path, &text, &len, &problems) != 0)
+        text = NULL;
+    int rc = decide(h, h->file_source, text, len, &problems);
+    free(text);
     pz_config_problems_free(&problems);
+    pthread_mutex_unlock(&h->reload_lock);
+    return rc;
+}
+
+/* Appends a copy of every problem of `from` to `to`. */
+static void copy_problems(pz_config_problems *to, const pz_config_problems *from)
+{
+    for (size_t i = 0; i < from->n; i++)
+        cfg_problem_add(to, from->items[i].is_warning, from->items[i].path, "%s", from->items[i].message);
+}
+
+int pz_config_holder_apply(pz_config_holder *h, const char *text, size_t len, const char *source,
+                           pz_config_problems *problems)
+{
+    pthread_mutex_lock(&h->reload_lock);
+    pz_config_problems local;
+    pz_config_problems_init(&local);
+    int rc = decide(h, source, text, len, &local);
+    if (problems != NULL)
+        copy_problems(problems, &local);
+    pz_config_problems_free(&local);
     pthread_mutex_unlock(&h->reload_lock);
     return rc;
 }
@@ -469,6 +533,11 @@ void pz_config_holder_watch(pz_config_holder *h, int interval_ms)
         return;
     }
     h->watching = true;
+}
+
+int64_t pz_config_holder_loaded_ms(pz_config_holder *h)
+{
+    return atomic_load(&h->loaded_ms);
 }
 
 void pz_config_holder_stats(pz_config_holder *h, unsigned long *reloads, unsigned long *rejected)

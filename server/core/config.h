@@ -509,12 +509,15 @@ const char *pz_config_version(const pz_config *c); /* NULL when the document has
 unsigned long long pz_config_generation(const pz_config *c);
 const char *pz_config_description(const pz_config *c);
 const char *pz_config_title(const pz_config *c);
+/* The document the snapshot was parsed from, byte for byte (NUL-terminated; *len may be NULL). */
+const char *pz_config_text(const pz_config *c, size_t *len);
 /* Root `trustedProxies` (ours): the CIDR blocks of the proxies whose X-Forwarded-For / Forwarded
  * headers name the client (server/core/netaddr.h); *n = 0 when absent. */
 const pz_cidr *pz_config_trusted_proxies(const pz_config *c, size_t *n);
 
 /* The root's auth policy: never NULL (a disabled policy when the document has no `auth`). */
 const pz_auth_policy *pz_config_auth(const pz_config *c);
+
 size_t pz_config_namespace_count(const pz_config *c);
 const pz_namespace *pz_config_namespace_at(const pz_config *c, size_t i); /* document order */
 /* NULL when unknown. O(log n). */
@@ -566,20 +569,46 @@ void pz_config_unref(pz_config *c);
 
 typedef struct pz_config_holder pz_config_holder;
 
-/* Takes ownership of the initial snapshot. `path` (may be NULL for an embedded config) is what
- * reloads read. */
+/* One attempt to load a document into the holder, as its listener sees it. */
+typedef struct pz_config_load {
+    const char *source;                 /* where it came from: "file:PATH", or what the caller of
+                                         * pz_config_holder_apply named ("url:...", "admin", ...) */
+    const char *text;                   /* the document as read; NULL when it could not be read */
+    size_t len;                         /* bytes of text */
+    pz_config *config;                  /* the new snapshot when accepted (borrowed), else NULL */
+    const pz_config_problems *problems; /* every error and warning found */
+} pz_config_load;
+
+/* Told about every load attempt (accepted or rejected), after it was decided and before the
+ * snapshot is swapped, under the holder's reload lock: attempts are reported one at a time and
+ * in order. Must not call back into the holder's reload functions. */
+typedef void (*pz_config_listener)(void *ctx, const pz_config_load *load);
+
+/* Takes ownership of the initial snapshot. `path` (may be NULL for an embedded config or one that
+ * comes from elsewhere, see pz_config_holder_apply) is what reloads read. */
 pz_config_holder *pz_config_holder_create(pz_config *initial, const char *path);
 void pz_config_holder_destroy(pz_config_holder *h);
+/* Sets the listener (NULL: none). Call before the holder is shared between threads. */
+void pz_config_holder_set_listener(pz_config_holder *h, pz_config_listener fn, void *ctx);
 /* Returns the current snapshot with a reference the caller must pz_config_unref. Never NULL.
  * Any thread; never blocks on a reload in progress for longer than a pointer swap. */
 pz_config *pz_config_holder_acquire(pz_config_holder *h);
 /* Re-reads the file. On success swaps the snapshot (in-flight requests keep theirs) and returns 0;
  * on failure logs every problem, keeps the old snapshot and returns -1. Serialized internally. */
 int pz_config_holder_reload(pz_config_holder *h);
+/* An ordinary validated reload of a document that comes from elsewhere (a URL, the admin API, a
+ * rollback): parses text[0..len), and on success swaps the snapshot and returns 0; on failure
+ * keeps the old one and returns -1. Every problem is logged, reported to the listener and, when
+ * `problems` is non-NULL, appended to it. `source` says where it came from (logs, listener).
+ * Serialized with reloads. Any thread but the listener's. */
+int pz_config_holder_apply(pz_config_holder *h, const char *text, size_t len, const char *source,
+                           pz_config_problems *problems);
 /* Starts a thread that reloads when the file's mtime, size or inode change (checked every
  * `interval_ms`). No-op without a path. Stopped by destroy. */
 void pz_config_holder_watch(pz_config_holder *h, int interval_ms);
 /* Counters for health/stats: successful reloads and rejected ones. */
 void pz_config_holder_stats(pz_config_holder *h, unsigned long *reloads, unsigned long *rejected);
+/* Wall-clock time (ms since the epoch) of the last successful swap, or of creation. */
+int64_t pz_config_holder_loaded_ms(pz_config_holder *h);
 
 #endif

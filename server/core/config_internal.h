@@ -32,6 +32,8 @@ struct pz_config {
     const char *version;
     const char *description;
     const char *title;
+    const char *text; /* the document as parsed */
+    size_t text_len;
     const pz_cidr *trusted_proxies;
     size_t n_trusted_proxies;
     const pz_auth_policy *auth; /* never NULL */

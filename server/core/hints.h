@@ -3,8 +3,9 @@
  * Both fronts walk the same rows in the same order, so their names and order cannot drift apart,
  * and a new hint is one row here plus its field in server/core/request.h.
  *
- * pz_hint_headers go out with successful responses only (REST 200 and 304, gRPC OK); an error
- * carries pz_error_hint_headers instead (REST headers, gRPC trailing metadata). Read-only tables and
+ * pz_hint_headers go out with successful responses (REST 200 and 304, gRPC OK); an error carries
+ * only their rows marked `on_errors` (the request id, which the caller needs most when something
+ * failed) plus pz_error_hint_headers (REST headers, gRPC trailing metadata). Read-only tables and
  * pure functions: any thread.
  */
 #ifndef PZ_HINTS_H
@@ -34,9 +35,10 @@ typedef struct pz_hint_header {
     size_t offset;                   /* offsetof(pz_response_hints, field); the field is a const char * */
     unsigned fronts;                 /* the PZ_FRONT_* bits that send it */
     pz_hint_uncacheable uncacheable; /* on a response that must not be stored */
+    bool on_errors; /* sent with errors (REST error bodies, gRPC error statuses); true in pz_error_hint_headers */
 } pz_hint_header;
 
-#define PZ_HINT_HEADERS_COUNT 7
+#define PZ_HINT_HEADERS_COUNT 8
 
 /* The rows, in the order both fronts send them. */
 extern const pz_hint_header pz_hint_headers[PZ_HINT_HEADERS_COUNT];

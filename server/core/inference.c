@@ -302,6 +302,8 @@ static stage_result stage_assign(pz_inference *inf)
     pz_request *req = inf->req;
     const pz_query *q = &inf->query;
     const pz_recommender *r = q->recommender;
+    req->hints.namespace_key = pz_arena_strdup(req->arena, q->ns->key);
+    req->hints.recommender_key = pz_arena_strdup(req->arena, r->key);
     if (r->n_variations == 0) {
         pz_error_setf(&inf->error, req->arena, PZ_NOT_FOUND, PZ_ERRTYPE_CONFIGURATION, "NoVariationsConfigured",
                       "recommender '%s' has no variations", r->key);

@@ -1,7 +1,9 @@
 #include "server/core/redact.h"
 
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "server/core/mem.h"
 
@@ -121,4 +123,68 @@ char *pz_redact_token(const char *token)
     memcpy(out, PZ_REDACTED, strlen(PZ_REDACTED));
     memcpy(out + strlen(PZ_REDACTED), tail, strlen(tail) + 1);
     return out;
+}
+
+/* Member names whose values are secrets (case-insensitive substrings). */
+static const char *const SECRET_NAMES[] = {"secret",  "password",   "token",        "apikey",
+                                           "api_key", "credential", "authorization"};
+
+static bool secret_name(const char *key)
+{
+    for (size_t i = 0; i < sizeof SECRET_NAMES / sizeof SECRET_NAMES[0]; i++) {
+        if (strcasestr(key, SECRET_NAMES[i]) != NULL)
+            return true;
+    }
+    return false;
+}
+
+/* Replaces a string's value by shown (malloc'ed; freed here). */
+static void set_shown(json_t *str, char *shown)
+{
+    json_string_set(str, shown);
+    free(shown);
+}
+
+/* all: every scalar inside v is a secret. */
+static void redact_value(json_t *v, bool all);
+
+static void redact_member(json_t *obj, const char *key, json_t *v, bool all)
+{
+    if (all || secret_name(key) || (strcmp(key, "headers") == 0 && json_is_object(v))) {
+        if (json_is_object(v) || json_is_array(v))
+            redact_value(v, true);
+        else
+            json_object_set_new(obj, key, json_string(PZ_REDACTED));
+    } else if (strcmp(key, "trackingId") == 0 && json_is_string(v)) {
+        set_shown(v, pz_redact_token(json_string_value(v)));
+    } else {
+        redact_value(v, false);
+    }
+}
+
+static void redact_value(json_t *v, bool all)
+{
+    if (json_is_object(v)) {
+        const char *key;
+        json_t *member;
+        void *tmp;
+        json_object_foreach_safe (v, tmp, key, member) {
+            redact_member(v, key, member, all);
+        }
+    } else if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            json_t *item = json_array_get(v, i);
+            if (all && !json_is_object(item) && !json_is_array(item))
+                json_array_set_new(v, i, json_string(PZ_REDACTED));
+            else
+                redact_value(item, all);
+        }
+    } else if (json_is_string(v) && strstr(json_string_value(v), "://") != NULL) {
+        set_shown(v, pz_redact_urls_dup(json_string_value(v)));
+    }
+}
+
+void pz_redact_json(json_t *doc)
+{
+    redact_value(doc, false);
 }

@@ -12,11 +12,21 @@
  *     since any parameter name may hold a key;
  *   - a fragment becomes "#***".
  * Scheme, host, port and path are kept, so an operator still sees which endpoint is meant.
+ *
+ * Documents (pz_redact_json: a configuration as the admin API shows it), besides the URLs in every
+ * string:
+ *   - every value of a `headers` object (webhook event targets send them as credentials);
+ *   - the value of any member whose name contains, case-insensitively, "secret", "password",
+ *     "token", "apikey", "api_key", "credential" or "authorization" (every scalar inside, when it
+ *     is an object or an array; keys are kept);
+ *   - a `trackingId` shown as pz_redact_token shows it.
  */
 #ifndef PZ_REDACT_H
 #define PZ_REDACT_H
 
 #include <stddef.h>
+
+#include <jansson.h>
 
 /* What replaces a secret. */
 #define PZ_REDACTED "***"
@@ -27,6 +37,9 @@ size_t pz_redact_urls(const char *in, size_t len, char *out, size_t cap);
 
 /* The same into a malloc'ed string (caller frees). */
 char *pz_redact_urls_dup(const char *in);
+
+/* Redacts a JSON document in place (see above). */
+void pz_redact_json(json_t *doc);
 
 /* A secret token shown by its last 4 characters only ("***1b2c"); tokens of 8 characters or
  * fewer are hidden whole. Malloc'ed (caller frees). */

@@ -74,6 +74,14 @@ typedef struct pz_response_hints {
     /* The upstreams' own time for this request (pz_upstream_timing above); the access log prints
      * it as upstream_ms when non-zero, so dur_ms - upstream_ms is the server's own added time. */
     pz_upstream_timing upstream;
+    /* X-Request-Id: the caller's (when it sent a valid one) or one minted here
+     * (pz_request_assign_id); sent with errors too */
+    const char *request_id;
+    /* The configured namespace / recommender the request resolved to (arena copies), for the
+     * access log and the metrics' labels; NULL when it did not resolve (unknown names stay out of
+     * the labels, so their sets stay bounded). */
+    const char *namespace_key;
+    const char *recommender_key;
 } pz_response_hints;
 
 typedef struct pz_request pz_request;
@@ -155,12 +163,31 @@ void pz_request_fail(pz_request *req, pz_status status, const char *type, const 
     __attribute__((format(printf, 5, 6)));
 void pz_request_succeed(pz_request *req, ProtobufCMessage *response);
 
+/* Sets req->hints.request_id: the request's `x-request-id` header when it is 1 to
+ * PZ_REQUEST_ID_MAX characters of [A-Za-z0-9._:-], else a new id (16 hex characters, unique in the
+ * process). Fronts call it once the headers are in. */
+#define PZ_REQUEST_ID_MAX 128
+void pz_request_assign_id(pz_request *req);
+
+/* The trace id of a W3C Trace Context `traceparent` value ("00-<32 hex trace id>-<16 hex parent
+ * id>-<2 hex flags>"; later versions may append fields): true with the 32 lower-case hex
+ * characters and a NUL in out, false when the value is malformed (an all-zero id, version ff,
+ * upper-case hex, wrong lengths). */
+bool pz_traceparent_trace_id(const char *value, size_t len, char out[33]);
+
 /* The client's "ip:port", or NULL: client_addr, or client_addr_fn's answer. */
 const char *pz_request_client_addr(const pz_request *req);
 
-/* One access-log line (info level) for a finished request: protocol, what (route or RPC), status
- * code as sent (HTTP status or gRPC code), duration since receipt, client, variation, cache
- * outcome. Formats nothing when info lines are not written. */
+/* What a finished request reports besides its access line: the metrics recorder (see
+ * server/core/request_metrics.h). Set once, before the fronts start; NULL: nothing. */
+typedef void (*pz_request_finished_fn)(void *ctx, const pz_request *req, const char *what, int code);
+void pz_request_set_finished_hook(pz_request_finished_fn fn, void *ctx);
+
+/* Called by the fronts once per finished request: one access-log line (info level; JSON Lines
+ * with --log-format json) with protocol, what (route or RPC), status code as sent (HTTP status or
+ * gRPC code), duration since receipt, client, principal, variation, cache outcome, request id and
+ * the traceparent's trace id; then the finished hook. Formats nothing when info lines are not
+ * written. */
 void pz_request_log_access(const pz_request *req, const char *what, int code);
 
 #endif

@@ -291,6 +291,52 @@ int pz_response_cache_stats_json(pz_response_cache *rc, pz_buf *out)
         atomic_load(&rc->not_modified), atomic_load(&rc->bypassed), pz_prepared_variants_encoded());
 }
 
+void pz_response_cache_collect_metrics(pz_response_cache *rc, pz_metrics_writer *w)
+{
+    pz_cache_stats s = {0};
+    if (rc->cache != NULL)
+        pz_cache_get_stats(rc->cache, &s);
+    static const char *const OUTCOME[] = {"outcome"};
+    const struct {
+        const char *outcome;
+        uint64_t n;
+    } lookups[] = {
+        {"hit", s.hits},    {"stale", s.stale_hits},    {"stale_if_error", s.stale_if_error},
+        {"miss", s.misses}, {"coalesced", s.coalesced}, {"bypass", atomic_load(&rc->bypassed)},
+    };
+    pz_metrics_write_family(w, "pz_cache_lookups_total", PZ_METRIC_COUNTER,
+                            "Response cache lookups by outcome (bypass: not cacheable by key size).");
+    for (size_t i = 0; i < sizeof lookups / sizeof lookups[0]; i++)
+        pz_metrics_write_sample(w, "pz_cache_lookups_total", 1, OUTCOME, &lookups[i].outcome, (double)lookups[i].n);
+    const struct {
+        const char *name, *help;
+        pz_metric_type type;
+        double value;
+    } rows[] = {
+        {"pz_cache_not_modified_total", "Conditional requests answered 304 / not_modified.", PZ_METRIC_COUNTER,
+         (double)atomic_load(&rc->not_modified)},
+        {"pz_cache_refreshes_total", "Background refreshes of stale entries started.", PZ_METRIC_COUNTER,
+         (double)s.refreshes},
+        {"pz_cache_refresh_failures_total", "Background refreshes whose call failed.", PZ_METRIC_COUNTER,
+         (double)atomic_load(&rc->refresh_failed)},
+        {"pz_cache_stores_total", "Responses stored.", PZ_METRIC_COUNTER, (double)s.stores},
+        {"pz_cache_not_stored_total", "Responses not stored (too large, purged meanwhile, outdated).",
+         PZ_METRIC_COUNTER, (double)s.not_stored},
+        {"pz_cache_evictions_total", "Entries evicted to stay within the byte budget.", PZ_METRIC_COUNTER,
+         (double)s.evictions},
+        {"pz_cache_expired_total", "Entries dropped past every freshness window.", PZ_METRIC_COUNTER,
+         (double)s.expired},
+        {"pz_cache_purged_total", "Entries made stale by a purge or dropped by a configuration reload.",
+         PZ_METRIC_COUNTER, (double)s.purged},
+        {"pz_cache_entries", "Entries holding a response.", PZ_METRIC_GAUGE, (double)s.entries},
+        {"pz_cache_bytes", "Bytes the cache holds, against its budget.", PZ_METRIC_GAUGE, (double)s.bytes},
+        {"pz_cache_capacity_bytes", "The cache's byte budget (--cache-bytes).", PZ_METRIC_GAUGE,
+         (double)s.capacity_bytes},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        pz_metrics_write_single(w, rows[i].name, rows[i].type, rows[i].help, rows[i].value);
+}
+
 /* ---- life cycle ---- */
 
 pz_response_cache *pz_response_cache_create(const pz_response_cache_options *opts)

@@ -40,6 +40,7 @@
 
 #include "server/core/buf.h"
 #include "server/core/cache.h"
+#include "server/core/metrics.h"
 #include "server/core/query.h"
 #include "server/core/request.h"
 
@@ -150,5 +151,8 @@ void pz_response_cache_purge_user(pz_response_cache *rc, const char *ns, const c
 
 /* Appends the counters as a JSON object (GET /admin/cache/stats). Returns 0 or -1 (cap). */
 int pz_response_cache_stats_json(pz_response_cache *rc, pz_buf *out);
+/* Writes the same counters as metrics (server/core/metrics.h): pz_cache_lookups_total{outcome},
+ * stores, evictions, purges, refreshes, 304s, and the entries and bytes held. Any thread. */
+void pz_response_cache_collect_metrics(pz_response_cache *rc, pz_metrics_writer *w);
 
 #endif

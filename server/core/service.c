@@ -122,6 +122,7 @@ static void put_events_admitted(admitted_call *call)
                         "namespace '%s' is not configured", in->namespace_);
         return;
     }
+    req->hints.namespace_key = pz_arena_strdup(req->arena, ns->key);
     /* A forward-only namespace takes the REST body as it was sent (its sessionId, userId and
      * experimentConversions read into the message); any other needs the message. */
     pz_events_body *raw = NULL;
@@ -345,6 +346,11 @@ void pz_service_destroy(pz_service *svc)
 int pz_service_cache_stats(pz_service *svc, pz_buf *out)
 {
     return pz_response_cache_stats_json(svc->response_cache, out);
+}
+
+void pz_service_collect_metrics(void *svc, pz_metrics_writer *w)
+{
+    pz_response_cache_collect_metrics(((pz_service *)svc)->response_cache, w);
 }
 
 pz_config *pz_service_config(pz_service *svc)

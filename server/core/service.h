@@ -80,6 +80,10 @@ void pz_service_destroy(pz_service *svc);
 /* Appends the response cache counters as JSON (GET /admin/cache/stats). Returns 0 or -1 (cap). */
 int pz_service_cache_stats(pz_service *svc, pz_buf *out);
 
+/* A metrics collector (server/core/metrics.h; ctx: the service): the response cache's
+ * (pz_response_cache_collect_metrics). */
+void pz_service_collect_metrics(void *svc, pz_metrics_writer *w);
+
 /* Makes a user's cached responses of namespace ns stale, as an accepted event does (any thread):
  * for events that reach the model another way (the namespace event log, issue 18). */
 void pz_service_purge_user(pz_service *svc, const char *ns, const char *user_id);

@@ -10,7 +10,7 @@
 
 #include "server/core/buf.h"
 #include "server/core/mem.h"
-#include "server/core/redact.h"
+#include "server/events/dead_letters.h"
 #include "server/events/outbox.h"
 #include "server/events/record.h"
 #include "server/events/target_spec.h"
@@ -196,49 +196,18 @@ static int cmd_stats(pz_outbox *ob, FILE *out, FILE *err)
 
 /* ---- dead letters ---- */
 
-typedef struct list_ctx {
-    const char *target;
-    long limit;
-    long printed;
-    FILE *out;
-} list_ctx;
-
-static int print_dead(void *ctx, const pz_outbox_dead *d)
+static int print_line(void *ctx, const char *json, size_t len)
 {
-    list_ctx *lc = ctx;
-    if (lc->target != NULL && !pz_target_id_matches(d->target_id, lc->target))
-        return 0;
-    if (lc->limit >= 0 && lc->printed >= lc->limit)
-        return 1;
-    pz_evrec_view v;
-    pz_buf b;
-    pz_buf_init(&b, 4u << 20);
-    pz_buf_append_str(&b, "{\"target\":");
-    char *shown = pz_target_display_id(d->target_id);
-    pz_json_write_string(&b, shown, strlen(shown));
-    free(shown);
-    pz_buf_printf(&b, ",\"number\":%u,\"seq\":%llu,\"attempts\":%u,\"deadLetteredAt\":%lld,\"reason\":", d->number,
-                  (unsigned long long)d->seq, d->attempts, (long long)d->at_ms);
-    char *reason = pz_redact_urls_dup(d->reason);
-    pz_json_write_string(&b, reason, strlen(reason));
-    free(reason);
-    pz_buf_append_str(&b, ",\"record\":");
-    if (pz_evrec_decode(d->record, d->record_len, &v) == 0)
-        pz_buf_append(&b, v.json, v.json_len);
-    else
-        pz_buf_append_str(&b, "null");
-    pz_buf_append_str(&b, "}\n");
-    fputs(b.data, lc->out);
-    pz_buf_free(&b);
-    lc->printed++;
+    FILE *out = ctx;
+    fwrite(json, 1, len, out);
+    fputc('\n', out);
     return 0;
 }
 
 static int cmd_dead_letters(pz_outbox *ob, const cli_args *a, FILE *out, FILE *err)
 {
     char errbuf[512];
-    list_ctx lc = {a->target, a->limit, 0, out};
-    if (pz_outbox_dead_letters(ob, 0, print_dead, &lc, errbuf, sizeof errbuf) < 0) {
+    if (pz_dead_letters_each(ob, a->target, a->limit, print_line, out, errbuf, sizeof errbuf) < 0) {
         fprintf(err, "error: %s\n", errbuf);
         return 1;
     }
@@ -260,21 +229,11 @@ static int cmd_replay(pz_outbox *ob, const cli_args *a, FILE *out, FILE *err)
         return 2;
     }
     char errbuf[512];
-    uint32_t number = 0;
-    if (a->target != NULL) {
-        target_list targets = {0};
-        pz_outbox_targets(ob, collect_target, &targets, errbuf, sizeof errbuf);
-        for (size_t i = 0; i < targets.n; i++) {
-            if (pz_target_id_matches(targets.items[i].id, a->target))
-                number = targets.items[i].number;
-        }
-        free_targets(&targets);
-        if (number == 0) {
-            fprintf(err, "error: no registered target '%s' (see `events stats`)\n", a->target);
-            return 1;
-        }
+    long n = pz_dead_letters_replay(ob, a->target, a->seq, errbuf, sizeof errbuf);
+    if (n == -2) {
+        fprintf(err, "error: no registered target '%s' (see `events stats`)\n", a->target);
+        return 1;
     }
-    long n = pz_outbox_requeue_dead(ob, number, a->seq, errbuf, sizeof errbuf);
     if (n < 0) {
         fprintf(err, "error: %s\n", errbuf);
         return 1;

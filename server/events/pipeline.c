@@ -179,6 +179,8 @@ int pz_event_pipeline_open(const pz_event_pipeline_options *opts, pz_event_pipel
         return -1;
     }
     atomic_init(&p->next_seq, info.next_seq);
+    pz_commit_clock_init(&p->commit_clock, info.next_seq, pz_now_ms());
+    p->commit_clock_ready = true;
     for (size_t i = 0; i < p->n_slots; i++) {
         if (p->slots[i]->pending > 0)
             pz_info("events: target %s has %llu record(s) to deliver", p->slots[i]->shown,
@@ -310,7 +312,14 @@ void pz_event_pipeline_destroy(pz_event_pipeline *p)
     pthread_cond_destroy(&p->idle);
     pthread_mutex_destroy(&p->lock);
     pthread_mutex_destroy(&p->reg_lock);
+    if (p->commit_clock_ready)
+        pz_commit_clock_destroy(&p->commit_clock);
     free(p);
+}
+
+pz_outbox *pz_event_pipeline_outbox(pz_event_pipeline *p)
+{
+    return p->ob;
 }
 
 static void sink_submit(void *self, pz_event_submission *s)

@@ -51,8 +51,10 @@
 #include "server/core/config.h"
 #include "server/core/event_sink.h"
 #include "server/core/experiment_store.h"
+#include "server/core/metrics.h"
 #include "server/core/request.h"
 #include "server/events/delivery.h"
+#include "server/events/outbox.h"
 #include "server/core/learner.h"
 #include "server/upstream/aws.h"
 
@@ -131,6 +133,17 @@ void pz_event_pipeline_destroy(pz_event_pipeline *p);
  * lag = records accepted for the target and not yet delivered or dead-lettered; counters since
  * start; state "idle", "delivering", "retrying" or "catching-up". Any thread. */
 void pz_event_pipeline_stats_json(pz_event_pipeline *p, pz_buf *out);
+
+/* Writes the pipeline's metrics (server/core/metrics.h) at `now_ms`: intake (accepted calls and
+ * events, commits, queued calls), the outbox (records, dead letters, bytes used and mapped) and per
+ * target {target, type, namespace}: delivered records and events, retries, dead letters, lag in
+ * records and in seconds (the age of the oldest record not yet delivered, commit_clock.h) and
+ * whether it is retrying. Any thread. */
+void pz_event_pipeline_collect_metrics(pz_event_pipeline *p, pz_metrics_writer *w, int64_t now_ms);
+
+/* The pipeline's outbox, for reads and admin operations (dead letters, replays) through the same
+ * LMDB handle (a process may open an environment once). */
+pz_outbox *pz_event_pipeline_outbox(pz_event_pipeline *p);
 
 /* Waits until every target has no lag (or timeout_ms passes). Returns true when idle. For tests
  * and benchmarks. */

@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "server/events/commit_clock.h"
 #include "server/events/outbox.h"
 #include "server/events/pipeline.h"
 #include "server/events/targets.h"
@@ -87,6 +88,8 @@ struct pz_event_pipeline {
 
     atomic_uint_fast64_t calls_accepted, events_accepted, commits;
     atomic_uint_fast64_t exposures_accepted, exposures_dropped, experiment_records;
+    pz_commit_clock commit_clock; /* when records were committed: the targets' lag in seconds */
+    bool commit_clock_ready;      /* initialized (open got that far) */
 };
 
 /* An exposure waiting for the writer (malloc'ed with its user id): it holds a reference on the

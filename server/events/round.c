@@ -559,6 +559,8 @@ void pz_pipeline_round(pz_event_pipeline *p, pz_exposure_item *exposures, pz_eve
         return;
     }
     atomic_store(&p->next_seq, next_seq);
+    if (next_seq > first_seq)
+        pz_commit_clock_note(&p->commit_clock, first_seq, pz_now_ms());
     bool calls = false;
     for (size_t j = 0; j < n_jobs; j++) {
         if (jobs[j].refused)

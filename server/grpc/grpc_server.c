@@ -129,6 +129,7 @@ struct pz_grpc_server {
     void *handle_ctx;
     int grace_ms;
     srv_method methods[N_METHODS];
+    int n_methods; /* the API's RPCs, then SERVICE_METHODS */
     pthread_t *threads;
     int n_threads;
 
@@ -320,7 +321,9 @@ static void copy_metadata(srv_call *c)
  * log writes a line. */
 static const char *client_addr(const pz_request *req)
 {
-    return peer_address(req->front_data);
+    /* The call that holds req, not front_data: a handler may stand in front_data while it decides
+     * (server/ops/admin.h's admission) and ask for the address meanwhile. */
+    return peer_address((srv_call *)((char *)req - offsetof(srv_call, req)));
 }
 
 static void init_request(srv_call *c)
@@ -332,6 +335,7 @@ static void init_request(srv_call *c)
     if (c->method->kind != CALL_UNKNOWN)
         c->req.deadline_ms = deadline_to_ms(c->deadline);
     copy_metadata(c);
+    pz_request_assign_id(&c->req);
 }
 
 /* Reads a whole received message into the arena. Returns false when it cannot be decompressed. */
@@ -405,11 +409,28 @@ static void add_md(grpc_metadata *arr, size_t *n, const char *key, const char *v
     (*n)++;
 }
 
-static void hints_metadata(srv_call *c)
+/* A hint row whose value differs from request to request (the request id): a prepared response's
+ * gRPC form (below) leaves it out, each request adds its own. */
+static bool per_request_row(const pz_hint_header *row)
 {
-    for (size_t i = 0; i < PZ_HINT_HEADERS_COUNT; i++)
-        add_md(c->initial, &c->n_initial, pz_hint_headers[i].name,
-               pz_hint_value(&pz_hint_headers[i], &c->req.hints, PZ_FRONT_GRPC, true));
+    return row->offset == offsetof(pz_response_hints, request_id);
+}
+
+/* The response hints as initial metadata: all of them on success, the on_errors rows on errors.
+ * With a prepared form's metadata (form != NULL, success), its entries by reference and then this
+ * request's own rows. */
+static void hints_metadata(srv_call *c, bool ok, const grpc_metadata *form, size_t n_form)
+{
+    for (size_t i = 0; i < n_form; i++) {
+        c->initial[c->n_initial] = form[i];
+        grpc_slice_ref(form[i].value); /* released with the call, like the other entries */
+        c->n_initial++;
+    }
+    for (size_t i = 0; i < PZ_HINT_HEADERS_COUNT; i++) {
+        const pz_hint_header *row = &pz_hint_headers[i];
+        if (form != NULL ? per_request_row(row) : ok || row->on_errors)
+            add_md(c->initial, &c->n_initial, row->name, pz_hint_value(row, &c->req.hints, PZ_FRONT_GRPC, true));
+    }
 }
 
 /* The gRPC form of a prepared response (server/core/prepared.h), made at its first send: the body
@@ -443,6 +464,8 @@ static const grpc_form *form_of(const pz_prepared_response *p, const pz_response
     g->base.free = free_form;
     g->body = grpc_slice_from_copied_buffer((const char *)p->protobuf, p->protobuf_len);
     for (size_t i = 0; i < PZ_HINT_HEADERS_COUNT; i++) {
+        if (per_request_row(&pz_hint_headers[i]))
+            continue;
         const char *v = pz_hint_value(&pz_hint_headers[i], hints, PZ_FRONT_GRPC, true);
         g->values[i] = v != NULL ? pz_strdup(v) : NULL;
         add_md(g->md, &g->n_md, pz_hint_headers[i].name, v);
@@ -455,6 +478,8 @@ static const grpc_form *form_of(const pz_prepared_response *p, const pz_response
 static bool form_fits(const grpc_form *g, const pz_response_hints *hints)
 {
     for (size_t i = 0; i < PZ_HINT_HEADERS_COUNT; i++) {
+        if (per_request_row(&pz_hint_headers[i]))
+            continue;
         const char *v = pz_hint_value(&pz_hint_headers[i], hints, PZ_FRONT_GRPC, true);
         if ((v == NULL) != (g->values[i] == NULL) || (v != NULL && strcmp(v, g->values[i]) != 0))
             return false;
@@ -487,9 +512,9 @@ static void start_batch(srv_call *c, const grpc_op *ops, size_t n)
 #define FINAL_BATCH_OPS 4
 
 /* The final batch: initial metadata (unless already sent), the message when `body` is given,
- * the status and RECV_CLOSE_ON_SERVER. Initial metadata: `md` when given (kept alive by the caller
- * until the call is released), else made from the hints on success. Errors carry details and the
- * upstream error trailers. After this the call belongs to the CQ worker, which releases it; the
+ * the status and RECV_CLOSE_ON_SERVER. Initial metadata: `md` (a prepared form's, success only)
+ * and this request's own rows when given, else made from the hints (hints_metadata). Errors carry
+ * details and the upstream error trailers. After this the call belongs to the CQ worker, which releases it; the
  * caller must not touch it. */
 static void send_final_md(srv_call *c, grpc_slice *body, int code, const char *message, const grpc_metadata *md,
                           size_t n_md)
@@ -499,16 +524,12 @@ static void send_final_md(srv_call *c, grpc_slice *body, int code, const char *m
     memset(ops, 0, sizeof ops);
     c->code = code;
     c->state = ST_FINISHING;
-    if (code == GRPC_STATUS_OK && md == NULL)
-        hints_metadata(c);
-    if (md == NULL) {
-        md = c->initial;
-        n_md = c->n_initial;
-    }
+    if (!c->sent_initial_md)
+        hints_metadata(c, code == GRPC_STATUS_OK, md, n_md);
     if (!c->sent_initial_md) {
         ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
-        ops[n].data.send_initial_metadata.count = n_md;
-        ops[n].data.send_initial_metadata.metadata = n_md ? (grpc_metadata *)md : NULL;
+        ops[n].data.send_initial_metadata.count = c->n_initial;
+        ops[n].data.send_initial_metadata.metadata = c->n_initial ? c->initial : NULL;
         n++;
         c->sent_initial_md = true;
     }
@@ -756,16 +777,24 @@ static void *cq_worker(void *arg)
     return NULL;
 }
 
-static void setup_methods(pz_grpc_server *s)
+/* Registers the RPCs of `api` and the service methods; hides the other APIs' services from
+ * reflection (they are served elsewhere). */
+static void setup_methods(pz_grpc_server *s, pz_api api)
 {
     int m = 0;
     for (int i = 0; i < PZ_RPC__COUNT; i++) {
         const pz_rpc_info *info = pz_rpc_get((pz_rpc)i);
-        s->methods[m++] = (srv_method){CALL_RPC, info->rpc, info->grpc_path, info->name, PREPOSTED_RPC, NULL};
+        if (info->api == api)
+            s->methods[m++] = (srv_method){CALL_RPC, info->rpc, info->grpc_path, info->name, PREPOSTED_RPC, NULL};
+    }
+    for (int a = 0; a < PZ_API__COUNT; a++) {
+        if (a != (int)api)
+            pz_reflection_hide_service(s->reflection, pz_api_service_name((pz_api)a));
     }
     for (size_t i = 0; i < N_SERVICE_METHODS; i++)
         s->methods[m++] = SERVICE_METHODS[i];
-    for (int i = 0; i < N_METHODS; i++) {
+    s->n_methods = m;
+    for (int i = 0; i < s->n_methods; i++) {
         srv_method *sm = &s->methods[i];
         if (sm->path == NULL)
             continue;
@@ -928,7 +957,7 @@ int pz_grpc_server_start(const pz_grpc_options *opts, pz_grpc_server **out, int 
     args[N_INT_ARGS].value.pointer.vtable = grpc_resource_quota_arg_vtable();
     grpc_channel_args chargs = {N_INT_ARGS + 1, args};
     s->server = grpc_server_create(&chargs, NULL);
-    setup_methods(s);
+    setup_methods(s, opts->api);
     s->cq = grpc_completion_queue_create_for_next(NULL);
     grpc_server_register_completion_queue(s->server, s->cq, NULL);
     s->creds = grpc_insecure_server_credentials_create();
@@ -948,7 +977,7 @@ int pz_grpc_server_start(const pz_grpc_options *opts, pz_grpc_server **out, int 
         destroy_unstarted(s);
         return -1;
     }
-    for (int i = 0; i < N_METHODS; i++) {
+    for (int i = 0; i < s->n_methods; i++) {
         for (int k = 0; k < s->methods[i].preposted; k++)
             post_request(s, &s->methods[i]);
     }
@@ -958,8 +987,8 @@ int pz_grpc_server_start(const pz_grpc_options *opts, pz_grpc_server **out, int 
         if (pthread_create(&s->threads[i], NULL, cq_worker, s) != 0)
             pz_fatal("grpc: cannot start completion-queue thread");
     }
-    pz_info("grpc: listening on %s (port %d, %d threads, max message %zu bytes, %d streams per connection%s)",
-            opts->address, port, s->n_threads, max, max_streams,
+    pz_info("grpc: listening on %s (%s; port %d, %d threads, max message %zu bytes, %d streams per connection%s)",
+            opts->address, pz_api_service_name(opts->api), port, s->n_threads, max, max_streams,
             s->tls == NULL                     ? ""
             : opts->tls_client_ca_file != NULL ? ", TLS with client certificates"
                                                : ", TLS");

@@ -1,6 +1,7 @@
-/* The gRPC front: a grpc core (1.51) completion-queue server that serves PersonalizationService
- * with protobuf-c messages, plus grpc.health.v1.Health/Check and server reflection
- * (grpc.reflection.v1 and v1alpha), and answers every other method with UNIMPLEMENTED.
+/* The gRPC front: a grpc core (1.51) completion-queue server that serves one API's service
+ * (PersonalizationService, or AdminService on the admin port) with protobuf-c messages, plus
+ * grpc.health.v1.Health/Check and server reflection (grpc.reflection.v1 and v1alpha), and answers every other method
+ * with UNIMPLEMENTED.
  *
  * It only translates: request metadata becomes pz_header entries (lower-case names), the call
  * deadline becomes pz_request.deadline_ms, the `if-none-match` metadata value becomes
@@ -61,6 +62,8 @@ typedef struct pz_grpc_options {
     void *handle_ctx;
     int stop_grace_ms; /* how long stop waits for in-flight calls before cancelling
                         * them; 0 = 2000 */
+    pz_api api;        /* whose RPCs to serve (server/core/rpc.h): PZ_API_PUBLIC (the default) or
+                        * PZ_API_ADMIN; reflection lists that API's service only */
     /* Limits (README "Security and limits"); 0 = the default named in grpc_server.c. */
     size_t max_connections;            /* open connections in total */
     size_t max_connections_per_client; /* open connections per client address */

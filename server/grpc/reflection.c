@@ -171,6 +171,16 @@ static void index_file(pz_reflection *r, size_t file)
     }
 }
 
+void pz_reflection_hide_service(pz_reflection *r, const char *full_name)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < r->n_services; i++) {
+        if (strcmp(r->services[i], full_name) != 0)
+            r->services[kept++] = r->services[i];
+    }
+    r->n_services = kept;
+}
+
 static bool count_file(pz_reflection *r, const uint8_t *bytes, size_t len)
 {
     (void)bytes;

@@ -49,7 +49,10 @@ int pz_reflection_find_symbol(const pz_reflection *r, const char *symbol, pz_ref
 /* Writes file i followed by its transitive dependencies, each once, to out (room for file_count
  * entries). Returns how many were written. */
 size_t pz_reflection_closure(const pz_reflection *r, size_t i, size_t *out);
-/* The fully-qualified names of every service in the set, in file order. */
+/* Leaves a service out of list_services answers (its symbols stay resolvable): for a service of
+ * the set that this server does not serve on this port. Before the index is shared. */
+void pz_reflection_hide_service(pz_reflection *r, const char *full_name);
+/* The fully-qualified names of every listed service in the set, in file order. */
 size_t pz_reflection_service_count(const pz_reflection *r);
 const char *pz_reflection_service_name(const pz_reflection *r, size_t i);
 

@@ -60,6 +60,7 @@ static const struct {
     [PZ_AWS_DYNAMODB] = {"dynamodb", "dynamodb", "DYNAMODB"},
     [PZ_AWS_KINESIS] = {"kinesis", "kinesis", "KINESIS"},
     [PZ_AWS_FIREHOSE] = {"firehose", "firehose", "FIREHOSE"},
+    [PZ_AWS_PERSONALIZE] = {"personalize", "personalize", "PERSONALIZE"},
 };
 
 static int64_t wall_ms(void)

@@ -44,6 +44,7 @@ typedef enum pz_aws_service {
     PZ_AWS_DYNAMODB,            /* "dynamodb" */
     PZ_AWS_KINESIS,             /* "kinesis" */
     PZ_AWS_FIREHOSE,            /* signing name "firehose", host prefix "firehose" */
+    PZ_AWS_PERSONALIZE,         /* the control plane (generate-config): "personalize" for both */
     PZ_AWS_SERVICE__COUNT
 } pz_aws_service;
 

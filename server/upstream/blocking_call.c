@@ -1,9 +1,10 @@
-/* Blocking HTTP POST calls with SigV4 (blocking_call.h). */
+/* Blocking HTTP calls with SigV4 (blocking_call.h). */
 #include "server/upstream/blocking_call.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,22 +66,31 @@ static size_t on_body(char *data, size_t size, size_t n, void *ctx)
     return pz_buf_append(&r->body, data, size * n) == 0 ? size * n : 0;
 }
 
+/* Copies the value of header line data[0..len) into out when the line is `name` (with its colon;
+ * case-insensitive), trimmed; a value that does not fit is left out. */
+static void pick_header(const char *data, size_t len, const char *name, char *out, size_t outlen)
+{
+    size_t nlen = strlen(name);
+    if (len <= nlen || strncasecmp(data, name, nlen) != 0)
+        return;
+    const char *v = data + nlen;
+    size_t vlen = len - nlen;
+    while (vlen > 0 && (*v == ' ' || *v == '\t')) {
+        v++;
+        vlen--;
+    }
+    while (vlen > 0 && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' '))
+        vlen--;
+    if (vlen < outlen)
+        snprintf(out, outlen, "%.*s", (int)vlen, v);
+}
+
 static size_t on_header(char *data, size_t size, size_t n, void *ctx)
 {
     pz_blocking_response *r = ctx;
     size_t len = size * n;
-    static const char NAME[] = "x-amzn-errortype:";
-    if (len > sizeof NAME - 1 && strncasecmp(data, NAME, sizeof NAME - 1) == 0) {
-        const char *v = data + sizeof NAME - 1;
-        size_t vlen = len - (sizeof NAME - 1);
-        while (vlen > 0 && (*v == ' ' || *v == '\t')) {
-            v++;
-            vlen--;
-        }
-        while (vlen > 0 && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' '))
-            vlen--;
-        snprintf(r->error_type, sizeof r->error_type, "%.*s", (int)vlen, v);
-    }
+    pick_header(data, len, "x-amzn-errortype:", r->error_type, sizeof r->error_type);
+    pick_header(data, len, "etag:", r->etag, sizeof r->etag);
     return len;
 }
 
@@ -91,9 +101,9 @@ static int on_progress(void *ctx, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
     return atomic_load(&c->cancelled) ? 1 : 0;
 }
 
-/* Signs the POST for req->signing (pz_aws_sign) and appends the session token and the signature
+/* Signs the call for req->signing (pz_aws_sign) and appends the session token and the signature
  * headers to *hl. Returns 0, or -1 with resp->error. */
-static int sign(const pz_blocking_request *req, struct curl_slist **hl, pz_blocking_response *resp)
+static int sign(const pz_blocking_request *req, const char *method, struct curl_slist **hl, pz_blocking_response *resp)
 {
     const char *headers[16];
     size_t n = 0;
@@ -105,7 +115,7 @@ static int sign(const pz_blocking_request *req, struct curl_slist **hl, pz_block
         headers[n++] = req->headers[i];
     }
     pz_sigv4_headers sig;
-    if (pz_aws_sign(req->signing, "POST", req->url, headers, n, req->body, req->body_len, time(NULL), &sig) != 0) {
+    if (pz_aws_sign(req->signing, method, req->url, headers, n, req->body, req->body_len, time(NULL), &sig) != 0) {
         set_error(resp, "%s: the request cannot be signed (SigV4)", req->url);
         return -1;
     }
@@ -117,10 +127,12 @@ static int sign(const pz_blocking_request *req, struct curl_slist **hl, pz_block
     return 0;
 }
 
-int pz_blocking_post(pz_blocking_client *c, const pz_blocking_request *req, pz_blocking_response *resp)
+int pz_blocking_call(pz_blocking_client *c, const pz_blocking_request *req, pz_blocking_response *resp)
 {
     memset(resp, 0, sizeof *resp);
-    pz_buf_init(&resp->body, PZ_BLOCKING_MAX_RESPONSE_BYTES);
+    pz_buf_init(&resp->body, req->max_response_bytes > 0 ? req->max_response_bytes : PZ_BLOCKING_MAX_RESPONSE_BYTES);
+    const char *method = req->method != NULL ? req->method : "POST";
+    bool post = strcmp(method, "POST") == 0;
     if (atomic_load(&c->cancelled)) {
         set_error(resp, "cancelled: the server is shutting down");
         return -1;
@@ -132,14 +144,18 @@ int pz_blocking_post(pz_blocking_client *c, const pz_blocking_request *req, pz_b
         hl = curl_slist_append(hl, req->headers[i]);
     /* No "Expect: 100-continue" round trip before large bodies (the empty header is not signed). */
     hl = curl_slist_append(hl, "Expect:");
-    if (req->signing != NULL && sign(req, &hl, resp) != 0) {
+    if (req->signing != NULL && sign(req, method, &hl, resp) != 0) {
         curl_slist_free_all(hl);
         return -1;
     }
     curl_easy_setopt(h, CURLOPT_URL, req->url);
-    curl_easy_setopt(h, CURLOPT_POST, 1L);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    if (post) {
+        curl_easy_setopt(h, CURLOPT_POST, 1L);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    } else {
+        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    }
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
                      req->timeout_ms > 0 ? req->timeout_ms : (long)PZ_BLOCKING_DEFAULT_TIMEOUT_MS);
@@ -153,6 +169,7 @@ int pz_blocking_post(pz_blocking_client *c, const pz_blocking_request *req, pz_b
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "personalization-server");
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https"); /* never file:// or others from a URL we were given */
     CURLcode rc = curl_easy_perform(h);
     curl_slist_free_all(hl);
     if (rc != CURLE_OK) {
@@ -161,6 +178,13 @@ int pz_blocking_post(pz_blocking_client *c, const pz_blocking_request *req, pz_b
     }
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
     return 0;
+}
+
+int pz_blocking_post(pz_blocking_client *c, const pz_blocking_request *req, pz_blocking_response *resp)
+{
+    pz_blocking_request post = *req;
+    post.method = "POST";
+    return pz_blocking_call(c, &post, resp);
 }
 
 void pz_blocking_response_free(pz_blocking_response *resp)

@@ -140,9 +140,48 @@ static void free_call(up_call *c)
     free(c);
 }
 
-/* Runs the callback and frees the call. */
-static void deliver(up_call *c, pz_upstream_outcome outcome, long status, const char *detail)
+/* The outcome label of pz_upstream_calls_total. */
+static const char *outcome_label(pz_upstream_outcome outcome, long status)
 {
+    switch (outcome) {
+    case PZ_UPSTREAM_RESPONSE:
+        return status == 429   ? "throttled"
+               : status >= 500 ? "http_5xx"
+               : status >= 400 ? "http_4xx"
+               : status >= 300 ? "http_3xx"
+                               : "ok";
+    case PZ_UPSTREAM_QUEUE_FULL: return "queue_full";
+    case PZ_UPSTREAM_CIRCUIT_OPEN: return "circuit_open";
+    case PZ_UPSTREAM_TIMEOUT: return "timeout";
+    case PZ_UPSTREAM_CONNECT_FAILED: return "connect_failed";
+    case PZ_UPSTREAM_TOO_LARGE: return "too_large";
+    case PZ_UPSTREAM_SHUTDOWN: return "shutdown";
+    }
+    return "unknown";
+}
+
+static void record_call(pz_upstream *u, const up_call *c, pz_upstream_outcome outcome, long status)
+{
+    if (u->m_calls == NULL)
+        return;
+    const char *labels[] = {c->breaker_key, outcome_label(outcome, status)};
+    pz_metric_inc(pz_metric_series_get(u->m_calls, labels), 1);
+    if (c->attempts > 0)
+        pz_metric_observe(pz_metric_series_get(u->m_duration, labels), (double)c->upstream_us / 1e6);
+}
+
+static void record_breaker(pz_upstream *u, const up_breaker *b)
+{
+    if (u->m_breaker == NULL)
+        return;
+    const char *labels[] = {b->key};
+    pz_metric_set(pz_metric_series_get(u->m_breaker, labels), (double)b->b.state);
+}
+
+/* Runs the callback and frees the call. */
+static void deliver(pz_upstream *u, up_call *c, pz_upstream_outcome outcome, long status, const char *detail)
+{
+    record_call(u, c, outcome, status);
     pz_upstream_response res = {
         .outcome = outcome,
         .status = outcome == PZ_UPSTREAM_RESPONSE ? status : 0,
@@ -162,7 +201,7 @@ static void deliver(up_call *c, pz_upstream_outcome outcome, long status, const 
 /* Engine thread: a live call ends; counts it and wakes drain(). */
 static void complete(pz_upstream *u, up_call *c, pz_upstream_outcome outcome, long status, const char *detail)
 {
-    deliver(c, outcome, status, detail);
+    deliver(u, c, outcome, status, detail);
     pthread_mutex_lock(&u->mu);
     u->live--;
     u->stats.completed++;
@@ -181,7 +220,7 @@ void pz_upstream_submit(pz_upstream *u, const pz_upstream_request *req, pz_upstr
 {
     up_call *c = new_call(u, req, cb, ctx);
     if (req->signing != NULL && sign_call(c, req) != 0) {
-        deliver(c, PZ_UPSTREAM_CONNECT_FAILED, 0, "the request cannot be signed (SigV4): a field is too long");
+        deliver(u, c, PZ_UPSTREAM_CONNECT_FAILED, 0, "the request cannot be signed (SigV4): a field is too long");
         return;
     }
     pthread_mutex_lock(&u->mu);
@@ -203,13 +242,13 @@ void pz_upstream_submit(pz_upstream *u, const pz_upstream_request *req, pz_upstr
     size_t limit = u->o.max_inflight + u->o.max_queued;
     pthread_mutex_unlock(&u->mu);
     if (reject == PZ_UPSTREAM_SHUTDOWN) {
-        deliver(c, reject, 0, "the server is shutting down");
+        deliver(u, c, reject, 0, "the server is shutting down");
         return;
     }
     if (reject == PZ_UPSTREAM_QUEUE_FULL) {
         char detail[128];
         snprintf(detail, sizeof detail, "the upstream queue is full (%zu calls in progress or waiting)", limit);
-        deliver(c, reject, 0, detail);
+        deliver(u, c, reject, 0, detail);
         return;
     }
     wake(u);
@@ -225,6 +264,7 @@ static void link_active(pz_upstream *u, up_call *c)
         u->active_head->act_prev = c;
     u->active_head = c;
     u->active++;
+    atomic_store_explicit(&u->active_published, u->active, memory_order_relaxed);
 }
 
 static void unlink_active(pz_upstream *u, up_call *c)
@@ -237,6 +277,7 @@ static void unlink_active(pz_upstream *u, up_call *c)
         c->act_next->act_prev = c->act_prev;
     c->act_prev = c->act_next = NULL;
     u->active--;
+    atomic_store_explicit(&u->active_published, u->active, memory_order_relaxed);
 }
 
 static void start_call(pz_upstream *u, up_call *c, int64_t now)
@@ -248,7 +289,9 @@ static void start_call(pz_upstream *u, up_call *c, int64_t now)
         return;
     }
     c->breaker = pz_upstream_breaker_for(u, c->breaker_key, now);
-    if (!pz_breaker_allow(&c->breaker->b, now)) {
+    bool allowed = pz_breaker_allow(&c->breaker->b, now);
+    record_breaker(u, c->breaker);
+    if (!allowed) {
         complete(u, c, PZ_UPSTREAM_CIRCUIT_OPEN, 0, "the circuit breaker is open after repeated failures");
         return;
     }
@@ -328,8 +371,10 @@ static void transfer_done(pz_upstream *u, up_call *c, CURLcode rc, int64_t now)
     }
     bool failed = outcome == PZ_UPSTREAM_CONNECT_FAILED || outcome == PZ_UPSTREAM_TIMEOUT ||
                   (outcome == PZ_UPSTREAM_RESPONSE && status >= 500);
-    if (strcmp(c->breaker->key, c->breaker_key) == 0) /* the slot may have been reused meanwhile */
+    if (strcmp(c->breaker->key, c->breaker_key) == 0) { /* the slot may have been reused meanwhile */
         pz_breaker_record(&c->breaker->b, !failed, now);
+        record_breaker(u, c->breaker);
+    }
 
     if (c->idempotent && c->attempts < u->o.max_attempts && retryable(outcome, status)) {
         int64_t backoff = pz_retry_backoff_ms(c->attempts, u->o.retry_base_ms, RETRY_CAP_MS, &u->seed);
@@ -526,6 +571,55 @@ static void *engine_main(void *arg)
     return NULL;
 }
 
+/* The gauges and counters read at scrape time (a pz_metrics_collect_fn; ctx: the engine). */
+static void collect_metrics(void *ctx, pz_metrics_writer *w)
+{
+    pz_upstream *u = ctx;
+    pthread_mutex_lock(&u->mu);
+    size_t live = u->live;
+    unsigned long retries = u->stats.retries;
+    pthread_mutex_unlock(&u->mu);
+    size_t active = atomic_load_explicit(&u->active_published, memory_order_relaxed);
+    pz_metrics_write_single(w, "pz_upstream_inflight", PZ_METRIC_GAUGE, "Upstream calls on the wire.", (double)active);
+    pz_metrics_write_single(w, "pz_upstream_queued", PZ_METRIC_GAUGE,
+                            "Upstream calls waiting for a slot or for a retry's backoff.",
+                            (double)(live > active ? live - active : 0));
+    pz_metrics_write_single(w, "pz_upstream_retries_total", PZ_METRIC_COUNTER,
+                            "Upstream calls retried after a connection failure or a 429/5xx answer.", (double)retries);
+}
+
+static void register_metrics(pz_upstream *u, pz_metrics *m)
+{
+    static const char *const CALL_LABELS[] = {"upstream", "outcome"};
+    static const char *const UPSTREAM[] = {"upstream"};
+    u->m_calls = pz_metrics_family(
+        m, &(pz_metric_family_options){.type = PZ_METRIC_COUNTER,
+                                       .name = "pz_upstream_calls_total",
+                                       .help = "Upstream calls by upstream and outcome (ok, http_3xx, http_4xx, "
+                                               "throttled, http_5xx, timeout, connect_failed, circuit_open, "
+                                               "queue_full, too_large, shutdown).",
+                                       .labels = CALL_LABELS,
+                                       .n_labels = 2});
+    u->m_duration = pz_metrics_family(
+        m, &(pz_metric_family_options){.type = PZ_METRIC_HISTOGRAM,
+                                       .name = "pz_upstream_call_duration_seconds",
+                                       .help = "The upstream's own time per call (connection set-up and waiting for "
+                                               "the answer, over its attempts).",
+                                       .labels = CALL_LABELS,
+                                       .n_labels = 2,
+                                       .bounds = PZ_METRICS_DURATION_BOUNDS,
+                                       .n_bounds = PZ_METRICS_DURATION_BOUNDS_COUNT});
+    u->m_breaker = pz_metrics_family(
+        m, &(pz_metric_family_options){.type = PZ_METRIC_GAUGE,
+                                       .name = "pz_upstream_breaker_state",
+                                       .help = "Circuit breaker per upstream as of its last call: 0 closed, 1 open, "
+                                               "2 half-open.",
+                                       .labels = UPSTREAM,
+                                       .n_labels = 1,
+                                       .max_series = MAX_BREAKERS * 4});
+    pz_metrics_add_collector(m, collect_metrics, u);
+}
+
 pz_upstream *pz_upstream_create(const pz_upstream_options *opts)
 {
     pthread_once(&curl_once, curl_init_once);
@@ -561,6 +655,9 @@ pz_upstream *pz_upstream_create(const pz_upstream_options *opts)
                          u->o.retry_min_per_sec > 1 ? u->o.retry_min_per_sec : 1, pz_now_ms());
     u->seed = (uint32_t)time(NULL) ^ 0x5bd1e995u;
     u->accepting = true;
+    atomic_init(&u->active_published, 0);
+    if (u->o.metrics != NULL)
+        register_metrics(u, u->o.metrics);
     pthread_mutex_init(&u->mu, NULL);
     pthread_cond_init(&u->cond, NULL);
     if (pthread_create(&u->thread, NULL, engine_main, u) != 0)

@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "server/core/metrics.h"
 #include "server/upstream/aws.h"
 
 typedef struct pz_upstream pz_upstream;
@@ -41,6 +42,13 @@ typedef struct pz_upstream_options {
     double retry_min_per_sec;    /* retry budget floor; default 10 */
     int breaker_threshold;       /* consecutive failures that open a breaker; default 5 */
     int breaker_open_ms;         /* how long a breaker stays open before a probe; default 5000 */
+    /* Where the engine records its metrics (server/core/metrics.h), or NULL: per upstream (the
+     * breaker key) pz_upstream_calls_total{upstream, outcome}, pz_upstream_call_duration_seconds
+     * (the upstream's own time, pz_upstream_response.upstream_us) and pz_upstream_breaker_state
+     * (0 closed, 1 open, 2 half-open, as of its last call); and, read at scrape time,
+     * pz_upstream_inflight, pz_upstream_queued and pz_upstream_retries_total. The registry must
+     * outlive the engine's last scrape. */
+    pz_metrics *metrics;
 } pz_upstream_options;
 
 /* The defaults documented above. */

@@ -87,6 +87,8 @@ struct pz_upstream {
     up_breaker breakers[MAX_BREAKERS];
     pz_retry_budget budget;
     uint32_t seed;
+    atomic_size_t active_published;                     /* `active`, for the metrics collector on another thread */
+    pz_metric_family *m_calls, *m_duration, *m_breaker; /* NULL without a registry */
 };
 
 /* The breaker of upstream `key`, created when new; with more upstreams than slots the least

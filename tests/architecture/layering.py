@@ -2,7 +2,7 @@
 
 Packages are the folders under server/ plus gateway/. Dependencies point down only (DESIGN.md):
 
-    fronts (gateway, server/grpc) -> net (sockets) -> core <- recommenders, events, catalog, experiments, auth
+    fronts (gateway, server/grpc) -> net (sockets) -> core <- recommenders, events, catalog, experiments, auth, ops
                                                                 -> upstream
                                                             <- geoip
     main.c (package "server") wires everything.
@@ -29,12 +29,14 @@ ALLOWED = {
     "server/geoip": {"server/core"},
     "server/auth": {"server/core", "server/upstream"},
     "server/experiments": {"server/core", "proto"},
+    "server/ops": {"server/core", "server/upstream", "proto"},
     "server/demo": set(),
     "server/net": {"server/core"},
     "server/grpc": {"server/core", "server/net", "proto"},
     "gateway": {"server/core", "server/net", "proto"},
     "server": {"server/core", "server/upstream", "server/recommenders", "server/events", "server/catalog",
-               "server/experiments", "server/auth", "server/demo", "server/geoip", "server/grpc", "server/net", "gateway",
+               "server/experiments", "server/auth", "server/demo", "server/geoip", "server/grpc", "server/ops",
+               "server/net", "gateway",
                "proto"},
 }
 

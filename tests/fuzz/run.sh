@@ -53,7 +53,8 @@ flags=(-g -O1 -std=gnu11 -D_GNU_SOURCE -fno-omit-frame-pointer
 # their own (the fronts' parsing is h2o's and grpc's; route and transcoder code is here).
 sources=(server/core/*.c server/upstream/*.c server/recommenders/*.c server/catalog/*.c server/events/*.c
          gateway/routes.c gateway/experiment_page.c gateway/transcode.c gateway/transcode_parse.c gateway/transcode_write.c
-         "$bin"/proto/personalization/v1/personalization.pb-c.c "$bin"/proto/google/protobuf/struct.pb-c.c
+         "$bin"/proto/personalization/v1/personalization.pb-c.c "$bin"/proto/personalization/v1/admin.pb-c.c
+         "$bin"/proto/google/protobuf/struct.pb-c.c
          "$bin"/tests/unit/gateway/transcode_test_types.pb-c.c)
 objdir="$out/obj"
 mkdir -p "$objdir"

@@ -241,7 +241,8 @@ def test_tls_with_h2_via_alpn(s):
                 srv.proc.kill()
             srv.cleanup()
         out = run("--demo", "--tls-cert", cert, "--tls-key", os.path.join(tmp, "missing.pem"), "--data-dir",
-                  os.path.join(tmp, "d"), "--http-port", "0", "--grpc-port", "0")
+                  os.path.join(tmp, "d"), "--http-port", "0", "--grpc-port", "0", "--admin-port", "0",
+                  "--admin-grpc-port", "0")
         assert out.returncode == 1 and "TLS" in out.stderr, out.stderr
     finally:
         shutil.rmtree(tmp)
@@ -253,7 +254,8 @@ def test_refuses_to_start_on_bad_config(s):
         path = os.path.join(tmp, "bad.json")
         with open(path, "w") as f:
             f.write('{"namespaces": 1}')
-        out = run("--config", path, "--data-dir", os.path.join(tmp, "d"), "--http-port", "0", "--grpc-port", "0")
+        out = run("--config", path, "--data-dir", os.path.join(tmp, "d"), "--http-port", "0", "--grpc-port", "0",
+                  "--admin-port", "0", "--admin-grpc-port", "0")
         assert out.returncode == 1 and "$.namespaces" in out.stderr, out.stderr
     finally:
         shutil.rmtree(tmp)

@@ -197,17 +197,20 @@ def test_secrets_are_redacted_in_stats_and_logs(s):
         assert status == 200
         deadline = time.time() + 20
         while True:  # both targets fail (nothing listens on port 9) and say so
-            _, _, stats = curl_json(srv, "/admin/events/stats")
+            _, _, stats = curl_json(srv, srv.admin_url("/admin/events/stats"))
             errors = [t for t in stats["targets"] if t.get("lastError")]
             if len(errors) == 2 or time.time() > deadline:
                 break
             time.sleep(0.2)
-        text = json.dumps(stats) + srv.read_log()
+        _, _, metrics = curl(srv, srv.admin_url("/metrics"))  # target labels too (issue 17)
+        text = json.dumps(stats) + srv.read_log() + metrics.decode()
         for secret in ("hunter2", "s3cr3t-token", "sekrit-bearer", "3f1e2d4c-aaaa-bbbb-cccc"):
             assert secret not in text, (secret, text[-3000:])
         ids = sorted(t["id"] for t in stats["targets"])
         assert ids == ["hooks/http/http://***@127.0.0.1:9/in?token=***&x=***",
                        "hooks/personalize-event-tracker/***90ab"], ids
+        for shown in ids:  # the same display ids label the delivery metrics
+            assert 'pz_event_target_lag_records{target="%s"' % shown in metrics.decode(), shown
         assert len(errors) == 2, stats
     finally:
         srv.stop(expect_clean=False)

@@ -48,11 +48,13 @@ class Server:
         self.proc = None
         self.http_port = None
         self.grpc_port = None
+        self.admin_port = None
+        self.admin_grpc_port = None
         self.scheme = "http"
 
     def start(self, timeout=60):
-        cmd = [self.binary, "--http-port", "0", "--grpc-port", "0", "--data-dir", self.data_dir,
-               "--config-watch-ms", "200"] + self.args
+        cmd = [self.binary, "--http-port", "0", "--grpc-port", "0", "--admin-port", "0", "--admin-grpc-port", "0",
+               "--data-dir", self.data_dir, "--config-watch-ms", "200"] + self.args
         self.log = open(self.log_path, "w+")
         env = dict(os.environ)
         env.pop("BUILD_WORKING_DIRECTORY", None)
@@ -64,9 +66,11 @@ class Server:
             text = self.read_log()
             m_http = re.search(r"REST  listening on (https?)://[^ ]*:(\d+)", text)
             m_grpc = re.search(r"gRPC  listening on [^ ]*:(\d+)", text)
-            if m_http and m_grpc:
+            m_admin = re.search(r"admin listening on http://[^ ]*:(\d+) .* gRPC [^ ]*:(\d+)", text)
+            if m_http and m_grpc and m_admin:
                 self.scheme = m_http.group(1)
                 self.http_port, self.grpc_port = int(m_http.group(2)), int(m_grpc.group(1))
+                self.admin_port, self.admin_grpc_port = int(m_admin.group(1)), int(m_admin.group(2))
                 self.wait_healthy(deadline)
                 return self
             if self.proc.poll() is not None:
@@ -92,9 +96,17 @@ class Server:
     def url(self, path):
         return "%s://127.0.0.1:%d%s" % (self.scheme, self.http_port, path)
 
+    def admin_url(self, path):
+        """A URL of the admin API (REST under /admin, /metrics) on --admin-port."""
+        return "http://127.0.0.1:%d%s" % (self.admin_port, path)
+
     @property
     def grpc_target(self):
         return "127.0.0.1:%d" % self.grpc_port
+
+    @property
+    def admin_grpc_target(self):
+        return "127.0.0.1:%d" % self.admin_grpc_port
 
     def signal(self, sig):
         self.proc.send_signal(sig)

@@ -40,7 +40,8 @@ def run(binary, data_dir, n, requests, per_request, label):
         json.dump(CONFIG, f)
     log = open(os.path.join(tmp, "server.log"), "w+")
     args = [binary, "--config", cfg, "--data-dir", data_dir, "--http-port", "0", "--grpc-port", "0",
-            "--import-poll-ms", "0", "--log-level", "warn", "--http-threads", "1"]
+            "--admin-port", "0", "--admin-grpc-port", "0", "--import-poll-ms", "0", "--log-level", "warn",
+            "--http-threads", "1"]
     help_text = subprocess.run([binary, "--help"], capture_output=True, text=True).stdout
     if "--cache-bytes" in help_text:
         args += ["--cache-bytes", "0"]  # the response cache has its own budget; measure the catalog alone

@@ -49,7 +49,13 @@ def wrk(url, lua=None, ns=None):
     return rps, lat, int(errors.group(1)) if errors else 0, int(bad.group(1)) if bad else 0
 
 
+# REST port -> admin port of each server started: the /admin/... routes live on the admin listener.
+ADMIN_PORTS = {}
+
+
 def get_json(port, path):
+    if path.startswith("/admin/"):
+        port = ADMIN_PORTS[port]
     with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=10) as r:
         return json.load(r)
 
@@ -57,13 +63,17 @@ def get_json(port, path):
 def start(binary, config, data_dir, env):
     log = open(os.path.join(os.path.dirname(data_dir), "server.log"), "w")
     proc = subprocess.Popen([binary, "--config", config, "--data-dir", data_dir, "--http-port", "0",
-                             "--grpc-port", "0", "--log-level", "info", "--config-watch-ms", "0"],
+                             "--grpc-port", "0", "--admin-port", "0", "--admin-grpc-port", "0", "--log-level", "info",
+                             "--config-watch-ms", "0"],
                             stdout=log, stderr=subprocess.STDOUT, env=env)
     deadline = time.time() + 30
     while time.time() < deadline:
         with open(log.name) as f:
-            m = re.search(r"REST  listening on http://[^ ]*:(\d+)", f.read())
-        if m:
+            text = f.read()
+        m = re.search(r"REST  listening on http://[^ ]*:(\d+)", text)
+        a = re.search(r"admin listening on http://[^ ]*:(\d+)", text)
+        if m and a:
+            ADMIN_PORTS[int(m.group(1))] = int(a.group(1))
             return proc, int(m.group(1))
         time.sleep(0.05)
     raise RuntimeError("server did not start")

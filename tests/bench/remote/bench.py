@@ -113,6 +113,7 @@ def main():
                AWS_ENDPOINT_URL_PERSONALIZE_RUNTIME="http://127.0.0.1:%d" % fake_port)
     log = open(os.path.join(tmp, "server.log"), "w+")
     server = subprocess.Popen([args.server, "--config", cfg_path, "--http-port", "0", "--grpc-port", "0",
+                               "--admin-port", "0", "--admin-grpc-port", "0",
                                "--data-dir", os.path.join(tmp, "data"), "--config-watch-ms", "0",
                                "--cache-bytes", "0", "--log-level", "info"],
                               stdout=log, stderr=subprocess.STDOUT, env=env)

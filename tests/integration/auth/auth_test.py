@@ -20,6 +20,8 @@ import idp as idp_mod  # noqa: E402
 
 find_generated_python()
 import grpc  # noqa: E402
+from google.protobuf import struct_pb2  # noqa: E402
+from personalization.v1 import admin_pb2 as admin_pb  # noqa: E402
 from personalization.v1 import personalization_pb2 as pb  # noqa: E402
 
 SVC = "/personalization.v1.PersonalizationService/"
@@ -207,15 +209,15 @@ def test_api_key_scopes_and_namespaces_are_403(s):
 
 
 def test_admin_needs_the_admin_scope(s):
-    status, hdrs, doc = rest(s, "/admin/cache/stats")
+    status, hdrs, doc = rest(s, s.admin_url("/admin/cache/stats"))
     assert_401(status, hdrs, doc, "MissingCredentials")
-    status, _, doc = rest(s, "/admin/cache/stats", key_header("backend"))
+    status, _, doc = rest(s, s.admin_url("/admin/cache/stats"), key_header("backend"))
     assert status == 403 and doc["code"] == "InsufficientScope", doc
-    status, _, doc = rest(s, "/admin/cache/stats", key_header("ops"))
+    status, _, doc = rest(s, s.admin_url("/admin/cache/stats"), key_header("ops"))
     assert status == 200 and "hits" in doc, doc
-    status, _, doc = rest(s, "/admin/events/stats", bearer(IDP.token("admin-person")))
+    status, _, doc = rest(s, s.admin_url("/admin/events/stats"), bearer(IDP.token("admin-person")))
     assert status == 403 and doc["code"] == "InsufficientScope", doc  # tokens: only through requiredScopes
-    status, _, doc = rest(s, "/admin/auth/stats", bearer(IDP.token("admin-person", scope="openid " + ADMIN_SCOPE)))
+    status, _, doc = rest(s, s.admin_url("/admin/auth/stats"), bearer(IDP.token("admin-person", scope="openid " + ADMIN_SCOPE)))
     assert status == 200 and "tokensVerified" in doc, doc
     # experiment results are operators' data too, over both protocols
     status, hdrs, doc = rest(s, "/experiments/demo")
@@ -234,6 +236,27 @@ def test_admin_needs_the_admin_scope(s):
         except grpc.RpcError as e:
             assert e.code() == grpc.StatusCode.PERMISSION_DENIED, e
         fn(pb.ListExperimentsRequest(namespace="demo"), metadata=[("x-api-key", KEYS["ops"])], timeout=10)
+    finally:
+        ch.close()
+    # the admin listener: its scrape and the gRPC AdminService need the scope too, /healthz does not
+    status, hdrs, _ = curl(s, s.admin_url("/metrics"))
+    assert status == 401 and "apikey" in hdrs["www-authenticate"].lower(), (status, hdrs)
+    status, _, body = curl(s, s.admin_url("/metrics"), headers=(key_header("ops"),))
+    assert status == 200 and b"pz_requests_total" in body, status
+    assert curl(s, s.admin_url("/healthz"))[0] == 200
+    ch = grpc.insecure_channel(s.admin_grpc_target)
+    try:
+        fn = ch.unary_unary("/personalization.v1.AdminService/GetCacheStats",
+                            request_serializer=admin_pb.GetCacheStatsRequest.SerializeToString,
+                            response_deserializer=struct_pb2.Struct.FromString)
+        for md, code in (((), grpc.StatusCode.UNAUTHENTICATED),
+                         ((("x-api-key", KEYS["backend"]),), grpc.StatusCode.PERMISSION_DENIED)):
+            try:
+                fn(admin_pb.GetCacheStatsRequest(), metadata=md, timeout=10)
+                raise AssertionError("GetCacheStats without the admin scope succeeded")
+            except grpc.RpcError as e:
+                assert e.code() == code, e
+        assert "hits" in fn(admin_pb.GetCacheStatsRequest(), metadata=[("x-api-key", KEYS["ops"])], timeout=10)
     finally:
         ch.close()
 
@@ -362,11 +385,11 @@ def test_rfc8725_attacks_are_401(s):
 def test_a_remembered_token_is_not_verified_again(s):
     token = IDP.token("user-0020")
     rest(s, REC % "user-0020", bearer(token))
-    _, _, before = rest(s, "/admin/auth/stats", key_header("ops"))
+    _, _, before = rest(s, s.admin_url("/admin/auth/stats"), key_header("ops"))
     for _ in range(5):
         status, _, _ = rest(s, REC % "user-0020", bearer(token))
         assert status == 200
-    _, _, after = rest(s, "/admin/auth/stats", key_header("ops"))
+    _, _, after = rest(s, s.admin_url("/admin/auth/stats"), key_header("ops"))
     assert after["tokenCacheHits"] - before["tokenCacheHits"] == 5, (before, after)
     assert after["tokensVerified"] == before["tokensVerified"], (before, after)
     text = json.dumps(after)

@@ -64,7 +64,7 @@ def items_of(doc):
 
 
 def test_stats_and_health_of_the_demo(s):
-    status, _, doc = curl_json(s, "/admin/builtin/stats")
+    status, _, doc = curl_json(s, s.admin_url("/admin/builtin/stats"))
     assert status == 200, doc
     assert doc["state"] == "ok" and doc["namespaces"] == 1 and doc["items"] >= 1000, doc
     for key in ("mapBytes", "maxBytes", "usedBytes", "pendingBytes", "eventsLearned", "flushes", "flushFailures",
@@ -268,7 +268,7 @@ def test_a_full_store_is_loud_keeps_events_and_recovers(s):
         health = None
         while time.time() < deadline:
             status, _, health = curl_json(srv, "/healthz")
-            _, _, stats = curl_json(srv, "/admin/builtin/stats")
+            _, _, stats = curl_json(srv, srv.admin_url("/admin/builtin/stats"))
             if health["status"] == "DEGRADED" and stats["flushFailures"] >= 2:
                 break
             time.sleep(0.1)
@@ -290,7 +290,7 @@ def test_a_full_store_is_loud_keeps_events_and_recovers(s):
     try:
         deadline = time.time() + 60
         while time.time() < deadline:
-            _, _, ev = curl_json(srv2, "/admin/events/stats")
+            _, _, ev = curl_json(srv2, srv2.admin_url("/admin/events/stats"))
             lag = [t["lag"] for t in ev["targets"] if t["type"] == "builtin"]
             if lag == [0]:
                 break

@@ -21,7 +21,7 @@ def recommend_path(user, n=5):
 
 
 def stats(s):
-    status, hdrs, doc = curl_json(s, "/admin/cache/stats")
+    status, hdrs, doc = curl_json(s, s.admin_url("/admin/cache/stats"))
     assert status == 200 and hdrs["cache-control"] == "no-store", (status, hdrs)
     return doc
 
@@ -168,7 +168,7 @@ def test_cache_off_still_validates(s):
         _, h2, _ = curl(srv, recommend_path("cache-u7"))
         assert ETAG.match(h1["etag"]) and ETAG.match(h2["etag"])
         assert h1["etag"] != h2["etag"]  # computed twice: a new recommendationId each time
-        status, _, doc = curl_json(srv, "/admin/cache/stats")
+        status, _, doc = curl_json(srv, srv.admin_url("/admin/cache/stats"))
         assert status == 200 and doc["enabled"] is False and doc["hits"] == 0, doc
         assert srv.stop() == 0
     finally:

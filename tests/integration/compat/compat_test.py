@@ -241,7 +241,7 @@ def test_split_header_attempt_refused_at_reload(s):
 # ---- POST rerank never meets the cache ----
 
 def stats(s):
-    return curl_json(s, "/admin/cache/stats")[2]
+    return curl_json(s, s.admin_url("/admin/cache/stats"))[2]
 
 
 def test_post_rerank_is_never_cached(s):

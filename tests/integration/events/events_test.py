@@ -99,7 +99,7 @@ def post(s, ns, body, headers=()):
 
 
 def stats(s):
-    status, _, doc = curl_json(s, "/admin/events/stats")
+    status, _, doc = curl_json(s, s.admin_url("/admin/events/stats"))
     assert status == 200, status
     return doc
 

@@ -228,7 +228,7 @@ def test_cache_hits_never_cross_arms_and_still_count_exposures(s):
         second = rest_recommend(s, "home", u)[1]
         assert second == first  # the same entry: same arm, same body
         assert grpc_recommend(s, "home", u)[0].matched_experiment.variation == first["matchedExperiment"]["variation"]
-    status, _, stats = curl_json(s, "/admin/cache/stats")
+    status, _, stats = curl_json(s, s.admin_url("/admin/cache/stats"))
     assert stats["hits"] >= 2 * len(users), stats
     per_variation = {"a": 0, "b": 0}
     for u in users:

@@ -397,7 +397,7 @@ def test_rest_304_has_no_content_length(s):
 
 
 def events_accepted(s):
-    status, _, doc = curl_json(s, "/admin/events/stats")
+    status, _, doc = curl_json(s, s.admin_url("/admin/events/stats"))
     assert status == 200, status
     return doc["accepted"]["events"]
 

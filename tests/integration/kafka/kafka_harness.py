@@ -79,7 +79,8 @@ def event_ids(messages):
 def http(server, path, body=None, timeout=20):
     """(status, parsed JSON or None) of a GET, or a POST when body is given."""
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(server.url(path), data=data, method="POST" if data is not None else "GET")
+    url = server.admin_url(path) if path.startswith("/admin/") else server.url(path)  # /admin: the admin port
+    req = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
     if data is not None:
         req.add_header("Content-Type", "application/json")
     try:

@@ -1,6 +1,7 @@
 // Checks an OpenAPI document served by a running server with tools we did not write:
 //   1. @apidevtools/swagger-parser validates it (OpenAPI 3.0 schema + $refs);
-//   2. every operation is executed against the server with the document's own examples (path
+//   2. every operation is executed against the server (at its path item's own servers when it has
+//      them: the admin listener's routes) with the document's own examples (path
 //      parameter examples, request body examples), and each real response is checked against the
 //      document: its status must be documented, its body must validate against the response schema
 //      with ajv (an independent JSON Schema validator), and every header the document marks
@@ -54,7 +55,9 @@ function buildUrl(base, path, op, pathParams) {
       if (!op) continue;
       operations++;
       const params = (op.parameters || []).concat(item.parameters || []);
-      const url = buildUrl(base, path, op, params.filter((p) => p.in === "path"));
+      // a path item with its own servers (the admin listener's routes) is served there
+      const itemBase = item.servers ? new URL(item.servers[0].url, docUrl).toString() : base;
+      const url = buildUrl(itemBase, path, op, params.filter((p) => p.in === "path"));
       const init = {method: method.toUpperCase(), headers: {}};
       if (op.requestBody) {
         const [type, media] = Object.entries(op.requestBody.content)[0];

@@ -55,8 +55,11 @@ def check_document(url):
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
+METHODS = ("get", "post")  # what the document's path items hold besides `servers`
+
+
 def operations_of(doc):
-    return sorted("%s %s" % (m.upper(), path) for path, item in doc["paths"].items() for m in item)
+    return sorted("%s %s" % (m.upper(), path) for path, item in doc["paths"].items() for m in item if m in METHODS)
 
 
 def test_document_served_with_strong_etag_and_304(s):
@@ -71,7 +74,12 @@ def test_document_served_with_strong_etag_and_304(s):
         "GET /recommend-items/demo/for-you/{user_id}", "GET /recommend-items/demo/popular/{user_id}",
         "GET /related-items/demo/similar/{item_id}", "GET /rerank-items/demo/ranking/{user_id}/{item_ids}",
         "POST /rerank-items/demo/ranking/{user_id}", "POST /events/demo", "GET /healthz", "GET /admin/cache/stats",
-        "GET /admin/events/stats", "GET /openapi.json", "GET /proto/personalization/v1/personalization.proto"])
+        "GET /admin/events/stats", "GET /admin/builtin/stats", "GET /admin/auth/stats", "GET /metrics",
+        "GET /openapi.json", "GET /proto/personalization/v1/personalization.proto"])
+    # the operators' routes are on the admin listener, and the document says where
+    for path in ("/metrics", "/admin/cache/stats", "/admin/events/stats", "/admin/builtin/stats", "/admin/auth/stats"):
+        assert [x["url"] for x in doc["paths"][path]["servers"]] == [s.admin_url("")], doc["paths"][path]
+    assert "servers" not in doc["paths"]["/healthz"]
     status, hdrs2, body = curl(s, "/openapi.json", headers=("If-None-Match: " + etag,))
     assert status == 304 and body == b"" and hdrs2["etag"] == etag, (status, hdrs2)
     status, _, body = curl(s, "/openapi.json", headers=('If-None-Match: "0000000000000000"',))
@@ -109,7 +117,7 @@ def test_every_example_validates_against_the_demo(s):
     """swagger-parser validation, then every operation run with the document's examples and its
     real response validated with ajv."""
     r = check_document(s.url("/openapi.json"))
-    assert r["operations"] == 11 and r["executed"] == 11 and r["failures"] == [] and r["rejectedBroken"], r
+    assert r["operations"] == 14 and r["executed"] == 14 and r["failures"] == [] and r["rejectedBroken"], r
     assert r["requiredHeadersSeen"] >= 16, r  # the demo's GETs have cache policies: ETag, Cache-Control, ...
 
 
@@ -159,7 +167,7 @@ def test_experiments_config_document_and_reload(s):
         rec = curl_json(srv, "/recommend-items/demo/for-you/user-0001?numResults=2")[2]
         assert rec["matchedExperiment"]["feature"] == "layout", rec
         r = check_document(srv.url("/openapi.json"))
-        assert r["executed"] == r["operations"] == 12 and r["failures"] == [], r
+        assert r["executed"] == r["operations"] == 15 and r["failures"] == [], r
         etag = hdrs["etag"]
         write_config(path, experiments_config(version="exp-2", extra_recommender="trending"))
         deadline = time.time() + 20
@@ -266,7 +274,8 @@ def test_auth_config_document(s):
         assert schemes == {"apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key",
                                       "description": schemes["apiKey"]["description"]}}, schemes
         assert doc["security"] == [{"apiKey": []}], doc["security"]
-        ops = {"%s %s" % (m.upper(), p): op for p, item in doc["paths"].items() for m, op in item.items()}
+        ops = {"%s %s" % (m.upper(), p): op for p, item in doc["paths"].items() for m, op in item.items()
+               if m in METHODS}
         for name, op in ops.items():
             public = name.startswith(("GET /healthz", "GET /openapi.json", "GET /proto/",
                                       "GET /recommend-items/open/"))
@@ -296,18 +305,20 @@ def test_print_openapi_is_the_served_document(s):
     """--check-config --print-openapi writes the same document the server serves for the same
     configuration and server URL; problems go to stderr so stdout stays JSON."""
     url = "https://api.example.test"
-    p = subprocess.run([s.binary_path, "--check-config", "--demo", "--print-openapi", "--openapi-server", url],
-                       capture_output=True, timeout=60)
-    assert p.returncode == 0, p.stderr
-    assert b"is valid" in p.stderr, p.stderr
-    printed = json.loads(p.stdout)
-    assert printed["servers"] == [{"url": url}]
     srv = Server(s.binary_path, args=["--demo", "--openapi-server", url]).start()
     try:
         served = curl(srv, "/openapi.json")[2]
     finally:
         srv.stop()
         srv.cleanup()
+    # the admin routes name the admin listener: the same one (host and port) as the server's
+    p = subprocess.run([s.binary_path, "--check-config", "--demo", "--print-openapi", "--openapi-server", url,
+                        "--admin-port", str(srv.admin_port)], capture_output=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert b"is valid" in p.stderr, p.stderr
+    printed = json.loads(p.stdout)
+    assert printed["servers"] == [{"url": url}]
+    assert printed["paths"]["/metrics"]["servers"][0]["url"] == srv.admin_url(""), printed["paths"]["/metrics"]
     assert served == p.stdout  # byte for byte
     # without --openapi-server: "/", relative to where the document is published
     p = subprocess.run([s.binary_path, "--check-config", "--demo", "--print-openapi"], capture_output=True, timeout=60)

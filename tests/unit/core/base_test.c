@@ -226,6 +226,7 @@ static void test_rpc_table(void **state)
     for (int i = 0; i < PZ_RPC__COUNT; i++) {
         const pz_rpc_info *info = pz_rpc_get((pz_rpc)i);
         assert_int_equal(info->rpc, i);
+        assert_non_null(strstr(info->grpc_path, pz_api_service_name(info->api)));
         assert_ptr_equal(pz_rpc_by_grpc_path(info->grpc_path), info);
         assert_non_null(info->request);
         assert_non_null(info->response);

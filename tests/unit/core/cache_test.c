@@ -491,6 +491,30 @@ static void test_purge_namespace(void **state)
     pz_cache_destroy(c);
 }
 
+static void test_purge_all(void **state)
+{
+    (void)state;
+    pz_cache *c = pz_cache_create(&(pz_cache_options){.capacity_bytes = 1 << 20, .shards = 4, .purge_settle_ms = 0});
+    pz_cache_key a = key_for("a", "shop", "alice", 1), o = key_for("o", "blog", NULL, 1);
+    store(c, &a, "a", &TTL_10S, T0);
+    store(c, &o, "o", &TTL_10S, T0);
+    const pz_prepared_response *out;
+    pz_cache_flight *f;
+    pz_cache_key late = key_for("late", "news", "bob", 1);
+    assert_int_equal(pz_cache_lookup(c, &late, T0, NULL, &out, &f), PZ_CACHE_MISS); /* in flight during the purge */
+    assert_int_equal(pz_cache_purge_all(c, T0 + 1), 2);
+    assert_lookup(c, &a, T0 + 2, PZ_CACHE_MISS, NULL);
+    assert_lookup(c, &o, T0 + 2, PZ_CACHE_MISS, NULL);
+    pz_prepared_response *res = response("computed before the purge");
+    pz_cache_complete(c, f, res, &TTL_10S, T0 + 3);
+    pz_prepared_unref(res);
+    assert_lookup(c, &late, T0 + 4, PZ_CACHE_MISS, NULL); /* not stored */
+    pz_cache_stats st;
+    pz_cache_get_stats(c, &st);
+    assert_int_equal(st.purged, 2);
+    pz_cache_destroy(c);
+}
+
 static void test_new_generation_drops_older_entries(void **state)
 {
     (void)state;
@@ -609,6 +633,7 @@ int main(void)
         cmocka_unit_test(test_purge_races_with_calls_in_flight),
         cmocka_unit_test(test_purge_log_overflow_is_conservative),
         cmocka_unit_test(test_purge_namespace),
+        cmocka_unit_test(test_purge_all),
         cmocka_unit_test(test_new_generation_drops_older_entries),
         cmocka_unit_test(test_concurrent_use),
     };

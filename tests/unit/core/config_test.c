@@ -1433,6 +1433,86 @@ static void test_holder_reload_good_and_bad(void **state)
     pz_config_holder_destroy(h);
 }
 
+/* What the listener saw: one entry per load attempt. */
+typedef struct seen_loads {
+    int n;
+    char sources[4][600];
+    bool accepted[4];
+    size_t errors[4];
+    char text[4][128];
+} seen_loads;
+
+static void remember_load(void *ctx, const pz_config_load *load)
+{
+    seen_loads *s = ctx;
+    if (s->n >= 4)
+        return;
+    snprintf(s->sources[s->n], sizeof s->sources[s->n], "%s", load->source);
+    s->accepted[s->n] = load->config != NULL;
+    s->errors[s->n] = load->problems->n_errors;
+    if (load->text != NULL)
+        snprintf(s->text[s->n], sizeof s->text[s->n], "%.*s", (int)load->len, load->text);
+    else
+        snprintf(s->text[s->n], sizeof s->text[s->n], "(none)");
+    s->n++;
+}
+
+static void test_holder_apply_and_listener(void **state)
+{
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s/config-apply.json", tmp_dir());
+    write_file(path, GOOD_V1);
+    pz_config_holder *h = pz_config_holder_create(pz_config_load_file(path, NULL), path);
+    seen_loads seen = {0};
+    pz_config_holder_set_listener(h, remember_load, &seen);
+    int64_t loaded_before = pz_config_holder_loaded_ms(h);
+
+    /* a document from elsewhere: an ordinary validated reload */
+    pz_config_problems problems;
+    pz_config_problems_init(&problems);
+    assert_int_equal(pz_config_holder_apply(h, GOOD_V2, strlen(GOOD_V2), "admin", &problems), 0);
+    assert_int_equal(problems.n, 0);
+    pz_config *now = pz_config_holder_acquire(h);
+    assert_string_equal(pz_config_version(now), "2");
+    size_t len;
+    assert_string_equal(pz_config_text(now, &len), GOOD_V2); /* the snapshot keeps its document */
+    assert_int_equal(len, strlen(GOOD_V2));
+    pz_config_unref(now);
+    assert_true(pz_config_holder_loaded_ms(h) >= loaded_before);
+
+    /* a bad one changes nothing, and its problems come back */
+    assert_int_equal(pz_config_holder_apply(h, BAD_DOC, strlen(BAD_DOC), "rollback of @3", &problems), -1);
+    assert_true(problems.n_errors >= 1);
+    pz_config_problems_free(&problems);
+    now = pz_config_holder_acquire(h);
+    assert_string_equal(pz_config_version(now), "2");
+    pz_config_unref(now);
+
+    /* a file reload that cannot read the file is reported without a text */
+    unlink(path);
+    assert_int_equal(pz_config_holder_reload(h), -1);
+
+    assert_int_equal(seen.n, 3);
+    assert_string_equal(seen.sources[0], "admin");
+    assert_true(seen.accepted[0]);
+    assert_string_equal(seen.text[0], GOOD_V2);
+    assert_string_equal(seen.sources[1], "rollback of @3");
+    assert_false(seen.accepted[1]);
+    assert_true(seen.errors[1] >= 1);
+    assert_string_equal(seen.text[1], BAD_DOC);
+    char file_source[600];
+    snprintf(file_source, sizeof file_source, "file:%s", path);
+    assert_string_equal(seen.sources[2], file_source);
+    assert_false(seen.accepted[2]);
+    assert_string_equal(seen.text[2], "(none)");
+    unsigned long reloads, rejected;
+    pz_config_holder_stats(h, &reloads, &rejected);
+    assert_int_equal(reloads, 1);
+    assert_int_equal(rejected, 2);
+    pz_config_holder_destroy(h);
+}
+
 /* Issue 19: the version is echoed on every response, so it is bounded (PZ_CONFIG_MAX_VERSION_LEN). */
 static void test_version_length_limit(void **state)
 {
@@ -1624,6 +1704,7 @@ int main(void)
         cmocka_unit_test(test_lookups_many_and_any_action),
         cmocka_unit_test(test_refcount),
         cmocka_unit_test(test_holder_reload_good_and_bad),
+        cmocka_unit_test(test_holder_apply_and_listener),
         cmocka_unit_test(test_holder_watch_picks_up_changes),
         cmocka_unit_test(test_holder_destroy_stops_watch_promptly),
         cmocka_unit_test(test_cache_policy_staleness_and_generation),

@@ -68,6 +68,20 @@ static void test_grpc(void **state)
                              "x-personalization-fallback=failed;");
 }
 
+static void test_request_id_on_every_response(void **state)
+{
+    (void)state;
+    pz_response_hints h = {.request_id = "0123456789abcdef", .variation = "v"};
+    char out[512];
+    render(&h, PZ_FRONT_REST, false, out, sizeof out);
+    assert_string_equal(out, "cache-control=no-store;x-personalization-variation=v;x-request-id=0123456789abcdef;");
+    render(&h, PZ_FRONT_GRPC, true, out, sizeof out);
+    assert_string_equal(out, "x-personalization-variation=v;x-request-id=0123456789abcdef;");
+    /* errors carry the request id and nothing else */
+    for (size_t i = 0; i < PZ_HINT_HEADERS_COUNT; i++)
+        assert_int_equal(pz_hint_headers[i].on_errors, strcmp(pz_hint_headers[i].name, "x-request-id") == 0);
+}
+
 /* A value that would split the header is never sent, on either front. */
 static void test_values_with_control_characters_are_not_sent(void **state)
 {
@@ -109,6 +123,7 @@ int main(void)
         cmocka_unit_test(test_rest_cacheable_route),
         cmocka_unit_test(test_rest_uncacheable_route),
         cmocka_unit_test(test_grpc),
+        cmocka_unit_test(test_request_id_on_every_response),
         cmocka_unit_test(test_values_with_control_characters_are_not_sent),
         cmocka_unit_test(test_rows_are_lower_case_and_distinct),
     };

@@ -61,6 +61,39 @@ static void test_tokens(void **state)
     free(t);
 }
 
+static void expect_json(const char *in, const char *want)
+{
+    json_error_t err;
+    json_t *doc = json_loads(in, 0, &err);
+    assert_non_null(doc);
+    pz_redact_json(doc);
+    char *out = json_dumps(doc, JSON_COMPACT);
+    assert_string_equal(out, want);
+    free(out);
+    json_decref(doc);
+}
+
+/* Documents (the admin API's configuration): header values, members named like secrets (whole
+ * values, nested too), tracking ids, URLs in any string; everything else, keys included, kept. */
+static void test_json_documents(void **state)
+{
+    (void)state;
+    expect_json("{\"eventTargets\":[{\"type\":\"http\",\"url\":\"https://hooks.example/x\","
+                "\"headers\":{\"Authorization\":\"Bearer abc\",\"X-Tenant\":\"t1\"}}]}",
+                "{\"eventTargets\":[{\"type\":\"http\",\"url\":\"https://hooks.example/x\","
+                "\"headers\":{\"Authorization\":\"***\",\"X-Tenant\":\"***\"}}]}");
+    expect_json(
+        "{\"auth\":{\"apiKeys\":[{\"name\":\"k\",\"key\":\"s\"}],\"clientSecret\":\"x\",\"issuer\":\"i\"},"
+        "\"password\":7,\"sessionToken\":null,\"trackingId\":\"0123456789abcdef\",\"n\":{\"trackingId\":\"short\"}}",
+        "{\"auth\":{\"apiKeys\":[{\"name\":\"***\",\"key\":\"***\"}],\"clientSecret\":\"***\",\"issuer\":\"i\"},"
+        "\"password\":\"***\",\"sessionToken\":\"***\",\"trackingId\":\"***cdef\",\"n\":{\"trackingId\":\"***\"}}");
+    expect_json("{\"url\":\"https://user:pa55@config.example:8443/a@b?key=v&n=2#f\",\"other\":\"mailto:a@b\","
+                "\"list\":[\"http://u@h/\",\"plain\"]}",
+                "{\"url\":\"https://***@config.example:8443/a@b?key=***&n=***#***\",\"other\":\"mailto:a@b\","
+                "\"list\":[\"http://***@h/\",\"plain\"]}");
+    expect_json("{\"version\":\"3\",\"namespaces\":{}}", "{\"version\":\"3\",\"namespaces\":{}}");
+}
+
 static void test_log_lines_are_redacted(void **state)
 {
     (void)state;
@@ -89,6 +122,7 @@ int main(void)
         cmocka_unit_test(test_urls),
         cmocka_unit_test(test_cut_to_capacity),
         cmocka_unit_test(test_tokens),
+        cmocka_unit_test(test_json_documents),
         cmocka_unit_test(test_log_lines_are_redacted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

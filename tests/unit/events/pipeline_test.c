@@ -428,6 +428,31 @@ static void test_delivery_survives_reopen_without_duplicates_and_reclaims(void *
     free_call(more);
 }
 
+/* The pipeline's metrics page as of `at_ms` (pz_event_pipeline_collect_metrics). */
+static int64_t metrics_now;
+
+static void collect_at(void *ctx, pz_metrics_writer *w)
+{
+    pz_event_pipeline_collect_metrics(ctx, w, metrics_now);
+}
+
+static double metric(fixture *f, int64_t at_ms, const char *sample)
+{
+    pz_metrics *m = pz_metrics_create();
+    pz_metrics_add_collector(m, collect_at, f->p);
+    metrics_now = at_ms;
+    pz_buf b;
+    pz_buf_init(&b, 1 << 20);
+    assert_int_equal(pz_metrics_render(m, &b), 0);
+    const char *line = strstr(b.data, sample);
+    if (line == NULL)
+        fail_msg("no sample %s in:\n%s", sample, b.data);
+    double v = strtod(line + strlen(sample), NULL);
+    pz_buf_free(&b);
+    pz_metrics_destroy(m);
+    return v;
+}
+
 static void test_a_failing_target_is_retried_until_it_recovers(void **state)
 {
     fixture *f = *state;
@@ -448,9 +473,25 @@ static void test_a_failing_target_is_retried_until_it_recovers(void **state)
         nanosleep(&ts, NULL);
     }
     assert_false(pz_event_pipeline_wait_delivered(f->p, 50));
+    /* the metrics say so: one record behind, as old as its commit, retrying */
+    char labels[900];
+    snprintf(labels, sizeof labels, "{target=\"shop/file/%s\",type=\"file\",namespace=\"shop\"} ", f->file);
+    char sample[1000];
+    snprintf(sample, sizeof sample, "pz_event_target_lag_records%s", labels);
+    assert_true(metric(f, pz_now_ms(), sample) == 1);
+    snprintf(sample, sizeof sample, "pz_event_target_lag_seconds%s", labels);
+    double lag = metric(f, pz_now_ms() + 7000, sample);
+    assert_true(lag >= 7 && lag < 60);
+    snprintf(sample, sizeof sample, "pz_event_target_retrying%s", labels);
+    assert_true(metric(f, pz_now_ms(), sample) == 1);
+    assert_true(metric(f, pz_now_ms(), "\npz_events_accepted_total ") == 1);
     mkdir(sink, 0755);
     assert_true(pz_event_pipeline_wait_delivered(f->p, 10000));
     assert_int_equal(count_lines(f->file), 1);
+    snprintf(sample, sizeof sample, "pz_event_target_lag_seconds%s", labels);
+    assert_true(metric(f, pz_now_ms() + 7000, sample) == 0); /* caught up */
+    snprintf(sample, sizeof sample, "pz_event_target_delivered_records_total%s", labels);
+    assert_true(metric(f, pz_now_ms(), sample) == 1);
     free_call(c);
 }
 

@@ -5,6 +5,7 @@
  * tests/integration/openapi. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -30,6 +31,9 @@ static const char CONFIG[] =
     " \"quiet\":{\"recommenders\":{\"recommend-items\":{\"only\":{\"variations\":{\"x\":{\"type\":\"builtin\"}}}}}}"
     "}}";
 
+/* Where the admin listener is (its routes name it in their path items). */
+static const char ADMIN_URL[] = "http://10.0.0.5:9464";
+
 static json_t *document(const char *config_text, const char *server_url)
 {
     pz_config_problems problems;
@@ -43,7 +47,7 @@ static json_t *document(const char *config_text, const char *server_url)
     pz_config_problems_free(&problems);
     pz_buf out;
     pz_buf_init(&out, 1u << 24);
-    assert_int_equal(pz_openapi_write(cfg, server_url, &out), 0);
+    assert_int_equal(pz_openapi_write(cfg, server_url, ADMIN_URL, &out), 0);
     json_error_t err;
     json_t *doc = json_loadb(out.data, out.len, 0, &err);
     assert_non_null(doc);
@@ -80,14 +84,29 @@ static void test_one_path_per_recommender_with_literal_keys(void **state)
         "/experiments/shop/home/layout",
         "/recommend-items/quiet/only/{user_id}",
         "/healthz",
+        "/openapi.json",
+        "/metrics",
         "/admin/cache/stats",
         "/admin/events/stats",
-        "/openapi.json",
+        "/admin/builtin/stats",
+        "/admin/auth/stats",
         PZ_OPENAPI_PROTO_PATH,
     };
     assert_int_equal(json_object_size(paths), sizeof expected / sizeof expected[0]);
-    for (size_t i = 0; i < sizeof expected / sizeof expected[0]; i++)
-        assert_non_null(json_object_get(paths, expected[i]));
+    for (size_t i = 0; i < sizeof expected / sizeof expected[0]; i++) {
+        json_t *item = json_object_get(paths, expected[i]);
+        assert_non_null(item);
+        /* the admin listener's routes name it; everything else is on the document's server */
+        json_t *servers = json_object_get(item, "servers");
+        bool admin = strcmp(expected[i], "/metrics") == 0 || strncmp(expected[i], "/admin/", 7) == 0;
+        assert_int_equal(servers != NULL, admin);
+        if (admin) {
+            assert_int_equal(json_array_size(servers), 1);
+            assert_string_equal(json_string_value(json_object_get(json_array_get(servers, 0), "url")), ADMIN_URL);
+        }
+    }
+    /* the scrape is text, not JSON */
+    assert_non_null(at(paths, "/metrics", "get", "responses", "200", "content", "text/plain", "schema", NULL));
     /* the rerank POST and GET live on their own paths, with their own methods */
     assert_non_null(at(paths, "/rerank-items/shop/rank/{user_id}", "post", NULL));
     assert_null(at(paths, "/rerank-items/shop/rank/{user_id}", "get", NULL));
@@ -297,8 +316,8 @@ static void test_operation_ids_are_unique_and_output_is_deterministic(void **sta
     pz_buf a, b;
     pz_buf_init(&a, 1u << 24);
     pz_buf_init(&b, 1u << 24);
-    assert_int_equal(pz_openapi_write(cfg, PZ_OPENAPI_ORIGIN_MARKER, &a), 0);
-    assert_int_equal(pz_openapi_write(cfg, PZ_OPENAPI_ORIGIN_MARKER, &b), 0);
+    assert_int_equal(pz_openapi_write(cfg, PZ_OPENAPI_ORIGIN_MARKER, ADMIN_URL, &a), 0);
+    assert_int_equal(pz_openapi_write(cfg, PZ_OPENAPI_ORIGIN_MARKER, ADMIN_URL, &b), 0);
     assert_int_equal(a.len, b.len);
     assert_memory_equal(a.data, b.data, a.len);
     /* the origin marker is findable in the text as the header says */
@@ -311,19 +330,21 @@ static void test_operation_ids_are_unique_and_output_is_deterministic(void **sta
         const char *method;
         json_t *op;
         json_object_foreach (item, method, op) {
+            if (strcmp(method, "servers") == 0) /* the admin listener's routes name it */
+                continue;
             const char *id = json_string_value(json_object_get(op, "operationId"));
             assert_non_null(id);
             assert_null(json_object_get(seen, id));
             json_object_set_new(seen, id, json_true());
         }
     }
-    assert_int_equal(json_object_size(seen), 14);
+    assert_int_equal(json_object_size(seen), 17);
     json_decref(seen);
     json_decref(doc);
     /* a cap too small fails instead of writing half a document */
     pz_buf small;
     pz_buf_init(&small, 1024);
-    assert_int_equal(pz_openapi_write(cfg, NULL, &small), -1);
+    assert_int_equal(pz_openapi_write(cfg, NULL, NULL, &small), -1);
     pz_buf_free(&small);
     pz_buf_free(&a);
     pz_buf_free(&b);
@@ -396,6 +417,9 @@ static void test_security_follows_the_auth_policies(void **state)
         {"/recommend-items/open/o/{user_id}", "get", ""},
         {"/admin/cache/stats", "get", "apiKey"},
         {"/admin/events/stats", "get", "apiKey"},
+        {"/admin/builtin/stats", "get", "apiKey"},
+        {"/admin/auth/stats", "get", "apiKey"},
+        {"/metrics", "get", "apiKey"},
         {"/healthz", "get", ""},
         {"/openapi.json", "get", ""},
         {PZ_OPENAPI_PROTO_PATH, "get", ""},

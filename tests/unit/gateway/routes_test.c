@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "gateway/routes.h"
+#include "personalization/v1/admin.pb-c.h"
 #include "server/core/json_text.h"
 #include "personalization/v1/personalization.pb-c.h"
 
@@ -24,19 +25,24 @@ typedef struct built {
     pz_status status;
 } built;
 
-/* Matches "METHOD /path?query" and builds the message with the given body. */
-static void build(built *b, const char *method, const char *target, const char *body)
+/* Matches "METHOD /path?query" on a listener of `api` and builds the message with the given body. */
+static void build_on(built *b, pz_api api, const char *method, const char *target, const char *body)
 {
     pz_arena_init(&b->arena);
     const char *q = strchr(target, '?');
     size_t path_len = q ? (size_t)(q - target) : strlen(target);
-    b->match = pz_route_match(method, strlen(method), target, path_len, &b->arena, &b->route, &b->params, b->allow,
+    b->match = pz_route_match(api, method, strlen(method), target, path_len, &b->arena, &b->route, &b->params, b->allow,
                               sizeof b->allow);
     b->msg = NULL;
     b->status = PZ_NOT_FOUND;
     if (b->match == PZ_ROUTE_MATCHED)
         b->status = pz_route_build_request(b->route, &b->params, q ? q + 1 : "", q ? strlen(q + 1) : 0, body,
                                            body ? strlen(body) : 0, &b->arena, &b->msg, &b->err);
+}
+
+static void build(built *b, const char *method, const char *target, const char *body)
+{
+    build_on(b, PZ_API_PUBLIC, method, target, body);
 }
 
 static void test_recommend_route_with_query(void **state)
@@ -289,7 +295,7 @@ static void test_every_route_builds_its_message(void **state)
     for (size_t i = 0; i < pz_routes_count; i++) {
         const pz_route *r = &pz_routes[i];
         if (r->local != PZ_LOCAL_NONE)
-            continue; /* answered by the front: test_admin_rows */
+            continue; /* answered by the front: test_local_rows */
         assert_non_null(pz_rpc_get(r->rpc)->request);
         if (r->body == PZ_ROUTE_BODY_FIELD)
             assert_non_null(r->body_field);
@@ -297,64 +303,69 @@ static void test_every_route_builds_its_message(void **state)
     }
 }
 
-/* The operators' endpoints are rows too: one per local handler, matched with GET only; any other
- * method sees an unknown path (404 without Allow or CORS preflight), as before they were rows. */
-static void test_admin_rows(void **state)
+/* Probes and scrapes are local rows, one per listener that answers them, matched with GET only;
+ * any other method sees an unknown path (404 without Allow or CORS preflight). */
+static void test_local_rows(void **state)
 {
     (void)state;
     static const struct {
+        pz_api api;
         const char *path;
         pz_local_route local;
         pz_local_route with_slash; /* what "<path>/" routes to: only /docs has a row below it */
     } rows[] = {
-        {"/healthz", PZ_LOCAL_HEALTH, PZ_LOCAL_NONE},
-        {"/admin/cache/stats", PZ_LOCAL_CACHE_STATS, PZ_LOCAL_NONE},
-        {"/admin/events/stats", PZ_LOCAL_EVENTS_STATS, PZ_LOCAL_NONE},
-        {"/admin/auth/stats", PZ_LOCAL_AUTH_STATS, PZ_LOCAL_NONE},
-        {"/openapi.json", PZ_LOCAL_OPENAPI, PZ_LOCAL_NONE},
-        {"/docs", PZ_LOCAL_DOCS, PZ_LOCAL_DOCS_ASSET}, /* an empty asset name: gateway/docs answers 404 */
-        {"/docs/{asset}", PZ_LOCAL_DOCS_ASSET, PZ_LOCAL_NONE},
-        {"/proto/personalization/v1/personalization.proto", PZ_LOCAL_PROTO, PZ_LOCAL_NONE},
-        {"/admin/builtin/stats", PZ_LOCAL_BUILTIN_STATS, PZ_LOCAL_NONE},
+        {PZ_API_PUBLIC, "/healthz", PZ_LOCAL_HEALTH, PZ_LOCAL_NONE},
+        {PZ_API_PUBLIC, "/openapi.json", PZ_LOCAL_OPENAPI, PZ_LOCAL_NONE},
+        {PZ_API_PUBLIC, "/docs", PZ_LOCAL_DOCS,
+         PZ_LOCAL_DOCS_ASSET}, /* an empty asset name: gateway/docs answers 404 */
+        {PZ_API_PUBLIC, "/docs/{asset}", PZ_LOCAL_DOCS_ASSET, PZ_LOCAL_NONE},
+        {PZ_API_PUBLIC, "/proto/personalization/v1/personalization.proto", PZ_LOCAL_PROTO, PZ_LOCAL_NONE},
+        {PZ_API_ADMIN, "/healthz", PZ_LOCAL_HEALTH, PZ_LOCAL_NONE},
+        {PZ_API_ADMIN, "/metrics", PZ_LOCAL_METRICS, PZ_LOCAL_NONE},
+        {PZ_API_ADMIN, "/admin/auth/stats", PZ_LOCAL_AUTH_STATS, PZ_LOCAL_NONE},
+        {PZ_API_ADMIN, "/admin/builtin/stats", PZ_LOCAL_BUILTIN_STATS, PZ_LOCAL_NONE},
     };
-    assert_int_equal(sizeof rows / sizeof rows[0], PZ_LOCAL__COUNT - 1);
+    size_t n_local = 0;
+    for (size_t k = 0; k < pz_routes_count; k++)
+        n_local += pz_routes[k].local != PZ_LOCAL_NONE;
+    assert_int_equal(n_local, sizeof rows / sizeof rows[0]);
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         size_t n_rows = 0;
         for (size_t k = 0; k < pz_routes_count; k++) {
-            if (pz_routes[k].local != rows[i].local)
+            if (pz_routes[k].local != rows[i].local || pz_routes[k].api != rows[i].api)
                 continue;
             n_rows++;
-            assert_string_equal(pz_routes[k].method, "GET");
             assert_string_equal(pz_routes[k].path_template, rows[i].path);
-            assert_false(pz_routes[k].cacheable);
-            /* only the liveness probe is open; every /admin row needs the admin scope */
+            /* only the liveness probe is open; every /admin row and /metrics need the admin scope */
             assert_true(pz_routes[k].open == (rows[i].local == PZ_LOCAL_HEALTH));
         }
         assert_int_equal(n_rows, 1);
 
         built b;
-        build(&b, "GET", rows[i].path, NULL);
+        build_on(&b, rows[i].api, "GET", rows[i].path, NULL);
         assert_int_equal(b.match, PZ_ROUTE_MATCHED);
         assert_int_equal(b.route->local, rows[i].local);
+        assert_string_equal(b.route->method, "GET");
+        assert_false(b.route->cacheable);
         pz_arena_destroy(&b.arena);
         char with_query[96];
         snprintf(with_query, sizeof with_query, "%s?verbose=1", rows[i].path);
-        build(&b, "GET", with_query, NULL);
+        build_on(&b, rows[i].api, "GET", with_query, NULL);
         assert_int_equal(b.match, PZ_ROUTE_MATCHED);
         assert_int_equal(b.route->local, rows[i].local);
         pz_arena_destroy(&b.arena);
         static const char *const other_methods[] = {"POST", "OPTIONS", "HEAD", "DELETE"};
         for (size_t m = 0; m < sizeof other_methods / sizeof other_methods[0]; m++) {
             pz_arena_init(&b.arena);
-            b.match = pz_route_match(other_methods[m], strlen(other_methods[m]), rows[i].path, strlen(rows[i].path),
-                                     &b.arena, &b.route, &b.params, b.allow, sizeof b.allow);
+            b.match = pz_route_match(rows[i].api, other_methods[m], strlen(other_methods[m]), rows[i].path,
+                                     strlen(rows[i].path), &b.arena, &b.route, &b.params, b.allow, sizeof b.allow);
             assert_int_equal(b.match, PZ_ROUTE_NO_PATH);
             assert_string_equal(b.allow, "");
             pz_arena_destroy(&b.arena);
         }
         char trailing[96];
         snprintf(trailing, sizeof trailing, "%s/", rows[i].path);
-        build(&b, "GET", trailing, NULL);
+        build_on(&b, rows[i].api, "GET", trailing, NULL);
         if (rows[i].with_slash == PZ_LOCAL_NONE) {
             assert_int_equal(b.match, PZ_ROUTE_NO_PATH);
         } else {
@@ -364,8 +375,97 @@ static void test_admin_rows(void **state)
         pz_arena_destroy(&b.arena);
     }
     built b;
-    build(&b, "GET", "/admin", NULL);
+    build(&b, "GET", "/metrics", NULL); /* scrapes are for the admin listener only */
     assert_int_equal(b.match, PZ_ROUTE_NO_PATH);
+    pz_arena_destroy(&b.arena);
+}
+
+/* Each listener sees its API's rows only: the admin routes do not exist on the public port (they
+ * moved there from it), the API does not exist on the admin port. */
+static void test_listeners_see_their_api_only(void **state)
+{
+    (void)state;
+    built b;
+    static const char *const moved[] = {"/admin/cache/stats", "/admin/events/stats", "/admin/auth/stats",
+                                        "/admin/builtin/stats"};
+    for (size_t i = 0; i < sizeof moved / sizeof moved[0]; i++) {
+        build(&b, "GET", moved[i], NULL);
+        assert_int_equal(b.match, PZ_ROUTE_NO_PATH);
+        pz_arena_destroy(&b.arena);
+    }
+    build_on(&b, PZ_API_ADMIN, "GET", "/openapi.json", NULL); /* the public API's document */
+    assert_int_equal(b.match, PZ_ROUTE_NO_PATH);
+    pz_arena_destroy(&b.arena);
+    build_on(&b, PZ_API_ADMIN, "GET", "/recommend-items/demo/for-you/u1", NULL);
+    assert_int_equal(b.match, PZ_ROUTE_NO_PATH);
+    pz_arena_destroy(&b.arena);
+    bool served[PZ_RPC__COUNT] = {false};
+    for (size_t k = 0; k < pz_routes_count; k++) {
+        if (pz_routes[k].local == PZ_LOCAL_NONE) {
+            assert_int_equal(pz_routes[k].api, pz_rpc_get(pz_routes[k].rpc)->api); /* rows on their RPC's listener */
+            served[pz_routes[k].rpc] = true;
+        }
+    }
+    for (int r = 0; r < PZ_RPC__COUNT; r++)
+        assert_true(served[r]); /* every RPC, admin ones included, has a REST route */
+}
+
+static void test_admin_routes_build_their_messages(void **state)
+{
+    (void)state;
+    built b;
+    build_on(&b, PZ_API_ADMIN, "GET", "/admin/cache/stats", NULL);
+    assert_int_equal(b.status, PZ_OK);
+    assert_int_equal(b.route->rpc, PZ_RPC_ADMIN_GET_CACHE_STATS);
+    pz_arena_destroy(&b.arena);
+
+    /* the document is the body, byte for byte */
+    const char *doc = "{\"version\": \"7\",\n \"namespaces\": {}}";
+    build_on(&b, PZ_API_ADMIN, "POST", "/admin/config", doc);
+    assert_int_equal(b.status, PZ_OK);
+    assert_int_equal(b.route->rpc, PZ_RPC_ADMIN_APPLY_CONFIG);
+    const Personalization__V1__ConfigDocument *cd = (const void *)b.msg;
+    assert_true(cd->has_document);
+    assert_int_equal(cd->document.len, strlen(doc));
+    assert_memory_equal(cd->document.data, doc, strlen(doc));
+    pz_arena_destroy(&b.arena);
+    build_on(&b, PZ_API_ADMIN, "POST", "/admin/config/validate", "not even JSON");
+    assert_int_equal(b.status, PZ_OK); /* validating it is the handler's job */
+    assert_int_equal(b.route->rpc, PZ_RPC_ADMIN_VALIDATE_CONFIG);
+    pz_arena_destroy(&b.arena);
+
+    build_on(&b, PZ_API_ADMIN, "GET", "/admin/config/history?limit=3", NULL);
+    assert_int_equal(b.status, PZ_OK);
+    const Personalization__V1__ListConfigHistoryRequest *lh = (const void *)b.msg;
+    assert_true(lh->has_limit);
+    assert_int_equal(lh->limit, 3);
+    pz_arena_destroy(&b.arena);
+    build_on(&b, PZ_API_ADMIN, "GET", "/admin/config/history/%4012", NULL);
+    assert_int_equal(b.status, PZ_OK);
+    assert_string_equal(((const Personalization__V1__GetConfigRecordRequest *)b.msg)->version, "@12");
+    pz_arena_destroy(&b.arena);
+
+    build_on(&b, PZ_API_ADMIN, "POST", "/admin/catalog/shop/delete", "{\"ids\": [\"a\", \"b\"]}");
+    assert_int_equal(b.status, PZ_OK);
+    const Personalization__V1__DeleteItemsRequest *del = (const void *)b.msg;
+    assert_string_equal(del->namespace_, "shop");
+    assert_int_equal(del->n_ids, 2);
+    assert_string_equal(del->ids[1], "b");
+    pz_arena_destroy(&b.arena);
+    build_on(&b, PZ_API_ADMIN, "POST", "/admin/catalog/shop/items", "{\"id\":\"x\"}\n{\"id\":\"y\"}\n");
+    assert_int_equal(b.status, PZ_OK);
+    const Personalization__V1__UpsertItemsRequest *up = (const void *)b.msg;
+    assert_string_equal(up->namespace_, "shop");
+    assert_int_equal(up->items.len, strlen("{\"id\":\"x\"}\n{\"id\":\"y\"}\n"));
+    pz_arena_destroy(&b.arena);
+    build_on(&b, PZ_API_ADMIN, "POST", "/admin/cache/purge", "{\"namespace\": \"shop\", \"userId\": \"u1\"}");
+    assert_int_equal(b.status, PZ_OK);
+    const Personalization__V1__PurgeCacheRequest *pc = (const void *)b.msg;
+    assert_string_equal(pc->user_id, "u1");
+    pz_arena_destroy(&b.arena);
+    build_on(&b, PZ_API_ADMIN, "POST", "/admin/cache/purge", "{\"all\": 1");
+    assert_int_equal(b.status, PZ_INVALID_ARGUMENT);
+    assert_string_equal(b.err.code, "InvalidJSONRequestPayload");
     pz_arena_destroy(&b.arena);
 }
 
@@ -404,7 +504,9 @@ int main(void)
         cmocka_unit_test(test_percent_decode),
         cmocka_unit_test(test_error_json),
         cmocka_unit_test(test_every_route_builds_its_message),
-        cmocka_unit_test(test_admin_rows),
+        cmocka_unit_test(test_local_rows),
+        cmocka_unit_test(test_listeners_see_their_api_only),
+        cmocka_unit_test(test_admin_routes_build_their_messages),
     };
     return cmocka_run_group_tests_name("gateway_routes", tests, NULL, NULL);
 }

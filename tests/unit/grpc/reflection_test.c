@@ -54,7 +54,8 @@ static void assert_symbol(const pz_reflection *r, const char *symbol, const char
 static void test_files(void **state)
 {
     const pz_reflection *r = *state;
-    assert_int_equal(pz_reflection_file_count(r), 5);
+    assert_int_equal(pz_reflection_file_count(r), 6);
+    assert_true(pz_reflection_find_file(r, "personalization/v1/admin.proto") >= 0);
     int f = pz_reflection_find_file(r, SERVICE_FILE);
     assert_true(f >= 0);
     assert_string_equal(pz_reflection_file_name(r, (size_t)f), SERVICE_FILE);
@@ -148,17 +149,27 @@ static void test_dependencies(void **state)
 
 static void test_services(void **state)
 {
-    const pz_reflection *r = *state;
-    const char *want[] = {"personalization.v1.PersonalizationService", "grpc.health.v1.Health",
-                          "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"};
-    assert_int_equal(pz_reflection_service_count(r), 4);
-    for (size_t i = 0; i < 4; i++) {
+    (void)state;
+    char err[256];
+    pz_reflection *r = pz_reflection_new(pz_descriptor_set, pz_descriptor_set_len, err, sizeof err);
+    const char *want[] = {"personalization.v1.PersonalizationService", "personalization.v1.AdminService",
+                          "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection",
+                          "grpc.reflection.v1alpha.ServerReflection"};
+    assert_int_equal(pz_reflection_service_count(r), 5);
+    for (size_t i = 0; i < 5; i++) {
         bool found = false;
-        for (size_t k = 0; k < 4; k++)
+        for (size_t k = 0; k < 5; k++)
             found |= strcmp(pz_reflection_service_name(r, k), want[i]) == 0;
         if (!found)
             fail_msg("service %s not listed", want[i]);
     }
+    /* A port that does not serve a service leaves it out of its list; its symbols still resolve. */
+    pz_reflection_hide_service(r, "personalization.v1.AdminService");
+    assert_int_equal(pz_reflection_service_count(r), 4);
+    for (size_t k = 0; k < 4; k++)
+        assert_string_not_equal(pz_reflection_service_name(r, k), "personalization.v1.AdminService");
+    assert_symbol(r, "personalization.v1.AdminService", "personalization/v1/admin.proto", PZ_REFLECTION_SERVICE);
+    pz_reflection_free(r);
 }
 
 /* --- answers --- */
@@ -189,13 +200,17 @@ static void assert_error(const v1_response *rs, int code)
 
 static void test_answer_list_services(void **state)
 {
+    (void)state;
+    char err[256];
+    pz_reflection *r = pz_reflection_new(pz_descriptor_set, pz_descriptor_set_len, err, sizeof err);
+    pz_reflection_hide_service(r, "personalization.v1.AdminService"); /* as the public gRPC port does */
     pz_arena a;
     pz_arena_init(&a);
     v1_request rq = GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__INIT;
     rq.host = "localhost:1";
     rq.message_request_case = GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_LIST_SERVICES;
     rq.list_services = "*";
-    v1_response *rs = ask(*state, &a, &rq);
+    v1_response *rs = ask(r, &a, &rq);
     assert_string_equal(rs->valid_host, "localhost:1");
     assert_non_null(rs->original_request);
     assert_string_equal(rs->original_request->list_services, "*");
@@ -204,6 +219,7 @@ static void test_answer_list_services(void **state)
     assert_int_equal(rs->list_services_response->n_service, 4);
     assert_string_equal(rs->list_services_response->service[0]->name, "personalization.v1.PersonalizationService");
     pz_arena_destroy(&a);
+    pz_reflection_free(r);
 }
 
 static void assert_files(const v1_response *rs, size_t n, const char *first)

@@ -1,7 +1,7 @@
-/* Tests for server/upstream/blocking_call.c: the event targets' blocking POST client against a
+/* Tests for server/upstream/blocking_call.c: the blocking client against a
  * real local HTTP server (test_http_server.c): answers of any status, the AWS error type header,
- * connection reuse, SigV4 with the session token, the response size cap, cancellation and
- * connection failures. */
+ * connection reuse, SigV4 with the session token, the response size cap, cancellation,
+ * connection failures, GET with If-None-Match and ETag, and a per-request response cap. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -121,12 +121,53 @@ static void test_failures(void **state)
     pz_blocking_response_free(&resp);
 }
 
+static void test_get_with_if_none_match(void **state)
+{
+    fixture *f = *state;
+    pz_blocking_request req = {.method = "GET", .url = url(f, "/etag/v1")};
+    pz_blocking_response resp;
+    assert_int_equal(pz_blocking_call(f->client, &req, &resp), 0);
+    assert_int_equal(resp.status, 200);
+    assert_string_equal(resp.body.data, "tagged GET");
+    assert_string_equal(resp.etag, "\"v1\"");
+    pz_blocking_response_free(&resp);
+
+    const char *headers[] = {"If-None-Match: \"v1\"", NULL};
+    req.headers = headers;
+    assert_int_equal(pz_blocking_call(f->client, &req, &resp), 0);
+    assert_int_equal(resp.status, 304);
+    assert_int_equal(resp.body.len, 0);
+    pz_blocking_response_free(&resp);
+
+    /* the same client still POSTs after a GET */
+    pz_blocking_request post = {.url = url(f, "/etag/v2"), .body = "x", .body_len = 1};
+    assert_int_equal(pz_blocking_post(f->client, &post, &resp), 0);
+    assert_string_equal(resp.body.data, "tagged POST");
+    pz_blocking_response_free(&resp);
+}
+
+static void test_response_cap_per_request(void **state)
+{
+    fixture *f = *state;
+    pz_blocking_request req = {.method = "GET", .url = url(f, "/big/100"), .max_response_bytes = 99};
+    pz_blocking_response resp;
+    assert_int_equal(pz_blocking_call(f->client, &req, &resp), -1);
+    assert_non_null(strstr(resp.error, "response too large"));
+    pz_blocking_response_free(&resp);
+    req.max_response_bytes = 100;
+    assert_int_equal(pz_blocking_call(f->client, &req, &resp), 0);
+    assert_int_equal(resp.body.len, 100);
+    pz_blocking_response_free(&resp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_answers_of_any_status_on_one_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_signed_with_the_session_token, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_get_with_if_none_match, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_response_cap_per_request, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -82,8 +82,33 @@ static bool flaky_first(test_http_server *s, const char *key)
     return true;
 }
 
-static void serve(test_http_server *s, int fd, const char *path, const char *auth, const char *body, size_t body_len)
+/* The parts of a request serve() looks at. */
+typedef struct request_view {
+    const char *method;
+    const char *path;
+    const char *auth;          /* Authorization, "" when absent */
+    const char *if_none_match; /* "" when absent */
+    const char *body;
+    size_t body_len;
+} request_view;
+
+static void serve_etag(int fd, const request_view *r)
 {
+    char tag[200], extra[300], body[64];
+    snprintf(tag, sizeof tag, "\"%.100s\"", r->path + 6);
+    snprintf(extra, sizeof extra, "ETag: %s\r\n", tag);
+    if (strcmp(r->if_none_match, tag) == 0) {
+        respond_with(fd, 304, extra, "", 0);
+        return;
+    }
+    int n = snprintf(body, sizeof body, "tagged %s", r->method);
+    respond_with(fd, 200, extra, body, (size_t)n);
+}
+
+static void serve(test_http_server *s, int fd, const request_view *r)
+{
+    const char *path = r->path, *auth = r->auth, *body = r->body;
+    size_t body_len = r->body_len;
     if (strcmp(path, "/ok") == 0) {
         respond(fd, 200, "ok", 2);
     } else if (strncmp(path, "/slow/", 6) == 0) {
@@ -106,6 +131,8 @@ static void serve(test_http_server *s, int fd, const char *path, const char *aut
         respond(fd, 200, auth, strlen(auth));
     } else if (strcmp(path, "/echo") == 0) {
         respond(fd, 200, body, body_len);
+    } else if (strncmp(path, "/etag/", 6) == 0) {
+        serve_etag(fd, r);
     } else if (strncmp(path, "/amzn-error/", 12) == 0) {
         char extra[200];
         snprintf(extra, sizeof extra, "X-Amzn-ErrorType: %.100s:http://internal.amazon.com/\r\n", path + 12);
@@ -142,12 +169,14 @@ static void *conn_main(void *p)
         char method[16] = "", path[1024] = "";
         sscanf(head, "%15s %1023s", method, path);
         size_t content_length = 0;
-        char auth[2048] = "";
+        char auth[2048] = "", inm[256] = "";
         for (char *line = strstr(head, "\r\n"); line != NULL && line[2] != '\r'; line = strstr(line + 2, "\r\n")) {
             if (strncasecmp(line + 2, "Content-Length:", 15) == 0)
                 content_length = (size_t)atol(line + 17);
             if (strncasecmp(line + 2, "Authorization:", 14) == 0)
                 sscanf(line + 16, "%2047[^\r]", auth);
+            if (strncasecmp(line + 2, "If-None-Match:", 14) == 0)
+                sscanf(line + 16, " %255[^\r]", inm);
         }
         while (have < head_len + content_length) {
             ssize_t r = recv(a.fd, buf + have, sizeof buf - have, 0);
@@ -158,7 +187,8 @@ static void *conn_main(void *p)
         pthread_mutex_lock(&a.s->mu);
         a.s->requests++;
         pthread_mutex_unlock(&a.s->mu);
-        serve(a.s, a.fd, path, auth, buf + head_len, content_length);
+        request_view view = {method, path, auth, inm, buf + head_len, content_length};
+        serve(a.s, a.fd, &view);
         size_t used = head_len + content_length;
         memmove(buf, buf + used, have - used);
         have -= used;

@@ -7,6 +7,7 @@
  *   /big/<bytes>        200 with <bytes> of 'x'
  *   /auth               200 with the request's Authorization header as the body
  *   /echo               200 with the request body
+ *   /etag/<tag>         200 "tagged <METHOD>" with ETag "<tag>"; 304 when If-None-Match is "<tag>"
  *   /amzn-error/<type>  400 with "X-Amzn-ErrorType: <type>:http://..." and {"message":"refused"}
  * It counts requests and accepted connections.
  */
