@@ -48,7 +48,13 @@ def log(msg):
     print(msg, flush=True)
 
 
+# The admin listener (/admin/...) is on the REST port + ADMIN_PORT_OFFSET (Server passes it).
+ADMIN_PORT_OFFSET = 2000
+
+
 def get_json(port, path):
+    if path.startswith("/admin/"):
+        port += ADMIN_PORT_OFFSET
     with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=30) as r:
         return json.load(r)
 
@@ -104,7 +110,8 @@ class Server:
         self.port = 18000 + os.getpid() % 2000
         self.log_path = os.path.join(tmp, "server.log")
         self.proc = subprocess.Popen([binary, "--config", config, "--data-dir", data_dir, "--http-port", str(self.port),
-                                      "--grpc-port", "0", "--config-watch-ms", "0", "--import-poll-ms", "0"],
+                                      "--grpc-port", "0", "--admin-port", str(self.port + ADMIN_PORT_OFFSET),
+                                      "--admin-grpc-port", "0", "--config-watch-ms", "0", "--import-poll-ms", "0"],
                                      stdout=open(self.log_path, "w"), stderr=subprocess.STDOUT)
         deadline = time.time() + 120
         while time.time() < deadline:

@@ -76,7 +76,7 @@ def bench_delivery(tmp, cluster):
         subprocess.run(["wrk", "-t2", "-c32", "-d3s", "-s", LUA, s.url("/")], env=dict(os.environ, PZ_NS=ns),
                        capture_output=True, timeout=60)
     backlog = {t["namespace"]: t["lag"] for t in json.loads(
-        subprocess.run(["curl", "-s", s.url("/admin/events/stats")], capture_output=True).stdout)["targets"]}
+        subprocess.run(["curl", "-s", s.admin_url("/admin/events/stats")], capture_output=True).stdout)["targets"]}
     s.stop()
     for b in (1, 2, 3):
         cluster.cmd("up %d" % b)
@@ -107,7 +107,7 @@ def bench_replay(tmp, cluster, records):
     first = None
     deadline = time.time() + 300
     while time.time() < deadline:
-        log = json.loads(subprocess.run(["curl", "-s", s.url("/admin/events/stats")],
+        log = json.loads(subprocess.run(["curl", "-s", s.admin_url("/admin/events/stats")],
                                         capture_output=True).stdout)["eventLogs"]["logs"]
         now = time.time()
         if log and first is None and log[0]["consumed"] > 0:
