@@ -84,6 +84,8 @@ static const error_row AUTH_ERRORS[] = {
           "TokenTooLarge, AmbiguousCredentials (type Authentication; WWW-Authenticate names the accepted schemes)"},
     {403, "InsufficientScope, NamespaceNotAllowed, UserMismatch (type Authorization)"},
     {429, "TooManyRequests (type Throttling, a rate limit of the auth block; Retry-After says when to retry)"},
+    {503, "SigningKeysUnavailable (type Authentication, bearer tokens only: the JWKS cannot be fetched and no "
+          "copy of it is kept)"},
     {0, NULL},
 };
 static const error_row NO_ERRORS[] = {{0, NULL}};

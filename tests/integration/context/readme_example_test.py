@@ -28,7 +28,8 @@ EXAMPLE_EVENTS = "/tmp/pz-context-events.jsonl"
 
 with open(os.path.join(REPO_ROOT, "README.md"), encoding="utf-8") as f:
     README = f.read()
-SECTION = README[README.index("### A worked example"):README.index("### Reference")]
+_START = README.index("### A worked example")
+SECTION = README[_START:README.index("\n## ", _START)]  # to the next section of the guide
 COMMAND = re.search(r"bazel-bin/server/personalization-server (.*?)\n```", SECTION, re.S).group(1)
 ARGS = COMMAND.replace("\\\n", " ").split()
 EXPLAIN_JSON = json.loads(re.search(r"```json\n(.*?)```", SECTION, re.S).group(1))

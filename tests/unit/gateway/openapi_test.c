@@ -443,6 +443,11 @@ static void test_security_follows_the_auth_policies(void **state)
     const char *desc = json_string_value(at(doc, "components", "responses", "InferenceAuth429", "description", NULL));
     assert_non_null(strstr(desc, "UpstreamQueueFull"));
     assert_non_null(strstr(desc, "TooManyRequests"));
+    /* a JWKS that cannot be fetched is the route's 503 too */
+    assert_string_equal(json_string_value(at(get, "503", "$ref", NULL)), "#/components/responses/InferenceAuth503");
+    desc = json_string_value(at(doc, "components", "responses", "InferenceAuth503", "description", NULL));
+    assert_non_null(strstr(desc, "UpstreamUnavailable"));
+    assert_non_null(strstr(desc, "SigningKeysUnavailable"));
     assert_string_equal(json_string_value(at(get, "401", "$ref", NULL)), "#/components/responses/Auth401");
     assert_non_null(
         strstr(json_string_value(at(doc, "components", "responses", "Auth401", "description", NULL)), "InvalidToken"));
