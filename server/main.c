@@ -523,7 +523,8 @@ static const flag FLAGS[] = {
      .min = 100,
      .max = MS_PER_HOUR,
      .dflt = STR(PZ_GRPC_DEFAULT_HANDSHAKE_TIMEOUT_MS),
-     .help = "close gRPC connections that have not sent the HTTP/2 preface within this",
+     .help = "close gRPC connections that have not finished the TLS handshake (with --tls-cert) and sent the HTTP/2 "
+             "preface within this",
      .offset = offsetof(options, grpc_handshake_timeout_ms)},
     {.name = "grpc-max-connection-age-ms",
      .arg = "N",
