@@ -37,6 +37,7 @@ typedef struct consumer {
     /* Where its offsets are stored: "<ns>/<topic>@<cluster id>", so a new bootstrap list for the
      * same cluster resumes, and another cluster with a topic of the same name starts afresh. */
     char *offsets_key;
+    uint64_t offsets_key_hash; /* names the partitions' streams (partition_stream) */
     char *settings[PZ_KAFKA__COUNT];
     /* Per assigned partition (consumer thread only): the offset after the last message applied,
      * and the offset stored as where to resume (never past the learner's first unflushed event). */
@@ -303,8 +304,7 @@ typedef struct batch_items {
  * store keeps its marks under the same name. */
 static void partition_stream(const consumer *c, int32_t partition, char *buf, size_t cap)
 {
-    uint64_t h = pz_hash64(c->offsets_key, strlen(c->offsets_key), 0);
-    snprintf(buf, cap, "kafka:%016llx#%d", (unsigned long long)h, (int)partition);
+    snprintf(buf, cap, "kafka:%016llx#%d", (unsigned long long)c->offsets_key_hash, (int)partition);
 }
 
 static log_item *add_item(batch_items *b, int32_t partition)
@@ -516,6 +516,7 @@ static void *consume_main(void *arg)
             size_t len = strlen(c->ns) + strlen(c->settings[PZ_KAFKA_TOPIC]) + strlen(cluster) + 3;
             c->offsets_key = pz_malloc(len);
             snprintf(c->offsets_key, len, "%s/%s@%s", c->ns, c->settings[PZ_KAFKA_TOPIC], cluster);
+            c->offsets_key_hash = pz_hash64(c->offsets_key, strlen(c->offsets_key), 0);
             rd_kafka_mem_free(rk, cluster);
         }
         if (pz_now_ms() >= next_check) {
