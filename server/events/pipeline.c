@@ -214,6 +214,7 @@ void pz_event_pipeline_submit(pz_event_pipeline *p, pz_event_submission *s)
     job->arena = arena;
     job->ns = pz_arena_strdup(arena, ns->key);
     job->events = events;
+    job->n_events = s->raw != NULL ? s->raw->n_events : events->n_event_list; /* a raw body leaves the list empty */
     job->targets = pz_arena_calloc(arena, ns->n_event_targets + 1, sizeof(pz_job_target));
     pz_job_add_ns_targets(job, ns);
     job->records = pz_arena_calloc(arena, 1 + s->n_conversions, sizeof *job->records);

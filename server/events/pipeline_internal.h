@@ -139,6 +139,7 @@ typedef struct pz_event_job {
     pz_arena *arena;                 /* the submission's, or the writer round's */
     const char *ns;
     const Personalization__V1__PutEventsRequest *events; /* NULL: an exposure job */
+    size_t n_events; /* the call's events: a forward-only body's count, else events' list */
     pz_job_record *records;
     size_t n_records;
     pz_job_target *targets;

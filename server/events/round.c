@@ -622,7 +622,7 @@ void pz_pipeline_round(pz_event_pipeline *p, pz_exposure_item *exposures, pz_eve
         if (jobs[j].refused || jobs[j].submission == NULL)
             continue;
         atomic_fetch_add(&p->calls_accepted, 1);
-        atomic_fetch_add(&p->events_accepted, jobs[j].events->n_event_list);
+        atomic_fetch_add(&p->events_accepted, jobs[j].n_events);
         complete_ok(&jobs[j]);
     }
     for (size_t k = 0; k < r.n; k++) {

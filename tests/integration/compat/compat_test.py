@@ -335,6 +335,7 @@ def forwarded(n, timeout=15):
 
 
 def test_forward_only_namespace_takes_any_json_object(s):
+    accepted = curl_json(s, s.admin_url("/admin/events/stats"))[2]["accepted"]["events"]
     body = {"sessionId": "s-1", "page": "home", "eventList": [
         {"eventType": "view", "properties": {"deviceType": "Phone"}, "eventValue": 1.5}] * 11 + [7]}
     status, hdrs, raw = curl(s, "/events/stream", method="POST", data=json.dumps(body),
@@ -348,6 +349,9 @@ def test_forward_only_namespace_takes_any_json_object(s):
     ev = got["eventList"][0]
     assert ev["properties"] == {"deviceType": "Phone"} and ev["eventValue"] == 1.5, ev
     assert len(ev["eventId"]) == 36 and isinstance(ev["sentAt"], int), ev  # the server's defaults
+    # counted as accepted like any other namespace's events (the raw body's list, not an empty message)
+    stats = curl_json(s, s.admin_url("/admin/events/stats"))[2]
+    assert stats["accepted"]["events"] == accepted + 12, (accepted, stats["accepted"])
     for bad, code in (("[1]", "ValidationError"), ("{nope", "InvalidJSONRequestPayload")):
         status, _, doc = curl_json(s, "/events/stream", method="POST", data=bad)
         assert status == 400 and doc["code"] == code, doc
