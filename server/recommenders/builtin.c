@@ -13,6 +13,7 @@
 #include "server/core/mem.h"
 #include "server/recommenders/builtin.h"
 #include "server/recommenders/builtin_internal.h"
+#include "server/recommenders/builtin_names.h"
 
 /* ---- a small open-addressing map from item id (never 0) to a double ---- */
 
@@ -198,6 +199,10 @@ static int find_item(query *q, const char *item, uint32_t *id)
 /* The item's name, copied into scratch. */
 static int item_name(query *q, uint32_t id, const char **name, size_t *len)
 {
+    if (pzb_names_get(q->b->instance, id, name, len)) { /* an id's name never changes: see builtin_names.h */
+        *name = pz_arena_strndup(&q->scratch, *name, *len);
+        return 0;
+    }
     unsigned char key[4], val[PZB_BYID_MAX];
     pzb_put_be32(key, id);
     size_t vlen;
@@ -208,6 +213,7 @@ static int item_name(query *q, uint32_t id, const char **name, size_t *len)
         return failed(q, "read item", rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc);
     *len = vlen - PZB_BYID_HEAD;
     *name = pz_arena_strndup(&q->scratch, (const char *)val + PZB_BYID_HEAD, *len);
+    pzb_names_put(q->b->instance, id, *name, *len);
     return 0;
 }
 
@@ -521,12 +527,27 @@ int pz_builtin_rerank(pz_builtin *b, const char *ns, const char *user_id, const 
 
 /* ---- the user history port (builtin.h) ---- */
 
-static bool type_matches(float weight, const pz_history_query *h)
+/* The stored weights the query's event types map to (a history entry keeps its type's weight, not
+ * its name), found once per query rather than once per history entry. */
+typedef struct type_weights {
+    float *w;
+    size_t n; /* 0: any type */
+} type_weights;
+
+static void query_weights(const pz_history_query *h, pz_arena *scratch, type_weights *tw)
 {
-    if (h->n_event_types == 0)
+    tw->n = h->n_event_types;
+    tw->w = pz_arena_alloc(scratch, (tw->n + 1) * sizeof *tw->w);
+    for (size_t i = 0; i < tw->n; i++)
+        tw->w[i] = (float)pzb_event_weight(h->event_types[i]);
+}
+
+static bool type_matches(float weight, const type_weights *tw)
+{
+    if (tw->n == 0)
         return true;
-    for (size_t i = 0; i < h->n_event_types; i++)
-        if ((float)pzb_event_weight(h->event_types[i]) == weight)
+    for (size_t i = 0; i < tw->n; i++)
+        if (tw->w[i] == weight)
             return true;
     return false;
 }
@@ -542,10 +563,12 @@ static pz_status seen(void *self, const pz_history_query *h, pz_arena *arena, co
         return pz_error_setf(err, arena, PZ_INTERNAL, PZ_ERRTYPE_UNHANDLED, "HistoryFailed", "%s", msg);
     pzb_recent *recent;
     size_t n_recent, k = 0;
+    type_weights tw;
+    query_weights(h, &q.scratch, &tw);
     int rc = load_user(&q, h->user_id, &recent, &n_recent);
     const char **out = pz_arena_alloc(arena, (n_recent + 1) * sizeof *out);
     for (size_t i = 0; rc == 0 && i < n_recent; i++) {
-        if (recent[i].t_ms < h->since_ms || !type_matches(recent[i].weight, h))
+        if (recent[i].t_ms < h->since_ms || !type_matches(recent[i].weight, &tw))
             continue;
         const char *name;
         size_t len;

@@ -17,6 +17,7 @@
 #include "server/core/fs.h"
 #include "server/core/json_text.h"
 #include "server/recommenders/builtin_internal.h"
+#include "server/recommenders/builtin_names.h"
 
 #define MAX_DBS 8
 #define MB (UINT64_C(1) << 20)
@@ -472,6 +473,7 @@ int pz_builtin_open(const char *dir, const pz_builtin_options *opts, pz_builtin 
         return pzb_fail_msg(err, errlen, "cannot create directory %s: %s", dir, strerror(errno));
 
     pz_builtin *b = pz_calloc(1, sizeof *b);
+    b->instance = pzb_names_instance();
     b->dir = pz_strdup(dir);
     b->opts = o;
     b->lock_fd = -1;

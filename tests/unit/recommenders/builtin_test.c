@@ -1091,6 +1091,37 @@ static void test_history_port(void **state)
     pz_builtin_close(b);
 }
 
+/* Item names are cached per thread by (store, id) (builtin_names.h): a store opened after another
+ * one closed, often at the same address, gives its own names for the same ids, and names too long
+ * for the cache still come back whole. */
+static void test_item_names_are_never_another_stores(void **state)
+{
+    (void)state;
+    char long_name[PZ_BUILTIN_MAX_ID_LEN + 1];
+    memset(long_name, 'L', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0';
+    const char *const names[][2] = {{"first-a", long_name}, {"second-a", "second-b"}};
+    for (int round = 0; round < 2; round++) {
+        pz_builtin *b = open_fresh(NULL);
+        ingest(b, "ns", "u1", NULL, names[round][0], "purchase", NOW - HOUR); /* id 1 in each store */
+        ingest(b, "ns", "u1", NULL, names[round][1], "click", NOW);           /* id 2 */
+        pz_arena a;
+        pz_arena_init(&a);
+        for (int twice = 0; twice < 2; twice++) { /* the second read comes from the cache */
+            pz_scored_item *out;
+            assert_int_equal(popular(b, "ns", 10, NOW, &a, &out), 2);
+            assert_true(index_of(out, 2, names[round][0]) >= 0 && index_of(out, 2, names[round][1]) >= 0);
+            char want[2 * PZ_BUILTIN_MAX_ID_LEN + 2]; /* sorted: 'L' < 'f' */
+            snprintf(want, sizeof want, "%s", round == 0 ? long_name : "second-a,second-b");
+            if (round == 0)
+                strcat(want, ",first-a");
+            assert_string_equal(seen_list(pz_builtin_history(b), "ns", "u1", NULL, 0, 0, &a), want);
+        }
+        pz_arena_destroy(&a);
+        pz_builtin_close(b);
+    }
+}
+
 static void test_concurrent_writer_and_readers(void **state)
 {
     (void)state;
@@ -1120,6 +1151,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_popularity_order_and_weights),
         cmocka_unit_test(test_history_port),
+        cmocka_unit_test(test_item_names_are_never_another_stores),
         cmocka_unit_test(test_decay),
         cmocka_unit_test(test_related),
         cmocka_unit_test(test_recommend_personalized),
