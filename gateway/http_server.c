@@ -1082,6 +1082,7 @@ int pz_http_server_start(const pz_http_options *opts, pz_http_server **out, int 
     for (int i = 0; i < s->n_threads; i++) {
         if (pthread_create(&s->threads[i].tid, NULL, loop_main, &s->threads[i]) != 0)
             pz_fatal("cannot start an HTTP loop thread");
+        pthread_setname_np(s->threads[i].tid, "pz-http"); /* top -H */
     }
     *bound_port = port;
     *out = s;

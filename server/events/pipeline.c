@@ -189,6 +189,7 @@ int pz_event_pipeline_open(const pz_event_pipeline_options *opts, pz_event_pipel
     pz_pipeline_start_missing_workers(p);
     if (pthread_create(&p->writer, NULL, writer_main, p) != 0)
         pz_fatal("cannot start the event writer thread");
+    pthread_setname_np(p->writer, "pz-events-write"); /* top -H */
     p->writer_started = true;
     *out = p;
     return 0;

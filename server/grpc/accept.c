@@ -558,6 +558,7 @@ int pz_grpc_acceptor_start(const pz_grpc_accept_options *opts, pz_grpc_acceptor 
         free(a);
         return -1;
     }
+    pthread_setname_np(a->thread, "pz-grpc-relay"); /* top -H */
     *bound_port = pz_listen_port(fd);
     *out = a;
     return 0;

@@ -986,6 +986,7 @@ int pz_grpc_server_start(const pz_grpc_options *opts, pz_grpc_server **out, int 
     for (int i = 0; i < s->n_threads; i++) {
         if (pthread_create(&s->threads[i], NULL, cq_worker, s) != 0)
             pz_fatal("grpc: cannot start completion-queue thread");
+        pthread_setname_np(s->threads[i], opts->api == PZ_API_ADMIN ? "pz-admin-grpc" : "pz-grpc-cq"); /* top -H */
     }
     pz_info("grpc: listening on %s (%s; port %d, %d threads, max message %zu bytes, %d streams per connection%s)",
             opts->address, pz_api_service_name(opts->api), port, s->n_threads, max, max_streams,

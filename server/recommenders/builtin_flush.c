@@ -508,6 +508,7 @@ int pzb_flusher_start(pz_builtin *b, char *err, size_t errlen)
     int rc = pthread_create(&b->flusher, NULL, flusher_main, b);
     if (rc != 0)
         return pzb_fail_msg(err, errlen, "cannot start the flusher thread: %s", strerror(rc));
+    pthread_setname_np(b->flusher, "pz-learn-flush"); /* top -H */
     return 0;
 }
 
