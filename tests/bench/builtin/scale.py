@@ -40,6 +40,7 @@ EVENTS = int(os.environ.get("PZ_BENCH_EVENTS", "10000000"))
 USERS = int(os.environ.get("PZ_BENCH_USERS", "1000000"))
 ITEMS = int(os.environ.get("PZ_BENCH_ITEMS", "100000"))
 READ_SECONDS = int(os.environ.get("PZ_BENCH_READ_SECONDS", "6"))
+SERVER_ARGS = os.environ.get("PZ_BENCH_SERVER_ARGS", "").split()  # e.g. "--builtin-memory-mb 1024"
 WRK_THREADS, WRK_CONNECTIONS = 2, 32
 TARGET = 10000000
 
@@ -111,7 +112,7 @@ class Server:
         self.log_path = os.path.join(tmp, "server.log")
         self.proc = subprocess.Popen([binary, "--config", config, "--data-dir", data_dir, "--http-port", str(self.port),
                                       "--grpc-port", "0", "--admin-port", str(self.port + ADMIN_PORT_OFFSET),
-                                      "--admin-grpc-port", "0", "--config-watch-ms", "0", "--import-poll-ms", "0"],
+                                      "--admin-grpc-port", "0", "--config-watch-ms", "0", "--import-poll-ms", "0"] + SERVER_ARGS,
                                      stdout=open(self.log_path, "w"), stderr=subprocess.STDOUT)
         deadline = time.time() + 120
         while time.time() < deadline:
@@ -239,6 +240,7 @@ def main():
         log("")
         points = [p for p in (100000, 1000000, 10000000) if p < EVENTS] + [EVENTS]
         rows, done, t_all, cpu_all = [], 0, 0.0, 0.0
+        flushed = get_json(srv.port, "/admin/builtin/stats")
         for point in points:
             secs, wrote, cpu, n = ingest(srv, point - done, "shop")
             done += n
@@ -248,6 +250,11 @@ def main():
             p50, p99, rps, count, miss_cpu = misses(srv, "for-you", "personalized", done)
             b50, b99, brps, _, base_cpu = misses(srv, "popular", "popular", done)
             st = get_json(srv.port, "/admin/builtin/stats")
+            # what the write-back wrote in this step: how often, and how many keys per event
+            flushes, keys = st["flushes"] - flushed["flushes"], st["keysFlushed"] - flushed["keysFlushed"]
+            flushed = st
+            log("%10d events: %d flushes of the write-back in this step, %.2f keys flushed per event" % (
+                done, flushes, keys / max(1, n)))
             rss = proc_status(srv.proc.pid)
             store = disk_bytes(os.path.join(data, "builtin"))
             rows.append((done, n / secs, cpu / n * 1e6, wrote / n, p50, p99, b50, b99, count, store / done, rss, st,

@@ -10,8 +10,9 @@
      goal >= 0.9; and, for reference, vs the same bare server without metadata.
   3. Latency p50/p99 of a REST cache hit and of a miss (one connection, wrk --latency; client-side
      on loopback, so it includes the loopback round trip).
-  4. What recording metrics costs a REST cache hit: the same server with --metrics on (the default)
-     and off, alternating runs; server CPU per request of each and the difference.
+  4. What recording metrics costs a REST and a gRPC cache hit: two fresh servers, --metrics on (the
+     default) and off, in alternating pairs of runs; server CPU per request of each, and the median
+     of the pairs' differences with their spread.
 
 Everything listens on 127.0.0.1 only. The load generator shares the machine's cores with the
 server under test; each run is short (RUN_SECONDS) and bounded. Run it through run.sh, which
@@ -37,6 +38,8 @@ RUN_SECONDS = int(os.environ.get("PZ_BENCH_SECONDS", "3"))
 SERVER_ARGS = os.environ.get("PZ_BENCH_SERVER_ARGS", "").split()
 LATENCY_SECONDS = 3
 ROUNDS = int(os.environ.get("PZ_BENCH_ROUNDS", "5"))
+# Section 4 compares two servers whose difference is expected to be tiny: more pairs than ROUNDS.
+METRICS_PAIRS = int(os.environ.get("PZ_BENCH_METRICS_PAIRS", "11"))
 HIT_PATH = "/recommend-items/demo/for-you/user-0001?numResults=25"
 GRPC_METHOD = "/personalization.v1.PersonalizationService/RecommendItems"
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -233,6 +236,18 @@ def print_comparison(title, ours_label, ours, base_label, base, extra, goal=None
           "machine)" % (ours_cpu, base_cpu, base_cpu / ours_cpu))
 
 
+def print_metrics_cost(title, runs_on, runs_off):
+    diffs = sorted(a["cpu_us"] - b["cpu_us"] for a, b in zip(runs_on, runs_off))
+    q = len(diffs) // 4
+    print(title)
+    print("  metrics on  %9.0f req/s median, %.2f us server CPU per request" % (
+        median([r["rps"] for r in runs_on]), median([r["cpu_us"] for r in runs_on])))
+    print("  metrics off %9.0f req/s median, %.2f us server CPU per request" % (
+        median([r["rps"] for r in runs_off]), median([r["cpu_us"] for r in runs_off])))
+    print("  recording costs %+.2f us per request (median of paired differences; middle half %+.2f .. %+.2f, "
+          "all %+.2f .. %+.2f)" % (median(diffs), diffs[q], diffs[len(diffs) - 1 - q], diffs[0], diffs[-1]))
+
+
 def main():
     binary, static_server, echo_server = (os.path.abspath(p) for p in sys.argv[1:4])
     tmp = tempfile.mkdtemp(prefix="pz-bench-cache-")
@@ -381,38 +396,42 @@ def main():
                                                           after["misses"] - before["misses"],
                                                           after["codedBodies"] - before["codedBodies"]))
 
-        # 4. metrics on vs off: what recording costs a hit, in server CPU per request
+        # 4. metrics on vs off: what recording costs a hit, in server CPU per request. Two fresh servers
+        # started alike (the one above has served sections 1-3), alternating pairs of runs; the
+        # figure is the median of the pairs' differences, with their spread: a difference smaller
+        # than the spread is not a measurement of the recording.
+        on, on_port, on_grpc = start_server(binary, tmp, ["--log-level", "warn", "--metrics", "on"], data="data-on")
+        procs.append(on)
         off, off_port, off_grpc = start_server(binary, tmp, ["--log-level", "warn", "--metrics", "off"],
                                                data="data-off")
         procs.append(off)
+        http_get(on_port, HIT_PATH)
         http_get(off_port, HIT_PATH)
+        pairs = max(ROUNDS, METRICS_PAIRS)
         runs_on, runs_off = [], []
-        for _ in range(ROUNDS):
-            runs_off.append(wrk("http://127.0.0.1:%d%s" % (off_port, HIT_PATH), RUN_SECONDS, pid=off.pid))
-            runs_on.append(wrk("http://127.0.0.1:%d%s" % (http_port, HIT_PATH), RUN_SECONDS, pid=ours.pid))
-        cpu_on = median([r["cpu_us"] for r in runs_on])
-        cpu_off = median([r["cpu_us"] for r in runs_off])
+        for i in range(pairs):
+            first, second = (on, on_port, runs_on), (off, off_port, runs_off)
+            for proc, port, runs in ((first, second) if i % 2 == 0 else (second, first)):
+                runs.append(wrk("http://127.0.0.1:%d%s" % (port, HIT_PATH), RUN_SECONDS, pid=proc.pid))
         print()
-        print("REST  cache hit, --metrics on vs off (wrk -t2 -c64, alternating runs)")
-        print("  metrics on   %9.0f req/s median, %.2f us server CPU per request" % (
-            median([r["rps"] for r in runs_on]), cpu_on))
-        print("  metrics off  %9.0f req/s median, %.2f us server CPU per request" % (
-            median([r["rps"] for r in runs_off]), cpu_off))
-        print("  recording costs %.2f us of server CPU per request (goal <= 0.2; the core's own figure, without "
-              "the fronts' noise, is printed by core_hit_bench above)" % (cpu_on - cpu_off))
-        fetch_grpc_response(off_grpc, request)  # the off server's entry
+        print_metrics_cost("REST  cache hit, --metrics on vs off (wrk -t2 -c64, %d alternating pairs)" % pairs,
+                           runs_on, runs_off)
+        fetch_grpc_response(on_grpc, request)
+        fetch_grpc_response(off_grpc, request)
         grpc_on, grpc_off = [], []
-        for _ in range(ROUNDS):
-            grpc_off.append(h2load("http://127.0.0.1:%d%s" % (off_grpc, GRPC_METHOD), req_file, RUN_SECONDS,
-                                   pid=off.pid))
-            grpc_on.append(h2load(url_ours, req_file, RUN_SECONDS, pid=ours.pid))
-        g_on = median([r["cpu_us"] for r in grpc_on])
-        g_off = median([r["cpu_us"] for r in grpc_off])
-        print("gRPC  cache hit, --metrics on vs off (h2load -c16 -m32, alternating runs)")
-        print("  metrics on %.0f req/s, %.2f us CPU/request; off %.0f req/s, %.2f us; recording costs %.2f us" % (
-            median([r["rps"] for r in grpc_on]), g_on, median([r["rps"] for r in grpc_off]), g_off, g_on - g_off))
-        stop(off)
-        procs.remove(off)
+        for i in range(pairs):
+            first = (on, on_grpc, grpc_on)
+            second = (off, off_grpc, grpc_off)
+            for proc, port, runs in ((first, second) if i % 2 == 0 else (second, first)):
+                runs.append(h2load("http://127.0.0.1:%d%s" % (port, GRPC_METHOD), req_file, RUN_SECONDS,
+                                   pid=proc.pid))
+        print_metrics_cost("gRPC  cache hit, --metrics on vs off (h2load -c16 -m32, %d alternating pairs)" % pairs,
+                           grpc_on, grpc_off)
+        print("  (goal <= 0.2 us; the core's own figure, thread CPU time without the fronts' threads, is "
+              "printed by core_hit_bench above)")
+        for p in (on, off):
+            stop(p)
+            procs.remove(p)
 
         # the same hit with the access log on (one line per request at info level)
         stop(ours)
