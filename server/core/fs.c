@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 
 int pz_make_dirs(const char *path)
@@ -21,4 +22,18 @@ int pz_make_dirs(const char *path)
         }
     }
     return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+int pz_data_store_dir(const char *data_dir, const char *sub, const char *what, char *dir, size_t len, FILE *err)
+{
+    struct stat st;
+    if (snprintf(dir, len, "%s/%s", data_dir, sub) >= (int)len) {
+        fprintf(err, "error: the data directory's path is too long: %s\n", data_dir);
+        return -1;
+    }
+    if (stat(dir, &st) != 0) {
+        fprintf(err, "error: no %s in %s (%s)\n", what, data_dir, strerror(errno));
+        return -1;
+    }
+    return 0;
 }

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "server/core/buf.h"
+#include "server/core/fs.h"
 #include "server/core/mem.h"
 #include "server/events/dead_letters.h"
 #include "server/events/outbox.h"
@@ -88,12 +89,8 @@ static int parse(int argc, char **argv, cli_args *a, FILE *err)
 static int open_outbox(const cli_args *a, pz_outbox **ob, FILE *err)
 {
     char dir[PATH_MAX], errbuf[512];
-    snprintf(dir, sizeof dir, "%s/outbox", a->data_dir);
-    struct stat st;
-    if (stat(dir, &st) != 0) {
-        fprintf(err, "error: no outbox in %s (%s)\n", a->data_dir, strerror(errno));
+    if (pz_data_store_dir(a->data_dir, "outbox", "outbox", dir, sizeof dir, err) != 0)
         return -1;
-    }
     if (pz_outbox_open(dir, 0, ob, errbuf, sizeof errbuf) != 0) {
         fprintf(err, "error: %s\n", errbuf);
         return -1;

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "server/core/buf.h"
+#include "server/core/fs.h"
 #include "server/core/json_text.h"
 #include "server/core/mem.h"
 #include "server/experiments/store.h"
@@ -63,12 +64,8 @@ static int parse(int argc, char **argv, cli_args *a, FILE *err)
 static int open_store(const cli_args *a, pz_experiments **x, FILE *err)
 {
     char dir[PATH_MAX], errbuf[512];
-    snprintf(dir, sizeof dir, "%s/experiments", a->data_dir);
-    struct stat st;
-    if (stat(dir, &st) != 0) {
-        fprintf(err, "error: no experiment store in %s (%s)\n", a->data_dir, strerror(errno));
+    if (pz_data_store_dir(a->data_dir, "experiments", "experiment store", dir, sizeof dir, err) != 0)
         return -1;
-    }
     if (pz_experiments_open(dir, 0, x, errbuf, sizeof errbuf) != 0) {
         fprintf(err, "error: %s\n", errbuf);
         return -1;
