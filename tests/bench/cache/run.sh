@@ -4,7 +4,7 @@
 # same run (h2o's file handler and a bare grpc-core server serving the same bytes), and hit/miss
 # latency.
 #
-#   tests/bench/cache/run.sh            (from the repository root; about a minute; loopback only)
+#   tests/bench/cache/run.sh            (from the repository root; about 5 minutes; loopback only)
 #   PZ_BENCH_SECONDS=8 tests/bench/cache/run.sh
 #   PZ_BENCH_BAZEL_FLAGS='--copt=-Wno-error' tests/bench/cache/run.sh   (extra build flags)
 #
