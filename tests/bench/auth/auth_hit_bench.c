@@ -21,6 +21,7 @@
 #include "server/core/recommender.h"
 #include "server/core/service.h"
 #include "tests/unit/auth/test_keys.h"
+#include "tests/bench/common/core_bench.h"
 
 #define API_KEY "pzk_bench_0123456789abcdefghijklmnopqrstuvwxyz"
 #define ISS "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Bench"
@@ -49,28 +50,12 @@ static void submit(void *self, pz_event_submission *s)
     (void)s;
 }
 
-static int completed;
-static void on_done(pz_request *req)
-{
-    (void)req;
-    completed++;
-}
-
-/* CPU time of this thread: what a request costs the server, whatever else runs on the machine
- * (every call here completes inline, on this thread). */
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* n calls for ns/user with one header (or none); tokens[i % n_tokens] when tokens are given.
  * Returns seconds per call. */
 static double run(pz_service *svc, long n, const char *ns, const char *user, const char *header, const char *value,
                   char **tokens, long n_tokens, const char *want_cache)
 {
-    double t0 = now_s();
+    double t0 = pz_bench_thread_cpu_s();
     for (long i = 0; i < n; i++) {
         pz_arena arena;
         pz_arena_init(&arena);
@@ -97,7 +82,7 @@ static double run(pz_service *svc, long n, const char *ns, const char *user, con
         req.client_addr = "127.0.0.1:40000";
         req.rpc = PZ_RPC_RECOMMEND_ITEMS;
         req.message = &m->base;
-        req.on_done = on_done;
+        req.on_done = pz_bench_count_done;
         pz_service_handle(svc, &req);
         if (req.status != PZ_OK || (want_cache != NULL && strcmp(req.hints.cache, want_cache) != 0)) {
             fprintf(stderr, "call failed: %s (%s)\n", req.error.message ? req.error.message : "-",
@@ -106,19 +91,7 @@ static double run(pz_service *svc, long n, const char *ns, const char *user, con
         }
         pz_arena_destroy(&arena);
     }
-    return (now_s() - t0) / (double)n;
-}
-
-static int compare(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, compare);
-    return v[n / 2];
+    return (pz_bench_thread_cpu_s() - t0) / (double)n;
 }
 
 /* A token for sub; `serial` (its jti) makes each one distinct. */
@@ -194,7 +167,8 @@ int main(int argc, char **argv)
         key[r] = run(svc, n, "shop", "user-1", "x-api-key", API_KEY, NULL, 0, "hit");
         jwt[r] = run(svc, n, "shop", "user-1", "authorization", NULL, &token, 1, "hit");
     }
-    double m_none = median(none, ROUNDS), m_key = median(key, ROUNDS), m_jwt = median(jwt, ROUNDS);
+    double m_none = pz_bench_median(none, (size_t)ROUNDS), m_key = pz_bench_median(key, (size_t)ROUNDS),
+           m_jwt = pz_bench_median(jwt, (size_t)ROUNDS);
     printf("core cache hit, CPU time per call, median of %d rounds of %ld calls each, alternating:\n", ROUNDS, n);
     printf("  no auth                %6.3f us/call   (baseline)\n", m_none * 1e6);
     printf("  API key                %6.3f us/call   adds %6.3f us (goal <= 2 us)\n", m_key * 1e6,
@@ -228,5 +202,5 @@ int main(int argc, char **argv)
     unlink(jwks_path);
     test_key_free(&rsa);
     test_key_free(&ec);
-    return completed > 0 ? 0 : 1;
+    return pz_bench_done() > 0 ? 0 : 1;
 }

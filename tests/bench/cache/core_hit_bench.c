@@ -24,6 +24,7 @@
 #include "server/core/service.h"
 #include "server/events/pipeline.h"
 #include "server/recommenders/recommenders.h"
+#include "tests/bench/common/core_bench.h"
 
 static const char CONFIG[] =
     "{\"version\":\"bench-1\",\"cacheControl\":{\"userSpecified\":{\"maxAge\":3600,\"directives\":\"private\"},"
@@ -33,43 +34,17 @@ static const char CONFIG[] =
     "\"recommend-items\":{\"for-you\":{\"variations\":{\"p\":{\"type\":\"builtin\"}}}}},"
     "\"eventTargets\":[{\"type\":\"builtin\"}]}}}";
 
-static int completed;
 /* Finish each call as a front does (access line + finished hook). */
 static bool finish_like_a_front;
-
-static void on_done(pz_request *req)
-{
-    (void)req;
-    completed++;
-}
-
-static int compare_doubles(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, size_t n)
-{
-    qsort(v, n, sizeof *v, compare_doubles);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 /* The clock run() measures with: wall time, or this thread's CPU time (immune to other processes
  * competing for the cores, which wall time on a shared 2-core machine is not). */
 static clockid_t bench_clock = CLOCK_MONOTONIC;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(bench_clock, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Runs `n` identical calls; returns seconds per call and the arena bytes of the last one. */
 static double run(pz_service *svc, long n, size_t *arena_bytes, const char **outcome)
 {
-    double t0 = now_s();
+    double t0 = pz_bench_now_s(bench_clock);
     for (long i = 0; i < n; i++) {
         pz_arena arena;
         pz_arena_init(&arena);
@@ -83,7 +58,7 @@ static double run(pz_service *svc, long n, size_t *arena_bytes, const char **out
         m->user_id = "user-1";
         req.rpc = PZ_RPC_RECOMMEND_ITEMS;
         req.message = &m->base;
-        req.on_done = on_done;
+        req.on_done = pz_bench_count_done;
         pz_service_handle(svc, &req);
         if (req.status != PZ_OK) {
             fprintf(stderr, "call failed: %s\n", req.error.message);
@@ -95,7 +70,7 @@ static double run(pz_service *svc, long n, size_t *arena_bytes, const char **out
         *outcome = req.hints.cache != NULL ? req.hints.cache : "-";
         pz_arena_destroy(&arena);
     }
-    return (now_s() - t0) / (double)n;
+    return (pz_bench_now_s(bench_clock) - t0) / (double)n;
 }
 
 int main(int argc, char **argv)
@@ -176,7 +151,7 @@ int main(int argc, char **argv)
         on[r] = run(cached, n, &bytes, &outcome);
     }
     pz_request_set_finished_hook(NULL, NULL);
-    double on_med = median(on, ROUNDS), off_med = median(off, ROUNDS);
+    double on_med = pz_bench_median(on, (size_t)ROUNDS), off_med = pz_bench_median(off, (size_t)ROUNDS);
     printf("core  cache hit, finished as a front does: metrics off %.3f us/call, on %.3f us/call (thread CPU time, "
            "medians of %d rounds of %ld)\n",
            off_med * 1e6, on_med * 1e6, ROUNDS, n);
@@ -193,5 +168,5 @@ int main(int argc, char **argv)
     pz_cache_destroy(cache);
     pz_config_holder_destroy(holder);
     pz_builtin_close(builtin);
-    return completed > 0 ? 0 : 1;
+    return pz_bench_done() > 0 ? 0 : 1;
 }

@@ -24,6 +24,7 @@
 #include "server/core/cache.h"
 #include "server/core/service.h"
 #include "server/geoip/geoip.h"
+#include "tests/bench/common/core_bench.h"
 
 #define ROUNDS 7
 
@@ -160,18 +161,10 @@ static void on_done(pz_request *req)
     (void)req;
 }
 
-/* The thread's CPU time: other processes sharing the cores (the machine is shared) do not count. */
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Runs n identical calls; returns seconds per call. */
 static double run(setup *s, long n)
 {
-    double t0 = now_s();
+    double t0 = pz_bench_thread_cpu_s();
     for (long i = 0; i < n; i++) {
         pz_arena arena;
         pz_arena_init(&arena);
@@ -198,7 +191,7 @@ static double run(setup *s, long n)
         s->outcome = req.hints.cache != NULL ? req.hints.cache : "-";
         pz_arena_destroy(&arena);
     }
-    return (now_s() - t0) / (double)n;
+    return (pz_bench_thread_cpu_s() - t0) / (double)n;
 }
 
 static int compare_doubles(const void *a, const void *b)

@@ -24,6 +24,7 @@
 #include "server/events/pipeline.h"
 #include "server/experiments/store.h"
 #include "server/recommenders/recommenders.h"
+#include "tests/bench/common/core_bench.h"
 
 static const char CONFIG[] =
     "{\"version\":\"bench-1\",\"cacheControl\":{\"userSpecified\":{\"maxAge\":3600,\"directives\":\"private\"},"
@@ -42,27 +43,12 @@ static const char CONFIG[] =
 /* "user-" and up to 10 digits. */
 #define USER_ID_MAX 24
 
-static int completed;
-
-static void on_done(pz_request *req)
-{
-    (void)req;
-    completed++;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static char user_ids[USERS][USER_ID_MAX];
 
 /* n calls cycling through the users; seconds per call. */
 static double run(pz_service *svc, const char *rec, long n, const char *want_outcome)
 {
-    double t0 = now_s();
+    double t0 = pz_bench_now_s(CLOCK_MONOTONIC);
     for (long i = 0; i < n; i++) {
         pz_arena arena;
         pz_arena_init(&arena);
@@ -76,7 +62,7 @@ static double run(pz_service *svc, const char *rec, long n, const char *want_out
         m->user_id = user_ids[i % USERS];
         req.rpc = PZ_RPC_RECOMMEND_ITEMS;
         req.message = &m->base;
-        req.on_done = on_done;
+        req.on_done = pz_bench_count_done;
         pz_service_handle(svc, &req);
         if (req.status != PZ_OK || (want_outcome != NULL && strcmp(req.hints.cache, want_outcome) != 0)) {
             fprintf(stderr, "call failed or not a hit: %s %s\n", req.error.message ? req.error.message : "",
@@ -85,7 +71,7 @@ static double run(pz_service *svc, const char *rec, long n, const char *want_out
         }
         pz_arena_destroy(&arena);
     }
-    return (now_s() - t0) / (double)n;
+    return (pz_bench_now_s(CLOCK_MONOTONIC) - t0) / (double)n;
 }
 
 static int cmp(const void *a, const void *b)
@@ -166,10 +152,10 @@ int main(int argc, char **argv)
     /* The writer side's sustained rate: a burst of exposures (within the queue's bound), timed until
      * every one is stored in the outbox and counted in the experiment store. */
     const long burst = 50000;
-    double t0 = now_s();
+    double t0 = pz_bench_now_s(CLOCK_MONOTONIC);
     run(svc, "ab", burst, "hit");
     pz_event_pipeline_wait_delivered(events, 600000);
-    double writer_s = now_s() - t0;
+    double writer_s = pz_bench_now_s(CLOCK_MONOTONIC) - t0;
     qsort(plain, (size_t)rounds, sizeof *plain, cmp);
     qsort(ab, (size_t)rounds, sizeof *ab, cmp);
     double p = plain[rounds / 2] * 1e6, e = ab[rounds / 2] * 1e6;
@@ -191,5 +177,5 @@ int main(int argc, char **argv)
     pz_builtin_close(builtin);
     free(plain);
     free(ab);
-    return completed > 0 && dropped == 0 ? 0 : 1;
+    return pz_bench_done() > 0 && dropped == 0 ? 0 : 1;
 }

@@ -28,6 +28,7 @@
 #include "server/core/service.h"
 #include "server/events/pipeline.h"
 #include "server/recommenders/recommenders.h"
+#include "tests/bench/common/core_bench.h"
 
 #define N_USERS 50
 #define N_ITEMS 1000
@@ -48,26 +49,11 @@ static const char CONFIG[] =
     "\"variations\":{\"p\":{\"type\":\"builtin\"}}}}},"
     "\"eventTargets\":[{\"type\":\"builtin\"}]}}}";
 
-static int completed;
-
-static void on_done(pz_request *req)
-{
-    (void)req;
-    completed++;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* One call per user; returns seconds per call. */
 static double run(pz_service *svc, const char *recommender, int calls)
 {
     static char users[N_USERS][16];
-    double t0 = now_s();
+    double t0 = pz_bench_thread_cpu_s();
     for (int i = 0; i < calls; i++) {
         pz_arena arena;
         pz_arena_init(&arena);
@@ -83,7 +69,7 @@ static double run(pz_service *svc, const char *recommender, int calls)
         m->num_results = NUM_RESULTS;
         req.rpc = PZ_RPC_RECOMMEND_ITEMS;
         req.message = &m->base;
-        req.on_done = on_done;
+        req.on_done = pz_bench_count_done;
         pz_service_handle(svc, &req);
         if (req.status != PZ_OK) {
             fprintf(stderr, "call failed: %s\n", req.error.message);
@@ -91,7 +77,7 @@ static double run(pz_service *svc, const char *recommender, int calls)
         }
         pz_arena_destroy(&arena);
     }
-    return (now_s() - t0) / (double)calls;
+    return (pz_bench_thread_cpu_s() - t0) / (double)calls;
 }
 
 static double min_d(double a, double b)
@@ -143,9 +129,9 @@ static void rules_alone(pz_builtin *builtin, pz_catalog *catalog, pz_config *cfg
                                .n_event_types = rules->n_seen_event_types};
         const char **seen;
         size_t n_seen;
-        double a = now_s();
+        double a = pz_bench_thread_cpu_s();
         ports.history.seen(ports.history.self, &hq, &arena, &seen, &n_seen, &e);
-        double b = now_s();
+        double b = pz_bench_thread_cpu_s();
         const char **ids = pz_arena_alloc(&arena, (size_t)(n > 0 ? n : 1) * sizeof *ids);
         for (int j = 0; j < n; j++)
             ids[j] = items[j].item_id;
@@ -159,16 +145,16 @@ static void rules_alone(pz_builtin *builtin, pz_catalog *catalog, pz_config *cfg
                                .arena = &arena};
         pz_decorator_fields(d, &q, &job, &e);
         out->history += b - a;
-        out->fields += now_s() - b;
+        out->fields += pz_bench_thread_cpu_s() - b;
         out->seen += n_seen;
         out->candidates += (size_t)(n > 0 ? n : 0);
-        double t0 = now_s();
+        double t0 = pz_bench_thread_cpu_s();
         pz_item_records records;
         if (pz_rules_apply(&ports, rules, &q, &call, &records, &arena, &e) != PZ_OK) {
             fprintf(stderr, "rules failed: %s\n", e.message);
             exit(1);
         }
-        out->stage += now_s() - t0;
+        out->stage += pz_bench_thread_cpu_s() - t0;
         out->kept += call.n_items;
         pz_arena_destroy(&arena);
     }
@@ -304,5 +290,5 @@ int main(int argc, char **argv)
     pz_config_unref(cfg);
     pz_catalog_close(catalog);
     pz_builtin_close(builtin);
-    return completed > 0 ? 0 : 1;
+    return pz_bench_done() > 0 ? 0 : 1;
 }
