@@ -797,7 +797,8 @@ int pz_openapi_write(const pz_config *cfg, const char *server_url, const char *a
     pz_oa_open_schema(&g, "Health", "status, configVersion, namespaces, configReloads, configRejected");
     pz_oa_open_schema(&g, "CacheStats", "The response cache's counters");
     pz_oa_open_schema(&g, "EventsStats", "Per event target: lag, delivered, retried, dead-lettered, state");
-    pz_oa_open_schema(&g, "BuiltinStats", "state, mapBytes, usedBytes, pendingBytes, flushes, flushFailures, ...");
+    pz_oa_open_schema(&g, "BuiltinStats",
+                      "state, mapBytes, usedBytes, pendingBytes, pendingBudgetBytes, flushes, flushFailures, ...");
     pz_oa_open_schema(&g, "AuthStats", "Accepted, refused, remembered tokens, throttled; JWKS sources");
     pz_oa_set(&g, components, "schemas", g.schemas);
     pz_oa_set(&g, components, "responses", g.responses);

@@ -137,6 +137,8 @@ typedef struct flag {
     const char *arg;  /* the argument's name in --help; NULL: the flag takes none */
     flag_kind kind;
     long min, max; /* FLAG_INT, FLAG_SIZE */
+    /* FLAG_SIZE: a word that stands for 0, a value chosen at run time (e.g. "auto"); NULL: none. */
+    const char *zero_word;
     /* Applied before the command line through the same reader; NULL: the field keeps its zero or
      * library default. --help shows the resulting value (for FLAG_SETTER: this text). */
     const char *dflt;
@@ -425,14 +427,15 @@ static const flag FLAGS[] = {
              "and events wait in the outbox",
      .offset = offsetof(options, builtin_max_mb)},
     {.name = "builtin-memory-mb",
-     .arg = "N",
+     .arg = "N|auto",
      .kind = FLAG_SIZE,
      .min = 1,
      .max = 1L << 20,
-     .dflt = "256",
+     .zero_word = "auto",
+     .dflt = "auto",
      .help = "memory for what the builtin recommender learned and has not written yet, in MiB; more means "
-             "fewer, larger writes (half of it should hold the items' 4 KiB neighbour lists that change between "
-             "writes: about 2048 for 100k active items)",
+             "fewer, larger writes. auto: 256 MiB plus 16 KiB per item known (about 1.8 GiB at 100k items, so "
+             "half of it holds every item's 4 KiB neighbour list twice), at most a quarter of physical memory",
      .offset = offsetof(options, builtin_memory_mb)},
     {.name = "builtin-flush-ms",
      .arg = "N",
@@ -575,13 +578,15 @@ static const flag FLAGS[] = {
 #define HELP_WIDTH 100
 #define FLAG_NAME_MAX 64
 
-static int parse_int(const char *flag, const char *value, long min, long max, long *out)
+/* word: another accepted value, for the message (NULL: none). */
+static int parse_int(const char *flag, const char *value, long min, long max, const char *word, long *out)
 {
     char *end = NULL;
     errno = 0;
     long v = strtol(value, &end, 10);
     if (errno != 0 || end == value || *end != '\0' || v < min || v > max) {
-        fprintf(stderr, "error: %s expects an integer from %ld to %ld (got '%s')\n", flag, min, max, value);
+        fprintf(stderr, "error: %s expects an integer from %ld to %ld%s%s (got '%s')\n", flag, min, max,
+                word != NULL ? " or " : "", word != NULL ? word : "", value);
         return -1;
     }
     *out = v;
@@ -613,12 +618,16 @@ static int apply_flag(const flag *f, const char *value, options *o)
     case FLAG_ONOFF: return parse_onoff(dashed, value, (bool *)field);
     case FLAG_STRING: *(const char **)field = value; return 0;
     case FLAG_INT:
-        if (parse_int(dashed, value, f->min, f->max, &v) != 0)
+        if (parse_int(dashed, value, f->min, f->max, NULL, &v) != 0)
             return -1;
         *(int *)field = (int)v;
         return 0;
     case FLAG_SIZE:
-        if (parse_int(dashed, value, f->min, f->max, &v) != 0)
+        if (f->zero_word != NULL && strcasecmp(value, f->zero_word) == 0) {
+            *(size_t *)field = 0;
+            return 0;
+        }
+        if (parse_int(dashed, value, f->min, f->max, f->zero_word, &v) != 0)
             return -1;
         *(size_t *)field = (size_t)v;
         return 0;
@@ -654,7 +663,12 @@ static void flag_default(const flag *f, const options *defaults, char *out, size
             snprintf(out, len, "%s", *(const char *const *)field);
         break;
     case FLAG_INT: snprintf(out, len, "%d", *(const int *)field); break;
-    case FLAG_SIZE: snprintf(out, len, "%zu", *(const size_t *)field); break;
+    case FLAG_SIZE:
+        if (f->zero_word != NULL && *(const size_t *)field == 0)
+            snprintf(out, len, "%s", f->zero_word);
+        else
+            snprintf(out, len, "%zu", *(const size_t *)field);
+        break;
     case FLAG_SETTER: snprintf(out, len, "%s", f->dflt != NULL ? f->dflt : ""); break;
     case FLAG_ONOFF: snprintf(out, len, "%s", *(const bool *)field ? "on" : "off"); break;
     case FLAG_SWITCH:

@@ -87,6 +87,12 @@
 
 typedef struct pz_builtin pz_builtin;
 
+/* pending_mb that sizes the budget from the catalog (pz_builtin_pending_budget). */
+#define PZ_BUILTIN_PENDING_AUTO 0
+/* The automatic budget's floor, and its ceiling as a share of physical memory. */
+#define PZ_BUILTIN_PENDING_AUTO_MIN_MB 256
+#define PZ_BUILTIN_PENDING_AUTO_RAM_SHARE 4 /* a quarter */
+
 typedef struct pz_builtin_options {
     double half_life_hours;       /* popularity/co-occurrence decay; default 168 (a week); 0.001 to 1e9 */
     size_t recent_items_per_user; /* default 32; 1 to PZ_BUILTIN_MAX_RECENT */
@@ -94,7 +100,7 @@ typedef struct pz_builtin_options {
     size_t neighbors_per_item;    /* default 255; PZ_BUILTIN_MIN_NEIGHBORS to PZ_BUILTIN_MAX_NEIGHBORS */
     size_t map_size_mb;           /* LMDB map size to start with (it doubles as needed); default 1024 */
     size_t max_size_mb;           /* the most the map may grow to; default 65536; at least 1 */
-    size_t pending_mb;            /* memory for writes not yet flushed; default 256; at least 1 */
+    size_t pending_mb;            /* memory for writes not yet flushed; default PZ_BUILTIN_PENDING_AUTO */
     int64_t flush_interval_ms;    /* the longest a learned event waits to be flushed; default 30000 */
     int64_t retry_ms;             /* after a failed flush, the next try; default 10000 */
     /* How an operator raises max_size_mb, for the messages (e.g. "--builtin-max-mb"); default
@@ -138,6 +144,16 @@ uint64_t pz_builtin_stream_mark(pz_builtin *b, const char *stream);
 /* The learner port (server/core/learner.h) over pz_builtin_learn, for `builtin` event targets. */
 pz_learner pz_builtin_learner(pz_builtin *b);
 
+/* The memory budget for writes not yet flushed, in bytes: pending_mb, or with
+ * PZ_BUILTIN_PENDING_AUTO a size that grows with the items known. A flush writes each changed
+ * key once, so the budget decides how many events share the write of an item's neighbour list:
+ * when half the budget (the active table) holds every item's list (neighbors_per_item * 16
+ * bytes) twice over, flushes come from flush_interval_ms and the bytes written per event stay
+ * constant as the history grows; a smaller one writes the same lists again and again. Automatic:
+ * PZ_BUILTIN_PENDING_AUTO_MIN_MB + 4 * items * neighbors_per_item * 16 bytes, at most
+ * 1/PZ_BUILTIN_PENDING_AUTO_RAM_SHARE of physical memory (never below the floor). */
+size_t pz_builtin_pending_budget(pz_builtin *b);
+
 /* True when the namespace has at least one item. */
 bool pz_builtin_has_data(pz_builtin *b, const char *ns);
 
@@ -146,6 +162,7 @@ typedef struct pz_builtin_stats {
     size_t max_bytes;                        /* the most it may grow to */
     size_t used_bytes;                       /* pages in use */
     size_t pending_bytes;                    /* memory held by writes not yet flushed */
+    size_t pending_budget_bytes;             /* pz_builtin_pending_budget */
     size_t pending_entries;                  /* keys waiting to be flushed */
     uint64_t events_learned, events_skipped; /* applied; skipped as already applied (per stream) */
     uint64_t flushes, keys_flushed, map_growths;
@@ -161,9 +178,9 @@ typedef struct pz_builtin_stats {
 void pz_builtin_stats_get(pz_builtin *b, pz_builtin_stats *out);
 /* The statistics as one JSON object (GET /admin/builtin/stats):
  *   {"state": "ok"|"degraded", "mapBytes", "maxBytes", "usedBytes", "pendingBytes",
- *    "pendingKeys", "eventsLearned", "eventsSkipped", "flushes", "keysFlushed", "mapGrowths",
- *    "flushFailures", "lastFlushMs", "lastFlushAt", "lastError", "lastErrorAt", "namespaces",
- *    "items"} */
+ *    "pendingBudgetBytes", "pendingKeys", "eventsLearned", "eventsSkipped", "flushes",
+ *    "keysFlushed", "mapGrowths", "flushFailures", "lastFlushMs", "lastFlushAt", "lastError",
+ *    "lastErrorAt", "namespaces", "items"} */
 void pz_builtin_stats_json(pz_builtin *b, pz_buf *out);
 
 /* Each query writes at most n_results items (exactly n_ids for rerank) into a new arena array at

@@ -112,9 +112,9 @@ static bool active_old(const pz_builtin *b, int64_t now)
     return b->active_since_ms != 0 && now - b->active_since_ms >= b->opts.flush_interval_ms;
 }
 
-static bool over_half_budget(const pz_builtin *b)
+static bool over_half_budget(pz_builtin *b)
 {
-    return pzb_pending_bytes(b->active) >= b->opts.pending_mb * MB / 2;
+    return pzb_pending_bytes(b->active) >= pz_builtin_pending_budget(b) / 2;
 }
 
 static bool is_full(pz_builtin *b)
@@ -145,7 +145,7 @@ static int make_room(pz_builtin *b, char *err, size_t errlen)
                 why += 9;
             return pzb_fail_msg(err, errlen,
                                 "cannot learn: the memory for events not written yet (%zu MiB) is used: %s",
-                                b->opts.pending_mb, why);
+                                pz_builtin_pending_budget(b) / MB, why);
         }
         wait_changed(b, pz_now_ms() + 1000);
     }

@@ -142,6 +142,7 @@ struct pz_builtin {
     MDB_env *env;
     MDB_dbi dbi[PZB_N_DBS];
     pz_builtin_options opts;
+    size_t ram_share;    /* the automatic pending budget's ceiling, in bytes */
     uint64_t instance;   /* this open store's key in the item name cache (builtin_names.h) */
     double half_life_ms; /* the one the statistics were written with (stored in meta) */
 

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -23,15 +24,13 @@
 #define MAX_BAD_PRINTED 100
 #define PROGRESS_EVERY_MS 250
 #define HASH_CHUNK (1u << 20)
-/* Memory for learned events not yet written: larger means fewer, larger writes. */
-#define DEFAULT_MEMORY_MB 512
 #define MB (1024.0 * 1024.0)
 
 typedef struct import_args {
     const char *data_dir;
     const char *ns;
     pz_history_format format;
-    size_t memory_mb;
+    size_t memory_mb; /* memory for learned events not yet written; PZ_BUILTIN_PENDING_AUTO: as the server */
     bool quiet;
     char **files;
     int n_files;
@@ -49,7 +48,7 @@ bool pz_import_cli_is_command(const char *arg)
 static void usage(FILE *out)
 {
     fputs("Usage: personalization-server import-events [--data-dir D] --namespace NS [--format auto|jsonl|csv]\n"
-          "                                            [--memory-mb N] [--quiet] FILE...\n"
+          "                                            [--memory-mb N|auto] [--quiet] FILE...\n"
           "\n"
           "Teaches the builtin recommender of namespace NS (in <data-dir>/builtin, default data dir\n"
           "./pz-data) from historical interactions. FILE holds either JSON Lines, one PutEvents body per\n"
@@ -77,7 +76,7 @@ static int parse_args(int argc, char **argv, import_args *a, FILE *err)
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
-    *a = (import_args){.data_dir = "pz-data", .memory_mb = DEFAULT_MEMORY_MB};
+    *a = (import_args){.data_dir = "pz-data", .memory_mb = PZ_BUILTIN_PENDING_AUTO};
     optind = 1;
     int c;
     char *end;
@@ -98,10 +97,15 @@ static int parse_args(int argc, char **argv, import_args *a, FILE *err)
             }
             break;
         case OPT_MEMORY:
+            if (strcasecmp(optarg, "auto") == 0) {
+                a->memory_mb = PZ_BUILTIN_PENDING_AUTO;
+                break;
+            }
             errno = 0;
             a->memory_mb = strtoul(optarg, &end, 10);
             if (errno != 0 || *end != '\0' || a->memory_mb < 1 || a->memory_mb > (1u << 20)) {
-                fprintf(err, "error: --memory-mb expects an integer from 1 to %u (got '%s')\n", 1u << 20, optarg);
+                fprintf(err, "error: --memory-mb expects an integer from 1 to %u or auto (got '%s')\n", 1u << 20,
+                        optarg);
                 return 2;
             }
             break;

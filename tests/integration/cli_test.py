@@ -60,16 +60,16 @@ def test_help_shows_every_row_of_the_flag_table(s):
 def check_integer_flag_limits(name):
     flag = "--" + name
     out = run(flag, "x", "--demo")
-    m = re.fullmatch(r"error: %s expects an integer from (-?\d+) to (-?\d+) \(got 'x'\)\n" % re.escape(flag),
-                     out.stderr)
+    m = re.fullmatch(r"error: %s expects an integer from (-?\d+) to (-?\d+)( or ([a-z]+))? \(got 'x'\)\n" %
+                     re.escape(flag), out.stderr)
     assert out.returncode == 2 and m, (flag, out.returncode, out.stderr)
-    lo, hi = int(m.group(1)), int(m.group(2))
+    lo, hi, alternative, word = int(m.group(1)), int(m.group(2)), m.group(3) or "", m.group(4)
     for value in (lo - 1, hi + 1):  # one past each limit
         out = run(flag, str(value), "--demo")
         assert out.returncode == 2, (flag, value, out.returncode)
-        assert out.stderr == "error: %s expects an integer from %d to %d (got '%d')\n" % (flag, lo, hi, value), \
-            out.stderr
-    for value in (lo, hi):  # the limits themselves are accepted
+        assert out.stderr == "error: %s expects an integer from %d to %d%s (got '%d')\n" % (
+            flag, lo, hi, alternative, value), out.stderr
+    for value in (lo, hi) + ((word,) if word else ()):  # the limits, and the word it names, are accepted
         out = run("--check-config", "--demo", flag, str(value))
         assert out.returncode == 0, (flag, value, out.stdout + out.stderr)
 

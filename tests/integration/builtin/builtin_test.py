@@ -67,9 +67,11 @@ def test_stats_and_health_of_the_demo(s):
     status, _, doc = curl_json(s, s.admin_url("/admin/builtin/stats"))
     assert status == 200, doc
     assert doc["state"] == "ok" and doc["namespaces"] == 1 and doc["items"] >= 1000, doc
-    for key in ("mapBytes", "maxBytes", "usedBytes", "pendingBytes", "eventsLearned", "flushes", "flushFailures",
-                "lastFlushMs", "lastError"):
+    for key in ("mapBytes", "maxBytes", "usedBytes", "pendingBytes", "pendingBudgetBytes", "eventsLearned", "flushes",
+                "flushFailures", "lastFlushMs", "lastError"):
         assert key in doc, key
+    # --builtin-memory-mb auto: 256 MiB plus 4 lists of 255 16-byte neighbours per item known
+    assert doc["pendingBudgetBytes"] == (256 << 20) + 4 * doc["items"] * 255 * 16, doc
     assert doc["maxBytes"] == 65536 << 20 and doc["flushFailures"] == 0 and doc["lastError"] is None, doc
     status, _, health = curl_json(s, "/healthz")
     assert status == 200 and health["status"] == "SERVING", health
@@ -243,6 +245,11 @@ def test_import_is_refused_while_a_server_holds_the_store(s):
     assert "in use by another process" in out.stderr, out.stderr
     usage = import_events(s.data_dir, path)
     assert usage.returncode == 2 and "--namespace" in usage.stderr, usage
+    zero = import_events(s.data_dir, "--namespace", "demo", "--memory-mb", "0", path)
+    assert zero.returncode == 2, zero
+    assert "--memory-mb expects an integer from 1 to 1048576 or auto (got '0')" in zero.stderr, zero.stderr
+    auto = import_events(s.data_dir, "--namespace", "demo", "--memory-mb", "auto", path)
+    assert auto.returncode == 1 and "in use by another process" in auto.stderr, auto  # past the arguments
 
 
 def post_events(srv, user, items):

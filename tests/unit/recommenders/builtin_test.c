@@ -833,6 +833,42 @@ static void test_the_map_grows_up_to_its_limit(void **state)
     pz_builtin_close(b);
 }
 
+/* The automatic budget grows with the items known, so that half of it keeps holding every item's
+ * neighbour list twice and flushes stay rare as the catalog grows; an explicit one is exact. */
+static void test_the_automatic_memory_budget_grows_with_the_items(void **state)
+{
+    (void)state;
+    pz_builtin_options o;
+    pz_builtin_options_default(&o);
+    assert_int_equal(o.pending_mb, PZ_BUILTIN_PENDING_AUTO);
+    o.neighbors_per_item = 100;
+    pz_builtin *b = open_fresh(&o);
+    const size_t least = (size_t)PZ_BUILTIN_PENDING_AUTO_MIN_MB << 20;
+    assert_int_equal(pz_builtin_pending_budget(b), least);
+    char err[256] = "";
+    if (learn_long_items(b, 0, 300, err, sizeof(err)) != 0)
+        fail_msg("learn: %s", err);
+    assert_int_equal(pz_builtin_pending_budget(b), least + 4 * 300 * 100 * 16);
+    pz_builtin_stats st;
+    pz_builtin_stats_get(b, &st);
+    assert_int_equal(st.pending_budget_bytes, least + 4 * 300 * 100 * 16);
+    pz_buf json;
+    pz_buf_init(&json, 4096);
+    pz_builtin_stats_json(b, &json);
+    char expect[64];
+    snprintf(expect, sizeof(expect), "\"pendingBudgetBytes\":%zu,", least + 4 * 300 * 100 * 16);
+    assert_non_null(strstr(json.data, expect));
+    pz_buf_free(&json);
+    pz_builtin_close(b);
+
+    o.pending_mb = 3;
+    b = open_fresh(&o);
+    if (learn_long_items(b, 0, 300, err, sizeof(err)) != 0)
+        fail_msg("learn: %s", err);
+    assert_int_equal(pz_builtin_pending_budget(b), (size_t)3 << 20);
+    pz_builtin_close(b);
+}
+
 static void test_a_full_store_is_loud_and_refuses_once_its_memory_is_used(void **state)
 {
     (void)state;
@@ -1168,6 +1204,7 @@ int main(void)
         cmocka_unit_test(test_learned_events_are_visible_at_once_and_durable_after_a_flush),
         cmocka_unit_test(test_streams_apply_each_event_once),
         cmocka_unit_test(test_the_map_grows_up_to_its_limit),
+        cmocka_unit_test(test_the_automatic_memory_budget_grows_with_the_items),
         cmocka_unit_test(test_a_full_store_is_loud_and_refuses_once_its_memory_is_used),
         cmocka_unit_test(test_one_process_per_store_and_old_formats_refused),
         cmocka_unit_test(test_namespace_limit),
