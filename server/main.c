@@ -435,7 +435,8 @@ static const flag FLAGS[] = {
      .dflt = "auto",
      .help = "memory for what the builtin recommender learned and has not written yet, in MiB; more means "
              "fewer, larger writes. auto: 256 MiB plus 16 KiB per item known (about 1.8 GiB at 100k items, so "
-             "half of it holds every item's 4 KiB neighbour list twice), at most a quarter of physical memory",
+             "half of it holds every item's 4 KiB neighbour list twice), at most a quarter of physical memory or "
+             "of the container's cgroup limit",
      .offset = offsetof(options, builtin_memory_mb)},
     {.name = "builtin-flush-ms",
      .arg = "N",

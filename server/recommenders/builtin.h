@@ -89,7 +89,8 @@ typedef struct pz_builtin pz_builtin;
 
 /* pending_mb that sizes the budget from the catalog (pz_builtin_pending_budget). */
 #define PZ_BUILTIN_PENDING_AUTO 0
-/* The automatic budget's floor, and its ceiling as a share of physical memory. */
+/* The automatic budget's floor, and its ceiling as a share of the memory this process may use
+ * (physical memory, or a container's cgroup limit: pz_machine_memory). */
 #define PZ_BUILTIN_PENDING_AUTO_MIN_MB 256
 #define PZ_BUILTIN_PENDING_AUTO_RAM_SHARE 4 /* a quarter */
 
@@ -151,7 +152,7 @@ pz_learner pz_builtin_learner(pz_builtin *b);
  * bytes) twice over, flushes come from flush_interval_ms and the bytes written per event stay
  * constant as the history grows; a smaller one writes the same lists again and again. Automatic:
  * PZ_BUILTIN_PENDING_AUTO_MIN_MB + 4 * items * neighbors_per_item * 16 bytes, at most
- * 1/PZ_BUILTIN_PENDING_AUTO_RAM_SHARE of physical memory (never below the floor). */
+ * 1/PZ_BUILTIN_PENDING_AUTO_RAM_SHARE of pz_machine_memory() (never below the floor). */
 size_t pz_builtin_pending_budget(pz_builtin *b);
 
 /* True when the namespace has at least one item. */

@@ -16,6 +16,7 @@
 #include "server/core/clock.h"
 #include "server/core/fs.h"
 #include "server/core/json_text.h"
+#include "server/core/machine.h"
 #include "server/recommenders/builtin_internal.h"
 #include "server/recommenders/builtin_names.h"
 
@@ -234,12 +235,6 @@ static size_t items_known(pz_builtin *b)
     for (size_t i = 0; i < n; i++)
         items += atomic_load(&b->ns[i]->items);
     return items;
-}
-
-static size_t physical_memory(void)
-{
-    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    return pages > 0 && page > 0 ? (size_t)pages * (size_t)page : SIZE_MAX;
 }
 
 void pz_builtin_options_default(pz_builtin_options *o)
@@ -493,7 +488,7 @@ int pz_builtin_open(const char *dir, const pz_builtin_options *opts, pz_builtin 
     b->instance = pzb_names_instance();
     b->dir = pz_strdup(dir);
     b->opts = o;
-    b->ram_share = physical_memory() / PZ_BUILTIN_PENDING_AUTO_RAM_SHARE;
+    b->ram_share = pz_machine_memory() / PZ_BUILTIN_PENDING_AUTO_RAM_SHARE;
     b->lock_fd = -1;
     pthread_rwlockattr_t ra;
     pthread_rwlockattr_init(&ra);
