@@ -202,6 +202,16 @@ void cfg_parse_event_log(cfg_ctx *c, json_t *v, pz_namespace *ns);
 
 /* ---- the document (config_parse.c) ---- */
 
+/* "description": free text, at every level of the document. */
+extern const cfg_member CFG_DESCRIPTION;
+/* The variation of vars with this key, or NULL. */
+const pz_variation *cfg_find_variation(const pz_variation *vars, size_t n, const char *key);
+/* A recommender's `experiments` (config_experiments.c; v not NULL, the path at its key), checked
+ * against r's variations (parsed first) and stored in r. */
+void cfg_parse_experiments(cfg_ctx *c, json_t *v, const char *ns_key, pz_recommender *r);
+/* A namespace's `eventTargets` (config_targets.c; v not NULL, the path at its key), stored in ns. */
+void cfg_parse_event_targets(cfg_ctx *c, json_t *v, pz_namespace *ns);
+
 /* Validates and builds the whole document into `cfg` (whose arena is initialized). Problems go to
  * c->problems; the caller discards cfg when any error was reported. */
 void cfg_parse_document(cfg_ctx *c, json_t *root, pz_config *cfg);

@@ -1,12 +1,10 @@
 /* The configuration document walker (spec §3): root -> namespaces -> recommenders -> variations,
- * experiments, post processors and event targets. Validates and builds in one pass, resolving
- * inheritance (§3.12) top-down into the *_view pointers and the compact `json` members. */
-#include <math.h>
+ * experiments (config_experiments.c), post processors and event targets (config_targets.c). Validates and builds in one
+ * pass, resolving inheritance (§3.12) top-down into the *_view pointers and the compact `json` members. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/core/bucket.h"
 #include "server/core/config_internal.h"
 #include "server/core/url_template.h"
 
@@ -16,7 +14,7 @@
  * walker's functions come children first) ---- */
 
 static const cfg_member NAME = {.key = "name", .kind = CFG_STRING, .free_text = true};
-static const cfg_member DESCRIPTION = {.key = "description", .kind = CFG_STRING, .free_text = true};
+const cfg_member CFG_DESCRIPTION = {.key = "description", .kind = CFG_STRING, .free_text = true};
 static const cfg_member NAMESPACE_RECOMMENDERS = {.key = "recommenders", .kind = CFG_OBJECT};
 static const cfg_member NAMESPACE_EVENT_TARGETS = {.key = "eventTargets", .kind = CFG_ARRAY};
 /* Ours (issue 18): the namespace's shared Kafka event log (config_kafka.c). */
@@ -437,7 +435,7 @@ static void parse_variation(cfg_ctx *c, const char *key, json_t *v, pz_action ac
     out->json = resolved_json(c, v, parent);
 }
 
-static const pz_variation *find_variation(const pz_variation *vars, size_t n, const char *key)
+const pz_variation *cfg_find_variation(const pz_variation *vars, size_t n, const char *key)
 {
     for (size_t i = 0; i < n; i++)
         if (strcmp(vars[i].key, key) == 0)
@@ -452,7 +450,7 @@ static void check_fallbacks(cfg_ctx *c, const pz_variation *vars, size_t n)
         if (vars[i].fallback == NULL)
             continue;
         size_t mark = cfg_push_key(c, vars[i].key);
-        const pz_variation *target = find_variation(vars, n, vars[i].fallback);
+        const pz_variation *target = cfg_find_variation(vars, n, vars[i].fallback);
         if (strcmp(vars[i].fallback, vars[i].key) == 0) {
             cfg_error_at(c, VARIATION_FALLBACK.key,
                          "a variation cannot fall back to itself; expected another variation key");
@@ -464,7 +462,7 @@ static void check_fallbacks(cfg_ctx *c, const pz_variation *vars, size_t n)
         } else {
             size_t steps = 0;
             while (target != NULL && target->fallback != NULL && target != &vars[i] && steps++ < n)
-                target = find_variation(vars, n, target->fallback);
+                target = cfg_find_variation(vars, n, target->fallback);
             if (target == &vars[i] || steps > n)
                 cfg_error_at(c, VARIATION_FALLBACK.key,
                              "the fallback chain starting at \"%.80s\" loops; expected a chain that "
@@ -500,152 +498,6 @@ static void parse_variations(cfg_ctx *c, json_t *rec, pz_action action, const in
         check_fallbacks(c, vars, n);
         r->variations = vars;
         r->n_variations = n;
-    }
-    cfg_pop(c, mark);
-}
-
-/* ---- experiments (§3.7, §7.4) ---- */
-
-static const cfg_name_value METHODS[] = {{"evidently", 0}, {"local", 1}};
-/* Evidently needs a project and metrics; the local method needs weights. */
-static const cfg_member EXPERIMENT_METHOD = {.key = "method", .kind = CFG_STRING, .presence = CFG_REQUIRED};
-static const cfg_member EXPERIMENT_PROJECT = {.key = "project", .kind = CFG_STRING, .presence = CFG_REQUIRED_IF};
-static const cfg_member EXPERIMENT_METRICS = {.key = "metrics", .kind = CFG_OBJECT, .presence = CFG_REQUIRED_IF};
-static const cfg_member EXPERIMENT_WEIGHTS = {.key = "weights", .kind = CFG_OBJECT};
-static const cfg_member EXPERIMENT_SALT = {.key = "salt", .kind = CFG_STRING};
-static const cfg_member *const EXPERIMENT[] = {&EXPERIMENT_METHOD,  &EXPERIMENT_PROJECT, &DESCRIPTION,
-                                               &EXPERIMENT_METRICS, &EXPERIMENT_WEIGHTS, &EXPERIMENT_SALT};
-
-static const cfg_member METRIC_TRACK_EXPOSURES = {.key = "trackExposures", .kind = CFG_BOOL};
-static const cfg_member METRIC_ENTITY_ID_KEY = {
-    .key = "entityIdKey", .kind = CFG_STRING, .presence = CFG_REQUIRED, .free_text = true};
-static const cfg_member METRIC_VALUE_KEY = {
-    .key = "valueKey", .kind = CFG_STRING, .presence = CFG_REQUIRED, .free_text = true};
-static const cfg_member *const METRIC[] = {&METRIC_TRACK_EXPOSURES, &METRIC_ENTITY_ID_KEY, &METRIC_VALUE_KEY};
-
-/* Metric names follow upstream's ^\S+$: non-empty, no whitespace. */
-static bool is_valid_metric_name(const char *s)
-{
-    return *s != '\0' && strpbrk(s, " \t\r\n\f\v") == NULL;
-}
-
-static void parse_metrics(cfg_ctx *c, json_t *v, bool required, pz_experiment *out)
-{
-    size_t mark = cfg_push_key(c, EXPERIMENT_METRICS.key);
-    if (v == NULL) {
-        if (required)
-            cfg_error(c, "required key is missing; expected an object keyed by Evidently metric name");
-    } else if (cfg_expect_object(c, v, "metrics keyed by metric name")) {
-        pz_metric *metrics = pz_arena_calloc(c->arena, json_object_size(v), sizeof *metrics);
-        size_t n = 0;
-        const char *name;
-        json_t *m;
-        json_object_foreach (v, name, m) {
-            size_t m_mark = cfg_push_key(c, name);
-            if (!is_valid_metric_name(name)) /* upstream's schema does not check inside recommenders */
-                cfg_warn(c, "metric name is not a non-empty name without whitespace (upstream's pattern ^\\S+$)");
-            pz_metric *metric = &metrics[n++];
-            metric->name = pz_arena_strdup(c->arena, name);
-            metric->track_exposures = true;
-            if (cfg_expect_object(c, m, "a metric {\"entityIdKey\": ..., \"valueKey\": ...}")) {
-                cfg_check_members(c, m, METRIC, COUNT(METRIC), 0, false, "a metric");
-                metric->track_exposures = cfg_bool(c, m, &METRIC_TRACK_EXPOSURES, true);
-                metric->entity_id_key =
-                    cfg_string(c, m, &METRIC_ENTITY_ID_KEY, "a dotted JSON path such as userDetails.userId");
-                metric->value_key = cfg_string(c, m, &METRIC_VALUE_KEY, "a dotted JSON path such as details.clicked");
-            }
-            cfg_pop(c, m_mark);
-        }
-        out->metrics = metrics;
-        out->n_metrics = n;
-    }
-    cfg_pop(c, mark);
-}
-
-/* One weight per variation in variation order; unnamed variations weigh 0; absent: an equal split.
- * Then the bucket ranges the weights give (server/core/bucket.h). */
-static void parse_weights(cfg_ctx *c, json_t *v, const pz_recommender *r, pz_experiment *out)
-{
-    size_t mark = cfg_push_key(c, EXPERIMENT_WEIGHTS.key);
-    if (v != NULL && cfg_expect_object(c, v, "weights mapping variation keys to numbers >= 0")) {
-        double *weights = pz_arena_calloc(c->arena, r->n_variations ? r->n_variations : 1, sizeof *weights);
-        double total = 0;
-        size_t errors_before = cfg_error_count(c);
-        const char *key;
-        json_t *w;
-        json_object_foreach (v, key, w) {
-            const pz_variation *var = find_variation(r->variations, r->n_variations, key);
-            if (r->variations != NULL && var == NULL) {
-                cfg_error_at(c, key, "no variation \"%.80s\" in this recommender; weights must name its variations",
-                             key);
-            } else if (!json_is_number(w) || !isfinite(json_number_value(w)) || json_number_value(w) < 0) {
-                cfg_error_at(c, key, "expected a weight >= 0, got %s",
-                             json_is_number(w) ? "a negative number" : cfg_type_name(w));
-            } else if (var != NULL) {
-                weights[var - r->variations] = json_number_value(w);
-                total += json_number_value(w);
-            }
-        }
-        if (total <= 0 && cfg_error_count(c) == errors_before)
-            cfg_error(c, "all weights are zero; expected at least one variation with a weight > 0");
-        out->weights = weights;
-    }
-    uint32_t *starts = pz_arena_calloc(c->arena, r->n_variations + 1, sizeof *starts);
-    pz_bucket_ranges(out->weights, r->n_variations, starts);
-    out->bucket_starts = starts;
-    cfg_pop(c, mark);
-}
-
-static void parse_experiment(cfg_ctx *c, json_t *v, const char *ns_key, const pz_recommender *r, pz_experiment *out)
-{
-    out->salt = pz_arena_printf(c->arena, "%s/%s", ns_key, r->key);
-    if (!cfg_expect_object(c, v, "an experiment {\"method\": ..., ...}"))
-        return;
-    cfg_check_members(c, v, EXPERIMENT, COUNT(EXPERIMENT), 0, false, "an experiment");
-    int method = cfg_enum(c, v, &EXPERIMENT_METHOD, METHODS, COUNT(METHODS), "evidently, local");
-    out->description = cfg_string(c, v, &DESCRIPTION, NULL);
-    const char *salt = cfg_string(c, v, &EXPERIMENT_SALT, "a string");
-    if (salt != NULL)
-        out->salt = salt;
-    if (method == 0) {
-        out->method = "evidently";
-        out->project = cfg_string_required(c, v, &EXPERIMENT_PROJECT, "the Evidently project name");
-        parse_metrics(c, cfg_get(v, &EXPERIMENT_METRICS), true, out);
-        /* Said once per load, not per request: the project is no longer called. */
-        cfg_warn(c,
-                 "CloudWatch Evidently was shut down in October 2025: this experiment is evaluated locally by "
-                 "the built-in engine (%s), its project is not called",
-                 cfg_get(v, &EXPERIMENT_WEIGHTS) != NULL ? "with its weights" : "equal weights");
-    } else if (method == 1) {
-        out->method = "local";
-        out->project = cfg_string(c, v, &EXPERIMENT_PROJECT, NULL);
-        parse_metrics(c, cfg_get(v, &EXPERIMENT_METRICS), false, out);
-    }
-    parse_weights(c, cfg_get(v, &EXPERIMENT_WEIGHTS), r, out);
-}
-
-static void parse_experiments(cfg_ctx *c, json_t *v, const char *ns_key, pz_recommender *r)
-{
-    if (v == NULL)
-        return;
-    size_t mark = cfg_push_key(c, RECOMMENDER_EXPERIMENTS.key);
-    if (cfg_expect_object(c, v, "experiments keyed by feature name")) {
-        pz_experiment *exps = pz_arena_calloc(c->arena, json_object_size(v), sizeof *exps);
-        size_t n = 0;
-        const char *feature;
-        json_t *e;
-        json_object_foreach (v, feature, e) {
-            size_t e_mark = cfg_push_key(c, feature);
-            if (!cfg_is_feature_key(feature)) /* upstream's schema does not check inside recommenders */
-                cfg_warn(c, "feature name is not letters, digits, '-', '.' and '_' only: it loads, and clients "
-                            "must percent-encode it in the feature parameter");
-            exps[n].feature = pz_arena_strdup(c->arena, feature);
-            parse_experiment(c, e, ns_key, r, &exps[n]);
-            n++;
-            cfg_pop(c, e_mark);
-        }
-        r->experiments = exps;
-        r->n_experiments = n;
     }
     cfg_pop(c, mark);
 }
@@ -690,7 +542,7 @@ static const pz_post_processor *parse_post_processor(cfg_ctx *c, json_t *v)
 /* ---- recommenders (§3.3) ---- */
 
 static const cfg_member *const RECOMMENDER[] = {&NAME,
-                                                &DESCRIPTION,
+                                                &CFG_DESCRIPTION,
                                                 &CACHE_CONTROL,
                                                 &AUTO_CONTEXT,
                                                 &FILTERS,
@@ -710,7 +562,7 @@ static void parse_recommender(cfg_ctx *c, const char *ns_key, const char *key, j
         return;
     cfg_check_members(c, v, RECOMMENDER, COUNT(RECOMMENDER), 0, false, "a recommender");
     r->name = cfg_string(c, v, &NAME, NULL);
-    r->description = cfg_string(c, v, &DESCRIPTION, NULL);
+    r->description = cfg_string(c, v, &CFG_DESCRIPTION, NULL);
     inherited view;
     parse_inherited(c, v, INH_ALL, false, false, parent, &view);
     r->cache_control_view = view.cache_control;
@@ -721,7 +573,12 @@ static void parse_recommender(cfg_ctx *c, const char *ns_key, const char *key, j
     warn_rules_not_applied(c, v, action);
     parse_variations(c, v, action, &view, r);
     r->post_processor = parse_post_processor(c, cfg_get(v, &RECOMMENDER_POST_PROCESSOR));
-    parse_experiments(c, cfg_get(v, &RECOMMENDER_EXPERIMENTS), ns_key, r);
+    json_t *experiments = cfg_get(v, &RECOMMENDER_EXPERIMENTS);
+    if (experiments != NULL) {
+        size_t e_mark = cfg_push_key(c, RECOMMENDER_EXPERIMENTS.key);
+        cfg_parse_experiments(c, experiments, ns_key, r);
+        cfg_pop(c, e_mark);
+    }
     r->json = resolved_json(c, v, parent);
 }
 
@@ -775,186 +632,11 @@ static void parse_recommenders(cfg_ctx *c, json_t *v, const inherited *parent, c
     cfg_pop(c, mark);
 }
 
-/* ---- eventTargets (§3.11) ---- */
-
-static const cfg_name_value TARGET_TYPES[] = {{"personalize-event-tracker", PZ_TARGET_PERSONALIZE_EVENT_TRACKER},
-                                              {"kinesis-stream", PZ_TARGET_KINESIS_STREAM},
-                                              {"kinesis-firehose", PZ_TARGET_KINESIS_FIREHOSE},
-                                              {"builtin", PZ_TARGET_BUILTIN},
-                                              {"http", PZ_TARGET_HTTP},
-                                              {"file", PZ_TARGET_FILE},
-                                              {"kafka", PZ_TARGET_KAFKA}};
-/* An event target's members depend on its type; unknown keys are errors at any type (they sit in
- * a namespace, where upstream's schema applies). */
-#define T_TRACKER CFG_VARIANT(PZ_TARGET_PERSONALIZE_EVENT_TRACKER)
-#define T_KINESIS (CFG_VARIANT(PZ_TARGET_KINESIS_STREAM) | CFG_VARIANT(PZ_TARGET_KINESIS_FIREHOSE))
-#define T_HTTP CFG_VARIANT(PZ_TARGET_HTTP)
-#define T_FILE CFG_VARIANT(PZ_TARGET_FILE)
-static const cfg_member TARGET_TYPE = {.key = "type", .kind = CFG_STRING, .presence = CFG_REQUIRED};
-static const cfg_member TARGET_TRACKING_ID = {
-    .key = "trackingId", .kind = CFG_STRING, .presence = CFG_REQUIRED, .only = T_TRACKER};
-static const cfg_member TARGET_STREAM_NAME = {
-    .key = "streamName", .kind = CFG_STRING, .presence = CFG_REQUIRED, .only = T_KINESIS};
-/* Ours: where the AWS targets are called (VPC endpoints, tests) and in which region. */
-static const cfg_member TARGET_ENDPOINT_URL = {.key = "endpointUrl", .kind = CFG_STRING, .only = T_TRACKER | T_KINESIS};
-static const cfg_member TARGET_REGION = {.key = "region", .kind = CFG_STRING, .only = T_TRACKER | T_KINESIS};
-static const cfg_member TARGET_URL = {.key = "url", .kind = CFG_STRING, .presence = CFG_REQUIRED, .only = T_HTTP};
-static const cfg_member TARGET_HEADERS = {.key = "headers", .kind = CFG_OBJECT, .only = T_HTTP};
-static const cfg_member TARGET_PATH = {.key = "path", .kind = CFG_STRING, .presence = CFG_REQUIRED, .only = T_FILE};
-static const cfg_member *const TARGET[] = {&TARGET_TYPE,         &TARGET_TRACKING_ID, &TARGET_STREAM_NAME,
-                                           &TARGET_ENDPOINT_URL, &TARGET_REGION,      &TARGET_URL,
-                                           &TARGET_HEADERS,      &TARGET_PATH};
-/* How the unknown-key messages name each type. */
-static const char *const TARGET_WHAT[] = {
-    [PZ_TARGET_PERSONALIZE_EVENT_TRACKER] = "a personalize-event-tracker target",
-    [PZ_TARGET_KINESIS_STREAM] = "a kinesis target",
-    [PZ_TARGET_KINESIS_FIREHOSE] = "a kinesis target",
-    [PZ_TARGET_BUILTIN] = "a builtin target",
-    [PZ_TARGET_HTTP] = "an http target",
-    [PZ_TARGET_FILE] = "a file target",
-};
-
-static void parse_target_headers(cfg_ctx *c, json_t *v, pz_event_target *t)
-{
-    if (v == NULL)
-        return;
-    size_t mark = cfg_push_key(c, TARGET_HEADERS.key);
-    if (cfg_expect_object(c, v, "headers mapping header names to string values")) {
-        size_t n = json_object_size(v);
-        const char **names = pz_arena_calloc(c->arena, n, sizeof *names);
-        const char **values = pz_arena_calloc(c->arena, n, sizeof *values);
-        size_t i = 0;
-        const char *name;
-        json_t *value;
-        json_object_foreach (v, name, value) {
-            if (!cfg_is_http_token(name))
-                cfg_error_at(c, name, "invalid header name; expected letters, digits and !#$%%&'*+-.^_`|~ only");
-            else if (!json_is_string(value))
-                cfg_error_at(c, name, "expected a string header value, got %s", cfg_type_name(value));
-            else if (cfg_control_char_at(json_string_value(value), strlen(json_string_value(value))) >= 0)
-                cfg_error_control_char(c, name, json_string_value(value),
-                                       cfg_control_char_at(json_string_value(value), strlen(json_string_value(value))));
-            names[i] = pz_arena_strdup(c->arena, name);
-            values[i] = json_is_string(value) ? pz_arena_strdup(c->arena, json_string_value(value)) : "";
-            i++;
-        }
-        t->header_names = names;
-        t->header_values = values;
-        t->n_headers = n;
-    }
-    cfg_pop(c, mark);
-}
-
-/* Our optional endpoint override and region on the AWS targets. */
-static void parse_aws_target_location(cfg_ctx *c, json_t *v, pz_event_target *t)
-{
-    t->endpoint_url = cfg_string(c, v, &TARGET_ENDPOINT_URL, NULL);
-    if (t->endpoint_url != NULL && !cfg_is_http_url(t->endpoint_url))
-        cfg_error_at(c, TARGET_ENDPOINT_URL.key, "\"%.120s\" is not an http:// or https:// URL with a host",
-                     t->endpoint_url);
-    t->region = cfg_string(c, v, &TARGET_REGION, NULL);
-    if (t->region != NULL &&
-        (t->region[0] == '\0' || strspn(t->region, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(t->region)))
-        cfg_error_at(c, TARGET_REGION.key, "invalid region \"%.60s\"; expected e.g. \"us-east-1\"", t->region);
-}
-
-#define TRACKING_ID_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-"
-#define STREAM_NAME_CHARS TRACKING_ID_CHARS "_."
-
-/* trackingId and streamName: upstream's schema patterns ([a-zA-Z0-9\-]+, [a-zA-Z0-9_.-]+) are
- * unanchored, so it accepts any value holding one such character. Those load, with a warning when
- * the whole value is not made of them (AWS will refuse it); a value without any is an error, as
- * upstream. Control characters never get here (cfg_string refuses them). */
-static void check_unanchored(cfg_ctx *c, const cfg_member *m, const char *value, const char *chars,
-                             const char *expected)
-{
-    if (value == NULL)
-        return;
-    size_t n = strlen(value);
-    if (strpbrk(value, chars) == NULL)
-        cfg_error_at(c, m->key, "\"%.80s\" has none of %s; expected %s only", value, expected, expected);
-    else if (strspn(value, chars) != n)
-        cfg_warn_at(c, m->key,
-                    "\"%.80s\" is not %s only: upstream's pattern accepts it, but AWS will refuse it and every "
-                    "event will wait in the outbox",
-                    value, expected);
-}
-
-static void parse_event_target(cfg_ctx *c, json_t *v, pz_event_target *t)
-{
-    if (!cfg_expect_object(c, v, "an event target {\"type\": ..., ...}"))
-        return;
-    int type = cfg_enum(c, v, &TARGET_TYPE, TARGET_TYPES, COUNT(TARGET_TYPES),
-                        "personalize-event-tracker, kinesis-stream, kinesis-firehose, builtin, http, file, kafka");
-    if (type < 0)
-        return;
-    t->type = (pz_event_target_type)type;
-    if (t->type == PZ_TARGET_KAFKA) { /* its own rows, from the Kafka settings table */
-        cfg_parse_kafka_target(c, v, t);
-        return;
-    }
-    cfg_check_members(c, v, TARGET, COUNT(TARGET), CFG_VARIANT(t->type), true, TARGET_WHAT[t->type]);
-    switch (t->type) {
-    case PZ_TARGET_PERSONALIZE_EVENT_TRACKER:
-        t->tracking_id = cfg_string(c, v, &TARGET_TRACKING_ID, "a Personalize event tracker tracking ID");
-        check_unanchored(c, &TARGET_TRACKING_ID, t->tracking_id, TRACKING_ID_CHARS, "letters, digits and '-'");
-        parse_aws_target_location(c, v, t);
-        break;
-    case PZ_TARGET_KINESIS_STREAM:
-    case PZ_TARGET_KINESIS_FIREHOSE:
-        t->stream_name = cfg_string(c, v, &TARGET_STREAM_NAME, "a Kinesis stream or Firehose name");
-        check_unanchored(c, &TARGET_STREAM_NAME, t->stream_name, STREAM_NAME_CHARS,
-                         "letters, digits, '_', '.' and '-'");
-        parse_aws_target_location(c, v, t);
-        break;
-    case PZ_TARGET_BUILTIN: break;
-    case PZ_TARGET_HTTP:
-        t->url = cfg_string(c, v, &TARGET_URL, "an http:// or https:// URL");
-        if (t->url != NULL && !cfg_is_http_url(t->url))
-            cfg_error_at(c, TARGET_URL.key, "\"%.120s\" is not an http:// or https:// URL with a host", t->url);
-        parse_target_headers(c, cfg_get(v, &TARGET_HEADERS), t);
-        break;
-    case PZ_TARGET_FILE: t->path = cfg_string(c, v, &TARGET_PATH, "a file path to append events to"); break;
-    case PZ_TARGET_KAFKA: break;       /* read above */
-    case PZ_TARGET_EXPERIMENTS: break; /* not in TARGET_TYPES: cfg_enum never returns it */
-    }
-}
-
-static void parse_event_targets(cfg_ctx *c, json_t *v, pz_namespace *ns)
-{
-    if (v == NULL)
-        return;
-    size_t mark = cfg_push_key(c, NAMESPACE_EVENT_TARGETS.key);
-    ns->has_event_targets = true;
-    if (!json_is_array(v)) {
-        cfg_error(c, "expected an array of event targets, got %s", cfg_type_name(v));
-    } else {
-        pz_event_target *targets = pz_arena_calloc(c->arena, json_array_size(v), sizeof *targets);
-        size_t i;
-        json_t *t;
-        json_array_foreach (v, i, t) {
-            size_t t_mark = cfg_push_index(c, i);
-            parse_event_target(c, t, &targets[i]);
-            cfg_pop(c, t_mark);
-        }
-        ns->event_targets = targets;
-        ns->n_event_targets = json_array_size(v);
-    }
-    cfg_pop(c, mark);
-}
-
 /* ---- namespaces (§3.2) and the root (§3.1) ---- */
 
-static const cfg_member *const NAMESPACE[] = {&NAME,
-                                              &DESCRIPTION,
-                                              &CACHE_CONTROL,
-                                              &AUTO_CONTEXT,
-                                              &ITEM_METADATA,
-                                              &RULES,
-                                              &NAMESPACE_RECOMMENDERS,
-                                              &NAMESPACE_EVENT_TARGETS,
-                                              &AUTH,
-                                              &NAMESPACE_EVENT_LOG};
+static const cfg_member *const NAMESPACE[] = {
+    &NAME,  &CFG_DESCRIPTION,        &CACHE_CONTROL,           &AUTO_CONTEXT, &ITEM_METADATA,
+    &RULES, &NAMESPACE_RECOMMENDERS, &NAMESPACE_EVENT_TARGETS, &AUTH,         &NAMESPACE_EVENT_LOG};
 
 /* The version is echoed in a header and gRPC metadata on every response and in /healthz: bounded so
  * it always fits (gRPC's default metadata budget is 8 KiB for every entry together). */
@@ -964,7 +646,7 @@ static const cfg_member ROOT_TITLE = {.key = "title", .kind = CFG_STRING, .free_
 /* Ours: the proxies whose forwarding headers name the client (automatic context). */
 static const cfg_member ROOT_TRUSTED_PROXIES = {.key = "trustedProxies", .kind = CFG_ARRAY};
 static const cfg_member ROOT_NAMESPACES = {.key = "namespaces", .kind = CFG_OBJECT, .presence = CFG_REQUIRED};
-static const cfg_member *const ROOT[] = {&ROOT_VERSION, &DESCRIPTION,          &ROOT_TITLE,      &CACHE_CONTROL,
+static const cfg_member *const ROOT[] = {&ROOT_VERSION, &CFG_DESCRIPTION,      &ROOT_TITLE,      &CACHE_CONTROL,
                                          &AUTO_CONTEXT, &ROOT_TRUSTED_PROXIES, &ROOT_NAMESPACES, &AUTH};
 
 /* The namespace's own `auth`, else the root's (missing or null: inherited, spec §3.12). */
@@ -990,7 +672,7 @@ static void parse_namespace(cfg_ctx *c, const char *key, json_t *v, const inheri
         return;
     cfg_check_members(c, v, NAMESPACE, COUNT(NAMESPACE), 0, true, "a namespace");
     ns->name = cfg_string(c, v, &NAME, NULL);
-    ns->description = cfg_string(c, v, &DESCRIPTION, NULL);
+    ns->description = cfg_string(c, v, &CFG_DESCRIPTION, NULL);
     inherited view;
     parse_inherited(c, v,
                     INH_MASK(INH_CACHE_CONTROL) | INH_MASK(INH_AUTO_CONTEXT) | INH_MASK(INH_ITEM_METADATA) |
@@ -1006,7 +688,11 @@ static void parse_namespace(cfg_ctx *c, const char *key, json_t *v, const inheri
     if (recs == NULL && targets == NULL)
         cfg_error(c, "a namespace needs \"recommenders\", \"eventTargets\" or both");
     parse_recommenders(c, recs, &view, out);
-    parse_event_targets(c, targets, ns);
+    if (targets != NULL) {
+        size_t mark = cfg_push_key(c, NAMESPACE_EVENT_TARGETS.key);
+        cfg_parse_event_targets(c, targets, ns);
+        cfg_pop(c, mark);
+    }
     cfg_parse_event_log(c, cfg_get(v, &NAMESPACE_EVENT_LOG), ns);
 }
 
@@ -1049,7 +735,7 @@ void cfg_parse_document(cfg_ctx *c, json_t *root, pz_config *cfg)
     }
     cfg_check_members(c, root, ROOT, COUNT(ROOT), 0, true, "the configuration root");
     cfg->version = cfg_string(c, root, &ROOT_VERSION, NULL);
-    cfg->description = cfg_string(c, root, &DESCRIPTION, NULL);
+    cfg->description = cfg_string(c, root, &CFG_DESCRIPTION, NULL);
     cfg->title = cfg_string(c, root, &ROOT_TITLE, NULL);
     parse_trusted_proxies(c, cfg_get(root, &ROOT_TRUSTED_PROXIES), cfg);
     cfg->auth = parse_auth_view(c, root, &cfg_auth_none);
