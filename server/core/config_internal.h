@@ -1,4 +1,4 @@
-/* Private to the config module (config.c, config_check.c, config_blocks.c, config_parse.c): the
+/* Private to the config module (config*.c, the files named in each section below): the
  * snapshot layout and the validation context shared by the document walker. Not for other
  * modules: include server/core/config.h instead.
  *
