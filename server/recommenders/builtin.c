@@ -196,11 +196,12 @@ static int find_item(query *q, const char *item, uint32_t *id)
     return rc == 0 && len != sizeof *id ? MDB_CORRUPTED : rc;
 }
 
-/* The item's name, copied into scratch. */
-static int item_name(query *q, uint32_t id, const char **name, size_t *len)
+/* The item's name, copied (NUL-terminated) into `into`: the query's scratch, or the caller's
+ * arena when the name is the answer. */
+static int item_name(query *q, uint32_t id, pz_arena *into, const char **name, size_t *len)
 {
     if (pzb_names_get(q->b->instance, id, name, len)) { /* an id's name never changes: see builtin_names.h */
-        *name = pz_arena_strndup(&q->scratch, *name, *len);
+        *name = pz_arena_strndup(into, *name, *len);
         return 0;
     }
     unsigned char key[4], val[PZB_BYID_MAX];
@@ -212,7 +213,7 @@ static int item_name(query *q, uint32_t id, const char **name, size_t *len)
     if (rc != 0)
         return failed(q, "read item", rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc);
     *len = vlen - PZB_BYID_HEAD;
-    *name = pz_arena_strndup(&q->scratch, (const char *)val + PZB_BYID_HEAD, *len);
+    *name = pz_arena_strndup(into, (const char *)val + PZB_BYID_HEAD, *len);
     pzb_names_put(q->b->instance, id, *name, *len);
     return 0;
 }
@@ -299,7 +300,7 @@ static int rank_scores(query *q, const idmap *scores, size_t n, candvec *out)
     for (size_t i = 0; i < count; i++) {
         if (all[i].score < threshold)
             continue;
-        int rc = item_name(q, all[i].id, &all[i].name, &all[i].len);
+        int rc = item_name(q, all[i].id, &q->scratch, &all[i].name, &all[i].len);
         if (rc != 0)
             return rc;
         *candvec_push(out) = all[i];
@@ -572,9 +573,9 @@ static pz_status seen(void *self, const pz_history_query *h, pz_arena *arena, co
             continue;
         const char *name;
         size_t len;
-        rc = item_name(&q, recent[i].id, &name, &len);
+        rc = item_name(&q, recent[i].id, arena, &name, &len); /* copied once, into the caller's arena */
         if (rc == 0)
-            out[k++] = pz_arena_strndup(arena, name, len);
+            out[k++] = name;
     }
     if (query_end(&q, rc, msg, sizeof msg) != 0)
         return pz_error_setf(err, arena, PZ_INTERNAL, PZ_ERRTYPE_UNHANDLED, "HistoryFailed", "%s", msg);
