@@ -7,16 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/core/clock.h"
 #include "server/core/log.h"
 #include "server/core/mem.h"
 #include "server/events/kafka_client.h"
 
 #define DEFAULT_TIMEOUT_MS 10000
 #define POLL_MS 50
-/* librdkafka scans for timed-out messages about once a second, and later on a busy machine: past
- * message.timeout.ms plus this grace, a call purges what is left itself, so its bound holds. */
-#define DEADLINE_GRACE_MS 250
 
 struct pz_kafka_producer {
     const pz_target_spec *spec;
@@ -30,8 +26,6 @@ struct pz_kafka_producer {
 typedef struct call {
     pz_outcome *out;
     size_t pending;
-    long timeout_ms;
-    bool past_deadline; /* the call purged what was left: their reports say it timed out */
 } call;
 
 typedef struct slot {
@@ -47,10 +41,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     pz_outcome *o = &s->c->out[s->i];
     o->kind = pz_kafka_outcome(m->err);
     o->call_level = false;
-    bool purged = m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT;
-    if (purged && s->c->past_deadline)
-        pz_reason_printf(o->reason, sizeof o->reason, "kafka: not acknowledged within %ld ms", s->c->timeout_ms);
-    else if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR)
+    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR)
         pz_reason_printf(o->reason, sizeof o->reason, "kafka: %s", rd_kafka_err2str(m->err));
     else
         o->reason[0] = '\0';
@@ -149,8 +140,7 @@ void pz_kafka_producer_send(pz_kafka_producer *p, pz_delivery_entry *const *batc
         fail_all(out, n, p->rk == NULL ? p->error : "cancelled");
         return;
     }
-    call c = {.out = out, .timeout_ms = p->timeout_ms};
-    int64_t deadline_us = pz_mono_us() + (p->timeout_ms + DEADLINE_GRACE_MS) * 1000;
+    call c = {.out = out};
     slot *slots = pz_calloc(n, sizeof *slots);
     const char *origin = pz_kafka_origin();
     for (size_t i = 0; i < n; i++) {
@@ -177,16 +167,12 @@ void pz_kafka_producer_send(pz_kafka_producer *p, pz_delivery_entry *const *batc
             pz_reason_printf(out[i].reason, sizeof out[i].reason, "kafka: %s", rd_kafka_err2str(err));
         }
     }
-    /* Every produced message gets exactly one report: from the broker, from librdkafka's message
-     * timeout, or from the purge at the call's deadline or on cancel. So the loop ends, and no
-     * report can arrive after the slots are freed. */
+    /* Every produced message gets exactly one report, at the latest message.timeout.ms later:
+     * the loop ends, and no report can arrive after the slots are freed. */
     bool purged = false;
     while (c.pending > 0) {
         rd_kafka_poll(p->rk, POLL_MS);
-        if (purged)
-            continue;
-        c.past_deadline = pz_mono_us() >= deadline_us;
-        if (c.past_deadline || atomic_load(&p->cancelled)) {
+        if (!purged && atomic_load(&p->cancelled)) {
             rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
             purged = true;
         }

@@ -31,10 +31,9 @@
 
 typedef struct pz_kafka_producer pz_kafka_producer;
 
-/* A producer for spec (borrowed: it must outlive the producer). timeout_ms bounds a call: it is
- * librdkafka's message.timeout.ms, and a call purges what is still unacknowledged shortly after it
- * (librdkafka's own timeout scan can be seconds late on a busy machine); 0 = 10 s.
- * Never NULL: a configuration librdkafka refuses fails every call (retried) with its reason. */
+/* A producer for spec (borrowed: it must outlive the producer). timeout_ms bounds a call (librdkafka's
+ * message.timeout.ms); 0 = 10 s. Never NULL: a configuration librdkafka refuses fails every
+ * call (retried) with its reason. */
 pz_kafka_producer *pz_kafka_producer_create(const pz_target_spec *spec, long timeout_ms);
 void pz_kafka_producer_destroy(pz_kafka_producer *p);
 void pz_kafka_producer_cancel(pz_kafka_producer *p);
