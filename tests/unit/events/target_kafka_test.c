@@ -197,8 +197,12 @@ static void test_brokers_down_fail_the_call_then_it_catches_up(void **state)
     for (size_t i = 0; i < 2; i++) {
         assert_int_equal(b.out[i].kind, PZ_OUTCOME_RETRY);
         assert_true(b.out[i].call_level); /* the target pauses with backoff */
+        assert_non_null(strstr(b.out[i].reason, "kafka:"));
     }
-    assert_true(took < 1500 + 3000); /* bounded by the call timeout */
+    /* Bounded by the call timeout (librdkafka's message.timeout.ms, 1500 here). librdkafka looks for
+     * timed-out messages about once a second, and on a busy CI machine that came over 3 s late:
+     * the bound allows it, and still fails a call that waits for the brokers to come back. */
+    assert_true(took < 1500 + 8000);
     for (int id = 1; id <= BROKERS; id++)
         rd_kafka_mock_broker_set_up(f->mc, id);
     /* Catching up: the producer reconnects first, so a call made at once may still time out (under
