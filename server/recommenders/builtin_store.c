@@ -189,7 +189,8 @@ static int copy_out(const void *data, size_t n, void *buf, size_t cap, size_t *l
 {
     if (n > cap)
         return MDB_BAD_VALSIZE;
-    memcpy(buf, data, n);
+    if (n > 0) /* an empty value may have no data pointer (memcpy must not get NULL, even for 0) */
+        memcpy(buf, data, n);
     *len = n;
     return 0;
 }
