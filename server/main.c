@@ -35,6 +35,7 @@
 #include "server/core/json_text.h"
 #include "server/core/hints.h"
 #include "server/core/log.h"
+#include "server/core/machine.h"
 #include "server/core/service.h"
 #include "server/core/tz.h"
 #include "server/core/tz_db.h"
@@ -74,6 +75,7 @@ typedef struct options {
     int grpc_port;
     int http_threads;
     int grpc_threads;
+    size_t grpc_relay_threads; /* 0: auto */
     size_t max_body_bytes;
     const char *tls_cert;
     const char *tls_key;
@@ -175,6 +177,8 @@ static int set_log_level(const char *flag, const char *value)
 #define MS_PER_HOUR 3600000L
 /* Connections on each admin port (REST, gRPC): operators, a scraper and the CLIs, not traffic. */
 #define ADMIN_DEFAULT_MAX_CONNECTIONS 64
+/* --grpc-relay-threads auto: a relay thread per this many CPUs (why: the flag's row). */
+#define CPUS_PER_RELAY_THREAD 4
 
 static const flag FLAGS[] = {
     {.name = "config",
@@ -267,6 +271,19 @@ static const flag FLAGS[] = {
      .dflt = "2",
      .help = "gRPC completion-queue threads",
      .offset = offsetof(options, grpc_threads)},
+    /* A relay thread does about a fifth of a call's CPU (tests/bench/cache), so one per four CPUs
+     * keeps it off the critical path; on this project's 2-core CI machine that is one. */
+    {.name = "grpc-relay-threads",
+     .arg = "N|auto",
+     .kind = FLAG_SIZE,
+     .min = 1,
+     .max = PZ_GRPC_MAX_RELAY_THREADS,
+     .zero_word = "auto",
+     .dflt = "auto",
+     .help = "threads that relay gRPC connections through the HTTP/2 frame guard (and terminate their TLS); "
+             "connections are spread over them in turn. auto: one per " STR(
+                 CPUS_PER_RELAY_THREAD) " CPUs this process may use, at least one",
+     .offset = offsetof(options, grpc_relay_threads)},
     /* From 1 KiB (an events call with its 10 events needs a few) to 1 GiB. */
     {.name = "max-body-bytes",
      .arg = "N",
@@ -1084,6 +1101,21 @@ typedef struct admin_api {
 
 /* What the admin REST listener answers itself; every row but /healthz needs the `admin` scope
  * (pz_service_admit_admin), like the AdminService RPCs (pz_admin_options.admit). */
+/* The gRPC fronts' connection counts (/metrics): for the process's life, so a scrape never reads a
+ * front that is being stopped. */
+static pz_grpc_accept_stats grpc_public_stats = {.api = "public"};
+static pz_grpc_accept_stats grpc_admin_stats = {.api = "admin"};
+static pz_grpc_accept_stats *grpc_stats[] = {&grpc_public_stats, &grpc_admin_stats, NULL};
+
+/* --grpc-relay-threads, auto resolved: one per CPUS_PER_RELAY_THREAD CPUs, at least one. */
+static int relay_threads(const options *o)
+{
+    if (o->grpc_relay_threads > 0)
+        return (int)o->grpc_relay_threads;
+    int n = pz_machine_cpus() / CPUS_PER_RELAY_THREAD;
+    return n < 1 ? 1 : n > PZ_GRPC_MAX_RELAY_THREADS ? PZ_GRPC_MAX_RELAY_THREADS : n;
+}
+
 typedef struct admin_wiring {
     health_ctx *health;
     pz_metrics *metrics;
@@ -1129,6 +1161,7 @@ static int start_admin(const options *o, const pz_admin_options *aopts, const ad
     pz_grpc_options gopts = {.api = PZ_API_ADMIN,
                              .address = addr,
                              .threads = 1,
+                             .stats = &grpc_admin_stats,
                              .max_message_bytes = PZ_ADMIN_MAX_BODY_BYTES + (1u << 20),
                              .handle = pz_admin_handle,
                              .handle_ctx = a->admin,
@@ -1386,6 +1419,7 @@ int main(int argc, char **argv)
     pz_metrics_add_collector(metrics, pz_events_runtime_collect_metrics, events);
     pz_metrics_add_collector(metrics, pz_catalog_runtime_collect_metrics, items);
     pz_metrics_add_collector(metrics, pz_process_metrics_collect, NULL);
+    pz_metrics_add_collector(metrics, pz_grpc_accept_stats_collect, grpc_stats);
     pz_admin_options aopts = {
         .config = holder,
         .history = pz_config_source_history(config),
@@ -1410,6 +1444,8 @@ int main(int argc, char **argv)
     int grpc_port = 0;
     pz_grpc_options gopts = {.address = addr,
                              .threads = o.grpc_threads,
+                             .relay_threads = relay_threads(&o),
+                             .stats = &grpc_public_stats,
                              .max_message_bytes = o.max_body_bytes * 4,
                              .handle = handle_request,
                              .handle_ctx = svc,
@@ -1459,8 +1495,8 @@ int main(int argc, char **argv)
     pz_info("REST  listening on %s://%s:%d (%s, %d loop thread(s))", scheme, o.host, http_port,
             o.tls_cert != NULL ? "HTTP/1.1 and h2 over TLS" : "HTTP/1.1 and h2c", o.http_threads);
     pz_info("gRPC  listening on %s:%d (personalization.v1.PersonalizationService, health, reflection; %d "
-            "thread(s)%s)",
-            o.host, grpc_port, o.grpc_threads,
+            "thread(s), %d relay thread(s)%s)",
+            o.host, grpc_port, o.grpc_threads, gopts.relay_threads,
             o.tls_cert != NULL ? "; TLS terminated in the connection relay, h2 via ALPN" : "");
 
     reloadable r = {.config = config, .http = http, .grpc = grpc, .tls = o.tls_cert != NULL};

@@ -2,6 +2,7 @@
 #include "server/core/machine.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -46,4 +47,26 @@ size_t pz_machine_memory(void)
     size_t physical = pages > 0 && page > 0 ? (size_t)pages * (size_t)page : 0;
     static const char *const LIMITS[] = {PZ_CGROUP_V2_MEMORY_MAX, PZ_CGROUP_V1_MEMORY_LIMIT};
     return pz_machine_memory_from(physical, LIMITS, sizeof LIMITS / sizeof LIMITS[0]);
+}
+
+int pz_machine_cpus_from(int affinity, const char *cpu_max_file)
+{
+    int cpus = affinity > 0 ? affinity : 1;
+    FILE *f = fopen(cpu_max_file, "r");
+    if (f == NULL)
+        return cpus;
+    long long quota = 0, period = 0;
+    int got = fscanf(f, "%lld %lld", &quota, &period); /* "max 100000" reads no quota */
+    fclose(f);
+    if (got != 2 || quota <= 0 || period <= 0)
+        return cpus;
+    long long allowed = (quota + period - 1) / period;
+    return allowed < cpus ? (int)allowed : cpus;
+}
+
+int pz_machine_cpus(void)
+{
+    cpu_set_t set;
+    int affinity = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    return pz_machine_cpus_from(affinity, PZ_CGROUP_V2_CPU_MAX);
 }

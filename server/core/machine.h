@@ -1,4 +1,5 @@
-/* What the machine gives this process: memory, for budgets that size themselves from it. */
+/* What the machine gives this process: memory and CPUs, for budgets and thread counts that size
+ * themselves from it. */
 #ifndef PZ_MACHINE_H
 #define PZ_MACHINE_H
 
@@ -17,5 +18,17 @@ size_t pz_machine_memory(void);
 /* pz_machine_memory with its inputs given: physical bytes (0 = unknown) and n limit files, each
  * holding a byte count or "max" (missing, unreadable or unparsable files are ignored). */
 size_t pz_machine_memory_from(size_t physical, const char *const *limit_files, size_t n);
+
+/* cgroup v2's CPU bandwidth limit: "max PERIOD" or "QUOTA PERIOD" (microseconds). */
+#define PZ_CGROUP_V2_CPU_MAX "/sys/fs/cgroup/cpu.max"
+
+/* The CPUs this process may use, at least 1: the CPUs it may run on (its affinity mask), or fewer
+ * when a cgroup quota allows less CPU time (a container's --cpus), rounded up. Any thread; reads
+ * a file, so not for hot paths. */
+int pz_machine_cpus(void);
+
+/* pz_machine_cpus with its inputs given: the CPUs of the affinity mask (<= 0 = unknown: 1) and a
+ * cpu.max file (missing, unreadable, "max" or unparsable: no quota). */
+int pz_machine_cpus_from(int affinity, const char *cpu_max_file);
 
 #endif

@@ -47,6 +47,7 @@ typedef enum conn_state { CONN_PENDING, CONN_SERVING, CONN_CLOSED } conn_state;
 enum { TAG_LISTENER = 1, TAG_WAKE = 2 };
 
 typedef struct conn conn;
+typedef struct worker worker;
 
 /* The epoll entry of one of a connection's descriptors. */
 typedef struct conn_end {
@@ -58,6 +59,7 @@ typedef struct conn_end {
  * client's socket), serving (relayed to grpc core) or closed (freed after the current batch of
  * events). */
 struct conn {
+    worker *w; /* the relay thread that owns it from its handshake on */
     conn_state state;
     int fd;   /* pending: the client's socket (the relay owns it once serving) */
     SSL *ssl; /* pending over TLS: the client's TLS connection (the relay owns it once serving) */
@@ -80,21 +82,39 @@ typedef struct conn_list {
     size_t n;
 } conn_list;
 
+/* One relay thread: its own epoll loop over the connections it was given (their handshakes, then
+ * their relays). Worker 0 also owns the listener: it accepts, admits and hands each connection to
+ * the next worker in turn (round robin), itself included. */
+struct worker {
+    pz_grpc_acceptor *a;
+    int index;
+    int epoll_fd, wake_fd;
+    pthread_t thread;
+    bool started;
+    uint8_t *scratch;
+    conn_list pending;      /* this thread only: in their handshake, deadline order */
+    conn_list dead;         /* this thread only: closed during the current batch of events; freed after it */
+    conn_list inbox;        /* under a->mu: accepted by worker 0 for this worker, not taken yet */
+    bool stopped_accepting; /* under a->mu: its handshakes are closed (pz_grpc_acceptor_stop) */
+};
+
 struct pz_grpc_acceptor {
     pz_grpc_accept_options o;
-    int listen_fd, epoll_fd, wake_fd;
-    pthread_t thread;
+    worker *workers;
+    int n_workers;
+    /* worker 0's thread only: the listener and its pauses */
+    int listen_fd;
     bool paused;
     int64_t resume_ms;
     int64_t last_refusal_log_ms, last_pause_log_ms;
     unsigned long refused_since_log;
-    uint8_t *scratch;
-    conn_list pending; /* acceptor thread only */
-    conn_list dead;    /* closed during the current batch of events; freed after it */
+    unsigned next_worker; /* the worker the next accepted connection goes to */
 
-    pthread_mutex_t mu; /* requests to the thread, the serving list and the peer map */
+    pthread_mutex_t mu; /* requests to the threads, the inboxes, the serving list and the peer map */
     pthread_cond_t cond;
-    bool stop_accepting, accepting_stopped, stopping;
+    bool stop_accepting, stopping;
+    int n_stopped_accepting; /* workers that closed their handshakes since stop_accepting */
+    int pause_err;           /* another worker ran out of descriptors: worker 0 pauses accepting */
     conn_list serving;
     conn *buckets[N_BUCKETS];
 };
@@ -166,33 +186,59 @@ static void map_remove(pz_grpc_acceptor *a, conn *c)
     }
 }
 
-/* Closes a connection in any state and gives its slot back; the struct is freed after the current
- * batch of events, which may still name it. abort: see pz_relay_destroy. */
-static void close_conn(pz_grpc_acceptor *a, conn *c, bool abort)
+static void count_serving(const conn *c, long delta)
 {
+    pz_grpc_accept_stats *st = c->w->a->o.stats;
+    if (st != NULL)
+        atomic_fetch_add_explicit(&st->connections[c->w->index], delta, memory_order_relaxed);
+}
+
+/* Closes a connection in any state and gives its slot back; the struct is freed after the current
+ * batch of events, which may still name it. abort: see pz_relay_destroy. On its worker's thread
+ * (or once the threads are joined). */
+static void close_conn(conn *c, bool abort)
+{
+    worker *w = c->w;
+    pz_grpc_acceptor *a = w->a;
     if (c->state == CONN_SERVING) {
         pthread_mutex_lock(&a->mu);
         list_remove(&a->serving, c);
         map_remove(a, c);
         pthread_mutex_unlock(&a->mu);
+        count_serving(c, -1);
         pz_relay_destroy(c->relay, abort); /* closing the descriptors takes them out of epoll */
     } else {
-        list_remove(&a->pending, c);
+        list_remove(&w->pending, c);
         SSL_free(c->ssl);
         close(c->fd);
     }
     pz_conn_limits_release(a->o.limits, (const struct sockaddr *)&c->peer);
     c->state = CONN_CLOSED;
-    list_push(&a->dead, c);
+    list_push(&w->dead, c);
 }
 
-static void free_dead(pz_grpc_acceptor *a)
+/* Closes a connection accepted for a worker that never took it (the acceptor is stopping). */
+static void close_untaken(pz_grpc_acceptor *a, conn *c)
 {
-    while (a->dead.head != NULL) {
-        conn *c = a->dead.head;
-        list_remove(&a->dead, c);
+    close(c->fd);
+    pz_conn_limits_release(a->o.limits, (const struct sockaddr *)&c->peer);
+    free(c);
+}
+
+static void free_dead(worker *w)
+{
+    while (w->dead.head != NULL) {
+        conn *c = w->dead.head;
+        list_remove(&w->dead, c);
         free(c);
     }
+}
+
+static void wake(worker *w)
+{
+    uint64_t one = 1;
+    ssize_t r = write(w->wake_fd, &one, sizeof one);
+    (void)r;
 }
 
 static void log_refusal(pz_grpc_acceptor *a, pz_conn_verdict v, const char *key, int64_t now)
@@ -206,12 +252,13 @@ static void log_refusal(pz_grpc_acceptor *a, pz_conn_verdict v, const char *key,
     a->last_refusal_log_ms = now;
 }
 
+/* Worker 0's thread: stops watching the listener for PZ_ACCEPT_PAUSE_MS. */
 static void pause_accepting(pz_grpc_acceptor *a, int err, int64_t now)
 {
     if (a->listen_fd < 0)
         return;
     struct epoll_event ev = {.events = 0, .data.u64 = TAG_LISTENER};
-    epoll_ctl(a->epoll_fd, EPOLL_CTL_MOD, a->listen_fd, &ev);
+    epoll_ctl(a->workers[0].epoll_fd, EPOLL_CTL_MOD, a->listen_fd, &ev);
     a->paused = true;
     a->resume_ms = now + PZ_ACCEPT_PAUSE_MS;
     if (now - a->last_pause_log_ms >= REFUSAL_LOG_INTERVAL_MS) {
@@ -221,13 +268,27 @@ static void pause_accepting(pz_grpc_acceptor *a, int err, int64_t now)
     }
 }
 
+/* Any worker ran out of descriptors or memory: the listener (worker 0's) pauses. */
+static void request_pause(worker *w, int err)
+{
+    pz_grpc_acceptor *a = w->a;
+    if (w->index == 0) {
+        pause_accepting(a, err, mono_ms());
+        return;
+    }
+    pthread_mutex_lock(&a->mu);
+    a->pause_err = err;
+    pthread_mutex_unlock(&a->mu);
+    wake(&a->workers[0]);
+}
+
 static void resume_accepting(pz_grpc_acceptor *a)
 {
     a->paused = false;
     if (a->listen_fd < 0)
         return;
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_LISTENER};
-    epoll_ctl(a->epoll_fd, EPOLL_CTL_MOD, a->listen_fd, &ev);
+    epoll_ctl(a->workers[0].epoll_fd, EPOLL_CTL_MOD, a->listen_fd, &ev);
 }
 
 /* A server-side TLS connection on fd with the context of the moment (a reload may swap it; the
@@ -247,8 +308,47 @@ static SSL *new_ssl(pz_grpc_acceptor *a, int fd)
     return ssl;
 }
 
-static void accept_all(pz_grpc_acceptor *a)
+/* An admitted connection starts its handshake on its worker's thread. */
+static void take(worker *w, conn *c)
 {
+    pz_grpc_acceptor *a = w->a;
+    list_push(&w->pending, c);
+    /* plaintext: edge-triggered, a partial preface must not wake the thread again until more
+     * arrives (it is only peeked at); TLS: level-triggered, OpenSSL consumes what it reads and
+     * says which event it waits for (the ClientHello first) */
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.ptr = &c->ends[PZ_RELAY_CLIENT]};
+    if (a->o.tls != NULL) {
+        c->ssl = new_ssl(a, c->fd);
+        ev.events = EPOLLIN;
+    }
+    if ((a->o.tls != NULL && c->ssl == NULL) || epoll_ctl(w->epoll_fd, EPOLL_CTL_ADD, c->fd, &ev) != 0)
+        close_conn(c, false);
+}
+
+/* Hands an admitted connection to its worker: at once when that is this thread, else through the
+ * worker's inbox. */
+static void hand_over(worker *self, conn *c)
+{
+    pz_grpc_acceptor *a = self->a;
+    if (c->w == self) {
+        take(self, c);
+        return;
+    }
+    pthread_mutex_lock(&a->mu);
+    bool refused = a->stop_accepting; /* the worker may have closed its handshakes already */
+    if (!refused)
+        list_push(&c->w->inbox, c);
+    pthread_mutex_unlock(&a->mu);
+    if (refused)
+        close_untaken(a, c);
+    else
+        wake(c->w);
+}
+
+/* Worker 0's thread: accepts what the listener has, each admitted connection for the next worker. */
+static void accept_all(worker *w0)
+{
+    pz_grpc_acceptor *a = w0->a;
     while (a->listen_fd >= 0 && !a->paused) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
@@ -268,6 +368,7 @@ static void accept_all(pz_grpc_acceptor *a)
             continue;
         }
         conn *c = pz_calloc(1, sizeof *c);
+        c->w = &a->workers[a->next_worker++ % (unsigned)a->n_workers];
         c->state = CONN_PENDING;
         c->fd = fd;
         c->peer = ss;
@@ -275,51 +376,43 @@ static void accept_all(pz_grpc_acceptor *a)
         c->deadline_ms = now + a->o.handshake_timeout_ms;
         c->ends[PZ_RELAY_CLIENT] = (conn_end){c, PZ_RELAY_CLIENT};
         c->ends[PZ_RELAY_CORE] = (conn_end){c, PZ_RELAY_CORE};
-        list_push(&a->pending, c);
-        /* plaintext: edge-triggered, a partial preface must not wake the thread again until more
-         * arrives (it is only peeked at); TLS: level-triggered, OpenSSL consumes what it reads and
-         * says which event it waits for (the ClientHello first) */
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.ptr = &c->ends[PZ_RELAY_CLIENT]};
-        if (a->o.tls != NULL) {
-            c->ssl = new_ssl(a, fd);
-            ev.events = EPOLLIN;
-        }
-        if ((a->o.tls != NULL && c->ssl == NULL) || epoll_ctl(a->epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0)
-            close_conn(a, c, false);
+        hand_over(w0, c);
     }
 }
 
-static void on_relay_events(pz_grpc_acceptor *a, conn *c, pz_relay_end end, uint32_t events);
+static void on_relay_events(conn *c, pz_relay_end end, uint32_t events);
 
 /* Registers or updates what epoll watches on each end of a serving connection. */
-static void watch(pz_grpc_acceptor *a, conn *c)
+static void watch(conn *c)
 {
     for (int end = PZ_RELAY_CLIENT; end <= PZ_RELAY_CORE; end++) {
         uint32_t want = pz_relay_events(c->relay, (pz_relay_end)end);
         if (want == c->watched[end])
             continue;
         struct epoll_event ev = {.events = want, .data.ptr = &c->ends[end]};
-        epoll_ctl(a->epoll_fd, EPOLL_CTL_MOD, pz_relay_fd(c->relay, (pz_relay_end)end), &ev);
+        epoll_ctl(c->w->epoll_fd, EPOLL_CTL_MOD, pz_relay_fd(c->relay, (pz_relay_end)end), &ev);
         c->watched[end] = want;
     }
 }
 
 /* The preface arrived: a socketpair, grpc core gets one end, the relay the other and the client's
  * socket. */
-static void serve(pz_grpc_acceptor *a, conn *c)
+static void serve(conn *c)
 {
+    worker *w = c->w;
+    pz_grpc_acceptor *a = w->a;
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
         int err = errno;
-        close_conn(a, c, false);
+        close_conn(c, false);
         if (PZ_ACCEPT_ERROR_IS_EXHAUSTION(err))
-            pause_accepting(a, err, mono_ms());
+            request_pause(w, err);
         return;
     }
     /* what grpc sets on the sockets it accepts itself: small responses must not wait for ACKs */
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    list_remove(&a->pending, c);
+    list_remove(&w->pending, c);
     if (c->ssl != NULL) {
         c->relay = pz_relay_create_tls(c->fd, c->ssl, sv[0], c->preface, PREFACE_LEN, &a->o.guard, mono_ms());
         c->ssl = NULL;
@@ -327,73 +420,74 @@ static void serve(pz_grpc_acceptor *a, conn *c)
         c->relay = pz_relay_create(c->fd, sv[0], &a->o.guard, mono_ms());
     }
     c->state = CONN_SERVING;
+    count_serving(c, 1);
     snprintf(c->key, sizeof c->key, "fd:%d", sv[1]);
     /* level-triggered from here on: the relay reads one piece per event */
     c->watched[PZ_RELAY_CLIENT] = c->watched[PZ_RELAY_CORE] = 0;
     struct epoll_event client_ev = {.events = 0, .data.ptr = &c->ends[PZ_RELAY_CLIENT]};
     struct epoll_event core_ev = {.events = 0, .data.ptr = &c->ends[PZ_RELAY_CORE]};
-    epoll_ctl(a->epoll_fd, EPOLL_CTL_MOD, c->fd, &client_ev);
-    epoll_ctl(a->epoll_fd, EPOLL_CTL_ADD, sv[0], &core_ev);
+    epoll_ctl(w->epoll_fd, EPOLL_CTL_MOD, c->fd, &client_ev);
+    epoll_ctl(w->epoll_fd, EPOLL_CTL_ADD, sv[0], &core_ev);
     pthread_mutex_lock(&a->mu);
     list_push(&a->serving, c);
     conn **b = bucket_of(a, c->key);
     c->bucket_next = *b;
     *b = c;
     pthread_mutex_unlock(&a->mu);
-    watch(a, c);
+    watch(c);
     a->o.serve(a->o.serve_ctx, sv[1]);
     if (a->o.tls != NULL)
-        on_relay_events(a, c, PZ_RELAY_CLIENT, EPOLLIN); /* the preface, and what OpenSSL holds already */
+        on_relay_events(c, PZ_RELAY_CLIENT, EPOLLIN); /* the preface, and what OpenSSL holds already */
 }
 
 /* The client sent something on a pending connection: the full preface serves it; a wrong byte
  * or the end of the stream closes it; a partial preface waits for more. */
-static void check_preface(pz_grpc_acceptor *a, conn *c)
+static void check_preface(conn *c)
 {
     char buf[PREFACE_LEN];
     ssize_t n = recv(c->fd, buf, sizeof buf, MSG_PEEK);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
     if (n <= 0 || memcmp(buf, PREFACE, (size_t)n) != 0) {
-        close_conn(a, c, false);
+        close_conn(c, false);
         return;
     }
     if ((size_t)n == PREFACE_LEN)
-        serve(a, c);
+        serve(c);
 }
 
 /* Watches the one event a pending TLS connection waits for. */
-static void watch_pending(pz_grpc_acceptor *a, conn *c, uint32_t event)
+static void watch_pending(conn *c, uint32_t event)
 {
     struct epoll_event ev = {.events = event, .data.ptr = &c->ends[PZ_RELAY_CLIENT]};
-    epoll_ctl(a->epoll_fd, EPOLL_CTL_MOD, c->fd, &ev);
+    epoll_ctl(c->w->epoll_fd, EPOLL_CTL_MOD, c->fd, &ev);
 }
 
 /* An SSL call on a pending connection returned n <= 0: watch what it waits for, or close. */
-static void tls_wait_or_close(pz_grpc_acceptor *a, conn *c, int n)
+static void tls_wait_or_close(conn *c, int n)
 {
     int e = SSL_get_error(c->ssl, n);
     ERR_clear_error();
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
-        watch_pending(a, c, e == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT);
+        watch_pending(c, e == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT);
     else
-        close_conn(a, c, false); /* a failed handshake (OpenSSL sent the alert), or the client left */
+        close_conn(c, false); /* a failed handshake (OpenSSL sent the alert), or the client left */
 }
 
 /* A pending TLS connection can go on: the handshake (ALPN must have agreed on h2: a client that
  * offers no h2 at all is not seen by the ALPN callback), then the preface, read (and so consumed)
  * a piece at a time and compared; the whole preface serves it. */
-static void tls_step(pz_grpc_acceptor *a, conn *c)
+static void tls_step(conn *c)
 {
     ERR_clear_error();
     if (!c->handshaken) {
         int n = SSL_do_handshake(c->ssl);
         if (n != 1) {
-            tls_wait_or_close(a, c, n);
+            tls_wait_or_close(c, n);
             return;
         }
         if (!pz_tls_alpn_agreed(c->ssl, &PZ_TLS_ALPN_H2_ONLY)) {
-            close_conn(a, c, false);
+            close_conn(c, false);
             return;
         }
         c->handshaken = true;
@@ -401,174 +495,261 @@ static void tls_step(pz_grpc_acceptor *a, conn *c)
     while (c->preface_have < PREFACE_LEN) {
         int n = SSL_read(c->ssl, c->preface + c->preface_have, (int)(PREFACE_LEN - c->preface_have));
         if (n <= 0) {
-            tls_wait_or_close(a, c, n);
+            tls_wait_or_close(c, n);
             return;
         }
         if (memcmp(c->preface + c->preface_have, PREFACE + c->preface_have, (size_t)n) != 0) {
-            close_conn(a, c, false);
+            close_conn(c, false);
             return;
         }
         c->preface_have += (size_t)n;
     }
-    serve(a, c);
+    serve(c);
 }
 
 /* A client crossed a guard limit: cut it off and refuse its address for a while. */
-static void abort_abusive(pz_grpc_acceptor *a, conn *c, int64_t now)
+static void abort_abusive(conn *c, int64_t now)
 {
+    pz_grpc_acceptor *a = c->w->a;
     const pz_h2_guard *g = pz_relay_guard(c->relay);
     pz_warn("grpc: aborted the connection from %s: %s (%llu streams, %llu resets, %llu frames); its address is "
             "refused for %d ms",
             c->addr, pz_h2_verdict_str(g->verdict), (unsigned long long)g->streams, (unsigned long long)g->resets,
             (unsigned long long)g->frames, a->o.penalty_ms);
+    if (a->o.stats != NULL)
+        atomic_fetch_add_explicit(&a->o.stats->aborted, 1, memory_order_relaxed);
     pz_conn_limits_penalize(a->o.limits, (struct sockaddr *)&c->peer, now, a->o.penalty_ms);
-    close_conn(a, c, true);
+    close_conn(c, true);
 }
 
-static void on_relay_events(pz_grpc_acceptor *a, conn *c, pz_relay_end end, uint32_t events)
+static void on_relay_events(conn *c, pz_relay_end end, uint32_t events)
 {
     int64_t now = mono_ms();
-    pz_relay_status st = pz_relay_on_events(c->relay, end, events, a->scratch, SCRATCH_BYTES, now);
+    pz_relay_status st = pz_relay_on_events(c->relay, end, events, c->w->scratch, SCRATCH_BYTES, now);
     if (st == PZ_RELAY_ABUSIVE)
-        abort_abusive(a, c, now);
+        abort_abusive(c, now);
     else if (st == PZ_RELAY_CLOSED)
-        close_conn(a, c, false);
+        close_conn(c, false);
     else
-        watch(a, c);
+        watch(c);
 }
 
-static void close_pending(pz_grpc_acceptor *a)
+static void close_pending(worker *w)
 {
-    while (a->pending.head != NULL)
-        close_conn(a, a->pending.head, false);
+    while (w->pending.head != NULL)
+        close_conn(w->pending.head, false);
 }
 
-/* pz_grpc_acceptor_stop, on the thread: no listener, no handshakes; the relays go on. */
-static void stop_accepting(pz_grpc_acceptor *a)
+/* pz_grpc_acceptor_stop, on a worker's thread: no listener (worker 0), no handshakes; the relays
+ * go on. */
+static void stop_accepting(worker *w)
 {
-    if (a->listen_fd >= 0) {
+    pz_grpc_acceptor *a = w->a;
+    if (w->index == 0 && a->listen_fd >= 0) {
         close(a->listen_fd);
         a->listen_fd = -1;
     }
-    close_pending(a);
+    close_pending(w);
     pthread_mutex_lock(&a->mu);
-    a->accepting_stopped = true;
+    w->stopped_accepting = true;
+    a->n_stopped_accepting++;
     pthread_cond_broadcast(&a->cond);
     pthread_mutex_unlock(&a->mu);
 }
 
-static void expire_pending(pz_grpc_acceptor *a, int64_t now)
+static void expire_pending(worker *w, int64_t now)
 {
-    while (a->pending.head != NULL && a->pending.head->deadline_ms <= now)
-        close_conn(a, a->pending.head, false);
+    while (w->pending.head != NULL && w->pending.head->deadline_ms <= now)
+        close_conn(w->pending.head, false);
 }
 
-static int next_timeout_ms(pz_grpc_acceptor *a, int64_t now)
+static int next_timeout_ms(worker *w, int64_t now)
 {
+    pz_grpc_acceptor *a = w->a;
     int64_t next = INT64_MAX;
-    if (a->pending.head != NULL)
-        next = a->pending.head->deadline_ms;
-    if (a->paused && a->resume_ms < next)
+    if (w->pending.head != NULL)
+        next = w->pending.head->deadline_ms;
+    if (w->index == 0 && a->paused && a->resume_ms < next)
         next = a->resume_ms;
     if (next == INT64_MAX)
         return -1;
     return next <= now ? 0 : (int)(next - now);
 }
 
-/* The wake-up descriptor fired: a request from pz_grpc_acceptor_stop or _destroy. Returns false
- * when the thread must end. */
-static bool on_wake(pz_grpc_acceptor *a)
+/* The wake-up descriptor fired: connections handed over, a pause asked for by another worker, or
+ * a request from pz_grpc_acceptor_stop or _destroy. Returns false when the thread must end. */
+static bool on_wake(worker *w)
 {
+    pz_grpc_acceptor *a = w->a;
     uint64_t v;
-    ssize_t r = read(a->wake_fd, &v, sizeof v);
+    ssize_t r = read(w->wake_fd, &v, sizeof v);
     (void)r;
     pthread_mutex_lock(&a->mu);
+    conn_list given = w->inbox;
+    w->inbox = (conn_list){0};
     bool stopping = a->stopping;
-    bool stop = a->stop_accepting && !a->accepting_stopped;
+    bool stop = a->stop_accepting && !w->stopped_accepting;
+    int pause_err = 0;
+    if (w->index == 0) {
+        pause_err = a->pause_err;
+        a->pause_err = 0;
+    }
     pthread_mutex_unlock(&a->mu);
+    while (given.head != NULL) {
+        conn *c = given.head;
+        list_remove(&given, c);
+        take(w, c); /* closed with the other handshakes below when stopping */
+    }
+    if (pause_err != 0)
+        pause_accepting(a, pause_err, mono_ms());
     if (stop)
-        stop_accepting(a);
+        stop_accepting(w);
     return !stopping;
 }
 
-static void *acceptor_main(void *arg)
+static void *worker_main(void *arg)
 {
-    pz_grpc_acceptor *a = arg;
+    worker *w = arg;
+    pz_grpc_acceptor *a = w->a;
     struct epoll_event evs[MAX_EVENTS];
     for (;;) {
-        int n = epoll_wait(a->epoll_fd, evs, MAX_EVENTS, next_timeout_ms(a, mono_ms()));
+        int n = epoll_wait(w->epoll_fd, evs, MAX_EVENTS, next_timeout_ms(w, mono_ms()));
         for (int i = 0; i < n; i++) {
             if (evs[i].data.u64 == TAG_WAKE) {
-                if (!on_wake(a)) {
-                    free_dead(a);
+                if (!on_wake(w)) {
+                    free_dead(w);
                     return NULL;
                 }
             } else if (evs[i].data.u64 == TAG_LISTENER) {
-                accept_all(a);
+                accept_all(w);
             } else {
                 conn_end *ce = evs[i].data.ptr;
                 conn *c = ce->c;
                 if (c->state == CONN_PENDING && c->ssl != NULL)
-                    tls_step(a, c);
+                    tls_step(c);
                 else if (c->state == CONN_PENDING)
-                    check_preface(a, c);
+                    check_preface(c);
                 else if (c->state == CONN_SERVING)
-                    on_relay_events(a, c, ce->end, evs[i].events);
+                    on_relay_events(c, ce->end, evs[i].events);
             }
         }
-        free_dead(a);
+        free_dead(w);
         int64_t now = mono_ms();
-        expire_pending(a, now);
-        free_dead(a);
-        if (a->paused && now >= a->resume_ms)
+        expire_pending(w, now);
+        free_dead(w);
+        if (w->index == 0 && a->paused && now >= a->resume_ms)
             resume_accepting(a);
     }
+}
+
+/* Closes what the threads left (after they were joined, or never started) and frees everything. */
+static void destroy_all(pz_grpc_acceptor *a)
+{
+    if (a->listen_fd >= 0)
+        close(a->listen_fd);
+    a->listen_fd = -1;
+    for (int i = 0; i < a->n_workers; i++) {
+        worker *w = &a->workers[i];
+        close_pending(w);
+        while (w->inbox.head != NULL) {
+            conn *c = w->inbox.head;
+            list_remove(&w->inbox, c);
+            close_untaken(a, c);
+        }
+    }
+    while (a->serving.head != NULL)
+        close_conn(a->serving.head, false);
+    for (int i = 0; i < a->n_workers; i++) {
+        worker *w = &a->workers[i];
+        free_dead(w);
+        if (w->epoll_fd >= 0)
+            close(w->epoll_fd);
+        if (w->wake_fd >= 0)
+            close(w->wake_fd);
+        free(w->scratch);
+    }
+    pthread_cond_destroy(&a->cond);
+    pthread_mutex_destroy(&a->mu);
+    free(a->workers);
+    free(a);
+}
+
+/* Asks every started thread to end and joins it. */
+static void join_all(pz_grpc_acceptor *a)
+{
+    pthread_mutex_lock(&a->mu);
+    a->stopping = true;
+    pthread_mutex_unlock(&a->mu);
+    for (int i = 0; i < a->n_workers; i++) {
+        if (a->workers[i].started) {
+            wake(&a->workers[i]);
+            pthread_join(a->workers[i].thread, NULL);
+            a->workers[i].started = false;
+        }
+    }
+}
+
+/* A worker's epoll set (with its wake-up descriptor, and the listener for worker 0) and thread. */
+static int start_worker(pz_grpc_acceptor *a, int index)
+{
+    worker *w = &a->workers[index];
+    w->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    struct epoll_event wev = {.events = EPOLLIN, .data.u64 = TAG_WAKE};
+    struct epoll_event lev = {.events = EPOLLIN, .data.u64 = TAG_LISTENER};
+    if (w->epoll_fd < 0 || w->wake_fd < 0 || epoll_ctl(w->epoll_fd, EPOLL_CTL_ADD, w->wake_fd, &wev) != 0 ||
+        (index == 0 && epoll_ctl(w->epoll_fd, EPOLL_CTL_ADD, a->listen_fd, &lev) != 0) ||
+        pthread_create(&w->thread, NULL, worker_main, w) != 0)
+        return -1;
+    w->started = true;
+    /* top -H: the first keeps the name it always had; "pz-grpc-relay63" is the longest, within the
+     * kernel's 15 characters */
+    char name[32];
+    if (index == 0)
+        snprintf(name, sizeof name, "pz-grpc-relay");
+    else
+        snprintf(name, sizeof name, "pz-grpc-relay%d", index);
+    pthread_setname_np(w->thread, name);
+    return 0;
 }
 
 int pz_grpc_acceptor_start(const pz_grpc_accept_options *opts, pz_grpc_acceptor **out, int *bound_port, char *err,
                            size_t errlen)
 {
     *out = NULL;
+    int n_workers = opts->threads > 0 ? opts->threads : 1;
+    if (n_workers > PZ_GRPC_MAX_RELAY_THREADS) {
+        snprintf(err, errlen, "grpc: %d relay threads asked for, at most %d", n_workers, PZ_GRPC_MAX_RELAY_THREADS);
+        return -1;
+    }
     int fd = pz_listen_open(opts->host, opts->port, PZ_LISTEN_EXCLUSIVE, err, errlen);
     if (fd < 0)
         return -1;
     pz_grpc_acceptor *a = pz_calloc(1, sizeof *a);
     a->o = *opts;
     a->listen_fd = fd;
-    a->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-    a->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     a->last_refusal_log_ms = a->last_pause_log_ms = INT64_MIN / 2;
-    a->scratch = pz_malloc(SCRATCH_BYTES);
     pthread_mutex_init(&a->mu, NULL);
     pthread_cond_init(&a->cond, NULL);
-    struct epoll_event lev = {.events = EPOLLIN, .data.u64 = TAG_LISTENER};
-    struct epoll_event wev = {.events = EPOLLIN, .data.u64 = TAG_WAKE};
-    if (a->epoll_fd < 0 || a->wake_fd < 0 || epoll_ctl(a->epoll_fd, EPOLL_CTL_ADD, fd, &lev) != 0 ||
-        epoll_ctl(a->epoll_fd, EPOLL_CTL_ADD, a->wake_fd, &wev) != 0 ||
-        pthread_create(&a->thread, NULL, acceptor_main, a) != 0) {
-        snprintf(err, errlen, "grpc: cannot start the accept thread: %s", strerror(errno));
-        close(fd);
-        if (a->epoll_fd >= 0)
-            close(a->epoll_fd);
-        if (a->wake_fd >= 0)
-            close(a->wake_fd);
-        pthread_cond_destroy(&a->cond);
-        pthread_mutex_destroy(&a->mu);
-        free(a->scratch);
-        free(a);
-        return -1;
+    a->n_workers = n_workers;
+    a->workers = pz_calloc((size_t)n_workers, sizeof *a->workers);
+    for (int i = 0; i < n_workers; i++) {
+        a->workers[i] = (worker){.a = a, .index = i, .epoll_fd = -1, .wake_fd = -1};
+        a->workers[i].scratch = pz_malloc(SCRATCH_BYTES);
     }
-    pthread_setname_np(a->thread, "pz-grpc-relay"); /* top -H */
+    if (opts->stats != NULL)
+        opts->stats->relay_threads = n_workers;
+    for (int i = 0; i < n_workers; i++) {
+        if (start_worker(a, i) != 0) {
+            snprintf(err, errlen, "grpc: cannot start the relay threads: %s", strerror(errno));
+            join_all(a);
+            destroy_all(a);
+            return -1;
+        }
+    }
     *bound_port = pz_listen_port(fd);
     *out = a;
     return 0;
-}
-
-static void wake(pz_grpc_acceptor *a)
-{
-    uint64_t one = 1;
-    ssize_t w = write(a->wake_fd, &one, sizeof one);
-    (void)w;
 }
 
 void pz_grpc_acceptor_stop(pz_grpc_acceptor *a)
@@ -577,9 +758,12 @@ void pz_grpc_acceptor_stop(pz_grpc_acceptor *a)
         return;
     pthread_mutex_lock(&a->mu);
     if (!a->stopping) {
-        a->stop_accepting = true;
-        wake(a);
-        while (!a->accepting_stopped)
+        if (!a->stop_accepting) {
+            a->stop_accepting = true;
+            for (int i = 0; i < a->n_workers; i++)
+                wake(&a->workers[i]);
+        }
+        while (a->n_stopped_accepting < a->n_workers)
             pthread_cond_wait(&a->cond, &a->mu);
     }
     pthread_mutex_unlock(&a->mu);
@@ -589,23 +773,8 @@ void pz_grpc_acceptor_destroy(pz_grpc_acceptor *a)
 {
     if (a == NULL)
         return;
-    pthread_mutex_lock(&a->mu);
-    a->stopping = true;
-    pthread_mutex_unlock(&a->mu);
-    wake(a);
-    pthread_join(a->thread, NULL);
-    if (a->listen_fd >= 0)
-        close(a->listen_fd);
-    close_pending(a);
-    while (a->serving.head != NULL)
-        close_conn(a, a->serving.head, false);
-    free_dead(a);
-    close(a->epoll_fd);
-    close(a->wake_fd);
-    pthread_cond_destroy(&a->cond);
-    pthread_mutex_destroy(&a->mu);
-    free(a->scratch);
-    free(a);
+    join_all(a);
+    destroy_all(a);
 }
 
 /* The serving connection grpc calls `peer`; the newest when a descriptor number was reused before
@@ -636,4 +805,29 @@ size_t pz_grpc_acceptor_connections(pz_grpc_acceptor *a)
     size_t n = a->serving.n;
     pthread_mutex_unlock(&a->mu);
     return n;
+}
+
+void pz_grpc_accept_stats_collect(void *ctx, pz_metrics_writer *w)
+{
+    pz_grpc_accept_stats **all = ctx;
+    static const char *const CONN_LABELS[] = {"api", "relay"};
+    static const char *const API_LABEL[] = {"api"};
+    pz_metrics_write_family(w, "pz_grpc_connections", PZ_METRIC_GAUGE,
+                            "gRPC connections open (past their handshake), per relay thread");
+    for (pz_grpc_accept_stats **s = all; *s != NULL; s++) {
+        for (int i = 0; i < (*s)->relay_threads; i++) {
+            char relay[16];
+            snprintf(relay, sizeof relay, "%d", i);
+            const char *values[] = {(*s)->api, relay};
+            pz_metrics_write_sample(w, "pz_grpc_connections", 2, CONN_LABELS, values,
+                                    (double)atomic_load_explicit(&(*s)->connections[i], memory_order_relaxed));
+        }
+    }
+    pz_metrics_write_family(w, "pz_grpc_connections_aborted_total", PZ_METRIC_COUNTER,
+                            "gRPC connections cut off by the HTTP/2 frame guard (rapid reset, stream flood)");
+    for (pz_grpc_accept_stats **s = all; *s != NULL; s++) {
+        const char *values[] = {(*s)->api};
+        pz_metrics_write_sample(w, "pz_grpc_connections_aborted_total", 1, API_LABEL, values,
+                                (double)atomic_load_explicit(&(*s)->aborted, memory_order_relaxed));
+    }
 }

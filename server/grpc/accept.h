@@ -28,20 +28,40 @@
  * - Names: grpc core names a connection handed to it by its descriptor ("fd:N", what
  *   grpc_call_get_peer returns); pz_grpc_acceptor_peer_address maps that to the client's address.
  *
- * One thread (epoll) accepts and relays every connection; the lookups may be called from any
- * thread.
+ * - Threads: `threads` relay threads, each an epoll loop over its own connections (their TLS
+ *   handshake, preface and relay), so relaying and TLS spread over cores. The first also owns the
+ *   listener: it accepts, admits, and hands each connection to the next thread in turn (round robin,
+ *   itself included). A relay costs about a fifth of a call's CPU (README "gRPC front"), so one
+ *   thread per four cores keeps it off the critical path.
+ *
+ * The lookups and the stats may be read from any thread.
  */
 #ifndef PZ_GRPC_ACCEPT_H
 #define PZ_GRPC_ACCEPT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "server/core/metrics.h"
 
 #include "server/grpc/h2_guard.h"
 #include "server/net/conn_limits.h"
 #include "server/net/listener.h"
 #include "server/net/tls_context.h"
+
+/* The most relay threads one acceptor runs (--grpc-relay-threads). */
+#define PZ_GRPC_MAX_RELAY_THREADS 64
+
+/* What an acceptor counts, for /metrics (pz_grpc_accept_stats_collect). Owned by the caller; must
+ * outlive the acceptor and every scrape. */
+typedef struct pz_grpc_accept_stats {
+    const char *api;                                    /* the `api` label: "public", "admin" */
+    int relay_threads;                                  /* set by pz_grpc_acceptor_start */
+    atomic_long connections[PZ_GRPC_MAX_RELAY_THREADS]; /* served and open, per relay thread */
+    atomic_ulong aborted;                               /* connections cut off by the guard */
+} pz_grpc_accept_stats;
 
 typedef struct pz_grpc_accept_options {
     const char *host;
@@ -53,11 +73,13 @@ typedef struct pz_grpc_accept_options {
     int penalty_ms;                   /* how long the address of an aborted connection is refused */
     void (*serve)(void *ctx, int fd); /* hands grpc core its end of a socketpair, which it owns afterwards */
     void *serve_ctx;
+    int threads;                 /* relay threads, 1 to PZ_GRPC_MAX_RELAY_THREADS; 0: 1 */
+    pz_grpc_accept_stats *stats; /* counted into when set; not owned */
 } pz_grpc_accept_options;
 
 typedef struct pz_grpc_acceptor pz_grpc_acceptor;
 
-/* Listens (the port must be free: see pz_listen_open) and starts the thread. Returns 0 with *out
+/* Listens (the port must be free: see pz_listen_open) and starts the threads. Returns 0 with *out
  * and *bound_port, or -1 with a message in err. */
 int pz_grpc_acceptor_start(const pz_grpc_accept_options *opts, pz_grpc_acceptor **out, int *bound_port, char *err,
                            size_t errlen);
@@ -65,7 +87,7 @@ int pz_grpc_acceptor_start(const pz_grpc_accept_options *opts, pz_grpc_acceptor 
  * connections keep being relayed (calls in flight finish, GOAWAY reaches the clients) until
  * pz_grpc_acceptor_destroy. */
 void pz_grpc_acceptor_stop(pz_grpc_acceptor *a);
-/* Stops the thread, closes every connection still open and frees everything (after grpc core was
+/* Stops the threads, closes every connection still open and frees everything (after grpc core was
  * shut down). */
 void pz_grpc_acceptor_destroy(pz_grpc_acceptor *a);
 
@@ -75,5 +97,10 @@ bool pz_grpc_acceptor_peer_address(pz_grpc_acceptor *a, const char *peer, char *
 
 /* Connections served (relayed to grpc core) and still open. */
 size_t pz_grpc_acceptor_connections(pz_grpc_acceptor *a);
+
+/* A pz_metrics_collect_fn over a NULL-terminated array of stats (ctx: pz_grpc_accept_stats **):
+ * pz_grpc_connections{api,relay} (open connections per relay thread) and
+ * pz_grpc_connections_aborted_total{api}. */
+void pz_grpc_accept_stats_collect(void *ctx, pz_metrics_writer *w);
 
 #endif

@@ -893,6 +893,8 @@ static int start_acceptor(pz_grpc_server *s, const pz_grpc_options *opts, int ma
         .penalty_ms = ABUSE_PENALTY_MS,
         .serve = serve_fd,
         .serve_ctx = s,
+        .threads = opts->relay_threads,
+        .stats = opts->stats,
     };
     if (split_address(opts->address, host, sizeof host, &ao.port) != 0) {
         snprintf(err, errlen, "grpc: cannot listen on %s: expected HOST:PORT or [IPV6]:PORT", opts->address);

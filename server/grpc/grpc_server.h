@@ -32,8 +32,8 @@
  * covering the TLS handshake and the preface. pz_grpc_server_reload_tls applies to new
  * connections and never drops one in flight.
  *
- * Threads: `threads` completion-queue threads; the handler may complete a request inline or on any
- * other thread (starting a batch is thread-safe in grpc core).
+ * Threads: `threads` completion-queue threads and `relay_threads` relay threads; the handler may complete a request
+ * inline or on any other thread (starting a batch is thread-safe in grpc core).
  */
 #ifndef PZ_GRPC_SERVER_H
 #define PZ_GRPC_SERVER_H
@@ -41,6 +41,7 @@
 #include <stddef.h>
 
 #include "server/core/request.h"
+#include "server/grpc/accept.h"
 
 /* Defaults of the limits below (why each: grpc_server.c). */
 #define PZ_GRPC_DEFAULT_MAX_CONNECTIONS 1024
@@ -55,9 +56,12 @@
 #define PZ_GRPC_DESCRIPTORS_PER_CONNECTION 3
 
 typedef struct pz_grpc_options {
-    const char *address;      /* e.g. "0.0.0.0:50051"; port 0 picks a free port */
-    int threads;              /* completion-queue threads, >= 1 */
-    size_t max_message_bytes; /* max request size; 0 = 4 MiB */
+    const char *address;         /* e.g. "0.0.0.0:50051"; port 0 picks a free port */
+    int threads;                 /* completion-queue threads, >= 1 */
+    int relay_threads;           /* connection relay threads (server/grpc/accept.h), up to
+                                  * PZ_GRPC_MAX_RELAY_THREADS; 0 = 1 */
+    pz_grpc_accept_stats *stats; /* connection counts for /metrics; NULL: none; not owned */
+    size_t max_message_bytes;    /* max request size; 0 = 4 MiB */
     pz_handle_fn handle;
     void *handle_ctx;
     int stop_grace_ms; /* how long stop waits for in-flight calls before cancelling

@@ -146,13 +146,72 @@ def headers_flood(s, c):
     return growth
 
 
+def grpc_metrics(srv):
+    """{(name, api, relay or None): value} of the pz_grpc_connections* series on /metrics."""
+    status, _, body = curl(srv, srv.admin_url("/metrics"))
+    assert status == 200, status
+    out = {}
+    for m in re.finditer(r'^(pz_grpc_connections(?:_aborted_total)?)\{api="(\w+)"(?:,relay="(\d+)")?\} (\S+)$',
+                         body.decode(), re.M):
+        out[(m.group(1), m.group(2), m.group(3))] = float(m.group(4))
+    return out
+
+
 def test_grpc_stream_flood_without_settings_ack_is_cut_off(s):
     """Issue 19 #1: grpc 1.51 applies MAX_CONCURRENT_STREAMS only once the client acknowledged the
-    SETTINGS; a client that never does is cut off by the front's guard at the 101st stream."""
+    SETTINGS; a client that never does is cut off by the front's guard at the 101st stream, and
+    /metrics counts the connection cut off."""
+    aborted = ("pz_grpc_connections_aborted_total", "public", None)
+    before_count = grpc_metrics(s)[aborted]
     before = s.read_log()
     headers_flood(s, RawH2(s.grpc_port, source="127.0.0.5", ack_settings=False))
     log = s.read_log()[len(before):]
     assert "aborted the connection from 127.0.0.5" in log and "before acknowledging" in log, log[-2000:]
+    assert grpc_metrics(s)[aborted] == before_count + 1, (before_count, grpc_metrics(s))
+
+
+def test_grpc_connections_spread_over_relay_threads(s):
+    """--grpc-relay-threads 3: connections are handed to the relay threads in turn, so 6 connections
+    are 2 per thread (/metrics pz_grpc_connections{relay}), calls go through every thread, and the
+    counts go back to 0 when the clients leave. The suite's own server runs 3 relay threads too, so
+    every other test here (floods, rapid reset, caps, timeouts) runs across several."""
+    srv = own_server(s, "--grpc-relay-threads", "3")
+    conns, channels = [], []
+    try:
+        assert "3 relay thread(s)" in srv.read_log(), srv.read_log()[-2000:]
+        series = [("pz_grpc_connections", "public", str(i)) for i in range(3)]
+        assert [grpc_metrics(srv)[k] for k in series] == [0, 0, 0]
+        for _ in range(6):
+            conns.append(RawH2(srv.grpc_port))
+        for c in conns:
+            assert c.wait(lambda c: c.settings), "no SETTINGS"
+        assert [grpc_metrics(srv)[k] for k in series] == [2, 2, 2], grpc_metrics(srv)
+        # real calls on 3 more connections (a channel each: no shared subchannel), one per thread
+        for _ in range(3):
+            ch = grpc.insecure_channel(srv.grpc_target, options=[("grpc.use_local_subchannel_pool", 1)])
+            channels.append(ch)
+            stub = ch.unary_unary(RECOMMEND, request_serializer=pb.RecommendItemsRequest.SerializeToString,
+                                  response_deserializer=pb.RecommendationResponse.FromString)
+            reply = stub(pb.RecommendItemsRequest(namespace="demo", recommender="for-you", user_id="user-0001",
+                                                  num_results=5), timeout=10)
+            assert len(reply.item_list) == 5, reply
+        assert [grpc_metrics(srv)[k] for k in series] == [3, 3, 3], grpc_metrics(srv)
+        assert grpc_metrics(srv)[("pz_grpc_connections", "admin", "0")] == 0
+        for c in conns:
+            c.close()
+        for ch in channels:
+            ch.close()
+        deadline = time.time() + 10
+        while [grpc_metrics(srv)[k] for k in series] != [0, 0, 0]:
+            assert time.time() < deadline, grpc_metrics(srv)
+            time.sleep(0.1)
+    finally:
+        for c in conns:
+            c.close()
+        for ch in channels:
+            ch.close()
+        srv.stop()
+        srv.cleanup()
 
 
 def test_grpc_stream_flood_after_settings_ack_is_closed(s):
@@ -568,4 +627,5 @@ def test_sigterm_with_idle_keepalive_client_exits_0(s):
 
 if __name__ == "__main__":
     resource.setrlimit(resource.RLIMIT_NOFILE, (4096, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
-    run_tests(globals())
+    # several relay threads: every test runs across them (test_grpc_connections_spread_over_relay_threads)
+    run_tests(globals(), server_args=["--demo", "--grpc-relay-threads", "3"])

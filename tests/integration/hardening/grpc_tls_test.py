@@ -285,6 +285,7 @@ if __name__ == "__main__":
     resource.setrlimit(resource.RLIMIT_NOFILE, (4096, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
     try:
         make_pki(PKI)
-        run_tests(globals(), server_args=tls_args())
+        # two relay threads: TLS connections are terminated on either (accept.h)
+        run_tests(globals(), server_args=tls_args() + ["--grpc-relay-threads", "2"])
     finally:
         shutil.rmtree(PKI, ignore_errors=True)

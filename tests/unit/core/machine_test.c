@@ -1,5 +1,5 @@
 /* Tests for server/core/machine.c: the memory a process may use is the least of physical memory
- * and the cgroup limits that can be read. */
+ * and the cgroup limits that can be read; its CPUs the least of its affinity and a cgroup quota. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -69,12 +69,41 @@ static void test_this_machine_has_some_memory(void **state)
     assert_true(m <= (size_t)sysconf(_SC_PHYS_PAGES) * (size_t)sysconf(_SC_PAGESIZE));
 }
 
+static void test_a_cpu_quota_under_the_affinity_wins(void **state)
+{
+    (void)state;
+    char *two = file_with("200000 100000\n"), *half = file_with("50000 100000\n"), *max = file_with("max 100000\n"),
+         *garbage = file_with("lots\n"), *wide = file_with("3200000 100000\n");
+    assert_int_equal(pz_machine_cpus_from(16, two), 2);
+    assert_int_equal(pz_machine_cpus_from(16, half), 1); /* half a CPU rounds up to one */
+    assert_int_equal(pz_machine_cpus_from(16, max), 16);
+    assert_int_equal(pz_machine_cpus_from(16, garbage), 16);
+    assert_int_equal(pz_machine_cpus_from(16, wide), 16); /* a quota above the affinity changes nothing */
+    assert_int_equal(pz_machine_cpus_from(8, "/nonexistent/cpu.max"), 8);
+    assert_int_equal(pz_machine_cpus_from(0, "/nonexistent/cpu.max"), 1);
+    char *files[] = {two, half, max, garbage, wide};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        unlink(files[i]);
+        free(files[i]);
+    }
+}
+
+static void test_this_machine_has_some_cpus(void **state)
+{
+    (void)state;
+    int n = pz_machine_cpus();
+    assert_true(n >= 1);
+    assert_true(n <= (int)sysconf(_SC_NPROCESSORS_CONF));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_cgroup_limit_under_physical_memory_wins),
         cmocka_unit_test(test_max_missing_and_garbage_are_no_limit),
         cmocka_unit_test(test_this_machine_has_some_memory),
+        cmocka_unit_test(test_a_cpu_quota_under_the_affinity_wins),
+        cmocka_unit_test(test_this_machine_has_some_cpus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,63 @@
+"""Per-thread server CPU of a gRPC cache hit: starts the server like bench.py, warms the cache, runs
+h2load (-c16 -m32) for 6 s and prints each thread's CPU per call, from /proc/PID/task/*/stat
+before and after. Which thread does what: pz-grpc-cq (completion queues), pz-grpc-relay* (the
+connection relay), pz-admin-grpc (the admin server's queue, which grpc core also polls with),
+default-executor (grpc core's own).
+
+  bazel build -c opt --symlink_prefix=/ //server:personalization-server
+  /usr/bin/python3 tests/bench/cache/per_thread.py "$(bazel info -c opt bazel-bin)/server/personalization-server" \
+      [server flags, e.g. --grpc-relay-threads 2]
+"""
+import os
+import shutil
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench  # noqa: E402
+
+SECONDS = 6
+
+
+def thread_cpu(pid):
+    """{tid: (name, CPU seconds)} of every thread of pid."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                name = f.read().strip()
+        except OSError:
+            continue  # the thread ended meanwhile
+        out[tid] = (name, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))  # utime + stime
+    return out
+
+
+def main():
+    binary, extra = sys.argv[1], sys.argv[2:]
+    tmp = tempfile.mkdtemp()
+    proc, _, grpc_port = bench.start_server(binary, tmp, ["--log-level", "warn"] + extra)
+    try:
+        request = bench.recommend_request_bytes()
+        bench.fetch_grpc_response(grpc_port, request)  # the first call fills the cache
+        body = os.path.join(tmp, "request.bin")
+        with open(body, "wb") as f:
+            f.write(bench.grpc_frame(request))
+        url = "http://127.0.0.1:%d%s" % (grpc_port, bench.GRPC_METHOD)
+        bench.h2load(url, body, 2, pid=proc.pid)  # warm-up
+        before = thread_cpu(proc.pid)
+        r = bench.h2load(url, body, SECONDS, pid=proc.pid)
+        after = thread_cpu(proc.pid)
+        print("%.0f calls/s, %.1f us of server CPU per call" % (r["rps"], r["cpu_us"]))
+        used = {t: after[t][1] - before.get(t, ("", 0.0))[1] for t in after}
+        for tid in sorted(used, key=lambda t: -used[t]):
+            if used[tid] > 0:
+                print("  %-16s %6.2f us/call" % (after[tid][0], used[tid] / r["done"] * 1e6))
+    finally:
+        bench.stop(proc)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
