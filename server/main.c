@@ -177,8 +177,10 @@ static int set_log_level(const char *flag, const char *value)
 #define MS_PER_HOUR 3600000L
 /* Connections on each admin port (REST, gRPC): operators, a scraper and the CLIs, not traffic. */
 #define ADMIN_DEFAULT_MAX_CONNECTIONS 64
-/* --grpc-relay-threads auto: a relay thread per this many CPUs (why: the flag's row). */
+/* --grpc-relay-threads auto: a relay thread per this many CPUs, plaintext and over TLS (why: the
+ * flag's row). */
 #define CPUS_PER_RELAY_THREAD 4
+#define CPUS_PER_TLS_RELAY_THREAD 1
 
 static const flag FLAGS[] = {
     {.name = "config",
@@ -271,8 +273,10 @@ static const flag FLAGS[] = {
      .dflt = "2",
      .help = "gRPC completion-queue threads",
      .offset = offsetof(options, grpc_threads)},
-    /* A relay thread does about a fifth of a call's CPU (tests/bench/cache), so one per four CPUs
-     * keeps it off the critical path; on this project's 2-core CI machine that is one. */
+    /* A relay thread does about a fifth of a cached call's CPU in plaintext and a third over TLS
+     * (tests/bench/cache/per_thread.py). On 2 cores two relay threads served 6-7% more TLS calls
+     * than one, and 2-13% fewer plaintext ones: one per four CPUs in plaintext, one per CPU over
+     * TLS. */
     {.name = "grpc-relay-threads",
      .arg = "N|auto",
      .kind = FLAG_SIZE,
@@ -282,7 +286,7 @@ static const flag FLAGS[] = {
      .dflt = "auto",
      .help = "threads that relay gRPC connections through the HTTP/2 frame guard (and terminate their TLS); "
              "connections are spread over them in turn. auto: one per " STR(
-                 CPUS_PER_RELAY_THREAD) " CPUs this process may use, at least one",
+                 CPUS_PER_RELAY_THREAD) " CPUs this process may use (one per CPU with TLS), at least one",
      .offset = offsetof(options, grpc_relay_threads)},
     /* From 1 KiB (an events call with its 10 events needs a few) to 1 GiB. */
     {.name = "max-body-bytes",
@@ -1107,12 +1111,13 @@ static pz_grpc_accept_stats grpc_public_stats = {.api = "public"};
 static pz_grpc_accept_stats grpc_admin_stats = {.api = "admin"};
 static pz_grpc_accept_stats *grpc_stats[] = {&grpc_public_stats, &grpc_admin_stats, NULL};
 
-/* --grpc-relay-threads, auto resolved: one per CPUS_PER_RELAY_THREAD CPUs, at least one. */
+/* --grpc-relay-threads, auto resolved: one per CPUS_PER_RELAY_THREAD CPUs (CPUS_PER_TLS_RELAY_THREAD
+ * with TLS), at least one. */
 static int relay_threads(const options *o)
 {
     if (o->grpc_relay_threads > 0)
         return (int)o->grpc_relay_threads;
-    int n = pz_machine_cpus() / CPUS_PER_RELAY_THREAD;
+    int n = pz_machine_cpus() / (o->tls_cert != NULL ? CPUS_PER_TLS_RELAY_THREAD : CPUS_PER_RELAY_THREAD);
     return n < 1 ? 1 : n > PZ_GRPC_MAX_RELAY_THREADS ? PZ_GRPC_MAX_RELAY_THREADS : n;
 }
 

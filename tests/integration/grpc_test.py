@@ -4,7 +4,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import find_generated_python, run_tests  # noqa: E402
+from harness import auto_relay_threads, find_generated_python, run_tests  # noqa: E402
 
 PROTO_PY = find_generated_python()
 import grpc  # noqa: E402
@@ -35,6 +35,11 @@ def expect_error(s, name, req, resp_cls, code):
         assert e.details(), "error without a message"
         return e
     raise AssertionError("%s succeeded, expected %s" % (name, code))
+
+
+def test_relay_threads_auto_is_one_per_four_cpus(s):
+    """--grpc-relay-threads defaults to auto: one relay thread per 4 CPUs in plaintext, at least one."""
+    assert "%d relay thread(s)" % auto_relay_threads(tls=False) in s.read_log(), s.read_log()[-2000:]
 
 
 def test_recommend_items(s):

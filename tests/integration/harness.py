@@ -129,6 +129,21 @@ class Server:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+def auto_relay_threads(tls):
+    """What --grpc-relay-threads auto resolves to here (README "Running it"): the CPUs of this
+    process's affinity, or fewer under a cgroup v2 cpu.max quota (rounded up), per 4 in plaintext
+    and per 1 over TLS, at least one."""
+    cpus = len(os.sched_getaffinity(0))
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as f:
+            quota, period = f.read().split()
+        if quota != "max":
+            cpus = min(cpus, -(-int(quota) // int(period)))
+    except (OSError, ValueError):
+        pass
+    return max(1, min(64, cpus // (1 if tls else 4)))
+
+
 def openssl(*args):
     subprocess.run(["openssl"] + list(args), check=True, capture_output=True, timeout=60)
 

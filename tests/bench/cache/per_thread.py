@@ -5,13 +5,18 @@ connection relay), pz-admin-grpc (the admin server's queue, which grpc core also
 default-executor (grpc core's own).
 
   bazel build -c opt --symlink_prefix=/ //server:personalization-server
-  /usr/bin/python3 tests/bench/cache/per_thread.py "$(bazel info -c opt bazel-bin)/server/personalization-server" \
+  /usr/bin/python3 tests/bench/cache/per_thread.py [--tls] "$(bazel info -c opt bazel-bin)/server/personalization-server" \
       [server flags, e.g. --grpc-relay-threads 2]
+
+--tls: both fronts over TLS (a throwaway P-256 certificate, made with the openssl command), h2load
+over https: the relay then also decrypts and encrypts.
 """
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
@@ -34,18 +39,44 @@ def thread_cpu(pid):
     return out
 
 
+def start_tls_server(binary, tmp, extra):
+    """The server over TLS with a throwaway certificate: (process, gRPC port)."""
+    cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-subj", "/CN=localhost", "-days", "1", "-keyout", key, "-out", cert],
+                   check=True, capture_output=True)
+    http_port, grpc_port = bench.free_port(), bench.free_port()
+    proc = bench.start([binary, "--demo", "--data-dir", os.path.join(tmp, "data"), "--http-port", str(http_port),
+                        "--grpc-port", str(grpc_port), "--admin-port", str(bench.free_port()),
+                        "--admin-grpc-port", "0", "--tls-cert", cert, "--tls-key", key, "--log-level", "warn"] + extra,
+                       os.path.join(tmp, "server.log"))
+    bench.wait_port(grpc_port, proc, "personalization-server", timeout=60)
+    deadline = time.time() + 60
+    while subprocess.run(["curl", "-skf", "-o", "/dev/null", "https://127.0.0.1:%d/healthz" % http_port]).returncode:
+        if time.time() > deadline:
+            raise RuntimeError("server never became healthy")
+        time.sleep(0.1)
+    return proc, grpc_port
+
+
 def main():
-    binary, extra = sys.argv[1], sys.argv[2:]
+    args = sys.argv[1:]
+    tls = args[:1] == ["--tls"]
+    if tls:
+        args = args[1:]
+    binary, extra = args[0], args[1:]
     tmp = tempfile.mkdtemp()
-    proc, _, grpc_port = bench.start_server(binary, tmp, ["--log-level", "warn"] + extra)
+    request = bench.recommend_request_bytes()
+    if tls:
+        proc, grpc_port = start_tls_server(binary, tmp, extra)
+    else:
+        proc, _, grpc_port = bench.start_server(binary, tmp, ["--log-level", "warn"] + extra)
     try:
-        request = bench.recommend_request_bytes()
-        bench.fetch_grpc_response(grpc_port, request)  # the first call fills the cache
         body = os.path.join(tmp, "request.bin")
         with open(body, "wb") as f:
             f.write(bench.grpc_frame(request))
-        url = "http://127.0.0.1:%d%s" % (grpc_port, bench.GRPC_METHOD)
-        bench.h2load(url, body, 2, pid=proc.pid)  # warm-up
+        url = "%s://127.0.0.1:%d%s" % ("https" if tls else "http", grpc_port, bench.GRPC_METHOD)
+        bench.h2load(url, body, 2, pid=proc.pid)  # warm-up: the first call fills the cache
         before = thread_cpu(proc.pid)
         r = bench.h2load(url, body, SECONDS, pid=proc.pid)
         after = thread_cpu(proc.pid)

@@ -18,7 +18,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from harness import REPO_ROOT, Server, find_generated_python, make_pki  # noqa: E402
+from harness import REPO_ROOT, Server, auto_relay_threads, find_generated_python, make_pki  # noqa: E402
 
 find_generated_python()
 import grpc  # noqa: E402
@@ -87,6 +87,8 @@ def test_grpc_serves_tls_with_the_rest_flags(d):
     s = start(d, [])
     try:
         assert "gRPC  listening" in s.read_log() and "; TLS terminated in the connection relay" in s.read_log()
+        # --grpc-relay-threads auto over TLS: one relay thread per CPU
+        assert "%d relay thread(s)" % auto_relay_threads(tls=True) in s.read_log(), s.read_log()[-2000:]
         ch = grpc_channel(s, d, client=False)
         assert len(recommend(ch).item_list) == 2
         ch.close()
