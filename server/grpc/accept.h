@@ -27,7 +27,6 @@
  *   reaches grpc core, so the defence does not depend on its completion-queue threads.
  * - Names: grpc core names a connection handed to it by its descriptor ("fd:N", what
  *   grpc_call_get_peer returns); pz_grpc_acceptor_peer_address maps that to the client's address.
- *
  * - Threads: `threads` relay threads, each an epoll loop over its own connections (their TLS
  *   handshake, preface and relay), so relaying and TLS spread over cores. The first also owns the
  *   listener: it accepts, admits, and hands each connection to the next thread in turn (round robin,

@@ -12,7 +12,6 @@
 #include "server/core/log.h"
 #include "server/recommenders/builtin_internal.h"
 
-#define MB (UINT64_C(1) << 20)
 /* While degraded, one log line per this interval. */
 #define FULL_LOG_EVERY_MS 60000
 /* The flusher found the learner busy: it looks again this soon. */
@@ -145,7 +144,7 @@ static int make_room(pz_builtin *b, char *err, size_t errlen)
                 why += 9;
             return pzb_fail_msg(err, errlen,
                                 "cannot learn: the memory for events not written yet (%zu MiB) is used: %s",
-                                pz_builtin_pending_budget(b) / MB, why);
+                                pz_builtin_pending_budget(b) / PZB_MIB, why);
         }
         wait_changed(b, pz_now_ms() + 1000);
     }
@@ -353,7 +352,7 @@ uint64_t pz_builtin_stream_mark(pz_builtin *b, const char *stream)
  * be open; readers are waited for. */
 static bool grow_map(pz_builtin *b)
 {
-    size_t now = atomic_load(&b->map_bytes), max = b->opts.max_size_mb * MB;
+    size_t now = atomic_load(&b->map_bytes), max = b->opts.max_size_mb * PZB_MIB;
     if (now >= max)
         return false;
     size_t next = now * 2 < max ? now * 2 : max;
@@ -361,14 +360,14 @@ static bool grow_map(pz_builtin *b)
     int rc = mdb_env_set_mapsize(b->env, next);
     pthread_rwlock_unlock(&b->map_lock);
     if (rc != 0) {
-        pz_error_log("builtin: cannot grow the store's map to %zu MiB: %s", next / MB, mdb_strerror(rc));
+        pz_error_log("builtin: cannot grow the store's map to %zu MiB: %s", next / PZB_MIB, mdb_strerror(rc));
         return false;
     }
     atomic_store(&b->map_bytes, next);
     pthread_mutex_lock(&b->stats_lock);
     b->stats.map_growths++;
     pthread_mutex_unlock(&b->stats_lock);
-    pz_info("builtin: the store's map grew to %zu MiB (limit %zu MiB)", next / MB, max / MB);
+    pz_info("builtin: the store's map grew to %zu MiB (limit %zu MiB)", next / PZB_MIB, max / PZB_MIB);
     return true;
 }
 

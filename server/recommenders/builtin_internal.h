@@ -66,6 +66,8 @@
 /* 2020-01-01T00:00:00Z: keeps L small (precision) for present-day timestamps. */
 #define PZB_EPOCH_MS 1577836800000.0
 #define PZB_FORMAT 2
+/* Sizes are given in MiB (flags, config) and computed in bytes. */
+#define PZB_MIB (UINT64_C(1) << 20)
 
 /* Databases, as indexes into pz_builtin.dbi and pending-table tags. */
 enum { PZB_META, PZB_ITEMS, PZB_BYID, PZB_COOC, PZB_USERS, PZB_SESSIONS, PZB_N_DBS };

@@ -21,7 +21,6 @@
 #include "server/recommenders/builtin_names.h"
 
 #define MAX_DBS 8
-#define MB (UINT64_C(1) << 20)
 
 static const char META_FORMAT[] = "format";
 static const char META_NEXT_ID[] = "next_id";
@@ -516,7 +515,7 @@ int pz_builtin_open(const char *dir, const pz_builtin_options *opts, pz_builtin 
         if (rc == 0)
             rc = mdb_env_set_maxdbs(b->env, MAX_DBS);
         if (rc == 0)
-            rc = mdb_env_set_mapsize(b->env, start_mb * MB);
+            rc = mdb_env_set_mapsize(b->env, start_mb * PZB_MIB);
         /* MDB_NOTLS: a read slot belongs to the transaction, not the thread, so event-loop threads
          * may interleave reads freely. */
         if (rc == 0)
@@ -540,7 +539,7 @@ int pz_builtin_open(const char *dir, const pz_builtin_options *opts, pz_builtin 
         free_store(b);
         return -1;
     }
-    b->stats.max_bytes = o.max_size_mb * MB;
+    b->stats.max_bytes = o.max_size_mb * PZB_MIB;
     if (pzb_flusher_start(b, err, errlen) != 0) {
         free_store(b);
         return -1;
@@ -568,10 +567,10 @@ bool pz_builtin_has_data(pz_builtin *b, const char *ns)
 size_t pz_builtin_pending_budget(pz_builtin *b)
 {
     if (b->opts.pending_mb != PZ_BUILTIN_PENDING_AUTO)
-        return b->opts.pending_mb * MB;
+        return b->opts.pending_mb * PZB_MIB;
     /* Twice every item's list in the active half: room for the users' recent lists and the hash
      * table next to the items (measured: 2 GiB for 100k items kept flushes to the interval). */
-    size_t least = PZ_BUILTIN_PENDING_AUTO_MIN_MB * MB;
+    size_t least = PZ_BUILTIN_PENDING_AUTO_MIN_MB * PZB_MIB;
     size_t want = least + 4 * items_known(b) * b->opts.neighbors_per_item * PZB_NEIGHBOR_BYTES;
     size_t ceiling = b->ram_share;
     return want < ceiling ? want : ceiling > least ? ceiling : least;

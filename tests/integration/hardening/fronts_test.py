@@ -20,7 +20,7 @@ sys.path.insert(0, HERE)
 
 from harness import Server, curl, curl_json, find_generated_python, run_tests  # noqa: E402
 from h2raw import (CANCEL, END_HEADERS, END_STREAM, HEADERS, RST_STREAM, SETTINGS_MAX_CONCURRENT_STREAMS,  # noqa: E402
-                   DATA, RawH2, frame, grpc_headers, rest_headers)
+                   RawH2, frame, grpc_headers)
 
 find_generated_python()
 import grpc  # noqa: E402
