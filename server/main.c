@@ -1167,6 +1167,8 @@ static int start_admin(const options *o, const pz_admin_options *aopts, const ad
                              .address = addr,
                              .threads = 1,
                              .stats = &grpc_admin_stats,
+                             /* the public server's threads do its I/O: it is stopped before them */
+                             .non_polling = true,
                              .max_message_bytes = PZ_ADMIN_MAX_BODY_BYTES + (1u << 20),
                              .handle = pz_admin_handle,
                              .handle_ctx = a->admin,
@@ -1184,6 +1186,18 @@ static int start_admin(const options *o, const pz_admin_options *aopts, const ad
             "(personalization.v1.AdminService)",
             o->admin_host, http_port, o->admin_host, grpc_port);
     return 0;
+}
+
+/* The admin gRPC server alone (its queued requests answered first): it does no I/O of its own
+ * (pz_grpc_options.non_polling), so it goes before the public gRPC server. */
+static void stop_admin_grpc(admin_api *a)
+{
+    if (a->grpc == NULL)
+        return;
+    if (a->admin != NULL)
+        pz_admin_shutdown(a->admin);
+    pz_grpc_server_stop(a->grpc);
+    a->grpc = NULL;
 }
 
 static void stop_admin(admin_api *a)
@@ -1515,7 +1529,8 @@ out:
     if (svc != NULL)
         pz_service_shutdown(svc);
     pz_http_server_stop(http);
-    pz_docs_destroy(docs); /* after the loops that send its kept bodies */
+    pz_docs_destroy(docs);   /* after the loops that send its kept bodies */
+    stop_admin_grpc(&admin); /* before the public gRPC server, whose threads do its I/O */
     if (grpc != NULL)
         pz_grpc_server_stop(grpc);
     stop_admin(&admin);

@@ -960,7 +960,12 @@ int pz_grpc_server_start(const pz_grpc_options *opts, pz_grpc_server **out, int 
     grpc_channel_args chargs = {N_INT_ARGS + 1, args};
     s->server = grpc_server_create(&chargs, NULL);
     setup_methods(s, opts->api);
-    s->cq = grpc_completion_queue_create_for_next(NULL);
+    if (opts->non_polling) {
+        grpc_completion_queue_attributes attr = {GRPC_CQ_CURRENT_VERSION, GRPC_CQ_NEXT, GRPC_CQ_NON_POLLING, NULL};
+        s->cq = grpc_completion_queue_create(grpc_completion_queue_factory_lookup(&attr), &attr, NULL);
+    } else {
+        s->cq = grpc_completion_queue_create_for_next(NULL);
+    }
     grpc_server_register_completion_queue(s->server, s->cq, NULL);
     s->creds = grpc_insecure_server_credentials_create();
 

@@ -38,6 +38,7 @@
 #ifndef PZ_GRPC_SERVER_H
 #define PZ_GRPC_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "server/core/request.h"
@@ -61,7 +62,13 @@ typedef struct pz_grpc_options {
     int relay_threads;           /* connection relay threads (server/grpc/accept.h), up to
                                   * PZ_GRPC_MAX_RELAY_THREADS; 0 = 1 */
     pz_grpc_accept_stats *stats; /* connection counts for /metrics; NULL: none; not owned */
-    size_t max_message_bytes;    /* max request size; 0 = 4 MiB */
+    /* Its completion queue does not poll (GRPC_CQ_NON_POLLING): the threads of another grpc server
+     * of the process do its I/O, as grpc 1.51 polls every descriptor of the process from one epoll
+     * set. For a server with little traffic (the admin API): an idle poller of its own takes a
+     * share of every other server's I/O and adds thread hand-offs (README "Performance"). Its calls
+     * progress only while that other server runs: start it with it, stop it first. */
+    bool non_polling;
+    size_t max_message_bytes; /* max request size; 0 = 4 MiB */
     pz_handle_fn handle;
     void *handle_ctx;
     int stop_grace_ms; /* how long stop waits for in-flight calls before cancelling

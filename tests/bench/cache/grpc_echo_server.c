@@ -5,16 +5,25 @@
  * file is given; any other method gets UNIMPLEMENTED. KEY=VALUE arguments are sent as initial
  * metadata with every answer (to separate the cost of response metadata from the rest).
  *
- * Usage: grpc_echo_server PORT METHOD [RESPONSE_FILE [THREADS [KEY=VALUE...]]]
+ * --relay: connections are accepted and relayed to grpc core by the personalization server's own
+ * acceptor (server/grpc/accept.h: the HTTP/2 frame guard against rapid reset, one relay thread,
+ * the server's default limits), as its gRPC front does, instead of grpc core listening itself: the
+ * bare server with the same defence, to tell the defence's cost from the rest of ours.
+ *
+ * Usage: grpc_echo_server [--relay] PORT METHOD [RESPONSE_FILE [THREADS [KEY=VALUE...]]]
  * (loopback only; runs until killed) */
 #include <grpc/byte_buffer.h>
 #include <grpc/grpc.h>
+#include <grpc/grpc_posix.h>
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "server/grpc/accept.h"
+#include "server/grpc/grpc_server.h"
 
 #define PREPOSTED 128
 #define MAX_METADATA 8
@@ -36,6 +45,7 @@ static grpc_slice response; /* empty: echo */
 static int echo;
 static grpc_metadata metadata[MAX_METADATA];
 static size_t n_metadata;
+static grpc_server_credentials *insecure;
 
 static void post(void)
 {
@@ -109,6 +119,36 @@ static void *worker(void *arg)
     return NULL;
 }
 
+/* The acceptor's hand-over (--relay), as server/grpc/grpc_server.c does it. */
+static void serve_fd(void *ctx, int fd)
+{
+    (void)ctx;
+    grpc_server_add_channel_from_fd(server, fd, insecure);
+}
+
+/* --relay: the personalization server's acceptor on PORT, with its default limits. */
+static void start_relay(const char *port)
+{
+    pz_grpc_accept_options o = {
+        .host = "127.0.0.1",
+        .port = atoi(port),
+        .limits = pz_conn_limits_create(PZ_GRPC_DEFAULT_MAX_CONNECTIONS, PZ_GRPC_DEFAULT_MAX_CONNECTIONS_PER_CLIENT),
+        .handshake_timeout_ms = PZ_GRPC_DEFAULT_HANDSHAKE_TIMEOUT_MS,
+        .guard = {.max_resets_per_sec = PZ_GRPC_DEFAULT_MAX_CANCELS_PER_SEC,
+                  .max_streams_unacked = PZ_GRPC_DEFAULT_MAX_CONCURRENT_STREAMS},
+        .penalty_ms = 10000,
+        .serve = serve_fd,
+        .threads = 1,
+    };
+    pz_grpc_acceptor *a;
+    int bound;
+    char err[256];
+    if (pz_grpc_acceptor_start(&o, &a, &bound, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        exit(1);
+    }
+}
+
 static grpc_slice read_file(const char *path)
 {
     FILE *f = fopen(path, "rb");
@@ -130,8 +170,14 @@ static grpc_slice read_file(const char *path)
 
 int main(int argc, char **argv)
 {
+    int relay = argc > 1 && strcmp(argv[1], "--relay") == 0;
+    if (relay) {
+        argv[1] = argv[0];
+        argv++;
+        argc--;
+    }
     if (argc < 3 || argc > 5 + MAX_METADATA) {
-        fprintf(stderr, "usage: %s PORT METHOD [RESPONSE_FILE [THREADS [KEY=VALUE...]]]\n", argv[0]);
+        fprintf(stderr, "usage: %s [--relay] PORT METHOD [RESPONSE_FILE [THREADS [KEY=VALUE...]]]\n", argv[0]);
         return 2;
     }
     int threads = argc >= 5 ? atoi(argv[4]) : 1;
@@ -156,16 +202,17 @@ int main(int argc, char **argv)
     grpc_server_register_completion_queue(server, cq, NULL);
     char addr[64];
     snprintf(addr, sizeof addr, "127.0.0.1:%s", argv[1]);
-    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
-    if (grpc_server_add_http2_port(server, addr, creds) == 0) {
+    insecure = grpc_insecure_server_credentials_create();
+    if (!relay && grpc_server_add_http2_port(server, addr, insecure) == 0) {
         fprintf(stderr, "cannot listen on %s\n", addr);
         return 1;
     }
-    grpc_server_credentials_release(creds);
-    grpc_server_start(server);
+    grpc_server_start(server); /* before the acceptor hands over a descriptor */
+    if (relay)
+        start_relay(argv[1]);
     for (int i = 0; i < PREPOSTED; i++)
         post();
-    fprintf(stderr, "grpc_echo_server: %s on %s, %d thread(s)\n", argv[2], addr, threads);
+    fprintf(stderr, "grpc_echo_server: %s on %s, %d thread(s)%s\n", argv[2], addr, threads, relay ? ", relayed" : "");
     pthread_t *t = calloc((size_t)threads, sizeof *t);
     for (int i = 0; i < threads; i++)
         pthread_create(&t[i], NULL, worker, NULL);

@@ -19,7 +19,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from harness import curl, curl_json, find_generated_python, run_tests  # noqa: E402
+from harness import Server, curl, curl_json, find_generated_python, run_tests  # noqa: E402
 
 find_generated_python()
 import grpc  # noqa: E402
@@ -341,6 +341,35 @@ def test_connection_caps_on_both_admin_ports(s):
                 h.close()
     log = s.read_log()
     assert "rest: refused" in log and "grpc: refused" in log, log[-2000:]
+
+
+def test_admin_grpc_without_a_poller_of_its_own_serves_and_stops_cleanly(s):
+    """The admin gRPC server polls nothing itself (grpc_server.h non_polling): the public server's
+    threads carry its I/O. Calls on both ports interleave on open channels, and SIGTERM with both
+    channels still open exits 0 promptly."""
+    srv = Server(s.binary_path, args=["--config", CONFIG])
+    srv.start()
+    try:
+        admin_ch = grpc.insecure_channel(srv.admin_grpc_target)
+        history = admin_ch.unary_unary(ADMIN + "ListConfigHistory",
+                                       request_serializer=admin_pb2.ListConfigHistoryRequest.SerializeToString,
+                                       response_deserializer=admin_pb2.ConfigHistory.FromString)
+        public_ch = grpc.insecure_channel(srv.grpc_target)
+        health = public_ch.unary_unary("/grpc.health.v1.Health/Check", request_serializer=lambda m: m,
+                                       response_deserializer=lambda b: b)
+        for _ in range(20):
+            assert len(history(admin_pb2.ListConfigHistoryRequest(limit=1), timeout=10).records) == 1
+            health(b"", timeout=10)
+        t0 = time.time()
+        srv.proc.send_signal(15)
+        rc = srv.proc.wait(timeout=20)
+        assert rc == 0, (rc, srv.read_log()[-2000:])
+        assert time.time() - t0 < 10, time.time() - t0
+        admin_ch.close()
+        public_ch.close()
+    finally:
+        srv.stop(expect_clean=False)
+        srv.cleanup()
 
 
 def test_grpc_admin_service_by_reflection(s):
