@@ -30,7 +30,7 @@
  * - Threads: `threads` relay threads, each an epoll loop over its own connections (their TLS
  *   handshake, preface and relay), so relaying and TLS spread over cores. The first also owns the
  *   listener: it accepts, admits, and hands each connection to the next thread in turn (round robin,
- *   itself included). A relay thread does about a fifth of a cached call's CPU in plaintext and a
+ *   itself included). A relay thread does a fifth to a quarter of a cached call's CPU in plaintext and a
  *   third over TLS (README "Security and limits" has the figures and how many threads `auto` runs).
  *
  * The lookups and the stats may be read from any thread.
