@@ -40,10 +40,11 @@ static const char PREFACE[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
  * (net.core.wmem_default, 208 KiB) filled up under 16 connections x 32 streams of 10 KB cache hits:
  * grpc core's sendmsg failed with EAGAIN on about one write in ten, and each time grpc 1.51 started
  * its backup poller on an executor thread; a bare grpc-core server behind the relay then used 36.5
- * instead of 20.5 us of CPU per call (README "Performance"). The kernel caps the request at
- * net.core.wmem_max and doubles it (stock Debian: 416 KiB, which measured as well as 4 MiB); it is a
- * limit, not an allocation. */
-#define RELAY_SOCKET_BUFFER_BYTES (4 << 20)
+ * instead of 20.5 us of CPU per call (README "Performance"). The kernel doubles the request (and
+ * caps it at twice net.core.wmem_max: 416 KiB on stock Debian, which measured as well as 4 MiB).
+ * Not more: it is kernel memory a client that stops reading can pin per connection, outside grpc's
+ * memory quota. */
+#define RELAY_SOCKET_BUFFER_BYTES (256 << 10)
 /* Refused connections and accept pauses are logged at most this often (each kind), so an attack
  * costs one log line per interval, not one per connection. */
 #define REFUSAL_LOG_INTERVAL_MS 10000
