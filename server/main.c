@@ -1103,8 +1103,6 @@ typedef struct admin_api {
 /* /metrics renders every family; a large configuration's label sets make it long. */
 #define METRICS_PAGE_MAX_BYTES (64u << 20)
 
-/* What the admin REST listener answers itself; every row but /healthz needs the `admin` scope
- * (pz_service_admit_admin), like the AdminService RPCs (pz_admin_options.admit). */
 /* The gRPC fronts' connection counts (/metrics): for the process's life, so a scrape never reads a
  * front that is being stopped. */
 static pz_grpc_accept_stats grpc_public_stats = {.api = "public"};
@@ -1121,6 +1119,8 @@ static int relay_threads(const options *o)
     return n < 1 ? 1 : n > PZ_GRPC_MAX_RELAY_THREADS ? PZ_GRPC_MAX_RELAY_THREADS : n;
 }
 
+/* What the admin REST listener answers itself; every row but /healthz needs the `admin` scope
+ * (pz_service_admit_admin), like the AdminService RPCs (pz_admin_options.admit). */
 typedef struct admin_wiring {
     health_ctx *health;
     pz_metrics *metrics;

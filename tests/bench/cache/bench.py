@@ -287,21 +287,17 @@ def main():
         procs.append(echo)
         # the same server sending our four response metadata entries, to tell their cost (grpc 1.51
         # encodes custom metadata as literals on every response) from the rest of ours
+        our_metadata = ["%s=%s" % (k, hdrs[k]) for k in ("x-personalization-config-version", "cache-control", "etag",
+                                                         "x-personalization-variation")]
         echo_md_port = free_port()
-        echo_md = start([echo_server, str(echo_md_port), GRPC_METHOD, os.path.join(tmp, "response.pb"), "1",
-                         "x-personalization-config-version=" + hdrs["x-personalization-config-version"],
-                         "cache-control=" + hdrs["cache-control"], "etag=" + hdrs["etag"],
-                         "x-personalization-variation=" + hdrs["x-personalization-variation"]],
-                        os.path.join(tmp, "echo-md.log"))
+        echo_md = start([echo_server, str(echo_md_port), GRPC_METHOD, os.path.join(tmp, "response.pb"), "1"]
+                        + our_metadata, os.path.join(tmp, "echo-md.log"))
         procs.append(echo_md)
         # and behind the personalization server's own relay (its rapid-reset guard), to tell the relay's
         # cost from the rest of ours
         echo_relay_port = free_port()
         echo_relay = start([echo_server, "--relay", str(echo_relay_port), GRPC_METHOD,
-                            os.path.join(tmp, "response.pb"), "1",
-                            "x-personalization-config-version=" + hdrs["x-personalization-config-version"],
-                            "cache-control=" + hdrs["cache-control"], "etag=" + hdrs["etag"],
-                            "x-personalization-variation=" + hdrs["x-personalization-variation"]],
+                            os.path.join(tmp, "response.pb"), "1"] + our_metadata,
                            os.path.join(tmp, "echo-relay.log"))
         procs.append(echo_relay)
         wait_port(echo_relay_port, echo_relay, "grpc_echo_server (relayed)")
