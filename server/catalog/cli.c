@@ -9,6 +9,7 @@
 
 #include "server/catalog/catalog.h"
 #include "server/catalog/catalog_load.h"
+#include "server/core/fs.h"
 #include "server/core/mem.h"
 
 typedef struct cli_args {
@@ -38,8 +39,8 @@ static void usage(FILE *out)
           "  personalization-server delete-item  [--data-dir D] --namespace NS ID...\n"
           "  personalization-server catalog-info [--data-dir D] --namespace NS\n"
           "\n"
-          "The item catalog of a namespace, in <data-dir>/catalog (default data dir ./pz-data), used to\n"
-          "decorate items when the namespace has \"inferenceItemMetadata\": {\"type\": \"localdb\"}.\n"
+          "The item catalog of a namespace, in <data-dir>/catalog (default data dir ./" PZ_DEFAULT_DATA_DIR "),\n"
+          "used to decorate items when the namespace has \"inferenceItemMetadata\": {\"type\": \"localdb\"}.\n"
           "FILE holds JSON Lines: one object per line with a string \"id\"; other members are the item's\n"
           "metadata. Gzip when the name ends in .gz or .gzip. A load replaces the whole catalog,\n"
           "atomically; --strict (default) publishes nothing when a line is bad, --lenient skips bad lines.\n"
@@ -55,7 +56,7 @@ static int parse_args(int argc, char **argv, cli_args *a)
         {"strict", no_argument, NULL, OPT_STRICT},       {"lenient", no_argument, NULL, OPT_LENIENT},
         {"help", no_argument, NULL, OPT_HELP},           {NULL, 0, NULL, 0},
     };
-    *a = (cli_args){.command = argv[1], .data_dir = "pz-data"};
+    *a = (cli_args){.command = argv[1], .data_dir = PZ_DEFAULT_DATA_DIR};
     optind = 1;
     int c;
     bool is_load = strcmp(a->command, "load-items") == 0;

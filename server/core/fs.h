@@ -5,6 +5,11 @@
 #include <stddef.h>
 #include <stdio.h>
 
+/* Where local state lives when --data-dir is not given: the server's default and every offline
+ * command's (`events`, `experiments`, `config`, `import-events`, the catalog commands), so that
+ * one run directory serves them all. */
+#define PZ_DEFAULT_DATA_DIR "pz-data"
+
 /* Creates `path` and any missing parents (mode 0755), like `mkdir -p`. Returns 0, or -1 with errno
  * set (ENAMETOOLONG for a path longer than PATH_MAX). Any thread. */
 int pz_make_dirs(const char *path);

@@ -26,7 +26,9 @@ typedef struct cli_args {
 
 static void usage(FILE *f)
 {
-    fputs("Usage: personalization-server events COMMAND --data-dir DIR [options]\n"
+    fputs("Usage: personalization-server events COMMAND [--data-dir DIR] [options]\n"
+          "\n"
+          "The outbox in <data-dir>/outbox (default data dir ./" PZ_DEFAULT_DATA_DIR ", as the server's).\n"
           "\n"
           "  stats                         the outbox and each target's cursor, lag and dead letters (JSON)\n"
           "  dead-letters [--target ID] [--limit N]\n"
@@ -51,7 +53,7 @@ static int parse(int argc, char **argv, cli_args *a, FILE *err)
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
-    *a = (cli_args){.limit = -1};
+    *a = (cli_args){.data_dir = PZ_DEFAULT_DATA_DIR, .limit = -1};
     optind = 1;
     int c;
     char *end;
@@ -78,10 +80,6 @@ static int parse(int argc, char **argv, cli_args *a, FILE *err)
         case OPT_HELP: usage(stdout); return 1;
         default: usage(err); return -1;
         }
-    }
-    if (a->data_dir == NULL) {
-        fprintf(err, "error: --data-dir DIR is required\n");
-        return -1;
     }
     return 0;
 }

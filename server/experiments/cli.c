@@ -22,7 +22,10 @@ typedef struct cli_args {
 
 static void usage(FILE *f)
 {
-    fputs("Usage: personalization-server experiments COMMAND --data-dir DIR [options]\n"
+    fputs("Usage: personalization-server experiments COMMAND [--data-dir DIR] [options]\n"
+          "\n"
+          "The experiment store in <data-dir>/experiments (default data dir ./" PZ_DEFAULT_DATA_DIR ", as the\n"
+          "server's).\n"
           "\n"
           "  list [--namespace NS]         experiments with stored results, as JSON lines\n"
           "  delete --namespace NS --recommender R --feature F\n"
@@ -41,7 +44,7 @@ static int parse(int argc, char **argv, cli_args *a, FILE *err)
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
-    *a = (cli_args){0};
+    *a = (cli_args){.data_dir = PZ_DEFAULT_DATA_DIR};
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -53,10 +56,6 @@ static int parse(int argc, char **argv, cli_args *a, FILE *err)
         case OPT_HELP: usage(stdout); return 1;
         default: usage(err); return -1;
         }
-    }
-    if (a->data_dir == NULL) {
-        fprintf(err, "error: --data-dir DIR is required\n");
-        return -1;
     }
     return 0;
 }

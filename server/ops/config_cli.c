@@ -10,12 +10,12 @@
 #include <sys/stat.h>
 
 #include "server/core/config.h"
+#include "server/core/fs.h"
 #include "server/ops/config_source.h"
 #include "server/ops/config_store.h"
 #include "server/ops/files.h"
 #include "server/upstream/blocking_call.h"
 
-#define DEFAULT_DATA_DIR "pz-data"
 #define ADMIN_TIMEOUT_MS 30000
 /* An admin answer holds at most a document (16 MiB) and its record. */
 #define ADMIN_MAX_RESPONSE (20u << 20)
@@ -41,8 +41,8 @@ static void usage(FILE *f)
           "  rollback VERSION               serve an earlier document again: --admin applies it to the\n"
           "                                 running server; --config PATH writes it over the file\n"
           "\n"
-          "Options: --data-dir DIR (default ./pz-data) reads the history on disk; --admin URL asks a\n"
-          "running server's admin API (e.g. http://127.0.0.1:9464) instead.\n"
+          "Options: --data-dir DIR (default ./" PZ_DEFAULT_DATA_DIR ") reads the history on disk;\n"
+          "--admin URL asks a running server's admin API (e.g. http://127.0.0.1:9464) instead.\n"
           "VERSION is a document version (its newest accepted record) or @ID (a record by its id).\n",
           f);
 }
@@ -338,7 +338,7 @@ static int parse(int argc, char **argv, cli_args *a, FILE *err)
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
-    *a = (cli_args){.data_dir = DEFAULT_DATA_DIR};
+    *a = (cli_args){.data_dir = PZ_DEFAULT_DATA_DIR};
     optind = 1;
     int c;
     char *end;

@@ -14,6 +14,7 @@
 #include <zlib.h>
 
 #include "server/core/clock.h"
+#include "server/core/fs.h"
 #include "server/core/mem.h"
 #include "server/recommenders/builtin.h"
 #include "server/recommenders/history.h"
@@ -51,8 +52,9 @@ static void usage(FILE *out)
           "                                            [--memory-mb N|auto] [--quiet] FILE...\n"
           "\n"
           "Teaches the builtin recommender of namespace NS (in <data-dir>/builtin, default data dir\n"
-          "./pz-data) from historical interactions. FILE holds either JSON Lines, one PutEvents body per\n"
-          "line ({\"sessionId\",\"userId\",\"eventList\":[{\"eventType\",\"itemId\",\"sentAt\",...}]}), or an\n"
+          "./" PZ_DEFAULT_DATA_DIR ") from historical interactions.\n"
+          "FILE holds either JSON Lines, one PutEvents body per line\n"
+          "({\"sessionId\",\"userId\",\"eventList\":[{\"eventType\",\"itemId\",\"sentAt\",...}]}), or an\n"
           "Amazon Personalize interactions CSV with a header (USER_ID, ITEM_ID, TIMESTAMP in epoch seconds,\n"
           "optional EVENT_TYPE, EVENT_VALUE); gzip when the name ends in .gz. Import in time order: each\n"
           "event pairs with the user's events before it.\n"
@@ -76,7 +78,7 @@ static int parse_args(int argc, char **argv, import_args *a, FILE *err)
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
-    *a = (import_args){.data_dir = "pz-data", .memory_mb = PZ_BUILTIN_PENDING_AUTO};
+    *a = (import_args){.data_dir = PZ_DEFAULT_DATA_DIR, .memory_mb = PZ_BUILTIN_PENDING_AUTO};
     optind = 1;
     int c;
     char *end;

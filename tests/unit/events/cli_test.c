@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,8 @@
 #include "server/events/outbox.h"
 #include "server/events/record.h"
 
-static char data_dir[512];
+static char run_dir[512];  /* where a server would run: it holds the default data directory */
+static char data_dir[600]; /* run_dir/pz-data */
 
 /* Runs the CLI; returns the exit status and the output (malloc'ed) in *out. */
 static int run(char **out, const char *a0, const char *a1, const char *a2, const char *a3, const char *a4,
@@ -45,8 +47,9 @@ static int setup(void **state)
 {
     (void)state;
     const char *tmp = getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp";
-    snprintf(data_dir, sizeof data_dir, "%s/cli_test_%d", tmp, (int)getpid());
-    char dir[600], err[256];
+    snprintf(run_dir, sizeof run_dir, "%s/cli_test_%d", tmp, (int)getpid());
+    snprintf(data_dir, sizeof data_dir, "%s/pz-data", run_dir);
+    char dir[700], err[256];
     snprintf(dir, sizeof dir, "%s/outbox", data_dir);
     pz_outbox *ob;
     assert_int_equal(pz_outbox_open(dir, 16, &ob, err, sizeof err), 0);
@@ -110,15 +113,33 @@ static void test_dead_letters_and_replay(void **state)
     free(out);
 }
 
+/* Without --data-dir the command reads ./pz-data, like a server started in the same directory. */
+static void test_data_dir_defaults_to_the_servers(void **state)
+{
+    (void)state;
+    char cwd[PATH_MAX];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    char *out;
+    assert_int_equal(chdir(run_dir), 0);
+    int rc = run(&out, "stats", NULL, NULL, NULL, NULL, NULL, NULL);
+    assert_int_equal(chdir(cwd), 0);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "\"id\":\"shop/kinesis-stream/clicks\""));
+    free(out);
+    assert_int_equal(chdir(data_dir), 0); /* no pz-data in here */
+    rc = run(&out, "stats", NULL, NULL, NULL, NULL, NULL, NULL);
+    assert_int_equal(chdir(cwd), 0);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(out, "no outbox in pz-data"));
+    free(out);
+}
+
 static void test_usage_errors(void **state)
 {
     (void)state;
     char *out;
     assert_int_equal(run(&out, "bogus", NULL, NULL, NULL, NULL, NULL, NULL), 2);
     assert_non_null(strstr(out, "unknown events command"));
-    free(out);
-    assert_int_equal(run(&out, "stats", NULL, NULL, NULL, NULL, NULL, NULL), 2);
-    assert_non_null(strstr(out, "--data-dir"));
     free(out);
     assert_int_equal(run(&out, "replay", "--data-dir", data_dir, NULL, NULL, NULL, NULL), 2);
     assert_non_null(strstr(out, "--all or --target"));
@@ -138,6 +159,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stats_lists_targets_with_lag),
         cmocka_unit_test(test_dead_letters_and_replay),
+        cmocka_unit_test(test_data_dir_defaults_to_the_servers),
         cmocka_unit_test(test_usage_errors),
     };
     return cmocka_run_group_tests_name("events_cli", tests, setup, NULL);

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -286,8 +287,9 @@ static void test_full_store_fails_apply_whole(void **state)
 static void test_cli_lists_and_deletes(void **state)
 {
     (void)state;
-    char *dir = temp_dir();
-    char sub[600];
+    char *run_dir = temp_dir(); /* where a server would run: ./pz-data is its default data directory */
+    char dir[600], sub[700];
+    snprintf(dir, sizeof dir, "%s/pz-data", run_dir);
     snprintf(sub, sizeof sub, "%s/experiments", dir);
     pz_experiments *x = open_at(sub, 0);
     pz_experiment_event e = exposure("a", "u1", NULL);
@@ -298,6 +300,17 @@ static void test_cli_lists_and_deletes(void **state)
     FILE *out = open_memstream(&out_buf, &out_len), *err = open_memstream(&err_buf, &err_len);
     char *list[] = {"experiments", "list", "--data-dir", dir, NULL};
     assert_int_equal(pz_experiments_cli_main(4, list, out, err), 0);
+    /* without --data-dir: ./pz-data, the server's default */
+    char cwd[PATH_MAX];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    char *list_default[] = {"experiments", "list", NULL};
+    assert_int_equal(chdir(run_dir), 0);
+    int listed = pz_experiments_cli_main(2, list_default, out, err);
+    assert_int_equal(chdir(sub), 0); /* no pz-data in here */
+    int none = pz_experiments_cli_main(2, list_default, out, err);
+    assert_int_equal(chdir(cwd), 0);
+    assert_int_equal(listed, 0);
+    assert_int_equal(none, 1);
     char *del[] = {"experiments",   "delete",  "--data-dir", dir,      "--namespace", "shop",
                    "--recommender", "for-you", "--feature",  "layout", NULL};
     assert_int_equal(pz_experiments_cli_main(10, del, out, err), 0);
@@ -306,12 +319,16 @@ static void test_cli_lists_and_deletes(void **state)
     assert_int_equal(pz_experiments_cli_main(4, bad, out, err), 2);
     fclose(out);
     fclose(err);
-    assert_non_null(strstr(out_buf, "{\"namespace\":\"shop\",\"recommender\":\"for-you\",\"feature\":\"layout\""));
+    const char *listed_line = "{\"namespace\":\"shop\",\"recommender\":\"for-you\",\"feature\":\"layout\"";
+    const char *first = strstr(out_buf, listed_line);
+    assert_non_null(first);
+    assert_non_null(strstr(first + 1, listed_line)); /* listed twice: with --data-dir, then by default */
     assert_non_null(strstr(out_buf, "deleted the stored results of experiment shop/for-you/layout"));
     assert_non_null(strstr(err_buf, "no stored results"));
+    assert_non_null(strstr(err_buf, "no experiment store in pz-data"));
     free(out_buf);
     free(err_buf);
-    free(dir);
+    free(run_dir);
 }
 
 int main(void)
