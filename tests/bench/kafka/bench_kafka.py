@@ -7,9 +7,8 @@ Usage (from the repository root; builds nothing itself):
     /usr/bin/python3 tests/bench/kafka/bench_kafka.py [bazel-out/k8-opt/bin/server/personalization-server]
 
 The cluster is librdkafka's mock cluster (3 brokers on loopback, in one process; see
-tests/integration/kafka/mock_cluster.c), started with --nodelay so that its brokers set
-TCP_NODELAY as Kafka's do: it speaks the protocol but keeps messages in memory, so the figures
-are the server's side of the work plus a loopback broker, not a disk-backed cluster.
+tests/integration/kafka/mock_cluster.c): it speaks the protocol but keeps messages in memory, so
+the figures are the server's side of the work plus a loopback broker, not a disk-backed cluster.
 
   1. delivery: a backlog of 10-event calls (wrk, post10.lua) accepted while the cluster is down is
      drained once it is up: records/s and events/s from the first delivery until no lag; baseline
@@ -187,7 +186,7 @@ def main():
     if not os.path.exists(BINARY):
         sys.exit("no server binary at %s; run `bazel build -c opt //server:personalization-server`" % BINARY)
     tmp = tempfile.mkdtemp(prefix="pz-bench-kafka-")
-    cluster = MockCluster(3, nodelay=True)  # brokers answer at once, as Kafka's do
+    cluster = MockCluster(3)
     try:
         print("server: %s; cluster: librdkafka mock, 3 brokers at %s" % (BINARY, cluster.bootstrap))
         records = bench_delivery(tmp, cluster)

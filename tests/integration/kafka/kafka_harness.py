@@ -22,10 +22,8 @@ def mock_cluster_binary():
 class MockCluster:
     """A 3-broker mock Kafka cluster on loopback ports; `cmd` drives it (see mock_cluster.c)."""
 
-    def __init__(self, brokers=3, nodelay=False):
-        """nodelay: TCP_NODELAY on the brokers' connections, as real brokers (see mock_cluster.c)."""
-        args = [mock_cluster_binary()] + (["--nodelay"] if nodelay else []) + [str(brokers)]
-        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE,
+    def __init__(self, brokers=3):
+        self.proc = subprocess.Popen([mock_cluster_binary(), str(brokers)], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
         self.bootstrap = self.proc.stdout.readline().strip()
         if not self.bootstrap:

@@ -2,12 +2,7 @@
  * the Kafka wire protocol on loopback ports. Debian has no Kafka broker; this is the real client
  * library against a real protocol peer.
  *
- *   mock_cluster [--nodelay] [BROKERS]     (default 3)
- *
- * --nodelay: the brokers set TCP_NODELAY on each connection, as Kafka's acceptor does (see
- * accept() below); the benchmark uses it. The tests keep the mock's own sockets: with
- * --nodelay, kafka_test's killed-broker test saw a delivery call held for over 60 s in 3 of
- * about 20 runs (not explained yet; see the README's Kafka figures).
+ *   mock_cluster [BROKERS]     (default 3)
  *
  * Prints the bootstrap servers on its first line of stdout, then reads commands on stdin, one a
  * line, answering "ok" (or "error: ...") to each:
@@ -19,39 +14,15 @@
  */
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 /* The Kafka protocol's ApiKey of Produce requests (not in librdkafka's public headers). */
 #define API_KEY_PRODUCE 0
 
-static int nodelay; /* --nodelay */
-
-/* The mock brokers' accept (librdkafka calls accept(); this definition in the executable stands in
- * for libc's). With --nodelay each connection gets TCP_NODELAY, as a Kafka broker's acceptor sets
- * it. Without it a broker's second small response waits for the client's delayed ACK (40 ms on
- * Linux): every delivery call to the mock took about 50 ms where a real broker answers at once. */
-int accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
-{
-    int conn = accept4(fd, addr, addrlen, 0);
-    if (conn >= 0 && nodelay) {
-        int one = 1;
-        setsockopt(conn, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    }
-    return conn;
-}
-
 int main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "--nodelay") == 0) {
-        nodelay = 1;
-        argv++;
-        argc--;
-    }
     int brokers = argc > 1 ? atoi(argv[1]) : 3;
     char err[256];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
