@@ -58,8 +58,6 @@
 /* A legitimate client cancels a handful of calls a second (deadlines: each is a RST_STREAM); a
  * rapid-reset flood cancels thousands. A burst of as many is allowed. */
 #define DEFAULT_MAX_CANCELS_PER_SEC PZ_GRPC_DEFAULT_MAX_CANCELS_PER_SEC
-/* How long the address of a connection closed for abuse is refused. */
-#define ABUSE_PENALTY_MS 10000
 /* Keepalive pings find dead peers holding calls; every minute is cheap, 20 s without an answer
  * means the peer is gone. */
 #define KEEPALIVE_TIME_MS 60000
@@ -890,7 +888,7 @@ static int start_acceptor(pz_grpc_server *s, const pz_grpc_options *opts, int ma
         /* the stream limit grpc applies once the client acknowledged it, applied before too */
         .guard = {.max_resets_per_sec = or_default(opts->max_cancels_per_sec, DEFAULT_MAX_CANCELS_PER_SEC),
                   .max_streams_unacked = max_streams},
-        .penalty_ms = ABUSE_PENALTY_MS,
+        .penalty_ms = PZ_GRPC_ABUSE_PENALTY_MS,
         .serve = serve_fd,
         .serve_ctx = s,
         .threads = opts->relay_threads,

@@ -53,6 +53,8 @@
 #define PZ_GRPC_DEFAULT_MAX_AGE_MS 1800000
 #define PZ_GRPC_DEFAULT_MEMORY_MB 256
 #define PZ_GRPC_DEFAULT_MAX_CANCELS_PER_SEC 200
+/* How long the address of a connection closed for abuse is refused. */
+#define PZ_GRPC_ABUSE_PENALTY_MS 10000
 /* A connection is relayed: the client's socket and both ends of the socketpair to grpc core. */
 #define PZ_GRPC_DESCRIPTORS_PER_CONNECTION 3
 

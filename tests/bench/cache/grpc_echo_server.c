@@ -136,7 +136,7 @@ static void start_relay(const char *port)
         .handshake_timeout_ms = PZ_GRPC_DEFAULT_HANDSHAKE_TIMEOUT_MS,
         .guard = {.max_resets_per_sec = PZ_GRPC_DEFAULT_MAX_CANCELS_PER_SEC,
                   .max_streams_unacked = PZ_GRPC_DEFAULT_MAX_CONCURRENT_STREAMS},
-        .penalty_ms = 10000, /* grpc_server.c ABUSE_PENALTY_MS; no client here is cut off */
+        .penalty_ms = PZ_GRPC_ABUSE_PENALTY_MS, /* no client here is cut off */
         .serve = serve_fd,
         .threads = 1,
     };
