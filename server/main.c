@@ -177,9 +177,7 @@ static int set_log_level(const char *flag, const char *value)
 #define MS_PER_HOUR 3600000L
 /* Connections on each admin port (REST, gRPC): operators, a scraper and the CLIs, not traffic. */
 #define ADMIN_DEFAULT_MAX_CONNECTIONS 64
-/* --grpc-relay-threads auto: a relay thread per this many CPUs, plaintext and over TLS (why: the
- * flag's row). */
-#define CPUS_PER_RELAY_THREAD 4
+/* --grpc-relay-threads auto over TLS: a relay thread per this many CPUs (why: the flag's row). */
 #define CPUS_PER_TLS_RELAY_THREAD 1
 
 static const flag FLAGS[] = {
@@ -273,10 +271,11 @@ static const flag FLAGS[] = {
      .dflt = "2",
      .help = "gRPC completion-queue threads",
      .offset = offsetof(options, grpc_threads)},
-    /* A relay thread does about a fifth of a cached call's CPU in plaintext and a third over TLS
-     * (tests/bench/cache/per_thread.py). On 2 cores two relay threads served 6-7% more TLS calls
-     * than one, and 2-13% fewer plaintext ones: one per four CPUs in plaintext, one per CPU over
-     * TLS. */
+    /* Over TLS a relay thread does about a third of a cached call's CPU (decrypting, guarding,
+     * encrypting; tests/bench/cache/per_thread.py --tls), and on 2 cores two relay threads served
+     * 6-7% more TLS calls than one: one per CPU. In plaintext the threads only accept and wait for
+     * the preface (grpc core reads the socket itself, through the guard: server/grpc/read_guard.h),
+     * so one is enough. */
     {.name = "grpc-relay-threads",
      .arg = "N|auto",
      .kind = FLAG_SIZE,
@@ -284,9 +283,9 @@ static const flag FLAGS[] = {
      .max = PZ_GRPC_MAX_RELAY_THREADS,
      .zero_word = "auto",
      .dflt = "auto",
-     .help = "threads that relay gRPC connections through the HTTP/2 frame guard (and terminate their TLS); "
-             "connections are spread over them in turn. auto: one per " STR(
-                 CPUS_PER_RELAY_THREAD) " CPUs this process may use (one per CPU with TLS), at least one",
+     .help = "threads that accept gRPC connections, wait for their preface and, with TLS, terminate it and "
+             "relay them through the HTTP/2 frame guard; connections are spread over them in turn. auto: one in "
+             "plaintext; with TLS one per CPU this process may use",
      .offset = offsetof(options, grpc_relay_threads)},
     /* From 1 KiB (an events call with its 10 events needs a few) to 1 GiB. */
     {.name = "max-body-bytes",
@@ -1066,10 +1065,13 @@ static int lock_data_dir(const char *dir, char *err, size_t errlen)
 #define FD_RESERVE 256
 
 /* Raises the soft descriptor limit to the hard one (the connection caps need descriptors: one per
- * REST connection, PZ_GRPC_DESCRIPTORS_PER_CONNECTION per gRPC connection) and warns when the caps cannot all be met;
- * the fronts then pause accepting at the limit instead of failing. */
+ * REST connection, PZ_GRPC_DESCRIPTORS_PER_CONNECTION per gRPC connection, or
+ * PZ_GRPC_DESCRIPTORS_PER_TLS_CONNECTION with TLS) and warns when the caps cannot all be met; the
+ * fronts then pause accepting at the limit instead of failing. */
 static void raise_descriptor_limit(const options *o)
 {
+    const int per_grpc =
+        o->tls_cert != NULL ? PZ_GRPC_DESCRIPTORS_PER_TLS_CONNECTION : PZ_GRPC_DESCRIPTORS_PER_CONNECTION;
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
         return;
@@ -1079,14 +1081,13 @@ static void raise_descriptor_limit(const options *o)
         getrlimit(RLIMIT_NOFILE, &rl);
     }
     unsigned long long need = (unsigned long long)o->http_max_connections +
-                              (unsigned long long)PZ_GRPC_DESCRIPTORS_PER_CONNECTION * o->grpc_max_connections +
-                              (1ull + PZ_GRPC_DESCRIPTORS_PER_CONNECTION) * o->admin_max_connections + FD_RESERVE;
+                              (unsigned long long)per_grpc * o->grpc_max_connections +
+                              (1ull + (unsigned long long)per_grpc) * o->admin_max_connections + FD_RESERVE;
     if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
         pz_warn(
             "the descriptor limit (%llu) is below what the connection caps need (%llu: --http-max-connections + "
             "%d x --grpc-max-connections + %d x --admin-max-connections + %d); at the limit the fronts pause accepting",
-            (unsigned long long)rl.rlim_cur, need, PZ_GRPC_DESCRIPTORS_PER_CONNECTION,
-            1 + PZ_GRPC_DESCRIPTORS_PER_CONNECTION, FD_RESERVE);
+            (unsigned long long)rl.rlim_cur, need, per_grpc, 1 + per_grpc, FD_RESERVE);
 }
 
 /* The admin API: its handlers, REST on --admin-port (with /metrics and /healthz) and the gRPC
@@ -1109,13 +1110,15 @@ static pz_grpc_accept_stats grpc_public_stats = {.api = "public"};
 static pz_grpc_accept_stats grpc_admin_stats = {.api = "admin"};
 static pz_grpc_accept_stats *grpc_stats[] = {&grpc_public_stats, &grpc_admin_stats, NULL};
 
-/* --grpc-relay-threads, auto resolved: one per CPUS_PER_RELAY_THREAD CPUs (CPUS_PER_TLS_RELAY_THREAD
- * with TLS), at least one. */
+/* --grpc-relay-threads, auto resolved: one in plaintext; with TLS one per CPUS_PER_TLS_RELAY_THREAD
+ * CPUs, at least one. */
 static int relay_threads(const options *o)
 {
     if (o->grpc_relay_threads > 0)
         return (int)o->grpc_relay_threads;
-    int n = pz_machine_cpus() / (o->tls_cert != NULL ? CPUS_PER_TLS_RELAY_THREAD : CPUS_PER_RELAY_THREAD);
+    if (o->tls_cert == NULL)
+        return 1;
+    int n = pz_machine_cpus() / CPUS_PER_TLS_RELAY_THREAD;
     return n < 1 ? 1 : n > PZ_GRPC_MAX_RELAY_THREADS ? PZ_GRPC_MAX_RELAY_THREADS : n;
 }
 

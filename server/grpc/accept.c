@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include "server/core/hash.h"
 #include "server/core/log.h"
 #include "server/core/mem.h"
+#include "server/grpc/read_guard.h"
 #include "server/grpc/relay.h"
 
 /* What every HTTP/2 client sends first (RFC 9113 §3.4). */
@@ -65,17 +67,18 @@ typedef struct conn_end {
 } conn_end;
 
 /* An accepted connection: pending (in its TLS handshake, or waiting for the preface; fd is the
- * client's socket), serving (relayed to grpc core) or closed (freed after the current batch of
- * events). */
+ * client's socket), serving (plaintext: grpc core owns the socket, whose reads pass the guard, and
+ * the connection ends when grpc core closes it; TLS: relayed to grpc core) or closed (freed after
+ * the current batch of events). */
 struct conn {
-    worker *w; /* the relay thread that owns it from its handshake on */
+    worker *w; /* the relay thread that took it: its handshake, and over TLS its relay */
     conn_state state;
     int fd;   /* pending: the client's socket (the relay owns it once serving) */
     SSL *ssl; /* pending over TLS: the client's TLS connection (the relay owns it once serving) */
     bool handshaken;
     uint8_t preface[PREFACE_LEN]; /* over TLS: the preface bytes read so far (SSL_read consumes them) */
     size_t preface_have;
-    pz_relay *relay;
+    pz_relay *relay; /* serving over TLS; NULL when serving plaintext (grpc core reads the socket itself) */
     conn_end ends[2];
     uint32_t watched[2]; /* epoll events registered per end */
     struct sockaddr_storage peer;
@@ -92,7 +95,7 @@ typedef struct conn_list {
 } conn_list;
 
 /* One relay thread: its own epoll loop over the connections it was given (their handshakes, then
- * their relays). Worker 0 also owns the listener: it accepts, admits and hands each connection to
+ * over TLS their relays). Worker 0 also owns the listener: it accepts, admits and hands each connection to
  * the next worker in turn (round robin), itself included. */
 struct worker {
     pz_grpc_acceptor *a;
@@ -202,9 +205,9 @@ static void count_serving(const conn *c, long delta)
         atomic_fetch_add_explicit(&st->connections[c->w->index], delta, memory_order_relaxed);
 }
 
-/* Closes a connection in any state and gives its slot back; the struct is freed after the current
- * batch of events, which may still name it. abort: see pz_relay_destroy. On its worker's thread
- * (or once the threads are joined). */
+/* Closes a pending or relayed connection and gives its slot back (one served inline is grpc core's:
+ * see on_inline_closed); the struct is freed after the current batch of events, which may still
+ * name it. abort: see pz_relay_destroy. On its worker's thread (or once the threads are joined). */
 static void close_conn(conn *c, bool abort)
 {
     worker *w = c->w;
@@ -404,10 +407,53 @@ static void watch(conn *c)
     }
 }
 
-/* The preface arrived: a socketpair, grpc core gets one end, the relay the other and the client's
- * socket. */
+/* Adds a connection about to be served to the serving list and the peer map, as grpc core will
+ * name it: by the descriptor it is handed. */
+static void publish(conn *c, int core_fd)
+{
+    pz_grpc_acceptor *a = c->w->a;
+    c->state = CONN_SERVING;
+    count_serving(c, 1);
+    snprintf(c->key, sizeof c->key, "fd:%d", core_fd);
+    pthread_mutex_lock(&a->mu);
+    list_push(&a->serving, c);
+    conn **b = bucket_of(a, c->key);
+    c->bucket_next = *b;
+    *b = c;
+    pthread_mutex_unlock(&a->mu);
+}
+
+static void on_inline_closed(void *ctx, const pz_h2_guard *guard);
+
+/* The preface arrived on a plaintext connection: grpc core gets the client's socket itself, with
+ * the guard attached to its reads (server/grpc/read_guard.h); the connection is grpc core's from
+ * here on, and ends in on_inline_closed. */
+static void serve_inline(conn *c)
+{
+    worker *w = c->w;
+    pz_grpc_acceptor *a = w->a;
+    if (pz_read_guard_attach(c->fd, &a->o.guard, mono_ms(), on_inline_closed, c) != 0) {
+        close_conn(c, false); /* a descriptor number beyond PZ_READ_GUARD_MAX_FD */
+        return;
+    }
+    /* what grpc sets on the sockets it accepts itself: small responses must not wait for ACKs */
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    epoll_ctl(w->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL); /* grpc core polls it from now on */
+    list_remove(&w->pending, c);
+    publish(c, c->fd);
+    /* c may be gone once this returns (grpc core closed it on another thread) */
+    a->o.serve(a->o.serve_ctx, c->fd);
+}
+
+/* The preface arrived: plaintext is served inline; over TLS, a socketpair: grpc core gets one end,
+ * the relay the other and the client's TLS connection. */
 static void serve(conn *c)
 {
+    if (c->ssl == NULL) {
+        serve_inline(c);
+        return;
+    }
     worker *w = c->w;
     pz_grpc_acceptor *a = w->a;
     int sv[2];
@@ -425,31 +471,18 @@ static void serve(conn *c)
     setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &buffer, sizeof buffer);
     setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &buffer, sizeof buffer);
     list_remove(&w->pending, c);
-    if (c->ssl != NULL) {
-        c->relay = pz_relay_create_tls(c->fd, c->ssl, sv[0], c->preface, PREFACE_LEN, &a->o.guard, mono_ms());
-        c->ssl = NULL;
-    } else {
-        c->relay = pz_relay_create(c->fd, sv[0], &a->o.guard, mono_ms());
-    }
-    c->state = CONN_SERVING;
-    count_serving(c, 1);
-    snprintf(c->key, sizeof c->key, "fd:%d", sv[1]);
+    c->relay = pz_relay_create_tls(c->fd, c->ssl, sv[0], c->preface, PREFACE_LEN, &a->o.guard, mono_ms());
+    c->ssl = NULL;
+    publish(c, sv[1]);
     /* level-triggered from here on: the relay reads one piece per event */
     c->watched[PZ_RELAY_CLIENT] = c->watched[PZ_RELAY_CORE] = 0;
     struct epoll_event client_ev = {.events = 0, .data.ptr = &c->ends[PZ_RELAY_CLIENT]};
     struct epoll_event core_ev = {.events = 0, .data.ptr = &c->ends[PZ_RELAY_CORE]};
     epoll_ctl(w->epoll_fd, EPOLL_CTL_MOD, c->fd, &client_ev);
     epoll_ctl(w->epoll_fd, EPOLL_CTL_ADD, sv[0], &core_ev);
-    pthread_mutex_lock(&a->mu);
-    list_push(&a->serving, c);
-    conn **b = bucket_of(a, c->key);
-    c->bucket_next = *b;
-    *b = c;
-    pthread_mutex_unlock(&a->mu);
     watch(c);
     a->o.serve(a->o.serve_ctx, sv[1]);
-    if (a->o.tls != NULL)
-        on_relay_events(c, PZ_RELAY_CLIENT, EPOLLIN); /* the preface, and what OpenSSL holds already */
+    on_relay_events(c, PZ_RELAY_CLIENT, EPOLLIN); /* the preface, and what OpenSSL holds already */
 }
 
 /* The client sent something on a pending connection: the full preface serves it; a wrong byte
@@ -519,11 +552,11 @@ static void tls_step(conn *c)
     serve(c);
 }
 
-/* A client crossed a guard limit: cut it off and refuse its address for a while. */
-static void abort_abusive(conn *c, int64_t now)
+/* A client crossed a guard limit (its connection is being cut off): log it, count it, and refuse
+ * its address for a while. Any thread. */
+static void report_abuse(conn *c, const pz_h2_guard *g, int64_t now)
 {
     pz_grpc_acceptor *a = c->w->a;
-    const pz_h2_guard *g = pz_relay_guard(c->relay);
     pz_warn("grpc: aborted the connection from %s: %s (%llu streams, %llu resets, %llu frames); its address is "
             "refused for %d ms",
             c->addr, pz_h2_verdict_str(g->verdict), (unsigned long long)g->streams, (unsigned long long)g->resets,
@@ -531,6 +564,31 @@ static void abort_abusive(conn *c, int64_t now)
     if (a->o.stats != NULL)
         atomic_fetch_add_explicit(&a->o.stats->aborted, 1, memory_order_relaxed);
     pz_conn_limits_penalize(a->o.limits, (struct sockaddr *)&c->peer, now, a->o.penalty_ms);
+}
+
+/* grpc core closed a connection served inline (or the acceptor detached it while shutting down):
+ * its slot is given back, and a client that crossed a guard limit (the read that failed made grpc
+ * core close it, as a TCP reset) is reported. On the closing thread, usually one of grpc core's. */
+static void on_inline_closed(void *ctx, const pz_h2_guard *guard)
+{
+    conn *c = ctx;
+    pz_grpc_acceptor *a = c->w->a;
+    count_serving(c, -1);
+    if (guard->verdict != PZ_H2_OK)
+        report_abuse(c, guard, mono_ms());
+    pz_conn_limits_release(a->o.limits, (const struct sockaddr *)&c->peer);
+    /* last: pz_grpc_acceptor_destroy waits for the serving list to empty, then frees the acceptor */
+    pthread_mutex_lock(&a->mu);
+    list_remove(&a->serving, c);
+    map_remove(a, c);
+    pthread_mutex_unlock(&a->mu);
+    free(c);
+}
+
+/* A relayed client crossed a guard limit: cut it off. */
+static void abort_abusive(conn *c, int64_t now)
+{
+    report_abuse(c, pz_relay_guard(c->relay), now);
     close_conn(c, true);
 }
 
@@ -654,6 +712,27 @@ static void *worker_main(void *arg)
     }
 }
 
+/* Closes the relayed connections and detaches the ones served inline (grpc core closes their
+ * sockets when it is done with them; a grpc thread closing one now takes it out itself). */
+static void close_serving(pz_grpc_acceptor *a)
+{
+    for (;;) {
+        pthread_mutex_lock(&a->mu);
+        conn *c = a->serving.head;
+        bool relayed = c != NULL && c->relay != NULL;
+        int fd = c != NULL ? c->fd : -1;
+        pthread_mutex_unlock(&a->mu);
+        if (c == NULL)
+            return;
+        if (relayed) {
+            close_conn(c, false);
+        } else {
+            pz_read_guard_detach(fd); /* on_inline_closed takes it out of the list */
+            sched_yield();            /* when a grpc thread was closing it at that moment: its turn */
+        }
+    }
+}
+
 /* Closes what the threads left (after they were joined, or never started) and frees everything. */
 static void destroy_all(pz_grpc_acceptor *a)
 {
@@ -669,8 +748,7 @@ static void destroy_all(pz_grpc_acceptor *a)
             close_untaken(a, c);
         }
     }
-    while (a->serving.head != NULL)
-        close_conn(a->serving.head, false);
+    close_serving(a);
     for (int i = 0; i < a->n_workers; i++) {
         worker *w = &a->workers[i];
         free_dead(w);
@@ -825,7 +903,7 @@ void pz_grpc_accept_stats_collect(void *ctx, pz_metrics_writer *w)
     static const char *const CONN_LABELS[] = {"api", "relay"};
     static const char *const API_LABEL[] = {"api"};
     pz_metrics_write_family(w, "pz_grpc_connections", PZ_METRIC_GAUGE,
-                            "gRPC connections open (past their handshake), per relay thread");
+                            "gRPC connections open (past their handshake), per relay thread that took them");
     for (pz_grpc_accept_stats **s = all; *s != NULL; s++) {
         for (int i = 0; i < (*s)->relay_threads; i++) {
             char relay[16];

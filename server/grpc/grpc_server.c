@@ -35,7 +35,8 @@
 /* Defaults of the limits (pz_grpc_options fields left 0); README "Security and limits" lists them
  * with their flags. */
 /* Backends keep a pool of a few connections each; a thousand serves hundreds of them, and costs
- * PZ_GRPC_DESCRIPTORS_PER_CONNECTION descriptors each. */
+ * PZ_GRPC_DESCRIPTORS_PER_CONNECTION descriptors each (PZ_GRPC_DESCRIPTORS_PER_TLS_CONNECTION over
+ * TLS). */
 #define DEFAULT_MAX_CONNECTIONS PZ_GRPC_DEFAULT_MAX_CONNECTIONS
 /* Enough for a pool behind one NAT or proxy address, well below the total. */
 #define DEFAULT_MAX_CONNECTIONS_PER_CLIENT PZ_GRPC_DEFAULT_MAX_CONNECTIONS_PER_CLIENT

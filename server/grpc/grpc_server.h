@@ -55,8 +55,10 @@
 #define PZ_GRPC_DEFAULT_MAX_CANCELS_PER_SEC 200
 /* How long the address of a connection closed for abuse is refused. */
 #define PZ_GRPC_ABUSE_PENALTY_MS 10000
-/* A connection is relayed: the client's socket and both ends of the socketpair to grpc core. */
-#define PZ_GRPC_DESCRIPTORS_PER_CONNECTION 3
+/* A plaintext connection is the client's socket, which grpc core reads itself; a TLS one is relayed:
+ * the client's socket and both ends of the socketpair to grpc core. */
+#define PZ_GRPC_DESCRIPTORS_PER_CONNECTION 1
+#define PZ_GRPC_DESCRIPTORS_PER_TLS_CONNECTION 3
 
 typedef struct pz_grpc_options {
     const char *address;         /* e.g. "0.0.0.0:50051"; port 0 picks a free port */

@@ -1,9 +1,12 @@
-/* One client connection of the gRPC front, relayed to grpc core through a socketpair, so that
- * every byte the client sends passes an HTTP/2 frame guard (server/grpc/h2_guard.h) before grpc
- * core reads it: a connection found abusive is cut off before grpc core has spent anything on
- * the flood, whatever its completion-queue threads are doing (issue 19: detecting a rapid-reset
- * flood on those threads failed when the machine was busy, because grpc core parsed and queued
- * tens of thousands of streams before a single cancelled call reached them).
+/* One TLS client connection of the gRPC front, relayed to grpc core through a socketpair, so that
+ * every byte the client sends passes an HTTP/2 frame guard (server/grpc/h2_guard.h), decrypted,
+ * before grpc core reads it (plaintext connections need no relay: grpc core reads their sockets
+ * itself, through the same guard: server/grpc/read_guard.h). A connection found abusive is cut
+ * off before grpc core has spent anything on the flood, whatever its completion-queue threads are
+ * doing (issue 19: detecting a rapid-reset flood on those threads failed when the machine was
+ * busy, because grpc core parsed and queued tens of thousands of streams before a single
+ * cancelled call reached them). The plaintext form (pz_relay_create) drives the same mechanics
+ * without OpenSSL, for the relay's tests.
  *
  * Two directions: client -> core (read from the client's socket, guarded, written to our end of
  * the socketpair) and core -> client. Each reads one piece at a time into the caller's scratch

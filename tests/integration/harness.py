@@ -130,9 +130,11 @@ class Server:
 
 
 def auto_relay_threads(tls):
-    """What --grpc-relay-threads auto resolves to here (README "Running it"): the CPUs of this
-    process's affinity, or fewer under a cgroup v2 cpu.max quota (rounded up), per 4 in plaintext
-    and per 1 over TLS, at least one."""
+    """What --grpc-relay-threads auto resolves to here (README "Running it"): one in plaintext; over
+    TLS the CPUs of this process's affinity, or fewer under a cgroup v2 cpu.max quota (rounded up),
+    at least one."""
+    if not tls:
+        return 1
     cpus = len(os.sched_getaffinity(0))
     try:
         with open("/sys/fs/cgroup/cpu.max") as f:
@@ -141,7 +143,7 @@ def auto_relay_threads(tls):
             cpus = min(cpus, -(-int(quota) // int(period)))
     except (OSError, ValueError):
         pass
-    return max(1, min(64, cpus // (1 if tls else 4)))
+    return max(1, min(64, cpus))
 
 
 def openssl(*args):

@@ -8,9 +8,9 @@
   2. gRPC cache-hit throughput vs a bare grpc-core server answering with the same protobuf bytes
      and the same 4 response metadata entries (grpc_echo_server), with h2load and gRPC framing;
      goal >= 0.9; and, for reference, vs the same bare server without metadata, and vs the same bare
-     server behind the personalization server's own connection relay (grpc_echo_server --relay: the
-     rapid-reset guard every gRPC connection of ours passes), which tells the relay's cost from the
-     rest of ours.
+     server behind the personalization server's own acceptor (grpc_echo_server --guard: admission and
+     the rapid-reset guard in grpc core's reads, which every plaintext gRPC connection of ours passes),
+     which tells the guard's cost from the rest of ours.
   3. Latency p50/p99 of a REST cache hit and of a miss (one connection, wrk --latency; client-side
      on loopback, so it includes the loopback round trip).
   4. What recording metrics costs a REST and a gRPC cache hit: two fresh servers, --metrics on (the
@@ -293,14 +293,14 @@ def main():
         echo_md = start([echo_server, str(echo_md_port), GRPC_METHOD, os.path.join(tmp, "response.pb"), "1"]
                         + our_metadata, os.path.join(tmp, "echo-md.log"))
         procs.append(echo_md)
-        # and behind the personalization server's own relay (its rapid-reset guard), to tell the relay's
-        # cost from the rest of ours
-        echo_relay_port = free_port()
-        echo_relay = start([echo_server, "--relay", str(echo_relay_port), GRPC_METHOD,
-                            os.path.join(tmp, "response.pb"), "1"] + our_metadata,
-                           os.path.join(tmp, "echo-relay.log"))
-        procs.append(echo_relay)
-        wait_port(echo_relay_port, echo_relay, "grpc_echo_server (relayed)")
+        # and behind the personalization server's own acceptor (its rapid-reset guard), to tell the
+        # guard's cost from the rest of ours
+        echo_guarded_port = free_port()
+        echo_guarded = start([echo_server, "--guard", str(echo_guarded_port), GRPC_METHOD,
+                              os.path.join(tmp, "response.pb"), "1"] + our_metadata,
+                             os.path.join(tmp, "echo-guarded.log"))
+        procs.append(echo_guarded)
+        wait_port(echo_guarded_port, echo_guarded, "grpc_echo_server (guarded)")
         wait_port(echo_md_port, echo_md, "grpc_echo_server (metadata)")
         wait_port(static_port, static, "static_server")
         wait_port(static_gz_port, static_gz, "static_server (gzip)")
@@ -357,13 +357,13 @@ def main():
         req_file = os.path.join(tmp, "request.bin")
         before = stats(http_port)
         url_echo_md = "http://127.0.0.1:%d%s" % (echo_md_port, GRPC_METHOD)
-        url_echo_relay = "http://127.0.0.1:%d%s" % (echo_relay_port, GRPC_METHOD)
-        grpc_ours, grpc_echo, grpc_echo_md, grpc_echo_relay = [], [], [], []
+        url_echo_guarded = "http://127.0.0.1:%d%s" % (echo_guarded_port, GRPC_METHOD)
+        grpc_ours, grpc_echo, grpc_echo_md, grpc_echo_guarded = [], [], [], []
         for _ in range(ROUNDS):
             grpc_ours.append(h2load(url_ours, req_file, RUN_SECONDS, pid=ours.pid))
             grpc_echo.append(h2load(url_echo, req_file, RUN_SECONDS, pid=echo.pid))
             grpc_echo_md.append(h2load(url_echo_md, req_file, RUN_SECONDS, pid=echo_md.pid))
-            grpc_echo_relay.append(h2load(url_echo_relay, req_file, RUN_SECONDS, pid=echo_relay.pid))
+            grpc_echo_guarded.append(h2load(url_echo_guarded, req_file, RUN_SECONDS, pid=echo_guarded.pid))
         after = stats(http_port)
         print_comparison("gRPC  cache hit (h2load -c16 -m32 -t1, gRPC framing)", "personalization-server",
                          grpc_ours, "bare grpc-core, same bytes and our 4 metadata entries", grpc_echo_md,
@@ -373,11 +373,11 @@ def main():
                   median([r["rps"] for r in grpc_echo]), median([r["cpu_us"] for r in grpc_echo]),
                   paired_ratio(grpc_ours, grpc_echo),
                   median([r["cpu_us"] for r in grpc_echo]) / median([r["cpu_us"] for r in grpc_ours])))
-        print("  the bare server behind our relay (the rapid-reset guard), same bytes and metadata: %.0f req/s median, "
+        print("  the bare server behind our acceptor (the rapid-reset guard), same bytes and metadata: %.0f req/s median, "
               "%.1f us CPU/request; ours vs it: ratio %.2f, efficiency %.2f" % (
-                  median([r["rps"] for r in grpc_echo_relay]), median([r["cpu_us"] for r in grpc_echo_relay]),
-                  paired_ratio(grpc_ours, grpc_echo_relay),
-                  median([r["cpu_us"] for r in grpc_echo_relay]) / median([r["cpu_us"] for r in grpc_ours])))
+                  median([r["rps"] for r in grpc_echo_guarded]), median([r["cpu_us"] for r in grpc_echo_guarded]),
+                  paired_ratio(grpc_ours, grpc_echo_guarded),
+                  median([r["cpu_us"] for r in grpc_echo_guarded]) / median([r["cpu_us"] for r in grpc_ours])))
         print()
 
         # 3. latency, one connection
@@ -385,7 +385,7 @@ def main():
         stop(static_gz)
         stop(echo)
         stop(echo_md)
-        stop(echo_relay)
+        stop(echo_guarded)
         hit = wrk("http://127.0.0.1:%d%s" % (http_port, HIT_PATH), LATENCY_SECONDS, connections=1, threads=1,
                   latency=True)
         script = os.path.join(tmp, "miss.lua")

@@ -1,16 +1,19 @@
-/* Bench-only baseline: a bare grpc-core (1.51) unary server with the personalization server's
- * threading (one completion-queue thread by default) and nothing else: no metadata parsing, no
- * service, no logging. Each call to METHOD is answered with the bytes of RESPONSE_FILE (the cache
- * benchmark gives it a cached response's exact protobuf bytes), or echoes the request when no
- * file is given; any other method gets UNIMPLEMENTED. KEY=VALUE arguments are sent as initial
- * metadata with every answer (to separate the cost of response metadata from the rest).
+/* Bench-only baseline: a bare grpc-core (1.51) unary server with completion-queue threads like the
+ * personalization server's (THREADS of them, one by default: on the benchmark's 2 cores, shared
+ * with the load generator, one thread serves more calls than two, so it is the harder baseline)
+ * and nothing else: no metadata parsing, no service, no logging. Each call to METHOD is answered
+ * with the bytes of RESPONSE_FILE (the cache benchmark gives it a cached response's exact protobuf
+ * bytes), or echoes the request when no file is given; any other method gets UNIMPLEMENTED.
+ * KEY=VALUE arguments are sent as initial metadata with every answer (to separate the cost of
+ * response metadata from the rest).
  *
- * --relay: connections are accepted and relayed to grpc core by the personalization server's own
- * acceptor (server/grpc/accept.h: the HTTP/2 frame guard against rapid reset, one relay thread,
- * the server's default limits), as its gRPC front does, instead of grpc core listening itself: the
- * bare server with the same defence, to tell the defence's cost from the rest of ours.
+ * --guard: connections are accepted by the personalization server's own acceptor
+ * (server/grpc/accept.h: admission, the preface wait, and the HTTP/2 frame guard against rapid
+ * reset in grpc core's reads, with the server's default limits) and handed to grpc core, as its
+ * plaintext gRPC front does, instead of grpc core listening itself: the bare server with the same
+ * defence, to tell the defence's cost from the rest of ours.
  *
- * Usage: grpc_echo_server [--relay] PORT METHOD [RESPONSE_FILE [THREADS [KEY=VALUE...]]]
+ * Usage: grpc_echo_server [--guard] PORT METHOD [RESPONSE_FILE [THREADS [KEY=VALUE...]]]
  * (loopback only; runs until killed) */
 #include <grpc/byte_buffer.h>
 #include <grpc/grpc.h>
@@ -119,15 +122,15 @@ static void *worker(void *arg)
     return NULL;
 }
 
-/* The acceptor's hand-over (--relay), as server/grpc/grpc_server.c does it. */
+/* The acceptor's hand-over (--guard), as server/grpc/grpc_server.c does it. */
 static void serve_fd(void *ctx, int fd)
 {
     (void)ctx;
     grpc_server_add_channel_from_fd(server, fd, insecure);
 }
 
-/* --relay: the personalization server's acceptor on PORT, with its default limits. */
-static void start_relay(const char *port)
+/* --guard: the personalization server's acceptor on PORT, with its default limits. */
+static void start_guarded(const char *port)
 {
     pz_grpc_accept_options o = {
         .host = "127.0.0.1",
@@ -170,14 +173,14 @@ static grpc_slice read_file(const char *path)
 
 int main(int argc, char **argv)
 {
-    int relay = argc > 1 && strcmp(argv[1], "--relay") == 0;
-    if (relay) {
+    int guarded = argc > 1 && strcmp(argv[1], "--guard") == 0;
+    if (guarded) {
         argv[1] = argv[0];
         argv++;
         argc--;
     }
     if (argc < 3 || argc > 5 + MAX_METADATA) {
-        fprintf(stderr, "usage: %s [--relay] PORT METHOD [RESPONSE_FILE [THREADS [KEY=VALUE...]]]\n", argv[0]);
+        fprintf(stderr, "usage: %s [--guard] PORT METHOD [RESPONSE_FILE [THREADS [KEY=VALUE...]]]\n", argv[0]);
         return 2;
     }
     int threads = argc >= 5 ? atoi(argv[4]) : 1;
@@ -203,16 +206,16 @@ int main(int argc, char **argv)
     char addr[64];
     snprintf(addr, sizeof addr, "127.0.0.1:%s", argv[1]);
     insecure = grpc_insecure_server_credentials_create();
-    if (!relay && grpc_server_add_http2_port(server, addr, insecure) == 0) {
+    if (!guarded && grpc_server_add_http2_port(server, addr, insecure) == 0) {
         fprintf(stderr, "cannot listen on %s\n", addr);
         return 1;
     }
     grpc_server_start(server); /* before the acceptor hands over a descriptor */
-    if (relay)
-        start_relay(argv[1]);
+    if (guarded)
+        start_guarded(argv[1]);
     for (int i = 0; i < PREPOSTED; i++)
         post();
-    fprintf(stderr, "grpc_echo_server: %s on %s, %d thread(s)%s\n", argv[2], addr, threads, relay ? ", relayed" : "");
+    fprintf(stderr, "grpc_echo_server: %s on %s, %d thread(s)%s\n", argv[2], addr, threads, guarded ? ", guarded" : "");
     pthread_t *t = calloc((size_t)threads, sizeof *t);
     for (int i = 0; i < threads; i++)
         pthread_create(&t[i], NULL, worker, NULL);

@@ -1,7 +1,8 @@
 """Per-thread server CPU of a gRPC cache hit: starts the server like bench.py, warms the cache, runs
 h2load (-c16 -m32) for 6 s and prints each thread's CPU per call, from /proc/PID/task/*/stat
-before and after. Which thread does what: pz-grpc-cq (completion queues), pz-grpc-relay* (the
-connection relay), pz-admin-grpc (the admin server's queue, which grpc core also polls with),
+before and after. Which thread does what: pz-grpc-cq (completion queues, which also read and write
+plaintext connections, through the guard), pz-grpc-relay* (accepting, and over TLS the connection
+relay), pz-admin-grpc (the admin server's queue, which grpc core also polls with),
 default-executor (grpc core's own).
 
   bazel build -c opt --symlink_prefix=/ //server:personalization-server
@@ -9,7 +10,7 @@ default-executor (grpc core's own).
       [server flags, e.g. --grpc-relay-threads 2]
 
 --tls: both fronts over TLS (a throwaway P-256 certificate, made with the openssl command), h2load
-over https: the relay then also decrypts and encrypts.
+over https: the relay then decrypts, guards and encrypts.
 """
 import os
 import shutil
