@@ -1,6 +1,7 @@
 #include "server/core/mem.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,7 +93,8 @@ void pz_arena_init(pz_arena *a)
     a->pb.allocator_data = a;
 }
 
-void pz_arena_reset(pz_arena *a)
+/* Runs the deferred callbacks, then frees the chunks, all of them or all but the first. */
+static void arena_clear(pz_arena *a, bool keep_first)
 {
     /* A callback may allocate from or defer into the arena: take the list first, repeat. */
     while (a->cleanups != NULL) {
@@ -102,14 +104,26 @@ void pz_arena_reset(pz_arena *a)
             list->fn(list->arg);
     }
     pz_arena_chunk *c = a->chunks;
-    while (c != NULL) {
+    while (c != NULL && !(keep_first && c->next == NULL)) { /* the list is newest first */
         pz_arena_chunk *next = c->next;
         free(c);
         c = next;
     }
-    a->chunks = NULL;
+    a->chunks = c;
+    if (c != NULL)
+        c->next = NULL;
     a->used = 0;
     a->total = 0;
+}
+
+void pz_arena_reset(pz_arena *a)
+{
+    arena_clear(a, false);
+}
+
+void pz_arena_recycle(pz_arena *a)
+{
+    arena_clear(a, true);
 }
 
 void pz_arena_destroy(pz_arena *a)

@@ -37,6 +37,9 @@ void pz_arena_init(pz_arena *a);
 /* Runs the deferred callbacks (newest first), then frees every chunk; the arena is empty and
  * reusable afterwards. */
 void pz_arena_reset(pz_arena *a);
+/* Same as reset, but keeps the first (smallest) chunk for the next use: for a context reused
+ * request after request, whose first chunk usually holds a whole request. */
+void pz_arena_recycle(pz_arena *a);
 /* Same as reset; for symmetry with init. */
 void pz_arena_destroy(pz_arena *a);
 /* Returns `size` bytes aligned for any type; never NULL. */

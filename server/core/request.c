@@ -95,6 +95,10 @@ void pz_request_succeed(pz_request *req, ProtobufCMessage *response)
 static pthread_once_t id_once = PTHREAD_ONCE_INIT;
 static uint64_t id_key;
 static atomic_uint_fast64_t id_counter;
+/* Each thread takes counter values in blocks of this many, so threads numbering requests at once
+ * do not write one shared counter per request. */
+#define ID_BLOCK 1024
+static __thread uint64_t id_next, id_end; /* this thread's block: [id_next, id_end) */
 
 static void init_id_key(void)
 {
@@ -130,8 +134,12 @@ void pz_request_assign_id(pz_request *req)
         req->hints.request_id = pz_arena_strndup(req->arena, h->value, h->value_len);
         return;
     }
-    pthread_once(&id_once, init_id_key);
-    uint64_t v = mix64(atomic_fetch_add_explicit(&id_counter, 1, memory_order_relaxed) + id_key);
+    if (id_next == id_end) {
+        pthread_once(&id_once, init_id_key);
+        id_next = atomic_fetch_add_explicit(&id_counter, ID_BLOCK, memory_order_relaxed);
+        id_end = id_next + ID_BLOCK;
+    }
+    uint64_t v = mix64(id_next++ + id_key);
     static const char HEX[] = "0123456789abcdef";
     char *id = pz_arena_alloc(req->arena, 17); /* on every request: no printf */
     for (int i = 15; i >= 0; i--, v >>= 4)
