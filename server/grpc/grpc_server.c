@@ -1074,8 +1074,8 @@ void pz_grpc_server_stop(pz_grpc_server *s)
 {
     if (s == NULL)
         return;
-    /* no connection is served past this point; the open ones are relayed until the end, so calls
-     * in flight finish and the GOAWAY reaches the clients */
+    /* no connection is served past this point; the open ones go on until the end (TLS ones
+     * relayed), so calls in flight finish and the GOAWAY reaches the clients */
     pz_grpc_acceptor_stop(s->acceptor);
     pthread_mutex_lock(&s->mu);
     s->stopping = true;

@@ -13,8 +13,9 @@
  * bytes, without re-encoding or copying.
  *
  * Connections are accepted by server/grpc/accept.h (caps in total and per client address, the
- * handshake timeout, no spinning at the descriptor limit) and relayed to grpc core through a
- * socketpair, every client byte checked by an HTTP/2 frame guard first: a connection resetting
+ * handshake timeout, no spinning at the descriptor limit) and handed to grpc core, every client
+ * byte checked by an HTTP/2 frame guard before grpc core parses it (in grpc core's own reads in
+ * plaintext, in a relay over TLS): a connection resetting
  * streams faster than max_cancels_per_sec (HTTP/2 rapid reset, CVE-2023-44487, which grpc 1.51
  * does not defend against) or opening more than max_concurrent_streams before acknowledging the
  * SETTINGS (grpc 1.51 applies the limit only after that) is aborted before grpc core reads the
@@ -32,8 +33,9 @@
  * covering the TLS handshake and the preface. pz_grpc_server_reload_tls applies to new
  * connections and never drops one in flight.
  *
- * Threads: `threads` completion-queue threads and `relay_threads` relay threads; the handler may complete a request
- * inline or on any other thread (starting a batch is thread-safe in grpc core).
+ * Threads: `threads` completion-queue threads (which also read and write plaintext connections)
+ * and `relay_threads` acceptor threads (which relay TLS connections); the handler may complete a
+ * request inline or on any other thread (starting a batch is thread-safe in grpc core).
  */
 #ifndef PZ_GRPC_SERVER_H
 #define PZ_GRPC_SERVER_H
@@ -63,7 +65,7 @@
 typedef struct pz_grpc_options {
     const char *address;         /* e.g. "0.0.0.0:50051"; port 0 picks a free port */
     int threads;                 /* completion-queue threads, >= 1 */
-    int relay_threads;           /* connection relay threads (server/grpc/accept.h), up to
+    int relay_threads;           /* acceptor and TLS relay threads (server/grpc/accept.h), up to
                                   * PZ_GRPC_MAX_RELAY_THREADS; 0 = 1 */
     pz_grpc_accept_stats *stats; /* connection counts for /metrics; NULL: none; not owned */
     /* Its completion queue does not poll (GRPC_CQ_NON_POLLING): the threads of another grpc server
