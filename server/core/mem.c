@@ -109,9 +109,7 @@ static void arena_clear(pz_arena *a, bool keep_first)
         free(c);
         c = next;
     }
-    a->chunks = c;
-    if (c != NULL)
-        c->next = NULL;
+    a->chunks = c; /* NULL, or the first chunk, whose next is NULL */
     a->used = 0;
     a->total = 0;
 }

@@ -95,8 +95,8 @@ typedef struct conn_list {
 } conn_list;
 
 /* One relay thread: its own epoll loop over the connections it was given (their handshakes, then
- * over TLS their relays). Worker 0 also owns the listener: it accepts, admits and hands each connection to
- * the next worker in turn (round robin), itself included. */
+ * over TLS their relays). Worker 0 also owns the listener: it accepts, admits and hands each
+ * connection to the next worker in turn (round robin), itself included. */
 struct worker {
     pz_grpc_acceptor *a;
     int index;

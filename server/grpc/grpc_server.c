@@ -182,6 +182,8 @@ static void on_call_event(srv_tag *tag, bool ok);
  * their arena's first chunk: a hit then allocates neither, and no context is freed by a thread
  * other than the one that allocated it (with two or more threads, glibc's free of another thread's
  * memory takes that thread's arena lock, which showed as futex calls under load). */
+/* A thread keeps at most this many: the calls it has in flight at once under load (a few dozen
+ * preposted and arriving), not a burst's worth of memory for ever. */
 #define RECYCLED_CALLS_MAX 64
 static __thread bool on_cq_thread;
 static __thread srv_call *recycled_calls; /* linked through their `srv` field, unused while kept */

@@ -15,11 +15,11 @@
  * Connections are accepted by server/grpc/accept.h (caps in total and per client address, the
  * handshake timeout, no spinning at the descriptor limit) and handed to grpc core, every client
  * byte checked by an HTTP/2 frame guard before grpc core parses it (in grpc core's own reads in
- * plaintext, in a relay over TLS): a connection resetting
- * streams faster than max_cancels_per_sec (HTTP/2 rapid reset, CVE-2023-44487, which grpc 1.51
- * does not defend against) or opening more than max_concurrent_streams before acknowledging the
- * SETTINGS (grpc 1.51 applies the limit only after that) is aborted before grpc core reads the
- * flood, and its address refused for a while. grpc core enforces the per-connection limits set
+ * plaintext, in a relay over TLS): a connection resetting streams faster than
+ * max_cancels_per_sec (HTTP/2 rapid reset, CVE-2023-44487, which grpc 1.51 does not defend
+ * against) or opening more than max_concurrent_streams before acknowledging the SETTINGS (grpc
+ * 1.51 applies the limit only after that) is aborted before grpc core reads the flood, and its
+ * address refused for a while. grpc core enforces the per-connection limits set
  * as channel arguments (concurrent streams, idle time, age, keepalive, the memory quota).
  *
  * Errors also carry the core's error hints (server/core/hints.h) as trailing metadata

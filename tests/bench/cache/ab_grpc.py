@@ -40,13 +40,13 @@ def main():
             for runs, port, proc in ((runs_old, old_port, old), (runs_new, new_port, new)):
                 runs.append(bench.h2load("http://127.0.0.1:%d%s" % (port, bench.GRPC_METHOD), body, SECONDS,
                                          pid=proc.pid))
-        m = bench.median
+        (old_rps, old_cpu), (new_rps, new_cpu) = (
+            (bench.median([r["rps"] for r in runs]), bench.median([r["cpu_us"] for r in runs]))
+            for runs in (runs_old, runs_new))
         print("old %.0f req/s median, %.2f us CPU/call | new %.0f req/s, %.2f us | new/old %.3f (median of %d "
-              "back-to-back pairs); CPU old/new %.3f" % (
-                  m([r["rps"] for r in runs_old]), m([r["cpu_us"] for r in runs_old]),
-                  m([r["rps"] for r in runs_new]), m([r["cpu_us"] for r in runs_new]),
-                  bench.paired_ratio(runs_new, runs_old), ROUNDS,
-                  m([r["cpu_us"] for r in runs_old]) / m([r["cpu_us"] for r in runs_new])))
+              "back-to-back pairs); CPU old/new %.3f" % (old_rps, old_cpu, new_rps, new_cpu,
+                                                        bench.paired_ratio(runs_new, runs_old), ROUNDS,
+                                                        old_cpu / new_cpu))
     finally:
         for p in procs:
             bench.stop(p)

@@ -198,7 +198,7 @@ def fetch_grpc_response(port, request, metadata=None):
                               "-H", "te: trailers", "--data-binary", "@-", "-o", "-", "-D", head.name,
                               "http://127.0.0.1:%d%s" % (port, GRPC_METHOD)],
                              input=grpc_frame(request), capture_output=True, timeout=20, check=True).stdout
-        for line in open(head.name).read().splitlines():
+        for line in head.read().decode("latin-1").splitlines():
             key, sep, value = line.partition(":")
             key = key.strip().lower()
             if metadata is not None and sep and not key.startswith(("grpc-", "http/")) and key != "content-type":
@@ -246,6 +246,14 @@ def print_comparison(title, ours_label, ours, base_label, base, extra, goal=None
     base_cpu = median([r["cpu_us"] for r in base])
     print("  server CPU per request  %6.1f us vs %.1f us: efficiency ratio %.2f (immune to other load on the "
           "machine)" % (ours_cpu, base_cpu, base_cpu / ours_cpu))
+
+
+def print_reference(label, runs, ours):
+    """One line for a reference baseline: its medians, and ours against it."""
+    cpu = median([r["cpu_us"] for r in runs])
+    print("  %s: %.0f req/s median, %.1f us CPU/request; ours vs it: ratio %.2f, efficiency %.2f" % (
+        label, median([r["rps"] for r in runs]), cpu, paired_ratio(ours, runs),
+        cpu / median([r["cpu_us"] for r in ours])))
 
 
 def print_metrics_cost(title, runs_on, runs_off):
@@ -379,16 +387,9 @@ def main():
                          grpc_ours, "bare grpc-core, same bytes and metadata (%d entries)" % len(our_metadata),
                          grpc_echo_md,
                          "; %d cache hits" % (after["hits"] - before["hits"]), 0.9)
-        print("  the bare server without the metadata: %.0f req/s median, %.1f us CPU/request; ours vs it: ratio "
-              "%.2f, efficiency %.2f" % (
-                  median([r["rps"] for r in grpc_echo]), median([r["cpu_us"] for r in grpc_echo]),
-                  paired_ratio(grpc_ours, grpc_echo),
-                  median([r["cpu_us"] for r in grpc_echo]) / median([r["cpu_us"] for r in grpc_ours])))
-        print("  the bare server behind our acceptor (the rapid-reset guard), same bytes and metadata: %.0f req/s median, "
-              "%.1f us CPU/request; ours vs it: ratio %.2f, efficiency %.2f" % (
-                  median([r["rps"] for r in grpc_echo_guarded]), median([r["cpu_us"] for r in grpc_echo_guarded]),
-                  paired_ratio(grpc_ours, grpc_echo_guarded),
-                  median([r["cpu_us"] for r in grpc_echo_guarded]) / median([r["cpu_us"] for r in grpc_ours])))
+        print_reference("the bare server without the metadata", grpc_echo, grpc_ours)
+        print_reference("the bare server behind our acceptor (the rapid-reset guard), same bytes and metadata",
+                        grpc_echo_guarded, grpc_ours)
         print()
 
         # 3. latency, one connection
