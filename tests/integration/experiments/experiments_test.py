@@ -237,6 +237,8 @@ def test_cache_hits_never_cross_arms_and_still_count_exposures(s):
     lines = []
 
     def three_each():
+        if not os.path.exists(FILE_PATH):  # the file target creates it with its first record
+            return False
         lines[:] = [json.loads(x) for x in open(FILE_PATH)]
         mine = [r for r in lines if r["body"].get("userId") in users and "experimentEvent" in r["body"]]
         return len(mine) == 3 * len(users)

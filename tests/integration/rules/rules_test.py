@@ -153,6 +153,16 @@ def catalog(s, ns="shop"):
     p = subprocess.run([s.binary_path, "load-items", "--data-dir", s.data_dir, "--namespace", ns, path],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
+    # The server's catalog watcher notices the load within a second or so (server/catalog/runtime.h)
+    # and makes the namespace's cached answers stale then, and for a second after that answers are
+    # not stored (server/core/cache.h, purge_settle_ms): wait for both, so that no test meets that
+    # purge midway (a test that expects a cache hit would get a new list).
+    seen = "catalog: namespace '%s' changed" % ns
+    deadline = time.time() + 30
+    while seen not in s.read_log():
+        assert time.time() < deadline, "the server never noticed the catalog load of " + ns
+        time.sleep(0.05)
+    time.sleep(1.1)
     _loaded.add(ns)
 
 
