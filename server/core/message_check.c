@@ -6,49 +6,72 @@
 
 #include "server/core/json_text.h"
 
-/* The field path of a finding, built while descending: "eventList[0].itemId". */
+/* The field path of a finding ("eventList[0].itemId"): the fields descended through, named only
+ * when a finding is reported. Nearly every request has none, so nothing is formatted on the way
+ * down. Room for the deepest descent: a message deeper than PZ_MESSAGE_MAX_DEPTH is refused. */
 typedef struct path {
-    char text[256];
+    struct {
+        const ProtobufCFieldDescriptor *field;
+        size_t index; /* of a repeated field's occurrence */
+    } steps[PZ_MESSAGE_MAX_DEPTH + 2];
     size_t len;
 } path;
 
-/* Appends ".name" (or "name" at the root) in the JSON mapping's lowerCamelCase, then "[index]"
- * for a repeated field; returns the length to restore afterwards. */
+/* Descends into f (its index-th occurrence); returns the length to restore afterwards. */
 static size_t path_push(path *p, const ProtobufCFieldDescriptor *f, size_t index)
 {
     size_t mark = p->len;
-    char *o = p->text + p->len, *end = p->text + sizeof p->text - 1;
-    if (p->len > 0 && o < end)
-        *o++ = '.';
-    bool upper = false;
-    for (const char *c = f->name; *c != '\0' && o < end; c++) {
-        if (*c == '_') {
-            upper = true;
-            continue;
-        }
-        *o++ = upper && *c >= 'a' && *c <= 'z' ? (char)(*c - 'a' + 'A') : *c;
-        upper = false;
+    if (p->len < sizeof p->steps / sizeof p->steps[0]) {
+        p->steps[p->len].field = f;
+        p->steps[p->len].index = index;
+        p->len++;
     }
-    p->len = (size_t)(o - p->text);
-    if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-        int n = snprintf(o, (size_t)(end - o) + 1, "[%zu]", index);
-        p->len += n > 0 && (size_t)n <= (size_t)(end - o) ? (size_t)n : 0;
-    }
-    p->text[p->len] = '\0';
     return mark;
 }
 
 static void path_pop(path *p, size_t mark)
 {
     p->len = mark;
-    p->text[mark] = '\0';
+}
+
+/* A finding's path as the message names it, cut to fit. */
+#define PATH_TEXT_MAX 256
+
+/* Each step as ".name" ("name" first) in the JSON mapping's lowerCamelCase, then "[index]" for a
+ * repeated field; "the request" for the message itself. */
+static const char *path_text(const path *p, char text[PATH_TEXT_MAX])
+{
+    if (p->len == 0)
+        return "the request";
+    char *o = text, *end = text + PATH_TEXT_MAX - 1;
+    for (size_t i = 0; i < p->len && o < end; i++) {
+        const ProtobufCFieldDescriptor *f = p->steps[i].field;
+        if (i > 0)
+            *o++ = '.';
+        bool upper = false;
+        for (const char *c = f->name; *c != '\0' && o < end; c++) {
+            if (*c == '_') {
+                upper = true;
+                continue;
+            }
+            *o++ = upper && *c >= 'a' && *c <= 'z' ? (char)(*c - 'a' + 'A') : *c;
+            upper = false;
+        }
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            int n = snprintf(o, (size_t)(end - o) + 1, "[%zu]", p->steps[i].index);
+            o += n > 0 && (size_t)n <= (size_t)(end - o) ? (size_t)n : 0;
+        }
+    }
+    *o = '\0';
+    return text;
 }
 
 static pz_status bad_text(const path *p, const char *s, size_t len, pz_arena *arena, pz_error *err)
 {
     const char *why = memchr(s, '\0', len) != NULL ? "holds a NUL character" : "is not valid UTF-8";
+    char text[PATH_TEXT_MAX];
     return pz_error_setf(err, arena, PZ_INVALID_ARGUMENT, PZ_ERRTYPE_VALIDATION, "ValidationError", "%s %s",
-                         p->len > 0 ? p->text : "the request", why);
+                         path_text(p, text), why);
 }
 
 static bool text_ok(const char *s, size_t len)
@@ -58,9 +81,9 @@ static bool text_ok(const char *s, size_t len)
 
 static pz_status too_deep(const path *p, pz_arena *arena, pz_error *err)
 {
+    char text[PATH_TEXT_MAX];
     return pz_error_setf(err, arena, PZ_INVALID_ARGUMENT, PZ_ERRTYPE_VALIDATION, "ValidationError",
-                         "%s is nested more than %d levels deep", p->len > 0 ? p->text : "the request",
-                         PZ_MESSAGE_MAX_DEPTH);
+                         "%s is nested more than %d levels deep", path_text(p, text), PZ_MESSAGE_MAX_DEPTH);
 }
 
 /* ---- the wire form ---- */
@@ -147,7 +170,8 @@ static pz_status check_wire(const ProtobufCMessageDescriptor *d, const uint8_t *
 pz_status pz_message_check_wire(const ProtobufCMessageDescriptor *d, const uint8_t *data, size_t len, pz_arena *arena,
                                 pz_error *err)
 {
-    path p = {.len = 0};
+    path p;
+    p.len = 0;
     return check_wire(d, data, len, 0, &p, arena, err);
 }
 
@@ -206,6 +230,7 @@ static pz_status check_decoded(const ProtobufCMessage *m, int depth, path *p, pz
 
 pz_status pz_message_check_strings(const ProtobufCMessage *m, pz_arena *arena, pz_error *err)
 {
-    path p = {.len = 0};
+    path p;
+    p.len = 0;
     return m != NULL ? check_decoded(m, 0, &p, arena, err) : PZ_OK;
 }

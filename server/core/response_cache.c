@@ -65,41 +65,70 @@ typedef struct key_builder {
     bool too_large;
 } key_builder;
 
-static void put(key_builder *b, const void *p, size_t n)
+/* The slow half of reserve(): grows the buffer (within the key limit, so that a length within the
+ * capacity is always within the limit) or gives up on the key. */
+static bool grow(key_builder *b, size_t n)
 {
     if (b->too_large)
-        return;
+        return false;
     if (n > PZ_RESPONSE_CACHE_MAX_KEY_BYTES - b->len) {
         b->too_large = true;
-        return;
+        b->cap = b->len; /* no room for anything more: every later reserve() comes here */
+        return false;
     }
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap != 0 ? b->cap * 2 : 256;
-        while (cap < b->len + n)
-            cap *= 2;
-        unsigned char *grown = pz_arena_alloc(b->arena, cap);
-        if (b->len > 0)
-            memcpy(grown, b->data, b->len);
-        b->data = grown;
-        b->cap = cap;
+    size_t cap = b->cap != 0 ? b->cap * 2 : 256;
+    while (cap < b->len + n)
+        cap *= 2;
+    if (cap > PZ_RESPONSE_CACHE_MAX_KEY_BYTES)
+        cap = PZ_RESPONSE_CACHE_MAX_KEY_BYTES;
+    unsigned char *grown = pz_arena_alloc(b->arena, cap);
+    if (b->len > 0)
+        memcpy(grown, b->data, b->len);
+    b->data = grown;
+    b->cap = cap;
+    return true;
+}
+
+/* Room for n more bytes. The key is built on every cacheable request: the usual case is one
+ * comparison, the rest is grow(). */
+static inline bool reserve(key_builder *b, size_t n)
+{
+    return n <= b->cap - b->len || grow(b, n);
+}
+
+static inline void put(key_builder *b, const void *p, size_t n)
+{
+    if (reserve(b, n)) {
+        memcpy(b->data + b->len, p, n);
+        b->len += n;
     }
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
 }
 
-static void put_byte(key_builder *b, unsigned char v)
+static inline void put_byte(key_builder *b, unsigned char v)
 {
-    put(b, &v, 1);
+    if (reserve(b, 1))
+        b->data[b->len++] = v;
 }
 
-static void put_u32(key_builder *b, uint32_t v)
+static inline void write_u32(unsigned char *o, uint32_t v)
 {
-    unsigned char le[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
-                           (unsigned char)(v >> 24)};
-    put(b, le, sizeof le);
+    o[0] = (unsigned char)v;
+    o[1] = (unsigned char)(v >> 8);
+    o[2] = (unsigned char)(v >> 16);
+    o[3] = (unsigned char)(v >> 24);
 }
 
-/* Length-prefixed, with absence distinct from the empty string. */
+/* Little-endian. */
+static inline void put_u32(key_builder *b, uint32_t v)
+{
+    if (reserve(b, 4)) {
+        write_u32(b->data + b->len, v);
+        b->len += 4;
+    }
+}
+
+/* Length-prefixed, with absence distinct from the empty string: 0, or 1, the length (u32) and the
+ * bytes. */
 static void put_str(key_builder *b, const char *s)
 {
     if (s == NULL) {
@@ -107,9 +136,13 @@ static void put_str(key_builder *b, const char *s)
         return;
     }
     size_t n = strlen(s);
-    put_byte(b, 1);
-    put_u32(b, (uint32_t)(n > UINT32_MAX ? UINT32_MAX : n));
-    put(b, s, n);
+    if (!reserve(b, 5 + n)) /* so within the key limit: the length fits its u32 */
+        return;
+    unsigned char *o = b->data + b->len;
+    o[0] = 1;
+    write_u32(o + 1, (uint32_t)n);
+    memcpy(o + 5, s, n);
+    b->len += 5 + n;
 }
 
 static int compare_entries(const void *a, const void *b)

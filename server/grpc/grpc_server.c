@@ -65,13 +65,28 @@
 #define KEEPALIVE_TIMEOUT_MS 20000
 
 /* Requests kept posted per method (each is one-shot and re-posted as its call arrives): calls that
- * can arrive in one burst before a worker re-posts; grpc keeps any beyond that waiting until then.
- * The RPCs carry the traffic; health probes are few; reflection is for tools; unknown methods are
- * mistakes, answered at once. */
-#define PREPOSTED_RPC 32
-#define PREPOSTED_HEALTH 4
-#define PREPOSTED_REFLECTION 2
-#define PREPOSTED_UNKNOWN 8
+ * can arrive in one burst before a worker re-posts; grpc keeps any beyond that waiting until then,
+ * at a cost (its pending list's locks). Each posted request is not free either: with grpc 1.51 as
+ * Debian builds it, the work of every completion grows with the tags outstanding on the queue
+ * (grpc's completion queue keeps and searches a list of them when built without NDEBUG): a hit's
+ * two completions took 2,325 instructions with 208 requests posted, 1,532 with 142, against 1,023
+ * for a bare server with 128 (callgrind; README "Performance"). So the serving RPCs, which carry
+ * the traffic, keep a burst's worth; the experiment reads and the admin API (dashboards,
+ * operators) a few; health probes are few; reflection is for tools; unknown methods are mistakes,
+ * answered at once. */
+#define PREPOSTED_SERVING 32
+#define PREPOSTED_OCCASIONAL 4
+#define PREPOSTED_HEALTH 2
+#define PREPOSTED_REFLECTION 1
+#define PREPOSTED_UNKNOWN 2
+
+/* The RPCs that carry the traffic; every other one is occasional. */
+static const bool SERVING_RPC[PZ_RPC__COUNT] = {
+    [PZ_RPC_RECOMMEND_ITEMS] = true,
+    [PZ_RPC_RELATED_ITEMS] = true,
+    [PZ_RPC_RERANK_ITEMS] = true,
+    [PZ_RPC_PUT_EVENTS] = true,
+};
 
 #define NS_PER_MS 1000000L
 #define MS_PER_SEC 1000
@@ -483,13 +498,20 @@ static void hints_metadata(srv_call *c, bool ok, const grpc_metadata *form, size
     }
 }
 
+/* A hint row's field: what pz_hint_value makes the row's value of, and nothing else (over gRPC,
+ * the field itself, or nothing when it is not a valid header value). */
+static const char *hint_field(const pz_hint_header *row, const pz_response_hints *hints)
+{
+    return *(const char *const *)((const char *)hints + row->offset);
+}
+
 /* The gRPC form of a prepared response (server/core/prepared.h), made at its first send: the body
  * as a slice of its own (grpc may hold it after our call ends) and the initial metadata of the hint
  * values it was made with. A hit sends both by reference: no copy, no allocation for either. */
 typedef struct grpc_form {
     pz_prepared_front base;
     grpc_slice body;
-    char *values[PZ_HINT_HEADERS_COUNT]; /* per hint row, the value sent (NULL: none) */
+    char *fields[PZ_HINT_HEADERS_COUNT]; /* per hint row, the field the metadata was made from (NULL: none) */
     grpc_metadata md[MAX_INITIAL_MD];
     size_t n_md;
 } grpc_form;
@@ -501,7 +523,7 @@ static void free_form(pz_prepared_front *f)
     for (size_t i = 0; i < g->n_md; i++)
         grpc_slice_unref(g->md[i].value);
     for (size_t i = 0; i < PZ_HINT_HEADERS_COUNT; i++)
-        free(g->values[i]);
+        free(g->fields[i]);
     free(g);
 }
 
@@ -516,22 +538,24 @@ static const grpc_form *form_of(const pz_prepared_response *p, const pz_response
     for (size_t i = 0; i < PZ_HINT_HEADERS_COUNT; i++) {
         if (per_request_row(&pz_hint_headers[i]))
             continue;
-        const char *v = pz_hint_value(&pz_hint_headers[i], hints, PZ_FRONT_GRPC, true);
-        g->values[i] = v != NULL ? pz_strdup(v) : NULL;
-        add_md(g->md, &g->n_md, pz_hint_headers[i].name, v);
+        const char *field = hint_field(&pz_hint_headers[i], hints);
+        g->fields[i] = field != NULL ? pz_strdup(field) : NULL;
+        add_md(g->md, &g->n_md, pz_hint_headers[i].name,
+               pz_hint_value(&pz_hint_headers[i], hints, PZ_FRONT_GRPC, true));
     }
     return (const grpc_form *)pz_prepared_front_set(p, PZ_PREPARED_SLOT_GRPC, &g->base);
 }
 
 /* The hints of this request are the ones the form's metadata was made with (they are, unless a
- * stage varies a hint within one cache entry). */
+ * stage varies a hint within one cache entry). Compared field by field: the same fields make the
+ * same values, and a hit is spared checking and copying each value again. */
 static bool form_fits(const grpc_form *g, const pz_response_hints *hints)
 {
     for (size_t i = 0; i < PZ_HINT_HEADERS_COUNT; i++) {
         if (per_request_row(&pz_hint_headers[i]))
             continue;
-        const char *v = pz_hint_value(&pz_hint_headers[i], hints, PZ_FRONT_GRPC, true);
-        if ((v == NULL) != (g->values[i] == NULL) || (v != NULL && strcmp(v, g->values[i]) != 0))
+        const char *field = hint_field(&pz_hint_headers[i], hints);
+        if ((field == NULL) != (g->fields[i] == NULL) || (field != NULL && strcmp(field, g->fields[i]) != 0))
             return false;
     }
     return true;
@@ -837,7 +861,12 @@ static void setup_methods(pz_grpc_server *s, pz_api api)
     for (int i = 0; i < PZ_RPC__COUNT; i++) {
         const pz_rpc_info *info = pz_rpc_get((pz_rpc)i);
         if (info->api == api)
-            s->methods[m++] = (srv_method){CALL_RPC, info->rpc, info->grpc_path, info->name, PREPOSTED_RPC, NULL};
+            s->methods[m++] = (srv_method){CALL_RPC,
+                                           info->rpc,
+                                           info->grpc_path,
+                                           info->name,
+                                           SERVING_RPC[i] ? PREPOSTED_SERVING : PREPOSTED_OCCASIONAL,
+                                           NULL};
     }
     for (int a = 0; a < PZ_API__COUNT; a++) {
         if (a != (int)api)

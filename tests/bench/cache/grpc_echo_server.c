@@ -1,11 +1,10 @@
 /* Bench-only baseline: a bare grpc-core (1.51) unary server with completion-queue threads like the
- * personalization server's (THREADS of them, one by default: on the benchmark's 2 cores, shared
- * with the load generator, one thread serves more calls than two, so it is the harder baseline)
- * and nothing else: no metadata parsing, no service, no logging. Each call to METHOD is answered
- * with the bytes of RESPONSE_FILE (the cache benchmark gives it a cached response's exact protobuf
- * bytes), or echoes the request when no file is given; any other method gets UNIMPLEMENTED.
- * KEY=VALUE arguments are sent as initial metadata with every answer (to separate the cost of
- * response metadata from the rest).
+ * personalization server's (THREADS of them, one by default; the cache benchmark runs it with one
+ * and with two, since which serves more calls on 2 cores shared with the load generator depends on
+ * the machine, and compares with the faster) and nothing else: no metadata parsing, no service, no logging. Each call
+ * to METHOD is answered with the bytes of RESPONSE_FILE (the cache benchmark gives it a cached response's exact
+ * protobuf bytes), or echoes the request when no file is given; any other method gets UNIMPLEMENTED. KEY=VALUE
+ * arguments are sent as initial metadata with every answer (to separate the cost of response metadata from the rest).
  *
  * --guard: connections are accepted by the personalization server's own acceptor
  * (server/grpc/accept.h: admission, the preface wait, and the HTTP/2 frame guard against rapid
