@@ -33,6 +33,11 @@ const pz_hint_header pz_error_hint_headers[] = {
 _Static_assert(sizeof pz_error_hint_headers / sizeof pz_error_hint_headers[0] == PZ_ERROR_HINT_HEADERS_COUNT,
                "PZ_ERROR_HINT_HEADERS_COUNT must match the table");
 
+const char *pz_hint_field(const pz_hint_header *row, const pz_response_hints *hints)
+{
+    return *(const char *const *)((const char *)hints + row->offset);
+}
+
 const char *pz_hint_value(const pz_hint_header *row, const pz_response_hints *hints, pz_front front, bool cacheable)
 {
     if ((row->fronts & (unsigned)front) == 0)
@@ -41,7 +46,7 @@ const char *pz_hint_value(const pz_hint_header *row, const pz_response_hints *hi
         return NULL;
     if (!cacheable && row->uncacheable == PZ_HINT_NO_STORE)
         return "no-store";
-    const char *v = *(const char *const *)((const char *)hints + row->offset);
+    const char *v = pz_hint_field(row, hints);
     if (v != NULL && !pz_header_value_valid(v)) {
         pz_warn("response header %s not sent: its value holds a control character", row->name);
         return NULL;

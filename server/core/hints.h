@@ -49,6 +49,10 @@ extern const pz_hint_header pz_hint_headers[PZ_HINT_HEADERS_COUNT];
  * them; their `uncacheable` is PZ_HINT_KEEP. */
 extern const pz_hint_header pz_error_hint_headers[PZ_ERROR_HINT_HEADERS_COUNT];
 
+/* The field of `hints` that `row` names: what pz_hint_value makes the row's value of, and nothing
+ * else, so equal fields make equal values (a front may keep a response's values and compare the
+ * fields of the next request instead of making them again). */
+const char *pz_hint_field(const pz_hint_header *row, const pz_response_hints *hints);
 /* The value `front` sends for `row` (NULL: send nothing). `cacheable` says whether the response
  * may be stored: the REST route's flag; gRPC passes true (the core's hints decide alone). A value
  * that is not a valid header value (pz_header_value_valid) is never sent: NULL, and a warning

@@ -498,11 +498,11 @@ static void hints_metadata(srv_call *c, bool ok, const grpc_metadata *form, size
     }
 }
 
-/* A hint row's field: what pz_hint_value makes the row's value of, and nothing else (over gRPC,
- * the field itself, or nothing when it is not a valid header value). */
-static const char *hint_field(const pz_hint_header *row, const pz_response_hints *hints)
+/* A hint row a prepared form's metadata carries: one gRPC sends, the same for every request of
+ * the cache entry. */
+static bool form_row(const pz_hint_header *row)
 {
-    return *(const char *const *)((const char *)hints + row->offset);
+    return (row->fronts & PZ_FRONT_GRPC) != 0 && !per_request_row(row);
 }
 
 /* The gRPC form of a prepared response (server/core/prepared.h), made at its first send: the body
@@ -511,7 +511,7 @@ static const char *hint_field(const pz_hint_header *row, const pz_response_hints
 typedef struct grpc_form {
     pz_prepared_front base;
     grpc_slice body;
-    char *fields[PZ_HINT_HEADERS_COUNT]; /* per hint row, the field the metadata was made from (NULL: none) */
+    char *fields[PZ_HINT_HEADERS_COUNT]; /* per form_row, the field its metadata was made from (NULL: none) */
     grpc_metadata md[MAX_INITIAL_MD];
     size_t n_md;
 } grpc_form;
@@ -536,9 +536,9 @@ static const grpc_form *form_of(const pz_prepared_response *p, const pz_response
     g->base.free = free_form;
     g->body = grpc_slice_from_copied_buffer((const char *)p->protobuf, p->protobuf_len);
     for (size_t i = 0; i < PZ_HINT_HEADERS_COUNT; i++) {
-        if (per_request_row(&pz_hint_headers[i]))
+        if (!form_row(&pz_hint_headers[i]))
             continue;
-        const char *field = hint_field(&pz_hint_headers[i], hints);
+        const char *field = pz_hint_field(&pz_hint_headers[i], hints);
         g->fields[i] = field != NULL ? pz_strdup(field) : NULL;
         add_md(g->md, &g->n_md, pz_hint_headers[i].name,
                pz_hint_value(&pz_hint_headers[i], hints, PZ_FRONT_GRPC, true));
@@ -547,14 +547,14 @@ static const grpc_form *form_of(const pz_prepared_response *p, const pz_response
 }
 
 /* The hints of this request are the ones the form's metadata was made with (they are, unless a
- * stage varies a hint within one cache entry). Compared field by field: the same fields make the
- * same values, and a hit is spared checking and copying each value again. */
+ * stage varies a hint within one cache entry). Compared field by field (pz_hint_field): a hit is
+ * spared making and checking each value again. */
 static bool form_fits(const grpc_form *g, const pz_response_hints *hints)
 {
     for (size_t i = 0; i < PZ_HINT_HEADERS_COUNT; i++) {
-        if (per_request_row(&pz_hint_headers[i]))
+        if (!form_row(&pz_hint_headers[i]))
             continue;
-        const char *field = hint_field(&pz_hint_headers[i], hints);
+        const char *field = pz_hint_field(&pz_hint_headers[i], hints);
         if ((field == NULL) != (g->fields[i] == NULL) || (field != NULL && strcmp(field, g->fields[i]) != 0))
             return false;
     }

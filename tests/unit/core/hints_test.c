@@ -101,6 +101,33 @@ static void test_values_with_control_characters_are_not_sent(void **state)
     assert_string_equal(out, "x-personalization-variation=ok;");
 }
 
+/* Each row's field is the hints member its header carries, whatever the front would send of it. */
+static void test_field_is_the_member_the_row_names(void **state)
+{
+    (void)state;
+    pz_response_hints h = ALL_SET;
+    h.etag = "\"e\"\n"; /* sent by neither front (a control character), but still the field */
+    h.request_id = "rid";
+    const struct {
+        const char *name, *member;
+    } want[] = {
+        {"x-personalization-config-version", h.config_version},
+        {"cache-control", h.cache_control},
+        {"etag", h.etag},
+        {"vary", h.vary},
+        {"x-personalization-variation", h.variation},
+        {"x-personalization-experiment", h.experiment},
+        {"x-personalization-fallback", h.fallback_from},
+        {"x-request-id", h.request_id},
+    };
+    assert_int_equal(sizeof want / sizeof want[0], PZ_HINT_HEADERS_COUNT);
+    for (size_t i = 0; i < PZ_HINT_HEADERS_COUNT; i++) {
+        assert_string_equal(pz_hint_headers[i].name, want[i].name);
+        assert_ptr_equal(pz_hint_field(&pz_hint_headers[i], &h), want[i].member);
+    }
+    assert_null(pz_hint_value(&pz_hint_headers[2], &h, PZ_FRONT_GRPC, true));
+}
+
 static void test_rows_are_lower_case_and_distinct(void **state)
 {
     (void)state;
@@ -125,6 +152,7 @@ int main(void)
         cmocka_unit_test(test_grpc),
         cmocka_unit_test(test_request_id_on_every_response),
         cmocka_unit_test(test_values_with_control_characters_are_not_sent),
+        cmocka_unit_test(test_field_is_the_member_the_row_names),
         cmocka_unit_test(test_rows_are_lower_case_and_distinct),
     };
     return cmocka_run_group_tests_name("core_hints", tests, NULL, NULL);
