@@ -23,6 +23,7 @@ class MockCluster:
     """A 3-broker mock Kafka cluster on loopback ports; `cmd` drives it (see mock_cluster.c)."""
 
     def __init__(self, brokers=3):
+        self.brokers = brokers
         self.proc = subprocess.Popen([mock_cluster_binary(), str(brokers)], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
         self.bootstrap = self.proc.stdout.readline().strip()
