@@ -51,6 +51,9 @@ static const char PREFACE[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
  * costs one log line per interval, not one per connection. */
 #define REFUSAL_LOG_INTERVAL_MS 10000
 #define US_PER_MS 1000
+/* How often worker 0 tends the lifetime of plaintext connections (idle, age): the precision of
+ * those limits. */
+#define LIFETIME_TICK_MS 250
 
 typedef enum conn_state { CONN_PENDING, CONN_SERVING, CONN_CLOSED } conn_state;
 
@@ -121,6 +124,7 @@ struct pz_grpc_acceptor {
     int64_t last_refusal_log_ms, last_pause_log_ms;
     unsigned long refused_since_log;
     unsigned next_worker; /* the worker the next accepted connection goes to */
+    int64_t next_tend_ms; /* tend_lifetimes */
 
     pthread_mutex_t mu; /* requests to the threads, the inboxes, the serving list and the peer map */
     pthread_cond_t cond;
@@ -425,6 +429,31 @@ static void publish(conn *c, int core_fd)
 
 static void on_inline_closed(void *ctx, const pz_h2_guard *guard);
 
+/* Plaintext connections' idle and age limits are kept here (conn_lifetime.h), not by grpc core. */
+static bool keeps_lifetime(const pz_grpc_acceptor *a)
+{
+    return a->o.tls == NULL && (a->o.lifetime.idle_ms > 0 || a->o.lifetime.age_ms > 0);
+}
+
+/* Worker 0, every LIFETIME_TICK_MS: each plaintext connection's GOAWAY and shutdown when due. Under
+ * a->mu, which on_inline_closed takes: no guard is freed meanwhile. */
+static void tend_lifetimes(pz_grpc_acceptor *a, int64_t now)
+{
+    static const char *const WHY[] = {[PZ_LIFE_GOAWAY_IDLE] = "idle", [PZ_LIFE_GOAWAY_AGE] = "old enough"};
+    a->next_tend_ms = now + LIFETIME_TICK_MS;
+    pthread_mutex_lock(&a->mu);
+    for (conn *c = a->serving.head; c != NULL; c = c->next) {
+        if (c->relay != NULL)
+            continue;
+        pz_life_action done = pz_read_guard_tend(c->fd, now);
+        if (done == PZ_LIFE_GOAWAY_IDLE || done == PZ_LIFE_GOAWAY_AGE)
+            pz_debug("grpc: connection from %s is %s: GOAWAY sent", c->addr, WHY[done]);
+        else if (done == PZ_LIFE_SHUT_DOWN)
+            pz_debug("grpc: connection from %s shut down after its GOAWAY", c->addr);
+    }
+    pthread_mutex_unlock(&a->mu);
+}
+
 /* The preface arrived on a plaintext connection: grpc core gets the client's socket itself, with
  * the guard attached to its reads (server/grpc/read_guard.h); the connection is grpc core's from
  * here on, and ends in on_inline_closed. */
@@ -432,7 +461,8 @@ static void serve_inline(conn *c)
 {
     worker *w = c->w;
     pz_grpc_acceptor *a = w->a;
-    if (pz_read_guard_attach(c->fd, &a->o.guard, mono_ms(), on_inline_closed, c) != 0) {
+    if (pz_read_guard_attach(c->fd, &a->o.guard, keeps_lifetime(a) ? &a->o.lifetime : NULL, mono_ms(), on_inline_closed,
+                             c) != 0) {
         close_conn(c, false); /* a descriptor number beyond PZ_READ_GUARD_MAX_FD */
         return;
     }
@@ -641,6 +671,8 @@ static int next_timeout_ms(worker *w, int64_t now)
         next = w->pending.head->deadline_ms;
     if (w->index == 0 && a->paused && a->resume_ms < next)
         next = a->resume_ms;
+    if (w->index == 0 && keeps_lifetime(a) && a->next_tend_ms < next)
+        next = a->next_tend_ms;
     if (next == INT64_MAX)
         return -1;
     return next <= now ? 0 : (int)(next - now);
@@ -709,6 +741,8 @@ static void *worker_main(void *arg)
         free_dead(w);
         if (w->index == 0 && a->paused && now >= a->resume_ms)
             resume_accepting(a);
+        if (w->index == 0 && keeps_lifetime(a) && now >= a->next_tend_ms)
+            tend_lifetimes(a, now);
     }
 }
 

@@ -29,6 +29,9 @@
  *   streams than max_streams_unacked before acknowledging the SETTINGS) is aborted (TCP reset)
  *   before grpc core sees the offending bytes, and its address refused for penalty_ms. The check
  *   runs as the bytes are read, not when grpc core's completion-queue threads get to the calls.
+ * - Lifetime: a plaintext connection's idle and age limits (`lifetime`) are kept by its read guard
+ *   (conn_lifetime.h: GOAWAY, then a shutdown once its calls are done); the first thread tends
+ *   every such connection each 250 ms. Over TLS grpc core keeps them (its channel arguments).
  * - Names: grpc core names a connection handed to it by its descriptor ("fd:N", what
  *   grpc_call_get_peer returns); pz_grpc_acceptor_peer_address maps that to the client's address.
  * - Life: a plaintext connection is grpc core's once served, and ends when grpc core closes its
@@ -52,6 +55,7 @@
 
 #include "server/core/metrics.h"
 
+#include "server/grpc/conn_lifetime.h"
 #include "server/grpc/h2_guard.h"
 #include "server/net/conn_limits.h"
 #include "server/net/listener.h"
@@ -82,6 +86,9 @@ typedef struct pz_grpc_accept_options {
     void *serve_ctx;
     int threads;                 /* relay threads, 1 to PZ_GRPC_MAX_RELAY_THREADS; 0: 1 */
     pz_grpc_accept_stats *stats; /* counted into when set; not owned */
+    /* Plaintext connections' idle and age limits, kept by the read guard (conn_lifetime.h) when
+     * idle_ms or age_ms is set; over TLS grpc core keeps them (its own channel arguments). */
+    pz_conn_lifetime_limits lifetime;
 } pz_grpc_accept_options;
 
 typedef struct pz_grpc_acceptor pz_grpc_acceptor;

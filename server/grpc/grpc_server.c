@@ -956,8 +956,8 @@ static void serve_fd(void *ctx, int fd)
 
 /* We accept connections ourselves (caps, TLS, handshake timeout, abusive connections) and hand
  * them to grpc core as plaintext, and grpc core listens on nothing. */
-static int start_acceptor(pz_grpc_server *s, const pz_grpc_options *opts, int max_streams, int *port, char *err,
-                          size_t errlen)
+static int start_acceptor(pz_grpc_server *s, const pz_grpc_options *opts, int max_streams,
+                          const pz_conn_lifetime_limits *lifetime, int *port, char *err, size_t errlen)
 {
     s->limits =
         pz_conn_limits_create(or_default_size(opts->max_connections, DEFAULT_MAX_CONNECTIONS),
@@ -977,6 +977,8 @@ static int start_acceptor(pz_grpc_server *s, const pz_grpc_options *opts, int ma
         .threads = opts->relay_threads,
         .stats = opts->stats,
     };
+    if (lifetime != NULL)
+        ao.lifetime = *lifetime;
     if (split_address(opts->address, host, sizeof host, &ao.port) != 0) {
         snprintf(err, errlen, "grpc: cannot listen on %s: expected HOST:PORT or [IPV6]:PORT", opts->address);
         return -1;
@@ -1013,32 +1015,47 @@ int pz_grpc_server_start(const pz_grpc_options *opts, pz_grpc_server **out, int 
     s->quota = grpc_resource_quota_create("pz-grpc");
     grpc_resource_quota_resize(s->quota, or_default_size(opts->memory_bytes, DEFAULT_MEMORY_BYTES));
     int max_streams = or_default(opts->max_concurrent_streams, DEFAULT_MAX_CONCURRENT_STREAMS);
+    /* Connection idle and age limits: on plaintext connections the acceptor's read guard keeps them
+     * (conn_lifetime.h), so grpc core's per-call filter for them is not installed; over TLS grpc
+     * core keeps them. */
+    const pz_conn_lifetime_limits lifetime = {
+        .idle_ms = or_default(opts->idle_timeout_ms, DEFAULT_IDLE_TIMEOUT_MS),
+        .age_ms = or_default(opts->max_connection_age_ms, DEFAULT_MAX_AGE_MS),
+        .grace_ms = or_default(opts->max_connection_age_grace_ms, DEFAULT_MAX_AGE_GRACE_MS),
+    };
+    const bool core_keeps_lifetime = opts->tls_cert_file != NULL;
     /* Per-connection limits grpc core enforces itself. */
     const struct {
         const char *key;
         int value;
+        bool lifetime; /* only when grpc core keeps the connections' lifetime */
     } ints[] = {
-        {GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, max > INT_MAX ? INT_MAX : (int)max},
-        {GRPC_ARG_MAX_CONCURRENT_STREAMS, max_streams},
-        {GRPC_ARG_MAX_CONNECTION_IDLE_MS, or_default(opts->idle_timeout_ms, DEFAULT_IDLE_TIMEOUT_MS)},
-        {GRPC_ARG_MAX_CONNECTION_AGE_MS, or_default(opts->max_connection_age_ms, DEFAULT_MAX_AGE_MS)},
-        {GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, or_default(opts->max_connection_age_grace_ms, DEFAULT_MAX_AGE_GRACE_MS)},
-        {GRPC_ARG_KEEPALIVE_TIME_MS, KEEPALIVE_TIME_MS},
-        {GRPC_ARG_KEEPALIVE_TIMEOUT_MS, KEEPALIVE_TIMEOUT_MS},
+        {GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, max > INT_MAX ? INT_MAX : (int)max, false},
+        {GRPC_ARG_MAX_CONCURRENT_STREAMS, max_streams, false},
+        {GRPC_ARG_MAX_CONNECTION_IDLE_MS, lifetime.idle_ms, true},
+        {GRPC_ARG_MAX_CONNECTION_AGE_MS, lifetime.age_ms, true},
+        {GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, lifetime.grace_ms, true},
+        {GRPC_ARG_KEEPALIVE_TIME_MS, KEEPALIVE_TIME_MS, false},
+        {GRPC_ARG_KEEPALIVE_TIMEOUT_MS, KEEPALIVE_TIMEOUT_MS, false},
     };
     enum { N_INT_ARGS = sizeof ints / sizeof ints[0] };
     grpc_arg args[N_INT_ARGS + 1];
     memset(args, 0, sizeof args);
+    size_t n_args = 0;
     for (size_t i = 0; i < N_INT_ARGS; i++) {
-        args[i].type = GRPC_ARG_INTEGER;
-        args[i].key = (char *)ints[i].key;
-        args[i].value.integer = ints[i].value;
+        if (ints[i].lifetime && !core_keeps_lifetime)
+            continue;
+        args[n_args].type = GRPC_ARG_INTEGER;
+        args[n_args].key = (char *)ints[i].key;
+        args[n_args].value.integer = ints[i].value;
+        n_args++;
     }
-    args[N_INT_ARGS].type = GRPC_ARG_POINTER;
-    args[N_INT_ARGS].key = (char *)GRPC_ARG_RESOURCE_QUOTA;
-    args[N_INT_ARGS].value.pointer.p = s->quota;
-    args[N_INT_ARGS].value.pointer.vtable = grpc_resource_quota_arg_vtable();
-    grpc_channel_args chargs = {N_INT_ARGS + 1, args};
+    args[n_args].type = GRPC_ARG_POINTER;
+    args[n_args].key = (char *)GRPC_ARG_RESOURCE_QUOTA;
+    args[n_args].value.pointer.p = s->quota;
+    args[n_args].value.pointer.vtable = grpc_resource_quota_arg_vtable();
+    n_args++;
+    grpc_channel_args chargs = {n_args, args};
     s->server = grpc_server_create(&chargs, NULL);
     setup_methods(s, opts->api);
     if (opts->non_polling) {
@@ -1061,7 +1078,7 @@ int pz_grpc_server_start(const pz_grpc_options *opts, pz_grpc_server **out, int 
         s->tls = pz_tls_context_create(&to, err, errlen);
     }
     if ((opts->tls_cert_file != NULL && s->tls == NULL) ||
-        start_acceptor(s, opts, max_streams, &port, err, errlen) != 0) {
+        start_acceptor(s, opts, max_streams, core_keeps_lifetime ? NULL : &lifetime, &port, err, errlen) != 0) {
         destroy_unstarted(s);
         return -1;
     }

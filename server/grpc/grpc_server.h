@@ -87,8 +87,9 @@ typedef struct pz_grpc_options {
     int max_concurrent_streams;        /* advertised SETTINGS_MAX_CONCURRENT_STREAMS per connection */
     int handshake_timeout_ms;          /* the TLS handshake (if any) and the HTTP/2 preface must be done within it */
     int idle_timeout_ms;               /* a connection without calls for that long is closed (GOAWAY) */
-    int max_connection_age_ms;         /* a connection is asked to go away after that long ... */
-    int max_connection_age_grace_ms;   /* ... and closed that much later */
+    int max_connection_age_ms;         /* a connection is asked to go away after that long (±10 %) ... */
+    int max_connection_age_grace_ms;   /* ... and closed at the latest that much later; the acceptor's read
+                                          guard keeps these three on plaintext, grpc core over TLS */
     size_t memory_bytes;               /* grpc core's memory quota for the server */
     int max_cancels_per_sec;           /* calls a client may cancel (RST_STREAM) a second per connection */
     const char *tls_cert_file;         /* PEM chain; with tls_key_file turns on TLS (terminated by the acceptor) */

@@ -3,7 +3,7 @@
 #include <string.h>
 
 /* RFC 9113 §6: the frame types the guard counts. */
-enum { FRAME_HEADERS = 0x1, FRAME_RST_STREAM = 0x3, FRAME_SETTINGS = 0x4, FRAME_TYPES = 0x5 };
+enum { FRAME_DATA = 0x0, FRAME_HEADERS = 0x1, FRAME_RST_STREAM = 0x3, FRAME_SETTINGS = 0x4, FRAME_TYPES = 0x5 };
 #define FLAG_SETTINGS_ACK 0x1
 /* The stream identifier is 31 bits; the top bit is reserved. */
 #define STREAM_ID_MASK 0x7fffffffu
@@ -82,6 +82,7 @@ static void on_header(pz_h2_guard *g, const uint8_t *h, int64_t now_ms)
     uint8_t type = h[3];
     uint32_t stream_id = ((uint32_t)h[5] << 24 | (uint32_t)h[6] << 16 | (uint32_t)h[7] << 8 | h[8]) & STREAM_ID_MASK;
     g->frames++;
+    g->stream_frames += type == FRAME_DATA || type == FRAME_HEADERS || type == FRAME_RST_STREAM;
     if (type < FRAME_TYPES && ON_FRAME[type] != NULL)
         ON_FRAME[type](g, h[4], stream_id, now_ms);
 }

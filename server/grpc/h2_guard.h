@@ -54,6 +54,7 @@ typedef struct pz_h2_guard {
     pz_h2_verdict verdict;     /* sticky once not OK */
     /* totals, for logs and tests */
     uint64_t frames, resets, streams;
+    uint64_t stream_frames; /* HEADERS, DATA and RST_STREAM frames: the connection is not idle */
 } pz_h2_guard;
 
 /* The client's bytes start with the connection preface (skipped). */

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "server/core/clock.h"
+#include "server/core/hash.h"
 #include "server/core/mem.h"
 
 /* The descriptor table: chunks of slots, a chunk allocated when a descriptor in its range is
@@ -18,6 +19,8 @@
 #define CHUNK_SLOTS (1 << CHUNK_BITS)
 #define N_CHUNKS (PZ_READ_GUARD_MAX_FD / CHUNK_SLOTS)
 #define US_PER_MS 1000
+/* The resolution of a connection's age jitter. */
+#define JITTER_STEPS 1000
 
 typedef struct guarded {
     pz_h2_guard guard;        /* the reading thread's: grpc core reads a descriptor from one thread at a time */
@@ -25,6 +28,18 @@ typedef struct guarded {
     pz_read_guard_closed_fn on_closed;
     void *ctx;
     struct guarded *retired_next;
+    /* The connection's lifetime, when kept here (`kept`): */
+    bool kept;
+    uint64_t client_stream_frames;  /* the reading thread's: guard.stream_frames at its last read */
+    atomic_uint_least64_t opened;   /* streams the client opened (guard.streams), from the reading thread */
+    atomic_uint_least64_t ended;    /* streams the server ended, from the writing thread */
+    atomic_int_least64_t active_ms; /* the last stream frame either way */
+    pthread_mutex_t out_mu;         /* grpc core's writes and ours (the GOAWAY): one at a time */
+    pz_h2_out out;                  /* under out_mu */
+    bool goaway_wanted;             /* under out_mu: at the next frame boundary */
+    uint8_t ours[PZ_H2_GOAWAY_LEN]; /* under out_mu: our frame, ours_sent of ours_len written */
+    size_t ours_len, ours_sent;
+    pz_conn_lifetime life; /* the tending thread's (pz_read_guard_tend) */
 } guarded;
 
 typedef _Atomic(guarded *) slot;
@@ -87,8 +102,15 @@ static guarded *lookup(int fd)
     return s == NULL ? NULL : atomic_load_explicit(s, memory_order_acquire);
 }
 
-int pz_read_guard_attach(int fd, const pz_h2_guard_limits *limits, int64_t now_ms, pz_read_guard_closed_fn on_closed,
-                         void *ctx)
+static void free_guarded(guarded *g)
+{
+    if (g->kept)
+        pthread_mutex_destroy(&g->out_mu);
+    free(g);
+}
+
+int pz_read_guard_attach(int fd, const pz_h2_guard_limits *limits, const pz_conn_lifetime_limits *lifetime,
+                         int64_t now_ms, pz_read_guard_closed_fn on_closed, void *ctx)
 {
     slot *s = slot_of(fd, true);
     if (s == NULL)
@@ -97,9 +119,18 @@ int pz_read_guard_attach(int fd, const pz_h2_guard_limits *limits, int64_t now_m
     pz_h2_guard_init(&g->guard, limits, now_ms);
     g->on_closed = on_closed;
     g->ctx = ctx;
+    if (lifetime != NULL) {
+        g->kept = true;
+        pthread_mutex_init(&g->out_mu, NULL);
+        atomic_init(&g->active_ms, now_ms);
+        /* the jitter of this connection's age: any spread will do, not a secret */
+        int64_t seed[2] = {pz_mono_us(), fd};
+        uint64_t spread = pz_hash64(seed, sizeof seed, 0);
+        pz_conn_lifetime_init(&g->life, lifetime, now_ms, (double)(spread % JITTER_STEPS) / JITTER_STEPS);
+    }
     guarded *none = NULL;
     if (!atomic_compare_exchange_strong_explicit(s, &none, g, memory_order_acq_rel, memory_order_acquire)) {
-        free(g);
+        free_guarded(g);
         return -1;
     }
     atomic_fetch_add_explicit(&n_attached, 1, memory_order_relaxed);
@@ -152,6 +183,11 @@ static bool passes(guarded *g, int fd, const struct msghdr *msg, size_t n)
         }
         n -= len;
     }
+    if (g->kept && g->guard.stream_frames != g->client_stream_frames) {
+        g->client_stream_frames = g->guard.stream_frames;
+        atomic_store_explicit(&g->opened, g->guard.streams, memory_order_relaxed);
+        atomic_store_explicit(&g->active_ms, now_ms, memory_order_relaxed);
+    }
     return true;
 }
 
@@ -168,17 +204,101 @@ ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
     return n;
 }
 
+/* Writes what is left of our own frame, starting it first when one is wanted and grpc core's
+ * bytes end a frame. False while some of it is still unwritten (the socket is full). Under
+ * g->out_mu. */
+static bool flush_ours(guarded *g, int fd)
+{
+    if (g->goaway_wanted && g->ours_len == 0 && pz_h2_out_at_frame_boundary(&g->out)) {
+        pz_h2_goaway_graceful(g->ours);
+        g->ours_len = PZ_H2_GOAWAY_LEN;
+        g->ours_sent = 0;
+        g->goaway_wanted = false;
+    }
+    while (g->ours_sent < g->ours_len) {
+        struct iovec iov = {g->ours + g->ours_sent, g->ours_len - g->ours_sent};
+        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+        ssize_t n = NEXT(next_sendmsg, "sendmsg")(fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return false;
+        if (n <= 0) { /* the connection failed: grpc core's own write will find out */
+            g->ours_len = g->ours_sent = 0;
+            return true;
+        }
+        g->ours_sent += (size_t)n;
+    }
+    g->ours_len = g->ours_sent = 0;
+    return true;
+}
+
+/* grpc core wrote n bytes of msg: where its frames end, and the streams it ended. Under g->out_mu. */
+static void account_written(guarded *g, const struct msghdr *msg, size_t n)
+{
+    uint64_t frames = g->out.stream_frames;
+    for (size_t i = 0; i < (size_t)msg->msg_iovlen && n > 0; i++) {
+        size_t len = msg->msg_iov[i].iov_len < n ? msg->msg_iov[i].iov_len : n;
+        pz_h2_out_bytes(&g->out, msg->msg_iov[i].iov_base, len);
+        n -= len;
+    }
+    if (g->out.stream_frames != frames) {
+        atomic_store_explicit(&g->ended, g->out.streams_ended, memory_order_relaxed);
+        atomic_store_explicit(&g->active_ms, pz_mono_us() / US_PER_MS, memory_order_relaxed);
+    }
+}
+
 ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
     guarded *g = lookup(fd);
-    if (g != NULL && !atomic_load_explicit(&g->server_wrote, memory_order_relaxed))
+    if (g == NULL)
+        return NEXT(next_sendmsg, "sendmsg")(fd, msg, flags);
+    if (!atomic_load_explicit(&g->server_wrote, memory_order_relaxed))
         atomic_store_explicit(&g->server_wrote, true, memory_order_release);
-    return NEXT(next_sendmsg, "sendmsg")(fd, msg, flags);
+    if (!g->kept)
+        return NEXT(next_sendmsg, "sendmsg")(fd, msg, flags);
+    pthread_mutex_lock(&g->out_mu);
+    ssize_t n;
+    if (!flush_ours(g, fd)) {
+        errno = EAGAIN; /* grpc core waits until the socket is writable and tries again */
+        n = -1;
+    } else {
+        n = NEXT(next_sendmsg, "sendmsg")(fd, msg, flags);
+        int saved = errno;
+        if (n > 0)
+            account_written(g, msg, (size_t)n);
+        errno = saved;
+    }
+    pthread_mutex_unlock(&g->out_mu);
+    return n;
+}
+
+pz_life_action pz_read_guard_tend(int fd, int64_t now_ms)
+{
+    guarded *g = lookup(fd);
+    if (g == NULL || !g->kept)
+        return PZ_LIFE_WAIT;
+    uint64_t opened = atomic_load_explicit(&g->opened, memory_order_relaxed);
+    uint64_t ended = atomic_load_explicit(&g->ended, memory_order_relaxed);
+    pz_life_action a = pz_conn_lifetime_step(&g->life, now_ms, opened > ended ? opened - ended : 0,
+                                             atomic_load_explicit(&g->active_ms, memory_order_relaxed));
+    if (a == PZ_LIFE_SHUT_DOWN) {
+        shutdown(fd, SHUT_RDWR); /* grpc core reads the end of the stream and closes the connection */
+        return a;
+    }
+    if (a != PZ_LIFE_WAIT || g->life.phase == PZ_LIFE_GOING_AWAY) {
+        pthread_mutex_lock(&g->out_mu);
+        if (a != PZ_LIFE_WAIT)
+            g->goaway_wanted = true;
+        flush_ours(g, fd); /* now, or when grpc core's bytes end a frame: tried again on each write and tend */
+        pthread_mutex_unlock(&g->out_mu);
+    }
+    return a;
 }
 
 int close(int fd)
 {
     if (lookup(fd) != NULL)
-        free(take(fd)); /* the closing thread is the last user: grpc core never reads while closing */
+        free_guarded(take(fd)); /* the closing thread is the last user: grpc core never reads while closing */
     return NEXT(next_close, "close")(fd);
 }

@@ -21,6 +21,12 @@
  * - close: closing an attached descriptor detaches it first and calls its on_closed (on the
  *   closing thread), so the owner learns when grpc core is done with the connection, and a
  *   descriptor number reused later is not checked against the old connection's state.
+ * - lifetime (optional, per descriptor): the reads and writes also tell when the connection was
+ *   last active and how many streams are open, and pz_read_guard_tend asks an idle or old
+ *   connection to go away (conn_lifetime.h): a GOAWAY written between two of grpc core's frames
+ *   (its writes to the descriptor and ours take turns under a per-connection lock; what the socket
+ *   did not take of ours is written before grpc core's next bytes, which wait with EAGAIN until
+ *   it is), then a shutdown. grpc core's per-call filter for the same limits is then not needed.
  *
  * Contract with the caller: grpc core reads an attached descriptor from one thread at a time and
  * never while closing it (grpc's endpoint holds a reference through each read); a descriptor is
@@ -32,6 +38,7 @@
 
 #include <stdint.h>
 
+#include "server/grpc/conn_lifetime.h"
 #include "server/grpc/h2_guard.h"
 
 /* Descriptors below this can be attached (1024 chunks of 1024 slots, allocated as needed). */
@@ -45,8 +52,15 @@ typedef void (*pz_read_guard_closed_fn)(void *ctx, const pz_h2_guard *guard);
 /* Checks every byte read from fd from now on (a socket whose client bytes start with the HTTP/2
  * connection preface, not read yet). Returns 0, or -1 when fd >= PZ_READ_GUARD_MAX_FD or is
  * attached already. */
-int pz_read_guard_attach(int fd, const pz_h2_guard_limits *limits, int64_t now_ms, pz_read_guard_closed_fn on_closed,
-                         void *ctx);
+int pz_read_guard_attach(int fd, const pz_h2_guard_limits *limits, const pz_conn_lifetime_limits *lifetime,
+                         int64_t now_ms, pz_read_guard_closed_fn on_closed, void *ctx);
+
+/* Keeps fd's lifetime (attached with `lifetime`; see conn_lifetime.h): sends its GOAWAY when it is
+ * idle or old enough, and shuts its socket down once its streams are done or the grace period
+ * ended. Returns what it did (PZ_LIFE_WAIT: nothing; also for a descriptor not attached, or
+ * attached without `lifetime`). Call it every few hundred ms per connection, from one thread, and
+ * only while holding the lock that fd's on_closed takes: the guard cannot be freed meanwhile. */
+pz_life_action pz_read_guard_tend(int fd, int64_t now_ms);
 
 /* Forgets fd's guard as if fd were closed (on_closed runs here) without closing it; nothing when
  * fd is not attached. For an owner shutting down while grpc core may still hold the descriptor:

@@ -378,11 +378,35 @@ def test_rest_idle_grpc_age_and_message_size(s):
 
 
 def test_grpc_idle_connection_closed(s):
+    """An idle plaintext connection gets the graceful GOAWAY (last stream 2^31-1, NO_ERROR; kept by
+    our read guard, not grpc core: conn_lifetime.h), then the server closes it."""
     srv = own_server(s, "--grpc-idle-timeout-ms", "300")
     try:
         c = RawH2(srv.grpc_port)
         assert c.wait(lambda c: c.goaway is not None, 5), "no GOAWAY for an idle connection"
+        assert c.goaway == (2 ** 31 - 1, 0), c.goaway
+        assert c.wait(lambda c: c.closed, 5), "the connection stayed open after its GOAWAY"
         c.close()
+    finally:
+        srv.stop()
+        srv.cleanup()
+
+
+def test_grpc_connection_age_rotates_connections_without_failing_a_call(s):
+    """Past --grpc-max-connection-age-ms a client is asked to go away between two of its calls or in
+    the middle of them: grpc's own client moves to a new connection, and no call fails."""
+    srv = own_server(s, "--grpc-max-connection-age-ms", "1000")  # the shortest allowed
+    try:
+        ch, call = recommend_stub(srv.grpc_target)
+        calls, end = 0, time.time() + 5
+        while time.time() < end:
+            call(pb.RecommendItemsRequest(namespace="demo", recommender="for-you", user_id="u-%d" % (calls % 7)),
+                 timeout=5)
+            calls += 1
+        ch.close()
+        ports = {line.split(" client=")[1].split(" ")[0] for line in srv.read_log().splitlines()
+                 if "access grpc RecommendItems" in line}
+        assert calls > 20 and len(ports) >= 3, (calls, ports)  # 5 s at ~1 s a connection
     finally:
         srv.stop()
         srv.cleanup()

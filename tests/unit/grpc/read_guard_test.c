@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "server/grpc/read_guard.h"
@@ -69,7 +70,7 @@ static void attached_pair(int *client, int *server, closed_log *log, const pz_h2
 {
     relay_pair(client, server);
     *log = (closed_log){0};
-    assert_int_equal(pz_read_guard_attach(*server, l, 0, on_closed, log), 0);
+    assert_int_equal(pz_read_guard_attach(*server, l, NULL, 0, on_closed, log), 0);
 }
 
 /* The connection preface into out; returns its length. */
@@ -209,7 +210,7 @@ static void detach_reports_without_closing_and_a_reused_number_starts_unguarded(
     pz_h2_guard_limits l = {.max_resets_per_sec = 1};
     closed_log log;
     attached_pair(&client, &server, &log, &l);
-    assert_int_equal(pz_read_guard_attach(server, &l, 0, on_closed, &log), -1); /* once */
+    assert_int_equal(pz_read_guard_attach(server, &l, NULL, 0, on_closed, &log), -1); /* once */
     pz_read_guard_detach(server);
     assert_int_equal(log.calls, 1);
     pz_read_guard_detach(server); /* nothing left to detach */
@@ -227,7 +228,7 @@ static void detach_reports_without_closing_and_a_reused_number_starts_unguarded(
     /* a guard closed with its descriptor leaves nothing behind for the next socket on that number */
     relay_pair(&client, &server);
     int number = server;
-    assert_int_equal(pz_read_guard_attach(server, &l, 0, on_closed, &log), 0);
+    assert_int_equal(pz_read_guard_attach(server, &l, NULL, 0, on_closed, &log), 0);
     close(server);
     close(client);
     assert_int_equal(log.calls, 2);
@@ -246,9 +247,157 @@ static void descriptors_beyond_the_table_are_refused(void **state)
     (void)state;
     closed_log log = {0};
     pz_h2_guard_limits l = {.max_resets_per_sec = 1};
-    assert_int_equal(pz_read_guard_attach(PZ_READ_GUARD_MAX_FD, &l, 0, on_closed, &log), -1);
-    assert_int_equal(pz_read_guard_attach(-1, &l, 0, on_closed, &log), -1);
+    assert_int_equal(pz_read_guard_attach(PZ_READ_GUARD_MAX_FD, &l, NULL, 0, on_closed, &log), -1);
+    assert_int_equal(pz_read_guard_attach(-1, &l, NULL, 0, on_closed, &log), -1);
     assert_int_equal(pz_read_guard_attached(), 0);
+}
+
+/* ---- the connection's lifetime (conn_lifetime.h), kept by the guard ---- */
+
+static const uint8_t GOAWAY[PZ_H2_GOAWAY_LEN] = {0, 0, 8, 0x7, 0, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0};
+
+/* What grpc core does to write: sendmsg over two buffers. */
+static ssize_t write_two(int fd, const uint8_t *data, size_t len)
+{
+    struct iovec iov[2] = {{(void *)data, len / 2}, {(void *)(data + len / 2), len - len / 2}};
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+    return sendmsg(fd, &msg, MSG_NOSIGNAL);
+}
+
+/* A socketpair whose server end is attached at `now` with an age of 1000 ms (due within 900 to
+ * 1100 ms) and a grace period of 5000 ms. */
+static void aging_pair(int *client, int *server, closed_log *log, int64_t now)
+{
+    relay_pair(client, server);
+    *log = (closed_log){0};
+    pz_h2_guard_limits l = {0};
+    pz_conn_lifetime_limits life = {.age_ms = 1000, .grace_ms = 5000};
+    assert_int_equal(pz_read_guard_attach(*server, &l, &life, now, on_closed, log), 0);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void an_old_connection_gets_a_goaway_between_frames_then_is_shut_down(void **state)
+{
+    (void)state;
+    int client, server;
+    closed_log log;
+    int64_t t0 = now_ms();
+    aging_pair(&client, &server, &log, t0);
+    uint8_t out[BUF], in[BUF];
+    size_t settings = frame(out, 0x4, 0, 0, 6);
+    assert_int_equal(write_two(server, out, settings), (ssize_t)settings);
+    assert_int_equal(pz_read_guard_tend(server, t0 + 800), PZ_LIFE_WAIT);
+    /* grpc core is in the middle of a frame when the age comes: the GOAWAY waits for its end */
+    size_t data = frame(out + settings, 0x0, 0, 1, 200);
+    assert_int_equal(write_two(server, out + settings, 100), 100);
+    assert_int_equal(pz_read_guard_tend(server, t0 + 1100), PZ_LIFE_GOAWAY_AGE);
+    assert_int_equal(relay_drain(client, in, sizeof in), settings + 100);
+    assert_int_equal(write_two(server, out + settings + 100, data - 100), (ssize_t)(data - 100));
+    assert_int_equal(pz_read_guard_tend(server, t0 + 1200), PZ_LIFE_WAIT); /* written now */
+    assert_int_equal(relay_drain(client, in, sizeof in), data - 100 + PZ_H2_GOAWAY_LEN);
+    assert_memory_equal(in, out + settings + 100, data - 100);
+    assert_memory_equal(in + data - 100, GOAWAY, PZ_H2_GOAWAY_LEN);
+    /* no stream open: shut down after the drain */
+    assert_int_equal(pz_read_guard_tend(server, t0 + 1100 + PZ_LIFE_DRAIN_MS - 1), PZ_LIFE_WAIT);
+    assert_int_equal(pz_read_guard_tend(server, t0 + 1100 + PZ_LIFE_DRAIN_MS), PZ_LIFE_SHUT_DOWN);
+    assert_int_equal(read_two(server, in, sizeof in, 0), 0); /* grpc core reads the end, and closes */
+    assert_int_equal(recv(client, in, sizeof in, 0), 0);
+    close(server);
+    assert_int_equal(log.calls, 1);
+    close(client);
+}
+
+static void an_open_stream_holds_the_shutdown_until_the_server_ends_it(void **state)
+{
+    (void)state;
+    int client, server;
+    closed_log log;
+    int64_t t0 = now_ms();
+    aging_pair(&client, &server, &log, t0);
+    uint8_t out[BUF], in[BUF];
+    size_t n = preface(out);
+    n += frame(out + n, 0x1, 0x4 | 0x1, 1, 20); /* a request on stream 1 */
+    send_all(client, out, n);
+    assert_int_equal(read_two(server, in, sizeof in, 0), (ssize_t)n);
+    assert_int_equal(pz_read_guard_tend(server, t0 + 1100), PZ_LIFE_GOAWAY_AGE);
+    assert_int_equal(relay_drain(client, in, sizeof in), PZ_H2_GOAWAY_LEN); /* nothing was written: at once */
+    assert_memory_equal(in, GOAWAY, PZ_H2_GOAWAY_LEN);
+    assert_int_equal(pz_read_guard_tend(server, t0 + 1100 + PZ_LIFE_DRAIN_MS + 100), PZ_LIFE_WAIT); /* open */
+    size_t response = frame(out, 0x1, 0x4, 1, 10);
+    response += frame(out + response, 0x0, 0, 1, 30);
+    assert_int_equal(write_two(server, out, response), (ssize_t)response);
+    assert_int_equal(pz_read_guard_tend(server, t0 + 1100 + PZ_LIFE_DRAIN_MS + 200), PZ_LIFE_WAIT); /* still */
+    size_t trailers = frame(out, 0x1, 0x4 | 0x1, 1, 10);
+    assert_int_equal(write_two(server, out, trailers), (ssize_t)trailers);
+    assert_int_equal(pz_read_guard_tend(server, t0 + 1100 + PZ_LIFE_DRAIN_MS + 300), PZ_LIFE_SHUT_DOWN);
+    assert_int_equal(relay_drain(client, in, sizeof in), response + trailers); /* all of it arrived */
+    close(server);
+    close(client);
+}
+
+static void a_goaway_the_socket_cannot_take_goes_before_the_next_write(void **state)
+{
+    (void)state;
+    int client, server;
+    closed_log log;
+    int64_t t0 = now_ms();
+    aging_pair(&client, &server, &log, t0);
+    relay_small_buffers(client, server);
+    /* fill the socket (send(2) is not sendmsg: as if grpc core had written whole frames) */
+    static uint8_t fill[1 << 20], in[1 << 20];
+    size_t filled = 0;
+    for (ssize_t k; (k = send(server, fill, 512, MSG_DONTWAIT)) > 0;)
+        filled += (size_t)k;
+    assert_true(filled > 0);
+    assert_int_equal(pz_read_guard_tend(server, t0 + 1100), PZ_LIFE_GOAWAY_AGE); /* wanted, not written */
+    uint8_t out[64];
+    size_t ping = frame(out, 0x6, 0, 0, 8);
+    errno = 0;
+    assert_int_equal(write_two(server, out, ping), -1); /* grpc core waits for the socket */
+    assert_int_equal(errno, EAGAIN);
+    size_t got = 0;
+    while (got < filled)
+        got += relay_drain(client, in + got, sizeof in - got);
+    assert_int_equal(got, filled);
+    assert_int_equal(write_two(server, out, ping), (ssize_t)ping);
+    assert_int_equal(relay_drain(client, in, sizeof in), PZ_H2_GOAWAY_LEN + ping);
+    assert_memory_equal(in, GOAWAY, PZ_H2_GOAWAY_LEN);
+    assert_memory_equal(in + PZ_H2_GOAWAY_LEN, out, ping);
+    close(server);
+    close(client);
+}
+
+static void an_idle_connection_gets_its_goaway_and_activity_keeps_it(void **state)
+{
+    (void)state;
+    int client, server;
+    closed_log log = {0};
+    relay_pair(&client, &server);
+    pz_h2_guard_limits l = {0};
+    pz_conn_lifetime_limits life = {.idle_ms = 300, .grace_ms = 5000};
+    int64_t t0 = now_ms();
+    assert_int_equal(pz_read_guard_attach(server, &l, &life, t0, on_closed, &log), 0);
+    uint8_t out[BUF], in[BUF];
+    size_t n = preface(out);
+    n += frame(out + n, 0x1, 0x4 | 0x1, 1, 20);
+    send_all(client, out, n);
+    assert_int_equal(read_two(server, in, sizeof in, 0), (ssize_t)n);
+    int64_t t1 = now_ms();                                                /* the request's time, as the read saw it */
+    assert_int_equal(pz_read_guard_tend(server, t1 + 400), PZ_LIFE_WAIT); /* its stream is open */
+    size_t trailers = frame(out, 0x1, 0x4 | 0x1, 1, 10);
+    assert_int_equal(write_two(server, out, trailers), (ssize_t)trailers);
+    int64_t t2 = now_ms();
+    assert_int_equal(pz_read_guard_tend(server, t2 + 200), PZ_LIFE_WAIT); /* done 200 ms ago */
+    assert_int_equal(pz_read_guard_tend(server, t2 + 1000), PZ_LIFE_GOAWAY_IDLE);
+    relay_drain(client, in, sizeof in);
+    close(server);
+    close(client);
 }
 
 int main(void)
@@ -260,6 +409,10 @@ int main(void)
         cmocka_unit_test(peeked_bytes_are_counted_once_when_read),
         cmocka_unit_test(detach_reports_without_closing_and_a_reused_number_starts_unguarded),
         cmocka_unit_test(descriptors_beyond_the_table_are_refused),
+        cmocka_unit_test(an_old_connection_gets_a_goaway_between_frames_then_is_shut_down),
+        cmocka_unit_test(an_open_stream_holds_the_shutdown_until_the_server_ends_it),
+        cmocka_unit_test(a_goaway_the_socket_cannot_take_goes_before_the_next_write),
+        cmocka_unit_test(an_idle_connection_gets_its_goaway_and_activity_keeps_it),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
