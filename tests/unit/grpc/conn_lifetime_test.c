@@ -14,16 +14,7 @@
 #include <string.h>
 
 #include "server/grpc/conn_lifetime.h"
-
-/* A frame header (RFC 9113 §4.1) and `len` zero bytes of payload into out; returns the length. */
-static size_t frame(uint8_t *out, uint8_t type, uint8_t flags, uint32_t stream, uint32_t len)
-{
-    uint8_t h[9] = {(uint8_t)(len >> 16),    (uint8_t)(len >> 8),     (uint8_t)len,           type,           flags,
-                    (uint8_t)(stream >> 24), (uint8_t)(stream >> 16), (uint8_t)(stream >> 8), (uint8_t)stream};
-    memcpy(out, h, sizeof h);
-    memset(out + sizeof h, 0, len);
-    return sizeof h + len;
-}
+#include "tests/unit/grpc/relay_helpers.h"
 
 enum { DATA = 0x0, HEADERS = 0x1, RST_STREAM = 0x3, SETTINGS = 0x4, PING = 0x6, END_STREAM = 0x1, END_HEADERS = 0x4 };
 
@@ -31,13 +22,13 @@ static void frames_are_followed_across_writes_of_any_size(void **state)
 {
     (void)state;
     uint8_t out[1024];
-    size_t n = frame(out, SETTINGS, 0, 0, 12);
-    n += frame(out + n, HEADERS, END_HEADERS, 1, 30);
-    n += frame(out + n, DATA, 0, 1, 100);
-    n += frame(out + n, HEADERS, END_HEADERS | END_STREAM, 1, 20); /* trailers: the stream ends */
-    n += frame(out + n, PING, 0, 0, 8);
-    n += frame(out + n, RST_STREAM, 0, 3, 4);
-    n += frame(out + n, DATA, END_STREAM, 5, 0); /* ends a stream too, with an empty payload */
+    size_t n = relay_frame(out, SETTINGS, 0, 0, 12);
+    n += relay_frame(out + n, HEADERS, END_HEADERS, 1, 30);
+    n += relay_frame(out + n, DATA, 0, 1, 100);
+    n += relay_frame(out + n, HEADERS, END_HEADERS | END_STREAM, 1, 20); /* trailers: the stream ends */
+    n += relay_frame(out + n, PING, 0, 0, 8);
+    n += relay_frame(out + n, RST_STREAM, 0, 3, 4);
+    n += relay_frame(out + n, DATA, END_STREAM, 5, 0); /* ends a stream too, with an empty payload */
     for (size_t piece = 1; piece <= n; piece++) {
         pz_h2_out o = {0};
         assert_true(pz_h2_out_at_frame_boundary(&o));

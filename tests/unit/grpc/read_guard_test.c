@@ -55,16 +55,6 @@ static ssize_t read_two(int fd, uint8_t *buf, size_t len, int flags)
     return recvmsg(fd, &msg, flags);
 }
 
-/* A frame header (RFC 9113 §4.1) with an empty payload of `len` zero bytes after it. */
-static size_t frame(uint8_t *out, uint8_t type, uint8_t flags, uint32_t stream, uint32_t len)
-{
-    uint8_t h[9] = {(uint8_t)(len >> 16),    (uint8_t)(len >> 8),     (uint8_t)len,           type,           flags,
-                    (uint8_t)(stream >> 24), (uint8_t)(stream >> 16), (uint8_t)(stream >> 8), (uint8_t)stream};
-    memcpy(out, h, sizeof h);
-    memset(out + sizeof h, 0, len);
-    return sizeof h + len;
-}
-
 /* A socketpair whose server end is attached with limits `l`, reporting into *log. */
 static void attached_pair(int *client, int *server, closed_log *log, const pz_h2_guard_limits *l)
 {
@@ -90,9 +80,9 @@ static void bytes_within_limits_come_through_unchanged(void **state)
     assert_int_equal(pz_read_guard_attached(), 1);
     uint8_t out[BUF], in[BUF];
     size_t n = preface(out);
-    n += frame(out + n, 0x4, 0, 0, 6);    /* SETTINGS */
-    n += frame(out + n, 0x1, 0x4, 1, 40); /* HEADERS, stream 1 */
-    n += frame(out + n, 0x0, 0x1, 1, 100);
+    n += relay_frame(out + n, 0x4, 0, 0, 6);    /* SETTINGS */
+    n += relay_frame(out + n, 0x1, 0x4, 1, 40); /* HEADERS, stream 1 */
+    n += relay_frame(out + n, 0x0, 0x1, 1, 100);
     n += relay_rst_frames(out + n, 5); /* the whole reset budget */
     send_all(client, out, n);
     assert_int_equal(read_two(server, in, sizeof in, 0), (ssize_t)n);
@@ -122,7 +112,7 @@ static void a_reset_flood_fails_every_read_and_is_reported_on_close(void **state
     assert_int_equal(errno, ECONNRESET);
     /* sticky: harmless bytes after it fail too */
     uint8_t ping[32];
-    send_all(client, ping, frame(ping, 0x6, 0, 0, 8));
+    send_all(client, ping, relay_frame(ping, 0x6, 0, 0, 8));
     errno = 0;
     assert_int_equal(read_two(server, in, sizeof in, 0), -1);
     assert_int_equal(errno, ECONNRESET);
@@ -150,19 +140,19 @@ static void streams_before_the_settings_ack_are_bounded_until_the_server_wrote_a
     uint8_t out[BUF], in[BUF];
     size_t n = preface(out);
     /* an acknowledgement before the server wrote anything acknowledges nothing */
-    n += frame(out + n, 0x4, 0x1, 0, 0);
-    n += frame(out + n, 0x1, 0x4, 1, 0);
-    n += frame(out + n, 0x1, 0x4, 3, 0);
+    n += relay_frame(out + n, 0x4, 0x1, 0, 0);
+    n += relay_frame(out + n, 0x1, 0x4, 1, 0);
+    n += relay_frame(out + n, 0x1, 0x4, 3, 0);
     send_all(client, out, n);
     assert_int_equal(read_two(server, in, sizeof in, 0), (ssize_t)n);
     /* the server's SETTINGS go out through sendmsg, then the client acknowledges them */
     uint8_t settings[16];
-    struct iovec iov = {settings, frame(settings, 0x4, 0, 0, 0)};
+    struct iovec iov = {settings, relay_frame(settings, 0x4, 0, 0, 0)};
     struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
     assert_int_equal(sendmsg(server, &msg, 0), (ssize_t)iov.iov_len);
-    n = frame(out, 0x4, 0x1, 0, 0);
+    n = relay_frame(out, 0x4, 0x1, 0, 0);
     for (uint32_t id = 5; id < 5 + 2 * 10; id += 2)
-        n += frame(out + n, 0x1, 0x4, id, 0);
+        n += relay_frame(out + n, 0x1, 0x4, id, 0);
     send_all(client, out, n);
     assert_int_equal(read_two(server, in, sizeof in, 0), (ssize_t)n);
     close(server);
@@ -173,9 +163,9 @@ static void streams_before_the_settings_ack_are_bounded_until_the_server_wrote_a
     /* without the server's SETTINGS written, the third stream crosses the limit */
     attached_pair(&client, &server, &log, &l);
     n = preface(out);
-    n += frame(out + n, 0x4, 0x1, 0, 0);
+    n += relay_frame(out + n, 0x4, 0x1, 0, 0);
     for (uint32_t id = 1; id <= 5; id += 2)
-        n += frame(out + n, 0x1, 0x4, id, 0);
+        n += relay_frame(out + n, 0x1, 0x4, id, 0);
     send_all(client, out, n);
     assert_int_equal(read_two(server, in, sizeof in, 0), -1);
     close(server);
@@ -264,17 +254,6 @@ static ssize_t write_two(int fd, const uint8_t *data, size_t len)
     return sendmsg(fd, &msg, MSG_NOSIGNAL);
 }
 
-/* A socketpair whose server end is attached at `now` with an age of 1000 ms (due within 900 to
- * 1100 ms) and a grace period of 5000 ms. */
-static void aging_pair(int *client, int *server, closed_log *log, int64_t now)
-{
-    relay_pair(client, server);
-    *log = (closed_log){0};
-    pz_h2_guard_limits l = {0};
-    pz_conn_lifetime_limits life = {.age_ms = 1000, .grace_ms = 5000};
-    assert_int_equal(pz_read_guard_attach(*server, &l, &life, now, on_closed, log), 0);
-}
-
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -282,95 +261,107 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* A socketpair whose server end was attached at t0 with an age of 1000 ms (due within 900 to 1100
+ * ms) and a grace period of 5000 ms. */
+typedef struct aging {
+    int client, server;
+    closed_log log;
+    int64_t t0;
+} aging;
+
+static void aging_pair(aging *a)
+{
+    relay_pair(&a->client, &a->server);
+    a->log = (closed_log){0};
+    a->t0 = now_ms();
+    pz_h2_guard_limits l = {0};
+    pz_conn_lifetime_limits life = {.age_ms = 1000, .grace_ms = 5000};
+    assert_int_equal(pz_read_guard_attach(a->server, &l, &life, a->t0, on_closed, &a->log), 0);
+}
+
 static void an_old_connection_gets_a_goaway_between_frames_then_is_shut_down(void **state)
 {
     (void)state;
-    int client, server;
-    closed_log log;
-    int64_t t0 = now_ms();
-    aging_pair(&client, &server, &log, t0);
+    aging a;
+    aging_pair(&a);
     uint8_t out[BUF], in[BUF];
-    size_t settings = frame(out, 0x4, 0, 0, 6);
-    assert_int_equal(write_two(server, out, settings), (ssize_t)settings);
-    assert_int_equal(pz_read_guard_tend(server, t0 + 800), PZ_LIFE_WAIT);
+    size_t settings = relay_frame(out, 0x4, 0, 0, 6);
+    assert_int_equal(write_two(a.server, out, settings), (ssize_t)settings);
+    assert_int_equal(pz_read_guard_tend(a.server, a.t0 + 800), PZ_LIFE_WAIT);
     /* grpc core is in the middle of a frame when the age comes: the GOAWAY waits for its end */
-    size_t data = frame(out + settings, 0x0, 0, 1, 200);
-    assert_int_equal(write_two(server, out + settings, 100), 100);
-    assert_int_equal(pz_read_guard_tend(server, t0 + 1100), PZ_LIFE_GOAWAY_AGE);
-    assert_int_equal(relay_drain(client, in, sizeof in), settings + 100);
-    assert_int_equal(write_two(server, out + settings + 100, data - 100), (ssize_t)(data - 100));
-    assert_int_equal(pz_read_guard_tend(server, t0 + 1200), PZ_LIFE_WAIT); /* written now */
-    assert_int_equal(relay_drain(client, in, sizeof in), data - 100 + PZ_H2_GOAWAY_LEN);
+    size_t data = relay_frame(out + settings, 0x0, 0, 1, 200);
+    assert_int_equal(write_two(a.server, out + settings, 100), 100);
+    assert_int_equal(pz_read_guard_tend(a.server, a.t0 + 1100), PZ_LIFE_GOAWAY_AGE);
+    assert_int_equal(relay_drain(a.client, in, sizeof in), settings + 100);
+    assert_int_equal(write_two(a.server, out + settings + 100, data - 100), (ssize_t)(data - 100));
+    assert_int_equal(pz_read_guard_tend(a.server, a.t0 + 1200), PZ_LIFE_WAIT); /* written now */
+    assert_int_equal(relay_drain(a.client, in, sizeof in), data - 100 + PZ_H2_GOAWAY_LEN);
     assert_memory_equal(in, out + settings + 100, data - 100);
     assert_memory_equal(in + data - 100, GOAWAY, PZ_H2_GOAWAY_LEN);
     /* no stream open: shut down after the drain */
-    assert_int_equal(pz_read_guard_tend(server, t0 + 1100 + PZ_LIFE_DRAIN_MS - 1), PZ_LIFE_WAIT);
-    assert_int_equal(pz_read_guard_tend(server, t0 + 1100 + PZ_LIFE_DRAIN_MS), PZ_LIFE_SHUT_DOWN);
-    assert_int_equal(read_two(server, in, sizeof in, 0), 0); /* grpc core reads the end, and closes */
-    assert_int_equal(recv(client, in, sizeof in, 0), 0);
-    close(server);
-    assert_int_equal(log.calls, 1);
-    close(client);
+    assert_int_equal(pz_read_guard_tend(a.server, a.t0 + 1100 + PZ_LIFE_DRAIN_MS - 1), PZ_LIFE_WAIT);
+    assert_int_equal(pz_read_guard_tend(a.server, a.t0 + 1100 + PZ_LIFE_DRAIN_MS), PZ_LIFE_SHUT_DOWN);
+    assert_int_equal(read_two(a.server, in, sizeof in, 0), 0); /* grpc core reads the end, and closes */
+    assert_int_equal(recv(a.client, in, sizeof in, 0), 0);
+    close(a.server);
+    assert_int_equal(a.log.calls, 1);
+    close(a.client);
 }
 
 static void an_open_stream_holds_the_shutdown_until_the_server_ends_it(void **state)
 {
     (void)state;
-    int client, server;
-    closed_log log;
-    int64_t t0 = now_ms();
-    aging_pair(&client, &server, &log, t0);
+    aging a;
+    aging_pair(&a);
     uint8_t out[BUF], in[BUF];
     size_t n = preface(out);
-    n += frame(out + n, 0x1, 0x4 | 0x1, 1, 20); /* a request on stream 1 */
-    send_all(client, out, n);
-    assert_int_equal(read_two(server, in, sizeof in, 0), (ssize_t)n);
-    assert_int_equal(pz_read_guard_tend(server, t0 + 1100), PZ_LIFE_GOAWAY_AGE);
-    assert_int_equal(relay_drain(client, in, sizeof in), PZ_H2_GOAWAY_LEN); /* nothing was written: at once */
+    n += relay_frame(out + n, 0x1, 0x4 | 0x1, 1, 20); /* a request on stream 1 */
+    send_all(a.client, out, n);
+    assert_int_equal(read_two(a.server, in, sizeof in, 0), (ssize_t)n);
+    assert_int_equal(pz_read_guard_tend(a.server, a.t0 + 1100), PZ_LIFE_GOAWAY_AGE);
+    assert_int_equal(relay_drain(a.client, in, sizeof in), PZ_H2_GOAWAY_LEN); /* nothing was written: at once */
     assert_memory_equal(in, GOAWAY, PZ_H2_GOAWAY_LEN);
-    assert_int_equal(pz_read_guard_tend(server, t0 + 1100 + PZ_LIFE_DRAIN_MS + 100), PZ_LIFE_WAIT); /* open */
-    size_t response = frame(out, 0x1, 0x4, 1, 10);
-    response += frame(out + response, 0x0, 0, 1, 30);
-    assert_int_equal(write_two(server, out, response), (ssize_t)response);
-    assert_int_equal(pz_read_guard_tend(server, t0 + 1100 + PZ_LIFE_DRAIN_MS + 200), PZ_LIFE_WAIT); /* still */
-    size_t trailers = frame(out, 0x1, 0x4 | 0x1, 1, 10);
-    assert_int_equal(write_two(server, out, trailers), (ssize_t)trailers);
-    assert_int_equal(pz_read_guard_tend(server, t0 + 1100 + PZ_LIFE_DRAIN_MS + 300), PZ_LIFE_SHUT_DOWN);
-    assert_int_equal(relay_drain(client, in, sizeof in), response + trailers); /* all of it arrived */
-    close(server);
-    close(client);
+    assert_int_equal(pz_read_guard_tend(a.server, a.t0 + 1100 + PZ_LIFE_DRAIN_MS + 100), PZ_LIFE_WAIT); /* open */
+    size_t response = relay_frame(out, 0x1, 0x4, 1, 10);
+    response += relay_frame(out + response, 0x0, 0, 1, 30);
+    assert_int_equal(write_two(a.server, out, response), (ssize_t)response);
+    assert_int_equal(pz_read_guard_tend(a.server, a.t0 + 1100 + PZ_LIFE_DRAIN_MS + 200), PZ_LIFE_WAIT); /* still */
+    size_t trailers = relay_frame(out, 0x1, 0x4 | 0x1, 1, 10);
+    assert_int_equal(write_two(a.server, out, trailers), (ssize_t)trailers);
+    assert_int_equal(pz_read_guard_tend(a.server, a.t0 + 1100 + PZ_LIFE_DRAIN_MS + 300), PZ_LIFE_SHUT_DOWN);
+    assert_int_equal(relay_drain(a.client, in, sizeof in), response + trailers); /* all of it arrived */
+    close(a.server);
+    close(a.client);
 }
 
 static void a_goaway_the_socket_cannot_take_goes_before_the_next_write(void **state)
 {
     (void)state;
-    int client, server;
-    closed_log log;
-    int64_t t0 = now_ms();
-    aging_pair(&client, &server, &log, t0);
-    relay_small_buffers(client, server);
+    aging a;
+    aging_pair(&a);
+    relay_small_buffers(a.client, a.server);
     /* fill the socket (send(2) is not sendmsg: as if grpc core had written whole frames) */
     static uint8_t fill[1 << 20], in[1 << 20];
     size_t filled = 0;
-    for (ssize_t k; (k = send(server, fill, 512, MSG_DONTWAIT)) > 0;)
+    for (ssize_t k; (k = send(a.server, fill, 512, MSG_DONTWAIT)) > 0;)
         filled += (size_t)k;
     assert_true(filled > 0);
-    assert_int_equal(pz_read_guard_tend(server, t0 + 1100), PZ_LIFE_GOAWAY_AGE); /* wanted, not written */
+    assert_int_equal(pz_read_guard_tend(a.server, a.t0 + 1100), PZ_LIFE_GOAWAY_AGE); /* wanted, not written */
     uint8_t out[64];
-    size_t ping = frame(out, 0x6, 0, 0, 8);
+    size_t ping = relay_frame(out, 0x6, 0, 0, 8);
     errno = 0;
-    assert_int_equal(write_two(server, out, ping), -1); /* grpc core waits for the socket */
+    assert_int_equal(write_two(a.server, out, ping), -1); /* grpc core waits for the socket */
     assert_int_equal(errno, EAGAIN);
     size_t got = 0;
     while (got < filled)
-        got += relay_drain(client, in + got, sizeof in - got);
+        got += relay_drain(a.client, in + got, sizeof in - got);
     assert_int_equal(got, filled);
-    assert_int_equal(write_two(server, out, ping), (ssize_t)ping);
-    assert_int_equal(relay_drain(client, in, sizeof in), PZ_H2_GOAWAY_LEN + ping);
+    assert_int_equal(write_two(a.server, out, ping), (ssize_t)ping);
+    assert_int_equal(relay_drain(a.client, in, sizeof in), PZ_H2_GOAWAY_LEN + ping);
     assert_memory_equal(in, GOAWAY, PZ_H2_GOAWAY_LEN);
     assert_memory_equal(in + PZ_H2_GOAWAY_LEN, out, ping);
-    close(server);
-    close(client);
+    close(a.server);
+    close(a.client);
 }
 
 static void an_idle_connection_gets_its_goaway_and_activity_keeps_it(void **state)
@@ -385,12 +376,12 @@ static void an_idle_connection_gets_its_goaway_and_activity_keeps_it(void **stat
     assert_int_equal(pz_read_guard_attach(server, &l, &life, t0, on_closed, &log), 0);
     uint8_t out[BUF], in[BUF];
     size_t n = preface(out);
-    n += frame(out + n, 0x1, 0x4 | 0x1, 1, 20);
+    n += relay_frame(out + n, 0x1, 0x4 | 0x1, 1, 20);
     send_all(client, out, n);
     assert_int_equal(read_two(server, in, sizeof in, 0), (ssize_t)n);
     int64_t t1 = now_ms();                                                /* the request's time, as the read saw it */
     assert_int_equal(pz_read_guard_tend(server, t1 + 400), PZ_LIFE_WAIT); /* its stream is open */
-    size_t trailers = frame(out, 0x1, 0x4 | 0x1, 1, 10);
+    size_t trailers = relay_frame(out, 0x1, 0x4 | 0x1, 1, 10);
     assert_int_equal(write_two(server, out, trailers), (ssize_t)trailers);
     int64_t t2 = now_ms();
     assert_int_equal(pz_read_guard_tend(server, t2 + 200), PZ_LIFE_WAIT); /* done 200 ms ago */

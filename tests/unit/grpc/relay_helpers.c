@@ -34,6 +34,15 @@ void relay_small_buffers(int a, int b)
     setsockopt(b, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
 }
 
+size_t relay_frame(uint8_t *out, uint8_t type, uint8_t flags, uint32_t stream, uint32_t len)
+{
+    uint8_t h[9] = {(uint8_t)(len >> 16),    (uint8_t)(len >> 8),     (uint8_t)len,           type,           flags,
+                    (uint8_t)(stream >> 24), (uint8_t)(stream >> 16), (uint8_t)(stream >> 8), (uint8_t)stream};
+    memcpy(out, h, sizeof h);
+    memset(out + sizeof h, 0, len);
+    return sizeof h + len;
+}
+
 size_t relay_rst_frames(uint8_t *out, int count)
 {
     size_t len = 0;
