@@ -3,8 +3,10 @@
  * core does. Bytes within the limits come through unchanged; a flood fails the read with
  * ECONNRESET (and every later read), arms a reset on close, and is reported once when the socket is
  * closed; peeks are not counted; detaching reports without closing; a reused descriptor number
- * starts unguarded. End to end (grpc core reading through it) in
- * tests/integration/hardening/fronts_test.py (rapid reset, stream floods). */
+ * starts unguarded. With a lifetime: the GOAWAY goes between two frames of what the server wrote
+ * with sendmsg(2), before its next write when the socket was full, and the shutdown waits for the
+ * open streams. End to end (grpc core reading and writing through it) in
+ * tests/integration/hardening/fronts_test.py (rapid reset, stream floods, idle and age). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
