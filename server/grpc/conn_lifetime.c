@@ -12,31 +12,15 @@ enum { FRAME_DATA = 0x0, FRAME_HEADERS = 0x1, FRAME_RST_STREAM = 0x3, FRAME_GOAW
 
 void pz_h2_goaway_graceful(uint8_t out[PZ_H2_GOAWAY_LEN])
 {
-    const uint8_t frame[PZ_H2_GOAWAY_LEN] = {
-        0,
-        0,
-        GOAWAY_PAYLOAD_LEN,
-        FRAME_GOAWAY,
-        0,
-        0,
-        0,
-        0,
-        0, /* header: stream 0 */
-        0x7f,
-        0xff,
-        0xff,
-        0xff, /* last stream id */
-        0,
-        0,
-        0,
-        0, /* NO_ERROR */
-    };
-    memcpy(out, frame, sizeof frame);
+    memset(out, 0, PZ_H2_GOAWAY_LEN); /* no flags, stream 0; error code NO_ERROR */
+    out[2] = GOAWAY_PAYLOAD_LEN;
+    out[3] = FRAME_GOAWAY;
+    for (int i = 0; i < 4; i++) /* the last stream id, big-endian */
+        out[PZ_H2_FRAME_HEADER_LEN + i] = (uint8_t)(LAST_STREAM_ID_ANY >> (24 - 8 * i));
 }
 
 static void on_frame_header(pz_h2_out *o, const uint8_t *h)
 {
-    o->payload_left = (uint32_t)h[0] << 16 | (uint32_t)h[1] << 8 | h[2];
     uint8_t type = h[3];
     if (type == FRAME_DATA || type == FRAME_HEADERS || type == FRAME_RST_STREAM)
         o->stream_frames++;
@@ -47,24 +31,10 @@ static void on_frame_header(pz_h2_out *o, const uint8_t *h)
 void pz_h2_out_frames(pz_h2_out *o, const uint8_t *data, size_t len)
 {
     while (len > 0) {
-        size_t n;
-        if (o->payload_left > 0) {
-            n = len < o->payload_left ? len : o->payload_left;
-            o->payload_left -= (uint32_t)n;
-        } else if (o->header_have == 0 && len >= PZ_H2_FRAME_HEADER_LEN) {
-            n = PZ_H2_FRAME_HEADER_LEN; /* the common case: a whole header in this write */
-            on_frame_header(o, data);
-        } else {
-            n = PZ_H2_FRAME_HEADER_LEN - o->header_have;
-            if (n > len)
-                n = len;
-            memcpy(o->header + o->header_have, data, n);
-            o->header_have += n;
-            if (o->header_have == PZ_H2_FRAME_HEADER_LEN) {
-                o->header_have = 0;
-                on_frame_header(o, o->header);
-            }
-        }
+        const uint8_t *header;
+        size_t n = pz_h2_framing_take(&o->framing, data, len, &header);
+        if (header != NULL)
+            on_frame_header(o, header);
         data += n;
         len -= n;
     }
@@ -72,7 +42,7 @@ void pz_h2_out_frames(pz_h2_out *o, const uint8_t *data, size_t len)
 
 bool pz_h2_out_at_frame_boundary(const pz_h2_out *o)
 {
-    return o->header_have == 0 && o->payload_left == 0;
+    return pz_h2_framing_at_boundary(&o->framing);
 }
 
 void pz_conn_lifetime_init(pz_conn_lifetime *l, const pz_conn_lifetime_limits *limits, int64_t now_ms, double jitter)

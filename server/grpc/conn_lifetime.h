@@ -54,9 +54,7 @@ void pz_h2_goaway_graceful(uint8_t out[PZ_H2_GOAWAY_LEN]);
  * preface): where its frames end (our GOAWAY may only go between two), the streams it ended, its
  * stream frames. Never fails on malformed input. */
 typedef struct pz_h2_out {
-    uint8_t header[PZ_H2_FRAME_HEADER_LEN]; /* a frame header split across writes */
-    size_t header_have;
-    uint32_t payload_left;
+    pz_h2_framing framing;
     uint64_t streams_ended; /* HEADERS or DATA frames with END_STREAM */
     uint64_t stream_frames; /* HEADERS, DATA and RST_STREAM frames */
 } pz_h2_out;
@@ -67,8 +65,8 @@ typedef struct pz_h2_out {
 void pz_h2_out_frames(pz_h2_out *o, const uint8_t *data, size_t len);
 static inline void pz_h2_out_bytes(pz_h2_out *o, const uint8_t *data, size_t len)
 {
-    if (len <= o->payload_left)
-        o->payload_left -= (uint32_t)len;
+    if (len <= o->framing.payload_left)
+        o->framing.payload_left -= (uint32_t)len;
     else
         pz_h2_out_frames(o, data, len);
 }

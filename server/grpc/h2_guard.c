@@ -78,13 +78,41 @@ static const frame_fn ON_FRAME[FRAME_TYPES] = {
 
 static void on_header(pz_h2_guard *g, const uint8_t *h, int64_t now_ms)
 {
-    g->payload_left = (uint32_t)h[0] << 16 | (uint32_t)h[1] << 8 | h[2];
     uint8_t type = h[3];
     uint32_t stream_id = ((uint32_t)h[5] << 24 | (uint32_t)h[6] << 16 | (uint32_t)h[7] << 8 | h[8]) & STREAM_ID_MASK;
     g->frames++;
     g->stream_frames += type == FRAME_DATA || type == FRAME_HEADERS || type == FRAME_RST_STREAM;
     if (type < FRAME_TYPES && ON_FRAME[type] != NULL)
         ON_FRAME[type](g, h[4], stream_id, now_ms);
+}
+
+size_t pz_h2_framing_take(pz_h2_framing *f, const uint8_t *data, size_t len, const uint8_t **header)
+{
+    *header = NULL;
+    if (f->payload_left > 0) {
+        size_t n = len < f->payload_left ? len : f->payload_left;
+        f->payload_left -= (uint32_t)n;
+        return n;
+    }
+    const uint8_t *h;
+    size_t n;
+    if (f->header_have == 0 && len >= PZ_H2_FRAME_HEADER_LEN) {
+        h = data; /* the common case: a whole header in this piece */
+        n = PZ_H2_FRAME_HEADER_LEN;
+    } else {
+        n = PZ_H2_FRAME_HEADER_LEN - f->header_have;
+        if (n > len)
+            n = len;
+        memcpy(f->header + f->header_have, data, n);
+        f->header_have += n;
+        if (f->header_have < PZ_H2_FRAME_HEADER_LEN)
+            return n;
+        f->header_have = 0;
+        h = f->header;
+    }
+    f->payload_left = (uint32_t)h[0] << 16 | (uint32_t)h[1] << 8 | h[2];
+    *header = h;
+    return n;
 }
 
 pz_h2_verdict pz_h2_guard_client_bytes(pz_h2_guard *g, const uint8_t *data, size_t len, int64_t now_ms)
@@ -94,22 +122,11 @@ pz_h2_verdict pz_h2_guard_client_bytes(pz_h2_guard *g, const uint8_t *data, size
         if (g->preface_left > 0) {
             n = len < g->preface_left ? len : g->preface_left;
             g->preface_left -= n;
-        } else if (g->payload_left > 0) {
-            n = len < g->payload_left ? len : g->payload_left;
-            g->payload_left -= (uint32_t)n;
-        } else if (g->header_have == 0 && len >= PZ_H2_FRAME_HEADER_LEN) {
-            n = PZ_H2_FRAME_HEADER_LEN; /* the common case: a whole header in this piece */
-            on_header(g, data, now_ms);
         } else {
-            n = PZ_H2_FRAME_HEADER_LEN - g->header_have;
-            if (n > len)
-                n = len;
-            memcpy(g->header + g->header_have, data, n);
-            g->header_have += n;
-            if (g->header_have == PZ_H2_FRAME_HEADER_LEN) {
-                g->header_have = 0;
-                on_header(g, g->header, now_ms);
-            }
+            const uint8_t *header;
+            n = pz_h2_framing_take(&g->framing, data, len, &header);
+            if (header != NULL)
+                on_header(g, header, now_ms);
         }
         data += n;
         len -= n;

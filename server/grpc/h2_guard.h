@@ -39,12 +39,30 @@ typedef enum pz_h2_verdict {
 /* RFC 9113 §3.4: "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n". */
 #define PZ_H2_PREFACE_LEN 24
 
+/* Where a stream of HTTP/2 frames is, read in pieces of any size: a frame header split across
+ * pieces, or how much of the current frame's payload is still to come. What the client sends
+ * (pz_h2_guard) and what the server writes (pz_h2_out, conn_lifetime.h) are both walked with it. */
+typedef struct pz_h2_framing {
+    uint8_t header[PZ_H2_FRAME_HEADER_LEN];
+    size_t header_have;
+    uint32_t payload_left;
+} pz_h2_framing;
+
+/* Takes the next bytes of data (len > 0) and returns how many it took: payload skipped, or part or
+ * all of a frame header. When that completes a header, *header points to its 9 bytes (in data or
+ * in f) and the frame's payload comes next; otherwise *header is NULL. */
+size_t pz_h2_framing_take(pz_h2_framing *f, const uint8_t *data, size_t len, const uint8_t **header);
+
+/* True when the bytes taken so far end a frame. */
+static inline bool pz_h2_framing_at_boundary(const pz_h2_framing *f)
+{
+    return f->header_have == 0 && f->payload_left == 0;
+}
+
 typedef struct pz_h2_guard {
     pz_h2_guard_limits limits;
-    size_t preface_left;                    /* preface bytes still to skip */
-    uint8_t header[PZ_H2_FRAME_HEADER_LEN]; /* a frame header split across pieces */
-    size_t header_have;
-    uint32_t payload_left; /* bytes of the current frame's payload to skip */
+    size_t preface_left;   /* preface bytes still to skip */
+    pz_h2_framing framing; /* the frames after it */
     int64_t tokens_milli;  /* reset budget, in thousandths of a reset */
     int64_t refilled_ms;
     uint32_t last_stream_id;   /* highest client stream id seen */

@@ -286,10 +286,9 @@ pz_life_action pz_read_guard_tend(int fd, int64_t now_ms)
         shutdown(fd, SHUT_RDWR); /* grpc core reads the end of the stream and closes the connection */
         return a;
     }
-    if (a != PZ_LIFE_WAIT || g->life.phase == PZ_LIFE_GOING_AWAY) {
+    if (g->life.phase == PZ_LIFE_GOING_AWAY) { /* asked for now (a is a GOAWAY) or earlier */
         pthread_mutex_lock(&g->out_mu);
-        if (a != PZ_LIFE_WAIT)
-            g->goaway_wanted = true;
+        g->goaway_wanted |= a != PZ_LIFE_WAIT;
         flush_ours(g, fd); /* now, or when grpc core's bytes end a frame: tried again on each write and tend */
         pthread_mutex_unlock(&g->out_mu);
     }
